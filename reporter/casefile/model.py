@@ -1,0 +1,581 @@
+"""The case-file model: what a hospital, literature or study case carries, section by section (E2B C-H).
+
+A case file is JSON or YAML. Field names follow the reader's vocabulary, not E2B element numbers; each
+field's description names the E2B(R3) element it becomes. Unknown values are written as
+``{absent: <reason>}`` so that E2B null flavors can be produced later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+# --------------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------------
+
+PARTIAL_DATE_RE = re.compile(
+    r"^(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
+    r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(\.\d+)?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+def _coerce_partial_date(value: Any) -> Any:
+    """YAML turns 2023-04-05 into a date and 2023 into an int: bring both back to ISO text."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool) and 1000 <= value <= 9999:
+        return str(value)
+    return value
+
+
+def _check_partial_date(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    m = PARTIAL_DATE_RE.match(value)
+    if not m:
+        raise ValueError(
+            f"{value!r} is not a date: use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss]+hh:mm"
+        )
+    year, month, day = m.group("year", "month", "day")
+    try:
+        dt.date(int(year), int(month or 1), int(day or 1))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a calendar date ({exc})") from None
+    if m.group("hour") is not None:
+        if int(m.group("hour")) > 23 or int(m.group("minute")) > 59 or int(m.group("second") or 0) > 59:
+            raise ValueError(f"{value!r} has an impossible time of day")
+        if m.group("tz") is None:
+            raise ValueError(f"{value!r} has a time but no time zone: add Z or +hh:mm")
+    return value
+
+
+PartialDate = Annotated[
+    str,
+    BeforeValidator(_check_partial_date),
+    BeforeValidator(_coerce_partial_date),
+    Field(description="A date at the precision known: YYYY, YYYY-MM, YYYY-MM-DD or a date-time with zone."),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+
+AbsentReason = Literal["masked", "asked-unknown", "not-asked", "unknown", "no-information", "not-applicable"]
+
+
+class Absent(Model):
+    """Why a value is missing. Becomes a FHIR data-absent-reason and an E2B nullFlavor
+    (masked MSK, asked-unknown ASKU, not-asked NASK, unknown UNK, no-information NI, not-applicable NA)."""
+
+    absent: AbsentReason
+
+
+class MedDRA(Model):
+    """A MedDRA LLT code with its MedDRA version (E2B *a/*b element pairs)."""
+
+    code: str = Field(description="MedDRA LLT code, 8 digits.")
+    version: str = Field(description="MedDRA version, e.g. '26.1'.")
+    term: str | None = Field(None, description="The LLT name (display only; E2B carries the code).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_to_text(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("code", "version"):
+                if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
+                    data[key] = str(data[key])
+        return data
+
+
+class Quantity(Model):
+    value: float = Field(description="The number.")
+    unit: str = Field(description="UCUM unit code, e.g. 'mg', 'mg/kg/d', 'U/L', 'a', 'kg'.")
+
+
+class RelativeTime(Model):
+    """A time known only relative to a drug's administration: "day 21 after the first anakinra dose".
+
+    Never turned into a date: FHIR carries it as a cqf-relativeDateTime extension; E2B as the
+    drug-reaction interval (G.k.9.i.3) or, for tests, F.r.1 nullFlavor UNK with the day in F.r.6."""
+
+    value: float = Field(description="How long after (negative: before) the anchor.")
+    unit: str = Field("d", description="UCUM time unit: d, wk, mo, a, h, min.")
+    drug: str = Field(description="The `id` of the drug in `drugs` the time is counted from.")
+    anchor: Literal["first-dose", "last-dose"] = Field(
+        "first-dose", description="Counted from the first dose (default) or the last dose of that drug."
+    )
+
+
+When = PartialDate | RelativeTime | Absent
+DateOrAbsent = PartialDate | Absent
+
+
+# --------------------------------------------------------------------------------------------------
+# C: the report, its sources and its sender
+# --------------------------------------------------------------------------------------------------
+
+ReportType = Literal["spontaneous", "study", "other", "not-available"]
+
+
+class OtherCaseId(Model):
+    source: str = Field(description="C.1.9.1.r.1 source of the case identifier.")
+    id: str = Field(description="C.1.9.1.r.2 case identifier.")
+
+
+class Amendment(Model):
+    kind: Literal["nullification", "amendment"] = Field(description="C.1.11.1")
+    reason: str = Field(description="C.1.11.2 reason for nullification or amendment.")
+
+
+class Document(Model):
+    description: str = Field(description="C.1.6.1.r.1 documents held by the sender.")
+
+
+class Report(Model):
+    """C.1 identification of the case safety report."""
+
+    type: ReportType = Field(description="C.1.3 type of report (literature cases are usually 'spontaneous').")
+    created: PartialDate | None = Field(
+        None,
+        description="C.1.2 date of creation, a date-time with zone. Defaults to most_recent at 00:00 UTC "
+        "so that the same case always gives the same output.",
+    )
+    first_received: PartialDate = Field(description="C.1.4 date report was first received from source.")
+    most_recent: PartialDate = Field(description="C.1.5 date of most recent information for this report.")
+    worldwide_id: str | None = Field(
+        None, description="C.1.8.1 worldwide unique case identifier (defaults to the sender's report id)."
+    )
+    first_sender: Literal["regulator", "other"] = Field("other", description="C.1.8.2 first sender of this case.")
+    other_case_ids: list[OtherCaseId] = Field(default_factory=list, description="C.1.9.1.r")
+    linked_reports: list[str] = Field(default_factory=list, description="C.1.10.r identification of linked reports.")
+    nullification: Amendment | None = Field(None, description="C.1.11 report nullification / amendment.")
+    additional_documents: list[Document] = Field(default_factory=list, description="C.1.6.1.r")
+    expedited: bool | None = Field(None, description="C.1.7 does this case fulfil local criteria for expedited report?")
+    combination_product: bool | None = Field(None, description="C.1.12 (FDA) combination product report.")
+
+
+class Person(Model):
+    title: str | None = None
+    given: str | None = None
+    middle: str | None = None
+    family: str | None = None
+
+
+class Address(Model):
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postcode: str | None = None
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2 country code (or EU).")
+
+
+Qualification = Literal["physician", "pharmacist", "other-health-professional", "lawyer", "consumer"]
+
+
+class PrimarySource(Model):
+    """C.2.r a person who reported the facts."""
+
+    name: Person | Absent = Field(default_factory=Person, description="C.2.r.1 reporter's name.")
+    organization: str | None = Field(None, description="C.2.r.2.1")
+    department: str | None = Field(None, description="C.2.r.2.2")
+    address: Address = Field(default_factory=Address, description="C.2.r.2.3-6 and C.2.r.3 country.")
+    phone: str | None = Field(None, description="C.2.r.2.7")
+    email: str | None = None
+    qualification: Qualification | Absent | None = Field(None, description="C.2.r.4")
+    primary: bool = Field(False, description="C.2.r.5 primary source for regulatory purposes.")
+
+
+SenderType = Literal[
+    "pharmaceutical-company", "regulatory-authority", "health-professional", "regional-pv-centre",
+    "who-collaborating-centre", "other", "patient",
+]
+
+
+class Sender(Model):
+    """C.3 the organisation sending the report."""
+
+    type: SenderType = Field(description="C.3.1 sender type.")
+    organization: str = Field(description="C.3.2 sender's organisation.")
+    id: str | None = Field(None, description="Batch/message sender identifier (N.1.3, N.2.r.2).")
+    department: str | None = Field(None, description="C.3.3.1")
+    person: Person = Field(default_factory=Person, description="C.3.3.2-5 responsible person.")
+    address: Address = Field(default_factory=Address, description="C.3.4.1-5")
+    phone: str | None = None
+    fax: str | None = None
+    email: str | None = None
+
+
+class Literature(Model):
+    citation: str = Field(description="C.4.r.1 literature reference, Vancouver style.")
+    doi: str | None = None
+
+
+class StudyRegistration(Model):
+    number: str = Field(description="C.5.1.r.1")
+    country: str | None = Field(None, description="C.5.1.r.2")
+
+
+class Study(Model):
+    name: str | None = Field(None, description="C.5.2 study name.")
+    sponsor_number: str | None = Field(None, description="C.5.3 sponsor study number.")
+    type: Literal["clinical-trial", "individual-patient-use", "other"] | None = Field(
+        None, description="C.5.4 study type where reaction(s) were observed."
+    )
+    registrations: list[StudyRegistration] = Field(default_factory=list, description="C.5.1.r")
+
+
+# --------------------------------------------------------------------------------------------------
+# D: the patient
+# --------------------------------------------------------------------------------------------------
+
+
+class RecordNumber(Model):
+    source: Literal["gp", "specialist", "hospital", "investigation"] = Field(description="D.1.1.1-4")
+    value: str
+
+
+class HistoryItem(Model):
+    """D.7.1.r a relevant medical history or concurrent condition."""
+
+    term: str | None = Field(None, description="The condition as reported (display).")
+    meddra: MedDRA | None = Field(None, description="D.7.1.r.1a/b")
+    start: DateOrAbsent | None = Field(None, description="D.7.1.r.2")
+    continuing: bool | Absent | None = Field(None, description="D.7.1.r.3")
+    end: DateOrAbsent | None = Field(None, description="D.7.1.r.4")
+    comments: str | None = Field(None, description="D.7.1.r.5")
+    family_history: bool | None = Field(None, description="D.7.1.r.6")
+
+
+class PastDrug(Model):
+    """D.8.r relevant past drug history."""
+
+    name: str = Field(description="D.8.r.1 name of drug as reported.")
+    start: DateOrAbsent | None = Field(None, description="D.8.r.4")
+    end: DateOrAbsent | None = Field(None, description="D.8.r.5")
+    indication: MedDRA | None = Field(None, description="D.8.r.6")
+    reaction: MedDRA | None = Field(None, description="D.8.r.7")
+
+
+class CauseOfDeath(Model):
+    text: str | None = None
+    meddra: MedDRA | None = None
+
+
+class Death(Model):
+    """D.9 in case of death."""
+
+    date: DateOrAbsent | None = Field(None, description="D.9.1")
+    reported_causes: list[CauseOfDeath] = Field(default_factory=list, description="D.9.2.r")
+    autopsy: bool | Absent | None = Field(None, description="D.9.3")
+    autopsy_causes: list[CauseOfDeath] = Field(default_factory=list, description="D.9.4.r")
+
+
+class Parent(Model):
+    """D.10 for a parent-child / foetus report."""
+
+    identification: str | Absent | None = Field(None, description="D.10.1 parent initials.")
+    birth_date: DateOrAbsent | None = Field(None, description="D.10.2.1")
+    age: Quantity | None = Field(None, description="D.10.2.2 (unit a)")
+    last_menstrual_period: PartialDate | None = Field(None, description="D.10.3")
+    weight_kg: float | None = Field(None, description="D.10.4")
+    height_cm: float | None = Field(None, description="D.10.5")
+    sex: Literal["male", "female"] | Absent | None = Field(None, description="D.10.6")
+    medical_history: list[HistoryItem] = Field(default_factory=list, description="D.10.7.1.r")
+    history_text: str | None = Field(None, description="D.10.7.2")
+    past_drugs: list[PastDrug] = Field(default_factory=list, description="D.10.8.r")
+
+
+AgeGroup = Literal["foetus", "neonate", "infant", "child", "adolescent", "adult", "elderly"]
+
+
+class Patient(Model):
+    initials: str | Absent = Field(description="D.1 patient (name or initials).")
+    record_numbers: list[RecordNumber] = Field(default_factory=list, description="D.1.1.1-4")
+    sex: Literal["male", "female"] | Absent | None = Field(None, description="D.5")
+    birth_date: DateOrAbsent | None = Field(None, description="D.2.1")
+    age_at_onset: Quantity | None = Field(None, description="D.2.2a/b (unit a, mo, wk, d, h or {decade}).")
+    gestation_at_onset: Quantity | None = Field(None, description="D.2.2.1a/b")
+    age_group: AgeGroup | None = Field(None, description="D.2.3")
+    weight_kg: float | None = Field(None, description="D.3")
+    height_cm: float | None = Field(None, description="D.4")
+    last_menstrual_period: PartialDate | None = Field(None, description="D.6")
+    medical_history: list[HistoryItem] = Field(default_factory=list, description="D.7.1.r")
+    history_text: str | None = Field(None, description="D.7.2 text for relevant medical history.")
+    concomitant_therapies: bool | None = Field(None, description="D.7.3")
+    past_drugs: list[PastDrug] = Field(default_factory=list, description="D.8.r")
+    death: Death | None = Field(None, description="D.9")
+    parent: Parent | None = Field(None, description="D.10")
+
+
+# --------------------------------------------------------------------------------------------------
+# E: reactions
+# --------------------------------------------------------------------------------------------------
+
+
+class Seriousness(Model):
+    """E.i.3.2a-f: each criterion true, or absent (exported as nullFlavor NI, never false)."""
+
+    death: bool = False
+    life_threatening: bool = False
+    hospitalisation: bool = False
+    disabling: bool = False
+    congenital_anomaly: bool = False
+    other_medically_important: bool = False
+
+    @property
+    def serious(self) -> bool:
+        return any(self.model_dump().values())
+
+
+Outcome = Literal["recovered", "recovering", "not-recovered", "recovered-with-sequelae", "fatal", "unknown"]
+
+
+class Reaction(Model):
+    id: str = Field(description="Local key other parts of the case refer to (e.g. 'hepatitis').")
+    verbatim: str = Field(description="E.i.1.1a / E.i.1.2 reaction as reported by the primary source.")
+    language: str | None = Field(None, description="E.i.1.1b ISO 639-2 language of the verbatim text, e.g. 'por'.")
+    translation: str | None = Field(None, description="E.i.1.2 reported term translated into English.")
+    meddra: MedDRA | None = Field(None, description="E.i.2.1a/b MedDRA version and LLT code.")
+    highlighted: Literal["yes", "no"] | None = Field(None, description="E.i.3.1 term highlighted by the reporter.")
+    seriousness: Seriousness = Field(default_factory=Seriousness, description="E.i.3.2a-f")
+    onset: When | None = Field(None, description="E.i.4 start date (a date, or relative to a drug).")
+    end: When | None = Field(None, description="E.i.5 end date.")
+    duration: Quantity | None = Field(None, description="E.i.6a/b duration of the reaction.")
+    outcome: Outcome | None = Field(None, description="E.i.7 outcome at the time of last observation.")
+    medically_confirmed: bool | None = Field(None, description="E.i.8 confirmed by a health professional.")
+    country: str | None = Field(None, description="E.i.9 ISO 3166-1 country where the reaction occurred.")
+
+
+# --------------------------------------------------------------------------------------------------
+# F: tests and procedures
+# --------------------------------------------------------------------------------------------------
+
+
+class Test(Model):
+    name: str = Field(description="F.r.2.1 test name as reported.")
+    loinc: str | None = Field(None, description="LOINC code (FHIR Observation.code); E2B takes MedDRA.")
+    meddra: MedDRA | None = Field(None, description="F.r.2.2a/b test name in MedDRA.")
+    date: When | None = Field(None, description="F.r.1 test date, or a day relative to a drug's first dose.")
+    value: float | None = Field(None, description="F.r.3.2 test result value.")
+    comparator: Literal["<", "<=", ">", ">="] | None = Field(None, description="Qualifier of the value (F.r.3.2).")
+    unit: str | None = Field(None, description="F.r.3.3 UCUM unit.")
+    result: Literal["positive", "negative", "borderline", "inconclusive"] | None = Field(
+        None, description="F.r.3.1 test result code."
+    )
+    result_text: str | None = Field(None, description="F.r.3.4 result in free text.")
+    low: float | None = Field(None, description="F.r.4 normal low value (same unit).")
+    high: float | None = Field(None, description="F.r.5 normal high value (same unit).")
+    comments: str | None = Field(None, description="F.r.6")
+    more_info: bool | None = Field(None, description="F.r.7 more information available.")
+
+    @model_validator(mode="after")
+    def _has_a_result(self) -> Test:
+        if self.value is None and self.result is None and not self.result_text:
+            raise ValueError("a test needs a value, a result code or a result_text")
+        if self.value is not None and not self.unit:
+            raise ValueError("a test value needs its UCUM unit (use '1' for unitless values)")
+        if self.comparator is not None and self.value is None:
+            raise ValueError("a comparator needs a value")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# G: drugs
+# --------------------------------------------------------------------------------------------------
+
+DrugRole = Literal["suspect", "concomitant", "interacting", "not-administered"]
+
+
+class Substance(Model):
+    name: str = Field(description="G.k.2.3.r.1 substance / specified substance name.")
+    strength: Quantity | None = Field(None, description="G.k.2.3.r.3a/b strength.")
+
+
+class Authorisation(Model):
+    number: str | None = Field(None, description="G.k.3.1 authorisation / application number.")
+    country: str | None = Field(None, description="G.k.3.2")
+    holder: str | None = Field(None, description="G.k.3.3 name of holder / applicant.")
+
+
+class Coded(Model):
+    """A code in a named terminology, with the text as reported."""
+
+    text: str | None = None
+    code: str | None = None
+
+
+class Dosage(Model):
+    """G.k.4.r one dosage line."""
+
+    dose: Quantity | None = Field(None, description="G.k.4.r.1a/b dose and UCUM unit (e.g. 2 mg/kg/d).")
+    every: Quantity | None = Field(
+        None, description="G.k.4.r.2/3 number of units in the interval and its unit (every 1 d)."
+    )
+    start: When | None = Field(None, description="G.k.4.r.4 date of first administration.")
+    stop: When | None = Field(None, description="G.k.4.r.5 date of last administration.")
+    duration: Quantity | None = Field(None, description="G.k.4.r.6a/b duration of drug administration.")
+    batch: str | None = Field(None, description="G.k.4.r.7 batch / lot number.")
+    text: str | None = Field(None, description="G.k.4.r.8 dosage text.")
+    form: Coded | None = Field(None, description="G.k.4.r.9 pharmaceutical dose form (text and EDQM TermID).")
+    route: Coded | None = Field(
+        None, description="G.k.4.r.10 route (text, and code: a route key from mappings/routes.yaml)."
+    )
+    parent_route: Coded | None = Field(None, description="G.k.4.r.11 parent route (parent-child reports).")
+
+
+Dechallenge = Literal["positive", "negative", "unknown", "not-applicable"]
+Rechallenge = Literal["recurred", "did-not-recur", "unknown-outcome", "not-done"]
+
+
+class Causality(Model):
+    source: str = Field(description="G.k.9.i.2.r.1 source of assessment (e.g. 'Reporter', 'Sender').")
+    method: str = Field(description="G.k.9.i.2.r.2 method (e.g. 'Global introspection', 'WHO-UMC', 'Naranjo').")
+    result: str = Field(description="G.k.9.i.2.r.3 result (e.g. 'Probable', 'Related').")
+
+
+class DrugReaction(Model):
+    """G.k.9.i: this drug assessed against one reaction."""
+
+    reaction: str = Field(description="The `id` of the reaction (G.k.9.i.1).")
+    onset_after_first_dose: Quantity | None = Field(None, description="G.k.9.i.3.1a/b")
+    onset_after_last_dose: Quantity | None = Field(None, description="G.k.9.i.3.2a/b")
+    dechallenge: Dechallenge | None = Field(
+        None, description="Did the reaction abate when the drug was stopped or reduced (no E2B element; "
+        "exported in G.k.11 text)."
+    )
+    rechallenge: Rechallenge | None = Field(None, description="G.k.9.i.4 did the reaction recur on re-administration.")
+    causality: list[Causality] = Field(default_factory=list, description="G.k.9.i.2.r")
+
+
+ActionTaken = Literal[
+    "withdrawn", "dose-reduced", "dose-increased", "dose-not-changed", "unknown", "not-applicable"
+]
+
+AdditionalInfo = Literal[
+    "counterfeit", "overdose", "taken-by-father", "expired", "batch-tested-ok", "batch-tested-not-ok",
+    "medication-error", "misuse", "abuse", "occupational-exposure", "off-label-use",
+]
+
+
+class Indication(Model):
+    text: str | None = Field(None, description="G.k.7.r.1 indication as reported.")
+    meddra: MedDRA | None = Field(None, description="G.k.7.r.2a/b")
+
+
+class Drug(Model):
+    id: str = Field(description="Local key (e.g. 'anakinra') used by reactions, tests and relative times.")
+    role: DrugRole = Field(description="G.k.1 characterisation of drug role.")
+    product: str = Field(description="G.k.2.2 medicinal product name as reported.")
+    substances: list[Substance] = Field(default_factory=list, description="G.k.2.3.r")
+    atc: str | None = Field(None, description="ATC code (FHIR coding; not an E2B element).")
+    rxnorm: str | None = Field(None, description="RxNorm RxCUI (FHIR coding; not an E2B element).")
+    country_obtained: str | None = Field(None, description="G.k.2.4")
+    blinded: bool | None = Field(None, description="G.k.2.5 investigational product blinded.")
+    authorisation: Authorisation | None = Field(None, description="G.k.3")
+    dosages: list[Dosage] = Field(default_factory=list, description="G.k.4.r")
+    cumulative_dose: Quantity | None = Field(None, description="G.k.5a/b cumulative dose to first reaction.")
+    gestation_at_exposure: Quantity | None = Field(None, description="G.k.6a/b")
+    indications: list[Indication] = Field(default_factory=list, description="G.k.7.r")
+    action_taken: ActionTaken | None = Field(None, description="G.k.8 action(s) taken with drug.")
+    reactions: list[DrugReaction] = Field(default_factory=list, description="G.k.9.i drug-reaction matrix.")
+    additional_info: list[AdditionalInfo] = Field(default_factory=list, description="G.k.10.r")
+    additional_text: str | None = Field(None, description="G.k.11 additional information on drug.")
+
+
+# --------------------------------------------------------------------------------------------------
+# H: narrative
+# --------------------------------------------------------------------------------------------------
+
+
+class Summary(Model):
+    language: str = Field(description="H.5.r.1b ISO 639-2 language code.")
+    text: str = Field(description="H.5.r.1a case summary and reporter's comments in that language.")
+
+
+class Narrative(Model):
+    text: str = Field(description="H.1 case narrative including clinical course, therapeutic measures, outcome.")
+    reporter_comments: str | None = Field(None, description="H.2")
+    sender_diagnoses: list[MedDRA] = Field(default_factory=list, description="H.3.r")
+    sender_comments: str | None = Field(None, description="H.4")
+    summaries: list[Summary] = Field(default_factory=list, description="H.5.r")
+
+
+# --------------------------------------------------------------------------------------------------
+# The case
+# --------------------------------------------------------------------------------------------------
+
+
+class CaseFile(Model):
+    """One individual case safety report, as authored by a person or produced by an intake path."""
+
+    format: Literal["ae-reporter/case/1"] = Field(
+        "ae-reporter/case/1", alias="$format", description="Case-file format version."
+    )
+    case_id: str = Field(
+        min_length=1, max_length=100,
+        description="C.1.1 sender's safety report unique identifier (country-organisation-number).",
+    )
+    report: Report
+    primary_sources: list[PrimarySource] = Field(default_factory=list, description="C.2.r")
+    sender: Sender | None = Field(None, description="C.3")
+    literature: list[Literature] = Field(default_factory=list, description="C.4.r")
+    study: Study | None = Field(None, description="C.5")
+    patient: Patient | None = Field(None, description="D")
+    reactions: list[Reaction] = Field(default_factory=list, description="E.i")
+    tests: list[Test] = Field(default_factory=list, description="F.r")
+    drugs: list[Drug] = Field(default_factory=list, description="G.k")
+    narrative: Narrative | None = Field(None, description="H")
+
+    @model_validator(mode="after")
+    def _keys_resolve(self) -> CaseFile:
+        """Local keys must be unique and every reference to a drug or reaction must name one."""
+        problems: list[str] = []
+        reaction_ids = [r.id for r in self.reactions]
+        drug_ids = [d.id for d in self.drugs]
+        for kind, ids in (("reaction", reaction_ids), ("drug", drug_ids)):
+            seen: set[str] = set()
+            for key in ids:
+                if key in seen:
+                    problems.append(f"two {kind}s have the id {key!r}")
+                seen.add(key)
+        for d_index, drug in enumerate(self.drugs):
+            for link in drug.reactions:
+                if link.reaction not in reaction_ids:
+                    problems.append(
+                        f"drugs[{d_index}].reactions names reaction {link.reaction!r}, which is not in reactions"
+                    )
+        for path, when in self.relative_times():
+            if when.drug not in drug_ids:
+                problems.append(f"{path} is relative to drug {when.drug!r}, which is not in drugs")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def relative_times(self) -> list[tuple[str, RelativeTime]]:
+        found: list[tuple[str, RelativeTime]] = []
+        for i, r in enumerate(self.reactions):
+            for name in ("onset", "end"):
+                value = getattr(r, name)
+                if isinstance(value, RelativeTime):
+                    found.append((f"reactions[{i}].{name}", value))
+        for i, t in enumerate(self.tests):
+            if isinstance(t.date, RelativeTime):
+                found.append((f"tests[{i}].date", t.date))
+        for i, d in enumerate(self.drugs):
+            for j, dose in enumerate(d.dosages):
+                for name in ("start", "stop"):
+                    value = getattr(dose, name)
+                    if isinstance(value, RelativeTime):
+                        found.append((f"drugs[{i}].dosages[{j}].{name}", value))
+        return found

@@ -1,0 +1,154 @@
+"""Read a case file (JSON or YAML) into the model, with every problem located by field path and line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from reporter.casefile.model import CaseFile
+from reporter.errors import CaseFileError, InputError
+
+MAX_CASE_FILE_BYTES = 5 * 1024 * 1024
+
+
+class CaseLoader(yaml.SafeLoader):
+    """YAML 1.2-style scalars: dates stay text (we check them ourselves, at their precision) and only
+    true/false are booleans, so that country code NO or the answer 'yes' stay strings."""
+
+
+CaseLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag not in (
+        "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+CaseLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map each field path (as a tuple of keys and indexes) to its 1-based line in the text."""
+    try:
+        root = yaml.compose(text, Loader=CaseLoader)
+    except yaml.YAMLError:
+        return {}
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                index[(*path, key)] = key_node.start_mark.line + 1
+                walk(value_node, (*path, key))
+                index[(*path, key)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(case file)"
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-branch labels (e.g. 'str', 'Absent', 'function-before[...]')."""
+    kept = []
+    for part in loc:
+        if isinstance(part, str) and (
+            part[:1].isupper() or "[" in part or part in {"str", "float", "int", "bool", "list", "dict"}
+        ):
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[tuple[str, str]]:
+    problems: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(tuple(err["loc"]))
+        where = format_path(loc)
+        probe = loc
+        while probe not in lines and probe:
+            probe = probe[:-1]
+        line = lines.get(probe)
+        key = f"{where} (line {line})" if line else where
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling against `reporter schema`)"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        # A union gives one error per branch; keep the first, most specific one per location.
+        problems.setdefault(key, message)
+    return list(problems.items())
+
+
+def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
+    """Parse JSON or YAML text into a mapping; syntax errors name the line and column."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc.msg}", location=f"{source}:{exc.lineno}:{exc.colno}") from None
+    else:
+        try:
+            data = yaml.load(text, Loader=CaseLoader)  # noqa: S506 - a SafeLoader
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise InputError(f"invalid YAML: {problem}", location=where) from None
+    if not isinstance(data, dict):
+        raise InputError(f"expected a mapping at the top level, found {type(data).__name__}", location=source)
+    return data
+
+
+def parse_case(text: str, source: str = "<input>") -> CaseFile:
+    data = load_data(text, source)
+    try:
+        return CaseFile.model_validate(data)
+    except ValidationError as exc:
+        raise CaseFileError(_problems_from(exc, _line_index(text)), source=source) from None
+
+
+def read_text(path: str | Path, limit: int = MAX_CASE_FILE_BYTES) -> str:
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", location=str(p)) from None
+    if size > limit:
+        raise InputError(f"file is {size} bytes, more than the {limit}-byte limit", location=str(p))
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", location=str(p)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", location=str(p)) from None
+
+
+def load_case(path: str | Path) -> CaseFile:
+    return parse_case(read_text(path), str(path))
+
+
+def json_schema() -> dict[str, Any]:
+    schema = CaseFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://github.com/fhir-ae-reporter/schema/case-1.json"
+    return schema

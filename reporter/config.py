@@ -1,0 +1,58 @@
+"""Settings, declared once: name, default, help. Each can be overridden by REPORTER_<NAME>."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"REPORTER_{self.name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("e2b_schema_dir", None,
+            "Folder holding the ICH E2B(R3) XSD set (with multicacheschemas/ and coreschemas/). "
+            "Without it, XSD validation is skipped and the report says so."),
+    Setting("meddra_dir", None,
+            "Folder of a licensed MedDRA ASCII release (llt.asc, mdhier.asc...). Without it, MedDRA "
+            "codes are checked for form only."),
+    Setting("meddra_version", None,
+            "The MedDRA version to expect in cases (e.g. 27.1); without it any single version is accepted."),
+    Setting("database_url", "sqlite:///reporter.sqlite3",
+            "SQLAlchemy URL of the case store (SQLite file by default; postgresql+psycopg://... for PostgreSQL)."),
+    Setting("secret_key", None, "Flask secret key for sessions and CSRF (required when serving)."),
+    Setting("sender_id", "AE-REPORTER",
+            "Batch/message sender identifier (N.1.3 / N.2.r.2) used when the case does not name one."),
+    Setting("max_upload_bytes", str(20 * 1024 * 1024),
+            "Largest accepted request or XML file, in bytes (E2B gateways take about 20 MB)."),
+    Setting("today", None,
+            "Override today's date (YYYY-MM-DD) for the no-future-date checks; meant for tests."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str | None:
+    """The setting's value: the REPORTER_* environment variable if set and non-empty, else the default."""
+    setting = _BY_NAME[name]
+    value = os.environ.get(setting.env)
+    return value if value not in (None, "") else setting.default
+
+
+def get_path(name: str) -> Path | None:
+    value = get(name)
+    return Path(value).expanduser() if value else None
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for every setting: used by the README test and `reporter config`."""
+    return [(s.env, s.default or "", s.help) for s in SETTINGS]
