@@ -1,0 +1,62 @@
+"""The `reporter` command. Thin: parse arguments, call the library, print, choose the exit code.
+
+Exit codes: 0 success, 1 the input has errors (report printed), 2 usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reporter.errors import ReporterError
+
+
+class ReporterGroup(click.Group):
+    """Turns every ReporterError into a one-line message and exit code 2: never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ReporterError as exc:
+            click.echo(f"error: {exc}", err=True)
+            problems = getattr(exc, "problems", None)
+            for where, message in problems or []:
+                click.echo(f"  {where}: {message}", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=ReporterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fhir-ae-reporter")
+def main() -> None:
+    """FHIR-based adverse-event reporter: case file -> FHIR R4 ICSR Bundle -> report and E2B(R3)."""
+
+
+def write_output(text: str | bytes, out: str | None) -> None:
+    """Write to OUT (atomically, so a failed run leaves an existing file as it was) or to stdout."""
+    if out is None or out == "-":
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+        else:
+            click.echo(text, nl=not text.endswith("\n"))
+        return
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# Commands are registered below, one block per capability.
