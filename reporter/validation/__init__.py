@@ -17,6 +17,7 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationRepo
     from reporter.validation.rules import check_rules
     from reporter.validation.structure import check_structure
     from reporter.validation.terminology import check_terminology
+    from reporter.validation.walk import walk_bundle
 
     report = ValidationReport(subject=subject)
     report.extend(check_structure(bundle))
@@ -24,8 +25,9 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationRepo
     report.extend(integrity)
     if any(i.code == "BUNDLE-TYPE" and i.location == "resourceType" for i in integrity):
         return report
-    report.extend(check_terminology(bundle))
-    report.extend(check_rules(bundle))
+    nodes = walk_bundle(bundle)
+    report.extend(check_terminology(bundle, nodes))
+    report.extend(check_rules(bundle, nodes))
     return report
 
 
