@@ -12,7 +12,7 @@ _REPO_ROOT = _PACKAGE_DIR.parent
 
 @cache
 def _locate(folder: str) -> Path:
-    for candidate in (_REPO_ROOT / folder, _PACKAGE_DIR / folder):
+    for candidate in (_PACKAGE_DIR / folder, _REPO_ROOT / folder):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"cannot find the {folder}/ folder (looked in {_REPO_ROOT} and {_PACKAGE_DIR})")
