@@ -21,7 +21,7 @@ from reporter.e2b import rules, xsd
 from reporter.e2b.context import Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
-from reporter.e2b.issues import E2BCheck, Issue
+from reporter.e2b.issues import E2BCheck, e2b_issue
 from reporter.e2b.sections_c import (
     report_characteristics,
     report_components,
@@ -157,16 +157,21 @@ def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path
     """XSD (when a schema folder is configured) and the receiver's business rules."""
     result = E2BCheck()
     outcome = xsd.validate(batch, schema_dir)
-    if outcome is not None:
+    if outcome is None:
+        result.issues.append(e2b_issue("information", "E2B-XSD-SKIPPED", "batch",
+                                       "XSD validation skipped: no E2B schema folder configured",
+                                       "set REPORTER_E2B_SCHEMA_DIR to the ICH E2B(R3) schema folder",
+                                       layer="skipped"))
+    else:
         ok, errors = outcome
         result.xsd = "valid" if ok else "invalid"
         for line, text in errors:
-            result.issues.append(Issue("error", "E2B-XSD", f"line {line}", text))
+            result.issues.append(e2b_issue("error", "E2B-XSD", f"line {line}", text, layer="xsd"))
     result.issues.extend(rules.check(batch, profile.rules))
     if profile.max_batch_bytes and len(serialize(batch)) > profile.max_batch_bytes:
-        result.issues.append(Issue("error", "E2B-SIZE", "batch",
-                                   f"the batch is larger than {profile.max_batch_bytes} bytes",
-                                   "send the cases in several batches"))
+        result.issues.append(e2b_issue("error", "E2B-SIZE", "batch",
+                                       f"the batch is larger than {profile.max_batch_bytes} bytes",
+                                       "send the cases in several batches"))
     return result
 
 

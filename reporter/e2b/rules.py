@@ -12,7 +12,7 @@ from lxml import etree
 from reporter import config
 from reporter.e2b.dates import ts_digits, ts_is_valid, ts_start
 from reporter.e2b.dictionary import Dictionary, Element, dictionary, rule_set
-from reporter.e2b.issues import Issue
+from reporter.e2b.issues import Issue, e2b_issue
 
 Node = etree._Element
 
@@ -106,12 +106,15 @@ class Checker:
             if inst is None:
                 continue
             label = "case" if name == "message" else name.replace("_", " ")
-            if name == "message" or len(self.loc.instances(name)) > 1 or name != "message":
-                parts.append(f"{label} {self.loc.index(name, inst)}")
+            parent = self.d.groups[name].parent
+            outer = self.loc.ancestor(inst, parent, name) if parent else None
+            siblings = self.loc.nested(outer, parent, name) if outer is not None and parent else \
+                self.loc.instances(name)
+            parts.append(f"{label} {siblings.index(inst) + 1}")
         return f"{number} ({', '.join(parts)})" if parts else number
 
     def add(self, severity: str, code: str, location: str, message: str, hint: str | None = None) -> None:
-        self.issues.append(Issue(severity, code, location, message, hint))  # type: ignore[arg-type]
+        self.issues.append(e2b_issue(severity, code, location, message, hint))
 
     # -- per-element checks ------------------------------------------------------------------------
     def check_elements(self) -> None:
