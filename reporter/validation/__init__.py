@@ -59,6 +59,9 @@ def load_bundle_or_case(path: str | Path) -> tuple[dict[str, Any] | None, Valida
         for where, message in _problems_from(exc, _line_index(text)):
             report.add("error", "CASEFILE", where, message, "see `reporter schema` for the format", "input")
         return None, report
+    for where, message in case.dangling_relative_times():
+        report.add("error", "CASE-REFERENCE", where, message,
+                   "anchor the time to a drug listed in drugs, or give a date", "input")
     return build_bundle(case), report
 
 
