@@ -15,6 +15,14 @@ from reporter.e2b.dictionary import Dictionary, Element, dictionary, rule_set
 from reporter.e2b.issues import Issue, e2b_issue
 
 Node = etree._Element
+_COMPILED: dict[str, etree.XPath] = {}
+
+
+def _compiled(path: str, namespaces: dict[str, str]) -> etree.XPath:
+    found = _COMPILED.get(path)
+    if found is None:
+        found = _COMPILED[path] = etree.XPath(path, namespaces=namespaces)
+    return found
 
 
 class Locator:
@@ -25,9 +33,17 @@ class Locator:
         self.d = dic or dictionary()
         self._instances: dict[str, list[Node]] = {}
         self._sets: dict[str, set[Node]] = {}
+        self._chains: dict[str, list[str]] = {}
+        self._nodes: dict[tuple[Node, str, str], list[Node]] = {}
 
     def _xpath(self, node: Node, path: str) -> list[Node]:
-        return node.xpath(path, namespaces=self.d.namespaces)
+        return _compiled(path, self.d.namespaces)(node)
+
+    def chain(self, group: str) -> list[str]:
+        found = self._chains.get(group)
+        if found is None:
+            found = self._chains[group] = self.d.chain(group)
+        return found
 
     def instances(self, group: str) -> list[Node]:
         if group not in self._instances:
@@ -53,7 +69,7 @@ class Locator:
     def nested(self, node: Node, node_group: str, group: str) -> list[Node]:
         """Instances of `group` reachable from `node` (an instance of node_group) through their common
         enclosing group."""
-        mine, theirs = self.d.chain(node_group), self.d.chain(group)
+        mine, theirs = self.chain(node_group), self.chain(group)
         common = None
         for a, b in zip(mine, theirs, strict=False):
             if a != b:
@@ -71,8 +87,13 @@ class Locator:
 
     def nodes(self, node: Node, node_group: str, element: Element) -> list[Node]:
         assert element.group is not None and element.node is not None
+        key = (node, node_group, element.number)
+        found = self._nodes.get(key)
+        if found is not None:
+            return found
         bases = self.nested(node, node_group, element.group)
-        return [n for base in bases for n in self._xpath(base, element.node)]
+        found = self._nodes[key] = [n for base in bases for n in self._xpath(base, element.node)]
+        return found
 
 
 def value_of(node: Node, element: Element) -> str | None:
@@ -89,6 +110,17 @@ def _today() -> dt.date:
     return dt.date.fromisoformat(configured) if configured else dt.date.today()
 
 
+class Where:
+    """An issue location computed only when an issue is reported (numbering instances is not free)."""
+
+    def __init__(self, checker: Checker, number: str, group: str, node: Node) -> None:
+        self.args = (number, group, node)
+        self.checker = checker
+
+    def __str__(self) -> str:
+        return self.checker.where(*self.args)
+
+
 class Checker:
     def __init__(self, root: Node, rule_sets: Iterable[str]) -> None:
         self.loc = Locator(root)
@@ -99,7 +131,7 @@ class Checker:
     # -- locations -------------------------------------------------------------------------------
     def where(self, number: str, group: str, node: Node) -> str:
         parts: list[str] = []
-        for name in self.d.chain(group):
+        for name in self.loc.chain(group):
             if name in ("batch", "report", "assessment", "patient"):
                 continue
             inst = self.loc.ancestor(node, name, group)
@@ -113,8 +145,8 @@ class Checker:
             parts.append(f"{label} {siblings.index(inst) + 1}")
         return f"{number} ({', '.join(parts)})" if parts else number
 
-    def add(self, severity: str, code: str, location: str, message: str, hint: str | None = None) -> None:
-        self.issues.append(e2b_issue(severity, code, location, message, hint))
+    def add(self, severity: str, code: str, location: str | Where, message: str, hint: str | None = None) -> None:
+        self.issues.append(e2b_issue(severity, code, str(location), message, hint))
 
     # -- per-element checks ------------------------------------------------------------------------
     def check_elements(self) -> None:
@@ -127,15 +159,16 @@ class Checker:
             if element.group is None or element.node is None:
                 continue
             for inst in self.loc.instances(element.group):
-                nodes = [n for n in self.loc._xpath(inst, element.node)]
-                where = self.where(element.number, element.group, inst)
-                filled = [n for n in nodes if value_of(n, element) is not None or n.get("nullFlavor")]
-                if element.conformance in ("mandatory", "required") and not filled:
-                    self.add("error", "E2B-MANDATORY", where, f"{element.name} is mandatory but missing")
+                nodes = self.loc._xpath(inst, element.node)
+                if element.conformance in ("mandatory", "required") and not any(
+                        value_of(n, element) is not None or n.get("nullFlavor") for n in nodes):
+                    self.add("error", "E2B-MANDATORY", self.where(element.number, element.group, inst),
+                             f"{element.name} is mandatory but missing")
                 for n in nodes:
-                    self._check_value(element, n, where, values, precision, dates, today)
+                    self._check_value(element, n, Where(self, element.number, element.group, inst),
+                                      values, precision, dates, today)
 
-    def _check_value(self, element: Element, node: Node, where: str, values: dict[str, Any],
+    def _check_value(self, element: Element, node: Node, where: Where, values: dict[str, Any],
                      precision: dict[str, int], dates: set[str], today: dt.date) -> None:
         flavor = node.get("nullFlavor")
         if flavor and element.value and element.value != "@unit":
