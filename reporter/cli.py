@@ -60,3 +60,27 @@ def write_output(text: str | bytes, out: str | None) -> None:
 
 
 # Commands are registered below, one block per capability.
+
+
+# --- E2B import and acknowledgements (importer) -------------------------------------------------------
+
+
+@main.command("ack")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--out", default=None, help="Write the result here instead of stdout.")
+def ack_command(file: str, fmt: str, out: str | None) -> None:
+    """Read an E2B(R3) acknowledgement (MCCI_IN200101UV01): batch AA/AE/AR, per report CA/CR.
+
+    Exit code 0 when the batch and every report were accepted, 1 otherwise."""
+    import json
+
+    from reporter.e2b.ack import read_ack
+
+    result = read_ack(file)
+    if fmt == "json":
+        write_output(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", out)
+    else:
+        write_output(result.to_text(), out)
+    if not (result.accepted and all(m.accepted for m in result.messages)):
+        sys.exit(1)
