@@ -62,6 +62,15 @@ class Difference:
         return "changed"
 
 
+def _attr_name(attr: str) -> str:
+    """Clark-notation attribute name -> the name used in paths ('xsi:type', 'code')."""
+    return "xsi:" + attr.split("}", 1)[1] if attr.startswith(f"{{{XSI}}}") else attr
+
+
+def _attr_qname(name: str) -> str:
+    return f"{{{XSI}}}{name[4:]}" if name.startswith("xsi:") else name
+
+
 def _code_sig(el: etree._Element) -> str:
     code = el.find(f"{{{HL7}}}code")
     if code is None:
@@ -125,7 +134,7 @@ def facts(doc: etree._Element | etree._ElementTree) -> list[Fact]:
         for attr, value in sorted(el.attrib.items()):
             if attr in IGNORED_ATTRIBUTES:
                 continue
-            name = "xsi:" + attr.split("}", 1)[1] if attr.startswith(f"{{{XSI}}}") else attr
+            name = _attr_name(attr)
             if name == "root" and local(el) == "id" and value.lower() in targets:
                 value = "->" + targets[value.lower()]
             out.append(Fact(f"{key}@{name}", labels.label(el, name), value, el.sourceline))

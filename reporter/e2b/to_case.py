@@ -85,8 +85,22 @@ class Reader:
     # -- bookkeeping -----------------------------------------------------------------------------
 
     def mark(self, node: etree._Element, *attrs: str) -> None:
+        """Record attributes as read. The code (and code system) of every act on the way up is
+        recorded too: it is structure that the exporter writes for the value to be where it is."""
         for attr in attrs:
             self.used.append((node, attr))
+            if attr == "extension" and node.get("root"):  # an identifier's namespace goes with it
+                self.used.append((node, "root"))
+        current = node.getparent()
+        while current is not None and current is not self.message:
+            code = current.find("{urn:hl7-org:v3}code")
+            if code is not None and code is not node and code.get("nullFlavor") and not code.get("code"):
+                self.used.append((code, "nullFlavor"))
+            elif code is not None and code is not node and code.get("code"):
+                self.used.append((code, "code"))
+                if code.get("codeSystem"):
+                    self.used.append((code, "codeSystem"))
+            current = current.getparent()
 
     def checkpoint(self) -> int:
         return len(self.used)
