@@ -24,7 +24,7 @@ from reporter.e2b.xmlsafe import HL7, XSI, local
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ICH_LISTS = "2.16.840.1.113883.3.989.2.1.1."
-_WRAP_ACTS = ("observation", "organizer", "substanceAdministration", "adverseEventAssessment",
+ACTS = ("observation", "organizer", "substanceAdministration", "adverseEventAssessment",
               "causalityAssessment", "observationEvent", "investigationCharacteristic", "controlActEvent",
               "relatedInvestigation", "document", "researchStudy", "role", "approval", "productEvent",
               "studyRegistration")
@@ -85,13 +85,13 @@ def _step(el: etree._Element) -> str:
     if name == "id" and el.get("root") and not _UUID_RE.match(el.get("root") or ""):
         return f"id{{{el.get('root')}}}"
     children = [c for c in el if isinstance(c.tag, str)]
-    wrapped = [c for c in children if local(c) in _WRAP_ACTS]
+    wrapped = [c for c in children if local(c) in ACTS]
     if len(wrapped) == 1 and len(children) <= 2:
         inner = wrapped[0]
         return f"{name}{{{local(inner)}{_code_sig(inner)}}}"
     if name in ("value", "code", "name"):
         return name
-    if name in _WRAP_ACTS and _code_sig(el):
+    if name in ACTS and _code_sig(el):
         return f"{name}{{{_code_sig(el)[1:]}}}"
     return name
 

@@ -9,11 +9,12 @@ attribute it read), the rest of the message is the residual:
   a precision the model cannot hold) becomes an *attribute* patch.
 
 Both are Composition extensions (URL key `e2b_element` in mappings/fhir.yaml) with sub-extensions
-`path`, `after`, `element` (E2B number), `fragment` / `attribute` + `value`. The batch and message
-sender and receiver go into one `e2b_receiver` extension so that a re-export goes back to the same
-receiver. Paths are the diff module's stable paths, relative to a batch holding just this message.
+`path`, `after`, `element` (E2B number), `fragment` / `attribute` + `value`. The original batch
+receiver id (N.1.4) goes into the `e2b_receiver` extension (valueString) so that a re-export goes back
+to the same receiver; the message sender/receiver ids (N.2.r.2/3) travel in the residual. Paths are
+the diff module's stable paths, relative to a batch holding just this message.
 
-`apply(batch_root, message, composition)` is the exporter's hook: call it on each exported message
+`apply(message, composition)` is the exporter's hook: call it on each exported message
 (after the writer has built it) and the residual is re-emitted in place; a fragment whose path the
 writer already produced replaces that element, so applying is idempotent.
 """
@@ -115,21 +116,11 @@ def _fragment_xml(el: etree._Element) -> str:
 
 
 def header_extension(batch: etree._Element, message: etree._Element) -> Json:
-    """Original batch/message sender and receiver (N.1.3, N.1.4, N.2.r.2, N.2.r.3) and batch number."""
-    def ext_of(node: etree._Element, path: str) -> str | None:
-        found = node.xpath(f"{path}/@extension", namespaces={"h": HL7})
-        return str(found[0]) if found else None
-
-    values = {
-        "batchSender": ext_of(batch, "h:sender/h:device/h:id"),
-        "batchReceiver": ext_of(batch, "h:receiver/h:device/h:id"),
-        "messageSender": ext_of(message, "h:sender/h:device/h:id"),
-        "messageReceiver": ext_of(message, "h:receiver/h:device/h:id"),
-        "batchNumber": ext_of(batch, "h:id"),
-        "messageId": ext_of(message, "h:id"),
-    }
-    return {"url": _urls()["e2b_receiver"],
-            "extension": [_sub(k, v) for k, v in values.items() if v is not None]}
+    """The original batch receiver (N.1.4, else the message receiver N.2.r.3) as `e2b_receiver`, so a
+    re-export goes back to the same receiver. Message sender/receiver ids travel in the residual."""
+    found = (batch.xpath("h:receiver/h:device/h:id/@extension", namespaces={"h": HL7})
+             or message.xpath("h:receiver/h:device/h:id/@extension", namespaces={"h": HL7}))
+    return {"url": _urls()["e2b_receiver"], "valueString": str(found[0]) if found else ""}
 
 
 def attach(bundle: Json, extensions: list[Json]) -> Json:
@@ -139,13 +130,13 @@ def attach(bundle: Json, extensions: list[Json]) -> Json:
     return bundle
 
 
-def original_header(composition: Json) -> dict[str, str]:
-    """The `e2b_receiver` values of a Composition (empty when it was not imported)."""
+def original_receiver(composition: Json) -> str | None:
+    """The `e2b_receiver` of a Composition (None when it was not imported)."""
     url = _urls()["e2b_receiver"]
     for ext in composition.get("extension", []):
         if ext.get("url") == url:
-            return {e["url"]: e["valueString"] for e in ext.get("extension", [])}
-    return {}
+            return ext.get("valueString") or None
+    return None
 
 
 def _entries(composition: Json) -> list[dict[str, str]]:

@@ -19,7 +19,8 @@ from lxml import etree
 from pydantic import BaseModel, ValidationError
 
 from reporter.casefile import model as m
-from reporter.e2b.xmlsafe import XSI
+from reporter.e2b.diff import ACTS
+from reporter.e2b.xmlsafe import XSI, local
 from reporter.paths import mappings_dir
 
 NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked", "UNK": "unknown",
@@ -93,7 +94,7 @@ class Reader:
                 self.used.append((node, "root"))
         current = node.getparent()
         while current is not None and current is not self.message:
-            code = current.find("{urn:hl7-org:v3}code")
+            code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
             if code is not None and code is not node and code.get("nullFlavor") and not code.get("code"):
                 self.used.append((code, "nullFlavor"))
             elif code is not None and code is not node and code.get("code"):
