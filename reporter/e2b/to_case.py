@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -72,6 +73,16 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+@dataclass
+class Origin:
+    """Where the model's items sat in the message: original ids of drugs and reactions (by case-file
+    key) and the positions of the G.k.1 and G.k.9.i.2.r blocks, so a re-export keeps them."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    role_positions: dict[str, int] = field(default_factory=dict)
+    causality_positions: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+
 class Reader:
     """Reads E2B element values relative to group instances and records each (node, attribute) read."""
 
@@ -82,6 +93,7 @@ class Reader:
         self.groups: dict[str, dict[str, str]] = table["groups"]
         self.elements: dict[str, dict[str, str]] = table["elements"]
         self.used: list[tuple[etree._Element, str]] = []
+        self.origin = Origin()
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -386,7 +398,14 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         for name, number in _SERIOUS.items():
             if r.value(number, inst, lambda v: v == "true" or None):
                 seriousness[name] = True
-        highlighted = r.value("E.i.3.1", inst, lambda v: {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(v))
+        mark = r.checkpoint()
+        received = r.value("E.i.3.1", inst, lambda v: v if v in ("1", "2", "3", "4") else None)
+        highlighted = {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(received or "")
+        if received and (received in ("3", "4")) != bool(seriousness):
+            # The code also says serious or not, and the exporter derives that from E.i.3.2: a code at
+            # odds with the criteria is kept as received (passed through), the model keeps yes/no.
+            unread = {id(pair) for pair in r.used[mark:]}
+            r.used = [pair for pair in r.used if id(pair) not in unread]
         data = {
             "id": key,
             "verbatim": r.value("E.i.1.1a", inst),
@@ -406,8 +425,9 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         if reaction is None:
             continue
         id_el = inst.find("{urn:hl7-org:v3}id")
-        if id_el is not None and id_el.get("root"):
+        if id_el is not None and id_el.get("root") and id_el.get("root") not in ids:
             ids[id_el.get("root")] = key
+            r.origin.ids[key] = id_el.get("root")
             r.mark(id_el, "root")
         out.append(reaction)
     return out, ids
@@ -448,16 +468,39 @@ def _coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Cod
     return m.Coded(**data)
 
 
+def _position(inst: etree._Element) -> int:
+    """The position of a block's wrapper (component) among its parent's elements."""
+    wrapper = inst.getparent()
+    parent = wrapper.getparent() if wrapper is not None else None
+    if parent is None:
+        return 0
+    return [c for c in parent if isinstance(c.tag, str)].index(wrapper)
+
+
 def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
+    """Drugs with their role (G.k.1) and causality (G.k.9.i.2.r), linked by the drug's id. Where two drugs
+    share an id, references name the first (the later one is passed through whole); a role or
+    assessment naming no drug is passed through too."""
     out = []
     roles: dict[str, str] = {}
+    role_position: dict[str, int] = {}
+    marks: dict[str, list[tuple[etree._Element, str]]] = {}   # what each drug id's blocks read
     for inst in r.instances("role"):
         ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
+        if ref is None or (ref.get("root") or "") in roles:
+            continue
+        point = r.checkpoint()
         role = r.code("G.k.1", inst, "drug_role")
-        if ref is not None and role:
+        if role:
             roles[ref.get("root") or ""] = role
+            role_position[ref.get("root") or ""] = _position(inst)
             r.mark(ref, "root")
+            marks.setdefault(ref.get("root") or "", []).extend(r.used[point:])
+        else:
+            r.rollback(point)
+    drug_ids = [i.get("root") for d in r.instances("drug") if (i := d.find("{urn:hl7-org:v3}id")) is not None]
     causalities: dict[tuple[str, str], list[m.Causality]] = {}
+    positions: dict[tuple[str, str], list[int]] = {}
     for inst in r.instances("causality"):
         point = r.checkpoint()
         drug_ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
@@ -465,17 +508,22 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         item = r.build(m.Causality, {"source": r.value("G.k.9.i.2.r.1", inst),
                                      "method": r.value("G.k.9.i.2.r.2", inst),
                                      "result": r.value("G.k.9.i.2.r.3", inst)}, point)
-        if item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids:
+        if (item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids
+                and drug_ref.get("root") in roles and drug_ref.get("root") in drug_ids):
             r.mark(drug_ref, "root")
             r.mark(reac_ref, "root")
-            causalities.setdefault((drug_ref.get("root") or "", reac_ref.get("root") or ""), []).append(item)
+            key = (drug_ref.get("root") or "", reac_ref.get("root") or "")
+            causalities.setdefault(key, []).append(item)
+            positions.setdefault(key, []).append(_position(inst))
+            marks.setdefault(key[0], []).extend(r.used[point:])
         elif item:
             r.rollback(point)
+    claimed: set[str] = set()
     for n, inst in enumerate(r.instances("drug"), start=1):
         point = r.checkpoint()
         id_el = inst.find("{urn:hl7-org:v3}id")
         uuid = id_el.get("root") if id_el is not None else None
-        if uuid not in roles:
+        if uuid not in roles or uuid in claimed:
             continue
         substances = []
         for sub in r.instances("substance", inst):
@@ -509,6 +557,8 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         for (drug_uuid, reac_uuid), items in causalities.items():
             if drug_uuid == uuid:
                 links.append(m.DrugReaction(reaction=reaction_ids[reac_uuid], causality=items))
+                r.origin.causality_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = \
+                    positions[(drug_uuid, reac_uuid)]
         data = {
             "id": f"drug-{n}",
             "role": roles[uuid],
@@ -532,7 +582,13 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             continue
         if id_el is not None:
             r.mark(id_el, "root")
+        claimed.add(uuid or "")
+        r.origin.ids[f"drug-{n}"] = uuid or ""
+        r.origin.role_positions[f"drug-{n}"] = role_position[uuid or ""]
         out.append(drug)
+    unread = {id(pair) for uuid, pairs in marks.items() if uuid not in claimed for pair in pairs}
+    if unread:  # roles and assessments of a drug the model could not hold go through with it
+        r.used = [pair for pair in r.used if id(pair) not in unread]
     return out
 
 
