@@ -312,6 +312,7 @@ def _sender(r: Reader, inst: etree._Element | None) -> Any:
         return None
     point = r.checkpoint()
     data = {
+        "id": r.value("N.2.r.2", r.message),
         "type": r.code("C.3.1", inst, "sender_type"),
         "organization": r.value("C.3.2", inst),
         "department": r.value("C.3.3.1", inst),
@@ -406,11 +407,14 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
             # odds with the criteria is kept as received (passed through), the model keeps yes/no.
             unread = {id(pair) for pair in r.used[mark:]}
             r.used = [pair for pair in r.used if id(pair) not in unread]
+        verbatim, translation = r.value("E.i.1.1a", inst), r.value("E.i.1.2", inst)
+        if verbatim is None:  # no native-language text: the text for translation is what was reported
+            verbatim, translation = translation, None
         data = {
             "id": key,
-            "verbatim": r.value("E.i.1.1a", inst),
+            "verbatim": verbatim,
             "language": r.value("E.i.1.1b", inst),
-            "translation": r.value("E.i.1.2", inst),
+            "translation": translation,
             "meddra": r.meddra("E.i.2.1b", "E.i.2.1a", inst),
             "highlighted": highlighted,
             "seriousness": seriousness,
@@ -441,8 +445,7 @@ def _tests(r: Reader) -> list[m.Test]:
             "name": r.value("F.r.2.1", inst) or (r.raw("F.r.2.2b", inst)[1] and None),
             "meddra": r.meddra("F.r.2.2b", "F.r.2.2a", inst),
             "date": r.date("F.r.1", inst),
-            "value": r.value("F.r.3.2", inst, _number),
-            "unit": r.value("F.r.3.3", inst),
+            **_test_value(r, inst),
             "result": r.code("F.r.3.1", inst, "test_result"),
             "result_text": r.value("F.r.3.4", inst),
             "low": r.value("F.r.4", inst, _number),
@@ -454,6 +457,35 @@ def _tests(r: Reader) -> list[m.Test]:
         if item:
             out.append(item)
     return out
+
+
+_OPEN = {("low", "true"): ">=", ("low", "false"): ">", ("high", "true"): "<=", ("high", "false"): "<"}
+
+
+def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
+    """F.r.3.2/3.3: a centre value, or one bound of an interval open on the other side (NINF / PINF),
+    which is the value with a comparator ('<' ... '>=')."""
+    value = inst.find("{urn:hl7-org:v3}value")
+    if value is None or value.get(f"{{{XSI}}}type") != "IVL_PQ":
+        return {}
+    parts = {local(c): c for c in value if isinstance(c.tag, str)}
+    if set(parts) == {"center"}:
+        node, comparator = parts["center"], None
+    elif set(parts) == {"low", "high"} and parts["high"].get("nullFlavor") == "PINF":
+        node, open_end = parts["low"], parts["high"]
+        comparator = _OPEN.get(("low", node.get("inclusive") or ""))
+    elif set(parts) == {"low", "high"} and parts["low"].get("nullFlavor") == "NINF":
+        node, open_end = parts["high"], parts["low"]
+        comparator = _OPEN.get(("high", node.get("inclusive") or ""))
+    else:
+        return {}
+    number = _number(node.get("value"))
+    if number is None or not node.get("unit") or (local(node) != "center" and comparator is None):
+        return {}
+    r.mark(node, "value", "unit", *(("inclusive",) if comparator else ()))
+    if comparator:
+        r.mark(open_end, "nullFlavor")
+    return {"value": number, "unit": node.get("unit"), "comparator": comparator}
 
 
 def _coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Coded | None:
@@ -553,12 +585,15 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                                        "meddra": r.meddra("G.k.7.r.2b", "G.k.7.r.2a", ind)}, p)
             if i:
                 indications.append(i)
-        links = []
+        per_reaction: dict[str, dict[str, Any]] = {}
         for (drug_uuid, reac_uuid), items in causalities.items():
             if drug_uuid == uuid:
-                links.append(m.DrugReaction(reaction=reaction_ids[reac_uuid], causality=items))
+                per_reaction[reac_uuid] = {"causality": items}
                 r.origin.causality_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = \
                     positions[(drug_uuid, reac_uuid)]
+        for reac_uuid, found in _drug_reaction_facts(r, inst, reaction_ids).items():
+            per_reaction.setdefault(reac_uuid, {}).update(found)
+        links = [m.DrugReaction(reaction=reaction_ids[k], **v) for k, v in per_reaction.items()]
         data = {
             "id": f"drug-{n}",
             "role": roles[uuid],
@@ -589,6 +624,39 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     unread = {id(pair) for uuid, pairs in marks.items() if uuid not in claimed for pair in pairs}
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
+    return out
+
+
+def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]
+                         ) -> dict[str, dict[str, Any]]:
+    """G.k.9.i.3.1/.2 onset intervals and G.k.9.i.4 rechallenge of one drug, per reaction id."""
+    out: dict[str, dict[str, Any]] = {}
+    for rel in r.instances("drug_reaction", drug):
+        ref = rel.find("{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
+        target = ref.get("root") if ref is not None else None
+        if target not in reaction_ids:
+            continue
+        for field_, a, b in (("onset_after_first_dose", "G.k.9.i.3.1a", "G.k.9.i.3.1b"),
+                             ("onset_after_last_dose", "G.k.9.i.3.2a", "G.k.9.i.3.2b")):
+            point = r.checkpoint()
+            quantity = r.quantity(a, b, rel)
+            if quantity is not None and field_ not in out.get(target, {}):
+                out.setdefault(target, {})[field_] = quantity
+                r.mark(ref, "root")
+            else:
+                r.rollback(point)
+    for obs in r.instances("rechallenge", drug):
+        ref = obs.find("{urn:hl7-org:v3}outboundRelationship1/{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
+        target = ref.get("root") if ref is not None else None
+        if target not in reaction_ids or "rechallenge" in out.get(target, {}):
+            continue
+        point = r.checkpoint()
+        code = r.code("G.k.9.i.4", obs, "rechallenge")
+        if code:
+            out.setdefault(target, {})["rechallenge"] = code
+            r.mark(ref, "root")
+        else:
+            r.rollback(point)
     return out
 
 
