@@ -8,8 +8,8 @@ Sections: I reaction information (1-13), II suspect drug(s) (14-21), III concomi
 
 from __future__ import annotations
 
-import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -59,8 +59,8 @@ class CiomsForm:
 
 # Lines and characters per line of each box at the template's sizes (templates/cioms.css).
 BOX_SIZE = {
-    "7+13": (22, 120), "14": (3, 60), "15": (3, 30), "16": (3, 30), "17": (3, 60), "18": (3, 30),
-    "19": (3, 30), "22": (6, 120), "23": (6, 120), "24a": (5, 60),
+    "7+13": (22, 90), "14": (3, 70), "15": (3, 34), "16": (3, 34), "17": (3, 70), "18": (3, 34),
+    "19": (3, 34), "22": (5, 115), "23": (5, 115), "24a": (5, 50),
 }
 TITLES = {
     "7+13": "Describe reaction(s) (including relevant tests/lab data)",
@@ -73,7 +73,8 @@ CONTINUED = " … (continued on page {page}, item {item})"
 
 
 def _lines_needed(text: str, width: int) -> int:
-    return sum(max(1, math.ceil(len(line) / width)) for line in text.split("\n"))
+    """Lines the text takes in a box `width` monospace characters wide, wrapping at words as browsers do."""
+    return sum(len(textwrap.wrap(line, width)) or 1 for line in text.split("\n"))
 
 
 def fit(item: str, text: str, form: CiomsForm | None = None) -> Box:
@@ -160,16 +161,20 @@ def describe_reactions(case: CaseView) -> str:
             line += f"; serious ({'; '.join(r.criteria)})"
         parts.append(line + ".")
     if case.labs:
-        tests = []
+        by_time: dict[str, list[str]] = {}
         for row in case.labs:
             value = plain(row.value) if row.value else (row.result_text or "UNK")
             rng = ""
-            if row.high is not None or row.low is not None:
-                low = fmt_num(row.low) if row.low is not None else ""
-                high = fmt_num(row.high) if row.high is not None else ""
-                rng = f" (ref {low}-{high}{' ' + row.unit if row.unit else ''})"
-            tests.append(f"{plain(row.test)} {value}{rng} at {plain(row.when)}")
-        parts.append("Relevant tests: " + "; ".join(tests) + ".")
+            if row.low is not None and row.high is not None:
+                rng = f" (ref {fmt_num(row.low)}-{fmt_num(row.high)})"
+            elif row.high is not None:
+                rng = f" (ref ≤{fmt_num(row.high)})"
+            elif row.low is not None:
+                rng = f" (ref ≥{fmt_num(row.low)})"
+            when = plain(row.when) if row.when and not row.when.missing else "date unknown"
+            by_time.setdefault(when, []).append(f"{row.test.text or 'test'} {value}{rng}")
+        lines = [f"{when[:1].upper()}{when[1:]}: {', '.join(items)}." for when, items in by_time.items()]
+        parts.append("Relevant tests:\n" + "\n".join(lines))
     narrative = case.narrative.text
     if isinstance(narrative, str) and narrative:
         parts.append(narrative.strip())

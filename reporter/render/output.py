@@ -40,3 +40,42 @@ def html_to_pdf(html: str) -> bytes:
 def render_pdf(case: CaseView) -> bytes:
     """The CIOMS I form (with continuation pages when boxes overflow) as PDF bytes."""
     return html_to_pdf(render_cioms_html(case))
+
+
+# -- from a Bundle or a case file ------------------------------------------------------------------
+
+
+def load_bundle(path: str) -> dict:
+    """A file holding either an ICSR Bundle (JSON) or a case file (JSON/YAML, built into a Bundle)."""
+    from reporter.casefile.parse import load_data, parse_case, read_text
+    from reporter.fhir.build import build_bundle
+
+    text = read_text(path)
+    data = load_data(text, path)
+    if data.get("resourceType") == "Bundle":
+        return data
+    if "resourceType" in data:
+        raise RenderError(f"expected a Bundle or a case file, found a {data.get('resourceType')} resource",
+                          location=path, hint="render takes a case file or an ICSR document Bundle")
+    return build_bundle(parse_case(text, path))
+
+
+def validation_report(bundle: dict):
+    """The validation report of the Bundle, or None where validation is not available."""
+    try:
+        from reporter.validation import validate_bundle
+    except ImportError:
+        return None
+    return validate_bundle(bundle)
+
+
+def bundle_html(bundle: dict, validation=None) -> str:
+    from reporter.render.view import case_view
+
+    return render_html(case_view(bundle, validation))
+
+
+def bundle_pdf(bundle: dict, validation=None) -> bytes:
+    from reporter.render.view import case_view
+
+    return render_pdf(case_view(bundle, validation))
