@@ -225,4 +225,8 @@ class CaseView:
 
     @property
     def warnings(self) -> list[IssueView]:
-        return [i for i in self.issues if i.severity not in ("fatal", "error")]
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def notes(self) -> list[IssueView]:
+        return [i for i in self.issues if i.severity not in ("fatal", "error", "warning")]

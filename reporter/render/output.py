@@ -66,7 +66,12 @@ def validation_report(bundle: dict):
         from reporter.validation import validate_bundle
     except ImportError:
         return None
-    return validate_bundle(bundle)
+    try:
+        return validate_bundle(bundle)
+    except Exception as exc:  # the page still renders; the panel says validation broke, and why
+        return [{"severity": "error", "code": "VALIDATION-FAILED", "location": "Bundle",
+                 "message": f"validation stopped: {type(exc).__name__}: {exc}",
+                 "hint": "report this as a bug, with the input"}]
 
 
 def bundle_html(bundle: dict, validation=None) -> str:
