@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reporter.cli import main
-from reporter.render.output import bundle_html, render_html, validation_report
+from reporter.render.output import bundle_html, render_cioms_html, render_html, validation_report
 from reporter.render.view import case_view
 from tests.conftest import GOLDEN, check_golden
 from tests.render_support import DEMOS, demo_bundle, normalise_html
@@ -109,7 +109,7 @@ def _bundle1() -> dict:
     return BUNDLE1
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_damaged_bundles_render(data) -> None:
     bundle = copy.deepcopy(_bundle1())
@@ -124,8 +124,9 @@ def test_damaged_bundles_render(data) -> None:
                 parent[path[-1]] = change
         except (KeyError, IndexError, TypeError):
             continue
-    html = render_html(case_view(bundle))
-    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    view = case_view(bundle)
+    for html in (render_html(view), render_cioms_html(view)):
+        assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
 
 
 def test_cli_render_html_stdout_and_files(tmp_path) -> None:

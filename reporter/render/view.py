@@ -103,6 +103,14 @@ def _safe_ext_value(element: Any, key: str) -> Any:
     return read.value_of(_ext1(element, key)) if _ext1(element, key) else None
 
 
+def _sub(extension_: Any, name: str) -> Any:
+    """Value of a named sub-extension of a complex extension."""
+    for sub in map(_d, _l(_d(extension_).get("extension"))):
+        if sub.get("url") == name:
+            return read.value_of(sub)
+    return None
+
+
 def _sanitized(bundle: Json) -> Json:
     """Only entries the index can hold: dict resources, text fullUrls."""
     entries = []
@@ -314,8 +322,8 @@ class _Extractor:
         amendment = _ext1(comp, "report_amendment")
         amendment_text = None
         if amendment:
-            kind = _concept_text(read.sub_value(amendment, "amendmentType")) or "Amendment"
-            reason = read.sub_value(amendment, "amendmentReason")
+            kind = _concept_text(_sub(amendment, "amendmentType")) or "Amendment"
+            reason = _s(_sub(amendment, "amendmentReason"))
             amendment_text = f"{kind}: {reason}" if reason else kind
         category = _l(comp.get("category"))
         serious_flags = [r.serious for r in reactions if r.serious is not None]
@@ -393,7 +401,7 @@ class _Extractor:
             )
 
     def patient(self) -> PatientView | None:
-        patient = _d(self.index.patient) if self.comp else _d(self.index.first("Patient"))
+        patient = self._resolve(self.comp.get("subject")) if self.comp else _d(self.index.first("Patient"))
         if not patient:
             self.gaps.append("Patient")
             return None
@@ -484,7 +492,7 @@ class _Extractor:
             coding = _first_coding(concept)
             translation = None
             for e in _l(_d(concept.get("_text")).get("extension")):
-                translation = translation or read.sub_value(_d(e), "content")
+                translation = translation or _s(_sub(e, "content"))
             criteria = [
                 _s(_d(_d(e).get("valueCoding")).get("display")) or "serious"
                 for e in _exts(event, "seriousness_criterion")
@@ -589,8 +597,8 @@ class _Extractor:
                 out.append(AssessmentView(
                     drug=(self.drug_name(statement) if statement else None) or "unknown drug",
                     reaction=label,
-                    onset_after_first_dose=_qty(read.sub_value(interval, "afterFirstDose")) if interval else None,
-                    onset_after_last_dose=_qty(read.sub_value(interval, "afterLastDose")) if interval else None,
+                    onset_after_first_dose=_qty(_sub(interval, "afterFirstDose")) if interval else None,
+                    onset_after_last_dose=_qty(_sub(interval, "afterLastDose")) if interval else None,
                     dechallenge=dechallenge,
                     rechallenge=rechallenge,
                     results=results,
@@ -601,7 +609,7 @@ class _Extractor:
         rows = []
         for obs in self._section_or_type("tests", "Observation"):
             code = _d(obs.get("code"))
-            loinc = read.coding(code, "loinc") if code else None
+            loinc = next((c for c in map(_d, _l(code.get("coding"))) if c.get("system") == system("loinc")), None)
             coding = _d(loinc) or _first_coding(code)
             value = _qty(obs.get("valueQuantity"))
             ranges = _l(obs.get("referenceRange"))
@@ -767,9 +775,12 @@ class _Extractor:
 
 def _relative(extension_: Any) -> read.Relative | None:
     try:
-        return read.relative_from_extension(_d(extension_))
+        rel = read.relative_from_extension(_d(extension_))
     except (AttributeError, TypeError, ValueError):
         return None
+    if rel is None or not isinstance(rel.unit, str) or not isinstance(rel.drug_reference, str):
+        return None
+    return rel
 
 
 def _when_text(w: When) -> str:
