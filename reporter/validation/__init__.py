@@ -17,6 +17,7 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationRepo
     from reporter.validation.rules import check_rules
     from reporter.validation.structure import check_structure
     from reporter.validation.terminology import check_terminology
+    from reporter.validation.walk import walk_bundle
 
     report = ValidationReport(subject=subject)
     report.extend(check_structure(bundle))
@@ -24,8 +25,9 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationRepo
     report.extend(integrity)
     if any(i.code == "BUNDLE-TYPE" and i.location == "resourceType" for i in integrity):
         return report
-    report.extend(check_terminology(bundle))
-    report.extend(check_rules(bundle))
+    nodes = walk_bundle(bundle)
+    report.extend(check_terminology(bundle, nodes))
+    report.extend(check_rules(bundle, nodes))
     return report
 
 
@@ -59,6 +61,9 @@ def load_bundle_or_case(path: str | Path) -> tuple[dict[str, Any] | None, Valida
         for where, message in _problems_from(exc, _line_index(text)):
             report.add("error", "CASEFILE", where, message, "see `reporter schema` for the format", "input")
         return None, report
+    for where, message in case.dangling_relative_times():
+        report.add("error", "CASE-REFERENCE", where, message,
+                   "anchor the time to a drug listed in drugs, or give a date", "input")
     return build_bundle(case), report
 
 

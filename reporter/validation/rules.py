@@ -10,6 +10,7 @@ from reporter import config
 from reporter.fhir.read import BundleIndex, absent_reason, coding, extensions, oid_coding, primitive_absent
 from reporter.tables import code_list, ext
 from reporter.validation.report import Issue
+from reporter.validation.walk import Node, walk_bundle
 
 Json = dict[str, Any]
 DAR_CODES = {"unknown", "asked-unknown", "temp-unknown", "not-asked", "asked-declined", "masked",
@@ -49,8 +50,9 @@ def date_ceiling(value: str) -> dt.date | None:
 
 
 class RuleChecker:
-    def __init__(self, bundle: Json) -> None:
+    def __init__(self, bundle: Json, nodes: list[Node] | None = None) -> None:
         self.bundle = bundle
+        self.nodes = nodes if nodes is not None else walk_bundle(bundle)
         self.index = BundleIndex(bundle)
         self.issues: list[Issue] = []
         self.paths = {id(e.get("resource")): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
@@ -174,12 +176,15 @@ class RuleChecker:
 
     def dates(self) -> None:
         limit = today()
-        for entry in self.bundle.get("entry") or []:
-            resource = (entry or {}).get("resource") or {}
-            for path, value in _date_values(resource, self.path(resource)):
+        for path, node in self.nodes:
+            for key in DATE_KEYS.intersection(node):
+                value = node[key]
+                if not (isinstance(value, str) and value[:4].isdigit()):
+                    continue
                 floor = date_floor(value)
                 if floor and floor > limit:
-                    self.add("error", "ICSR-FUTURE-DATE", path, f"{value} is in the future (today is {limit})",
+                    self.add("error", "ICSR-FUTURE-DATE", f"{path}.{key}",
+                             f"{value} is in the future (today is {limit})",
                              "correct the date; partial dates (2023, 2023-04) are allowed")
         patient = self.index.patient or {}
         birth = patient.get("birthDate")
@@ -218,36 +223,16 @@ class RuleChecker:
 
     def absent_reasons(self) -> None:
         url = ext("data_absent_reason")
-        for entry in self.bundle.get("entry") or []:
-            resource = (entry or {}).get("resource") or {}
-            for path, node in _dicts(resource, self.path(resource)):
-                if node.get("url") == url and node.get("valueCode") not in DAR_CODES:
-                    self.add("error", "ICSR-ABSENT-REASON", path,
-                             f"{node.get('valueCode')!r} is not a data-absent-reason code",
-                             "use masked, asked-unknown, not-asked, unknown or not-applicable")
+        for path, node in self.nodes:
+            if node.get("url") == url and node.get("valueCode") not in DAR_CODES:
+                self.add("error", "ICSR-ABSENT-REASON", path,
+                         f"{node.get('valueCode')!r} is not a data-absent-reason code",
+                         "use masked, asked-unknown, not-asked, unknown or not-applicable")
 
 
-DATE_KEYS = {"date", "birthDate", "effectiveDateTime", "onsetDateTime", "abatementDateTime", "start", "end",
-             "valueDateTime", "deceasedDateTime"}
+DATE_KEYS = frozenset({"date", "birthDate", "effectiveDateTime", "onsetDateTime", "abatementDateTime", "start", "end",
+             "valueDateTime", "deceasedDateTime"})
 
 
-def _dicts(node: Any, path: str):
-    if isinstance(node, dict):
-        yield path, node
-        for key, value in node.items():
-            yield from _dicts(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _dicts(item, f"{path}[{i}]")
-
-
-def _date_values(resource: Json, root: str):
-    for path, node in _dicts(resource, root):
-        for key in DATE_KEYS:
-            value = node.get(key)
-            if isinstance(value, str) and value[:4].isdigit():
-                yield f"{path}.{key}", value
-
-
-def check_rules(bundle: Json) -> list[Issue]:
-    return RuleChecker(bundle).run()
+def check_rules(bundle: Json, nodes: list[Node] | None = None) -> list[Issue]:
+    return RuleChecker(bundle, nodes).run()

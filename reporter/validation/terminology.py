@@ -5,7 +5,6 @@ and the ICH E2B(R3) code lists (every code sent under an ICH OID must be in its 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -14,6 +13,7 @@ from reporter.tables import code_lists, ext, load_yaml, system
 from reporter.validation.meddra import meddra_dictionary
 from reporter.validation.report import Issue
 from reporter.validation.ucum import is_valid_ucum
+from reporter.validation.walk import Node, walk_bundle
 
 MEDDRA_CODE = re.compile(r"^\d{8}$")
 MEDDRA_VERSION = re.compile(r"^\d{1,2}\.[01]$")
@@ -61,17 +61,7 @@ def _ich_lists() -> dict[str, set[str]]:
     return lists
 
 
-def _walk(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    if isinstance(node, dict):
-        yield path, node
-        for key, value in node.items():
-            yield from _walk(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _walk(item, f"{path}[{i}]")
-
-
-def check_terminology(bundle: dict[str, Any]) -> list[Issue]:
+def check_terminology(bundle: dict[str, Any], nodes: list[Node] | None = None) -> list[Issue]:
     issues: list[Issue] = []
     meddra_uri, loinc_uri, ucum_uri = system("meddra"), system("loinc"), system("ucum")
     countries, languages = _iso()
@@ -85,57 +75,55 @@ def check_terminology(bundle: dict[str, Any]) -> list[Issue]:
     def error(code: str, where: str, message: str, hint: str, severity: str = "error") -> None:
         issues.append(Issue(severity, code, where, message, hint, "terminology"))  # type: ignore[arg-type]
 
-    for i, entry in enumerate(bundle.get("entry") or []):
-        resource = (entry or {}).get("resource") or {}
-        root = f"Bundle.entry[{i}].resource.ofType({resource.get('resourceType', '?')})"
-        for path, node in _walk(resource, root):
-            node_system = node.get("system")
-            code = node.get("code")
-            if node_system == meddra_uri:
-                if not isinstance(code, str) or not MEDDRA_CODE.match(code):
-                    error("TERM-MEDDRA-CODE", f"{path}.code", f"{code!r} is not a MedDRA code (8 digits)",
-                          "use the MedDRA LLT code, e.g. 10019717")
-                version = node.get("version")
-                if not isinstance(version, str) or not MEDDRA_VERSION.match(version):
+    for path, node in nodes if nodes is not None else walk_bundle(bundle):
+
+        node_system = node.get("system")
+        code = node.get("code")
+        if node_system == meddra_uri:
+            if not isinstance(code, str) or not MEDDRA_CODE.match(code):
+                error("TERM-MEDDRA-CODE", f"{path}.code", f"{code!r} is not a MedDRA code (8 digits)",
+                      "use the MedDRA LLT code, e.g. 10019717")
+            version = node.get("version")
+            if not isinstance(version, str) or not MEDDRA_VERSION.match(version):
+                error("TERM-MEDDRA-VERSION", f"{path}.version",
+                      f"{version!r} is not a MedDRA version (e.g. 26.1)", "give the MedDRA release used")
+            else:
+                versions.setdefault(version, path)
+                if expected_version and version != expected_version:
                     error("TERM-MEDDRA-VERSION", f"{path}.version",
-                          f"{version!r} is not a MedDRA version (e.g. 26.1)", "give the MedDRA release used")
-                else:
-                    versions.setdefault(version, path)
-                    if expected_version and version != expected_version:
-                        error("TERM-MEDDRA-VERSION", f"{path}.version",
-                              f"MedDRA {version} is not the configured version {expected_version}",
-                              "recode the term in the current MedDRA release", "warning")
-                if dictionary and isinstance(code, str) and MEDDRA_CODE.match(code):
-                    status = dictionary.status(code)
-                    if status == "missing":
-                        error("TERM-MEDDRA-UNKNOWN", f"{path}.code", f"MedDRA code {code} is not an LLT of "
-                              f"the configured release", "look the term up in your MedDRA browser")
-                    elif status == "noncurrent":
-                        error("TERM-MEDDRA-NONCURRENT", f"{path}.code", f"MedDRA LLT {code} is not current",
-                              "recode to a current LLT", "warning")
-            elif node_system == loinc_uri and isinstance(code, str):
-                if problem := loinc_problem(code):
-                    error("TERM-LOINC", f"{path}.code", problem, "use the LOINC code from the lab's catalogue")
-            elif node_system == ucum_uri and code is not None:
-                if not isinstance(code, str) or not is_valid_ucum(code):
-                    error("TERM-UCUM", f"{path}.code", f"{code!r} is not a UCUM unit",
-                          "write units in UCUM: U/L, mg/kg/d, [IU]/L, ug (not mcg), h (not hr)")
-            elif (isinstance(node_system, str) and node_system in ich_lists and code is not None
-                  and code not in ich_lists[node_system]):
-                error("TERM-ICH-CODE", f"{path}.code", f"{code!r} is not in the ICH code list "
-                      f"{node_system.removeprefix('urn:oid:')}", "use a code from the E2B(R3) list")
-            url = node.get("url")
-            if url in country_urls and node.get("valueCode") not in countries:
-                error("TERM-COUNTRY", f"{path}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
-                      "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
-            elif url == translation_url:
-                for sub in node.get("extension") or []:
-                    if sub.get("url") == "lang" and sub.get("valueCode") not in languages | {"und"}:
-                        error("TERM-LANGUAGE", f"{path}.extension", f"{sub.get('valueCode')!r} is not an "
-                              "ISO 639-2 language code", "use three letters, e.g. por, fra, deu")
-            if "country" in node and ADDRESS_PATH.search(path) and node["country"] not in countries:
-                error("TERM-COUNTRY", f"{path}.country", f"{node['country']!r} is not an ISO 3166-1 "
-                      "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
+                          f"MedDRA {version} is not the configured version {expected_version}",
+                          "recode the term in the current MedDRA release", "warning")
+            if dictionary and isinstance(code, str) and MEDDRA_CODE.match(code):
+                status = dictionary.status(code)
+                if status == "missing":
+                    error("TERM-MEDDRA-UNKNOWN", f"{path}.code", f"MedDRA code {code} is not an LLT of "
+                          f"the configured release", "look the term up in your MedDRA browser")
+                elif status == "noncurrent":
+                    error("TERM-MEDDRA-NONCURRENT", f"{path}.code", f"MedDRA LLT {code} is not current",
+                          "recode to a current LLT", "warning")
+        elif node_system == loinc_uri and isinstance(code, str):
+            if problem := loinc_problem(code):
+                error("TERM-LOINC", f"{path}.code", problem, "use the LOINC code from the lab's catalogue")
+        elif node_system == ucum_uri and code is not None:
+            if not isinstance(code, str) or not is_valid_ucum(code):
+                error("TERM-UCUM", f"{path}.code", f"{code!r} is not a UCUM unit",
+                      "write units in UCUM: U/L, mg/kg/d, [IU]/L, ug (not mcg), h (not hr)")
+        elif (isinstance(node_system, str) and node_system in ich_lists and code is not None
+              and code not in ich_lists[node_system]):
+            error("TERM-ICH-CODE", f"{path}.code", f"{code!r} is not in the ICH code list "
+                  f"{node_system.removeprefix('urn:oid:')}", "use a code from the E2B(R3) list")
+        url = node.get("url")
+        if url in country_urls and node.get("valueCode") not in countries:
+            error("TERM-COUNTRY", f"{path}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
+                  "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
+        elif url == translation_url:
+            for sub in node.get("extension") or []:
+                if sub.get("url") == "lang" and sub.get("valueCode") not in languages | {"und"}:
+                    error("TERM-LANGUAGE", f"{path}.extension", f"{sub.get('valueCode')!r} is not an "
+                          "ISO 639-2 language code", "use three letters, e.g. por, fra, deu")
+        if "country" in node and ADDRESS_PATH.search(path) and node["country"] not in countries:
+            error("TERM-COUNTRY", f"{path}.country", f"{node['country']!r} is not an ISO 3166-1 "
+                  "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
     if len(versions) > 1:
         listed = ", ".join(sorted(versions))
         error("TERM-MEDDRA-ONE-VERSION", next(iter(versions.values())),
