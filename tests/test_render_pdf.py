@@ -40,6 +40,8 @@ def test_pdf_holds_every_reaction_drug_and_lab_value(path, tmp_path) -> None:
     for section in SECTIONS:
         assert section in text, section
     assert "SUSPECT ADVERSE REACTION REPORT" in text
+    # 1a: where the reaction occurred; the demo cases give only the primary source's country.
+    assert build_form(case_view(bundle)).country == "PT" and " PT " in text
     case = load_case(path)  # the case file is the independent truth for what must appear
     for reaction in case.reactions:
         assert re.sub(r"\s+", " ", reaction.verbatim) in text, reaction.verbatim

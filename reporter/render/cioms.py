@@ -199,7 +199,8 @@ def build_form(case: CaseView) -> CiomsForm:
         report_id=plain(h.report_id),
         initials=plain(p.initials) if p else "UNK",
         country=(p.country if p and p.country else None) or next(
-            (r.country for r in case.reactions if r.country), None) or "UNK",
+            (r.country for r in case.reactions if r.country), None) or next(
+            (s.country for s in h.primary_sources if s.country), None) or "UNK",
         birth=_date_parts(p.birth_date if p else None),
         age=(plain(p.age) if p and p.age else "UNK"),
         sex=plain(p.sex) if p else "UNK",
