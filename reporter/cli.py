@@ -208,5 +208,31 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
     write_output(result.xml, out)
 
 
+# -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------
+
+
+@main.command("render")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
+              help="OUT.html (the report page) or OUT.pdf (CIOMS I form); default: HTML to stdout.")
+@click.option("--no-validate", is_flag=True, help="Leave out the validation panel.")
+def render_command(file: str, out: str | None, no_validate: bool) -> None:
+    """Render a case file or an ICSR Bundle as a self-contained HTML page or a CIOMS I PDF."""
+    from pathlib import Path
+
+    from reporter.render.output import RenderError, bundle_html, bundle_pdf, load_bundle, validation_report
+
+    suffix = Path(out).suffix.lower() if out and out != "-" else ".html"
+    if suffix not in (".html", ".htm", ".pdf"):
+        raise RenderError(f"unknown output type {suffix or '(none)'}", location=out,
+                          hint="name the output file .html or .pdf")
+    bundle = load_bundle(file)
+    validation = None if no_validate else validation_report(bundle)
+    if suffix == ".pdf":
+        write_output(bundle_pdf(bundle, validation), out)
+    else:
+        write_output(bundle_html(bundle, validation), out)
+
+
 if __name__ == "__main__":
     main()
