@@ -196,9 +196,10 @@ def config_command() -> None:
 def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, force: bool,
                 batch_id: str | None) -> None:
     """Export case files or ICSR Bundles as one E2B(R3) batch (one report per case), validated."""
-    from reporter.e2b.export import export_bundles, load_input
+    from reporter.e2b.export import export_bundles
+    from reporter.inputs import load_bundle
 
-    bundles = [load_input(path) for path in files]
+    bundles = [load_bundle(path) for path in files]
     result = export_bundles(bundles, receiver_name=receiver, batch_id=batch_id)
     click.echo(f"{result.cases} case(s) for receiver {result.receiver}", err=True)
     click.echo(result.check.text(), err=True)
@@ -220,7 +221,8 @@ def render_command(file: str, out: str | None, no_validate: bool) -> None:
     """Render a case file or an ICSR Bundle as a self-contained HTML page or a CIOMS I PDF."""
     from pathlib import Path
 
-    from reporter.render.output import RenderError, bundle_html, bundle_pdf, load_bundle, validation_report
+    from reporter.inputs import load_bundle
+    from reporter.render.output import RenderError, bundle_html, bundle_pdf, validation_report
 
     suffix = Path(out).suffix.lower() if out and out != "-" else ".html"
     if suffix not in (".html", ".htm", ".pdf"):

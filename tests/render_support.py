@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reporter.render.output import load_bundle
+from reporter.inputs import load_bundle
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "_artifacts"

@@ -149,7 +149,7 @@ def test_cli_render_errors(tmp_path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"resourceType": "Patient"}')
     result = runner.invoke(main, ["render", str(bad)])
-    assert result.exit_code == 2 and "expected a Bundle or a case file" in result.output
+    assert result.exit_code == 2 and "expected a case file or an ICSR Bundle" in result.output
     broken = tmp_path / "broken.yaml"
     broken.write_text("case_id: [unclosed\n")
     result = runner.invoke(main, ["render", str(broken)])

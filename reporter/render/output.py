@@ -45,19 +45,6 @@ def render_pdf(case: CaseView) -> bytes:
 # -- from a Bundle or a case file ------------------------------------------------------------------
 
 
-def load_bundle(path: str) -> dict:
-    """A file holding either an ICSR Bundle (JSON) or a case file (JSON/YAML, built into a Bundle)."""
-    from reporter.casefile.parse import load_data, parse_case, read_text
-    from reporter.fhir.build import build_bundle
-
-    text = read_text(path)
-    data = load_data(text, path)
-    if data.get("resourceType") == "Bundle":
-        return data
-    if "resourceType" in data:
-        raise RenderError(f"expected a Bundle or a case file, found a {data.get('resourceType')} resource",
-                          location=path, hint="render takes a case file or an ICSR document Bundle")
-    return build_bundle(parse_case(text, path))
 
 
 def validation_report(bundle: dict):
