@@ -320,11 +320,12 @@ class CaseStore:
                     raise NotFound(f"Bundle/{cid} does not exist", location=f"Bundle/{cid}",
                                    hint="create cases with POST Bundle")
                 if (case.case_system, case.case_key) != (system, key):
-                    raise InputError(f"the Composition identifier {key!r} is not this case's ({case.case_key!r})",
+                    raise InputError(f"Composition identifier {key!r} is not this case's ({case.case_key!r})",
                                      location="Bundle.entry[0].resource.identifier",
                                      hint="a case keeps its C.1.1 identifier across versions")
                 if if_match is not None and if_match != case.current_version:
-                    raise VersionConflict(f"Bundle/{cid} is at version {case.current_version}, not {if_match}",
+                    current = case.current_version
+                    raise VersionConflict(f"Bundle/{cid} is at version {current}, not {if_match}",
                                           location=f"Bundle/{cid}",
                                           hint="read the current version and apply your change to it")
                 if case.status == "nullified":
@@ -397,7 +398,8 @@ class CaseStore:
             return [StoredVersion(r.case_id, r.version, r.kind, r.recorded, r.author, r.reason, r.bundle,
                                   case.status) for r in rows]
 
-    def read_resource(self, resource_type: str, resource_id: str, version: int | None = None) -> StoredResource:
+    def read_resource(self, resource_type: str, resource_id: str,
+                      version: int | None = None) -> StoredResource:
         with self.read_session() as session:
             query = select(ResourceIndex).where(ResourceIndex.resource_type == resource_type,
                                                 ResourceIndex.resource_id == resource_id)
