@@ -409,10 +409,14 @@ class Authorisation(Model):
 
 
 class Coded(Model):
-    """A code in a named terminology, with the text as reported."""
+    """A coded value with the text as reported. Without `system`, `code` is this project's key (e.g. a
+    route key from mappings/routes.yaml); with `system` (an OID, e.g. an EDQM or ICH list), it is a code
+    of that system, kept as received."""
 
     text: str | None = None
     code: str | None = None
+    system: str | None = Field(None, description="OID of the code system when the code is not a project key.")
+    version: str | None = Field(None, description="Version of that code system (e.g. an EDQM release date).")
 
 
 class Dosage(Model):

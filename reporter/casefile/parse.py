@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from reporter import yaml12
 from reporter.casefile.model import CaseFile
 from reporter.errors import CaseFileError, InputError
 
 MAX_CASE_FILE_BYTES = 5 * 1024 * 1024
 
 
-class CaseLoader(yaml.SafeLoader):
-    """YAML 1.2-style scalars: dates stay text (we check them ourselves, at their precision) and only
-    true/false are booleans, so that country code NO or the answer 'yes' stay strings."""
-
-
-CaseLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag not in (
-        "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-CaseLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 def _line_index(text: str) -> dict[tuple[Any, ...], int]:
     """Map each field path (as a tuple of keys and indexes) to its 1-based line in the text."""
     try:
-        root = yaml.compose(text, Loader=CaseLoader)
+        root = yaml12.compose(text)
     except yaml.YAMLError:
         return {}
     index: dict[tuple[Any, ...], int] = {}
@@ -108,7 +95,7 @@ def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
             raise InputError(f"invalid JSON: {exc.msg}", location=f"{source}:{exc.lineno}:{exc.colno}") from None
     else:
         try:
-            data = yaml.load(text, Loader=CaseLoader)  # noqa: S506 - a SafeLoader
+            data = yaml12.load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

@@ -1,0 +1,876 @@
+"""Case file -> FHIR R4 ICSR `document` Bundle (plain JSON dicts, deterministic).
+
+Where each E2B(R3) element lives in the Bundle is decided here and in mappings/fhir.yaml; the E2B
+exporter, the renderer and the API read the Bundle through reporter/fhir/read.py. Ids are uuid5 of the
+case id and the entry's role, so the same case always gives the same Bundle, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from reporter.casefile import model as m
+from reporter.tables import code_list, ext, fhir_tables, oid_system, oids, routes, system
+
+Json = dict[str, Any]
+
+# Fixed namespace for uuid5 ids: changing it changes every id (and every golden file).
+ID_NAMESPACE = uuid.UUID("6f1c3b0e-2d8a-5b7e-9c41-0a3e5d7f9b21")
+
+RELATIVE_TARGET_PATH = {
+    "first-dose": "dosage.timing.repeat.boundsPeriod.start",
+    "last-dose": "dosage.timing.repeat.boundsPeriod.end",
+}
+TIMING_UNITS = {"s", "min", "h", "d", "wk", "mo", "a"}
+
+
+def resource_id(case_id: str, role: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"{case_id}|{role}"))
+
+
+def number(value: float) -> int | float:
+    """Integral floats as ints, so 2.0 is written 2 (stable, and how people write doses)."""
+    return int(value) if float(value).is_integer() else value
+
+
+def quantity(q: m.Quantity, *, comparator: str | None = None) -> Json:
+    out: Json = {"value": number(q.value)}
+    if comparator:
+        out["comparator"] = comparator
+    out |= {"unit": q.unit, "system": system("ucum"), "code": q.unit}
+    return out
+
+
+def meddra_coding(code: m.MedDRA) -> Json:
+    coding: Json = {"system": system("meddra"), "version": code.version, "code": code.code}
+    if code.term:
+        coding["display"] = code.term
+    return coding
+
+
+def ich_coding(list_name: str, key: str) -> Json:
+    table = code_list(list_name)
+    entry = table.codes[key]
+    return {"system": oid_system(table.oid), "code": entry.e2b, "display": entry.display}
+
+
+def absent_extensions(absent: m.Absent) -> list[Json]:
+    entry = code_list("null_flavor").codes[absent.absent]
+    exts: list[Json] = [{"url": ext("data_absent_reason"), "valueCode": entry.fhir}]
+    if entry.e2b == "NI":
+        exts.append({"url": ext("null_flavor"), "valueCode": "NI"})
+    return exts
+
+
+def text_or_absent(value: str | m.Absent | None) -> tuple[str | None, list[Json]]:
+    if isinstance(value, m.Absent):
+        return None, absent_extensions(value)
+    return value, []
+
+
+class BundleBuilder:
+    """Builds one Bundle. Resources are registered in document order; sections collect references."""
+
+    def __init__(self, case: m.CaseFile) -> None:
+        self.case = case
+        self.entries: list[Json] = []
+        self.sections: dict[str, list[Json]] = {}
+        self.drug_refs: dict[str, Json] = {}
+        self.reaction_refs: dict[str, Json] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def new(self, resource_type: str, role: str) -> Json:
+        rid = resource_id(self.case.case_id, role)
+        return {"resourceType": resource_type, "id": rid}
+
+    def add(self, resource: Json, section: str | None = None) -> Json:
+        self.entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
+        ref = {"reference": f"urn:uuid:{resource['id']}"}
+        if section:
+            self.sections.setdefault(section, []).append(ref)
+        return ref
+
+    def ref_for(self, role: str) -> Json:
+        return {"reference": f"urn:uuid:{resource_id(self.case.case_id, role)}"}
+
+    def relative_extension(self, rt: m.RelativeTime) -> Json:
+        before = rt.value < 0
+        relationship = {"first-dose": "start", "last-dose": "end"}[rt.anchor]
+        return {
+            "url": ext("relative_time"),
+            "extension": [
+                {"url": "target", "valueReference": self.ref_for(f"drug/{rt.drug}")},
+                {"url": "targetPath", "valueString": RELATIVE_TARGET_PATH[rt.anchor]},
+                {"url": "relationship", "valueCode": f"{'before' if before else 'after'}-{relationship}"},
+                {"url": "offset", "valueDuration": quantity(m.Quantity(value=abs(rt.value), unit=rt.unit))},
+            ],
+        }
+
+    def put_when(self, target: Json, field: str, when: m.When | None) -> None:
+        """A date goes in the element; a relative time or an absent reason in its `_element` extension."""
+        if when is None:
+            return
+        if isinstance(when, str):
+            target[field] = when
+        elif isinstance(when, m.RelativeTime):
+            target[f"_{field}"] = {"extension": [self.relative_extension(when)]}
+        else:
+            target[f"_{field}"] = {"extension": absent_extensions(when)}
+
+    def when_extension(self, url: str, when: m.When) -> Json:
+        """A date-valued extension; relative and absent values become sub-extensions of the same URL."""
+        if isinstance(when, str):
+            return {"url": url, "valueDateTime": when}
+        if isinstance(when, m.RelativeTime):
+            return {"url": url, "extension": [self.relative_extension(when)]}
+        return {"url": url, "extension": absent_extensions(when)}
+
+    # -- the case -----------------------------------------------------------------------------------
+
+    def build(self) -> Json:
+        case = self.case
+        self.patient_ref = self.ref_for("patient")
+        # Drugs first so that relative times and reactions can point at them; entries are re-ordered below.
+        for drug in case.drugs:
+            self.drug_refs[drug.id] = self.ref_for(f"drug/{drug.id}")
+        for reaction in case.reactions:
+            self.reaction_refs[reaction.id] = self.ref_for(f"reaction/{reaction.id}")
+
+        self.build_patient()
+        self.study_ref = self.build_study()
+        for index, reaction in enumerate(case.reactions):
+            self.build_reaction(index, reaction)
+        for index, test in enumerate(case.tests):
+            self.build_test(index, test)
+        for drug in case.drugs:
+            self.build_drug(drug)
+        authors = self.build_primary_sources()
+        custodian = self.build_sender()
+        for index, item in enumerate(case.literature):
+            self.build_literature(index, item)
+        if case.narrative:
+            for index, diagnosis in enumerate(case.narrative.sender_diagnoses):
+                self.build_condition(f"diagnosis/{index}", self.patient_ref,
+                                     m.HistoryItem(meddra=diagnosis), "sender_diagnosis", diagnosis=True)
+
+        composition = self.build_composition(authors, custodian)
+        bundle: Json = {
+            "resourceType": "Bundle",
+            "id": resource_id(case.case_id, "bundle"),
+            "meta": {"lastUpdated": composition["date"]} if "T" in composition["date"] else {},
+            "identifier": {"system": "urn:ietf:rfc:3986",
+                           "value": f"urn:uuid:{resource_id(case.case_id, 'bundle')}"},
+            "type": "document",
+            "timestamp": composition["date"] if "T" in composition["date"] else None,
+            "entry": [{"fullUrl": f"urn:uuid:{composition['id']}", "resource": composition}, *self.entries],
+        }
+        if not bundle["meta"]:
+            del bundle["meta"]
+        if bundle["timestamp"] is None:
+            del bundle["timestamp"]
+        return bundle
+
+    # -- C: composition, sources, sender ----------------------------------------------------------
+
+    def build_composition(self, authors: list[Json], custodian: Json | None) -> Json:
+        case, report = self.case, self.case.report
+        tables = fhir_tables()
+        comp = self.new("Composition", "composition")
+        extensions: list[Json] = [
+            {"url": ext("first_receive_date"), "valueDateTime": report.first_received},
+            {"url": ext("most_recent_date"), "valueDateTime": report.most_recent},
+            {"url": ext("case_identifier"), "valueIdentifier": {
+                "system": oid_system(oids()["identifiers"]["worldwide_case_id"]),
+                "value": report.worldwide_id or case.case_id}},
+            {"url": ext("first_sender_type"),
+             "valueCodeableConcept": {"coding": [ich_coding("first_sender", report.first_sender)]}},
+        ]
+        for other in report.other_case_ids:
+            extensions.append({"url": ext("previous_case_identifier"), "valueIdentifier": {
+                "system": oid_system(oids()["identifiers"]["other_case_id"]),
+                "value": other.id, "assigner": {"display": other.source}}})
+        for linked in report.linked_reports:
+            extensions.append({"url": ext("linked_report"), "valueIdentifier": {
+                "system": oid_system(oids()["identifiers"]["worldwide_case_id"]), "value": linked}})
+        if report.nullification:
+            extensions.append({"url": ext("report_amendment"), "extension": [
+                {"url": "amendmentType", "valueCodeableConcept": {
+                    "coding": [ich_coding("nullification", report.nullification.kind)]}},
+                {"url": "amendmentReason", "valueString": report.nullification.reason},
+            ]})
+        if report.additional_documents:
+            extensions.append({"url": ext("additional_documents"), "extension": [
+                {"url": "availableFlag", "valueBoolean": True},
+                *({"url": "document", "valueAttachment": {"title": doc.description}}
+                  for doc in report.additional_documents),
+            ]})
+        if report.expedited is not None:
+            extensions.append({"url": ext("expedited_report"), "extension": [
+                {"url": "localCriteriaFlag", "valueBoolean": report.expedited}]})
+        if report.combination_product is not None:
+            extensions.append({"url": ext("combination_product"), "valueBoolean": report.combination_product})
+        if self.case.patient and self.case.patient.concomitant_therapies is not None:
+            extensions.append({"url": ext("concomitant_therapies"),
+                               "valueBoolean": self.case.patient.concomitant_therapies})
+        if self.case.patient and self.case.patient.history_text:
+            extensions.append({"url": ext("history_text"), "valueString": self.case.patient.history_text})
+
+        comp["extension"] = extensions
+        comp["identifier"] = {"system": oid_system(oids()["identifiers"]["safety_report_id"]),
+                              "value": case.case_id}
+        comp["status"] = "final"
+        comp["type"] = {"coding": [dict(tables.composition["type"])]}
+        comp["category"] = [{"coding": [ich_coding("report_type", report.type)]}]
+        if self.case.patient:
+            comp["subject"] = self.patient_ref
+        comp["date"] = report.created or report.most_recent
+        comp["author"] = authors or [custodian or {
+            "display": "unknown author", "extension": absent_extensions(m.Absent(absent="unknown"))}]
+        comp["title"] = tables.composition["title"]
+        if custodian:
+            comp["custodian"] = custodian
+        comp["section"] = self.build_sections()
+        return comp
+
+    def build_sections(self) -> list[Json]:
+        narrative = self.case.narrative
+        texts: dict[str, str] = {}
+        if narrative:
+            texts["narrative"] = narrative_div(narrative.text, narrative.summaries)
+            if narrative.reporter_comments:
+                texts["reporter_comments"] = narrative_div(narrative.reporter_comments)
+            if narrative.sender_comments:
+                texts["sender_comments"] = narrative_div(narrative.sender_comments)
+        sections = []
+        for spec in fhir_tables().sections:
+            key = spec["key"]
+            entries = self.sections.get(key)
+            if not entries and key not in texts:
+                continue
+            section: Json = {
+                "title": spec["title"],
+                "code": {"coding": [{"system": system("section"), "code": spec["code"]}]},
+            }
+            if key in texts:
+                section["text"] = {"status": "additional", "div": texts[key]}
+            if entries:
+                section["entry"] = entries
+            sections.append(section)
+        return sections
+
+    def build_primary_sources(self) -> list[Json]:
+        authors = []
+        for index, source in enumerate(self.case.primary_sources):
+            practitioner = self.new("Practitioner", f"source/{index}/practitioner")
+            if isinstance(source.name, m.Absent):
+                practitioner["name"] = [{"extension": absent_extensions(source.name)}]
+            elif name := human_name(source.name):
+                practitioner["name"] = [name]
+            telecom = contact_points(phone=source.phone, email=source.email)
+            if telecom:
+                practitioner["telecom"] = telecom
+            if address := fhir_address(source.address):
+                practitioner["address"] = [address]
+            self.add(practitioner)
+
+            role = self.new("PractitionerRole", f"source/{index}/role")
+            role["practitioner"] = {"reference": f"urn:uuid:{practitioner['id']}"}
+            if source.organization:
+                role["organization"] = {"display": source.organization}
+            if source.department:
+                role["extension"] = [{"url": ext("department"), "valueString": source.department}]
+            if isinstance(source.qualification, m.Absent):
+                role["code"] = [{"extension": absent_extensions(source.qualification)}]
+            elif source.qualification:
+                role["code"] = [{"coding": [ich_coding("qualification", source.qualification)]}]
+            ref = self.add(role)
+            authors.append({
+                "extension": [{"url": ext("author_primary_source"), "valueBoolean": source.primary}],
+                **ref,
+            })
+        return authors
+
+    def build_sender(self) -> Json | None:
+        sender = self.case.sender
+        if sender is None:
+            return None
+        org = self.new("Organization", "sender")
+        if sender.department:
+            org["extension"] = [{"url": ext("department"), "valueString": sender.department}]
+        if sender.id:
+            org["identifier"] = [{"system": oid_system(oids()["identifiers"]["message_sender"]),
+                                  "value": sender.id}]
+        org["type"] = [{"coding": [ich_coding("sender_type", sender.type)]}]
+        org["name"] = sender.organization
+        telecom = contact_points(phone=sender.phone, fax=sender.fax, email=sender.email)
+        if telecom:
+            org["telecom"] = telecom
+        if address := fhir_address(sender.address):
+            org["address"] = [address]
+        if name := human_name(sender.person):
+            org["contact"] = [{"name": name}]
+        return self.add(org)
+
+    def build_literature(self, index: int, item: m.Literature) -> None:
+        doc = self.new("DocumentReference", f"literature/{index}")
+        if item.doi:
+            doc["extension"] = [{"url": ext("literature_doi"), "valueString": item.doi}]
+        doc["status"] = "current"
+        doc["type"] = {"coding": [{"system": oid_system(oids()["code_systems"]["ich_document_code"]),
+                                   "code": "2", "display": "literature reference"}]}
+        doc["description"] = item.citation
+        attachment: Json = {"title": item.citation}
+        if item.doi:
+            attachment["url"] = f"https://doi.org/{item.doi}"
+        doc["content"] = [{"attachment": attachment}]
+        self.add(doc, "literature")
+
+    def build_study(self) -> Json | None:
+        study = self.case.study
+        if study is None:
+            return None
+        res = self.new("ResearchStudy", "study")
+        identifiers = []
+        if study.sponsor_number:
+            identifiers.append({"system": oid_system(oids()["identifiers"]["sponsor_study_number"]),
+                                "value": study.sponsor_number})
+        for reg in study.registrations:
+            ident: Json = {"system": oid_system(oids()["identifiers"]["study_registration"]),
+                           "value": reg.number}
+            if reg.country:
+                ident["extension"] = [{"url": ext("registration_country"), "valueCode": reg.country}]
+            identifiers.append(ident)
+        if identifiers:
+            res["identifier"] = identifiers
+        if study.name:
+            res["title"] = study.name
+        # E2B does not say whether the study is ongoing: the status is carried as absent.
+        res["_status"] = {"extension": absent_extensions(m.Absent(absent="unknown"))}
+        if study.type:
+            res["category"] = [{"coding": [ich_coding("study_type", study.type)]}]
+        return self.add(res)
+
+    # -- D: patient -------------------------------------------------------------------------------
+
+    def build_patient(self) -> None:
+        patient_data = self.case.patient
+        if patient_data is None:
+            return
+        patient = self.new("Patient", "patient")
+        identifiers = []
+        for record in patient_data.record_numbers:
+            entry = code_list("record_source").codes[record.source]
+            identifiers.append({
+                "type": {"text": entry.display},
+                "system": oid_system(entry.model_extra["id_root"]),
+                "value": record.value,
+            })
+        if identifiers:
+            patient["identifier"] = identifiers
+        initials, absent = text_or_absent(patient_data.initials)
+        patient["name"] = [{"text": initials} if initials else {"extension": absent}]
+        if isinstance(patient_data.sex, m.Absent):
+            patient["_gender"] = {"extension": absent_extensions(patient_data.sex)}
+        elif patient_data.sex:
+            patient["gender"] = code_list("sex").codes[patient_data.sex].fhir
+        self.put_when(patient, "birthDate", patient_data.birth_date)
+        death = patient_data.death
+        if death:
+            if isinstance(death.date, str):
+                patient["deceasedDateTime"] = death.date
+            else:
+                patient["deceasedBoolean"] = True
+        self.add(patient, "patient")
+
+        obs = fhir_tables().patient_observations
+        if patient_data.age_group:
+            self.patient_observation("age_group", obs["age_group"], {
+                "valueCodeableConcept": {"coding": [ich_coding("age_group", patient_data.age_group)]}})
+        if patient_data.weight_kg is not None:
+            self.patient_observation("weight", obs["weight"], {
+                "valueQuantity": quantity(m.Quantity(value=patient_data.weight_kg, unit="kg"))})
+        if patient_data.height_cm is not None:
+            self.patient_observation("height", obs["height"], {
+                "valueQuantity": quantity(m.Quantity(value=patient_data.height_cm, unit="cm"))})
+        if patient_data.last_menstrual_period:
+            self.patient_observation("lmp", obs["last_menstrual_period"],
+                                     {"valueDateTime": patient_data.last_menstrual_period})
+        if patient_data.gestation_at_onset:
+            self.patient_observation("gestation", obs["gestation_at_onset"],
+                                     {"valueQuantity": quantity(patient_data.gestation_at_onset)})
+
+        for index, item in enumerate(patient_data.medical_history):
+            self.build_condition(f"history/{index}", self.patient_ref, item, "history")
+        for index, past in enumerate(patient_data.past_drugs):
+            self.build_past_drug(f"past-drug/{index}", self.patient_ref, past, "past_drugs")
+        if death:
+            self.build_death(death)
+        if patient_data.parent:
+            self.build_parent(patient_data.parent)
+
+    def patient_observation(self, role: str, spec: dict[str, str], value: Json,
+                            subject: Json | None = None, section: str = "patient") -> None:
+        observation = self.new("Observation", f"{'parent/' if subject else ''}observation/{role}")
+        observation["status"] = "final"
+        observation["code"] = {"coding": [{"system": system("loinc"), "code": spec["code"],
+                                           "display": spec["display"]}]}
+        observation["subject"] = subject or self.patient_ref
+        observation |= value
+        self.add(observation, section)
+
+    def build_condition(self, role: str, subject: Json, item: m.HistoryItem, section: str,
+                        *, diagnosis: bool = False) -> None:
+        cond = self.new("Condition", role)
+        exts = []
+        if item.family_history is not None:
+            exts.append({"url": ext("family_history"), "valueBoolean": item.family_history})
+        if exts:
+            cond["extension"] = exts
+        if isinstance(item.continuing, m.Absent):
+            cond["clinicalStatus"] = {"extension": absent_extensions(item.continuing)}
+        elif item.continuing is not None:
+            cond["clinicalStatus"] = {"coding": [{"system": system("condition_clinical"),
+                                                  "code": "active" if item.continuing else "resolved"}]}
+        if diagnosis:
+            cond["verificationStatus"] = {"coding": [{"system": system("condition_verification"),
+                                                      "code": "confirmed"}]}
+        cond["category"] = [{"coding": [{"system": system("condition_category"),
+                                         "code": "encounter-diagnosis" if diagnosis else "problem-list-item"}]}]
+        code: Json = {}
+        if item.meddra:
+            code["coding"] = [meddra_coding(item.meddra)]
+        if item.term:
+            code["text"] = item.term
+        if code:
+            cond["code"] = code
+        cond["subject"] = subject
+        self.put_when(cond, "onsetDateTime", item.start)
+        self.put_when(cond, "abatementDateTime", item.end)
+        if item.comments:
+            cond["note"] = [{"text": item.comments}]
+        self.add(cond, section)
+
+    def build_past_drug(self, role: str, subject: Json, past: m.PastDrug, section: str) -> None:
+        statement = self.new("MedicationStatement", role)
+        if past.reaction:
+            statement["extension"] = [{"url": ext("past_drug_reaction"),
+                                       "valueCodeableConcept": {"coding": [meddra_coding(past.reaction)]}}]
+        statement["status"] = "completed"
+        statement["medicationCodeableConcept"] = {"text": past.name}
+        statement["subject"] = subject
+        if past.start is not None or past.end is not None:
+            period: Json = {}
+            self.put_when(period, "start", past.start)
+            self.put_when(period, "end", past.end)
+            statement["effectivePeriod"] = period
+        if past.indication:
+            statement["reasonCode"] = [{"coding": [meddra_coding(past.indication)]}]
+        self.add(statement, section)
+
+    def build_death(self, death: m.Death) -> None:
+        obs = fhir_tables().patient_observations
+        if death.date is not None:
+            value: Json = {}
+            self.put_when(value, "valueDateTime", death.date)
+            self.patient_observation("death-date", obs["death_date"], value, section="death")
+        for kind, causes in (("reported", death.reported_causes), ("autopsy", death.autopsy_causes)):
+            for index, cause in enumerate(causes):
+                concept: Json = {}
+                if cause.meddra:
+                    concept["coding"] = [meddra_coding(cause.meddra)]
+                if cause.text:
+                    concept["text"] = cause.text
+                self.patient_observation(f"death-cause/{kind}/{index}", obs["death_cause"],
+                                         {"valueCodeableConcept": concept}, section="death")
+                # Reported causes are preliminary, autopsy-determined ones final (ICSR guide).
+                self.entries[-1]["resource"]["status"] = "preliminary" if kind == "reported" else "final"
+        if isinstance(death.autopsy, m.Absent):
+            self.patient_observation("autopsy", obs["autopsy"],
+                                     {"dataAbsentReason": dar_concept(death.autopsy)}, section="death")
+        elif death.autopsy is not None:
+            self.patient_observation("autopsy", obs["autopsy"], {"valueBoolean": death.autopsy}, section="death")
+
+    def build_parent(self, parent: m.Parent) -> None:
+        res = self.new("Patient", "parent")
+        ident, absent = text_or_absent(parent.identification)
+        if ident or absent:
+            res["name"] = [{"text": ident} if ident else {"extension": absent}]
+        if isinstance(parent.sex, m.Absent):
+            res["_gender"] = {"extension": absent_extensions(parent.sex)}
+        elif parent.sex:
+            res["gender"] = code_list("sex").codes[parent.sex].fhir
+        self.put_when(res, "birthDate", parent.birth_date)
+        res["link"] = [{"other": self.patient_ref, "type": "seealso"}]
+        parent_ref = self.add(res, "parent")
+        obs = fhir_tables().patient_observations
+        if parent.age:
+            self.patient_observation("age", {"code": "30525-0", "display": "Age"},
+                                     {"valueQuantity": quantity(parent.age)}, parent_ref, "parent")
+        if parent.weight_kg is not None:
+            self.patient_observation("weight", obs["weight"], {
+                "valueQuantity": quantity(m.Quantity(value=parent.weight_kg, unit="kg"))}, parent_ref, "parent")
+        if parent.height_cm is not None:
+            self.patient_observation("height", obs["height"], {
+                "valueQuantity": quantity(m.Quantity(value=parent.height_cm, unit="cm"))}, parent_ref, "parent")
+        if parent.last_menstrual_period:
+            self.patient_observation("lmp", obs["last_menstrual_period"],
+                                     {"valueDateTime": parent.last_menstrual_period}, parent_ref, "parent")
+        for index, item in enumerate(parent.medical_history):
+            self.build_condition(f"parent/history/{index}", parent_ref, item, "parent")
+        if parent.history_text:
+            res["extension"] = [{"url": ext("history_text"), "valueString": parent.history_text}]
+        for index, past in enumerate(parent.past_drugs):
+            self.build_past_drug(f"parent/past-drug/{index}", parent_ref, past, "parent")
+
+    # -- E: reactions -------------------------------------------------------------------------------
+
+    def build_reaction(self, index: int, reaction: m.Reaction) -> None:
+        event = self.new("AdverseEvent", f"reaction/{reaction.id}")
+        exts: list[Json] = []
+        patient = self.case.patient
+        if patient and patient.age_at_onset:
+            exts.append({"url": ext("age_at_onset"), "valueAge": quantity(patient.age_at_onset)})
+        criteria = reaction.seriousness.model_dump()
+        for key, present in criteria.items():
+            if present:
+                exts.append({"url": ext("seriousness_criterion"),
+                             "valueCoding": ich_coding("seriousness_criterion", key)})
+        if reaction.highlighted:
+            exts.append({"url": ext("highlighted_by_reporter"),
+                         "valueCoding": ich_coding("highlighted", reaction.highlighted)})
+        if reaction.medically_confirmed is not None:
+            exts.append({"url": ext("medically_confirmed"), "valueBoolean": reaction.medically_confirmed})
+        if reaction.country:
+            exts.append({"url": ext("reaction_country"), "valueCode": reaction.country})
+        if exts:
+            event["extension"] = exts
+        event["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{event['id']}"}
+        event["actuality"] = "actual"
+        concept: Json = {}
+        if reaction.meddra:
+            concept["coding"] = [meddra_coding(reaction.meddra)]
+        concept["text"] = reaction.verbatim
+        if reaction.language or reaction.translation:
+            translation = [{"url": "lang", "valueCode": reaction.language or "und"}]
+            if reaction.translation:
+                translation.append({"url": "content", "valueString": reaction.translation})
+            concept["_text"] = {"extension": [{"url": ext("translation"), "extension": translation}]}
+        event["event"] = concept
+        event["subject"] = self.patient_ref
+        self.put_when(event, "date", reaction.onset)
+        date_exts = []
+        if reaction.end is not None:
+            if isinstance(reaction.end, str):
+                date_exts.append({"url": ext("event_end_date"), "valueDateTime": reaction.end})
+            else:
+                date_exts.append(self.when_extension(ext("reaction_end"), reaction.end))
+        if reaction.duration:
+            date_exts.append({"url": ext("event_duration"), "valueDuration": quantity(reaction.duration)})
+        if date_exts:
+            event.setdefault("_date", {}).setdefault("extension", []).extend(date_exts)
+        serious = reaction.seriousness.serious
+        event["seriousness"] = {"coding": [{"system": system("ae_seriousness"),
+                                            "code": "Serious" if serious else "Non-serious",
+                                            "display": "Serious" if serious else "Non-serious"}]}
+        if reaction.outcome:
+            entry = code_list("outcome").codes[reaction.outcome]
+            event["outcome"] = {"coding": [{"system": system("ae_outcome"), "code": entry.fhir,
+                                            "display": entry.display}]}
+        if self.study_ref:
+            event["study"] = [self.study_ref]
+        suspects = self.suspect_entities(reaction.id)
+        if suspects:
+            event["suspectEntity"] = suspects
+        self.add(event, "reactions")
+
+    def suspect_entities(self, reaction_id: str) -> list[Json]:
+        entities = []
+        for drug in self.case.drugs:
+            for link in drug.reactions:
+                if link.reaction != reaction_id:
+                    continue
+                entity: Json = {}
+                exts = []
+                interval = []
+                if link.onset_after_first_dose:
+                    interval.append({"url": "afterFirstDose",
+                                     "valueDuration": quantity(link.onset_after_first_dose)})
+                if link.onset_after_last_dose:
+                    interval.append({"url": "afterLastDose",
+                                     "valueDuration": quantity(link.onset_after_last_dose)})
+                if interval:
+                    exts.append({"url": ext("onset_interval"), "extension": interval})
+                if link.dechallenge:
+                    exts.append({"url": ext("dechallenge"), "valueCoding": {
+                        "system": system("dechallenge"), "code": link.dechallenge,
+                        "display": code_list("dechallenge").codes[link.dechallenge].display}})
+                if link.rechallenge:
+                    exts.append({"url": ext("rechallenge"),
+                                 "valueCoding": ich_coding("rechallenge", link.rechallenge)})
+                if exts:
+                    entity["extension"] = exts
+                entity["instance"] = self.drug_refs[drug.id]
+                if link.causality:
+                    entity["causality"] = [{
+                        "assessment": {"text": c.result},
+                        "method": {"text": c.method},
+                        "author": {"display": c.source},
+                    } for c in link.causality]
+                entities.append(entity)
+        return entities
+
+    # -- F: tests ---------------------------------------------------------------------------------
+
+    def build_test(self, index: int, test: m.Test) -> None:
+        obs = self.new("Observation", f"test/{index}")
+        exts = []
+        if test.more_info is not None:
+            exts.append({"url": ext("more_info"), "valueBoolean": test.more_info})
+        if test.result_text and test.value is not None:
+            exts.append({"url": ext("result_text"), "valueString": test.result_text})
+        if exts:
+            obs["extension"] = exts
+        obs["status"] = "final"
+        obs["category"] = [{"coding": [{"system": system("observation_category"), "code": "laboratory"}]}]
+        codings = []
+        if test.loinc:
+            codings.append({"system": system("loinc"), "code": test.loinc})
+        if test.meddra:
+            codings.append(meddra_coding(test.meddra))
+        obs["code"] = {"coding": codings, "text": test.name} if codings else {"text": test.name}
+        obs["subject"] = self.patient_ref
+        self.put_when(obs, "effectiveDateTime", test.date)
+        if test.value is not None:
+            obs["valueQuantity"] = quantity(m.Quantity(value=test.value, unit=test.unit or "1"),
+                                            comparator=test.comparator)
+        elif test.result_text:
+            obs["valueString"] = test.result_text
+        if test.result:
+            entry = code_list("test_result").codes[test.result]
+            obs["interpretation"] = [{"coding": [
+                {"system": oid_system(code_list("test_result").oid), "code": entry.e2b, "display": entry.display},
+                {"system": system("observation_interpretation"), "code": entry.fhir},
+            ]}]
+        if test.comments:
+            obs["note"] = [{"text": test.comments}]
+        if test.low is not None or test.high is not None:
+            reference: Json = {}
+            unit = test.unit or "1"
+            if test.low is not None:
+                reference["low"] = quantity(m.Quantity(value=test.low, unit=unit))
+            if test.high is not None:
+                reference["high"] = quantity(m.Quantity(value=test.high, unit=unit))
+            obs["referenceRange"] = [reference]
+        self.add(obs, "tests")
+
+    # -- G: drugs ---------------------------------------------------------------------------------
+
+    def build_drug(self, drug: m.Drug) -> None:
+        medication = self.new("Medication", f"drug/{drug.id}/medication")
+        med_exts = []
+        if drug.country_obtained:
+            med_exts.append({"url": ext("country_obtained"), "valueCode": drug.country_obtained})
+        if drug.blinded is not None:
+            med_exts.append({"url": ext("blinded"), "valueBoolean": drug.blinded})
+        if drug.authorisation:
+            auth = drug.authorisation
+            parts = []
+            if auth.number:
+                parts.append({"url": "number", "valueIdentifier": {
+                    "system": oid_system(oids()["identifiers"]["authorisation_number"]), "value": auth.number}})
+            if auth.country:
+                parts.append({"url": "country", "valueCode": auth.country})
+            if auth.holder:
+                parts.append({"url": "holder", "valueString": auth.holder})
+            med_exts.append({"url": ext("authorisation"), "extension": parts})
+        if med_exts:
+            medication["extension"] = med_exts
+        codings = []
+        if drug.atc:
+            codings.append({"system": system("atc"), "code": drug.atc})
+        if drug.rxnorm:
+            codings.append({"system": system("rxnorm"), "code": drug.rxnorm})
+        medication["code"] = {"coding": codings, "text": drug.product} if codings else {"text": drug.product}
+        if drug.substances:
+            ingredients = []
+            for substance in drug.substances:
+                ingredient: Json = {}
+                if substance.strength:
+                    ingredient["extension"] = [{"url": ext("strength"),
+                                                "valueQuantity": quantity(substance.strength)}]
+                ingredient["itemCodeableConcept"] = {"text": substance.name}
+                ingredients.append(ingredient)
+            medication["ingredient"] = ingredients
+        medication_ref = self.add(medication)
+
+        statement = self.new("MedicationStatement", f"drug/{drug.id}")
+        exts: list[Json] = [{"url": ext("drug_role"), "valueCoding": ich_coding("drug_role", drug.role)}]
+        if drug.action_taken:
+            exts.append({"url": ext("action_taken"), "valueCoding": ich_coding("action_taken", drug.action_taken)})
+        if drug.cumulative_dose:
+            exts.append({"url": ext("cumulative_dose"), "valueQuantity": quantity(drug.cumulative_dose)})
+        if drug.gestation_at_exposure:
+            exts.append({"url": ext("gestation_at_exposure"),
+                         "valueQuantity": quantity(drug.gestation_at_exposure)})
+        for info in drug.additional_info:
+            exts.append({"url": ext("additional_info"), "valueCoding": ich_coding("additional_info", info)})
+        statement["extension"] = exts
+        if drug.additional_text:
+            statement["note"] = [{"text": drug.additional_text}]
+        statement["status"] = medication_status(drug)
+        statement["medicationReference"] = medication_ref
+        statement["subject"] = self.patient_ref
+        if drug.indications:
+            reasons = []
+            for indication in drug.indications:
+                concept: Json = {}
+                if indication.meddra:
+                    concept["coding"] = [meddra_coding(indication.meddra)]
+                if indication.text:
+                    concept["text"] = indication.text
+                reasons.append(concept)
+            statement["reasonCode"] = reasons
+        if drug.dosages:
+            statement["dosage"] = [self.dosage(d) for d in drug.dosages]
+        # Keep the statement's id stable: it is what relative times and suspectEntity point at.
+        self.add(statement, "drugs")
+
+    def dosage(self, dose: m.Dosage) -> Json:
+        out: Json = {}
+        exts = []
+        if dose.duration:
+            exts.append({"url": ext("dosage_duration"), "valueDuration": quantity(dose.duration)})
+        if dose.batch:
+            exts.append({"url": ext("dosage_batch"), "valueString": dose.batch})
+        if dose.form:
+            exts.append({"url": ext("dose_form"), "valueCodeableConcept": coded_concept(dose.form, "edqm")})
+        if dose.parent_route:
+            exts.append({"url": ext("parent_route"), "valueCodeableConcept": route_concept(dose.parent_route)})
+        if dose.every and dose.every.unit not in TIMING_UNITS:
+            exts.append({"url": ext("dosing_interval"), "valueQuantity": quantity(dose.every)})
+        if exts:
+            out["extension"] = exts
+        if dose.text:
+            out["text"] = dose.text
+        repeat: Json = {}
+        if dose.start is not None or dose.stop is not None:
+            period: Json = {}
+            self.put_when(period, "start", dose.start)
+            self.put_when(period, "end", dose.stop)
+            repeat["boundsPeriod"] = period
+        if dose.every and dose.every.unit in TIMING_UNITS:
+            repeat |= {"frequency": 1, "period": number(dose.every.value), "periodUnit": dose.every.unit}
+        if repeat:
+            out["timing"] = {"repeat": repeat}
+        if dose.route:
+            out["route"] = route_concept(dose.route)
+        if dose.dose:
+            out["doseAndRate"] = [{"doseQuantity": quantity(dose.dose)}]
+        return out
+
+
+# -- small shapes ---------------------------------------------------------------------------------
+
+
+def medication_status(drug: m.Drug) -> str:
+    if drug.role == "not-administered":
+        return "not-taken"
+    if drug.action_taken == "withdrawn":
+        return "stopped"
+    if drug.dosages and all(d.stop is not None for d in drug.dosages):
+        return "completed"
+    return "unknown"
+
+
+def route_concept(route: m.Coded) -> Json:
+    concept: Json = {}
+    if route.code and not route.system:
+        entry = routes().get(route.code)
+        codings = [{"system": system("route_key"), "code": route.code}]
+        if entry:
+            codings[0]["display"] = entry["display"]
+            codings.append({"system": oid_system(oids()["code_systems"]["ich_route"]), "code": entry["ich"],
+                            "display": entry["display"]})
+        concept["coding"] = codings
+    elif route.code:
+        concept["coding"] = [original_coding(route)]
+    if route.text:
+        concept["text"] = route.text
+    return concept
+
+
+def coded_concept(value: m.Coded, default_system: str) -> Json:
+    concept: Json = {}
+    if value.code:
+        concept["coding"] = [original_coding(value) if value.system
+                             else {"system": system(default_system), "code": value.code}]
+    if value.text:
+        concept["text"] = value.text
+    return concept
+
+
+def original_coding(value: m.Coded) -> Json:
+    coding: Json = {"system": oid_system(value.system), "code": value.code}
+    if value.version:
+        coding["version"] = value.version
+    return coding
+
+
+def dar_concept(absent: m.Absent) -> Json:
+    """Observation.dataAbsentReason: the FHIR code, and the HL7 null flavor so that NI survives."""
+    entry = code_list("null_flavor").codes[absent.absent]
+    return {"coding": [{"system": system("data_absent_reason"), "code": entry.fhir},
+                       {"system": system("null_flavor"), "code": entry.e2b}]}
+
+
+def human_name(person: m.Person) -> Json | None:
+    name: Json = {}
+    if person.family:
+        name["family"] = person.family
+    given = [g for g in (person.given, person.middle) if g]
+    if given:
+        name["given"] = given
+    if person.title:
+        name["prefix"] = [person.title]
+    return name or None
+
+
+def fhir_address(address: m.Address) -> Json | None:
+    out: Json = {}
+    if address.street:
+        out["line"] = [address.street]
+    for src, dst in (("city", "city"), ("state", "state"), ("postcode", "postalCode"), ("country", "country")):
+        if value := getattr(address, src):
+            out[dst] = value
+    return out or None
+
+
+def contact_points(**kinds: str | None) -> list[Json]:
+    return [{"system": kind, "value": value} for kind, value in kinds.items() if value]
+
+
+def narrative_div(text: str, summaries: list[m.Summary] | tuple = ()) -> str:
+    """XHTML for a narrative section: paragraphs of the text, then one <div lang> per summary (H.5.r)."""
+    from html import escape
+
+    def paragraphs(body: str) -> str:
+        parts = [p.strip() for p in body.replace("\r\n", "\n").split("\n\n") if p.strip()]
+        return "".join(f"<p>{escape(p)}</p>" for p in parts) or "<p></p>"
+
+    inner = f"<div>{paragraphs(text)}</div>" if summaries else paragraphs(text)
+    for summary in summaries:
+        inner += f'<div lang="{escape(summary.language)}">{paragraphs(summary.text)}</div>'
+    return f'<div xmlns="http://www.w3.org/1999/xhtml">{inner}</div>'
+
+
+def build_bundle(case: m.CaseFile) -> Json:
+    """The ICSR document Bundle for a case, as a JSON-ready dict."""
+    return BundleBuilder(case).build()
+
+
+def dumps(bundle: Json) -> str:
+    """Stable JSON text: the builder's key order, two-space indent, UTF-8 characters kept, final newline."""
+    return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,33 @@
+"""A safe YAML loader with YAML 1.2 scalars, for case files and for mappings/.
+
+PyYAML follows YAML 1.1, where `no` (Norway, or the answer) is False and 2023-04-05 becomes a date.
+Here only true/false are booleans and dates stay text, checked later at their own precision."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    pass
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load(text: str) -> Any:
+    return yaml.load(text, Loader=Yaml12Loader)
+
+
+def compose(text: str) -> yaml.Node | None:
+    return yaml.compose(text, Loader=Yaml12Loader)
