@@ -99,6 +99,8 @@ def composition(bundle: dict) -> dict | None:
 def index_bundle(bundle: dict) -> list[IndexEntry]:
     """Index entries for the Bundle itself and every entry resource that has an id."""
     refs = reference_map(bundle)
+    by_url = {str(e.get("fullUrl")): e.get("resource") for e in bundle.get("entry") or []
+              if isinstance(e, dict) and isinstance(e.get("resource"), dict)}
     comp = composition(bundle) or {}
     out: list[IndexEntry] = []
     bundle_entry = IndexEntry("Bundle", str(bundle["id"]), bundle, patient=resolve(comp.get("subject"), refs))
@@ -119,6 +121,10 @@ def index_bundle(bundle: dict) -> list[IndexEntry]:
         item.date_start, item.date_end = _date_range(resource, _DATE_PATHS.get(rtype, ()))
         for path in _CODE_PATHS.get(rtype, ()):
             item.tokens += [("code", s, c) for s, c in _codings(resource.get(path))]
+        if rtype == "MedicationStatement" and isinstance(resource.get("medicationReference"), dict):
+            medication = by_url.get(str(resource["medicationReference"].get("reference")))
+            if isinstance(medication, dict) and medication.get("resourceType") == "Medication":
+                item.tokens += [("code", s, c) for s, c in _codings(medication.get("code"))]
         if rtype == "AdverseEvent":
             item.tokens += [("seriousness", s, c) for s, c in _codings(resource.get("seriousness"))]
         item.tokens += [("identifier", s, c) for s, c in _identifiers(resource.get("identifier"))]
