@@ -349,15 +349,14 @@ class CaseStore:
             session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
                                     recorded=now, reason=reason))
             session.flush()
-            for item in entries:
-                row = ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
-                                    resource_id=item.resource_id, is_current=True, last_updated=now,
-                                    patient=item.patient, date_start=item.date_start, date_end=item.date_end,
-                                    resource=item.resource)
-                session.add(row)
-                session.flush()
-                session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
-                                for p, s, c in item.tokens)
+            rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
+                                  resource_id=item.resource_id, is_current=True, last_updated=now,
+                                  patient=item.patient, date_start=item.date_start, date_end=item.date_end,
+                                  resource=item.resource) for item in entries]
+            session.add_all(rows)
+            session.flush()  # one batched INSERT ... RETURNING for the ids
+            session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
+                            for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
             status = case.status
         return StoredVersion(cid, version, kind, now, author, reason, bundle, status)
 

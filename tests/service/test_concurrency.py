@@ -25,7 +25,8 @@ def test_parallel_updates_with_if_match(served) -> None:
         barrier = threading.Barrier(WRITERS)
         statuses: dict[str, int] = {}
 
-        def write(name: str, body: dict, etag: str = etag) -> None:
+        def write(name: str, body: dict, etag: str = etag, barrier: threading.Barrier = barrier,
+                  statuses: dict[str, int] = statuses) -> None:
             session = requests.Session()
             session.headers["Authorization"] = f"Bearer {served.write_token}"
             barrier.wait(timeout=30)
