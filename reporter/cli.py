@@ -50,6 +50,9 @@ def write_output(text: str | bytes, out: str | None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8") if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -60,6 +63,53 @@ def write_output(text: str | bytes, out: str | None) -> None:
 
 
 # Commands are registered below, one block per capability.
+
+
+# -- the spine: case file -> Bundle, validation, schema ---------------------------------------------
+
+
+@main.command("fhir")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Write the Bundle here (default: stdout).")
+def fhir_command(file: str, out: str | None) -> None:
+    """Map a case file (JSON/YAML) to a FHIR R4 ICSR document Bundle (stable JSON)."""
+    from reporter.casefile import load_case
+    from reporter.fhir.build import build_bundle, dumps
+
+    write_output(dumps(build_bundle(load_case(file))), out)
+
+
+@main.command("validate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text, or json (a FHIR OperationOutcome).")
+def validate_command(file: str, fmt: str) -> None:
+    """Validate a case file or an ICSR Bundle: every problem at once. Exit 0 if no errors, 1 if errors."""
+    from reporter.validation import validate_file
+
+    _, report = validate_file(file)
+    click.echo(report.to_json() if fmt == "json" else report.to_text(), nl=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the case-file format."""
+    import json
+
+    from reporter.casefile import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.command("config")
+def config_command() -> None:
+    """List the settings (REPORTER_* environment variables), their defaults and current values."""
+    from reporter import config
+
+    for env, default, help_text in config.describe():
+        current = config.get(env.removeprefix("REPORTER_").lower())
+        click.echo(f"{env}\n    {help_text}\n    default: {default or '(none)'}; current: {current or '(none)'}")
 
 
 # --- service: serve, token, db (issue 6) ----------------------------------------------------------------
@@ -159,3 +209,7 @@ def db_upgrade(database_url: str | None) -> None:
 
 
 # --- end service ------------------------------------------------------------------------------------------
+
+
+if __name__ == "__main__":
+    main()

@@ -10,19 +10,27 @@ from typing import Any
 
 import yaml
 
+# libyaml's parser when PyYAML was built with it (ten times faster); the pure-Python one otherwise.
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class Yaml12Loader(yaml.SafeLoader):
+
+class Yaml12Loader(_BASE):  # type: ignore[misc, valid-type]
     pass
 
 
-Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers
-            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+class Yaml12Composer(yaml.SafeLoader):
+    """Pure-Python loader for compose(): node marks (line numbers) for error messages."""
+
+
+for _loader in (Yaml12Loader, Yaml12Composer):
+    _loader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers
+                if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
 
 
 def load(text: str) -> Any:
@@ -30,4 +38,4 @@ def load(text: str) -> Any:
 
 
 def compose(text: str) -> yaml.Node | None:
-    return yaml.compose(text, Loader=Yaml12Loader)
+    return yaml.compose(text, Loader=Yaml12Composer)

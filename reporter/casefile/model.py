@@ -559,12 +559,18 @@ class CaseFile(Model):
                     problems.append(
                         f"drugs[{d_index}].reactions names reaction {link.reaction!r}, which is not in reactions"
                     )
-        for path, when in self.relative_times():
-            if when.drug not in drug_ids:
-                problems.append(f"{path} is relative to drug {when.drug!r}, which is not in drugs")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def dangling_relative_times(self) -> list[tuple[str, str]]:
+        """(case-file path, message) for relative times anchored to a drug the case does not list.
+
+        Not a model error: a case under construction (or one whose suspect drug was removed) still maps to
+        a Bundle, and validation reports this together with everything else that is wrong."""
+        drug_ids = {d.id for d in self.drugs}
+        return [(path, f"{path} is relative to drug {when.drug!r}, which is not in drugs")
+                for path, when in self.relative_times() if when.drug not in drug_ids]
 
     def relative_times(self) -> list[tuple[str, RelativeTime]]:
         found: list[tuple[str, RelativeTime]] = []

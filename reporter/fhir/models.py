@@ -9,29 +9,43 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 
-def structure_errors(resource: dict[str, Any]) -> list[tuple[str, str]]:
-    """Parse a resource (a Bundle parses all its entries) with the R4B models.
-
-    Returns (FHIRPath-like location, message) for every structural problem: unknown or misspelt
-    elements, wrong types, malformed dates/codes, missing required elements."""
+def _validate(resource: dict[str, Any], root: str) -> list[tuple[str, str]]:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str):
-        return [("resourceType", "missing or not a string")]
+        return [(f"{root}.resourceType", "missing or not a string")]
     try:
         model = get_fhir_model_class(resource_type)
     except (KeyError, ValueError, AttributeError):
-        return [("resourceType", f"{resource_type!r} is not an R4 resource type")]
+        return [(f"{root}.resourceType", f"{resource_type!r} is not an R4 resource type")]
     try:
         model.model_validate(resource)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = _fhirpath(resource_type, err["loc"])
-            problems.append((loc, err["msg"].removeprefix("Value error, ")))
-        return problems
+        return [(_fhirpath(root, err["loc"]), err["msg"].removeprefix("Value error, "))
+                for err in exc.errors(include_url=False)]
     except (TypeError, ValueError) as exc:  # the models raise plain errors for some malformed input
-        return [(resource_type, str(exc))]
+        return [(root, str(exc))]
     return []
+
+
+def structure_errors(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    """Parse a resource with the R4B models; a Bundle's entries are parsed one by one (faster than the
+    Bundle as a whole, and each problem is located at its entry).
+
+    Returns (FHIRPath-like location, message) for every structural problem: unknown or misspelt
+    elements, wrong types, malformed dates/codes, missing required elements."""
+    if resource.get("resourceType") != "Bundle" or not isinstance(resource.get("entry"), list):
+        return _validate(resource, str(resource.get("resourceType", "Resource")))
+    shell = {**resource, "entry": []}
+    problems = []
+    for i, entry in enumerate(resource["entry"]):
+        if isinstance(entry, dict):
+            shell["entry"].append({k: v for k, v in entry.items() if k != "resource"})
+            if isinstance(entry.get("resource"), dict):
+                rtype = entry["resource"].get("resourceType", "?")
+                problems += _validate(entry["resource"], f"Bundle.entry[{i}].resource.ofType({rtype})")
+        else:
+            shell["entry"].append(entry)
+    return _validate(shell, "Bundle") + problems
 
 
 def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:

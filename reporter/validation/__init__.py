@@ -1,0 +1,74 @@
+"""Validation: layers 1-4 of DESIGN.md in one report (structure, Bundle integrity, terminology, ICSR rules).
+The E2B output layer (XSD and receiver rules) lives in reporter.e2b and adds to the same report type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reporter.validation.report import Issue, ValidationReport
+
+__all__ = ["Issue", "ValidationReport", "load_bundle_or_case", "validate_bundle", "validate_file"]
+
+
+def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationReport:
+    """Every problem of a Bundle at once: structure, integrity, terminology, ICSR rules."""
+    from reporter.validation.integrity import check_integrity
+    from reporter.validation.rules import check_rules
+    from reporter.validation.structure import check_structure
+    from reporter.validation.terminology import check_terminology
+    from reporter.validation.walk import walk_bundle
+
+    report = ValidationReport(subject=subject)
+    report.extend(check_structure(bundle))
+    integrity = check_integrity(bundle)
+    report.extend(integrity)
+    if any(i.code == "BUNDLE-TYPE" and i.location == "resourceType" for i in integrity):
+        return report
+    nodes = walk_bundle(bundle)
+    report.extend(check_terminology(bundle, nodes))
+    report.extend(check_rules(bundle, nodes))
+    return report
+
+
+def load_bundle_or_case(path: str | Path) -> tuple[dict[str, Any] | None, ValidationReport]:
+    """Read a case file or a FHIR Bundle (JSON). Returns the Bundle (None if unreadable) and a report
+    holding any input problems (invalid JSON/YAML, case-file errors) as issues."""
+    from pydantic import ValidationError
+
+    from reporter.casefile.model import CaseFile
+    from reporter.casefile.parse import _line_index, _problems_from, load_data, read_text
+    from reporter.errors import InputError
+    from reporter.fhir.build import build_bundle
+
+    report = ValidationReport(subject=str(path))
+    try:
+        text = read_text(path)
+        data = load_data(text, str(path))
+    except InputError as exc:
+        report.add("error", "INPUT", exc.location or str(path), exc.message, exc.hint, "input")
+        return None, report
+    if data.get("resourceType") == "Bundle":
+        return data, report
+    if "resourceType" in data:
+        report.add("error", "INPUT", f"{path}: resourceType",
+                   f"expected a case file or a Bundle, found a {data['resourceType']}",
+                   "validate the ICSR Bundle that contains it", "input")
+        return None, report
+    try:
+        case = CaseFile.model_validate(data)
+    except ValidationError as exc:
+        for where, message in _problems_from(exc, _line_index(text)):
+            report.add("error", "CASEFILE", where, message, "see `reporter schema` for the format", "input")
+        return None, report
+    for where, message in case.dangling_relative_times():
+        report.add("error", "CASE-REFERENCE", where, message,
+                   "anchor the time to a drug listed in drugs, or give a date", "input")
+    return build_bundle(case), report
+
+
+def validate_file(path: str | Path) -> tuple[dict[str, Any] | None, ValidationReport]:
+    bundle, report = load_bundle_or_case(path)
+    if bundle is not None:
+        report.extend(validate_bundle(bundle).issues)
+    return bundle, report

@@ -1,17 +1,22 @@
-"""The one call site of reporter.validation for the service: a Bundle -> OperationOutcome dict."""
+"""The one call site of reporter.validation for the service: a resource -> OperationOutcome dict."""
 
 from __future__ import annotations
 
 from reporter.web.outcome import issue, outcome
 
 
-def validate_resource(bundle: dict) -> dict:
-    """Validate a resource; an OperationOutcome with every problem, or one 'information' issue if none.
+def validate_resource(resource: dict) -> dict:
+    """Every problem at once, as an OperationOutcome ('information' only when there is none).
 
-    Uses the R4B structure layer for now; switches to reporter.validation's full report once on main."""
+    ICSR Bundles get the full report (structure, integrity, terminology, ICSR rules); a single resource
+    read on its own gets the structure layer."""
+    if resource.get("resourceType") == "Bundle":
+        from reporter.validation import validate_bundle
+
+        return validate_bundle(resource).to_operation_outcome()
     from reporter.fhir.models import structure_errors
 
-    problems = structure_errors(bundle)
+    problems = structure_errors(resource)
     if not problems:
         return outcome([issue("information", "informational", "no problems found")])
     return outcome([issue("error", "structure", message, location) for location, message in problems])

@@ -1,0 +1,81 @@
+"""Layer 2: Bundle integrity: a document Bundle, Composition first, unique fullUrls, every reference
+resolving inside the Bundle, the sections an ICSR needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from reporter.fhir.read import BundleIndex
+from reporter.validation.report import Issue
+
+REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
+
+
+def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            yield path, ref
+        for key, value in node.items():
+            if key != "reference":
+                yield from _references(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _references(item, f"{path}[{i}]")
+
+
+def check_integrity(bundle: dict[str, Any]) -> list[Issue]:
+    issues: list[Issue] = []
+
+    def error(code: str, location: str, message: str, hint: str) -> None:
+        issues.append(Issue("error", code, location, message, hint, "reference"))
+
+    if bundle.get("resourceType") != "Bundle":
+        error("BUNDLE-TYPE", "resourceType", f"expected a Bundle, found {bundle.get('resourceType')!r}",
+              "validate an ICSR document Bundle or a case file")
+        return issues
+    if bundle.get("type") != "document":
+        error("BUNDLE-TYPE", "Bundle.type", f"an ICSR Bundle is a 'document', not {bundle.get('type')!r}",
+              "set Bundle.type to document")
+    entries = bundle.get("entry") or []
+    if not entries:
+        error("BUNDLE-EMPTY", "Bundle.entry", "the Bundle has no entries", "a document starts with a Composition")
+        return issues
+    first = (entries[0] or {}).get("resource") or {}
+    if first.get("resourceType") != "Composition":
+        error("BUNDLE-COMPOSITION", "Bundle.entry[0]", "the first entry of a document must be its Composition",
+              "move the Composition to the first entry")
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        url = (entry or {}).get("fullUrl")
+        if not url:
+            error("BUNDLE-FULLURL", f"Bundle.entry[{i}]", "entry has no fullUrl", "give every entry a fullUrl")
+        elif url in seen:
+            error("BUNDLE-FULLURL", f"Bundle.entry[{i}].fullUrl",
+                  f"fullUrl {url} repeats entry {seen[url]}", "fullUrls must be unique in a Bundle")
+        else:
+            seen[url] = i
+    index = BundleIndex(bundle)
+    for i, entry in enumerate(entries):
+        resource = (entry or {}).get("resource")
+        if not isinstance(resource, dict):
+            error("BUNDLE-RESOURCE", f"Bundle.entry[{i}]", "entry has no resource", "remove the empty entry")
+            continue
+        rtype = resource.get("resourceType", "?")
+        for path, ref in _references(resource, f"Bundle.entry[{i}].resource.ofType({rtype})"):
+            if ref.startswith("#"):
+                continue
+            if index.resolve(ref) is None:
+                error("BUNDLE-REFERENCE", path, f"reference {ref} does not resolve inside the Bundle",
+                      "add the referenced resource to the Bundle or fix the reference")
+    composition = index.composition
+    if composition:
+        present = {c.get("code") for s in composition.get("section") or []
+                   for c in (s.get("code") or {}).get("coding") or []}
+        for key, code in REQUIRED_SECTIONS.items():
+            if code not in present:
+                issues.append(Issue("warning", "BUNDLE-SECTION", "Bundle.entry[0].resource.section",
+                                    f"the Composition has no {code} section ({key})",
+                                    "an ICSR lists its reactions and drugs in sections", "reference"))
+    return issues

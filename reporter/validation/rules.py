@@ -1,0 +1,238 @@
+"""Layer 4: ICSR rules. The four minimum criteria (identifiable patient, identifiable reporter, suspect
+drug, reaction), seriousness consistency, chronology and no future dates, valid absent reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from reporter import config
+from reporter.fhir.read import BundleIndex, absent_reason, coding, extensions, oid_coding, primitive_absent
+from reporter.tables import code_list, ext
+from reporter.validation.report import Issue
+from reporter.validation.walk import Node, walk_bundle
+
+Json = dict[str, Any]
+DAR_CODES = {"unknown", "asked-unknown", "temp-unknown", "not-asked", "asked-declined", "masked",
+             "not-applicable", "unsupported", "as-text", "error", "not-a-number", "negative-infinity",
+             "positive-infinity", "not-performed", "not-permitted"}
+
+
+def today() -> dt.date:
+    override = config.get("today")
+    return dt.date.fromisoformat(override) if override else dt.date.today()
+
+
+def date_floor(value: str) -> dt.date | None:
+    """The earliest calendar day a (partial) FHIR date or dateTime can mean."""
+    try:
+        parts = value[:10].split("-")
+        year = int(parts[0])
+        month = int(parts[1]) if len(parts) > 1 else 1
+        day = int(parts[2]) if len(parts) > 2 else 1
+        return dt.date(year, month, day)
+    except (ValueError, IndexError):
+        return None
+
+
+def date_ceiling(value: str) -> dt.date | None:
+    """The latest calendar day a partial date can mean (2023 -> 2023-12-31)."""
+    floor = date_floor(value)
+    if floor is None:
+        return None
+    length = len(value[:10])
+    if length == 4:
+        return dt.date(floor.year, 12, 31)
+    if length == 7:
+        nxt = dt.date(floor.year + floor.month // 12, floor.month % 12 + 1, 1)
+        return nxt - dt.timedelta(days=1)
+    return floor
+
+
+class RuleChecker:
+    def __init__(self, bundle: Json, nodes: list[Node] | None = None) -> None:
+        self.bundle = bundle
+        self.nodes = nodes if nodes is not None else walk_bundle(bundle)
+        self.index = BundleIndex(bundle)
+        self.issues: list[Issue] = []
+        self.paths = {id(e.get("resource")): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
+                      for i, e in enumerate(bundle.get("entry") or []) if isinstance(e, dict)
+                      and isinstance(e.get("resource"), dict)}
+
+    def path(self, resource: Json, tail: str = "") -> str:
+        return self.paths.get(id(resource), resource.get("resourceType", "?")) + (f".{tail}" if tail else "")
+
+    def add(self, severity: str, code: str, where: str, message: str, hint: str) -> None:
+        self.issues.append(Issue(severity, code, where, message, hint, "rule"))  # type: ignore[arg-type]
+
+    def run(self) -> list[Issue]:
+        self.minimum_criteria()
+        self.seriousness()
+        self.dates()
+        self.absent_reasons()
+        return self.issues
+
+    # -- the four minimum criteria (ICH E2D) ----------------------------------------------------------
+
+    def minimum_criteria(self) -> None:
+        index = self.index
+        patient = index.patient
+        if not patient or not self.patient_identifiable(patient):
+            self.add("error", "ICSR-MIN-PATIENT", "Bundle.entry.resource.ofType(Patient)",
+                     "no identifiable patient: the case gives none of initials, record number, birth date, "
+                     "age, age group or sex", "add at least one of patient initials, age, sex or birth date "
+                     "(a masked value counts)")
+        if not self.reporter_identifiable():
+            self.add("error", "ICSR-MIN-REPORTER", "Bundle.entry[0].resource.author",
+                     "no identifiable reporter: no primary source with a name, qualification, organisation "
+                     "or country, and no literature reference",
+                     "add a primary source (e.g. its qualification) or the literature reference")
+        statements = index.all("MedicationStatement")
+        roles = [oid_coding({"coding": [e.get("valueCoding", {}) for e in extensions(s, "drug_role")]},
+                            code_list("drug_role").oid) for s in statements]
+        suspect_codes = {code_list("drug_role").e2b("suspect"), code_list("drug_role").e2b("interacting")}
+        if not any(r and r.get("code") in suspect_codes for r in roles):
+            self.add("error", "ICSR-MIN-SUSPECT", "Bundle.entry.resource.ofType(MedicationStatement)",
+                     "no suspect drug: an ICSR needs at least one drug whose role is suspect or interacting",
+                     "add the suspect drug with role: suspect")
+        events = index.all("AdverseEvent")
+        if not any(self.has_term(e) for e in events):
+            self.add("error", "ICSR-MIN-REACTION", "Bundle.entry.resource.ofType(AdverseEvent)",
+                     "no reaction: an ICSR needs at least one adverse reaction with a reported term or MedDRA code",
+                     "add the reaction as reported (verbatim) and its MedDRA LLT")
+        for event in events:
+            if not event.get("event", {}).get("coding"):
+                self.add("warning", "ICSR-REACTION-MEDDRA", self.path(event, "event"),
+                         "the reaction has no MedDRA code; E2B(R3) requires the MedDRA LLT (E.i.2.1b)",
+                         "code the verbatim term in MedDRA")
+        linked = {se.get("instance", {}).get("reference") for e in events for se in e.get("suspectEntity") or []}
+        for statement, role in zip(statements, roles, strict=True):
+            if role and role.get("code") in suspect_codes and f"urn:uuid:{statement.get('id')}" not in linked:
+                self.add("warning", "ICSR-SUSPECT-UNLINKED", self.path(statement),
+                         "this suspect drug is not assessed against any reaction (G.k.9.i)",
+                         "list the reactions the drug is suspected of under the drug's reactions")
+
+    @staticmethod
+    def has_term(event: Json) -> bool:
+        concept = event.get("event") or {}
+        return bool(concept.get("text") or concept.get("coding"))
+
+    @staticmethod
+    def patient_identifiable(patient: Json) -> bool:
+        if patient.get("identifier") or patient.get("birthDate") or patient.get("gender"):
+            return True
+        for name in patient.get("name") or []:
+            if name.get("text") or name.get("family") or name.get("given"):
+                return True
+            if absent_reason(name) == "MSK":
+                return True
+        return bool(primitive_absent(patient, "birthDate") == "MSK" or primitive_absent(patient, "gender") == "MSK")
+
+    def reporter_identifiable(self) -> bool:
+        index = self.index
+        if index.all("DocumentReference"):
+            return True
+        for role in index.all("PractitionerRole"):
+            if role.get("code") and any(c.get("coding") for c in role["code"]):
+                return True
+            if role.get("organization"):
+                return True
+            practitioner = index.resolve(role.get("practitioner"))
+            if practitioner and (practitioner.get("address") or any(
+                    n.get("family") or n.get("given") or absent_reason(n) == "MSK"
+                    for n in practitioner.get("name") or [])):
+                return True
+        return False
+
+    # -- seriousness ---------------------------------------------------------------------------------
+
+    def seriousness(self) -> None:
+        death_code = code_list("seriousness_criterion").e2b("death")
+        for event in self.index.all("AdverseEvent"):
+            criteria = {e.get("valueCoding", {}).get("code") for e in extensions(event, "seriousness_criterion")}
+            flag = coding(event.get("seriousness"), "ae_seriousness")
+            serious = flag is not None and flag.get("code") != "Non-serious"
+            if flag and serious and not criteria:
+                self.add("error", "ICSR-SERIOUS-CRITERIA", self.path(event, "seriousness"),
+                         "the reaction is marked serious but no seriousness criterion is given",
+                         "tick the criterion that makes it serious (death, life-threatening, ...)")
+            if flag and not serious and criteria:
+                self.add("error", "ICSR-SERIOUS-CRITERIA", self.path(event, "seriousness"),
+                         "the reaction is marked non-serious but has seriousness criteria",
+                         "mark the reaction serious or remove the criteria")
+            outcome = coding(event.get("outcome"), "ae_outcome")
+            if outcome and outcome.get("code") == "fatal" and death_code not in criteria:
+                self.add("error", "ICSR-FATAL-NOT-DEATH", self.path(event, "outcome"),
+                         "the outcome is fatal but 'results in death' is not a seriousness criterion",
+                         "add the death criterion, or correct the outcome")
+            if death_code in criteria:
+                patient = self.index.patient or {}
+                if not (patient.get("deceasedDateTime") or patient.get("deceasedBoolean")):
+                    self.add("warning", "ICSR-DEATH-DETAILS", self.path(event, "extension"),
+                             "the reaction resulted in death but the case has no death details (D.9)",
+                             "add the date of death or the reported cause of death")
+
+    # -- dates ---------------------------------------------------------------------------------------
+
+    def dates(self) -> None:
+        limit = today()
+        for path, node in self.nodes:
+            for key in DATE_KEYS.intersection(node):
+                value = node[key]
+                if not (isinstance(value, str) and value[:4].isdigit()):
+                    continue
+                floor = date_floor(value)
+                if floor and floor > limit:
+                    self.add("error", "ICSR-FUTURE-DATE", f"{path}.{key}",
+                             f"{value} is in the future (today is {limit})",
+                             "correct the date; partial dates (2023, 2023-04) are allowed")
+        patient = self.index.patient or {}
+        birth = patient.get("birthDate")
+        birth_floor = date_floor(birth) if isinstance(birth, str) else None
+        comp = self.index.composition or {}
+        received = next((e.get("valueDateTime") for e in extensions(comp, "first_receive_date")), None)
+        recent = next((e.get("valueDateTime") for e in extensions(comp, "most_recent_date")), None)
+        if received and recent and (a := date_floor(received)) and (b := date_ceiling(recent)) and a > b:
+            self.add("error", "ICSR-CHRONOLOGY", "Bundle.entry[0].resource.extension",
+                     f"first received ({received}) is after the most recent information ({recent})",
+                     "C.1.4 must not be later than C.1.5")
+        for event in self.index.all("AdverseEvent"):
+            onset = event.get("date")
+            end = next((e.get("valueDateTime") for e in (event.get("_date") or {}).get("extension") or []
+                        if e.get("url") == ext("event_end_date")), None)
+            if isinstance(onset, str) and end and (a := date_floor(onset)) and (b := date_ceiling(end)) and a > b:
+                self.add("error", "ICSR-CHRONOLOGY", self.path(event, "date"),
+                         f"the reaction ends ({end}) before it starts ({onset})", "check E.i.4 and E.i.5")
+            if isinstance(onset, str) and birth_floor and (c := date_ceiling(onset)) and c < birth_floor:
+                self.add("error", "ICSR-CHRONOLOGY", self.path(event, "date"),
+                         f"the reaction starts ({onset}) before the patient's birth ({birth})",
+                         "check the onset and birth dates")
+        death = patient.get("deceasedDateTime")
+        if isinstance(death, str) and birth_floor and (c := date_ceiling(death)) and c < birth_floor:
+            self.add("error", "ICSR-CHRONOLOGY", self.path(patient, "deceasedDateTime"),
+                     f"the date of death ({death}) is before the birth date ({birth})", "check D.9.1 and D.2.1")
+        for statement in self.index.all("MedicationStatement"):
+            for d, dosage in enumerate(statement.get("dosage") or []):
+                period = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
+                start, stop = period.get("start"), period.get("end")
+                if start and stop and (a := date_floor(start)) and (b := date_ceiling(stop)) and a > b:
+                    self.add("error", "ICSR-CHRONOLOGY", self.path(statement, f"dosage[{d}].timing"),
+                             f"the drug stops ({stop}) before it starts ({start})", "check G.k.4.r.4 and G.k.4.r.5")
+
+    # -- absent reasons ------------------------------------------------------------------------------
+
+    def absent_reasons(self) -> None:
+        url = ext("data_absent_reason")
+        for path, node in self.nodes:
+            if node.get("url") == url and node.get("valueCode") not in DAR_CODES:
+                self.add("error", "ICSR-ABSENT-REASON", path,
+                         f"{node.get('valueCode')!r} is not a data-absent-reason code",
+                         "use masked, asked-unknown, not-asked, unknown or not-applicable")
+
+
+DATE_KEYS = frozenset({"date", "birthDate", "effectiveDateTime", "onsetDateTime", "abatementDateTime", "start", "end",
+             "valueDateTime", "deceasedDateTime"})
+
+
+def check_rules(bundle: Json, nodes: list[Node] | None = None) -> list[Issue]:
+    return RuleChecker(bundle, nodes).run()

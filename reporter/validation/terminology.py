@@ -1,0 +1,132 @@
+"""Layer 3: terminology. MedDRA (form, one version per case, existence when a MedDRA release is
+configured), LOINC (form and check digit), UCUM units, ISO 3166 countries and ISO 639-2 languages,
+and the ICH E2B(R3) code lists (every code sent under an ICH OID must be in its list)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from reporter import config
+from reporter.tables import code_lists, ext, load_yaml, system
+from reporter.validation.meddra import meddra_dictionary
+from reporter.validation.report import Issue
+from reporter.validation.ucum import is_valid_ucum
+from reporter.validation.walk import Node, walk_bundle
+
+MEDDRA_CODE = re.compile(r"^\d{8}$")
+MEDDRA_VERSION = re.compile(r"^\d{1,2}\.[01]$")
+LOINC_CODE = re.compile(r"^(\d{1,7})-(\d)$")
+ADDRESS_PATH = re.compile(r"\.address\[\d+\]$")
+COUNTRY_EXTENSIONS = ("reaction_country", "country_obtained", "registration_country")
+
+
+def loinc_check_digit(number: str) -> int:
+    """LOINC's mod-10 check digit over the part before the hyphen."""
+    digits = [int(c) for c in reversed(number)]
+    total = 0
+    for i, d in enumerate(digits):
+        if i % 2 == 0:
+            d *= 2
+            total += d // 10 + d % 10
+        else:
+            total += d
+    return (10 - total % 10) % 10
+
+
+def loinc_problem(code: str) -> str | None:
+    m = LOINC_CODE.match(code)
+    if not m:
+        return f"{code!r} is not a LOINC code (digits, a hyphen and a check digit, e.g. 1742-6)"
+    expected = loinc_check_digit(m.group(1))
+    if int(m.group(2)) != expected:
+        return f"LOINC {code} has a wrong check digit (expected {m.group(1)}-{expected})"
+    return None
+
+
+@cache
+def _iso() -> tuple[frozenset[str], frozenset[str]]:
+    raw = load_yaml("iso.yaml")
+    return frozenset(raw["countries"].split()), frozenset(raw["languages"].split())
+
+
+@cache
+def _ich_lists() -> dict[str, set[str]]:
+    lists: dict[str, set[str]] = {}
+    for table in code_lists().values():
+        if table.oid:
+            lists.setdefault(f"urn:oid:{table.oid}", set()).update(
+                e.e2b for e in table.codes.values() if e.e2b is not None)
+    return lists
+
+
+def check_terminology(bundle: dict[str, Any], nodes: list[Node] | None = None) -> list[Issue]:
+    issues: list[Issue] = []
+    meddra_uri, loinc_uri, ucum_uri = system("meddra"), system("loinc"), system("ucum")
+    countries, languages = _iso()
+    ich_lists = _ich_lists()
+    country_urls = {ext(k) for k in COUNTRY_EXTENSIONS}
+    translation_url = ext("translation")
+    dictionary = meddra_dictionary()
+    expected_version = config.get("meddra_version")
+    versions: dict[str, str] = {}
+
+    def error(code: str, where: str, message: str, hint: str, severity: str = "error") -> None:
+        issues.append(Issue(severity, code, where, message, hint, "terminology"))  # type: ignore[arg-type]
+
+    for path, node in nodes if nodes is not None else walk_bundle(bundle):
+
+        node_system = node.get("system")
+        code = node.get("code")
+        if node_system == meddra_uri:
+            if not isinstance(code, str) or not MEDDRA_CODE.match(code):
+                error("TERM-MEDDRA-CODE", f"{path}.code", f"{code!r} is not a MedDRA code (8 digits)",
+                      "use the MedDRA LLT code, e.g. 10019717")
+            version = node.get("version")
+            if not isinstance(version, str) or not MEDDRA_VERSION.match(version):
+                error("TERM-MEDDRA-VERSION", f"{path}.version",
+                      f"{version!r} is not a MedDRA version (e.g. 26.1)", "give the MedDRA release used")
+            else:
+                versions.setdefault(version, path)
+                if expected_version and version != expected_version:
+                    error("TERM-MEDDRA-VERSION", f"{path}.version",
+                          f"MedDRA {version} is not the configured version {expected_version}",
+                          "recode the term in the current MedDRA release", "warning")
+            if dictionary and isinstance(code, str) and MEDDRA_CODE.match(code):
+                status = dictionary.status(code)
+                if status == "missing":
+                    error("TERM-MEDDRA-UNKNOWN", f"{path}.code", f"MedDRA code {code} is not an LLT of "
+                          f"the configured release", "look the term up in your MedDRA browser")
+                elif status == "noncurrent":
+                    error("TERM-MEDDRA-NONCURRENT", f"{path}.code", f"MedDRA LLT {code} is not current",
+                          "recode to a current LLT", "warning")
+        elif node_system == loinc_uri and isinstance(code, str):
+            if problem := loinc_problem(code):
+                error("TERM-LOINC", f"{path}.code", problem, "use the LOINC code from the lab's catalogue")
+        elif node_system == ucum_uri and code is not None:
+            if not isinstance(code, str) or not is_valid_ucum(code):
+                error("TERM-UCUM", f"{path}.code", f"{code!r} is not a UCUM unit",
+                      "write units in UCUM: U/L, mg/kg/d, [IU]/L, ug (not mcg), h (not hr)")
+        elif (isinstance(node_system, str) and node_system in ich_lists and code is not None
+              and code not in ich_lists[node_system]):
+            error("TERM-ICH-CODE", f"{path}.code", f"{code!r} is not in the ICH code list "
+                  f"{node_system.removeprefix('urn:oid:')}", "use a code from the E2B(R3) list")
+        url = node.get("url")
+        if url in country_urls and node.get("valueCode") not in countries:
+            error("TERM-COUNTRY", f"{path}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
+                  "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
+        elif url == translation_url:
+            for sub in node.get("extension") or []:
+                if sub.get("url") == "lang" and sub.get("valueCode") not in languages | {"und"}:
+                    error("TERM-LANGUAGE", f"{path}.extension", f"{sub.get('valueCode')!r} is not an "
+                          "ISO 639-2 language code", "use three letters, e.g. por, fra, deu")
+        if "country" in node and ADDRESS_PATH.search(path) and node["country"] not in countries:
+            error("TERM-COUNTRY", f"{path}.country", f"{node['country']!r} is not an ISO 3166-1 "
+                  "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
+    if len(versions) > 1:
+        listed = ", ".join(sorted(versions))
+        error("TERM-MEDDRA-ONE-VERSION", next(iter(versions.values())),
+              f"the case mixes MedDRA versions {listed}; an ICSR uses one MedDRA version",
+              "recode every term in one MedDRA release")
+    return issues

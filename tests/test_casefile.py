@@ -1,0 +1,147 @@
+"""The case-file format: parsing, precise errors, partial dates, relative times, and its JSON Schema."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reporter.casefile import json_schema, load_case, parse_case
+from reporter.casefile.model import RelativeTime
+from reporter.errors import CaseFileError, InputError, ReporterError
+from tests.helpers import CASE1, REPO, load_example
+
+MINIMAL = """\
+case_id: XX-TEST-1
+report: {type: spontaneous, first_received: 2023-04, most_recent: 2023}
+"""
+
+
+def test_examples_parse(example_files):
+    for path in example_files:
+        case = load_case(path)
+        assert case.case_id and case.reactions and case.drugs
+
+
+def test_partial_dates_keep_their_precision():
+    case = parse_case(MINIMAL + "patient: {initials: AB, birth_date: 2011-04}\n")
+    assert case.report.first_received == "2023-04"
+    assert case.report.most_recent == "2023"
+    assert case.patient.birth_date == "2011-04"
+
+
+def test_yaml_12_scalars_keep_country_no_and_dates_as_text():
+    case = parse_case(MINIMAL + "reactions: [{id: r, verbatim: x, country: NO, onset: 2023-02-01}]\n")
+    assert case.reactions[0].country == "NO"
+    assert case.reactions[0].onset == "2023-02-01"
+
+
+def test_relative_times_are_first_class():
+    case = load_case(CASE1)
+    alt_day21 = next(t for t in case.tests if t.loinc == "1742-6" and t.value == 4065)
+    assert isinstance(alt_day21.date, RelativeTime)
+    assert (alt_day21.date.value, alt_day21.date.unit, alt_day21.date.drug) == (21, "d", "anakinra")
+
+
+@pytest.mark.parametrize(("snippet", "where", "words"), [
+    ("report: {type: spontanious, first_received: 2023, most_recent: 2023}\n", "report.type (line 2)",
+     "spontaneous"),
+    ("report: {type: spontaneous, first_received: 2023-02-30, most_recent: 2023}\n", "report.first_received",
+     "not a calendar date"),
+    ("report: {type: spontaneous, first_received: 23-02-01, most_recent: 2023}\n", "report.first_received",
+     "is not a date"),
+    ("report: {type: spontaneous, first_received: '2023-02-01T10:00', most_recent: 2023}\n",
+     "report.first_received", "time zone"),
+    ("report: {type: spontaneous, first_received: 2023, most_recent: 2023, colour: red}\n", "report.colour",
+     "unknown field"),
+    ("report: {type: spontaneous, most_recent: 2023}\n", "report.first_received", "required field"),
+])
+def test_bad_fields_are_located(snippet, where, words):
+    with pytest.raises(CaseFileError) as info:
+        parse_case("case_id: X\n" + snippet)
+    located = [(w, m) for w, m in info.value.problems if w.startswith(where)]
+    assert located, info.value.problems
+    assert words in located[0][1]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(CaseFileError) as info:
+        parse_case("case_id: X\nreport: {type: nope, first_received: 2023-13, most_recent: x}\n")
+    assert len(info.value.problems) == 3
+
+
+def test_drug_reaction_links_must_resolve():
+    data = load_example()
+    data["drugs"][0]["reactions"][0]["reaction"] = "no-such-reaction"
+    with pytest.raises(CaseFileError) as info:
+        parse_case(json.dumps(data))
+    assert "no-such-reaction" in " ".join(m for _, m in info.value.problems)
+
+
+def test_relative_times_to_missing_drugs_are_listed_for_validation():
+    data = load_example()
+    data["tests"][5]["date"]["drug"] = "no-such-drug"
+    case = parse_case(json.dumps(data))
+    assert case.dangling_relative_times() == [
+        ("tests[5].date", "tests[5].date is relative to drug 'no-such-drug', which is not in drugs")]
+
+
+def test_duplicate_keys_are_refused():
+    data = load_example()
+    data["reactions"][1]["id"] = data["reactions"][0]["id"]
+    with pytest.raises(CaseFileError, match="problem"):
+        parse_case(json.dumps(data))
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("case_id: X\nreport: [unclosed\n", "<input>:3"),
+    ('{"case_id": "X",\n "report": }', "<input>:2"),
+    ("- just\n- a list\n", "<input>"),
+])
+def test_unreadable_input_names_the_line(text, where):
+    with pytest.raises(InputError) as info:
+        parse_case(text)
+    assert str(info.value).startswith(where)
+
+
+def test_json_schema_matches_the_model_and_the_committed_copy():
+    schema = json_schema()
+    committed = json.loads((REPO / "docs" / "case-file.schema.json").read_text(encoding="utf-8"))
+    assert committed == schema, "stale: run `reporter schema > docs/case-file.schema.json`"
+    assert set(schema["required"]) == {"case_id", "report"}
+    assert "reactions" in schema["properties"] and "$format" in schema["properties"]
+
+
+def test_examples_validate_against_the_json_schema(example_files):
+    jsonschema = pytest.importorskip("jsonschema")
+    from reporter import yaml12
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    for path in example_files:
+        errors = list(validator.iter_errors(yaml12.load(path.read_text(encoding="utf-8"))))
+        assert not errors, (path, errors[:3])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_parser_never_raises_anything_but_its_own_errors(text):
+    with contextlib.suppress(ReporterError):
+        parse_case(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["case_id", "report", "patient", "reactions", "drugs", "tests", "x"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c,
+                                                                                        max_size=3),
+                                    max_leaves=8)))
+def test_structured_garbage_gets_located_errors(data):
+    try:
+        parse_case(json.dumps(data))
+    except CaseFileError as exc:
+        assert exc.problems and all(where and message for where, message in exc.problems)
+    except InputError:
+        pass

@@ -1,0 +1,203 @@
+"""Validation layers 1-4: each kind of bad input gets a precise issue; the CLI exit codes; the
+OperationOutcome form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from reporter.cli import main
+from reporter.fhir.build import dumps
+from reporter.validation import validate_bundle, validate_file
+from reporter.validation.terminology import loinc_problem
+from tests.helpers import CASE1, load_example, mutated, write_case
+
+
+def codes_for(tmp_path, data) -> list[tuple[str, str, str]]:
+    _, report = validate_file(write_case(tmp_path, data))
+    return [(i.code, i.location, i.message) for i in report.errors]
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture
+def case():
+    return load_example()
+
+
+def test_demo_cases_have_no_errors(example_files):
+    for path in example_files:
+        _, report = validate_file(path)
+        assert report.ok, report.to_text()
+
+
+def test_missing_suspect_drug_exits_1_and_names_the_criterion(tmp_path, case):
+    data = mutated(case)
+    data["drugs"] = [d for d in data["drugs"] if d["role"] != "suspect"]
+    path = write_case(tmp_path, data)
+    result = run_cli("validate", str(path))
+    assert result.exit_code == 1
+    assert "ICSR-MIN-SUSPECT" in result.output and "no suspect drug" in result.output
+    # The lab days were counted from the removed drug: said too, at their case-file location.
+    assert "CASE-REFERENCE" in result.output and "tests[5].date" in result.output
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    (lambda d: d.pop("patient"), "ICSR-MIN-PATIENT"),
+    (lambda d: d["patient"].update(sex=None, age_at_onset=None), "ICSR-MIN-PATIENT"),
+    (lambda d: (d.pop("primary_sources"), d.pop("literature")), "ICSR-MIN-REPORTER"),
+    (lambda d: d.update(reactions=[], drugs=[{**d["drugs"][0], "reactions": []}]), "ICSR-MIN-REACTION"),
+])
+def test_minimum_criteria(tmp_path, case, change, code):
+    data = mutated(case)
+    change(data)
+    assert code in [c for c, _, _ in codes_for(tmp_path, data)]
+
+
+def test_masked_patient_data_still_identifies_the_patient(tmp_path, case):
+    data = mutated(case)
+    data["patient"] = {"initials": {"absent": "masked"}}
+    assert "ICSR-MIN-PATIENT" not in [c for c, _, _ in codes_for(tmp_path, data)]
+
+
+def test_future_date(tmp_path, case, monkeypatch):
+    monkeypatch.setenv("REPORTER_TODAY", "2024-01-01")
+    data = mutated(case)
+    data["report"]["most_recent"] = "2030-05"
+    found = [(c, where) for c, where, _ in codes_for(tmp_path, data) if c == "ICSR-FUTURE-DATE"]
+    assert found and "extension" in found[0][1]
+
+
+def test_bad_date_in_a_case_file(tmp_path, case):
+    data = mutated(case)
+    data["reactions"][0]["onset"] = "2023-02-29"
+    codes = codes_for(tmp_path, data)
+    assert codes[0][0] == "CASEFILE" and codes[0][1].startswith("reactions[0].onset")
+
+
+def test_chronology(tmp_path, case):
+    data = mutated(case)
+    data["patient"]["birth_date"] = "2015"
+    data["reactions"][0]["onset"] = "2012-03"
+    assert "ICSR-CHRONOLOGY" in [c for c, _, _ in codes_for(tmp_path, data)]
+
+
+@pytest.mark.parametrize(("code", "message"), [("1001971", "8 digits"), ("1001971A", "8 digits")])
+def test_malformed_meddra_code(tmp_path, case, code, message):
+    data = mutated(case)
+    data["reactions"][0]["meddra"]["code"] = code
+    found = [(c, w, m) for c, w, m in codes_for(tmp_path, data) if c == "TERM-MEDDRA-CODE"]
+    assert found and message in found[0][2] and "AdverseEvent" in found[0][1]
+
+
+def test_two_meddra_versions(tmp_path, case):
+    data = mutated(case)
+    data["reactions"][1]["meddra"]["version"] = "26.0"
+    found = [m for c, _, m in codes_for(tmp_path, data) if c == "TERM-MEDDRA-ONE-VERSION"]
+    assert found and "26.0" in found[0] and "29.1" in found[0]
+
+
+def test_malformed_loinc(tmp_path, case):
+    data = mutated(case)
+    data["tests"][6]["loinc"] = "1742-5"
+    found = [m for c, _, m in codes_for(tmp_path, data) if c == "TERM-LOINC"]
+    assert found and "check digit" in found[0]
+
+
+def test_loinc_check_digits():
+    assert loinc_problem("1742-6") is None and loinc_problem("14804-9") is None and loinc_problem("2324-2") is None
+    assert "check digit" in loinc_problem("1920-7")
+    assert "not a LOINC code" in loinc_problem("ALT")
+
+
+def test_non_ucum_unit(tmp_path, case):
+    data = mutated(case)
+    data["tests"][6]["unit"] = "IU/L"
+    data["drugs"][0]["dosages"][0]["dose"]["unit"] = "mg/kg/day"
+    found = [m for c, _, m in codes_for(tmp_path, data) if c == "TERM-UCUM"]
+    assert any("'IU/L'" in m for m in found) and any("'mg/kg/day'" in m for m in found)
+
+
+def test_bad_country_and_ich_code(tmp_path, case):
+    data = mutated(case)
+    data["reactions"][0]["country"] = "UK"
+    found = [c for c, _, _ in codes_for(tmp_path, data)]
+    assert "TERM-COUNTRY" in found
+
+
+def _bundle_dict():
+    from reporter.casefile import load_case
+    from reporter.fhir.build import build_bundle
+
+    return build_bundle(load_case(CASE1))
+
+
+def test_dangling_reference_in_a_bundle(tmp_path):
+    bundle = _bundle_dict()
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Medication"]
+    path = tmp_path / "bundle.json"
+    path.write_text(dumps(bundle), encoding="utf-8")
+    _, report = validate_file(path)
+    dangling = [i for i in report.errors if i.code == "BUNDLE-REFERENCE"]
+    assert dangling and "medicationReference" in dangling[0].location
+
+
+def test_structure_errors_in_a_bundle():
+    bundle = _bundle_dict()
+    bundle["entry"][1]["resource"]["gender"] = "boy"
+    bundle["entry"][1]["resource"]["shoeSize"] = 3
+    report = validate_bundle(bundle)
+    structural = [i for i in report.errors if i.layer == "structure"]
+    assert any("gender" in i.location for i in structural)
+    assert any("shoeSize" in i.location for i in structural)
+
+
+def test_wrong_resource_is_refused(tmp_path):
+    path = tmp_path / "patient.json"
+    path.write_text(json.dumps({"resourceType": "Patient"}), encoding="utf-8")
+    result = run_cli("validate", str(path))
+    assert result.exit_code == 1 and "expected a case file or a Bundle" in result.output
+
+
+@pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON")])
+def test_invalid_yaml_or_json_is_an_issue_not_a_traceback(tmp_path, text, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = run_cli("validate", str(path))
+    assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run_cli("validate", str(tmp_path / "missing.yaml")).exit_code == 2
+    assert run_cli("validate", "--format", "xml", str(CASE1)).exit_code == 2
+
+
+def test_fhir_command_on_a_bad_case_exits_2_with_located_problems(tmp_path, case):
+    data = mutated(case)
+    data["report"]["type"] = "rumour"
+    result = run_cli("fhir", str(write_case(tmp_path, data)))
+    assert result.exit_code == 2
+    assert "report.type" in result.output and "Traceback" not in result.output
+
+
+def test_operation_outcome_output(tmp_path, case):
+    data = mutated(case)
+    data["drugs"] = [d for d in data["drugs"] if d["role"] != "suspect"]
+    result = run_cli("validate", "--format", "json", str(write_case(tmp_path, data)))
+    outcome = json.loads(result.output)
+    assert outcome["resourceType"] == "OperationOutcome"
+    issue = next(i for i in outcome["issue"] if i["details"]["coding"][0]["code"] == "ICSR-MIN-SUSPECT")
+    assert issue["severity"] == "error" and issue["code"] == "business-rule" and issue["expression"]
+
+
+def test_fhir_command_writes_a_file(tmp_path):
+    out = tmp_path / "sub" / "bundle.json"
+    result = run_cli("fhir", str(CASE1), "-o", str(out))
+    assert result.exit_code == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["type"] == "document"
+    _, report = validate_file(out)
+    assert report.ok
