@@ -139,6 +139,7 @@ def serve(host: str, port: int, database_url: str | None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log prints query strings
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     overrides = {"DATABASE_URL": database_url} if database_url else {}
     app = create_app(overrides)
     server = make_server(host, port, app, threaded=True)
