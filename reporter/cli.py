@@ -112,6 +112,31 @@ def config_command() -> None:
         click.echo(f"{env}\n    {help_text}\n    default: {default or '(none)'}; current: {current or '(none)'}")
 
 
+# --- e2b: ICSR Bundle(s) -> ICH E2B(R3) batch (issue 3) ---------------------------------------------
+
+
+@main.command("e2b")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--receiver", type=click.Choice(["ich", "fda", "ema"]), default=None,
+              help="Receiver profile (default: the one an imported Bundle names, else ich).")
+@click.option("-o", "--output", "out", default=None, help="Write the XML here (default: stdout).")
+@click.option("--force", is_flag=True, help="Write the XML even if it fails validation.")
+@click.option("--batch-id", default=None, help="N.1.2 batch number (default: a new UUID).")
+def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, force: bool,
+                batch_id: str | None) -> None:
+    """Export case files or ICSR Bundles as one E2B(R3) batch (one report per case), validated."""
+    from reporter.e2b.export import export_bundles, load_input
+
+    bundles = [load_input(path) for path in files]
+    result = export_bundles(bundles, receiver_name=receiver, batch_id=batch_id)
+    click.echo(f"{result.cases} case(s) for receiver {result.receiver}", err=True)
+    click.echo(result.check.text(), err=True)
+    if not result.check.ok and not force:
+        click.echo("not written: the batch fails validation (use --force to write it anyway)", err=True)
+        sys.exit(1)
+    write_output(result.xml, out)
+
+
 # --- service: serve, token, db (issue 6) ----------------------------------------------------------------
 
 def _store(database_url: str | None):

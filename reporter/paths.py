@@ -1,31 +1,30 @@
-"""Where the project's data folders are, installed or in a source checkout."""
+"""Where the project's data folders are: at the top of a source checkout, or inside the installed
+package (pyproject.toml installs mappings/, templates/ and examples/ as reporter/<folder>)."""
 
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_REPO_ROOT = _PACKAGE_DIR.parent
 
 
 @cache
-def _locate(package: str, folder: str) -> Path:
-    candidate = _REPO_ROOT / folder
-    if candidate.is_dir():
-        return candidate
-    try:
-        installed = Path(str(resources.files(package)))
-    except ModuleNotFoundError:  # pragma: no cover - broken install
-        installed = None
-    if installed is not None and installed.is_dir():
-        return installed
-    raise FileNotFoundError(f"cannot find the {folder}/ folder (looked in {candidate} and {package})")
+def _locate(folder: str) -> Path:
+    for candidate in (_PACKAGE_DIR / folder, _REPO_ROOT / folder):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"cannot find the {folder}/ folder (looked in {_REPO_ROOT} and {_PACKAGE_DIR})")
 
 
 def mappings_dir() -> Path:
-    return _locate("reporter.mappings", "mappings")
+    return _locate("mappings")
 
 
 def templates_dir() -> Path:
-    return _locate("reporter.templates", "templates")
+    return _locate("templates")
+
+
+def examples_dir() -> Path:
+    return _locate("examples")

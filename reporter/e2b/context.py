@@ -1,0 +1,147 @@
+"""What every section writer needs: the Bundle index, the receiver profile and OID/code helpers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from reporter.e2b.dates import to_ts
+from reporter.e2b.dictionary import Receiver
+from reporter.e2b.xmlw import Node, el
+from reporter.fhir import read
+from reporter.tables import oids, system
+
+Json = dict[str, Any]
+
+ICH = "2.16.840.1.113883.3.989.2.1.1."
+OBS = ICH + "19"          # ICH observation codes
+MEDDRA = "2.16.840.1.113883.6.163"
+ISO_COUNTRY = "1.0.3166.1.2.2"
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@dataclass
+class Ctx:
+    bundle: Json
+    receiver: Receiver
+    index: read.BundleIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = read.BundleIndex(self.bundle)
+
+    @property
+    def composition(self) -> Json:
+        return self.index.composition or {}
+
+    def ich(self, parent: Node, tag: str, code: str, list_number: int | str, **attrs: str | None) -> Node:
+        """A coded element in an ICH code list (OID ...2.1.1.<n>), with the receiver's codeSystemVersion."""
+        return el(parent, tag, code=code, codeSystem=f"{ICH}{list_number}",
+                  codeSystemVersion=self.receiver.code_system_version, **attrs)
+
+
+def ich_code(concept: Json | None, list_number: int | str) -> str | None:
+    """The code of a CodeableConcept/Coding in an ICH list, if it has one."""
+    if not concept:
+        return None
+    codings = concept.get("coding") if "coding" in concept else [concept]
+    target = f"urn:oid:{ICH}{list_number}"
+    return next((c.get("code") for c in codings or [] if c.get("system") == target), None)
+
+
+def meddra(concept: Json | None) -> Json | None:
+    return read.coding(concept, "meddra") if concept else None
+
+
+def ts(value: str | None) -> str | None:
+    return to_ts(value) if value else None
+
+
+def uuid_of(resource: Json) -> str:
+    """The resource id as an II root: a UUID as is, anything else turned into a stable uuid5."""
+    rid = resource.get("id", "")
+    return rid if UUID_RE.match(rid) else str(uuid.uuid5(uuid.NAMESPACE_URL, rid))
+
+
+def ucum(quantity: Json | None) -> tuple[str | None, str | None]:
+    if not quantity:
+        return None, None
+    from reporter.e2b.xmlw import num
+    value = quantity.get("value")
+    return (num(value) if value is not None else None), (quantity.get("code") or quantity.get("unit"))
+
+
+class _Text(HTMLParser):
+    """XHTML narrative -> text: paragraphs separated by blank lines; <div lang> blocks kept apart."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.main: list[str] = []
+        self.summaries: list[tuple[str, list[str]]] = []
+        self.depth_lang: int | None = None
+        self.depth = 0
+        self.buf: list[str] = []
+
+    def _target(self) -> list[str]:
+        return self.summaries[-1][1] if self.depth_lang is not None else self.main
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.depth += 1
+        lang = dict(attrs).get("lang")
+        if tag == "div" and lang and self.depth_lang is None:
+            self.flush()
+            self.depth_lang = self.depth
+            self.summaries.append((lang, []))
+        if tag in ("p", "br", "div"):
+            self.flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("p", "div"):
+            self.flush()
+        if self.depth_lang is not None and self.depth == self.depth_lang:
+            self.depth_lang = None
+        self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        self.buf.append(data)
+
+    def flush(self) -> None:
+        text = "".join(self.buf).strip()
+        if text:
+            self._target().append(text)
+        self.buf = []
+
+
+def narrative_text(div: str | None) -> tuple[str | None, list[tuple[str, str]]]:
+    """(main text, [(language, summary text)]) from a section's XHTML div."""
+    if not div:
+        return None, []
+    parser = _Text()
+    parser.feed(div)
+    parser.close()
+    parser.flush()
+    main = "\n\n".join(parser.main) or None
+    return main, [(lang, "\n\n".join(parts)) for lang, parts in parser.summaries if parts]
+
+
+def section_text(ctx: Ctx, key: str) -> tuple[str | None, list[tuple[str, str]]]:
+    section = ctx.index.section_element(key)
+    return narrative_text(((section or {}).get("text") or {}).get("div"))
+
+
+def identifier_value(identifiers: list[Json] | Json | None, id_key: str) -> str | None:
+    if isinstance(identifiers, dict):
+        identifiers = [identifiers]
+    target = f"urn:oid:{oids()['identifiers'][id_key]}"
+    return next((i.get("value") for i in identifiers or [] if i.get("system") == target), None)
+
+
+def loinc_of(resource: Json) -> str | None:
+    coding = read.coding(resource.get("code"), "loinc")
+    return coding.get("code") if coding else None
+
+
+def fhir_system(key: str) -> str:
+    return system(key)

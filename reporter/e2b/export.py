@@ -1,0 +1,206 @@
+"""ICSR Bundle(s) -> one ICH E2B(R3) batch: MCCI_IN200100UV01 holding one PORR_IN049016UV per case.
+
+Batch id and creation time are parameters so that golden files are stable; by default the batch id is a
+fresh UUID and the time is now (UTC). Each section is written by a small function in sections_*.py, in
+schema order. The result is checked (XSD + the receiver's rule sets) by `check_batch`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from reporter import config
+from reporter.e2b import rules, xsd
+from reporter.e2b.context import Ctx, Json, identifier_value
+from reporter.e2b.dates import now_ts, to_ts
+from reporter.e2b.dictionary import Receiver, receiver, receiver_names
+from reporter.e2b.issues import E2BCheck, e2b_issue
+from reporter.e2b.sections_c import (
+    report_characteristics,
+    report_components,
+    report_head,
+    report_relations,
+    report_sender,
+)
+from reporter.e2b.sections_d import patient_role
+from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_and_causality
+from reporter.e2b.xmlw import XSI, Node, el
+from reporter.errors import E2BError, InputError
+from reporter.fhir import read
+
+BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
+INTERACTION = "2.16.840.1.113883.1.6"
+
+
+@dataclass
+class Export:
+    xml: bytes
+    check: E2BCheck
+    receiver: str
+    cases: int
+
+
+def bundle_receiver(bundle: Json) -> str | None:
+    """The receiver profile an imported Bundle names (E2B import keeps its original receiver)."""
+    comp = read.BundleIndex(bundle).composition or {}
+    value = read.ext_value(comp, "e2b_receiver")
+    if not value:
+        return None
+    value = str(value)
+    if value in receiver_names():
+        return value
+    for name in receiver_names():
+        profile = receiver(name)
+        if value in (profile.batch_receiver, profile.message_receiver):
+            return name
+    return None
+
+
+def choose_receiver(bundles: Sequence[Json], explicit: str | None) -> Receiver:
+    if explicit:
+        return receiver(explicit)
+    found = {bundle_receiver(b) for b in bundles} - {None}
+    if len(found) > 1:
+        raise E2BError(f"the inputs were imported for different receivers ({', '.join(sorted(found))})",
+                       hint="name one with --receiver")
+    return receiver(found.pop() if found else "ich")
+
+
+def sender_id(bundles: Sequence[Json]) -> str:
+    for bundle in bundles:
+        org = read.BundleIndex(bundle).resolve((read.BundleIndex(bundle).composition or {}).get("custodian"))
+        value = identifier_value((org or {}).get("identifier"), "message_sender")
+        if value:
+            return value
+    return config.get("sender_id") or "AE-REPORTER"
+
+
+def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
+    comp = ctx.composition
+    case_id = identifier_value(comp.get("identifier"), "safety_report_id")
+    if not case_id:
+        raise E2BError("the Bundle's Composition has no sender's safety report id (C.1.1)",
+                       location="Composition.identifier")
+    msg = el(batch, "PORR_IN049016UV")
+    el(msg, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=case_id)
+    el(msg, "creationTime", value=creation)
+    el(msg, "interactionId", root=INTERACTION, extension="PORR_IN049016UV")
+    el(msg, "processingCode", code="P")
+    el(msg, "processingModeCode", code="T")
+    el(msg, "acceptAckCode", code="AL")
+    device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
+    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12", extension=ctx.receiver.message_receiver)
+    device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
+    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=sender)
+    act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
+    el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
+    el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
+    event = el(el(act, "subject", typeCode="SUBJ"), "investigationEvent", classCode="INVSTG", moodCode="EVN")
+    report_head(ctx, event)
+    assessment = el(el(event, "component", typeCode="COMP"), "adverseEventAssessment", classCode="INVSTG",
+                    moodCode="EVN")
+    links = drug_links(ctx)
+    names = {f"urn:uuid:{s['id']}": drug_name(ctx, s) for s in ctx.index.section("drugs")}
+    role = patient_role(ctx, assessment, names)
+    drugs(ctx, role, links, names)
+    roles_and_causality(ctx, assessment, links)
+    narrative_parts(ctx, assessment)
+    report_components(ctx, event)
+    report_relations(ctx, event)
+    report_sender(ctx, event)
+    report_characteristics(ctx, event)
+
+
+def drug_name(ctx: Ctx, statement: Json) -> str:
+    medication = ctx.index.resolve(statement.get("medicationReference")) or {}
+    return (medication.get("code") or statement.get("medicationCodeableConcept") or {}).get("text") or "the drug"
+
+
+def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
+                creation_time: dt.datetime | None = None) -> tuple[etree._Element, Receiver]:
+    """The batch document for one or more Bundles (not yet checked)."""
+    if not bundles:
+        raise E2BError("nothing to export: no input Bundles")
+    profile = choose_receiver(bundles, receiver_name)
+    creation = now_ts(creation_time)
+    sender = sender_id(bundles)
+    batch = el(None, "MCCI_IN200100UV01", ITSVersion="XML_1.0")
+    batch.set(f"{{{XSI}}}schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
+    el(batch, "id", root=BATCH_ROOT, extension=batch_id or str(uuid.uuid4()))
+    el(batch, "creationTime", value=creation)
+    el(batch, "responseModeCode", code="D")
+    el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
+    el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
+    for bundle in bundles:
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            raise E2BError("input is not a FHIR Bundle", location="resourceType")
+        message(Ctx(bundle=bundle, receiver=profile), batch, creation, sender)
+    device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
+    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=profile.batch_receiver)
+    device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
+    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
+    return batch, profile
+
+
+def serialize(batch: etree._Element) -> bytes:
+    return etree.tostring(batch, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path | None = None) -> E2BCheck:
+    """XSD (when a schema folder is configured) and the receiver's business rules."""
+    result = E2BCheck()
+    outcome = xsd.validate(batch, schema_dir)
+    if outcome is None:
+        result.issues.append(e2b_issue("information", "E2B-XSD-SKIPPED", "batch",
+                                       "XSD validation skipped: no E2B schema folder configured",
+                                       "set REPORTER_E2B_SCHEMA_DIR to the ICH E2B(R3) schema folder",
+                                       layer="skipped"))
+    else:
+        ok, errors = outcome
+        result.xsd = "valid" if ok else "invalid"
+        for line, text in errors:
+            result.issues.append(e2b_issue("error", "E2B-XSD", f"line {line}", text, layer="xsd"))
+    result.issues.extend(rules.check(batch, profile.rules))
+    if profile.max_batch_bytes and len(serialize(batch)) > profile.max_batch_bytes:
+        result.issues.append(e2b_issue("error", "E2B-SIZE", "batch",
+                                       f"the batch is larger than {profile.max_batch_bytes} bytes",
+                                       "send the cases in several batches"))
+    return result
+
+
+def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
+                   creation_time: dt.datetime | None = None, schema_dir: str | Path | None = None) -> Export:
+    """Bundles -> checked E2B batch: the library face of `reporter e2b`."""
+    batch, profile = build_batch(bundles, receiver_name=receiver_name, batch_id=batch_id,
+                                 creation_time=creation_time)
+    # Validate the serialized text (re-parsed), so line numbers in XSD errors point into the output.
+    xml = serialize(batch)
+    parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    return Export(xml=xml, check=check_batch(parsed, profile, schema_dir), receiver=profile.name,
+                  cases=len(bundles))
+
+
+def load_input(path: str | Path) -> Json:
+    """A case file (YAML/JSON) or a FHIR Bundle (JSON) -> Bundle."""
+    from reporter.casefile.parse import load_case, read_text
+    from reporter.fhir.build import build_bundle
+
+    text = read_text(path)
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg}", location=f"{path}:{exc.lineno}") from None
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            return data
+        if isinstance(data, dict) and data.get("resourceType"):
+            raise InputError(f"a {data['resourceType']} is not an ICSR Bundle", location=str(path))
+    return build_bundle(load_case(path))

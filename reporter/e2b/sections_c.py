@@ -1,0 +1,214 @@
+"""C: identification of the report, primary sources, sender, literature, other ids (investigationEvent)."""
+
+from __future__ import annotations
+
+from reporter.e2b.context import ISO_COUNTRY, OBS, Ctx, Json, ich_code, identifier_value, section_text, ts
+from reporter.e2b.xmlw import Node, bl, el
+from reporter.fhir import read
+
+
+def report_head(ctx: Ctx, event: Node) -> None:
+    """C.1.1, C.1.8.1, H.1, C.1.4, C.1.5 and the references (C.1.6.1.r, C.4.r): investigationEvent's head."""
+    comp = ctx.composition
+    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=identifier_value(comp.get("identifier"),
+                                                                                       "safety_report_id"))
+    worldwide = read.ext_value(comp, "case_identifier") or {}
+    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
+       extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id"))
+    el(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4")
+    narrative, _ = section_text(ctx, "narrative")
+    el(event, "text", text=narrative) if narrative else el(event, "text", nullFlavor="NI")
+    el(event, "statusCode", code="active")
+    low = el(event, "effectiveTime")
+    el(low, "low", value=ts(read.ext_value(comp, "first_receive_date")))
+    el(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date")))
+    documents = read.extension(comp, "additional_documents")
+    for sub in (documents or {}).get("extension") or []:
+        if sub.get("url") == "document":
+            doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
+            ctx.ich(doc, "code", "1", 27)
+            el(doc, "title", text=(sub.get("valueAttachment") or {}).get("title"))
+    for ref in ctx.index.section("literature"):
+        doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
+        ctx.ich(doc, "code", "2", 27)
+        el(doc, "bibliographicDesignationText", text=ref.get("description"))
+
+
+def report_components(ctx: Ctx, event: Node) -> None:
+    """C.1.6.1 and C.1.7 (and the receiver's regional C elements) as investigationEvent components."""
+    comp = ctx.composition
+    documents = read.extension(comp, "additional_documents")
+    obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+    el(obs, "code", code="1", codeSystem=OBS, displayName="additionalDocumentsAvailable")
+    bl(obs, bool(read.sub_value(documents, "availableFlag")) if documents else False)
+    expedited = read.sub_value(read.extension(comp, "expedited_report"), "localCriteriaFlag")
+    obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+    el(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
+    bl(obs, expedited)
+    report_type = ctx.receiver.regional_element("FDA.C.1.7.1")
+    if report_type:
+        chosen = report_type["values"]["true" if expedited else "false"]
+        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        el(obs, "code", **report_type["code"])
+        el(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
+           displayName=chosen.get("displayName"))
+    combination = ctx.receiver.regional_element("FDA.C.1.12")
+    if combination:
+        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        el(obs, "code", **combination["code"])
+        bl(obs, bool(read.ext_value(comp, "combination_product")))
+    _, summaries = section_text(ctx, "narrative")
+    for language, text in summaries:
+        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        el(obs, "code", code="36", codeSystem=OBS, displayName="summaryAndComment")
+        el(obs, "value", xsi_type="ED", language=language, text=text)
+        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        ctx.ich(author, "code", "2", 21)
+
+
+def report_relations(ctx: Ctx, event: Node) -> None:
+    """C.1.8.2 first sender, C.1.10.r linked reports, C.2.r primary sources (outboundRelationship)."""
+    comp = ctx.composition
+    first = ich_code(read.ext_value(comp, "first_sender_type"), 3) or "2"
+    rel = el(event, "outboundRelationship", typeCode="SPRT")
+    inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
+    ctx.ich(inv, "code", "1", 22)
+    act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+    entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    ctx.ich(entity, "code", first, 3)
+    for linked in read.extensions(comp, "linked_report"):
+        rel = el(event, "outboundRelationship", typeCode="SPRT")
+        inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
+        el(inv, "code", nullFlavor="NA")
+        act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+        el(act, "id", root="2.16.840.1.113883.3.989.2.1.3.2", extension=(linked.get("valueIdentifier") or {})
+           .get("value"))
+    for author in comp.get("author") or []:
+        role = ctx.index.resolve(author)
+        if role and role.get("resourceType") == "PractitionerRole":
+            primary_source(ctx, event, author, role)
+
+
+def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
+    person = ctx.index.resolve(role.get("practitioner")) or {}
+    rel = el(event, "outboundRelationship", typeCode="SPRT")
+    if read.ext_value(author, "author_primary_source"):
+        el(rel, "priorityNumber", value="1")
+    inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
+    ctx.ich(inv, "code", "2", 22)
+    act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+    entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    address = (person.get("address") or [{}])[0]
+    address_and_telecom(entity, address, person.get("telecom") or [], with_email=False)
+    who = el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE")
+    person_name(who, (person.get("name") or [None])[0])
+    qualification = (role.get("code") or [None])[0]
+    qual = el(who, "asQualifiedEntity", classCode="QUAL")
+    code = ich_code(qualification, 6)
+    if code:
+        ctx.ich(qual, "code", code, 6)
+    else:
+        el(qual, "code", codeSystem="2.16.840.1.113883.3.989.2.1.1.6",
+           nullFlavor=read.absent_reason(qualification) or "UNK")
+    if address.get("country"):
+        place = el(el(who, "asLocatedEntity", classCode="LOCE"), "location", classCode="COUNTRY",
+                   determinerCode="INSTANCE")
+        el(place, "code", code=address["country"], codeSystem=ISO_COUNTRY)
+    organisation = (role.get("organization") or {}).get("display")
+    department = read.ext_value(role, "department")
+    if organisation or department:
+        org = el(entity, "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
+        el(org, "name", text=department) if department else None
+        if organisation:
+            inner = el(el(org, "assignedEntity", classCode="ASSIGNED"), "representedOrganization",
+                       classCode="ORG", determinerCode="INSTANCE")
+            el(inner, "name", text=organisation)
+
+
+def address_and_telecom(entity: Node, address: Json, telecom: list[Json], *, with_email: bool = True) -> None:
+    lines = {"streetAddressLine": " ".join(address.get("line") or []) or None, "city": address.get("city"),
+             "state": address.get("state"), "postalCode": address.get("postalCode")}
+    if any(lines.values()):
+        addr = el(entity, "addr")
+        for tag, value in lines.items():
+            if value:
+                el(addr, tag, text=value)
+    prefixes = {"phone": "tel:", "fax": "fax:", "email": "mailto:"}
+    for point in telecom:
+        kind = point.get("system")
+        if kind in prefixes and point.get("value") and (with_email or kind != "email"):
+            el(entity, "telecom", value=prefixes[kind] + point["value"])
+
+
+def person_name(who: Node, name: Json | None) -> None:
+    if not name:
+        return
+    flavor = read.absent_reason(name)
+    if flavor:
+        el(who, "name", nullFlavor=flavor)
+        return
+    node = el(who, "name")
+    for prefix in name.get("prefix") or []:
+        el(node, "prefix", text=prefix)
+    for given in name.get("given") or []:
+        el(node, "given", text=given)
+    if name.get("family"):
+        el(node, "family", text=name["family"])
+
+
+def report_sender(ctx: Ctx, event: Node) -> None:
+    """C.3 sender (subjectOf1/controlActEvent/author) and C.1.9.1.r other case identifiers."""
+    org = ctx.index.resolve(ctx.composition.get("custodian"))
+    if org:
+        act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+        entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        ctx.ich(entity, "code", ich_code((org.get("type") or [None])[0], 7) or "6", 7)
+        address = (org.get("address") or [{}])[0]
+        address_and_telecom(entity, address, org.get("telecom") or [])
+        contact = ((org.get("contact") or [{}])[0]).get("name")
+        if contact or address.get("country"):
+            who = el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE")
+            person_name(who, contact)
+            if address.get("country"):
+                place = el(el(who, "asLocatedEntity", classCode="LOCE"), "location", classCode="COUNTRY",
+                           determinerCode="INSTANCE")
+                el(place, "code", code=address["country"], codeSystem=ISO_COUNTRY)
+        represented = el(entity, "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
+        department = read.ext_value(org, "department")
+        if department:
+            el(represented, "name", text=department)
+        inner = el(el(represented, "assignedEntity", classCode="ASSIGNED"), "representedOrganization",
+                   classCode="ORG", determinerCode="INSTANCE")
+        el(inner, "name", text=org.get("name"))
+    for other in read.extensions(ctx.composition, "previous_case_identifier"):
+        ident = other.get("valueIdentifier") or {}
+        act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+        el(act, "id", root="2.16.840.1.113883.3.989.2.1.3.3", extension=ident.get("value"),
+           assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
+
+
+def report_characteristics(ctx: Ctx, event: Node) -> None:
+    """C.1.3 type of report, C.1.9.1 other case ids (true or NI), C.1.11 nullification / amendment."""
+    comp = ctx.composition
+    char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
+              moodCode="EVN")
+    ctx.ich(char, "code", "1", 23)
+    ctx.ich(char, "value", ich_code((comp.get("category") or [None])[0], 2) or "4", 2, xsi_type="CE")
+    char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
+              moodCode="EVN")
+    ctx.ich(char, "code", "2", 23)
+    bl(char, True if read.extensions(comp, "previous_case_identifier") else None)
+    amendment = read.extension(comp, "report_amendment")
+    if amendment:
+        kind = ich_code(read.sub_value(amendment, "amendmentType"), 5)
+        char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
+                  moodCode="EVN")
+        ctx.ich(char, "code", "3", 23)
+        ctx.ich(char, "value", kind or "2", 5, xsi_type="CE")
+        reason = read.sub_value(amendment, "amendmentReason")
+        if reason:
+            char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
+                      moodCode="EVN")
+            ctx.ich(char, "code", "4", 23)
+            value = el(char, "value", xsi_type="CE", codeSystem="2.16.840.1.113883.3.989.2.1.1.5")
+            el(value, "originalText", text=reason)

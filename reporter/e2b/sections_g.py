@@ -1,0 +1,314 @@
+"""G drugs (with the drug-reaction matrix and causality) and H narrative parts under adverseEventAssessment."""
+
+from __future__ import annotations
+
+from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
+from reporter.e2b.sections_d import describe_relative, mdr_value
+from reporter.e2b.xmlw import Node, el, num, observation
+from reporter.fhir import read
+from reporter.tables import code_list, routes
+
+Links = dict[str, list[tuple[Json, Json]]]   # drug reference -> [(AdverseEvent, suspectEntity)]
+
+
+def drug_links(ctx: Ctx) -> Links:
+    links: Links = {}
+    for event in ctx.index.section("reactions"):
+        for entity in event.get("suspectEntity") or []:
+            ref = (entity.get("instance") or {}).get("reference", "")
+            links.setdefault(ref, []).append((event, entity))
+    return links
+
+
+def drug_ref(statement: Json) -> str:
+    return f"urn:uuid:{statement['id']}"
+
+
+def drugs(ctx: Ctx, role: Node, links: Links, names: dict[str, str]) -> None:
+    statements = ctx.index.section("drugs")
+    if not statements:
+        return
+    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    ctx.ich(organizer, "code", "4", 20)
+    for statement in statements:
+        drug(ctx, organizer, statement, links.get(drug_ref(statement), []), names)
+
+
+def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Json]],
+         names: dict[str, str]) -> None:
+    admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
+               moodCode="EVN")
+    el(admin, "id", root=uuid_of(statement))
+    medication = ctx.index.resolve(statement.get("medicationReference")) or {
+        "code": statement.get("medicationCodeableConcept") or {}}
+    product(ctx, admin, medication)
+    for event, entity in links:
+        intervals(admin, event, entity, statement)
+    for dosage in statement.get("dosage") or []:
+        dose_line(ctx, admin, dosage)
+    cumulative = read.ext_value(statement, "cumulative_dose")
+    if cumulative:
+        value, unit = ucum(cumulative)
+        el(observation(admin, "outboundRelationship2", "SUMM", "14", OBS, "cumulativeDoseToReaction"), "value",
+           xsi_type="PQ", value=value, unit=unit)
+    gestation = read.ext_value(statement, "gestation_at_exposure")
+    if gestation:
+        value, unit = ucum(gestation)
+        el(observation(admin, "outboundRelationship2", "REFR", "16", OBS, "gestationPeriod"), "value",
+           xsi_type="PQ", value=value, unit=unit)
+    for event, entity in links:
+        rechallenge = ich_code(read.ext_value(entity, "rechallenge"), 16)
+        if rechallenge:
+            obs = observation(admin, "outboundRelationship2", "PERT", "31", OBS, "recurrenceOfReaction")
+            ctx.ich(obs, "value", rechallenge, 16, xsi_type="CE")
+            ref = el(el(obs, "outboundRelationship1", typeCode="REFR"), "actReference", classCode="OBS",
+                     moodCode="EVN")
+            el(ref, "id", root=uuid_of(event))
+    for info in read.extensions(statement, "additional_info"):
+        code = ich_code(info.get("valueCoding"), 17)
+        if code:
+            ctx.ich(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"),
+                    "value", code, 17, xsi_type="CE")
+    text = additional_text(statement, links)
+    if text:
+        el(observation(admin, "outboundRelationship2", "REFR", "2", OBS, "additionalInformation"), "value",
+           xsi_type="ST", text=text)
+    for reason in statement.get("reasonCode") or []:
+        indication(ctx, admin, reason)
+    action = ich_code(read.ext_value(statement, "action_taken"), 15)
+    if action:
+        act = el(el(admin, "inboundRelationship", typeCode="CAUS"), "act", classCode="ACT", moodCode="EVN")
+        ctx.ich(act, "code", action, 15)
+
+
+def product(ctx: Ctx, admin: Node, medication: Json) -> None:
+    """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, G.k.2.4 country obtained."""
+    instance = el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
+    kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
+    el(kind, "name", text=(medication.get("code") or {}).get("text"))
+    auth = read.extension(medication, "authorisation")
+    if auth:
+        approval = el(el(el(kind, "asManufacturedProduct", classCode="MANU"), "subjectOf", typeCode="SBJ"),
+                      "approval", classCode="CNTRCT", moodCode="EVN")
+        number = read.sub_value(auth, "number") or {}
+        el(approval, "id", root="2.16.840.1.113883.3.989.2.1.3.4", extension=number.get("value")) if number \
+            else el(approval, "id", nullFlavor="NI")
+        holder = read.sub_value(auth, "holder")
+        if holder:
+            org = el(el(el(approval, "holder", typeCode="HLD"), "role", classCode="HLD"), "playingOrganization",
+                     classCode="ORG", determinerCode="INSTANCE")
+            el(org, "name", text=holder)
+        country = read.sub_value(auth, "country")
+        if country:
+            territory = el(el(el(approval, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
+                           "territory", classCode="NAT", determinerCode="INSTANCE")
+            el(territory, "code", code=country, codeSystem=ISO_COUNTRY)
+    for ingredient in medication.get("ingredient") or []:
+        node = el(kind, "ingredient", classCode="ACTI")
+        strength = read.ext_value(ingredient, "strength")
+        if strength:
+            value, unit = ucum(strength)
+            quantity = el(node, "quantity")
+            el(quantity, "numerator", value=value, unit=unit)
+            el(quantity, "denominator", value="1")
+        substance = el(node, "ingredientSubstance", classCode="MMAT", determinerCode="KIND")
+        el(substance, "name", text=(ingredient.get("itemCodeableConcept") or {}).get("text"))
+    country = read.ext_value(medication, "country_obtained")
+    if country:
+        event = el(el(instance, "subjectOf", typeCode="SBJ"), "productEvent", classCode="ACT", moodCode="EVN")
+        ctx.ich(event, "code", "1", 18)
+        org = el(el(el(event, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED"),
+                 "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
+        el(el(org, "addr"), "country", text=country)
+
+
+def intervals(admin: Node, event: Json, entity: Json, statement: Json) -> None:
+    """G.k.9.i.3.1 / .2: onset after first / last dose, explicit or from the reaction's relative onset."""
+    explicit = read.extension(entity, "onset_interval")
+    found = {"SAS": read.sub_value(explicit, "afterFirstDose"), "SAE": read.sub_value(explicit, "afterLastDose")}
+    relative = read.relative_time(event, "date")
+    if relative and relative.drug_reference == drug_ref(statement):
+        key = "SAS" if relative.anchor == "first-dose" else "SAE"
+        if not found[key]:
+            found[key] = {"value": relative.value, "code": relative.unit}
+    for type_code in ("SAS", "SAE"):
+        quantity = found[type_code]
+        if quantity:
+            value, unit = ucum(quantity)
+            rel = el(admin, "outboundRelationship1", typeCode=type_code)
+            el(rel, "pauseQuantity", value=value, unit=unit)
+            ref = el(rel, "actReference", classCode="OBS", moodCode="EVN")
+            el(ref, "id", root=uuid_of(event))
+
+
+def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
+    """G.k.4.r one dosage: text, interval and dates, route, dose, lot, form, parent route."""
+    sub = el(el(admin, "outboundRelationship2", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
+             moodCode="EVN")
+    if dosage.get("text"):
+        el(sub, "text", text=dosage["text"])
+    dose_time(sub, dosage)
+    route = dosage.get("route")
+    if route:
+        route_code(ctx, sub, route)
+    dose = ((dosage.get("doseAndRate") or [{}])[0]).get("doseQuantity")
+    if dose:
+        value, unit = ucum(dose)
+        el(sub, "doseQuantity", value=value, unit=unit)
+    batch = read.ext_value(dosage, "dosage_batch")
+    form = read.ext_value(dosage, "dose_form")
+    if batch or form:
+        instance = el(el(sub, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
+        if batch:
+            lot = el(instance, "productInstanceInstance", classCode="MMAT", determinerCode="INSTANCE")
+            el(lot, "lotNumberText", text=batch)
+        kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
+        if form:
+            profile = ctx.receiver.dose_form
+            coding = (form.get("coding") or [{}])[0]
+            code = coding.get("code") if profile else None
+            node = el(kind, "formCode", code=code, codeSystem=profile["oid"] if code else None,
+                      codeSystemVersion=profile.get("version") if code else None)
+            if form.get("text"):
+                el(node, "originalText", text=form["text"])
+    parent_route = read.ext_value(dosage, "parent_route")
+    if parent_route and parent_route.get("text"):
+        obs = observation(sub, "outboundRelationship2", "PERT", "28", OBS, "parentRouteOfAdministration")
+        value = el(obs, "value", xsi_type="CE")
+        el(value, "originalText", text=parent_route["text"])
+
+
+def dose_time(sub: Node, dosage: Json) -> None:
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    bounds = repeat.get("boundsPeriod") or {}
+    start, end = bounds.get("start"), bounds.get("end")
+    start_nf = read.primitive_absent(bounds, "start")
+    end_nf = read.primitive_absent(bounds, "end")
+    allowed = {"MSK", "ASKU", "NASK"}
+    start_nf, end_nf = (f if f in allowed else None for f in (start_nf, end_nf))
+    duration = read.ext_value(dosage, "dosage_duration")
+    every = None
+    if repeat.get("period") is not None:
+        every = {"value": repeat["period"], "code": repeat.get("periodUnit")}
+    elif read.ext_value(dosage, "dosing_interval"):
+        every = read.ext_value(dosage, "dosing_interval")
+    has_bounds = start or end or start_nf or end_nf or duration
+    if not (every or has_bounds):
+        return
+    if every:
+        time = el(sub, "effectiveTime", xsi_type="SXPR_TS")
+        value, unit = ucum(every)
+        el(el(time, "comp", xsi_type="PIVL_TS"), "period", value=value, unit=unit)
+        if not has_bounds:
+            return
+        ivl = el(time, "comp", xsi_type="IVL_TS", operator="A")
+    else:
+        ivl = el(sub, "effectiveTime", xsi_type="IVL_TS")
+    if start or start_nf:
+        el(ivl, "low", value=ts(start), nullFlavor=None if start else start_nf)
+    if duration and not (start and end):
+        value, unit = ucum(duration)
+        el(ivl, "width", value=value, unit=unit)
+    elif end or end_nf:
+        el(ivl, "high", value=ts(end), nullFlavor=None if end else end_nf)
+
+
+def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
+    profile = ctx.receiver.route or {}
+    key = next((c.get("code") for c in route.get("coding") or [] if c.get("system", "").endswith("/route")),
+               None)
+    code = (routes().get(key) or {}).get(profile.get("column")) if key else None
+    if code is None:
+        target = f"urn:oid:{profile.get('oid')}"
+        code = next((c.get("code") for c in route.get("coding") or [] if c.get("system") == target), None)
+    node = el(sub, "routeCode", code=code, codeSystem=profile.get("oid") if code else None,
+              codeSystemVersion=profile.get("version") if code else None)
+    text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None)
+    if text:
+        el(node, "originalText", text=text)
+
+
+def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
+    obs = observation(admin, "inboundRelationship", "RSON", "19", OBS, "indication")
+    value = mdr_value(obs, reason) if meddra(reason) else el(obs, "value", xsi_type="CE", codeSystem=MEDDRA)
+    if reason.get("text"):
+        el(value, "originalText", text=reason["text"])
+    performer = el(el(obs, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED")
+    ctx.ich(performer, "code", "3", 21)
+
+
+def additional_text(statement: Json, links: list[tuple[Json, Json]]) -> str | None:
+    """G.k.11: the drug's notes, plus dechallenge per reaction (E2B(R3) has no dechallenge element)."""
+    parts = [n.get("text") for n in statement.get("note") or [] if n.get("text")]
+    labels = code_list("dechallenge").codes
+    for event, entity in links:
+        coding = read.ext_value(entity, "dechallenge") or {}
+        code = coding.get("code")
+        if code:
+            name = (event.get("event") or {}).get("text") or "reaction"
+            display = labels[code].display if code in labels else code
+            parts.append(f"Dechallenge for {name}: {display}")
+    return "; ".join(parts) or None
+
+
+def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
+    """G.k.1 drug role for every drug, then G.k.9.i.2.r causality per drug-reaction-assessment."""
+    for statement in ctx.index.section("drugs"):
+        role = ich_code(read.ext_value(statement, "drug_role"), 13) or "1"
+        node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
+                  moodCode="EVN")
+        el(node, "code", code="20", codeSystem=OBS, displayName="interventionCharacterization")
+        ctx.ich(node, "value", role, 13, xsi_type="CE")
+        use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
+        el(use, "id", root=uuid_of(statement))
+    for statement in ctx.index.section("drugs"):
+        for event, entity in links.get(drug_ref(statement), []):
+            for assessment_ in entity.get("causality") or []:
+                causality(assessment, statement, event, assessment_)
+
+
+def causality(assessment: Node, statement: Json, event: Json, item: Json) -> None:
+    node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
+              moodCode="EVN")
+    el(node, "code", code="39", codeSystem=OBS, displayName="causality")
+    result = (item.get("assessment") or {}).get("text")
+    el(node, "value", xsi_type="ST", text=result) if result else None
+    method = (item.get("method") or {}).get("text")
+    if method:
+        el(el(node, "methodCode"), "originalText", text=method)
+    source = (item.get("author") or {}).get("display")
+    if source:
+        entity = el(el(node, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        el(el(entity, "code"), "originalText", text=source)
+    ref = el(el(node, "subject1", typeCode="SUBJ"), "adverseEffectReference", classCode="OBS", moodCode="EVN")
+    el(ref, "id", root=uuid_of(event))
+    use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
+    el(use, "id", root=uuid_of(statement))
+
+
+def narrative_parts(ctx: Ctx, assessment: Node) -> None:
+    """H.2 reporter's comments, H.3.r sender's diagnoses, H.4 sender's comments (component1)."""
+    reporter, _ = section_text(ctx, "reporter_comments")
+    if reporter:
+        comment(ctx, assessment, reporter, "3")
+    for condition in ctx.index.section("sender_diagnosis"):
+        obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS",
+                 moodCode="EVN")
+        el(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
+        mdr_value(obs, condition.get("code"))
+        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        ctx.ich(author, "code", "1", 21)
+    sender, _ = section_text(ctx, "sender_comments")
+    if sender:
+        comment(ctx, assessment, sender, "1")
+
+
+def comment(ctx: Ctx, assessment: Node, text: str, author_code: str) -> None:
+    obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+    el(obs, "code", code="10", codeSystem=OBS, displayName="comment")
+    el(obs, "value", xsi_type="ED", text=text)
+    author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    ctx.ich(author, "code", author_code, 21)
+
+
+__all__ = ["describe_relative", "drug_links", "drugs", "narrative_parts", "num", "roles_and_causality", "ts"]

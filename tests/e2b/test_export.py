@@ -1,0 +1,148 @@
+"""E2B export: golden files per demo case and receiver (XSD-valid), an independent reader, batches, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from lxml import etree
+
+from reporter.e2b.export import build_batch, export_bundles, serialize
+from tests.conftest import EXAMPLES, GOLDEN, REPO, check_golden
+from tests.e2b.helpers import FIXED_BATCH, FIXED_TIME, RECEIVERS, bundle_for
+
+NS = {"h": "urn:hl7-org:v3", "xsi": "http://www.w3.org/2001/XMLSchema-instance"}
+DEMOS = sorted(EXAMPLES.glob("case*.yaml"))
+
+
+@pytest.mark.parametrize("receiver", RECEIVERS)
+@pytest.mark.parametrize("case", DEMOS, ids=lambda p: p.stem)
+def test_golden_and_valid(case, receiver, e2b_schema_dir, update_golden):
+    result = export_bundles([bundle_for(case)], receiver_name=receiver, batch_id=FIXED_BATCH,
+                            creation_time=FIXED_TIME, schema_dir=e2b_schema_dir)
+    assert result.check.xsd == "valid", result.check.text()
+    assert result.check.ok, result.check.text()
+    check_golden(GOLDEN / "e2b" / f"{case.stem}.{receiver}.xml", result.xml.decode("utf-8"), update_golden)
+
+
+def test_three_demo_cases_make_one_batch_with_three_reports(e2b_schema_dir):
+    result = export_bundles([bundle_for(c) for c in DEMOS], receiver_name="fda", schema_dir=e2b_schema_dir)
+    assert result.check.ok, result.check.text()
+    doc = etree.fromstring(result.xml)
+    assert doc.tag == "{urn:hl7-org:v3}MCCI_IN200100UV01"
+    assert len(doc.xpath("h:PORR_IN049016UV", namespaces=NS)) == 3
+    assert [e for e in result.check.issues if e.code.startswith("R0")] == []
+
+
+def test_batch_ids_are_unique_by_default():
+    bundle = bundle_for(DEMOS[0])
+    first, _ = build_batch([bundle])
+    second, _ = build_batch([bundle])
+    assert first.xpath("h:id/@extension", namespaces=NS) != second.xpath("h:id/@extension", namespaces=NS)
+    assert first.xpath("h:creationTime/@value", namespaces=NS)[0][-5:] == "+0000"
+
+
+def _independent_read(xml: bytes) -> dict:
+    """A reader written from the ICH guide, not from the exporter: plain XPath over the message."""
+    doc = etree.fromstring(xml)
+    msg = doc.xpath("h:PORR_IN049016UV", namespaces=NS)[0]
+    event = msg.xpath("h:controlActProcess/h:subject/h:investigationEvent", namespaces=NS)[0]
+    role = event.xpath("h:component/h:adverseEventAssessment/h:subject1/h:primaryRole", namespaces=NS)[0]
+    reactions = [(o.xpath("string(h:value/@code)", namespaces=NS), o.xpath("string(h:id/@root)", namespaces=NS))
+                 for o in role.xpath("h:subjectOf2/h:observation[h:code/@code='29']", namespaces=NS)]
+    drugs = {}
+    for sa in role.xpath("h:subjectOf2/h:organizer[h:code/@code='4']/h:component/h:substanceAdministration",
+                         namespaces=NS):
+        drug_id = sa.xpath("string(h:id/@root)", namespaces=NS)
+        name = sa.xpath("string(h:consumable/h:instanceOfKind/h:kindOfProduct/h:name)", namespaces=NS)
+        role_code = event.xpath(
+            f"string(.//h:causalityAssessment[h:code/@code='20'][h:subject2/h:productUseReference/h:id/@root="
+            f"'{drug_id}']/h:value/@code)", namespaces=NS)
+        drugs[name] = role_code
+    labs = [(o.xpath("string(h:code/h:originalText)", namespaces=NS),
+             o.xpath("string(h:value/h:center/@value)", namespaces=NS),
+             o.xpath("string(h:value/h:center/@unit)", namespaces=NS))
+            for o in role.xpath("h:subjectOf2/h:organizer[h:code/@code='3']/h:component/h:observation",
+                                namespaces=NS)]
+    return {"sex": role.xpath("string(h:player1/h:administrativeGenderCode/@code)", namespaces=NS),
+            "age": role.xpath("string(h:subjectOf2/h:observation[h:code/@code='3']/h:value/@value)", namespaces=NS),
+            "reactions": reactions, "drugs": drugs, "labs": labs}
+
+
+def test_independent_reader_finds_patient_reactions_drugs_and_labs():
+    result = export_bundles([bundle_for(DEMOS[0])], receiver_name="ich")
+    seen = _independent_read(result.xml)
+    assert seen["sex"] == "1" and seen["age"] == "12"
+    assert [code for code, _ in seen["reactions"]] == ["10019717", "10028813"]
+    assert all(len(uid) == 36 for _, uid in seen["reactions"])
+    assert seen["drugs"]["Anakinra"] == "1"
+    assert seen["drugs"]["Aspirin"] == "2"
+    assert ("ALT", "4065", "U/L") in seen["labs"]
+
+
+def test_relative_times_become_interval_and_test_comment():
+    doc = etree.fromstring(export_bundles([bundle_for(DEMOS[0])], receiver_name="ich").xml)
+    interval = doc.xpath("//h:substanceAdministration/h:outboundRelationship1[@typeCode='SAS']/h:pauseQuantity",
+                         namespaces=NS)
+    assert interval and interval[0].get("value") == "20" and interval[0].get("unit") == "d"
+    alt = doc.xpath("//h:organizer[h:code/@code='3']/h:component/h:observation"
+                    "[h:value/h:center/@value='4065']", namespaces=NS)[0]
+    assert alt.xpath("h:effectiveTime/@nullFlavor", namespaces=NS) == ["UNK"]
+    assert "Day 21 after the first dose of Anakinra" in alt.xpath(
+        "string(h:outboundRelationship2/h:observation[h:code/@code='10']/h:value)", namespaces=NS)
+    additional = doc.xpath("string(//h:observation[h:code/@code='2']/h:value)", namespaces=NS)
+    assert "Dechallenge" in additional
+
+
+def test_receivers_use_their_ids_and_route_code_systems():
+    bundle = bundle_for(DEMOS[0])
+    fda = etree.fromstring(export_bundles([bundle], receiver_name="fda").xml)
+    ich = etree.fromstring(export_bundles([bundle], receiver_name="ich").xml)
+    ema = etree.fromstring(export_bundles([bundle], receiver_name="ema").xml)
+    assert fda.xpath("string(h:receiver/h:device/h:id/@extension)", namespaces=NS) == "ZZFDA"
+    assert fda.xpath("string(h:PORR_IN049016UV/h:receiver/h:device/h:id/@extension)", namespaces=NS) == "CDER"
+    assert ema.xpath("string(h:receiver/h:device/h:id/@extension)", namespaces=NS) == "EVHUMAN"
+    assert ich.xpath("//h:routeCode/@codeSystem", namespaces=NS)[0] == "2.16.840.1.113883.3.989.2.1.1.14"
+    assert fda.xpath("//h:observationEvent/h:code[@code='C54588']", namespaces=NS)
+    assert not ich.xpath("//h:observationEvent/h:code[@code='C54588']", namespaces=NS)
+
+
+def _run(*args, env_schema=None):
+    import os
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    if env_schema:
+        env["REPORTER_E2B_SCHEMA_DIR"] = str(env_schema)
+    else:
+        env.pop("REPORTER_E2B_SCHEMA_DIR", None)
+    return subprocess.run([sys.executable, "-m", "reporter.cli", "e2b", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=120)
+
+
+def test_cli_writes_valid_batch(tmp_path, e2b_schema_dir):
+    out = tmp_path / "batch.xml"
+    proc = _run("--receiver", "ich", *map(str, DEMOS), "-o", str(out), env_schema=e2b_schema_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "XSD: valid" in proc.stderr
+    assert len(etree.parse(str(out)).xpath("h:PORR_IN049016UV", namespaces=NS)) == 3
+
+
+def test_cli_refuses_invalid_output_unless_forced(tmp_path):
+    out = tmp_path / "dup.xml"
+    proc = _run(str(DEMOS[0]), str(DEMOS[0]), "-o", str(out))
+    assert proc.returncode == 1 and "E2B-DUPLICATE-MESSAGE" in proc.stderr and not out.exists()
+    assert "XSD validation skipped" in proc.stderr
+    proc = _run("--force", str(DEMOS[0]), str(DEMOS[0]), "-o", str(out))
+    assert proc.returncode == 0 and out.exists()
+
+
+def test_cli_bad_input_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"resourceType": "Patient"}')
+    proc = _run(str(bad))
+    assert proc.returncode == 2 and "not an ICSR Bundle" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_serialization_is_utf8_with_declaration():
+    batch, _ = build_batch([bundle_for(DEMOS[0])], batch_id=FIXED_BATCH, creation_time=FIXED_TIME)
+    assert serialize(batch).startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
