@@ -31,7 +31,12 @@ def capability_statement(base: str) -> dict:
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
             "searchParam": [{"name": name, "type": kind} for name, kind in supported_params(resource_type)],
-            "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
+            "operation": [
+                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                *([{"name": "e2b", "definition": "http://fhir-ae-reporter.org/OperationDefinition/Bundle-e2b",
+                    "documentation": "GET Bundle/<id>/$e2b?receiver=ich|fda|ema: the case as a checked "
+                                     "ICH E2B(R3) batch (application/xml)"}] if writable else []),
+            ],
         })
     return {
         "resourceType": "CapabilityStatement",

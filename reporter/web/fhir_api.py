@@ -321,3 +321,38 @@ def validate_instance(resource_type: str, resource_id: str):
     else:
         resource = store().read_resource(resource_type, resource_id).with_meta()
     return fhir_response(checks.validate_resource(resource))
+
+
+# --- case-level downloads -----------------------------------------------------------------------------
+
+_RECEIVERS = ("ich", "fda", "ema")
+
+
+@bp.get("/Bundle/<resource_id>/$e2b")
+def e2b_download(resource_id: str):
+    """The case's current version as an E2B(R3) batch for `receiver` (ich, fda, ema), checked first:
+    XML that fails the XSD or the receiver's rules is not handed out (422 with the problems)."""
+    _audit("e2b-export", "R", f"Bundle/{resource_id}")
+    require_scope("read")
+    _check_id(resource_id)
+    receiver = request.args.get("receiver", "ich")
+    if receiver not in _RECEIVERS:
+        raise InputError(f"unknown receiver {receiver!r}", location="receiver",
+                         hint=f"choose from: {', '.join(_RECEIVERS)}")
+    from reporter.e2b.export import export_bundles
+
+    v = store().read(resource_id)
+    result = export_bundles([_bundle_body(v)], receiver_name=receiver,
+                            schema_dir=current_app.config.get("E2B_SCHEMA_DIR"))
+    if not result.check.ok:
+        return fhir_response(result.check.report.to_operation_outcome(), 422)
+    key = re.sub(r"[^A-Za-z0-9._-]", "_", _case_key(v.bundle))
+    headers = {"Content-Disposition": f'attachment; filename="{key}-v{v.version}-{receiver}.xml"',
+               "X-E2B-XSD": result.check.xsd, **_version_headers(v.version, v.recorded)}
+    return Response(result.xml, 200, headers=headers, content_type="application/xml; charset=utf-8")
+
+
+def _case_key(bundle: dict) -> str:
+    from reporter.store.repository import case_key
+
+    return case_key(bundle)[1]

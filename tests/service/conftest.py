@@ -77,7 +77,10 @@ class Served:
 @pytest.fixture
 def served(store: CaseStore) -> Iterator[Served]:
     """The app served by a real HTTP server on 127.0.0.1 (an ephemeral port), in a thread."""
-    app = create_app({"SECRET_KEY": "test-secret", "MAX_CONTENT_LENGTH": 2 * 1024 * 1024}, store=store)
+    shared = Path(os.environ.get("REPORTER_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
+    schema_dir = os.environ.get("REPORTER_E2B_SCHEMA_DIR") or str(shared / "e2b" / "schema")
+    app = create_app({"SECRET_KEY": "test-secret", "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+                      "E2B_SCHEMA_DIR": schema_dir}, store=store)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()

@@ -201,3 +201,21 @@ def test_error_paths(served) -> None:
 def test_errors_follow_the_requested_format(served, fmt) -> None:
     s = served.session(served.read_token)
     _is_outcome(s.get(f"{served.base}/Bundle/missing?_format={fmt}", timeout=30), 404)
+
+
+def test_e2b_download_per_receiver(served, e2b_schema_dir) -> None:
+    from lxml import etree
+
+    # e2b_schema_dir: skips without the ICH XSDs; the served app finds the same folder (conftest.served)
+    s = served.session(served.read_token)
+    case_id = _post(served, demo_bundles()[0]).json()["id"]
+    r = s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "ich"}, timeout=120)
+    assert r.status_code == 200, r.text[:2000]
+    assert r.headers["Content-Type"].startswith("application/xml")
+    assert "attachment" in r.headers["Content-Disposition"] and r.headers["X-E2B-XSD"] == "valid"
+    root = etree.fromstring(r.content, etree.XMLParser(resolve_entities=False, no_network=True))
+    assert etree.QName(root).localname == "MCCI_IN200100UV01"
+    assert b"GB-EXAMPLEPHARMA" in r.content
+    _is_outcome(s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "mars"}, timeout=30), 400)
+    _is_outcome(s.get(f"{served.base}/Bundle/missing/$e2b", timeout=30), 404)
+    _is_outcome(requests.get(f"{served.base}/Bundle/{case_id}/$e2b", timeout=30), 401)
