@@ -65,6 +65,77 @@ def write_output(text: str | bytes, out: str | None) -> None:
 # Commands are registered below, one block per capability.
 
 
+# --- E2B import and acknowledgements (importer) -------------------------------------------------------
+
+
+@main.command("ack")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--out", default=None, help="Write the result here instead of stdout.")
+def ack_command(file: str, fmt: str, out: str | None) -> None:
+    """Read an E2B(R3) acknowledgement (MCCI_IN200101UV01): batch AA/AE/AR, per report CA/CR.
+
+    Exit code 0 when the batch and every report were accepted, 1 otherwise."""
+    import json
+
+    from reporter.e2b.ack import read_ack
+
+    result = read_ack(file)
+    if fmt == "json":
+        write_output(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", out)
+    else:
+        write_output(result.to_text(), out)
+    if not (result.accepted and all(m.accepted for m in result.messages)):
+        sys.exit(1)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", default=None,
+              help="Directory for the Bundles (one JSON file per report, named by C.1.1). "
+              "Bundles already there are used to recognise follow-ups.")
+def import_command(file: str, out_dir: str | None) -> None:
+    """Import an E2B(R3) batch: one ICSR Bundle per report. Bad reports are listed, good ones kept.
+
+    Exit code 0 when every report was imported, 1 when some were rejected, 2 when none could be read."""
+    import json
+    import re
+    from pathlib import Path
+
+    from reporter.e2b import followup
+    from reporter.e2b.importer import import_file
+    from reporter.fhir.build import dumps
+
+    result = import_file(file)
+    target = Path(out_dir) if out_dir else None
+    earlier = followup.stored_bundles(target) if target else []
+    if not result.schema_checked:
+        click.echo("note: XSD not checked (set REPORTER_E2B_SCHEMA_DIR)", err=True)
+    for problem in result.batch_problems:
+        click.echo(f"batch: {problem}", err=True)
+    for report in result.reports:
+        name = report.case_id or f"report-{report.index}"
+        if not report.ok:
+            click.echo(f"report {report.index} ({name}, line {report.line}): rejected", err=True)
+            for problem in report.problems:
+                click.echo(f"  {problem}", err=True)
+            continue
+        relation = followup.relation(report.bundle, earlier)
+        note = f"; {relation}" if relation else ""
+        click.echo(f"report {report.index} ({name}): imported, {report.passthrough} passthrough item(s){note}",
+                   err=target is None)
+        if target is not None:
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+            write_output(dumps(report.bundle), str(target / f"{safe}.json"))
+        elif len(result.reports) == 1:
+            write_output(json.dumps(report.bundle, indent=2, ensure_ascii=False) + "\n", None)
+        earlier.append((f"report {report.index} of this batch", report.bundle))
+    if not any(r.ok for r in result.reports):
+        sys.exit(2)
+    if not all(r.ok for r in result.reports):
+        sys.exit(1)
+
+
 # -- the spine: case file -> Bundle, validation, schema ---------------------------------------------
 
 
@@ -135,6 +206,32 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
         click.echo("not written: the batch fails validation (use --force to write it anyway)", err=True)
         sys.exit(1)
     write_output(result.xml, out)
+
+
+# -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------
+
+
+@main.command("render")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
+              help="OUT.html (the report page) or OUT.pdf (CIOMS I form); default: HTML to stdout.")
+@click.option("--no-validate", is_flag=True, help="Leave out the validation panel.")
+def render_command(file: str, out: str | None, no_validate: bool) -> None:
+    """Render a case file or an ICSR Bundle as a self-contained HTML page or a CIOMS I PDF."""
+    from pathlib import Path
+
+    from reporter.render.output import RenderError, bundle_html, bundle_pdf, load_bundle, validation_report
+
+    suffix = Path(out).suffix.lower() if out and out != "-" else ".html"
+    if suffix not in (".html", ".htm", ".pdf"):
+        raise RenderError(f"unknown output type {suffix or '(none)'}", location=out,
+                          hint="name the output file .html or .pdf")
+    bundle = load_bundle(file)
+    validation = None if no_validate else validation_report(bundle)
+    if suffix == ".pdf":
+        write_output(bundle_pdf(bundle, validation), out)
+    else:
+        write_output(bundle_html(bundle, validation), out)
 
 
 # --- service: serve, token, db (issue 6) ----------------------------------------------------------------

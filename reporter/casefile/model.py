@@ -343,7 +343,9 @@ Outcome = Literal["recovered", "recovering", "not-recovered", "recovered-with-se
 
 class Reaction(Model):
     id: str = Field(description="Local key other parts of the case refer to (e.g. 'hepatitis').")
-    verbatim: str = Field(description="E.i.1.1a / E.i.1.2 reaction as reported by the primary source.")
+    verbatim: str | None = Field(
+        None, description="E.i.1.1a / E.i.1.2 reaction as reported by the primary source (optional in E2B)."
+    )
     language: str | None = Field(None, description="E.i.1.1b ISO 639-2 language of the verbatim text, e.g. 'por'.")
     translation: str | None = Field(None, description="E.i.1.2 reported term translated into English.")
     meddra: MedDRA | None = Field(None, description="E.i.2.1a/b MedDRA version and LLT code.")
@@ -356,6 +358,12 @@ class Reaction(Model):
     medically_confirmed: bool | None = Field(None, description="E.i.8 confirmed by a health professional.")
     country: str | None = Field(None, description="E.i.9 ISO 3166-1 country where the reaction occurred.")
 
+    @model_validator(mode="after")
+    def _has_a_term(self) -> Reaction:
+        if not (self.verbatim or self.meddra):
+            raise ValueError("a reaction needs the term as reported (verbatim) or its MedDRA code")
+        return self
+
 
 # --------------------------------------------------------------------------------------------------
 # F: tests and procedures
@@ -363,7 +371,7 @@ class Reaction(Model):
 
 
 class Test(Model):
-    name: str = Field(description="F.r.2.1 test name as reported.")
+    name: str | None = Field(None, description="F.r.2.1 test name as reported (optional when MedDRA is given).")
     loinc: str | None = Field(None, description="LOINC code (FHIR Observation.code); E2B takes MedDRA.")
     meddra: MedDRA | None = Field(None, description="F.r.2.2a/b test name in MedDRA.")
     date: When | None = Field(None, description="F.r.1 test date, or a day relative to a drug's first dose.")
@@ -381,6 +389,8 @@ class Test(Model):
 
     @model_validator(mode="after")
     def _has_a_result(self) -> Test:
+        if not (self.name or self.loinc or self.meddra):
+            raise ValueError("a test needs a name, a LOINC code or a MedDRA code")
         if self.value is None and self.result is None and not self.result_text:
             raise ValueError("a test needs a value, a result code or a result_text")
         if self.value is not None and not self.unit:

@@ -142,11 +142,22 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
         message(Ctx(bundle=bundle, receiver=profile), batch, creation, sender)
+        _reapply_import_residual(batch, bundle)
     device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=profile.batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
     return batch, profile
+
+
+def _reapply_import_residual(batch: etree._Element, bundle: Json) -> None:
+    """Hook (importer): put back what an imported E2B message carried beyond the case model."""
+    from reporter.e2b import passthrough
+
+    composition = read.BundleIndex(bundle).composition or {}
+    messages = batch.findall("{urn:hl7-org:v3}PORR_IN049016UV")
+    if messages:
+        passthrough.apply(messages[-1], composition)
 
 
 def serialize(batch: etree._Element) -> bytes:

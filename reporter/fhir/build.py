@@ -552,7 +552,8 @@ class BundleBuilder:
         concept: Json = {}
         if reaction.meddra:
             concept["coding"] = [meddra_coding(reaction.meddra)]
-        concept["text"] = reaction.verbatim
+        if reaction.verbatim:
+            concept["text"] = reaction.verbatim
         if reaction.language or reaction.translation:
             translation = [{"url": "lang", "valueCode": reaction.language or "und"}]
             if reaction.translation:
@@ -640,7 +641,9 @@ class BundleBuilder:
             codings.append({"system": system("loinc"), "code": test.loinc})
         if test.meddra:
             codings.append(meddra_coding(test.meddra))
-        obs["code"] = {"coding": codings, "text": test.name} if codings else {"text": test.name}
+        obs["code"] = {"coding": codings} if codings else {}
+        if test.name:
+            obs["code"]["text"] = test.name
         obs["subject"] = self.patient_ref
         self.put_when(obs, "effectiveDateTime", test.date)
         if test.value is not None:

@@ -1,0 +1,122 @@
+"""E2B(R3) batch -> one ICSR Bundle per message (PORR_IN049016UV), losing nothing.
+
+Steps: hardened parse; root must be MCCI_IN200100UV01; XSD check when the schema folder is configured
+(errors are assigned to the message they occur in, so one bad report does not lose the good ones);
+each message -> case-file model (to_case) -> Bundle (reporter.fhir.build) -> residual and original
+sender/receiver attached to the Composition (passthrough).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from reporter.e2b import passthrough, schemacheck, to_case, xmlsafe
+from reporter.e2b.xmlsafe import HL7
+from reporter.errors import E2BError
+
+Json = dict[str, Any]
+
+
+@dataclass
+class ImportedReport:
+    index: int                       # 1-based position in the batch
+    line: int | None
+    case_id: str | None              # C.1.1
+    worldwide_id: str | None         # C.1.8.1
+    bundle: Json | None = None
+    problems: list[str] = field(default_factory=list)
+    passthrough: int = 0             # residual entries carried in the Composition
+    relation: str | None = None      # follow-up / amendment / nullification note
+
+    @property
+    def ok(self) -> bool:
+        return self.bundle is not None
+
+
+@dataclass
+class ImportResult:
+    source: str
+    reports: list[ImportedReport]
+    batch_problems: list[str] = field(default_factory=list)
+    schema_checked: bool = False
+
+
+def _message_of(el: etree._Element) -> etree._Element | None:
+    node: etree._Element | None = el
+    while node is not None:
+        if node.tag == f"{{{HL7}}}PORR_IN049016UV":
+            return node
+        node = node.getparent()
+    return None
+
+
+def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
+    from reporter.fhir.build import build_bundle
+
+    xmlsafe.expect_root(loaded, "MCCI_IN200100UV01")
+    batch = loaded.root
+    messages = batch.findall(f"{{{HL7}}}PORR_IN049016UV")
+    result = ImportResult(loaded.source, [])
+    if not messages:
+        raise E2BError("the batch holds no ICSR message (PORR_IN049016UV)", location=loaded.source)
+    bad: dict[int, list[str]] = {}
+    problems = schemacheck.validate(loaded)
+    if problems is not None:
+        result.schema_checked = True
+        for problem in problems:
+            node = _node_at(loaded, problem)
+            message = _message_of(node) if node is not None else None
+            if message is None:
+                result.batch_problems.append(str(problem))
+            else:
+                bad.setdefault(messages.index(message), []).append(str(problem))
+    for i, message in enumerate(messages):
+        report = ImportedReport(i + 1, message.sourceline, _id(message, "1"), _id(message, "2"))
+        result.reports.append(report)
+        if result.batch_problems:
+            report.problems.append("batch header is not valid against the XSD")
+            continue
+        if i in bad:
+            report.problems.extend(bad[i])
+            continue
+        case, reader, why = to_case.message_to_case(message)
+        if case is None:
+            report.problems.append(why or "cannot be read")
+            continue
+        bundle = build_bundle(case)
+        residual = passthrough.residual(message, reader.used)
+        passthrough.attach(bundle, [passthrough.header_extension(batch, message), *residual])
+        report.bundle = bundle
+        report.passthrough = len(residual)
+    return result
+
+
+def _node_at(loaded: xmlsafe.Loaded, problem: schemacheck.SchemaProblem) -> etree._Element | None:
+    path = problem.path
+    try:
+        found = loaded.tree.xpath(path.replace("/", "/h:").replace("/h:/h:", "//h:"), namespaces={"h": HL7})
+    except etree.XPathError:
+        found = []
+    if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+        return found[0]
+    # fall back on the line: the message whose span holds it
+    for message in loaded.root.findall(f"{{{HL7}}}PORR_IN049016UV"):
+        last = max((n.sourceline or 0) for n in message.iter())
+        if (message.sourceline or 0) <= problem.line <= last:
+            return message
+    return None
+
+
+def _id(message: etree._Element, which: str) -> str | None:
+    found = message.xpath(
+        f"h:controlActProcess/h:subject/h:investigationEvent/h:id[@root='2.16.840.1.113883.3.989.2.1.3.{which}']"
+        "/@extension", namespaces={"h": HL7})
+    return str(found[0]) if found else None
+
+
+def import_file(path: str | Path) -> ImportResult:
+    return import_loaded(xmlsafe.load(path))

@@ -1,0 +1,182 @@
+"""Carry what the case-file model cannot hold through the Bundle, and put it back on export.
+
+After an ICSR message has been read into the model (reporter/e2b/to_case.py records every node and
+attribute it read), the rest of the message is the residual:
+
+- an element none of whose subtree was read (an FDA race code, an EMA regional block...) becomes a
+  *fragment*: its XML, the stable path of its parent and of its preceding sibling;
+- an attribute or text not read on an element that was (a displayName, a codeSystemVersion, a date at
+  a precision the model cannot hold) becomes an *attribute* patch.
+
+Both are Composition extensions (URL key `e2b_element` in mappings/fhir.yaml) with sub-extensions
+`path`, `after`, `element` (E2B number), `fragment` / `attribute` + `value`. The original batch
+receiver id (N.1.4) goes into the `e2b_receiver` extension (valueString) so that a re-export goes back
+to the same receiver; the message sender/receiver ids (N.2.r.2/3) travel in the residual. Paths are
+the diff module's stable paths, relative to a batch holding just this message.
+
+`apply(message, composition)` is the exporter's hook: call it on each exported message
+(after the writer has built it) and the residual is re-emitted in place; a fragment whose path the
+writer already produced replaces that element, so applying is idempotent.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import yaml
+from lxml import etree
+
+from reporter.e2b import diff
+from reporter.e2b.elements import Labels
+from reporter.e2b.xmlsafe import HL7, local
+from reporter.paths import mappings_dir
+
+Json = dict[str, Any]
+STRUCTURAL = {"classCode", "moodCode", "typeCode", "determinerCode", "ITSVersion"}
+
+
+@cache
+def _urls() -> dict[str, str]:
+    return yaml.safe_load((mappings_dir() / "fhir.yaml").read_text(encoding="utf-8"))["extensions"]
+
+
+def _sub(url: str, value: str) -> Json:
+    return {"url": url, "valueString": value}
+
+
+def _message_keys(message: etree._Element) -> dict[etree._Element, str]:
+    """Stable paths of a message's nodes as if its batch held only this message."""
+    batch = message.getparent()
+    keys = diff._keys(batch if batch is not None else message)
+    own = keys[message]
+    base = f"{local(batch)}/{local(message)}" if batch is not None else local(message)
+    return {n: base + k[len(own):] for n, k in keys.items() if k == own or k.startswith(own + "/")}
+
+
+def residual(message: etree._Element, used: list[tuple[etree._Element, str]]) -> list[Json]:
+    """The Composition extensions for everything in `message` that was not read into the model."""
+    url = _urls()["e2b_element"]
+    read_attrs: dict[etree._Element, set[str]] = {}
+    for node, attr in used:
+        read_attrs.setdefault(node, set()).add(attr)
+    emitted: set[etree._Element] = set()
+    for node in read_attrs:
+        current: etree._Element | None = node
+        while current is not None and current not in emitted:
+            emitted.add(current)
+            current = current.getparent()
+    keys = _message_keys(message)
+    labels = Labels(message.getroottree().getroot())
+    out: list[Json] = []
+
+    def visit(el: etree._Element) -> None:
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            if child in emitted:
+                done = read_attrs.get(child, set())
+                for attr, value in child.attrib.items():
+                    name = diff._attr_name(attr)
+                    if name in done or name in STRUCTURAL or attr in diff.IGNORED_ATTRIBUTES:
+                        continue
+                    out.append({"url": url, "extension": [
+                        _sub("path", keys[child]), _sub("element", labels.label(child, name)),
+                        _sub("attribute", name), _sub("value", value)]})
+                text = (child.text or "").strip()
+                if text and "#text" not in done:
+                    out.append({"url": url, "extension": [
+                        _sub("path", keys[child]), _sub("element", labels.label(child, "#text")),
+                        _sub("attribute", "#text"), _sub("value", child.text or "")]})
+                visit(child)
+            else:
+                if (local(el), local(child)) in diff.IGNORED_NODES:
+                    continue
+                prev = child.getprevious()
+                while prev is not None and not isinstance(prev.tag, str):
+                    prev = prev.getprevious()
+                ext = [_sub("path", keys[child]), _sub("element", labels.label(child))]
+                if prev is not None:
+                    ext.append(_sub("after", keys[prev]))
+                ext.append(_sub("fragment", _fragment_xml(child)))
+                out.append({"url": url, "extension": ext})
+
+    visit(message)
+    return out
+
+
+def _fragment_xml(el: etree._Element) -> str:
+    copy = etree.fromstring(etree.tostring(el))
+    for node in copy.iter(etree.Comment):
+        parent = node.getparent()
+        if parent is not None:
+            parent.remove(node)
+    etree.cleanup_namespaces(copy)
+    return etree.tostring(copy, encoding="unicode")
+
+
+def header_extension(batch: etree._Element, message: etree._Element) -> Json:
+    """The original batch receiver (N.1.4, else the message receiver N.2.r.3) as `e2b_receiver`, so a
+    re-export goes back to the same receiver. Message sender/receiver ids travel in the residual."""
+    found = (batch.xpath("h:receiver/h:device/h:id/@extension", namespaces={"h": HL7})
+             or message.xpath("h:receiver/h:device/h:id/@extension", namespaces={"h": HL7}))
+    return {"url": _urls()["e2b_receiver"], "valueString": str(found[0]) if found else ""}
+
+
+def attach(bundle: Json, extensions: list[Json]) -> Json:
+    """Append extensions to the Bundle's Composition (the first entry)."""
+    composition = bundle["entry"][0]["resource"]
+    composition.setdefault("extension", []).extend(extensions)
+    return bundle
+
+
+def original_receiver(composition: Json) -> str | None:
+    """The `e2b_receiver` of a Composition (None when it was not imported)."""
+    url = _urls()["e2b_receiver"]
+    for ext in composition.get("extension", []):
+        if ext.get("url") == url:
+            return ext.get("valueString") or None
+    return None
+
+
+def _entries(composition: Json) -> list[dict[str, str]]:
+    url = _urls()["e2b_element"]
+    return [{e["url"]: e["valueString"] for e in ext.get("extension", [])}
+            for ext in composition.get("extension", []) if ext.get("url") == url]
+
+
+def apply(message: etree._Element, composition: Json) -> int:
+    """Re-emit the residual of an imported message into an exported one. Returns how many patches
+    could not be placed (0 when everything found its parent)."""
+    misplaced = 0
+    for entry in _entries(composition):
+        keys = {k: n for n, k in _message_keys(message).items()}
+        path = entry["path"]
+        if "fragment" in entry:
+            new = etree.fromstring(entry["fragment"])
+            existing = keys.get(path)
+            if existing is not None:
+                existing.getparent().replace(existing, new)
+                continue
+            parent = keys.get(path.rsplit("/", 1)[0])
+            if parent is None:
+                misplaced += 1
+                continue
+            after = keys.get(entry.get("after", ""))
+            if after is not None and after.getparent() is parent:
+                after.addnext(new)
+            elif "after" not in entry:
+                parent.insert(0, new)
+            else:
+                parent.append(new)
+            continue
+        node = keys.get(path)
+        if node is None:
+            misplaced += 1
+            continue
+        attr = entry["attribute"]
+        if attr == "#text":
+            node.text = entry["value"]
+        else:
+            node.set(diff._attr_qname(attr), entry["value"])
+    return misplaced

@@ -1,0 +1,595 @@
+"""One E2B(R3) ICSR message (PORR_IN049016UV) -> the case-file model, recording what was read.
+
+Values are found through the element locations table (mappings/e2b/locations.yaml), the same table the
+exporter's checks use. Every (node, attribute) read into the model is recorded in `Reader.used`; what
+was not read (regional elements, display names, code-system versions, values the model cannot hold)
+is carried over verbatim by reporter/e2b/passthrough.py, so nothing is lost. A block the model
+rejects (e.g. a drug without a name) is rolled back and passed through whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import yaml
+from lxml import etree
+from pydantic import BaseModel, ValidationError
+
+from reporter.casefile import model as m
+from reporter.e2b.diff import ACTS
+from reporter.e2b.xmlsafe import XSI, local
+from reporter.paths import mappings_dir
+
+NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked", "UNK": "unknown",
+                  "NI": "no-information", "NA": "not-applicable"}
+_TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(\.\d+)?)?([+-]\d{4})?$")
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return yaml.safe_load((mappings_dir() / "e2b" / "locations.yaml").read_text(encoding="utf-8"))
+
+
+@cache
+def _codes() -> dict[str, dict[str, str]]:
+    """E2B code -> case-file key, per code list of mappings/codes.yaml."""
+    data = yaml.safe_load((mappings_dir() / "codes.yaml").read_text(encoding="utf-8"))
+    return {name: {str(v["e2b"]): k for k, v in spec["codes"].items() if v.get("e2b") is not None}
+            for name, spec in data.items()}
+
+
+def ts_to_partial(value: str | None) -> str | None:
+    """HL7 TS -> the model's partial date; None when the model cannot hold it at the same precision."""
+    if not value:
+        return None
+    match = _TS_RE.match(value)
+    if not match:
+        return None
+    y, mo, d, h, mi, s, frac, tz = match.groups()
+    if mo is None:
+        return None if (d or h or tz) else y
+    if d is None:
+        return None if (h or tz) else f"{y}-{mo}"
+    if h is None:
+        return None if tz else f"{y}-{mo}-{d}"
+    if tz is None:
+        return None  # a time without a zone: the model insists on a zone
+    text = f"{y}-{mo}-{d}T{h}:{mi}" + (f":{s}" if s else "") + (frac or "")
+    if frac and not s:
+        return None
+    return text + f"{tz[:3]}:{tz[3:]}"
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class Reader:
+    """Reads E2B element values relative to group instances and records each (node, attribute) read."""
+
+    def __init__(self, message: etree._Element) -> None:
+        self.message = message
+        table = _table()
+        self.ns: dict[str, str] = table["namespaces"]
+        self.groups: dict[str, dict[str, str]] = table["groups"]
+        self.elements: dict[str, dict[str, str]] = table["elements"]
+        self.used: list[tuple[etree._Element, str]] = []
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def mark(self, node: etree._Element, *attrs: str) -> None:
+        """Record attributes as read. The code (and code system) of every act on the way up is
+        recorded too: it is structure that the exporter writes for the value to be where it is."""
+        for attr in attrs:
+            self.used.append((node, attr))
+            if attr == "extension" and node.get("root"):  # an identifier's namespace goes with it
+                self.used.append((node, "root"))
+        current = node.getparent()
+        while current is not None and current is not self.message:
+            code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
+            if code is not None and code is not node and code.get("nullFlavor") and not code.get("code"):
+                self.used.append((code, "nullFlavor"))
+            elif code is not None and code is not node and code.get("code"):
+                self.used.append((code, "code"))
+                if code.get("codeSystem"):
+                    self.used.append((code, "codeSystem"))
+            current = current.getparent()
+
+    def checkpoint(self) -> int:
+        return len(self.used)
+
+    def rollback(self, point: int) -> None:
+        del self.used[point:]
+
+    # -- finding ---------------------------------------------------------------------------------
+
+    def instances(self, group: str, within: etree._Element | None = None) -> list[etree._Element]:
+        """Instances of a group, all of them in the message or only those inside `within`."""
+        if group == "message":
+            return [self.message]
+        if group == "batch":
+            return [self.message.getparent() if self.message.getparent() is not None else self.message]
+        spec = self.groups[group]
+        if within is not None:
+            return self._xpath(within, spec["path"])
+        parents = self.instances(spec.get("parent") or "message")
+        return [n for p in parents for n in self._xpath(p, spec["path"])]
+
+    def one(self, group: str, within: etree._Element | None = None) -> etree._Element | None:
+        found = self.instances(group, within)
+        return found[0] if found else None
+
+    def _xpath(self, node: etree._Element, path: str) -> list[etree._Element]:
+        return [n for n in node.xpath(path, namespaces=self.ns) if isinstance(n, etree._Element)]
+
+    def node(self, number: str, instance: etree._Element) -> etree._Element | None:
+        hits = self._xpath(instance, self.elements[number]["node"])
+        return hits[0] if hits else None
+
+    def raw(self, number: str, instance: etree._Element) -> tuple[etree._Element | None, str | None]:
+        node = self.node(number, instance)
+        if node is None:
+            return None, None
+        where = self.elements[number].get("value", "text()")
+        if where == "text()":
+            return node, node.text.strip() if node.text and node.text.strip() else None
+        attr = where.lstrip("@")
+        if attr.startswith("xsi:"):
+            attr = f"{{{XSI}}}{attr[4:]}"
+        return node, node.get(attr)
+
+    def _attr_key(self, number: str) -> str:
+        where = self.elements[number].get("value", "text()")
+        return "#text" if where == "text()" else where.lstrip("@")
+
+    def get(self, number: str, instance: etree._Element | None,
+            convert: Callable[[str], Any] | None = None) -> Any:
+        """The value of an element (converted), or an Absent for a null flavor; None if not there or
+        not convertible (then nothing is marked as read and the value is passed through)."""
+        if instance is None:
+            return None
+        node, value = self.raw(number, instance)
+        if node is None:
+            return None
+        if value is None:
+            flavor = node.get("nullFlavor")
+            if flavor in NULL_TO_ABSENT:
+                self.mark(node, "nullFlavor")
+                return m.Absent(absent=NULL_TO_ABSENT[flavor])  # type: ignore[arg-type]
+            return None
+        result = convert(value) if convert else value
+        if result is None:
+            return None
+        self.mark(node, self._attr_key(number))
+        return result
+
+    def value(self, number: str, instance: etree._Element | None,
+              convert: Callable[[str], Any] | None = None) -> Any:
+        """Like get, but a null flavor gives None (and is left to the passthrough)."""
+        if instance is None:
+            return None
+        node, value = self.raw(number, instance)
+        if node is None or value is None:
+            return None
+        result = convert(value) if convert else value
+        if result is None:
+            return None
+        self.mark(node, self._attr_key(number))
+        return result
+
+    def code(self, number: str, instance: etree._Element | None, table: str) -> str | None:
+        return self.value(number, instance, lambda v: _codes()[table].get(v))
+
+    def date(self, number: str, instance: etree._Element | None) -> Any:
+        return self.get(number, instance, ts_to_partial)
+
+    def boolean(self, number: str, instance: etree._Element | None) -> bool | None:
+        return self.value(number, instance, lambda v: {"true": True, "false": False}.get(v))
+
+    def meddra(self, code_el: str, version_el: str, instance: etree._Element | None) -> m.MedDRA | None:
+        if instance is None:
+            return None
+        node, code = self.raw(code_el, instance)
+        vnode, version = self.raw(version_el, instance)
+        if node is None or not code or not version:
+            return None
+        self.mark(node, "code")
+        if vnode is not None:
+            self.mark(vnode, "codeSystemVersion")
+        return m.MedDRA(code=code, version=version)
+
+    def quantity(self, value_el: str, unit_el: str, instance: etree._Element | None) -> m.Quantity | None:
+        if instance is None:
+            return None
+        node, value = self.raw(value_el, instance)
+        unode, unit = self.raw(unit_el, instance)
+        number = _number(value)
+        if node is None or number is None or not unit:
+            return None
+        self.mark(node, "value")
+        if unode is not None:
+            self.mark(unode, "unit")
+        return m.Quantity(value=number, unit=unit)
+
+    def build(self, cls: type[BaseModel], data: dict[str, Any], point: int) -> Any:
+        """Validate a block; on failure roll back what it read so that it is passed through whole."""
+        try:
+            return cls.model_validate({k: v for k, v in data.items() if v is not None and v != []})
+        except ValidationError:
+            self.rollback(point)
+            return None
+
+
+# ------------------------------------------------------------------------------------------------------
+# The message -> case mapping, section by section. Each block reads what the model can hold.
+# ------------------------------------------------------------------------------------------------------
+
+
+def _report(r: Reader, report: etree._Element) -> dict[str, Any]:
+    msg = r.message
+    nullif = r.code("C.1.11.1", report, "nullification")
+    reason = r.value("C.1.11.2", report)
+    data: dict[str, Any] = {
+        "type": r.code("C.1.3", report, "report_type"),
+        "created": r.value("C.1.2", msg, ts_to_partial),
+        "first_received": r.value("C.1.4", report, ts_to_partial),
+        "most_recent": r.value("C.1.5", report, ts_to_partial),
+        "worldwide_id": r.value("C.1.8.1", report),
+        "first_sender": r.code("C.1.8.2", report, "first_sender"),
+        "linked_reports": [v for inst in r.instances("linked_report")
+                           if (v := r.value("C.1.10.r", inst)) is not None],
+        "other_case_ids": [],
+        "additional_documents": [],
+        "expedited": r.boolean("C.1.7", report),
+        "combination_product": r.boolean("FDA.C.1.12", report) if "FDA.C.1.12" in r.elements else None,
+    }
+    if nullif and reason:
+        data["nullification"] = {"kind": nullif, "reason": reason}
+    for inst in r.instances("other_case_id"):
+        point = r.checkpoint()
+        item = r.build(m.OtherCaseId, {"source": r.value("C.1.9.1.r.1", inst),
+                                      "id": r.value("C.1.9.1.r.2", inst)}, point)
+        if item:
+            data["other_case_ids"].append(item)
+    for inst in r.instances("document"):
+        point = r.checkpoint()
+        item = r.build(m.Document, {"description": r.value("C.1.6.1.r.1", inst)}, point)
+        if item:
+            data["additional_documents"].append(item)
+    return data
+
+
+def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
+    return {"title": r.value(f"{prefix}.1", inst) if prefix == "C.2.r.1" else r.value("C.3.3.2", inst),
+            "given": r.value(f"{prefix}.2", inst) if prefix == "C.2.r.1" else r.value("C.3.3.3", inst),
+            "middle": r.value(f"{prefix}.3", inst) if prefix == "C.2.r.1" else r.value("C.3.3.4", inst),
+            "family": r.value(f"{prefix}.4", inst) if prefix == "C.2.r.1" else r.value("C.3.3.5", inst)}
+
+
+def _primary_source(r: Reader, inst: etree._Element) -> Any:
+    point = r.checkpoint()
+    qualification = r.code("C.2.r.4", inst, "qualification")
+    if qualification is None:
+        q = r.get("C.2.r.4", inst, lambda v: None)
+        qualification = q if isinstance(q, m.Absent) else None
+    data = {
+        "name": {k: v for k, v in _person(r, inst, "C.2.r.1").items() if v is not None},
+        "organization": r.value("C.2.r.2.1", inst),
+        "department": r.value("C.2.r.2.2", inst),
+        "address": {k: v for k, v in {
+            "street": r.value("C.2.r.2.3", inst), "city": r.value("C.2.r.2.4", inst),
+            "state": r.value("C.2.r.2.5", inst), "postcode": r.value("C.2.r.2.6", inst),
+            "country": r.value("C.2.r.3", inst)}.items() if v is not None},
+        "phone": r.value("C.2.r.2.7", inst, lambda v: v[4:] if v.startswith("tel:") else None),
+        "qualification": qualification,
+        "primary": r.value("C.2.r.5", inst, lambda v: v == "1" or None),
+    }
+    return r.build(m.PrimarySource, data, point)
+
+
+def _sender(r: Reader, inst: etree._Element | None) -> Any:
+    if inst is None:
+        return None
+    point = r.checkpoint()
+    data = {
+        "type": r.code("C.3.1", inst, "sender_type"),
+        "organization": r.value("C.3.2", inst),
+        "department": r.value("C.3.3.1", inst),
+        "person": {k: v for k, v in _person(r, inst, "C.3.3").items() if v is not None},
+        "address": {k: v for k, v in {
+            "street": r.value("C.3.4.1", inst), "city": r.value("C.3.4.2", inst),
+            "state": r.value("C.3.4.3", inst), "postcode": r.value("C.3.4.4", inst),
+            "country": r.value("C.3.4.5", inst)}.items() if v is not None},
+        "phone": r.value("C.3.4.6", inst, lambda v: v[4:] if v.startswith("tel:") else None),
+        "fax": r.value("C.3.4.7", inst, lambda v: v[4:] if v.startswith("fax:") else None),
+        "email": r.value("C.3.4.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
+    }
+    return r.build(m.Sender, data, point)
+
+
+def _patient(r: Reader, pat: etree._Element | None) -> Any:
+    if pat is None:
+        return None
+    point = r.checkpoint()
+    initials = r.get("D.1", pat)
+    data: dict[str, Any] = {
+        "initials": initials,
+        "sex": r.code("D.5", pat, "sex") or (s if isinstance(s := r.get("D.5", pat, lambda v: None), m.Absent)
+                                             else None),
+        "birth_date": r.date("D.2.1", pat),
+        "age_at_onset": r.quantity("D.2.2a", "D.2.2b", pat),
+        "gestation_at_onset": r.quantity("D.2.2.1a", "D.2.2.1b", pat),
+        "age_group": r.code("D.2.3", pat, "age_group"),
+        "weight_kg": r.value("D.3", pat, lambda v: _number(v) if (r.raw("D.3", pat)[0] is not None and
+                                                                  r.raw("D.3", pat)[0].get("unit") == "kg")
+                             else None),
+        "height_cm": r.value("D.4", pat, lambda v: _number(v) if (r.raw("D.4", pat)[0] is not None and
+                                                                  r.raw("D.4", pat)[0].get("unit") == "cm")
+                             else None),
+        "last_menstrual_period": r.value("D.6", pat, ts_to_partial),
+        "medical_history": [],
+        "past_drugs": [],
+    }
+    for unit_el in ("D.3", "D.4"):
+        node = r.raw(unit_el, pat)[0]
+        if node is not None and data["weight_kg" if unit_el == "D.3" else "height_cm"] is not None:
+            r.mark(node, "unit")
+    organizer = r.one("history_organizer")
+    if organizer is not None:
+        data["history_text"] = r.value("D.7.2", organizer)
+        data["concomitant_therapies"] = r.boolean("D.7.3", organizer)
+    for inst in r.instances("history"):
+        p = r.checkpoint()
+        item = r.build(m.HistoryItem, {
+            "meddra": r.meddra("D.7.1.r.1b", "D.7.1.r.1a", inst),
+            "start": r.date("D.7.1.r.2", inst), "end": r.date("D.7.1.r.4", inst),
+            "continuing": r.boolean("D.7.1.r.3", inst), "comments": r.value("D.7.1.r.5", inst),
+            "family_history": r.boolean("D.7.1.r.6", inst),
+        }, p)
+        if item:
+            data["medical_history"].append(item)
+    for inst in r.instances("past_drug"):
+        p = r.checkpoint()
+        item = r.build(m.PastDrug, {
+            "name": r.value("D.8.r.1", inst), "start": r.date("D.8.r.4", inst), "end": r.date("D.8.r.5", inst),
+            "indication": r.meddra("D.8.r.6b", "D.8.r.6a", inst),
+            "reaction": r.meddra("D.8.r.7b", "D.8.r.7a", inst),
+        }, p)
+        if item:
+            data["past_drugs"].append(item)
+    if initials is None:
+        r.rollback(point)
+        return None
+    return r.build(m.Patient, data, point)
+
+
+_SERIOUS = {"death": "E.i.3.2a", "life_threatening": "E.i.3.2b", "hospitalisation": "E.i.3.2c",
+            "disabling": "E.i.3.2d", "congenital_anomaly": "E.i.3.2e", "other_medically_important": "E.i.3.2f"}
+
+
+def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
+    """Reactions, and the map from each reaction's E2B id (UUID) to its case-file key."""
+    out: list[m.Reaction] = []
+    ids: dict[str, str] = {}
+    for n, inst in enumerate(r.instances("reaction"), start=1):
+        point = r.checkpoint()
+        key = f"reaction-{n}"
+        seriousness = {}
+        for name, number in _SERIOUS.items():
+            if r.value(number, inst, lambda v: v == "true" or None):
+                seriousness[name] = True
+        highlighted = r.value("E.i.3.1", inst, lambda v: {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(v))
+        data = {
+            "id": key,
+            "verbatim": r.value("E.i.1.1a", inst),
+            "language": r.value("E.i.1.1b", inst),
+            "translation": r.value("E.i.1.2", inst),
+            "meddra": r.meddra("E.i.2.1b", "E.i.2.1a", inst),
+            "highlighted": highlighted,
+            "seriousness": seriousness,
+            "onset": r.date("E.i.4", inst),
+            "end": r.date("E.i.5", inst),
+            "duration": r.quantity("E.i.6a", "E.i.6b", inst),
+            "outcome": r.code("E.i.7", inst, "outcome"),
+            "medically_confirmed": r.boolean("E.i.8", inst),
+            "country": r.value("E.i.9", inst),
+        }
+        reaction = r.build(m.Reaction, data, point)
+        if reaction is None:
+            continue
+        id_el = inst.find("{urn:hl7-org:v3}id")
+        if id_el is not None and id_el.get("root"):
+            ids[id_el.get("root")] = key
+            r.mark(id_el, "root")
+        out.append(reaction)
+    return out, ids
+
+
+def _tests(r: Reader) -> list[m.Test]:
+    out = []
+    for inst in r.instances("test"):
+        point = r.checkpoint()
+        data = {
+            "name": r.value("F.r.2.1", inst) or (r.raw("F.r.2.2b", inst)[1] and None),
+            "meddra": r.meddra("F.r.2.2b", "F.r.2.2a", inst),
+            "date": r.date("F.r.1", inst),
+            "value": r.value("F.r.3.2", inst, _number),
+            "unit": r.value("F.r.3.3", inst),
+            "result": r.code("F.r.3.1", inst, "test_result"),
+            "result_text": r.value("F.r.3.4", inst),
+            "low": r.value("F.r.4", inst, _number),
+            "high": r.value("F.r.5", inst, _number),
+            "comments": r.value("F.r.6", inst),
+            "more_info": r.boolean("F.r.7", inst),
+        }
+        item = r.build(m.Test, data, point)
+        if item:
+            out.append(item)
+    return out
+
+
+def _coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Coded | None:
+    text = r.value(text_el, inst)
+    node, code = r.raw(code_el, inst)
+    data: dict[str, Any] = {"text": text}
+    if node is not None and code:
+        data.update(code=code, system=node.get("codeSystem"), version=node.get("codeSystemVersion"))
+        r.mark(node, "code", *(a for a in ("codeSystem", "codeSystemVersion") if node.get(a)))
+    if not any(data.values()):
+        return None
+    return m.Coded(**data)
+
+
+def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
+    out = []
+    roles: dict[str, str] = {}
+    for inst in r.instances("role"):
+        ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
+        role = r.code("G.k.1", inst, "drug_role")
+        if ref is not None and role:
+            roles[ref.get("root") or ""] = role
+            r.mark(ref, "root")
+    causalities: dict[tuple[str, str], list[m.Causality]] = {}
+    for inst in r.instances("causality"):
+        point = r.checkpoint()
+        drug_ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
+        reac_ref = inst.find("{urn:hl7-org:v3}subject1/{urn:hl7-org:v3}adverseEffectReference/{urn:hl7-org:v3}id")
+        item = r.build(m.Causality, {"source": r.value("G.k.9.i.2.r.1", inst),
+                                     "method": r.value("G.k.9.i.2.r.2", inst),
+                                     "result": r.value("G.k.9.i.2.r.3", inst)}, point)
+        if item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids:
+            r.mark(drug_ref, "root")
+            r.mark(reac_ref, "root")
+            causalities.setdefault((drug_ref.get("root") or "", reac_ref.get("root") or ""), []).append(item)
+        elif item:
+            r.rollback(point)
+    for n, inst in enumerate(r.instances("drug"), start=1):
+        point = r.checkpoint()
+        id_el = inst.find("{urn:hl7-org:v3}id")
+        uuid = id_el.get("root") if id_el is not None else None
+        if uuid not in roles:
+            continue
+        substances = []
+        for sub in r.instances("substance", inst):
+            p = r.checkpoint()
+            s = r.build(m.Substance, {"name": r.value("G.k.2.3.r.1", sub),
+                                      "strength": r.quantity("G.k.2.3.r.3a", "G.k.2.3.r.3b", sub)}, p)
+            if s:
+                substances.append(s)
+        dosages = []
+        for dose in r.instances("dosage", inst):
+            p = r.checkpoint()
+            d = r.build(m.Dosage, {
+                "dose": r.quantity("G.k.4.r.1a", "G.k.4.r.1b", dose),
+                "every": r.quantity("G.k.4.r.2", "G.k.4.r.3", dose),
+                "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
+                "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose),
+                "batch": r.value("G.k.4.r.7", dose), "text": r.value("G.k.4.r.8", dose),
+                "form": _coded(r, "G.k.4.r.9.1", "G.k.4.r.9.2b", dose),
+                "route": _coded(r, "G.k.4.r.10.1", "G.k.4.r.10.2b", dose),
+            }, p)
+            if d:
+                dosages.append(d)
+        indications = []
+        for ind in r.instances("indication", inst):
+            p = r.checkpoint()
+            i = r.build(m.Indication, {"text": r.value("G.k.7.r.1", ind),
+                                       "meddra": r.meddra("G.k.7.r.2b", "G.k.7.r.2a", ind)}, p)
+            if i:
+                indications.append(i)
+        links = []
+        for (drug_uuid, reac_uuid), items in causalities.items():
+            if drug_uuid == uuid:
+                links.append(m.DrugReaction(reaction=reaction_ids[reac_uuid], causality=items))
+        data = {
+            "id": f"drug-{n}",
+            "role": roles[uuid],
+            "product": r.value("G.k.2.2", inst),
+            "substances": substances,
+            "blinded": r.boolean("G.k.2.5", inst),
+            "dosages": dosages,
+            "cumulative_dose": r.quantity("G.k.5a", "G.k.5b", inst),
+            "gestation_at_exposure": r.quantity("G.k.6a", "G.k.6b", inst),
+            "indications": indications,
+            "action_taken": r.code("G.k.8", inst, "action_taken"),
+            "reactions": links,
+            "additional_text": r.value("G.k.11", inst),
+        }
+        auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
+                "holder": r.value("G.k.3.3", inst)}
+        if any(auth.values()):
+            data["authorisation"] = auth
+        drug = r.build(m.Drug, data, point)
+        if drug is None:
+            continue
+        if id_el is not None:
+            r.mark(id_el, "root")
+        out.append(drug)
+    return out
+
+
+def _narrative(r: Reader, report: etree._Element) -> Any:
+    point = r.checkpoint()
+    assessment = r.one("assessment")
+    summaries = []
+    for inst in r.instances("summary"):
+        p = r.checkpoint()
+        s = r.build(m.Summary, {"text": r.value("H.5.r.1a", inst), "language": r.value("H.5.r.1b", inst)}, p)
+        if s:
+            summaries.append(s)
+    data = {
+        "text": r.value("H.1", report),
+        "reporter_comments": r.value("H.2", assessment) if assessment is not None else None,
+        "sender_comments": r.value("H.4", assessment) if assessment is not None else None,
+        "sender_diagnoses": [d for inst in r.instances("sender_diagnosis")
+                             if (d := r.meddra("H.3.r.1b", "H.3.r.1a", inst)) is not None],
+        "summaries": summaries,
+    }
+    return r.build(m.Narrative, data, point)
+
+
+def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader, str | None]:
+    """Read one PORR_IN049016UV. Returns the case (None if even C.1 cannot be read), the reader
+    (what was read) and, when there is no case, why."""
+    r = Reader(message)
+    report = r.one("report")
+    if report is None:
+        return None, r, "no investigationEvent (C.1) in this message"
+    case_id = r.value("C.1.1", report)
+    if not case_id:
+        return None, r, "no sender's safety report unique identifier (C.1.1)"
+    report_data = _report(r, report)
+    reactions, reaction_ids = _reactions(r)
+    data: dict[str, Any] = {
+        "case_id": case_id,
+        "report": {k: v for k, v in report_data.items() if v is not None and v != []},
+        "primary_sources": [p for inst in r.instances("primary_source") if (p := _primary_source(r, inst))],
+        "sender": _sender(r, r.one("sender")),
+        "literature": [],
+        "patient": _patient(r, r.one("patient")),
+        "reactions": reactions,
+        "tests": _tests(r),
+        "drugs": _drugs(r, reaction_ids),
+        "narrative": _narrative(r, report),
+    }
+    for inst in r.instances("literature"):
+        p = r.checkpoint()
+        lit = r.build(m.Literature, {"citation": r.value("C.4.r.1", inst)}, p)
+        if lit:
+            data["literature"].append(lit)
+    try:
+        case = m.CaseFile.model_validate({k: v for k, v in data.items() if v is not None and v != []})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        return None, r, f"cannot be read into the case model: {where}: {first['msg']}"
+    r.mark(report, *())
+    return case, r, None
