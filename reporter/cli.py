@@ -236,5 +236,105 @@ def render_command(file: str, out: str | None, no_validate: bool) -> None:
         write_output(bundle_html(bundle, validation), out)
 
 
+# --- service: serve, token, db (issue 6) ----------------------------------------------------------------
+
+def _store(database_url: str | None):
+    from reporter import config
+    from reporter.store import CaseStore
+
+    return CaseStore(database_url or config.get("database_url") or "sqlite:///reporter.sqlite3")
+
+
+_db_option = click.option("--database-url", default=None, metavar="URL",
+                          help="SQLAlchemy URL of the case store (default: REPORTER_DATABASE_URL, else a SQLite file).")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@_db_option
+def serve(host: str, port: int, database_url: str | None) -> None:
+    """Serve the FHIR API and pages for local use (production: gunicorn wsgi:app)."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from reporter.web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log prints query strings
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    overrides = {"DATABASE_URL": database_url} if database_url else {}
+    app = create_app(overrides)
+    server = make_server(host, port, app, threaded=True)
+    click.echo(f"serving on http://{host}:{server.server_port}/fhir (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "write"]),
+              help="Scope to grant (repeat for several).")
+@click.option("--label", default=None, help="Who or what the token is for (stored, not secret).")
+@_db_option
+def token_create(scopes: tuple[str, ...], label: str | None, database_url: str | None) -> None:
+    """Create a token; it is printed once, as the last line."""
+    from reporter.store.tokens import create_token
+
+    store = _store(database_url)
+    try:
+        click.echo(f"scopes: {' '.join(sorted(set(scopes)))}", err=True)
+        click.echo(create_token(store, list(scopes), label))
+    finally:
+        store.dispose()
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@_db_option
+def token_revoke(token_id: str, database_url: str | None) -> None:
+    """Revoke a token by its id (the hex part after rpt_)."""
+    from reporter.errors import NotFound
+    from reporter.store.tokens import revoke_token
+
+    store = _store(database_url)
+    try:
+        if not revoke_token(store, token_id):
+            raise NotFound(f"no token {token_id}")
+        click.echo(f"revoked {token_id}")
+    finally:
+        store.dispose()
+
+
+@main.group()
+def db() -> None:
+    """Case store database."""
+
+
+@db.command("upgrade")
+@_db_option
+def db_upgrade(database_url: str | None) -> None:
+    """Apply the schema migrations (also done automatically when serving)."""
+    from reporter.store import migrate
+
+    store = _store(database_url)
+    try:
+        click.echo(f"database at revision {migrate.current_revision(store.engine)}")
+    finally:
+        store.dispose()
+
+
+# --- end service ------------------------------------------------------------------------------------------
+
+
 if __name__ == "__main__":
     main()
