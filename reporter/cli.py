@@ -336,5 +336,24 @@ def db_upgrade(database_url: str | None) -> None:
 # --- end service ------------------------------------------------------------------------------------------
 
 
+# -- the main job on the bundled demo cases --------------------------------------------------------
+
+
+@main.command("demo")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False), default="demo-output", show_default=True,
+              help="Folder for the outputs.")
+@click.option("--no-store", is_flag=True, help="Do not store the cases in the case store.")
+def demo_command(out: str, no_store: bool) -> None:
+    """Run the main job on the three bundled demo cases: FHIR Bundle, validation report, HTML report,
+    CIOMS I PDF and E2B(R3) batches for ich, fda and ema; store the cases (SQLite by default)."""
+    from pathlib import Path
+
+    from reporter.demo import run_demo
+
+    result = run_demo(Path(out), say=click.echo, store=not no_store)
+    click.echo(f"wrote {len(result.written)} files to {out}/")
+    sys.exit(1 if result.problems else 0)
+
+
 if __name__ == "__main__":
     main()
