@@ -39,7 +39,8 @@ def main() -> None:
             passthrough.apply(message, {"extension": residual})
         total_facts += len(diff.facts(original))
         total_diffs += len(diff.compare(original, work))
-    print(f"passthrough re-applied onto the original (no-op except for blocks the writer never writes, which are inserted again): {total_diffs} differences "
+    print(f"passthrough re-applied onto the original (blocks the writer never writes are inserted again): "
+          f"{total_diffs} differences "
           f"over {total_facts} facts in {len(files)} files")
     own = sorted(Path(__file__).resolve().parents[1].joinpath("tests", "e2b", "inputs").glob("*.xml"))
     total_facts = total_diffs = trips = 0

@@ -196,9 +196,10 @@ def config_command() -> None:
 def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, force: bool,
                 batch_id: str | None) -> None:
     """Export case files or ICSR Bundles as one E2B(R3) batch (one report per case), validated."""
-    from reporter.e2b.export import export_bundles, load_input
+    from reporter.e2b.export import export_bundles
+    from reporter.inputs import load_bundle
 
-    bundles = [load_input(path) for path in files]
+    bundles = [load_bundle(path) for path in files]
     result = export_bundles(bundles, receiver_name=receiver, batch_id=batch_id)
     click.echo(f"{result.cases} case(s) for receiver {result.receiver}", err=True)
     click.echo(result.check.text(), err=True)
@@ -206,6 +207,152 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
         click.echo("not written: the batch fails validation (use --force to write it anyway)", err=True)
         sys.exit(1)
     write_output(result.xml, out)
+
+
+# -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------
+
+
+@main.command("render")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
+              help="OUT.html (the report page) or OUT.pdf (CIOMS I form); default: HTML to stdout.")
+@click.option("--no-validate", is_flag=True, help="Leave out the validation panel.")
+def render_command(file: str, out: str | None, no_validate: bool) -> None:
+    """Render a case file or an ICSR Bundle as a self-contained HTML page or a CIOMS I PDF."""
+    from pathlib import Path
+
+    from reporter.inputs import load_bundle
+    from reporter.render.output import RenderError, bundle_html, bundle_pdf, validation_report
+
+    suffix = Path(out).suffix.lower() if out and out != "-" else ".html"
+    if suffix not in (".html", ".htm", ".pdf"):
+        raise RenderError(f"unknown output type {suffix or '(none)'}", location=out,
+                          hint="name the output file .html or .pdf")
+    bundle = load_bundle(file)
+    validation = None if no_validate else validation_report(bundle)
+    if suffix == ".pdf":
+        write_output(bundle_pdf(bundle, validation), out)
+    else:
+        write_output(bundle_html(bundle, validation), out)
+
+
+# --- service: serve, token, db (issue 6) ----------------------------------------------------------------
+
+def _store(database_url: str | None):
+    from reporter import config
+    from reporter.store import CaseStore
+
+    return CaseStore(database_url or config.get("database_url") or "sqlite:///reporter.sqlite3")
+
+
+_db_option = click.option("--database-url", default=None, metavar="URL",
+                          help="SQLAlchemy URL of the case store (default: REPORTER_DATABASE_URL, else a SQLite file).")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@_db_option
+def serve(host: str, port: int, database_url: str | None) -> None:
+    """Serve the FHIR API and pages for local use (production: gunicorn wsgi:app)."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from reporter.web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log prints query strings
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    overrides = {"DATABASE_URL": database_url} if database_url else {}
+    app = create_app(overrides)
+    server = make_server(host, port, app, threaded=True)
+    click.echo(f"serving on http://{host}:{server.server_port}/fhir (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "write"]),
+              help="Scope to grant (repeat for several).")
+@click.option("--label", default=None, help="Who or what the token is for (stored, not secret).")
+@_db_option
+def token_create(scopes: tuple[str, ...], label: str | None, database_url: str | None) -> None:
+    """Create a token; it is printed once, as the last line."""
+    from reporter.store.tokens import create_token
+
+    store = _store(database_url)
+    try:
+        click.echo(f"scopes: {' '.join(sorted(set(scopes)))}", err=True)
+        click.echo(create_token(store, list(scopes), label))
+    finally:
+        store.dispose()
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@_db_option
+def token_revoke(token_id: str, database_url: str | None) -> None:
+    """Revoke a token by its id (the hex part after rpt_)."""
+    from reporter.errors import NotFound
+    from reporter.store.tokens import revoke_token
+
+    store = _store(database_url)
+    try:
+        if not revoke_token(store, token_id):
+            raise NotFound(f"no token {token_id}")
+        click.echo(f"revoked {token_id}")
+    finally:
+        store.dispose()
+
+
+@main.group()
+def db() -> None:
+    """Case store database."""
+
+
+@db.command("upgrade")
+@_db_option
+def db_upgrade(database_url: str | None) -> None:
+    """Apply the schema migrations (also done automatically when serving)."""
+    from reporter.store import migrate
+
+    store = _store(database_url)
+    try:
+        click.echo(f"database at revision {migrate.current_revision(store.engine)}")
+    finally:
+        store.dispose()
+
+
+# --- end service ------------------------------------------------------------------------------------------
+
+
+# -- the main job on the bundled demo cases --------------------------------------------------------
+
+
+@main.command("demo")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False), default="demo-output", show_default=True,
+              help="Folder for the outputs.")
+@click.option("--no-store", is_flag=True, help="Do not store the cases in the case store.")
+def demo_command(out: str, no_store: bool) -> None:
+    """Run the main job on the three bundled demo cases: FHIR Bundle, validation report, HTML report,
+    CIOMS I PDF and E2B(R3) batches for ich, fda and ema; store the cases (SQLite by default)."""
+    from pathlib import Path
+
+    from reporter.demo import run_demo
+
+    result = run_demo(Path(out), say=click.echo, store=not no_store)
+    click.echo(f"wrote {len(result.written)} files to {out}/")
+    sys.exit(1 if result.problems else 0)
 
 
 if __name__ == "__main__":

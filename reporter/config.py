@@ -56,3 +56,12 @@ def get_path(name: str) -> Path | None:
 def describe() -> list[tuple[str, str, str]]:
     """(environment variable, default, help) for every setting: used by the README test and `reporter config`."""
     return [(s.env, s.default or "", s.help) for s in SETTINGS]
+
+# --- service settings (appended) --------------------------------------------------------------------------
+SETTINGS = (*SETTINGS,
+    Setting("base_url", None,
+            "Public base URL of the service (e.g. https://safety.example.org) for links and Location headers; "
+            "by default taken from each request."),
+    Setting("auto_migrate", "1", "Apply database migrations when the service starts (1) or not (0)."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}

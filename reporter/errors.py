@@ -49,3 +49,17 @@ class NotFound(StoreError):
 
 class VersionConflict(StoreError):
     pass
+
+
+# --- service (store and web) ---------------------------------------------------------------------------
+
+class StoreConflict(StoreError):
+    """The write contradicts what is stored (case already exists, resource id taken, case nullified)."""
+
+
+class AuthError(ReporterError):
+    """Missing, unknown or insufficient credentials (HTTP 401/403)."""
+
+    def __init__(self, message: str, *, status: int = 401, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status

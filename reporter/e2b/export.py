@@ -8,7 +8,6 @@ schema order. The result is checked (XSD + the receiver's rule sets) by `check_b
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from reporter.e2b.sections_c import (
 from reporter.e2b.sections_d import patient_role
 from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_and_causality
 from reporter.e2b.xmlw import V3, XSI, Node, el
-from reporter.errors import E2BError, InputError
+from reporter.errors import E2BError
 from reporter.fhir import read
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
@@ -234,20 +233,3 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
                   cases=len(bundles))
 
 
-def load_input(path: str | Path) -> Json:
-    """A case file (YAML/JSON) or a FHIR Bundle (JSON) -> Bundle."""
-    from reporter.casefile.parse import load_case, read_text
-    from reporter.fhir.build import build_bundle
-
-    text = read_text(path)
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg}", location=f"{path}:{exc.lineno}") from None
-        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-            return data
-        if isinstance(data, dict) and data.get("resourceType"):
-            raise InputError(f"a {data['resourceType']} is not an ICSR Bundle", location=str(path))
-    return build_bundle(load_case(path))

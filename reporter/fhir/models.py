@@ -22,7 +22,7 @@ def _validate(resource: dict[str, Any], root: str) -> list[tuple[str, str]]:
     except ValidationError as exc:
         return [(_fhirpath(root, err["loc"]), err["msg"].removeprefix("Value error, "))
                 for err in exc.errors(include_url=False)]
-    except (TypeError, ValueError) as exc:  # the models raise plain errors for some malformed input
+    except (TypeError, ValueError, AttributeError) as exc:  # the models raise plain errors on some bad input
         return [(root, str(exc))]
     return []
 
@@ -56,3 +56,99 @@ def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:
         else:
             path += f".{str(part).removesuffix('__ext')}"
     return path
+
+
+# --- FHIR XML (service) ---------------------------------------------------------------------------------
+# The FHIR XML form of a resource, through the R4B models, which know each element's order, cardinality
+# and primitive type (what a JSON<->XML conversion needs and plain JSON does not carry).
+
+def to_xml(resource: dict[str, Any]) -> bytes:
+    """FHIR XML of a valid resource (raises ValueError for an invalid one)."""
+    model = _model_class(resource.get("resourceType"))
+    try:
+        text = model.model_validate(resource).model_dump_xml(xml_declaration=True)
+    except ValidationError as exc:
+        raise ValueError(f"cannot render invalid {resource.get('resourceType')} as XML: {exc}") from exc
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return _keep_number_text(data, resource)
+
+
+def _keep_number_text(data: bytes, resource: dict[str, Any]) -> bytes:
+    """Write numbers as the JSON had them: the models' XML writer goes through float (20 -> "20.0",
+    1e21 -> "1e+21"), which changes a FHIR decimal's precision."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(data, parser=parser)
+
+    def number_text(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return str(value) if isinstance(value, int) else repr(value)
+
+    def walk(element: Any, obj: Any) -> None:
+        if not isinstance(obj, dict):
+            return
+        seen: dict[str, int] = {}
+        for child in element:
+            if not isinstance(child.tag, str) or etree.QName(child).namespace != "http://hl7.org/fhir":
+                continue
+            name = etree.QName(child).localname
+            position = seen.get(name, 0)
+            seen[name] = position + 1
+            value, underscore = obj.get(name), obj.get(f"_{name}")
+            if isinstance(value, list):
+                value = value[position] if position < len(value) else None
+            if isinstance(underscore, list):
+                underscore = underscore[position] if position < len(underscore) else None
+            if child.get("value") is not None:
+                text_value = number_text(value)
+                if text_value is not None:
+                    child.set("value", text_value)
+                walk(child, underscore)
+            elif name in ("resource", "contained") and len(child) and isinstance(value, dict):
+                walk(child[0], value)
+            else:
+                walk(child, value if value is not None else underscore)
+
+    walk(root, resource)
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def from_xml(data: bytes) -> dict[str, Any]:
+    """A resource from FHIR XML, as a JSON dict. Raises ValueError with the problem.
+
+    The document is parsed with entities, DTDs and network access off; a DOCTYPE is refused."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             dtd_validation=False, remove_comments=True)
+    try:
+        root = etree.fromstring(data, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"malformed XML: {exc}") from exc
+    if root.getroottree().docinfo.doctype:
+        raise ValueError("XML with a DOCTYPE is refused")
+    if etree.QName(root).namespace != "http://hl7.org/fhir":
+        raise ValueError(f"root element {root.tag!r} is not in the FHIR namespace http://hl7.org/fhir")
+    model = _model_class(etree.QName(root).localname)
+    try:
+        parsed = model.model_validate_xml(etree.tostring(root), xmlparser=parser)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = _fhirpath(etree.QName(root).localname, first["loc"])
+        raise ValueError(f"{where}: {first['msg']}") from exc
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"not a valid FHIR R4 {etree.QName(root).localname}: {exc}") from exc
+    import json
+
+    return json.loads(parsed.model_dump_json(exclude_none=True, by_alias=True))
+
+
+def _model_class(resource_type: object):
+    if not isinstance(resource_type, str):
+        raise ValueError("missing resourceType")
+    try:
+        return get_fhir_model_class(resource_type)
+    except (KeyError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{resource_type!r} is not an R4 resource type") from exc

@@ -140,7 +140,7 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"resourceType": "Patient"}')
     proc = _run(str(bad))
-    assert proc.returncode == 2 and "not an ICSR Bundle" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "found a Patient" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_serialization_is_utf8_with_declaration():

@@ -8,8 +8,9 @@ import pytest
 from lxml import etree
 
 from reporter.e2b.dates import to_ts
-from reporter.e2b.export import export_bundles, load_input
+from reporter.e2b.export import export_bundles
 from reporter.errors import E2BError
+from reporter.inputs import load_bundle as load_input
 from tests.conftest import GOLDEN, check_golden
 from tests.e2b.helpers import FIXED_BATCH, FIXED_TIME
 

@@ -11,7 +11,8 @@ from lxml import etree
 
 from reporter.e2b import rules
 from reporter.e2b.dictionary import dictionary, rule_set
-from reporter.e2b.export import export_bundles, load_input
+from reporter.e2b.export import export_bundles
+from reporter.inputs import load_bundle as load_input
 from tests.e2b.helpers import FIXED_BATCH, FIXED_TIME
 
 RICH = Path(__file__).parent / "data" / "rich-case.yaml"

@@ -1,0 +1,48 @@
+"""Bundle -> HTML page and Bundle -> CIOMS I PDF: reports per second on one core.
+
+Run: PYTHONPATH=. python bench/bench_render.py [--seconds N]
+Each demo case is built into a Bundle once; the timing covers view extraction, charts, templates and,
+for PDF, WeasyPrint. Validation is left out (it has its own figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from reporter.render.output import bundle_html, bundle_pdf, load_bundle  # noqa: E402
+
+
+def rate(fn, bundles: list[dict], seconds: float) -> tuple[float, int]:
+    fn(bundles[0])  # warm-up: template compilation, font loading
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn(bundles[done % len(bundles)])
+        done += 1
+    return done / (time.perf_counter() - start), done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    bundles = [load_bundle(str(p)) for p in sorted((REPO / "examples").glob("case*.yaml"))]
+    html_rate, html_n = rate(bundle_html, bundles, args.seconds)
+    pdf_rate, pdf_n = rate(bundle_pdf, bundles, args.seconds)
+    size_html = sum(len(bundle_html(b).encode()) for b in bundles) / len(bundles)
+    size_pdf = sum(len(bundle_pdf(b)) for b in bundles) / len(bundles)
+    print(f"demo cases: {len(bundles)}; one core")
+    print(f"Bundle -> HTML: {html_rate:8.1f} reports/s  ({html_n} runs, mean page {size_html / 1024:.0f} KiB)")
+    print(f"Bundle -> PDF : {pdf_rate:8.1f} reports/s  ({pdf_n} runs, mean PDF {size_pdf / 1024:.0f} KiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Service benchmark: requests per second and p50/p99 latency on loopback, SQLite and PostgreSQL.
+
+The server runs as its own process (gunicorn wsgi:app); this process is the load generator. Every loop
+is bounded in count and time. Usage:
+
+    PYTHONPATH=. python bench/service.py                        # SQLite, and PostgreSQL if configured
+    eval "$(bash .ci/start-postgres)"; PYTHONPATH=. python bench/service.py --backend postgresql
+    PYTHONPATH=. python bench/service.py --requests 500 --concurrency 8 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from reporter.casefile.parse import load_case  # noqa: E402
+from reporter.fhir.build import build_bundle  # noqa: E402
+
+JSON = "application/fhir+json"
+_NS = uuid.UUID("7f1d7a36-2b59-4a8e-9f0a-4c2d8e1b6a13")
+
+
+def renamed(bundle: dict, tag: str) -> dict:
+    """The Bundle as a different case: new C.1.1 id and new resource ids."""
+    text = json.dumps(bundle)
+    for entry in bundle["entry"]:
+        old = entry["resource"].get("id")
+        if old:
+            text = text.replace(old, str(uuid.uuid5(_NS, f"{old}/{tag}")))
+    copied = json.loads(text)
+    copied.pop("id", None)
+    copied["entry"][0]["resource"]["identifier"]["value"] += f"-{tag}"
+    return copied
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_postgres_db(admin_url: str) -> tuple[str, callable]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), drop
+
+
+def start_server(db_url: str, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "REPORTER_DATABASE_URL": db_url, "REPORTER_SECRET_KEY": "bench",
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}/fhir"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
+                return proc, base
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server did not start within 60 s")
+
+
+def run_load(name: str, make_request, count: int, concurrency: int, budget_s: float) -> dict:
+    """Send `count` requests from `concurrency` threads (each with its own connection); stop at budget_s."""
+    sessions = [requests.Session() for _ in range(concurrency)]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + budget_s
+
+    def worker(slot: int) -> None:
+        nonlocal errors
+        session = sessions[slot]
+        for i in range(slot, count, concurrency):
+            if time.monotonic() > deadline:
+                return
+            started = time.perf_counter()
+            ok = make_request(session, i)
+            latencies.append(time.perf_counter() - started)
+            if not ok:
+                errors += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    n = len(latencies)
+    return {"op": name, "n": n, "errors": errors, "rps": n / elapsed if elapsed else 0.0,
+            "p50_ms": statistics.median(latencies) * 1000 if n else 0.0,
+            "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else 0.0}
+
+
+def bench_backend(backend: str, db_url: str, args: argparse.Namespace) -> list[dict]:
+    from reporter.store import CaseStore
+    from reporter.store.tokens import create_token
+
+    store = CaseStore(db_url)
+    token = create_token(store, ["read", "write"], "bench")
+    store.dispose()
+    proc, base = start_server(db_url, args.workers, args.threads)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": JSON, "Accept": JSON}
+    demos = [build_bundle(load_case(p)) for p in sorted((REPO / "examples").glob("*.yaml"))]
+    run = uuid.uuid4().hex[:6]
+    results = []
+    try:
+        seed = [renamed(demos[i % len(demos)], f"{run}-seed{i}") for i in range(args.seed)]
+        case_ids = []
+        with requests.Session() as s:
+            for body in seed:
+                r = s.post(f"{base}/Bundle", data=json.dumps(body), headers=headers, timeout=60)
+                r.raise_for_status()
+                case_ids.append(r.json()["id"])
+        since = requests.get(f"{base}/Bundle/{case_ids[len(case_ids) // 2]}", headers=headers,
+                             timeout=30).json()["meta"]["lastUpdated"]
+        bodies = [json.dumps(renamed(demos[i % len(demos)], f"{run}-c{i}")) for i in range(args.requests)]
+        rng = random.Random(7)
+
+        def read(session, i):
+            r = session.get(f"{base}/Bundle/{rng.choice(case_ids)}", headers=headers, timeout=60)
+            return r.status_code == 200
+
+        def search(session, i):
+            r = session.get(f"{base}/AdverseEvent", params={"_lastUpdated": f"gt{since}", "_count": "20"},
+                            headers=headers, timeout=60)
+            return r.status_code == 200 and r.json()["total"] > 0
+
+        def create(session, i):
+            r = session.post(f"{base}/Bundle", data=bodies[i], headers=headers, timeout=60)
+            return r.status_code == 201
+
+        for name, fn in (("read Bundle", read), ("search _lastUpdated", search), ("create Bundle", create)):
+            result = run_load(name, fn, args.requests, args.concurrency, args.budget)
+            result["backend"] = backend
+            results.append(result)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--requests", type=int, default=300, help="requests per operation (bounded)")
+    parser.add_argument("--concurrency", type=int, default=4, help="client threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--seed", type=int, default=30, help="cases stored before measuring")
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds at most per operation")
+    args = parser.parse_args()
+
+    results: list[dict] = []
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            results += bench_backend("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args)
+    if args.backend in ("postgresql", "both"):
+        admin_url = os.environ.get("REPORTER_TEST_POSTGRES_URL")
+        if not admin_url:
+            print("postgresql: skipped (set REPORTER_TEST_POSTGRES_URL: eval \"$(bash .ci/start-postgres)\")")
+        else:
+            url, drop = fresh_postgres_db(admin_url)
+            try:
+                results += bench_backend("postgresql", url, args)
+            finally:
+                drop()
+    print(f"{'backend':<11} {'operation':<21} {'n':>5} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(f"{r['backend']:<11} {r['op']:<21} {r['n']:>5} {r['errors']:>4} {r['rps']:>8.1f} "
+              f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+    if any(r["errors"] for r in results):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""The view model of a case report: what the HTML page and the CIOMS I form show, already extracted
+from the Bundle (reporter/render/view.py) and free of FHIR structure.
+
+Every field may be missing. `Missing` says why (a data-absent-reason from the Bundle) or that the
+Bundle did not say; templates render it as a marked gap, never as an empty cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+
+@dataclass(frozen=True)
+class Missing:
+    reason: str | None = None  # data-absent-reason code (asked-unknown, masked, ...) or None: not stated
+
+
+@dataclass(frozen=True)
+class Qty:
+    value: float
+    unit: str
+    comparator: str | None = None
+
+
+@dataclass(frozen=True)
+class When:
+    """A point in time as the Bundle has it: a partial ISO date, a time relative to a drug, or missing.
+    `day` is its place on the case's day axis (days from the suspect drug's first dose) when known."""
+
+    date: str | None = None
+    offset: Qty | None = None
+    anchor: str | None = None  # "first anakinra dose"
+    missing: Missing | None = None
+    day: float | None = None
+
+
+Text = str | Missing | None
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A coded term with its verbatim text: MedDRA LLT, LOINC test."""
+
+    text: str | None
+    code: str | None = None
+    system: str | None = None  # short name: MedDRA, LOINC
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Party:
+    name: Text = None
+    organization: str | None = None
+    qualification: str | None = None
+    kind: str | None = None  # sender type
+    address: str | None = None
+    country: str | None = None
+    contact: str | None = None
+
+
+@dataclass(frozen=True)
+class Header:
+    report_id: Text = None
+    worldwide_id: str | None = None
+    report_type: Text = None
+    serious: bool | None = None
+    criteria: tuple[str, ...] = ()
+    created: When | None = None
+    first_received: When | None = None
+    most_recent: When | None = None
+    sender: Party | None = None
+    primary_sources: tuple[Party, ...] = ()
+    literature: tuple[str, ...] = ()
+    study: str | None = None
+    amendment: str | None = None  # "Amendment: reason" / "Nullification: reason"
+    other_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    term: Coded | None
+    start: When | None = None
+    end: When | None = None
+    continuing: bool | None = None
+    comments: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientView:
+    initials: Text = None
+    sex: Text = None
+    birth_date: When | None = None
+    age: Qty | None = None
+    age_group: str | None = None
+    weight: Qty | None = None
+    height: Qty | None = None
+    record_numbers: tuple[str, ...] = ()
+    history: tuple[HistoryItem, ...] = ()
+    history_text: str | None = None
+    past_drugs: tuple[str, ...] = ()
+    death: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class ReactionView:
+    key: str
+    verbatim: Text
+    term: Coded | None = None
+    translation: str | None = None
+    onset: When | None = None
+    end: When | None = None
+    duration: Qty | None = None
+    outcome: Text = None
+    serious: bool | None = None
+    criteria: tuple[str, ...] = ()
+    country: str | None = None
+    medically_confirmed: bool | None = None
+
+
+@dataclass(frozen=True)
+class DosageView:
+    dose: Qty | None = None
+    every: str | None = None  # "every 1 d"
+    route: str | None = None
+    form: str | None = None
+    start: When | None = None
+    stop: When | None = None
+    duration: Qty | None = None
+    text: str | None = None
+    batch: str | None = None
+
+
+@dataclass(frozen=True)
+class DrugView:
+    key: str
+    role: str  # suspect, concomitant, interacting, not-administered
+    product: Text
+    substances: tuple[str, ...] = ()
+    dosages: tuple[DosageView, ...] = ()
+    indications: tuple[str, ...] = ()
+    action_taken: str | None = None
+    cumulative_dose: Qty | None = None
+    additional_info: tuple[str, ...] = ()
+    additional_text: str | None = None
+
+
+@dataclass(frozen=True)
+class AssessmentView:
+    """One drug against one reaction (G.k.9.i): timing, de/rechallenge and the causality results."""
+
+    drug: str
+    reaction: str
+    onset_after_first_dose: Qty | None = None
+    onset_after_last_dose: Qty | None = None
+    dechallenge: str | None = None
+    rechallenge: str | None = None
+    results: tuple[tuple[str, str, str], ...] = ()  # (source, method, result)
+
+
+@dataclass(frozen=True)
+class LabRow:
+    test: Coded
+    when: When | None
+    value: Qty | None = None
+    result_text: str | None = None
+    low: float | None = None
+    high: float | None = None
+    unit: str | None = None  # of the reference range
+    flag: str | None = None  # H, L, N
+    xuln: float | None = None
+    grade: int | None = None
+    comments: str | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    caption: str
+    svg: Markup
+
+
+@dataclass(frozen=True)
+class IssueView:
+    severity: str
+    code: str
+    location: str
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class NarrativeView:
+    text: Text = None
+    reporter_comments: str | None = None
+    sender_comments: str | None = None
+    sender_diagnoses: tuple[Coded, ...] = ()
+    summaries: tuple[tuple[str, str], ...] = ()  # (language, text)
+
+
+@dataclass(frozen=True)
+class CaseView:
+    header: Header
+    patient: PatientView | None = None
+    reactions: tuple[ReactionView, ...] = ()
+    drugs: tuple[DrugView, ...] = ()
+    assessments: tuple[AssessmentView, ...] = ()
+    labs: tuple[LabRow, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    liver: tuple[str, ...] = ()  # derived findings: R ratio and pattern, Hy's law, CTCAE grade
+    day_axis: str | None = None  # "Days after first anakinra dose"
+    narrative: NarrativeView = field(default_factory=NarrativeView)
+    issues: tuple[IssueView, ...] = ()
+    validated: bool = False  # False: no validation report was available
+    gaps: tuple[str, ...] = ()  # whole sections the Bundle lacks
+
+    def drugs_by_role(self, role: str) -> list[DrugView]:
+        return [d for d in self.drugs if d.role == role]
+
+    @property
+    def errors(self) -> list[IssueView]:
+        return [i for i in self.issues if i.severity in ("fatal", "error")]
+
+    @property
+    def warnings(self) -> list[IssueView]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def notes(self) -> list[IssueView]:
+        return [i for i in self.issues if i.severity not in ("fatal", "error", "warning")]

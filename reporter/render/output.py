@@ -1,0 +1,73 @@
+"""Case view -> HTML page, CIOMS I HTML and PDF. The PDF is WeasyPrint's rendering of the CIOMS
+HTML: no drawing by hand, and no fetching of anything outside the page."""
+
+from __future__ import annotations
+
+from reporter.errors import ReporterError
+from reporter.render.cioms import build_form
+from reporter.render.env import environment
+from reporter.render.model import CaseView
+
+
+class RenderError(ReporterError):
+    """The report could not be rendered (a template or PDF engine failure, not bad case data)."""
+
+
+def render_html(case: CaseView) -> str:
+    """The self-contained report page (inline CSS and SVG, no scripts, no external assets)."""
+    return environment().get_template("report.html").render(case=case)
+
+
+def render_cioms_html(case: CaseView) -> str:
+    return environment().get_template("cioms.html").render(form=build_form(case))
+
+
+def _no_fetch(url: str, *args, **kwargs):
+    raise ValueError(f"the report does not load external resources ({url})")
+
+
+def html_to_pdf(html: str) -> bytes:
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: the Pango/HarfBuzz libraries are missing
+        raise RenderError(
+            f"PDF output needs WeasyPrint and its system libraries: {exc}",
+            hint="pip install weasyprint; apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b",
+        ) from None
+    return HTML(string=html, url_fetcher=_no_fetch).write_pdf()
+
+
+def render_pdf(case: CaseView) -> bytes:
+    """The CIOMS I form (with continuation pages when boxes overflow) as PDF bytes."""
+    return html_to_pdf(render_cioms_html(case))
+
+
+# -- from a Bundle or a case file ------------------------------------------------------------------
+
+
+
+
+def validation_report(bundle: dict):
+    """The validation report of the Bundle, or None where validation is not available."""
+    try:
+        from reporter.validation import validate_bundle
+    except ImportError:
+        return None
+    try:
+        return validate_bundle(bundle)
+    except Exception as exc:  # the page still renders; the panel says validation broke, and why
+        return [{"severity": "error", "code": "VALIDATION-FAILED", "location": "Bundle",
+                 "message": f"validation stopped: {type(exc).__name__}: {exc}",
+                 "hint": "report this as a bug, with the input"}]
+
+
+def bundle_html(bundle: dict, validation=None) -> str:
+    from reporter.render.view import case_view
+
+    return render_html(case_view(bundle, validation))
+
+
+def bundle_pdf(bundle: dict, validation=None) -> bytes:
+    from reporter.render.view import case_view
+
+    return render_pdf(case_view(bundle, validation))

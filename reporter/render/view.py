@@ -1,0 +1,832 @@
+"""ICSR Bundle (plain JSON dict) -> CaseView for the report page and the CIOMS form.
+
+Reads through reporter/fhir/read.py. Relative days come from cqf-relativeDateTime extensions, dates
+from the elements; the day axis counts from the first dose of the first suspect drug. The Bundle may be
+partial or invalid: every read is defensive, and what is missing becomes a gap, never an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from html.parser import HTMLParser
+from typing import Any
+
+from reporter.assess import labs as lab
+from reporter.fhir import read
+from reporter.render.charts import Chart, Exposure, Marker, Point, Series, fmt_num, render_chart
+from reporter.render.env import quantity
+from reporter.render.model import (
+    AssessmentView,
+    CaseView,
+    Coded,
+    DosageView,
+    DrugView,
+    Figure,
+    Header,
+    HistoryItem,
+    IssueView,
+    LabRow,
+    Missing,
+    NarrativeView,
+    Party,
+    PatientView,
+    Qty,
+    ReactionView,
+    When,
+)
+from reporter.tables import ext, fhir_tables, system
+
+Json = dict[str, Any]
+_DAYS_PER_UNIT = {"d": 1.0, "wk": 7.0, "h": 1 / 24, "min": 1 / 1440}
+_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _d(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _s(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _qty(value: Any) -> Qty | None:
+    q = _d(value)
+    number = _num(q.get("value"))
+    if number is None:
+        return None
+    return Qty(number, _s(q.get("code")) or _s(q.get("unit")) or "", _s(q.get("comparator")))
+
+
+def _first_coding(concept: Any) -> Json:
+    codings = _l(_d(concept).get("coding"))
+    return _d(codings[0]) if codings else {}
+
+
+def _concept_text(concept: Any) -> str | None:
+    c = _d(concept)
+    return _s(c.get("text")) or _s(_first_coding(c).get("display")) or _s(_first_coding(c).get("code"))
+
+
+def _absent(holder: Any) -> Missing | None:
+    """A data-absent-reason (or null flavor) on an element or its `_element` companion."""
+    for e in _l(_d(holder).get("extension")):
+        e = _d(e)
+        if e.get("url") == ext("data_absent_reason"):
+            return Missing(_s(e.get("valueCode")))
+        if e.get("url") == ext("null_flavor"):
+            return Missing({"NI": "no-information", "MSK": "masked", "ASKU": "asked-unknown",
+                            "NASK": "not-asked", "NA": "not-applicable"}.get(e.get("valueCode"), "unknown"))
+    return None
+
+
+def _exts(element: Any, key: str) -> list[Json]:
+    url = ext(key)
+    return [_d(e) for e in _l(_d(element).get("extension")) if _d(e).get("url") == url]
+
+
+def _ext1(element: Any, key: str) -> Json:
+    found = _exts(element, key)
+    return found[0] if found else {}
+
+
+def _safe_ext_value(element: Any, key: str) -> Any:
+    return read.value_of(_ext1(element, key)) if _ext1(element, key) else None
+
+
+def _sub(extension_: Any, name: str) -> Any:
+    """Value of a named sub-extension of a complex extension."""
+    for sub in map(_d, _l(_d(extension_).get("extension"))):
+        if sub.get("url") == name:
+            return read.value_of(sub)
+    return None
+
+
+def _sanitized(bundle: Json) -> Json:
+    """Only entries the index can hold: dict resources, text fullUrls."""
+    entries = []
+    for entry in _l(bundle.get("entry")):
+        entry = _d(entry)
+        if isinstance(entry.get("resource"), dict):
+            clean = {"resource": entry["resource"]}
+            if _s(entry.get("fullUrl")):
+                clean["fullUrl"] = entry["fullUrl"]
+            if not isinstance(entry["resource"].get("id", ""), str):
+                continue
+            if not isinstance(entry["resource"].get("resourceType", ""), str):
+                continue
+            entries.append(clean)
+    return {"resourceType": "Bundle", "entry": entries}
+
+
+class _TextOf(HTMLParser):
+    """Narrative XHTML -> paragraphs of plain text, and the <div lang> summaries apart."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.main: list[str] = []
+        self.summaries: list[tuple[str, list[str]]] = []
+        self._lang_depth: int | None = None
+        self._depth = 0
+        self._buf: list[str] = []
+
+    def _target(self) -> list[str]:
+        return self.summaries[-1][1] if self._lang_depth is not None else self.main
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._buf).split())
+        if text:
+            self._target().append(text)
+        self._buf = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._depth += 1
+        if tag in ("p", "div", "br", "li"):
+            self._flush()
+        lang = dict(attrs).get("lang")
+        if tag == "div" and lang and self._lang_depth is None:
+            self._lang_depth = self._depth
+            self.summaries.append((lang, []))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("p", "div", "li"):
+            self._flush()
+        if self._lang_depth is not None and self._depth == self._lang_depth and tag == "div":
+            self._lang_depth = None
+        self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        self._buf.append(data)
+
+
+def narrative_text(div: Any) -> tuple[str | None, list[tuple[str, str]]]:
+    if not isinstance(div, str) or not div.strip():
+        return None, []
+    parser = _TextOf()
+    parser.feed(div)
+    parser.close()
+    parser._flush()
+    main = "\n\n".join(parser.main) or None
+    return main, [(lang, "\n\n".join(parts)) for lang, parts in parser.summaries if parts]
+
+
+class _Extractor:
+    def __init__(self, bundle: Json) -> None:
+        self.bundle = bundle
+        self.index = read.BundleIndex(_sanitized(bundle))
+        self.comp = _d(self.index.composition)
+        if not isinstance(self.comp.get("section", []), list):
+            self.comp = {**self.comp, "section": []}
+        self.gaps: list[str] = []
+        # The day axis: first dose of the first suspect drug.
+        self.statements = self._section_or_type("drugs", "MedicationStatement")
+        self.suspects = [s for s in self.statements if self._role(s) in ("suspect", "interacting")]
+        self.anchor = self.suspects[0] if self.suspects else None
+        self.anchor_url = self._url_of(self.anchor) if self.anchor else None
+        self.anchor_date = self._anchor_date()
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def _section_or_type(self, key: str, resource_type: str) -> list[Json]:
+        """Resources of a section; without a Composition, every resource of the type."""
+        if self.comp:
+            try:
+                found = self.index.section(key)
+            except (AttributeError, TypeError, KeyError):
+                found = []
+            return [r for r in found if isinstance(r, dict) and r.get("resourceType") == resource_type]
+        return [r for r in self.index.all(resource_type) if isinstance(r, dict)]
+
+    def _url_of(self, resource: Json) -> str | None:
+        for url, res in self.index.by_url.items():
+            if res is resource and url.startswith("urn:"):
+                return url
+        return f"{resource.get('resourceType')}/{resource.get('id')}" if resource.get("id") else None
+
+    def _resolve(self, ref: Any) -> Json:
+        try:
+            return _d(self.index.resolve(_d(ref)))
+        except (AttributeError, TypeError):
+            return {}
+
+    def _role(self, statement: Json) -> str:
+        code = _s(_d(_safe_ext_value(statement, "drug_role")).get("code"))
+        return {"1": "suspect", "2": "concomitant", "3": "interacting", "4": "not-administered"}.get(
+            code or "", "concomitant" if code else "unknown")
+
+    def drug_name(self, statement: Json) -> str | None:
+        med = self._resolve(statement.get("medicationReference"))
+        return _concept_text(med.get("code")) or _concept_text(statement.get("medicationCodeableConcept"))
+
+    def _anchor_date(self) -> dt.date | None:
+        if not self.anchor:
+            return None
+        dates = []
+        for dosage in _l(self.anchor.get("dosage")):
+            start = _s(_d(_d(_d(_d(dosage).get("timing")).get("repeat")).get("boundsPeriod")).get("start"))
+            if start and _FULL_DATE.match(start):
+                dates.append(dt.date.fromisoformat(start[:10]))
+        return min(dates) if dates else None
+
+    # -- times ----------------------------------------------------------------------------------
+
+    def when(self, holder: Json, field: str) -> When | None:
+        """A date in `field`, or a relative time / absent reason in `_field`."""
+        value = _s(holder.get(field))
+        if value:
+            return When(date=value, day=self._day_of_date(value))
+        companion = _d(holder.get(f"_{field}"))
+        return self._when_from_extensions(companion)
+
+    def when_extension(self, extension_: Json) -> When | None:
+        """A date-valued extension: valueDateTime, or a relative/absent sub-extension."""
+        value = _s(extension_.get("valueDateTime"))
+        if value:
+            return When(date=value, day=self._day_of_date(value))
+        return self._when_from_extensions(extension_)
+
+    def _when_from_extensions(self, holder: Json) -> When | None:
+        for e in _l(holder.get("extension")):
+            rel = _relative(e)
+            if rel:
+                return self._relative(rel)
+        missing = _absent(holder)
+        return When(missing=missing) if missing else None
+
+    def _relative(self, rel: read.Relative) -> When:
+        target = self._resolve({"reference": rel.drug_reference})
+        name = (self.drug_name(target) if target else None) or "the drug"
+        anchor = f"{'last' if rel.anchor == 'last-dose' else 'first'} {name.lower()} dose"
+        day = None
+        per_day = _DAYS_PER_UNIT.get(rel.unit)
+        if per_day is not None:
+            base = self._drug_day(target, rel.anchor)
+            if base is not None:
+                day = base + rel.value * per_day
+        return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day)
+
+    def _drug_day(self, statement: Json, anchor: str, depth: int = 0) -> float | None:
+        """Where a drug's first (or last) dose sits on the day axis."""
+        if not statement or depth > 3:
+            return None
+        if anchor == "first-dose" and statement is self.anchor:
+            return 0.0
+        starts, stops = [], []
+        for dosage in _l(statement.get("dosage")):
+            period = _d(_d(_d(_d(dosage).get("timing")).get("repeat")).get("boundsPeriod"))
+            for field, bucket in (("start", starts), ("end", stops)):
+                value = _s(period.get(field))
+                day = self._day_of_date(value) if value else None
+                if day is None and not value:
+                    for e in _l(_d(period.get(f"_{field}")).get("extension")):
+                        rel = _relative(e)
+                        per_day = _DAYS_PER_UNIT.get(rel.unit) if rel else None
+                        if rel and per_day is not None:
+                            other = self._resolve({"reference": rel.drug_reference})
+                            base = self._drug_day(other, rel.anchor, depth + 1)
+                            if base is not None:
+                                day = base + rel.value * per_day
+                if day is not None:
+                    bucket.append(day)
+        if anchor == "first-dose":
+            return min(starts) if starts else None
+        return max(stops) if stops else None
+
+    def _day_of_date(self, value: str | None) -> float | None:
+        if not value or self.anchor_date is None or not _FULL_DATE.match(value):
+            return None
+        try:
+            return float((dt.date.fromisoformat(value[:10]) - self.anchor_date).days)
+        except ValueError:
+            return None
+
+    # -- sections -------------------------------------------------------------------------------
+
+    def header(self, reactions: list[ReactionView]) -> Header:
+        comp = self.comp
+        if not comp:
+            self.gaps.append("Composition (report identification, dates and sections)")
+        ident = _d(comp.get("identifier"))
+        worldwide = _d(_ext1(comp, "case_identifier").get("valueIdentifier"))
+        first = _ext1(comp, "first_receive_date")
+        recent = _ext1(comp, "most_recent_date")
+        amendment = _ext1(comp, "report_amendment")
+        amendment_text = None
+        if amendment:
+            kind = _concept_text(_sub(amendment, "amendmentType")) or "Amendment"
+            reason = _s(_sub(amendment, "amendmentReason"))
+            amendment_text = f"{kind}: {reason}" if reason else kind
+        category = _l(comp.get("category"))
+        serious_flags = [r.serious for r in reactions if r.serious is not None]
+        criteria: list[str] = []
+        for r in reactions:
+            criteria.extend(c for c in r.criteria if c not in criteria)
+        study = None
+        for res in self.index.all("ResearchStudy"):
+            numbers = [_s(_d(i).get("value")) for i in _l(res.get("identifier"))]
+            study = _s(res.get("title")) or next((n for n in numbers if n), None)
+        return Header(
+            report_id=_s(ident.get("value")) or Missing(),
+            worldwide_id=_s(worldwide.get("value")),
+            report_type=_concept_text(category[0]) if category else Missing(),
+            serious=(any(serious_flags) if serious_flags else None),
+            criteria=tuple(criteria),
+            created=When(date=_s(comp.get("date"))) if _s(comp.get("date")) else None,
+            first_received=self.when_extension(first) if first else None,
+            most_recent=self.when_extension(recent) if recent else None,
+            sender=self.sender(),
+            primary_sources=tuple(self.primary_sources()),
+            literature=tuple(
+                t for t in (_s(_d(doc).get("description")) for doc in self._section_or_type(
+                    "literature", "DocumentReference")) if t),
+            study=study,
+            amendment=amendment_text,
+            other_ids=tuple(
+                f"{_s(_d(_d(v).get('assigner')).get('display')) or 'other'}: {_s(_d(v).get('value'))}"
+                for v in (_d(e).get("valueIdentifier") for e in _exts(comp, "previous_case_identifier"))
+                if _s(_d(v).get("value"))),
+        )
+
+    def sender(self) -> Party | None:
+        org = self._resolve(self.comp.get("custodian")) if self.comp else {}
+        if not org:
+            return None
+        address = _d(_l(org.get("address"))[0]) if _l(org.get("address")) else {}
+        lines = [*(_s(x) for x in _l(address.get("line"))), _s(address.get("city")), _s(address.get("postalCode")),
+                 _s(address.get("country"))]
+        contact = "; ".join(
+            f"{_s(_d(t).get('system')) or 'contact'} {_s(_d(t).get('value'))}"
+            for t in _l(org.get("telecom")) if _s(_d(t).get("value")))
+        return Party(
+            organization=_s(org.get("name")),
+            kind=_concept_text(_l(org.get("type"))[0]) if _l(org.get("type")) else None,
+            address=", ".join(x for x in lines if x) or None,
+            country=_s(address.get("country")),
+            contact=contact or None,
+        )
+
+    def primary_sources(self) -> Iterable[Party]:
+        for author in _l(self.comp.get("author")):
+            role = self._resolve(author)
+            if role.get("resourceType") != "PractitionerRole":
+                continue
+            practitioner = self._resolve(role.get("practitioner"))
+            names = _l(practitioner.get("name"))
+            name: str | Missing | None = None
+            if names:
+                first = _d(names[0])
+                name = _s(first.get("text")) or " ".join(
+                    x for x in [*(_s(g) for g in _l(first.get("given"))), _s(first.get("family"))] if x
+                ) or _absent(first) or Missing()
+            address = _d(_l(practitioner.get("address"))[0]) if _l(practitioner.get("address")) else {}
+            codes = _l(role.get("code"))
+            qualification: str | None = None
+            if codes:
+                qualification = _concept_text(codes[0]) or (
+                    f"qualification {_absent(codes[0]).reason}" if _absent(codes[0]) else None)
+            yield Party(
+                name=name,
+                organization=_s(_d(role.get("organization")).get("display")),
+                qualification=qualification,
+                country=_s(address.get("country")),
+            )
+
+    def patient(self) -> PatientView | None:
+        patient = self._resolve(self.comp.get("subject")) if self.comp else _d(self.index.first("Patient"))
+        if not patient:
+            self.gaps.append("Patient")
+            return None
+        names = _l(patient.get("name"))
+        initials: str | Missing = Missing()
+        if names:
+            initials = _s(_d(names[0]).get("text")) or _absent(names[0]) or Missing()
+        sex: str | Missing | None = _s(patient.get("gender")) or _absent(patient.get("_gender"))
+        obs_codes = {spec["code"]: key for key, spec in fhir_tables().patient_observations.items()}
+        weight = height = None
+        age_group = None
+        death: list[str] = []
+        for obs in self._section_or_type("patient", "Observation") + self._section_or_type("death", "Observation"):
+            code = _s(_first_coding(obs.get("code")).get("code"))
+            key = obs_codes.get(code or "")
+            if key == "weight":
+                weight = _qty(obs.get("valueQuantity"))
+            elif key == "height":
+                height = _qty(obs.get("valueQuantity"))
+            elif key == "age_group":
+                age_group = _concept_text(obs.get("valueCodeableConcept"))
+            elif key == "death_date":
+                death.append(f"date {_s(obs.get('valueDateTime')) or 'unknown'}")
+            elif key == "death_cause":
+                death.append(f"cause {_concept_text(obs.get('valueCodeableConcept')) or 'unknown'}")
+            elif key == "autopsy" and isinstance(obs.get("valueBoolean"), bool):
+                death.append(f"autopsy {'done' if obs['valueBoolean'] else 'not done'}")
+        if patient.get("deceasedBoolean") is True or _s(patient.get("deceasedDateTime")):
+            death.insert(0, "the patient died")
+        age = None
+        for event in self._section_or_type("reactions", "AdverseEvent"):
+            age = age or _qty(_safe_ext_value(event, "age_at_onset"))
+        history = []
+        for cond in self._section_or_type("history", "Condition"):
+            code = _d(cond.get("code"))
+            coding = _first_coding(code)
+            status = _s(_first_coding(cond.get("clinicalStatus")).get("code"))
+            notes = [_s(_d(n).get("text")) for n in _l(cond.get("note"))]
+            history.append(HistoryItem(
+                term=Coded(_s(code.get("text")) or _s(coding.get("display")), _s(coding.get("code")),
+                           "MedDRA" if coding.get("system") == system("meddra") else None,
+                           _s(coding.get("version"))),
+                start=self.when(cond, "onsetDateTime"),
+                end=self.when(cond, "abatementDateTime"),
+                continuing={"active": True, "resolved": False}.get(status or ""),
+                comments="; ".join(n for n in notes if n) or None,
+            ))
+        past = []
+        for statement in self._section_or_type("past_drugs", "MedicationStatement"):
+            name = _concept_text(statement.get("medicationCodeableConcept")) or "unnamed drug"
+            period = _d(statement.get("effectivePeriod"))
+            bits = [name]
+            start, end = self.when(period, "start"), self.when(period, "end")
+            if start and start.date:
+                bits.append(f"from {start.date}")
+            if end and end.date:
+                bits.append(f"to {end.date}")
+            reaction = _concept_text(_safe_ext_value(statement, "past_drug_reaction"))
+            if reaction:
+                bits.append(f"reaction: {reaction}")
+            past.append(" ".join(bits))
+        records = tuple(
+            f"{_concept_text(_d(i).get('type')) or 'record'}: {_s(_d(i).get('value'))}"
+            for i in _l(patient.get("identifier")) if _s(_d(i).get("value")))
+        return PatientView(
+            initials=initials,
+            sex=sex,
+            birth_date=self.when(patient, "birthDate"),
+            age=age,
+            age_group=age_group,
+            weight=weight,
+            height=height,
+            record_numbers=records,
+            history=tuple(history),
+            history_text=_s(_safe_ext_value(self.comp, "history_text")),
+            past_drugs=tuple(past),
+            death="; ".join(death) or None,
+            country=None,
+        )
+
+    def reactions(self) -> list[ReactionView]:
+        out = []
+        events = self._section_or_type("reactions", "AdverseEvent")
+        if not events:
+            self.gaps.append("Reactions (AdverseEvent)")
+        for index, event in enumerate(events):
+            concept = _d(event.get("event"))
+            coding = _first_coding(concept)
+            translation = None
+            for e in _l(_d(concept.get("_text")).get("extension")):
+                translation = translation or _s(_sub(e, "content"))
+            criteria = [
+                _s(_d(_d(e).get("valueCoding")).get("display")) or "serious"
+                for e in _exts(event, "seriousness_criterion")
+            ]
+            seriousness = _s(_first_coding(event.get("seriousness")).get("code"))
+            serious = None if seriousness is None else seriousness.lower() != "non-serious"
+            end = None
+            duration = None
+            date_holder = _d(event.get("_date"))
+            for e in _exts(date_holder, "event_end_date") + _exts(date_holder, "reaction_end"):
+                end = end or self.when_extension(e)
+            for e in _exts(date_holder, "event_duration"):
+                duration = duration or _qty(e.get("valueDuration"))
+            outcome = _d(_first_coding(event.get("outcome")))
+            out.append(ReactionView(
+                key=_s(event.get("id")) or f"r{index}",
+                verbatim=_s(concept.get("text")) or _s(coding.get("display")) or Missing(),
+                term=Coded(_s(coding.get("display")), _s(coding.get("code")), "MedDRA",
+                           _s(coding.get("version"))) if coding else None,
+                translation=_s(translation),
+                onset=self.when(event, "date"),
+                end=end,
+                duration=duration,
+                outcome=_s(outcome.get("display")) or _s(outcome.get("code")) or Missing(),
+                serious=serious,
+                criteria=tuple(criteria),
+                country=_s(_safe_ext_value(event, "reaction_country")),
+                medically_confirmed=_safe_ext_value(event, "medically_confirmed"),
+            ))
+        return out
+
+    def drugs(self) -> list[DrugView]:
+        out = []
+        if not self.suspects:
+            self.gaps.append("Suspect drug (MedicationStatement with role suspect)")
+        for index, statement in enumerate(self.statements):
+            med = self._resolve(statement.get("medicationReference"))
+            substances = tuple(
+                t for t in (_concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient"))) if t)
+            dosages = []
+            for dosage in _l(statement.get("dosage")):
+                dosage = _d(dosage)
+                repeat = _d(_d(dosage.get("timing")).get("repeat"))
+                period = _d(repeat.get("boundsPeriod"))
+                every = None
+                if _num(repeat.get("period")) is not None:
+                    every = f"every {fmt_num(repeat['period'])} {_s(repeat.get('periodUnit')) or ''}".strip()
+                interval = _qty(_safe_ext_value(dosage, "dosing_interval"))
+                if interval:
+                    every = f"every {fmt_num(interval.value)} {interval.unit}"
+                dose = None
+                for dr in _l(dosage.get("doseAndRate")):
+                    dose = dose or _qty(_d(dr).get("doseQuantity"))
+                route = _d(dosage.get("route"))
+                dosages.append(DosageView(
+                    dose=dose, every=every,
+                    route=_s(_first_coding(route).get("display")) or _s(route.get("text")),
+                    form=_concept_text(_safe_ext_value(dosage, "dose_form")),
+                    start=self.when(period, "start"), stop=self.when(period, "end"),
+                    duration=_qty(_safe_ext_value(dosage, "dosage_duration")),
+                    text=_s(dosage.get("text")),
+                    batch=_s(_safe_ext_value(dosage, "dosage_batch")),
+                ))
+            out.append(DrugView(
+                key=self._url_of(statement) or f"d{index}",
+                role=self._role(statement),
+                product=self.drug_name(statement) or Missing(),
+                substances=substances,
+                dosages=tuple(dosages),
+                indications=tuple(t for t in (_concept_text(r) for r in _l(statement.get("reasonCode"))) if t),
+                action_taken=_s(_d(_safe_ext_value(statement, "action_taken")).get("display")),
+                cumulative_dose=_qty(_safe_ext_value(statement, "cumulative_dose")),
+                additional_info=tuple(
+                    t for t in (_s(_d(e.get("valueCoding")).get("display"))
+                                for e in _exts(statement, "additional_info")) if t),
+                additional_text="; ".join(
+                    t for t in (_s(_d(n).get("text")) for n in _l(statement.get("note"))) if t) or None,
+            ))
+        return out
+
+    def assessments(self, reactions: list[ReactionView]) -> list[AssessmentView]:
+        names = {r.key: r for r in reactions}
+        out = []
+        for event in self._section_or_type("reactions", "AdverseEvent"):
+            reaction = names.get(_s(event.get("id")) or "")
+            label = "reaction"
+            if reaction:
+                label = reaction.term.text if reaction.term and reaction.term.text else str(reaction.verbatim)
+            for entity in _l(event.get("suspectEntity")):
+                entity = _d(entity)
+                statement = self._resolve(entity.get("instance"))
+                interval = _ext1(entity, "onset_interval")
+                dechallenge = _s(_d(_safe_ext_value(entity, "dechallenge")).get("code"))
+                rechallenge_code = _s(_d(_safe_ext_value(entity, "rechallenge")).get("code"))
+                rechallenge = {"1": "recurred", "2": "did-not-recur", "3": "unknown-outcome",
+                               "4": "not-done"}.get(rechallenge_code or "")
+                results = tuple(
+                    (_s(_d(c.get("author")).get("display")) or "not stated",
+                     _concept_text(c.get("method")) or "not stated",
+                     _concept_text(c.get("assessment")) or "not stated")
+                    for c in (_d(x) for x in _l(entity.get("causality"))))
+                out.append(AssessmentView(
+                    drug=(self.drug_name(statement) if statement else None) or "unknown drug",
+                    reaction=label,
+                    onset_after_first_dose=_qty(_sub(interval, "afterFirstDose")) if interval else None,
+                    onset_after_last_dose=_qty(_sub(interval, "afterLastDose")) if interval else None,
+                    dechallenge=dechallenge,
+                    rechallenge=rechallenge,
+                    results=results,
+                ))
+        return out
+
+    def labs(self) -> list[LabRow]:
+        rows = []
+        for obs in self._section_or_type("tests", "Observation"):
+            code = _d(obs.get("code"))
+            loinc = next((c for c in map(_d, _l(code.get("coding"))) if c.get("system") == system("loinc")), None)
+            coding = _d(loinc) or _first_coding(code)
+            value = _qty(obs.get("valueQuantity"))
+            ranges = _l(obs.get("referenceRange"))
+            rng = _d(ranges[0]) if ranges else {}
+            low, high = _qty(rng.get("low")), _qty(rng.get("high"))
+            name = _s(code.get("text")) or _s(coding.get("display")) or "unnamed test"
+            analyte = lab.analyte_key(_s(_d(loinc).get("code")), name)
+            comparator = value.comparator if value else None
+            xuln = lab.multiple_of_uln(value.value if value else None, high.value if high else None, comparator)
+            result_text = _s(obs.get("valueString")) or _s(_safe_ext_value(obs, "result_text"))
+            interpretation = _l(obs.get("interpretation"))
+            if not result_text and interpretation:
+                result_text = _concept_text(interpretation[0])
+            rows.append(LabRow(
+                test=Coded(name, _s(coding.get("code")),
+                           "LOINC" if coding.get("system") == system("loinc") else None),
+                when=self.when(obs, "effectiveDateTime"),
+                value=value,
+                result_text=result_text,
+                low=low.value if low else None,
+                high=high.value if high else None,
+                unit=(high or low).unit if (high or low) else None,
+                flag=lab.flag(value.value if value else None, low.value if low else None,
+                              high.value if high else None, comparator),
+                xuln=xuln,
+                grade=lab.ctcae_grade(analyte, xuln) if analyte else None,
+                comments="; ".join(t for t in (_s(_d(n).get("text")) for n in _l(obs.get("note"))) if t) or None,
+            ))
+        # Group each test's results together, in the order tests first appear; then by time.
+        order: dict[str, int] = {}
+        for row in rows:
+            order.setdefault(row.test.text or "", len(order))
+        return sorted(rows, key=lambda r: (order[r.test.text or ""],
+                                           r.when.day if r.when and r.when.day is not None else float("inf")))
+
+    # -- charts and derived findings --------------------------------------------------------------
+
+    def axis_label(self) -> str | None:
+        if not self.anchor:
+            return None
+        return f"Days after first {(self.drug_name(self.anchor) or 'suspect drug').lower()} dose"
+
+    def figures(self, rows: list[LabRow], reactions: list[ReactionView],
+                drugs: list[DrugView]) -> list[Figure]:
+        label = self.axis_label()
+        if label is None:
+            return []
+        series: dict[tuple[str, str], list[LabRow]] = {}
+        for row in rows:
+            if row.value is None:
+                continue
+            series.setdefault((row.test.text or "", row.value.unit), []).append(row)
+        exposures = []
+        for statement in self.suspects:
+            start = self._drug_day(statement, "first-dose")
+            end = self._drug_day(statement, "last-dose")
+            if start is not None:
+                name = self.drug_name(statement) or "suspect drug"
+                exposures.append(Exposure(f"{name} (suspect)", start, end))
+        onsets: dict[float, list[str]] = {}
+        for r in reactions:
+            if r.onset and r.onset.day is not None:
+                term = r.term.text if r.term and r.term.text else str(r.verbatim)
+                onsets.setdefault(r.onset.day, []).append(term)
+        markers = tuple(Marker(f"Onset: {', '.join(terms)}", day) for day, terms in sorted(onsets.items()))
+        figures = []
+        liver_order = list(lab.lab_table()["analytes"])
+
+        def rank(item: tuple[tuple[str, str], list[LabRow]]) -> int:
+            first = item[1][0]
+            key = lab.analyte_key(first.test.code, first.test.text)
+            return liver_order.index(key) if key in liver_order else len(liver_order)
+
+        for (name, unit), items in sorted(series.items(), key=rank):
+            placed = [r for r in items if r.when and r.when.day is not None and r.value]
+            if len(placed) < 2:
+                continue
+            highs = [r.high for r in placed if r.high is not None]
+            lows = [r.low for r in placed if r.low is not None]
+            key = re.sub(r"[^a-z0-9]+", "-", f"{name} {unit}".lower()).strip("-") or f"lab{len(figures)}"
+            chart = Chart(
+                key=key,
+                series=Series(name, unit, tuple(Point(r.when.day, r.value.value, r.value.comparator)
+                                                for r in placed if r.when and r.when.day is not None and r.value),
+                              uln=highs[-1] if highs else None, lln=lows[-1] if lows else None),
+                x_label=label,
+                exposures=tuple(exposures),
+                markers=markers,
+                not_plotted=len(items) - len(placed),
+            )
+            uln = f", upper limit of normal {fmt_num(highs[-1])} {unit}" if highs else ", no reference range"
+            figures.append(Figure(key, f"{name} ({unit}) by day after the first dose{uln}.", render_chart(chart)))
+        return figures
+
+    def liver_findings(self, rows: list[LabRow], reactions: list[ReactionView]) -> list[str]:
+        by_analyte: dict[str, list[LabRow]] = {}
+        for row in rows:
+            key = lab.analyte_key(row.test.code, row.test.text)
+            if key and row.value is not None:
+                by_analyte.setdefault(key, []).append(row)
+        if not by_analyte.get("alt") and not by_analyte.get("ast"):
+            return []
+        lines = []
+        enzyme = "alt" if by_analyte.get("alt") else "ast"
+        peak = max(by_analyte[enzyme], key=lambda r: r.value.value if r.value else 0)
+        where = f" at {_when_text(peak.when)}" if peak.when else ""
+        grade = f", CTCAE grade {peak.grade}" if peak.grade is not None else ""
+        xuln = f" ({peak.xuln:.1f} × ULN{grade})" if peak.xuln is not None else " (no reference range)"
+        lines.append(f"Peak {lab.analyte_label(enzyme)}: {fmt_num(peak.value.value)} {peak.value.unit}{xuln}{where}.")
+
+        def same_time(key: str) -> LabRow | None:
+            for row in by_analyte.get(key, []):
+                if peak.when and row.when and (
+                        (row.when.day is not None and row.when.day == peak.when.day)
+                        or (row.when.date and row.when.date == peak.when.date)):
+                    return row
+            return None
+
+        alp, bili = same_time("alp"), same_time("bilirubin")
+        aminotransferase = max((r.xuln for r in (peak, same_time("ast"), same_time("alt")) if r and r.xuln),
+                               default=None)
+        r_value = lab.r_ratio(peak.xuln if enzyme == "alt" else None, alp.xuln if alp else None)
+        if r_value is not None:
+            lines.append(f"R ratio {r_value:.1f}: {lab.injury_pattern(r_value)} pattern.")
+        else:
+            lines.append("R ratio: not computable (needs ALT and ALP, each with its upper limit, at the same time).")
+        hy = lab.hys_law(aminotransferase, bili.xuln if bili else None, alp.xuln if alp else None)
+        verdict = {True: "biochemical criteria met (other causes must still be excluded)",
+                   False: "not met", None: "cannot be decided"}[hy.met]
+        lines.append(f"Potential Hy's law: {verdict}; " + "; ".join(hy.reasons) + ".")
+        for r in reactions:
+            if r.onset and r.onset.offset is not None and r.onset.anchor:
+                term = r.term.text if r.term and r.term.text else str(r.verbatim)
+                lines.append(f"Time to onset of {term}: {quantity(r.onset.offset)} after the {r.onset.anchor}.")
+        return lines
+
+    def narrative(self) -> NarrativeView:
+        def section_text(key: str) -> tuple[str | None, list[tuple[str, str]]]:
+            try:
+                element = self.index.section_element(key) if self.comp else None
+            except (AttributeError, TypeError, KeyError):
+                element = None
+            return narrative_text(_d(_d(element).get("text")).get("div"))
+
+        text, summaries = section_text("narrative")
+        reporter_comments, _ = section_text("reporter_comments")
+        sender_comments, _ = section_text("sender_comments")
+        diagnoses = []
+        for cond in self._section_or_type("sender_diagnosis", "Condition"):
+            coding = _first_coding(cond.get("code"))
+            diagnoses.append(Coded(_s(_d(cond.get("code")).get("text")) or _s(coding.get("display")),
+                                   _s(coding.get("code")), "MedDRA", _s(coding.get("version"))))
+        if text is None:
+            self.gaps.append("Case narrative")
+        return NarrativeView(
+            text=text or Missing(),
+            reporter_comments=reporter_comments,
+            sender_comments=sender_comments,
+            sender_diagnoses=tuple(diagnoses),
+            summaries=tuple(summaries),
+        )
+
+
+def _relative(extension_: Any) -> read.Relative | None:
+    try:
+        rel = read.relative_from_extension(_d(extension_))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if rel is None or not isinstance(rel.unit, str) or not isinstance(rel.drug_reference, str):
+        return None
+    return rel
+
+
+def _when_text(w: When) -> str:
+    if w.date:
+        return w.date
+    if w.offset is not None:
+        value = fmt_num(w.offset.value)
+        return f"day {value}" if w.offset.unit == "d" else f"{value} {w.offset.unit}"
+    return "an unknown time"
+
+
+def issues_from(report: Any) -> list[IssueView]:
+    """The validation report's issues, duck-typed (Issue objects or dicts)."""
+    out = []
+    for issue in getattr(report, "issues", None) or (report if isinstance(report, list) else []):
+        get = issue.get if isinstance(issue, dict) else (lambda name, i=issue: getattr(i, name, None))
+        severity = get("severity")
+        severity = getattr(severity, "value", severity)
+        out.append(IssueView(str(severity or "error").lower(), str(get("code") or ""), str(get("location") or ""),
+                             str(get("message") or ""), get("hint")))
+    return out
+
+
+def case_view(bundle: Any, validation: Any = None) -> CaseView:
+    """Extract everything the report shows; `validation` is a ValidationReport (or None: not validated)."""
+    if not isinstance(bundle, dict):
+        bundle = {}
+    x = _Extractor(bundle)
+    if bundle.get("resourceType") != "Bundle":
+        x.gaps.append("a FHIR Bundle (the input is not one)")
+    reactions = x.reactions()
+    drugs = x.drugs()
+    rows = x.labs()
+    header = x.header(reactions)
+    return CaseView(
+        header=header,
+        patient=x.patient(),
+        reactions=tuple(reactions),
+        drugs=tuple(drugs),
+        assessments=tuple(x.assessments(reactions)),
+        labs=tuple(rows),
+        figures=tuple(x.figures(rows, reactions, drugs)),
+        liver=tuple(x.liver_findings(rows, reactions)),
+        day_axis=x.axis_label(),
+        narrative=x.narrative(),
+        issues=tuple(issues_from(validation)) if validation is not None else (),
+        validated=validation is not None,
+        gaps=tuple(dict.fromkeys(x.gaps)),
+    )

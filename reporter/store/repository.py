@@ -1,0 +1,536 @@
+"""The case store: cases with immutable versions, a resource index for searches, an audit trail.
+
+Every write runs in one transaction under a store-wide write lock (BEGIN IMMEDIATE on SQLite, a
+transaction-level advisory lock on PostgreSQL). That makes three guarantees cheap to keep:
+- a failed write changes nothing (the transaction rolls back as a whole);
+- optimistic concurrency is exact: of N updates naming the same If-Match version, one wins;
+- `last_updated` values increase strictly in commit order, so a client polling `_lastUpdated=gt<T>`
+  never misses a row committed after it looked (no later commit can carry an earlier time).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    create_engine,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from reporter.errors import InputError, NotFound, StoreConflict, StoreError, VersionConflict
+from reporter.store import index as bundle_index
+from reporter.store.fhirdates import format_instant
+from reporter.store.schema import (
+    AuditEvent,
+    Case,
+    CaseVersion,
+    ResourceIndex,
+    ResourceToken,
+)
+
+CASE_NAMESPACE = uuid.UUID("5d0c2a8e-6f3b-4f7e-9a51-2b1f0c7d9e44")
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_PG_WRITE_LOCK = 72_340_001
+KINDS = ("initial", "follow-up", "amendment", "nullification")
+_AMENDMENT_EXT = "http://hl7.org/fhir/us/icsr-ae-reporting/StructureDefinition/icsr-ext-reportamendment"
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    case_id: str
+    version: int
+    kind: str
+    recorded: datetime
+    author: str
+    reason: str | None
+    bundle: dict
+    status: str = "active"
+
+    @property
+    def meta(self) -> dict:
+        return {"versionId": str(self.version), "lastUpdated": format_instant(self.recorded)}
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    resource_type: str
+    resource_id: str
+    version: int
+    last_updated: datetime
+    case_id: str
+    resource: dict
+    row_id: int = 0
+
+    def with_meta(self) -> dict:
+        """The resource as served: its stored JSON with meta.versionId/lastUpdated of its version."""
+        body = dict(self.resource)
+        meta = dict(body.get("meta") or {})
+        meta.update(versionId=str(self.version), lastUpdated=format_instant(self.last_updated))
+        body["meta"] = meta
+        return body
+
+
+@dataclass
+class DateClause:
+    prefix: str  # eq ne gt lt ge le sa eb
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Criteria:
+    """A search, already parsed and checked (the web layer turns query strings into this)."""
+
+    ids: list[str] | None = None
+    last_updated: list[DateClause] = field(default_factory=list)
+    date: list[DateClause] = field(default_factory=list)
+    patient: list[list[str]] = field(default_factory=list)  # AND of OR-lists of "Patient/<id>"
+    tokens: list[tuple[str, list[tuple[str | None, str]]]] = field(default_factory=list)
+    sort: list[tuple[str, bool]] = field(default_factory=lambda: [("_lastUpdated", False)])  # (key, desc)
+    count: int = 20
+    cursor: str | None = None  # keyset position for _lastUpdated/_id sorts
+    offset: int = 0  # for other sorts
+    with_total: bool = True
+
+
+@dataclass
+class Page:
+    resources: list[StoredResource]
+    total: int | None
+    next_cursor: str | None = None
+    next_offset: int | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_url(url: str) -> str:
+    """postgresql:// means psycopg 3 here (the only PostgreSQL driver we install)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               hide_parameters=True)
+        _configure_sqlite(engine)
+        return engine
+    # hide_parameters: SQL errors must not carry case data into logs.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL for concurrent readers, and explicit BEGIN (IMMEDIATE for writes) instead of pysqlite's own."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def case_key(bundle: dict) -> tuple[str, str]:
+    """(system, value) of the Composition identifier: the case's key (C.1.1)."""
+    comp = bundle_index.composition(bundle)
+    if comp is None:
+        raise InputError("a document Bundle must start with a Composition", location="Bundle.entry[0]")
+    ident = comp.get("identifier")
+    if isinstance(ident, list):  # R5 habit; R4 has a single identifier
+        ident = ident[0] if ident else None
+    if not isinstance(ident, dict) or not ident.get("value"):
+        raise InputError("the Composition has no identifier (C.1.1 sender's safety report id)",
+                         location="Bundle.entry[0].resource.identifier",
+                         hint="set Composition.identifier.value to the sender's report id")
+    return str(ident.get("system") or ""), str(ident["value"])
+
+
+def case_id_for(system: str, key: str) -> str:
+    return str(uuid.uuid5(CASE_NAMESPACE, f"{system}|{key}"))
+
+
+def declared_kind(bundle: dict) -> tuple[str | None, str | None]:
+    """Nullification/amendment (C.1.11.1) and its reason (C.1.11.2) as declared in the Composition."""
+    comp = bundle_index.composition(bundle) or {}
+    for ext in comp.get("extension") or []:
+        if not isinstance(ext, dict) or ext.get("url") != _AMENDMENT_EXT:
+            continue
+        kind, reason = None, None
+        for sub in ext.get("extension") or []:
+            if sub.get("url") == "amendmentType":
+                codes = [c.get("code") for c in (sub.get("valueCodeableConcept") or {}).get("coding") or []]
+                kind = "nullification" if "1" in codes else "amendment" if "2" in codes else None
+            elif sub.get("url") == "amendmentReason":
+                concept = sub.get("valueCodeableConcept") or {}
+                reason = sub.get("valueString") or concept.get("text")
+        return kind, reason
+    return None, None
+
+
+def check_bundle(bundle: object) -> dict:
+    """What the store itself needs of a Bundle (not validation: that is reporter.validation's job)."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InputError("expected a Bundle resource", location="resourceType")
+    if bundle.get("type") != "document":
+        raise InputError(f"expected an ICSR document Bundle, got type {bundle.get('type')!r}",
+                         location="Bundle.type", hint='set Bundle.type to "document"')
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise InputError("the Bundle has no entries", location="Bundle.entry")
+    seen: set[tuple[str, str]] = set()
+    for i, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        where = f"Bundle.entry[{i}].resource"
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise InputError("entry without a resource", location=where)
+        rid = resource.get("id")
+        if rid is None:
+            continue
+        if not isinstance(rid, str) or not _FHIR_ID.match(rid):
+            raise InputError(f"invalid resource id {rid!r}", location=f"{where}.id",
+                             hint="ids are 1-64 characters of A-Z a-z 0-9 - .")
+        key = (resource["resourceType"], rid)
+        if key in seen:
+            raise InputError(f"{key[0]}/{key[1]} appears twice in the Bundle", location=f"{where}.id")
+        seen.add(key)
+    case_key(bundle)
+    return bundle
+
+
+class CaseStore:
+    """Repository over one database. Thread-safe: each call opens its own session."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
+                                            expire_on_commit=False)
+        if migrate:
+            self.upgrade()
+
+    def upgrade(self) -> None:
+        from reporter.store import migrate
+
+        if self.dialect == "postgresql":
+            with self.engine.begin() as conn:  # serialise workers starting together
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK + 1})
+                migrate.upgrade_on(conn)
+        else:
+            migrate.upgrade(self.engine.execution_options(sqlite_immediate=True))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- sessions -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """One transaction holding the store-wide write lock; rolled back whole on any error."""
+        try:
+            with self._write_sessions() as session, session.begin():
+                if self.dialect == "postgresql":
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
+                yield session
+        except IntegrityError as exc:
+            raise StoreConflict("the write conflicts with stored data and was not applied",
+                                hint=type(exc.orig).__name__) from exc
+        except OperationalError as exc:
+            raise StoreError("the database refused the write; nothing was changed",
+                             hint=type(exc.orig).__name__) from exc
+
+    def _next_timestamp(self, session: Session) -> datetime:
+        """Now, but strictly after every stored version (clocks can step back; ties break paging)."""
+        latest = session.scalar(select(func.max(CaseVersion.recorded)))
+        now = _now()
+        if latest is not None and now <= latest:
+            now = latest + timedelta(microseconds=1)
+        return now
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    def create(self, bundle: dict, *, author: str, reason: str | None = None) -> StoredVersion:
+        """Store a new case from its first Bundle. StoreConflict if the case key is already stored."""
+        return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None)
+
+    def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
+               reason: str | None = None) -> StoredVersion:
+        """Add a version to an existing case. VersionConflict if `if_match` is not the current version."""
+        return self._save(bundle, author=author, reason=reason, case_id=case_id, if_match=if_match)
+
+    def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
+              if_match: int | None) -> StoredVersion:
+        bundle = copy.deepcopy(check_bundle(bundle))
+        system, key = case_key(bundle)
+        kind_declared, reason_declared = declared_kind(bundle)
+        reason = reason or reason_declared
+        with self.write_session() as session:
+            now = self._next_timestamp(session)
+            if case_id is None:
+                cid = case_id_for(system, key)
+                if session.get(Case, cid) is not None:
+                    raise StoreConflict(f"case {key!r} is already stored as Bundle/{cid}",
+                                        location="Composition.identifier",
+                                        hint=f"send follow-ups as PUT Bundle/{cid} with If-Match")
+                case = Case(id=cid, case_system=system, case_key=key, current_version=1, status="active",
+                            created=now, updated=now)
+                session.add(case)
+                version = 1
+                kind = kind_declared or "initial"
+            else:
+                cid = case_id
+                case = session.get(Case, cid)
+                if case is None:
+                    raise NotFound(f"Bundle/{cid} does not exist", location=f"Bundle/{cid}",
+                                   hint="create cases with POST Bundle")
+                if (case.case_system, case.case_key) != (system, key):
+                    raise InputError(f"Composition identifier {key!r} is not this case's ({case.case_key!r})",
+                                     location="Bundle.entry[0].resource.identifier",
+                                     hint="a case keeps its C.1.1 identifier across versions")
+                if if_match is not None and if_match != case.current_version:
+                    current = case.current_version
+                    raise VersionConflict(f"Bundle/{cid} is at version {current}, not {if_match}",
+                                          location=f"Bundle/{cid}",
+                                          hint="read the current version and apply your change to it")
+                if case.status == "nullified":
+                    raise StoreConflict(f"Bundle/{cid} was nullified; it takes no further versions",
+                                        location=f"Bundle/{cid}")
+                version = case.current_version + 1
+                kind = kind_declared or "follow-up"
+                session.execute(update(ResourceIndex)
+                                .where(ResourceIndex.case_id == cid, ResourceIndex.is_current.is_(True))
+                                .values(is_current=False))
+                case.current_version = version
+                case.updated = now
+            if kind == "nullification":
+                case.status = "nullified"
+            bundle["id"] = cid
+            bundle.pop("meta", None)
+            entries = bundle_index.index_bundle(bundle)
+            self._check_ids_free(session, cid, entries)
+            session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
+                                    recorded=now, reason=reason))
+            session.flush()
+            rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
+                                  resource_id=item.resource_id, is_current=True, last_updated=now,
+                                  patient=item.patient, date_start=item.date_start, date_end=item.date_end,
+                                  resource=item.resource) for item in entries]
+            session.add_all(rows)
+            session.flush()  # one batched INSERT ... RETURNING for the ids
+            session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
+                            for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
+            status = case.status
+        return StoredVersion(cid, version, kind, now, author, reason, bundle, status)
+
+    def _check_ids_free(self, session: Session, cid: str, entries: list[bundle_index.IndexEntry]) -> None:
+        keys = [(e.resource_type, e.resource_id) for e in entries if e.resource_type != "Bundle"]
+        if not keys:
+            return
+        clash = session.execute(
+            select(ResourceIndex.resource_type, ResourceIndex.resource_id, ResourceIndex.case_id)
+            .where(ResourceIndex.is_current.is_(True), ResourceIndex.case_id != cid,
+                   tuple_(ResourceIndex.resource_type, ResourceIndex.resource_id).in_(keys))
+            .limit(1)).first()
+        if clash:
+            raise StoreConflict(f"{clash[0]}/{clash[1]} already belongs to Bundle/{clash[2]}",
+                                location=f"{clash[0]}/{clash[1]}",
+                                hint="resource ids are server-wide; give this case's resources their own ids")
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def read(self, case_id: str, version: int | None = None) -> StoredVersion:
+        with self.read_session() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                raise NotFound(f"Bundle/{case_id} does not exist", location=f"Bundle/{case_id}")
+            row = session.get(CaseVersion, (case_id, version or case.current_version))
+            if row is None:
+                raise NotFound(f"Bundle/{case_id} has no version {version}",
+                               location=f"Bundle/{case_id}/_history/{version}")
+            return StoredVersion(row.case_id, row.version, row.kind, row.recorded, row.author, row.reason,
+                                 row.bundle, case.status)
+
+    def history(self, case_id: str) -> list[StoredVersion]:
+        """All versions of a case, newest first (FHIR history order)."""
+        with self.read_session() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                raise NotFound(f"Bundle/{case_id} does not exist", location=f"Bundle/{case_id}")
+            rows = session.scalars(select(CaseVersion).where(CaseVersion.case_id == case_id)
+                                   .order_by(CaseVersion.version.desc())).all()
+            return [StoredVersion(r.case_id, r.version, r.kind, r.recorded, r.author, r.reason, r.bundle,
+                                  case.status) for r in rows]
+
+    def read_resource(self, resource_type: str, resource_id: str,
+                      version: int | None = None) -> StoredResource:
+        with self.read_session() as session:
+            query = select(ResourceIndex).where(ResourceIndex.resource_type == resource_type,
+                                                ResourceIndex.resource_id == resource_id)
+            if version is None:
+                query = query.where(ResourceIndex.is_current.is_(True))
+            else:
+                query = query.where(ResourceIndex.version == version)
+            row = session.scalars(query.limit(1)).first()
+            if row is None:
+                where = f"{resource_type}/{resource_id}" + (f"/_history/{version}" if version else "")
+                raise NotFound(f"{where} does not exist", location=where)
+            return _stored(row)
+
+    def resource_history(self, resource_type: str, resource_id: str) -> list[StoredResource]:
+        with self.read_session() as session:
+            rows = session.scalars(select(ResourceIndex).where(
+                ResourceIndex.resource_type == resource_type, ResourceIndex.resource_id == resource_id)
+                .order_by(ResourceIndex.version.desc(), ResourceIndex.id.desc())).all()
+            if not rows:
+                raise NotFound(f"{resource_type}/{resource_id} does not exist",
+                               location=f"{resource_type}/{resource_id}")
+            return [_stored(r) for r in rows]
+
+    def search(self, resource_type: str, criteria: Criteria) -> Page:
+        ri = ResourceIndex
+        conditions = [ri.resource_type == resource_type, ri.is_current.is_(True)]
+        if criteria.ids is not None:
+            conditions.append(ri.resource_id.in_(criteria.ids))
+        conditions += [_date_condition(ri.last_updated, ri.last_updated, c, point=True)
+                       for c in criteria.last_updated]
+        conditions += [_date_condition(ri.date_start, ri.date_end, c) for c in criteria.date]
+        conditions += [ri.patient.in_(values) for values in criteria.patient]
+        for param, values in criteria.tokens:
+            alternatives = [and_(ResourceToken.code == code,
+                                 *([ResourceToken.system == system] if system is not None else []))
+                            for system, code in values]
+            conditions.append(exists(select(ResourceToken.id).where(
+                ResourceToken.index_id == ri.id, ResourceToken.param == param, or_(*alternatives))))
+        columns = {"_lastUpdated": ri.last_updated, "_id": ri.resource_id, "date": ri.date_start}
+        key, desc = criteria.sort[0]
+        keyset = len(criteria.sort) == 1 and key in ("_lastUpdated", "_id")
+        order = []
+        for name, is_desc in criteria.sort:
+            col = columns[name]
+            order.append(col.desc() if is_desc else col.asc())
+        order.append(ri.id.desc() if desc else ri.id.asc())
+        paged = list(conditions)
+        if keyset and criteria.cursor:
+            col = columns[key]
+            value, row_id = _decode_cursor(criteria.cursor, key)
+            after = (col < value) if desc else (col > value)
+            same = and_(col == value, (ri.id < row_id) if desc else (ri.id > row_id))
+            paged.append(or_(after, same))
+        with self.read_session() as session:
+            query = select(ri).where(*paged).order_by(*order).limit(criteria.count + 1)
+            if not keyset and criteria.offset:
+                query = query.offset(criteria.offset)
+            rows = session.scalars(query).all() if criteria.count > 0 else []
+            total = None
+            if criteria.with_total:
+                total = session.scalar(select(func.count()).select_from(ri).where(*conditions))
+            more = len(rows) > criteria.count
+            rows = rows[:criteria.count]
+            page = Page([_stored(r) for r in rows], total)
+            if more and rows:
+                if keyset:
+                    page.next_cursor = _encode_cursor(rows[-1], key)
+                else:
+                    page.next_offset = criteria.offset + len(rows)
+            return page
+
+    # --- audit --------------------------------------------------------------------------------------
+
+    def audit(self, *, subtype: str, action: str, outcome: str, agent: str, entity: str | None = None,
+              query: str | None = None, source: str | None = None, detail: str | None = None,
+              kind: str = "rest") -> None:
+        """Append an AuditEvent row in its own transaction (also after a failed, rolled-back write)."""
+        with self._write_sessions() as session, session.begin():
+            session.add(AuditEvent(recorded=_now(), type=kind, subtype=subtype, action=action,
+                                   outcome=outcome, agent=agent[:128], source=(source or "")[:64] or None,
+                                   entity=(entity or "")[:255] or None, query=query,
+                                   detail=(detail or "")[:2000] or None))
+
+    def audit_events(self, limit: int = 100) -> list[AuditEvent]:
+        with self.read_session() as session:
+            return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def _stored(row: ResourceIndex) -> StoredResource:
+    return StoredResource(row.resource_type, row.resource_id, row.version, row.last_updated, row.case_id,
+                          row.resource, row.id)
+
+
+def _date_condition(start_col, end_col, clause: DateClause, *, point: bool = False):
+    """FHIR date search: the target range [start_col, end_col) against the parameter's range."""
+    lo, hi = clause.start, clause.end
+    end_cmp = end_col
+    if point:  # an instant covers [t, t]; compare the point itself
+        return {
+            "eq": and_(start_col >= lo, start_col < hi),
+            "ne": or_(start_col < lo, start_col >= hi),
+            "gt": start_col >= hi, "sa": start_col >= hi,
+            "ge": start_col >= lo,
+            "lt": start_col < lo, "eb": start_col < lo,
+            "le": start_col < hi,
+        }[clause.prefix]
+    return {
+        "eq": and_(start_col >= lo, end_cmp <= hi),
+        "ne": or_(start_col < lo, end_cmp > hi),
+        "gt": end_cmp > hi,
+        "ge": end_cmp > lo,
+        "lt": start_col < lo,
+        "le": start_col < hi,
+        "sa": start_col >= hi,
+        "eb": end_cmp <= lo,
+    }[clause.prefix]
+
+
+def _encode_cursor(row: ResourceIndex, key: str) -> str:
+    if key == "_lastUpdated":
+        return f"{format_instant(row.last_updated)}~{row.id}"
+    return f"{row.resource_id}~{row.id}"
+
+
+def _decode_cursor(cursor: str, key: str):
+    from reporter.store.fhirdates import parse_range
+
+    try:
+        value, row_id = cursor.rsplit("~", 1)
+        return (parse_range(value)[0] if key == "_lastUpdated" else value), int(row_id)
+    except ValueError as exc:
+        raise InputError(f"invalid paging cursor {cursor!r}", location="_cursor",
+                         hint="follow the next link as given") from exc

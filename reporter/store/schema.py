@@ -1,0 +1,174 @@
+"""Tables of the case store (SQLAlchemy 2 declarative). Alembic migrations in migrations/ create them.
+
+- ``case``: one row per ICSR case, keyed by the Composition identifier (C.1.1 sender's report id).
+- ``case_version``: immutable versions of a case (initial, follow-up, amendment, nullification), each with
+  the whole Bundle, who, when and why. Rows are never updated or deleted by the application.
+- ``resource_index``: one row per resource inside each stored Bundle version (and one for the Bundle
+  itself), with the searchable values pulled out; ``is_current`` marks the rows of a case's latest version.
+  Searches are queries on this table; the resource JSON is kept here so a search page reads no Bundle.
+- ``resource_token``: token search values (code, identifier, seriousness) of an index row.
+- ``audit_event``: every read and write, shaped like FHIR AuditEvent.
+- ``api_token``: bearer tokens, stored as SHA-256 hashes with their scopes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from reporter.errors import StoreError
+
+# BIGINT autoincrement on PostgreSQL, INTEGER PRIMARY KEY (rowid alias) on SQLite.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+# Plain JSON (text) rather than JSONB: nothing queries inside it, and text keeps the key order.
+JsonDoc = JSON()
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on the Python side, naive UTC in the database.
+
+    Naive UTC with microseconds sorts and compares correctly on both SQLite (ISO strings) and
+    PostgreSQL (timestamp), which is what `_lastUpdated` polling relies on.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Case(Base):
+    __tablename__ = "case"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_system: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    case_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    current_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # active | nullified
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (UniqueConstraint("case_system", "case_key", name="uq_case_key"),)
+
+
+class CaseVersion(Base):
+    __tablename__ = "case_version"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # initial|follow-up|amendment|nullification
+    bundle: Mapped[dict] = mapped_column(JsonDoc, nullable=False)
+    author: Mapped[str] = mapped_column(String(255), nullable=False)
+    recorded: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_case_version_recorded", "recorded"),)
+
+
+class ResourceIndex(Base):
+    __tablename__ = "resource_index"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    is_current: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    last_updated: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    patient: Mapped[str | None] = mapped_column(String(128))  # "Patient/<id>"
+    date_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    date_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resource: Mapped[dict] = mapped_column(JsonDoc, nullable=False)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["case_id", "version"], ["case_version.case_id", "case_version.version"]),
+        # Polling and default paging: current rows of one type in (last_updated, id) order.
+        Index("ix_resource_current_lu", "resource_type", "is_current", "last_updated", "id"),
+        Index("ix_resource_type_id", "resource_type", "resource_id", "version"),
+        Index("ix_resource_patient", "resource_type", "patient", "is_current"),
+        Index("ix_resource_date", "resource_type", "date_start"),
+        Index("ix_resource_case", "case_id", "version"),
+    )
+
+
+class ResourceToken(Base):
+    __tablename__ = "resource_token"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    index_id: Mapped[int] = mapped_column(ForeignKey("resource_index.id"), nullable=False)
+    param: Mapped[str] = mapped_column(String(32), nullable=False)  # code | identifier | seriousness
+    system: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    code: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    __table_args__ = (
+        Index("ix_token_lookup", "param", "code", "system"),
+        Index("ix_token_index", "index_id"),
+    )
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    recorded: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)  # rest | user | system
+    subtype: Mapped[str] = mapped_column(String(32), nullable=False)  # read, vread, search-type, create...
+    action: Mapped[str] = mapped_column(String(1), nullable=False)  # C R U D E
+    outcome: Mapped[str] = mapped_column(String(2), nullable=False)  # 0 success, 4 minor, 8 serious, 12 major
+    agent: Mapped[str] = mapped_column(String(128), nullable=False)  # token:<id> | user:<name> | anonymous
+    source: Mapped[str | None] = mapped_column(String(64))  # network address
+    entity: Mapped[str | None] = mapped_column(String(255))  # Type/id[/_history/v]
+    query: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    scopes: Mapped[str] = mapped_column(String(255), nullable=False)  # space separated
+    label: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class UserAccount(Base):
+    __tablename__ = "user_account"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+@event.listens_for(CaseVersion, "before_update")
+def _versions_are_immutable(mapper, connection, target) -> None:  # pragma: no cover - guard
+    raise StoreError("case versions are immutable", location=f"case {target.case_id} v{target.version}")

@@ -1,0 +1,60 @@
+"""The CapabilityStatement served at /fhir/metadata, built from what the API actually supports."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from reporter.web.search import SEARCHABLE, supported_params
+
+_READ_ONLY = ("read", "vread", "history-instance", "search-type")
+
+
+def _software_version() -> str:
+    try:
+        return version("fhir-ae-reporter")
+    except PackageNotFoundError:
+        return "0.0.0+source"
+
+
+def capability_statement(base: str) -> dict:
+    resources = []
+    for resource_type in SEARCHABLE:
+        writable = resource_type == "Bundle"
+        interactions = [*_READ_ONLY, *(("create", "update") if writable else ())]
+        resources.append({
+            "type": resource_type,
+            "interaction": [{"code": code} for code in interactions],
+            "versioning": "versioned-update" if writable else "versioned",
+            "readHistory": True,
+            "updateCreate": False,
+            "conditionalCreate": False,
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+            "searchParam": [{"name": name, "type": kind} for name, kind in supported_params(resource_type)],
+            "operation": [
+                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                *([{"name": "e2b", "definition": "http://fhir-ae-reporter.org/OperationDefinition/Bundle-e2b",
+                    "documentation": "GET Bundle/<id>/$e2b?receiver=ich|fda|ema: the case as a checked "
+                                     "ICH E2B(R3) batch (application/xml)"}] if writable else []),
+            ],
+        })
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2024-06-01",
+        "kind": "instance",
+        "software": {"name": "fhir-ae-reporter", "version": _software_version()},
+        "implementation": {"description": "FHIR adverse-event reporter: ICSR case store", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["json", "xml"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "cors": False,
+                "description": "Bearer tokens (Authorization: Bearer <token>) with scopes read and write; "
+                               "create one with `reporter token create --scope read --scope write`.",
+            },
+            "resource": resources,
+            "interaction": [],
+        }],
+    }

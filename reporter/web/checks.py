@@ -1,0 +1,26 @@
+"""The one call site of reporter.validation for the service: a resource -> OperationOutcome dict."""
+
+from __future__ import annotations
+
+from reporter.web.outcome import issue, outcome
+
+
+def validate_resource(resource: dict) -> dict:
+    """Every problem at once, as an OperationOutcome ('information' only when there is none).
+
+    ICSR Bundles get the full report (structure, integrity, terminology, ICSR rules); a single resource
+    read on its own gets the structure layer."""
+    if resource.get("resourceType") == "Bundle":
+        from reporter.validation import validate_bundle
+
+        return validate_bundle(resource).to_operation_outcome()
+    from reporter.fhir.models import structure_errors
+
+    problems = structure_errors(resource)
+    if not problems:
+        return outcome([issue("information", "informational", "no problems found")])
+    return outcome([issue("error", "structure", message, location) for location, message in problems])
+
+
+def has_errors(report: dict) -> bool:
+    return any(i.get("severity") in ("error", "fatal") for i in report.get("issue", []))

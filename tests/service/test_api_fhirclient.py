@@ -1,0 +1,76 @@
+"""The API as an integration engine sees it: the fhirclient library against the app served on loopback."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from fhirclient import client
+from fhirclient.models.adverseevent import AdverseEvent
+from fhirclient.models.bundle import Bundle
+from fhirclient.models.capabilitystatement import CapabilityStatement
+from fhirclient.models.patient import Patient
+from fhirclient.server import FHIRUnauthorizedException
+
+from .bundles import demo_bundles, renamed
+
+
+def _client(base: str, token: str | None) -> client.FHIRClient:
+    smart = client.FHIRClient(settings={"app_id": "reporter-tests", "api_base": base})
+    if token:
+        smart.server.session.headers["Authorization"] = f"Bearer {token}"
+    return smart
+
+
+def test_engine_posts_reads_and_finds_the_demo_bundles(served) -> None:
+    smart = _client(served.base, served.write_token)
+    server = smart.server
+    created = {}
+    sources = demo_bundles()
+    sources += [renamed(sources[0], f"copy{i}") for i in range(max(0, 3 - len(sources)))]  # page over >= 3
+    for source in sources:
+        bundle = Bundle(source)
+        bundle.id = None  # create: the server assigns the id
+        response = bundle.create(server)
+        assert response["resourceType"] == "Bundle" and response["meta"]["versionId"] == "1"
+        created[response["id"]] = source
+    # read back: the same content, with the server's id and meta
+    for case_id, source in created.items():
+        back = Bundle.read(case_id, server).as_json()
+        assert back["entry"] == Bundle(source).as_json()["entry"]
+        assert back["meta"]["versionId"] == "1"
+    # polling by _lastUpdated: everything since before the first write, in order, across pages
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        found = Bundle.where(struct={"_lastUpdated": "gt2000-01-01", "_count": "1"}).perform_resources(server)
+    assert [b.id for b in found] == list(created)
+    last_seen = found[-1].meta.lastUpdated.isostring
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert Bundle.where(struct={"_lastUpdated": f"gt{last_seen}"}).perform_resources(server) == []
+        # by patient: each demo patient's AdverseEvents come only from that patient's case
+        for source in created.values():
+            patient = next(e["resource"] for e in source["entry"] if e["resource"]["resourceType"] == "Patient")
+            events = AdverseEvent.where(struct={"patient": f"Patient/{patient['id']}"}).perform_resources(server)
+            expected = {e["resource"]["id"] for e in source["entry"]
+                        if e["resource"]["resourceType"] == "AdverseEvent"}
+            assert {e.id for e in events} == expected and expected
+            assert Patient.read(patient["id"], server).id == patient["id"]
+
+
+def test_engine_without_a_token_gets_401(served) -> None:
+    smart = _client(served.base, None)
+    with pytest.raises(FHIRUnauthorizedException) as err:
+        Bundle.read("anything", smart.server)
+    response = err.value.response
+    assert response.status_code == 401
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_capability_statement_is_public_and_parses(served) -> None:
+    smart = _client(served.base, None)
+    statement = CapabilityStatement.read_from("metadata", smart.server)
+    assert statement.fhirVersion == "4.0.1"
+    types = {r.type for r in statement.rest[0].resource}
+    assert {"Bundle", "AdverseEvent", "Patient", "MedicationStatement", "Observation"} <= types

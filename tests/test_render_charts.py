@@ -1,0 +1,100 @@
+"""SVG charts from plain data: what is drawn sits where the data says (checked on the SVG geometry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from lxml import etree
+
+from reporter.render.charts import Chart, Exposure, Marker, Point, Series, fmt_num, linear_ticks, render_chart
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def case1_alt(**kw) -> Chart:
+    series = Series("ALT", "U/L", (Point(0, 72), Point(21, 4065), Point(55, 47)), uln=33)
+    return Chart(key="alt", series=series, x_label="Days after first anakinra dose",
+                 exposures=(Exposure("Anakinra", 0, 21),), markers=(Marker("Onset", 21),), **kw)
+
+
+def parse(chart: Chart) -> etree._Element:
+    return etree.fromstring(str(render_chart(chart)).encode())
+
+
+def axis(root: etree._Element, which: str) -> list[tuple[float, float]]:
+    """(data value, pixel position) of each tick on one axis, read from the drawn tick lines."""
+    ticks = []
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") == f"tick {which}":
+            line = g.find(f"{SVG}line")
+            pos = float(line.get("y1") if which == "y" else line.get("x1"))
+            ticks.append((float(g.get("data-value")), pos))
+    return ticks
+
+
+def interpolate(ticks: list[tuple[float, float]], value: float, log: bool) -> float:
+    (v0, p0), (v1, p1) = ticks[0], ticks[-1]
+    f = (lambda v: math.log10(v)) if log else (lambda v: v)
+    return p0 + (f(value) - f(v0)) / (f(v1) - f(v0)) * (p1 - p0)
+
+
+def test_points_limits_and_exposure_sit_on_the_axes() -> None:
+    root = parse(case1_alt())
+    log = root.get("data-y-scale") == "log"
+    assert log  # 4065 against 33: a linear axis would flatten the ULN onto the x axis
+    ys, xs = axis(root, "y"), axis(root, "x")
+    points = [g for g in root.iter(f"{SVG}g") if (g.get("class") or "").startswith("point")]
+    plotted = [(g.get("data-x"), g.get("data-value")) for g in points]
+    assert plotted == [("0", "72"), ("21", "4065"), ("55", "47")]
+    for g in points:
+        circle = g.find(f"{SVG}circle")
+        assert abs(float(circle.get("cx")) - interpolate(xs, float(g.get("data-x")), False)) < 0.05
+        assert abs(float(circle.get("cy")) - interpolate(ys, float(g.get("data-value")), True)) < 0.05
+    uln = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "limit uln")
+    assert uln.get("data-value") == "33"
+    assert abs(float(uln.find(f"{SVG}line").get("y1")) - interpolate(ys, 33, True)) < 0.05
+    exposure = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "exposure")
+    assert (exposure.get("data-start"), exposure.get("data-end")) == ("0", "21")
+    bar = next(r for r in exposure if r.get("class") == "exposure-bar")
+    right = float(bar.get("x")) + float(bar.get("width"))
+    assert abs(right - interpolate(xs, 21, False)) < 0.05
+    assert "U/L" in root.findtext(f"{SVG}title") and "ULN" not in root.findtext(f"{SVG}title")
+    assert "Upper limit of normal 33 U/L" in root.findtext(f"{SVG}desc")
+
+
+def test_linear_scale_when_values_are_close() -> None:
+    series = Series("Total bilirubin", "mg/dL", (Point(21, 2.7), Point(55, 1.37)), uln=1.2)
+    root = parse(Chart(key="tb", series=series, x_label="Days"))
+    assert root.get("data-y-scale") == "linear"
+    assert axis(root, "y")[0][0] == 0
+
+
+def test_open_ended_exposure_and_censored_point() -> None:
+    series = Series("ALT", "U/L", (Point(3, 500, ">"),), uln=33)
+    root = parse(Chart(key="alt", series=series, x_label="Days", exposures=(Exposure("X", 0, None),)))
+    exposure = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "exposure")
+    assert exposure.get("data-end") == "ongoing"
+    point = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "point censored")
+    assert point.findtext(f"{SVG}text") == ">500"
+
+
+def test_labels_are_escaped() -> None:
+    series = Series("A<b>&", "U/L", (Point(0, 1),))
+    text = str(render_chart(Chart(key="x\"y", series=series, x_label="<script>",
+                                  markers=(Marker("</svg>", 0),))))
+    assert "<script>" not in text and "</svg>" not in text[:-6]
+    etree.fromstring(text.encode())  # still well-formed
+
+
+def test_date_axis_and_empty_series_do_not_crash() -> None:
+    series = Series("ALT", "U/L", ())
+    root = parse(Chart(key="alt", series=series, x_label="Date", origin=dt.date(2023, 4, 1)))
+    assert root.get("data-x-axis") == "date"
+    labels = [g.findtext(f"{SVG}text") for g in root.iter(f"{SVG}g") if g.get("class") == "tick x"]
+    assert labels[0].startswith("2023-")
+
+
+def test_number_formatting_and_ticks() -> None:
+    assert [fmt_num(v) for v in (72.0, 0.5, 1.25, 2.7, -0.0)] == ["72", "0.5", "1.25", "2.7", "0"]
+    assert linear_ticks(0, 55) == [0, 10, 20, 30, 40, 50, 60]

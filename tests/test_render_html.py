@@ -1,0 +1,128 @@
+"""The HTML case report: golden pages for the demo cases, the view behind them, gaps for partial input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reporter.cli import main
+from reporter.render.output import bundle_html, render_cioms_html, render_html, validation_report
+from reporter.render.view import case_view
+from tests.conftest import GOLDEN, check_golden
+from tests.helpers import apply_damage, damage_strategy
+from tests.render_support import DEMOS, demo_bundle, normalise_html
+
+CASE1 = next(p for p in DEMOS if p.name.startswith("case1"))
+
+
+@pytest.mark.parametrize("path", DEMOS, ids=lambda p: p.stem)
+def test_golden_html(path, update_golden: bool) -> None:
+    # Without the validation panel: the validator's wording is its own golden's business.
+    html = bundle_html(demo_bundle(path))
+    check_golden(GOLDEN / "html" / f"{path.stem}.html", normalise_html(html), update_golden)
+
+
+def test_page_is_self_contained() -> None:
+    html = bundle_html(demo_bundle(CASE1))
+    assert "<script" not in html
+    for needle in ("src=", "href=\"http", "@import", "url("):
+        assert needle not in html, needle
+    assert html.count("<svg") == 5  # AST, ALT, GGT, total bilirubin, LDH: the series with two or more days
+
+
+def test_case1_view_alt_series_exposure_and_onset() -> None:
+    view = case_view(demo_bundle(CASE1))
+    alt = [(r.when.day, r.value.value, r.high) for r in view.labs if r.test.text == "ALT"]
+    assert alt == [(0.0, 72.0, 33.0), (21.0, 4065.0, 33.0), (55.0, 47.0, 33.0)]
+    peak = next(r for r in view.labs if r.test.text == "ALT" and r.value.value == 4065)
+    assert peak.flag == "H" and round(peak.xuln, 1) == 123.2 and peak.grade == 4
+    assert view.day_axis == "Days after first anakinra dose"
+    svg = next(f.svg for f in view.figures if f.key.startswith("alt"))
+    assert 'data-x="21" data-value="4065"' in svg
+    assert 'class="limit uln" data-value="33"' in svg
+    assert 'data-start="0" data-end="21"' in svg  # anakinra exposure, stopped on day 21
+    assert 'class="marker" data-x="20"' in svg  # onset 20 days after the first dose
+    assert view.header.serious is True
+    assert [d.role for d in view.drugs].count("suspect") == 1
+    assert any("Hy's law" in line for line in view.liver)
+
+
+def test_units_are_never_dropped() -> None:
+    html = bundle_html(demo_bundle(CASE1))
+    for text in ("4065 U/L", "2.7 mg/dL", "2 mg/kg/d", "12 years", "≤ 33 U/L", "ALT (U/L)"):
+        assert text in html, text
+
+
+def test_autoescape_of_bundle_text() -> None:
+    bundle = demo_bundle(CASE1)
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "AdverseEvent":
+            entry["resource"]["event"]["text"] = "<script>alert(1)</script>"
+    html = bundle_html(bundle)
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_validation_panel_lists_errors() -> None:
+    bundle = demo_bundle(CASE1)
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
+    html = bundle_html(bundle, validation_report(bundle))
+    panel = html[html.index('id="validation"'):]
+    assert "error(s)" in panel and 'class="error"' in panel
+    assert "the Bundle has no Patient" in html
+
+
+def test_empty_and_foreign_input_render_with_gaps() -> None:
+    for bundle in ({}, {"resourceType": "Patient"}, {"resourceType": "Bundle", "entry": "nonsense"}):
+        html = render_html(case_view(bundle))
+        assert 'class="gaps"' in html and "Reactions (AdverseEvent)" in html
+
+
+BUNDLE1 = None
+
+
+def _bundle1() -> dict:
+    global BUNDLE1
+    if BUNDLE1 is None:
+        BUNDLE1 = demo_bundle(CASE1)
+    return BUNDLE1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_bundles_render(data) -> None:
+    bundle = apply_damage(_bundle1(), data.draw(damage_strategy(_bundle1())))
+    view = case_view(bundle)
+    for html in (render_html(view), render_cioms_html(view)):
+        assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+
+
+def test_cli_render_html_stdout_and_files(tmp_path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["render", str(CASE1)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("<!DOCTYPE html>") and "Case GB-EXAMPLEPHARMA-2023-000101" in result.output
+    bundle_file = tmp_path / "bundle.json"
+    bundle_file.write_text(json.dumps(demo_bundle(CASE1)))
+    out = tmp_path / "report.html"
+    result = runner.invoke(main, ["render", str(bundle_file), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4065 U/L" in out.read_text()
+
+
+def test_cli_render_errors(tmp_path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["render", str(CASE1), "-o", str(tmp_path / "x.docx")])
+    assert result.exit_code == 2 and "unknown output type .docx" in result.output
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"resourceType": "Patient"}')
+    result = runner.invoke(main, ["render", str(bad)])
+    assert result.exit_code == 2 and "expected a case file or an ICSR Bundle" in result.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("case_id: [unclosed\n")
+    result = runner.invoke(main, ["render", str(broken)])
+    assert result.exit_code == 2 and "invalid YAML" in result.output
+    assert "Traceback" not in result.output
