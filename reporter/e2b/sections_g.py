@@ -237,6 +237,8 @@ def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     value = mdr_value(obs, reason) if meddra(reason) else el(obs, "value", xsi_type="CE", codeSystem=MEDDRA)
     if reason.get("text"):
         el(value, "originalText", text=reason["text"])
+    if ctx.as_received:
+        return  # the indication's source (performer) comes back from the import residual, if it was sent
     performer = el(el(obs, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED")
     ctx.ich(performer, "code", "3", 21)
 

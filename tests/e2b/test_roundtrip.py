@@ -190,3 +190,27 @@ def test_lost_list_is_not_stale(schema_env: Path, tmp_path: Path) -> None:
             if before.get(key) != after.get(key):
                 used |= {p for p in LOST if re.search(p, key)}
     assert set(LOST) == used, f"allow-list entries that explain nothing: {set(LOST) - used}"
+
+
+def test_repaired_ich_literature_example_round_trips(shared_dir: Path, schema_env: Path, tmp_path: Path) -> None:
+    """An ICH-authored instance none of our code was written against: the shared negative example is the ICH
+    literature case plus one drug whose single-interval dosage time is an invalid SXPR_TS. Written as the
+    IVL_TS it means, the file is XSD-valid and must round-trip like any other."""
+    negative = shared_dir / "e2b" / "examples" / "negative" / "freevigilance-modified-literature-INVALID.xml"
+    doc = etree.parse(str(negative))
+    xsi_type = "{http://www.w3.org/2001/XMLSchema-instance}type"
+    repaired = 0
+    for time in doc.iter(f"{{{HL7}}}effectiveTime"):
+        comps = time.findall(f"{{{HL7}}}comp")
+        if time.get(xsi_type) == "SXPR_TS" and len(comps) == 1:
+            time.set(xsi_type, "IVL_TS")
+            for child in list(comps[0]):
+                time.append(child)
+            time.remove(comps[0])
+            repaired += 1
+    assert repaired == 1
+    path = tmp_path / "ich-literature-repaired.xml"
+    doc.write(str(path), xml_declaration=True, encoding="UTF-8")
+    out, differences = _round_trip(path, schema_env)
+    assert out.check.xsd == "valid"
+    assert not differences, f"import -> export changed facts\n{diff.table(differences)}"
