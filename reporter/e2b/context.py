@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from reporter.e2b import xmlw
 from reporter.e2b.dates import to_ts
 from reporter.e2b.dictionary import Receiver
 from reporter.e2b.xmlw import Node, el
@@ -30,12 +31,27 @@ class Ctx:
     index: read.BundleIndex = field(init=False)
 
     as_received: bool = field(init=False)
+    not_received: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
+        from reporter.e2b.passthrough import not_received
+
         self.index = read.BundleIndex(self.bundle)
         # An imported Bundle (it carries its transmission ids): write its facts as they were received,
         # with no defaults or decorations of the writer's own.
         self.as_received = read.extension(self.composition, "e2b_transmission") is not None
+        # E2B elements whose values in an imported Bundle are the importer's placeholders (the case model
+        # needs them; the source did not have them, or not in a form the model can hold).
+        self.not_received = frozenset(not_received(self.composition))
+
+    def stand_in(self, node: Node, when: bool = True) -> Node:
+        """Mark what the writer produces without a fact of the case behind it (a constant, a default, a
+        value the importer does not read): an imported case keeps it only where the source had it."""
+        return xmlw.default(node) if when else node
+
+    def received(self, number: str) -> bool:
+        """False when the Bundle's value for E2B element `number` is an import placeholder."""
+        return number not in self.not_received
 
     @property
     def composition(self) -> Json:

@@ -16,7 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from reporter import config
-from reporter.e2b import passthrough, rules, xsd
+from reporter.e2b import passthrough, rules, xmlw, xsd
 from reporter.e2b.context import ICH, Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
@@ -94,7 +94,7 @@ def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
     return passthrough.transmission(read.BundleIndex(bundle).composition or {}) or {}
 
 
-def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
+def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     comp = ctx.composition
     case_id = identifier_value(comp.get("identifier"), "safety_report_id")
     if not case_id:
@@ -103,10 +103,10 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
     msg = el(batch, "PORR_IN049016UV")
     el(msg, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=case_id)
     el(msg, "creationTime", value=creation)
-    el(msg, "interactionId", root=INTERACTION, extension="PORR_IN049016UV")
-    el(msg, "processingCode", code="P")
-    el(msg, "processingModeCode", code="T")
-    el(msg, "acceptAckCode", code="AL")
+    for tag, attrs in (("interactionId", {"root": INTERACTION, "extension": "PORR_IN049016UV"}),
+                       ("processingCode", {"code": "P"}), ("processingModeCode", {"code": "T"}),
+                       ("acceptAckCode", {"code": "AL"})):
+        ctx.stand_in(el(msg, tag, attrs))
     device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     original = original_ids(ctx.bundle, ctx.receiver)
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
@@ -114,8 +114,9 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
     device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
-    el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
-    el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
+    ctx.stand_in(el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18"))
+    ctx.stand_in(el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date")
+                    if comp.get("date") else None), not ctx.received("C.1.2"))
     event = el(el(act, "subject", typeCode="SUBJ"), "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
     assessment = el(el(event, "component", typeCode="COMP"), "adverseEventAssessment", classCode="INVSTG",
@@ -132,6 +133,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
     report_characteristics(ctx, event)
     if ctx.as_received:
         strip_decorations(msg)
+    return msg
 
 
 DECORATIONS = {"displayName"}
@@ -165,14 +167,16 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
     batch.set(f"{{{XSI}}}schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
     el(batch, "id", root=BATCH_ROOT, extension=batch_id or str(uuid.uuid4()))
     el(batch, "creationTime", value=creation)
-    el(batch, "responseModeCode", code="D")
-    el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
-    el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
+    xmlw.default(el(batch, "responseModeCode", code="D"))
+    xmlw.default(el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01"))
+    xmlw.default(el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr"))
     for bundle in bundles:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
-        message(Ctx(bundle=bundle, receiver=profile), batch, creation, sender)
-        _reapply_import_residual(batch, bundle)
+        ctx = Ctx(bundle=bundle, receiver=profile)
+        msg = message(ctx, batch, creation, sender)
+        passthrough.apply(msg, ctx.composition)  # what an imported message carried beyond the case model
+        passthrough.settle_defaults(msg, as_received=ctx.as_received)
     originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
@@ -184,15 +188,8 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
         if len(imported) == len(bundles):
             strip_decorations(batch.find(f"{{{V3}}}name"))
         passthrough.apply_batch(batch, read.BundleIndex(imported[0]).composition or {})
+    passthrough.settle_defaults(batch, as_received=bool(imported) and len(imported) == len(bundles))
     return batch, profile
-
-
-def _reapply_import_residual(batch: etree._Element, bundle: Json) -> None:
-    """Hook (importer): put back what an imported E2B message carried beyond the case model."""
-    composition = read.BundleIndex(bundle).composition or {}
-    messages = batch.findall(f"{{{V3}}}PORR_IN049016UV")
-    if messages:
-        passthrough.apply(messages[-1], composition)
 
 
 def serialize(batch: etree._Element) -> bytes:

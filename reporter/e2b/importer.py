@@ -19,6 +19,8 @@ from reporter.e2b.xmlsafe import HL7
 from reporter.errors import E2BError
 
 Json = dict[str, Any]
+# Placeholders worth a note (the others are model defaults the exporter also leaves out, e.g. C.1.8.1).
+PLACEHOLDER_NOTES = ("C.1.1", "C.1.3", "C.1.4", "C.1.5")
 
 
 @dataclass
@@ -31,6 +33,7 @@ class ImportedReport:
     problems: list[str] = field(default_factory=list)
     passthrough: int = 0             # residual entries carried in the Composition
     relation: str | None = None      # follow-up / amendment / nullification note
+    notes: list[str] = field(default_factory=list)  # imported, but the case model holds placeholders
 
     @property
     def ok(self) -> bool:
@@ -89,12 +92,15 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
             continue
         bundle = build_bundle(case)
         origin.annotate(bundle, case.case_id, reader.origin)
-        header, header_used = passthrough.transmission_extension(batch, message)
+        header, header_used = passthrough.transmission_extension(batch, message, reader.not_received)
         residual = passthrough.residual(message, reader.used + header_used)
         residual += passthrough.batch_residual(batch, header_used)
         passthrough.attach(bundle, [header, *residual])
         report.bundle = bundle
         report.passthrough = len(residual)
+        report.notes = [f"{number} not received in a form the case model holds: the case has a placeholder "
+                        "(re-exported as received)" for number in reader.not_received
+                        if number in PLACEHOLDER_NOTES]
     return result
 
 

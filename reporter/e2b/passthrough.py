@@ -21,7 +21,9 @@ decorations of its own (display names, ICH code-list versions) and reproduces th
 
 `apply(message, composition)` and `apply_batch(batch, composition)` are the exporter's hooks: call them
 on each exported message / the batch (after the writer has built it) and the residual is re-emitted in
-place; a fragment whose path the writer already produced replaces that element, so applying is idempotent.
+place. A fragment whose path holds one of the writer's stand-ins (a constant or a default the writer
+marked with `xmlw.default`) replaces it; any other fragment is inserted after the element that preceded it
+in the source. Stand-ins left over after that were not in the source and are dropped (`settle_defaults`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 import yaml
 from lxml import etree
 
-from reporter.e2b import diff
+from reporter.e2b import diff, xmlw
 from reporter.e2b.elements import Labels
 from reporter.e2b.xmlsafe import HL7, local
 from reporter.paths import mappings_dir
@@ -143,11 +145,12 @@ TRANSMISSION = {  # sub-extension -> (where, id node below batch or message)
 }
 
 
-def transmission_extension(batch: etree._Element, message: etree._Element
+def transmission_extension(batch: etree._Element, message: etree._Element, not_received: list[str] = ()
                            ) -> tuple[Json, list[tuple[etree._Element, str]]]:
-    """The `e2b_transmission` extension (N.1.3, N.1.4, N.2.r.2, N.2.r.3 as received) and the
-    (node, attribute) pairs it reads, so that they are not carried twice."""
-    subs: list[Json] = []
+    """The `e2b_transmission` extension (N.1.3, N.1.4, N.2.r.2, N.2.r.3 as received, and a `notReceived`
+    per E2B element whose Bundle value is an import placeholder) and the (node, attribute) pairs it reads,
+    so that they are not carried twice."""
+    subs: list[Json] = [_sub("notReceived", number) for number in not_received]
     used: list[tuple[etree._Element, str]] = []
     for name, (where, path) in TRANSMISSION.items():
         found = (batch if where == "batch" else message).xpath(path, namespaces={"h": HL7})
@@ -158,12 +161,20 @@ def transmission_extension(batch: etree._Element, message: etree._Element
     return {"url": _urls()["e2b_transmission"], "extension": subs}, used
 
 
+def not_received(composition: Json) -> list[str]:
+    """The E2B elements an imported Composition holds placeholders for (see transmission_extension)."""
+    url = _urls()["e2b_transmission"]
+    return [e["valueString"] for ext in composition.get("extension", []) if ext.get("url") == url
+            for e in ext.get("extension", []) if e.get("url") == "notReceived"]
+
+
 def transmission(composition: Json) -> dict[str, str] | None:
     """The transmission ids an imported Composition carries (None when it was not imported)."""
     url = _urls()["e2b_transmission"]
     for ext in composition.get("extension", []):
         if ext.get("url") == url:
-            return {e["url"]: e["valueString"] for e in ext.get("extension", []) if e.get("valueString")}
+            return {e["url"]: e["valueString"] for e in ext.get("extension", [])
+                    if e.get("valueString") and e["url"] != "notReceived"}
     return None
 
 
@@ -197,23 +208,18 @@ def apply_batch(batch: etree._Element, composition: Json) -> int:
     return _apply(entries, lambda: {k: n for n, k in _batch_keys(batch).items()})
 
 
-def _holds_item(node: etree._Element) -> bool:
-    """Whether a written element is (or refers to) a modelled item - a drug, a reaction, a drug role or
-    assessment, all identified by a UUID - rather than a default the writer fills in. A fragment at the
-    same path then is a sibling the model could not hold, to insert, not to replace the item with."""
-    return any(diff._UUID_RE.match(i.get("root") or "") for i in node.iter(f"{{{HL7}}}id"))
-
-
 def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._Element]]) -> int:
     misplaced = 0
+    keys = paths()
     for entry in entries:
-        keys = paths()
         path = entry["path"]
         if "fragment" in entry:
             new = etree.fromstring(entry["fragment"])
             existing = keys.get(path)
-            if existing is not None and not _holds_item(existing):
+            if existing is not None and xmlw.is_default(existing):
+                # the writer's stand-in for what the source had here: the source's own element wins
                 existing.getparent().replace(existing, new)
+                keys = paths()
                 continue
             parent = keys.get(path.rsplit("/", 1)[0])
             if parent is None:
@@ -226,6 +232,7 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
                 parent.insert(0, new)
             else:
                 parent.append(new)
+            keys = paths()
             continue
         node = keys.get(path)
         if node is None:
@@ -236,4 +243,12 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
             node.text = entry["value"]
         else:
             node.set(diff._attr_qname(attr), entry["value"])
+            if local(node) in ("code", "id") or attr in ("code", "codeSystem", "nullFlavor", "root"):
+                keys = paths()  # the value names the block in the stable paths (diff._step)
     return misplaced
+
+
+def settle_defaults(root: etree._Element, *, as_received: bool) -> None:
+    """After the residual is applied: an imported case keeps none of the writer's stand-ins the source
+    did not have (those it had were replaced above); a new case keeps them all, unmarked."""
+    xmlw.settle_defaults(root, drop=as_received)

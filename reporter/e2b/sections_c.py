@@ -13,15 +13,17 @@ def report_head(ctx: Ctx, event: Node) -> None:
     el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=identifier_value(comp.get("identifier"),
                                                                                        "safety_report_id"))
     worldwide = read.ext_value(comp, "case_identifier") or {}
-    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
-       extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id"))
-    el(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4")
+    ctx.stand_in(el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
+                    extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id")),
+                 not worldwide.get("value") or not ctx.received("C.1.8.1"))
+    ctx.stand_in(el(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4"))
     narrative, _ = section_text(ctx, "narrative")
-    el(event, "text", text=narrative) if narrative else el(event, "text", nullFlavor="NI")
-    el(event, "statusCode", code="active")
-    low = el(event, "effectiveTime")
+    el(event, "text", text=narrative) if narrative else ctx.stand_in(el(event, "text", nullFlavor="NI"))
+    ctx.stand_in(el(event, "statusCode", code="active"))
+    low = ctx.stand_in(el(event, "effectiveTime"), not ctx.received("C.1.4"))
     el(low, "low", value=ts(read.ext_value(comp, "first_receive_date")))
-    el(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date")))
+    ctx.stand_in(el(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date"))),
+                 not ctx.received("C.1.5"))
     documents = read.extension(comp, "additional_documents")
     for sub in (documents or {}).get("extension") or []:
         if sub.get("url") == "document":
@@ -38,39 +40,46 @@ def report_components(ctx: Ctx, event: Node) -> None:
     """C.1.6.1 and C.1.7 (and the receiver's regional C elements) as investigationEvent components."""
     comp = ctx.composition
     documents = read.extension(comp, "additional_documents")
-    obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+    # C.1.6.1 is not read on import (the documents are): an imported case gets it from the source.
+    wrapper = ctx.stand_in(el(event, "component", typeCode="COMP"))
+    obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
     el(obs, "code", code="1", codeSystem=OBS, displayName="additionalDocumentsAvailable")
     bl(obs, bool(read.sub_value(documents, "availableFlag")) if documents else False)
     expedited = read.sub_value(read.extension(comp, "expedited_report"), "localCriteriaFlag")
-    obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+    wrapper = ctx.stand_in(el(event, "component", typeCode="COMP"), expedited is None)
+    obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
     el(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
     bl(obs, expedited)
     report_type = ctx.receiver.regional_element("FDA.C.1.7.1")
-    if report_type:
+    if report_type:  # derived from C.1.7, not read on import
         chosen = report_type["values"]["true" if expedited else "false"]
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        obs = el(ctx.stand_in(el(event, "component", typeCode="COMP")), "observationEvent", classCode="OBS",
+                 moodCode="EVN")
         el(obs, "code", **report_type["code"])
         el(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
            displayName=chosen.get("displayName"))
     combination = ctx.receiver.regional_element("FDA.C.1.12")
     if combination:
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        value = read.ext_value(comp, "combination_product")
+        obs = el(ctx.stand_in(el(event, "component", typeCode="COMP"), value is None), "observationEvent",
+                 classCode="OBS", moodCode="EVN")
         el(obs, "code", **combination["code"])
-        bl(obs, bool(read.ext_value(comp, "combination_product")))
+        bl(obs, bool(value))
     _, summaries = section_text(ctx, "narrative")
     for language, text in summaries:
         obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
         el(obs, "code", code="36", codeSystem=OBS, displayName="summaryAndComment")
         el(obs, "value", xsi_type="ED", language=language, text=text)
-        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        author = el(ctx.stand_in(el(obs, "author", typeCode="AUT")), "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "2", 21)
 
 
 def report_relations(ctx: Ctx, event: Node) -> None:
     """C.1.8.2 first sender, C.1.10.r linked reports, C.2.r primary sources (outboundRelationship)."""
     comp = ctx.composition
-    first = ich_code(read.ext_value(comp, "first_sender_type"), 3) or "2"
-    rel = el(event, "outboundRelationship", typeCode="SPRT")
+    first = ich_code(read.ext_value(comp, "first_sender_type"), 3)
+    rel = ctx.stand_in(el(event, "outboundRelationship", typeCode="SPRT"), not first or not ctx.received("C.1.8.2"))
+    first = first or "2"
     inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
     ctx.ich(inv, "code", "1", 22)
     act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
@@ -103,7 +112,7 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     who = el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE")
     person_name(who, (person.get("name") or [None])[0])
     qualification = (role.get("code") or [None])[0]
-    qual = el(who, "asQualifiedEntity", classCode="QUAL")
+    qual = ctx.stand_in(el(who, "asQualifiedEntity", classCode="QUAL"), qualification is None)
     code = ich_code(qualification, 6)
     if code:
         ctx.ich(qual, "code", code, 6)
@@ -162,7 +171,8 @@ def report_sender(ctx: Ctx, event: Node) -> None:
     if org:
         act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
         entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
-        ctx.ich(entity, "code", ich_code((org.get("type") or [None])[0], 7) or "6", 7)
+        sender_type = ich_code((org.get("type") or [None])[0], 7)
+        ctx.stand_in(ctx.ich(entity, "code", sender_type or "6", 7), sender_type is None)
         address = (org.get("address") or [{}])[0]
         address_and_telecom(entity, address, org.get("telecom") or [])
         contact = ((org.get("contact") or [{}])[0]).get("name")
@@ -190,11 +200,13 @@ def report_sender(ctx: Ctx, event: Node) -> None:
 def report_characteristics(ctx: Ctx, event: Node) -> None:
     """C.1.3 type of report, C.1.9.1 other case ids (true or NI), C.1.11 nullification / amendment."""
     comp = ctx.composition
-    char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
-              moodCode="EVN")
+    report_type = ich_code((comp.get("category") or [None])[0], 2)
+    char = el(ctx.stand_in(el(event, "subjectOf2", typeCode="SUBJ"), not report_type or not ctx.received("C.1.3")),
+              "investigationCharacteristic", classCode="OBS", moodCode="EVN")
     ctx.ich(char, "code", "1", 23)
-    ctx.ich(char, "value", ich_code((comp.get("category") or [None])[0], 2) or "4", 2, xsi_type="CE")
-    char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
+    ctx.ich(char, "value", report_type or "4", 2, xsi_type="CE")
+    # C.1.9.1 (true when other case ids are known, else NI) is not read on import: the source's comes back.
+    char = el(ctx.stand_in(el(event, "subjectOf2", typeCode="SUBJ")), "investigationCharacteristic", classCode="OBS",
               moodCode="EVN")
     ctx.ich(char, "code", "2", 23)
     bl(char, True if read.extensions(comp, "previous_case_identifier") else None)

@@ -29,12 +29,13 @@ def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> 
 
 
 def player(ctx: Ctx, role: Node, patient: Json) -> None:
-    person = el(role, "player1", classCode="PSN", determinerCode="INSTANCE")
+    person = ctx.stand_in(el(role, "player1", classCode="PSN", determinerCode="INSTANCE"), not patient)
     name = (patient.get("name") or [{}])[0]
     if name.get("text"):
         el(person, "name", text=name["text"])
     else:
-        el(person, "name", nullFlavor=read.absent_reason(name) or "UNK")
+        ctx.stand_in(el(person, "name", nullFlavor=read.absent_reason(name) or "UNK"),
+                     not read.absent_reason(name))
     gender = patient.get("gender")
     if gender in SEX:
         el(person, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
@@ -140,8 +141,9 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
                 patient_observation(ctx, role, obs, order)
     for number in ("FDA.D.11.r", "FDA.D.12"):
         regional = ctx.receiver.regional_element(number)
-        if regional:
-            node = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
+        if regional:  # required by the FDA, not held by the case (UNK): an imported case has the source's
+            node = el(ctx.stand_in(el(role, "subjectOf2", typeCode="SBJ")), "observation", classCode="OBS",
+                      moodCode="EVN")
             el(node, "code", **regional["code"])
             el(node, "value", xsi_type="CE", nullFlavor=regional.get("null_flavor", "UNK"))
 
@@ -281,11 +283,14 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
         code = {("1", False): "1", ("2", False): "2", ("1", True): "3", ("2", True): "4"}[(highlighted, serious)]
         ctx.ich(observation(obs, "outboundRelationship2", "PERT", "37", OBS, "termHighlightedByReporter"),
                 "value", code, 10, xsi_type="CE")
-    for code in SERIOUSNESS:
-        bl(observation(obs, "outboundRelationship2", "PERT", code, OBS), True if code in criteria else None)
+    for code in SERIOUSNESS:  # the case holds the criteria that apply; the others are written NI
+        node = observation(obs, "outboundRelationship2", "PERT", code, OBS)
+        bl(node, True if code in criteria else None)
+        ctx.stand_in(node.getparent(), code not in criteria)
     outcome = ((event.get("outcome") or {}).get("coding") or [{}])[0].get("code")
-    ctx.ich(observation(obs, "outboundRelationship2", "PERT", "27", OBS, "outcome"), "value",
-            OUTCOME.get(outcome or "unknown", "0"), 11, xsi_type="CE")
+    node = observation(obs, "outboundRelationship2", "PERT", "27", OBS, "outcome")
+    ctx.ich(node, "value", OUTCOME.get(outcome or "unknown", "0"), 11, xsi_type="CE")
+    ctx.stand_in(node.getparent(), outcome not in OUTCOME)
     confirmed = read.ext_value(event, "medically_confirmed")
     if confirmed is not None:
         bl(observation(obs, "outboundRelationship2", "PERT", "24", OBS, "medicalConfirmationByHP"), confirmed)
@@ -348,7 +353,8 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
     if when:
         el(node, "effectiveTime", value=ts(when))
     else:
-        el(node, "effectiveTime", nullFlavor="UNK")
+        flavor = read.primitive_absent(obs, "effectiveDateTime")
+        ctx.stand_in(el(node, "effectiveTime", nullFlavor=flavor or "UNK"), not flavor)
         if relative:
             notes.insert(0, describe_relative(relative, relative_notes))
     quantity = obs.get("valueQuantity")
@@ -378,7 +384,7 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
                 rng = el(el(node, "referenceRange", typeCode="REFV"), "observationRange", classCode="OBS",
                          moodCode="EVN.CRT")
                 el(rng, "value", xsi_type="PQ", value=number, unit=unit)
-                el(rng, "interpretationCode", code=flag, codeSystem="2.16.840.1.113883.5.83")
+                ctx.stand_in(el(rng, "interpretationCode", code=flag, codeSystem="2.16.840.1.113883.5.83"))
     text = read.ext_value(obs, "result_text")
     if text:
         notes.append(f"Result: {text}")

@@ -114,7 +114,7 @@ def product(ctx: Ctx, admin: Node, medication: Json) -> None:
             value, unit = ucum(strength)
             quantity = el(node, "quantity")
             el(quantity, "numerator", value=value, unit=unit)
-            el(quantity, "denominator", value="1")
+            ctx.stand_in(el(quantity, "denominator", value="1"))
         substance = el(node, "ingredientSubstance", classCode="MMAT", determinerCode="KIND")
         el(substance, "name", text=(ingredient.get("itemCodeableConcept") or {}).get("text"))
     country = read.ext_value(medication, "country_obtained")
@@ -166,7 +166,7 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
         if batch:
             lot = el(instance, "productInstanceInstance", classCode="MMAT", determinerCode="INSTANCE")
             el(lot, "lotNumberText", text=batch)
-        kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
+        kind = ctx.stand_in(el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND"), not form)
         if form:
             profile = ctx.receiver.dose_form
             coding = (form.get("coding") or [{}])[0]
@@ -237,9 +237,8 @@ def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     value = mdr_value(obs, reason) if meddra(reason) else el(obs, "value", xsi_type="CE", codeSystem=MEDDRA)
     if reason.get("text"):
         el(value, "originalText", text=reason["text"])
-    if ctx.as_received:
-        return  # the indication's source (performer) comes back from the import residual, if it was sent
-    performer = el(el(obs, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED")
+    # the indication's source is not held by the case: an imported case gets the source's, if it was sent
+    performer = el(ctx.stand_in(el(obs, "performer", typeCode="PRF")), "assignedEntity", classCode="ASSIGNED")
     ctx.ich(performer, "code", "3", 21)
 
 
@@ -311,7 +310,7 @@ def narrative_parts(ctx: Ctx, assessment: Node) -> None:
                  moodCode="EVN")
         el(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
         mdr_value(obs, condition.get("code"))
-        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        author = el(ctx.stand_in(el(obs, "author", typeCode="AUT")), "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "1", 21)
     sender, _ = section_text(ctx, "sender_comments")
     if sender:
@@ -322,7 +321,7 @@ def comment(ctx: Ctx, assessment: Node, text: str, author_code: str) -> None:
     obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
     el(obs, "code", code="10", codeSystem=OBS, displayName="comment")
     el(obs, "value", xsi_type="ED", text=text)
-    author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    author = el(ctx.stand_in(el(obs, "author", typeCode="AUT")), "assignedEntity", classCode="ASSIGNED")
     ctx.ich(author, "code", author_code, 21)
 
 

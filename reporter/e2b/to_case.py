@@ -64,6 +64,15 @@ def ts_to_partial(value: str | None) -> str | None:
     return text + f"{tz[:3]}:{tz[3:]}"
 
 
+def ts_to_nearest(value: str | None) -> str | None:
+    """HL7 TS -> the nearest partial date the model can hold (a time without a zone gives its day)."""
+    match = _TS_RE.match(value or "")
+    if not match:
+        return None
+    year, month, day = match.groups()[:3]
+    return ts_to_partial(value) or "-".join(p for p in (year, month, day) if p)
+
+
 def _number(value: str | None) -> float | None:
     if value is None:
         return None
@@ -94,6 +103,9 @@ class Reader:
         self.elements: dict[str, dict[str, str]] = table["elements"]
         self.used: list[tuple[etree._Element, str]] = []
         self.origin = Origin()
+        # E2B elements the model needs a value for that the message does not give (in a form the model
+        # can hold): the case gets a placeholder, and the exporter writes nothing of its own there.
+        self.not_received: list[str] = []
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -265,6 +277,7 @@ def _report(r: Reader, report: etree._Element) -> dict[str, Any]:
     }
     if nullif and reason:
         data["nullification"] = {"kind": nullif, "reason": reason}
+    _placeholders(r, report, data)
     for inst in r.instances("other_case_id"):
         point = r.checkpoint()
         item = r.build(m.OtherCaseId, {"source": r.value("C.1.9.1.r.1", inst),
@@ -277,6 +290,27 @@ def _report(r: Reader, report: etree._Element) -> dict[str, Any]:
         if item:
             data["additional_documents"].append(item)
     return data
+
+
+def _placeholders(r: Reader, report: etree._Element, data: dict[str, Any]) -> None:
+    """Fill what the case model requires (or defaults) but the message does not give, noting each such
+    element in `r.not_received`: the nearest date the model can hold, else the other report date or the
+    message's creation time; 'not available to sender' for the type of report."""
+    created = r.raw("C.1.2", r.message)[1]
+    dates = {"C.1.4": r.raw("C.1.4", report)[1], "C.1.5": r.raw("C.1.5", report)[1]}
+    batch = r.message.getparent()
+    fallback = [*dates.values(), created, *(batch.xpath("h:creationTime/@value", namespaces=r.ns)
+                                             if batch is not None else [])]
+    for number, key in (("C.1.4", "first_received"), ("C.1.5", "most_recent")):
+        if data[key] is None:
+            r.not_received.append(number)
+            data[key] = next((d for v in [dates[number], *fallback] if (d := ts_to_nearest(v))), "1900")
+    if data["type"] is None:
+        r.not_received.append("C.1.3")
+        data["type"] = "not-available"
+    for number, key in (("C.1.2", "created"), ("C.1.8.1", "worldwide_id"), ("C.1.8.2", "first_sender")):
+        if data[key] is None:
+            r.not_received.append(number)
 
 
 def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
@@ -404,9 +438,9 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         highlighted = {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(received or "")
         if received and (received in ("3", "4")) != bool(seriousness):
             # The code also says serious or not, and the exporter derives that from E.i.3.2: a code at
-            # odds with the criteria is kept as received (passed through), the model keeps yes/no.
-            unread = {id(pair) for pair in r.used[mark:]}
-            r.used = [pair for pair in r.used if id(pair) not in unread]
+            # odds with the criteria is kept as received (passed through), not in the model.
+            r.rollback(mark)
+            highlighted = None
         verbatim, translation = r.value("E.i.1.1a", inst), r.value("E.i.1.2", inst)
         if verbatim is None:  # no native-language text: the text for translation is what was reported
             verbatim, translation = translation, None
@@ -688,8 +722,12 @@ def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader,
     if report is None:
         return None, r, "no investigationEvent (C.1) in this message"
     case_id = r.value("C.1.1", report)
-    if not case_id:
-        return None, r, "no sender's safety report unique identifier (C.1.1)"
+    if not case_id:  # the message id, else the worldwide id, stands in for it
+        r.not_received.append("C.1.1")
+        case_id = next((str(v) for v in (*r.message.xpath("h:id/@extension", namespaces=r.ns),
+                                          r.raw("C.1.8.1", report)[1]) if v), None)
+        if not case_id:
+            return None, r, "no sender's safety report unique identifier (C.1.1) nor any other id of the report"
     report_data = _report(r, report)
     reactions, reaction_ids = _reactions(r)
     data: dict[str, Any] = {

@@ -52,3 +52,32 @@ def observation(parent: Node, rel_tag: str, rel_type: str, code: str, code_syste
     obs = el(rel, "observation", classCode="OBS", moodCode="EVN")
     el(obs, "code", code=code, codeSystem=code_system, displayName=display)
     return obs
+
+
+# A stand-in: an element the writer produces without a fact of the case behind it (a constant of the
+# message structure, a required element filled with a null flavor, a value the writer chooses when the
+# case is silent). New cases keep stand-ins; a case imported from E2B keeps only those the source had.
+_DEFAULT = "{urn:ae-reporter:writer}default"
+
+
+def default(node: Node) -> Node:
+    """Mark `node` (with its subtree) as the writer's stand-in."""
+    node.set(_DEFAULT, "1")
+    return node
+
+
+def is_default(node: Node) -> bool:
+    return node.get(_DEFAULT) is not None
+
+
+def settle_defaults(root: Node, *, drop: bool) -> None:
+    """Remove the stand-in marks; with `drop`, remove the marked elements themselves."""
+    for node in list(root.iter(f"{{{V3}}}*")):
+        if node.get(_DEFAULT) is None:
+            continue
+        parent = node.getparent()
+        if drop and parent is not None:
+            parent.remove(node)
+        else:
+            del node.attrib[_DEFAULT]
+    etree.cleanup_namespaces(root)
