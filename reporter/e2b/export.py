@@ -119,8 +119,8 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
                     if comp.get("date") else None), not ctx.received("C.1.2"))
     event = el(el(act, "subject", typeCode="SUBJ"), "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
-    assessment = el(el(event, "component", typeCode="COMP"), "adverseEventAssessment", classCode="INVSTG",
-                    moodCode="EVN")
+    assessment = xmlw.container(el(xmlw.container(el(event, "component", typeCode="COMP")),
+                                   "adverseEventAssessment", classCode="INVSTG", moodCode="EVN"))
     links = drug_links(ctx)
     names = {f"urn:uuid:{s['id']}": drug_name(ctx, s) for s in ctx.index.section("drugs")}
     role = patient_role(ctx, assessment, names)

@@ -61,16 +61,21 @@ def annotate(bundle: Json, case_id: str, origin: Origin) -> None:
     def find(role: str) -> Json | None:
         return resources.get(resource_id(case_id, role))
 
+    received: set[str] = set()
     for key, root in origin.ids.items():
         kind = "drug" if key.startswith("drug-") else "reaction"
         resource = find(f"{kind}/{key}")
         uri = as_uri(root)
         if resource is None or uri is None:
             continue
+        received.add(resource.get("id", ""))
         if kind == "reaction":
             resource["identifier"] = {"system": URI, "value": uri}
         else:
             resource.setdefault("identifier", []).append({"system": URI, "value": uri})
+    for resource in resources.values():  # a reaction received without an id of its own keeps none
+        if resource.get("resourceType") == "AdverseEvent" and resource.get("id") not in received:
+            resource.pop("identifier", None)
     for key, position in origin.role_positions.items():
         statement = find(f"drug/{key}")
         if statement is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from reporter.e2b import xmlw
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, loinc_of, meddra, ts, ucum, uuid_of
+from reporter.e2b.origin import e2b_id
 from reporter.e2b.xmlw import Node, bl, el, observation
 from reporter.fhir import read
 
@@ -14,7 +16,8 @@ DEATH_DATE, DEATH_CAUSE, AUTOPSY = "31211-6", "69453-9", "85699-7"
 
 
 def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> Node:
-    role = el(el(assessment, "subject1", typeCode="SBJ"), "primaryRole", classCode="INVSBJ")
+    role = xmlw.container(el(xmlw.container(el(assessment, "subject1", typeCode="SBJ")), "primaryRole",
+                             classCode="INVSBJ"))
     patient = ctx.index.patient or {}
     player(ctx, role, patient)
     study(ctx, role)
@@ -257,7 +260,7 @@ def cause(node: Node, concept: Json) -> None:
 def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     """E.i: one observation per AdverseEvent."""
     obs = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
-    el(obs, "id", root=uuid_of(event))
+    ctx.stand_in(el(obs, "id", root=uuid_of(event)), not e2b_id(event))  # an imported one keeps its own
     el(obs, "code", code="29", codeSystem=OBS, displayName="reaction")
     reaction_time(obs, event)
     concept = event.get("event") or {}
@@ -266,6 +269,7 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     language = read.sub_value(translation, "lang") if translation else None
     if language and language != "und":
         el(value, "originalText", language=language, text=concept.get("text"))
+    ctx.stand_in(value, len(value) == 0 and not meddra(concept))
     country = read.ext_value(event, "reaction_country")
     if country:
         place = el(el(el(obs, "location", typeCode="LOC"), "locatedEntity", classCode="LOCE"), "locatedPlace",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
-from reporter.e2b.origin import order
+from reporter.e2b.origin import e2b_id, order
 from reporter.e2b.sections_d import describe_relative, mdr_value
 from reporter.e2b.xmlw import Node, el, num, observation
 from reporter.fhir import read
@@ -42,7 +42,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
          names: dict[str, str]) -> None:
     admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
                moodCode="EVN")
-    el(admin, "id", root=uuid_of(statement))
+    ctx.stand_in(el(admin, "id", root=uuid_of(statement)), not e2b_id(statement))  # an imported one keeps its own
     medication = ctx.index.resolve(statement.get("medicationReference")) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication)

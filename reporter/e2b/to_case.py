@@ -24,6 +24,7 @@ from reporter.e2b.diff import ACTS
 from reporter.e2b.xmlsafe import XSI, local
 from reporter.paths import mappings_dir
 
+MEDDRA = "2.16.840.1.113883.6.163"
 NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked", "UNK": "unknown",
                   "NI": "no-information", "NA": "not-applicable"}
 _TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(\.\d+)?)?([+-]\d{4})?$")
@@ -32,6 +33,13 @@ _TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(\.\d+)?)
 @cache
 def _table() -> dict[str, Any]:
     return yaml.safe_load((mappings_dir() / "e2b" / "locations.yaml").read_text(encoding="utf-8"))
+
+
+@cache
+def _code_systems() -> dict[str, str | None]:
+    """The code system (OID) of each code list of mappings/codes.yaml."""
+    data = yaml.safe_load((mappings_dir() / "codes.yaml").read_text(encoding="utf-8"))
+    return {name: spec.get("oid") for name, spec in data.items()}
 
 
 @cache
@@ -119,12 +127,14 @@ class Reader:
         current = node.getparent()
         while current is not None and current is not self.message:
             code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
-            if code is not None and code is not node and code.get("nullFlavor") and not code.get("code"):
+            if code is not None and code.get("codeSystem") == MEDDRA:
+                # a MedDRA code (D.7.1.r, F.r.2.2) is the block's data, read (or not) as such; the exporter
+                # writes the code system whatever the code
+                self.used.append((code, "codeSystem"))
+            elif code is not None and code is not node and code.get("nullFlavor") and not code.get("code"):
                 self.used.append((code, "nullFlavor"))
-            elif code is not None and code is not node and code.get("code"):
-                self.used.append((code, "code"))
-                if code.get("codeSystem"):
-                    self.used.append((code, "codeSystem"))
+            elif code is not None and code is not node and code.get("code") and code.get("codeSystem"):
+                self.used += [(code, "code"), (code, "codeSystem")]
             current = current.getparent()
 
     def checkpoint(self) -> int:
@@ -144,8 +154,18 @@ class Reader:
         spec = self.groups[group]
         if within is not None:
             return self._xpath(within, spec["path"])
-        parents = self.instances(spec.get("parent") or "message")
-        return [n for p in parents for n in self._xpath(p, spec["path"])]
+        parent = spec.get("parent") or "message"
+        parents = self.instances(parent)
+        if parent in self.groups and self.groups[parent].get("once"):
+            parents = parents[:1]
+        found = []
+        for node in parents:
+            items = self._xpath(node, spec["path"])
+            if spec.get("within"):
+                first = self._xpath(node, spec["within"])[:1]
+                items = [n for n in items if first and any(a is first[0] for a in n.iterancestors())]
+            found.extend(items)
+        return found
 
     def one(self, group: str, within: etree._Element | None = None) -> etree._Element | None:
         found = self.instances(group, within)
@@ -210,7 +230,18 @@ class Reader:
         return result
 
     def code(self, number: str, instance: etree._Element | None, table: str) -> str | None:
-        return self.value(number, instance, lambda v: _codes()[table].get(v))
+        """A code of one of our code lists; not read when the element names another code system."""
+        system = _code_systems().get(table)
+        if system and instance is not None:
+            node = self.node(number, instance)
+            if node is not None and self._attr_key(number) == "code" and node.get("codeSystem") != system:
+                return None
+        found = self.value(number, instance, lambda v: _codes()[table].get(v))
+        if found is not None and system:
+            node = self.node(number, instance)
+            if node is not None and self._attr_key(number) == "code":
+                self.mark(node, "codeSystem")
+        return found
 
     def date(self, number: str, instance: etree._Element | None) -> Any:
         return self.get(number, instance, ts_to_partial)
@@ -223,9 +254,9 @@ class Reader:
             return None
         node, code = self.raw(code_el, instance)
         vnode, version = self.raw(version_el, instance)
-        if node is None or not code or not version:
+        if node is None or not code or not version or node.get("codeSystem") != MEDDRA:
             return None
-        self.mark(node, "code")
+        self.mark(node, "code", "codeSystem")
         if vnode is not None:
             self.mark(vnode, "codeSystemVersion")
         return m.MedDRA(code=code, version=version)
@@ -243,13 +274,32 @@ class Reader:
             self.mark(unode, "unit")
         return m.Quantity(value=number, unit=unit)
 
-    def build(self, cls: type[BaseModel], data: dict[str, Any], point: int) -> Any:
-        """Validate a block; on failure roll back what it read so that it is passed through whole."""
+    def build(self, cls: type[BaseModel], data: dict[str, Any], point: int,
+              inst: etree._Element | None = None) -> Any:
+        """Validate a block; on failure roll back what it read so that it is passed through whole. So too
+        for a block `inst` whose own code (what names it in a message) was not read: the exporter could
+        not write the block where it was."""
         try:
-            return cls.model_validate({k: v for k, v in data.items() if v is not None and v != []})
+            item = cls.model_validate({k: v for k, v in data.items() if v is not None and v != []})
         except ValidationError:
             self.rollback(point)
             return None
+        if inst is not None and not self._named(inst, point):
+            self.rollback(point)
+            return None
+        return item
+
+    def _named(self, inst: etree._Element, point: int) -> bool:
+        """Whether the code that names a block (its own, or its single act's when it is a wrapper) was read
+        since `point`: the exporter writes the block under that name."""
+        acts = [inst] if local(inst) in ACTS else [c for c in inst if isinstance(c.tag, str) and local(c) in ACTS]
+        if len(acts) != 1:
+            return True
+        code = acts[0].find("{urn:hl7-org:v3}code")
+        if code is None:
+            return True
+        read = {attr for node, attr in self.used[point:] if node is code}
+        return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -286,7 +336,7 @@ def _report(r: Reader, report: etree._Element) -> dict[str, Any]:
             data["other_case_ids"].append(item)
     for inst in r.instances("document"):
         point = r.checkpoint()
-        item = r.build(m.Document, {"description": r.value("C.1.6.1.r.1", inst)}, point)
+        item = r.build(m.Document, {"description": r.value("C.1.6.1.r.1", inst)}, point, inst)
         if item:
             data["additional_documents"].append(item)
     return data
@@ -338,7 +388,7 @@ def _primary_source(r: Reader, inst: etree._Element) -> Any:
         "qualification": qualification,
         "primary": r.value("C.2.r.5", inst, lambda v: v == "1" or None),
     }
-    return r.build(m.PrimarySource, data, point)
+    return r.build(m.PrimarySource, data, point, inst)
 
 
 def _sender(r: Reader, inst: etree._Element | None) -> Any:
@@ -400,7 +450,7 @@ def _patient(r: Reader, pat: etree._Element | None) -> Any:
             "start": r.date("D.7.1.r.2", inst), "end": r.date("D.7.1.r.4", inst),
             "continuing": r.boolean("D.7.1.r.3", inst), "comments": r.value("D.7.1.r.5", inst),
             "family_history": r.boolean("D.7.1.r.6", inst),
-        }, p)
+        }, p, inst)
         if item:
             data["medical_history"].append(item)
     for inst in r.instances("past_drug"):
@@ -409,7 +459,7 @@ def _patient(r: Reader, pat: etree._Element | None) -> Any:
             "name": r.value("D.8.r.1", inst), "start": r.date("D.8.r.4", inst), "end": r.date("D.8.r.5", inst),
             "indication": r.meddra("D.8.r.6b", "D.8.r.6a", inst),
             "reaction": r.meddra("D.8.r.7b", "D.8.r.7a", inst),
-        }, p)
+        }, p, inst)
         if item:
             data["past_drugs"].append(item)
     if initials is None:
@@ -459,7 +509,7 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
             "medically_confirmed": r.boolean("E.i.8", inst),
             "country": r.value("E.i.9", inst),
         }
-        reaction = r.build(m.Reaction, data, point)
+        reaction = r.build(m.Reaction, data, point, inst)
         if reaction is None:
             continue
         id_el = inst.find("{urn:hl7-org:v3}id")
@@ -482,15 +532,28 @@ def _tests(r: Reader) -> list[m.Test]:
             **_test_value(r, inst),
             "result": r.code("F.r.3.1", inst, "test_result"),
             "result_text": r.value("F.r.3.4", inst),
-            "low": r.value("F.r.4", inst, _number),
-            "high": r.value("F.r.5", inst, _number),
+            "low": _range(r, "F.r.4", inst),
+            "high": _range(r, "F.r.5", inst),
             "comments": r.value("F.r.6", inst),
             "more_info": r.boolean("F.r.7", inst),
         }
-        item = r.build(m.Test, data, point)
+        item = r.build(m.Test, data, point, inst)
         if item:
             out.append(item)
     return out
+
+
+def _range(r: Reader, number: str, inst: etree._Element) -> float | None:
+    """F.r.4 / F.r.5: the model holds the range in the unit of the result (F.r.3.3), so a bound in
+    another unit (or none) is left as received."""
+    node = r.node(number, inst)
+    unit = r.raw("F.r.3.3", inst)[1]
+    if node is None or not unit or node.get("unit") != unit:
+        return None
+    found = r.value(number, inst, _number)
+    if found is not None:
+        r.mark(node, "unit")
+    return found
 
 
 _OPEN = {("low", "true"): ">=", ("low", "false"): ">", ("high", "true"): "<=", ("high", "false"): "<"}
@@ -573,7 +636,7 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         reac_ref = inst.find("{urn:hl7-org:v3}subject1/{urn:hl7-org:v3}adverseEffectReference/{urn:hl7-org:v3}id")
         item = r.build(m.Causality, {"source": r.value("G.k.9.i.2.r.1", inst),
                                      "method": r.value("G.k.9.i.2.r.2", inst),
-                                     "result": r.value("G.k.9.i.2.r.3", inst)}, point)
+                                     "result": r.value("G.k.9.i.2.r.3", inst)}, point, inst)
         if (item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids
                 and drug_ref.get("root") in roles and drug_ref.get("root") in drug_ids):
             r.mark(drug_ref, "root")
@@ -609,14 +672,14 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                 "batch": r.value("G.k.4.r.7", dose), "text": r.value("G.k.4.r.8", dose),
                 "form": _coded(r, "G.k.4.r.9.1", "G.k.4.r.9.2b", dose),
                 "route": _coded(r, "G.k.4.r.10.1", "G.k.4.r.10.2b", dose),
-            }, p)
+            }, p, dose)
             if d:
                 dosages.append(d)
         indications = []
         for ind in r.instances("indication", inst):
             p = r.checkpoint()
             i = r.build(m.Indication, {"text": r.value("G.k.7.r.1", ind),
-                                       "meddra": r.meddra("G.k.7.r.2b", "G.k.7.r.2a", ind)}, p)
+                                       "meddra": r.meddra("G.k.7.r.2b", "G.k.7.r.2a", ind)}, p, ind)
             if i:
                 indications.append(i)
         per_reaction: dict[str, dict[str, Any]] = {}
@@ -646,7 +709,7 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                 "holder": r.value("G.k.3.3", inst)}
         if any(auth.values()):
             data["authorisation"] = auth
-        drug = r.build(m.Drug, data, point)
+        drug = r.build(m.Drug, data, point, inst)
         if drug is None:
             continue
         if id_el is not None:
@@ -700,7 +763,7 @@ def _narrative(r: Reader, report: etree._Element) -> Any:
     summaries = []
     for inst in r.instances("summary"):
         p = r.checkpoint()
-        s = r.build(m.Summary, {"text": r.value("H.5.r.1a", inst), "language": r.value("H.5.r.1b", inst)}, p)
+        s = r.build(m.Summary, {"text": r.value("H.5.r.1a", inst), "language": r.value("H.5.r.1b", inst)}, p, inst)
         if s:
             summaries.append(s)
     data = {
@@ -744,7 +807,7 @@ def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader,
     }
     for inst in r.instances("literature"):
         p = r.checkpoint()
-        lit = r.build(m.Literature, {"citation": r.value("C.4.r.1", inst)}, p)
+        lit = r.build(m.Literature, {"citation": r.value("C.4.r.1", inst)}, p, inst)
         if lit:
             data["literature"].append(lit)
     try:

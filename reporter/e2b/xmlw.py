@@ -57,6 +57,7 @@ def observation(parent: Node, rel_tag: str, rel_type: str, code: str, code_syste
 # A stand-in: an element the writer produces without a fact of the case behind it (a constant of the
 # message structure, a required element filled with a null flavor, a value the writer chooses when the
 # case is silent). New cases keep stand-ins; a case imported from E2B keeps only those the source had.
+# A container (a wrapper the writer always opens) is a stand-in when all it holds are stand-ins.
 _DEFAULT = "{urn:ae-reporter:writer}default"
 
 
@@ -66,17 +67,26 @@ def default(node: Node) -> Node:
     return node
 
 
+def container(node: Node) -> Node:
+    """Mark `node` as a stand-in when it holds nothing but stand-ins."""
+    node.set(_DEFAULT, "container")
+    return node
+
+
 def is_default(node: Node) -> bool:
-    return node.get(_DEFAULT) is not None
+    mark = node.get(_DEFAULT)
+    if mark == "container":
+        return all(is_default(child) for child in node if isinstance(child.tag, str))
+    return mark is not None
 
 
 def settle_defaults(root: Node, *, drop: bool) -> None:
-    """Remove the stand-in marks; with `drop`, remove the marked elements themselves."""
-    for node in list(root.iter(f"{{{V3}}}*")):
+    """Remove the stand-in marks; with `drop`, remove the stand-ins themselves (innermost first)."""
+    for node in reversed(list(root.iter(f"{{{V3}}}*"))):
         if node.get(_DEFAULT) is None:
             continue
         parent = node.getparent()
-        if drop and parent is not None:
+        if drop and parent is not None and is_default(node):
             parent.remove(node)
         else:
             del node.attrib[_DEFAULT]
