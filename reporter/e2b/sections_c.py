@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporter.e2b import xmlw
 from reporter.e2b.context import ISO_COUNTRY, OBS, Ctx, Json, ich_code, identifier_value, section_text, ts
 from reporter.e2b.xmlw import Node, bl, el
 from reporter.fhir import read
@@ -10,8 +11,8 @@ from reporter.fhir import read
 def report_head(ctx: Ctx, event: Node) -> None:
     """C.1.1, C.1.8.1, H.1, C.1.4, C.1.5 and the references (C.1.6.1.r, C.4.r): investigationEvent's head."""
     comp = ctx.composition
-    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=identifier_value(comp.get("identifier"),
-                                                                                       "safety_report_id"))
+    ctx.stand_in(el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1",
+                    extension=identifier_value(comp.get("identifier"), "safety_report_id")), not ctx.received("C.1.1"))
     worldwide = read.ext_value(comp, "case_identifier") or {}
     ctx.stand_in(el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
                     extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id")),
@@ -109,7 +110,7 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
     address = (person.get("address") or [{}])[0]
     address_and_telecom(entity, address, person.get("telecom") or [], with_email=False)
-    who = el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE")
+    who = xmlw.container(el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE"))
     person_name(who, (person.get("name") or [None])[0])
     qualification = (role.get("code") or [None])[0]
     qual = ctx.stand_in(el(who, "asQualifiedEntity", classCode="QUAL"), qualification is None)

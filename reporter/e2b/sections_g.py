@@ -172,7 +172,7 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
             coding = (form.get("coding") or [{}])[0]
             code = coding.get("code") if profile else None
             node = el(kind, "formCode", code=code, codeSystem=profile["oid"] if code else None,
-                      codeSystemVersion=profile.get("version") if code else None)
+                      codeSystemVersion=code_version(ctx, coding, profile) if code else None)
             if form.get("text"):
                 el(node, "originalText", text=form["text"])
     parent_route = read.ext_value(dosage, "parent_route")
@@ -222,14 +222,21 @@ def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
     key = next((c.get("code") for c in route.get("coding") or [] if c.get("system", "").endswith("/route")),
                None)
     code = (routes().get(key) or {}).get(profile.get("column")) if key else None
+    version = profile.get("version")
     if code is None:
         target = f"urn:oid:{profile.get('oid')}"
-        code = next((c.get("code") for c in route.get("coding") or [] if c.get("system") == target), None)
+        coding = next((c for c in route.get("coding") or [] if c.get("system") == target), {})
+        code, version = coding.get("code"), code_version(ctx, coding, profile)
     node = el(sub, "routeCode", code=code, codeSystem=profile.get("oid") if code else None,
-              codeSystemVersion=profile.get("version") if code else None)
+              codeSystemVersion=version if code else None)
     text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None)
     if text:
         el(node, "originalText", text=text)
+
+
+def code_version(ctx: Ctx, coding: Json, profile: dict[str, str]) -> str | None:
+    """The version of a code the case holds: its own; else (a new case) the receiver's list version."""
+    return coding.get("version") or (None if ctx.as_received else profile.get("version"))
 
 
 def indication(ctx: Ctx, admin: Node, reason: Json) -> None:

@@ -137,6 +137,19 @@ class Reader:
                 self.used += [(code, "code"), (code, "codeSystem")]
             current = current.getparent()
 
+    def _nameable(self, node: etree._Element) -> bool:
+        """Whether every act around `node` is named the way the exporter names it (a code with its code
+        system, or a null flavor): a value inside a block named by a bare code stays as received."""
+        current = node.getparent()
+        while current is not None and current is not self.message:
+            code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
+            if code is not None and code is not node and code.get("codeSystem") != MEDDRA and (
+                    bool(code.get("code")) != bool(code.get("codeSystem"))
+                    or not (code.get("code") or code.get("nullFlavor"))):
+                return False
+            current = current.getparent()
+        return True
+
     def checkpoint(self) -> int:
         return len(self.used)
 
@@ -180,7 +193,7 @@ class Reader:
 
     def raw(self, number: str, instance: etree._Element) -> tuple[etree._Element | None, str | None]:
         node = self.node(number, instance)
-        if node is None:
+        if node is None or not self._nameable(node):
             return None, None
         where = self.elements[number].get("value", "text()")
         if where == "text()":
@@ -217,16 +230,20 @@ class Reader:
 
     def value(self, number: str, instance: etree._Element | None,
               convert: Callable[[str], Any] | None = None) -> Any:
-        """Like get, but a null flavor gives None (and is left to the passthrough)."""
+        """Like get, but a null flavor gives None (and is left to the passthrough). A code is read with
+        its code system (the exporter writes one): a bare code is left as received."""
         if instance is None:
             return None
         node, value = self.raw(number, instance)
         if node is None or value is None:
             return None
+        coded = self._attr_key(number) == "code"
+        if coded and not node.get("codeSystem"):
+            return None
         result = convert(value) if convert else value
         if result is None:
             return None
-        self.mark(node, self._attr_key(number))
+        self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
         return result
 
     def code(self, number: str, instance: etree._Element | None, table: str) -> str | None:
@@ -502,9 +519,7 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
             "meddra": r.meddra("E.i.2.1b", "E.i.2.1a", inst),
             "highlighted": highlighted,
             "seriousness": seriousness,
-            "onset": r.date("E.i.4", inst),
-            "end": r.date("E.i.5", inst),
-            "duration": r.quantity("E.i.6a", "E.i.6b", inst),
+            **_reaction_time(r, inst),
             "outcome": r.code("E.i.7", inst, "outcome"),
             "medically_confirmed": r.boolean("E.i.8", inst),
             "country": r.value("E.i.9", inst),
@@ -519,6 +534,32 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
             r.mark(id_el, "root")
         out.append(reaction)
     return out, ids
+
+
+def _time_type(inst: etree._Element) -> str | None:
+    time = inst.find("{urn:hl7-org:v3}effectiveTime")
+    return time.get(f"{{{XSI}}}type") if time is not None else None
+
+
+def _reaction_time(r: Reader, inst: etree._Element) -> dict[str, Any]:
+    """E.i.4-6 as the exporter writes them: start and end in an IVL_TS, or with the duration in an SXPR_TS.
+    Another shape (or a duration that cannot be read) leaves the times as received."""
+    shape = _time_type(inst)
+    duration = r.quantity("E.i.6a", "E.i.6b", inst) if shape == "SXPR_TS" else None
+    if (shape == "SXPR_TS" and duration is None) or shape not in ("IVL_TS", "SXPR_TS"):
+        return {}
+    return {"onset": r.date("E.i.4", inst), "end": r.date("E.i.5", inst), "duration": duration}
+
+
+def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
+    """G.k.4.r.2-6 as the exporter writes them: an interval (IVL_TS), or a period with an interval
+    (SXPR_TS). A period that cannot be read leaves the whole dosage time as received."""
+    shape = _time_type(dose)
+    every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if shape == "SXPR_TS" else None
+    if (shape == "SXPR_TS" and every is None) or shape not in ("IVL_TS", "SXPR_TS"):
+        return {}
+    return {"every": every, "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
+            "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
 
 
 def _tests(r: Reader) -> list[m.Test]:
@@ -666,9 +707,7 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             p = r.checkpoint()
             d = r.build(m.Dosage, {
                 "dose": r.quantity("G.k.4.r.1a", "G.k.4.r.1b", dose),
-                "every": r.quantity("G.k.4.r.2", "G.k.4.r.3", dose),
-                "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
-                "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose),
+                **_dose_time(r, dose),
                 "batch": r.value("G.k.4.r.7", dose), "text": r.value("G.k.4.r.8", dose),
                 "form": _coded(r, "G.k.4.r.9.1", "G.k.4.r.9.2b", dose),
                 "route": _coded(r, "G.k.4.r.10.1", "G.k.4.r.10.2b", dose),

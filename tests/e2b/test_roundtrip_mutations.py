@@ -1,0 +1,85 @@
+"""Property: every XSD-valid E2B(R3) report round-trips losslessly, not only the files we have.
+
+Variants of the shared examples and of our own inputs (tests/e2b/inputs/) are made by one mutation each
+(tests/e2b/mutations.py: delete an element under investigationEvent, remove an attribute, duplicate an
+element, rewrite a text, change a date's precision). Those the XSD rejects are discarded and counted;
+every other one must import (no report rejected, no crash), export XSD-valid, and carry the same facts
+(only batch/message ids and creation times may change). The draw is seeded, so CI runs the same variants
+every time; a failure names the variant and writes it next to the test's tmp_path for replay.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from reporter.e2b import xsd
+from tests.conftest import shared_path
+from tests.e2b import mutations
+
+INPUTS = Path(__file__).parent / "inputs"
+SEED = 20240601
+PER_KIND = 45          # candidates per mutation kind (about 7 per second on one core, all kinds ~35 s)
+MIN_VALID = 25         # per kind; together well over 40 valid variants
+
+
+def _sources() -> dict[str, bytes]:
+    examples = shared_path() / "e2b" / "examples"
+    files = [p for p in examples.glob("*/*.xml") if "negative" not in p.parts] + sorted(INPUTS.glob("*.xml"))
+    return {p.name: p.read_bytes() for p in sorted(files)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", mutations.KINDS)
+def test_xsd_valid_variants_round_trip_without_differences(kind: str, shared_dir: Path, e2b_schema_dir: Path,
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    sources = _sources()
+    assert len(sources) >= 10, sorted(sources)
+    valid = rejected = 0
+    failures: list[str] = []
+    for i, variant in enumerate(mutations.variants(sources, SEED + mutations.KINDS.index(kind), PER_KIND,
+                                                   (kind,))):
+        outcome = xsd.validate(etree.fromstring(variant.xml), e2b_schema_dir)
+        assert outcome is not None
+        if not outcome[0]:
+            rejected += 1
+            continue
+        valid += 1
+        result = mutations.round_trip(variant, str(e2b_schema_dir))
+        if result.failure:
+            saved = tmp_path / f"{kind}-{i}-{variant.source}"
+            saved.write_bytes(variant.xml)
+            failures.append(f"{variant.source}: {variant.what} (saved as {saved})\n{result.failure}")
+    print(f"{kind}: {valid} XSD-valid variants round-tripped, {rejected} rejected by the XSD")
+    assert valid >= MIN_VALID, f"only {valid} XSD-valid variants ({rejected} rejected by the XSD)"
+    assert not failures, f"{len(failures)} of {valid} valid variants do not round-trip:\n\n" + "\n\n".join(
+        failures[:8])
+
+
+def test_mutations_are_deterministic_and_change_the_document() -> None:
+    source = (INPUTS / "fda-postmarket-foreign-sender.xml").read_bytes()
+    first = list(mutations.variants({"a.xml": source}, 7, 10))
+    again = list(mutations.variants({"a.xml": source}, 7, 10))
+    assert [v.xml for v in first] == [v.xml for v in again]
+    assert {v.kind for v in first} == set(mutations.KINDS)
+    assert all(v.xml != source for v in first)
+
+
+def test_a_lossy_round_trip_is_caught(e2b_schema_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The property can fail: a variant whose export differs from it is reported with the differences."""
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    source = (INPUTS / "fda-postmarket-foreign-sender.xml").read_bytes()
+    doc = etree.fromstring(source)
+    # Pretend the export should carry a sender's comment the source never had: compare against that.
+    variant = mutations.Variant("a.xml", "text", "none", source)
+    outcome = mutations.round_trip(variant, str(e2b_schema_dir))
+    assert outcome.failure is None
+    comment = doc.xpath("//h:component1/h:observationEvent/h:value", namespaces={"h": mutations.HL7})[0]
+    comment.text = "changed after the fact"
+    from reporter.e2b import diff, export, importer, xmlsafe
+    result = importer.import_loaded(xmlsafe.parse_bytes(source))
+    out = export.export_bundles([r.bundle for r in result.reports if r.bundle], schema_dir=e2b_schema_dir)
+    assert diff.compare(doc, etree.fromstring(out.xml)), "the comparison must see a changed text"
