@@ -133,6 +133,8 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
         note = f"; {relation}" if relation else ""
         click.echo(f"report {report.index} ({name}): imported, {report.passthrough} passthrough item(s){note}",
                    err=target is None)
+        for text in report.notes:  # importer: placeholders for what the case model needs
+            click.echo(f"  note: {text}", err=True)
         if case_store is not None:
             try:
                 stored = case_store.save(report.bundle, author=f"reporter import {Path(file).name}",

@@ -227,6 +227,9 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
                 continue
             after = keys.get(entry.get("after", ""))
             if after is not None and after.getparent() is parent:
+                if new.tag != after.tag:  # the writer may order a run of such elements differently:
+                    while (following := after.getnext()) is not None and following.tag == after.tag:
+                        after = following  # go past all of it, as the schema's sequence wants
                 after.addnext(new)
             elif "after" not in entry:
                 parent.insert(0, new)

@@ -83,3 +83,29 @@ def test_a_lossy_round_trip_is_caught(e2b_schema_dir: Path, monkeypatch: pytest.
     result = importer.import_loaded(xmlsafe.parse_bytes(source))
     out = export.export_bundles([r.bundle for r in result.reports if r.bundle], schema_dir=e2b_schema_dir)
     assert diff.compare(doc, etree.fromstring(out.xml)), "the comparison must see a changed text"
+
+
+def test_report_without_what_the_case_model_requires_still_imports(e2b_schema_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No C.1.1, C.1.3 or C.1.4 and a C.1.5 with a time but no zone (all XSD-valid): the report imports with
+    placeholders and notes, and is exported as received (the placeholders are not written)."""
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    from reporter.e2b import importer, xmlsafe
+
+    doc = etree.fromstring((INPUTS / "fda-postmarket-foreign-sender.xml").read_bytes())
+    ns = {"h": mutations.HL7}
+    event = doc.xpath("//h:investigationEvent", namespaces=ns)[0]
+    for xpath in ("h:id[@root='2.16.840.1.113883.3.989.2.1.3.1']", "h:effectiveTime",
+                  "h:subjectOf2[h:investigationCharacteristic/h:code/@code='1']"):
+        for node in event.xpath(xpath, namespaces=ns):
+            event.remove(node)
+    event.find(f"{{{mutations.HL7}}}availabilityTime").set("value", "20240305101500")
+    xml = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    outcome = xsd.validate(etree.fromstring(xml), e2b_schema_dir)
+    assert outcome is not None and outcome[0], outcome
+    result = importer.import_loaded(xmlsafe.parse_bytes(xml))
+    report = result.reports[0]
+    assert report.ok, report.problems
+    assert [n.split()[0] for n in report.notes] == ["C.1.1", "C.1.4", "C.1.5", "C.1.3"]
+    assert mutations.round_trip(mutations.Variant("x.xml", "delete", "C.1.1, C.1.3, C.1.4", xml),
+                                str(e2b_schema_dir)).failure is None
