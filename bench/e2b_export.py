@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from reporter.e2b import xsd
-from reporter.e2b.export import export_bundles, load_input
+from reporter.e2b.export import export_bundles
+from reporter.inputs import load_bundle as load_input
 
 REPO = Path(__file__).resolve().parent.parent
 
