@@ -135,6 +135,8 @@ def rule_set(name: str) -> dict[str, Any]:
             number = cond.get("element")
             if number is not None and (number not in known.elements or known.elements[number].node is None):
                 raise MappingError(f"rule {rule['id']}: element {number} has no location", location=str(path))
+            if "position" in cond and not (isinstance(cond["position"], int) and cond["position"] >= 1):
+                raise MappingError(f"rule {rule['id']}: position must be a whole number from 1", location=str(path))
             if cond.get("group") is not None and cond["group"] not in known.groups:
                 raise MappingError(f"rule {rule['id']}: unknown group {cond['group']!r}", location=str(path))
     return data
