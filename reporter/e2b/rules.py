@@ -4,7 +4,7 @@ the conditional rule sets in mappings/e2b/rules/ (ich, fda, ema) in a small decl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -220,14 +220,26 @@ class Locator:
         steps = _steps(element.node)
         return _up(node, steps) if steps is not None else self._owners[element.number][node]
 
+    def by_instance(self, element: Element) -> dict[Node, list[Pair]]:
+        """(value, nullFlavor) of each node of `element`, by instance of the element's own group."""
+        out = self._pairs.get(element.number)
+        if out is None:
+            out = self._pairs[element.number] = {}
+            assert element.node is not None
+            steps = _steps(element.node)
+            found_all = self.found(element)
+            owners = self._owners.get(element.number)
+            for node, value, flavor in found_all:
+                inst = _up(node, steps) if steps is not None else owners[node]  # type: ignore[index]
+                found = out.get(inst)
+                if found is None:
+                    found = out[inst] = []
+                found.append((value, flavor))
+        return out
+
     def pairs(self, inst: Node, element: Element) -> list[Pair]:
         """(value, nullFlavor) of each node of `element` in one instance of the element's own group."""
-        by_instance = self._pairs.get(element.number)
-        if by_instance is None:
-            by_instance = self._pairs[element.number] = {}
-            for node, value, flavor in self.found(element):
-                by_instance.setdefault(self.owner(node, element), []).append((value, flavor))
-        return by_instance.get(inst, [])
+        return self.by_instance(element).get(inst, [])
 
     def reach(self, node: Node, node_group: str, element: Element) -> list[Pair]:
         """(value, nullFlavor) of `element` as seen from `node`, an instance of node_group."""
@@ -307,39 +319,44 @@ class Checker:
                 continue
             found = self.loc.found(element)
             if element.conformance in ("mandatory", "required"):
-                given = {self.loc.owner(n, element) for n, v, f in found if v is not None or f}
+                given = {inst for inst, pairs in self.loc.by_instance(element).items()
+                         if any(v is not None or f for v, f in pairs)}
                 for inst in instances:
                     if inst not in given:
                         self.add("error", "E2B-MANDATORY", self.where(element.number, element.group, inst),
                                  f"{element.name} is mandatory but missing")
+            flavored = bool(element.value) and element.value != "@unit"
+            limit = element.max_length if element.type not in ("Date/Time", "Boolean") else None
+            allowed = values.get(element.number)
+            is_date = element.number in dates
             for node, value, flavor in found:
-                if value is not None or flavor:
-                    self._check_value(element, value, flavor, Where(self, element.number, element.group, node,
-                                                                    element), values, precision, dates, today)
+                if flavor and flavored:
+                    if flavor not in element.null_flavors:
+                        self._null_flavor(element, node, flavor)
+                elif value is not None and (is_date or (limit and len(value) > limit) or
+                                            (allowed is not None and value not in allowed)):
+                    self._check_value(element, node, value, allowed, precision.get(element.number) if is_date
+                                      else None, is_date, today)
 
-    def _check_value(self, element: Element, value: str | None, flavor: str | None, where: Where,
-                     values: dict[str, Any], precision: dict[str, int], dates: set[str], today: dt.date) -> None:
-        if flavor and element.value and element.value != "@unit":
-            if flavor not in element.null_flavors:
-                allowed = ", ".join(element.null_flavors) or "none"
-                self.add("error", "E2B-NULLFLAVOR", where,
-                         f"nullFlavor {flavor} is not allowed for {element.name} (allowed: {allowed})")
-            return
-        if value is None:
-            return
+    def _null_flavor(self, element: Element, node: Node, flavor: str) -> None:
+        allowed = ", ".join(element.null_flavors) or "none"
+        self.add("error", "E2B-NULLFLAVOR", Where(self, element.number, element.group or "", node, element),
+                 f"nullFlavor {flavor} is not allowed for {element.name} (allowed: {allowed})")
+
+    def _check_value(self, element: Element, node: Node, value: str, allowed: list[str] | None,
+                     need: int | None, is_date: bool, today: dt.date) -> None:
+        where = Where(self, element.number, element.group or "", node, element)
         limit = element.max_length if element.type not in ("Date/Time", "Boolean") else None
         if limit and len(value) > limit:
             self.add("error", "E2B-LENGTH", where,
                      f"{element.name} is {len(value)} characters long; at most {element.max_length} allowed")
-        allowed = values.get(element.number)
         if allowed is not None and value not in allowed:
             self.add("error", "E2B-VALUE", where, f"{value!r} is not an allowed value for {element.name}",
                      hint="allowed: " + ", ".join(allowed))
-        if element.number in dates:
+        if is_date:
             if not ts_is_valid(value):
                 self.add("error", "E2B-DATE", where, f"{value!r} is not an HL7 date (CCYY[MM[DD[hhmmss]]])")
                 return
-            need = precision.get(element.number)
             if need and ts_digits(value) < need:
                 label = "to the second" if need == 14 else "to the day"
                 self.add("error", "E2B-DATE-PRECISION", where,
@@ -369,43 +386,97 @@ class Checker:
 
     # -- conditional rules -------------------------------------------------------------------------
     def holds(self, cond: dict[str, Any], node: Node, group: str) -> bool:
-        if "group" in cond:
-            result = bool(self.loc.nested(node, group, cond["group"])) == bool(cond.get("present", True))
-        elif "position" in cond:
-            result = self.loc.siblings(node, group).index(node) + 1 == cond["position"]
-        else:
-            pairs = self.loc.reach(node, group, self.d.elements[cond["element"]])
-            if "present" in cond:
-                result = any(v is not None or f for v, f in pairs) == bool(cond["present"])
-            elif "in" in cond:
-                result = any(v in cond["in"] for v, _ in pairs)
-            elif "not_in" in cond:
-                result = any(v is not None and v not in cond["not_in"] for v, _ in pairs)
-            elif "null_flavor" in cond:
-                result = any(f in cond["null_flavor"] for _, f in pairs)
-            elif "same_as" in cond:
-                expected = {v for v, _ in self.loc.reach(node, group, self.d.elements[cond["same_as"]])}
-                result = all(v in expected for v, _ in pairs)
-            else:
-                result = True
-        return not result if cond.get("not") else result
+        return _condition(cond, self.d)(self.loc, node, group)
 
     def check_rules(self) -> None:
+        loc = self.loc
         for data in self.sets:
             for rule in data.get("rules") or ():
-                scope = rule["scope"]
-                for inst in self.loc.instances(scope):
-                    if not all(self.holds(c, inst, scope) for c in rule.get("when") or ()):
+                scope, whens, then, then_any = _rule(rule, self.d)
+                for inst in self._candidates(rule, scope):
+                    if whens and not all(c(loc, inst, scope) for c in whens):
                         continue
-                    ok = True
-                    if rule.get("then") is not None:
-                        ok = self.holds(rule["then"], inst, scope)
-                    if ok and rule.get("then_any"):
-                        ok = any(self.holds(c, inst, scope) for c in rule["then_any"])
+                    ok = then(loc, inst, scope) if then is not None else True
+                    if ok and then_any:
+                        ok = any(c(loc, inst, scope) for c in then_any)
                     if not ok:
-                        number = rule.get("element") or scope
-                        where = self.where(number, scope, inst)
+                        where = self.where(rule.get("element") or scope, scope, inst)
                         self.add(rule["severity"], rule["id"], where, rule["message"], rule.get("hint"))
+
+
+    def _candidates(self, rule: dict[str, Any], scope: str) -> Iterable[Node]:
+        """The scope's instances, or when the rule's first condition is that an element of the scope's own
+        group is present, only the instances where it is (most rules pair two elements of one block)."""
+        first = (rule.get("when") or [None])[0]
+        if first and "element" in first and first.get("present") is True and len(first) == 2:
+            element = self.d.elements[first["element"]]
+            if element.group == scope:
+                return [inst for inst, pairs in self.loc.by_instance(element).items()
+                        if any(v is not None or f for v, f in pairs)]
+        return self.loc.instances(scope)
+
+
+Test = Callable[[Locator, Node, str], bool]
+_CONDITIONS: dict[int, tuple[dict[str, Any], Test]] = {}
+_RULES: dict[int, tuple[dict[str, Any], tuple[str, tuple[Test, ...], Test | None, tuple[Test, ...]]]] = {}
+
+
+def _condition(cond: dict[str, Any], d: Dictionary) -> Test:
+    """A rule condition (see mappings/e2b/rules/ich.yaml) as a function of (locator, instance, its group),
+    built once per condition."""
+    cached = _CONDITIONS.get(id(cond))
+    if cached is not None and cached[0] is cond:
+        return cached[1]
+    test = _build_condition(cond, d)
+    if cond.get("not"):
+        inner = test
+
+        def test(loc: Locator, node: Node, group: str) -> bool:
+            return not inner(loc, node, group)
+    _CONDITIONS[id(cond)] = (cond, test)
+    return test
+
+
+def _build_condition(cond: dict[str, Any], d: Dictionary) -> Test:
+    if "group" in cond:
+        target, want = cond["group"], bool(cond.get("present", True))
+        return lambda loc, node, group: bool(loc.nested(node, group, target)) == want
+    if "position" in cond:
+        position = cond["position"]
+        return lambda loc, node, group: loc.siblings(node, group).index(node) + 1 == position
+    element = d.elements[cond["element"]]
+    if "present" in cond:
+        want = bool(cond["present"])
+        return lambda loc, node, group: any(v is not None or f for v, f in loc.reach(node, group, element)) == want
+    if "in" in cond:
+        allowed = frozenset(cond["in"])
+        return lambda loc, node, group: any(v in allowed for v, _ in loc.reach(node, group, element))
+    if "not_in" in cond:
+        excluded = frozenset(cond["not_in"])
+        return lambda loc, node, group: any(v is not None and v not in excluded
+                                            for v, _ in loc.reach(node, group, element))
+    if "null_flavor" in cond:
+        flavors = frozenset(cond["null_flavor"])
+        return lambda loc, node, group: any(f in flavors for _, f in loc.reach(node, group, element))
+    if "same_as" in cond:
+        other = d.elements[cond["same_as"]]
+
+        def same(loc: Locator, node: Node, group: str) -> bool:
+            expected = {v for v, _ in loc.reach(node, group, other)}
+            return all(v in expected for v, _ in loc.reach(node, group, element))
+        return same
+    return lambda loc, node, group: True
+
+
+def _rule(rule: dict[str, Any], d: Dictionary) -> tuple[str, tuple[Test, ...], Test | None, tuple[Test, ...]]:
+    cached = _RULES.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    compiled = (rule["scope"], tuple(_condition(c, d) for c in rule.get("when") or ()),
+                _condition(rule["then"], d) if rule.get("then") is not None else None,
+                tuple(_condition(c, d) for c in rule.get("then_any") or ()))
+    _RULES[id(rule)] = (rule, compiled)
+    return compiled
 
 
 def check(root: Node | etree._ElementTree, rule_sets: Iterable[str] = ("ich",)) -> list[Issue]:
