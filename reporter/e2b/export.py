@@ -163,7 +163,8 @@ def serialize(batch: etree._Element) -> bytes:
     return etree.tostring(batch, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path | None = None) -> E2BCheck:
+def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path | None = None,
+                size: int | None = None) -> E2BCheck:
     """XSD (when a schema folder is configured) and the receiver's business rules."""
     result = E2BCheck()
     outcome = xsd.validate(batch, schema_dir)
@@ -178,7 +179,7 @@ def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path
         for line, text in errors:
             result.issues.append(e2b_issue("error", "E2B-XSD", f"line {line}", text, layer="xsd"))
     result.issues.extend(rules.check(batch, profile.rules))
-    if profile.max_batch_bytes and len(serialize(batch)) > profile.max_batch_bytes:
+    if profile.max_batch_bytes and (size if size is not None else len(serialize(batch))) > profile.max_batch_bytes:
         result.issues.append(e2b_issue("error", "E2B-SIZE", "batch",
                                        f"the batch is larger than {profile.max_batch_bytes} bytes",
                                        "send the cases in several batches"))
@@ -193,7 +194,7 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
     # Validate the serialized text (re-parsed), so line numbers in XSD errors point into the output.
     xml = serialize(batch)
     parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-    return Export(xml=xml, check=check_batch(parsed, profile, schema_dir), receiver=profile.name,
+    return Export(xml=xml, check=check_batch(parsed, profile, schema_dir, len(xml)), receiver=profile.name,
                   cases=len(bundles))
 
 

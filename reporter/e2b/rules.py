@@ -24,7 +24,7 @@ _COMPILED: dict[str, etree.XPath] = {}
 def _compiled(path: str, namespaces: dict[str, str]) -> etree.XPath:
     found = _COMPILED.get(path)
     if found is None:
-        found = _COMPILED[path] = etree.XPath(path, namespaces=namespaces)
+        found = _COMPILED[path] = etree.XPath(path, namespaces=namespaces, regexp=False, smart_strings=False)
     return found
 
 
@@ -243,6 +243,8 @@ class Locator:
 
     def reach(self, node: Node, node_group: str, element: Element) -> list[Pair]:
         """(value, nullFlavor) of `element` as seen from `node`, an instance of node_group."""
+        if element.group == node_group:
+            return self.by_instance(element).get(node, [])
         key = (node, node_group, element.number)
         found = self._reach.get(key)
         if found is None:
