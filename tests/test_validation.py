@@ -165,7 +165,8 @@ def test_wrong_resource_is_refused(tmp_path):
     assert result.exit_code == 1 and "expected a case file or a Bundle" in result.output
 
 
-@pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON")])
+@pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON"),
+                                            ("<?xml version='1.0'?><MCCI_IN200100UV01/>", "reporter import")])
 def test_invalid_yaml_or_json_is_an_issue_not_a_traceback(tmp_path, text, words):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
