@@ -7,12 +7,14 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reporter.cli import main
 from reporter.fhir.build import dumps
 from reporter.validation import validate_bundle, validate_file
 from reporter.validation.terminology import loinc_problem
-from tests.helpers import CASE1, load_example, mutated, write_case
+from tests.helpers import CASE1, apply_damage, damage_strategy, load_example, mutated, write_case
 
 
 def codes_for(tmp_path, data) -> list[tuple[str, str, str]]:
@@ -163,7 +165,8 @@ def test_wrong_resource_is_refused(tmp_path):
     assert result.exit_code == 1 and "expected a case file or a Bundle" in result.output
 
 
-@pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON")])
+@pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON"),
+                                            ("<?xml version='1.0'?><MCCI_IN200100UV01/>", "reporter import")])
 def test_invalid_yaml_or_json_is_an_issue_not_a_traceback(tmp_path, text, words):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
@@ -201,3 +204,55 @@ def test_fhir_command_writes_a_file(tmp_path):
     assert json.loads(out.read_text(encoding="utf-8"))["type"] == "document"
     _, report = validate_file(out)
     assert report.ok
+
+
+_DEMO = None
+
+
+def _demo_bundle() -> dict:
+    global _DEMO
+    if _DEMO is None:
+        _DEMO = _bundle_dict()
+    return _DEMO
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_bundles_get_a_report_not_a_crash(data):
+    bundle = apply_damage(_demo_bundle(), data.draw(damage_strategy(_demo_bundle())))
+    report = validate_bundle(bundle)
+    assert all(i.location and i.message for i in report.issues)
+    report.to_operation_outcome()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(
+                        st.sampled_from(["resourceType", "entry", "resource", "type", "fullUrl", "reference", "x"]),
+                        c, max_size=4), max_leaves=12))
+def test_arbitrary_json_gets_a_report_not_a_crash(value):
+    bundle = value if isinstance(value, dict) else {"resourceType": "Bundle", "entry": value}
+    validate_bundle(bundle)
+
+
+def test_bundles_imported_from_the_shared_e2b_examples_have_no_errors(shared_dir, e2b_schema_dir, monkeypatch):
+    """What partners send must be storable: the API refuses Bundles with validation errors."""
+    from reporter.e2b.importer import import_file
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    files = [p for p in sorted((shared_dir / "e2b" / "examples").glob("*/*.xml")) if "negative" not in p.parts]
+    assert files
+    for path in files:
+        for imported in import_file(path).reports:
+            assert imported.ok, (path.name, imported.problems)
+            report = validate_bundle(imported.bundle)
+            assert report.ok, (path.name, report.to_text())
+
+
+def test_meddra_version_spellings_of_one_release_are_one_version(tmp_path, case):
+    data = mutated(case)
+    data["reactions"][0]["meddra"]["version"] = "29"
+    data["reactions"][1]["meddra"]["version"] = "29.0"
+    _, report = validate_file(write_case(tmp_path, data))
+    assert "TERM-MEDDRA-ONE-VERSION" not in [i.code for i in report.issues]
+    assert "TERM-MEDDRA-VERSION-FORM" in [i.code for i in report.warnings]
