@@ -395,27 +395,70 @@ class Checker:
         for data in self.sets:
             for rule in data.get("rules") or ():
                 scope, whens, then, then_any = _rule(rule, self.d)
-                for inst in self._candidates(rule, scope):
-                    if whens and not all(c(loc, inst, scope) for c in whens):
-                        continue
-                    ok = then(loc, inst, scope) if then is not None else True
-                    if ok and then_any:
-                        ok = any(c(loc, inst, scope) for c in then_any)
-                    if not ok:
-                        where = self.where(rule.get("element") or scope, scope, inst)
-                        self.add(rule["severity"], rule["id"], where, rule["message"], rule.get("hint"))
+                if _is_local(rule, self.d):
+                    failing: Iterable[Node] = self._failing_local(rule, scope)
+                else:
+                    failing = [inst for inst in loc.instances(scope)
+                               if all(c(loc, inst, scope) for c in whens)
+                               and not ((then is None or then(loc, inst, scope))
+                                        and (not then_any or any(c(loc, inst, scope) for c in then_any)))]
+                for inst in failing:
+                    where = self.where(rule.get("element") or scope, scope, inst)
+                    self.add(rule["severity"], rule["id"], where, rule["message"], rule.get("hint"))
+
+    def _failing_local(self, rule: dict[str, Any], scope: str) -> list[Node]:
+        """The instances a rule fails on, for a rule that reads only elements of its scope's own group:
+        with set operations over the instances that hold each element (most hold few of them)."""
+        instances = self.loc.instances(scope)
+        if not instances:
+            return []
+        every = set(instances)
+        applies = every
+        for cond in rule.get("when") or ():
+            applies = applies & self._local_set(cond, every)
+            if not applies:
+                return []
+        holds = every
+        if rule.get("then") is not None:
+            holds = holds & self._local_set(rule["then"], every)
+        if rule.get("then_any"):
+            holds = holds & set().union(*(self._local_set(c, every) for c in rule["then_any"]))
+        failing = applies - holds
+        return [inst for inst in instances if inst in failing] if failing else []
+
+    def _local_set(self, cond: dict[str, Any], every: set[Node]) -> set[Node]:
+        """The instances where `cond` (on an element of their own group) holds."""
+        by_instance = self.loc.by_instance(self.d.elements[cond["element"]])
+        if "present" in cond:
+            found = {i for i, pairs in by_instance.items() if any(v is not None or f for v, f in pairs)}
+            if not cond["present"]:
+                found = every - found
+        elif "in" in cond:
+            found = {i for i, pairs in by_instance.items() if any(v in cond["in"] for v, _ in pairs)}
+        elif "not_in" in cond:
+            found = {i for i, pairs in by_instance.items()
+                     if any(v is not None and v not in cond["not_in"] for v, _ in pairs)}
+        else:  # null_flavor (see _is_local)
+            found = {i for i, pairs in by_instance.items() if any(f in cond["null_flavor"] for _, f in pairs)}
+        return every - found if cond.get("not") else found
 
 
-    def _candidates(self, rule: dict[str, Any], scope: str) -> Iterable[Node]:
-        """The scope's instances, or when the rule's first condition is that an element of the scope's own
-        group is present, only the instances where it is (most rules pair two elements of one block)."""
-        first = (rule.get("when") or [None])[0]
-        if first and "element" in first and first.get("present") is True and len(first) == 2:
-            element = self.d.elements[first["element"]]
-            if element.group == scope:
-                return [inst for inst, pairs in self.loc.by_instance(element).items()
-                        if any(v is not None or f for v, f in pairs)]
-        return self.loc.instances(scope)
+_LOCAL_KINDS = ("present", "in", "not_in", "null_flavor")
+_LOCAL: dict[int, tuple[dict[str, Any], bool]] = {}
+
+
+def _is_local(rule: dict[str, Any], d: Dictionary) -> bool:
+    """Whether every condition of the rule reads an element of the rule's scope group (no nested or
+    enclosing groups, no positions, no comparisons), so that it can be checked with set operations."""
+    cached = _LOCAL.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    conds = [*(rule.get("when") or ()), *([rule["then"]] if rule.get("then") is not None else []),
+             *(rule.get("then_any") or ())]
+    local = all("element" in c and d.elements[c["element"]].group == rule["scope"]
+                and sum(k in c for k in _LOCAL_KINDS) == 1 and "same_as" not in c for c in conds)
+    _LOCAL[id(rule)] = (rule, local)
+    return local
 
 
 Test = Callable[[Locator, Node, str], bool]

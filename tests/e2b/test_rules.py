@@ -331,3 +331,33 @@ def test_batch_reading_equals_per_instance_reading(exports, shared_dir):
     docs += [etree.parse(str(p)).getroot() for p in sorted((shared_dir / "e2b/examples").rglob("*.xml"))[:12]]
     for doc in docs:
         assert _batch_reading(doc) == _reference_reading(doc)
+
+
+def test_set_checked_rules_agree_with_per_block_evaluation(exports, shared_dir):
+    """Rules on one block's own elements are checked with set operations; on every rule's failing input
+    and on FDA's examples they must fail on exactly the blocks that evaluating each block finds."""
+    docs: list[tuple[etree._Element, tuple[str, ...]]] = []
+    for name, sets in SETS.items():
+        for rule in rule_set(name)["rules"]:
+            broken = exports.get(PLAN.get(rule["id"], ("base", None))[0], name)
+            for cond in [rule["then"]] if rule.get("then") else list(rule.get("then_any") or []):
+                break_condition(broken, cond)
+            docs.append((broken, sets))
+    docs += [(etree.parse(str(p)).getroot(), SETS["fda"])
+             for p in sorted((shared_dir / "e2b/examples").rglob("*.xml"))[:12]]
+    local_rules = 0
+    for doc, sets in docs:
+        checker = rules.Checker(doc, sets)
+        for data in checker.sets:
+            for rule in data["rules"]:
+                if not rules._is_local(rule, checker.d):
+                    continue
+                local_rules += 1
+                scope = rule["scope"]
+                expected = [inst for inst in checker.loc.instances(scope)
+                            if all(checker.holds(c, inst, scope) for c in rule.get("when") or ())
+                            and not ((rule.get("then") is None or checker.holds(rule["then"], inst, scope))
+                                     and (not rule.get("then_any")
+                                          or any(checker.holds(c, inst, scope) for c in rule["then_any"])))]
+                assert checker._failing_local(rule, scope) == expected, rule["id"]
+    assert local_rules > 1000
