@@ -75,7 +75,8 @@ class Locator:
         self._common: dict[tuple[str, str], str | None] = {}
         self._nested: dict[tuple[Node, str, str], list[Node]] = {}
         self._found: dict[str, list[Found]] = {}
-        self._owners: dict[str, dict[Node, Node]] = {}  # element -> node -> instance (paths of no fixed depth)
+        self._paths: dict[tuple[str, str], list[Node]] = {}  # (group, element path) -> nodes
+        self._owners: dict[tuple[str, str], dict[Node, Node]] = {}  # same key -> node -> instance (no fixed depth)
         self._pairs: dict[str, dict[Node, list[Pair]]] = {}
         self._reach: dict[tuple[Node, str, str], list[Pair]] = {}
         self._keys: dict[tuple[str, Node], str | None] = {}
@@ -193,20 +194,9 @@ class Locator:
         if out is not None:
             return out
         assert element.group is not None and element.node is not None
-        instances = self.instances(element.group)
         spec = element.value or "text()"
         attr = spec[1:] if spec.startswith("@") else None
-        if not instances:
-            nodes: list[Node] = []
-        elif _steps(element.node) is not None:
-            nodes = self._from_all(instances, element.node)
-        else:
-            owners = self._owners[element.number] = {}
-            nodes = []
-            for inst in instances:
-                for node in self._xpath(inst, element.node):
-                    owners[node] = inst
-                    nodes.append(node)
+        nodes = self._nodes(element.group, element.node)
         if attr is not None:
             out = [(n, n.get(attr) or None, n.get("nullFlavor")) for n in nodes]
         else:
@@ -214,11 +204,31 @@ class Locator:
         self._found[element.number] = out
         return out
 
+    def _nodes(self, group: str, path: str) -> list[Node]:
+        """The nodes at `path` from every instance of `group`, found once (a/b element pairs share a node)."""
+        key = (group, path)
+        nodes = self._paths.get(key)
+        if nodes is None:
+            instances = self.instances(group)
+            if not instances:
+                nodes = []
+            elif _steps(path) is not None:
+                nodes = self._from_all(instances, path)
+            else:
+                owners = self._owners[key] = {}
+                nodes = []
+                for inst in instances:
+                    for node in self._xpath(inst, path):
+                        owners[node] = inst
+                        nodes.append(node)
+            self._paths[key] = nodes
+        return nodes
+
     def owner(self, node: Node, element: Element) -> Node:
         """The instance of the element's group that holds `node` (one of `found(element)`)."""
         assert element.node is not None
         steps = _steps(element.node)
-        return _up(node, steps) if steps is not None else self._owners[element.number][node]
+        return _up(node, steps) if steps is not None else self._owners[(element.group or "", element.node)][node]
 
     def by_instance(self, element: Element) -> dict[Node, list[Pair]]:
         """(value, nullFlavor) of each node of `element`, by instance of the element's own group."""
@@ -228,7 +238,7 @@ class Locator:
             assert element.node is not None
             steps = _steps(element.node)
             found_all = self.found(element)
-            owners = self._owners.get(element.number)
+            owners = self._owners.get((element.group or "", element.node))
             for node, value, flavor in found_all:
                 inst = _up(node, steps) if steps is not None else owners[node]  # type: ignore[index]
                 found = out.get(inst)
