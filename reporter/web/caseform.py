@@ -177,7 +177,7 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
         for variant in variants:
             label = _table()["variants"].get(getattr(_base(variant), "__name__", ""), label_of(name))
             child = _node(variant, path, name, None, values, {})
-            child.label, child.required, child.errors = label, False, []
+            child.label, child.required, child.errors = ("Date" if child.kind == "date" else label), False, []
             child.suffix = "-" + re.sub(r"[^A-Za-z0-9]", "", getattr(_base(variant), "__name__", "value"))
             if child.kind == "group":
                 child.children = [_with_errors(c, errors) for c in child.children]
@@ -247,9 +247,8 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
     if len(variants) > 1:
         filled = [(v, val) for v in variants if (val := _collect(v, path, None, values, out)) is not None]
         if len(filled) > 1:
-            names = " and ".join(_table()["variants"].get(getattr(_base(v), "__name__", ""), "the value")
-                                 .removeprefix("or, ").removeprefix("or ") for v, _ in filled)
-            out.problems.append((path, f"fill in only one of: the value, {names}"))
+            shapes = [_shape_name(v) for v, _ in filled]
+            out.problems.append((path, f"fill in only one of these: {', '.join(shapes)}"))
         return filled[0][1] if filled else None
     tp = variants[0]
     if typing.get_origin(tp) is list:
@@ -275,12 +274,23 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
             value = _collect(sub.annotation, f"{path}.{name}", sub, values, out)
             if value is not None:
                 data[name] = value
+        if data and _base(tp) is m.MedDRA:
+            out.problems += meddra_problems(path, data.get("code"), data.get("version"))
         return data or None
     text = values.get(path).strip()
     if _scalar_kind(tp, info, path) == "bool" and text not in ("", "true", "false"):
         out.problems.append((path, f"{text!r} is not yes or no"))
         return None
+    if text:
+        out.problems += code_problems(path, text)
     return text or None
+
+
+def _shape_name(variant: Any) -> str:
+    if _is_partial_date(variant):
+        return "the date"
+    label = _table()["variants"].get(getattr(_base(variant), "__name__", ""))
+    return label.removeprefix("or, ").removeprefix("or ") if label else "the value"
 
 
 def _form_path(loc: tuple[Any, ...], row_maps: dict[str, list[int]]) -> str:
@@ -314,7 +324,6 @@ def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
                 message = "required"
             problems.append((where, message))
     if case is not None:
-        problems += [(_form_path(_split(p), collected.row_maps), msg) for p, msg in terminology_problems(case)]
         problems += [(_form_path(_split(p), collected.row_maps), msg) for p, msg in case.dangling_relative_times()]
     return (case if not problems else None), problems
 
@@ -327,45 +336,35 @@ def _split(path: str) -> tuple[Any, ...]:
 
 
 # --- code checks at case-file paths -----------------------------------------------------------------------
+# Run on what was typed, whether or not the rest of the case is valid yet, by reporter.validation's rules.
 
-def terminology_problems(case: m.CaseFile) -> list[tuple[str, str]]:
-    """MedDRA (8-digit LLT, version form, the dictionary when configured), LOINC check digit and UCUM units,
-    by the rules of reporter.validation, located by case-file path."""
+def meddra_problems(path: str, code: str | None, version: str | None) -> list[tuple[str, str]]:
+    """An 8-digit LLT code (and one the configured MedDRA release knows), with a version like 27.1."""
     from reporter.validation.meddra import meddra_dictionary
-    from reporter.validation.terminology import MEDDRA_CODE, MEDDRA_VERSION, loinc_problem
+    from reporter.validation.terminology import MEDDRA_CODE, MEDDRA_VERSION
+
+    problems = []
+    if code is not None:
+        if not MEDDRA_CODE.match(code):
+            problems.append((f"{path}.code", f"{code!r} is not a MedDRA LLT code (8 digits)"))
+        elif (dictionary := meddra_dictionary()) is not None and dictionary.status(code) == "missing":
+            problems.append((f"{path}.code", f"MedDRA code {code} is not an LLT of the configured release"))
+    if version is not None and not MEDDRA_VERSION.match(version):
+        problems.append((f"{path}.version", f"{version!r} is not a MedDRA version (e.g. 27.1)"))
+    return problems
+
+
+def code_problems(path: str, text: str) -> list[tuple[str, str]]:
+    """LOINC codes with their check digit; UCUM units."""
+    from reporter.validation.terminology import loinc_problem
     from reporter.validation.ucum import is_valid_ucum
 
-    dictionary = meddra_dictionary()
-    problems: list[tuple[str, str]] = []
-
-    def walk(obj: Any, path: str) -> None:
-        if isinstance(obj, m.MedDRA):
-            if not MEDDRA_CODE.match(obj.code):
-                problems.append((f"{path}.code", f"{obj.code!r} is not a MedDRA LLT code (8 digits)"))
-            elif dictionary is not None and dictionary.status(obj.code) == "missing":
-                problems.append((f"{path}.code", f"MedDRA code {obj.code} is not an LLT of the configured release"))
-            if not MEDDRA_VERSION.match(obj.version):
-                problems.append((f"{path}.version", f"{obj.version!r} is not a MedDRA version (e.g. 27.1)"))
-            return
-        if isinstance(obj, list):
-            for i, item in enumerate(obj):
-                walk(item, f"{path}[{i}]")
-            return
-        if not isinstance(obj, BaseModel):
-            return
-        for name in type(obj).model_fields:
-            value = getattr(obj, name)
-            where = f"{path}.{name}" if path else name
-            if name == "loinc" and isinstance(value, str):
-                if (problem := loinc_problem(value)) is not None:
-                    problems.append((where, problem))
-            elif name == "unit" and isinstance(value, str) and not is_valid_ucum(value):
-                problems.append((where, f"{value!r} is not a UCUM unit"))
-            else:
-                walk(value, where)
-
-    walk(case, "")
-    return problems
+    name = path.rsplit(".", 1)[-1]
+    if name == "loinc" and (problem := loinc_problem(text)) is not None:
+        return [(path, problem)]
+    if name == "unit" and not is_valid_ucum(text):
+        return [(path, f"{text!r} is not a UCUM unit")]
+    return []
 
 
 # --- filling the form from a case file --------------------------------------------------------------------

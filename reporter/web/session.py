@@ -83,7 +83,7 @@ def safe_next(target: str | None) -> str:
 
 
 def configure(app) -> None:
-    app.config.setdefault("SESSION_COOKIE_SECURE", bool(app.config.get("SECURE_COOKIES")))
-    app.config.update(SESSION_COOKIE_NAME="reporter_session", SESSION_COOKIE_HTTPONLY=True,
+    app.config.update(SESSION_COOKIE_SECURE=bool(app.config.get("SECURE_COOKIES")),
+                      SESSION_COOKIE_NAME="reporter_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax")
     app.jinja_env.globals["csrf_token"] = csrf_token
