@@ -10,14 +10,15 @@ import time
 from pathlib import Path
 
 from reporter.e2b import xsd
-from reporter.e2b.export import export_bundles, load_input
+from reporter.e2b.export import export_bundles
+from reporter.inputs import load_bundle
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
-    bundles = [load_input(p) for p in sorted((REPO / "examples").glob("*.yaml"))]
+    bundles = [load_bundle(p) for p in sorted((REPO / "examples").glob("*.yaml"))]
     if xsd.load_schema() is None:
         print("warning: REPORTER_E2B_SCHEMA_DIR not set, XSD validation skipped")
     for batch_size in (1, 3, 30):

@@ -94,7 +94,10 @@ def ack_command(file: str, fmt: str, out: str | None) -> None:
 @click.option("-o", "--out", "out_dir", default=None,
               help="Directory for the Bundles (one JSON file per report, named by C.1.1). "
               "Bundles already there are used to recognise follow-ups.")
-def import_command(file: str, out_dir: str | None) -> None:
+@click.option("--store", "to_store", is_flag=True,
+              help="Also save each imported report in the case store (REPORTER_DATABASE_URL): a new case, or "
+              "the next version of the stored case with the same C.1.1 (follow-up, amendment, nullification).")
+def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
     """Import an E2B(R3) batch: one ICSR Bundle per report. Bad reports are listed, good ones kept.
 
     Exit code 0 when every report was imported, 1 when some were rejected, 2 when none could be read."""
@@ -109,6 +112,12 @@ def import_command(file: str, out_dir: str | None) -> None:
     result = import_file(file)
     target = Path(out_dir) if out_dir else None
     earlier = followup.stored_bundles(target) if target else []
+    case_store = None
+    if to_store:
+        from reporter import config
+        from reporter.store.repository import CaseStore
+
+        case_store = CaseStore(config.get("database_url") or "")
     if not result.schema_checked:
         click.echo("note: XSD not checked (set REPORTER_E2B_SCHEMA_DIR)", err=True)
     for problem in result.batch_problems:
@@ -124,15 +133,26 @@ def import_command(file: str, out_dir: str | None) -> None:
         note = f"; {relation}" if relation else ""
         click.echo(f"report {report.index} ({name}): imported, {report.passthrough} passthrough item(s){note}",
                    err=target is None)
+        if case_store is not None:
+            try:
+                stored = case_store.save(report.bundle, author=f"reporter import {Path(file).name}",
+                                         reason=relation)
+                click.echo(f"  stored as version {stored.version} ({stored.kind}) of Bundle/{stored.case_id}",
+                           err=target is None)
+            except ReporterError as exc:
+                click.echo(f"  not stored: {exc}", err=True)
+                report.problems.append(str(exc))
         if target is not None:
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
             write_output(dumps(report.bundle), str(target / f"{safe}.json"))
-        elif len(result.reports) == 1:
+        elif len(result.reports) == 1 and case_store is None:
             write_output(json.dumps(report.bundle, indent=2, ensure_ascii=False) + "\n", None)
         earlier.append((f"report {report.index} of this batch", report.bundle))
+    if case_store is not None:
+        case_store.dispose()
     if not any(r.ok for r in result.reports):
         sys.exit(2)
-    if not all(r.ok for r in result.reports):
+    if not all(r.ok and not r.problems for r in result.reports):
         sys.exit(1)
 
 
@@ -365,6 +385,25 @@ def user_create(username: str, database_url: str | None) -> None:
 
 
 # --- end service ------------------------------------------------------------------------------------------
+
+
+# -- the main job on the bundled demo cases --------------------------------------------------------
+
+
+@main.command("demo")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False), default="demo-output", show_default=True,
+              help="Folder for the outputs.")
+@click.option("--no-store", is_flag=True, help="Do not store the cases in the case store.")
+def demo_command(out: str, no_store: bool) -> None:
+    """Run the main job on the three bundled demo cases: FHIR Bundle, validation report, HTML report,
+    CIOMS I PDF and E2B(R3) batches for ich, fda and ema; store the cases (SQLite by default)."""
+    from pathlib import Path
+
+    from reporter.demo import run_demo
+
+    result = run_demo(Path(out), say=click.echo, store=not no_store)
+    click.echo(f"wrote {len(result.written)} files to {out}/")
+    sys.exit(1 if result.problems else 0)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,40 @@ def write_case(tmp_path: Path, data: dict[str, Any], name: str = "case.json") ->
 
 def mutated(data: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(data)
+
+
+def damage_strategy(bundle: dict[str, Any]):
+    """Hypothesis strategy: lists of (path into the Bundle, damaging replacement): delete, wrong type, empty."""
+    from hypothesis import strategies as st
+
+    paths: list[tuple] = []
+
+    def walk(node: Any, path: tuple) -> None:
+        paths.append(path)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, (*path, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, (*path, i))
+
+    walk(bundle, ())
+    damage = st.sampled_from(["delete", None, "text", 7, [], {}, [1, "x"]])
+    return st.lists(st.tuples(st.sampled_from(paths[1:]), damage), min_size=1, max_size=6)
+
+
+def apply_damage(bundle: dict[str, Any], changes: list[tuple[tuple, Any]]) -> dict[str, Any]:
+    """Apply (path, change) pairs from damage_strategy to a copy of the Bundle."""
+    damaged = copy.deepcopy(bundle)
+    for path, change in changes:
+        parent: Any = damaged
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if change == "delete":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = change
+        except (KeyError, IndexError, TypeError):
+            continue
+    return damaged

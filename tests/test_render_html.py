@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
@@ -14,6 +13,7 @@ from reporter.cli import main
 from reporter.render.output import bundle_html, render_cioms_html, render_html, validation_report
 from reporter.render.view import case_view
 from tests.conftest import GOLDEN, check_golden
+from tests.helpers import apply_damage, damage_strategy
 from tests.render_support import DEMOS, demo_bundle, normalise_html
 
 CASE1 = next(p for p in DEMOS if p.name.startswith("case1"))
@@ -81,24 +81,6 @@ def test_empty_and_foreign_input_render_with_gaps() -> None:
         assert 'class="gaps"' in html and "Reactions (AdverseEvent)" in html
 
 
-def _mutations(bundle: dict) -> st.SearchStrategy:
-    """Paths into the Bundle paired with a damaging replacement (delete, wrong type, empty)."""
-    paths: list[tuple] = []
-
-    def walk(node, path):
-        paths.append(path)
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, (*path, k))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, (*path, i))
-
-    walk(bundle, ())
-    damage = st.sampled_from(["delete", None, "text", 7, [], {}, [1, "x"]])
-    return st.lists(st.tuples(st.sampled_from(paths[1:]), damage), min_size=1, max_size=6)
-
-
 BUNDLE1 = None
 
 
@@ -112,18 +94,7 @@ def _bundle1() -> dict:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_damaged_bundles_render(data) -> None:
-    bundle = copy.deepcopy(_bundle1())
-    for path, change in data.draw(_mutations(bundle)):
-        parent = bundle
-        try:
-            for key in path[:-1]:
-                parent = parent[key]
-            if change == "delete":
-                del parent[path[-1]]
-            else:
-                parent[path[-1]] = change
-        except (KeyError, IndexError, TypeError):
-            continue
+    bundle = apply_damage(_bundle1(), data.draw(damage_strategy(_bundle1())))
     view = case_view(bundle)
     for html in (render_html(view), render_cioms_html(view)):
         assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")

@@ -7,12 +7,14 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reporter.cli import main
 from reporter.fhir.build import dumps
 from reporter.validation import validate_bundle, validate_file
 from reporter.validation.terminology import loinc_problem
-from tests.helpers import CASE1, load_example, mutated, write_case
+from tests.helpers import CASE1, apply_damage, damage_strategy, load_example, mutated, write_case
 
 
 def codes_for(tmp_path, data) -> list[tuple[str, str, str]]:
@@ -201,3 +203,32 @@ def test_fhir_command_writes_a_file(tmp_path):
     assert json.loads(out.read_text(encoding="utf-8"))["type"] == "document"
     _, report = validate_file(out)
     assert report.ok
+
+
+_DEMO = None
+
+
+def _demo_bundle() -> dict:
+    global _DEMO
+    if _DEMO is None:
+        _DEMO = _bundle_dict()
+    return _DEMO
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_bundles_get_a_report_not_a_crash(data):
+    bundle = apply_damage(_demo_bundle(), data.draw(damage_strategy(_demo_bundle())))
+    report = validate_bundle(bundle)
+    assert all(i.location and i.message for i in report.issues)
+    report.to_operation_outcome()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(
+                        st.sampled_from(["resourceType", "entry", "resource", "type", "fullUrl", "reference", "x"]),
+                        c, max_size=4), max_leaves=12))
+def test_arbitrary_json_gets_a_report_not_a_crash(value):
+    bundle = value if isinstance(value, dict) else {"resourceType": "Bundle", "entry": value}
+    validate_bundle(bundle)

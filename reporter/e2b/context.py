@@ -29,8 +29,13 @@ class Ctx:
     receiver: Receiver
     index: read.BundleIndex = field(init=False)
 
+    as_received: bool = field(init=False)
+
     def __post_init__(self) -> None:
         self.index = read.BundleIndex(self.bundle)
+        # An imported Bundle (it carries its transmission ids): write its facts as they were received,
+        # with no defaults or decorations of the writer's own.
+        self.as_received = read.extension(self.composition, "e2b_transmission") is not None
 
     @property
     def composition(self) -> Json:
@@ -60,7 +65,13 @@ def ts(value: str | None) -> str | None:
 
 
 def uuid_of(resource: Json) -> str:
-    """The resource id as an II root: a UUID as is, anything else turned into a stable uuid5."""
+    """The id to write as an II root: the E2B id an imported resource was received with, else the
+    resource id (a UUID as is, anything else turned into a stable uuid5)."""
+    from reporter.e2b.origin import e2b_id
+
+    received = e2b_id(resource)
+    if received:
+        return received
     rid = resource.get("id", "")
     return rid if UUID_RE.match(rid) else str(uuid.uuid5(uuid.NAMESPACE_URL, rid))
 

@@ -139,6 +139,11 @@ class Receiver:
     regional: tuple[dict[str, Any], ...]
     rules: tuple[str, ...]
     max_batch_bytes: int | None
+    receiver_ids: tuple[str, ...] = ()
+
+    def knows(self, receiver_id: str) -> bool:
+        """Whether an N.1.4 / N.2.r.3 id addresses this receiver."""
+        return receiver_id in (self.batch_receiver, self.message_receiver, *self.receiver_ids)
 
     def regional_element(self, number: str) -> dict[str, Any] | None:
         return next((r for r in self.regional if r.get("element") == number), None)
@@ -163,6 +168,7 @@ def receiver(name: str) -> Receiver:
             code_system_version=data.get("code_system_version"),
             regional=tuple(data.get("regional") or ()), rules=tuple(data.get("rules") or ()),
             max_batch_bytes=data.get("max_batch_bytes"),
+            receiver_ids=tuple(str(i) for i in data.get("receiver_ids") or ()),
         )
     except KeyError as exc:
         raise MappingError(f"receiver profile lacks {exc}", location=str(path)) from None

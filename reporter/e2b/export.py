@@ -16,8 +16,8 @@ from pathlib import Path
 from lxml import etree
 
 from reporter import config
-from reporter.e2b import rules, xsd
-from reporter.e2b.context import Ctx, Json, identifier_value
+from reporter.e2b import passthrough, rules, xsd
+from reporter.e2b.context import ICH, Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
 from reporter.e2b.issues import E2BCheck, e2b_issue
@@ -30,7 +30,7 @@ from reporter.e2b.sections_c import (
 )
 from reporter.e2b.sections_d import patient_role
 from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_and_causality
-from reporter.e2b.xmlw import XSI, Node, el
+from reporter.e2b.xmlw import V3, XSI, Node, el
 from reporter.errors import E2BError
 from reporter.fhir import read
 
@@ -47,19 +47,20 @@ class Export:
 
 
 def bundle_receiver(bundle: Json) -> str | None:
-    """The receiver profile an imported Bundle names (E2B import keeps its original receiver)."""
-    comp = read.BundleIndex(bundle).composition or {}
-    value = read.ext_value(comp, "e2b_receiver")
-    if not value:
+    """The receiver profile an imported Bundle was addressed to: the profile that knows its original
+    batch or message receiver id (FDA: ZZFDA, ZZFDA_PREMKT, CDER_IND...), else the closest one, plain ICH
+    (the original ids are kept either way). None for a Bundle that was not imported."""
+    sent = passthrough.transmission(read.BundleIndex(bundle).composition or {})
+    if sent is None:
         return None
-    value = str(value)
-    if value in receiver_names():
-        return value
+    ids = [sent[k] for k in ("batchReceiver", "messageReceiver") if sent.get(k)]
+    for value in ids:
+        if value in receiver_names():
+            return value
     for name in receiver_names():
-        profile = receiver(name)
-        if value in (profile.batch_receiver, profile.message_receiver):
+        if any(receiver(name).knows(value) for value in ids):
             return name
-    return None
+    return "ich"
 
 
 def choose_receiver(bundles: Sequence[Json], explicit: str | None) -> Receiver:
@@ -74,11 +75,23 @@ def choose_receiver(bundles: Sequence[Json], explicit: str | None) -> Receiver:
 
 def sender_id(bundles: Sequence[Json]) -> str:
     for bundle in bundles:
+        sent = passthrough.transmission(read.BundleIndex(bundle).composition or {}) or {}
+        if sent.get("batchSender"):
+            return sent["batchSender"]
+    for bundle in bundles:
         org = read.BundleIndex(bundle).resolve((read.BundleIndex(bundle).composition or {}).get("custodian"))
         value = identifier_value((org or {}).get("identifier"), "message_sender")
         if value:
             return value
     return config.get("sender_id") or "AE-REPORTER"
+
+
+def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
+    """The transmission ids an imported Bundle carries, when it goes back to the receiver it came for
+    (a different receiver gets the profile's own ids)."""
+    if bundle_receiver(bundle) != profile.name:
+        return {}
+    return passthrough.transmission(read.BundleIndex(bundle).composition or {}) or {}
 
 
 def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
@@ -95,9 +108,11 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
     el(msg, "processingModeCode", code="T")
     el(msg, "acceptAckCode", code="AL")
     device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
-    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12", extension=ctx.receiver.message_receiver)
+    original = original_ids(ctx.bundle, ctx.receiver)
+    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
+       extension=original.get("messageReceiver") or ctx.receiver.message_receiver)
     device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
-    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=sender)
+    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
     el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
     el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
@@ -115,6 +130,22 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
     report_relations(ctx, event)
     report_sender(ctx, event)
     report_characteristics(ctx, event)
+    if ctx.as_received:
+        strip_decorations(msg)
+
+
+DECORATIONS = {"displayName"}
+
+
+def strip_decorations(node: Node) -> None:
+    """Remove what the writer adds for readers' convenience, not as case data: display names and the
+    version of ICH code lists. For an imported case the source's own decorations come back from the
+    passthrough instead, so the export carries exactly what was received."""
+    for item in node.iter(etree.Element):
+        for attr in DECORATIONS & set(item.attrib):
+            del item.attrib[attr]
+        if (item.get("codeSystem") or "").startswith(ICH) and "codeSystemVersion" in item.attrib:
+            del item.attrib["codeSystemVersion"]
 
 
 def drug_name(ctx: Ctx, statement: Json) -> str:
@@ -142,19 +173,24 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
         message(Ctx(bundle=bundle, receiver=profile), batch, creation, sender)
         _reapply_import_residual(batch, bundle)
+    originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
+    batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
-    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=profile.batch_receiver)
+    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
+    imported = [b for b in bundles if passthrough.transmission(read.BundleIndex(b).composition or {})]
+    if imported:  # the batch header as received (the first imported report's, when several are merged)
+        if len(imported) == len(bundles):
+            strip_decorations(batch.find(f"{{{V3}}}name"))
+        passthrough.apply_batch(batch, read.BundleIndex(imported[0]).composition or {})
     return batch, profile
 
 
 def _reapply_import_residual(batch: etree._Element, bundle: Json) -> None:
     """Hook (importer): put back what an imported E2B message carried beyond the case model."""
-    from reporter.e2b import passthrough
-
     composition = read.BundleIndex(bundle).composition or {}
-    messages = batch.findall("{urn:hl7-org:v3}PORR_IN049016UV")
+    messages = batch.findall(f"{{{V3}}}PORR_IN049016UV")
     if messages:
         passthrough.apply(messages[-1], composition)
 

@@ -2,8 +2,8 @@
 
 Steps: hardened parse; root must be MCCI_IN200100UV01; XSD check when the schema folder is configured
 (errors are assigned to the message they occur in, so one bad report does not lose the good ones);
-each message -> case-file model (to_case) -> Bundle (reporter.fhir.build) -> residual and original
-sender/receiver attached to the Composition (passthrough).
+each message -> case-file model (to_case) -> Bundle (reporter.fhir.build) -> residual (message and batch
+header) and the original transmission ids attached to the Composition (passthrough).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from reporter.e2b import passthrough, schemacheck, to_case, xmlsafe
+from reporter.e2b import origin, passthrough, schemacheck, to_case, xmlsafe
 from reporter.e2b.xmlsafe import HL7
 from reporter.errors import E2BError
 
@@ -88,8 +88,11 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
             report.problems.append(why or "cannot be read")
             continue
         bundle = build_bundle(case)
-        residual = passthrough.residual(message, reader.used)
-        passthrough.attach(bundle, [passthrough.header_extension(batch, message), *residual])
+        origin.annotate(bundle, case.case_id, reader.origin)
+        header, header_used = passthrough.transmission_extension(batch, message)
+        residual = passthrough.residual(message, reader.used + header_used)
+        residual += passthrough.batch_residual(batch, header_used)
+        passthrough.attach(bundle, [header, *residual])
         report.bundle = bundle
         report.passthrough = len(residual)
     return result

@@ -9,18 +9,24 @@ attribute it read), the rest of the message is the residual:
   a precision the model cannot hold) becomes an *attribute* patch.
 
 Both are Composition extensions (URL key `e2b_element` in mappings/fhir.yaml) with sub-extensions
-`path`, `after`, `element` (E2B number), `fragment` / `attribute` + `value`. The original batch
-receiver id (N.1.4) goes into the `e2b_receiver` extension (valueString) so that a re-export goes back
-to the same receiver; the message sender/receiver ids (N.2.r.2/3) travel in the residual. Paths are
-the diff module's stable paths, relative to a batch holding just this message.
+`path`, `after`, `element` (E2B number), `fragment` / `attribute` + `value`. Paths are the diff module's
+stable paths, relative to a batch holding just this message; a path outside the message
+(``MCCI_IN200100UV01/name``) belongs to the batch header and is re-applied there.
 
-`apply(message, composition)` is the exporter's hook: call it on each exported message
-(after the writer has built it) and the residual is re-emitted in place; a fragment whose path the
-writer already produced replaces that element, so applying is idempotent.
+The transmission ids (N.1.3 batch sender, N.1.4 batch receiver, N.2.r.2 message sender, N.2.r.3
+message receiver) go into the `e2b_transmission` extension (sub-extensions batchSender, batchReceiver,
+messageSender, messageReceiver) so that a re-export goes back to the same receiver, from the same sender,
+with the same ids. Its presence also marks the Bundle as imported: the exporter then writes no
+decorations of its own (display names, ICH code-list versions) and reproduces the source's.
+
+`apply(message, composition)` and `apply_batch(batch, composition)` are the exporter's hooks: call them
+on each exported message / the batch (after the writer has built it) and the residual is re-emitted in
+place; a fragment whose path the writer already produced replaces that element, so applying is idempotent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -54,8 +60,23 @@ def _message_keys(message: etree._Element) -> dict[etree._Element, str]:
     return {n: base + k[len(own):] for n, k in keys.items() if k == own or k.startswith(own + "/")}
 
 
+def _batch_keys(batch: etree._Element) -> dict[etree._Element, str]:
+    """Stable paths of the batch header's nodes (everything outside the messages)."""
+    return {n: k for n, k in diff._keys(batch).items() if n is batch or "/PORR_IN049016UV" not in k}
+
+
 def residual(message: etree._Element, used: list[tuple[etree._Element, str]]) -> list[Json]:
     """The Composition extensions for everything in `message` that was not read into the model."""
+    return _residual(message, _message_keys(message), used)
+
+
+def batch_residual(batch: etree._Element, used: list[tuple[etree._Element, str]]) -> list[Json]:
+    """The Composition extensions for the batch header (N.1) beyond what `used` read."""
+    return _residual(batch, _batch_keys(batch), used, skip=frozenset({"PORR_IN049016UV"}))
+
+
+def _residual(root: etree._Element, keys: dict[etree._Element, str], used: list[tuple[etree._Element, str]],
+              skip: frozenset[str] = frozenset()) -> list[Json]:
     url = _urls()["e2b_element"]
     read_attrs: dict[etree._Element, set[str]] = {}
     for node, attr in used:
@@ -66,13 +87,12 @@ def residual(message: etree._Element, used: list[tuple[etree._Element, str]]) ->
         while current is not None and current not in emitted:
             emitted.add(current)
             current = current.getparent()
-    keys = _message_keys(message)
-    labels = Labels(message.getroottree().getroot())
+    labels = Labels(root.getroottree().getroot())
     out: list[Json] = []
 
     def visit(el: etree._Element) -> None:
         for child in el:
-            if not isinstance(child.tag, str):
+            if not isinstance(child.tag, str) or local(child) in skip:
                 continue
             if child in emitted:
                 done = read_attrs.get(child, set())
@@ -101,7 +121,7 @@ def residual(message: etree._Element, used: list[tuple[etree._Element, str]]) ->
                 ext.append(_sub("fragment", _fragment_xml(child)))
                 out.append({"url": url, "extension": ext})
 
-    visit(message)
+    visit(root)
     return out
 
 
@@ -115,12 +135,36 @@ def _fragment_xml(el: etree._Element) -> str:
     return etree.tostring(copy, encoding="unicode")
 
 
-def header_extension(batch: etree._Element, message: etree._Element) -> Json:
-    """The original batch receiver (N.1.4, else the message receiver N.2.r.3) as `e2b_receiver`, so a
-    re-export goes back to the same receiver. Message sender/receiver ids travel in the residual."""
-    found = (batch.xpath("h:receiver/h:device/h:id/@extension", namespaces={"h": HL7})
-             or message.xpath("h:receiver/h:device/h:id/@extension", namespaces={"h": HL7}))
-    return {"url": _urls()["e2b_receiver"], "valueString": str(found[0]) if found else ""}
+TRANSMISSION = {  # sub-extension -> (where, id node below batch or message)
+    "batchSender": ("batch", "h:sender/h:device/h:id"),
+    "batchReceiver": ("batch", "h:receiver/h:device/h:id"),
+    "messageSender": ("message", "h:sender/h:device/h:id"),
+    "messageReceiver": ("message", "h:receiver/h:device/h:id"),
+}
+
+
+def transmission_extension(batch: etree._Element, message: etree._Element
+                           ) -> tuple[Json, list[tuple[etree._Element, str]]]:
+    """The `e2b_transmission` extension (N.1.3, N.1.4, N.2.r.2, N.2.r.3 as received) and the
+    (node, attribute) pairs it reads, so that they are not carried twice."""
+    subs: list[Json] = []
+    used: list[tuple[etree._Element, str]] = []
+    for name, (where, path) in TRANSMISSION.items():
+        found = (batch if where == "batch" else message).xpath(path, namespaces={"h": HL7})
+        node = found[0] if found else None
+        if node is not None and node.get("extension"):
+            subs.append(_sub(name, node.get("extension")))
+            used += [(node, "extension"), (node, "root")]
+    return {"url": _urls()["e2b_transmission"], "extension": subs}, used
+
+
+def transmission(composition: Json) -> dict[str, str] | None:
+    """The transmission ids an imported Composition carries (None when it was not imported)."""
+    url = _urls()["e2b_transmission"]
+    for ext in composition.get("extension", []):
+        if ext.get("url") == url:
+            return {e["url"]: e["valueString"] for e in ext.get("extension", []) if e.get("valueString")}
+    return None
 
 
 def attach(bundle: Json, extensions: list[Json]) -> Json:
@@ -130,32 +174,45 @@ def attach(bundle: Json, extensions: list[Json]) -> Json:
     return bundle
 
 
-def original_receiver(composition: Json) -> str | None:
-    """The `e2b_receiver` of a Composition (None when it was not imported)."""
-    url = _urls()["e2b_receiver"]
-    for ext in composition.get("extension", []):
-        if ext.get("url") == url:
-            return ext.get("valueString") or None
-    return None
-
-
 def _entries(composition: Json) -> list[dict[str, str]]:
     url = _urls()["e2b_element"]
     return [{e["url"]: e["valueString"] for e in ext.get("extension", [])}
             for ext in composition.get("extension", []) if ext.get("url") == url]
 
 
+def _batch_path(path: str) -> bool:
+    return not path.startswith("MCCI_IN200100UV01/PORR_IN049016UV")
+
+
 def apply(message: etree._Element, composition: Json) -> int:
     """Re-emit the residual of an imported message into an exported one. Returns how many patches
     could not be placed (0 when everything found its parent)."""
+    entries = [e for e in _entries(composition) if not _batch_path(e["path"])]
+    return _apply(entries, lambda: {k: n for n, k in _message_keys(message).items()})
+
+
+def apply_batch(batch: etree._Element, composition: Json) -> int:
+    """Re-emit the batch-header residual (N.1) of an imported report into an exported batch."""
+    entries = [e for e in _entries(composition) if _batch_path(e["path"])]
+    return _apply(entries, lambda: {k: n for n, k in _batch_keys(batch).items()})
+
+
+def _holds_item(node: etree._Element) -> bool:
+    """Whether a written element is (or refers to) a modelled item - a drug, a reaction, a drug role or
+    assessment, all identified by a UUID - rather than a default the writer fills in. A fragment at the
+    same path then is a sibling the model could not hold, to insert, not to replace the item with."""
+    return any(diff._UUID_RE.match(i.get("root") or "") for i in node.iter(f"{{{HL7}}}id"))
+
+
+def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._Element]]) -> int:
     misplaced = 0
-    for entry in _entries(composition):
-        keys = {k: n for n, k in _message_keys(message).items()}
+    for entry in entries:
+        keys = paths()
         path = entry["path"]
         if "fragment" in entry:
             new = etree.fromstring(entry["fragment"])
             existing = keys.get(path)
-            if existing is not None:
+            if existing is not None and not _holds_item(existing):
                 existing.getparent().replace(existing, new)
                 continue
             parent = keys.get(path.rsplit("/", 1)[0])

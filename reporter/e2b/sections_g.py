@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
+from reporter.e2b.origin import order
 from reporter.e2b.sections_d import describe_relative, mdr_value
 from reporter.e2b.xmlw import Node, el, num, observation
 from reporter.fhir import read
@@ -91,8 +95,8 @@ def product(ctx: Ctx, admin: Node, medication: Json) -> None:
         approval = el(el(el(kind, "asManufacturedProduct", classCode="MANU"), "subjectOf", typeCode="SBJ"),
                       "approval", classCode="CNTRCT", moodCode="EVN")
         number = read.sub_value(auth, "number") or {}
-        el(approval, "id", root="2.16.840.1.113883.3.989.2.1.3.4", extension=number.get("value")) if number \
-            else el(approval, "id", nullFlavor="NI")
+        if number.get("value"):  # G.k.3.1 is optional: no number, no id (the holder or country may stand alone)
+            el(approval, "id", root="2.16.840.1.113883.3.989.2.1.3.4", extension=number["value"])
         holder = read.sub_value(auth, "holder")
         if holder:
             org = el(el(el(approval, "holder", typeCode="HLD"), "role", classCode="HLD"), "playingOrganization",
@@ -233,6 +237,8 @@ def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     value = mdr_value(obs, reason) if meddra(reason) else el(obs, "value", xsi_type="CE", codeSystem=MEDDRA)
     if reason.get("text"):
         el(value, "originalText", text=reason["text"])
+    if ctx.as_received:
+        return  # the indication's source (performer) comes back from the import residual, if it was sent
     performer = el(el(obs, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED")
     ctx.ich(performer, "code", "3", 21)
 
@@ -253,18 +259,27 @@ def additional_text(statement: Json, links: list[tuple[Json, Json]]) -> str | No
 
 def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
     """G.k.1 drug role for every drug, then G.k.9.i.2.r causality per drug-reaction-assessment."""
+    blocks: list[tuple[int | None, Callable[[], None]]] = []
     for statement in ctx.index.section("drugs"):
-        role = ich_code(read.ext_value(statement, "drug_role"), 13) or "1"
-        node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
-                  moodCode="EVN")
-        el(node, "code", code="20", codeSystem=OBS, displayName="interventionCharacterization")
-        ctx.ich(node, "value", role, 13, xsi_type="CE")
-        use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
-        el(use, "id", root=uuid_of(statement))
+        blocks.append((order(statement), partial(drug_role, ctx, assessment, statement)))
     for statement in ctx.index.section("drugs"):
         for event, entity in links.get(drug_ref(statement), []):
             for assessment_ in entity.get("causality") or []:
-                causality(assessment, statement, event, assessment_)
+                blocks.append((order(assessment_), partial(causality, assessment, statement, event, assessment_)))
+    # An imported case keeps the order it was received in; new blocks follow in the writer's order.
+    ranked = sorted(range(len(blocks)), key=lambda i: (blocks[i][0] is None, blocks[i][0] or 0, i))
+    for i in ranked:
+        blocks[i][1]()
+
+
+def drug_role(ctx: Ctx, assessment: Node, statement: Json) -> None:
+    role = ich_code(read.ext_value(statement, "drug_role"), 13) or "1"
+    node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
+              moodCode="EVN")
+    el(node, "code", code="20", codeSystem=OBS, displayName="interventionCharacterization")
+    ctx.ich(node, "value", role, 13, xsi_type="CE")
+    use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
+    el(use, "id", root=uuid_of(statement))
 
 
 def causality(assessment: Node, statement: Json, event: Json, item: Json) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -72,6 +73,16 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+@dataclass
+class Origin:
+    """Where the model's items sat in the message: original ids of drugs and reactions (by case-file
+    key) and the positions of the G.k.1 and G.k.9.i.2.r blocks, so a re-export keeps them."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    role_positions: dict[str, int] = field(default_factory=dict)
+    causality_positions: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+
 class Reader:
     """Reads E2B element values relative to group instances and records each (node, attribute) read."""
 
@@ -82,6 +93,7 @@ class Reader:
         self.groups: dict[str, dict[str, str]] = table["groups"]
         self.elements: dict[str, dict[str, str]] = table["elements"]
         self.used: list[tuple[etree._Element, str]] = []
+        self.origin = Origin()
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -300,6 +312,7 @@ def _sender(r: Reader, inst: etree._Element | None) -> Any:
         return None
     point = r.checkpoint()
     data = {
+        "id": r.value("N.2.r.2", r.message),
         "type": r.code("C.3.1", inst, "sender_type"),
         "organization": r.value("C.3.2", inst),
         "department": r.value("C.3.3.1", inst),
@@ -386,12 +399,22 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         for name, number in _SERIOUS.items():
             if r.value(number, inst, lambda v: v == "true" or None):
                 seriousness[name] = True
-        highlighted = r.value("E.i.3.1", inst, lambda v: {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(v))
+        mark = r.checkpoint()
+        received = r.value("E.i.3.1", inst, lambda v: v if v in ("1", "2", "3", "4") else None)
+        highlighted = {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(received or "")
+        if received and (received in ("3", "4")) != bool(seriousness):
+            # The code also says serious or not, and the exporter derives that from E.i.3.2: a code at
+            # odds with the criteria is kept as received (passed through), the model keeps yes/no.
+            unread = {id(pair) for pair in r.used[mark:]}
+            r.used = [pair for pair in r.used if id(pair) not in unread]
+        verbatim, translation = r.value("E.i.1.1a", inst), r.value("E.i.1.2", inst)
+        if verbatim is None:  # no native-language text: the text for translation is what was reported
+            verbatim, translation = translation, None
         data = {
             "id": key,
-            "verbatim": r.value("E.i.1.1a", inst),
+            "verbatim": verbatim,
             "language": r.value("E.i.1.1b", inst),
-            "translation": r.value("E.i.1.2", inst),
+            "translation": translation,
             "meddra": r.meddra("E.i.2.1b", "E.i.2.1a", inst),
             "highlighted": highlighted,
             "seriousness": seriousness,
@@ -406,8 +429,9 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         if reaction is None:
             continue
         id_el = inst.find("{urn:hl7-org:v3}id")
-        if id_el is not None and id_el.get("root"):
+        if id_el is not None and id_el.get("root") and id_el.get("root") not in ids:
             ids[id_el.get("root")] = key
+            r.origin.ids[key] = id_el.get("root")
             r.mark(id_el, "root")
         out.append(reaction)
     return out, ids
@@ -421,8 +445,7 @@ def _tests(r: Reader) -> list[m.Test]:
             "name": r.value("F.r.2.1", inst) or (r.raw("F.r.2.2b", inst)[1] and None),
             "meddra": r.meddra("F.r.2.2b", "F.r.2.2a", inst),
             "date": r.date("F.r.1", inst),
-            "value": r.value("F.r.3.2", inst, _number),
-            "unit": r.value("F.r.3.3", inst),
+            **_test_value(r, inst),
             "result": r.code("F.r.3.1", inst, "test_result"),
             "result_text": r.value("F.r.3.4", inst),
             "low": r.value("F.r.4", inst, _number),
@@ -434,6 +457,35 @@ def _tests(r: Reader) -> list[m.Test]:
         if item:
             out.append(item)
     return out
+
+
+_OPEN = {("low", "true"): ">=", ("low", "false"): ">", ("high", "true"): "<=", ("high", "false"): "<"}
+
+
+def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
+    """F.r.3.2/3.3: a centre value, or one bound of an interval open on the other side (NINF / PINF),
+    which is the value with a comparator ('<' ... '>=')."""
+    value = inst.find("{urn:hl7-org:v3}value")
+    if value is None or value.get(f"{{{XSI}}}type") != "IVL_PQ":
+        return {}
+    parts = {local(c): c for c in value if isinstance(c.tag, str)}
+    if set(parts) == {"center"}:
+        node, comparator = parts["center"], None
+    elif set(parts) == {"low", "high"} and parts["high"].get("nullFlavor") == "PINF":
+        node, open_end = parts["low"], parts["high"]
+        comparator = _OPEN.get(("low", node.get("inclusive") or ""))
+    elif set(parts) == {"low", "high"} and parts["low"].get("nullFlavor") == "NINF":
+        node, open_end = parts["high"], parts["low"]
+        comparator = _OPEN.get(("high", node.get("inclusive") or ""))
+    else:
+        return {}
+    number = _number(node.get("value"))
+    if number is None or not node.get("unit") or (local(node) != "center" and comparator is None):
+        return {}
+    r.mark(node, "value", "unit", *(("inclusive",) if comparator else ()))
+    if comparator:
+        r.mark(open_end, "nullFlavor")
+    return {"value": number, "unit": node.get("unit"), "comparator": comparator}
 
 
 def _coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Coded | None:
@@ -448,16 +500,39 @@ def _coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Cod
     return m.Coded(**data)
 
 
+def _position(inst: etree._Element) -> int:
+    """The position of a block's wrapper (component) among its parent's elements."""
+    wrapper = inst.getparent()
+    parent = wrapper.getparent() if wrapper is not None else None
+    if parent is None:
+        return 0
+    return [c for c in parent if isinstance(c.tag, str)].index(wrapper)
+
+
 def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
+    """Drugs with their role (G.k.1) and causality (G.k.9.i.2.r), linked by the drug's id. Where two drugs
+    share an id, references name the first (the later one is passed through whole); a role or
+    assessment naming no drug is passed through too."""
     out = []
     roles: dict[str, str] = {}
+    role_position: dict[str, int] = {}
+    marks: dict[str, list[tuple[etree._Element, str]]] = {}   # what each drug id's blocks read
     for inst in r.instances("role"):
         ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
+        if ref is None or (ref.get("root") or "") in roles:
+            continue
+        point = r.checkpoint()
         role = r.code("G.k.1", inst, "drug_role")
-        if ref is not None and role:
+        if role:
             roles[ref.get("root") or ""] = role
+            role_position[ref.get("root") or ""] = _position(inst)
             r.mark(ref, "root")
+            marks.setdefault(ref.get("root") or "", []).extend(r.used[point:])
+        else:
+            r.rollback(point)
+    drug_ids = [i.get("root") for d in r.instances("drug") if (i := d.find("{urn:hl7-org:v3}id")) is not None]
     causalities: dict[tuple[str, str], list[m.Causality]] = {}
+    positions: dict[tuple[str, str], list[int]] = {}
     for inst in r.instances("causality"):
         point = r.checkpoint()
         drug_ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
@@ -465,17 +540,22 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         item = r.build(m.Causality, {"source": r.value("G.k.9.i.2.r.1", inst),
                                      "method": r.value("G.k.9.i.2.r.2", inst),
                                      "result": r.value("G.k.9.i.2.r.3", inst)}, point)
-        if item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids:
+        if (item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids
+                and drug_ref.get("root") in roles and drug_ref.get("root") in drug_ids):
             r.mark(drug_ref, "root")
             r.mark(reac_ref, "root")
-            causalities.setdefault((drug_ref.get("root") or "", reac_ref.get("root") or ""), []).append(item)
+            key = (drug_ref.get("root") or "", reac_ref.get("root") or "")
+            causalities.setdefault(key, []).append(item)
+            positions.setdefault(key, []).append(_position(inst))
+            marks.setdefault(key[0], []).extend(r.used[point:])
         elif item:
             r.rollback(point)
+    claimed: set[str] = set()
     for n, inst in enumerate(r.instances("drug"), start=1):
         point = r.checkpoint()
         id_el = inst.find("{urn:hl7-org:v3}id")
         uuid = id_el.get("root") if id_el is not None else None
-        if uuid not in roles:
+        if uuid not in roles or uuid in claimed:
             continue
         substances = []
         for sub in r.instances("substance", inst):
@@ -505,10 +585,15 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                                        "meddra": r.meddra("G.k.7.r.2b", "G.k.7.r.2a", ind)}, p)
             if i:
                 indications.append(i)
-        links = []
+        per_reaction: dict[str, dict[str, Any]] = {}
         for (drug_uuid, reac_uuid), items in causalities.items():
             if drug_uuid == uuid:
-                links.append(m.DrugReaction(reaction=reaction_ids[reac_uuid], causality=items))
+                per_reaction[reac_uuid] = {"causality": items}
+                r.origin.causality_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = \
+                    positions[(drug_uuid, reac_uuid)]
+        for reac_uuid, found in _drug_reaction_facts(r, inst, reaction_ids).items():
+            per_reaction.setdefault(reac_uuid, {}).update(found)
+        links = [m.DrugReaction(reaction=reaction_ids[k], **v) for k, v in per_reaction.items()]
         data = {
             "id": f"drug-{n}",
             "role": roles[uuid],
@@ -532,7 +617,46 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             continue
         if id_el is not None:
             r.mark(id_el, "root")
+        claimed.add(uuid or "")
+        r.origin.ids[f"drug-{n}"] = uuid or ""
+        r.origin.role_positions[f"drug-{n}"] = role_position[uuid or ""]
         out.append(drug)
+    unread = {id(pair) for uuid, pairs in marks.items() if uuid not in claimed for pair in pairs}
+    if unread:  # roles and assessments of a drug the model could not hold go through with it
+        r.used = [pair for pair in r.used if id(pair) not in unread]
+    return out
+
+
+def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]
+                         ) -> dict[str, dict[str, Any]]:
+    """G.k.9.i.3.1/.2 onset intervals and G.k.9.i.4 rechallenge of one drug, per reaction id."""
+    out: dict[str, dict[str, Any]] = {}
+    for rel in r.instances("drug_reaction", drug):
+        ref = rel.find("{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
+        target = ref.get("root") if ref is not None else None
+        if target not in reaction_ids:
+            continue
+        for field_, a, b in (("onset_after_first_dose", "G.k.9.i.3.1a", "G.k.9.i.3.1b"),
+                             ("onset_after_last_dose", "G.k.9.i.3.2a", "G.k.9.i.3.2b")):
+            point = r.checkpoint()
+            quantity = r.quantity(a, b, rel)
+            if quantity is not None and field_ not in out.get(target, {}):
+                out.setdefault(target, {})[field_] = quantity
+                r.mark(ref, "root")
+            else:
+                r.rollback(point)
+    for obs in r.instances("rechallenge", drug):
+        ref = obs.find("{urn:hl7-org:v3}outboundRelationship1/{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
+        target = ref.get("root") if ref is not None else None
+        if target not in reaction_ids or "rechallenge" in out.get(target, {}):
+            continue
+        point = r.checkpoint()
+        code = r.code("G.k.9.i.4", obs, "rechallenge")
+        if code:
+            out.setdefault(target, {})["rechallenge"] = code
+            r.mark(ref, "root")
+        else:
+            r.rollback(point)
     return out
 
 

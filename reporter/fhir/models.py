@@ -22,7 +22,7 @@ def _validate(resource: dict[str, Any], root: str) -> list[tuple[str, str]]:
     except ValidationError as exc:
         return [(_fhirpath(root, err["loc"]), err["msg"].removeprefix("Value error, "))
                 for err in exc.errors(include_url=False)]
-    except (TypeError, ValueError) as exc:  # the models raise plain errors for some malformed input
+    except (TypeError, ValueError, AttributeError) as exc:  # the models raise plain errors on some bad input
         return [(root, str(exc))]
     return []
 

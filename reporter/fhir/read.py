@@ -20,15 +20,19 @@ class BundleIndex:
         self.bundle = bundle
         self.by_url: dict[str, Json] = {}
         self.by_type: dict[str, list[Json]] = {}
-        for entry in bundle.get("entry") or []:
+        entries = bundle.get("entry") if isinstance(bundle, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict):
                 continue
-            rtype = resource.get("resourceType", "")
+            rtype = resource.get("resourceType")
+            rtype = rtype if isinstance(rtype, str) else ""
             self.by_type.setdefault(rtype, []).append(resource)
-            if full_url := entry.get("fullUrl"):
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str) and full_url:
                 self.by_url[full_url] = resource
-            if rid := resource.get("id"):
+            rid = resource.get("id")
+            if isinstance(rid, str) and rid:
                 self.by_url.setdefault(f"{rtype}/{rid}", resource)
 
     def all(self, resource_type: str) -> list[Json]:
@@ -41,7 +45,7 @@ class BundleIndex:
     def resolve(self, reference: Json | str | None) -> Json | None:
         if isinstance(reference, dict):
             reference = reference.get("reference")
-        if not reference:
+        if not isinstance(reference, str) or not reference:
             return None
         return self.by_url.get(reference)
 
@@ -52,22 +56,22 @@ class BundleIndex:
     @property
     def patient(self) -> Json | None:
         comp = self.composition
-        return self.resolve(comp.get("subject")) if comp else self.first("Patient")
+        found = self.resolve(comp.get("subject")) if comp else self.first("Patient")
+        return found if found is None or found.get("resourceType") == "Patient" else None
 
     def section(self, key: str) -> list[Json]:
         """The resources listed in a Composition section, by its key in mappings/fhir.yaml."""
         section = self.section_element(key)
         if not section:
             return []
-        return [r for r in (self.resolve(ref) for ref in section.get("entry") or []) if r is not None]
+        return [r for r in (self.resolve(ref) for ref in as_list(section.get("entry"))) if r is not None]
 
     def section_element(self, key: str) -> Json | None:
         comp = self.composition or {}
         code = section_code(key)
-        for section in comp.get("section") or []:
-            for coding in (section.get("code") or {}).get("coding") or []:
-                if coding.get("code") == code:
-                    return section
+        for section in as_list(comp.get("section")):
+            if isinstance(section, dict) and any(c.get("code") == code for c in codings(section.get("code"))):
+                return section
         return None
 
 
@@ -78,12 +82,24 @@ def section_code(key: str) -> str:
     raise KeyError(key)
 
 
+def as_list(value: Any) -> list[Any]:
+    """A FHIR list element, or [] when it is missing or (in a damaged resource) not a list."""
+    return value if isinstance(value, list) else []
+
+
+def codings(concept: Any) -> list[Json]:
+    """The codings of a CodeableConcept, skipping anything that is not a JSON object."""
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in as_list(concept.get("coding")) if isinstance(c, dict)]
+
+
 def extensions(element: Json | None, key: str) -> list[Json]:
     """Extensions of an element with the URL named `key` in mappings/fhir.yaml."""
-    if not element:
+    if not isinstance(element, dict):
         return []
     url = ext(key)
-    return [e for e in element.get("extension") or [] if e.get("url") == url]
+    return [e for e in as_list(element.get("extension")) if isinstance(e, dict) and e.get("url") == url]
 
 
 def extension(element: Json | None, key: str) -> Json | None:
@@ -93,7 +109,7 @@ def extension(element: Json | None, key: str) -> Json | None:
 
 def value_of(ext_or_element: Json | None) -> Any:
     """The value[x] of an extension (or of a sub-extension), whatever its type."""
-    if not ext_or_element:
+    if not isinstance(ext_or_element, dict):
         return None
     for k, v in ext_or_element.items():
         if k.startswith(_VALUE_KEYS_PREFIX) and k != "value":
@@ -107,23 +123,26 @@ def ext_value(element: Json | None, key: str) -> Any:
 
 def sub_value(extension_: Json | None, name: str) -> Any:
     """Value of a named sub-extension of a complex extension."""
-    for sub in (extension_ or {}).get("extension") or []:
-        if sub.get("url") == name:
+    if not isinstance(extension_, dict):
+        return None
+    for sub in as_list(extension_.get("extension")):
+        if isinstance(sub, dict) and sub.get("url") == name:
             return value_of(sub)
     return None
 
 
 def absent_reason(extension_holder: Json | None) -> str | None:
     """E2B null flavor (MSK, ASKU, NASK, UNK, NI, NA) carried by an element's extensions, if any."""
-    if not extension_holder:
+    if not isinstance(extension_holder, dict):
         return None
-    exts = extension_holder.get("extension") or []
+    exts = [e for e in as_list(extension_holder.get("extension")) if isinstance(e, dict)]
     for e in exts:
-        if e.get("url") == ext("null_flavor"):
+        if e.get("url") == ext("null_flavor") and isinstance(e.get("valueCode"), str):
             return e.get("valueCode")
     for e in exts:
         if e.get("url") == ext("data_absent_reason"):
-            key = code_list("null_flavor").key_for_fhir(e.get("valueCode", ""))
+            code = e.get("valueCode")
+            key = code_list("null_flavor").key_for_fhir(code) if isinstance(code, str) else None
             return code_list("null_flavor").codes[key].e2b if key else "UNK"
     return None
 
@@ -144,28 +163,36 @@ class Relative:
 
 
 def relative_from_extension(extension_: Json) -> Relative | None:
-    if extension_.get("url") != ext("relative_time"):
+    if not isinstance(extension_, dict) or extension_.get("url") != ext("relative_time"):
         return None
-    target = sub_value(extension_, "target") or {}
-    relationship = sub_value(extension_, "relationship") or "after-start"
-    offset = sub_value(extension_, "offset") or {}
-    value = float(offset.get("value", 0))
+    target = sub_value(extension_, "target")
+    target = target if isinstance(target, dict) else {}
+    relationship = sub_value(extension_, "relationship")
+    relationship = relationship if isinstance(relationship, str) else "after-start"
+    offset = sub_value(extension_, "offset")
+    offset = offset if isinstance(offset, dict) else {}
+    try:
+        value = float(offset.get("value", 0))
+    except (TypeError, ValueError):
+        return None
     if relationship.startswith("before"):
         value = -value
     return Relative(
         value=value,
         unit=offset.get("code") or offset.get("unit") or "d",
-        drug_reference=target.get("reference", ""),
+        drug_reference=target.get("reference") if isinstance(target.get("reference"), str) else "",
         anchor="last-dose" if relationship.endswith("end") else "first-dose",
     )
 
 
 def relative_time(element: Json | None, field: str | None = None) -> Relative | None:
     """The relative time on a primitive (`_field`) or inside a date-valued extension."""
-    if not element:
+    if not isinstance(element, dict):
         return None
     holder = element.get(f"_{field}") if field else element
-    for e in (holder or {}).get("extension") or []:
+    if not isinstance(holder, dict):
+        return None
+    for e in as_list(holder.get("extension")):
         rel = relative_from_extension(e)
         if rel:
             return rel
@@ -174,10 +201,8 @@ def relative_time(element: Json | None, field: str | None = None) -> Relative | 
 
 def coding(concept: Json | None, system_key: str) -> Json | None:
     """The first coding of a CodeableConcept in a system named in mappings/fhir.yaml (or a full URI)."""
-    if not concept:
-        return None
     uri = system_key if ":" in system_key else system(system_key)
-    for c in concept.get("coding") or []:
+    for c in codings(concept):
         if c.get("system") == uri:
             return c
     return None

@@ -294,6 +294,20 @@ class CaseStore:
         `casefile`: the case-file JSON the Bundle was built from, kept beside it for editing."""
         return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None, casefile=casefile)
 
+    def save(self, bundle: dict, *, author: str, reason: str | None = None) -> StoredVersion:
+        """Store a Bundle as a new case, or as the next version (follow-up, amendment, nullification) of the
+        case with the same C.1.1 identifier: what an E2B import does with each report it reads."""
+        system, key = case_key(check_bundle(bundle))
+        cid = case_id_for(system, key)
+        with self.read_session() as session:
+            exists = session.get(Case, cid) is not None
+        if not exists:
+            try:
+                return self.create(bundle, author=author, reason=reason)
+            except StoreConflict:  # created meanwhile by another writer: store as its next version
+                pass
+        return self.update(cid, bundle, author=author, reason=reason)
+
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
                reason: str | None = None, casefile: dict | None = None) -> StoredVersion:
         """Add a version to an existing case. VersionConflict if `if_match` is not the current version."""

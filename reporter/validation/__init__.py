@@ -20,15 +20,31 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationRepo
     from reporter.validation.walk import walk_bundle
 
     report = ValidationReport(subject=subject)
-    report.extend(check_structure(bundle))
-    integrity = check_integrity(bundle)
-    report.extend(integrity)
+    if not isinstance(bundle, dict):
+        report.add("error", "BUNDLE-TYPE", "(input)", f"expected a JSON object, found {type(bundle).__name__}",
+                   "validate an ICSR document Bundle or a case file", "reference")
+        return report
+    _run_layer(report, "structure", lambda: check_structure(bundle))
+    integrity = _run_layer(report, "integrity", lambda: check_integrity(bundle))
     if any(i.code == "BUNDLE-TYPE" and i.location == "resourceType" for i in integrity):
         return report
     nodes = walk_bundle(bundle)
-    report.extend(check_terminology(bundle, nodes))
-    report.extend(check_rules(bundle, nodes))
+    _run_layer(report, "terminology", lambda: check_terminology(bundle, nodes))
+    _run_layer(report, "rules", lambda: check_rules(bundle, nodes))
     return report
+
+
+def _run_layer(report: ValidationReport, name: str, layer) -> list[Issue]:
+    """Run one layer; a layer that trips over a damaged Bundle says so as an issue instead of crashing,
+    and the other layers still run."""
+    try:
+        issues = layer()
+    except Exception as exc:  # a damaged Bundle must give a report, never a traceback or a 500
+        issues = [Issue("error", "VALIDATION-INCOMPLETE", "Bundle",
+                        f"the {name} checks could not finish on this Bundle ({type(exc).__name__}: {exc})",
+                        "fix the structural errors reported above, then validate again", name)]
+    report.extend(issues)
+    return issues
 
 
 def load_bundle_or_case(path: str | Path) -> tuple[dict[str, Any] | None, ValidationReport]:

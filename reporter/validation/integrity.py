@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from reporter.fhir.read import BundleIndex
+from reporter.fhir.read import BundleIndex, as_list, codings
 from reporter.validation.report import Issue
 
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
@@ -38,18 +38,19 @@ def check_integrity(bundle: dict[str, Any]) -> list[Issue]:
     if bundle.get("type") != "document":
         error("BUNDLE-TYPE", "Bundle.type", f"an ICSR Bundle is a 'document', not {bundle.get('type')!r}",
               "set Bundle.type to document")
-    entries = bundle.get("entry") or []
-    if not entries:
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
         error("BUNDLE-EMPTY", "Bundle.entry", "the Bundle has no entries", "a document starts with a Composition")
         return issues
-    first = (entries[0] or {}).get("resource") or {}
-    if first.get("resourceType") != "Composition":
+    entries = [e if isinstance(e, dict) else {} for e in entries]
+    first = entries[0].get("resource")
+    if not isinstance(first, dict) or first.get("resourceType") != "Composition":
         error("BUNDLE-COMPOSITION", "Bundle.entry[0]", "the first entry of a document must be its Composition",
               "move the Composition to the first entry")
     seen: dict[str, int] = {}
     for i, entry in enumerate(entries):
-        url = (entry or {}).get("fullUrl")
-        if not url:
+        url = entry.get("fullUrl")
+        if not isinstance(url, str) or not url:
             error("BUNDLE-FULLURL", f"Bundle.entry[{i}]", "entry has no fullUrl", "give every entry a fullUrl")
         elif url in seen:
             error("BUNDLE-FULLURL", f"Bundle.entry[{i}].fullUrl",
@@ -58,7 +59,7 @@ def check_integrity(bundle: dict[str, Any]) -> list[Issue]:
             seen[url] = i
     index = BundleIndex(bundle)
     for i, entry in enumerate(entries):
-        resource = (entry or {}).get("resource")
+        resource = entry.get("resource")
         if not isinstance(resource, dict):
             error("BUNDLE-RESOURCE", f"Bundle.entry[{i}]", "entry has no resource", "remove the empty entry")
             continue
@@ -71,8 +72,8 @@ def check_integrity(bundle: dict[str, Any]) -> list[Issue]:
                       "add the referenced resource to the Bundle or fix the reference")
     composition = index.composition
     if composition:
-        present = {c.get("code") for s in composition.get("section") or []
-                   for c in (s.get("code") or {}).get("coding") or []}
+        present = {c.get("code") for s in as_list(composition.get("section")) if isinstance(s, dict)
+                   for c in codings(s.get("code")) if isinstance(c.get("code"), str)}
         for key, code in REQUIRED_SECTIONS.items():
             if code not in present:
                 issues.append(Issue("warning", "BUNDLE-SECTION", "Bundle.entry[0].resource.section",

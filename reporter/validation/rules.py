@@ -7,7 +7,16 @@ import datetime as dt
 from typing import Any
 
 from reporter import config
-from reporter.fhir.read import BundleIndex, absent_reason, coding, extensions, oid_coding, primitive_absent
+from reporter.fhir.read import (
+    BundleIndex,
+    absent_reason,
+    as_list,
+    coding,
+    codings,
+    extensions,
+    oid_coding,
+    primitive_absent,
+)
 from reporter.tables import code_list, ext
 from reporter.validation.report import Issue
 from reporter.validation.walk import Node, walk_bundle
@@ -16,6 +25,14 @@ Json = dict[str, Any]
 DAR_CODES = {"unknown", "asked-unknown", "temp-unknown", "not-asked", "asked-declined", "masked",
              "not-applicable", "unsupported", "as-text", "error", "not-a-number", "negative-infinity",
              "positive-infinity", "not-performed", "not-permitted"}
+
+
+def _dict(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def today() -> dt.date:
@@ -88,10 +105,10 @@ class RuleChecker:
                      "or country, and no literature reference",
                      "add a primary source (e.g. its qualification) or the literature reference")
         statements = index.all("MedicationStatement")
-        roles = [oid_coding({"coding": [e.get("valueCoding", {}) for e in extensions(s, "drug_role")]},
+        roles = [oid_coding({"coding": [_dict(e.get("valueCoding")) for e in extensions(s, "drug_role")]},
                             code_list("drug_role").oid) for s in statements]
         suspect_codes = {code_list("drug_role").e2b("suspect"), code_list("drug_role").e2b("interacting")}
-        if not any(r and r.get("code") in suspect_codes for r in roles):
+        if not any(r and _str(r.get("code")) in suspect_codes for r in roles):
             self.add("error", "ICSR-MIN-SUSPECT", "Bundle.entry.resource.ofType(MedicationStatement)",
                      "no suspect drug: an ICSR needs at least one drug whose role is suspect or interacting",
                      "add the suspect drug with role: suspect")
@@ -101,27 +118,30 @@ class RuleChecker:
                      "no reaction: an ICSR needs at least one adverse reaction with a reported term or MedDRA code",
                      "add the reaction as reported (verbatim) and its MedDRA LLT")
         for event in events:
-            if not event.get("event", {}).get("coding"):
+            if not codings(event.get("event")):
                 self.add("warning", "ICSR-REACTION-MEDDRA", self.path(event, "event"),
                          "the reaction has no MedDRA code; E2B(R3) requires the MedDRA LLT (E.i.2.1b)",
                          "code the verbatim term in MedDRA")
-        linked = {se.get("instance", {}).get("reference") for e in events for se in e.get("suspectEntity") or []}
+        linked = {_str(_dict(se.get("instance")).get("reference")) for e in events
+                  for se in as_list(e.get("suspectEntity")) if isinstance(se, dict)}
         for statement, role in zip(statements, roles, strict=True):
-            if role and role.get("code") in suspect_codes and f"urn:uuid:{statement.get('id')}" not in linked:
+            if role and _str(role.get("code")) in suspect_codes and f"urn:uuid:{statement.get('id')}" not in linked:
                 self.add("warning", "ICSR-SUSPECT-UNLINKED", self.path(statement),
                          "this suspect drug is not assessed against any reaction (G.k.9.i)",
                          "list the reactions the drug is suspected of under the drug's reactions")
 
     @staticmethod
     def has_term(event: Json) -> bool:
-        concept = event.get("event") or {}
+        concept = _dict(event.get("event"))
         return bool(concept.get("text") or concept.get("coding"))
 
     @staticmethod
     def patient_identifiable(patient: Json) -> bool:
         if patient.get("identifier") or patient.get("birthDate") or patient.get("gender"):
             return True
-        for name in patient.get("name") or []:
+        for name in as_list(patient.get("name")):
+            if not isinstance(name, dict):
+                continue
             if name.get("text") or name.get("family") or name.get("given"):
                 return True
             if absent_reason(name) == "MSK":
@@ -133,14 +153,14 @@ class RuleChecker:
         if index.all("DocumentReference"):
             return True
         for role in index.all("PractitionerRole"):
-            if role.get("code") and any(c.get("coding") for c in role["code"]):
+            if any(codings(c) for c in as_list(role.get("code"))):
                 return True
             if role.get("organization"):
                 return True
             practitioner = index.resolve(role.get("practitioner"))
             if practitioner and (practitioner.get("address") or any(
-                    n.get("family") or n.get("given") or absent_reason(n) == "MSK"
-                    for n in practitioner.get("name") or [])):
+                    isinstance(n, dict) and (n.get("family") or n.get("given") or absent_reason(n) == "MSK")
+                    for n in as_list(practitioner.get("name")))):
                 return True
         return False
 
@@ -149,7 +169,8 @@ class RuleChecker:
     def seriousness(self) -> None:
         death_code = code_list("seriousness_criterion").e2b("death")
         for event in self.index.all("AdverseEvent"):
-            criteria = {e.get("valueCoding", {}).get("code") for e in extensions(event, "seriousness_criterion")}
+            criteria = {_str(_dict(e.get("valueCoding")).get("code"))
+                        for e in extensions(event, "seriousness_criterion")}
             flag = coding(event.get("seriousness"), "ae_seriousness")
             serious = flag is not None and flag.get("code") != "Non-serious"
             if flag and serious and not criteria:
@@ -190,16 +211,16 @@ class RuleChecker:
         birth = patient.get("birthDate")
         birth_floor = date_floor(birth) if isinstance(birth, str) else None
         comp = self.index.composition or {}
-        received = next((e.get("valueDateTime") for e in extensions(comp, "first_receive_date")), None)
-        recent = next((e.get("valueDateTime") for e in extensions(comp, "most_recent_date")), None)
+        received = _str(next((e.get("valueDateTime") for e in extensions(comp, "first_receive_date")), None))
+        recent = _str(next((e.get("valueDateTime") for e in extensions(comp, "most_recent_date")), None))
         if received and recent and (a := date_floor(received)) and (b := date_ceiling(recent)) and a > b:
             self.add("error", "ICSR-CHRONOLOGY", "Bundle.entry[0].resource.extension",
                      f"first received ({received}) is after the most recent information ({recent})",
                      "C.1.4 must not be later than C.1.5")
         for event in self.index.all("AdverseEvent"):
             onset = event.get("date")
-            end = next((e.get("valueDateTime") for e in (event.get("_date") or {}).get("extension") or []
-                        if e.get("url") == ext("event_end_date")), None)
+            end = _str(next((e.get("valueDateTime") for e in extensions(_dict(event.get("_date")), "event_end_date")),
+                            None))
             if isinstance(onset, str) and end and (a := date_floor(onset)) and (b := date_ceiling(end)) and a > b:
                 self.add("error", "ICSR-CHRONOLOGY", self.path(event, "date"),
                          f"the reaction ends ({end}) before it starts ({onset})", "check E.i.4 and E.i.5")
@@ -212,9 +233,9 @@ class RuleChecker:
             self.add("error", "ICSR-CHRONOLOGY", self.path(patient, "deceasedDateTime"),
                      f"the date of death ({death}) is before the birth date ({birth})", "check D.9.1 and D.2.1")
         for statement in self.index.all("MedicationStatement"):
-            for d, dosage in enumerate(statement.get("dosage") or []):
-                period = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
-                start, stop = period.get("start"), period.get("end")
+            for d, dosage in enumerate(as_list(statement.get("dosage"))):
+                period = _dict(_dict(_dict(_dict(dosage).get("timing")).get("repeat")).get("boundsPeriod"))
+                start, stop = _str(period.get("start")), _str(period.get("end"))
                 if start and stop and (a := date_floor(start)) and (b := date_ceiling(stop)) and a > b:
                     self.add("error", "ICSR-CHRONOLOGY", self.path(statement, f"dosage[{d}].timing"),
                              f"the drug stops ({stop}) before it starts ({start})", "check G.k.4.r.4 and G.k.4.r.5")
@@ -224,7 +245,7 @@ class RuleChecker:
     def absent_reasons(self) -> None:
         url = ext("data_absent_reason")
         for path, node in self.nodes:
-            if node.get("url") == url and node.get("valueCode") not in DAR_CODES:
+            if node.get("url") == url and _str(node.get("valueCode")) not in DAR_CODES:
                 self.add("error", "ICSR-ABSENT-REASON", path,
                          f"{node.get('valueCode')!r} is not a data-absent-reason code",
                          "use masked, asked-unknown, not-asked, unknown or not-applicable")

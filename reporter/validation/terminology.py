@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 from reporter import config
+from reporter.fhir.read import as_list
 from reporter.tables import code_lists, ext, load_yaml, system
 from reporter.validation.meddra import meddra_dictionary
 from reporter.validation.report import Issue
@@ -108,20 +109,23 @@ def check_terminology(bundle: dict[str, Any], nodes: list[Node] | None = None) -
             if not isinstance(code, str) or not is_valid_ucum(code):
                 error("TERM-UCUM", f"{path}.code", f"{code!r} is not a UCUM unit",
                       "write units in UCUM: U/L, mg/kg/d, [IU]/L, ug (not mcg), h (not hr)")
-        elif (isinstance(node_system, str) and node_system in ich_lists and code is not None
+        elif (isinstance(node_system, str) and node_system in ich_lists and isinstance(code, str)
               and code not in ich_lists[node_system]):
             error("TERM-ICH-CODE", f"{path}.code", f"{code!r} is not in the ICH code list "
                   f"{node_system.removeprefix('urn:oid:')}", "use a code from the E2B(R3) list")
         url = node.get("url")
-        if url in country_urls and node.get("valueCode") not in countries:
+        if isinstance(url, str) and url in country_urls and not (
+                isinstance(node.get("valueCode"), str) and node["valueCode"] in countries):
             error("TERM-COUNTRY", f"{path}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
         elif url == translation_url:
-            for sub in node.get("extension") or []:
-                if sub.get("url") == "lang" and sub.get("valueCode") not in languages | {"und"}:
+            for sub in as_list(node.get("extension")):
+                if isinstance(sub, dict) and sub.get("url") == "lang" and not (
+                        isinstance(sub.get("valueCode"), str) and sub["valueCode"] in languages | {"und"}):
                     error("TERM-LANGUAGE", f"{path}.extension", f"{sub.get('valueCode')!r} is not an "
                           "ISO 639-2 language code", "use three letters, e.g. por, fra, deu")
-        if "country" in node and ADDRESS_PATH.search(path) and node["country"] not in countries:
+        if "country" in node and ADDRESS_PATH.search(path) and not (
+                isinstance(node["country"], str) and node["country"] in countries):
             error("TERM-COUNTRY", f"{path}.country", f"{node['country']!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
     if len(versions) > 1:

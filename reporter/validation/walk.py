@@ -23,7 +23,8 @@ def walk_bundle(bundle: dict[str, Any]) -> list[Node]:
                 if isinstance(item, dict | list):
                     visit(item, f"{path}[{i}]")
 
-    for i, entry in enumerate(bundle.get("entry") or []):
+    entries = bundle.get("entry")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict):
             visit(resource, f"Bundle.entry[{i}].resource.ofType({resource.get('resourceType', '?')})")

@@ -1,0 +1,84 @@
+"""Mark an imported Bundle with where its items came from in the E2B message.
+
+- Drugs (MedicationStatement.identifier) and reactions (AdverseEvent.identifier) keep the message's own
+  ids (G.k / E.i id roots, as urn:uuid: or urn:oid:), so a re-export links its blocks with the same ids
+  and any passed-through block that refers to them still points at the right drug or reaction.
+- The drug-role (G.k.1) and causality (G.k.9.i.2.r) blocks keep their position among the
+  adverseEventAssessment's components (extension `e2b_order`, valueInteger), so a re-export writes them
+  in the order they were received rather than grouped per drug and reaction.
+
+Freshly authored Bundles carry none of this and are written in the exporter's own order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reporter.e2b.to_case import Origin
+from reporter.fhir.build import resource_id
+from reporter.tables import ext
+
+Json = dict[str, Any]
+URI = "urn:ietf:rfc:3986"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+
+
+def as_uri(root: str) -> str | None:
+    if _UUID.match(root):
+        return f"urn:uuid:{root}"
+    if _OID.match(root):
+        return f"urn:oid:{root}"
+    return None
+
+
+def e2b_id(resource: Json) -> str | None:
+    """The E2B id (II root) a resource carries from its import, if any."""
+    identifiers = resource.get("identifier")
+    if isinstance(identifiers, dict):
+        identifiers = [identifiers]
+    for ident in identifiers or []:
+        value = ident.get("value") or ""
+        if ident.get("system") == URI and value.startswith(("urn:uuid:", "urn:oid:")):
+            return value.split(":", 2)[2]
+    return None
+
+
+def order(element: Json) -> int | None:
+    """The `e2b_order` position an element was received at (None when not imported)."""
+    url = ext("e2b_order")
+    return next((e.get("valueInteger") for e in element.get("extension") or [] if e.get("url") == url), None)
+
+
+def _set_order(element: Json, position: int) -> None:
+    element.setdefault("extension", []).append({"url": ext("e2b_order"), "valueInteger": position})
+
+
+def annotate(bundle: Json, case_id: str, origin: Origin) -> None:
+    resources = {e["resource"].get("id"): e["resource"] for e in bundle.get("entry", [])}
+
+    def find(role: str) -> Json | None:
+        return resources.get(resource_id(case_id, role))
+
+    for key, root in origin.ids.items():
+        kind = "drug" if key.startswith("drug-") else "reaction"
+        resource = find(f"{kind}/{key}")
+        uri = as_uri(root)
+        if resource is None or uri is None:
+            continue
+        if kind == "reaction":
+            resource["identifier"] = {"system": URI, "value": uri}
+        else:
+            resource.setdefault("identifier", []).append({"system": URI, "value": uri})
+    for key, position in origin.role_positions.items():
+        statement = find(f"drug/{key}")
+        if statement is not None:
+            _set_order(statement, position)
+    for (drug_key, reaction_key), positions in origin.causality_positions.items():
+        event = find(f"reaction/{reaction_key}")
+        target = f"urn:uuid:{resource_id(case_id, f'drug/{drug_key}')}"
+        for entity in (event or {}).get("suspectEntity") or []:
+            if (entity.get("instance") or {}).get("reference") == target:
+                for item, position in zip(entity.get("causality") or [], positions, strict=False):
+                    _set_order(item, position)
