@@ -226,7 +226,7 @@ class BundleBuilder:
         comp["category"] = [{"coding": [ich_coding("report_type", report.type)]}]
         if self.case.patient:
             comp["subject"] = self.patient_ref
-        comp["date"] = report.created or report.most_recent
+        comp["date"] = creation_date(report)
         comp["author"] = authors or [custodian or {
             "display": "unknown author", "extension": absent_extensions(m.Absent(absent="unknown"))}]
         comp["title"] = tables.composition["title"]
@@ -776,6 +776,16 @@ class BundleBuilder:
 
 
 # -- small shapes ---------------------------------------------------------------------------------
+
+
+def creation_date(report: m.Report) -> str:
+    """C.1.2 date of creation. Without one, the most recent information's day at 00:00 UTC (deterministic,
+    and to the second as E2B requires); a partial most-recent date stays partial and E2B says so."""
+    if report.created:
+        return report.created
+    if len(report.most_recent) == 10:
+        return f"{report.most_recent}T00:00:00Z"
+    return report.most_recent
 
 
 def medication_status(drug: m.Drug) -> str:
