@@ -200,10 +200,11 @@ def serialize(batch: etree._Element) -> bytes:
 
 
 def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path | None = None,
-                size: int | None = None) -> E2BCheck:
-    """XSD (when a schema folder is configured) and the receiver's business rules."""
+                size: int | None = None, xsd_outcome: tuple[bool, list[tuple[int, str]]] | None = None) -> E2BCheck:
+    """XSD (when a schema folder is configured) and the receiver's business rules. `xsd_outcome`: the
+    result of validating this very tree already, so it is not validated twice."""
     result = E2BCheck()
-    outcome = xsd.validate(batch, schema_dir)
+    outcome = xsd_outcome if xsd_outcome is not None else xsd.validate(batch, schema_dir)
     if outcome is None:
         result.issues.append(e2b_issue("information", "E2B-XSD-SKIPPED", "batch",
                                        "XSD validation skipped: no E2B schema folder configured",
@@ -227,10 +228,15 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
     """Bundles -> checked E2B batch: the library face of `reporter e2b`."""
     batch, profile = build_batch(bundles, receiver_name=receiver_name, batch_id=batch_id,
                                  creation_time=creation_time)
-    # Validate the serialized text (re-parsed), so line numbers in XSD errors point into the output.
     xml = serialize(batch)
-    parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-    return Export(xml=xml, check=check_batch(parsed, profile, schema_dir, len(xml)), receiver=profile.name,
-                  cases=len(bundles))
+    outcome = xsd.validate(batch, schema_dir)
+    if outcome is not None and not outcome[0]:
+        # Only when the XSD finds errors: check the serialized text (re-parsed) so that the errors' line
+        # numbers point into the output the user gets. Valid trees are checked as built (same content).
+        parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+        check = check_batch(parsed, profile, schema_dir, len(xml))
+    else:
+        check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=outcome)
+    return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 
