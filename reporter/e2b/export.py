@@ -50,7 +50,7 @@ def bundle_receiver(bundle: Json) -> str | None:
     """The receiver profile an imported Bundle was addressed to: the profile that knows its original
     batch or message receiver id (FDA: ZZFDA, ZZFDA_PREMKT, CDER_IND...), else the closest one, plain ICH
     (the original ids are kept either way). None for a Bundle that was not imported."""
-    sent = passthrough.transmission(read.BundleIndex(bundle).composition or {})
+    sent = passthrough.transmission(read.composition_of(bundle) or {})
     if sent is None:
         return None
     ids = [sent[k] for k in ("batchReceiver", "messageReceiver") if sent.get(k)]
@@ -75,11 +75,12 @@ def choose_receiver(bundles: Sequence[Json], explicit: str | None) -> Receiver:
 
 def sender_id(bundles: Sequence[Json]) -> str:
     for bundle in bundles:
-        sent = passthrough.transmission(read.BundleIndex(bundle).composition or {}) or {}
+        sent = passthrough.transmission(read.composition_of(bundle) or {}) or {}
         if sent.get("batchSender"):
             return sent["batchSender"]
     for bundle in bundles:
-        org = read.BundleIndex(bundle).resolve((read.BundleIndex(bundle).composition or {}).get("custodian"))
+        index = read.BundleIndex(bundle)
+        org = index.resolve((index.composition or {}).get("custodian"))
         value = identifier_value((org or {}).get("identifier"), "message_sender")
         if value:
             return value
@@ -91,7 +92,7 @@ def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
     (a different receiver gets the profile's own ids)."""
     if bundle_receiver(bundle) != profile.name:
         return {}
-    return passthrough.transmission(read.BundleIndex(bundle).composition or {}) or {}
+    return passthrough.transmission(read.composition_of(bundle) or {}) or {}
 
 
 def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> None:
@@ -179,17 +180,17 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
-    imported = [b for b in bundles if passthrough.transmission(read.BundleIndex(b).composition or {})]
+    imported = [b for b in bundles if passthrough.transmission(read.composition_of(b) or {})]
     if imported:  # the batch header as received (the first imported report's, when several are merged)
         if len(imported) == len(bundles):
             strip_decorations(batch.find(f"{{{V3}}}name"))
-        passthrough.apply_batch(batch, read.BundleIndex(imported[0]).composition or {})
+        passthrough.apply_batch(batch, read.composition_of(imported[0]) or {})
     return batch, profile
 
 
 def _reapply_import_residual(batch: etree._Element, bundle: Json) -> None:
     """Hook (importer): put back what an imported E2B message carried beyond the case model."""
-    composition = read.BundleIndex(bundle).composition or {}
+    composition = read.composition_of(bundle) or {}
     messages = batch.findall(f"{{{V3}}}PORR_IN049016UV")
     if messages:
         passthrough.apply(messages[-1], composition)
