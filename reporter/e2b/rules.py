@@ -323,6 +323,12 @@ class Checker:
         precision = ich.get("date_precision") or {}
         dates = set(ich.get("date_elements") or ())
         today = _today()
+        # A receiver may allow more null flavors on an element than ICH (e.g. FDA.G.k.10a shares G.k.10.r's
+        # location and takes NA); each rule set can say so under extra_null_flavors.
+        extra: dict[str, set[str]] = {}
+        for rule_data in self.sets:
+            for number, flavors in (rule_data.get("extra_null_flavors") or {}).items():
+                extra.setdefault(number, set()).update(flavors)
         for element in self.d.elements.values():
             if element.group is None or element.node is None:
                 continue
@@ -343,7 +349,7 @@ class Checker:
             is_date = element.number in dates
             for node, value, flavor in found:
                 if flavor and flavored:
-                    if flavor not in element.null_flavors:
+                    if flavor not in element.null_flavors and flavor not in extra.get(element.number, ()):
                         self._null_flavor(element, node, flavor)
                 elif value is not None and (is_date or (limit and len(value) > limit) or
                                             (allowed is not None and value not in allowed)):
@@ -390,7 +396,9 @@ class Checker:
                 seen.setdefault(ids[0], i)
             versions: set[str] = set()
             for element in meddra:
-                versions.update(v for v, _ in self.loc.reach(message, "message", element) if v)
+                # "15" and "15.0" name one MedDRA release (ICH's own examples write both).
+                versions.update(v if "." in v else f"{v}.0"
+                                for v, _ in self.loc.reach(message, "message", element) if v)
             if len(versions) > 1:
                 self.add("error", "E2B-MEDDRA-VERSION", f"E.i.2.1a (case {i})",
                          f"more than one MedDRA version in one case: {', '.join(sorted(versions))}",
