@@ -285,9 +285,13 @@ def test_fda_examples_pass_fda_rules(shared_dir, monkeypatch):
     assert [i for i in rules.check(doc, ("ich", "fda")) if i.severity == "error"] == []
 
 
-def test_ich_example_mixed_meddra_versions_are_caught(shared_dir, monkeypatch):
+def test_meddra_version_spellings_of_one_release_are_not_mixed(shared_dir, monkeypatch):
+    """The ICH example writes MedDRA "15" and "15.0": one release, spelled two ways. A real mix is caught."""
     monkeypatch.setenv("REPORTER_TODAY", "2026-01-01")
     doc = etree.parse(str(shared_dir / "e2b/examples/ich-derived/ich-style-HC-followup-MAH.xml"))
+    assert "E2B-MEDDRA-VERSION" not in {i.code for i in rules.check(doc, ("ich",))}
+    versions = doc.xpath("//*[@codeSystem='2.16.840.1.113883.6.163'][@codeSystemVersion]")
+    versions[0].set("codeSystemVersion", "16.0")
     assert "E2B-MEDDRA-VERSION" in {i.code for i in rules.check(doc, ("ich",))}
 
 
