@@ -290,9 +290,11 @@ def test_meddra_version_spellings_of_one_release_are_not_mixed(shared_dir, monke
     monkeypatch.setenv("REPORTER_TODAY", "2026-01-01")
     doc = etree.parse(str(shared_dir / "e2b/examples/ich-derived/ich-style-HC-followup-MAH.xml"))
     assert "E2B-MEDDRA-VERSION" not in {i.code for i in rules.check(doc, ("ich",))}
-    versions = doc.xpath("//*[@codeSystem='2.16.840.1.113883.6.163'][@codeSystemVersion]")
-    versions[0].set("codeSystemVersion", "16.0")
-    assert "E2B-MEDDRA-VERSION" in {i.code for i in rules.check(doc, ("ich",))}
+    mixed = etree.parse(str(shared_dir / "e2b/examples/ich-derived/ich-style-HC-followup-MAH.xml"))
+    reaction = "//h:observation[h:code/@code='29']/h:value[@codeSystem='2.16.840.1.113883.6.163']"
+    for coded in mixed.xpath(reaction, namespaces={"h": "urn:hl7-org:v3"})[:1]:
+        coded.set("codeSystemVersion", "16.0")
+    assert "E2B-MEDDRA-VERSION" in {i.code for i in rules.check(mixed, ("ich",))}
 
 
 def _reference_reading(doc: etree._Element) -> dict[str, list[tuple[int, str | None, str | None]]]:
