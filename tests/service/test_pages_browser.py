@@ -8,22 +8,10 @@ import pytest
 from lxml import etree
 
 from reporter.store.tokens import set_password
-from tests.render_support import ARTIFACTS, chromium_path
+from tests.render_support import ARTIFACTS
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse battery"
 HL7 = "{urn:hl7-org:v3}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
