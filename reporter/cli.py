@@ -355,6 +355,37 @@ def db_upgrade(database_url: str | None) -> None:
         store.dispose()
 
 
+@main.group()
+def user() -> None:
+    """Accounts for the clinician pages."""
+
+
+@user.command("create")
+@click.argument("username")
+@_db_option
+def user_create(username: str, database_url: str | None) -> None:
+    """Create USERNAME, or set a new password for it. The password is read from standard input when that is
+    not a terminal (one line), else prompted for twice. It needs at least 10 characters."""
+    import re
+
+    from reporter.errors import InputError
+    from reporter.store.tokens import set_password
+
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,128}", username):
+        raise InputError(f"{username!r} is not a user name", location="USERNAME",
+                         hint="use 1-128 letters, digits and . _ @ -")
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    store = _store(database_url)
+    try:
+        set_password(store, username, password)
+        click.echo(f"user {username} saved", err=True)
+    finally:
+        store.dispose()
+
+
 # --- end service ------------------------------------------------------------------------------------------
 
 

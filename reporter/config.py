@@ -63,5 +63,8 @@ SETTINGS = (*SETTINGS,
             "Public base URL of the service (e.g. https://safety.example.org) for links and Location headers; "
             "by default taken from each request."),
     Setting("auto_migrate", "1", "Apply database migrations when the service starts (1) or not (0)."),
+    Setting("secure_cookies", "0",
+            "Mark the pages' session cookie Secure (1) so browsers send it over HTTPS only; set it when the "
+            "service is behind HTTPS."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -36,11 +36,13 @@ def run_demo(out_dir: Path, *, say: Callable[[str], None] = print, store: bool =
         path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         result.written.append(path)
 
-    bundles = []
+    bundles, casefiles = [], []
     for case_file in sorted(examples_dir().glob("*.yaml")):
         stem = case_file.stem
-        bundle = build_bundle(load_case(case_file))
+        case = load_case(case_file)
+        bundle = build_bundle(case)
         bundles.append(bundle)
+        casefiles.append(case.model_dump(mode="json", by_alias=True, exclude_none=True))
         report = validate_bundle(bundle, subject=case_file.name)
         result.problems += len(report.errors)
         write(f"{stem}.bundle.json", dumps(bundle))
@@ -68,9 +70,9 @@ def run_demo(out_dir: Path, *, say: Callable[[str], None] = print, store: bool =
         database = config.get("database_url") or ""
         case_store = CaseStore(database)
         try:
-            for bundle in bundles:
+            for bundle, casefile in zip(bundles, casefiles, strict=True):
                 try:
-                    case_store.create(bundle, author="reporter demo", reason="demo case")
+                    case_store.create(bundle, author="reporter demo", reason="demo case", casefile=casefile)
                     say(f"stored {bundle['entry'][0]['resource']['identifier']['value']} in {database}")
                 except StoreConflict:
                     say(f"already stored: {bundle['entry'][0]['resource']['identifier']['value']}")

@@ -146,3 +146,11 @@ def test_independent_fhir_validators_can_fail(tmp_path):
     assert not result["valid"]
     validators = {e["validator"] for e in result["errors"]}
     assert validators == {"hl7-json-schema", "fhir.js"}
+
+
+def test_creation_date_defaults_to_the_most_recent_day_at_midnight_utc():
+    from reporter.casefile import parse_case
+
+    base = "case_id: X\nreport: {type: spontaneous, first_received: 2023-01-02, most_recent: %s}\n"
+    assert build_bundle(parse_case(base % "2023-02-03"))["entry"][0]["resource"]["date"] == "2023-02-03T00:00:00Z"
+    assert build_bundle(parse_case(base % "2023-02"))["entry"][0]["resource"]["date"] == "2023-02"

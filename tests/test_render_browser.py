@@ -8,10 +8,7 @@ import math
 import pytest
 
 from reporter.render.output import bundle_html, validation_report
-from tests.render_support import ARTIFACTS, DEMOS, chromium_path, demo_bundle
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from tests.render_support import ARTIFACTS, DEMOS, demo_bundle
 
 # Everything measured in the browser, in screen pixels, per chart.
 MEASURE = """
@@ -47,16 +44,6 @@ def _map(ticks: list[list[float]], value: float, log: bool) -> float:
     (v0, p0), (v1, p1) = ticks[0], ticks[-1]
     f = math.log10 if log else (lambda v: v)
     return p0 + (f(value) - f(v0)) / (f(v1) - f(v0)) * (p1 - p0)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("path", DEMOS, ids=lambda p: p.stem)

@@ -165,7 +165,8 @@ def test_wrong_resource_is_refused(tmp_path):
     assert result.exit_code == 1 and "expected a case file or a Bundle" in result.output
 
 
-@pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON")])
+@pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON"),
+                                            ("<?xml version='1.0'?><MCCI_IN200100UV01/>", "reporter import")])
 def test_invalid_yaml_or_json_is_an_issue_not_a_traceback(tmp_path, text, words):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
@@ -232,3 +233,26 @@ def test_damaged_bundles_get_a_report_not_a_crash(data):
 def test_arbitrary_json_gets_a_report_not_a_crash(value):
     bundle = value if isinstance(value, dict) else {"resourceType": "Bundle", "entry": value}
     validate_bundle(bundle)
+
+
+def test_bundles_imported_from_the_shared_e2b_examples_have_no_errors(shared_dir, e2b_schema_dir, monkeypatch):
+    """What partners send must be storable: the API refuses Bundles with validation errors."""
+    from reporter.e2b.importer import import_file
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    files = [p for p in sorted((shared_dir / "e2b" / "examples").glob("*/*.xml")) if "negative" not in p.parts]
+    assert files
+    for path in files:
+        for imported in import_file(path).reports:
+            assert imported.ok, (path.name, imported.problems)
+            report = validate_bundle(imported.bundle)
+            assert report.ok, (path.name, report.to_text())
+
+
+def test_meddra_version_spellings_of_one_release_are_one_version(tmp_path, case):
+    data = mutated(case)
+    data["reactions"][0]["meddra"]["version"] = "29"
+    data["reactions"][1]["meddra"]["version"] = "29.0"
+    _, report = validate_file(write_case(tmp_path, data))
+    assert "TERM-MEDDRA-ONE-VERSION" not in [i.code for i in report.issues]
+    assert "TERM-MEDDRA-VERSION-FORM" in [i.code for i in report.warnings]

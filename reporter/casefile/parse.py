@@ -87,7 +87,10 @@ def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> l
 
 def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
     """Parse JSON or YAML text into a mapping; syntax errors name the line and column."""
-    stripped = text.lstrip()
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("<"):
+        raise InputError("this is XML, not a case file or a FHIR JSON Bundle", location=source,
+                         hint="E2B(R3) XML is read by `reporter import FILE.xml`")
     if stripped.startswith("{"):
         try:
             data = json.loads(text)

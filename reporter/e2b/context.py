@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
 from reporter.e2b import xmlw
@@ -13,6 +12,7 @@ from reporter.e2b.dates import to_ts
 from reporter.e2b.dictionary import Receiver
 from reporter.e2b.xmlw import Node, el
 from reporter.fhir import read
+from reporter.fhir.narrative import narrative_text
 from reporter.tables import oids, system
 
 Json = dict[str, Any]
@@ -98,59 +98,6 @@ def ucum(quantity: Json | None) -> tuple[str | None, str | None]:
     from reporter.e2b.xmlw import num
     value = quantity.get("value")
     return (num(value) if value is not None else None), (quantity.get("code") or quantity.get("unit"))
-
-
-class _Text(HTMLParser):
-    """XHTML narrative -> text: paragraphs separated by blank lines; <div lang> blocks kept apart."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.main: list[str] = []
-        self.summaries: list[tuple[str, list[str]]] = []
-        self.depth_lang: int | None = None
-        self.depth = 0
-        self.buf: list[str] = []
-
-    def _target(self) -> list[str]:
-        return self.summaries[-1][1] if self.depth_lang is not None else self.main
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.depth += 1
-        lang = dict(attrs).get("lang")
-        if tag == "div" and lang and self.depth_lang is None:
-            self.flush()
-            self.depth_lang = self.depth
-            self.summaries.append((lang, []))
-        if tag in ("p", "br", "div"):
-            self.flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("p", "div"):
-            self.flush()
-        if self.depth_lang is not None and self.depth == self.depth_lang:
-            self.depth_lang = None
-        self.depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        self.buf.append(data)
-
-    def flush(self) -> None:
-        text = "".join(self.buf).strip()
-        if text:
-            self._target().append(text)
-        self.buf = []
-
-
-def narrative_text(div: str | None) -> tuple[str | None, list[tuple[str, str]]]:
-    """(main text, [(language, summary text)]) from a section's XHTML div."""
-    if not div:
-        return None, []
-    parser = _Text()
-    parser.feed(div)
-    parser.close()
-    parser.flush()
-    main = "\n\n".join(parser.main) or None
-    return main, [(lang, "\n\n".join(parts)) for lang, parts in parser.summaries if parts]
 
 
 def section_text(ctx: Ctx, key: str) -> tuple[str | None, list[tuple[str, str]]]:

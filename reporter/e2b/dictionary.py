@@ -44,10 +44,20 @@ class Element:
 
 
 @dataclass(frozen=True)
+class Link:
+    """Instances of a group that point at an instance of another group by id (G.k.1 roles -> G.k drugs)."""
+
+    group: str
+    ref: str
+    key: str
+
+
+@dataclass(frozen=True)
 class Group:
     name: str
     path: str
     parent: str | None = None
+    link: Link | None = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +90,14 @@ def dictionary() -> Dictionary:
     facts = _load(base / "elements.yaml").get("elements") or {}
     locations = _load(base / "locations.yaml")
     groups = {
-        name: Group(name=name, path=spec["path"], parent=spec.get("parent"))
+        name: Group(name=name, path=spec["path"], parent=spec.get("parent"),
+                    link=Link(**spec["link"]) if spec.get("link") else None)
         for name, spec in (locations.get("groups") or {}).items()
     }
+    for group in groups.values():
+        if group.link and group.link.group not in groups:
+            raise MappingError(f"group {group.name}: link to unknown group {group.link.group!r}",
+                               location="mappings/e2b/locations.yaml")
     elements: dict[str, Element] = {}
     placed = locations.get("elements") or {}
     for number in sorted(set(facts) | set(placed)):
@@ -120,6 +135,8 @@ def rule_set(name: str) -> dict[str, Any]:
             number = cond.get("element")
             if number is not None and (number not in known.elements or known.elements[number].node is None):
                 raise MappingError(f"rule {rule['id']}: element {number} has no location", location=str(path))
+            if "position" in cond and not (isinstance(cond["position"], int) and cond["position"] >= 1):
+                raise MappingError(f"rule {rule['id']}: position must be a whole number from 1", location=str(path))
             if cond.get("group") is not None and cond["group"] not in known.groups:
                 raise MappingError(f"rule {rule['id']}: unknown group {cond['group']!r}", location=str(path))
     return data

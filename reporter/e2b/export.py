@@ -50,7 +50,7 @@ def bundle_receiver(bundle: Json) -> str | None:
     """The receiver profile an imported Bundle was addressed to: the profile that knows its original
     batch or message receiver id (FDA: ZZFDA, ZZFDA_PREMKT, CDER_IND...), else the closest one, plain ICH
     (the original ids are kept either way). None for a Bundle that was not imported."""
-    sent = passthrough.transmission(read.BundleIndex(bundle).composition or {})
+    sent = passthrough.transmission(read.composition_of(bundle) or {})
     if sent is None:
         return None
     ids = [sent[k] for k in ("batchReceiver", "messageReceiver") if sent.get(k)]
@@ -75,11 +75,12 @@ def choose_receiver(bundles: Sequence[Json], explicit: str | None) -> Receiver:
 
 def sender_id(bundles: Sequence[Json]) -> str:
     for bundle in bundles:
-        sent = passthrough.transmission(read.BundleIndex(bundle).composition or {}) or {}
+        sent = passthrough.transmission(read.composition_of(bundle) or {}) or {}
         if sent.get("batchSender"):
             return sent["batchSender"]
     for bundle in bundles:
-        org = read.BundleIndex(bundle).resolve((read.BundleIndex(bundle).composition or {}).get("custodian"))
+        index = read.BundleIndex(bundle)
+        org = index.resolve((index.composition or {}).get("custodian"))
         value = identifier_value((org or {}).get("identifier"), "message_sender")
         if value:
             return value
@@ -91,7 +92,7 @@ def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
     (a different receiver gets the profile's own ids)."""
     if bundle_receiver(bundle) != profile.name:
         return {}
-    return passthrough.transmission(read.BundleIndex(bundle).composition or {}) or {}
+    return passthrough.transmission(read.composition_of(bundle) or {}) or {}
 
 
 def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
@@ -183,11 +184,11 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
-    imported = [b for b in bundles if passthrough.transmission(read.BundleIndex(b).composition or {})]
+    imported = [b for b in bundles if passthrough.transmission(read.composition_of(b) or {})]
     if imported:  # the batch header as received (the first imported report's, when several are merged)
         if len(imported) == len(bundles):
             strip_decorations(batch.find(f"{{{V3}}}name"))
-        passthrough.apply_batch(batch, read.BundleIndex(imported[0]).composition or {})
+        passthrough.apply_batch(batch, read.composition_of(imported[0]) or {})
     passthrough.settle_defaults(batch, as_received=bool(imported) and len(imported) == len(bundles))
     return batch, profile
 
@@ -196,10 +197,12 @@ def serialize(batch: etree._Element) -> bytes:
     return etree.tostring(batch, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path | None = None) -> E2BCheck:
-    """XSD (when a schema folder is configured) and the receiver's business rules."""
+def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path | None = None,
+                size: int | None = None, xsd_outcome: tuple[bool, list[tuple[int, str]]] | None = None) -> E2BCheck:
+    """XSD (when a schema folder is configured) and the receiver's business rules. `xsd_outcome`: the
+    result of validating this very tree already, so it is not validated twice."""
     result = E2BCheck()
-    outcome = xsd.validate(batch, schema_dir)
+    outcome = xsd_outcome if xsd_outcome is not None else xsd.validate(batch, schema_dir)
     if outcome is None:
         result.issues.append(e2b_issue("information", "E2B-XSD-SKIPPED", "batch",
                                        "XSD validation skipped: no E2B schema folder configured",
@@ -211,7 +214,7 @@ def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path
         for line, text in errors:
             result.issues.append(e2b_issue("error", "E2B-XSD", f"line {line}", text, layer="xsd"))
     result.issues.extend(rules.check(batch, profile.rules))
-    if profile.max_batch_bytes and len(serialize(batch)) > profile.max_batch_bytes:
+    if profile.max_batch_bytes and (size if size is not None else len(serialize(batch))) > profile.max_batch_bytes:
         result.issues.append(e2b_issue("error", "E2B-SIZE", "batch",
                                        f"the batch is larger than {profile.max_batch_bytes} bytes",
                                        "send the cases in several batches"))
@@ -223,10 +226,15 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
     """Bundles -> checked E2B batch: the library face of `reporter e2b`."""
     batch, profile = build_batch(bundles, receiver_name=receiver_name, batch_id=batch_id,
                                  creation_time=creation_time)
-    # Validate the serialized text (re-parsed), so line numbers in XSD errors point into the output.
     xml = serialize(batch)
-    parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-    return Export(xml=xml, check=check_batch(parsed, profile, schema_dir), receiver=profile.name,
-                  cases=len(bundles))
+    outcome = xsd.validate(batch, schema_dir)
+    if outcome is not None and not outcome[0]:
+        # Only when the XSD finds errors: check the serialized text (re-parsed) so that the errors' line
+        # numbers point into the output the user gets. Valid trees are checked as built (same content).
+        parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+        check = check_batch(parsed, profile, schema_dir, len(xml))
+    else:
+        check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=outcome)
+    return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 

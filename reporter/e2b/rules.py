@@ -4,7 +4,8 @@ the conditional rule sets in mappings/e2b/rules/ (ich, fda, ema) in a small decl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 from lxml import etree
@@ -15,29 +16,77 @@ from reporter.e2b.dictionary import Dictionary, Element, dictionary, rule_set
 from reporter.e2b.issues import Issue, e2b_issue
 
 Node = etree._Element
+Pair = tuple[str | None, str | None]  # (value, nullFlavor) of one element node
+Found = tuple[Node, str | None, str | None]  # an element node with its value and nullFlavor
 _COMPILED: dict[str, etree.XPath] = {}
 
 
 def _compiled(path: str, namespaces: dict[str, str]) -> etree.XPath:
     found = _COMPILED.get(path)
     if found is None:
-        found = _COMPILED[path] = etree.XPath(path, namespaces=namespaces)
+        found = _COMPILED[path] = etree.XPath(path, namespaces=namespaces, regexp=False, smart_strings=False)
     return found
 
 
+@cache
+def _steps(path: str) -> int | None:
+    """How many levels a relative XPath goes down (a result's ancestor that many levels up is the context
+    node); None when that is not fixed (`//`, `..`, other axes, unions, absolute paths)."""
+    if path.startswith("/") or "//" in path or "|" in path:
+        return None
+    depth, steps, start = 0, [], 0
+    for i, ch in enumerate(path):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "/" and depth == 0:
+            steps.append(path[start:i])
+            start = i + 1
+    steps.append(path[start:])
+    names = [step.split("[", 1)[0] for step in steps]
+    if any(not name or name.startswith(("@", ".")) or "(" in name or
+           ("::" in name and not name.startswith("self::")) for name in names):
+        return None
+    return sum(not name.startswith("self::") for name in names)
+
+
+def _up(node: Node, levels: int) -> Node:
+    for _ in range(levels):
+        node = node.getparent()
+    return node
+
+
 class Locator:
-    """Finds group instances and element nodes in one batch document (instances cached per group)."""
+    """Group instances and element values of one batch document, each found once.
+
+    Paths of a fixed depth are evaluated once for the whole batch (`$i/path` with every instance of the
+    enclosing group as the node-set $i) and each result is given to its instance by walking up that many
+    levels; other paths are evaluated per instance. Every instance records its enclosing instance, so
+    ancestors and nested instances are look-ups instead of tree walks."""
 
     def __init__(self, root: Node, dic: Dictionary | None = None) -> None:
         self.root = root
         self.d = dic or dictionary()
         self._instances: dict[str, list[Node]] = {}
-        self._sets: dict[str, set[Node]] = {}
+        self._children: dict[tuple[str, Node], list[Node]] = {}  # (group, enclosing instance) -> instances
+        self._parent: dict[tuple[str, Node], Node] = {}  # (group, instance) -> enclosing instance
         self._chains: dict[str, list[str]] = {}
-        self._nodes: dict[tuple[Node, str, str], list[Node]] = {}
+        self._common: dict[tuple[str, str], str | None] = {}
+        self._nested: dict[tuple[Node, str, str], list[Node]] = {}
+        self._found: dict[str, list[Found]] = {}
+        self._paths: dict[tuple[str, str], list[Node]] = {}  # (group, element path) -> nodes
+        self._owners: dict[tuple[str, str], dict[Node, Node]] = {}  # same key -> node -> instance (no fixed depth)
+        self._pairs: dict[str, dict[Node, list[Pair]]] = {}
+        self._reach: dict[tuple[Node, str, str], list[Pair]] = {}
+        self._keys: dict[tuple[str, Node], str | None] = {}
 
-    def _xpath(self, node: Node, path: str) -> list[Node]:
+    def _xpath(self, node: Node, path: str) -> list[Any]:
         return _compiled(path, self.d.namespaces)(node)
+
+    def _from_all(self, nodes: list[Node], path: str) -> list[Any]:
+        """`path` evaluated from every node of `nodes` in one XPath call (results in document order)."""
+        return _compiled(f"$i/{path}", self.d.namespaces)(self.root, i=nodes)
 
     def chain(self, group: str) -> list[str]:
         found = self._chains.get(group)
@@ -46,53 +95,174 @@ class Locator:
         return found
 
     def instances(self, group: str) -> list[Node]:
-        if group not in self._instances:
-            spec = self.d.groups[group]
-            if spec.parent is None:
-                found = self._xpath(self.root, spec.path)
+        found = self._instances.get(group)
+        if found is not None:
+            return found
+        spec = self.d.groups[group]
+        if spec.parent is None:
+            found = self._xpath(self.root, spec.path)
+        else:
+            outers = self.instances(spec.parent)
+            steps = _steps(spec.path)
+            if not outers:
+                found = []
+            elif steps is not None:
+                found = self._from_all(outers, spec.path)
+                for node in found:
+                    outer = _up(node, steps)
+                    self._parent[(group, node)] = outer
+                    self._children.setdefault((group, outer), []).append(node)
             else:
-                found = [n for p in self.instances(spec.parent) for n in self._xpath(p, spec.path)]
-            self._instances[group] = found
-            self._sets[group] = set(found)
-        return self._instances[group]
+                found = []
+                for outer in outers:
+                    inner = self._xpath(outer, spec.path)
+                    self._children[(group, outer)] = inner
+                    for node in inner:
+                        self._parent[(group, node)] = outer
+                    found.extend(inner)
+        self._instances[group] = found
+        return found
+
+    def siblings(self, node: Node, group: str) -> list[Node]:
+        """The instances of `group` in the same enclosing instance as `node` (itself one of them)."""
+        parent = self.d.groups[group].parent
+        self.instances(group)
+        outer = self._parent.get((group, node)) if parent else None
+        return self._children.get((group, outer), []) if outer is not None else self.instances(group)
 
     def index(self, group: str, node: Node) -> int:
         return self.instances(group).index(node) + 1
 
     def ancestor(self, node: Node, group: str, node_group: str) -> Node | None:
+        """The instance of `group` enclosing `node` (an instance of node_group), or None."""
         if group == node_group:
             return node
-        self.instances(group)
-        members = self._sets[group]
-        return next((a for a in node.iterancestors() if a in members), None)
+        if group not in self.chain(node_group):
+            return None
+        self.instances(node_group)
+        current: Node | None = node
+        name = node_group
+        while current is not None and name != group:
+            current = self._parent.get((name, current))
+            name = self.d.groups[name].parent or group
+        return current
+
+    def _common_group(self, mine: str, theirs: str) -> str | None:
+        key = (mine, theirs)
+        if key not in self._common:
+            common = None
+            for a, b in zip(self.chain(mine), self.chain(theirs), strict=False):
+                if a != b:
+                    break
+                common = a
+            self._common[key] = common
+        return self._common[key]
 
     def nested(self, node: Node, node_group: str, group: str) -> list[Node]:
         """Instances of `group` reachable from `node` (an instance of node_group) through their common
-        enclosing group."""
-        mine, theirs = self.chain(node_group), self.chain(group)
-        common = None
-        for a, b in zip(mine, theirs, strict=False):
-            if a != b:
-                break
-            common = a
-        if common is None:
-            return self.instances(group)
-        base = self.ancestor(node, common, node_group)
-        if base is None:
-            return []
-        current = [base]
-        for name in theirs[theirs.index(common) + 1:]:
-            current = [n for c in current for n in self._xpath(c, self.d.groups[name].path)]
-        return current
-
-    def nodes(self, node: Node, node_group: str, element: Element) -> list[Node]:
-        assert element.group is not None and element.node is not None
-        key = (node, node_group, element.number)
-        found = self._nodes.get(key)
+        enclosing group; of a linked group (locations.yaml `link`) only those that point at `node`."""
+        key = (node, node_group, group)
+        found = self._nested.get(key)
         if found is not None:
             return found
-        bases = self.nested(node, node_group, element.group)
-        found = self._nodes[key] = [n for base in bases for n in self._xpath(base, element.node)]
+        common = self._common_group(node_group, group)
+        if common is None:
+            found = self.instances(group)
+        else:
+            base = self.ancestor(node, common, node_group)
+            found = [] if base is None else [base]
+            self.instances(group)
+            chain = self.chain(group)
+            for name in chain[chain.index(common) + 1:]:
+                found = [n for outer in found for n in self._children.get((name, outer), ())]
+        link = self.d.groups[group].link
+        if link is not None and link.group == node_group and found:
+            target = self._key(node, link.key)
+            found = [n for n in found if self._key(n, link.ref) == target]
+        self._nested[key] = found
+        return found
+
+    def _key(self, node: Node, path: str) -> str | None:
+        if (path, node) not in self._keys:
+            values = self._xpath(node, path)
+            self._keys[(path, node)] = str(values[0]) if values else None
+        return self._keys[(path, node)]
+
+    def found(self, element: Element) -> list[Found]:
+        """Every node of `element` in the batch with its value and nullFlavor, in document order."""
+        out = self._found.get(element.number)
+        if out is not None:
+            return out
+        assert element.group is not None and element.node is not None
+        spec = element.value or "text()"
+        attr = spec[1:] if spec.startswith("@") else None
+        nodes = self._nodes(element.group, element.node)
+        if attr is not None:
+            out = [(n, n.get(attr) or None, n.get("nullFlavor")) for n in nodes]
+        else:
+            out = [(n, value_of(n, element), n.get("nullFlavor")) for n in nodes]
+        self._found[element.number] = out
+        return out
+
+    def _nodes(self, group: str, path: str) -> list[Node]:
+        """The nodes at `path` from every instance of `group`, found once (a/b element pairs share a node)."""
+        key = (group, path)
+        nodes = self._paths.get(key)
+        if nodes is None:
+            instances = self.instances(group)
+            if not instances:
+                nodes = []
+            elif _steps(path) is not None:
+                nodes = self._from_all(instances, path)
+            else:
+                owners = self._owners[key] = {}
+                nodes = []
+                for inst in instances:
+                    for node in self._xpath(inst, path):
+                        owners[node] = inst
+                        nodes.append(node)
+            self._paths[key] = nodes
+        return nodes
+
+    def owner(self, node: Node, element: Element) -> Node:
+        """The instance of the element's group that holds `node` (one of `found(element)`)."""
+        assert element.node is not None
+        steps = _steps(element.node)
+        return _up(node, steps) if steps is not None else self._owners[(element.group or "", element.node)][node]
+
+    def by_instance(self, element: Element) -> dict[Node, list[Pair]]:
+        """(value, nullFlavor) of each node of `element`, by instance of the element's own group."""
+        out = self._pairs.get(element.number)
+        if out is None:
+            out = self._pairs[element.number] = {}
+            assert element.node is not None
+            steps = _steps(element.node)
+            found_all = self.found(element)
+            owners = self._owners.get((element.group or "", element.node))
+            for node, value, flavor in found_all:
+                inst = _up(node, steps) if steps is not None else owners[node]  # type: ignore[index]
+                found = out.get(inst)
+                if found is None:
+                    found = out[inst] = []
+                found.append((value, flavor))
+        return out
+
+    def pairs(self, inst: Node, element: Element) -> list[Pair]:
+        """(value, nullFlavor) of each node of `element` in one instance of the element's own group."""
+        return self.by_instance(element).get(inst, [])
+
+    def reach(self, node: Node, node_group: str, element: Element) -> list[Pair]:
+        """(value, nullFlavor) of `element` as seen from `node`, an instance of node_group."""
+        if element.group == node_group:
+            return self.by_instance(element).get(node, [])
+        key = (node, node_group, element.number)
+        found = self._reach.get(key)
+        if found is None:
+            assert element.group is not None
+            bases = self.nested(node, node_group, element.group)
+            found = self.pairs(bases[0], element) if len(bases) == 1 else \
+                [p for base in bases for p in self.pairs(base, element)]
+            self._reach[key] = found
         return found
 
 
@@ -113,12 +283,14 @@ def _today() -> dt.date:
 class Where:
     """An issue location computed only when an issue is reported (numbering instances is not free)."""
 
-    def __init__(self, checker: Checker, number: str, group: str, node: Node) -> None:
-        self.args = (number, group, node)
-        self.checker = checker
+    def __init__(self, checker: Checker, number: str, group: str, node: Node,
+                 element: Element | None = None) -> None:
+        self.args = (checker, number, group, node, element)
 
     def __str__(self) -> str:
-        return self.checker.where(*self.args)
+        checker, number, group, node, element = self.args
+        inst = checker.loc.owner(node, element) if element is not None else node
+        return checker.where(number, group, inst)
 
 
 class Checker:
@@ -138,11 +310,7 @@ class Checker:
             if inst is None:
                 continue
             label = "case" if name == "message" else name.replace("_", " ")
-            parent = self.d.groups[name].parent
-            outer = self.loc.ancestor(inst, parent, name) if parent else None
-            siblings = self.loc.nested(outer, parent, name) if outer is not None and parent else \
-                self.loc.instances(name)
-            parts.append(f"{label} {siblings.index(inst) + 1}")
+            parts.append(f"{label} {self.loc.siblings(inst, name).index(inst) + 1}")
         return f"{number} ({', '.join(parts)})" if parts else number
 
     def add(self, severity: str, code: str, location: str | Where, message: str, hint: str | None = None) -> None:
@@ -155,44 +323,58 @@ class Checker:
         precision = ich.get("date_precision") or {}
         dates = set(ich.get("date_elements") or ())
         today = _today()
+        # A receiver may allow more null flavors on an element than ICH (e.g. FDA.G.k.10a shares G.k.10.r's
+        # location and takes NA); each rule set can say so under extra_null_flavors.
+        extra: dict[str, set[str]] = {}
+        for rule_data in self.sets:
+            for number, flavors in (rule_data.get("extra_null_flavors") or {}).items():
+                extra.setdefault(number, set()).update(flavors)
         for element in self.d.elements.values():
             if element.group is None or element.node is None:
                 continue
-            for inst in self.loc.instances(element.group):
-                nodes = self.loc._xpath(inst, element.node)
-                if element.conformance in ("mandatory", "required") and not any(
-                        value_of(n, element) is not None or n.get("nullFlavor") for n in nodes):
-                    self.add("error", "E2B-MANDATORY", self.where(element.number, element.group, inst),
-                             f"{element.name} is mandatory but missing")
-                for n in nodes:
-                    self._check_value(element, n, Where(self, element.number, element.group, inst),
-                                      values, precision, dates, today)
+            instances = self.loc.instances(element.group)
+            if not instances:
+                continue
+            found = self.loc.found(element)
+            if element.conformance in ("mandatory", "required"):
+                given = {inst for inst, pairs in self.loc.by_instance(element).items()
+                         if any(v is not None or f for v, f in pairs)}
+                for inst in instances:
+                    if inst not in given:
+                        self.add("error", "E2B-MANDATORY", self.where(element.number, element.group, inst),
+                                 f"{element.name} is mandatory but missing")
+            flavored = bool(element.value) and element.value != "@unit"
+            limit = element.max_length if element.type not in ("Date/Time", "Boolean") else None
+            allowed = values.get(element.number)
+            is_date = element.number in dates
+            for node, value, flavor in found:
+                if flavor and flavored:
+                    if flavor not in element.null_flavors and flavor not in extra.get(element.number, ()):
+                        self._null_flavor(element, node, flavor)
+                elif value is not None and (is_date or (limit and len(value) > limit) or
+                                            (allowed is not None and value not in allowed)):
+                    self._check_value(element, node, value, allowed, precision.get(element.number) if is_date
+                                      else None, is_date, today)
 
-    def _check_value(self, element: Element, node: Node, where: Where, values: dict[str, Any],
-                     precision: dict[str, int], dates: set[str], today: dt.date) -> None:
-        flavor = node.get("nullFlavor")
-        if flavor and element.value and element.value != "@unit":
-            if flavor not in element.null_flavors:
-                allowed = ", ".join(element.null_flavors) or "none"
-                self.add("error", "E2B-NULLFLAVOR", where,
-                         f"nullFlavor {flavor} is not allowed for {element.name} (allowed: {allowed})")
-            return
-        value = value_of(node, element)
-        if value is None:
-            return
+    def _null_flavor(self, element: Element, node: Node, flavor: str) -> None:
+        allowed = ", ".join(element.null_flavors) or "none"
+        self.add("error", "E2B-NULLFLAVOR", Where(self, element.number, element.group or "", node, element),
+                 f"nullFlavor {flavor} is not allowed for {element.name} (allowed: {allowed})")
+
+    def _check_value(self, element: Element, node: Node, value: str, allowed: list[str] | None,
+                     need: int | None, is_date: bool, today: dt.date) -> None:
+        where = Where(self, element.number, element.group or "", node, element)
         limit = element.max_length if element.type not in ("Date/Time", "Boolean") else None
         if limit and len(value) > limit:
             self.add("error", "E2B-LENGTH", where,
                      f"{element.name} is {len(value)} characters long; at most {element.max_length} allowed")
-        allowed = values.get(element.number)
         if allowed is not None and value not in allowed:
             self.add("error", "E2B-VALUE", where, f"{value!r} is not an allowed value for {element.name}",
                      hint="allowed: " + ", ".join(allowed))
-        if element.number in dates:
+        if is_date:
             if not ts_is_valid(value):
                 self.add("error", "E2B-DATE", where, f"{value!r} is not an HL7 date (CCYY[MM[DD[hhmmss]]])")
                 return
-            need = precision.get(element.number)
             if need and ts_digits(value) < need:
                 label = "to the second" if need == 14 else "to the day"
                 self.add("error", "E2B-DATE-PRECISION", where,
@@ -214,10 +396,9 @@ class Checker:
                 seen.setdefault(ids[0], i)
             versions: set[str] = set()
             for element in meddra:
-                for node in self.loc.nodes(message, "message", element):
-                    version = value_of(node, element)
-                    if version:
-                        versions.add(version)
+                # "15" and "15.0" name one MedDRA release (ICH's own examples write both).
+                versions.update(v if "." in v else f"{v}.0"
+                                for v, _ in self.loc.reach(message, "message", element) if v)
             if len(versions) > 1:
                 self.add("error", "E2B-MEDDRA-VERSION", f"E.i.2.1a (case {i})",
                          f"more than one MedDRA version in one case: {', '.join(sorted(versions))}",
@@ -225,46 +406,140 @@ class Checker:
 
     # -- conditional rules -------------------------------------------------------------------------
     def holds(self, cond: dict[str, Any], node: Node, group: str) -> bool:
-        if "group" in cond:
-            result = bool(self.loc.nested(node, group, cond["group"])) == bool(cond.get("present", True))
-        else:
-            element = self.d.elements[cond["element"]]
-            nodes = self.loc.nodes(node, group, element)
-            values = [value_of(n, element) for n in nodes]
-            flavors = [n.get("nullFlavor") for n in nodes]
-            if "present" in cond:
-                there = any(v is not None or f for v, f in zip(values, flavors, strict=True))
-                result = there == bool(cond["present"])
-            elif "in" in cond:
-                result = any(v in cond["in"] for v in values)
-            elif "not_in" in cond:
-                result = any(v is not None and v not in cond["not_in"] for v in values)
-            elif "null_flavor" in cond:
-                result = any(f in cond["null_flavor"] for f in flavors)
-            elif "same_as" in cond:
-                other = self.d.elements[cond["same_as"]]
-                expected = {value_of(n, other) for n in self.loc.nodes(node, group, other)}
-                result = all(v in expected for v in values)
-            else:
-                result = True
-        return not result if cond.get("not") else result
+        return _condition(cond, self.d)(self.loc, node, group)
 
     def check_rules(self) -> None:
+        loc = self.loc
         for data in self.sets:
             for rule in data.get("rules") or ():
-                scope = rule["scope"]
-                for inst in self.loc.instances(scope):
-                    if not all(self.holds(c, inst, scope) for c in rule.get("when") or ()):
-                        continue
-                    ok = True
-                    if rule.get("then") is not None:
-                        ok = self.holds(rule["then"], inst, scope)
-                    if ok and rule.get("then_any"):
-                        ok = any(self.holds(c, inst, scope) for c in rule["then_any"])
-                    if not ok:
-                        number = rule.get("element") or scope
-                        where = self.where(number, scope, inst)
-                        self.add(rule["severity"], rule["id"], where, rule["message"], rule.get("hint"))
+                scope, whens, then, then_any = _rule(rule, self.d)
+                if _is_local(rule, self.d):
+                    failing: Iterable[Node] = self._failing_local(rule, scope)
+                else:
+                    failing = [inst for inst in loc.instances(scope)
+                               if all(c(loc, inst, scope) for c in whens)
+                               and not ((then is None or then(loc, inst, scope))
+                                        and (not then_any or any(c(loc, inst, scope) for c in then_any)))]
+                for inst in failing:
+                    where = self.where(rule.get("element") or scope, scope, inst)
+                    self.add(rule["severity"], rule["id"], where, rule["message"], rule.get("hint"))
+
+    def _failing_local(self, rule: dict[str, Any], scope: str) -> list[Node]:
+        """The instances a rule fails on, for a rule that reads only elements of its scope's own group:
+        with set operations over the instances that hold each element (most hold few of them)."""
+        instances = self.loc.instances(scope)
+        if not instances:
+            return []
+        every = set(instances)
+        applies = every
+        for cond in rule.get("when") or ():
+            applies = applies & self._local_set(cond, every)
+            if not applies:
+                return []
+        holds = every
+        if rule.get("then") is not None:
+            holds = holds & self._local_set(rule["then"], every)
+        if rule.get("then_any"):
+            holds = holds & set().union(*(self._local_set(c, every) for c in rule["then_any"]))
+        failing = applies - holds
+        return [inst for inst in instances if inst in failing] if failing else []
+
+    def _local_set(self, cond: dict[str, Any], every: set[Node]) -> set[Node]:
+        """The instances where `cond` (on an element of their own group) holds."""
+        by_instance = self.loc.by_instance(self.d.elements[cond["element"]])
+        if "present" in cond:
+            found = {i for i, pairs in by_instance.items() if any(v is not None or f for v, f in pairs)}
+            if not cond["present"]:
+                found = every - found
+        elif "in" in cond:
+            found = {i for i, pairs in by_instance.items() if any(v in cond["in"] for v, _ in pairs)}
+        elif "not_in" in cond:
+            found = {i for i, pairs in by_instance.items()
+                     if any(v is not None and v not in cond["not_in"] for v, _ in pairs)}
+        else:  # null_flavor (see _is_local)
+            found = {i for i, pairs in by_instance.items() if any(f in cond["null_flavor"] for _, f in pairs)}
+        return every - found if cond.get("not") else found
+
+
+_LOCAL_KINDS = ("present", "in", "not_in", "null_flavor")
+_LOCAL: dict[int, tuple[dict[str, Any], bool]] = {}
+
+
+def _is_local(rule: dict[str, Any], d: Dictionary) -> bool:
+    """Whether every condition of the rule reads an element of the rule's scope group (no nested or
+    enclosing groups, no positions, no comparisons), so that it can be checked with set operations."""
+    cached = _LOCAL.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    conds = [*(rule.get("when") or ()), *([rule["then"]] if rule.get("then") is not None else []),
+             *(rule.get("then_any") or ())]
+    local = all("element" in c and d.elements[c["element"]].group == rule["scope"]
+                and sum(k in c for k in _LOCAL_KINDS) == 1 and "same_as" not in c for c in conds)
+    _LOCAL[id(rule)] = (rule, local)
+    return local
+
+
+Test = Callable[[Locator, Node, str], bool]
+_CONDITIONS: dict[int, tuple[dict[str, Any], Test]] = {}
+_RULES: dict[int, tuple[dict[str, Any], tuple[str, tuple[Test, ...], Test | None, tuple[Test, ...]]]] = {}
+
+
+def _condition(cond: dict[str, Any], d: Dictionary) -> Test:
+    """A rule condition (see mappings/e2b/rules/ich.yaml) as a function of (locator, instance, its group),
+    built once per condition."""
+    cached = _CONDITIONS.get(id(cond))
+    if cached is not None and cached[0] is cond:
+        return cached[1]
+    test = _build_condition(cond, d)
+    if cond.get("not"):
+        inner = test
+
+        def test(loc: Locator, node: Node, group: str) -> bool:
+            return not inner(loc, node, group)
+    _CONDITIONS[id(cond)] = (cond, test)
+    return test
+
+
+def _build_condition(cond: dict[str, Any], d: Dictionary) -> Test:
+    if "group" in cond:
+        target, want = cond["group"], bool(cond.get("present", True))
+        return lambda loc, node, group: bool(loc.nested(node, group, target)) == want
+    if "position" in cond:
+        position = cond["position"]
+        return lambda loc, node, group: loc.siblings(node, group).index(node) + 1 == position
+    element = d.elements[cond["element"]]
+    if "present" in cond:
+        want = bool(cond["present"])
+        return lambda loc, node, group: any(v is not None or f for v, f in loc.reach(node, group, element)) == want
+    if "in" in cond:
+        allowed = frozenset(cond["in"])
+        return lambda loc, node, group: any(v in allowed for v, _ in loc.reach(node, group, element))
+    if "not_in" in cond:
+        excluded = frozenset(cond["not_in"])
+        return lambda loc, node, group: any(v is not None and v not in excluded
+                                            for v, _ in loc.reach(node, group, element))
+    if "null_flavor" in cond:
+        flavors = frozenset(cond["null_flavor"])
+        return lambda loc, node, group: any(f in flavors for _, f in loc.reach(node, group, element))
+    if "same_as" in cond:
+        other = d.elements[cond["same_as"]]
+
+        def same(loc: Locator, node: Node, group: str) -> bool:
+            expected = {v for v, _ in loc.reach(node, group, other)}
+            return all(v in expected for v, _ in loc.reach(node, group, element))
+        return same
+    return lambda loc, node, group: True
+
+
+def _rule(rule: dict[str, Any], d: Dictionary) -> tuple[str, tuple[Test, ...], Test | None, tuple[Test, ...]]:
+    cached = _RULES.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    compiled = (rule["scope"], tuple(_condition(c, d) for c in rule.get("when") or ()),
+                _condition(rule["then"], d) if rule.get("then") is not None else None,
+                tuple(_condition(c, d) for c in rule.get("then_any") or ()))
+    _RULES[id(rule)] = (rule, compiled)
+    return compiled
 
 
 def check(root: Node | etree._ElementTree, rule_sets: Iterable[str] = ("ich",)) -> list[Issue]:

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from reporter.casefile import model as m
+from reporter.fhir.narrative import narrative_div
 from reporter.tables import code_list, ext, fhir_tables, oid_system, oids, routes, system
 
 Json = dict[str, Any]
@@ -226,7 +227,7 @@ class BundleBuilder:
         comp["category"] = [{"coding": [ich_coding("report_type", report.type)]}]
         if self.case.patient:
             comp["subject"] = self.patient_ref
-        comp["date"] = report.created or report.most_recent
+        comp["date"] = creation_date(report)
         comp["author"] = authors or [custodian or {
             "display": "unknown author", "extension": absent_extensions(m.Absent(absent="unknown"))}]
         comp["title"] = tables.composition["title"]
@@ -239,7 +240,7 @@ class BundleBuilder:
         narrative = self.case.narrative
         texts: dict[str, str] = {}
         if narrative:
-            texts["narrative"] = narrative_div(narrative.text, narrative.summaries)
+            texts["narrative"] = narrative_div(narrative.text, [(s.language, s.text) for s in narrative.summaries])
             if narrative.reporter_comments:
                 texts["reporter_comments"] = narrative_div(narrative.reporter_comments)
             if narrative.sender_comments:
@@ -778,6 +779,16 @@ class BundleBuilder:
 # -- small shapes ---------------------------------------------------------------------------------
 
 
+def creation_date(report: m.Report) -> str:
+    """C.1.2 date of creation. Without one, the most recent information's day at 00:00 UTC (deterministic,
+    and to the second as E2B requires); a partial most-recent date stays partial and E2B says so."""
+    if report.created:
+        return report.created
+    if len(report.most_recent) == 10:
+        return f"{report.most_recent}T00:00:00Z"
+    return report.most_recent
+
+
 def medication_status(drug: m.Drug) -> str:
     if drug.role == "not-administered":
         return "not-taken"
@@ -853,20 +864,6 @@ def fhir_address(address: m.Address) -> Json | None:
 
 def contact_points(**kinds: str | None) -> list[Json]:
     return [{"system": kind, "value": value} for kind, value in kinds.items() if value]
-
-
-def narrative_div(text: str, summaries: list[m.Summary] | tuple = ()) -> str:
-    """XHTML for a narrative section: paragraphs of the text, then one <div lang> per summary (H.5.r)."""
-    from html import escape
-
-    def paragraphs(body: str) -> str:
-        parts = [p.strip() for p in body.replace("\r\n", "\n").split("\n\n") if p.strip()]
-        return "".join(f"<p>{escape(p)}</p>" for p in parts) or "<p></p>"
-
-    inner = f"<div>{paragraphs(text)}</div>" if summaries else paragraphs(text)
-    for summary in summaries:
-        inner += f'<div lang="{escape(summary.language)}">{paragraphs(summary.text)}</div>'
-    return f'<div xmlns="http://www.w3.org/1999/xhtml">{inner}</div>'
 
 
 def build_bundle(case: m.CaseFile) -> Json:

@@ -75,6 +75,16 @@ class BundleIndex:
         return None
 
 
+def composition_of(bundle: Json) -> Json | None:
+    """The Bundle's Composition (a document's first entry) without indexing the whole Bundle."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Composition":
+            return resource
+    return None
+
+
 def section_code(key: str) -> str:
     for spec in fhir_tables().sections:
         if spec["key"] == key:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from html.parser import HTMLParser
 from typing import Any
 
 from reporter.assess import labs as lab
 from reporter.fhir import read
+from reporter.fhir.narrative import narrative_text
 from reporter.render.charts import Chart, Exposure, Marker, Point, Series, fmt_num, render_chart
 from reporter.render.env import quantity
 from reporter.render.model import (
@@ -126,57 +126,6 @@ def _sanitized(bundle: Json) -> Json:
                 continue
             entries.append(clean)
     return {"resourceType": "Bundle", "entry": entries}
-
-
-class _TextOf(HTMLParser):
-    """Narrative XHTML -> paragraphs of plain text, and the <div lang> summaries apart."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.main: list[str] = []
-        self.summaries: list[tuple[str, list[str]]] = []
-        self._lang_depth: int | None = None
-        self._depth = 0
-        self._buf: list[str] = []
-
-    def _target(self) -> list[str]:
-        return self.summaries[-1][1] if self._lang_depth is not None else self.main
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self._buf).split())
-        if text:
-            self._target().append(text)
-        self._buf = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._depth += 1
-        if tag in ("p", "div", "br", "li"):
-            self._flush()
-        lang = dict(attrs).get("lang")
-        if tag == "div" and lang and self._lang_depth is None:
-            self._lang_depth = self._depth
-            self.summaries.append((lang, []))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("p", "div", "li"):
-            self._flush()
-        if self._lang_depth is not None and self._depth == self._lang_depth and tag == "div":
-            self._lang_depth = None
-        self._depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        self._buf.append(data)
-
-
-def narrative_text(div: Any) -> tuple[str | None, list[tuple[str, str]]]:
-    if not isinstance(div, str) or not div.strip():
-        return None, []
-    parser = _TextOf()
-    parser.feed(div)
-    parser.close()
-    parser._flush()
-    main = "\n\n".join(parser.main) or None
-    return main, [(lang, "\n\n".join(parts)) for lang, parts in parser.summaries if parts]
 
 
 class _Extractor:
@@ -752,7 +701,7 @@ class _Extractor:
                 element = self.index.section_element(key) if self.comp else None
             except (AttributeError, TypeError, KeyError):
                 element = None
-            return narrative_text(_d(_d(element).get("text")).get("div"))
+            return narrative_text(_d(_d(element).get("text")).get("div"), collapse_whitespace=True)
 
         text, summaries = section_text("narrative")
         reporter_comments, _ = section_text("reporter_comments")

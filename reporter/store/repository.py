@@ -63,6 +63,7 @@ class StoredVersion:
     reason: str | None
     bundle: dict
     status: str = "active"
+    casefile: dict | None = None  # the case file the Bundle was built from, when it came from one
 
     @property
     def meta(self) -> dict:
@@ -287,9 +288,11 @@ class CaseStore:
 
     # --- writes -------------------------------------------------------------------------------------
 
-    def create(self, bundle: dict, *, author: str, reason: str | None = None) -> StoredVersion:
-        """Store a new case from its first Bundle. StoreConflict if the case key is already stored."""
-        return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None)
+    def create(self, bundle: dict, *, author: str, reason: str | None = None,
+               casefile: dict | None = None) -> StoredVersion:
+        """Store a new case from its first Bundle. StoreConflict if the case key is already stored.
+        `casefile`: the case-file JSON the Bundle was built from, kept beside it for editing."""
+        return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None, casefile=casefile)
 
     def save(self, bundle: dict, *, author: str, reason: str | None = None) -> StoredVersion:
         """Store a Bundle as a new case, or as the next version (follow-up, amendment, nullification) of the
@@ -306,12 +309,13 @@ class CaseStore:
         return self.update(cid, bundle, author=author, reason=reason)
 
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
-               reason: str | None = None) -> StoredVersion:
+               reason: str | None = None, casefile: dict | None = None) -> StoredVersion:
         """Add a version to an existing case. VersionConflict if `if_match` is not the current version."""
-        return self._save(bundle, author=author, reason=reason, case_id=case_id, if_match=if_match)
+        return self._save(bundle, author=author, reason=reason, case_id=case_id, if_match=if_match,
+                          casefile=casefile)
 
     def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
-              if_match: int | None) -> StoredVersion:
+              if_match: int | None, casefile: dict | None = None) -> StoredVersion:
         bundle = copy.deepcopy(check_bundle(bundle))
         system, key = case_key(bundle)
         kind_declared, reason_declared = declared_kind(bundle)
@@ -361,7 +365,7 @@ class CaseStore:
             entries = bundle_index.index_bundle(bundle)
             self._check_ids_free(session, cid, entries)
             session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
-                                    recorded=now, reason=reason))
+                                    recorded=now, reason=reason, casefile=casefile))
             session.flush()
             rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
                                   resource_id=item.resource_id, is_current=True, last_updated=now,
@@ -372,7 +376,7 @@ class CaseStore:
             session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
                             for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
             status = case.status
-        return StoredVersion(cid, version, kind, now, author, reason, bundle, status)
+        return StoredVersion(cid, version, kind, now, author, reason, bundle, status, casefile)
 
     def _check_ids_free(self, session: Session, cid: str, entries: list[bundle_index.IndexEntry]) -> None:
         keys = [(e.resource_type, e.resource_id) for e in entries if e.resource_type != "Bundle"]
@@ -400,7 +404,7 @@ class CaseStore:
                 raise NotFound(f"Bundle/{case_id} has no version {version}",
                                location=f"Bundle/{case_id}/_history/{version}")
             return StoredVersion(row.case_id, row.version, row.kind, row.recorded, row.author, row.reason,
-                                 row.bundle, case.status)
+                                 row.bundle, case.status, row.casefile)
 
     def history(self, case_id: str) -> list[StoredVersion]:
         """All versions of a case, newest first (FHIR history order)."""
@@ -411,7 +415,7 @@ class CaseStore:
             rows = session.scalars(select(CaseVersion).where(CaseVersion.case_id == case_id)
                                    .order_by(CaseVersion.version.desc())).all()
             return [StoredVersion(r.case_id, r.version, r.kind, r.recorded, r.author, r.reason, r.bundle,
-                                  case.status) for r in rows]
+                                  case.status, r.casefile) for r in rows]
 
     def read_resource(self, resource_type: str, resource_id: str,
                       version: int | None = None) -> StoredResource:

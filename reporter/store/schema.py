@@ -89,6 +89,8 @@ class CaseVersion(Base):
     author: Mapped[str] = mapped_column(String(255), nullable=False)
     recorded: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
+    # The case file the Bundle was built from (form or case-file input); None for Bundles sent as such.
+    casefile: Mapped[dict | None] = mapped_column(JsonDoc, nullable=True)
 
     __table_args__ = (Index("ix_case_version_recorded", "recorded"),)
 

@@ -17,7 +17,7 @@ from reporter.validation.ucum import is_valid_ucum
 from reporter.validation.walk import Node, walk_bundle
 
 MEDDRA_CODE = re.compile(r"^\d{8}$")
-MEDDRA_VERSION = re.compile(r"^\d{1,2}\.[01]$")
+MEDDRA_VERSION = re.compile(r"^(\d{1,2})(\.[01])?$")
 LOINC_CODE = re.compile(r"^(\d{1,7})-(\d)$")
 ADDRESS_PATH = re.compile(r"\.address\[\d+\]$")
 COUNTRY_EXTENSIONS = ("reaction_country", "country_obtained", "registration_country")
@@ -85,11 +85,16 @@ def check_terminology(bundle: dict[str, Any], nodes: list[Node] | None = None) -
                 error("TERM-MEDDRA-CODE", f"{path}.code", f"{code!r} is not a MedDRA code (8 digits)",
                       "use the MedDRA LLT code, e.g. 10019717")
             version = node.get("version")
-            if not isinstance(version, str) or not MEDDRA_VERSION.match(version):
+            match = MEDDRA_VERSION.match(version) if isinstance(version, str) else None
+            if not match:
                 error("TERM-MEDDRA-VERSION", f"{path}.version",
                       f"{version!r} is not a MedDRA version (e.g. 26.1)", "give the MedDRA release used")
             else:
-                versions.setdefault(version, path)
+                if not match.group(2):
+                    error("TERM-MEDDRA-VERSION-FORM", f"{path}.version",
+                          f"MedDRA version {version!r} lacks its minor number", f"write {version}.0", "warning")
+                # 15 and 15.0 name the same release; the one-version rule compares releases, not spellings.
+                versions.setdefault(match.group(1) + (match.group(2) or ".0"), path)
                 if expected_version and version != expected_version:
                     error("TERM-MEDDRA-VERSION", f"{path}.version",
                           f"MedDRA {version} is not the configured version {expected_version}",

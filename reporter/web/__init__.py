@@ -29,6 +29,7 @@ def settings_from_env() -> dict[str, Any]:
         "E2B_SCHEMA_DIR": config.get("e2b_schema_dir"),
         "BASE_URL": config.get("base_url"),
         "AUTO_MIGRATE": config.get("auto_migrate") not in ("0", "false", "no"),
+        "SECURE_COOKIES": config.get("secure_cookies") in ("1", "true", "yes"),
     }
 
 
@@ -40,13 +41,17 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     if not app.config.get("SECRET_KEY"):
         log.warning("REPORTER_SECRET_KEY is not set: using a random key (sessions end when the process does)")
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", JSON_SORT_KEYS=False)
+    app.config.update(JSON_SORT_KEYS=False)
     app.extensions["reporter.store"] = store or CaseStore(app.config["DATABASE_URL"],
                                                           migrate=bool(app.config.get("AUTO_MIGRATE", True)))
 
+    from reporter.web import session as page_session
     from reporter.web.fhir_api import bp as fhir_bp
+    from reporter.web.pages import bp as ui_bp
 
+    page_session.configure(app)
     app.register_blueprint(fhir_bp)
+    app.register_blueprint(ui_bp)
     _register_errors(app)
     _register_security(app)
     return app
@@ -57,6 +62,10 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(ReporterError)
     def _reporter_error(exc: ReporterError):
+        if _is_page():
+            from reporter.web.pages import reporter_error_page
+
+            return reporter_error_page(exc, status_for(exc))
         if isinstance(exc, UnprocessableBundle):
             return fhir_response(exc.report, 422)
         status = status_for(exc)
@@ -73,6 +82,13 @@ def _register_errors(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 413:
             message = f"the request is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        if _is_page():
+            from reporter.web.pages import error_page
+
+            response = error_page(status, message)
+            if status == 405 and getattr(exc, "valid_methods", None):
+                response.headers["Allow"] = ", ".join(exc.valid_methods)
+            return response
         response = fhir_response(error_outcome(status, message), status, fmt="json" if status == 406 else None)
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:
@@ -84,7 +100,17 @@ def _register_errors(app: Flask) -> None:
         # Log where it happened, not what it said: exception messages can carry case data.
         frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error("unhandled %s in %s %s\n%s", type(exc).__name__, request.method, request.path, frames)
+        if _is_page():
+            from reporter.web.pages import error_page
+
+            return error_page(500, "internal error; nothing was changed", "try again; if it persists, tell "
+                                                                           "the administrator the time it happened")
         return fhir_response(error_outcome(500, "internal error; the request was not applied"), 500, fmt="json")
+
+
+def _is_page() -> bool:
+    """Requests outside the FHIR API get HTML error pages; the API gets OperationOutcomes."""
+    return not (request.path == "/fhir" or request.path.startswith("/fhir/"))
 
 
 def _register_security(app: Flask) -> None:

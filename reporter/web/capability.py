@@ -35,7 +35,12 @@ def capability_statement(base: str) -> dict:
                 {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
                 *([{"name": "e2b", "definition": "http://fhir-ae-reporter.org/OperationDefinition/Bundle-e2b",
                     "documentation": "GET Bundle/<id>/$e2b?receiver=ich|fda|ema: the case as a checked "
-                                     "ICH E2B(R3) batch (application/xml)"}] if writable else []),
+                                     "ICH E2B(R3) batch (application/xml)"},
+                   {"name": "pdf", "definition": "http://fhir-ae-reporter.org/OperationDefinition/Bundle-pdf",
+                    "documentation": "GET Bundle/<id>/$pdf: the case as a CIOMS I form (application/pdf)"},
+                   {"name": "html", "definition": "http://fhir-ae-reporter.org/OperationDefinition/Bundle-html",
+                    "documentation": "GET Bundle/<id>/$html: the case report page with its validation panel "
+                                     "(text/html; ?download for an attachment)"}] if writable else []),
             ],
         })
     return {

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, request
 from reporter.errors import InputError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
-from reporter.web import checks
+from reporter.web import checks, downloads
 from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
 from reporter.web.negotiation import fhir_response, read_resource_body, wanted_format
@@ -325,7 +325,11 @@ def validate_instance(resource_type: str, resource_id: str):
 
 # --- case-level downloads -----------------------------------------------------------------------------
 
-_RECEIVERS = ("ich", "fda", "ema")
+def _download(d: downloads.Download, v: StoredVersion, *, inline: bool = False) -> Response:
+    disposition = "inline" if inline else "attachment"
+    headers = {"Content-Disposition": f'{disposition}; filename="{d.filename}"', **d.headers,
+               **_version_headers(v.version, v.recorded)}
+    return Response(d.body, 200, headers=headers, content_type=d.media_type)
 
 
 @bp.get("/Bundle/<resource_id>/$e2b")
@@ -335,24 +339,30 @@ def e2b_download(resource_id: str):
     _audit("e2b-export", "R", f"Bundle/{resource_id}")
     require_scope("read")
     _check_id(resource_id)
-    receiver = request.args.get("receiver", "ich")
-    if receiver not in _RECEIVERS:
-        raise InputError(f"unknown receiver {receiver!r}", location="receiver",
-                         hint=f"choose from: {', '.join(_RECEIVERS)}")
-    from reporter.e2b.export import export_bundles
-
+    receiver = downloads.check_receiver(request.args.get("receiver", "ich"))
     v = store().read(resource_id)
-    result = export_bundles([_bundle_body(v)], receiver_name=receiver,
-                            schema_dir=current_app.config.get("E2B_SCHEMA_DIR"))
-    if not result.check.ok:
-        return fhir_response(result.check.report.to_operation_outcome(), 422)
-    key = re.sub(r"[^A-Za-z0-9._-]", "_", _case_key(v.bundle))
-    headers = {"Content-Disposition": f'attachment; filename="{key}-v{v.version}-{receiver}.xml"',
-               "X-E2B-XSD": result.check.xsd, **_version_headers(v.version, v.recorded)}
-    return Response(result.xml, 200, headers=headers, content_type="application/xml; charset=utf-8")
+    try:
+        d = downloads.e2b(v, receiver, current_app.config.get("E2B_SCHEMA_DIR"))
+    except downloads.E2BRefused as refused:
+        return fhir_response(refused.report.to_operation_outcome(), 422)
+    return _download(d, v)
 
 
-def _case_key(bundle: dict) -> str:
-    from reporter.store.repository import case_key
+@bp.get("/Bundle/<resource_id>/$pdf")
+def pdf_download(resource_id: str):
+    """The case's current version as a CIOMS I form (PDF)."""
+    _audit("pdf-export", "R", f"Bundle/{resource_id}")
+    require_scope("read")
+    _check_id(resource_id)
+    v = store().read(resource_id)
+    return _download(downloads.pdf(v), v)
 
-    return case_key(bundle)[1]
+
+@bp.get("/Bundle/<resource_id>/$html")
+def html_download(resource_id: str):
+    """The case's current version as the self-contained HTML report with its validation panel."""
+    _audit("html-export", "R", f"Bundle/{resource_id}")
+    require_scope("read")
+    _check_id(resource_id)
+    v = store().read(resource_id)
+    return _download(downloads.html(v), v, inline=request.args.get("download") is None)

@@ -214,3 +214,12 @@ def test_repaired_ich_literature_example_round_trips(shared_dir: Path, schema_en
     out, differences = _round_trip(path, schema_env)
     assert out.check.xsd == "valid"
     assert not differences, f"import -> export changed facts\n{diff.table(differences)}"
+
+
+@pytest.mark.parametrize("name", [p.name for p in _shared_examples() if "faers" in p.name.lower()] or ["(none)"])
+def test_reexport_of_imported_fda_examples_passes_the_fda_rules(name: str, shared_dir: Path, schema_env: Path) -> None:
+    """FDA's own instances go back to FDA without a rule error (e.g. FDA.G.k.10a's nullFlavor NA at G.k.10.r)."""
+    path = next(p for p in _shared_examples() if p.name == name)
+    out, _ = _round_trip(path, schema_env)
+    assert out.receiver == "fda"
+    assert not out.check.errors, [(i.code, i.location, i.message) for i in out.check.errors]

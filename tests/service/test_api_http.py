@@ -219,3 +219,29 @@ def test_e2b_download_per_receiver(served, e2b_schema_dir) -> None:
     _is_outcome(s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "mars"}, timeout=30), 400)
     _is_outcome(s.get(f"{served.base}/Bundle/missing/$e2b", timeout=30), 404)
     _is_outcome(requests.get(f"{served.base}/Bundle/{case_id}/$e2b", timeout=30), 401)
+
+
+def test_pdf_and_html_downloads_are_audited_and_need_a_token(served) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    s = served.session(served.read_token)
+    case_id = _post(served, demo_bundles()[0]).json()["id"]
+    r = s.get(f"{served.base}/Bundle/{case_id}/$pdf", timeout=120)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/pdf"
+    assert r.headers["Content-Disposition"] == 'attachment; filename="GB-EXAMPLEPHARMA-2023-000101-v1-cioms.pdf"'
+    text = "".join(page.extract_text() for page in PdfReader(BytesIO(r.content)).pages)
+    assert "CIOMS" in text and "GB-EXAMPLEPHARMA-2023-000101" in text
+    r = s.get(f"{served.base}/Bundle/{case_id}/$html", timeout=120)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert r.headers["Content-Disposition"].startswith("inline")
+    assert "script-src" not in r.headers["Content-Security-Policy"] and "<script" not in r.text
+    assert "Case GB-EXAMPLEPHARMA-2023-000101" in r.text and 'class="validation' in r.text
+    assert s.get(f"{served.base}/Bundle/{case_id}/$html?download", timeout=120).headers[
+        "Content-Disposition"].startswith("attachment")
+    _is_outcome(requests.get(f"{served.base}/Bundle/{case_id}/$pdf", timeout=30), 401)
+    _is_outcome(s.get(f"{served.base}/Bundle/missing/$html", timeout=30), 404)
+    subtypes = [(e.subtype, e.outcome, e.agent.startswith("token:")) for e in served.store.audit_events(10)]
+    assert ("pdf-export", "0", True) in subtypes and ("html-export", "0", True) in subtypes
+    assert ("pdf-export", "4", False) in subtypes  # the refused one is audited too

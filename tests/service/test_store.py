@@ -25,12 +25,12 @@ def _counts(store: CaseStore) -> tuple[int, int]:
 
 
 def test_migrations_reach_head_and_match_the_models(store: CaseStore) -> None:
-    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0001"
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0002"
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     assert diffs == []
     store.upgrade()  # idempotent
-    assert migrate.current_revision(store.engine) == "0001"
+    assert migrate.current_revision(store.engine) == "0002"
 
 
 def test_versions_are_kept_with_who_when_why(store: CaseStore) -> None:
@@ -205,3 +205,16 @@ def test_audit_rows_are_appended(store: CaseStore) -> None:
     with store.read_session() as s:
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == 1
         assert s.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_casefile_is_kept_beside_its_version_and_migrations_go_both_ways(store: CaseStore) -> None:
+    bundle = demo_bundles()[0]
+    v1 = store.create(bundle, author="user:a", casefile={"case_id": "X", "report": {}})
+    assert store.read(v1.case_id).casefile == {"case_id": "X", "report": {}}
+    v2 = store.update(v1.case_id, follow_up(v1.bundle, "no case file"), author="token:t")
+    assert store.read(v1.case_id, 2).casefile is None and v2.casefile is None
+    assert [v.casefile is not None for v in store.history(v1.case_id)] == [False, True]
+    migrate.downgrade(store.engine, "0001")
+    assert migrate.current_revision(store.engine) == "0001"
+    store.upgrade()
+    assert store.read(v1.case_id, 1).casefile is None  # the column came back empty, the versions stayed

@@ -1,0 +1,454 @@
+"""The case form, generated from the case-file model: every field of reporter/casefile/model.py, in
+model order, named by its case-file path (``reactions[0].meddra.code``), so that errors from the model
+and from the terminology checks land next to the field they are about.
+
+- `form_tree(values, errors)` -> a tree of `Field`s for the template (values: a flat path -> text map).
+- `collect(form)` -> the nested case-file data the form holds, and where each kept row came from.
+- `parse(form)` -> a CaseFile, or the problems as (case-file path, message).
+- `flatten(case)` -> the flat values that fill the form from a stored case file.
+
+A field that takes one of several shapes (a date, a time relative to a drug, or why it is missing)
+shows each shape; the one filled in is used, and filling two is an error. Repeating groups carry a
+hidden row count (``path#rows``); rows left empty are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import cache
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from werkzeug.datastructures import MultiDict
+
+from reporter.casefile import model as m
+from reporter.casefile.parse import _clean_loc, format_path
+from reporter.paths import mappings_dir
+
+MAX_ROWS = 200
+_INDEX = re.compile(r"\[\d+\]")
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return yaml.safe_load((mappings_dir() / "ui_form.yaml").read_text(encoding="utf-8"))
+
+
+def generic(path: str) -> str:
+    return _INDEX.sub("[*]", path)
+
+
+def hint_for(path: str) -> str | None:
+    g = generic(path)
+    return next((h["hint"] for h in _table()["hints"] if fnmatchcase(g, h["match"])), None)
+
+
+def is_textarea(path: str) -> bool:
+    g = generic(path)
+    return any(fnmatchcase(g, p) for p in _table()["textarea"])
+
+
+def html_id(path: str) -> str:
+    return "f-" + re.sub(r"[^A-Za-z0-9_-]", "_", path)
+
+
+def label_of(name: str) -> str:
+    return (_table().get("labels") or {}).get(name) or name.replace("_", " ").capitalize()
+
+
+# --- type analysis ----------------------------------------------------------------------------------------
+
+def _variants(tp: Any) -> tuple[list[Any], bool]:
+    """The non-None members of a union (or [tp]) and whether None is allowed."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        args = list(typing.get_args(tp))
+        optional = type(None) in args
+        return [a for a in args if a is not type(None)], optional
+    return [tp], False
+
+
+def _is_partial_date(tp: Any, info: FieldInfo | None = None) -> bool:
+    metadata = list(getattr(info, "metadata", []) or []) if info is not None else []
+    if typing.get_origin(tp) is typing.Annotated:
+        metadata += list(typing.get_args(tp)[1:])
+    return any(getattr(v, "func", None) is m._check_partial_date for v in metadata)
+
+
+def _base(tp: Any) -> Any:
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(_base(tp), type) and issubclass(_base(tp), BaseModel)
+
+
+def _scalar_kind(tp: Any, info: FieldInfo | None, path: str) -> str:
+    base = _base(tp)
+    if _is_partial_date(tp, info):
+        return "date"
+    if typing.get_origin(base) is Literal:
+        return "select"
+    if base is bool:
+        return "bool"
+    if base in (float, int):
+        return "number"
+    return "textarea" if is_textarea(path) else "text"
+
+
+def _model_fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
+    return [(name, info) for name, info in model.model_fields.items() if name != "format"]
+
+
+# --- the tree the template draws --------------------------------------------------------------------------
+
+@dataclass
+class Field:
+    kind: str  # text textarea number date select bool checkbox lines multi group union list
+    path: str
+    label: str
+    help: str | None = None
+    hint: str | None = None
+    required: bool = False
+    value: str = ""
+    values: list[str] = field(default_factory=list)
+    options: list[tuple[str, str]] = field(default_factory=list)
+    children: list[Field] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    open: bool = True  # groups: shown unfolded
+    collapsible: bool = False  # optional groups listed under `collapsed` in mappings/ui_form.yaml
+    rows: int = 0  # lists: how many rows
+    index: int | None = None  # a list row's position
+    suffix: str = ""  # told apart from the field it is one shape of (same path)
+
+    @property
+    def id(self) -> str:
+        return html_id(self.path) + self.suffix
+
+    @property
+    def has_content(self) -> bool:
+        if self.value or self.values or self.errors:
+            return True
+        return any(c.has_content for c in self.children)
+
+
+class Values:
+    """Flat path -> text access over a submitted form or a flattened case file."""
+
+    def __init__(self, data: MultiDict | None = None) -> None:
+        self.data = data if data is not None else MultiDict()
+
+    def get(self, path: str) -> str:
+        return str(self.data.get(path, "") or "")
+
+    def getlist(self, path: str) -> list[str]:
+        return [str(v) for v in self.data.getlist(path) if str(v) != ""]
+
+    def rows(self, path: str) -> int:
+        declared = self.data.get(f"{path}#rows")
+        if declared is not None and str(declared).isdigit():
+            return min(int(declared), MAX_ROWS)
+        prefix = f"{path}["
+        found = [int(k[len(prefix):].split("]", 1)[0]) for k in self.data
+                 if k.startswith(prefix) and k[len(prefix):].split("]", 1)[0].isdigit()]
+        return min(max(found) + 1, MAX_ROWS) if found else 0
+
+
+def form_tree(values: Values, errors: dict[str, list[str]] | None = None) -> list[Field]:
+    """One top-level Field per case-file section."""
+    errors = errors or {}
+    return [_node(info.annotation, name, name, info, values, errors) for name, info in _model_fields(m.CaseFile)]
+
+
+def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
+          errors: dict[str, list[str]]) -> Field:
+    variants, optional = _variants(tp)
+    required = bool(info is not None and info.is_required())
+    help_text = info.description if info is not None else None
+    common = {"path": path, "label": label_of(name), "help": help_text, "hint": hint_for(path),
+              "required": required, "errors": errors.get(path, [])}
+    if len(variants) > 1:
+        children = []
+        for variant in variants:
+            label = _table()["variants"].get(getattr(_base(variant), "__name__", ""), label_of(name))
+            child = _node(variant, path, name, None, values, {})
+            child.label, child.required, child.errors = ("Date" if child.kind == "date" else label), False, []
+            child.suffix = "-" + re.sub(r"[^A-Za-z0-9]", "", getattr(_base(variant), "__name__", "value"))
+            if child.kind == "group":
+                child.children = [_with_errors(c, errors) for c in child.children]
+            children.append(child)
+        return Field("union", children=children, **common)
+    tp = variants[0]
+    if typing.get_origin(tp) is list:
+        item = typing.get_args(tp)[0]
+        if _is_model(item):
+            rows = values.rows(path)
+            children = []
+            for i in range(rows):
+                row = _node(item, f"{path}[{i}]", f"{label_of(name)} {i + 1}", None, values, errors)
+                row.index = i
+                children.append(row)
+            return Field("list", rows=rows, children=children, **common)
+        if typing.get_origin(item) is Literal:
+            return Field("multi", values=values.getlist(path),
+                         options=[(str(o), str(o)) for o in typing.get_args(item)], **common)
+        return Field("lines", value="\n".join(values.getlist(path)), **common)
+    if _is_model(tp):
+        model = _base(tp)
+        children = [_node(i.annotation, f"{path}.{n}", n, i, values, errors) for n, i in _model_fields(model)]
+        node = Field("group", children=children, **common)
+        node.collapsible = optional and any(fnmatchcase(generic(path), p) for p in _table().get("collapsed") or [])
+        node.open = not node.collapsible or node.has_content
+        return node
+    kind = _scalar_kind(tp, info, path)
+    if kind == "select":
+        options = [(str(o), str(o)) for o in typing.get_args(_base(tp))]
+        return Field("select", value=values.get(path), options=[("", "—"), *options], **common)
+    if kind == "bool":
+        if not optional and info is not None and info.default is False:
+            return Field("checkbox", value=values.get(path), **common)
+        return Field("select", value=values.get(path), options=[("", "—"), ("true", "yes"), ("false", "no")],
+                     **common)
+    return Field(kind, value=values.get(path), **common)
+
+
+def _with_errors(node: Field, errors: dict[str, list[str]]) -> Field:
+    node.errors = errors.get(node.path, [])
+    node.children = [_with_errors(c, errors) for c in node.children]
+    return node
+
+
+# --- collecting the submitted form ------------------------------------------------------------------------
+
+@dataclass
+class Collected:
+    data: dict[str, Any]
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    row_maps: dict[str, list[int]] = field(default_factory=dict)  # list path -> form row of each kept item
+
+
+def collect(form: MultiDict) -> Collected:
+    values = Values(form)
+    out = Collected({})
+    for name, info in _model_fields(m.CaseFile):
+        value = _collect(info.annotation, name, info, values, out)
+        if value is not None:
+            out.data[name] = value
+    return out
+
+
+def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Collected) -> Any:
+    variants, _ = _variants(tp)
+    if len(variants) > 1:
+        filled = [(v, val) for v in variants if (val := _collect(v, path, None, values, out)) is not None]
+        if len(filled) > 1:
+            shapes = [_shape_name(v) for v, _ in filled]
+            out.problems.append((path, f"fill in only one of these: {', '.join(shapes)}"))
+        return filled[0][1] if filled else None
+    tp = variants[0]
+    if typing.get_origin(tp) is list:
+        item = typing.get_args(tp)[0]
+        if _is_model(item):
+            kept, rows = [], []
+            for i in range(values.rows(path)):
+                value = _collect(item, f"{path}[{i}]", None, values, out)
+                if value is not None:
+                    kept.append(value)
+                    rows.append(i)
+            out.row_maps[path] = rows
+            return kept or None
+        if typing.get_origin(item) is Literal:
+            allowed = {str(o) for o in typing.get_args(item)}
+            chosen = [v for v in values.getlist(path) if v in allowed]
+            return chosen or None
+        lines = [line.strip() for v in values.getlist(path) for line in v.splitlines() if line.strip()]
+        return lines or None
+    if _is_model(tp):
+        data = {}
+        for name, sub in _model_fields(_base(tp)):
+            value = _collect(sub.annotation, f"{path}.{name}", sub, values, out)
+            if value is not None:
+                data[name] = value
+        if data and _base(tp) is m.MedDRA:
+            out.problems += meddra_problems(path, data.get("code"), data.get("version"))
+        return data or None
+    text = values.get(path).strip()
+    if _scalar_kind(tp, info, path) == "bool" and text not in ("", "true", "false"):
+        out.problems.append((path, f"{text!r} is not yes or no"))
+        return None
+    if text:
+        out.problems += code_problems(path, text)
+    return text or None
+
+
+def _shape_name(variant: Any) -> str:
+    if _is_partial_date(variant):
+        return "the date"
+    label = _table()["variants"].get(getattr(_base(variant), "__name__", ""))
+    return label.removeprefix("or, ").removeprefix("or ") if label else "the value"
+
+
+def _form_path(loc: tuple[Any, ...], row_maps: dict[str, list[int]]) -> str:
+    """A model error location -> the form path, undoing the renumbering of dropped empty rows."""
+    parts: list[Any] = []
+    for part in loc:
+        if isinstance(part, int):
+            rows = row_maps.get(format_path(tuple(parts)))
+            if rows is not None and 0 <= part < len(rows):
+                part = rows[part]
+        parts.append(part)
+    return format_path(tuple(parts))
+
+
+def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
+    """The case file the form holds, or the problems found (case-file path, message)."""
+    collected = collect(form)
+    problems = list(collected.problems)
+    case = None
+    try:
+        case = m.CaseFile.model_validate(collected.data)
+    except ValidationError as exc:
+        seen: set[str] = set()
+        for err in exc.errors(include_url=False):
+            where = _form_path(_clean_loc(tuple(err["loc"])), collected.row_maps)
+            if where in seen:  # a union gives one error per shape; the first is the most specific
+                continue
+            seen.add(where)
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "missing":
+                message = "required"
+            problems.append((where, message))
+    if case is not None:
+        problems += [(_form_path(_split(p), collected.row_maps), msg) for p, msg in case.dangling_relative_times()]
+    return (case if not problems else None), problems
+
+
+def _split(path: str) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return tuple(parts)
+
+
+# --- code checks at case-file paths -----------------------------------------------------------------------
+# Run on what was typed, whether or not the rest of the case is valid yet, by reporter.validation's rules.
+
+def meddra_problems(path: str, code: str | None, version: str | None) -> list[tuple[str, str]]:
+    """An 8-digit LLT code (and one the configured MedDRA release knows), with a version like 27.1."""
+    from reporter.validation.meddra import meddra_dictionary
+    from reporter.validation.terminology import MEDDRA_CODE, MEDDRA_VERSION
+
+    problems = []
+    if code is not None:
+        if not MEDDRA_CODE.match(code):
+            problems.append((f"{path}.code", f"{code!r} is not a MedDRA LLT code (8 digits)"))
+        elif (dictionary := meddra_dictionary()) is not None and dictionary.status(code) == "missing":
+            problems.append((f"{path}.code", f"MedDRA code {code} is not an LLT of the configured release"))
+    if version is not None and not MEDDRA_VERSION.match(version):
+        problems.append((f"{path}.version", f"{version!r} is not a MedDRA version (e.g. 27.1)"))
+    return problems
+
+
+def code_problems(path: str, text: str) -> list[tuple[str, str]]:
+    """LOINC codes with their check digit; UCUM units."""
+    from reporter.validation.terminology import loinc_problem
+    from reporter.validation.ucum import is_valid_ucum
+
+    name = path.rsplit(".", 1)[-1]
+    if name == "loinc" and (problem := loinc_problem(text)) is not None:
+        return [(path, problem)]
+    if name == "unit" and not is_valid_ucum(text):
+        return [(path, f"{text!r} is not a UCUM unit")]
+    return []
+
+
+# --- filling the form from a case file --------------------------------------------------------------------
+
+def flatten(case: m.CaseFile | dict) -> MultiDict:
+    data = case.model_dump(mode="json", exclude_none=True) if isinstance(case, m.CaseFile) else case
+    out: MultiDict = MultiDict()
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                if key != "$format" and key != "format":
+                    walk(sub, f"{path}.{key}" if path else key)
+        elif isinstance(value, list):
+            if value and all(isinstance(v, dict) for v in value):
+                out[f"{path}#rows"] = str(len(value))
+                for i, item in enumerate(value):
+                    walk(item, f"{path}[{i}]")
+            else:
+                for item in value:
+                    out.add(path, _text(item))
+        else:
+            out[path] = _text(value)
+
+    walk(data, "")
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def new_case_values() -> MultiDict:
+    out: MultiDict = MultiDict()
+    for path, rows in (_table().get("new_case_rows") or {}).items():
+        out[f"{path}#rows"] = str(rows)
+    return out
+
+
+# --- add / remove rows ------------------------------------------------------------------------------------
+
+def apply_row_action(form: MultiDict, action: str) -> MultiDict:
+    """'add:<list path>' appends an empty row; 'remove:<list path>[i]' drops row i and renumbers."""
+    values = Values(form)
+    out = MultiDict([(k, v) for k, v in form.items(multi=True) if k not in ("_action", "csrf_token")])
+    verb, _, target = action.partition(":")
+    if verb == "add" and _valid_list_path(target):
+        out.setlist(f"{target}#rows", [str(min(values.rows(target) + 1, MAX_ROWS))])
+        return out
+    match = re.fullmatch(r"(.+)\[(\d+)\]", target)
+    if verb != "remove" or not match or not _valid_list_path(match.group(1)):
+        return out
+    base, index = match.group(1), int(match.group(2))
+    rows = values.rows(base)
+    prefix = f"{base}["
+    renumbered: MultiDict = MultiDict()
+    for key, value in out.items(multi=True):
+        if key.startswith(prefix) and key[len(prefix):].split("]", 1)[0].isdigit():
+            i = int(key[len(prefix):].split("]", 1)[0])
+            rest = key[len(prefix) + len(str(i)) + 1:]
+            if i == index:
+                continue
+            key = f"{base}[{i - 1 if i > index else i}]{rest}"
+        renumbered.add(key, value)
+    renumbered.setlist(f"{base}#rows", [str(max(rows - 1, 0))])
+    return renumbered
+
+
+def _valid_list_path(path: str) -> bool:
+    """True when `path` names a repeating group of the model (guards the action strings)."""
+    tp: Any = m.CaseFile
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if token.startswith("["):
+            if typing.get_origin(tp) is not list:
+                return False
+            tp = typing.get_args(tp)[0]
+            continue
+        model = next((_base(v) for v in _variants(tp)[0] if _is_model(v)), None)
+        if model is None or token not in model.model_fields:
+            return False
+        variants = _variants(model.model_fields[token].annotation)[0]
+        tp = variants[0] if len(variants) == 1 else next((v for v in variants if _is_model(v)), variants[0])
+    return typing.get_origin(tp) is list and _is_model(typing.get_args(tp)[0])

@@ -1,0 +1,83 @@
+"""Case-level downloads shared by the API and the pages: E2B(R3) XML per receiver, CIOMS I PDF, report HTML,
+and the Bundle JSON. Each returns the bytes, a file name and a media type; the caller audits and serves."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from reporter.errors import InputError
+from reporter.store import StoredVersion
+
+RECEIVERS = ("ich", "fda", "ema")
+
+
+@dataclass
+class Download:
+    body: bytes | str
+    filename: str
+    media_type: str
+    headers: dict[str, str]
+
+
+@dataclass
+class E2BRefused(Exception):
+    """The XML failed the XSD or the receiver's rules: not handed out. `report` is a ValidationReport."""
+
+    report: object
+
+
+def served_bundle(v: StoredVersion) -> dict:
+    body = dict(v.bundle)
+    body["meta"] = {**(body.get("meta") or {}), **v.meta}
+    return body
+
+
+def _stem(v: StoredVersion) -> str:
+    from reporter.store.repository import case_key
+
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', case_key(v.bundle)[1])}-v{v.version}"
+
+
+def check_receiver(receiver: str) -> str:
+    if receiver not in RECEIVERS:
+        raise InputError(f"unknown receiver {receiver!r}", location="receiver",
+                         hint=f"choose from: {', '.join(RECEIVERS)}")
+    return receiver
+
+
+def e2b(v: StoredVersion, receiver: str, schema_dir: str | None) -> Download:
+    from reporter.e2b.export import export_bundles
+
+    check_receiver(receiver)
+    result = export_bundles([served_bundle(v)], receiver_name=receiver, schema_dir=schema_dir)
+    if not result.check.ok:
+        raise E2BRefused(result.check.report)
+    return Download(result.xml, f"{_stem(v)}-{receiver}.xml", "application/xml; charset=utf-8",
+                    {"X-E2B-XSD": result.check.xsd})
+
+
+def pdf(v: StoredVersion) -> Download:
+    """The CIOMS I form of the version."""
+    from reporter.render.output import bundle_pdf, validation_report
+
+    bundle = served_bundle(v)
+    return Download(bundle_pdf(bundle, validation_report(bundle)), f"{_stem(v)}-cioms.pdf", "application/pdf", {})
+
+
+def html(v: StoredVersion) -> Download:
+    """The self-contained report page (inline CSS and SVG, no scripts) with its validation panel."""
+    from reporter.render.output import bundle_html, validation_report
+
+    bundle = served_bundle(v)
+    return Download(bundle_html(bundle, validation_report(bundle)), f"{_stem(v)}-report.html",
+                    "text/html; charset=utf-8",
+                    # The page is a document to keep, not part of the app: no scripts, inline styles only.
+                    {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"})
+
+
+def bundle_json(v: StoredVersion) -> Download:
+    text = json.dumps(served_bundle(v), indent=2, ensure_ascii=False) + "\n"
+    return Download(text, f"{_stem(v)}-bundle.json", "application/fhir+json; charset=utf-8", {})

@@ -1,0 +1,368 @@
+"""Clinician pages (blueprint `ui`): log in, list and search cases, read a case's report, download it,
+enter and edit cases through the case form, and compare versions.
+
+Server-rendered HTML from templates/ui/ (autoescaped), styles from static files, no scripts: the pages
+work offline and under a Content-Security-Policy that allows nothing but this site's styles and images.
+Every page that shows case data writes an AuditEvent (type "user").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
+
+from reporter.errors import InputError, NotFound, ReporterError, StoreConflict, VersionConflict
+from reporter.paths import templates_dir
+from reporter.store import CaseStore, StoredVersion
+from reporter.store.caselist import CaseFilter, list_cases
+from reporter.web import casediff, caseform, downloads
+from reporter.web.session import (
+    check_csrf,
+    current_user,
+    log_in,
+    log_out,
+    login_required,
+    safe_next,
+)
+
+bp = Blueprint("ui", __name__, template_folder=str(templates_dir() / "ui"),
+               static_folder=str(templates_dir() / "ui" / "static"), static_url_path="/static")
+
+PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
+_ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_FORM_META = ("csrf_token", "_action", "_reason", "_base_version")
+DOWNLOADS = (("e2b-ich", "E2B(R3) XML, ICH"), ("e2b-fda", "E2B(R3) XML, FDA"), ("e2b-ema", "E2B(R3) XML, EMA"),
+             ("pdf", "CIOMS I form (PDF)"), ("html", "Report (HTML)"), ("json", "FHIR Bundle (JSON)"))
+
+
+def store() -> CaseStore:
+    return current_app.extensions["reporter.store"]
+
+
+def _audit(subtype: str, action: str, entity: str | None = None) -> None:
+    g.ui_audit = {"subtype": subtype, "action": action, "entity": entity}
+
+
+@bp.before_request
+def _csrf() -> None:
+    check_csrf()
+
+
+@bp.after_request
+def _after(response: Response) -> Response:
+    if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+    info = g.pop("ui_audit", None)
+    if info is not None:
+        status = response.status_code
+        store().audit(subtype=info["subtype"], action=info["action"],
+                      outcome="0" if status < 400 else "4" if status < 500 else "8",
+                      agent=f"user:{g.get('user') or 'anonymous'}", entity=info["entity"],
+                      source=request.remote_addr, detail=f"{request.method} {status}", kind="user")
+    return response
+
+
+@bp.app_template_filter("anchor")
+def _anchor(path: str) -> str:
+    return caseform.html_id(path)
+
+
+@bp.app_context_processor
+def _globals() -> dict:
+    return {"user": current_user() if request else None}
+
+
+# --- login ------------------------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    from reporter.store.tokens import check_password
+
+    error = None
+    name = ""
+    if request.method == "POST":
+        name = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        if name and password and len(name) <= 128 and check_password(store(), name, password):
+            log_in(name)
+            g.user = name
+            _audit("login", "E", f"user:{name}")
+            return redirect(safe_next(request.args.get("next")), 303)
+        error = "Unknown user name or wrong password."
+        g.user = name[:128] or None
+        _audit("login", "E", "login")
+    response = Response(render_template("login.html", error=error, username=name), 401 if error else 200)
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    g.user = current_user()
+    if g.user:
+        _audit("logout", "E", f"user:{g.user}")
+    log_out()
+    return redirect(url_for("ui.login"), 303)
+
+
+@bp.get("/")
+def home():
+    return redirect(url_for("ui.cases"))
+
+
+# --- the case list ----------------------------------------------------------------------------------------
+
+def _date_arg(name: str, errors: dict[str, str], *, end: bool = False) -> datetime | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        errors[name] = f"{text!r} is not a date (YYYY-MM-DD)"
+        return None
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start + timedelta(days=1) if end else start
+
+
+@bp.get("/cases")
+@login_required
+def cases():
+    from reporter.render.view import case_view
+
+    errors: dict[str, str] = {}
+    page_text = request.args.get("page", "1")
+    f = CaseFilter(text=request.args.get("q", "").strip()[:200],
+                   seriousness=request.args.get("seriousness", ""),
+                   reaction=request.args.get("reaction", "").strip()[:200],
+                   drug=request.args.get("drug", "").strip()[:200],
+                   onset_from=_date_arg("onset_from", errors), onset_to=_date_arg("onset_to", errors, end=True),
+                   updated_from=_date_arg("updated_from", errors),
+                   updated_to=_date_arg("updated_to", errors, end=True),
+                   page=int(page_text) if page_text.isdigit() and 0 < int(page_text) < 100000 else 1)
+    if f.seriousness not in ("", "serious", "non-serious"):
+        errors["seriousness"] = "choose serious or non-serious"
+        f.seriousness = ""
+    _audit("search-type", "E", "Bundle")
+    rows, total = list_cases(store(), f) if not errors else ([], 0)
+    items = []
+    for row in rows:
+        try:
+            view = case_view(row.bundle)
+        except Exception:  # a damaged Bundle still gets a row
+            view = None
+        items.append((row, view))
+    pages = max(1, (total + f.per_page - 1) // f.per_page)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("cases.html", items=items, total=total, filter=f, errors=errors, page=f.page,
+                           pages=pages, args=args)
+
+
+# --- one case ---------------------------------------------------------------------------------------------
+
+def _case_id(case_id: str) -> str:
+    if not _ID_RE.match(case_id):
+        raise NotFound(f"no case {case_id!r}", location="url")
+    return case_id
+
+
+def _version_arg() -> int | None:
+    text = request.args.get("version")
+    if text is None or text == "":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"{text!r} is not a version number", location="version", hint="versions are 1, 2, ...")
+    return int(text)
+
+
+def report_fragment(v: StoredVersion) -> Markup:
+    """The body of the rendered report (its styles come from the shared report.css)."""
+    from reporter.render.output import bundle_html, validation_report
+
+    bundle = downloads.served_bundle(v)
+    page = bundle_html(bundle, validation_report(bundle))
+    body = page.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
+    return Markup(body)  # our own report template rendered it, autoescaped
+
+
+@bp.get("/cases/<case_id>")
+@login_required
+def case(case_id: str):
+    case_id = _case_id(case_id)
+    version = _version_arg()
+    _audit("read", "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
+    v = store().read(case_id, version)
+    current = store().read(case_id) if version else v
+    return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=DOWNLOADS,
+                           editable=True, saved=request.args.get("saved"))
+
+
+@bp.get("/static/report.css")
+def report_css():
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    return Response(css, content_type="text/css; charset=utf-8", headers={"Cache-Control": "max-age=3600"})
+
+
+@bp.get("/cases/<case_id>/download/<kind>")
+@login_required
+def download(case_id: str, kind: str):
+    case_id = _case_id(case_id)
+    version = _version_arg()
+    _audit(f"{kind}-export"[:32], "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
+    v = store().read(case_id, version)
+    if kind.startswith("e2b-"):
+        try:
+            d = downloads.e2b(v, kind[4:], current_app.config.get("E2B_SCHEMA_DIR"))
+        except downloads.E2BRefused as refused:
+            return Response(render_template("refused.html", v=v, receiver=kind[4:], report=refused.report), 422)
+    elif kind == "pdf":
+        d = downloads.pdf(v)
+    elif kind == "html":
+        d = downloads.html(v)
+    elif kind == "json":
+        d = downloads.bundle_json(v)
+    else:
+        raise NotFound(f"no download {kind!r}", location="url",
+                       hint=f"choose from: {', '.join(k for k, _ in DOWNLOADS)}")
+    headers = {"Content-Disposition": f'attachment; filename="{d.filename}"', **d.headers}
+    return Response(d.body, 200, headers=headers, content_type=d.media_type)
+
+
+# --- history and differences ------------------------------------------------------------------------------
+
+@bp.get("/cases/<case_id>/history")
+@login_required
+def history(case_id: str):
+    case_id = _case_id(case_id)
+    _audit("history-instance", "R", f"Bundle/{case_id}")
+    versions = store().history(case_id)
+    numbers = [v.version for v in versions]
+    new = int(request.args["to"]) if request.args.get("to", "").isdigit() else numbers[0]
+    old = int(request.args["from"]) if request.args.get("from", "").isdigit() else max(new - 1, 1)
+    changes, basis = None, None
+    if new in numbers and old in numbers and old != new:
+        by_number = {v.version: v for v in versions}
+        basis, changes = casediff.version_diff(by_number[old], by_number[new])
+    elif (request.args.get("from") or request.args.get("to")) and (new not in numbers or old not in numbers):
+        raise NotFound(f"Bundle/{case_id} has versions {min(numbers)} to {max(numbers)}", location="from/to")
+    return render_template("history.html", case_id=case_id, versions=versions, current=versions[0],
+                           old=old, new=new, changes=changes, basis=basis)
+
+
+# --- the case form ----------------------------------------------------------------------------------------
+
+def _form_values(form: MultiDict) -> MultiDict:
+    return MultiDict([(k, v) for k, v in form.items(multi=True) if k not in _FORM_META])
+
+
+def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tuple[str, str]] | None = None,
+                 issues=None, message: str | None = None, status: int = 200, note: str | None = None,
+                 reason: str = ""):
+    by_path: dict[str, list[str]] = {}
+    for path, text in errors or []:
+        by_path.setdefault(path, []).append(text)
+    tree = caseform.form_tree(caseform.Values(values), by_path)
+    return Response(render_template("form.html", tree=tree, v=v, errors=errors or [], issues=issues or [],
+                                    message=message, note=note, reason=reason), status)
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@login_required
+def new_case():
+    if request.method == "GET":
+        return _render_form(caseform.new_case_values(), v=None)
+    return _submit(None)
+
+
+@bp.route("/cases/<case_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_case(case_id: str):
+    case_id = _case_id(case_id)
+    v = store().read(case_id)
+    if request.method == "POST":
+        return _submit(v)
+    _audit("read", "R", f"Bundle/{case_id}/_history/{v.version}")
+    values, note = _values_for_edit(v)
+    return _render_form(values, v=v, note=note)
+
+
+def _values_for_edit(v: StoredVersion) -> tuple[MultiDict, str | None]:
+    if v.casefile is not None:
+        values = caseform.flatten(v.casefile)
+        values.pop("report.created", None)  # a new version gets its own creation time (C.1.2) unless typed
+        return values, None
+    from reporter.web.bundle_to_case import bundle_to_case
+
+    case = bundle_to_case(downloads.served_bundle(v))
+    values = caseform.flatten(case)
+    values.pop("report.created", None)
+    return values, (
+        "This version was stored as a FHIR Bundle (API or E2B import), not from the form. The form was filled "
+        "from it through the E2B(R3) mapping: facts E2B does not carry (LOINC and ATC codes, RxNorm, units "
+        "of reference ranges kept only in FHIR) are not shown and will not be in the version you save.")
+
+
+def _submit(v: StoredVersion | None):
+    form = request.form
+    action = form.get("_action", "save")
+    reason = form.get("_reason", "").strip()[:2000]
+    if action != "save":
+        values = caseform.apply_row_action(_form_values(form), action)
+        return _render_form(values, v=v, reason=reason)
+    values = _form_values(form)
+    _audit("create" if v is None else "update", "C" if v is None else "U",
+           "Bundle" if v is None else f"Bundle/{v.case_id}")
+    case, problems = caseform.parse(values)
+    if case is None:
+        return _render_form(values, v=v, errors=problems, status=422, reason=reason,
+                            message=f"Not saved: {len(problems)} problem(s) in the form, shown next to the fields.")
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_bundle
+
+    if case.report.created is None:  # C.1.2: this version's creation, to the second (E2B wants seconds)
+        case.report.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bundle = build_bundle(case)
+    report = validate_bundle(bundle)
+    if report.errors:
+        return _render_form(values, v=v, issues=report.issues, status=422, reason=reason,
+                            message=f"Not saved: the case's FHIR Bundle has {len(report.errors)} validation "
+                                    "error(s), listed below.")
+    casefile = case.model_dump(mode="json", by_alias=True, exclude_none=True)
+    author = f"user:{g.user}"
+    try:
+        if v is None:
+            saved = store().create(bundle, author=author, reason=reason or "entered in the case form",
+                                   casefile=casefile)
+        else:
+            base = form.get("_base_version", "")
+            saved = store().update(v.case_id, bundle, author=author, casefile=casefile,
+                                   if_match=int(base) if base.isdigit() else v.version,
+                                   reason=reason or "edited in the case form")
+    except (StoreConflict, VersionConflict, InputError) as exc:
+        where = "case_id" if (exc.location or "").startswith(("Composition.identifier", "Bundle.entry[0]")) else None
+        errors = [(where, exc.message)] if where else []
+        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return _render_form(values, v=v, errors=errors, status=409, reason=reason, message=f"Not saved: {text}")
+    g.ui_audit["entity"] = f"Bundle/{saved.case_id}/_history/{saved.version}"
+    return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
+
+
+# --- error pages ------------------------------------------------------------------------------------------
+
+def error_page(status: int, message: str, hint: str | None = None) -> Response:
+    titles = {400: "Bad request", 401: "Not logged in", 403: "Not allowed", 404: "Not found",
+              405: "Method not allowed", 409: "Conflict", 413: "Too large", 422: "Cannot process",
+              500: "Internal error", 503: "Unavailable"}
+    body = render_template("error.html", status=status, title=titles.get(status, "Error"), message=message,
+                           hint=hint)
+    response = Response(body, status, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    return response
+
+
+def reporter_error_page(exc: ReporterError, status: int) -> Response:
+    return error_page(status, str(exc), exc.hint)

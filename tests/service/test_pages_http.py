@@ -1,0 +1,186 @@
+"""The clinician pages over real HTTP (requests against the loopback server), on SQLite and PostgreSQL:
+login and sessions, CSRF, error pages, searches over the index, failed saves, editing API-stored cases."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from reporter.casefile.parse import load_case
+from reporter.store.tokens import set_password
+from reporter.web import caseform
+from tests.service.bundles import EXAMPLES, demo_bundles
+
+PASSWORD = "correct horse battery"
+
+
+def _site(served) -> str:
+    return served.base.removesuffix("/fhir")
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has a CSRF field"
+    return match.group(1)
+
+
+def _login(served) -> requests.Session:
+    set_password(served.store, "clinician", PASSWORD)
+    s = requests.Session()
+    page = s.get(f"{_site(served)}/login", timeout=30)
+    r = s.post(f"{_site(served)}/login", data={"csrf_token": _csrf(page.text), "username": "clinician",
+                                                "password": PASSWORD}, allow_redirects=False, timeout=30)
+    assert r.status_code == 303, r.text[:500]
+    return s
+
+
+def _is_page(r: requests.Response, status: int) -> str:
+    assert r.status_code == status, r.text[:500]
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert "Traceback" not in r.text and "<h1>" in r.text
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    return r.text
+
+
+def test_pages_need_a_login_and_the_cookie_is_locked_down(served) -> None:
+    site = _site(served)
+    for path in ("/cases", "/cases/new", f"/cases/{'x' * 8}", f"/cases/{'x' * 8}/history"):
+        r = requests.get(site + path, allow_redirects=False, timeout=30)
+        assert r.status_code == 302 and "/login" in r.headers["Location"], path
+    r = requests.get(f"{site}/cases?q=1", allow_redirects=False, timeout=30)
+    assert r.headers["Location"].endswith("/login?next=/cases?q%3D1") or "next=" in r.headers["Location"]
+    s = _login(served)
+    cookie = next(c for c in s.cookies if c.name == "reporter_session")
+    assert cookie.has_nonstandard_attr("HttpOnly") and cookie.get_nonstandard_attr("SameSite") == "Lax"
+    assert not cookie.secure  # Secure only when configured (REPORTER_SECURE_COOKIES=1, behind HTTPS)
+    page = _is_page(s.get(f"{site}/cases", timeout=30), 200)
+    assert "Signed in as <strong>clinician</strong>" in page
+    # wrong password: a page saying so, no session
+    fresh = requests.Session()
+    token = _csrf(fresh.get(f"{site}/login", timeout=30).text)
+    bad = fresh.post(f"{site}/login", data={"csrf_token": token, "username": "clinician", "password": "nope"},
+                     timeout=30)
+    assert "wrong password" in _is_page(bad, 401)
+    assert fresh.get(f"{site}/cases", allow_redirects=False, timeout=30).status_code == 302
+    # an open redirect after login is refused
+    token = _csrf(fresh.get(f"{site}/login", timeout=30).text)
+    r = fresh.post(f"{site}/login?next=//evil.example/x", data={"csrf_token": token, "username": "clinician",
+                                                                "password": PASSWORD},
+                   allow_redirects=False, timeout=30)
+    assert r.headers["Location"] == "/cases"
+    # logout ends it
+    token = _csrf(s.get(f"{site}/cases", timeout=30).text)
+    s.post(f"{site}/logout", data={"csrf_token": token}, timeout=30)
+    assert s.get(f"{site}/cases", allow_redirects=False, timeout=30).status_code == 302
+
+
+def test_secure_cookie_when_configured(store) -> None:
+    from reporter.web import create_app
+
+    app = create_app({"SECRET_KEY": "k", "SECURE_COOKIES": True}, store=store)
+    set_password(store, "clinician", PASSWORD)
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    r = client.post("/login", data={"csrf_token": _csrf(page), "username": "clinician", "password": PASSWORD})
+    assert r.status_code == 303
+    assert "Secure" in r.headers["Set-Cookie"] and "HttpOnly" in r.headers["Set-Cookie"]
+
+
+def test_posts_without_the_csrf_token_are_refused(served) -> None:
+    site = _site(served)
+    s = _login(served)
+    values = caseform.flatten(load_case(sorted(EXAMPLES.glob("*.yaml"))[0]))
+    r = s.post(f"{site}/cases/new", data=list(values.items(multi=True)), timeout=60)
+    assert "CSRF" in _is_page(r, 400)
+    r = s.post(f"{site}/cases/new", data=[*values.items(multi=True), ("csrf_token", "forged")], timeout=60)
+    _is_page(r, 400)
+    assert _case_count(served) == 0
+    # logout and login are forms too
+    _is_page(s.post(f"{site}/logout", timeout=30), 400)
+    _is_page(requests.post(f"{site}/login", data={"username": "clinician", "password": PASSWORD}, timeout=30), 400)
+    # the same case with the token is stored
+    token = _csrf(s.get(f"{site}/cases/new", timeout=30).text)
+    r = s.post(f"{site}/cases/new", data=[*values.items(multi=True), ("csrf_token", token)],
+               allow_redirects=False, timeout=60)
+    assert r.status_code == 303, r.text[:3000]
+    assert _case_count(served) == 1
+
+
+def test_error_pages_are_pages(served) -> None:
+    site = _site(served)
+    s = _login(served)
+    assert "Not found" in _is_page(s.get(f"{site}/no-such-page", timeout=30), 404)
+    assert "does not exist" in _is_page(s.get(f"{site}/cases/no-such-case", timeout=30), 404)
+    _is_page(s.get(f"{site}/cases/{'%20' * 3}", timeout=30), 404)
+    case_id = served.store.create(demo_bundles()[0], author="test").case_id
+    _is_page(s.get(f"{site}/cases/{case_id}?version=abc", timeout=30), 400)
+    _is_page(s.get(f"{site}/cases/{case_id}?version=7", timeout=30), 404)
+    _is_page(s.get(f"{site}/cases/{case_id}/download/zip", timeout=30), 404)
+    _is_page(s.get(f"{site}/cases/{case_id}/history?from=1&to=9", timeout=30), 404)
+    _is_page(s.put(f"{site}/cases", timeout=30), 405)
+    # the API keeps answering with OperationOutcomes
+    r = requests.get(f"{served.base}/Nope/x", timeout=30)
+    assert r.headers["Content-Type"].startswith("application/fhir+json")
+
+
+def test_a_failed_save_keeps_the_input_and_stores_nothing(served) -> None:
+    site = _site(served)
+    s = _login(served)
+    values = caseform.flatten(load_case(sorted(EXAMPLES.glob("*.yaml"))[0]))
+    values.setlist("reactions[0].meddra.code", ["1001971"])  # 7 digits
+    values.setlist("tests[0].unit", ["mg per litre"])
+    values.setlist("patient.age_at_onset.value", ["twelve"])
+    for part in ("value", "unit", "drug", "anchor"):  # the relative onset is cleared...
+        values.setlist(f"reactions[1].onset.{part}", [""])
+    values.setlist("reactions[1].onset", ["2023-02-30"])  # ...and gets an impossible date
+    token = _csrf(s.get(f"{site}/cases/new", timeout=30).text)
+    r = s.post(f"{site}/cases/new", data=[*values.items(multi=True), ("csrf_token", token)], timeout=60)
+    page = _is_page(r, 422)
+    assert _case_count(served) == 0
+    for path, fragment in (("reactions[0].meddra.code", "8 digits"), ("tests[0].unit", "not a UCUM unit"),
+                           ("patient.age_at_onset.value", "number"), ("reactions[1].onset", "calendar date")):
+        anchor = caseform.html_id(path)
+        assert re.search(rf'id="{re.escape(anchor)}(-str)?-err"><li><code>{re.escape(path)}</code>: [^<]*{fragment}',
+                         page), path
+    assert 'value="1001971"' in page and 'value="mg per litre"' in page and 'value="twelve"' in page
+
+
+def test_case_list_filters_over_the_index(served) -> None:
+    site = _site(served)
+    s = _login(served)
+    for bundle in demo_bundles():
+        served.store.create(bundle, author="test")
+
+    def rows(**params) -> list[str]:
+        page = _is_page(s.get(f"{site}/cases", params=params, timeout=60), 200)
+        return re.findall(r'<th scope="row"><a href="/cases/[^"]+">([^<]+)</a>', page)
+
+    assert len(rows()) == 3
+    assert rows(q="000102") == ["GB-EXAMPLEPHARMA-2023-000102"]
+    assert len(rows(seriousness="serious")) + len(rows(seriousness="non-serious")) == 3
+    assert rows(reaction="10019717") == ["GB-EXAMPLEPHARMA-2023-000101"]
+    assert len(rows(reaction="hepat")) >= 1 and rows(reaction="no such reaction") == []
+    assert len(rows(drug="anakinra")) == 3 and rows(drug="no-such-drug") == []
+    assert len(rows(updated_from="2000-01-01")) == 3 and rows(updated_to="2000-01-01") == []
+    assert "is not a date" in _is_page(s.get(f"{site}/cases", params={"onset_from": "soon"}, timeout=30), 200)
+
+
+def test_a_case_stored_through_the_api_can_be_edited_in_the_form(served) -> None:
+    site = _site(served)
+    s = _login(served)
+    case_id = served.store.create(demo_bundles()[0], author="token:x").case_id
+    page = _is_page(s.get(f"{site}/cases/{case_id}/edit", timeout=60), 200)
+    assert "through the E2B(R3) mapping" in page and 'value="10019717"' in page
+    values = [(k, v) for k, v in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page)]
+    assert ("case_id", "GB-EXAMPLEPHARMA-2023-000101") in values
+    history = _is_page(s.get(f"{site}/cases/{case_id}/history", timeout=30), 200)
+    assert "FHIR Bundle" in history
+    audit = [(e.type, e.subtype, e.agent) for e in served.store.audit_events(20)]
+    assert ("user", "read", "user:clinician") in audit and ("user", "history-instance", "user:clinician") in audit
+
+
+def _case_count(served) -> int:
+    from reporter.store import Criteria
+
+    return served.store.search("Bundle", Criteria(count=0)).total
