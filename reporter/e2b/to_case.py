@@ -508,13 +508,17 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
             # odds with the criteria is kept as received (passed through), not in the model.
             r.rollback(mark)
             highlighted = None
-        verbatim, translation = r.value("E.i.1.1a", inst), r.value("E.i.1.2", inst)
+        # The exporter writes the native-language text (E.i.1.1a) with its language only; without one it
+        # stays as received, and the text for translation (E.i.1.2) is what was reported.
+        language = r.value("E.i.1.1b", inst)
+        verbatim = r.value("E.i.1.1a", inst) if language else None
+        translation = r.value("E.i.1.2", inst)
         if verbatim is None:  # no native-language text: the text for translation is what was reported
             verbatim, translation = translation, None
         data = {
             "id": key,
             "verbatim": verbatim,
-            "language": r.value("E.i.1.1b", inst),
+            "language": language,
             "translation": translation,
             "meddra": r.meddra("E.i.2.1b", "E.i.2.1a", inst),
             "highlighted": highlighted,
