@@ -28,6 +28,7 @@ in the source. Stand-ins left over after that were not in the source and are dro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -235,6 +236,7 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
                 parent.insert(0, new)
             else:
                 parent.append(new)
+            _keep_ordinal(parent, new, path)
             keys = paths()
             continue
         node = keys.get(path)
@@ -249,6 +251,24 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
             if local(node) in ("code", "id") or attr in ("code", "codeSystem", "nullFlavor", "root"):
                 keys = paths()  # the value names the block in the stable paths (diff._step)
     return misplaced
+
+
+def _keep_ordinal(parent: etree._Element, new: etree._Element, path: str) -> None:
+    """A fragment that is the n-th of its kind among its siblings (`step[n]` in its path) stays the n-th:
+    its anchor may sit elsewhere in the writer's order than in the source's (a block the source put
+    before the blocks the writer orders), and the order of same-kind blocks is a fact. Moving it next to
+    a sibling of the same name keeps the schema's order."""
+    match = re.search(r"\[(\d+)\]$", path)
+    wanted = int(match.group(1)) if match else 1
+    step = diff._step(new)
+    same = [c for c in parent if isinstance(c.tag, str) and diff._step(c) == step]
+    if len(same) < 2 or same.index(new) + 1 == wanted:
+        return
+    others = [c for c in same if c is not new]
+    if wanted == 1:
+        others[0].addprevious(new)
+    else:
+        others[min(wanted, len(others) + 1) - 2].addnext(new)
 
 
 def settle_defaults(root: etree._Element, *, as_received: bool) -> None:

@@ -545,22 +545,52 @@ def _time_type(inst: etree._Element) -> str | None:
     return time.get(f"{{{XSI}}}type") if time is not None else None
 
 
+def _time_shape(time: etree._Element) -> str:
+    """The structure of an effectiveTime as a string: `IVL_TS(low,high)`, an SXPR_TS as its comps in
+    brackets (`SXPR_TS[PIVL_TS(period)|IVL_TS:A(low,width)]`), an operator after a colon."""
+    kind = time.get(f"{{{XSI}}}type") or ""
+    children = [c for c in time if isinstance(c.tag, str)]
+    operator = f":{time.get('operator')}" if time.get("operator") else ""
+    if kind == "SXPR_TS":
+        return f"{kind}{operator}[" + "|".join(_time_shape(c) if local(c) == "comp" else local(c)
+                                                 for c in children) + "]"
+    return f"{kind}{operator}(" + ",".join(local(c) for c in children) + ")"
+
+
+# The effectiveTime shapes the exporter writes (reporter/e2b/sections_d.py, sections_g.py). Values in any
+# other shape (a duration with an end, a third interval, a second period...) are not read: the model could
+# hold them, but the exporter would write them differently; they are passed through as received.
+_BOUNDS = r"(low|high|width|low,high|low,width)"
+_DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|SXPR_TS\[PIVL_TS\(period\)(\|IVL_TS:A\({_BOUNDS}\))?\])$")
+_REACTION_SHAPES = re.compile(r"^(IVL_TS\((low|high|low,high)?\)|SXPR_TS\[(IVL_TS\((low|high|low,high)\)\|)?"
+                              r"IVL_TS:A\(width\)\])$")
+
+
+def _time_written(inst: etree._Element, shapes: re.Pattern[str]) -> bool:
+    time = inst.find("{urn:hl7-org:v3}effectiveTime")
+    return time is not None and bool(shapes.match(_time_shape(time)))
+
+
 def _reaction_time(r: Reader, inst: etree._Element) -> dict[str, Any]:
     """E.i.4-6 as the exporter writes them: start and end in an IVL_TS, or with the duration in an SXPR_TS.
     Another shape (or a duration that cannot be read) leaves the times as received."""
     shape = _time_type(inst)
+    if not _time_written(inst, _REACTION_SHAPES):
+        return {}
     duration = r.quantity("E.i.6a", "E.i.6b", inst) if shape == "SXPR_TS" else None
-    if (shape == "SXPR_TS" and duration is None) or shape not in ("IVL_TS", "SXPR_TS"):
+    if shape == "SXPR_TS" and duration is None:
         return {}
     return {"onset": r.date("E.i.4", inst), "end": r.date("E.i.5", inst), "duration": duration}
 
 
 def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
     """G.k.4.r.2-6 as the exporter writes them: an interval (IVL_TS), or a period with an interval
-    (SXPR_TS). A period that cannot be read leaves the whole dosage time as received."""
+    (SXPR_TS). A period that cannot be read, or another shape, leaves the whole dosage time as received."""
     shape = _time_type(dose)
+    if not _time_written(dose, _DOSE_SHAPES):
+        return {}
     every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if shape == "SXPR_TS" else None
-    if (shape == "SXPR_TS" and every is None) or shape not in ("IVL_TS", "SXPR_TS"):
+    if shape == "SXPR_TS" and every is None:
         return {}
     return {"every": every, "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
             "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
@@ -721,7 +751,10 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         indications = []
         for ind in r.instances("indication", inst):
             p = r.checkpoint()
-            i = r.build(m.Indication, {"text": r.value("G.k.7.r.1", ind),
+            # the exporter writes the indication's value with the MedDRA code system, text only or not
+            value_node = ind.find("{urn:hl7-org:v3}value")
+            meddra_value = value_node is not None and value_node.get("codeSystem") == MEDDRA
+            i = r.build(m.Indication, {"text": r.value("G.k.7.r.1", ind) if meddra_value else None,
                                        "meddra": r.meddra("G.k.7.r.2b", "G.k.7.r.2a", ind)}, p, ind)
             if i:
                 indications.append(i)

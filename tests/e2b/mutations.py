@@ -1,25 +1,34 @@
 """XSD-preserving mutations of E2B(R3) instances, for round-trip property tests.
 
 A mutation changes one thing in one message's investigationEvent (C-H): it deletes an element (with its
-subtree), removes an attribute, duplicates an element next to itself, rewrites a text (non-ASCII, long)
-or changes the precision of a date. Most mutations of a valid instance keep it valid; those the XSD
-rejects are discarded by the caller. Everything is drawn from a `random.Random`, so a seed gives the
+subtree), removes an attribute, duplicates an element next to itself, rewrites a text (non-ASCII, long),
+changes the precision of a date, swaps two repeated sibling blocks (`reorder`), grafts a block another
+source has at the same place (`graft`), adds an optional block the standard defines and the sources may
+lack (`add`, tests/e2b/data/optional-blocks.yaml), or replaces a value by a null flavor the ICH element
+table allows for that element (`nullflavor`). Most mutations of a valid instance keep it valid; those the
+XSD rejects are discarded by the caller. Everything is drawn from a `random.Random`, so a seed gives the
 same variants on every run.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
 import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
+import yaml
 from lxml import etree
 
 from reporter.e2b.xmlsafe import HL7, XSI, local
+from tests.conftest import shared_path
 
-KINDS = ("delete", "attribute", "duplicate", "text", "date")
+KINDS = ("delete", "attribute", "duplicate", "text", "date", "reorder", "graft", "add", "nullflavor")
+NS = {"h": HL7, "xsi": XSI}
 STRUCTURAL = {"classCode", "moodCode", "typeCode", "determinerCode", f"{{{XSI}}}type"}
 TEXTS = (
     "Ärztin berichtet: Übelkeit, Erbrechen – 嘔吐 – рвота; «très» sévère ✓",
@@ -107,8 +116,138 @@ def _date(rng: random.Random, doc: etree._ElementTree) -> str | None:
     return f"date {_path(el)} = {new}"
 
 
-MUTATORS: dict[str, Callable[[random.Random, etree._ElementTree], str | None]] = {
-    "delete": _delete, "attribute": _attribute, "duplicate": _duplicate, "text": _text, "date": _date}
+def _reorder(rng: random.Random, doc: etree._ElementTree) -> str | None:
+    """Swap two sibling blocks of the same name (the XSD's sequences allow any order within a run)."""
+    pairs = []
+    for el in _under_event(doc):
+        same = [s for s in el.itersiblings() if s.tag == el.tag]
+        pairs += [(el, s) for s in same if etree.tostring(s) != etree.tostring(el)]
+    if not pairs:
+        return None
+    first, second = rng.choice(pairs)
+    marker = etree.Comment("swap")
+    first.addprevious(marker)
+    second.addprevious(first)
+    marker.addprevious(second)
+    marker.getparent().remove(marker)
+    return f"swap {_path(first)} with a later sibling"
+
+
+def _insert(parent: etree._Element, new: etree._Element, after: list[str]) -> None:
+    """Put `new` after the last child of parent named in `after` (schema order), or first."""
+    anchor = None
+    for child in parent:
+        if isinstance(child.tag, str) and local(child) in after:
+            anchor = child
+    if anchor is None:
+        parent.insert(0, new)
+    else:
+        anchor.addnext(new)
+
+
+def _graft(rng: random.Random, doc: etree._ElementTree, donors: dict[str, etree._Element]) -> str | None:
+    """Copy a block another source holds at the same place (same chain of parent names) into this one."""
+    here: dict[tuple[str, ...], list[etree._Element]] = {}
+    for el in _under_event(doc):
+        here.setdefault((*tuple(local(a) for a in el.iterancestors())[::-1], local(el)), []).append(el)
+    name = rng.choice(sorted(donors))
+    candidates = []
+    for event in donors[name].iter(f"{{{HL7}}}investigationEvent"):
+        for el in event.iterdescendants():
+            if not isinstance(el.tag, str) or el.getparent() is None:
+                continue
+            key = (*tuple(local(a) for a in el.getparent().iterancestors())[::-1], local(el.getparent()))
+            if key in here:
+                candidates.append((el, key))
+    if not candidates:
+        return None
+    donor, key = rng.choice(candidates)
+    parent = rng.choice(here[key])
+    before = [local(s) for s in donor.itersiblings(preceding=True) if isinstance(s.tag, str)]
+    _insert(parent, copy.deepcopy(donor), [*before, local(donor)])
+    return f"graft {_path(donor)} from {name}"
+
+
+@cache
+def _blocks() -> list[dict]:
+    data = yaml.safe_load((Path(__file__).parent / "data" / "optional-blocks.yaml").read_text(encoding="utf-8"))
+    return data["blocks"]
+
+
+def _add(rng: random.Random, doc: etree._ElementTree) -> str | None:
+    """An optional block of tests/e2b/data/optional-blocks.yaml, where the standard puts it."""
+    events = list(doc.iter(f"{{{HL7}}}investigationEvent"))
+    block = rng.choice(_blocks())
+    targets = [t for e in events for t in e.xpath(block["at"], namespaces=NS) if isinstance(t, etree._Element)]
+    if not targets:
+        return None
+    target = rng.choice(targets)
+    if "set" in block:
+        for attr, value in block["set"].items():
+            target.set(attr, value)
+        return f"add {block['name']} at {_path(target)}"
+    new = etree.fromstring(f'<wrap xmlns="{HL7}" xmlns:xsi="{XSI}">{block["xml"]}</wrap>')[0]
+    for node in new.iter():
+        node.tail = None
+    old = target.xpath(block["replace"], namespaces=NS) if block.get("replace") else []
+    if old:
+        old[0].getparent().replace(old[0], new)
+    else:
+        _insert(target, new, block.get("after") or [])
+    return f"add {block['name']} at {_path(target)}"
+
+
+@cache
+def _null_flavors() -> dict[str, list[str]]:
+    """E2B element number -> the null flavors the ICH element table allows for it."""
+    path = shared_path() / "e2b" / "codes" / "ich-core-data-elements-v1.csv"
+    rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines(keepends=True)))
+    header = rows[1]
+    columns = [i for i, h in enumerate(header) if h.strip() in ("NI", "MSK", "UNK", "NA", "ASKU", "NASK",
+                                                                "NINF", "PINF")]
+    out = {}
+    for row in rows[2:]:
+        allowed = [header[i].strip() for i in columns if i < len(row) and row[i].strip().lower().startswith("yes")]
+        if allowed:
+            out[row[2].strip()] = allowed
+    return out
+
+
+def _nullflavor(rng: random.Random, doc: etree._ElementTree) -> str | None:
+    """Replace one element's value by a null flavor the ICH table allows for that element."""
+    from reporter.e2b.to_case import Reader
+
+    choices = []
+    for message in doc.iter(f"{{{HL7}}}PORR_IN049016UV"):
+        reader = Reader(message)
+        for number, flavors in _null_flavors().items():
+            spec = reader.elements.get(number)
+            if spec is None:
+                continue
+            for instance in reader.instances(spec["group"]):
+                node = reader.node(number, instance)
+                if node is not None:
+                    choices += [(number, node, flavor) for flavor in flavors if node.get("nullFlavor") != flavor]
+    if not choices:
+        return None
+    number, node, flavor = rng.choice(choices)
+    for attr in ("value", "code", "displayName", "codeSystemVersion", "extension", "language"):
+        node.attrib.pop(attr, None)
+    if local(node) in ("code", "value") and rng.random() < 0.5:
+        node.attrib.pop("codeSystem", None)
+    if local(node) == "telecom":
+        node.set("value", "tel")
+    node.text = None
+    for child in list(node):
+        node.remove(child)
+    node.set("nullFlavor", flavor)
+    return f"nullFlavor {flavor} for {number} at {_path(node)}"
+
+
+Mutator = Callable[[random.Random, etree._ElementTree], str | None]
+MUTATORS: dict[str, Mutator] = {
+    "delete": _delete, "attribute": _attribute, "duplicate": _duplicate, "text": _text, "date": _date,
+    "reorder": _reorder, "add": _add, "nullflavor": _nullflavor}
 
 
 def variants(sources: dict[str, bytes], seed: int, count: int, kinds: tuple[str, ...] = KINDS
@@ -117,11 +256,15 @@ def variants(sources: dict[str, bytes], seed: int, count: int, kinds: tuple[str,
     rng = random.Random(seed)
     names = sorted(sources)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=False)
+    donors = {name: etree.fromstring(sources[name], parser) for name in names} if "graft" in kinds else {}
     for i in range(count):
         name = names[i % len(names)] if i < len(names) else rng.choice(names)
         kind = kinds[i % len(kinds)]
         doc = etree.ElementTree(etree.fromstring(sources[name], parser))
-        what = MUTATORS[kind](rng, doc)
+        if kind == "graft":
+            what = _graft(rng, doc, {n: d for n, d in donors.items() if n != name} or donors)
+        else:
+            what = MUTATORS[kind](rng, doc)
         if what is None:
             continue
         yield Variant(name, kind, what, etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
