@@ -222,12 +222,16 @@ def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
     key = next((c.get("code") for c in route.get("coding") or [] if c.get("system", "").endswith("/route")),
                None)
     code = (routes().get(key) or {}).get(profile.get("column")) if key else None
-    version = profile.get("version")
+    version, oid = profile.get("version"), profile.get("oid")
     if code is None:
-        target = f"urn:oid:{profile.get('oid')}"
+        target = f"urn:oid:{oid}"
         coding = next((c for c in route.get("coding") or [] if c.get("system") == target), {})
+        if not coding and ctx.as_received:  # received in another list than the receiver's: as received
+            coding = next((c for c in route.get("coding") or []
+                           if c.get("system", "").startswith("urn:oid:") and c.get("code")), {})
+            oid = coding.get("system", "")[len("urn:oid:"):] or oid
         code, version = coding.get("code"), code_version(ctx, coding, profile)
-    node = el(sub, "routeCode", code=code, codeSystem=profile.get("oid") if code else None,
+    node = el(sub, "routeCode", code=code, codeSystem=oid if code else None,
               codeSystemVersion=version if code else None)
     text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None)
     if text:

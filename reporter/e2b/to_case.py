@@ -596,6 +596,15 @@ def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
             "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
 
 
+def _linked_as(r: Reader, number: str, inst: etree._Element, type_code: str) -> bool:
+    """Whether the relationship holding an element's observation has the typeCode the exporter writes
+    (otherwise the element stays as received: a relationship's type is a fact of the message too)."""
+    node = r.node(number, inst)
+    observation = node.getparent() if node is not None else None
+    wrapper = observation.getparent() if observation is not None else None
+    return wrapper is None or wrapper.get("typeCode") in (None, type_code)
+
+
 def _tests(r: Reader) -> list[m.Test]:
     out = []
     for inst in r.instances("test"):
@@ -609,8 +618,8 @@ def _tests(r: Reader) -> list[m.Test]:
             "result_text": r.value("F.r.3.4", inst),
             "low": _range(r, "F.r.4", inst),
             "high": _range(r, "F.r.5", inst),
-            "comments": r.value("F.r.6", inst),
-            "more_info": r.boolean("F.r.7", inst),
+            "comments": r.value("F.r.6", inst) if _linked_as(r, "F.r.6", inst, "REFR") else None,
+            "more_info": r.boolean("F.r.7", inst) if _linked_as(r, "F.r.7", inst, "REFR") else None,
         }
         item = r.build(m.Test, data, point, inst)
         if item:
