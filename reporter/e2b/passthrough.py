@@ -55,12 +55,14 @@ def _sub(url: str, value: str) -> Json:
 
 
 def _message_keys(message: etree._Element) -> dict[etree._Element, str]:
-    """Stable paths of a message's nodes as if its batch held only this message."""
+    """Stable paths of a message's nodes as if its batch held only this message. Keys are computed on the
+    message's own subtree (a step depends only on the node and its siblings), so a batch of n messages costs
+    n subtree walks, not n whole-batch walks."""
     batch = message.getparent()
-    keys = diff._keys(batch if batch is not None else message)
+    keys = diff._keys(message)
     own = keys[message]
     base = f"{local(batch)}/{local(message)}" if batch is not None else local(message)
-    return {n: base + k[len(own):] for n, k in keys.items() if k == own or k.startswith(own + "/")}
+    return {n: base + k[len(own):] for n, k in keys.items()}
 
 
 def _batch_keys(batch: etree._Element) -> dict[etree._Element, str]:
@@ -210,19 +212,42 @@ def apply_batch(batch: etree._Element, composition: Json) -> int:
 
 
 def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._Element]]) -> int:
+    if not entries:
+        return 0  # nothing received beyond the model (e.g. a case authored here): no paths to compute
     misplaced = 0
     keys = paths()
+
+    def refresh(changed_path: str, levels: int) -> None:
+        """Re-key after a change at changed_path. A step names a node by its position among its siblings, by
+        its <code>, and a wrapper by its single act's <code>: so a change can move the paths of the subtree
+        two (a structural change) or three (a <code> attribute) levels up, and no others."""
+        parent_path = changed_path
+        for _ in range(levels):
+            if "/" in parent_path:
+                parent_path = parent_path.rsplit("/", 1)[0]
+        parent = keys.get(parent_path)
+        if parent is None:
+            keys.update(paths())
+            return
+        prefix = parent_path + "/"
+        for stale in [k for k in keys if k.startswith(prefix)]:
+            del keys[stale]
+        sub = diff._keys(parent)
+        own = sub[parent]
+        keys.update({parent_path + k[len(own):]: n for n, k in sub.items() if n is not parent})
+
     for entry in entries:
         path = entry["path"]
+        parent_path = path.rsplit("/", 1)[0]
         if "fragment" in entry:
             new = etree.fromstring(entry["fragment"])
             existing = keys.get(path)
             if existing is not None and xmlw.is_default(existing):
                 # the writer's stand-in for what the source had here: the source's own element wins
                 existing.getparent().replace(existing, new)
-                keys = paths()
+                refresh(path, 2)
                 continue
-            parent = keys.get(path.rsplit("/", 1)[0])
+            parent = keys.get(parent_path)
             if parent is None:
                 misplaced += 1
                 continue
@@ -237,7 +262,7 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
             else:
                 parent.append(new)
             _keep_ordinal(parent, new, path)
-            keys = paths()
+            refresh(path, 2)
             continue
         node = keys.get(path)
         if node is None:
@@ -248,8 +273,10 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
             node.text = entry["value"]
         else:
             node.set(diff._attr_qname(attr), entry["value"])
-            if local(node) in ("code", "id") or attr in ("code", "codeSystem", "nullFlavor", "root"):
-                keys = paths()  # the value names the block in the stable paths (diff._step)
+            if local(node) == "code":
+                refresh(path, 3)  # the code names its act, and a wrapper by its act (diff._step)
+            elif local(node) == "id":
+                refresh(path, 1)
     return misplaced
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from importlib.metadata import PackageNotFoundError, version
 
 from reporter.web.search import SEARCHABLE, supported_params
+
+_STARTED = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 _READ_ONLY = ("read", "vread", "history-instance", "search-type")
 
@@ -46,7 +49,7 @@ def capability_statement(base: str) -> dict:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2024-06-01",
+        "date": _STARTED,  # an instance statement: it describes this server as started
         "kind": "instance",
         "software": {"name": "fhir-ae-reporter", "version": _software_version()},
         "implementation": {"description": "FHIR adverse-event reporter: ICSR case store", "url": base},
