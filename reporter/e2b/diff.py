@@ -119,13 +119,21 @@ def facts(doc: etree._Element | etree._ElementTree) -> list[Fact]:
     root = doc.getroot() if isinstance(doc, etree._ElementTree) else doc
     keys = _keys(root)
     labels = Labels(root)
-    # Internal links: the first element holding a UUID id defines it; later ones refer to it.
+    # Internal links: an act's own UUID id defines it (the first such act, else the first element holding
+    # the UUID); references (actReference, productUseReference...) refer to it. Where the blocks sit
+    # relative to one another (drugs before reactions or after) is no fact.
     targets: dict[str, str] = {}
+    defined: set[str] = set()
     for el in root.iter(f"{{{HL7}}}id"):
-        r = el.get("root") or ""
-        if _UUID_RE.match(r) and el.get("extension") is None and r.lower() not in targets:
-            parent = el.getparent()
-            targets[r.lower()] = keys[parent] if parent is not None else keys[el]
+        r = (el.get("root") or "").lower()
+        if not _UUID_RE.match(r) or el.get("extension") is not None or r in defined:
+            continue
+        parent = el.getparent()
+        if parent is not None and local(parent) in ACTS:
+            defined.add(r)
+            targets[r] = keys[parent]
+        elif r not in targets:
+            targets[r] = keys[parent] if parent is not None else keys[el]
     out: list[Fact] = []
     for el, key in keys.items():
         parent = el.getparent()

@@ -6,6 +6,11 @@
 - The drug-role (G.k.1) and causality (G.k.9.i.2.r) blocks keep their position among the
   adverseEventAssessment's components (extension `e2b_order`, valueInteger), so a re-export writes them
   in the order they were received rather than grouped per drug and reaction.
+- A drug's link to a reaction (AdverseEvent.suspectEntity) keeps the position of the drug's first
+  G.k.9.i.3 / G.k.9.i.4 block for that reaction (`e2b_order`), so a re-export writes a drug's
+  per-reaction blocks in the order received, not in the order of the reactions.
+- The reporter's and sender's comments (H.2, H.4: Composition sections) keep their received order.
+- The sender's telecom entries (C.3.4.6-8, Organization.telecom) keep their received order (`e2b_order`).
 
 Freshly authored Bundles carry none of this and are written in the exporter's own order.
 """
@@ -17,6 +22,7 @@ from typing import Any
 
 from reporter.e2b.to_case import Origin
 from reporter.fhir.build import resource_id
+from reporter.fhir.read import section_code
 from reporter.tables import ext
 
 Json = dict[str, Any]
@@ -87,3 +93,18 @@ def annotate(bundle: Json, case_id: str, origin: Origin) -> None:
             if (entity.get("instance") or {}).get("reference") == target:
                 for item, position in zip(entity.get("causality") or [], positions, strict=False):
                     _set_order(item, position)
+    composition = bundle["entry"][0]["resource"] if bundle.get("entry") else {}  # a document's first entry
+    for section in composition.get("section") or []:
+        codes = {c.get("code") for c in (section.get("code") or {}).get("coding") or []}
+        for key, position in origin.comment_positions.items():
+            if section_code(key) in codes:
+                _set_order(section, position)
+    for point in (find("sender") or {}).get("telecom") or []:
+        if point.get("system") in origin.telecom_positions:
+            _set_order(point, origin.telecom_positions[point["system"]])
+    for (drug_key, reaction_key), position in origin.link_positions.items():
+        event = find(f"reaction/{reaction_key}")
+        target = f"urn:uuid:{resource_id(case_id, f'drug/{drug_key}')}"
+        for entity in (event or {}).get("suspectEntity") or []:
+            if (entity.get("instance") or {}).get("reference") == target:
+                _set_order(entity, position)

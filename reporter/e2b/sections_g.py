@@ -46,6 +46,9 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     medication = ctx.index.resolve(statement.get("medicationReference")) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication)
+    # an imported drug's per-reaction blocks in the order received (e2b_order), new ones after them
+    links = [links[i] for i in sorted(range(len(links)), key=lambda i: (order(links[i][1]) is None,
+                                                                        order(links[i][1]) or 0, i))]
     for event, entity in links:
         intervals(admin, event, entity, statement)
     for dosage in statement.get("dosage") or []:
@@ -313,9 +316,13 @@ def causality(assessment: Node, statement: Json, event: Json, item: Json) -> Non
 
 def narrative_parts(ctx: Ctx, assessment: Node) -> None:
     """H.2 reporter's comments, H.3.r sender's diagnoses, H.4 sender's comments (component1)."""
-    reporter, _ = section_text(ctx, "reporter_comments")
-    if reporter:
-        comment(ctx, assessment, reporter, "3")
+    # the two comments in the order an imported case received them (e2b_order), else H.2 first
+    keys = sorted(("reporter_comments", "sender_comments"),
+                  key=lambda k: order(ctx.index.section_element(k) or {}) or 0)
+    first, last = ((k, section_text(ctx, k)[0]) for k in keys)
+    authors = {"reporter_comments": "3", "sender_comments": "1"}
+    if first[1]:
+        comment(ctx, assessment, first[1], authors[first[0]])
     for condition in ctx.index.section("sender_diagnosis"):
         obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS",
                  moodCode="EVN")
@@ -323,9 +330,8 @@ def narrative_parts(ctx: Ctx, assessment: Node) -> None:
         mdr_value(obs, condition.get("code"))
         author = el(ctx.stand_in(el(obs, "author", typeCode="AUT")), "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "1", 21)
-    sender, _ = section_text(ctx, "sender_comments")
-    if sender:
-        comment(ctx, assessment, sender, "1")
+    if last[1]:
+        comment(ctx, assessment, last[1], authors[last[0]])
 
 
 def comment(ctx: Ctx, assessment: Node, text: str, author_code: str) -> None:

@@ -98,6 +98,12 @@ class Origin:
     ids: dict[str, str] = field(default_factory=dict)
     role_positions: dict[str, int] = field(default_factory=dict)
     causality_positions: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    # (drug key, reaction key) -> position of the drug's first G.k.9.i.3 / G.k.9.i.4 block for the reaction
+    link_positions: dict[tuple[str, str], int] = field(default_factory=dict)
+    # sender's telecom kind (phone, fax, email) -> its position among the sender's elements (C.3.4.6-8)
+    telecom_positions: dict[str, int] = field(default_factory=dict)
+    # narrative section key (reporter_comments H.2, sender_comments H.4) -> position of its block
+    comment_positions: dict[str, int] = field(default_factory=dict)
 
 
 class Reader:
@@ -426,6 +432,11 @@ def _sender(r: Reader, inst: etree._Element | None) -> Any:
         "fax": r.value("C.3.4.7", inst, lambda v: v[4:] if v.startswith("fax:") else None),
         "email": r.value("C.3.4.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
     }
+    elements = [c for c in inst if isinstance(c.tag, str)]
+    for kind, number in (("phone", "C.3.4.6"), ("fax", "C.3.4.7"), ("email", "C.3.4.8")):
+        node = r.raw(number, inst)[0]
+        if data[kind] is not None and node is not None and node in elements:
+            r.origin.telecom_positions[kind] = elements.index(node)
     return r.build(m.Sender, data, point)
 
 
@@ -774,7 +785,10 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                 r.origin.causality_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = \
                     positions[(drug_uuid, reac_uuid)]
         for reac_uuid, found in _drug_reaction_facts(r, inst, reaction_ids).items():
+            position = found.pop("position")
             per_reaction.setdefault(reac_uuid, {}).update(found)
+            if found:
+                r.origin.link_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = position
         links = [m.DrugReaction(reaction=reaction_ids[k], **v) for k, v in per_reaction.items()]
         data = {
             "id": f"drug-{n}",
@@ -811,8 +825,14 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
 
 def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]
                          ) -> dict[str, dict[str, Any]]:
-    """G.k.9.i.3.1/.2 onset intervals and G.k.9.i.4 rechallenge of one drug, per reaction id."""
+    """G.k.9.i.3.1/.2 onset intervals and G.k.9.i.4 rechallenge of one drug, per reaction id, each with the
+    `position` of its first such block among the drug's elements (the order they were received in)."""
     out: dict[str, dict[str, Any]] = {}
+
+    def place(target: str, node: etree._Element) -> None:
+        position = _position_in(drug, node)
+        found = out.setdefault(target, {})
+        found["position"] = min(found.get("position", position), position)
     for rel in r.instances("drug_reaction", drug):
         ref = rel.find("{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
         target = ref.get("root") if ref is not None else None
@@ -824,6 +844,7 @@ def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str
             quantity = r.quantity(a, b, rel)
             if quantity is not None and field_ not in out.get(target, {}):
                 out.setdefault(target, {})[field_] = quantity
+                place(target, rel)
                 r.mark(ref, "root")
             else:
                 r.rollback(point)
@@ -836,6 +857,7 @@ def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str
         code = r.code("G.k.9.i.4", obs, "rechallenge")
         if code:
             out.setdefault(target, {})["rechallenge"] = code
+            place(target, obs)
             r.mark(ref, "root")
         else:
             r.rollback(point)
@@ -859,7 +881,19 @@ def _narrative(r: Reader, report: etree._Element) -> Any:
                              if (d := r.meddra("H.3.r.1b", "H.3.r.1a", inst)) is not None],
         "summaries": summaries,
     }
+    if assessment is not None:
+        for key, number in (("reporter_comments", "H.2"), ("sender_comments", "H.4")):
+            node = r.raw(number, assessment)[0]
+            if data[key] is not None and node is not None:
+                r.origin.comment_positions[key] = _position_in(assessment, node)
     return r.build(m.Narrative, data, point)
+
+
+def _position_in(ancestor: etree._Element, node: etree._Element) -> int:
+    """The position among ancestor's elements of the child of ancestor that holds node."""
+    while node.getparent() is not None and node.getparent() is not ancestor:
+        node = node.getparent()
+    return [c for c in ancestor if isinstance(c.tag, str)].index(node)
 
 
 def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader, str | None]:
