@@ -10,6 +10,8 @@
   G.k.9.i.3 / G.k.9.i.4 block for that reaction (`e2b_order`), so a re-export writes a drug's
   per-reaction blocks in the order received, not in the order of the reactions.
 - The reporter's and sender's comments (H.2, H.4: Composition sections) keep their received order.
+- The sender (C.3, the custodian Organization) keeps its place among the C.1.9.1.r other case ids, which
+  share its wrapper (subjectOf1): `e2b_order` is the number of those received before it.
 - The sender's telecom entries (C.3.4.6-8, Organization.telecom) keep their received order (`e2b_order`).
 
 Freshly authored Bundles carry none of this and are written in the exporter's own order.
@@ -99,6 +101,8 @@ def annotate(bundle: Json, case_id: str, origin: Origin) -> None:
         for key, position in origin.comment_positions.items():
             if section_code(key) in codes:
                 _set_order(section, position)
+    if origin.sender_rank is not None and find("sender") is not None:
+        _set_order(find("sender"), origin.sender_rank)
     for point in (find("sender") or {}).get("telecom") or []:
         if point.get("system") in origin.telecom_positions:
             _set_order(point, origin.telecom_positions[point["system"]])

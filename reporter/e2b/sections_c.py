@@ -173,6 +173,10 @@ def person_name(who: Node, name: Json | None) -> None:
 def report_sender(ctx: Ctx, event: Node) -> None:
     """C.3 sender (subjectOf1/controlActEvent/author) and C.1.9.1.r other case identifiers."""
     org = ctx.index.resolve(ctx.composition.get("custodian"))
+    others = read.extensions(ctx.composition, "previous_case_identifier")
+    rank = (order(org) or 0) if org else len(others)  # an imported sender's place among the other ids
+    for other in others[:rank]:
+        other_case_id(event, other)
     if org:
         act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
         entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
@@ -195,11 +199,16 @@ def report_sender(ctx: Ctx, event: Node) -> None:
         inner = el(el(represented, "assignedEntity", classCode="ASSIGNED"), "representedOrganization",
                    classCode="ORG", determinerCode="INSTANCE")
         el(inner, "name", text=org.get("name"))
-    for other in read.extensions(ctx.composition, "previous_case_identifier"):
-        ident = other.get("valueIdentifier") or {}
-        act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-        el(act, "id", root="2.16.840.1.113883.3.989.2.1.3.3", extension=ident.get("value"),
-           assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
+    for other in others[rank:]:
+        other_case_id(event, other)
+
+
+def other_case_id(event: Node, other: Json) -> None:
+    """C.1.9.1.r: one other case identifier (subjectOf1/controlActEvent/id)."""
+    ident = other.get("valueIdentifier") or {}
+    act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+    el(act, "id", root="2.16.840.1.113883.3.989.2.1.3.3", extension=ident.get("value"),
+       assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
 
 
 def report_characteristics(ctx: Ctx, event: Node) -> None:

@@ -104,6 +104,8 @@ class Origin:
     telecom_positions: dict[str, int] = field(default_factory=dict)
     # narrative section key (reporter_comments H.2, sender_comments H.4) -> position of its block
     comment_positions: dict[str, int] = field(default_factory=dict)
+    # how many C.1.9.1.r other-case-id blocks (subjectOf1, like the sender's C.3) came before the sender's
+    sender_rank: int | None = None
 
 
 class Reader:
@@ -432,6 +434,10 @@ def _sender(r: Reader, inst: etree._Element | None) -> Any:
         "fax": r.value("C.3.4.7", inst, lambda v: v[4:] if v.startswith("fax:") else None),
         "email": r.value("C.3.4.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
     }
+    report = r.one("report")
+    if report is not None:
+        here = _position_in(report, inst)
+        r.origin.sender_rank = sum(_position_in(report, other) < here for other in r.instances("other_case_id"))
     elements = [c for c in inst if isinstance(c.tag, str)]
     for kind, number in (("phone", "C.3.4.6"), ("fax", "C.3.4.7"), ("email", "C.3.4.8")):
         node = r.raw(number, inst)[0]
