@@ -810,8 +810,8 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "reactions": links,
             "additional_text": r.value("G.k.11", inst),
         }
-        auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
-                "holder": r.value("G.k.3.3", inst)}
+        auth = {"number": _authorisation(r, "G.k.3.1", inst), "country": _authorisation(r, "G.k.3.2", inst),
+                "holder": _authorisation(r, "G.k.3.3", inst)}
         if any(auth.values()):
             data["authorisation"] = auth
         drug = r.build(m.Drug, data, point, inst)
@@ -827,6 +827,15 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
     return out
+
+
+def _authorisation(r: Reader, number: str, drug: etree._Element) -> Any:
+    """A G.k.3 value from the drug's first approval block only: a further one goes through as received
+    (the model holds one authorisation)."""
+    first = drug.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/h:subjectOf/"
+                       "h:approval", namespaces=r.ns)[:1]
+    node = r.node(number, drug)
+    return r.value(number, drug) if node is not None and first[0] in node.iterancestors() else None
 
 
 def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]
