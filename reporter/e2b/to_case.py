@@ -10,7 +10,8 @@ rejects (e.g. a drug without a name) is rolled back and passed through whole.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -122,6 +123,7 @@ class Reader:
         # E2B elements the model needs a value for that the message does not give (in a form the model
         # can hold): the case gets a placeholder, and the exporter writes nothing of its own there.
         self.not_received: list[str] = []
+        self.skipped: set[etree._Element] = set()  # blocks not to read from (see first_of)
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -197,7 +199,20 @@ class Reader:
 
     def node(self, number: str, instance: etree._Element) -> etree._Element | None:
         hits = self._xpath(instance, self.elements[number]["node"])
+        if self.skipped:
+            hits = [h for h in hits if not any(a in self.skipped for a in h.iterancestors())]
         return hits[0] if hits else None
+
+    @contextmanager
+    def first_of(self, blocks: list[etree._Element]) -> Iterator[None]:
+        """Read values only from the first of repeated blocks the model holds one of (a second approval, a
+        second author of a primary source): the others go through as received, not mixed into the first."""
+        saved = self.skipped
+        self.skipped = saved | set(blocks[1:])
+        try:
+            yield
+        finally:
+            self.skipped = saved
 
     def raw(self, number: str, instance: etree._Element) -> tuple[etree._Element | None, str | None]:
         node = self.node(number, instance)
@@ -396,6 +411,11 @@ def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
 
 
 def _primary_source(r: Reader, inst: etree._Element) -> Any:
+    with r.first_of(inst.xpath("h:relatedInvestigation/h:subjectOf2", namespaces=r.ns)):  # one author
+        return _primary_source_of(r, inst)
+
+
+def _primary_source_of(r: Reader, inst: etree._Element) -> Any:
     point = r.checkpoint()
     qualification = r.code("C.2.r.4", inst, "qualification")
     if qualification is None:
@@ -810,8 +830,11 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "reactions": links,
             "additional_text": r.value("G.k.11", inst),
         }
-        auth = {"number": _authorisation(r, "G.k.3.1", inst), "country": _authorisation(r, "G.k.3.2", inst),
-                "holder": _authorisation(r, "G.k.3.3", inst)}
+        approvals = inst.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
+                               "h:subjectOf/h:approval", namespaces=r.ns)
+        with r.first_of(approvals):  # the model holds one G.k.3
+            auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
+                    "holder": r.value("G.k.3.3", inst)}
         if any(auth.values()):
             data["authorisation"] = auth
         drug = r.build(m.Drug, data, point, inst)
@@ -827,15 +850,6 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
     return out
-
-
-def _authorisation(r: Reader, number: str, drug: etree._Element) -> Any:
-    """A G.k.3 value from the drug's first approval block only: a further one goes through as received
-    (the model holds one authorisation)."""
-    first = drug.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/h:subjectOf/"
-                       "h:approval", namespaces=r.ns)[:1]
-    node = r.node(number, drug)
-    return r.value(number, drug) if node is not None and first[0] in node.iterancestors() else None
 
 
 def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]

@@ -86,6 +86,18 @@ def second_approval(doc: etree._Element) -> None:
     first_id.getparent().remove(first_id)
 
 
+def second_author(doc: etree._Element) -> None:
+    """C.2.r: a primary source with a second author block (the model holds one), the first without an
+    address: the second one's address is not the first one's."""
+    first = _one(doc, "//h:outboundRelationship/h:relatedInvestigation/h:subjectOf2[h:controlActEvent/h:author]")
+    extra = etree.fromstring(etree.tostring(first))
+    for given in extra.xpath(".//h:given", namespaces=NS):
+        given.text = "Second"
+    first.addnext(extra)
+    for addr in first.xpath(".//h:assignedEntity/h:addr", namespaces=NS):
+        addr.getparent().remove(addr)
+
+
 CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-vaers-vaccines-infant.xml", swap_reactions),
     ("ema-literature-study-parent-death.xml", swap_reactions),
@@ -95,6 +107,7 @@ CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("ema-literature-study-parent-death.xml", other_ids_before_sender),
     ("fda-postmarket-foreign-sender.xml", qualification_null_without_system),
     ("fda-vaers-vaccines-infant.xml", second_approval),
+    ("ema-literature-study-parent-death.xml", second_author),
 ]
 
 
