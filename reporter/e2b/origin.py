@@ -12,6 +12,8 @@
 - The reporter's and sender's comments (H.2, H.4: Composition sections) keep their received order.
 - The sender (C.3, the custodian Organization) keeps its place among the C.1.9.1.r other case ids, which
   share its wrapper (subjectOf1): `e2b_order` is the number of those received before it.
+- A test's reference range bounds (F.r.4 low, F.r.5 high: Observation.referenceRange low / high) keep
+  their received order.
 - The sender's telecom entries (C.3.4.6-8, Organization.telecom) keep their received order (`e2b_order`).
 
 Freshly authored Bundles carry none of this and are written in the exporter's own order.
@@ -101,6 +103,10 @@ def annotate(bundle: Json, case_id: str, origin: Origin) -> None:
         for key, position in origin.comment_positions.items():
             if section_code(key) in codes:
                 _set_order(section, position)
+    for (index, bound), position in origin.range_positions.items():
+        for reference in (find(f"test/{index}") or {}).get("referenceRange") or []:
+            if isinstance(reference.get(bound), dict):
+                _set_order(reference[bound], position)
     if origin.sender_rank is not None and find("sender") is not None:
         _set_order(find("sender"), origin.sender_rank)
     for point in (find("sender") or {}).get("telecom") or []:

@@ -107,6 +107,8 @@ class Origin:
     comment_positions: dict[str, int] = field(default_factory=dict)
     # how many C.1.9.1.r other-case-id blocks (subjectOf1, like the sender's C.3) came before the sender's
     sender_rank: int | None = None
+    # (test index, "low" / "high") -> position of the F.r.4 / F.r.5 referenceRange among the test's elements
+    range_positions: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 class Reader:
@@ -660,6 +662,10 @@ def _tests(r: Reader) -> list[m.Test]:
         }
         item = r.build(m.Test, data, point, inst)
         if item:
+            for bound, number in (("low", "F.r.4"), ("high", "F.r.5")):
+                node = r.node(number, inst)
+                if data[bound] is not None and node is not None:
+                    r.origin.range_positions[(len(out), bound)] = _position_in(inst, node)
             out.append(item)
     return out
 

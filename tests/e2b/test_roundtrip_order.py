@@ -67,6 +67,13 @@ def other_ids_before_sender(doc: etree._Element) -> None:
     sender.addprevious(other)
 
 
+def swap_reference_range(doc: etree._Element) -> None:
+    """F.r.5 high ahead of F.r.4 low."""
+    test = _one(doc, "//h:organizer/h:component/h:observation[count(h:referenceRange) = 2]")
+    low, high = test.xpath("h:referenceRange", namespaces=NS)
+    _swap(low, high)
+
+
 def qualification_null_without_system(doc: etree._Element) -> None:
     """C.2.r.4 as a bare null flavor: no code system to add."""
     code = _one(doc, "//h:asQualifiedEntity/h:code")
@@ -105,6 +112,7 @@ CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-vaers-vaccines-infant.xml", swap_telecoms),
     ("fda-postmarket-foreign-sender.xml", swap_comments),
     ("ema-literature-study-parent-death.xml", other_ids_before_sender),
+    ("fda-postmarket-foreign-sender.xml", swap_reference_range),
     ("fda-postmarket-foreign-sender.xml", qualification_null_without_system),
     ("fda-vaers-vaccines-infant.xml", second_approval),
     ("ema-literature-study-parent-death.xml", second_author),
