@@ -10,8 +10,7 @@ rejects (e.g. a drug without a name) is rolled back and passed through whole.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -125,7 +124,7 @@ class Reader:
         # E2B elements the model needs a value for that the message does not give (in a form the model
         # can hold): the case gets a placeholder, and the exporter writes nothing of its own there.
         self.not_received: list[str] = []
-        self.skipped: set[etree._Element] = set()  # blocks not to read from (see first_of)
+        self.skipped: set[etree._Element] = set()  # blocks not to read from (see first_only)
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -178,7 +177,7 @@ class Reader:
             return [self.message.getparent() if self.message.getparent() is not None else self.message]
         spec = self.groups[group]
         if within is not None:
-            return self._xpath(within, spec["path"])
+            return self._unskipped(self._xpath(within, spec["path"]))
         parent = spec.get("parent") or "message"
         parents = self.instances(parent)
         if parent in self.groups and self.groups[parent].get("once"):
@@ -200,21 +199,18 @@ class Reader:
         return [n for n in node.xpath(path, namespaces=self.ns) if isinstance(n, etree._Element)]
 
     def node(self, number: str, instance: etree._Element) -> etree._Element | None:
-        hits = self._xpath(instance, self.elements[number]["node"])
-        if self.skipped:
-            hits = [h for h in hits if not any(a in self.skipped for a in h.iterancestors())]
+        hits = self._unskipped(self._xpath(instance, self.elements[number]["node"]))
         return hits[0] if hits else None
 
-    @contextmanager
-    def first_of(self, blocks: list[etree._Element]) -> Iterator[None]:
-        """Read values only from the first of repeated blocks the model holds one of (a second approval, a
-        second author of a primary source): the others go through as received, not mixed into the first."""
-        saved = self.skipped
-        self.skipped = saved | set(blocks[1:])
-        try:
-            yield
-        finally:
-            self.skipped = saved
+    def first_only(self, blocks: list[etree._Element]) -> None:
+        """Read only the first of repeated blocks the model holds one of (a second approval, consumable,
+        address, author of a primary source): the others go through as received, not mixed into the first."""
+        self.skipped.update(blocks[1:])
+
+    def _unskipped(self, nodes: list[etree._Element]) -> list[etree._Element]:
+        if not self.skipped:
+            return nodes
+        return [n for n in nodes if n not in self.skipped and not any(a in self.skipped for a in n.iterancestors())]
 
     def raw(self, number: str, instance: etree._Element) -> tuple[etree._Element | None, str | None]:
         node = self.node(number, instance)
@@ -413,11 +409,10 @@ def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
 
 
 def _primary_source(r: Reader, inst: etree._Element) -> Any:
-    with r.first_of(inst.xpath("h:relatedInvestigation/h:subjectOf2", namespaces=r.ns)):  # one author
-        return _primary_source_of(r, inst)
-
-
-def _primary_source_of(r: Reader, inst: etree._Element) -> Any:
+    # the model holds one author with one address per primary source
+    r.first_only(inst.xpath("h:relatedInvestigation/h:subjectOf2", namespaces=r.ns))
+    r.first_only(inst.xpath("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/h:addr",
+                            namespaces=r.ns))
     point = r.checkpoint()
     qualification = r.code("C.2.r.4", inst, "qualification")
     if qualification is None:
@@ -441,6 +436,7 @@ def _primary_source_of(r: Reader, inst: etree._Element) -> Any:
 def _sender(r: Reader, inst: etree._Element | None) -> Any:
     if inst is None:
         return None
+    r.first_only(inst.xpath("h:addr", namespaces=r.ns))  # the model holds one address
     point = r.checkpoint()
     data = {
         "id": r.value("N.2.r.2", r.message),
@@ -781,6 +777,10 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         uuid = id_el.get("root") if id_el is not None else None
         if uuid not in roles or uuid in claimed:
             continue
+        # the model holds one product (G.k.2) with one authorisation (G.k.3) per drug
+        r.first_only(inst.xpath("h:consumable", namespaces=r.ns))
+        r.first_only(inst.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
+                                "h:subjectOf[h:approval]", namespaces=r.ns))
         substances = []
         for sub in r.instances("substance", inst):
             p = r.checkpoint()
@@ -836,11 +836,8 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "reactions": links,
             "additional_text": r.value("G.k.11", inst),
         }
-        approvals = inst.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
-                               "h:subjectOf/h:approval", namespaces=r.ns)
-        with r.first_of(approvals):  # the model holds one G.k.3
-            auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
-                    "holder": r.value("G.k.3.3", inst)}
+        auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
+                "holder": r.value("G.k.3.3", inst)}
         if any(auth.values()):
             data["authorisation"] = auth
         drug = r.build(m.Drug, data, point, inst)

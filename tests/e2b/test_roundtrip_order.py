@@ -96,13 +96,30 @@ def second_approval(doc: etree._Element) -> None:
 def second_author(doc: etree._Element) -> None:
     """C.2.r: a primary source with a second author block (the model holds one), the first without an
     address: the second one's address is not the first one's."""
-    first = _one(doc, "//h:outboundRelationship/h:relatedInvestigation/h:subjectOf2[h:controlActEvent/h:author]")
+    first = _one(doc, "//h:outboundRelationship/h:relatedInvestigation[h:code/@code='2']/h:subjectOf2")
     extra = etree.fromstring(etree.tostring(first))
     for given in extra.xpath(".//h:given", namespaces=NS):
         given.text = "Second"
     first.addnext(extra)
     for addr in first.xpath(".//h:assignedEntity/h:addr", namespaces=NS):
         addr.getparent().remove(addr)
+
+
+def second_sender_address(doc: etree._Element) -> None:
+    """C.3.4: a sender with a second address (the model holds one), the first without a street."""
+    addr = _one(doc, "//h:investigationEvent/h:subjectOf1/h:controlActEvent/h:author/h:assignedEntity/h:addr")
+    extra = etree.fromstring(etree.tostring(addr))
+    addr.addnext(extra)
+    for street in addr.xpath("h:streetAddressLine", namespaces=NS):
+        addr.remove(street)
+
+
+def second_consumable(doc: etree._Element) -> None:
+    """G.k.2: a drug with a second product block (the model holds one)."""
+    consumable = _one(doc, "//h:organizer/h:component/h:substanceAdministration/h:consumable")
+    extra = etree.fromstring(etree.tostring(consumable))
+    _one(extra, ".//h:kindOfProduct/h:name").text = "Second product"
+    consumable.addnext(extra)
 
 
 CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
@@ -116,6 +133,8 @@ CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-postmarket-foreign-sender.xml", qualification_null_without_system),
     ("fda-vaers-vaccines-infant.xml", second_approval),
     ("ema-literature-study-parent-death.xml", second_author),
+    ("fda-vaers-vaccines-infant.xml", second_sender_address),
+    ("fda-vaers-vaccines-infant.xml", second_consumable),
 ]
 
 
