@@ -500,7 +500,8 @@ def _patient(r: Reader, pat: etree._Element | None) -> Any:
         item = r.build(m.HistoryItem, {
             "meddra": r.meddra("D.7.1.r.1b", "D.7.1.r.1a", inst),
             "start": r.date("D.7.1.r.2", inst), "end": r.date("D.7.1.r.4", inst),
-            "continuing": r.boolean("D.7.1.r.3", inst), "comments": r.value("D.7.1.r.5", inst),
+            "continuing": r.boolean("D.7.1.r.3", inst),
+            "comments": r.value("D.7.1.r.5", inst) if _linked_as(r, "D.7.1.r.5", inst, "COMP") else None,
             "family_history": r.boolean("D.7.1.r.6", inst),
         }, p, inst)
         if item:

@@ -122,6 +122,13 @@ def second_consumable(doc: etree._Element) -> None:
     consumable.addnext(extra)
 
 
+def history_comment_as_reference(doc: etree._Element) -> None:
+    """D.7.1.r.5 under a relationship typed REFR (the exporter writes COMP): the type is a fact too."""
+    rel = _one(doc, "//h:organizer[h:code/@code='1']/h:component/h:observation/h:outboundRelationship2"
+                    "[h:observation/h:code/@code='10']")
+    rel.set("typeCode", "REFR")
+
+
 CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-vaers-vaccines-infant.xml", swap_reactions),
     ("ema-literature-study-parent-death.xml", swap_reactions),
@@ -135,6 +142,7 @@ CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("ema-literature-study-parent-death.xml", second_author),
     ("fda-vaers-vaccines-infant.xml", second_sender_address),
     ("fda-vaers-vaccines-infant.xml", second_consumable),
+    ("ema-literature-study-parent-death.xml", history_comment_as_reference),
 ]
 
 
