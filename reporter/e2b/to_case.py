@@ -610,6 +610,7 @@ def _time_written(inst: etree._Element, shapes: re.Pattern[str]) -> bool:
 def _reaction_time(r: Reader, inst: etree._Element) -> dict[str, Any]:
     """E.i.4-6 as the exporter writes them: start and end in an IVL_TS, or with the duration in an SXPR_TS.
     Another shape (or a duration that cannot be read) leaves the times as received."""
+    r.first_only(inst.xpath("h:effectiveTime", namespaces=r.ns))  # the model holds one time per reaction
     shape = _time_type(inst)
     if not _time_written(inst, _REACTION_SHAPES):
         return {}
@@ -622,6 +623,7 @@ def _reaction_time(r: Reader, inst: etree._Element) -> dict[str, Any]:
 def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
     """G.k.4.r.2-6 as the exporter writes them: an interval (IVL_TS), or a period with an interval
     (SXPR_TS). A period that cannot be read, or another shape, leaves the whole dosage time as received."""
+    r.first_only(dose.xpath("h:effectiveTime", namespaces=r.ns))  # the model holds one time per dosage
     shape = _time_type(dose)
     if not _time_written(dose, _DOSE_SHAPES):
         return {}

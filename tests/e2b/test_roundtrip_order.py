@@ -129,6 +129,14 @@ def history_comment_as_reference(doc: etree._Element) -> None:
     rel.set("typeCode", "REFR")
 
 
+def second_dose_time(doc: etree._Element) -> None:
+    """G.k.4.r: a dosage with a second effectiveTime holding a duration (the model holds one time)."""
+    time = _one(doc, "//h:outboundRelationship2[@typeCode='COMP']/h:substanceAdministration/h:effectiveTime")
+    extra = etree.fromstring(f'<effectiveTime xmlns="{mutations.HL7}" xmlns:xsi="{mutations.XSI}" '
+                             'xsi:type="IVL_TS"><width value="3" unit="d"/></effectiveTime>')
+    time.addnext(extra)
+
+
 CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-vaers-vaccines-infant.xml", swap_reactions),
     ("ema-literature-study-parent-death.xml", swap_reactions),
@@ -143,6 +151,7 @@ CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-vaers-vaccines-infant.xml", second_sender_address),
     ("fda-vaers-vaccines-infant.xml", second_consumable),
     ("ema-literature-study-parent-death.xml", history_comment_as_reference),
+    ("fda-vaers-vaccines-infant.xml", second_dose_time),
 ]
 
 
