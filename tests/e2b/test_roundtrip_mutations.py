@@ -6,8 +6,8 @@ element, rewrite a text, change a date's precision, add an optional block, swap 
 null flavor where the ICH table allows one, graft a block another source has at the same place). Those the
 XSD rejects are discarded and counted; every other one must import (no report rejected, no crash), export
 XSD-valid, and carry the same facts (only batch/message ids and creation times may change). The draw is
-seeded, so CI runs the same variants
-every time; a failure names the variant and writes it next to the test's tmp_path for replay.
+seeded, so CI runs the same variants every time; a failure names the variant and writes it next to the
+test's tmp_path for replay.
 """
 
 from __future__ import annotations
