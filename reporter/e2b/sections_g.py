@@ -63,6 +63,10 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         value, unit = ucum(gestation)
         el(observation(admin, "outboundRelationship2", "REFR", "16", OBS, "gestationPeriod"), "value",
            xsi_type="PQ", value=value, unit=unit)
+    blinded = read.ext_value(medication, "blinded")
+    if isinstance(blinded, bool):  # G.k.2.5 investigational product blinded
+        el(observation(admin, "outboundRelationship2", "PERT", "6", OBS, "blinded"), "value", xsi_type="BL",
+           value="true" if blinded else "false")
     for event, entity in links:
         rechallenge = ich_code(read.ext_value(entity, "rechallenge"), 16)
         if rechallenge:

@@ -176,6 +176,15 @@ class _Extractor:
         med = self._resolve(statement.get("medicationReference"))
         return _concept_text(med.get("code")) or _concept_text(statement.get("medicationCodeableConcept"))
 
+    def substance_name(self, statement: Json) -> str | None:
+        """The first active substance as written (an INN such as "anakinra"); product names keep their case."""
+        med = self._resolve(statement.get("medicationReference"))
+        for ingredient in _l(med.get("ingredient")):
+            name = _concept_text(_d(ingredient).get("itemCodeableConcept"))
+            if name:
+                return name
+        return None
+
     def _anchor_date(self) -> dt.date | None:
         if not self.anchor:
             return None
@@ -599,7 +608,8 @@ class _Extractor:
     def axis_label(self) -> str | None:
         if not self.anchor:
             return None
-        return f"Days after first {(self.drug_name(self.anchor) or 'suspect drug').lower()} dose"
+        name = self.substance_name(self.anchor) or self.drug_name(self.anchor) or "suspect drug"
+        return f"Days after first {name} dose"
 
     def figures(self, rows: list[LabRow], reactions: list[ReactionView],
                 drugs: list[DrugView]) -> list[Figure]:

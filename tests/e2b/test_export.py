@@ -146,3 +146,29 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
 def test_serialization_is_utf8_with_declaration():
     batch, _ = build_batch([bundle_for(DEMOS[0])], batch_id=FIXED_BATCH, creation_time=FIXED_TIME)
     assert serialize(batch).startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+
+
+def test_blinded_investigational_product_is_written_and_read_back(tmp_path, e2b_schema_dir):
+    """G.k.2.5 sits at substanceAdministration/outboundRelationship2/observation[code 6] (ICH/MFDS XPath)."""
+    import json
+
+    from reporter import yaml12
+    from reporter.casefile import parse_case
+    from reporter.e2b.importer import import_file
+    from reporter.fhir import read
+    from reporter.fhir.build import build_bundle
+
+    data = yaml12.load(DEMOS[0].read_text(encoding="utf-8"))
+    data["drugs"][0]["blinded"] = True
+    out = export_bundles([build_bundle(parse_case(json.dumps(data)))], receiver_name="ich", schema_dir=e2b_schema_dir)
+    assert out.check.xsd == "valid" and not out.check.errors
+    doc = etree.fromstring(out.xml)
+    ns = {"h": "urn:hl7-org:v3"}
+    values = doc.xpath("//h:substanceAdministration/h:outboundRelationship2[@typeCode='PERT']"
+                       "/h:observation[h:code/@code='6']/h:value/@value", namespaces=ns)
+    assert values == ["true"]
+    path = tmp_path / "blinded.xml"
+    path.write_bytes(out.xml)
+    (report,) = import_file(path).reports
+    medications = read.BundleIndex(report.bundle).all("Medication")
+    assert any(read.ext_value(m, "blinded") is True for m in medications)
