@@ -22,7 +22,8 @@ Freshly authored Bundles carry none of this and are written in the exporter's ow
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from reporter.e2b.to_case import Origin
 from reporter.fhir.build import resource_id
@@ -30,6 +31,7 @@ from reporter.fhir.read import section_code
 from reporter.tables import ext
 
 Json = dict[str, Any]
+T = TypeVar("T")
 URI = "urn:ietf:rfc:3986"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
@@ -59,6 +61,13 @@ def order(element: Json) -> int | None:
     """The `e2b_order` position an element was received at (None when not imported)."""
     url = ext("e2b_order")
     return next((e.get("valueInteger") for e in element.get("extension") or [] if e.get("url") == url), None)
+
+
+def received_order(items: list[T], element: Callable[[T], Json] | None = None) -> list[T]:
+    """Items whose element (the item itself by default) was imported, in the order received (`e2b_order`),
+    then the others in the writer's order."""
+    ranks = [order((element(item) if element else item) or {}) for item in items]  # type: ignore[arg-type]
+    return [items[i] for i in sorted(range(len(items)), key=lambda i: (ranks[i] is None, ranks[i] or 0, i))]
 
 
 def _set_order(element: Json, position: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reporter.e2b import xmlw
 from reporter.e2b.context import ISO_COUNTRY, OBS, Ctx, Json, ich_code, identifier_value, section_text, ts
-from reporter.e2b.origin import order
+from reporter.e2b.origin import order, received_order
 from reporter.e2b.xmlw import Node, bl, el
 from reporter.fhir import read
 
@@ -147,8 +147,7 @@ def address_and_telecom(entity: Node, address: Json, telecom: list[Json], *, wit
                 el(addr, tag, text=value)
     prefixes = {"phone": "tel:", "fax": "fax:", "email": "mailto:"}
     # an imported case's entries in the order received (e2b_order), new ones after them
-    ranked = sorted(range(len(telecom)), key=lambda i: (order(telecom[i]) is None, order(telecom[i]) or 0, i))
-    for point in (telecom[i] for i in ranked):
+    for point in received_order(telecom):
         kind = point.get("system")
         if kind in prefixes and point.get("value") and (with_email or kind != "email"):
             el(entity, "telecom", value=prefixes[kind] + point["value"])

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
-from reporter.e2b.origin import e2b_id, order
+from reporter.e2b.origin import e2b_id, order, received_order
 from reporter.e2b.sections_d import describe_relative, mdr_value
 from reporter.e2b.xmlw import Node, el, num, observation
 from reporter.fhir import read
@@ -47,8 +47,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication)
     # an imported drug's per-reaction blocks in the order received (e2b_order), new ones after them
-    links = [links[i] for i in sorted(range(len(links)), key=lambda i: (order(links[i][1]) is None,
-                                                                        order(links[i][1]) or 0, i))]
+    links = received_order(links, lambda link: link[1])
     for event, entity in links:
         intervals(admin, event, entity, statement)
     for dosage in statement.get("dosage") or []:
