@@ -248,6 +248,8 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
                 refresh(path, 2)
                 continue
             parent = keys.get(parent_path)
+            if parent is None:  # a wrapper is named by the one act it wraps: by this one, in the source
+                parent = keys.get(_UNWRAPPED.sub("", parent_path))
             if parent is None:
                 misplaced += 1
                 continue
@@ -278,6 +280,9 @@ def _apply(entries: list[dict[str, str]], paths: Callable[[], dict[str, etree._E
             elif local(node) == "id":
                 refresh(path, 1)
     return misplaced
+
+
+_UNWRAPPED = re.compile(r"\{[^{}/]*\}(?=(\[\d+\])?$)")  # the last step's {wrapped act}
 
 
 def _keep_ordinal(parent: etree._Element, new: etree._Element, path: str) -> None:

@@ -1,6 +1,7 @@
 """Round trip of files whose blocks come in another order than our exporter writes (or with a shape it
-does not write): each is one hand-made change of one of our inputs, of a kind the mutation sweep found
-(bench/e2b_mutation_sweep.py). An imported case must come back as received: same order, same facts."""
+does not write): each is one hand-made change of one of our inputs (or a shared example), of a kind the
+mutation sweep found (bench/e2b_mutation_sweep.py). An imported case must come back as received: same
+order, same facts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from lxml import etree
 
 from reporter.e2b import xsd
+from tests.conftest import shared_path
 from tests.e2b import mutations
 
 INPUTS = Path(__file__).parent / "inputs"
@@ -137,6 +139,15 @@ def second_dose_time(doc: etree._Element) -> None:
     time.addnext(extra)
 
 
+def parent_the_model_cannot_hold(doc: etree._Element) -> None:
+    """D.10: a parent block (passed through) in a patient whose player1 has nothing else but a name: the
+    player1's path in the source names the parent's role it wraps, the exported one's does not."""
+    block = next(b for b in mutations._blocks() if b["name"].startswith("D.10 parent"))
+    target = _one(doc, "//h:investigationEvent/" + block["at"].removeprefix("./"))
+    new = etree.fromstring(f'<wrap xmlns="{mutations.HL7}" xmlns:xsi="{mutations.XSI}">{block["xml"]}</wrap>')[0]
+    mutations._insert(target, new, block.get("after") or [])
+
+
 CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-vaers-vaccines-infant.xml", swap_reactions),
     ("ema-literature-study-parent-death.xml", swap_reactions),
@@ -152,6 +163,7 @@ CASES: list[tuple[str, Callable[[etree._Element], None]]] = [
     ("fda-vaers-vaccines-infant.xml", second_consumable),
     ("ema-literature-study-parent-death.xml", history_comment_as_reference),
     ("fda-vaers-vaccines-infant.xml", second_dose_time),
+    ("fda-faers-2022/FAERS2022Scenario4.xml", parent_the_model_cannot_hold),
 ]
 
 
@@ -160,7 +172,7 @@ def test_a_file_in_another_order_round_trips_as_received(source: str, change: Ca
                                                          e2b_schema_dir: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
-    original = (INPUTS / source).read_bytes()
+    original = (INPUTS / source if "/" not in source else shared_path() / "e2b" / "examples" / source).read_bytes()
     doc = etree.fromstring(original)
     change(doc)
     xml = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
