@@ -31,22 +31,9 @@ sys.path.insert(0, str(REPO))
 
 from reporter.casefile.parse import load_case  # noqa: E402
 from reporter.fhir.build import build_bundle  # noqa: E402
+from tests.service.bundles import renamed  # noqa: E402  (the same helper the service tests use)
 
 JSON = "application/fhir+json"
-_NS = uuid.UUID("7f1d7a36-2b59-4a8e-9f0a-4c2d8e1b6a13")
-
-
-def renamed(bundle: dict, tag: str) -> dict:
-    """The Bundle as a different case: new C.1.1 id and new resource ids."""
-    text = json.dumps(bundle)
-    for entry in bundle["entry"]:
-        old = entry["resource"].get("id")
-        if old:
-            text = text.replace(old, str(uuid.uuid5(_NS, f"{old}/{tag}")))
-    copied = json.loads(text)
-    copied.pop("id", None)
-    copied["entry"][0]["resource"]["identifier"]["value"] += f"-{tag}"
-    return copied
 
 
 def free_port() -> int:
