@@ -371,13 +371,7 @@ class BundleBuilder:
             })
         if identifiers:
             patient["identifier"] = identifiers
-        initials, absent = text_or_absent(patient_data.initials)
-        patient["name"] = [{"text": initials} if initials else {"extension": absent}]
-        if isinstance(patient_data.sex, m.Absent):
-            patient["_gender"] = {"extension": absent_extensions(patient_data.sex)}
-        elif patient_data.sex:
-            patient["gender"] = code_list("sex").codes[patient_data.sex].fhir
-        self.put_when(patient, "birthDate", patient_data.birth_date)
+        self.person(patient, patient_data.initials, patient_data.sex, patient_data.birth_date)
         death = patient_data.death
         if death:
             if isinstance(death.date, str):
@@ -411,6 +405,18 @@ class BundleBuilder:
             self.build_death(death)
         if patient_data.parent:
             self.build_parent(patient_data.parent)
+
+    def person(self, resource: Json, name: str | m.Absent | None, sex: str | m.Absent | None,
+               birth_date: m.DateOrAbsent | None) -> None:
+        """D.1/D.10.1 name or initials, D.5/D.10.6 sex, D.2.1/D.10.2.1 birth date on a Patient."""
+        text, absent = text_or_absent(name)
+        if text or absent:
+            resource["name"] = [{"text": text} if text else {"extension": absent}]
+        if isinstance(sex, m.Absent):
+            resource["_gender"] = {"extension": absent_extensions(sex)}
+        elif sex:
+            resource["gender"] = code_list("sex").codes[sex].fhir
+        self.put_when(resource, "birthDate", birth_date)
 
     def patient_observation(self, role: str, spec: dict[str, str], value: Json,
                             subject: Json | None = None, section: str = "patient") -> None:
@@ -496,14 +502,7 @@ class BundleBuilder:
 
     def build_parent(self, parent: m.Parent) -> None:
         res = self.new("Patient", "parent")
-        ident, absent = text_or_absent(parent.identification)
-        if ident or absent:
-            res["name"] = [{"text": ident} if ident else {"extension": absent}]
-        if isinstance(parent.sex, m.Absent):
-            res["_gender"] = {"extension": absent_extensions(parent.sex)}
-        elif parent.sex:
-            res["gender"] = code_list("sex").codes[parent.sex].fhir
-        self.put_when(res, "birthDate", parent.birth_date)
+        self.person(res, parent.identification, parent.sex, parent.birth_date)
         res["link"] = [{"other": self.patient_ref, "type": "seealso"}]
         parent_ref = self.add(res, "parent")
         obs = fhir_tables().patient_observations

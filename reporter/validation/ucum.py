@@ -10,7 +10,7 @@ from functools import cache
 
 from reporter.tables import load_yaml
 
-_TOKEN = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|[()./]|[^()./\[\]{}]+")
+_CLOSING = {"{": "}", "[": "]"}
 
 
 @cache
@@ -18,12 +18,6 @@ def _vocabulary() -> tuple[tuple[str, ...], frozenset[str], frozenset[str]]:
     raw = load_yaml("ucum.yaml")
     prefixes = tuple(sorted(raw["prefixes"], key=len, reverse=True))
     return prefixes, frozenset(raw["metric"]), frozenset(raw["nonmetric"])
-
-
-def _split_exponent(symbol: str) -> str:
-    m = re.fullmatch(r"(.*?)([+-]?\d+)?", symbol)
-    base = m.group(1) if m else symbol
-    return base or symbol
 
 
 def _is_atom(symbol: str) -> bool:
@@ -67,15 +61,8 @@ def _parse_term(text: str) -> bool:
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == "{":
-            end = text.find("}", i)
-            if end < 0:
-                return False
-            current += text[i : end + 1]
-            i = end + 1
-            continue
-        if ch == "[":
-            end = text.find("]", i)
+        if ch in _CLOSING:  # an annotation {..} or a bracketed atom [..] is copied whole
+            end = text.find(_CLOSING[ch], i)
             if end < 0:
                 return False
             current += text[i : end + 1]
