@@ -131,10 +131,14 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
             continue
         relation = followup.relation(report.bundle, earlier)
         note = f"; {relation}" if relation else ""
-        click.echo(f"report {report.index} ({name}): imported, {report.passthrough} passthrough item(s){note}",
-                   err=target is None)
+        cover = report.coverage
+        figures = (f"{cover.mapped} of {cover.total} value facts through the case model ({cover.percent:.1f}%)"
+                   if cover else "")
+        click.echo(f"report {report.index} ({name}): imported, {figures}{note}", err=target is None)
         for text in report.notes:  # importer: placeholders for what the case model needs
             click.echo(f"  note: {text}", err=True)
+        for line in cover.lines() if cover else []:  # nothing silent: what the model does not hold
+            click.echo(f"  not mapped: {line}", err=True)
         if case_store is not None:
             try:
                 stored = case_store.save(report.bundle, author=f"reporter import {Path(file).name}",

@@ -67,6 +67,7 @@ class FhirTables(BaseModel):
     sections: list[dict[str, str]]
     composition: dict[str, Any]
     patient_observations: dict[str, dict[str, str]]
+    fda: dict[str, dict[str, str]]
     required_codes: dict[str, list[str]]
 
 

@@ -119,6 +119,20 @@ class RelativeTime(Model):
 
 When = PartialDate | RelativeTime | Absent
 DateOrAbsent = PartialDate | Absent
+# A yes / no fact that may also be unknown, with the reason (E2B: true / false / nullFlavor).
+TriState = bool | Absent
+
+
+
+
+class ProductId(Model):
+    """A product identifier: the ICH MPID (G.k.2.1.1) or PhPID (G.k.2.1.2), or a regional product code
+    (e.g. an FDA NDC) in the drug's code element."""
+
+    kind: Literal["mpid", "phpid", "product-code"] = Field(description="Which identifier this is.")
+    code: str = Field(description="The identifier.")
+    system: str | None = Field(None, description="Its code system OID (product codes; MPID/PhPID have ICH's).")
+    version: str | None = Field(None, description="G.k.2.1.1a / G.k.2.1.2a version date or number.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,6 +175,13 @@ class Report(Model):
     linked_reports: list[str] = Field(default_factory=list, description="C.1.10.r identification of linked reports.")
     nullification: Amendment | None = Field(None, description="C.1.11 report nullification / amendment.")
     additional_documents: list[Document] = Field(default_factory=list, description="C.1.6.1.r")
+    additional_documents_available: bool | None = Field(
+        None, description="C.1.6.1 are additional documents available (default: whether any are listed).")
+    previous_case_ids: TriState | None = Field(
+        None, description="C.1.9.1 other case identifiers in previous transmissions (default: whether any are "
+        "listed; {absent: no-information} for NI).")
+    fda_report_type: Literal["15-day", "non-expedited", "5-day", "30-day", "7-day"] | None = Field(
+        None, description="FDA.C.1.7.1 local criteria report type (FDA only; default: from `expedited`).")
     expedited: bool | None = Field(None, description="C.1.7 does this case fulfil local criteria for expedited report?")
     combination_product: bool | None = Field(None, description="C.1.12 (FDA) combination product report.")
 
@@ -233,6 +254,9 @@ class Study(Model):
         None, description="C.5.4 study type where reaction(s) were observed."
     )
     registrations: list[StudyRegistration] = Field(default_factory=list, description="C.5.1.r")
+    fda_ind: str | None = Field(None, description="FDA.C.5.5a IND number where the AE occurred.")
+    fda_pre_anda: str | None = Field(None, description="FDA.C.5.5b pre-ANDA number where the AE occurred.")
+    fda_cross_reported_inds: list[str] = Field(default_factory=list, description="FDA.C.5.6.r cross-reported INDs.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,6 +285,7 @@ class PastDrug(Model):
     """D.8.r relevant past drug history."""
 
     name: str = Field(description="D.8.r.1 name of drug as reported.")
+    identifiers: list[ProductId] = Field(default_factory=list, description="D.8.r.2/3 MPID / PhPID or product code.")
     start: DateOrAbsent | None = Field(None, description="D.8.r.4")
     end: DateOrAbsent | None = Field(None, description="D.8.r.5")
     indication: MedDRA | None = Field(None, description="D.8.r.6")
@@ -313,6 +338,10 @@ class Patient(Model):
     medical_history: list[HistoryItem] = Field(default_factory=list, description="D.7.1.r")
     history_text: str | None = Field(None, description="D.7.2 text for relevant medical history.")
     concomitant_therapies: bool | None = Field(None, description="D.7.3")
+    race: list[Coded | Absent] = Field(
+        default_factory=list, description="FDA.D.11.r patient race (NCIt code in `code`, e.g. C41260 Asian).")
+    ethnicity: Coded | Absent | None = Field(
+        None, description="FDA.D.12 patient ethnicity (NCIt code, e.g. C17459 Hispanic or Latino).")
     past_drugs: list[PastDrug] = Field(default_factory=list, description="D.8.r")
     death: Death | None = Field(None, description="D.9")
     parent: Parent | None = Field(None, description="D.10")
@@ -323,19 +352,36 @@ class Patient(Model):
 # --------------------------------------------------------------------------------------------------
 
 
-class Seriousness(Model):
-    """E.i.3.2a-f: each criterion true, or absent (exported as nullFlavor NI, never false)."""
+CRITERIA = ("death", "life_threatening", "hospitalisation", "disabling", "congenital_anomaly",
+            "other_medically_important")
 
-    death: bool = False
-    life_threatening: bool = False
-    hospitalisation: bool = False
-    disabling: bool = False
-    congenital_anomaly: bool = False
-    other_medically_important: bool = False
+
+class Seriousness(Model):
+    """E.i.3.2a-f: each criterion yes (true), no (false) or not known ({absent: no-information}).
+
+    E2B carries a criterion as true or nullFlavor NI only, so "no" and "not known" both leave as NI and an
+    imported NI is "not known": the case never claims "non-serious" where the source did not say so."""
+
+    death: TriState = False
+    life_threatening: TriState = False
+    hospitalisation: TriState = False
+    disabling: TriState = False
+    congenital_anomaly: TriState = False
+    other_medically_important: TriState = False
+    required_intervention: TriState | None = Field(None, description="FDA.E.i.3.2h required intervention.")
+
+    def criteria(self) -> dict[str, TriState]:
+        return {name: getattr(self, name) for name in CRITERIA}
 
     @property
-    def serious(self) -> bool:
-        return any(self.model_dump().values())
+    def serious(self) -> bool | None:
+        """True when a criterion holds, False when every one is "no", None when that is not known."""
+        values = list(self.criteria().values())
+        if any(v is True for v in values):
+            return True
+        if all(v is False for v in values):
+            return False
+        return None
 
 
 Outcome = Literal["recovered", "recovering", "not-recovered", "recovered-with-sequelae", "fatal", "unknown"]
@@ -409,7 +455,11 @@ DrugRole = Literal["suspect", "concomitant", "interacting", "not-administered"]
 
 class Substance(Model):
     name: str = Field(description="G.k.2.3.r.1 substance / specified substance name.")
+    termid: Coded | None = Field(
+        None, description="G.k.2.3.r.2a/b substance TermID (`code`, `system` OID, `version`), e.g. a UNII.")
     strength: Quantity | None = Field(None, description="G.k.2.3.r.3a/b strength.")
+
+
 
 
 class Authorisation(Model):
@@ -492,6 +542,9 @@ class Drug(Model):
     role: DrugRole = Field(description="G.k.1 characterisation of drug role.")
     product: str = Field(description="G.k.2.2 medicinal product name as reported.")
     substances: list[Substance] = Field(default_factory=list, description="G.k.2.3.r")
+    identifiers: list[ProductId] = Field(
+        default_factory=list,
+        description="G.k.2.1 MPID / PhPID and regional product codes (e.g. FDA NDC) with their code system.")
     atc: str | None = Field(None, description="ATC code (FHIR coding; not an E2B element).")
     rxnorm: str | None = Field(None, description="RxNorm RxCUI (FHIR coding; not an E2B element).")
     country_obtained: str | None = Field(None, description="G.k.2.4")

@@ -170,6 +170,98 @@ def compare(expected: etree._Element | etree._ElementTree,
     return sorted(diffs, key=lambda d: (d.element, d.key))
 
 
+def align(expected: etree._Element | etree._ElementTree,
+          actual: etree._Element | etree._ElementTree) -> tuple[etree._Element, etree._Element]:
+    """Copies of two documents whose repeated blocks stand in the same order: where blocks of one kind
+    sit among their siblings is no fact (DESIGN: element order within a repeating group is not a fact).
+    Each block is paired with the block of its kind that shares most values with it, top down; paired
+    blocks come first in both copies, in the expected order, unpaired ones after them. So
+    `compare(*align(a, b))` sees only changed content."""
+    exp = expected.getroot() if isinstance(expected, etree._ElementTree) else expected
+    act = actual.getroot() if isinstance(actual, etree._ElementTree) else actual
+    exp_copy, act_copy = etree.fromstring(etree.tostring(exp)), etree.fromstring(etree.tostring(act))
+    _align(exp_copy, act_copy)
+    return exp_copy, act_copy
+
+
+def _align(exp: etree._Element, act: etree._Element) -> None:
+    exp_groups = _by_step(exp)
+    act_groups = _by_step(act)
+    pairs: list[tuple[etree._Element, etree._Element]] = []
+    for step in exp_groups.keys() & act_groups.keys():
+        exp_children, act_children = exp_groups[step], act_groups[step]
+        matched = _pair(exp_children, act_children)
+        if len(exp_children) > 1 or len(act_children) > 1:
+            _reorder(exp, exp_children, [e for e, _ in matched])
+            _reorder(act, act_children, [a for _, a in matched])
+        pairs += matched
+    for e, a in pairs:
+        _align(e, a)
+
+
+def _by_step(el: etree._Element) -> dict[str, list[etree._Element]]:
+    groups: dict[str, list[etree._Element]] = {}
+    for child in el:
+        if isinstance(child.tag, str):
+            groups.setdefault(_step(child), []).append(child)
+    return groups
+
+
+def _reorder(parent: etree._Element, children: list[etree._Element], first: list[etree._Element]) -> None:
+    """Put `first` (in that order) before the other `children`, where the children stood."""
+    ordered = first + [c for c in children if not any(c is f for f in first)]
+    anchor = children[0].getprevious()
+    for child in children:
+        parent.remove(child)
+    position = list(parent).index(anchor) + 1 if anchor is not None and anchor.getparent() is parent else 0
+    for offset, child in enumerate(ordered):
+        parent.insert(position + offset, child)
+
+
+def _pair(exp_children: list[etree._Element],
+          act_children: list[etree._Element]) -> list[tuple[etree._Element, etree._Element]]:
+    """Pairs of expected and actual blocks, most shared values first, in the expected order."""
+    if len(exp_children) == 1 and len(act_children) == 1:
+        return [(exp_children[0], act_children[0])]
+    exp_sigs = [_signature(c) for c in exp_children]
+    act_sigs = [_signature(c) for c in act_children]
+    scores = sorted(((len(e & a), -i, -j) for i, e in enumerate(exp_sigs) for j, a in enumerate(act_sigs)),
+                    reverse=True)
+    chosen: dict[int, int] = {}
+    used: set[int] = set()
+    for _score, neg_i, neg_j in scores:
+        i, j = -neg_i, -neg_j
+        if i not in chosen and j not in used:
+            chosen[i] = j
+            used.add(j)
+    return [(exp_children[i], act_children[chosen[i]]) for i in sorted(chosen)]
+
+
+def _signature(el: etree._Element) -> set[str]:
+    """An element's values as (relative path, value) strings, decorations left out, link ids masked."""
+    out: set[str] = set()
+    base = len(el.getroottree().getpath(el))
+    for node in el.iter(etree.Element):
+        path = node.getroottree().getpath(node)[base:]
+        path = _INDEX.sub("", path)
+        out.update(f"{path}@{k}={_UUID_IN_TEXT.sub('#', v)}" for k, v in node.attrib.items()
+                   if k not in _DECORATIONS)
+        if node.text and node.text.strip():
+            out.add(f"{path}#{' '.join(node.text.split())}")
+    return out
+
+
+_INDEX = re.compile(r"\[\d+\]")
+_UUID_IN_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DECORATIONS = {"displayName", "codeSystemVersion", f"{{{XSI}}}schemaLocation"}
+
+
+def compare_unordered(expected: etree._Element | etree._ElementTree,
+                      actual: etree._Element | etree._ElementTree) -> list[Difference]:
+    """Differences in content, whatever the order of repeated blocks."""
+    return compare(*align(expected, actual))
+
+
 def table(diffs: list[Difference], *, limit: int = 200) -> str:
     """A plain-text table of differences grouped by E2B element, with a count per element."""
     if not diffs:

@@ -17,7 +17,7 @@ from lxml import etree
 
 from reporter import config
 from reporter.e2b import passthrough, rules, xmlw, xsd
-from reporter.e2b.context import ICH, Ctx, Json, identifier_value
+from reporter.e2b.context import Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
 from reporter.e2b.issues import E2BCheck, e2b_issue
@@ -30,7 +30,7 @@ from reporter.e2b.sections_c import (
 )
 from reporter.e2b.sections_d import patient_role
 from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_and_causality
-from reporter.e2b.xmlw import V3, XSI, Node, el
+from reporter.e2b.xmlw import XSI, Node, el
 from reporter.errors import E2BError
 from reporter.fhir import read
 
@@ -132,23 +132,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     report_relations(ctx, event)
     report_sender(ctx, event)
     report_characteristics(ctx, event)
-    if ctx.as_received:
-        strip_decorations(msg)
     return msg
-
-
-DECORATIONS = {"displayName"}
-
-
-def strip_decorations(node: Node) -> None:
-    """Remove what the writer adds for readers' convenience, not as case data: display names and the
-    version of ICH code lists. For an imported case the source's own decorations come back from the
-    passthrough instead, so the export carries exactly what was received."""
-    for item in node.iter(etree.Element):
-        for attr in DECORATIONS & set(item.attrib):
-            del item.attrib[attr]
-        if (item.get("codeSystem") or "").startswith(ICH) and "codeSystemVersion" in item.attrib:
-            del item.attrib["codeSystemVersion"]
 
 
 def drug_name(ctx: Ctx, statement: Json) -> str:
@@ -176,20 +160,14 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
         ctx = Ctx(bundle=bundle, receiver=profile)
         msg = message(ctx, batch, creation, sender)
-        passthrough.apply(msg, ctx.composition)  # what an imported message carried beyond the case model
-        passthrough.settle_defaults(msg, as_received=ctx.as_received)
+        xmlw.settle_defaults(msg, drop=False)  # always written from the case: no received XML is re-emitted
     originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
-    imported = [b for b in bundles if passthrough.transmission(read.composition_of(b) or {})]
-    if imported:  # the batch header as received (the first imported report's, when several are merged)
-        if len(imported) == len(bundles):
-            strip_decorations(batch.find(f"{{{V3}}}name"))
-        passthrough.apply_batch(batch, read.composition_of(imported[0]) or {})
-    passthrough.settle_defaults(batch, as_received=bool(imported) and len(imported) == len(bundles))
+    xmlw.settle_defaults(batch, drop=False)
     return batch, profile
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from reporter.e2b import origin, passthrough, schemacheck, to_case, xmlsafe
+from reporter.e2b import coverage, origin, passthrough, schemacheck, to_case, xmlsafe
 from reporter.e2b.xmlsafe import HL7
 from reporter.errors import E2BError
 
@@ -31,7 +31,7 @@ class ImportedReport:
     worldwide_id: str | None         # C.1.8.1
     bundle: Json | None = None
     problems: list[str] = field(default_factory=list)
-    passthrough: int = 0             # residual entries carried in the Composition
+    coverage: coverage.Coverage | None = None  # value facts through the case model, and those not mapped
     relation: str | None = None      # follow-up / amendment / nullification note
     notes: list[str] = field(default_factory=list)  # imported, but the case model holds placeholders
 
@@ -93,11 +93,10 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
         bundle = build_bundle(case)
         origin.annotate(bundle, case.case_id, reader.origin)
         header, header_used = passthrough.transmission_extension(batch, message, reader.not_received)
-        residual = passthrough.residual(message, reader.used + header_used)
-        residual += passthrough.batch_residual(batch, header_used)
-        passthrough.attach(bundle, [header, *residual])
+        passthrough.attach(bundle, [header])
         report.bundle = bundle
-        report.passthrough = len(residual)
+        report.coverage = coverage.measure(message, reader.used + header_used)
+        report.coverage.placeholders = set(reader.not_received)
         report.notes = [f"{number} not received in a form the case model holds: the case has a placeholder "
                         "(re-exported as received)" for number in reader.not_received
                         if number in PLACEHOLDER_NOTES]

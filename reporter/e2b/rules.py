@@ -326,9 +326,12 @@ class Checker:
         # A receiver may allow more null flavors on an element than ICH (e.g. FDA.G.k.10a shares G.k.10.r's
         # location and takes NA); each rule set can say so under extra_null_flavors.
         extra: dict[str, set[str]] = {}
+        self.longer: dict[str, int] = {}  # longer values a receiver accepts (its rule set's longer_values)
         for rule_data in self.sets:
             for number, flavors in (rule_data.get("extra_null_flavors") or {}).items():
                 extra.setdefault(number, set()).update(flavors)
+            for number, length in (rule_data.get("longer_values") or {}).items():
+                self.longer[number] = max(self.longer.get(number, 0), int(length))
         for element in self.d.elements.values():
             if element.group is None or element.node is None:
                 continue
@@ -345,6 +348,7 @@ class Checker:
                                  f"{element.name} is mandatory but missing")
             flavored = bool(element.value) and element.value != "@unit"
             limit = element.max_length if element.type not in ("Date/Time", "Boolean") else None
+            limit = max(limit, self.longer.get(element.number, 0)) if limit else limit
             allowed = values.get(element.number)
             is_date = element.number in dates
             for node, value, flavor in found:
@@ -365,6 +369,7 @@ class Checker:
                      need: int | None, is_date: bool, today: dt.date) -> None:
         where = Where(self, element.number, element.group or "", node, element)
         limit = element.max_length if element.type not in ("Date/Time", "Boolean") else None
+        limit = max(limit, self.longer.get(element.number, 0)) if limit else limit
         if limit and len(value) > limit:
             self.add("error", "E2B-LENGTH", where,
                      f"{element.name} is {len(value)} characters long; at most {element.max_length} allowed")

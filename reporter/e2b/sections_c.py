@@ -53,8 +53,9 @@ def report_components(ctx: Ctx, event: Node) -> None:
     el(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
     bl(obs, expedited)
     report_type = ctx.receiver.regional_element("FDA.C.1.7.1")
-    if report_type:  # derived from C.1.7, not read on import
-        chosen = report_type["values"]["true" if expedited else "false"]
+    if report_type:  # as the case says, else derived from C.1.7 (an assumption the case does not hold)
+        held = (read.ext_value(comp, "fda_report_type") or {}).get("code")
+        chosen = {"code": held} if held else report_type["values"]["true" if expedited else "false"]
         obs = el(ctx.stand_in(el(event, "component", typeCode="COMP")), "observationEvent", classCode="OBS",
                  moodCode="EVN")
         el(obs, "code", **report_type["code"])
@@ -66,7 +67,7 @@ def report_components(ctx: Ctx, event: Node) -> None:
         obs = el(ctx.stand_in(el(event, "component", typeCode="COMP"), value is None), "observationEvent",
                  classCode="OBS", moodCode="EVN")
         el(obs, "code", **combination["code"])
-        bl(obs, bool(value))
+        bl(obs, value if isinstance(value, bool) else None)  # required by FDA: NI when the case is silent
     _, summaries = section_text(ctx, "narrative")
     for language, text in summaries:
         obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
@@ -218,11 +219,14 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
               "investigationCharacteristic", classCode="OBS", moodCode="EVN")
     ctx.ich(char, "code", "1", 23)
     ctx.ich(char, "value", report_type or "4", 2, xsi_type="CE")
-    # C.1.9.1 (true when other case ids are known, else NI) is not read on import: the source's comes back.
-    char = el(ctx.stand_in(el(event, "subjectOf2", typeCode="SUBJ")), "investigationCharacteristic", classCode="OBS",
+    # C.1.9.1: as the case says, else true when other case ids are known and NI otherwise.
+    char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
               moodCode="EVN")
     ctx.ich(char, "code", "2", 23)
-    bl(char, True if read.extensions(comp, "previous_case_identifier") else None)
+    flag = read.extension(comp, "previous_case_ids")
+    held = read.value_of(flag) if flag else None
+    bl(char, held if isinstance(held, bool) else (True if read.extensions(comp, "previous_case_identifier")
+                                                  and not flag else None))
     amendment = read.extension(comp, "report_amendment")
     if amendment:
         kind = ich_code(read.sub_value(amendment, "amendmentType"), 5)

@@ -142,13 +142,23 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
         for obs in observations:
             if loinc_of(obs) == code:
                 patient_observation(ctx, role, obs, order)
-    for number in ("FDA.D.11.r", "FDA.D.12"):
+    patient = ctx.index.patient or {}
+    for number, key in (("FDA.D.11.r", "race"), ("FDA.D.12", "ethnicity")):
         regional = ctx.receiver.regional_element(number)
-        if regional:  # required by the FDA, not held by the case (UNK): an imported case has the source's
-            node = el(ctx.stand_in(el(role, "subjectOf2", typeCode="SBJ")), "observation", classCode="OBS",
-                      moodCode="EVN")
+        if not regional:
+            continue
+        values = read.extensions(patient, key) or [None]  # required by FDA: UNK when the case has none
+        for value in values:
+            node = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
             el(node, "code", **regional["code"])
-            el(node, "value", xsi_type="CE", nullFlavor=regional.get("null_flavor", "UNK"))
+            concept = (value or {}).get("valueCodeableConcept")
+            coding = (concept or {}).get("coding", [{}])[0]
+            if coding.get("code"):
+                el(node, "value", xsi_type="CE", code=coding["code"], codeSystem=regional["value_system"],
+                   displayName=coding.get("display"))
+            else:
+                el(node, "value", xsi_type="CE", nullFlavor=(read.absent_reason(value) if value else None)
+                   or regional.get("null_flavor", "UNK"))
 
 
 def mdr_value(parent: Node, concept: Json | None, tag: str = "value", xsi_type: str | None = "CE") -> Node:
@@ -220,6 +230,7 @@ def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
         period(admin, statement.get("effectivePeriod") or {}, "start", "end")
         kind = el(el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST"),
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
+        product_code(kind, statement.get("medicationCodeableConcept"))
         el(kind, "name", text=(statement.get("medicationCodeableConcept") or {}).get("text"))
         for reason in statement.get("reasonCode") or []:
             if meddra(reason):
@@ -227,6 +238,16 @@ def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
         reaction_ = read.ext_value(statement, "past_drug_reaction")
         if meddra(reaction_):
             mdr_value(observation(admin, "outboundRelationship2", "CAUS", "29", OBS), reaction_)
+
+
+def product_code(kind: Node, concept: Json | None) -> None:
+    """G.k.2.1 / D.8.r.2-3: the first product identifier (MPID, PhPID or a regional code such as an NDC).
+    E2B has one code element; an identifier without a code system OID has no place there."""
+    for coding in read.codings(concept):
+        if read.ext_value(coding, "product_id_kind") and str(coding.get("system", "")).startswith("urn:oid:"):
+            el(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
+               codeSystemVersion=coding.get("version"))
+            return
 
 
 def death(ctx: Ctx, role: Node) -> None:
@@ -281,7 +302,7 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
         el(observation(obs, "outboundRelationship2", "PERT", "30", OBS, "reactionForTranslation"), "value",
            xsi_type="ED", text=text)
     highlighted = ich_code(read.ext_value(event, "highlighted_by_reporter"), 10)
-    criteria = {ich_code(e.get("valueCoding"), 19) for e in read.extensions(event, "seriousness_criterion")}
+    criteria = read.criteria_present(event)
     if highlighted:
         serious = bool(criteria)
         code = {("1", False): "1", ("2", False): "2", ("1", True): "3", ("2", True): "4"}[(highlighted, serious)]
@@ -291,6 +312,12 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
         node = observation(obs, "outboundRelationship2", "PERT", code, OBS)
         bl(node, True if code in criteria else None)
         ctx.stand_in(node.getparent(), code not in criteria)
+    intervention = ctx.receiver.regional_element("FDA.E.i.3.2h")
+    if intervention:
+        flags = read.seriousness_criteria(event, f"urn:oid:{intervention['code']['codeSystem']}")
+        node = el(el(obs, "outboundRelationship2", typeCode="PERT"), "observation", classCode="OBS", moodCode="EVN")
+        el(node, "code", **intervention["code"])
+        bl(node, True if flags.get(intervention["code"]["code"]) is True else None)
     outcome = ((event.get("outcome") or {}).get("coding") or [{}])[0].get("code")
     node = observation(obs, "outboundRelationship2", "PERT", "27", OBS, "outcome")
     ctx.ich(node, "value", OUTCOME.get(outcome or "unknown", "0"), 11, xsi_type="CE")

@@ -7,7 +7,7 @@ from functools import partial
 
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
 from reporter.e2b.origin import e2b_id, order, received_order
-from reporter.e2b.sections_d import describe_relative, mdr_value
+from reporter.e2b.sections_d import describe_relative, mdr_value, product_code
 from reporter.e2b.xmlw import Node, el, num, observation
 from reporter.fhir import read
 from reporter.tables import code_list, routes
@@ -95,6 +95,7 @@ def product(ctx: Ctx, admin: Node, medication: Json) -> None:
     """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, G.k.2.4 country obtained."""
     instance = el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
     kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
+    product_code(kind, medication.get("code"))
     el(kind, "name", text=(medication.get("code") or {}).get("text"))
     auth = read.extension(medication, "authorisation")
     if auth:
@@ -122,6 +123,10 @@ def product(ctx: Ctx, admin: Node, medication: Json) -> None:
             el(quantity, "numerator", value=value, unit=unit)
             ctx.stand_in(el(quantity, "denominator", value="1"))
         substance = el(node, "ingredientSubstance", classCode="MMAT", determinerCode="KIND")
+        termid = next(iter(read.codings(ingredient.get("itemCodeableConcept"))), None)
+        if termid and str(termid.get("system", "")).startswith("urn:oid:"):  # G.k.2.3.r.2a/b
+            el(substance, "code", code=termid.get("code"), codeSystem=termid["system"][8:],
+               codeSystemVersion=termid.get("version"))
         el(substance, "name", text=(ingredient.get("itemCodeableConcept") or {}).get("text"))
     country = read.ext_value(medication, "country_obtained")
     if country:

@@ -361,6 +361,10 @@ def _report(r: Reader, report: etree._Element) -> dict[str, Any]:
         "other_case_ids": [],
         "additional_documents": [],
         "expedited": r.boolean("C.1.7", report),
+        "additional_documents_available": r.boolean("C.1.6.1", report),
+        "previous_case_ids": r.get("C.1.9.1", report, lambda v: {"true": True, "false": False}.get(v)),
+        "fda_report_type": r.code("FDA.C.1.7.1", report, "fda_report_type")
+        if "FDA.C.1.7.1" in r.elements else None,
         "combination_product": r.boolean("FDA.C.1.12", report) if "FDA.C.1.12" in r.elements else None,
     }
     if nullif and reason:
@@ -418,8 +422,14 @@ def _primary_source(r: Reader, inst: etree._Element) -> Any:
     if qualification is None:
         q = r.get("C.2.r.4", inst, lambda v: None)
         qualification = q if isinstance(q, m.Absent) else None
+    name: Any = {k: v for k, v in _person(r, inst, "C.2.r.1").items() if v is not None}
+    name_nodes = inst.xpath("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/"
+                            "h:assignedPerson/h:name[@nullFlavor]", namespaces=r.ns)
+    if not name and name_nodes and name_nodes[0].get("nullFlavor") in NULL_TO_ABSENT:  # the whole name withheld
+        r.mark(name_nodes[0], "nullFlavor")
+        name = m.Absent(absent=NULL_TO_ABSENT[name_nodes[0].get("nullFlavor")])  # type: ignore[arg-type]
     data = {
-        "name": {k: v for k, v in _person(r, inst, "C.2.r.1").items() if v is not None},
+        "name": name,
         "organization": r.value("C.2.r.2.1", inst),
         "department": r.value("C.2.r.2.2", inst),
         "address": {k: v for k, v in {
@@ -484,6 +494,9 @@ def _patient(r: Reader, pat: etree._Element | None) -> Any:
                                                                   r.raw("D.4", pat)[0].get("unit") == "cm")
                              else None),
         "last_menstrual_period": r.value("D.6", pat, ts_to_partial),
+        "race": [v for inst in r.instances("race")
+                 if (v := _ncit(r, "FDA.D.11.r.1", inst)) is not None],
+        "ethnicity": _ncit(r, "FDA.D.12", pat),
         "medical_history": [],
         "past_drugs": [],
     }
@@ -510,15 +523,85 @@ def _patient(r: Reader, pat: etree._Element | None) -> Any:
         p = r.checkpoint()
         item = r.build(m.PastDrug, {
             "name": r.value("D.8.r.1", inst), "start": r.date("D.8.r.4", inst), "end": r.date("D.8.r.5", inst),
+            "identifiers": _product_ids(r, "D.8.r.2b", "D.8.r.2a", inst),
             "indication": r.meddra("D.8.r.6b", "D.8.r.6a", inst),
             "reaction": r.meddra("D.8.r.7b", "D.8.r.7a", inst),
         }, p, inst)
         if item:
             data["past_drugs"].append(item)
+    data["death"] = _death(r, pat)
+    data["parent"] = _parent(r, r.one("parent"))
     if initials is None:
         r.rollback(point)
         return None
     return r.build(m.Patient, data, point)
+
+
+def _cause(r: Reader, inst: etree._Element, prefix: str) -> Any:
+    p = r.checkpoint()
+    return r.build(m.CauseOfDeath, {"meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
+                                    "text": r.value(f"{prefix}.2", inst)}, p, inst)
+
+
+def _death(r: Reader, pat: etree._Element) -> Any:
+    """D.9: date of death, reported causes, autopsy and its causes."""
+    point = r.checkpoint()
+    autopsy = r.one("autopsy")
+    data = {
+        "date": r.date("D.9.1", pat),
+        "reported_causes": [c for inst in r.instances("death_cause") if (c := _cause(r, inst, "D.9.2.r"))],
+        "autopsy": r.get("D.9.3", autopsy, lambda v: {"true": True, "false": False}.get(v)),
+        "autopsy_causes": [c for inst in r.instances("autopsy_cause") if (c := _cause(r, inst, "D.9.4.r"))],
+    }
+    if all(v is None or v == [] for v in data.values()):
+        return None
+    return r.build(m.Death, data, point)
+
+
+def _parent(r: Reader, role: etree._Element | None) -> Any:
+    """D.10 parent: identification, birth date and age, LMP, weight, height, sex."""
+    if role is None:
+        return None
+    point = r.checkpoint()
+
+    def measure(number: str, unit: str) -> float | None:
+        node = r.node(number, role)
+        if node is None or node.get("unit") != unit:
+            return None
+        found = r.value(number, role, _number)
+        if found is not None:
+            r.mark(node, "unit")
+        return found
+
+    data = {
+        "identification": r.get("D.10.1", role),
+        "birth_date": r.date("D.10.2.1", role),
+        "age": r.quantity("D.10.2.2a", "D.10.2.2b", role),
+        "last_menstrual_period": r.value("D.10.3", role, ts_to_partial),
+        "weight_kg": measure("D.10.4", "kg"),
+        "height_cm": measure("D.10.5", "cm"),
+        "sex": r.code("D.10.6", role, "sex") or (s if isinstance(s := r.get("D.10.6", role, lambda v: None),
+                                                                m.Absent) else None),
+    }
+    return r.build(m.Parent, data, point, role)
+
+
+def _study(r: Reader) -> Any:
+    """C.5: study name, sponsor study number, study type, registrations."""
+    inst = r.one("study")
+    if inst is None:
+        return None
+    point = r.checkpoint()
+    registrations = []
+    for reg in r.instances("study_registration"):
+        p = r.checkpoint()
+        item = r.build(m.StudyRegistration, {"number": r.value("C.5.1.r.1", reg),
+                                             "country": r.value("C.5.1.r.2", reg)}, p)
+        if item:
+            registrations.append(item)
+    data = {"name": r.value("C.5.2", inst), "sponsor_number": r.value("C.5.3", inst),
+            "type": r.code("C.5.4", inst, "study_type"), "registrations": registrations}
+    return r.build(m.Study, data, point, inst)
 
 
 _SERIOUS = {"death": "E.i.3.2a", "life_threatening": "E.i.3.2b", "hospitalisation": "E.i.3.2c",
@@ -532,14 +615,21 @@ def _reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
     for n, inst in enumerate(r.instances("reaction"), start=1):
         point = r.checkpoint()
         key = f"reaction-{n}"
-        seriousness = {}
+        seriousness: dict[str, Any] = {}
         for name, number in _SERIOUS.items():
-            if r.value(number, inst, lambda v: v == "true" or None):
-                seriousness[name] = True
+            # true, or a null flavor (not known); E2B cannot say "no", so an absent element is no claim
+            flag = r.get(number, inst, lambda v: v == "true" or None)
+            if flag is not None:
+                seriousness[name] = flag
+        if "FDA.E.i.3.2h" in r.elements:
+            flag = r.get("FDA.E.i.3.2h", inst, lambda v: {"true": True, "false": False}.get(v))
+            if flag is not None:
+                seriousness["required_intervention"] = flag
         mark = r.checkpoint()
         received = r.value("E.i.3.1", inst, lambda v: v if v in ("1", "2", "3", "4") else None)
         highlighted = {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(received or "")
-        if received and (received in ("3", "4")) != bool(seriousness):
+        if received and (received in ("3", "4")) != any(v is True for k, v in seriousness.items()
+                                                        if k != "required_intervention"):
             # The code also says serious or not, and the exporter derives that from E.i.3.2: a code at
             # odds with the criteria is kept as received (passed through), not in the model.
             r.rollback(mark)
@@ -723,6 +813,38 @@ def _coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Cod
     return m.Coded(**data)
 
 
+def _ncit(r: Reader, number: str, inst: etree._Element) -> m.Coded | m.Absent | None:
+    """An FDA regional code (NCIt) with its display text, or its null flavor."""
+    node = r.node(number, inst)
+    if node is None:
+        return None
+    if node.get("nullFlavor") and not node.get("code"):
+        return r.get(number, inst)
+    code = r.value(number, inst)
+    if code is None:
+        return None
+    if node.get("displayName"):
+        r.mark(node, "displayName")
+    return m.Coded(code=code, text=node.get("displayName"))
+
+
+def _termid(r: Reader, code_el: str, version_el: str, inst: etree._Element) -> m.Coded | None:
+    """A code with its code system OID and version (substance TermID, product identifier)."""
+    node = r.node(code_el, inst)
+    if node is None or not node.get("code") or not node.get("codeSystem"):
+        return None
+    code = r.value(code_el, inst)
+    version = r.value(version_el, inst)
+    return m.Coded(code=code, system=node.get("codeSystem"), version=version)
+
+
+def _product_ids(r: Reader, code_el: str, version_el: str, inst: etree._Element) -> list[m.ProductId]:
+    found = _termid(r, code_el, version_el, inst)
+    if found is None or not found.code:
+        return []
+    return [m.ProductId(kind="product-code", code=found.code, system=found.system, version=found.version)]
+
+
 def _position(inst: etree._Element) -> int:
     """The position of a block's wrapper (component) among its parent's elements."""
     wrapper = inst.getparent()
@@ -788,6 +910,7 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         for sub in r.instances("substance", inst):
             p = r.checkpoint()
             s = r.build(m.Substance, {"name": r.value("G.k.2.3.r.1", sub),
+                                      "termid": _termid(r, "G.k.2.3.r.2b", "G.k.2.3.r.2a", sub),
                                       "strength": r.quantity("G.k.2.3.r.3a", "G.k.2.3.r.3b", sub)}, p)
             if s:
                 substances.append(s)
@@ -829,6 +952,7 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "id": f"drug-{n}",
             "role": roles[uuid],
             "product": r.value("G.k.2.2", inst),
+            "identifiers": _product_ids(r, "G.k.2.1.1b", "G.k.2.1.1a", inst),
             "substances": substances,
             "blinded": r.boolean("G.k.2.5", inst),
             "dosages": dosages,
@@ -953,6 +1077,7 @@ def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader,
         "primary_sources": [p for inst in r.instances("primary_source") if (p := _primary_source(r, inst))],
         "sender": _sender(r, r.one("sender")),
         "literature": [],
+        "study": _study(r),
         "patient": _patient(r, r.one("patient")),
         "reactions": reactions,
         "tests": _tests(r),

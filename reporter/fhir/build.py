@@ -202,12 +202,21 @@ class BundleBuilder:
                     "coding": [ich_coding("nullification", report.nullification.kind)]}},
                 {"url": "amendmentReason", "valueString": report.nullification.reason},
             ]})
-        if report.additional_documents:
+        available = report.additional_documents_available
+        if report.additional_documents or available is not None:
             extensions.append({"url": ext("additional_documents"), "extension": [
-                {"url": "availableFlag", "valueBoolean": True},
+                {"url": "availableFlag",
+                 "valueBoolean": bool(report.additional_documents) if available is None else available},
                 *({"url": "document", "valueAttachment": {"title": doc.description}}
                   for doc in report.additional_documents),
             ]})
+        if report.previous_case_ids is not None:
+            extensions.append(flag_extension(ext("previous_case_ids"), report.previous_case_ids))
+        if report.fda_report_type:
+            entry = code_list("fda_report_type").codes[report.fda_report_type]
+            extensions.append({"url": ext("fda_report_type"), "valueCoding": {
+                "system": oid_system(code_list("fda_report_type").oid), "code": entry.e2b,
+                "display": entry.display}})
         if report.expedited is not None:
             extensions.append({"url": ext("expedited_report"), "extension": [
                 {"url": "localCriteriaFlag", "valueBoolean": report.expedited}]})
@@ -344,6 +353,10 @@ class BundleBuilder:
             if reg.country:
                 ident["extension"] = [{"url": ext("registration_country"), "valueCode": reg.country}]
             identifiers.append(ident)
+        for key, values in (("fda_ind", [study.fda_ind] if study.fda_ind else []),
+                            ("fda_pre_anda", [study.fda_pre_anda] if study.fda_pre_anda else []),
+                            ("fda_cross_reported_ind", study.fda_cross_reported_inds)):
+            identifiers += [{"system": system(key), "value": value} for value in values]
         if identifiers:
             res["identifier"] = identifiers
         if study.name:
@@ -372,6 +385,11 @@ class BundleBuilder:
         if identifiers:
             patient["identifier"] = identifiers
         self.person(patient, patient_data.initials, patient_data.sex, patient_data.birth_date)
+        regional = [coded_extension(ext("race"), race, "ncit") for race in patient_data.race]
+        if patient_data.ethnicity is not None:
+            regional.append(coded_extension(ext("ethnicity"), patient_data.ethnicity, "ncit"))
+        if regional:
+            patient["extension"] = regional
         death = patient_data.death
         if death:
             if isinstance(death.date, str):
@@ -467,6 +485,9 @@ class BundleBuilder:
                                        "valueCodeableConcept": {"coding": [meddra_coding(past.reaction)]}}]
         statement["status"] = "completed"
         statement["medicationCodeableConcept"] = {"text": past.name}
+        if past.identifiers:
+            statement["medicationCodeableConcept"] = {"coding": [product_coding(i) for i in past.identifiers],
+                                                      "text": past.name}
         statement["subject"] = subject
         if past.start is not None or past.end is not None:
             period: Json = {}
@@ -533,11 +554,11 @@ class BundleBuilder:
         patient = self.case.patient
         if patient and patient.age_at_onset:
             exts.append({"url": ext("age_at_onset"), "valueAge": quantity(patient.age_at_onset)})
-        criteria = reaction.seriousness.model_dump()
-        for key, present in criteria.items():
-            if present:
-                exts.append({"url": ext("seriousness_criterion"),
-                             "valueCoding": ich_coding("seriousness_criterion", key)})
+        for key, present in reaction.seriousness.criteria().items():
+            exts.append(criterion_extension(ich_coding("seriousness_criterion", key), present))
+        if reaction.seriousness.required_intervention is not None:
+            exts.append(criterion_extension(dict(fhir_tables().fda["required_intervention"]),
+                                            reaction.seriousness.required_intervention))
         if reaction.highlighted:
             exts.append({"url": ext("highlighted_by_reporter"),
                          "valueCoding": ich_coding("highlighted", reaction.highlighted)})
@@ -573,9 +594,12 @@ class BundleBuilder:
         if date_exts:
             event.setdefault("_date", {}).setdefault("extension", []).extend(date_exts)
         serious = reaction.seriousness.serious
-        event["seriousness"] = {"coding": [{"system": system("ae_seriousness"),
-                                            "code": "Serious" if serious else "Non-serious",
-                                            "display": "Serious" if serious else "Non-serious"}]}
+        if serious is None:  # no criterion holds and at least one is not known: so is the seriousness
+            event["seriousness"] = {"extension": absent_extensions(m.Absent(absent="unknown"))}
+        else:
+            event["seriousness"] = {"coding": [{"system": system("ae_seriousness"),
+                                                "code": "Serious" if serious else "Non-serious",
+                                                "display": "Serious" if serious else "Non-serious"}]}
         if reaction.outcome:
             entry = code_list("outcome").codes[reaction.outcome]
             event["outcome"] = {"coding": [{"system": system("ae_outcome"), "code": entry.fhir,
@@ -691,7 +715,7 @@ class BundleBuilder:
             med_exts.append({"url": ext("authorisation"), "extension": parts})
         if med_exts:
             medication["extension"] = med_exts
-        codings = []
+        codings = [product_coding(i) for i in drug.identifiers]
         if drug.atc:
             codings.append({"system": system("atc"), "code": drug.atc})
         if drug.rxnorm:
@@ -705,6 +729,9 @@ class BundleBuilder:
                     ingredient["extension"] = [{"url": ext("strength"),
                                                 "valueQuantity": quantity(substance.strength)}]
                 ingredient["itemCodeableConcept"] = {"text": substance.name}
+                if substance.termid and substance.termid.code:
+                    ingredient["itemCodeableConcept"] = {"coding": [original_coding(substance.termid)],
+                                                         "text": substance.name}
                 ingredients.append(ingredient)
             medication["ingredient"] = ingredients
         medication_ref = self.add(medication)
@@ -829,6 +856,37 @@ def original_coding(value: m.Coded) -> Json:
     coding: Json = {"system": oid_system(value.system), "code": value.code}
     if value.version:
         coding["version"] = value.version
+    return coding
+
+
+def criterion_extension(code: Json, present: m.TriState) -> Json:
+    """One seriousness criterion with its yes / no / not-known value (E.i.3.2a-f, FDA.E.i.3.2h)."""
+    value = ([{"url": "criterionPresent", "valueBoolean": present}] if isinstance(present, bool)
+             else absent_extensions(present))
+    return {"url": ext("seriousness_criterion"), "extension": [{"url": "criterionCode", "valueCoding": code}, *value]}
+
+
+def flag_extension(url: str, value: m.TriState) -> Json:
+    if isinstance(value, bool):
+        return {"url": url, "valueBoolean": value}
+    return {"url": url, "extension": absent_extensions(value)}
+
+
+def coded_extension(url: str, value: m.Coded | m.Absent, default_system: str) -> Json:
+    if isinstance(value, m.Absent):
+        return {"url": url, "extension": absent_extensions(value)}
+    return {"url": url, "valueCodeableConcept": coded_concept(value, default_system)}
+
+
+def product_coding(identifier: m.ProductId) -> Json:
+    """A product identifier as a Medication coding; its kind (MPID, PhPID, product code) rides along."""
+    coding: Json = {
+        "extension": [{"url": ext("product_id_kind"), "valueCode": identifier.kind}],
+        "system": oid_system(identifier.system) if identifier.system else system(identifier.kind),
+        "code": identifier.code,
+    }
+    if identifier.version:
+        coding["version"] = identifier.version
     return coding
 
 

@@ -220,3 +220,24 @@ def coding(concept: Json | None, system_key: str) -> Json | None:
 
 def oid_coding(concept: Json | None, oid: str) -> Json | None:
     return coding(concept, f"urn:oid:{oid}")
+
+
+def seriousness_criteria(event: Json | None, code_system: str | None = None) -> dict[str, bool | str]:
+    """An AdverseEvent's seriousness criteria: criterion code -> True / False / the null flavor of a
+    criterion that is not known (NI...). By default the ICH criteria (E.i.3.2a-f, ICH observation codes);
+    `code_system` (a URI) names another list, e.g. FDA's for FDA.E.i.3.2h."""
+    wanted = code_system or f"urn:oid:{code_list('seriousness_criterion').oid}"
+    found: dict[str, bool | str] = {}
+    for e in extensions(event, "seriousness_criterion"):
+        coding_ = sub_value(e, "criterionCode")
+        code = coding_.get("code") if isinstance(coding_, dict) else None
+        if not isinstance(code, str) or coding_.get("system") != wanted:
+            continue
+        present = sub_value(e, "criterionPresent")
+        found[code] = present if isinstance(present, bool) else (absent_reason(e) or "NI")
+    return found
+
+
+def criteria_present(event: Json | None) -> set[str]:
+    """The codes of the seriousness criteria that hold."""
+    return {code for code, value in seriousness_criteria(event).items() if value is True}

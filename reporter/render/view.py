@@ -451,10 +451,15 @@ class _Extractor:
             translation = None
             for e in _l(_d(concept.get("_text")).get("extension")):
                 translation = translation or _s(_sub(e, "content"))
-            criteria = [
-                _s(_d(_d(e).get("valueCoding")).get("display")) or "serious"
-                for e in _exts(event, "seriousness_criterion")
-            ]
+            criteria = []
+            for e in _exts(event, "seriousness_criterion"):
+                code = _d(_sub(e, "criterionCode"))
+                label = _s(code.get("display")) or "serious"
+                present = _sub(e, "criterionPresent")
+                if present is True:
+                    criteria.append(label)
+                elif present is not False:
+                    criteria.append(f"{label}: not known")
             seriousness = _s(_first_coding(event.get("seriousness")).get("code"))
             serious = None if seriousness is None else seriousness.lower() != "non-serious"
             end = None

@@ -13,6 +13,7 @@ from reporter.fhir.read import (
     as_list,
     coding,
     codings,
+    criteria_present,
     extensions,
     oid_coding,
     primitive_absent,
@@ -169,8 +170,7 @@ class RuleChecker:
     def seriousness(self) -> None:
         death_code = code_list("seriousness_criterion").e2b("death")
         for event in self.index.all("AdverseEvent"):
-            criteria = {_str(_dict(e.get("valueCoding")).get("code"))
-                        for e in extensions(event, "seriousness_criterion")}
+            criteria = criteria_present(event)
             flag = coding(event.get("seriousness"), "ae_seriousness")
             serious = flag is not None and flag.get("code") != "Non-serious"
             if flag and serious and not criteria:

@@ -278,7 +278,7 @@ class Outcome:
 
 def round_trip(variant: Variant, schema_dir: str) -> Outcome:
     """Import -> Bundle -> export -> compare a (valid) variant; the failure, described, or None."""
-    from reporter.e2b import diff, export, importer, xmlsafe
+    from reporter.e2b import coverage, diff, export, importer, xmlsafe
 
     try:
         result = importer.import_loaded(xmlsafe.parse_bytes(variant.xml, variant.source))
@@ -290,7 +290,8 @@ def round_trip(variant: Variant, schema_dir: str) -> Outcome:
             errors = [i.message for i in out.check.issues if i.layer == "xsd"][:3]
             return Outcome(variant, f"export not XSD-valid: {errors}")
         source = xmlsafe.parse_bytes(variant.xml).root
-        differences = diff.compare(source, etree.fromstring(out.xml))
+        differences = coverage.unexplained(diff.compare_unordered(source, etree.fromstring(out.xml)),
+                                           [r.coverage for r in result.reports if r.coverage])
         if differences:
             return Outcome(variant, diff.table(differences, limit=12))
     except Exception as exc:

@@ -71,7 +71,7 @@ def test_enter_read_download_edit_and_compare_a_case(browser, site, served, e2b_
     _fill(page, "reactions[0].verbatim", "drug-induced hepatitis")
     _fill(page, "reactions[0].meddra.code", "10019717")
     _fill(page, "reactions[0].meddra.version", "27.1")
-    page.check('[name="reactions[0].seriousness.hospitalisation"]')
+    page.select_option('[name="reactions[0].seriousness.hospitalisation"]', "true")  # yes / no / not known
     _select(page, "reactions[0].outcome", "recovering")
     _fill(page, "drugs[0].id", "amoxiclav")
     _select(page, "drugs[0].role", "suspect")

@@ -1,0 +1,161 @@
+"""How much of a received ICSR message went through the case model, and what did not, by E2B element.
+
+A *value fact* is one attribute value, text or null flavor that says something about the case: values,
+codes with their code system, null flavors, units, texts, identifiers. Not counted are what the writer
+re-creates from the structure itself: structural attributes (classCode, typeCode, xsi:type...), display
+names, the version of ICH and HL7 code lists, the codes that name a block (the observation code of a
+seriousness criterion; a MedDRA code is data and counts), identifier namespaces (@root), the message
+wrapper's constants (interactionId, processingCode...) and what a new transmission regenerates (batch and
+message ids and creation times). Everything else is either read into the case model (`mapped`) or listed
+by element with the reason it was not (`not_mapped`): nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from reporter.e2b.diff import ACTS
+from reporter.e2b.elements import Labels
+from reporter.e2b.xmlsafe import HL7, XSI, local
+
+MEDDRA = "2.16.840.1.113883.6.163"
+STRUCTURAL = {"classCode", "moodCode", "typeCode", "determinerCode", "ITSVersion", "root", "operator",
+              "mediaType", "representation", "inversionInd", "negationInd", "contextConductionInd",
+              f"{{{XSI}}}type", f"{{{XSI}}}schemaLocation", "displayName"}
+WRAPPER_ELEMENTS = {"interactionId", "processingCode", "processingModeCode", "acceptAckCode",
+                    "responseModeCode", "statusCode", "priorityCode"}
+# Code systems whose codes are structure (HL7 interaction and act codes, role codes) or ICH lists.
+STRUCTURE_SYSTEMS = ("2.16.840.1.113883.1.", "2.16.840.1.113883.5.")
+ICH_LISTS = "2.16.840.1.113883.3.989."
+REGENERATED = {("MCCI_IN200100UV01", "id"), ("MCCI_IN200100UV01", "creationTime"),
+               ("PORR_IN049016UV", "id"), ("PORR_IN049016UV", "creationTime")}
+
+
+@dataclass
+class Coverage:
+    """Value facts of one message: how many there are, how many the case model holds, and the rest."""
+
+    total: int = 0
+    mapped: int = 0
+    not_mapped: Counter[str] = field(default_factory=Counter)  # E2B element (or [block]) -> facts
+    examples: dict[str, str] = field(default_factory=dict)      # E2B element -> one value not mapped
+    placeholders: set[str] = field(default_factory=set)  # required elements the message lacks (noted)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.mapped / self.total if self.total else 100.0
+
+    def lines(self) -> list[str]:
+        """The not-mapped elements, one line each, for the import report."""
+        return [f"{element}: {count} value(s) not in the case model (e.g. {self.examples[element]!r})"
+                for element, count in sorted(self.not_mapped.items())]
+
+
+def _is_naming_code(node: etree._Element) -> bool:
+    """The <code> that names an act (which block this is), unless it is MedDRA (a test or history term)."""
+    parent = node.getparent()
+    return (local(node) == "code" and parent is not None and local(parent) in ACTS
+            and node.get("codeSystem") != MEDDRA)
+
+
+def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]]:
+    """(node, attribute or '#text', value) for every value fact of a message."""
+    facts: list[tuple[etree._Element, str, str]] = []
+    for node in message.iter(etree.Element):
+        if not node.tag.startswith(f"{{{HL7}}}"):
+            continue
+        name = local(node)
+        parent = node.getparent()
+        if name in WRAPPER_ELEMENTS or (parent is not None and (local(parent), name) in REGENERATED):
+            continue
+        system = node.get("codeSystem") or ""
+        if system.startswith(STRUCTURE_SYSTEMS) and name == "code":
+            continue
+        naming = _is_naming_code(node)
+        for attr, value in node.attrib.items():
+            if attr in STRUCTURAL or naming:
+                continue
+            if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
+                continue
+            facts.append((node, attr, value))
+        if node.text and node.text.strip():
+            facts.append((node, "#text", node.text.strip()))
+    return facts
+
+
+def measure(message: etree._Element, used: list[tuple[etree._Element, str]]) -> Coverage:
+    """Count a message's value facts and which of them the importer read into the case model."""
+    read = {(id(node), attr) for node, attr in used}
+    labels = Labels(message.getroottree().getroot())
+    result = Coverage()
+    for node, attr, value in value_facts(message):
+        result.total += 1
+        key = "#text" if attr == "#text" else attr
+        if (id(node), key) in read:
+            result.mapped += 1
+            continue
+        element = labels.label(node, None if attr == "#text" else attr)
+        result.not_mapped[element] += 1
+        result.examples.setdefault(element, value[:60])
+    return result
+
+
+# A block's naming code: one of an ICH or FDA list, HL7's, or NCIt (FDA's regional observation codes).
+_NAMING_CODE = re.compile(
+    r"\w+\{([^}]*@(ich\.|2\.16\.840\.1\.113883\.([15]\.|3\.989\.|3\.26\.1\.1))[^}]*|[^}@]*)\}/code@\w+$")
+_OCCURRENCE = re.compile(r"\[\d+\]")
+_STRUCTURAL_NAMES = {a.split("}")[-1] for a in STRUCTURAL} | {"xsi:type", "xsi:schemaLocation"}
+
+
+def is_value_difference(difference: Any) -> bool:
+    """Whether a re-export difference concerns a value fact (as counted above), not structure: the
+    writer's display names, ICH code-list versions, block-naming codes and wrapper constants."""
+    key = difference.key
+    step, _, attr = key.rpartition("@")
+    if attr in _STRUCTURAL_NAMES or step.rsplit("/", 1)[-1] in WRAPPER_ELEMENTS:
+        return False
+    if attr == "codeSystemVersion" and not _is_version_element(difference.element):
+        return False
+    return not _NAMING_CODE.search(key)
+
+
+def _group_of(number: str) -> str | None:
+    """The block an element belongs to (a value the import left in its block is listed by the block)."""
+    from reporter.e2b.dictionary import dictionary
+
+    element = dictionary().elements.get(number)
+    return element.group if element is not None else None
+
+
+def _is_version_element(number: str) -> bool:
+    from reporter.e2b.dictionary import dictionary
+
+    element = dictionary().elements.get(number)
+    return element is not None and "Version" in element.name
+
+
+def unexplained(differences: list, coverages: list[Coverage]) -> list:
+    """The value differences of a re-export that the import did not announce: every fact that changes
+    must be one the import report listed as not mapped or as a placeholder, or a null flavor the writer
+    states for a required element the message left out (nothing silent, nothing invented)."""
+    listed = {element for c in coverages for element in (*c.not_mapped, *c.placeholders)}
+    left = [d for d in differences if is_value_difference(d) and d.element not in listed
+            and f"[{_group_of(d.element)}]" not in listed
+            and not (d.expected is None and d.key.endswith("@nullFlavor"))]
+    # A block repeated with the same facts is one fact: where the same values stand at the same path
+    # (occurrence numbers aside) on both sides, nothing was lost.
+    by_path: dict[str, list[Any]] = {}
+    for d in left:
+        by_path.setdefault(_OCCURRENCE.sub("", d.key), []).append(d)
+    kept = []
+    for group in by_path.values():
+        expected = {d.expected for d in group} - {None}
+        actual = {d.actual for d in group} - {None}
+        if expected != actual or any(d.actual is not None for d in group):
+            kept.extend(group)
+    return kept
