@@ -176,6 +176,22 @@ def fhir_command(file: str, out: str | None) -> None:
     write_output(dumps(build_bundle(load_case(file))), out)
 
 
+@main.command("case")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Write the case file here (default: stdout).")
+def case_command(file: str, out: str | None) -> None:
+    """Read an ICSR Bundle (JSON) back into a case file (YAML): the inverse of `reporter fhir`."""
+    import yaml
+
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.inputs import load_bundle
+
+    case = bundle_to_case(load_bundle(file))
+    data = case.model_dump(mode="json", exclude_none=True, by_alias=True, exclude_defaults=True)
+    data = {"$format": case.format, **data}
+    write_output(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), out)
+
+
 @main.command("validate")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,

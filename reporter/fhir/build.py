@@ -550,7 +550,7 @@ class BundleBuilder:
 
     def build_reaction(self, index: int, reaction: m.Reaction) -> None:
         event = self.new("AdverseEvent", f"reaction/{reaction.id}")
-        exts: list[Json] = []
+        exts: list[Json] = [{"url": ext("case_key"), "valueString": reaction.id}]
         patient = self.case.patient
         if patient and patient.age_at_onset:
             exts.append({"url": ext("age_at_onset"), "valueAge": quantity(patient.age_at_onset)})
@@ -737,7 +737,8 @@ class BundleBuilder:
         medication_ref = self.add(medication)
 
         statement = self.new("MedicationStatement", f"drug/{drug.id}")
-        exts: list[Json] = [{"url": ext("drug_role"), "valueCoding": ich_coding("drug_role", drug.role)}]
+        exts: list[Json] = [{"url": ext("case_key"), "valueString": drug.id},
+                            {"url": ext("drug_role"), "valueCoding": ich_coding("drug_role", drug.role)}]
         if drug.action_taken:
             exts.append({"url": ext("action_taken"), "valueCoding": ich_coding("action_taken", drug.action_taken)})
         if drug.cumulative_dose:

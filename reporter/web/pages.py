@@ -295,15 +295,14 @@ def _values_for_edit(v: StoredVersion) -> tuple[MultiDict, str | None]:
         values = caseform.flatten(v.casefile)
         values.pop("report.created", None)  # a new version gets its own creation time (C.1.2) unless typed
         return values, None
-    from reporter.web.bundle_to_case import bundle_to_case
+    from reporter.fhir.to_case import bundle_to_case
 
-    case = bundle_to_case(downloads.served_bundle(v))
+    case = bundle_to_case(downloads.served_bundle(v))  # the Bundle read back directly, no E2B detour
     values = caseform.flatten(case)
     values.pop("report.created", None)
     return values, (
-        "This version was stored as a FHIR Bundle (API or E2B import), not from the form. The form was filled "
-        "from it through the E2B(R3) mapping: facts E2B does not carry (LOINC and ATC codes, RxNorm, units "
-        "of reference ranges kept only in FHIR) are not shown and will not be in the version you save.")
+        "This version was stored as a FHIR Bundle (API or E2B import), not from the form. The form shows "
+        "every fact of the case model read back from it; saving stores a new version written from the form.")
 
 
 def _submit(v: StoredVersion | None):

@@ -171,7 +171,8 @@ def test_a_case_stored_through_the_api_can_be_edited_in_the_form(served) -> None
     s = _login(served)
     case_id = served.store.create(demo_bundles()[0], author="token:x").case_id
     page = _is_page(s.get(f"{site}/cases/{case_id}/edit", timeout=60), 200)
-    assert "through the E2B(R3) mapping" in page and 'value="10019717"' in page
+    assert "read back from it" in page and 'value="10019717"' in page
+    assert 'value="1742-6"' in page  # a LOINC code: facts E2B cannot carry come back too
     values = [(k, v) for k, v in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page)]
     assert ("case_id", "GB-EXAMPLEPHARMA-2023-000101") in values
     history = _is_page(s.get(f"{site}/cases/{case_id}/history", timeout=30), 200)
