@@ -178,7 +178,8 @@ def fhir_command(file: str, out: str | None) -> None:
 
 @main.command("case")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Write the case file here (default: stdout).")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
+              help="Write the case file here (default: stdout).")
 def case_command(file: str, out: str | None) -> None:
     """Read an ICSR Bundle (JSON) back into a case file (YAML): the inverse of `reporter fhir`."""
     import yaml
