@@ -137,6 +137,8 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
         click.echo(f"report {report.index} ({name}): imported, {figures}{note}", err=target is None)
         for text in report.notes:  # importer: placeholders for what the case model needs
             click.echo(f"  note: {text}", err=True)
+        for text in report.deviations:
+            click.echo(f"  warning: {text}", err=True)
         for line in cover.lines() if cover else []:  # nothing silent: what the model does not hold
             click.echo(f"  not mapped: {line}", err=True)
         if case_store is not None:

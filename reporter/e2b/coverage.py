@@ -45,6 +45,7 @@ class Coverage:
     not_mapped: Counter[str] = field(default_factory=Counter)  # E2B element (or [block]) -> facts
     examples: dict[str, str] = field(default_factory=dict)      # E2B element -> one value not mapped
     placeholders: set[str] = field(default_factory=set)  # required elements the message lacks (noted)
+    deviating: set[str] = field(default_factory=set)  # elements whose received value departs from ICH (warned)
 
     @property
     def percent(self) -> float:
@@ -143,7 +144,7 @@ def unexplained(differences: list, coverages: list[Coverage]) -> list:
     """The value differences of a re-export that the import did not announce: every fact that changes
     must be one the import report listed as not mapped or as a placeholder, or a null flavor the writer
     states for a required element the message left out (nothing silent, nothing invented)."""
-    listed = {element for c in coverages for element in (*c.not_mapped, *c.placeholders)}
+    listed = {element for c in coverages for element in (*c.not_mapped, *c.placeholders, *c.deviating)}
     left = [d for d in differences if is_value_difference(d) and d.element not in listed
             and f"[{_group_of(d.element)}]" not in listed
             and not (d.expected is None and d.key.endswith("@nullFlavor"))]

@@ -34,6 +34,7 @@ class ImportedReport:
     coverage: coverage.Coverage | None = None  # value facts through the case model, and those not mapped
     relation: str | None = None      # follow-up / amendment / nullification note
     notes: list[str] = field(default_factory=list)  # imported, but the case model holds placeholders
+    deviations: list[str] = field(default_factory=list)  # departures from ICH the receiver accepts (warnings)
 
     @property
     def ok(self) -> bool:
@@ -97,10 +98,39 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
         report.bundle = bundle
         report.coverage = coverage.measure(message, reader.used + header_used)
         report.coverage.placeholders = set(reader.not_received)
+        report.deviations = received_deviations(message, bundle)
+        report.coverage.deviating = {text.split(" ", 1)[0] for text in report.deviations}
         report.notes = [f"{number} not received in a form the case model holds: the case has a placeholder "
                         "(re-exported as received)" for number in reader.not_received
                         if number in PLACEHOLDER_NOTES]
     return result
+
+
+def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
+    """Where a received report departs from the ICH tables in ways its receiver accepts (FDA's own examples
+    use some): the ICH checks of the message that the receiver's rule set lifts. Kept, and said as warnings;
+    a re-export to that receiver is not refused for them."""
+    from reporter.e2b import rules
+    from reporter.e2b.dictionary import receiver
+    from reporter.e2b.export import bundle_receiver
+
+    name = bundle_receiver(bundle) or "ich"
+    profile = receiver(name)
+    batch = message.getparent()
+    if batch is None:
+        return []
+    single = etree.fromstring(etree.tostring(batch))  # the batch header with this message only
+    mine = batch.index(message)
+    for i, child in reversed(list(enumerate(single))):
+        if child.tag == message.tag and i != mine:
+            single.remove(child)
+    plain = {(i.code, i.location, i.message) for i in rules.check(single, ("ich",)) if i.severity == "error"}
+    kept = {(i.code, i.location) for i in rules.check(single, profile.rules) if i.severity == "error"}
+    return [f"{location}: accepted by {profile.title} although the ICH table does not allow it ({code})"
+            if (code, location) not in kept else
+            f"{location}: the received report breaks an ICH rule ({message}); the case keeps what it says and "
+            "an export writes what ICH allows"
+            for code, location, message in sorted(plain)]
 
 
 def _node_at(loaded: xmlsafe.Loaded, problem: schemacheck.SchemaProblem) -> etree._Element | None:

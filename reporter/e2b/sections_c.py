@@ -225,8 +225,8 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
     ctx.ich(char, "code", "2", 23)
     flag = read.extension(comp, "previous_case_ids")
     held = read.value_of(flag) if flag else None
-    bl(char, held if isinstance(held, bool) else (True if read.extensions(comp, "previous_case_identifier")
-                                                  and not flag else None))
+    known = held is True or (not flag and bool(read.extensions(comp, "previous_case_identifier")))
+    bl(char, True if known else None)  # ICH allows true or NI here: a "no" is written NI
     amendment = read.extension(comp, "report_amendment")
     if amendment:
         kind = ich_code(read.sub_value(amendment, "amendmentType"), 5)

@@ -115,7 +115,7 @@ LOST = {
         "E.i.3.2a-f and FDA.E.i.3.2h are true or nullFlavor NI: a 'no' is written NI and read back as not known",
     r"^report\.fda_report_type$": "FDA.C.1.7.1 is required by FDA: derived from C.1.7 when the case is silent",
     r"^report\.additional_documents_available$": "C.1.6.1 is mandatory: written (false) when the case is silent",
-    r"^report\.previous_case_ids(\.absent)?$": "C.1.9.1 is mandatory: written NI when the case is silent",
+    r"^report\.previous_case_ids(\.absent)?$": "C.1.9.1 is true or NI: written NI when the case is silent or says no",
     r"^patient\.(race\[\d+\]|ethnicity)\.absent$":
         "FDA.D.11.r / FDA.D.12 are required by FDA: written nullFlavor UNK when the case is silent",
 }
