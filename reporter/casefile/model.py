@@ -165,8 +165,10 @@ class Report(Model):
         description="C.1.2 date of creation, a date-time with zone. Defaults to most_recent at 00:00 UTC "
         "so that the same case always gives the same output.",
     )
-    first_received: PartialDate = Field(description="C.1.4 date report was first received from source.")
-    most_recent: PartialDate = Field(description="C.1.5 date of most recent information for this report.")
+    first_received: DateOrAbsent = Field(
+        description="C.1.4 date report was first received from source ({absent: unknown} when a received report "
+        "lacks it: the case is then not ready to submit until someone supplies it).")
+    most_recent: DateOrAbsent = Field(description="C.1.5 date of most recent information for this report.")
     worldwide_id: str | None = Field(
         None, description="C.1.8.1 worldwide unique case identifier (defaults to the sender's report id)."
     )

@@ -100,8 +100,8 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
         report.coverage.placeholders = set(reader.not_received)
         report.deviations = received_deviations(message, bundle)
         report.coverage.deviating = {text.split(" ", 1)[0] for text in report.deviations}
-        report.notes = [f"{number} not received in a form the case model holds: the case has a placeholder "
-                        "(re-exported as received)" for number in reader.not_received
+        report.notes = [f"{number} not received in a form the case model holds: recorded as not known (the case "
+                        "is not ready to submit until someone supplies it)" for number in reader.not_received
                         if number in PLACEHOLDER_NOTES]
     return result
 

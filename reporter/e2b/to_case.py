@@ -72,13 +72,6 @@ def ts_to_partial(value: str | None) -> str | None:
     return text + f"{tz[:3]}:{tz[3:]}"
 
 
-def ts_to_nearest(value: str | None) -> str | None:
-    """HL7 TS -> the nearest partial date the model can hold (a time without a zone gives its day)."""
-    match = _TS_RE.match(value or "")
-    if not match:
-        return None
-    year, month, day = match.groups()[:3]
-    return ts_to_partial(value) or "-".join(p for p in (year, month, day) if p)
 
 
 def _number(value: str | None) -> float | None:
@@ -385,18 +378,13 @@ def _report(r: Reader, report: etree._Element) -> dict[str, Any]:
 
 
 def _placeholders(r: Reader, report: etree._Element, data: dict[str, Any]) -> None:
-    """Fill what the case model requires (or defaults) but the message does not give, noting each such
-    element in `r.not_received`: the nearest date the model can hold, else the other report date or the
-    message's creation time; 'not available to sender' for the type of report."""
-    created = r.raw("C.1.2", r.message)[1]
-    dates = {"C.1.4": r.raw("C.1.4", report)[1], "C.1.5": r.raw("C.1.5", report)[1]}
-    batch = r.message.getparent()
-    fallback = [*dates.values(), created, *(batch.xpath("h:creationTime/@value", namespaces=r.ns)
-                                             if batch is not None else [])]
+    """Fill what the case model requires but the message does not give, noting each such element in
+    `r.not_received`: a report date as not known (the case is then not ready to submit), 'not available to
+    sender' for the type of report."""
     for number, key in (("C.1.4", "first_received"), ("C.1.5", "most_recent")):
-        if data[key] is None:
+        if data[key] is None:  # recorded as not known, never copied from another date
             r.not_received.append(number)
-            data[key] = next((d for v in [dates[number], *fallback] if (d := ts_to_nearest(v))), "1900")
+            data[key] = m.Absent(absent="unknown")
     if data["type"] is None:
         r.not_received.append("C.1.3")
         data["type"] = "not-available"

@@ -161,11 +161,11 @@ class BundleBuilder:
         bundle: Json = {
             "resourceType": "Bundle",
             "id": resource_id(case.case_id, "bundle"),
-            "meta": {"lastUpdated": composition["date"]} if "T" in composition["date"] else {},
+            "meta": {"lastUpdated": composition["date"]} if "T" in composition.get("date", "") else {},
             "identifier": {"system": "urn:ietf:rfc:3986",
                            "value": f"urn:uuid:{resource_id(case.case_id, 'bundle')}"},
             "type": "document",
-            "timestamp": composition["date"] if "T" in composition["date"] else None,
+            "timestamp": composition["date"] if "T" in composition.get("date", "") else None,
             "entry": [{"fullUrl": f"urn:uuid:{composition['id']}", "resource": composition}, *self.entries],
         }
         if not bundle["meta"]:
@@ -181,8 +181,8 @@ class BundleBuilder:
         tables = fhir_tables()
         comp = self.new("Composition", "composition")
         extensions: list[Json] = [
-            {"url": ext("first_receive_date"), "valueDateTime": report.first_received},
-            {"url": ext("most_recent_date"), "valueDateTime": report.most_recent},
+            self.when_extension(ext("first_receive_date"), report.first_received),
+            self.when_extension(ext("most_recent_date"), report.most_recent),
             {"url": ext("case_identifier"), "valueIdentifier": {
                 "system": oid_system(oids()["identifiers"]["worldwide_case_id"]),
                 "value": report.worldwide_id or case.case_id}},
@@ -236,7 +236,11 @@ class BundleBuilder:
         comp["category"] = [{"coding": [ich_coding("report_type", report.type)]}]
         if self.case.patient:
             comp["subject"] = self.patient_ref
-        comp["date"] = creation_date(report)
+        created = creation_date(report)
+        if created:
+            comp["date"] = created
+        else:
+            comp["_date"] = {"extension": absent_extensions(m.Absent(absent="unknown"))}
         comp["author"] = authors or [custodian or {
             "display": "unknown author", "extension": absent_extensions(m.Absent(absent="unknown"))}]
         comp["title"] = tables.composition["title"]
@@ -806,11 +810,13 @@ class BundleBuilder:
 # -- small shapes ---------------------------------------------------------------------------------
 
 
-def creation_date(report: m.Report) -> str:
+def creation_date(report: m.Report) -> str | None:
     """C.1.2 date of creation. Without one, the most recent information's day at 00:00 UTC (deterministic,
     and to the second as E2B requires); a partial most-recent date stays partial and E2B says so."""
     if report.created:
         return report.created
+    if not isinstance(report.most_recent, str):  # not known, and not made up: the Composition says so
+        return None
     if len(report.most_recent) == 10:
         return f"{report.most_recent}T00:00:00Z"
     return report.most_recent

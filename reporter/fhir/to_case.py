@@ -149,8 +149,8 @@ class CaseReader:
         comp = self.comp
         out: Json = {
             "type": _key_for("report_type", (read.codings((comp.get("category") or [{}])[0]) or [None])[0]),
-            "first_received": read.ext_value(comp, "first_receive_date"),
-            "most_recent": read.ext_value(comp, "most_recent_date"),
+            "first_received": self.when_extension(read.extension(comp, "first_receive_date") or {}),
+            "most_recent": self.when_extension(read.extension(comp, "most_recent_date") or {}),
             "first_sender": _key_for("first_sender", read.ext_value(comp, "first_sender_type")
                                      and (read.codings(read.ext_value(comp, "first_sender_type")) or [None])[0]),
         }
