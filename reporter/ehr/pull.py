@@ -113,7 +113,9 @@ class Draft:
 
 
 def case_data(case: m.CaseFile) -> Json:
-    return case.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The case as a person edits it: what is known, without empty lists and default flags."""
+    data = case.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    return {"$format": case.format, **data}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -398,7 +400,7 @@ class Puller:
                 concept, med = self.medication_concept(res)
                 group = group_for(concept, med)
                 group["resources"].append(res)
-                if med is not None:
+                if med is not None and all(r is not med for r in group["resources"]):
                     group["resources"].append(med)
                 if rtype == "MedicationAdministration":
                     group["admins"].append((start, stop, res))
@@ -465,6 +467,7 @@ class Puller:
         if by_category:
             params.append(("category", f"{sys_url('observation_category')}|laboratory"))
         kept: dict[tuple[Any, ...], tuple[Json, Json]] = {}
+        copies: dict[tuple[Any, ...], list[Json]] = {}
         void = set(ehr_tables()["void_statuses"])
         for obs in self.search("Observation", params):
             if obs.get("status") in void or obs.get("status") in ("registered", "preliminary"):
@@ -481,14 +484,16 @@ class Puller:
                 continue
             key = (test.get("loinc") or test.get("name"), test.get("date"), test.get("value"), test.get("unit"),
                    test.get("result_text"))
+            copies.setdefault(key, []).append(obs)
             earlier = kept.get(key)
             if earlier is None or version_rank(obs) > version_rank(earlier[1]):
                 kept[key] = (test, obs)
-        ordered = sorted(kept.values(), key=lambda t: (str(t[0].get("date")), str(t[0].get("name"))))
+        ordered = sorted(kept.items(), key=lambda kv: (str(kv[1][0].get("date")), str(kv[1][0].get("name"))))
         tests = []
-        for index, (test, obs) in enumerate(ordered):
+        for index, (key, (test, obs)) in enumerate(ordered):
             tests.append(test)
-            self.note(f"tests[{index}]", obs, kept_codes(obs.get("code")))
+            for each in [obs, *(o for o in copies[key] if o is not obs)]:  # the result and its duplicates
+                self.note(f"tests[{index}]", each, kept_codes(each.get("code")))
         return tests
 
     # -- stays -------------------------------------------------------------------------------------
@@ -758,6 +763,20 @@ def still_needed(case: m.CaseFile, missing_suspects: list[str], has_reaction: bo
     from reporter.validation import validate_bundle
 
     needed: list[Json] = []
+    if not case.primary_sources:
+        needed.append({"path": "primary_sources", "message": "who reports the case: name, qualification and "
+                       "country of the primary source (the EHR does not say)"})
+    if case.sender is None:
+        needed.append({"path": "sender", "message": "the sending organisation (type and name)"})
+    for index, reaction in enumerate(case.reactions):
+        if reaction.meddra is None:
+            needed.append({"path": f"reactions[{index}].meddra", "message": "the reaction's MedDRA LLT code and "
+                           "version (E2B E.i.2.1)"})
+        if reaction.outcome is None:
+            needed.append({"path": f"reactions[{index}].outcome", "message": "the reaction's outcome (E.i.7)"})
+    if case.narrative is None:
+        needed.append({"path": "narrative.text", "message": "the case narrative: clinical course, measures taken, "
+                       "outcome (H.1)"})
     if not has_reaction:
         needed.append({"path": "reactions", "message": "the reaction is not in the EHR pull: add its term as "
                        "reported (verbatim) and its MedDRA code, onset, outcome and seriousness"})
@@ -765,8 +784,10 @@ def still_needed(case: m.CaseFile, missing_suspects: list[str], has_reaction: bo
         needed.append({"path": "drugs", "message": f"suspect drug {name!r} was not found in the EHR in the window: "
                        "its dose, route and dates must be added by hand"})
     report = validate_bundle(build_bundle(case), subject=case.case_id)
+    known = {n["path"].split("[")[0].split(".")[0] for n in needed}
     for issue in report.issues:
-        if issue.severity in ("error", "fatal"):
+        if issue.severity in ("error", "fatal") and not (
+                issue.location.endswith("resource.author") and "primary_sources" in known):
             entry = {"path": issue.location, "message": issue.message}
             if issue.hint:
                 entry["hint"] = issue.hint
