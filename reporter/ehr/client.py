@@ -233,6 +233,9 @@ class FhirClient:
         self.session.verify = self.settings.verify
         self.session.headers.update({"Accept": FHIR_JSON, "Accept-Encoding": "gzip, deflate",
                                      "User-Agent": self.settings.user_agent})
+        # urllib3 logs every request line (ids and search values: patient data) at DEBUG: keep it quiet.
+        logging.getLogger("urllib3.connectionpool").setLevel(max(logging.INFO,
+                                                                  logging.getLogger("urllib3").getEffectiveLevel()))
         self._capabilities: Json | None = None
         self._smart: Json | None = None
         self.requests_made = 0

@@ -433,11 +433,13 @@ class Puller:
         used_ids: set[str] = set()
         for group in groups.values():
             if group["admins"] and not group["dosages"]:
-                admins = sorted(group["admins"], key=lambda a: a[0] or dt.date.min)
-                first = admins[0][2]
-                line = dosage_line(first.get("dosage"), admins[0][0], max((a[1] or a[0]) for a in admins
-                                                                          if (a[1] or a[0])), first,
-                                   "MedicationAdministration")
+                admins = sorted(group["admins"], key=lambda a: (a[0] or dt.date.min, drug_period_text(a[2])[0] or ""))
+                first, last = admins[0][2], admins[-1][2]
+                line = dosage_line(first.get("dosage"), admins[0][0], admins[0][1], first, "MedicationAdministration")
+                last_start, last_stop = drug_period_text(last)
+                stop = partial(last_stop or last_start)
+                if stop:
+                    line["stop"] = stop
                 line["text"] = f"{len(admins)} administration(s) recorded"
                 group["dosages"].append(line)
             base = slug(group["product"])
