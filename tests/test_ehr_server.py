@@ -193,6 +193,10 @@ def test_confirm_then_push_document_and_message(server, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     confirmed = yaml.safe_load((tmp_path / "case.yaml").read_text())
     assert confirmed["case_id"] == case["case_id"] and "status" not in confirmed
+    # once confirmed, the case exports (checked against the ICH XSD when REPORTER_E2B_SCHEMA_DIR is set)
+    result = run("e2b", str(tmp_path / "case.yaml"), "--receiver", "ich", "-o", str(tmp_path / "case.xml"))
+    assert result.exit_code == 0, result.output
+    assert b"4065" in (tmp_path / "case.xml").read_bytes()
 
     result = run("push", str(tmp_path / "case.yaml"), "--server", server.base, "--token", es.TOKEN, "--quiet")
     assert result.exit_code == 0, result.output
