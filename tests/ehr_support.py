@@ -18,7 +18,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO / "tools" / "fhir-r4-examples" / "node_modules" / "hl7.fhir.r4.examples"
 TOKEN = "test-token-6b1f0c"  # a static bearer token the test server accepts
-CLIENT_ID = "reporter-backend"
+CLIENT_ID = "reporter-backend"        # RSA key: RS384
+EC_CLIENT_ID = "reporter-backend-ec"  # EC P-384 key: ES384
 
 # The official examples loaded: Peter Chalmers (Patient/example) and what refers to him, plus the medication
 # examples of Patient/pat1.
@@ -45,6 +46,7 @@ class Server:
     process: subprocess.Popen
     workdir: Path
     private_key: Path
+    ec_private_key: Path
     loaded_examples: int = 0
 
     def put(self, resource: dict) -> requests.Response:
@@ -68,22 +70,28 @@ class Server:
 
 def start_server(workdir: Path) -> Server:
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = workdir / "client-key.pem"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public = workdir / "client-key.pub.pem"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    def key_pair(key, name: str) -> tuple[Path, Path]:
+        private = workdir / f"{name}.pem"
+        private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        public = workdir / f"{name}.pub.pem"
+        public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+        return private, public
+
+    private, public = key_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048), "client-rsa")
+    ec_private, ec_public = key_pair(ec.generate_private_key(ec.SECP384R1()), "client-ec")
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     config = {
         "base_url": base, "host": "127.0.0.1", "port": port, "data_dir": str(workdir / "data"),
         "server_auth": {"types": ["bearer", "smart"], "tokens": [TOKEN],
                         "smart_clients": [{"client_id": CLIENT_ID, "public_key_path": str(public),
-                                           "scopes": "system/*.read system/*.write"}]},
+                                           "scopes": "system/*.read system/*.write"},
+                                          {"client_id": EC_CLIENT_ID, "public_key_path": str(ec_public),
+                                           "scopes": "system/*.read"}]},
         "simulator": {"enabled": False}, "log_inbound": False,
         "own_private_key_path": str(workdir / "keys" / "sekmet.pem"),
     }
@@ -100,7 +108,7 @@ def start_server(workdir: Path) -> Server:
             raise RuntimeError(f"sekmet-fhir exited: {(workdir / 'server.log').read_text()[-2000:]}")
         try:
             if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
-                return Server(base, process, workdir, private)
+                return Server(base, process, workdir, private, ec_private)
         except requests.RequestException:
             pass
         time.sleep(0.3)

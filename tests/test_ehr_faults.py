@@ -295,12 +295,10 @@ def test_refused_credentials_and_unknown_patient(fake, out: Path) -> None:
 
 
 def test_unreachable_server(out: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     from reporter.cli import main
+    from tests.ehr_support import free_port
+
+    port = free_port()
 
     result = CliRunner().invoke(main, ["pull", "--server", f"http://127.0.0.1:{port}/fhir", "--token", "x",
                                        "--patient", "p1", "--suspect", "a", "--reaction-date", "2024-05-02",

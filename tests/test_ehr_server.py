@@ -276,3 +276,21 @@ def test_no_patient_data_in_logs(server, caplog: pytest.LogCaptureFixture) -> No
     assert "GET Observation -> 200" in text
     for secret in ("MRN-448812", es.PID, "Souza", "Maria", "2015-03-14", es.TOKEN):
         assert secret not in text
+
+
+def test_smart_es384_and_refused_client(server) -> None:
+    from reporter.ehr.client import EHRError, FhirClient, SmartBackendAuth
+
+    auth = SmartBackendAuth(es.EC_CLIENT_ID, server.ec_private_key.read_bytes(), scope="system/*.read")
+    assert auth.alg == "ES384"
+    with FhirClient(server.base, auth) as client:
+        assert client.read("Patient", es.PID)["gender"] == "female"
+        # the token it got only reads: a write is refused in words
+        with pytest.raises(EHRError, match="the credentials do not allow this"):
+            client.create("Basic", {"resourceType": "Basic", "code": {"text": "x"}})
+    # a client the server does not know (right key, wrong id): the token endpoint's refusal, in words
+    stranger = SmartBackendAuth("someone-else", server.ec_private_key.read_bytes())
+    with FhirClient(server.base, stranger) as client, pytest.raises(EHRError, match="refused the client credentials"):
+        client.read("Patient", es.PID)
+    with pytest.raises(EHRError, match="cannot sign RS384"):
+        SmartBackendAuth(es.EC_CLIENT_ID, server.ec_private_key.read_bytes(), alg="RS384")
