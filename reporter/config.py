@@ -79,6 +79,9 @@ SETTINGS = (*SETTINGS,
     Setting("ehr_max_retry_after", "60",
             "Longest Retry-After (seconds) the client waits for; a longer one stops the pull with a message."),
     Setting("ehr_max_pages", "50", "Most pages read per search (a search with more stops the pull)."),
+    Setting("ehr_servers", None,
+            "FHIR base URLs (space-separated) the page 'Start a case from the EHR' may pull from; the page offers "
+            "only these (it never fetches a URL typed by a user)."),
     Setting("ehr_patient_identity", "initials",
             "What a pulled draft keeps of the patient's identity: initials (default), masked (nothing, "
             "recorded as masked) or initials+record (initials and the hospital record number)."),

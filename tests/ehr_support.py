@@ -299,3 +299,28 @@ def load_generated(server: Server) -> None:
     amended["status"] = "amended"
     response = server.put(amended)
     assert response.status_code < 300, response.text[:500]
+
+
+def loaded_server(tmp_dir: Path):
+    """sekmet-fhir with the examples and the generated patient, or a skip (a failure under CI) if not installed.
+    A generator: yields the Server, stops it after."""
+    import pytest
+
+    try:
+        import sekmet  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install sekmet-fhir (the test FHIR server): pip install '.[test]'")
+        pytest.skip("sekmet-fhir (the test FHIR server) is not installed (pip install '.[test]')")
+    if not EXAMPLES_DIR.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must install the R4 examples into {EXAMPLES_DIR.parent.parent}")
+        pytest.skip("HL7 R4 examples not installed (cd tools/fhir-r4-examples && npm ci)")
+    srv = start_server(tmp_dir)
+    try:
+        refused = load_examples(srv)
+        assert not refused, refused
+        load_generated(srv)
+        yield srv
+    finally:
+        srv.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -16,30 +15,9 @@ from click.testing import CliRunner
 from tests import ehr_support as es
 
 
-def _needs(module: str, why: str) -> None:
-    try:
-        __import__(module)
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must install {why}")
-        pytest.skip(f"{why} is not installed (pip install '.[test]')")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    _needs("sekmet", "sekmet-fhir (the test FHIR server)")
-    if not es.EXAMPLES_DIR.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must install the R4 examples into {es.EXAMPLES_DIR.parent.parent}")
-        pytest.skip("HL7 R4 examples not installed (cd tools/fhir-r4-examples && npm ci)")
-    srv = es.start_server(tmp_path_factory.mktemp("sekmet"))
-    try:
-        refused = es.load_examples(srv)
-        assert not refused, refused
-        es.load_generated(srv)
-        yield srv
-    finally:
-        srv.stop()
+    yield from es.loaded_server(tmp_path_factory.mktemp("sekmet"))
 
 
 def run(*args: str, env: dict | None = None):
