@@ -142,6 +142,10 @@ def test_draft_bundle_has_provenance_and_renders(server, tmp_path: Path) -> None
     anakinra = next(p for p in provenance if wanted in p["entity"][0]["what"]["display"])
     statement = full_urls[anakinra["target"][0]["reference"]]
     assert statement["resourceType"] == "MedicationStatement"
+    from tests.test_bundle import _independent_validator, run_independent
+
+    (result,) = run_independent(_independent_validator(), [tmp_path / "draft-bundle.json"])
+    assert result["valid"], result["errors"][:5]
     html = tmp_path / "draft.html"
     result = run("render", str(tmp_path / "draft-bundle.json"), "-o", str(html))
     assert result.exit_code == 0, result.output
@@ -272,3 +276,20 @@ def test_smart_es384_and_refused_client(server) -> None:
         client.read("Patient", es.PID)
     with pytest.raises(EHRError, match="cannot sign RS384"):
         SmartBackendAuth(es.EC_CLIENT_ID, server.ec_private_key.read_bytes(), alg="RS384")
+
+
+def test_push_refused_by_the_server_in_its_words(server, tmp_path: Path) -> None:
+    from reporter.casefile import load_case
+    from reporter.fhir.build import build_bundle
+    from tests.conftest import EXAMPLES
+
+    bundle = build_bundle(load_case(sorted(EXAMPLES.glob("*.yaml"))[0]))
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["gender"] = ["not", "a", "code"]  # structurally wrong: our validation and the server both refuse it
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(bundle))
+    result = run("push", str(broken), "--server", server.base, "--token", es.TOKEN, "--quiet")
+    assert result.exit_code == 1 and "not sent" in result.output
+    result = run("push", str(broken), "--server", server.base, "--token", es.TOKEN, "--quiet", "--force")
+    assert result.exit_code == 2
+    assert "(POST Bundle, HTTP 4" in result.output and "gender" in result.output

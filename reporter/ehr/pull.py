@@ -211,7 +211,10 @@ class Puller:
         return [r for r in result.matches if r.get("resourceType") == rtype]
 
     def patient_param(self, rtype: str) -> str:
-        return "patient" if self.client.supports_search(rtype, "patient") else "subject"
+        """`patient`, unless the server lists its search parameters and has only `subject`."""
+        if self.client.supports_search(rtype, "subject") and not self.client.supports_search(rtype, "patient"):
+            return "subject"
+        return "patient"
 
     def find_patient(self) -> Json:
         if self.req.patient_id:
@@ -504,7 +507,10 @@ class Puller:
         inpatient = set(ehr_tables()["inpatient_classes"])
         hi = self.onset + dt.timedelta(days=self.req.window("labs_after"))
         found = []
-        for enc in self.search("Encounter", [(self.patient_param("Encounter"), self.patient_ref)]):
+        params = [(self.patient_param("Encounter"), self.patient_ref)]
+        if self.client.supports_search("Encounter", "date"):  # fewer pages; the period is checked below anyway
+            params.append(("date", f"ge{(self.onset - dt.timedelta(days=1)).isoformat()}"))
+        for enc in self.search("Encounter", params):
             if enc.get("status") in ("cancelled", "entered-in-error", "planned"):
                 continue
             if (enc.get("class") or {}).get("code") not in inpatient:
