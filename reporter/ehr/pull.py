@@ -336,7 +336,7 @@ class Puller:
                 continue
             kind = "Allergy" if allergy.get("type", "allergy") == "allergy" else "Intolerance"
             item = {"term": f"{kind} to {substance}"}
-            start = partial(allergy.get("onsetDateTime") or allergy.get("recordedDate"))
+            start = partial(allergy.get("onsetDateTime"))  # recordedDate is when it was written down: not used
             if start:
                 item["start"] = start
             status = code_of(allergy.get("clinicalStatus"))
