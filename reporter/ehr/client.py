@@ -64,11 +64,15 @@ def outcome_text(body: Any) -> str | None:
     if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
         return None
     parts = []
-    issues = body.get("issue") or []
+    issues = body.get("issue")
+    issues = [i for i in issues if isinstance(i, dict)] if isinstance(issues, list) else []
     serious = [i for i in issues if i.get("severity") in ("fatal", "error")] or issues
     for issue in serious:
-        text = (issue.get("details") or {}).get("text") or issue.get("diagnostics") or issue.get("code")
-        where = ", ".join(issue.get("expression") or issue.get("location") or [])
+        details = issue.get("details")
+        text = (details.get("text") if isinstance(details, dict) else None) or issue.get("diagnostics") \
+            or issue.get("code")
+        where = issue.get("expression") or issue.get("location") or []
+        where = ", ".join(str(w) for w in where) if isinstance(where, list) else str(where)
         if text:
             parts.append(f"{text} (at {where})" if where else str(text))
     return "; ".join(parts) or None
@@ -110,7 +114,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
