@@ -133,8 +133,16 @@ class FakeFhir:
 def fake():
     servers: list[FakeFhir] = []
 
-    def make(answer: Callable[[FakeFhir, str, str, dict], Reply | None] = lambda *a: None) -> FakeFhir:
+    def make(answer: Callable[[FakeFhir, str, str, dict], Reply | None] = lambda *a: None,
+             tls: tuple[Path, Path] | None = None) -> FakeFhir:
         server = FakeFhir(answer)
+        if tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+            server.base = server.base.replace("http://", "https://")
         server.thread.start()
         servers.append(server)
         return server
@@ -349,6 +357,44 @@ def test_client_units() -> None:
     assert retry_after_seconds("soon") is None
     with pytest.raises(EHRError, match="not a FHIR server base URL"):
         FhirClient("ftp://x", BearerToken("t"), ClientSettings())
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself: our private CA."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test hospital CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "ca.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_tls_private_ca(fake, tmp_path: Path, out: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    server = fake(tls=(cert_file, key_file))
+    # without the CA: refused, not retried, with the setting to use as the hint
+    failed(pull(server, out), out, "TLS certificate could not be verified", "REPORTER_EHR_CA_BUNDLE")
+    # with the private CA named: the pull works over verified TLS
+    result = pull(server, out, {"REPORTER_EHR_CA_BUNDLE": str(cert_file)})
+    assert result.exit_code == 1, result.output
+    assert "anakinra 100 mg" in out.read_text()
 
 
 def test_tls_verification_is_on_and_a_ca_bundle_is_used(tmp_path: Path) -> None:

@@ -273,7 +273,8 @@ class FhirClient:
             started = time.monotonic()
             self.requests_made += 1
             try:
-                response = self.session.request(method, url, headers=headers,
+                # verify passed per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override session.verify
+                response = self.session.request(method, url, headers=headers, verify=s.verify,
                                                 timeout=(s.connect_timeout, s.read_timeout), **kwargs)
                 # Read the body here so that a body cut short surfaces as a retryable transport error.
                 _ = response.content
