@@ -270,6 +270,10 @@ def test_smart_es384_and_refused_client(server) -> None:
         # the token it got only reads: a write is refused in words
         with pytest.raises(EHRError, match="the credentials do not allow this"):
             client.create("Basic", {"resourceType": "Basic", "code": {"text": "x"}})
+        # a token the server no longer accepts (revoked, expired early): one new token, then the request goes on
+        auth._token, auth._expires = "revoked-token", 2e9
+        assert client.read("Patient", es.PID)["id"] == es.PID
+        assert auth._token != "revoked-token"
     # a client the server does not know (right key, wrong id): the token endpoint's refusal, in words
     stranger = SmartBackendAuth("someone-else", server.ec_private_key.read_bytes())
     with FhirClient(server.base, stranger) as client, pytest.raises(EHRError, match="refused the client credentials"):

@@ -260,6 +260,9 @@ class Puller:
         if gender in ("male", "female"):
             out["sex"] = gender
             self.note("patient.sex", patient)
+        elif gender == "unknown":  # the EHR says it is not known: recorded as absent, not guessed
+            out["sex"] = {"absent": "unknown"}
+            self.note("patient.sex", patient)
         birth = patient.get("birthDate")
         if birth:
             out["birth_date"] = birth
