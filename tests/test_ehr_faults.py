@@ -411,3 +411,15 @@ def test_tls_verification_is_on_and_a_ca_bundle_is_used(tmp_path: Path) -> None:
         assert FhirClient("https://ehr.invalid/fhir", None, settings_from_config()).session.verify == str(ca)
     finally:
         del os.environ["REPORTER_EHR_CA_BUNDLE"]
+
+
+def test_unknown_values_are_recorded_as_absent(fake, out: Path) -> None:
+    import yaml
+
+    anonymous = {"resourceType": "Patient", "id": "p1", "gender": "unknown"}
+    server = fake(lambda srv, m, path, q: (200, {}, anonymous) if path == "/Patient/p1" else None)
+    result = pull(server, out)
+    assert result.exit_code == 1, result.output
+    patient = yaml.safe_load(out.read_text())["case"]["patient"]
+    assert patient["initials"] == {"absent": "unknown"} and patient["sex"] == {"absent": "unknown"}
+    assert "birth_date" not in patient and "age_at_onset" not in patient
