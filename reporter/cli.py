@@ -170,12 +170,20 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
 @main.command("fhir")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Write the Bundle here (default: stdout).")
-def fhir_command(file: str, out: str | None) -> None:
-    """Map a case file (JSON/YAML) to a FHIR R4 ICSR document Bundle (stable JSON)."""
+@click.option("--message", is_flag=True,
+              help="Write a FHIR message Bundle (MessageHeader first, focus on the Composition) instead of a document.")
+def fhir_command(file: str, out: str | None, message: bool) -> None:
+    """Map a case file (JSON/YAML) to a FHIR R4 ICSR document Bundle (stable JSON), or with --message to the
+    ICSR message Bundle of the HL7 ICSR guide."""
     from reporter.casefile import load_case
     from reporter.fhir.build import build_bundle, dumps
 
-    write_output(dumps(build_bundle(load_case(file))), out)
+    bundle = build_bundle(load_case(file))
+    if message:
+        from reporter.fhir.message import build_message
+
+        bundle = build_message(bundle)
+    write_output(dumps(bundle), out)
 
 
 @main.command("case")
@@ -429,6 +437,175 @@ def demo_command(out: str, no_store: bool) -> None:
     result = run_demo(Path(out), say=click.echo, store=not no_store)
     click.echo(f"wrote {len(result.written)} files to {out}/")
     sys.exit(1 if result.problems else 0)
+
+
+# --- EHR: pull a draft case over FHIR, confirm it, push a case (issue 14) --------------------------------
+
+
+def _ehr_auth_options(func):
+    options = [
+        click.option("--server", required=True, metavar="URL", help="FHIR R4 base URL of the server."),
+        click.option("--token", envvar="REPORTER_EHR_TOKEN", default=None, metavar="T",
+                     help="Bearer token (or the REPORTER_EHR_TOKEN environment variable: keeps it out of `ps`)."),
+        click.option("--client-id", default=None, help="SMART backend services client id (with --key)."),
+        click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="PEM private key (RSA -> RS384, EC P-384 -> ES384) that signs the client assertion."),
+        click.option("--kid", default=None, help="Key id (JWT header kid) the server knows the public key by."),
+        click.option("--scope", default=None, help="SMART scopes to ask for (default: system/*.read for pull, "
+                     "system/*.read system/*.write for push)."),
+        click.option("--token-url", default=None, metavar="URL",
+                     help="Token endpoint (default: from the server's .well-known/smart-configuration)."),
+        click.option("--quiet", is_flag=True, help="No progress lines."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _ehr_client(server: str, token: str | None, client_id: str | None, key_file: str | None, kid: str | None,
+                scope: str, token_url: str | None, quiet: bool):
+    from pathlib import Path
+
+    from reporter.ehr.client import BearerToken, FhirClient, SmartBackendAuth, settings_from_config
+    from reporter.errors import InputError
+
+    auth = None
+    if token and (client_id or key_file):
+        raise InputError("give either --token or --client-id with --key, not both", location="--token")
+    if token:
+        auth = BearerToken(token)
+    elif client_id or key_file:
+        if not (client_id and key_file):
+            raise InputError("SMART backend services needs both --client-id and --key", location="--client-id")
+        auth = SmartBackendAuth(client_id, Path(key_file).read_bytes(), scope=scope, kid=kid, token_url=token_url)
+    progress = None if quiet else (lambda text: click.echo(f"  {text}", err=True))
+    return FhirClient(server, auth, settings_from_config(), progress=progress)
+
+
+@main.command("pull")
+@_ehr_auth_options
+@click.option("--patient", "patient_id", default=None, metavar="ID", help="The patient's resource id on the server.")
+@click.option("--identifier", default=None, metavar="SYS|VAL", help="Or the patient's identifier (system|value).")
+@click.option("--suspect", "suspects", multiple=True, required=True, metavar="NAME",
+              help="Suspect drug name (repeat for several); matching drugs are pre-marked suspect.")
+@click.option("--reaction-date", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Date the reaction began (YYYY-MM-DD); windows are counted from it.")
+@click.option("--reaction", default=None, metavar="TEXT", help="The reaction as reported (e.g. 'hepatitis').")
+@click.option("--case-id", default=None, help="C.1.1 for the draft (default: DRAFT- and a digest).")
+@click.option("--drugs-before", type=click.IntRange(0, 3650), default=None,
+              help="Days before the reaction to look for drugs (default 90).")
+@click.option("--drugs-after", type=click.IntRange(0, 365), default=None, help="Days after it (default 7).")
+@click.option("--labs-before", type=click.IntRange(0, 3650), default=None, help="Days of labs before (default 30).")
+@click.option("--labs-after", type=click.IntRange(0, 365), default=None, help="Days of labs after (default 30).")
+@click.option("-o", "--output", "out", default=None, help="Write the draft (YAML) here (default: stdout).")
+@click.option("--bundle", "bundle_out", default=None, type=click.Path(dir_okay=False),
+              help="Also write the draft's FHIR Bundle (with Provenance) here, e.g. to render it.")
+def pull_command(server: str, token: str | None, client_id: str | None, key_file: str | None, kid: str | None,
+                 scope: str | None, token_url: str | None, quiet: bool, patient_id: str | None,
+                 identifier: str | None, suspects: tuple[str, ...], reaction_date, reaction: str | None,
+                 case_id: str | None, drugs_before: int | None, drugs_after: int | None, labs_before: int | None,
+                 labs_after: int | None, out: str | None, bundle_out: str | None) -> None:
+    """Pull a DRAFT case from a hospital's FHIR R4 server: patient, drugs, labs, history, stays.
+
+    Nothing is written unless the whole pull succeeds. The draft lists what a person must still add; exit code 0
+    when nothing is missing, 1 when the draft needs completing (the usual case), 2 on errors."""
+    import yaml
+
+    from reporter import config
+    from reporter.ehr.pull import PullRequest, draft_bundle, pull
+    from reporter.errors import InputError
+    from reporter.fhir.build import dumps
+
+    ident = None
+    if identifier:
+        if "|" not in identifier:
+            raise InputError("write the identifier as SYSTEM|VALUE", location="--identifier")
+        system, value = identifier.split("|", 1)
+        ident = (system, value)
+    if bool(patient_id) == bool(ident):
+        raise InputError("name the patient by --patient ID or by --identifier SYS|VAL (one of them)",
+                         location="--patient")
+    request = PullRequest(reaction_date=reaction_date.date(), suspects=list(suspects), patient_id=patient_id,
+                          identifier=ident, reaction=reaction, case_id=case_id,
+                          identity=config.get("ehr_patient_identity") or "initials", drugs_before=drugs_before,
+                          drugs_after=drugs_after, labs_before=labs_before, labs_after=labs_after)
+    with _ehr_client(server, token, client_id, key_file, kid, scope or "system/*.read", token_url, quiet) as client:
+        draft = pull(client, request)
+    text = yaml.safe_dump(draft.to_data(), sort_keys=False, allow_unicode=True, width=110)
+    bundle_text = dumps(draft_bundle(draft)) if bundle_out else None
+    write_output(text, out)
+    if bundle_text is not None:
+        write_output(bundle_text, bundle_out)
+    case = draft.case
+    click.echo(f"draft {case.case_id}: {len(case.drugs)} drug(s) "
+               f"({sum(d.role == 'suspect' for d in case.drugs)} suspect), {len(case.tests)} test result(s), "
+               f"{len(case.patient.medical_history) if case.patient else 0} history item(s), "
+               f"{len(draft.sources)} source(s)", err=True)
+    for hint in draft.hints:
+        click.echo(f"hint: {hint}", err=True)
+    if draft.still_needed:
+        click.echo("still needed before the case can be confirmed:", err=True)
+        for need in draft.still_needed:
+            click.echo(f"  {need['path']}: {need['message']}", err=True)
+        sys.exit(1)
+
+
+@main.command("confirm")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", required=True, help="Write the confirmed case file (YAML) here.")
+@click.option("--force", is_flag=True, help="Write the case file even if validation still finds errors.")
+def confirm_command(file: str, out: str, force: bool) -> None:
+    """Confirm a reviewed draft (from `reporter pull`): its case becomes a case file, once it validates."""
+    import yaml
+
+    from reporter.ehr.pull import case_data, confirm_draft
+
+    case, report = confirm_draft(file)
+    click.echo(report.to_text(), nl=False, err=True)
+    if not report.ok and not force:
+        click.echo("not confirmed: the case still has errors (complete it, or use --force)", err=True)
+        sys.exit(1)
+    write_output(yaml.safe_dump(case_data(case), sort_keys=False, allow_unicode=True, width=110), out)
+    click.echo(f"confirmed {case.case_id} -> {out}", err=True)
+
+
+@main.command("push")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_ehr_auth_options
+@click.option("--message", is_flag=True, help="Send a FHIR message to $process-message instead of the document.")
+@click.option("--force", is_flag=True, help="Send even if the case fails validation.")
+def push_command(file: str, server: str, token: str | None, client_id: str | None, key_file: str | None,
+                 kid: str | None, scope: str | None, token_url: str | None, quiet: bool, message: bool,
+                 force: bool) -> None:
+    """Send a case (case file or ICSR Bundle) to a FHIR server: the document to /Bundle, or with --message a
+    message Bundle to /$process-message; the stored Bundle is read back."""
+    from reporter.casefile.parse import load_data, read_text
+    from reporter.ehr.pull import DRAFT_FORMAT
+    from reporter.ehr.push import push_document, push_message, refuse_draft
+    from reporter.errors import InputError
+    from reporter.inputs import load_bundle
+    from reporter.validation import validate_bundle
+
+    if load_data(read_text(file), file).get("$format") == DRAFT_FORMAT:
+        raise InputError("this is a draft pulled from an EHR", location=file,
+                         hint="review it and run `reporter confirm`; push the confirmed case file")
+    bundle = load_bundle(file)
+    refuse_draft(bundle, file)
+    report = validate_bundle(bundle, subject=file)
+    if not report.ok:
+        click.echo(report.to_text(), nl=False, err=True)
+        if not force:
+            click.echo("not sent: the case fails validation (use --force to send it anyway)", err=True)
+            sys.exit(1)
+    with _ehr_client(server, token, client_id, key_file, kid, scope or "system/*.read system/*.write", token_url,
+                     quiet) as client:
+        if message:
+            from reporter.fhir.message import build_message
+
+            result = push_message(client, build_message(bundle))
+        else:
+            result = push_document(client, bundle)
+    click.echo(f"sent as a {result.kind}: {result.location}")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,22 @@ SETTINGS = (*SETTINGS,
             "service is behind HTTPS."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+# --- EHR pull and push (issue 14) -------------------------------------------------------------------------
+SETTINGS = (*SETTINGS,
+    Setting("ehr_ca_bundle", None,
+            "CA certificate bundle (PEM file) that signs the EHR's FHIR server certificate, for a private CA; "
+            "TLS is always verified."),
+    Setting("ehr_timeout", "60", "Seconds to wait for each answer of the EHR's FHIR server."),
+    Setting("ehr_retries", "4", "Further attempts after a 429, 5xx or time-out from the FHIR server."),
+    Setting("ehr_max_retry_after", "60",
+            "Longest Retry-After (seconds) the client waits for; a longer one stops the pull with a message."),
+    Setting("ehr_max_pages", "50", "Most pages read per search (a search with more stops the pull)."),
+    Setting("ehr_servers", None,
+            "FHIR base URLs (space-separated) the page 'Start a case from the EHR' may pull from; the page offers "
+            "only these (it never fetches a URL typed by a user)."),
+    Setting("ehr_patient_identity", "initials",
+            "What a pulled draft keeps of the patient's identity: initials (default), masked (nothing, "
+            "recorded as masked) or initials+record (initials and the hospital record number)."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}

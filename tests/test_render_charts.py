@@ -98,3 +98,11 @@ def test_date_axis_and_empty_series_do_not_crash() -> None:
 def test_number_formatting_and_ticks() -> None:
     assert [fmt_num(v) for v in (72.0, 0.5, 1.25, 2.7, -0.0)] == ["72", "0.5", "1.25", "2.7", "0"]
     assert linear_ticks(0, 55) == [0, 10, 20, 30, 40, 50, 60]
+
+
+def test_log_axis_with_a_zero_lower_limit() -> None:
+    """A lab's reference range usually starts at 0: the log axis leaves LLN 0 out instead of failing."""
+    series = Series("ALT", "U/L", (Point(0, 32), Point(21, 4065)), uln=40, lln=0)
+    root = parse(Chart(key="alt", series=series, x_label="Days"))
+    assert root.find(".//{*}g[@class='limit uln']") is not None
+    assert root.find(".//{*}g[@class='limit lln']") is None

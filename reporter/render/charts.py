@@ -151,7 +151,8 @@ def render_chart(chart: Chart) -> Markup:
     x_ticks = linear_ticks(x_lo, x_hi, 7 if chart.origin is None else 4)
     x_lo, x_hi = x_ticks[0], x_ticks[-1]
 
-    values = [p.value for p in series.points] + [v for v in (series.uln, series.lln) if v is not None]
+    values = [p.value for p in series.points] + [v for v in (series.uln, series.lln)
+                                                  if v is not None and not (log and v <= 0)]  # LLN 0 on a log axis
     if log:
         y_ticks = log_ticks(min(values), max(values) * 1.1)
     else:

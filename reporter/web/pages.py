@@ -350,6 +350,28 @@ def _submit(v: StoredVersion | None):
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
 
 
+# --- start a case from the EHR (issue 14) -----------------------------------------------------------------
+
+@bp.route("/cases/from-ehr", methods=["GET", "POST"])
+@login_required
+def case_from_ehr():
+    """Pull a draft into the case form; the form posts back here and saving it stores the case."""
+    from reporter.web import ehr_page
+
+    if request.method == "GET":
+        return ehr_page.pull_form({})
+    if request.form.get("_pull") != "1":
+        return _submit(None)
+    draft, failure = ehr_page.run_pull(request.form)
+    if failure is not None:
+        return failure
+    values = caseform.new_case_values()  # an empty row where the EHR had nothing (e.g. the primary source)
+    for key, items in caseform.flatten(draft.case).lists():
+        values.setlist(key, items)
+    return _render_form(values, v=None, note=ehr_page.draft_note(draft),
+                        reason=f"pulled from the EHR ({draft.server}, {draft.patient}); reviewed and confirmed")
+
+
 # --- error pages ------------------------------------------------------------------------------------------
 
 def error_page(status: int, message: str, hint: str | None = None) -> Response:
