@@ -153,3 +153,17 @@ def time_to_onset(first_dose_day: float | None, onset_day: float | None) -> floa
     if first_dose_day is None or onset_day is None:
         return None
     return onset_day - first_dose_day
+
+
+def ctcae_grade_vs_baseline(analyte: str, xbaseline: float | None) -> int | None:
+    """CTCAE v5 grade (0-4) when the baseline was above ULN: bounds in multiples of the baseline value."""
+    table = lab_table()
+    bounds = table.get("ctcae_xbaseline", {}).get(analyte)
+    if bounds is None or xbaseline is None:
+        return None
+    inclusive = analyte in table.get("ctcae_xbaseline_grade1_inclusive", [])
+    grade = 0
+    for index, bound in enumerate(bounds, start=1):
+        if xbaseline > bound or (index == 1 and inclusive and xbaseline >= bound):
+            grade = index
+    return grade
