@@ -47,7 +47,7 @@ def run_demo(out_dir: Path, *, say: Callable[[str], None] = print, store: bool =
         result.problems += len(report.errors)
         write(f"{stem}.bundle.json", dumps(bundle))
         write(f"{stem}.validation.txt", report.to_text())
-        write(f"{stem}.html", bundle_html(bundle, report))
+        write(f"{stem}.html", bundle_html(bundle, report, case))
         say(f"{case_file.name}: Bundle with {len(bundle['entry'])} entries; "
             f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
         try:

@@ -13,7 +13,7 @@ from typing import Any
 from reporter import yaml12
 from reporter.assess import labs
 from reporter.assess.onset import Span, Timeline
-from reporter.casefile.model import CaseFile, Test
+from reporter.casefile.model import CaseFile
 from reporter.paths import mappings_dir
 
 
@@ -54,8 +54,9 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def _label(test: Test) -> str | None:
-    text = (test.comments or "").lower()
+def timepoint_label(comments: str | None) -> str | None:
+    """The timepoint a comment names ("At admission" -> admission), per liver.yaml."""
+    text = (comments or "").lower()
     for tp in liver_table()["timepoints"]:
         for word in tp["words"]:
             if re.search(rf"\b{re.escape(word)}\b", text):
@@ -63,10 +64,23 @@ def _label(test: Test) -> str | None:
     return None
 
 
+def _stated_normal(value: float | None, result: str | None, result_text: str | None) -> bool:
+    if value is not None:
+        return False
+    words = [w.lower() for w in liver_table()["stated_normal"]]
+    return result == "negative" or any(re.search(rf"\b{re.escape(w)}\b", (result_text or "").lower()) for w in words)
+
+
+def make_point(analyte: str, index: int, value: float | None, uln: float | None, comparator: str | None,
+               span: Span | None, comments: str | None, result: str | None = None,
+               result_text: str | None = None) -> LabPoint:
+    return LabPoint(analyte, index, value, uln, labs.multiple_of_uln(value, uln, comparator), span,
+                    timepoint_label(comments), _stated_normal(value, result, result_text))
+
+
 def lab_points(case: CaseFile, anchor_drug: str | None) -> list[LabPoint]:
     """The case's liver tests with their time on the anchor drug's day axis (or calendar, or label)."""
     tl = Timeline(case)
-    normal_words = [w.lower() for w in liver_table()["stated_normal"]]
     points = []
     for i, test in enumerate(case.tests):
         key = labs.analyte_key(test.loinc, test.name)
@@ -79,11 +93,8 @@ def lab_points(case: CaseFile, anchor_drug: str | None) -> list[LabPoint]:
             base = tl.first_dose_calendar(anchor_drug)
             if cal is not None and base is not None:
                 span = Span(cal.lo - base.hi, cal.hi - base.lo, f"first:{anchor_drug}")
-        stated_normal = test.value is None and (
-            test.result == "negative" or any(re.search(rf"\b{re.escape(w)}\b", (test.result_text or "").lower())
-                                             for w in normal_words))
-        xuln = labs.multiple_of_uln(test.value, test.high, test.comparator)
-        points.append(LabPoint(key, i, test.value, test.high, xuln, span, _label(test), stated_normal))
+        points.append(make_point(key, i, test.value, test.high, test.comparator, span, test.comments,
+                                 test.result, test.result_text))
     return points
 
 
@@ -303,5 +314,10 @@ def ctcae(point: LabPoint, baseline: LabPoint | None) -> Grade:
             return Grade(grade, f"{name} grade {grade} by the abnormal-baseline rule: {ratio:.1f} x baseline "
                          f"({baseline.describe()})")
     grade = labs.ctcae_grade(point.analyte, point.xuln)
-    why = "normal baseline" if baseline is not None else "no baseline in the case"
+    if baseline is None:
+        why = "no baseline in the case"
+    elif baseline.index == point.index:
+        why = "this is the baseline value"
+    else:
+        why = "normal baseline"
     return Grade(grade, f"{name} grade {grade} by the x ULN rule ({why}): {point.xuln:.1f} x ULN")

@@ -60,7 +60,8 @@ def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
     cat = category_by_score(METHOD, score)
     lines = [f"Naranjo score {score}: {cat['label'].lower()} "
              f"(definite >= 9, probable 5-8, possible 1-4, doubtful <= 0)."]
+    summary = "\n".join(lines)
     for n, a in enumerate(answers, start=1):
         lines.append(f"Q{n} {a.question} {a.answer_text} ({a.points:+d}); {source_phrase(a)}.")
     return Assessment(METHOD, table["label"], f.drug_name, f.reaction_name, tuple(answers), score,
-                      str(cat["key"]), str(cat["label"]), "\n".join(lines))
+                      str(cat["key"]), str(cat["label"]), "\n".join(lines), summary=summary)

@@ -66,6 +66,7 @@ class Assessment:
     category_label: str
     explanation: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    summary: str = ""  # the explanation without the per-item lines (the item table shows those)
 
     @property
     def result_text(self) -> str:
@@ -77,8 +78,8 @@ class Assessment:
         return {"method": self.method, "method_label": self.method_label, "drug": self.drug,
                 "reaction": self.reaction, "score": self.score, "category": self.category,
                 "category_label": self.category_label, "result": self.result_text,
-                "answers": [a.to_json() for a in self.answers], "explanation": self.explanation,
-                "notes": list(self.notes)}
+                "answers": [a.to_json() for a in self.answers], "summary": self.summary,
+                "explanation": self.explanation, "notes": list(self.notes)}
 
 
 def category_by_score(method: str, score: int) -> dict[str, Any]:

@@ -158,8 +158,9 @@ def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
     lines = [f"RUCAM score {score}: {cat['label'].lower()} (excluded <= 0, unlikely 1-2, possible 3-5, "
              f"probable 6-8, highly probable >= 9), on the {table['scales'][scale].lower()} scale ({why})."]
     lines.extend(f"Note: {n}." for n in notes)
+    summary = "\n".join(lines)
     for n, a in enumerate(answers, start=1):
         lines.append(f"{n}. {a.question}: {a.answer_text} ({(a.points or 0):+d}); {source_phrase(a)}.")
     return Assessment(METHOD, f"{table['label']}, {table['scales'][scale].lower()} scale", f.drug_name,
                       f.reaction_name, tuple(answers), score, str(cat["key"]), str(cat["label"]),
-                      "\n".join(lines), tuple(notes))
+                      "\n".join(lines), tuple(notes), summary)

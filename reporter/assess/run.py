@@ -18,7 +18,15 @@ from typing import Any
 
 from reporter.assess import naranjo, rucam, who_umc
 from reporter.assess.facts import PairFacts, facts_for, pairs
-from reporter.assess.result import METHODS, Assessment, AssessmentError
+from reporter.assess.result import (
+    METHODS,
+    Assessment,
+    AssessmentError,
+    is_valid_result,
+    known_method,
+    parse_result,
+    scale_of,
+)
 from reporter.casefile.model import CaseFile
 from reporter.casefile.parse import load_data, read_text
 
@@ -34,6 +42,7 @@ class PairResult:
     def to_json(self) -> dict[str, Any]:
         f = self.facts
         return {"drug": f.drug.id, "reaction": f.reaction.id, "time_to_onset": f.onset.to_json(),
+                "stated": agreement(self),
                 "liver": {"r_ratio_at_recognition": f.r.r, "pattern": f.r.pattern, "r_text": f.r.text,
                           "hys_law": f.hy.met, "hys_law_text": f.hy.text, "normalisation": f.normal.text},
                 "assessments": [a.to_json() for a in self.assessments]}
@@ -73,9 +82,23 @@ def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[
         for method in methods:
             if method == "rucam" and not explicit and not f.is_liver:
                 continue
-            done.append(_ASSESS[method](f, answers.get(method) or {}))
+            done.append(_ASSESS[method](f, {**stored_answers(f, method), **(answers.get(method) or {})}))
         out.append(PairResult(f, tuple(done)))
     return out
+
+
+def stored_answers(f: PairFacts, method: str) -> dict[str, Any]:
+    """Answers kept on the case with a G.k.9.i.2.r entry of this method (the first such entry)."""
+    for c in f.link.causality if f.link else []:
+        if known_method(c.method) == method and c.answers:
+            check_answers({method: c.answers}, f"causality of {f.drug.id} / {f.reaction.id}")
+            out: dict[str, Any] = {}
+            for item, raw in c.answers.items():
+                extra = raw.get("note") if isinstance(raw, dict) else None
+                answer = raw.get("answer") if isinstance(raw, dict) else raw
+                out[item] = {"answer": answer, "note": f"{c.source} ({extra})" if extra else c.source}
+            return out
+    return {}
 
 
 def text_report(results: list[PairResult]) -> str:
@@ -87,9 +110,39 @@ def text_report(results: list[PairResult]) -> str:
         if f.is_liver:
             head += [f"{f.r.text}.", f"{f.hy.text}.", f"{f.normal.text}."]
         head += [f"Note: {n}." for n in f.onset.notes]
+        head += agreement(pr)
         for a in pr.assessments:
             head.append("")
             head.append(f"{a.method_label}: {a.result_text}")
             head.append(a.explanation)
         blocks.append("\n".join(head))
     return "\n\n".join(blocks) + "\n"
+
+
+def stated_problems(case: CaseFile) -> list[tuple[str, str]]:
+    """(case-file path, message) for G.k.9.i.2.r results of a known method that are not on its scale."""
+    problems = []
+    for d_index, drug in enumerate(case.drugs):
+        for l_index, link in enumerate(drug.reactions):
+            for c_index, c in enumerate(link.causality):
+                method = known_method(c.method)
+                if method and not is_valid_result(method, c.result):
+                    problems.append((f"drugs[{d_index}].reactions[{l_index}].causality[{c_index}].result",
+                                     f"{c.result!r} is not a {c.method} result (scale: {', '.join(scale_of(method))})"))
+    return problems
+
+
+def agreement(pr: PairResult) -> list[str]:
+    """How each computed result compares with the results stated in the case for the same method."""
+    lines = []
+    link = pr.facts.link
+    for c in link.causality if link else []:
+        method = known_method(c.method)
+        computed = next((a for a in pr.assessments if a.method == method), None)
+        parsed = parse_result(method, c.result) if method else None
+        if computed is None or parsed is None:
+            continue
+        same = parsed[0] == computed.category
+        lines.append(f"{c.source} stated {c.method} {c.result!r}; computed here: {computed.result_text}"
+                     + ("" if same else " (differs: check the answers)"))
+    return lines

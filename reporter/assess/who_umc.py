@@ -64,7 +64,8 @@ def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
         if rule["category"] in ("certain", "probable") and failed:
             lines.append(f"Not {labels[rule['category']]['label']}: " + "; ".join(
                 f"{given[k].question} {given[k].answer_text}" for k in failed) + ".")
+    summary = "\n".join(lines)
     for a in answers:
         lines.append(f"{a.question} {a.answer_text}; {source_phrase(a)}.")
     return Assessment(METHOD, table["label"], f.drug_name, f.reaction_name, tuple(answers), None,
-                      str(cat["key"]), str(cat["label"]), "\n".join(lines))
+                      str(cat["key"]), str(cat["label"]), "\n".join(lines), summary=summary)

@@ -456,6 +456,10 @@ class Causality(Model):
     source: str = Field(description="G.k.9.i.2.r.1 source of assessment (e.g. 'Reporter', 'Sender').")
     method: str = Field(description="G.k.9.i.2.r.2 method (e.g. 'Global introspection', 'WHO-UMC', 'Naranjo').")
     result: str = Field(description="G.k.9.i.2.r.3 result (e.g. 'Probable', 'Related').")
+    answers: dict[str, Any] | None = Field(
+        None, description="For Naranjo, WHO-UMC or RUCAM: the assessor's answers to the method's items (item key "
+        "-> answer, or {answer, note}), as `reporter assess --answers` takes them. Kept with the case; not an "
+        "E2B element (E2B carries method and result).")
 
 
 class DrugReaction(Model):
