@@ -179,8 +179,9 @@ def r_at_recognition(points: list[LabPoint], window: float | None = None,
                      not_before: Span | None = None) -> RAtRecognition:
     first = recognition(points, not_before)
     if first is None:
+        where = "at or after the onset" if recognition(points) is not None else "in the case"
         return RAtRecognition(None, None, None, None,
-                              ("no ALT >= 3 x ULN or ALP >= 2 x ULN with its upper limit in the case",))
+                              (f"no ALT >= 3 x ULN or ALP >= 2 x ULN with its upper limit {where}",))
     other = "alp" if first.analyte == "alt" else "alt"
     pair = partner(points, first, other, window)
     notes = [n for n in (pair.note,) if n]
