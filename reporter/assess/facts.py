@@ -10,6 +10,17 @@ from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, time_to
 from reporter.casefile.model import CaseFile, Drug, DrugReaction, Reaction
 from reporter.errors import InputError
 
+_CHALLENGE_FACTS = {
+    ("dechallenge", "positive"): "dechallenge positive: the reaction abated when the drug was stopped or reduced",
+    ("dechallenge", "negative"): "dechallenge negative: the reaction did not abate when the drug was stopped",
+    ("dechallenge", "unknown"): "dechallenge outcome unknown",
+    ("dechallenge", "not-applicable"): "dechallenge not applicable",
+    ("rechallenge", "recurred"): "rechallenge: the reaction recurred (G.k.9.i.4 = 1)",
+    ("rechallenge", "did-not-recur"): "rechallenge: the reaction did not recur (G.k.9.i.4 = 2)",
+    ("rechallenge", "unknown-outcome"): "rechallenge done, outcome unknown (G.k.9.i.4 = 3)",
+    ("rechallenge", "not-done"): "rechallenge not done (G.k.9.i.4 = 4)",
+}
+
 
 @dataclass(frozen=True)
 class PairFacts:
@@ -31,6 +42,25 @@ class PairFacts:
     def reaction_name(self) -> str:
         r = self.reaction
         return (r.meddra.term if r.meddra and r.meddra.term else None) or r.verbatim or r.id
+
+    def onset_relation(self) -> tuple[str, str] | None:
+        """("after" | "before", fact) for the onset against the first dose; None when unknown or when the
+        range straddles the first dose."""
+        first = self.onset.after_first_dose
+        if first is None:
+            return None
+        if first.lo >= 0:
+            return "after", f"onset {first.text} after the first dose ({first.how})"
+        if first.hi < 0:
+            return "before", f"onset {first.text} after the first dose, i.e. before it ({first.how})"
+        return None
+
+    def challenge(self, which: str) -> tuple[str, str] | None:
+        """(the case's dechallenge / rechallenge code, fact) or None when not stated."""
+        code = getattr(self.link, which, None) if self.link else None
+        if code is None:
+            return None
+        return code, _CHALLENGE_FACTS.get((which, code), f"{which} {code}")
 
     @property
     def is_liver(self) -> bool:

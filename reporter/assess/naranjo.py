@@ -17,24 +17,14 @@ METHOD = "naranjo"
 
 def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
-    first = f.onset.after_first_dose
-    if first is not None:
-        if first.lo >= 0:
-            out["after_drug"] = ("yes", f"onset {first.text} after the first dose ({first.how})")
-        elif first.hi < 0:
-            out["after_drug"] = ("no", f"onset {first.text} after the first dose, i.e. before it ({first.how})")
-    dechallenge = f.link.dechallenge if f.link else None
-    if dechallenge == "positive":
-        out["dechallenge"] = ("yes", "dechallenge positive: the reaction abated when the drug was stopped")
-    elif dechallenge == "negative":
-        out["dechallenge"] = ("no", "dechallenge negative: the reaction did not abate when the drug was stopped")
-    rechallenge = f.link.rechallenge if f.link else None
-    if rechallenge == "recurred":
-        out["rechallenge"] = ("yes", "rechallenge: the reaction recurred (G.k.9.i.4 = 1)")
-    elif rechallenge == "did-not-recur":
-        out["rechallenge"] = ("no", "rechallenge: the reaction did not recur (G.k.9.i.4 = 2)")
-    elif rechallenge == "not-done":
-        out["rechallenge"] = ("unknown", "rechallenge not done (G.k.9.i.4 = 4)")
+    relation = f.onset_relation()
+    if relation:
+        out["after_drug"] = ({"after": "yes", "before": "no"}[relation[0]], relation[1])
+    for item, mapping in (("dechallenge", {"positive": "yes", "negative": "no"}),
+                          ("rechallenge", {"recurred": "yes", "did-not-recur": "no", "not-done": "unknown"})):
+        found = f.challenge(item)
+        if found and found[0] in mapping:
+            out[item] = (mapping[found[0]], found[1])
     names = {f.drug.product.lower(), *(s.name.lower() for s in f.drug.substances)}
     past = f.case.patient.past_drugs if f.case.patient else []
     for i, p in enumerate(past):

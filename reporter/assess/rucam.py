@@ -123,9 +123,9 @@ def prefills(f: PairFacts, scale: str) -> dict[str, tuple[str, str]]:
     others = [d for d in f.case.drugs if d.id != f.drug.id and d.role in ("concomitant", "interacting", "suspect")]
     if not others:
         out["concomitant"] = ("none", "the case lists no other drug")
-    rechallenge = f.link.rechallenge if f.link else None
-    if rechallenge in ("not-done", "did-not-recur"):
-        out["reexposure"] = ("other", f"rechallenge {rechallenge} (G.k.9.i.4)")
+    rechallenge = f.challenge("rechallenge")
+    if rechallenge and rechallenge[0] in ("not-done", "did-not-recur"):
+        out["reexposure"] = ("other", rechallenge[1])
     return out
 
 

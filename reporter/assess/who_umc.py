@@ -17,23 +17,16 @@ METHOD = "who-umc"
 
 def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
-    first = f.onset.after_first_dose
-    if first is not None:
-        if first.lo >= 0:
-            out["time"] = ("plausible", f"onset {first.text} after the first dose ({first.how})")
-        elif first.hi < 0:
-            out["time"] = ("improbable", f"onset {first.text} after the first dose: before the drug")
-    dechallenge = f.link.dechallenge if f.link else None
-    if dechallenge == "positive":
-        out["dechallenge"] = ("positive", "dechallenge positive")
-    elif dechallenge == "negative":
-        out["dechallenge"] = ("negative", "dechallenge negative")
-    elif dechallenge in ("unknown", "not-applicable"):
-        out["dechallenge"] = ("unclear", f"dechallenge {dechallenge}")
-    rechallenge = {"recurred": "positive", "did-not-recur": "negative", "not-done": "not-done",
-                   "unknown-outcome": "unknown"}.get(f.link.rechallenge if f.link and f.link.rechallenge else "")
-    if rechallenge:
-        out["rechallenge"] = (rechallenge, f"rechallenge {f.link.rechallenge} (G.k.9.i.4)")
+    relation = f.onset_relation()
+    if relation:
+        out["time"] = ({"after": "plausible", "before": "improbable"}[relation[0]], relation[1])
+    for item, mapping in (("dechallenge", {"positive": "positive", "negative": "negative", "unknown": "unclear",
+                                           "not-applicable": "unclear"}),
+                          ("rechallenge", {"recurred": "positive", "did-not-recur": "negative",
+                                           "not-done": "not-done", "unknown-outcome": "unknown"})):
+        found = f.challenge(item)
+        if found and found[0] in mapping:
+            out[item] = (mapping[found[0]], found[1])
     return out
 
 
