@@ -6,20 +6,20 @@ finding states), and which timepoints are labelled rather than dated ("admission
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from reporter import yaml12
 from reporter.assess import labs
 from reporter.assess.onset import Span, Timeline
 from reporter.casefile.model import CaseFile
-from reporter.paths import mappings_dir
+from reporter.tables import load_yaml
 
 
 @cache
 def liver_table() -> dict[str, Any]:
-    return yaml12.load((mappings_dir() / "assess" / "liver.yaml").read_text(encoding="utf-8"))
+    return load_yaml("assess/liver.yaml")
 
 
 @dataclass(frozen=True)
@@ -214,6 +214,24 @@ class HysLawFinding:
         return f"Potential Hy's law: {verdict}; " + "; ".join(c.reason for c in self.criteria)
 
 
+def _paired_criterion(name: str, pair: Pairing, peak: LabPoint, *, stated_normal_met: bool,
+                      test: Callable[[float], bool], wanted: tuple[str, str, str], missing: str) -> HyCriterion:
+    """One Hy's law criterion on the result paired with the peak aminotransferase. A value stated normal
+    meets it or not as `stated_normal_met` says (a normal bilirubin does not meet "> 2 x ULN")."""
+    p = pair.point
+    if p is None:
+        return HyCriterion(name, None, missing)
+    label = labs.analyte_label(p.analyte)
+    if p.stated_normal:
+        return HyCriterion(name, stated_normal_met, f"{label} stated normal at {p.when}: "
+                           + ("met" if stated_normal_met else "not met"))
+    if p.xuln is None:
+        return HyCriterion(name, None, f"{p.describe()}: no upper limit")
+    ok = test(p.xuln)
+    return HyCriterion(name, ok, f"{p.describe()}: {wanted[0] if ok else wanted[1]} {wanted[2]}"
+                       + (f" ({pair.note})" if pair.note else ""))
+
+
 def hys_law(points: list[LabPoint], window: float | None = None) -> HysLawFinding:
     """At the peak aminotransferase: ALT/AST >= 3 x ULN, bilirubin > 2 x ULN, ALP < 2 x ULN (paired
     within the window). A bilirubin stated normal counts as not met."""
@@ -228,29 +246,17 @@ def hys_law(points: list[LabPoint], window: float | None = None) -> HysLawFindin
     out.append(HyCriterion("aminotransferase", ok, f"peak {peak.describe()}: "
                            f"{'at least' if ok else 'below'} {rule['aminotransferase_xuln_at_least']} x ULN"))
     bili = partner(points, peak, "bilirubin", window)
-    if bili.point is None:
-        out.append(HyCriterion("bilirubin", None, f"no total bilirubin at {peak.when}"))
-    elif bili.point.stated_normal:
-        out.append(HyCriterion("bilirubin", False, f"total bilirubin stated normal at {bili.point.when}: not met"))
-    elif bili.point.xuln is None:
-        out.append(HyCriterion("bilirubin", None, f"{bili.point.describe()}: no upper limit"))
-    else:
-        ok = bili.point.xuln > rule["bilirubin_xuln_above"]
-        out.append(HyCriterion("bilirubin", ok, f"{bili.point.describe()}: "
-                               f"{'above' if ok else 'not above'} {rule['bilirubin_xuln_above']} x ULN"
-                               + (f" ({bili.note})" if bili.note else "")))
+    out.append(_paired_criterion(
+        "bilirubin", bili, peak, stated_normal_met=False,
+        test=lambda x: x > rule["bilirubin_xuln_above"],
+        wanted=("above", "not above", f"{rule['bilirubin_xuln_above']} x ULN"),
+        missing=f"no total bilirubin at {peak.when}"))
     alp = partner(points, peak, "alp", window)
-    if alp.point is None:
-        out.append(HyCriterion("alp", None, f"no ALP at {peak.when}, so initial cholestasis cannot be excluded"))
-    elif alp.point.stated_normal:
-        out.append(HyCriterion("alp", True, f"ALP stated normal at {alp.point.when}: no cholestasis"))
-    elif alp.point.xuln is None:
-        out.append(HyCriterion("alp", None, f"{alp.point.describe()}: no upper limit"))
-    else:
-        ok = alp.point.xuln < rule["alp_xuln_below"]
-        out.append(HyCriterion("alp", ok, f"{alp.point.describe()}: "
-                               f"{'below' if ok else 'not below'} {rule['alp_xuln_below']} x ULN"
-                               + (f" ({alp.note})" if alp.note else "")))
+    out.append(_paired_criterion(
+        "alp", alp, peak, stated_normal_met=True,
+        test=lambda x: x < rule["alp_xuln_below"],
+        wanted=("below", "not below", f"{rule['alp_xuln_below']} x ULN"),
+        missing=f"no ALP at {peak.when}, so initial cholestasis cannot be excluded"))
     if any(c.met is False for c in out):
         met: bool | None = False
     elif all(c.met for c in out):

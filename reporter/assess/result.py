@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
-from reporter import yaml12
 from reporter.errors import MappingError, ReporterError
-from reporter.paths import mappings_dir
+from reporter.tables import load_yaml
 
 Source = Literal["case", "user", "default"]
 METHODS = ("naranjo", "who-umc", "rucam")
@@ -28,13 +27,9 @@ def method_table(method: str) -> dict[str, Any]:
     """The method's items, points and categories from mappings/assess/."""
     if method not in _FILES:
         raise AssessmentError(f"unknown assessment method {method!r}", hint=f"use one of {', '.join(METHODS)}")
-    path = mappings_dir() / "assess" / _FILES[method]
-    try:
-        data = yaml12.load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MappingError(f"cannot load {path.name}: {exc}", location=str(path)) from None
+    data = load_yaml(f"assess/{_FILES[method]}")
     if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
-        raise MappingError("needs a list of categories", location=str(path))
+        raise MappingError("needs a list of categories", location=f"mappings/assess/{_FILES[method]}")
     return data
 
 

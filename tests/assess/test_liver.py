@@ -57,7 +57,7 @@ def test_hys_law_reasons_and_bilirubin_stated_normal() -> None:
     normal = facts(case_data(tests=[lab("ALT", 20, 400, 40), lab("ALP", 20, 120, 100),
                                     lab("Total bilirubin", 20, None, None, result_text="normal")]))
     assert normal.hy.met is False
-    assert "total bilirubin stated normal at day 20: not met" in normal.hy.text
+    assert "Total bilirubin stated normal at day 20: not met" in normal.hy.text
     missing = facts(case_data(tests=[lab("ALT", 20, 400, 40)]))
     assert missing.hy.met is None and "no total bilirubin at day 20" in missing.hy.text
 
