@@ -129,3 +129,13 @@ def test_cli_render_of_a_case_file_has_the_computed_section(tmp_path) -> None:
     result = run("render", str(CASE1), "--no-validate", "-o", str(out))
     assert result.exit_code == 0
     assert "Naranjo ADR probability scale" in out.read_text(encoding="utf-8")
+
+
+def test_cioms_description_carries_the_causality() -> None:
+    from reporter.render.cioms import build_form
+
+    form = build_form(case_view(demo_bundle(CASE1), None, load_case(CASE1)))
+    text = form.description.text + "".join(t for _, _, t in form.continuation)
+    assert "Anakinra / Hepatitis: Primary source (article authors), Global introspection: Related; Sender, " \
+           "WHO-UMC: Probable/Likely; Sender, Naranjo: Probable (score 5); Sender, RUCAM: Possible (score 3)." in text
+    assert "R ratio at recognition: not computable" in text
