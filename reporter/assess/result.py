@@ -139,3 +139,28 @@ def check_result(method: str, result: str, location: str | None = None) -> None:
     if not is_valid_result(method, result):
         raise AssessmentError(f"{result!r} is not a {method} result", location=location,
                               hint=f"use one of: {', '.join(scale_of(method))}")
+
+
+CAUSALITY_METHOD_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-method"
+CAUSALITY_ASSESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-assess"
+
+
+def fhir_causality(method: str, result: str, *, r4_codes: bool = True) -> dict[str, Any] | None:
+    """What FHIR R4 AdverseEvent.suspectEntity.causality can code for a G.k.9.i.2.r entry of a known method:
+    {"method": CodeableConcept, "assessment": CodeableConcept}; the assessment is coded only for WHO-UMC
+    (Naranjo and RUCAM categories have no FHIR code: text). None for methods this project does not know."""
+    key = known_method(method)
+    parsed = parse_result(key, result) if key else None
+    if key is None or parsed is None:
+        return None
+    table = method_table(key)
+    out: dict[str, Any] = {
+        "method": {"coding": [{"system": CAUSALITY_METHOD_SYSTEM, "code": table["fhir_method"]}], "text": method},
+        "assessment": {"text": result},
+    }
+    category = next(c for c in table["categories"] if c["key"] == parsed[0])
+    code = category.get("fhir_r4" if r4_codes else "fhir")
+    if code:
+        out["assessment"]["coding"] = [{"system": CAUSALITY_ASSESS_SYSTEM, "code": code,
+                                        "display": category["label"]}]
+    return out

@@ -48,3 +48,19 @@ def test_stated_results_off_the_scale_are_listed_with_their_path() -> None:
     problems = stated_problems(CaseFile.model_validate(data))
     assert problems == [("drugs[0].reactions[0].causality[1].result",
                          "'Very likely' is not a Naranjo result (scale: Definite, Probable, Possible, Doubtful)")]
+
+
+def test_fhir_causality_codes() -> None:
+    from reporter.assess.result import fhir_causality
+
+    who = fhir_causality("WHO-UMC", "Probable/Likely")
+    assert who["method"]["coding"][0]["code"] == "Checklist"
+    assert who["assessment"]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/adverse-event-causality-assess",
+        "code": "Probably-Likely", "display": "Probable/Likely"}
+    assert fhir_causality("WHO-UMC", "likely", r4_codes=False)["assessment"]["coding"][0]["code"] == "probably-likely"
+    naranjo = fhir_causality("Naranjo", "Probable (score 5)")
+    assert naranjo["method"]["coding"][0]["code"] == "ProbabilityScale"
+    assert naranjo["assessment"] == {"text": "Probable (score 5)"}
+    assert fhir_causality("Global introspection", "Related") is None
+    assert fhir_causality("Naranjo", "Certain") is None
