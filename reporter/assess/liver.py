@@ -54,21 +54,26 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
+@cache
+def _patterns() -> tuple[tuple[tuple[str, re.Pattern[str]], ...], re.Pattern[str]]:
+    """The timepoint words and the stated-normal words of liver.yaml as compiled whole-word patterns."""
+    def words(items: list[str]) -> str:
+        return "|".join(re.escape(w.lower()) for w in items)
+    table = liver_table()
+    labels = tuple((str(tp["key"]), re.compile(rf"\b(?:{words(tp['words'])})\b")) for tp in table["timepoints"])
+    return labels, re.compile(rf"\b(?:{words(table['stated_normal'])})\b")
+
+
 def timepoint_label(comments: str | None) -> str | None:
     """The timepoint a comment names ("At admission" -> admission), per liver.yaml."""
     text = (comments or "").lower()
-    for tp in liver_table()["timepoints"]:
-        for word in tp["words"]:
-            if re.search(rf"\b{re.escape(word)}\b", text):
-                return str(tp["key"])
-    return None
+    return next((key for key, pattern in _patterns()[0] if pattern.search(text)), None) if text else None
 
 
 def _stated_normal(value: float | None, result: str | None, result_text: str | None) -> bool:
     if value is not None:
         return False
-    words = [w.lower() for w in liver_table()["stated_normal"]]
-    return result == "negative" or any(re.search(rf"\b{re.escape(w)}\b", (result_text or "").lower()) for w in words)
+    return result == "negative" or bool(_patterns()[1].search((result_text or "").lower()))
 
 
 def make_point(analyte: str, index: int, value: float | None, uln: float | None, comparator: str | None,
