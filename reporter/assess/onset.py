@@ -180,6 +180,15 @@ class TimeToOnset:
                      else "duration: not known")
         return "; ".join(parts)
 
+    def e2b_intervals(self) -> dict[str, tuple[float, str]]:
+        """What E2B may carry: G.k.9.i.3.1 / G.k.9.i.3.2 as (value, "d") when the interval is exact and not
+        negative. A range (a date known to the month) has no E2B form and is left out, never rounded."""
+        out: dict[str, tuple[float, str]] = {}
+        for element, value in (("G.k.9.i.3.1", self.after_first_dose), ("G.k.9.i.3.2", self.after_last_dose)):
+            if value is not None and value.exact and value.lo >= 0:
+                out[element] = (value.lo, "d")
+        return out
+
     def to_json(self) -> dict[str, object]:
         return {"drug": self.drug, "reaction": self.reaction,
                 "after_first_dose": self.after_first_dose.to_json() if self.after_first_dose else None,

@@ -555,10 +555,17 @@ class _Extractor:
                      _concept_text(c.get("method")) or "not stated",
                      _concept_text(c.get("assessment")) or "not stated")
                     for c in (_d(x) for x in _l(entity.get("causality"))))
+                first = _qty(_sub(interval, "afterFirstDose")) if interval else None
+                worked_out = False
+                if first is None and reaction and reaction.onset and reaction.onset.day is not None and statement:
+                    start = self._drug_day(statement, "first-dose")
+                    if start is not None:  # both on the day axis: dated to the day, or relative to a drug
+                        first, worked_out = Qty(reaction.onset.day - start, "d"), True
                 out.append(AssessmentView(
                     drug=(self.drug_name(statement) if statement else None) or "unknown drug",
                     reaction=label,
-                    onset_after_first_dose=_qty(_sub(interval, "afterFirstDose")) if interval else None,
+                    onset_after_first_dose=first,
+                    onset_worked_out=worked_out,
                     onset_after_last_dose=_qty(_sub(interval, "afterLastDose")) if interval else None,
                     dechallenge=dechallenge,
                     rechallenge=rechallenge,

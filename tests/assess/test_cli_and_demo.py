@@ -139,3 +139,20 @@ def test_cioms_description_carries_the_causality() -> None:
     assert "Anakinra / Hepatitis: Primary source (article authors), Global introspection: Related; Sender, " \
            "WHO-UMC: Probable/Likely; Sender, Naranjo: Probable (score 5); Sender, RUCAM: Possible (score 3)." in text
     assert "R ratio at recognition: not computable" in text
+
+
+def test_report_works_out_the_onset_from_dates_when_not_stated(tmp_path) -> None:
+    # issue 11: a drug started 2005-08-01 with onset 2005-10-25 showed "not stated"
+    from reporter.inputs import load_bundle
+
+    data = load_example()
+    data["drugs"][0]["dosages"][0]["start"] = "2005-08-01"
+    data["drugs"][0]["dosages"][0].pop("stop")
+    data["reactions"][0]["onset"] = "2005-10-25"
+    data["drugs"][0]["reactions"][0].pop("onset_after_first_dose")
+    view = case_view(load_bundle(write_case(tmp_path, data)))
+    hepatitis = view.assessments[0]
+    assert (hepatitis.onset_after_first_dose.value, hepatitis.onset_worked_out) == (85, True)
+    # stated intervals are shown as stated
+    stated = case_view(demo_bundle(CASE1)).assessments[0]
+    assert (stated.onset_after_first_dose.value, stated.onset_worked_out) == (20, False)

@@ -64,3 +64,12 @@ def test_unknown_when_nothing_links_the_times() -> None:
 def test_date_span() -> None:
     assert date_span("2024-02").hi - date_span("2024-02").lo == 28  # leap year: 29 days
     assert date_span("2024-02-03T10:00:00Z").exact
+
+
+def test_e2b_intervals_only_when_exact_and_not_negative() -> None:
+    exact = facts(case_data(start="2005-08-01", stop="2005-10-20", onset="2005-10-25"))
+    assert exact.onset.e2b_intervals() == {"G.k.9.i.3.1": (85, "d"), "G.k.9.i.3.2": (5, "d")}
+    ranged = facts(case_data(start="2005-08", onset="2005-10-25"))
+    assert ranged.onset.e2b_intervals() == {}
+    on_drug = facts(case_data(stop={"value": 30, "unit": "d", "drug": "x"}))  # onset day 20, before the last dose
+    assert on_drug.onset.e2b_intervals() == {"G.k.9.i.3.1": (20, "d")}
