@@ -3,6 +3,7 @@ pre-fill, a pre-fill over the method's default; each keeps its source and fact."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from reporter.assess.result import Answer, AssessmentError, Source
@@ -31,8 +32,16 @@ def choose(item: str, question: str, options: dict[str, str], points: dict[str, 
     source: Source
     if item in user:
         answer, fact = user_value(user[item], f"answers.{method}.{item}")
-        aliases = {"do-not-know": "unknown", "dont-know": "unknown", "don't-know": "unknown", "dnk": "unknown"}
+        aliases = {"do-not-know": "unknown", "dont-know": "unknown", "don't-know": "unknown", "dnk": "unknown",
+                   "dk": "unknown", "not-known": "unknown", "y": "yes", "n": "no"}
         answer = aliases.get(answer, answer)
+        if answer not in options and re.fullmatch(r"[+-]?\d+", answer):
+            # given as points (as published RUCAM tables do): the option with those points on this scale
+            wanted = int(answer)
+            candidates = [k for k, p in points.items() if p == wanted]
+            if candidates:
+                answer = default if default in candidates else candidates[0]
+                fact = f"{fact + '; ' if fact else ''}given as {wanted:+d} points"
         if answer not in options:
             raise AssessmentError(f"{answer!r} is not an answer to {method} item {item!r}",
                                   location=f"answers.{method}.{item}", hint=f"use one of: {', '.join(options)}")
@@ -47,11 +56,21 @@ def choose(item: str, question: str, options: dict[str, str], points: dict[str, 
     return Answer(item, question, answer, options[answer], points.get(answer), source, fact)
 
 
-def check_items(user: dict[str, Any], known: list[str], method: str) -> None:
-    unknown = [k for k in user if k not in known]
-    if unknown:
-        raise AssessmentError(f"{method} has no item {unknown[0]!r}", location=f"answers.{method}.{unknown[0]}",
-                              hint=f"items: {', '.join(known)}")
+def item_answers(user: dict[str, Any], known: list[str], method: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The user's answers keyed by item: an item key, or its number in the method's table ("5", "q5")."""
+    out: dict[str, Any] = {}
+    for key, value in user.items():
+        text = str(key).strip().lower()
+        number = re.fullmatch(r"q?(\d+)", text)
+        if number and 1 <= int(number.group(1)) <= len(known):
+            text = known[int(number.group(1)) - 1]
+        if text not in known and text not in extra:
+            raise AssessmentError(f"{method} has no item {key!r}", location=f"answers.{method}.{key}",
+                                  hint=f"items: {', '.join(extra + tuple(known))} (or their numbers 1-{len(known)})")
+        if text in out:
+            raise AssessmentError(f"{method} item {text!r} is answered twice", location=f"answers.{method}.{key}")
+        out[text] = value
+    return out
 
 
 def source_phrase(a: Answer) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporter.assess.answering import check_items, choose, source_phrase
+from reporter.assess.answering import choose, item_answers, source_phrase
 from reporter.assess.facts import PairFacts
 from reporter.assess.result import Answer, Assessment, category_by_score, method_table
 
@@ -40,7 +40,7 @@ def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
 def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
     table = method_table(METHOD)
     user = user or {}
-    check_items(user, [i["key"] for i in table["items"]], METHOD)
+    user = item_answers(user, [i["key"] for i in table["items"]], METHOD)
     pre = prefills(f)
     answers: list[Answer] = [
         choose(item["key"], item["question"], table["answers"], item["points"], pre.get(item["key"]), user,

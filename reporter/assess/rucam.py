@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from reporter.assess import labs
-from reporter.assess.answering import check_items, choose, source_phrase, user_value
+from reporter.assess.answering import choose, item_answers, source_phrase, user_value
 from reporter.assess.facts import PairFacts
 from reporter.assess.liver import _fmt
 from reporter.assess.onset import Timeline
@@ -132,7 +132,7 @@ def prefills(f: PairFacts, scale: str) -> dict[str, tuple[str, str]]:
 def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
     table = method_table(METHOD)
     user = dict(user or {})
-    check_items(user, ["scale", *(i["key"] for i in table["items"])], METHOD)
+    user = item_answers(user, [i["key"] for i in table["items"]], METHOD, extra=("scale",))
     scale, why = scale_for(f, user)
     user.pop("scale", None)
     pre = prefills(f, scale)

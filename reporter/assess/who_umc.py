@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporter.assess.answering import check_items, choose, source_phrase
+from reporter.assess.answering import choose, item_answers, source_phrase
 from reporter.assess.facts import PairFacts
 from reporter.assess.result import Answer, Assessment, method_table
 
@@ -33,7 +33,7 @@ def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
 def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
     table = method_table(METHOD)
     user = user or {}
-    check_items(user, [c["key"] for c in table["criteria"]], METHOD)
+    user = item_answers(user, [c["key"] for c in table["criteria"]], METHOD)
     pre = prefills(f)
     answers: list[Answer] = [
         choose(c["key"], c["question"], c["answers"], {}, pre.get(c["key"]), user, c["default_answer"], METHOD)

@@ -110,3 +110,14 @@ def test_answer_spellings() -> None:
     assert by_item["previous_reports"].answer == "yes"
     assert by_item["placebo"].answer == "unknown" and by_item["placebo"].fact == "n/a"
     assert by_item["toxic_level"].answer == "no"
+
+
+def test_items_by_number() -> None:
+    f = facts(case_data(onset=None, dechallenge=None, rechallenge=None))
+    by_number = naranjo.assess(f, {"1": "yes", "Q5": "no", 10: "yes"})
+    by_key = naranjo.assess(f, {"previous_reports": "yes", "alternative_causes": "no", "objective_evidence": "yes"})
+    assert by_number.score == by_key.score == 4
+    with pytest.raises(AssessmentError, match="answered twice"):
+        naranjo.assess(f, {"1": "yes", "previous_reports": "no"})
+    with pytest.raises(AssessmentError, match="has no item '11'"):
+        naranjo.assess(f, {"11": "yes"})

@@ -91,3 +91,16 @@ def test_concomitant_drugs_need_the_assessor() -> None:
 def test_totals(score: int, label: str) -> None:
     from reporter.assess.result import category_by_score
     assert category_by_score("rucam", score)["label"] == label
+
+
+def test_answers_given_as_points() -> None:
+    # published RUCAM tables give points per item; the option with those points on the scale is taken
+    result = rucam.assess(facts(case_data(age=None, others=1)), {"alternative": 2, "previous": "+1", "concomitant": -1,
+                                                                 "course": 0})
+    by_item = {a.item: a for a in result.answers}
+    assert (by_item["alternative"].answer, by_item["alternative"].points) == ("all-excluded", 2)
+    assert by_item["previous"].answer == "published" and "given as +1 points" in by_item["previous"].fact
+    assert by_item["concomitant"].answer == "compatible"
+    assert by_item["course"].answer == "no-information"  # 0 points: the default among several
+    with pytest.raises(AssessmentError):
+        rucam.assess(facts(case_data()), {"previous": 5})
