@@ -154,7 +154,7 @@ def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
         notes.append(f"time to onset excludes the drug ({excluded.fact or excluded.answer_text})")
     others = [d.product for d in f.case.drugs if d.id != f.drug.id and d.role != "not-administered"]
     if "concomitant" not in pre and "concomitant" not in user and others:
-        notes.append(f"item 4 needs the assessor: the case lists other drugs ({', '.join(others)})")
+        notes.append(f"the concomitant-drugs item needs the assessor: the case lists other drugs ({', '.join(others)})")
     lines = [f"RUCAM score {score}: {cat['label'].lower()} (excluded <= 0, unlikely 1-2, possible 3-5, "
              f"probable 6-8, highly probable >= 9), on the {table['scales'][scale].lower()} scale ({why})."]
     lines.extend(f"Note: {n}." for n in notes)

@@ -96,7 +96,7 @@ def stored_answers(f: PairFacts, method: str) -> dict[str, Any]:
             for item, raw in c.answers.items():
                 extra = raw.get("note") if isinstance(raw, dict) else None
                 answer = raw.get("answer") if isinstance(raw, dict) else raw
-                out[item] = {"answer": answer, "note": f"{c.source} ({extra})" if extra else c.source}
+                out[item] = {"answer": answer, "note": f"{c.source}: {extra}" if extra else c.source}
             return out
     return {}
 

@@ -83,7 +83,8 @@ def test_concomitant_drugs_need_the_assessor() -> None:
     result = rucam.assess(facts(case_data(others=2)))
     by_item = {a.item: a for a in result.answers}
     assert by_item["concomitant"].source == "default"
-    assert "item 4 needs the assessor: the case lists other drugs (Other 0, Other 1)" in result.summary
+    assert "the concomitant-drugs item needs the assessor: the case lists other drugs (Other 0, Other 1)" \
+        in result.summary
 
 
 @pytest.mark.parametrize(("score", "label"), [(-3, "Excluded"), (0, "Excluded"), (1, "Unlikely"), (3, "Possible"),
