@@ -709,7 +709,8 @@ class _Extractor:
         peak_point = max((p for p in enzymes if p.analyte == enzyme), key=lambda p: p.value or 0)
         peak = rows[peak_point.index]
         where = f" at {_when_text(peak.when)}" if peak.when else ""
-        grade = f", CTCAE grade {peak.grade}" if peak.grade is not None else ""
+        grade = f"; CTCAE v5: {peak.grade_rule}" if peak.grade_rule else (
+            f", CTCAE grade {peak.grade}" if peak.grade is not None else "")
         xuln = f" ({peak.xuln:.1f} × ULN{grade})" if peak.xuln is not None else " (no reference range)"
         lines.append(f"Peak {lab.analyte_label(enzyme)}: {fmt_num(peak.value.value)} {peak.value.unit}{xuln}{where}.")
         onsets = [r.onset.day for r in reactions if r.onset and r.onset.day is not None]
