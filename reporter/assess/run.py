@@ -1,6 +1,7 @@
 """Assess a case: every suspect drug-reaction pair with the methods asked for, user answers applied.
 
-Answers file (YAML or JSON), all keys optional:
+Answers file (YAML or JSON), all keys optional (on the case, the same answers are a list of {item, answer,
+note} under the G.k.9.i.2.r entry of the method: `causality[].answers`):
 
     drug: anakinra          # assess only this drug (its id in the case)
     reaction: hepatitis     # and only this reaction
@@ -82,8 +83,21 @@ def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[
         for method in methods:
             if method == "rucam" and not explicit and not f.is_liver:
                 continue
-            done.append(_ASSESS[method](f, {**stored_answers(f, method), **(answers.get(method) or {})}))
+            given = _named(answers.get(method) or {}, answers.get("assessor"))
+            done.append(_ASSESS[method](f, {**stored_answers(f, method), **given}))
         out.append(PairResult(f, tuple(done)))
+    return out
+
+
+def _named(given: dict[str, Any], assessor: Any) -> dict[str, Any]:
+    """The answers file's answers, each noting the assessor when the file names one."""
+    if not assessor:
+        return given
+    out: dict[str, Any] = {}
+    for item, raw in given.items():
+        note = raw.get("note") if isinstance(raw, dict) else None
+        answer = raw.get("answer") if isinstance(raw, dict) else raw
+        out[item] = {"answer": answer, "note": f"{assessor}: {note}" if note else str(assessor)}
     return out
 
 
@@ -91,12 +105,12 @@ def stored_answers(f: PairFacts, method: str) -> dict[str, Any]:
     """Answers kept on the case with a G.k.9.i.2.r entry of this method (the first such entry)."""
     for c in f.link.causality if f.link else []:
         if known_method(c.method) == method and c.answers:
-            check_answers({method: c.answers}, f"causality of {f.drug.id} / {f.reaction.id}")
             out: dict[str, Any] = {}
-            for item, raw in c.answers.items():
-                extra = raw.get("note") if isinstance(raw, dict) else None
-                answer = raw.get("answer") if isinstance(raw, dict) else raw
-                out[item] = {"answer": answer, "note": f"{c.source}: {extra}" if extra else c.source}
+            for a in c.answers:
+                if a.item in out:
+                    raise AssessmentError(f"{method} item {a.item!r} is answered twice",
+                                          location=f"causality of {f.drug.id} / {f.reaction.id}")
+                out[a.item] = {"answer": a.answer, "note": f"{c.source}: {a.note}" if a.note else c.source}
             return out
     return {}
 

@@ -35,7 +35,7 @@ def test_text_output_with_explanation() -> None:
 
 def test_answers_in_the_case_are_checked(tmp_path) -> None:
     data = load_example()
-    data["drugs"][0]["reactions"][0]["causality"][2]["answers"]["nonsense"] = "yes"
+    data["drugs"][0]["reactions"][0]["causality"][2]["answers"].append({"item": "nonsense", "answer": "yes"})
     result = CliRunner().invoke(main, ["assess", str(write_case(tmp_path, data))])
     assert result.exit_code == 2 and "naranjo has no item 'nonsense'" in result.output
 
@@ -57,12 +57,13 @@ def test_json_output() -> None:
 
 def test_answers_file_changes_the_score_visibly(tmp_path) -> None:
     answers = tmp_path / "answers.yaml"
-    answers.write_text("reaction: hepatitis\nnaranjo:\n  dechallenge: no\n  alternative_causes: no\n", encoding="utf-8")
+    answers.write_text("reaction: hepatitis\nassessor: Dr A\nnaranjo:\n  dechallenge: no\n  alternative_causes: no\n",
+                       encoding="utf-8")
     result = run("assess", str(CASE1), "--method", "naranjo", "--answers", str(answers))
     assert result.exit_code == 0
     assert "Naranjo ADR probability scale: Probable (score 6)" in result.output  # 5 - 1 + 2
     assert "Q3 Did the adverse reaction improve when the drug was discontinued or a specific antagonist was " \
-           "given? No (+0); given by the assessor (the case suggested 'Yes'" in result.output
+           "given? No (+0); given by the assessor (Dr A; the case suggested 'Yes'" in result.output
     assert "Nausea" not in result.output
 
 

@@ -111,7 +111,7 @@ LOST = {
         "relative dosage dates: G.k.4.r.4/5 are absolute dates only",
     r"^report\.worldwide_id$": "C.1.8.1 is required: the exporter fills it with C.1.1 when the case has none",
     r"^report\.combination_product$": "FDA.C.1.12 is required by FDA: written as false when the case is silent",
-    r"\.causality\[\d+\]\.answers\.":
+    r"\.causality\[\d+\]\.answers\[\d+\]\.":
         "the assessor's answers to a method's items: G.k.9.i.2.r carries source, method and result only",
     r"^primary_sources\[\d+\]\.name\.absent$":
         "an unknown reporter name is written as name nullFlavor, which the importer leaves to the passthrough",
