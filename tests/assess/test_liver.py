@@ -3,6 +3,8 @@ Hy's law reasons, normalisation after dechallenge, CTCAE against an abnormal bas
 
 from __future__ import annotations
 
+import pytest
+
 from reporter.assess import labs, liver
 from tests.assess.support import case_data, facts, lab
 
@@ -94,3 +96,15 @@ def test_ctcae_baseline_bounds() -> None:
     assert labs.ctcae_grade_vs_baseline("bilirubin", 1.0) == 0
     assert labs.ctcae_grade_vs_baseline("alp", 2.0) == 1
     assert labs.ctcae_grade_vs_baseline("ldh", 3) is None
+
+
+@pytest.mark.parametrize(("alt", "bilirubin", "alp", "met"), [
+    (400, 3.0, 100, True), (400, 1.5, 100, False), (400, 3.0, 250, False),  # initial cholestasis
+    (400, None, 100, None), (80, None, None, False)])  # one failed condition settles it
+def test_hys_law_vectors(alt, bilirubin, alp, met) -> None:
+    tests = [lab("ALT", 20, alt, 40)]
+    if bilirubin is not None:
+        tests.append(lab("Total bilirubin", 20, bilirubin, 1.0, unit="mg/dL"))
+    if alp is not None:
+        tests.append(lab("ALP", 20, alp, 100))
+    assert facts(case_data(tests=tests)).hy.met is met
