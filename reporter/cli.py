@@ -274,19 +274,19 @@ def render_command(file: str, out: str | None, no_validate: bool) -> None:
     """Render a case file or an ICSR Bundle as a self-contained HTML page or a CIOMS I PDF."""
     from pathlib import Path
 
-    from reporter.inputs import load_bundle
+    from reporter.inputs import load_case_and_bundle
     from reporter.render.output import RenderError, bundle_html, bundle_pdf, validation_report
 
     suffix = Path(out).suffix.lower() if out and out != "-" else ".html"
     if suffix not in (".html", ".htm", ".pdf"):
         raise RenderError(f"unknown output type {suffix or '(none)'}", location=out,
                           hint="name the output file .html or .pdf")
-    bundle = load_bundle(file)
+    case, bundle = load_case_and_bundle(file)  # a case file also gives the computed causality section
     validation = None if no_validate else validation_report(bundle)
     if suffix == ".pdf":
-        write_output(bundle_pdf(bundle, validation), out)
+        write_output(bundle_pdf(bundle, validation, case), out)
     else:
-        write_output(bundle_html(bundle, validation), out)
+        write_output(bundle_html(bundle, validation, case), out)
 
 
 # --- service: serve, token, db (issue 6) ----------------------------------------------------------------
@@ -606,6 +606,40 @@ def push_command(file: str, server: str, token: str | None, client_id: str | Non
         else:
             result = push_document(client, bundle)
     click.echo(f"sent as a {result.kind}: {result.location}")
+
+
+# --- assess: causality methods with their explanation (issue 11) -----------------------------------
+
+
+@main.command("assess")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--method", type=click.Choice(["naranjo", "who-umc", "rucam", "all"]), default="all",
+              show_default=True, help="all: Naranjo and WHO-UMC, and RUCAM for liver reactions.")
+@click.option("--answers", "answers_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML/JSON answers (they override what is pre-filled from the case).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def assess_command(file: str, method: str, answers_file: str | None, fmt: str) -> None:
+    """Assess causality of a case file: answers, points, score, category and explanation per drug-reaction.
+
+    Exit code 1 when the case states a Naranjo/WHO-UMC/RUCAM result that is not on the method's scale."""
+    import json
+
+    from reporter.assess.run import assess_case, load_answers, stated_problems, text_report
+    from reporter.casefile import load_case
+
+    case = load_case(file)
+    answers = load_answers(answers_file) if answers_file else None
+    results = assess_case(case, None if method == "all" else [method], answers)
+    problems = stated_problems(case)
+    if fmt == "json":
+        click.echo(json.dumps({"case_id": case.case_id, "pairs": [r.to_json() for r in results],
+                               "problems": [{"location": w, "message": m} for w, m in problems]},
+                              indent=2, ensure_ascii=False))
+    else:
+        click.echo(text_report(results), nl=False)
+    for where, message in problems:
+        click.echo(f"error: {where}: {message}", err=True)
+    sys.exit(1 if problems else 0)
 
 
 if __name__ == "__main__":

@@ -47,11 +47,11 @@ def run_demo(out_dir: Path, *, say: Callable[[str], None] = print, store: bool =
         result.problems += len(report.errors)
         write(f"{stem}.bundle.json", dumps(bundle))
         write(f"{stem}.validation.txt", report.to_text())
-        write(f"{stem}.html", bundle_html(bundle, report))
+        write(f"{stem}.html", bundle_html(bundle, report, case))
         say(f"{case_file.name}: Bundle with {len(bundle['entry'])} entries; "
             f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
         try:
-            write(f"{stem}.cioms.pdf", bundle_pdf(bundle, report))
+            write(f"{stem}.cioms.pdf", bundle_pdf(bundle, report, case))
         except ReporterError as exc:
             result.notes.append(f"PDF skipped: {exc.message} ({exc.hint})")
     schema_dir = config.get_path("e2b_schema_dir")

@@ -25,3 +25,17 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
         raise InputError(f"expected a case file or an ICSR Bundle, found a {data['resourceType']}",
                          location=str(path), hint="pass the ICSR document Bundle that contains it")
     return build_bundle(parse_case(text, str(path)))
+
+
+def load_case_and_bundle(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """(the case file or None when the file is a Bundle, the Bundle) - one read, the same errors as load_bundle."""
+    from reporter.fhir.build import build_bundle
+
+    text = read_text(path)
+    data = load_data(text, str(path))
+    if data.get("resourceType") == "Bundle":
+        return None, data
+    if "resourceType" in data:
+        return None, load_bundle(path)  # raises the usual error
+    case = parse_case(text, str(path))
+    return case, build_bundle(case)

@@ -57,22 +57,8 @@ def test_r_ratio_and_pattern() -> None:
     assert labs.injury_pattern(None) is None
 
 
-def test_hys_law() -> None:
-    assert labs.hys_law(10, 3, 1).met is True
-    assert labs.hys_law(10, 1.5, 1).met is False
-    assert labs.hys_law(10, 3, 2.5).met is False  # initial cholestasis
-    partial = labs.hys_law(10, None, 1)
-    assert partial.met is None and any("bilirubin" in r for r in partial.reasons)
-    assert labs.hys_law(2, None, None).met is False  # one failed condition settles it
-
-
 def test_analyte_key() -> None:
     assert labs.analyte_key("1742-6") == "alt"
     assert labs.analyte_key(None, "ALT") == "alt"
     assert labs.analyte_key(None, "Ferritin") is None
     assert labs.analyte_label("bilirubin") == "Total bilirubin"
-
-
-def test_time_to_onset() -> None:
-    assert labs.time_to_onset(0, 21) == 21
-    assert labs.time_to_onset(None, 21) is None

@@ -78,7 +78,7 @@ def test_suspect_entity_and_causality_per_assessment():
     hepatitis = next(e for e in index.all("AdverseEvent") if e["event"]["coding"][0]["code"] == "10019717")
     (entity,) = hepatitis["suspectEntity"]
     assert index.resolve(entity["instance"])["resourceType"] == "MedicationStatement"
-    assert [c["method"]["text"] for c in entity["causality"]] == ["Global introspection", "WHO-UMC"]
+    assert [c["method"]["text"] for c in entity["causality"]] == ["Global introspection", "WHO-UMC", "Naranjo", "RUCAM"]
 
 
 def test_absent_values_carry_a_reason():

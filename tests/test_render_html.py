@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reporter.casefile import load_case
 from reporter.cli import main
 from reporter.render.output import bundle_html, render_cioms_html, render_html, validation_report
 from reporter.render.view import case_view
@@ -21,8 +22,9 @@ CASE1 = next(p for p in DEMOS if p.name.startswith("case1"))
 
 @pytest.mark.parametrize("path", DEMOS, ids=lambda p: p.stem)
 def test_golden_html(path, update_golden: bool) -> None:
-    # Without the validation panel: the validator's wording is its own golden's business.
-    html = bundle_html(demo_bundle(path))
+    # Without the validation panel: the validator's wording is its own golden's business. With the case file,
+    # so that the computed causality section (reporter/assess) is part of the golden page.
+    html = bundle_html(demo_bundle(path), None, load_case(path))
     check_golden(GOLDEN / "html" / f"{path.stem}.html", normalise_html(html), update_golden)
 
 

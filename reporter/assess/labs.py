@@ -1,5 +1,6 @@
 """Lab-result arithmetic for the report and the liver assessments: multiple of the upper limit of
-normal, high/low flag, R ratio and injury pattern, potential Hy's law, CTCAE grade, time to onset.
+normal, high/low flag, R ratio and injury pattern, CTCAE grade (x ULN, or x an abnormal baseline).
+Which results are compared (recognition, pairing in time, Hy's law) is liver.py's job.
 
 Thresholds live in mappings/labs.yaml. Every function takes plain numbers and returns None when the
 inputs do not allow an answer (no reference range, a censored value): a gap is never guessed.
@@ -7,7 +8,6 @@ inputs do not allow an answer (no reference range, a censored value): a gap is n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
@@ -100,42 +100,6 @@ def injury_pattern(r: float | None) -> Pattern | None:
     return "mixed"
 
 
-@dataclass(frozen=True)
-class HysLaw:
-    """The biochemical part of a potential Hy's law case. `met` is None when a value is missing;
-    the third condition (no other explanation) is a clinical judgement and is never decided here."""
-
-    met: bool | None
-    reasons: tuple[str, ...]
-
-
-def hys_law(aminotransferase_xuln: float | None, bilirubin_xuln: float | None,
-            alp_xuln: float | None) -> HysLaw:
-    rule = lab_table()["hys_law"]
-    reasons: list[str] = []
-    missing = False
-    checks = (
-        ("ALT or AST", aminotransferase_xuln, lambda x: x >= rule["aminotransferase_xuln_at_least"],
-         f">= {rule['aminotransferase_xuln_at_least']} x ULN"),
-        ("total bilirubin", bilirubin_xuln, lambda x: x > rule["bilirubin_xuln_above"],
-         f"> {rule['bilirubin_xuln_above']} x ULN"),
-        ("ALP", alp_xuln, lambda x: x < rule["alp_xuln_below"], f"< {rule['alp_xuln_below']} x ULN"),
-    )
-    met = True
-    for name, value, test, wanted in checks:
-        if value is None:
-            missing = True
-            reasons.append(f"{name}: no value with a reference range (needs {wanted})")
-        elif test(value):
-            reasons.append(f"{name} {value:.1f} x ULN ({wanted}: yes)")
-        else:
-            met = False
-            reasons.append(f"{name} {value:.1f} x ULN ({wanted}: no)")
-    if not met:
-        return HysLaw(False, tuple(reasons))
-    return HysLaw(None if missing else True, tuple(reasons))
-
-
 def ctcae_grade(analyte: str, xuln: float | None) -> int | None:
     """CTCAE v5 grade (0-4) for a normal baseline; None for analytes without a ×ULN scale."""
     bounds = lab_table()["ctcae_xuln"].get(analyte)
@@ -148,8 +112,15 @@ def ctcae_grade(analyte: str, xuln: float | None) -> int | None:
     return grade
 
 
-def time_to_onset(first_dose_day: float | None, onset_day: float | None) -> float | None:
-    """Days from the first dose to the reaction's onset, on a common day axis."""
-    if first_dose_day is None or onset_day is None:
+def ctcae_grade_vs_baseline(analyte: str, xbaseline: float | None) -> int | None:
+    """CTCAE v5 grade (0-4) when the baseline was above ULN: bounds in multiples of the baseline value."""
+    table = lab_table()
+    bounds = table.get("ctcae_xbaseline", {}).get(analyte)
+    if bounds is None or xbaseline is None:
         return None
-    return onset_day - first_dose_day
+    inclusive = analyte in table.get("ctcae_xbaseline_grade1_inclusive", [])
+    grade = 0
+    for index, bound in enumerate(bounds, start=1):
+        if xbaseline > bound or (index == 1 and inclusive and xbaseline >= bound):
+            grade = index
+    return grade

@@ -504,10 +504,23 @@ Dechallenge = Literal["positive", "negative", "unknown", "not-applicable"]
 Rechallenge = Literal["recurred", "did-not-recur", "unknown-outcome", "not-done"]
 
 
+class CausalityAnswer(Model):
+    """One answer to an item of a causality method (Naranjo, WHO-UMC, RUCAM), as `reporter assess` takes it."""
+
+    item: str = Field(description="The item's key in mappings/assess/<method>.yaml (e.g. 'alternative_causes'), "
+                      "or its number in the method's table.")
+    answer: str = Field(description="The answer's key (e.g. 'yes', 'no', 'unknown'; RUCAM: an option key or its "
+                        "points).")
+    note: str | None = Field(None, description="Why: the fact or judgement behind the answer.")
+
+
 class Causality(Model):
     source: str = Field(description="G.k.9.i.2.r.1 source of assessment (e.g. 'Reporter', 'Sender').")
     method: str = Field(description="G.k.9.i.2.r.2 method (e.g. 'Global introspection', 'WHO-UMC', 'Naranjo').")
     result: str = Field(description="G.k.9.i.2.r.3 result (e.g. 'Probable', 'Related').")
+    answers: list[CausalityAnswer] = Field(
+        default_factory=list, description="For Naranjo, WHO-UMC or RUCAM: the assessor's answers to the method's "
+        "items. Kept with the case; not an E2B element (E2B carries method and result).")
 
 
 class DrugReaction(Model):

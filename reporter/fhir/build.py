@@ -643,11 +643,7 @@ class BundleBuilder:
                     entity["extension"] = exts
                 entity["instance"] = self.drug_refs[drug.id]
                 if link.causality:
-                    entity["causality"] = [{
-                        "assessment": {"text": c.result},
-                        "method": {"text": c.method},
-                        "author": {"display": c.source},
-                    } for c in link.causality]
+                    entity["causality"] = [causality(c) for c in link.causality]
                 entities.append(entity)
         return entities
 
@@ -864,6 +860,23 @@ def original_coding(value: m.Coded) -> Json:
     if value.version:
         coding["version"] = value.version
     return coding
+
+
+def causality(item: m.Causality) -> Json:
+    """G.k.9.i.2.r: source, method and result (coded where FHIR has codes for the method: WHO-UMC, Naranjo,
+    RUCAM), with the assessor's answers to the method's items."""
+    from reporter.assess.result import fhir_causality
+
+    coded = fhir_causality(item.method, item.result) or {}
+    out: Json = {}
+    if item.answers:
+        out["extension"] = [{"url": ext("causality_answer"), "extension": [
+            {"url": "item", "valueString": a.item}, {"url": "answer", "valueString": a.answer},
+            *([{"url": "note", "valueString": a.note}] if a.note else [])]} for a in item.answers]
+    out["assessment"] = coded.get("assessment") or {"text": item.result}
+    out["method"] = coded.get("method") or {"text": item.method}
+    out["author"] = {"display": item.source}
+    return out
 
 
 def criterion_extension(code: Json, present: m.TriState) -> Json:

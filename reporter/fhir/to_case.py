@@ -572,7 +572,11 @@ class CaseReader:
                     "rechallenge": _key_for("rechallenge", read.ext_value(entity, "rechallenge")),
                     "causality": [{"source": _d(c.get("author")).get("display"),
                                    "method": _d(c.get("method")).get("text"),
-                                   "result": _d(c.get("assessment")).get("text")}
+                                   "result": _d(c.get("assessment")).get("text"),
+                                   "answers": [{"item": read.sub_value(a, "item"),
+                                                "answer": read.sub_value(a, "answer"),
+                                                "note": read.sub_value(a, "note")}
+                                               for a in read.extensions(c, "causality_answer")]}
                                   for c in read.as_list(entity.get("causality"))],
                 }
                 links.append(link)

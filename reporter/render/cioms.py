@@ -175,10 +175,28 @@ def describe_reactions(case: CaseView) -> str:
             by_time.setdefault(when, []).append(f"{row.test.text or 'test'} {value}{rng}")
         lines = [f"{when[:1].upper()}{when[1:]}: {', '.join(items)}." for when, items in by_time.items()]
         parts.append("Relevant tests:\n" + "\n".join(lines))
+    causality = describe_causality(case)
+    if causality:
+        parts.append(causality)
     narrative = case.narrative.text
     if isinstance(narrative, str) and narrative:
         parts.append(narrative.strip())
     return "\n".join(parts) or "UNK"
+
+
+def describe_causality(case: CaseView) -> str:
+    """The drug-reaction assessments as stated (G.k.9.i.2.r) and, from the case file, the time to onset, the
+    liver findings at recognition and the computed Naranjo / WHO-UMC / RUCAM results."""
+    lines = []
+    for a in case.assessments:
+        if a.results:
+            stated = "; ".join(f"{source}, {method}: {result}" for source, method, result in a.results)
+            lines.append(f"{a.drug} / {a.reaction}: {stated}.")
+    for c in case.computed:
+        computed = "; ".join(f"{m.label} {m.result}" for m in c.methods)
+        lines.append(f"{c.drug} / {c.reaction} (computed from the case): {' '.join(c.onset)} "
+                     + " ".join(c.liver) + (f" {computed}." if computed else ""))
+    return ("Causality:\n" + "\n".join(line.replace("  ", " ") for line in lines)) if lines else ""
 
 
 def build_form(case: CaseView) -> CiomsForm:

@@ -154,6 +154,7 @@ class AssessmentView:
     drug: str
     reaction: str
     onset_after_first_dose: Qty | None = None
+    onset_worked_out: bool = False  # True: from the onset and first-dose dates, not stated (G.k.9.i.3.1)
     onset_after_last_dose: Qty | None = None
     dechallenge: str | None = None
     rechallenge: str | None = None
@@ -173,6 +174,7 @@ class LabRow:
     xuln: float | None = None
     grade: int | None = None
     comments: str | None = None
+    grade_rule: str | None = None  # which CTCAE rule gave the grade (x ULN, or x an abnormal baseline)
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,40 @@ class NarrativeView:
 
 
 @dataclass(frozen=True)
+class ItemRow:
+    """One answered item of a causality method."""
+
+    number: int
+    question: str
+    answer: str
+    points: int | None
+    source: str  # "case", "user", "default"
+    fact: str | None = None
+
+
+@dataclass(frozen=True)
+class MethodView:
+    method: str
+    label: str
+    result: str  # e.g. "Probable (score 5)"
+    summary: tuple[str, ...]
+    items: tuple[ItemRow, ...]
+    scored: bool
+
+
+@dataclass(frozen=True)
+class ComputedAssessment:
+    """A drug-reaction pair assessed by this tool from the case file (reporter/assess)."""
+
+    drug: str
+    reaction: str
+    onset: tuple[str, ...]  # time to onset after first / last dose, duration
+    liver: tuple[str, ...]  # R ratio at recognition, Hy's law, normalisation (liver reactions)
+    stated: tuple[str, ...]  # how the results stated in the case compare
+    methods: tuple[MethodView, ...]
+
+
+@dataclass(frozen=True)
 class CaseView:
     header: Header
     patient: PatientView | None = None
@@ -215,6 +251,8 @@ class CaseView:
     issues: tuple[IssueView, ...] = ()
     validated: bool = False  # False: no validation report was available
     gaps: tuple[str, ...] = ()  # whole sections the Bundle lacks
+    computed: tuple[ComputedAssessment, ...] = ()  # causality methods worked out from the case file
+    computed_note: str | None = None  # why there are none (no case file, or what stopped them)
 
     def drugs_by_role(self, role: str) -> list[DrugView]:
         return [d for d in self.drugs if d.role == role]

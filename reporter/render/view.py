@@ -7,12 +7,15 @@ partial or invalid: every read is defensive, and what is missing becomes a gap, 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from reporter.assess import labs as lab
+from reporter.assess import liver
+from reporter.assess.onset import Span
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.render.charts import Chart, Exposure, Marker, Point, Series, fmt_num, render_chart
@@ -557,10 +560,17 @@ class _Extractor:
                      _concept_text(c.get("method")) or "not stated",
                      _concept_text(c.get("assessment")) or "not stated")
                     for c in (_d(x) for x in _l(entity.get("causality"))))
+                first = _qty(_sub(interval, "afterFirstDose")) if interval else None
+                worked_out = False
+                if first is None and reaction and reaction.onset and reaction.onset.day is not None and statement:
+                    start = self._drug_day(statement, "first-dose")
+                    if start is not None:  # both on the day axis: dated to the day, or relative to a drug
+                        first, worked_out = Qty(reaction.onset.day - start, "d"), True
                 out.append(AssessmentView(
                     drug=(self.drug_name(statement) if statement else None) or "unknown drug",
                     reaction=label,
-                    onset_after_first_dose=_qty(_sub(interval, "afterFirstDose")) if interval else None,
+                    onset_after_first_dose=first,
+                    onset_worked_out=worked_out,
                     onset_after_last_dose=_qty(_sub(interval, "afterLastDose")) if interval else None,
                     dechallenge=dechallenge,
                     rechallenge=rechallenge,
@@ -668,42 +678,54 @@ class _Extractor:
             figures.append(Figure(key, f"{name} ({unit}) by day after the first dose{uln}.", render_chart(chart)))
         return figures
 
-    def liver_findings(self, rows: list[LabRow], reactions: list[ReactionView]) -> list[str]:
-        by_analyte: dict[str, list[LabRow]] = {}
-        for row in rows:
+    def lab_points(self, rows: list[LabRow]) -> list[liver.LabPoint]:
+        """The rows as liver.py's points, on the day axis (first dose of the first suspect drug)."""
+        frame = "first:anchor"
+        points = []
+        for index, row in enumerate(rows):
             key = lab.analyte_key(row.test.code, row.test.text)
-            if key and row.value is not None:
-                by_analyte.setdefault(key, []).append(row)
-        if not by_analyte.get("alt") and not by_analyte.get("ast"):
+            if key is None:
+                continue
+            day = row.when.day if row.when else None
+            span = Span(day, day, frame) if day is not None else None
+            value = row.value.value if row.value else None
+            points.append(liver.make_point(key, index, value, row.high, row.value.comparator if row.value else None,
+                                           span, row.comments, None, row.result_text))
+        return points
+
+    def graded(self, rows: list[LabRow]) -> list[LabRow]:
+        """CTCAE grade of each row against its baseline (x baseline when the baseline is above ULN)."""
+        points = self.lab_points(rows)
+        out = list(rows)
+        for p in points:
+            if p.xuln is None or p.analyte not in lab.lab_table()["ctcae_xuln"]:
+                continue
+            grade = liver.ctcae(p, liver.baseline_of(points, p.analyte))
+            out[p.index] = dataclasses.replace(out[p.index], grade=grade.grade, grade_rule=grade.rule)
+        return out
+
+    def liver_findings(self, rows: list[LabRow], reactions: list[ReactionView]) -> list[str]:
+        points = self.lab_points(rows)
+        enzymes = [p for p in points if p.analyte in ("alt", "ast") and p.value is not None]
+        if not enzymes:
             return []
         lines = []
-        enzyme = "alt" if by_analyte.get("alt") else "ast"
-        peak = max(by_analyte[enzyme], key=lambda r: r.value.value if r.value else 0)
+        enzyme = "alt" if any(p.analyte == "alt" for p in enzymes) else "ast"
+        peak_point = max((p for p in enzymes if p.analyte == enzyme), key=lambda p: p.value or 0)
+        peak = rows[peak_point.index]
         where = f" at {_when_text(peak.when)}" if peak.when else ""
-        grade = f", CTCAE grade {peak.grade}" if peak.grade is not None else ""
+        grade = f"; CTCAE v5: {peak.grade_rule}" if peak.grade_rule else (
+            f", CTCAE grade {peak.grade}" if peak.grade is not None else "")
         xuln = f" ({peak.xuln:.1f} × ULN{grade})" if peak.xuln is not None else " (no reference range)"
         lines.append(f"Peak {lab.analyte_label(enzyme)}: {fmt_num(peak.value.value)} {peak.value.unit}{xuln}{where}.")
-
-        def same_time(key: str) -> LabRow | None:
-            for row in by_analyte.get(key, []):
-                if peak.when and row.when and (
-                        (row.when.day is not None and row.when.day == peak.when.day)
-                        or (row.when.date and row.when.date == peak.when.date)):
-                    return row
-            return None
-
-        alp, bili = same_time("alp"), same_time("bilirubin")
-        aminotransferase = max((r.xuln for r in (peak, same_time("ast"), same_time("alt")) if r and r.xuln),
-                               default=None)
-        r_value = lab.r_ratio(peak.xuln if enzyme == "alt" else None, alp.xuln if alp else None)
-        if r_value is not None:
-            lines.append(f"R ratio {r_value:.1f}: {lab.injury_pattern(r_value)} pattern.")
-        else:
-            lines.append("R ratio: not computable (needs ALT and ALP, each with its upper limit, at the same time).")
-        hy = lab.hys_law(aminotransferase, bili.xuln if bili else None, alp.xuln if alp else None)
-        verdict = {True: "biochemical criteria met (other causes must still be excluded)",
-                   False: "not met", None: "cannot be decided"}[hy.met]
-        lines.append(f"Potential Hy's law: {verdict}; " + "; ".join(hy.reasons) + ".")
+        onsets = [r.onset.day for r in reactions if r.onset and r.onset.day is not None]
+        not_before = Span(min(onsets), min(onsets), "first:anchor") if onsets else None
+        lines.append(liver.r_at_recognition(points, not_before=not_before).text + ".")
+        lines.append(liver.hys_law(points).text + ".")
+        if self.anchor is not None:
+            stop = self._drug_day(self.anchor, "last-dose")
+            if stop is not None:
+                lines.append(liver.normalisation(points, Span(stop, stop, "first:anchor"), enzyme).text + ".")
         for r in reactions:
             if r.onset and r.onset.offset is not None and r.onset.anchor:
                 term = r.term.text if r.term and r.term.text else str(r.verbatim)
@@ -768,8 +790,11 @@ def issues_from(report: Any) -> list[IssueView]:
     return out
 
 
-def case_view(bundle: Any, validation: Any = None) -> CaseView:
-    """Extract everything the report shows; `validation` is a ValidationReport (or None: not validated)."""
+def case_view(bundle: Any, validation: Any = None, case: Any = None) -> CaseView:
+    """Extract everything the report shows; `validation` is a ValidationReport (or None: not validated);
+    `case` is the case file the Bundle was built from, when there is one (for the computed assessments)."""
+    from reporter.render.assessment import computed_assessments
+
     if not isinstance(bundle, dict):
         bundle = {}
     x = _Extractor(bundle)
@@ -777,8 +802,9 @@ def case_view(bundle: Any, validation: Any = None) -> CaseView:
         x.gaps.append("a FHIR Bundle (the input is not one)")
     reactions = x.reactions()
     drugs = x.drugs()
-    rows = x.labs()
+    rows = x.graded(x.labs())
     header = x.header(reactions)
+    computed, computed_note = computed_assessments(case)
     return CaseView(
         header=header,
         patient=x.patient(),
@@ -793,4 +819,6 @@ def case_view(bundle: Any, validation: Any = None) -> CaseView:
         issues=tuple(issues_from(validation)) if validation is not None else (),
         validated=validation is not None,
         gaps=tuple(dict.fromkeys(x.gaps)),
+        computed=computed,
+        computed_note=computed_note,
     )

@@ -34,6 +34,20 @@ def served_bundle(v: StoredVersion) -> dict:
     return body
 
 
+def stored_case(v: StoredVersion):
+    """The case file kept beside the Bundle (for the report's computed causality section), or None."""
+    if not v.casefile:
+        return None
+    from pydantic import ValidationError
+
+    from reporter.casefile.model import CaseFile
+
+    try:
+        return CaseFile.model_validate(v.casefile)
+    except ValidationError:
+        return None
+
+
 def _stem(v: StoredVersion) -> str:
     from reporter.store.repository import case_key
 
@@ -63,7 +77,8 @@ def pdf(v: StoredVersion) -> Download:
     from reporter.render.output import bundle_pdf, validation_report
 
     bundle = served_bundle(v)
-    return Download(bundle_pdf(bundle, validation_report(bundle)), f"{_stem(v)}-cioms.pdf", "application/pdf", {})
+    return Download(bundle_pdf(bundle, validation_report(bundle), stored_case(v)), f"{_stem(v)}-cioms.pdf",
+                    "application/pdf", {})
 
 
 def html(v: StoredVersion) -> Download:
@@ -71,7 +86,7 @@ def html(v: StoredVersion) -> Download:
     from reporter.render.output import bundle_html, validation_report
 
     bundle = served_bundle(v)
-    return Download(bundle_html(bundle, validation_report(bundle)), f"{_stem(v)}-report.html",
+    return Download(bundle_html(bundle, validation_report(bundle), stored_case(v)), f"{_stem(v)}-report.html",
                     "text/html; charset=utf-8",
                     # The page is a document to keep, not part of the app: no scripts, inline styles only.
                     {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "

@@ -184,7 +184,7 @@ def report_fragment(v: StoredVersion) -> Markup:
     from reporter.render.output import bundle_html, validation_report
 
     bundle = downloads.served_bundle(v)
-    page = bundle_html(bundle, validation_report(bundle))
+    page = bundle_html(bundle, validation_report(bundle), downloads.stored_case(v))
     body = page.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
     return Markup(body)  # our own report template rendered it, autoescaped
 

@@ -118,6 +118,8 @@ LOST = {
     r"^report\.previous_case_ids(\.absent)?$": "C.1.9.1 is true or NI: written NI when the case is silent or says no",
     r"^patient\.(race\[\d+\]|ethnicity)\.absent$":
         "FDA.D.11.r / FDA.D.12 are required by FDA: written nullFlavor UNK when the case is silent",
+    r"\.causality\[\d+\]\.answers\[\d+\]\.":
+        "the assessor's answers to a method's items: G.k.9.i.2.r carries source, method and result only",
 }
 
 

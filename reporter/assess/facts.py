@@ -1,0 +1,133 @@
+"""What the case says about one drug-reaction pair, read once for every method: time to onset,
+de/rechallenge, lab evidence and liver findings. Each fact keeps the text that shows where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reporter.assess import labs, liver
+from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, time_to_onset
+from reporter.casefile.model import CaseFile, Drug, DrugReaction, Reaction
+from reporter.errors import InputError
+
+_CHALLENGE_FACTS = {
+    ("dechallenge", "positive"): "dechallenge positive: the reaction abated when the drug was stopped or reduced",
+    ("dechallenge", "negative"): "dechallenge negative: the reaction did not abate when the drug was stopped",
+    ("dechallenge", "unknown"): "dechallenge outcome unknown",
+    ("dechallenge", "not-applicable"): "dechallenge not applicable",
+    ("rechallenge", "recurred"): "rechallenge: the reaction recurred (G.k.9.i.4 = 1)",
+    ("rechallenge", "did-not-recur"): "rechallenge: the reaction did not recur (G.k.9.i.4 = 2)",
+    ("rechallenge", "unknown-outcome"): "rechallenge done, outcome unknown (G.k.9.i.4 = 3)",
+    ("rechallenge", "not-done"): "rechallenge not done (G.k.9.i.4 = 4)",
+}
+
+
+@dataclass(frozen=True)
+class PairFacts:
+    case: CaseFile
+    drug: Drug
+    reaction: Reaction
+    link: DrugReaction | None
+    onset: TimeToOnset
+    points: tuple[liver.LabPoint, ...]
+    r: liver.RAtRecognition
+    hy: liver.HysLawFinding
+    normal: liver.Normalisation
+
+    @property
+    def drug_name(self) -> str:
+        return self.drug.product
+
+    @property
+    def reaction_name(self) -> str:
+        r = self.reaction
+        return (r.meddra.term if r.meddra and r.meddra.term else None) or r.verbatim or r.id
+
+    def onset_relation(self) -> tuple[str, str] | None:
+        """("after" | "before", fact) for the onset against the first dose; None when unknown or when the
+        range straddles the first dose."""
+        first = self.onset.after_first_dose
+        if first is None:
+            return None
+        if first.lo >= 0:
+            return "after", f"onset {first.text} after the first dose ({first.how})"
+        if first.hi < 0:
+            return "before", f"onset {first.text} after the first dose, i.e. before it ({first.how})"
+        return None
+
+    def challenge(self, which: str) -> tuple[str, str] | None:
+        """(the case's dechallenge / rechallenge code, fact) or None when not stated."""
+        code = getattr(self.link, which, None) if self.link else None
+        if code is None:
+            return None
+        return code, _CHALLENGE_FACTS.get((which, code), f"{which} {code}")
+
+    @property
+    def is_liver(self) -> bool:
+        r = self.reaction
+        return any(liver.is_liver_term(t) for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None))
+
+    def objective_evidence(self) -> str | None:
+        """The first result above its upper limit at or after the onset (any analyte), as text."""
+        for i, test in enumerate(self.case.tests):
+            if test.value is None or test.high is None or test.comparator in ("<", "<="):
+                continue
+            if test.value > test.high:
+                point = next((p for p in self.points if p.index == i), None)
+                if point is not None and point.span is not None and self.onset.after_first_dose is not None \
+                        and point.span.hi < self.onset.after_first_dose.lo:
+                    continue  # before the reaction began
+                name = test.name or test.loinc or "test"
+                return f"{name} {liver._fmt(test.value)} {test.unit or ''} above the upper limit " \
+                       f"{liver._fmt(test.high)} (tests[{i}])".replace("  ", " ")
+        return None
+
+    def age_years(self) -> float | None:
+        age = self.case.patient.age_at_onset if self.case.patient else None
+        if age is None:
+            return None
+        per_year = {"a": 1.0, "mo": 1 / 12, "wk": 1 / 52.18, "d": 1 / 365.25, "{decade}": 10.0}.get(age.unit)
+        return age.value * per_year if per_year else None
+
+
+def pairs(case: CaseFile, drug_id: str | None = None, reaction_id: str | None = None) -> list[tuple[Drug, Reaction]]:
+    """Drug-reaction pairs to assess: the suspect/interacting drugs' G.k.9.i links (or every reaction when a
+    suspect drug has none), narrowed to the drug and reaction asked for."""
+    drugs = [d for d in case.drugs if d.role in ("suspect", "interacting")]
+    if drug_id is not None:
+        drugs = [d for d in case.drugs if d.id == drug_id]
+        if not drugs:
+            raise InputError(f"the case has no drug {drug_id!r}", location="answers.drug",
+                             hint=f"use one of: {', '.join(d.id for d in case.drugs) or '(no drugs)'}")
+    if not drugs:
+        raise InputError("the case has no suspect or interacting drug to assess", location="drugs")
+    reactions = {r.id: r for r in case.reactions}
+    if reaction_id is not None and reaction_id not in reactions:
+        raise InputError(f"the case has no reaction {reaction_id!r}", location="answers.reaction",
+                         hint=f"use one of: {', '.join(reactions) or '(no reactions)'}")
+    out = []
+    for drug in drugs:
+        ids = [link.reaction for link in drug.reactions] or list(reactions)
+        out.extend((drug, reactions[i]) for i in ids if reaction_id in (None, i))
+    if not out:
+        raise InputError("no drug-reaction pair to assess", location="drugs[].reactions")
+    return out
+
+
+def facts_for(case: CaseFile, drug: Drug, reaction: Reaction) -> PairFacts:
+    link = next((x for x in drug.reactions if x.reaction == reaction.id), None)
+    onset = time_to_onset(case, drug, reaction, link)
+    points = tuple(liver.lab_points(case, drug.id))
+    last = Timeline(case).last_dose(drug.id)
+    first = onset.after_first_dose
+    onset_span = Span(first.lo, first.hi, f"first:{drug.id}") if first else None
+    return PairFacts(case, drug, reaction, link, onset, points,
+                     liver.r_at_recognition(list(points), not_before=onset_span),
+                     liver.hys_law(list(points)), liver.normalisation(list(points), last))
+
+
+def interval_text(i: Interval | None) -> str:
+    return i.text if i else "not known"
+
+
+__all__ = ["PairFacts", "facts_for", "interval_text", "labs", "pairs"]

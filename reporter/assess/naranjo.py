@@ -1,0 +1,57 @@
+"""Naranjo ADR probability scale: ten questions, yes / no / do not know, points summed to a category.
+
+Pre-filled from the case where it speaks: onset after the first dose (question 2), dechallenge (3),
+rechallenge (4), a past reaction to the same drug (9) and results beyond the upper limit (10).
+Previous reports (1) and alternative causes (5) are the assessor's to answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reporter.assess.answering import choose, item_answers, source_phrase
+from reporter.assess.facts import PairFacts
+from reporter.assess.result import Answer, Assessment, category_by_score, method_table
+
+METHOD = "naranjo"
+
+
+def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    relation = f.onset_relation()
+    if relation:
+        out["after_drug"] = ({"after": "yes", "before": "no"}[relation[0]], relation[1])
+    for item, mapping in (("dechallenge", {"positive": "yes", "negative": "no"}),
+                          ("rechallenge", {"recurred": "yes", "did-not-recur": "no", "not-done": "unknown"})):
+        found = f.challenge(item)
+        if found and found[0] in mapping:
+            out[item] = (mapping[found[0]], found[1])
+    names = {f.drug.product.lower(), *(s.name.lower() for s in f.drug.substances)}
+    past = f.case.patient.past_drugs if f.case.patient else []
+    for i, p in enumerate(past):
+        if p.name.lower() in names and p.reaction is not None:
+            out["previous_exposure"] = ("yes", f"past drug history: {p.name} with reaction "
+                                              f"{p.reaction.term or p.reaction.code} (patient.past_drugs[{i}])")
+    evidence = f.objective_evidence()
+    if evidence:
+        out["objective_evidence"] = ("yes", evidence)
+    return out
+
+
+def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:
+    table = method_table(METHOD)
+    user = user or {}
+    user = item_answers(user, [i["key"] for i in table["items"]], METHOD)
+    pre = prefills(f)
+    answers: list[Answer] = [
+        choose(item["key"], item["question"], table["answers"], item["points"], pre.get(item["key"]), user,
+               table["default_answer"], METHOD)
+        for item in table["items"]]
+    score = sum(a.points or 0 for a in answers)
+    cat = category_by_score(METHOD, score)
+    lines = [f"Naranjo score {score}: {cat['label'].lower()} "
+             f"(definite >= 9, probable 5-8, possible 1-4, doubtful <= 0)."]
+    summary = "\n".join(lines)
+    for n, a in enumerate(answers, start=1):
+        lines.append(f"Q{n} {a.question} {a.answer_text} ({a.points:+d}); {source_phrase(a)}.")
+    return Assessment(METHOD, table["label"], f.drug_name, f.reaction_name, tuple(answers), score,
+                      str(cat["key"]), str(cat["label"]), "\n".join(lines), summary=summary)

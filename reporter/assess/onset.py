@@ -1,0 +1,242 @@
+"""Time to onset from any mix of dates and relative times, with the precision carried.
+
+A time is a span of days [lo, hi] in a frame: the calendar (days since 0001-01-01) or the first dose of a
+drug ("first:<drug id>"). A date known to the month spans that month; a relative time in months spans
+28-31 days per month. Differences of spans are ranges, never a made-up exact day."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+from reporter.casefile.model import Absent, CaseFile, Drug, DrugReaction, Quantity, Reaction, RelativeTime
+
+CALENDAR = "calendar"
+# Days per UCUM time unit as (fewest, most).
+_UNIT_DAYS = {"d": (1.0, 1.0), "wk": (7.0, 7.0), "h": (1 / 24, 1 / 24), "min": (1 / 1440, 1 / 1440),
+              "s": (1 / 86400, 1 / 86400), "mo": (28.0, 31.0), "a": (365.0, 366.0)}
+
+
+@dataclass(frozen=True)
+class Span:
+    lo: float
+    hi: float
+    frame: str = CALENDAR
+
+    @property
+    def exact(self) -> bool:
+        return self.lo == self.hi
+
+    def shift(self, lo: float, hi: float) -> Span:
+        return Span(self.lo + lo, self.hi + hi, self.frame)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number of days, exact or a range, with how it was found."""
+
+    lo: float
+    hi: float
+    how: str  # "stated in the case" / "from dates" ...
+
+    @property
+    def exact(self) -> bool:
+        return self.lo == self.hi
+
+    @property
+    def text(self) -> str:
+        if self.exact:
+            return _days(self.lo)
+        return f"{_num(self.lo)} to {_days(self.hi)}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"days_from": self.lo, "days_to": self.hi, "exact": self.exact, "text": self.text, "how": self.how}
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def _days(x: float) -> str:
+    return f"{_num(x)} day" + ("" if abs(x) == 1 else "s")
+
+
+def date_span(text: str) -> Span:
+    """The calendar days a partial ISO date covers."""
+    year = int(text[:4])
+    if len(text) == 4:
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    elif len(text) == 7:
+        month = int(text[5:7])
+        first = dt.date(year, month, 1)
+        last = dt.date(year, month, calendar.monthrange(year, month)[1])
+    else:
+        first = last = dt.date.fromisoformat(text[:10])
+    return Span(float(first.toordinal()), float(last.toordinal()))
+
+
+def quantity_days(q: Quantity | RelativeTime) -> tuple[float, float] | None:
+    per = _UNIT_DAYS.get(q.unit)
+    if per is None:
+        return None
+    a, b = q.value * per[0], q.value * per[1]
+    return (min(a, b), max(a, b))
+
+
+class Timeline:
+    """Resolves the case's times to spans and subtracts them."""
+
+    def __init__(self, case: CaseFile) -> None:
+        self.case = case
+        self.drugs = {d.id: d for d in case.drugs}
+
+    def span(self, when: object, depth: int = 0) -> Span | None:
+        if when is None or isinstance(when, Absent) or depth > 4:
+            return None
+        if isinstance(when, str):
+            return date_span(when)
+        if isinstance(when, RelativeTime):
+            days = quantity_days(when)
+            if days is None:
+                return None
+            if when.anchor == "first-dose":
+                return Span(days[0], days[1], f"first:{when.drug}")
+            last = self.last_dose(when.drug, depth + 1)
+            return last.shift(*days) if last else None
+        return None
+
+    def first_dose(self, drug_id: str) -> Span:
+        """By definition the origin of the drug's own frame."""
+        return Span(0.0, 0.0, f"first:{drug_id}")
+
+    def first_dose_calendar(self, drug_id: str, depth: int = 0) -> Span | None:
+        drug = self.drugs.get(drug_id)
+        if drug is None:
+            return None
+        spans = []
+        for dosage in drug.dosages:
+            s = self.span(dosage.start, depth + 1)
+            if s is not None and s.frame != f"first:{drug_id}":
+                s = self.to_calendar(s, depth + 1)
+                if s is not None:
+                    spans.append(s)
+        if not spans:
+            return None
+        return Span(min(s.lo for s in spans), min(s.hi for s in spans))
+
+    def last_dose(self, drug_id: str, depth: int = 0) -> Span | None:
+        drug = self.drugs.get(drug_id)
+        if drug is None or depth > 4:
+            return None
+        spans = [s for s in (self.span(d.stop, depth + 1) for d in drug.dosages if d.stop is not None) if s]
+        if not spans:
+            return None
+        frames = {s.frame for s in spans}
+        if len(frames) > 1:
+            spans = [c for c in (self.to_calendar(s, depth + 1) for s in spans) if c]
+            if not spans:
+                return None
+        return Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame)
+
+    def to_calendar(self, span: Span, depth: int = 0) -> Span | None:
+        if span.frame == CALENDAR:
+            return span
+        base = self.first_dose_calendar(span.frame.removeprefix("first:"), depth + 1)
+        return Span(base.lo + span.lo, base.hi + span.hi) if base else None
+
+    def diff(self, later: Span | None, earlier: Span | None) -> tuple[float, float] | None:
+        """later - earlier as a (lo, hi) range of days, in a common frame; None when none exists."""
+        if later is None or earlier is None:
+            return None
+        if later.frame != earlier.frame:
+            later, earlier = self.to_calendar(later), self.to_calendar(earlier)
+            if later is None or earlier is None:
+                return None
+        return (later.lo - earlier.hi, later.hi - earlier.lo)
+
+
+@dataclass(frozen=True)
+class TimeToOnset:
+    drug: str
+    reaction: str
+    after_first_dose: Interval | None
+    after_last_dose: Interval | None
+    duration: Interval | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        parts = []
+        for label, value in (("first", self.after_first_dose), ("last", self.after_last_dose)):
+            if value is None:
+                parts.append(f"onset after the {label} dose: not known")
+            elif value.hi < 0:
+                before = Interval(-value.hi, -value.lo, value.how)
+                parts.append(f"onset {before.text} before the {label} dose, while on the drug ({value.how})")
+            else:
+                parts.append(f"onset {value.text} after the {label} dose ({value.how})")
+        parts.append(f"duration {self.duration.text} ({self.duration.how})" if self.duration
+                     else "duration: not known")
+        return "; ".join(parts)
+
+    def e2b_intervals(self) -> dict[str, tuple[float, str]]:
+        """What E2B may carry: G.k.9.i.3.1 / G.k.9.i.3.2 as (value, "d") when the interval is exact and not
+        negative. A range (a date known to the month) has no E2B form and is left out, never rounded."""
+        out: dict[str, tuple[float, str]] = {}
+        for element, value in (("G.k.9.i.3.1", self.after_first_dose), ("G.k.9.i.3.2", self.after_last_dose)):
+            if value is not None and value.exact and value.lo >= 0:
+                out[element] = (value.lo, "d")
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        return {"drug": self.drug, "reaction": self.reaction,
+                "after_first_dose": self.after_first_dose.to_json() if self.after_first_dose else None,
+                "after_last_dose": self.after_last_dose.to_json() if self.after_last_dose else None,
+                "duration": self.duration.to_json() if self.duration else None, "notes": list(self.notes)}
+
+
+def _stated(q: Quantity | None, what: str) -> Interval | None:
+    if q is None:
+        return None
+    days = quantity_days(q)
+    if days is None:
+        return None
+    return Interval(days[0], days[1], f"stated in the case as {_num(q.value)} {q.unit} ({what})")
+
+
+def _how(a: object, b: object, what: str) -> str:
+    partial = [x for x in (a, b) if isinstance(x, str) and len(x) < 10]
+    if partial:
+        return f"{what}; " + ", ".join(f"{p} is known only to the {'year' if len(p) == 4 else 'month'}"
+                                       for p in partial)
+    return what
+
+
+def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReaction | None = None) -> TimeToOnset:
+    """Onset after the first and last dose, and the reaction's duration. Stated values (G.k.9.i.3, E.i.6)
+    come first; otherwise they are worked out from dates and relative times."""
+    tl = Timeline(case)
+    notes: list[str] = []
+    onset = tl.span(reaction.onset)
+    first = _stated(link.onset_after_first_dose if link else None, "G.k.9.i.3.1")
+    computed_first = tl.diff(onset, tl.first_dose(drug.id))
+    if first is None and computed_first is not None:
+        first = Interval(*computed_first, _how(reaction.onset, None, "from the onset and the first dose"))
+    elif first is not None and computed_first is not None and not (
+            computed_first[0] - 1 <= first.lo and first.hi <= computed_first[1] + 1):
+        notes.append(f"the stated onset after the first dose ({first.text}) differs from the dates "
+                     f"({Interval(*computed_first, '').text})")
+    last = _stated(link.onset_after_last_dose if link else None, "G.k.9.i.3.2")
+    computed_last = tl.diff(onset, tl.last_dose(drug.id))
+    if last is None and computed_last is not None:
+        last = Interval(*computed_last, _how(reaction.onset, None, "from the onset and the last dose"))
+    duration = _stated(reaction.duration, "E.i.6")
+    if duration is None:
+        computed = tl.diff(tl.span(reaction.end), onset)
+        if computed is not None:
+            duration = Interval(max(computed[0], 0.0), computed[1],
+                                _how(reaction.onset, reaction.end, "from the onset and end of the reaction"))
+    if onset is None and reaction.onset is None:
+        notes.append("the reaction's onset is not stated")
+    return TimeToOnset(drug.id, reaction.id, first, last, duration, tuple(notes))

@@ -1,0 +1,162 @@
+"""Assess a case: every suspect drug-reaction pair with the methods asked for, user answers applied.
+
+Answers file (YAML or JSON), all keys optional (on the case, the same answers are a list of {item, answer,
+note} under the G.k.9.i.2.r entry of the method: `causality[].answers`):
+
+    drug: anakinra          # assess only this drug (its id in the case)
+    reaction: hepatitis     # and only this reaction
+    assessor: Dr A. Example
+    naranjo: {previous_reports: yes, alternative_causes: {answer: no, note: viral serology negative}}
+    who-umc: {alternative: excluded}
+    rucam: {scale: hepatocellular, alternative: all-excluded, previous: published}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reporter.assess import naranjo, rucam, who_umc
+from reporter.assess.facts import PairFacts, facts_for, pairs
+from reporter.assess.result import (
+    METHODS,
+    Assessment,
+    AssessmentError,
+    is_valid_result,
+    known_method,
+    parse_result,
+    scale_of,
+)
+from reporter.casefile.model import CaseFile
+from reporter.casefile.parse import load_data, read_text
+
+_ASSESS = {"naranjo": naranjo.assess, "who-umc": who_umc.assess, "rucam": rucam.assess}
+_KEYS = {"drug", "reaction", "assessor", *METHODS}
+
+
+@dataclass(frozen=True)
+class PairResult:
+    facts: PairFacts
+    assessments: tuple[Assessment, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.facts
+        return {"drug": f.drug.id, "reaction": f.reaction.id, "time_to_onset": f.onset.to_json(),
+                "stated": agreement(self),
+                "liver": {"r_ratio_at_recognition": f.r.r, "pattern": f.r.pattern, "r_text": f.r.text,
+                          "hys_law": f.hy.met, "hys_law_text": f.hy.text, "normalisation": f.normal.text},
+                "assessments": [a.to_json() for a in self.assessments]}
+
+
+def load_answers(path: str | Path) -> dict[str, Any]:
+    data = load_data(read_text(path), str(path))
+    check_answers(data, str(path))
+    return data
+
+
+def check_answers(data: Any, where: str = "answers") -> None:
+    if not isinstance(data, dict):
+        raise AssessmentError("the answers file must be a mapping", location=where)
+    unknown = [k for k in data if k not in _KEYS and not str(k).startswith("$")]
+    if unknown:
+        raise AssessmentError(f"unknown key {unknown[0]!r} in the answers", location=f"{where}: {unknown[0]}",
+                              hint=f"keys: {', '.join(sorted(_KEYS))}")
+    for method in METHODS:
+        if method in data and not isinstance(data[method], dict):
+            raise AssessmentError(f"{method} answers must be a mapping of item: answer",
+                                  location=f"{where}: {method}")
+
+
+def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[str, Any] | None = None,
+                ) -> list[PairResult]:
+    """Each suspect pair with each method. RUCAM is applied to every pair when asked for by name,
+    and otherwise only to liver reactions (terms listed in mappings/assess/liver.yaml)."""
+    answers = answers or {}
+    check_answers(answers)
+    explicit = methods is not None
+    methods = list(methods or METHODS)
+    out = []
+    for drug, reaction in pairs(case, answers.get("drug"), answers.get("reaction")):
+        f = facts_for(case, drug, reaction)
+        done = []
+        for method in methods:
+            if method == "rucam" and not explicit and not f.is_liver:
+                continue
+            given = _named(answers.get(method) or {}, answers.get("assessor"))
+            done.append(_ASSESS[method](f, {**stored_answers(f, method), **given}))
+        out.append(PairResult(f, tuple(done)))
+    return out
+
+
+def _named(given: dict[str, Any], assessor: Any) -> dict[str, Any]:
+    """The answers file's answers, each noting the assessor when the file names one."""
+    if not assessor:
+        return given
+    out: dict[str, Any] = {}
+    for item, raw in given.items():
+        note = raw.get("note") if isinstance(raw, dict) else None
+        answer = raw.get("answer") if isinstance(raw, dict) else raw
+        out[item] = {"answer": answer, "note": f"{assessor}: {note}" if note else str(assessor)}
+    return out
+
+
+def stored_answers(f: PairFacts, method: str) -> dict[str, Any]:
+    """Answers kept on the case with a G.k.9.i.2.r entry of this method (the first such entry)."""
+    for c in f.link.causality if f.link else []:
+        if known_method(c.method) == method and c.answers:
+            out: dict[str, Any] = {}
+            for a in c.answers:
+                if a.item in out:
+                    raise AssessmentError(f"{method} item {a.item!r} is answered twice",
+                                          location=f"causality of {f.drug.id} / {f.reaction.id}")
+                out[a.item] = {"answer": a.answer, "note": f"{c.source}: {a.note}" if a.note else c.source}
+            return out
+    return {}
+
+
+def text_report(results: list[PairResult]) -> str:
+    blocks = []
+    for pr in results:
+        f = pr.facts
+        head = [f"{f.drug_name} / {f.reaction_name}",
+                f"Time to onset: {f.onset.text}."]
+        if f.is_liver:
+            head += [f"{f.r.text}.", f"{f.hy.text}.", f"{f.normal.text}."]
+        head += [f"Note: {n}." for n in f.onset.notes]
+        head += agreement(pr)
+        for a in pr.assessments:
+            head.append("")
+            head.append(f"{a.method_label}: {a.result_text}")
+            head.append(a.explanation)
+        blocks.append("\n".join(head))
+    return "\n\n".join(blocks) + "\n"
+
+
+def stated_problems(case: CaseFile) -> list[tuple[str, str]]:
+    """(case-file path, message) for G.k.9.i.2.r results of a known method that are not on its scale."""
+    problems = []
+    for d_index, drug in enumerate(case.drugs):
+        for l_index, link in enumerate(drug.reactions):
+            for c_index, c in enumerate(link.causality):
+                method = known_method(c.method)
+                if method and not is_valid_result(method, c.result):
+                    problems.append((f"drugs[{d_index}].reactions[{l_index}].causality[{c_index}].result",
+                                     f"{c.result!r} is not a {c.method} result (scale: {', '.join(scale_of(method))})"))
+    return problems
+
+
+def agreement(pr: PairResult) -> list[str]:
+    """How each computed result compares with the results stated in the case for the same method."""
+    lines = []
+    link = pr.facts.link
+    for c in link.causality if link else []:
+        method = known_method(c.method)
+        computed = next((a for a in pr.assessments if a.method == method), None)
+        parsed = parse_result(method, c.result) if method else None
+        if computed is None or parsed is None:
+            continue
+        same = parsed[0] == computed.category
+        lines.append(f"{c.source} stated {c.method} {c.result!r}; computed here: {computed.result_text}"
+                     + ("" if same else " (differs: check the answers)"))
+    return lines

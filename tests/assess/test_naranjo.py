@@ -1,0 +1,123 @@
+"""Naranjo: answers -> points -> category, pre-fills from the case, the explanation text."""
+
+from __future__ import annotations
+
+import pytest
+
+from reporter.assess import naranjo
+from reporter.assess.result import AssessmentError, category_by_score
+from tests.assess.support import case_data, facts, lab
+
+ALL_UNKNOWN = {k: "unknown" for k in (
+    "previous_reports", "after_drug", "dechallenge", "rechallenge", "alternative_causes", "placebo", "toxic_level",
+    "dose_response", "previous_exposure", "objective_evidence")}
+
+
+def test_published_example_probable() -> None:
+    # Ther Clin Risk Manag 2018;14:1657, Table 1 (PMC6136411): appeared after the drug (+2), improved on
+    # withdrawal (+1), no alternative cause (+2), objective evidence (+1), the rest 0: 6, "probable".
+    answers = {**ALL_UNKNOWN, "after_drug": "yes", "dechallenge": "yes", "alternative_causes": "no",
+               "objective_evidence": "yes", "previous_reports": "no"}
+    result = naranjo.assess(facts(case_data(onset=None, dechallenge=None, rechallenge=None)), answers)
+    assert [a.points for a in result.answers] == [0, 2, 1, 0, 2, 0, 0, 0, 0, 1]
+    assert (result.score, result.category, result.category_label) == (6, "probable", "Probable")
+    assert result.result_text == "Probable (score 6)"
+    assert result.summary.startswith("Naranjo score 6: probable")
+    assert "Q5 Are there alternative causes (other than the drug) that could on their own have caused the " \
+           "reaction? No (+2); given by the assessor." in result.explanation
+
+
+def test_all_do_not_know_is_doubtful() -> None:
+    # clinical.md 2.1 test vector: every answer "do not know" scores 0, doubtful.
+    result = naranjo.assess(facts(case_data(onset=None, dechallenge=None, rechallenge=None)), ALL_UNKNOWN)
+    assert (result.score, result.category) == (0, "doubtful")
+
+
+def test_extremes_of_the_scale() -> None:
+    f = facts(case_data(onset=None, dechallenge=None, rechallenge=None))
+    top = {**{k: "yes" for k in ALL_UNKNOWN}, "alternative_causes": "no", "placebo": "no"}
+    assert naranjo.assess(f, top).score == 13
+    assert naranjo.assess(f, top).category == "definite"
+    bottom = {**{k: "no" for k in ALL_UNKNOWN}, "alternative_causes": "yes", "placebo": "yes"}
+    assert naranjo.assess(f, bottom).score == -4
+    assert naranjo.assess(f, bottom).category == "doubtful"
+
+
+@pytest.mark.parametrize(("score", "category"), [(13, "definite"), (9, "definite"), (8, "probable"),
+                                                 (5, "probable"), (4, "possible"), (1, "possible"),
+                                                 (0, "doubtful"), (-4, "doubtful")])
+def test_category_bounds(score: int, category: str) -> None:
+    assert category_by_score("naranjo", score)["key"] == category
+
+
+def test_prefilled_from_the_case_and_marked() -> None:
+    f = facts(case_data(tests=[lab("ALT", 20, 400, 40)]))
+    result = naranjo.assess(f)
+    by_item = {a.item: a for a in result.answers}
+    assert by_item["after_drug"].answer == "yes" and by_item["after_drug"].source == "case"
+    assert "onset 20 days after the first dose" in by_item["after_drug"].fact
+    assert by_item["dechallenge"].answer == "yes" and by_item["dechallenge"].source == "case"
+    assert by_item["rechallenge"].answer == "unknown" and "not done" in by_item["rechallenge"].fact
+    assert by_item["objective_evidence"].answer == "yes"
+    assert by_item["objective_evidence"].fact == "ALT 400 U/L above the upper limit 40 (tests[0])"
+    assert by_item["previous_reports"].source == "default"
+    assert result.score == 4 and result.category == "possible"
+
+
+def test_changing_the_dechallenge_changes_the_score() -> None:
+    positive = naranjo.assess(facts(case_data(dechallenge="positive")))
+    negative = naranjo.assess(facts(case_data(dechallenge="negative")))
+    assert positive.score - negative.score == 1
+    assert {a.item: a.answer for a in negative.answers}["dechallenge"] == "no"
+    # and a user answer overrides the case, saying what the case suggested
+    overridden = naranjo.assess(facts(case_data(dechallenge="positive")), {"dechallenge": "no"})
+    answer = {a.item: a for a in overridden.answers}["dechallenge"]
+    assert (answer.answer, answer.source) == ("no", "user")
+    assert "the case suggested 'Yes'" in answer.fact
+    assert overridden.score == negative.score
+
+
+def test_rechallenge_and_onset_before_the_drug() -> None:
+    recurred = naranjo.assess(facts(case_data(rechallenge="recurred")))
+    assert {a.item: a.points for a in recurred.answers}["rechallenge"] == 2
+    before = naranjo.assess(facts(case_data(onset={"value": -3, "unit": "d", "drug": "x"})))
+    assert {a.item: a.answer for a in before.answers}["after_drug"] == "no"
+
+
+def test_previous_exposure_from_past_drug_history() -> None:
+    data = case_data()
+    data["patient"]["past_drugs"] = [{"name": "Drugex", "reaction": {"code": "10019717", "version": "26.1",
+                                                                      "term": "Hepatitis"}}]
+    answer = {a.item: a for a in naranjo.assess(facts(data)).answers}["previous_exposure"]
+    assert answer.answer == "yes" and "patient.past_drugs[0]" in answer.fact
+
+
+@pytest.mark.parametrize(("answers", "message"), [({"nonsense": "yes"}, "has no item 'nonsense'"),
+                                                   ({"placebo": "maybe"}, "'maybe' is not an answer"),
+                                                   ({"placebo": [1]}, "must be text")])
+def test_bad_answers_are_errors_with_their_location(answers, message) -> None:
+    with pytest.raises(AssessmentError) as err:
+        naranjo.assess(facts(case_data()), answers)
+    assert message in str(err.value)
+    assert err.value.location.startswith("answers.naranjo.")
+
+
+def test_answer_spellings() -> None:
+    f = facts(case_data(onset=None, dechallenge=None, rechallenge=None))
+    result = naranjo.assess(f, {"previous_reports": True, "placebo": {"answer": "Do not know", "note": "n/a"},
+                                "toxic_level": False})
+    by_item = {a.item: a for a in result.answers}
+    assert by_item["previous_reports"].answer == "yes"
+    assert by_item["placebo"].answer == "unknown" and by_item["placebo"].fact == "n/a"
+    assert by_item["toxic_level"].answer == "no"
+
+
+def test_items_by_number() -> None:
+    f = facts(case_data(onset=None, dechallenge=None, rechallenge=None))
+    by_number = naranjo.assess(f, {"1": "yes", "Q5": "no", 10: "yes"})
+    by_key = naranjo.assess(f, {"previous_reports": "yes", "alternative_causes": "no", "objective_evidence": "yes"})
+    assert by_number.score == by_key.score == 4
+    with pytest.raises(AssessmentError, match="answered twice"):
+        naranjo.assess(f, {"1": "yes", "previous_reports": "no"})
+    with pytest.raises(AssessmentError, match="has no item '11'"):
+        naranjo.assess(f, {"11": "yes"})
