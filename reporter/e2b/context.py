@@ -34,7 +34,7 @@ class Ctx:
     not_received: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        from reporter.e2b.passthrough import not_received
+        from reporter.e2b.transmission import not_received
 
         self.index = read.BundleIndex(self.bundle)
         # An imported Bundle (it carries its transmission ids): write its facts as they were received,

@@ -4,7 +4,8 @@ A *value fact* is one attribute value, text or null flavor that says something a
 codes with their code system, null flavors, units, texts, identifiers. Not counted are what the writer
 re-creates from the structure itself: structural attributes (classCode, typeCode, xsi:type...), display
 names, the version of ICH and HL7 code lists, the codes that name a block (the observation code of a
-seriousness criterion; a MedDRA code is data and counts), identifier namespaces (@root), the message
+seriousness criterion; a MedDRA code is data and counts) or whose block it is (ICH author roles), the H/L
+marks of reference-range bounds, a code system without a code, identifier namespaces (@root), the message
 wrapper's constants (interactionId, processingCode...) and what a new transmission regenerates (batch and
 message ids and creation times). Everything else is either read into the case model (`mapped`) or listed
 by element with the reason it was not (`not_mapped`): nothing is dropped silently.
@@ -64,6 +65,14 @@ def _is_naming_code(node: etree._Element) -> bool:
             and node.get("codeSystem") != MEDDRA)
 
 
+def _is_role_code(node: etree._Element) -> bool:
+    """The ICH author/performer role code that says whose block it is (sender's diagnosis, reporter's
+    comment, the indication's source): the writer writes it from the block it writes."""
+    parent = node.getparent()
+    return (local(node) == "code" and parent is not None and local(parent) == "assignedEntity"
+            and (node.get("codeSystem") or "") == "2.16.840.1.113883.3.989.2.1.1.21")
+
+
 def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]]:
     """(node, attribute or '#text', value) for every value fact of a message."""
     facts: list[tuple[etree._Element, str, str]] = []
@@ -77,12 +86,14 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
         system = node.get("codeSystem") or ""
         if system.startswith(STRUCTURE_SYSTEMS) and name == "code":
             continue
-        naming = _is_naming_code(node)
+        naming = _is_naming_code(node) or _is_role_code(node) or name == "interpretationCode"
         for attr, value in node.attrib.items():
             if attr in STRUCTURAL or naming:
                 continue
             if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
                 continue
+            if attr in ("codeSystem", "codeSystemVersion") and not node.get("code"):
+                continue  # a code system with no code (a text-only value) says nothing
             facts.append((node, attr, value))
         if node.text and node.text.strip():
             facts.append((node, "#text", node.text.strip()))
@@ -118,10 +129,16 @@ def is_value_difference(difference: Any) -> bool:
     writer's display names, ICH code-list versions, block-naming codes and wrapper constants."""
     key = difference.key
     step, _, attr = key.rpartition("@")
-    if attr in _STRUCTURAL_NAMES or step.rsplit("/", 1)[-1] in WRAPPER_ELEMENTS:
+    last = step.rsplit("/", 1)[-1]
+    if attr in _STRUCTURAL_NAMES or last in WRAPPER_ELEMENTS or last == "interpretationCode":
         return False
+    if step.endswith("/assignedEntity/code") and (difference.expected or difference.actual or "").isdigit():
+        return False  # an ICH author/performer role code (whose block it is)
     if attr == "codeSystemVersion" and not _is_version_element(difference.element):
         return False
+    if attr == "codeSystem" and all(v is None or v.startswith(ICH_LISTS) for v in (difference.expected,
+                                                                                 difference.actual)):
+        return False  # an ICH list is the element's own code system: its code carries the fact
     return not _NAMING_CODE.search(key)
 
 
@@ -145,6 +162,11 @@ def unexplained(differences: list, coverages: list[Coverage]) -> list:
     must be one the import report listed as not mapped or as a placeholder, or a null flavor the writer
     states for a required element the message left out (nothing silent, nothing invented)."""
     listed = {element for c in coverages for element in (*c.not_mapped, *c.placeholders, *c.deviating)}
+    # a code system only counts with its code (as in value_facts): a code system with no code says nothing
+    coded = {d.key.rpartition("@")[0] for d in differences if d.key.endswith("@code")}
+    differences = [d for d in differences if not d.key.endswith(("@codeSystem", "@codeSystemVersion"))
+                   or d.key.rpartition("@")[0] in coded
+                   or (d.key.endswith("@codeSystemVersion") and _is_version_element(d.element))]
     left = [d for d in differences if is_value_difference(d) and d.element not in listed
             and f"[{_group_of(d.element)}]" not in listed
             and not (d.expected is None and d.key.endswith("@nullFlavor"))]

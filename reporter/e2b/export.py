@@ -16,7 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from reporter import config
-from reporter.e2b import passthrough, rules, xmlw, xsd
+from reporter.e2b import rules, transmission, xmlw, xsd
 from reporter.e2b.context import Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
@@ -50,7 +50,7 @@ def bundle_receiver(bundle: Json) -> str | None:
     """The receiver profile an imported Bundle was addressed to: the profile that knows its original
     batch or message receiver id (FDA: ZZFDA, ZZFDA_PREMKT, CDER_IND...), else the closest one, plain ICH
     (the original ids are kept either way). None for a Bundle that was not imported."""
-    sent = passthrough.transmission(read.composition_of(bundle) or {})
+    sent = transmission.transmission(read.composition_of(bundle) or {})
     if sent is None:
         return None
     ids = [sent[k] for k in ("batchReceiver", "messageReceiver") if sent.get(k)]
@@ -75,7 +75,7 @@ def choose_receiver(bundles: Sequence[Json], explicit: str | None) -> Receiver:
 
 def sender_id(bundles: Sequence[Json]) -> str:
     for bundle in bundles:
-        sent = passthrough.transmission(read.composition_of(bundle) or {}) or {}
+        sent = transmission.transmission(read.composition_of(bundle) or {}) or {}
         if sent.get("batchSender"):
             return sent["batchSender"]
     for bundle in bundles:
@@ -92,7 +92,7 @@ def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
     (a different receiver gets the profile's own ids)."""
     if bundle_receiver(bundle) != profile.name:
         return {}
-    return passthrough.transmission(read.composition_of(bundle) or {}) or {}
+    return transmission.transmission(read.composition_of(bundle) or {}) or {}
 
 
 def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:

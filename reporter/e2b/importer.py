@@ -1,9 +1,10 @@
-"""E2B(R3) batch -> one ICSR Bundle per message (PORR_IN049016UV), losing nothing.
+"""E2B(R3) batch -> one ICSR Bundle per message (PORR_IN049016UV), saying what did not go through.
 
 Steps: hardened parse; root must be MCCI_IN200100UV01; XSD check when the schema folder is configured
 (errors are assigned to the message they occur in, so one bad report does not lose the good ones);
-each message -> case-file model (to_case) -> Bundle (reporter.fhir.build) -> residual (message and batch
-header) and the original transmission ids attached to the Composition (passthrough).
+each message -> case-file model (to_case) -> Bundle (reporter.fhir.build) with the original transmission
+ids on the Composition (transmission). Per report: the value facts through the case model and those not
+mapped, by element (coverage); departures from ICH the receiver accepts (warnings); the received message.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from reporter.e2b import coverage, origin, passthrough, schemacheck, to_case, xmlsafe
+from reporter.e2b import coverage, origin, schemacheck, to_case, transmission, xmlsafe
 from reporter.e2b.xmlsafe import HL7
 from reporter.errors import E2BError
 
@@ -93,8 +94,8 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
             continue
         bundle = build_bundle(case)
         origin.annotate(bundle, case.case_id, reader.origin)
-        header, header_used = passthrough.transmission_extension(batch, message, reader.not_received)
-        passthrough.attach(bundle, [header])
+        header, header_used = transmission.transmission_extension(batch, message, reader.not_received)
+        transmission.attach(bundle, [header])
         report.bundle = bundle
         report.coverage = coverage.measure(message, reader.used + header_used)
         report.coverage.placeholders = set(reader.not_received)

@@ -111,7 +111,9 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
     entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
     address = (person.get("address") or [{}])[0]
-    address_and_telecom(entity, address, person.get("telecom") or [], with_email=False)
+    # a reporter's email is FDA's regional element (FDA.C.2.r.2.8); ICH has none
+    address_and_telecom(entity, address, person.get("telecom") or [],
+                        with_email=ctx.receiver.regional_element("FDA.C.2.r.2.8") is not None)
     who = xmlw.container(el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE"))
     person_name(who, (person.get("name") or [None])[0])
     qualification = (role.get("code") or [None])[0]

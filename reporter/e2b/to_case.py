@@ -2,9 +2,8 @@
 
 Values are found through the element locations table (mappings/e2b/locations.yaml), the same table the
 exporter's checks use. Every (node, attribute) read into the model is recorded in `Reader.used`; what
-was not read (regional elements, display names, code-system versions, values the model cannot hold)
-is carried over verbatim by reporter/e2b/passthrough.py, so nothing is lost. A block the model
-rejects (e.g. a drug without a name) is rolled back and passed through whole.
+was not read is counted and listed by element in the import report (reporter/e2b/coverage.py), never
+carried as XML. A block the model rejects (e.g. a drug without a name) is rolled back whole and listed.
 """
 
 from __future__ import annotations
@@ -244,7 +243,7 @@ class Reader:
 
     def value(self, number: str, instance: etree._Element | None,
               convert: Callable[[str], Any] | None = None) -> Any:
-        """Like get, but a null flavor gives None (and is left to the passthrough). A code is read with
+        """Like get, but a null flavor gives None (and is listed as not mapped). A code is read with
         its code system (the exporter writes one): a bare code is left as received."""
         if instance is None:
             return None
@@ -425,6 +424,7 @@ def _primary_source(r: Reader, inst: etree._Element) -> Any:
             "state": r.value("C.2.r.2.5", inst), "postcode": r.value("C.2.r.2.6", inst),
             "country": r.value("C.2.r.3", inst)}.items() if v is not None},
         "phone": r.value("C.2.r.2.7", inst, lambda v: v[4:] if v.startswith("tel:") else None),
+        "email": r.value("FDA.C.2.r.2.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
         "qualification": qualification,
         "primary": r.value("C.2.r.5", inst, lambda v: v == "1" or None),
     }
@@ -941,6 +941,7 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "role": roles[uuid],
             "product": r.value("G.k.2.2", inst),
             "identifiers": _product_ids(r, "G.k.2.1.1b", "G.k.2.1.1a", inst),
+            "country_obtained": r.value("G.k.2.4", inst),
             "substances": substances,
             "blinded": r.boolean("G.k.2.5", inst),
             "dosages": dosages,
