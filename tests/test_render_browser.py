@@ -36,7 +36,7 @@ MEASURE = """
 
 TABLE = """
 () => [...document.querySelectorAll('table.labs tbody tr:not(.lab-note)')].map(tr =>
-  [...tr.children].map(td => td.innerText.trim()))
+  [...tr.children].map(td => td.innerText.replace(/\u00a0/g, ' ').trim()))
 """
 
 

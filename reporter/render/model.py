@@ -34,6 +34,8 @@ class When:
     anchor: str | None = None  # "first anakinra dose"
     missing: Missing | None = None
     day: float | None = None
+    ref: str | None = None  # relative times: the key of the drug counted from (DrugView.key)
+    from_last: bool = False  # relative times: counted from that drug's last dose
 
 
 Text = str | Missing | None
@@ -123,7 +125,8 @@ class ReactionView:
 @dataclass(frozen=True)
 class DosageView:
     dose: Qty | None = None
-    every: str | None = None  # "every 1 d"
+    every: str | None = None  # "daily", "every 12 hours" (clinician form)
+    interval: Qty | None = None  # the dosing interval as given (12 h)
     route: str | None = None
     form: str | None = None
     start: When | None = None
@@ -198,6 +201,16 @@ class NarrativeView:
     sender_comments: str | None = None
     sender_diagnoses: tuple[Coded, ...] = ()
     summaries: tuple[tuple[str, str], ...] = ()  # (language, text)
+
+
+@dataclass(frozen=True)
+class ReportVersion:
+    """Which version of the case a rendering shows, as the store recorded it (the Bundle itself says only
+    amendment or nullification): initial, follow-up, amendment or nullification."""
+
+    kind: str
+    number: int | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

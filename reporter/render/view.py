@@ -36,6 +36,7 @@ from reporter.render.model import (
     ReactionView,
     When,
 )
+from reporter.render.units import every_text
 from reporter.tables import ext, fhir_tables, system
 
 Json = dict[str, Any]
@@ -230,7 +231,8 @@ class _Extractor:
             base = self._drug_day(target, rel.anchor)
             if base is not None:
                 day = base + rel.value * per_day
-        return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day)
+        return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=rel.drug_reference,
+                    from_last=rel.anchor == "last-dose")
 
     def _drug_day(self, statement: Json, anchor: str, depth: int = 0) -> float | None:
         """Where a drug's first (or last) dose sits on the day axis."""
@@ -495,18 +497,16 @@ class _Extractor:
                 dosage = _d(dosage)
                 repeat = _d(_d(dosage.get("timing")).get("repeat"))
                 period = _d(repeat.get("boundsPeriod"))
-                every = None
-                if _num(repeat.get("period")) is not None:
-                    every = f"every {fmt_num(repeat['period'])} {_s(repeat.get('periodUnit')) or ''}".strip()
                 interval = _qty(_safe_ext_value(dosage, "dosing_interval"))
-                if interval:
-                    every = f"every {fmt_num(interval.value)} {interval.unit}"
+                if interval is None and _num(repeat.get("period")) is not None:
+                    interval = Qty(float(repeat["period"]), _s(repeat.get("periodUnit")) or "")
+                every = every_text(interval.value, interval.unit) if interval else None
                 dose = None
                 for dr in _l(dosage.get("doseAndRate")):
                     dose = dose or _qty(_d(dr).get("doseQuantity"))
                 route = _d(dosage.get("route"))
                 dosages.append(DosageView(
-                    dose=dose, every=every,
+                    dose=dose, every=every, interval=interval,
                     route=_s(_first_coding(route).get("display")) or _s(route.get("text")),
                     form=_concept_text(_safe_ext_value(dosage, "dose_form")),
                     start=self.when(period, "start"), stop=self.when(period, "end"),

@@ -60,10 +60,13 @@ def e2b(v: StoredVersion, receiver: str, schema_dir: str | None) -> Download:
 
 def pdf(v: StoredVersion) -> Download:
     """The CIOMS I form of the version."""
+    from reporter.render.model import ReportVersion
     from reporter.render.output import bundle_pdf, validation_report
 
     bundle = served_bundle(v)
-    return Download(bundle_pdf(bundle, validation_report(bundle)), f"{_stem(v)}-cioms.pdf", "application/pdf", {})
+    version = ReportVersion(v.kind, v.version, v.reason)  # box 25a: the Bundle does not say follow-up
+    return Download(bundle_pdf(bundle, validation_report(bundle), version), f"{_stem(v)}-cioms.pdf",
+                    "application/pdf", {})
 
 
 def html(v: StoredVersion) -> Download:
