@@ -31,7 +31,8 @@ def test_page_is_self_contained() -> None:
     assert "<script" not in html
     for needle in ("src=", "href=\"http", "@import", "url("):
         assert needle not in html, needle
-    assert html.count("<svg") == 5  # AST, ALT, GGT, total bilirubin, LDH: the series with two or more days
+    # AST, ALT, GGT, total bilirubin, LDH (the series with two or more days), each in both scales
+    assert html.count('<div class="chosen-scale"><svg') == 5 and html.count('<div class="other-scale"><svg') == 5
 
 
 def test_case1_view_alt_series_exposure_and_onset() -> None:
@@ -52,8 +53,8 @@ def test_case1_view_alt_series_exposure_and_onset() -> None:
 
 
 def test_units_are_never_dropped() -> None:
-    html = bundle_html(demo_bundle(CASE1)).replace("\u00a0", " ")
-    for text in ("4065 U/L", "2.7 mg/dL", "2 mg/kg/day", "12 years", "≤ 33 U/L", "ALT (U/L)"):
+    html = bundle_html(demo_bundle(CASE1)).replace("\u00a0", " ").replace("&nbsp;", " ")
+    for text in ("4065 U/L", "2.7 mg/dL", "2 mg/kg/day", "12 years", "&lt; 33 U/L", "ALT (U/L)", "5.98 mg/L FEU"):
         assert text in html, text
 
 

@@ -176,13 +176,16 @@ class LabRow:
     xuln: float | None = None
     grade: int | None = None
     comments: str | None = None
+    range_text: str | None = None  # the reference range as written, when the Bundle has it
+    baseline_abnormal: bool = False  # the test's last value at or before the first suspect dose, out of range
 
 
 @dataclass(frozen=True)
 class Figure:
     key: str
     caption: str
-    svg: Markup
+    svg: Markup  # in the scale chosen for the case
+    alternate: Markup | None = None  # the same data in the other scale (the page's toggle)
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,9 @@ class CaseView:
     labs: tuple[LabRow, ...] = ()
     figures: tuple[Figure, ...] = ()
     liver: tuple[str, ...] = ()  # derived findings: R ratio and pattern, Hy's law, CTCAE grade
-    day_axis: str | None = None  # "Days after first anakinra dose"
+    day_axis: str | None = None  # "Days after first anakinra dose", or "Date" for a date axis
+    scale_note: str | None = None  # the y scale chosen for every chart of the case, and why
+    baselines: tuple[str, ...] = ()  # tests already abnormal at or before the first suspect dose
     narrative: NarrativeView = field(default_factory=NarrativeView)
     issues: tuple[IssueView, ...] = ()
     validated: bool = False  # False: no validation report was available
