@@ -95,7 +95,8 @@ def test_case1_alt_chart(browser, tmp_path) -> None:
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     page.goto(page_file.as_uri())
     alt = next(c for c in page.evaluate(MEASURE) if c["series"] == "ALT")
-    page.locator(".chosen-scale svg.lab-chart[data-series='ALT']").screenshot(path=str(ARTIFACTS / "case1-alt-chart.png"))
+    chart = page.locator(".chosen-scale svg.lab-chart[data-series='ALT']")
+    chart.screenshot(path=str(ARTIFACTS / "case1-alt-chart.png"))
     page.close()
     assert [(p["x"], p["value"]) for p in alt["points"]] == [(0, 72), (21, 4065), (55, 47)]
     assert alt["unit"] == "U/L" and alt["uln"]["value"] == 33

@@ -25,7 +25,6 @@ GEOMETRY = """
     sectionRight: box(document.querySelector('#labs')).right,
     cellsRight: Math.max(...cells.map(c => box(c).right)),
     cellsLeft: Math.min(...cells.map(c => box(c).left)),
-    biopsyWidth: (() => { const t = [...labs.querySelectorAll('.result-text')]; return t.length ? box(t[0]).width : 0; })(),
   };
 }
 """
