@@ -25,6 +25,10 @@ GEOMETRY = """
     sectionRight: box(document.querySelector('#labs')).right,
     cellsRight: Math.max(...cells.map(c => box(c).right)),
     cellsLeft: Math.min(...cells.map(c => box(c).left)),
+    // units kept whole: each number-with-unit span lies on one line
+    brokenUnits: [...document.querySelectorAll('.nw')].filter(s => s.getClientRects().length > 1)
+      .map(s => s.textContent),
+    units: document.querySelectorAll('.nw').length,
   };
 }
 """
@@ -86,6 +90,7 @@ def test_issue_case_reads_well_at_1280_and_390(browser, variant, tmp_path) -> No
         assert geometry["labsScroll"] <= geometry["labsWidth"] + 1, geometry  # the table holds its content
         assert geometry["labsRight"] <= geometry["sectionRight"] + 1, geometry
         assert geometry["cellsLeft"] >= 0 and geometry["cellsRight"] <= width, geometry
+        assert geometry["units"] > 20 and geometry["brokenUnits"] == [], geometry["brokenUnits"]
         # Charts: ALT, ALP and total bilirubin, on a day axis or (no drug start to the day) a date axis.
         assert sorted(c["series"] for c in charts) == ["ALP", "ALT", "Total bilirubin"], charts
         assert {c["axis"] for c in charts} == {"date" if variant == "dates-only" else "day"}
@@ -142,3 +147,25 @@ def test_demo_pages_fit_a_phone_and_labels_never_overlap(browser, path, tmp_path
         assert geometry["pageWidth"] <= width, geometry
         assert charts
         _check_labels(charts)
+
+
+def test_crowded_chart_labels_never_overlap(browser, tmp_path) -> None:
+    """A dense series (daily values, 14 points, some a hair apart) with the ULN among them and values at the
+    right edge: every label drawn stays clear of the others and of the limit labels; those that cannot be
+    placed are left out (the value stays in the table and the point's tooltip), never drawn on top."""
+    from reporter.render.charts import Chart, Marker, Point, Series, render_chart
+
+    values = [40, 42, 41, 45, 44, 43, 47, 46, 48, 49, 47, 48, 50, 49]
+    series = Series("ALT", "U/L", tuple(Point(i, v) for i, v in enumerate(values)), uln=45, lln=40)
+    chart = Chart(key="dense", series=series, x_label="Days", markers=(Marker("Onset: Hepatitis", 3),
+                                                                       Marker("Onset: Jaundice", 4)))
+    from reporter.paths import templates_dir
+
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    html = f"<!DOCTYPE html><html><head><style>{css}</style></head><body>{render_chart(chart)}</body></html>"
+    page = _open(browser, html, tmp_path, "dense", 800)
+    charts = page.evaluate(LABELS)
+    page.locator("svg.lab-chart").screenshot(path=str(ARTIFACTS / "chart-dense-labels.png"))
+    page.close()
+    _check_labels(charts)
+    assert charts[0]["labelled"] >= 7  # most values still labelled

@@ -204,7 +204,7 @@ def render_chart(chart: Chart) -> Markup:
     lanes = len(chart.exposures)
     plot_bottom = HEIGHT - AXIS_BELOW - lanes * LANE - (8 if lanes else 0)
     plot_left, plot_right = LEFT, WIDTH - RIGHT
-    plot_top = TOP + (TEXT_H + 2 if len(chart.markers) > 1 else 0)
+    plot_top = TOP + (TEXT_H + 4 if len(chart.markers) > 1 else 0)
 
     x_lo, x_hi = _x_domain(chart)
     x_ticks = linear_ticks(x_lo, x_hi, 7 if chart.origin is None else 4)
@@ -235,7 +235,7 @@ def render_chart(chart: Chart) -> Markup:
     ident = f"chart-{escape(chart.key)}"
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-chart" id="{ident}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-size="11" font-family="DejaVu Sans, Arial, sans-serif" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-labelledby="{ident}-title {ident}-desc" '
         f'data-series="{name}" data-unit="{unit}" data-y-scale="{"log" if log else "linear"}" '
         f'data-x-axis="{"date" if chart.origin else "day"}">',
@@ -243,7 +243,7 @@ def render_chart(chart: Chart) -> Markup:
         f'<desc id="{ident}-desc">{escape(describe(chart))}</desc>',
         '<g class="plot-area">'
         f'<rect x="{plot_left}" y="{plot_top}" width="{plot_right - plot_left}" '
-        f'height="{plot_bottom - plot_top}" class="frame"/></g>',
+        f'height="{plot_bottom - plot_top}" class="frame" fill="none" stroke="#444"/></g>',
     ]
 
     # Exposure shading behind the data, and the bars in their lanes below the x axis.
@@ -330,7 +330,7 @@ def render_chart(chart: Chart) -> Markup:
         elif x + half > WIDTH - 2:
             anchor = "end"
         for row in range(MARKER_ROWS):
-            ty = plot_top - 8 - row * (TEXT_H + 2)
+            ty = plot_top - 8 - row * (TEXT_H + 4)
             box = text_box(x, ty, marker.label, anchor)
             if not any(overlaps(box, other) for other in marker_boxes):
                 break
@@ -346,7 +346,7 @@ def render_chart(chart: Chart) -> Markup:
     points = sorted(series.points, key=lambda p: p.x)
     if len(points) > 1:
         path = " ".join(f"{n(sx(p.x))},{n(sy(p.value))}" for p in points)
-        out.append(f'<polyline class="series-line" points="{path}"/>')
+        out.append(f'<polyline class="series-line" fill="none" stroke="#1a1a1a" points="{path}"/>')
     label_values = len(points) <= 14
     taken.extend((sx(p.x) - 5, sy(p.value) - 5, sx(p.x) + 5, sy(p.value) + 5) for p in points)
     area = (plot_left + 2, plot_top + 1, plot_right + 2, plot_bottom - 1)

@@ -66,8 +66,14 @@ def quantity(q: Qty | None, missing: str = "not stated") -> str | Markup:
     return quantity_text(q.value, q.unit, q.comparator)
 
 
-def unit(code: str | None) -> str:
-    return unit_text(code)
+def unit(code: str | None) -> Markup:
+    return nobreak(unit_text(code))
+
+
+def quantity_filter(q: Qty | None, missing: str = "not stated") -> Markup:
+    """The `quantity` filter of the templates: as quantity(), with a slashed unit kept on one line."""
+    shown = quantity(q, missing)
+    return shown if isinstance(shown, Markup) else nobreak(shown)
 
 
 _SLASHED = re.compile(r"[^ \n/]{1,24}(?:/[^ \n/]{1,24})+")
@@ -167,7 +173,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        gap=gap, partial_date=partial_date, quantity=quantity, when=when, show=show, coded=coded,
+        gap=gap, partial_date=partial_date, quantity=quantity_filter, when=when, show=show, coded=coded,
         yes_no=yes_no, num=num, times=times, paragraphs=paragraphs, humanize=humanize, unit=unit, nobreak=nobreak,
     )
     return env
