@@ -115,7 +115,7 @@ def test_periods_numbered_alike_with_daily_doses_and_durations(tmp_path) -> None
         "1) 1500\u00a0mg/day (500\u00a0mg every 8 hours)", "2) 1750\u00a0mg/day (875\u00a0mg every 12 hours)"]
     assert form.routes.text == "Oral"  # the same in both periods: said once
     assert form.therapy_dates.text.split("\n") == ["1) 1 Mar 2024 to 3 Mar 2024", "2) 4 Mar 2024 to 10 Mar 2024"]
-    assert form.therapy_duration.text.split("\n") == ["1) 3 days", "2) 7 days", "total 10 days"]
+    assert form.therapy_duration.text.split("\n") == ["1) 3 days", "2) 7 days (total 10 days)"]
     assert form.concomitants.text == "Atorvastatin: 20\u00a0mg/day, 2019 to UNK"
     # On the page: each period's dose sits on the line of its dates' row order, and box 15 stays left of 16.
     pdf = _pdf(tmp_path, FOLLOW_UP)
@@ -196,3 +196,20 @@ def test_case_file_is_the_issue_case() -> None:
     assert case.patient.sex == "female" and case.patient.age_at_onset.value == 67
     assert len(case.reactions) == 2 and len(case.tests) == 17 and len(case.drugs) == 2
     assert build_bundle(case)["type"] == "document"
+
+
+def test_several_suspects_numbered_alike_in_every_drug_box() -> None:
+    """The relative-time variant lists a second suspect first: drugs are #1, #2 in box 14 and the same labels,
+    with the period (#2.1, #2.2), head each value of boxes 15-19; days count from amoxicillin's first dose."""
+    from tests.render_support import issue_bundle
+
+    form = build_form(case_view(issue_bundle("relative")))
+    assert form.suspects.text.split("\n")[0] == "#1 Paracetamol (paracetamol)"
+    assert form.suspects.text.split("\n")[1].startswith("#2 Amoxicillin/clavulanic acid")
+    assert form.daily_doses.text.split("\n") == ["#1 UNK", "#2.1 1500\u00a0mg/day (500\u00a0mg every 8 hours)",
+                                                "#2.2 1750\u00a0mg/day (875\u00a0mg every 12 hours)"]
+    assert form.routes.text.split("\n") == ["#1 UNK", "#2 Oral"]
+    assert form.therapy_dates.text.split("\n") == ["#1 UNK", "#2.1 day 0 to day 2", "#2.2 day 3 to day 9"]
+    assert form.therapy_duration.text.split("\n") == ["#1 UNK", "#2.1 3 days", "#2.2 7 days (total 10 days)"]
+    assert not any(b.continued for b in (form.daily_doses, form.routes, form.therapy_dates, form.therapy_duration))
+    assert "onset day 21 after first amoxicillin dose" in form.description.text

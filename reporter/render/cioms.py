@@ -195,46 +195,60 @@ def therapy_durations(suspects: list[DrugView], anchors: set[str]) -> str:
     """Box 19 per period (numbered as in 15, 16 and 18), with the total when every period has one and the
     periods do not overlap."""
     lines = []
-    for d in suspects:
+    for k, d in enumerate(suspects, 1):
         found = [_duration(d, i, dose, anchors) for i, dose in enumerate(d.dosages)] or [("UNK", None)]
-        values = _numbered([text for text, _ in found])
+        lines.extend(_numbered([text for text, _ in found], k if len(suspects) > 1 else None))
         days = [n for _, n in found]
         if len(found) > 1 and all(n is not None for n in days) and _apart(d, anchors):
-            values.append(f"total {sum(n for n in days if n)} days")
-        lines.append((f"{plain(d.product)}: " if len(suspects) > 1 else "") + ("; " if len(suspects) > 1
-                     else "\n").join(values))
+            lines[-1] += f" (total {sum(n for n in days if n)} days)"
     return "\n".join(lines) or "UNK"
 
 
+def _position(w: When | None, drug: DrugView) -> tuple[str, float] | None:
+    """A therapy date as a comparable number: a full date's ordinal, or days from this drug's first dose."""
+    if w is None:
+        return None
+    if w.date and _FULL_DATE.match(w.date):
+        try:
+            return ("date", float(dt.date.fromisoformat(w.date[:10]).toordinal()))
+        except ValueError:
+            return None
+    if w.offset is not None and w.ref == drug.key and not w.from_last and w.offset.unit == "d":
+        return ("day", w.offset.value)
+    return None
+
+
 def _apart(d: DrugView, anchors: set[str]) -> bool:
-    """Periods in order with no day in two of them (full dates only)."""
-    ends = []
+    """Periods in order, on one kind of time, with no day in two of them."""
+    spans = []
     for i, dose in enumerate(d.dosages):
-        start, stop = _start(dose, d, i, anchors), dose.stop
-        if not (start and stop and start.date and stop.date and _FULL_DATE.match(start.date)
-                and _FULL_DATE.match(stop.date)):
+        start, stop = _position(_start(dose, d, i, anchors), d), _position(dose.stop, d)
+        if start is None or stop is None or start[0] != stop[0]:
             return False
-        ends.append((start.date[:10], stop.date[:10]))
-    return all(ends[k][0] > ends[k - 1][1] for k in range(1, len(ends)))
+        spans.append((start, stop))
+    return len({s[0][0] for s in spans}) == 1 and all(
+        spans[k][0][1] > spans[k - 1][1][1] for k in range(1, len(spans)))
 
 
-def _numbered(values: list[str]) -> list[str]:
-    return [f"{i}) {v}" for i, v in enumerate(values, 1)] if len(values) > 1 else values
+def _numbered(values: list[str], drug: int | None = None) -> list[str]:
+    """Period labels: `1)`, `2)` for one suspect drug; `#2` or `#2.1` (drug 2, period 1) for several, the
+    drugs numbered as in box 14."""
+    if drug is None:
+        return [f"{i}) {v}" for i, v in enumerate(values, 1)] if len(values) > 1 else values
+    if len(values) == 1:
+        return [f"#{drug} {values[0]}"]
+    return [f"#{drug}.{i} {v}" for i, v in enumerate(values, 1)]
 
 
 def _drug_lines(drugs: list[DrugView], pick, *, collapse: bool = False) -> str:
-    """One value per dosage period, numbered 1), 2) alike in boxes 15, 16, 18 and 19 so each value is read
-    with its period; `collapse`: one value when every period has the same (a route)."""
+    """One value per dosage period, labelled alike in boxes 15, 16, 18 and 19 so each value is read with its
+    period (and drug); `collapse`: one value when every period has the same (a route)."""
     lines = []
-    for d in drugs:
+    for k, d in enumerate(drugs, 1):
         values = [pick(d, i, dose) for i, dose in enumerate(d.dosages)] or ["UNK"]
         if collapse and len(set(values)) == 1:
             values = values[:1]
-        numbered = _numbered(values)
-        if len(drugs) > 1:
-            lines.append(f"{plain(d.product)}: " + "; ".join(numbered))
-        else:
-            lines.extend(numbered)
+        lines.extend(_numbered(values, k if len(drugs) > 1 else None))
     return "\n".join(lines) or "UNK"
 
 
@@ -394,14 +408,15 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
         report_type_note=report_type(case, version)[1],
     )
     form.description = fit("7+13", describe_reactions(case), form)
-    names = [plain(d.product) + (f" ({', '.join(d.substances)})" if d.substances else "") for d in suspects]
+    names = [(f"#{k} " if len(suspects) > 1 else "") + plain(d.product)
+             + (f" ({', '.join(d.substances)})" if d.substances else "") for k, d in enumerate(suspects, 1)]
     form.suspects = fit("14", "\n".join(names) or "UNK", form)
     anchors = _anchors(case)
     form.daily_doses = fit("15", _drug_lines(suspects, lambda d, i, dose: daily_dose(dose)), form)
     form.routes = fit("16", _drug_lines(suspects, lambda d, i, dose: dose.route or "UNK", collapse=True), form)
     form.indications = fit("17", "\n".join(
-        (f"{plain(d.product)}: " if len(suspects) > 1 else "") + ("; ".join(d.indications) or "UNK")
-        for d in suspects) or "UNK", form)
+        (f"#{k} " if len(suspects) > 1 else "") + ("; ".join(d.indications) or "UNK")
+        for k, d in enumerate(suspects, 1)) or "UNK", form)
     form.therapy_dates = fit("18", _drug_lines(
         suspects, lambda d, i, dose: f"{_point(_start(dose, d, i, anchors), d)} to {_point(dose.stop, d)}"), form)
     form.therapy_duration = fit("19", therapy_durations(suspects, anchors), form)

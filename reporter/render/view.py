@@ -290,7 +290,7 @@ class _Extractor:
 
     def _relative(self, rel: read.Relative) -> When:
         target = self._resolve({"reference": rel.drug_reference})
-        name = (self.drug_name(target) if target else None) or "the drug"
+        name = ((self.substance_name(target) or self.drug_name(target)) if target else None) or "the drug"
         anchor = f"{'last' if rel.anchor == 'last-dose' else 'first'} {name.lower()} dose"
         day = None
         per_day = _DAYS_PER_UNIT.get(rel.unit)
