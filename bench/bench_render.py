@@ -16,7 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from reporter.render.output import bundle_html, bundle_pdf, load_bundle  # noqa: E402
+from reporter.inputs import load_bundle  # noqa: E402
+from reporter.render.output import bundle_html, bundle_pdf  # noqa: E402
 
 
 def rate(fn, bundles: list[dict], seconds: float) -> tuple[float, int]:

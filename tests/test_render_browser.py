@@ -12,7 +12,7 @@ from tests.render_support import ARTIFACTS, DEMOS, demo_bundle
 
 # Everything measured in the browser, in screen pixels, per chart.
 MEASURE = """
-() => [...document.querySelectorAll('svg.lab-chart')].map(svg => {
+() => [...document.querySelectorAll('.chosen-scale svg.lab-chart')].map(svg => {
   const mid = el => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
   const tickPos = (cls, axis) => [...svg.querySelectorAll('g.tick.' + cls)].map(g => {
     const r = g.querySelector('line').getBoundingClientRect();
@@ -36,7 +36,7 @@ MEASURE = """
 
 TABLE = """
 () => [...document.querySelectorAll('table.labs tbody tr:not(.lab-note)')].map(tr =>
-  [...tr.children].map(td => td.innerText.trim()))
+  [...tr.children].map(td => td.innerText.replace(/\u00a0/g, ' ').trim()))
 """
 
 
@@ -95,7 +95,8 @@ def test_case1_alt_chart(browser, tmp_path) -> None:
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     page.goto(page_file.as_uri())
     alt = next(c for c in page.evaluate(MEASURE) if c["series"] == "ALT")
-    page.locator("svg.lab-chart[data-series='ALT']").screenshot(path=str(ARTIFACTS / "case1-alt-chart.png"))
+    chart = page.locator(".chosen-scale svg.lab-chart[data-series='ALT']")
+    chart.screenshot(path=str(ARTIFACTS / "case1-alt-chart.png"))
     page.close()
     assert [(p["x"], p["value"]) for p in alt["points"]] == [(0, 72), (21, 4065), (55, 47)]
     assert alt["unit"] == "U/L" and alt["uln"]["value"] == 33

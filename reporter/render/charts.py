@@ -66,7 +66,41 @@ class Chart:
 WIDTH, HEIGHT = 640, 300
 LEFT, RIGHT, TOP = 70, 90, 30
 LANE = 18  # one exposure bar
+MARKER_ROWS = 2  # rows of onset labels above the plot
 AXIS_BELOW = 44  # tick labels and the x-axis title
+
+
+CHAR_W, TEXT_H = 7.0, 12.0  # generous estimate of an 11px label's glyph advance and line height
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def text_box(x: float, y: float, text: str, anchor: str) -> Box:
+    """The box a label at baseline (x, y) covers, estimated from its length."""
+    w = len(text) * CHAR_W
+    x0 = x - w / 2 if anchor == "middle" else x - w if anchor == "end" else x
+    return (x0, y - TEXT_H + 2, x0 + w, y + 3)
+
+
+def overlaps(a: Box, b: Box, gap: float = 1.0) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
+
+
+def place_label(cx: float, cy: float, text: str, taken: list[Box], area: Box) -> tuple[float, float, str] | None:
+    """Where a point's value label goes: above, below, right or left of the point (then further out), the
+    first spot inside `area` that touches no box in `taken`; None when none is free (the value stays in the
+    point's tooltip, the description and the table)."""
+    for dist in (8, 16, 26):
+        for lx, ly, anchor in ((cx, cy - dist, "middle"), (cx, cy + dist + 8, "middle"),
+                               (cx + dist, cy + 4, "start"), (cx - dist, cy + 4, "end"),
+                               (cx + dist, cy - dist, "start"), (cx - dist, cy - dist, "end"),
+                               (cx + dist, cy + dist + 8, "start"), (cx - dist, cy + dist + 8, "end")):
+            box = text_box(lx, ly, text, anchor)
+            inside = area[0] <= box[0] and box[2] <= area[2] and area[1] <= box[1] and box[3] <= area[3]
+            if inside and not any(overlaps(box, other) for other in taken):
+                taken.append(box)
+                return lx, ly, anchor
+    return None
 
 
 def fmt_num(value: float) -> str:
@@ -110,6 +144,30 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return [float(t) for t in ticks if first <= t <= last]
 
 
+LOG_RATIO = 30  # a series spanning this many-fold or more reads better on a log scale
+
+
+def _span(series: Series) -> tuple[float, float] | None:
+    values = [p.value for p in series.points] + [v for v in (series.uln, series.lln) if v]
+    return (min(values), max(values)) if values and min(values) > 0 else None
+
+
+def choose_scale(all_series: list[Series]) -> tuple[Scale, str]:
+    """One y scale kind for every chart of a case, and the reason in words: log when some series spans
+    LOG_RATIO-fold or more (values and limits), so the peak and the normal range are both readable."""
+    widest = None
+    for series in all_series:
+        span = _span(series)
+        if span and (widest is None or span[1] / span[0] > widest[1][1] / widest[1][0]):
+            widest = (series, span)
+    if widest and widest[1][1] / widest[1][0] >= LOG_RATIO:
+        s, (lo, hi) = widest
+        unit = f" {s.unit}" if s.unit else ""
+        return "log", (f"Logarithmic y scale for every chart: {s.name} spans {fmt_num(lo)} to {fmt_num(hi)}{unit} "
+                       f"({hi / lo:.0f}-fold), which a linear scale would flatten near the limit of normal.")
+    return "linear", f"Linear y scale for every chart: no test spans {LOG_RATIO}-fold or more."
+
+
 def _use_log(chart: Chart) -> bool:
     values = [p.value for p in chart.series.points] + [v for v in (chart.series.uln, chart.series.lln) if v]
     if chart.scale != "auto":
@@ -145,7 +203,8 @@ def render_chart(chart: Chart) -> Markup:
     log = _use_log(chart)
     lanes = len(chart.exposures)
     plot_bottom = HEIGHT - AXIS_BELOW - lanes * LANE - (8 if lanes else 0)
-    plot_left, plot_right, plot_top = LEFT, WIDTH - RIGHT, TOP
+    plot_left, plot_right = LEFT, WIDTH - RIGHT
+    plot_top = TOP + (TEXT_H + 4 if len(chart.markers) > 1 else 0)
 
     x_lo, x_hi = _x_domain(chart)
     x_ticks = linear_ticks(x_lo, x_hi, 7 if chart.origin is None else 4)
@@ -177,7 +236,7 @@ def render_chart(chart: Chart) -> Markup:
     ident = f"chart-{escape(chart.key)}"
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-chart" id="{ident}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-size="11" font-family="DejaVu Sans, Arial, sans-serif" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-labelledby="{ident}-title {ident}-desc" '
         f'data-series="{name}" data-unit="{unit}" data-y-scale="{"log" if log else "linear"}" '
         f'data-x-axis="{"date" if chart.origin else "day"}">',
@@ -185,7 +244,7 @@ def render_chart(chart: Chart) -> Markup:
         f'<desc id="{ident}-desc">{escape(describe(chart))}</desc>',
         '<g class="plot-area">'
         f'<rect x="{plot_left}" y="{plot_top}" width="{plot_right - plot_left}" '
-        f'height="{plot_bottom - plot_top}" class="frame"/></g>',
+        f'height="{plot_bottom - plot_top}" class="frame" fill="none" stroke="#444"/></g>',
     ]
 
     # Exposure shading behind the data, and the bars in their lanes below the x axis.
@@ -242,32 +301,56 @@ def render_chart(chart: Chart) -> Markup:
         f'text-anchor="middle">{escape(chart.x_label)}</text>'
     )
 
-    # Reference limits.
+    # Reference limits, labelled in the right margin (the lower one moved down when the two would touch).
+    limit_boxes: list[Box] = []
     for kind, limit in (("uln", series.uln), ("lln", series.lln)):
         if limit is None or (log and limit <= 0):
             continue
         y = sy(limit)
-        text = f"{'ULN' if kind == 'uln' else 'LLN'} {fmt_num(limit)} {series.unit}"
+        text = f"{'ULN' if kind == 'uln' else 'LLN'} {fmt_num(limit)} {series.unit}".strip()
+        ty = y + 4
+        box = text_box(plot_right + 4, ty, text, "start")
+        while any(overlaps(box, other) for other in limit_boxes):
+            ty += TEXT_H
+            box = text_box(plot_right + 4, ty, text, "start")
+        limit_boxes.append(box)
         out.append(
             f'<g class="limit {kind}" data-value="{fmt_num(limit)}"><line x1="{plot_left}" x2="{plot_right}" '
-            f'y1="{n(y)}" y2="{n(y)}"/><text x="{plot_right + 4}" y="{n(y + 4)}">{escape(text)}</text></g>'
+            f'y1="{n(y)}" y2="{n(y)}"/><text x="{plot_right + 4}" y="{n(ty)}">{escape(text)}</text></g>'
         )
 
-    # Onset markers.
-    for marker in chart.markers:
+    # Onset markers: labels above the plot, in a second row when two would touch.
+    taken: list[Box] = list(limit_boxes)
+    marker_boxes: list[Box] = []
+    for marker in sorted(chart.markers, key=lambda m: m.x):
         x = sx(marker.x)
+        anchor = "middle"
+        half = len(marker.label) * CHAR_W / 2
+        if x - half < 2:
+            anchor = "start"
+        elif x + half > WIDTH - 2:
+            anchor = "end"
+        for row in range(MARKER_ROWS):
+            ty = plot_top - 8 - row * (TEXT_H + 4)
+            box = text_box(x, ty, marker.label, anchor)
+            if not any(overlaps(box, other) for other in marker_boxes):
+                break
+        marker_boxes.append(box)
         out.append(
             f'<g class="marker" data-x="{fmt_num(marker.x)}"><line x1="{n(x)}" x2="{n(x)}" y1="{plot_top}" '
-            f'y2="{plot_bottom}"/><text x="{n(x)}" y="{plot_top - 8}" text-anchor="middle">'
+            f'y2="{plot_bottom}"/><text x="{n(x)}" y="{n(ty)}" text-anchor="{anchor}">'
             f"{escape(marker.label)}</text></g>"
         )
+    taken.extend(marker_boxes)
 
     # The data: a line through the points, then each point with its value.
     points = sorted(series.points, key=lambda p: p.x)
     if len(points) > 1:
         path = " ".join(f"{n(sx(p.x))},{n(sy(p.value))}" for p in points)
-        out.append(f'<polyline class="series-line" points="{path}"/>')
+        out.append(f'<polyline class="series-line" fill="none" stroke="#1a1a1a" points="{path}"/>')
     label_values = len(points) <= 14
+    taken.extend((sx(p.x) - 5, sy(p.value) - 5, sx(p.x) + 5, sy(p.value) + 5) for p in points)
+    area = (plot_left + 2, plot_top + 1, plot_right + 2, plot_bottom - 1)
     for p in points:
         cx, cy = sx(p.x), sy(p.value)
         shown = f"{p.comparator or ''}{fmt_num(p.value)}"
@@ -279,11 +362,9 @@ def render_chart(chart: Chart) -> Markup:
             f'<circle cx="{n(cx)}" cy="{n(cy)}" r="4"><title>{name} {escape(shown)} {unit}, {escape(where)}'
             f"</title></circle>"
         )
-        if label_values:  # above the point; to its right where the top edge or the y axis is too close
-            if cy - 8 < plot_top + 12 or cx - plot_left < 14:
-                lx, ly, anchor = cx + 7, cy + 4, "start"
-            else:
-                lx, ly, anchor = cx, cy - 8, "middle"
+        spot = place_label(cx, cy, shown, taken, area) if label_values else None
+        if spot:  # a free spot near the point, never over another label, a point or a limit's label
+            lx, ly, anchor = spot
             out.append(
                 f'<text class="value" x="{n(lx)}" y="{n(ly)}" text-anchor="{anchor}">{escape(shown)}</text>'
             )

@@ -8,6 +8,7 @@ Sections: I reaction information (1-13), II suspect drug(s) (14-21), III concomi
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -16,7 +17,10 @@ from markupsafe import Markup
 
 from reporter.render import env as f
 from reporter.render.charts import fmt_num
-from reporter.render.model import CaseView, DosageView, DrugView, Missing, When
+from reporter.render.model import CaseView, DosageView, DrugView, Missing, Qty, ReportVersion, When
+from reporter.render.units import doses_per_day, unit_text
+
+_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,14 @@ class CiomsForm:
     source: dict[str, bool]
     report_date: str
     report_type: str  # initial, follow-up
+    report_type_note: str = ""  # "Follow-up (version 4)", "Amendment (version 2): reason"
     continuation: list[tuple[str, str, str]] = field(default_factory=list)  # (item, title, full text)
 
 
 # Lines and characters per line of each box at the template's sizes (templates/cioms.css).
 BOX_SIZE = {
-    "7+13": (22, 90), "14": (3, 70), "15": (3, 34), "16": (3, 34), "17": (3, 70), "18": (3, 34),
-    "19": (3, 34), "22": (5, 115), "23": (5, 115), "24a": (5, 50),
+    "7+13": (22, 90), "14": (3, 70), "15": (3, 44), "16": (3, 28), "17": (3, 70), "18": (3, 44),
+    "19": (3, 28), "22": (5, 115), "23": (5, 115), "24a": (5, 50),
 }
 TITLES = {
     "7+13": "Describe reaction(s) (including relevant tests/lab data)",
@@ -116,22 +121,134 @@ def _date_parts(w: When | None) -> tuple[str, str, str]:
 
 
 def _dose_line(dose: DosageView) -> str:
-    text = plain(dose.dose) if dose.dose else (dose.text or "UNK")
-    if dose.dose and dose.every:
-        text += f" {dose.every}"
-    return text
+    """A dose as given, with its interval: `500 mg every 8 hours`, else the dosage text."""
+    if dose.dose is None:
+        return dose.text or "UNK"
+    text = plain(dose.dose)
+    return f"{text} {dose.every}" if dose.every else text
 
 
-def _therapy_dates(dose: DosageView) -> str:
-    return f"{plain(dose.start)} to {plain(dose.stop)}"
+def daily_dose(dose: DosageView) -> str:
+    """Box 15: the daily dose where the regimen gives one (875 mg every 12 h -> 1750 mg/day, with the regimen
+    beside it), a dose already per day as given, else the regimen as written."""
+    q = dose.dose
+    if q is None:
+        return dose.text or "UNK"
+    if q.unit.endswith("/d"):
+        return plain(q)
+    per_day = doses_per_day(dose.interval.value, dose.interval.unit) if dose.interval else None
+    if per_day is None or q.comparator:
+        return _dose_line(dose)
+    total = f"{fmt_num(q.value * per_day)}\u00a0{unit_text(q.unit, q.value) or 'unit'}/day"
+    return total if per_day == 1 else f"{total} ({_dose_line(dose)})"
 
 
-def _drug_lines(drugs: list[DrugView], pick) -> str:
+def _anchors(case: CaseView) -> set[str]:
+    """Keys of the drugs some relative time in the case counts from (their first dose is day 0)."""
+    times: list[When | None] = [r.onset for r in case.reactions] + [r.end for r in case.reactions]
+    times += [row.when for row in case.labs]
+    times += [t for d in case.drugs for dose in d.dosages for t in (dose.start, dose.stop)]
+    return {w.ref for w in times if w is not None and w.ref and not w.from_last}
+
+
+def _point(w: When | None, drug: DrugView) -> str:
+    """A therapy date: the date, `day 21` when counted from this drug's first dose, else as written."""
+    if w is not None and w.offset is not None and w.ref == drug.key and not w.from_last and w.offset.unit == "d":
+        return f"day {fmt_num(w.offset.value)}"
+    return plain(w)
+
+
+def _start(dose: DosageView, drug: DrugView, index: int, anchors: set[str]) -> When | None:
+    """The start of a period; the first period of a drug that times count from starts at day 0 by definition."""
+    if dose.start is None and index == 0 and drug.key in anchors:
+        return When(offset=Qty(0.0, "d"), ref=drug.key)
+    return dose.start
+
+
+def duration_days(start: When | None, stop: When | None) -> int | None:
+    """Days of administration, first and last day included, when both ends are full dates or days counted
+    from the same first dose."""
+    if start is None or stop is None:
+        return None
+    if start.date and stop.date and _FULL_DATE.match(start.date) and _FULL_DATE.match(stop.date):
+        try:
+            days = (dt.date.fromisoformat(stop.date[:10]) - dt.date.fromisoformat(start.date[:10])).days
+        except ValueError:
+            return None
+        return days + 1 if days >= 0 else None
+    if (start.offset is not None and stop.offset is not None and start.ref and start.ref == stop.ref
+            and not start.from_last and not stop.from_last and start.offset.unit == stop.offset.unit == "d"):
+        days = stop.offset.value - start.offset.value
+        return int(days) + 1 if days >= 0 and days == int(days) else None
+    return None
+
+
+def _duration(d: DrugView, i: int, dose: DosageView, anchors: set[str]) -> tuple[str, int | None]:
+    if dose.duration:
+        days = dose.duration.value * {"d": 1, "wk": 7}.get(dose.duration.unit, 0)
+        return plain(dose.duration), int(days) if days and days == int(days) else None
+    days = duration_days(_start(dose, d, i, anchors), dose.stop)
+    return (f"{days} day{'s' if days != 1 else ''}" if days is not None else "UNK"), days
+
+
+def therapy_durations(suspects: list[DrugView], anchors: set[str]) -> str:
+    """Box 19 per period (numbered as in 15, 16 and 18), with the total when every period has one and the
+    periods do not overlap."""
     lines = []
-    for d in drugs:
-        values = [pick(dose) for dose in d.dosages] or ["UNK"]
-        prefix = f"{plain(d.product)}: " if len(drugs) > 1 else ""
-        lines.append(prefix + "; ".join(values))
+    for k, d in enumerate(suspects, 1):
+        found = [_duration(d, i, dose, anchors) for i, dose in enumerate(d.dosages)] or [("UNK", None)]
+        lines.extend(_numbered([text for text, _ in found], k if len(suspects) > 1 else None))
+        days = [n for _, n in found]
+        if len(found) > 1 and all(n is not None for n in days) and _apart(d, anchors):
+            lines[-1] += f" (total {sum(n for n in days if n)} days)"
+    return "\n".join(lines) or "UNK"
+
+
+def _position(w: When | None, drug: DrugView) -> tuple[str, float] | None:
+    """A therapy date as a comparable number: a full date's ordinal, or days from this drug's first dose."""
+    if w is None:
+        return None
+    if w.date and _FULL_DATE.match(w.date):
+        try:
+            return ("date", float(dt.date.fromisoformat(w.date[:10]).toordinal()))
+        except ValueError:
+            return None
+    if w.offset is not None and w.ref == drug.key and not w.from_last and w.offset.unit == "d":
+        return ("day", w.offset.value)
+    return None
+
+
+def _apart(d: DrugView, anchors: set[str]) -> bool:
+    """Periods in order, on one kind of time, with no day in two of them."""
+    spans = []
+    for i, dose in enumerate(d.dosages):
+        start, stop = _position(_start(dose, d, i, anchors), d), _position(dose.stop, d)
+        if start is None or stop is None or start[0] != stop[0]:
+            return False
+        spans.append((start, stop))
+    return len({s[0][0] for s in spans}) == 1 and all(
+        spans[k][0][1] > spans[k - 1][1][1] for k in range(1, len(spans)))
+
+
+def _numbered(values: list[str], drug: int | None = None) -> list[str]:
+    """Period labels: `1)`, `2)` for one suspect drug; `#2` or `#2.1` (drug 2, period 1) for several, the
+    drugs numbered as in box 14."""
+    if drug is None:
+        return [f"{i}) {v}" for i, v in enumerate(values, 1)] if len(values) > 1 else values
+    if len(values) == 1:
+        return [f"#{drug} {values[0]}"]
+    return [f"#{drug}.{i} {v}" for i, v in enumerate(values, 1)]
+
+
+def _drug_lines(drugs: list[DrugView], pick, *, collapse: bool = False) -> str:
+    """One value per dosage period, labelled alike in boxes 15, 16, 18 and 19 so each value is read with its
+    period (and drug); `collapse`: one value when every period has the same (a route)."""
+    lines = []
+    for k, d in enumerate(drugs, 1):
+        values = [pick(d, i, dose) for i, dose in enumerate(d.dosages)] or ["UNK"]
+        if collapse and len(set(values)) == 1:
+            values = values[:1]
+        lines.extend(_numbered(values, k if len(drugs) > 1 else None))
     return "\n".join(lines) or "UNK"
 
 
@@ -152,7 +269,60 @@ def _challenge(case: CaseView, which: str) -> str:
     return "unknown"
 
 
+def _range(row) -> str:
+    if row.low is not None and row.high is not None:
+        return f" (ref {fmt_num(row.low)}-{fmt_num(row.high)})"
+    if row.high is not None:
+        return f" (ULN {fmt_num(row.high)})"
+    if row.low is not None:
+        return f" (LLN {fmt_num(row.low)})"
+    return ""
+
+
+def _time_key(w: When | None) -> tuple:
+    """Chronological order: placed on the day axis first, then by date text, then the undated."""
+    if w is None or w.missing is not None:
+        return (2, 0.0, "")
+    if w.day is not None:
+        return (0, w.day, w.date or "")
+    return (1, 0.0, w.date or "")
+
+
+def describe_tests(case: CaseView) -> list[str]:
+    """Numeric results grouped by time, in time order; free-text results (biopsy, imaging) one a line."""
+    by_time: dict[str, list[str]] = {}
+    texts: list[str] = []
+    for row in sorted(case.labs, key=lambda r: _time_key(r.when)):
+        when = plain(row.when) if row.when and not row.when.missing else "date unknown"
+        name = row.test.text or "test"
+        if row.value:
+            by_time.setdefault(when, []).append(f"{name} {plain(row.value)}{_range(row)}")
+            if row.result_text:
+                texts.append(f"{name} ({when}): {row.result_text.strip()}")
+        else:
+            texts.append(f"{name} ({when}): {(row.result_text or 'UNK').strip().rstrip('.')}.")
+    lines = [f"{when[:1].upper()}{when[1:]}: {', '.join(items)}." for when, items in by_time.items()]
+    return lines + texts
+
+
+def describe_causality(case: CaseView) -> list[str]:
+    lines = []
+    for a in case.assessments:
+        if not a.results:
+            continue
+        results = "; ".join(f"{src}, {method}: {result}" for src, method, result in a.results)
+        lines.append(f"{a.drug} / {a.reaction}: {results}.")
+    for c in case.computed:  # from the case file: time to onset, liver findings, Naranjo / WHO-UMC / RUCAM
+        computed = "; ".join(f"{m.label} {m.result}" for m in c.methods)
+        line = (f"{c.drug} / {c.reaction} (computed from the case): {' '.join(c.onset)} " + " ".join(c.liver)
+                + (f" {computed}." if computed else ""))
+        lines.append(line.replace("  ", " "))
+    return lines
+
+
 def describe_reactions(case: CaseView) -> str:
+    """Items 7+13: reactions, causality, literature, tests, narrative and the comments, in that order (the
+    first fit on page 1; the whole text goes on the continuation page when it does not)."""
     parts: list[str] = []
     for r in case.reactions:
         term = f" [{plain(r.term)}]" if r.term else ""
@@ -160,46 +330,43 @@ def describe_reactions(case: CaseView) -> str:
         if r.serious:
             line += f"; serious ({'; '.join(r.criteria)})"
         parts.append(line + ".")
-    if case.labs:
-        by_time: dict[str, list[str]] = {}
-        for row in case.labs:
-            value = plain(row.value) if row.value else (row.result_text or "UNK")
-            rng = ""
-            if row.low is not None and row.high is not None:
-                rng = f" (ref {fmt_num(row.low)}-{fmt_num(row.high)})"
-            elif row.high is not None:
-                rng = f" (ref ≤{fmt_num(row.high)})"
-            elif row.low is not None:
-                rng = f" (ref ≥{fmt_num(row.low)})"
-            when = plain(row.when) if row.when and not row.when.missing else "date unknown"
-            by_time.setdefault(when, []).append(f"{row.test.text or 'test'} {value}{rng}")
-        lines = [f"{when[:1].upper()}{when[1:]}: {', '.join(items)}." for when, items in by_time.items()]
-        parts.append("Relevant tests:\n" + "\n".join(lines))
     causality = describe_causality(case)
     if causality:
-        parts.append(causality)
+        parts.append("Causality (source, method: result):\n" + "\n".join(causality))
+    if case.header.literature:
+        parts.append("Literature: " + "\n".join(case.header.literature))
+    tests = describe_tests(case)
+    if tests:
+        parts.append("Relevant tests:\n" + "\n".join(tests))
     narrative = case.narrative.text
     if isinstance(narrative, str) and narrative:
-        parts.append(narrative.strip())
+        parts.append("Narrative: " + narrative.strip())
+    if case.narrative.reporter_comments:
+        parts.append("Reporter's comments: " + case.narrative.reporter_comments.strip())
+    if case.narrative.sender_diagnoses:
+        parts.append("Sender's diagnosis: " + "; ".join(plain(d) for d in case.narrative.sender_diagnoses))
+    if case.narrative.sender_comments:
+        parts.append("Sender's comments: " + case.narrative.sender_comments.strip())
     return "\n".join(parts) or "UNK"
 
 
-def describe_causality(case: CaseView) -> str:
-    """The drug-reaction assessments as stated (G.k.9.i.2.r) and, from the case file, the time to onset, the
-    liver findings at recognition and the computed Naranjo / WHO-UMC / RUCAM results."""
-    lines = []
-    for a in case.assessments:
-        if a.results:
-            stated = "; ".join(f"{source}, {method}: {result}" for source, method, result in a.results)
-            lines.append(f"{a.drug} / {a.reaction}: {stated}.")
-    for c in case.computed:
-        computed = "; ".join(f"{m.label} {m.result}" for m in c.methods)
-        lines.append(f"{c.drug} / {c.reaction} (computed from the case): {' '.join(c.onset)} "
-                     + " ".join(c.liver) + (f" {computed}." if computed else ""))
-    return ("Causality:\n" + "\n".join(line.replace("  ", " ") for line in lines)) if lines else ""
+def report_type(case: CaseView, version: ReportVersion | None) -> tuple[str, str]:
+    """Box 25a and its note: INITIAL only for the first version; follow-ups, amendments and nullifications
+    tick FOLLOWUP and say which. Without a stored version, the Bundle's own amendment flag decides."""
+    if version is None:
+        if case.header.amendment:
+            return "follow-up", case.header.amendment
+        return "initial", ""
+    number = f" (version {version.number})" if version.number else ""
+    if version.kind == "initial":
+        return "initial", ""
+    label = {"follow-up": "Follow-up", "amendment": "Amendment", "nullification": "Nullification"}.get(
+        version.kind, version.kind.capitalize())
+    reason = version.reason or (case.header.amendment if version.kind != "follow-up" else None)
+    return "follow-up", f"{label}{number}" + (f": {reason}" if reason else "")
 
 
-def build_form(case: CaseView) -> CiomsForm:
+def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsForm:
     h, p = case.header, case.patient
     suspects = case.drugs_by_role("suspect") + case.drugs_by_role("interacting")
     criteria = {c for r in case.reactions for c in r.criteria} | set(h.criteria)
@@ -242,22 +409,25 @@ def build_form(case: CaseView) -> CiomsForm:
             "other": False,
         },
         report_date=plain(h.most_recent or h.created),
-        report_type="follow-up" if h.amendment else "initial",
+        report_type=report_type(case, version)[0],
+        report_type_note=report_type(case, version)[1],
     )
     form.description = fit("7+13", describe_reactions(case), form)
-    names = [plain(d.product) + (f" ({', '.join(d.substances)})" if d.substances else "") for d in suspects]
+    names = [(f"#{k} " if len(suspects) > 1 else "") + plain(d.product)
+             + (f" ({', '.join(d.substances)})" if d.substances else "") for k, d in enumerate(suspects, 1)]
     form.suspects = fit("14", "\n".join(names) or "UNK", form)
-    form.daily_doses = fit("15", _drug_lines(suspects, _dose_line), form)
-    form.routes = fit("16", _drug_lines(suspects, lambda d: d.route or "UNK"), form)
+    anchors = _anchors(case)
+    form.daily_doses = fit("15", _drug_lines(suspects, lambda d, i, dose: daily_dose(dose)), form)
+    form.routes = fit("16", _drug_lines(suspects, lambda d, i, dose: dose.route or "UNK", collapse=True), form)
     form.indications = fit("17", "\n".join(
-        (f"{plain(d.product)}: " if len(suspects) > 1 else "") + ("; ".join(d.indications) or "UNK")
-        for d in suspects) or "UNK", form)
-    form.therapy_dates = fit("18", _drug_lines(suspects, _therapy_dates), form)
-    form.therapy_duration = fit("19", _drug_lines(
-        suspects, lambda d: plain(d.duration) if d.duration else "UNK"), form)
+        (f"#{k} " if len(suspects) > 1 else "") + ("; ".join(d.indications) or "UNK")
+        for k, d in enumerate(suspects, 1)) or "UNK", form)
+    form.therapy_dates = fit("18", _drug_lines(
+        suspects, lambda d, i, dose: f"{_point(_start(dose, d, i, anchors), d)} to {_point(dose.stop, d)}"), form)
+    form.therapy_duration = fit("19", therapy_durations(suspects, anchors), form)
     concomitant = [
         f"{plain(d.product)}: " + ("; ".join(
-            f"{_dose_line(dose)}, {_therapy_dates(dose)}" for dose in d.dosages) or "UNK")
+            f"{daily_dose(dose)}, {_point(dose.start, d)} to {_point(dose.stop, d)}" for dose in d.dosages) or "UNK")
         for d in case.drugs_by_role("concomitant")
     ]
     form.concomitants = fit("22", "\n".join(concomitant) or "None reported", form)

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from reporter.paths import templates_dir
 from reporter.render.charts import fmt_num
 from reporter.render.model import Coded, Missing, Qty, When
+from reporter.render.units import quantity_text, unit_text
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DATE = re.compile(
@@ -58,23 +59,31 @@ def partial_date(text: str | None) -> str | Markup:
 
 
 def quantity(q: Qty | None, missing: str = "not stated") -> str | Markup:
+    """`<48 U/L`: the comparator as written, the unit in clinician form (reporter/render/units.py), number
+    and unit joined by a no-break space."""
     if q is None:
         return gap(None) if missing == "not stated" else gap(missing)
-    unit = _unit_text(q.unit, q.value)
-    return f"{q.comparator or ''}{fmt_num(q.value)}{' ' + unit if unit else ''}"
+    return quantity_text(q.value, q.unit, q.comparator)
 
 
-_UNIT_WORDS = {"d": ("day", "days"), "wk": ("week", "weeks"), "mo": ("month", "months"),
-               "a": ("year", "years"), "h": ("hour", "hours"), "min": ("minute", "minutes"),
-               "{decade}": ("decade", "decades")}
+def unit(code: str | None) -> Markup:
+    return nobreak(unit_text(code))
 
 
-def _unit_text(unit: str, value: float) -> str:
-    """UCUM time units read as words (21 days, 2 years); other units as written (U/L, mg/kg/d)."""
-    if unit in _UNIT_WORDS:
-        one, many = _UNIT_WORDS[unit]
-        return one if value == 1 else many
-    return "" if unit == "1" else unit
+def quantity_filter(q: Qty | None, missing: str = "not stated") -> Markup:
+    """The `quantity` filter of the templates: as quantity(), with a slashed unit kept on one line."""
+    shown = quantity(q, missing)
+    return shown if isinstance(shown, Markup) else nobreak(shown)
+
+
+_SLASHED = re.compile(r"[^ \n/]{1,24}(?:/[^ \n/]{1,24})+")
+
+
+def nobreak(text: object) -> Markup:
+    """Plain text escaped, with each slashed unit (U/L, mg/kg/day) kept on one line: line breakers may
+    break after a slash, which splits a unit across lines."""
+    escaped = str(escape(text))
+    return Markup(_SLASHED.sub(lambda m: f'<span class="nw">{m.group(0)}</span>', escaped))
 
 
 def when(w: When | None) -> str | Markup:
@@ -164,7 +173,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        gap=gap, partial_date=partial_date, quantity=quantity, when=when, show=show, coded=coded,
-        yes_no=yes_no, num=num, times=times, paragraphs=paragraphs, humanize=humanize,
+        gap=gap, partial_date=partial_date, quantity=quantity_filter, when=when, show=show, coded=coded,
+        yes_no=yes_no, num=num, times=times, paragraphs=paragraphs, humanize=humanize, unit=unit, nobreak=nobreak,
     )
     return env

@@ -34,6 +34,8 @@ class When:
     anchor: str | None = None  # "first anakinra dose"
     missing: Missing | None = None
     day: float | None = None
+    ref: str | None = None  # relative times: the key of the drug counted from (DrugView.key)
+    from_last: bool = False  # relative times: counted from that drug's last dose
 
 
 Text = str | Missing | None
@@ -123,7 +125,8 @@ class ReactionView:
 @dataclass(frozen=True)
 class DosageView:
     dose: Qty | None = None
-    every: str | None = None  # "every 1 d"
+    every: str | None = None  # "daily", "every 12 hours" (clinician form)
+    interval: Qty | None = None  # the dosing interval as given (12 h)
     route: str | None = None
     form: str | None = None
     start: When | None = None
@@ -175,13 +178,16 @@ class LabRow:
     grade: int | None = None
     comments: str | None = None
     grade_rule: str | None = None  # which CTCAE rule gave the grade (x ULN, or x an abnormal baseline)
+    range_text: str | None = None  # the reference range as written, when the Bundle has it
+    baseline_abnormal: bool = False  # the test's last value at or before the first suspect dose, out of range
 
 
 @dataclass(frozen=True)
 class Figure:
     key: str
     caption: str
-    svg: Markup
+    svg: Markup  # in the scale chosen for the case
+    alternate: Markup | None = None  # the same data in the other scale (the page's toggle)
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,16 @@ class ComputedAssessment:
 
 
 @dataclass(frozen=True)
+class ReportVersion:
+    """Which version of the case a rendering shows, as the store recorded it (the Bundle itself says only
+    amendment or nullification): initial, follow-up, amendment or nullification."""
+
+    kind: str
+    number: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class CaseView:
     header: Header
     patient: PatientView | None = None
@@ -246,7 +262,9 @@ class CaseView:
     labs: tuple[LabRow, ...] = ()
     figures: tuple[Figure, ...] = ()
     liver: tuple[str, ...] = ()  # derived findings: R ratio and pattern, Hy's law, CTCAE grade
-    day_axis: str | None = None  # "Days after first anakinra dose"
+    day_axis: str | None = None  # "Days after first anakinra dose", or "Date" for a date axis
+    scale_note: str | None = None  # the y scale chosen for every chart of the case, and why
+    baselines: tuple[str, ...] = ()  # tests already abnormal at or before the first suspect dose
     narrative: NarrativeView = field(default_factory=NarrativeView)
     issues: tuple[IssueView, ...] = ()
     validated: bool = False  # False: no validation report was available

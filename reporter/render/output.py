@@ -6,7 +6,7 @@ from __future__ import annotations
 from reporter.errors import ReporterError
 from reporter.render.cioms import build_form
 from reporter.render.env import environment
-from reporter.render.model import CaseView
+from reporter.render.model import CaseView, ReportVersion
 
 
 class RenderError(ReporterError):
@@ -18,8 +18,9 @@ def render_html(case: CaseView) -> str:
     return environment().get_template("report.html").render(case=case)
 
 
-def render_cioms_html(case: CaseView) -> str:
-    return environment().get_template("cioms.html").render(form=build_form(case))
+def render_cioms_html(case: CaseView, version: ReportVersion | None = None) -> str:
+    """`version`: the stored version shown (box 25a); None: the Bundle's own amendment flag decides."""
+    return environment().get_template("cioms.html").render(form=build_form(case, version))
 
 
 def _no_fetch(url: str, *args, **kwargs):
@@ -37,9 +38,9 @@ def html_to_pdf(html: str) -> bytes:
     return HTML(string=html, url_fetcher=_no_fetch).write_pdf()
 
 
-def render_pdf(case: CaseView) -> bytes:
+def render_pdf(case: CaseView, version: ReportVersion | None = None) -> bytes:
     """The CIOMS I form (with continuation pages when boxes overflow) as PDF bytes."""
-    return html_to_pdf(render_cioms_html(case))
+    return html_to_pdf(render_cioms_html(case, version))
 
 
 # -- from a Bundle or a case file ------------------------------------------------------------------
@@ -68,7 +69,7 @@ def bundle_html(bundle: dict, validation=None, case=None) -> str:
     return render_html(case_view(bundle, validation, case))
 
 
-def bundle_pdf(bundle: dict, validation=None, case=None) -> bytes:
+def bundle_pdf(bundle: dict, validation=None, case=None, version: ReportVersion | None = None) -> bytes:
     from reporter.render.view import case_view
 
-    return render_pdf(case_view(bundle, validation, case))
+    return render_pdf(case_view(bundle, validation, case), version)

@@ -18,8 +18,8 @@ from reporter.assess import liver
 from reporter.assess.onset import Span
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
-from reporter.render.charts import Chart, Exposure, Marker, Point, Series, fmt_num, render_chart
-from reporter.render.env import quantity
+from reporter.render.charts import Chart, Exposure, Marker, Point, Series, choose_scale, fmt_num, render_chart
+from reporter.render.env import partial_date, quantity
 from reporter.render.model import (
     AssessmentView,
     CaseView,
@@ -39,6 +39,7 @@ from reporter.render.model import (
     ReactionView,
     When,
 )
+from reporter.render.units import every_text, quantity_text, unit_text
 from reporter.tables import ext, fhir_tables, system
 
 Json = dict[str, Any]
@@ -134,17 +135,26 @@ def _sanitized(bundle: Json) -> Json:
 class _Extractor:
     def __init__(self, bundle: Json) -> None:
         self.bundle = bundle
-        self.index = read.BundleIndex(_sanitized(bundle))
+        self.index_source = _sanitized(bundle)
+        self.index = read.BundleIndex(self.index_source)
         self.comp = _d(self.index.composition)
         if not isinstance(self.comp.get("section", []), list):
             self.comp = {**self.comp, "section": []}
         self.gaps: list[str] = []
-        # The day axis: first dose of the first suspect drug.
+        # The time axis: days from the first dose of a suspect drug with a dated start; else of the drug the
+        # relative times count from (literature cases); else dates, from the earliest full date (no drug
+        # start known exactly and no relative time).
         self.statements = self._section_or_type("drugs", "MedicationStatement")
         self.suspects = [s for s in self.statements if self._role(s) in ("suspect", "interacting")]
-        self.anchor = self.suspects[0] if self.suspects else None
+        self.anchor = self._choose_anchor()
         self.anchor_url = self._url_of(self.anchor) if self.anchor else None
         self.anchor_date = self._anchor_date()
+        self.axis: str | None = "day" if self.anchor is not None and (
+            self.anchor_date is not None or self._counted_from(self.anchor)) else None
+        self.origin = self.anchor_date
+        if self.axis is None:
+            self.origin = self._earliest_date()
+            self.axis = "date" if self.origin is not None else None
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -188,14 +198,71 @@ class _Extractor:
                 return name
         return None
 
-    def _anchor_date(self) -> dt.date | None:
-        if not self.anchor:
-            return None
+    def _start_date(self, statement: Json | None) -> dt.date | None:
         dates = []
-        for dosage in _l(self.anchor.get("dosage")):
+        for dosage in _l(_d(statement).get("dosage")):
             start = _s(_d(_d(_d(_d(dosage).get("timing")).get("repeat")).get("boundsPeriod")).get("start"))
             if start and _FULL_DATE.match(start):
-                dates.append(dt.date.fromisoformat(start[:10]))
+                try:
+                    dates.append(dt.date.fromisoformat(start[:10]))
+                except ValueError:
+                    continue
+        return min(dates) if dates else None
+
+    def _anchor_date(self) -> dt.date | None:
+        return self._start_date(self.anchor) if self.anchor else None
+
+    def _relative_refs(self) -> dict[str, int]:
+        """How many relative times count from each drug's first dose (by the drug's reference)."""
+        counts: dict[str, int] = {}
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                rel = _relative(node) if node.get("url") == ext("relative_time") else None
+                if rel is not None and rel.anchor != "last-dose":
+                    counts[rel.drug_reference] = counts.get(rel.drug_reference, 0) + 1
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk([e.get("resource") for e in _l(self.index_source.get("entry"))])
+        return counts
+
+    def _counted_from(self, statement: Json) -> bool:
+        url = self._url_of(statement)
+        return bool(url and self.refs.get(url))
+
+    def _choose_anchor(self) -> Json | None:
+        self.refs = self._relative_refs()
+        dated = [s for s in self.suspects if self._start_date(s) is not None]
+        if dated:
+            return dated[0]
+        counted = sorted((s for s in self.suspects + self.statements if self._counted_from(s)),
+                         key=lambda s: (self._role(s) not in ("suspect", "interacting"),
+                                        -self.refs.get(self._url_of(s) or "", 0)))
+        if counted:
+            return counted[0]
+        return self.suspects[0] if self.suspects else None
+
+    def _earliest_date(self) -> dt.date | None:
+        """The first full date among test results, reaction onsets and drug starts: the date axis origin."""
+        found = []
+        for obs in self._section_or_type("tests", "Observation"):
+            found.append(_s(obs.get("effectiveDateTime")))
+        for event in self._section_or_type("reactions", "AdverseEvent"):
+            found.append(_s(event.get("date")))
+        for statement in self.statements:
+            start = self._start_date(statement)
+            found.append(start.isoformat() if start else None)
+        dates = []
+        for value in found:
+            if value and _FULL_DATE.match(value):
+                try:
+                    dates.append(dt.date.fromisoformat(value[:10]))
+                except ValueError:
+                    continue
         return min(dates) if dates else None
 
     # -- times ----------------------------------------------------------------------------------
@@ -225,7 +292,7 @@ class _Extractor:
 
     def _relative(self, rel: read.Relative) -> When:
         target = self._resolve({"reference": rel.drug_reference})
-        name = (self.drug_name(target) if target else None) or "the drug"
+        name = ((self.substance_name(target) or self.drug_name(target)) if target else None) or "the drug"
         anchor = f"{'last' if rel.anchor == 'last-dose' else 'first'} {name.lower()} dose"
         day = None
         per_day = _DAYS_PER_UNIT.get(rel.unit)
@@ -233,13 +300,14 @@ class _Extractor:
             base = self._drug_day(target, rel.anchor)
             if base is not None:
                 day = base + rel.value * per_day
-        return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day)
+        return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=rel.drug_reference,
+                    from_last=rel.anchor == "last-dose")
 
     def _drug_day(self, statement: Json, anchor: str, depth: int = 0) -> float | None:
         """Where a drug's first (or last) dose sits on the day axis."""
         if not statement or depth > 3:
             return None
-        if anchor == "first-dose" and statement is self.anchor:
+        if anchor == "first-dose" and statement is self.anchor and getattr(self, "axis", None) == "day":
             return 0.0
         starts, stops = [], []
         for dosage in _l(statement.get("dosage")):
@@ -263,10 +331,11 @@ class _Extractor:
         return max(stops) if stops else None
 
     def _day_of_date(self, value: str | None) -> float | None:
-        if not value or self.anchor_date is None or not _FULL_DATE.match(value):
+        origin = getattr(self, "origin", None) or self.anchor_date
+        if not value or origin is None or not _FULL_DATE.match(value):
             return None
         try:
-            return float((dt.date.fromisoformat(value[:10]) - self.anchor_date).days)
+            return float((dt.date.fromisoformat(value[:10]) - origin).days)
         except ValueError:
             return None
 
@@ -503,18 +572,16 @@ class _Extractor:
                 dosage = _d(dosage)
                 repeat = _d(_d(dosage.get("timing")).get("repeat"))
                 period = _d(repeat.get("boundsPeriod"))
-                every = None
-                if _num(repeat.get("period")) is not None:
-                    every = f"every {fmt_num(repeat['period'])} {_s(repeat.get('periodUnit')) or ''}".strip()
                 interval = _qty(_safe_ext_value(dosage, "dosing_interval"))
-                if interval:
-                    every = f"every {fmt_num(interval.value)} {interval.unit}"
+                if interval is None and _num(repeat.get("period")) is not None:
+                    interval = Qty(float(repeat["period"]), _s(repeat.get("periodUnit")) or "")
+                every = every_text(interval.value, interval.unit) if interval else None
                 dose = None
                 for dr in _l(dosage.get("doseAndRate")):
                     dose = dose or _qty(_d(dr).get("doseQuantity"))
                 route = _d(dosage.get("route"))
                 dosages.append(DosageView(
-                    dose=dose, every=every,
+                    dose=dose, every=every, interval=interval,
                     route=_s(_first_coding(route).get("display")) or _s(route.get("text")),
                     form=_concept_text(_safe_ext_value(dosage, "dose_form")),
                     start=self.when(period, "start"), stop=self.when(period, "end"),
@@ -610,27 +677,57 @@ class _Extractor:
                 xuln=xuln,
                 grade=lab.ctcae_grade(analyte, xuln) if analyte else None,
                 comments="; ".join(t for t in (_s(_d(n).get("text")) for n in _l(obs.get("note"))) if t) or None,
+                range_text=_s(rng.get("text")),
             ))
         # Group each test's results together, in the order tests first appear; then by time.
         order: dict[str, int] = {}
         for row in rows:
             order.setdefault(row.test.text or "", len(order))
-        return sorted(rows, key=lambda r: (order[r.test.text or ""],
+        rows = sorted(rows, key=lambda r: (order[r.test.text or ""],
                                            r.when.day if r.when and r.when.day is not None else float("inf")))
+        return self._mark_baselines(rows)
+
+    def _mark_baselines(self, rows: list[LabRow]) -> list[LabRow]:
+        """Flag each test's last value at or before the first suspect dose (day <= 0) when out of range."""
+        if self.axis != "day":
+            return rows
+        last: dict[str, int] = {}
+        for i, row in enumerate(rows):
+            if row.value is not None and row.when and row.when.day is not None and row.when.day <= 0:
+                last[row.test.text or ""] = i
+        for i in last.values():
+            if rows[i].flag in ("H", "L"):
+                rows[i] = dataclasses.replace(rows[i], baseline_abnormal=True)
+        return rows
+
+    def baselines(self, rows: list[LabRow]) -> list[str]:
+        lines = []
+        for row in rows:
+            if not row.baseline_abnormal or row.value is None:
+                continue
+            limit = row.high if row.flag == "H" else row.low
+            side = "above the upper" if row.flag == "H" else "below the lower"
+            value = quantity_text(row.value.value, row.value.unit, row.value.comparator)
+            ref = f" ({quantity_text(limit, row.value.unit)})" if limit is not None else ""
+            lines.append(f"{row.test.text} {value} on {_when_text(row.when)}: {side} limit of normal{ref}.")
+        return lines
 
     # -- charts and derived findings --------------------------------------------------------------
 
     def axis_label(self) -> str | None:
-        if not self.anchor:
+        if self.axis == "date":
+            return "Date"
+        if self.axis != "day" or not self.anchor:
             return None
         name = self.substance_name(self.anchor) or self.drug_name(self.anchor) or "suspect drug"
         return f"Days after first {name} dose"
 
-    def figures(self, rows: list[LabRow], reactions: list[ReactionView],
-                drugs: list[DrugView]) -> list[Figure]:
+    def figures(self, rows: list[LabRow], reactions: list[ReactionView]) -> tuple[list[Figure], str | None]:
+        """One chart per test with two or more placed values, all on one y scale kind chosen for the case
+        (with the reason), each also drawn in the other scale for the page's toggle."""
         label = self.axis_label()
         if label is None:
-            return []
+            return [], None
         series: dict[tuple[str, str], list[LabRow]] = {}
         for row in rows:
             if row.value is None:
@@ -649,7 +746,6 @@ class _Extractor:
                 term = r.term.text if r.term and r.term.text else str(r.verbatim)
                 onsets.setdefault(r.onset.day, []).append(term)
         markers = tuple(Marker(f"Onset: {', '.join(terms)}", day) for day, terms in sorted(onsets.items()))
-        figures = []
         liver_order = list(lab.lab_table()["analytes"])
 
         def rank(item: tuple[tuple[str, str], list[LabRow]]) -> int:
@@ -657,26 +753,36 @@ class _Extractor:
             key = lab.analyte_key(first.test.code, first.test.text)
             return liver_order.index(key) if key in liver_order else len(liver_order)
 
+        drawn: list[tuple[str, Series, int]] = []
         for (name, unit), items in sorted(series.items(), key=rank):
             placed = [r for r in items if r.when and r.when.day is not None and r.value]
             if len(placed) < 2:
                 continue
             highs = [r.high for r in placed if r.high is not None]
             lows = [r.low for r in placed if r.low is not None]
-            key = re.sub(r"[^a-z0-9]+", "-", f"{name} {unit}".lower()).strip("-") or f"lab{len(figures)}"
-            chart = Chart(
-                key=key,
-                series=Series(name, unit, tuple(Point(r.when.day, r.value.value, r.value.comparator)
-                                                for r in placed if r.when and r.when.day is not None and r.value),
-                              uln=highs[-1] if highs else None, lln=lows[-1] if lows else None),
-                x_label=label,
-                exposures=tuple(exposures),
-                markers=markers,
-                not_plotted=len(items) - len(placed),
-            )
-            uln = f", upper limit of normal {fmt_num(highs[-1])} {unit}" if highs else ", no reference range"
-            figures.append(Figure(key, f"{name} ({unit}) by day after the first dose{uln}.", render_chart(chart)))
-        return figures
+            key = re.sub(r"[^a-z0-9]+", "-", f"{name} {unit}".lower()).strip("-") or f"lab{len(drawn)}"
+            points = tuple(Point(r.when.day, r.value.value, r.value.comparator)
+                           for r in placed if r.when and r.when.day is not None and r.value)
+            drawn.append((key, Series(name, unit_text(unit), points, uln=highs[-1] if highs else None,
+                                      lln=lows[-1] if lows else None), len(items) - len(placed)))
+        if not drawn:
+            return [], None
+        scale, reason = choose_scale([s for _, s, _ in drawn])
+        other = "linear" if scale == "log" else "log"
+        origin = self.origin if self.axis == "date" else None
+        by = "by date" if origin else "by day after the first dose"
+        figures = []
+        for key, s, not_plotted in drawn:
+            def chart(kind: str, ident: str, s: Series = s, not_plotted: int = not_plotted) -> Chart:
+                return Chart(key=ident, series=s, x_label=label, exposures=tuple(exposures), markers=markers,
+                             origin=origin, scale=kind, not_plotted=not_plotted)  # type: ignore[arg-type]
+
+            uln = f", upper limit of normal {fmt_num(s.uln)} {s.unit}".rstrip() if s.uln is not None else (
+                ", no reference range")
+            unit = f" ({s.unit})" if s.unit else ""
+            figures.append(Figure(key, f"{s.name}{unit} {by}{uln}.", render_chart(chart(scale, key)),
+                                  render_chart(chart(other, f"{key}-{other}"))))
+        return figures, reason
 
     def lab_points(self, rows: list[LabRow]) -> list[liver.LabPoint]:
         """The rows as liver.py's points, on the day axis (first dose of the first suspect drug)."""
@@ -771,7 +877,7 @@ def _relative(extension_: Any) -> read.Relative | None:
 
 def _when_text(w: When) -> str:
     if w.date:
-        return w.date
+        return str(partial_date(w.date))
     if w.offset is not None:
         value = fmt_num(w.offset.value)
         return f"day {value}" if w.offset.unit == "d" else f"{value} {w.offset.unit}"
@@ -805,6 +911,7 @@ def case_view(bundle: Any, validation: Any = None, case: Any = None) -> CaseView
     rows = x.graded(x.labs())
     header = x.header(reactions)
     computed, computed_note = computed_assessments(case)
+    figures, scale_note = x.figures(rows, reactions)
     return CaseView(
         header=header,
         patient=x.patient(),
@@ -812,7 +919,9 @@ def case_view(bundle: Any, validation: Any = None, case: Any = None) -> CaseView
         drugs=tuple(drugs),
         assessments=tuple(x.assessments(reactions)),
         labs=tuple(rows),
-        figures=tuple(x.figures(rows, reactions, drugs)),
+        figures=tuple(figures),
+        scale_note=scale_note,
+        baselines=tuple(x.baselines(rows)),
         liver=tuple(x.liver_findings(rows, reactions)),
         day_axis=x.axis_label(),
         narrative=x.narrative(),

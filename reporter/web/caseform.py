@@ -452,3 +452,31 @@ def _valid_list_path(path: str) -> bool:
         variants = _variants(model.model_fields[token].annotation)[0]
         tp = variants[0] if len(variants) == 1 else next((v for v in variants if _is_model(v)), variants[0])
     return typing.get_origin(tp) is list and _is_model(typing.get_args(tp)[0])
+
+
+# -- the kind of a new version: follow-up (new information) or correction (amendment, C.1.11) ------------------
+
+VERSION_KINDS = ("follow-up", "amendment")
+
+
+def version_kind_problems(kind: str, reason: str, editing: bool) -> list[tuple[str, str]]:
+    """A saved edit is a follow-up or an amendment; an amendment needs its reason (E2B C.1.11.2)."""
+    if not editing:
+        return []
+    if kind not in VERSION_KINDS:
+        return [("_kind", "choose follow-up (new information) or correction (amendment)")]
+    if kind == "amendment" and not reason:
+        return [("_kind", "a correction needs its reason (E2B C.1.11.2): say what was wrong in the reason field")]
+    return []
+
+
+def apply_version_kind(case: m.CaseFile, kind: str, reason: str) -> None:
+    """Record the chosen kind in the case (the Bundle and the E2B export carry it, and the store files the
+    version under it): an amendment sets C.1.11; a follow-up clears an amendment flag left from an earlier
+    correction. A nullification entered in the form stays as it is."""
+    current = case.report.nullification
+    if kind == "amendment":
+        if current is None or current.kind != "nullification":
+            case.report.nullification = m.Amendment(kind="amendment", reason=reason)
+    elif kind == "follow-up" and current is not None and current.kind == "amendment":
+        case.report.nullification = None

@@ -74,10 +74,12 @@ def e2b(v: StoredVersion, receiver: str, schema_dir: str | None) -> Download:
 
 def pdf(v: StoredVersion) -> Download:
     """The CIOMS I form of the version."""
+    from reporter.render.model import ReportVersion
     from reporter.render.output import bundle_pdf, validation_report
 
     bundle = served_bundle(v)
-    return Download(bundle_pdf(bundle, validation_report(bundle), stored_case(v)), f"{_stem(v)}-cioms.pdf",
+    version = ReportVersion(v.kind, v.version, v.reason)  # box 25a: the Bundle does not say follow-up
+    return Download(bundle_pdf(bundle, validation_report(bundle), stored_case(v), version), f"{_stem(v)}-cioms.pdf",
                     "application/pdf", {})
 
 

@@ -35,7 +35,7 @@ bp = Blueprint("ui", __name__, template_folder=str(templates_dir() / "ui"),
 PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'")
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_FORM_META = ("csrf_token", "_action", "_reason", "_base_version")
+_FORM_META = ("csrf_token", "_action", "_reason", "_base_version", "_kind")
 DOWNLOADS = (("e2b-ich", "E2B(R3) XML, ICH"), ("e2b-fda", "E2B(R3) XML, FDA"), ("e2b-ema", "E2B(R3) XML, EMA"),
              ("pdf", "CIOMS I form (PDF)"), ("html", "Report (HTML)"), ("json", "FHIR Bundle (JSON)"))
 
@@ -256,18 +256,21 @@ def history(case_id: str):
 # --- the case form ----------------------------------------------------------------------------------------
 
 def _form_values(form: MultiDict) -> MultiDict:
-    return MultiDict([(k, v) for k, v in form.items(multi=True) if k not in _FORM_META])
+    """The case fields of a posted form; text areas' CRLF line ends (as browsers send them) read as LF, so an
+    unchanged narrative stays unchanged."""
+    return MultiDict([(k, v.replace("\r\n", "\n")) for k, v in form.items(multi=True) if k not in _FORM_META])
 
 
 def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tuple[str, str]] | None = None,
                  issues=None, message: str | None = None, status: int = 200, note: str | None = None,
-                 reason: str = ""):
+                 reason: str = "", kind: str = "follow-up"):
     by_path: dict[str, list[str]] = {}
     for path, text in errors or []:
         by_path.setdefault(path, []).append(text)
     tree = caseform.form_tree(caseform.Values(values), by_path)
     return Response(render_template("form.html", tree=tree, v=v, errors=errors or [], issues=issues or [],
-                                    message=message, note=note, reason=reason), status)
+                                    message=message, note=note, reason=reason, kind=kind,
+                                    kind_errors=by_path.get("_kind", [])), status)
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
@@ -309,16 +312,19 @@ def _submit(v: StoredVersion | None):
     form = request.form
     action = form.get("_action", "save")
     reason = form.get("_reason", "").strip()[:2000]
+    kind = form.get("_kind", "follow-up") if v is not None else "initial"
     if action != "save":
         values = caseform.apply_row_action(_form_values(form), action)
-        return _render_form(values, v=v, reason=reason)
+        return _render_form(values, v=v, reason=reason, kind=kind)
     values = _form_values(form)
     _audit("create" if v is None else "update", "C" if v is None else "U",
            "Bundle" if v is None else f"Bundle/{v.case_id}")
     case, problems = caseform.parse(values)
-    if case is None:
-        return _render_form(values, v=v, errors=problems, status=422, reason=reason,
+    problems += caseform.version_kind_problems(kind, reason, v is not None)
+    if case is None or problems:
+        return _render_form(values, v=v, errors=problems, status=422, reason=reason, kind=kind,
                             message=f"Not saved: {len(problems)} problem(s) in the form, shown next to the fields.")
+    caseform.apply_version_kind(case, kind, reason)
     from reporter.fhir.build import build_bundle
     from reporter.validation import validate_bundle
 
@@ -327,7 +333,7 @@ def _submit(v: StoredVersion | None):
     bundle = build_bundle(case)
     report = validate_bundle(bundle)
     if report.errors:
-        return _render_form(values, v=v, issues=report.issues, status=422, reason=reason,
+        return _render_form(values, v=v, issues=report.issues, status=422, reason=reason, kind=kind,
                             message=f"Not saved: the case's FHIR Bundle has {len(report.errors)} validation "
                                     "error(s), listed below.")
     casefile = case.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -345,7 +351,8 @@ def _submit(v: StoredVersion | None):
         where = "case_id" if (exc.location or "").startswith(("Composition.identifier", "Bundle.entry[0]")) else None
         errors = [(where, exc.message)] if where else []
         text = exc.message + (f" ({exc.hint})" if exc.hint else "")
-        return _render_form(values, v=v, errors=errors, status=409, reason=reason, message=f"Not saved: {text}")
+        return _render_form(values, v=v, errors=errors, status=409, reason=reason, kind=kind,
+                            message=f"Not saved: {text}")
     g.ui_audit["entity"] = f"Bundle/{saved.case_id}/_history/{saved.version}"
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
 

@@ -1,0 +1,215 @@
+"""The CIOMS I form of the issue-15 case (amoxicillin-clavulanate cholestatic hepatitis) as a safety physician
+reads it: box 25a from the stored version, the citation, causality and comments on the form or its
+continuation page, daily doses computed, periods numbered alike in boxes 15/16/18/19, durations from the
+dates, and no unit split across lines. Read back with pdftotext; page 1 rendered to PNG with pdftoppm, where
+the ticks of box 25a are looked for in the pixels."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reporter.casefile.parse import load_case
+from reporter.fhir.build import build_bundle
+from reporter.render.cioms import build_form, daily_dose, duration_days
+from reporter.render.model import DosageView, Qty, ReportVersion, When
+from reporter.render.output import render_pdf
+from reporter.render.view import case_view
+from tests.render_support import ARTIFACTS, DEMOS, demo_bundle, pdftotext_path
+
+CASE = Path(__file__).parent / "data" / "amoxiclav-cholestatic-hepatitis.yaml"
+FOLLOW_UP = ReportVersion("follow-up", 4)
+
+
+def _pdf(tmp_path: Path, version: ReportVersion | None, name: str = "form", bundle: dict | None = None) -> Path:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(render_pdf(case_view(bundle or demo_bundle(CASE)), version))
+    return path
+
+
+def _text(pdf: Path, *args: str) -> str:
+    return subprocess.run([pdftotext_path(), *args, str(pdf), "-"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def _words(pdf: Path, page: int = 1) -> list[tuple[str, float, float, float, float]]:
+    """(word, xMin, yMin, xMax, yMax) in PDF points, from pdftotext -bbox."""
+    html = _text(pdf, "-bbox", "-f", str(page), "-l", str(page))
+    pattern = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>'
+    return [(m.group(5), *(float(m.group(i)) for i in range(1, 5))) for m in re.finditer(pattern, html)]
+
+
+def _word(words, text: str):
+    found = [w for w in words if w[0] == text]
+    assert found, f"{text!r} not on the page"
+    return found[0]
+
+
+def test_follow_up_version_ticks_followup_in_text_and_pixels(tmp_path) -> None:
+    pdf = _pdf(tmp_path, FOLLOW_UP)
+    text = _flat(_text(pdf, "-layout"))
+    assert re.search(r"FOLLOWUP ?\(checked\)", text) and not re.search(r"INITIAL ?\(checked\)", text)
+    assert "Follow-up (version 4)" in text
+    # Page 1 as pixels: the FOLLOWUP box is inked, the INITIAL box is empty.
+    png = tmp_path / "page"
+    subprocess.run(["pdftoppm", "-r", "150", "-f", "1", "-l", "1", "-png", str(pdf), str(png)], check=True,
+                   timeout=60)
+    page = next(tmp_path.glob("page*.png"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "cioms-amoxiclav-page1.png").write_bytes(page.read_bytes())
+    from PIL import Image
+
+    image = Image.open(page).convert("L")
+    scale = 150 / 72
+    words = _words(pdf)
+
+    def ink_left_of(word: str) -> int:
+        _, x0, y0, _, y1 = _word(words, word)
+        # The 3 mm box sits just left of its label: look inside it, away from its border.
+        box = (int((x0 - 9) * scale), int((y0 + 2) * scale), int((x0 - 4) * scale), int((y1 - 2) * scale))
+        return sum(image.crop(box).histogram()[:100])  # dark pixels
+
+    followup, initial = ink_left_of("FOLLOWUP"), ink_left_of("INITIAL")
+    assert followup > 5 and initial == 0, (followup, initial)
+
+
+@pytest.mark.parametrize(("version", "ticked", "note"), [
+    (None, "INITIAL", None),
+    (ReportVersion("initial", 1), "INITIAL", None),
+    (ReportVersion("follow-up", 2), "FOLLOWUP", "Follow-up (version 2)"),
+    (ReportVersion("amendment", 3, "wrong onset date corrected"), "FOLLOWUP",
+     "Amendment (version 3): wrong onset date corrected"),
+])
+def test_box_25a_from_the_version_kind(version, ticked, note) -> None:
+    form = build_form(case_view(demo_bundle(CASE)), version)
+    assert form.report_type == {"INITIAL": "initial", "FOLLOWUP": "follow-up"}[ticked]
+    assert form.report_type_note == (note or "")
+
+
+def test_citation_causality_and_comments_are_on_the_form(tmp_path) -> None:
+    case = load_case(CASE)
+    text = _flat(_text(_pdf(tmp_path, FOLLOW_UP)))
+    assert _flat(case.literature[0].citation) in text
+    for drug in case.drugs:
+        for link in drug.reactions:
+            for c in link.causality:
+                assert f"{c.source}, {c.method}: {c.result}" in text, c
+    assert _flat(case.narrative.reporter_comments) in text
+    assert _flat(case.narrative.sender_comments) in text
+    # The biopsy text, whole, on the continuation page.
+    biopsy = next(t for t in case.tests if t.name == "Liver biopsy")
+    assert _flat(biopsy.result_text) in text
+    assert "CIOMS FORM: CONTINUATION" in text
+
+
+def test_periods_numbered_alike_with_daily_doses_and_durations(tmp_path) -> None:
+    form = build_form(case_view(demo_bundle(CASE)), FOLLOW_UP)
+    assert form.daily_doses.text.split("\n") == [
+        "1) 1500\u00a0mg/day (500\u00a0mg every 8 hours)", "2) 1750\u00a0mg/day (875\u00a0mg every 12 hours)"]
+    assert form.routes.text == "Oral"  # the same in both periods: said once
+    assert form.therapy_dates.text.split("\n") == ["1) 1 Mar 2024 to 3 Mar 2024", "2) 4 Mar 2024 to 10 Mar 2024"]
+    assert form.therapy_duration.text.split("\n") == ["1) 3 days", "2) 7 days (total 10 days)"]
+    assert form.concomitants.text == "Atorvastatin: 20\u00a0mg/day, 2019 to UNK"
+    # On the page: each period's dose sits on the line of its dates' row order, and box 15 stays left of 16.
+    pdf = _pdf(tmp_path, FOLLOW_UP)
+    words = _words(pdf)
+    route_label = _word(words, "16.")
+    doses = [w for w in words if w[0] in ("1500", "1750")]
+    assert [w[0] for w in sorted(doses, key=lambda w: w[2])] == ["1500", "1750"]
+    assert all(w[3] < route_label[1] for w in words if w[0] == "hours)"), "box 15 spills into box 16"
+
+
+def test_no_unit_broken_across_lines(tmp_path) -> None:
+    """Every lab value with its unit, and every daily dose, is on one line of the PDF text."""
+    pdf = _pdf(tmp_path, FOLLOW_UP)
+    lines = [re.sub(r"\s+", " ", line) for line in _text(pdf).splitlines()]
+    assert not [line for line in lines if re.search(r"/$", line.strip())], "a line ends inside a unit"
+    case = load_case(CASE)
+    from reporter.render.charts import fmt_num
+    from reporter.render.units import unit_text
+
+    for test in case.tests:
+        if test.value is None:
+            continue
+        shown = f"{test.comparator or ''}{fmt_num(test.value)}"
+        unit = unit_text(test.unit)
+        wanted = f"{test.name} {shown} {unit}".strip()
+        assert any(wanted in line for line in lines), wanted
+    assert any("1750 mg/day" in line for line in lines)
+
+
+def test_relative_times_read_day_0_to_day_21_with_duration(tmp_path) -> None:
+    """Demo case 1: anakinra stopped on day 21 of a course counted from its own first dose."""
+    case1 = next(p for p in DEMOS if p.name.startswith("case1"))
+    form = build_form(case_view(demo_bundle(case1)))
+    assert form.therapy_dates.text == "day 0 to day 21"
+    assert form.therapy_duration.text == "22 days"
+    assert form.daily_doses.text == "2\u00a0mg/kg/day"
+    text = _flat(_text(_pdf(tmp_path, None, "case1", demo_bundle(case1))))
+    assert "day 0 to day 21" in text and "UNK to day 21" not in text
+
+
+def _dose(value: float, unit: str, every: tuple[float, str] | None = None, text: str | None = None,
+          comparator: str | None = None) -> DosageView:
+    interval = Qty(*every) if every else None
+    from reporter.render.units import every_text
+
+    return DosageView(dose=Qty(value, unit, comparator), interval=interval,
+                      every=every_text(*every) if every else None, text=text)
+
+
+@pytest.mark.parametrize(("dose", "shown"), [
+    (_dose(875, "mg", (12, "h")), "1750\u00a0mg/day (875\u00a0mg every 12 hours)"),
+    (_dose(20, "mg", (1, "d")), "20\u00a0mg/day"),
+    (_dose(2, "mg/kg/d"), "2\u00a0mg/kg/day"),
+    (_dose(25, "mg", (1, "wk")), "25\u00a0mg weekly"),  # no daily figure: the regimen as written
+    (_dose(500, "mg", (5, "h")), "500\u00a0mg every 5 hours"),  # not a whole number of doses a day
+    (_dose(2, "g/kg"), "2\u00a0g/kg"),  # a single dose
+    (DosageView(text="two puffs as needed"), "two puffs as needed"),
+])
+def test_daily_dose(dose, shown) -> None:
+    assert daily_dose(dose) == shown
+
+
+@pytest.mark.parametrize(("start", "stop", "days"), [
+    (When(date="2024-03-04"), When(date="2024-03-10"), 7),
+    (When(date="2024-03-04"), When(date="2024-03-04"), 1),
+    (When(date="2024-03"), When(date="2024-03-10"), None),  # partial: not computable
+    (When(date="2024-03-10"), When(date="2024-03-04"), None),  # reversed: not a duration
+    (When(offset=Qty(0, "d"), ref="d1"), When(offset=Qty(21, "d"), ref="d1"), 22),
+    (When(offset=Qty(0, "d"), ref="d1"), When(offset=Qty(21, "d"), ref="d2"), None),  # other anchors
+    (When(date="2024-03-04"), None, None),
+])
+def test_duration_days(start, stop, days) -> None:
+    assert duration_days(start, stop) == days
+
+
+def test_case_file_is_the_issue_case() -> None:
+    case = load_case(CASE)
+    assert case.patient.sex == "female" and case.patient.age_at_onset.value == 67
+    assert len(case.reactions) == 2 and len(case.tests) == 17 and len(case.drugs) == 2
+    assert build_bundle(case)["type"] == "document"
+
+
+def test_several_suspects_numbered_alike_in_every_drug_box() -> None:
+    """The relative-time variant lists a second suspect first: drugs are #1, #2 in box 14 and the same labels,
+    with the period (#2.1, #2.2), head each value of boxes 15-19; days count from amoxicillin's first dose."""
+    from tests.render_support import issue_bundle
+
+    form = build_form(case_view(issue_bundle("relative")))
+    assert form.suspects.text.split("\n")[0] == "#1 Paracetamol (paracetamol)"
+    assert form.suspects.text.split("\n")[1].startswith("#2 Amoxicillin/clavulanic acid")
+    assert form.daily_doses.text.split("\n") == ["#1 UNK", "#2.1 1500\u00a0mg/day (500\u00a0mg every 8 hours)",
+                                                "#2.2 1750\u00a0mg/day (875\u00a0mg every 12 hours)"]
+    assert form.routes.text.split("\n") == ["#1 UNK", "#2 Oral"]
+    assert form.therapy_dates.text.split("\n") == ["#1 UNK", "#2.1 day 0 to day 2", "#2.2 day 3 to day 9"]
+    assert form.therapy_duration.text.split("\n") == ["#1 UNK", "#2.1 3 days", "#2.2 7 days (total 10 days)"]
+    assert not any(b.continued for b in (form.daily_doses, form.routes, form.therapy_dates, form.therapy_duration))
+    assert "onset day 21 after first amoxicillin dose" in form.description.text

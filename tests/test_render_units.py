@@ -1,0 +1,55 @@
+"""Units as clinicians read them (mappings/ucum_display.yaml), and the CIOMS/HTML no-break wrapping of units."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reporter.render.env import nobreak
+from reporter.render.units import doses_per_day, every_text, quantity_text, unit_text
+
+
+@pytest.mark.parametrize(("code", "value", "shown"), [
+    ("a", 67, "years"), ("a", 1, "year"), ("d", 21, "days"), ("wk", 2, "weeks"), ("{decade}", 6, "decades"),
+    ("U/L", 1, "U/L"), ("[IU]/L", 1, "IU/L"), ("mg/dL", 1, "mg/dL"), ("mg/d", 1, "mg/day"),
+    ("mg/kg/d", 2, "mg/kg/day"), ("ug/L", 1, "µg/L"), ("umol/L", 1, "µmol/L"), ("mg/L{FEU}", 5.98, "mg/L FEU"),
+    ("{INR}", 1.1, ""), ("1", 3, ""), ("10*9/L", 4, "× 10⁹/L"), ("{cells}/uL", 1, "cells/µL"), ("Cel", 38, "°C"),
+    ("mm[Hg]", 120, "mmHg"), (None, 1, ""),
+])
+def test_unit_text(code, value, shown) -> None:
+    assert unit_text(code, value) == shown
+
+
+@pytest.mark.parametrize(("value", "code", "shown"), [
+    (1, "d", "daily"), (24, "h", "daily"), (1, "wk", "weekly"), (12, "h", "every 12 hours"), (8, "h", "every 8 hours"),
+    (1, "h", "every hour"), (3, "d", "every 3 days"),
+])
+def test_every_text(value, code, shown) -> None:
+    assert every_text(value, code) == shown
+
+
+@pytest.mark.parametrize(("value", "code", "count"), [
+    (12, "h", 2), (8, "h", 3), (1, "d", 1), (6, "h", 4), (5, "h", None), (2, "d", None), (1, "wk", None),
+    (0, "h", None), (30, "min", 48),
+])
+def test_doses_per_day(value, code, count) -> None:
+    assert doses_per_day(value, code) == count
+
+
+def test_quantity_keeps_the_comparator_and_joins_number_and_unit() -> None:
+    assert quantity_text(48, "U/L", "<") == "<48\u00a0U/L"
+    assert quantity_text(1.1, "{INR}") == "1.1"
+    assert quantity_text(120.0, "mg") == "120\u00a0mg"
+
+
+def test_nobreak_wraps_slashed_units_and_escapes() -> None:
+    assert str(nobreak("ALT 210\u00a0U/L, <b>")) == 'ALT <span class="nw">210\u00a0U/L,</span> &lt;b&gt;'
+    assert str(nobreak("no units here")) == "no units here"
+
+
+@given(st.text(max_size=40))
+def test_unit_text_takes_any_text(code: str) -> None:
+    assert isinstance(unit_text(code, 2), str)
+    shown = str(nobreak(code))
+    assert "<script" not in shown
