@@ -176,11 +176,13 @@ def fhir_command(file: str, out: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text, or json (a FHIR OperationOutcome).")
-def validate_command(file: str, fmt: str) -> None:
+@click.option("--receiver", type=click.Choice(["ich", "fda", "ema", "all"]), default=None,
+              help="Also run what `reporter e2b` runs for this receiver (or all): XSD, ICH conformance, its rules.")
+def validate_command(file: str, fmt: str, receiver: str | None) -> None:
     """Validate a case file or an ICSR Bundle: every problem at once. Exit 0 if no errors, 1 if errors."""
     from reporter.validation import validate_file
 
-    _, report = validate_file(file)
+    _, report = validate_file(file, receiver=receiver)
     click.echo(report.to_json() if fmt == "json" else report.to_text(), nl=False)
     sys.exit(0 if report.ok else 1)
 

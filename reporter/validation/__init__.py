@@ -13,9 +13,11 @@ from reporter.validation.report import Issue, ValidationReport
 __all__ = ["Issue", "ValidationReport", "load_bundle_or_case", "validate_bundle", "validate_file"]
 
 
-def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines | None = None) -> ValidationReport:
-    """Every problem of a Bundle at once: structure, integrity, terminology, ICSR rules, plausibility.
-    `lines`: the case file the Bundle was built from, so that plausibility problems name its fields."""
+def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines | None = None,
+                    receiver: str | None = None) -> ValidationReport:
+    """Every problem of a Bundle at once: structure, integrity, terminology, ICSR rules, plausibility, and
+    with `receiver` (ich, fda, ema or all) the E2B output checks `reporter e2b` runs (readiness).
+    `lines`: the case file the Bundle was built from, so that problems name its fields and lines."""
     from reporter.validation.integrity import check_integrity
     from reporter.validation.plausibility import check_plausibility
     from reporter.validation.rules import check_rules
@@ -36,6 +38,10 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
     _run_layer(report, "terminology", lambda: check_terminology(bundle, nodes))
     _run_layer(report, "rules", lambda: check_rules(bundle, nodes))
     _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines))
+    if receiver:
+        from reporter.e2b.readiness import readiness
+
+        _run_layer(report, "e2b", lambda: readiness(bundle, receiver, lines))
     return report
 
 
@@ -94,8 +100,9 @@ def load_input(path: str | Path) -> tuple[dict[str, Any] | None, ValidationRepor
     return build_bundle(case), report, CaseLines(text, data)
 
 
-def validate_file(path: str | Path) -> tuple[dict[str, Any] | None, ValidationReport]:
+def validate_file(path: str | Path, receiver: str | None = None) -> tuple[dict[str, Any] | None, ValidationReport]:
+    """Every problem of a case file or Bundle; with `receiver` (ich, fda, ema, all) also the E2B output's."""
     bundle, report, lines = load_input(path)
     if bundle is not None:
-        report.extend(validate_bundle(bundle, lines=lines).issues)
+        report.extend(validate_bundle(bundle, lines=lines, receiver=receiver).issues)
     return bundle, report
