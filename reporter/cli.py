@@ -231,6 +231,9 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
         click.echo("not written: the batch fails validation (use --force to write it anyway)", err=True)
         sys.exit(1)
     write_output(result.xml, out)
+    if not result.check.ok:
+        click.echo("written with --force, but the batch fails validation", err=True)
+        sys.exit(1)
 
 
 # -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------
@@ -253,11 +256,20 @@ def render_command(file: str, out: str | None, no_validate: bool) -> None:
         raise RenderError(f"unknown output type {suffix or '(none)'}", location=out,
                           hint="name the output file .html or .pdf")
     bundle = load_bundle(file)
-    validation = None if no_validate else validation_report(bundle)
+    checked = validation_report(bundle)  # also with --no-validate: the exit code and the not-valid banner
+    validation = None if no_validate else checked
     if suffix == ".pdf":
-        write_output(bundle_pdf(bundle, validation), out)
+        write_output(bundle_pdf(bundle, validation, checked), out)
     else:
-        write_output(bundle_html(bundle, validation), out)
+        write_output(bundle_html(bundle, validation, checked), out)
+    errors = [i for i in getattr(checked, "issues", checked or []) if _severity(i) in ("error", "fatal")]
+    if errors:
+        click.echo(f"written, but NOT VALID: {len(errors)} error(s); `reporter validate {file}` lists them", err=True)
+        sys.exit(1)
+
+
+def _severity(issue) -> str:
+    return issue.get("severity") if isinstance(issue, dict) else issue.severity
 
 
 # --- service: serve, token, db (issue 6) ----------------------------------------------------------------

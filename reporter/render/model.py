@@ -214,6 +214,7 @@ class CaseView:
     narrative: NarrativeView = field(default_factory=NarrativeView)
     issues: tuple[IssueView, ...] = ()
     validated: bool = False  # False: no validation report was available
+    not_valid: tuple[str, ...] = ()  # why the case is not a valid ICSR (errors found): the page's banner
     gaps: tuple[str, ...] = ()  # whole sections the Bundle lacks
 
     def drugs_by_role(self, role: str) -> list[DrugView]:

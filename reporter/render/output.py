@@ -61,13 +61,14 @@ def validation_report(bundle: dict):
                  "hint": "report this as a bug, with the input"}]
 
 
-def bundle_html(bundle: dict, validation=None) -> str:
+def bundle_html(bundle: dict, validation=None, checked=None) -> str:
+    """The report page; with errors in `validation` (or, panel left out, in `checked`) a not-valid banner."""
     from reporter.render.view import case_view
 
-    return render_html(case_view(bundle, validation))
+    return render_html(case_view(bundle, validation, checked))
 
 
-def bundle_pdf(bundle: dict, validation=None) -> bytes:
+def bundle_pdf(bundle: dict, validation=None, checked=None) -> bytes:
     from reporter.render.view import case_view
 
-    return render_pdf(case_view(bundle, validation))
+    return render_pdf(case_view(bundle, validation, checked))
