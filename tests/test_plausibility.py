@@ -105,8 +105,13 @@ RULES = [
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("fatal")),
     ("PLAUS-ABSENT-REASON", _set("reactions.0.onset", {"absent": "unknown"}), "warning", "reactions[0].onset",
      _set("reactions.0.onset", {"absent": "asked-unknown"})),
-    ("PLAUS-ABSENT-REASON", _set("tests.0.date", {"absent": "masked"}), "warning", "tests[0].date",
+    ("PLAUS-ABSENT-REASON", _set("tests.0.date", {"absent": "masked"}), "error", "tests[0].date",
      _set("tests.0.date", {"absent": "unknown"})),
+    ("PLAUS-ABSENT-REASON", _set("patient.sex", {"absent": "no-information"}), "error", "patient.sex",
+     _set("patient.sex", {"absent": "asked-unknown"})),
+    ("PLAUS-ABSENT-REASON", _set("patient.medical_history", [{"term": "asthma", "start": {"absent": "unknown"}}]),
+     "error", "patient.medical_history[0].start",
+     _set("patient.medical_history", [{"term": "asthma", "start": {"absent": "not-asked"}}])),
 ]
 
 

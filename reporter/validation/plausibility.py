@@ -393,18 +393,55 @@ class Plausibility:
     # -- absent reasons E2B cannot carry --------------------------------------------------------------
 
     def absent_reasons(self) -> None:
+        """An absent reason the E2B element does not allow: the export leaves some out (warning) and is
+        refused for the others (error), so `validate` says it before `e2b` does."""
         from reporter.e2b.dictionary import dictionary
 
         elements = dictionary().elements
+        dropped = set(self.t["absent_reasons"]["dropped_by_export"])
+        labels = {c.e2b: key for key, c in code_list("null_flavor").codes.items()}
+        for resource, tail, case, number, flavor in self.absent_spots():
+            element = elements.get(number)
+            if not flavor or element is None or flavor in element.null_flavors:
+                continue
+            allowed = [labels.get(f, f) for f in element.null_flavors]
+            said = (f"'{labels.get(flavor, flavor)}' ({flavor}) cannot be sent for {number} {element.name}: "
+                    f"E2B allows {', '.join(allowed) or 'no reason'} there")
+            hint = "use " + (" or ".join(allowed) if allowed else "a value, or leave the field out")
+            if number in dropped:
+                self.add("warning", "PLAUS-ABSENT-REASON", resource, tail, case,
+                         f"{said}, so the export leaves it out", hint)
+            else:
+                self.add("error", "PLAUS-ABSENT-REASON", resource, tail, case,
+                         f"{said}, so the E2B export would be refused", hint)
+
+    def absent_spots(self) -> list[tuple[Json, str, str, str, str | None]]:
+        """(resource, FHIRPath tail, case-file path, E2B element, null flavor) of every absent value."""
         patient = self.index.patient or {}
+        name = _dict(next(iter(as_list(patient.get("name"))), {}))
         spots: list[tuple[Json, str, str, str, str | None]] = [
+            (patient, "name", "patient.initials", "D.1", read.absent_reason(name)),
             (patient, "birthDate", "patient.birth_date", "D.2.1", read.primitive_absent(patient, "birthDate")),
             (patient, "gender", "patient.sex", "D.5", read.primitive_absent(patient, "gender")),
         ]
+        for i, cond in enumerate(r for r in self.index.section("history") if r.get("resourceType") == "Condition"):
+            base = f"patient.medical_history[{i}]"
+            spots += [(cond, "onsetDateTime", f"{base}.start", "D.7.1.r.2",
+                       read.primitive_absent(cond, "onsetDateTime")),
+                      (cond, "abatementDateTime", f"{base}.end", "D.7.1.r.4",
+                       read.primitive_absent(cond, "abatementDateTime")),
+                      (cond, "clinicalStatus", f"{base}.continuing", "D.7.1.r.3",
+                       read.absent_reason(_dict(cond.get("clinicalStatus"))))]
+        for i, past in enumerate(self.index.section("past_drugs")):
+            period = _dict(past.get("effectivePeriod"))
+            spots += [(past, "effectivePeriod.start", f"patient.past_drugs[{i}].start", "D.8.r.4",
+                       read.primitive_absent(period, "start")),
+                      (past, "effectivePeriod.end", f"patient.past_drugs[{i}].end", "D.8.r.5",
+                       read.primitive_absent(period, "end"))]
         for event in self.index.section("reactions"):
-            spots.append((event, "date", self.case.of(event, "onset"), "E.i.4", read.primitive_absent(event, "date")))
             end = read.extension(_dict(event.get("_date")), "reaction_end")
-            spots.append((event, "_date.extension", self.case.of(event, "end"), "E.i.5", read.absent_reason(end)))
+            spots += [(event, "date", self.case.of(event, "onset"), "E.i.4", read.primitive_absent(event, "date")),
+                      (event, "_date.extension", self.case.of(event, "end"), "E.i.5", read.absent_reason(end))]
         for obs in self.index.section("tests"):
             spots.append((obs, "effectiveDateTime", self.case.of(obs, "date"), "F.r.1",
                           read.primitive_absent(obs, "effectiveDateTime")))
@@ -415,15 +452,7 @@ class Plausibility:
                     spots.append((statement, f"dosage[{j}].timing.repeat.boundsPeriod.{field}",
                                   self.case.of(statement, f"dosages[{j}].{name}"), number,
                                   read.primitive_absent(bounds, field)))
-        labels = {c.e2b: key for key, c in code_list("null_flavor").codes.items()}
-        for resource, tail, case, number, flavor in spots:
-            element = elements.get(number)
-            if flavor and element is not None and flavor not in element.null_flavors:
-                allowed = [labels.get(f, f) for f in element.null_flavors]
-                self.add("warning", "PLAUS-ABSENT-REASON", resource, tail, case,
-                         f"'{labels.get(flavor, flavor)}' ({flavor}) cannot be sent for {number} {element.name}: "
-                         f"E2B allows {', '.join(allowed) or 'no reason'} there, so the export leaves it out",
-                         "use " + (" or ".join(allowed) if allowed else "a value"))
+        return spots
 
 
 # FHIRPath tails of dates inside a resource -> the case-file field they come from
