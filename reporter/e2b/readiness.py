@@ -1,7 +1,7 @@
 """Readiness: what `reporter e2b` would say for each receiver, as part of the validation report. The export
 and its checks (XSD, ICH conformance, receiver rules) run exactly as for `reporter e2b`; problems that
 several receivers share are reported once, naming the receivers. A problem of a case file also names the
-case-file field (and line) it comes from (mappings/readiness.yaml)."""
+case-file field (and line) it comes from (mappings/case_locations.yaml)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ _LOCATION = re.compile(r"^(?P<number>[A-Z][A-Za-z0-9.]*?)(?: \((?P<parts>[^)]*)\
 
 @cache
 def _table() -> dict[str, Any]:
-    return load_yaml("readiness.yaml")
+    return load_yaml("case_locations.yaml")
 
 
 def receivers_for(name: str) -> list[str]:
@@ -39,16 +39,16 @@ def case_path(location: str) -> str | None:
     path = ""
     for part in (found.group("parts") or "").split(", "):
         label, _, number = part.rpartition(" ")
-        block = table["blocks"].get(label)
+        block = table["e2b_blocks"].get(label)
         if block and number.isdigit():
             name = block.rsplit(".", 1)[-1] if path else block
             path = f"{path}.{name}[{int(number) - 1}]" if path else f"{name}[{int(number) - 1}]"
-    field = table["elements"].get(found.group("number"))
+    field = table["e2b_elements"].get(found.group("number"))
     if field and field.split(".")[0] in CaseFile.model_fields:  # a field of the case, not of the block
         return field
     if not path:  # a rule on the whole case about a block's element: the block's list
         number = found.group("number")
-        path = next((v for k, v in table["element_blocks"].items() if number.startswith(k)), "")
+        path = next((v for k, v in table["e2b_element_blocks"].items() if number.startswith(k)), "")
         return path or field or None
     return f"{path}.{field}" if field else path
 

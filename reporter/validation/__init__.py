@@ -4,11 +4,15 @@ the same report (reporter.validation.readiness runs it for `validate --receiver`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reporter.validation.casepath import CaseLines
 from reporter.validation.report import Issue, ValidationReport
+
+# layers whose issues already name the case file's fields (the others are relabelled from FHIRPath)
+CASE_LAYERS = ("input", "plausibility", "e2b", "xsd", "skipped")
 
 __all__ = ["Issue", "ValidationReport", "load_bundle_or_case", "validate_bundle", "validate_file"]
 
@@ -38,6 +42,9 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
     _run_layer(report, "terminology", lambda: check_terminology(bundle, nodes))
     _run_layer(report, "rules", lambda: check_rules(bundle, nodes))
     _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines))
+    if lines is not None:  # a case file's problems by its fields and lines, not by FHIRPath
+        report.issues = [replace(i, location=lines.relabel(bundle, i.location)) if i.layer not in CASE_LAYERS
+                         else i for i in report.issues]
     if receiver:
         from reporter.e2b.readiness import readiness
 

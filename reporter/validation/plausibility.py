@@ -14,7 +14,7 @@ from reporter.fhir import read
 from reporter.fhir.read import BundleIndex, as_list, codings, extensions
 from reporter.tables import code_list, fhir_tables
 from reporter.validation import units
-from reporter.validation.casepath import CaseLines
+from reporter.validation.casepath import CaseLines, CasePaths, field_of
 from reporter.validation.report import Issue
 from reporter.validation.rules import date_ceiling, date_floor
 from reporter.validation.walk import walk_bundle
@@ -371,7 +371,7 @@ class Plausibility:
             return f"{path}.{key}"
         resource = _dict(_dict(as_list(self.bundle.get("entry"))[int(match.group(1))]).get("resource"))
         tail = f"{match.group(2)}.{key}".lstrip(".")
-        return self.locate(resource, tail, self.case.of(resource, date_field(tail)))
+        return self.locate(resource, tail, self.case.of(resource, field_of(resource.get("resourceType"), tail)))
 
     # -- death ----------------------------------------------------------------------------------------
 
@@ -453,49 +453,6 @@ class Plausibility:
                                   self.case.of(statement, f"dosages[{j}].{name}"), number,
                                   read.primitive_absent(bounds, field)))
         return spots
-
-
-# FHIRPath tails of dates inside a resource -> the case-file field they come from
-DATE_FIELDS = [(r"date", "onset"), (r"_date\.extension\[\d+\]\.valueDateTime", "end"),
-               (r"effectiveDateTime", "date"), (r"birthDate", "birth_date"), (r"deceasedDateTime", "death.date"),
-               (r"dosage\[(\d+)\]\.timing\.repeat\.boundsPeriod\.start", "dosages[{0}].start"),
-               (r"dosage\[(\d+)\]\.timing\.repeat\.boundsPeriod\.end", "dosages[{0}].stop")]
-
-
-def date_field(tail: str) -> str:
-    for pattern, field in DATE_FIELDS:
-        found = re.fullmatch(pattern, tail)
-        if found:
-            return field.format(*found.groups())
-    return ""
-
-
-class CasePaths:
-    """Case-file paths of a Bundle's resources, for a Bundle built from a case file: the builder writes
-    reactions, tests and drugs into their sections in the case file's order."""
-
-    def __init__(self, index: BundleIndex) -> None:
-        self.prefix: dict[int, str] = {}
-        for key, name in (("reactions", "reactions"), ("tests", "tests"), ("drugs", "drugs")):
-            for i, resource in enumerate(index.section(key)):
-                self.prefix[id(resource)] = f"{name}[{i}]"
-        self.drug_index = {f"urn:uuid:{r.get('id')}": i for i, r in enumerate(index.section("drugs"))}
-        self.reaction_ids: dict[int, str] = {}
-        if index.patient is not None:
-            self.prefix[id(index.patient)] = "patient"
-        for resource in index.section("patient"):
-            self.prefix.setdefault(id(resource), "patient")
-
-    def of(self, resource: Json, tail: str) -> str:
-        base = self.prefix.get(id(resource), "")
-        return f"{base}.{tail}" if base and tail else base or tail
-
-    def link(self, statement: Json, event: Json, tail: str) -> str:
-        """drugs[k].reactions[?].<tail>: the drug's link to the reaction (position unknown here: the
-        case file knows it: CaseLines.resolve)."""
-        drug = self.prefix.get(id(statement))
-        reaction = self.prefix.get(id(event))
-        return f"{drug}.reactions[{reaction}].{tail}" if drug and reaction else ""
 
 
 def check_plausibility(bundle: Json, lines: CaseLines | None = None) -> list[Issue]:
