@@ -6,6 +6,7 @@ case-file field (and line) it comes from (mappings/case_locations.yaml)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -51,6 +52,36 @@ def case_path(location: str) -> str | None:
         path = next((v for k, v in table["e2b_element_blocks"].items() if number.startswith(k)), "")
         return path or field or None
     return f"{path}.{field}" if field else path
+
+
+@dataclass(frozen=True)
+class Problem:
+    issue: Issue
+    case_path: str | None  # the case-file field it comes from, when known
+
+
+@dataclass(frozen=True)
+class ReceiverReadiness:
+    """Whether `reporter e2b` would write the case for one receiver, and the errors that stop it."""
+
+    receiver: str
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+
+def by_receiver(bundle: dict[str, Any]) -> list[ReceiverReadiness]:
+    """One readiness line per receiver profile (ich first): the errors its export check reports."""
+    out = []
+    for name in receivers_for("all"):
+        try:
+            issues = export_bundles([bundle], receiver_name=name).check.errors
+        except ReporterError as exc:
+            issues = [Issue("error", "E2B-EXPORT", exc.location or "Bundle", exc.message, exc.hint, "e2b")]
+        out.append(ReceiverReadiness(name, [Problem(i, case_path(i.location)) for i in issues]))
+    return out
 
 
 def readiness(bundle: dict[str, Any], receiver: str, lines: CaseLines | None = None) -> list[Issue]:
