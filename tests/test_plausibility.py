@@ -173,3 +173,9 @@ def test_conversion_hint_names_the_converted_value(tmp_path) -> None:
     report, _ = _validate(tmp_path, _set("tests.12.unit", "umol/L"))
     issue = next(i for i in report.issues if i.code == "PLAUS-UNIT-PROPERTY")
     assert "mg/dL" in (issue.hint or "") and "0.158" in (issue.hint or "")
+
+
+def test_a_future_date_is_reported_once(tmp_path) -> None:
+    report, _ = _validate(tmp_path, _set("tests.5.date", "2999-01-01"))
+    codes = [i.code for i in report.issues if "tests[5].date" in i.location]
+    assert codes == ["ICSR-FUTURE-DATE"], report.to_text()

@@ -16,7 +16,7 @@ from reporter.tables import code_list, fhir_tables
 from reporter.validation import units
 from reporter.validation.casepath import CaseLines, CasePaths, field_of
 from reporter.validation.report import Issue
-from reporter.validation.rules import date_ceiling, date_floor
+from reporter.validation.rules import DATE_KEYS, date_ceiling, date_floor, today
 from reporter.validation.walk import walk_bundle
 
 Json = dict[str, Any]
@@ -352,13 +352,14 @@ class Plausibility:
         limit = date_ceiling(recent) if isinstance(recent, str) else None
         if limit is None:
             return
+        future = today()  # a date in the future is reported once, by the ICSR rules (ICSR-FUTURE-DATE)
         for path, node in walk_bundle(self.bundle):
             if ".ofType(Composition)" in path:
                 continue
-            for key in ("date", "birthDate", "effectiveDateTime", "onsetDateTime", "abatementDateTime", "start",
-                        "end", "valueDateTime", "deceasedDateTime"):
-                value = node.get(key)
-                if isinstance(value, str) and value[:4].isdigit() and (floor := date_floor(value)) and floor > limit:
+            for key in DATE_KEYS.intersection(node):
+                value = node[key]
+                floor = date_floor(value) if isinstance(value, str) and value[:4].isdigit() else None
+                if floor and limit < floor <= future:
                     self.issues.append(Issue("error", "PLAUS-AFTER-REPORT", self.node_location(path, key),
                                              f"{value} is after the date of the report's most recent information "
                                              f"({recent}, C.1.5)",
