@@ -356,7 +356,7 @@ class Plausibility:
         for path, node in walk_bundle(self.bundle):
             if ".ofType(Composition)" in path:
                 continue
-            for key in DATE_KEYS.intersection(node):
+            for key in sorted(DATE_KEYS.intersection(node)):
                 value = node[key]
                 floor = date_floor(value) if isinstance(value, str) and value[:4].isdigit() else None
                 if floor and limit < floor <= future:
