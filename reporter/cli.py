@@ -225,6 +225,7 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
 
     bundles = [load_bundle(path) for path in files]
     result = export_bundles(bundles, receiver_name=receiver, batch_id=batch_id)
+    _e2b_case_paths(result.check, files)
     click.echo(f"{result.cases} case(s) for receiver {result.receiver}", err=True)
     click.echo(result.check.text(), err=True)
     if not result.check.ok and not force:
@@ -234,6 +235,20 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
     if not result.check.ok:
         click.echo("written with --force, but the batch fails validation", err=True)
         sys.exit(1)
+
+
+def _e2b_case_paths(check, files: tuple[str, ...]) -> None:
+    """Name the case-file field (and line) each E2B problem comes from, for the inputs that are case files."""
+    from reporter.casefile.parse import load_data, read_text
+    from reporter.e2b.readiness import with_case_paths
+    from reporter.validation.casepath import CaseLines
+
+    lines = []
+    for path in files:
+        text = read_text(path)
+        data = load_data(text, path)
+        lines.append(None if "resourceType" in data else CaseLines(text, data, path if len(files) > 1 else None))
+    check.report.issues = with_case_paths(check.report.issues, lines)
 
 
 # -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------

@@ -104,3 +104,14 @@ def test_case_paths_of_e2b_locations() -> None:
     assert case_path("C.1.7 (case 1)") == "report.expedited"
     assert case_path("D.7.1.r.2 (case 1, history 2)") == "patient.medical_history[1]"
     assert case_path("N.1.2") is None
+
+
+def test_e2b_command_names_the_case_file_field_of_each_problem(tmp_path, schema_env) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL, encoding="utf-8")
+    alone = _cli("e2b", str(bad), "--receiver", "fda", env=schema_env)
+    assert alone.returncode == 1
+    assert "C.1.7 (case 1) <- report.expedited (line 3)" in alone.stderr
+    together = _cli("e2b", str(EXAMPLES / "case1-anakinra-hepatitis.yaml"), str(bad), "--receiver", "fda",
+                    env=schema_env)
+    assert f"C.1.7 (case 2) <- {bad}: report.expedited (line 3)" in together.stderr

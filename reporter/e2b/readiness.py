@@ -6,7 +6,8 @@ case-file field (and line) it comes from (mappings/case_locations.yaml)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -98,11 +99,24 @@ def readiness(bundle: dict[str, Any], receiver: str, lines: CaseLines | None = N
     out = []
     every = len(receivers_for(receiver))
     for issue, names in merged.values():
-        location = issue.location
-        if issue.layer == "xsd" and location.startswith("line "):
-            location = f"E2B XML {location}"
-        elif lines is not None and (path := case_path(location)):
-            location = f"{location} <- {lines.where(path)}"
+        location = f"E2B XML {issue.location}" if issue.layer == "xsd" and issue.location.startswith("line ") \
+            else issue.location
         who = "" if issue.layer == "skipped" or (len(names) == every and every == 1) else f"[{', '.join(names)}] "
         out.append(Issue(issue.severity, issue.code, location, who + issue.message, issue.hint, issue.layer))
+    return with_case_paths(out, [lines])
+
+
+_CASE = re.compile(r"\(case (\d+)")
+
+
+def with_case_paths(issues: list[Issue], lines: Sequence[CaseLines | None]) -> list[Issue]:
+    """E2B issues of a batch with the case-file field (and line) each comes from: `lines[n - 1]` is the
+    case file of case n in the batch (None for a Bundle, whose issues stay as they are)."""
+    out = []
+    for issue in issues:
+        found = _CASE.search(issue.location)
+        n = int(found.group(1)) if found else (1 if len(lines) == 1 else 0)
+        source = lines[n - 1] if 0 < n <= len(lines) else None
+        path = case_path(issue.location) if source is not None else None
+        out.append(replace(issue, location=f"{issue.location} <- {source.where(path)}") if path and source else issue)
     return out

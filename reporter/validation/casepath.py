@@ -72,9 +72,10 @@ def split_path(path: str) -> tuple[Any, ...]:
 class CaseLines:
     """Where the fields of one case file are (its text) and what they hold (its data)."""
 
-    def __init__(self, text: str, data: dict[str, Any]) -> None:
+    def __init__(self, text: str, data: dict[str, Any], name: str | None = None) -> None:
         self.lines = _line_index(text)
         self.data = data
+        self.name = name  # the file, named in locations when several case files are read together
 
     def resolve(self, path: str) -> str:
         """`drugs[0].reactions[reactions[1]]...` (a drug's link to a reaction, named by the reaction's
@@ -126,4 +127,5 @@ class CaseLines:
         """`path (line N)`, with the line of the nearest field that is in the file."""
         path = format_path(split_path(self.resolve(path)))
         line = self.line(path)
-        return f"{path} (line {line})" if line else path
+        where = f"{path} (line {line})" if line else path
+        return f"{self.name}: {where}" if self.name else where
