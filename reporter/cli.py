@@ -207,11 +207,13 @@ def case_command(file: str, out: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text, or json (a FHIR OperationOutcome).")
-def validate_command(file: str, fmt: str) -> None:
+@click.option("--receiver", type=click.Choice(["ich", "fda", "ema", "all"]), default=None,
+              help="Also run what `reporter e2b` runs for this receiver (or all): XSD, ICH conformance, its rules.")
+def validate_command(file: str, fmt: str, receiver: str | None) -> None:
     """Validate a case file or an ICSR Bundle: every problem at once. Exit 0 if no errors, 1 if errors."""
     from reporter.validation import validate_file
 
-    _, report = validate_file(file)
+    _, report = validate_file(file, receiver=receiver)
     click.echo(report.to_json() if fmt == "json" else report.to_text(), nl=False)
     sys.exit(0 if report.ok else 1)
 
@@ -254,12 +256,30 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
 
     bundles = [load_bundle(path) for path in files]
     result = export_bundles(bundles, receiver_name=receiver, batch_id=batch_id)
+    _e2b_case_paths(result.check, files)
     click.echo(f"{result.cases} case(s) for receiver {result.receiver}", err=True)
     click.echo(result.check.text(), err=True)
     if not result.check.ok and not force:
         click.echo("not written: the batch fails validation (use --force to write it anyway)", err=True)
         sys.exit(1)
     write_output(result.xml, out)
+    if not result.check.ok:
+        click.echo("written with --force, but the batch fails validation", err=True)
+        sys.exit(1)
+
+
+def _e2b_case_paths(check, files: tuple[str, ...]) -> None:
+    """Name the case-file field (and line) each E2B problem comes from, for the inputs that are case files."""
+    from reporter.casefile.parse import load_data, read_text
+    from reporter.e2b.readiness import with_case_paths
+    from reporter.validation.casepath import CaseLines
+
+    lines = []
+    for path in files:
+        text = read_text(path)
+        data = load_data(text, path)
+        lines.append(None if "resourceType" in data else CaseLines(text, data, path if len(files) > 1 else None))
+    check.report.issues = with_case_paths(check.report.issues, lines)
 
 
 # -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------
@@ -282,11 +302,20 @@ def render_command(file: str, out: str | None, no_validate: bool) -> None:
         raise RenderError(f"unknown output type {suffix or '(none)'}", location=out,
                           hint="name the output file .html or .pdf")
     case, bundle = load_case_and_bundle(file)  # a case file also gives the computed causality section
-    validation = None if no_validate else validation_report(bundle)
+    checked = validation_report(bundle)  # also with --no-validate: the exit code and the not-valid banner
+    validation = None if no_validate else checked
     if suffix == ".pdf":
-        write_output(bundle_pdf(bundle, validation, case), out)
+        write_output(bundle_pdf(bundle, validation, case, checked=checked), out)
     else:
-        write_output(bundle_html(bundle, validation, case), out)
+        write_output(bundle_html(bundle, validation, case, checked=checked), out)
+    errors = [i for i in getattr(checked, "issues", checked or []) if _severity(i) in ("error", "fatal")]
+    if errors:
+        click.echo(f"written, but NOT VALID: {len(errors)} error(s); `reporter validate {file}` lists them", err=True)
+        sys.exit(1)
+
+
+def _severity(issue) -> str:
+    return issue.get("severity") if isinstance(issue, dict) else issue.severity
 
 
 # --- service: serve, token, db (issue 6) ----------------------------------------------------------------

@@ -36,6 +36,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted request or XML file, in bytes (E2B gateways take about 20 MB)."),
     Setting("today", None,
             "Override today's date (YYYY-MM-DD) for the no-future-date checks; meant for tests."),
+    Setting("shared_dir", None,
+            "The shared reference material (ICH XSDs, E2B examples, code lists) the tests read; default "
+            "../shared next to the project. Tests that need it skip without it (and fail under CI=true)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -26,7 +26,9 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 
 def shared_path() -> Path:
-    return Path(os.environ.get("REPORTER_SHARED_DIR") or (REPO.parent / "shared")).resolve()
+    from reporter import config
+
+    return Path(config.get("shared_dir") or (REPO.parent / "shared")).resolve()
 
 
 @pytest.fixture(scope="session")

@@ -131,3 +131,32 @@ def test_cli_render_errors(tmp_path) -> None:
     result = runner.invoke(main, ["render", str(broken)])
     assert result.exit_code == 2 and "invalid YAML" in result.output
     assert "Traceback" not in result.output
+
+
+def _without_suspect(tmp_path) -> str:
+    """Case 1 as a Bundle whose drugs are all concomitant: it fails the ICSR minimum criteria."""
+    bundle = demo_bundle(CASE1)
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        for ext in resource.get("extension", []) if resource["resourceType"] == "MedicationStatement" else []:
+            if ext["url"].endswith("drug-role"):
+                ext["valueCoding"] = {**ext["valueCoding"], "code": "2", "display": "Concomitant"}
+    path = tmp_path / "no-suspect.json"
+    path.write_text(json.dumps(bundle))
+    return str(path)
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-validate"]])
+def test_cli_render_of_an_invalid_case_writes_a_not_valid_banner_and_exits_1(tmp_path, extra) -> None:
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["render", _without_suspect(tmp_path), "-o", str(out), *extra])
+    assert result.exit_code == 1, result.output
+    assert "NOT VALID" in result.output
+    html = out.read_text()
+    assert 'class="not-valid"' in html and "ICSR minimum criteria (no suspect drug)" in html
+    assert ("no validation report was produced" in html) == bool(extra)
+
+
+def test_valid_case_has_no_banner() -> None:
+    html = bundle_html(demo_bundle(CASE1), validation_report(demo_bundle(CASE1)))
+    assert 'class="not-valid"' not in html

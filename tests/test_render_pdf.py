@@ -90,3 +90,12 @@ def test_cli_render_pdf(tmp_path) -> None:
     result = CliRunner().invoke(main, ["render", str(DEMOS[0]), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"%PDF-")
+
+
+def test_pdf_of_an_invalid_case_carries_the_not_valid_banner(tmp_path) -> None:
+    from reporter.render.output import validation_report
+
+    bundle = demo_bundle(DEMOS[0])
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "AdverseEvent"]
+    text = pdf_text(bundle_pdf(bundle, validation_report(bundle)), tmp_path)
+    assert "NOT VALID" in text and "no reaction" in text

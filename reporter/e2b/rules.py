@@ -360,6 +360,19 @@ class Checker:
                     self._check_value(element, node, value, allowed, precision.get(element.number) if is_date
                                       else None, is_date, today)
 
+    def check_cardinality(self) -> None:
+        """An element at most once per instance of its block (ICH element table; rules `max_occurs`)."""
+        ich = next((s for s in self.sets if s.get("name") == "ich"), {})
+        limits = ich.get("max_occurs") or {}
+        for element in self.d.elements.values():
+            if element.group is None or element.node is None or not self.loc.instances(element.group):
+                continue
+            limit = limits.get(element.number, 1)
+            for inst, pairs in self.loc.by_instance(element).items():
+                if len(pairs) > limit:
+                    self.add("error", "E2B-CARDINALITY", self.where(element.number, element.group, inst),
+                             f"{element.name} occurs {len(pairs)} times; at most {limit} allowed here")
+
     def _null_flavor(self, element: Element, node: Node, flavor: str) -> None:
         allowed = ", ".join(element.null_flavors) or "none"
         self.add("error", "E2B-NULLFLAVOR", Where(self, element.number, element.group or "", node, element),
@@ -553,6 +566,7 @@ def check(root: Node | etree._ElementTree, rule_sets: Iterable[str] = ("ich",)) 
         root = root.getroot()
     checker = Checker(root, rule_sets)
     checker.check_elements()
+    checker.check_cardinality()
     checker.check_messages()
     checker.check_rules()
     return checker.issues

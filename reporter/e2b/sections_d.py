@@ -345,11 +345,10 @@ def reaction_time(obs: Node, event: Json) -> None:
     bounds = [("low", start, start_nf), ("high", end, end_nf)]
     if duration:
         time = el(obs, "effectiveTime", xsi_type="SXPR_TS")
-        if start or end or start_nf or end_nf:
-            comp = el(time, "comp", xsi_type="IVL_TS")
-            for tag, value, flavor in bounds:
-                if value or flavor:
-                    el(comp, tag, value=ts(value), nullFlavor=None if value else flavor)
+        comp = el(time, "comp", xsi_type="IVL_TS")  # without dates an empty interval: SXPR_TS needs two comps
+        for tag, value, flavor in bounds:
+            if value or flavor:
+                el(comp, tag, value=ts(value), nullFlavor=None if value else flavor)
         value, unit = ucum(duration)
         el(el(time, "comp", xsi_type="IVL_TS", operator="A"), "width", value=value, unit=unit)
         return

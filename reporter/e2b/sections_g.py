@@ -214,9 +214,9 @@ def dose_time(sub: Node, dosage: Json) -> None:
         time = el(sub, "effectiveTime", xsi_type="SXPR_TS")
         value, unit = ucum(every)
         el(el(time, "comp", xsi_type="PIVL_TS"), "period", value=value, unit=unit)
+        ivl = el(time, "comp", xsi_type="IVL_TS", operator="A")  # empty without dates: SXPR_TS needs two comps
         if not has_bounds:
             return
-        ivl = el(time, "comp", xsi_type="IVL_TS", operator="A")
     else:
         ivl = el(sub, "effectiveTime", xsi_type="IVL_TS")
     if start or start_nf:

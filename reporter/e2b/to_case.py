@@ -675,8 +675,8 @@ def _time_shape(time: etree._Element) -> str:
 # other shape (a duration with an end, a third interval, a second period...) are not read: the model could
 # hold them, but the exporter would write them differently; they are passed through as received.
 _BOUNDS = r"(low|high|width|low,high|low,width)"
-_DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|SXPR_TS\[PIVL_TS\(period\)(\|IVL_TS:A\({_BOUNDS}\))?\])$")
-_REACTION_SHAPES = re.compile(r"^(IVL_TS\((low|high|low,high)?\)|SXPR_TS\[(IVL_TS\((low|high|low,high)\)\|)?"
+_DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|SXPR_TS\[PIVL_TS\(period\)(\|IVL_TS:A\({_BOUNDS}?\))?\])$")
+_REACTION_SHAPES = re.compile(r"^(IVL_TS\((low|high|low,high)?\)|SXPR_TS\[(IVL_TS\((low|high|low,high)?\)\|)?"
                               r"IVL_TS:A\(width\)\])$")
 
 

@@ -60,6 +60,7 @@ class CiomsForm:
     report_type: str  # initial, follow-up
     report_type_note: str = ""  # "Follow-up (version 4)", "Amendment (version 2): reason"
     continuation: list[tuple[str, str, str]] = field(default_factory=list)  # (item, title, full text)
+    not_valid: tuple[str, ...] = ()  # why the case is not a valid ICSR: a banner above the form
 
 
 # Lines and characters per line of each box at the template's sizes (templates/cioms.css).
@@ -381,6 +382,7 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
     first_onset = next((r.onset for r in case.reactions if r.onset is not None), None)
     source_text = (plain(h.report_type) + " " + (h.study or "")).lower()
     form = CiomsForm(
+        not_valid=case.not_valid,
         report_id=plain(h.report_id),
         initials=plain(p.initials) if p else "UNK",
         country=(p.country if p and p.country else None) or next(

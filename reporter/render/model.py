@@ -268,6 +268,7 @@ class CaseView:
     narrative: NarrativeView = field(default_factory=NarrativeView)
     issues: tuple[IssueView, ...] = ()
     validated: bool = False  # False: no validation report was available
+    not_valid: tuple[str, ...] = ()  # why the case is not a valid ICSR (errors found): the page's banner
     gaps: tuple[str, ...] = ()  # whole sections the Bundle lacks
     computed: tuple[ComputedAssessment, ...] = ()  # causality methods worked out from the case file
     computed_note: str | None = None  # why there are none (no case file, or what stopped them)

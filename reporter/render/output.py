@@ -62,14 +62,16 @@ def validation_report(bundle: dict):
                  "hint": "report this as a bug, with the input"}]
 
 
-def bundle_html(bundle: dict, validation=None, case=None) -> str:
-    """`case`: the case file behind the Bundle, when there is one (adds the computed assessments)."""
+def bundle_html(bundle: dict, validation=None, case=None, *, checked=None) -> str:
+    """The report page. `case`: the case file behind the Bundle, when there is one (adds the computed
+    assessments); with errors in `validation` (or, panel left out, in `checked`) a not-valid banner."""
     from reporter.render.view import case_view
 
-    return render_html(case_view(bundle, validation, case))
+    return render_html(case_view(bundle, validation, case, checked))
 
 
-def bundle_pdf(bundle: dict, validation=None, case=None, version: ReportVersion | None = None) -> bytes:
+def bundle_pdf(bundle: dict, validation=None, case=None, version: ReportVersion | None = None, *,
+               checked=None) -> bytes:
     from reporter.render.view import case_view
 
-    return render_pdf(case_view(bundle, validation, case), version)
+    return render_pdf(case_view(bundle, validation, case, checked), version)

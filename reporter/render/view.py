@@ -896,9 +896,25 @@ def issues_from(report: Any) -> list[IssueView]:
     return out
 
 
-def case_view(bundle: Any, validation: Any = None, case: Any = None) -> CaseView:
+MINIMUM_CRITERIA = "ICSR-MIN-"
+
+
+def verdict(issues: list[IssueView]) -> tuple[str, ...]:
+    """Why a case is not valid, from its validation issues: the ICSR minimum criteria it fails (by name),
+    then the count of other errors; empty when it has no errors."""
+    errors = [i for i in issues if i.severity in ("fatal", "error")]
+    minimum = [i.message.split(":")[0] for i in errors if i.code.startswith(MINIMUM_CRITERIA)]
+    out = [f"it fails the ICSR minimum criteria ({'; '.join(minimum)})"] if minimum else []
+    others = len(errors) - len(minimum)
+    if others:
+        out.append(f"{'another ' if minimum else ''}{others} error(s) found by validation")
+    return tuple(out)
+
+
+def case_view(bundle: Any, validation: Any = None, case: Any = None, checked: Any = None) -> CaseView:
     """Extract everything the report shows; `validation` is a ValidationReport (or None: not validated);
-    `case` is the case file the Bundle was built from, when there is one (for the computed assessments)."""
+    `case` is the case file the Bundle was built from, when there is one (for the computed assessments);
+    `checked`: a report used only for the not-valid banner when the panel is left out (validation None)."""
     from reporter.render.assessment import computed_assessments
 
     if not isinstance(bundle, dict):
@@ -927,6 +943,7 @@ def case_view(bundle: Any, validation: Any = None, case: Any = None) -> CaseView
         narrative=x.narrative(),
         issues=tuple(issues_from(validation)) if validation is not None else (),
         validated=validation is not None,
+        not_valid=verdict(issues_from(validation if validation is not None else checked)),
         gaps=tuple(dict.fromkeys(x.gaps)),
         computed=computed,
         computed_note=computed_note,

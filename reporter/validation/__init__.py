@@ -1,19 +1,29 @@
-"""Validation: layers 1-4 of DESIGN.md in one report (structure, Bundle integrity, terminology, ICSR rules).
-The E2B output layer (XSD and receiver rules) lives in reporter.e2b and adds to the same report type."""
+"""Validation: layers 1-4 of DESIGN.md in one report (structure, Bundle integrity, terminology, ICSR rules)
+and the plausibility layer. The E2B output layer (XSD and receiver rules) lives in reporter.e2b and adds to
+the same report (reporter.validation.readiness runs it for `validate --receiver`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from reporter.validation.casepath import CaseLines
 from reporter.validation.report import Issue, ValidationReport
+
+# layers whose issues already name the case file's fields (the others are relabelled from FHIRPath)
+CASE_LAYERS = ("input", "plausibility", "e2b", "xsd", "skipped")
 
 __all__ = ["Issue", "ValidationReport", "load_bundle_or_case", "validate_bundle", "validate_file"]
 
 
-def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationReport:
-    """Every problem of a Bundle at once: structure, integrity, terminology, ICSR rules."""
+def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines | None = None,
+                    receiver: str | None = None) -> ValidationReport:
+    """Every problem of a Bundle at once: structure, integrity, terminology, ICSR rules, plausibility, and
+    with `receiver` (ich, fda, ema or all) the E2B output checks `reporter e2b` runs (readiness).
+    `lines`: the case file the Bundle was built from, so that problems name its fields and lines."""
     from reporter.validation.integrity import check_integrity
+    from reporter.validation.plausibility import check_plausibility
     from reporter.validation.rules import check_rules
     from reporter.validation.structure import check_structure
     from reporter.validation.terminology import check_terminology
@@ -31,6 +41,14 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "") -> ValidationRepo
     nodes = walk_bundle(bundle)
     _run_layer(report, "terminology", lambda: check_terminology(bundle, nodes))
     _run_layer(report, "rules", lambda: check_rules(bundle, nodes))
+    _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines))
+    if lines is not None:  # a case file's problems by its fields and lines, not by FHIRPath
+        report.issues = [replace(i, location=lines.relabel(bundle, i.location)) if i.layer not in CASE_LAYERS
+                         else i for i in report.issues]
+    if receiver:
+        from reporter.e2b.readiness import readiness
+
+        _run_layer(report, "e2b", lambda: readiness(bundle, receiver, lines))
     return report
 
 
@@ -50,6 +68,12 @@ def _run_layer(report: ValidationReport, name: str, layer) -> list[Issue]:
 def load_bundle_or_case(path: str | Path) -> tuple[dict[str, Any] | None, ValidationReport]:
     """Read a case file or a FHIR Bundle (JSON). Returns the Bundle (None if unreadable) and a report
     holding any input problems (invalid JSON/YAML, case-file errors) as issues."""
+    bundle, report, _lines = load_input(path)
+    return bundle, report
+
+
+def load_input(path: str | Path) -> tuple[dict[str, Any] | None, ValidationReport, CaseLines | None]:
+    """load_bundle_or_case, plus the case file's field lines when the input is a case file."""
     from pydantic import ValidationError
 
     from reporter.casefile.model import CaseFile
@@ -63,28 +87,29 @@ def load_bundle_or_case(path: str | Path) -> tuple[dict[str, Any] | None, Valida
         data = load_data(text, str(path))
     except InputError as exc:
         report.add("error", "INPUT", exc.location or str(path), exc.message, exc.hint, "input")
-        return None, report
+        return None, report, None
     if data.get("resourceType") == "Bundle":
-        return data, report
+        return data, report, None
     if "resourceType" in data:
         report.add("error", "INPUT", f"{path}: resourceType",
                    f"expected a case file or a Bundle, found a {data['resourceType']}",
                    "validate the ICSR Bundle that contains it", "input")
-        return None, report
+        return None, report, None
     try:
         case = CaseFile.model_validate(data)
     except ValidationError as exc:
         for where, message in _problems_from(exc, _line_index(text)):
             report.add("error", "CASEFILE", where, message, "see `reporter schema` for the format", "input")
-        return None, report
+        return None, report, None
     for where, message in case.dangling_relative_times():
         report.add("error", "CASE-REFERENCE", where, message,
                    "anchor the time to a drug listed in drugs, or give a date", "input")
-    return build_bundle(case), report
+    return build_bundle(case), report, CaseLines(text, data)
 
 
-def validate_file(path: str | Path) -> tuple[dict[str, Any] | None, ValidationReport]:
-    bundle, report = load_bundle_or_case(path)
+def validate_file(path: str | Path, receiver: str | None = None) -> tuple[dict[str, Any] | None, ValidationReport]:
+    """Every problem of a case file or Bundle; with `receiver` (ich, fda, ema, all) also the E2B output's."""
+    bundle, report, lines = load_input(path)
     if bundle is not None:
-        report.extend(validate_bundle(bundle).issues)
+        report.extend(validate_bundle(bundle, lines=lines, receiver=receiver).issues)
     return bundle, report

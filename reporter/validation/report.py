@@ -12,7 +12,8 @@ Severity = Literal["error", "warning", "information"]
 # Our issue codes -> FHIR IssueType (http://hl7.org/fhir/issue-type)
 _FHIR_ISSUE_TYPE = {
     "input": "invalid", "structure": "structure", "reference": "invalid", "terminology": "code-invalid",
-    "rule": "business-rule", "e2b": "business-rule", "xsd": "structure", "skipped": "informational",
+    "rule": "business-rule", "e2b": "business-rule", "plausibility": "business-rule", "xsd": "structure",
+    "skipped": "informational",
 }
 
 
@@ -23,7 +24,7 @@ class Issue:
     location: str        # FHIRPath into the Bundle, a case-file path, or an E2B element number
     message: str
     hint: str | None = None
-    layer: str = "rule"  # input | structure | reference | terminology | rule | e2b | xsd | skipped
+    layer: str = "rule"  # input | structure | reference | terminology | rule | plausibility | e2b | xsd | skipped
 
     def line(self) -> str:
         hint = f" (hint: {self.hint})" if self.hint else ""

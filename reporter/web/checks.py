@@ -5,15 +5,16 @@ from __future__ import annotations
 from reporter.web.outcome import issue, outcome
 
 
-def validate_resource(resource: dict) -> dict:
+def validate_resource(resource: dict, receiver: str | None = None) -> dict:
     """Every problem at once, as an OperationOutcome ('information' only when there is none).
 
     ICSR Bundles get the full report (structure, integrity, terminology, ICSR rules); a single resource
-    read on its own gets the structure layer."""
+    read on its own gets the structure layer. `receiver` (ich, fda, ema, all): also what the E2B export for
+    that receiver would report."""
     if resource.get("resourceType") == "Bundle":
         from reporter.validation import validate_bundle
 
-        return validate_bundle(resource).to_operation_outcome()
+        return validate_bundle(resource, receiver=receiver).to_operation_outcome()
     from reporter.fhir.models import structure_errors
 
     problems = structure_errors(resource)

@@ -307,7 +307,7 @@ def validate_type(resource_type: str):
             raise InputError("Parameters without a 'resource' parameter", location="Parameters.parameter")
     if body.get("resourceType") != resource_type:
         raise InputError(f"expected a {resource_type}, got {body.get('resourceType')}", location="resourceType")
-    return fhir_response(checks.validate_resource(body))
+    return fhir_response(checks.validate_resource(body, _receiver()))
 
 
 @bp.route("/<resource_type>/<resource_id>/$validate", methods=["GET", "POST"])
@@ -320,7 +320,15 @@ def validate_instance(resource_type: str, resource_id: str):
         resource = _bundle_body(store().read(resource_id))
     else:
         resource = store().read_resource(resource_type, resource_id).with_meta()
-    return fhir_response(checks.validate_resource(resource))
+    return fhir_response(checks.validate_resource(resource, _receiver()))
+
+
+def _receiver() -> str | None:
+    """$validate?receiver=ich|fda|ema|all also runs the E2B output checks for that receiver."""
+    name = request.args.get("receiver")
+    if name is not None and name not in ("ich", "fda", "ema", "all"):
+        raise InputError(f"unknown receiver {name!r}", location="receiver", hint="use ich, fda, ema or all")
+    return name
 
 
 # --- case-level downloads -----------------------------------------------------------------------------

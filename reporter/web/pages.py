@@ -198,7 +198,17 @@ def case(case_id: str):
     v = store().read(case_id, version)
     current = store().read(case_id) if version else v
     return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=DOWNLOADS,
-                           editable=True, saved=request.args.get("saved"))
+                           editable=True, saved=request.args.get("saved"), readiness=_readiness(v))
+
+
+def _readiness(v: StoredVersion) -> list[dict]:
+    """Per receiver: ready, or its problems, each with the form field it belongs to (for a link)."""
+    from reporter.e2b.readiness import by_receiver
+
+    return [{"receiver": r.receiver, "ready": r.ready,
+             "problems": [{"issue": p.issue, "path": p.case_path,
+                           "field": caseform.html_id(p.case_path) if p.case_path else None} for p in r.problems]}
+            for r in by_receiver(downloads.served_bundle(v))]
 
 
 @bp.get("/static/report.css")

@@ -133,7 +133,8 @@ def test_cli_refuses_invalid_output_unless_forced(tmp_path):
     assert proc.returncode == 1 and "E2B-DUPLICATE-MESSAGE" in proc.stderr and not out.exists()
     assert "XSD validation skipped" in proc.stderr
     proc = _run("--force", str(DEMOS[0]), str(DEMOS[0]), "-o", str(out))
-    assert proc.returncode == 0 and out.exists()
+    assert proc.returncode == 1 and out.exists()  # written as asked, but the exit code says it has errors
+    assert "written with --force, but the batch fails validation" in proc.stderr
 
 
 def test_cli_bad_input_is_a_clear_error(tmp_path):

@@ -65,7 +65,8 @@ def test_xsd_valid_variants_round_trip_without_differences(kind: str, shared_dir
         failures[:8])
 
 
-def test_mutations_are_deterministic_and_change_the_document() -> None:
+def test_mutations_are_deterministic_and_change_the_document(shared_dir: Path) -> None:
+    """Needs ../shared: the mutations read the ICH element table's null flavors from it."""
     source = (INPUTS / "fda-postmarket-foreign-sender.xml").read_bytes()
     first = list(mutations.variants({"a.xml": source}, 7, 18))
     again = list(mutations.variants({"a.xml": source}, 7, 18))

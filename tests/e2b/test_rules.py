@@ -261,6 +261,10 @@ ELEMENT_CASES = {
     "E2B-MEDDRA-VERSION": lambda d: _set(d, "//h:observation[h:code/@code='29']/h:value", codeSystemVersion="27.0"),
     "E2B-DUPLICATE-MESSAGE": lambda d: d.insert(5, copy.deepcopy(d.xpath("h:PORR_IN049016UV",
                                                                            namespaces=NS)[0])) or d,
+    # a second outcome (E.i.7) in one reaction: the ICH table allows one per reaction
+    "E2B-CARDINALITY": lambda d: [n.addnext(copy.deepcopy(n)) for n in d.xpath(
+        "//h:observation[h:code/@code='29']/h:outboundRelationship2[h:observation/h:code/@code='27']",
+        namespaces=NS)[:1]] and d,
 }
 
 

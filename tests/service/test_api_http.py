@@ -245,3 +245,20 @@ def test_pdf_and_html_downloads_are_audited_and_need_a_token(served) -> None:
     subtypes = [(e.subtype, e.outcome, e.agent.startswith("token:")) for e in served.store.audit_events(10)]
     assert ("pdf-export", "0", True) in subtypes and ("html-export", "0", True) in subtypes
     assert ("pdf-export", "4", False) in subtypes  # the refused one is audited too
+
+
+def test_validate_operation_with_receiver_runs_the_e2b_checks(served) -> None:
+    s = served.session(served.read_token)
+    bundle = demo_bundles()[0]
+    comp = bundle["entry"][0]["resource"]
+    comp["extension"] = [e for e in comp["extension"] if not e["url"].endswith("expeditedreport")]  # C.1.7 gone
+    plain = s.post(f"{served.base}/Bundle/$validate", data=json.dumps(bundle), headers={"Content-Type": JSON},
+                   timeout=30).json()
+    assert not any(i["details"]["coding"][0]["code"] == "R0011" for i in plain["issue"] if "details" in i
+                   and "coding" in i["details"])
+    fda = s.post(f"{served.base}/Bundle/$validate?receiver=fda", data=json.dumps(bundle),
+                 headers={"Content-Type": JSON}, timeout=60).json()
+    codes = [i["details"]["coding"][0]["code"] for i in fda["issue"] if "coding" in i.get("details", {})]
+    assert "R0011" in codes
+    _is_outcome(s.post(f"{served.base}/Bundle/$validate?receiver=nope", data=json.dumps(bundle),
+                       headers={"Content-Type": JSON}, timeout=30), 400)

@@ -185,3 +185,28 @@ def _case_count(served) -> int:
     from reporter.store import Criteria
 
     return served.store.search("Bundle", Criteria(count=0)).total
+
+
+def test_case_page_shows_readiness_per_receiver_with_links_to_the_form(served) -> None:
+    site = _site(served)
+    s = _login(served)
+    ready_id = served.store.create(demo_bundles()[0], author="test").case_id
+    page = _is_page(s.get(f"{site}/cases/{ready_id}", timeout=60), 200)
+    for receiver in ("ich", "fda", "ema"):
+        assert re.search(rf'id="ready-{receiver}"><strong>{receiver.upper()}</strong>:\s*ready', page), receiver
+    # saved from the form without C.1.7 (expedited): FDA refuses it, ICH and EMA take it
+    values = caseform.flatten(load_case(sorted(EXAMPLES.glob("*.yaml"))[0]))
+    values.pop("report.expedited", None)
+    values["case_id"] = "GB-EXAMPLEPHARMA-2023-READY-1"
+    token = _csrf(s.get(f"{site}/cases/new", timeout=30).text)
+    r = s.post(f"{site}/cases/new", data=[*values.items(multi=True), ("csrf_token", token)],
+               allow_redirects=False, timeout=60)
+    assert r.status_code == 303, r.text[:3000]
+    page = _is_page(s.get(site + r.headers["Location"], timeout=60), 200)
+    assert re.search(r'id="ready-ich"><strong>ICH</strong>:\s*ready', page)
+    fda = page.split('id="ready-fda"', 1)[1].split('id="ready-ema"', 1)[0]
+    assert "problem(s)" in fda and "C.1.7 (case 1)" in fda  # the E2B number, and the field below
+    link = re.search(r'<a href="([^"#]+)#(f-report_expedited)">report.expedited</a>', fda)
+    assert link, fda
+    form = _is_page(s.get(site + link.group(1), timeout=60), 200)
+    assert f'id="{link.group(2)}"' in form  # the link lands on the form field

@@ -1,0 +1,460 @@
+"""Layer 5: plausibility. Facts a case can state but that cannot be true (errors) or are very unlikely
+(warnings): chronology against drug exposure, human ranges of age and weight, lab units and limits,
+result interpretations, causality scales, dates after the report, death, and absent reasons that E2B cannot
+carry. Thresholds and tables are data (mappings/plausibility.yaml); each rule is described in
+docs/plausibility.md. Locations are FHIRPaths, or case-file paths when the caller knows the case file
+(reporter.validation.casepath)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reporter.fhir import read
+from reporter.fhir.read import BundleIndex, as_list, codings, extensions
+from reporter.tables import code_list, fhir_tables
+from reporter.validation import units
+from reporter.validation.casepath import CaseLines, CasePaths, field_of
+from reporter.validation.report import Issue
+from reporter.validation.rules import DATE_KEYS, date_ceiling, date_floor, today
+from reporter.validation.walk import walk_bundle
+
+Json = dict[str, Any]
+SUSPECT_ROLES = ("suspect", "interacting")
+
+
+def _dict(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s\-_]+", "", text.lower())
+
+
+class Plausibility:
+    def __init__(self, bundle: Json, lines: CaseLines | None = None) -> None:
+        self.bundle = bundle
+        self.t = units.table()
+        self.index = BundleIndex(bundle)
+        self.issues: list[Issue] = []
+        self.paths = {id(e["resource"]): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
+                      for i, e in enumerate(as_list(bundle.get("entry")))
+                      if isinstance(e, dict) and isinstance(e.get("resource"), dict)}
+        self.lines = lines
+        self.case = CasePaths(self.index)
+
+    def locate(self, resource: Json | None, tail: str, case: str) -> str:
+        """The case-file path and line when the Bundle came from a case file, else the FHIRPath."""
+        if self.lines is not None and case:
+            return self.lines.where(case)
+        base = self.paths.get(id(resource), "Bundle") if resource is not None else "Bundle"
+        return f"{base}.{tail}" if tail else base
+
+    def add(self, severity: str, code: str, resource: Json | None, tail: str, case: str, message: str,
+            hint: str) -> None:
+        self.issues.append(Issue(severity, code, self.locate(resource, tail, case), message, hint,  # type: ignore[arg-type]
+                                 "plausibility"))
+
+    def run(self) -> list[Issue]:
+        for check in (self.patient, self.exposure, self.intervals, self.labs, self.causality, self.report_dates,
+                      self.death, self.absent_reasons):
+            check()
+        return self.issues
+
+    # -- patient: age, age group, weight, height ----------------------------------------------------
+
+    def age_years(self) -> tuple[float, Json, str] | None:
+        for event in self.index.all("AdverseEvent"):
+            age = _dict(read.ext_value(event, "age_at_onset"))
+            value, unit = _num(age.get("value")), age.get("code") or age.get("unit")
+            factor = self.t["age"]["unit_years"].get(unit)
+            if value is not None and factor is not None:
+                return value * float(factor), event, f"{value:g} {unit}"
+        return None
+
+    def age_group(self) -> tuple[str, Json] | None:
+        for obs in self.patient_observations("age_group"):
+            for c in codings(obs.get("valueCodeableConcept")):
+                key = code_list("age_group").key_for_e2b(str(c.get("code")))
+                if key:
+                    return key, obs
+        return None
+
+    def patient_observations(self, key: str) -> list[Json]:
+        code = fhir_tables().patient_observations[key]["code"]
+        return [o for o in self.index.section("patient") if o.get("resourceType") == "Observation"
+                and any(c.get("code") == code for c in codings(o.get("code")))]
+
+    def patient(self) -> None:
+        age = self.age_years()
+        group = self.age_group()
+        limits = self.t["age"]
+        if age:
+            years, event, said = age
+            if years < 0 or years > limits["max_years"]:
+                self.add("error", "PLAUS-AGE", event, "extension", "patient.age_at_onset",
+                         f"an age at onset of {said} cannot be a human's (0 to {limits['max_years']} years)",
+                         "check the number and its unit (a = years, mo = months, d = days)")
+            elif years > limits["warn_years"]:
+                self.add("warning", "PLAUS-AGE", event, "extension", "patient.age_at_onset",
+                         f"an age at onset of {said} is older than {limits['warn_years']} years",
+                         "check the number and its unit (a = years, mo = months, d = days)")
+            if group and 0 <= years <= limits["max_years"]:
+                low, high = self.t["age_groups"][group[0]]
+                slack = self.t["age_group_slack_years"]
+                if not (low - slack <= years <= high + slack) or (group[0] == "foetus" and years > 0):
+                    self.add("warning", "PLAUS-AGE-GROUP", group[1], "valueCodeableConcept", "patient.age_group",
+                             f"the age group '{group[0]}' does not fit the age at onset ({said})",
+                             "correct the age group (D.2.3) or the age (D.2.2)")
+        weight_group = group[0] if group else self.group_of(age[0]) if age else None
+        for obs in self.patient_observations("weight"):
+            self.measure(obs, "weight_kg", "patient.weight_kg", "kg", weight_group)
+        for obs in self.patient_observations("height"):
+            self.measure(obs, "height_cm", "patient.height_cm", "cm", None)
+
+    def group_of(self, years: float) -> str | None:
+        for name, (low, high) in self.t["age_groups"].items():
+            if name != "foetus" and low <= years < high:
+                return name
+        return None
+
+    def measure(self, obs: Json, key: str, case: str, unit: str, group: str | None) -> None:
+        value = _num(_dict(obs.get("valueQuantity")).get("value"))
+        if value is None:
+            return
+        spec = self.t[key]
+        low, high = spec["limits"]
+        label = key.split("_")[0]
+        if not low <= value <= high:
+            self.add("error", f"PLAUS-{label.upper()}", obs, "valueQuantity", case,
+                     f"a {label} of {value:g} {unit} cannot be a living human's ({low:g} to {high:g} {unit})",
+                     f"check the number; the case file takes the {label} in {unit}")
+            return
+        ranges = spec.get("by_age_group") or {}
+        if group in ranges and not ranges[group][0] <= value <= ranges[group][1]:
+            g_low, g_high = ranges[group]
+            self.add("warning", f"PLAUS-{label.upper()}", obs, "valueQuantity", case,
+                     f"a {label} of {value:g} {unit} is outside the usual range for the age group '{group}' "
+                     f"({g_low:g} to {g_high:g} {unit})", f"check the {label}, the age and the age group")
+
+    # -- chronology against exposure ------------------------------------------------------------------
+
+    def role(self, statement: Json) -> str | None:
+        for e in extensions(statement, "drug_role"):
+            code = _dict(e.get("valueCoding")).get("code")
+            key = code_list("drug_role").key_for_e2b(str(code))
+            if key:
+                return key
+        return None
+
+    def starts(self, statement: Json) -> list[str]:
+        return [s for d in as_list(statement.get("dosage"))
+                if isinstance(s := _dict(_dict(_dict(_dict(d).get("timing")).get("repeat")).get("boundsPeriod"))
+                              .get("start"), str)]
+
+    def exposure(self) -> None:
+        """A reaction that began before the first exposure to every suspect drug it is assessed against."""
+        statements = self.index.all("MedicationStatement")
+        suspects = [s for s in statements if self.role(s) in SUSPECT_ROLES]
+        for event in self.index.all("AdverseEvent"):
+            linked = {}
+            for entity in as_list(event.get("suspectEntity")):
+                statement = self.index.resolve(_dict(_dict(entity).get("instance")))
+                if statement is not None and self.role(statement) in SUSPECT_ROLES:
+                    linked[id(statement)] = (statement, entity)
+            drugs = list(linked.values()) or [(s, None) for s in suspects]
+            if drugs and all(self.before_first(event, s, entity) for s, entity in drugs):
+                names = ", ".join(self.drug_name(s) for s, _ in drugs)
+                self.add("warning", "PLAUS-ONSET-BEFORE-DRUG", event, "date", self.case.of(event, "onset"),
+                         f"the reaction began before the first dose of every suspect drug ({names})",
+                         "check the onset and the drug start dates, or the drug's role (suspect/concomitant)")
+
+    def before_first(self, event: Json, statement: Json, entity: Json | None) -> bool:
+        interval = _dict(read.extension(entity, "onset_interval")) if entity else {}
+        first = _dict(read.sub_value(interval, "afterFirstDose"))
+        if _num(first.get("value")) is not None and _num(first.get("value")) < 0:  # type: ignore[operator]
+            return True
+        relative = read.relative_time(event, "date")
+        target = f"urn:uuid:{statement.get('id')}"
+        if relative and relative.drug_reference == target and relative.anchor == "first-dose":
+            return relative.value < 0
+        onset = event.get("date")
+        starts = [d for s in self.starts(statement) if (d := date_floor(s))]
+        if isinstance(onset, str) and starts and (end := date_ceiling(onset)):
+            return end < min(starts)
+        return False
+
+    def drug_name(self, statement: Json) -> str:
+        medication = self.index.resolve(statement.get("medicationReference")) or {}
+        concept = _dict(medication.get("code")) or _dict(statement.get("medicationCodeableConcept"))
+        return concept.get("text") or "the drug"
+
+    def intervals(self) -> None:
+        """Negative drug-reaction intervals (warning) and negative durations (cannot be true)."""
+        for event in self.index.all("AdverseEvent"):
+            for i, entity in enumerate(as_list(event.get("suspectEntity"))):
+                interval = read.extension(_dict(entity), "onset_interval")
+                statement = self.index.resolve(_dict(_dict(entity).get("instance"))) or {}
+                for name, field in (("afterFirstDose", "onset_after_first_dose"),
+                                    ("afterLastDose", "onset_after_last_dose")):
+                    value = _num(_dict(read.sub_value(interval, name)).get("value"))
+                    if value is not None and value < 0:
+                        self.add("warning", "PLAUS-NEGATIVE-INTERVAL", event, f"suspectEntity[{i}].extension",
+                                 self.case.link(statement, event, field),
+                                 f"the interval from the {'first' if name == 'afterFirstDose' else 'last'} dose "
+                                 f"of {self.drug_name(statement)} to the reaction is negative ({value:g})",
+                                 "an onset before the dose is given as a negative interval only if that is what "
+                                 "happened; check the sign and the drug")
+            duration = _num(_dict(read.ext_value(event.get("_date"), "event_duration")).get("value"))
+            if duration is not None and duration < 0:
+                self.add("error", "PLAUS-NEGATIVE-DURATION", event, "_date.extension",
+                         self.case.of(event, "duration"), f"the reaction lasted a negative time ({duration:g})",
+                         "give the duration as a positive number")
+        for statement in self.index.all("MedicationStatement"):
+            for j, dosage in enumerate(as_list(statement.get("dosage"))):
+                duration = _num(_dict(read.ext_value(_dict(dosage), "dosage_duration")).get("value"))
+                if duration is not None and duration < 0:
+                    self.add("error", "PLAUS-NEGATIVE-DURATION", statement, f"dosage[{j}].extension",
+                             self.case.of(statement, f"dosages[{j}].duration"),
+                             f"the drug was given for a negative time ({duration:g})",
+                             "give the duration as a positive number")
+
+    # -- lab results ----------------------------------------------------------------------------------
+
+    def labs(self) -> None:
+        terms = " | ".join(self.event_terms())
+        for obs in self.index.section("tests"):
+            self.lab(obs, terms)
+
+    def event_terms(self) -> list[str]:
+        out = []
+        for event in self.index.all("AdverseEvent"):
+            concept = _dict(event.get("event"))
+            out.append(str(concept.get("text") or "").lower())
+            out.extend(str(c.get("display") or "").lower() + " " + str(c.get("code") or "")
+                       for c in codings(concept))
+        return out
+
+    def lab(self, obs: Json, terms: str) -> None:
+        loinc = next((str(c.get("code")) for c in codings(obs.get("code")) if c.get("system") == "http://loinc.org"),
+                     None)
+        quantity = _dict(obs.get("valueQuantity"))
+        value, unit = _num(quantity.get("value")), quantity.get("code") or quantity.get("unit")
+        ranges = [r for r in as_list(obs.get("referenceRange")) if isinstance(r, dict)]
+        low = next((v for r in ranges if (v := _num(_dict(r.get("low")).get("value"))) is not None), None)
+        high = next((v for r in ranges if (v := _num(_dict(r.get("high")).get("value"))) is not None), None)
+        case = self.case.of(obs, "")
+        if low is not None and high is not None and low > high:
+            self.add("error", "PLAUS-RANGE-INVERTED", obs, "referenceRange", f"{case}.low",
+                     f"the normal range is inverted: low {low:g} is above high {high:g}",
+                     "swap the normal low (F.r.4) and high (F.r.5) values")
+        spec = self.t["loinc"].get(loinc or "")
+        if spec and value is not None and isinstance(unit, str):
+            if not self.unit_fits(obs, spec, loinc or "", value, unit, case):
+                return
+            self.limits(obs, spec, value, unit, case)
+        if value is None:
+            return
+        state = "low" if low is not None and value < low else "high" if high is not None and value > high else \
+            "normal" if low is not None or high is not None else None
+        self.interpretation(obs, state, value, unit, case)
+        for rule in self.t["reaction_lab"]:
+            if loinc in rule["loinc"] and any(t in terms for t in rule["terms"]):
+                if rule["expect"] == "high" and low is not None and value < low:
+                    self.add("warning", "PLAUS-LAB-REACTION", obs, "valueQuantity", f"{case}.value",
+                             f"{value:g} {unit or ''} is below the normal low ({low:g}) although the case reports "
+                             f"{rule['reaction']}", "check the value, its unit and the reaction")
+                if rule["expect"] == "low" and high is not None and value > high:
+                    self.add("warning", "PLAUS-LAB-REACTION", obs, "valueQuantity", f"{case}.value",
+                             f"{value:g} {unit or ''} is above the normal high ({high:g}) although the case reports "
+                             f"{rule['reaction']}", "check the value, its unit and the reaction")
+
+    def unit_fits(self, obs: Json, spec: Json, loinc: str, value: float, unit: str, case: str) -> bool:
+        parsed = units.parse(unit)
+        wanted = units.property_dims(spec["property"])
+        if parsed is None or wanted is None or parsed[1] == wanted:
+            return True
+        hint = f"use a {units.property_name(spec['property'])} unit such as {spec['unit']}"
+        if spec.get("molar_mass"):
+            converted = units.convert_molar(value, unit, spec["unit"], float(spec["molar_mass"]))
+            if converted is not None:
+                hint = (f"{value:g} {unit} is {converted:.3g} {spec['unit']} (molar mass {spec['molar_mass']} g/mol); "
+                        f"give that, or use the LOINC code for the {units.property_name(self.kind(parsed[1]))}")
+        self.add("warning", "PLAUS-UNIT-PROPERTY", obs, "valueQuantity", f"{case}.unit",
+                 f"the unit {unit} is not a {units.property_name(spec['property'])} unit, which LOINC {loinc} "
+                 f"({spec['name']}) measures", hint)
+        return False
+
+    def kind(self, dims: units.Dims) -> str:
+        return next((k for k in self.t["properties"] if units.property_dims(k) == dims), "?")
+
+    def limits(self, obs: Json, spec: Json, value: float, unit: str, case: str) -> None:
+        converted = units.convert(value, unit, spec["unit"])
+        low, high = spec["limits"]
+        if converted is not None and not low <= converted <= high:
+            said = f"{value:g} {unit}" + (f" ({converted:.6g} {spec['unit']})" if unit != spec["unit"] else "")
+            self.add("error", "PLAUS-LAB-LIMIT", obs, "valueQuantity", f"{case}.value",
+                     f"{spec['name']} {said} is outside what a living patient can have "
+                     f"({low:g} to {high:g} {spec['unit']})", "check the value, the decimal point and the unit")
+
+    def interpretation(self, obs: Json, state: str | None, value: float, unit: Any, case: str) -> None:
+        if state is None:
+            return
+        claims: list[tuple[str, str, str]] = []
+        for concept in as_list(obs.get("interpretation")):
+            for c in codings(concept):
+                for claim, codes in self.t["interpretation_codes"].items():
+                    if c.get("code") in codes and c.get("system") != f"urn:oid:{code_list('test_result').oid}":
+                        claims.append((claim, "interpretation", f"{case}.result"))
+        text = read.ext_value(obs, "result_text")
+        if isinstance(text, str):
+            said = text.strip().lower().rstrip(".")
+            for claim, words in self.t["interpretation_words"].items():
+                if any(said == w or said.startswith(w + " ") for w in words):
+                    claims.append((claim, "extension", f"{case}.result_text"))
+        for claim, tail, where in claims:
+            if claim != state:
+                self.add("warning", "PLAUS-INTERPRETATION", obs, tail, where,
+                         f"the result is called {claim} but {value:g} {unit or ''} is {state} for the normal range "
+                         "given", "check the value, the normal range and the stated interpretation")
+
+    # -- causality ------------------------------------------------------------------------------------
+
+    def causality(self) -> None:
+        methods = self.t["causality_methods"]
+        for event in self.index.all("AdverseEvent"):
+            for i, entity in enumerate(as_list(event.get("suspectEntity"))):
+                statement = self.index.resolve(_dict(_dict(entity).get("instance"))) or {}
+                for j, assessment in enumerate(as_list(_dict(entity).get("causality"))):
+                    method = str(_dict(_dict(assessment).get("method")).get("text") or "")
+                    result = str(_dict(_dict(assessment).get("assessment")).get("text") or "")
+                    scale = next((s for s in methods.values()
+                                  if any(_norm(method).startswith(_norm(n)) for n in s["names"])), None)
+                    if scale is None or not result:
+                        continue
+                    said = _norm(re.sub(r"[\d.,:;()+-]+|score", " ", result.lower()))
+                    if said not in {_norm(r) for r in scale["results"]}:
+                        self.add("warning", "PLAUS-CAUSALITY-SCALE", event,
+                                 f"suspectEntity[{i}].causality[{j}].assessment",
+                                 self.case.link(statement, event, f"causality[{j}].result"),
+                                 f"{result!r} is not a result of the {method} scale",
+                                 "use one of: " + ", ".join(scale["results"]))
+
+    # -- dates after the report -----------------------------------------------------------------------
+
+    def report_dates(self) -> None:
+        comp = self.index.composition or {}
+        recent = read.ext_value(comp, "most_recent_date")
+        limit = date_ceiling(recent) if isinstance(recent, str) else None
+        if limit is None:
+            return
+        future = today()  # a date in the future is reported once, by the ICSR rules (ICSR-FUTURE-DATE)
+        for path, node in walk_bundle(self.bundle):
+            if ".ofType(Composition)" in path:
+                continue
+            for key in sorted(DATE_KEYS.intersection(node)):
+                value = node[key]
+                floor = date_floor(value) if isinstance(value, str) and value[:4].isdigit() else None
+                if floor and limit < floor <= future:
+                    self.issues.append(Issue("error", "PLAUS-AFTER-REPORT", self.node_location(path, key),
+                                             f"{value} is after the date of the report's most recent information "
+                                             f"({recent}, C.1.5)",
+                                             "correct the date, or the date of most recent information",
+                                             "plausibility"))
+
+    def node_location(self, path: str, key: str) -> str:
+        match = re.match(r"Bundle\.entry\[(\d+)\]\.resource\.ofType\(\w+\)\.?(.*)", path)
+        if not match:
+            return f"{path}.{key}"
+        resource = _dict(_dict(as_list(self.bundle.get("entry"))[int(match.group(1))]).get("resource"))
+        tail = f"{match.group(2)}.{key}".lstrip(".")
+        return self.locate(resource, tail, self.case.of(resource, field_of(resource.get("resourceType"), tail)))
+
+    # -- death ----------------------------------------------------------------------------------------
+
+    def death(self) -> None:
+        patient = self.index.patient
+        if not patient or not (patient.get("deceasedDateTime") or patient.get("deceasedBoolean")):
+            return
+        death_code = code_list("seriousness_criterion").e2b("death")
+        events = self.index.all("AdverseEvent")
+        fatal = any(_dict(c).get("code") == "fatal" for e in events for c in codings(e.get("outcome")))
+        criterion = any(_dict(x.get("valueCoding")).get("code") == death_code for e in events
+                        for x in extensions(e, "seriousness_criterion"))
+        if events and not (fatal or criterion):
+            self.add("warning", "PLAUS-DEATH-NOT-FATAL", patient, "deceasedDateTime", "patient.death",
+                     "the patient died but no reaction has a fatal outcome or the 'results in death' criterion",
+                     "if a reaction caused the death, give it outcome fatal and the death criterion; otherwise "
+                     "say in the narrative that the death was not due to a reaction")
+
+    # -- absent reasons E2B cannot carry --------------------------------------------------------------
+
+    def absent_reasons(self) -> None:
+        """An absent reason the E2B element does not allow: the export leaves some out (warning) and is
+        refused for the others (error), so `validate` says it before `e2b` does."""
+        from reporter.e2b.dictionary import dictionary
+
+        elements = dictionary().elements
+        dropped = set(self.t["absent_reasons"]["dropped_by_export"])
+        labels = {c.e2b: key for key, c in code_list("null_flavor").codes.items()}
+        for resource, tail, case, number, flavor in self.absent_spots():
+            element = elements.get(number)
+            if not flavor or element is None or flavor in element.null_flavors:
+                continue
+            allowed = [labels.get(f, f) for f in element.null_flavors]
+            said = (f"'{labels.get(flavor, flavor)}' ({flavor}) cannot be sent for {number} {element.name}: "
+                    f"E2B allows {', '.join(allowed) or 'no reason'} there")
+            hint = "use " + (" or ".join(allowed) if allowed else "a value, or leave the field out")
+            if number in dropped:
+                self.add("warning", "PLAUS-ABSENT-REASON", resource, tail, case,
+                         f"{said}, so the export leaves it out", hint)
+            else:
+                self.add("error", "PLAUS-ABSENT-REASON", resource, tail, case,
+                         f"{said}, so the E2B export would be refused", hint)
+
+    def absent_spots(self) -> list[tuple[Json, str, str, str, str | None]]:
+        """(resource, FHIRPath tail, case-file path, E2B element, null flavor) of every absent value."""
+        patient = self.index.patient or {}
+        name = _dict(next(iter(as_list(patient.get("name"))), {}))
+        spots: list[tuple[Json, str, str, str, str | None]] = [
+            (patient, "name", "patient.initials", "D.1", read.absent_reason(name)),
+            (patient, "birthDate", "patient.birth_date", "D.2.1", read.primitive_absent(patient, "birthDate")),
+            (patient, "gender", "patient.sex", "D.5", read.primitive_absent(patient, "gender")),
+        ]
+        for i, cond in enumerate(r for r in self.index.section("history") if r.get("resourceType") == "Condition"):
+            base = f"patient.medical_history[{i}]"
+            spots += [(cond, "onsetDateTime", f"{base}.start", "D.7.1.r.2",
+                       read.primitive_absent(cond, "onsetDateTime")),
+                      (cond, "abatementDateTime", f"{base}.end", "D.7.1.r.4",
+                       read.primitive_absent(cond, "abatementDateTime")),
+                      (cond, "clinicalStatus", f"{base}.continuing", "D.7.1.r.3",
+                       read.absent_reason(_dict(cond.get("clinicalStatus"))))]
+        for i, past in enumerate(self.index.section("past_drugs")):
+            period = _dict(past.get("effectivePeriod"))
+            spots += [(past, "effectivePeriod.start", f"patient.past_drugs[{i}].start", "D.8.r.4",
+                       read.primitive_absent(period, "start")),
+                      (past, "effectivePeriod.end", f"patient.past_drugs[{i}].end", "D.8.r.5",
+                       read.primitive_absent(period, "end"))]
+        for event in self.index.section("reactions"):
+            end = read.extension(_dict(event.get("_date")), "reaction_end")
+            spots += [(event, "date", self.case.of(event, "onset"), "E.i.4", read.primitive_absent(event, "date")),
+                      (event, "_date.extension", self.case.of(event, "end"), "E.i.5", read.absent_reason(end))]
+        for obs in self.index.section("tests"):
+            spots.append((obs, "effectiveDateTime", self.case.of(obs, "date"), "F.r.1",
+                          read.primitive_absent(obs, "effectiveDateTime")))
+        for statement in self.index.section("drugs"):
+            for j, dosage in enumerate(as_list(statement.get("dosage"))):
+                bounds = _dict(_dict(_dict(_dict(dosage).get("timing")).get("repeat")).get("boundsPeriod"))
+                for field, name, number in (("start", "start", "G.k.4.r.4"), ("end", "stop", "G.k.4.r.5")):
+                    spots.append((statement, f"dosage[{j}].timing.repeat.boundsPeriod.{field}",
+                                  self.case.of(statement, f"dosages[{j}].{name}"), number,
+                                  read.primitive_absent(bounds, field)))
+        return spots
+
+
+def check_plausibility(bundle: Json, lines: CaseLines | None = None) -> list[Issue]:
+    return Plausibility(bundle, lines).run()

@@ -1,0 +1,181 @@
+"""Plausibility layer: every rule with a case that passes and one that fails, located by case-file path and
+the line that holds the field (case files), or by FHIRPath (Bundles)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from reporter.casefile.model import CaseFile
+from reporter.fhir.build import build_bundle
+from reporter.validation import validate_bundle, validate_file
+from reporter.validation.units import convert, convert_molar, parse
+from tests.helpers import load_example
+
+Case = dict[str, Any]
+BASE = load_example()
+
+
+def _set(path: str, value: Any) -> Callable[[Case], None]:
+    def change(case: Case) -> None:
+        node: Any = case
+        keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return change
+
+
+def _add_test(**test: Any) -> Callable[[Case], None]:
+    return lambda case: case["tests"].append({"name": test.pop("name", "lab"), **test})
+
+
+def _jaundice(bilirubin: float) -> Callable[[Case], None]:
+    def change(case: Case) -> None:
+        case["reactions"].append({"id": "jaundice", "verbatim": "jaundice",
+                                  "onset": {"value": 20, "unit": "d", "drug": "anakinra"}})
+        case["tests"].append({"name": "Total bilirubin", "loinc": "1975-2", "value": bilirubin, "unit": "mg/dL",
+                              "low": 0.3, "high": 1.2, "date": {"value": 21, "drug": "anakinra"}})
+    return change
+
+
+def _death(outcome: str | None) -> Callable[[Case], None]:
+    def change(case: Case) -> None:
+        case["patient"]["death"] = {"date": "2023-08-20"}
+        if outcome:
+            case["reactions"][0]["outcome"] = outcome
+            case["reactions"][0]["seriousness"] = {"death": True}
+    return change
+
+
+def _onset_dates(onset: str) -> Callable[[Case], None]:
+    def change(case: Case) -> None:
+        case["drugs"][0]["dosages"][0]["start"] = "2023-03-10"
+        case["drugs"][0]["dosages"][0].pop("stop", None)
+        for reaction in case["reactions"]:
+            reaction["onset"] = onset
+    return change
+
+
+# (rule, change that breaks it, expected severity, case-file path of the problem, change that keeps it clean)
+RULES = [
+    ("PLAUS-ONSET-BEFORE-DRUG", _set("reactions.0.onset", {"value": -3, "unit": "d", "drug": "anakinra"}),
+     "warning", "reactions[0].onset", _set("reactions.0.onset", {"value": 3, "unit": "d", "drug": "anakinra"})),
+    ("PLAUS-ONSET-BEFORE-DRUG", _onset_dates("2023-03-01"), "warning", "reactions[0].onset",
+     _onset_dates("2023-03-30")),
+    ("PLAUS-NEGATIVE-INTERVAL", _set("drugs.0.reactions.0.onset_after_first_dose", {"value": -5, "unit": "d"}),
+     "warning", "drugs[0].reactions[0].onset_after_first_dose",
+     _set("drugs.0.reactions.0.onset_after_first_dose", {"value": 5, "unit": "d"})),
+    ("PLAUS-NEGATIVE-DURATION", _set("reactions.0.duration", {"value": -2, "unit": "d"}), "error",
+     "reactions[0].duration", _set("reactions.0.duration", {"value": 2, "unit": "d"})),
+    ("PLAUS-AGE", _set("patient.age_at_onset", {"value": 670, "unit": "a"}), "error", "patient.age_at_onset",
+     _set("patient.age_at_onset", {"value": 67, "unit": "a"})),
+    ("PLAUS-AGE", _set("patient.age_at_onset", {"value": 118, "unit": "a"}), "warning", "patient.age_at_onset",
+     _set("patient.age_at_onset", {"value": 98, "unit": "a"})),
+    ("PLAUS-AGE-GROUP", _set("patient.age_group", "elderly"), "warning", "patient.age_group",
+     _set("patient.age_group", "child")),
+    ("PLAUS-WEIGHT", _set("patient.weight_kg", 700), "error", "patient.weight_kg", _set("patient.weight_kg", 40)),
+    ("PLAUS-WEIGHT", _set("patient.weight_kg", 3), "warning", "patient.weight_kg", _set("patient.weight_kg", 38)),
+    ("PLAUS-HEIGHT", _set("patient.height_cm", 1500), "error", "patient.height_cm", _set("patient.height_cm", 150)),
+    ("PLAUS-RANGE-INVERTED", _set("tests.7.low", 90), "error", "tests[7].low", _set("tests.7.low", 9)),
+    ("PLAUS-UNIT-PROPERTY", _set("tests.12.unit", "umol/L"), "warning", "tests[12].unit",
+     _set("tests.12.unit", "mg/L")),
+    ("PLAUS-LAB-LIMIT", _set("tests.10.value", 4065000), "error", "tests[10].value", _set("tests.10.value", 4065)),
+    ("PLAUS-LAB-LIMIT", _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/mL", date="2023-05-01"),
+     "error", "tests[19].value", _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/dL", date="2023-05-01")),
+    ("PLAUS-INTERPRETATION", _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/dL", low=700, high=1200,
+                                       result_text="normal", date="2023-05-01"), "warning", "tests[19].result_text",
+     _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/dL", low=700, high=1200, result_text="high",
+               date="2023-05-01")),
+    ("PLAUS-LAB-REACTION", _jaundice(0.1), "warning", "tests[19].value", _jaundice(4.5)),
+    ("PLAUS-CAUSALITY-SCALE", _set("drugs.0.reactions.0.causality.0",
+                                   {"source": "Sender", "method": "Naranjo", "result": "Certain"}),
+     "warning", "drugs[0].reactions[0].causality[0].result",
+     _set("drugs.0.reactions.0.causality.0", {"source": "Sender", "method": "Naranjo", "result": "Probable"})),
+    ("PLAUS-CAUSALITY-SCALE", _set("drugs.0.reactions.0.causality.1.result", "Definite"), "warning",
+     "drugs[0].reactions[0].causality[1].result", _set("drugs.0.reactions.0.causality.1.result", "Certain")),
+    ("PLAUS-AFTER-REPORT", _set("tests.5.date", "2023-10-01"), "error", "tests[5].date",
+     _set("tests.5.date", "2023-09-01")),
+    ("PLAUS-AFTER-REPORT", _set("drugs.0.dosages.0.start", "2023-10-01"), "error", "drugs[0].dosages[0].start",
+     _set("drugs.0.dosages.0.start", "2023-03-01")),
+    ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("fatal")),
+    ("PLAUS-ABSENT-REASON", _set("reactions.0.onset", {"absent": "unknown"}), "warning", "reactions[0].onset",
+     _set("reactions.0.onset", {"absent": "asked-unknown"})),
+    ("PLAUS-ABSENT-REASON", _set("tests.0.date", {"absent": "masked"}), "error", "tests[0].date",
+     _set("tests.0.date", {"absent": "unknown"})),
+    ("PLAUS-ABSENT-REASON", _set("patient.sex", {"absent": "no-information"}), "error", "patient.sex",
+     _set("patient.sex", {"absent": "asked-unknown"})),
+    ("PLAUS-ABSENT-REASON", _set("patient.medical_history", [{"term": "asthma", "start": {"absent": "unknown"}}]),
+     "error", "patient.medical_history[0].start",
+     _set("patient.medical_history", [{"term": "asthma", "start": {"absent": "not-asked"}}])),
+]
+
+
+def _validate(tmp_path, change: Callable[[Case], None]):
+    case = copy.deepcopy(BASE)
+    change(case)
+    path = tmp_path / "case.yaml"
+    text = yaml.safe_dump(case, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    path.write_text(text, encoding="utf-8")
+    _, report = validate_file(path)
+    return report, text.splitlines()
+
+
+@pytest.mark.parametrize(("code", "breaks", "severity", "where", "keeps"), RULES,
+                         ids=[f"{r[0]}-{i}" for i, r in enumerate(RULES)])
+def test_rule_fails_and_passes(tmp_path, code, breaks, severity, where, keeps) -> None:
+    report, lines = _validate(tmp_path, breaks)
+    found = [i for i in report.issues if i.code == code]
+    assert found, report.to_text()
+    issue = found[0]
+    assert issue.severity == severity
+    assert issue.layer == "plausibility"
+    assert issue.location.startswith(f"{where} (line "), issue.location
+    line = int(issue.location.rsplit("(line ", 1)[1].rstrip(")"))
+    key = where.rsplit(".", 1)[-1].split("[")[0]
+    assert key in lines[line - 1] or lines[line - 1].lstrip().startswith("- "), (lines[line - 1], where)
+    report, _ = _validate(tmp_path, keeps)
+    assert [i.line() for i in report.issues if i.code == code] == []
+
+
+def test_examples_are_plausible(example_files) -> None:
+    for path in example_files:
+        _, report = validate_file(path)
+        assert [i.line() for i in report.issues if i.layer == "plausibility"] == []
+
+
+def test_bundle_without_case_file_is_located_by_fhirpath() -> None:
+    case = copy.deepcopy(BASE)
+    case["patient"]["age_at_onset"] = {"value": 670, "unit": "a"}
+    report = validate_bundle(build_bundle(CaseFile.model_validate(case)))
+    issue = next(i for i in report.issues if i.code == "PLAUS-AGE")
+    assert issue.location.startswith("Bundle.entry[") and "ofType(AdverseEvent)" in issue.location
+
+
+def test_fatal_outcome_without_death_is_reported_by_the_icsr_rules(tmp_path) -> None:
+    report, _ = _validate(tmp_path, _set("reactions.0.outcome", "fatal"))
+    assert {"ICSR-FATAL-NOT-DEATH"} <= {i.code for i in report.issues}
+
+
+def test_unit_conversion_is_offered() -> None:
+    assert parse("mg/dL")[1] == parse("g/L")[1]
+    assert convert(1342, "mg/mL", "mg/dL") == pytest.approx(134200)
+    assert convert(1, "mg/dL", "umol/L") is None
+    assert convert_molar(1, "mg/dL", "umol/L", 584.66) == pytest.approx(17.1, rel=0.01)
+    assert parse("mg/[foo]") is None
+
+
+def test_conversion_hint_names_the_converted_value(tmp_path) -> None:
+    report, _ = _validate(tmp_path, _set("tests.12.unit", "umol/L"))
+    issue = next(i for i in report.issues if i.code == "PLAUS-UNIT-PROPERTY")
+    assert "mg/dL" in (issue.hint or "") and "0.158" in (issue.hint or "")
+
+
+def test_a_future_date_is_reported_once(tmp_path) -> None:
+    report, _ = _validate(tmp_path, _set("tests.5.date", "2999-01-01"))
+    codes = [i.code for i in report.issues if "tests[5].date" in i.location]
+    assert codes == ["ICSR-FUTURE-DATE"], report.to_text()

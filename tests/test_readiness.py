@@ -1,0 +1,117 @@
+"""`reporter validate --receiver`: the E2B output checks (XSD, ICH conformance, receiver rules) in the one
+validation report, each problem once, with its E2B number and the case-file field and line it comes from;
+green exactly when `reporter e2b` succeeds for that receiver."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from reporter.e2b.readiness import case_path, receivers_for
+from reporter.validation import validate_file
+from tests.conftest import EXAMPLES, REPO
+from tests.helpers import load_example
+
+MINIMAL = """\
+$format: ae-reporter/case/1
+case_id: TEST-READY-1
+report:
+  type: spontaneous
+  first_received: 2023-09-04
+  most_recent: 2023-09-04
+primary_sources:
+  - qualification: physician
+patient:
+  initials: AB
+reactions:
+  - id: r1
+    verbatim: rash
+    meddra: {code: "10037844", version: "26.1"}
+drugs:
+  - id: d1
+    role: suspect
+    product: Drugix
+    reactions: [{reaction: r1}]
+"""
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reporter.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=300)
+
+
+@pytest.fixture
+def schema_env(e2b_schema_dir, monkeypatch):
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def test_e2b_problems_name_the_element_and_the_case_field_with_its_line(tmp_path, schema_env) -> None:
+    path = tmp_path / "case.yaml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    _, plain = validate_file(path)
+    assert plain.ok, plain.to_text()  # the case layers alone find nothing ...
+    _, report = validate_file(path, receiver="all")
+    assert not report.ok  # ... but the export would be refused
+    by_code = {i.code: i for i in report.issues}
+    assert by_code["R0011"].location == "C.1.7 (case 1) <- report.expedited (line 3)"
+    assert by_code["R0011"].message.startswith("[fda] ")
+    assert by_code["R0035"].location.endswith("<- patient.history_text (line 9)")
+    shared = [i for i in report.issues if i.code == "ICH-C.2.r.5"]
+    assert len(shared) == 1 and shared[0].message.startswith("[ich, ema, fda] ")
+    assert "primary_sources (line 7)" in shared[0].location
+
+
+def test_cli_validate_receiver_exit_code_matches_e2b(tmp_path, schema_env) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL, encoding="utf-8")
+    good = EXAMPLES / "case1-anakinra-hepatitis.yaml"
+    for path in (bad, good):
+        validated = _cli("validate", str(path), "--receiver", "all", env=schema_env)
+        exported = [_cli("e2b", str(path), "--receiver", r, "-o", str(tmp_path / f"{r}.xml"), env=schema_env)
+                    for r in receivers_for("all")]
+        assert (validated.returncode == 0) == all(e.returncode == 0 for e in exported), validated.stdout
+    assert "R0011" in _cli("validate", str(bad), "--receiver", "fda", env=schema_env).stdout
+    assert "R0011" not in _cli("validate", str(bad), "--receiver", "ema", env=schema_env).stdout
+
+
+def test_examples_are_ready_for_every_receiver(example_files, schema_env) -> None:
+    for path in example_files:
+        _, report = validate_file(path, receiver="all")
+        assert report.ok, report.to_text()
+        assert not any(i.code == "E2B-XSD-SKIPPED" for i in report.issues)
+
+
+def test_length_problem_names_the_case_field(tmp_path, schema_env) -> None:
+    case = copy.deepcopy(load_example())
+    case["reactions"][0]["verbatim"] = "x" * 300  # E.i.1.2 holds at most 250 characters
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(case, sort_keys=False), encoding="utf-8")
+    _, report = validate_file(path, receiver="ich")
+    issue = next(i for i in report.issues if i.code == "E2B-LENGTH")
+    assert issue.location.startswith("E.i.1.2 (case 1, reaction 1) <- reactions[0].verbatim (line ")
+
+
+def test_case_paths_of_e2b_locations() -> None:
+    assert case_path("G.k.4.r.4 (case 1, drug 2, dosage 1)") == "drugs[1].dosages[0].start"
+    assert case_path("E.i.4 (case 1, reaction 2)") == "reactions[1].onset"
+    assert case_path("C.1.7 (case 1)") == "report.expedited"
+    assert case_path("D.7.1.r.2 (case 1, history 2)") == "patient.medical_history[1]"
+    assert case_path("N.1.2") is None
+
+
+def test_e2b_command_names_the_case_file_field_of_each_problem(tmp_path, schema_env) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL, encoding="utf-8")
+    alone = _cli("e2b", str(bad), "--receiver", "fda", env=schema_env)
+    assert alone.returncode == 1
+    assert "C.1.7 (case 1) <- report.expedited (line 3)" in alone.stderr
+    together = _cli("e2b", str(EXAMPLES / "case1-anakinra-hepatitis.yaml"), str(bad), "--receiver", "fda",
+                    env=schema_env)
+    assert f"C.1.7 (case 2) <- {bad}: report.expedited (line 3)" in together.stderr
