@@ -1,12 +1,16 @@
-"""Layer 1: structure, by the FHIR R4B models (required elements, types, formats), plus the codes with a
-required binding that the models leave unchecked (mappings/fhir.yaml: required_codes)."""
+"""Layer 1: structure, by rule tables generated from the official FHIR R4 StructureDefinitions
+(reporter.validation.fhir_r4: types, regexes, cardinality, choice types, required bindings, unknown
+elements), plus the project's own narrower code lists (mappings/fhir.yaml: required_codes).
+
+The R4B models (reporter.fhir.models.structure_errors) check the same ground more slowly and more
+leniently; the test suite keeps them as a cross-check (tests/test_fhir_r4_structure.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from reporter.fhir.models import structure_errors
 from reporter.tables import fhir_tables
+from reporter.validation import fhir_r4
 from reporter.validation.report import Issue
 
 
@@ -42,7 +46,7 @@ def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
 
 def check_structure(bundle: dict[str, Any]) -> list[Issue]:
     issues = []
-    for location, message in structure_errors(bundle):
+    for location, message in fhir_r4.check(bundle):
         issues.append(Issue("error", "FHIR-STRUCTURE", location, message,
                             "fix the element so that it matches the FHIR R4 definition", "structure"))
     issues.extend(check_required_codes(bundle))
