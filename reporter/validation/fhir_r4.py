@@ -30,20 +30,22 @@ TABLE_FILE = "fhir-r4-structure.json"
 _INT32 = (-2147483648, 2147483647)
 
 
-_XML_SPACE = "\t\n\x0b\x0c\r "  # \\s of the definitions' regexes, ASCII only; \x0b and \x0c are no FHIR text
+# Whitespace as Python's str.isspace() knows it (the reading of \\s the R4B models use), spelled out so that
+# Python's and Rust's regex engines (which differ on \\x1c-\\x1f) agree.
+_SPACE = "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace())
+_C0 = [c for c in range(32)]
 
 
 def portable_regex(regex: str) -> str:
-    """The StructureDefinitions' regexes use XML Schema's \\s (ASCII whitespace only: a no-break space
-    is text). Rewrite \\s and \\S into explicit classes so that Python's and Rust's Unicode-aware engines
-    read them the same way. Inside a class, [... \\S] becomes the complement of the whitespace it does
-    not list."""
-    space = "\\t\\n\\x0b\\x0c\\r "
+    """A StructureDefinition regex for Python's and Rust's engines alike: \\s and \\S become explicit
+    classes of Unicode whitespace (so a no-break space inside a code is refused, as the R4B models do).
+    A class holding \\S, [ \\r\\n\\t\\S] of string and markdown, is read as the specification's prose
+    says: any character but the C0 controls it does not list (a no-break space is text)."""
     out, i = [], 0
     while i < len(regex):
         ch = regex[i]
         if ch == "\\" and regex[i + 1] in "sS":
-            out.append(f"[{space}]" if regex[i + 1] == "s" else f"[^{space}]")
+            out.append(f"[{_SPACE}]" if regex[i + 1] == "s" else f"[^{_SPACE}]")
             i += 2
         elif ch == "\\":
             out.append(regex[i:i + 2])
@@ -55,12 +57,12 @@ def portable_regex(regex: str) -> str:
             body = regex[i + 1:end]
             negated = body.startswith("^")
             body = body[1:] if negated else body
-            if "\\S" in body:  # {listed} | non-space = everything but the unlisted spaces
-                listed = body.replace("\\S", "").replace(" ", " ").encode().decode("unicode_escape")
-                rest = "".join(f"\\x{ord(c):02x}" for c in _XML_SPACE if c not in listed)
-                out.append(f"[{'' if negated else '^'}{rest}]" if rest else ("[^\\s\\S]" if negated else "[\\s\\S]"))
+            if "\\S" in body:
+                listed = body.replace("\\S", "").encode().decode("unicode_escape")
+                controls = "".join(f"\\u{c:04x}" for c in _C0 if chr(c) not in listed)
+                out.append(f"[{'' if negated else '^'}{controls}]")
             else:
-                out.append("[" + ("^" if negated else "") + body.replace("\\s", space) + "]")
+                out.append("[" + ("^" if negated else "") + body.replace("\\s", _SPACE) + "]")
             i = end + 1
         else:
             out.append(ch)
@@ -149,7 +151,7 @@ class _Checker:
             if valueset is not None and value not in valueset:
                 shown = ", ".join(sorted(valueset)[:12]) + (", ..." if len(valueset) > 12 else "")
                 self.problems.append((path, f"{value!r} is not in the required value set ({shown})"))
-            elif ptype == "xhtml" and not value.lstrip(_XML_SPACE).startswith("<div"):
+            elif ptype == "xhtml" and not value.lstrip(" \t\r\n").startswith("<div"):
                 self.problems.append((path, "the narrative must be XHTML with a <div> root"))
         elif kind == "boolean":
             if type(value) is not bool:
@@ -344,8 +346,9 @@ class _RealDate:
 
 
 def json_schema() -> dict[str, Any]:
-    """The rule tables as one JSON Schema (draft 7): accepts exactly the resources without problems,
-    except that it refuses (and leaves to the walker) primitive lists holding nulls."""
+    """The rule tables as one JSON Schema (draft 7). It accepts only resources without problems; it also
+    refuses, and leaves to the walker, a list of primitives given together with its `_name` list (whose
+    alignment and nulls JSON Schema cannot express)."""
     data = _table_data()
     defs: dict[str, Any] = {}
     ints = {"integer": (_INT32[0], _INT32[1]), "positiveInt": (1, _INT32[1]), "unsignedInt": (0, _INT32[1])}
@@ -398,7 +401,7 @@ def json_schema() -> dict[str, Any]:
             spelled = {m: [m, "_" + m] if m in elements and elements[m][0] in data["primitives"] else [m]
                        for m in members}
             every = [n for forms in spelled.values() for n in forms]
-            for member, forms in spelled.items():
+            for forms in spelled.values():
                 # a present name bars every other name of its group (checked only when it is present)
                 others = [n for n in every if n not in forms]
                 for form in forms:
@@ -453,7 +456,6 @@ def check(resource: Any, root: str | None = None) -> list[tuple[str, str]]:
     does the walker run to find and locate them."""
     if _compiled().is_valid(resource):
         return []
-    problems = structure_problems(resource, root)
-    if not problems:  # the schema refused what the walker accepts (a primitive list with nulls)
-        problems = structure_problems(resource, root)
-    return problems
+    # the walker's verdict stands: the schema also refuses a few valid forms it cannot check (a list of
+    # primitives beside its `_name` list), which the walker then accepts
+    return structure_problems(resource, root)
