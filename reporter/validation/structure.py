@@ -30,7 +30,8 @@ def _values(node: Any, parts: list[str], path: str):
 def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
     issues = []
     resources = [("Bundle", bundle)] + [
-        (f"Bundle.entry[{i}].resource", e.get("resource")) for i, e in enumerate(bundle.get("entry") or [])
+        (f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})", e.get("resource"))
+        for i, e in enumerate(bundle.get("entry") or [])
         if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     for target, allowed in fhir_tables().required_codes.items():
         rtype, *parts = target.split(".")
@@ -49,5 +50,6 @@ def check_structure(bundle: dict[str, Any]) -> list[Issue]:
     for location, message in fhir_r4.check(bundle):
         issues.append(Issue("error", "FHIR-STRUCTURE", location, message,
                             "fix the element so that it matches the FHIR R4 definition", "structure"))
-    issues.extend(check_required_codes(bundle))
+    reported = {i.location for i in issues}  # an R4 binding already refused the code: say it once
+    issues.extend(i for i in check_required_codes(bundle) if i.location not in reported)
     return issues
