@@ -128,12 +128,21 @@ def _real_date(text: str) -> bool:
     return True
 
 
+# ele-1 (every element has a value or children) is an invariant: {} and [] are reported as warnings, not
+# errors. The R4B models accept both, and clients that drop what they cannot model (fhirclient drops
+# primitive extensions such as `_end`, leaving `"boundsPeriod": {}`) send them; the element is then empty,
+# not wrong.
+_EMPTY_OBJECT = "an empty object is not allowed by FHIR (ele-1): leave the element out"
+_EMPTY_LIST = "an empty list is not allowed by FHIR JSON: leave the element out"
+
+
 class _Checker:
-    __slots__ = ("problems", "r")
+    __slots__ = ("problems", "r", "warnings")
 
     def __init__(self) -> None:
         self.r = rules()
         self.problems: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []
 
     # --- primitives ---------------------------------------------------------------------------------
     def primitive(self, ptype: str, value: Any, path: str, valueset: frozenset[str] | None) -> None:
@@ -186,7 +195,7 @@ class _Checker:
                 return
             length = len(value) if value is not None else len(ext or ())
             if length == 0:
-                self.problems.append((where, "an empty list is not allowed (leave the element out)"))
+                self.warnings.append((where, _EMPTY_LIST))
                 return
             for i in range(length):
                 item = value[i] if value is not None else None
@@ -239,9 +248,8 @@ class _Checker:
 
     def complex(self, node: dict, tname: str, path: str, resource: bool = False) -> None:
         table = self.r.types[tname]
-        if not node:
-            self.problems.append((path, "an empty object is not allowed (leave the element out)"))
-            return
+        if not node:  # reported, and its required elements are still missing
+            self.warnings.append((path, _EMPTY_OBJECT))
         chosen: dict[str, list[str]] | None = None
         for key, value in node.items():
             spec = table.get(key)
@@ -271,7 +279,7 @@ class _Checker:
                     self.problems.append((where, f"expected a list (the element repeats), found {_describe(value)}"))
                     continue
                 if not value:
-                    self.problems.append((where, "an empty list is not allowed (leave the element out)"))
+                    self.warnings.append((where, _EMPTY_LIST))
                     continue
                 for i, item in enumerate(value):
                     self.value(spec, item, f"{where}[{i}]")
@@ -309,12 +317,17 @@ def _type_label(tname: str) -> str:
 def structure_problems(resource: Any, root: str | None = None) -> list[tuple[str, str]]:
     """Every structural problem of a resource (a Bundle's entries included) by the R4 definitions, as
     (location, message). Locations follow reporter.fhir.models: `Bundle.entry[0].resource.ofType(Patient).x`."""
+    return structure_report(resource, root)[0]
+
+
+def structure_report(resource: Any, root: str | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(errors, warnings) of the walker; warnings are the empty objects and lists (ele-1)."""
     checker = _Checker()
     if type(resource) is not dict:
-        return [(root or "(input)", f"expected a resource (JSON object), found {_describe(resource)}")]
+        return [(root or "(input)", f"expected a resource (JSON object), found {_describe(resource)}")], []
     rtype = resource.get("resourceType")
     checker.resource(resource, root or (rtype if isinstance(rtype, str) else "Resource"), located=True)
-    return checker.problems
+    return checker.problems, checker.warnings
 
 
 # --- the compiled fast path ---------------------------------------------------------------------------
@@ -452,10 +465,15 @@ def is_valid(resource: Any) -> bool:
 
 
 def check(resource: Any, root: str | None = None) -> list[tuple[str, str]]:
-    """Structural problems, the fast way: the compiled schema says whether there are any; only then
+    """Structural errors, the fast way: the compiled schema says whether there are any; only then
     does the walker run to find and locate them."""
+    return check_with_warnings(resource, root)[0]
+
+
+def check_with_warnings(resource: Any, root: str | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(errors, warnings), the fast way. The walker's verdict stands: the schema also refuses forms the
+    walker accepts (empty objects and lists, which it warns about; a list of primitives beside its
+    `_name` list)."""
     if _compiled().is_valid(resource):
-        return []
-    # the walker's verdict stands: the schema also refuses a few valid forms it cannot check (a list of
-    # primitives beside its `_name` list), which the walker then accepts
-    return structure_problems(resource, root)
+        return [], []
+    return structure_report(resource, root)

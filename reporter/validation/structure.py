@@ -47,9 +47,12 @@ def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
 
 def check_structure(bundle: dict[str, Any]) -> list[Issue]:
     issues = []
-    for location, message in fhir_r4.check(bundle):
+    errors, warnings = fhir_r4.check_with_warnings(bundle)
+    for location, message in errors:
         issues.append(Issue("error", "FHIR-STRUCTURE", location, message,
                             "fix the element so that it matches the FHIR R4 definition", "structure"))
+    for location, message in warnings:
+        issues.append(Issue("warning", "FHIR-EMPTY", location, message, "remove the empty element", "structure"))
     reported = {i.location for i in issues}  # an R4 binding already refused the code: say it once
     issues.extend(i for i in check_required_codes(bundle) if i.location not in reported)
     return issues
