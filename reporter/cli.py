@@ -671,5 +671,151 @@ def assess_command(file: str, method: str, answers_file: str | None, fmt: str) -
     sys.exit(1 if problems else 0)
 
 
+# -- batch: many files or the whole store on all cores (issue 16) --------------------------------------
+
+_jobs_option = click.option("-j", "--jobs", type=click.IntRange(1, None), default=None,
+                            help="Worker processes (default: every core).")
+
+
+@main.group("batch")
+def batch_group() -> None:
+    """Validate, export or import many files, or re-validate the store, on all cores with a progress bar."""
+
+
+def _progress(items, results, label: str):
+    """Results as they come, with a progress bar on stderr."""
+    with click.progressbar(results, length=len(items), label=label, file=sys.stderr) as bar:
+        yield from bar
+
+
+@batch_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_jobs_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only the files with errors and the totals.")
+def batch_validate(files: tuple[str, ...], jobs: int | None, quiet: bool) -> None:
+    """Validate case files or Bundles (layers 1-4). Exit 1 when any has errors."""
+    from reporter import batch
+
+    batch.warm()
+    failed = 0
+    for check in _progress(files, batch.run(batch.validate_one, list(files), jobs), "validating"):
+        failed += check.errors > 0
+        if check.errors or not quiet:
+            click.echo(f"{check.path}: {check.errors} error(s), {check.warnings} warning(s)")
+    click.echo(f"{len(files)} file(s), {failed} with errors", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@batch_group.command("e2b")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the XML files (one E2B batch per case, named after the input).")
+@click.option("--receiver", type=click.Choice(["ich", "fda", "ema"]), default=None,
+              help="Receiver profile (default: the one an imported Bundle names, else ich).")
+@click.option("--force", is_flag=True, help="Write the XML even if it fails validation.")
+@_jobs_option
+def batch_e2b(files: tuple[str, ...], out_dir: str, receiver: str | None, force: bool, jobs: int | None) -> None:
+    """Export each case file or Bundle as its own validated E2B(R3) batch. Exit 1 when any fails."""
+    from pathlib import Path
+
+    from reporter import batch
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    batch.warm()
+    work = [batch.ExportJob(f, out_dir, receiver, force) for f in files]
+    failed = 0
+    for done in _progress(work, batch.run(batch.export_one, work, jobs), "exporting"):
+        if not done.ok:
+            failed += 1
+            click.echo(f"{done.path}: {'written anyway' if done.written else 'not written'}", err=True)
+            click.echo(done.text, err=True)
+    click.echo(f"{len(files) - failed} of {len(files)} case(s) exported to {out_dir}/", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@batch_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder for the Bundles (one JSON file per report, named by C.1.1).")
+@click.option("--store", "to_store", is_flag=True,
+              help="Also save each report in the case store (in input order, as `reporter import --store`).")
+@_jobs_option
+def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jobs: int | None) -> None:
+    """Import E2B(R3) files: parsing, XSD and mapping on all cores; writing in input order.
+    Exit 0 when every report was imported, 1 when some were rejected."""
+    import re
+    from pathlib import Path
+
+    from reporter import batch
+    from reporter.fhir.build import dumps
+
+    target = Path(out_dir) if out_dir else None
+    if target is not None:
+        target.mkdir(parents=True, exist_ok=True)
+    case_store = None
+    if to_store:
+        from reporter import config
+        from reporter.store.repository import CaseStore
+
+        case_store = CaseStore(config.get("database_url") or "")
+    imported = rejected = 0
+    batch.warm()
+    try:
+        for path, result in zip(files, _progress(files, batch.run(batch.import_one, list(files), jobs),
+                                                 "importing"), strict=True):
+            for problem in result.batch_problems:
+                click.echo(f"{path}: batch: {problem}", err=True)
+            for report in result.reports:
+                name = report.case_id or f"{Path(path).stem}-report-{report.index}"
+                if not report.ok:
+                    rejected += 1
+                    click.echo(f"{path}: report {report.index} ({name}): rejected", err=True)
+                    for problem in report.problems:
+                        click.echo(f"  {problem}", err=True)
+                    continue
+                imported += 1
+                if case_store is not None:
+                    try:
+                        case_store.save(report.bundle, author=f"reporter batch import {Path(path).name}")
+                    except ReporterError as exc:
+                        rejected += 1
+                        click.echo(f"{path}: report {report.index} ({name}): not stored: {exc}", err=True)
+                if target is not None:
+                    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+                    (target / f"{safe}.json").write_text(dumps(report.bundle), encoding="utf-8")
+    finally:
+        if case_store is not None:
+            case_store.dispose()
+    click.echo(f"{imported} report(s) imported, {rejected} rejected, from {len(files)} file(s)", err=True)
+    sys.exit(1 if rejected or not imported else 0)
+
+
+@batch_group.command("revalidate")
+@_db_option
+@_jobs_option
+@click.option("--chunk", default=50, show_default=True, type=click.IntRange(1, None),
+              help="Cases per work item (each worker reads its own rows).")
+def batch_revalidate(database_url: str | None, jobs: int | None, chunk: int) -> None:
+    """Validate the current version of every stored case again (after a rule or table change).
+    Exit 1 when any case has errors."""
+    from reporter import batch, config
+
+    url = database_url or config.get("database_url") or "sqlite:///reporter.sqlite3"
+    _store(url).dispose()  # migrates the store if needed, once, before the workers read it
+    ids = batch.stored_case_ids(url)
+    batch.warm()
+    work = [(url, part) for part in batch.chunks(ids, chunk)]
+    failing = 0
+    results = _progress(work, batch.run(batch.revalidate_chunk, work, jobs), "re-validating")
+    for check in batch.flatten(results):
+        if check.errors:
+            failing += 1
+            click.echo(f"Bundle/{check.case_id} version {check.version}: {check.errors} error(s)")
+            for line in check.first:
+                click.echo(f"  {line}")
+    click.echo(f"{len(ids)} stored case(s), {failing} with errors", err=True)
+    sys.exit(1 if failing else 0)
+
+
 if __name__ == "__main__":
     main()

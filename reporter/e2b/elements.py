@@ -25,6 +25,12 @@ def _locations() -> dict[str, Any] | None:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+@cache
+def _compiled(path: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
+    """A location's XPath, compiled once (evaluating a string XPath compiles it on every call)."""
+    return etree.XPath(path, namespaces=dict(namespaces))
+
+
 def _group_order(groups: dict[str, dict[str, str]]) -> list[str]:
     ordered: list[str] = []
     seen: set[str] = set()
@@ -53,7 +59,7 @@ class Labels:
         table = _locations()
         if table is None:
             return
-        ns = table.get("namespaces", {})
+        ns = tuple(sorted(table.get("namespaces", {}).items()))
         groups: dict[str, dict[str, str]] = table.get("groups", {})
         instances: dict[str, list[etree._Element]] = {}
         doc_root = root.getroottree().getroot()
@@ -63,7 +69,7 @@ class Labels:
             found: list[etree._Element] = []
             for parent in parents:
                 try:
-                    hits = parent.xpath(spec["path"], namespaces=ns)
+                    hits = _compiled(spec["path"], ns)(parent)
                 except etree.XPathError:
                     continue
                 found += [h for h in hits if isinstance(h, etree._Element)]
@@ -75,7 +81,7 @@ class Labels:
             key = "#text" if value == "text()" else value.lstrip("@").replace("xsi:", "xsi:")
             for instance in instances.get(spec["group"], []):
                 try:
-                    hits = instance.xpath(spec["node"], namespaces=ns)
+                    hits = _compiled(spec["node"], ns)(instance)
                 except etree.XPathError:
                     continue
                 for node in hits:

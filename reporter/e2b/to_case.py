@@ -23,6 +23,13 @@ from reporter.e2b.diff import ACTS
 from reporter.e2b.xmlsafe import XSI, local
 from reporter.paths import mappings_dir
 
+
+@cache
+def _compiled_xpath(path: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
+    """An element location compiled once (a string XPath is compiled again on every evaluation)."""
+    return etree.XPath(path, namespaces=dict(namespaces))
+
+
 MEDDRA = "2.16.840.1.113883.6.163"
 NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked", "UNK": "unknown",
                   "NI": "no-information", "NA": "not-applicable"}
@@ -188,7 +195,8 @@ class Reader:
         return found[0] if found else None
 
     def _xpath(self, node: etree._Element, path: str) -> list[etree._Element]:
-        return [n for n in node.xpath(path, namespaces=self.ns) if isinstance(n, etree._Element)]
+        compiled = _compiled_xpath(path, tuple(self.ns.items()))
+        return [n for n in compiled(node) if isinstance(n, etree._Element)]
 
     def node(self, number: str, instance: etree._Element) -> etree._Element | None:
         hits = self._unskipped(self._xpath(instance, self.elements[number]["node"]))

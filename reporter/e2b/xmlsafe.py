@@ -121,9 +121,17 @@ def expect_root(loaded: Loaded, *names: str) -> str:
     )
 
 
+_LOCAL: dict[str, str] = {}  # tag -> local name (a document has few distinct tags)
+
+
 def local(el: etree._Element) -> str:
     """Local name of an element ('' for comments and processing instructions)."""
     tag = el.tag
     if not isinstance(tag, str):
         return ""
-    return tag.rsplit("}", 1)[-1]
+    name = _LOCAL.get(tag)
+    if name is None:
+        name = tag.rsplit("}", 1)[-1]
+        if len(_LOCAL) < 10_000:
+            _LOCAL[tag] = name
+    return name

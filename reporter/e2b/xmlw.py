@@ -16,15 +16,16 @@ def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None
        **kw: str | None) -> Node:
     """A v3 element, appended to parent when given. Attributes with value None are left out;
     `xsi_type` sets xsi:type."""
-    merged = {**(attrs or {}), **kw}
+    merged = {**attrs, **kw} if attrs else kw
     xsi_type = merged.pop("xsi_type", None)
-    node = etree.Element(f"{{{V3}}}{tag}", nsmap=NSMAP) if parent is None else \
-        etree.SubElement(parent, f"{{{V3}}}{tag}")
-    if xsi_type:
-        node.set(XSI_TYPE, xsi_type)
+    attrib = {XSI_TYPE: xsi_type} if xsi_type else {}
     for key, value in merged.items():
         if value is not None:
-            node.set(key, value)
+            attrib[key] = value
+    if parent is None:
+        node = etree.Element(f"{{{V3}}}{tag}", attrib, nsmap=NSMAP)
+    else:  # all attributes in one call, in the order given
+        node = etree.SubElement(parent, f"{{{V3}}}{tag}", attrib)
     if text is not None:
         node.text = text
     return node
@@ -80,11 +81,12 @@ def is_default(node: Node) -> bool:
     return mark is not None
 
 
+_MARKED = etree.XPath("descendant-or-self::*[@w:default]", namespaces={"w": "urn:ae-reporter:writer"})
+
+
 def settle_defaults(root: Node, *, drop: bool) -> None:
     """Remove the stand-in marks; with `drop`, remove the stand-ins themselves (innermost first)."""
-    for node in reversed(list(root.iter(f"{{{V3}}}*"))):
-        if node.get(_DEFAULT) is None:
-            continue
+    for node in reversed(_MARKED(root)):  # only the marked elements, in reverse document order
         parent = node.getparent()
         if drop and parent is not None and is_default(node):
             parent.remove(node)

@@ -35,10 +35,10 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
                    "validate an ICSR document Bundle or a case file", "reference")
         return report
     _run_layer(report, "structure", lambda: check_structure(bundle))
-    integrity = _run_layer(report, "integrity", lambda: check_integrity(bundle))
+    nodes = walk_bundle(bundle) if bundle.get("resourceType") == "Bundle" else []
+    integrity = _run_layer(report, "integrity", lambda: check_integrity(bundle, nodes))
     if any(i.code == "BUNDLE-TYPE" and i.location == "resourceType" for i in integrity):
         return report
-    nodes = walk_bundle(bundle)
     _run_layer(report, "terminology", lambda: check_terminology(bundle, nodes))
     _run_layer(report, "rules", lambda: check_rules(bundle, nodes))
     _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines))

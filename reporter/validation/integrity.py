@@ -3,29 +3,17 @@ resolving inside the Bundle, the sections an ICSR needs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from reporter.fhir.read import BundleIndex, as_list, codings
 from reporter.validation.report import Issue
+from reporter.validation.walk import Node, walk_bundle
 
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
 
 
-def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        ref = node.get("reference")
-        if isinstance(ref, str):
-            yield path, ref
-        for key, value in node.items():
-            if key != "reference":
-                yield from _references(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _references(item, f"{path}[{i}]")
-
-
-def check_integrity(bundle: dict[str, Any]) -> list[Issue]:
+def check_integrity(bundle: dict[str, Any], nodes: list[Node] | None = None) -> list[Issue]:
+    """`nodes`: the Bundle's objects from walk_bundle, when the caller has them (saves a second walk)."""
     issues: list[Issue] = []
 
     def error(code: str, location: str, message: str, hint: str) -> None:
@@ -59,17 +47,17 @@ def check_integrity(bundle: dict[str, Any]) -> list[Issue]:
             seen[url] = i
     index = BundleIndex(bundle)
     for i, entry in enumerate(entries):
-        resource = entry.get("resource")
-        if not isinstance(resource, dict):
+        if not isinstance(entry.get("resource"), dict):
             error("BUNDLE-RESOURCE", f"Bundle.entry[{i}]", "entry has no resource", "remove the empty entry")
+    if nodes is None:
+        nodes = walk_bundle(bundle)
+    for path, node in nodes:
+        ref = node.get("reference")
+        if not isinstance(ref, str) or ref.startswith("#"):
             continue
-        rtype = resource.get("resourceType", "?")
-        for path, ref in _references(resource, f"Bundle.entry[{i}].resource.ofType({rtype})"):
-            if ref.startswith("#"):
-                continue
-            if index.resolve(ref) is None:
-                error("BUNDLE-REFERENCE", path, f"reference {ref} does not resolve inside the Bundle",
-                      "add the referenced resource to the Bundle or fix the reference")
+        if index.resolve(ref) is None:
+            error("BUNDLE-REFERENCE", path, f"reference {ref} does not resolve inside the Bundle",
+                  "add the referenced resource to the Bundle or fix the reference")
     composition = index.composition
     if composition:
         present = {c.get("code") for s in as_list(composition.get("section")) if isinstance(s, dict)

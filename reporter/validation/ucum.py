@@ -6,7 +6,7 @@ It answers "is this a well-formed UCUM unit made of known atoms?", which catches
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from reporter.tables import load_yaml
 
@@ -45,6 +45,7 @@ def _is_component(text: str) -> bool:
     return bool(m and _is_atom(m.group(1)))
 
 
+@lru_cache(maxsize=4096)  # a case repeats a handful of units; the grammar walk is the costly part
 def is_valid_ucum(unit: str) -> bool:
     if not unit or unit != unit.strip() or " " in unit:
         return False

@@ -15,9 +15,9 @@ def validate_resource(resource: dict, receiver: str | None = None) -> dict:
         from reporter.validation import validate_bundle
 
         return validate_bundle(resource, receiver=receiver).to_operation_outcome()
-    from reporter.fhir.models import structure_errors
+    from reporter.validation.fhir_r4 import check
 
-    problems = structure_errors(resource)
+    problems = check(resource)
     if not problems:
         return outcome([issue("information", "informational", "no problems found")])
     return outcome([issue("error", "structure", message, location) for location, message in problems])
