@@ -408,5 +408,85 @@ def demo_command(out: str, no_store: bool) -> None:
     sys.exit(1 if result.problems else 0)
 
 
+# --- line listings (issue 12) ------------------------------------------------------------------------
+
+
+@main.command("listing-template")
+@click.option("-o", "--out", default=None, help="Write the column map here (default: stdout).")
+def listing_template_command(out: str | None) -> None:
+    """Write the default column map for `reporter import-listing` (edit a copy, pass it with --map)."""
+    from reporter.casefile.listing import default_map_path
+
+    write_output(default_map_path().read_text(encoding="utf-8"), out)
+
+
+@main.command("import-listing")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--map", "map_file", default=None, type=click.Path(dir_okay=False),
+              help="Column map (YAML; default: the one `reporter listing-template` writes).")
+@click.option("--citation", default=None, help="Literature reference of the whole listing (C.4.r.1).")
+@click.option("--received", default=None, metavar="DATE",
+              help="Date the listing was received (C.1.4/C.1.5) when no column gives it (default: today).")
+@click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Directory for one case file (YAML) per good row.")
+@click.option("--store", "to_store", is_flag=True, help="Save each good row's case in the case store.")
+@_db_option
+def import_listing_command(file: str, map_file: str | None, citation: str | None, received: str | None,
+                           out_dir: str | None, to_store: bool, database_url: str | None) -> None:
+    """Import a line listing (CSV or XLSX, one row per patient): one case per row, through the case model
+    and validation. Problems are listed by row and column; good rows are kept.
+
+    Exit code 0 when every row was imported, 1 when some were rejected, 2 when none could be read."""
+    import re
+    from collections import Counter
+    from pathlib import Path
+
+    import yaml
+
+    from reporter.casefile.listing import casefile_json, import_listing, load_map, store_row
+
+    result = import_listing(file, load_map(map_file), citation=citation, received=received)
+    click.echo(f"{file}: {len(result.rows)} row(s); columns read: "
+               + ", ".join(f"{h} -> {f}" for f, h in result.columns.items()), err=True)
+    if result.ignored:
+        click.echo(f"  ignored columns (no field in the map): {', '.join(result.ignored)}", err=True)
+    case_store = _store(database_url) if to_store else None
+    good = [r for r in result.rows if r.ok]
+    try:
+        for row in result.rows:
+            for where, message in row.problems:
+                click.echo(f"{where}: {message}", err=True)
+        rows = good
+        bar = click.progressbar(rows, label="storing", file=sys.stderr) if case_store and len(rows) > 50 else None
+        for row in (bar.__enter__() if bar else rows):
+            if out_dir:
+                safe = re.sub(r"[^A-Za-z0-9._-]", "_", row.case_id or f"row-{row.row}")
+                write_output(yaml.safe_dump(casefile_json(row.case), sort_keys=False, allow_unicode=True),
+                             str(Path(out_dir) / f"{safe}.yaml"))
+            if case_store is not None:
+                try:
+                    store_row(case_store, row, author=f"reporter import-listing {Path(file).name}",
+                              reason=f"line listing {Path(file).name}, row {row.row}")
+                except ReporterError as exc:
+                    row.problems.append((f"row {row.row}", f"not stored: {exc}"))
+                    click.echo(f"row {row.row}: not stored: {exc}", err=True)
+        if bar:
+            bar.__exit__(None, None, None)
+    finally:
+        if case_store is not None:
+            case_store.dispose()
+    counts = Counter(message for row in good for _where, message in row.warnings)
+    for message, n in counts.most_common():
+        click.echo(f"  {n} case(s): {message}", err=True)
+    kept = sum(1 for r in result.rows if r.ok)
+    stored = " and stored" if to_store else ""
+    click.echo(f"{kept} of {len(result.rows)} row(s) imported{stored}; "
+               f"{len(result.rows) - kept} rejected", err=True)
+    if kept == 0:
+        sys.exit(2)
+    if kept < len(result.rows):
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
