@@ -488,5 +488,87 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
         sys.exit(1)
 
 
+# --- tabulations and line listings of stored cases (issue 12) ---------------------------------------------
+
+
+def _write_table(header, rows, fmt: str, out: str | None, *, title: str, notes: list[str], data=None) -> None:
+    from reporter.analysis import output
+
+    if fmt == "xlsx":
+        if out is None:
+            raise click.UsageError("--format xlsx needs -o FILE.xlsx")
+        write_output(output.as_xlsx(header, rows, notes, title=title), out)
+    elif fmt == "csv":
+        write_output(output.as_csv(header, rows), out)
+    elif fmt == "json":
+        write_output(output.as_json(data if data is not None else {"header": header, "rows": rows}), out)
+    elif fmt == "html":
+        write_output(output.as_html(header, rows, title, notes), out)
+    else:
+        write_output(output.as_text(header, rows, notes), out)
+
+
+@main.command("tabulate")
+@click.option("--by", "by", multiple=True, metavar="FIELD",
+              help="Group by this field; repeat for a cross-tabulation (percentages are of the last field).")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE",
+              help="Only cases with this value (repeat a field for alternatives; 'unknown' for the unknowns).")
+@click.option("--bands", default=None, metavar="BANDS", help="Age bands in years for age_band, e.g. '<10,10-17,18+'.")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx", "json"]), default="text", show_default=True)
+@click.option("-o", "--out", default=None, help="Write here instead of stdout (needed for xlsx).")
+@click.option("--fields", "list_fields", is_flag=True, help="List the fields and exit.")
+@_db_option
+def tabulate_command(by: tuple[str, ...], where: tuple[str, ...], bands: str | None, fmt: str, out: str | None,
+                     list_fields: bool, database_url: str | None) -> None:
+    """Count stored cases by fields (age group or band, sex, indication, drug, route, dosing, PT, SOC,
+    seriousness criteria, outcome, survival, action taken, de/rechallenge, causality, country, report type,
+    year), with percentages, 95% Wilson intervals, unknowns counted and latency median/IQR/range."""
+    from reporter.analysis.projection import settings
+    from reporter.analysis.tabulate import summary_notes, table, tabulate
+
+    if list_fields:
+        for name, spec in settings()["fields"].items():
+            click.echo(f"{name:28} {spec['label']}")
+        return
+    case_store = _store(database_url)
+    try:
+        result = tabulate(case_store, list(by), list(where), bands=bands)
+    finally:
+        case_store.dispose()
+    header, rows = table(result)
+    _write_table(header, rows, fmt, out, title="Tabulation", notes=summary_notes(result), data=result.as_dict())
+
+
+@main.command("line-listing")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only these cases (as in tabulate).")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx", "html", "json"]), default="csv",
+              show_default=True)
+@click.option("-o", "--out", default=None, help="Write here instead of stdout (needed for xlsx).")
+@_db_option
+def line_listing_command(where: tuple[str, ...], fmt: str, out: str | None, database_url: str | None) -> None:
+    """The line listing of stored cases: one row per case, reaction and suspect drug (case id, age/sex, drug
+    with dose/route/dates, reaction and PT/SOC, onset/latency, outcome, seriousness, causality)."""
+    from reporter.analysis.linelisting import HEADER, line_listing
+
+    case_store = _store(database_url)
+    try:
+        rows = line_listing(case_store, list(where))
+    finally:
+        case_store.dispose()
+    _write_table(HEADER, rows, fmt, out, title="Line listing", notes=[f"{len(rows)} row(s)"],
+                 data=[dict(zip(HEADER, r, strict=True)) for r in rows])
+
+
+@db.command("reproject")
+@_db_option
+def db_reproject(database_url: str | None) -> None:
+    """Rebuild the tabulation projection from the stored cases (after setting or changing the MedDRA release)."""
+    case_store = _store(database_url)
+    try:
+        click.echo(f"{case_store.reproject()} row(s) written")
+    finally:
+        case_store.dispose()
+
+
 if __name__ == "__main__":
     main()
