@@ -308,7 +308,7 @@ def projection_rows(bundle: Any, case_id: str, version: int, meddra: Any = None)
         bundle = json.loads(bundle)
     try:
         rows = project_bundle(bundle, meddra if meddra is not None else hierarchy())
-    except Exception:  # noqa: BLE001 - see the docstring
+    except Exception:
         logging.getLogger(__name__).exception("projection failed for case %s v%s", case_id, version)
         comp = read.composition_of(bundle) or {}
         rows = [{"case_key": _s(_d(comp.get("identifier")).get("value"), 100)}]

@@ -255,16 +255,18 @@ def table(result: Tabulation) -> tuple[list[str], list[list[Any]]]:
     rows = []
     for r in result.rows:
         ci = r.ci95
-        lat = r.latency
         rows.append([*r.values, r.count, r.denominator, _round(r.percent), _round(ci[0]) if ci else None,
-                     _round(ci[1]) if ci else None, lat["n"] if lat else None, lat["median"] if lat else None,
-                     f"{lat['q1']:g}-{lat['q3']:g}" if lat else None, f"{lat['min']:g}-{lat['max']:g}" if lat else None])
+                     _round(ci[1]) if ci else None, *_latency_cells(r.latency)])
     if not result.by:
         header = ["Cases", "Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)"]
-        lat = result.latency
-        rows = [[result.total, lat["n"] if lat else None, lat["median"] if lat else None,
-                 f"{lat['q1']:g}-{lat['q3']:g}" if lat else None, f"{lat['min']:g}-{lat['max']:g}" if lat else None]]
+        rows = [[result.total, *_latency_cells(result.latency)]]
     return header, rows
+
+
+def _latency_cells(lat: dict[str, float] | None) -> list[Any]:
+    if not lat:
+        return [None, None, None, None]
+    return [lat["n"], lat["median"], f"{lat['q1']:g}-{lat['q3']:g}", f"{lat['min']:g}-{lat['max']:g}"]
 
 
 def summary_notes(result: Tabulation) -> list[str]:
