@@ -64,5 +64,9 @@ def capability_statement(base: str) -> dict:
             },
             "resource": resources,
             "interaction": [],
+            "operation": [{"name": "tabulate",
+                           "definition": "http://fhir-ae-reporter.org/OperationDefinition/tabulate",
+                           "documentation": "GET $tabulate?by=FIELD&where=FIELD=VALUE: counts of stored cases "
+                                            "with % of the known, Wilson 95% CI and latency, as Parameters"}],
         }],
     }

@@ -366,3 +366,19 @@ def html_download(resource_id: str):
     _check_id(resource_id)
     v = store().read(resource_id)
     return _download(downloads.html(v), v, inline=request.args.get("download") is None)
+
+
+# --- aggregate analysis (issue 12) ---------------------------------------------------------------------
+
+@bp.get("/$tabulate")
+def tabulate_operation():
+    """Counts of stored cases: ?by=FIELD (repeat for a cross-tab), ?where=FIELD=VALUE, ?bands=; a Parameters
+    resource (reporter/analysis/fhirout.py documents its shape)."""
+    from reporter.analysis.fhirout import tabulation_parameters
+    from reporter.analysis.tabulate import tabulate
+
+    _audit("tabulate", "E", "$tabulate")
+    require_scope("read")
+    result = tabulate(store(), request.args.getlist("by"), request.args.getlist("where"),
+                      bands=request.args.get("bands"))
+    return fhir_response(tabulation_parameters(result))

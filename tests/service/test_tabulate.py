@@ -142,3 +142,58 @@ def test_the_migration_fills_the_projection_for_cases_stored_before_it(stored):
     with store.read_session() as session:
         assert session.scalar(select(func.count()).select_from(CaseReaction)) == 6
     assert _counts(tabulate(store, ["soc"]))[("Hepatobiliary disorders (test)",)] == (3, 5)
+
+
+def test_fhir_tabulate_operation_returns_parameters(stored, served):
+    ok = served.session(served.read_token).get(f"{served.base}/$tabulate",
+                                               params=[("by", "survival"), ("where", "dosing=bolus")])
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert body["resourceType"] == "Parameters"
+    params = body["parameter"]
+    assert params[0] == {"name": "total", "valueInteger": 3}
+    rows = [{p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in row["part"]
+             if "part" not in p} for row in params if row["name"] == "row"]
+    assert {r["survival"]: (r["count"], r.get("denominator")) for r in rows} == {
+        "died": (1, 3), "survived": (2, 3)}
+    died = next(r for r in rows if r["survival"] == "died")
+    assert died["percent"] == 33.33 and died["ci95Low"] == round(100 * wilson(1, 3)[0], 2)
+    bad = served.session(served.read_token).get(f"{served.base}/$tabulate", params={"by": "shoe"})
+    assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
+    assert "unknown field" in bad.text
+    assert served.session().get(f"{served.base}/$tabulate").status_code == 401
+    capability = served.session().get(f"{served.base}/metadata").json()
+    assert capability["rest"][0]["operation"][0]["name"] == "tabulate"
+
+
+def test_cli_tabulate_and_line_listing_formats(stored, tmp_path):
+    import csv
+    import io
+    import json
+
+    import openpyxl
+    from click.testing import CliRunner
+
+    from reporter.cli import main
+
+    store, _ = stored
+    runner = CliRunner()
+    db = ["--database-url", store.url]
+    text = runner.invoke(main, ["tabulate", "--by", "sex", "--by", "survival", *db])
+    assert text.exit_code == 0, text.output
+    assert "note: 6 case(s)" in text.output
+    data = json.loads(runner.invoke(main, ["tabulate", "--by", "soc", "--format", "json", *db]).output)
+    assert data["total_cases"] == 6 and data["rows"][-1]["soc"] == "unknown"
+    out = tmp_path / "t.xlsx"
+    assert runner.invoke(main, ["tabulate", "--by", "dosing", "--format", "xlsx", "-o", str(out), *db]).exit_code == 0
+    sheet = openpyxl.load_workbook(out).active
+    assert [c.value for c in sheet[1]][:3] == ["Dosing mode", "Cases", "Known"]
+    assert [c.value for c in sheet[2]][:2] == ["bolus", 3]
+    listing = runner.invoke(main, ["line-listing", "--where", "drug=anakinra", *db])
+    rows = list(csv.reader(io.StringIO(listing.output)))
+    assert rows[0][0] == "Case id" and len(rows) == 7
+    html = runner.invoke(main, ["line-listing", "--format", "html", *db]).output
+    assert html.count("<tr>") == 7 and "LISTING-6" in html
+    bad = runner.invoke(main, ["tabulate", "--by", "shoe", *db])
+    assert bad.exit_code == 2 and "unknown field 'shoe'" in bad.output
+    assert runner.invoke(main, ["tabulate", "--format", "xlsx", *db]).exit_code == 2
