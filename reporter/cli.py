@@ -559,6 +559,36 @@ def line_listing_command(where: tuple[str, ...], fmt: str, out: str | None, data
                  data=[dict(zip(HEADER, r, strict=True)) for r in rows])
 
 
+@main.command("disproportionality")
+@click.option("--drug", default=None, help="Only this suspect drug (substance name as stored, any case).")
+@click.option("--event", default=None, help="Only this event (PT name, or SOC name with --level soc).")
+@click.option("--level", type=click.Choice(["pt", "soc"]), default="pt", show_default=True,
+              help="Events by MedDRA PT (the term as reported without a release) or by primary SOC.")
+@click.option("--min-cases", default=3, show_default=True, type=click.IntRange(1),
+              help="Pairs with fewer cases are left out (and never flagged).")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx", "json"]), default="text",
+              show_default=True)
+@click.option("-o", "--out", default=None, help="Write here instead of stdout (needed for xlsx).")
+@_db_option
+def disproportionality_command(drug: str | None, event: str | None, level: str, min_cases: int, fmt: str,
+                               out: str | None, database_url: str | None) -> None:
+    """PRR (with chi-square), ROR (95% CI) and IC (95% credibility interval) for drug-event pairs of the
+    stored cases, with the 2x2 table of each pair and the signal rules it meets."""
+    from reporter.analysis.disproportionality import HEADER, pairs, table_rows
+
+    case_store = _store(database_url)
+    try:
+        total, found = pairs(case_store, level=level, drug=drug, event=event, min_cases=min_cases)
+    finally:
+        case_store.dispose()
+    rows = table_rows(found, min_cases)
+    notes = [f"{total} case(s); pairs with at least {min_cases} case(s); signals: PRR >= 2 with chi-square >= 4 "
+             "(Evans 2001), ROR 95% CI above 1, IC025 above 0"]
+    _write_table(HEADER, rows, fmt, out, title="Disproportionality", notes=notes,
+                 data={"total_cases": total, "min_cases": min_cases, "level": level,
+                       "pairs": [dict(zip(HEADER, r, strict=True)) for r in rows]})
+
+
 @db.command("reproject")
 @_db_option
 def db_reproject(database_url: str | None) -> None:

@@ -197,3 +197,31 @@ def test_cli_tabulate_and_line_listing_formats(stored, tmp_path):
     bad = runner.invoke(main, ["tabulate", "--by", "shoe", *db])
     assert bad.exit_code == 2 and "unknown field 'shoe'" in bad.output
     assert runner.invoke(main, ["tabulate", "--format", "xlsx", *db]).exit_code == 2
+
+
+def test_disproportionality_counts_cases_into_the_2x2_table(store, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from reporter.analysis.disproportionality import measures, pairs
+    from reporter.cli import main
+
+    monkeypatch.delenv("REPORTER_MEDDRA_DIR", raising=False)
+    rows = ["Drug,Reaction"] + ["anakinra,hepatitis"] * 4 + ["anakinra,rash"] + ["tocilizumab,rash"] * 4 + [
+        "tocilizumab,hepatitis"]
+    path = tmp_path / "pairs.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for row in import_listing(path, received="2024-05-01", validate=False).rows:
+        store_row(store, row, author="test", reason="test")
+    total, found = pairs(store, level="pt", min_cases=1)
+    assert total == 10
+    table = {(p.drug, p.event): p.m for p in found}
+    assert table[("anakinra", "hepatitis")] == measures(4, 1, 1, 4)
+    assert table[("tocilizumab", "hepatitis")] == measures(1, 4, 4, 1)
+    assert [(p.drug, p.event) for p in pairs(store, min_cases=4)[1]] == [("anakinra", "hepatitis"),
+                                                                         ("tocilizumab", "rash")]
+    result = CliRunner().invoke(main, ["disproportionality", "--drug", "anakinra", "--event", "hepatitis",
+                                       "--min-cases", "1", "--database-url", store.url])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("anakinra"))
+    assert line.split()[2:7] == ["4", "1", "1", "4", "4.0"]  # the 2x2 table, then PRR = (4/5)/(1/5)
+    assert "ROR" in result.output and "note: 10 case(s)" in result.output
