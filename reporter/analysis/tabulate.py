@@ -131,6 +131,7 @@ class Tabulation:
     latency: dict[str, float] | None
     notes: list[str] = field(default_factory=list)
     bands: str | None = None
+    age: dict[str, float] | None = None  # years, one value per case: n, median, quartiles, range
 
     def labels(self) -> list[str]:
         return [settings()["fields"][name]["label"] for name in self.by]
@@ -142,7 +143,7 @@ class Tabulation:
             "rows": [{**dict(zip(self.by, r.values, strict=True)), "cases": r.count, "denominator": r.denominator,
                       "percent": _round(r.percent), "ci95": [_round(x) for x in r.ci95] if r.ci95 else None,
                       **({"latency_days": r.latency} if r.latency else {})} for r in self.rows],
-            "latency_days": self.latency, "notes": self.notes,
+            "latency_days": self.latency, "age_years": self.age, "notes": self.notes,
         }
 
 
@@ -174,7 +175,7 @@ def where_conditions(filters: list[tuple[str, list[str]]], bands: list[Band]) ->
 
 
 def latency_summary(values: list[float]) -> dict[str, float] | None:
-    """n, median, quartiles (inclusive method) and range of latencies in days; None without values."""
+    """n, median, quartiles (inclusive method) and range of numbers (latency days, ages); None without any."""
     if not values:
         return None
     values = sorted(values)
@@ -216,6 +217,8 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
                     per_group.setdefault(tuple(UNKNOWN if v is None else str(v) for v in r[:-1]), []).append(r[-1])
                 for row in rows:
                     row.latency = latency_summary(per_group.get(row.values, []))
+        ages = [v for (v,) in session.execute(
+            select(func.max(CR.age_years)).where(*conditions, CR.age_years.is_not(None)).group_by(CR.case_id)).all()]
         overall = None
         if latency:
             overall = latency_summary([v for (v,) in session.execute(
@@ -233,7 +236,8 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
     order = {name: i for i, name in enumerate(["yes", "no"])}
     rows.sort(key=lambda r: tuple((v == UNKNOWN, order.get(v, 2), _sort_key(v, by[i], band_list))
                                   for i, v in enumerate(r.values)))
-    return Tabulation(by, filters, total, rows, overall, notes, bands or DEFAULT_BANDS if "age_band" in by else None)
+    return Tabulation(by, filters, total, rows, overall, notes, bands or DEFAULT_BANDS if "age_band" in by else None,
+                      latency_summary(ages))
 
 
 def _sort_key(value: str, name: str, bands: list[Band]) -> Any:
@@ -275,6 +279,10 @@ def summary_notes(result: Tabulation) -> list[str]:
     if result.by:
         notes.append("% of the cases with the last field known, within each group of the other fields; "
                      "95% CI: Wilson score interval; a case with several reactions counts once per group it is in")
+    if result.age:
+        a = result.age
+        notes.append(f"age at onset known for {a['n']} case(s): median {a['median']:g} years, IQR {a['q1']:g}-"
+                     f"{a['q3']:g}, range {a['min']:g}-{a['max']:g}")
     if result.bands:
         notes.append(f"age bands (years): {result.bands}")
     return notes + result.notes
