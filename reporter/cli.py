@@ -516,10 +516,11 @@ def _write_table(header, rows, fmt: str, out: str | None, *, title: str, notes: 
 @click.option("--bands", default=None, metavar="BANDS", help="Age bands in years for age_band, e.g. '<10,10-17,18+'.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx", "json"]), default="text", show_default=True)
 @click.option("-o", "--out", default=None, help="Write here instead of stdout (needed for xlsx).")
+@click.option("--stats", is_flag=True, help="Also latency (per row) and age: median, IQR and range.")
 @click.option("--fields", "list_fields", is_flag=True, help="List the fields and exit.")
 @_db_option
 def tabulate_command(by: tuple[str, ...], where: tuple[str, ...], bands: str | None, fmt: str, out: str | None,
-                     list_fields: bool, database_url: str | None) -> None:
+                     stats: bool, list_fields: bool, database_url: str | None) -> None:
     """Count stored cases by fields (age group or band, sex, indication, drug, route, dosing, PT, SOC,
     seriousness criteria, outcome, survival, action taken, de/rechallenge, causality, country, report type,
     year), with percentages, 95% Wilson intervals, unknowns counted and latency median/IQR/range."""
@@ -532,10 +533,10 @@ def tabulate_command(by: tuple[str, ...], where: tuple[str, ...], bands: str | N
         return
     case_store = _store(database_url)
     try:
-        result = tabulate(case_store, list(by), list(where), bands=bands)
+        result = tabulate(case_store, list(by), list(where), bands=bands, stats=stats)
     finally:
         case_store.dispose()
-    header, rows = table(result)
+    header, rows = table(result, stats=stats)
     _write_table(header, rows, fmt, out, title="Tabulation", notes=summary_notes(result), data=result.as_dict())
 
 

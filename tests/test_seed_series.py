@@ -41,7 +41,7 @@ def _pct(row):
 
 
 def test_cohort_size_and_age(database):
-    data, _ = _tab(database)
+    data, _ = _tab(database, "--stats")
     assert data["total_cases"] == 87
     # "median age 22 years, range 22 months to 84 years"
     assert data["age_years"]["median"] == 22 and data["age_years"]["max"] == 84

@@ -186,8 +186,9 @@ def latency_summary(values: list[float]) -> dict[str, float] | None:
 
 
 def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands: str | None = None,
-             latency: bool = True) -> Tabulation:
-    """Counts of stored cases by the fields `by` (none: just the total), filtered by `where`."""
+             stats: bool = False) -> Tabulation:
+    """Counts of stored cases by the fields `by` (none: just the total), filtered by `where`. `stats`: also
+    latency (per row and overall) and age summaries (median, IQR, range), which read every row's value."""
     if len(set(by)) != len(by):
         raise InputError("a field is named twice in --by", location="--by")
     band_list = parse_bands(bands or DEFAULT_BANDS)
@@ -210,17 +211,18 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
             for r in grouped:
                 values = tuple(UNKNOWN if v is None else str(v) for v in r[:-1])
                 rows.append(Row(values, r[-1], known.get(tuple(r[:-2])) if r[-2] is not None else None))
-            if latency and len(rows) <= 200:
+            if stats and len(rows) <= 200:
                 per_group: dict[tuple, list[float]] = {}
                 for r in session.execute(select(*exprs, CR.latency_days)
                                          .where(*conditions, CR.latency_days.is_not(None))).all():
                     per_group.setdefault(tuple(UNKNOWN if v is None else str(v) for v in r[:-1]), []).append(r[-1])
                 for row in rows:
                     row.latency = latency_summary(per_group.get(row.values, []))
-        ages = [v for (v,) in session.execute(
-            select(func.max(CR.age_years)).where(*conditions, CR.age_years.is_not(None)).group_by(CR.case_id)).all()]
-        overall = None
-        if latency:
+        overall = ages = None
+        if stats:
+            ages = latency_summary([v for (v,) in session.execute(
+                select(func.max(CR.age_years)).where(*conditions, CR.age_years.is_not(None))
+                .group_by(CR.case_id)).all()])
             overall = latency_summary([v for (v,) in session.execute(
                 select(CR.latency_days).where(*conditions, CR.latency_days.is_not(None))).all()])
         if {"pt", "soc"} & set(by + [n for n, _ in filters]):
@@ -237,7 +239,7 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
     rows.sort(key=lambda r: tuple((v == UNKNOWN, order.get(v, 2), _sort_key(v, by[i], band_list))
                                   for i, v in enumerate(r.values)))
     return Tabulation(by, filters, total, rows, overall, notes, bands or DEFAULT_BANDS if "age_band" in by else None,
-                      latency_summary(ages))
+                      ages)
 
 
 def _sort_key(value: str, name: str, bands: list[Band]) -> Any:
@@ -252,18 +254,22 @@ def _sort_key(value: str, name: str, bands: list[Band]) -> Any:
     return (0, value.lower())
 
 
-def table(result: Tabulation) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of a tabulation for the writers in reporter/analysis/output.py."""
-    header = [*result.labels(), "Cases", "Known", "%", "95% CI low", "95% CI high",
-              "Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)"]
+LATENCY_HEADER = ["Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)"]
+
+
+def table(result: Tabulation, *, stats: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of a tabulation for the writers in reporter/analysis/output.py (latency columns with
+    `stats`)."""
+    extra = LATENCY_HEADER if stats else []
+    header = [*result.labels(), "Cases", "Known", "%", "95% CI low", "95% CI high", *extra]
     rows = []
     for r in result.rows:
         ci = r.ci95
         rows.append([*r.values, r.count, r.denominator, _round(r.percent), _round(ci[0]) if ci else None,
-                     _round(ci[1]) if ci else None, *_latency_cells(r.latency)])
+                     _round(ci[1]) if ci else None, *(_latency_cells(r.latency) if stats else [])])
     if not result.by:
-        header = ["Cases", "Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)"]
-        rows = [[result.total, *_latency_cells(result.latency)]]
+        header = ["Cases", *extra]
+        rows = [[result.total, *(_latency_cells(result.latency) if stats else [])]]
     return header, rows
 
 

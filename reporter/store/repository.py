@@ -378,18 +378,20 @@ class CaseStore:
             session.flush()  # one batched INSERT ... RETURNING for the ids
             session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
                             for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
-            self._project(session, cid, version, bundle if case.status != "nullified" else None)
+            self._project(session, cid, version, bundle if case.status != "nullified" else None,
+                          replace=version > 1)
             status = case.status
         return StoredVersion(cid, version, kind, now, author, reason, bundle, status, casefile)
 
-    def _project(self, session: Session, cid: str, version: int, bundle: dict | None) -> None:
+    def _project(self, session: Session, cid: str, version: int, bundle: dict | None, *, replace: bool) -> None:
         """Replace the case's tabulation rows with those of this version (none for a nullified case)."""
         from reporter.analysis.projection import projection_rows
 
-        session.execute(delete(CaseReaction).where(CaseReaction.case_id == cid))
+        if replace:
+            session.execute(delete(CaseReaction).where(CaseReaction.case_id == cid))
         rows = projection_rows(bundle, cid, version) if bundle is not None else []
         if rows:
-            session.execute(insert(CaseReaction), rows)
+            session.execute(insert(CaseReaction.__table__), rows)
 
     def reproject(self) -> int:
         """Rebuild the tabulation projection of every active case from its current Bundle (after the MedDRA
@@ -409,11 +411,11 @@ class CaseStore:
             for cid, version, bundle in current:
                 batch += projection_rows(bundle, cid, version, meddra)
                 if len(batch) >= 5000:
-                    session.execute(insert(CaseReaction), batch)
+                    session.execute(insert(CaseReaction.__table__), batch)
                     written += len(batch)
                     batch = []
             if batch:
-                session.execute(insert(CaseReaction), batch)
+                session.execute(insert(CaseReaction.__table__), batch)
                 written += len(batch)
         return written
 

@@ -372,13 +372,13 @@ def html_download(resource_id: str):
 
 @bp.get("/$tabulate")
 def tabulate_operation():
-    """Counts of stored cases: ?by=FIELD (repeat for a cross-tab), ?where=FIELD=VALUE, ?bands=; a Parameters
-    resource (reporter/analysis/fhirout.py documents its shape)."""
+    """Counts of stored cases: ?by=FIELD (repeat for a cross-tab), ?where=FIELD=VALUE, ?bands=, ?stats=true
+    (latency and age summaries); a Parameters resource (reporter/analysis/fhirout.py documents its shape)."""
     from reporter.analysis.fhirout import tabulation_parameters
     from reporter.analysis.tabulate import tabulate
 
     _audit("tabulate", "E", "$tabulate")
     require_scope("read")
     result = tabulate(store(), request.args.getlist("by"), request.args.getlist("where"),
-                      bands=request.args.get("bands"))
+                      bands=request.args.get("bands"), stats=request.args.get("stats") in ("1", "true"))
     return fhir_response(tabulation_parameters(result))
