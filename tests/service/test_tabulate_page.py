@@ -43,8 +43,8 @@ def test_tabulate_page_shows_table_chart_and_downloads(browser, site, tmp_path):
     page.wait_for_selector("table.tabulation")
     assert page.locator("p.count").inner_text() == "87 case(s)"
     cells = [[c.inner_text() for c in r.locator("td").all()] for r in page.locator("table.tabulation tbody tr").all()]
-    assert ["<10", "survived", "10", "12", "83.3"] == cells[1][:5]
-    assert ["18+", "survived", "34", "54", "63.0"] == next(c for c in cells if c[:2] == ["18+", "survived"])[:5]
+    assert cells[1][:5] == ["<10", "survived", "10", "12", "83.3"]
+    assert next(c for c in cells if c[:2] == ["18+", "survived"])[:5] == ["18+", "survived", "34", "54", "63.0"]
     bars = page.locator("figure.tabulation-chart svg rect")
     assert bars.count() == len(cells)
     assert page.locator("figure.tabulation-chart svg").get_attribute("role") == "img"
