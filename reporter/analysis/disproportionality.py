@@ -148,7 +148,7 @@ def event_column(level: str):
     if level == "soc":
         return CR.soc_name
     if level == "pt":
-        return func.coalesce(CR.pt_name, CR.reaction_term)
+        return CR.pt_term
     raise ValueError(f"unknown event level {level!r} (pt or soc)")
 
 

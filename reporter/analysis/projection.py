@@ -210,10 +210,11 @@ def _reaction_fields(case: _Case, event: Json, outcome: str | None, meddra: Any)
                  "reaction_term": _s(concept.get("text")) or _s(coding.get("display")) or code,
                  "outcome": outcome, "onset": _s(event.get("date"), 32),
                  "reaction_country": _s(_ext_value(event, "reaction_country"), 8)}
+    out["pt_term"] = out["reaction_term"]
     resolved = meddra.resolve(code) if meddra is not None and code else None
     if resolved is not None:
         soc = resolved.primary_soc
-        out.update(pt_code=resolved.pt.code, pt_name=resolved.pt.name[:255],
+        out.update(pt_code=resolved.pt.code, pt_name=resolved.pt.name[:255], pt_term=resolved.pt.name[:255],
                    soc_code=soc.code if soc else None, soc_name=soc.name[:255] if soc else None)
     seriousness = _s(_d((read.codings(event.get("seriousness")) or [{}])[0]).get("code"))
     serious = None if seriousness is None else seriousness.lower() != "non-serious"
@@ -286,8 +287,8 @@ def _latency(case: _Case, statement: Json, entity: Json, event: Json | None) -> 
 
 COLUMNS = (
     "case_key", "report_type", "received", "received_year", "country", "sex", "age_years", "age_group_reported",
-    "survival", "reaction_key", "reaction_term", "llt_code", "meddra_version", "pt_code", "pt_name", "soc_code",
-    "soc_name", "onset", "outcome", "serious", *(f"sc_{c}" for c in CRITERIA), "drug_key", "drug", "route",
+    "survival", "reaction_key", "reaction_term", "llt_code", "meddra_version", "pt_code", "pt_name", "pt_term",
+    "soc_code", "soc_name", "onset", "outcome", "serious", *(f"sc_{c}" for c in CRITERIA), "drug_key", "drug", "route",
     "dosing_mode", "dose", "drug_start", "drug_stop", "indication", "action_taken", "dechallenge", "rechallenge",
     "causality", "latency_days",
 )

@@ -93,8 +93,6 @@ def _expression(name: str, bands: list[Band]):
                 conditions.append(CR.age_years < band.high)
             whens.append((and_(CR.age_years.is_not(None), *conditions), literal(band.label)))
         return case(*whens, else_=None)
-    if name == "pt":
-        return func.coalesce(CR.pt_name, CR.reaction_term)
     column = getattr(CR, spec["column"])
     if isinstance(column.type.python_type, type) and column.type.python_type is bool:
         return case((column.is_(True), literal("yes")), (column.is_(False), literal("no")), else_=None)
@@ -203,7 +201,13 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
         if exprs:
             grouped = session.execute(select(*exprs, cases).where(*conditions).group_by(*exprs)).all()
             outer, last = exprs[:-1], exprs[-1]
-            if outer:
+            if settings()["fields"][by[-1]]["level"] == "case":
+                # One value per case: the known cases of a group are the sum of its known rows.
+                known = {}
+                for r in grouped:
+                    if r[-2] is not None:
+                        known[tuple(r[:-2])] = known.get(tuple(r[:-2]), 0) + r[-1]
+            elif outer:
                 known = {tuple(r[:-1]): r[-1] for r in session.execute(
                     select(*outer, cases).where(*conditions, last.is_not(None)).group_by(*outer)).all()}
             else:

@@ -162,6 +162,7 @@ class CaseReaction(Base):
     meddra_version: Mapped[str | None] = mapped_column(String(16))
     pt_code: Mapped[str | None] = mapped_column(String(16))
     pt_name: Mapped[str | None] = mapped_column(String(255))
+    pt_term: Mapped[str | None] = mapped_column(String(255))  # the PT, or the term as reported when not placed
     soc_code: Mapped[str | None] = mapped_column(String(16))
     soc_name: Mapped[str | None] = mapped_column(String(255))
     onset: Mapped[str | None] = mapped_column(String(32))
@@ -190,8 +191,8 @@ class CaseReaction(Base):
     __table_args__ = (
         Index("ix_case_reaction_case", "case_id"),
         Index("ix_case_reaction_soc_outcome", "soc_name", "outcome", "case_id"),
-        Index("ix_case_reaction_drug_pt", "drug", "pt_code", "case_id"),
-        Index("ix_case_reaction_drug_soc", "drug", "soc_code", "case_id"),
+        Index("ix_case_reaction_drug_pt", "drug", "pt_term", "case_id"),
+        Index("ix_case_reaction_drug_soc", "drug", "soc_name", "case_id"),
         Index("ix_case_reaction_received", "received_year"),
     )
 

@@ -22,6 +22,7 @@ _COLUMNS = [
     ("age_years", sa.Float()), ("age_group_reported", sa.String(16)), ("survival", sa.String(16)),
     ("reaction_key", sa.String(64)), ("reaction_term", sa.String(255)), ("llt_code", sa.String(16)),
     ("meddra_version", sa.String(16)), ("pt_code", sa.String(16)), ("pt_name", sa.String(255)),
+    ("pt_term", sa.String(255)),
     ("soc_code", sa.String(16)), ("soc_name", sa.String(255)), ("onset", sa.String(32)),
     ("outcome", sa.String(32)), ("serious", sa.Boolean()), ("sc_death", sa.Boolean()),
     ("sc_life_threatening", sa.Boolean()), ("sc_hospitalisation", sa.Boolean()), ("sc_disabling", sa.Boolean()),
@@ -44,8 +45,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_case_reaction_case", "case_reaction", ["case_id"])
     op.create_index("ix_case_reaction_soc_outcome", "case_reaction", ["soc_name", "outcome", "case_id"])
-    op.create_index("ix_case_reaction_drug_pt", "case_reaction", ["drug", "pt_code", "case_id"])
-    op.create_index("ix_case_reaction_drug_soc", "case_reaction", ["drug", "soc_code", "case_id"])
+    op.create_index("ix_case_reaction_drug_pt", "case_reaction", ["drug", "pt_term", "case_id"])
+    op.create_index("ix_case_reaction_drug_soc", "case_reaction", ["drug", "soc_name", "case_id"])
     op.create_index("ix_case_reaction_received", "case_reaction", ["received_year"])
     # Fill it for the cases already stored (current version of every active case).
     from reporter.analysis.projection import projection_rows
