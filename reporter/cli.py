@@ -590,6 +590,33 @@ def disproportionality_command(drug: str | None, event: str | None, level: str, 
                        "pairs": [dict(zip(HEADER, r, strict=True)) for r in rows]})
 
 
+@main.command("meddra")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+def meddra_command(query: tuple[str, ...], limit: int) -> None:
+    """Look up MedDRA terms in the release REPORTER_MEDDRA_DIR names, by code or by words: each term with its
+    PT, primary SOC and every SOC (HLT and HLGT per path)."""
+    from reporter.meddra import hierarchy
+
+    release = hierarchy()
+    if release is None:
+        raise click.UsageError("set REPORTER_MEDDRA_DIR to a MedDRA ASCII release (the project ships none)")
+    found = release.search(" ".join(query), limit=limit)
+    click.echo(f"MedDRA {release.version or '(version not stated)'}: {len(found)} term(s)")
+    for term in found:
+        resolved = release.resolve(term.code)
+        current = "" if term.current else " (not current)"
+        click.echo(f"{term.code}  {term.name}  [{term.level}{current}]")
+        if resolved is None:
+            continue
+        click.echo(f"    PT {resolved.pt.code} {resolved.pt.name}")
+        for path in resolved.paths:
+            flag = "primary" if path.primary else "secondary"
+            click.echo(f"    {flag} SOC {path.soc.code} {path.soc.name} (HLGT {path.hlgt.name}; HLT {path.hlt.name})")
+    if not found:
+        sys.exit(1)
+
+
 @db.command("reproject")
 @_db_option
 def db_reproject(database_url: str | None) -> None:

@@ -56,3 +56,20 @@ def test_setting_selects_the_release(tmp_path, monkeypatch):
     assert hierarchy() is None
     monkeypatch.setenv("REPORTER_MEDDRA_DIR", str(write_release(tmp_path / "r")))
     assert hierarchy().resolve("94000004").pt.code == "93000003"
+
+
+def test_cli_lookup_by_words_and_code(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from reporter.cli import main
+
+    monkeypatch.setenv("REPORTER_MEDDRA_DIR", str(write_release(tmp_path / "r")))
+    result = CliRunner().invoke(main, ["meddra", "hepatitis"])
+    assert result.exit_code == 0, result.output
+    assert "94000001  Hepatitis drug-induced (test)  [LLT]" in result.output
+    assert "primary SOC 90000001 Hepatobiliary disorders (test)" in result.output
+    assert "secondary SOC 90000002 Investigations (test)" in result.output
+    assert CliRunner().invoke(main, ["meddra", "no such term"]).exit_code == 1
+    monkeypatch.delenv("REPORTER_MEDDRA_DIR")
+    missing = CliRunner().invoke(main, ["meddra", "hepatitis"])
+    assert missing.exit_code == 2 and "REPORTER_MEDDRA_DIR" in missing.output
