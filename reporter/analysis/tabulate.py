@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, literal, or_, select
+from sqlalchemy import String, and_, case, cast, distinct, func, literal, or_, select
 
 from reporter.analysis.projection import settings
 from reporter.errors import InputError
@@ -167,7 +167,8 @@ def where_conditions(filters: list[tuple[str, list[str]]], bands: list[Band]) ->
     conditions = []
     for name, values in filters:
         expr = _expression(name, bands)
-        conditions.append(or_(*[expr.is_(None) if v.lower() == UNKNOWN else func.lower(expr) == v.lower()
+        text = cast(expr, String)  # a year is a number in the table, a word in the filter
+        conditions.append(or_(*[expr.is_(None) if v.lower() == UNKNOWN else func.lower(text) == v.lower()
                                 for v in values]))
     return conditions
 

@@ -79,6 +79,8 @@ def test_where_filters_and_unknown_selects_the_unknowns(stored):
     assert tabulate(store, [], ["sex=female", "age_group=infant"]).total == 1
     assert tabulate(store, [], ["indication=unknown"]).total == 1
     assert _counts(tabulate(store, ["action_taken"]))[("withdrawn",)] == (3, 3)
+    assert _counts(tabulate(store, ["year"], ["year=2024"])) == {("2024",): (6, 6)}
+    assert tabulate(store, [], ["year=2023"]).total == 0
 
 
 def test_latency_median_iqr_and_range(stored):
