@@ -451,7 +451,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
     if result.ignored:
         click.echo(f"  ignored columns (no field in the map): {', '.join(result.ignored)}", err=True)
     case_store = _store(database_url) if to_store else None
-    good = [r for r in result.rows if r.ok]
+    good = [r for r in result.rows if r.ok and r.case is not None]
     try:
         for row in result.rows:
             for where, message in row.problems:
@@ -480,7 +480,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
         click.echo(f"  {n} case(s): {message}", err=True)
     kept = sum(1 for r in result.rows if r.ok)
     stored = " and stored" if to_store else ""
-    click.echo(f"{kept} of {len(result.rows)} row(s) imported{stored}; "
+    click.echo(f"{kept} of {len(result.rows)} row(s) imported{stored} as {len(good)} case(s); "
                f"{len(result.rows) - kept} rejected", err=True)
     if kept == 0:
         sys.exit(2)

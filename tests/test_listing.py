@@ -95,7 +95,7 @@ def test_cli_import_listing_stores_good_rows_and_reimport_adds_versions(listing,
     result = runner.invoke(main, args)
     assert result.exit_code == 1, result.output
     assert "row 5, column 'Age': 'abc' is not an age" in result.output
-    assert "3 of 4 row(s) imported and stored; 1 rejected" in result.output
+    assert "3 of 4 row(s) imported and stored as 3 case(s); 1 rejected" in result.output
     assert sorted(p.name for p in (tmp_path / "cases").iterdir()) == [
         "LISTING-1.yaml", "LISTING-2.yaml", "LISTING-4.yaml"]
     assert runner.invoke(main, args).exit_code == 1
@@ -182,3 +182,35 @@ def test_cell_readers_either_read_or_say_why(text):
             reader(text)
         except ValueError as exc:
             assert str(exc)
+
+
+def test_rows_sharing_a_case_id_become_one_case_with_its_drugs_and_reactions(tmp_path):
+    # One row per patient-drug-reaction, as many published series list them; header units set bare numbers.
+    path = tmp_path / "l.csv"
+    path.write_text(
+        "Case ID,Age (months),Sex,Drug,Reaction,Time to onset (weeks),Naranjo,Withdrawal\n"
+        "GB-T-1,30,F,anakinra,hepatitis,3,6 (probable),yes\n"
+        "GB-T-1,,,anakinra,rash,1,3 (possible),yes\n"
+        "GB-T-1,30,F,tocilizumab,hepatitis,2,2 (possible),no\n"
+        "GB-T-2,40,M,anakinra,rash,1,,\n"
+        "GB-T-2,41,M,anakinra,fever,1,,\n", encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    first, second, third, bad, bad_later = result.rows
+    assert first.ok and second.ok and third.ok and second.merged_into == third.merged_into == 2
+    case = first.case
+    assert case.patient.age_at_onset.model_dump() == {"value": 30.0, "unit": "mo"}
+    assert [r.verbatim for r in case.reactions] == ["hepatitis", "rash"]
+    assert [(d.id, d.product, d.action_taken) for d in case.drugs] == [
+        ("suspect", "anakinra", "withdrawn"), ("suspect-2", "tocilizumab", "dose-not-changed")]
+    assert [(link.reaction, link.causality[0].method, link.causality[0].result) for link in case.drugs[0].reactions] \
+        == [("r1", "Naranjo", "6 (probable)"), ("r2", "Naranjo", "3 (possible)")]
+    assert case.reactions[0].onset.model_dump() == {"value": 3.0, "unit": "wk", "drug": "suspect",
+                                                    "anchor": "first-dose"}
+    assert case.drugs[1].reactions[0].reaction == "r1"
+    # The tocilizumab row's onset is counted from tocilizumab: the reaction keeps the first row's onset, and the
+    # tocilizumab-hepatitis assessment gets its own interval.
+    assert case.drugs[1].reactions[0].onset_after_first_dose.model_dump() == {"value": 2.0, "unit": "wk"}
+    assert case.drugs[0].reactions[0].onset_after_first_dose is None
+    assert not bad.ok and not bad_later.ok
+    assert bad_later.problems[0][0] == "row 6, column 'Age (months)'"
+    assert "differs from row 5" in bad_later.problems[0][1]

@@ -24,7 +24,7 @@ def database(tmp_path_factory):
     result = CliRunner().invoke(main, ["import-listing", str(LISTING), "--store", "--citation", CITATION,
                                        "--received", "2024-01-15", "--database-url", url])
     assert result.exit_code == 0, result.output
-    assert "87 of 87 row(s) imported and stored" in result.output
+    assert "87 of 87 row(s) imported and stored as 87 case(s)" in result.output
     assert "no identifiable patient" not in result.output  # the age at onset identifies the patient
     return url
 

@@ -282,10 +282,11 @@ class RowResult:
     bundle: dict | None = None
     problems: list[tuple[str, str]] = field(default_factory=list)  # (where, message): the row is rejected
     warnings: list[tuple[str, str]] = field(default_factory=list)  # validation findings on a kept case
+    merged_into: int | None = None  # a further row of the case whose first row is this one (case on that row)
 
     @property
     def ok(self) -> bool:
-        return self.case is not None and not self.problems
+        return (self.case is not None or self.merged_into is not None) and not self.problems
 
 
 @dataclass
@@ -303,6 +304,7 @@ class _Row:
         self.map = listing_map
         self.number = number
         self.cells = cells  # field -> (header, text)
+        self.units = {name: unit for name, (header, _) in cells.items() if (unit := header_unit(header))}
         self.problems: list[tuple[str, str]] = []
         self._not_stated = {_norm(x) for x in listing_map.not_stated}
 
@@ -344,6 +346,12 @@ class _Row:
         return None
 
 
+def header_unit(header: str) -> str | None:
+    """The time unit a header names in parentheses ("Age (months)", "Onset (days)"), as a UCUM code."""
+    m = re.search(r"\(([^)]*)\)", header)
+    return _TIME_UNITS.get(_norm(m.group(1))) if m else None
+
+
 def _route_key(text: str, listing_map: ListingMap) -> str | None:
     key = _norm(text)
     for code, words in listing_map.values.get("route", {}).items():
@@ -381,7 +389,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     m, d = row.map, row.map.defaults
     drug_defaults = dict(d.get("drug") or {"id": "suspect", "role": "suspect"})
     drug_id = str(drug_defaults.get("id") or "suspect")
-    when = {"drug": drug_id, "order": m.date_order, "time_unit": m.time_unit}
+    when = {"drug": drug_id, "order": m.date_order}
 
     given = row.text("case_id")
     # A bare patient number ("12") is made unique with the prefix; a full id (GB-ACME-2024-1) is kept.
@@ -412,7 +420,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         patient["sex"] = sex
     elif row.stated_absent("patient.sex"):
         patient["sex"] = {"absent": "unknown"}
-    age = row.read("patient.age", parse_age, m.age_unit)
+    age = row.read("patient.age", parse_age, row.units.get("patient.age", m.age_unit))
     if age:
         patient["age_at_onset"] = age
     weight = row.read("patient.weight_kg", lambda t: _number(t.lower().removesuffix("kg").strip()))
@@ -433,7 +441,8 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         else:
             reaction["meddra"] = {"code": code, "version": m.meddra_version}
     for name, key in (("reaction.onset", "onset"), ("reaction.end", "end")):
-        value = row.read(name, lambda t: parse_when(t, when["drug"], order=when["order"], time_unit=when["time_unit"]))
+        unit = row.units.get(name, m.time_unit)
+        value = row.read(name, lambda t, u=unit: parse_when(t, when["drug"], order=when["order"], time_unit=u))
         if value is not None:
             reaction[key] = value
     outcome = row.word("reaction.outcome", "outcome")
@@ -468,7 +477,8 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if dosing:
         dosage["text"] = row.text("drug.dosing")
     for name, key in (("drug.start", "start"), ("drug.stop", "stop")):
-        value = row.read(name, lambda t: parse_when(t, when["drug"], order=when["order"], time_unit=when["time_unit"]))
+        unit = row.units.get(name, m.time_unit)
+        value = row.read(name, lambda t, u=unit: parse_when(t, when["drug"], order=when["order"], time_unit=u))
         if value is not None:
             dosage[key] = value
     if dosage:
@@ -485,6 +495,10 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
             link[key] = value
     if row.text("drug.causality"):
         causality = dict(d.get("causality") or {"source": "Sender", "method": "Global introspection"})
+        header = _norm(row.cells["drug.causality"][0])
+        for word, method in (("naranjo", "Naranjo"), ("who", "WHO-UMC"), ("rucam", "RUCAM")):
+            if word in header.split():
+                causality["method"] = method
         link["causality"] = [{**causality, "result": row.text("drug.causality")}]
     drug["reactions"] = [link]
     data["drugs"] = [drug]
@@ -505,6 +519,78 @@ def _column_for(path: str, row: _Row) -> str:
     return f"row {row.number}, {path}"
 
 
+def _same_drug_ids(data: dict[str, Any], old: str, new: str) -> None:
+    """Point the row's relative times at the drug's new id (a second suspect drug of a merged case)."""
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("drug") == old and "value" in node:
+                node["drug"] = new
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(data["reactions"])
+    walk(data["drugs"])
+
+
+def merge_rows(parts: list[tuple[_Row, dict[str, Any]]]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """One case from the rows that share a case id (one row per patient-drug-reaction): patient and report
+    from the first row (a later row may fill a blank, not contradict), one reaction per distinct reaction,
+    one drug per distinct drug, and each row's drug-reaction assessment."""
+    import copy
+
+    first_row, base = parts[0]
+    base = copy.deepcopy(base)
+    problems: list[tuple[str, str]] = []
+    reactions = {(r.get("verbatim", "").lower(), (r.get("meddra") or {}).get("code")): r["id"]
+                 for r in base["reactions"]}
+    drugs = {str(base["drugs"][0].get("product", "")).lower(): base["drugs"][0]}
+    for row, data in parts[1:]:
+        data = copy.deepcopy(data)
+        for key, value in data["patient"].items():
+            if value == {"absent": "unknown"}:
+                continue
+            if key in base["patient"] and base["patient"][key] not in (value, {"absent": "unknown"}):
+                field_name = {"age_at_onset": "patient.age", "sex": "patient.sex", "initials": "patient.initials",
+                              "weight_kg": "patient.weight_kg", "history_text": "patient.history"}.get(key, key)
+                problems.append((row.where(field_name), f"differs from row {first_row.number}, the case's first "
+                                 "row (rows of one case must agree on the patient)"))
+            else:
+                base["patient"][key] = value
+        reaction = data["reactions"][0]
+        key = (reaction.get("verbatim", "").lower(), (reaction.get("meddra") or {}).get("code"))
+        listed = key in reactions
+        if not listed:
+            reactions[key] = reaction["id"] = f"r{len(reactions) + 1}"
+            base["reactions"].append(reaction)
+        drug = data["drugs"][0]
+        link = {**drug["reactions"][0], "reaction": reactions[key]}
+        onset = reaction.get("onset")
+        # A reaction already listed: this row's onset, if counted from its own drug's first dose, is that
+        # drug's onset interval (G.k.9.i.3.1); the reaction keeps the onset of the row that listed it.
+        if listed and isinstance(onset, dict) and onset.get("anchor") == "first-dose":
+            link["onset_after_first_dose"] = {"value": onset["value"], "unit": onset["unit"]}
+        name = str(drug.get("product", "")).lower()
+        if name in drugs:
+            known = drugs[name]
+            if all(existing.get("reaction") != link["reaction"] for existing in known["reactions"]):
+                known["reactions"].append(link)
+            for dosage in drug.get("dosages", []):
+                if dosage not in known.setdefault("dosages", []):
+                    known["dosages"].append(dosage)
+        else:
+            new_id = f"{drug['id']}-{len(drugs) + 1}"
+            _same_drug_ids(data, drug["id"], new_id)
+            drug = data["drugs"][0]
+            drug["id"] = new_id
+            drug["reactions"] = [link]
+            drugs[name] = drug
+            base["drugs"].append(drug)
+    return base, problems
+
+
 def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, citation: str | None = None,
                    received: str | None = None, validate: bool = True) -> ListingResult:
     """Every row of the listing as a case file and Bundle, with its problems by row and column."""
@@ -518,27 +604,36 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     used: dict[str, str] = {}
     ignored = []
     for index, header in enumerate(sheet.headers):
-        name = aliases.get(_norm(header))
+        name = aliases.get(_norm(header)) or aliases.get(_norm(re.sub(r"\(.*?\)", " ", header)))
         if name is None or name in columns:
             if header:
                 ignored.append(header)
             continue
         columns[name] = index
         used[name] = header
-    results: list[RowResult] = []
-    seen: dict[str, int] = {}
+    groups: dict[str, list[tuple[_Row, dict[str, Any]]]] = {}
     for number, cells in sheet.rows:
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
                                          for name, i in columns.items()})
         data = row_to_casefile(row, citation=citation, received=received)
-        result = RowResult(number, data["case_id"])
-        if data["case_id"] in seen:
-            row.problems.append((row.where("case_id"),
-                                 f"case id {data['case_id']!r} is also on row {seen[data['case_id']]}"))
-        seen.setdefault(data["case_id"], number)
         if "product" not in data["drugs"][0]:
             row.problems.append((f"row {number}", "no suspect drug: the listing needs a drug (or substance) "
                                  "column with a value on every row"))
+        groups.setdefault(data["case_id"], []).append((row, data))
+    results: list[RowResult] = []
+    for parts in groups.values():
+        row, data = parts[0]
+        number = row.number
+        result = RowResult(number, data["case_id"])
+        later = [RowResult(r.number, data["case_id"], problems=list(dict.fromkeys(r.problems)), merged_into=number)
+                 for r, _ in parts[1:]]
+        if len(parts) > 1:
+            data, merge_problems = merge_rows(parts)
+            for r in later:
+                r.problems += [(w, msg) for w, msg in merge_problems if w.startswith(f"row {r.row},")]
+            if any(r.problems for r in later):
+                row.problems.append((f"row {number}", f"case {data['case_id']!r} has problems on its other rows "
+                                     f"({', '.join(str(r.row) for r in later if r.problems)})"))
         try:
             case = CaseFile.model_validate(data)
         except ValidationError as exc:
@@ -559,7 +654,12 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
                 report = validate_bundle(result.bundle, subject=f"row {number}")
                 result.warnings = [(f"row {number}: {i.location}", f"{i.severity}: {i.message}")
                                    for i in report.issues if i.severity in ("fatal", "error", "warning")]
-        results.append(result)
+        elif later:
+            for r in later:
+                r.problems = r.problems or [(f"row {r.row}", f"not imported: case {data['case_id']!r} has "
+                                             f"problems on row {number}")]
+        results += [result, *later]
+    results.sort(key=lambda r: r.row)
     return ListingResult(str(path), results, used, ignored)
 
 
