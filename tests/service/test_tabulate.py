@@ -153,6 +153,11 @@ def test_fhir_tabulate_operation_returns_parameters(stored, served):
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert body["resourceType"] == "Parameters"
+    from reporter.fhir.models import structure_errors
+
+    assert structure_errors(body) == []  # a valid R4 Parameters resource
+    xml = served.session(served.read_token).get(f"{served.base}/$tabulate", params={"by": "sex", "_format": "xml"})
+    assert xml.status_code == 200 and "<Parameters xmlns=\"http://hl7.org/fhir\">" in xml.text
     params = body["parameter"]
     assert params[0] == {"name": "total", "valueInteger": 3}
     rows = [{p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in row["part"]
