@@ -7,15 +7,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reporter.casefile.listing import (
-    import_listing,
-    load_map,
-    parse_age,
-    parse_date,
-    parse_dose,
-    parse_when,
-    read_sheet,
-)
+from reporter.casefile.cells import parse_age, parse_date, parse_dose, parse_when
+from reporter.casefile.listing import import_listing, load_map, read_sheet
 from reporter.cli import main
 from reporter.errors import InputError, MappingError
 from reporter.store.repository import CaseStore

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reporter import yaml12
+from reporter.casefile.cells import TIME_UNITS, parse_age, parse_date, parse_dose, parse_number, parse_when
 from reporter.casefile.model import CaseFile
 from reporter.casefile.parse import _clean_loc, format_path
 from reporter.errors import InputError, MappingError
@@ -58,19 +59,6 @@ _PATHS = {
     "report.first_received": ("report.first_received", "report.most_recent"),
     "literature.citation": ("literature",), "narrative": ("narrative",),
 }
-_TIME_UNITS = {
-    "d": "d", "day": "d", "days": "d", "dy": "d", "wk": "wk", "w": "wk", "week": "wk", "weeks": "wk",
-    "wks": "wk", "mo": "mo", "month": "mo", "months": "mo", "mos": "mo", "m": "mo", "a": "a", "y": "a",
-    "yr": "a", "yrs": "a", "year": "a", "years": "a", "h": "h", "hr": "h", "hrs": "h", "hour": "h",
-    "hours": "h", "min": "min", "minute": "min", "minutes": "min", "decade": "{decade}", "decades": "{decade}",
-}
-_NUMBER = r"[-+]?\d+(?:[.,]\d+)?"
-_RELATIVE = re.compile(
-    rf"^(?:(?:day|d)\s*(?P<day>{_NUMBER})|(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?)"
-    r"(?:\s+(?:after|from|post|since)(?:\s+the)?\s+(?P<anchor>first|last|start|end|stop)\b.*)?$")
-_AGE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?\.?(?:\s+old)?$")
-_SLASH_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
-_DOSE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>\S+)$")
 
 
 class ListingMap(BaseModel):
@@ -203,73 +191,6 @@ def _xlsx_rows(p: Path) -> list[tuple[int, list[str]]]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Cell readers (each raises ValueError with a message for the user)
-# --------------------------------------------------------------------------------------------------
-
-
-def _number(text: str) -> float:
-    return float(text.replace(",", "."))
-
-
-def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:
-    """'22 months' -> {value: 22, unit: mo}; '84' -> {value: 84, unit: <default>}."""
-    m = _AGE.match(text.strip().lower())
-    if not m:
-        raise ValueError(f"{text!r} is not an age: write a number with a unit, e.g. 22 months, 4 y, 10 d")
-    unit = m.group("unit")
-    value = _number(m.group("value"))
-    code = _TIME_UNITS.get(unit) if unit else default_unit
-    if code is None:
-        raise ValueError(f"{text!r}: unknown age unit {unit!r} (use y, mo, wk, d, h or decade)")
-    if value < 0:
-        raise ValueError(f"{text!r}: an age cannot be negative")
-    return {"value": value, "unit": code}
-
-
-def parse_date(text: str, order: str = "DMY") -> str:
-    """ISO (2023, 2023-04, 2023-04-05, with time and zone) as is; 05/04/2023 in the map's day order."""
-    text = text.strip()
-    m = _SLASH_DATE.match(text)
-    if m:
-        a, b, year = (int(x) for x in m.groups())
-        day, month = (a, b) if order == "DMY" else (b, a)
-        try:
-            return dt.date(year, month, day).isoformat()
-        except ValueError:
-            raise ValueError(f"{text!r} is not a calendar date (read as {order})") from None
-    if re.match(r"^\d{4}(-\d{2}(-\d{2}(T.*)?)?)?$", text):
-        from reporter.casefile.model import _check_partial_date
-
-        return _check_partial_date(text)
-    raise ValueError(f"{text!r} is not a date: use 2023-04-05, 2023-04, 2023 or 05/04/2023")
-
-
-def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d") -> Any:
-    """A date, or a time relative to the suspect drug: 'day 21', '21', '3 wk', '2 d after last dose'."""
-    lowered = text.strip().lower()
-    m = _RELATIVE.match(lowered)
-    if m and not re.match(r"^\d{4}$", lowered):
-        if m.group("day") is not None:
-            value, unit = _number(m.group("day")), "d"
-        else:
-            value = _number(m.group("value"))
-            unit_word = m.group("unit")
-            unit = _TIME_UNITS.get(unit_word) if unit_word else time_unit
-            if unit is None or unit == "{decade}":
-                raise ValueError(f"{text!r}: unknown time unit {unit_word!r} (use d, wk, mo, y, h)")
-        anchor = "last-dose" if m.group("anchor") in ("last", "end", "stop") else "first-dose"
-        return {"value": value, "unit": unit, "drug": drug, "anchor": anchor}
-    return parse_date(text, order)
-
-
-def parse_dose(text: str) -> dict[str, Any]:
-    m = _DOSE.match(text.strip().replace(" / ", "/"))
-    if not m:
-        raise ValueError(f"{text!r} is not a dose: write a number and a UCUM unit, e.g. 10 mg/kg/d, 100 mg")
-    return {"value": _number(m.group("value")), "unit": m.group("unit")}
-
-
-# --------------------------------------------------------------------------------------------------
 # Rows -> case files
 # --------------------------------------------------------------------------------------------------
 
@@ -349,7 +270,7 @@ class _Row:
 def header_unit(header: str) -> str | None:
     """The time unit a header names in parentheses ("Age (months)", "Onset (days)"), as a UCUM code."""
     m = re.search(r"\(([^)]*)\)", header)
-    return _TIME_UNITS.get(_norm(m.group(1))) if m else None
+    return TIME_UNITS.get(_norm(m.group(1))) if m else None
 
 
 def _route_key(text: str, listing_map: ListingMap) -> str | None:
@@ -423,7 +344,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     age = row.read("patient.age", parse_age, row.units.get("patient.age", m.age_unit))
     if age:
         patient["age_at_onset"] = age
-    weight = row.read("patient.weight_kg", lambda t: _number(t.lower().removesuffix("kg").strip()))
+    weight = row.read("patient.weight_kg", lambda t: parse_number(t.lower().removesuffix("kg").strip()))
     if weight is not None:
         patient["weight_kg"] = weight
     if row.text("patient.history"):
