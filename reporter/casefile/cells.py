@@ -21,7 +21,9 @@ _AGE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?\.?(?:\s+old)?$")
 _SLASH_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
 _DOSE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>\S+)$")
 
+
 def parse_number(text: str) -> float:
+    """A decimal number written with a point or a comma."""
     return float(text.replace(",", "."))
 
 
