@@ -207,3 +207,28 @@ def test_rows_sharing_a_case_id_become_one_case_with_its_drugs_and_reactions(tmp
     assert not bad.ok and not bad_later.ok
     assert bad_later.problems[0][0] == "row 6, column 'Age (months)'"
     assert "differs from row 5" in bad_later.problems[0][1]
+
+
+_CELL = st.one_of(st.sampled_from(["", "not stated", "22 months", "day 3", "2023-02-30", "died", "M", "x",
+                                   "anakinra", "IV", "bolus", "withdrawn", "yes", "94000001", "GB", "1"]),
+                  st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12))
+
+
+@given(st.lists(st.lists(_CELL, min_size=9, max_size=9), min_size=1, max_size=6))
+def test_any_cells_give_cases_or_located_problems(tmp_path_factory, rows):
+    import csv as csv_module
+    import io as io_module
+
+    out = io_module.StringIO()
+    writer = csv_module.writer(out)
+    writer.writerow(["Case", "Age", "Sex", "Drug", "Route", "Dosing", "Reaction", "Onset", "Outcome"])
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("fuzz") / "l.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    try:
+        result = import_listing(path, received="2024-05-01", validate=False)
+    except InputError:
+        return  # e.g. a row of blank cells only: no data rows is still a clear error
+    for row in result.rows:
+        assert row.ok or all(where.startswith(f"row {row.row}") for where, _ in row.problems)
+        assert row.ok or row.problems
