@@ -139,6 +139,7 @@ def test_a_listing_without_a_drug_column_rejects_every_row(tmp_path):
 @pytest.mark.parametrize(("text", "expected"), [
     ("22 months", (22, "mo")), ("4 y", (4, "a")), ("84", (84, "a")), ("10 d", (10, "d")),
     ("3 weeks", (3, "wk")), ("1,5 years", (1.5, "a")), ("6 decades", (6, "{decade}")), ("4 years old", (4, "a")),
+    ("4-year-old", (4, "a")), ("22-month-old", (22, "mo")),
 ])
 def test_ages_in_any_unit(text, expected):
     assert tuple(parse_age(text).values()) == expected
@@ -164,6 +165,8 @@ def test_date_order_and_doses():
     with pytest.raises(ValueError, match="calendar date"):
         parse_date("31/02/2023")
     assert parse_dose("10 mg/kg/d") == {"value": 10.0, "unit": "mg/kg/d"}
+    assert parse_dose("2 mg/kg/day") == {"value": 2.0, "unit": "mg/kg/d"}
+    assert parse_dose("100 mg") == {"value": 100.0, "unit": "mg"}
     with pytest.raises(ValueError, match="not a dose"):
         parse_dose("lots")
 

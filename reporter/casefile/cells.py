@@ -28,8 +28,9 @@ def parse_number(text: str) -> float:
 
 
 def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:
-    """'22 months' -> {value: 22, unit: mo}; '84' -> {value: 84, unit: <default>}."""
-    m = _AGE.match(text.strip().lower())
+    """'22 months' -> {value: 22, unit: mo}; '4-year-old' -> {value: 4, unit: a}; '84' -> {value: 84, unit:
+    <default>}."""
+    m = _AGE.match(re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", text.strip().lower()).removesuffix("-old"))
     if not m:
         raise ValueError(f"{text!r} is not an age: write a number with a unit, e.g. 22 months, 4 y, 10 d")
     unit = m.group("unit")
@@ -78,10 +79,19 @@ def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d"
     return parse_date(text, order)
 
 
+_PER_TIME = {"/day": "/d", "/days": "/d", "/week": "/wk", "/hour": "/h", "/hr": "/h", "/month": "/mo"}
+
+
 def parse_dose(text: str) -> dict[str, Any]:
+    """'10 mg/kg/day' -> {value: 10, unit: mg/kg/d}: the common per-time words become UCUM units."""
     m = _DOSE.match(text.strip().replace(" / ", "/"))
     if not m:
         raise ValueError(f"{text!r} is not a dose: write a number and a UCUM unit, e.g. 10 mg/kg/d, 100 mg")
-    return {"value": parse_number(m.group("value")), "unit": m.group("unit")}
+    unit = m.group("unit")
+    for word, code in _PER_TIME.items():
+        if unit.lower().endswith(word):
+            unit = unit[: -len(word)] + code
+            break
+    return {"value": parse_number(m.group("value")), "unit": unit}
 
 
