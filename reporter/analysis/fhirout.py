@@ -47,3 +47,28 @@ def tabulation_parameters(result: Tabulation) -> dict[str, Any]:
     params += _latency(result.latency)
     params += [{"name": "note", "valueString": note} for note in summary_notes(result)]
     return {"resourceType": "Parameters", "parameter": params}
+
+
+def disproportionality_parameters(total: int, found: list[Any], min_cases: int, level: str) -> dict[str, Any]:
+    """The `$disproportionality` output: `total`, `level`, `minCases`, then one `pair` per drug-event pair with
+    `drug`, `event`, the 2x2 cells `a` `b` `c` `d`, `prr` (+ `prrLow`/`prrHigh`), `chiSquare`, `ror`
+    (+ `rorLow`/`rorHigh`), `expected`, `ic`, `ic025`, `ic975` and a `signal` per rule met."""
+    params: list[dict[str, Any]] = [{"name": "total", "valueInteger": total},
+                                    {"name": "level", "valueCode": level},
+                                    {"name": "minCases", "valueInteger": min_cases}]
+    for pair in found:
+        m = pair.m
+        parts: list[dict[str, Any]] = [{"name": "drug", "valueString": pair.drug},
+                                       {"name": "event", "valueString": pair.event}]
+        parts += [{"name": k, "valueInteger": v} for k, v in (("a", m.a), ("b", m.b), ("c", m.c), ("d", m.d))]
+        parts += _decimal("prr", m.prr)
+        if m.prr_ci:
+            parts += _decimal("prrLow", m.prr_ci[0]) + _decimal("prrHigh", m.prr_ci[1])
+        parts += _decimal("chiSquare", m.chi2) + _decimal("ror", m.ror)
+        if m.ror_ci:
+            parts += _decimal("rorLow", m.ror_ci[0]) + _decimal("rorHigh", m.ror_ci[1])
+        parts += _decimal("expected", m.expected) + _decimal("ic", m.ic)
+        parts += _decimal("ic025", m.ic_ci[0]) + _decimal("ic975", m.ic_ci[1])
+        parts += [{"name": "signal", "valueCode": rule} for rule in m.signals(min_cases)]
+        params.append({"name": "pair", "part": parts})
+    return {"resourceType": "Parameters", "parameter": params}

@@ -207,7 +207,7 @@ def test_cli_tabulate_and_line_listing_formats(stored, tmp_path):
     assert runner.invoke(main, ["tabulate", "--format", "xlsx", *db]).exit_code == 2
 
 
-def test_disproportionality_counts_cases_into_the_2x2_table(store, tmp_path, monkeypatch):
+def test_disproportionality_counts_cases_into_the_2x2_table(store, served, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from reporter.analysis.disproportionality import measures, pairs
@@ -227,6 +227,16 @@ def test_disproportionality_counts_cases_into_the_2x2_table(store, tmp_path, mon
     assert table[("tocilizumab", "hepatitis")] == measures(1, 4, 4, 1)
     assert [(p.drug, p.event) for p in pairs(store, min_cases=4)[1]] == [("anakinra", "hepatitis"),
                                                                          ("tocilizumab", "rash")]
+    response = served.session(served.read_token).get(
+        f"{served.base}/$disproportionality", params={"drug": "anakinra", "min-cases": "1"})
+    assert response.status_code == 200, response.text
+    params = response.json()["parameter"]
+    pair = next(p["part"] for p in params if p["name"] == "pair"
+                and {"name": "event", "valueString": "hepatitis"} in p["part"])
+    values = {p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in pair}
+    assert (values["a"], values["b"], values["c"], values["d"], values["ror"]) == (4, 1, 1, 4, 16.0)
+    bad = served.session(served.read_token).get(f"{served.base}/$disproportionality", params={"level": "x"})
+    assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
     result = CliRunner().invoke(main, ["disproportionality", "--drug", "anakinra", "--event", "hepatitis",
                                        "--min-cases", "1", "--database-url", store.url])
     assert result.exit_code == 0, result.output
