@@ -817,5 +817,225 @@ def batch_revalidate(database_url: str | None, jobs: int | None, chunk: int) -> 
     sys.exit(1 if failing else 0)
 
 
+# --- line listings (issue 12) ------------------------------------------------------------------------
+
+
+@main.command("listing-template")
+@click.option("-o", "--out", default=None, help="Write the column map here (default: stdout).")
+def listing_template_command(out: str | None) -> None:
+    """Write the default column map for `reporter import-listing` (edit a copy, pass it with --map)."""
+    from reporter.casefile.listing import default_map_path
+
+    write_output(default_map_path().read_text(encoding="utf-8"), out)
+
+
+@main.command("import-listing")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--map", "map_file", default=None, type=click.Path(dir_okay=False),
+              help="Column map (YAML; default: the one `reporter listing-template` writes).")
+@click.option("--citation", default=None, help="Literature reference of the whole listing (C.4.r.1).")
+@click.option("--received", default=None, metavar="DATE",
+              help="Date the listing was received (C.1.4/C.1.5) when no column gives it (default: today).")
+@click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Directory for one case file (YAML) per good row.")
+@click.option("--store", "to_store", is_flag=True, help="Save each good row's case in the case store.")
+@_db_option
+def import_listing_command(file: str, map_file: str | None, citation: str | None, received: str | None,
+                           out_dir: str | None, to_store: bool, database_url: str | None) -> None:
+    """Import a line listing (CSV or XLSX, one row per patient): one case per row, through the case model
+    and validation. Problems are listed by row and column; good rows are kept.
+
+    Exit code 0 when every row was imported, 1 when some were rejected, 2 when none could be read."""
+    import re
+    from collections import Counter
+    from pathlib import Path
+
+    import yaml
+
+    from reporter.casefile.listing import casefile_json, import_listing, load_map, store_row
+
+    result = import_listing(file, load_map(map_file), citation=citation, received=received)
+    click.echo(f"{file}: {len(result.rows)} row(s); columns read: "
+               + ", ".join(f"{h} -> {f}" for f, h in result.columns.items()), err=True)
+    if result.ignored:
+        click.echo(f"  ignored columns (no field in the map): {', '.join(result.ignored)}", err=True)
+    case_store = _store(database_url) if to_store else None
+    good = [r for r in result.rows if r.ok and r.case is not None]
+    try:
+        for row in result.rows:
+            for where, message in row.problems:
+                click.echo(f"{where}: {message}", err=True)
+        rows = good
+        bar = click.progressbar(rows, label="storing", file=sys.stderr) if case_store and len(rows) > 50 else None
+        for row in (bar.__enter__() if bar else rows):
+            if out_dir:
+                safe = re.sub(r"[^A-Za-z0-9._-]", "_", row.case_id or f"row-{row.row}")
+                write_output(yaml.safe_dump(casefile_json(row.case), sort_keys=False, allow_unicode=True),
+                             str(Path(out_dir) / f"{safe}.yaml"))
+            if case_store is not None:
+                try:
+                    store_row(case_store, row, author=f"reporter import-listing {Path(file).name}",
+                              reason=f"line listing {Path(file).name}, row {row.row}")
+                except ReporterError as exc:
+                    row.problems.append((f"row {row.row}", f"not stored: {exc}"))
+                    click.echo(f"row {row.row}: not stored: {exc}", err=True)
+        if bar:
+            bar.__exit__(None, None, None)
+    finally:
+        if case_store is not None:
+            case_store.dispose()
+    counts = Counter(message for row in good for _where, message in row.warnings)
+    for message, n in counts.most_common():
+        click.echo(f"  {n} case(s): {message}", err=True)
+    kept = sum(1 for r in result.rows if r.ok)
+    stored = " and stored" if to_store else ""
+    click.echo(f"{kept} of {len(result.rows)} row(s) imported{stored} as {len(good)} case(s); "
+               f"{len(result.rows) - kept} rejected", err=True)
+    if kept == 0:
+        sys.exit(2)
+    if kept < len(result.rows):
+        sys.exit(1)
+
+
+# --- tabulations and line listings of stored cases (issue 12) ---------------------------------------------
+
+
+def _write_table(header, rows, fmt: str, out: str | None, *, title: str, notes: list[str], data=None) -> None:
+    from reporter.analysis import output
+
+    if fmt == "xlsx":
+        if out is None:
+            raise click.UsageError("--format xlsx needs -o FILE.xlsx")
+        write_output(output.as_xlsx(header, rows, notes, title=title), out)
+    elif fmt == "csv":
+        write_output(output.as_csv(header, rows), out)
+    elif fmt == "json":
+        write_output(output.as_json(data if data is not None else {"header": header, "rows": rows}), out)
+    elif fmt == "html":
+        write_output(output.as_html(header, rows, title, notes), out)
+    else:
+        write_output(output.as_text(header, rows, notes), out)
+
+
+@main.command("tabulate")
+@click.option("--by", "by", multiple=True, metavar="FIELD",
+              help="Group by this field; repeat for a cross-tabulation (percentages are of the last field).")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE",
+              help="Only cases with this value (repeat a field for alternatives; 'unknown' for the unknowns).")
+@click.option("--bands", default=None, metavar="BANDS", help="Age bands in years for age_band, e.g. '<10,10-17,18+'.")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx", "json"]), default="text", show_default=True)
+@click.option("-o", "--out", default=None, help="Write here instead of stdout (needed for xlsx).")
+@click.option("--stats", is_flag=True, help="Also latency (per row) and age: median, IQR and range.")
+@click.option("--fields", "list_fields", is_flag=True, help="List the fields and exit.")
+@_db_option
+def tabulate_command(by: tuple[str, ...], where: tuple[str, ...], bands: str | None, fmt: str, out: str | None,
+                     stats: bool, list_fields: bool, database_url: str | None) -> None:
+    """Count stored cases by fields (age group or band, sex, indication, drug, route, dosing, PT, SOC,
+    seriousness criteria, outcome, survival, action taken, de/rechallenge, causality, country, report type,
+    year), with percentages, 95% Wilson intervals, unknowns counted and latency median/IQR/range."""
+    from reporter.analysis.projection import settings
+    from reporter.analysis.tabulate import summary_notes, table, tabulate
+
+    if list_fields:
+        for name, spec in settings()["fields"].items():
+            click.echo(f"{name:28} {spec['label']}")
+        return
+    case_store = _store(database_url)
+    try:
+        result = tabulate(case_store, list(by), list(where), bands=bands, stats=stats)
+    finally:
+        case_store.dispose()
+    header, rows = table(result, stats=stats)
+    _write_table(header, rows, fmt, out, title="Tabulation", notes=summary_notes(result), data=result.as_dict())
+
+
+@main.command("line-listing")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only these cases (as in tabulate).")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx", "html", "json"]), default="csv",
+              show_default=True)
+@click.option("-o", "--out", default=None, help="Write here instead of stdout (needed for xlsx).")
+@_db_option
+def line_listing_command(where: tuple[str, ...], fmt: str, out: str | None, database_url: str | None) -> None:
+    """The line listing of stored cases: one row per case, reaction and suspect drug (case id, age/sex, drug
+    with dose/route/dates, reaction and PT/SOC, onset/latency, outcome, seriousness, causality)."""
+    from reporter.analysis.linelisting import HEADER, line_listing
+
+    case_store = _store(database_url)
+    try:
+        rows = line_listing(case_store, list(where))
+    finally:
+        case_store.dispose()
+    _write_table(HEADER, rows, fmt, out, title="Line listing", notes=[f"{len(rows)} row(s)"],
+                 data=[dict(zip(HEADER, r, strict=True)) for r in rows])
+
+
+@main.command("disproportionality")
+@click.option("--drug", default=None, help="Only this suspect drug (substance name as stored, any case).")
+@click.option("--event", default=None, help="Only this event (PT name, or SOC name with --level soc).")
+@click.option("--level", type=click.Choice(["pt", "soc"]), default="pt", show_default=True,
+              help="Events by MedDRA PT (the term as reported without a release) or by primary SOC.")
+@click.option("--min-cases", default=3, show_default=True, type=click.IntRange(1),
+              help="Pairs with fewer cases are left out (and never flagged).")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx", "json"]), default="text",
+              show_default=True)
+@click.option("-o", "--out", default=None, help="Write here instead of stdout (needed for xlsx).")
+@_db_option
+def disproportionality_command(drug: str | None, event: str | None, level: str, min_cases: int, fmt: str,
+                               out: str | None, database_url: str | None) -> None:
+    """PRR (with chi-square), ROR (95% CI) and IC (95% credibility interval) for drug-event pairs of the
+    stored cases, with the 2x2 table of each pair and the signal rules it meets."""
+    from reporter.analysis.disproportionality import HEADER, pairs, table_rows
+
+    case_store = _store(database_url)
+    try:
+        total, found = pairs(case_store, level=level, drug=drug, event=event, min_cases=min_cases)
+    finally:
+        case_store.dispose()
+    rows = table_rows(found, min_cases)
+    notes = [f"{total} case(s); pairs with at least {min_cases} case(s); signals: PRR >= 2 with chi-square >= 4 "
+             "(Evans 2001), ROR 95% CI above 1, IC025 above 0"]
+    _write_table(HEADER, rows, fmt, out, title="Disproportionality", notes=notes,
+                 data={"total_cases": total, "min_cases": min_cases, "level": level,
+                       "pairs": [dict(zip(HEADER, r, strict=True)) for r in rows]})
+
+
+@main.command("meddra")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+def meddra_command(query: tuple[str, ...], limit: int) -> None:
+    """Look up MedDRA terms in the release REPORTER_MEDDRA_DIR names, by code or by words: each term with its
+    PT, primary SOC and every SOC (HLT and HLGT per path)."""
+    from reporter.meddra import hierarchy
+
+    release = hierarchy()
+    if release is None:
+        raise click.UsageError("set REPORTER_MEDDRA_DIR to a MedDRA ASCII release (the project ships none)")
+    found = release.search(" ".join(query), limit=limit)
+    click.echo(f"MedDRA {release.version or '(version not stated)'}: {len(found)} term(s)")
+    for term in found:
+        resolved = release.resolve(term.code)
+        current = "" if term.current else " (not current)"
+        click.echo(f"{term.code}  {term.name}  [{term.level}{current}]")
+        if resolved is None:
+            continue
+        click.echo(f"    PT {resolved.pt.code} {resolved.pt.name}")
+        for path in resolved.paths:
+            flag = "primary" if path.primary else "secondary"
+            click.echo(f"    {flag} SOC {path.soc.code} {path.soc.name} (HLGT {path.hlgt.name}; HLT {path.hlt.name})")
+    if not found:
+        sys.exit(1)
+
+
+@db.command("reproject")
+@_db_option
+def db_reproject(database_url: str | None) -> None:
+    """Rebuild the tabulation projection from the stored cases (after setting or changing the MedDRA release)."""
+    case_store = _store(database_url)
+    try:
+        click.echo(f"{case_store.reproject()} row(s) written")
+    finally:
+        case_store.dispose()
+
+
 if __name__ == "__main__":
     main()

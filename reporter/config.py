@@ -23,8 +23,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder holding the ICH E2B(R3) XSD set (with multicacheschemas/ and coreschemas/). "
             "Without it, XSD validation is skipped and the report says so."),
     Setting("meddra_dir", None,
-            "Folder of a licensed MedDRA ASCII release (llt.asc, mdhier.asc...). Without it, MedDRA "
-            "codes are checked for form only."),
+            "Folder of a licensed MedDRA ASCII release (llt.asc, pt.asc, mdhier.asc...). Without it, MedDRA "
+            "codes are checked for form only and tabulations group by the code as reported, not by PT/SOC."),
     Setting("meddra_version", None,
             "The MedDRA version to expect in cases (e.g. 27.1); without it any single version is accepted."),
     Setting("database_url", "sqlite:///reporter.sqlite3",

@@ -22,9 +22,11 @@ from sqlalchemy import (
     Engine,
     and_,
     create_engine,
+    delete,
     event,
     exists,
     func,
+    insert,
     or_,
     select,
     text,
@@ -41,6 +43,7 @@ from reporter.store.fhirdates import format_instant
 from reporter.store.schema import (
     AuditEvent,
     Case,
+    CaseReaction,
     CaseVersion,
     ResourceIndex,
     ResourceToken,
@@ -375,8 +378,46 @@ class CaseStore:
             session.flush()  # one batched INSERT ... RETURNING for the ids
             session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
                             for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
+            self._project(session, cid, version, bundle if case.status != "nullified" else None,
+                          replace=version > 1)
             status = case.status
         return StoredVersion(cid, version, kind, now, author, reason, bundle, status, casefile)
+
+    def _project(self, session: Session, cid: str, version: int, bundle: dict | None, *, replace: bool) -> None:
+        """Replace the case's tabulation rows with those of this version (none for a nullified case)."""
+        from reporter.analysis.projection import projection_rows
+
+        if replace:
+            session.execute(delete(CaseReaction).where(CaseReaction.case_id == cid))
+        rows = projection_rows(bundle, cid, version) if bundle is not None else []
+        if rows:
+            session.execute(insert(CaseReaction.__table__), rows)
+
+    def reproject(self) -> int:
+        """Rebuild the tabulation projection of every active case from its current Bundle (after the MedDRA
+        release changed, say). One transaction; returns the number of rows written."""
+        from reporter.analysis.projection import projection_rows
+        from reporter.meddra import hierarchy
+
+        meddra = hierarchy()
+        written = 0
+        with self.write_session() as session:
+            session.execute(delete(CaseReaction))
+            current = session.execute(select(CaseVersion.case_id, CaseVersion.version, CaseVersion.bundle)
+                                      .join(Case, and_(Case.id == CaseVersion.case_id,
+                                                       Case.current_version == CaseVersion.version))
+                                      .where(Case.status == "active")).yield_per(500)
+            batch: list[dict] = []
+            for cid, version, bundle in current:
+                batch += projection_rows(bundle, cid, version, meddra)
+                if len(batch) >= 5000:
+                    session.execute(insert(CaseReaction.__table__), batch)
+                    written += len(batch)
+                    batch = []
+            if batch:
+                session.execute(insert(CaseReaction.__table__), batch)
+                written += len(batch)
+        return written
 
     def _check_ids_free(self, session: Session, cid: str, entries: list[bundle_index.IndexEntry]) -> None:
         keys = [(e.resource_type, e.resource_id) for e in entries if e.resource_type != "Bundle"]

@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -133,6 +134,66 @@ class ResourceToken(Base):
     __table_args__ = (
         Index("ix_token_lookup", "param", "code", "system"),
         Index("ix_token_index", "index_id"),
+    )
+
+
+class CaseReaction(Base):
+    """Tabulation projection: one row per case x reaction x suspect drug of each case's current version
+    (reporter/analysis/projection.py), rewritten on every store write; nullified cases have none.
+    Tabulations, line listings and disproportionality are SQL aggregations over this table."""
+
+    __tablename__ = "case_reaction"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    case_key: Mapped[str | None] = mapped_column(String(100))
+    report_type: Mapped[str | None] = mapped_column(String(32))
+    received: Mapped[str | None] = mapped_column(String(32))
+    received_year: Mapped[int | None] = mapped_column(Integer)
+    country: Mapped[str | None] = mapped_column(String(8))
+    sex: Mapped[str | None] = mapped_column(String(16))
+    age_years: Mapped[float | None] = mapped_column(Float)
+    age_group_reported: Mapped[str | None] = mapped_column(String(16))
+    survival: Mapped[str | None] = mapped_column(String(16))
+    reaction_key: Mapped[str | None] = mapped_column(String(64))
+    reaction_term: Mapped[str | None] = mapped_column(String(255))
+    llt_code: Mapped[str | None] = mapped_column(String(16))
+    meddra_version: Mapped[str | None] = mapped_column(String(16))
+    pt_code: Mapped[str | None] = mapped_column(String(16))
+    pt_name: Mapped[str | None] = mapped_column(String(255))
+    pt_term: Mapped[str | None] = mapped_column(String(255))  # the PT, or the term as reported when not placed
+    soc_code: Mapped[str | None] = mapped_column(String(16))
+    soc_name: Mapped[str | None] = mapped_column(String(255))
+    onset: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    serious: Mapped[bool | None] = mapped_column(Boolean)
+    sc_death: Mapped[bool | None] = mapped_column(Boolean)
+    sc_life_threatening: Mapped[bool | None] = mapped_column(Boolean)
+    sc_hospitalisation: Mapped[bool | None] = mapped_column(Boolean)
+    sc_disabling: Mapped[bool | None] = mapped_column(Boolean)
+    sc_congenital_anomaly: Mapped[bool | None] = mapped_column(Boolean)
+    sc_other_medically_important: Mapped[bool | None] = mapped_column(Boolean)
+    drug_key: Mapped[str | None] = mapped_column(String(64))
+    drug: Mapped[str | None] = mapped_column(String(255))
+    route: Mapped[str | None] = mapped_column(String(64))
+    dosing_mode: Mapped[str | None] = mapped_column(String(16))
+    dose: Mapped[str | None] = mapped_column(String(255))
+    drug_start: Mapped[str | None] = mapped_column(String(64))
+    drug_stop: Mapped[str | None] = mapped_column(String(64))
+    indication: Mapped[str | None] = mapped_column(String(255))
+    action_taken: Mapped[str | None] = mapped_column(String(32))
+    dechallenge: Mapped[str | None] = mapped_column(String(32))
+    rechallenge: Mapped[str | None] = mapped_column(String(32))
+    causality: Mapped[str | None] = mapped_column(String(255))
+    latency_days: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_case_reaction_case", "case_id"),
+        Index("ix_case_reaction_soc_outcome", "soc_name", "outcome", "case_id"),
+        Index("ix_case_reaction_drug_pt", "drug", "pt_term", "case_id"),
+        Index("ix_case_reaction_drug_soc", "drug", "soc_name", "case_id"),
+        Index("ix_case_reaction_received", "received_year"),
     )
 
 

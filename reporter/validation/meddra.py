@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from reporter import config
+from reporter.meddra.hierarchy import read_asc
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,13 @@ def load_llt_file(path: Path) -> MedDRADictionary:
     current: set[str] = set()
     noncurrent: set[str] = set()
     names: dict[str, str] = {}
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            fields = line.rstrip("\n").split("$")
-            if len(fields) < 2 or not fields[0].isdigit():
-                continue
-            code = fields[0]
-            names[code] = fields[1]
-            is_current = len(fields) < 10 or fields[9].strip().upper() != "N"
-            (current if is_current else noncurrent).add(code)
+    for fields in read_asc(path):
+        if len(fields) < 2:
+            continue
+        code = fields[0]
+        names[code] = fields[1]
+        is_current = len(fields) < 10 or fields[9].upper() != "N"
+        (current if is_current else noncurrent).add(code)
     return MedDRADictionary(frozenset(current), frozenset(noncurrent), names)
 
 

@@ -18,7 +18,7 @@ from reporter.fhir.read import (
     oid_coding,
     primitive_absent,
 )
-from reporter.tables import code_list, ext
+from reporter.tables import code_list, ext, fhir_tables
 from reporter.validation.report import Issue
 from reporter.validation.walk import Node, walk_bundle
 
@@ -95,7 +95,11 @@ class RuleChecker:
     def minimum_criteria(self) -> None:
         index = self.index
         patient = index.patient
-        if not patient or not self.patient_identifiable(patient):
+        # The age at onset (D.2.2) is carried on the reactions, the age group (D.2.3) as an Observation.
+        aged = any(extensions(e, "age_at_onset") for e in index.all("AdverseEvent")) or any(
+            c.get("code") == fhir_tables().patient_observations["age_group"]["code"]
+            for o in index.all("Observation") for c in codings(_dict(o).get("code")))
+        if not patient or not (self.patient_identifiable(patient) or aged):
             self.add("error", "ICSR-MIN-PATIENT", "Bundle.entry.resource.ofType(Patient)",
                      "no identifiable patient: the case gives none of initials, record number, birth date, "
                      "age, age group or sex", "add at least one of patient initials, age, sex or birth date "

@@ -64,5 +64,13 @@ def capability_statement(base: str) -> dict:
             },
             "resource": resources,
             "interaction": [],
+            "operation": [{"name": "tabulate",
+                           "definition": "http://fhir-ae-reporter.org/OperationDefinition/tabulate",
+                           "documentation": "GET $tabulate?by=FIELD&where=FIELD=VALUE: counts of stored cases "
+                                            "with % of the known, Wilson 95% CI and latency, as Parameters"},
+                          {"name": "disproportionality",
+                           "definition": "http://fhir-ae-reporter.org/OperationDefinition/disproportionality",
+                           "documentation": "GET $disproportionality?drug=&event=&level=pt|soc&min-cases=3: PRR, "
+                                            "ROR and IC with the 2x2 table of each drug-event pair, as Parameters"}],
         }],
     }

@@ -374,3 +374,38 @@ def html_download(resource_id: str):
     _check_id(resource_id)
     v = store().read(resource_id)
     return _download(downloads.html(v), v, inline=request.args.get("download") is None)
+
+
+# --- aggregate analysis (issue 12) ---------------------------------------------------------------------
+
+@bp.get("/$tabulate")
+def tabulate_operation():
+    """Counts of stored cases: ?by=FIELD (repeat for a cross-tab), ?where=FIELD=VALUE, ?bands=, ?stats=true
+    (latency and age summaries); a Parameters resource (reporter/analysis/fhirout.py documents its shape)."""
+    from reporter.analysis.fhirout import tabulation_parameters
+    from reporter.analysis.tabulate import tabulate
+
+    _audit("tabulate", "E", "$tabulate")
+    require_scope("read")
+    result = tabulate(store(), request.args.getlist("by"), request.args.getlist("where"),
+                      bands=request.args.get("bands"), stats=request.args.get("stats") in ("1", "true"))
+    return fhir_response(tabulation_parameters(result))
+
+
+@bp.get("/$disproportionality")
+def disproportionality_operation():
+    """PRR, ROR and IC of drug-event pairs: ?drug=&event=&level=pt|soc&min-cases=3; a Parameters resource."""
+    from reporter.analysis.disproportionality import pairs
+    from reporter.analysis.fhirout import disproportionality_parameters
+
+    _audit("disproportionality", "E", "$disproportionality")
+    require_scope("read")
+    level = request.args.get("level", "pt")
+    if level not in ("pt", "soc"):
+        raise InputError(f"level {level!r} is not pt or soc", location="level")
+    text = request.args.get("min-cases", "3")
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"min-cases {text!r} is not a whole number of at least 1", location="min-cases")
+    total, found = pairs(store(), level=level, drug=request.args.get("drug"), event=request.args.get("event"),
+                         min_cases=int(text))
+    return fhir_response(disproportionality_parameters(total, found, int(text), level))

@@ -389,6 +389,44 @@ def case_from_ehr():
                         reason=f"pulled from the EHR ({draft.server}, {draft.patient}); reviewed and confirmed")
 
 
+# --- tabulations of stored cases (issue 12) ---------------------------------------------------------------
+
+@bp.get("/tabulate")
+@login_required
+def tabulate_page():
+    """Filters, the table and a bar chart; ?format=csv|xlsx downloads the same table."""
+    from reporter.analysis import output
+    from reporter.analysis.chart import bar_chart
+    from reporter.analysis.projection import settings
+    from reporter.analysis.tabulate import summary_notes, table, tabulate
+
+    chosen = {"by": request.args.get("by", ""), "by2": request.args.get("by2", "")}
+    where_text = request.args.get("where", "").strip()[:500]
+    bands = request.args.get("bands", "").strip()[:100]
+    query = {k: v for k, v in (("by", chosen["by"]), ("by2", chosen["by2"]), ("where", where_text),
+                                ("bands", bands)) if v}
+    _audit("tabulate", "E", "Bundle")
+    by = [f for f in (chosen["by"], chosen["by2"]) if f]
+    where = [w.strip() for w in where_text.split(";") if w.strip()]
+    result = error = None
+    try:
+        result = tabulate(store(), by, where, bands=bands or None)
+    except InputError as exc:
+        error = f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+    header, rows = table(result) if result else ([], [])
+    notes = summary_notes(result) if result else []
+    fmt = request.args.get("format")
+    if result and fmt in ("csv", "xlsx"):
+        body = output.as_csv(header, rows) if fmt == "csv" else output.as_xlsx(header, rows, notes)
+        mimetype = ("text/csv" if fmt == "csv"
+                    else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return Response(body, mimetype=mimetype,
+                        headers={"Content-Disposition": f'attachment; filename="tabulation.{fmt}"'})
+    status = 400 if error else 200
+    return render_template("tabulate.html", fields=settings()["fields"], chosen=chosen, where_text=where_text,
+                           bands=bands, query=query, result=result, error=error, header=header, rows=rows,
+                           notes=notes, chart=bar_chart(result) if result else ""), status
+
 # --- error pages ------------------------------------------------------------------------------------------
 
 def error_page(status: int, message: str, hint: str | None = None) -> Response:

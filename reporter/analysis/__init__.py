@@ -1,0 +1,1 @@
+"""Aggregate analysis over stored cases: tabulations, line listings, disproportionality."""

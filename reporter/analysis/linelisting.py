@@ -1,0 +1,39 @@
+"""The line listing of stored cases: one row per case x reaction x suspect drug, the columns a safety
+physician expects, read from the case_reaction projection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from reporter.analysis.projection import CRITERIA
+from reporter.analysis.tabulate import DEFAULT_BANDS, parse_bands, parse_where, where_conditions
+from reporter.store.schema import CaseReaction as CR
+
+HEADER = ["Case id", "Received", "Country", "Report type", "Age (years)", "Sex", "Suspect drug", "Dose", "Route",
+          "Dosing", "Drug start", "Drug stop", "Indication", "Reaction as reported", "MedDRA PT", "SOC (primary)",
+          "Onset", "Latency (days)", "Outcome", "Seriousness", "Action taken", "Dechallenge", "Rechallenge",
+          "Causality"]
+
+
+def _criteria(row: Any) -> str:
+    ticked = [c.replace("_", " ") for c in CRITERIA if getattr(row, f"sc_{c}") is True]
+    if ticked:
+        return ", ".join(ticked)
+    return "non-serious" if row.serious is False else "serious, criteria not stated" if row.serious else ""
+
+
+def line_listing(store: Any, where: list[str] | None = None, *, limit: int | None = None) -> list[list[Any]]:
+    conditions = where_conditions(parse_where(where or []), parse_bands(DEFAULT_BANDS))
+    query = select(CR).where(*conditions).order_by(CR.case_key, CR.reaction_key, CR.drug).limit(limit)
+    rows = []
+    with store.read_session() as session:
+        for r in session.scalars(query):
+            rows.append([r.case_key, r.received, r.country, r.report_type,
+                         None if r.age_years is None else round(r.age_years, 1), r.sex, r.drug, r.dose, r.route,
+                         r.dosing_mode, r.drug_start, r.drug_stop, r.indication, r.reaction_term,
+                         r.pt_name or (f"(not placed: {r.llt_code or 'no code'})"), r.soc_name, r.onset,
+                         r.latency_days, r.outcome, _criteria(r), r.action_taken, r.dechallenge, r.rechallenge,
+                         r.causality])
+    return rows

@@ -1,0 +1,299 @@
+"""Tabulations of stored cases: counts of cases by one or more fields, run as SQL over the case_reaction
+projection (never by loading Bundles).
+
+The unit is the case: a group counts the distinct cases with a row in it, so a case with two reactions in
+one SOC counts once there (and once in each other SOC it has). Percentages are of the cases whose value of
+the last field is known, within the group of the other fields (row percentages: "survival by age band" gives
+each band's survival), with 95% Wilson score intervals. Cases with a field unknown are counted in their own
+"unknown" row, never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import String, and_, case, cast, distinct, func, literal, or_, select
+
+from reporter.analysis.projection import settings
+from reporter.errors import InputError
+from reporter.store.schema import CaseReaction as CR
+
+UNKNOWN = "unknown"
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """95% Wilson score interval for a proportion (Wilson 1927), as fractions; None when n is 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Band:
+    label: str
+    low: float | None  # years, inclusive
+    high: float | None  # years, exclusive
+
+
+def parse_bands(text: str) -> list[Band]:
+    """'<10,10-17,18+' (years): '<A' below A; 'A-B' from A up to the end of year B; 'A+' from A on."""
+    bands = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        m = re.fullmatch(r"<\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*\+", part)
+        if not m:
+            raise InputError(f"age band {part!r} is not <A, A-B or A+ (years)", location="--bands",
+                             hint="for example --bands '<10,10-17,18+'")
+        if m.group(1):
+            bands.append(Band(part, None, float(m.group(1))))
+        elif m.group(2):
+            low, high = float(m.group(2)), float(m.group(3))
+            if high < low:
+                raise InputError(f"age band {part!r} ends before it starts", location="--bands")
+            bands.append(Band(part, low, high + 1))
+        else:
+            bands.append(Band(part, float(m.group(4)), None))
+    if not bands:
+        raise InputError("no age bands given", location="--bands")
+    return bands
+
+
+DEFAULT_BANDS = "<10,10-17,18+"
+
+
+def field_names() -> list[str]:
+    return list(settings()["fields"])
+
+
+def _expression(name: str, bands: list[Band]):
+    """The SQL expression of a field over case_reaction (NULL when unknown)."""
+    spec = settings()["fields"].get(name)
+    if spec is None:
+        raise InputError(f"unknown field {name!r}", location="--by/--where",
+                         hint=f"fields: {', '.join(field_names())}")
+    if name == "age_group":
+        groups = settings()["age_groups"]
+        whens = [(CR.age_years >= g["from"], literal(g["key"])) for g in reversed(groups)]
+        return case(*whens, else_=CR.age_group_reported)
+    if name == "age_band":
+        whens = []
+        for band in bands:
+            conditions = []
+            if band.low is not None:
+                conditions.append(CR.age_years >= band.low)
+            if band.high is not None:
+                conditions.append(CR.age_years < band.high)
+            whens.append((and_(CR.age_years.is_not(None), *conditions), literal(band.label)))
+        return case(*whens, else_=None)
+    column = getattr(CR, spec["column"])
+    if isinstance(column.type.python_type, type) and column.type.python_type is bool:
+        return case((column.is_(True), literal("yes")), (column.is_(False), literal("no")), else_=None)
+    return column
+
+
+@dataclass
+class Row:
+    values: tuple[str, ...]
+    count: int
+    denominator: int | None  # cases in the group with the last field known (None for an unknown row)
+    latency: dict[str, float] | None = None
+
+    @property
+    def percent(self) -> float | None:
+        if not self.denominator or self.values[-1] == UNKNOWN:
+            return None
+        return 100.0 * self.count / self.denominator
+
+    @property
+    def ci95(self) -> tuple[float, float] | None:
+        if not self.denominator or self.values[-1] == UNKNOWN:
+            return None
+        low, high = wilson(self.count, self.denominator)
+        return 100.0 * low, 100.0 * high
+
+
+@dataclass
+class Tabulation:
+    by: list[str]
+    where: list[tuple[str, list[str]]]
+    total: int
+    rows: list[Row]
+    latency: dict[str, float] | None
+    notes: list[str] = field(default_factory=list)
+    bands: str | None = None
+    age: dict[str, float] | None = None  # years, one value per case: n, median, quartiles, range
+
+    def labels(self) -> list[str]:
+        return [settings()["fields"][name]["label"] for name in self.by]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by, "where": {k: v for k, v in self.where}, "total_cases": self.total,
+            "bands": self.bands,
+            "rows": [{**dict(zip(self.by, r.values, strict=True)), "cases": r.count, "denominator": r.denominator,
+                      "percent": _round(r.percent), "ci95": [_round(x) for x in r.ci95] if r.ci95 else None,
+                      **({"latency_days": r.latency} if r.latency else {})} for r in self.rows],
+            "latency_days": self.latency, "age_years": self.age, "notes": self.notes,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
+    """['sex=female', 'soc=Hepatobiliary disorders', 'sex=male'] -> [(sex, [female, male]), (soc, [...])]:
+    values of one field are alternatives, different fields must all hold. 'unknown' selects the unknowns."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"{item!r} is not FIELD=VALUE", location="--where",
+                             hint="for example --where sex=female --where drug=anakinra")
+        out.setdefault(name.strip(), []).append(value.strip())
+    return list(out.items())
+
+
+def where_conditions(filters: list[tuple[str, list[str]]], bands: list[Band]) -> list[Any]:
+    """SQL conditions of parsed --where filters (values compared without case)."""
+    conditions = []
+    for name, values in filters:
+        expr = _expression(name, bands)
+        text = cast(expr, String)  # a year is a number in the table, a word in the filter
+        conditions.append(or_(*[expr.is_(None) if v.lower() == UNKNOWN else func.lower(text) == v.lower()
+                                for v in values]))
+    return conditions
+
+
+def latency_summary(values: list[float]) -> dict[str, float] | None:
+    """n, median, quartiles (inclusive method) and range of numbers (latency days, ages); None without any."""
+    if not values:
+        return None
+    values = sorted(values)
+    q1, median, q3 = (statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1
+                      else (values[0], values[0], values[0]))
+    return {"n": len(values), "median": round(median, 1), "q1": round(q1, 1), "q3": round(q3, 1),
+            "min": round(values[0], 1), "max": round(values[-1], 1)}
+
+
+def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands: str | None = None,
+             stats: bool = False) -> Tabulation:
+    """Counts of stored cases by the fields `by` (none: just the total), filtered by `where`. `stats`: also
+    latency (per row and overall) and age summaries (median, IQR, range), which read every row's value."""
+    if len(set(by)) != len(by):
+        raise InputError("a field is named twice in --by", location="--by")
+    band_list = parse_bands(bands or DEFAULT_BANDS)
+    filters = parse_where(where or [])
+    exprs = [_expression(name, band_list) for name in by]
+    conditions = where_conditions(filters, band_list)
+    cases = func.count(distinct(CR.case_id))
+    notes = []
+    with store.read_session() as session:
+        total = session.scalar(select(cases).where(*conditions)) or 0
+        rows: list[Row] = []
+        if exprs:
+            grouped = session.execute(select(*exprs, cases).where(*conditions).group_by(*exprs)).all()
+            outer, last = exprs[:-1], exprs[-1]
+            if settings()["fields"][by[-1]]["level"] == "case":
+                # One value per case: the known cases of a group are the sum of its known rows.
+                known = {}
+                for r in grouped:
+                    if r[-2] is not None:
+                        known[tuple(r[:-2])] = known.get(tuple(r[:-2]), 0) + r[-1]
+            elif outer:
+                known = {tuple(r[:-1]): r[-1] for r in session.execute(
+                    select(*outer, cases).where(*conditions, last.is_not(None)).group_by(*outer)).all()}
+            else:
+                known = {(): session.scalar(select(cases).where(*conditions, last.is_not(None))) or 0}
+            for r in grouped:
+                values = tuple(UNKNOWN if v is None else str(v) for v in r[:-1])
+                rows.append(Row(values, r[-1], known.get(tuple(r[:-2])) if r[-2] is not None else None))
+            if stats and len(rows) <= 200:
+                per_group: dict[tuple, list[float]] = {}
+                for r in session.execute(select(*exprs, CR.latency_days)
+                                         .where(*conditions, CR.latency_days.is_not(None))).all():
+                    per_group.setdefault(tuple(UNKNOWN if v is None else str(v) for v in r[:-1]), []).append(r[-1])
+                for row in rows:
+                    row.latency = latency_summary(per_group.get(row.values, []))
+        overall = ages = None
+        if stats:
+            ages = latency_summary([v for (v,) in session.execute(
+                select(func.max(CR.age_years)).where(*conditions, CR.age_years.is_not(None))
+                .group_by(CR.case_id)).all()])
+            overall = latency_summary([v for (v,) in session.execute(
+                select(CR.latency_days).where(*conditions, CR.latency_days.is_not(None))).all()])
+        if {"pt", "soc"} & set(by + [n for n, _ in filters]):
+            ungrouped = session.scalar(select(func.count(distinct(CR.case_id)))
+                                       .where(*conditions, CR.pt_code.is_(None)))
+            if ungrouped:
+                from reporter.meddra.hierarchy import NO_RELEASE_NOTE, hierarchy
+
+                notes.append(f"{ungrouped} case(s) have reactions not placed in MedDRA: "
+                             + (NO_RELEASE_NOTE if hierarchy() is None else
+                                "their codes are not in the release, or they were stored before it was set "
+                                "(`reporter db reproject` places them again)"))
+    order = {name: i for i, name in enumerate(["yes", "no"])}
+    rows.sort(key=lambda r: tuple((v == UNKNOWN, order.get(v, 2), _sort_key(v, by[i], band_list))
+                                  for i, v in enumerate(r.values)))
+    return Tabulation(by, filters, total, rows, overall, notes, bands or DEFAULT_BANDS if "age_band" in by else None,
+                      ages)
+
+
+def _sort_key(value: str, name: str, bands: list[Band]) -> Any:
+    if name == "age_band":
+        labels = [b.label for b in bands]
+        return (labels.index(value) if value in labels else len(labels), "")
+    if name == "age_group":
+        keys = [g["key"] for g in settings()["age_groups"]]
+        return (keys.index(value) if value in keys else len(keys), "")
+    if name == "year" and value.isdigit():
+        return (int(value), "")
+    return (0, value.lower())
+
+
+LATENCY_HEADER = ["Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)"]
+
+
+def table(result: Tabulation, *, stats: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of a tabulation for the writers in reporter/analysis/output.py (latency columns with
+    `stats`)."""
+    extra = LATENCY_HEADER if stats else []
+    header = [*result.labels(), "Cases", "Known", "%", "95% CI low", "95% CI high", *extra]
+    rows = []
+    for r in result.rows:
+        ci = r.ci95
+        rows.append([*r.values, r.count, r.denominator, _round(r.percent), _round(ci[0]) if ci else None,
+                     _round(ci[1]) if ci else None, *(_latency_cells(r.latency) if stats else [])])
+    if not result.by:
+        header = ["Cases", *extra]
+        rows = [[result.total, *(_latency_cells(result.latency) if stats else [])]]
+    return header, rows
+
+
+def _latency_cells(lat: dict[str, float] | None) -> list[Any]:
+    if not lat:
+        return [None, None, None, None]
+    return [lat["n"], lat["median"], f"{lat['q1']:g}-{lat['q3']:g}", f"{lat['min']:g}-{lat['max']:g}"]
+
+
+def summary_notes(result: Tabulation) -> list[str]:
+    where = "; ".join(f"{k} = {' or '.join(v)}" for k, v in result.where)
+    notes = [f"{result.total} case(s)" + (f" where {where}" if where else "")]
+    if result.by:
+        notes.append("% of the cases with the last field known, within each group of the other fields; "
+                     "95% CI: Wilson score interval; a case with several reactions counts once per group it is in")
+    if result.age:
+        a = result.age
+        notes.append(f"age at onset known for {a['n']} case(s): median {a['median']:g} years, IQR {a['q1']:g}-"
+                     f"{a['q3']:g}, range {a['min']:g}-{a['max']:g}")
+    if result.bands:
+        notes.append(f"age bands (years): {result.bands}")
+    return notes + result.notes

@@ -1,0 +1,97 @@
+"""Cell readers of the line-listing intake: ages in any unit, dates at their precision, times relative to the
+suspect drug, doses. Each returns case-file values or raises ValueError with a message for the user."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+TIME_UNITS = {
+    "d": "d", "day": "d", "days": "d", "dy": "d", "wk": "wk", "w": "wk", "week": "wk", "weeks": "wk",
+    "wks": "wk", "mo": "mo", "month": "mo", "months": "mo", "mos": "mo", "m": "mo", "a": "a", "y": "a",
+    "yr": "a", "yrs": "a", "year": "a", "years": "a", "h": "h", "hr": "h", "hrs": "h", "hour": "h",
+    "hours": "h", "min": "min", "minute": "min", "minutes": "min", "decade": "{decade}", "decades": "{decade}",
+}
+_NUMBER = r"[-+]?\d+(?:[.,]\d+)?"
+_RELATIVE = re.compile(
+    rf"^(?:(?:day|d)\s*(?P<day>{_NUMBER})|(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?)"
+    r"(?:\s+(?:after|from|post|since)(?:\s+the)?\s+(?P<anchor>first|last|start|end|stop)\b.*)?$")
+_AGE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?\.?(?:\s+old)?$")
+_SLASH_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
+_DOSE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>\S+)$")
+
+
+def parse_number(text: str) -> float:
+    """A decimal number written with a point or a comma."""
+    return float(text.replace(",", "."))
+
+
+def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:
+    """'22 months' -> {value: 22, unit: mo}; '4-year-old' -> {value: 4, unit: a}; '84' -> {value: 84, unit:
+    <default>}."""
+    m = _AGE.match(re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", text.strip().lower()).removesuffix("-old"))
+    if not m:
+        raise ValueError(f"{text!r} is not an age: write a number with a unit, e.g. 22 months, 4 y, 10 d")
+    unit = m.group("unit")
+    value = parse_number(m.group("value"))
+    code = TIME_UNITS.get(unit) if unit else default_unit
+    if code is None:
+        raise ValueError(f"{text!r}: unknown age unit {unit!r} (use y, mo, wk, d, h or decade)")
+    if value < 0:
+        raise ValueError(f"{text!r}: an age cannot be negative")
+    return {"value": value, "unit": code}
+
+
+def parse_date(text: str, order: str = "DMY") -> str:
+    """ISO (2023, 2023-04, 2023-04-05, with time and zone) as is; 05/04/2023 in the map's day order."""
+    text = text.strip()
+    m = _SLASH_DATE.match(text)
+    if m:
+        a, b, year = (int(x) for x in m.groups())
+        day, month = (a, b) if order == "DMY" else (b, a)
+        try:
+            return dt.date(year, month, day).isoformat()
+        except ValueError:
+            raise ValueError(f"{text!r} is not a calendar date (read as {order})") from None
+    if re.match(r"^\d{4}(-\d{2}(-\d{2}(T.*)?)?)?$", text):
+        from reporter.casefile.model import _check_partial_date
+
+        return _check_partial_date(text)
+    raise ValueError(f"{text!r} is not a date: use 2023-04-05, 2023-04, 2023 or 05/04/2023")
+
+
+def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d") -> Any:
+    """A date, or a time relative to the suspect drug: 'day 21', '21', '3 wk', '2 d after last dose'."""
+    lowered = text.strip().lower()
+    m = _RELATIVE.match(lowered)
+    if m and not re.match(r"^\d{4}$", lowered):
+        if m.group("day") is not None:
+            value, unit = parse_number(m.group("day")), "d"
+        else:
+            value = parse_number(m.group("value"))
+            unit_word = m.group("unit")
+            unit = TIME_UNITS.get(unit_word) if unit_word else time_unit
+            if unit is None or unit == "{decade}":
+                raise ValueError(f"{text!r}: unknown time unit {unit_word!r} (use d, wk, mo, y, h)")
+        anchor = "last-dose" if m.group("anchor") in ("last", "end", "stop") else "first-dose"
+        return {"value": value, "unit": unit, "drug": drug, "anchor": anchor}
+    return parse_date(text, order)
+
+
+_PER_TIME = {"/day": "/d", "/days": "/d", "/week": "/wk", "/hour": "/h", "/hr": "/h", "/month": "/mo"}
+
+
+def parse_dose(text: str) -> dict[str, Any]:
+    """'10 mg/kg/day' -> {value: 10, unit: mg/kg/d}: the common per-time words become UCUM units."""
+    m = _DOSE.match(text.strip().replace(" / ", "/"))
+    if not m:
+        raise ValueError(f"{text!r} is not a dose: write a number and a UCUM unit, e.g. 10 mg/kg/d, 100 mg")
+    unit = m.group("unit")
+    for word, code in _PER_TIME.items():
+        if unit.lower().endswith(word):
+            unit = unit[: -len(word)] + code
+            break
+    return {"value": parse_number(m.group("value")), "unit": unit}
+
+

@@ -1,0 +1,605 @@
+"""Line-listing intake: a CSV or XLSX listing (one row per patient) -> one case file per row.
+
+Each row goes through the case-file model and the normal validation, like any other case. The column map
+(mappings/listing.yaml, or the user's copy) names which headers feed which case-file field and which cell
+words mean which coded value. Every problem is reported by row and column; rows without problems in the
+model are kept, the others are not.
+
+Cells are read the way the case model reads values: partial dates keep their precision; a time written as
+"day 21", "3 wk" or a bare number is relative to the suspect drug's first dose ("... after last dose" to its
+last), never turned into a date; ages take any unit ("22 months", "4 y", "10 d"; a bare number is in the
+map's age unit); "not stated" cells become an absent reason where the field takes one, else nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from reporter import yaml12
+from reporter.casefile.cells import TIME_UNITS, parse_age, parse_date, parse_dose, parse_number, parse_when
+from reporter.casefile.model import CaseFile
+from reporter.casefile.parse import _clean_loc, format_path
+from reporter.errors import InputError, MappingError
+from reporter.paths import mappings_dir
+from reporter.tables import load_yaml, routes
+
+MAX_LISTING_BYTES = 50 * 1024 * 1024
+FIELDS = (
+    "case_id", "patient.initials", "patient.sex", "patient.age", "patient.weight_kg", "patient.history",
+    "country", "drug.product", "drug.substance", "drug.dose", "drug.route", "drug.dosing", "drug.start",
+    "drug.stop", "drug.indication", "drug.action_taken", "drug.dechallenge", "drug.rechallenge",
+    "drug.causality", "reaction.term", "reaction.meddra_code", "reaction.onset", "reaction.end",
+    "reaction.outcome", "reaction.seriousness", "report.first_received", "literature.citation", "narrative",
+)
+# Case-file paths each field fills: a model error at such a path is reported against the field's column.
+_PATHS = {
+    "case_id": ("case_id",), "patient.initials": ("patient.initials",), "patient.sex": ("patient.sex",),
+    "patient.age": ("patient.age_at_onset",), "patient.weight_kg": ("patient.weight_kg",),
+    "patient.history": ("patient.history_text",),
+    "country": ("primary_sources[0].address.country", "reactions[0].country"),
+    "drug.product": ("drugs[0].product", "drugs[0]"), "drug.substance": ("drugs[0].substances",),
+    "drug.dose": ("drugs[0].dosages[0].dose",), "drug.route": ("drugs[0].dosages[0].route",),
+    "drug.dosing": ("drugs[0].dosages[0].text",), "drug.start": ("drugs[0].dosages[0].start",),
+    "drug.stop": ("drugs[0].dosages[0].stop",), "drug.indication": ("drugs[0].indications",),
+    "drug.action_taken": ("drugs[0].action_taken",),
+    "drug.dechallenge": ("drugs[0].reactions[0].dechallenge",),
+    "drug.rechallenge": ("drugs[0].reactions[0].rechallenge",),
+    "drug.causality": ("drugs[0].reactions[0].causality",),
+    "reaction.term": ("reactions[0].verbatim", "reactions[0]"), "reaction.meddra_code": ("reactions[0].meddra",),
+    "reaction.onset": ("reactions[0].onset",), "reaction.end": ("reactions[0].end",),
+    "reaction.outcome": ("reactions[0].outcome",), "reaction.seriousness": ("reactions[0].seriousness",),
+    "report.first_received": ("report.first_received", "report.most_recent"),
+    "literature.citation": ("literature",), "narrative": ("narrative",),
+}
+
+
+class ListingMap(BaseModel):
+    """The column map (mappings/listing.yaml), checked when loaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["ae-reporter/listing-map/1"]
+    case_id_prefix: str = "LISTING"
+    date_order: Literal["DMY", "MDY"] = "DMY"
+    age_unit: str = "a"
+    time_unit: str = "d"
+    meddra_version: str | None = None
+    not_stated: list[str] = []
+    defaults: dict[str, dict[str, Any]] = {}
+    columns: dict[str, list[str]]
+    values: dict[str, dict[str, list[str]]] = {}
+
+    def model_post_init(self, _context: Any) -> None:
+        unknown = sorted(set(self.columns) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) in columns: {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+
+
+def default_map_path() -> Path:
+    return mappings_dir() / "listing.yaml"
+
+
+def load_map(path: str | Path | None = None) -> ListingMap:
+    """The column map at `path`, or the default one. MappingError with the problem if it does not fit."""
+    try:
+        raw = load_yaml("listing.yaml") if path is None else yaml12.load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read the column map: {exc.strerror}", location=str(path)) from None
+    try:
+        return ListingMap.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{format_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise MappingError(f"the column map does not fit its format: {problems}",
+                           location=str(path or default_map_path()),
+                           hint="start from `reporter listing-template`") from None
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the file
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sheet:
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]  # (row number in the file, cells)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_sheet(path: str | Path) -> Sheet:
+    """Header row and data rows of a CSV (comma, semicolon or tab) or the first sheet of an XLSX file.
+    Lines whose first cell starts with '#' are comments; wholly empty rows are skipped."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", location=str(p)) from None
+    if size > MAX_LISTING_BYTES:
+        raise InputError(f"file is {size} bytes, more than the {MAX_LISTING_BYTES}-byte limit", location=str(p))
+    suffix = p.suffix.lower()
+    if suffix == ".xlsx":
+        raw = _xlsx_rows(p)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        raw = _csv_rows(p)
+    else:
+        raise InputError(f"cannot read {p.suffix or 'a file without extension'} as a listing", location=str(p),
+                         hint="give a .csv or .xlsx file")
+    rows = [(n, cells) for n, cells in raw
+            if any(c.strip() for c in cells) and not (cells and cells[0].lstrip().startswith("#"))]
+    if not rows:
+        raise InputError("the listing has no header row", location=str(p))
+    (_, headers), data = rows[0], rows[1:]
+    return Sheet([h.strip() for h in headers], data)
+
+
+def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", location=str(p),
+                         hint="save the listing as CSV UTF-8") from None
+    first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
+    delimiter = max((",", ";", "\t"), key=first.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    out = []
+    try:
+        for cells in reader:
+            out.append((reader.line_num, [c.strip() for c in cells]))
+    except csv.Error as exc:
+        raise InputError(f"unreadable CSV: {exc}", location=f"{p}:{reader.line_num}") from None
+    return out
+
+
+def _xlsx_rows(p: Path) -> list[tuple[int, list[str]]]:
+    from zipfile import BadZipFile
+
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except (BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise InputError(f"not a readable XLSX workbook ({type(exc).__name__})", location=str(p)) from None
+    try:
+        sheet = book.worksheets[0]
+        return [(i, [_cell_text(v) for v in values])
+                for i, values in enumerate(sheet.iter_rows(values_only=True), start=1)]
+    finally:
+        book.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Rows -> case files
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RowResult:
+    row: int
+    case_id: str | None
+    case: CaseFile | None = None
+    bundle: dict | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (where, message): the row is rejected
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # validation findings on a kept case
+    merged_into: int | None = None  # a further row of the case whose first row is this one (case on that row)
+
+    @property
+    def ok(self) -> bool:
+        return (self.case is not None or self.merged_into is not None) and not self.problems
+
+
+@dataclass
+class ListingResult:
+    source: str
+    rows: list[RowResult]
+    columns: dict[str, str]  # field -> header used
+    ignored: list[str]  # headers no field claimed
+
+
+class _Row:
+    """One row being turned into a case-file dict; problems are collected, not raised."""
+
+    def __init__(self, listing_map: ListingMap, number: int, cells: dict[str, tuple[str, str]]) -> None:
+        self.map = listing_map
+        self.number = number
+        self.cells = cells  # field -> (header, text)
+        self.units = {name: unit for name, (header, _) in cells.items() if (unit := header_unit(header))}
+        self.problems: list[tuple[str, str]] = []
+        self._not_stated = {_norm(x) for x in listing_map.not_stated}
+
+    def where(self, name: str) -> str:
+        header = self.cells[name][0] if name in self.cells else name
+        return f"row {self.number}, column {header!r}"
+
+    def text(self, name: str) -> str | None:
+        """The cell of a field, or None when it is absent or says "not stated"."""
+        if name not in self.cells:
+            return None
+        value = self.cells[name][1].strip()
+        return None if _norm(value) in self._not_stated else value
+
+    def stated_absent(self, name: str) -> bool:
+        return name in self.cells and self.text(name) is None
+
+    def read(self, name: str, reader, *args: Any, **kwargs: Any) -> Any:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            return reader(value, *args, **kwargs)
+        except ValueError as exc:
+            self.problems.append((self.where(name), str(exc)))
+            return None
+
+    def word(self, name: str, vocabulary: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        key = _norm(value)
+        for code, words in self.map.values.get(vocabulary, {}).items():
+            if key == _norm(code) or key in {_norm(w) for w in words}:
+                return code
+        known = ", ".join(self.map.values.get(vocabulary, {}))
+        self.problems.append((self.where(name), f"{value!r} is not a known {vocabulary} value (known: {known}); "
+                              f"add the word under values.{vocabulary} in the column map"))
+        return None
+
+
+def header_unit(header: str) -> str | None:
+    """The time unit a header names in parentheses ("Age (months)", "Onset (days)"), as a UCUM code."""
+    m = re.search(r"\(([^)]*)\)", header)
+    return TIME_UNITS.get(_norm(m.group(1))) if m else None
+
+
+def _route_key(text: str, listing_map: ListingMap) -> str | None:
+    key = _norm(text)
+    for code, words in listing_map.values.get("route", {}).items():
+        if key in {_norm(w) for w in words}:
+            return code
+    for code, entry in routes().items():
+        if key in (_norm(code), _norm(str(entry.get("display", "")))):
+            return code
+    return None
+
+
+def _seriousness(row: _Row) -> dict[str, bool] | None:
+    value = row.text("reaction.seriousness")
+    if value is None:
+        return None
+    vocabulary = row.map.values.get("seriousness", {})
+    out: dict[str, bool] = {}
+    for token in re.split(r"\s*(?:[,;/+|]|\band\b)\s*", value):
+        if not token.strip():
+            continue
+        key = _norm(token)
+        code = next((c for c, words in vocabulary.items() if key == _norm(c) or key in {_norm(w) for w in words}),
+                    None)
+        if code is None:
+            row.problems.append((row.where("reaction.seriousness"),
+                                 f"{token!r} is not a seriousness criterion (known: {', '.join(vocabulary)}); "
+                                 "a serious reaction names its criteria (death, life-threatening, ...)"))
+        elif code != "none":
+            out[code] = True
+    return out
+
+
+def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[str, Any]:
+    """The case-file dict of one row (before the model checks it)."""
+    m, d = row.map, row.map.defaults
+    drug_defaults = dict(d.get("drug") or {"id": "suspect", "role": "suspect"})
+    drug_id = str(drug_defaults.get("id") or "suspect")
+    when = {"drug": drug_id, "order": m.date_order}
+
+    given = row.text("case_id")
+    # A bare patient number ("12") is made unique with the prefix; a full id (GB-ACME-2024-1) is kept.
+    case_id = f"{m.case_id_prefix}-{given or row.number}" if not given or given.isdigit() else given
+    first_received = row.read("report.first_received", parse_date, m.date_order) or received
+    data: dict[str, Any] = {
+        "case_id": case_id,
+        "report": {**(d.get("report") or {}), "first_received": first_received, "most_recent": first_received},
+    }
+    country = row.text("country")
+    if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
+        row.problems.append((row.where("country"), f"{country!r}: write the ISO 3166-1 alpha-2 code (e.g. FR, GB)"))
+        country = None
+    source = dict(d.get("primary_source") or {})
+    if country:
+        source["address"] = {**(source.get("address") or {}), "country": country.upper()}
+    if source:
+        data["primary_sources"] = [source]
+    if d.get("sender"):
+        data["sender"] = d["sender"]
+    cite = row.text("literature.citation") or citation
+    if cite:
+        data["literature"] = [{"citation": cite}]
+
+    patient: dict[str, Any] = {"initials": row.text("patient.initials") or {"absent": "unknown"}}
+    sex = row.word("patient.sex", "sex")
+    if sex:
+        patient["sex"] = sex
+    elif row.stated_absent("patient.sex"):
+        patient["sex"] = {"absent": "unknown"}
+    age = row.read("patient.age", parse_age, row.units.get("patient.age", m.age_unit))
+    if age:
+        patient["age_at_onset"] = age
+    weight = row.read("patient.weight_kg", lambda t: parse_number(t.lower().removesuffix("kg").strip()))
+    if weight is not None:
+        patient["weight_kg"] = weight
+    if row.text("patient.history"):
+        patient["history_text"] = row.text("patient.history")
+    data["patient"] = patient
+
+    reaction: dict[str, Any] = {"id": "r1"}
+    if row.text("reaction.term"):
+        reaction["verbatim"] = row.text("reaction.term")
+    code = row.text("reaction.meddra_code")
+    if code:
+        if not m.meddra_version:
+            row.problems.append((row.where("reaction.meddra_code"),
+                                 "MedDRA codes need their version: set meddra_version in the column map"))
+        else:
+            reaction["meddra"] = {"code": code, "version": m.meddra_version}
+    for name, key in (("reaction.onset", "onset"), ("reaction.end", "end")):
+        unit = row.units.get(name, m.time_unit)
+        value = row.read(name, lambda t, u=unit: parse_when(t, when["drug"], order=when["order"], time_unit=u))
+        if value is not None:
+            reaction[key] = value
+    outcome = row.word("reaction.outcome", "outcome")
+    if outcome:
+        reaction["outcome"] = outcome
+    seriousness = _seriousness(row) or {}
+    if outcome == "fatal":
+        seriousness["death"] = True  # a reaction that resulted in death is serious by that criterion
+    if seriousness:
+        reaction["seriousness"] = seriousness
+    if country:
+        reaction["country"] = country.upper()
+    data["reactions"] = [reaction]
+
+    drug: dict[str, Any] = {**drug_defaults}
+    product = row.text("drug.product") or row.text("drug.substance")
+    if product:
+        drug["product"] = product
+    if row.text("drug.substance"):
+        drug["substances"] = [{"name": row.text("drug.substance")}]
+    dosage: dict[str, Any] = {}
+    dose = row.read("drug.dose", parse_dose)
+    if dose:
+        dosage["dose"] = dose
+    route_text = row.text("drug.route")
+    route_key = _route_key(route_text, m) if route_text else None
+    dosing = row.word("drug.dosing", "dosing")
+    if dosing and (route_key is None or route_key.startswith("intravenous")):
+        route_key = {"continuous": "intravenous-drip", "bolus": "intravenous-bolus"}.get(dosing, route_key)
+    if route_key or route_text:
+        dosage["route"] = {k: v for k, v in (("code", route_key), ("text", route_text)) if v}
+    if dosing:
+        dosage["text"] = row.text("drug.dosing")
+    for name, key in (("drug.start", "start"), ("drug.stop", "stop")):
+        unit = row.units.get(name, m.time_unit)
+        value = row.read(name, lambda t, u=unit: parse_when(t, when["drug"], order=when["order"], time_unit=u))
+        if value is not None:
+            dosage[key] = value
+    if dosage:
+        drug["dosages"] = [dosage]
+    if row.text("drug.indication"):
+        drug["indications"] = [{"text": row.text("drug.indication")}]
+    action = row.word("drug.action_taken", "action_taken")
+    if action:
+        drug["action_taken"] = action
+    link: dict[str, Any] = {"reaction": "r1"}
+    for name, key in (("drug.dechallenge", "dechallenge"), ("drug.rechallenge", "rechallenge")):
+        value = row.word(name, key)
+        if value:
+            link[key] = value
+    if row.text("drug.causality"):
+        causality = dict(d.get("causality") or {"source": "Sender", "method": "Global introspection"})
+        header = _norm(row.cells["drug.causality"][0])
+        for word, method in (("naranjo", "Naranjo"), ("who", "WHO-UMC"), ("rucam", "RUCAM")):
+            if word in header.split():
+                causality["method"] = method
+        link["causality"] = [{**causality, "result": row.text("drug.causality")}]
+    drug["reactions"] = [link]
+    data["drugs"] = [drug]
+    if row.text("narrative"):
+        data["narrative"] = {"text": row.text("narrative")}
+    return data
+
+
+def _column_for(path: str, row: _Row) -> str:
+    best = None
+    for name, prefixes in _PATHS.items():
+        for prefix in prefixes:
+            covers = path == prefix or path.startswith((prefix + ".", prefix + "["))
+            if covers and (best is None or len(prefix) > best[1]):
+                best = (name, len(prefix))
+    if best and best[0] in row.cells:
+        return row.where(best[0])
+    return f"row {row.number}, {path}"
+
+
+def _same_drug_ids(data: dict[str, Any], old: str, new: str) -> None:
+    """Point the row's relative times at the drug's new id (a second suspect drug of a merged case)."""
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("drug") == old and "value" in node:
+                node["drug"] = new
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(data["reactions"])
+    walk(data["drugs"])
+
+
+def merge_rows(parts: list[tuple[_Row, dict[str, Any]]]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """One case from the rows that share a case id (one row per patient-drug-reaction): patient and report
+    from the first row (a later row may fill a blank, not contradict), one reaction per distinct reaction,
+    one drug per distinct drug, and each row's drug-reaction assessment."""
+    import copy
+
+    first_row, base = parts[0]
+    base = copy.deepcopy(base)
+    problems: list[tuple[str, str]] = []
+    reactions = {(r.get("verbatim", "").lower(), (r.get("meddra") or {}).get("code")): r["id"]
+                 for r in base["reactions"]}
+    drugs = {str(base["drugs"][0].get("product", "")).lower(): base["drugs"][0]}
+    for row, data in parts[1:]:
+        data = copy.deepcopy(data)
+        for key, value in data["patient"].items():
+            if value == {"absent": "unknown"}:
+                continue
+            if key in base["patient"] and base["patient"][key] not in (value, {"absent": "unknown"}):
+                field_name = {"age_at_onset": "patient.age", "sex": "patient.sex", "initials": "patient.initials",
+                              "weight_kg": "patient.weight_kg", "history_text": "patient.history"}.get(key, key)
+                problems.append((row.where(field_name), f"differs from row {first_row.number}, the case's first "
+                                 "row (rows of one case must agree on the patient)"))
+            else:
+                base["patient"][key] = value
+        reaction = data["reactions"][0]
+        key = (reaction.get("verbatim", "").lower(), (reaction.get("meddra") or {}).get("code"))
+        listed = key in reactions
+        if not listed:
+            reactions[key] = reaction["id"] = f"r{len(reactions) + 1}"
+            base["reactions"].append(reaction)
+        drug = data["drugs"][0]
+        link = {**drug["reactions"][0], "reaction": reactions[key]}
+        onset = reaction.get("onset")
+        # A reaction already listed: this row's onset, if counted from its own drug's first dose, is that
+        # drug's onset interval (G.k.9.i.3.1); the reaction keeps the onset of the row that listed it.
+        if listed and isinstance(onset, dict) and onset.get("anchor") == "first-dose":
+            link["onset_after_first_dose"] = {"value": onset["value"], "unit": onset["unit"]}
+        name = str(drug.get("product", "")).lower()
+        if name in drugs:
+            known = drugs[name]
+            if all(existing.get("reaction") != link["reaction"] for existing in known["reactions"]):
+                known["reactions"].append(link)
+            for dosage in drug.get("dosages", []):
+                if dosage not in known.setdefault("dosages", []):
+                    known["dosages"].append(dosage)
+        else:
+            new_id = f"{drug['id']}-{len(drugs) + 1}"
+            _same_drug_ids(data, drug["id"], new_id)
+            drug = data["drugs"][0]
+            drug["id"] = new_id
+            drug["reactions"] = [link]
+            drugs[name] = drug
+            base["drugs"].append(drug)
+    return base, problems
+
+
+def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, citation: str | None = None,
+                   received: str | None = None, validate: bool = True) -> ListingResult:
+    """Every row of the listing as a case file and Bundle, with its problems by row and column."""
+    from reporter.fhir.build import build_bundle
+
+    listing_map = listing_map or load_map()
+    sheet = read_sheet(path)
+    received = received or dt.date.today().isoformat()
+    aliases = {_norm(a): name for name, words in listing_map.columns.items() for a in [name, *words]}
+    columns: dict[str, int] = {}
+    used: dict[str, str] = {}
+    ignored = []
+    for index, header in enumerate(sheet.headers):
+        name = aliases.get(_norm(header)) or aliases.get(_norm(re.sub(r"\(.*?\)", " ", header)))
+        if name is None or name in columns:
+            if header:
+                ignored.append(header)
+            continue
+        columns[name] = index
+        used[name] = header
+    groups: dict[str, list[tuple[_Row, dict[str, Any]]]] = {}
+    for number, cells in sheet.rows:
+        row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
+                                         for name, i in columns.items()})
+        data = row_to_casefile(row, citation=citation, received=received)
+        if "product" not in data["drugs"][0]:
+            row.problems.append((f"row {number}", "no suspect drug: the listing needs a drug (or substance) "
+                                 "column with a value on every row"))
+        groups.setdefault(data["case_id"], []).append((row, data))
+    results: list[RowResult] = []
+    for parts in groups.values():
+        row, data = parts[0]
+        number = row.number
+        result = RowResult(number, data["case_id"])
+        later = [RowResult(r.number, data["case_id"], problems=list(dict.fromkeys(r.problems)), merged_into=number)
+                 for r, _ in parts[1:]]
+        if len(parts) > 1:
+            data, merge_problems = merge_rows(parts)
+            for r in later:
+                r.problems += [(w, msg) for w, msg in merge_problems if w.startswith(f"row {r.row},")]
+            if any(r.problems for r in later):
+                row.problems.append((f"row {number}", f"case {data['case_id']!r} has problems on its other rows "
+                                     f"({', '.join(str(r.row) for r in later if r.problems)})"))
+        try:
+            case = CaseFile.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                where = _column_for(format_path(_clean_loc(tuple(err["loc"]))), row)
+                row.problems.append((where, err["msg"].removeprefix("Value error, ")))
+            case = None
+        result.problems = list(dict.fromkeys(row.problems))
+        if case is not None and not result.problems:
+            for where, message in case.dangling_relative_times():
+                result.problems.append((_column_for(where, row), message))
+        if case is not None and not result.problems:
+            result.case = case
+            result.bundle = build_bundle(case)
+            if validate:
+                from reporter.validation import validate_bundle
+
+                report = validate_bundle(result.bundle, subject=f"row {number}")
+                result.warnings = [(f"row {number}: {i.location}", f"{i.severity}: {i.message}")
+                                   for i in report.issues if i.severity in ("fatal", "error", "warning")]
+        elif later:
+            for r in later:
+                r.problems = r.problems or [(f"row {r.row}", f"not imported: case {data['case_id']!r} has "
+                                             f"problems on row {number}")]
+        results += [result, *later]
+    results.sort(key=lambda r: r.row)
+    return ListingResult(str(path), results, used, ignored)
+
+
+def casefile_json(case: CaseFile) -> dict[str, Any]:
+    """The case file as stored beside its Bundle (what the case form edits)."""
+    return case.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def store_row(store: Any, result: RowResult, *, author: str, reason: str) -> str:
+    """Save a good row's case in the case store: a new case, or the next version of the case with the same
+    id (an edited listing imported again). Returns what was done, for the report."""
+    from reporter.errors import StoreConflict
+    from reporter.store.repository import case_id_for, case_key
+
+    assert result.bundle is not None and result.case is not None
+    casefile = casefile_json(result.case)
+    try:
+        stored = store.create(result.bundle, author=author, reason=reason, casefile=casefile)
+    except StoreConflict:
+        stored = store.update(case_id_for(*case_key(result.bundle)), result.bundle, author=author, reason=reason,
+                              casefile=casefile)
+    return f"stored as version {stored.version} of Bundle/{stored.case_id}"
