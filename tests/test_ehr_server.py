@@ -148,8 +148,10 @@ def test_draft_bundle_has_provenance_and_renders(server, tmp_path: Path) -> None
     assert result["valid"], result["errors"][:5]
     html = tmp_path / "draft.html"
     result = run("render", str(tmp_path / "draft-bundle.json"), "-o", str(html))
-    assert result.exit_code == 0, result.output
-    assert "4065" in html.read_text()
+    # a draft is not a valid case yet (what a person must still add): rendered with the banner, exit 1
+    assert result.exit_code == 1 and "NOT VALID" in result.output, result.output
+    page = html.read_text()
+    assert "4065" in page and "not valid" in page.lower()
 
 
 def test_confirm_then_push_document_and_message(server, tmp_path: Path) -> None:
