@@ -3,10 +3,13 @@ resource this project uses; the package's default models are R5 and must not be 
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 
 def _validate(resource: dict[str, Any], root: str) -> list[tuple[str, str]]:
@@ -18,13 +21,54 @@ def _validate(resource: dict[str, Any], root: str) -> list[tuple[str, str]]:
     except (KeyError, ValueError, AttributeError):
         return [(f"{root}.resourceType", f"{resource_type!r} is not an R4 resource type")]
     try:
-        model.model_validate(resource)
+        parsed = model.model_validate(resource)
     except ValidationError as exc:
         return [(_fhirpath(root, err["loc"]), err["msg"].removeprefix("Value error, "))
                 for err in exc.errors(include_url=False)]
     except (TypeError, ValueError, AttributeError) as exc:  # the models raise plain errors on some bad input
         return [(root, str(exc))]
-    return []
+    return primitive_type_errors(resource, parsed, root)
+
+
+# --- strict JSON primitive types -----------------------------------------------------------------------
+# The models coerce in pydantic's lax mode ("true" -> True, "1.0" -> 1.0, 1 -> "1" is refused). FHIR JSON is
+# strict: a boolean is a JSON true/false, integer and decimal are JSON numbers, everything else a string.
+# The check walks the JSON beside the parsed model: the parsed value's Python type says what the element is.
+
+@cache
+def _aliases(cls: type) -> dict[str, str]:
+    return {(f.alias or n): n for n, f in cls.model_fields.items()}
+
+
+def primitive_type_errors(data: Any, parsed: Any, path: str) -> list[tuple[str, str]]:
+    """(location, message) for every primitive whose JSON type is not the one FHIR JSON requires."""
+    if isinstance(parsed, BaseModel):
+        if not isinstance(data, dict):
+            return []
+        names = _aliases(type(parsed))
+        problems = []
+        for key, value in data.items():
+            name = names.get(key)
+            if name is None or key == "resourceType":
+                continue
+            problems += primitive_type_errors(value, getattr(parsed, name, None), f"{path}.{key}")
+        return problems
+    if isinstance(parsed, list):
+        if not isinstance(data, list):
+            return []
+        return [p for i, (d, o) in enumerate(zip(data, parsed, strict=False))
+                for p in primitive_type_errors(d, o, f"{path}[{i}]")]
+    if data is None:
+        return []
+    if isinstance(parsed, bool):
+        ok, want = isinstance(data, bool), "a JSON boolean (true/false)"
+    elif isinstance(parsed, int):
+        ok, want = isinstance(data, int) and not isinstance(data, bool), "a JSON integer"
+    elif isinstance(parsed, float | Decimal):
+        ok, want = isinstance(data, int | float) and not isinstance(data, bool), "a JSON number"
+    else:
+        ok, want = isinstance(data, str), "a JSON string"
+    return [] if ok else [(path, f"{json.dumps(data)[:40]} is not {want}")]
 
 
 def structure_errors(resource: dict[str, Any]) -> list[tuple[str, str]]:
@@ -140,8 +184,6 @@ def from_xml(data: bytes) -> dict[str, Any]:
         raise ValueError(f"{where}: {first['msg']}") from exc
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"not a valid FHIR R4 {etree.QName(root).localname}: {exc}") from exc
-    import json
-
     return json.loads(parsed.model_dump_json(exclude_none=True, by_alias=True))
 
 
@@ -152,3 +194,28 @@ def _model_class(resource_type: object):
         return get_fhir_model_class(resource_type)
     except (KeyError, ValueError, AttributeError) as exc:
         raise ValueError(f"{resource_type!r} is not an R4 resource type") from exc
+
+
+# --- element facts for _summary / _elements ------------------------------------------------------------
+
+@cache
+def summary_elements(resource_type: str) -> frozenset[str]:
+    """JSON names of the top-level elements marked isSummary (plus mandatory ones) in the R4 definitions."""
+    model = _model_class(resource_type)
+    out = set()
+    for name, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if extra.get("summary_element_property") or extra.get("element_required") or f.is_required():
+            out.add(f.alias or name)
+    return frozenset(out)
+
+
+@cache
+def mandatory_elements(resource_type: str) -> frozenset[str]:
+    model = _model_class(resource_type)
+    out = set()
+    for name, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if extra.get("element_required") or f.is_required() or extra.get("one_of_many_required"):
+            out.add(f.alias or name)
+    return frozenset(out)

@@ -3,6 +3,7 @@ required binding that the models leave unchecked (mappings/fhir.yaml: required_c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from reporter.fhir.models import structure_errors
@@ -37,6 +38,21 @@ def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
                 if isinstance(value, str) and value not in allowed:
                     issues.append(Issue("error", "FHIR-CODE", path, f"{value!r} is not a valid code here",
                                         f"use one of: {', '.join(allowed)}", "structure"))
+    return issues
+
+
+def check_resource(resource: dict[str, Any]) -> list[Issue]:
+    """Layer 1 for any resource or non-ICSR Bundle: the R4 structure (strict JSON types included) and the
+    required codes, located from the resource's own root."""
+    issues = [Issue("error", "FHIR-STRUCTURE", location, message,
+                    "fix the element so that it matches the FHIR R4 definition", "structure")
+              for location, message in structure_errors(resource)]
+    if resource.get("resourceType") == "Bundle":
+        return issues + check_required_codes(resource)
+    root = str(resource.get("resourceType"))
+    for issue in check_required_codes({"resourceType": "Bundle", "entry": [{"resource": resource}]}):
+        if issue.location.startswith("Bundle.entry[0].resource"):
+            issues.append(replace(issue, location=root + issue.location.removeprefix("Bundle.entry[0].resource")))
     return issues
 
 

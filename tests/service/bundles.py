@@ -47,3 +47,27 @@ def follow_up(stored: dict, note: str) -> dict:
     comp = new["entry"][0]["resource"]
     comp["title"] = f"{comp.get('title', 'ICSR')} ({note})"
     return new
+
+
+def without_ids(bundle: dict) -> dict:
+    """`bundle` with each entry's id, fullUrl and the references to it replaced by its position: what stays
+    the same when a server gives the resources ids of its own."""
+    copied = copy.deepcopy(bundle)
+    positions = {}
+    for position, entry in enumerate(copied.get("entry") or []):
+        positions[entry.get("fullUrl")] = f"#{position}"
+        positions[f"{entry['resource']['resourceType']}/{entry['resource'].get('id')}"] = f"#{position}"
+        entry["fullUrl"] = entry["resource"]["id"] = f"#{position}"
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                node["reference"] = positions.get(node["reference"], node["reference"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(copied)
+    return copied

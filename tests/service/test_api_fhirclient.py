@@ -12,7 +12,7 @@ from fhirclient.models.capabilitystatement import CapabilityStatement
 from fhirclient.models.patient import Patient
 from fhirclient.server import FHIRUnauthorizedException
 
-from .bundles import demo_bundles, renamed
+from .bundles import demo_bundles, renamed, without_ids
 
 
 def _client(base: str, token: str | None) -> client.FHIRClient:
@@ -33,11 +33,13 @@ def test_engine_posts_reads_and_finds_the_demo_bundles(served) -> None:
         bundle.id = None  # create: the server assigns the id
         response = bundle.create(server)
         assert response["resourceType"] == "Bundle" and response["meta"]["versionId"] == "1"
-        created[response["id"]] = source
+        created[response["id"]] = response
+        # the server gives the resources ids of its own; apart from those the content is the sender's
+        assert without_ids(response)["entry"] == without_ids(Bundle(source).as_json())["entry"]
     # read back: the same content, with the server's id and meta
-    for case_id, source in created.items():
+    for case_id, stored in created.items():
         back = Bundle.read(case_id, server).as_json()
-        assert back["entry"] == Bundle(source).as_json()["entry"]
+        assert back["entry"] == Bundle(stored).as_json()["entry"]
         assert back["meta"]["versionId"] == "1"
     # polling by _lastUpdated: everything since before the first write, in order, across pages
     with warnings.catch_warnings():
@@ -51,7 +53,7 @@ def test_engine_posts_reads_and_finds_the_demo_bundles(served) -> None:
         # by patient: each demo patient's AdverseEvents come only from that patient's case
         for source in created.values():
             patient = next(e["resource"] for e in source["entry"] if e["resource"]["resourceType"] == "Patient")
-            events = AdverseEvent.where(struct={"patient": f"Patient/{patient['id']}"}).perform_resources(server)
+            events = AdverseEvent.where(struct={"subject": f"Patient/{patient['id']}"}).perform_resources(server)
             expected = {e["resource"]["id"] for e in source["entry"]
                         if e["resource"]["resourceType"] == "AdverseEvent"}
             assert {e.id for e in events} == expected and expected
