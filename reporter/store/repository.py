@@ -516,9 +516,7 @@ class CaseStore:
                 ResourceToken.index_id == ri.id, ResourceToken.param == param, or_(*alternatives))))
         for param, clauses in criteria.quantities:
             number = sql_case((ResourceToken.param == param, cast(ResourceToken.code, Numeric(38, 12))))
-            alternatives = [and_(_quantity_condition(number, c),
-                                 *([ResourceToken.system == c.unit] if c.unit else []))
-                            for c in clauses]
+            alternatives = [and_(_quantity_condition(number, c), *_unit_condition(c.unit)) for c in clauses]
             conditions.append(exists(select(ResourceToken.id).where(
                 ResourceToken.index_id == ri.id, ResourceToken.param == param, or_(*alternatives))))
         for alternatives in criteria.chains:
@@ -656,6 +654,15 @@ def _date_condition(start_col, end_col, clause: DateClause, *, point: bool = Fal
         "sa": start_col >= hi,
         "eb": end_cmp <= lo,
     }[clause.prefix]
+
+
+def _unit_condition(unit: str | None) -> list:
+    """`system|code` matches exactly; `|code` (no system) matches the code in any system."""
+    if not unit:
+        return []
+    if unit.startswith("|"):
+        return [ResourceToken.system.endswith(unit, autoescape=True)]
+    return [ResourceToken.system == unit]
 
 
 def _quantity_condition(number, clause: QuantityClause):
