@@ -21,6 +21,12 @@ CONFORMANCE = {"StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem
                "OperationDefinition", "CompartmentDefinition", "CapabilityStatement", "NamingSystem",
                "ImplementationGuide", "StructureMap", "GraphDefinition", "MessageDefinition"}
 
+# Examples that are not valid R4 themselves (checked by hand against the R4 definitions): rejecting them is right.
+INVALID_EXAMPLES = {
+    "Questionnaire-qs1.json": "item.item.linkId is 1..1 in R4 and missing",
+    "ig-r4.json": "ImplementationGuide.name and .status are 1..1 in R4 and missing (the package's own IG)",
+}
+
 
 def example_files(include_conformance: bool = False) -> list[Path]:
     files = sorted(p for p in EXAMPLES.glob("*.json") if p.name != "package.json" and not p.name.startswith("."))
@@ -52,7 +58,9 @@ def main() -> None:
     total, rejected = rejections(example_files(args.all))
     elapsed = time.perf_counter() - started
     print(f"official R4 examples validated: {total} in {elapsed:.1f}s ({1000 * elapsed / total:.1f} ms each)")
-    print(f"rejected (false positives): {len(rejected)}")
+    wrong = [name for name, _ in rejected if name not in INVALID_EXAMPLES]
+    print(f"rejected: {len(rejected)}, of them examples that are not valid R4 themselves: "
+          f"{len(rejected) - len(wrong)}; false positives: {len(wrong)}")
     reasons = collections.Counter()
     for _name, issues in rejected:
         for i in issues:
