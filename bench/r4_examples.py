@@ -25,6 +25,12 @@ CONFORMANCE = {"StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem
 INVALID_EXAMPLES = {
     "Questionnaire-qs1.json": "item.item.linkId is 1..1 in R4 and missing",
     "ig-r4.json": "ImplementationGuide.name and .status are 1..1 in R4 and missing (the package's own IG)",
+    "Bundle-dataelements.json": "bdl-7: fullUrls repeat with the same meta (e.g. de-Quantity.value twice)",
+    # references to a type the element does not allow by the R4 StructureDefinition (its targetProfile)
+    "DeviceMetric-example.json": "parent is Reference(Device), the example points at DeviceDefinition/dc102",
+    "DeviceUseStatement-example.json": "reasonReference does not allow Procedure (Procedure/example)",
+    "MedicationRequest-medrx0301.json": "dispenseRequest.performer is Reference(Organization), not Practitioner",
+    "Observation-clinical-gender.json": "performer does not allow Encounter (Encounter/example)",
 }
 
 

@@ -48,10 +48,10 @@ def _validate(resource: dict[str, Any], root: str) -> list[tuple[str, str]]:
     except ValidationError as exc:
         problems = [(_fhirpath(root, err["loc"]), err["msg"].removeprefix("Value error, "))
                     for err in exc.errors(include_url=False) if not _model_gap(err)]
-        return problems
+        return problems + json_binding_errors(resource, root, resource_type)
     except (TypeError, ValueError, AttributeError) as exc:  # the models raise plain errors on some bad input
         return [(root, str(exc))]
-    return primitive_type_errors(resource, parsed, root)
+    return primitive_type_errors(resource, parsed, root, resource_type)
 
 
 def _model_gap(err: dict) -> bool:
@@ -72,29 +72,147 @@ def _model_gap(err: dict) -> bool:
 # strict: a boolean is a JSON true/false, integer and decimal are JSON numbers, everything else a string.
 # The check walks the JSON beside the parsed model: the parsed value's Python type says what the element is.
 
+_URI_FIELD = re.compile(r"\b(Uri|Url|Canonical|Oid|Uuid)\(\)")
+_RELATIVE_REF = re.compile(r"^(?:https?://\S+/)?([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/\S+)?$")
+
+
+def _reference_target(ref: Any, targets: list[str]) -> str | None:
+    if not isinstance(ref, dict):
+        return None
+    declared = ref.get("type")
+    match = _RELATIVE_REF.match(ref["reference"]) if isinstance(ref.get("reference"), str) else None
+    implied = match.group(1) if match else None
+    if implied and ref["reference"].startswith("http") and implied not in _resource_types():
+        implied = None  # an absolute URL that is not a FHIR RESTful one says nothing about the type
+    for rtype in filter(None, (declared, implied)):
+        if rtype not in targets:
+            return f"a reference to a {rtype} is not allowed here (allowed: {', '.join(targets)})"
+    return None
+
+
 @cache
 def _aliases(cls: type) -> dict[str, str]:
     return {(f.alias or n): n for n, f in cls.model_fields.items()}
 
 
-def primitive_type_errors(data: Any, parsed: Any, path: str) -> list[tuple[str, str]]:
-    """(location, message) for every primitive whose JSON type is not the one FHIR JSON requires."""
+BINDING_PREFIX = "required binding: "
+Binding = tuple[frozenset[str], frozenset[str]]  # (code systems, codes) of a required value set
+
+
+@cache
+def _definitions() -> tuple[frozenset[str], dict[str, Binding], dict[str, list[str]]]:
+    """(complex data type names, element path -> (systems, codes), element path -> reference target types),
+    from mappings/fhir_required_bindings.yaml (generated from HL7's R4 definitions)."""
+    from reporter.tables import load_yaml
+
+    raw = load_yaml("fhir_required_bindings.yaml")
+    table = {path: (frozenset(b["systems"]), frozenset(b["codes"])) for path, b in raw["bindings"].items()}
+    return frozenset(raw["datatypes"]), table, dict(raw["references"])
+
+
+@cache
+def _resource_types() -> frozenset[str]:
+    from reporter.tables import load_yaml
+
+    return frozenset(load_yaml("fhir_required_bindings.yaml")["resources"])
+
+
+def json_binding_errors(data: Any, path: str, element: str) -> list[tuple[str, str]]:
+    """Required bindings checked on plain JSON (when the model could not parse the resource): paths from the
+    resource root only, so data-type bindings are not reached."""
+    if not isinstance(data, dict):
+        return []
+    _datatypes, bindings, _refs = _definitions()
+    problems = []
+    for key, value in data.items():
+        inner = f"{element}.{key}"
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            step = f"{path}.{key}[{i}]" if isinstance(value, list) else f"{path}.{key}"
+            if inner in bindings:
+                problem = _binding_problem(item, bindings[inner])
+                if problem:
+                    problems.append((step, problem))
+            elif isinstance(item, dict) and "resourceType" not in item:
+                problems += json_binding_errors(item, step, inner)
+    return problems
+
+
+def _binding_problem(value: Any, binding: Binding) -> str | None:
+    systems, codes = binding
+    if isinstance(value, str):
+        return None if value in codes else f"{BINDING_PREFIX}{value!r} is not one of {', '.join(sorted(codes)[:12])}"
+    if not isinstance(value, dict):
+        return None
+    codings = value.get("coding") if "coding" in value else [value] if "code" in value else []
+    codings = [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
+    ours = [c for c in codings if c.get("system") in systems]
+    for c in ours:
+        if c.get("code") not in codes:
+            return f"{BINDING_PREFIX}{c.get('code')!r} is not a code of {c.get('system')}"
+    if codings and not ours:
+        return f"{BINDING_PREFIX}no coding from {', '.join(sorted(systems))}"
+    return None
+
+
+def primitive_type_errors(data: Any, parsed: Any, path: str, element: str = "") -> list[tuple[str, str]]:
+    """(location, message) for every primitive whose JSON type is not the one FHIR JSON requires, every null
+    or empty element (ele-1: an element has a value or children) and every reference to a type its element
+    does not allow."""
     if isinstance(parsed, BaseModel):
         if not isinstance(data, dict):
             return []
         names = _aliases(type(parsed))
+        fields = type(parsed).model_fields
+        datatypes, bindings, references = _definitions()
         problems = []
+        if isinstance(data.get("resourceType"), str):
+            element = data["resourceType"]
+            if path.count(".") == 0 or path.endswith(")") or path.endswith("]"):
+                rid = data.get("id")
+                if isinstance(rid, str) and not _ID.match(rid):
+                    problems.append((f"{path}.id", "an id is 1-64 characters of A-Z a-z 0-9 - ."))
         for key, value in data.items():
             name = names.get(key)
             if name is None or key == "resourceType":
                 continue
-            problems += primitive_type_errors(value, getattr(parsed, name, None), f"{path}.{key}")
+            step = f"{path}.{key}"
+            if value is None:
+                problems.append((step, "null is not allowed in FHIR JSON; leave the element out"))
+                continue
+            if value == [] or value == {}:
+                problems.append((step, "an element must have a value or children (ele-1); leave it out"))
+                continue
+            if isinstance(value, list) and None in value and f"_{key}" not in data:
+                problems.append((step, "null in an array is allowed only beside its _ extensions"))
+            child = getattr(parsed, name, None)
+            targets = references.get(f"{element}.{key}")
+            if targets:
+                for i, ref in enumerate(value if isinstance(value, list) else [value]):
+                    problem = _reference_target(ref, targets)
+                    if problem:
+                        problems.append((f"{step}[{i}]" if isinstance(value, list) else step, problem))
+            if isinstance(value, str) and _URI_FIELD.search(str(fields[name].annotation)) and \
+                    re.search(r"\s", value):
+                problems.append((step, "a uri contains no whitespace"))
+            inner = f"{element}.{key}"
+            binding = bindings.get(inner)
+            if binding:
+                for i, item in enumerate(value if isinstance(value, list) else [value]):
+                    problem = _binding_problem(item, binding)
+                    if problem:
+                        problems.append((f"{step}[{i}]" if isinstance(value, list) else step, problem))
+            sample = child[0] if isinstance(child, list) and child else child
+            if isinstance(sample, BaseModel) and type(sample).__name__ in datatypes:
+                inner = type(sample).__name__
+            problems += primitive_type_errors(value, child, step, inner)
         return problems
     if isinstance(parsed, list):
         if not isinstance(data, list):
             return []
         return [p for i, (d, o) in enumerate(zip(data, parsed, strict=False))
-                for p in primitive_type_errors(d, o, f"{path}[{i}]")]
+                for p in ([(f"{path}[{i}]", "an element must have a value or children (ele-1)")] if d == {}
+                          else primitive_type_errors(d, o, f"{path}[{i}]", element))]
     if data is None:
         return []
     if isinstance(parsed, bool):
