@@ -604,6 +604,31 @@ class CaseStore:
             return list(session.scalars(select(ResourceToken.code).where(
                 ResourceToken.index_id.in_(row_ids), ResourceToken.param == param).distinct()))
 
+    def watermark(self) -> datetime | None:
+        """The time of the latest committed write: every write at or before it is visible now (writes commit in
+        timestamp order under the write lock), so an export up to it and the next one after it miss nothing."""
+        with self.read_session() as session:
+            return session.scalar(select(func.max(CaseVersion.recorded)))
+
+    def export_rows(self, resource_type: str, since: datetime | None, until: datetime,
+                    batch: int = 500) -> Iterator[StoredResource]:
+        """Current resources of a type updated in (since, until], in index order, read in batches (Bulk Data
+        export). Resources of nullified cases are left out, except their Bundles (which say so)."""
+        ri = ResourceIndex
+        criteria = Criteria(include_nullified=resource_type == "Bundle")
+        after = 0
+        while True:
+            conditions = [*self._conditions(ri, resource_type, criteria), ri.last_updated <= until, ri.id > after]
+            if since is not None:
+                conditions.append(ri.last_updated > since)
+            with self.read_session() as session:
+                rows = session.scalars(select(ri).where(*conditions).order_by(ri.id).limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _stored(row)
+            after = rows[-1].id
+
     def is_nullified(self, case_id: str) -> bool:
         with self.read_session() as session:
             case_row = session.get(Case, case_id)

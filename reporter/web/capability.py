@@ -69,6 +69,9 @@ def capability_statement(base: str) -> dict:
             },
             "resource": [{k: v for k, v in r.items() if v is not None} for r in resources],
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "operation": [{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                           "documentation": "Bulk Data export (async, NDJSON, _type and _since); "
+                                            "Prefer: respond-async"}],
         }],
     }
 

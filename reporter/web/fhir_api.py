@@ -21,7 +21,7 @@ from reporter.errors import InputError, PreconditionRequired, ReporterError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
 from reporter.store.repository import Write
-from reporter.web import checks, downloads, shaping
+from reporter.web import bulk, checks, downloads, shaping
 from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
 from reporter.web.negotiation import accepts, fhir_response, read_resource_body, wanted_format
@@ -48,7 +48,8 @@ def _audit(subtype: str, action: str, entity: str | None = None) -> None:
     g.audit = {"subtype": subtype, "action": action, "entity": entity}
 
 
-_DOWNLOAD_TYPES = {"$pdf": "application/pdf", "$e2b": "application/xml", "$html": "text/html"}
+_DOWNLOAD_TYPES = {"$pdf": "application/pdf", "$e2b": "application/xml", "$html": "text/html",
+                   "$export-file": "application/fhir+ndjson"}
 
 
 @bp.before_request
@@ -56,6 +57,8 @@ def _negotiate_first() -> None:
     """406 before any work if the client accepts nothing we produce. Downloads have their own media type
     (a client asking for application/pdf gets the PDF; errors then come as FHIR JSON)."""
     operation = request.path.rsplit("/", 1)[-1]
+    if "/$export-file/" in request.path:
+        operation = "$export-file"
     if operation in _DOWNLOAD_TYPES:
         if accepts([_DOWNLOAD_TYPES[operation], *_FHIR_OFFERS]) is None:
             raise NotAcceptable(f"{operation} is served as {_DOWNLOAD_TYPES[operation]}")
@@ -593,3 +596,34 @@ def _entry_failure(exc: ReporterError, i: int) -> dict:
         status = status_for(exc)
         body = error_outcome(status, exc.message, exc.location, exc.hint)
     return {"response": {"status": str(status), "outcome": body}}
+
+
+# --- bulk data export ---------------------------------------------------------------------------------
+
+@bp.get("/$export")
+def bulk_export():
+    """System-level Bulk Data export kick-off (see reporter.web.bulk)."""
+    _audit("export", "E", None)
+    require_scope("read")
+    return bulk.kick_off(store(), base_url())
+
+
+@bp.get("/$export-status/<job>")
+def bulk_status(job: str):
+    _audit("export-status", "R", job)
+    require_scope("read")
+    return bulk.status(job)
+
+
+@bp.delete("/$export-status/<job>")
+def bulk_cancel(job: str):
+    _audit("export-cancel", "D", job)
+    require_scope("read")
+    return bulk.cancel(job)
+
+
+@bp.get("/$export-file/<job>/<name>")
+def bulk_file(job: str, name: str):
+    _audit("export-file", "R", f"{job}/{name}")
+    require_scope("read")
+    return bulk.download(job, name)
