@@ -66,10 +66,29 @@ def test_export_kick_off_status_and_files(served) -> None:
     assert requests.get(f"{served.base}/$export", headers={"Prefer": "respond-async"}, timeout=30).status_code == 401
 
 
-def test_a_bulk_exporter_mirrors_the_store_while_writers_run(served) -> None:
+def _poll(served, since: str | None, mirror: dict, seen: set, duplicates: list) -> str | None:
+    """One engine-style poll: every Bundle updated after `since`, oldest first, across pages."""
+    url = f"{served.base}/Bundle?_sort=_lastUpdated&_count=3" + (f"&_lastUpdated=gt{since}" if since else "")
+    while url:
+        page = served.session(served.read_token).get(url, timeout=60).json()
+        for e in page.get("entry", []):
+            key = (e["resource"]["id"], e["resource"]["meta"]["versionId"])
+            if key in seen:
+                duplicates.append(key)
+            seen.add(key)
+            mirror[key[0]] = key[1]
+            since = e["resource"]["meta"]["lastUpdated"]
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    return since
+
+
+def test_a_bulk_exporter_and_a_poller_mirror_the_store_while_writers_run(served) -> None:
     mirror: dict[str, str] = {}  # Bundle id -> versionId
     seen: set[tuple[str, str]] = set()
-    duplicates = []
+    duplicates: list = []
+    polled: dict[str, str] = {}
+    polled_seen: set[tuple[str, str]] = set()
+    polled_duplicates: list = []
     errors: list[BaseException] = []
 
     def writer(tag: str) -> None:
@@ -87,8 +106,10 @@ def test_a_bulk_exporter_mirrors_the_store_while_writers_run(served) -> None:
     for t in threads:
         t.start()
     since = None
+    poll_since = None
     rounds = 0
     while True:
+        poll_since = _poll(served, poll_since, polled, polled_seen, polled_duplicates)
         running = any(t.is_alive() for t in threads)
         manifest, files = export(served, _type="Bundle", **({"_since": since} if since else {}))
         for bundle in files.get("Bundle", []):
@@ -112,3 +133,5 @@ def test_a_bulk_exporter_mirrors_the_store_while_writers_run(served) -> None:
         url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
     assert len(truth) == 8 and set(truth.values()) == {"2"}
     assert mirror == truth and duplicates == [] and rounds >= 2
+    _poll(served, poll_since, polled, polled_seen, polled_duplicates)
+    assert polled == truth and polled_duplicates == []
