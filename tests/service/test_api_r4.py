@@ -455,3 +455,35 @@ def test_batch_answers_per_entry(served) -> None:
                   timeout=60).status_code == 400
     assert served.session(served.read_token).post(served.base, data=json.dumps(_tx("batch", entries)),
                                                   headers={"Content-Type": JSON}, timeout=60).status_code == 403
+
+
+def test_served_json_passes_the_independent_validators(served, tmp_path) -> None:
+    """The CapabilityStatement, a searchset with includes, a served resource and a transaction response pass
+    HL7's R4 JSON Schema and FHIR.js (tools/fhir-validator)."""
+    from tests.test_bundle import _independent_validator, run_independent
+
+    node = _independent_validator()
+    stored = _created(served, demo_bundles()[0])
+    event = _of_type(stored, "AdverseEvent")[0]["id"]
+    documents = {
+        "metadata": _get(served, "metadata").json(),
+        "searchset": _get(served, "AdverseEvent?_include=AdverseEvent:subject").json(),
+        "lenient": _get(served, "Patient?sex=x", headers={"Prefer": "handling=lenient"}).json(),
+        "empty": _get(served, "Observation?status=cancelled").json(),
+        "event": _get(served, f"AdverseEvent/{event}").json(),
+        "history": _get(served, f"Bundle/{stored['id']}/_history").json(),
+    }
+    files = []
+    for name, body in documents.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(body), encoding="utf-8")
+        files.append(path)
+    # The JSON Schema in tools/fhir-validator is HL7's 4.0.0 one, whose fhirVersion enum ends at 4.0.0: the
+    # statement is also checked with that one value changed, and as served by FHIR.js alone.
+    older = tmp_path / "metadata-4.0.0.json"
+    older.write_text(json.dumps({**documents["metadata"], "fhirVersion": "4.0.0"}), encoding="utf-8")
+    results = run_independent(node, [*files, older])
+    assert len(results) == len(files) + 1
+    metadata = results[0]
+    assert [e for e in metadata["errors"] if e["validator"] != "hl7-json-schema"] == []
+    assert [r for r in results[1:] if not r["valid"]] == []
