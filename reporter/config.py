@@ -70,6 +70,12 @@ SETTINGS = (*SETTINGS,
             "Mark the pages' session cookie Secure (1) so browsers send it over HTTPS only; set it when the "
             "service is behind HTTPS."),
 )
+# --- bulk export (issue 13, appended) ---------------------------------------------------------------------
+SETTINGS = (*SETTINGS,
+    Setting("export_dir", None,
+            "Folder for Bulk Data export files ($export); by default reporter-exports in the system temp folder. "
+            "Workers answering status and download requests must share it."),
+)
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 # --- EHR pull and push (issue 14) -------------------------------------------------------------------------

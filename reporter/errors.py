@@ -47,6 +47,10 @@ class NotFound(StoreError):
     pass
 
 
+class Gone(NotFound):
+    """The resource existed but its case was nullified (HTTP 410)."""
+
+
 class VersionConflict(StoreError):
     pass
 
@@ -55,6 +59,10 @@ class VersionConflict(StoreError):
 
 class StoreConflict(StoreError):
     """The write contradicts what is stored (case already exists, resource id taken, case nullified)."""
+
+
+class PreconditionRequired(InputError):
+    """A write that must name the version it replaces did not (HTTP 428)."""
 
 
 class AuthError(ReporterError):

@@ -28,6 +28,9 @@ R4B_DIFFERS = {
     "extension _valueString": "the R4B Extension model refuses the _valueString of a string extension, "
                               "which R4 JSON allows",
     "id longer than 64": "R4's id type allows 64 characters; the R4B models do not check the length",
+    "reference target type": "the R4B pass (reporter.fhir.models) checks a reference's target type against R4's "
+                             "definitions and the R4 tables do not; these official examples break R4 there, and "
+                             "the structure layer runs both on single resources (check_resource)",
 }
 
 
@@ -64,6 +67,8 @@ def _r4b_differs(slow: list[tuple[str, str]], fast: list[tuple[str, str]]) -> st
             return "extension _valueString"
         if location.startswith("Evidence") or "ofType(Evidence)" in location:
             return "Evidence"
+        if "is not allowed here (allowed:" in message:
+            return "reference target type"
         return None
 
     if slow and not fast:
@@ -157,8 +162,9 @@ def test_broken_corpus_is_at_least_as_strict_as_r4b():
     lenient_seen = set()
     for b in corpus(_demo_resources()):
         slow = structure_errors(b.resource)
-        if slow:
-            assert fhir_r4.check(b.resource), (b.label, b.source, slow)
+        if slow:  # empty elements are refused by the structure layer (ele-1) from the walker's warnings
+            errors, empties = fhir_r4.check_with_warnings(b.resource)
+            assert errors or empties, (b.label, b.source, slow)
         elif b.label in WARNED:
             assert fhir_r4.check_with_warnings(b.resource)[1]
         else:

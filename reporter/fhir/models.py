@@ -3,28 +3,227 @@ resource this project uses; the package's default models are R5 and must not be 
 
 from __future__ import annotations
 
+import json
+import re
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+
+@cache
+def _version_differences() -> dict[str, frozenset[str]]:
+    from reporter.tables import load_yaml
+
+    raw = load_yaml("fhir_versions.yaml")
+    return {key: frozenset(raw.get(key) or []) for key in ("r4_only", "changed_in_r4b", "r4b_only")}
+
+
+def unchecked_type(resource_type: object) -> bool:
+    """An R4 type the R4B models cannot check (dropped or changed in R4B): see mappings/fhir_versions.yaml."""
+    differences = _version_differences()
+    return resource_type in differences["r4_only"] or resource_type in differences["changed_in_r4b"]
+
+
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def _validate(resource: dict[str, Any], root: str) -> list[tuple[str, str]]:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str):
         return [(f"{root}.resourceType", "missing or not a string")]
+    if resource_type in _version_differences()["r4b_only"]:
+        return [(f"{root}.resourceType", f"{resource_type!r} is an R4B type, not R4 (this server speaks FHIR 4.0.1)")]
+    if unchecked_type(resource_type):
+        rid = resource.get("id")
+        return [] if rid is None or (isinstance(rid, str) and _ID.match(rid)) else [(f"{root}.id", "invalid id")]
     try:
         model = get_fhir_model_class(resource_type)
     except (KeyError, ValueError, AttributeError):
         return [(f"{root}.resourceType", f"{resource_type!r} is not an R4 resource type")]
     try:
-        model.model_validate(resource)
+        parsed = model.model_validate(resource)
     except ValidationError as exc:
-        return [(_fhirpath(root, err["loc"]), err["msg"].removeprefix("Value error, "))
-                for err in exc.errors(include_url=False)]
+        problems = [(_fhirpath(root, err["loc"]), err["msg"].removeprefix("Value error, "))
+                    for err in exc.errors(include_url=False) if not _model_gap(err)]
+        return problems + json_binding_errors(resource, root, resource_type)
     except (TypeError, ValueError, AttributeError) as exc:  # the models raise plain errors on some bad input
         return [(root, str(exc))]
-    return []
+    return primitive_type_errors(resource, parsed, root, resource_type)
+
+
+def _model_gap(err: dict) -> bool:
+    """The models refuse a primitive extension on an Extension's value (`_valueString` beside `valueString`),
+    which R4 allows (HL7's own examples carry translations that way)."""
+    loc = err.get("loc") or ()
+    if err.get("type") == "string_pattern_mismatch" and isinstance(err.get("input"), str):
+        # FHIR's regexes mean XML Schema's \s (space, tab, CR, LF); Python's also takes NBSP and the like
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        xsd = pattern.replace(r"[^\s]", r"[^ \t\r\n]").replace(r"\s", r"[ \t\r\n]")
+        return re.fullmatch(xsd, err["input"]) is not None
+    return (err.get("type") == "extra_forbidden" and bool(loc) and str(loc[-1]).startswith("_value")
+            and "extension" in loc)
+
+
+# --- strict JSON primitive types -----------------------------------------------------------------------
+# The models coerce in pydantic's lax mode ("true" -> True, "1.0" -> 1.0, 1 -> "1" is refused). FHIR JSON is
+# strict: a boolean is a JSON true/false, integer and decimal are JSON numbers, everything else a string.
+# The check walks the JSON beside the parsed model: the parsed value's Python type says what the element is.
+
+_URI_FIELD = re.compile(r"\b(Uri|Url|Canonical|Oid|Uuid)\(\)")
+_RELATIVE_REF = re.compile(r"^(?:https?://\S+/)?([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/\S+)?$")
+
+
+def _reference_target(ref: Any, targets: list[str]) -> str | None:
+    if not isinstance(ref, dict):
+        return None
+    declared = ref.get("type")
+    match = _RELATIVE_REF.match(ref["reference"]) if isinstance(ref.get("reference"), str) else None
+    implied = match.group(1) if match else None
+    if implied and ref["reference"].startswith("http") and implied not in _resource_types():
+        implied = None  # an absolute URL that is not a FHIR RESTful one says nothing about the type
+    for rtype in filter(None, (declared, implied)):
+        if rtype not in targets:
+            return f"a reference to a {rtype} is not allowed here (allowed: {', '.join(targets)})"
+    return None
+
+
+@cache
+def _aliases(cls: type) -> dict[str, str]:
+    return {(f.alias or n): n for n, f in cls.model_fields.items()}
+
+
+BINDING_PREFIX = "required binding: "
+Binding = tuple[frozenset[str], frozenset[str]]  # (code systems, codes) of a required value set
+
+
+@cache
+def _definitions() -> tuple[frozenset[str], dict[str, Binding], dict[str, list[str]]]:
+    """(complex data type names, element path -> (systems, codes), element path -> reference target types),
+    from mappings/fhir_required_bindings.yaml (generated from HL7's R4 definitions)."""
+    from reporter.tables import load_yaml
+
+    raw = load_yaml("fhir_required_bindings.yaml")
+    table = {path: (frozenset(b["systems"]), frozenset(b["codes"])) for path, b in raw["bindings"].items()}
+    return frozenset(raw["datatypes"]), table, dict(raw["references"])
+
+
+@cache
+def _resource_types() -> frozenset[str]:
+    from reporter.tables import load_yaml
+
+    return frozenset(load_yaml("fhir_required_bindings.yaml")["resources"])
+
+
+def json_binding_errors(data: Any, path: str, element: str) -> list[tuple[str, str]]:
+    """Required bindings checked on plain JSON (when the model could not parse the resource): paths from the
+    resource root only, so data-type bindings are not reached."""
+    if not isinstance(data, dict):
+        return []
+    _datatypes, bindings, _refs = _definitions()
+    problems = []
+    for key, value in data.items():
+        inner = f"{element}.{key}"
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            step = f"{path}.{key}[{i}]" if isinstance(value, list) else f"{path}.{key}"
+            if inner in bindings:
+                problem = _binding_problem(item, bindings[inner])
+                if problem:
+                    problems.append((step, problem))
+            elif isinstance(item, dict) and "resourceType" not in item:
+                problems += json_binding_errors(item, step, inner)
+    return problems
+
+
+def _binding_problem(value: Any, binding: Binding) -> str | None:
+    systems, codes = binding
+    if isinstance(value, str):
+        return None if value in codes else f"{BINDING_PREFIX}{value!r} is not one of {', '.join(sorted(codes)[:12])}"
+    if not isinstance(value, dict):
+        return None
+    codings = value.get("coding") if "coding" in value else [value] if "code" in value else []
+    codings = [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
+    ours = [c for c in codings if c.get("system") in systems]
+    for c in ours:
+        if c.get("code") not in codes:
+            return f"{BINDING_PREFIX}{c.get('code')!r} is not a code of {c.get('system')}"
+    if codings and not ours:
+        return f"{BINDING_PREFIX}no coding from {', '.join(sorted(systems))}"
+    return None
+
+
+def primitive_type_errors(data: Any, parsed: Any, path: str, element: str = "") -> list[tuple[str, str]]:
+    """(location, message) for every primitive whose JSON type is not the one FHIR JSON requires, every null
+    or empty element (ele-1: an element has a value or children) and every reference to a type its element
+    does not allow."""
+    if isinstance(parsed, BaseModel):
+        if not isinstance(data, dict):
+            return []
+        names = _aliases(type(parsed))
+        fields = type(parsed).model_fields
+        datatypes, bindings, references = _definitions()
+        problems = []
+        if isinstance(data.get("resourceType"), str):
+            element = data["resourceType"]
+            if path.count(".") == 0 or path.endswith(")") or path.endswith("]"):
+                rid = data.get("id")
+                if isinstance(rid, str) and not _ID.match(rid):
+                    problems.append((f"{path}.id", "an id is 1-64 characters of A-Z a-z 0-9 - ."))
+        for key, value in data.items():
+            name = names.get(key)
+            if name is None or key == "resourceType":
+                continue
+            step = f"{path}.{key}"
+            if value is None:
+                problems.append((step, "null is not allowed in FHIR JSON; leave the element out"))
+                continue
+            if value == [] or value == {}:
+                problems.append((step, "an element must have a value or children (ele-1); leave it out"))
+                continue
+            if isinstance(value, list) and None in value and f"_{key}" not in data:
+                problems.append((step, "null in an array is allowed only beside its _ extensions"))
+            child = getattr(parsed, name, None)
+            targets = references.get(f"{element}.{key}")
+            if targets:
+                for i, ref in enumerate(value if isinstance(value, list) else [value]):
+                    problem = _reference_target(ref, targets)
+                    if problem:
+                        problems.append((f"{step}[{i}]" if isinstance(value, list) else step, problem))
+            if isinstance(value, str) and _URI_FIELD.search(str(fields[name].annotation)) and \
+                    re.search(r"\s", value):
+                problems.append((step, "a uri contains no whitespace"))
+            inner = f"{element}.{key}"
+            binding = bindings.get(inner)
+            if binding:
+                for i, item in enumerate(value if isinstance(value, list) else [value]):
+                    problem = _binding_problem(item, binding)
+                    if problem:
+                        problems.append((f"{step}[{i}]" if isinstance(value, list) else step, problem))
+            sample = child[0] if isinstance(child, list) and child else child
+            if isinstance(sample, BaseModel) and type(sample).__name__ in datatypes:
+                inner = type(sample).__name__
+            problems += primitive_type_errors(value, child, step, inner)
+        return problems
+    if isinstance(parsed, list):
+        if not isinstance(data, list):
+            return []
+        return [p for i, (d, o) in enumerate(zip(data, parsed, strict=False))
+                for p in ([(f"{path}[{i}]", "an element must have a value or children (ele-1)")] if d == {}
+                          else primitive_type_errors(d, o, f"{path}[{i}]", element))]
+    if data is None:
+        return []
+    if isinstance(parsed, bool):
+        ok, want = isinstance(data, bool), "a JSON boolean (true/false)"
+    elif isinstance(parsed, int):
+        ok, want = isinstance(data, int) and not isinstance(data, bool), "a JSON integer"
+    elif isinstance(parsed, float | Decimal):
+        ok, want = isinstance(data, int | float) and not isinstance(data, bool), "a JSON number"
+    else:
+        ok, want = isinstance(data, str), "a JSON string"
+    return [] if ok else [(path, f"{json.dumps(data)[:40]} is not {want}")]
 
 
 def structure_errors(resource: dict[str, Any]) -> list[tuple[str, str]]:
@@ -45,7 +244,9 @@ def structure_errors(resource: dict[str, Any]) -> list[tuple[str, str]]:
                 problems += _validate(entry["resource"], f"Bundle.entry[{i}].resource.ofType({rtype})")
         else:
             shell["entry"].append(entry)
-    return _validate(shell, "Bundle") + problems
+    shell_problems = [(where, message) for where, message in _validate(shell, "Bundle")
+                      if not (message.endswith("(ele-1)") and re.fullmatch(r"Bundle\.entry\[\d+\]", where))]
+    return shell_problems + problems  # (an entry emptied for the shell check is not an empty element)
 
 
 def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:
@@ -140,8 +341,6 @@ def from_xml(data: bytes) -> dict[str, Any]:
         raise ValueError(f"{where}: {first['msg']}") from exc
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"not a valid FHIR R4 {etree.QName(root).localname}: {exc}") from exc
-    import json
-
     return json.loads(parsed.model_dump_json(exclude_none=True, by_alias=True))
 
 
@@ -152,3 +351,28 @@ def _model_class(resource_type: object):
         return get_fhir_model_class(resource_type)
     except (KeyError, ValueError, AttributeError) as exc:
         raise ValueError(f"{resource_type!r} is not an R4 resource type") from exc
+
+
+# --- element facts for _summary / _elements ------------------------------------------------------------
+
+@cache
+def summary_elements(resource_type: str) -> frozenset[str]:
+    """JSON names of the top-level elements marked isSummary (plus mandatory ones) in the R4 definitions."""
+    model = _model_class(resource_type)
+    out = set()
+    for name, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if extra.get("summary_element_property") or extra.get("element_required") or f.is_required():
+            out.add(f.alias or name)
+    return frozenset(out)
+
+
+@cache
+def mandatory_elements(resource_type: str) -> frozenset[str]:
+    model = _model_class(resource_type)
+    out = set()
+    for name, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if extra.get("element_required") or f.is_required() or extra.get("one_of_many_required"):
+            out.add(f.alias or name)
+    return frozenset(out)

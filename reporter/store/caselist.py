@@ -80,7 +80,7 @@ def list_cases(store: CaseStore, f: CaseFilter) -> tuple[list[CaseRow], int]:
         term = f.reaction.strip()
         if term.isdigit():
             conditions.append(_case_has(("AdverseEvent",), lambda o: exists(select(ResourceToken.id).where(
-                ResourceToken.index_id == o.id, ResourceToken.param == "code", ResourceToken.code == term))))
+                ResourceToken.index_id == o.id, ResourceToken.param == "event", ResourceToken.code == term))))
         else:
             conditions.append(_case_has(("AdverseEvent",), lambda o: _json_contains(o.resource, term)))
     if f.drug:

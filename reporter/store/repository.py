@@ -17,29 +17,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import (
     Engine,
+    Numeric,
     and_,
+    cast,
     create_engine,
     delete,
     event,
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
     tuple_,
     update,
 )
+from sqlalchemy import (
+    case as sql_case,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from reporter.errors import InputError, NotFound, StoreConflict, StoreError, VersionConflict
+from reporter.errors import Gone, InputError, NotFound, StoreConflict, StoreError, VersionConflict
 from reporter.store import index as bundle_index
 from reporter.store.fhirdates import format_instant
+from reporter.store.localize import SENDER_ID_SYSTEM, localize
 from reporter.store.schema import (
     AuditEvent,
     Case,
@@ -113,6 +121,31 @@ class Criteria:
     cursor: str | None = None  # keyset position for _lastUpdated/_id sorts
     offset: int = 0  # for other sorts
     with_total: bool = True
+    quantities: list[tuple[str, list[QuantityClause]]] = field(default_factory=list)  # AND of OR-lists
+    # chained parameters: (reference parameter, target type, criteria on the target), AND of OR-lists
+    chains: list[list[tuple[str, str, Criteria]]] = field(default_factory=list)
+    # revinclude-style reverse chains (_has): resources referenced by `param` of matching `source type` rows
+    include_nullified: bool = False  # resources of nullified cases are left out unless asked for
+
+
+@dataclass
+class QuantityClause:
+    prefix: str  # eq ne gt lt ge le ap
+    value: Decimal
+    low: Decimal  # the range the searched number stands for (its precision), for eq and ne
+    high: Decimal
+    unit: str | None = None  # "system|code", "|code" or None for any unit
+
+
+@dataclass
+class Write:
+    """One create (case_id None) or update in a `write_all` transaction."""
+
+    bundle: dict
+    author: str
+    case_id: str | None = None
+    if_match: int | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -319,69 +352,86 @@ class CaseStore:
 
     def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
               if_match: int | None, casefile: dict | None = None) -> StoredVersion:
+        with self.write_session() as session:
+            return self._write(session, bundle, author=author, reason=reason, case_id=case_id,
+                               if_match=if_match, casefile=casefile)
+
+    def write_all(self, writes: list[Write]) -> list[StoredVersion]:
+        """Several creates/updates in one transaction: all are stored, or (on the first error) none."""
+        with self.write_session() as session:
+            return [self._write(session, w.bundle, author=w.author, reason=w.reason, case_id=w.case_id,
+                                if_match=w.if_match) for w in writes]
+
+    def _write(self, session: Session, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
+               if_match: int | None, casefile: dict | None = None) -> StoredVersion:
         bundle = copy.deepcopy(check_bundle(bundle))
         system, key = case_key(bundle)
         kind_declared, reason_declared = declared_kind(bundle)
         reason = reason or reason_declared
-        with self.write_session() as session:
-            now = self._next_timestamp(session)
-            if case_id is None:
-                cid = case_id_for(system, key)
-                if session.get(Case, cid) is not None:
-                    raise StoreConflict(f"case {key!r} is already stored as Bundle/{cid}",
-                                        location="Composition.identifier",
-                                        hint=f"send follow-ups as PUT Bundle/{cid} with If-Match")
-                case = Case(id=cid, case_system=system, case_key=key, current_version=1, status="active",
-                            created=now, updated=now)
-                session.add(case)
-                version = 1
-                kind = kind_declared or "initial"
-            else:
-                cid = case_id
-                case = session.get(Case, cid)
-                if case is None:
-                    raise NotFound(f"Bundle/{cid} does not exist", location=f"Bundle/{cid}",
-                                   hint="create cases with POST Bundle")
-                if (case.case_system, case.case_key) != (system, key):
-                    raise InputError(f"Composition identifier {key!r} is not this case's ({case.case_key!r})",
-                                     location="Bundle.entry[0].resource.identifier",
-                                     hint="a case keeps its C.1.1 identifier across versions")
-                if if_match is not None and if_match != case.current_version:
-                    current = case.current_version
-                    raise VersionConflict(f"Bundle/{cid} is at version {current}, not {if_match}",
-                                          location=f"Bundle/{cid}",
-                                          hint="read the current version and apply your change to it")
-                if case.status == "nullified":
-                    raise StoreConflict(f"Bundle/{cid} was nullified; it takes no further versions",
-                                        location=f"Bundle/{cid}")
-                version = case.current_version + 1
-                kind = kind_declared or "follow-up"
-                session.execute(update(ResourceIndex)
-                                .where(ResourceIndex.case_id == cid, ResourceIndex.is_current.is_(True))
-                                .values(is_current=False))
-                case.current_version = version
-                case.updated = now
-            if kind == "nullification":
-                case.status = "nullified"
-            bundle["id"] = cid
-            bundle.pop("meta", None)
-            entries = bundle_index.index_bundle(bundle)
-            self._check_ids_free(session, cid, entries)
-            session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
-                                    recorded=now, reason=reason, casefile=casefile))
+        now = self._next_timestamp(session)
+        if case_id is None:
+            cid = case_id_for(system, key)
+            if session.get(Case, cid) is not None:
+                raise StoreConflict(f"case {key!r} is already stored as Bundle/{cid}",
+                                    location="Composition.identifier",
+                                    hint=f"send follow-ups as PUT Bundle/{cid} with If-Match")
+            case = Case(id=cid, case_system=system, case_key=key, current_version=1, status="active",
+                        created=now, updated=now)
+            session.add(case)
             session.flush()
-            rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
-                                  resource_id=item.resource_id, is_current=True, last_updated=now,
-                                  patient=item.patient, date_start=item.date_start, date_end=item.date_end,
-                                  resource=item.resource) for item in entries]
-            session.add_all(rows)
-            session.flush()  # one batched INSERT ... RETURNING for the ids
-            session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
-                            for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
-            self._project(session, cid, version, bundle if case.status != "nullified" else None,
-                          replace=version > 1)
-            status = case.status
-        return StoredVersion(cid, version, kind, now, author, reason, bundle, status, casefile)
+            version = 1
+            kind = kind_declared or "initial"
+            known: dict[tuple[str, str], str] = {}
+        else:
+            cid = case_id
+            case = session.get(Case, cid)
+            if case is None:
+                raise NotFound(f"Bundle/{cid} does not exist", location=f"Bundle/{cid}",
+                               hint="create cases with POST Bundle")
+            if (case.case_system, case.case_key) != (system, key):
+                raise InputError(f"Composition identifier {key!r} is not this case's ({case.case_key!r})",
+                                 location="Bundle.entry[0].resource.identifier",
+                                 hint="a case keeps its C.1.1 identifier across versions")
+            if if_match is not None and if_match != case.current_version:
+                current = case.current_version
+                raise VersionConflict(f"Bundle/{cid} is at version {current}, not {if_match}",
+                                      location=f"Bundle/{cid}",
+                                      hint="read the current version and apply your change to it")
+            if case.status == "nullified":
+                raise StoreConflict(f"Bundle/{cid} was nullified; it takes no further versions",
+                                    location=f"Bundle/{cid}")
+            version = case.current_version + 1
+            kind = kind_declared or "follow-up"
+            known = self._sender_ids(session, cid)
+            session.execute(update(ResourceIndex)
+                            .where(ResourceIndex.case_id == cid, ResourceIndex.is_current.is_(True))
+                            .values(is_current=False))
+            case.current_version = version
+            case.updated = now
+        if kind == "nullification":
+            case.status = "nullified"
+        bundle["id"] = cid
+        bundle.pop("meta", None)
+        localized = localize(bundle, cid, known=lambda rtype, rid: known.get((rtype, rid)))
+        if kind == "nullification":
+            comp = bundle_index.composition(bundle)
+            if comp is not None:  # the served document says so itself (R4 composition-status)
+                comp["status"] = "entered-in-error"
+        entries = bundle_index.index_bundle(localized)
+        session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
+                                recorded=now, reason=reason, casefile=casefile))
+        session.flush()
+        rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
+                              resource_id=item.resource_id, is_current=True, last_updated=now,
+                              patient=item.patient, date_start=item.date_start, date_end=item.date_end,
+                              resource=item.resource) for item in entries]
+        session.add_all(rows)
+        session.flush()  # one batched INSERT ... RETURNING for the ids
+        session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
+                        for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
+        self._project(session, cid, version, bundle if case.status != "nullified" else None, replace=version > 1)
+        session.flush()
+        return StoredVersion(cid, version, kind, now, author, reason, bundle, case.status, casefile)
 
     def _project(self, session: Session, cid: str, version: int, bundle: dict | None, *, replace: bool) -> None:
         """Replace the case's tabulation rows with those of this version (none for a nullified case)."""
@@ -419,19 +469,19 @@ class CaseStore:
                 written += len(batch)
         return written
 
-    def _check_ids_free(self, session: Session, cid: str, entries: list[bundle_index.IndexEntry]) -> None:
-        keys = [(e.resource_type, e.resource_id) for e in entries if e.resource_type != "Bundle"]
-        if not keys:
-            return
-        clash = session.execute(
-            select(ResourceIndex.resource_type, ResourceIndex.resource_id, ResourceIndex.case_id)
-            .where(ResourceIndex.is_current.is_(True), ResourceIndex.case_id != cid,
-                   tuple_(ResourceIndex.resource_type, ResourceIndex.resource_id).in_(keys))
-            .limit(1)).first()
-        if clash:
-            raise StoreConflict(f"{clash[0]}/{clash[1]} already belongs to Bundle/{clash[2]}",
-                                location=f"{clash[0]}/{clash[1]}",
-                                hint="resource ids are server-wide; give this case's resources their own ids")
+    def _sender_ids(self, session: Session, cid: str) -> dict[tuple[str, str], str]:
+        """(type, server id) -> the sender's id, for the current resources of a case ('' when unknown)."""
+        rows = session.execute(select(ResourceIndex.resource_type, ResourceIndex.resource_id,
+                                      ResourceIndex.resource)
+                               .where(ResourceIndex.case_id == cid, ResourceIndex.is_current.is_(True),
+                                      ResourceIndex.resource_type != "Bundle")).all()
+        out = {}
+        for rtype, rid, resource in rows:
+            idents = resource.get("identifier") if isinstance(resource, dict) else None
+            idents = idents if isinstance(idents, list) else [idents]
+            out[(rtype, rid)] = next((str(i.get("value")) for i in idents if isinstance(i, dict)
+                                      and i.get("system") == SENDER_ID_SYSTEM), "")
+        return out
 
     # --- reads --------------------------------------------------------------------------------------
 
@@ -468,9 +518,13 @@ class CaseStore:
             else:
                 query = query.where(ResourceIndex.version == version)
             row = session.scalars(query.limit(1)).first()
+            where = f"{resource_type}/{resource_id}" + (f"/_history/{version}" if version else "")
             if row is None:
-                where = f"{resource_type}/{resource_id}" + (f"/_history/{version}" if version else "")
                 raise NotFound(f"{where} does not exist", location=where)
+            case_row = session.get(Case, row.case_id)
+            if version is None and case_row is not None and case_row.status == "nullified":
+                raise Gone(f"{where} belonged to case Bundle/{row.case_id}, which was nullified",
+                           location=where, hint=f"the nullification is readable as Bundle/{row.case_id}")
             return _stored(row)
 
     def resource_history(self, resource_type: str, resource_id: str) -> list[StoredResource]:
@@ -483,9 +537,11 @@ class CaseStore:
                                location=f"{resource_type}/{resource_id}")
             return [_stored(r) for r in rows]
 
-    def search(self, resource_type: str, criteria: Criteria) -> Page:
-        ri = ResourceIndex
+    def _conditions(self, ri, resource_type: str, criteria: Criteria) -> list:
+        """SQL conditions on the index table (or an alias of it) for `criteria` on `resource_type`."""
         conditions = [ri.resource_type == resource_type, ri.is_current.is_(True)]
+        if not criteria.include_nullified:
+            conditions.append(ri.case_id.not_in(select(Case.id).where(Case.status == "nullified")))
         if criteria.ids is not None:
             conditions.append(ri.resource_id.in_(criteria.ids))
         conditions += [_date_condition(ri.last_updated, ri.last_updated, c, point=True)
@@ -498,6 +554,26 @@ class CaseStore:
                             for system, code in values]
             conditions.append(exists(select(ResourceToken.id).where(
                 ResourceToken.index_id == ri.id, ResourceToken.param == param, or_(*alternatives))))
+        for param, clauses in criteria.quantities:
+            number = sql_case((ResourceToken.param == param, cast(ResourceToken.code, Numeric(38, 12))))
+            alternatives = [and_(_quantity_condition(number, c), *_unit_condition(c.unit)) for c in clauses]
+            conditions.append(exists(select(ResourceToken.id).where(
+                ResourceToken.index_id == ri.id, ResourceToken.param == param, or_(*alternatives))))
+        for alternatives in criteria.chains:
+            options = []
+            for param, target_type, sub in alternatives:
+                target = aliased(ResourceIndex)
+                refs = select(literal(f"{target_type}/") + target.resource_id).where(
+                    *self._conditions(target, target_type, sub))
+                options.append(exists(select(ResourceToken.id).where(
+                    ResourceToken.index_id == ri.id, ResourceToken.param == param,
+                    ResourceToken.code.in_(refs))))
+            conditions.append(or_(*options))
+        return conditions
+
+    def search(self, resource_type: str, criteria: Criteria) -> Page:
+        ri = ResourceIndex
+        conditions = self._conditions(ri, resource_type, criteria)
         columns = {"_lastUpdated": ri.last_updated, "_id": ri.resource_id, "date": ri.date_start}
         key, desc = criteria.sort[0]
         keyset = len(criteria.sort) == 1 and key in ("_lastUpdated", "_id")
@@ -530,6 +606,73 @@ class CaseStore:
                 else:
                     page.next_offset = criteria.offset + len(rows)
             return page
+
+    def current_resources(self, references: list[str], limit: int = 1000) -> list[StoredResource]:
+        """The current resources named by `Type/id` references (for _include); unknown ones are skipped."""
+        keys = {tuple(r.split("/", 1)) for r in references if r.count("/") == 1}
+        if not keys:
+            return []
+        ri = ResourceIndex
+        with self.read_session() as session:
+            rows = session.scalars(select(ri).where(
+                ri.is_current.is_(True), tuple_(ri.resource_type, ri.resource_id).in_(sorted(keys)),
+                ri.case_id.not_in(select(Case.id).where(Case.status == "nullified")))
+                .order_by(ri.id).limit(limit)).all()
+            return [_stored(r) for r in rows]
+
+    def referencing(self, source_type: str, param: str, references: list[str],
+                    limit: int = 1000) -> list[StoredResource]:
+        """Current `source_type` resources whose reference parameter `param` names one of `references`
+        (for _revinclude)."""
+        if not references:
+            return []
+        ri = ResourceIndex
+        with self.read_session() as session:
+            rows = session.scalars(select(ri).where(
+                *self._conditions(ri, source_type, Criteria()),
+                exists(select(ResourceToken.id).where(ResourceToken.index_id == ri.id,
+                                                      ResourceToken.param == param,
+                                                      ResourceToken.code.in_(sorted(set(references))))))
+                .order_by(ri.id).limit(limit)).all()
+            return [_stored(r) for r in rows]
+
+    def reference_values(self, row_ids: list[int], param: str) -> list[str]:
+        """The `Type/id` values of reference parameter `param` of the given index rows (for _include)."""
+        if not row_ids:
+            return []
+        with self.read_session() as session:
+            return list(session.scalars(select(ResourceToken.code).where(
+                ResourceToken.index_id.in_(row_ids), ResourceToken.param == param).distinct()))
+
+    def watermark(self) -> datetime | None:
+        """The time of the latest committed write: every write at or before it is visible now (writes commit in
+        timestamp order under the write lock), so an export up to it and the next one after it miss nothing."""
+        with self.read_session() as session:
+            return session.scalar(select(func.max(CaseVersion.recorded)))
+
+    def export_rows(self, resource_type: str, since: datetime | None, until: datetime,
+                    batch: int = 500) -> Iterator[StoredResource]:
+        """Current resources of a type updated in (since, until], in index order, read in batches (Bulk Data
+        export). Resources of nullified cases are left out, except their Bundles (which say so)."""
+        ri = ResourceIndex
+        criteria = Criteria(include_nullified=resource_type == "Bundle")
+        after = 0
+        while True:
+            conditions = [*self._conditions(ri, resource_type, criteria), ri.last_updated <= until, ri.id > after]
+            if since is not None:
+                conditions.append(ri.last_updated > since)
+            with self.read_session() as session:
+                rows = session.scalars(select(ri).where(*conditions).order_by(ri.id).limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _stored(row)
+            after = rows[-1].id
+
+    def is_nullified(self, case_id: str) -> bool:
+        with self.read_session() as session:
+            case_row = session.get(Case, case_id)
+            return case_row is not None and case_row.status == "nullified"
 
     # --- audit --------------------------------------------------------------------------------------
 
@@ -575,6 +718,26 @@ def _date_condition(start_col, end_col, clause: DateClause, *, point: bool = Fal
         "le": start_col < hi,
         "sa": start_col >= hi,
         "eb": end_cmp <= lo,
+    }[clause.prefix]
+
+
+def _unit_condition(unit: str | None) -> list:
+    """`system|code` matches exactly; `|code` (no system) matches the code in any system."""
+    if not unit:
+        return []
+    if unit.startswith("|"):
+        return [ResourceToken.system.endswith(unit, autoescape=True)]
+    return [ResourceToken.system == unit]
+
+
+def _quantity_condition(number, clause: QuantityClause):
+    lo, hi, value = clause.low, clause.high, clause.value
+    return {
+        "eq": and_(number >= lo, number < hi),
+        "ne": or_(number < lo, number >= hi),
+        "gt": number > value, "ge": number >= value,
+        "lt": number < value, "le": number <= value,
+        "ap": and_(number >= value - abs(value) / 10, number <= value + abs(value) / 10),
     }[clause.prefix]
 
 

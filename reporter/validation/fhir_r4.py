@@ -30,15 +30,15 @@ TABLE_FILE = "fhir-r4-structure.json"
 _INT32 = (-2147483648, 2147483647)
 
 
-# Whitespace as Python's str.isspace() knows it (the reading of \\s the R4B models use), spelled out so that
-# Python's and Rust's regex engines (which differ on \\x1c-\\x1f) agree.
-_SPACE = "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace())
+# The StructureDefinition regexes are XML Schema regexes, whose \s is XML white space (tab, LF, CR, space):
+# a no-break space inside a code is a character of the code, as HL7's own examples have it.
+_SPACE = "\\u0009\\u000a\\u000d\\u0020"
 _C0 = [c for c in range(32)]
 
 
 def portable_regex(regex: str) -> str:
     """A StructureDefinition regex for Python's and Rust's engines alike: \\s and \\S become explicit
-    classes of Unicode whitespace (so a no-break space inside a code is refused, as the R4B models do).
+    classes of XML white space (Python's and Rust's \\s would also match a no-break space).
     A class holding \\S, [ \\r\\n\\t\\S] of string and markdown, is read as the specification's prose
     says: any character but the C0 controls it does not list (a no-break space is text)."""
     out, i = [], 0

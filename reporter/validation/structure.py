@@ -1,6 +1,7 @@
 """Layer 1: structure, by rule tables generated from the official FHIR R4 StructureDefinitions
-(reporter.validation.fhir_r4: types, regexes, cardinality, choice types, required bindings, unknown
-elements), plus the project's own narrower code lists (mappings/fhir.yaml: required_codes).
+(reporter.validation.fhir_r4: strict JSON types, regexes, cardinality, choice types, required bindings,
+unknown and empty elements), the FHIR invariants that matter here (invariants.py: ele-1, ext-1, obs-3, obs-6,
+dom-2, dom-3, bdl-7) and the project's own narrower code lists (mappings/fhir.yaml: required_codes).
 
 The R4B models (reporter.fhir.models.structure_errors) check the same ground more slowly and more
 leniently; the test suite keeps them as a cross-check (tests/test_fhir_r4_structure.py)."""
@@ -11,6 +12,7 @@ from typing import Any
 
 from reporter.tables import fhir_tables
 from reporter.validation import fhir_r4
+from reporter.validation.invariants import check_resource_invariants
 from reporter.validation.report import Issue
 
 
@@ -45,14 +47,45 @@ def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
     return issues
 
 
-def check_structure(bundle: dict[str, Any]) -> list[Issue]:
+def _r4_issues(resource: dict[str, Any]) -> list[Issue]:
     issues = []
-    errors, warnings = fhir_r4.check_with_warnings(bundle)
+    errors, empties = fhir_r4.check_with_warnings(resource)
     for location, message in errors:
         issues.append(Issue("error", "FHIR-STRUCTURE", location, message,
                             "fix the element so that it matches the FHIR R4 definition", "structure"))
-    for location, message in warnings:
-        issues.append(Issue("warning", "FHIR-EMPTY", location, message, "remove the empty element", "structure"))
+    # ele-1: every element has a value or children; an empty one is refused (it would lose a fact silently)
+    for location, message in empties:
+        issues.append(Issue("error", "FHIR-EMPTY", location, message, "remove the empty element, or fill it",
+                            "structure"))
+    return issues
+
+
+def check_resource(resource: dict[str, Any]) -> list[Issue]:
+    """Layer 1 for any resource or non-ICSR Bundle (the API's $validate and writes), located from the
+    resource's own root: the R4 tables, and the R4B models with every required binding of HL7's R4
+    definitions (mappings/fhir_required_bindings.yaml: codings inside CodeableConcepts too) and reference
+    target types, each problem once."""
+    from reporter.fhir.models import BINDING_PREFIX, structure_errors
+
+    issues = _r4_issues(resource)
+    reported = {i.location for i in issues}
+    for location, message in structure_errors(resource):
+        if location in reported:
+            continue
+        reported.add(location)
+        if message.startswith(BINDING_PREFIX):
+            issues.append(Issue("error", "FHIR-CODE", location, message.removeprefix(BINDING_PREFIX),
+                                "use a code of the element's required value set (FHIR R4)", "structure"))
+        else:
+            issues.append(Issue("error", "FHIR-STRUCTURE", location, message,
+                                "fix the element so that it matches the FHIR R4 definition", "structure"))
+    return issues + check_resource_invariants(resource, str(resource.get("resourceType")))
+
+
+def check_structure(bundle: dict[str, Any]) -> list[Issue]:
+    issues = _r4_issues(bundle)
     reported = {i.location for i in issues}  # an R4 binding already refused the code: say it once
     issues.extend(i for i in check_required_codes(bundle) if i.location not in reported)
+    reported = {i.location for i in issues}
+    issues.extend(i for i in check_resource_invariants(bundle, "Bundle") if i.location not in reported)
     return issues

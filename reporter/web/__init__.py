@@ -30,6 +30,7 @@ def settings_from_env() -> dict[str, Any]:
         "BASE_URL": config.get("base_url"),
         "AUTO_MIGRATE": config.get("auto_migrate") not in ("0", "false", "no"),
         "SECURE_COOKIES": config.get("secure_cookies") in ("1", "true", "yes"),
+        "EXPORT_DIR": config.get("export_dir"),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from importlib.metadata import PackageNotFoundError, version
 
-from reporter.web.search import SEARCHABLE, supported_params
+from reporter.web.search import searchable, supported_params
 
 _STARTED = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -21,7 +21,7 @@ def _software_version() -> str:
 
 def capability_statement(base: str) -> dict:
     resources = []
-    for resource_type in SEARCHABLE:
+    for resource_type in searchable():
         writable = resource_type == "Bundle"
         interactions = [*_READ_ONLY, *(("create", "update") if writable else ())]
         resources.append({
@@ -33,7 +33,12 @@ def capability_statement(base: str) -> dict:
             "conditionalCreate": False,
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
-            "searchParam": [{"name": name, "type": kind} for name, kind in supported_params(resource_type)],
+            "conditionalRead": "full-support",
+            "searchInclude": [f"{resource_type}:{name}" for name, kind, _ in supported_params(resource_type)
+                              if kind == "reference"] or None,
+            "searchRevInclude": _revincludes(resource_type) or None,
+            "searchParam": [{"name": name, "definition": definition, "type": kind}
+                            for name, kind, definition in supported_params(resource_type)],
             "operation": [
                 {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
                 *([{"name": "e2b", "definition": "http://fhir-ae-reporter.org/OperationDefinition/Bundle-e2b",
@@ -62,8 +67,8 @@ def capability_statement(base: str) -> dict:
                 "description": "Bearer tokens (Authorization: Bearer <token>) with scopes read and write; "
                                "create one with `reporter token create --scope read --scope write`.",
             },
-            "resource": resources,
-            "interaction": [],
+            "resource": [{k: v for k, v in r.items() if v is not None} for r in resources],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}],
             "operation": [{"name": "tabulate",
                            "definition": "http://fhir-ae-reporter.org/OperationDefinition/tabulate",
                            "documentation": "GET $tabulate?by=FIELD&where=FIELD=VALUE: counts of stored cases "
@@ -71,6 +76,17 @@ def capability_statement(base: str) -> dict:
                           {"name": "disproportionality",
                            "definition": "http://fhir-ae-reporter.org/OperationDefinition/disproportionality",
                            "documentation": "GET $disproportionality?drug=&event=&level=pt|soc&min-cases=3: PRR, "
-                                            "ROR and IC with the 2x2 table of each drug-event pair, as Parameters"}],
+                                            "ROR and IC with the 2x2 table of each drug-event pair, as Parameters"},
+                          {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                           "documentation": "Bulk Data export (async, NDJSON, _type and _since); "
+                                            "Prefer: respond-async"}],
         }],
     }
+
+
+def _revincludes(resource_type: str) -> list[str]:
+    """Reference parameters of any type that may point at `resource_type`."""
+    from reporter.store.searchparams import params_of
+
+    return [f"{source}:{name}" for source in searchable() for name, p in params_of(source).items()
+            if p.type == "reference" and (not p.targets or resource_type in p.targets)]

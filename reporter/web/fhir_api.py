@@ -9,25 +9,30 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import NotAcceptable
+from werkzeug.http import parse_date
 
-from reporter.errors import InputError
+from reporter.errors import InputError, PreconditionRequired, ReporterError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
-from reporter.web import checks, downloads
+from reporter.store.repository import Write
+from reporter.web import bulk, checks, downloads, shaping
 from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
-from reporter.web.negotiation import fhir_response, read_resource_body, wanted_format
-from reporter.web.outcome import UnprocessableBundle, issue, outcome
-from reporter.web.search import SEARCHABLE, parse_search
+from reporter.web.negotiation import accepts, fhir_response, read_resource_body, wanted_format
+from reporter.web.outcome import UnprocessableBundle, error_outcome, issue, outcome, status_for
+from reporter.web.search import ParsedSearch, parse_search, searchable
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 _TYPE_RE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _ETAG_RE = re.compile(r'^(?:W/)?"(\d+)"$')
+_FHIR_OFFERS = ["application/fhir+json", "application/json", "application/fhir+xml", "application/xml"]
 
 
 def store() -> CaseStore:
@@ -43,9 +48,22 @@ def _audit(subtype: str, action: str, entity: str | None = None) -> None:
     g.audit = {"subtype": subtype, "action": action, "entity": entity}
 
 
+_DOWNLOAD_TYPES = {"$pdf": "application/pdf", "$e2b": "application/xml", "$html": "text/html",
+                   "$export-file": "application/fhir+ndjson"}
+
+
 @bp.before_request
 def _negotiate_first() -> None:
-    wanted_format(strict=True)  # 406 before any work if the client accepts nothing we produce
+    """406 before any work if the client accepts nothing we produce. Downloads have their own media type
+    (a client asking for application/pdf gets the PDF; errors then come as FHIR JSON)."""
+    operation = request.path.rsplit("/", 1)[-1]
+    if "/$export-file/" in request.path:
+        operation = "$export-file"
+    if operation in _DOWNLOAD_TYPES:
+        if accepts([_DOWNLOAD_TYPES[operation], *_FHIR_OFFERS]) is None:
+            raise NotAcceptable(f"{operation} is served as {_DOWNLOAD_TYPES[operation]}")
+        return
+    wanted_format(strict=True)
 
 
 @bp.after_request
@@ -108,9 +126,37 @@ def read(resource_type: str, resource_id: str):
     _check_id(resource_id)
     if resource_type == "Bundle":
         v = store().read(resource_id)
-        return fhir_response(_bundle_body(v), headers=_version_headers(v.version, v.recorded))
-    item = store().read_resource(resource_type, resource_id)
-    return fhir_response(item.with_meta(), headers=_version_headers(item.version, item.last_updated))
+        version, recorded, body = v.version, v.recorded, None
+    else:
+        item = store().read_resource(resource_type, resource_id)
+        version, recorded, body = item.version, item.last_updated, None
+    headers = _version_headers(version, recorded)
+    if _not_modified(version, recorded):
+        return Response(status=304, headers=headers)
+    body = _bundle_body(v) if resource_type == "Bundle" else item.with_meta()
+    return fhir_response(shaping.shape(body, *_shape_args()), headers=headers)
+
+
+def _not_modified(version: int, recorded: datetime) -> bool:
+    """Conditional read: If-None-Match names the current version, or nothing changed since If-Modified-Since
+    (If-None-Match wins when both are sent, as HTTP says)."""
+    none_match = request.headers.get("If-None-Match")
+    if none_match is not None:
+        tags = [t.strip() for t in none_match.split(",")]
+        return "*" in tags or any(_ETAG_RE.match(t) and _ETAG_RE.match(t).group(1) == str(version) for t in tags)
+    since = request.headers.get("If-Modified-Since")
+    if since:
+        when = parse_date(since)
+        return when is not None and recorded.replace(microsecond=0) <= when
+    return False
+
+
+def _shape_args() -> tuple[str | None, list[str] | None]:
+    summary = request.args.get("_summary")
+    if summary is not None and summary not in ("true", "false", "text", "data"):
+        raise InputError(f"_summary={summary!r} is not true, false, text or data for a read", location="_summary")
+    elements = [e.strip() for v in request.args.getlist("_elements") for e in v.split(",") if e.strip()]
+    return (None if summary == "false" else summary), (elements or None)
 
 
 @bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
@@ -141,6 +187,21 @@ def history(resource_type: str, resource_id: str):
     else:
         items = [(r.version, r.last_updated, r.with_meta())
                  for r in store().resource_history(resource_type, resource_id)]
+    since = request.args.get("_since")
+    if since:
+        from reporter.store.fhirdates import parse_range
+
+        try:
+            since_at = parse_range(since)[0]
+        except ValueError as exc:
+            raise InputError(f"_since={since!r} is not a FHIR instant", location="_since",
+                             hint="e.g. 2024-05-01T10:00:00Z") from exc
+        items = [i for i in items if i[1] >= since_at]
+    total = len(items)
+    if request.args.get("_count"):
+        from reporter.web.search import _count
+
+        items = items[:_count(request.args.get("_count"))]
     for version, recorded, body in items:
         first = version == 1
         entries.append({
@@ -153,9 +214,11 @@ def history(resource_type: str, resource_id: str):
         })
     result = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
               "meta": {"lastUpdated": format_instant(datetime.now(UTC))}, "type": "history",
-              "total": len(entries),
-              "link": [{"relation": "self", "url": f"{base}/{resource_type}/{resource_id}/_history"}],
-              "entry": entries}
+              "total": total,
+              "link": [{"relation": "self", "url": f"{base}/{resource_type}/{resource_id}/_history"
+                        + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")}]}
+    if entries:
+        result["entry"] = entries
     return fhir_response(result)
 
 
@@ -166,15 +229,15 @@ def search(resource_type: str):
     _audit("search-type", "E", resource_type)
     require_scope("read")
     _check_type(resource_type)
-    if resource_type not in SEARCHABLE:
+    if resource_type not in searchable():
         return fhir_response(outcome([issue("error", "not-supported",
                                             f"searching {resource_type} is not supported", "url")]), 404)
-    strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
-    criteria, used = parse_search(resource_type, request.args, strict=strict)
+    parsed = parse_search(resource_type, request.args, strict=_strict_handling())
+    criteria = parsed.criteria
     page = store().search(resource_type, criteria)
     base = base_url()
-    kept = [(k, v) for k in used for v in request.args.getlist(k)]
-    for control in ("_count", "_sort", "_format", "_total"):
+    kept = [(k, v) for k in parsed.used for v in request.args.getlist(k)]
+    for control in ("_count", "_sort", "_format", "_total", "_summary", "_elements", "_include", "_revinclude"):
         kept += [(control, v) for v in request.args.getlist(control)]
     position = []
     if criteria.cursor:
@@ -193,16 +256,53 @@ def search(resource_type: str):
     if page.total is not None:
         result["total"] = page.total
     result["link"] = links
-    result["entry"] = [_search_entry(base, item) for item in page.resources]
+    entries = [_search_entry(base, item, "match", parsed) for item in page.resources]
+    entries += [_search_entry(base, item, "include", parsed) for item in _included(page.resources, parsed)]
+    if parsed.unknown:
+        entries.append({"resource": outcome([issue(
+            "warning", "not-supported", f"search parameter {name!r} is not supported for {resource_type} "
+            "and was ignored (Prefer: handling=lenient)", name) for name in parsed.unknown]),
+            "search": {"mode": "outcome"}})
+    if entries:
+        result["entry"] = entries
     return fhir_response(result)
 
 
-def _search_entry(base: str, item: StoredResource) -> dict:
+def _strict_handling() -> bool:
+    """Unknown search parameters: strict (400) unless the client asks for lenient handling. Strict is the
+    default because a misspelt or unsupported criterion silently widening the result (every patient for
+    `gender=female`) is worse for a safety database than an error it can correct."""
+    prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
+    return "handling=lenient" not in prefer
+
+
+def _included(matches: list[StoredResource], parsed: ParsedSearch) -> list[StoredResource]:
+    """The _include and _revinclude resources of a page, each once, none that is already a match."""
+    seen = {(r.resource_type, r.resource_id) for r in matches}
+    found: list[StoredResource] = []
+    for inc in parsed.includes:
+        refs = store().reference_values([r.row_id for r in matches], inc.param)
+        if inc.target:
+            refs = [r for r in refs if r.startswith(f"{inc.target}/")]
+        found += store().current_resources(refs)
+    for inc in parsed.revincludes:
+        found += store().referencing(inc.source, inc.param, [f"{r.resource_type}/{r.resource_id}" for r in matches])
+    out = []
+    for item in found:
+        key = (item.resource_type, item.resource_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _search_entry(base: str, item: StoredResource, mode: str, parsed: ParsedSearch) -> dict:
     body = item.with_meta()
     if item.resource_type == "Bundle":
         body["id"] = item.resource_id
+    body = shaping.shape(body, parsed.summary, parsed.elements if mode == "match" else None)
     return {"fullUrl": f"{base}/{item.resource_type}/{item.resource_id}", "resource": body,
-            "search": {"mode": "match"}}
+            "search": {"mode": mode}}
 
 
 # --- create / update ----------------------------------------------------------------------------------
@@ -212,7 +312,7 @@ def _bundle_from_request() -> dict:
     if body.get("resourceType") != "Bundle":
         raise InputError(f"expected a Bundle, got {body.get('resourceType')}", location="resourceType",
                          hint="cases are written as ICSR document Bundles")
-    report = checks.validate_resource(body)
+    report = checks.validate_resource(body, icsr=True)  # a case written to the store is an ICSR
     if checks.has_errors(report):
         raise UnprocessableBundle(report)
     return body
@@ -271,10 +371,11 @@ def update(resource_type: str, resource_id: str):
     return _write_response(v, 200)
 
 
-def _if_match() -> int | None:
+def _if_match() -> int:
     value = request.headers.get("If-Match")
     if value is None:
-        return None
+        raise PreconditionRequired("an update must name the version it replaces", location="If-Match",
+                                   hint='read the case, then PUT with If-Match: W/"<versionId>"')
     match = _ETAG_RE.match(value.strip())
     if not match:
         raise InputError(f"If-Match {value!r} is not a version ETag", location="If-Match",
@@ -307,7 +408,18 @@ def validate_type(resource_type: str):
             raise InputError("Parameters without a 'resource' parameter", location="Parameters.parameter")
     if body.get("resourceType") != resource_type:
         raise InputError(f"expected a {resource_type}, got {body.get('resourceType')}", location="resourceType")
-    return fhir_response(checks.validate_resource(body, _receiver()))
+    return fhir_response(checks.validate_resource(body, icsr=_icsr_profile_asked(), receiver=_receiver()))
+
+
+def _icsr_profile_asked() -> bool | None:
+    """True when `$validate?profile=` names an ICSR profile; None (decide by the resource's claim) otherwise."""
+    profile = request.args.get("profile")
+    if profile is None:
+        return None
+    if checks.ICSR_PROFILE_MARK not in profile:
+        raise InputError(f"profile {profile!r} is not known here", location="profile",
+                         hint="validate against an ICSR profile of hl7.fhir.us.icsr-ae-reporting, or name none")
+    return True
 
 
 @bp.route("/<resource_type>/<resource_id>/$validate", methods=["GET", "POST"])
@@ -320,7 +432,7 @@ def validate_instance(resource_type: str, resource_id: str):
         resource = _bundle_body(store().read(resource_id))
     else:
         resource = store().read_resource(resource_type, resource_id).with_meta()
-    return fhir_response(checks.validate_resource(resource, _receiver()))
+    return fhir_response(checks.validate_resource(resource, icsr=_icsr_profile_asked(), receiver=_receiver()))
 
 
 def _receiver() -> str | None:
@@ -409,3 +521,152 @@ def disproportionality_operation():
     total, found = pairs(store(), level=level, drug=request.args.get("drug"), event=request.args.get("event"),
                          min_cases=int(text))
     return fhir_response(disproportionality_parameters(total, found, int(text), level))
+
+
+# --- transaction / batch ------------------------------------------------------------------------------
+
+@bp.post("")
+@bp.post("/")
+def transaction():
+    """POST /fhir with a `transaction` Bundle (all entries stored, or none) or a `batch` Bundle (each entry on
+    its own), each entry creating a case (POST Bundle) or adding a version (PUT Bundle/<id>, ifMatch required)."""
+    _audit("transaction", "E", None)
+    require_scope("write")
+    body = read_resource_body()
+    kind = body.get("type") if body.get("resourceType") == "Bundle" else None
+    if kind not in ("transaction", "batch"):
+        raise InputError("POST /fhir takes a Bundle of type transaction or batch", location="Bundle.type",
+                         hint="write one case with POST /fhir/Bundle")
+    g.audit["subtype"] = kind
+    entries = body.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"the {kind} has no entries", location="Bundle.entry")
+    operations = [_entry_operation(entry, i) for i, entry in enumerate(entries)]
+    base = base_url()
+    if kind == "transaction":
+        failed = [(i, op) for i, op in enumerate(operations) if isinstance(op, Exception)]
+        if failed:
+            i, error = failed[0]
+            if isinstance(error, UnprocessableBundle):
+                raise UnprocessableBundle(_relocated(error.report, f"Bundle.entry[{i}].resource"))
+            error.location = f"Bundle.entry[{i}]" + (f" {error.location}" if error.location else "")
+            raise error
+        stored = store().write_all([store_write(op) for op in operations])
+        responses = [_entry_response(base, v, 201 if op.case_id is None else 200)
+                     for op, v in zip(operations, stored, strict=True)]
+    else:
+        responses = []
+        for i, op in enumerate(operations):
+            if isinstance(op, Exception):
+                responses.append(_entry_failure(op, i))
+                continue
+            try:
+                v = store().write_all([store_write(op)])[0]
+            except ReporterError as exc:
+                responses.append(_entry_failure(exc, i))
+                continue
+            responses.append(_entry_response(base, v, 201 if op.case_id is None else 200))
+    result = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
+              "meta": {"lastUpdated": format_instant(datetime.now(UTC))}, "type": f"{kind}-response",
+              "entry": responses}
+    return fhir_response(result)
+
+
+@dataclass
+class _Operation:
+    bundle: dict
+    case_id: str | None
+    if_match: int | None
+
+
+def store_write(op: _Operation) -> Write:
+    return Write(op.bundle, current_agent(), op.case_id, op.if_match, request.headers.get("X-Reporter-Reason"))
+
+
+def _entry_operation(entry: object, i: int) -> _Operation | ReporterError:
+    """The write one entry asks for, or the error that stops it (returned, so a batch can answer per entry)."""
+    where = f"Bundle.entry[{i}]"
+    try:
+        if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
+            raise InputError("entry without a request", location=f"{where}.request")
+        method = entry["request"].get("method")
+        url = str(entry["request"].get("url") or "").strip("/")
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
+            raise InputError("each entry carries an ICSR document Bundle", location=f"{where}.resource")
+        report = checks.validate_resource(resource, icsr=True)
+        if checks.has_errors(report):
+            raise UnprocessableBundle(report)
+        if method == "POST" and url == "Bundle":
+            return _Operation(resource, None, None)
+        match = re.fullmatch(r"Bundle/([A-Za-z0-9\-.]{1,64})", url)
+        if method == "PUT" and match:
+            if resource.get("id") != match.group(1):
+                raise InputError(f"the Bundle's id {resource.get('id')!r} does not match {url}",
+                                 location=f"{where}.resource.id")
+            tag = entry["request"].get("ifMatch")
+            found = _ETAG_RE.match(str(tag).strip()) if tag is not None else None
+            if tag is None:
+                raise PreconditionRequired("an update must name the version it replaces",
+                                           location=f"{where}.request.ifMatch", hint='ifMatch: W/"<versionId>"')
+            if not found:
+                raise InputError(f"ifMatch {tag!r} is not a version ETag", location=f"{where}.request.ifMatch")
+            return _Operation(resource, match.group(1), int(found.group(1)))
+        raise InputError(f"{method} {url} is not supported in a transaction", location=f"{where}.request",
+                         hint="POST Bundle (new case) or PUT Bundle/<id> (new version)")
+    except ReporterError as exc:
+        return exc
+
+
+def _relocated(report: dict, prefix: str) -> dict:
+    out = dict(report)
+    out["issue"] = [{**i, "expression": [f"{prefix}.{e}" if not e.startswith(prefix) else e
+                                         for e in i.get("expression", [])]} for i in report.get("issue", [])]
+    return out
+
+
+def _entry_response(base: str, v: StoredVersion, status: int) -> dict:
+    return {"fullUrl": f"{base}/Bundle/{v.case_id}",
+            "response": {"status": f"{status} {'Created' if status == 201 else 'OK'}",
+                         "location": f"Bundle/{v.case_id}/_history/{v.version}", "etag": f'W/"{v.version}"',
+                         "lastModified": format_instant(v.recorded)}}
+
+
+def _entry_failure(exc: ReporterError, i: int) -> dict:
+    if isinstance(exc, UnprocessableBundle):
+        status, body = 422, _relocated(exc.report, f"Bundle.entry[{i}].resource")
+    else:
+        status = status_for(exc)
+        body = error_outcome(status, exc.message, exc.location, exc.hint)
+    return {"response": {"status": str(status), "outcome": body}}
+
+
+# --- bulk data export ---------------------------------------------------------------------------------
+
+@bp.get("/$export")
+def bulk_export():
+    """System-level Bulk Data export kick-off (see reporter.web.bulk)."""
+    _audit("export", "E", None)
+    require_scope("read")
+    return bulk.kick_off(store(), base_url())
+
+
+@bp.get("/$export-status/<job>")
+def bulk_status(job: str):
+    _audit("export-status", "R", job)
+    require_scope("read")
+    return bulk.status(job)
+
+
+@bp.delete("/$export-status/<job>")
+def bulk_cancel(job: str):
+    _audit("export-cancel", "D", job)
+    require_scope("read")
+    return bulk.cancel(job)
+
+
+@bp.get("/$export-file/<job>/<name>")
+def bulk_file(job: str, name: str):
+    _audit("export-file", "R", f"{job}/{name}")
+    require_scope("read")
+    return bulk.download(job, name)

@@ -19,6 +19,53 @@ _FORMAT_ALIASES = {
 _OFFERS = ["application/fhir+json", "application/json", "application/fhir+xml", "application/xml", "text/xml"]
 
 
+FHIR_VERSIONS = ("4.0", "4.0.1")
+
+
+def _media_ranges(header: str) -> list[tuple[str, float, dict[str, str]]]:
+    """(media type, q, other parameters) of each range in an Accept header, lower-cased, in order."""
+    ranges = []
+    for part in header.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        if not pieces[0]:
+            continue
+        params: dict[str, str] = {}
+        for piece in pieces[1:]:
+            key, _, value = piece.partition("=")
+            params[key.strip().lower()] = value.strip().strip('"')
+        try:
+            q = float(params.pop("q", "1"))
+        except ValueError:
+            q = 0.0
+        ranges.append((pieces[0].lower(), q, params))
+    return ranges
+
+
+def accepts(offers: list[str]) -> str | None:
+    """The offer the Accept header likes best (None if it accepts none of them), parameters understood:
+    `fhirVersion` (R4 is 4.0) must name R4, `charset` must allow UTF-8, others are ignored."""
+    header = request.headers.get("Accept")
+    if not header or not header.strip():
+        return offers[0]
+    best: tuple[float, int, str] | None = None
+    for media, q, params in _media_ranges(header):
+        if q <= 0:
+            continue
+        version = params.get("fhirversion")
+        if version is not None and version not in FHIR_VERSIONS:
+            continue
+        if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+            continue
+        for rank, offer in enumerate(offers):
+            kind = offer.split("/", 1)[0]
+            if media in (offer, "*/*", f"{kind}/*"):
+                specific = 2 if media == offer else 1 if media != "*/*" else 0
+                key = (q, specific, -rank)
+                if best is None or key > best:
+                    best = (q, specific, -rank)
+    return offers[-best[2]] if best else None
+
+
 def wanted_format(strict: bool = True) -> str:
     """'json' or 'xml' for the response. NotAcceptable if the client accepts neither (when strict)."""
     given = request.args.get("_format")
@@ -29,13 +76,11 @@ def wanted_format(strict: bool = True) -> str:
                 raise NotAcceptable(f"_format {given!r} is not supported; use json or xml")
             return "json"
         return fmt
-    accept = request.accept_mimetypes
-    if not accept or not request.headers.get("Accept"):
-        return "json"
-    best = accept.best_match(_OFFERS)
+    best = accepts(_OFFERS)
     if best is None:
         if strict:
-            raise NotAcceptable("the Accept header names no format this server produces (FHIR JSON or XML)")
+            raise NotAcceptable("the Accept header names no format this server produces (FHIR JSON or XML, "
+                                "fhirVersion 4.0, UTF-8)")
         return "json"
     return "xml" if "xml" in best else "json"
 
@@ -56,6 +101,12 @@ def fhir_response(resource: dict, status: int = 200, headers: dict | None = None
 def read_resource_body() -> dict:
     """The request body as a resource dict, from FHIR JSON or XML. Raises InputError / 415 / 413."""
     mimetype = (request.mimetype or "").lower()
+    params = {k.lower(): v for k, v in request.mimetype_params.items()}
+    if params.get("fhirversion", "4.0") not in FHIR_VERSIONS:
+        raise UnsupportedMediaType(f"fhirVersion={params['fhirversion']} is not served here; this server is "
+                                   "FHIR R4 (fhirVersion=4.0)")
+    if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"charset={params['charset']} is not accepted; send UTF-8")
     data = request.get_data(cache=True)  # raises RequestEntityTooLarge past MAX_CONTENT_LENGTH
     if not data.strip():
         raise InputError("the request has no body", location="body", hint="send a FHIR resource")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from reporter.errors import (
     AuthError,
+    Gone,
     InputError,
     NotFound,
+    PreconditionRequired,
     ReporterError,
     StoreConflict,
     StoreError,
@@ -40,6 +42,10 @@ def error_outcome(status: int, message: str, location: str | None = None, hint: 
 def status_for(exc: ReporterError) -> int:
     if isinstance(exc, AuthError):
         return exc.status
+    if isinstance(exc, Gone):
+        return 410
+    if isinstance(exc, PreconditionRequired):
+        return 428
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, VersionConflict):

@@ -47,3 +47,58 @@ def follow_up(stored: dict, note: str) -> dict:
     comp = new["entry"][0]["resource"]
     comp["title"] = f"{comp.get('title', 'ICSR')} ({note})"
     return new
+
+
+def without_ids(bundle: dict) -> dict:
+    """`bundle` with each entry's id, fullUrl and the references to it replaced by its position: what stays
+    the same when a server gives the resources ids of its own."""
+    copied = copy.deepcopy(bundle)
+    positions = {}
+    for position, entry in enumerate(copied.get("entry") or []):
+        positions[entry.get("fullUrl")] = f"#{position}"
+        positions[f"{entry['resource']['resourceType']}/{entry['resource'].get('id')}"] = f"#{position}"
+        entry["fullUrl"] = entry["resource"]["id"] = f"#{position}"
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                node["reference"] = positions.get(node["reference"], node["reference"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(copied)
+    return copied
+
+
+def with_local_ids(bundle: dict, tag: str) -> dict:
+    """A copy of `bundle` as an EHR export would send it: a new case id (C.1.1), resource ids local to the
+    Bundle (`patient-1`, `observation-3`), RESTful fullUrls and relative references."""
+    copied = copy.deepcopy(bundle)
+    counts: dict[str, int] = {}
+    new_ref: dict[str, str] = {}
+    for entry in copied["entry"]:
+        rtype = entry["resource"]["resourceType"]
+        counts[rtype] = counts.get(rtype, 0) + 1
+        local = f"{rtype.lower()}-{counts[rtype]}"
+        new_ref[entry["fullUrl"]] = f"{rtype}/{local}"
+        entry["resource"]["id"] = local
+        entry["fullUrl"] = f"http://ehr.example.org/fhir/{rtype}/{local}"
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str) and node["reference"] in new_ref:
+                node["reference"] = new_ref[node["reference"]]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(copied)
+    ident = copied["entry"][0]["resource"]["identifier"]
+    ident["value"] = f"{ident['value']}-{tag}"
+    copied.pop("identifier", None)
+    return copied

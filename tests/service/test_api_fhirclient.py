@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -12,7 +13,7 @@ from fhirclient.models.capabilitystatement import CapabilityStatement
 from fhirclient.models.patient import Patient
 from fhirclient.server import FHIRUnauthorizedException
 
-from .bundles import demo_bundles, renamed
+from .bundles import demo_bundles, renamed, without_ids
 
 
 def _client(base: str, token: str | None) -> client.FHIRClient:
@@ -29,15 +30,23 @@ def test_engine_posts_reads_and_finds_the_demo_bundles(served) -> None:
     sources = demo_bundles()
     sources += [renamed(sources[0], f"copy{i}") for i in range(max(0, 3 - len(sources)))]  # page over >= 3
     for source in sources:
+        # fhirclient's models drop primitive extensions (`_end` on a relative date), leaving an empty element
+        # the server refuses (ele-1) rather than store a case with a fact silently lost; the engine posts JSON
         bundle = Bundle(source)
-        bundle.id = None  # create: the server assigns the id
-        response = bundle.create(server)
+        bundle.id = None
+        if '"_' in json.dumps(source):
+            refused = server.session.post(server.base_uri + "Bundle", json=bundle.as_json(), timeout=60,
+                                          headers={"Content-Type": "application/fhir+json"})
+            assert refused.status_code == 422 and "ele-1" in refused.text
+        response = server.post_json("Bundle", {k: v for k, v in source.items() if k != "id"}).json()
         assert response["resourceType"] == "Bundle" and response["meta"]["versionId"] == "1"
-        created[response["id"]] = source
+        created[response["id"]] = response
+        # the server gives the resources ids of its own; apart from those the content is the sender's
+        assert without_ids(response)["entry"] == without_ids(source)["entry"]
     # read back: the same content, with the server's id and meta
-    for case_id, source in created.items():
+    for case_id, stored in created.items():
         back = Bundle.read(case_id, server).as_json()
-        assert back["entry"] == Bundle(source).as_json()["entry"]
+        assert back["entry"] == Bundle(stored).as_json()["entry"]
         assert back["meta"]["versionId"] == "1"
     # polling by _lastUpdated: everything since before the first write, in order, across pages
     with warnings.catch_warnings():
@@ -51,7 +60,7 @@ def test_engine_posts_reads_and_finds_the_demo_bundles(served) -> None:
         # by patient: each demo patient's AdverseEvents come only from that patient's case
         for source in created.values():
             patient = next(e["resource"] for e in source["entry"] if e["resource"]["resourceType"] == "Patient")
-            events = AdverseEvent.where(struct={"patient": f"Patient/{patient['id']}"}).perform_resources(server)
+            events = AdverseEvent.where(struct={"subject": f"Patient/{patient['id']}"}).perform_resources(server)
             expected = {e["resource"]["id"] for e in source["entry"]
                         if e["resource"]["resourceType"] == "AdverseEvent"}
             assert {e.id for e in events} == expected and expected

@@ -48,7 +48,8 @@ def test_versions_are_kept_with_who_when_why(store: CaseStore) -> None:
     assert [(h.version, h.author, h.reason) for h in history] == [(2, "user:b", "lab results"),
                                                                     (1, "token:a", "first report")]
     # resources follow the current version; older versions stay readable
-    patient_id = bundle["entry"][1]["resource"]["id"]
+    patient_id = v1.bundle["entry"][1]["resource"]["id"]
+    assert v2.bundle["entry"][1]["resource"]["id"] == patient_id  # server ids stay across versions
     assert store.read_resource("Patient", patient_id).version == 2
     assert store.read_resource("Patient", patient_id, 1).version == 1
     assert [r.version for r in store.resource_history("Patient", patient_id)] == [2, 1]
@@ -77,11 +78,6 @@ def test_conflicts_and_failed_writes_change_nothing(store: CaseStore) -> None:
         store.create(bundle, author="t")
     with pytest.raises(VersionConflict):
         store.update(v1.case_id, follow_up(v1.bundle, "stale"), author="t", if_match=7)
-    # another case reusing this case's resource ids: refused as a whole, nothing half-written
-    clash = renamed(bundle, "other")
-    clash["entry"][1]["resource"]["id"] = bundle["entry"][1]["resource"]["id"]
-    with pytest.raises(StoreConflict, match="already belongs"):
-        store.create(clash, author="t")
     other_key = follow_up(v1.bundle, "x")
     other_key["entry"][0]["resource"]["identifier"]["value"] = "SOMETHING-ELSE"
     with pytest.raises(InputError, match="not this case's"):
@@ -115,7 +111,7 @@ def test_bundles_the_store_cannot_key_are_refused_with_a_location(store, broken,
 def test_index_searches(store: CaseStore) -> None:
     bundles = [renamed(demo_bundles()[0], f"s{i}") for i in range(3)]
     stored = [store.create(b, author="t") for b in bundles]
-    patient = next(e["resource"]["id"] for e in bundles[1]["entry"]
+    patient = next(e["resource"]["id"] for e in stored[1].bundle["entry"]
                    if e["resource"]["resourceType"] == "Patient")
     page = store.search("AdverseEvent", Criteria(patient=[[f"Patient/{patient}"]]))
     assert page.total >= 1
@@ -123,10 +119,10 @@ def test_index_searches(store: CaseStore) -> None:
     assert store.search("Bundle", Criteria(patient=[[f"Patient/{patient}"]])).total == 1
     ae = next(e["resource"] for e in bundles[0]["entry"] if e["resource"]["resourceType"] == "AdverseEvent")
     coding = ae["event"]["coding"][0]
-    by_code = store.search("AdverseEvent", Criteria(tokens=[("code", [(coding["system"], coding["code"])])]))
+    by_code = store.search("AdverseEvent", Criteria(tokens=[("event", [(coding["system"], coding["code"])])]))
     assert by_code.total == 3
-    assert store.search("AdverseEvent", Criteria(tokens=[("code", [(None, coding["code"])])])).total == 3
-    assert store.search("AdverseEvent", Criteria(tokens=[("code", [("urn:other", coding["code"])])])).total == 0
+    assert store.search("AdverseEvent", Criteria(tokens=[("event", [(None, coding["code"])])])).total == 3
+    assert store.search("AdverseEvent", Criteria(tokens=[("event", [("urn:other", coding["code"])])])).total == 0
     # _lastUpdated: strictly after the second case's time finds only the third case's Bundle
     after = parse_range(stored[1].meta["lastUpdated"])
     page = store.search("Bundle", Criteria(last_updated=[DateClause("gt", *after)]))

@@ -1,0 +1,56 @@
+"""The R4 search parameters the store indexes and the API answers (mappings/fhir_search.yaml), checked on load."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from reporter.errors import MappingError
+from reporter.tables import load_yaml
+
+ParamType = Literal["token", "date", "reference", "quantity"]
+
+
+class SearchParam(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: ParamType
+    definition: str
+    paths: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+
+
+class SearchTable(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    common: dict[str, SearchParam]
+    resources: dict[str, dict[str, SearchParam]]
+
+    @model_validator(mode="after")
+    def _one_date_each(self) -> SearchTable:
+        for rtype, params in self.resources.items():
+            dates = [n for n, p in params.items() if p.type == "date"]
+            if len(dates) > 1:
+                raise ValueError(f"{rtype} has {len(dates)} date parameters; the index keeps one")
+        return self
+
+
+@cache
+def search_table() -> SearchTable:
+    try:
+        return SearchTable.model_validate(load_yaml("fhir_search.yaml"))
+    except ValidationError as exc:
+        raise MappingError(f"fhir_search.yaml does not match its schema: {exc}") from None
+
+
+def params_of(resource_type: str) -> dict[str, SearchParam]:
+    """Every parameter of a type, the common ones (_id, _lastUpdated) first."""
+    return {**search_table().common, **search_table().resources.get(resource_type, {})}
+
+
+def date_param(resource_type: str) -> str | None:
+    return next((n for n, p in search_table().resources.get(resource_type, {}).items() if p.type == "date"), None)
+
+
+def searchable_types() -> list[str]:
+    return list(search_table().resources)

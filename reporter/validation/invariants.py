@@ -1,0 +1,80 @@
+"""The FHIR R4 invariants the models do not check, for the elements our resources use.
+
+ext-1 (an extension has a value or sub-extensions, not both), obs-6 (dataAbsentReason only without a value),
+obs-3 (a reference range has low, high or text), dom-2 (contained resources contain none), dom-3 (every
+contained resource is referenced), bdl-7 (fullUrl unique in a Bundle, per version). ele-1 (no empty
+elements) is checked with the JSON types in reporter.fhir.models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from reporter.validation.report import Issue
+
+
+def _issue(rule: str, where: str, message: str) -> Issue:
+    return Issue("error", f"FHIR-{rule.upper()}", where, f"{message} ({rule})",
+                 "see the invariant in the FHIR R4 definition of the element", "structure")
+
+
+def _extensions(node: Any, path: str) -> Iterator[tuple[str, dict]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("extension", "modifierExtension") and isinstance(value, list):
+                for i, ext in enumerate(value):
+                    if isinstance(ext, dict):
+                        yield f"{path}.{key}[{i}]", ext
+            if key not in ("resource", "contained"):
+                yield from _extensions(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _extensions(item, f"{path}[{i}]")
+
+
+def _has_value(element: dict) -> bool:
+    return any(k.lstrip("_").startswith("value") and k.lstrip("_")[5:6].isupper() for k in element)
+
+
+def check_resource_invariants(resource: dict, root: str) -> list[Issue]:
+    issues = []
+    for where, ext in _extensions(resource, root):
+        if _has_value(ext) == bool(ext.get("extension")):
+            issues.append(_issue("ext-1", where, "an extension has either a value or sub-extensions, not both "
+                                                 "and not neither"))
+    rtype = resource.get("resourceType")
+    if rtype == "Observation":
+        for where, obs in [(root, resource)] + [(f"{root}.component[{i}]", c) for i, c in
+                                                 enumerate(resource.get("component") or []) if isinstance(c, dict)]:
+            if obs.get("dataAbsentReason") and _has_value(obs):
+                issues.append(_issue("obs-6", f"{where}.dataAbsentReason",
+                                     "dataAbsentReason is only for an Observation without a value"))
+        for i, rng in enumerate(resource.get("referenceRange") or []):
+            if isinstance(rng, dict) and not (rng.get("low") or rng.get("high") or rng.get("text")):
+                issues.append(_issue("obs-3", f"{root}.referenceRange[{i}]",
+                                     "a reference range needs low, high or text"))
+    contained = [c for c in resource.get("contained") or [] if isinstance(c, dict)]
+    if contained:
+        text = str({k: v for k, v in resource.items() if k != "contained"}) + str(contained)
+        for i, item in enumerate(contained):
+            if item.get("contained"):
+                issues.append(_issue("dom-2", f"{root}.contained[{i}]", "a contained resource contains none"))
+            if item.get("id") and f"#{item['id']}" not in text:
+                issues.append(_issue("dom-3", f"{root}.contained[{i}]",
+                                     "a contained resource must be referenced from the resource"))
+    if rtype == "Bundle":
+        seen: dict[tuple[str, str], int] = {}
+        for i, entry in enumerate(resource.get("entry") or []):
+            if not isinstance(entry, dict) or not isinstance(entry.get("fullUrl"), str):
+                continue
+            inner = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
+            key = (entry["fullUrl"], str((inner.get("meta") or {}).get("versionId", "")))
+            if key in seen:
+                issues.append(_issue("bdl-7", f"{root}.entry[{i}].fullUrl",
+                                     f"fullUrl {entry['fullUrl']} repeats entry {seen[key]}"))
+            else:
+                seen[key] = i
+            if inner:
+                where = f"{root}.entry[{i}].resource.ofType({inner.get('resourceType')})"
+                issues += check_resource_invariants(inner, where)
+    return issues
