@@ -30,16 +30,17 @@ class Ctx:
     receiver: Receiver
     index: read.BundleIndex = field(init=False)
 
-    as_received: bool = field(init=False)
+    imported: bool = field(init=False)
     not_received: frozenset[str] = field(init=False)
+    _case: Any = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         from reporter.e2b.transmission import not_received
 
         self.index = read.BundleIndex(self.bundle)
-        # An imported Bundle (it carries its transmission ids): write its facts as they were received,
-        # with no defaults or decorations of the writer's own.
-        self.as_received = read.extension(self.composition, "e2b_transmission") is not None
+        # From an E2B import (it carries its transmission ids): a code the case holds in another code
+        # system than the receiver's list is written in that system, with the version it came with.
+        self.imported = read.extension(self.composition, "e2b_transmission") is not None
         # E2B elements whose values in an imported Bundle are the importer's placeholders (the case model
         # needs them; the source did not have them, or not in a form the model can hold).
         self.not_received = frozenset(not_received(self.composition))
@@ -48,6 +49,28 @@ class Ctx:
         """Mark what the writer produces without a fact of the case behind it (a constant, a default, a
         value the importer does not read): an imported case keeps it only where the source had it."""
         return xmlw.default(node) if when else node
+
+    def onset_from_dates(self, event: Json, statement: Json) -> dict[str, tuple[float, str]]:
+        """G.k.9.i.3.1 / .2 worked out from the case's dates and relative times when they give an exact,
+        non-negative interval (reporter.assess.onset); nothing for a range (a month-precision date)."""
+        from reporter.assess.onset import time_to_onset
+        from reporter.errors import ReporterError
+        from reporter.fhir.to_case import bundle_to_case
+
+        if self._case is False:
+            try:
+                self._case = bundle_to_case(self.bundle)
+            except (ReporterError, ValueError):
+                self._case = None
+        case = self._case
+        if case is None:
+            return {}
+        drug = next((d for d in case.drugs if d.id == read.ext_value(statement, "case_key")), None)
+        reaction = next((r for r in case.reactions if r.id == read.ext_value(event, "case_key")), None)
+        if drug is None or reaction is None:
+            return {}
+        link = next((x for x in drug.reactions if x.reaction == reaction.id), None)
+        return time_to_onset(case, drug, reaction, link).e2b_intervals()
 
     def received(self, number: str) -> bool:
         """False when the Bundle's value for E2B element `number` is an import placeholder."""

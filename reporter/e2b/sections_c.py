@@ -123,7 +123,7 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
         ctx.ich(qual, "code", code, 6)
     else:
         # a null flavor names no code system of its own: an imported one gets the source's, if it had one
-        el(qual, "code", codeSystem=None if ctx.as_received else "2.16.840.1.113883.3.989.2.1.1.6",
+        el(qual, "code", codeSystem=None if ctx.imported else "2.16.840.1.113883.3.989.2.1.1.6",
            nullFlavor=read.absent_reason(qualification) or "UNK")
     if address.get("country"):
         place = el(el(who, "asLocatedEntity", classCode="LOCE"), "location", classCode="COUNTRY",

@@ -49,7 +49,8 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     # an imported drug's per-reaction blocks in the order received (e2b_order), new ones after them
     links = received_order(links, lambda link: link[1])
     for event, entity in links:
-        intervals(admin, event, entity, statement)
+        # a case authored here gets the intervals its dates give; an imported one says what its sender stated
+        intervals(admin, event, entity, statement, None if ctx.imported else ctx.onset_from_dates(event, statement))
     for dosage in statement.get("dosage") or []:
         dose_line(ctx, admin, dosage)
     cumulative = read.ext_value(statement, "cumulative_dose")
@@ -137,8 +138,10 @@ def product(ctx: Ctx, admin: Node, medication: Json) -> None:
         el(el(org, "addr"), "country", text=country)
 
 
-def intervals(admin: Node, event: Json, entity: Json, statement: Json) -> None:
-    """G.k.9.i.3.1 / .2: onset after first / last dose, explicit or from the reaction's relative onset."""
+def intervals(admin: Node, event: Json, entity: Json, statement: Json,
+              from_dates: dict[str, tuple[float, str]] | None = None) -> None:
+    """G.k.9.i.3.1 / .2: onset after first / last dose, as stated, else from the reaction's relative onset,
+    else worked out from the dates when they give it exactly (`from_dates`)."""
     explicit = read.extension(entity, "onset_interval")
     found = {"SAS": read.sub_value(explicit, "afterFirstDose"), "SAE": read.sub_value(explicit, "afterLastDose")}
     relative = read.relative_time(event, "date")
@@ -146,6 +149,10 @@ def intervals(admin: Node, event: Json, entity: Json, statement: Json) -> None:
         key = "SAS" if relative.anchor == "first-dose" else "SAE"
         if not found[key]:
             found[key] = {"value": relative.value, "code": relative.unit}
+    for key, element in (("SAS", "G.k.9.i.3.1"), ("SAE", "G.k.9.i.3.2")):
+        if not found[key] and element in (from_dates or {}):
+            value, unit = (from_dates or {})[element]
+            found[key] = {"value": value, "code": unit}
     for type_code in ("SAS", "SAE"):
         quantity = found[type_code]
         if quantity:
@@ -237,7 +244,7 @@ def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
     if code is None:
         target = f"urn:oid:{oid}"
         coding = next((c for c in route.get("coding") or [] if c.get("system") == target), {})
-        if not coding and ctx.as_received:  # received in another list than the receiver's: as received
+        if not coding and ctx.imported:  # received in another list than the receiver's: as received
             coding = next((c for c in route.get("coding") or []
                            if c.get("system", "").startswith("urn:oid:") and c.get("code")), {})
             oid = coding.get("system", "")[len("urn:oid:"):] or oid
@@ -251,7 +258,7 @@ def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
 
 def code_version(ctx: Ctx, coding: Json, profile: dict[str, str]) -> str | None:
     """The version of a code the case holds: its own; else (a new case) the receiver's list version."""
-    return coding.get("version") or (None if ctx.as_received else profile.get("version"))
+    return coding.get("version") or (None if ctx.imported else profile.get("version"))
 
 
 def indication(ctx: Ctx, admin: Node, reason: Json) -> None:

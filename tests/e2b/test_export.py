@@ -173,3 +173,27 @@ def test_blinded_investigational_product_is_written_and_read_back(tmp_path, e2b_
     (report,) = import_file(path).reports
     medications = read.BundleIndex(report.bundle).all("Medication")
     assert any(read.ext_value(m, "blinded") is True for m in medications)
+
+
+def test_onset_interval_is_worked_out_from_dates(e2b_schema_dir) -> None:
+    """A drug started 2005-08-01 and a reaction on 2005-10-25: G.k.9.i.3.1 = 85 d; a month-precision onset
+    gives a range, which E2B cannot carry, so nothing is written rather than a rounded number."""
+    from reporter.casefile import model as m
+    from reporter.fhir.build import build_bundle
+
+    def export_onset(onset: str) -> list[tuple[str, str]]:
+        case = m.CaseFile(
+            case_id="XX-TEST-085", report=m.Report(type="spontaneous", first_received="2005-11-01",
+                                                  most_recent="2005-11-01"),
+            patient=m.Patient(initials="AB"),
+            reactions=[m.Reaction(id="rash", verbatim="rash", onset=onset)],
+            drugs=[m.Drug(id="d", role="suspect", product="Drug X",
+                          dosages=[m.Dosage(start="2005-08-01")], reactions=[m.DrugReaction(reaction="rash")])])
+        out = export_bundles([build_bundle(case)], receiver_name="ich", schema_dir=e2b_schema_dir)
+        assert out.check.xsd == "valid"
+        doc = etree.fromstring(out.xml)
+        return [(q.get("value"), q.get("unit")) for q in doc.iter("{urn:hl7-org:v3}pauseQuantity")
+                if q.getparent().get("typeCode") == "SAS"]
+
+    assert export_onset("2005-10-25") == [("85", "d")]
+    assert export_onset("2005-10") == []
