@@ -7,6 +7,7 @@ from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, 
 from reporter.e2b.origin import e2b_id, order
 from reporter.e2b.xmlw import Node, bl, el, observation
 from reporter.fhir import read
+from reporter.tables import system
 
 SEX = {"male": "1", "female": "2"}
 SERIOUSNESS = ["34", "21", "33", "35", "12", "26"]   # E.i.3.2a-f, in order
@@ -102,6 +103,13 @@ def study(ctx: Ctx, role: Node) -> None:
         ctx.ich(research, "code", study_type, 8)
     if found.get("title"):
         el(research, "title", text=found["title"])
+    for number, key in (("FDA.C.5.5a", "fda_ind"), ("FDA.C.5.5b", "fda_pre_anda"),
+                        ("FDA.C.5.6.r", "fda_cross_reported_ind")):
+        regional = ctx.receiver.regional_element(number)
+        for ident in (i for i in idents if i.get("system") == system(key)) if regional else ():
+            reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
+                     moodCode="EVN")
+            el(reg, "id", root=regional["root"], extension=ident.get("value"))
     for ident in idents:
         if not ident.get("system", "").endswith(".3.6"):
             continue

@@ -596,7 +596,10 @@ def _study(r: Reader) -> Any:
         if item:
             registrations.append(item)
     data = {"name": r.value("C.5.2", inst), "sponsor_number": r.value("C.5.3", inst),
-            "type": r.code("C.5.4", inst, "study_type"), "registrations": registrations}
+            "type": r.code("C.5.4", inst, "study_type"), "registrations": registrations,
+            "fda_ind": r.value("FDA.C.5.5a", inst), "fda_pre_anda": r.value("FDA.C.5.5b", inst),
+            "fda_cross_reported_inds": [v for reg in r.instances("fda_cross_reported_ind")
+                                        if (v := r.value("FDA.C.5.6.r", reg)) is not None]}
     return r.build(m.Study, data, point, inst)
 
 

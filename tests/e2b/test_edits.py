@@ -121,6 +121,8 @@ def test_an_import_reads_back_into_the_case_without_e2b(shared_dir: Path) -> Non
     ema = cases["ema-literature-study-parent-death.xml"]
     assert ema.patient and ema.patient.death and (ema.patient.death.date or ema.patient.death.reported_causes)
     assert ema.patient.parent is not None and ema.study is not None
+    premarket = cases["FAERS2022Scenario4.xml"]  # an IND safety report: FDA.C.5.5a and FDA.C.5.6.r
+    assert premarket.study and premarket.study.fda_ind == "012345" and premarket.study.fda_cross_reported_inds
     fda = cases["FAERS2022Scenario1.xml"]
     assert fda.patient and [r.code for r in fda.patient.race if isinstance(r, m.Coded)]
     assert fda.report.fda_report_type is not None
