@@ -68,3 +68,12 @@ SETTINGS = (*SETTINGS,
             "service is behind HTTPS."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+# --- reliability and security settings (issue 17) ---------------------------------------------------------
+SETTINGS = (*SETTINGS,
+    Setting("trusted_proxies", None,
+            "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed (e.g. 127.0.0.1); the audit trail then records the client's "
+            "address, and HTTPS seen by the proxy turns on HSTS. Unset: the peer address is the client."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}

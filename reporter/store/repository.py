@@ -32,12 +32,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from reporter.errors import InputError, NotFound, StoreConflict, StoreError, VersionConflict
+from reporter.store import audit as audit_trail
 from reporter.store import index as bundle_index
+from reporter.store.audit import AuditContext
 from reporter.store.fhirdates import format_instant
+from reporter.store.outage import OutageMonitor
 from reporter.store.schema import (
     AuditEvent,
     Case,
@@ -240,6 +243,7 @@ class CaseStore:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
                                             expire_on_commit=False)
+        self.outage = OutageMonitor()
         if migrate:
             self.upgrade()
 
@@ -260,8 +264,18 @@ class CaseStore:
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        """A read transaction. A database that cannot be reached gives StoreUnavailable (HTTP 503), logged
+        once per outage rather than once per request."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            if _is_timeout(exc):
+                raise _timeout_error() from exc
+            self.outage.failed(exc)
+            raise StoreUnavailable("the case store is unavailable; try again shortly",
+                                   hint=type(exc.orig).__name__) from exc
+        self.outage.ok()
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
@@ -274,9 +288,14 @@ class CaseStore:
         except IntegrityError as exc:
             raise StoreConflict("the write conflicts with stored data and was not applied",
                                 hint=type(exc.orig).__name__) from exc
-        except OperationalError as exc:
+        except (OperationalError, InterfaceError) as exc:
+            self.outage.failed(exc)
+            raise StoreUnavailable("the database refused the write; nothing was changed",
+                                   hint=type(exc.orig).__name__) from exc
+        except DBAPIError as exc:  # e.g. the audit trail's append-only guard
             raise StoreError("the database refused the write; nothing was changed",
                              hint=type(exc.orig).__name__) from exc
+        self.outage.ok()
 
     def _next_timestamp(self, session: Session) -> datetime:
         """Now, but strictly after every stored version (clocks can step back; ties break paging)."""
@@ -289,12 +308,15 @@ class CaseStore:
     # --- writes -------------------------------------------------------------------------------------
 
     def create(self, bundle: dict, *, author: str, reason: str | None = None,
-               casefile: dict | None = None) -> StoredVersion:
+               casefile: dict | None = None, audit: AuditContext | None = None) -> StoredVersion:
         """Store a new case from its first Bundle. StoreConflict if the case key is already stored.
-        `casefile`: the case-file JSON the Bundle was built from, kept beside it for editing."""
-        return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None, casefile=casefile)
+        `casefile`: the case-file JSON the Bundle was built from, kept beside it for editing.
+        `audit`: who and from where, for the audit row written in the same transaction."""
+        return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None, casefile=casefile,
+                          audit=audit)
 
-    def save(self, bundle: dict, *, author: str, reason: str | None = None) -> StoredVersion:
+    def save(self, bundle: dict, *, author: str, reason: str | None = None,
+             audit: AuditContext | None = None) -> StoredVersion:
         """Store a Bundle as a new case, or as the next version (follow-up, amendment, nullification) of the
         case with the same C.1.1 identifier: what an E2B import does with each report it reads."""
         system, key = case_key(check_bundle(bundle))
@@ -303,23 +325,29 @@ class CaseStore:
             exists = session.get(Case, cid) is not None
         if not exists:
             try:
-                return self.create(bundle, author=author, reason=reason)
+                return self.create(bundle, author=author, reason=reason, audit=audit)
             except StoreConflict:  # created meanwhile by another writer: store as its next version
                 pass
-        return self.update(cid, bundle, author=author, reason=reason)
+        return self.update(cid, bundle, author=author, reason=reason, audit=audit)
 
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
-               reason: str | None = None, casefile: dict | None = None) -> StoredVersion:
-        """Add a version to an existing case. VersionConflict if `if_match` is not the current version."""
+               reason: str | None = None, casefile: dict | None = None,
+               audit: AuditContext | None = None) -> StoredVersion:
+        """Add a version to an existing case. VersionConflict if `if_match` is not the current version.
+        A change needs a reason (given, or declared in the Bundle as C.1.11.2): InputError without one."""
         return self._save(bundle, author=author, reason=reason, case_id=case_id, if_match=if_match,
-                          casefile=casefile)
+                          casefile=casefile, audit=audit)
 
     def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
-              if_match: int | None, casefile: dict | None = None) -> StoredVersion:
+              if_match: int | None, casefile: dict | None = None,
+              audit: AuditContext | None = None) -> StoredVersion:
         bundle = copy.deepcopy(check_bundle(bundle))
         system, key = case_key(bundle)
         kind_declared, reason_declared = declared_kind(bundle)
-        reason = reason or reason_declared
+        reason = (reason or "").strip() or reason_declared
+        if reason and len(reason) > 2000:
+            raise InputError("the reason is longer than 2000 characters", location="reason")
+        audit = audit or AuditContext(agent=author, kind="system")
         with self.write_session() as session:
             now = self._next_timestamp(session)
             if case_id is None:
@@ -351,6 +379,9 @@ class CaseStore:
                 if case.status == "nullified":
                     raise StoreConflict(f"Bundle/{cid} was nullified; it takes no further versions",
                                         location=f"Bundle/{cid}")
+                if not reason:  # checked after the version checks: a stale If-Match is 412 either way
+                    raise InputError("a change to a stored case needs a reason", location="reason",
+                                     hint="say why (API: the X-Reporter-Reason header; pages: the reason field)")
                 version = case.current_version + 1
                 kind = kind_declared or "follow-up"
                 session.execute(update(ResourceIndex)
@@ -376,6 +407,12 @@ class CaseStore:
             session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
                             for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
             status = case.status
+            # The audit row commits with the version or not at all: no change without its record.
+            audit_trail.append(session, recorded=now, subtype=audit.subtype or ("create" if version == 1
+                                                                                else "update"),
+                               action="C" if version == 1 else "U", outcome="0", agent=audit.agent,
+                               kind=audit.kind, source=audit.source, entity=f"Bundle/{cid}/_history/{version}",
+                               case_id=cid, query=audit.query, reason=reason or None, detail=audit.detail)
         return StoredVersion(cid, version, kind, now, author, reason, bundle, status, casefile)
 
     def _check_ids_free(self, session: Session, cid: str, entries: list[bundle_index.IndexEntry]) -> None:
@@ -494,17 +531,39 @@ class CaseStore:
 
     def audit(self, *, subtype: str, action: str, outcome: str, agent: str, entity: str | None = None,
               query: str | None = None, source: str | None = None, detail: str | None = None,
-              kind: str = "rest") -> None:
-        """Append an AuditEvent row in its own transaction (also after a failed, rolled-back write)."""
-        with self._write_sessions() as session, session.begin():
-            session.add(AuditEvent(recorded=_now(), type=kind, subtype=subtype, action=action,
-                                   outcome=outcome, agent=agent[:128], source=(source or "")[:64] or None,
-                                   entity=(entity or "")[:255] or None, query=query,
-                                   detail=(detail or "")[:2000] or None))
+              kind: str = "rest", case_id: str | None = None, reason: str | None = None) -> None:
+        """Append an AuditEvent row in its own transaction: reads, and refused or failed writes (which
+        changed nothing). Successful writes are audited inside their own transaction by `_save`."""
+        if case_id is None and entity and entity.startswith("Bundle/"):
+            case_id = entity.split("/")[1] or None
+        with self.write_session() as session:
+            audit_trail.append(session, recorded=_now(), subtype=subtype, action=action, outcome=outcome,
+                               agent=agent, kind=kind, source=source, entity=entity, case_id=case_id,
+                               query=query, reason=reason, detail=detail)
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
         with self.read_session() as session:
             return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached or refused the connection (HTTP 503)."""
+
+
+def _is_timeout(exc: DBAPIError) -> bool:
+    """A statement cut off by the search time limit (PostgreSQL statement_timeout, SQLite interrupt)."""
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None)
+    return code == "57014" or "interrupted" in str(orig).lower()
+
+
+def _timeout_error() -> StoreError:
+    return SearchTooCostly("the search took too long and was stopped", location="query",
+                           hint="narrow the search (more criteria, a smaller _count)")
+
+
+class SearchTooCostly(StoreError):
+    """A search stopped by the store's time limit (HTTP 503 with a hint to narrow it)."""
 
 
 def _stored(row: ResourceIndex) -> StoredResource:

@@ -7,7 +7,7 @@
   itself), with the searchable values pulled out; ``is_current`` marks the rows of a case's latest version.
   Searches are queries on this table; the resource JSON is kept here so a search page reads no Bundle.
 - ``resource_token``: token search values (code, identifier, seriousness) of an index row.
-- ``audit_event``: every read and write, shaped like FHIR AuditEvent.
+- ``audit_event``: every read and write, shaped like FHIR AuditEvent; append-only and hash-chained.
 - ``api_token``: bearer tokens, stored as SHA-256 hashes with their scopes.
 """
 
@@ -145,11 +145,17 @@ class AuditEvent(Base):
     subtype: Mapped[str] = mapped_column(String(32), nullable=False)  # read, vread, search-type, create...
     action: Mapped[str] = mapped_column(String(1), nullable=False)  # C R U D E
     outcome: Mapped[str] = mapped_column(String(2), nullable=False)  # 0 success, 4 minor, 8 serious, 12 major
-    agent: Mapped[str] = mapped_column(String(128), nullable=False)  # token:<id> | user:<name> | anonymous
+    # token:<id> | user:<name> | cli:<os user> | anonymous
+    agent: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
     source: Mapped[str | None] = mapped_column(String(64))  # network address
     entity: Mapped[str | None] = mapped_column(String(255))  # Type/id[/_history/v]
     query: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
+    # migration 0003: the case a row is about, why (writes), and the hash chain (see store/audit.py)
+    case_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):

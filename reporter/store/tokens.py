@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from reporter.errors import InputError
+from reporter.store import audit as audit_trail
+from reporter.store.audit import AuditContext
 from reporter.store.repository import CaseStore
 from reporter.store.schema import ApiToken, UserAccount
 
@@ -35,7 +37,16 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def create_token(store: CaseStore, scopes: list[str] | tuple[str, ...], label: str | None = None) -> str:
+def _audit(session, audit: AuditContext | None, subtype: str, action: str, entity: str, reason: str | None) -> None:
+    """Account and token administration is audited in its own transaction, like case writes."""
+    audit = audit or audit_trail.cli_context()
+    audit_trail.append(session, recorded=datetime.now(UTC), subtype=subtype, action=action, outcome="0",
+                       agent=audit.agent, kind=audit.kind, source=audit.source, entity=entity, reason=reason,
+                       detail=audit.detail)
+
+
+def create_token(store: CaseStore, scopes: list[str] | tuple[str, ...], label: str | None = None, *,
+                 audit: AuditContext | None = None) -> str:
     """Store a new token and return it (the only time its secret is visible)."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
@@ -45,6 +56,7 @@ def create_token(store: CaseStore, scopes: list[str] | tuple[str, ...], label: s
     with store.write_session() as session:
         session.add(ApiToken(id=token_id, secret_hash=_digest(secret), scopes=" ".join(sorted(set(scopes))),
                              label=label, created=datetime.now(UTC), revoked=False))
+        _audit(session, audit, "token-create", "C", f"token:{token_id}", f"scopes {' '.join(sorted(set(scopes)))}")
     return f"rpt_{token_id}_{secret}"
 
 
@@ -60,12 +72,13 @@ def verify_token(store: CaseStore, presented: str) -> TokenInfo | None:
         return TokenInfo(row.id, frozenset(row.scopes.split()), row.label)
 
 
-def revoke_token(store: CaseStore, token_id: str) -> bool:
+def revoke_token(store: CaseStore, token_id: str, *, audit: AuditContext | None = None) -> bool:
     with store.write_session() as session:
         row = session.get(ApiToken, token_id)
         if row is None:
             return False
         row.revoked = True
+        _audit(session, audit, "token-revoke", "U", f"token:{token_id}", "revoked")
         return True
 
 
@@ -79,7 +92,7 @@ def _scrypt(password: str, salt: bytes) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
 
 
-def set_password(store: CaseStore, name: str, password: str) -> None:
+def set_password(store: CaseStore, name: str, password: str, *, audit: AuditContext | None = None) -> None:
     if len(password) < 10:
         raise InputError("password too short", location="password", hint="use at least 10 characters")
     salt = secrets.token_bytes(16)
@@ -90,6 +103,8 @@ def set_password(store: CaseStore, name: str, password: str) -> None:
             session.add(UserAccount(name=name, password_hash=encoded, created=datetime.now(UTC)))
         else:
             row.password_hash = encoded
+        _audit(session, audit, "user-create" if row is None else "user-password", "C" if row is None else "U",
+               f"user:{name}", "account created" if row is None else "password set")
 
 
 def check_password(store: CaseStore, name: str, password: str) -> bool:

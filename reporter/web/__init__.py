@@ -30,6 +30,7 @@ def settings_from_env() -> dict[str, Any]:
         "BASE_URL": config.get("base_url"),
         "AUTO_MIGRATE": config.get("auto_migrate") not in ("0", "false", "no"),
         "SECURE_COOKIES": config.get("secure_cookies") in ("1", "true", "yes"),
+        "TRUSTED_PROXIES": config.get("trusted_proxies"),
     }
 
 
@@ -50,6 +51,11 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     from reporter.web.pages import bp as ui_bp
 
     page_session.configure(app)
+    from reporter.web.proxy import TrustedProxies, parse_networks
+
+    networks = parse_networks(app.config.get("TRUSTED_PROXIES"))
+    if networks:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, networks)  # type: ignore[method-assign]
     app.register_blueprint(fhir_bp)
     app.register_blueprint(ui_bp)
     _register_errors(app)

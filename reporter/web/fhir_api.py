@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, g, request
 from reporter.errors import InputError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
+from reporter.web import audit as web_audit
 from reporter.web import checks, downloads
 from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
@@ -52,14 +53,8 @@ def _negotiate_first() -> None:
 def _write_audit(response: Response) -> Response:
     """Every API interaction leaves an AuditEvent, failed ones included (outcome 4/8)."""
     info = g.pop("audit", None) or {"subtype": "unknown", "action": "E", "entity": None}
-    status = response.status_code
-    result = "0" if status < 400 else "4" if status < 500 else "8"
-    try:
-        store().audit(subtype=info["subtype"], action=info["action"], outcome=result, agent=current_agent(),
-                      entity=info["entity"], query=request.query_string.decode("latin-1")[:2000] or None,
-                      source=request.remote_addr, detail=f"{request.method} {status}")
-    except Exception:  # an unaudited PHI access must not succeed silently
-        current_app.logger.exception("audit write failed")
+    if not web_audit.record(store(), response, info, agent=current_agent(), kind="rest"):
+        # an unaudited access to case data must not succeed silently
         return fhir_response(outcome([issue("fatal", "transient", "the audit trail is unavailable")]),
                              status=503, fmt="json")
     return response
@@ -247,8 +242,9 @@ def create(resource_type: str):
     if resource_type != "Bundle":
         return _not_writable(resource_type)
     bundle = _bundle_from_request()
-    v = store().create(bundle, author=current_agent(), reason=request.headers.get("X-Reporter-Reason"))
-    g.audit["entity"] = f"Bundle/{v.case_id}/_history/{v.version}"
+    v = store().create(bundle, author=current_agent(), reason=request.headers.get("X-Reporter-Reason"),
+                       audit=web_audit.context(current_agent(), "rest", "create", 201))
+    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=True)
     return _write_response(v, 201)
 
 
@@ -266,8 +262,9 @@ def update(resource_type: str, resource_id: str):
         raise InputError(f"the Bundle's id {bundle.get('id')!r} does not match the URL ({resource_id!r})",
                          location="Bundle.id", hint="an update carries the id of the resource it replaces")
     v = store().update(resource_id, bundle, author=current_agent(), if_match=if_match,
-                       reason=request.headers.get("X-Reporter-Reason"))
-    g.audit["entity"] = f"Bundle/{v.case_id}/_history/{v.version}"
+                       reason=request.headers.get("X-Reporter-Reason"),
+                       audit=web_audit.context(current_agent(), "rest", "update", 200))
+    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=True)
     return _write_response(v, 200)
 
 

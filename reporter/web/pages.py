@@ -19,6 +19,7 @@ from reporter.errors import InputError, NotFound, ReporterError, StoreConflict, 
 from reporter.paths import templates_dir
 from reporter.store import CaseStore, StoredVersion
 from reporter.store.caselist import CaseFilter, list_cases
+from reporter.web import audit as web_audit
 from reporter.web import casediff, caseform, downloads
 from reporter.web.session import (
     check_csrf,
@@ -58,12 +59,8 @@ def _after(response: Response) -> Response:
     if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
         response.headers["Content-Security-Policy"] = PAGE_CSP
     info = g.pop("ui_audit", None)
-    if info is not None:
-        status = response.status_code
-        store().audit(subtype=info["subtype"], action=info["action"],
-                      outcome="0" if status < 400 else "4" if status < 500 else "8",
-                      agent=f"user:{g.get('user') or 'anonymous'}", entity=info["entity"],
-                      source=request.remote_addr, detail=f"{request.method} {status}", kind="user")
+    if not web_audit.record(store(), response, info, agent=f"user:{g.get('user') or 'anonymous'}", kind="user"):
+        return error_page(503, "the audit trail is unavailable; nothing was shown", "try again shortly")
     return response
 
 
@@ -331,23 +328,27 @@ def _submit(v: StoredVersion | None):
         return _render_form(values, v=v, issues=report.issues, status=422, reason=reason,
                             message=f"Not saved: the case's FHIR Bundle has {len(report.errors)} validation "
                                     "error(s), listed below.")
+    if v is not None and not reason:  # a change to a stored case says why (kept in the audit trail)
+        return _render_form(values, v=v, status=422, reason=reason,
+                            message="Not saved: give a reason for this version (the field at the end of the form).")
     casefile = case.model_dump(mode="json", by_alias=True, exclude_none=True)
     author = f"user:{g.user}"
     try:
         if v is None:
             saved = store().create(bundle, author=author, reason=reason or "entered in the case form",
-                                   casefile=casefile)
+                                   casefile=casefile, audit=web_audit.context(author, "user", "create", 303))
         else:
             base = form.get("_base_version", "")
             saved = store().update(v.case_id, bundle, author=author, casefile=casefile,
                                    if_match=int(base) if base.isdigit() else v.version,
-                                   reason=reason or "edited in the case form")
+                                   reason=reason,
+                                   audit=web_audit.context(author, "user", "update", 303))
     except (StoreConflict, VersionConflict, InputError) as exc:
         where = "case_id" if (exc.location or "").startswith(("Composition.identifier", "Bundle.entry[0]")) else None
         errors = [(where, exc.message)] if where else []
         text = exc.message + (f" ({exc.hint})" if exc.hint else "")
         return _render_form(values, v=v, errors=errors, status=409, reason=reason, message=f"Not saved: {text}")
-    g.ui_audit["entity"] = f"Bundle/{saved.case_id}/_history/{saved.version}"
+    g.ui_audit.update(entity=f"Bundle/{saved.case_id}/_history/{saved.version}", stored=True)
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
 
 
@@ -366,3 +367,6 @@ def error_page(status: int, message: str, hint: str | None = None) -> Response:
 
 def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
+
+
+from reporter.web import audit_page  # noqa: E402, F401  (its routes hang on this blueprint)

@@ -142,7 +142,7 @@ def test_error_paths(served) -> None:
     bundle = demo_bundles()[0]
     created = _post(served, bundle).json()
     case_id = created["id"]
-    put_headers = {"Content-Type": JSON}
+    put_headers = {"Content-Type": JSON, "X-Reporter-Reason": "test"}
 
     def put(body, **headers):
         return s.put(f"{base}/Bundle/{case_id}", data=body if isinstance(body, str | bytes) else json.dumps(body),
