@@ -309,18 +309,21 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "write"]),
-              help="Scope to grant (repeat for several).")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["read", "write", "submit"]),
+              help="Scope to grant (repeat for several): read, write, submit (E2B export for a regulator).")
 @click.option("--label", default=None, help="Who or what the token is for (stored, not secret).")
+@click.option("--days", type=click.IntRange(0, 3650), default=None,
+              help="Days until the token expires (default REPORTER_TOKEN_DAYS, 90; 0 = never).")
 @_db_option
-def token_create(scopes: tuple[str, ...], label: str | None, database_url: str | None) -> None:
+def token_create(scopes: tuple[str, ...], label: str | None, days: int | None, database_url: str | None) -> None:
     """Create a token; it is printed once, as the last line."""
     from reporter.store.tokens import create_token
 
     store = _store(database_url)
     try:
         click.echo(f"scopes: {' '.join(sorted(set(scopes)))}", err=True)
-        click.echo(create_token(store, list(scopes), label))
+        click.echo(create_token(store, list(scopes), label, days=days))
     finally:
         store.dispose()
 
@@ -367,10 +370,13 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("username")
+@click.option("--role", type=click.Choice(["reporter", "reviewer", "admin"]), default=None,
+              help="reporter (drafts cases), reviewer (also submits, reviews the audit trail), admin (manages "
+                   "users). New accounts default to reporter; an existing account keeps its role unless given.")
 @_db_option
-def user_create(username: str, database_url: str | None) -> None:
-    """Create USERNAME, or set a new password for it. The password is read from standard input when that is
-    not a terminal (one line), else prompted for twice. It needs at least 10 characters."""
+def user_create(username: str, role: str | None, database_url: str | None) -> None:
+    """Create USERNAME, or set a new password for it (ending its sessions). The password is read from standard
+    input when that is not a terminal (one line), else prompted for twice. It needs at least 10 characters."""
     import re
 
     from reporter.errors import InputError
@@ -385,8 +391,37 @@ def user_create(username: str, database_url: str | None) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     store = _store(database_url)
     try:
-        set_password(store, username, password)
+        set_password(store, username, password, role=role)
         click.echo(f"user {username} saved", err=True)
+    finally:
+        store.dispose()
+
+
+@user.command("revoke")
+@click.argument("username")
+@_db_option
+def user_revoke(username: str, database_url: str | None) -> None:
+    """End every page session of USERNAME now."""
+    from reporter.store.accounts import end_sessions
+
+    store = _store(database_url)
+    try:
+        click.echo(f"{username}: {end_sessions(store, username)} session(s) ended")
+    finally:
+        store.dispose()
+
+
+@user.command("unlock")
+@click.argument("username")
+@_db_option
+def user_unlock(username: str, database_url: str | None) -> None:
+    """Lift the login lock that failed logins put on USERNAME."""
+    from reporter.store.accounts import unlock
+
+    store = _store(database_url)
+    try:
+        unlock(store, username)
+        click.echo(f"{username}: login lock lifted")
     finally:
         store.dispose()
 

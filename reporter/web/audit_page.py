@@ -12,7 +12,7 @@ from flask import Response, render_template, request
 
 from reporter.store.audit import AuditFilter, fhir_bundle, select_events, to_csv
 from reporter.web.pages import _audit, bp, store
-from reporter.web.session import login_required
+from reporter.web.roles import require
 
 PAGE_ROWS = 100
 
@@ -41,7 +41,7 @@ def _filter(errors: dict[str, str]) -> AuditFilter:
 
 
 @bp.get("/audit")
-@login_required
+@require("audit")
 def audit_review():
     _audit("audit-review", "R", "AuditEvent")
     errors: dict[str, str] = {}
@@ -59,7 +59,7 @@ def audit_review():
 
 
 @bp.get("/audit/export")
-@login_required
+@require("audit")
 def audit_export():
     fmt = request.args.get("format", "csv")
     _audit("audit-export", "R", "AuditEvent")

@@ -334,7 +334,7 @@ def e2b_download(resource_id: str):
     """The case's current version as an E2B(R3) batch for `receiver` (ich, fda, ema), checked first:
     XML that fails the XSD or the receiver's rules is not handed out (422 with the problems)."""
     _audit("e2b-export", "R", f"Bundle/{resource_id}")
-    require_scope("read")
+    require_scope("submit")  # E2B is the submission to a regulator: the reviewer's job, not every reader's
     _check_id(resource_id)
     receiver = downloads.check_receiver(request.args.get("receiver", "ich"))
     v = store().read(resource_id)

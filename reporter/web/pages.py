@@ -15,18 +15,18 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
-from reporter.errors import InputError, NotFound, ReporterError, StoreConflict, VersionConflict
+from reporter.errors import AuthError, InputError, NotFound, ReporterError, StoreConflict, VersionConflict
 from reporter.paths import templates_dir
 from reporter.store import CaseStore, StoredVersion
 from reporter.store.caselist import CaseFilter, list_cases
 from reporter.web import audit as web_audit
 from reporter.web import casediff, caseform, downloads
+from reporter.web.roles import can, require
 from reporter.web.session import (
     check_csrf,
     current_user,
     log_in,
     log_out,
-    login_required,
     safe_next,
 )
 
@@ -71,30 +71,39 @@ def _anchor(path: str) -> str:
 
 @bp.app_context_processor
 def _globals() -> dict:
-    return {"user": current_user() if request else None}
+    return {"user": current_user() if request else None, "can": can}
 
 
 # --- login ------------------------------------------------------------------------------------------------
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from reporter.store.tokens import check_password
+    """Log in, throttled per account name and per client address (reporter.store.accounts)."""
+    from reporter.store import accounts
 
-    error = None
+    error, status = None, 200
     name = ""
     if request.method == "POST":
-        name = request.form.get("username", "").strip()
+        name = request.form.get("username", "").strip()[:128]
         password = request.form.get("password", "")
-        if name and password and len(name) <= 128 and check_password(store(), name, password):
-            log_in(name)
-            g.user = name
+        address = request.remote_addr
+        context = web_audit.context(f"user:{name or 'anonymous'}", "user", "login", 303)
+        locked = accounts.lockout(store(), name, address) if name else None
+        if locked is not None:  # refused before the password is even looked at
+            error, status = locked.message(), 429
+            g.user = name or None
             _audit("login", "E", f"user:{name}")
+        elif name and password and len(password) <= 1024 and accounts.check_password(store(), name, password):
+            accounts.clear_failures(store(), name)
+            log_in(name, accounts.start_session(store(), name, address, audit=context))
             return redirect(safe_next(request.args.get("next")), 303)
-        error = "Unknown user name or wrong password."
-        g.user = name[:128] or None
-        _audit("login", "E", "login")
-    response = Response(render_template("login.html", error=error, username=name), 401 if error else 200)
-    return response
+        else:
+            locked = accounts.record_failure(store(), name or "(none)", address,
+                                             audit=web_audit.context(f"user:{name or 'anonymous'}", "user",
+                                                                     "login", 401))
+            error = locked.message() if locked else "Unknown user name or wrong password."
+            status = 429 if locked else 401
+    return Response(render_template("login.html", error=error, username=name), status)
 
 
 @bp.post("/logout")
@@ -127,7 +136,7 @@ def _date_arg(name: str, errors: dict[str, str], *, end: bool = False) -> dateti
 
 
 @bp.get("/cases")
-@login_required
+@require("view")
 def cases():
     from reporter.render.view import case_view
 
@@ -187,15 +196,16 @@ def report_fragment(v: StoredVersion) -> Markup:
 
 
 @bp.get("/cases/<case_id>")
-@login_required
+@require("view")
 def case(case_id: str):
     case_id = _case_id(case_id)
     version = _version_arg()
     _audit("read", "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
     v = store().read(case_id, version)
     current = store().read(case_id) if version else v
-    return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=DOWNLOADS,
-                           editable=True, saved=request.args.get("saved"))
+    offered = [d for d in DOWNLOADS if can("submit") or not d[0].startswith("e2b-")]
+    return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=offered,
+                           editable=can("draft"), saved=request.args.get("saved"))
 
 
 @bp.get("/static/report.css")
@@ -205,11 +215,14 @@ def report_css():
 
 
 @bp.get("/cases/<case_id>/download/<kind>")
-@login_required
+@require("view")
 def download(case_id: str, kind: str):
     case_id = _case_id(case_id)
     version = _version_arg()
     _audit(f"{kind}-export"[:32], "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
+    if kind.startswith("e2b-") and not can("submit"):
+        raise AuthError("E2B(R3) files are for submission: your role may not download them", status=403,
+                        hint="ask a reviewer, or an administrator for the reviewer role")
     v = store().read(case_id, version)
     if kind.startswith("e2b-"):
         try:
@@ -232,7 +245,7 @@ def download(case_id: str, kind: str):
 # --- history and differences ------------------------------------------------------------------------------
 
 @bp.get("/cases/<case_id>/history")
-@login_required
+@require("view")
 def history(case_id: str):
     case_id = _case_id(case_id)
     _audit("history-instance", "R", f"Bundle/{case_id}")
@@ -268,7 +281,7 @@ def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tup
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
-@login_required
+@require("draft")
 def new_case():
     if request.method == "GET":
         return _render_form(caseform.new_case_values(), v=None)
@@ -276,7 +289,7 @@ def new_case():
 
 
 @bp.route("/cases/<case_id>/edit", methods=["GET", "POST"])
-@login_required
+@require("draft")
 def edit_case(case_id: str):
     case_id = _case_id(case_id)
     v = store().read(case_id)
@@ -369,4 +382,4 @@ def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
 
 
-from reporter.web import audit_page  # noqa: E402, F401  (its routes hang on this blueprint)
+from reporter.web import audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)

@@ -207,8 +207,10 @@ def test_e2b_download_per_receiver(served, e2b_schema_dir) -> None:
     from lxml import etree
 
     # e2b_schema_dir: skips without the ICH XSDs; the served app finds the same folder (conftest.served)
-    s = served.session(served.read_token)
+    s = served.session(served.write_token)
     case_id = _post(served, demo_bundles()[0]).json()["id"]
+    refused = served.session(served.read_token).get(f"{served.base}/Bundle/{case_id}/$e2b", timeout=30)
+    assert _is_outcome(refused, 403) and "submit" in refused.text  # submitting is not reading
     r = s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "ich"}, timeout=120)
     assert r.status_code == 200, r.text[:2000]
     assert r.headers["Content-Type"].startswith("application/xml")
