@@ -118,7 +118,8 @@ def _residual(root: etree._Element, keys: dict[etree._Element, str], used: list[
                 if (local(el), local(child)) in diff.IGNORED_NODES:
                     continue
                 prev = child.getprevious()
-                while prev is not None and not isinstance(prev.tag, str):
+                # a header element after a message (mutated batch) follows a node outside these keys
+                while prev is not None and (not isinstance(prev.tag, str) or prev not in keys):
                     prev = prev.getprevious()
                 ext = [_sub("path", keys[child]), _sub("element", labels.label(child))]
                 if prev is not None:
@@ -131,7 +132,7 @@ def _residual(root: etree._Element, keys: dict[etree._Element, str], used: list[
 
 
 def _fragment_xml(el: etree._Element) -> str:
-    copy = etree.fromstring(etree.tostring(el))
+    copy = etree.fromstring(etree.tostring(el, with_tail=False))  # a tail is not part of the fragment
     for node in copy.iter(etree.Comment):
         parent = node.getparent()
         if parent is not None:

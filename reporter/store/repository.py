@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,8 @@ from reporter.store.schema import (
 CASE_NAMESPACE = uuid.UUID("5d0c2a8e-6f3b-4f7e-9a51-2b1f0c7d9e44")
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _PG_WRITE_LOCK = 72_340_001
+MAX_VERSION = 2**31 - 1  # versions are INTEGER columns: a larger number names no version
+MAX_ROW_ID = 2**63 - 1
 KINDS = ("initial", "follow-up", "amendment", "nullification")
 _AMENDMENT_EXT = "http://hl7.org/fhir/us/icsr-ae-reporting/StructureDefinition/icsr-ext-reportamendment"
 
@@ -230,6 +233,9 @@ def check_bundle(bundle: object) -> dict:
             raise InputError(f"{key[0]}/{key[1]} appears twice in the Bundle", location=f"{where}.id")
         seen.add(key)
     case_key(bundle)
+    from reporter.limits import check_text
+
+    check_text(bundle, "Bundle")  # NUL and other control characters: PostgreSQL text and FHIR XML cannot hold them
     return bundle
 
 
@@ -432,6 +438,9 @@ class CaseStore:
     # --- reads --------------------------------------------------------------------------------------
 
     def read(self, case_id: str, version: int | None = None) -> StoredVersion:
+        if version is not None and not 0 < version <= MAX_VERSION:
+            raise NotFound(f"Bundle/{case_id} has no version {version}",
+                           location=f"Bundle/{case_id}/_history/{version}")
         with self.read_session() as session:
             case = session.get(Case, case_id)
             if case is None:
@@ -456,6 +465,9 @@ class CaseStore:
 
     def read_resource(self, resource_type: str, resource_id: str,
                       version: int | None = None) -> StoredResource:
+        if version is not None and not 0 < version <= MAX_VERSION:
+            where = f"{resource_type}/{resource_id}/_history/{version}"
+            raise NotFound(f"{where} does not exist", location=where)
         with self.read_session() as session:
             query = select(ResourceIndex).where(ResourceIndex.resource_type == resource_type,
                                                 ResourceIndex.resource_id == resource_id)
@@ -489,11 +501,8 @@ class CaseStore:
         conditions += [_date_condition(ri.date_start, ri.date_end, c) for c in criteria.date]
         conditions += [ri.patient.in_(values) for values in criteria.patient]
         for param, values in criteria.tokens:
-            alternatives = [and_(ResourceToken.code == code,
-                                 *([ResourceToken.system == system] if system is not None else []))
-                            for system, code in values]
             conditions.append(exists(select(ResourceToken.id).where(
-                ResourceToken.index_id == ri.id, ResourceToken.param == param, or_(*alternatives))))
+                ResourceToken.index_id == ri.id, ResourceToken.param == param, _token_match(values))))
         columns = {"_lastUpdated": ri.last_updated, "_id": ri.resource_id, "date": ri.date_start}
         key, desc = criteria.sort[0]
         keyset = len(criteria.sort) == 1 and key in ("_lastUpdated", "_id")
@@ -509,7 +518,7 @@ class CaseStore:
             after = (col < value) if desc else (col > value)
             same = and_(col == value, (ri.id < row_id) if desc else (ri.id > row_id))
             paged.append(or_(after, same))
-        with self.read_session() as session:
+        with self.read_session() as session, self._time_limit(session):
             query = select(ri).where(*paged).order_by(*order).limit(criteria.count + 1)
             if not keyset and criteria.offset:
                 query = query.offset(criteria.offset)
@@ -526,6 +535,25 @@ class CaseStore:
                 else:
                     page.next_offset = criteria.offset + len(rows)
             return page
+
+    @contextmanager
+    def _time_limit(self, session: Session) -> Iterator[None]:
+        """Stop a search statement after search_seconds: statement_timeout on PostgreSQL (for this transaction
+        only), a progress handler on SQLite. The read_session turns the interruption into SearchTooCostly."""
+        from reporter.limits import limit
+
+        seconds = limit("search_seconds")
+        if self.dialect == "postgresql":
+            session.execute(text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}"))
+            yield
+            return
+        raw = session.connection().connection.driver_connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            yield
+        finally:
+            raw.set_progress_handler(None, 0)
 
     # --- audit --------------------------------------------------------------------------------------
 
@@ -596,6 +624,18 @@ def _date_condition(start_col, end_col, clause: DateClause, *, point: bool = Fal
     }[clause.prefix]
 
 
+def _token_match(values: list[tuple[str | None, str]]):
+    """Token alternatives as IN lists, not a chain of ORs: 900 ORs make SQLite's expression tree too deep."""
+    bare = [code for system, code in values if system is None]
+    pairs = [(system, code) for system, code in values if system is not None]
+    clauses = []
+    if bare:
+        clauses.append(ResourceToken.code.in_(bare))
+    if pairs:
+        clauses.append(tuple_(ResourceToken.system, ResourceToken.code).in_(pairs))
+    return or_(*clauses)
+
+
 def _encode_cursor(row: ResourceIndex, key: str) -> str:
     if key == "_lastUpdated":
         return f"{format_instant(row.last_updated)}~{row.id}"
@@ -606,8 +646,11 @@ def _decode_cursor(cursor: str, key: str):
     from reporter.store.fhirdates import parse_range
 
     try:
-        value, row_id = cursor.rsplit("~", 1)
-        return (parse_range(value)[0] if key == "_lastUpdated" else value), int(row_id)
+        value, row_text = cursor.rsplit("~", 1)
+        row_id = int(row_text)
+        if not 0 <= row_id <= MAX_ROW_ID:
+            raise ValueError("row id out of range")
+        return (parse_range(value)[0] if key == "_lastUpdated" else value), row_id
     except ValueError as exc:
         raise InputError(f"invalid paging cursor {cursor!r}", location="_cursor",
                          hint="follow the next link as given") from exc

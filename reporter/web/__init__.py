@@ -123,6 +123,9 @@ def _register_security(app: Flask) -> None:
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+        from reporter.web.queryguard import check_query
+
+        check_query(request.args)
 
     @app.after_request
     def _headers(response):

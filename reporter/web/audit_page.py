@@ -37,7 +37,7 @@ def _filter(errors: dict[str, str]) -> AuditFilter:
     return AuditFilter(case_id=request.args.get("case", "").strip()[:64] or None,
                        agent=request.args.get("user", "").strip()[:128] or None,
                        since=_day("since", errors), until=_day("until", errors, end=True),
-                       before_id=int(before) if before.isdigit() and len(before) < 19 else None)
+                       before_id=int(before) if before.isdecimal() and len(before) < 19 else None)
 
 
 @bp.get("/audit")

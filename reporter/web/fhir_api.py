@@ -114,7 +114,7 @@ def vread(resource_type: str, resource_id: str, version_id: str):
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
-    if not version_id.isdigit() or int(version_id) < 1:
+    if not version_id.isdecimal() or int(version_id) < 1:
         raise InputError(f"{version_id!r} is not a version id", location="url", hint="versions are 1, 2, ...")
     if resource_type == "Bundle":
         v = store().read(resource_id, int(version_id))

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from reporter.errors import AuthError, InputError, NotFound, ReporterError, StoreConflict, VersionConflict
+from reporter.limits import has_forbidden
 from reporter.paths import templates_dir
 from reporter.store import CaseStore, StoredVersion
 from reporter.store.caselist import CaseFilter, list_cases
@@ -86,6 +87,8 @@ def login():
     if request.method == "POST":
         name = request.form.get("username", "").strip()[:128]
         password = request.form.get("password", "")
+        if has_forbidden(name):  # no account has such a name (and PostgreSQL text cannot hold NUL)
+            name = ""
         address = request.remote_addr
         context = web_audit.context(f"user:{name or 'anonymous'}", "user", "login", 303)
         locked = accounts.lockout(store(), name, address) if name else None
@@ -149,7 +152,7 @@ def cases():
                    onset_from=_date_arg("onset_from", errors), onset_to=_date_arg("onset_to", errors, end=True),
                    updated_from=_date_arg("updated_from", errors),
                    updated_to=_date_arg("updated_to", errors, end=True),
-                   page=int(page_text) if page_text.isdigit() and 0 < int(page_text) < 100000 else 1)
+                   page=int(page_text) if page_text.isdecimal() and 0 < int(page_text) < 100000 else 1)
     if f.seriousness not in ("", "serious", "non-serious"):
         errors["seriousness"] = "choose serious or non-serious"
         f.seriousness = ""
@@ -180,7 +183,7 @@ def _version_arg() -> int | None:
     text = request.args.get("version")
     if text is None or text == "":
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not text.isdecimal() or int(text) < 1:
         raise InputError(f"{text!r} is not a version number", location="version", hint="versions are 1, 2, ...")
     return int(text)
 
@@ -251,8 +254,8 @@ def history(case_id: str):
     _audit("history-instance", "R", f"Bundle/{case_id}")
     versions = store().history(case_id)
     numbers = [v.version for v in versions]
-    new = int(request.args["to"]) if request.args.get("to", "").isdigit() else numbers[0]
-    old = int(request.args["from"]) if request.args.get("from", "").isdigit() else max(new - 1, 1)
+    new = int(request.args["to"]) if request.args.get("to", "").isdecimal() else numbers[0]
+    old = int(request.args["from"]) if request.args.get("from", "").isdecimal() else max(new - 1, 1)
     changes, basis = None, None
     if new in numbers and old in numbers and old != new:
         by_number = {v.version: v for v in versions}
@@ -353,7 +356,7 @@ def _submit(v: StoredVersion | None):
         else:
             base = form.get("_base_version", "")
             saved = store().update(v.case_id, bundle, author=author, casefile=casefile,
-                                   if_match=int(base) if base.isdigit() else v.version,
+                                   if_match=int(base) if base.isdecimal() else v.version,
                                    reason=reason,
                                    audit=web_audit.context(author, "user", "update", 303))
     except (StoreConflict, VersionConflict, InputError) as exc:
