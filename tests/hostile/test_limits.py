@@ -94,8 +94,8 @@ def test_xsd_problems_are_counted_once_per_kind(e2b_schema_dir: Path, shared_dir
 
 
 @pytest.mark.parametrize("with_schema", [True, False])
-def test_foreign_namespace_elements_are_reported_not_crashed_on(with_schema: bool, shared_dir: Path,
-                                                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_foreign_namespace_elements_are_reported_not_crashed_on(
+        with_schema: bool, shared_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     if not with_schema:
         monkeypatch.delenv("REPORTER_E2B_SCHEMA_DIR", raising=False)
     path = tmp_path / "xinclude.xml"
