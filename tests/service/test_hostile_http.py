@@ -121,3 +121,24 @@ def test_hostile_page_requests_get_error_pages_not_500(served, case) -> None:
     r = requests.post(f"{site}/login", data={"csrf_token": csrf, "username": "a\x00b", "password": "x" * 12},
                       cookies=page.cookies, timeout=30)
     assert r.status_code == 401
+
+
+def test_search_statements_are_stopped_at_the_time_limit(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A statement running past search_seconds is stopped by the database (statement_timeout) or SQLite's
+    progress handler, and comes back as SearchTooCostly (HTTP 503 with a hint), not a hung worker."""
+    from sqlalchemy import text
+
+    from reporter import limits
+    from reporter.store.repository import SearchTooCostly
+    from reporter.web.outcome import status_for
+
+    real = limits.limit
+    monkeypatch.setattr(limits, "limit", lambda name: 0.2 if name == "search_seconds" else real(name))
+    endless = {"postgresql": "SELECT pg_sleep(30)",
+               "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"}
+    with pytest.raises(SearchTooCostly, match="took too long") as info, store.read_session() as session, \
+            store._time_limit(session):
+        session.execute(text(endless[store.dialect]))
+    assert status_for(info.value) == 503 and "narrow" in info.value.hint
+    with store.read_session() as session:  # the limit was for that transaction only
+        assert session.execute(text("SELECT 1")).scalar() == 1
