@@ -76,9 +76,9 @@ def main() -> None:
         elif name == "case-file":
             run = targets.case_file
         elif name == "api-bundle":
-            run = lambda seed: targets.api_bundle(seed, client, headers)  # noqa: E731
+            run = lambda seed, c=client, h=headers: targets.api_bundle(seed, c, h)  # noqa: E731
         elif name == "api-query":
-            run = lambda seed: targets.api_query(seed, client, headers, case_id)  # noqa: E731
+            run = lambda seed, c=client, h=headers, i=case_id: targets.api_query(seed, c, h, i)  # noqa: E731
         else:
             parser.error(f"unknown target {name}")
         outcomes: Counter[str] = Counter()
