@@ -95,6 +95,7 @@ def main() -> None:
                 key = f"{type(exc).__name__} at {Path(frame.filename).name}:{frame.lineno}"
                 failures[key] += 1
                 first_failure.setdefault(key, seed)
+                print(f"  {name}: FAILURE seed {seed}: {key}: {str(exc)[:200]}", flush=True)
                 if args.verbose:
                     traceback.print_exc()
             elapsed = time.perf_counter() - t
