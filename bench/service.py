@@ -75,7 +75,7 @@ def start_server(db_url: str, workers: int, threads: int) -> tuple[subprocess.Po
         try:
             if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
                 return proc, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy booting to answer in 2 s
             time.sleep(0.2)
     proc.kill()
     raise SystemExit("server did not start within 60 s")

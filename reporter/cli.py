@@ -103,6 +103,7 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
     Exit code 0 when every report was imported, 1 when some were rejected, 2 when none could be read."""
     import json
     import re
+    from dataclasses import replace
     from pathlib import Path
 
     from reporter.e2b import followup
@@ -143,8 +144,12 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
             click.echo(f"  not mapped: {line}", err=True)
         if case_store is not None:
             try:
+                from reporter.store.audit import cli_context
+
                 stored = case_store.save(report.bundle, author=f"reporter import {Path(file).name}",
-                                         reason=relation)
+                                         reason=relation or f"E2B report received in {Path(file).name}",
+                                         audit=replace(cli_context(), subtype="import",
+                                                       detail=f"reporter import {Path(file).name}"))
                 click.echo(f"  stored as version {stored.version} ({stored.kind}) of Bundle/{stored.case_id}",
                            err=target is None)
             except ReporterError as exc:
@@ -364,18 +369,21 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "write"]),
-              help="Scope to grant (repeat for several).")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["read", "write", "submit"]),
+              help="Scope to grant (repeat for several): read, write, submit (E2B export for a regulator).")
 @click.option("--label", default=None, help="Who or what the token is for (stored, not secret).")
+@click.option("--days", type=click.IntRange(0, 3650), default=None,
+              help="Days until the token expires (default REPORTER_TOKEN_DAYS, 90; 0 = never).")
 @_db_option
-def token_create(scopes: tuple[str, ...], label: str | None, database_url: str | None) -> None:
+def token_create(scopes: tuple[str, ...], label: str | None, days: int | None, database_url: str | None) -> None:
     """Create a token; it is printed once, as the last line."""
     from reporter.store.tokens import create_token
 
     store = _store(database_url)
     try:
         click.echo(f"scopes: {' '.join(sorted(set(scopes)))}", err=True)
-        click.echo(create_token(store, list(scopes), label))
+        click.echo(create_token(store, list(scopes), label, days=days))
     finally:
         store.dispose()
 
@@ -422,10 +430,13 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("username")
+@click.option("--role", type=click.Choice(["reporter", "reviewer", "admin"]), default=None,
+              help="reporter (drafts cases), reviewer (also submits, reviews the audit trail), admin (manages "
+                   "users). New accounts default to reporter; an existing account keeps its role unless given.")
 @_db_option
-def user_create(username: str, database_url: str | None) -> None:
-    """Create USERNAME, or set a new password for it. The password is read from standard input when that is
-    not a terminal (one line), else prompted for twice. It needs at least 10 characters."""
+def user_create(username: str, role: str | None, database_url: str | None) -> None:
+    """Create USERNAME, or set a new password for it (ending its sessions). The password is read from standard
+    input when that is not a terminal (one line), else prompted for twice. It needs at least 10 characters."""
     import re
 
     from reporter.errors import InputError
@@ -440,13 +451,114 @@ def user_create(username: str, database_url: str | None) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     store = _store(database_url)
     try:
-        set_password(store, username, password)
+        set_password(store, username, password, role=role)
         click.echo(f"user {username} saved", err=True)
     finally:
         store.dispose()
 
 
+@user.command("revoke")
+@click.argument("username")
+@_db_option
+def user_revoke(username: str, database_url: str | None) -> None:
+    """End every page session of USERNAME now."""
+    from reporter.store.accounts import end_sessions
+
+    store = _store(database_url)
+    try:
+        click.echo(f"{username}: {end_sessions(store, username)} session(s) ended")
+    finally:
+        store.dispose()
+
+
+@user.command("unlock")
+@click.argument("username")
+@_db_option
+def user_unlock(username: str, database_url: str | None) -> None:
+    """Lift the login lock that failed logins put on USERNAME."""
+    from reporter.store.accounts import unlock
+
+    store = _store(database_url)
+    try:
+        unlock(store, username)
+        click.echo(f"{username}: login lock lifted")
+    finally:
+        store.dispose()
+
+
 # --- end service ------------------------------------------------------------------------------------------
+
+
+# --- audit trail (issue 17) --------------------------------------------------------------------------------
+
+@main.group()
+def audit() -> None:
+    """The audit trail: verify its hash chain, export it."""
+
+
+@audit.command("verify")
+@click.option("--expect-rows", type=click.IntRange(0), default=None,
+              help="Row count recorded earlier (from a previous verify): rows missing at the end are reported.")
+@click.option("--expect-head", default=None, help="Head hash recorded earlier with --expect-rows.")
+@_db_option
+def audit_verify(expect_rows: int | None, expect_head: str | None, database_url: str | None) -> None:
+    """Check every audit row against its hash and its predecessor. Exit code 1 when a row was edited,
+    deleted or inserted out of order. Prints the row count and head hash to record for the next check."""
+    from reporter.store.audit import verify
+
+    store = _store(database_url)
+    try:
+        with store.read_session() as session:
+            result = verify(session, expect_rows=expect_rows, expect_head=expect_head)
+    finally:
+        store.dispose()
+    for problem in result.problems:
+        click.echo(f"TAMPERED: {problem}", err=True)
+    click.echo(f"{result.rows} audit rows; head {result.head or '(empty)'}; "
+               f"{'chain intact' if result.ok else f'{len(result.problems)} problem(s)'}")
+    sys.exit(0 if result.ok else 1)
+
+
+def _instant(value: str | None, name: str):
+    if not value:
+        return None
+    from datetime import UTC, datetime
+
+    from reporter.errors import InputError
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(f"{value!r} is not a date or date-time (ISO 8601)", location=name) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit.command("export")
+@click.option("--case", "case_id", default=None, help="Only rows about this case (Bundle id).")
+@click.option("--user", "agent", default=None,
+              help="Only rows by this agent: user:NAME, token:ID, cli:NAME, or a bare NAME for user:/cli:.")
+@click.option("--since", default=None, help="From this date or date-time (ISO 8601, UTC unless a zone is given).")
+@click.option("--until", default=None, help="Before this date or date-time.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "fhir"]), default="csv", show_default=True,
+              help="CSV, or a FHIR R4 Bundle of AuditEvent resources.")
+@click.option("-o", "--output", "out", default=None, help="Write here instead of stdout.")
+@_db_option
+def audit_export(case_id: str | None, agent: str | None, since: str | None, until: str | None, fmt: str,
+                 out: str | None, database_url: str | None) -> None:
+    """Export audit rows, oldest first, filtered by case, user and period."""
+    import json
+
+    from reporter.store.audit import AuditFilter, fhir_bundle, select_events, to_csv
+
+    f = AuditFilter(case_id=case_id, agent=agent, since=_instant(since, "--since"), until=_instant(until, "--until"))
+    store = _store(database_url)
+    try:
+        with store.read_session() as session:
+            rows = select_events(session, f)
+            text = "".join(to_csv(rows)) if fmt == "csv" else json.dumps(fhir_bundle(rows), indent=1) + "\n"
+    finally:
+        store.dispose()
+    write_output(text, out)
 
 
 # -- the main job on the bundled demo cases --------------------------------------------------------
@@ -776,7 +888,14 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
                 imported += 1
                 if case_store is not None:
                     try:
-                        case_store.save(report.bundle, author=f"reporter batch import {Path(path).name}")
+                        from dataclasses import replace
+
+                        from reporter.store.audit import cli_context
+
+                        case_store.save(report.bundle, author=f"reporter batch import {Path(path).name}",
+                                        reason=f"E2B report received in {Path(path).name}",
+                                        audit=replace(cli_context(), subtype="import",
+                                                      detail=f"reporter batch import {Path(path).name}"))
                     except ReporterError as exc:
                         rejected += 1
                         click.echo(f"{path}: report {report.index} ({name}): not stored: {exc}", err=True)

@@ -96,3 +96,20 @@ SETTINGS = (*SETTINGS,
             "recorded as masked) or initials+record (initials and the hospital record number)."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+# --- reliability and security settings (issue 17) ---------------------------------------------------------
+SETTINGS = (*SETTINGS,
+    Setting("trusted_proxies", None,
+            "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed (e.g. 127.0.0.1); the audit trail then records the client's "
+            "address, and HTTPS seen by the proxy turns on HSTS. Unset: the peer address is the client."),
+    Setting("session_idle_minutes", "30", "A page session ends after this many minutes without a request."),
+    Setting("session_hours", "12", "A page session ends this many hours after login, however active."),
+    Setting("login_max_failures", "5",
+            "Failed logins for one account name within the lockout period before it is locked for that period."),
+    Setting("login_max_failures_per_address", "20",
+            "Failed logins from one client address within the lockout period before the address is locked."),
+    Setting("login_lockout_minutes", "15", "Length of the failure window and of a login lockout."),
+    Setting("token_days", "90", "Days an API token is valid unless `reporter token create --days` says otherwise."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}

@@ -65,6 +65,9 @@ def run_demo(out_dir: Path, *, say: Callable[[str], None] = print, store: bool =
         result.notes.append("XSD validation skipped: set REPORTER_E2B_SCHEMA_DIR to the ICH XSD folder "
                             "(e.g. ../shared/e2b/schema)")
     if store:
+        from dataclasses import replace
+
+        from reporter.store.audit import cli_context
         from reporter.store.repository import CaseStore
 
         database = config.get("database_url") or ""
@@ -72,7 +75,8 @@ def run_demo(out_dir: Path, *, say: Callable[[str], None] = print, store: bool =
         try:
             for bundle, casefile in zip(bundles, casefiles, strict=True):
                 try:
-                    case_store.create(bundle, author="reporter demo", reason="demo case", casefile=casefile)
+                    case_store.create(bundle, author="reporter demo", reason="demo case", casefile=casefile,
+                                      audit=replace(cli_context(), detail="reporter demo"))
                     say(f"stored {bundle['entry'][0]['resource']['identifier']['value']} in {database}")
                 except StoreConflict:
                     say(f"already stored: {bundle['entry'][0]['resource']['identifier']['value']}")

@@ -80,7 +80,12 @@ for _loader in (Yaml12Loader, Yaml12Composer):
     )
 
 
-def load(text: str) -> Any:
+def load(text: str, source: str = "<input>") -> Any:
+    """Parse YAML 1.2-style; aliases and nesting past the limit are refused (InputError) before anything is
+    built: a 9-line alias bomb would otherwise expand to gigabytes."""
+    from reporter.limits import check_yaml_events
+
+    check_yaml_events(text, Yaml12Loader, source)
     return yaml.load(text, Loader=Yaml12Loader)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from reporter import yaml12
+from reporter import limits, yaml12
 from reporter.casefile.model import CaseFile
 from reporter.errors import CaseFileError, InputError
 
@@ -93,12 +93,14 @@ def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
                          hint="E2B(R3) XML is read by `reporter import FILE.xml`")
     if stripped.startswith("{"):
         try:
-            data = json.loads(text)
+            data = limits.parse_json(text, location=source)
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON: {exc.msg}", location=f"{source}:{exc.lineno}:{exc.colno}") from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise InputError(f"invalid JSON: {exc}", location=source) from None
     else:
         try:
-            data = yaml12.load(text)
+            data = yaml12.load(text, source)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -106,6 +108,8 @@ def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
             raise InputError(f"invalid YAML: {problem}", location=where) from None
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping at the top level, found {type(data).__name__}", location=source)
+    limits.check_depth(data, location=source)
+    limits.check_text(data, source)
     return data
 
 

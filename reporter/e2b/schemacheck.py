@@ -6,6 +6,7 @@ The XSD set is read from the `e2b_schema_dir` setting (never shipped with the pr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -59,8 +60,13 @@ def _clean_path(path: str | None) -> str:
 
 
 def validate(loaded: xmlsafe.Loaded, directory: Path | None = None) -> list[SchemaProblem] | None:
-    """XSD problems (empty list: valid), or None when no schema folder is configured."""
-    from reporter.e2b.elements import label_element
+    """XSD problems (empty list: valid), or None when no schema folder is configured.
+
+    Each kind of problem (the same message on the same element, positions aside) is reported once, with how
+    many times it occurred: a file with 10,000 copies of one mistake gives one line, not 10,000, and the
+    element labels of the document are built once, not per error."""
+    from reporter.e2b.elements import Labels
+    from reporter.limits import limit
 
     root_name = xmlsafe.local(loaded.root)
     schema = schema_for(root_name, directory)
@@ -68,17 +74,54 @@ def validate(loaded: xmlsafe.Loaded, directory: Path | None = None) -> list[Sche
         return None
     if schema.validate(loaded.tree):
         return []
-    problems: list[SchemaProblem] = []
+    first: dict[tuple[str, str], tuple] = {}
+    counts: dict[tuple[str, str], int] = {}
+    labels: Labels | None = None
+    namespaces: dict[str, str] | None = None
     for err in schema.error_log:
+        kind = (_POSITION.sub("", _clean_path(err.path)), err.type_name)
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind in first or len(first) >= limit("schema_problems"):
+            continue
         element = None
         path = _clean_path(err.path)
         if err.path:
-            found = loaded.tree.xpath(err.path)
+            namespaces = namespaces if namespaces is not None else _prefixes(loaded)
+            found = _find(loaded, err.path, namespaces)
             if isinstance(found, list) and found and isinstance(found[0], etree._Element):
-                element = label_element(found[0])
+                labels = labels or Labels(loaded.root)
+                label = labels.label(found[0])
+                element = label if label != "[header]" or labels.groups else None
                 path = element_path(found[0])
-        problems.append(SchemaProblem(err.line, path, element, err.message))
+        first[kind] = (err.line, path, element, err.message)
+    problems = []
+    for kind, (line, path, element, message) in first.items():
+        more = counts[kind] - 1
+        problems.append(SchemaProblem(line, path, element,
+                                      message + (f" ({more} more like this)" if more else "")))
+    left = sum(counts.values()) - sum(counts[k] for k in first)
+    if left:
+        problems.append(SchemaProblem(0, "/", None, f"{left} more XSD problem(s) of other kinds not listed"))
     return problems
+
+
+_POSITION = re.compile(r"\[\d+\]")
+
+
+def _prefixes(loaded: xmlsafe.Loaded) -> dict[str, str]:
+    """Every prefix the document declares: libxml2 writes error paths with the document's own prefixes
+    (xi:include for a foreign element), which XPath only knows when told."""
+    return {prefix: uri for el in loaded.root.iter() if isinstance(el.tag, str)
+            for prefix, uri in el.nsmap.items() if prefix}
+
+
+def _find(loaded: xmlsafe.Loaded, path: str, namespaces: dict[str, str]) -> list:
+    """The nodes at an error's path."""
+    try:
+        found = loaded.tree.xpath(path, namespaces=namespaces)
+    except etree.XPathError:  # a path XPath cannot read: report the problem without the element label
+        return []
+    return found if isinstance(found, list) else []
 
 
 def element_path(el: etree._Element) -> str:

@@ -1052,7 +1052,9 @@ def _position_in(ancestor: etree._Element, node: etree._Element) -> int:
     """The position among ancestor's elements of the child of ancestor that holds node."""
     while node.getparent() is not None and node.getparent() is not ancestor:
         node = node.getparent()
-    return [c for c in ancestor if isinstance(c.tag, str)].index(node)
+    children = [c for c in ancestor if isinstance(c.tag, str)]
+    # a node outside ancestor (a moved block in a malformed file) comes after all of its children
+    return children.index(node) if node in children else len(children)
 
 
 def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader, str | None]:

@@ -96,6 +96,9 @@ def parse_bytes(data: bytes, source: str = "<input>") -> Loaded:
         line = exc.lineno or (exc.position[0] if getattr(exc, "position", None) else None)
         where = f"{source}:{line}" if line else source
         raise InputError(f"malformed XML: {exc.msg}", location=where) from None
+    from reporter.limits import check_xml_tree
+
+    check_xml_tree(root, source)  # element/attribute counts bound the schema check and the import
     tree = root.getroottree()
     if tree.docinfo.doctype:  # belt and braces: the byte scan above should already have refused it
         raise InputError("XML declares a DOCTYPE; DTDs and entities are refused", location=source)

@@ -260,6 +260,20 @@ def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:
 
 
 # --- FHIR XML (service) ---------------------------------------------------------------------------------
+# fhir_core's XML writer looks up each element's FHIR type by importing its model class by name, for every
+# element of every resource (half the time of a Bundle's XML). The answer depends only on the field, which
+# never changes: remember it. (A Bundle page in XML went from ~1 s to a fraction of that per Bundle.)
+def _cache_type_lookup() -> None:
+    from functools import lru_cache
+
+    from fhir_core import xml_utils
+
+    if not hasattr(xml_utils.get_fhir_type_name, "cache_info"):
+        xml_utils.get_fhir_type_name = lru_cache(maxsize=8192)(xml_utils.get_fhir_type_name)
+
+
+_cache_type_lookup()
+
 # The FHIR XML form of a resource, through the R4B models, which know each element's order, cardinality
 # and primitive type (what a JSON<->XML conversion needs and plain JSON does not carry).
 
@@ -332,6 +346,9 @@ def from_xml(data: bytes) -> dict[str, Any]:
         raise ValueError("XML with a DOCTYPE is refused")
     if etree.QName(root).namespace != "http://hl7.org/fhir":
         raise ValueError(f"root element {root.tag!r} is not in the FHIR namespace http://hl7.org/fhir")
+    from reporter import limits
+
+    limits.check_xml_tree(root, "body")  # before the models' conversion, which costs per attribute
     model = _model_class(etree.QName(root).localname)
     try:
         parsed = model.model_validate_xml(etree.tostring(root), xmlparser=parser)

@@ -17,11 +17,30 @@ _DATE_RE = re.compile(
 )
 
 
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def parse_range(value: str) -> tuple[datetime, datetime]:
-    """[start, end) in UTC for a FHIR date/dateTime/instant. Raises ValueError if malformed.
+    """[start, end) in UTC for a FHIR date/dateTime/instant. Raises ValueError if malformed or outside the
+    years 1..9999 once in UTC; a range running past the end of year 9999 ends there.
 
     A time without zone is read as UTC (FHIR says the server's zone; this server's zone is UTC).
     """
+    try:
+        start, end = _parse_range(value)
+    except OverflowError as exc:
+        raise ValueError(f"date out of range: {value!r}") from exc
+    return start, end
+
+
+def _after(start: datetime, step: timedelta) -> datetime:
+    try:
+        return start + step
+    except OverflowError:
+        return _LATEST
+
+
+def _parse_range(value: str) -> tuple[datetime, datetime]:
     match = _DATE_RE.match(value.strip())
     if not match:
         raise ValueError(f"not a FHIR date/dateTime: {value!r}")
@@ -29,16 +48,16 @@ def parse_range(value: str) -> tuple[datetime, datetime]:
     year = int(g["y"])
     if g["m"] is None:
         start = datetime(year, 1, 1, tzinfo=UTC)
-        return start, datetime(year + 1, 1, 1, tzinfo=UTC)
+        return start, datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else _LATEST
     month = int(g["m"])
     if g["d"] is None:
         start = datetime(year, month, 1, tzinfo=UTC)
         days = calendar.monthrange(year, month)[1]
-        return start, start + timedelta(days=days)
+        return start, _after(start, timedelta(days=days))
     day = int(g["d"])
     if g["H"] is None:
         start = datetime(year, month, day, tzinfo=UTC)
-        return start, start + timedelta(days=1)
+        return start, _after(start, timedelta(days=1))
     tz = UTC
     if g["tz"] and g["tz"] != "Z":
         sign = 1 if g["tz"][0] == "+" else -1
@@ -56,7 +75,7 @@ def parse_range(value: str) -> tuple[datetime, datetime]:
         step = timedelta(microseconds=10 ** (6 - len(digits)))
     local = datetime(year, month, day, int(g["H"]), int(g["M"]), second, micro, tzinfo=tz)
     start = local.astimezone(UTC)
-    return start, start + step
+    return start, _after(start, step)
 
 
 def format_instant(moment: datetime) -> str:

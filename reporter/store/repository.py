@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,13 +42,16 @@ from sqlalchemy import (
     case as sql_case,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from reporter.errors import Gone, InputError, NotFound, StoreConflict, StoreError, VersionConflict
+from reporter.store import audit as audit_trail
 from reporter.store import index as bundle_index
+from reporter.store.audit import AuditContext
 from reporter.store.fhirdates import format_instant
 from reporter.store.localize import SENDER_ID_SYSTEM, localize
+from reporter.store.outage import OutageMonitor
 from reporter.store.schema import (
     AuditEvent,
     Case,
@@ -60,6 +64,8 @@ from reporter.store.schema import (
 CASE_NAMESPACE = uuid.UUID("5d0c2a8e-6f3b-4f7e-9a51-2b1f0c7d9e44")
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _PG_WRITE_LOCK = 72_340_001
+MAX_VERSION = 2**31 - 1  # versions are INTEGER columns: a larger number names no version
+MAX_ROW_ID = 2**63 - 1
 KINDS = ("initial", "follow-up", "amendment", "nullification")
 _AMENDMENT_EXT = "http://hl7.org/fhir/us/icsr-ae-reporting/StructureDefinition/icsr-ext-reportamendment"
 
@@ -146,6 +152,7 @@ class Write:
     case_id: str | None = None
     if_match: int | None = None
     reason: str | None = None
+    audit: AuditContext | None = None
 
 
 @dataclass
@@ -263,6 +270,9 @@ def check_bundle(bundle: object) -> dict:
             raise InputError(f"{key[0]}/{key[1]} appears twice in the Bundle", location=f"{where}.id")
         seen.add(key)
     case_key(bundle)
+    from reporter.limits import check_text
+
+    check_text(bundle, "Bundle")  # NUL and other control characters: PostgreSQL text and FHIR XML cannot hold them
     return bundle
 
 
@@ -276,6 +286,7 @@ class CaseStore:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
                                             expire_on_commit=False)
+        self.outage = OutageMonitor()
         if migrate:
             self.upgrade()
 
@@ -296,8 +307,18 @@ class CaseStore:
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        """A read transaction. A database that cannot be reached gives StoreUnavailable (HTTP 503), logged
+        once per outage rather than once per request."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            if _is_timeout(exc):
+                raise _timeout_error() from exc
+            self.outage.failed(exc)
+            raise StoreUnavailable("the case store is unavailable; try again shortly",
+                                   hint=type(exc.orig).__name__) from exc
+        self.outage.ok()
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
@@ -310,9 +331,14 @@ class CaseStore:
         except IntegrityError as exc:
             raise StoreConflict("the write conflicts with stored data and was not applied",
                                 hint=type(exc.orig).__name__) from exc
-        except OperationalError as exc:
+        except (OperationalError, InterfaceError) as exc:
+            self.outage.failed(exc)
+            raise StoreUnavailable("the database refused the write; nothing was changed",
+                                   hint=type(exc.orig).__name__) from exc
+        except DBAPIError as exc:  # e.g. the audit trail's append-only guard
             raise StoreError("the database refused the write; nothing was changed",
                              hint=type(exc.orig).__name__) from exc
+        self.outage.ok()
 
     def _next_timestamp(self, session: Session) -> datetime:
         """Now, but strictly after every stored version (clocks can step back; ties break paging)."""
@@ -325,12 +351,15 @@ class CaseStore:
     # --- writes -------------------------------------------------------------------------------------
 
     def create(self, bundle: dict, *, author: str, reason: str | None = None,
-               casefile: dict | None = None) -> StoredVersion:
+               casefile: dict | None = None, audit: AuditContext | None = None) -> StoredVersion:
         """Store a new case from its first Bundle. StoreConflict if the case key is already stored.
-        `casefile`: the case-file JSON the Bundle was built from, kept beside it for editing."""
-        return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None, casefile=casefile)
+        `casefile`: the case-file JSON the Bundle was built from, kept beside it for editing.
+        `audit`: who and from where, for the audit row written in the same transaction."""
+        return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None, casefile=casefile,
+                          audit=audit)
 
-    def save(self, bundle: dict, *, author: str, reason: str | None = None) -> StoredVersion:
+    def save(self, bundle: dict, *, author: str, reason: str | None = None,
+             audit: AuditContext | None = None) -> StoredVersion:
         """Store a Bundle as a new case, or as the next version (follow-up, amendment, nullification) of the
         case with the same C.1.1 identifier: what an E2B import does with each report it reads."""
         system, key = case_key(check_bundle(bundle))
@@ -339,35 +368,42 @@ class CaseStore:
             exists = session.get(Case, cid) is not None
         if not exists:
             try:
-                return self.create(bundle, author=author, reason=reason)
+                return self.create(bundle, author=author, reason=reason, audit=audit)
             except StoreConflict:  # created meanwhile by another writer: store as its next version
                 pass
-        return self.update(cid, bundle, author=author, reason=reason)
+        return self.update(cid, bundle, author=author, reason=reason, audit=audit)
 
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
-               reason: str | None = None, casefile: dict | None = None) -> StoredVersion:
-        """Add a version to an existing case. VersionConflict if `if_match` is not the current version."""
+               reason: str | None = None, casefile: dict | None = None,
+               audit: AuditContext | None = None) -> StoredVersion:
+        """Add a version to an existing case. VersionConflict if `if_match` is not the current version.
+        A change needs a reason (given, or declared in the Bundle as C.1.11.2): InputError without one."""
         return self._save(bundle, author=author, reason=reason, case_id=case_id, if_match=if_match,
-                          casefile=casefile)
+                          casefile=casefile, audit=audit)
 
     def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
-              if_match: int | None, casefile: dict | None = None) -> StoredVersion:
+              if_match: int | None, casefile: dict | None = None,
+              audit: AuditContext | None = None) -> StoredVersion:
         with self.write_session() as session:
             return self._write(session, bundle, author=author, reason=reason, case_id=case_id,
-                               if_match=if_match, casefile=casefile)
+                               if_match=if_match, casefile=casefile, audit=audit)
 
     def write_all(self, writes: list[Write]) -> list[StoredVersion]:
         """Several creates/updates in one transaction: all are stored, or (on the first error) none."""
         with self.write_session() as session:
             return [self._write(session, w.bundle, author=w.author, reason=w.reason, case_id=w.case_id,
-                                if_match=w.if_match) for w in writes]
+                                if_match=w.if_match, audit=w.audit) for w in writes]
 
     def _write(self, session: Session, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
-               if_match: int | None, casefile: dict | None = None) -> StoredVersion:
+               if_match: int | None, casefile: dict | None = None,
+               audit: AuditContext | None = None) -> StoredVersion:
         bundle = copy.deepcopy(check_bundle(bundle))
         system, key = case_key(bundle)
         kind_declared, reason_declared = declared_kind(bundle)
-        reason = reason or reason_declared
+        reason = (reason or "").strip() or reason_declared
+        if reason and len(reason) > 2000:
+            raise InputError("the reason is longer than 2000 characters", location="reason")
+        audit = audit or AuditContext(agent=author, kind="system")
         now = self._next_timestamp(session)
         if case_id is None:
             cid = case_id_for(system, key)
@@ -400,6 +436,9 @@ class CaseStore:
             if case.status == "nullified":
                 raise StoreConflict(f"Bundle/{cid} was nullified; it takes no further versions",
                                     location=f"Bundle/{cid}")
+            if not reason:  # checked after the version checks: a stale If-Match is 412 either way
+                raise InputError("a change to a stored case needs a reason", location="reason",
+                                 hint="say why (API: the X-Reporter-Reason header; pages: the reason field)")
             version = case.current_version + 1
             kind = kind_declared or "follow-up"
             known = self._sender_ids(session, cid)
@@ -431,6 +470,11 @@ class CaseStore:
                         for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
         self._project(session, cid, version, bundle if case.status != "nullified" else None, replace=version > 1)
         session.flush()
+        # The audit row commits with the version or not at all: no change without its record.
+        audit_trail.append(session, recorded=now, subtype=audit.subtype or ("create" if version == 1 else "update"),
+                           action="C" if version == 1 else "U", outcome="0", agent=audit.agent,
+                           kind=audit.kind, source=audit.source, entity=f"Bundle/{cid}/_history/{version}",
+                           case_id=cid, query=audit.query, reason=reason or None, detail=audit.detail)
         return StoredVersion(cid, version, kind, now, author, reason, bundle, case.status, casefile)
 
     def _project(self, session: Session, cid: str, version: int, bundle: dict | None, *, replace: bool) -> None:
@@ -486,6 +530,9 @@ class CaseStore:
     # --- reads --------------------------------------------------------------------------------------
 
     def read(self, case_id: str, version: int | None = None) -> StoredVersion:
+        if version is not None and not 0 < version <= MAX_VERSION:
+            raise NotFound(f"Bundle/{case_id} has no version {version}",
+                           location=f"Bundle/{case_id}/_history/{version}")
         with self.read_session() as session:
             case = session.get(Case, case_id)
             if case is None:
@@ -510,6 +557,9 @@ class CaseStore:
 
     def read_resource(self, resource_type: str, resource_id: str,
                       version: int | None = None) -> StoredResource:
+        if version is not None and not 0 < version <= MAX_VERSION:
+            where = f"{resource_type}/{resource_id}/_history/{version}"
+            raise NotFound(f"{where} does not exist", location=where)
         with self.read_session() as session:
             query = select(ResourceIndex).where(ResourceIndex.resource_type == resource_type,
                                                 ResourceIndex.resource_id == resource_id)
@@ -549,11 +599,8 @@ class CaseStore:
         conditions += [_date_condition(ri.date_start, ri.date_end, c) for c in criteria.date]
         conditions += [ri.patient.in_(values) for values in criteria.patient]
         for param, values in criteria.tokens:
-            alternatives = [and_(ResourceToken.code == code,
-                                 *([ResourceToken.system == system] if system is not None else []))
-                            for system, code in values]
             conditions.append(exists(select(ResourceToken.id).where(
-                ResourceToken.index_id == ri.id, ResourceToken.param == param, or_(*alternatives))))
+                ResourceToken.index_id == ri.id, ResourceToken.param == param, _token_match(values))))
         for param, clauses in criteria.quantities:
             number = sql_case((ResourceToken.param == param, cast(ResourceToken.code, Numeric(38, 12))))
             alternatives = [and_(_quantity_condition(number, c), *_unit_condition(c.unit)) for c in clauses]
@@ -589,7 +636,7 @@ class CaseStore:
             after = (col < value) if desc else (col > value)
             same = and_(col == value, (ri.id < row_id) if desc else (ri.id > row_id))
             paged.append(or_(after, same))
-        with self.read_session() as session:
+        with self.read_session() as session, self._time_limit(session):
             query = select(ri).where(*paged).order_by(*order).limit(criteria.count + 1)
             if not keyset and criteria.offset:
                 query = query.offset(criteria.offset)
@@ -674,21 +721,62 @@ class CaseStore:
             case_row = session.get(Case, case_id)
             return case_row is not None and case_row.status == "nullified"
 
+    @contextmanager
+    def _time_limit(self, session: Session) -> Iterator[None]:
+        """Stop a search statement after search_seconds: statement_timeout on PostgreSQL (for this transaction
+        only), a progress handler on SQLite. The read_session turns the interruption into SearchTooCostly."""
+        from reporter.limits import limit
+
+        seconds = limit("search_seconds")
+        if self.dialect == "postgresql":
+            session.execute(text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}"))
+            yield
+            return
+        raw = session.connection().connection.driver_connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            yield
+        finally:
+            raw.set_progress_handler(None, 0)
+
     # --- audit --------------------------------------------------------------------------------------
 
     def audit(self, *, subtype: str, action: str, outcome: str, agent: str, entity: str | None = None,
               query: str | None = None, source: str | None = None, detail: str | None = None,
-              kind: str = "rest") -> None:
-        """Append an AuditEvent row in its own transaction (also after a failed, rolled-back write)."""
-        with self._write_sessions() as session, session.begin():
-            session.add(AuditEvent(recorded=_now(), type=kind, subtype=subtype, action=action,
-                                   outcome=outcome, agent=agent[:128], source=(source or "")[:64] or None,
-                                   entity=(entity or "")[:255] or None, query=query,
-                                   detail=(detail or "")[:2000] or None))
+              kind: str = "rest", case_id: str | None = None, reason: str | None = None) -> None:
+        """Append an AuditEvent row in its own transaction: reads, and refused or failed writes (which
+        changed nothing). Successful writes are audited inside their own transaction by `_save`."""
+        if case_id is None and entity and entity.startswith("Bundle/"):
+            case_id = entity.split("/")[1] or None
+        with self.write_session() as session:
+            audit_trail.append(session, recorded=_now(), subtype=subtype, action=action, outcome=outcome,
+                               agent=agent, kind=kind, source=source, entity=entity, case_id=case_id,
+                               query=query, reason=reason, detail=detail)
 
     def audit_events(self, limit: int = 100) -> list[AuditEvent]:
         with self.read_session() as session:
             return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached or refused the connection (HTTP 503)."""
+
+
+def _is_timeout(exc: DBAPIError) -> bool:
+    """A statement cut off by the search time limit (PostgreSQL statement_timeout, SQLite interrupt)."""
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None)
+    return code == "57014" or "interrupted" in str(orig).lower()
+
+
+def _timeout_error() -> StoreError:
+    return SearchTooCostly("the search took too long and was stopped", location="query",
+                           hint="narrow the search (more criteria, a smaller _count)")
+
+
+class SearchTooCostly(StoreError):
+    """A search stopped by the store's time limit (HTTP 503 with a hint to narrow it)."""
 
 
 def _stored(row: ResourceIndex) -> StoredResource:
@@ -741,6 +829,18 @@ def _quantity_condition(number, clause: QuantityClause):
     }[clause.prefix]
 
 
+def _token_match(values: list[tuple[str | None, str]]):
+    """Token alternatives as IN lists, not a chain of ORs: 900 ORs make SQLite's expression tree too deep."""
+    bare = [code for system, code in values if system is None]
+    pairs = [(system, code) for system, code in values if system is not None]
+    clauses = []
+    if bare:
+        clauses.append(ResourceToken.code.in_(bare))
+    if pairs:
+        clauses.append(tuple_(ResourceToken.system, ResourceToken.code).in_(pairs))
+    return or_(*clauses)
+
+
 def _encode_cursor(row: ResourceIndex, key: str) -> str:
     if key == "_lastUpdated":
         return f"{format_instant(row.last_updated)}~{row.id}"
@@ -751,8 +851,11 @@ def _decode_cursor(cursor: str, key: str):
     from reporter.store.fhirdates import parse_range
 
     try:
-        value, row_id = cursor.rsplit("~", 1)
-        return (parse_range(value)[0] if key == "_lastUpdated" else value), int(row_id)
+        value, row_text = cursor.rsplit("~", 1)
+        row_id = int(row_text)
+        if not 0 <= row_id <= MAX_ROW_ID:
+            raise ValueError("row id out of range")
+        return (parse_range(value)[0] if key == "_lastUpdated" else value), row_id
     except ValueError as exc:
         raise InputError(f"invalid paging cursor {cursor!r}", location="_cursor",
                          hint="follow the next link as given") from exc

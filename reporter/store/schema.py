@@ -7,8 +7,9 @@
   itself), with the searchable values pulled out; ``is_current`` marks the rows of a case's latest version.
   Searches are queries on this table; the resource JSON is kept here so a search page reads no Bundle.
 - ``resource_token``: token search values (code, identifier, seriousness) of an index row.
-- ``audit_event``: every read and write, shaped like FHIR AuditEvent.
-- ``api_token``: bearer tokens, stored as SHA-256 hashes with their scopes.
+- ``audit_event``: every read and write, shaped like FHIR AuditEvent; append-only and hash-chained.
+- ``api_token``: bearer tokens, stored as SHA-256 hashes with their scopes, expiry and last use.
+- ``user_account``, ``user_session``, ``login_throttle``: page logins (argon2id), server-side sessions, lockouts.
 """
 
 from __future__ import annotations
@@ -206,11 +207,17 @@ class AuditEvent(Base):
     subtype: Mapped[str] = mapped_column(String(32), nullable=False)  # read, vread, search-type, create...
     action: Mapped[str] = mapped_column(String(1), nullable=False)  # C R U D E
     outcome: Mapped[str] = mapped_column(String(2), nullable=False)  # 0 success, 4 minor, 8 serious, 12 major
-    agent: Mapped[str] = mapped_column(String(128), nullable=False)  # token:<id> | user:<name> | anonymous
+    # token:<id> | user:<name> | cli:<os user> | anonymous
+    agent: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
     source: Mapped[str | None] = mapped_column(String(64))  # network address
     entity: Mapped[str | None] = mapped_column(String(255))  # Type/id[/_history/v]
     query: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
+    # migration 0003: the case a row is about, why (writes), and the hash chain (see store/audit.py)
+    case_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):
@@ -222,6 +229,8 @@ class ApiToken(Base):
     label: Mapped[str | None] = mapped_column(String(255))
     created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)  # migration 0004
+    last_used: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UserAccount(Base):
@@ -230,6 +239,33 @@ class UserAccount(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # migration 0004: reporter | reviewer | admin (mappings/roles.yaml says what each may do)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="reporter", server_default="reporter")
+
+
+class UserSession(Base):
+    """A page login, server-side: logout, a password change or an administrator ends it (migration 0004)."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the secret in the cookie
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    ended: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginThrottle(Base):
+    """Failed logins per account name and per client address (keys "user:<name>", "addr:<ip>")."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 @event.listens_for(CaseVersion, "before_update")

@@ -1,8 +1,8 @@
-"""Bearer tokens for the API and passwords for the pages, stored only as hashes.
+"""Bearer tokens for the API, stored only as hashes, with an expiry and the time of last use.
 
 A token reads `rpt_<id>_<secret>`: the id finds the row, the secret is checked against its SHA-256 hash
 (the secret is 256 random bits, so a fast hash is enough; nothing to brute-force). Passwords, which people
-choose, get scrypt with a per-user salt.
+choose, are reporter.store.accounts' job (argon2id); set_password/check_password are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,15 +12,23 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from reporter import config
 from reporter.errors import InputError
+from reporter.store import audit as audit_trail
+from reporter.store.accounts import check_password, set_password
+from reporter.store.audit import AuditContext
 from reporter.store.repository import CaseStore
-from reporter.store.schema import ApiToken, UserAccount
+from reporter.store.schema import ApiToken
 
-SCOPES = ("read", "write")
+__all__ = ["SCOPES", "TokenInfo", "check_password", "create_token", "list_tokens", "revoke_token", "set_password",
+           "verify_token"]
+
+SCOPES = ("read", "write", "submit")
+_TOUCH_EVERY = timedelta(seconds=60)
 _TOKEN_RE = re.compile(r"^rpt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
@@ -29,22 +37,40 @@ class TokenInfo:
     id: str
     scopes: frozenset[str]
     label: str | None = None
+    expires: datetime | None = None
+    last_used: datetime | None = None
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def create_token(store: CaseStore, scopes: list[str] | tuple[str, ...], label: str | None = None) -> str:
-    """Store a new token and return it (the only time its secret is visible)."""
+def _audit(session, audit: AuditContext | None, subtype: str, action: str, entity: str, reason: str | None) -> None:
+    """Account and token administration is audited in its own transaction, like case writes."""
+    audit = audit or audit_trail.cli_context()
+    audit_trail.append(session, recorded=datetime.now(UTC), subtype=subtype, action=action, outcome="0",
+                       agent=audit.agent, kind=audit.kind, source=audit.source, entity=entity, reason=reason,
+                       detail=audit.detail)
+
+
+def create_token(store: CaseStore, scopes: list[str] | tuple[str, ...], label: str | None = None, *,
+                 days: int | None = None, audit: AuditContext | None = None) -> str:
+    """Store a new token and return it (the only time its secret is visible). It expires after `days`
+    (default: the token_days setting; 0 = never)."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise InputError(f"unknown or missing scope(s): {', '.join(unknown) or '(none)'}",
                          location="--scope", hint=f"choose from: {', '.join(SCOPES)}")
+    days = int(config.get("token_days") or 0) if days is None else days
+    if not 0 <= days <= 3650:
+        raise InputError(f"{days} is not a number of days from 0 to 3650", location="--days")
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     with store.write_session() as session:
         session.add(ApiToken(id=token_id, secret_hash=_digest(secret), scopes=" ".join(sorted(set(scopes))),
-                             label=label, created=datetime.now(UTC), revoked=False))
+                             label=label, created=now, revoked=False,
+                             expires=now + timedelta(days=days) if days else None))
+        _audit(session, audit, "token-create", "C", f"token:{token_id}", f"scopes {' '.join(sorted(set(scopes)))}")
     return f"rpt_{token_id}_{secret}"
 
 
@@ -53,51 +79,31 @@ def verify_token(store: CaseStore, presented: str) -> TokenInfo | None:
     if not match:
         return None
     token_id, secret = match.groups()
+    now = datetime.now(UTC)
     with store.read_session() as session:
         row = session.get(ApiToken, token_id)
         if row is None or row.revoked or not hmac.compare_digest(row.secret_hash, _digest(secret)):
             return None
-        return TokenInfo(row.id, frozenset(row.scopes.split()), row.label)
+        if row.expires is not None and row.expires <= now:
+            return None
+        info = TokenInfo(row.id, frozenset(row.scopes.split()), row.label, row.expires, row.last_used)
+    if info.last_used is None or now - info.last_used > _TOUCH_EVERY:  # at most one write a minute per token
+        with store.write_session() as session:
+            session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used=now))
+    return info
 
 
-def revoke_token(store: CaseStore, token_id: str) -> bool:
+def revoke_token(store: CaseStore, token_id: str, *, audit: AuditContext | None = None) -> bool:
     with store.write_session() as session:
         row = session.get(ApiToken, token_id)
         if row is None:
             return False
         row.revoked = True
+        _audit(session, audit, "token-revoke", "U", f"token:{token_id}", "revoked")
         return True
 
 
 def list_tokens(store: CaseStore) -> list[TokenInfo]:
     with store.read_session() as session:
         rows = session.scalars(select(ApiToken).where(ApiToken.revoked.is_(False)).order_by(ApiToken.created))
-        return [TokenInfo(r.id, frozenset(r.scopes.split()), r.label) for r in rows]
-
-
-def _scrypt(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-
-def set_password(store: CaseStore, name: str, password: str) -> None:
-    if len(password) < 10:
-        raise InputError("password too short", location="password", hint="use at least 10 characters")
-    salt = secrets.token_bytes(16)
-    encoded = f"scrypt${salt.hex()}${_scrypt(password, salt).hex()}"
-    with store.write_session() as session:
-        row = session.get(UserAccount, name)
-        if row is None:
-            session.add(UserAccount(name=name, password_hash=encoded, created=datetime.now(UTC)))
-        else:
-            row.password_hash = encoded
-
-
-def check_password(store: CaseStore, name: str, password: str) -> bool:
-    with store.read_session() as session:
-        row = session.get(UserAccount, name)
-        encoded = row.password_hash if row is not None else None
-    if encoded is None:
-        _scrypt(password, b"0" * 16)  # same work whether or not the user exists
-        return False
-    _, salt_hex, digest_hex = encoded.split("$")
-    return hmac.compare_digest(_scrypt(password, bytes.fromhex(salt_hex)).hex(), digest_hex)
+        return [TokenInfo(r.id, frozenset(r.scopes.split()), r.label, r.expires, r.last_used) for r in rows]

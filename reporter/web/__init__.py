@@ -31,6 +31,7 @@ def settings_from_env() -> dict[str, Any]:
         "AUTO_MIGRATE": config.get("auto_migrate") not in ("0", "false", "no"),
         "SECURE_COOKIES": config.get("secure_cookies") in ("1", "true", "yes"),
         "EXPORT_DIR": config.get("export_dir"),
+        "TRUSTED_PROXIES": config.get("trusted_proxies"),
     }
 
 
@@ -51,6 +52,11 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     from reporter.web.pages import bp as ui_bp
 
     page_session.configure(app)
+    from reporter.web.proxy import TrustedProxies, parse_networks
+
+    networks = parse_networks(app.config.get("TRUSTED_PROXIES"))
+    if networks:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, networks)  # type: ignore[method-assign]
     app.register_blueprint(fhir_bp)
     app.register_blueprint(ui_bp)
     _register_errors(app)
@@ -118,6 +124,9 @@ def _register_security(app: Flask) -> None:
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+        from reporter.web.queryguard import check_query
+
+        check_query(request.args)
 
     @app.after_request
     def _headers(response):

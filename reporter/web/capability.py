@@ -64,7 +64,8 @@ def capability_statement(base: str) -> dict:
             "mode": "server",
             "security": {
                 "cors": False,
-                "description": "Bearer tokens (Authorization: Bearer <token>) with scopes read and write; "
+                "description": "Bearer tokens (Authorization: Bearer <token>) with scopes read, write and "
+                               "submit ($e2b); "
                                "create one with `reporter token create --scope read --scope write`.",
             },
             "resource": [{k: v for k, v in r.items() if v is not None} for r in resources],

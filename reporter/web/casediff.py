@@ -215,7 +215,7 @@ def diff(old: dict[str, str], new: dict[str, str]) -> list[Change]:
 
 
 def _sort_key(path: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"[\[\].]+", path) if t]
+    return [int(t) if t.isdecimal() else t for t in re.split(r"[\[\].]+", path) if t]
 
 
 def version_diff(old: StoredVersion, new: StoredVersion) -> tuple[str, list[Change]]:

@@ -151,11 +151,11 @@ class Values:
 
     def rows(self, path: str) -> int:
         declared = self.data.get(f"{path}#rows")
-        if declared is not None and str(declared).isdigit():
+        if declared is not None and str(declared).isdecimal():
             return min(int(declared), MAX_ROWS)
         prefix = f"{path}["
         found = [int(k[len(prefix):].split("]", 1)[0]) for k in self.data
-                 if k.startswith(prefix) and k[len(prefix):].split("]", 1)[0].isdigit()]
+                 if k.startswith(prefix) and k[len(prefix):].split("]", 1)[0].isdecimal()]
         return min(max(found) + 1, MAX_ROWS) if found else 0
 
 
@@ -426,7 +426,7 @@ def apply_row_action(form: MultiDict, action: str) -> MultiDict:
     prefix = f"{base}["
     renumbered: MultiDict = MultiDict()
     for key, value in out.items(multi=True):
-        if key.startswith(prefix) and key[len(prefix):].split("]", 1)[0].isdigit():
+        if key.startswith(prefix) and key[len(prefix):].split("]", 1)[0].isdecimal():
             i = int(key[len(prefix):].split("]", 1)[0])
             rest = key[len(prefix) + len(str(i)) + 1:]
             if i == index:

@@ -21,6 +21,7 @@ from reporter.errors import InputError, PreconditionRequired, ReporterError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
 from reporter.store.repository import Write
+from reporter.web import audit as web_audit
 from reporter.web import bulk, checks, downloads, shaping
 from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
@@ -70,14 +71,8 @@ def _negotiate_first() -> None:
 def _write_audit(response: Response) -> Response:
     """Every API interaction leaves an AuditEvent, failed ones included (outcome 4/8)."""
     info = g.pop("audit", None) or {"subtype": "unknown", "action": "E", "entity": None}
-    status = response.status_code
-    result = "0" if status < 400 else "4" if status < 500 else "8"
-    try:
-        store().audit(subtype=info["subtype"], action=info["action"], outcome=result, agent=current_agent(),
-                      entity=info["entity"], query=request.query_string.decode("latin-1")[:2000] or None,
-                      source=request.remote_addr, detail=f"{request.method} {status}")
-    except Exception:  # an unaudited PHI access must not succeed silently
-        current_app.logger.exception("audit write failed")
+    if not web_audit.record(store(), response, info, agent=current_agent(), kind="rest"):
+        # an unaudited access to case data must not succeed silently
         return fhir_response(outcome([issue("fatal", "transient", "the audit trail is unavailable")]),
                              status=503, fmt="json")
     return response
@@ -165,7 +160,7 @@ def vread(resource_type: str, resource_id: str, version_id: str):
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
-    if not version_id.isdigit() or int(version_id) < 1:
+    if not version_id.isdecimal() or int(version_id) < 1:
         raise InputError(f"{version_id!r} is not a version id", location="url", hint="versions are 1, 2, ...")
     if resource_type == "Bundle":
         v = store().read(resource_id, int(version_id))
@@ -347,8 +342,9 @@ def create(resource_type: str):
     if resource_type != "Bundle":
         return _not_writable(resource_type)
     bundle = _bundle_from_request()
-    v = store().create(bundle, author=current_agent(), reason=request.headers.get("X-Reporter-Reason"))
-    g.audit["entity"] = f"Bundle/{v.case_id}/_history/{v.version}"
+    v = store().create(bundle, author=current_agent(), reason=request.headers.get("X-Reporter-Reason"),
+                       audit=web_audit.context(current_agent(), "rest", "create", 201))
+    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=True)
     return _write_response(v, 201)
 
 
@@ -366,8 +362,9 @@ def update(resource_type: str, resource_id: str):
         raise InputError(f"the Bundle's id {bundle.get('id')!r} does not match the URL ({resource_id!r})",
                          location="Bundle.id", hint="an update carries the id of the resource it replaces")
     v = store().update(resource_id, bundle, author=current_agent(), if_match=if_match,
-                       reason=request.headers.get("X-Reporter-Reason"))
-    g.audit["entity"] = f"Bundle/{v.case_id}/_history/{v.version}"
+                       reason=request.headers.get("X-Reporter-Reason"),
+                       audit=web_audit.context(current_agent(), "rest", "update", 200))
+    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=True)
     return _write_response(v, 200)
 
 
@@ -457,7 +454,7 @@ def e2b_download(resource_id: str):
     """The case's current version as an E2B(R3) batch for `receiver` (ich, fda, ema), checked first:
     XML that fails the XSD or the receiver's rules is not handed out (422 with the problems)."""
     _audit("e2b-export", "R", f"Bundle/{resource_id}")
-    require_scope("read")
+    require_scope("submit")  # E2B is the submission to a regulator: the reviewer's job, not every reader's
     _check_id(resource_id)
     receiver = downloads.check_receiver(request.args.get("receiver", "ich"))
     v = store().read(resource_id)
@@ -580,7 +577,9 @@ class _Operation:
 
 
 def store_write(op: _Operation) -> Write:
-    return Write(op.bundle, current_agent(), op.case_id, op.if_match, request.headers.get("X-Reporter-Reason"))
+    subtype, status = ("create", 201) if op.case_id is None else ("update", 200)
+    return Write(op.bundle, current_agent(), op.case_id, op.if_match, request.headers.get("X-Reporter-Reason"),
+                 audit=web_audit.context(current_agent(), "rest", subtype, status))
 
 
 def _entry_operation(entry: object, i: int) -> _Operation | ReporterError:

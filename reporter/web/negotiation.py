@@ -7,6 +7,7 @@ import json
 from flask import Response, request
 from werkzeug.exceptions import NotAcceptable, UnsupportedMediaType
 
+from reporter import limits
 from reporter.errors import InputError
 from reporter.fhir import models
 
@@ -112,7 +113,7 @@ def read_resource_body() -> dict:
         raise InputError("the request has no body", location="body", hint="send a FHIR resource")
     if mimetype in ("application/fhir+json", "application/json", "application/json+fhir"):
         try:
-            parsed = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+            parsed = limits.parse_json(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
         except UnicodeDecodeError as exc:
             raise InputError("the body is not UTF-8", location=f"byte {exc.start}") from exc
         except json.JSONDecodeError as exc:
@@ -131,6 +132,7 @@ def read_resource_body() -> dict:
             "send application/fhir+json or application/fhir+xml")
     if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
         raise InputError("the body is not a FHIR resource (no resourceType)", location="resourceType")
+    limits.check_text(parsed, parsed["resourceType"])  # text FHIR (and FHIR XML) cannot carry
     return parsed
 
 

@@ -15,17 +15,19 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
-from reporter.errors import InputError, NotFound, ReporterError, StoreConflict, VersionConflict
+from reporter.errors import AuthError, InputError, NotFound, ReporterError, StoreConflict, VersionConflict
+from reporter.limits import has_forbidden
 from reporter.paths import templates_dir
 from reporter.store import CaseStore, StoredVersion
 from reporter.store.caselist import CaseFilter, list_cases
+from reporter.web import audit as web_audit
 from reporter.web import casediff, caseform, downloads
+from reporter.web.roles import can, require
 from reporter.web.session import (
     check_csrf,
     current_user,
     log_in,
     log_out,
-    login_required,
     safe_next,
 )
 
@@ -58,12 +60,8 @@ def _after(response: Response) -> Response:
     if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
         response.headers["Content-Security-Policy"] = PAGE_CSP
     info = g.pop("ui_audit", None)
-    if info is not None:
-        status = response.status_code
-        store().audit(subtype=info["subtype"], action=info["action"],
-                      outcome="0" if status < 400 else "4" if status < 500 else "8",
-                      agent=f"user:{g.get('user') or 'anonymous'}", entity=info["entity"],
-                      source=request.remote_addr, detail=f"{request.method} {status}", kind="user")
+    if not web_audit.record(store(), response, info, agent=f"user:{g.get('user') or 'anonymous'}", kind="user"):
+        return error_page(503, "the audit trail is unavailable; nothing was shown", "try again shortly")
     return response
 
 
@@ -74,30 +72,41 @@ def _anchor(path: str) -> str:
 
 @bp.app_context_processor
 def _globals() -> dict:
-    return {"user": current_user() if request else None}
+    return {"user": current_user() if request else None, "can": can}
 
 
 # --- login ------------------------------------------------------------------------------------------------
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from reporter.store.tokens import check_password
+    """Log in, throttled per account name and per client address (reporter.store.accounts)."""
+    from reporter.store import accounts
 
-    error = None
+    error, status = None, 200
     name = ""
     if request.method == "POST":
-        name = request.form.get("username", "").strip()
+        name = request.form.get("username", "").strip()[:128]
         password = request.form.get("password", "")
-        if name and password and len(name) <= 128 and check_password(store(), name, password):
-            log_in(name)
-            g.user = name
+        if has_forbidden(name):  # no account has such a name (and PostgreSQL text cannot hold NUL)
+            name = ""
+        address = request.remote_addr
+        context = web_audit.context(f"user:{name or 'anonymous'}", "user", "login", 303)
+        locked = accounts.lockout(store(), name, address) if name else None
+        if locked is not None:  # refused before the password is even looked at
+            error, status = locked.message(), 429
+            g.user = name or None
             _audit("login", "E", f"user:{name}")
+        elif name and password and len(password) <= 1024 and accounts.check_password(store(), name, password):
+            accounts.clear_failures(store(), name)
+            log_in(name, accounts.start_session(store(), name, address, audit=context))
             return redirect(safe_next(request.args.get("next")), 303)
-        error = "Unknown user name or wrong password."
-        g.user = name[:128] or None
-        _audit("login", "E", "login")
-    response = Response(render_template("login.html", error=error, username=name), 401 if error else 200)
-    return response
+        else:
+            locked = accounts.record_failure(store(), name or "(none)", address,
+                                             audit=web_audit.context(f"user:{name or 'anonymous'}", "user",
+                                                                     "login", 401))
+            error = locked.message() if locked else "Unknown user name or wrong password."
+            status = 429 if locked else 401
+    return Response(render_template("login.html", error=error, username=name), status)
 
 
 @bp.post("/logout")
@@ -130,7 +139,7 @@ def _date_arg(name: str, errors: dict[str, str], *, end: bool = False) -> dateti
 
 
 @bp.get("/cases")
-@login_required
+@require("view")
 def cases():
     from reporter.render.view import case_view
 
@@ -143,7 +152,7 @@ def cases():
                    onset_from=_date_arg("onset_from", errors), onset_to=_date_arg("onset_to", errors, end=True),
                    updated_from=_date_arg("updated_from", errors),
                    updated_to=_date_arg("updated_to", errors, end=True),
-                   page=int(page_text) if page_text.isdigit() and 0 < int(page_text) < 100000 else 1)
+                   page=int(page_text) if page_text.isdecimal() and 0 < int(page_text) < 100000 else 1)
     if f.seriousness not in ("", "serious", "non-serious"):
         errors["seriousness"] = "choose serious or non-serious"
         f.seriousness = ""
@@ -174,7 +183,7 @@ def _version_arg() -> int | None:
     text = request.args.get("version")
     if text is None or text == "":
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not text.isdecimal() or int(text) < 1:
         raise InputError(f"{text!r} is not a version number", location="version", hint="versions are 1, 2, ...")
     return int(text)
 
@@ -190,15 +199,16 @@ def report_fragment(v: StoredVersion) -> Markup:
 
 
 @bp.get("/cases/<case_id>")
-@login_required
+@require("view")
 def case(case_id: str):
     case_id = _case_id(case_id)
     version = _version_arg()
     _audit("read", "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
     v = store().read(case_id, version)
     current = store().read(case_id) if version else v
-    return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=DOWNLOADS,
-                           editable=True, saved=request.args.get("saved"), readiness=_readiness(v))
+    offered = [d for d in DOWNLOADS if can("submit") or not d[0].startswith("e2b-")]
+    return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=offered,
+                           editable=can("draft"), saved=request.args.get("saved"), readiness=_readiness(v))
 
 
 def _readiness(v: StoredVersion) -> list[dict]:
@@ -218,11 +228,14 @@ def report_css():
 
 
 @bp.get("/cases/<case_id>/download/<kind>")
-@login_required
+@require("view")
 def download(case_id: str, kind: str):
     case_id = _case_id(case_id)
     version = _version_arg()
     _audit(f"{kind}-export"[:32], "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
+    if kind.startswith("e2b-") and not can("submit"):
+        raise AuthError("E2B(R3) files are for submission: your role may not download them", status=403,
+                        hint="ask a reviewer, or an administrator for the reviewer role")
     v = store().read(case_id, version)
     if kind.startswith("e2b-"):
         try:
@@ -245,14 +258,14 @@ def download(case_id: str, kind: str):
 # --- history and differences ------------------------------------------------------------------------------
 
 @bp.get("/cases/<case_id>/history")
-@login_required
+@require("view")
 def history(case_id: str):
     case_id = _case_id(case_id)
     _audit("history-instance", "R", f"Bundle/{case_id}")
     versions = store().history(case_id)
     numbers = [v.version for v in versions]
-    new = int(request.args["to"]) if request.args.get("to", "").isdigit() else numbers[0]
-    old = int(request.args["from"]) if request.args.get("from", "").isdigit() else max(new - 1, 1)
+    new = int(request.args["to"]) if request.args.get("to", "").isdecimal() else numbers[0]
+    old = int(request.args["from"]) if request.args.get("from", "").isdecimal() else max(new - 1, 1)
     changes, basis = None, None
     if new in numbers and old in numbers and old != new:
         by_number = {v.version: v for v in versions}
@@ -284,7 +297,7 @@ def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tup
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
-@login_required
+@require("draft")
 def new_case():
     if request.method == "GET":
         return _render_form(caseform.new_case_values(), v=None)
@@ -292,7 +305,7 @@ def new_case():
 
 
 @bp.route("/cases/<case_id>/edit", methods=["GET", "POST"])
-@login_required
+@require("draft")
 def edit_case(case_id: str):
     case_id = _case_id(case_id)
     v = store().read(case_id)
@@ -346,31 +359,35 @@ def _submit(v: StoredVersion | None):
         return _render_form(values, v=v, issues=report.issues, status=422, reason=reason, kind=kind,
                             message=f"Not saved: the case's FHIR Bundle has {len(report.errors)} validation "
                                     "error(s), listed below.")
+    if v is not None and not reason:  # a change to a stored case says why (kept in the audit trail)
+        return _render_form(values, v=v, status=422, reason=reason,
+                            message="Not saved: give a reason for this version (the field at the end of the form).")
     casefile = case.model_dump(mode="json", by_alias=True, exclude_none=True)
     author = f"user:{g.user}"
     try:
         if v is None:
             saved = store().create(bundle, author=author, reason=reason or "entered in the case form",
-                                   casefile=casefile)
+                                   casefile=casefile, audit=web_audit.context(author, "user", "create", 303))
         else:
             base = form.get("_base_version", "")
             saved = store().update(v.case_id, bundle, author=author, casefile=casefile,
-                                   if_match=int(base) if base.isdigit() else v.version,
-                                   reason=reason or "edited in the case form")
+                                   if_match=int(base) if base.isdecimal() else v.version,
+                                   reason=reason,
+                                   audit=web_audit.context(author, "user", "update", 303))
     except (StoreConflict, VersionConflict, InputError) as exc:
         where = "case_id" if (exc.location or "").startswith(("Composition.identifier", "Bundle.entry[0]")) else None
         errors = [(where, exc.message)] if where else []
         text = exc.message + (f" ({exc.hint})" if exc.hint else "")
         return _render_form(values, v=v, errors=errors, status=409, reason=reason, kind=kind,
                             message=f"Not saved: {text}")
-    g.ui_audit["entity"] = f"Bundle/{saved.case_id}/_history/{saved.version}"
+    g.ui_audit.update(entity=f"Bundle/{saved.case_id}/_history/{saved.version}", stored=True)
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
 
 
 # --- start a case from the EHR (issue 14) -----------------------------------------------------------------
 
 @bp.route("/cases/from-ehr", methods=["GET", "POST"])
-@login_required
+@require("draft")
 def case_from_ehr():
     """Pull a draft into the case form; the form posts back here and saving it stores the case."""
     from reporter.web import ehr_page
@@ -392,7 +409,7 @@ def case_from_ehr():
 # --- tabulations of stored cases (issue 12) ---------------------------------------------------------------
 
 @bp.get("/tabulate")
-@login_required
+@require("view")
 def tabulate_page():
     """Filters, the table and a bar chart; ?format=csv|xlsx downloads the same table."""
     from reporter.analysis import output
@@ -442,3 +459,6 @@ def error_page(status: int, message: str, hint: str | None = None) -> Response:
 
 def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
+
+
+from reporter.web import audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)

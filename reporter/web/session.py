@@ -1,22 +1,28 @@
-"""Logins for the pages: a signed session cookie (HttpOnly, SameSite=Lax, Secure when configured) holding
-the user name, the login time and a CSRF token; every form POST must echo that token.
+"""Logins for the pages: server-side sessions (reporter.store.accounts) behind a signed cookie (HttpOnly,
+SameSite=Lax, Secure when configured) holding only the session's random secret and a CSRF token; every form
+POST must echo that token.
 
-The cookie is Flask's signed (not encrypted) session: it holds no case data. A session ends at logout,
-when the browser closes, or `SESSION_HOURS` after login, whichever comes first.
+A session ends at logout, at a password change or role change, when an administrator ends it, after
+REPORTER_SESSION_IDLE_MINUTES without a request, or REPORTER_SESSION_HOURS after login: the server checks
+its row on every request, so a copied cookie dies with the session.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 
-SESSION_HOURS = 12
+from reporter.store import accounts
+
 CSRF_FIELD = "csrf_token"
+
+
+def _store():
+    return current_app.extensions["reporter.store"]
 
 
 def csrf_token() -> str:
@@ -38,26 +44,36 @@ def check_csrf() -> None:
                                "reload the page and try again")
 
 
+def current_account() -> accounts.SessionUser | None:
+    """The logged-in user of this request (looked up once per request)."""
+    if "account" in g:
+        return g.account
+    secret = session.get("sid")
+    found = accounts.session_user(_store(), secret) if isinstance(secret, str) else None
+    if found is None and secret is not None:
+        session.pop("sid", None)
+    g.account = found
+    return found
+
+
 def current_user() -> str | None:
-    name = session.get("user")
-    started = session.get("since")
-    if not name or not isinstance(started, int | float):
-        return None
-    if time.time() - started > SESSION_HOURS * 3600:
-        session.clear()
-        return None
-    return str(name)
+    account = current_account()
+    return account.name if account else None
 
 
-def log_in(name: str) -> None:
+def log_in(name: str, secret: str) -> None:
     session.clear()  # a new session (and CSRF token) at each login: no fixation
-    session["user"] = name
-    session["since"] = int(time.time())
+    session["sid"] = secret
     session["csrf"] = secrets.token_urlsafe(32)
+    g.pop("account", None)
 
 
 def log_out() -> None:
+    secret = session.get("sid")
+    if isinstance(secret, str):
+        accounts.end_session(_store(), secret)
     session.clear()
+    g.account = None
 
 
 def login_required(view):

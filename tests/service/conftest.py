@@ -65,7 +65,7 @@ class Served:
     base: str  # .../fhir
     store: CaseStore
     read_token: str
-    write_token: str  # read + write
+    write_token: str  # read + write + submit
 
     def session(self, token: str | None = None) -> requests.Session:
         s = requests.Session()
@@ -86,7 +86,8 @@ def served(store: CaseStore) -> Iterator[Served]:
     thread.start()
     try:
         yield Served(f"http://127.0.0.1:{server.server_port}/fhir", store,
-                     create_token(store, ["read"], "test reader"), create_token(store, ["read", "write"], "test"))
+                     create_token(store, ["read"], "test reader"),
+                     create_token(store, ["read", "write", "submit"], "test"))
     finally:
         server.shutdown()
         server.server_close()

@@ -97,7 +97,7 @@ def test_a_bulk_exporter_and_a_poller_mirror_the_store_while_writers_run(served)
                 created = _post(served, renamed(demo_bundles()[i % len(demo_bundles())], f"{tag}-{i}"))
                 r = served.session(served.write_token).put(
                     f"{served.base}/Bundle/{created['id']}", data=json.dumps(follow_up(created, "fu")),
-                    headers={"Content-Type": JSON, "If-Match": 'W/"1"'}, timeout=120)
+                    headers={"Content-Type": JSON, "If-Match": 'W/"1"', "X-Reporter-Reason": "follow-up"}, timeout=120)
                 assert r.status_code == 200, r.text[:500]
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)

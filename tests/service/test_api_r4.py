@@ -23,6 +23,9 @@ NULLIFICATION = {
         {"url": "amendmentReason", "valueString": "duplicate of another case"}]}
 
 
+FOLLOW_UP_HEADERS = {"Content-Type": JSON, "If-Match": 'W/"1"', "X-Reporter-Reason": "follow-up"}
+
+
 def _post(served, bundle: dict, **headers) -> requests.Response:
     s = served.session(served.write_token)
     return s.post(f"{served.base}/Bundle", data=json.dumps(bundle), headers={"Content-Type": JSON, **headers},
@@ -167,7 +170,7 @@ def test_two_cases_with_the_same_local_ids_both_store(served) -> None:
     follow = with_local_ids(demo_bundles()[0], "ehr-a")
     follow["id"] = first["id"]
     r = served.session(served.write_token).put(f"{served.base}/Bundle/{first['id']}", data=json.dumps(follow),
-                                               headers={"Content-Type": JSON, "If-Match": 'W/"1"'}, timeout=60)
+                                               headers=FOLLOW_UP_HEADERS, timeout=60)
     assert r.status_code == 200, r.text[:1000]
     assert _of_type(r.json(), "Patient")[0]["id"] == p1
     assert _get(served, f"Patient/{p1}").json()["meta"]["versionId"] == "2"
@@ -295,7 +298,7 @@ def test_conditional_read_and_history_parameters(served) -> None:
     case_id = stored["id"]
     s = served.session(served.write_token)
     assert s.put(f"{served.base}/Bundle/{case_id}", data=json.dumps(follow_up(stored, "v2")),
-                 headers={"Content-Type": JSON, "If-Match": 'W/"1"'}, timeout=60).status_code == 200
+                 headers=FOLLOW_UP_HEADERS, timeout=60).status_code == 200
     r = _get(served, f"Bundle/{case_id}")
     assert _get(served, f"Bundle/{case_id}", headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
     assert _get(served, f"Bundle/{case_id}", headers={"If-None-Match": 'W/"1"'}).status_code == 200
@@ -332,7 +335,7 @@ def test_a_nullified_case_says_so_and_leaves_the_searches(served) -> None:
     nullified = follow_up(stored, "nullified")
     nullified["entry"][0]["resource"].setdefault("extension", []).append(NULLIFICATION)
     r = served.session(served.write_token).put(f"{served.base}/Bundle/{stored['id']}", data=json.dumps(nullified),
-                                               headers={"Content-Type": JSON, "If-Match": 'W/"1"'}, timeout=60)
+                                               headers=FOLLOW_UP_HEADERS, timeout=60)
     assert r.status_code == 200, r.text[:1000]
     case = _get(served, f"Bundle/{stored['id']}").json()
     assert case["entry"][0]["resource"]["status"] == "entered-in-error"
@@ -431,7 +434,8 @@ def test_transaction_is_all_or_nothing(served) -> None:
              {"resource": renamed(demo_bundles()[0], "tx-late"), "request": {"method": "POST", "url": "Bundle"}},
              {"resource": follow_up(stored, "b"), "request": {"method": "PUT", "url": f"Bundle/{case_id}",
                                                               "ifMatch": 'W/"1"'}}]
-    conflict = s.post(served.base, data=json.dumps(_tx("transaction", stale)), headers={"Content-Type": JSON},
+    conflict = s.post(served.base, data=json.dumps(_tx("transaction", stale)),
+                      headers={"Content-Type": JSON, "X-Reporter-Reason": "follow-up"},
                       timeout=120)
     assert conflict.status_code == 412
     assert _get(served, "Bundle?_summary=count").json()["total"] == 2  # rolled back whole
@@ -446,7 +450,8 @@ def test_batch_answers_per_entry(served) -> None:
                                                                 "ifMatch": 'W/"1"'}},
                {"resource": demo_bundles()[0], "request": {"method": "POST", "url": "Bundle"}},
                {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}]
-    r = s.post(served.base, data=json.dumps(_tx("batch", entries)), headers={"Content-Type": JSON}, timeout=120)
+    r = s.post(served.base, data=json.dumps(_tx("batch", entries)),
+               headers={"Content-Type": JSON, "X-Reporter-Reason": "follow-up"}, timeout=120)
     assert r.status_code == 200, r.text[:1000]
     statuses = [e["response"]["status"] for e in r.json()["entry"]]
     assert statuses == ["201 Created", "428", "200 OK", "409", "400"]

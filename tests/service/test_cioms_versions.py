@@ -29,7 +29,8 @@ def test_version_4_after_three_follow_ups_prints_followup(store, tmp_path) -> No
     assert re.search(r"INITIAL\s*\(checked\)", _box_25a(downloads.pdf(first).body, tmp_path))
     v = first
     for _ in range(3):
-        v = store.update(first.case_id, bundle, author="tester", if_match=v.version)
+        v = store.update(first.case_id, bundle, author="tester", if_match=v.version,
+                         reason="follow-up")
     assert (v.version, v.kind) == (4, "follow-up")
     box = _box_25a(downloads.pdf(store.read(first.case_id)).body, tmp_path)
     assert re.search(r"FOLLOWUP\s*\(checked\)", box) and not re.search(r"INITIAL\s*\(checked\)", box)

@@ -31,7 +31,8 @@ def test_parallel_updates_with_if_match(served) -> None:
             session.headers["Authorization"] = f"Bearer {served.write_token}"
             barrier.wait(timeout=30)
             r = session.put(f"{served.base}/Bundle/{case_id}", data=json.dumps(body), timeout=60,
-                            headers={"Content-Type": "application/fhir+json", "If-Match": etag})
+                            headers={"Content-Type": "application/fhir+json", "If-Match": etag,
+                                     "X-Reporter-Reason": "concurrent follow-up"})
             statuses[name] = r.status_code
             if r.status_code != 200:
                 assert r.json()["resourceType"] == "OperationOutcome"

@@ -16,7 +16,7 @@ HL7 = "{urn:hl7-org:v3}"
 
 @pytest.fixture
 def site(served):
-    set_password(served.store, "clinician", PASSWORD)
+    set_password(served.store, "clinician", PASSWORD, role="reviewer")  # reviewers also submit (E2B download)
     return served.base.removesuffix("/fhir")
 
 

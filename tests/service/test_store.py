@@ -25,12 +25,12 @@ def _counts(store: CaseStore) -> tuple[int, int]:
 
 
 def test_migrations_reach_head_and_match_the_models(store: CaseStore) -> None:
-    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0003_case_reaction"
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0004"
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     assert diffs == []
     store.upgrade()  # idempotent
-    assert migrate.current_revision(store.engine) == "0003_case_reaction"
+    assert migrate.current_revision(store.engine) == "0004"
 
 
 def test_versions_are_kept_with_who_when_why(store: CaseStore) -> None:
@@ -67,7 +67,7 @@ def test_nullification_closes_the_case(store: CaseStore) -> None:
     v2 = store.update(v1.case_id, nullified, author="t", if_match=1)
     assert (v2.kind, v2.status, v2.reason) == ("nullification", "nullified", "duplicate of another case")
     with pytest.raises(StoreConflict, match="nullified"):
-        store.update(v1.case_id, follow_up(v1.bundle, "again"), author="t")
+        store.update(v1.case_id, follow_up(v1.bundle, "again"), author="t", reason="r")
 
 
 def test_conflicts_and_failed_writes_change_nothing(store: CaseStore) -> None:
@@ -157,7 +157,7 @@ def test_keyset_paging_sees_every_row_once_even_when_cases_change(store: CaseSto
     page = store.search("Bundle", Criteria(count=2))
     seen += [r.resource_id for r in page.resources]
     # while a client pages, an early case gets a follow-up (its old row leaves the current set)
-    store.update(stored[0].case_id, follow_up(stored[0].bundle, "fu"), author="t")
+    store.update(stored[0].case_id, follow_up(stored[0].bundle, "fu"), author="t", reason="fu")
     while page.next_cursor:
         page = store.search("Bundle", Criteria(count=2, cursor=page.next_cursor))
         seen += [r.resource_id for r in page.resources]
@@ -207,7 +207,7 @@ def test_casefile_is_kept_beside_its_version_and_migrations_go_both_ways(store: 
     bundle = demo_bundles()[0]
     v1 = store.create(bundle, author="user:a", casefile={"case_id": "X", "report": {}})
     assert store.read(v1.case_id).casefile == {"case_id": "X", "report": {}}
-    v2 = store.update(v1.case_id, follow_up(v1.bundle, "no case file"), author="token:t")
+    v2 = store.update(v1.case_id, follow_up(v1.bundle, "no case file"), author="token:t", reason="r")
     assert store.read(v1.case_id, 2).casefile is None and v2.casefile is None
     assert [v.casefile is not None for v in store.history(v1.case_id)] == [False, True]
     migrate.downgrade(store.engine, "0001")

@@ -100,10 +100,10 @@ def test_writes_replace_the_rows_and_nullification_removes_them(stored):
     case.reactions[0].outcome = "fatal"
     case.reactions[0].seriousness.death = True
     cid = case_id_for(*case_key(first.bundle))
-    store.update(cid, build_bundle(case), author="test")
+    store.update(cid, build_bundle(case), author="test", reason="follow-up")
     assert _counts(tabulate(store, ["survival"]))[("died",)] == (3, 5)
     case.report.nullification = Amendment(kind="nullification", reason="duplicate")
-    store.update(cid, build_bundle(case), author="test")
+    store.update(cid, build_bundle(case), author="test", reason="nullified")
     assert tabulate(store, []).total == 5
 
 

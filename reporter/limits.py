@@ -1,0 +1,146 @@
+"""Bounds on the work one input may cause, and the checks that enforce them before the expensive work.
+
+The numbers live in mappings/limits.yaml. Each check raises InputError naming where the input went past the
+bound, so a hostile input (deep JSON, a YAML alias bomb, an XML element with 64k attributes) is refused in
+milliseconds instead of costing minutes or a RecursionError.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+import yaml
+
+from reporter.errors import InputError, MappingError
+from reporter.paths import mappings_dir
+
+# Characters FHIR strings cannot hold (FHIR string: [ \r\n\t\S]+; XML 1.0 cannot carry them either).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@cache
+def limits() -> dict[str, int]:
+    data = yaml.safe_load((mappings_dir() / "limits.yaml").read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, int) and v > 0 for v in data.values()):
+        raise MappingError("limits.yaml: every limit is a positive integer", location="mappings/limits.yaml")
+    return data
+
+
+def limit(name: str) -> int:
+    return limits()[name]
+
+
+# --- JSON ---------------------------------------------------------------------------------------------------
+
+def check_depth(data: Any, max_depth: int | None = None, *, location: str = "body") -> None:
+    """Refuse nesting deeper than json_depth (iteratively: no recursion to exhaust)."""
+    max_depth = max_depth or limit("json_depth")
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > max_depth:
+            raise InputError(f"nested deeper than {max_depth} levels", location=location,
+                             hint="no FHIR resource or case file nests this deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def parse_json(text: str, *, location: str = "body", object_pairs_hook=None) -> Any:
+    """json.loads with the depth bound. JSON syntax errors propagate (callers name line and column)."""
+    try:
+        data = json.loads(text, object_pairs_hook=object_pairs_hook)
+    except RecursionError:
+        raise InputError(f"nested deeper than {limit('json_depth')} levels", location=location,
+                         hint="no FHIR resource or case file nests this deep") from None
+    check_depth(data, location=location)
+    return data
+
+
+# --- text FHIR cannot carry ---------------------------------------------------------------------------------
+
+def forbidden_text(data: Any, root: str) -> tuple[str, str] | None:
+    """(FHIRPath-like location, character) of the first string (key or value) holding a control character
+    that FHIR (and XML 1.0) cannot carry, or None."""
+    stack: list[tuple[Any, str]] = [(data, root)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            match = _FORBIDDEN.search(value)
+            if match:
+                return path, match.group()
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                if isinstance(key, str) and _FORBIDDEN.search(key):
+                    return f"{path}.{key!r}", _FORBIDDEN.search(key).group()
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(value))
+    return None
+
+
+def check_text(data: Any, root: str) -> None:
+    found = forbidden_text(data, root)
+    if found:
+        path, char = found
+        raise InputError(f"control character U+{ord(char):04X} is not allowed in FHIR text", location=path,
+                         hint="remove it; FHIR strings and XML carry no control characters but tab, CR and LF")
+
+
+def has_forbidden(text: str) -> str | None:
+    match = _FORBIDDEN.search(text)
+    return match.group() if match else None
+
+
+# --- YAML ---------------------------------------------------------------------------------------------------
+
+def check_yaml_events(text: str, loader: type, source: str) -> None:
+    """Refuse aliases (the 'billion laughs' of YAML) and nesting past yaml_depth, from the event stream,
+    before anything is built. Case files have no use for anchors."""
+    max_depth, depth = limit("yaml_depth"), 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise InputError("YAML aliases (*name) are not accepted in case files", location=_mark(event, source),
+                             hint="write the value out where it is needed")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > max_depth:
+                raise InputError(f"YAML nested deeper than {max_depth} levels", location=_mark(event, source))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _mark(event: yaml.Event, source: str) -> str:
+    mark = event.start_mark
+    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+
+
+# --- XML ----------------------------------------------------------------------------------------------------
+
+def check_xml_tree(root, source: str) -> None:
+    """Refuse XML with too many elements, too many attributes on one element, or too deep nesting.
+    lxml parses such documents quickly; what follows (schema labels, model conversion) would not."""
+    max_elements, max_attributes, max_depth = limit("xml_elements"), limit("xml_attributes"), limit("xml_depth")
+    count = 0
+    for element in root.iter():
+        count += 1
+        if count > max_elements:
+            raise InputError(f"more than {max_elements} XML elements", location=f"{source}:{element.sourceline}")
+        if len(element.attrib) > max_attributes:
+            raise InputError(f"element has {len(element.attrib)} attributes (at most {max_attributes})",
+                             location=f"{source}:{element.sourceline}")
+    # depth: walk only when the document could be deep (cheap bound: count of elements)
+    if count > max_depth:
+        stack = [(root, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > max_depth:
+                raise InputError(f"XML nested deeper than {max_depth} levels", location=f"{source}:{node.sourceline}")
+            stack.extend((child, depth + 1) for child in node)
