@@ -108,7 +108,7 @@ def test_foreign_namespace_elements_are_reported_not_crashed_on(
 
 
 def test_import_of_a_header_element_after_a_message(shared_dir: Path) -> None:
-    """Found by the fuzzer: a batch-header element after a message made the passthrough look up a key
+    """Found by the fuzzer: a batch-header element after a message made the importer look up a key
     the message's nodes do not have (KeyError)."""
     from lxml import etree
 
