@@ -46,8 +46,9 @@ class Ctx:
         self.not_received = frozenset(not_received(self.composition))
 
     def stand_in(self, node: Node, when: bool = True) -> Node:
-        """Mark what the writer produces without a fact of the case behind it (a constant, a default, a
-        value the importer does not read): an imported case keeps it only where the source had it."""
+        """Mark what the writer produces without a fact of the case behind it (a constant, a default).
+        Since the export is always written from the case the marks are only removed again
+        (xmlw.settle_defaults with drop=False); the marking is left over from the removed passthrough."""
         return xmlw.default(node) if when else node
 
     def onset_from_dates(self, event: Json, statement: Json) -> dict[str, tuple[float, str]]:
