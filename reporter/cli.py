@@ -144,12 +144,18 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
             click.echo(f"  not mapped: {line}", err=True)
         if case_store is not None:
             try:
+                from reporter.fhir.received import ReceivedFile
                 from reporter.store.audit import cli_context
+                from reporter.store.repository import Received
 
+                report.relation = relation
+                kept = (Received(ReceivedFile(result.content, Path(file).name), report.index, report.report_dict())
+                        if result.content is not None else None)
                 stored = case_store.save(report.bundle, author=f"reporter import {Path(file).name}",
                                          reason=relation or f"E2B report received in {Path(file).name}",
                                          audit=replace(cli_context(), subtype="import",
-                                                       detail=f"reporter import {Path(file).name}"))
+                                                       detail=f"reporter import {Path(file).name}"),
+                                         received=kept)
                 click.echo(f"  stored as version {stored.version} ({stored.kind}) of Bundle/{stored.case_id}",
                            err=target is None)
             except ReporterError as exc:

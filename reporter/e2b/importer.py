@@ -41,6 +41,22 @@ class ImportedReport:
     def ok(self) -> bool:
         return self.bundle is not None
 
+    def report_dict(self) -> Json:
+        """The import report as stored with the case version (and shown on the case page)."""
+        cover = self.coverage
+        return {
+            "case_id": self.case_id,
+            "facts_total": cover.total if cover else None,
+            "facts_mapped": cover.mapped if cover else None,
+            "percent": round(cover.percent, 1) if cover else None,
+            "not_mapped": [{"element": element, "count": count, "example": cover.examples[element]}
+                           for element, count in sorted(cover.not_mapped.items())] if cover else [],
+            "not_received": sorted(cover.placeholders) if cover else [],
+            "notes": list(self.notes),
+            "warnings": list(self.deviations),
+            "relation": self.relation,
+        }
+
 
 @dataclass
 class ImportResult:
@@ -48,6 +64,7 @@ class ImportResult:
     reports: list[ImportedReport]
     batch_problems: list[str] = field(default_factory=list)
     schema_checked: bool = False
+    content: bytes | None = None  # the file exactly as received (kept with stored versions)
 
 
 def _message_of(el: etree._Element) -> etree._Element | None:
@@ -158,4 +175,7 @@ def _id(message: etree._Element, which: str) -> str | None:
 
 
 def import_file(path: str | Path) -> ImportResult:
-    return import_loaded(xmlsafe.load(path))
+    content = xmlsafe.read_bytes(path)
+    result = import_loaded(xmlsafe.parse_bytes(content, str(path)))
+    result.content = content
+    return result

@@ -46,6 +46,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from reporter.errors import Gone, InputError, NotFound, StoreConflict, StoreError, VersionConflict
+from reporter.fhir import received as received_fhir
 from reporter.store import audit as audit_trail
 from reporter.store import index as bundle_index
 from reporter.store.audit import AuditContext
@@ -57,8 +58,10 @@ from reporter.store.schema import (
     Case,
     CaseReaction,
     CaseVersion,
+    ReceivedMessage,
     ResourceIndex,
     ResourceToken,
+    VersionImport,
 )
 
 CASE_NAMESPACE = uuid.UUID("5d0c2a8e-6f3b-4f7e-9a51-2b1f0c7d9e44")
@@ -141,6 +144,26 @@ class QuantityClause:
     low: Decimal  # the range the searched number stands for (its precision), for eq and ne
     high: Decimal
     unit: str | None = None  # "system|code", "|code" or None for any unit
+
+
+@dataclass(frozen=True)
+class Received:
+    """A version read from a received E2B file: the file (kept verbatim), which report of it, and the
+    import report (reporter/e2b/importer.ImportedReport.report_dict)."""
+
+    file: received_fhir.ReceivedFile
+    report_index: int
+    report: dict
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: str  # SHA-256 of the content, hex
+    content_type: str
+    size: int
+    filename: str | None
+    received: datetime
+    content: bytes
 
 
 @dataclass
@@ -351,15 +374,17 @@ class CaseStore:
     # --- writes -------------------------------------------------------------------------------------
 
     def create(self, bundle: dict, *, author: str, reason: str | None = None,
-               casefile: dict | None = None, audit: AuditContext | None = None) -> StoredVersion:
+               casefile: dict | None = None, audit: AuditContext | None = None,
+               received: Received | None = None) -> StoredVersion:
         """Store a new case from its first Bundle. StoreConflict if the case key is already stored.
         `casefile`: the case-file JSON the Bundle was built from, kept beside it for editing.
-        `audit`: who and from where, for the audit row written in the same transaction."""
+        `audit`: who and from where, for the audit row written in the same transaction.
+        `received`: the E2B file the Bundle was imported from, kept verbatim with the import report."""
         return self._save(bundle, author=author, reason=reason, case_id=None, if_match=None, casefile=casefile,
-                          audit=audit)
+                          audit=audit, received=received)
 
     def save(self, bundle: dict, *, author: str, reason: str | None = None,
-             audit: AuditContext | None = None) -> StoredVersion:
+             audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
         """Store a Bundle as a new case, or as the next version (follow-up, amendment, nullification) of the
         case with the same C.1.1 identifier: what an E2B import does with each report it reads."""
         system, key = case_key(check_bundle(bundle))
@@ -368,25 +393,25 @@ class CaseStore:
             exists = session.get(Case, cid) is not None
         if not exists:
             try:
-                return self.create(bundle, author=author, reason=reason, audit=audit)
+                return self.create(bundle, author=author, reason=reason, audit=audit, received=received)
             except StoreConflict:  # created meanwhile by another writer: store as its next version
                 pass
-        return self.update(cid, bundle, author=author, reason=reason, audit=audit)
+        return self.update(cid, bundle, author=author, reason=reason, audit=audit, received=received)
 
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
                reason: str | None = None, casefile: dict | None = None,
-               audit: AuditContext | None = None) -> StoredVersion:
+               audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
         """Add a version to an existing case. VersionConflict if `if_match` is not the current version.
         A change needs a reason (given, or declared in the Bundle as C.1.11.2): InputError without one."""
         return self._save(bundle, author=author, reason=reason, case_id=case_id, if_match=if_match,
-                          casefile=casefile, audit=audit)
+                          casefile=casefile, audit=audit, received=received)
 
     def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
               if_match: int | None, casefile: dict | None = None,
-              audit: AuditContext | None = None) -> StoredVersion:
+              audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
         with self.write_session() as session:
             return self._write(session, bundle, author=author, reason=reason, case_id=case_id,
-                               if_match=if_match, casefile=casefile, audit=audit)
+                               if_match=if_match, casefile=casefile, audit=audit, received=received)
 
     def write_all(self, writes: list[Write]) -> list[StoredVersion]:
         """Several creates/updates in one transaction: all are stored, or (on the first error) none."""
@@ -396,7 +421,7 @@ class CaseStore:
 
     def _write(self, session: Session, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
                if_match: int | None, casefile: dict | None = None,
-               audit: AuditContext | None = None) -> StoredVersion:
+               audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
         bundle = copy.deepcopy(check_bundle(bundle))
         system, key = case_key(bundle)
         kind_declared, reason_declared = declared_kind(bundle)
@@ -451,6 +476,8 @@ class CaseStore:
             case.status = "nullified"
         bundle["id"] = cid
         bundle.pop("meta", None)
+        if received is not None:  # the version says where it came from: the message, kept verbatim
+            received_fhir.attach(bundle, received.file, report_index=received.report_index, recorded=now)
         localized = localize(bundle, cid, known=lambda rtype, rid: known.get((rtype, rid)))
         if kind == "nullification":
             comp = bundle_index.composition(bundle)
@@ -460,6 +487,8 @@ class CaseStore:
         session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
                                 recorded=now, reason=reason, casefile=casefile))
         session.flush()
+        if received is not None:
+            self._keep_received(session, cid, version, received, now)
         rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
                               resource_id=item.resource_id, is_current=True, last_updated=now,
                               patient=item.patient, date_start=item.date_start, date_end=item.date_end,
@@ -476,6 +505,18 @@ class CaseStore:
                            kind=audit.kind, source=audit.source, entity=f"Bundle/{cid}/_history/{version}",
                            case_id=cid, query=audit.query, reason=reason or None, detail=audit.detail)
         return StoredVersion(cid, version, kind, now, author, reason, bundle, case.status, casefile)
+
+    @staticmethod
+    def _keep_received(session: Session, cid: str, version: int, received: Received, now: datetime) -> None:
+        """Keep the received file (once per content) and this version's import report."""
+        digest = received.file.sha256
+        if session.get(ReceivedMessage, digest) is None:
+            session.add(ReceivedMessage(id=digest, content_type=received.file.content_type,
+                                        size=len(received.file.content), filename=received.file.filename,
+                                        received=now, content=received.file.content))
+            session.flush()
+        session.add(VersionImport(case_id=cid, version=version, message_id=digest,
+                                  report_index=received.report_index, report=received.report))
 
     def _project(self, session: Session, cid: str, version: int, bundle: dict | None, *, replace: bool) -> None:
         """Replace the case's tabulation rows with those of this version (none for a nullified case)."""
@@ -543,6 +584,28 @@ class CaseStore:
                                location=f"Bundle/{case_id}/_history/{version}")
             return StoredVersion(row.case_id, row.version, row.kind, row.recorded, row.author, row.reason,
                                  row.bundle, case.status, row.casefile)
+
+    def received_message(self, message_id: str) -> StoredMessage:
+        """A received file exactly as it arrived (FHIR Binary/<sha256>)."""
+        with self.read_session() as session:
+            row = session.get(ReceivedMessage, message_id) if _FHIR_ID.match(message_id or "") else None
+            if row is None:
+                raise NotFound(f"Binary/{message_id} does not exist", location=f"Binary/{message_id}")
+            return StoredMessage(row.id, row.content_type, row.size, row.filename, row.received, row.content)
+
+    def import_report(self, case_id: str, version: int) -> dict | None:
+        """The import report of a version read from a received message (with `message_id`, `filename`,
+        `report_index`), or None for a version that was not imported."""
+        if not 0 < version <= MAX_VERSION:
+            return None
+        with self.read_session() as session:
+            row = session.get(VersionImport, (case_id, version))
+            if row is None:
+                return None
+            message = session.get(ReceivedMessage, row.message_id)
+            return {**row.report, "message_id": row.message_id, "report_index": row.report_index,
+                    "filename": message.filename if message else None,
+                    "received": format_instant(message.received) if message else None}
 
     def history(self, case_id: str) -> list[StoredVersion]:
         """All versions of a case, newest first (FHIR history order)."""

@@ -10,6 +10,7 @@
 - ``audit_event``: every read and write, shaped like FHIR AuditEvent; append-only and hash-chained.
 - ``api_token``: bearer tokens, stored as SHA-256 hashes with their scopes, expiry and last use.
 - ``user_account``, ``user_session``, ``login_throttle``: page logins (argon2id), server-side sessions, lockouts.
+- ``received_message``, ``version_import``: received E2B files verbatim, and each imported version's report.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -266,6 +268,37 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, nullable=False)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReceivedMessage(Base):
+    """A received E2B file exactly as it arrived, keyed by its SHA-256 (migration 0005). Served as FHIR
+    Binary; the case versions read from it point here (VersionImport)."""
+
+    __tablename__ = "received_message"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the content, hex
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    received: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class VersionImport(Base):
+    """For a case version read from a received message: which message and report, and the import report
+    (value facts through the case model, what was not mapped by element, warnings). Migration 0005."""
+
+    __tablename__ = "version_import"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("received_message.id"), nullable=False, index=True)
+    report_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    report: Mapped[dict] = mapped_column(JsonDoc, nullable=False)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["case_id", "version"], ["case_version.case_id", "case_version.version"]),
+    )
 
 
 @event.listens_for(CaseVersion, "before_update")

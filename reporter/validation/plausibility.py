@@ -12,6 +12,7 @@ from typing import Any
 
 from reporter.fhir import read
 from reporter.fhir.read import BundleIndex, as_list, codings, extensions
+from reporter.fhir.received import is_received_message
 from reporter.tables import code_list, fhir_tables
 from reporter.validation import units
 from reporter.validation.casepath import CaseLines, CasePaths, field_of
@@ -353,8 +354,13 @@ class Plausibility:
         if limit is None:
             return
         future = today()  # a date in the future is reported once, by the ICSR rules (ICSR-FUTURE-DATE)
+        # the Composition's own dates and the record of where a version came from (the received message,
+        # its Provenance) are bookkeeping of the report, not facts of the case
+        bookkeeping = tuple(f"Bundle.entry[{i}]." for i, e in enumerate(self.bundle.get("entry") or [])
+                            if isinstance(e, dict) and isinstance(r := e.get("resource"), dict)
+                            and (r.get("resourceType") in ("Composition", "Provenance") or is_received_message(r)))
         for path, node in walk_bundle(self.bundle):
-            if ".ofType(Composition)" in path:
+            if path.startswith(bookkeeping):
                 continue
             for key in sorted(DATE_KEYS.intersection(node)):
                 value = node[key]

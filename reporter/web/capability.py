@@ -51,6 +51,10 @@ def capability_statement(base: str) -> dict:
                                      "(text/html; ?download for an attachment)"}] if writable else []),
             ],
         })
+    resources.append({"type": "Binary", "interaction": [{"code": "read"}],
+                      "documentation": "Received E2B(R3) files kept verbatim (Binary/<sha256>), named by the "
+                                       "DocumentReference of each imported case version; the file's own bytes "
+                                       "unless FHIR JSON or XML is asked for"})
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

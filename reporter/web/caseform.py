@@ -88,6 +88,12 @@ def _is_model(tp: Any) -> bool:
     return isinstance(_base(tp), type) and issubclass(_base(tp), BaseModel)
 
 
+def _is_row(tp: Any) -> bool:
+    """A list item shown as a row of fields: a model, or a choice between models (race: a code or why not)."""
+    variants, _ = _variants(tp)
+    return all(_is_model(v) for v in variants)
+
+
 def _scalar_kind(tp: Any, info: FieldInfo | None, path: str) -> str:
     base = _base(tp)
     if _is_partial_date(tp, info):
@@ -186,7 +192,7 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
     tp = variants[0]
     if typing.get_origin(tp) is list:
         item = typing.get_args(tp)[0]
-        if _is_model(item):
+        if _is_row(item):
             rows = values.rows(path)
             children = []
             for i in range(rows):
@@ -253,7 +259,7 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
     tp = variants[0]
     if typing.get_origin(tp) is list:
         item = typing.get_args(tp)[0]
-        if _is_model(item):
+        if _is_row(item):
             kept, rows = [], []
             for i in range(values.rows(path)):
                 value = _collect(item, f"{path}[{i}]", None, values, out)
@@ -451,7 +457,7 @@ def _valid_list_path(path: str) -> bool:
             return False
         variants = _variants(model.model_fields[token].annotation)[0]
         tp = variants[0] if len(variants) == 1 else next((v for v in variants if _is_model(v)), variants[0])
-    return typing.get_origin(tp) is list and _is_model(typing.get_args(tp)[0])
+    return typing.get_origin(tp) is list and _is_row(typing.get_args(tp)[0])
 
 
 # -- the kind of a new version: follow-up (new information) or correction (amendment, C.1.11) ------------------

@@ -119,6 +119,8 @@ def read(resource_type: str, resource_id: str):
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
+    if resource_type == "Binary":
+        return _binary(resource_id)
     if resource_type == "Bundle":
         v = store().read(resource_id)
         version, recorded, body = v.version, v.recorded, None
@@ -130,6 +132,24 @@ def read(resource_type: str, resource_id: str):
         return Response(status=304, headers=headers)
     body = _bundle_body(v) if resource_type == "Bundle" else item.with_meta()
     return fhir_response(shaping.shape(body, *_shape_args()), headers=headers)
+
+
+def _binary(message_id: str) -> Response:
+    """A received E2B file, kept verbatim: its own bytes (application/xml), or as a FHIR Binary resource when
+    the client asks for FHIR JSON or XML by media type or `_format`."""
+    message = store().received_message(message_id)
+    headers = {"ETag": 'W/"1"', "Last-Modified": message.received.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+    best = accepts([message.content_type, "application/fhir+json", "application/fhir+xml", "application/json"])
+    if request.args.get("_format") or (best is not None and best != message.content_type):
+        import base64
+
+        body = {"resourceType": "Binary", "id": message.id, "contentType": message.content_type,
+                "data": base64.b64encode(message.content).decode("ascii"),
+                "meta": {"versionId": "1", "lastUpdated": format_instant(message.received)}}
+        return fhir_response(body, headers=headers)
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", message.filename or f"{message.id}.xml")
+    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(message.content, headers=headers, content_type=message.content_type)
 
 
 def _not_modified(version: int, recorded: datetime) -> bool:

@@ -208,7 +208,8 @@ def case(case_id: str):
     current = store().read(case_id) if version else v
     offered = [d for d in DOWNLOADS if can("submit") or not d[0].startswith("e2b-")]
     return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=offered,
-                           editable=can("draft"), saved=request.args.get("saved"), readiness=_readiness(v))
+                           editable=can("draft"), saved=request.args.get("saved"), readiness=_readiness(v),
+                           imported=store().import_report(v.case_id, v.version))
 
 
 def _readiness(v: StoredVersion) -> list[dict]:
@@ -248,6 +249,14 @@ def download(case_id: str, kind: str):
         d = downloads.html(v)
     elif kind == "json":
         d = downloads.bundle_json(v)
+    elif kind == "received":  # the E2B file this version was imported from, exactly as received
+        imported = store().import_report(v.case_id, v.version)
+        if imported is None:
+            raise NotFound(f"version {v.version} was not imported from a received file", location="url")
+        message = store().received_message(imported["message_id"])
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", message.filename or f"{message.id}.xml")
+        return Response(message.content, 200, headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                        content_type=message.content_type)
     else:
         raise NotFound(f"no download {kind!r}", location="url",
                        hint=f"choose from: {', '.join(k for k, _ in DOWNLOADS)}")

@@ -260,7 +260,7 @@ def test_capability_statement_declares_exactly_what_works(served) -> None:
     assert {"Medication", "Practitioner", "PractitionerRole", "Organization", "DocumentReference"} <= set(declared)
     _created(served, demo_bundles()[0])
     for rtype, resource in declared.items():
-        for param in resource["searchParam"]:
+        for param in resource.get("searchParam", []):
             assert param["definition"].startswith("http://hl7.org/fhir/SearchParameter/"), param
             if param["name"] == "_id":
                 continue
@@ -269,6 +269,7 @@ def test_capability_statement_declares_exactly_what_works(served) -> None:
     assert {"code": "transaction"} in rest["interaction"]
     assert "AdverseEvent:subject" in declared["AdverseEvent"]["searchInclude"]
     assert "AdverseEvent:subject" in declared["Patient"]["searchRevInclude"]
+    assert declared["Binary"]["interaction"] == [{"code": "read"}]  # received E2B files, kept verbatim
 
 
 def _probe(kind: str) -> str:
