@@ -572,6 +572,9 @@ class Drug(Model):
     action_taken: ActionTaken | None = Field(None, description="G.k.8 action(s) taken with drug.")
     reactions: list[DrugReaction] = Field(default_factory=list, description="G.k.9.i drug-reaction matrix.")
     additional_info: list[AdditionalInfo] = Field(default_factory=list, description="G.k.10.r")
+    additional_info_absent: Absent | None = Field(
+        None, description="G.k.10.r sent as a null flavor instead of codes (FDA's premarket examples send NA for "
+                          "FDA.G.k.10a: no coded additional information applies).")
     additional_text: str | None = Field(None, description="G.k.11 additional information on drug.")
 
 

@@ -45,6 +45,17 @@ class Ctx:
         # needs them; the source did not have them, or not in a form the model can hold).
         self.not_received = frozenset(not_received(self.composition))
 
+    def allows_null_flavor(self, number: str, flavor: str) -> bool:
+        """Whether the receiver takes this null flavor on an element: ICH's list, or a deviation its rule sets
+        accept (extra_null_flavors)."""
+        from reporter.e2b.dictionary import dictionary, rule_set
+
+        element = dictionary().elements.get(number)
+        if element is not None and flavor in element.null_flavors:
+            return True
+        return any(flavor in (rule_set(name).get("extra_null_flavors") or {}).get(number, ())
+                   for name in self.receiver.rules)
+
     def stand_in(self, node: Node, when: bool = True) -> Node:
         """Mark what the writer produces without a fact of the case behind it (a constant, a default).
         Since the export is always written from the case the marks are only removed again

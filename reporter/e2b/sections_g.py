@@ -77,9 +77,13 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
             el(ref, "id", root=uuid_of(event))
     for info in read.extensions(statement, "additional_info"):
         code = ich_code(info.get("valueCoding"), 17)
+        flavor = None if info.get("valueCoding") else read.absent_reason(info)
         if code:
             ctx.ich(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"),
                     "value", code, 17, xsi_type="CE")
+        elif flavor and ctx.allows_null_flavor("G.k.10.r", flavor):  # FDA.G.k.10a: NA where no code applies
+            el(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"), "value",
+               xsi_type="CE", nullFlavor=flavor)
     text = additional_text(statement, links)
     if text:
         el(observation(admin, "outboundRelationship2", "REFR", "2", OBS, "additionalInformation"), "value",

@@ -504,33 +504,49 @@ def _patient(r: Reader, pat: etree._Element | None) -> Any:
     if organizer is not None:
         data["history_text"] = r.value("D.7.2", organizer)
         data["concomitant_therapies"] = r.boolean("D.7.3", organizer)
-    for inst in r.instances("history"):
-        p = r.checkpoint()
-        item = r.build(m.HistoryItem, {
-            "meddra": r.meddra("D.7.1.r.1b", "D.7.1.r.1a", inst),
-            "start": r.date("D.7.1.r.2", inst), "end": r.date("D.7.1.r.4", inst),
-            "continuing": r.boolean("D.7.1.r.3", inst),
-            "comments": r.value("D.7.1.r.5", inst) if _linked_as(r, "D.7.1.r.5", inst, "COMP") else None,
-            "family_history": r.boolean("D.7.1.r.6", inst),
-        }, p, inst)
-        if item:
-            data["medical_history"].append(item)
-    for inst in r.instances("past_drug"):
-        p = r.checkpoint()
-        item = r.build(m.PastDrug, {
-            "name": r.value("D.8.r.1", inst), "start": r.date("D.8.r.4", inst), "end": r.date("D.8.r.5", inst),
-            "identifiers": _product_ids(r, "D.8.r.2b", "D.8.r.2a", inst),
-            "indication": r.meddra("D.8.r.6b", "D.8.r.6a", inst),
-            "reaction": r.meddra("D.8.r.7b", "D.8.r.7a", inst),
-        }, p, inst)
-        if item:
-            data["past_drugs"].append(item)
+    data["medical_history"] = _history(r, "history", "D.7.1.r")
+    data["past_drugs"] = _past_drugs(r, "past_drug", "D.8.r")
     data["death"] = _death(r, pat)
     data["parent"] = _parent(r, r.one("parent"))
     if initials is None:
         r.rollback(point)
         return None
     return r.build(m.Patient, data, point)
+
+
+def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
+    """D.7.1.r (patient) or D.10.7.1.r (parent): medical history items, the same shape under both."""
+    out = []
+    for inst in r.instances(group):
+        p = r.checkpoint()
+        family = f"{prefix}.6"
+        item = r.build(m.HistoryItem, {
+            "meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
+            "start": r.date(f"{prefix}.2", inst), "end": r.date(f"{prefix}.4", inst),
+            "continuing": r.boolean(f"{prefix}.3", inst),
+            "comments": r.value(f"{prefix}.5", inst) if _linked_as(r, f"{prefix}.5", inst, "COMP") else None,
+            "family_history": r.boolean(family, inst) if family in r.elements else None,
+        }, p, inst)
+        if item:
+            out.append(item)
+    return out
+
+
+def _past_drugs(r: Reader, group: str, prefix: str) -> list[m.PastDrug]:
+    """D.8.r (patient) or D.10.8.r (parent): past drug history, the same shape under both."""
+    out = []
+    for inst in r.instances(group):
+        p = r.checkpoint()
+        item = r.build(m.PastDrug, {
+            "name": r.value(f"{prefix}.1", inst), "start": r.date(f"{prefix}.4", inst),
+            "end": r.date(f"{prefix}.5", inst),
+            "identifiers": _product_ids(r, f"{prefix}.2b", f"{prefix}.2a", inst),
+            "indication": r.meddra(f"{prefix}.6b", f"{prefix}.6a", inst),
+            "reaction": r.meddra(f"{prefix}.7b", f"{prefix}.7a", inst),
+        }, p, inst)
+        if item:
+            out.append(item)
+    return out
 
 
 def _cause(r: Reader, inst: etree._Element, prefix: str) -> Any:
@@ -569,7 +585,11 @@ def _parent(r: Reader, role: etree._Element | None) -> Any:
             r.mark(node, "unit")
         return found
 
+    organizer = r.one("parent_history_organizer")
     data = {
+        "history_text": r.value("D.10.7.2", organizer) if organizer is not None else None,
+        "medical_history": _history(r, "parent_history", "D.10.7.1.r"),
+        "past_drugs": _past_drugs(r, "parent_past_drug", "D.10.8.r"),
         "identification": r.get("D.10.1", role),
         "birth_date": r.date("D.10.2.1", role),
         "age": r.quantity("D.10.2.2a", "D.10.2.2b", role),
@@ -961,6 +981,7 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "indications": indications,
             "action_taken": r.code("G.k.8", inst, "action_taken"),
             "reactions": links,
+            **_additional_info(r, inst),
             "additional_text": r.value("G.k.11", inst),
         }
         auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
@@ -980,6 +1001,19 @@ def _drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
     return out
+
+
+def _additional_info(r: Reader, drug: etree._Element) -> dict[str, Any]:
+    """G.k.10.r coded additional information, or the null flavor sent instead of codes (FDA.G.k.10a NA)."""
+    codes, absent = [], None
+    for inst in r.instances("additional_info", drug):
+        code = r.code("G.k.10.r", inst, "additional_info")
+        if code is not None:
+            codes.append(code)
+        elif absent is None and not codes:
+            found = r.get("G.k.10.r", inst, lambda v: None)
+            absent = found if isinstance(found, m.Absent) else None
+    return {"additional_info": codes, "additional_info_absent": None if codes else absent}
 
 
 def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]

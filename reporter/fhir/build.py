@@ -748,6 +748,8 @@ class BundleBuilder:
                          "valueQuantity": quantity(drug.gestation_at_exposure)})
         for info in drug.additional_info:
             exts.append({"url": ext("additional_info"), "valueCoding": ich_coding("additional_info", info)})
+        if drug.additional_info_absent:
+            exts.append({"url": ext("additional_info"), "extension": absent_extensions(drug.additional_info_absent)})
         statement["extension"] = exts
         if drug.additional_text:
             statement["note"] = [{"text": drug.additional_text}]

@@ -503,7 +503,9 @@ class CaseReader:
             "cumulative_dose": _quantity(read.ext_value(statement, "cumulative_dose")),
             "gestation_at_exposure": _quantity(read.ext_value(statement, "gestation_at_exposure")),
             "additional_info": [_key_for("additional_info", e.get("valueCoding"))
-                                for e in read.extensions(statement, "additional_info")],
+                                for e in read.extensions(statement, "additional_info") if e.get("valueCoding")],
+            "additional_info_absent": next((_absent(e) for e in read.extensions(statement, "additional_info")
+                                            if not e.get("valueCoding")), None),
         }
         auth = read.extension(medication, "authorisation")
         if auth:

@@ -1,0 +1,77 @@
+"""Elements the importer reads into the case model that earlier versions listed as not mapped:
+D.10.7 / D.10.8 (the parent's own history and drugs) and G.k.10.r sent as a null flavor (FDA.G.k.10a NA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from reporter.casefile import model as m
+from reporter.e2b import export, importer
+from reporter.fhir.build import build_bundle
+from reporter.fhir.to_case import bundle_to_case
+from tests.conftest import shared_path
+
+NS = {"h": "urn:hl7-org:v3"}
+ADDITIONAL = "//h:substanceAdministration/h:outboundRelationship2/h:observation[h:code/@code='9']/h:value"
+
+
+@pytest.fixture
+def schema(e2b_schema_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    return e2b_schema_dir
+
+
+def _case(path: Path) -> m.CaseFile:
+    report = importer.import_file(path).reports[0]
+    assert report.bundle is not None, report.problems
+    return bundle_to_case(report.bundle)
+
+
+def test_parent_history_is_read_into_the_model(schema: Path) -> None:
+    path = shared_path() / "e2b" / "examples" / "ich-derived" / "ich-style-HC-followup-MAH.xml"
+    report = importer.import_file(path).reports[0]
+    assert not [e for e in report.coverage.not_mapped if e.startswith("[parent]")], report.coverage.lines()
+    parent = bundle_to_case(report.bundle).patient.parent
+    assert parent is not None and parent.medical_history
+    item = parent.medical_history[0]
+    assert item.meddra.code == "10037153" and item.continuing is True
+
+
+def test_parent_history_and_drugs_round_trip_through_e2b(schema: Path) -> None:
+    case = bundle_to_case(importer.import_file(
+        shared_path() / "e2b" / "examples" / "ich-derived" / "ich-style-HC-followup-MAH.xml").reports[0].bundle)
+    case.primary_sources[0].primary = True  # the example lacks C.2.r.5, which ICH requires
+    parent = case.patient.parent
+    parent.history_text = "Gestational diabetes in this pregnancy"
+    parent.past_drugs = [m.PastDrug(name="Insulin aspart", start="2019-03", indication=m.MedDRA(
+        code="10018209", version=parent.medical_history[0].meddra.version))]
+    out = export.export_bundles([build_bundle(case)], schema_dir=schema)
+    assert out.check.xsd == "valid" and not out.check.errors, [i.message for i in out.check.errors][:3]
+    back = importer.import_loaded(_loaded(out.xml)).reports[0]
+    again = bundle_to_case(back.bundle).patient.parent
+    assert again.history_text == parent.history_text
+    assert [(d.name, d.start, d.indication.code) for d in again.past_drugs] == [("Insulin aspart", "2019-03",
+                                                                                 "10018209")]
+    assert again.medical_history == parent.medical_history
+
+
+def _loaded(xml: bytes):
+    from reporter.e2b import xmlsafe
+
+    return xmlsafe.parse_bytes(xml, "<export>")
+
+
+def test_additional_information_null_flavor_is_kept_for_the_receiver_that_takes_it(schema: Path) -> None:
+    path = shared_path() / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario5-3.xml"
+    case = _case(path)
+    flagged = [d for d in case.drugs if d.additional_info_absent is not None]
+    assert flagged and all(d.additional_info_absent.absent == "not-applicable" for d in flagged)
+    bundle = build_bundle(case)
+    fda = etree.fromstring(export.export_bundles([bundle], receiver_name="fda", schema_dir=schema).xml)
+    assert [v.get("nullFlavor") for v in fda.xpath(ADDITIONAL, namespaces=NS)] == ["NA"] * len(flagged)
+    ich = export.export_bundles([bundle], receiver_name="ich", schema_dir=schema)
+    assert not etree.fromstring(ich.xml).xpath(ADDITIONAL, namespaces=NS)  # ICH does not allow NA there
+    assert bundle_to_case(bundle) == case
