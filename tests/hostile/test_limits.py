@@ -123,7 +123,7 @@ def test_import_of_a_header_element_after_a_message(shared_dir: Path) -> None:
 def test_fuzz_seed_2492_with_xsd_imports_cleanly(e2b_schema_dir: Path, shared_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Found by bench/fuzz.py (e2b-import+xsd): a block moved outside its report made the sender's position
-    lookup fail (ValueError in to_case._position_in)."""
+    lookup fail (ValueError in read.reader.position_in)."""
     from tests.hostile import targets
 
     monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))

@@ -1,0 +1,434 @@
+"""Reading E2B element values through the element locations table (mappings/e2b/locations.yaml).
+
+`Reader` finds group instances and element values and records every (node, attribute) read into the case
+model, so that the import report can list, by element, what was not read (reporter/e2b/coverage.py). The
+helpers here are shared by the section readers (section_c ... section_h).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import yaml
+from lxml import etree
+from pydantic import BaseModel, ValidationError
+
+from reporter.casefile import model as m
+from reporter.e2b.diff import ACTS
+from reporter.e2b.xmlsafe import XSI, local
+from reporter.paths import mappings_dir
+
+
+@cache
+def compiled_xpath(path: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
+    """An element location compiled once (a string XPath is compiled again on every evaluation)."""
+    return etree.XPath(path, namespaces=dict(namespaces))
+
+
+MEDDRA = "2.16.840.1.113883.6.163"
+
+
+NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked", "UNK": "unknown",
+                  "NI": "no-information", "NA": "not-applicable"}
+
+
+_TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(\.\d+)?)?([+-]\d{4})?$")
+
+
+@cache
+def locations_table() -> dict[str, Any]:
+    return yaml.safe_load((mappings_dir() / "e2b" / "locations.yaml").read_text(encoding="utf-8"))
+
+
+@cache
+def code_systems() -> dict[str, str | None]:
+    """The code system (OID) of each code list of mappings/codes.yaml."""
+    data = yaml.safe_load((mappings_dir() / "codes.yaml").read_text(encoding="utf-8"))
+    return {name: spec.get("oid") for name, spec in data.items()}
+
+
+@cache
+def code_keys() -> dict[str, dict[str, str]]:
+    """E2B code -> case-file key, per code list of mappings/codes.yaml."""
+    data = yaml.safe_load((mappings_dir() / "codes.yaml").read_text(encoding="utf-8"))
+    return {name: {str(v["e2b"]): k for k, v in spec["codes"].items() if v.get("e2b") is not None}
+            for name, spec in data.items()}
+
+
+def ts_to_partial(value: str | None) -> str | None:
+    """HL7 TS -> the model's partial date; None when the model cannot hold it at the same precision."""
+    if not value:
+        return None
+    match = _TS_RE.match(value)
+    if not match:
+        return None
+    y, mo, d, h, mi, s, frac, tz = match.groups()
+    if mo is None:
+        return None if (d or h or tz) else y
+    if d is None:
+        return None if (h or tz) else f"{y}-{mo}"
+    if h is None:
+        return None if tz else f"{y}-{mo}-{d}"
+    if tz is None:
+        return None  # a time without a zone: the model insists on a zone
+    text = f"{y}-{mo}-{d}T{h}:{mi}" + (f":{s}" if s else "") + (frac or "")
+    if frac and not s:
+        return None
+    return text + f"{tz[:3]}:{tz[3:]}"
+
+
+def to_number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Origin:
+    """Where the model's items sat in the message: original ids of drugs and reactions (by case-file
+    key) and the positions of the G.k.1 and G.k.9.i.2.r blocks, so a re-export keeps them."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    role_positions: dict[str, int] = field(default_factory=dict)
+    causality_positions: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    # (drug key, reaction key) -> position of the drug's first G.k.9.i.3 / G.k.9.i.4 block for the reaction
+    link_positions: dict[tuple[str, str], int] = field(default_factory=dict)
+    # sender's telecom kind (phone, fax, email) -> its position among the sender's elements (C.3.4.6-8)
+    telecom_positions: dict[str, int] = field(default_factory=dict)
+    # narrative section key (reporter_comments H.2, sender_comments H.4) -> position of its block
+    comment_positions: dict[str, int] = field(default_factory=dict)
+    # how many C.1.9.1.r other-case-id blocks (subjectOf1, like the sender's C.3) came before the sender's
+    sender_rank: int | None = None
+    # (test index, "low" / "high") -> position of the F.r.4 / F.r.5 referenceRange among the test's elements
+    range_positions: dict[tuple[int, str], int] = field(default_factory=dict)
+
+
+class Reader:
+    """Reads E2B element values relative to group instances and records each (node, attribute) read."""
+
+    def __init__(self, message: etree._Element) -> None:
+        self.message = message
+        table = locations_table()
+        self.ns: dict[str, str] = table["namespaces"]
+        self.groups: dict[str, dict[str, str]] = table["groups"]
+        self.elements: dict[str, dict[str, str]] = table["elements"]
+        self.used: list[tuple[etree._Element, str]] = []
+        self.origin = Origin()
+        # E2B elements the model needs a value for that the message does not give (in a form the model
+        # can hold): the case gets a placeholder, and the exporter writes nothing of its own there.
+        self.not_received: list[str] = []
+        self.skipped: set[etree._Element] = set()  # blocks not to read from (see first_only)
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def mark(self, node: etree._Element, *attrs: str) -> None:
+        """Record attributes as read. The code (and code system) of every act on the way up is
+        recorded too: it is structure that the exporter writes for the value to be where it is."""
+        for attr in attrs:
+            self.used.append((node, attr))
+            if attr == "extension" and node.get("root"):  # an identifier's namespace goes with it
+                self.used.append((node, "root"))
+        current = node.getparent()
+        while current is not None and current is not self.message:
+            code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
+            if code is not None and code.get("codeSystem") == MEDDRA:
+                # a MedDRA code (D.7.1.r, F.r.2.2) is the block's data, read (or not) as such; the exporter
+                # writes the code system whatever the code
+                self.used.append((code, "codeSystem"))
+            elif code is not None and code is not node and code.get("nullFlavor") and not code.get("code"):
+                self.used.append((code, "nullFlavor"))
+            elif code is not None and code is not node and code.get("code") and code.get("codeSystem"):
+                self.used += [(code, "code"), (code, "codeSystem")]
+            current = current.getparent()
+
+    def _nameable(self, node: etree._Element) -> bool:
+        """Whether every act around `node` is named the way the exporter names it (a code with its code
+        system, or a null flavor): a value inside a block named by a bare code stays as received."""
+        current = node.getparent()
+        while current is not None and current is not self.message:
+            code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
+            if code is not None and code is not node and code.get("codeSystem") != MEDDRA and (
+                    bool(code.get("code")) != bool(code.get("codeSystem"))
+                    or not (code.get("code") or code.get("nullFlavor"))):
+                return False
+            current = current.getparent()
+        return True
+
+    def checkpoint(self) -> int:
+        return len(self.used)
+
+    def rollback(self, point: int) -> None:
+        del self.used[point:]
+
+    # -- finding ---------------------------------------------------------------------------------
+
+    def instances(self, group: str, within: etree._Element | None = None) -> list[etree._Element]:
+        """Instances of a group, all of them in the message or only those inside `within`."""
+        if group == "message":
+            return [self.message]
+        if group == "batch":
+            return [self.message.getparent() if self.message.getparent() is not None else self.message]
+        spec = self.groups[group]
+        if within is not None:
+            return self._unskipped(self._xpath(within, spec["path"]))
+        parent = spec.get("parent") or "message"
+        parents = self.instances(parent)
+        if parent in self.groups and self.groups[parent].get("once"):
+            parents = parents[:1]
+        found = []
+        for node in parents:
+            items = self._xpath(node, spec["path"])
+            if spec.get("within"):
+                first = self._xpath(node, spec["within"])[:1]
+                items = [n for n in items if first and any(a is first[0] for a in n.iterancestors())]
+            found.extend(items)
+        return found
+
+    def one(self, group: str, within: etree._Element | None = None) -> etree._Element | None:
+        found = self.instances(group, within)
+        return found[0] if found else None
+
+    def _xpath(self, node: etree._Element, path: str) -> list[etree._Element]:
+        compiled = compiled_xpath(path, tuple(self.ns.items()))
+        return [n for n in compiled(node) if isinstance(n, etree._Element)]
+
+    def node(self, number: str, instance: etree._Element) -> etree._Element | None:
+        hits = self._unskipped(self._xpath(instance, self.elements[number]["node"]))
+        return hits[0] if hits else None
+
+    def first_only(self, blocks: list[etree._Element]) -> None:
+        """Read only the first of repeated blocks the model holds one of (a second approval, consumable,
+        address, author of a primary source): the others go through as received, not mixed into the first."""
+        self.skipped.update(blocks[1:])
+
+    def _unskipped(self, nodes: list[etree._Element]) -> list[etree._Element]:
+        if not self.skipped:
+            return nodes
+        return [n for n in nodes if n not in self.skipped and not any(a in self.skipped for a in n.iterancestors())]
+
+    def raw(self, number: str, instance: etree._Element) -> tuple[etree._Element | None, str | None]:
+        node = self.node(number, instance)
+        if node is None or not self._nameable(node):
+            return None, None
+        where = self.elements[number].get("value", "text()")
+        if where == "text()":
+            return node, node.text.strip() if node.text and node.text.strip() else None
+        attr = where.lstrip("@")
+        if attr.startswith("xsi:"):
+            attr = f"{{{XSI}}}{attr[4:]}"
+        return node, node.get(attr)
+
+    def _attr_key(self, number: str) -> str:
+        where = self.elements[number].get("value", "text()")
+        return "#text" if where == "text()" else where.lstrip("@")
+
+    def get(self, number: str, instance: etree._Element | None,
+            convert: Callable[[str], Any] | None = None) -> Any:
+        """The value of an element (converted), or an Absent for a null flavor; None if not there or
+        not convertible (then nothing is marked as read and the value is passed through)."""
+        if instance is None:
+            return None
+        node, value = self.raw(number, instance)
+        if node is None:
+            return None
+        if value is None:
+            flavor = node.get("nullFlavor")
+            if flavor in NULL_TO_ABSENT:
+                self.mark(node, "nullFlavor")
+                return m.Absent(absent=NULL_TO_ABSENT[flavor])  # type: ignore[arg-type]
+            return None
+        result = convert(value) if convert else value
+        if result is None:
+            return None
+        self.mark(node, self._attr_key(number))
+        return result
+
+    def value(self, number: str, instance: etree._Element | None,
+              convert: Callable[[str], Any] | None = None) -> Any:
+        """Like get, but a null flavor gives None (and is listed as not mapped). A code is read with
+        its code system (the exporter writes one): a bare code is left as received."""
+        if instance is None:
+            return None
+        node, value = self.raw(number, instance)
+        if node is None or value is None:
+            return None
+        coded = self._attr_key(number) == "code"
+        if coded and not node.get("codeSystem"):
+            return None
+        result = convert(value) if convert else value
+        if result is None:
+            return None
+        self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
+        return result
+
+    def code(self, number: str, instance: etree._Element | None, table: str) -> str | None:
+        """A code of one of our code lists; not read when the element names another code system."""
+        system = code_systems().get(table)
+        if system and instance is not None:
+            node = self.node(number, instance)
+            if node is not None and self._attr_key(number) == "code" and node.get("codeSystem") != system:
+                return None
+        found = self.value(number, instance, lambda v: code_keys()[table].get(v))
+        if found is not None and system:
+            node = self.node(number, instance)
+            if node is not None and self._attr_key(number) == "code":
+                self.mark(node, "codeSystem")
+        return found
+
+    def date(self, number: str, instance: etree._Element | None) -> Any:
+        return self.get(number, instance, ts_to_partial)
+
+    def boolean(self, number: str, instance: etree._Element | None) -> bool | None:
+        return self.value(number, instance, lambda v: {"true": True, "false": False}.get(v))
+
+    def meddra(self, code_el: str, version_el: str, instance: etree._Element | None) -> m.MedDRA | None:
+        if instance is None:
+            return None
+        node, code = self.raw(code_el, instance)
+        vnode, version = self.raw(version_el, instance)
+        if node is None or not code or not version or node.get("codeSystem") != MEDDRA:
+            return None
+        self.mark(node, "code", "codeSystem")
+        if vnode is not None:
+            self.mark(vnode, "codeSystemVersion")
+        return m.MedDRA(code=code, version=version)
+
+    def quantity(self, value_el: str, unit_el: str, instance: etree._Element | None) -> m.Quantity | None:
+        if instance is None:
+            return None
+        node, value = self.raw(value_el, instance)
+        unode, unit = self.raw(unit_el, instance)
+        number = to_number(value)
+        if node is None or number is None or not unit:
+            return None
+        self.mark(node, "value")
+        if unode is not None:
+            self.mark(unode, "unit")
+        return m.Quantity(value=number, unit=unit)
+
+    def build(self, cls: type[BaseModel], data: dict[str, Any], point: int,
+              inst: etree._Element | None = None) -> Any:
+        """Validate a block; on failure roll back what it read so that it is passed through whole. So too
+        for a block `inst` whose own code (what names it in a message) was not read: the exporter could
+        not write the block where it was."""
+        try:
+            item = cls.model_validate({k: v for k, v in data.items() if v is not None and v != []})
+        except ValidationError:
+            self.rollback(point)
+            return None
+        if inst is not None and not self._named(inst, point):
+            self.rollback(point)
+            return None
+        return item
+
+    def _named(self, inst: etree._Element, point: int) -> bool:
+        """Whether the code that names a block (its own, or its single act's when it is a wrapper) was read
+        since `point`: the exporter writes the block under that name."""
+        acts = [inst] if local(inst) in ACTS else [c for c in inst if isinstance(c.tag, str) and local(c) in ACTS]
+        if len(acts) != 1:
+            return True
+        code = acts[0].find("{urn:hl7-org:v3}code")
+        if code is None:
+            return True
+        read = {attr for node, attr in self.used[point:] if node is code}
+        return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
+
+
+def time_type(inst: etree._Element) -> str | None:
+    time = inst.find("{urn:hl7-org:v3}effectiveTime")
+    return time.get(f"{{{XSI}}}type") if time is not None else None
+
+
+def time_shape(time: etree._Element) -> str:
+    """The structure of an effectiveTime as a string: `IVL_TS(low,high)`, an SXPR_TS as its comps in
+    brackets (`SXPR_TS[PIVL_TS(period)|IVL_TS:A(low,width)]`), an operator after a colon."""
+    kind = time.get(f"{{{XSI}}}type") or ""
+    children = [c for c in time if isinstance(c.tag, str)]
+    operator = f":{time.get('operator')}" if time.get("operator") else ""
+    if kind == "SXPR_TS":
+        return f"{kind}{operator}[" + "|".join(time_shape(c) if local(c) == "comp" else local(c)
+                                                 for c in children) + "]"
+    return f"{kind}{operator}(" + ",".join(local(c) for c in children) + ")"
+
+
+def time_written(inst: etree._Element, shapes: re.Pattern[str]) -> bool:
+    time = inst.find("{urn:hl7-org:v3}effectiveTime")
+    return time is not None and bool(shapes.match(time_shape(time)))
+
+
+def linked_as(r: Reader, number: str, inst: etree._Element, type_code: str) -> bool:
+    """Whether the relationship holding an element's observation has the typeCode the exporter writes
+    (otherwise the element stays as received: a relationship's type is a fact of the message too)."""
+    node = r.node(number, inst)
+    observation = node.getparent() if node is not None else None
+    wrapper = observation.getparent() if observation is not None else None
+    return wrapper is None or wrapper.get("typeCode") in (None, type_code)
+
+
+def coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Coded | None:
+    text = r.value(text_el, inst)
+    node, code = r.raw(code_el, inst)
+    data: dict[str, Any] = {"text": text}
+    if node is not None and code:
+        data.update(code=code, system=node.get("codeSystem"), version=node.get("codeSystemVersion"))
+        r.mark(node, "code", *(a for a in ("codeSystem", "codeSystemVersion") if node.get(a)))
+    if not any(data.values()):
+        return None
+    return m.Coded(**data)
+
+
+def ncit(r: Reader, number: str, inst: etree._Element) -> m.Coded | m.Absent | None:
+    """An FDA regional code (NCIt) with its display text, or its null flavor."""
+    node = r.node(number, inst)
+    if node is None:
+        return None
+    if node.get("nullFlavor") and not node.get("code"):
+        return r.get(number, inst)
+    code = r.value(number, inst)
+    if code is None:
+        return None
+    if node.get("displayName"):
+        r.mark(node, "displayName")
+    return m.Coded(code=code, text=node.get("displayName"))
+
+
+def termid(r: Reader, code_el: str, version_el: str, inst: etree._Element) -> m.Coded | None:
+    """A code with its code system OID and version (substance TermID, product identifier)."""
+    node = r.node(code_el, inst)
+    if node is None or not node.get("code") or not node.get("codeSystem"):
+        return None
+    code = r.value(code_el, inst)
+    version = r.value(version_el, inst)
+    return m.Coded(code=code, system=node.get("codeSystem"), version=version)
+
+
+def product_ids(r: Reader, code_el: str, version_el: str, inst: etree._Element) -> list[m.ProductId]:
+    found = termid(r, code_el, version_el, inst)
+    if found is None or not found.code:
+        return []
+    return [m.ProductId(kind="product-code", code=found.code, system=found.system, version=found.version)]
+
+
+def block_position(inst: etree._Element) -> int:
+    """The position of a block's wrapper (component) among its parent's elements."""
+    wrapper = inst.getparent()
+    parent = wrapper.getparent() if wrapper is not None else None
+    if parent is None:
+        return 0
+    return [c for c in parent if isinstance(c.tag, str)].index(wrapper)
+
+
+def position_in(ancestor: etree._Element, node: etree._Element) -> int:
+    """The position among ancestor's elements of the child of ancestor that holds node."""
+    while node.getparent() is not None and node.getparent() is not ancestor:
+        node = node.getparent()
+    children = [c for c in ancestor if isinstance(c.tag, str)]
+    # a node outside ancestor (a moved block in a malformed file) comes after all of its children
+    return children.index(node) if node in children else len(children)

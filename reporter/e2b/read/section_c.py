@@ -1,0 +1,161 @@
+"""C: report identification, primary sources, sender, study -> the case model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from reporter.casefile import model as m
+from reporter.e2b.read.reader import (
+    NULL_TO_ABSENT,
+    Reader,
+    position_in,
+    ts_to_partial,
+)
+
+
+def read_report(r: Reader, report: etree._Element) -> dict[str, Any]:
+    msg = r.message
+    nullif = r.code("C.1.11.1", report, "nullification")
+    reason = r.value("C.1.11.2", report)
+    data: dict[str, Any] = {
+        "type": r.code("C.1.3", report, "report_type"),
+        "created": r.value("C.1.2", msg, ts_to_partial),
+        "first_received": r.value("C.1.4", report, ts_to_partial),
+        "most_recent": r.value("C.1.5", report, ts_to_partial),
+        "worldwide_id": r.value("C.1.8.1", report),
+        "first_sender": r.code("C.1.8.2", report, "first_sender"),
+        "linked_reports": [v for inst in r.instances("linked_report")
+                           if (v := r.value("C.1.10.r", inst)) is not None],
+        "other_case_ids": [],
+        "additional_documents": [],
+        "expedited": r.boolean("C.1.7", report),
+        "additional_documents_available": r.boolean("C.1.6.1", report),
+        "previous_case_ids": r.get("C.1.9.1", report, lambda v: {"true": True, "false": False}.get(v)),
+        "fda_report_type": r.code("FDA.C.1.7.1", report, "fda_report_type")
+        if "FDA.C.1.7.1" in r.elements else None,
+        "combination_product": r.boolean("FDA.C.1.12", report) if "FDA.C.1.12" in r.elements else None,
+    }
+    if nullif and reason:
+        data["nullification"] = {"kind": nullif, "reason": reason}
+    _placeholders(r, report, data)
+    for inst in r.instances("other_case_id"):
+        point = r.checkpoint()
+        item = r.build(m.OtherCaseId, {"source": r.value("C.1.9.1.r.1", inst),
+                                      "id": r.value("C.1.9.1.r.2", inst)}, point)
+        if item:
+            data["other_case_ids"].append(item)
+    for inst in r.instances("document"):
+        point = r.checkpoint()
+        item = r.build(m.Document, {"description": r.value("C.1.6.1.r.1", inst)}, point, inst)
+        if item:
+            data["additional_documents"].append(item)
+    return data
+
+
+def _placeholders(r: Reader, report: etree._Element, data: dict[str, Any]) -> None:
+    """Fill what the case model requires but the message does not give, noting each such element in
+    `r.not_received`: a report date as not known (the case is then not ready to submit), 'not available to
+    sender' for the type of report."""
+    for number, key in (("C.1.4", "first_received"), ("C.1.5", "most_recent")):
+        if data[key] is None:  # recorded as not known, never copied from another date
+            r.not_received.append(number)
+            data[key] = m.Absent(absent="unknown")
+    if data["type"] is None:
+        r.not_received.append("C.1.3")
+        data["type"] = "not-available"
+    for number, key in (("C.1.2", "created"), ("C.1.8.1", "worldwide_id"), ("C.1.8.2", "first_sender")):
+        if data[key] is None:
+            r.not_received.append(number)
+
+
+def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
+    return {"title": r.value(f"{prefix}.1", inst) if prefix == "C.2.r.1" else r.value("C.3.3.2", inst),
+            "given": r.value(f"{prefix}.2", inst) if prefix == "C.2.r.1" else r.value("C.3.3.3", inst),
+            "middle": r.value(f"{prefix}.3", inst) if prefix == "C.2.r.1" else r.value("C.3.3.4", inst),
+            "family": r.value(f"{prefix}.4", inst) if prefix == "C.2.r.1" else r.value("C.3.3.5", inst)}
+
+
+def read_primary_source(r: Reader, inst: etree._Element) -> Any:
+    # the model holds one author with one address per primary source
+    r.first_only(inst.xpath("h:relatedInvestigation/h:subjectOf2", namespaces=r.ns))
+    r.first_only(inst.xpath("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/h:addr",
+                            namespaces=r.ns))
+    point = r.checkpoint()
+    qualification = r.code("C.2.r.4", inst, "qualification")
+    if qualification is None:
+        q = r.get("C.2.r.4", inst, lambda v: None)
+        qualification = q if isinstance(q, m.Absent) else None
+    name: Any = {k: v for k, v in _person(r, inst, "C.2.r.1").items() if v is not None}
+    name_nodes = inst.xpath("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/"
+                            "h:assignedPerson/h:name[@nullFlavor]", namespaces=r.ns)
+    if not name and name_nodes and name_nodes[0].get("nullFlavor") in NULL_TO_ABSENT:  # the whole name withheld
+        r.mark(name_nodes[0], "nullFlavor")
+        name = m.Absent(absent=NULL_TO_ABSENT[name_nodes[0].get("nullFlavor")])  # type: ignore[arg-type]
+    data = {
+        "name": name,
+        "organization": r.value("C.2.r.2.1", inst),
+        "department": r.value("C.2.r.2.2", inst),
+        "address": {k: v for k, v in {
+            "street": r.value("C.2.r.2.3", inst), "city": r.value("C.2.r.2.4", inst),
+            "state": r.value("C.2.r.2.5", inst), "postcode": r.value("C.2.r.2.6", inst),
+            "country": r.value("C.2.r.3", inst)}.items() if v is not None},
+        "phone": r.value("C.2.r.2.7", inst, lambda v: v[4:] if v.startswith("tel:") else None),
+        "email": r.value("FDA.C.2.r.2.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
+        "qualification": qualification,
+        "primary": r.value("C.2.r.5", inst, lambda v: v == "1" or None),
+    }
+    return r.build(m.PrimarySource, data, point, inst)
+
+
+def read_sender(r: Reader, inst: etree._Element | None) -> Any:
+    if inst is None:
+        return None
+    r.first_only(inst.xpath("h:addr", namespaces=r.ns))  # the model holds one address
+    point = r.checkpoint()
+    data = {
+        "id": r.value("N.2.r.2", r.message),
+        "type": r.code("C.3.1", inst, "sender_type"),
+        "organization": r.value("C.3.2", inst),
+        "department": r.value("C.3.3.1", inst),
+        "person": {k: v for k, v in _person(r, inst, "C.3.3").items() if v is not None},
+        "address": {k: v for k, v in {
+            "street": r.value("C.3.4.1", inst), "city": r.value("C.3.4.2", inst),
+            "state": r.value("C.3.4.3", inst), "postcode": r.value("C.3.4.4", inst),
+            "country": r.value("C.3.4.5", inst)}.items() if v is not None},
+        "phone": r.value("C.3.4.6", inst, lambda v: v[4:] if v.startswith("tel:") else None),
+        "fax": r.value("C.3.4.7", inst, lambda v: v[4:] if v.startswith("fax:") else None),
+        "email": r.value("C.3.4.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
+    }
+    report = r.one("report")
+    if report is not None:
+        here = position_in(report, inst)
+        r.origin.sender_rank = sum(position_in(report, other) < here for other in r.instances("other_case_id"))
+    elements = [c for c in inst if isinstance(c.tag, str)]
+    for kind, number in (("phone", "C.3.4.6"), ("fax", "C.3.4.7"), ("email", "C.3.4.8")):
+        node = r.raw(number, inst)[0]
+        if data[kind] is not None and node is not None and node in elements:
+            r.origin.telecom_positions[kind] = elements.index(node)
+    return r.build(m.Sender, data, point)
+
+
+def read_study(r: Reader) -> Any:
+    """C.5: study name, sponsor study number, study type, registrations."""
+    inst = r.one("study")
+    if inst is None:
+        return None
+    point = r.checkpoint()
+    registrations = []
+    for reg in r.instances("study_registration"):
+        p = r.checkpoint()
+        item = r.build(m.StudyRegistration, {"number": r.value("C.5.1.r.1", reg),
+                                             "country": r.value("C.5.1.r.2", reg)}, p)
+        if item:
+            registrations.append(item)
+    data = {"name": r.value("C.5.2", inst), "sponsor_number": r.value("C.5.3", inst),
+            "type": r.code("C.5.4", inst, "study_type"), "registrations": registrations,
+            "fda_ind": r.value("FDA.C.5.5a", inst), "fda_pre_anda": r.value("FDA.C.5.5b", inst),
+            "fda_cross_reported_inds": [v for reg in r.instances("fda_cross_reported_ind")
+                                        if (v := r.value("FDA.C.5.6.r", reg)) is not None]}
+    return r.build(m.Study, data, point, inst)

@@ -1,0 +1,149 @@
+"""D: patient (with medical history, past drugs, death) and parent -> the case model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from reporter.casefile import model as m
+from reporter.e2b.read.reader import (
+    Reader,
+    linked_as,
+    ncit,
+    product_ids,
+    to_number,
+    ts_to_partial,
+)
+
+
+def read_patient(r: Reader, pat: etree._Element | None) -> Any:
+    if pat is None:
+        return None
+    point = r.checkpoint()
+    initials = r.get("D.1", pat)
+    data: dict[str, Any] = {
+        "initials": initials,
+        "sex": r.code("D.5", pat, "sex") or (s if isinstance(s := r.get("D.5", pat, lambda v: None), m.Absent)
+                                             else None),
+        "birth_date": r.date("D.2.1", pat),
+        "age_at_onset": r.quantity("D.2.2a", "D.2.2b", pat),
+        "gestation_at_onset": r.quantity("D.2.2.1a", "D.2.2.1b", pat),
+        "age_group": r.code("D.2.3", pat, "age_group"),
+        "weight_kg": r.value("D.3", pat, lambda v: to_number(v) if (r.raw("D.3", pat)[0] is not None and
+                                                                  r.raw("D.3", pat)[0].get("unit") == "kg")
+                             else None),
+        "height_cm": r.value("D.4", pat, lambda v: to_number(v) if (r.raw("D.4", pat)[0] is not None and
+                                                                  r.raw("D.4", pat)[0].get("unit") == "cm")
+                             else None),
+        "last_menstrual_period": r.value("D.6", pat, ts_to_partial),
+        "race": [v for inst in r.instances("race")
+                 if (v := ncit(r, "FDA.D.11.r.1", inst)) is not None],
+        "ethnicity": ncit(r, "FDA.D.12", pat),
+        "medical_history": [],
+        "past_drugs": [],
+    }
+    for unit_el in ("D.3", "D.4"):
+        node = r.raw(unit_el, pat)[0]
+        if node is not None and data["weight_kg" if unit_el == "D.3" else "height_cm"] is not None:
+            r.mark(node, "unit")
+    organizer = r.one("history_organizer")
+    if organizer is not None:
+        data["history_text"] = r.value("D.7.2", organizer)
+        data["concomitant_therapies"] = r.boolean("D.7.3", organizer)
+    data["medical_history"] = _history(r, "history", "D.7.1.r")
+    data["past_drugs"] = _past_drugs(r, "past_drug", "D.8.r")
+    data["death"] = _death(r, pat)
+    data["parent"] = _parent(r, r.one("parent"))
+    if initials is None:
+        r.rollback(point)
+        return None
+    return r.build(m.Patient, data, point)
+
+
+def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
+    """D.7.1.r (patient) or D.10.7.1.r (parent): medical history items, the same shape under both."""
+    out = []
+    for inst in r.instances(group):
+        p = r.checkpoint()
+        family = f"{prefix}.6"
+        item = r.build(m.HistoryItem, {
+            "meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
+            "start": r.date(f"{prefix}.2", inst), "end": r.date(f"{prefix}.4", inst),
+            "continuing": r.boolean(f"{prefix}.3", inst),
+            "comments": r.value(f"{prefix}.5", inst) if linked_as(r, f"{prefix}.5", inst, "COMP") else None,
+            "family_history": r.boolean(family, inst) if family in r.elements else None,
+        }, p, inst)
+        if item:
+            out.append(item)
+    return out
+
+
+def _past_drugs(r: Reader, group: str, prefix: str) -> list[m.PastDrug]:
+    """D.8.r (patient) or D.10.8.r (parent): past drug history, the same shape under both."""
+    out = []
+    for inst in r.instances(group):
+        p = r.checkpoint()
+        item = r.build(m.PastDrug, {
+            "name": r.value(f"{prefix}.1", inst), "start": r.date(f"{prefix}.4", inst),
+            "end": r.date(f"{prefix}.5", inst),
+            "identifiers": product_ids(r, f"{prefix}.2b", f"{prefix}.2a", inst),
+            "indication": r.meddra(f"{prefix}.6b", f"{prefix}.6a", inst),
+            "reaction": r.meddra(f"{prefix}.7b", f"{prefix}.7a", inst),
+        }, p, inst)
+        if item:
+            out.append(item)
+    return out
+
+
+def _cause(r: Reader, inst: etree._Element, prefix: str) -> Any:
+    p = r.checkpoint()
+    return r.build(m.CauseOfDeath, {"meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
+                                    "text": r.value(f"{prefix}.2", inst)}, p, inst)
+
+
+def _death(r: Reader, pat: etree._Element) -> Any:
+    """D.9: date of death, reported causes, autopsy and its causes."""
+    point = r.checkpoint()
+    autopsy = r.one("autopsy")
+    data = {
+        "date": r.date("D.9.1", pat),
+        "reported_causes": [c for inst in r.instances("death_cause") if (c := _cause(r, inst, "D.9.2.r"))],
+        "autopsy": r.get("D.9.3", autopsy, lambda v: {"true": True, "false": False}.get(v)),
+        "autopsy_causes": [c for inst in r.instances("autopsy_cause") if (c := _cause(r, inst, "D.9.4.r"))],
+    }
+    if all(v is None or v == [] for v in data.values()):
+        return None
+    return r.build(m.Death, data, point)
+
+
+def _parent(r: Reader, role: etree._Element | None) -> Any:
+    """D.10 parent: identification, birth date and age, LMP, weight, height, sex."""
+    if role is None:
+        return None
+    point = r.checkpoint()
+
+    def measure(number: str, unit: str) -> float | None:
+        node = r.node(number, role)
+        if node is None or node.get("unit") != unit:
+            return None
+        found = r.value(number, role, to_number)
+        if found is not None:
+            r.mark(node, "unit")
+        return found
+
+    organizer = r.one("parent_history_organizer")
+    data = {
+        "history_text": r.value("D.10.7.2", organizer) if organizer is not None else None,
+        "medical_history": _history(r, "parent_history", "D.10.7.1.r"),
+        "past_drugs": _past_drugs(r, "parent_past_drug", "D.10.8.r"),
+        "identification": r.get("D.10.1", role),
+        "birth_date": r.date("D.10.2.1", role),
+        "age": r.quantity("D.10.2.2a", "D.10.2.2b", role),
+        "last_menstrual_period": r.value("D.10.3", role, ts_to_partial),
+        "weight_kg": measure("D.10.4", "kg"),
+        "height_cm": measure("D.10.5", "cm"),
+        "sex": r.code("D.10.6", role, "sex") or (s if isinstance(s := r.get("D.10.6", role, lambda v: None),
+                                                                m.Absent) else None),
+    }
+    return r.build(m.Parent, data, point, role)

@@ -1,0 +1,93 @@
+"""E: reactions / events -> the case model."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+
+from reporter.casefile import model as m
+from reporter.e2b.read.reader import (
+    Reader,
+    time_type,
+    time_written,
+)
+
+_SERIOUS = {"death": "E.i.3.2a", "life_threatening": "E.i.3.2b", "hospitalisation": "E.i.3.2c",
+            "disabling": "E.i.3.2d", "congenital_anomaly": "E.i.3.2e", "other_medically_important": "E.i.3.2f"}
+
+
+_REACTION_SHAPES = re.compile(r"^(IVL_TS\((low|high|low,high)?\)|SXPR_TS\[(IVL_TS\((low|high|low,high)?\)\|)?"
+                              r"IVL_TS:A\(width\)\])$")
+
+
+def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
+    """Reactions, and the map from each reaction's E2B id (UUID) to its case-file key."""
+    out: list[m.Reaction] = []
+    ids: dict[str, str] = {}
+    for n, inst in enumerate(r.instances("reaction"), start=1):
+        point = r.checkpoint()
+        key = f"reaction-{n}"
+        seriousness: dict[str, Any] = {}
+        for name, number in _SERIOUS.items():
+            # true, or a null flavor (not known); E2B cannot say "no", so an absent element is no claim
+            flag = r.get(number, inst, lambda v: v == "true" or None)
+            if flag is not None:
+                seriousness[name] = flag
+        if "FDA.E.i.3.2h" in r.elements:
+            flag = r.get("FDA.E.i.3.2h", inst, lambda v: {"true": True, "false": False}.get(v))
+            if flag is not None:
+                seriousness["required_intervention"] = flag
+        mark = r.checkpoint()
+        received = r.value("E.i.3.1", inst, lambda v: v if v in ("1", "2", "3", "4") else None)
+        highlighted = {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(received or "")
+        if received and (received in ("3", "4")) != any(v is True for k, v in seriousness.items()
+                                                        if k != "required_intervention"):
+            # The code also says serious or not, and the exporter derives that from E.i.3.2: a code at
+            # odds with the criteria is kept as received (passed through), not in the model.
+            r.rollback(mark)
+            highlighted = None
+        # The exporter writes the native-language text (E.i.1.1a) with its language only; without one it
+        # stays as received, and the text for translation (E.i.1.2) is what was reported.
+        language = r.value("E.i.1.1b", inst)
+        verbatim = r.value("E.i.1.1a", inst) if language else None
+        translation = r.value("E.i.1.2", inst)
+        if verbatim is None:  # no native-language text: the text for translation is what was reported
+            verbatim, translation = translation, None
+        data = {
+            "id": key,
+            "verbatim": verbatim,
+            "language": language,
+            "translation": translation,
+            "meddra": r.meddra("E.i.2.1b", "E.i.2.1a", inst),
+            "highlighted": highlighted,
+            "seriousness": seriousness,
+            **_reaction_time(r, inst),
+            "outcome": r.code("E.i.7", inst, "outcome"),
+            "medically_confirmed": r.boolean("E.i.8", inst),
+            "country": r.value("E.i.9", inst),
+        }
+        reaction = r.build(m.Reaction, data, point, inst)
+        if reaction is None:
+            continue
+        id_el = inst.find("{urn:hl7-org:v3}id")
+        if id_el is not None and id_el.get("root") and id_el.get("root") not in ids:
+            ids[id_el.get("root")] = key
+            r.origin.ids[key] = id_el.get("root")
+            r.mark(id_el, "root")
+        out.append(reaction)
+    return out, ids
+
+
+def _reaction_time(r: Reader, inst: etree._Element) -> dict[str, Any]:
+    """E.i.4-6 as the exporter writes them: start and end in an IVL_TS, or with the duration in an SXPR_TS.
+    Another shape (or a duration that cannot be read) leaves the times as received."""
+    r.first_only(inst.xpath("h:effectiveTime", namespaces=r.ns))  # the model holds one time per reaction
+    shape = time_type(inst)
+    if not time_written(inst, _REACTION_SHAPES):
+        return {}
+    duration = r.quantity("E.i.6a", "E.i.6b", inst) if shape == "SXPR_TS" else None
+    if shape == "SXPR_TS" and duration is None:
+        return {}
+    return {"onset": r.date("E.i.4", inst), "end": r.date("E.i.5", inst), "duration": duration}

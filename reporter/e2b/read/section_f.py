@@ -1,0 +1,84 @@
+"""F: tests and procedures -> the case model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from reporter.casefile import model as m
+from reporter.e2b.read.reader import (
+    Reader,
+    linked_as,
+    position_in,
+    to_number,
+)
+from reporter.e2b.xmlsafe import XSI, local
+
+
+def read_tests(r: Reader) -> list[m.Test]:
+    out = []
+    for inst in r.instances("test"):
+        point = r.checkpoint()
+        data = {
+            "name": r.value("F.r.2.1", inst) or (r.raw("F.r.2.2b", inst)[1] and None),
+            "meddra": r.meddra("F.r.2.2b", "F.r.2.2a", inst),
+            "date": r.date("F.r.1", inst),
+            **_test_value(r, inst),
+            "result": r.code("F.r.3.1", inst, "test_result"),
+            "result_text": r.value("F.r.3.4", inst),
+            "low": _range(r, "F.r.4", inst),
+            "high": _range(r, "F.r.5", inst),
+            "comments": r.value("F.r.6", inst) if linked_as(r, "F.r.6", inst, "REFR") else None,
+            "more_info": r.boolean("F.r.7", inst) if linked_as(r, "F.r.7", inst, "REFR") else None,
+        }
+        item = r.build(m.Test, data, point, inst)
+        if item:
+            for bound, number in (("low", "F.r.4"), ("high", "F.r.5")):
+                node = r.node(number, inst)
+                if data[bound] is not None and node is not None:
+                    r.origin.range_positions[(len(out), bound)] = position_in(inst, node)
+            out.append(item)
+    return out
+
+
+def _range(r: Reader, number: str, inst: etree._Element) -> float | None:
+    """F.r.4 / F.r.5: the model holds the range in the unit of the result (F.r.3.3), so a bound in
+    another unit (or none) is left as received."""
+    node = r.node(number, inst)
+    unit = r.raw("F.r.3.3", inst)[1]
+    if node is None or not unit or node.get("unit") != unit:
+        return None
+    found = r.value(number, inst, to_number)
+    if found is not None:
+        r.mark(node, "unit")
+    return found
+
+
+_OPEN = {("low", "true"): ">=", ("low", "false"): ">", ("high", "true"): "<=", ("high", "false"): "<"}
+
+
+def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
+    """F.r.3.2/3.3: a centre value, or one bound of an interval open on the other side (NINF / PINF),
+    which is the value with a comparator ('<' ... '>=')."""
+    value = inst.find("{urn:hl7-org:v3}value")
+    if value is None or value.get(f"{{{XSI}}}type") != "IVL_PQ":
+        return {}
+    parts = {local(c): c for c in value if isinstance(c.tag, str)}
+    if set(parts) == {"center"}:
+        node, comparator = parts["center"], None
+    elif set(parts) == {"low", "high"} and parts["high"].get("nullFlavor") == "PINF":
+        node, open_end = parts["low"], parts["high"]
+        comparator = _OPEN.get(("low", node.get("inclusive") or ""))
+    elif set(parts) == {"low", "high"} and parts["low"].get("nullFlavor") == "NINF":
+        node, open_end = parts["high"], parts["low"]
+        comparator = _OPEN.get(("high", node.get("inclusive") or ""))
+    else:
+        return {}
+    number = to_number(node.get("value"))
+    if number is None or not node.get("unit") or (local(node) != "center" and comparator is None):
+        return {}
+    r.mark(node, "value", "unit", *(("inclusive",) if comparator else ()))
+    if comparator:
+        r.mark(open_end, "nullFlavor")
+    return {"value": number, "unit": node.get("unit"), "comparator": comparator}

@@ -1,0 +1,227 @@
+"""G: drugs (role, product, dosages, indications, drug-reaction matrix) -> the case model."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+
+from reporter.casefile import model as m
+from reporter.e2b.read.reader import (
+    MEDDRA,
+    Reader,
+    block_position,
+    coded,
+    position_in,
+    product_ids,
+    termid,
+    time_type,
+    time_written,
+)
+
+# The effectiveTime shapes the exporter writes (reporter/e2b/sections_d.py, sections_g.py). Values in any
+# other shape (a duration with an end, a third interval, a second period...) are not read: the model could
+# hold them, but the exporter would write them differently; they are passed through as received.
+_BOUNDS = r"(low|high|width|low,high|low,width)"
+
+
+_DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|SXPR_TS\[PIVL_TS\(period\)(\|IVL_TS:A\({_BOUNDS}?\))?\])$")
+
+
+def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
+    """G.k.4.r.2-6 as the exporter writes them: an interval (IVL_TS), or a period with an interval
+    (SXPR_TS). A period that cannot be read, or another shape, leaves the whole dosage time as received."""
+    r.first_only(dose.xpath("h:effectiveTime", namespaces=r.ns))  # the model holds one time per dosage
+    shape = time_type(dose)
+    if not time_written(dose, _DOSE_SHAPES):
+        return {}
+    every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if shape == "SXPR_TS" else None
+    if shape == "SXPR_TS" and every is None:
+        return {}
+    return {"every": every, "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
+            "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
+
+
+def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
+    """Drugs with their role (G.k.1) and causality (G.k.9.i.2.r), linked by the drug's id. Where two drugs
+    share an id, references name the first (the later one is passed through whole); a role or
+    assessment naming no drug is passed through too."""
+    out = []
+    roles: dict[str, str] = {}
+    role_position: dict[str, int] = {}
+    marks: dict[str, list[tuple[etree._Element, str]]] = {}   # what each drug id's blocks read
+    for inst in r.instances("role"):
+        ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
+        if ref is None or (ref.get("root") or "") in roles:
+            continue
+        point = r.checkpoint()
+        role = r.code("G.k.1", inst, "drug_role")
+        if role:
+            roles[ref.get("root") or ""] = role
+            role_position[ref.get("root") or ""] = block_position(inst)
+            r.mark(ref, "root")
+            marks.setdefault(ref.get("root") or "", []).extend(r.used[point:])
+        else:
+            r.rollback(point)
+    drug_ids = [i.get("root") for d in r.instances("drug") if (i := d.find("{urn:hl7-org:v3}id")) is not None]
+    causalities: dict[tuple[str, str], list[m.Causality]] = {}
+    positions: dict[tuple[str, str], list[int]] = {}
+    for inst in r.instances("causality"):
+        point = r.checkpoint()
+        drug_ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
+        reac_ref = inst.find("{urn:hl7-org:v3}subject1/{urn:hl7-org:v3}adverseEffectReference/{urn:hl7-org:v3}id")
+        item = r.build(m.Causality, {"source": r.value("G.k.9.i.2.r.1", inst),
+                                     "method": r.value("G.k.9.i.2.r.2", inst),
+                                     "result": r.value("G.k.9.i.2.r.3", inst)}, point, inst)
+        if (item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids
+                and drug_ref.get("root") in roles and drug_ref.get("root") in drug_ids):
+            r.mark(drug_ref, "root")
+            r.mark(reac_ref, "root")
+            key = (drug_ref.get("root") or "", reac_ref.get("root") or "")
+            causalities.setdefault(key, []).append(item)
+            positions.setdefault(key, []).append(block_position(inst))
+            marks.setdefault(key[0], []).extend(r.used[point:])
+        elif item:
+            r.rollback(point)
+    claimed: set[str] = set()
+    for n, inst in enumerate(r.instances("drug"), start=1):
+        point = r.checkpoint()
+        id_el = inst.find("{urn:hl7-org:v3}id")
+        uuid = id_el.get("root") if id_el is not None else None
+        if uuid not in roles or uuid in claimed:
+            continue
+        # the model holds one product (G.k.2) with one authorisation (G.k.3) per drug
+        r.first_only(inst.xpath("h:consumable", namespaces=r.ns))
+        r.first_only(inst.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
+                                "h:subjectOf[h:approval]", namespaces=r.ns))
+        substances = []
+        for sub in r.instances("substance", inst):
+            p = r.checkpoint()
+            s = r.build(m.Substance, {"name": r.value("G.k.2.3.r.1", sub),
+                                      "termid": termid(r, "G.k.2.3.r.2b", "G.k.2.3.r.2a", sub),
+                                      "strength": r.quantity("G.k.2.3.r.3a", "G.k.2.3.r.3b", sub)}, p)
+            if s:
+                substances.append(s)
+        dosages = []
+        for dose in r.instances("dosage", inst):
+            p = r.checkpoint()
+            d = r.build(m.Dosage, {
+                "dose": r.quantity("G.k.4.r.1a", "G.k.4.r.1b", dose),
+                **_dose_time(r, dose),
+                "batch": r.value("G.k.4.r.7", dose), "text": r.value("G.k.4.r.8", dose),
+                "form": coded(r, "G.k.4.r.9.1", "G.k.4.r.9.2b", dose),
+                "route": coded(r, "G.k.4.r.10.1", "G.k.4.r.10.2b", dose),
+            }, p, dose)
+            if d:
+                dosages.append(d)
+        indications = []
+        for ind in r.instances("indication", inst):
+            p = r.checkpoint()
+            # the exporter writes the indication's value with the MedDRA code system, text only or not
+            value_node = ind.find("{urn:hl7-org:v3}value")
+            meddra_value = value_node is not None and value_node.get("codeSystem") == MEDDRA
+            i = r.build(m.Indication, {"text": r.value("G.k.7.r.1", ind) if meddra_value else None,
+                                       "meddra": r.meddra("G.k.7.r.2b", "G.k.7.r.2a", ind)}, p, ind)
+            if i:
+                indications.append(i)
+        per_reaction: dict[str, dict[str, Any]] = {}
+        for (drug_uuid, reac_uuid), items in causalities.items():
+            if drug_uuid == uuid:
+                per_reaction[reac_uuid] = {"causality": items}
+                r.origin.causality_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = \
+                    positions[(drug_uuid, reac_uuid)]
+        for reac_uuid, found in _drug_reaction_facts(r, inst, reaction_ids).items():
+            position = found.pop("position")
+            per_reaction.setdefault(reac_uuid, {}).update(found)
+            if found:
+                r.origin.link_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = position
+        links = [m.DrugReaction(reaction=reaction_ids[k], **v) for k, v in per_reaction.items()]
+        data = {
+            "id": f"drug-{n}",
+            "role": roles[uuid],
+            "product": r.value("G.k.2.2", inst),
+            "identifiers": product_ids(r, "G.k.2.1.1b", "G.k.2.1.1a", inst),
+            "country_obtained": r.value("G.k.2.4", inst),
+            "substances": substances,
+            "blinded": r.boolean("G.k.2.5", inst),
+            "dosages": dosages,
+            "cumulative_dose": r.quantity("G.k.5a", "G.k.5b", inst),
+            "gestation_at_exposure": r.quantity("G.k.6a", "G.k.6b", inst),
+            "indications": indications,
+            "action_taken": r.code("G.k.8", inst, "action_taken"),
+            "reactions": links,
+            **_additional_info(r, inst),
+            "additional_text": r.value("G.k.11", inst),
+        }
+        auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
+                "holder": r.value("G.k.3.3", inst)}
+        if any(auth.values()):
+            data["authorisation"] = auth
+        drug = r.build(m.Drug, data, point, inst)
+        if drug is None:
+            continue
+        if id_el is not None:
+            r.mark(id_el, "root")
+        claimed.add(uuid or "")
+        r.origin.ids[f"drug-{n}"] = uuid or ""
+        r.origin.role_positions[f"drug-{n}"] = role_position[uuid or ""]
+        out.append(drug)
+    unread = {id(pair) for uuid, pairs in marks.items() if uuid not in claimed for pair in pairs}
+    if unread:  # roles and assessments of a drug the model could not hold go through with it
+        r.used = [pair for pair in r.used if id(pair) not in unread]
+    return out
+
+
+def _additional_info(r: Reader, drug: etree._Element) -> dict[str, Any]:
+    """G.k.10.r coded additional information, or the null flavor sent instead of codes (FDA.G.k.10a NA)."""
+    codes, absent = [], None
+    for inst in r.instances("additional_info", drug):
+        code = r.code("G.k.10.r", inst, "additional_info")
+        if code is not None:
+            codes.append(code)
+        elif absent is None and not codes:
+            found = r.get("G.k.10.r", inst, lambda v: None)
+            absent = found if isinstance(found, m.Absent) else None
+    return {"additional_info": codes, "additional_info_absent": None if codes else absent}
+
+
+def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]
+                         ) -> dict[str, dict[str, Any]]:
+    """G.k.9.i.3.1/.2 onset intervals and G.k.9.i.4 rechallenge of one drug, per reaction id, each with the
+    `position` of its first such block among the drug's elements (the order they were received in)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def place(target: str, node: etree._Element) -> None:
+        position = position_in(drug, node)
+        found = out.setdefault(target, {})
+        found["position"] = min(found.get("position", position), position)
+    for rel in r.instances("drug_reaction", drug):
+        ref = rel.find("{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
+        target = ref.get("root") if ref is not None else None
+        if target not in reaction_ids:
+            continue
+        for field_, a, b in (("onset_after_first_dose", "G.k.9.i.3.1a", "G.k.9.i.3.1b"),
+                             ("onset_after_last_dose", "G.k.9.i.3.2a", "G.k.9.i.3.2b")):
+            point = r.checkpoint()
+            quantity = r.quantity(a, b, rel)
+            if quantity is not None and field_ not in out.get(target, {}):
+                out.setdefault(target, {})[field_] = quantity
+                place(target, rel)
+                r.mark(ref, "root")
+            else:
+                r.rollback(point)
+    for obs in r.instances("rechallenge", drug):
+        ref = obs.find("{urn:hl7-org:v3}outboundRelationship1/{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
+        target = ref.get("root") if ref is not None else None
+        if target not in reaction_ids or "rechallenge" in out.get(target, {}):
+            continue
+        point = r.checkpoint()
+        code = r.code("G.k.9.i.4", obs, "rechallenge")
+        if code:
+            out.setdefault(target, {})["rechallenge"] = code
+            place(target, obs)
+            r.mark(ref, "root")
+        else:
+            r.rollback(point)
+    return out
