@@ -172,7 +172,8 @@ class Report(Model):
     worldwide_id: str | None = Field(
         None, description="C.1.8.1 worldwide unique case identifier (defaults to the sender's report id)."
     )
-    first_sender: Literal["regulator", "other"] = Field("other", description="C.1.8.2 first sender of this case.")
+    first_sender: Literal["regulator", "other"] | Absent = Field(
+        "other", description="C.1.8.2 first sender of this case (not known when a received report lacks it).")
     other_case_ids: list[OtherCaseId] = Field(default_factory=list, description="C.1.9.1.r")
     linked_reports: list[str] = Field(default_factory=list, description="C.1.10.r identification of linked reports.")
     nullification: Amendment | None = Field(None, description="C.1.11 report nullification / amendment.")

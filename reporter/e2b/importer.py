@@ -21,7 +21,7 @@ from reporter.errors import E2BError
 
 Json = dict[str, Any]
 # Placeholders worth a note (the others are model defaults the exporter also leaves out, e.g. C.1.8.1).
-PLACEHOLDER_NOTES = ("C.1.1", "C.1.3", "C.1.4", "C.1.5")
+PLACEHOLDER_NOTES = ("C.1.1", "C.1.3", "C.1.4", "C.1.5", "C.1.8.2")
 
 
 @dataclass

@@ -81,13 +81,18 @@ def report_relations(ctx: Ctx, event: Node) -> None:
     """C.1.8.2 first sender, C.1.10.r linked reports, C.2.r primary sources (outboundRelationship)."""
     comp = ctx.composition
     first = ich_code(read.ext_value(comp, "first_sender_type"), 3)
+    # not known (a received report lacked it): said as such, and the rules refuse the export until supplied
+    unknown = read.absent_reason(read.extension(comp, "first_sender_type")) if not first else None
     rel = ctx.stand_in(el(event, "outboundRelationship", typeCode="SPRT"), not first or not ctx.received("C.1.8.2"))
-    first = first or "2"
+    first = first or ("" if unknown else "2")
     inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
     ctx.ich(inv, "code", "1", 22)
     act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
     entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
-    ctx.ich(entity, "code", first, 3)
+    if unknown:
+        el(entity, "code", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.3")
+    else:
+        ctx.ich(entity, "code", first, 3)
     for linked in read.extensions(comp, "linked_report"):
         rel = el(event, "outboundRelationship", typeCode="SPRT")
         inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")

@@ -186,6 +186,8 @@ class BundleBuilder:
             {"url": ext("case_identifier"), "valueIdentifier": {
                 "system": oid_system(oids()["identifiers"]["worldwide_case_id"]),
                 "value": report.worldwide_id or case.case_id}},
+            {"url": ext("first_sender_type"), "extension": absent_extensions(report.first_sender)}
+            if isinstance(report.first_sender, m.Absent) else
             {"url": ext("first_sender_type"),
              "valueCodeableConcept": {"coding": [ich_coding("first_sender", report.first_sender)]}},
         ]

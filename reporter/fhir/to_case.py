@@ -152,7 +152,8 @@ class CaseReader:
             "first_received": self.when_extension(read.extension(comp, "first_receive_date") or {}),
             "most_recent": self.when_extension(read.extension(comp, "most_recent_date") or {}),
             "first_sender": _key_for("first_sender", read.ext_value(comp, "first_sender_type")
-                                     and (read.codings(read.ext_value(comp, "first_sender_type")) or [None])[0]),
+                                     and (read.codings(read.ext_value(comp, "first_sender_type")) or [None])[0])
+            or _absent(read.extension(comp, "first_sender_type")),
         }
         worldwide = _d(read.ext_value(comp, "case_identifier")).get("value")
         if worldwide and worldwide != case_id:

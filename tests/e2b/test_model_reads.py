@@ -75,3 +75,28 @@ def test_additional_information_null_flavor_is_kept_for_the_receiver_that_takes_
     ich = export.export_bundles([bundle], receiver_name="ich", schema_dir=schema)
     assert not etree.fromstring(ich.xml).xpath(ADDITIONAL, namespaces=NS)  # ICH does not allow NA there
     assert bundle_to_case(bundle) == case
+
+
+def test_missing_first_sender_is_not_known_not_other(schema: Path) -> None:
+    """C.1.8.2 is mandatory; a report without it reads as not known and cannot be sent until supplied."""
+    from reporter.e2b import xmlsafe
+
+    path = shared_path() / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario1.xml"
+    tree = etree.fromstring(path.read_bytes())
+    first = tree.xpath("//h:investigationEvent/h:outboundRelationship[h:relatedInvestigation/h:code/@code='1']",
+                       namespaces=NS)
+    assert len(first) == 1
+    first[0].getparent().remove(first[0])
+    report = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(tree), "no-first-sender.xml")).reports[0]
+    assert report.bundle is not None, report.problems
+    assert any(n.startswith("C.1.8.2") for n in report.notes), report.notes
+    case = bundle_to_case(report.bundle)
+    assert isinstance(case.report.first_sender, m.Absent)
+    refused = export.export_bundles([build_bundle(case)], receiver_name="fda", schema_dir=schema)
+    assert any(i.location.startswith("C.1.8.2") for i in refused.check.errors), refused.check.errors
+    case.report.first_sender = "regulator"
+    fixed = export.export_bundles([build_bundle(case)], receiver_name="fda", schema_dir=schema)
+    assert not [i for i in fixed.check.errors if i.location.startswith("C.1.8.2")]
+    code = etree.fromstring(fixed.xml).xpath(
+        "//h:relatedInvestigation[h:code/@code='1']//h:assignedEntity/h:code/@code", namespaces=NS)
+    assert code == ["1"]

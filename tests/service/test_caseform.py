@@ -39,8 +39,11 @@ def _model_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
             tp = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
             if typing.get_origin(tp) is list:
                 item = typing.get_args(tp)[0]
-                if isinstance(item, type) and issubclass(item, BaseModel):
-                    out |= _model_paths(item, f"{path}[0]")
+                variants = typing.get_args(item) if typing.get_origin(item) in (typing.Union, types.UnionType) \
+                    else (item,)
+                if all(isinstance(v, type) and issubclass(v, BaseModel) for v in variants):
+                    for variant in variants:  # a row per item; a choice of models (race: a code or why not)
+                        out |= _model_paths(variant, f"{path}[0]")
                 else:
                     out.add(path)
             elif isinstance(tp, type) and issubclass(tp, BaseModel):

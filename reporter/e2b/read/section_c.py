@@ -65,7 +65,10 @@ def _placeholders(r: Reader, report: etree._Element, data: dict[str, Any]) -> No
     if data["type"] is None:
         r.not_received.append("C.1.3")
         data["type"] = "not-available"
-    for number, key in (("C.1.2", "created"), ("C.1.8.1", "worldwide_id"), ("C.1.8.2", "first_sender")):
+    if data["first_sender"] is None:  # recorded as not known, never as "other"
+        r.not_received.append("C.1.8.2")
+        data["first_sender"] = m.Absent(absent="unknown")
+    for number, key in (("C.1.2", "created"), ("C.1.8.1", "worldwide_id")):
         if data[key] is None:
             r.not_received.append(number)
 
