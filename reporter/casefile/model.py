@@ -471,6 +471,28 @@ class Authorisation(Model):
     holder: str | None = Field(None, description="G.k.3.3 name of holder / applicant.")
 
 
+class DeviceManufacturer(Model):
+    name: str | None = Field(None, description="FDA.G.k.12.r.7.1a device manufacturer name.")
+    address: Address | None = Field(None, description="FDA.G.k.12.r.7.1b-e street, city, state, country.")
+
+
+class Device(Model):
+    """A device part of a combination product (FDA.G.k.12.r). Codes are FDA's (problem codes, product code:
+    NCIt-flagged; usage, operator, remedial action, follow-up type: FDA's own lists), kept as sent."""
+
+    brand_name: str | None = Field(None, description="FDA.G.k.12.r.4 device brand name.")
+    common_name: str | None = Field(None, description="FDA.G.k.12.r.5 common device name.")
+    product_code: str | None = Field(None, description="FDA.G.k.12.r.6 device product code (e.g. FMF).")
+    manufacturer: DeviceManufacturer | None = Field(None, description="FDA.G.k.12.r.7")
+    lot: str | None = Field(None, description="FDA.G.k.12.r.9 device lot number.")
+    malfunction: bool | None = Field(None, description="FDA.G.k.12.r.1 malfunction.")
+    follow_up_types: list[str] = Field(default_factory=list, description="FDA.G.k.12.r.2.r follow-up type codes.")
+    problem_codes: list[str] = Field(default_factory=list, description="FDA.G.k.12.r.3.r device problem codes.")
+    usage: str | None = Field(None, description="FDA.G.k.12.r.8 device usage code (1 initial use, 2 reuse...).")
+    operator: str | None = Field(None, description="FDA.G.k.12.r.10 operator of the device code.")
+    remedial_actions: list[str] = Field(default_factory=list, description="FDA.G.k.12.r.11.r remedial action codes.")
+
+
 class Coded(Model):
     """A coded value with the text as reported. Without `system`, `code` is this project's key (e.g. a
     route key from mappings/routes.yaml); with `system` (an OID, e.g. an EDQM or ICH list), it is a code
@@ -577,6 +599,8 @@ class Drug(Model):
         None, description="G.k.10.r sent as a null flavor instead of codes (FDA's premarket examples send NA for "
                           "FDA.G.k.10a: no coded additional information applies).")
     additional_text: str | None = Field(None, description="G.k.11 additional information on drug.")
+    devices: list[Device] = Field(default_factory=list,
+                                  description="FDA.G.k.12.r device parts of a combination product.")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     ctx.stand_in(el(admin, "id", root=uuid_of(statement)), not e2b_id(statement))  # an imported one keeps its own
     medication = ctx.index.resolve(statement.get("medicationReference")) or {
         "code": statement.get("medicationCodeableConcept") or {}}
-    product(ctx, admin, medication)
+    product(ctx, admin, medication, statement)
     # an imported drug's per-reaction blocks in the order received (e2b_order), new ones after them
     links = received_order(links, lambda link: link[1])
     for event, entity in links:
@@ -96,8 +96,8 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         ctx.ich(act, "code", action, 15)
 
 
-def product(ctx: Ctx, admin: Node, medication: Json) -> None:
-    """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, G.k.2.4 country obtained."""
+def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
+    """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, FDA.G.k.12.r devices, G.k.2.4 country."""
     instance = el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
     kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
     product_code(kind, medication.get("code"))
@@ -133,6 +133,7 @@ def product(ctx: Ctx, admin: Node, medication: Json) -> None:
             el(substance, "code", code=termid.get("code"), codeSystem=termid["system"][8:],
                codeSystemVersion=termid.get("version"))
         el(substance, "name", text=(ingredient.get("itemCodeableConcept") or {}).get("text"))
+    devices(ctx, kind, statement)
     country = read.ext_value(medication, "country_obtained")
     if country:
         event = el(el(instance, "subjectOf", typeCode="SBJ"), "productEvent", classCode="ACT", moodCode="EVN")
@@ -140,6 +141,72 @@ def product(ctx: Ctx, admin: Node, medication: Json) -> None:
         org = el(el(el(event, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED"),
                  "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
         el(el(org, "addr"), "country", text=country)
+
+
+def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
+    """FDA.G.k.12.r: the device parts of a combination product, for a receiver whose profile places them."""
+    spec = ctx.receiver.regional_element("FDA.G.k.12.r")
+    if spec is None:
+        return
+    for link in read.extensions(statement, "device"):
+        device = ctx.index.resolve(link.get("valueReference"))
+        if not device:
+            continue
+        part = el(el(kind, "part", classCode="PART"), "partProduct", classCode="DEV", determinerCode="KIND")
+        code = next(iter(read.codings(device.get("type"))), None)
+        if code and code.get("code"):
+            el(part, "code", code=code["code"], codeSystem=spec["product_code_system"])
+        names = {n.get("type"): n.get("name") for n in device.get("deviceName") or []}
+        brand, common = names.get("manufacturer-name"), names.get("user-friendly-name")
+        if brand:  # FDA.G.k.12.r.4 then .5: the first name is the brand name
+            el(part, "name", text=brand)
+        elif common:
+            el(part, "name", nullFlavor="NI")
+        if common:
+            el(part, "name", text=common)
+        made = el(part, "asManufacturedProduct", classCode="MANU")
+        address = read.ext_value(device, "device_manufacturer_address") or {}
+        if device.get("manufacturer") or address:
+            org = el(made, "manufacturerOrganization", classCode="ORG", determinerCode="INSTANCE")
+            if device.get("manufacturer"):
+                el(org, "name", text=device["manufacturer"])
+            if address:
+                addr = el(org, "addr")
+                for tag, value in (("streetAddressLine", (address.get("line") or [None])[0]),
+                                   ("city", address.get("city")), ("state", address.get("state")),
+                                   ("country", address.get("country"))):
+                    if value:
+                        el(addr, tag, text=value)
+
+        malfunction = read.ext_value(device, "device_malfunction")
+        if isinstance(malfunction, bool):
+            el(_characteristic(made, spec["malfunction"]), "value", xsi_type="BL",
+               value="true" if malfunction else "false")
+        for key, ext_key in (("problem", "device_problem"), ("usage", "device_usage"),
+                             ("remedial_action", "device_remedial_action"), ("follow_up", "device_follow_up")):
+            for coded in read.extensions(device, ext_key):
+                value = (coded.get("valueCoding") or {}).get("code")
+                if value:
+                    el(_characteristic(made, spec[key]), "value", xsi_type="CE", code=value,
+                       codeSystem=spec[key]["value_system"])
+        for coded in read.extensions(device, "device_operator"):
+            value = (coded.get("valueCoding") or {}).get("code")
+            if value:
+                node = el(el(made, "subjectOf", typeCode="SBJ"), "characteristic", classCode="OBS", moodCode="EVN")
+                el(node, "code", code=value, codeSystem=spec["operator_system"])
+        if len(made) == 0:
+            part.remove(made)
+        if device.get("lotNumber"):
+            lot = el(el(part, "instanceOfKind", classCode="INST"), "productInstanceInstance", classCode="MMAT",
+                     determinerCode="INSTANCE")
+            el(lot, "lotNumberText", text=device["lotNumber"])
+
+
+def _characteristic(made: Node, named: dict[str, str]) -> Node:
+    """A device characteristic (FDA.G.k.12.r), named by its code from the receiver profile."""
+    node = el(el(made, "subjectOf", typeCode="SBJ"), "characteristic", classCode="OBS", moodCode="EVN")
+    el(node, "code", code=named["code"], codeSystem=named["codeSystem"], displayName=named["displayName"])
+    return node
 
 
 def intervals(admin: Node, event: Json, entity: Json, statement: Json,

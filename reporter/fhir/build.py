@@ -752,6 +752,8 @@ class BundleBuilder:
             exts.append({"url": ext("additional_info"), "valueCoding": ich_coding("additional_info", info)})
         if drug.additional_info_absent:
             exts.append({"url": ext("additional_info"), "extension": absent_extensions(drug.additional_info_absent)})
+        for index, device in enumerate(drug.devices):
+            exts.append({"url": ext("device"), "valueReference": self.build_device(drug, index, device)})
         statement["extension"] = exts
         if drug.additional_text:
             statement["note"] = [{"text": drug.additional_text}]
@@ -772,6 +774,38 @@ class BundleBuilder:
             statement["dosage"] = [self.dosage(d) for d in drug.dosages]
         # Keep the statement's id stable: it is what relative times and suspectEntity point at.
         self.add(statement, "drugs")
+
+    def build_device(self, drug: m.Drug, index: int, device: m.Device) -> Json:
+        """FDA.G.k.12.r: a Device (names, product code, manufacturer, lot) with extensions for what R4's Device
+        has no element for (malfunction, problem codes, usage, operator, remedial actions, follow-up types)."""
+        res = self.new("Device", f"drug/{drug.id}/device/{index}")
+        exts: list[Json] = []
+        if device.malfunction is not None:
+            exts.append({"url": ext("device_malfunction"), "valueBoolean": device.malfunction})
+        for code in device.problem_codes:
+            exts.append({"url": ext("device_problem"), "valueCoding": {"system": system("ncit"), "code": code}})
+        for key, codes in (("device_follow_up", device.follow_up_types),
+                           ("device_remedial_action", device.remedial_actions),
+                           ("device_usage", [device.usage] if device.usage else []),
+                           ("device_operator", [device.operator] if device.operator else [])):
+            exts += [{"url": ext(key), "valueCoding": {"system": system(f"fda_{key}"), "code": code}} for code in codes]
+        manufacturer = device.manufacturer
+        if manufacturer and manufacturer.address and (address := fhir_address(manufacturer.address)):
+            exts.append({"url": ext("device_manufacturer_address"), "valueAddress": address})
+        if exts:
+            res["extension"] = exts
+        if device.lot:
+            res["lotNumber"] = device.lot
+        if manufacturer and manufacturer.name:
+            res["manufacturer"] = manufacturer.name
+        names = [{"name": name, "type": kind} for name, kind in ((device.brand_name, "manufacturer-name"),
+                                                                 (device.common_name, "user-friendly-name")) if name]
+        if names:
+            res["deviceName"] = names
+        if device.product_code:
+            res["type"] = {"coding": [{"system": system("ncit"), "code": device.product_code}]}
+        res["patient"] = self.patient_ref
+        return self.add(res)
 
     def dosage(self, dose: m.Dosage) -> Json:
         out: Json = {}

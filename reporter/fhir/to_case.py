@@ -487,6 +487,26 @@ class CaseReader:
 
     # -- G --------------------------------------------------------------------------------------------
 
+    def device(self, device: Json) -> Json:
+        """FDA.G.k.12.r from a Device (the inverse of BundleBuilder.build_device)."""
+        names = {_d(n).get("type"): _d(n).get("name") for n in read.as_list(device.get("deviceName"))}
+
+        def codes(key: str) -> list[str]:
+            return [c for e in read.extensions(device, key) if (c := _d(e.get("valueCoding")).get("code"))]
+
+        address = read.ext_value(device, "device_manufacturer_address")
+        manufacturer = {"name": device.get("manufacturer"), "address": _address(address) if address else None}
+        return {
+            "brand_name": names.get("manufacturer-name"), "common_name": names.get("user-friendly-name"),
+            "product_code": (_d((read.codings(device.get("type")) or [None])[0])).get("code"),
+            "manufacturer": manufacturer if any(manufacturer.values()) else None,
+            "lot": device.get("lotNumber"),
+            "malfunction": read.ext_value(device, "device_malfunction"),
+            "follow_up_types": codes("device_follow_up"), "problem_codes": codes("device_problem"),
+            "usage": next(iter(codes("device_usage")), None), "operator": next(iter(codes("device_operator")), None),
+            "remedial_actions": codes("device_remedial_action"),
+        }
+
     def drug(self, statement: Json) -> Json:
         medication = self.index.resolve(statement.get("medicationReference")) or {}
         concept = _d(medication.get("code") or statement.get("medicationCodeableConcept"))
@@ -528,6 +548,8 @@ class CaseReader:
         out["indications"] = [{"text": _d(r).get("text"), "meddra": _meddra_of(r)}
                               for r in read.as_list(statement.get("reasonCode"))]
         out["dosages"] = [self.dosage(d) for d in read.as_list(statement.get("dosage"))]
+        out["devices"] = [self.device(self.index.resolve(e.get("valueReference")) or {})
+                          for e in read.extensions(statement, "device")]
         out["reactions"] = self.drug_reactions(statement)
         return out
 

@@ -100,3 +100,34 @@ def test_missing_first_sender_is_not_known_not_other(schema: Path) -> None:
     code = etree.fromstring(fixed.xml).xpath(
         "//h:relatedInvestigation[h:code/@code='1']//h:assignedEntity/h:code/@code", namespaces=NS)
     assert code == ["1"]
+
+
+def test_device_parts_of_a_combination_product_are_read_and_written(schema: Path) -> None:
+    """FDA.G.k.12.r (FDA's Scenario 2): the device block goes through the case model and a FHIR Device."""
+    path = shared_path() / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario2.xml"
+    report = importer.import_file(path).reports[0]
+    assert not [e for e in report.coverage.not_mapped if e.startswith(("FDA.G.k.12", "[drug]"))], \
+        report.coverage.lines()
+    devices = [d for entry in report.bundle["entry"] if (d := entry["resource"])["resourceType"] == "Device"]
+    assert len(devices) == 1 and devices[0]["lotNumber"] == "4577BN2-product-2-device1"
+    case = bundle_to_case(report.bundle)
+    (device,) = [d for drug in case.drugs for d in drug.devices]
+    assert (device.brand_name, device.common_name, device.product_code) == ("Brand Name", "Common Device Name", "FMF")
+    assert device.manufacturer.name == "Manufacturer Name" and device.manufacturer.address.country == "US"
+    assert device.malfunction is True and device.problem_codes == ["4001", "3003"]
+    assert (device.usage, device.operator) == ("2", "1")
+    assert device.remedial_actions == ["6", "5"] and device.follow_up_types == ["2", "4"]
+
+    device.lot = "LOT-NEW-1"
+    device.problem_codes = ["4001"]
+    bundle = build_bundle(case)
+    fda = export.export_bundles([bundle], receiver_name="fda", schema_dir=schema)
+    assert fda.check.xsd == "valid" and not fda.check.errors, [i.message for i in fda.check.errors][:3]
+    root = etree.fromstring(fda.xml)
+    part = "//h:kindOfProduct/h:part/h:partProduct"
+    assert root.xpath(f"{part}/h:instanceOfKind/h:productInstanceInstance/h:lotNumberText/text()",
+                      namespaces=NS) == ["LOT-NEW-1"]
+    assert root.xpath(f"{part}//h:characteristic[h:code/@code='C54451']/h:value/@code", namespaces=NS) == ["4001"]
+    assert root.xpath(f"{part}/h:name/text()", namespaces=NS) == ["Brand Name", "Common Device Name"]
+    ich = export.export_bundles([bundle], receiver_name="ich", schema_dir=schema)
+    assert not etree.fromstring(ich.xml).xpath(part, namespaces=NS)  # an FDA regional block

@@ -152,6 +152,7 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "action_taken": r.code("G.k.8", inst, "action_taken"),
             "reactions": links,
             **_additional_info(r, inst),
+            "devices": _devices(r, inst),
             "additional_text": r.value("G.k.11", inst),
         }
         auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
@@ -170,6 +171,46 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     unread = {id(pair) for uuid, pairs in marks.items() if uuid not in claimed for pair in pairs}
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
+    return out
+
+
+def _devices(r: Reader, drug: etree._Element) -> list[m.Device]:
+    """FDA.G.k.12.r device parts of a combination product. A characteristic's naming code is read with its
+    value (the writer names it from the receiver profile)."""
+    out = []
+
+    def named(value_node_number: str, inst: etree._Element, convert: Any = None) -> Any:
+        found = r.value(value_node_number, inst, convert)
+        node = r.node(value_node_number, inst)
+        if found is not None and node is not None and node.getparent() is not None:
+            name = node.getparent().find("{urn:hl7-org:v3}code")
+            if name is not None and name is not node:
+                r.mark(name, *(a for a in ("code", "codeSystem") if name.get(a)))
+        return found
+
+    for inst in r.instances("device", drug):
+        p = r.checkpoint()
+        manufacturer = {"name": r.value("FDA.G.k.12.r.7.1a", inst), "address": {k: v for k, v in {
+            "street": r.value("FDA.G.k.12.r.7.1b", inst), "city": r.value("FDA.G.k.12.r.7.1c", inst),
+            "state": r.value("FDA.G.k.12.r.7.1d", inst), "country": r.value("FDA.G.k.12.r.7.1e", inst),
+        }.items() if v is not None} or None}
+        device = r.build(m.Device, {
+            "brand_name": r.value("FDA.G.k.12.r.4", inst), "common_name": r.value("FDA.G.k.12.r.5", inst),
+            "product_code": r.value("FDA.G.k.12.r.6", inst),
+            "manufacturer": manufacturer if any(manufacturer.values()) else None,
+            "lot": r.value("FDA.G.k.12.r.9", inst),
+            "malfunction": named("FDA.G.k.12.r.1", inst, lambda v: {"true": True, "false": False}.get(v)),
+            "follow_up_types": [c for x in r.instances("device_follow_up", inst)
+                                if (c := named("FDA.G.k.12.r.2.r", x)) is not None],
+            "problem_codes": [c for x in r.instances("device_problem", inst)
+                              if (c := named("FDA.G.k.12.r.3.r", x)) is not None],
+            "usage": named("FDA.G.k.12.r.8", inst),
+            "operator": r.value("FDA.G.k.12.r.10", inst),
+            "remedial_actions": [c for x in r.instances("device_remedial_action", inst)
+                                 if (c := named("FDA.G.k.12.r.11.r", x)) is not None],
+        }, p, inst)
+        if device:
+            out.append(device)
     return out
 
 
