@@ -152,8 +152,18 @@ class Amendment(Model):
     reason: str = Field(description="C.1.11.2 reason for nullification or amendment.")
 
 
+class IncludedFile(Model):
+    """A document sent inside the report (C.1.6.1.r.2, C.4.r.2): its media type and base64 data as sent."""
+
+    media_type: str = Field(description="MIME type, e.g. application/pdf.")
+    data: str = Field(description="The document, base64 as received (compressed when `compression` says so).")
+    reference: str | None = Field(None, description="The file name or reference the sender gave it.")
+    compression: str | None = Field(None, description="HL7 compression code (e.g. DF deflate), if compressed.")
+
+
 class Document(Model):
     description: str = Field(description="C.1.6.1.r.1 documents held by the sender.")
+    file: IncludedFile | None = Field(None, description="C.1.6.1.r.2 the document itself, when included.")
 
 
 class Report(Model):
@@ -243,6 +253,7 @@ class Sender(Model):
 class Literature(Model):
     citation: str = Field(description="C.4.r.1 literature reference, Vancouver style.")
     doi: str | None = None
+    file: IncludedFile | None = Field(None, description="C.4.r.2 the article itself, when included.")
 
 
 class StudyRegistration(Model):

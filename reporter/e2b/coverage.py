@@ -20,7 +20,7 @@ from typing import Any
 
 from lxml import etree
 
-from reporter.e2b.diff import ACTS
+from reporter.e2b.diff import ACTS, content
 from reporter.e2b.elements import Labels
 from reporter.e2b.xmlsafe import HL7, XSI, local
 
@@ -95,8 +95,9 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
             if attr in ("codeSystem", "codeSystemVersion") and not node.get("code"):
                 continue  # a code system with no code (a text-only value) says nothing
             facts.append((node, attr, value))
-        if node.text and node.text.strip():
-            facts.append((node, "#text", node.text.strip()))
+        text = content(node)
+        if text:
+            facts.append((node, "#text", text))
     return facts
 
 

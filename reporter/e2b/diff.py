@@ -146,10 +146,16 @@ def facts(doc: etree._Element | etree._ElementTree) -> list[Fact]:
             if name == "root" and local(el) == "id" and value.lower() in targets:
                 value = "->" + targets[value.lower()]
             out.append(Fact(f"{key}@{name}", labels.label(el, name), value, el.sourceline))
-        text = (el.text or "").strip()
+        text = content(el)
         if text:
             out.append(Fact(f"{key}#text", labels.label(el, "#text"), text, el.sourceline))
     return out
+
+
+def content(el: etree._Element) -> str:
+    """An element's own text, mixed content included (an ED's base64 follows its <reference> child)."""
+    parts = [el.text or "", *(child.tail or "" for child in el)]
+    return "".join(parts).strip()
 
 
 def compare(expected: etree._Element | etree._ElementTree,

@@ -32,10 +32,27 @@ def report_head(ctx: Ctx, event: Node) -> None:
             doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
             ctx.ich(doc, "code", "1", 27)
             el(doc, "title", text=(sub.get("valueAttachment") or {}).get("title"))
+            included_file(doc, sub.get("valueAttachment"))
     for ref in ctx.index.section("literature"):
         doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
         ctx.ich(doc, "code", "2", 27)
+        for content in (ref.get("content") or [])[1:2]:  # C.4.r.2: the article itself
+            included_file(doc, content.get("attachment"))
         el(doc, "bibliographicDesignationText", text=ref.get("description"))
+
+
+def included_file(doc: Node, attachment: Json | None) -> None:
+    """C.1.6.1.r.2 / C.4.r.2: an included document as an ED (base64, media type, the sender's reference)."""
+    attachment = attachment or {}
+    data = attachment.get("data") or read.ext_value(attachment, "attachment_data_as_sent")
+    if not attachment.get("contentType") or not data:
+        return
+    text = el(doc, "text", mediaType=attachment["contentType"], representation="B64",
+              compression=read.ext_value(attachment, "attachment_compression"))
+    if attachment.get("url"):
+        el(text, "reference", value=attachment["url"]).tail = data
+    else:
+        text.text = data
 
 
 def report_components(ctx: Ctx, event: Node) -> None:

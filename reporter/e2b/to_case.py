@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from reporter.casefile import model as m
 from reporter.e2b.read.reader import Origin, Reader, ts_to_partial
-from reporter.e2b.read.section_c import read_primary_source, read_report, read_sender, read_study
+from reporter.e2b.read.section_c import included_file, read_primary_source, read_report, read_sender, read_study
 from reporter.e2b.read.section_d import read_patient
 from reporter.e2b.read.section_e import read_reactions
 from reporter.e2b.read.section_f import read_tests
@@ -58,7 +58,8 @@ def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader,
     }
     for inst in r.instances("literature"):
         p = r.checkpoint()
-        lit = r.build(m.Literature, {"citation": r.value("C.4.r.1", inst)}, p, inst)
+        lit = r.build(m.Literature, {"citation": r.value("C.4.r.1", inst),
+                                     "file": included_file(r, "C.4.r.2", inst)}, p, inst)
         if lit:
             data["literature"].append(lit)
     try:

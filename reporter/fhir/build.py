@@ -8,6 +8,7 @@ case id and the entry's role, so the same case always gives the same Bundle, byt
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -209,8 +210,8 @@ class BundleBuilder:
             extensions.append({"url": ext("additional_documents"), "extension": [
                 {"url": "availableFlag",
                  "valueBoolean": bool(report.additional_documents) if available is None else available},
-                *({"url": "document", "valueAttachment": {"title": doc.description}}
-                  for doc in report.additional_documents),
+                *({"url": "document", "valueAttachment": file_attachment(doc.file, doc.description) if doc.file
+                   else {"title": doc.description}} for doc in report.additional_documents),
             ]})
         if report.previous_case_ids is not None:
             extensions.append(flag_extension(ext("previous_case_ids"), report.previous_case_ids))
@@ -342,6 +343,8 @@ class BundleBuilder:
         if item.doi:
             attachment["url"] = f"https://doi.org/{item.doi}"
         doc["content"] = [{"attachment": attachment}]
+        if item.file:  # C.4.r.2: the article itself
+            doc["content"].append({"attachment": file_attachment(item.file)})
         self.add(doc, "literature")
 
     def build_study(self) -> Json | None:
@@ -975,6 +978,30 @@ def fhir_address(address: m.Address) -> Json | None:
         if value := getattr(address, src):
             out[dst] = value
     return out or None
+
+
+_BASE64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+
+
+def file_attachment(file: m.IncludedFile, title: str | None = None) -> Json:
+    """An included document as a FHIR Attachment: data when it is valid base64, else kept in an extension."""
+    out: Json = {}
+    exts: list[Json] = []
+    compact = re.sub(r"\s+", "", file.data)
+    if not _BASE64.match(compact):
+        exts.append({"url": ext("attachment_data_as_sent"), "valueString": file.data})
+    if file.compression:
+        exts.append({"url": ext("attachment_compression"), "valueCode": file.compression})
+    if exts:
+        out["extension"] = exts
+    out["contentType"] = file.media_type
+    if _BASE64.match(compact):
+        out["data"] = compact
+    if file.reference:
+        out["url"] = file.reference
+    if title:
+        out["title"] = title
+    return out
 
 
 def contact_points(**kinds: str | None) -> list[Json]:

@@ -176,7 +176,8 @@ class CaseReader:
                                     "reason": read.sub_value(amendment, "amendmentReason")}
         documents = read.extension(comp, "additional_documents")
         if documents:
-            docs = [{"description": _d(sub.get("valueAttachment")).get("title")}
+            docs = [{"description": _d(sub.get("valueAttachment")).get("title"),
+                     "file": _included_file(sub.get("valueAttachment"))}
                     for sub in read.as_list(documents.get("extension")) if sub.get("url") == "document"]
             out["additional_documents"] = docs
             flag = read.sub_value(documents, "availableFlag")
@@ -240,7 +241,9 @@ class CaseReader:
         return out | _telecom(org, ("phone", "fax", "email"))
 
     def literature(self) -> list[Json]:
-        return [{"citation": doc.get("description"), "doi": read.ext_value(doc, "literature_doi")}
+        return [{"citation": doc.get("description"), "doi": read.ext_value(doc, "literature_doi"),
+                 "file": next((f for c in read.as_list(doc.get("content"))[1:]
+                               if (f := _included_file(_d(c).get("attachment")))), None)}
                 for doc in self.index.section("literature")]
 
     def study(self) -> Json | None:
@@ -633,6 +636,16 @@ def _person(name: Any) -> Json:
     prefix = [p for p in read.as_list(n.get("prefix")) if isinstance(p, str)]
     return {"title": prefix[0] if prefix else None, "given": given[0] if given else None,
             "middle": given[1] if len(given) > 1 else None, "family": n.get("family")}
+
+
+def _included_file(attachment: Any) -> Json | None:
+    """An included document (C.1.6.1.r.2, C.4.r.2) from its Attachment (inverse of build.file_attachment)."""
+    a = _d(attachment)
+    data = a.get("data") or read.ext_value(a, "attachment_data_as_sent")
+    if not a.get("contentType") or not isinstance(data, str):
+        return None
+    return {"media_type": a["contentType"], "data": data, "reference": a.get("url"),
+            "compression": read.ext_value(a, "attachment_compression")}
 
 
 def _address(address: Any) -> Json:

@@ -131,3 +131,44 @@ def test_device_parts_of_a_combination_product_are_read_and_written(schema: Path
     assert root.xpath(f"{part}/h:name/text()", namespaces=NS) == ["Brand Name", "Common Device Name"]
     ich = export.export_bundles([bundle], receiver_name="ich", schema_dir=schema)
     assert not etree.fromstring(ich.xml).xpath(part, namespaces=NS)  # an FDA regional block
+
+
+def test_included_documents_travel_through_the_model_fhir_and_e2b(schema: Path) -> None:
+    """C.1.6.1.r.2 and C.4.r.2: the attached document and the literature article itself (EMA asks for the
+    article with literature cases)."""
+    import base64
+
+    from reporter.casefile.parse import load_case
+    from reporter.e2b import xmlsafe
+
+    case = load_case(sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))[0])
+    article = base64.b64encode(b"%PDF-1.4 an article").decode()
+    case.literature[0].file = m.IncludedFile(media_type="application/pdf", data=article, reference="article.pdf")
+    case.report.additional_documents = [m.Document(description="Discharge letter", file=m.IncludedFile(
+        media_type="text/plain", data=base64.b64encode(b"Discharged on day 30").decode()))]
+    bundle = build_bundle(case)
+    literature = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference"]
+    assert literature[0]["content"][1]["attachment"] == {"contentType": "application/pdf", "data": article,
+                                                        "url": "article.pdf"}
+    assert bundle_to_case(bundle) == case
+    out = export.export_bundles([bundle], receiver_name="ema", schema_dir=schema)
+    assert out.check.xsd == "valid" and not out.check.errors, [i.message for i in out.check.errors][:3]
+    root = etree.fromstring(out.xml)
+    text = root.xpath("//h:document[h:code/@code='2']/h:text", namespaces=NS)[0]
+    assert text.get("mediaType") == "application/pdf" and text[0].get("value") == "article.pdf"
+    assert text[0].tail == article
+    back = importer.import_loaded(xmlsafe.parse_bytes(out.xml, "<export>")).reports[0]
+    again = bundle_to_case(back.bundle)
+    assert again.literature[0].file == case.literature[0].file
+    assert again.report.additional_documents == case.report.additional_documents
+
+
+def test_included_document_that_is_not_valid_base64_is_kept_as_sent(schema: Path) -> None:
+    path = shared_path() / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario4.xml"
+    report = importer.import_file(path).reports[0]
+    case = bundle_to_case(report.bundle)
+    (doc,) = case.report.additional_documents
+    assert doc.file.reference == "Narrative Summary Report.pdf" and doc.file.data.startswith("VGhl")
+    out = export.export_bundles([build_bundle(case)], receiver_name="fda", schema_dir=schema)
+    text = etree.fromstring(out.xml).xpath("//h:document[h:code/@code='1']/h:text", namespaces=NS)[0]
+    assert text[0].tail.strip() == doc.file.data

@@ -7,6 +7,7 @@ from typing import Any
 from lxml import etree
 
 from reporter.casefile import model as m
+from reporter.e2b.diff import content
 from reporter.e2b.read.reader import (
     NULL_TO_ABSENT,
     Reader,
@@ -48,7 +49,8 @@ def read_report(r: Reader, report: etree._Element) -> dict[str, Any]:
             data["other_case_ids"].append(item)
     for inst in r.instances("document"):
         point = r.checkpoint()
-        item = r.build(m.Document, {"description": r.value("C.1.6.1.r.1", inst)}, point, inst)
+        item = r.build(m.Document, {"description": r.value("C.1.6.1.r.1", inst),
+                                    "file": included_file(r, "C.1.6.1.r.2", inst)}, point, inst)
         if item:
             data["additional_documents"].append(item)
     return data
@@ -71,6 +73,22 @@ def _placeholders(r: Reader, report: etree._Element, data: dict[str, Any]) -> No
     for number, key in (("C.1.2", "created"), ("C.1.8.1", "worldwide_id")):
         if data[key] is None:
             r.not_received.append(number)
+
+
+def included_file(r: Reader, number: str, inst: etree._Element) -> m.IncludedFile | None:
+    """C.1.6.1.r.2 / C.4.r.2: an included document (ED, base64) with its media type and reference."""
+    node = r.node(number, inst)
+    if node is None or node.get("representation") != "B64" or not node.get("mediaType"):
+        return None
+    data = content(node)
+    reference = node.find("{urn:hl7-org:v3}reference")
+    if not data:
+        return None
+    r.mark(node, "#text")
+    if reference is not None and reference.get("value"):
+        r.mark(reference, "value")
+    return m.IncludedFile(media_type=node.get("mediaType"), data=data, compression=node.get("compression"),
+                          reference=reference.get("value") if reference is not None else None)
 
 
 def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
