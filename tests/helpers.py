@@ -59,7 +59,7 @@ def apply_damage(bundle: dict[str, Any], changes: list[tuple[tuple, Any]]) -> di
             if change == "delete":
                 del parent[path[-1]]
             else:
-                parent[path[-1]] = change
+                parent[path[-1]] = copy.deepcopy(change)  # a shared drawn value must not make a cycle
         except (KeyError, IndexError, TypeError):
             continue
     return damaged

@@ -195,7 +195,8 @@ class Report(Model):
         "listed; {absent: no-information} for NI).")
     fda_report_type: Literal["15-day", "non-expedited", "5-day", "30-day", "7-day"] | None = Field(
         None, description="FDA.C.1.7.1 local criteria report type (FDA only; default: from `expedited`).")
-    expedited: bool | None = Field(None, description="C.1.7 does this case fulfil local criteria for expedited report?")
+    expedited: bool | Absent | None = Field(
+        None, description="C.1.7 does this case fulfil local criteria for expedited report? (or why not known)")
     combination_product: bool | None = Field(None, description="C.1.12 (FDA) combination product report.")
 
 

@@ -49,8 +49,9 @@ def included_file(doc: Node, attachment: Json | None) -> None:
         return
     text = el(doc, "text", mediaType=attachment["contentType"], representation="B64",
               compression=read.ext_value(attachment, "attachment_compression"))
-    if attachment.get("url"):
-        el(text, "reference", value=attachment["url"]).tail = data
+    reference = attachment.get("url") or read.ext_value(attachment, "attachment_reference")
+    if reference:
+        el(text, "reference", value=reference).tail = data
     else:
         text.text = data
 

@@ -220,7 +220,10 @@ class BundleBuilder:
             extensions.append({"url": ext("fda_report_type"), "valueCoding": {
                 "system": oid_system(code_list("fda_report_type").oid), "code": entry.e2b,
                 "display": entry.display}})
-        if report.expedited is not None:
+        if isinstance(report.expedited, m.Absent):
+            extensions.append({"url": ext("expedited_report"), "extension": [
+                {"url": "localCriteriaFlag", "extension": absent_extensions(report.expedited)}]})
+        elif report.expedited is not None:
             extensions.append({"url": ext("expedited_report"), "extension": [
                 {"url": "localCriteriaFlag", "valueBoolean": report.expedited}]})
         if report.combination_product is not None:
@@ -992,12 +995,14 @@ def file_attachment(file: m.IncludedFile, title: str | None = None) -> Json:
         exts.append({"url": ext("attachment_data_as_sent"), "valueString": file.data})
     if file.compression:
         exts.append({"url": ext("attachment_compression"), "valueCode": file.compression})
+    if file.reference and re.search(r"\s", file.reference):  # a file name with spaces is no FHIR url
+        exts.append({"url": ext("attachment_reference"), "valueString": file.reference})
     if exts:
         out["extension"] = exts
     out["contentType"] = file.media_type
     if _BASE64.match(compact):
         out["data"] = compact
-    if file.reference:
+    if file.reference and not re.search(r"\s", file.reference):
         out["url"] = file.reference
     if title:
         out["title"] = title

@@ -190,7 +190,11 @@ class CaseReader:
         fda_type = _d(read.ext_value(comp, "fda_report_type")).get("code")
         if fda_type:
             out["fda_report_type"] = code_list("fda_report_type").key_for_e2b(fda_type)
-        out["expedited"] = read.sub_value(read.extension(comp, "expedited_report"), "localCriteriaFlag")
+        expedited = read.extension(comp, "expedited_report")
+        out["expedited"] = read.sub_value(expedited, "localCriteriaFlag")
+        if out["expedited"] is None and expedited:
+            out["expedited"] = next((_absent(s) for s in read.as_list(expedited.get("extension"))
+                                     if _d(s).get("url") == "localCriteriaFlag"), None)
         out["combination_product"] = read.ext_value(comp, "combination_product")
         return out
 
@@ -644,7 +648,8 @@ def _included_file(attachment: Any) -> Json | None:
     data = a.get("data") or read.ext_value(a, "attachment_data_as_sent")
     if not a.get("contentType") or not isinstance(data, str):
         return None
-    return {"media_type": a["contentType"], "data": data, "reference": a.get("url"),
+    return {"media_type": a["contentType"], "data": data,
+            "reference": a.get("url") or read.ext_value(a, "attachment_reference"),
             "compression": read.ext_value(a, "attachment_compression")}
 
 

@@ -31,7 +31,7 @@ def read_report(r: Reader, report: etree._Element) -> dict[str, Any]:
                            if (v := r.value("C.1.10.r", inst)) is not None],
         "other_case_ids": [],
         "additional_documents": [],
-        "expedited": r.boolean("C.1.7", report),
+        "expedited": r.get("C.1.7", report, lambda v: {"true": True, "false": False}.get(v)),
         "additional_documents_available": r.boolean("C.1.6.1", report),
         "previous_case_ids": r.get("C.1.9.1", report, lambda v: {"true": True, "false": False}.get(v)),
         "fda_report_type": r.code("FDA.C.1.7.1", report, "fda_report_type")

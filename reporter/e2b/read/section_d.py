@@ -51,6 +51,7 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
     if organizer is not None:
         data["history_text"] = r.value("D.7.2", organizer)
         data["concomitant_therapies"] = r.boolean("D.7.3", organizer)
+    data["record_numbers"] = _record_numbers(r, pat)
     data["medical_history"] = _history(r, "history", "D.7.1.r")
     data["past_drugs"] = _past_drugs(r, "past_drug", "D.8.r")
     data["death"] = _death(r, pat)
@@ -59,6 +60,24 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
         r.rollback(point)
         return None
     return r.build(m.Patient, data, point)
+
+
+_RECORD_SOURCES = {"D.1.1.1": "gp", "D.1.1.2": "specialist", "D.1.1.3": "hospital", "D.1.1.4": "investigation"}
+
+
+def _record_numbers(r: Reader, pat: etree._Element) -> list[dict[str, str]]:
+    """D.1.1.1-4 medical record numbers; the id's root says which kind, its entity's code repeats it."""
+    out = []
+    for number, source in _RECORD_SOURCES.items():
+        value = r.value(number, pat)
+        node = r.node(number, pat)
+        if value is None or node is None:
+            continue
+        code = node.getparent().find("{urn:hl7-org:v3}code")
+        if code is not None and code.get("code") == number[-1]:
+            r.mark(code, *(a for a in ("code", "codeSystem") if code.get(a)))
+        out.append({"source": source, "value": value})
+    return out
 
 
 def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
@@ -70,7 +89,7 @@ def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
         item = r.build(m.HistoryItem, {
             "meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
             "start": r.date(f"{prefix}.2", inst), "end": r.date(f"{prefix}.4", inst),
-            "continuing": r.boolean(f"{prefix}.3", inst),
+            "continuing": r.get(f"{prefix}.3", inst, lambda v: {"true": True, "false": False}.get(v)),
             "comments": r.value(f"{prefix}.5", inst) if linked_as(r, f"{prefix}.5", inst, "COMP") else None,
             "family_history": r.boolean(family, inst) if family in r.elements else None,
         }, p, inst)
