@@ -10,6 +10,7 @@
 - ``audit_event``: every read and write, shaped like FHIR AuditEvent; append-only and hash-chained.
 - ``api_token``: bearer tokens, stored as SHA-256 hashes with their scopes, expiry and last use.
 - ``user_account``, ``user_session``, ``login_throttle``: page logins (argon2id), server-side sessions, lockouts.
+- ``case_approval``: a reviewer's approval of one case version (reporter/store/approvals.py).
 """
 
 from __future__ import annotations
@@ -266,6 +267,21 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, nullable=False)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseApproval(Base):
+    """A reviewer approved this version for submission (migration 0006): at most one row per version."""
+
+    __tablename__ = "case_approval"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(128), nullable=False)  # the user name
+    recorded: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (ForeignKeyConstraint(["case_id", "version"], ["case_version.case_id", "case_version.version"],
+                                           name="fk_case_approval_version"),)
 
 
 @event.listens_for(CaseVersion, "before_update")

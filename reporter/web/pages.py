@@ -206,9 +206,13 @@ def case(case_id: str):
     _audit("read", "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
     v = store().read(case_id, version)
     current = store().read(case_id) if version else v
-    offered = [d for d in DOWNLOADS if can("submit") or not d[0].startswith("e2b-")]
+    from reporter.store.approvals import approval_of
+
+    approval = approval_of(store(), v.case_id, v.version)
+    offered = [d for d in DOWNLOADS if (can("submit") and approval) or not d[0].startswith("e2b-")]
     return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=offered,
-                           editable=can("draft"), saved=request.args.get("saved"), readiness=_readiness(v))
+                           editable=can("draft"), saved=request.args.get("saved"), readiness=_readiness(v),
+                           approval=approval, approved=request.args.get("approved"))
 
 
 def _readiness(v: StoredVersion) -> list[dict]:
@@ -238,6 +242,9 @@ def download(case_id: str, kind: str):
                         hint="ask a reviewer, or an administrator for the reviewer role")
     v = store().read(case_id, version)
     if kind.startswith("e2b-"):
+        from reporter.store.approvals import require_approval
+
+        require_approval(store(), v)  # submission is of approved versions only
         try:
             d = downloads.e2b(v, kind[4:], current_app.config.get("E2B_SCHEMA_DIR"))
         except downloads.E2BRefused as refused:
@@ -272,8 +279,10 @@ def history(case_id: str):
         basis, changes = casediff.version_diff(by_number[old], by_number[new])
     elif (request.args.get("from") or request.args.get("to")) and (new not in numbers or old not in numbers):
         raise NotFound(f"Bundle/{case_id} has versions {min(numbers)} to {max(numbers)}", location="from/to")
+    from reporter.store.approvals import approvals_of
+
     return render_template("history.html", case_id=case_id, versions=versions, current=versions[0],
-                           old=old, new=new, changes=changes, basis=basis)
+                           old=old, new=new, changes=changes, basis=basis, approvals=approvals_of(store(), case_id))
 
 
 # --- the case form ----------------------------------------------------------------------------------------
@@ -461,4 +470,4 @@ def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
 
 
-from reporter.web import audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)
+from reporter.web import approval_page, audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)

@@ -19,6 +19,7 @@ from sqlalchemy import select, text, update
 
 from reporter.cli import main
 from reporter.store import accounts
+from reporter.store.approvals import approve
 from reporter.store.schema import ApiToken, UserAccount, UserSession
 from reporter.store.tokens import create_token, set_password
 from reporter.web import create_app
@@ -152,6 +153,7 @@ def test_roles_are_enforced_on_the_pages(served) -> None:
     case_id = served.session(served.write_token).post(
         f"{served.base}/Bundle", json=demo_bundles()[0], headers={"Content-Type": "application/fhir+json"},
         timeout=30).json()["id"]
+    approve(served.store, case_id, 1, "vera")  # E2B downloads are of approved versions (test_approval.py)
     reporter = login(served, "rita")
     reviewer = login(served, "vic", role="reviewer")
     admin = login(served, "ada", role="admin")
