@@ -7,8 +7,10 @@ import json
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from lxml import etree
+from sqlalchemy import func, select, text
 
+from reporter.store.approvals import approve
 from reporter.store.schema import CaseVersion
 from tests.hostile import attacks
 
@@ -121,6 +123,46 @@ def test_hostile_page_requests_get_error_pages_not_500(served, case) -> None:
     r = requests.post(f"{site}/login", data={"csrf_token": csrf, "username": "a\x00b", "password": "x" * 12},
                       cookies=page.cookies, timeout=30)
     assert r.status_code == 401
+
+
+def _store_control_character(store, bundle: dict) -> str:
+    """A case whose stored text holds U+0001, written into the tables directly (as a case stored before input
+    refused such characters would be): the title in the version's Bundle and in its index rows."""
+    bundle = json.loads(json.dumps(bundle))
+    bundle["entry"][0]["resource"]["title"] = "Adverse event PLACEHOLDER-CTRL report"
+    case_id = store.create(bundle, author="token:old").case_id
+    cast = "(%s::text)" if store.dialect == "postgresql" else "%s"
+    back = "::json" if store.dialect == "postgresql" else ""
+    with store.engine.begin() as db:
+        for table, column in (("case_version", "bundle"), ("resource_index", "resource")):
+            db.execute(text(f"UPDATE {table} SET {column} = replace({cast % column}, 'PLACEHOLDER-CTRL', "
+                            f":char){back} WHERE case_id = :case"), {"char": "\\u0001", "case": case_id})
+    assert "\x01" in store.read(case_id).bundle["entry"][0]["resource"]["title"]
+    return case_id
+
+
+def test_stored_control_characters_do_not_break_xml(served) -> None:
+    """FHIR XML shows U+FFFD for them (JSON keeps the stored text); E2B export refuses the case with the place."""
+    case_id = _store_control_character(served.store, demo_bundles()[1])
+    approve(served.store, case_id, 1, "vera")
+    s = served.session(served.write_token)
+    for path in (f"/Bundle/{case_id}", "/Bundle", "/Composition", f"/Bundle/{case_id}/_history/1"):
+        r = s.get(f"{served.base}{path}", params={"_format": "xml"}, timeout=60)
+        assert r.status_code == 200, (path, r.text[:300])
+        etree.fromstring(r.content, etree.XMLParser(resolve_entities=False, no_network=True))
+        assert "Adverse event \ufffd report" in r.content.decode("utf-8"), path
+    title = s.get(f"{served.base}/Bundle/{case_id}", timeout=60).json()["entry"][0]["resource"]["title"]
+    assert title == "Adverse event \x01 report"
+    refused = _outcome(s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "ich"}, timeout=60), 422,
+                       "Bundle.entry[0].resource.title")
+    assert "U+0001" in refused["issue"][0]["diagnostics"]
+    site = served.base.removesuffix("/fhir")
+    reviewer = login(served, "pat", role="reviewer")
+    page = reviewer.get(f"{site}/cases/{case_id}", timeout=60)
+    assert page.status_code == 200 and "cannot be written to E2B XML" in page.text
+    r = reviewer.get(f"{site}/cases/{case_id}/download/e2b-ich", timeout=60)
+    assert r.status_code == 422 and "U+0001" in r.text
+    assert reviewer.get(f"{site}/cases/{case_id}/download/pdf", timeout=120).status_code == 200
 
 
 def test_search_statements_are_stopped_at_the_time_limit(store, monkeypatch: pytest.MonkeyPatch) -> None:
