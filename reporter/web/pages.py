@@ -9,7 +9,7 @@ Every page that shows case data writes an AuditEvent (type "user").
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup
@@ -22,6 +22,7 @@ from reporter.store import CaseStore, StoredVersion
 from reporter.store.caselist import CaseFilter, list_cases
 from reporter.web import audit as web_audit
 from reporter.web import casediff, caseform, downloads
+from reporter.web.formargs import date_arg
 from reporter.web.roles import can, require
 from reporter.web.session import (
     check_csrf,
@@ -125,19 +126,6 @@ def home():
 
 # --- the case list ----------------------------------------------------------------------------------------
 
-def _date_arg(name: str, errors: dict[str, str], *, end: bool = False) -> datetime | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        errors[name] = f"{text!r} is not a date (YYYY-MM-DD)"
-        return None
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return start + timedelta(days=1) if end else start
-
-
 @bp.get("/cases")
 @require("view")
 def cases():
@@ -149,9 +137,9 @@ def cases():
                    seriousness=request.args.get("seriousness", ""),
                    reaction=request.args.get("reaction", "").strip()[:200],
                    drug=request.args.get("drug", "").strip()[:200],
-                   onset_from=_date_arg("onset_from", errors), onset_to=_date_arg("onset_to", errors, end=True),
-                   updated_from=_date_arg("updated_from", errors),
-                   updated_to=_date_arg("updated_to", errors, end=True),
+                   onset_from=date_arg("onset_from", errors), onset_to=date_arg("onset_to", errors, end=True),
+                   updated_from=date_arg("updated_from", errors),
+                   updated_to=date_arg("updated_to", errors, end=True),
                    page=int(page_text) if page_text.isdecimal() and 0 < int(page_text) < 100000 else 1)
     if f.seriousness not in ("", "serious", "non-serious"):
         errors["seriousness"] = "choose serious or non-serious"

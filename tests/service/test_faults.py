@@ -105,17 +105,22 @@ class Writers:
 def _start_serve(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([*CLI, "serve", "--port", "0"], cwd=cwd, env=env, stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
+    return proc, _listening(proc, r"serving on (http://\S+/fhir)")
+
+
+def _listening(proc: subprocess.Popen, pattern: str) -> str:
+    """The address the server's log names (group 1 of `pattern`); the rest of its log is drained."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
-        match = re.search(r"serving on (http://\S+/fhir)", line)
+        match = re.search(pattern, line)
         if match:
             threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain
-            return proc, match.group(1)
+            return match.group(1)
         if not line and proc.poll() is not None:
             break
-    proc.kill()
-    raise AssertionError("reporter serve did not start")
+    _kill(proc)
+    raise AssertionError(f"{proc.args[:4]} did not start")
 
 
 def _start_gunicorn(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
@@ -123,17 +128,7 @@ def _start_gunicorn(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, s
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "2", "-b", "127.0.0.1:0",
                              "--chdir", str(REPO), "wsgi:app"], cwd=cwd, env=env, stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        match = re.search(r"Listening at: (http://\S+)", line)
-        if match:
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain
-            return proc, match.group(1) + "/fhir"
-        if not line and proc.poll() is not None:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise AssertionError("gunicorn did not start")
+    return proc, _listening(proc, r"Listening at: (http://\S+)") + "/fhir"
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -112,6 +112,7 @@ def test_hostile_page_requests_get_error_pages_not_500(served, case) -> None:
                          (f"/cases/{case}/history?from=²&to=99999999999999999999", 404),
                          ("/cases?q=a%00b", 400),
                          ("/cases?page=²", 200),
+                         ("/cases?onset_to=9999-12-31&updated_to=9999-12-31", 200),
                          ("/audit?case=a%00b", 400),
                          ("/audit?before=99999999999999999999999", 200),
                          ("/audit?since=9999-12-31&until=9999-12-31", 200)):
