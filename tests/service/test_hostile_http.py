@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 from lxml import etree
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from reporter.store.approvals import approve
 from reporter.store.schema import CaseVersion
@@ -126,25 +126,10 @@ def test_hostile_page_requests_get_error_pages_not_500(served, case) -> None:
     assert r.status_code == 401
 
 
-def _store_control_character(store, bundle: dict) -> str:
-    """A case whose stored text holds U+0001, written into the tables directly (as a case stored before input
-    refused such characters would be): the title in the version's Bundle and in its index rows."""
-    bundle = json.loads(json.dumps(bundle))
-    bundle["entry"][0]["resource"]["title"] = "Adverse event PLACEHOLDER-CTRL report"
-    case_id = store.create(bundle, author="token:old").case_id
-    cast = "(%s::text)" if store.dialect == "postgresql" else "%s"
-    back = "::json" if store.dialect == "postgresql" else ""
-    with store.engine.begin() as db:
-        for table, column in (("case_version", "bundle"), ("resource_index", "resource")):
-            db.execute(text(f"UPDATE {table} SET {column} = replace({cast % column}, 'PLACEHOLDER-CTRL', "
-                            f":char){back} WHERE case_id = :case"), {"char": "\\u0001", "case": case_id})
-    assert "\x01" in store.read(case_id).bundle["entry"][0]["resource"]["title"]
-    return case_id
-
-
 def test_stored_control_characters_do_not_break_xml(served) -> None:
     """FHIR XML shows U+FFFD for them (JSON keeps the stored text); E2B export refuses the case with the place."""
-    case_id = _store_control_character(served.store, demo_bundles()[1])
+    case_id = attacks.store_control_character(served.store, demo_bundles()[1])
+    assert "\x01" in served.store.read(case_id).bundle["entry"][0]["resource"]["title"]
     approve(served.store, case_id, 1, "vera")
     s = served.session(served.write_token)
     for path in (f"/Bundle/{case_id}", "/Bundle", "/Composition", f"/Bundle/{case_id}/_history/1"):
