@@ -49,6 +49,10 @@ def http_attacks(backend: str, url: str) -> list[tuple]:
     s.headers.update(auth)
     b = demo_bundles()
     case = s.post(f"{base}/Bundle", data=json.dumps(b[0]), headers={"Content-Type": JSON}, timeout=60).json()["id"]
+    from reporter.store.approvals import approve
+
+    stored = A.store_control_character(store, b[2])  # stored before input refused control characters
+    approve(store, stored, 1, "attack-reviewer")  # so that $e2b reaches the export
     post = {"Content-Type": JSON}
     cases = [
         ("JSON nested 1,000 deep (POST Bundle)", "post", "Bundle", A.deep_json(1000), post),
@@ -72,7 +76,9 @@ def http_attacks(backend: str, url: str) -> list[tuple]:
         ("FHIR XML, 250k elements ($validate)", "post", "Patient/$validate", A.fhir_xml_elements(250_000),
          {"Content-Type": XML}),
         ("100 query parameters", "get", "Patient?" + "&".join(f"p{i}=1" for i in range(100)), None, None),
-        ("_count=40&_format=xml (1 case)", "get", "Bundle?_count=40&_format=xml", None, None),
+        ("_count=40&_format=xml (2 cases)", "get", "Bundle?_count=40&_format=xml", None, None),
+        ("stored control character: XML search", "get", "Composition?_format=xml", None, None),
+        ("stored control character: $e2b", "get", f"Bundle/{stored}/$e2b", None, None),
     ]
     rows = []
     for name, method, path, body, headers in cases:

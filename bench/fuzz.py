@@ -11,10 +11,8 @@ A failing seed replays with --first-seed SEED --inputs 1 --targets NAME --verbos
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
@@ -28,24 +26,6 @@ sys.path.insert(0, str(REPO))
 from tests.hostile import targets  # noqa: E402
 
 ALL = ("e2b-import", "e2b-import+xsd", "case-file", "api-bundle", "api-query")
-
-
-def _app(tmp: Path):
-    from reporter.store import CaseStore
-    from reporter.store.tokens import create_token, set_password
-    from reporter.web import create_app
-    from tests.service.bundles import demo_bundles
-
-    store = CaseStore(f"sqlite:///{tmp / 'fuzz.sqlite3'}")
-    app = create_app({"SECRET_KEY": "fuzz", "E2B_SCHEMA_DIR": None}, store=store)
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {create_token(store, ['read', 'write', 'submit'])}"}
-    case_id = client.post("/fhir/Bundle", data=json.dumps(demo_bundles()[0]),
-                          headers={**headers, "Content-Type": "application/fhir+json"}).json["id"]
-    set_password(store, "fuzzer", "fuzzing password", role="reviewer")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
-    client.post("/login", data={"csrf_token": csrf, "username": "fuzzer", "password": "fuzzing password"})
-    return client, headers, case_id
 
 
 def main() -> None:
@@ -63,7 +43,7 @@ def main() -> None:
     rows = []
     for name in args.targets.split(","):
         if name.startswith("api-") and client is None:
-            client, headers, case_id = _app(tmp)
+            _, client, headers, case_id = targets.fuzz_app(tmp / "fuzz.sqlite3")
         if name == "e2b-import":
             os.environ.pop("REPORTER_E2B_SCHEMA_DIR", None)
             run = lambda seed: targets.e2b_import(seed, shared)  # noqa: E731

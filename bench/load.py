@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -28,34 +26,23 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from service import fresh_postgres_db, start_server  # noqa: E402  (bench/service.py)
+from service import demo_bundles, on_backends, running_server, seed_cases, server_arguments  # noqa: E402
 
-from reporter.casefile.parse import load_case  # noqa: E402
-from reporter.fhir.build import build_bundle  # noqa: E402
 from tests.service.bundles import renamed  # noqa: E402
 
-JSON = "application/fhir+json"
 MIX = (("read", 40), ("search", 30), ("create", 15), ("download", 15))
 
 
 def run(backend: str, db_url: str, args: argparse.Namespace) -> list[tuple]:
-    from reporter.store import CaseStore
-    from reporter.store.tokens import create_token
+    with running_server(db_url, args.workers, args.threads) as server:
+        return _clients(backend, server, args)
 
-    store = CaseStore(db_url)
-    token = create_token(store, ["read", "write"], "load")
-    store.dispose()
-    proc, base = start_server(db_url, args.workers, args.threads)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": JSON, "Accept": JSON}
-    demos = [build_bundle(load_case(p)) for p in sorted((REPO / "examples").glob("*.yaml"))]
+
+def _clients(backend: str, server, args: argparse.Namespace) -> list[tuple]:
+    base, headers = server.base, server.headers
+    demos = demo_bundles()
     tag = uuid.uuid4().hex[:6]
-    case_ids: list[str] = []
-    with requests.Session() as s:
-        for i in range(20):
-            r = s.post(f"{base}/Bundle", data=json.dumps(renamed(demos[i % 3], f"{tag}-s{i}")), headers=headers,
-                       timeout=60)
-            r.raise_for_status()
-            case_ids.append(r.json()["id"])
+    case_ids = seed_cases(server, demos, 20, tag)
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     statuses: dict[int, int] = defaultdict(int)
@@ -79,7 +66,7 @@ def run(backend: str, db_url: str, args: argparse.Namespace) -> list[tuple]:
                                     headers=headers, timeout=120)
                     ok = r.status_code == 200 and r.json()["total"] > 0
                 elif op == "create":
-                    body = json.dumps(renamed(demos[slot % 3], f"{tag}-c{next(counter)}"))
+                    body = json.dumps(renamed(demos[slot % len(demos)], f"{tag}-c{next(counter)}"))
                     r = session.post(f"{base}/Bundle", data=body, headers=headers, timeout=120)
                     ok = r.status_code == 201
                 else:
@@ -102,8 +89,6 @@ def run(backend: str, db_url: str, args: argparse.Namespace) -> list[tuple]:
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    proc.terminate()
-    proc.wait(timeout=60)
     rows = []
     for op in ops:
         values = sorted(latencies[op])
@@ -118,26 +103,11 @@ def run(backend: str, db_url: str, args: argparse.Namespace) -> list[tuple]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    server_arguments(parser, workers=4, threads=2)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     args = parser.parse_args()
-    rows: list[tuple] = []
-    if args.backend in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory() as tmp:
-            rows += run("sqlite", f"sqlite:///{tmp}/load.sqlite3", args)
-    if args.backend in ("postgresql", "both"):
-        admin_url = os.environ.get("REPORTER_TEST_POSTGRES_URL")
-        if not admin_url:
-            print("postgresql: skipped (set REPORTER_TEST_POSTGRES_URL: eval \"$(bash .ci/start-postgres)\")")
-        else:
-            url, drop = fresh_postgres_db(admin_url)
-            try:
-                rows += run("postgresql", url, args)
-            finally:
-                drop()
+    rows = on_backends(args.backend, lambda backend, url: run(backend, url, args), "load")
     print(f"{'backend':<11} {'operation':<9} {'n':>6} {'errors':>6} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}")
     for backend, op, n, err, rate, p50, p99 in rows:
         extra = f"{p50:>8.1f} {p99:>8.1f}" if op != "all" else ""

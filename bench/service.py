@@ -21,7 +21,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -81,6 +84,75 @@ def start_server(db_url: str, workers: int, threads: int) -> tuple[subprocess.Po
     raise SystemExit("server did not start within 60 s")
 
 
+@dataclass
+class Server:
+    base: str  # .../fhir
+    headers: dict[str, str]  # a read + write token, FHIR JSON both ways
+
+
+@contextmanager
+def running_server(db_url: str, workers: int, threads: int) -> Iterator[Server]:
+    """gunicorn on `db_url` (migrated, with a read + write token), stopped on leaving."""
+    from reporter.store import CaseStore
+    from reporter.store.tokens import create_token
+
+    store = CaseStore(db_url)
+    token = create_token(store, ["read", "write"], "bench")
+    store.dispose()
+    proc, base = start_server(db_url, workers, threads)
+    try:
+        yield Server(base, {"Authorization": f"Bearer {token}", "Content-Type": JSON, "Accept": JSON})
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def demo_bundles() -> list[dict]:
+    return [build_bundle(load_case(p)) for p in sorted((REPO / "examples").glob("*.yaml"))]
+
+
+def seed_cases(server: Server, demos: list[dict], count: int, tag: str) -> list[str]:
+    """`count` renamed demo cases POSTed before measuring; their ids."""
+    case_ids = []
+    with requests.Session() as s:
+        for i in range(count):
+            r = s.post(f"{server.base}/Bundle", data=json.dumps(renamed(demos[i % len(demos)], f"{tag}-seed{i}")),
+                       headers=server.headers, timeout=60)
+            r.raise_for_status()
+            case_ids.append(r.json()["id"])
+    return case_ids
+
+
+def server_arguments(parser: argparse.ArgumentParser, *, workers: int, threads: int) -> None:
+    """The options every service bench takes: which backend(s), and the gunicorn processes and threads."""
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=workers, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=threads, help="threads per gunicorn worker")
+
+
+def on_backends(choice: str, run, name: str) -> list:
+    """run(backend, db_url) on a fresh SQLite file and/or a fresh PostgreSQL database (from
+    REPORTER_TEST_POSTGRES_URL; skipped with a line when unset), the results in one list."""
+    results: list = []
+    if choice in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            results += run("sqlite", f"sqlite:///{tmp}/{name}.sqlite3")
+    if choice in ("postgresql", "both"):
+        admin_url = os.environ.get("REPORTER_TEST_POSTGRES_URL")
+        if not admin_url:
+            print("postgresql: skipped (set REPORTER_TEST_POSTGRES_URL: eval \"$(bash .ci/start-postgres)\")")
+        else:
+            url, drop = fresh_postgres_db(admin_url)
+            try:
+                results += run("postgresql", url)
+            finally:
+                drop()
+    return results
+
+
 def run_load(name: str, make_request, count: int, concurrency: int, budget_s: float) -> dict:
     """Send `count` requests from `concurrency` threads (each with its own connection); stop at budget_s."""
     sessions = [requests.Session() for _ in range(concurrency)]
@@ -112,25 +184,12 @@ def run_load(name: str, make_request, count: int, concurrency: int, budget_s: fl
 
 
 def bench_backend(backend: str, db_url: str, args: argparse.Namespace) -> list[dict]:
-    from reporter.store import CaseStore
-    from reporter.store.tokens import create_token
-
-    store = CaseStore(db_url)
-    token = create_token(store, ["read", "write"], "bench")
-    store.dispose()
-    proc, base = start_server(db_url, args.workers, args.threads)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": JSON, "Accept": JSON}
-    demos = [build_bundle(load_case(p)) for p in sorted((REPO / "examples").glob("*.yaml"))]
+    demos = demo_bundles()
     run = uuid.uuid4().hex[:6]
     results = []
-    try:
-        seed = [renamed(demos[i % len(demos)], f"{run}-seed{i}") for i in range(args.seed)]
-        case_ids = []
-        with requests.Session() as s:
-            for body in seed:
-                r = s.post(f"{base}/Bundle", data=json.dumps(body), headers=headers, timeout=60)
-                r.raise_for_status()
-                case_ids.append(r.json()["id"])
+    with running_server(db_url, args.workers, args.threads) as server:
+        base, headers = server.base, server.headers
+        case_ids = seed_cases(server, demos, args.seed, run)
         since = requests.get(f"{base}/Bundle/{case_ids[len(case_ids) // 2]}", headers=headers,
                              timeout=30).json()["meta"]["lastUpdated"]
         bodies = [json.dumps(renamed(demos[i % len(demos)], f"{run}-c{i}")) for i in range(args.requests)]
@@ -153,40 +212,18 @@ def bench_backend(backend: str, db_url: str, args: argparse.Namespace) -> list[d
             result = run_load(name, fn, args.requests, args.concurrency, args.budget)
             result["backend"] = backend
             results.append(result)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    server_arguments(parser, workers=2, threads=4)
     parser.add_argument("--requests", type=int, default=300, help="requests per operation (bounded)")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--seed", type=int, default=30, help="cases stored before measuring")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds at most per operation")
     args = parser.parse_args()
-
-    results: list[dict] = []
-    if args.backend in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory() as tmp:
-            results += bench_backend("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args)
-    if args.backend in ("postgresql", "both"):
-        admin_url = os.environ.get("REPORTER_TEST_POSTGRES_URL")
-        if not admin_url:
-            print("postgresql: skipped (set REPORTER_TEST_POSTGRES_URL: eval \"$(bash .ci/start-postgres)\")")
-        else:
-            url, drop = fresh_postgres_db(admin_url)
-            try:
-                results += bench_backend("postgresql", url, args)
-            finally:
-                drop()
+    results = on_backends(args.backend, lambda backend, url: bench_backend(backend, url, args), "bench")
     print(f"{'backend':<11} {'operation':<21} {'n':>5} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for r in results:
         print(f"{r['backend']:<11} {r['op']:<21} {r['n']:>5} {r['errors']:>4} {r['rps']:>8.1f} "

@@ -437,8 +437,9 @@ def user() -> None:
 @user.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["reporter", "reviewer", "admin"]), default=None,
-              help="reporter (drafts cases), reviewer (also submits, reviews the audit trail), admin (manages "
-                   "users). New accounts default to reporter; an existing account keeps its role unless given.")
+              help="reporter (drafts cases), reviewer (also approves and submits, reviews the audit trail), admin "
+                   "(manages users). New accounts default to reporter; an existing account keeps its role unless "
+                   "given.")
 @_db_option
 def user_create(username: str, role: str | None, database_url: str | None) -> None:
     """Create USERNAME, or set a new password for it (ending its sessions). The password is read from standard

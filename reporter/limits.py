@@ -17,8 +17,10 @@ import yaml
 from reporter.errors import InputError, MappingError
 from reporter.paths import mappings_dir
 
-# Characters FHIR strings cannot hold (FHIR string: [ \r\n\t\S]+; XML 1.0 cannot carry them either).
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters FHIR strings cannot hold (FHIR string: [ \r\n\t\S]+; XML 1.0 cannot carry them either), and
+# lone surrogates (JSON's \\ud800 escapes), which no UTF-8 document can carry.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+REPLACEMENT = "\ufffd"
 
 
 @cache
@@ -92,6 +94,24 @@ def check_text(data: Any, root: str) -> None:
         path, char = found
         raise InputError(f"control character U+{ord(char):04X} is not allowed in FHIR text", location=path,
                          hint="remove it; FHIR strings and XML carry no control characters but tab, CR and LF")
+
+
+def scrub_forbidden(data: Any) -> Any:
+    """A copy of `data` with every character FHIR XML cannot carry replaced by U+FFFD, for output of text
+    stored before input refused it; the data itself is returned when it holds none (the usual case)."""
+    if forbidden_text(data, "") is None:
+        return data
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return _FORBIDDEN.sub(REPLACEMENT, value)
+        if isinstance(value, dict):
+            return {scrub(k): scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return scrub(data)
 
 
 def has_forbidden(text: str) -> str | None:

@@ -33,6 +33,7 @@ from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_an
 from reporter.e2b.xmlw import XSI, Node, el
 from reporter.errors import E2BError
 from reporter.fhir import read
+from reporter.limits import forbidden_text
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
 INTERACTION = "2.16.840.1.113883.1.6"
@@ -140,6 +141,16 @@ def drug_name(ctx: Ctx, statement: Json) -> str:
     return (medication.get("code") or statement.get("medicationCodeableConcept") or {}).get("text") or "the drug"
 
 
+def _refuse_forbidden_text(bundle: Json) -> None:
+    """A case stored before input refused control characters: refused with the place, not altered, since
+    a regulator's file must carry the case's text as stored (a new version without it can be sent)."""
+    found = forbidden_text(bundle, "Bundle")
+    if found:
+        path, char = found
+        raise E2BError(f"character U+{ord(char):04X} cannot be written to E2B XML", location=path,
+                       hint="store a new version of the case without it (input now refuses such characters)")
+
+
 def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
                 creation_time: dt.datetime | None = None) -> tuple[etree._Element, Receiver]:
     """The batch document for one or more Bundles (not yet checked)."""
@@ -158,6 +169,7 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
     for bundle in bundles:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
+        _refuse_forbidden_text(bundle)
         ctx = Ctx(bundle=bundle, receiver=profile)
         msg = message(ctx, batch, creation, sender)
         xmlw.settle_defaults(msg, drop=False)  # always written from the case: no received XML is re-emitted

@@ -11,6 +11,7 @@
 - ``api_token``: bearer tokens, stored as SHA-256 hashes with their scopes, expiry and last use.
 - ``user_account``, ``user_session``, ``login_throttle``: page logins (argon2id), server-side sessions, lockouts.
 - ``received_message``, ``version_import``: received E2B files verbatim, and each imported version's report.
+- ``case_approval``: a reviewer's approval of one case version (reporter/store/approvals.py).
 """
 
 from __future__ import annotations
@@ -299,6 +300,19 @@ class VersionImport(Base):
     __table_args__ = (
         ForeignKeyConstraint(["case_id", "version"], ["case_version.case_id", "case_version.version"]),
     )
+class CaseApproval(Base):
+    """A reviewer approved this version for submission (migration 0006): at most one row per version."""
+
+    __tablename__ = "case_approval"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(128), nullable=False)  # the user name
+    recorded: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (ForeignKeyConstraint(["case_id", "version"], ["case_version.case_id", "case_version.version"],
+                                           name="fk_case_approval_version"),)
 
 
 @event.listens_for(CaseVersion, "before_update")

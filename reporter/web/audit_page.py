@@ -6,37 +6,22 @@ for reviewers and administrators (see reporter.web.roles)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
 
 from flask import Response, render_template, request
 
 from reporter.store.audit import AuditFilter, fhir_bundle, select_events, to_csv
+from reporter.web.formargs import date_arg
 from reporter.web.pages import _audit, bp, store
 from reporter.web.roles import require
 
 PAGE_ROWS = 100
 
 
-def _day(name: str, errors: dict[str, str], *, end: bool = False) -> datetime | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        errors[name] = f"{text[:40]!r} is not a date (YYYY-MM-DD)"
-        return None
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    if end:
-        return start + timedelta(days=1) if day < date.max else start
-    return start
-
-
 def _filter(errors: dict[str, str]) -> AuditFilter:
     before = request.args.get("before", "")
     return AuditFilter(case_id=request.args.get("case", "").strip()[:64] or None,
                        agent=request.args.get("user", "").strip()[:128] or None,
-                       since=_day("since", errors), until=_day("until", errors, end=True),
+                       since=date_arg("since", errors), until=date_arg("until", errors, end=True),
                        before_id=int(before) if before.isdecimal() and len(before) < 19 else None)
 
 

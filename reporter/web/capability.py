@@ -69,7 +69,7 @@ def capability_statement(base: str) -> dict:
             "security": {
                 "cors": False,
                 "description": "Bearer tokens (Authorization: Bearer <token>) with scopes read, write and "
-                               "submit ($e2b); "
+                               "submit ($e2b, of versions a reviewer has approved on the case page); "
                                "create one with `reporter token create --scope read --scope write`.",
             },
             "resource": [{k: v for k, v in r.items() if v is not None} for r in resources],

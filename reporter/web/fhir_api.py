@@ -472,12 +472,16 @@ def _download(d: downloads.Download, v: StoredVersion, *, inline: bool = False) 
 @bp.get("/Bundle/<resource_id>/$e2b")
 def e2b_download(resource_id: str):
     """The case's current version as an E2B(R3) batch for `receiver` (ich, fda, ema), checked first:
-    XML that fails the XSD or the receiver's rules is not handed out (422 with the problems)."""
+    XML that fails the XSD or the receiver's rules is not handed out (422 with the problems); a version no
+    reviewer has approved is not handed out either (409)."""
     _audit("e2b-export", "R", f"Bundle/{resource_id}")
     require_scope("submit")  # E2B is the submission to a regulator: the reviewer's job, not every reader's
     _check_id(resource_id)
     receiver = downloads.check_receiver(request.args.get("receiver", "ich"))
     v = store().read(resource_id)
+    from reporter.store.approvals import require_approval
+
+    require_approval(store(), v)  # 409 until a reviewer has approved this version (on the case page)
     try:
         d = downloads.e2b(v, receiver, current_app.config.get("E2B_SCHEMA_DIR"))
     except downloads.E2BRefused as refused:

@@ -90,7 +90,9 @@ def fhir_response(resource: dict, status: int = 200, headers: dict | None = None
                   fmt: str | None = None) -> Response:
     fmt = fmt or wanted_format(strict=False)
     if fmt == "xml":
-        body, mimetype = models.to_xml(resource), XML_TYPE
+        # Text stored before input refused control characters: U+FFFD in XML (which cannot carry them), so
+        # one such case does not break every page that includes it; JSON still serves the stored text.
+        body, mimetype = models.to_xml(limits.scrub_forbidden(resource)), XML_TYPE
     else:
         body = json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         mimetype = JSON_TYPE

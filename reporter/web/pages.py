@@ -9,7 +9,7 @@ Every page that shows case data writes an AuditEvent (type "user").
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup
@@ -22,6 +22,7 @@ from reporter.store import CaseStore, StoredVersion
 from reporter.store.caselist import CaseFilter, list_cases
 from reporter.web import audit as web_audit
 from reporter.web import casediff, caseform, downloads
+from reporter.web.formargs import date_arg
 from reporter.web.roles import can, require
 from reporter.web.session import (
     check_csrf,
@@ -125,19 +126,6 @@ def home():
 
 # --- the case list ----------------------------------------------------------------------------------------
 
-def _date_arg(name: str, errors: dict[str, str], *, end: bool = False) -> datetime | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        errors[name] = f"{text!r} is not a date (YYYY-MM-DD)"
-        return None
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return start + timedelta(days=1) if end else start
-
-
 @bp.get("/cases")
 @require("view")
 def cases():
@@ -149,9 +137,9 @@ def cases():
                    seriousness=request.args.get("seriousness", ""),
                    reaction=request.args.get("reaction", "").strip()[:200],
                    drug=request.args.get("drug", "").strip()[:200],
-                   onset_from=_date_arg("onset_from", errors), onset_to=_date_arg("onset_to", errors, end=True),
-                   updated_from=_date_arg("updated_from", errors),
-                   updated_to=_date_arg("updated_to", errors, end=True),
+                   onset_from=date_arg("onset_from", errors), onset_to=date_arg("onset_to", errors, end=True),
+                   updated_from=date_arg("updated_from", errors),
+                   updated_to=date_arg("updated_to", errors, end=True),
                    page=int(page_text) if page_text.isdecimal() and 0 < int(page_text) < 100000 else 1)
     if f.seriousness not in ("", "serious", "non-serious"):
         errors["seriousness"] = "choose serious or non-serious"
@@ -206,10 +194,14 @@ def case(case_id: str):
     _audit("read", "R", f"Bundle/{case_id}" + (f"/_history/{version}" if version else ""))
     v = store().read(case_id, version)
     current = store().read(case_id) if version else v
-    offered = [d for d in DOWNLOADS if can("submit") or not d[0].startswith("e2b-")]
+    from reporter.store.approvals import approval_of
+
+    approval = approval_of(store(), v.case_id, v.version)
+    offered = [d for d in DOWNLOADS if (can("submit") and approval) or not d[0].startswith("e2b-")]
     return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=offered,
                            editable=can("draft"), saved=request.args.get("saved"), readiness=_readiness(v),
-                           imported=store().import_report(v.case_id, v.version))
+                           imported=store().import_report(v.case_id, v.version),
+                           approval=approval, approved=request.args.get("approved"))
 
 
 def _readiness(v: StoredVersion) -> list[dict]:
@@ -239,6 +231,9 @@ def download(case_id: str, kind: str):
                         hint="ask a reviewer, or an administrator for the reviewer role")
     v = store().read(case_id, version)
     if kind.startswith("e2b-"):
+        from reporter.store.approvals import require_approval
+
+        require_approval(store(), v)  # submission is of approved versions only
         try:
             d = downloads.e2b(v, kind[4:], current_app.config.get("E2B_SCHEMA_DIR"))
         except downloads.E2BRefused as refused:
@@ -281,8 +276,10 @@ def history(case_id: str):
         basis, changes = casediff.version_diff(by_number[old], by_number[new])
     elif (request.args.get("from") or request.args.get("to")) and (new not in numbers or old not in numbers):
         raise NotFound(f"Bundle/{case_id} has versions {min(numbers)} to {max(numbers)}", location="from/to")
+    from reporter.store.approvals import approvals_of
+
     return render_template("history.html", case_id=case_id, versions=versions, current=versions[0],
-                           old=old, new=new, changes=changes, basis=basis)
+                           old=old, new=new, changes=changes, basis=basis, approvals=approvals_of(store(), case_id))
 
 
 # --- the case form ----------------------------------------------------------------------------------------
@@ -470,4 +467,4 @@ def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
 
 
-from reporter.web import audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)
+from reporter.web import approval_page, audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)

@@ -84,6 +84,24 @@ def control_char_bundle(bundle: dict, char: str = "\x01") -> dict:
     return copy
 
 
+def store_control_character(store, bundle: dict) -> str:
+    """A case whose stored text holds U+0001, written into the tables directly (as a case stored before input
+    refused such characters would be): the Composition title, in the version's Bundle and in its index rows.
+    Its title reads "Adverse event \x01 report"; returns the case id."""
+    from sqlalchemy import text
+
+    bundle = json.loads(json.dumps(bundle))
+    bundle["entry"][0]["resource"]["title"] = "Adverse event PLACEHOLDER-CTRL report"
+    case_id = store.create(bundle, author="token:old").case_id
+    cast = "(%s::text)" if store.dialect == "postgresql" else "%s"
+    back = "::json" if store.dialect == "postgresql" else ""
+    with store.engine.begin() as db:
+        for table, column in (("case_version", "bundle"), ("resource_index", "resource")):
+            db.execute(text(f"UPDATE {table} SET {column} = replace({cast % column}, 'PLACEHOLDER-CTRL', "
+                            f":char){back} WHERE case_id = :case"), {"char": "\\u0001", "case": case_id})
+    return case_id
+
+
 def nul_case_key_bundle(bundle: dict) -> dict:
     copy = json.loads(json.dumps(bundle))
     copy["entry"][0]["resource"]["identifier"]["value"] = "GB-\x00-1"

@@ -78,6 +78,32 @@ def case_file(seed: int) -> str:
     return "ok"
 
 
+def fuzz_app(db_path: Path):
+    """The app on a fresh SQLite store for the API targets: (store, test client, bearer headers, the id of one
+    stored case approved for submission); the client is logged in as a reviewer for the page queries."""
+    import re
+
+    from reporter.store import CaseStore
+    from reporter.store.approvals import approve
+    from reporter.store.tokens import create_token, set_password
+    from reporter.web import create_app
+    from tests.service.bundles import demo_bundles
+
+    store = CaseStore(f"sqlite:///{db_path}")
+    app = create_app({"SECRET_KEY": "fuzz", "E2B_SCHEMA_DIR": None}, store=store)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {create_token(store, ['read', 'write', 'submit'])}"}
+    case_id = client.post("/fhir/Bundle", data=json.dumps(demo_bundles()[0]),
+                          headers={**headers, "Content-Type": "application/fhir+json"}).json["id"]
+    approve(store, case_id, 1, "fuzz-approver")  # so that E2B queries reach the export, not the approval check
+    set_password(store, "fuzzer", "fuzzing password", role="reviewer")
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    login = client.post("/login", data={"csrf_token": csrf, "username": "fuzzer", "password": "fuzzing password"})
+    assert login.status_code == 303, login.status_code
+    return store, client, headers, case_id
+
+
 def api_bundle(seed: int, client, headers: dict[str, str]) -> str:
     """A mutated ICSR Bundle to POST Bundle, PUT, or $validate, as JSON or XML."""
     rng = random.Random(seed)

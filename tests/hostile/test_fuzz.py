@@ -7,9 +7,7 @@ REPORTER_FUZZ_EXAMPLES sets the number of inputs per target (default 25)."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -58,23 +56,8 @@ def test_case_files(seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory):
-    """The app on a fresh SQLite store, a bearer token, a logged-in reviewer and one stored case."""
-    from reporter.store import CaseStore
-    from reporter.store.tokens import create_token, set_password
-    from reporter.web import create_app
-    from tests.service.bundles import demo_bundles
-
-    store = CaseStore(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'store.sqlite3'}")
-    app = create_app({"SECRET_KEY": "fuzz", "E2B_SCHEMA_DIR": None}, store=store)
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {create_token(store, ['read', 'write', 'submit'])}"}
-    case_id = client.post("/fhir/Bundle", data=json.dumps(demo_bundles()[0]),
-                          headers={**headers, "Content-Type": "application/fhir+json"}).json["id"]
-    set_password(store, "fuzzer", "fuzzing password", role="reviewer")
-    page = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    assert client.post("/login", data={"csrf_token": csrf, "username": "fuzzer",
-                                       "password": "fuzzing password"}).status_code == 303
+    """The app on a fresh SQLite store, a bearer token, a logged-in reviewer and one stored, approved case."""
+    store, client, headers, case_id = targets.fuzz_app(tmp_path_factory.mktemp("fuzz") / "store.sqlite3")
     yield client, headers, case_id
     store.dispose()
 

@@ -19,6 +19,7 @@ from sqlalchemy import select, text, update
 
 from reporter.cli import main
 from reporter.store import accounts
+from reporter.store.approvals import approve
 from reporter.store.schema import ApiToken, UserAccount, UserSession
 from reporter.store.tokens import create_token, set_password
 from reporter.web import create_app
@@ -152,6 +153,7 @@ def test_roles_are_enforced_on_the_pages(served) -> None:
     case_id = served.session(served.write_token).post(
         f"{served.base}/Bundle", json=demo_bundles()[0], headers={"Content-Type": "application/fhir+json"},
         timeout=30).json()["id"]
+    approve(served.store, case_id, 1, "vera")  # E2B downloads are of approved versions (test_approval.py)
     reporter = login(served, "rita")
     reviewer = login(served, "vic", role="reviewer")
     admin = login(served, "ada", role="admin")
@@ -211,11 +213,12 @@ def test_passwords_are_argon2id_and_old_hashes_are_upgraded(store) -> None:
     assert not accounts.check_password(store, "nobody", PASSWORD)
 
 
-def _gunicorn(tmp_path: Path, **env: str) -> subprocess.Popen:
+def _gunicorn(tmp_path: Path, *options: str, **env: str) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REPORTER_")}
     clean.update(PYTHONPATH=str(REPO), REPORTER_DATABASE_URL=f"sqlite:///{tmp_path / 's.sqlite3'}", **env)
-    return subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "--chdir", str(REPO),
-                             "wsgi:app"], env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "gunicorn", *(options or ("-w", "2")), "-b", "127.0.0.1:0",
+                             "--chdir", str(REPO), "wsgi:app"], env=clean, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
 
 
 def test_gunicorn_refuses_several_workers_without_a_secret_key(tmp_path: Path) -> None:
@@ -234,3 +237,28 @@ def test_gunicorn_refuses_several_workers_without_a_secret_key(tmp_path: Path) -
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_gunicorn_refuses_several_workers_set_in_its_config_file(tmp_path: Path) -> None:
+    (tmp_path / "serve.conf.py").write_text("workers = 3\n", encoding="utf-8")
+    proc = _gunicorn(tmp_path, "-c", "serve.conf.py")  # relative to where gunicorn starts; --chdir moves on
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and "refusing to start 3 workers without REPORTER_SECRET_KEY" in err
+
+
+def test_worker_count_outside_gunicorn_reads_the_config_file(tmp_path: Path) -> None:
+    from reporter.web.workers import gunicorn_workers
+
+    conf = tmp_path / "g.conf.py"
+    conf.write_text("import os\nworkers = 2 + 1\n", encoding="utf-8")
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    assert gunicorn_workers([gunicorn, "-c", str(conf), "wsgi:app"], {}) == 3
+    assert gunicorn_workers([gunicorn, "-c", str(conf), "-w", "1", "wsgi:app"], {}) == 1  # the flag wins
+    assert gunicorn_workers([gunicorn, "wsgi:app"], {"GUNICORN_CMD_ARGS": f"-c {conf}"}) == 3
+    assert gunicorn_workers([gunicorn, "-c", str(conf), "wsgi:app"], {"GUNICORN_CMD_ARGS": "-w 4"}) == 4
+    assert gunicorn_workers([gunicorn, "wsgi:app"], {"WEB_CONCURRENCY": "5"}) == 5
+    assert gunicorn_workers([gunicorn, "-c", str(tmp_path / "missing.py"), "wsgi:app"], {}) == 1
+    assert gunicorn_workers(["python", "-m", "pytest"], {}) == 1

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from reporter.fhir.models import from_xml, to_xml
+from reporter.store.approvals import approve
 
 from .bundles import demo_bundles, follow_up, renamed
 
@@ -214,6 +215,9 @@ def test_e2b_download_per_receiver(served, e2b_schema_dir) -> None:
     case_id = _post(served, demo_bundles()[0]).json()["id"]
     refused = served.session(served.read_token).get(f"{served.base}/Bundle/{case_id}/$e2b", timeout=30)
     assert _is_outcome(refused, 403) and "submit" in refused.text  # submitting is not reading
+    unapproved = s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "ich"}, timeout=120)
+    assert _is_outcome(unapproved, 409) and "not approved" in unapproved.text  # a reviewer approves first
+    approve(served.store, case_id, 1, "vera")
     r = s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "ich"}, timeout=120)
     assert r.status_code == 200, r.text[:2000]
     assert r.headers["Content-Type"].startswith("application/xml")

@@ -1,6 +1,7 @@
-"""Fault injection against real processes: SIGKILL of `reporter serve` during writes (SQLite), and a
-PostgreSQL server stopped and restarted under load. Afterwards every acknowledged write is stored with its
-audit row, no case is partial, the audit chain is intact, and the outage was logged in a line or two."""
+"""Fault injection against real processes: SIGKILL of `reporter serve` (SQLite) and of gunicorn -w 2 (SQLite and
+PostgreSQL) during writes, and a PostgreSQL server stopped and restarted under load. Afterwards every
+acknowledged write is stored with its audit row, no case is partial, the audit chain is intact, and the outage
+was logged in a line or two."""
 
 from __future__ import annotations
 
@@ -104,40 +105,70 @@ class Writers:
 def _start_serve(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([*CLI, "serve", "--port", "0"], cwd=cwd, env=env, stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
+    return proc, _listening(proc, r"serving on (http://\S+/fhir)")
+
+
+def _listening(proc: subprocess.Popen, pattern: str) -> str:
+    """The address the server's log names (group 1 of `pattern`); the rest of its log is drained."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
-        match = re.search(r"serving on (http://\S+/fhir)", line)
+        match = re.search(pattern, line)
         if match:
             threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # drain
-            return proc, match.group(1)
+            return match.group(1)
         if not line and proc.poll() is not None:
             break
-    proc.kill()
-    raise AssertionError("reporter serve did not start")
+    _kill(proc)
+    raise AssertionError(f"{proc.args[:4]} did not start")
 
 
-def test_sigkill_during_writes_loses_no_acknowledged_write_and_leaves_none_unaudited(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+def _start_gunicorn(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """gunicorn -w 2 in a process group of its own (so that one SIGKILL takes the arbiter and its workers)."""
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "2", "-b", "127.0.0.1:0",
+                             "--chdir", str(REPO), "wsgi:app"], cwd=cwd, env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    return proc, _listening(proc, r"Listening at: (http://\S+)") + "/fhir"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.args[:3] == [sys.executable, "-m", "gunicorn"]:
+        os.killpg(proc.pid, signal.SIGKILL)  # the arbiter and every worker at once, mid-write
+    else:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _kill_during_writes(start, url: str, tmp_path: Path, rounds: int = 4) -> None:
+    """Start the server, let writers get some cases acknowledged, SIGKILL it while they still send; repeat;
+    then check that no acknowledged write is lost, unaudited or partial."""
     env = _env(REPORTER_DATABASE_URL=url, REPORTER_SECRET_KEY="kill-test")
     store = CaseStore(url)
     token = create_token(store, ["read", "write"])
     acked: set[str] = set()
     kills = 0
-    for _ in range(4):
-        proc, base = _start_serve(tmp_path, env)
+    for _ in range(rounds):
+        proc, base = start(tmp_path, env)
         with Writers(base, token) as writers:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 30
             while len(writers.acked) < 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(0.3)
-            proc.send_signal(signal.SIGKILL)  # mid-write: the writers are still sending
-            proc.wait(timeout=30)
+            _kill(proc)  # mid-write: the writers are still sending
             kills += 1
         acked |= writers.acked
-    assert kills == 4 and len(acked) >= 12
+    assert kills == rounds and len(acked) >= 3 * rounds
     _check_store(store, acked)
     store.dispose()
+
+
+def test_sigkill_during_writes_loses_no_acknowledged_write_and_leaves_none_unaudited(tmp_path: Path) -> None:
+    _kill_during_writes(_start_serve, f"sqlite:///{tmp_path / 'store.sqlite3'}", tmp_path)
+
+
+def test_sigkill_of_gunicorn_during_writes(db_url: str, tmp_path: Path) -> None:
+    """The same with gunicorn -w 2 (two processes writing), on SQLite and PostgreSQL."""
+    _kill_during_writes(_start_gunicorn, db_url, tmp_path, rounds=3)
 
 
 # --- PostgreSQL stopped under load -------------------------------------------------------------------------

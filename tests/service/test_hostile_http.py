@@ -7,8 +7,10 @@ import json
 
 import pytest
 import requests
+from lxml import etree
 from sqlalchemy import func, select
 
+from reporter.store.approvals import approve
 from reporter.store.schema import CaseVersion
 from tests.hostile import attacks
 
@@ -110,6 +112,7 @@ def test_hostile_page_requests_get_error_pages_not_500(served, case) -> None:
                          (f"/cases/{case}/history?from=²&to=99999999999999999999", 404),
                          ("/cases?q=a%00b", 400),
                          ("/cases?page=²", 200),
+                         ("/cases?onset_to=9999-12-31&updated_to=9999-12-31", 200),
                          ("/audit?case=a%00b", 400),
                          ("/audit?before=99999999999999999999999", 200),
                          ("/audit?since=9999-12-31&until=9999-12-31", 200)):
@@ -121,6 +124,31 @@ def test_hostile_page_requests_get_error_pages_not_500(served, case) -> None:
     r = requests.post(f"{site}/login", data={"csrf_token": csrf, "username": "a\x00b", "password": "x" * 12},
                       cookies=page.cookies, timeout=30)
     assert r.status_code == 401
+
+
+def test_stored_control_characters_do_not_break_xml(served) -> None:
+    """FHIR XML shows U+FFFD for them (JSON keeps the stored text); E2B export refuses the case with the place."""
+    case_id = attacks.store_control_character(served.store, demo_bundles()[1])
+    assert "\x01" in served.store.read(case_id).bundle["entry"][0]["resource"]["title"]
+    approve(served.store, case_id, 1, "vera")
+    s = served.session(served.write_token)
+    for path in (f"/Bundle/{case_id}", "/Bundle", "/Composition", f"/Bundle/{case_id}/_history/1"):
+        r = s.get(f"{served.base}{path}", params={"_format": "xml"}, timeout=60)
+        assert r.status_code == 200, (path, r.text[:300])
+        etree.fromstring(r.content, etree.XMLParser(resolve_entities=False, no_network=True))
+        assert "Adverse event \ufffd report" in r.content.decode("utf-8"), path
+    title = s.get(f"{served.base}/Bundle/{case_id}", timeout=60).json()["entry"][0]["resource"]["title"]
+    assert title == "Adverse event \x01 report"
+    refused = _outcome(s.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "ich"}, timeout=60), 422,
+                       "Bundle.entry[0].resource.title")
+    assert "U+0001" in refused["issue"][0]["diagnostics"]
+    site = served.base.removesuffix("/fhir")
+    reviewer = login(served, "pat", role="reviewer")
+    page = reviewer.get(f"{site}/cases/{case_id}", timeout=60)
+    assert page.status_code == 200 and "cannot be written to E2B XML" in page.text
+    r = reviewer.get(f"{site}/cases/{case_id}/download/e2b-ich", timeout=60)
+    assert r.status_code == 422 and "U+0001" in r.text
+    assert reviewer.get(f"{site}/cases/{case_id}/download/pdf", timeout=120).status_code == 200
 
 
 def test_search_statements_are_stopped_at_the_time_limit(store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ HL7 = "{urn:hl7-org:v3}"
 
 @pytest.fixture
 def site(served):
-    set_password(served.store, "clinician", PASSWORD, role="reviewer")  # reviewers also submit (E2B download)
+    set_password(served.store, "clinician", PASSWORD, role="reviewer")  # reviewers also approve and submit (E2B)
     return served.base.removesuffix("/fhir")
 
 
@@ -111,6 +111,24 @@ def test_enter_read_download_edit_and_compare_a_case(browser, site, served, e2b_
     assert "Case GB-FORMTEST-2024-000001" in page.locator("article.report h1").inner_text()
     assert page.locator("article.report").inner_text().count("10019717") >= 1
     _shot(page, "case")
+
+    # --- four eyes: the author may not approve; a second reviewer does, and only then is E2B offered ----------
+    assert "another reviewer approves it" in page.locator("#approval").inner_text()
+    assert page.locator("text=E2B(R3) XML, ICH").count() == 0
+    set_password(served.store, "second", PASSWORD, role="reviewer")
+    other = browser.new_context().new_page()
+    other.goto(f"{site}/login")
+    other.fill("#username", "second")
+    other.fill("#password", PASSWORD)
+    other.click("button[type=submit].primary")
+    other.wait_for_url(f"{site}/cases*")
+    other.goto(page.url.split("?")[0])
+    other.fill("#approve-comment", "checked against the source documents")
+    other.click("button:has-text('Approve version 1')")
+    assert "Approved for submission by second" in other.locator("#approval").inner_text()
+    _shot(other, "approved")
+    other.context.close()
+    page.reload()
 
     # --- downloads: E2B XML valid against the ICH XSD, with the reaction's MedDRA code -----------------------
     with page.expect_download() as info:

@@ -19,6 +19,7 @@ from lxml import html as lxml_html
 from reporter.cli import main
 from reporter.e2b import coverage, diff, importer, xmlsafe
 from reporter.fhir.received import is_received_message
+from reporter.store.approvals import approve
 from reporter.validation import validate_bundle
 from tests.conftest import shared_path
 from tests.service.test_pages_http import _is_page, _login, _site
@@ -131,6 +132,7 @@ def test_imported_case_edited_in_the_form_exports_exactly_that_edit(served, db_u
     assert not _resources(v2.bundle, "Provenance")  # the edit is not what the message said
     assert "Imported from a received" not in _is_page(s.get(f"{site}/cases/{case_id}", timeout=60), 200)
 
+    approve(served.store, case_id, 2, "reviewer-2")  # E2B files go out for approved versions only
     api = served.session(served.write_token)
     out = api.get(f"{served.base}/Bundle/{case_id}/$e2b", params={"receiver": "fda"}, timeout=60)
     assert out.status_code == 200, out.text[:500]
