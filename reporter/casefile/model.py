@@ -526,6 +526,9 @@ class Dosage(Model):
     start: When | None = Field(None, description="G.k.4.r.4 date of first administration.")
     stop: When | None = Field(None, description="G.k.4.r.5 date of last administration.")
     duration: Quantity | None = Field(None, description="G.k.4.r.6a/b duration of drug administration.")
+    period_absent: Absent | None = Field(
+        None, description="G.k.4.r.2-6 the dosage time as a whole not known (its effectiveTime sent as a null "
+                          "flavor, e.g. ASKU), when no interval, date or duration is given.")
     batch: str | None = Field(None, description="G.k.4.r.7 batch / lot number.")
     text: str | None = Field(None, description="G.k.4.r.8 dosage text.")
     form: Coded | None = Field(None, description="G.k.4.r.9 pharmaceutical dose form (text and EDQM TermID).")

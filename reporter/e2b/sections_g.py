@@ -287,6 +287,9 @@ def dose_time(sub: Node, dosage: Json) -> None:
         every = read.ext_value(dosage, "dosing_interval")
     has_bounds = start or end or start_nf or end_nf or duration
     if not (every or has_bounds):
+        whole = read.absent_reason(dosage.get("timing"))
+        if whole in ("MSK", "ASKU", "NASK", "UNK", "NI"):  # the dosage time as a whole not known
+            el(sub, "effectiveTime", nullFlavor=whole)
         return
     if every:
         time = el(sub, "effectiveTime", xsi_type="SXPR_TS")

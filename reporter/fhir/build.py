@@ -838,6 +838,8 @@ class BundleBuilder:
             repeat["boundsPeriod"] = period
         if dose.every and dose.every.unit in TIMING_UNITS:
             repeat |= {"frequency": 1, "period": number(dose.every.value), "periodUnit": dose.every.unit}
+        if dose.period_absent and not repeat:  # the dosage time as a whole not known
+            out["timing"] = {"extension": absent_extensions(dose.period_absent)}
         if repeat:
             out["timing"] = {"repeat": repeat}
         if dose.route:

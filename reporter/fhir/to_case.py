@@ -569,6 +569,7 @@ class CaseReader:
             "stop": self.when(period, "end"),
             "duration": _quantity(read.ext_value(dosage, "dosage_duration")),
             "batch": read.ext_value(dosage, "dosage_batch"),
+            "period_absent": _absent(dosage.get("timing")) if not repeat else None,
         }
         doses = read.as_list(dosage.get("doseAndRate"))
         if doses:

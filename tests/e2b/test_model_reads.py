@@ -172,3 +172,17 @@ def test_included_document_that_is_not_valid_base64_is_kept_as_sent(schema: Path
     out = export.export_bundles([build_bundle(case)], receiver_name="fda", schema_dir=schema)
     text = etree.fromstring(out.xml).xpath("//h:document[h:code/@code='1']/h:text", namespaces=NS)[0]
     assert text[0].tail.strip() == doc.file.data
+
+
+def test_a_dosage_time_sent_as_a_null_flavor_is_kept(schema: Path) -> None:
+    path = shared_path() / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario1.xml"
+    case = _case(path)
+    flagged = [d for drug in case.drugs for d in drug.dosages if d.period_absent is not None]
+    assert flagged and flagged[0].period_absent.absent == "asked-unknown"
+    assert flagged[0].start is None and flagged[0].every is None
+    out = export.export_bundles([build_bundle(case)], receiver_name="fda", schema_dir=schema)
+    assert out.check.xsd == "valid" and not out.check.errors, [i.message for i in out.check.errors][:3]
+    times = etree.fromstring(out.xml).xpath(
+        "//h:outboundRelationship2[@typeCode='COMP']/h:substanceAdministration/h:effectiveTime[@nullFlavor]",
+        namespaces=NS)
+    assert [t.get("nullFlavor") for t in times] == ["ASKU"] * len(flagged)

@@ -10,6 +10,7 @@ from lxml import etree
 from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
     MEDDRA,
+    NULL_TO_ABSENT,
     Reader,
     block_position,
     coded,
@@ -34,6 +35,10 @@ def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
     (SXPR_TS). A period that cannot be read, or another shape, leaves the whole dosage time as received."""
     r.first_only(dose.xpath("h:effectiveTime", namespaces=r.ns))  # the model holds one time per dosage
     shape = time_type(dose)
+    time = dose.find("{urn:hl7-org:v3}effectiveTime")
+    if time is not None and len(time) == 0 and time.get("nullFlavor") in NULL_TO_ABSENT and not time.get("value"):
+        r.mark(time, "nullFlavor")  # the dosage time as a whole not known
+        return {"period_absent": m.Absent(absent=NULL_TO_ABSENT[time.get("nullFlavor")])}  # type: ignore[arg-type]
     if not time_written(dose, _DOSE_SHAPES):
         return {}
     every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if shape == "SXPR_TS" else None
