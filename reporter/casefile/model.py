@@ -610,6 +610,10 @@ class Drug(Model):
     action_taken: ActionTaken | None = Field(None, description="G.k.8 action(s) taken with drug.")
     reactions: list[DrugReaction] = Field(default_factory=list, description="G.k.9.i drug-reaction matrix.")
     additional_info: list[AdditionalInfo] = Field(default_factory=list, description="G.k.10.r")
+    fda_additional_info: list[Literal["test", "reference", "bulk-ingredient", "bulk-ingredient-compounding",
+                                      "private-label"]] = Field(
+        default_factory=list, description="FDA.G.k.10a FDA additional information on drug (FDA's list, e.g. the "
+                                          "test or reference drug of an IND-exempt BA/BE study).")
     additional_info_absent: Absent | None = Field(
         None, description="G.k.10.r sent as a null flavor instead of codes (FDA's premarket examples send NA for "
                           "FDA.G.k.10a: no coded additional information applies).")

@@ -116,7 +116,8 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
         report.bundle = bundle
         report.coverage = coverage.measure(message, reader.used + header_used)
         report.coverage.placeholders = set(reader.not_received)
-        report.deviations = received_deviations(message, bundle)
+        report.deviations = received_deviations(message, bundle) + [
+            f"{number} (case {i + 1}): {text}" for number, text in reader.deviations]
         report.coverage.deviating = {text.split(" ", 1)[0] for text in report.deviations}
         report.notes = [f"{number} not received in a form the case model holds: recorded as not known (the case "
                         "is not ready to submit until someone supplies it)" for number in reader.not_received

@@ -84,6 +84,10 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         elif flavor and ctx.allows_null_flavor("G.k.10.r", flavor):  # FDA.G.k.10a: NA where no code applies
             el(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"), "value",
                xsi_type="CE", nullFlavor=flavor)
+        elif (fda := ctx.receiver.regional_element("FDA.G.k.10a")) and (coding := info.get("valueCoding") or {}) \
+                .get("system") == f"urn:oid:{fda['value_system']}" and coding.get("code"):
+            el(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "FDAAddDrugInformation"), "value",
+               xsi_type="CE", code=coding["code"], codeSystem=fda["value_system"])
     text = additional_text(statement, links)
     if text:
         el(observation(admin, "outboundRelationship2", "REFR", "2", OBS, "additionalInformation"), "value",

@@ -756,6 +756,8 @@ class BundleBuilder:
                          "valueQuantity": quantity(drug.gestation_at_exposure)})
         for info in drug.additional_info:
             exts.append({"url": ext("additional_info"), "valueCoding": ich_coding("additional_info", info)})
+        for info in drug.fda_additional_info:
+            exts.append({"url": ext("additional_info"), "valueCoding": ich_coding("fda_additional_info", info)})
         if drug.additional_info_absent:
             exts.append({"url": ext("additional_info"), "extension": absent_extensions(drug.additional_info_absent)})
         for index, device in enumerate(drug.devices):

@@ -17,7 +17,7 @@ from reporter.casefile import model as m
 from reporter.errors import InputError
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
-from reporter.tables import code_list, ext, fhir_tables, oids, routes, system
+from reporter.tables import code_list, ext, fhir_tables, oid_system, oids, routes, system
 
 Json = dict[str, Any]
 
@@ -33,6 +33,12 @@ def _key_for(list_name: str, coding: Json | None, field: str = "e2b") -> str | N
         return None
     table = code_list(list_name)
     return table.key_for_e2b(code) if field == "e2b" else table.key_for_fhir(code)
+
+
+def _key_in_list(list_name: str, coding: Json | None) -> str | None:
+    """Like _key_for, for lists that share codes (ICH G.k.10.r and FDA.G.k.10a): the system must match."""
+    table = code_list(list_name)
+    return _key_for(list_name, coding) if _d(coding).get("system") == oid_system(table.oid or "") else None
 
 
 def _absent(holder: Any) -> m.Absent | None:
@@ -530,8 +536,10 @@ class CaseReader:
             "action_taken": _key_for("action_taken", read.ext_value(statement, "action_taken")),
             "cumulative_dose": _quantity(read.ext_value(statement, "cumulative_dose")),
             "gestation_at_exposure": _quantity(read.ext_value(statement, "gestation_at_exposure")),
-            "additional_info": [_key_for("additional_info", e.get("valueCoding"))
-                                for e in read.extensions(statement, "additional_info") if e.get("valueCoding")],
+            "additional_info": [k for e in read.extensions(statement, "additional_info")
+                                if (k := _key_in_list("additional_info", e.get("valueCoding")))],
+            "fda_additional_info": [k for e in read.extensions(statement, "additional_info")
+                                    if (k := _key_in_list("fda_additional_info", e.get("valueCoding")))],
             "additional_info_absent": next((_absent(e) for e in read.extensions(statement, "additional_info")
                                             if not e.get("valueCoding")), None),
         }

@@ -186,3 +186,18 @@ def test_a_dosage_time_sent_as_a_null_flavor_is_kept(schema: Path) -> None:
         "//h:outboundRelationship2[@typeCode='COMP']/h:substanceAdministration/h:effectiveTime[@nullFlavor]",
         namespaces=NS)
     assert [t.get("nullFlavor") for t in times] == ["ASKU"] * len(flagged)
+
+
+def test_fda_additional_information_codes_are_read_with_a_warning_for_the_examples_code_system(schema: Path
+                                                                                              ) -> None:
+    path = shared_path() / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario5-1.xml"
+    report = importer.import_file(path).reports[0]
+    assert any("FDA.G.k.10a" in w for w in report.deviations), report.deviations
+    case = bundle_to_case(report.bundle)
+    assert sorted(k for d in case.drugs for k in d.fda_additional_info) == ["reference", "test"]
+    assert not any(d.additional_info for d in case.drugs)  # FDA's "1 Test" is not ICH's "1 Counterfeit"
+    fda = etree.fromstring(export.export_bundles([build_bundle(case)], receiver_name="fda", schema_dir=schema).xml)
+    assert sorted(v.get("code") + "@" + v.get("codeSystem") for v in fda.xpath(ADDITIONAL, namespaces=NS)) == [
+        "1@2.16.840.1.113883.3.989.5.1.2.1.1.7", "2@2.16.840.1.113883.3.989.5.1.2.1.1.7"]
+    ich = etree.fromstring(export.export_bundles([build_bundle(case)], receiver_name="ich", schema_dir=schema).xml)
+    assert not ich.xpath(ADDITIONAL, namespaces=NS)

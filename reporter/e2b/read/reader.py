@@ -125,6 +125,8 @@ class Reader:
         # can hold): the case gets a placeholder, and the exporter writes nothing of its own there.
         self.not_received: list[str] = []
         self.skipped: set[etree._Element] = set()  # blocks not to read from (see first_only)
+        # (element, text): values read although sent in a way the ICH/regional tables do not say (warnings)
+        self.deviations: list[tuple[str, str]] = []
 
     # -- bookkeeping -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 from lxml import etree
 
 from reporter.casefile import model as m
+from reporter.e2b.dictionary import receiver
 from reporter.e2b.read.reader import (
     MEDDRA,
     NULL_TO_ABSENT,
@@ -20,6 +21,7 @@ from reporter.e2b.read.reader import (
     time_type,
     time_written,
 )
+from reporter.tables import code_list
 
 # The effectiveTime shapes the exporter writes (reporter/e2b/sections_d.py, sections_g.py). Values in any
 # other shape (a duration with an end, a third interval, a second period...) are not read: the model could
@@ -221,15 +223,36 @@ def _devices(r: Reader, drug: etree._Element) -> list[m.Device]:
 
 def _additional_info(r: Reader, drug: etree._Element) -> dict[str, Any]:
     """G.k.10.r coded additional information, or the null flavor sent instead of codes (FDA.G.k.10a NA)."""
-    codes, absent = [], None
+    codes, fda_codes, absent = [], [], None
     for inst in r.instances("additional_info", drug):
         code = r.code("G.k.10.r", inst, "additional_info")
         if code is not None:
             codes.append(code)
+        elif (fda := _fda_additional_info(r, inst)) is not None:
+            fda_codes.append(fda)
         elif absent is None and not codes:
             found = r.get("G.k.10.r", inst, lambda v: None)
             absent = found if isinstance(found, m.Absent) else None
-    return {"additional_info": codes, "additional_info_absent": None if codes else absent}
+    return {"additional_info": codes, "fda_additional_info": fda_codes,
+            "additional_info_absent": None if codes or fda_codes else absent}
+
+
+def _fda_additional_info(r: Reader, inst: etree._Element) -> str | None:
+    """FDA.G.k.10a at G.k.10.r's place, in FDA's list (or a system FDA's own examples use: with a warning)."""
+    spec = receiver("fda").regional_element("FDA.G.k.10a") or {}
+    node = r.node("G.k.10.r", inst)
+    system = node.get("codeSystem") if node is not None else None
+    if system not in (spec.get("value_system"), *(spec.get("received_value_systems") or ())):
+        return None
+    key = code_list("fda_additional_info").key_for_e2b(node.get("code") or "")
+    if key is None:
+        return None
+    r.mark(node, "code", "codeSystem")
+    if system != spec.get("value_system"):
+        r.deviations.append(("G.k.10.r", f"FDA.G.k.10a code {node.get('code')} read under code system {system} "
+                                         f"(FDA's examples use it; FDA's table names {spec.get('value_system')}): "
+                                         "an export writes FDA's list"))
+    return key
 
 
 def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]
