@@ -88,7 +88,7 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
             continue
         naming = _is_naming_code(node) or _is_role_code(node) or name == "interpretationCode"
         for attr, value in node.attrib.items():
-            if attr in STRUCTURAL or naming:
+            if attr in STRUCTURAL or naming or (attr == "unit" and value == "1"):  # HL7 PQ: the default unit
                 continue
             if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
                 continue

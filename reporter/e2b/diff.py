@@ -140,7 +140,7 @@ def facts(doc: etree._Element | etree._ElementTree) -> list[Fact]:
         if parent is not None and (local(parent), local(el)) in IGNORED_NODES:
             continue
         for attr, value in sorted(el.attrib.items()):
-            if attr in IGNORED_ATTRIBUTES:
+            if attr in IGNORED_ATTRIBUTES or (attr == "unit" and value == "1"):  # HL7 PQ: unit defaults to 1
                 continue
             name = _attr_name(attr)
             if name == "root" and local(el) == "id" and value.lower() in targets:

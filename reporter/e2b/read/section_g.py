@@ -107,7 +107,7 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             p = r.checkpoint()
             s = r.build(m.Substance, {"name": r.value("G.k.2.3.r.1", sub),
                                       "termid": termid(r, "G.k.2.3.r.2b", "G.k.2.3.r.2a", sub),
-                                      "strength": r.quantity("G.k.2.3.r.3a", "G.k.2.3.r.3b", sub)}, p)
+                                      "strength": _strength(r, sub)}, p)
             if s:
                 substances.append(s)
         dosages = []
@@ -179,6 +179,16 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
     return out
+
+
+def _strength(r: Reader, substance: etree._Element) -> m.Quantity | None:
+    """G.k.2.3.r.3a/b strength; the model holds it per unit, so a denominator of 1 (unity) is read with it."""
+    strength = r.quantity("G.k.2.3.r.3a", "G.k.2.3.r.3b", substance)
+    denominator = substance.find("{urn:hl7-org:v3}quantity/{urn:hl7-org:v3}denominator")
+    if strength is not None and denominator is not None and denominator.get("value") == "1" \
+            and denominator.get("unit") in (None, "1"):
+        r.mark(denominator, *(a for a in ("value", "unit") if denominator.get(a)))
+    return strength
 
 
 def _devices(r: Reader, drug: etree._Element) -> list[m.Device]:
