@@ -38,6 +38,7 @@ def test_every_valid_example_imports(shared_dir: Path, schema_env: Path) -> None
 def test_every_value_fact_is_mapped_or_listed(shared_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Nothing silent: each value fact of a received report is read into the case model or listed by
     element; the figure per file is printed (bench/e2b_coverage.py does the same for any folder)."""
+    mapped = total = 0
     for path in [*_examples(shared_dir), *sorted((Path(__file__).parent / "e2b" / "inputs").glob("*.xml"))]:
         if "negative" in str(path):
             continue
@@ -45,10 +46,17 @@ def test_every_value_fact_is_mapped_or_listed(shared_dir: Path, capsys: pytest.C
             cover = report.coverage
             assert cover is not None and cover.total > 50
             assert cover.mapped + sum(cover.not_mapped.values()) == cover.total
-            assert cover.percent >= 70, (path.name, cover.lines())
+            assert cover.percent >= FLOOR.get(path.name, 98.5), (path.name, cover.lines())
+            mapped, total = mapped + cover.mapped, total + cover.total
             with capsys.disabled():
                 print(f"{path.name}: {cover.mapped}/{cover.total} value facts through the case model "
                       f"({cover.percent:.1f}%)")
+    assert 100 * mapped / total >= 98.5, f"{mapped}/{total}"
+
+
+# Files below the general floor, and why. FDA's Scenario 5-3 gives two drugs the same id and a drug role
+# (G.k.1) that names no drug: those blocks cannot be linked to a drug, so they are listed, not read.
+FLOOR = {"FAERS2022Scenario5-3.xml": 90.0}
 
 
 def test_a_fact_the_model_cannot_hold_is_listed_by_element(shared_dir: Path) -> None:

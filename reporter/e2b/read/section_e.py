@@ -39,15 +39,17 @@ def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
             flag = r.get("FDA.E.i.3.2h", inst, lambda v: {"true": True, "false": False}.get(v))
             if flag is not None:
                 seriousness["required_intervention"] = flag
-        mark = r.checkpoint()
         received = r.value("E.i.3.1", inst, lambda v: v if v in ("1", "2", "3", "4") else None)
         highlighted = {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(received or "")
-        if received and (received in ("3", "4")) != any(v is True for k, v in seriousness.items()
-                                                        if k != "required_intervention"):
-            # The code also says serious or not, and the exporter derives that from E.i.3.2: a code at
-            # odds with the criteria is kept as received (passed through), not in the model.
-            r.rollback(mark)
-            highlighted = None
+        serious = any(v is True for k, v in seriousness.items() if k != "required_intervention")
+        if received and (received in ("3", "4")) != serious:
+            # The code also says serious or not, which the exporter derives from E.i.3.2: the case keeps
+            # whether the reporter highlighted the term and its criteria, and says so.
+            said = "serious" if received in ("3", "4") else "not serious"
+            criteria = "serious" if serious else "not serious"
+            r.deviations.append(("E.i.3.1", f"code {received} says {said} while the seriousness criteria (E.i.3.2) "
+                                            f"say {criteria}: the case keeps that the reporter highlighted it "
+                                            f"({highlighted}) and the criteria; an export writes the code from both"))
         # The exporter writes the native-language text (E.i.1.1a) with its language only; without one it
         # stays as received, and the text for translation (E.i.1.2) is what was reported.
         language = r.value("E.i.1.1b", inst)
