@@ -115,6 +115,16 @@ class RelativeTime(Model):
     anchor: Literal["first-dose", "last-dose"] = Field(
         "first-dose", description="Counted from the first dose (default) or the last dose of that drug."
     )
+    qualifier: Literal["about", "within", "at-least"] | None = Field(
+        None, description="As the author qualified it: about (approximately), within (at most), at least.")
+    high: float | None = Field(None, description="The upper end of a range (\"3-4 days\": value 3, high 4).")
+    as_stated: str | None = Field(None, description="The author's words, e.g. 'within 20 minutes of the infusion'.")
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> RelativeTime:
+        if self.high is not None and self.high < self.value:
+            raise ValueError(f"the range's upper end {self.high} is below its start {self.value}")
+        return self
 
 
 When = PartialDate | RelativeTime | Absent

@@ -441,6 +441,7 @@ def describe_relative(relative: read.Relative, drug_names: dict[str, str]) -> st
     value = int(relative.value) if float(relative.value).is_integer() else relative.value
     units = {"d": "day", "wk": "week", "mo": "month", "a": "year", "h": "hour", "min": "minute"}
     unit = units.get(relative.unit, relative.unit)
+    qualified = f" ({relative.as_stated or relative.phrase()})" if relative.as_stated or relative.phrase() else ""
     if value < 0:
-        return f"{-value} {unit}(s) before the {anchor} dose of {drug}"
-    return f"{unit.capitalize()} {value} after the {anchor} dose of {drug}"
+        return f"{-value} {unit}(s) before the {anchor} dose of {drug}{qualified}"
+    return f"{unit.capitalize()} {value} after the {anchor} dose of {drug}{qualified}"

@@ -356,10 +356,16 @@ def additional_text(statement: Json, links: list[tuple[Json, Json]]) -> str | No
     for event, entity in links:
         coding = read.ext_value(entity, "dechallenge") or {}
         code = coding.get("code")
+        name = (event.get("event") or {}).get("text") or "reaction"
         if code:
-            name = (event.get("event") or {}).get("text") or "reaction"
             display = labels[code].display if code in labels else code
             parts.append(f"Dechallenge for {name}: {display}")
+        onset = read.relative_time(event, "date")
+        if onset and onset.drug_reference == drug_ref(statement) and (onset.as_stated or onset.phrase()):
+            # G.k.9.i.3 holds a number and a unit: the author's qualifier or range is said here
+            parts.append(f"Onset of {name}: {onset.as_stated or onset.phrase()} after the "
+                         f"{'last' if onset.anchor == 'last-dose' else 'first'} dose, as the source states "
+                         f"(G.k.9.i.3 gives {abs(onset.value):g} {onset.unit})")
     return "; ".join(parts) or None
 
 

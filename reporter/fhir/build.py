@@ -101,15 +101,26 @@ class BundleBuilder:
     def relative_extension(self, rt: m.RelativeTime) -> Json:
         before = rt.value < 0
         relationship = {"first-dose": "start", "last-dose": "end"}[rt.anchor]
+        comparator = {"within": "<=", "at-least": ">="}.get(rt.qualifier or "")
         return {
             "url": ext("relative_time"),
             "extension": [
                 {"url": "target", "valueReference": self.ref_for(f"drug/{rt.drug}")},
                 {"url": "targetPath", "valueString": RELATIVE_TARGET_PATH[rt.anchor]},
                 {"url": "relationship", "valueCode": f"{'before' if before else 'after'}-{relationship}"},
-                {"url": "offset", "valueDuration": quantity(m.Quantity(value=abs(rt.value), unit=rt.unit))},
+                {"url": "offset", "valueDuration": quantity(m.Quantity(value=abs(rt.value), unit=rt.unit),
+                                                             comparator=comparator)},
             ],
         }
+
+    def relative_extensions(self, rt: m.RelativeTime) -> list[Json]:
+        """The relative time, and beside it what its offset cannot say (approximately, a range, the words)."""
+        detail = [*([{"url": "approximate", "valueBoolean": True}] if rt.qualifier == "about" else []),
+                  *([{"url": "high", "valueDuration": quantity(m.Quantity(value=abs(rt.high), unit=rt.unit))}]
+                    if rt.high is not None else []),
+                  *([{"url": "asStated", "valueString": rt.as_stated}] if rt.as_stated else [])]
+        return [self.relative_extension(rt), *([{"url": ext("relative_time_detail"), "extension": detail}]
+                                               if detail else [])]
 
     def put_when(self, target: Json, field: str, when: m.When | None) -> None:
         """A date goes in the element; a relative time or an absent reason in its `_element` extension."""
@@ -118,7 +129,7 @@ class BundleBuilder:
         if isinstance(when, str):
             target[field] = when
         elif isinstance(when, m.RelativeTime):
-            target[f"_{field}"] = {"extension": [self.relative_extension(when)]}
+            target[f"_{field}"] = {"extension": self.relative_extensions(when)}
         else:
             target[f"_{field}"] = {"extension": absent_extensions(when)}
 
@@ -127,7 +138,7 @@ class BundleBuilder:
         if isinstance(when, str):
             return {"url": url, "valueDateTime": when}
         if isinstance(when, m.RelativeTime):
-            return {"url": url, "extension": [self.relative_extension(when)]}
+            return {"url": url, "extension": self.relative_extensions(when)}
         return {"url": url, "extension": absent_extensions(when)}
 
     # -- the case -----------------------------------------------------------------------------------

@@ -170,6 +170,15 @@ class Relative:
     unit: str
     drug_reference: str
     anchor: str  # "first-dose" | "last-dose"
+    qualifier: str | None = None  # "about" | "within" | "at-least"
+    high: float | None = None  # the upper end of a range
+    as_stated: str | None = None  # the author's words
+
+    def phrase(self) -> str | None:
+        """How the author qualified the time, for people: 'within', 'about', 'at least', '3-4 d'."""
+        words = {"about": "about", "within": "within", "at-least": "at least"}.get(self.qualifier or "")
+        span = f"{abs(self.value):g}-{abs(self.high):g} {self.unit}" if self.high is not None else None
+        return " ".join(w for w in (words, span) if w) or None
 
 
 def relative_from_extension(extension_: Json) -> Relative | None:
@@ -192,7 +201,27 @@ def relative_from_extension(extension_: Json) -> Relative | None:
         unit=offset.get("code") or offset.get("unit") or "d",
         drug_reference=target.get("reference") if isinstance(target.get("reference"), str) else "",
         anchor="last-dose" if relationship.endswith("end") else "first-dose",
+        qualifier={"<=": "within", "<": "within", ">=": "at-least", ">": "at-least"}.get(offset.get("comparator")),
     )
+
+
+def _with_detail(rel: Relative, holder: Json) -> Relative:
+    """Add what the relative-time-detail extension beside it says (approximately, range end, words)."""
+    detail = next((e for e in as_list(holder.get("extension"))
+                   if isinstance(e, dict) and e.get("url") == ext("relative_time_detail")), None)
+    if detail is None:
+        return rel
+    high = sub_value(detail, "high")
+    try:
+        high_value = float(high.get("value")) if isinstance(high, dict) else None
+    except (TypeError, ValueError):
+        high_value = None
+    if high_value is not None and rel.value < 0:
+        high_value = -high_value
+    words = sub_value(detail, "asStated")
+    return Relative(rel.value, rel.unit, rel.drug_reference, rel.anchor,
+                    "about" if sub_value(detail, "approximate") is True else rel.qualifier,
+                    high_value, words if isinstance(words, str) else None)
 
 
 def relative_time(element: Json | None, field: str | None = None) -> Relative | None:
@@ -205,7 +234,7 @@ def relative_time(element: Json | None, field: str | None = None) -> Relative | 
     for e in as_list(holder.get("extension")):
         rel = relative_from_extension(e)
         if rel:
-            return rel
+            return _with_detail(rel, holder)
     return None
 
 

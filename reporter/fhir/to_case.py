@@ -99,6 +99,9 @@ class CaseReader:
         out: Json = {"value": rel.value, "unit": rel.unit, "drug": self.drug_keys.get(rel.drug_reference, "")}
         if rel.anchor != "first-dose":
             out["anchor"] = rel.anchor
+        for key in ("qualifier", "high", "as_stated"):
+            if getattr(rel, key) is not None:
+                out[key] = getattr(rel, key)
         return out
 
     def when(self, element: Json, field: str) -> Any:

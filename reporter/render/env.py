@@ -96,9 +96,13 @@ def when(w: When | None) -> str | Markup:
     if w.offset is not None:
         value, unit = w.offset.value, w.offset.unit
         anchor = w.anchor or "the reference dose"
+        stated = f" (\u201c{w.as_stated}\u201d)" if w.as_stated else ""
+        if w.phrase:  # the author's qualifier or range, as stated: never turned into a single day
+            span = w.phrase if any(ch.isdigit() for ch in w.phrase) else f"{w.phrase} {quantity(Qty(abs(value), unit))}"
+            return f"{span} {'before' if value < 0 else 'after'} {anchor}{stated}"
         if unit == "d" and value >= 0:
-            return f"day {fmt_num(value)} after {anchor}"
-        return f"{quantity(Qty(abs(value), unit))} {'before' if value < 0 else 'after'} {anchor}"
+            return f"day {fmt_num(value)} after {anchor}{stated}"
+        return f"{quantity(Qty(abs(value), unit))} {'before' if value < 0 else 'after'} {anchor}{stated}"
     return gap()
 
 

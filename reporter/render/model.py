@@ -36,6 +36,8 @@ class When:
     day: float | None = None
     ref: str | None = None  # relative times: the key of the drug counted from (DrugView.key)
     from_last: bool = False  # relative times: counted from that drug's last dose
+    phrase: str | None = None  # relative times: the author's qualifier or range ("within", "about 3-4 d")
+    as_stated: str | None = None  # relative times: the author's words
 
 
 Text = str | Missing | None

@@ -7,6 +7,7 @@ partial or invalid: every read is defensive, and what is missing becomes a gap, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import re
@@ -286,6 +287,9 @@ class _Extractor:
         for e in _l(holder.get("extension")):
             rel = _relative(e)
             if rel:
+                # with what the detail extension beside it says (qualifier, range, the author's words)
+                with contextlib.suppress(AttributeError, TypeError, ValueError):
+                    rel = read.relative_time(holder) or rel
                 return self._relative(rel)
         missing = _absent(holder)
         return When(missing=missing) if missing else None
@@ -301,7 +305,7 @@ class _Extractor:
             if base is not None:
                 day = base + rel.value * per_day
         return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=rel.drug_reference,
-                    from_last=rel.anchor == "last-dose")
+                    from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated)
 
     def _drug_day(self, statement: Json, anchor: str, depth: int = 0) -> float | None:
         """Where a drug's first (or last) dose sits on the day axis."""
