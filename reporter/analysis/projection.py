@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from reporter.fhir import read
-from reporter.tables import code_list, ext, fhir_tables, load_yaml, system
+from reporter.tables import coding_key, ext, fhir_tables, load_yaml, system
 
 Json = dict[str, Any]
 CRITERIA = ("death", "life_threatening", "hospitalisation", "disabling", "congenital_anomaly",
@@ -59,14 +59,8 @@ def _concept_text(concept: Any) -> str | None:
 
 
 def _key_for(list_name: str, coding: Any) -> str | None:
-    """A case-file key from an ICH/FHIR coding of a project code list (by E2B code, FHIR code or key)."""
-    code = _s(_d(coding).get("code"))
-    if code is None:
-        return None
-    codes = code_list(list_name)
-    if code in codes.codes:
-        return code
-    return codes.key_for_e2b(code) or codes.key_for_fhir(code)
+    """A case-file key from a coding by key, E2B code or FHIR code (Bundles from other senders vary)."""
+    return coding_key(list_name, coding, "any")
 
 
 def to_years(quantity: Any) -> float | None:
