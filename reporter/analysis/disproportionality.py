@@ -162,9 +162,9 @@ def pairs(store: Any, *, level: str = "pt", drug: str | None = None, event: str 
         total = session.scalar(select(cases)) or 0
         pair_query = select(CR.drug, ev, cases).where(CR.drug.is_not(None), ev.is_not(None)).group_by(CR.drug, ev)
         if drug:
-            pair_query = pair_query.where(func.lower(CR.drug) == drug.lower())
+            pair_query = pair_query.where(CR.drug == drug.strip().lower())  # stored lower case (an index)
         if event:
-            pair_query = pair_query.where(func.lower(ev) == event.lower())
+            pair_query = pair_query.where(func.lower(ev) == event.strip().lower())  # an expression index
         counts = [(d, e, n) for d, e, n in session.execute(pair_query.having(cases >= max(1, min_cases)))]
         drugs = {d for d, _e, _n in counts}
         events = {e for _d, e, _n in counts}
