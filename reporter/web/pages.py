@@ -461,4 +461,4 @@ def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
 
 
-from reporter.web import analysis_page, audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)
+from reporter.web import analysis_page, assess_page, audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)
