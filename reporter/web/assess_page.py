@@ -54,6 +54,10 @@ def assess_case_page(case_id: str):
         sheets = [sheet(f, method, assessor=f"{g.user}") for method in methods]
         return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=[],
                                form={"assessor": g.user})
+    def page(status: int):
+        return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
+                               form=form), status
+
     action = request.form.get("_action", "recalc")
     for method in methods:
         try:
@@ -65,8 +69,7 @@ def assess_case_page(case_id: str):
             "_reason": request.form.get("_reason", "").strip()[:2000]}
     if action != "save" or errors:
         _audit("read", "R", f"Bundle/{case_id}/_history/{v.version}")
-        return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
-                               form=form), 422 if errors else 200
+        return page(422 if errors else 200)
     _audit("update", "U", f"Bundle/{case_id}")
     if not form["_reason"]:
         errors.append("give a reason for this version (e.g. 'causality assessed by the PV physician')")
@@ -77,8 +80,7 @@ def assess_case_page(case_id: str):
     except AssessmentError as exc:
         errors.append(exc.message + (f" ({exc.hint})" if exc.hint else ""))
     if errors:
-        return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
-                               form=form), 422
+        return page(422)
     from reporter.fhir.build import build_bundle
     from reporter.validation import validate_bundle
 
@@ -88,8 +90,7 @@ def assess_case_page(case_id: str):
     report = validate_bundle(bundle)
     if report.errors:
         errors += [f"{i.location}: {i.message}" for i in report.errors][:20]
-        return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
-                               form=form), 422
+        return page(422)
     author = f"user:{g.user}"
     base = request.form.get("_base_version", "")
     try:
@@ -99,7 +100,6 @@ def assess_case_page(case_id: str):
                                audit=web_audit.context(author, "user", "update", 303))
     except (StoreConflict, VersionConflict, InputError) as exc:
         errors.append("Not saved: " + exc.message + (f" ({exc.hint})" if exc.hint else ""))
-        return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
-                               form=form), 409
+        return page(409)
     g.ui_audit.update(entity=f"Bundle/{saved.case_id}/_history/{saved.version}", stored=True)
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)

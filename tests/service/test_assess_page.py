@@ -129,3 +129,19 @@ def test_bad_answers_and_unknown_pairs_are_clear_errors(browser, stored):
     page.locator("tr#naranjo-placebo input[value=maybe]").check()
     page.click("button[value=recalc]")
     assert "'maybe' is not an answer to naranjo item 'placebo'" in page.locator("p.error").inner_text()
+
+
+def test_a_save_over_a_newer_version_is_refused(browser, stored, served):
+    site, cid = stored
+    page = browser.new_page()
+    page.goto(f"{site}/cases/{cid}/assess")
+    page.fill("#username", "clinician")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{site}/cases/{cid}/assess*")
+    current = served.store.read(cid)
+    served.store.update(cid, current.bundle, author="someone else", casefile=current.casefile, reason="meanwhile")
+    page.fill("#reason", "causality assessed")
+    page.click("button[value=save]")
+    assert page.locator("p.error").first.inner_text().startswith("Not saved:")
+    assert served.store.read(cid).version == 2  # the other write only
