@@ -145,6 +145,11 @@ def test_the_migration_fills_the_projection_for_cases_stored_before_it(stored):
     with store.read_session() as session:
         assert session.scalar(select(func.count()).select_from(CaseReaction)) == 6
     assert _counts(tabulate(store, ["soc"]))[("Hepatobiliary disorders (test)",)] == (3, 5)
+    # 0006 adds the causality category and fills it from the stored Bundles of the cases that state one
+    migrate.downgrade(store.engine, "0004")
+    migrate.upgrade(store.engine)
+    assert _counts(tabulate(store, ["causality_category"])) == {("other/unmapped",): (3, 3), ("unknown",): (3, None)}
+    assert tabulate(store, []).total == 6
 
 
 def test_fhir_tabulate_operation_returns_parameters(stored, served):
