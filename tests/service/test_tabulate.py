@@ -272,6 +272,11 @@ def test_causality_is_tabulated_as_the_methods_categories(store, tmp_path):
     assert _counts(result) == {("Naranjo: Possible",): (1, 5), ("Naranjo: Probable",): (2, 5),
                                ("other/unmapped",): (2, 5), ("unknown",): (1, None)}
     assert tabulate(store, [], ["causality_category=naranjo: probable"]).total == 2
+    from reporter.analysis.linelisting import HEADER
+
+    listing = {r[0]: r[HEADER.index("Causality category")] for r in line_listing(store)}
+    assert (listing["LISTING-2"], listing["LISTING-4"], listing["LISTING-6"]) == (
+        "Naranjo: Probable", "other/unmapped", None)
     assert _counts(tabulate(store, ["sex", "causality_category"], ["causality_category=Naranjo: Probable"])) == {
         ("female", "Naranjo: Probable"): (2, 2)}
 
