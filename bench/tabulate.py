@@ -112,6 +112,12 @@ def timed(label: str, run, repeat: int) -> None:
           f"   ({result})")
 
 
+def _fields() -> list[str]:
+    from reporter.analysis.tabulate import field_names
+
+    return field_names()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000, help="cases to store (default 100000)")
@@ -164,6 +170,17 @@ def main() -> None:
         timed("tabulate --by age_group --by survival", tab("age_group", "survival"), args.repeat)
         timed("tabulate --by drug --by dosing --where sex=female", tab("drug", "dosing", where=["sex=female"]),
               args.repeat)
+        # Filters that select a few cases: each should be an index search, not a scan of the table.
+        timed("tabulate --by soc --by outcome --where drug=Anakinra", tab("soc", "outcome", where=["drug=Anakinra"]),
+              args.repeat)
+        timed("tabulate --by drug --by outcome --where soc=hepatobiliary...",
+              tab("drug", "outcome", where=["soc=hepatobiliary disorders (test)"]), args.repeat)
+        timed("tabulate --by sex --by dosing --where country=gb --where outcome=fatal",
+              tab("sex", "dosing", where=["country=gb", "outcome=fatal"]), args.repeat)
+        timed("tabulate --by age_band --by outcome --where age_group=child",
+              tab("age_band", "outcome", where=["age_group=child"]), args.repeat)
+        if "causality_category" in _fields():
+            timed("tabulate --by causality_category --by drug", tab("causality_category", "drug"), args.repeat)
         timed("tabulate --stats (total, age and latency summaries)",
               lambda: f"{tabulate(store, [], stats=True).total} cases", args.repeat)
         timed("line-listing --where drug=anakinra --where outcome=fatal",
@@ -172,6 +189,9 @@ def main() -> None:
               lambda: f"{len(pairs(store, level='soc')[1])} pairs", args.repeat)
         timed("disproportionality --level pt (all pairs)",
               lambda: f"{len(pairs(store, level='pt')[1])} pairs", args.repeat)
+        timed("disproportionality --drug Anakinra --event (one SOC)",
+              lambda: f"{len(pairs(store, level='soc', drug='Anakinra', event='Hepatobiliary disorders (test)')[1])}"
+              " pairs", args.repeat)
     finally:
         store.dispose()
 

@@ -37,6 +37,19 @@ class CodeList(BaseModel):
     def key_for_fhir(self, code: str) -> str | None:
         return next((k for k, v in self.codes.items() if v.fhir == code), None)
 
+    def key_for_coding(self, coding: Any, by: str = "e2b") -> str | None:
+        """The case-file key of a coding ({"code": ...}) of this list: by its E2B code (`by="e2b"`), its FHIR
+        code ("fhir"), or "any" of the key itself, the E2B code, the FHIR code (in that order)."""
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if not isinstance(code, str) or not code.strip():
+            return None
+        if by == "e2b":
+            return self.key_for_e2b(code)
+        if by == "fhir":
+            return self.key_for_fhir(code)
+        code = code.strip()
+        return code if code in self.codes else self.key_for_e2b(code) or self.key_for_fhir(code)
+
 
 def load_yaml(name: str) -> Any:
     path = mappings_dir() / name
@@ -58,6 +71,12 @@ def code_lists() -> dict[str, CodeList]:
 
 def code_list(name: str) -> CodeList:
     return code_lists()[name]
+
+
+def coding_key(list_name: str, coding: Any, by: str = "e2b") -> str | None:
+    """The case-file key of an ICH/FHIR coding of the project code list `list_name` (see
+    CodeList.key_for_coding): the FHIR reader and the tabulation projection both read codes back with it."""
+    return code_list(list_name).key_for_coding(coding, by)
 
 
 class FhirTables(BaseModel):

@@ -162,9 +162,9 @@ def pairs(store: Any, *, level: str = "pt", drug: str | None = None, event: str 
         total = session.scalar(select(cases)) or 0
         pair_query = select(CR.drug, ev, cases).where(CR.drug.is_not(None), ev.is_not(None)).group_by(CR.drug, ev)
         if drug:
-            pair_query = pair_query.where(func.lower(CR.drug) == drug.lower())
+            pair_query = pair_query.where(CR.drug == drug.strip().lower())  # stored lower case (an index)
         if event:
-            pair_query = pair_query.where(func.lower(ev) == event.lower())
+            pair_query = pair_query.where(func.lower(ev) == event.strip().lower())  # an expression index
         counts = [(d, e, n) for d, e, n in session.execute(pair_query.having(cases >= max(1, min_cases)))]
         drugs = {d for d, _e, _n in counts}
         events = {e for _d, e, _n in counts}
@@ -198,3 +198,64 @@ def table_rows(found: list[Pair], min_cases: int = 3) -> list[list[Any]]:
     return [[p.drug, p.event, p.m.a, p.m.b, p.m.c, p.m.d, _fmt(p.m.prr), _ci(p.m.prr_ci), _fmt(p.m.chi2),
              _fmt(p.m.ror), _ci(p.m.ror_ci), _fmt(p.m.expected), _fmt(p.m.ic), _fmt(p.m.ic_ci[0]),
              _fmt(p.m.ic_ci[1]), ", ".join(p.m.signals(min_cases)) or None] for p in found]
+
+
+def pair(store: Any, drug: str, event: str, *, level: str = "pt") -> Measures:
+    """The 2x2 table and measures of one chosen drug-event pair, whatever its case count (a may be 0).
+    The drug is matched as stored (lower case), the event without case."""
+    ev = event_column(level)
+    cases = func.count(distinct(CR.case_id))
+    is_drug = CR.drug == drug.strip().lower()
+    is_event = func.lower(ev) == event.strip().lower()
+    with store.read_session() as session:
+        total = session.scalar(select(cases)) or 0
+        a = session.scalar(select(cases).where(is_drug, is_event)) or 0
+        with_drug = session.scalar(select(cases).where(is_drug)) or 0
+        with_event = session.scalar(select(cases).where(is_event)) or 0
+    b, c = with_drug - a, with_event - a
+    return measures(a, b, c, total - a - b - c)
+
+
+def choices(store: Any, level: str = "pt", limit: int = 1000) -> tuple[list[str], list[str]]:
+    """The suspect drugs and the events (PT or SOC) of the stored cases, for a picker."""
+    ev = event_column(level)
+    with store.read_session() as session:
+        drugs = list(session.scalars(select(CR.drug).distinct().where(CR.drug.is_not(None)).order_by(CR.drug)
+                                     .limit(limit)))
+        events = list(session.scalars(select(ev).distinct().where(ev.is_not(None)).order_by(ev).limit(limit)))
+    return drugs, events
+
+
+def signal_criteria(m: Measures, min_cases: int = 3) -> list[tuple[str, bool, str]]:
+    """(rule, met?, the values it was judged on) for each of the usual signal rules."""
+    def show(x: float | None) -> str:
+        return "not computable (a zero cell)" if x is None else f"{x:.2f}"
+
+    enough = m.a >= min_cases
+    return [
+        (f"PRR >= 2 with chi-square >= 4 and at least {min_cases} cases (Evans 2001)",
+         enough and m.prr is not None and m.prr >= 2 and (m.chi2 or 0) >= 4,
+         f"a = {m.a}, PRR {show(m.prr)}, chi-square {show(m.chi2)}"),
+        (f"ROR lower 95% limit > 1 with at least {min_cases} cases",
+         enough and m.ror_ci is not None and m.ror_ci[0] > 1,
+         f"a = {m.a}, ROR 95% CI {_ci(m.ror_ci) or 'not computable (a zero cell)'}"),
+        (f"IC025 > 0 with at least {min_cases} cases (BCPNN)", enough and m.ic_ci[0] > 0,
+         f"a = {m.a}, IC {m.ic:.2f}, IC025 {m.ic_ci[0]:.2f}"),
+    ]
+
+
+PAIR_HEADER = ["Measure", "Value", "95% interval", "Note"]
+
+
+def pair_rows(drug: str, event: str, m: Measures, min_cases: int = 3) -> list[list[Any]]:
+    """One pair as rows for CSV/XLSX: the 2x2 cells, the measures with their intervals, each signal rule."""
+    rows: list[list[Any]] = [
+        ["Drug", drug, None, None], ["Event", event, None, None],
+        ["a (drug and event)", m.a, None, None], ["b (drug, other events)", m.b, None, None],
+        ["c (other drugs, event)", m.c, None, None], ["d (neither)", m.d, None, None], ["N", m.n, None, None],
+        ["PRR", _fmt(m.prr), _ci(m.prr_ci), None], ["chi-square (Yates)", _fmt(m.chi2), None, None],
+        ["ROR", _fmt(m.ror), _ci(m.ror_ci), None], ["Expected a", _fmt(m.expected), None, None],
+        ["IC", _fmt(m.ic), _ci(m.ic_ci), "credibility interval"],
+    ]
+    rows += [[rule, "met" if met else "not met", None, basis] for rule, met, basis in signal_criteria(m, min_cases)]
+    return rows

@@ -14,7 +14,7 @@ from reporter.store.schema import CaseReaction as CR
 HEADER = ["Case id", "Received", "Country", "Report type", "Age (years)", "Sex", "Suspect drug", "Dose", "Route",
           "Dosing", "Drug start", "Drug stop", "Indication", "Reaction as reported", "MedDRA PT", "SOC (primary)",
           "Onset", "Latency (days)", "Outcome", "Seriousness", "Action taken", "Dechallenge", "Rechallenge",
-          "Causality"]
+          "Causality", "Causality category"]
 
 
 def _criteria(row: Any) -> str:
@@ -35,5 +35,5 @@ def line_listing(store: Any, where: list[str] | None = None, *, limit: int | Non
                          r.dosing_mode, r.drug_start, r.drug_stop, r.indication, r.reaction_term,
                          r.pt_name or (f"(not placed: {r.llt_code or 'no code'})"), r.soc_name, r.onset,
                          r.latency_days, r.outcome, _criteria(r), r.action_taken, r.dechallenge, r.rechallenge,
-                         r.causality])
+                         r.causality, r.causality_category])
     return rows

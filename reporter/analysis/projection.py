@@ -14,8 +14,9 @@ import re
 from functools import cache
 from typing import Any
 
+from reporter.assess.result import UNMAPPED, tabulation_category
 from reporter.fhir import read
-from reporter.tables import code_list, ext, fhir_tables, load_yaml, system
+from reporter.tables import coding_key, ext, fhir_tables, load_yaml, system
 
 Json = dict[str, Any]
 CRITERIA = ("death", "life_threatening", "hospitalisation", "disabling", "congenital_anomaly",
@@ -59,14 +60,8 @@ def _concept_text(concept: Any) -> str | None:
 
 
 def _key_for(list_name: str, coding: Any) -> str | None:
-    """A case-file key from an ICH/FHIR coding of a project code list (by E2B code, FHIR code or key)."""
-    code = _s(_d(coding).get("code"))
-    if code is None:
-        return None
-    codes = code_list(list_name)
-    if code in codes.codes:
-        return code
-    return codes.key_for_e2b(code) or codes.key_for_fhir(code)
+    """A case-file key from a coding by key, E2B code or FHIR code (Bundles from other senders vary)."""
+    return coding_key(list_name, coding, "any")
 
 
 def to_years(quantity: Any) -> float | None:
@@ -251,9 +246,14 @@ def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None)
             elif rel:
                 bucket.append(f"{rel.value:g} {rel.unit} after {'last' if rel.anchor == 'last-dose' else 'first'}"
                               " dose")
-    causality = None
+    causality = category = None
     for c in _l(entity.get("causality")):
-        causality = causality or _concept_text(_d(c).get("assessment"))
+        result = _concept_text(_d(c).get("assessment"))
+        causality = causality or result
+        # the first assessment on a method's scale; "other/unmapped" only when none is
+        found = tabulation_category(_concept_text(_d(c).get("method")), result)
+        if found and (category is None or category == UNMAPPED):
+            category = found
     out: Json = {
         "drug_key": _s(statement.get("id"), 64), "drug": case.drug_name(statement),
         "route": route, "dosing_mode": mode, "dose": "; ".join(dose_texts)[:255] or None,
@@ -262,7 +262,7 @@ def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None)
         "action_taken": _key_for("action_taken", _ext_value(statement, "action_taken")),
         "dechallenge": _key_for("dechallenge", _ext_value(entity, "dechallenge")),
         "rechallenge": _key_for("rechallenge", _ext_value(entity, "rechallenge")),
-        "causality": causality[:255] if causality else None,
+        "causality": causality[:255] if causality else None, "causality_category": category,
         "latency_days": _latency(case, statement, entity, event),
     }
     return out
@@ -294,7 +294,7 @@ COLUMNS = (
     "survival", "reaction_key", "reaction_term", "llt_code", "meddra_version", "pt_code", "pt_name", "pt_term",
     "soc_code", "soc_name", "onset", "outcome", "serious", *(f"sc_{c}" for c in CRITERIA), "drug_key", "drug", "route",
     "dosing_mode", "dose", "drug_start", "drug_stop", "indication", "action_taken", "dechallenge", "rechallenge",
-    "causality", "latency_days",
+    "causality", "causality_category", "latency_days",
 )
 
 

@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, distinct, func, literal, or_, select
+from sqlalchemy import and_, case, distinct, func, literal, or_, select
 
 from reporter.analysis.projection import settings
 from reporter.errors import InputError
@@ -163,14 +163,59 @@ def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def where_conditions(filters: list[tuple[str, list[str]]], bands: list[Band]) -> list[Any]:
-    """SQL conditions of parsed --where filters (values compared without case)."""
+    """SQL conditions of parsed --where filters (values compared without case). Each compares a stored column
+    as the indexes of case_reaction hold it (store/schema.py), so a selective filter is an index search:
+    keys are stored lower case and compared as they are, free text through lower(column) (an expression
+    index), years as numbers, yes/no as booleans, age groups and bands as ranges of the age."""
     conditions = []
     for name, values in filters:
-        expr = _expression(name, bands)
-        text = cast(expr, String)  # a year is a number in the table, a word in the filter
-        conditions.append(or_(*[expr.is_(None) if v.lower() == UNKNOWN else func.lower(text) == v.lower()
+        expr = _expression(name, bands)  # also refuses an unknown field
+        conditions.append(or_(*[expr.is_(None) if v.lower() == UNKNOWN else _equals(name, v, bands)
                                 for v in values]))
     return conditions
+
+
+def _age_range(low: float | None, high: float | None) -> Any:
+    return and_(*([CR.age_years >= low] if low is not None else [CR.age_years.is_not(None)]),
+                *([CR.age_years < high] if high is not None else []))
+
+
+def _equals(name: str, value: str, bands: list[Band]) -> Any:
+    """field = value, written so that the database can use an index on the column."""
+    spec = settings()["fields"][name]
+    wanted = value.strip().lower()
+    if name == "age_group":
+        groups = settings()["age_groups"]
+        keys = [g["key"] for g in groups]
+        if wanted not in keys:
+            raise InputError(f"age_group={value!r} is not an ICH age group", location="--where",
+                             hint=f"use one of {', '.join(keys)} or unknown")
+        i = keys.index(wanted)
+        measured = _age_range(groups[i]["from"], groups[i + 1]["from"] if i + 1 < len(groups) else None)
+        # as the age_group expression: the reported group only when no age (in range) is known
+        not_measured = or_(CR.age_years.is_(None), CR.age_years < groups[0]["from"])
+        return or_(measured, and_(not_measured, CR.age_group_reported == wanted))
+    if name == "age_band":
+        labels = [b.label.lower() for b in bands]
+        if wanted not in labels:
+            raise InputError(f"age_band={value!r} is not one of the bands", location="--where",
+                             hint=f"bands: {', '.join(b.label for b in bands)} (set with --bands)")
+        i = labels.index(wanted)
+        earlier = [_age_range(b.low, b.high) for b in bands[:i]]  # the first band that holds an age wins
+        return and_(_age_range(bands[i].low, bands[i].high), *[~e for e in earlier])
+    column = getattr(CR, spec["column"])
+    kind = column.type.python_type
+    if kind is bool:
+        if wanted not in ("yes", "no"):
+            raise InputError(f"{name}={value!r}: use yes, no or unknown", location="--where")
+        return column.is_(wanted == "yes")
+    if kind is int:
+        if not wanted.lstrip("-").isdigit():
+            raise InputError(f"{name}={value!r} is not a whole number", location="--where")
+        return column == int(wanted)
+    if spec.get("match") == "text":
+        return func.lower(column) == wanted
+    return column == wanted  # a key, stored in lower case
 
 
 def latency_summary(values: list[float]) -> dict[str, float] | None:

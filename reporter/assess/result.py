@@ -141,6 +141,24 @@ def check_result(method: str, result: str, location: str | None = None) -> None:
                               hint=f"use one of: {', '.join(scale_of(method))}")
 
 
+UNMAPPED = "other/unmapped"
+
+
+def tabulation_category(method: str | None, result: str | None) -> str | None:
+    """The causality category a tabulation counts: "<method>: <category>" (e.g. "Naranjo: Probable") when
+    the method is Naranjo, WHO-UMC or RUCAM and the stated result is on its scale (free text such as
+    '8 - probable' included); "other/unmapped" for any other stated assessment; None when nothing is stated."""
+    if not (method and method.strip()) and not (result and result.strip()):
+        return None
+    key = known_method(method or "")
+    parsed = parse_result(key, result or "") if key else None
+    if key is None or parsed is None:
+        return UNMAPPED
+    table = method_table(key)
+    label = next(c["label"] for c in table["categories"] if c["key"] == parsed[0])
+    return f"{table.get('short_label', table['label'])}: {label}"
+
+
 CAUSALITY_METHOD_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-method"
 CAUSALITY_ASSESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-assess"
 

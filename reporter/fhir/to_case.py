@@ -17,7 +17,7 @@ from reporter.casefile import model as m
 from reporter.errors import InputError
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
-from reporter.tables import code_list, ext, fhir_tables, oid_system, oids, routes, system
+from reporter.tables import code_list, coding_key, ext, fhir_tables, oid_system, oids, routes, system
 
 Json = dict[str, Any]
 
@@ -26,13 +26,7 @@ def _d(value: Any) -> Json:
     return value if isinstance(value, dict) else {}
 
 
-def _key_for(list_name: str, coding: Json | None, field: str = "e2b") -> str | None:
-    """The case-file key of an ICH (or FHIR) code."""
-    code = _d(coding).get("code")
-    if not isinstance(code, str):
-        return None
-    table = code_list(list_name)
-    return table.key_for_e2b(code) if field == "e2b" else table.key_for_fhir(code)
+_key_for = coding_key  # the case-file key of an ICH (or, with "fhir", FHIR) code: reporter/tables.py
 
 
 def _key_in_list(list_name: str, coding: Json | None) -> str | None:

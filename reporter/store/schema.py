@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -191,6 +192,8 @@ class CaseReaction(Base):
     rechallenge: Mapped[str | None] = mapped_column(String(32))
     causality: Mapped[str | None] = mapped_column(String(255))
     latency_days: Mapped[float | None] = mapped_column(Float)
+    # migration 0006: "Naranjo: Probable", ... or "other/unmapped" (reporter/assess/result.tabulation_category)
+    causality_category: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_case_reaction_case", "case_id"),
@@ -198,7 +201,17 @@ class CaseReaction(Base):
         Index("ix_case_reaction_drug_pt", "drug", "pt_term", "case_id"),
         Index("ix_case_reaction_drug_soc", "drug", "soc_name", "case_id"),
         Index("ix_case_reaction_received", "received_year"),
+        # migration 0006: the columns --where compares as they are (reporter/analysis/tabulate.py _equals)
+        Index("ix_case_reaction_outcome", "outcome"),
+        Index("ix_case_reaction_age", "age_years"),
     )
+
+
+# migration 0006: free-text fields are filtered as lower(column) = value; these expression indexes (SQLite
+# and PostgreSQL both have them) make that an index search.
+LOWER_INDEXED = ("soc_name", "pt_term", "reaction_term", "indication", "country", "causality_category")
+for _column in LOWER_INDEXED:
+    Index(f"ix_case_reaction_lower_{_column}", func.lower(getattr(CaseReaction, _column)))
 
 
 class AuditEvent(Base):

@@ -467,4 +467,10 @@ def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
 
 
-from reporter.web import approval_page, audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)
+from reporter.web import (  # noqa: E402, F401  (their routes hang on this blueprint)
+    analysis_page,
+    approval_page,
+    assess_page,
+    audit_page,
+    users_page,
+)

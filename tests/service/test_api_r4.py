@@ -234,6 +234,11 @@ def test_summary_elements_and_total(served) -> None:
     _created(served, demo_bundles()[0])
     count = _get(served, "Observation?_summary=count").json()
     assert count["total"] > 0 and "entry" not in count
+    # with search parameters the count is of the matches (issue 12: aggregate clients count this way)
+    male = _get(served, "Patient?gender=male&_summary=count").json()
+    assert male["type"] == "searchset" and male["total"] == 1 and "entry" not in male
+    assert _get(served, "Patient?gender=female&_summary=count").json()["total"] == 0
+    assert _get(served, "Bundle?_summary=count").json()["total"] == 1
     data = _get(served, "Patient?_summary=data").json()["entry"][0]["resource"]
     assert "text" not in data
     text = _get(served, "Observation?_summary=text").json()["entry"][0]["resource"]

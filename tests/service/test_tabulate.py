@@ -145,6 +145,11 @@ def test_the_migration_fills_the_projection_for_cases_stored_before_it(stored):
     with store.read_session() as session:
         assert session.scalar(select(func.count()).select_from(CaseReaction)) == 6
     assert _counts(tabulate(store, ["soc"]))[("Hepatobiliary disorders (test)",)] == (3, 5)
+    # 0006 adds the causality category and fills it from the stored Bundles of the cases that state one
+    migrate.downgrade(store.engine, "0004")
+    migrate.upgrade(store.engine)
+    assert _counts(tabulate(store, ["causality_category"])) == {("other/unmapped",): (3, 3), ("unknown",): (3, None)}
+    assert tabulate(store, []).total == 6
 
 
 def test_fhir_tabulate_operation_returns_parameters(stored, served):
@@ -243,3 +248,92 @@ def test_disproportionality_counts_cases_into_the_2x2_table(store, served, tmp_p
     line = next(x for x in result.output.splitlines() if x.startswith("anakinra"))
     assert line.split()[2:7] == ["4", "1", "1", "4", "4.0"]  # the 2x2 table, then PRR = (4/5)/(1/5)
     assert "ROR" in result.output and "note: 10 case(s)" in result.output
+
+
+CAUSALITY_LISTING = """\
+Case,Age,Sex,Drug,Reaction,Naranjo
+1,40,F,anakinra,hepatitis,probable
+2,41,F,anakinra,hepatitis,8 - probable
+3,42,M,anakinra,rash,Possible (score 3)
+4,43,M,anakinra,rash,Probable (score 3)
+5,44,M,anakinra,rash,related
+6,45,F,anakinra,rash,
+"""
+
+
+def test_causality_is_tabulated_as_the_methods_categories(store, tmp_path):
+    path = tmp_path / "naranjo.csv"
+    path.write_text(CAUSALITY_LISTING, encoding="utf-8")
+    for row in import_listing(path, received="2024-05-01", validate=False).rows:
+        store_row(store, row, author="test", reason="test")
+    result = tabulate(store, ["causality_category"])
+    # free text on the Naranjo scale maps onto its category; a score that contradicts the category, or a
+    # word that is not on the scale, is other/unmapped; no stated assessment is unknown
+    assert _counts(result) == {("Naranjo: Possible",): (1, 5), ("Naranjo: Probable",): (2, 5),
+                               ("other/unmapped",): (2, 5), ("unknown",): (1, None)}
+    assert tabulate(store, [], ["causality_category=naranjo: probable"]).total == 2
+    from reporter.analysis.linelisting import HEADER
+
+    listing = {r[0]: r[HEADER.index("Causality category")] for r in line_listing(store)}
+    assert (listing["LISTING-2"], listing["LISTING-4"], listing["LISTING-6"]) == (
+        "Naranjo: Probable", "other/unmapped", None)
+    assert _counts(tabulate(store, ["sex", "causality_category"], ["causality_category=Naranjo: Probable"])) == {
+        ("female", "Naranjo: Probable"): (2, 2)}
+
+
+def test_tabulation_category_of_each_method() -> None:
+    from reporter.assess.result import tabulation_category
+
+    assert tabulation_category("WHO-UMC", "likely") == "WHO-UMC: Probable/Likely"
+    assert tabulation_category("who umc", "Unclassifiable") == "WHO-UMC: Unassessable/Unclassifiable"
+    assert tabulation_category("RUCAM", "Highly probable (score 9)") == "RUCAM: Highly probable"
+    assert tabulation_category("RUCAM", "Highly probable (score 5)") == "other/unmapped"
+    assert tabulation_category("Naranjo", "definite") == "Naranjo: Definite"
+    assert tabulation_category("Global introspection", "Probable") == "other/unmapped"
+    assert tabulation_category("Naranjo", None) == "other/unmapped"
+    assert tabulation_category(None, None) is None and tabulation_category(" ", "") is None
+
+
+def test_every_filter_selects_what_its_field_groups(stored):
+    """The --where conditions are written for the indexes (not as the grouping expression): for every field
+    and every value a tabulation shows, filtering on it (in any case) selects exactly the cases counted."""
+    from reporter.analysis.tabulate import field_names
+
+    store, _ = stored
+    for name in field_names():
+        for row in tabulate(store, [name]).rows:
+            value = row.values[0]
+            for typed in (value, value.upper()):
+                assert tabulate(store, [], [f"{name}={typed}"]).total == row.count, (name, typed)
+
+
+def test_filters_are_index_searches(stored):
+    """SQLite's plan searches an index; PostgreSQL's (told to avoid sequential scans, as the test table is
+    tiny) uses one: the filter expressions match the (expression) indexes on both."""
+    from sqlalchemy import distinct, func, select
+
+    from reporter.analysis.tabulate import DEFAULT_BANDS, parse_bands, parse_where, where_conditions
+    from reporter.store.schema import CaseReaction as CR
+
+    store, _ = stored
+    for where in ("drug=Anakinra", "soc=HEPATOBILIARY DISORDERS (test)", "pt=Hepatitis", "country=gb",
+                  "outcome=fatal", "indication=MAS", "age_group=child", "age_band=<10", "causality_category=x"):
+        query = select(func.count(distinct(CR.case_id))).where(
+            *where_conditions(parse_where([where]), parse_bands(DEFAULT_BANDS)))
+        with store.engine.connect() as conn:
+            compiled = str(query.compile(conn, compile_kwargs={"literal_binds": True})).replace("%", "%%")
+            if store.dialect == "sqlite":
+                plan = " | ".join(r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+                assert "SEARCH case_reaction USING" in plan and "SCAN case_reaction" not in plan, (where, plan)
+            else:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                plan = " | ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+                assert "Index" in plan and "Seq Scan" not in plan, (where, plan)
+
+
+def test_filter_values_a_field_cannot_hold_are_clear_errors(stored):
+    store, _ = stored
+    for where, message in (("age_group=toddler", "not an ICH age group"), ("age_band=20-30", "not one of the bands"),
+                           ("serious=maybe", "use yes, no or unknown"), ("year=last", "not a whole number")):
+        with pytest.raises(InputError, match=message):
+            tabulate(store, [], [where])

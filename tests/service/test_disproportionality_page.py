@@ -1,0 +1,94 @@
+"""The disproportionality page in a real headless Chromium against the app on loopback: pick a drug and an
+event, read the 2x2 table, PRR/ROR/IC with their intervals and the signal rules, download CSV and XLSX; the
+screen of every pair links to each pair."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import openpyxl
+import pytest
+
+from reporter.analysis.disproportionality import measures
+from reporter.casefile.listing import import_listing, store_row
+from reporter.store.tokens import set_password
+from tests.render_support import ARTIFACTS
+
+PASSWORD = "correct horse battery"
+# a = 6 (anakinra + hepatitis), b = 2, c = 1, d = 6: N = 15
+PAIRS = ["anakinra,hepatitis"] * 6 + ["anakinra,rash"] * 2 + ["tocilizumab,hepatitis"] + ["tocilizumab,rash"] * 6
+
+
+@pytest.fixture
+def site(served, monkeypatch, tmp_path):
+    monkeypatch.delenv("REPORTER_MEDDRA_DIR", raising=False)
+    path = tmp_path / "pairs.csv"
+    path.write_text("Drug,Reaction\n" + "\n".join(PAIRS) + "\n", encoding="utf-8")
+    for row in import_listing(path, received="2024-05-01", validate=False).rows:
+        store_row(served.store, row, author="test", reason="pairs")
+    set_password(served.store, "clinician", PASSWORD)
+    return served.base.removesuffix("/fhir")
+
+
+def _login(page, site: str, path: str) -> None:
+    page.goto(site + path)
+    page.fill("#username", "clinician")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{site}{path}*")
+
+
+def test_pair_shows_the_2x2_table_measures_signal_rules_and_downloads(browser, site):
+    expected = measures(6, 2, 1, 6)
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    _login(page, site, "/disproportionality")
+    # the screen first: every pair with at least 3 cases, strongest IC025 first, each a link
+    screen = page.locator("table.screen tbody tr")
+    assert screen.count() == 2
+    assert [c.inner_text() for c in screen.nth(0).locator("td").all()][:6] == [
+        "anakinra", "hepatitis", "6", "2", "1", "6"]
+    page.select_option("#drug", "anakinra")
+    page.fill("#event", "Hepatitis")  # any case
+    page.click("text=Compute")
+    page.wait_for_selector("table.two-by-two")
+    cells = {k: page.locator(f"td[data-cell={k}]").inner_text() for k in ("a", "b", "c", "d", "n")}
+    assert cells == {"a": "6", "b": "2", "c": "1", "d": "6", "n": "15"}
+    prr = [c.inner_text() for c in page.locator("tr[data-measure=prr] td").all()]
+    assert prr == [f"{expected.prr:.2f}", f"{expected.prr_ci[0]:.2f} – {expected.prr_ci[1]:.2f}"]
+    ror = [c.inner_text() for c in page.locator("tr[data-measure=ror] td").all()]
+    assert ror == ["18.00", f"{expected.ror_ci[0]:.2f} – {expected.ror_ci[1]:.2f}"]
+    ic = page.locator("tr[data-measure=ic] td").first.inner_text()
+    assert ic == f"{expected.ic:.2f}"
+    rules = [li.inner_text() for li in page.locator("ul.signal-rules li").all()]
+    assert len(rules) == 3
+    assert rules[0].startswith("Met: PRR >= 2") == (expected.prr >= 2 and expected.chi2 >= 4)
+    assert rules[1].startswith("Met: ROR") == (expected.ror_ci[0] > 1)
+    assert rules[2].startswith("Met: IC025") == (expected.ic_ci[0] > 0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pages-disproportionality.png"), full_page=True)
+
+    with page.expect_download() as info:
+        page.click("text=CSV")
+    rows = {r[0]: r[1:] for r in csv.reader(io.StringIO(info.value.path().read_text(encoding="utf-8")))}
+    assert rows["a (drug and event)"][0] == "6" and rows["N"][0] == "15" and rows["ROR"][0] == "18.0"
+    with page.expect_download() as info:
+        page.click("text=XLSX")
+    sheet = openpyxl.load_workbook(io.BytesIO(info.value.path().read_bytes())).active
+    assert [c.value for c in sheet[1]][:2] == ["Measure", "Value"]
+    assert any(r[0] == "d (neither)" and r[1] == 6 for r in sheet.iter_rows(values_only=True))
+    assert not console_errors
+
+    # a pair with no case together still shows its table (a = 0), and raising the minimum changes the rules
+    page.goto(site + "/disproportionality?drug=tocilizumab&event=nothing-like-it&min=1")
+    assert page.locator("td[data-cell=a]").inner_text() == "0"
+    assert page.locator("td[data-cell=b]").inner_text() == "7"
+    page.goto(site + "/disproportionality?drug=anakinra&event=hepatitis&min=7")
+    assert all(li.inner_text().startswith("Not met") for li in page.locator("ul.signal-rules li").all())
+    # a bad query is answered with the form and the problem (400), never a traceback
+    response = page.goto(site + "/disproportionality?level=hlt&min=lots")
+    assert response.status == 400
+    errors = [p.inner_text() for p in page.locator("p.error").all()]
+    assert errors == ["level 'hlt' is not pt or soc", "minimum cases 'lots' is not a whole number from 1 to 10000"]
