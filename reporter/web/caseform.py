@@ -62,6 +62,43 @@ def label_of(name: str) -> str:
     return (_table().get("labels") or {}).get(name) or name.replace("_", " ").capitalize()
 
 
+def option_label(path: str, value: str) -> str:
+    """How a choice reads (mappings/ui_form.yaml `option_labels`): a label for this field, else the
+    general one, else the key with its hyphens as spaces."""
+    g = generic(path)
+    for rule in _table().get("option_labels_at") or []:
+        if fnmatchcase(g, rule["match"]) and value in rule["labels"]:
+            return rule["labels"][value]
+    return (_table().get("option_labels") or {}).get(value) or value.replace("-", " ")
+
+
+def is_detail(path: str) -> bool:
+    g = generic(path)
+    return any(fnmatchcase(g, p) for p in _table().get("detail") or [])
+
+
+def lookup_for(path: str) -> str | None:
+    g = generic(path)
+    return next((rule["lookup"] for rule in _table().get("lookups") or [] if fnmatchcase(g, rule["match"])), None)
+
+
+def sections(tree: list[Field]) -> list[dict[str, Any]]:
+    """The form's sections in reporting order (mappings/ui_form.yaml `sections`), each with its fields."""
+    by_path = {f.path: f for f in tree}
+    out = []
+    for section in _table()["sections"]:
+        fields = [by_path.pop(p) for p in section["fields"] if p in by_path]
+        out.append({**section, "items": fields, "problems": sum(_problem_count(f) for f in fields)})
+    if by_path:  # a top-level field the table does not place still shows, last
+        out.append({"key": "other", "title": "Other", "items": list(by_path.values()),
+                    "problems": sum(_problem_count(f) for f in by_path.values())})
+    return out
+
+
+def _problem_count(node: Field) -> int:
+    return len(node.errors) + len(node.warnings) + sum(_problem_count(c) for c in node.children)
+
+
 # --- type analysis ----------------------------------------------------------------------------------------
 
 def _variants(tp: Any) -> tuple[list[Any], bool]:
@@ -125,6 +162,11 @@ class Field:
     rows: int = 0  # lists: how many rows
     index: int | None = None  # a list row's position
     suffix: str = ""  # told apart from the field it is one shape of (same path)
+    detail: bool = False  # E2B / administrative detail: shown folded under "More" (mappings/ui_form.yaml)
+    warnings: list[str] = field(default_factory=list)  # readiness: what a receiver still needs here
+    template: Field | None = None  # lists: an empty row at a placeholder index, for adding rows in the page
+    grid: list[dict[str, str]] = field(default_factory=list)  # lists drawn as a grid: its columns
+    lookup: str | None = None  # the look-up the field offers (meddra, loinc, lab-name, ucum, drug-id...)
 
     @property
     def id(self) -> str:
@@ -132,9 +174,41 @@ class Field:
 
     @property
     def has_content(self) -> bool:
-        if self.value or self.values or self.errors:
+        if self.value or self.values or self.errors or self.warnings:
             return True
         return any(c.has_content for c in self.children)
+
+    @property
+    def main(self) -> list[Field]:
+        """The children shown unfolded."""
+        return [c for c in self.children if not c.detail]
+
+    @property
+    def more(self) -> list[Field]:
+        """The children folded under "More" (open when one holds a value or a problem)."""
+        return [c for c in self.children if c.detail]
+
+    @property
+    def has_problems(self) -> bool:
+        return bool(self.errors or self.warnings) or any(c.has_problems for c in self.children)
+
+    def cells(self, row: Field) -> tuple[list[Field | None], list[Field]]:
+        """A grid row's fields: one per column (None where the row has no such field), and the rest."""
+        by_path = {}
+        for leaf in _leaves(row):
+            by_path.setdefault(leaf.path[len(row.path) + 1:], leaf)
+        columns = [by_path.pop(c["path"], None) for c in self.grid]
+        for relative, leaf in by_path.items():  # named by where they sit in the row: "date · unit"
+            leaf.label = " · ".join(label_of(part) if i == 0 else part.replace("_", " ")
+                                    for i, part in enumerate(relative.split(".")))
+        return columns, list(by_path.values())
+
+
+def _leaves(node: Field) -> list[Field]:
+    """The fields that take input under `node` (a nested list counts as one)."""
+    if node.kind in ("group", "union"):
+        return [leaf for c in node.children for leaf in _leaves(c)]
+    return [node]
 
 
 class Values:
@@ -171,13 +245,15 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
     required = bool(info is not None and info.is_required())
     help_text = info.description if info is not None else None
     common = {"path": path, "label": label_of(name), "help": help_text, "hint": hint_for(path),
-              "required": required, "errors": errors.get(path, [])}
+              "required": required, "errors": errors.get(path, []), "detail": is_detail(path),
+              "lookup": lookup_for(path)}
     if len(variants) > 1:
         children = []
         for variant in variants:
             label = _table()["variants"].get(getattr(_base(variant), "__name__", ""), label_of(name))
             child = _node(variant, path, name, None, values, {})
             child.label, child.required, child.errors = ("Date" if child.kind == "date" else label), False, []
+            child.detail = False
             child.suffix = "-" + re.sub(r"[^A-Za-z0-9]", "", getattr(_base(variant), "__name__", "value"))
             if child.kind == "group":
                 child.children = [_with_errors(c, errors) for c in child.children]
@@ -193,10 +269,15 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
                 row = _node(item, f"{path}[{i}]", f"{label_of(name)} {i + 1}", None, values, errors)
                 row.index = i
                 children.append(row)
-            return Field("list", rows=rows, children=children, **common)
+            node = Field("list", rows=rows, children=children, **common)
+            node.grid = (_table().get("grids") or {}).get(generic(path)) or []
+            blank = placeholder(path)
+            node.template = _node(item, f"{path}[{blank}]", f"{label_of(name)} (new)", None, _Blank(), {})
+            node.template.index = blank
+            return node
         if typing.get_origin(item) is Literal:
             return Field("multi", values=values.getlist(path),
-                         options=[(str(o), str(o)) for o in typing.get_args(item)], **common)
+                         options=[(str(o), option_label(path, str(o))) for o in typing.get_args(item)], **common)
         return Field("lines", value="\n".join(values.getlist(path)), **common)
     if _is_model(tp):
         model = _base(tp)
@@ -207,7 +288,7 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
         return node
     kind = _scalar_kind(tp, info, path)
     if kind == "select":
-        options = [(str(o), str(o)) for o in typing.get_args(_base(tp))]
+        options = [(str(o), option_label(path, str(o))) for o in typing.get_args(_base(tp))]
         return Field("select", value=values.get(path), options=[("", "—"), *options], **common)
     if kind == "bool":
         if not optional and info is not None and info.default is False:
@@ -215,6 +296,19 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
         return Field("select", value=values.get(path), options=[("", "—"), ("true", "yes"), ("false", "no")],
                      **common)
     return Field(kind, value=values.get(path), **common)
+
+
+PLACEHOLDER = 90000  # + the list's nesting depth: the row index of a list's template row
+
+
+def placeholder(list_path: str) -> int:
+    """The template row index of a list: unique per nesting depth, so that the page script numbering an
+    added drug row leaves the templates of the drug's own lists (dosages...) for their own additions."""
+    return PLACEHOLDER + list_path.count("[")
+
+
+class _Blank(Values):
+    """No values: the fields of a template row."""
 
 
 def _with_errors(node: Field, errors: dict[str, list[str]]) -> Field:
@@ -281,9 +375,19 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
     if _scalar_kind(tp, info, path) == "bool" and text not in ("", "true", "false"):
         out.problems.append((path, f"{text!r} is not yes or no"))
         return None
+    if text and path.rsplit(".", 1)[-1] == "unit":
+        text = _as_ucum(text)
     if text:
         out.problems += code_problems(path, text)
     return text or None
+
+
+def _as_ucum(text: str) -> str:
+    """A unit as typed, with its usual spelling mapped to UCUM (IU/L -> [IU]/L, years -> a, mcg -> ug);
+    left as typed when no mapping gives a UCUM unit (the check then says so at the field)."""
+    from reporter.lookup import to_ucum
+
+    return to_ucum(text) or text
 
 
 def _shape_name(variant: Any) -> str:
@@ -305,8 +409,19 @@ def _form_path(loc: tuple[Any, ...], row_maps: dict[str, list[int]]) -> str:
     return format_path(tuple(parts))
 
 
-def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
-    """The case file the form holds, or the problems found (case-file path, message)."""
+@dataclass
+class Parsed:
+    case: m.CaseFile | None  # the case when the model accepts the form (even with code problems)
+    problems: list[tuple[str, str]]
+    row_maps: dict[str, list[int]]
+
+    def form_path(self, case_path: str) -> str:
+        """A path into the parsed case -> the form field it came from (empty rows are not in the case)."""
+        return _form_path(_split(case_path), self.row_maps)
+
+
+def parse_form(form: MultiDict) -> Parsed:
+    """Everything the form holds: the case (when the model accepts it) and every problem found."""
     collected = collect(form)
     problems = list(collected.problems)
     case = None
@@ -325,7 +440,13 @@ def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
             problems.append((where, message))
     if case is not None:
         problems += [(_form_path(_split(p), collected.row_maps), msg) for p, msg in case.dangling_relative_times()]
-    return (case if not problems else None), problems
+    return Parsed(case, problems, collected.row_maps)
+
+
+def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
+    """The case file the form holds, or the problems found (case-file path, message)."""
+    parsed = parse_form(form)
+    return (parsed.case if not parsed.problems else None), parsed.problems
 
 
 def _split(path: str) -> tuple[Any, ...]:
@@ -480,3 +601,41 @@ def apply_version_kind(case: m.CaseFile, kind: str, reason: str) -> None:
             case.report.nullification = m.Amendment(kind="amendment", reason=reason)
     elif kind == "follow-up" and current is not None and current.kind == "amendment":
         case.report.nullification = None
+
+
+# -- problems found on the case's Bundle, placed at form fields -------------------------------------------------
+
+def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -> tuple[list[tuple[str, str]], list]:
+    """Validation issues of the Bundle built from the parsed case: those that come from a case field, as
+    (form path, message); the rest (no field to put them at) as they are."""
+    from reporter.validation.casepath import CaseLines
+
+    assert parsed.case is not None
+    lines = CaseLines("", parsed.case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    placed, left = [], []
+    for issue in issues:
+        where = lines.relabel(bundle, issue.location)
+        if where != issue.location and where:
+            text = issue.message + (f" ({issue.hint})" if issue.hint else "")
+            placed.append((parsed.form_path(where), f"{text} [{issue.code}]"))
+        else:
+            left.append(issue)
+    return placed, left
+
+
+def mark_warnings(tree: list[Field], warnings: list[tuple[str, str]]) -> None:
+    """Put each (case path, text) at the field of that path, or at its nearest enclosing field."""
+    by_path: dict[str, Field] = {}
+
+    def index(nodes: list[Field]) -> None:
+        for node in nodes:
+            by_path.setdefault(node.path, node)
+            index(node.children)
+
+    index(tree)
+    for path, text in warnings:
+        probe = path
+        while probe and probe not in by_path:
+            probe = probe[:max(probe.rfind("."), probe.rfind("["), 0)]
+        if probe:
+            by_path[probe].warnings.append(text)
