@@ -616,8 +616,11 @@ def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -
     for issue in issues:
         where = lines.relabel(bundle, issue.location)
         if where != issue.location and where:
+            path = parsed.form_path(where)
+            if any(p.startswith(path) and issue.message in text for p, text in parsed.problems):
+                continue  # the form's own check said it already, at the field
             text = issue.message + (f" ({issue.hint})" if issue.hint else "")
-            placed.append((parsed.form_path(where), f"{text} [{issue.code}]"))
+            placed.append((path, f"{text} [{issue.code}]"))
         else:
             left.append(issue)
     return placed, left
