@@ -44,14 +44,19 @@ def generic(path: str) -> str:
     return _INDEX.sub("[*]", path)
 
 
+def matches(generic_path: str, pattern: str) -> bool:
+    """Shell-style match where a pattern's [*] stands for any row ([ and ] are literal, not a class)."""
+    return fnmatchcase(generic_path, pattern.replace("[*]", "[[]*[]]"))
+
+
 def hint_for(path: str) -> str | None:
     g = generic(path)
-    return next((h["hint"] for h in _table()["hints"] if fnmatchcase(g, h["match"])), None)
+    return next((h["hint"] for h in _table()["hints"] if matches(g, h["match"])), None)
 
 
 def is_textarea(path: str) -> bool:
     g = generic(path)
-    return any(fnmatchcase(g, p) for p in _table()["textarea"])
+    return any(matches(g, p) for p in _table()["textarea"])
 
 
 def html_id(path: str) -> str:
@@ -67,19 +72,19 @@ def option_label(path: str, value: str) -> str:
     general one, else the key with its hyphens as spaces."""
     g = generic(path)
     for rule in _table().get("option_labels_at") or []:
-        if fnmatchcase(g, rule["match"]) and value in rule["labels"]:
+        if matches(g, rule["match"]) and value in rule["labels"]:
             return rule["labels"][value]
     return (_table().get("option_labels") or {}).get(value) or value.replace("-", " ")
 
 
 def is_detail(path: str) -> bool:
     g = generic(path)
-    return any(fnmatchcase(g, p) for p in _table().get("detail") or [])
+    return any(matches(g, p) for p in _table().get("detail") or [])
 
 
 def lookup_for(path: str) -> str | None:
     g = generic(path)
-    return next((rule["lookup"] for rule in _table().get("lookups") or [] if fnmatchcase(g, rule["match"])), None)
+    return next((rule["lookup"] for rule in _table().get("lookups") or [] if matches(g, rule["match"])), None)
 
 
 def sections(tree: list[Field]) -> list[dict[str, Any]]:
@@ -189,6 +194,13 @@ class Field:
         return [c for c in self.children if c.detail]
 
     @property
+    def compound(self) -> bool:
+        """A small group of plain fields (a quantity, a name), drawn on one line."""
+        return (self.kind == "group" and 0 < len(self.children) <= 3
+                and all(c.kind in ("text", "number", "select", "date", "checkbox") and not c.detail
+                        for c in self.children))
+
+    @property
     def has_problems(self) -> bool:
         return bool(self.errors or self.warnings) or any(c.has_problems for c in self.children)
 
@@ -283,7 +295,7 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
         model = _base(tp)
         children = [_node(i.annotation, f"{path}.{n}", n, i, values, errors) for n, i in _model_fields(model)]
         node = Field("group", children=children, **common)
-        node.collapsible = optional and any(fnmatchcase(generic(path), p) for p in _table().get("collapsed") or [])
+        node.collapsible = optional and any(matches(generic(path), p) for p in _table().get("collapsed") or [])
         node.open = not node.collapsible or node.has_content
         return node
     kind = _scalar_kind(tp, info, path)

@@ -133,6 +133,11 @@
 
   form.addEventListener('input', (event) => {
     const control = event.target;
+    if (control.dataset && control.dataset.lookup === 'lab-name') { // a known test's name gives its LOINC code
+      const option = [...document.getElementById('dl-lab-name').options].find((o) => o.value === control.value.trim());
+      const loinc = byName(control.name.replace(/\.name$/, '.loinc'));
+      if (option && loinc && !loinc.value) loinc.value = option.label;
+    }
     if (control.dataset && (control.dataset.lookup === 'meddra' || control.dataset.lookup === 'meddra-term')) {
       clearTimeout(timer);
       timer = setTimeout(() => searchMeddra(control), 200);
@@ -151,11 +156,6 @@
     const control = event.target;
     const lookup = control.dataset && control.dataset.lookup;
     if (lookup === 'meddra' || lookup === 'meddra-term') fillMeddra(control);
-    if (lookup === 'lab-name') {
-      const option = [...document.getElementById('dl-lab-name').options].find((o) => o.value === control.value.trim());
-      const loinc = byName(control.name.replace(/\.name$/, '.loinc'));
-      if (option && loinc && !loinc.value) loinc.value = option.label;
-    }
     if (/^drugs\[\d+\]\.id$/.test(control.name)) refreshIds('drugs', 'dl-drug-id');
     if (/^reactions\[\d+\]\.id$/.test(control.name)) refreshIds('reactions', 'dl-reaction-id');
   });
