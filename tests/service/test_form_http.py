@@ -1,5 +1,6 @@
-"""The form's look-up endpoint over real HTTP: JSON for a logged-in user, 401 JSON without a session (never the
-login page: its caller is a script), 404 for an unknown kind; the form page alone may run its script."""
+"""The case form over real HTTP: the look-up endpoint (JSON for a logged-in user, 401 JSON without a session,
+never the login page: its caller is a script; 404 for an unknown kind); the form page alone may run its script;
+the edit form marks at its field what a receiver still needs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import re
 
 import requests
 
+from reporter.fhir.build import build_bundle
 from reporter.store.tokens import set_password
+from tests.render_support import issue_case_data
 
 PASSWORD = "correct horse battery"
 
@@ -48,3 +51,17 @@ def test_only_the_form_page_may_run_a_script(served) -> None:
     assert '<script src="/static/form.js"' in form.text and "<script>" not in form.text  # no inline script
     cases = s.get(f"{site}/cases", timeout=30)
     assert "script-src" not in cases.headers["Content-Security-Policy"]
+
+
+def test_the_edit_form_marks_what_a_receiver_still_needs(served) -> None:
+    from reporter.casefile.model import CaseFile
+
+    case = CaseFile.model_validate(issue_case_data())
+    case.sender.organization = "Example Pharma " * 10  # longer than E2B's 100 characters (C.3.2)
+    stored = served.store.create(build_bundle(case), author="test", reason="r",
+                                 casefile=case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    s, site = _session(served)
+    page = s.get(f"{site}/cases/{stored.case_id}/edit", timeout=60).text
+    mark = re.search(r'<ul class="warnings" id="f-sender_organization-warn"><li>([^<]*)</li>', page)
+    assert mark and mark.group(1).startswith("needed for ICH") and "at most 100" in mark.group(1)
+    assert 'class="count-problems">1 to check' in page  # the outline points at the section
