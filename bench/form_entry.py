@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,18 +70,25 @@ def main() -> None:
         page.click("button[type=submit].primary")
         page.wait_for_url(f"{site}/cases*")
         entry = driver.enter_case(page, site, values)
+        loads = entry.page_loads  # the edit form opened below is not part of the entry
+        case_url = page.url.split("?", 1)[0]
+        started = time.perf_counter()
+        response = page.goto(case_url + "/edit")
+        edit_seconds = time.perf_counter() - started
+        edit_bytes = len(response.body()) if response is not None else 0
         stored = list_cases(store, CaseFilter())[1]
         browser.close()
         server.shutdown()
         store.dispose()
     print(f"case: {args.case.name} ({len(case.reactions)} reactions, {len(case.tests)} lab values, "
           f"{len(case.drugs)} drugs); form from {args.code or REPO}")
-    print(f"page loads (new-case page to saved case): {entry.page_loads}")
+    print(f"page loads (new-case page to saved case): {loads}")
     print(f"clicks (add row, open fold, save): {entry.clicks}; fields typed: {entry.fields_typed}; "
           f"pastes: {entry.pastes}")
     for name, counts in (("empty form", entry.empty), ("filled form", entry.filled)):
         print(f"{name}: {counts['controls']} controls ({counts['visible']} visible), "
               f"{entry.screens(counts):.1f} screens")
+    print(f"edit form of the saved case: {edit_bytes / 1024:.0f} KiB of HTML, opened in {edit_seconds:.2f} s")
     print(f"farthest a new row landed from the viewport top: {entry.farthest_new_row:.1f} screens")
     print(f"saved: {'no: ' + '; '.join(entry.errors) if entry.errors else 'yes'}"
           + f" ({stored} case(s) stored)")

@@ -283,9 +283,6 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
                 children.append(row)
             node = Field("list", rows=rows, children=children, **common)
             node.grid = (_table().get("grids") or {}).get(generic(path)) or []
-            blank = placeholder(path)
-            node.template = _node(item, f"{path}[{blank}]", f"{label_of(name)} (new)", None, _Blank(), {})
-            node.template.index = blank
             return node
         if typing.get_origin(item) is Literal:
             return Field("multi", values=values.getlist(path),
@@ -310,17 +307,57 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
     return Field(kind, value=values.get(path), **common)
 
 
-PLACEHOLDER = 90000  # + the list's nesting depth: the row index of a list's template row
+PLACEHOLDER = 90000  # + the nesting depth: the row indices of the template rows
 
 
 def placeholder(list_path: str) -> int:
-    """The template row index of a list: unique per nesting depth, so that the page script numbering an
-    added drug row leaves the templates of the drug's own lists (dosages...) for their own additions."""
+    """The template row index of a list: unique per nesting depth, so that the page script can put the
+    row's own number and those of the rows it sits in (a drug's dosage: drugs[k].dosages[n])."""
     return PLACEHOLDER + list_path.count("[")
 
 
-class _Blank(Values):
-    """No values: the fields of a template row."""
+@cache
+def row_templates() -> list[Field]:
+    """One empty list per repeating group of the model (drugs, drugs[*].dosages...), at placeholder indices
+    (drugs[90000].dosages), each with an empty row as its `template`: the page script copies the row,
+    numbered, when a row is added in the page."""
+    out: list[Field] = []
+
+    def visit(nodes: list[Field]) -> None:
+        for node in nodes:
+            if node.kind == "list":
+                item = _list_item(node.path)
+                blank = placeholder(node.path)
+                row = _node(item, f"{node.path}[{blank}]", f"{node.label} (new)", None, Values(), {})
+                row.index = blank
+                node.template = row
+                out.append(node)
+                visit(row.children)
+            else:
+                visit(node.children)
+
+    visit([_node(info.annotation, name, name, info, _Placeholders(), {}) for name, info in _model_fields(m.CaseFile)])
+    return out
+
+
+class _Placeholders(Values):
+    """No values; every list has one row, at its placeholder index (the tree the templates come from)."""
+
+    def rows(self, path: str) -> int:
+        return 0
+
+
+def _list_item(path: str) -> Any:
+    """The model of a repeating group's rows."""
+    tp: Any = m.CaseFile
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if token.startswith("["):
+            tp = typing.get_args(tp)[0]
+            continue
+        model = next(_base(v) for v in _variants(tp)[0] if _is_model(v))
+        variants = _variants(model.model_fields[token].annotation)[0]
+        tp = variants[0] if len(variants) == 1 else next((v for v in variants if _is_model(v)), variants[0])
+    return typing.get_args(tp)[0]
 
 
 def _with_errors(node: Field, errors: dict[str, list[str]]) -> Field:

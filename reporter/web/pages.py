@@ -70,6 +70,11 @@ def _anchor(path: str) -> str:
     return caseform.html_id(path)
 
 
+@bp.app_template_filter("generic")
+def _generic(path: str) -> str:
+    return caseform.generic(path)
+
+
 @bp.app_context_processor
 def _globals() -> dict:
     return {"user": current_user() if request else None, "can": can}
@@ -302,6 +307,7 @@ def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tup
         message=message, note=note, reason=reason, kind=kind, kind_errors=by_path.get("_kind", []),
         reason_errors=by_path.get("_reason", []),
         datalists=lookup_page.datalists(values), meddra_note=lookup_page.meddra_note(),
+        templates=caseform.row_templates(),
         e2b_detail=request.args.get("e2b") == "1", warnings=warnings or []), status)
     response.headers["Content-Security-Policy"] = FORM_CSP
     return response

@@ -144,13 +144,14 @@ def test_the_lab_grid_has_one_cell_per_column_and_keeps_every_other_field() -> N
     assert next(r for r in rest if r.path == "tests[0].date.unit").label == "Date · unit"
 
 
-def test_every_list_carries_a_template_row_at_its_own_placeholder() -> None:
-    tree = caseform.form_tree(caseform.Values(_everything()))
-    drugs = next(f for f in tree if f.path == "drugs")
-    assert drugs.template.path == f"drugs[{caseform.PLACEHOLDER}]"
-    dosages = next(c for c in drugs.template.children if c.kind == "list" and c.path.endswith(".dosages"))
-    assert dosages.rows == 0
+def test_every_repeating_group_has_one_template_row_at_placeholder_numbers() -> None:
+    templates = {caseform.generic(f.path): f for f in caseform.row_templates()}
+    lists = {caseform.generic(f.path) for f in _walk(caseform.form_tree(caseform.Values(_everything())))
+             if f.kind == "list"}
+    assert set(templates) == lists
+    dosages = templates["drugs[*].dosages"]
     assert dosages.template.path == f"drugs[{caseform.PLACEHOLDER}].dosages[{caseform.PLACEHOLDER + 1}]"
+    assert all(c.rows == 0 for c in _walk([dosages.template]) if c.kind == "list")
     assert caseform.placeholder("tests") > caseform.MAX_ROWS  # never a real row
 
 

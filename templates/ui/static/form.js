@@ -10,16 +10,29 @@
 
   const byName = (name) => form.querySelector(`[name="${CSS.escape(name)}"]`);
   const listBox = (list) => [...form.querySelectorAll('fieldset[data-list]')].find((f) => f.dataset.list === list);
-  const ownTemplate = (box, list) => [...box.querySelectorAll('template')].find((t) => t.dataset.for === list);
   const ownRows = (box) => [...box.querySelectorAll('.rows')].find((r) => r.closest('fieldset[data-list]') === box);
+  const templates = document.querySelectorAll('#row-templates > template');
+
+  // The empty row of a list: its template (one per repeating group, at placeholder row numbers 90000 + depth)
+  // with the numbers of the rows the list sits in and the new row's own number put in.
+  function rowHtml(list, n) {
+    const generic = list.replace(/\[\d+\]/g, '[*]');
+    const template = [...templates].find((t) => t.dataset.for === generic);
+    if (!template) return null;
+    const outer = [...list.matchAll(/\[(\d+)\]/g)].map((m) => m[1]);
+    const base = parseInt(template.dataset.placeholder, 10) - outer.length;
+    let html = template.innerHTML;
+    outer.forEach((index, depth) => { html = html.split(String(base + depth)).join(index); });
+    return html.split(template.dataset.placeholder).join(String(n));
+  }
 
   function addRow(list) {
     const box = listBox(list);
-    const template = box && ownTemplate(box, list);
     const counter = byName(`${list}#rows`);
-    if (!template || !counter) return null;
+    if (!box || !counter) return null;
     const n = parseInt(counter.value || '0', 10);
-    const html = template.innerHTML.split(template.dataset.placeholder).join(String(n));
+    const html = rowHtml(list, n);
+    if (html === null) return null;
     const rows = ownRows(box);
     rows.insertAdjacentHTML('beforeend', html);
     counter.value = String(n + 1);
