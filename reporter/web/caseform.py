@@ -50,13 +50,22 @@ def matches(generic_path: str, pattern: str) -> bool:
 
 
 def hint_for(path: str) -> str | None:
-    g = generic(path)
-    return next((h["hint"] for h in _table()["hints"] if matches(g, h["match"])), None)
+    return _rules(generic(path))[0]
 
 
 def is_textarea(path: str) -> bool:
-    g = generic(path)
-    return any(matches(g, p) for p in _table()["textarea"])
+    return _rules(generic(path))[1]
+
+
+@cache
+def _rules(g: str) -> tuple[str | None, bool, bool, str | None]:
+    """What mappings/ui_form.yaml says of a field (by its path with [*] rows): hint, text area, folded
+    detail, look-up. Read once per path: the form has a thousand fields."""
+    table = _table()
+    return (next((h["hint"] for h in table["hints"] if matches(g, h["match"])), None),
+            any(matches(g, p) for p in table["textarea"]),
+            any(matches(g, p) for p in table.get("detail") or []),
+            next((r["lookup"] for r in table.get("lookups") or [] if matches(g, r["match"])), None))
 
 
 def html_id(path: str) -> str:
@@ -78,13 +87,11 @@ def option_label(path: str, value: str) -> str:
 
 
 def is_detail(path: str) -> bool:
-    g = generic(path)
-    return any(matches(g, p) for p in _table().get("detail") or [])
+    return _rules(generic(path))[2]
 
 
 def lookup_for(path: str) -> str | None:
-    g = generic(path)
-    return next((rule["lookup"] for rule in _table().get("lookups") or [] if matches(g, rule["match"])), None)
+    return _rules(generic(path))[3]
 
 
 def sections(tree: list[Field]) -> list[dict[str, Any]]:
