@@ -179,6 +179,7 @@ class Field:
     template: Field | None = None  # lists: an empty row at a placeholder index, for adding rows in the page
     grid: list[dict[str, str]] = field(default_factory=list)  # lists drawn as a grid: its columns
     lookup: str | None = None  # the look-up the field offers (meddra, loinc, lab-name, ucum, drug-id...)
+    default: str = ""  # the model's default: a field holding it does not open its fold
 
     @property
     def id(self) -> str:
@@ -186,7 +187,7 @@ class Field:
 
     @property
     def has_content(self) -> bool:
-        if self.value or self.values or self.errors or self.warnings:
+        if (self.value and self.value != self.default) or self.values or self.errors or self.warnings:
             return True
         return any(c.has_content for c in self.children)
 
@@ -303,6 +304,9 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
         node.open = not node.collapsible or node.has_content
         return node
     kind = _scalar_kind(tp, info, path)
+    default = info.default if info is not None else None
+    if default is not None and not isinstance(default, (list, dict)) and repr(default) != "PydanticUndefined":
+        common["default"] = _text(default)
     if kind == "select":
         options = [(str(o), option_label(path, str(o))) for o in typing.get_args(_base(tp))]
         return Field("select", value=values.get(path), options=[("", "—"), *options], **common)
