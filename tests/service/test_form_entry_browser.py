@@ -68,6 +68,11 @@ def test_the_issue_case_is_entered_with_the_grid_in_two_page_loads(browser, site
     assert grid.evaluate("t => t.getBoundingClientRect().right") <= VIEWPORT["width"]
     assert page.input_value('[name="tests[12].result_text"]').startswith("HAV IgM")
     _shot(page, "edit-grid")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the page fits, the grid scrolls in its box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    grid_box = page.locator("#f-tests .grid-scroll")
+    assert grid_box.evaluate("b => b.scrollWidth > b.clientWidth && b.getBoundingClientRect().right <= 390")
+    _shot(page, "edit-phone")
 
 
 def load_case_data(casefile: dict) -> dict:
