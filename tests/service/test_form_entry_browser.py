@@ -145,3 +145,20 @@ def test_without_a_meddra_release_the_form_says_so(browser, site, monkeypatch) -
     _login(page, site)
     page.goto(site + "/cases/new")
     assert "REPORTER_MEDDRA_DIR" in page.locator("#meddra-note").inner_text()
+
+
+def test_e2b_numbers_and_paths_show_on_demand(browser, site) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    _login(page, site)
+    page.goto(site + "/cases/new")
+    detail = page.locator("#f-reactions_0__meddra_code-help .e2b")
+    assert detail.is_hidden() and "E.i.2.1" not in page.locator("#s-reactions").inner_text()
+    page.check("#e2b-detail")
+    assert detail.is_visible() and "reactions[0].meddra.code" in detail.inner_text()
+    page.reload()  # the choice is remembered on this computer
+    assert page.is_checked("#e2b-detail") and detail.is_visible()
+    page.goto(site + "/cases/new?e2b=1")
+    assert page.is_checked("#e2b-detail")
+    assert [o for o in page.locator('select[name="patient.sex"] option').all_inner_texts()] == ["—", "male", "female"]
+    reasons = page.locator('select[name="patient.sex.absent"] option').evaluate_all("os => os.map(o => o.textContent)")
+    assert "asked, but not known" in reasons and "asked-unknown" not in reasons
