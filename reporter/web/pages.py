@@ -1,8 +1,9 @@
 """Clinician pages (blueprint `ui`): log in, list and search cases, read a case's report, download it,
 enter and edit cases through the case form, and compare versions.
 
-Server-rendered HTML from templates/ui/ (autoescaped), styles from static files, no scripts: the pages
-work offline and under a Content-Security-Policy that allows nothing but this site's styles and images.
+Server-rendered HTML from templates/ui/ (autoescaped), styles from static files: the pages work offline and
+under a Content-Security-Policy that allows nothing but this site's styles and images. The case form alone
+also runs this site's form.js (adding rows in the page, pasting into the lab grid, look-ups); it works without.
 Every page that shows case data writes an AuditEvent (type "user").
 """
 
