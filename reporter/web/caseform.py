@@ -686,6 +686,19 @@ def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -
     return placed, left
 
 
+def without(values: MultiDict, paths: list[str]) -> MultiDict | None:
+    """The form with the values at `paths` emptied (rows stay where they are), or None when none of them
+    held a value: a form the model refused, tried again without what it refused, so that the checks of
+    the Bundle can still report on the rest in the same round."""
+    out = MultiDict(values)
+    emptied = False
+    for path in paths:
+        if any(v.strip() for v in out.getlist(path)):
+            out.setlist(path, [""])
+            emptied = True
+    return out if emptied else None
+
+
 def mark_warnings(tree: list[Field], warnings: list[tuple[str, str]]) -> None:
     """Put each (case path, text) at the field of that path, or at its nearest enclosing field."""
     by_path: dict[str, Field] = {}

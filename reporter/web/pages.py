@@ -403,6 +403,7 @@ def _check_form(values: MultiDict, v: StoredVersion | None, kind: str, reason: s
         problems.append(("_reason", "give a reason for this version (kept in the version history)"))
     case, bundle, issues, warnings = parsed.case, None, [], []
     if case is None:
+        problems += _checks_of_the_rest(values, parsed)
         return case, bundle, problems, issues, warnings
     caseform.apply_version_kind(case, kind, reason)
     if case.report.created is None:  # C.1.2: this version's creation, to the second (E2B wants seconds)
@@ -417,6 +418,31 @@ def _check_form(values: MultiDict, v: StoredVersion | None, kind: str, reason: s
     if problems or issues:
         warnings = [(parsed.form_path(path), text) for path, text in _readiness_marks(bundle)]
     return case, bundle, problems, issues, warnings
+
+
+def _checks_of_the_rest(values: MultiDict, parsed: caseform.Parsed) -> list[tuple[str, str]]:
+    """When the model refuses some values (a malformed date, a word for a number), the Bundle checks (ICSR
+    criteria, FHIR, plausibility) still run on the form without them, so that their problems come in the
+    same round. Only problems at other fields are kept (an emptied field would report itself missing)."""
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_bundle
+
+    refused = [path for path, _ in parsed.problems]
+    retry = caseform.without(values, refused)
+    if retry is None:
+        return []
+    again = caseform.parse_form(retry)
+    if again.case is None:
+        return []
+    if again.case.report.created is None:
+        again.case.report.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        bundle = build_bundle(again.case)
+    except ReporterError:
+        return []
+    placed, _ = caseform.bundle_problems(again, bundle, validate_bundle(bundle).errors)
+    return [(path, text) for path, text in placed
+            if not any(path == r or path.startswith((r + ".", r + "[")) or r.startswith(path + ".") for r in refused)]
 
 
 def _readiness_marks(bundle: dict) -> list[tuple[str, str]]:

@@ -196,3 +196,14 @@ def test_warnings_go_to_the_field_or_the_nearest_enclosing_one() -> None:
     by_path = {f.path: f for f in _walk(tree)}
     assert by_path["reactions[0].meddra.code"].warnings == ["needed for EMA: x"]
     assert by_path["reactions[0]"].warnings == ["needed for FDA: y"]
+
+
+def test_a_refused_form_is_tried_again_without_the_refused_values() -> None:
+    form = caseform.flatten(load_case(DEMOS[0]))
+    form.setlist("patient.weight_kg", ["sixty"])
+    parsed = caseform.parse_form(form)
+    assert parsed.case is None and [p for p, _ in parsed.problems] == ["patient.weight_kg"]
+    retry = caseform.without(form, [p for p, _ in parsed.problems])
+    assert retry["patient.weight_kg"] == "" and form["patient.weight_kg"] == "sixty"  # the form itself is kept
+    assert caseform.parse_form(retry).case is not None
+    assert caseform.without(form, ["reactions[0].nothing"]) is None  # nothing to leave out: no second try

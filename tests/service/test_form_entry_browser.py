@@ -109,9 +109,11 @@ def test_every_problem_comes_in_one_round_at_its_field(browser, site, served) ->
     values = caseform.flatten(load_case(CASE))
     values.setlist("tests[3].loinc", ["1742-7"])  # a code check (wrong check digit)...
     values.setlist("reactions[1].onset", ["2099-03-24"])  # ...an ICSR criterion (a date in the future)...
-    values.setlist("tests[4].low", ["500"])  # ...and a plausibility error (normal range upside down)
+    values.setlist("tests[4].low", ["500"])  # ...a plausibility error (normal range upside down)...
+    values.setlist("patient.weight_kg", ["sixty"])  # ...and a value the model refuses (not a number)
     entry = enter_case(page, site, values)
-    assert len(entry.errors) == 3, entry.errors
+    assert len(entry.errors) == 4, entry.errors
+    assert "number" in page.locator("#f-patient_weight_kg-err").inner_text()
     assert "1742-6" in page.locator("#f-tests_3__loinc-err").inner_text()
     assert "future" in page.locator("#f-reactions_1__onset-err").inner_text()
     assert "inverted" in page.locator("#f-tests_4__low-err").inner_text()
