@@ -290,6 +290,8 @@ def _form_values(form: MultiDict) -> MultiDict:
     return MultiDict([(k, v.replace("\r\n", "\n")) for k, v in form.items(multi=True) if k not in _FORM_META])
 
 
+from reporter.web import lookup_page  # noqa: E402  (its route hangs on this blueprint; the form uses its lists)
+
 FORM_CSP = PAGE_CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';")
 
 
@@ -534,4 +536,4 @@ def reporter_error_page(exc: ReporterError, status: int) -> Response:
     return error_page(status, str(exc), exc.hint)
 
 
-from reporter.web import audit_page, lookup_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)
+from reporter.web import audit_page, users_page  # noqa: E402, F401  (their routes hang on this blueprint)
