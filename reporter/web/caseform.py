@@ -44,14 +44,28 @@ def generic(path: str) -> str:
     return _INDEX.sub("[*]", path)
 
 
+def matches(generic_path: str, pattern: str) -> bool:
+    """Shell-style match where a pattern's [*] stands for any row ([ and ] are literal, not a class)."""
+    return fnmatchcase(generic_path, pattern.replace("[*]", "[[]*[]]"))
+
+
 def hint_for(path: str) -> str | None:
-    g = generic(path)
-    return next((h["hint"] for h in _table()["hints"] if fnmatchcase(g, h["match"])), None)
+    return _rules(generic(path))[0]
 
 
 def is_textarea(path: str) -> bool:
-    g = generic(path)
-    return any(fnmatchcase(g, p) for p in _table()["textarea"])
+    return _rules(generic(path))[1]
+
+
+@cache
+def _rules(g: str) -> tuple[str | None, bool, bool, str | None]:
+    """What mappings/ui_form.yaml says of a field (by its path with [*] rows): hint, text area, folded
+    detail, look-up. Read once per path: the form has a thousand fields."""
+    table = _table()
+    return (next((h["hint"] for h in table["hints"] if matches(g, h["match"])), None),
+            any(matches(g, p) for p in table["textarea"]),
+            any(matches(g, p) for p in table.get("detail") or []),
+            next((r["lookup"] for r in table.get("lookups") or [] if matches(g, r["match"])), None))
 
 
 def html_id(path: str) -> str:
@@ -60,6 +74,41 @@ def html_id(path: str) -> str:
 
 def label_of(name: str) -> str:
     return (_table().get("labels") or {}).get(name) or name.replace("_", " ").capitalize()
+
+
+def option_label(path: str, value: str) -> str:
+    """How a choice reads (mappings/ui_form.yaml `option_labels`): a label for this field, else the
+    general one, else the key with its hyphens as spaces."""
+    g = generic(path)
+    for rule in _table().get("option_labels_at") or []:
+        if matches(g, rule["match"]) and value in rule["labels"]:
+            return rule["labels"][value]
+    return (_table().get("option_labels") or {}).get(value) or value.replace("-", " ")
+
+
+def is_detail(path: str) -> bool:
+    return _rules(generic(path))[2]
+
+
+def lookup_for(path: str) -> str | None:
+    return _rules(generic(path))[3]
+
+
+def sections(tree: list[Field]) -> list[dict[str, Any]]:
+    """The form's sections in reporting order (mappings/ui_form.yaml `sections`), each with its fields."""
+    by_path = {f.path: f for f in tree}
+    out = []
+    for section in _table()["sections"]:
+        fields = [by_path.pop(p) for p in section["fields"] if p in by_path]
+        out.append({**section, "items": fields, "problems": sum(_problem_count(f) for f in fields)})
+    if by_path:  # a top-level field the table does not place still shows, last
+        out.append({"key": "other", "title": "Other", "items": list(by_path.values()),
+                    "problems": sum(_problem_count(f) for f in by_path.values())})
+    return out
+
+
+def _problem_count(node: Field) -> int:
+    return len(node.errors) + len(node.warnings) + sum(_problem_count(c) for c in node.children)
 
 
 # --- type analysis ----------------------------------------------------------------------------------------
@@ -131,6 +180,12 @@ class Field:
     rows: int = 0  # lists: how many rows
     index: int | None = None  # a list row's position
     suffix: str = ""  # told apart from the field it is one shape of (same path)
+    detail: bool = False  # E2B / administrative detail: shown folded under "More" (mappings/ui_form.yaml)
+    warnings: list[str] = field(default_factory=list)  # readiness: what a receiver still needs here
+    template: Field | None = None  # lists: an empty row at a placeholder index, for adding rows in the page
+    grid: list[dict[str, str]] = field(default_factory=list)  # lists drawn as a grid: its columns
+    lookup: str | None = None  # the look-up the field offers (meddra, loinc, lab-name, ucum, drug-id...)
+    default: str = ""  # the model's default: a field holding it does not open its fold
 
     @property
     def id(self) -> str:
@@ -138,9 +193,48 @@ class Field:
 
     @property
     def has_content(self) -> bool:
-        if self.value or self.values or self.errors:
+        if (self.value and self.value != self.default) or self.values or self.errors or self.warnings:
             return True
         return any(c.has_content for c in self.children)
+
+    @property
+    def main(self) -> list[Field]:
+        """The children shown unfolded."""
+        return [c for c in self.children if not c.detail]
+
+    @property
+    def more(self) -> list[Field]:
+        """The children folded under "More" (open when one holds a value or a problem)."""
+        return [c for c in self.children if c.detail]
+
+    @property
+    def compound(self) -> bool:
+        """A small group of plain fields (a quantity, a name), drawn on one line."""
+        return (self.kind == "group" and 0 < len(self.children) <= 3
+                and all(c.kind in ("text", "number", "select", "date", "checkbox") and not c.detail
+                        for c in self.children))
+
+    @property
+    def has_problems(self) -> bool:
+        return bool(self.errors or self.warnings) or any(c.has_problems for c in self.children)
+
+    def cells(self, row: Field) -> tuple[list[Field | None], list[Field]]:
+        """A grid row's fields: one per column (None where the row has no such field), and the rest."""
+        by_path = {}
+        for leaf in _leaves(row):
+            by_path.setdefault(leaf.path[len(row.path) + 1:], leaf)
+        columns = [by_path.pop(c["path"], None) for c in self.grid]
+        for relative, leaf in by_path.items():  # named by where they sit in the row: "date · unit"
+            leaf.label = " · ".join(label_of(part) if i == 0 else part.replace("_", " ")
+                                    for i, part in enumerate(relative.split(".")))
+        return columns, list(by_path.values())
+
+
+def _leaves(node: Field) -> list[Field]:
+    """The fields that take input under `node` (a nested list counts as one)."""
+    if node.kind in ("group", "union"):
+        return [leaf for c in node.children for leaf in _leaves(c)]
+    return [node]
 
 
 class Values:
@@ -177,13 +271,15 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
     required = bool(info is not None and info.is_required())
     help_text = info.description if info is not None else None
     common = {"path": path, "label": label_of(name), "help": help_text, "hint": hint_for(path),
-              "required": required, "errors": errors.get(path, [])}
+              "required": required, "errors": errors.get(path, []), "detail": is_detail(path),
+              "lookup": lookup_for(path)}
     if len(variants) > 1:
         children = []
         for variant in variants:
             label = _table()["variants"].get(getattr(_base(variant), "__name__", ""), label_of(name))
             child = _node(variant, path, name, None, values, {})
             child.label, child.required, child.errors = ("Date" if child.kind == "date" else label), False, []
+            child.detail = False
             child.suffix = "-" + re.sub(r"[^A-Za-z0-9]", "", getattr(_base(variant), "__name__", "value"))
             if child.kind == "group":
                 child.children = [_with_errors(c, errors) for c in child.children]
@@ -199,21 +295,26 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
                 row = _node(item, f"{path}[{i}]", f"{label_of(name)} {i + 1}", None, values, errors)
                 row.index = i
                 children.append(row)
-            return Field("list", rows=rows, children=children, **common)
+            node = Field("list", rows=rows, children=children, **common)
+            node.grid = (_table().get("grids") or {}).get(generic(path)) or []
+            return node
         if typing.get_origin(item) is Literal:
             return Field("multi", values=values.getlist(path),
-                         options=[(str(o), str(o)) for o in typing.get_args(item)], **common)
+                         options=[(str(o), option_label(path, str(o))) for o in typing.get_args(item)], **common)
         return Field("lines", value="\n".join(values.getlist(path)), **common)
     if _is_model(tp):
         model = _base(tp)
         children = [_node(i.annotation, f"{path}.{n}", n, i, values, errors) for n, i in _model_fields(model)]
         node = Field("group", children=children, **common)
-        node.collapsible = optional and any(fnmatchcase(generic(path), p) for p in _table().get("collapsed") or [])
+        node.collapsible = optional and any(matches(generic(path), p) for p in _table().get("collapsed") or [])
         node.open = not node.collapsible or node.has_content
         return node
     kind = _scalar_kind(tp, info, path)
+    default = info.default if info is not None else None
+    if default is not None and not isinstance(default, (list, dict)) and repr(default) != "PydanticUndefined":
+        common["default"] = _text(default)
     if kind == "select":
-        options = [(str(o), str(o)) for o in typing.get_args(_base(tp))]
+        options = [(str(o), option_label(path, str(o))) for o in typing.get_args(_base(tp))]
         return Field("select", value=values.get(path), options=[("", "—"), *options], **common)
     if kind == "bool":
         if not optional and info is not None and info.default is False:
@@ -221,6 +322,59 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
         return Field("select", value=values.get(path), options=[("", "—"), ("true", "yes"), ("false", "no")],
                      **common)
     return Field(kind, value=values.get(path), **common)
+
+
+PLACEHOLDER = 90000  # + the nesting depth: the row indices of the template rows
+
+
+def placeholder(list_path: str) -> int:
+    """The template row index of a list: unique per nesting depth, so that the page script can put the
+    row's own number and those of the rows it sits in (a drug's dosage: drugs[k].dosages[n])."""
+    return PLACEHOLDER + list_path.count("[")
+
+
+@cache
+def row_templates() -> list[Field]:
+    """One empty list per repeating group of the model (drugs, drugs[*].dosages...), at placeholder indices
+    (drugs[90000].dosages), each with an empty row as its `template`: the page script copies the row,
+    numbered, when a row is added in the page."""
+    out: list[Field] = []
+
+    def visit(nodes: list[Field]) -> None:
+        for node in nodes:
+            if node.kind == "list":
+                item = _list_item(node.path)
+                blank = placeholder(node.path)
+                row = _node(item, f"{node.path}[{blank}]", f"{node.label} (new)", None, Values(), {})
+                row.index = blank
+                node.template = row
+                out.append(node)
+                visit(row.children)
+            else:
+                visit(node.children)
+
+    visit([_node(info.annotation, name, name, info, _Placeholders(), {}) for name, info in _model_fields(m.CaseFile)])
+    return out
+
+
+class _Placeholders(Values):
+    """No values; every list has one row, at its placeholder index (the tree the templates come from)."""
+
+    def rows(self, path: str) -> int:
+        return 0
+
+
+def _list_item(path: str) -> Any:
+    """The model of a repeating group's rows."""
+    tp: Any = m.CaseFile
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if token.startswith("["):
+            tp = typing.get_args(tp)[0]
+            continue
+        model = next(_base(v) for v in _variants(tp)[0] if _is_model(v))
+        variants = _variants(model.model_fields[token].annotation)[0]
+        tp = variants[0] if len(variants) == 1 else next((v for v in variants if _is_model(v)), variants[0])
+    return typing.get_args(tp)[0]
 
 
 def _with_errors(node: Field, errors: dict[str, list[str]]) -> Field:
@@ -287,9 +441,19 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
     if _scalar_kind(tp, info, path) == "bool" and text not in ("", "true", "false"):
         out.problems.append((path, f"{text!r} is not yes or no"))
         return None
+    if text and path.rsplit(".", 1)[-1] == "unit":
+        text = _as_ucum(text)
     if text:
         out.problems += code_problems(path, text)
     return text or None
+
+
+def _as_ucum(text: str) -> str:
+    """A unit as typed, with its usual spelling mapped to UCUM (IU/L -> [IU]/L, years -> a, mcg -> ug);
+    left as typed when no mapping gives a UCUM unit (the check then says so at the field)."""
+    from reporter.lookup import to_ucum
+
+    return to_ucum(text) or text
 
 
 def _shape_name(variant: Any) -> str:
@@ -311,8 +475,19 @@ def _form_path(loc: tuple[Any, ...], row_maps: dict[str, list[int]]) -> str:
     return format_path(tuple(parts))
 
 
-def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
-    """The case file the form holds, or the problems found (case-file path, message)."""
+@dataclass
+class Parsed:
+    case: m.CaseFile | None  # the case when the model accepts the form (even with code problems)
+    problems: list[tuple[str, str]]
+    row_maps: dict[str, list[int]]
+
+    def form_path(self, case_path: str) -> str:
+        """A path into the parsed case -> the form field it came from (empty rows are not in the case)."""
+        return _form_path(_split(case_path), self.row_maps)
+
+
+def parse_form(form: MultiDict) -> Parsed:
+    """Everything the form holds: the case (when the model accepts it) and every problem found."""
     collected = collect(form)
     problems = list(collected.problems)
     case = None
@@ -331,7 +506,13 @@ def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
             problems.append((where, message))
     if case is not None:
         problems += [(_form_path(_split(p), collected.row_maps), msg) for p, msg in case.dangling_relative_times()]
-    return (case if not problems else None), problems
+    return Parsed(case, problems, collected.row_maps)
+
+
+def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
+    """The case file the form holds, or the problems found (case-file path, message)."""
+    parsed = parse_form(form)
+    return (parsed.case if not parsed.problems else None), parsed.problems
 
 
 def _split(path: str) -> tuple[Any, ...]:
@@ -486,3 +667,57 @@ def apply_version_kind(case: m.CaseFile, kind: str, reason: str) -> None:
             case.report.nullification = m.Amendment(kind="amendment", reason=reason)
     elif kind == "follow-up" and current is not None and current.kind == "amendment":
         case.report.nullification = None
+
+
+# -- problems found on the case's Bundle, placed at form fields -------------------------------------------------
+
+def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -> tuple[list[tuple[str, str]], list]:
+    """Validation issues of the Bundle built from the parsed case: those that come from a case field, as
+    (form path, message); the rest (no field to put them at) as they are."""
+    from reporter.validation.casepath import CaseLines
+
+    assert parsed.case is not None
+    lines = CaseLines("", parsed.case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    placed, left = [], []
+    for issue in issues:
+        where = lines.relabel(bundle, issue.location)
+        if where != issue.location and where:
+            path = parsed.form_path(where)
+            if any(p.startswith(path) and issue.message in text for p, text in parsed.problems):
+                continue  # the form's own check said it already, at the field
+            text = issue.message + (f" ({issue.hint})" if issue.hint else "")
+            placed.append((path, f"{text} [{issue.code}]"))
+        else:
+            left.append(issue)
+    return placed, left
+
+
+def without(values: MultiDict, paths: list[str]) -> MultiDict | None:
+    """The form with the values at `paths` emptied (rows stay where they are), or None when none of them
+    held a value: a form the model refused, tried again without what it refused, so that the checks of
+    the Bundle can still report on the rest in the same round."""
+    out = MultiDict(values)
+    emptied = False
+    for path in paths:
+        if any(v.strip() for v in out.getlist(path)):
+            out.setlist(path, [""])
+            emptied = True
+    return out if emptied else None
+
+
+def mark_warnings(tree: list[Field], warnings: list[tuple[str, str]]) -> None:
+    """Put each (case path, text) at the field of that path, or at its nearest enclosing field."""
+    by_path: dict[str, Field] = {}
+
+    def index(nodes: list[Field]) -> None:
+        for node in nodes:
+            by_path.setdefault(node.path, node)
+            index(node.children)
+
+    index(tree)
+    for path, text in warnings:
+        probe = path
+        while probe and probe not in by_path:
+            probe = probe[:max(probe.rfind("."), probe.rfind("["), 0)]
+        if probe:
+            by_path[probe].warnings.append(text)

@@ -1,8 +1,9 @@
 """Clinician pages (blueprint `ui`): log in, list and search cases, read a case's report, download it,
 enter and edit cases through the case form, and compare versions.
 
-Server-rendered HTML from templates/ui/ (autoescaped), styles from static files, no scripts: the pages
-work offline and under a Content-Security-Policy that allows nothing but this site's styles and images.
+Server-rendered HTML from templates/ui/ (autoescaped), styles from static files: the pages work offline and
+under a Content-Security-Policy that allows nothing but this site's styles and images. The case form alone
+also runs this site's form.js (adding rows in the page, pasting into the lab grid, look-ups); it works without.
 Every page that shows case data writes an AuditEvent (type "user").
 """
 
@@ -69,6 +70,11 @@ def _after(response: Response) -> Response:
 @bp.app_template_filter("anchor")
 def _anchor(path: str) -> str:
     return caseform.html_id(path)
+
+
+@bp.app_template_filter("generic")
+def _generic(path: str) -> str:
+    return caseform.generic(path)
 
 
 @bp.app_context_processor
@@ -290,16 +296,30 @@ def _form_values(form: MultiDict) -> MultiDict:
     return MultiDict([(k, v.replace("\r\n", "\n")) for k, v in form.items(multi=True) if k not in _FORM_META])
 
 
+from reporter.web import lookup_page  # noqa: E402  (its route hangs on this blueprint; the form uses its lists)
+
+FORM_CSP = PAGE_CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';")
+
+
 def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tuple[str, str]] | None = None,
                  issues=None, message: str | None = None, status: int = 200, note: str | None = None,
-                 reason: str = "", kind: str = "follow-up"):
+                 reason: str = "", kind: str = "follow-up", warnings: list[tuple[str, str]] | None = None):
+    """The case form, with the problems at their fields (errors stop the save; warnings are what a receiver
+    still needs, from the readiness check). The form page alone runs the page script (form.js)."""
     by_path: dict[str, list[str]] = {}
     for path, text in errors or []:
         by_path.setdefault(path, []).append(text)
     tree = caseform.form_tree(caseform.Values(values), by_path)
-    return Response(render_template("form.html", tree=tree, v=v, errors=errors or [], issues=issues or [],
-                                    message=message, note=note, reason=reason, kind=kind,
-                                    kind_errors=by_path.get("_kind", [])), status)
+    caseform.mark_warnings(tree, warnings or [])
+    response = Response(render_template(
+        "form.html", tree=tree, sections=caseform.sections(tree), v=v, errors=errors or [], issues=issues or [],
+        message=message, note=note, reason=reason, kind=kind, kind_errors=by_path.get("_kind", []),
+        reason_errors=by_path.get("_reason", []),
+        datalists=lookup_page.datalists(values), meddra_note=lookup_page.meddra_note(),
+        templates=caseform.row_templates(),
+        e2b_detail=request.args.get("e2b") == "1", warnings=warnings or []), status)
+    response.headers["Content-Security-Policy"] = FORM_CSP
+    return response
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
@@ -319,7 +339,7 @@ def edit_case(case_id: str):
         return _submit(v)
     _audit("read", "R", f"Bundle/{case_id}/_history/{v.version}")
     values, note = _values_for_edit(v)
-    return _render_form(values, v=v, note=note)
+    return _render_form(values, v=v, note=note, warnings=_readiness_marks(downloads.served_bundle(v)))
 
 
 def _values_for_edit(v: StoredVersion) -> tuple[MultiDict, str | None]:
@@ -348,26 +368,13 @@ def _submit(v: StoredVersion | None):
     values = _form_values(form)
     _audit("create" if v is None else "update", "C" if v is None else "U",
            "Bundle" if v is None else f"Bundle/{v.case_id}")
-    case, problems = caseform.parse(values)
-    problems += caseform.version_kind_problems(kind, reason, v is not None)
-    if case is None or problems:
-        return _render_form(values, v=v, errors=problems, status=422, reason=reason, kind=kind,
-                            message=f"Not saved: {len(problems)} problem(s) in the form, shown next to the fields.")
-    caseform.apply_version_kind(case, kind, reason)
-    from reporter.fhir.build import build_bundle
-    from reporter.validation import validate_bundle
-
-    if case.report.created is None:  # C.1.2: this version's creation, to the second (E2B wants seconds)
-        case.report.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    bundle = build_bundle(case)
-    report = validate_bundle(bundle)
-    if report.errors:
-        return _render_form(values, v=v, issues=report.issues, status=422, reason=reason, kind=kind,
-                            message=f"Not saved: the case's FHIR Bundle has {len(report.errors)} validation "
-                                    "error(s), listed below.")
-    if v is not None and not reason:  # a change to a stored case says why (kept in the audit trail)
-        return _render_form(values, v=v, status=422, reason=reason,
-                            message="Not saved: give a reason for this version (the field at the end of the form).")
+    case, bundle, problems, issues, warnings = _check_form(values, v, kind, reason)
+    if case is None or bundle is None or problems or issues:
+        count = len(problems) + len(issues)
+        return _render_form(values, v=v, errors=problems, issues=issues, status=422, reason=reason, kind=kind,
+                            warnings=warnings,
+                            message=f"Not saved: {count} problem(s), each shown at its field"
+                                    + (" (and listed below)" if issues else "") + ".")
     casefile = case.model_dump(mode="json", by_alias=True, exclude_none=True)
     author = f"user:{g.user}"
     try:
@@ -388,6 +395,74 @@ def _submit(v: StoredVersion | None):
                             message=f"Not saved: {text}")
     g.ui_audit.update(entity=f"Bundle/{saved.case_id}/_history/{saved.version}", stored=True)
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
+
+
+def _check_form(values: MultiDict, v: StoredVersion | None, kind: str, reason: str):
+    """Every problem of a submitted form in one round: the model's and the code checks', the ICSR criteria
+    and FHIR validation of the Bundle the case becomes (at the field each comes from; the few that come
+    from no field are returned as issues), a missing reason; and, when the save fails, what each receiver
+    would still need (warnings at the fields). Returns (case, bundle, problems, issues, warnings)."""
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_bundle
+
+    parsed = caseform.parse_form(values)
+    problems = parsed.problems + caseform.version_kind_problems(kind, reason, v is not None)
+    if v is not None and not reason and not any(path == "_kind" for path, _ in problems):
+        problems.append(("_reason", "give a reason for this version (kept in the version history)"))
+    case, bundle, issues, warnings = parsed.case, None, [], []
+    if case is None:
+        problems += _checks_of_the_rest(values, parsed)
+        return case, bundle, problems, issues, warnings
+    caseform.apply_version_kind(case, kind, reason)
+    if case.report.created is None:  # C.1.2: this version's creation, to the second (E2B wants seconds)
+        case.report.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        bundle = build_bundle(case)
+    except ReporterError as exc:
+        problems.append((exc.location or "", exc.message))
+        return case, None, problems, issues, warnings
+    placed, issues = caseform.bundle_problems(parsed, bundle, validate_bundle(bundle).errors)
+    problems += placed
+    if problems or issues:
+        warnings = [(parsed.form_path(path), text) for path, text in _readiness_marks(bundle)]
+    return case, bundle, problems, issues, warnings
+
+
+def _checks_of_the_rest(values: MultiDict, parsed: caseform.Parsed) -> list[tuple[str, str]]:
+    """When the model refuses some values (a malformed date, a word for a number), the Bundle checks (ICSR
+    criteria, FHIR, plausibility) still run on the form without them, so that their problems come in the
+    same round. Only problems at other fields are kept (an emptied field would report itself missing)."""
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_bundle
+
+    refused = [path for path, _ in parsed.problems]
+    retry = caseform.without(values, refused)
+    if retry is None:
+        return []
+    again = caseform.parse_form(retry)
+    if again.case is None:
+        return []
+    if again.case.report.created is None:
+        again.case.report.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        bundle = build_bundle(again.case)
+    except ReporterError:
+        return []
+    placed, _ = caseform.bundle_problems(again, bundle, validate_bundle(bundle).errors)
+    return [(path, text) for path, text in placed
+            if not any(path == r or path.startswith((r + ".", r + "[")) or r.startswith(path + ".") for r in refused)]
+
+
+def _readiness_marks(bundle: dict) -> list[tuple[str, str]]:
+    """(case path, "needed for ich, fda: message") for each readiness problem that names a case field."""
+    from reporter.e2b.readiness import by_receiver
+
+    receivers: dict[tuple[str, str], list[str]] = {}
+    for line in by_receiver(bundle):
+        for p in line.problems:
+            if p.case_path:
+                receivers.setdefault((p.case_path, p.issue.message), []).append(line.receiver.upper())
+    return [(path, f"needed for {', '.join(names)}: {text}") for (path, text), names in receivers.items()]
 
 
 # --- start a case from the EHR (issue 14) -----------------------------------------------------------------

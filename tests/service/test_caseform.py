@@ -92,3 +92,121 @@ def test_empty_rows_are_dropped_and_errors_keep_the_form_row_number() -> None:
     form["reactions[" + str(rows + 1) + "].verbatim"] = "only a verbatim, no id"  # ...the second one half filled
     _, problems = caseform.parse(form)
     assert (f"reactions[{rows + 1}].id", "required") in problems
+
+
+# --- the form built for the task (issue 15) -----------------------------------------------------------------
+
+def _walk(fields: list[caseform.Field]):
+    for f in fields:
+        yield f
+        yield from _walk(f.children)
+
+
+def _everything() -> MultiDict:
+    out = MultiDict()
+    for path in _model_paths(m.CaseFile):
+        for list_path in {path[:i] for i in range(len(path)) if path.startswith("[0]", i)}:
+            out[f"{list_path}#rows"] = "1"
+    return out
+
+
+def test_sections_follow_the_reporting_order_and_place_every_top_level_field() -> None:
+    sections = caseform.sections(caseform.form_tree(caseform.Values(_everything())))
+    assert [s["key"] for s in sections] == ["patient", "reactions", "drugs", "tests", "narrative", "source", "report"]
+    placed = [f.path for s in sections for f in s["items"]]
+    assert sorted(placed) == sorted(n for n in m.CaseFile.model_fields if n != "format")
+    assert sections[-1]["detail"]  # the administrative part comes last
+
+
+def test_no_drop_down_shows_a_raw_key() -> None:
+    for f in _walk(caseform.form_tree(caseform.Values(_everything()))):
+        for value, label in f.options:
+            assert "-" not in label or label != value, (f.path, value)
+    tree = caseform.form_tree(caseform.Values(_everything()))
+    absent = next(f for f in _walk(tree) if f.path == "patient.birth_date.absent")
+    assert ("asked-unknown", "asked, but not known") in absent.options
+
+
+def test_row_patterns_match_rows_and_detail_folds() -> None:
+    assert caseform.hint_for("tests[3].loinc").startswith("LOINC code")  # "[*]" is a row, not a character class
+    assert caseform.is_detail("reactions[1].translation") and not caseform.is_detail("reactions[1].verbatim")
+    tree = caseform.form_tree(caseform.Values(_everything()))
+    reaction = next(f for f in _walk(tree) if f.path == "reactions[0]")
+    assert "reactions[0].translation" in [c.path for c in reaction.more]
+    assert "reactions[0].meddra" in [c.path for c in reaction.main]
+
+
+def test_the_lab_grid_has_one_cell_per_column_and_keeps_every_other_field() -> None:
+    tree = caseform.form_tree(caseform.Values(_everything()))
+    tests = next(f for f in tree if f.path == "tests")
+    cells, rest = tests.cells(tests.children[0])
+    assert [c.path if c else None for c in cells] == [f"tests[0].{c['path']}" for c in tests.grid]
+    grid_leaves = {c.path for c in cells} | {r.path for r in rest}
+    model_leaves = {p for p in _model_paths(m.CaseFile) if p.startswith("tests[0].")}
+    assert model_leaves <= grid_leaves  # nothing of a test is lost by drawing it as a grid
+    assert next(r for r in rest if r.path == "tests[0].date.unit").label == "Date · unit"
+
+
+def test_every_repeating_group_has_one_template_row_at_placeholder_numbers() -> None:
+    templates = {caseform.generic(f.path): f for f in caseform.row_templates()}
+    lists = {caseform.generic(f.path) for f in _walk(caseform.form_tree(caseform.Values(_everything())))
+             if f.kind == "list"}
+    assert set(templates) == lists
+    dosages = templates["drugs[*].dosages"]
+    assert dosages.template.path == f"drugs[{caseform.PLACEHOLDER}].dosages[{caseform.PLACEHOLDER + 1}]"
+    assert all(c.rows == 0 for c in _walk([dosages.template]) if c.kind == "list")
+    assert caseform.placeholder("tests") > caseform.MAX_ROWS  # never a real row
+
+
+def test_usual_unit_spellings_are_stored_as_ucum_and_others_still_refused() -> None:
+    form = caseform.flatten(load_case(DEMOS[0]))
+    form.setlist("tests[0].unit", ["IU/L"])
+    form.setlist("patient.age_at_onset.unit", ["years"])
+    case, problems = caseform.parse(form)
+    assert problems == [] and case.tests[0].unit == "[IU]/L" and case.patient.age_at_onset.unit == "a"
+    form.setlist("tests[0].unit", ["mg per litre"])
+    assert ("tests[0].unit", "'mg per litre' is not a UCUM unit") in caseform.parse(form)[1]
+
+
+def test_problems_of_the_bundle_land_at_the_form_row_they_come_from() -> None:
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_bundle
+
+    form = caseform.flatten(load_case(DEMOS[0]))
+    rows = int(form["tests#rows"])
+    for key in [k for k in form if k.startswith("tests[")]:  # the tests move down one row: row 0 left empty
+        values = form.getlist(key)
+        del form[key]
+        shifted = key.replace("tests[", "tests[#", 1)
+        form.setlist(shifted, values)
+    for key in [k for k in form if k.startswith("tests[#")]:
+        index, rest = key[len("tests[#"):].split("]", 1)
+        form.setlist(f"tests[{int(index) + 1}]{rest}", form.poplist(key))
+    form["tests#rows"] = str(rows + 1)
+    form.setlist("tests[1].low", ["100000"])  # above its high: an inverted range (plausibility)
+    form.setlist("tests[1].high", ["1"])
+    parsed = caseform.parse_form(form)
+    assert parsed.problems == [] and parsed.case is not None
+    bundle = build_bundle(parsed.case)
+    placed, left = caseform.bundle_problems(parsed, bundle, validate_bundle(bundle).errors)
+    assert [p for p, _ in placed] == ["tests[1].low"] and left == [], placed  # the form row, not the case's tests[0]
+
+
+def test_warnings_go_to_the_field_or_the_nearest_enclosing_one() -> None:
+    tree = caseform.form_tree(caseform.Values(caseform.flatten(load_case(DEMOS[0]))))
+    caseform.mark_warnings(tree, [("reactions[0].meddra.code", "needed for EMA: x"),
+                                  ("reactions[0].nothing.here", "needed for FDA: y")])
+    by_path = {f.path: f for f in _walk(tree)}
+    assert by_path["reactions[0].meddra.code"].warnings == ["needed for EMA: x"]
+    assert by_path["reactions[0]"].warnings == ["needed for FDA: y"]
+
+
+def test_a_refused_form_is_tried_again_without_the_refused_values() -> None:
+    form = caseform.flatten(load_case(DEMOS[0]))
+    form.setlist("patient.weight_kg", ["sixty"])
+    parsed = caseform.parse_form(form)
+    assert parsed.case is None and [p for p, _ in parsed.problems] == ["patient.weight_kg"]
+    retry = caseform.without(form, [p for p, _ in parsed.problems])
+    assert retry["patient.weight_kg"] == "" and form["patient.weight_kg"] == "sixty"  # the form itself is kept
+    assert caseform.parse_form(retry).case is not None
+    assert caseform.without(form, ["reactions[0].nothing"]) is None  # nothing to leave out: no second try

@@ -1,0 +1,107 @@
+"""Look-ups for case entry: MedDRA terms from the user's licensed release, LOINC codes of the laboratory
+tests the project names in its own tables, UCUM units with their usual spellings, and what the project
+knows of drugs (nothing: it ships no drug dictionary). Each answers a few words with a short list of
+{code, label} choices and, where it cannot help, a note saying why."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from reporter.tables import load_yaml
+
+LIMIT = 20
+NO_DRUG_DICTIONARY = ("no drug dictionary: type the product and substance names as reported; an ATC code or "
+                      "RxNorm RxCUI can be added under the drug's further details")
+
+
+def meddra(words: str, limit: int = LIMIT) -> dict[str, Any]:
+    """LLTs and PTs whose name holds every word (or the term with that code), from REPORTER_MEDDRA_DIR."""
+    from reporter.meddra.hierarchy import hierarchy
+
+    release = hierarchy()
+    if release is None:
+        return {"items": [], "note": "no MedDRA release configured (set REPORTER_MEDDRA_DIR to your licensed "
+                                     "MedDRA ASCII release): type the 8-digit LLT code and the MedDRA version"}
+    items = []
+    for term in release.search(words, limit=limit):
+        resolved = release.resolve(term.code)
+        pt = resolved.pt.name if resolved is not None and resolved.pt.code != term.code else None
+        items.append({"code": term.code, "label": term.name, "level": term.level,
+                      "pt": pt, "version": release.version})
+    return {"items": items, "version": release.version}
+
+
+@cache
+def lab_tests() -> list[dict[str, str]]:
+    """The laboratory tests the project's tables name (mappings/labs.yaml, mappings/plausibility.yaml):
+    LOINC code, the usual short name, the unit the table expects and the other names labs write."""
+    out: dict[str, dict[str, str]] = {}
+    for analyte in load_yaml("labs.yaml")["analytes"].values():
+        for code in analyte["loinc"]:
+            out[code] = {"code": code, "label": analyte["label"], "names": " ".join(analyte.get("names") or [])}
+    for code, row in (load_yaml("plausibility.yaml").get("loinc") or {}).items():
+        entry = out.setdefault(code, {"code": code, "label": _label(row["name"]), "names": ""})
+        entry.setdefault("unit", row.get("unit", ""))
+        entry["names"] = f"{entry['names']} {row['name']}".strip()
+    return sorted(out.values(), key=lambda e: (e["label"].lower(), e["code"]))
+
+
+def _label(name: str) -> str:
+    return name if name.isupper() or name[:1].isupper() else name[:1].upper() + name[1:]
+
+
+def loinc(words: str, limit: int = LIMIT) -> dict[str, Any]:
+    """Lab tests whose code, name or other names hold every word."""
+    needles = [w for w in re.split(r"\s+", words.lower().strip()) if w]
+    items = [{"code": t["code"], "label": t["label"], "unit": t.get("unit", "")} for t in lab_tests()
+             if all(n in f"{t['code']} {t['label']} {t['names']}".lower() for n in needles)]
+    return {"items": items[:limit], "note": "LOINC codes of the tests the project's tables name; other codes can "
+                                            "be typed (with their check digit)"}
+
+
+@cache
+def _units() -> dict[str, Any]:
+    return load_yaml("ucum_input.yaml")
+
+
+def common_units() -> list[dict[str, str]]:
+    return [dict(u) for u in _units()["common"]]
+
+
+def ucum(words: str, limit: int = LIMIT) -> dict[str, Any]:
+    """Common units matching the words; a usual spelling of a unit first gives its UCUM code."""
+    text = words.strip()
+    items = []
+    mapped = to_ucum(text) if text else None
+    if mapped is not None and mapped != text:
+        items.append({"code": mapped, "label": f"{mapped} (UCUM for {text})"})
+    needles = [w for w in re.split(r"\s+", text.lower()) if w]
+    items += [u for u in common_units() if u["code"] != mapped
+              and all(n in f"{u['code']} {u['label']}".lower() for n in needles)]
+    return {"items": items[:limit]}
+
+
+def to_ucum(text: str) -> str | None:
+    """The UCUM code of a unit as typed: itself when it is UCUM, else its usual spelling mapped
+    (IU/L -> [IU]/L, years -> a, mcg/kg -> ug/kg); None when neither gives a UCUM unit."""
+    from reporter.validation.ucum import is_valid_ucum
+
+    text = text.strip()
+    if is_valid_ucum(text):
+        return text
+    table = _units()
+    whole = table["spellings"].get(text)
+    if whole is not None:
+        return whole
+    atoms = table["atoms"]
+    mapped = re.sub(r"[^/.()]+", lambda m: atoms.get(m.group(0), m.group(0)), text)
+    return mapped if is_valid_ucum(mapped) else None
+
+
+def drugs(words: str, limit: int = LIMIT) -> dict[str, Any]:
+    return {"items": [], "note": NO_DRUG_DICTIONARY}
+
+
+KINDS = {"meddra": meddra, "loinc": loinc, "ucum": ucum, "drug": drugs}

@@ -1,0 +1,182 @@
+// The case form's enhancements. The form works without them: the server adds and removes rows, the
+// datalists offer choices, and saving checks everything. With them: rows are added and removed in the page
+// (no reload), spreadsheet rows paste into the lab grid, MedDRA terms are looked up as you type, a lab
+// test's name fills its LOINC code, and the ids of the case's drugs and reactions are offered where
+// other fields refer to them.
+(function () {
+  'use strict';
+  const form = document.querySelector('form.caseform');
+  if (!form) return;
+
+  const byName = (name) => form.querySelector(`[name="${CSS.escape(name)}"]`);
+  const listBox = (list) => [...form.querySelectorAll('fieldset[data-list]')].find((f) => f.dataset.list === list);
+  const ownRows = (box) => [...box.querySelectorAll('.rows')].find((r) => r.closest('fieldset[data-list]') === box);
+  const templates = document.querySelectorAll('#row-templates > template');
+
+  // The empty row of a list: its template (one per repeating group, at placeholder row numbers 90000 + depth)
+  // with the numbers of the rows the list sits in and the new row's own number put in.
+  function rowHtml(list, n) {
+    const generic = list.replace(/\[\d+\]/g, '[*]');
+    const template = [...templates].find((t) => t.dataset.for === generic);
+    if (!template) return null;
+    const outer = [...list.matchAll(/\[(\d+)\]/g)].map((m) => m[1]);
+    const base = parseInt(template.dataset.placeholder, 10) - outer.length;
+    let html = template.innerHTML;
+    outer.forEach((index, depth) => { html = html.split(String(base + depth)).join(index); });
+    return html.split(template.dataset.placeholder).join(String(n));
+  }
+
+  function addRow(list) {
+    const box = listBox(list);
+    const counter = byName(`${list}#rows`);
+    if (!box || !counter) return null;
+    const n = parseInt(counter.value || '0', 10);
+    const html = rowHtml(list, n);
+    if (html === null) return null;
+    const rows = ownRows(box);
+    rows.insertAdjacentHTML('beforeend', html);
+    counter.value = String(n + 1);
+    const count = box.querySelector('legend .count');
+    if (count) count.textContent = String(n + 1);
+    return rows.lastElementChild;
+  }
+
+  function removeRow(button) {
+    const row = button.closest('tr') || button.closest('fieldset.group, details.group');
+    if (!row) return;
+    for (const control of row.querySelectorAll('input, select, textarea')) {
+      if (control.type === 'hidden') continue;
+      if (control.type === 'checkbox' || control.type === 'radio') control.checked = false;
+      else if (control.tagName === 'SELECT') control.value = '';
+      else control.value = '';
+    }
+    row.hidden = true; // an empty row is dropped when the form is saved
+  }
+
+  form.addEventListener('click', (event) => {
+    const button = event.target.closest('button[name="_action"]');
+    if (!button) return;
+    const [verb, target] = [button.value.split(':', 1)[0], button.value.slice(button.value.indexOf(':') + 1)];
+    if (verb === 'add') {
+      const row = addRow(target);
+      if (!row) return; // no template: the server adds the row
+      event.preventDefault();
+      const first = row.querySelector('input:not([type=hidden]), select, textarea');
+      if (first) first.focus();
+    } else if (verb === 'remove') {
+      event.preventDefault();
+      removeRow(button);
+    }
+  });
+
+  // --- paste rows from a spreadsheet into the lab grid --------------------------------------------------
+  function setValue(control, text) {
+    text = text.trim();
+    if (control.tagName === 'SELECT') {
+      const option = [...control.options].find((o) => o.value === text || o.textContent.trim() === text);
+      control.value = option ? option.value : '';
+    } else if (control.type === 'checkbox') {
+      control.checked = ['true', 'yes', 'y', '1', 'x'].includes(text.toLowerCase());
+    } else {
+      control.value = text;
+    }
+    control.dispatchEvent(new Event('change', { bubbles: true }));
+  }
+
+  form.addEventListener('paste', (event) => {
+    const cell = event.target.closest && event.target.closest('table.labgrid td');
+    if (!cell) return;
+    const text = (event.clipboardData || window.clipboardData).getData('text/plain');
+    if (!/[\t\n]/.test(text.replace(/\n$/, ''))) return; // one value: an ordinary paste
+    event.preventDefault();
+    const table = cell.closest('table.labgrid');
+    const columns = table.querySelectorAll('thead th[data-col]').length;
+    const start = [...cell.parentElement.children].indexOf(cell);
+    const lines = text.replace(/\r/g, '').replace(/\n+$/, '').split('\n');
+    let row = cell.parentElement;
+    for (const line of lines) {
+      while (row && row.hidden) row = row.nextElementSibling;
+      if (!row) row = addRow(table.dataset.list);
+      if (!row) break;
+      line.split('\t').forEach((value, j) => {
+        if (start + j >= columns) return;
+        const control = row.children[start + j].querySelector('input, select, textarea');
+        if (control) setValue(control, value);
+      });
+      row = row.nextElementSibling;
+    }
+  });
+
+  // --- look-ups -----------------------------------------------------------------------------------------
+  const lookupUrl = (kind, q) => form.dataset.lookupUrl.replace('KIND', kind) + '?q=' + encodeURIComponent(q);
+  const found = new Map(); // code or term -> the look-up's item
+  let timer = null;
+
+  function sibling(control, field) {
+    return byName(control.name.replace(/\.(code|term)$/, '.' + field));
+  }
+
+  function fillMeddra(control) {
+    const item = found.get(control.value.trim());
+    if (!item) return;
+    const other = sibling(control, control.dataset.lookup === 'meddra' ? 'term' : 'code');
+    if (other) other.value = control.dataset.lookup === 'meddra' ? item.label : item.code;
+    const version = sibling(control, 'version');
+    if (version && !version.value && item.version) version.value = item.version;
+  }
+
+  async function searchMeddra(control) {
+    const q = control.value.trim();
+    if (q.length < 3 || /^\d{8}$/.test(q)) return;
+    const response = await fetch(lookupUrl('meddra', q), { credentials: 'same-origin' });
+    if (!response.ok) return;
+    const answer = await response.json();
+    const list = document.getElementById(control.dataset.lookup === 'meddra' ? 'dl-meddra' : 'dl-meddra-term');
+    list.replaceChildren(...answer.items.map((item) => {
+      found.set(item.code, item);
+      found.set(item.label, item);
+      const option = document.createElement('option');
+      const where = item.level + (item.pt ? ` of PT ${item.pt}` : '');
+      if (control.dataset.lookup === 'meddra') { option.value = item.code; option.label = `${item.label} (${where})`; }
+      else { option.value = item.label; option.label = `${item.code} (${where})`; }
+      return option;
+    }));
+    control.setAttribute('list', list.id);
+  }
+
+  form.addEventListener('input', (event) => {
+    const control = event.target;
+    if (control.dataset && control.dataset.lookup === 'lab-name') { // a known test's name gives its LOINC code
+      const option = [...document.getElementById('dl-lab-name').options].find((o) => o.value === control.value.trim());
+      const loinc = byName(control.name.replace(/\.name$/, '.loinc'));
+      if (option && loinc && !loinc.value) loinc.value = option.label;
+    }
+    if (control.dataset && (control.dataset.lookup === 'meddra' || control.dataset.lookup === 'meddra-term')) {
+      clearTimeout(timer);
+      timer = setTimeout(() => searchMeddra(control), 200);
+    }
+  });
+
+  function refreshIds(prefix, listId) {
+    const list = document.getElementById(listId);
+    if (!list) return;
+    const pattern = new RegExp(`^${prefix}\\[\\d+\\]\\.id$`);
+    const ids = [...form.querySelectorAll('input[name$=".id"]')].filter((i) => pattern.test(i.name) && i.value.trim());
+    list.replaceChildren(...ids.map((i) => Object.assign(document.createElement('option'), { value: i.value.trim() })));
+  }
+
+  form.addEventListener('change', (event) => {
+    const control = event.target;
+    const lookup = control.dataset && control.dataset.lookup;
+    if (lookup === 'meddra' || lookup === 'meddra-term') fillMeddra(control);
+    if (/^drugs\[\d+\]\.id$/.test(control.name)) refreshIds('drugs', 'dl-drug-id');
+    if (/^reactions\[\d+\]\.id$/.test(control.name)) refreshIds('reactions', 'dl-reaction-id');
+  });
+
+  // --- the E2B detail switch, remembered on this computer ---------------------------------------------------
+  const e2b = document.getElementById('e2b-detail');
+  if (e2b) {
+    if (localStorage.getItem('reporter.e2b-detail') === '1') e2b.checked = true;
+    e2b.addEventListener('change', () => localStorage.setItem('reporter.e2b-detail', e2b.checked ? '1' : '0'));
+  }
+})();

@@ -1,0 +1,67 @@
+"""The case form over real HTTP: the look-up endpoint (JSON for a logged-in user, 401 JSON without a session,
+never the login page: its caller is a script; 404 for an unknown kind); the form page alone may run its script;
+the edit form marks at its field what a receiver still needs."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from reporter.fhir.build import build_bundle
+from reporter.store.tokens import set_password
+from tests.render_support import issue_case_data
+
+PASSWORD = "correct horse battery"
+
+
+def _session(served) -> tuple[requests.Session, str]:
+    set_password(served.store, "clinician", PASSWORD)
+    site = served.base.removesuffix("/fhir")
+    s = requests.Session()
+    page = s.get(f"{site}/login", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = s.post(f"{site}/login", data={"csrf_token": token, "username": "clinician", "password": PASSWORD},
+               allow_redirects=False, timeout=30)
+    assert r.status_code == 303
+    return s, site
+
+
+def test_lookups_answer_json_to_a_session_only(served) -> None:
+    s, site = _session(served)
+    r = requests.get(f"{site}/lookup/loinc", params={"q": "bilirubin"}, allow_redirects=False, timeout=30)
+    assert r.status_code == 401 and r.json() == {"error": "not logged in"}
+    r = s.get(f"{site}/lookup/loinc", params={"q": "bilirubin"}, timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    assert "1975-2" in [i["code"] for i in r.json()["items"]]
+    assert s.get(f"{site}/lookup/ucum", params={"q": "IU/L"}, timeout=30).json()["items"][0]["code"] == "[IU]/L"
+    assert "no drug dictionary" in s.get(f"{site}/lookup/drug", params={"q": "amox"}, timeout=30).json()["note"]
+    assert s.get(f"{site}/lookup/loinc", params={"q": "a"}, timeout=30).json() == {"items": []}  # too short
+    r = s.get(f"{site}/lookup/snomed", params={"q": "liver"}, timeout=30)
+    assert r.status_code == 404 and "meddra" in r.json()["kinds"]
+    long = s.get(f"{site}/lookup/meddra", params={"q": "x" * 5000}, timeout=30)
+    assert long.status_code == 400 and "Traceback" not in long.text  # the app's query guard refuses it
+    assert s.get(f"{site}/lookup/meddra", params={"q": "x" * 300}, timeout=30).status_code == 200
+
+
+def test_only_the_form_page_may_run_a_script(served) -> None:
+    s, site = _session(served)
+    form = s.get(f"{site}/cases/new", timeout=30)
+    assert "script-src 'self'" in form.headers["Content-Security-Policy"]
+    assert '<script src="/static/form.js"' in form.text and "<script>" not in form.text  # no inline script
+    cases = s.get(f"{site}/cases", timeout=30)
+    assert "script-src" not in cases.headers["Content-Security-Policy"]
+
+
+def test_the_edit_form_marks_what_a_receiver_still_needs(served) -> None:
+    from reporter.casefile.model import CaseFile
+
+    case = CaseFile.model_validate(issue_case_data())
+    case.sender.organization = "Example Pharma " * 10  # longer than E2B's 100 characters (C.3.2)
+    stored = served.store.create(build_bundle(case), author="test", reason="r",
+                                 casefile=case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    s, site = _session(served)
+    page = s.get(f"{site}/cases/{stored.case_id}/edit", timeout=60).text
+    mark = re.search(r'<ul class="warnings" id="f-sender_organization-warn"><li>([^<]*)</li>', page)
+    assert mark and mark.group(1).startswith("needed for ICH") and "at most 100" in mark.group(1)
+    assert 'class="count-problems">1 to check' in page  # the outline points at the section
