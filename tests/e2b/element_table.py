@@ -20,24 +20,24 @@ from typing import Any
 import yaml
 from lxml import etree
 
+from reporter.casefile.model import CaseFile
 from reporter.e2b import export, importer, to_case, xmlsafe
 from reporter.e2b.xmlsafe import HL7, XSI
 from reporter.fhir.build import build_bundle
 from reporter.fhir.to_case import bundle_to_case
 from reporter.paths import mappings_dir
 from tests.conftest import EXAMPLES, shared_path
-from reporter.casefile.model import CaseFile
 from tests.e2b.helpers import FIXED_BATCH, FIXED_TIME, bundle_for, case_data
 
 INPUTS = Path(__file__).parent / "inputs"
 RICH = Path(__file__).parent / "data" / "rich-case.yaml"
 MEDDRA = "2.16.840.1.113883.6.163"
 ROUTE_OID = "2.16.840.1.113883.3.989.2.1.1.14"
-NULL_FLAVOR = "@nullFlavor=NI"
+NULL_FLAVOR = "@nullFlavor=NI"  # a candidate "value": the value replaced by null flavor NI
 # Elements whose codes combine two facts: the other code that keeps the second one (E.i.3.1: highlighted
 # by the reporter x serious; the exporter derives "serious" from E.i.3.2), or the only change there is
 # (C.2.r.5: "1" marks the primary source, there is no other value).
-SWAPS = {"E.i.3.1": {"1": "2", "2": "1", "3": "4", "4": "3"}, "C.2.r.5": {}}  # a candidate "value": the value replaced by null flavor NI
+SWAPS = {"E.i.3.1": {"1": "2", "2": "1", "3": "4", "4": "3"}, "C.2.r.5": {}}
 _INDEX = re.compile(r"\[\d+\]")
 _TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d+)?([+-]\d{4})?$")
 DATE_NODES = {"low", "high", "birthTime", "deceasedTime", "effectiveTime", "availabilityTime", "creationTime"}
@@ -279,6 +279,8 @@ def candidates(site: Site) -> list[str]:
         return [SWAPS[site.number][value]] if value in SWAPS[site.number] else []
     if site.number == "C.1.9.1" and value == "true":
         return []  # the C.1.9.1.r ids that follow a "true" would contradict a "false"
+    if re.fullmatch(r"[A-Z]{2}", value) and attr in ("code", "#text"):  # a country (ISO 3166)
+        return ["FR" if value != "FR" else "IT"]
     if attr == "codeSystemVersion":
         return ["19.0" if value != "19.0" else "20.0"]
     if attr == "code" and node.get("codeSystem") == MEDDRA:

@@ -55,7 +55,7 @@ def survey(corpus: dict[str, bytes]) -> et.Survey:
 def _model_of(annotation: typing.Any) -> list[type[BaseModel]]:
     """The pydantic models an annotation can hold (through lists, optionals and unions)."""
     if isinstance(annotation, typing.ForwardRef):  # a model defined further down the module
-        annotation = eval(annotation.__forward_arg__, vars(model))  # noqa: S307 - our own annotation
+        annotation = eval(annotation.__forward_arg__, vars(model))
     origin = typing.get_origin(annotation)
     if origin in (list, typing.Union, types.UnionType) or origin is typing.Annotated:
         return [m for arg in typing.get_args(annotation) for m in _model_of(arg)]
