@@ -436,6 +436,24 @@ def exported_values(number: str, doc: etree._Element, attr: str) -> list[str]:
     return out
 
 
+def check(probe: Probe) -> list[str]:
+    """What does not hold for a probe, against the element's `case` and `fhir` columns (empty: all holds)."""
+    spec = table()["elements"][probe.number]
+    where = f"{probe.number} in {probe.source}: {probe.old!r} -> {probe.new!r}"
+    if probe.problem:
+        return [f"{where}: {probe.problem}"]
+    out = []
+    stray = sorted(p for p in probe.case_paths if not matches(p, spec["case"]))
+    if stray:
+        out.append(f"{where}: the case also changes at {stray} (table: {spec['case']})")
+    if not any(fhir_matches(p, spec["fhir"]) for p in probe.fhir_paths):
+        out.append(f"{where}: the Bundle changes at {sorted(probe.fhir_paths)[:10]}, not at {spec['fhir']}")
+    if not probe.written:
+        out.append(f"{where}: the export writes {probe.exported[:6]} at {spec['group']}/{spec['node']} "
+                   f"(unchanged message: {probe.base_exported[:6]}), not the new value in place of the old one")
+    return out
+
+
 # -- over the corpus ------------------------------------------------------------------------------------
 
 @dataclass
