@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from pydantic import BaseModel
 
 from reporter.casefile import model
@@ -29,7 +30,7 @@ NOT_CHANGEABLE = {
     "G.k.9.i.1": "a link by id from a drug's reaction facts to a reaction (structure, not a value)",
     "C.2.r.5": "only \"1\" (this is the primary source) is allowed: moving the flag is not a value change",
 }
-# Real asymmetries found by this test: element -> what goes wrong.
+# Real asymmetries found by this test: element -> what goes wrong (none at present on the first instance).
 KNOWN: dict[str, str] = {}
 # Elements the exporter writes (on the corpus) that the importer does not read back.
 NOT_READ_BACK = {
@@ -157,3 +158,25 @@ def test_the_symmetry_check_can_fail(corpus: dict[str, bytes], survey: et.Survey
     assert probe.case_paths and not any(et.matches(p, "patient.height_cm") for p in probe.case_paths)
     assert not any(et.fhir_matches(p, "Observation(height).valueQuantity.value") for p in probe.fhir_paths)
     assert any(et.fhir_matches(p, "Observation(weight).valueQuantity.value") for p in probe.fhir_paths)
+
+
+# Asymmetries the first-instance test does not meet (found by bench/e2b_element_symmetry.py, which probes
+# every file): (element, file) -> what goes wrong.
+KNOWN_IN_FILE = {
+    ("G.k.4.r.10.2b", "fda-vaers-vaccines-infant.xml"):
+        "a route received in ICH's list (058 under ...2.1.1.14) by an FDA-bound file is written back only while "
+        "the Bundle is the imported one (sections_g.route_code: ctx.imported); the Bundle rebuilt from the "
+        "case (Bundle -> case -> Bundle) no longer says it was imported, so the FDA export drops the code and "
+        "keeps only the text",
+}
+
+
+@pytest.mark.parametrize("number,source", [
+    pytest.param(n, s, id=f"{n}-{s}", marks=pytest.mark.xfail(reason=why, strict=True))
+    for (n, s), why in KNOWN_IN_FILE.items()])
+def test_known_asymmetries_in_one_file(number: str, source: str, corpus: dict[str, bytes]) -> None:
+    data = corpus[source]
+    doc = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    site = next(s for s in et.sites(doc) if s.number == number and et.candidates(s))
+    failures = et.check(et.probe(number, source, data, site))
+    assert not failures, "\n".join(failures)
