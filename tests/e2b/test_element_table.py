@@ -180,3 +180,35 @@ def test_known_asymmetries_in_one_file(number: str, source: str, corpus: dict[st
     site = next(s for s in et.sites(doc) if s.number == number and et.candidates(s))
     failures = et.check(et.probe(number, source, data, site))
     assert not failures, "\n".join(failures)
+
+
+# Case fields the importer leaves unset when the message says what the default says (C.1.6.1 true with
+# documents listed): their values appear only when changed, which the value-change test covers.
+DEFAULTED = {"C.1.6.1"}
+
+
+def test_every_case_path_and_fhir_location_occurs_in_the_corpus(corpus: dict[str, bytes]) -> None:
+    """Also for the elements no value change reaches (links, flags, elements not read back): each `case`
+    path holds a value in some imported case and each `fhir` location in some Bundle built from one."""
+    case_paths: set[str] = set()
+    fhir_paths: set[str] = set()
+    for source, data in corpus.items():
+        doc = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        for index in range(len(doc.findall("{urn:hl7-org:v3}PORR_IN049016UV"))):
+            base = et._base(source, data, index)
+            case_paths |= set(base.case)
+            fhir_paths |= {et.fhir_generic(p) for p in base.fhir}
+    # the demo case with the parent route, built directly (its import does not read G.k.4.r.11 back)
+    fhir_paths |= {et.fhir_generic(p) for p in et.bundle_flat(et.build_bundle(CaseFile.model_validate(
+        et.more_case())))}
+    case_paths |= set(et.flatten(CaseFile.model_validate(et.more_case()).model_dump(mode="json", exclude_none=True)))
+    missing = []
+    for number in MAPPED:
+        spec = ELEMENTS[number]
+        cases = [spec["case"]] if isinstance(spec["case"], str) else spec["case"]
+        fhirs = [spec["fhir"]] if isinstance(spec["fhir"], str) else spec["fhir"]
+        if number not in DEFAULTED and not any(et.matches(p, c) for c in cases for p in case_paths):
+            missing.append(f"{number}: no case value at {cases}")
+        if not any(et.fhir_matches(p, f) for f in fhirs for p in fhir_paths):
+            missing.append(f"{number}: no Bundle value at {fhirs}")
+    assert not missing, "\n".join(missing)
