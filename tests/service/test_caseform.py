@@ -39,8 +39,12 @@ def _model_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
             tp = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
             if typing.get_origin(tp) is list:
                 item = typing.get_args(tp)[0]
-                if isinstance(item, type) and issubclass(item, BaseModel):
-                    out |= _model_paths(item, f"{path}[0]")
+                # a row is a model, or a choice between models (race: a code or why not)
+                items = typing.get_args(item) if typing.get_origin(item) in (typing.Union, types.UnionType) \
+                    else (item,)
+                if all(isinstance(i, type) and issubclass(i, BaseModel) for i in items):
+                    for i in items:
+                        out |= _model_paths(i, f"{path}[0]")
                 else:
                     out.add(path)
             elif isinstance(tp, type) and issubclass(tp, BaseModel):
