@@ -724,3 +724,11 @@ class CaseFile(Model):
                     if isinstance(value, RelativeTime):
                         found.append((f"drugs[{i}].dosages[{j}].{name}", value))
         return found
+
+
+# A model that names one defined further down (Patient.race -> Coded) keeps that field's annotation as a
+# forward reference until pydantic first rebuilds it, which happens only when that model is validated on
+# its own (the E2B import does). Code that reads the annotations (the case form) must not depend on that.
+for _model in [v for v in list(globals().values()) if isinstance(v, type) and issubclass(v, BaseModel)
+               and v.__module__ == __name__]:
+    _model.model_rebuild()
