@@ -129,6 +129,12 @@ def more_case() -> dict:
     drug["dosages"][0]["form"] = {"text": "Filmtablette", "code": "10221000", "system": "0.4.0.127.0.16.1.1.2.1",
                                   "version": "2023-01"}
     drug["dosages"][0]["parent_route"] = {"code": "transplacental", "text": "transplazentar"}
+    # included documents: the literature article (C.4.r.2) and a document held by the sender (C.1.6.1.r.2)
+    article = {"media_type": "application/pdf", "data": "JVBERi0xLjQgYXJ0aWNsZQ==", "reference": "article.pdf"}
+    for item in data.get("literature") or []:
+        item["file"] = dict(article)
+    data["report"]["additional_documents"] = [{"description": "Arztbrief", "file": {
+        "media_type": "text/plain", "data": "RW50bGFzc3VuZyBhbSBUYWcgMzA=", "reference": "arztbrief.txt"}}]
     return data
 
 
