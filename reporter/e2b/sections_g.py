@@ -322,7 +322,7 @@ def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
     if code is None:
         target = f"urn:oid:{oid}"
         coding = next((c for c in route.get("coding") or [] if c.get("system") == target), {})
-        if not coding and ctx.imported:  # received in another list than the receiver's: as received
+        if not coding and key is None:  # held as a code of another list (as received), not as a route key
             coding = next((c for c in route.get("coding") or []
                            if c.get("system", "").startswith("urn:oid:") and c.get("code")), {})
             oid = coding.get("system", "")[len("urn:oid:"):] or oid

@@ -33,10 +33,8 @@ NOT_CHANGEABLE = {
 # Real asymmetries found by this test: element -> what goes wrong (none at present on the first instance).
 KNOWN: dict[str, str] = {}
 # Elements the exporter writes (on the corpus) that the importer does not read back.
-NOT_READ_BACK = {
-    "G.k.4.r.11.1": "the exporter writes the parent route's text (sections_g.py) but reporter/e2b/to_case.py "
-                    "never reads G.k.4.r.11: the parent route is lost on re-import",
-}
+# (G.k.4.r.11.1, the parent route's text, was one until the importer read it.)
+NOT_READ_BACK: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -161,21 +159,17 @@ def test_the_symmetry_check_can_fail(corpus: dict[str, bytes], survey: et.Survey
     assert any(et.fhir_matches(p, "Observation(weight).valueQuantity.value") for p in probe.fhir_paths)
 
 
-# Asymmetries the first-instance test does not meet (found by bench/e2b_element_symmetry.py, which probes
-# every file): (element, file) -> what goes wrong.
-KNOWN_IN_FILE = {
+# Asymmetries the first-instance test does not meet, found by bench/e2b_element_symmetry.py (which probes
+# every file) and fixed since: (element, file) -> what went wrong. They must stay fixed.
+FIXED_IN_FILE = {
     ("G.k.4.r.10.2b", "fda-vaers-vaccines-infant.xml"):
-        "a route received in ICH's list (058 under ...2.1.1.14) by an FDA-bound file is written back only while "
-        "the Bundle is the imported one (sections_g.route_code: ctx.imported); the Bundle rebuilt from the "
-        "case (Bundle -> case -> Bundle) no longer says it was imported, so the FDA export drops the code and "
-        "keeps only the text",
+        "a route received in ICH's list (058 under ...2.1.1.14) by an FDA-bound file was written back only while "
+        "the Bundle was the imported one; the Bundle rebuilt from the case lost the code for FDA",
 }
 
 
-@pytest.mark.parametrize("number,source", [
-    pytest.param(n, s, id=f"{n}-{s}", marks=pytest.mark.xfail(reason=why, strict=True))
-    for (n, s), why in KNOWN_IN_FILE.items()])
-def test_known_asymmetries_in_one_file(number: str, source: str, corpus: dict[str, bytes]) -> None:
+@pytest.mark.parametrize("number,source", [pytest.param(n, s, id=f"{n}-{s}") for (n, s) in FIXED_IN_FILE])
+def test_asymmetries_found_in_one_file_stay_fixed(number: str, source: str, corpus: dict[str, bytes]) -> None:
     data = corpus[source]
     doc = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     site = next(s for s in et.sites(doc) if s.number == number and et.candidates(s))

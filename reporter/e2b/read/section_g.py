@@ -119,6 +119,7 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                 "batch": r.value("G.k.4.r.7", dose), "text": r.value("G.k.4.r.8", dose),
                 "form": coded(r, "G.k.4.r.9.1", "G.k.4.r.9.2b", dose),
                 "route": coded(r, "G.k.4.r.10.1", "G.k.4.r.10.2b", dose),
+                "parent_route": _parent_route(r, dose),
             }, p, dose)
             if d:
                 dosages.append(d)
@@ -189,6 +190,12 @@ def _strength(r: Reader, substance: etree._Element) -> m.Quantity | None:
             and denominator.get("unit") in (None, "1"):
         r.mark(denominator, *(a for a in ("value", "unit") if denominator.get(a)))
     return strength
+
+
+def _parent_route(r: Reader, dose: etree._Element) -> m.Coded | None:
+    """G.k.4.r.11.1 parent route (parent-child reports), as the text the exporter writes."""
+    text = r.value("G.k.4.r.11.1", dose)
+    return m.Coded(text=text) if text else None
 
 
 def _devices(r: Reader, drug: etree._Element) -> list[m.Device]:
