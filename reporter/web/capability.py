@@ -9,7 +9,7 @@ from reporter.web.search import searchable, supported_params
 
 _STARTED = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
-_READ_ONLY = ("read", "vread", "history-instance", "search-type")
+_READ_ONLY = ("read", "vread", "history-instance", "history-type", "search-type")
 
 
 def _software_version() -> str:
@@ -69,7 +69,7 @@ def capability_statement(base: str) -> dict:
                                "create one with `reporter token create --scope read --scope write`.",
             },
             "resource": [{k: v for k, v in r.items() if v is not None} for r in resources],
-            "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "operation": [{"name": "tabulate",
                            "definition": "http://fhir-ae-reporter.org/OperationDefinition/tabulate",
                            "documentation": "GET $tabulate?by=FIELD&where=FIELD=VALUE: counts of stored cases "
