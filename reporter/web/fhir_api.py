@@ -27,7 +27,7 @@ from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
 from reporter.web.negotiation import accepts, fhir_response, read_resource_body, wanted_format
 from reporter.web.outcome import UnprocessableBundle, error_outcome, issue, outcome, status_for
-from reporter.web.search import ParsedSearch, parse_search, searchable
+from reporter.web.search import INCLUDE_PARAMS, ParsedSearch, parse_search, searchable
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 _TYPE_RE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
@@ -296,7 +296,7 @@ def search(resource_type: str):
     page = store().search(resource_type, criteria)
     base = base_url()
     kept = [(k, v) for k in parsed.used for v in request.args.getlist(k)]
-    for control in ("_count", "_sort", "_format", "_total", "_summary", "_elements", "_include", "_revinclude"):
+    for control in ("_count", "_sort", "_format", "_total", "_summary", "_elements", *INCLUDE_PARAMS):
         kept += [(control, v) for v in request.args.getlist(control)]
     position = []
     if criteria.cursor:
@@ -335,23 +335,39 @@ def _strict_handling() -> bool:
     return "handling=lenient" not in prefer
 
 
+MAX_INCLUDE_ROUNDS = 4  # :iterate follows references at most this many links away from the matches
+MAX_INCLUDED = 1000  # included resources per page, whatever the rounds find
+
+
 def _included(matches: list[StoredResource], parsed: ParsedSearch) -> list[StoredResource]:
-    """The _include and _revinclude resources of a page, each once, none that is already a match."""
+    """The _include and _revinclude resources of a page, each once, none that is already a match. The first
+    round applies every include to the matches; later rounds apply the :iterate ones to what the previous
+    round found, until nothing new turns up (bounded by MAX_INCLUDE_ROUNDS and MAX_INCLUDED)."""
     seen = {(r.resource_type, r.resource_id) for r in matches}
-    found: list[StoredResource] = []
-    for inc in parsed.includes:
-        refs = store().reference_values([r.row_id for r in matches], inc.param)
-        if inc.target:
-            refs = [r for r in refs if r.startswith(f"{inc.target}/")]
-        found += store().current_resources(refs)
-    for inc in parsed.revincludes:
-        found += store().referencing(inc.source, inc.param, [f"{r.resource_type}/{r.resource_id}" for r in matches])
-    out = []
-    for item in found:
-        key = (item.resource_type, item.resource_id)
-        if key not in seen:
-            seen.add(key)
-            out.append(item)
+    out: list[StoredResource] = []
+    frontier = matches
+    for round_no in range(MAX_INCLUDE_ROUNDS):
+        includes = [i for i in parsed.includes if round_no == 0 or i.iterate]
+        revincludes = [i for i in parsed.revincludes if round_no == 0 or i.iterate]
+        found: list[StoredResource] = []
+        for inc in includes:
+            sources = [r.row_id for r in frontier if r.resource_type == inc.source]
+            refs = store().reference_values(sources, inc.param)
+            if inc.target:
+                refs = [r for r in refs if r.startswith(f"{inc.target}/")]
+            found += store().current_resources(refs)
+        for inc in revincludes:
+            found += store().referencing(inc.source, inc.param,
+                                         [f"{r.resource_type}/{r.resource_id}" for r in frontier])
+        frontier = []
+        for item in found:
+            key = (item.resource_type, item.resource_id)
+            if key not in seen and len(out) < MAX_INCLUDED:
+                seen.add(key)
+                out.append(item)
+                frontier.append(item)
+        if not frontier:
+            break
     return out
 
 
