@@ -287,6 +287,7 @@ class CaseStore:
         self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
                                             expire_on_commit=False)
         self.outage = OutageMonitor()
+        self.closed = False  # set by dispose(): background workers on this store stop
         if migrate:
             self.upgrade()
 
@@ -301,6 +302,7 @@ class CaseStore:
             migrate.upgrade(self.engine.execution_options(sqlite_immediate=True))
 
     def dispose(self) -> None:
+        self.closed = True
         self.engine.dispose()
 
     # --- sessions -----------------------------------------------------------------------------------
@@ -722,14 +724,20 @@ class CaseStore:
             return session.scalar(select(func.max(CaseVersion.recorded)))
 
     def export_rows(self, resource_type: str, since: datetime | None, until: datetime,
-                    batch: int = 500) -> Iterator[StoredResource]:
+                    batch: int = 500, *, patients: list[str] | None = None,
+                    compartment: bool = False) -> Iterator[StoredResource]:
         """Current resources of a type updated in (since, until], in index order, read in batches (Bulk Data
-        export). Resources of nullified cases are left out, except their Bundles (which say so)."""
+        export). Resources of nullified cases are left out, except their Bundles (which say so). `compartment`:
+        only resources about a patient (the Patient compartment), of the `patients` ("Patient/<id>") if given."""
         ri = ResourceIndex
-        criteria = Criteria(include_nullified=resource_type == "Bundle")
+        criteria = Criteria(include_nullified=resource_type == "Bundle" and not compartment)
+        scope = []
+        if compartment:
+            scope.append(ri.patient.is_not(None) if patients is None else ri.patient.in_(sorted(set(patients))))
         after = 0
         while True:
-            conditions = [*self._conditions(ri, resource_type, criteria), ri.last_updated <= until, ri.id > after]
+            conditions = [*self._conditions(ri, resource_type, criteria), *scope, ri.last_updated <= until,
+                          ri.id > after]
             if since is not None:
                 conditions.append(ri.last_updated > since)
             with self.read_session() as session:

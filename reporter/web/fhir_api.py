@@ -749,3 +749,7 @@ def bulk_file(job: str, name: str):
     _audit("export-file", "R", f"{job}/{name}")
     require_scope("read")
     return bulk.download(job, name)
+
+
+# --- Group, Subscription, Patient/Group $export, SMART configuration (routes in their own module) -------------
+from reporter.web import server_api  # noqa: E402,F401  (registers its routes on bp)
