@@ -61,6 +61,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     from reporter.web.server_api import start_notifier
 
     start_notifier(app)
+    from reporter.web.smart_auth import bp as smart_bp
+
+    app.register_blueprint(smart_bp)
     app.register_blueprint(ui_bp)
     _register_errors(app)
     _register_security(app)
