@@ -187,3 +187,18 @@ def test_subscriptions_are_checked(hook) -> None:
         assert r.status_code == 400 and where in json.dumps(r.json()), (body, r.text[:300])
     assert _post(served, "Subscription", _subscription("Patient", receiver.url), served.read_token).status_code == 403
     assert served.session(served.read_token).get(f"{served.base}/Subscription", timeout=30).json()["total"] == 0
+
+
+def test_capability_statement_announces_the_integration_extras(served) -> None:
+    statement = served.session().get(f"{served.base}/metadata", timeout=30).json()
+    rest = statement["rest"][0]
+    declared = {r["type"]: r for r in rest["resource"]}
+    assert {"code": "history-system"} in rest["interaction"]
+    assert {"code": "history-type"} in declared["AdverseEvent"]["interaction"]
+    assert declared["Subscription"]["interaction"] and declared["Group"]["operation"][0]["name"] == "export"
+    assert any(o["name"] == "export" and o["definition"].endswith("patient-export")
+               for o in declared["Patient"]["operation"])
+    assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    token = rest["security"]["extension"][0]["extension"][0]["valueUri"]
+    assert token == served.base.removesuffix("/fhir") + "/auth/token"
+    assert ":iterate" in rest["documentation"]
