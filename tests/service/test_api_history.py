@@ -8,15 +8,9 @@ import json
 import threading
 
 from .bundles import demo_bundles, follow_up, renamed
+from .test_api_bulk import _post
 
 JSON = "application/fhir+json"
-
-
-def _post(served, bundle: dict) -> dict:
-    r = served.session(served.write_token).post(f"{served.base}/Bundle", data=json.dumps(bundle),
-                                                headers={"Content-Type": JSON}, timeout=120)
-    assert r.status_code == 201, r.text[:1000]
-    return r.json()
 
 
 def _pages(served, url: str, params: dict | None = None) -> list[dict]:
