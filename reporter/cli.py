@@ -1165,3 +1165,70 @@ def db_reproject(database_url: str | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- SMART backend-services clients (issue 13) ----------------------------------------------------------------
+
+@main.group("smart-client")
+def smart_client() -> None:
+    """Clients allowed to get access tokens with a signed JWT (SMART Backend Services, POST /auth/token)."""
+
+
+@smart_client.command("add")
+@click.argument("client_id")
+@click.option("--jwks", "jwks_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The client's public keys as a JSON Web Key Set (RSA, or EC P-384).")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "write", "submit"]),
+              help="An API scope the client may be granted (repeat).")
+@click.option("--label", default=None, help="Who the client is.")
+@_db_option
+def smart_client_add(client_id: str, jwks_file: str, scopes: tuple[str, ...], label: str | None,
+                     database_url: str | None) -> None:
+    """Register a client with its public keys and the scopes it may be granted."""
+    import json
+    from pathlib import Path
+
+    from reporter.errors import InputError
+    from reporter.store.smart_clients import register_client
+
+    try:
+        jwks = json.loads(Path(jwks_file).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{jwks_file} is not JSON ({exc})", location=jwks_file) from exc
+    store = _store(database_url)
+    try:
+        register_client(store, client_id, jwks, list(scopes), label)
+        click.echo(f"registered {client_id} (scopes {' '.join(sorted(set(scopes)))})")
+    finally:
+        store.dispose()
+
+
+@smart_client.command("revoke")
+@click.argument("client_id")
+@_db_option
+def smart_client_revoke(client_id: str, database_url: str | None) -> None:
+    """Revoke a client: its assertions are refused from now on (tokens already issued expire on their own)."""
+    from reporter.errors import NotFound
+    from reporter.store.smart_clients import revoke_client
+
+    store = _store(database_url)
+    try:
+        if not revoke_client(store, client_id):
+            raise NotFound(f"no client {client_id}")
+        click.echo(f"revoked {client_id}")
+    finally:
+        store.dispose()
+
+
+@smart_client.command("list")
+@_db_option
+def smart_client_list(database_url: str | None) -> None:
+    """The registered clients: id, scopes, revoked, label."""
+    from reporter.store.smart_clients import list_clients
+
+    store = _store(database_url)
+    try:
+        for c in list_clients(store):
+            click.echo(f"{c.id}\t{' '.join(sorted(c.scopes))}\t{'revoked' if c.revoked else 'active'}\t{c.label or ''}")
+    finally:
+        store.dispose()

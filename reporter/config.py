@@ -113,3 +113,18 @@ SETTINGS = (*SETTINGS,
     Setting("token_days", "90", "Days an API token is valid unless `reporter token create --days` says otherwise."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+# --- Subscriptions and SMART backend services (issue 13, appended) -----------------------------------------
+SETTINGS = (*SETTINGS,
+    Setting("subscription_endpoints", None,
+            "Space-separated URL prefixes (e.g. https://engine.example.org/hooks/) a Subscription's rest-hook "
+            "endpoint must start with; unset: no Subscription is accepted."),
+    Setting("subscription_attempts", "5",
+            "Deliveries tried per notification before the Subscription's status becomes error."),
+    Setting("subscription_retry_seconds", "2", "Delay before the first retry of a failed notification "
+            "(doubled for each further retry, at most 5 minutes)."),
+    Setting("subscription_timeout", "10", "Seconds to wait for a Subscription endpoint's answer."),
+    Setting("smart_token_seconds", "300",
+            "Lifetime in seconds of an access token issued to a SMART backend-services client (at most 3600)."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}

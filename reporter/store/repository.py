@@ -310,6 +310,7 @@ class CaseStore:
         self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
                                             expire_on_commit=False)
         self.outage = OutageMonitor()
+        self.closed = False  # set by dispose(): background workers on this store stop
         if migrate:
             self.upgrade()
 
@@ -324,6 +325,7 @@ class CaseStore:
             migrate.upgrade(self.engine.execution_options(sqlite_immediate=True))
 
     def dispose(self) -> None:
+        self.closed = True
         self.engine.dispose()
 
     # --- sessions -----------------------------------------------------------------------------------
@@ -650,6 +652,30 @@ class CaseStore:
                                location=f"{resource_type}/{resource_id}")
             return [_stored(r) for r in rows]
 
+    def history_page(self, resource_type: str | None, *, since: datetime | None, count: int,
+                     cursor: str | None = None) -> Page:
+        """Type history (every stored version of every `resource_type` resource) or, with None, system history
+        (of every type, the case Bundles included), newest first, keyset-paged on (last_updated, row id).
+
+        Writes that commit while a client pages come before its cursor (timestamps only grow), so the pages
+        it follows never repeat or skip an entry; the next history call with `_since` picks them up."""
+        ri = ResourceIndex
+        conditions = [] if resource_type is None else [ri.resource_type == resource_type]
+        if since is not None:
+            conditions.append(ri.last_updated >= since)
+        paged = list(conditions)
+        if cursor:
+            value, row_id = _decode_cursor(cursor, "_lastUpdated")
+            paged.append(or_(ri.last_updated < value, and_(ri.last_updated == value, ri.id < row_id)))
+        with self.read_session() as session, self._time_limit(session):
+            rows = session.scalars(select(ri).where(*paged).order_by(ri.last_updated.desc(), ri.id.desc())
+                                   .limit(count + 1)).all() if count > 0 else []
+            total = session.scalar(select(func.count()).select_from(ri).where(*conditions))
+            page = Page([_stored(r) for r in rows[:count]], total)
+            if len(rows) > count:
+                page.next_cursor = _encode_cursor(rows[count - 1], "_lastUpdated")
+            return page
+
     def _conditions(self, ri, resource_type: str, criteria: Criteria) -> list:
         """SQL conditions on the index table (or an alias of it) for `criteria` on `resource_type`."""
         conditions = [ri.resource_type == resource_type, ri.is_current.is_(True)]
@@ -761,14 +787,20 @@ class CaseStore:
             return session.scalar(select(func.max(CaseVersion.recorded)))
 
     def export_rows(self, resource_type: str, since: datetime | None, until: datetime,
-                    batch: int = 500) -> Iterator[StoredResource]:
+                    batch: int = 500, *, patients: list[str] | None = None,
+                    compartment: bool = False) -> Iterator[StoredResource]:
         """Current resources of a type updated in (since, until], in index order, read in batches (Bulk Data
-        export). Resources of nullified cases are left out, except their Bundles (which say so)."""
+        export). Resources of nullified cases are left out, except their Bundles (which say so). `compartment`:
+        only resources about a patient (the Patient compartment), of the `patients` ("Patient/<id>") if given."""
         ri = ResourceIndex
-        criteria = Criteria(include_nullified=resource_type == "Bundle")
+        criteria = Criteria(include_nullified=resource_type == "Bundle" and not compartment)
+        scope = []
+        if compartment:
+            scope.append(ri.patient.is_not(None) if patients is None else ri.patient.in_(sorted(set(patients))))
         after = 0
         while True:
-            conditions = [*self._conditions(ri, resource_type, criteria), ri.last_updated <= until, ri.id > after]
+            conditions = [*self._conditions(ri, resource_type, criteria), *scope, ri.last_updated <= until,
+                          ri.id > after]
             if since is not None:
                 conditions.append(ri.last_updated > since)
             with self.read_session() as session:

@@ -331,3 +331,62 @@ class CaseApproval(Base):
 @event.listens_for(CaseVersion, "before_update")
 def _versions_are_immutable(mapper, connection, target) -> None:  # pragma: no cover - guard
     raise StoreError("case versions are immutable", location=f"case {target.case_id} v{target.version}")
+
+
+# --- migration 0006_integration (issue 13): Groups, Subscriptions, SMART backend clients --------------------
+
+class ServerResource(Base):
+    """Resources the server keeps beside the cases, written through the API on their own: Group (for Group-level
+    Bulk export) and Subscription. Versioned in place (the row holds the current version)."""
+
+    __tablename__ = "server_resource"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_updated: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    resource: Mapped[dict] = mapped_column(JsonDoc, nullable=False)
+    # Subscriptions: index rows up to this time have been matched against the criteria
+    checked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SubscriptionOutbox(Base):
+    """One notification to deliver: the subscription and the resource version that matched it."""
+
+    __tablename__ = "subscription_outbox"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_try: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (Index("ix_outbox_due", "state", "next_try"),
+                      Index("ix_outbox_subscription", "subscription_id", "state"))
+
+
+class SmartClient(Base):
+    """A SMART Backend Services client: its public keys (a JWKS) and the scopes it may be granted."""
+
+    __tablename__ = "smart_client"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    label: Mapped[str | None] = mapped_column(String(255))
+    jwks: Mapped[dict] = mapped_column(JsonDoc, nullable=False)
+    scopes: Mapped[str] = mapped_column(String(255), nullable=False)  # our scopes, space separated
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class SmartJti(Base):
+    """Client assertion ids seen, kept until the assertion expires: a replayed assertion is refused."""
+
+    __tablename__ = "smart_jti"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)

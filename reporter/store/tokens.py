@@ -54,9 +54,10 @@ def _audit(session, audit: AuditContext | None, subtype: str, action: str, entit
 
 
 def create_token(store: CaseStore, scopes: list[str] | tuple[str, ...], label: str | None = None, *,
-                 days: int | None = None, audit: AuditContext | None = None) -> str:
+                 days: int | None = None, audit: AuditContext | None = None, seconds: int | None = None) -> str:
     """Store a new token and return it (the only time its secret is visible). It expires after `days`
-    (default: the token_days setting; 0 = never)."""
+    (default: the token_days setting; 0 = never), or after `seconds` when given (the short-lived access tokens
+    of SMART backend services, reporter/smart.py)."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise InputError(f"unknown or missing scope(s): {', '.join(unknown) or '(none)'}",
@@ -69,7 +70,8 @@ def create_token(store: CaseStore, scopes: list[str] | tuple[str, ...], label: s
     with store.write_session() as session:
         session.add(ApiToken(id=token_id, secret_hash=_digest(secret), scopes=" ".join(sorted(set(scopes))),
                              label=label, created=now, revoked=False,
-                             expires=now + timedelta(days=days) if days else None))
+                             expires=now + timedelta(seconds=seconds) if seconds
+                         else now + timedelta(days=days) if days else None))
         _audit(session, audit, "token-create", "C", f"token:{token_id}", f"scopes {' '.join(sorted(set(scopes)))}")
     return f"rpt_{token_id}_{secret}"
 

@@ -58,6 +58,12 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     if networks:
         app.wsgi_app = TrustedProxies(app.wsgi_app, networks)  # type: ignore[method-assign]
     app.register_blueprint(fhir_bp)
+    from reporter.web.server_api import start_notifier
+
+    start_notifier(app)
+    from reporter.web.smart_auth import bp as smart_bp
+
+    app.register_blueprint(smart_bp)
     app.register_blueprint(ui_bp)
     _register_errors(app)
     _register_security(app)

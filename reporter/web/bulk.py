@@ -1,10 +1,13 @@
-"""FHIR Bulk Data export (system level, `GET /fhir/$export`), per the Bulk Data Access IG: an async kick-off
+"""FHIR Bulk Data export (system level `GET /fhir/$export`, patient level `GET /fhir/Patient/$export`, group level
+`GET /fhir/Group/<id>/$export`), per the Bulk Data Access IG: an async kick-off
 (`Prefer: respond-async` -> 202 + Content-Location), a status endpoint (202 with X-Progress while running, then
 200 with the manifest; DELETE cancels) and NDJSON files (application/fhir+ndjson), with `_type` and `_since`.
 
 The export runs in a thread of the worker that took the kick-off and writes its files under the export folder
 (REPORTER_EXPORT_DIR, default a folder in the system temp dir), so any worker on the host can answer status and
-download requests. The manifest's transactionTime is the store's watermark when the export started: everything
+download requests. Patient and group level exports write the Patient compartment only (Patient and the types
+that point at a patient: patient_types()), for every patient or for a Group's members. The manifest's
+transactionTime is the store's watermark when the export started: everything
 written up to it is in the files, and the next export with `_since=<transactionTime>` has everything after it."""
 
 from __future__ import annotations
@@ -39,14 +42,27 @@ def export_dir() -> Path:
     return folder
 
 
-def kick_off(store: CaseStore, base: str) -> Response:
+def patient_types() -> list[str]:
+    """Patient and the exportable types in its R4 compartment (a reference parameter to Patient named patient
+    or subject); Bundle is in no compartment."""
+    from reporter.store.searchparams import params_of
+
+    return [t for t in searchable_types() if t == "Patient" or any(
+        name in ("patient", "subject") and p.type == "reference" and "Patient" in p.targets
+        for name, p in params_of(t).items())]
+
+
+def kick_off(store: CaseStore, base: str, patients: list[str] | None = None, *, compartment: bool = False) -> Response:
+    """Start an export: of everything, or (compartment) of the Patient compartment of every patient, or of the
+    `patients` given as Patient/<id> (a Group's members)."""
     if "respond-async" not in request.headers.get("Prefer", "").replace(" ", ""):
         raise InputError("a bulk export runs asynchronously", location="Prefer", hint="send Prefer: respond-async")
     output_format = request.args.get("_outputFormat", NDJSON)
     if output_format not in (NDJSON, "application/ndjson", "ndjson"):
         raise InputError(f"_outputFormat {output_format!r} is not supported", location="_outputFormat",
                          hint=f"use {NDJSON}")
-    known = searchable_types()
+    compartment = compartment or patients is not None
+    known = patient_types() if compartment else searchable_types()
     types = [t for value in request.args.getlist("_type") for t in value.split(",") if t.strip()] or known
     unknown = [t for t in types if t not in known]
     if unknown:
@@ -66,18 +82,23 @@ def kick_off(store: CaseStore, base: str) -> Response:
     folder.mkdir()
     until = store.watermark() or datetime.now(UTC)
     (folder / "status.json").write_text(json.dumps({"state": "running", "types": types}), encoding="utf-8")
-    thread = threading.Thread(target=_run, args=(store, folder, types, since, until, base, request.url),
+    scope = (compartment, patients)
+    thread = threading.Thread(target=_run, args=(store, folder, types, since, until, base, request.url, scope),
                               name=f"export-{job}", daemon=True)
     thread.start()
     return Response(status=202, headers={"Content-Location": f"{base}/$export-status/{job}"})
 
 
-def _run(store: CaseStore, folder: Path, types: list[str], since, until, base: str, url: str) -> None:
+def _run(store: CaseStore, folder: Path, types: list[str], since, until, base: str, url: str,
+         scope: tuple[bool, list[str] | None] = (False, None)) -> None:
     output = []
+    compartment, patients = scope
     try:
         for rtype in types:
             part, count, handle = 0, 0, None
-            for item in store.export_rows(rtype, since, until):
+            rows = (store.export_rows(rtype, since, until, patients=patients, compartment=True) if compartment
+                    else store.export_rows(rtype, since, until))
+            for item in rows:
                 if not folder.exists():  # cancelled
                     return
                 if handle is None or (count % LINES_PER_FILE == 0 and count):

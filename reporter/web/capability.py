@@ -9,7 +9,7 @@ from reporter.web.search import searchable, supported_params
 
 _STARTED = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
-_READ_ONLY = ("read", "vread", "history-instance", "search-type")
+_READ_ONLY = ("read", "vread", "history-instance", "history-type", "search-type")
 
 
 def _software_version() -> str:
@@ -41,6 +41,9 @@ def capability_statement(base: str) -> dict:
                             for name, kind, definition in supported_params(resource_type)],
             "operation": [
                 {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                *([{"name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"}]
+                  if resource_type == "Patient" else []),
                 *([{"name": "e2b", "definition": "http://fhir-ae-reporter.org/OperationDefinition/Bundle-e2b",
                     "documentation": "GET Bundle/<id>/$e2b?receiver=ich|fda|ema: the case as a checked "
                                      "ICH E2B(R3) batch (application/xml)"},
@@ -66,14 +69,25 @@ def capability_statement(base: str) -> dict:
         "format": ["json", "xml"],
         "rest": [{
             "mode": "server",
+            "documentation": "Search takes _include and _revinclude with the R4 :iterate modifier (applied to "
+                             "the included resources too, at most 4 rounds and 1000 resources). History (instance, "
+                             "type, system) pages with _count and a next link. Subscriptions: rest-hook channel; "
+                             "criteria are searches as declared here; endpoints must be on the server's allow-list.",
             "security": {
                 "cors": False,
+                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                         "code": "SMART-on-FHIR"}],
+                             "text": "SMART Backend Services (client credentials with a signed JWT)"}],
+                "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                               "extension": [{"url": "token", "valueUri": _token_url(base)}]}],
                 "description": "Bearer tokens (Authorization: Bearer <token>) with scopes read, write and "
                                "submit ($e2b, of versions a reviewer has approved on the case page); "
-                               "create one with `reporter token create --scope read --scope write`.",
+                               "create one with `reporter token create --scope read --scope write`, or get a "
+                               "short-lived one as a SMART backend-services client (see "
+                               ".well-known/smart-configuration; `reporter smart-client add`).",
             },
-            "resource": [{k: v for k, v in r.items() if v is not None} for r in resources],
-            "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "resource": [{k: v for k, v in r.items() if v is not None} for r in [*resources, *_server_kept()]],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "operation": [{"name": "tabulate",
                            "definition": "http://fhir-ae-reporter.org/OperationDefinition/tabulate",
                            "documentation": "GET $tabulate?by=FIELD&where=FIELD=VALUE: counts of stored cases "
@@ -95,3 +109,27 @@ def _revincludes(resource_type: str) -> list[str]:
 
     return [f"{source}:{name}" for source in searchable() for name, p in params_of(source).items()
             if p.type == "reference" and (not p.targets or resource_type in p.targets)]
+
+
+def _token_url(base: str) -> str:
+    return base.removesuffix("/fhir") + "/auth/token"
+
+
+def _server_kept() -> list[dict]:
+    """Group (for Group-level export) and Subscription (rest-hook), kept by the server beside the cases."""
+    common = {"interaction": [{"code": c} for c in ("read", "create", "update", "delete", "search-type")],
+              "versioning": "versioned-update", "readHistory": False, "updateCreate": False,
+              "conditionalCreate": False, "conditionalUpdate": False, "conditionalDelete": "not-supported"}
+    id_param = {"name": "_id", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id", "type": "token"}
+    return [
+        {"type": "Group", **common, "searchParam": [id_param],
+         "documentation": "A list of patients (type person, actual true, members Patient/<id> of this server) "
+                          "for Group-level Bulk Data export",
+         "operation": [{"name": "export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}]},
+        {"type": "Subscription", **common,
+         "searchParam": [id_param, {"name": "status", "type": "token",
+                                    "definition": "http://hl7.org/fhir/SearchParameter/Subscription-status"}],
+         "documentation": "rest-hook channel; payload absent (empty POST) or application/fhir+json (PUT of the "
+                          "resource to <endpoint>/<Type>/<id>)"},
+    ]

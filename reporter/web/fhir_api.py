@@ -27,7 +27,7 @@ from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
 from reporter.web.negotiation import accepts, fhir_response, read_resource_body, wanted_format
 from reporter.web.outcome import UnprocessableBundle, error_outcome, issue, outcome, status_for
-from reporter.web.search import ParsedSearch, parse_search, searchable
+from reporter.web.search import INCLUDE_PARAMS, ParsedSearch, parse_search, searchable
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 _TYPE_RE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
@@ -191,50 +191,114 @@ def vread(resource_type: str, resource_id: str, version_id: str):
 
 @bp.get("/<resource_type>/<resource_id>/_history")
 def history(resource_type: str, resource_id: str):
+    """Instance history, newest first; `_count` pages it with a `next` link keyed on the version number."""
     _audit("history-instance", "R", f"{resource_type}/{resource_id}")
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
-    base = base_url()
-    entries = []
     if resource_type == "Bundle":
         items = [(v.version, v.recorded, _bundle_body(v)) for v in store().history(resource_id)]
     else:
         items = [(r.version, r.last_updated, r.with_meta())
                  for r in store().resource_history(resource_type, resource_id)]
-    since = request.args.get("_since")
-    if since:
-        from reporter.store.fhirdates import parse_range
-
-        try:
-            since_at = parse_range(since)[0]
-        except ValueError as exc:
-            raise InputError(f"_since={since!r} is not a FHIR instant", location="_since",
-                             hint="e.g. 2024-05-01T10:00:00Z") from exc
-        items = [i for i in items if i[1] >= since_at]
+    since, count, cursor = _history_args()
+    if since is not None:
+        items = [i for i in items if i[1] >= since]
     total = len(items)
-    if request.args.get("_count"):
-        from reporter.web.search import _count
+    if cursor is not None:
+        if not cursor.isdecimal():
+            raise InputError(f"invalid paging cursor {cursor!r}", location="_cursor",
+                             hint="follow the next link as given")
+        items = [i for i in items if i[0] < int(cursor)]
+    more = len(items) > count
+    items = items[:count]
+    entries = [_history_entry(resource_type, resource_id, version, recorded, body)
+               for version, recorded, body in items]
+    return fhir_response(_history_bundle(f"{resource_type}/{resource_id}/_history", entries, total,
+                                         str(items[-1][0]) if more and items else None))
 
-        items = items[:_count(request.args.get("_count"))]
-    for version, recorded, body in items:
-        first = version == 1
-        entries.append({
-            "fullUrl": f"{base}/{resource_type}/{resource_id}",
-            "resource": body,
+
+@bp.get("/<resource_type>/_history")
+def history_type(resource_type: str):
+    """Type history: every stored version of every resource of the type, newest first, keyset-paged."""
+    _audit("history-type", "R", resource_type)
+    require_scope("read")
+    _check_type(resource_type)
+    if resource_type not in searchable():
+        return fhir_response(outcome([issue("error", "not-supported",
+                                            f"{resource_type} has no history here", "url")]), 404)
+    return _history_of(resource_type, f"{resource_type}/_history")
+
+
+@bp.get("/_history")
+def history_system():
+    """System history: every stored version of every resource (case Bundles included), newest first."""
+    _audit("history-system", "R", None)
+    require_scope("read")
+    return _history_of(None, "_history")
+
+
+def _history_of(resource_type: str | None, path: str) -> Response:
+    since, count, cursor = _history_args()
+    page = store().history_page(resource_type, since=since, count=count, cursor=cursor)
+    entries = []
+    for item in page.resources:
+        body = item.with_meta()
+        if item.resource_type == "Bundle":
+            body["id"] = item.resource_id
+        entries.append(_history_entry(item.resource_type, item.resource_id, item.version, item.last_updated, body))
+    return fhir_response(_history_bundle(path, entries, page.total, page.next_cursor))
+
+
+_HISTORY_ARGS = frozenset({"_since", "_count", "_cursor", "_format", "_pretty"})
+
+
+def _history_args() -> tuple[datetime | None, int, str | None]:
+    """(_since, _count, _cursor) of a history request; any other parameter is refused (not silently ignored)."""
+    from reporter.store.fhirdates import parse_range
+    from reporter.web.search import DEFAULT_COUNT, _count
+
+    unknown = sorted(set(request.args) - _HISTORY_ARGS)
+    if unknown:
+        raise InputError(f"history parameter {unknown[0]!r} is not supported", location=unknown[0],
+                         hint="history takes _since, _count and the _cursor of a next link")
+    since = None
+    if request.args.get("_since"):
+        try:
+            since = parse_range(request.args["_since"])[0]
+        except ValueError as exc:
+            raise InputError(f"_since={request.args['_since']!r} is not a FHIR instant", location="_since",
+                             hint="e.g. 2024-05-01T10:00:00Z") from exc
+    count = _count(request.args.get("_count")) if request.args.get("_count") else DEFAULT_COUNT
+    return since, count, request.args.get("_cursor") or None
+
+
+def _history_entry(resource_type: str, resource_id: str, version: int, recorded: datetime, body: dict) -> dict:
+    first = version == 1
+    return {"fullUrl": f"{base_url()}/{resource_type}/{resource_id}", "resource": body,
             "request": {"method": "POST" if first else "PUT",
                         "url": resource_type if first else f"{resource_type}/{resource_id}"},
             "response": {"status": "201 Created" if first else "200 OK", "etag": f'W/"{version}"',
-                         "lastModified": format_instant(recorded)},
-        })
+                         "lastModified": format_instant(recorded)}}
+
+
+def _history_bundle(path: str, entries: list[dict], total: int | None, next_cursor: str | None) -> dict:
+    """A history Bundle with self and (when more follow) next links; the next link keeps _since and _count."""
+    base = base_url()
+    kept = [(k, v) for k in ("_since", "_count", "_format") for v in request.args.getlist(k)]
+    position = [("_cursor", request.args["_cursor"])] if request.args.get("_cursor") else []
+    links = [{"relation": "self", "url": f"{base}/{path}" + (f"?{urlencode(kept + position)}"
+                                                              if kept or position else "")}]
+    if next_cursor:
+        links.append({"relation": "next", "url": f"{base}/{path}?{urlencode([*kept, ('_cursor', next_cursor)])}"})
     result = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
-              "meta": {"lastUpdated": format_instant(datetime.now(UTC))}, "type": "history",
-              "total": total,
-              "link": [{"relation": "self", "url": f"{base}/{resource_type}/{resource_id}/_history"
-                        + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")}]}
+              "meta": {"lastUpdated": format_instant(datetime.now(UTC))}, "type": "history"}
+    if total is not None:
+        result["total"] = total
+    result["link"] = links
     if entries:
         result["entry"] = entries
-    return fhir_response(result)
+    return result
 
 
 # --- search -------------------------------------------------------------------------------------------
@@ -252,7 +316,7 @@ def search(resource_type: str):
     page = store().search(resource_type, criteria)
     base = base_url()
     kept = [(k, v) for k in parsed.used for v in request.args.getlist(k)]
-    for control in ("_count", "_sort", "_format", "_total", "_summary", "_elements", "_include", "_revinclude"):
+    for control in ("_count", "_sort", "_format", "_total", "_summary", "_elements", *INCLUDE_PARAMS):
         kept += [(control, v) for v in request.args.getlist(control)]
     position = []
     if criteria.cursor:
@@ -291,23 +355,39 @@ def _strict_handling() -> bool:
     return "handling=lenient" not in prefer
 
 
+MAX_INCLUDE_ROUNDS = 4  # :iterate follows references at most this many links away from the matches
+MAX_INCLUDED = 1000  # included resources per page, whatever the rounds find
+
+
 def _included(matches: list[StoredResource], parsed: ParsedSearch) -> list[StoredResource]:
-    """The _include and _revinclude resources of a page, each once, none that is already a match."""
+    """The _include and _revinclude resources of a page, each once, none that is already a match. The first
+    round applies every include to the matches; later rounds apply the :iterate ones to what the previous
+    round found, until nothing new turns up (bounded by MAX_INCLUDE_ROUNDS and MAX_INCLUDED)."""
     seen = {(r.resource_type, r.resource_id) for r in matches}
-    found: list[StoredResource] = []
-    for inc in parsed.includes:
-        refs = store().reference_values([r.row_id for r in matches], inc.param)
-        if inc.target:
-            refs = [r for r in refs if r.startswith(f"{inc.target}/")]
-        found += store().current_resources(refs)
-    for inc in parsed.revincludes:
-        found += store().referencing(inc.source, inc.param, [f"{r.resource_type}/{r.resource_id}" for r in matches])
-    out = []
-    for item in found:
-        key = (item.resource_type, item.resource_id)
-        if key not in seen:
-            seen.add(key)
-            out.append(item)
+    out: list[StoredResource] = []
+    frontier = matches
+    for round_no in range(MAX_INCLUDE_ROUNDS):
+        includes = [i for i in parsed.includes if round_no == 0 or i.iterate]
+        revincludes = [i for i in parsed.revincludes if round_no == 0 or i.iterate]
+        found: list[StoredResource] = []
+        for inc in includes:
+            sources = [r.row_id for r in frontier if r.resource_type == inc.source]
+            refs = store().reference_values(sources, inc.param)
+            if inc.target:
+                refs = [r for r in refs if r.startswith(f"{inc.target}/")]
+            found += store().current_resources(refs)
+        for inc in revincludes:
+            found += store().referencing(inc.source, inc.param,
+                                         [f"{r.resource_type}/{r.resource_id}" for r in frontier])
+        frontier = []
+        for item in found:
+            key = (item.resource_type, item.resource_id)
+            if key not in seen and len(out) < MAX_INCLUDED:
+                seen.add(key)
+                out.append(item)
+                frontier.append(item)
+        if not frontier:
+            break
     return out
 
 
@@ -693,3 +773,7 @@ def bulk_file(job: str, name: str):
     _audit("export-file", "R", f"{job}/{name}")
     require_scope("read")
     return bulk.download(job, name)
+
+
+# --- Group, Subscription, Patient/Group $export, SMART configuration (routes in their own module) -------------
+from reporter.web import server_api  # noqa: E402,F401  (registers its routes on bp)

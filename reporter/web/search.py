@@ -25,7 +25,8 @@ _PREFIX_RE = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(.+)$")
 _TYPE_RE = re.compile(r"^[A-Z][A-Za-z]+$")
 # Result parameters: not criteria, never reported as unknown.
 CONTROL = frozenset({"_count", "_sort", "_format", "_cursor", "_offset", "_total", "_pretty", "_summary",
-                     "_elements", "_include", "_revinclude"})
+                     "_elements", "_include", "_revinclude", "_include:iterate", "_revinclude:iterate"})
+INCLUDE_PARAMS = ("_include", "_revinclude", "_include:iterate", "_revinclude:iterate")
 SUMMARY_MODES = ("true", "false", "text", "data", "count")
 
 
@@ -38,6 +39,7 @@ class Include:
     source: str  # resource type holding the reference
     param: str  # its reference parameter
     target: str | None = None  # only references to this type
+    iterate: bool = False  # R4 :iterate: applied to included resources too, not only to the matches
 
 
 @dataclass
@@ -92,9 +94,12 @@ def parse_search(resource_type: str, args: MultiDict, *, strict: bool = True) ->
     if args.get("_elements"):
         parsed.elements = [e for v in args.getlist("_elements") for e in _split(v, "_elements")]
     parsed.includes = [_include(v, "_include", resource_type) for v in args.getlist("_include")]
+    parsed.includes += [_include(v, "_include:iterate", None) for v in args.getlist("_include:iterate")]
     parsed.revincludes = [_include(v, "_revinclude", None) for v in args.getlist("_revinclude")]
-    if any(k.startswith(("_include:", "_revinclude:")) for k in args):
-        raise InputError("_include:iterate is not supported", location="_include")
+    parsed.revincludes += [_include(v, "_revinclude:iterate", None) for v in args.getlist("_revinclude:iterate")]
+    odd = [k for k in args if k.startswith(("_include:", "_revinclude:")) and k not in CONTROL]
+    if odd:
+        raise InputError(f"{odd[0]} is not supported", location=odd[0], hint="the R4 modifier is :iterate")
     criteria.include_nullified = resource_type == "Bundle" or (
         resource_type == "Composition" and any(n.split(":")[0] == "status" for n in parsed.used))
     return parsed
@@ -233,7 +238,7 @@ def _include(value: str, name: str, source_type: str | None) -> Include:
     target = parts[2] if len(parts) == 3 else None
     if target and param.targets and target not in param.targets:
         raise InputError(f"{name}={value!r}: {param_name} does not point at {target}", location=name)
-    return Include(source, param_name, target)
+    return Include(source, param_name, target, iterate=name.endswith(":iterate"))
 
 
 def _int(value: str | None, name: str, low: int, high: int) -> int:

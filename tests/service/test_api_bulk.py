@@ -109,8 +109,8 @@ def test_a_bulk_exporter_and_a_poller_mirror_the_store_while_writers_run(served)
     poll_since = None
     rounds = 0
     while True:
+        running = any(t.is_alive() for t in threads)  # before the poll: a slow poll must not skip a round
         poll_since = _poll(served, poll_since, polled, polled_seen, polled_duplicates)
-        running = any(t.is_alive() for t in threads)
         manifest, files = export(served, _type="Bundle", **({"_since": since} if since else {}))
         for bundle in files.get("Bundle", []):
             key = (bundle["id"], bundle["meta"]["versionId"])
