@@ -16,7 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from reporter import config
-from reporter.e2b import rules, transmission, xmlw, xsd
+from reporter.e2b import rules, transmission, xsd
 from reporter.e2b.context import Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
@@ -107,7 +107,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     for tag, attrs in (("interactionId", {"root": INTERACTION, "extension": "PORR_IN049016UV"}),
                        ("processingCode", {"code": "P"}), ("processingModeCode", {"code": "T"}),
                        ("acceptAckCode", {"code": "AL"})):
-        ctx.stand_in(el(msg, tag, attrs))
+        el(msg, tag, attrs)
     device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     original = original_ids(ctx.bundle, ctx.receiver)
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
@@ -115,13 +115,12 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
-    ctx.stand_in(el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18"))
-    ctx.stand_in(el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date")
-                    if comp.get("date") else None), not ctx.received("C.1.2"))
+    el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
+    el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
     event = el(el(act, "subject", typeCode="SUBJ"), "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
-    assessment = xmlw.container(el(xmlw.container(el(event, "component", typeCode="COMP")),
-                                   "adverseEventAssessment", classCode="INVSTG", moodCode="EVN"))
+    assessment = el(el(event, "component", typeCode="COMP"), "adverseEventAssessment", classCode="INVSTG",
+                    moodCode="EVN")
     links = drug_links(ctx)
     names = {f"urn:uuid:{s['id']}": drug_name(ctx, s) for s in ctx.index.section("drugs")}
     role = patient_role(ctx, assessment, names)
@@ -152,22 +151,20 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
     batch.set(f"{{{XSI}}}schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
     el(batch, "id", root=BATCH_ROOT, extension=batch_id or str(uuid.uuid4()))
     el(batch, "creationTime", value=creation)
-    xmlw.default(el(batch, "responseModeCode", code="D"))
-    xmlw.default(el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01"))
-    xmlw.default(el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr"))
+    el(batch, "responseModeCode", code="D")
+    el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
+    el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
     for bundle in bundles:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
         ctx = Ctx(bundle=bundle, receiver=profile)
-        msg = message(ctx, batch, creation, sender)
-        xmlw.settle_defaults(msg, drop=False)  # always written from the case: no received XML is re-emitted
+        message(ctx, batch, creation, sender)
     originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
-    xmlw.settle_defaults(batch, drop=False)
     return batch, profile
 
 
