@@ -16,7 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from reporter import config
-from reporter.e2b import rules, transmission, xsd
+from reporter.e2b import rules, transmission, xmlw, xsd
 from reporter.e2b.context import Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
@@ -30,7 +30,7 @@ from reporter.e2b.sections_c import (
 )
 from reporter.e2b.sections_d import patient_role
 from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_and_causality
-from reporter.e2b.xmlw import XSI, Node, el
+from reporter.e2b.xmlw import Node, el
 from reporter.errors import E2BError
 from reporter.fhir import read
 
@@ -139,16 +139,16 @@ def drug_name(ctx: Ctx, statement: Json) -> str:
     return (medication.get("code") or statement.get("medicationCodeableConcept") or {}).get("text") or "the drug"
 
 
-def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
-                creation_time: dt.datetime | None = None) -> tuple[etree._Element, Receiver]:
-    """The batch document for one or more Bundles (not yet checked)."""
+def write_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
+                creation_time: dt.datetime | None = None) -> tuple[bytes, Receiver]:
+    """The batch document for one or more Bundles, as the bytes of the output (not yet checked)."""
     if not bundles:
         raise E2BError("nothing to export: no input Bundles")
     profile = choose_receiver(bundles, receiver_name)
     creation = now_ts(creation_time)
     sender = sender_id(bundles)
     batch = el(None, "MCCI_IN200100UV01", ITSVersion="XML_1.0")
-    batch.set(f"{{{XSI}}}schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
+    batch.set("xsi:schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
     el(batch, "id", root=BATCH_ROOT, extension=batch_id or str(uuid.uuid4()))
     el(batch, "creationTime", value=creation)
     el(batch, "responseModeCode", code="D")
@@ -165,7 +165,19 @@ def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
-    return batch, profile
+    return xmlw.to_bytes(batch), profile
+
+
+def parse_output(xml: bytes) -> etree._Element:
+    """The writer's own output as a tree (element-only content: its indentation is not kept as text)."""
+    return etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True))
+
+
+def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
+                creation_time: dt.datetime | None = None) -> tuple[etree._Element, Receiver]:
+    """The batch document for one or more Bundles as an lxml tree (not yet checked)."""
+    xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time)
+    return parse_output(xml), profile
 
 
 def serialize(batch: etree._Element) -> bytes:
@@ -199,17 +211,9 @@ def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path
 def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
                    creation_time: dt.datetime | None = None, schema_dir: str | Path | None = None) -> Export:
     """Bundles -> checked E2B batch: the library face of `reporter e2b`."""
-    batch, profile = build_batch(bundles, receiver_name=receiver_name, batch_id=batch_id,
-                                 creation_time=creation_time)
-    xml = serialize(batch)
-    outcome = xsd.validate(batch, schema_dir)
-    if outcome is not None and not outcome[0]:
-        # Only when the XSD finds errors: check the serialized text (re-parsed) so that the errors' line
-        # numbers point into the output the user gets. Valid trees are checked as built (same content).
-        parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-        check = check_batch(parsed, profile, schema_dir, len(xml))
-    else:
-        check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=outcome)
+    xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time)
+    batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
+    check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
     return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 
