@@ -100,10 +100,26 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
     return facts
 
 
-def measure(message: etree._Element, used: list[tuple[etree._Element, str]]) -> Coverage:
-    """Count a message's value facts and which of them the importer read into the case model."""
+class DocumentLabels:
+    """The element labels of one received document, made when the first fact not mapped needs one and then
+    shared by all its messages."""
+
+    def __init__(self, root: etree._Element) -> None:
+        self.root = root
+        self._labels: Labels | None = None
+
+    def label(self, node: etree._Element, attribute: str | None = None) -> str:
+        if self._labels is None:
+            self._labels = Labels(self.root)
+        return self._labels.label(node, attribute)
+
+
+def measure(message: etree._Element, used: list[tuple[etree._Element, str]],
+            labels: DocumentLabels | None = None) -> Coverage:
+    """Count a message's value facts and which of them the importer read into the case model. `labels`:
+    those of the message's document, when several of its messages are measured."""
     read = {(id(node), attr) for node, attr in used}
-    labels = Labels(message.getroottree().getroot())
+    labels = labels or DocumentLabels(message.getroottree().getroot())
     result = Coverage()
     for node, attr, value in value_facts(message):
         result.total += 1
