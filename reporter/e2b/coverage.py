@@ -76,27 +76,32 @@ def _is_role_code(node: etree._Element) -> bool:
 def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]]:
     """(node, attribute or '#text', value) for every value fact of a message."""
     facts: list[tuple[etree._Element, str, str]] = []
-    for node in message.iter(etree.Element):
-        if not node.tag.startswith(f"{{{HL7}}}"):
+    start = len(HL7) + 2
+    for node in message.iter(f"{{{HL7}}}*"):
+        name = node.tag[start:]
+        if name in WRAPPER_ELEMENTS:
             continue
-        name = local(node)
         parent = node.getparent()
-        if name in WRAPPER_ELEMENTS or (parent is not None and (local(parent), name) in REGENERATED):
+        if parent is not None and (local(parent), name) in REGENERATED:
             continue
-        system = node.get("codeSystem") or ""
-        if system.startswith(STRUCTURE_SYSTEMS) and name == "code":
+        attrib = node.attrib
+        system = attrib.get("codeSystem") or ""
+        if name == "code" and system.startswith(STRUCTURE_SYSTEMS):
             continue
-        naming = _is_naming_code(node) or _is_role_code(node) or name == "interpretationCode"
-        for attr, value in node.attrib.items():
-            if attr in STRUCTURAL or naming:
-                continue
-            if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
-                continue
-            if attr in ("codeSystem", "codeSystemVersion") and not node.get("code"):
-                continue  # a code system with no code (a text-only value) says nothing
-            facts.append((node, attr, value))
-        if node.text and node.text.strip():
-            facts.append((node, "#text", node.text.strip()))
+        if attrib:
+            naming = _is_naming_code(node) or _is_role_code(node) or name == "interpretationCode"
+            if not naming:
+                for attr, value in attrib.items():
+                    if attr in STRUCTURAL:
+                        continue
+                    if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
+                        continue
+                    if attr in ("codeSystem", "codeSystemVersion") and not attrib.get("code"):
+                        continue  # a code system with no code (a text-only value) says nothing
+                    facts.append((node, attr, value))
+        text = node.text
+        if text and text.strip():
+            facts.append((node, "#text", text.strip()))
     return facts
 
 
