@@ -11,6 +11,7 @@ transaction-level advisory lock on PostgreSQL). That makes three guarantees chea
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 import uuid
@@ -19,7 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import orjson
 from sqlalchemy import (
     Engine,
     Numeric,
@@ -179,11 +182,21 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               hide_parameters=True)
+                               hide_parameters=True, json_deserializer=json_loads)
         _configure_sqlite(engine)
         return engine
     # hide_parameters: SQL errors must not carry case data into logs.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
+                         json_deserializer=json_loads)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Stored JSON as Python (orjson: a search page of 20 Bundles is over a megabyte of it); what orjson
+    refuses (NaN, integers past 64 bits) is read by the standard library as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _configure_sqlite(engine: Engine) -> None:
