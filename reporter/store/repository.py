@@ -60,6 +60,7 @@ from reporter.store.schema import (
     Case,
     CaseReaction,
     CaseVersion,
+    Rendition,
     ResourceIndex,
     ResourceToken,
 )
@@ -556,6 +557,26 @@ class CaseStore:
                                location=f"Bundle/{case_id}/_history/{version}")
             return StoredVersion(row.case_id, row.version, row.kind, row.recorded, row.author, row.reason,
                                  row.bundle, case.status, row.casefile)
+
+    def rendition(self, case_id: str, version: int, kind: str, renderer: str) -> bytes | None:
+        """A version's kept PDF or HTML, when the current renderer made it."""
+        with self.read_session() as session:
+            row = session.get(Rendition, (case_id, version, kind))
+            return row.body if row is not None and row.renderer == renderer else None
+
+    def keep_rendition(self, case_id: str, version: int, kind: str, renderer: str, body: bytes) -> None:
+        """Keep a version's PDF or HTML (replacing one an older renderer made). Two requests rendering the
+        same version at once both succeed: the second keeps what the first stored."""
+        try:
+            with self.write_session() as session:
+                row = session.get(Rendition, (case_id, version, kind))
+                if row is None:
+                    session.add(Rendition(case_id=case_id, version=version, kind=kind, renderer=renderer,
+                                          body=body, created=datetime.now(UTC)))
+                elif row.renderer != renderer:
+                    row.renderer, row.body, row.created = renderer, body, datetime.now(UTC)
+        except StoreConflict:
+            pass
 
     def history(self, case_id: str) -> list[StoredVersion]:
         """All versions of a case, newest first (FHIR history order)."""
