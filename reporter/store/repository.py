@@ -633,8 +633,10 @@ class CaseStore:
         conditions += [_date_condition(ri.date_start, ri.date_end, c) for c in criteria.date]
         conditions += [ri.patient.in_(values) for values in criteria.patient]
         for param, values in criteria.tokens:
-            conditions.append(exists(select(ResourceToken.id).where(
-                ResourceToken.index_id == ri.id, ResourceToken.param == param, _token_match(values))))
+            # the rows holding the token, found through its index (ix_token_lookup) first: a correlated
+            # EXISTS made the planners walk every current row of the type in page order for a rare value
+            conditions.append(ri.id.in_(select(ResourceToken.index_id).where(
+                ResourceToken.param == param, _token_match(values))))
         for param, clauses in criteria.quantities:
             number = sql_case((ResourceToken.param == param, cast(ResourceToken.code, Numeric(38, 12))))
             alternatives = [and_(_quantity_condition(number, c), *_unit_condition(c.unit)) for c in clauses]
