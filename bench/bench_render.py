@@ -2,7 +2,8 @@
 
 Run: PYTHONPATH=. python bench/bench_render.py [--seconds N]
 Each demo case is built into a Bundle once; the timing covers view extraction, charts, templates and,
-for PDF, WeasyPrint. Validation is left out (it has its own figures).
+for PDF, WeasyPrint. Validation is left out (it has its own figures). Then the downloads as the service
+serves them: each version rendered once and kept in the store (SQLite here), later downloads read it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,31 @@ def main() -> None:
     print(f"demo cases: {len(bundles)}; one core")
     print(f"Bundle -> HTML: {html_rate:8.1f} reports/s  ({html_n} runs, mean page {size_html / 1024:.0f} KiB)")
     print(f"Bundle -> PDF : {pdf_rate:8.1f} reports/s  ({pdf_n} runs, mean PDF {size_pdf / 1024:.0f} KiB)")
+    served(bundles, args.seconds)
+
+
+def served(bundles: list[dict], seconds: float) -> None:
+    """PDF downloads of stored versions: the first renders and keeps it, the next ones read the store."""
+    import tempfile
+
+    from reporter.store import CaseStore
+    from reporter.web import downloads
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = CaseStore(f"sqlite:///{tmp}/render.sqlite3")
+        versions = [store.create(b, author="bench") for b in bundles]
+        cpu = time.process_time()
+        for v in versions:
+            downloads.pdf(v, store)
+        first = (time.process_time() - cpu) / len(versions) * 1000
+        done, cpu = 0, time.process_time()
+        while time.process_time() - cpu < seconds:
+            downloads.pdf(versions[done % len(versions)], store)
+            done += 1
+        rate = done / (time.process_time() - cpu)
+        store.dispose()
+    print(f"PDF download, first of a version (renders, keeps): {first:8.1f} ms CPU")
+    print(f"PDF download, kept version      : {rate:8.1f} downloads/s CPU ({1000 / rate:.2f} ms each)")
 
 
 if __name__ == "__main__":

@@ -121,25 +121,8 @@ def has_forbidden(text: str) -> str | None:
 
 # --- YAML ---------------------------------------------------------------------------------------------------
 
-def check_yaml_events(text: str, loader: type, source: str) -> None:
-    """Refuse aliases (the 'billion laughs' of YAML) and nesting past yaml_depth, from the event stream,
-    before anything is built. Case files have no use for anchors."""
-    max_depth, depth = limit("yaml_depth"), 0
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.AliasEvent):
-            raise InputError("YAML aliases (*name) are not accepted in case files", location=_mark(event, source),
-                             hint="write the value out where it is needed")
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > max_depth:
-                raise InputError(f"YAML nested deeper than {max_depth} levels", location=_mark(event, source))
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
-def _mark(event: yaml.Event, source: str) -> str:
-    mark = event.start_mark
-    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+def yaml_depth() -> int:
+    return limit("yaml_depth")
 
 
 # --- XML ----------------------------------------------------------------------------------------------------

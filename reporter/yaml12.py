@@ -82,11 +82,98 @@ for _loader in (Yaml12Loader, Yaml12Composer):
 
 def load(text: str, source: str = "<input>") -> Any:
     """Parse YAML 1.2-style; aliases and nesting past the limit are refused (InputError) before anything is
-    built: a 9-line alias bomb would otherwise expand to gigabytes."""
-    from reporter.limits import check_yaml_events
+    built: a 9-line alias bomb would otherwise expand to gigabytes.
 
-    check_yaml_events(text, Yaml12Loader, source)
-    return yaml.load(text, Loader=Yaml12Loader)
+    One pass over libyaml's events checks them and builds the plain documents case files are (one document
+    of maps, lists and plain scalars). Anything else (tags, anchors, merge keys, non-scalar keys, several or
+    no documents) is checked to the end and then loaded by PyYAML's own loader, for the same result."""
+    from reporter.limits import InputError, yaml_depth
+
+    max_depth = yaml_depth()
+    loader = Yaml12Loader(text)
+    try:
+        data, plain = _events(loader, max_depth, source, InputError)
+    finally:
+        loader.dispose()
+    return data if plain else yaml.load(text, Loader=Yaml12Loader)
+
+
+_SIMPLE = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"}
+
+
+def _events(loader: Yaml12Loader, max_depth: int, source: str, error: type[Exception]) -> tuple[Any, bool]:
+    """(the document, True) when it is plain; (None, False) when PyYAML's loader must build it. Raises
+    `error` for an alias or nesting past max_depth, wherever it comes."""
+    stack: list[Any] = []  # open collections; for a map, [dict, pending key or _NO_KEY]
+    keys: list[Any] = []
+    result: Any = None
+    plain, documents, depth = True, 0, 0
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    mapping_end, sequence_end, alias_event = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
+    resolve, constructors = loader.resolve, loader.yaml_constructors
+    while loader.check_event():
+        event = loader.get_event()
+        cls = event.__class__
+        if cls is scalar_event:
+            if not plain:
+                continue
+            if event.anchor is not None or event.tag not in (None, "!"):
+                plain = False
+                continue
+            tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+            if tag == _STR:
+                value: Any = event.value
+            elif tag in _SIMPLE:
+                value = constructors[tag](loader, yaml.ScalarNode(tag, event.value))
+            else:
+                plain = False
+                continue
+        elif cls is mapping_start or cls is sequence_start:
+            depth += 1
+            if depth > max_depth:
+                raise error(f"YAML nested deeper than {max_depth} levels", location=_where(event, source))
+            if not plain:
+                continue
+            if event.anchor is not None or event.tag not in (None, "!"):
+                plain = False
+                continue
+            stack.append({} if cls is mapping_start else [])
+            keys.append(_NO_KEY)
+            continue
+        elif cls is mapping_end or cls is sequence_end:
+            depth -= 1
+            if not plain:
+                continue
+            value = stack.pop()
+            keys.pop()
+        elif cls is alias_event:
+            raise error("YAML aliases (*name) are not accepted in case files", location=_where(event, source),
+                        hint="write the value out where it is needed")
+        else:
+            if cls is yaml.DocumentStartEvent:
+                documents += 1
+            continue
+        # a finished value: the root, an item, a key or a key's value
+        if not stack:
+            result = value
+        elif stack[-1].__class__ is list:
+            stack[-1].append(value)
+        elif keys[-1] is _NO_KEY:
+            if isinstance(value, (dict, list)):
+                plain = False  # a map or list as a key: PyYAML's constructor says what it makes of it
+            keys[-1] = value
+        else:
+            stack[-1][keys[-1]] = value
+            keys[-1] = _NO_KEY
+    return result, plain and documents == 1
+
+
+_NO_KEY = object()
+
+
+def _where(event: yaml.Event, source: str) -> str:
+    mark = event.start_mark
+    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
 
 
 def compose(text: str) -> yaml.Node | None:

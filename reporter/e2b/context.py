@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from reporter.e2b import xmlw
 from reporter.e2b.dates import to_ts
 from reporter.e2b.dictionary import Receiver
 from reporter.e2b.xmlw import Node, el
@@ -31,19 +30,13 @@ class Ctx:
     index: read.BundleIndex = field(init=False)
 
     imported: bool = field(init=False)
-    not_received: frozenset[str] = field(init=False)
     _case: Any = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        from reporter.e2b.transmission import not_received
-
         self.index = read.BundleIndex(self.bundle)
         # From an E2B import (it carries its transmission ids): a code the case holds in another code
         # system than the receiver's list is written in that system, with the version it came with.
         self.imported = read.extension(self.composition, "e2b_transmission") is not None
-        # E2B elements whose values in an imported Bundle are the importer's placeholders (the case model
-        # needs them; the source did not have them, or not in a form the model can hold).
-        self.not_received = frozenset(not_received(self.composition))
 
     def allows_null_flavor(self, number: str, flavor: str) -> bool:
         """Whether the receiver takes this null flavor on an element: ICH's list, or a deviation its rule sets
@@ -55,12 +48,6 @@ class Ctx:
             return True
         return any(flavor in (rule_set(name).get("extra_null_flavors") or {}).get(number, ())
                    for name in self.receiver.rules)
-
-    def stand_in(self, node: Node, when: bool = True) -> Node:
-        """Mark what the writer produces without a fact of the case behind it (a constant, a default).
-        Since the export is always written from the case the marks are only removed again
-        (xmlw.settle_defaults with drop=False); the marking is left over from the removed passthrough."""
-        return xmlw.default(node) if when else node
 
     def onset_from_dates(self, event: Json, statement: Json) -> dict[str, tuple[float, str]]:
         """G.k.9.i.3.1 / .2 worked out from the case's dates and relative times when they give an exact,
@@ -83,10 +70,6 @@ class Ctx:
             return {}
         link = next((x for x in drug.reactions if x.reaction == reaction.id), None)
         return time_to_onset(case, drug, reaction, link).e2b_intervals()
-
-    def received(self, number: str) -> bool:
-        """False when the Bundle's value for E2B element `number` is an import placeholder."""
-        return number not in self.not_received
 
     @property
     def composition(self) -> Json:

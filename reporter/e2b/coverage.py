@@ -76,35 +76,55 @@ def _is_role_code(node: etree._Element) -> bool:
 def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]]:
     """(node, attribute or '#text', value) for every value fact of a message."""
     facts: list[tuple[etree._Element, str, str]] = []
-    for node in message.iter(etree.Element):
-        if not node.tag.startswith(f"{{{HL7}}}"):
+    start = len(HL7) + 2
+    for node in message.iter(f"{{{HL7}}}*"):
+        name = node.tag[start:]
+        if name in WRAPPER_ELEMENTS:
             continue
-        name = local(node)
         parent = node.getparent()
-        if name in WRAPPER_ELEMENTS or (parent is not None and (local(parent), name) in REGENERATED):
+        if parent is not None and (local(parent), name) in REGENERATED:
             continue
-        system = node.get("codeSystem") or ""
-        if system.startswith(STRUCTURE_SYSTEMS) and name == "code":
+        attrib = node.attrib
+        system = attrib.get("codeSystem") or ""
+        if name == "code" and system.startswith(STRUCTURE_SYSTEMS):
             continue
-        naming = _is_naming_code(node) or _is_role_code(node) or name == "interpretationCode"
-        for attr, value in node.attrib.items():
-            if attr in STRUCTURAL or naming or (attr == "unit" and value == "1"):  # HL7 PQ: the default unit
-                continue
-            if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
-                continue
-            if attr in ("codeSystem", "codeSystemVersion") and not node.get("code"):
-                continue  # a code system with no code (a text-only value) says nothing
-            facts.append((node, attr, value))
-        text = content(node)
+        if attrib:
+            naming = _is_naming_code(node) or _is_role_code(node) or name == "interpretationCode"
+            if not naming:
+                for attr, value in attrib.items():
+                    if attr in STRUCTURAL or (attr == "unit" and value == "1"):  # HL7 PQ: the default unit
+                        continue
+                    if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
+                        continue
+                    if attr in ("codeSystem", "codeSystemVersion") and not attrib.get("code"):
+                        continue  # a code system with no code (a text-only value) says nothing
+                    facts.append((node, attr, value))
+        text = content(node)  # mixed content too: an ED's base64 follows its <reference>
         if text:
             facts.append((node, "#text", text))
     return facts
 
 
-def measure(message: etree._Element, used: list[tuple[etree._Element, str]]) -> Coverage:
-    """Count a message's value facts and which of them the importer read into the case model."""
+class DocumentLabels:
+    """The element labels of one received document, made when the first fact not mapped needs one and then
+    shared by all its messages."""
+
+    def __init__(self, root: etree._Element) -> None:
+        self.root = root
+        self._labels: Labels | None = None
+
+    def label(self, node: etree._Element, attribute: str | None = None) -> str:
+        if self._labels is None:
+            self._labels = Labels(self.root)
+        return self._labels.label(node, attribute)
+
+
+def measure(message: etree._Element, used: list[tuple[etree._Element, str]],
+            labels: DocumentLabels | None = None) -> Coverage:
+    """Count a message's value facts and which of them the importer read into the case model. `labels`:
+    those of the message's document, when several of its messages are measured."""
     read = {(id(node), attr) for node, attr in used}
-    labels = Labels(message.getroottree().getroot())
+    labels = labels or DocumentLabels(message.getroottree().getroot())
     result = Coverage()
     for node, attr, value in value_facts(message):
         result.total += 1

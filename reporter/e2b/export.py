@@ -30,7 +30,7 @@ from reporter.e2b.sections_c import (
 )
 from reporter.e2b.sections_d import patient_role
 from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_and_causality
-from reporter.e2b.xmlw import XSI, Node, el
+from reporter.e2b.xmlw import Node, el
 from reporter.errors import E2BError
 from reporter.fhir import read
 from reporter.limits import forbidden_text
@@ -108,7 +108,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     for tag, attrs in (("interactionId", {"root": INTERACTION, "extension": "PORR_IN049016UV"}),
                        ("processingCode", {"code": "P"}), ("processingModeCode", {"code": "T"}),
                        ("acceptAckCode", {"code": "AL"})):
-        ctx.stand_in(el(msg, tag, attrs))
+        el(msg, tag, attrs)
     device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     original = original_ids(ctx.bundle, ctx.receiver)
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
@@ -116,13 +116,12 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
-    ctx.stand_in(el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18"))
-    ctx.stand_in(el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date")
-                    if comp.get("date") else None), not ctx.received("C.1.2"))
+    el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
+    el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
     event = el(el(act, "subject", typeCode="SUBJ"), "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
-    assessment = xmlw.container(el(xmlw.container(el(event, "component", typeCode="COMP")),
-                                   "adverseEventAssessment", classCode="INVSTG", moodCode="EVN"))
+    assessment = el(el(event, "component", typeCode="COMP"), "adverseEventAssessment", classCode="INVSTG",
+                    moodCode="EVN")
     links = drug_links(ctx)
     names = {f"urn:uuid:{s['id']}": drug_name(ctx, s) for s in ctx.index.section("drugs")}
     role = patient_role(ctx, assessment, names)
@@ -151,36 +150,46 @@ def _refuse_forbidden_text(bundle: Json) -> None:
                        hint="store a new version of the case without it (input now refuses such characters)")
 
 
-def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
-                creation_time: dt.datetime | None = None) -> tuple[etree._Element, Receiver]:
-    """The batch document for one or more Bundles (not yet checked)."""
+def write_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
+                creation_time: dt.datetime | None = None) -> tuple[bytes, Receiver]:
+    """The batch document for one or more Bundles, as the bytes of the output (not yet checked)."""
     if not bundles:
         raise E2BError("nothing to export: no input Bundles")
     profile = choose_receiver(bundles, receiver_name)
     creation = now_ts(creation_time)
     sender = sender_id(bundles)
     batch = el(None, "MCCI_IN200100UV01", ITSVersion="XML_1.0")
-    batch.set(f"{{{XSI}}}schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
+    batch.set("xsi:schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
     el(batch, "id", root=BATCH_ROOT, extension=batch_id or str(uuid.uuid4()))
     el(batch, "creationTime", value=creation)
-    xmlw.default(el(batch, "responseModeCode", code="D"))
-    xmlw.default(el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01"))
-    xmlw.default(el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr"))
+    el(batch, "responseModeCode", code="D")
+    el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
+    el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
     for bundle in bundles:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
         _refuse_forbidden_text(bundle)
         ctx = Ctx(bundle=bundle, receiver=profile)
-        msg = message(ctx, batch, creation, sender)
-        xmlw.settle_defaults(msg, drop=False)  # always written from the case: no received XML is re-emitted
+        message(ctx, batch, creation, sender)
     originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
     device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
-    xmlw.settle_defaults(batch, drop=False)
-    return batch, profile
+    return xmlw.to_bytes(batch), profile
+
+
+def parse_output(xml: bytes) -> etree._Element:
+    """The writer's own output as a tree (element-only content: its indentation is not kept as text)."""
+    return etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True))
+
+
+def build_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
+                creation_time: dt.datetime | None = None) -> tuple[etree._Element, Receiver]:
+    """The batch document for one or more Bundles as an lxml tree (not yet checked)."""
+    xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time)
+    return parse_output(xml), profile
 
 
 def serialize(batch: etree._Element) -> bytes:
@@ -214,17 +223,9 @@ def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path
 def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
                    creation_time: dt.datetime | None = None, schema_dir: str | Path | None = None) -> Export:
     """Bundles -> checked E2B batch: the library face of `reporter e2b`."""
-    batch, profile = build_batch(bundles, receiver_name=receiver_name, batch_id=batch_id,
-                                 creation_time=creation_time)
-    xml = serialize(batch)
-    outcome = xsd.validate(batch, schema_dir)
-    if outcome is not None and not outcome[0]:
-        # Only when the XSD finds errors: check the serialized text (re-parsed) so that the errors' line
-        # numbers point into the output the user gets. Valid trees are checked as built (same content).
-        parsed = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-        check = check_batch(parsed, profile, schema_dir, len(xml))
-    else:
-        check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=outcome)
+    xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time)
+    batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
+    check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
     return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 

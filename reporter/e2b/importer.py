@@ -86,6 +86,7 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
     if not messages:
         raise E2BError("the batch holds no ICSR message (PORR_IN049016UV)", location=loaded.source)
     bad: dict[int, list[str]] = {}
+    labels = coverage.DocumentLabels(loaded.root)  # made once per document, when a fact is not mapped
     problems = schemacheck.validate(loaded)
     if problems is not None:
         result.schema_checked = True
@@ -114,7 +115,7 @@ def import_loaded(loaded: xmlsafe.Loaded) -> ImportResult:
         header, header_used = transmission.transmission_extension(batch, message, reader.not_received)
         transmission.attach(bundle, [header])
         report.bundle = bundle
-        report.coverage = coverage.measure(message, reader.used + header_used)
+        report.coverage = coverage.measure(message, reader.used + header_used, labels)
         report.coverage.placeholders = set(reader.not_received)
         report.deviations = received_deviations(message, bundle) + [
             f"{number} (case {i + 1}): {text}" for number, text in reader.deviations]
@@ -138,13 +139,19 @@ def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
     batch = message.getparent()
     if batch is None:
         return []
-    single = etree.fromstring(etree.tostring(batch))  # the batch header with this message only
-    mine = batch.index(message)
-    for i, child in reversed(list(enumerate(single))):
-        if child.tag == message.tag and i != mine:
-            single.remove(child)
-    plain = {(i.code, i.location, i.message) for i in rules.check(single, ("ich",)) if i.severity == "error"}
-    kept = {(i.code, i.location) for i in rules.check(single, profile.rules) if i.severity == "error"}
+    if sum(child.tag == message.tag for child in batch) == 1:
+        single = batch  # the batch header with this message only, as received
+    else:
+        single = etree.fromstring(etree.tostring(batch))  # a copy with the batch header and this message only
+        mine = batch.index(message)
+        for i, child in reversed(list(enumerate(single))):
+            if child.tag == message.tag and i != mine:
+                single.remove(child)
+    locator = rules.Locator(single)  # the message's nodes found once for both rule sets
+    plain_issues = rules.check(single, ("ich",), locator)
+    kept_issues = plain_issues if tuple(profile.rules) == ("ich",) else rules.check(single, profile.rules, locator)
+    plain = {(i.code, i.location, i.message) for i in plain_issues if i.severity == "error"}
+    kept = {(i.code, i.location) for i in kept_issues if i.severity == "error"}
     return [f"{location}: accepted by {profile.title} although the ICH table does not allow it ({code})"
             if (code, location) not in kept else
             f"{location}: the received report breaks an ICH rule ({message}); the case keeps what it says and "

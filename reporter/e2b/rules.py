@@ -294,8 +294,8 @@ class Where:
 
 
 class Checker:
-    def __init__(self, root: Node, rule_sets: Iterable[str]) -> None:
-        self.loc = Locator(root)
+    def __init__(self, root: Node, rule_sets: Iterable[str], locator: Locator | None = None) -> None:
+        self.loc = locator if locator is not None and locator.root is root else Locator(root)
         self.d = self.loc.d
         self.sets = [rule_set(name) for name in rule_sets]
         self.issues: list[Issue] = []
@@ -560,11 +560,13 @@ def _rule(rule: dict[str, Any], d: Dictionary) -> tuple[str, tuple[Test, ...], T
     return compiled
 
 
-def check(root: Node | etree._ElementTree, rule_sets: Iterable[str] = ("ich",)) -> list[Issue]:
-    """Every business-rule issue in a batch document (root element MCCI_IN200100UV01)."""
+def check(root: Node | etree._ElementTree, rule_sets: Iterable[str] = ("ich",),
+          locator: Locator | None = None) -> list[Issue]:
+    """Every business-rule issue in a batch document (root element MCCI_IN200100UV01). `locator`: one
+    already made for this very document (checking it against several rule sets finds its nodes once)."""
     if isinstance(root, etree._ElementTree):
         root = root.getroot()
-    checker = Checker(root, rule_sets)
+    checker = Checker(root, rule_sets, locator)
     checker.check_elements()
     checker.check_cardinality()
     checker.check_messages()

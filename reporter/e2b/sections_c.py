@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from reporter.e2b import xmlw
 from reporter.e2b.context import ISO_COUNTRY, OBS, Ctx, Json, ich_code, identifier_value, section_text, ts
 from reporter.e2b.origin import order, received_order
 from reporter.e2b.xmlw import Node, bl, el
@@ -12,20 +11,18 @@ from reporter.fhir import read
 def report_head(ctx: Ctx, event: Node) -> None:
     """C.1.1, C.1.8.1, H.1, C.1.4, C.1.5 and the references (C.1.6.1.r, C.4.r): investigationEvent's head."""
     comp = ctx.composition
-    ctx.stand_in(el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1",
-                    extension=identifier_value(comp.get("identifier"), "safety_report_id")), not ctx.received("C.1.1"))
+    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1",
+       extension=identifier_value(comp.get("identifier"), "safety_report_id"))
     worldwide = read.ext_value(comp, "case_identifier") or {}
-    ctx.stand_in(el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
-                    extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id")),
-                 not worldwide.get("value") or not ctx.received("C.1.8.1"))
-    ctx.stand_in(el(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4"))
+    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
+       extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id"))
+    el(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4")
     narrative, _ = section_text(ctx, "narrative")
-    el(event, "text", text=narrative) if narrative else ctx.stand_in(el(event, "text", nullFlavor="NI"))
-    ctx.stand_in(el(event, "statusCode", code="active"))
-    low = ctx.stand_in(el(event, "effectiveTime"), not ctx.received("C.1.4"))
+    el(event, "text", text=narrative) if narrative else el(event, "text", nullFlavor="NI")
+    el(event, "statusCode", code="active")
+    low = el(event, "effectiveTime")
     el(low, "low", value=ts(read.ext_value(comp, "first_receive_date")))
-    ctx.stand_in(el(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date"))),
-                 not ctx.received("C.1.5"))
+    el(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date")))
     documents = read.extension(comp, "additional_documents")
     for sub in (documents or {}).get("extension") or []:
         if sub.get("url") == "document":
@@ -61,12 +58,12 @@ def report_components(ctx: Ctx, event: Node) -> None:
     comp = ctx.composition
     documents = read.extension(comp, "additional_documents")
     # C.1.6.1 is not read on import (the documents are): an imported case gets it from the source.
-    wrapper = ctx.stand_in(el(event, "component", typeCode="COMP"))
+    wrapper = el(event, "component", typeCode="COMP")
     obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
     el(obs, "code", code="1", codeSystem=OBS, displayName="additionalDocumentsAvailable")
     bl(obs, bool(read.sub_value(documents, "availableFlag")) if documents else False)
     expedited = read.sub_value(read.extension(comp, "expedited_report"), "localCriteriaFlag")
-    wrapper = ctx.stand_in(el(event, "component", typeCode="COMP"), expedited is None)
+    wrapper = el(event, "component", typeCode="COMP")
     obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
     el(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
     bl(obs, expedited)
@@ -74,16 +71,14 @@ def report_components(ctx: Ctx, event: Node) -> None:
     if report_type:  # as the case says, else derived from C.1.7 (an assumption the case does not hold)
         held = (read.ext_value(comp, "fda_report_type") or {}).get("code")
         chosen = {"code": held} if held else report_type["values"]["true" if expedited else "false"]
-        obs = el(ctx.stand_in(el(event, "component", typeCode="COMP")), "observationEvent", classCode="OBS",
-                 moodCode="EVN")
+        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
         el(obs, "code", **report_type["code"])
         el(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
            displayName=chosen.get("displayName"))
     combination = ctx.receiver.regional_element("FDA.C.1.12")
     if combination:
         value = read.ext_value(comp, "combination_product")
-        obs = el(ctx.stand_in(el(event, "component", typeCode="COMP"), value is None), "observationEvent",
-                 classCode="OBS", moodCode="EVN")
+        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
         el(obs, "code", **combination["code"])
         bl(obs, value if isinstance(value, bool) else None)  # required by FDA: NI when the case is silent
     _, summaries = section_text(ctx, "narrative")
@@ -91,7 +86,7 @@ def report_components(ctx: Ctx, event: Node) -> None:
         obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
         el(obs, "code", code="36", codeSystem=OBS, displayName="summaryAndComment")
         el(obs, "value", xsi_type="ED", language=language, text=text)
-        author = el(ctx.stand_in(el(obs, "author", typeCode="AUT")), "assignedEntity", classCode="ASSIGNED")
+        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "2", 21)
 
 
@@ -101,7 +96,7 @@ def report_relations(ctx: Ctx, event: Node) -> None:
     first = ich_code(read.ext_value(comp, "first_sender_type"), 3)
     # not known (a received report lacked it): said as such, and the rules refuse the export until supplied
     unknown = read.absent_reason(read.extension(comp, "first_sender_type")) if not first else None
-    rel = ctx.stand_in(el(event, "outboundRelationship", typeCode="SPRT"), not first or not ctx.received("C.1.8.2"))
+    rel = el(event, "outboundRelationship", typeCode="SPRT")
     first = first or ("" if unknown else "2")
     inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
     ctx.ich(inv, "code", "1", 22)
@@ -137,10 +132,10 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     # a reporter's email is FDA's regional element (FDA.C.2.r.2.8); ICH has none
     address_and_telecom(entity, address, person.get("telecom") or [],
                         with_email=ctx.receiver.regional_element("FDA.C.2.r.2.8") is not None)
-    who = xmlw.container(el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE"))
+    who = el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE")
     person_name(who, (person.get("name") or [None])[0])
     qualification = (role.get("code") or [None])[0]
-    qual = ctx.stand_in(el(who, "asQualifiedEntity", classCode="QUAL"), qualification is None)
+    qual = el(who, "asQualifiedEntity", classCode="QUAL")
     code = ich_code(qualification, 6)
     if code:
         ctx.ich(qual, "code", code, 6)
@@ -206,7 +201,7 @@ def report_sender(ctx: Ctx, event: Node) -> None:
         act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
         entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
         sender_type = ich_code((org.get("type") or [None])[0], 7)
-        ctx.stand_in(ctx.ich(entity, "code", sender_type or "6", 7), sender_type is None)
+        ctx.ich(entity, "code", sender_type or "6", 7)
         address = (org.get("address") or [{}])[0]
         address_and_telecom(entity, address, org.get("telecom") or [])
         contact = ((org.get("contact") or [{}])[0]).get("name")
@@ -240,7 +235,7 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
     """C.1.3 type of report, C.1.9.1 other case ids (true or NI), C.1.11 nullification / amendment."""
     comp = ctx.composition
     report_type = ich_code((comp.get("category") or [None])[0], 2)
-    char = el(ctx.stand_in(el(event, "subjectOf2", typeCode="SUBJ"), not report_type or not ctx.received("C.1.3")),
+    char = el(el(event, "subjectOf2", typeCode="SUBJ"),
               "investigationCharacteristic", classCode="OBS", moodCode="EVN")
     ctx.ich(char, "code", "1", 23)
     ctx.ich(char, "value", report_type or "4", 2, xsi_type="CE")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from reporter.e2b import xmlw
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, loinc_of, meddra, ts, ucum, uuid_of
-from reporter.e2b.origin import e2b_id, order
+from reporter.e2b.origin import order
 from reporter.e2b.xmlw import Node, bl, el, observation
 from reporter.fhir import read
 from reporter.tables import system
@@ -17,8 +16,7 @@ DEATH_DATE, DEATH_CAUSE, AUTOPSY = "31211-6", "69453-9", "85699-7"
 
 
 def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> Node:
-    role = xmlw.container(el(xmlw.container(el(assessment, "subject1", typeCode="SBJ")), "primaryRole",
-                             classCode="INVSBJ"))
+    role = el(el(assessment, "subject1", typeCode="SBJ"), "primaryRole", classCode="INVSBJ")
     patient = ctx.index.patient or {}
     player(ctx, role, patient)
     study(ctx, role)
@@ -33,13 +31,12 @@ def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> 
 
 
 def player(ctx: Ctx, role: Node, patient: Json) -> None:
-    person = ctx.stand_in(el(role, "player1", classCode="PSN", determinerCode="INSTANCE"), not patient)
+    person = el(role, "player1", classCode="PSN", determinerCode="INSTANCE")
     name = (patient.get("name") or [{}])[0]
     if name.get("text"):
         el(person, "name", text=name["text"])
     else:
-        ctx.stand_in(el(person, "name", nullFlavor=read.absent_reason(name) or "UNK"),
-                     not read.absent_reason(name))
+        el(person, "name", nullFlavor=read.absent_reason(name) or "UNK")
     gender = patient.get("gender")
     if gender in SEX:
         el(person, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
@@ -289,7 +286,7 @@ def cause(node: Node, concept: Json) -> None:
 def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     """E.i: one observation per AdverseEvent."""
     obs = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
-    ctx.stand_in(el(obs, "id", root=uuid_of(event)), not e2b_id(event))  # an imported one keeps its own
+    el(obs, "id", root=uuid_of(event))  # an imported one keeps its own
     el(obs, "code", code="29", codeSystem=OBS, displayName="reaction")
     reaction_time(obs, event)
     concept = event.get("event") or {}
@@ -298,7 +295,6 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     language = read.sub_value(translation, "lang") if translation else None
     if language and language != "und":
         el(value, "originalText", language=language, text=concept.get("text"))
-    ctx.stand_in(value, len(value) == 0 and not meddra(concept))
     country = read.ext_value(event, "reaction_country")
     if country:
         place = el(el(el(obs, "location", typeCode="LOC"), "locatedEntity", classCode="LOCE"), "locatedPlace",
@@ -319,7 +315,6 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     for code in SERIOUSNESS:  # the case holds the criteria that apply; the others are written NI
         node = observation(obs, "outboundRelationship2", "PERT", code, OBS)
         bl(node, True if code in criteria else None)
-        ctx.stand_in(node.getparent(), code not in criteria)
     intervention = ctx.receiver.regional_element("FDA.E.i.3.2h")
     if intervention:
         flags = read.seriousness_criteria(event, f"urn:oid:{intervention['code']['codeSystem']}")
@@ -329,7 +324,6 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     outcome = ((event.get("outcome") or {}).get("coding") or [{}])[0].get("code")
     node = observation(obs, "outboundRelationship2", "PERT", "27", OBS, "outcome")
     ctx.ich(node, "value", OUTCOME.get(outcome or "unknown", "0"), 11, xsi_type="CE")
-    ctx.stand_in(node.getparent(), outcome not in OUTCOME)
     confirmed = read.ext_value(event, "medically_confirmed")
     if confirmed is not None:
         bl(observation(obs, "outboundRelationship2", "PERT", "24", OBS, "medicalConfirmationByHP"), confirmed)
@@ -392,7 +386,7 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
         el(node, "effectiveTime", value=ts(when))
     else:
         flavor = read.primitive_absent(obs, "effectiveDateTime")
-        ctx.stand_in(el(node, "effectiveTime", nullFlavor=flavor or "UNK"), not flavor)
+        el(node, "effectiveTime", nullFlavor=flavor or "UNK")
         if relative:
             notes.insert(0, describe_relative(relative, relative_notes))
     quantity = obs.get("valueQuantity")
@@ -423,7 +417,7 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
                 rng = el(el(node, "referenceRange", typeCode="REFV"), "observationRange", classCode="OBS",
                          moodCode="EVN.CRT")
                 el(rng, "value", xsi_type="PQ", value=number, unit=unit)
-                ctx.stand_in(el(rng, "interpretationCode", code=flag, codeSystem="2.16.840.1.113883.5.83"))
+                el(rng, "interpretationCode", code=flag, codeSystem="2.16.840.1.113883.5.83")
     text = read.ext_value(obs, "result_text")
     if text:
         notes.append(f"Result: {text}")

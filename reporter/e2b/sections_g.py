@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
-from reporter.e2b.origin import e2b_id, order, received_order
+from reporter.e2b.origin import order, received_order
 from reporter.e2b.sections_d import describe_relative, mdr_value, product_code
 from reporter.e2b.xmlw import Node, el, num, observation
 from reporter.fhir import read
@@ -42,7 +42,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
          names: dict[str, str]) -> None:
     admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
                moodCode="EVN")
-    ctx.stand_in(el(admin, "id", root=uuid_of(statement)), not e2b_id(statement))  # an imported one keeps its own
+    el(admin, "id", root=uuid_of(statement))  # an imported one keeps its own
     medication = ctx.index.resolve(statement.get("medicationReference")) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication, statement)
@@ -130,7 +130,7 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
             value, unit = ucum(strength)
             quantity = el(node, "quantity")
             el(quantity, "numerator", value=value, unit=unit)
-            ctx.stand_in(el(quantity, "denominator", value="1"))
+            el(quantity, "denominator", value="1")
         substance = el(node, "ingredientSubstance", classCode="MMAT", determinerCode="KIND")
         termid = next(iter(read.codings(ingredient.get("itemCodeableConcept"))), None)
         if termid and str(termid.get("system", "")).startswith("urn:oid:"):  # G.k.2.3.r.2a/b
@@ -259,7 +259,7 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
         if batch:
             lot = el(instance, "productInstanceInstance", classCode="MMAT", determinerCode="INSTANCE")
             el(lot, "lotNumberText", text=batch)
-        kind = ctx.stand_in(el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND"), not form)
+        kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         if form:
             profile = ctx.receiver.dose_form
             coding = (form.get("coding") or [{}])[0]
@@ -345,7 +345,7 @@ def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     if reason.get("text"):
         el(value, "originalText", text=reason["text"])
     # the indication's source is not held by the case: an imported case gets the source's, if it was sent
-    performer = el(ctx.stand_in(el(obs, "performer", typeCode="PRF")), "assignedEntity", classCode="ASSIGNED")
+    performer = el(el(obs, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED")
     ctx.ich(performer, "code", "3", 21)
 
 
@@ -427,7 +427,7 @@ def narrative_parts(ctx: Ctx, assessment: Node) -> None:
                  moodCode="EVN")
         el(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
         mdr_value(obs, condition.get("code"))
-        author = el(ctx.stand_in(el(obs, "author", typeCode="AUT")), "assignedEntity", classCode="ASSIGNED")
+        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "1", 21)
     if last[1]:
         comment(ctx, assessment, last[1], authors[last[0]])
@@ -437,7 +437,7 @@ def comment(ctx: Ctx, assessment: Node, text: str, author_code: str) -> None:
     obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
     el(obs, "code", code="10", codeSystem=OBS, displayName="comment")
     el(obs, "value", xsi_type="ED", text=text)
-    author = el(ctx.stand_in(el(obs, "author", typeCode="AUT")), "assignedEntity", classCode="ASSIGNED")
+    author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
     ctx.ich(author, "code", author_code, 21)
 
 

@@ -1,34 +1,110 @@
-"""Small helpers for writing HL7 v3 XML with lxml: elements in the v3 namespace, typed values, codes."""
+"""Small helpers for writing HL7 v3 XML: elements in the v3 namespace, typed values, codes.
+
+The writer builds a light tree of `Node`s (plain Python objects, several times cheaper to make than lxml
+elements) and writes it as text in the layout of lxml's pretty printer (`to_bytes`); the export parses that
+text once for the XSD and the rules, so the checked tree and its line numbers are those of the output."""
 
 from __future__ import annotations
 
-from lxml import etree
+import re
 
 V3 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {None: V3, "xsi": XSI}
 XSI_TYPE = f"{{{XSI}}}type"
+DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
+_ROOT_NS = f' xmlns="{V3}" xmlns:xsi="{XSI}"'
 
-Node = etree._Element
+
+class Node:
+    """An element of the v3 namespace: tag (local name), its start tag's attributes already written out (in
+    order, escaped), text, children."""
+
+    __slots__ = ("attrs", "children", "tag", "text")
+
+    def __init__(self, tag: str, attrs: str, text: str | None) -> None:
+        self.tag = tag
+        self.attrs = attrs
+        self.text = text
+        self.children: list[Node] = []
+
+    def set(self, name: str, value: str) -> None:
+        """Add an attribute (a name as written, e.g. 'xsi:schemaLocation')."""
+        self.attrs += f' {name}="{_attr(value)}"'
+
+    def __len__(self) -> int:
+        return len(self.children)
+
+
+# What XML 1.0 cannot hold (lxml refuses these too); what lxml escapes in text and in attribute values.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TEXT_SPECIAL = re.compile("[&<>\r]")
+_ATTR_SPECIAL = re.compile('[&<>"\n\r\t]')
+_TEXT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+_ATTR_ESCAPES = {**_TEXT_ESCAPES, '"': "&quot;", "\n": "&#10;", "\t": "&#9;"}
+
+
+def _text(value: str) -> str:
+    return _TEXT_SPECIAL.sub(lambda m: _TEXT_ESCAPES[m.group()], value) if _TEXT_SPECIAL.search(value) else value
+
+
+def _attr(value: str) -> str:
+    return _ATTR_SPECIAL.sub(lambda m: _ATTR_ESCAPES[m.group()], value) if _ATTR_SPECIAL.search(value) else value
 
 
 def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None, text: str | None = None,
        **kw: str | None) -> Node:
     """A v3 element, appended to parent when given. Attributes with value None are left out;
-    `xsi_type` sets xsi:type."""
-    merged = {**attrs, **kw} if attrs else kw
-    xsi_type = merged.pop("xsi_type", None)
-    attrib = {XSI_TYPE: xsi_type} if xsi_type else {}
-    for key, value in merged.items():
-        if value is not None:
-            attrib[key] = value
-    if parent is None:
-        node = etree.Element(f"{{{V3}}}{tag}", attrib, nsmap=NSMAP)
-    else:  # all attributes in one call, in the order given
-        node = etree.SubElement(parent, f"{{{V3}}}{tag}", attrib)
-    if text is not None:
-        node.text = text
+    `xsi_type` sets xsi:type (written first)."""
+    if attrs:
+        kw = {**attrs, **kw}
+    xsi_type = kw.pop("xsi_type", None)
+    if xsi_type:
+        kw = {"xsi:type": xsi_type, **kw}
+    values = [v for v in kw.values() if v is not None]
+    if _ATTR_SPECIAL.search("".join(values)):
+        written = "".join([f' {k}="{_attr(v)}"' for k, v in kw.items() if v is not None])
+    else:
+        written = "".join([f' {k}="{v}"' for k, v in kw.items() if v is not None])
+    node = Node(tag, written, text)
+    if parent is not None:
+        parent.children.append(node)
     return node
+
+
+def _write(node: Node, pad: str, out: list[str], indent: bool) -> None:
+    tag = node.tag
+    end = "\n" if indent else ""
+    if node.children:
+        if node.text is not None:  # mixed content: lxml does not indent inside it
+            out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text)}")
+            for child in node.children:
+                _write(child, "", out, False)
+            out.append(f"</{tag}>{end}")
+            return
+        out.append(f"{pad}<{tag}{node.attrs}>{end}")
+        inner = pad + "  " if indent else ""
+        for child in node.children:
+            _write(child, inner, out, indent)
+        out.append(f"{pad}</{tag}>{end}")
+    elif node.text is not None:
+        out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text)}</{tag}>{end}")
+    else:
+        out.append(f"{pad}<{tag}{node.attrs}/>{end}")
+
+
+def to_bytes(root: Node) -> bytes:
+    """The document as lxml writes it (XML declaration, UTF-8, pretty printed), byte for byte."""
+    out: list[str] = []
+    top = Node(root.tag, _ROOT_NS + root.attrs, root.text)  # the root declares the namespaces
+    top.children = root.children
+    _write(top, "", out, True)
+    text = DECLARATION + "".join(out)
+    bad = _NOT_XML.search(text)
+    if bad:
+        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
+                         f"characters (U+{ord(bad.group()):04X} in the output)")
+    return text.encode("utf-8")
 
 
 def num(value: float | int | str) -> str:
@@ -53,43 +129,3 @@ def observation(parent: Node, rel_tag: str, rel_type: str, code: str, code_syste
     obs = el(rel, "observation", classCode="OBS", moodCode="EVN")
     el(obs, "code", code=code, codeSystem=code_system, displayName=display)
     return obs
-
-
-# A stand-in: an element the writer produces without a fact of the case behind it (a constant of the
-# message structure, a required element filled with a null flavor, a value the writer chooses when the
-# case is silent). New cases keep stand-ins; a case imported from E2B keeps only those the source had.
-# A container (a wrapper the writer always opens) is a stand-in when all it holds are stand-ins.
-_DEFAULT = "{urn:ae-reporter:writer}default"
-
-
-def default(node: Node) -> Node:
-    """Mark `node` (with its subtree) as the writer's stand-in."""
-    node.set(_DEFAULT, "1")
-    return node
-
-
-def container(node: Node) -> Node:
-    """Mark `node` as a stand-in when it holds nothing but stand-ins."""
-    node.set(_DEFAULT, "container")
-    return node
-
-
-def is_default(node: Node) -> bool:
-    mark = node.get(_DEFAULT)
-    if mark == "container":
-        return all(is_default(child) for child in node if isinstance(child.tag, str))
-    return mark is not None
-
-
-_MARKED = etree.XPath("descendant-or-self::*[@w:default]", namespaces={"w": "urn:ae-reporter:writer"})
-
-
-def settle_defaults(root: Node, *, drop: bool) -> None:
-    """Remove the stand-in marks; with `drop`, remove the stand-ins themselves (innermost first)."""
-    for node in reversed(_MARKED(root)):  # only the marked elements, in reverse document order
-        parent = node.getparent()
-        if drop and parent is not None and is_default(node):
-            parent.remove(node)
-        else:
-            del node.attrib[_DEFAULT]
-    etree.cleanup_namespaces(root)

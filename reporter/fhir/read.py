@@ -4,6 +4,7 @@ relative times. Everything downstream of the Bundle (E2B export, report, API) re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from reporter.tables import code_list, ext, fhir_tables, system
@@ -68,8 +69,11 @@ class BundleIndex:
 
     def section_element(self, key: str) -> Json | None:
         comp = self.composition or {}
+        sections = comp.get("section")
+        if not isinstance(sections, list) or not sections:
+            return None
         code = section_code(key)
-        for section in as_list(comp.get("section")):
+        for section in sections:
             if isinstance(section, dict) and any(c.get("code") == code for c in codings(section.get("code"))):
                 return section
         return None
@@ -86,10 +90,15 @@ def composition_of(bundle: Json) -> Json | None:
 
 
 def section_code(key: str) -> str:
-    for spec in fhir_tables().sections:
-        if spec["key"] == key:
-            return spec["code"]
-    raise KeyError(key)
+    code = _section_codes().get(key)
+    if code is None:
+        raise KeyError(key)
+    return code
+
+
+@cache
+def _section_codes() -> dict[str, str]:
+    return {spec["key"]: spec["code"] for spec in fhir_tables().sections}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -101,20 +110,32 @@ def codings(concept: Any) -> list[Json]:
     """The codings of a CodeableConcept, skipping anything that is not a JSON object."""
     if not isinstance(concept, dict):
         return []
-    return [c for c in as_list(concept.get("coding")) if isinstance(c, dict)]
+    found = concept.get("coding")
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
 
 
 def extensions(element: Json | None, key: str) -> list[Json]:
     """Extensions of an element with the URL named `key` in mappings/fhir.yaml."""
     if not isinstance(element, dict):
         return []
+    found = element.get("extension")
+    if not isinstance(found, list) or not found:
+        return []
     url = ext(key)
-    return [e for e in as_list(element.get("extension")) if isinstance(e, dict) and e.get("url") == url]
+    return [e for e in found if isinstance(e, dict) and e.get("url") == url]
 
 
 def extension(element: Json | None, key: str) -> Json | None:
-    found = extensions(element, key)
-    return found[0] if found else None
+    if not isinstance(element, dict):
+        return None
+    found = element.get("extension")
+    if not isinstance(found, list) or not found:
+        return None
+    url = ext(key)
+    for e in found:
+        if isinstance(e, dict) and e.get("url") == url:
+            return e
+    return None
 
 
 def value_of(ext_or_element: Json | None) -> Any:
@@ -135,7 +156,8 @@ def sub_value(extension_: Json | None, name: str) -> Any:
     """Value of a named sub-extension of a complex extension."""
     if not isinstance(extension_, dict):
         return None
-    for sub in as_list(extension_.get("extension")):
+    subs = extension_.get("extension")
+    for sub in subs if isinstance(subs, list) else ():
         if isinstance(sub, dict) and sub.get("url") == name:
             return value_of(sub)
     return None

@@ -11,6 +11,7 @@ transaction-level advisory lock on PostgreSQL). That makes three guarantees chea
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 import uuid
@@ -19,7 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import orjson
 from sqlalchemy import (
     Engine,
     Numeric,
@@ -59,6 +62,7 @@ from reporter.store.schema import (
     CaseReaction,
     CaseVersion,
     ReceivedMessage,
+    Rendition,
     ResourceIndex,
     ResourceToken,
     VersionImport,
@@ -202,11 +206,21 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               hide_parameters=True)
+                               hide_parameters=True, json_deserializer=json_loads)
         _configure_sqlite(engine)
         return engine
     # hide_parameters: SQL errors must not carry case data into logs.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
+                         json_deserializer=json_loads)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Stored JSON as Python (orjson: a search page of 20 Bundles is over a megabyte of it); what orjson
+    refuses (NaN, integers past 64 bits) is read by the standard library as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -609,6 +623,26 @@ class CaseStore:
                     "filename": message.filename if message else None,
                     "received": format_instant(message.received) if message else None}
 
+    def rendition(self, case_id: str, version: int, kind: str, renderer: str) -> bytes | None:
+        """A version's kept PDF or HTML, when the current renderer made it."""
+        with self.read_session() as session:
+            row = session.get(Rendition, (case_id, version, kind))
+            return row.body if row is not None and row.renderer == renderer else None
+
+    def keep_rendition(self, case_id: str, version: int, kind: str, renderer: str, body: bytes) -> None:
+        """Keep a version's PDF or HTML (replacing one an older renderer made). Two requests rendering the
+        same version at once both succeed: the second keeps what the first stored."""
+        try:
+            with self.write_session() as session:
+                row = session.get(Rendition, (case_id, version, kind))
+                if row is None:
+                    session.add(Rendition(case_id=case_id, version=version, kind=kind, renderer=renderer,
+                                          body=body, created=datetime.now(UTC)))
+                elif row.renderer != renderer:
+                    row.renderer, row.body, row.created = renderer, body, datetime.now(UTC)
+        except StoreConflict:
+            pass
+
     def history(self, case_id: str) -> list[StoredVersion]:
         """All versions of a case, newest first (FHIR history order)."""
         with self.read_session() as session:
@@ -688,8 +722,10 @@ class CaseStore:
         conditions += [_date_condition(ri.date_start, ri.date_end, c) for c in criteria.date]
         conditions += [ri.patient.in_(values) for values in criteria.patient]
         for param, values in criteria.tokens:
-            conditions.append(exists(select(ResourceToken.id).where(
-                ResourceToken.index_id == ri.id, ResourceToken.param == param, _token_match(values))))
+            # the rows holding the token, found through its index (ix_token_lookup) first: a correlated
+            # EXISTS made the planners walk every current row of the type in page order for a rare value
+            conditions.append(ri.id.in_(select(ResourceToken.index_id).where(
+                ResourceToken.param == param, _token_match(values))))
         for param, clauses in criteria.quantities:
             number = sql_case((ResourceToken.param == param, cast(ResourceToken.code, Numeric(38, 12))))
             alternatives = [and_(_quantity_condition(number, c), *_unit_condition(c.unit)) for c in clauses]

@@ -101,6 +101,24 @@ class CaseVersion(Base):
     __table_args__ = (Index("ix_case_version_recorded", "recorded"),)
 
 
+class Rendition(Base):
+    """A version rendered for people (CIOMS I PDF, report HTML), made once and served from here. A version
+    never changes, so a new version is a new key; `renderer` names the templates and code that made it, so
+    an upgrade renders again instead of serving the old layout."""
+
+    __tablename__ = "rendition"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # pdf | html
+    renderer: Mapped[str] = mapped_column(String(64), nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (ForeignKeyConstraint(["case_id", "version"], ["case_version.case_id", "case_version.version"],
+                                           name="fk_rendition_version"),)
+
+
 class ResourceIndex(Base):
     __tablename__ = "resource_index"
 

@@ -41,7 +41,7 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
         return report
     _run_layer(report, "terminology", lambda: check_terminology(bundle, nodes))
     _run_layer(report, "rules", lambda: check_rules(bundle, nodes))
-    _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines))
+    _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines, nodes))
     if lines is not None:  # a case file's problems by its fields and lines, not by FHIRPath
         report.issues = [replace(i, location=lines.relabel(bundle, i.location)) if i.layer not in CASE_LAYERS
                          else i for i in report.issues]

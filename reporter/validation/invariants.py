@@ -32,13 +32,32 @@ def _extensions(node: Any, path: str) -> Iterator[tuple[str, dict]]:
             yield from _extensions(item, f"{path}[{i}]")
 
 
+def _any_bad_extension(node: Any) -> bool:
+    """Whether an extension below `node` (not in contained or Bundle entry resources) breaks ext-1: the
+    cheap pass; the located walk (_extensions) runs only when it finds one."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            for key, value in current.items():
+                if key in ("extension", "modifierExtension") and isinstance(value, list):
+                    for ext in value:
+                        if isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")):
+                            return True
+                if key not in ("resource", "contained") and isinstance(value, (dict, list)):
+                    stack.append(value)
+        else:
+            stack.extend(item for item in current if isinstance(item, (dict, list)))
+    return False
+
+
 def _has_value(element: dict) -> bool:
     return any(k.lstrip("_").startswith("value") and k.lstrip("_")[5:6].isupper() for k in element)
 
 
 def check_resource_invariants(resource: dict, root: str) -> list[Issue]:
     issues = []
-    for where, ext in _extensions(resource, root):
+    for where, ext in _extensions(resource, root) if _any_bad_extension(resource) else ():
         if _has_value(ext) == bool(ext.get("extension")):
             issues.append(_issue("ext-1", where, "an extension has either a value or sub-extensions, not both "
                                                  "and not neither"))

@@ -18,7 +18,7 @@ from reporter.validation import units
 from reporter.validation.casepath import CaseLines, CasePaths, field_of
 from reporter.validation.report import Issue
 from reporter.validation.rules import DATE_KEYS, date_ceiling, date_floor, today
-from reporter.validation.walk import walk_bundle
+from reporter.validation.walk import Node, walk_bundle
 
 Json = dict[str, Any]
 SUSPECT_ROLES = ("suspect", "interacting")
@@ -37,8 +37,9 @@ def _norm(text: str) -> str:
 
 
 class Plausibility:
-    def __init__(self, bundle: Json, lines: CaseLines | None = None) -> None:
+    def __init__(self, bundle: Json, lines: CaseLines | None = None, nodes: list[Node] | None = None) -> None:
         self.bundle = bundle
+        self.nodes = nodes  # the Bundle's walk, when the caller has it
         self.t = units.table()
         self.index = BundleIndex(bundle)
         self.issues: list[Issue] = []
@@ -359,7 +360,7 @@ class Plausibility:
         bookkeeping = tuple(f"Bundle.entry[{i}]." for i, e in enumerate(self.bundle.get("entry") or [])
                             if isinstance(e, dict) and isinstance(r := e.get("resource"), dict)
                             and (r.get("resourceType") in ("Composition", "Provenance") or is_received_message(r)))
-        for path, node in walk_bundle(self.bundle):
+        for path, node in self.nodes if self.nodes is not None else walk_bundle(self.bundle):
             if path.startswith(bookkeeping):
                 continue
             for key in sorted(DATE_KEYS.intersection(node)):
@@ -462,5 +463,6 @@ class Plausibility:
         return spots
 
 
-def check_plausibility(bundle: Json, lines: CaseLines | None = None) -> list[Issue]:
-    return Plausibility(bundle, lines).run()
+def check_plausibility(bundle: Json, lines: CaseLines | None = None, nodes: list[Node] | None = None) -> list[Issue]:
+    """`nodes`: the Bundle's objects from walk_bundle, when the caller has them (saves a second walk)."""
+    return Plausibility(bundle, lines, nodes).run()

@@ -3,9 +3,12 @@ and the Bundle JSON. Each returns the bytes, a file name and a media type; the c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from reporter.errors import InputError
 from reporter.store import StoredVersion
@@ -72,23 +75,58 @@ def e2b(v: StoredVersion, receiver: str, schema_dir: str | None) -> Download:
                     {"X-E2B-XSD": result.check.xsd})
 
 
-def pdf(v: StoredVersion) -> Download:
-    """The CIOMS I form of the version."""
+@cache
+def renderer_key() -> str:
+    """What a rendition depends on besides the version: the templates, the rendering, validation and
+    assessment code and the mapping tables (a hash of their files, worked out once per process)."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for folder in ("templates", "mappings", "reporter/render", "reporter/validation", "reporter/assess",
+                   "reporter/fhir"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def rendered(store, v: StoredVersion, kind: str, render) -> bytes:
+    """A version's `kind` rendition: kept in the store after the first request, so a download reads bytes
+    instead of running WeasyPrint (seconds) again; `store` None renders every time."""
+    if store is None:
+        return render()
+    key = renderer_key()
+    kept = store.rendition(v.case_id, v.version, kind, key)
+    if kept is not None:
+        return kept
+    body = render()
+    store.keep_rendition(v.case_id, v.version, kind, key, body)
+    return body
+
+
+def pdf(v: StoredVersion, store=None) -> Download:
+    """The CIOMS I form of the version (kept in `store` once rendered)."""
     from reporter.render.model import ReportVersion
     from reporter.render.output import bundle_pdf, validation_report
 
-    bundle = served_bundle(v)
-    version = ReportVersion(v.kind, v.version, v.reason)  # box 25a: the Bundle does not say follow-up
-    return Download(bundle_pdf(bundle, validation_report(bundle), stored_case(v), version), f"{_stem(v)}-cioms.pdf",
-                    "application/pdf", {})
+    def render() -> bytes:
+        bundle = served_bundle(v)
+        version = ReportVersion(v.kind, v.version, v.reason)  # box 25a: the Bundle does not say follow-up
+        return bundle_pdf(bundle, validation_report(bundle), stored_case(v), version)
+
+    return Download(rendered(store, v, "pdf", render), f"{_stem(v)}-cioms.pdf", "application/pdf", {})
 
 
-def html(v: StoredVersion) -> Download:
-    """The self-contained report page (inline CSS and SVG, no scripts) with its validation panel."""
+def html(v: StoredVersion, store=None) -> Download:
+    """The self-contained report page (inline CSS and SVG, no scripts) with its validation panel (kept in
+    `store` once rendered)."""
     from reporter.render.output import bundle_html, validation_report
 
-    bundle = served_bundle(v)
-    return Download(bundle_html(bundle, validation_report(bundle), stored_case(v)), f"{_stem(v)}-report.html",
+    def render() -> bytes:
+        bundle = served_bundle(v)
+        return bundle_html(bundle, validation_report(bundle), stored_case(v)).encode("utf-8")
+
+    return Download(rendered(store, v, "html", render), f"{_stem(v)}-report.html",
                     "text/html; charset=utf-8",
                     # The page is a document to keep, not part of the app: no scripts, inline styles only.
                     {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "

@@ -576,7 +576,7 @@ def pdf_download(resource_id: str):
     require_scope("read")
     _check_id(resource_id)
     v = store().read(resource_id)
-    return _download(downloads.pdf(v), v)
+    return _download(downloads.pdf(v, store()), v)
 
 
 @bp.get("/Bundle/<resource_id>/$html")
@@ -586,7 +586,7 @@ def html_download(resource_id: str):
     require_scope("read")
     _check_id(resource_id)
     v = store().read(resource_id)
-    return _download(downloads.html(v), v, inline=request.args.get("download") is None)
+    return _download(downloads.html(v, store()), v, inline=request.args.get("download") is None)
 
 
 # --- aggregate analysis (issue 12) ---------------------------------------------------------------------

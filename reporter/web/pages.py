@@ -245,9 +245,9 @@ def download(case_id: str, kind: str):
         except downloads.E2BRefused as refused:
             return Response(render_template("refused.html", v=v, receiver=kind[4:], report=refused.report), 422)
     elif kind == "pdf":
-        d = downloads.pdf(v)
+        d = downloads.pdf(v, store())
     elif kind == "html":
-        d = downloads.html(v)
+        d = downloads.html(v, store())
     elif kind == "json":
         d = downloads.bundle_json(v)
     elif kind == "received":  # the E2B file this version was imported from, exactly as received

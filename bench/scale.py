@@ -1,0 +1,225 @@
+"""Scale benchmark: N stored cases, then `_lastUpdated` polling, search by patient / code / date, a SOC x outcome
+tabulation and the database size per case. Prints figures; it is not a test.
+
+Filling is bounded by --cases. The first --templates cases (synthetic, as in bench/tabulate.py) go through the
+normal path (case file -> Bundle -> CaseStore.create: versions, resource index, tokens, projection); the rest
+are copies of their stored rows under new case ids, resource ids, patients, dates and update times, written
+with bulk inserts, so a large N fills in minutes instead of hours while every table and index holds what the
+store would hold. The queries go through the WSGI app in this process (routing, auth, audit, JSON), without
+the network. Usage:
+
+    PYTHONPATH=. python bench/scale.py --cases 100000                    # SQLite in a temporary folder
+    eval "$(bash .ci/start-postgres)"; PYTHONPATH=. python bench/scale.py --backend postgresql --cases 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.tabulate import OUTCOMES, synthetic_case  # noqa: E402
+from reporter.fhir.build import build_bundle  # noqa: E402
+
+TABLES = ("case", "case_version", "resource_index", "resource_token", "case_reaction")
+
+
+def templates(store, count: int, seed: int) -> dict[str, list[dict]]:
+    """Store `count` synthetic cases the normal way; their rows, table by table."""
+    from sqlalchemy import select
+
+    from reporter.casefile.listing import casefile_json
+    from reporter.store.schema import Base
+
+    rng = random.Random(seed)
+    for i in range(count):
+        case = synthetic_case(i, rng)
+        store.create(build_bundle(case), author="bench", casefile=casefile_json(case))
+    rows: dict[str, list[dict]] = {}
+    with store.engine.connect() as conn:
+        for name in TABLES:
+            table = Base.metadata.tables[name]
+            rows[name] = [dict(r._mapping) for r in conn.execute(select(table))]
+    return rows
+
+
+def clone(store, rows: dict[str, list[dict]], total: int, chunk: int, seed: int) -> None:
+    """Copies of the template cases until `total` cases are stored, `chunk` cases per transaction."""
+    from sqlalchemy import func, insert, select
+
+    from reporter.store.schema import Base
+
+    rng = random.Random(seed)
+    tables = {name: Base.metadata.tables[name] for name in TABLES}
+    by_case: dict[str, dict[str, list[dict]]] = {}
+    index_case = {r["id"]: r["case_id"] for r in rows["resource_index"]}
+    for name in TABLES:
+        for r in rows[name]:
+            key = r["id"] if name == "case" else index_case[r["index_id"]] if name == "resource_token" else r["case_id"]
+            by_case.setdefault(key, {}).setdefault(name, []).append(r)
+    sources = sorted(by_case)
+    socs = sorted({r["soc_name"] for r in rows["case_reaction"] if r["soc_name"]}) or [None]
+    with store.engine.connect() as conn:
+        next_index = (conn.scalar(select(func.max(tables["resource_index"].c.id))) or 0) + 1
+        next_token = (conn.scalar(select(func.max(tables["resource_token"].c.id))) or 0) + 1
+        next_reaction = (conn.scalar(select(func.max(tables["case_reaction"].c.id))) or 0) + 1
+    stored = len(sources)
+    start, t0 = time.perf_counter(), datetime(2020, 1, 1, tzinfo=UTC)
+    while stored < total:
+        batch: dict[str, list[dict]] = {name: [] for name in TABLES}
+        for _ in range(min(chunk, total - stored)):
+            src = by_case[rng.choice(sources)]
+            cid, tag = str(uuid.uuid4()), f"s{stored}"
+            when = t0 + timedelta(seconds=stored * 30)
+            onset = datetime(2015, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(3650))
+            patient = f"Patient/{tag}-p"
+            case = dict(src["case"][0], id=cid, case_key=f"SCALE-{stored:08d}", created=when, updated=when)
+            batch["case"].append(case)
+            batch["case_version"] += [dict(r, case_id=cid, recorded=when) for r in src["case_version"]]
+            new_ids = {}
+            for r in src["resource_index"]:
+                new_ids[r["id"]] = next_index
+                resource = dict(r["resource"], id=f"{tag}-{r['resource_id'][:40]}")
+                batch["resource_index"].append(dict(
+                    r, id=next_index, case_id=cid, resource_id=resource["id"], last_updated=when,
+                    patient=patient if r["patient"] else None, resource=resource,
+                    date_start=onset if r["date_start"] else None, date_end=onset if r["date_end"] else None))
+                next_index += 1
+            for r in src.get("resource_token", []):
+                batch["resource_token"].append(dict(r, id=next_token, index_id=new_ids[r["index_id"]]))
+                next_token += 1
+            for r in src.get("case_reaction", []):
+                batch["case_reaction"].append(dict(r, id=next_reaction, case_id=cid, case_key=case["case_key"],
+                                                   soc_name=rng.choice(socs), outcome=rng.choice(OUTCOMES)))
+                next_reaction += 1
+            stored += 1
+        with store.write_session() as session:
+            for name in TABLES:
+                if batch[name]:
+                    session.execute(insert(tables[name]), batch[name])
+        print(f"  {stored}/{total} cases ({stored / (time.perf_counter() - start):.0f} cases/s)",
+              file=sys.stderr, flush=True)
+
+
+def percentile(times: list[float], p: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+
+def timed(client, headers: dict, label: str, make_url, repeat: int, budget: float) -> dict:
+    times, deadline = [], time.monotonic() + budget
+    for i in range(repeat):
+        if time.monotonic() > deadline:
+            break
+        url = make_url(i)
+        started = time.perf_counter()
+        r = client.get(url, headers=headers)
+        times.append(time.perf_counter() - started)
+        if r.status_code != 200:
+            raise SystemExit(f"{label}: HTTP {r.status_code} {r.data[:300]!r}")
+    return {"label": label, "n": len(times), "p50": percentile(times, 0.5), "p99": percentile(times, 0.99)}
+
+
+def database_bytes(store) -> int:
+    from sqlalchemy import text
+
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            return int(conn.scalar(text("SELECT pg_database_size(current_database())")))
+    path = store.engine.url.database
+    return sum(os.path.getsize(p) for p in (path, f"{path}-wal") if os.path.exists(p))
+
+
+def run(db_url: str, args: argparse.Namespace) -> None:
+    from sqlalchemy import func, select
+
+    from reporter.store import CaseStore
+    from reporter.store.schema import Case, ResourceIndex, ResourceToken
+    from reporter.store.tokens import create_token
+    from reporter.web import create_app
+
+    store = CaseStore(db_url)
+    started = time.perf_counter()
+    rows = templates(store, args.templates, args.seed)
+    clone(store, rows, args.cases, args.chunk, args.seed)
+    fill_s = time.perf_counter() - started
+    with store.read_session() as s:
+        cases = s.scalar(select(func.count()).select_from(Case))
+        index_rows = s.scalar(select(func.count()).select_from(ResourceIndex))
+        codes = [c for c, in s.execute(select(ResourceToken.code).join(
+            ResourceIndex, ResourceIndex.id == ResourceToken.index_id).where(
+            ResourceIndex.resource_type == "AdverseEvent", ResourceToken.param == "event").distinct().limit(50))]
+        patients = [p for p, in s.execute(select(ResourceIndex.patient).where(
+            ResourceIndex.patient.is_not(None)).order_by(func.random()).limit(200))]
+        newest = s.scalar(select(func.max(ResourceIndex.last_updated)))
+    size = database_bytes(store)
+    token = create_token(store, ["read"], "bench")
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "bench"}, store=store)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+    rng = random.Random(args.seed)
+    recent = [(newest - timedelta(seconds=30 * k)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+              for k in range(1, 50)]
+    results = [
+        timed(client, headers, "_lastUpdated polling (20/page)",
+              lambda i: f"/fhir/AdverseEvent?_lastUpdated=gt{rng.choice(recent)}&_count=20", args.repeat, args.budget),
+        timed(client, headers, "_lastUpdated polling, _total=none",
+              lambda i: f"/fhir/AdverseEvent?_lastUpdated=gt{rng.choice(recent)}&_count=20&_total=none",
+              args.repeat, args.budget),
+        timed(client, headers, "search by patient (subject)",
+              lambda i: f"/fhir/AdverseEvent?subject={rng.choice(patients)}", args.repeat, args.budget),
+        timed(client, headers, "search by reaction code (20/page)",
+              lambda i: f"/fhir/AdverseEvent?event={rng.choice(codes)}&_count=20", args.repeat, args.budget),
+        timed(client, headers, "search by date (one month)",
+              lambda i: "/fhir/AdverseEvent?date=ge{0}-{1:02d}-01&date=lt{0}-{1:02d}-28&_count=20".format(
+                  rng.randint(2015, 2024), rng.randint(1, 12)), args.repeat, args.budget),
+        timed(client, headers, "tabulation SOC x outcome",
+              lambda i: "/fhir/$tabulate?by=soc&by=outcome", max(3, args.repeat // 20), args.budget),
+    ]
+    print(f"\n{store.dialect}: {cases} cases ({index_rows} indexed resources) filled in {fill_s:.0f} s; "
+          f"database {size / 1e6:.1f} MB = {size / max(cases, 1) / 1024:.1f} KiB per case")
+    print(f"{'query':<36} {'n':>5} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(f"{r['label']:<36} {r['n']:>5} {r['p50']:>8.1f} {r['p99']:>8.1f}")
+    print("targets (issue 16, 1,000,000 cases on PostgreSQL): polling p99 < 50 ms, search p99 < 100 ms, "
+          "tabulation < 2 s")
+    store.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--cases", type=int, default=20000, help="cases stored (bounded)")
+    parser.add_argument("--templates", type=int, default=50, help="cases stored the normal way, then copied")
+    parser.add_argument("--chunk", type=int, default=2000, help="cases per bulk transaction")
+    parser.add_argument("--repeat", type=int, default=200, help="requests per query")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds at most per query")
+    parser.add_argument("--seed", type=int, default=16)
+    args = parser.parse_args()
+    if args.backend == "postgresql":
+        admin = os.environ.get("REPORTER_TEST_POSTGRES_URL")
+        if not admin:
+            raise SystemExit('set REPORTER_TEST_POSTGRES_URL: eval "$(bash .ci/start-postgres)"')
+        from bench.service import fresh_postgres_db
+
+        url, drop = fresh_postgres_db(admin)
+        try:
+            run(url, args)
+        finally:
+            drop()
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(f"sqlite:///{tmp}/scale.sqlite3", args)
+
+
+if __name__ == "__main__":
+    main()
