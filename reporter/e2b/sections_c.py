@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from reporter.e2b.context import ISO_COUNTRY, OBS, Ctx, Json, ich_code, identifier_value, section_text, ts
-from reporter.e2b.origin import order, received_order
 from reporter.e2b.xmlw import Node, bl, el
 from reporter.fhir import read
 
@@ -167,8 +166,7 @@ def address_and_telecom(entity: Node, address: Json, telecom: list[Json], *, wit
             if value:
                 el(addr, tag, text=value)
     prefixes = {"phone": "tel:", "fax": "fax:", "email": "mailto:"}
-    # an imported case's entries in the order received (e2b_order), new ones after them
-    for point in received_order(telecom):
+    for point in telecom:
         kind = point.get("system")
         if kind in prefixes and point.get("value") and (with_email or kind != "email"):
             el(entity, "telecom", value=prefixes[kind] + point["value"])
@@ -194,7 +192,7 @@ def report_sender(ctx: Ctx, event: Node) -> None:
     """C.3 sender (subjectOf1/controlActEvent/author) and C.1.9.1.r other case identifiers."""
     org = ctx.index.resolve(ctx.composition.get("custodian"))
     others = read.extensions(ctx.composition, "previous_case_identifier")
-    rank = (order(org) or 0) if org else len(others)  # an imported sender's place among the other ids
+    rank = 0 if org else len(others)  # the sender first, then the other case ids
     for other in others[:rank]:
         other_case_id(event, other)
     if org:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, loinc_of, meddra, ts, ucum, uuid_of
-from reporter.e2b.origin import order
 from reporter.e2b.xmlw import Node, bl, el, observation
 from reporter.fhir import read
 from reporter.tables import system
@@ -409,9 +408,8 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
     result = ich_code((obs.get("interpretation") or [None])[0], 12)
     if result:
         ctx.ich(node, "interpretationCode", result, 12)
-    # an imported test's bounds in the order received (e2b_order), else low first
     for ref in obs.get("referenceRange") or []:
-        for bound, flag in sorted((("low", "L"), ("high", "H")), key=lambda b: order(ref.get(b[0]) or {}) or 0):
+        for bound, flag in (("low", "L"), ("high", "H")):
             if ref.get(bound):
                 number, unit = ucum(ref[bound])
                 rng = el(el(node, "referenceRange", typeCode="REFV"), "observationRange", classCode="OBS",

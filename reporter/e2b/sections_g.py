@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
 from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
-from reporter.e2b.origin import order, received_order
 from reporter.e2b.sections_d import describe_relative, mdr_value, product_code
 from reporter.e2b.xmlw import Node, el, num, observation
 from reporter.fhir import read
@@ -46,8 +42,6 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     medication = ctx.index.resolve(statement.get("medicationReference")) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication, statement)
-    # an imported drug's per-reaction blocks in the order received (e2b_order), new ones after them
-    links = received_order(links, lambda link: link[1])
     for event, entity in links:
         # a case authored here gets the intervals its dates give; an imported one says what its sender stated
         intervals(admin, event, entity, statement, None if ctx.imported else ctx.onset_from_dates(event, statement))
@@ -371,17 +365,12 @@ def additional_text(statement: Json, links: list[tuple[Json, Json]]) -> str | No
 
 def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
     """G.k.1 drug role for every drug, then G.k.9.i.2.r causality per drug-reaction-assessment."""
-    blocks: list[tuple[int | None, Callable[[], None]]] = []
     for statement in ctx.index.section("drugs"):
-        blocks.append((order(statement), partial(drug_role, ctx, assessment, statement)))
+        drug_role(ctx, assessment, statement)
     for statement in ctx.index.section("drugs"):
         for event, entity in links.get(drug_ref(statement), []):
             for assessment_ in entity.get("causality") or []:
-                blocks.append((order(assessment_), partial(causality, assessment, statement, event, assessment_)))
-    # An imported case keeps the order it was received in; new blocks follow in the writer's order.
-    ranked = sorted(range(len(blocks)), key=lambda i: (blocks[i][0] is None, blocks[i][0] or 0, i))
-    for i in ranked:
-        blocks[i][1]()
+                causality(assessment, statement, event, assessment_)
 
 
 def drug_role(ctx: Ctx, assessment: Node, statement: Json) -> None:
@@ -415,10 +404,7 @@ def causality(assessment: Node, statement: Json, event: Json, item: Json) -> Non
 
 def narrative_parts(ctx: Ctx, assessment: Node) -> None:
     """H.2 reporter's comments, H.3.r sender's diagnoses, H.4 sender's comments (component1)."""
-    # the two comments in the order an imported case received them (e2b_order), else H.2 first
-    keys = sorted(("reporter_comments", "sender_comments"),
-                  key=lambda k: order(ctx.index.section_element(k) or {}) or 0)
-    first, last = ((k, section_text(ctx, k)[0]) for k in keys)
+    first, last = ((k, section_text(ctx, k)[0]) for k in ("reporter_comments", "sender_comments"))
     authors = {"reporter_comments": "3", "sender_comments": "1"}
     if first[1]:
         comment(ctx, assessment, first[1], authors[first[0]])

@@ -92,22 +92,11 @@ def to_number(value: str | None) -> float | None:
 
 @dataclass
 class Origin:
-    """Where the model's items sat in the message: original ids of drugs and reactions (by case-file
-    key) and the positions of the G.k.1 and G.k.9.i.2.r blocks, so a re-export keeps them."""
+    """The message's own ids of drugs and reactions (by case-file key), so that a re-export links its blocks
+    with the same ids. Where blocks sat is not kept: order inside a repeating group is no fact, and an export
+    writes ICH's canonical order."""
 
     ids: dict[str, str] = field(default_factory=dict)
-    role_positions: dict[str, int] = field(default_factory=dict)
-    causality_positions: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    # (drug key, reaction key) -> position of the drug's first G.k.9.i.3 / G.k.9.i.4 block for the reaction
-    link_positions: dict[tuple[str, str], int] = field(default_factory=dict)
-    # sender's telecom kind (phone, fax, email) -> its position among the sender's elements (C.3.4.6-8)
-    telecom_positions: dict[str, int] = field(default_factory=dict)
-    # narrative section key (reporter_comments H.2, sender_comments H.4) -> position of its block
-    comment_positions: dict[str, int] = field(default_factory=dict)
-    # how many C.1.9.1.r other-case-id blocks (subjectOf1, like the sender's C.3) came before the sender's
-    sender_rank: int | None = None
-    # (test index, "low" / "high") -> position of the F.r.4 / F.r.5 referenceRange among the test's elements
-    range_positions: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 class Reader:
@@ -418,19 +407,4 @@ def product_ids(r: Reader, code_el: str, version_el: str, inst: etree._Element) 
     return [m.ProductId(kind="product-code", code=found.code, system=found.system, version=found.version)]
 
 
-def block_position(inst: etree._Element) -> int:
-    """The position of a block's wrapper (component) among its parent's elements."""
-    wrapper = inst.getparent()
-    parent = wrapper.getparent() if wrapper is not None else None
-    if parent is None:
-        return 0
-    return [c for c in parent if isinstance(c.tag, str)].index(wrapper)
 
-
-def position_in(ancestor: etree._Element, node: etree._Element) -> int:
-    """The position among ancestor's elements of the child of ancestor that holds node."""
-    while node.getparent() is not None and node.getparent() is not ancestor:
-        node = node.getparent()
-    children = [c for c in ancestor if isinstance(c.tag, str)]
-    # a node outside ancestor (a moved block in a malformed file) comes after all of its children
-    return children.index(node) if node in children else len(children)

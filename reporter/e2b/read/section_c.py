@@ -11,7 +11,6 @@ from reporter.e2b.diff import content
 from reporter.e2b.read.reader import (
     NULL_TO_ABSENT,
     Reader,
-    position_in,
     ts_to_partial,
 )
 
@@ -149,15 +148,6 @@ def read_sender(r: Reader, inst: etree._Element | None) -> Any:
         "fax": r.value("C.3.4.7", inst, lambda v: v[4:] if v.startswith("fax:") else None),
         "email": r.value("C.3.4.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
     }
-    report = r.one("report")
-    if report is not None:
-        here = position_in(report, inst)
-        r.origin.sender_rank = sum(position_in(report, other) < here for other in r.instances("other_case_id"))
-    elements = [c for c in inst if isinstance(c.tag, str)]
-    for kind, number in (("phone", "C.3.4.6"), ("fax", "C.3.4.7"), ("email", "C.3.4.8")):
-        node = r.raw(number, inst)[0]
-        if data[kind] is not None and node is not None and node in elements:
-            r.origin.telecom_positions[kind] = elements.index(node)
     return r.build(m.Sender, data, point)
 
 

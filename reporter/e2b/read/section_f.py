@@ -10,7 +10,6 @@ from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
     Reader,
     linked_as,
-    position_in,
     to_number,
 )
 from reporter.e2b.xmlsafe import XSI, local
@@ -34,10 +33,6 @@ def read_tests(r: Reader) -> list[m.Test]:
         }
         item = r.build(m.Test, data, point, inst)
         if item:
-            for bound, number in (("low", "F.r.4"), ("high", "F.r.5")):
-                node = r.node(number, inst)
-                if data[bound] is not None and node is not None:
-                    r.origin.range_positions[(len(out), bound)] = position_in(inst, node)
             out.append(item)
     return out
 

@@ -13,9 +13,7 @@ from reporter.e2b.read.reader import (
     MEDDRA,
     NULL_TO_ABSENT,
     Reader,
-    block_position,
     coded,
-    position_in,
     product_ids,
     termid,
     time_type,
@@ -56,7 +54,6 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     assessment naming no drug is passed through too."""
     out = []
     roles: dict[str, str] = {}
-    role_position: dict[str, int] = {}
     marks: dict[str, list[tuple[etree._Element, str]]] = {}   # what each drug id's blocks read
     for inst in r.instances("role"):
         ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
@@ -66,14 +63,12 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         role = r.code("G.k.1", inst, "drug_role")
         if role:
             roles[ref.get("root") or ""] = role
-            role_position[ref.get("root") or ""] = block_position(inst)
             r.mark(ref, "root")
             marks.setdefault(ref.get("root") or "", []).extend(r.used[point:])
         else:
             r.rollback(point)
     drug_ids = [i.get("root") for d in r.instances("drug") if (i := d.find("{urn:hl7-org:v3}id")) is not None]
     causalities: dict[tuple[str, str], list[m.Causality]] = {}
-    positions: dict[tuple[str, str], list[int]] = {}
     for inst in r.instances("causality"):
         point = r.checkpoint()
         drug_ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
@@ -87,7 +82,6 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             r.mark(reac_ref, "root")
             key = (drug_ref.get("root") or "", reac_ref.get("root") or "")
             causalities.setdefault(key, []).append(item)
-            positions.setdefault(key, []).append(block_position(inst))
             marks.setdefault(key[0], []).extend(r.used[point:])
         elif item:
             r.rollback(point)
@@ -137,13 +131,8 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         for (drug_uuid, reac_uuid), items in causalities.items():
             if drug_uuid == uuid:
                 per_reaction[reac_uuid] = {"causality": items}
-                r.origin.causality_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = \
-                    positions[(drug_uuid, reac_uuid)]
         for reac_uuid, found in _drug_reaction_facts(r, inst, reaction_ids).items():
-            position = found.pop("position")
             per_reaction.setdefault(reac_uuid, {}).update(found)
-            if found:
-                r.origin.link_positions[(f"drug-{n}", reaction_ids[reac_uuid])] = position
         links = [m.DrugReaction(reaction=reaction_ids[k], **v) for k, v in per_reaction.items()]
         data = {
             "id": f"drug-{n}",
@@ -174,7 +163,6 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             r.mark(id_el, "root")
         claimed.add(uuid or "")
         r.origin.ids[f"drug-{n}"] = uuid or ""
-        r.origin.role_positions[f"drug-{n}"] = role_position[uuid or ""]
         out.append(drug)
     unread = {id(pair) for uuid, pairs in marks.items() if uuid not in claimed for pair in pairs}
     if unread:  # roles and assessments of a drug the model could not hold go through with it
@@ -274,14 +262,8 @@ def _fda_additional_info(r: Reader, inst: etree._Element) -> str | None:
 
 def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str, str]
                          ) -> dict[str, dict[str, Any]]:
-    """G.k.9.i.3.1/.2 onset intervals and G.k.9.i.4 rechallenge of one drug, per reaction id, each with the
-    `position` of its first such block among the drug's elements (the order they were received in)."""
+    """G.k.9.i.3.1/.2 onset intervals and G.k.9.i.4 rechallenge of one drug, per reaction id."""
     out: dict[str, dict[str, Any]] = {}
-
-    def place(target: str, node: etree._Element) -> None:
-        position = position_in(drug, node)
-        found = out.setdefault(target, {})
-        found["position"] = min(found.get("position", position), position)
     for rel in r.instances("drug_reaction", drug):
         ref = rel.find("{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
         target = ref.get("root") if ref is not None else None
@@ -293,7 +275,6 @@ def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str
             quantity = r.quantity(a, b, rel)
             if quantity is not None and field_ not in out.get(target, {}):
                 out.setdefault(target, {})[field_] = quantity
-                place(target, rel)
                 r.mark(ref, "root")
             else:
                 r.rollback(point)
@@ -306,7 +287,6 @@ def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str
         code = r.code("G.k.9.i.4", obs, "rechallenge")
         if code:
             out.setdefault(target, {})["rechallenge"] = code
-            place(target, obs)
             r.mark(ref, "root")
         else:
             r.rollback(point)

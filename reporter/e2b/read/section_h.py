@@ -9,7 +9,6 @@ from lxml import etree
 from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
     Reader,
-    position_in,
 )
 
 
@@ -30,9 +29,4 @@ def read_narrative(r: Reader, report: etree._Element) -> Any:
                              if (d := r.meddra("H.3.r.1b", "H.3.r.1a", inst)) is not None],
         "summaries": summaries,
     }
-    if assessment is not None:
-        for key, number in (("reporter_comments", "H.2"), ("sender_comments", "H.4")):
-            node = r.raw(number, assessment)[0]
-            if data[key] is not None and node is not None:
-                r.origin.comment_positions[key] = position_in(assessment, node)
     return r.build(m.Narrative, data, point)
