@@ -193,7 +193,7 @@ def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
                 node = el(el(made, "subjectOf", typeCode="SBJ"), "characteristic", classCode="OBS", moodCode="EVN")
                 el(node, "code", code=value, codeSystem=spec["operator_system"])
         if len(made) == 0:
-            part.remove(made)
+            part.children.remove(made)
         if device.get("lotNumber"):
             lot = el(el(part, "instanceOfKind", classCode="INST"), "productInstanceInstance", classCode="MMAT",
                      determinerCode="INSTANCE")

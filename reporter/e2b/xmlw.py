@@ -18,14 +18,16 @@ _ROOT_NS = f' xmlns="{V3}" xmlns:xsi="{XSI}"'
 
 class Node:
     """An element of the v3 namespace: tag (local name), its start tag's attributes already written out (in
-    order, escaped), text, children."""
+    order, escaped), text, children, and the text after it inside its parent (`tail`: mixed content, as an
+    ED's base64 after its <reference>)."""
 
-    __slots__ = ("attrs", "children", "tag", "text")
+    __slots__ = ("attrs", "children", "tag", "tail", "text")
 
     def __init__(self, tag: str, attrs: str, text: str | None) -> None:
         self.tag = tag
         self.attrs = attrs
         self.text = text
+        self.tail: str | None = None
         self.children: list[Node] = []
 
     def set(self, name: str, value: str) -> None:
@@ -76,10 +78,12 @@ def _write(node: Node, pad: str, out: list[str], indent: bool) -> None:
     tag = node.tag
     end = "\n" if indent else ""
     if node.children:
-        if node.text is not None:  # mixed content: lxml does not indent inside it
-            out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text)}")
+        if node.text is not None or any(c.tail for c in node.children):  # mixed: lxml does not indent inside
+            out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text or '')}")
             for child in node.children:
                 _write(child, "", out, False)
+                if child.tail:
+                    out.append(_text(child.tail))
             out.append(f"</{tag}>{end}")
             return
         out.append(f"{pad}<{tag}{node.attrs}>{end}")
