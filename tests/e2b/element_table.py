@@ -129,6 +129,9 @@ def more_case() -> dict:
     drug["dosages"][0]["form"] = {"text": "Filmtablette", "code": "10221000", "system": "0.4.0.127.0.16.1.1.2.1",
                                   "version": "2023-01"}
     drug["dosages"][0]["parent_route"] = {"code": "transplacental", "text": "transplazentar"}
+    # every kind of medical record number (D.1.1.1-4)
+    patient["record_numbers"] = [{"source": s, "value": f"{s[:3].upper()}-4711"}
+                                 for s in ("gp", "specialist", "hospital", "investigation")]
     # included documents: the literature article (C.4.r.2) and a document held by the sender (C.1.6.1.r.2)
     article = {"media_type": "application/pdf", "data": "JVBERi0xLjQgYXJ0aWNsZQ==", "reference": "article.pdf"}
     for item in data.get("literature") or []:

@@ -29,6 +29,10 @@ MAPPED = [n for n, spec in ELEMENTS.items() if spec.get("case")]
 NOT_CHANGEABLE = {
     "G.k.9.i.1": "a link by id from a drug's reaction facts to a reaction (structure, not a value)",
     "C.2.r.5": "only \"1\" (this is the primary source) is allowed: moving the flag is not a value change",
+    "C.1.6.1.r.2": "an included document's base64 (mixed content after <reference>): tests/e2b/test_model_reads.py "
+                   "carries one through the model, FHIR and E2B",
+    "C.4.r.2": "an included article's base64 (mixed content after <reference>): tests/e2b/test_model_reads.py "
+               "carries one through the model, FHIR and E2B",
 }
 # Real asymmetries found by this test: element -> what goes wrong (none at present on the first instance).
 KNOWN: dict[str, str] = {}
@@ -127,13 +131,10 @@ def _param(number: str) -> typing.Any:
     return pytest.param(number, id=number, marks=marks)
 
 
-@pytest.mark.parametrize("number", [_param(n) for n in MAPPED])
+@pytest.mark.parametrize("number", [_param(n) for n in MAPPED if n not in NOT_CHANGEABLE])
 def test_a_changed_value_goes_through_case_fhir_and_export(number: str, corpus: dict[str, bytes],
                                                            survey: et.Survey) -> None:
-    if number in NOT_CHANGEABLE:
-        pytest.skip(NOT_CHANGEABLE[number])
-    if number not in survey.first:
-        pytest.skip(f"{number} is not read from any file of the corpus")
+    assert number in survey.first, f"{number} is not read from any file of the corpus: add it to more_case()"
     source, site = survey.first[number]
     failures = et.check(et.probe(number, source, corpus[source], site))
     assert not failures, "\n".join(failures)

@@ -65,7 +65,7 @@ def test_start_a_case_from_the_ehr(browser, site, served) -> None:
     # the pull: the case form, filled from the EHR, with the draft's note
     _pull(page, es.TOKEN, es.PID)
     assert page.locator("h1").inner_text() == "New case"
-    note = page.locator("p.note").inner_text()
+    note = page.locator("p.note").filter(has_text="Draft pulled from").inner_text()
     assert "Draft pulled from" in note and "Nothing is stored until you review" in note
     assert "hospital stay from 2024-05-03 to 2024-05-12" in note
     assert page.input_value('[name="patient.initials"]') == "MAS"
