@@ -1,8 +1,8 @@
 """ICSR Bundle(s) -> one ICH E2B(R3) batch: MCCI_IN200100UV01 holding one PORR_IN049016UV per case.
 
 Batch id and creation time are parameters so that golden files are stable; by default the batch id is a
-fresh UUID and the time is now (UTC). Each section is written by a small function in sections_*.py, in
-schema order. The result is checked (XSD + the receiver's rule sets) by `check_batch`.
+fresh UUID and the time is now (UTC). Each E2B section has its own writer module in write/ (section_c ...
+section_h), written in schema order. The result is checked (XSD + the receiver's rule sets) by `check_batch`.
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from reporter.e2b.context import Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
 from reporter.e2b.dictionary import Receiver, receiver, receiver_names
 from reporter.e2b.issues import E2BCheck, e2b_issue
-from reporter.e2b.sections_c import (
+from reporter.e2b.write.section_c import (
     report_characteristics,
     report_components,
     report_head,
     report_relations,
     report_sender,
 )
-from reporter.e2b.sections_d import patient_role
-from reporter.e2b.sections_g import drug_links, drugs, narrative_parts, roles_and_causality
+from reporter.e2b.write.section_d import patient_role
+from reporter.e2b.write.section_g import drug_links, drugs, roles_and_causality
+from reporter.e2b.write.section_h import narrative_parts
 from reporter.e2b.xmlw import Node, el
 from reporter.errors import E2BError
 from reporter.fhir import read

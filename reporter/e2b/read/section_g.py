@@ -21,7 +21,7 @@ from reporter.e2b.read.reader import (
 )
 from reporter.tables import code_list
 
-# The effectiveTime shapes the exporter writes (reporter/e2b/sections_d.py, sections_g.py). Values in any
+# The effectiveTime shapes the exporter writes (reporter/e2b/write/section_e.py, section_g.py). Values in any
 # other shape (a duration with an end, a third interval, a second period...) are not read: the model could
 # hold them, but the exporter would write them differently; they are passed through as received.
 _BOUNDS = r"(low|high|width|low,high|low,width)"

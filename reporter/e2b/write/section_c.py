@@ -1,10 +1,20 @@
-"""C: identification of the report, primary sources, sender, literature, other ids (investigationEvent)."""
+"""C: report identification, primary sources, sender, literature, other ids, study (C.5) -> E2B XML."""
 
 from __future__ import annotations
 
-from reporter.e2b.context import ISO_COUNTRY, OBS, Ctx, Json, ich_code, identifier_value, section_text, ts
+from reporter.e2b.context import (
+    ISO_COUNTRY,
+    OBS,
+    Ctx,
+    Json,
+    ich_code,
+    identifier_value,
+    section_text,
+    ts,
+)
 from reporter.e2b.xmlw import Node, bl, el
 from reporter.fhir import read
+from reporter.tables import system
 
 
 def report_head(ctx: Ctx, event: Node) -> None:
@@ -259,3 +269,38 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
             ctx.ich(char, "code", "4", 23)
             value = el(char, "value", xsi_type="CE", codeSystem="2.16.840.1.113883.3.989.2.1.1.5")
             el(value, "originalText", text=reason)
+
+
+def study(ctx: Ctx, role: Node) -> None:
+    found = next((ctx.index.resolve(s) for e in ctx.index.all("AdverseEvent") for s in e.get("study") or []),
+                 None)
+    if not found:
+        return
+    research = el(el(role, "subjectOf1", typeCode="SBJ"), "researchStudy", classCode="CLNTRL", moodCode="EVN")
+    idents = found.get("identifier") or []
+    sponsor = next((i for i in idents if i.get("system", "").endswith(".3.5")), None)
+    el(research, "id", root="2.16.840.1.113883.3.989.2.1.3.5", extension=sponsor.get("value")) if sponsor \
+        else el(research, "id", nullFlavor="NI")
+    study_type = ich_code((found.get("category") or [None])[0], 8)
+    if study_type:
+        ctx.ich(research, "code", study_type, 8)
+    if found.get("title"):
+        el(research, "title", text=found["title"])
+    for number, key in (("FDA.C.5.5a", "fda_ind"), ("FDA.C.5.5b", "fda_pre_anda"),
+                        ("FDA.C.5.6.r", "fda_cross_reported_ind")):
+        regional = ctx.receiver.regional_element(number)
+        for ident in (i for i in idents if i.get("system") == system(key)) if regional else ():
+            reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
+                     moodCode="EVN")
+            el(reg, "id", root=regional["root"], extension=ident.get("value"))
+    for ident in idents:
+        if not ident.get("system", "").endswith(".3.6"):
+            continue
+        reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
+                 moodCode="EVN")
+        el(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", extension=ident.get("value"))
+        country = read.ext_value(ident, "registration_country")
+        if country:
+            place = el(el(el(reg, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
+                       "governingPlace", classCode="COUNTRY", determinerCode="INSTANCE")
+            el(place, "code", code=country, codeSystem=ISO_COUNTRY)

@@ -1,10 +1,21 @@
-"""G drugs (with the drug-reaction matrix and causality) and H narrative parts under adverseEventAssessment."""
+"""G: drugs (product, devices, dosages, indications, drug-reaction matrix, roles, causality) -> E2B XML."""
 
 from __future__ import annotations
 
-from reporter.e2b.context import ISO_COUNTRY, MEDDRA, OBS, Ctx, Json, ich_code, meddra, section_text, ts, ucum, uuid_of
-from reporter.e2b.sections_d import describe_relative, mdr_value, product_code
-from reporter.e2b.xmlw import Node, el, num, observation
+from reporter.e2b.context import (
+    ISO_COUNTRY,
+    MEDDRA,
+    OBS,
+    Ctx,
+    Json,
+    ich_code,
+    meddra,
+    ts,
+    ucum,
+    uuid_of,
+)
+from reporter.e2b.write.common import category_organizer, mdr_value, product_code
+from reporter.e2b.xmlw import Node, el, observation
 from reporter.fhir import read
 from reporter.tables import code_list, routes
 
@@ -28,8 +39,7 @@ def drugs(ctx: Ctx, role: Node, links: Links, names: dict[str, str]) -> None:
     statements = ctx.index.section("drugs")
     if not statements:
         return
-    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
-    ctx.ich(organizer, "code", "4", 20)
+    organizer = category_organizer(ctx, role, "4")
     for statement in statements:
         drug(ctx, organizer, statement, links.get(drug_ref(statement), []), names)
 
@@ -400,31 +410,3 @@ def causality(assessment: Node, statement: Json, event: Json, item: Json) -> Non
     el(ref, "id", root=uuid_of(event))
     use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
     el(use, "id", root=uuid_of(statement))
-
-
-def narrative_parts(ctx: Ctx, assessment: Node) -> None:
-    """H.2 reporter's comments, H.3.r sender's diagnoses, H.4 sender's comments (component1)."""
-    first, last = ((k, section_text(ctx, k)[0]) for k in ("reporter_comments", "sender_comments"))
-    authors = {"reporter_comments": "3", "sender_comments": "1"}
-    if first[1]:
-        comment(ctx, assessment, first[1], authors[first[0]])
-    for condition in ctx.index.section("sender_diagnosis"):
-        obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS",
-                 moodCode="EVN")
-        el(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
-        mdr_value(obs, condition.get("code"))
-        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
-        ctx.ich(author, "code", "1", 21)
-    if last[1]:
-        comment(ctx, assessment, last[1], authors[last[0]])
-
-
-def comment(ctx: Ctx, assessment: Node, text: str, author_code: str) -> None:
-    obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
-    el(obs, "code", code="10", codeSystem=OBS, displayName="comment")
-    el(obs, "value", xsi_type="ED", text=text)
-    author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
-    ctx.ich(author, "code", author_code, 21)
-
-
-__all__ = ["describe_relative", "drug_links", "drugs", "narrative_parts", "num", "roles_and_causality", "ts"]

@@ -1,0 +1,61 @@
+"""Helpers the E2B section writers share (MedDRA values, periods, product codes, relative times)."""
+
+from __future__ import annotations
+
+from reporter.e2b.context import (
+    MEDDRA,
+    Json,
+    meddra,
+    ts,
+)
+from reporter.e2b.xmlw import Node, el
+from reporter.fhir import read
+
+SEX = {"male": "1", "female": "2"}
+
+
+def mdr_value(parent: Node, concept: Json | None, tag: str = "value", xsi_type: str | None = "CE") -> Node:
+    coding = meddra(concept) or {}
+    return el(parent, tag, xsi_type=xsi_type, code=coding.get("code"), codeSystem=MEDDRA,
+              codeSystemVersion=coding.get("version"))
+
+
+def period(node: Node, resource: Json, start: str, end: str) -> None:
+    low, high = resource.get(start), resource.get(end)
+    low_nf, high_nf = read.primitive_absent(resource, start), read.primitive_absent(resource, end)
+    if not (low or high or low_nf or high_nf):
+        return
+    time = el(node, "effectiveTime", xsi_type="IVL_TS")
+    if low or low_nf:
+        el(time, "low", value=ts(low), nullFlavor=None if low else low_nf)
+    if high or high_nf:
+        el(time, "high", value=ts(high), nullFlavor=None if high else high_nf)
+
+
+def product_code(kind: Node, concept: Json | None) -> None:
+    """G.k.2.1 / D.8.r.2-3: the first product identifier (MPID, PhPID or a regional code such as an NDC).
+    E2B has one code element; an identifier without a code system OID has no place there."""
+    for coding in read.codings(concept):
+        if read.ext_value(coding, "product_id_kind") and str(coding.get("system", "")).startswith("urn:oid:"):
+            el(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
+               codeSystemVersion=coding.get("version"))
+            return
+
+
+def describe_relative(relative: read.Relative, drug_names: dict[str, str]) -> str:
+    drug = drug_names.get(relative.drug_reference, "the drug")
+    anchor = "first" if relative.anchor == "first-dose" else "last"
+    value = int(relative.value) if float(relative.value).is_integer() else relative.value
+    units = {"d": "day", "wk": "week", "mo": "month", "a": "year", "h": "hour", "min": "minute"}
+    unit = units.get(relative.unit, relative.unit)
+    qualified = f" ({relative.as_stated or relative.phrase()})" if relative.as_stated or relative.phrase() else ""
+    if value < 0:
+        return f"{-value} {unit}(s) before the {anchor} dose of {drug}{qualified}"
+    return f"{unit.capitalize()} {value} after the {anchor} dose of {drug}{qualified}"
+
+
+def category_organizer(ctx: Ctx, role: Node, code: str) -> Node:
+    """A subjectOf2/organizer of the patient role named by an ICH organizer code (3 tests, 4 drugs)."""
+    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    ctx.ich(organizer, "code", code, 20)
+    return organizer

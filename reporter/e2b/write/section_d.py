@@ -1,0 +1,227 @@
+"""D: patient (with history, past drugs, death) and parent: the primaryRole block -> E2B XML."""
+
+from __future__ import annotations
+
+from reporter.e2b.context import (
+    OBS,
+    Ctx,
+    Json,
+    ich_code,
+    loinc_of,
+    meddra,
+    ts,
+    ucum,
+)
+from reporter.e2b.write.common import SEX, mdr_value, period, product_code
+from reporter.e2b.write.section_c import study
+from reporter.e2b.write.section_e import reaction
+from reporter.e2b.write.section_f import tests
+from reporter.e2b.xmlw import Node, bl, el, observation
+from reporter.fhir import read
+
+DEATH_DATE, DEATH_CAUSE, AUTOPSY = "31211-6", "69453-9", "85699-7"
+
+
+def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> Node:
+    role = el(el(assessment, "subject1", typeCode="SBJ"), "primaryRole", classCode="INVSBJ")
+    patient = ctx.index.patient or {}
+    player(ctx, role, patient)
+    study(ctx, role)
+    patient_observations(ctx, role)
+    history(ctx, role)
+    past_drugs(ctx, role, ctx.index.section("past_drugs"))
+    death(ctx, role)
+    for event in ctx.index.section("reactions"):
+        reaction(ctx, role, event)
+    tests(ctx, role, relative_notes)
+    return role
+
+
+def player(ctx: Ctx, role: Node, patient: Json) -> None:
+    person = el(role, "player1", classCode="PSN", determinerCode="INSTANCE")
+    name = (patient.get("name") or [{}])[0]
+    if name.get("text"):
+        el(person, "name", text=name["text"])
+    else:
+        el(person, "name", nullFlavor=read.absent_reason(name) or "UNK")
+    gender = patient.get("gender")
+    if gender in SEX:
+        el(person, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
+    elif gender or patient.get("_gender"):
+        el(person, "administrativeGenderCode", nullFlavor=read.primitive_absent(patient, "gender") or "UNK")
+    if patient.get("birthDate"):
+        el(person, "birthTime", value=ts(patient["birthDate"]))
+    elif read.primitive_absent(patient, "birthDate"):
+        el(person, "birthTime", nullFlavor=read.primitive_absent(patient, "birthDate"))
+    if patient.get("deceasedDateTime"):
+        el(person, "deceasedTime", value=ts(patient["deceasedDateTime"]))
+    for ident in patient.get("identifier") or []:
+        entity = el(person, "asIdentifiedEntity", classCode="IDENT")
+        el(entity, "id", root=(ident.get("system") or "").removeprefix("urn:oid:"), extension=ident.get("value"))
+        el(entity, "code", code={"7": "1", "8": "2", "9": "3", "10": "4"}.get(
+            (ident.get("system") or "").rsplit(".", 1)[-1], "3"), codeSystem="2.16.840.1.113883.3.989.2.1.1.4")
+    parent(ctx, person)
+
+
+def parent(ctx: Ctx, person: Node) -> None:
+    resources = ctx.index.section("parent")
+    mother = next((r for r in resources if r.get("resourceType") == "Patient"), None)
+    if mother is None:
+        return
+    role = el(person, "role", classCode="PRS")
+    el(role, "code", code="PRN", codeSystem="2.16.840.1.113883.5.111")
+    who = el(role, "associatedPerson", classCode="PSN", determinerCode="INSTANCE")
+    name = (mother.get("name") or [{}])[0]
+    if name.get("text"):
+        el(who, "name", text=name["text"])
+    elif read.absent_reason(name):
+        el(who, "name", nullFlavor=read.absent_reason(name))
+    gender = mother.get("gender")
+    if gender in SEX:
+        el(who, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
+    elif read.primitive_absent(mother, "gender"):
+        el(who, "administrativeGenderCode", nullFlavor=read.primitive_absent(mother, "gender"))
+    if mother.get("birthDate"):
+        el(who, "birthTime", value=ts(mother["birthDate"]))
+    for obs in (r for r in resources if r.get("resourceType") == "Observation"):
+        patient_observation(ctx, role, obs, {"30525-0": "3", "29463-7": "7", "8302-2": "17", "8665-2": "22"})
+    conditions = [r for r in resources if r.get("resourceType") == "Condition"]
+    text = read.ext_value(mother, "history_text")
+    if conditions or text:
+        history_organizer(ctx, role, conditions, text, None)
+    past_drugs(ctx, role, [r for r in resources if r.get("resourceType") == "MedicationStatement"])
+
+
+def patient_observation(ctx: Ctx, role: Node, obs: Json, codes: dict[str, str]) -> None:
+    code = codes.get(loinc_of(obs) or "")
+    if code is None:
+        return
+    node = observation(role, "subjectOf2", "SBJ", code, OBS)
+    if "valueQuantity" in obs:
+        value, unit = ucum(obs["valueQuantity"])
+        el(node, "value", xsi_type="PQ", value=value, unit=unit)
+    elif "valueCodeableConcept" in obs:
+        ctx.ich(node, "value", ich_code(obs["valueCodeableConcept"], 9) or "", 9, xsi_type="CE")
+    elif "valueDateTime" in obs:
+        el(node, "value", xsi_type="TS", value=ts(obs["valueDateTime"]))
+
+
+def patient_observations(ctx: Ctx, role: Node) -> None:
+    """D.2.2 age at onset, D.2.2.1 gestation, D.2.3 age group, D.3 weight, D.4 height, D.6 LMP, FDA race."""
+    events = ctx.index.all("AdverseEvent")
+    age = next((read.ext_value(e, "age_at_onset") for e in events if read.ext_value(e, "age_at_onset")), None)
+    if age:
+        value, unit = ucum(age)
+        el(observation(role, "subjectOf2", "SBJ", "3", OBS, "age"), "value", xsi_type="PQ", value=value, unit=unit)
+    order = {"11884-4": "16", "46251-5": "4", "29463-7": "7", "8302-2": "17", "8665-2": "22"}
+    observations = [o for o in ctx.index.section("patient") if o.get("resourceType") == "Observation"]
+    for code in order:
+        for obs in observations:
+            if loinc_of(obs) == code:
+                patient_observation(ctx, role, obs, order)
+    patient = ctx.index.patient or {}
+    for number, key in (("FDA.D.11.r", "race"), ("FDA.D.12", "ethnicity")):
+        regional = ctx.receiver.regional_element(number)
+        if not regional:
+            continue
+        values = read.extensions(patient, key) or [None]  # required by FDA: UNK when the case has none
+        for value in values:
+            node = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
+            el(node, "code", **regional["code"])
+            concept = (value or {}).get("valueCodeableConcept")
+            coding = (concept or {}).get("coding", [{}])[0]
+            if coding.get("code"):
+                el(node, "value", xsi_type="CE", code=coding["code"], codeSystem=regional["value_system"],
+                   displayName=coding.get("display"))
+            else:
+                el(node, "value", xsi_type="CE", nullFlavor=(read.absent_reason(value) if value else None)
+                   or regional.get("null_flavor", "UNK"))
+
+
+def history(ctx: Ctx, role: Node) -> None:
+    conditions = ctx.index.section("history")
+    text = read.ext_value(ctx.composition, "history_text")
+    concomitant = read.ext_value(ctx.composition, "concomitant_therapies")
+    if conditions or text or concomitant is not None:
+        history_organizer(ctx, role, conditions, text, concomitant)
+
+
+def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | None,
+                      concomitant: bool | None) -> None:
+    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    ctx.ich(organizer, "code", "1", 20)
+    for cond in conditions:
+        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+        mdr_value(obs, cond.get("code"), tag="code", xsi_type=None)
+        period(obs, cond, "onsetDateTime", "abatementDateTime")
+        for note in cond.get("note") or []:
+            el(observation(obs, "outboundRelationship2", "COMP", "10", OBS), "value", xsi_type="ED",
+               text=note.get("text"))
+        family = read.ext_value(cond, "family_history")
+        if family is not None:
+            bl(observation(obs, "outboundRelationship2", "EXPL", "38", OBS), family)
+        status = cond.get("clinicalStatus")
+        if status:
+            continuing = observation(obs, "inboundRelationship", "REFR", "13", OBS)
+            code = (status.get("coding") or [{}])[0].get("code")
+            if code:
+                bl(continuing, code == "active")
+            else:
+                bl(continuing, None, read.absent_reason(status) or "UNK")
+    if text:
+        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+        el(obs, "code", code="18", codeSystem=OBS, displayName="historyAndConcurrentConditionText")
+        el(obs, "value", xsi_type="ED", text=text)
+    if concomitant is not None:
+        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+        el(obs, "code", code="11", codeSystem=OBS, displayName="concomitantTherapy")
+        bl(obs, bool(concomitant))
+
+
+def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
+    if not statements:
+        return
+    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    ctx.ich(organizer, "code", "2", 20)
+    for statement in statements:
+        admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
+                   moodCode="EVN")
+        period(admin, statement.get("effectivePeriod") or {}, "start", "end")
+        kind = el(el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST"),
+                  "kindOfProduct", classCode="MMAT", determinerCode="KIND")
+        product_code(kind, statement.get("medicationCodeableConcept"))
+        el(kind, "name", text=(statement.get("medicationCodeableConcept") or {}).get("text"))
+        for reason in statement.get("reasonCode") or []:
+            if meddra(reason):
+                mdr_value(observation(admin, "outboundRelationship2", "RSON", "19", OBS), reason)
+        reaction_ = read.ext_value(statement, "past_drug_reaction")
+        if meddra(reaction_):
+            mdr_value(observation(admin, "outboundRelationship2", "CAUS", "29", OBS), reaction_)
+
+
+def death(ctx: Ctx, role: Node) -> None:
+    for obs in ctx.index.section("death"):
+        code = loinc_of(obs)
+        if code == DEATH_CAUSE and obs.get("status") == "preliminary":
+            node = observation(role, "subjectOf2", "SBJ", "32", OBS, "reportedCauseOfDeath")
+            cause(node, obs.get("valueCodeableConcept") or {})
+    autopsy = next((o for o in ctx.index.section("death") if loinc_of(o) == AUTOPSY), None)
+    if autopsy is not None:
+        node = observation(role, "subjectOf2", "SBJ", "5", OBS, "autopsy")
+        if "valueBoolean" in autopsy:
+            bl(node, autopsy["valueBoolean"])
+        else:
+            reason = autopsy.get("dataAbsentReason") or {}
+            flavor = next((c.get("code") for c in reason.get("coding") or []
+                           if c.get("system", "").endswith("v3-NullFlavor")), "UNK")
+            bl(node, None, flavor)
+        for obs in ctx.index.section("death"):
+            if loinc_of(obs) == DEATH_CAUSE and obs.get("status") == "final":
+                cause(observation(node, "outboundRelationship2", "DRIV", "8", OBS, "causeOfDeath"),
+                      obs.get("valueCodeableConcept") or {})
+
+
+def cause(node: Node, concept: Json) -> None:
+    value = mdr_value(node, concept) if meddra(concept) else el(node, "value", xsi_type="CE")
+    if concept.get("text"):
+        el(value, "originalText", text=concept["text"])
