@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reporter.e2b.context import (
     MEDDRA,
+    Ctx,
     Json,
     meddra,
     ts,
