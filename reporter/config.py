@@ -27,6 +27,14 @@ SETTINGS: tuple[Setting, ...] = (
             "codes are checked for form only and tabulations group by the code as reported, not by PT/SOC."),
     Setting("meddra_version", None,
             "The MedDRA version to expect in cases (e.g. 27.1); without it any single version is accepted."),
+    Setting("loinc_file", None,
+            "The LOINC table of a LOINC release (Loinc.csv, read by its header: LOINC_NUM and LONG_COMMON_NAME, "
+            "SHORTNAME or COMPONENT) for the case form's lab-test look-up; without it the look-up offers the "
+            "tests the project's own tables name."),
+    Setting("drug_file", None,
+            "A drug dictionary for the case form's product look-up, which fills RxNorm and ATC: a CSV with the "
+            "header name, rxnorm, atc (optionally substance), or RxNorm's RXNCONSO.RRF; without it products are "
+            "free text."),
     Setting("database_url", "sqlite:///reporter.sqlite3",
             "SQLAlchemy URL of the case store (SQLite file by default; postgresql+psycopg://... for PostgreSQL)."),
     Setting("secret_key", None, "Flask secret key for sessions and CSRF (required when serving)."),

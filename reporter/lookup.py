@@ -1,7 +1,8 @@
 """Look-ups for case entry: MedDRA terms from the user's licensed release, LOINC codes of the laboratory
-tests the project names in its own tables, UCUM units with their usual spellings, and what the project
-knows of drugs (nothing: it ships no drug dictionary). Each answers a few words with a short list of
-{code, label} choices and, where it cannot help, a note saying why."""
+tests the project names in its own tables (and the whole LOINC table when the user provides it), UCUM units
+with their usual spellings, and drugs with RxNorm and ATC from the user's drug dictionary (the project ships
+none). Each answers a few words with a short list of {code, label} choices and, where it cannot help, a note
+saying why."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import re
 from functools import cache
 from typing import Any
 
+from reporter import dictionaries
+from reporter.errors import InputError
 from reporter.tables import load_yaml
 
 LIMIT = 20
-NO_DRUG_DICTIONARY = ("no drug dictionary: type the product and substance names as reported; an ATC code or "
-                      "RxNorm RxCUI can be added under the drug's further details")
+NO_DRUG_DICTIONARY = ("no drug dictionary (set REPORTER_DRUG_FILE to a CSV of name, rxnorm, atc or to RxNorm's "
+                      "RXNCONSO.RRF): type the product and substance names as reported; an ATC code or RxNorm "
+                      "RxCUI can be added under the drug's further details")
+OWN_LOINC_NOTE = ("LOINC codes of the tests the project's tables name (set REPORTER_LOINC_FILE to your LOINC "
+                  "table for all codes); other codes can be typed (with their check digit)")
 
 
 def meddra(words: str, limit: int = LIMIT) -> dict[str, Any]:
@@ -53,12 +59,21 @@ def _label(name: str) -> str:
 
 
 def loinc(words: str, limit: int = LIMIT) -> dict[str, Any]:
-    """Lab tests whose code, name or other names hold every word."""
+    """Lab tests whose code, name or other names hold every word: the project's own tests first (they
+    carry the unit its tables expect), then the codes of the user's LOINC table."""
     needles = [w for w in re.split(r"\s+", words.lower().strip()) if w]
     items = [{"code": t["code"], "label": t["label"], "unit": t.get("unit", "")} for t in lab_tests()
              if all(n in f"{t['code']} {t['label']} {t['names']}".lower() for n in needles)]
-    return {"items": items[:limit], "note": "LOINC codes of the tests the project's tables name; other codes can "
-                                            "be typed (with their check digit)"}
+    try:
+        table = dictionaries.loinc_table()
+    except InputError as exc:
+        return {"items": items[:limit], "note": f"{exc} (only the project's own tests are offered)"}
+    if table is None:
+        return {"items": items[:limit], "note": OWN_LOINC_NOTE}
+    seen = {i["code"] for i in items}
+    items += [{"code": e.code, "label": e.label, "unit": e.unit}
+              for e in dictionaries.search(table, words, limit) if e.code not in seen]
+    return {"items": items[:limit]}
 
 
 @cache
@@ -101,7 +116,16 @@ def to_ucum(text: str) -> str | None:
 
 
 def drugs(words: str, limit: int = LIMIT) -> dict[str, Any]:
-    return {"items": [], "note": NO_DRUG_DICTIONARY}
+    """Drugs of the user's dictionary whose name, substance or codes hold every word, each with the RxNorm
+    RxCUI and ATC code the form fills in."""
+    try:
+        table = dictionaries.drug_table()
+    except InputError as exc:
+        return {"items": [], "note": str(exc)}
+    if table is None:
+        return {"items": [], "note": NO_DRUG_DICTIONARY}
+    return {"items": [{"code": e.code, "label": e.label, "rxnorm": e.rxnorm, "atc": e.atc, "substance": e.substance}
+                      for e in dictionaries.search(table, words, limit)]}
 
 
 KINDS = {"meddra": meddra, "loinc": loinc, "ucum": ucum, "drug": drugs}

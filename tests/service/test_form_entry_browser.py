@@ -164,3 +164,36 @@ def test_e2b_numbers_and_paths_show_on_demand(browser, site) -> None:
     assert [o for o in page.locator('select[name="patient.sex"] option').all_inner_texts()] == ["—", "male", "female"]
     reasons = page.locator('select[name="patient.sex.absent"] option').evaluate_all("os => os.map(o => o.textContent)")
     assert "asked, but not known" in reasons and "asked-unknown" not in reasons
+
+
+def test_drug_and_loinc_look_ups_use_the_users_dictionaries(browser, site, tmp_path, monkeypatch) -> None:
+    drugs = tmp_path / "drugs.csv"
+    drugs.write_text("name,rxnorm,atc\nAmoxicillin / Clavulanate Oral Tablet,617296,J01CR02\n"
+                     "amoxicillin,723,J01CA04\n", encoding="utf-8")
+    loinc = tmp_path / "Loinc.csv"
+    loinc.write_text('"LOINC_NUM","COMPONENT","STATUS","LONG_COMMON_NAME","EXAMPLE_UCUM_UNITS"\n'
+                     '"2885-2","Protein","ACTIVE","Protein [Mass/volume] in Serum or Plasma","g/dL"\n',
+                     encoding="utf-8")
+    monkeypatch.setenv("REPORTER_DRUG_FILE", str(drugs))
+    monkeypatch.setenv("REPORTER_LOINC_FILE", str(loinc))
+    page = browser.new_page(viewport=VIEWPORT)
+    _login(page, site)
+    page.goto(site + "/cases/new")
+    product = page.locator('[name="drugs[0].product"]')
+    product.fill("amoxi")
+    page.locator("#dl-drug option").first.wait_for(state="attached")
+    options = page.locator("#dl-drug option").evaluate_all("os => os.map(o => [o.value, o.label])")
+    assert options == [["amoxicillin", "RxNorm 723, ATC J01CA04"],
+                       ["Amoxicillin / Clavulanate Oral Tablet", "RxNorm 617296, ATC J01CR02"]], options
+    product.fill("Amoxicillin / Clavulanate Oral Tablet")
+    product.dispatch_event("change")
+    assert page.input_value('[name="drugs[0].rxnorm"]') == "617296"
+    assert page.input_value('[name="drugs[0].atc"]') == "J01CR02"
+    name = page.locator('[name="tests[0].name"]')
+    name.fill("protein serum")
+    page.wait_for_function("() => [...document.querySelectorAll('#dl-lab-name option')]"
+                           ".some(o => o.label === '2885-2')")
+    name.fill("Protein [Mass/volume] in Serum or Plasma")
+    name.dispatch_event("change")
+    assert page.input_value('[name="tests[0].loinc"]') == "2885-2"
+    _shot(page, "dictionary-look-ups")

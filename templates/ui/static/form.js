@@ -1,8 +1,8 @@
 // The case form's enhancements. The form works without them: the server adds and removes rows, the
 // datalists offer choices, and saving checks everything. With them: rows are added and removed in the page
-// (no reload), spreadsheet rows paste into the lab grid, MedDRA terms are looked up as you type, a lab
-// test's name fills its LOINC code, and the ids of the case's drugs and reactions are offered where
-// other fields refer to them.
+// (no reload), spreadsheet rows paste into the lab grid, MedDRA terms, drugs and LOINC codes are looked up as
+// you type, a lab test's name fills its LOINC code, a drug from the dictionary its RxNorm and ATC codes,
+// and the ids of the case's drugs and reactions are offered where other fields refer to them.
 (function () {
   'use strict';
   const form = document.querySelector('form.caseform');
@@ -144,16 +144,58 @@
     control.setAttribute('list', list.id);
   }
 
+  // Drugs and lab tests are also looked up on the server, in the user's drug dictionary and LOINC table
+  // (REPORTER_DRUG_FILE, REPORTER_LOINC_FILE); without them the answer is the offline list or nothing.
+  const SERVED = { drug: 'drug', loinc: 'loinc', 'lab-name': 'loinc' };
+
+  async function searchServed(control) {
+    const kind = control.dataset.lookup;
+    const q = control.value.trim();
+    if (q.length < 3) return;
+    const response = await fetch(lookupUrl(SERVED[kind], q), { credentials: 'same-origin' });
+    if (!response.ok) return;
+    const answer = await response.json();
+    const list = document.getElementById('dl-' + kind);
+    if (!list || !answer.items.length) return; // keep what the list offers
+    list.replaceChildren(...answer.items.map((item) => {
+      const option = document.createElement('option');
+      if (kind === 'loinc') { option.value = item.code; option.label = item.label; }
+      else if (kind === 'lab-name') { option.value = item.label; option.label = item.code; }
+      else {
+        found.set('drug:' + item.label, item);
+        option.value = item.label;
+        option.label = [item.rxnorm && `RxNorm ${item.rxnorm}`, item.atc && `ATC ${item.atc}`].filter(Boolean).join(', ');
+      }
+      return option;
+    }));
+  }
+
+  function fillLoinc(control) { // a known test's name gives its LOINC code
+    const option = [...document.getElementById('dl-lab-name').options].find((o) => o.value === control.value.trim());
+    const loinc = byName(control.name.replace(/\.name$/, '.loinc'));
+    if (option && loinc && !loinc.value) loinc.value = option.label;
+  }
+
+  function fillDrugCodes(control) { // a drug chosen from the dictionary gives its RxNorm and ATC codes
+    const item = found.get('drug:' + control.value.trim());
+    if (!item || !/\.product$/.test(control.name)) return;
+    for (const field of ['rxnorm', 'atc']) {
+      const target = byName(control.name.replace(/\.product$/, '.' + field));
+      if (target && !target.value && item[field]) target.value = item[field];
+    }
+  }
+
   form.addEventListener('input', (event) => {
     const control = event.target;
-    if (control.dataset && control.dataset.lookup === 'lab-name') { // a known test's name gives its LOINC code
-      const option = [...document.getElementById('dl-lab-name').options].find((o) => o.value === control.value.trim());
-      const loinc = byName(control.name.replace(/\.name$/, '.loinc'));
-      if (option && loinc && !loinc.value) loinc.value = option.label;
-    }
-    if (control.dataset && (control.dataset.lookup === 'meddra' || control.dataset.lookup === 'meddra-term')) {
+    const lookup = control.dataset && control.dataset.lookup;
+    if (lookup === 'lab-name') fillLoinc(control);
+    if (lookup === 'meddra' || lookup === 'meddra-term') {
       clearTimeout(timer);
       timer = setTimeout(() => searchMeddra(control), 200);
+    }
+    if (lookup in SERVED) {
+      clearTimeout(timer);
+      timer = setTimeout(() => searchServed(control), 200);
     }
   });
 
@@ -169,6 +211,8 @@
     const control = event.target;
     const lookup = control.dataset && control.dataset.lookup;
     if (lookup === 'meddra' || lookup === 'meddra-term') fillMeddra(control);
+    if (lookup === 'lab-name') fillLoinc(control);
+    if (lookup === 'drug') fillDrugCodes(control);
     if (/^drugs\[\d+\]\.id$/.test(control.name)) refreshIds('drugs', 'dl-drug-id');
     if (/^reactions\[\d+\]\.id$/.test(control.name)) refreshIds('reactions', 'dl-reaction-id');
   });
