@@ -7,6 +7,7 @@ InputError naming the file, the line and what is wrong."""
 from __future__ import annotations
 
 import csv
+import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ def search(entries: list[Entry], words: str, limit: int) -> list[Entry]:
     needles = [w for w in re.split(r"\s+", words.lower().strip()) if w]
     if not needles:
         return []
-    hits = [e for e in entries if all(n in e.text for n in needles)]
-    hits.sort(key=lambda e: (not (e.code.lower().startswith(needles[0]) or e.label.lower().startswith(needles[0])),
-                             len(e.label), e.label.lower()))
-    return hits[:limit]
+    first = needles[0]
+    hits = (e for e in entries if all(n in e.text for n in needles))
+    return heapq.nsmallest(limit, hits, key=lambda e: (
+        not (e.code.lower().startswith(first) or e.label.lower().startswith(first)), len(e.label), e.label.lower()))
