@@ -602,7 +602,10 @@ class Indication(Model):
 
 class Drug(Model):
     id: str = Field(description="Local key (e.g. 'anakinra') used by reactions, tests and relative times.")
-    role: DrugRole = Field(description="G.k.1 characterisation of drug role.")
+    role: DrugRole | Absent = Field(
+        description="G.k.1 characterisation of drug role. Not known only where a received report's role could "
+                    "not be linked to the drug (two drugs with one id); E2B allows no null flavor here, so the "
+                    "export is refused until someone chooses it.")
     product: str = Field(description="G.k.2.2 medicinal product name as reported.")
     substances: list[Substance] = Field(default_factory=list, description="G.k.2.3.r")
     identifiers: list[ProductId] = Field(

@@ -757,6 +757,8 @@ class BundleBuilder:
 
         statement = self.new("MedicationStatement", f"drug/{drug.id}")
         exts: list[Json] = [{"url": ext("case_key"), "valueString": drug.id},
+                            {"url": ext("drug_role"), "extension": absent_extensions(drug.role)}
+                            if isinstance(drug.role, m.Absent) else
                             {"url": ext("drug_role"), "valueCoding": ich_coding("drug_role", drug.role)}]
         if drug.action_taken:
             exts.append({"url": ext("action_taken"), "valueCoding": ich_coding("action_taken", drug.action_taken)})

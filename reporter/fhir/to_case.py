@@ -523,7 +523,8 @@ class CaseReader:
         key = read.ext_value(statement, "case_key") or self.drug_keys.get(f"urn:uuid:{statement.get('id')}")
         out: Json = {
             "id": key,
-            "role": _key_for("drug_role", read.ext_value(statement, "drug_role")),
+            "role": _key_for("drug_role", read.ext_value(statement, "drug_role"))
+            or _absent(read.extension(statement, "drug_role")),
             "product": concept.get("text"),
             "identifiers": _product_ids(concept),
             "atc": _d(read.coding(concept, "atc")).get("code"),

@@ -355,12 +355,16 @@ def time_written(inst: etree._Element, shapes: re.Pattern[str]) -> bool:
 
 
 def linked_as(r: Reader, number: str, inst: etree._Element, type_code: str) -> bool:
-    """Whether the relationship holding an element's observation has the typeCode the exporter writes
-    (otherwise the element stays as received: a relationship's type is a fact of the message too)."""
+    """Whether an element's observation may be read: always, since its own code says which element it is;
+    where the relationship holding it has another typeCode than the one ICH gives (and the exporter
+    writes), the import warns that the export writes ICH's."""
     node = r.node(number, inst)
     observation = node.getparent() if node is not None else None
     wrapper = observation.getparent() if observation is not None else None
-    return wrapper is None or wrapper.get("typeCode") in (None, type_code)
+    if wrapper is not None and wrapper.get("typeCode") not in (None, type_code):
+        r.deviations.append((number, f"sent in a relationship of type {wrapper.get('typeCode')} where ICH has "
+                                     f"{type_code}: read, and an export writes {type_code}"))
+    return True
 
 
 def coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Coded | None:

@@ -48,27 +48,58 @@ def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
             "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
 
 
-def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
-    """Drugs with their role (G.k.1) and causality (G.k.9.i.2.r), linked by the drug's id. Where two drugs
-    share an id, references name the first (the later one is passed through whole); a role or
-    assessment naming no drug is passed through too."""
-    out = []
-    roles: dict[str, str] = {}
-    marks: dict[str, list[tuple[etree._Element, str]]] = {}   # what each drug id's blocks read
+def _link_roles(r: Reader, blocks: list[etree._Element]) -> tuple[dict[int, str], dict[str, int],
+                                                                   dict[int, list[tuple[etree._Element, str]]]]:
+    """Which G.k.1 role belongs to which drug block (by index), which block each drug id names, and what
+    each block's role read. A role names the drug whose id it gives. When the ids do not link every role to
+    exactly one drug (two drugs with one id, a role naming no drug) but there are as many roles as drugs and
+    every role whose id names one drug stands at that drug's place, roles and drugs are paired in the order
+    they are written, with a warning; otherwise a shared id names its first drug."""
+    uuids = [(i.get("root") or None) if (i := b.find("{urn:hl7-org:v3}id")) is not None else None for b in blocks]
+    roles: list[tuple[str, str, list[tuple[etree._Element, str]]]] = []
     for inst in r.instances("role"):
         ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
-        if ref is None or (ref.get("root") or "") in roles:
+        if ref is None:
             continue
         point = r.checkpoint()
         role = r.code("G.k.1", inst, "drug_role")
         if role:
-            roles[ref.get("root") or ""] = role
             r.mark(ref, "root")
-            marks.setdefault(ref.get("root") or "", []).extend(r.used[point:])
+            roles.append((ref.get("root") or "", role, r.used[point:]))
         else:
             r.rollback(point)
-    drug_ids = [i.get("root") for d in r.instances("drug") if (i := d.find("{urn:hl7-org:v3}id")) is not None]
-    causalities: dict[tuple[str, str], list[m.Causality]] = {}
+    assign: dict[int, int] = {}  # drug block -> role
+    for j, (root, _, _) in enumerate(roles):
+        if uuids.count(root) == 1 and uuids.index(root) not in assign:
+            assign[uuids.index(root)] = j
+    if len(assign) < len(blocks) and len(roles) == len(blocks) and all(i == j for i, j in assign.items()):
+        assign = {i: i for i in range(len(blocks))}
+        r.deviations.append(("G.k.1", "the drug ids do not link each role to one drug (a shared id, or a role "
+                                      "naming no drug): roles and drugs are paired in the order they are "
+                                      "written, which agrees with every id that does link"))
+    else:
+        for j, (root, _, _) in enumerate(roles):  # a shared id names its first drug
+            first = next((i for i, u in enumerate(uuids) if u == root and i not in assign), None)
+            if root and first is not None and j not in assign.values() and root not in (
+                    roles[k][0] for k in assign.values()):
+                assign[first] = j
+    given = set(assign.values())
+    unread = {id(pair) for j, role in enumerate(roles) if j not in given for pair in role[2]}
+    r.used = [pair for pair in r.used if id(pair) not in unread]  # a role given to no drug is not read
+    owner = {roles[j][0]: i for i, j in assign.items() if roles[j][0]}
+    return ({i: roles[j][1] for i, j in assign.items()}, owner,
+            {i: list(roles[j][2]) for i, j in assign.items()})
+
+
+def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
+    """Drugs with their role (G.k.1) and causality (G.k.9.i.2.r), linked by the drug's id (see _link_roles).
+    Every drug block is read: one no role belongs to gets the role "not known", with a warning (E2B allows no
+    null flavor there, so the export is refused until someone chooses it), and a new id on export. A role or
+    assessment naming no drug is listed as not mapped."""
+    out = []
+    blocks = r.instances("drug")
+    roles, owner, marks = _link_roles(r, blocks)
+    causalities: dict[tuple[int, str], list[m.Causality]] = {}
     for inst in r.instances("causality"):
         point = r.checkpoint()
         drug_ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
@@ -77,21 +108,20 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                                      "method": r.value("G.k.9.i.2.r.2", inst),
                                      "result": r.value("G.k.9.i.2.r.3", inst)}, point, inst)
         if (item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids
-                and drug_ref.get("root") in roles and drug_ref.get("root") in drug_ids):
+                and drug_ref.get("root") in owner):
             r.mark(drug_ref, "root")
             r.mark(reac_ref, "root")
-            key = (drug_ref.get("root") or "", reac_ref.get("root") or "")
+            key = (owner[drug_ref.get("root") or ""], reac_ref.get("root") or "")
             causalities.setdefault(key, []).append(item)
             marks.setdefault(key[0], []).extend(r.used[point:])
         elif item:
             r.rollback(point)
-    claimed: set[str] = set()
-    for n, inst in enumerate(r.instances("drug"), start=1):
+    built: set[int] = set()
+    for index, inst in enumerate(blocks):
+        n = index + 1
         point = r.checkpoint()
         id_el = inst.find("{urn:hl7-org:v3}id")
         uuid = id_el.get("root") if id_el is not None else None
-        if uuid not in roles or uuid in claimed:
-            continue
         # the model holds one product (G.k.2) with one authorisation (G.k.3) per drug
         r.first_only(inst.xpath("h:consumable", namespaces=r.ns))
         r.first_only(inst.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
@@ -128,15 +158,15 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             if i:
                 indications.append(i)
         per_reaction: dict[str, dict[str, Any]] = {}
-        for (drug_uuid, reac_uuid), items in causalities.items():
-            if drug_uuid == uuid:
+        for (drug_index, reac_uuid), items in causalities.items():
+            if drug_index == index:
                 per_reaction[reac_uuid] = {"causality": items}
         for reac_uuid, found in _drug_reaction_facts(r, inst, reaction_ids).items():
             per_reaction.setdefault(reac_uuid, {}).update(found)
         links = [m.DrugReaction(reaction=reaction_ids[k], **v) for k, v in per_reaction.items()]
         data = {
             "id": f"drug-{n}",
-            "role": roles[uuid],
+            "role": roles.get(index) or m.Absent(absent="unknown"),
             "product": r.value("G.k.2.2", inst),
             "identifiers": product_ids(r, "G.k.2.1.1b", "G.k.2.1.1a", inst),
             "country_obtained": r.value("G.k.2.4", inst),
@@ -159,12 +189,17 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         drug = r.build(m.Drug, data, point, inst)
         if drug is None:
             continue
-        if id_el is not None:
+        built.add(index)
+        if uuid and owner.get(uuid) == index:  # a re-export links the drug's blocks with the same id
             r.mark(id_el, "root")
-        claimed.add(uuid or "")
-        r.origin.ids[f"drug-{n}"] = uuid or ""
+            r.origin.ids[f"drug-{n}"] = uuid
+        if index not in roles:
+            why = ("has the id of another drug, which the roles name" if uuid and uuid in owner
+                   else "is named by no G.k.1 role" if uuid else "has no id for a G.k.1 role to name")
+            r.deviations.append(("G.k.1", f"drug {n} ({drug.product}) {why}: its role is not known, and the "
+                                          "export is refused until someone chooses it"))
         out.append(drug)
-    unread = {id(pair) for uuid, pairs in marks.items() if uuid not in claimed for pair in pairs}
+    unread = {id(pair) for index, pairs in marks.items() if index not in built for pair in pairs}
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
     return out

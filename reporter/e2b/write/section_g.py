@@ -384,11 +384,15 @@ def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
 
 
 def drug_role(ctx: Ctx, assessment: Node, statement: Json) -> None:
-    role = ich_code(read.ext_value(statement, "drug_role"), 13) or "1"
+    role = ich_code(read.ext_value(statement, "drug_role"), 13)
     node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
               moodCode="EVN")
     el(node, "code", code="20", codeSystem=OBS, displayName="interventionCharacterization")
-    ctx.ich(node, "value", role, 13, xsi_type="CE")
+    if role:
+        ctx.ich(node, "value", role, 13, xsi_type="CE")
+    else:  # not known (a received role that named no drug): said as such, and the rules refuse the export
+        unknown = read.absent_reason(read.extension(statement, "drug_role")) or "UNK"
+        el(node, "value", xsi_type="CE", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.13")
     use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
     el(use, "id", root=uuid_of(statement))
 
