@@ -124,6 +124,46 @@ def test_every_element_read_into_the_model_has_a_case_path(survey: et.Survey) ->
     assert not unmapped, sorted(unmapped)
 
 
+def _known_transform(name: str) -> bool:
+    from reporter.e2b.read import reader
+
+    if name.startswith("code:"):
+        return name[5:] in reader.code_systems()
+    return name in {"text", "null_flavor", "meddra_code", "meddra_version", "unit", "code_with_system",
+                    "open_interval", "base64_document", "reaction_link"} or callable(getattr(reader, name, None))
+
+
+def test_every_element_read_into_the_model_names_its_value_transform() -> None:
+    def names(spec: dict) -> list[str]:
+        value = spec.get("transform")
+        return value if isinstance(value, list) else [value] if value else []
+
+    missing = [n for n in MAPPED if not names(ELEMENTS[n])]
+    unknown = [f"{n}: {t}" for n, spec in ELEMENTS.items() for t in names(spec) if not _known_transform(t)]
+    assert not missing and not unknown, (missing, unknown)
+
+
+def test_the_reader_applies_exactly_the_transforms_the_table_names(corpus: dict[str, bytes]) -> None:
+    """What the `transform` column says is what the importer does: over the corpus, the transforms the reader
+    records for each element are those the table names (a new way of reading an element, or a table entry
+    no file exercises, fails here by element)."""
+    from reporter.e2b import to_case, xmlsafe
+
+    applied: dict[str, set[str]] = {}
+    for name, data in corpus.items():
+        for message in xmlsafe.parse_bytes(data, name).root.findall(f"{{{et.HL7}}}PORR_IN049016UV"):
+            _, reader, _ = to_case.message_to_case(message)
+            for number, transforms in reader.transforms.items():
+                applied.setdefault(number, set()).update(transforms)
+    wrong = []
+    for number in MAPPED:
+        named = ELEMENTS[number].get("transform")
+        named = set(named) if isinstance(named, list) else {named}
+        if applied.get(number, set()) != named:
+            wrong.append(f"{number}: table {sorted(named)}, reader {sorted(applied.get(number, set()))}")
+    assert not wrong, "\n".join(wrong)
+
+
 # -- element by element -------------------------------------------------------------------------------------
 
 def _param(number: str) -> typing.Any:

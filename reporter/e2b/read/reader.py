@@ -90,6 +90,45 @@ def to_number(value: str | None) -> float | None:
         return None
 
 
+# Value transforms by name (the `transform` column of mappings/e2b/locations.yaml names them; the reader
+# records which one it applied to each element, and tests/e2b/test_element_table.py compares the two).
+def boolean(value: str) -> bool | None:
+    """HL7 BL: true or false."""
+    return {"true": True, "false": False}.get(value)
+
+
+def true_only(value: str) -> bool | None:
+    """A BL E2B allows only as true (or a null flavor): E.i.3.2 seriousness criteria."""
+    return value == "true" or None
+
+
+def null_flavor_only(value: str) -> None:
+    """The element is read here only for its null flavor (its value is read by another transform)."""
+    return None
+
+
+def tel(value: str) -> str | None:
+    return value[4:] if value.startswith("tel:") else None
+
+
+def fax(value: str) -> str | None:
+    return value[4:] if value.startswith("fax:") else None
+
+
+def mailto(value: str) -> str | None:
+    return value[7:] if value.startswith("mailto:") else None
+
+
+def first_priority(value: str) -> bool | None:
+    """C.2.r.5: priority number 1 marks the primary source for regulatory purposes."""
+    return value == "1" or None
+
+
+def term_highlighted(value: str) -> str | None:
+    """E.i.3.1 as received (ICH codes 1-4), kept to compare with the seriousness criteria."""
+    return value if value in ("1", "2", "3", "4") else None
+
+
 @dataclass
 class Origin:
     """The message's own ids of drugs and reactions (by case-file key), so that a re-export links its blocks
@@ -116,6 +155,11 @@ class Reader:
         self.skipped: set[etree._Element] = set()  # blocks not to read from (see first_only)
         # (element, text): values read although sent in a way the ICH/regional tables do not say (warnings)
         self.deviations: list[tuple[str, str]] = []
+        self.transforms: dict[str, set[str]] = {}  # E2B element -> the value transforms applied to it
+
+    def applied(self, number: str, transform: str) -> None:
+        """Record that an element's value went through a transform (see the `transform` column)."""
+        self.transforms.setdefault(number, set()).add(transform)
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -221,7 +265,7 @@ class Reader:
         return "#text" if where == "text()" else where.lstrip("@")
 
     def get(self, number: str, instance: etree._Element | None,
-            convert: Callable[[str], Any] | None = None) -> Any:
+            convert: Callable[[str], Any] | None = None, transform: str | None = None) -> Any:
         """The value of an element (converted), or an Absent for a null flavor; None if not there or
         not convertible (then nothing is marked as read and the value is passed through)."""
         if instance is None:
@@ -233,16 +277,18 @@ class Reader:
             flavor = node.get("nullFlavor")
             if flavor in NULL_TO_ABSENT:
                 self.mark(node, "nullFlavor")
+                self.applied(number, "null_flavor")
                 return m.Absent(absent=NULL_TO_ABSENT[flavor])  # type: ignore[arg-type]
             return None
         result = convert(value) if convert else value
         if result is None:
             return None
         self.mark(node, self._attr_key(number))
+        self.applied(number, transform or (convert.__name__ if convert else "text"))
         return result
 
     def value(self, number: str, instance: etree._Element | None,
-              convert: Callable[[str], Any] | None = None) -> Any:
+              convert: Callable[[str], Any] | None = None, transform: str | None = None) -> Any:
         """Like get, but a null flavor gives None (and is listed as not mapped). A code is read with
         its code system (the exporter writes one): a bare code is left as received."""
         if instance is None:
@@ -257,6 +303,7 @@ class Reader:
         if result is None:
             return None
         self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
+        self.applied(number, transform or (convert.__name__ if convert else "text"))
         return result
 
     def code(self, number: str, instance: etree._Element | None, table: str) -> str | None:
@@ -266,7 +313,7 @@ class Reader:
             node = self.node(number, instance)
             if node is not None and self._attr_key(number) == "code" and node.get("codeSystem") != system:
                 return None
-        found = self.value(number, instance, lambda v: code_keys()[table].get(v))
+        found = self.value(number, instance, lambda v: code_keys()[table].get(v), transform=f"code:{table}")
         if found is not None and system:
             node = self.node(number, instance)
             if node is not None and self._attr_key(number) == "code":
@@ -277,7 +324,7 @@ class Reader:
         return self.get(number, instance, ts_to_partial)
 
     def boolean(self, number: str, instance: etree._Element | None) -> bool | None:
-        return self.value(number, instance, lambda v: {"true": True, "false": False}.get(v))
+        return self.value(number, instance, boolean)
 
     def meddra(self, code_el: str, version_el: str, instance: etree._Element | None) -> m.MedDRA | None:
         if instance is None:
@@ -287,8 +334,10 @@ class Reader:
         if node is None or not code or not version or node.get("codeSystem") != MEDDRA:
             return None
         self.mark(node, "code", "codeSystem")
+        self.applied(code_el, "meddra_code")
         if vnode is not None:
             self.mark(vnode, "codeSystemVersion")
+            self.applied(version_el, "meddra_version")
         return m.MedDRA(code=code, version=version)
 
     def quantity(self, value_el: str, unit_el: str, instance: etree._Element | None) -> m.Quantity | None:
@@ -300,8 +349,10 @@ class Reader:
         if node is None or number is None or not unit:
             return None
         self.mark(node, "value")
+        self.applied(value_el, "to_number")
         if unode is not None:
             self.mark(unode, "unit")
+            self.applied(unit_el, "unit")
         return m.Quantity(value=number, unit=unit)
 
     def build(self, cls: type[BaseModel], data: dict[str, Any], point: int,
@@ -374,6 +425,7 @@ def coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Code
     if node is not None and code:
         data.update(code=code, system=node.get("codeSystem"), version=node.get("codeSystemVersion"))
         r.mark(node, "code", *(a for a in ("codeSystem", "codeSystemVersion") if node.get(a)))
+        r.applied(code_el, "code_with_system")
     if not any(data.values()):
         return None
     return m.Coded(**data)

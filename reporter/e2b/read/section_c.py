@@ -11,6 +11,12 @@ from reporter.e2b.diff import content
 from reporter.e2b.read.reader import (
     NULL_TO_ABSENT,
     Reader,
+    boolean,
+    fax,
+    first_priority,
+    mailto,
+    null_flavor_only,
+    tel,
     ts_to_partial,
 )
 
@@ -30,9 +36,9 @@ def read_report(r: Reader, report: etree._Element) -> dict[str, Any]:
                            if (v := r.value("C.1.10.r", inst)) is not None],
         "other_case_ids": [],
         "additional_documents": [],
-        "expedited": r.get("C.1.7", report, lambda v: {"true": True, "false": False}.get(v)),
+        "expedited": r.get("C.1.7", report, boolean),
         "additional_documents_available": r.boolean("C.1.6.1", report),
-        "previous_case_ids": r.get("C.1.9.1", report, lambda v: {"true": True, "false": False}.get(v)),
+        "previous_case_ids": r.get("C.1.9.1", report, boolean),
         "fda_report_type": r.code("FDA.C.1.7.1", report, "fda_report_type")
         if "FDA.C.1.7.1" in r.elements else None,
         "combination_product": r.boolean("FDA.C.1.12", report) if "FDA.C.1.12" in r.elements else None,
@@ -84,6 +90,7 @@ def included_file(r: Reader, number: str, inst: etree._Element) -> m.IncludedFil
     if not data:
         return None
     r.mark(node, "#text")
+    r.applied(number, "base64_document")
     if reference is not None and reference.get("value"):
         r.mark(reference, "value")
     return m.IncludedFile(media_type=node.get("mediaType"), data=data, compression=node.get("compression"),
@@ -105,7 +112,7 @@ def read_primary_source(r: Reader, inst: etree._Element) -> Any:
     point = r.checkpoint()
     qualification = r.code("C.2.r.4", inst, "qualification")
     if qualification is None:
-        q = r.get("C.2.r.4", inst, lambda v: None)
+        q = r.get("C.2.r.4", inst, null_flavor_only)
         qualification = q if isinstance(q, m.Absent) else None
     name: Any = {k: v for k, v in _person(r, inst, "C.2.r.1").items() if v is not None}
     name_nodes = inst.xpath("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/"
@@ -121,10 +128,10 @@ def read_primary_source(r: Reader, inst: etree._Element) -> Any:
             "street": r.value("C.2.r.2.3", inst), "city": r.value("C.2.r.2.4", inst),
             "state": r.value("C.2.r.2.5", inst), "postcode": r.value("C.2.r.2.6", inst),
             "country": r.value("C.2.r.3", inst)}.items() if v is not None},
-        "phone": r.value("C.2.r.2.7", inst, lambda v: v[4:] if v.startswith("tel:") else None),
-        "email": r.value("FDA.C.2.r.2.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
+        "phone": r.value("C.2.r.2.7", inst, tel),
+        "email": r.value("FDA.C.2.r.2.8", inst, mailto),
         "qualification": qualification,
-        "primary": r.value("C.2.r.5", inst, lambda v: v == "1" or None),
+        "primary": r.value("C.2.r.5", inst, first_priority),
     }
     return r.build(m.PrimarySource, data, point, inst)
 
@@ -144,9 +151,9 @@ def read_sender(r: Reader, inst: etree._Element | None) -> Any:
             "street": r.value("C.3.4.1", inst), "city": r.value("C.3.4.2", inst),
             "state": r.value("C.3.4.3", inst), "postcode": r.value("C.3.4.4", inst),
             "country": r.value("C.3.4.5", inst)}.items() if v is not None},
-        "phone": r.value("C.3.4.6", inst, lambda v: v[4:] if v.startswith("tel:") else None),
-        "fax": r.value("C.3.4.7", inst, lambda v: v[4:] if v.startswith("fax:") else None),
-        "email": r.value("C.3.4.8", inst, lambda v: v[7:] if v.startswith("mailto:") else None),
+        "phone": r.value("C.3.4.6", inst, tel),
+        "fax": r.value("C.3.4.7", inst, fax),
+        "email": r.value("C.3.4.8", inst, mailto),
     }
     return r.build(m.Sender, data, point)
 

@@ -9,8 +9,10 @@ from lxml import etree
 from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
     Reader,
+    boolean,
     linked_as,
     ncit,
+    null_flavor_only,
     product_ids,
     to_number,
     ts_to_partial,
@@ -24,7 +26,7 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
     initials = r.get("D.1", pat)
     data: dict[str, Any] = {
         "initials": initials,
-        "sex": r.code("D.5", pat, "sex") or (s if isinstance(s := r.get("D.5", pat, lambda v: None), m.Absent)
+        "sex": r.code("D.5", pat, "sex") or (s if isinstance(s := r.get("D.5", pat, null_flavor_only), m.Absent)
                                              else None),
         "birth_date": r.date("D.2.1", pat),
         "age_at_onset": r.quantity("D.2.2a", "D.2.2b", pat),
@@ -32,10 +34,10 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
         "age_group": r.code("D.2.3", pat, "age_group"),
         "weight_kg": r.value("D.3", pat, lambda v: to_number(v) if (r.raw("D.3", pat)[0] is not None and
                                                                   r.raw("D.3", pat)[0].get("unit") == "kg")
-                             else None),
+                             else None, transform="to_number"),
         "height_cm": r.value("D.4", pat, lambda v: to_number(v) if (r.raw("D.4", pat)[0] is not None and
                                                                   r.raw("D.4", pat)[0].get("unit") == "cm")
-                             else None),
+                             else None, transform="to_number"),
         "last_menstrual_period": r.value("D.6", pat, ts_to_partial),
         "race": [v for inst in r.instances("race")
                  if (v := ncit(r, "FDA.D.11.r.1", inst)) is not None],
@@ -89,7 +91,7 @@ def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
         item = r.build(m.HistoryItem, {
             "meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
             "start": r.date(f"{prefix}.2", inst), "end": r.date(f"{prefix}.4", inst),
-            "continuing": r.get(f"{prefix}.3", inst, lambda v: {"true": True, "false": False}.get(v)),
+            "continuing": r.get(f"{prefix}.3", inst, boolean),
             "comments": r.value(f"{prefix}.5", inst) if linked_as(r, f"{prefix}.5", inst, "COMP") else None,
             "family_history": r.boolean(family, inst) if family in r.elements else None,
         }, p, inst)
@@ -128,7 +130,7 @@ def _death(r: Reader, pat: etree._Element) -> Any:
     data = {
         "date": r.date("D.9.1", pat),
         "reported_causes": [c for inst in r.instances("death_cause") if (c := _cause(r, inst, "D.9.2.r"))],
-        "autopsy": r.get("D.9.3", autopsy, lambda v: {"true": True, "false": False}.get(v)),
+        "autopsy": r.get("D.9.3", autopsy, boolean),
         "autopsy_causes": [c for inst in r.instances("autopsy_cause") if (c := _cause(r, inst, "D.9.4.r"))],
     }
     if all(v is None or v == [] for v in data.values()):
@@ -162,7 +164,7 @@ def _parent(r: Reader, role: etree._Element | None) -> Any:
         "last_menstrual_period": r.value("D.10.3", role, ts_to_partial),
         "weight_kg": measure("D.10.4", "kg"),
         "height_cm": measure("D.10.5", "cm"),
-        "sex": r.code("D.10.6", role, "sex") or (s if isinstance(s := r.get("D.10.6", role, lambda v: None),
+        "sex": r.code("D.10.6", role, "sex") or (s if isinstance(s := r.get("D.10.6", role, null_flavor_only),
                                                                 m.Absent) else None),
     }
     return r.build(m.Parent, data, point, role)

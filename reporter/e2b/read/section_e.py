@@ -10,8 +10,11 @@ from lxml import etree
 from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
     Reader,
+    boolean,
+    term_highlighted,
     time_type,
     time_written,
+    true_only,
 )
 
 _SERIOUS = {"death": "E.i.3.2a", "life_threatening": "E.i.3.2b", "hospitalisation": "E.i.3.2c",
@@ -32,14 +35,14 @@ def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         seriousness: dict[str, Any] = {}
         for name, number in _SERIOUS.items():
             # true, or a null flavor (not known); E2B cannot say "no", so an absent element is no claim
-            flag = r.get(number, inst, lambda v: v == "true" or None)
+            flag = r.get(number, inst, true_only)
             if flag is not None:
                 seriousness[name] = flag
         if "FDA.E.i.3.2h" in r.elements:
-            flag = r.get("FDA.E.i.3.2h", inst, lambda v: {"true": True, "false": False}.get(v))
+            flag = r.get("FDA.E.i.3.2h", inst, boolean)
             if flag is not None:
                 seriousness["required_intervention"] = flag
-        received = r.value("E.i.3.1", inst, lambda v: v if v in ("1", "2", "3", "4") else None)
+        received = r.value("E.i.3.1", inst, term_highlighted)
         highlighted = {"1": "yes", "3": "yes", "2": "no", "4": "no"}.get(received or "")
         serious = any(v is True for k, v in seriousness.items() if k != "required_intervention")
         if received and (received in ("3", "4")) != serious:

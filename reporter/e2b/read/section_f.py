@@ -74,6 +74,8 @@ def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
     if number is None or not node.get("unit") or (local(node) != "center" and comparator is None):
         return {}
     r.mark(node, "value", "unit", *(("inclusive",) if comparator else ()))
+    r.applied("F.r.3.2", "to_number" if comparator is None else "open_interval")
+    r.applied("F.r.3.3", "unit")
     if comparator:
         r.mark(open_end, "nullFlavor")
     return {"value": number, "unit": node.get("unit"), "comparator": comparator}

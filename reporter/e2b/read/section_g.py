@@ -13,7 +13,9 @@ from reporter.e2b.read.reader import (
     MEDDRA,
     NULL_TO_ABSENT,
     Reader,
+    boolean,
     coded,
+    null_flavor_only,
     product_ids,
     termid,
     time_type,
@@ -246,7 +248,7 @@ def _devices(r: Reader, drug: etree._Element) -> list[m.Device]:
             "product_code": r.value("FDA.G.k.12.r.6", inst),
             "manufacturer": manufacturer if any(manufacturer.values()) else None,
             "lot": r.value("FDA.G.k.12.r.9", inst),
-            "malfunction": named("FDA.G.k.12.r.1", inst, lambda v: {"true": True, "false": False}.get(v)),
+            "malfunction": named("FDA.G.k.12.r.1", inst, boolean),
             "follow_up_types": [c for x in r.instances("device_follow_up", inst)
                                 if (c := named("FDA.G.k.12.r.2.r", x)) is not None],
             "problem_codes": [c for x in r.instances("device_problem", inst)
@@ -271,7 +273,7 @@ def _additional_info(r: Reader, drug: etree._Element) -> dict[str, Any]:
         elif (fda := _fda_additional_info(r, inst)) is not None:
             fda_codes.append(fda)
         elif absent is None and not codes:
-            found = r.get("G.k.10.r", inst, lambda v: None)
+            found = r.get("G.k.10.r", inst, null_flavor_only)
             absent = found if isinstance(found, m.Absent) else None
     return {"additional_info": codes, "fda_additional_info": fda_codes,
             "additional_info_absent": None if codes or fda_codes else absent}
@@ -311,6 +313,7 @@ def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str
             if quantity is not None and field_ not in out.get(target, {}):
                 out.setdefault(target, {})[field_] = quantity
                 r.mark(ref, "root")
+                r.applied("G.k.9.i.1", "reaction_link")
             else:
                 r.rollback(point)
     for obs in r.instances("rechallenge", drug):
