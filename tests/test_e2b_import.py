@@ -169,3 +169,39 @@ def test_a_value_in_another_relationship_type_is_read_with_a_warning(shared_dir:
 
     assert any(t.more_info for t in bundle_to_case(report.bundle).tests)  # F.r.7 sent under PERT, not REFR
     assert any(w.startswith("F.r.7") and "type PERT where ICH has REFR" in w for w in report.deviations)
+
+
+def test_a_withheld_reporter_keeps_each_null_flavor_through_case_fhir_and_export(e2b_schema_dir: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch
+                                                                                ) -> None:
+    """ICH allows a null flavor for each part of a primary source's name and address (C.2.r.1.x, C.2.r.2.x,
+    C.2.r.3): a masked retransmission sends them. Each is held as {absent: ...}, carried by FHIR as a
+    data-absent-reason on the primitive, and written back as the same null flavor."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    path = Path(__file__).parent / "e2b" / "inputs" / "ema-literature-masked-reporter.xml"
+    [report] = importer.import_file(path).reports
+    assert report.coverage.percent == 100.0
+    source = bundle_to_case(report.bundle).primary_sources[0]
+    assert source.model_dump(exclude_none=True, include={"name", "address", "phone", "organization"}) == {
+        "name": {"title": {"absent": "masked"}, "given": {"absent": "masked"}, "middle": {"absent": "asked-unknown"},
+                 "family": {"absent": "masked"}},
+        "address": {"street": {"absent": "masked"}, "city": {"absent": "asked-unknown"},
+                    "state": {"absent": "not-asked"}, "postcode": {"absent": "masked"},
+                    "country": {"absent": "masked"}},
+        "phone": {"absent": "masked"}, "organization": {"absent": "masked"}}
+    bundle = build_bundle(bundle_to_case(report.bundle))
+    practitioner = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner")
+    assert "family" not in practitioner["name"][0] and "_family" in practitioner["name"][0]
+    result = export_bundles([bundle], receiver_name="ema")
+    assert result.check.xsd == "valid" and not [i for i in result.check.issues if i.severity == "error"]
+    doc = etree.fromstring(result.xml)
+    source_xml = doc.xpath("//h:outboundRelationship[h:priorityNumber]//h:assignedEntity", namespaces={"h": HL7})[0]
+    flavors = {etree.QName(n).localname + ("" if etree.QName(n).localname != "given" else str(i)): n.get("nullFlavor")
+               for i, n in enumerate(source_xml.xpath(".//*[@nullFlavor]"))}
+    assert {"prefix": "MSK", "family": "MSK", "streetAddressLine": "MSK", "city": "ASKU", "state": "NASK",
+            "postalCode": "MSK", "telecom": "MSK"}.items() <= flavors.items(), flavors
+    assert sorted(n.get("nullFlavor") for n in source_xml.xpath(".//h:given", namespaces={"h": HL7})) == ["ASKU", "MSK"]

@@ -210,19 +210,21 @@ class Report(Model):
     combination_product: bool | None = Field(None, description="C.1.12 (FDA) combination product report.")
 
 
+# A person's name parts and address lines may each be withheld or not known ({absent: masked}...): ICH allows
+# null flavors for every part of a primary source's name and address (C.2.r.1.x, C.2.r.2.x, C.2.r.3).
 class Person(Model):
-    title: str | None = None
-    given: str | None = None
-    middle: str | None = None
-    family: str | None = None
+    title: str | Absent | None = None
+    given: str | Absent | None = None
+    middle: str | Absent | None = None
+    family: str | Absent | None = None
 
 
 class Address(Model):
-    street: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postcode: str | None = None
-    country: str | None = Field(None, description="ISO 3166-1 alpha-2 country code (or EU).")
+    street: str | Absent | None = None
+    city: str | Absent | None = None
+    state: str | Absent | None = None
+    postcode: str | Absent | None = None
+    country: str | Absent | None = Field(None, description="ISO 3166-1 alpha-2 country code (or EU).")
 
 
 Qualification = Literal["physician", "pharmacist", "other-health-professional", "lawyer", "consumer"]
@@ -232,11 +234,11 @@ class PrimarySource(Model):
     """C.2.r a person who reported the facts."""
 
     name: Person | Absent = Field(default_factory=Person, description="C.2.r.1 reporter's name.")
-    organization: str | None = Field(None, description="C.2.r.2.1")
-    department: str | None = Field(None, description="C.2.r.2.2")
+    organization: str | Absent | None = Field(None, description="C.2.r.2.1")
+    department: str | Absent | None = Field(None, description="C.2.r.2.2")
     address: Address = Field(default_factory=Address, description="C.2.r.2.3-6 and C.2.r.3 country.")
-    phone: str | None = Field(None, description="C.2.r.2.7")
-    email: str | None = None
+    phone: str | Absent | None = Field(None, description="C.2.r.2.7")
+    email: str | Absent | None = Field(None, description="FDA.C.2.r.2.8")
     qualification: Qualification | Absent | None = Field(None, description="C.2.r.4")
     primary: bool = Field(False, description="C.2.r.5 primary source for regulatory purposes.")
 

@@ -4,7 +4,8 @@ A *value fact* is one attribute value, text or null flavor that says something a
 codes with their code system, null flavors, units, texts, identifiers. Not counted are what the writer
 re-creates from the structure itself: structural attributes (classCode, typeCode, xsi:type...), display
 names, the version of ICH and HL7 code lists, the codes that name a block (the observation code of a
-seriousness criterion; a MedDRA code is data and counts) or whose block it is (ICH author roles), the H/L
+seriousness criterion; a MedDRA code is data and counts) or whose block it is (ICH author roles, the scheme
+of a telecom sent as a null flavor), the H/L
 marks of reference-range bounds, a code system without a code, identifier namespaces (@root), the message
 wrapper's constants (interactionId, processingCode...) and what a new transmission regenerates (batch and
 message ids and creation times). Everything else is either read into the case model (`mapped`) or listed
@@ -25,6 +26,7 @@ from reporter.e2b.elements import Labels
 from reporter.e2b.xmlsafe import HL7, XSI, local
 
 MEDDRA = "2.16.840.1.113883.6.163"
+SCHEME_ONLY = re.compile(r"(tel|fax|mailto):?")
 STRUCTURAL = {"classCode", "moodCode", "typeCode", "determinerCode", "ITSVersion", "root", "operator",
               "mediaType", "representation", "inversionInd", "negationInd", "contextConductionInd",
               f"{{{XSI}}}type", f"{{{XSI}}}schemaLocation", "displayName"}
@@ -98,6 +100,9 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
                         continue
                     if attr in ("codeSystem", "codeSystemVersion") and not attrib.get("code"):
                         continue  # a code system with no code (a text-only value) says nothing
+                    if (attr == "value" and name == "telecom" and "nullFlavor" in attrib
+                            and SCHEME_ONLY.fullmatch(value)):
+                        continue  # the scheme of a telecom sent as a null flavor: which element it is
                     facts.append((node, attr, value))
         text = content(node)  # mixed content too: an ED's base64 follows its <reference>
         if text:
@@ -153,6 +158,9 @@ def is_value_difference(difference: Any) -> bool:
     last = step.rsplit("/", 1)[-1]
     if attr in _STRUCTURAL_NAMES or last in WRAPPER_ELEMENTS or last == "interpretationCode":
         return False
+    if last.startswith("telecom") and attr == "value" and all(
+            v is None or SCHEME_ONLY.fullmatch(v) for v in (difference.expected, difference.actual)):
+        return False  # the scheme of a telecom sent as a null flavor
     if step.endswith("/assignedEntity/code") and (difference.expected or difference.actual or "").isdigit():
         return False  # an ICH author/performer role code (whose block it is)
     if attr == "codeSystemVersion" and not _is_version_element(difference.element):

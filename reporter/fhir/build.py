@@ -66,6 +66,32 @@ def absent_extensions(absent: m.Absent) -> list[Json]:
     return exts
 
 
+def put(holder: Json, key: str, value: str | m.Absent | None) -> None:
+    """A FHIR primitive: its value, or, for a value withheld or not known, its reason on `_key`."""
+    if isinstance(value, m.Absent):
+        holder[f"_{key}"] = {"extension": absent_extensions(value)}
+    elif value:
+        holder[key] = value
+
+
+def put_list(holder: Json, key: str, values: list[str | m.Absent | None]) -> None:
+    """A repeating primitive (given names, address lines): null where an item is withheld or not known, with
+    its reason at the same place in `_key`; items not stated are left out."""
+    items = [v for v in values if v]
+    if not items:
+        return
+    holder[key] = [None if isinstance(v, m.Absent) else v for v in items]
+    if any(isinstance(v, m.Absent) for v in items):
+        holder[f"_{key}"] = [{"extension": absent_extensions(v)} if isinstance(v, m.Absent) else None for v in items]
+
+
+def text_extension(url: str, value: str | m.Absent) -> Json:
+    """A string extension, or, for a value withheld or not known, the extension with its reason."""
+    if isinstance(value, m.Absent):
+        return {"url": url, "extension": absent_extensions(value)}
+    return {"url": url, "valueString": value}
+
+
 def text_or_absent(value: str | m.Absent | None) -> tuple[str | None, list[Json]]:
     if isinstance(value, m.Absent):
         return None, absent_extensions(value)
@@ -310,9 +336,10 @@ class BundleBuilder:
             role = self.new("PractitionerRole", f"source/{index}/role")
             role["practitioner"] = {"reference": f"urn:uuid:{practitioner['id']}"}
             if source.organization:
-                role["organization"] = {"display": source.organization}
+                role["organization"] = {}
+                put(role["organization"], "display", source.organization)
             if source.department:
-                role["extension"] = [{"url": ext("department"), "valueString": source.department}]
+                role["extension"] = [text_extension(ext("department"), source.department)]
             if isinstance(source.qualification, m.Absent):
                 role["code"] = [{"extension": absent_extensions(source.qualification)}]
             elif source.qualification:
@@ -980,23 +1007,17 @@ def dar_concept(absent: m.Absent) -> Json:
 
 def human_name(person: m.Person) -> Json | None:
     name: Json = {}
-    if person.family:
-        name["family"] = person.family
-    given = [g for g in (person.given, person.middle) if g]
-    if given:
-        name["given"] = given
-    if person.title:
-        name["prefix"] = [person.title]
+    put(name, "family", person.family)
+    put_list(name, "given", [person.given, person.middle])
+    put_list(name, "prefix", [person.title])
     return name or None
 
 
 def fhir_address(address: m.Address) -> Json | None:
     out: Json = {}
-    if address.street:
-        out["line"] = [address.street]
+    put_list(out, "line", [address.street])
     for src, dst in (("city", "city"), ("state", "state"), ("postcode", "postalCode"), ("country", "country")):
-        if value := getattr(address, src):
-            out[dst] = value
+        put(out, dst, getattr(address, src))
     return out or None
 
 
@@ -1026,8 +1047,14 @@ def file_attachment(file: m.IncludedFile, title: str | None = None) -> Json:
     return out
 
 
-def contact_points(**kinds: str | None) -> list[Json]:
-    return [{"system": kind, "value": value} for kind, value in kinds.items() if value]
+def contact_points(**kinds: str | m.Absent | None) -> list[Json]:
+    points = []
+    for kind, value in kinds.items():
+        if value:
+            point: Json = {"system": kind}
+            put(point, "value", value)
+            points.append(point)
+    return points
 
 
 def build_bundle(case: m.CaseFile) -> Json:

@@ -292,3 +292,26 @@ def seriousness_criteria(event: Json | None, code_system: str | None = None) -> 
 def criteria_present(event: Json | None) -> set[str]:
     """The codes of the seriousness criteria that hold."""
     return {code for code, value in seriousness_criteria(event).items() if value is True}
+
+
+def text(holder: Json | None, key: str) -> tuple[str | None, str | None]:
+    """A FHIR primitive's (value, E2B null flavor): the value, or the reason on `_key` (build.put)."""
+    if not isinstance(holder, dict):
+        return None, None
+    value = holder.get(key)
+    if isinstance(value, str):
+        return value, None
+    return None, absent_reason(holder.get(f"_{key}"))
+
+
+def texts(holder: Json | None, key: str) -> list[tuple[str | None, str | None]]:
+    """A repeating primitive's items in place, each (value, null flavor) (build.put_list)."""
+    if not isinstance(holder, dict):
+        return []
+    values, reasons = as_list(holder.get(key)), as_list(holder.get(f"_{key}"))
+    out = []
+    for i, value in enumerate(values):
+        flavor = absent_reason(reasons[i]) if i < len(reasons) else None
+        if isinstance(value, str) or flavor:
+            out.append((value if isinstance(value, str) else None, flavor))
+    return out

@@ -217,8 +217,9 @@ class CaseReader:
             addresses = read.as_list(practitioner.get("address"))
             if addresses:
                 source["address"] = _address(addresses[0])
-            source["organization"] = _d(role.get("organization")).get("display")
-            source["department"] = read.ext_value(role, "department")
+            source["organization"] = _text(_d(role.get("organization")), "display")
+            source["department"] = (read.ext_value(role, "department")
+                                    or _dump(_absent(read.extension(role, "department"))))
             codes = read.as_list(role.get("code"))
             if codes:
                 absent = _absent(codes[0])
@@ -641,12 +642,29 @@ class CaseReader:
 # -- small shapes ---------------------------------------------------------------------------------------
 
 
+def _text(holder: Json, key: str) -> Any:
+    """A primitive's value, or its withheld / not-known reason from `_key` (inverse of build.put)."""
+    value = holder.get(key)
+    return value if isinstance(value, str) else _dump(_absent(holder.get(f"_{key}")))
+
+
+def _texts(holder: Json, key: str) -> list[Any]:
+    """A repeating primitive's items in place: value, or reason from `_key` (inverse of build.put_list)."""
+    values, reasons = read.as_list(holder.get(key)), read.as_list(holder.get(f"_{key}"))
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            out.append(value)
+        elif (reason := _dump(_absent(reasons[i] if i < len(reasons) else None))) is not None:
+            out.append(reason)
+    return out
+
+
 def _person(name: Any) -> Json:
     n = _d(name)
-    given = [g for g in read.as_list(n.get("given")) if isinstance(g, str)]
-    prefix = [p for p in read.as_list(n.get("prefix")) if isinstance(p, str)]
+    given, prefix = _texts(n, "given"), _texts(n, "prefix")
     return {"title": prefix[0] if prefix else None, "given": given[0] if given else None,
-            "middle": given[1] if len(given) > 1 else None, "family": n.get("family")}
+            "middle": given[1] if len(given) > 1 else None, "family": _text(n, "family")}
 
 
 def _included_file(attachment: Any) -> Json | None:
@@ -662,9 +680,9 @@ def _included_file(attachment: Any) -> Json | None:
 
 def _address(address: Any) -> Json:
     a = _d(address)
-    lines = [x for x in read.as_list(a.get("line")) if isinstance(x, str)]
-    return {"street": lines[0] if lines else None, "city": a.get("city"), "state": a.get("state"),
-            "postcode": a.get("postalCode"), "country": a.get("country")}
+    lines = _texts(a, "line")
+    return {"street": lines[0] if lines else None, "city": _text(a, "city"), "state": _text(a, "state"),
+            "postcode": _text(a, "postalCode"), "country": _text(a, "country")}
 
 
 def _telecom(resource: Json, kinds: tuple[str, ...]) -> Json:
@@ -672,7 +690,7 @@ def _telecom(resource: Json, kinds: tuple[str, ...]) -> Json:
     for point in read.as_list(resource.get("telecom")):
         kind = _d(point).get("system")
         if kind in kinds and kind not in out:
-            out[kind] = point.get("value")
+            out[kind] = _text(_d(point), "value")
     return out
 
 

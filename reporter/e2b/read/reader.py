@@ -90,6 +90,10 @@ def to_number(value: str | None) -> float | None:
         return None
 
 
+# A telecom sent as a null flavor may still give its scheme ("tel:", "mailto"): it says which element it is.
+SCHEME_ONLY = re.compile(r"(tel|fax|mailto):?")
+
+
 # Value transforms by name (the `transform` column of mappings/e2b/locations.yaml names them; the reader
 # records which one it applied to each element, and tests/e2b/test_element_table.py compares the two).
 def boolean(value: str) -> bool | None:
@@ -273,7 +277,7 @@ class Reader:
         node, value = self.raw(number, instance)
         if node is None:
             return None
-        if value is None:
+        if value is None or (node.get("nullFlavor") and SCHEME_ONLY.fullmatch(value)):
             flavor = node.get("nullFlavor")
             if flavor in NULL_TO_ABSENT:
                 self.mark(node, "nullFlavor")
@@ -283,7 +287,8 @@ class Reader:
         result = convert(value) if convert else value
         if result is None:
             return None
-        self.mark(node, self._attr_key(number))
+        coded = self._attr_key(number) == "code" and node.get("codeSystem")
+        self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
         self.applied(number, transform or (convert.__name__ if convert else "text"))
         return result
 

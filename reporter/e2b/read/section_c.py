@@ -98,10 +98,12 @@ def included_file(r: Reader, number: str, inst: etree._Element) -> m.IncludedFil
 
 
 def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
-    return {"title": r.value(f"{prefix}.1", inst) if prefix == "C.2.r.1" else r.value("C.3.3.2", inst),
-            "given": r.value(f"{prefix}.2", inst) if prefix == "C.2.r.1" else r.value("C.3.3.3", inst),
-            "middle": r.value(f"{prefix}.3", inst) if prefix == "C.2.r.1" else r.value("C.3.3.4", inst),
-            "family": r.value(f"{prefix}.4", inst) if prefix == "C.2.r.1" else r.value("C.3.3.5", inst)}
+    """A reporter's name parts, each possibly a null flavor (ICH allows one for each), or the sender's."""
+    if prefix == "C.2.r.1":
+        return {"title": r.get("C.2.r.1.1", inst), "given": r.get("C.2.r.1.2", inst),
+                "middle": r.get("C.2.r.1.3", inst), "family": r.get("C.2.r.1.4", inst)}
+    return {"title": r.value("C.3.3.2", inst), "given": r.value("C.3.3.3", inst),
+            "middle": r.value("C.3.3.4", inst), "family": r.value("C.3.3.5", inst)}
 
 
 def read_primary_source(r: Reader, inst: etree._Element) -> Any:
@@ -122,14 +124,14 @@ def read_primary_source(r: Reader, inst: etree._Element) -> Any:
         name = m.Absent(absent=NULL_TO_ABSENT[name_nodes[0].get("nullFlavor")])  # type: ignore[arg-type]
     data = {
         "name": name,
-        "organization": r.value("C.2.r.2.1", inst),
-        "department": r.value("C.2.r.2.2", inst),
+        "organization": r.get("C.2.r.2.1", inst),
+        "department": r.get("C.2.r.2.2", inst),
         "address": {k: v for k, v in {
-            "street": r.value("C.2.r.2.3", inst), "city": r.value("C.2.r.2.4", inst),
-            "state": r.value("C.2.r.2.5", inst), "postcode": r.value("C.2.r.2.6", inst),
-            "country": r.value("C.2.r.3", inst)}.items() if v is not None},
-        "phone": r.value("C.2.r.2.7", inst, tel),
-        "email": r.value("FDA.C.2.r.2.8", inst, mailto),
+            "street": r.get("C.2.r.2.3", inst), "city": r.get("C.2.r.2.4", inst),
+            "state": r.get("C.2.r.2.5", inst), "postcode": r.get("C.2.r.2.6", inst),
+            "country": r.get("C.2.r.3", inst)}.items() if v is not None},
+        "phone": r.get("C.2.r.2.7", inst, tel),
+        "email": r.get("FDA.C.2.r.2.8", inst, mailto),
         "qualification": qualification,
         "primary": r.value("C.2.r.5", inst, first_priority),
     }

@@ -152,50 +152,70 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
         # a null flavor names no code system of its own: an imported one gets the source's, if it had one
         el(qual, "code", codeSystem=None if ctx.imported else "2.16.840.1.113883.3.989.2.1.1.6",
            nullFlavor=read.absent_reason(qualification) or "UNK")
-    if address.get("country"):
+    country, country_flavor = read.text(address, "country")
+    if country or country_flavor:
         place = el(el(who, "asLocatedEntity", classCode="LOCE"), "location", classCode="COUNTRY",
                    determinerCode="INSTANCE")
-        el(place, "code", code=address["country"], codeSystem=ISO_COUNTRY)
-    organisation = (role.get("organization") or {}).get("display")
-    department = read.ext_value(role, "department")
-    if organisation or department:
+        if country:
+            el(place, "code", code=country, codeSystem=ISO_COUNTRY)
+        else:
+            el(place, "code", nullFlavor=country_flavor)
+    organisation = read.text(role.get("organization"), "display")
+    department_ext = read.extension(role, "department")
+    department = (read.ext_value(role, "department"), read.absent_reason(department_ext) if department_ext else None)
+    if any(organisation) or any(department):
         org = el(entity, "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
-        el(org, "name", text=department) if department else None
-        if organisation:
+        if any(department):
+            text_element(org, "name", *department)
+        if any(organisation):
             inner = el(el(org, "assignedEntity", classCode="ASSIGNED"), "representedOrganization",
                        classCode="ORG", determinerCode="INSTANCE")
-            el(inner, "name", text=organisation)
+            text_element(inner, "name", *organisation)
+
+
+def text_element(parent: Node, tag: str, value: str | None, flavor: str | None) -> None:
+    """An element with its text, or with the null flavor of a value withheld or not known."""
+    if value:
+        el(parent, tag, text=value)
+    elif flavor:
+        el(parent, tag, nullFlavor=flavor)
 
 
 def address_and_telecom(entity: Node, address: Json, telecom: list[Json], *, with_email: bool = True) -> None:
-    lines = {"streetAddressLine": " ".join(address.get("line") or []) or None, "city": address.get("city"),
-             "state": address.get("state"), "postalCode": address.get("postalCode")}
-    if any(lines.values()):
+    street = read.texts(address, "line")
+    lines = {"streetAddressLine": (" ".join(v for v, _ in street if v) or None,
+                                   next((f for v, f in street if f), None) if not any(v for v, _ in street)
+                                   else None),
+             "city": read.text(address, "city"), "state": read.text(address, "state"),
+             "postalCode": read.text(address, "postalCode")}
+    if any(any(pair) for pair in lines.values()):
         addr = el(entity, "addr")
-        for tag, value in lines.items():
-            if value:
-                el(addr, tag, text=value)
+        for tag, (value, flavor) in lines.items():
+            text_element(addr, tag, value, flavor)
     prefixes = {"phone": "tel:", "fax": "fax:", "email": "mailto:"}
     for point in telecom:
         kind = point.get("system")
-        if kind in prefixes and point.get("value") and (with_email or kind != "email"):
-            el(entity, "telecom", value=prefixes[kind] + point["value"])
+        value, flavor = read.text(point, "value")
+        if kind in prefixes and (value or flavor) and (with_email or kind != "email"):
+            if value:
+                el(entity, "telecom", value=prefixes[kind] + value)
+            else:  # the scheme says which element it is
+                el(entity, "telecom", value=prefixes[kind], nullFlavor=flavor)
 
 
 def person_name(who: Node, name: Json | None) -> None:
     if not name:
         return
     flavor = read.absent_reason(name)
-    if flavor:
+    if flavor and not any(name.get(k) or name.get(f"_{k}") for k in ("family", "given", "prefix")):
         el(who, "name", nullFlavor=flavor)
         return
     node = el(who, "name")
-    for prefix in name.get("prefix") or []:
-        el(node, "prefix", text=prefix)
-    for given in name.get("given") or []:
-        el(node, "given", text=given)
-    if name.get("family"):
-        el(node, "family", text=name["family"])
+    for value, part_flavor in read.texts(name, "prefix"):
+        text_element(node, "prefix", value, part_flavor)
+    for value, part_flavor in read.texts(name, "given"):
+        text_element(node, "given", value, part_flavor)
+    text_element(node, "family", *read.text(name, "family"))
 
 
 def report_sender(ctx: Ctx, event: Node) -> None:
