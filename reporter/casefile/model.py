@@ -311,7 +311,7 @@ class HistoryItem(Model):
 class PastDrug(Model):
     """D.8.r relevant past drug history."""
 
-    name: str = Field(description="D.8.r.1 name of drug as reported.")
+    name: str | Absent = Field(description="D.8.r.1 name of drug as reported (or why it is not known: UNK, NA).")
     identifiers: list[ProductId] = Field(default_factory=list, description="D.8.r.2/3 MPID / PhPID or product code.")
     start: DateOrAbsent | None = Field(None, description="D.8.r.4")
     end: DateOrAbsent | None = Field(None, description="D.8.r.5")
@@ -363,7 +363,7 @@ class Patient(Model):
     height_cm: float | None = Field(None, description="D.4")
     last_menstrual_period: PartialDate | None = Field(None, description="D.6")
     medical_history: list[HistoryItem] = Field(default_factory=list, description="D.7.1.r")
-    history_text: str | None = Field(None, description="D.7.2 text for relevant medical history.")
+    history_text: str | Absent | None = Field(None, description="D.7.2 text for relevant medical history.")
     concomitant_therapies: bool | None = Field(None, description="D.7.3")
     race: list[Coded | Absent] = Field(
         default_factory=list, description="FDA.D.11.r patient race (NCIt code in `code`, e.g. C41260 Asian).")

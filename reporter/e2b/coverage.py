@@ -191,6 +191,8 @@ def unexplained(differences: list, coverages: list[Coverage]) -> list:
     must be one the import report listed as not mapped or as a placeholder, or a null flavor the writer
     states for a required element the message left out (nothing silent, nothing invented)."""
     listed = {element for c in coverages for element in (*c.not_mapped, *c.placeholders, *c.deviating)}
+    # a MedDRA version (...a) goes with its code (...b): a code the import listed explains its version too
+    listed |= {f"{e[:-1]}a" for e in listed if e.endswith("b") and _is_version_element(f"{e[:-1]}a")}
     # a code system only counts with its code (as in value_facts): a code system with no code says nothing
     coded = {d.key.rpartition("@")[0] for d in differences if d.key.endswith("@code")}
     differences = [d for d in differences if not d.key.endswith(("@codeSystem", "@codeSystemVersion"))

@@ -269,7 +269,7 @@ class BundleBuilder:
             extensions.append({"url": ext("concomitant_therapies"),
                                "valueBoolean": self.case.patient.concomitant_therapies})
         if self.case.patient and self.case.patient.history_text:
-            extensions.append({"url": ext("history_text"), "valueString": self.case.patient.history_text})
+            extensions.append(text_extension(ext("history_text"), self.case.patient.history_text))
 
         comp["extension"] = extensions
         comp["identifier"] = {"system": oid_system(oids()["identifiers"]["safety_report_id"]),
@@ -534,10 +534,9 @@ class BundleBuilder:
             statement["extension"] = [{"url": ext("past_drug_reaction"),
                                        "valueCodeableConcept": {"coding": [meddra_coding(past.reaction)]}}]
         statement["status"] = "completed"
-        statement["medicationCodeableConcept"] = {"text": past.name}
-        if past.identifiers:
-            statement["medicationCodeableConcept"] = {"coding": [product_coding(i) for i in past.identifiers],
-                                                      "text": past.name}
+        concept: Json = {"coding": [product_coding(i) for i in past.identifiers]} if past.identifiers else {}
+        put(concept, "text", past.name)
+        statement["medicationCodeableConcept"] = concept
         statement["subject"] = subject
         if past.start is not None or past.end is not None:
             period: Json = {}

@@ -317,7 +317,8 @@ class CaseReader:
             elif code == obs["gestation_at_onset"]["code"]:
                 out["gestation_at_onset"] = _quantity(o.get("valueQuantity"))
         out["medical_history"] = [self.history(c) for c in self.index.section("history")]
-        out["history_text"] = read.ext_value(self.comp, "history_text")
+        out["history_text"] = (read.ext_value(self.comp, "history_text")
+                               or _dump(_absent(read.extension(self.comp, "history_text"))))
         out["concomitant_therapies"] = read.ext_value(self.comp, "concomitant_therapies")
         out["past_drugs"] = [self.past_drug(s) for s in self.index.section("past_drugs")]
         out["death"] = self.death()
@@ -367,7 +368,7 @@ class CaseReader:
         period = _d(statement.get("effectivePeriod"))
         reasons = read.as_list(statement.get("reasonCode"))
         return {
-            "name": concept.get("text"),
+            "name": _text(concept, "text"),
             "identifiers": _product_ids(concept),
             "start": self.when(period, "start"),
             "end": self.when(period, "end"),

@@ -51,7 +51,7 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
             r.mark(node, "unit")
     organizer = r.one("history_organizer")
     if organizer is not None:
-        data["history_text"] = r.value("D.7.2", organizer)
+        data["history_text"] = r.get("D.7.2", organizer)
         data["concomitant_therapies"] = r.boolean("D.7.3", organizer)
     data["record_numbers"] = _record_numbers(r, pat)
     data["medical_history"] = _history(r, "history", "D.7.1.r")
@@ -106,7 +106,7 @@ def _past_drugs(r: Reader, group: str, prefix: str) -> list[m.PastDrug]:
     for inst in r.instances(group):
         p = r.checkpoint()
         item = r.build(m.PastDrug, {
-            "name": r.value(f"{prefix}.1", inst), "start": r.date(f"{prefix}.4", inst),
+            "name": r.get(f"{prefix}.1", inst), "start": r.date(f"{prefix}.4", inst),
             "end": r.date(f"{prefix}.5", inst),
             "identifiers": product_ids(r, f"{prefix}.2b", f"{prefix}.2a", inst),
             "indication": r.meddra(f"{prefix}.6b", f"{prefix}.6a", inst),

@@ -141,13 +141,15 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
 def history(ctx: Ctx, role: Node) -> None:
     conditions = ctx.index.section("history")
     text = read.ext_value(ctx.composition, "history_text")
+    holder = read.extension(ctx.composition, "history_text")
+    flavor = read.absent_reason(holder) if holder and not text else None
     concomitant = read.ext_value(ctx.composition, "concomitant_therapies")
-    if conditions or text or concomitant is not None:
-        history_organizer(ctx, role, conditions, text, concomitant)
+    if conditions or text or flavor or concomitant is not None:
+        history_organizer(ctx, role, conditions, text, concomitant, text_flavor=flavor)
 
 
 def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | None,
-                      concomitant: bool | None) -> None:
+                      concomitant: bool | None, text_flavor: str | None = None) -> None:
     organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", "1", 20)
     for cond in conditions:
@@ -168,10 +170,13 @@ def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | 
                 bl(continuing, code == "active")
             else:
                 bl(continuing, None, read.absent_reason(status) or "UNK")
-    if text:
+    if text or text_flavor:
         obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
         el(obs, "code", code="18", codeSystem=OBS, displayName="historyAndConcurrentConditionText")
-        el(obs, "value", xsi_type="ED", text=text)
+        if text:
+            el(obs, "value", xsi_type="ED", text=text)
+        else:
+            el(obs, "value", xsi_type="ED", nullFlavor=text_flavor)
     if concomitant is not None:
         obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
         el(obs, "code", code="11", codeSystem=OBS, displayName="concomitantTherapy")
@@ -190,7 +195,8 @@ def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
         kind = el(el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST"),
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         product_code(kind, statement.get("medicationCodeableConcept"))
-        el(kind, "name", text=(statement.get("medicationCodeableConcept") or {}).get("text"))
+        name, flavor = read.text(statement.get("medicationCodeableConcept"), "text")
+        el(kind, "name", nullFlavor=flavor) if flavor and not name else el(kind, "name", text=name)
         for reason in statement.get("reasonCode") or []:
             if meddra(reason):
                 mdr_value(observation(admin, "outboundRelationship2", "RSON", "19", OBS), reason)
