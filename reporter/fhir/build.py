@@ -460,7 +460,7 @@ class BundleBuilder:
                 "valueQuantity": quantity(m.Quantity(value=patient_data.height_cm, unit="cm"))})
         if patient_data.last_menstrual_period:
             self.patient_observation("lmp", obs["last_menstrual_period"],
-                                     {"valueDateTime": patient_data.last_menstrual_period})
+                                     date_or_reason(patient_data.last_menstrual_period))
         if patient_data.gestation_at_onset:
             self.patient_observation("gestation", obs["gestation_at_onset"],
                                      {"valueQuantity": quantity(patient_data.gestation_at_onset)})
@@ -587,7 +587,7 @@ class BundleBuilder:
                 "valueQuantity": quantity(m.Quantity(value=parent.height_cm, unit="cm"))}, parent_ref, "parent")
         if parent.last_menstrual_period:
             self.patient_observation("lmp", obs["last_menstrual_period"],
-                                     {"valueDateTime": parent.last_menstrual_period}, parent_ref, "parent")
+                                     date_or_reason(parent.last_menstrual_period), parent_ref, "parent")
         for index, item in enumerate(parent.medical_history):
             self.build_condition(f"parent/history/{index}", parent_ref, item, "parent")
         if parent.history_text:
@@ -995,6 +995,11 @@ def product_coding(identifier: m.ProductId) -> Json:
     if identifier.version:
         coding["version"] = identifier.version
     return coding
+
+
+def date_or_reason(value: str | m.Absent) -> Json:
+    """An Observation's date value, or its dataAbsentReason."""
+    return {"dataAbsentReason": dar_concept(value)} if isinstance(value, m.Absent) else {"valueDateTime": value}
 
 
 def dar_concept(absent: m.Absent) -> Json:

@@ -313,7 +313,8 @@ class CaseReader:
             elif code == obs["height"]["code"]:
                 out["height_cm"] = _d(o.get("valueQuantity")).get("value")
             elif code == obs["last_menstrual_period"]["code"]:
-                out["last_menstrual_period"] = o.get("valueDateTime")
+                out["last_menstrual_period"] = o.get("valueDateTime") or (
+                    _dar_absent(o["dataAbsentReason"]) if o.get("dataAbsentReason") else None)
             elif code == obs["gestation_at_onset"]["code"]:
                 out["gestation_at_onset"] = _quantity(o.get("valueQuantity"))
         out["medical_history"] = [self.history(c) for c in self.index.section("history")]
@@ -414,7 +415,8 @@ class CaseReader:
                 elif code == obs["height"]["code"]:
                     out["height_cm"] = _d(r.get("valueQuantity")).get("value")
                 elif code == obs["last_menstrual_period"]["code"]:
-                    out["last_menstrual_period"] = r.get("valueDateTime")
+                    out["last_menstrual_period"] = r.get("valueDateTime") or (
+                        _dar_absent(r["dataAbsentReason"]) if r.get("dataAbsentReason") else None)
             elif r.get("resourceType") == "Condition":
                 out["medical_history"].append(self.history(r))
             elif r.get("resourceType") == "MedicationStatement":

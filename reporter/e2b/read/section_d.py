@@ -38,7 +38,7 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
         "height_cm": r.value("D.4", pat, lambda v: to_number(v) if (r.raw("D.4", pat)[0] is not None and
                                                                   r.raw("D.4", pat)[0].get("unit") == "cm")
                              else None, transform="to_number"),
-        "last_menstrual_period": r.value("D.6", pat, ts_to_partial),
+        "last_menstrual_period": r.get("D.6", pat, ts_to_partial),
         "race": [v for inst in r.instances("race")
                  if (v := ncit(r, "FDA.D.11.r.1", inst)) is not None],
         "ethnicity": ncit(r, "FDA.D.12", pat),
@@ -161,7 +161,7 @@ def _parent(r: Reader, role: etree._Element | None) -> Any:
         "identification": r.get("D.10.1", role),
         "birth_date": r.date("D.10.2.1", role),
         "age": r.quantity("D.10.2.2a", "D.10.2.2b", role),
-        "last_menstrual_period": r.value("D.10.3", role, ts_to_partial),
+        "last_menstrual_period": r.get("D.10.3", role, ts_to_partial),
         "weight_kg": measure("D.10.4", "kg"),
         "height_cm": measure("D.10.5", "cm"),
         "sex": r.code("D.10.6", role, "sex") or (s if isinstance(s := r.get("D.10.6", role, null_flavor_only),

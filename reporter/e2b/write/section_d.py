@@ -92,6 +92,12 @@ def parent(ctx: Ctx, person: Node) -> None:
     past_drugs(ctx, role, [r for r in resources if r.get("resourceType") == "MedicationStatement"])
 
 
+def null_flavor_of(reason: Json) -> str:
+    """The HL7 null flavor of an Observation.dataAbsentReason (build.dar_concept), UNK without one."""
+    return next((c.get("code") for c in reason.get("coding") or []
+                 if c.get("system", "").endswith("v3-NullFlavor")), "UNK")
+
+
 def patient_observation(ctx: Ctx, role: Node, obs: Json, codes: dict[str, str]) -> None:
     code = codes.get(loinc_of(obs) or "")
     if code is None:
@@ -104,6 +110,8 @@ def patient_observation(ctx: Ctx, role: Node, obs: Json, codes: dict[str, str]) 
         ctx.ich(node, "value", ich_code(obs["valueCodeableConcept"], 9) or "", 9, xsi_type="CE")
     elif "valueDateTime" in obs:
         el(node, "value", xsi_type="TS", value=ts(obs["valueDateTime"]))
+    elif "dataAbsentReason" in obs and code in ("22",):  # D.6 / D.10.3 LMP withheld or not known
+        el(node, "value", xsi_type="TS", nullFlavor=null_flavor_of(obs["dataAbsentReason"]))
 
 
 def patient_observations(ctx: Ctx, role: Node) -> None:
@@ -217,10 +225,7 @@ def death(ctx: Ctx, role: Node) -> None:
         if "valueBoolean" in autopsy:
             bl(node, autopsy["valueBoolean"])
         else:
-            reason = autopsy.get("dataAbsentReason") or {}
-            flavor = next((c.get("code") for c in reason.get("coding") or []
-                           if c.get("system", "").endswith("v3-NullFlavor")), "UNK")
-            bl(node, None, flavor)
+            bl(node, None, null_flavor_of(autopsy.get("dataAbsentReason") or {}))
         for obs in ctx.index.section("death"):
             if loinc_of(obs) == DEATH_CAUSE and obs.get("status") == "final":
                 cause(observation(node, "outboundRelationship2", "DRIV", "8", OBS, "causeOfDeath"),
