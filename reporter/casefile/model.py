@@ -293,7 +293,7 @@ class Study(Model):
 
 class RecordNumber(Model):
     source: Literal["gp", "specialist", "hospital", "investigation"] = Field(description="D.1.1.1-4")
-    value: str
+    value: str | Absent = Field(description="The record number, or {absent: masked} when withheld (MSK).")
 
 
 class HistoryItem(Model):

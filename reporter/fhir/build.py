@@ -427,11 +427,9 @@ class BundleBuilder:
         identifiers = []
         for record in patient_data.record_numbers:
             entry = code_list("record_source").codes[record.source]
-            identifiers.append({
-                "type": {"text": entry.display},
-                "system": oid_system(entry.model_extra["id_root"]),
-                "value": record.value,
-            })
+            identifier: Json = {"type": {"text": entry.display}, "system": oid_system(entry.model_extra["id_root"])}
+            put(identifier, "value", record.value)
+            identifiers.append(identifier)
         if identifiers:
             patient["identifier"] = identifiers
         self.person(patient, patient_data.initials, patient_data.sex, patient_data.birth_date)

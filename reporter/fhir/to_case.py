@@ -292,7 +292,7 @@ class CaseReader:
             key = next((k for k, v in code_list("record_source").codes.items()
                         if v.model_extra.get("id_root") == root), None)
             if key:
-                out["record_numbers"].append({"source": key, "value": ident.get("value")})
+                out["record_numbers"].append({"source": key, "value": _text(_d(ident), "value")})
         out["race"] = [self.coded_extension(e) for e in read.extensions(patient, "race")]
         ethnicity = read.extension(patient, "ethnicity")
         if ethnicity:

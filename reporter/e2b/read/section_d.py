@@ -67,11 +67,12 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
 _RECORD_SOURCES = {"D.1.1.1": "gp", "D.1.1.2": "specialist", "D.1.1.3": "hospital", "D.1.1.4": "investigation"}
 
 
-def _record_numbers(r: Reader, pat: etree._Element) -> list[dict[str, str]]:
-    """D.1.1.1-4 medical record numbers; the id's root says which kind, its entity's code repeats it."""
+def _record_numbers(r: Reader, pat: etree._Element) -> list[dict[str, Any]]:
+    """D.1.1.1-4 medical record numbers (or MSK: withheld); the id's root says which kind, its entity's code
+    repeats it."""
     out = []
     for number, source in _RECORD_SOURCES.items():
-        value = r.value(number, pat)
+        value = r.get(number, pat)
         node = r.node(number, pat)
         if value is None or node is None:
             continue

@@ -57,7 +57,10 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
         el(person, "deceasedTime", value=ts(patient["deceasedDateTime"]))
     for ident in patient.get("identifier") or []:
         entity = el(person, "asIdentifiedEntity", classCode="IDENT")
-        el(entity, "id", root=(ident.get("system") or "").removeprefix("urn:oid:"), extension=ident.get("value"))
+        value, flavor = read.text(ident, "value")
+        root = (ident.get("system") or "").removeprefix("urn:oid:")
+        el(entity, "id", root=root, extension=value) if value or not flavor else el(entity, "id", root=root,
+                                                                                    nullFlavor=flavor)
         el(entity, "code", code={"7": "1", "8": "2", "9": "3", "10": "4"}.get(
             (ident.get("system") or "").rsplit(".", 1)[-1], "3"), codeSystem="2.16.840.1.113883.3.989.2.1.1.4")
     parent(ctx, person)
