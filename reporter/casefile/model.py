@@ -270,13 +270,13 @@ class Literature(Model):
 
 
 class StudyRegistration(Model):
-    number: str = Field(description="C.5.1.r.1")
-    country: str | None = Field(None, description="C.5.1.r.2")
+    number: str | Absent = Field(description="C.5.1.r.1")
+    country: str | Absent | None = Field(None, description="C.5.1.r.2")
 
 
 class Study(Model):
-    name: str | None = Field(None, description="C.5.2 study name.")
-    sponsor_number: str | None = Field(None, description="C.5.3 sponsor study number.")
+    name: str | Absent | None = Field(None, description="C.5.2 study name.")
+    sponsor_number: str | Absent | None = Field(None, description="C.5.3 sponsor study number.")
     type: Literal["clinical-trial", "individual-patient-use", "other"] | None = Field(
         None, description="C.5.4 study type where reaction(s) were observed."
     )

@@ -395,12 +395,15 @@ class BundleBuilder:
         res = self.new("ResearchStudy", "study")
         identifiers = []
         if study.sponsor_number:
-            identifiers.append({"system": oid_system(oids()["identifiers"]["sponsor_study_number"]),
-                                "value": study.sponsor_number})
+            sponsor: Json = {"system": oid_system(oids()["identifiers"]["sponsor_study_number"])}
+            put(sponsor, "value", study.sponsor_number)
+            identifiers.append(sponsor)
         for reg in study.registrations:
-            ident: Json = {"system": oid_system(oids()["identifiers"]["study_registration"]),
-                           "value": reg.number}
-            if reg.country:
+            ident: Json = {"system": oid_system(oids()["identifiers"]["study_registration"])}
+            put(ident, "value", reg.number)
+            if isinstance(reg.country, m.Absent):
+                ident["extension"] = [{"url": ext("registration_country"), "extension": absent_extensions(reg.country)}]
+            elif reg.country:
                 ident["extension"] = [{"url": ext("registration_country"), "valueCode": reg.country}]
             identifiers.append(ident)
         for key, values in (("fda_ind", [study.fda_ind] if study.fda_ind else []),
@@ -409,8 +412,7 @@ class BundleBuilder:
             identifiers += [{"system": system(key), "value": value} for value in values]
         if identifiers:
             res["identifier"] = identifiers
-        if study.name:
-            res["title"] = study.name
+        put(res, "title", study.name)
         # E2B does not say whether the study is ongoing: the status is carried as absent.
         res["_status"] = {"extension": absent_extensions(m.Absent(absent="unknown"))}
         if study.type:

@@ -259,15 +259,17 @@ class CaseReader:
                       for s in read.as_list(e.get("study"))), None)
         if not found:
             return None
-        out: Json = {"name": found.get("title"), "registrations": [], "fda_cross_reported_inds": []}
+        out: Json = {"name": _text(found, "title"), "registrations": [], "fda_cross_reported_inds": []}
         known = oids()["identifiers"]
         for ident in read.as_list(found.get("identifier")):
             sys_, value = ident.get("system"), ident.get("value")
             if sys_ == f"urn:oid:{known['sponsor_study_number']}":
-                out["sponsor_number"] = value
+                out["sponsor_number"] = _text(_d(ident), "value")
             elif sys_ == f"urn:oid:{known['study_registration']}":
-                out["registrations"].append({"number": value,
-                                             "country": read.ext_value(ident, "registration_country")})
+                out["registrations"].append({
+                    "number": _text(_d(ident), "value"),
+                    "country": read.ext_value(ident, "registration_country")
+                    or _dump(_absent(read.extension(ident, "registration_country")))})
             elif sys_ == system("fda_ind"):
                 out["fda_ind"] = value
             elif sys_ == system("fda_pre_anda"):

@@ -101,10 +101,6 @@ def test_case_paths_name_fields_of_the_case_model() -> None:
 # a null flavor wherever ICH allows one; these are listed in the README's "not done").
 NULL_FLAVOR_NOT_HELD = {
     "C.4.r.1": "literature citation ASKU/NASK: a citation withheld is not modelled yet",
-    "C.5.1.r.1": "study registration number ASKU/NASK: not modelled yet",
-    "C.5.1.r.2": "study registration country ASKU/NASK: not modelled yet",
-    "C.5.2": "study name ASKU/NASK: not modelled yet",
-    "C.5.3": "sponsor study number ASKU/NASK: not modelled yet",
     "G.k.4.r.9.1": "dose form text UNK/ASKU/NASK: not modelled yet",
     "G.k.4.r.10.1": "route text UNK/ASKU/NASK: not modelled yet",
     "G.k.4.r.11.1": "parent route text UNK/ASKU/NASK: not modelled yet",

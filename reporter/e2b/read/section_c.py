@@ -169,11 +169,11 @@ def read_study(r: Reader) -> Any:
     registrations = []
     for reg in r.instances("study_registration"):
         p = r.checkpoint()
-        item = r.build(m.StudyRegistration, {"number": r.value("C.5.1.r.1", reg),
-                                             "country": r.value("C.5.1.r.2", reg)}, p)
+        item = r.build(m.StudyRegistration, {"number": r.get("C.5.1.r.1", reg),
+                                             "country": r.get("C.5.1.r.2", reg)}, p)
         if item:
             registrations.append(item)
-    data = {"name": r.value("C.5.2", inst), "sponsor_number": r.value("C.5.3", inst),
+    data = {"name": r.get("C.5.2", inst), "sponsor_number": r.get("C.5.3", inst),
             "type": r.code("C.5.4", inst, "study_type"), "registrations": registrations,
             "fda_ind": r.value("FDA.C.5.5a", inst), "fda_pre_anda": r.value("FDA.C.5.5b", inst),
             "fda_cross_reported_inds": [v for reg in r.instances("fda_cross_reported_ind")

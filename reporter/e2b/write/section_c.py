@@ -299,13 +299,15 @@ def study(ctx: Ctx, role: Node) -> None:
     research = el(el(role, "subjectOf1", typeCode="SBJ"), "researchStudy", classCode="CLNTRL", moodCode="EVN")
     idents = found.get("identifier") or []
     sponsor = next((i for i in idents if i.get("system", "").endswith(".3.5")), None)
-    el(research, "id", root="2.16.840.1.113883.3.989.2.1.3.5", extension=sponsor.get("value")) if sponsor \
-        else el(research, "id", nullFlavor="NI")
+    number, flavor = read.text(sponsor, "value")
+    if number:
+        el(research, "id", root="2.16.840.1.113883.3.989.2.1.3.5", extension=number)
+    else:
+        el(research, "id", nullFlavor=flavor or "NI")
     study_type = ich_code((found.get("category") or [None])[0], 8)
     if study_type:
         ctx.ich(research, "code", study_type, 8)
-    if found.get("title"):
-        el(research, "title", text=found["title"])
+    text_element(research, "title", *read.text(found, "title"))
     for number, key in (("FDA.C.5.5a", "fda_ind"), ("FDA.C.5.5b", "fda_pre_anda"),
                         ("FDA.C.5.6.r", "fda_cross_reported_ind")):
         regional = ctx.receiver.regional_element(number)
@@ -318,9 +320,14 @@ def study(ctx: Ctx, role: Node) -> None:
             continue
         reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
                  moodCode="EVN")
-        el(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", extension=ident.get("value"))
+        number, flavor = read.text(ident, "value")
+        el(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", **({"extension": number} if number or not flavor
+                                                                else {"nullFlavor": flavor}))
         country = read.ext_value(ident, "registration_country")
-        if country:
+        holder = read.extension(ident, "registration_country")
+        country_flavor = read.absent_reason(holder) if holder and not country else None
+        if country or country_flavor:
             place = el(el(el(reg, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
                        "governingPlace", classCode="COUNTRY", determinerCode="INSTANCE")
-            el(place, "code", code=country, codeSystem=ISO_COUNTRY)
+            el(place, "code", code=country, codeSystem=ISO_COUNTRY) if country else el(place, "code",
+                                                                                       nullFlavor=country_flavor)
