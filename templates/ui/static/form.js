@@ -2,7 +2,8 @@
 // datalists offer choices, and saving checks everything. With them: rows are added and removed in the page
 // (no reload), spreadsheet rows paste into the lab grid, MedDRA terms are looked up as you type, a lab
 // test's name fills its LOINC code, and the ids of the case's drugs and reactions are offered where
-// other fields refer to them.
+// other fields refer to them, and parts that apply only when other answers say so (a death, a parent, a study)
+// stay hidden until they do.
 (function () {
   'use strict';
   const form = document.querySelector('form.caseform');
@@ -38,6 +39,7 @@
     counter.value = String(n + 1);
     const count = box.querySelector('legend .count');
     if (count) count.textContent = String(n + 1);
+    showWhen(false);
     return rows.lastElementChild;
   }
 
@@ -51,6 +53,7 @@
       else control.value = '';
     }
     row.hidden = true; // an empty row is dropped when the form is saved
+    showWhen(false);
   }
 
   form.addEventListener('click', (event) => {
@@ -172,6 +175,61 @@
     if (/^drugs\[\d+\]\.id$/.test(control.name)) refreshIds('drugs', 'dl-drug-id');
     if (/^reactions\[\d+\]\.id$/.test(control.name)) refreshIds('reactions', 'dl-reaction-id');
   });
+
+  // --- parts that apply only when other answers say so (mappings/ui_form.yaml `show_when`) ---------------------
+  // A part is hidden until a control it names holds one of the values that make it apply. Hiding is only
+  // visual: nothing in it is cleared, and a part that holds a value or a problem stays shown.
+  const patterns = new Map();
+  function pattern(path) { // a case-file path with [*] for any row -> a RegExp over control names
+    if (!patterns.has(path)) {
+      const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').split('\\[\\*\\]').join('\\[\\d+\\]');
+      patterns.set(path, new RegExp(`^${escaped}$`));
+    }
+    return patterns.get(path);
+  }
+
+  function held(control) { // what a control holds: its value, or nothing (an unticked box, an empty field)
+    if (control.type === 'checkbox' || control.type === 'radio') return control.checked ? control.value : '';
+    return control.value.trim();
+  }
+
+  function applies(rules, controls) {
+    return rules.some((rule) => {
+      const re = pattern(rule.field);
+      return controls.some((c) => re.test(c.name) && rule.values.includes(held(c)));
+    });
+  }
+
+  function holdsSomething(part) {
+    if (part.querySelector('.errors, .warnings')) return true;
+    return [...part.querySelectorAll('input, select, textarea')].some((c) => c.type !== 'hidden' && held(c) !== '');
+  }
+
+  let pending = null; // one pass for many changes in a row (a paste fills a grid row by row)
+  function showWhen(opened) {
+    pending = pending || { opened: false };
+    pending.opened = pending.opened || opened;
+    if (pending.queued) return;
+    pending.queued = true;
+    queueMicrotask(() => {
+      const reveal = pending.opened;
+      pending = null;
+      const controls = [...form.elements].filter((c) => c.name && c.type !== 'hidden' && !c.closest('[hidden]'));
+      const seen = new Map();
+      for (const part of form.querySelectorAll('[data-show-when]')) {
+        const rules = part.dataset.showWhen;
+        if (!seen.has(rules)) seen.set(rules, applies(JSON.parse(rules), controls));
+        const show = seen.get(rules) || holdsSomething(part);
+        if (show && part.hidden && reveal) { // shown by what the user just chose: open it, too
+          const fold = part.querySelector('details');
+          if (fold) fold.open = true;
+        }
+        part.hidden = !show;
+      }
+    });
+  }
+  form.addEventListener('change', () => showWhen(true));
+  showWhen(false);
 
   // --- the E2B detail switch, remembered on this computer ---------------------------------------------------
   const e2b = document.getElementById('e2b-detail');
