@@ -164,3 +164,92 @@ def test_e2b_numbers_and_paths_show_on_demand(browser, site) -> None:
     assert [o for o in page.locator('select[name="patient.sex"] option').all_inner_texts()] == ["—", "male", "female"]
     reasons = page.locator('select[name="patient.sex.absent"] option').evaluate_all("os => os.map(o => o.textContent)")
     assert "asked, but not known" in reasons and "asked-unknown" not in reasons
+
+
+def _hidden(page, selector: str) -> bool:
+    """Whether the part at `selector` is hidden by its show-when wrapper (not merely folded)."""
+    return page.locator(selector).evaluate("e => !!e.closest('[data-show-when][hidden]')")
+
+
+def test_the_death_details_show_when_a_reaction_is_fatal_and_keep_what_is_typed(browser, site, served) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    _login(page, site)
+    page.goto(site + "/cases/new")
+    death, outcome = "#f-patient_death", '[name="reactions[0].outcome"]'
+    assert _hidden(page, death) and page.locator(death).is_hidden()
+    assert _hidden(page, "#f-study") and _hidden(page, "#f-study-h")  # no study until the report says so
+    page.select_option(outcome, "fatal")
+    assert page.locator(death).is_visible() and not _hidden(page, death)
+    assert page.locator(death).evaluate("d => d.open")  # shown by the answer just given: opened, too
+    page.select_option(outcome, "recovered")
+    assert page.locator(death).is_hidden()
+    page.select_option('[name="reactions[0].seriousness.death"]', "true")  # the death criterion also says so
+    assert page.locator(death).is_visible()
+    page.select_option('[name="reactions[0].seriousness.death"]', "")
+    assert page.locator(death).is_hidden()
+    page.select_option('[name="report.type"]', "study")
+    assert page.locator("#f-study").is_visible() and page.locator("#f-study-h").is_visible()
+    page.select_option('[name="report.type"]', "spontaneous")
+    assert page.locator("#f-study").is_hidden()
+
+    page.select_option(outcome, "fatal")
+    page.fill('[name="patient.death.date"]', "2024-06-01")
+    page.select_option(outcome, "unknown")  # what is typed in it keeps it shown, and is never cleared
+    assert page.locator(death).is_visible()
+    assert page.input_value('[name="patient.death.date"]') == "2024-06-01"
+    page.locator(death).scroll_into_view_if_needed()
+    _shot(page, "conditional-death")
+
+    values = caseform.flatten(load_case(CASE))  # the rest of the issue case, its first reaction fatal
+    values.setlist("reactions[0].outcome", ["fatal"])
+    values.setlist("reactions[0].seriousness.death", ["true"])
+    entry = enter_case(page, site, values, open_form=False)
+    assert not entry.errors, entry.errors
+    page.wait_for_url(f"{site}/cases/*")
+    stored = served.store.read(page.url.split("/cases/", 1)[1].split("?", 1)[0])
+    assert stored.casefile["patient"]["death"]["date"] == "2024-06-01"
+    assert stored.casefile["reactions"][0]["outcome"] == "fatal"
+    assert not console_errors, console_errors
+
+    page.goto(f"{site}/cases/{stored.case_id}/edit")  # the stored case: the part shows (fatal, and it holds a date)
+    assert page.locator(death).is_visible()
+    assert page.locator("#f-study").is_hidden()
+    page.select_option(outcome, "recovering")
+    assert page.locator(death).is_visible()  # it holds a value: it stays
+
+
+def test_a_case_holding_death_details_is_entered_in_the_order_of_the_form(browser, site, served) -> None:
+    """The driver meets the death details (in the patient section) before the fatal reaction that makes them
+    apply: they wait until it is chosen, then take their values."""
+    page = browser.new_page(viewport=VIEWPORT)
+    _login(page, site)
+    values = caseform.flatten(load_case(CASE))
+    values.setlist("reactions[1].outcome", ["fatal"])
+    values.setlist("reactions[1].seriousness.death", ["true"])
+    values.setlist("patient.death.date", ["2024-06-01"])
+    values.setlist("patient.death.reported_causes#rows", ["1"])
+    values.setlist("patient.death.reported_causes[0].text", ["Liver failure"])
+    entry = enter_case(page, site, values)
+    assert not entry.errors, entry.errors
+    assert entry.page_loads == 2
+    page.wait_for_url(f"{site}/cases/*")
+    stored = served.store.read(page.url.split("/cases/", 1)[1].split("?", 1)[0])
+    death = stored.casefile["patient"]["death"]
+    assert death["date"] == "2024-06-01" and death["reported_causes"] == [{"text": "Liver failure"}]
+
+
+def test_without_scripts_every_conditional_part_shows(browser, site) -> None:
+    context = browser.new_context(viewport=VIEWPORT, java_script_enabled=False)
+    page = context.new_page()
+    _login(page, site)
+    page.goto(site + "/cases/new")
+    parts = page.locator("form.caseform [data-show-when]")
+    assert parts.count() >= 6
+    assert parts.evaluate_all("ps => ps.filter(p => p.hidden).length") == 0
+    assert page.locator("#f-patient_death").is_visible() and page.locator("#f-study").is_visible()
+    page.locator("#f-patient_death > summary").click()  # folded like any empty optional group, and it opens
+    assert page.locator('[name="patient.death.date"]').is_visible()
+    _shot(page, "no-script-conditional")
+    context.close()
