@@ -183,8 +183,13 @@ def test_the_death_details_show_when_a_reaction_is_fatal_and_keep_what_is_typed(
     page.select_option(outcome, "fatal")
     assert page.locator(death).is_visible() and not _hidden(page, death)
     assert page.locator(death).evaluate("d => d.open")  # shown by the answer just given: opened, too
+    note = page.locator("#f-reactions_0_ p.shown-note[role=status]")  # ...and named where the answer was given
+    assert note.inner_text() == "Now shown: Death (in Patient)"
+    assert note.locator("a").get_attribute("href") == "#f-patient_death"
+    page.locator("#f-reactions_0_ p.shown-note").scroll_into_view_if_needed()
+    _shot(page, "conditional-note")
     page.select_option(outcome, "recovered")
-    assert page.locator(death).is_hidden()
+    assert page.locator(death).is_hidden() and note.count() == 0
     page.select_option('[name="reactions[0].seriousness.death"]', "true")  # the death criterion also says so
     assert page.locator(death).is_visible()
     page.select_option('[name="reactions[0].seriousness.death"]', "")

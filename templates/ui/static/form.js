@@ -39,7 +39,7 @@
     counter.value = String(n + 1);
     const count = box.querySelector('legend .count');
     if (count) count.textContent = String(n + 1);
-    showWhen(false);
+    showWhen(null);
     return rows.lastElementChild;
   }
 
@@ -53,7 +53,7 @@
       else control.value = '';
     }
     row.hidden = true; // an empty row is dropped when the form is saved
-    showWhen(false);
+    showWhen(null);
   }
 
   form.addEventListener('click', (event) => {
@@ -205,31 +205,59 @@
     return [...part.querySelectorAll('input, select, textarea')].some((c) => c.type !== 'hidden' && held(c) !== '');
   }
 
+  // A part shown by the answer just given may sit in another section (the death details are the patient's):
+  // a note at that answer names it and links to it, and is read out by screen readers.
+  function announce(control, shown) {
+    const old = form.querySelector('p.shown-note');
+    if (old) old.remove();
+    const field = control && control.closest('.field, fieldset');
+    if (!field || !shown.length) return;
+    const note = document.createElement('p');
+    note.className = 'help shown-note';
+    note.setAttribute('role', 'status');
+    note.append('Now shown: ');
+    shown.forEach((part, i) => {
+      const target = part.querySelector('[id]');
+      const title = part.querySelector('summary, legend, label, h3');
+      const section = part.closest('section.form-section');
+      const link = Object.assign(document.createElement('a'), { href: `#${target ? target.id : ''}` });
+      link.textContent = title ? title.innerText.replace(/\s*\(.*$/s, '').trim() : 'more fields';
+      if (i) note.append('; ');
+      note.append(link);
+      const heading = section && section.querySelector('h2');
+      if (heading && !section.contains(control)) note.append(` (in ${heading.textContent.trim()})`);
+    });
+    field.append(note);
+  }
+
   let pending = null; // one pass for many changes in a row (a paste fills a grid row by row)
-  function showWhen(opened) {
-    pending = pending || { opened: false };
-    pending.opened = pending.opened || opened;
+  function showWhen(source) { // source: the control just changed (its answer may show parts), or null
+    pending = pending || { source: null };
+    pending.source = source || pending.source;
     if (pending.queued) return;
     pending.queued = true;
     queueMicrotask(() => {
-      const reveal = pending.opened;
+      const control = pending.source;
       pending = null;
       const controls = [...form.elements].filter((c) => c.name && c.type !== 'hidden' && !c.closest('[hidden]'));
       const seen = new Map();
+      const shown = [];
       for (const part of form.querySelectorAll('[data-show-when]')) {
         const rules = part.dataset.showWhen;
         if (!seen.has(rules)) seen.set(rules, applies(JSON.parse(rules), controls));
         const show = seen.get(rules) || holdsSomething(part);
-        if (show && part.hidden && reveal) { // shown by what the user just chose: open it, too
+        if (show && part.hidden && control) { // shown by what the user just chose: open it, too
           const fold = part.querySelector('details');
           if (fold) fold.open = true;
+          shown.push(part);
         }
         part.hidden = !show;
       }
+      if (control) announce(control, shown);
     });
   }
-  form.addEventListener('change', () => showWhen(true));
-  showWhen(false);
+  form.addEventListener('change', (event) => showWhen(event.target));
+  showWhen(null);
 
   // --- the E2B detail switch, remembered on this computer ---------------------------------------------------
   const e2b = document.getElementById('e2b-detail');
