@@ -2,7 +2,9 @@
 (a 67-year-old woman, 2 reactions, 17 lab values pasted into the lab grid, 2 drugs) entered and saved in two
 page loads and stored exactly as the case file says; without scripts the server adds a row and lands on it;
 all problems of a save come in one round, each at its field; MedDRA look-up from a (synthetic) release fills
-the term and version. Screenshots go to tests/_artifacts/entry-*.png."""
+the term and version; parts that apply only when other answers say so (death, parent, pregnancy, study) hide
+and show with those answers, keep what is typed, and all show without scripts. Screenshots go to
+tests/_artifacts/entry-*.png."""
 
 from __future__ import annotations
 
@@ -258,3 +260,29 @@ def test_without_scripts_every_conditional_part_shows(browser, site) -> None:
     assert page.locator('[name="patient.death.date"]').is_visible()
     _shot(page, "no-script-conditional")
     context.close()
+
+
+def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_in_the_page(browser, site) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    _login(page, site)
+    page.goto(site + "/cases/new")
+    parent, route = "#f-patient_parent", "#f-drugs_0__dosages_0__parent_route"
+    assert _hidden(page, parent) and _hidden(page, route) and _hidden(page, "#f-patient_gestation_at_onset")
+    page.locator('[name="patient.age_group"]').evaluate("e => e.closest('details').open = true")  # under More
+    page.select_option('[name="patient.age_group"]', "foetus")  # a parent-child / foetus report
+    assert page.locator(parent).is_visible()
+    assert not _hidden(page, route) and not _hidden(page, "#f-patient_gestation_at_onset")
+    page.select_option('[name="patient.age_group"]', "adult")
+    assert _hidden(page, parent) and _hidden(page, route)
+    page.locator('[name="drugs[0].additional_info"][value="taken-by-father"]').evaluate(
+        "e => { e.closest('details').open = true; }")
+    page.check('[name="drugs[0].additional_info"][value="taken-by-father"]')
+    assert page.locator(parent).is_visible() and not _hidden(page, route)
+
+    gestation = "#f-drugs_1__gestation_at_exposure"
+    page.select_option('[name="patient.sex"]', "female")  # exposure in pregnancy may apply
+    page.click("button.add[value='add:drugs']")  # a row added in the page follows the answers given
+    assert page.locator('[name="drugs[1].id"]').count() == 1 and not _hidden(page, gestation)
+    page.select_option('[name="patient.sex"]', "male")
+    assert _hidden(page, gestation) and _hidden(page, "#f-patient_last_menstrual_period")
+    _shot(page, "conditional-parent")
