@@ -256,6 +256,8 @@ def test_without_scripts_every_conditional_part_shows(browser, site) -> None:
     assert parts.count() >= 6
     assert parts.evaluate_all("ps => ps.filter(p => p.hidden).length") == 0
     assert page.locator("#f-patient_death").is_visible() and page.locator("#f-study").is_visible()
+    assert "gestation at onset, age group, height cm, last menstrual period" in page.locator(
+        "#f-patient > details.more > summary").inner_text()
     page.locator("#f-patient_death > summary").click()  # folded like any empty optional group, and it opens
     assert page.locator('[name="patient.death.date"]').is_visible()
     _shot(page, "no-script-conditional")
@@ -268,6 +270,8 @@ def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_
     page.goto(site + "/cases/new")
     parent, route = "#f-patient_parent", "#f-drugs_0__dosages_0__parent_route"
     assert _hidden(page, parent) and _hidden(page, route) and _hidden(page, "#f-patient_gestation_at_onset")
+    more = page.locator("#f-patient > details.more > summary .more-labels")  # names only what it shows
+    assert more.inner_text() == "record numbers, birth date, age group, height cm, race, ethnicity, past drugs"
     page.locator('[name="patient.age_group"]').evaluate("e => e.closest('details').open = true")  # under More
     page.select_option('[name="patient.age_group"]', "foetus")  # a parent-child / foetus report
     assert page.locator(parent).is_visible()
@@ -281,6 +285,7 @@ def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_
 
     gestation = "#f-drugs_1__gestation_at_exposure"
     page.select_option('[name="patient.sex"]', "female")  # exposure in pregnancy may apply
+    assert "height cm, last menstrual period, race" in more.inner_text()
     page.click("button.add[value='add:drugs']")  # a row added in the page follows the answers given
     assert page.locator('[name="drugs[1].id"]').count() == 1 and not _hidden(page, gestation)
     page.select_option('[name="patient.sex"]', "male")

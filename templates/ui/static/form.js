@@ -253,6 +253,21 @@
         }
         part.hidden = !show;
       }
+      for (const label of form.querySelectorAll('[data-label-of]')) { // "More (…)" names only what shows
+        const target = document.getElementById(label.dataset.labelOf);
+        const part = target && target.closest('[data-show-when]');
+        label.hidden = !!(part && part.hidden);
+      }
+      for (const labels of form.querySelectorAll('.more-labels')) {
+        let before = false;
+        for (const item of labels.children) {
+          if (item.classList.contains('sep')) { item.hidden = true; continue; }
+          if (item.hidden) continue;
+          const sep = item.previousElementSibling;
+          if (before && sep) sep.hidden = false;
+          before = true;
+        }
+      }
       if (control) announce(control, shown);
     });
   }
