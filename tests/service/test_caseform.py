@@ -224,6 +224,9 @@ def test_parts_that_apply_only_sometimes_carry_their_condition() -> None:
     assert by_path["study"].show_when == [{"field": "report.type", "values": ["study"]}]
     assert by_path["patient.death.date"].show_when == []  # the part shows or hides as a whole
     assert by_path["reactions[0]"].show_when == by_path["patient"].show_when == []
+    assert by_path["patient.death"].reveal.startswith("Add death details")  # shown by hand: a death of another cause
+    assert by_path["patient.parent"].reveal and by_path["drugs[0].dosages[0].parent_route"].reveal is None  # one button
+    assert by_path["study"].reveal is None  # the report type says it
     unions = [f for f in _walk(tree) if f.kind == "union" and f.show_when]
     assert all(not c.show_when for u in unions for c in u.children)  # one wrapper per part, not per shape
 

@@ -230,14 +230,17 @@ def test_the_death_details_show_when_a_reaction_is_fatal_and_keep_what_is_typed(
 def test_a_case_holding_death_details_is_entered_in_the_order_of_the_form(browser, site, served) -> None:
     """The driver meets the death details (in the patient section) before the fatal reaction that makes them
     apply: they wait until it is chosen, then take their values."""
+    from reporter.casefile import model as m
+
     page = browser.new_page(viewport=VIEWPORT)
     _login(page, site)
-    values = caseform.flatten(load_case(CASE))
-    values.setlist("reactions[1].outcome", ["fatal"])
-    values.setlist("reactions[1].seriousness.death", ["true"])
-    values.setlist("patient.death.date", ["2024-06-01"])
-    values.setlist("patient.death.reported_causes#rows", ["1"])
-    values.setlist("patient.death.reported_causes[0].text", ["Liver failure"])
+    case = load_case(CASE)
+    case.reactions[1].outcome = "fatal"
+    case.reactions[1].seriousness.death = True
+    case.patient.death = m.Death(date="2024-06-01", reported_causes=[m.CauseOfDeath(text="Liver failure")])
+    values = caseform.flatten(case)  # in the form's order: the patient's death before the reactions
+    keys = list(values)
+    assert keys.index("patient.death.date") < keys.index("reactions[1].outcome")
     entry = enter_case(page, site, values)
     assert not entry.errors, entry.errors
     assert entry.page_loads == 2
@@ -291,3 +294,21 @@ def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_
     page.select_option('[name="patient.sex"]', "male")
     assert _hidden(page, gestation) and _hidden(page, "#f-patient_last_menstrual_period")
     _shot(page, "conditional-parent")
+
+
+def test_a_part_no_answer_can_show_has_a_button_that_shows_it(browser, site) -> None:
+    """A patient who died of another cause, a parent-child report of an older child: the part's own button."""
+    page = browser.new_page(viewport=VIEWPORT)
+    _login(page, site)
+    page.goto(site + "/cases/new")
+    button = page.locator("button[data-reveal]", has_text="Add death details")
+    assert button.is_visible() and page.locator("#f-patient_death").is_hidden()
+    button.click()
+    assert page.locator("#f-patient_death").is_visible() and button.is_hidden()
+    assert page.evaluate("document.activeElement.name") == "patient.death.date"  # ready to type
+    page.select_option('[name="reactions[0].outcome"]', "recovered")  # a later answer does not hide it again
+    assert page.locator("#f-patient_death").is_visible()
+    parent = page.locator("button[data-reveal]", has_text="Add the parent")
+    parent.click()  # the parent and the parent's route at each dosage
+    assert page.locator("#f-patient_parent").is_visible() and not _hidden(page, "#f-drugs_0__dosages_0__parent_route")
+    _shot(page, "conditional-reveal")

@@ -88,5 +88,10 @@ def test_the_new_case_page_marks_the_parts_and_never_hides_them_itself(served) -
             "f-drugs_0__dosages_0__parent_route"} <= set(by_part)
     death = form.xpath(".//*[@id='f-patient_death']")[0]
     assert death.xpath(".//*[@name='patient.death.date']")  # the fields are in the page, in the part
+    buttons = form.xpath(".//button[@data-reveal]")  # shows a part by hand: the script's control, hidden without it
+    assert {b.text for b in buttons} == {caseform.reveal_label(p) for p in ("patient.death", "patient.parent")}
+    assert all(b.get("type") == "button" and b.getparent().get("hidden") is not None for b in buttons)
+    assert {json.dumps(json.loads(b.get("data-reveal"))) for b in buttons} <= {
+        json.dumps(json.loads(w.get("data-show-when"))) for w in wrappers}
     templates = page.xpath("//div[@id='row-templates']//*[@data-show-when]")  # an added drug row has them too
     assert templates, "the row templates carry the conditions"

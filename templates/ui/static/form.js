@@ -230,6 +230,23 @@
     field.append(note);
   }
 
+  const byHand = new Set(); // the conditions (as their JSON) whose parts the user showed with their button
+  form.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-reveal]');
+    if (!button) return;
+    byHand.add(button.dataset.reveal);
+    let first = null;
+    for (const part of form.querySelectorAll('[data-show-when]')) {
+      if (part.dataset.showWhen !== button.dataset.reveal) continue;
+      part.hidden = false;
+      const fold = part.querySelector('details');
+      if (fold) fold.open = true;
+      first = first || part.querySelector('input:not([type=hidden]), select, textarea');
+    }
+    button.parentElement.hidden = true;
+    if (first) first.focus();
+  });
+
   let pending = null; // one pass for many changes in a row (a paste fills a grid row by row)
   function showWhen(source) { // source: the control just changed (its answer may show parts), or null
     pending = pending || { source: null };
@@ -244,7 +261,7 @@
       const shown = [];
       for (const part of form.querySelectorAll('[data-show-when]')) {
         const rules = part.dataset.showWhen;
-        if (!seen.has(rules)) seen.set(rules, applies(JSON.parse(rules), controls));
+        if (!seen.has(rules)) seen.set(rules, byHand.has(rules) || applies(JSON.parse(rules), controls));
         const show = seen.get(rules) || holdsSomething(part);
         if (show && part.hidden && control) { // shown by what the user just chose: open it, too
           const fold = part.querySelector('details');
@@ -252,6 +269,10 @@
           shown.push(part);
         }
         part.hidden = !show;
+      }
+      for (const button of form.querySelectorAll('button[data-reveal]')) { // offered while its parts hide
+        const part = [...form.querySelectorAll('[data-show-when]')].find((p) => p.dataset.showWhen === button.dataset.reveal);
+        button.parentElement.hidden = !(part && part.hidden);
       }
       for (const label of form.querySelectorAll('[data-label-of]')) { // "More (…)" names only what shows
         const target = document.getElementById(label.dataset.labelOf);
