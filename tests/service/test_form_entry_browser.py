@@ -278,6 +278,7 @@ def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_
     page.locator('[name="patient.age_group"]').evaluate("e => e.closest('details').open = true")  # under More
     page.select_option('[name="patient.age_group"]', "foetus")  # a parent-child / foetus report
     assert page.locator(parent).is_visible()
+    assert page.locator("p.shown-note").inner_text() == "Now shown: Parent"  # not the fields under "More" folds
     assert not _hidden(page, route) and not _hidden(page, "#f-patient_gestation_at_onset")
     page.select_option('[name="patient.age_group"]', "adult")
     assert _hidden(page, parent) and _hidden(page, route)
@@ -289,6 +290,9 @@ def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_
     gestation = "#f-drugs_1__gestation_at_exposure"
     page.select_option('[name="patient.sex"]', "female")  # exposure in pregnancy may apply
     assert "height cm, last menstrual period, race" in more.inner_text()
+    assert page.locator("p.shown-note").count() == 0  # both under "More": named there, not opened
+    assert not _hidden(page, "#f-drugs_0__gestation_at_exposure")
+    assert not page.locator("#f-drugs_0__gestation_at_exposure").evaluate("d => d.open")
     page.click("button.add[value='add:drugs']")  # a row added in the page follows the answers given
     assert page.locator('[name="drugs[1].id"]').count() == 1 and not _hidden(page, gestation)
     page.select_option('[name="patient.sex"]', "male")

@@ -263,7 +263,9 @@
         const rules = part.dataset.showWhen;
         if (!seen.has(rules)) seen.set(rules, byHand.has(rules) || applies(JSON.parse(rules), controls));
         const show = seen.get(rules) || holdsSomething(part);
-        if (show && part.hidden && control) { // shown by what the user just chose: open it, too
+        // Shown by what the user just chose: open it, too, and say so at the answer (not for a field under a
+        // "More" fold: the fold names it, and the user opens it when they need it).
+        if (show && part.hidden && control && !part.closest('details.more')) {
           const fold = part.querySelector('details');
           if (fold) fold.open = true;
           shown.push(part);
