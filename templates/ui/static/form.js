@@ -2,8 +2,7 @@
 // datalists offer choices, and saving checks everything. With them: rows are added and removed in the page
 // (no reload), spreadsheet rows paste into the lab grid, MedDRA terms are looked up as you type, a lab
 // test's name fills its LOINC code, and the ids of the case's drugs and reactions are offered where
-// other fields refer to them, and parts that apply only when other answers say so (a death, a parent, a study)
-// stay hidden until they do.
+// other fields refer to them.
 (function () {
   'use strict';
   const form = document.querySelector('form.caseform');
