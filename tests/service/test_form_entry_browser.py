@@ -164,4 +164,3 @@ def test_e2b_numbers_and_paths_show_on_demand(browser, site) -> None:
     assert [o for o in page.locator('select[name="patient.sex"] option').all_inner_texts()] == ["—", "male", "female"]
     reasons = page.locator('select[name="patient.sex.absent"] option').evaluate_all("os => os.map(o => o.textContent)")
     assert "asked, but not known" in reasons and "asked-unknown" not in reasons
-
