@@ -4,7 +4,9 @@ Shared by the browser test (tests/service/test_form_entry_browser.py) and bench/
 what any version of the form has: inputs named by case-file path, the hidden `<list>#rows` counts and the
 "add a row" buttons (`_action=add:<list>`), so the same driver measures the form before and after a change.
 Where the form offers a lab grid (`table.labgrid`), the lab rows are pasted into it as tab-separated text,
-the way they come from a spreadsheet.
+the way they come from a spreadsheet. A field the form keeps hidden until another answer makes it apply (a
+`[data-show-when]` part: the death details until a reaction is fatal) is filled after the rest, as a user
+would come back to it, pressing the part's own button (`button[data-reveal]`) where no answer shows it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ PASTE = """
 OPEN_FOLDS = """
 (element) => { let n = 0; for (let d = element.closest('details'); d; d = d.parentElement.closest('details')) {
   if (!d.open) { d.open = true; n++; } } return n; }
+"""
+
+# A control in a part hidden until another answer makes it apply.
+WAITING = "(element) => !!element.closest('[data-show-when][hidden]')"
+
+# The button that shows such a part by hand (where no answer the form asks says it applies): its selector.
+REVEAL = """
+(element) => { const part = element.closest('[data-show-when][hidden]');
+  const button = part && [...document.querySelectorAll('button[data-reveal]')]
+    .find((b) => b.dataset.reveal === part.dataset.showWhen);
+  if (!button) return null;
+  button.dataset.driverReveal = '1'; return 'button[data-driver-reveal]'; }
 """
 
 # How far (in screens) the new row's first field is from the top of the viewport after "add a row".
@@ -92,7 +106,10 @@ class Driver:
         for list_path, index in _lists_in(path):
             while self._rows(list_path) <= index:
                 before = self._rows(list_path)
-                self._click(f'button[name="_action"][value="add:{list_path}"]')
+                button = f'button[name="_action"][value="add:{list_path}"]'
+                if self.page.locator(button).count() and not self.page.locator(button).first.is_visible():
+                    self.entry.clicks += self.page.locator(button).first.evaluate(OPEN_FOLDS)  # under "More"
+                self._click(button)
                 if self._rows(list_path) == before:
                     raise AssertionError(f"adding a row to {list_path} did nothing")
                 new_row = self.page.locator(f'[name^="{list_path}[{before}]"]').first
@@ -100,16 +117,34 @@ class Driver:
                     distance = abs(new_row.evaluate(DISTANCE))
                     self.entry.farthest_new_row = max(self.entry.farthest_new_row, distance)
 
-    def _element(self, path: str, value: str):
+    def _locate(self, path: str, value: str):
         locator = self.page.locator(f'[name="{path}"]')
         if locator.count() > 1:  # check boxes of a multiple choice
             locator = self.page.locator(f'[name="{path}"][value="{value}"]')
-        element = locator.first
+        return locator.first
+
+    def _element(self, path: str, value: str):
+        element = self._locate(path, value)
         if not element.is_visible():
             self.entry.clicks += element.evaluate(OPEN_FOLDS)
         return element
 
-    def fill(self, path: str, value: str) -> None:
+    def _anchor(self, path: str, value: str):
+        """What the page has of `path` already: its control, or else the button adding its (innermost) row."""
+        candidates = [self._locate(path, value)] + [
+            self.page.locator(f'button[name="_action"][value="add:{list_path}"]').first
+            for list_path, _ in reversed(_lists_in(path))]
+        return next((c for c in candidates if c.count()), None)
+
+    def _waits(self, path: str, value: str) -> bool:
+        """Whether `path` sits in a part hidden for now."""
+        anchor = self._anchor(path, value)
+        return anchor is not None and anchor.evaluate(WAITING)
+
+    def fill(self, path: str, value: str) -> bool:
+        """Fill in one value; False (and nothing typed) when its part of the form is hidden for now."""
+        if self._waits(path, value):
+            return False
         self._ensure_row(path)
         element = self._element(path, value)
         tag = element.evaluate("e => e.tagName.toLowerCase() + ':' + (e.type || '')")
@@ -120,6 +155,18 @@ class Driver:
         else:
             element.fill(value)
         self.entry.fields_typed += 1
+        return True
+
+    def reveal(self, path: str, value: str) -> bool:
+        """Press the button that shows the hidden part of `path` by hand; False when it has none."""
+        anchor = self._anchor(path, value)
+        selector = anchor.evaluate(REVEAL) if anchor is not None else None
+        if not selector:
+            return False
+        self.page.click(selector)
+        self.page.locator(selector).evaluate("b => delete b.dataset.driverReveal")
+        self.entry.clicks += 1
+        return True
 
     def paste_grid(self, list_path: str, rows: list[dict[str, str]]) -> bool:
         """Paste the rows into the grid of `list_path` as tab-separated text; False if there is no grid."""
@@ -136,12 +183,14 @@ class Driver:
         return self.page.evaluate(COUNT)
 
 
-def enter_case(page, site: str, values, *, grid: str = "tests") -> Entry:
-    """Open the new-case form, fill in every value of `values` (a flattened case file, see
-    reporter.web.caseform.flatten), paste the `grid` list's rows into its grid where the form has one,
-    and save. Returns the counts; the page ends on the saved case (or on the form with its errors)."""
+def enter_case(page, site: str, values, *, grid: str = "tests", open_form: bool = True) -> Entry:
+    """Open the new-case form (`open_form=False`: go on with the one the page shows), fill in every value of
+    `values` (a flattened case file, see reporter.web.caseform.flatten), paste the `grid` list's rows into its
+    grid where the form has one, and save. Returns the counts; the page ends on the saved case (or on the form
+    with its errors)."""
     driver = Driver(page, site)
-    page.goto(site + "/cases/new")
+    if open_form:
+        page.goto(site + "/cases/new")
     driver.entry.empty = driver.count()
     items = [(k, v) for k, v in values.items(multi=True) if not k.endswith("#rows") and v != ""]
     grid_rows: dict[int, dict[str, str]] = {}
@@ -156,10 +205,15 @@ def enter_case(page, site: str, values, *, grid: str = "tests") -> Entry:
         driver.paste_grid(grid, rows)
         columns = page.locator(f'table.labgrid[data-list="{grid}"] thead th[data-col]').evaluate_all(
             "ths => ths.map(t => t.dataset.col)")
+    waiting = []
     for key, value in items:
         if columns and key.startswith(prefix) and key[len(prefix):].split("].", 1)[1] in columns:
             continue  # pasted
-        driver.fill(key, value)
+        if not driver.fill(key, value):
+            waiting.append((key, value))
+    for key, value in waiting:  # the answers that make them apply are in now, or their button shows them
+        if not driver.fill(key, value) and not (driver.reveal(key, value) and driver.fill(key, value)):
+            raise AssertionError(f"{key} stays hidden although the case holds a value for it")
     driver.entry.filled = driver.count()
     button = page.locator("button.primary[name=_action][value=save]")
     button.click()

@@ -68,6 +68,29 @@ def _rules(g: str) -> tuple[str | None, bool, bool, str | None]:
             next((r["lookup"] for r in table.get("lookups") or [] if matches(g, r["match"])), None))
 
 
+def show_when(path: str) -> list[dict[str, Any]]:
+    """When the field or group at `path` applies (mappings/ui_form.yaml `show_when`): the controls (case-file
+    path patterns, [*] any row) and the values of theirs that make it apply; empty when it always does. The
+    first matching rule wins."""
+    return [{"field": control, "values": list(values)} for control, values in _show_when(generic(path))[0]]
+
+
+def reveal_label(path: str) -> str | None:
+    """The button that shows a rule's parts by hand, when no answer the form asks says they apply (a patient
+    who died of something else than a reaction): its text at the rule's first part, else None."""
+    return _show_when(generic(path))[1]
+
+
+@cache
+def _show_when(g: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], str | None]:
+    for rule in _table().get("show_when") or []:
+        patterns = [rule["match"]] if isinstance(rule["match"], str) else rule["match"]
+        if any(matches(g, p) for p in patterns):
+            when = tuple((w["field"], tuple(str(v) for v in w["values"])) for w in rule["when"])
+            return when, rule.get("reveal") if matches(g, patterns[0]) else None
+    return (), None
+
+
 def html_id(path: str) -> str:
     return "f-" + re.sub(r"[^A-Za-z0-9_-]", "_", path)
 
@@ -186,6 +209,8 @@ class Field:
     grid: list[dict[str, str]] = field(default_factory=list)  # lists drawn as a grid: its columns
     lookup: str | None = None  # the look-up the field offers (meddra, loinc, lab-name, ucum, drug-id...)
     default: str = ""  # the model's default: a field holding it does not open its fold
+    show_when: list[dict[str, Any]] = field(default_factory=list)  # applies only when these controls say so
+    reveal: str | None = None  # the text of the button that shows such a part by hand
 
     @property
     def id(self) -> str:
@@ -272,14 +297,15 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
     help_text = info.description if info is not None else None
     common = {"path": path, "label": label_of(name), "help": help_text, "hint": hint_for(path),
               "required": required, "errors": errors.get(path, []), "detail": is_detail(path),
-              "lookup": lookup_for(path)}
+              "lookup": lookup_for(path), "show_when": show_when(path),
+              "reveal": reveal_label(path)}
     if len(variants) > 1:
         children = []
         for variant in variants:
             label = _table()["variants"].get(getattr(_base(variant), "__name__", ""), label_of(name))
             child = _node(variant, path, name, None, values, {})
             child.label, child.required, child.errors = ("Date" if child.kind == "date" else label), False, []
-            child.detail = False
+            child.detail, child.show_when, child.reveal = False, [], None  # the union as a whole shows or not
             child.suffix = "-" + re.sub(r"[^A-Za-z0-9]", "", getattr(_base(variant), "__name__", "value"))
             if child.kind == "group":
                 child.children = [_with_errors(c, errors) for c in child.children]

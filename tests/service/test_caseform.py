@@ -210,3 +210,42 @@ def test_a_refused_form_is_tried_again_without_the_refused_values() -> None:
     assert retry["patient.weight_kg"] == "" and form["patient.weight_kg"] == "sixty"  # the form itself is kept
     assert caseform.parse_form(retry).case is not None
     assert caseform.without(form, ["reactions[0].nothing"]) is None  # nothing to leave out: no second try
+
+
+# --- parts that apply only when other answers say so (mappings/ui_form.yaml `show_when`) ---------------------
+
+def test_parts_that_apply_only_sometimes_carry_their_condition() -> None:
+    tree = caseform.form_tree(caseform.Values(_everything()))
+    by_path = {f.path: f for f in _walk(tree) if not f.suffix}
+    death = by_path["patient.death"]
+    assert {"field": "reactions[*].outcome", "values": ["fatal"]} in death.show_when
+    assert {"field": "reactions[*].seriousness.death", "values": ["true"]} in death.show_when
+    assert by_path["drugs[0].dosages[0].parent_route"].show_when == by_path["patient.parent"].show_when != []
+    assert by_path["study"].show_when == [{"field": "report.type", "values": ["study"]}]
+    assert by_path["patient.death.date"].show_when == []  # the part shows or hides as a whole
+    assert by_path["reactions[0]"].show_when == by_path["patient"].show_when == []
+    assert by_path["patient.death"].reveal.startswith("Add death details")  # shown by hand: a death of another cause
+    assert by_path["patient.parent"].reveal and by_path["drugs[0].dosages[0].parent_route"].reveal is None  # one button
+    assert by_path["study"].reveal is None  # the report type says it
+    unions = [f for f in _walk(tree) if f.kind == "union" and f.show_when]
+    assert all(not c.show_when for u in unions for c in u.children)  # one wrapper per part, not per shape
+
+
+def test_every_condition_names_a_part_and_a_control_that_offers_its_values() -> None:
+    """A typo in the table would leave a part hidden for good: each rule must match a part of the form, and
+    each trigger a control whose choices include the values it waits for."""
+    tree = caseform.form_tree(caseform.Values(_everything()))
+    nodes = [f for f in _walk(tree) if not f.suffix or f.kind in ("select", "checkbox")]
+    table = caseform._table()["show_when"]
+    assert len(table) >= 6
+    for rule in table:
+        patterns = [rule["match"]] if isinstance(rule["match"], str) else rule["match"]
+        for pattern in patterns:
+            assert any(caseform.matches(caseform.generic(f.path), pattern) for f in nodes), pattern
+        for when in rule["when"]:
+            controls = [f for f in nodes if caseform.matches(caseform.generic(f.path), when["field"])
+                        and f.kind in ("select", "multi", "checkbox")]
+            assert controls, when["field"]
+            offered = {v for f in controls for v, _ in f.options} | {"true" for f in controls if f.kind == "checkbox"}
+            assert set(map(str, when["values"])) <= offered, (when, offered)
+

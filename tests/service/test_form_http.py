@@ -1,15 +1,19 @@
 """The case form over real HTTP: the look-up endpoint (JSON for a logged-in user, 401 JSON without a session,
 never the login page: its caller is a script; 404 for an unknown kind); the form page alone may run its script;
-the edit form marks at its field what a receiver still needs."""
+the edit form marks at its field what a receiver still needs; parts that apply only when other answers say so
+carry their condition and are never hidden by the server."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import requests
+from lxml import html
 
 from reporter.fhir.build import build_bundle
 from reporter.store.tokens import set_password
+from reporter.web import caseform
 from tests.render_support import issue_case_data
 
 PASSWORD = "correct horse battery"
@@ -65,3 +69,29 @@ def test_the_edit_form_marks_what_a_receiver_still_needs(served) -> None:
     mark = re.search(r'<ul class="warnings" id="f-sender_organization-warn"><li>([^<]*)</li>', page)
     assert mark and mark.group(1).startswith("needed for ICH") and "at most 100" in mark.group(1)
     assert 'class="count-problems">1 to check' in page  # the outline points at the section
+
+
+def test_the_new_case_page_marks_the_parts_and_never_hides_them_itself(served) -> None:
+    """The page says when each part applies (a data attribute the script reads); the server hides nothing, so
+    without scripts every part shows."""
+    s, site = _session(served)
+    page = html.fromstring(s.get(f"{site}/cases/new", timeout=30).text)
+    form = page.xpath("//form[@class='caseform']")[0]
+    wrappers = form.xpath(".//*[@data-show-when]")
+    assert wrappers and all(w.tag == "div" and w.get("class") == "show-when" for w in wrappers)
+    assert all(w.get("hidden") is None for w in wrappers)  # only the script hides
+    by_part = {w.xpath(".//*[@id]")[0].get("id"): json.loads(w.get("data-show-when")) for w in wrappers}
+    assert by_part["f-patient_death"] == caseform.show_when("patient.death")
+    assert by_part["f-study-h"] == [{"field": "report.type", "values": ["study"]}]  # its heading goes with it
+    assert form.xpath(".//*[@id='f-study-h']/following-sibling::details[@id='f-study']")
+    assert {"f-patient_parent", "f-patient_last_menstrual_period", "f-drugs_0__gestation_at_exposure",
+            "f-drugs_0__dosages_0__parent_route"} <= set(by_part)
+    death = form.xpath(".//*[@id='f-patient_death']")[0]
+    assert death.xpath(".//*[@name='patient.death.date']")  # the fields are in the page, in the part
+    buttons = form.xpath(".//button[@data-reveal]")  # shows a part by hand: the script's control, hidden without it
+    assert {b.text for b in buttons} == {caseform.reveal_label(p) for p in ("patient.death", "patient.parent")}
+    assert all(b.get("type") == "button" and b.getparent().get("hidden") is not None for b in buttons)
+    assert {json.dumps(json.loads(b.get("data-reveal"))) for b in buttons} <= {
+        json.dumps(json.loads(w.get("data-show-when"))) for w in wrappers}
+    templates = page.xpath("//div[@id='row-templates']//*[@data-show-when]")  # an added drug row has them too
+    assert templates, "the row templates carry the conditions"

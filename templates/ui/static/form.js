@@ -38,6 +38,7 @@
     counter.value = String(n + 1);
     const count = box.querySelector('legend .count');
     if (count) count.textContent = String(n + 1);
+    showWhen(null);
     return rows.lastElementChild;
   }
 
@@ -51,6 +52,7 @@
       else control.value = '';
     }
     row.hidden = true; // an empty row is dropped when the form is saved
+    showWhen(null);
   }
 
   form.addEventListener('click', (event) => {
@@ -216,6 +218,127 @@
     if (/^drugs\[\d+\]\.id$/.test(control.name)) refreshIds('drugs', 'dl-drug-id');
     if (/^reactions\[\d+\]\.id$/.test(control.name)) refreshIds('reactions', 'dl-reaction-id');
   });
+
+  // --- parts that apply only when other answers say so (mappings/ui_form.yaml `show_when`) ---------------------
+  // A part is hidden until a control it names holds one of the values that make it apply. Hiding is only
+  // visual: nothing in it is cleared, and a part that holds a value or a problem stays shown.
+  const patterns = new Map();
+  function pattern(path) { // a case-file path with [*] for any row -> a RegExp over control names
+    if (!patterns.has(path)) {
+      const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').split('\\[\\*\\]').join('\\[\\d+\\]');
+      patterns.set(path, new RegExp(`^${escaped}$`));
+    }
+    return patterns.get(path);
+  }
+
+  function held(control) { // what a control holds: its value, or nothing (an unticked box, an empty field)
+    if (control.type === 'checkbox' || control.type === 'radio') return control.checked ? control.value : '';
+    return control.value.trim();
+  }
+
+  function applies(rules, controls) {
+    return rules.some((rule) => {
+      const re = pattern(rule.field);
+      return controls.some((c) => re.test(c.name) && rule.values.includes(held(c)));
+    });
+  }
+
+  function holdsSomething(part) {
+    if (part.querySelector('.errors, .warnings')) return true;
+    return [...part.querySelectorAll('input, select, textarea')].some((c) => c.type !== 'hidden' && held(c) !== '');
+  }
+
+  // A part shown by the answer just given may sit in another section (the death details are the patient's):
+  // a note at that answer names it and links to it, and is read out by screen readers.
+  function announce(control, shown) {
+    const old = form.querySelector('p.shown-note');
+    if (old) old.remove();
+    const field = control && control.closest('.field, fieldset');
+    if (!field || !shown.length) return;
+    const note = document.createElement('p');
+    note.className = 'help shown-note';
+    note.setAttribute('role', 'status');
+    note.append('Now shown: ');
+    shown.forEach((part, i) => {
+      const target = part.querySelector('[id]');
+      const title = part.querySelector('summary, legend, label, h3');
+      const section = part.closest('section.form-section');
+      const link = Object.assign(document.createElement('a'), { href: `#${target ? target.id : ''}` });
+      link.textContent = title ? title.innerText.replace(/\s*\(.*$/s, '').trim() : 'more fields';
+      if (i) note.append('; ');
+      note.append(link);
+      const heading = section && section.querySelector('h2');
+      if (heading && !section.contains(control)) note.append(` (in ${heading.textContent.trim()})`);
+    });
+    field.append(note);
+  }
+
+  const byHand = new Set(); // the conditions (as their JSON) whose parts the user showed with their button
+  form.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-reveal]');
+    if (!button) return;
+    byHand.add(button.dataset.reveal);
+    let first = null;
+    for (const part of form.querySelectorAll('[data-show-when]')) {
+      if (part.dataset.showWhen !== button.dataset.reveal) continue;
+      part.hidden = false;
+      const fold = part.querySelector('details');
+      if (fold) fold.open = true;
+      first = first || part.querySelector('input:not([type=hidden]), select, textarea');
+    }
+    button.parentElement.hidden = true;
+    if (first) first.focus();
+  });
+
+  let pending = null; // one pass for many changes in a row (a paste fills a grid row by row)
+  function showWhen(source) { // source: the control just changed (its answer may show parts), or null
+    pending = pending || { source: null };
+    pending.source = source || pending.source;
+    if (pending.queued) return;
+    pending.queued = true;
+    queueMicrotask(() => {
+      const control = pending.source;
+      pending = null;
+      const controls = [...form.elements].filter((c) => c.name && c.type !== 'hidden' && !c.closest('[hidden]'));
+      const seen = new Map();
+      const shown = [];
+      for (const part of form.querySelectorAll('[data-show-when]')) {
+        const rules = part.dataset.showWhen;
+        if (!seen.has(rules)) seen.set(rules, byHand.has(rules) || applies(JSON.parse(rules), controls));
+        const show = seen.get(rules) || holdsSomething(part);
+        // Shown by what the user just chose: open it, too, and say so at the answer (not for a field under a
+        // "More" fold: the fold names it, and the user opens it when they need it).
+        if (show && part.hidden && control && !part.closest('details.more')) {
+          const fold = part.querySelector('details');
+          if (fold) fold.open = true;
+          shown.push(part);
+        }
+        part.hidden = !show;
+      }
+      for (const button of form.querySelectorAll('button[data-reveal]')) { // offered while its parts hide
+        const part = [...form.querySelectorAll('[data-show-when]')].find((p) => p.dataset.showWhen === button.dataset.reveal);
+        button.parentElement.hidden = !(part && part.hidden);
+      }
+      for (const label of form.querySelectorAll('[data-label-of]')) { // "More (…)" names only what shows
+        const target = document.getElementById(label.dataset.labelOf);
+        const part = target && target.closest('[data-show-when]');
+        label.hidden = !!(part && part.hidden);
+      }
+      for (const labels of form.querySelectorAll('.more-labels')) {
+        let before = false;
+        for (const item of labels.children) {
+          if (item.classList.contains('sep')) { item.hidden = true; continue; }
+          if (item.hidden) continue;
+          const sep = item.previousElementSibling;
+          if (before && sep) sep.hidden = false;
+          before = true;
+        }
+      }
+      if (control) announce(control, shown);
+    });
+  }
+  form.addEventListener('change', (event) => showWhen(event.target));
+  showWhen(null);
 
   // --- the E2B detail switch, remembered on this computer ---------------------------------------------------
   const e2b = document.getElementById('e2b-detail');
