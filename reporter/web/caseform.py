@@ -293,6 +293,9 @@ def form_tree(values: Values, errors: dict[str, list[str]] | None = None) -> lis
 def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
           errors: dict[str, list[str]]) -> Field:
     variants, optional = _variants(tp)
+    if len(variants) > 1 and any(matches(generic(path), p) for p in _table().get("no_absent_choice") or []) \
+            and not values.get(f"{path}.absent"):
+        variants = [v for v in variants if _base(v) is not m.Absent]  # offered only when a case holds one
     required = bool(info is not None and info.is_required())
     help_text = info.description if info is not None else None
     common = {"path": path, "label": label_of(name), "help": help_text, "hint": hint_for(path),
