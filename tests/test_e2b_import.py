@@ -205,3 +205,29 @@ def test_a_withheld_reporter_keeps_each_null_flavor_through_case_fhir_and_export
     assert {"prefix": "MSK", "family": "MSK", "streetAddressLine": "MSK", "city": "ASKU", "state": "NASK",
             "postalCode": "MSK", "telecom": "MSK"}.items() <= flavors.items(), flavors
     assert sorted(n.get("nullFlavor") for n in source_xml.xpath(".//h:given", namespaces={"h": HL7})) == ["ASKU", "MSK"]
+
+
+def test_a_patient_name_in_parts_is_kept_in_parts_and_shown_as_initials(e2b_schema_dir: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some senders structure D.1 (prefix, given names, family name) instead of giving initials: the case holds
+    the parts, FHIR a HumanName with them, the export writes them back, and the report shows initials only."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.render.view import case_view
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    path = Path(__file__).parent / "e2b" / "inputs" / "fda-structured-patient-name.xml"
+    [report] = importer.import_file(path).reports
+    assert report.coverage.percent == 100.0
+    case = bundle_to_case(report.bundle)
+    assert case.patient.initials.model_dump(exclude_none=True) == {"title": "Ms", "given": "Ana", "middle": "Maria",
+                                                                  "family": "Silva Santos"}
+    patient = next(e["resource"] for e in report.bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert patient["name"] == [{"family": "Silva Santos", "given": ["Ana", "Maria"], "prefix": ["Ms"]}]
+    assert case_view(report.bundle).patient.initials == "AMS"
+    result = export_bundles([build_bundle(case)], receiver_name="fda")
+    assert result.check.xsd == "valid" and not [i for i in result.check.issues if i.severity == "error"]
+    name = etree.fromstring(result.xml).xpath("//h:primaryRole/h:player1/h:name", namespaces={"h": HL7})[0]
+    assert [(etree.QName(c).localname, c.text) for c in name] == [
+        ("prefix", "Ms"), ("given", "Ana"), ("given", "Maria"), ("family", "Silva Santos")]

@@ -352,7 +352,9 @@ AgeGroup = Literal["foetus", "neonate", "infant", "child", "adolescent", "adult"
 
 
 class Patient(Model):
-    initials: str | Absent = Field(description="D.1 patient (name or initials).")
+    initials: str | Person | Absent = Field(
+        description="D.1 patient (name or initials): initials (or a name) as text; the name in parts when a sender "
+                    "structured it (given, family...); or why it is missing.")
     record_numbers: list[RecordNumber] = Field(default_factory=list, description="D.1.1.1-4")
     sex: Literal["male", "female"] | Absent | None = Field(None, description="D.5")
     birth_date: DateOrAbsent | None = Field(None, description="D.2.1")

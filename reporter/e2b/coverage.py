@@ -202,7 +202,8 @@ def unexplained(differences: list, coverages: list[Coverage]) -> list:
             and f"[{_group_of(d.element)}]" not in listed
             and not (d.expected is None and d.key.endswith("@nullFlavor"))]
     # A block repeated with the same facts is one fact: where the same values stand at the same path
-    # (occurrence numbers aside) on both sides, nothing was lost.
+    # (occurrence numbers aside) on both sides, nothing was lost. A value that only moved between
+    # occurrences (missing at one, extra at another, as often on each side) was neither lost nor invented.
     by_path: dict[str, list[Any]] = {}
     for d in left:
         by_path.setdefault(_OCCURRENCE.sub("", d.key), []).append(d)
@@ -210,6 +211,8 @@ def unexplained(differences: list, coverages: list[Coverage]) -> list:
     for group in by_path.values():
         expected = {d.expected for d in group} - {None}
         actual = {d.actual for d in group} - {None}
-        if expected != actual or any(d.actual is not None for d in group):
+        moved = Counter(d.expected for d in group if d.expected is not None) == Counter(
+            d.actual for d in group if d.actual is not None)
+        if not moved and (expected != actual or any(d.actual is not None for d in group)):
             kept.extend(group)
     return kept

@@ -474,12 +474,16 @@ class BundleBuilder:
         if patient_data.parent:
             self.build_parent(patient_data.parent)
 
-    def person(self, resource: Json, name: str | m.Absent | None, sex: str | m.Absent | None,
+    def person(self, resource: Json, name: str | m.Person | m.Absent | None, sex: str | m.Absent | None,
                birth_date: m.DateOrAbsent | None) -> None:
-        """D.1/D.10.1 name or initials, D.5/D.10.6 sex, D.2.1/D.10.2.1 birth date on a Patient."""
-        text, absent = text_or_absent(name)
-        if text or absent:
-            resource["name"] = [{"text": text} if text else {"extension": absent}]
+        """D.1/D.10.1 name or initials (text, or a name in parts), D.5/D.10.6 sex, D.2.1/D.10.2.1 birth date."""
+        if isinstance(name, m.Person):
+            if parts := human_name(name):
+                resource["name"] = [parts]
+        else:
+            text, absent = text_or_absent(name)
+            if text or absent:
+                resource["name"] = [{"text": text} if text else {"extension": absent}]
         if isinstance(sex, m.Absent):
             resource["_gender"] = {"extension": absent_extensions(sex)}
         elif sex:

@@ -332,8 +332,12 @@ class CaseReader:
         out: Json = {}
         names = read.as_list(resource.get("name"))
         if names:
-            absent = _absent(names[0])
-            out[name_field] = absent.model_dump() if absent else _d(names[0]).get("text")
+            first = _d(names[0])
+            absent = _absent(first)
+            if any(k in first for k in ("family", "given", "prefix", "_family", "_given", "_prefix")):
+                out[name_field] = _person(first)  # a name in parts (a structured D.1)
+            else:
+                out[name_field] = absent.model_dump() if absent else first.get("text")
         gender_absent = _absent(resource.get("_gender"))
         if gender_absent:
             out["sex"] = gender_absent.model_dump()

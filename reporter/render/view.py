@@ -442,7 +442,7 @@ class _Extractor:
         names = _l(patient.get("name"))
         initials: str | Missing = Missing()
         if names:
-            initials = _s(_d(names[0]).get("text")) or _absent(names[0]) or Missing()
+            initials = _s(_d(names[0]).get("text")) or _initials_of(_d(names[0])) or _absent(names[0]) or Missing()
         sex: str | Missing | None = _s(patient.get("gender")) or _absent(patient.get("_gender"))
         obs_codes = {spec["code"]: key for key, spec in fhir_tables().patient_observations.items()}
         weight = height = None
@@ -913,6 +913,12 @@ def verdict(issues: list[IssueView]) -> tuple[str, ...]:
     if others:
         out.append(f"{'another ' if minimum else ''}{others} error(s) found by validation")
     return tuple(out)
+
+
+def _initials_of(name: Json) -> str | None:
+    """Initials from a name given in parts (a structured D.1): the report and CIOMS show initials only."""
+    parts = [p for p in [*_l(name.get("given")), name.get("family")] if isinstance(p, str) and p.strip()]
+    return "".join(p.strip()[0].upper() for p in parts) or None
 
 
 def case_view(bundle: Any, validation: Any = None, case: Any = None, checked: Any = None) -> CaseView:

@@ -284,6 +284,17 @@ class Values:
         return min(max(found) + 1, MAX_ROWS) if found else 0
 
 
+def _withheld_variant(path: str, variant: Any, values: Values) -> bool:
+    """Whether the form leaves out one form a field can take (mappings/ui_form.yaml `variants_when_held`):
+    offered only when the case already holds it."""
+    name = getattr(_base(variant), "__name__", "")
+    rules = _table().get("variants_when_held") or {}
+    if not any(matches(generic(path), pattern) and name in names for pattern, names in rules.items()):
+        return False
+    fields = getattr(_base(variant), "model_fields", {})
+    return not any(values.get(f"{path}.{field}") for field in fields)
+
+
 def form_tree(values: Values, errors: dict[str, list[str]] | None = None) -> list[Field]:
     """One top-level Field per case-file section."""
     errors = errors or {}
@@ -293,9 +304,8 @@ def form_tree(values: Values, errors: dict[str, list[str]] | None = None) -> lis
 def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
           errors: dict[str, list[str]]) -> Field:
     variants, optional = _variants(tp)
-    if len(variants) > 1 and any(matches(generic(path), p) for p in _table().get("no_absent_choice") or []) \
-            and not values.get(f"{path}.absent"):
-        variants = [v for v in variants if _base(v) is not m.Absent]  # offered only when a case holds one
+    if len(variants) > 1:
+        variants = [v for v in variants if not _withheld_variant(path, v, values)]
     required = bool(info is not None and info.is_required())
     help_text = info.description if info is not None else None
     common = {"path": path, "label": label_of(name), "help": help_text, "hint": hint_for(path),

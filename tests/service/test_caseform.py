@@ -70,13 +70,15 @@ def test_the_form_has_an_input_for_every_field_of_the_model() -> None:
             everything[f"{list_path}#rows"] = "1"
     inputs = _form_paths(caseform.form_tree(caseform.Values(everything)))
     missing = _model_paths(m.CaseFile) - inputs
-    # a reason the export refuses is offered only when the case already holds one (no_absent_choice)
-    refused = {p for p in missing if p.endswith(".absent") and any(
-        caseform.matches(caseform.generic(p.removesuffix(".absent")), pattern)
-        for pattern in caseform._table()["no_absent_choice"])}
-    assert not missing - refused, sorted(missing - refused)
-    assert "drugs[0].role.absent" in refused
-    for path in refused:
+    # forms offered only when the case already holds one (variants_when_held)
+    def under(path: str, pattern: str) -> bool:  # the field, or one it sits in, matches the pattern
+        steps = path.split(".")
+        return any(caseform.matches(caseform.generic(".".join(steps[:i])), pattern) for i in range(1, len(steps)))
+
+    held = {p for p in missing if any(under(p, pattern) for pattern in caseform._table()["variants_when_held"])}
+    assert not missing - held, sorted(missing - held)
+    assert {"drugs[0].role.absent", "patient.initials.family"} <= held
+    for path in held:
         everything[path] = "unknown"
     assert not _model_paths(m.CaseFile) - _form_paths(caseform.form_tree(caseform.Values(everything)))
 

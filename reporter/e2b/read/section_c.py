@@ -78,6 +78,11 @@ def _placeholders(r: Reader, report: etree._Element, data: dict[str, Any]) -> No
     for number, key in (("C.1.2", "created"), ("C.1.8.1", "worldwide_id")):
         if data[key] is None:
             r.not_received.append(number)
+    # FDA's local criteria report type sent without a value: an export to FDA works it out from C.1.7 (the
+    # sender's rule), which the import announces instead of passing it as the received value
+    if data.get("fda_report_type") is None and report.xpath(
+            "h:component/h:observationEvent[h:code/@code='C54588']", namespaces=r.ns):
+        r.not_received.append("FDA.C.1.7.1")
 
 
 def included_file(r: Reader, number: str, inst: etree._Element) -> m.IncludedFile | None:

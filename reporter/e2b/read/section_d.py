@@ -8,6 +8,7 @@ from lxml import etree
 
 from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
+    NULL_TO_ABSENT,
     Reader,
     boolean,
     linked_as,
@@ -23,7 +24,7 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
     if pat is None:
         return None
     point = r.checkpoint()
-    initials = r.get("D.1", pat)
+    initials = r.get("D.1", pat) or _name_parts(r, pat)
     data: dict[str, Any] = {
         "initials": initials,
         "sex": r.code("D.5", pat, "sex") or (s if isinstance(s := r.get("D.5", pat, null_flavor_only), m.Absent)
@@ -65,6 +66,36 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
 
 
 _RECORD_SOURCES = {"D.1.1.1": "gp", "D.1.1.2": "specialist", "D.1.1.3": "hospital", "D.1.1.4": "investigation"}
+
+
+def _name_parts(r: Reader, pat: etree._Element) -> dict[str, Any] | None:
+    """D.1 given as a name in parts (prefix, given, family: an HL7 PN with parts) instead of text."""
+    node = r.node("D.1", pat)
+    if node is None or not r._nameable(node):
+        return None
+    parts: dict[str, list[etree._Element]] = {}
+    for child in node:
+        if isinstance(child.tag, str):
+            parts.setdefault(etree.QName(child).localname, []).append(child)
+    if not parts or set(parts) - {"prefix", "given", "family"} or len(parts.get("given", [])) > 2 or any(
+            len(parts.get(k, [])) > 1 for k in ("prefix", "family")):
+        return None  # another shape (suffixes, several families...) stays listed as not read
+    out: dict[str, Any] = {}
+    for key, tag, index in (("title", "prefix", 0), ("given", "given", 0), ("middle", "given", 1),
+                            ("family", "family", 0)):
+        nodes = parts.get(tag, [])
+        if index < len(nodes):
+            part = nodes[index]
+            text = (part.text or "").strip()
+            if text:
+                out[key] = text
+                r.mark(part, "#text")
+            elif part.get("nullFlavor") in NULL_TO_ABSENT:
+                out[key] = {"absent": NULL_TO_ABSENT[part.get("nullFlavor")]}
+                r.mark(part, "nullFlavor")
+    if out:
+        r.applied("D.1", "name_parts")
+    return out or None
 
 
 def _record_numbers(r: Reader, pat: etree._Element) -> list[dict[str, Any]]:

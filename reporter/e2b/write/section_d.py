@@ -13,7 +13,7 @@ from reporter.e2b.context import (
     ucum,
 )
 from reporter.e2b.write.common import SEX, mdr_value, period, product_code
-from reporter.e2b.write.section_c import study
+from reporter.e2b.write.section_c import person_name, study
 from reporter.e2b.write.section_e import reaction
 from reporter.e2b.write.section_f import tests
 from reporter.e2b.xmlw import Node, bl, el, observation
@@ -42,6 +42,8 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
     name = (patient.get("name") or [{}])[0]
     if name.get("text"):
         el(person, "name", text=name["text"])
+    elif any(k in name for k in ("family", "given", "prefix", "_family", "_given", "_prefix")):
+        person_name(person, name)  # a name in parts, as the sender structured it
     else:
         el(person, "name", nullFlavor=read.absent_reason(name) or "UNK")
     gender = patient.get("gender")
