@@ -231,3 +231,18 @@ def test_a_patient_name_in_parts_is_kept_in_parts_and_shown_as_initials(e2b_sche
     name = etree.fromstring(result.xml).xpath("//h:primaryRole/h:player1/h:name", namespaces={"h": HL7})[0]
     assert [(etree.QName(c).localname, c.text) for c in name] == [
         ("prefix", "Ms"), ("given", "Ana"), ("given", "Maria"), ("family", "Silva Santos")]
+
+
+def test_a_block_the_model_cannot_accept_is_said_with_its_line_and_reason(shared_dir: Path) -> None:
+    """Nothing silent: a drug whose product name (G.k.2.2, required by the case model) was removed is not read,
+    and the import report says which block, where, and why; its values are listed as not mapped."""
+    path = shared_dir / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario1.xml"
+    doc = xmlsafe.load(path).root
+    drug = doc.xpath("//h:organizer[h:code/@code='4']/h:component/h:substanceAdministration",
+                     namespaces={"h": HL7})[0]
+    name = drug.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:name", namespaces={"h": HL7})[0]
+    name.getparent().remove(name)
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
+    said = [w for w in report.deviations if w.startswith("[Drug]")]
+    assert said and "was not read into the case model (product: Field required)" in said[0], report.deviations
+    assert "at line" in said[0] and report.coverage.percent < 99

@@ -367,8 +367,14 @@ class Reader:
         not write the block where it was."""
         try:
             item = cls.model_validate({k: v for k, v in data.items() if v is not None and v != []})
-        except ValidationError:
+        except ValidationError as exc:
             self.rollback(point)
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "the block"
+            line = f" at line {inst.sourceline}" if inst is not None and inst.sourceline else ""
+            self.deviations.append((f"[{cls.__name__}]", f"a block{line} was not read into the case model "
+                                                         f"({where}: {first.get('msg', 'not valid')}); its values are "
+                                                         "listed as not mapped"))
             return None
         if inst is not None and not self._named(inst, point):
             self.rollback(point)
