@@ -12,6 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
+import orjson
 import yaml
 
 from reporter.errors import InputError, MappingError
@@ -21,6 +22,10 @@ from reporter.paths import mappings_dir
 # lone surrogates (JSON's \\ud800 escapes), which no UTF-8 document can carry.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 REPLACEMENT = "\ufffd"
+# The same characters as they appear in orjson's output: control characters escaped (\b and \f in short form),
+# U+FFFE / U+FFFF as UTF-8; orjson refuses lone surrogates. A literal backslash before "b", "f" or "u00.." in
+# the text matches too: that only sends the data to the exact walk, which decides.
+_FORBIDDEN_JSON = re.compile(rb"\\(?:u00(?:0[0-8bcef]|1[0-9a-f])|[bf])|\xef\xbf[\xbe\xbf]")
 
 
 @cache
@@ -71,6 +76,8 @@ def parse_json(text: str, *, location: str = "body", object_pairs_hook=None) -> 
 def forbidden_text(data: Any, root: str) -> tuple[str, str] | None:
     """(FHIRPath-like location, character) of the first string (key or value) holding a control character
     that FHIR (and XML 1.0) cannot carry, or None."""
+    if _clean_by_json(data):
+        return None
     stack: list[tuple[Any, str]] = [(data, root)]
     while stack:
         value, path = stack.pop()
@@ -86,6 +93,17 @@ def forbidden_text(data: Any, root: str) -> tuple[str, str] | None:
         elif isinstance(value, list):
             stack.extend((child, f"{path}[{i}]") for i, child in enumerate(value))
     return None
+
+
+def _clean_by_json(data: Any) -> bool:
+    """True when the data certainly holds no forbidden character: one orjson pass (C) and one search of its
+    output, twenty times cheaper than walking every string in Python. False when it may (or when orjson
+    cannot write the data: lone surrogates, non-string keys, huge integers): the walk then decides."""
+    try:
+        text = orjson.dumps(data)
+    except (TypeError, ValueError, orjson.JSONEncodeError):
+        return False
+    return _FORBIDDEN_JSON.search(text) is None
 
 
 def check_text(data: Any, root: str) -> None:
