@@ -22,10 +22,9 @@ from reporter.paths import mappings_dir
 # lone surrogates (JSON's \\ud800 escapes), which no UTF-8 document can carry.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 REPLACEMENT = "\ufffd"
-# The same characters as they appear in orjson's output: control characters escaped (\b and \f in short form),
-# U+FFFE / U+FFFF as UTF-8; orjson refuses lone surrogates. A literal backslash before "b", "f" or "u00.." in
-# the text matches too: that only sends the data to the exact walk, which decides.
-_FORBIDDEN_JSON = re.compile(rb"\\(?:u00(?:0[0-8bcef]|1[0-9a-f])|[bf])|\xef\xbf[\xbe\xbf]")
+# In orjson's output control characters are escapes (\b and \f in short form, the others \u00XX), U+FFFE and
+# U+FFFF are UTF-8 bytes, and lone surrogates are refused.
+_CONTROL_ESCAPE = re.compile(rb"\\u00(?:0[0-8bcef]|1[0-9a-f])")
 
 
 @cache
@@ -96,14 +95,22 @@ def forbidden_text(data: Any, root: str) -> tuple[str, str] | None:
 
 
 def _clean_by_json(data: Any) -> bool:
-    """True when the data certainly holds no forbidden character: one orjson pass (C) and one search of its
-    output, twenty times cheaper than walking every string in Python. False when it may (or when orjson
-    cannot write the data: lone surrogates, non-string keys, huge integers): the walk then decides."""
+    """True when the data certainly holds no forbidden character: one orjson pass (C) and a look at each
+    backslash escape of its output, ten times cheaper than walking every string in Python. False when it may
+    (or when orjson cannot write the data: lone surrogates, non-string keys, huge integers): the walk decides."""
     try:
         text = orjson.dumps(data)
     except (TypeError, ValueError, orjson.JSONEncodeError):
         return False
-    return _FORBIDDEN_JSON.search(text) is None
+    if b"\xef" in text and (b"\xef\xbf\xbe" in text or b"\xef\xbf\xbf" in text):  # single-byte tests: memchr
+        return False
+    pos = text.find(b"\\")
+    while pos >= 0:
+        code = text[pos + 1:pos + 2]
+        if code == b"b" or code == b"f" or (code == b"u" and _CONTROL_ESCAPE.match(text, pos)):
+            return False
+        pos = text.find(b"\\", pos + 2)  # past the escaped character: an escaped backslash is one escape
+    return True
 
 
 def check_text(data: Any, root: str) -> None:

@@ -140,5 +140,7 @@ def test_the_fast_text_check_never_passes_a_forbidden_character() -> None:
             assert not (forbidden and limits._clean_by_json(data)), hex(code)
             assert (limits.forbidden_text(data, "B") is not None) == forbidden, hex(code)
     # escapes written as text (a backslash then "b", "f", "u0001") are not control characters
+    assert limits._clean_by_json({"a": "C:\\bin\\f\\u0001"})
     assert limits.forbidden_text({"a": "C:\\bin\\f\\u0001"}, "B") is None
+    assert limits.forbidden_text({"a": "C:\\\x01"}, "B") == ("B.a", "\x01")  # an escaped backslash, then one
     assert limits.forbidden_text({"a": 2**70, "b": ("x\x01",)}, "B") is None  # not JSON for orjson: the walk
