@@ -51,14 +51,15 @@ class Ctx:
 
     def onset_from_dates(self, event: Json, statement: Json) -> dict[str, tuple[float, str]]:
         """G.k.9.i.3.1 / .2 worked out from the case's dates and relative times when they give an exact,
-        non-negative interval (reporter.assess.onset); nothing for a range (a month-precision date)."""
+        non-negative interval (reporter.assess.onset); nothing for a range (a month-precision date).
+        Reads the case's reactions and drugs only (bundle_timing_case), once per Bundle."""
         from reporter.assess.onset import time_to_onset
         from reporter.errors import ReporterError
-        from reporter.fhir.to_case import bundle_to_case
+        from reporter.fhir.to_case import bundle_timing_case
 
         if self._case is False:
             try:
-                self._case = bundle_to_case(self.bundle)
+                self._case = bundle_timing_case(self.bundle)
             except (ReporterError, ValueError):
                 self._case = None
         case = self._case

@@ -119,25 +119,24 @@ class CaseReader:
 
     # -- the case -------------------------------------------------------------------------------------
 
-    def case(self) -> m.CaseFile:
+    def case(self, timing_only: bool = False) -> m.CaseFile:
+        """The case; `timing_only`: its report, reactions and drugs only (the rest left empty), which is all
+        that time to onset reads, at a third of the cost."""
         ident = _d(self.comp.get("identifier"))
         case_id = ident.get("value")
         if not isinstance(case_id, str) or not case_id:
             raise InputError("the Bundle has no case id (Composition.identifier.value, C.1.1)",
                              location="Composition.identifier")
-        data: Json = {
-            "case_id": case_id,
-            "report": self.report(case_id),
-            "primary_sources": self.primary_sources(),
-            "sender": self.sender(),
-            "literature": self.literature(),
-            "study": self.study(),
-            "patient": self.patient(),
-            "reactions": [self.reaction(e) for e in self.index.section("reactions")],
-            "tests": [self.test(o) for o in self.index.section("tests")],
-            "drugs": [self.drug(s) for s in self.index.section("drugs")],
-            "narrative": self.narrative(),
-        }
+        data: Json = {"case_id": case_id, "report": self.report(case_id)}
+        if not timing_only:
+            data |= {"primary_sources": self.primary_sources(), "sender": self.sender(),
+                     "literature": self.literature(), "study": self.study(), "patient": self.patient()}
+        data["reactions"] = [self.reaction(e) for e in self.index.section("reactions")]
+        if not timing_only:
+            data["tests"] = [self.test(o) for o in self.index.section("tests")]
+        data["drugs"] = [self.drug(s) for s in self.index.section("drugs")]
+        if not timing_only:
+            data["narrative"] = self.narrative()
         try:
             return m.CaseFile.model_validate(_prune(data))
         except ValidationError as exc:
@@ -745,3 +744,12 @@ def bundle_to_case(bundle: Json) -> m.CaseFile:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError("not a FHIR Bundle", location="resourceType")
     return CaseReader(bundle).case()
+
+
+def bundle_timing_case(bundle: Json) -> m.CaseFile:
+    """The case's report, reactions and drugs as bundle_to_case reads them, the other parts left out: what
+    reporter.assess.onset needs (the E2B writer's G.k.9.i.3 from dates). Problems in the parts left out
+    (patient, tests, narrative...) do not stop it."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InputError("not a FHIR Bundle", location="resourceType")
+    return CaseReader(bundle).case(timing_only=True)
