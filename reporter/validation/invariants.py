@@ -36,23 +36,34 @@ def _any_bad_extension(node: Any) -> bool:
     """Whether an extension below `node` (not in contained or Bundle entry resources) breaks ext-1: the
     cheap pass; the located walk (_extensions) runs only when it finds one."""
     stack = [node]
+    pop, push = stack.pop, stack.append
     while stack:
-        current = stack.pop()
+        current = pop()
         if isinstance(current, dict):
             for key, value in current.items():
-                if key in ("extension", "modifierExtension") and isinstance(value, list):
-                    for ext in value:
-                        if isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")):
-                            return True
-                if key not in ("resource", "contained") and isinstance(value, (dict, list)):
-                    stack.append(value)
+                if isinstance(value, list):
+                    if key == "extension" or key == "modifierExtension":
+                        for ext in value:
+                            if isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")):
+                                return True
+                    if key != "resource" and key != "contained":
+                        push(value)
+                elif isinstance(value, dict) and key != "resource" and key != "contained":
+                    push(value)
         else:
-            stack.extend(item for item in current if isinstance(item, (dict, list)))
+            for item in current:
+                if isinstance(item, (dict, list)):
+                    push(item)
     return False
 
 
 def _has_value(element: dict) -> bool:
-    return any(k.lstrip("_").startswith("value") and k.lstrip("_")[5:6].isupper() for k in element)
+    for k in element:
+        if "value" in k:  # the cheap test first: most keys are not value[x]
+            name = k.lstrip("_")
+            if name.startswith("value") and name[5:6].isupper():
+                return True
+    return False
 
 
 def check_resource_invariants(resource: dict, root: str) -> list[Issue]:
