@@ -66,9 +66,26 @@ def _has_value(element: dict) -> bool:
     return False
 
 
-def check_resource_invariants(resource: dict, root: str) -> list[Issue]:
+def any_bad_extension_in(nodes: list[tuple[str, dict]]) -> bool:
+    """Whether any object of a Bundle's walk (reporter.validation.walk: every JSON object of its resources,
+    contained ones included) holds an extension that breaks ext-1. False means that no resource of the
+    Bundle needs the per-resource pass; the Bundle's own elements outside its resources are not in the walk."""
+    for _, node in nodes:
+        for key in ("extension", "modifierExtension"):
+            found = node.get(key)
+            if isinstance(found, list):
+                for ext in found:
+                    if isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")):
+                        return True
+    return False
+
+
+def check_resource_invariants(resource: dict, root: str, *, ext_ok: bool = False,
+                              entries_ext_ok: bool = False) -> list[Issue]:
+    """`ext_ok`: the resource is known to pass ext-1; `entries_ext_ok`: a Bundle's entry resources are
+    (any_bad_extension_in its walk found nothing)."""
     issues = []
-    for where, ext in _extensions(resource, root) if _any_bad_extension(resource) else ():
+    for where, ext in _extensions(resource, root) if not ext_ok and _any_bad_extension(resource) else ():
         if _has_value(ext) == bool(ext.get("extension")):
             issues.append(_issue("ext-1", where, "an extension has either a value or sub-extensions, not both "
                                                  "and not neither"))
@@ -106,5 +123,5 @@ def check_resource_invariants(resource: dict, root: str) -> list[Issue]:
                 seen[key] = i
             if inner:
                 where = f"{root}.entry[{i}].resource.ofType({inner.get('resourceType')})"
-                issues += check_resource_invariants(inner, where)
+                issues += check_resource_invariants(inner, where, ext_ok=entries_ext_ok)
     return issues
