@@ -131,10 +131,10 @@ class CaseReader:
         if not timing_only:
             data |= {"primary_sources": self.primary_sources(), "sender": self.sender(),
                      "literature": self.literature(), "study": self.study(), "patient": self.patient()}
-        data["reactions"] = [self.reaction(e) for e in self.index.section("reactions")]
+        data["reactions"] = [self.reaction(e, timing_only) for e in self.index.section("reactions")]
         if not timing_only:
             data["tests"] = [self.test(o) for o in self.index.section("tests")]
-        data["drugs"] = [self.drug(s) for s in self.index.section("drugs")]
+        data["drugs"] = [self.drug(s, timing_only) for s in self.index.section("drugs")]
         if not timing_only:
             data["narrative"] = self.narrative()
         try:
@@ -420,16 +420,19 @@ class CaseReader:
 
     # -- E --------------------------------------------------------------------------------------------
 
-    def reaction(self, event: Json) -> Json:
+    def reaction(self, event: Json, timing_only: bool = False) -> Json:
+        """The reaction; `timing_only`: its id, term (required), onset, end and duration only."""
         concept = _d(event.get("event"))
         out: Json = {
             "id": read.ext_value(event, "case_key") or self.reaction_keys.get(f"urn:uuid:{event.get('id')}"),
             "verbatim": concept.get("text"),
             "meddra": _meddra_of(concept),
             "onset": self.when(event, "date"),
-            "medically_confirmed": read.ext_value(event, "medically_confirmed"),
-            "country": read.ext_value(event, "reaction_country"),
         }
+        if timing_only:
+            return out | self.reaction_end(event)
+        out["medically_confirmed"] = read.ext_value(event, "medically_confirmed")
+        out["country"] = read.ext_value(event, "reaction_country")
         translation = read.extension(_d(concept.get("_text")), "translation")
         if translation:
             language = read.sub_value(translation, "lang")
@@ -448,6 +451,15 @@ class CaseReader:
             if code == fda["code"]:
                 seriousness["required_intervention"] = value if isinstance(value, bool) else _flavor_absent(value)
         out["seriousness"] = seriousness
+        out |= self.reaction_end(event)
+        outcome = read.coding(event.get("outcome"), "ae_outcome")
+        if outcome:
+            out["outcome"] = _key_for("outcome", outcome, "fhir")
+        return out
+
+    def reaction_end(self, event: Json) -> Json:
+        """E.i.5 end and E.i.6 duration, from the extensions on the event's date."""
+        out: Json = {}
         for e in read.as_list(_d(event.get("_date")).get("extension")):
             url = _d(e).get("url")
             if url == ext("event_end_date"):
@@ -456,9 +468,6 @@ class CaseReader:
                 out["end"] = self.when_extension(e)
             elif url == ext("event_duration"):
                 out["duration"] = _quantity(e.get("valueDuration"))
-        outcome = read.coding(event.get("outcome"), "ae_outcome")
-        if outcome:
-            out["outcome"] = _key_for("outcome", outcome, "fhir")
         return out
 
     # -- F --------------------------------------------------------------------------------------------
@@ -516,7 +525,9 @@ class CaseReader:
             "remedial_actions": codes("device_remedial_action"),
         }
 
-    def drug(self, statement: Json) -> Json:
+    def drug(self, statement: Json, timing_only: bool = False) -> Json:
+        """The drug; `timing_only`: its id, role and product (required), the dates of its dosages and the
+        stated onset intervals of its reactions only."""
         medication = self.index.resolve(statement.get("medicationReference")) or {}
         concept = _d(medication.get("code") or statement.get("medicationCodeableConcept"))
         key = read.ext_value(statement, "case_key") or self.drug_keys.get(f"urn:uuid:{statement.get('id')}")
@@ -524,6 +535,11 @@ class CaseReader:
             "id": key,
             "role": _key_for("drug_role", read.ext_value(statement, "drug_role")),
             "product": concept.get("text"),
+        }
+        if timing_only:
+            return out | {"dosages": [self.dosage(d, timing_only) for d in read.as_list(statement.get("dosage"))],
+                          "reactions": self.drug_reactions(statement, timing_only)}
+        out |= {
             "identifiers": _product_ids(concept),
             "atc": _d(read.coding(concept, "atc")).get("code"),
             "rxnorm": _d(read.coding(concept, "rxnorm")).get("code"),
@@ -564,9 +580,11 @@ class CaseReader:
         out["reactions"] = self.drug_reactions(statement)
         return out
 
-    def dosage(self, dosage: Json) -> Json:
+    def dosage(self, dosage: Json, timing_only: bool = False) -> Json:
         repeat = _d(_d(dosage.get("timing")).get("repeat"))
         period = _d(repeat.get("boundsPeriod"))
+        if timing_only:
+            return {"start": self.when(period, "start"), "stop": self.when(period, "end")}
         out: Json = {
             "text": dosage.get("text"),
             "start": self.when(period, "start"),
@@ -592,7 +610,7 @@ class CaseReader:
             out["parent_route"] = _route(parent_route)
         return out
 
-    def drug_reactions(self, statement: Json) -> list[Json]:
+    def drug_reactions(self, statement: Json, timing_only: bool = False) -> list[Json]:
         refs = {f"urn:uuid:{statement.get('id')}", f"MedicationStatement/{statement.get('id')}"}
         links = []
         for event in self.index.section("reactions"):
@@ -605,6 +623,11 @@ class CaseReader:
                     or self.reaction_keys.get(f"urn:uuid:{event.get('id')}"),
                     "onset_after_first_dose": _quantity(read.sub_value(interval, "afterFirstDose")),
                     "onset_after_last_dose": _quantity(read.sub_value(interval, "afterLastDose")),
+                }
+                if timing_only:
+                    links.append(link)
+                    continue
+                link |= {
                     "dechallenge": _d(read.ext_value(entity, "dechallenge")).get("code"),
                     "rechallenge": _key_for("rechallenge", read.ext_value(entity, "rechallenge")),
                     "causality": [{"source": _d(c.get("author")).get("display"),
