@@ -7,6 +7,7 @@ case id and the entry's role, so the same case always gives the same Bundle, byt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -20,6 +21,7 @@ Json = dict[str, Any]
 
 # Fixed namespace for uuid5 ids: changing it changes every id (and every golden file).
 ID_NAMESPACE = uuid.UUID("6f1c3b0e-2d8a-5b7e-9c41-0a3e5d7f9b21")
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 RELATIVE_TARGET_PATH = {
     "first-dose": "dosage.timing.repeat.boundsPeriod.start",
@@ -29,7 +31,13 @@ TIMING_UNITS = {"s", "min", "h", "d", "wk", "mo", "a"}
 
 
 def resource_id(case_id: str, role: str) -> str:
-    return str(uuid.uuid5(ID_NAMESPACE, f"{case_id}|{role}"))
+    """uuid5(ID_NAMESPACE, "case_id|role") as text: RFC 4122's steps (SHA-1 of namespace and name, version 5,
+    variant bits) written out, four times cheaper than building a uuid.UUID for each of a Bundle's ids."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{case_id}|{role}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def number(value: float) -> int | float:
