@@ -124,11 +124,27 @@ def to_bytes(root: Node) -> bytes:
     top.children = root.children
     _write(top, "", out, True)
     text = DECLARATION + "".join(out)
-    bad = _NOT_XML.search(text)
-    if bad:
-        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
-                         f"characters (U+{ord(bad.group()):04X} in the output)")
-    return text.encode("utf-8")
+    try:
+        data: bytes | None = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        data = None
+    if data is None or _may_not_be_xml(data):
+        bad = _NOT_XML.search(text)
+        if bad:
+            raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
+                             f"characters (U+{ord(bad.group()):04X} in the output)")
+    return data if data is not None else text.encode("utf-8")
+
+
+# What _NOT_XML finds, in UTF-8: the control bytes (deleted by bytes.translate: a C loop, five times faster
+# than a regex over the document) and U+FFFE / U+FFFF (EF BF BE / EF BF BF). Surrogates do not encode at all.
+_CONTROL_BYTES = bytes(b for b in range(0x20) if b not in (0x09, 0x0A, 0x0D))
+
+
+def _may_not_be_xml(data: bytes) -> bool:
+    if len(data.translate(None, _CONTROL_BYTES)) != len(data):
+        return True
+    return b"\xef" in data and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
 
 
 def num(value: float | int | str) -> str:
