@@ -31,6 +31,7 @@ class Ctx:
 
     imported: bool = field(init=False)
     _case: Any = field(init=False, default=False)
+    _texts: dict[str, tuple[str | None, list[tuple[str, str]]]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = read.BundleIndex(self.bundle)
@@ -120,8 +121,12 @@ def ucum(quantity: Json | None) -> tuple[str | None, str | None]:
 
 
 def section_text(ctx: Ctx, key: str) -> tuple[str | None, list[tuple[str, str]]]:
-    section = ctx.index.section_element(key)
-    return narrative_text(((section or {}).get("text") or {}).get("div"))
+    """A narrative section's text and summaries, parsed once per Bundle (C.1 and H read the narrative)."""
+    found = ctx._texts.get(key)
+    if found is None:
+        section = ctx.index.section_element(key)
+        found = ctx._texts[key] = narrative_text(((section or {}).get("text") or {}).get("div"))
+    return found
 
 
 def identifier_value(identifiers: list[Json] | Json | None, id_key: str) -> str | None:
