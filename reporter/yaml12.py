@@ -98,6 +98,7 @@ def load(text: str, source: str = "<input>") -> Any:
     return data if plain else yaml.load(text, Loader=Yaml12Loader)
 
 
+_INT = "tag:yaml.org,2002:int"
 _SIMPLE = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"}
 
 
@@ -126,6 +127,9 @@ def _events(loader: Yaml12Loader, max_depth: int, source: str, error: type[Excep
                 tag = resolve(yaml.ScalarNode, event.value, implicit)
             if tag == _STR:
                 value: Any = event.value
+            elif tag == _INT and (text := event.value).isdecimal() and text.isascii() and (
+                    text[0] != "0" or text == "0"):  # plain decimal (a leading 0 is YAML 1.1 octal: PyYAML's)
+                value = int(text)
             elif tag in _SIMPLE:
                 value = constructors[tag](loader, yaml.ScalarNode(tag, event.value))
             else:

@@ -71,13 +71,18 @@ def any_bad_extension_in(nodes: list[tuple[str, dict]]) -> bool:
     contained ones included) holds an extension that breaks ext-1. False means that no resource of the
     Bundle needs the per-resource pass; the Bundle's own elements outside its resources are not in the walk."""
     for _, node in nodes:
-        for key in ("extension", "modifierExtension"):
-            found = node.get(key)
-            if isinstance(found, list):
-                for ext in found:
-                    if isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")):
-                        return True
+        found = node.get("extension")
+        if found is not None and _breaks_ext1(found):
+            return True
+        found = node.get("modifierExtension")
+        if found is not None and _breaks_ext1(found):
+            return True
     return False
+
+
+def _breaks_ext1(extensions: Any) -> bool:
+    return isinstance(extensions, list) and any(
+        isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")) for ext in extensions)
 
 
 def check_resource_invariants(resource: dict, root: str, *, ext_ok: bool = False,
