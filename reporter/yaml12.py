@@ -98,6 +98,7 @@ def load(text: str, source: str = "<input>") -> Any:
     return data if plain else yaml.load(text, Loader=Yaml12Loader)
 
 
+_INT = "tag:yaml.org,2002:int"
 _SIMPLE = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"}
 
 
@@ -110,9 +111,9 @@ def _events(loader: Yaml12Loader, max_depth: int, source: str, error: type[Excep
     plain, documents, depth = True, 0, 0
     scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
     mapping_end, sequence_end, alias_event = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
-    resolve, constructors = loader.resolve, loader.yaml_constructors
-    while loader.check_event():
-        event = loader.get_event()
+    resolve, constructors, known_tags = loader.resolve, loader.yaml_constructors, _PLAIN_TAGS
+    next_event = loader.get_event  # None after the stream's end
+    while (event := next_event()) is not None:
         cls = event.__class__
         if cls is scalar_event:
             if not plain:
@@ -120,9 +121,15 @@ def _events(loader: Yaml12Loader, max_depth: int, source: str, error: type[Excep
             if event.anchor is not None or event.tag not in (None, "!"):
                 plain = False
                 continue
-            tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+            implicit = event.implicit
+            tag = known_tags.get(event.value) if implicit[0] else None  # resolve()'s cache, without the call
+            if tag is None:
+                tag = resolve(yaml.ScalarNode, event.value, implicit)
             if tag == _STR:
                 value: Any = event.value
+            elif tag == _INT and (text := event.value).isdecimal() and text.isascii() and (
+                    text[0] != "0" or text == "0"):  # plain decimal (a leading 0 is YAML 1.1 octal: PyYAML's)
+                value = int(text)
             elif tag in _SIMPLE:
                 value = constructors[tag](loader, yaml.ScalarNode(tag, event.value))
             else:

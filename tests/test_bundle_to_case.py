@@ -14,7 +14,7 @@ from reporter.casefile import model as m
 from reporter.casefile.parse import load_case
 from reporter.errors import InputError
 from reporter.fhir.build import build_bundle, dumps
-from reporter.fhir.to_case import bundle_to_case
+from reporter.fhir.to_case import bundle_timing_case, bundle_to_case
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = [*sorted((REPO / "examples").glob("*.yaml")), REPO / "tests" / "e2b" / "data" / "rich-case.yaml"]
@@ -109,6 +109,29 @@ def cases(draw: st.DrawFn) -> m.CaseFile:
 @given(cases())
 def test_generated_cases_round_trip(case: m.CaseFile) -> None:
     assert canonical(bundle_to_case(build_bundle(case))) == canonical(case)
+
+
+def _timing(case: m.CaseFile) -> list[Any]:
+    """What time to onset reads of a case: drug ids, dosage dates, stated intervals; reaction times."""
+    return [[(d.id, [(x.start, x.stop) for x in d.dosages],
+              [(x.reaction, x.onset_after_first_dose, x.onset_after_last_dose) for x in d.reactions])
+             for d in case.drugs],
+            [(r.id, r.onset, r.end, r.duration) for r in case.reactions]]
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_the_timing_case_reads_what_the_whole_case_reads(path: Path) -> None:
+    """The E2B writer's G.k.9.i.3 from dates reads bundle_timing_case: the same drugs, dosage dates, intervals
+    and reaction times as bundle_to_case, without the rest of the case."""
+    bundle = build_bundle(load_case(path))
+    assert _timing(bundle_timing_case(bundle)) == _timing(bundle_to_case(bundle))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_generated_timing_cases_read_what_the_whole_case_reads(case: m.CaseFile) -> None:
+    bundle = build_bundle(case)
+    assert _timing(bundle_timing_case(bundle)) == _timing(bundle_to_case(bundle)) == _timing(case)
 
 
 def test_reporter_case_writes_the_case_file_back(tmp_path: Path) -> None:

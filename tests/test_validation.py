@@ -257,3 +257,46 @@ def test_meddra_version_spellings_of_one_release_are_one_version(tmp_path, case)
     _, report = validate_file(write_case(tmp_path, data))
     assert "TERM-MEDDRA-ONE-VERSION" not in [i.code for i in report.issues]
     assert "TERM-MEDDRA-VERSION-FORM" in [i.code for i in report.warnings]
+
+
+def _objects(node, path=()):
+    """Every JSON object of a Bundle with its path of keys and indexes (the Bundle itself included)."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _objects(value, (*path, key))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _objects(item, (*path, i))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_ext1_from_the_shared_walk_finds_what_the_per_resource_pass_finds(case, data) -> None:
+    """check_structure with the Bundle's walk skips the per-resource ext-1 pass when the walk holds no bad
+    extension: anywhere a bad one is put (a resource, a nested element, a contained resource, the Bundle's
+    own elements), both ways give the same issues."""
+    import copy
+
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+    from reporter.validation.structure import check_structure
+    from reporter.validation.walk import walk_bundle
+
+    bundle = build_bundle(CaseFile.model_validate(case))
+    bundle["entry"][1]["resource"]["contained"] = [{"resourceType": "Basic", "id": "x", "code": {"text": "x"}}]
+    spots = [path for path, _ in _objects(bundle)]
+    broken = copy.deepcopy(bundle)
+    bad = data.draw(st.lists(st.tuples(st.sampled_from(spots), st.sampled_from([
+        {"url": "http://example.org/neither"},
+        {"url": "http://example.org/both", "valueString": "x", "extension": [{"url": "a", "valueString": "y"}]},
+        {"url": "http://example.org/fine", "valueString": "x"}])), max_size=3))
+    for path, extension in bad:
+        target = broken
+        for key in path:
+            target = target[key]
+        target.setdefault("extension", []).append(extension)
+    expected = check_structure(broken)
+    assert check_structure(broken, walk_bundle(broken)) == expected
+    if any(e["url"] != "http://example.org/fine" and "contained" not in path for path, e in bad):
+        assert expected, "a bad extension went unreported"

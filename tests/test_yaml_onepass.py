@@ -14,7 +14,8 @@ from reporter.errors import InputError
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
                     st.text(max_size=12), st.sampled_from(["no", "yes", "2023-04-05", "0x1F", "1_000", "~", "=",
-                                                           "<<", ".inf", "True", "07"]))
+                                                           "<<", ".inf", "True", "07", "0", "00", "+5",
+                                                           "1:30", "\u0663", "12345678901234567890"]))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                         st.dictionaries(st.text(max_size=6) | st.integers(0, 9),
                                                                         inner, max_size=4)), max_leaves=25)

@@ -108,7 +108,10 @@ def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
             raise InputError(f"invalid YAML: {problem}", location=where) from None
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping at the top level, found {type(data).__name__}", location=source)
-    limits.check_depth(data, location=source)
+    # parse_json bounded the depth already; the YAML reader bounds it as it reads (yaml_depth), so a second
+    # walk is needed only when yaml_depth allows more than json_depth
+    if not stripped.startswith("{") and limits.yaml_depth() > limits.limit("json_depth"):
+        limits.check_depth(data, location=source)
     limits.check_text(data, source)
     return data
 

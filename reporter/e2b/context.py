@@ -31,6 +31,7 @@ class Ctx:
 
     imported: bool = field(init=False)
     _case: Any = field(init=False, default=False)
+    _texts: dict[str, tuple[str | None, list[tuple[str, str]]]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = read.BundleIndex(self.bundle)
@@ -51,14 +52,15 @@ class Ctx:
 
     def onset_from_dates(self, event: Json, statement: Json) -> dict[str, tuple[float, str]]:
         """G.k.9.i.3.1 / .2 worked out from the case's dates and relative times when they give an exact,
-        non-negative interval (reporter.assess.onset); nothing for a range (a month-precision date)."""
+        non-negative interval (reporter.assess.onset); nothing for a range (a month-precision date).
+        Reads the case's reactions and drugs only (bundle_timing_case), once per Bundle."""
         from reporter.assess.onset import time_to_onset
         from reporter.errors import ReporterError
-        from reporter.fhir.to_case import bundle_to_case
+        from reporter.fhir.to_case import bundle_timing_case
 
         if self._case is False:
             try:
-                self._case = bundle_to_case(self.bundle)
+                self._case = bundle_timing_case(self.bundle)
             except (ReporterError, ValueError):
                 self._case = None
         case = self._case
@@ -119,8 +121,12 @@ def ucum(quantity: Json | None) -> tuple[str | None, str | None]:
 
 
 def section_text(ctx: Ctx, key: str) -> tuple[str | None, list[tuple[str, str]]]:
-    section = ctx.index.section_element(key)
-    return narrative_text(((section or {}).get("text") or {}).get("div"))
+    """A narrative section's text and summaries, parsed once per Bundle (C.1 and H read the narrative)."""
+    found = ctx._texts.get(key)
+    if found is None:
+        section = ctx.index.section_element(key)
+        found = ctx._texts[key] = narrative_text(((section or {}).get("text") or {}).get("div"))
+    return found
 
 
 def identifier_value(identifiers: list[Json] | Json | None, id_key: str) -> str | None:

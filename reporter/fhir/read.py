@@ -15,12 +15,14 @@ _VALUE_KEYS_PREFIX = "value"
 
 
 class BundleIndex:
-    """Resources of one Bundle by fullUrl, id and type; resolves references inside the Bundle."""
+    """Resources of one Bundle by fullUrl, id and type; resolves references inside the Bundle. An index is
+    of the Bundle as it was when indexed (its entries, and the Composition's sections once looked up)."""
 
     def __init__(self, bundle: Json) -> None:
         self.bundle = bundle
         self.by_url: dict[str, Json] = {}
         self.by_type: dict[str, list[Json]] = {}
+        self._sections: dict[str, Json | None] = {}
         entries = bundle.get("entry") if isinstance(bundle, dict) else None
         for entry in entries if isinstance(entries, list) else []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -68,6 +70,13 @@ class BundleIndex:
         return [r for r in (self.resolve(ref) for ref in as_list(section.get("entry"))) if r is not None]
 
     def section_element(self, key: str) -> Json | None:
+        try:
+            return self._sections[key]
+        except KeyError:
+            found = self._sections[key] = self._find_section(key)
+            return found
+
+    def _find_section(self, key: str) -> Json | None:
         comp = self.composition or {}
         sections = comp.get("section")
         if not isinstance(sections, list) or not sections:

@@ -119,25 +119,24 @@ class CaseReader:
 
     # -- the case -------------------------------------------------------------------------------------
 
-    def case(self) -> m.CaseFile:
+    def case(self, timing_only: bool = False) -> m.CaseFile:
+        """The case; `timing_only`: its report, reactions and drugs only (the rest left empty), which is all
+        that time to onset reads, at a third of the cost."""
         ident = _d(self.comp.get("identifier"))
         case_id = ident.get("value")
         if not isinstance(case_id, str) or not case_id:
             raise InputError("the Bundle has no case id (Composition.identifier.value, C.1.1)",
                              location="Composition.identifier")
-        data: Json = {
-            "case_id": case_id,
-            "report": self.report(case_id),
-            "primary_sources": self.primary_sources(),
-            "sender": self.sender(),
-            "literature": self.literature(),
-            "study": self.study(),
-            "patient": self.patient(),
-            "reactions": [self.reaction(e) for e in self.index.section("reactions")],
-            "tests": [self.test(o) for o in self.index.section("tests")],
-            "drugs": [self.drug(s) for s in self.index.section("drugs")],
-            "narrative": self.narrative(),
-        }
+        data: Json = {"case_id": case_id, "report": self.report(case_id)}
+        if not timing_only:
+            data |= {"primary_sources": self.primary_sources(), "sender": self.sender(),
+                     "literature": self.literature(), "study": self.study(), "patient": self.patient()}
+        data["reactions"] = [self.reaction(e, timing_only) for e in self.index.section("reactions")]
+        if not timing_only:
+            data["tests"] = [self.test(o) for o in self.index.section("tests")]
+        data["drugs"] = [self.drug(s, timing_only) for s in self.index.section("drugs")]
+        if not timing_only:
+            data["narrative"] = self.narrative()
         try:
             return m.CaseFile.model_validate(_prune(data))
         except ValidationError as exc:
@@ -431,16 +430,19 @@ class CaseReader:
 
     # -- E --------------------------------------------------------------------------------------------
 
-    def reaction(self, event: Json) -> Json:
+    def reaction(self, event: Json, timing_only: bool = False) -> Json:
+        """The reaction; `timing_only`: its id, term (required), onset, end and duration only."""
         concept = _d(event.get("event"))
         out: Json = {
             "id": read.ext_value(event, "case_key") or self.reaction_keys.get(f"urn:uuid:{event.get('id')}"),
             "verbatim": concept.get("text"),
             "meddra": _meddra_of(concept),
             "onset": self.when(event, "date"),
-            "medically_confirmed": read.ext_value(event, "medically_confirmed"),
-            "country": read.ext_value(event, "reaction_country"),
         }
+        if timing_only:
+            return out | self.reaction_end(event)
+        out["medically_confirmed"] = read.ext_value(event, "medically_confirmed")
+        out["country"] = read.ext_value(event, "reaction_country")
         translation = read.extension(_d(concept.get("_text")), "translation")
         if translation:
             language = read.sub_value(translation, "lang")
@@ -459,6 +461,15 @@ class CaseReader:
             if code == fda["code"]:
                 seriousness["required_intervention"] = value if isinstance(value, bool) else _flavor_absent(value)
         out["seriousness"] = seriousness
+        out |= self.reaction_end(event)
+        outcome = read.coding(event.get("outcome"), "ae_outcome")
+        if outcome:
+            out["outcome"] = _key_for("outcome", outcome, "fhir")
+        return out
+
+    def reaction_end(self, event: Json) -> Json:
+        """E.i.5 end and E.i.6 duration, from the extensions on the event's date."""
+        out: Json = {}
         for e in read.as_list(_d(event.get("_date")).get("extension")):
             url = _d(e).get("url")
             if url == ext("event_end_date"):
@@ -467,9 +478,6 @@ class CaseReader:
                 out["end"] = self.when_extension(e)
             elif url == ext("event_duration"):
                 out["duration"] = _quantity(e.get("valueDuration"))
-        outcome = read.coding(event.get("outcome"), "ae_outcome")
-        if outcome:
-            out["outcome"] = _key_for("outcome", outcome, "fhir")
         return out
 
     # -- F --------------------------------------------------------------------------------------------
@@ -527,7 +535,9 @@ class CaseReader:
             "remedial_actions": codes("device_remedial_action"),
         }
 
-    def drug(self, statement: Json) -> Json:
+    def drug(self, statement: Json, timing_only: bool = False) -> Json:
+        """The drug; `timing_only`: its id, role and product (required), the dates of its dosages and the
+        stated onset intervals of its reactions only."""
         medication = self.index.resolve(statement.get("medicationReference")) or {}
         concept = _d(medication.get("code") or statement.get("medicationCodeableConcept"))
         key = read.ext_value(statement, "case_key") or self.drug_keys.get(f"urn:uuid:{statement.get('id')}")
@@ -536,6 +546,11 @@ class CaseReader:
             "role": _key_for("drug_role", read.ext_value(statement, "drug_role"))
             or _absent(read.extension(statement, "drug_role")),
             "product": concept.get("text"),
+        }
+        if timing_only:
+            return out | {"dosages": [self.dosage(d, timing_only) for d in read.as_list(statement.get("dosage"))],
+                          "reactions": self.drug_reactions(statement, timing_only)}
+        out |= {
             "identifiers": _product_ids(concept),
             "atc": _d(read.coding(concept, "atc")).get("code"),
             "rxnorm": _d(read.coding(concept, "rxnorm")).get("code"),
@@ -576,9 +591,11 @@ class CaseReader:
         out["reactions"] = self.drug_reactions(statement)
         return out
 
-    def dosage(self, dosage: Json) -> Json:
+    def dosage(self, dosage: Json, timing_only: bool = False) -> Json:
         repeat = _d(_d(dosage.get("timing")).get("repeat"))
         period = _d(repeat.get("boundsPeriod"))
+        if timing_only:
+            return {"start": self.when(period, "start"), "stop": self.when(period, "end")}
         out: Json = {
             "text": dosage.get("text"),
             "start": self.when(period, "start"),
@@ -604,7 +621,7 @@ class CaseReader:
             out["parent_route"] = _route(parent_route)
         return out
 
-    def drug_reactions(self, statement: Json) -> list[Json]:
+    def drug_reactions(self, statement: Json, timing_only: bool = False) -> list[Json]:
         refs = {f"urn:uuid:{statement.get('id')}", f"MedicationStatement/{statement.get('id')}"}
         links = []
         for event in self.index.section("reactions"):
@@ -617,6 +634,11 @@ class CaseReader:
                     or self.reaction_keys.get(f"urn:uuid:{event.get('id')}"),
                     "onset_after_first_dose": _quantity(read.sub_value(interval, "afterFirstDose")),
                     "onset_after_last_dose": _quantity(read.sub_value(interval, "afterLastDose")),
+                }
+                if timing_only:
+                    links.append(link)
+                    continue
+                link |= {
                     "dechallenge": _d(read.ext_value(entity, "dechallenge")).get("code"),
                     "rechallenge": _key_for("rechallenge", read.ext_value(entity, "rechallenge")),
                     "causality": [{"source": _d(c.get("author")).get("display"),
@@ -773,3 +795,12 @@ def bundle_to_case(bundle: Json) -> m.CaseFile:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError("not a FHIR Bundle", location="resourceType")
     return CaseReader(bundle).case()
+
+
+def bundle_timing_case(bundle: Json) -> m.CaseFile:
+    """The case's report, reactions and drugs as bundle_to_case reads them, the other parts left out: what
+    reporter.assess.onset needs (the E2B writer's G.k.9.i.3 from dates). Problems in the parts left out
+    (patient, tests, narrative...) do not stop it."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InputError("not a FHIR Bundle", location="resourceType")
+    return CaseReader(bundle).case(timing_only=True)

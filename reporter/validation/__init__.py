@@ -34,8 +34,8 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
         report.add("error", "BUNDLE-TYPE", "(input)", f"expected a JSON object, found {type(bundle).__name__}",
                    "validate an ICSR document Bundle or a case file", "reference")
         return report
-    _run_layer(report, "structure", lambda: check_structure(bundle))
     nodes = walk_bundle(bundle) if bundle.get("resourceType") == "Bundle" else []
+    _run_layer(report, "structure", lambda: check_structure(bundle, nodes))
     integrity = _run_layer(report, "integrity", lambda: check_integrity(bundle, nodes))
     if any(i.code == "BUNDLE-TYPE" and i.location == "resourceType" for i in integrity):
         return report

@@ -36,28 +36,61 @@ def _any_bad_extension(node: Any) -> bool:
     """Whether an extension below `node` (not in contained or Bundle entry resources) breaks ext-1: the
     cheap pass; the located walk (_extensions) runs only when it finds one."""
     stack = [node]
+    pop, push = stack.pop, stack.append
     while stack:
-        current = stack.pop()
+        current = pop()
         if isinstance(current, dict):
             for key, value in current.items():
-                if key in ("extension", "modifierExtension") and isinstance(value, list):
-                    for ext in value:
-                        if isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")):
-                            return True
-                if key not in ("resource", "contained") and isinstance(value, (dict, list)):
-                    stack.append(value)
+                if isinstance(value, list):
+                    if key == "extension" or key == "modifierExtension":
+                        for ext in value:
+                            if isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")):
+                                return True
+                    if key != "resource" and key != "contained":
+                        push(value)
+                elif isinstance(value, dict) and key != "resource" and key != "contained":
+                    push(value)
         else:
-            stack.extend(item for item in current if isinstance(item, (dict, list)))
+            for item in current:
+                if isinstance(item, (dict, list)):
+                    push(item)
     return False
 
 
 def _has_value(element: dict) -> bool:
-    return any(k.lstrip("_").startswith("value") and k.lstrip("_")[5:6].isupper() for k in element)
+    for k in element:
+        if "value" in k:  # the cheap test first: most keys are not value[x]
+            name = k.lstrip("_")
+            if name.startswith("value") and name[5:6].isupper():
+                return True
+    return False
 
 
-def check_resource_invariants(resource: dict, root: str) -> list[Issue]:
+def any_bad_extension_in(nodes: list[tuple[str, dict]]) -> bool:
+    """Whether any object of a Bundle's walk (reporter.validation.walk: every JSON object of its resources,
+    contained ones included) holds an extension that breaks ext-1. False means that no resource of the
+    Bundle needs the per-resource pass; the Bundle's own elements outside its resources are not in the walk."""
+    for _, node in nodes:
+        found = node.get("extension")
+        if found is not None and _breaks_ext1(found):
+            return True
+        found = node.get("modifierExtension")
+        if found is not None and _breaks_ext1(found):
+            return True
+    return False
+
+
+def _breaks_ext1(extensions: Any) -> bool:
+    return isinstance(extensions, list) and any(
+        isinstance(ext, dict) and _has_value(ext) == bool(ext.get("extension")) for ext in extensions)
+
+
+def check_resource_invariants(resource: dict, root: str, *, ext_ok: bool = False,
+                              entries_ext_ok: bool = False) -> list[Issue]:
+    """`ext_ok`: the resource is known to pass ext-1; `entries_ext_ok`: a Bundle's entry resources are
+    (any_bad_extension_in its walk found nothing)."""
     issues = []
-    for where, ext in _extensions(resource, root) if _any_bad_extension(resource) else ():
+    for where, ext in _extensions(resource, root) if not ext_ok and _any_bad_extension(resource) else ():
         if _has_value(ext) == bool(ext.get("extension")):
             issues.append(_issue("ext-1", where, "an extension has either a value or sub-extensions, not both "
                                                  "and not neither"))
@@ -95,5 +128,5 @@ def check_resource_invariants(resource: dict, root: str) -> list[Issue]:
                 seen[key] = i
             if inner:
                 where = f"{root}.entry[{i}].resource.ofType({inner.get('resourceType')})"
-                issues += check_resource_invariants(inner, where)
+                issues += check_resource_invariants(inner, where, ext_ok=entries_ext_ok)
     return issues

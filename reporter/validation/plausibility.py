@@ -361,7 +361,7 @@ class Plausibility:
                             if isinstance(e, dict) and isinstance(r := e.get("resource"), dict)
                             and (r.get("resourceType") in ("Composition", "Provenance") or is_received_message(r)))
         for path, node in self.nodes if self.nodes is not None else walk_bundle(self.bundle):
-            if path.startswith(bookkeeping):
+            if DATE_KEYS.isdisjoint(node) or path.startswith(bookkeeping):  # most objects hold no date
                 continue
             for key in sorted(DATE_KEYS.intersection(node)):
                 value = node[key]

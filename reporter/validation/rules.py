@@ -202,6 +202,8 @@ class RuleChecker:
     def dates(self) -> None:
         limit = today()
         for path, node in self.nodes:
+            if DATE_KEYS.isdisjoint(node):  # most objects hold no date: no set built for them
+                continue
             for key in DATE_KEYS.intersection(node):
                 value = node[key]
                 if not (isinstance(value, str) and value[:4].isdigit()):

@@ -64,3 +64,16 @@ def test_text_output_is_lxmls(children, root_text) -> None:
 def test_text_xml_cannot_hold_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="XML compatible"):
         xmlw.to_bytes(xmlw.el(None, "MCCI_IN200100UV01", text=f"a{bad}b"))
+
+
+def test_every_code_point_is_written_or_refused_as_lxml_would() -> None:
+    """to_bytes checks its UTF-8 output (control bytes, U+FFFE/U+FFFF, surrogates that do not encode) instead
+    of searching the text: for every code point the verdict is the text search's."""
+    for code in [*range(0x3000), *range(0xD700, 0x10000), 0x10000, 0x1F600, 0x10FFFF]:
+        char = chr(code)
+        try:
+            xmlw.to_bytes(xmlw.el(None, "x", {"a": f"v{char}"}, text=f"t{char}"))
+            refused = False
+        except ValueError:
+            refused = True
+        assert refused == (xmlw._NOT_XML.search(char) is not None), hex(code)

@@ -128,3 +128,19 @@ def test_fuzz_seed_2492_with_xsd_imports_cleanly(e2b_schema_dir: Path, shared_di
 
     monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
     assert targets.e2b_import(2492, str(shared_dir)) in ("ok", "refused")
+
+
+def test_the_fast_text_check_never_passes_a_forbidden_character() -> None:
+    """forbidden_text first asks orjson's output; for every code point, in a key, a value or a list item, that
+    pre-check says "clean" only when the exact walk finds nothing (it may send clean text to the walk)."""
+    for code in range(0x110000):
+        char = chr(code)
+        forbidden = limits._FORBIDDEN.search(char) is not None
+        for data in ({"k": f"a{char}b"}, {char: "x"}, [[char]]):
+            assert not (forbidden and limits._clean_by_json(data)), hex(code)
+            assert (limits.forbidden_text(data, "B") is not None) == forbidden, hex(code)
+    # escapes written as text (a backslash then "b", "f", "u0001") are not control characters
+    assert limits._clean_by_json({"a": "C:\\bin\\f\\u0001"})
+    assert limits.forbidden_text({"a": "C:\\bin\\f\\u0001"}, "B") is None
+    assert limits.forbidden_text({"a": "C:\\\x01"}, "B") == ("B.a", "\x01")  # an escaped backslash, then one
+    assert limits.forbidden_text({"a": 2**70, "b": ("x\x01",)}, "B") is None  # not JSON for orjson: the walk

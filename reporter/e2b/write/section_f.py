@@ -34,12 +34,12 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
         el(code, "originalText", text=concept["text"])
     when = obs.get("effectiveDateTime")
     notes = [n.get("text") for n in obs.get("note") or [] if n.get("text")]
-    relative = read.relative_time(obs, "effectiveDateTime")
     if when:
         el(node, "effectiveTime", value=ts(when))
     else:
         flavor = read.primitive_absent(obs, "effectiveDateTime")
         el(node, "effectiveTime", nullFlavor=flavor or "UNK")
+        relative = read.relative_time(obs, "effectiveDateTime")  # only a date left out can be relative
         if relative:
             notes.insert(0, describe_relative(relative, relative_notes))
     quantity = obs.get("valueQuantity")

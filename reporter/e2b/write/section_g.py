@@ -54,7 +54,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     product(ctx, admin, medication, statement)
     for event, entity in links:
         # a case authored here gets the intervals its dates give; an imported one says what its sender stated
-        intervals(admin, event, entity, statement, None if ctx.imported else ctx.onset_from_dates(event, statement))
+        intervals(ctx, admin, event, entity, statement)
     for dosage in statement.get("dosage") or []:
         dose_line(ctx, admin, dosage)
     cumulative = read.ext_value(statement, "cumulative_dose")
@@ -217,10 +217,10 @@ def _characteristic(made: Node, named: dict[str, str]) -> Node:
     return node
 
 
-def intervals(admin: Node, event: Json, entity: Json, statement: Json,
-              from_dates: dict[str, tuple[float, str]] | None = None) -> None:
+def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json) -> None:
     """G.k.9.i.3.1 / .2: onset after first / last dose, as stated, else from the reaction's relative onset,
-    else worked out from the dates when they give it exactly (`from_dates`)."""
+    else, for a case authored here, worked out from the dates when they give it exactly (an imported case
+    says what its sender stated)."""
     explicit = read.extension(entity, "onset_interval")
     found = {"SAS": read.sub_value(explicit, "afterFirstDose"), "SAE": read.sub_value(explicit, "afterLastDose")}
     relative = read.relative_time(event, "date")
@@ -228,10 +228,12 @@ def intervals(admin: Node, event: Json, entity: Json, statement: Json,
         key = "SAS" if relative.anchor == "first-dose" else "SAE"
         if not found[key]:
             found[key] = {"value": relative.value, "code": relative.unit}
-    for key, element in (("SAS", "G.k.9.i.3.1"), ("SAE", "G.k.9.i.3.2")):
-        if not found[key] and element in (from_dates or {}):
-            value, unit = (from_dates or {})[element]
-            found[key] = {"value": value, "code": unit}
+    if not (found["SAS"] and found["SAE"]) and not ctx.imported:  # the dates only when something is missing
+        from_dates = ctx.onset_from_dates(event, statement)
+        for key, element in (("SAS", "G.k.9.i.3.1"), ("SAE", "G.k.9.i.3.2")):
+            if not found[key] and element in from_dates:
+                value, unit = from_dates[element]
+                found[key] = {"value": value, "code": unit}
     for type_code in ("SAS", "SAE"):
         quantity = found[type_code]
         if quantity:
