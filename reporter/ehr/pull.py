@@ -137,7 +137,7 @@ def day(value: str | None) -> dt.date | None:
     parts = text.split("-")
     try:
         return dt.date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, OverflowError):  # OverflowError: a year too large for a C int
         return None
 
 
