@@ -23,10 +23,10 @@ from lxml import etree
 
 from reporter.e2b.diff import ACTS, content
 from reporter.e2b.elements import Labels
+from reporter.e2b.read.reader import SCHEME_ONLY
 from reporter.e2b.xmlsafe import HL7, XSI, local
 
 MEDDRA = "2.16.840.1.113883.6.163"
-SCHEME_ONLY = re.compile(r"(tel|fax|mailto):?")
 STRUCTURAL = {"classCode", "moodCode", "typeCode", "determinerCode", "ITSVersion", "root", "operator",
               "mediaType", "representation", "inversionInd", "negationInd", "contextConductionInd",
               f"{{{XSI}}}type", f"{{{XSI}}}schemaLocation", "displayName"}

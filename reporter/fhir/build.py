@@ -98,11 +98,11 @@ def put_list(holder: Json, key: str, values: list[str | m.Absent | None]) -> Non
         holder[f"_{key}"] = [{"extension": absent_extensions(v)} if isinstance(v, m.Absent) else None for v in items]
 
 
-def text_extension(url: str, value: str | m.Absent) -> Json:
-    """A string extension, or, for a value withheld or not known, the extension with its reason."""
+def text_extension(url: str, value: str | m.Absent, value_key: str = "valueString") -> Json:
+    """A string (or code) extension, or, for a value withheld or not known, the extension with its reason."""
     if isinstance(value, m.Absent):
         return {"url": url, "extension": absent_extensions(value)}
-    return {"url": url, "valueString": value}
+    return {"url": url, value_key: value}
 
 
 def text_or_absent(value: str | m.Absent | None) -> tuple[str | None, list[Json]]:
@@ -413,10 +413,8 @@ class BundleBuilder:
         for reg in study.registrations:
             ident: Json = {"system": oid_system(oids()["identifiers"]["study_registration"])}
             put(ident, "value", reg.number)
-            if isinstance(reg.country, m.Absent):
-                ident["extension"] = [{"url": ext("registration_country"), "extension": absent_extensions(reg.country)}]
-            elif reg.country:
-                ident["extension"] = [{"url": ext("registration_country"), "valueCode": reg.country}]
+            if reg.country:
+                ident["extension"] = [text_extension(ext("registration_country"), reg.country, "valueCode")]
             identifiers.append(ident)
         for key, values in (("fda_ind", [study.fda_ind] if study.fda_ind else []),
                             ("fda_pre_anda", [study.fda_pre_anda] if study.fda_pre_anda else []),

@@ -310,8 +310,25 @@ def text(holder: Json | None, key: str) -> tuple[str | None, str | None]:
     value = holder.get(key)
     if isinstance(value, str):
         return value, None
-    return None, absent_reason(holder.get(f"_{key}"))
+    return None, primitive_absent(holder, key)
 
+
+def ext_text(element: Json | None, key: str) -> tuple[str | None, str | None]:
+    """A string extension's (value, E2B null flavor): its value[x], or the reason its sub-extensions give
+    (build.text_extension)."""
+    holder = extension(element, key)
+    value = value_of(holder)
+    if isinstance(value, str):
+        return value, None
+    return None, absent_reason(holder)
+
+
+NAME_PARTS = ("family", "given", "prefix")
+
+
+def has_name_parts(name: Json) -> bool:
+    """Whether a HumanName gives parts (or the reasons parts are missing), not only a text."""
+    return any(name.get(k) or name.get(f"_{k}") for k in NAME_PARTS)
 
 def texts(holder: Json | None, key: str) -> list[tuple[str | None, str | None]]:
     """A repeating primitive's items in place, each (value, null flavor) (build.put_list)."""

@@ -217,8 +217,7 @@ class CaseReader:
             if addresses:
                 source["address"] = _address(addresses[0])
             source["organization"] = _text(_d(role.get("organization")), "display")
-            source["department"] = (read.ext_value(role, "department")
-                                    or _dump(_absent(read.extension(role, "department"))))
+            source["department"] = _ext_text(role, "department")
             codes = read.as_list(role.get("code"))
             if codes:
                 absent = _absent(codes[0])
@@ -267,8 +266,7 @@ class CaseReader:
             elif sys_ == f"urn:oid:{known['study_registration']}":
                 out["registrations"].append({
                     "number": _text(_d(ident), "value"),
-                    "country": read.ext_value(ident, "registration_country")
-                    or _dump(_absent(read.extension(ident, "registration_country")))})
+                    "country": _ext_text(ident, "registration_country")})
             elif sys_ == system("fda_ind"):
                 out["fda_ind"] = value
             elif sys_ == system("fda_pre_anda"):
@@ -319,8 +317,7 @@ class CaseReader:
             elif code == obs["gestation_at_onset"]["code"]:
                 out["gestation_at_onset"] = _quantity(o.get("valueQuantity"))
         out["medical_history"] = [self.history(c) for c in self.index.section("history")]
-        out["history_text"] = (read.ext_value(self.comp, "history_text")
-                               or _dump(_absent(read.extension(self.comp, "history_text"))))
+        out["history_text"] = _ext_text(self.comp, "history_text")
         out["concomitant_therapies"] = read.ext_value(self.comp, "concomitant_therapies")
         out["past_drugs"] = [self.past_drug(s) for s in self.index.section("past_drugs")]
         out["death"] = self.death()
@@ -333,7 +330,7 @@ class CaseReader:
         if names:
             first = _d(names[0])
             absent = _absent(first)
-            if any(k in first for k in ("family", "given", "prefix", "_family", "_given", "_prefix")):
+            if read.has_name_parts(first):
                 out[name_field] = _person(first)  # a name in parts (a structured D.1)
             else:
                 out[name_field] = absent.model_dump() if absent else first.get("text")
@@ -673,22 +670,23 @@ class CaseReader:
 # -- small shapes ---------------------------------------------------------------------------------------
 
 
+def _value_or_reason(value: str | None, flavor: str | None) -> Any:
+    return value if value is not None else _flavor_absent(flavor) if flavor else None
+
+
 def _text(holder: Json, key: str) -> Any:
     """A primitive's value, or its withheld / not-known reason from `_key` (inverse of build.put)."""
-    value = holder.get(key)
-    return value if isinstance(value, str) else _dump(_absent(holder.get(f"_{key}")))
+    return _value_or_reason(*read.text(holder, key))
 
 
 def _texts(holder: Json, key: str) -> list[Any]:
     """A repeating primitive's items in place: value, or reason from `_key` (inverse of build.put_list)."""
-    values, reasons = read.as_list(holder.get(key)), read.as_list(holder.get(f"_{key}"))
-    out = []
-    for i, value in enumerate(values):
-        if isinstance(value, str):
-            out.append(value)
-        elif (reason := _dump(_absent(reasons[i] if i < len(reasons) else None))) is not None:
-            out.append(reason)
-    return out
+    return [_value_or_reason(value, flavor) for value, flavor in read.texts(holder, key)]
+
+
+def _ext_text(holder: Json, key: str) -> Any:
+    """A string extension's value, or its withheld / not-known reason (inverse of build.text_extension)."""
+    return _value_or_reason(*read.ext_text(holder, key))
 
 
 def _person(name: Any) -> Json:

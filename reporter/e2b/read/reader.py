@@ -416,17 +416,16 @@ def time_written(inst: etree._Element, shapes: re.Pattern[str]) -> bool:
     return time is not None and bool(shapes.match(time_shape(time)))
 
 
-def linked_as(r: Reader, number: str, inst: etree._Element, type_code: str) -> bool:
-    """Whether an element's observation may be read: always, since its own code says which element it is;
-    where the relationship holding it has another typeCode than the one ICH gives (and the exporter
-    writes), the import warns that the export writes ICH's."""
+def note_relationship(r: Reader, number: str, inst: etree._Element, type_code: str) -> None:
+    """An element's observation is read whatever relationship holds it (its own code says which element it
+    is); where that relationship has another typeCode than the one ICH gives (and the exporter writes), the
+    import warns that an export writes ICH's."""
     node = r.node(number, inst)
     observation = node.getparent() if node is not None else None
     wrapper = observation.getparent() if observation is not None else None
     if wrapper is not None and wrapper.get("typeCode") not in (None, type_code):
         r.deviations.append((number, f"sent in a relationship of type {wrapper.get('typeCode')} where ICH has "
                                      f"{type_code}: read, and an export writes {type_code}"))
-    return True
 
 
 def coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Coded | None:

@@ -11,8 +11,8 @@ from reporter.e2b.read.reader import (
     NULL_TO_ABSENT,
     Reader,
     boolean,
-    linked_as,
     ncit,
+    note_relationship,
     null_flavor_only,
     product_ids,
     to_number,
@@ -120,11 +120,12 @@ def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
     for inst in r.instances(group):
         p = r.checkpoint()
         family = f"{prefix}.6"
+        note_relationship(r, f"{prefix}.5", inst, "COMP")
         item = r.build(m.HistoryItem, {
             "meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
             "start": r.date(f"{prefix}.2", inst), "end": r.date(f"{prefix}.4", inst),
             "continuing": r.get(f"{prefix}.3", inst, boolean),
-            "comments": r.value(f"{prefix}.5", inst) if linked_as(r, f"{prefix}.5", inst, "COMP") else None,
+            "comments": r.value(f"{prefix}.5", inst),
             "family_history": r.boolean(family, inst) if family in r.elements else None,
         }, p, inst)
         if item:

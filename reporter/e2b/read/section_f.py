@@ -9,7 +9,7 @@ from lxml import etree
 from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
     Reader,
-    linked_as,
+    note_relationship,
     to_number,
 )
 from reporter.e2b.xmlsafe import XSI, local
@@ -19,6 +19,8 @@ def read_tests(r: Reader) -> list[m.Test]:
     out = []
     for inst in r.instances("test"):
         point = r.checkpoint()
+        note_relationship(r, "F.r.6", inst, "REFR")
+        note_relationship(r, "F.r.7", inst, "REFR")
         data = {
             "name": r.value("F.r.2.1", inst) or (r.raw("F.r.2.2b", inst)[1] and None),
             "meddra": r.meddra("F.r.2.2b", "F.r.2.2a", inst),
@@ -28,8 +30,8 @@ def read_tests(r: Reader) -> list[m.Test]:
             "result_text": r.value("F.r.3.4", inst),
             "low": _range(r, "F.r.4", inst),
             "high": _range(r, "F.r.5", inst),
-            "comments": r.value("F.r.6", inst) if linked_as(r, "F.r.6", inst, "REFR") else None,
-            "more_info": r.boolean("F.r.7", inst) if linked_as(r, "F.r.7", inst, "REFR") else None,
+            "comments": r.value("F.r.6", inst),
+            "more_info": r.boolean("F.r.7", inst),
         }
         item = r.build(m.Test, data, point, inst)
         if item:

@@ -161,8 +161,7 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
         else:
             el(place, "code", nullFlavor=country_flavor)
     organisation = read.text(role.get("organization"), "display")
-    department_ext = read.extension(role, "department")
-    department = (read.ext_value(role, "department"), read.absent_reason(department_ext) if department_ext else None)
+    department = read.ext_text(role, "department")
     if any(organisation) or any(department):
         org = el(entity, "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
         if any(department):
@@ -207,7 +206,7 @@ def person_name(who: Node, name: Json | None) -> None:
     if not name:
         return
     flavor = read.absent_reason(name)
-    if flavor and not any(name.get(k) or name.get(f"_{k}") for k in ("family", "given", "prefix")):
+    if flavor and not read.has_name_parts(name):
         el(who, "name", nullFlavor=flavor)
         return
     node = el(who, "name")
@@ -323,9 +322,7 @@ def study(ctx: Ctx, role: Node) -> None:
         number, flavor = read.text(ident, "value")
         el(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", **({"extension": number} if number or not flavor
                                                                 else {"nullFlavor": flavor}))
-        country = read.ext_value(ident, "registration_country")
-        holder = read.extension(ident, "registration_country")
-        country_flavor = read.absent_reason(holder) if holder and not country else None
+        country, country_flavor = read.ext_text(ident, "registration_country")
         if country or country_flavor:
             place = el(el(el(reg, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
                        "governingPlace", classCode="COUNTRY", determinerCode="INSTANCE")

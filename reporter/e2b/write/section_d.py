@@ -42,7 +42,7 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
     name = (patient.get("name") or [{}])[0]
     if name.get("text"):
         el(person, "name", text=name["text"])
-    elif any(k in name for k in ("family", "given", "prefix", "_family", "_given", "_prefix")):
+    elif read.has_name_parts(name):
         person_name(person, name)  # a name in parts, as the sender structured it
     else:
         el(person, "name", nullFlavor=read.absent_reason(name) or "UNK")
@@ -153,9 +153,7 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
 
 def history(ctx: Ctx, role: Node) -> None:
     conditions = ctx.index.section("history")
-    text = read.ext_value(ctx.composition, "history_text")
-    holder = read.extension(ctx.composition, "history_text")
-    flavor = read.absent_reason(holder) if holder and not text else None
+    text, flavor = read.ext_text(ctx.composition, "history_text")
     concomitant = read.ext_value(ctx.composition, "concomitant_therapies")
     if conditions or text or flavor or concomitant is not None:
         history_organizer(ctx, role, conditions, text, concomitant, text_flavor=flavor)
