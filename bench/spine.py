@@ -19,9 +19,10 @@ from pathlib import Path
 
 from reporter import yaml12
 from reporter.casefile import load_case
+from reporter.casefile.parse import _line_index
 from reporter.fhir.build import build_bundle, dumps
 from reporter.fhir.models import structure_errors
-from reporter.validation import fhir_r4, validate_bundle
+from reporter.validation import fhir_r4, validate_bundle, validate_file
 from reporter.validation.integrity import check_integrity
 from reporter.validation.plausibility import check_plausibility
 from reporter.validation.rules import check_rules
@@ -75,6 +76,10 @@ def main() -> None:
     rate("floor: JSON loads+dumps of the Bundle", lambda: [json.dumps(json.loads(t)) for t in texts], s, r)
     total = rate("case file -> validated Bundle", lambda: [validate_bundle(build_bundle(load_case(p)))
                                                            for p in EXAMPLES], s, r)
+    rate("`reporter validate` path (validate_file)", lambda: [validate_file(p) for p in EXAMPLES], s, r,
+         "  (lines looked up only when a problem needs one)")
+    yaml_texts = [p.read_text(encoding="utf-8") for p in EXAMPLES]
+    rate("  line index of a case file (libyaml)", lambda: [_line_index(t) for t in yaml_texts], s, r)
     with tempfile.TemporaryDirectory() as tmp:  # the same cases as JSON case files (no YAML parser)
         json_files = []
         for path in EXAMPLES:

@@ -65,8 +65,9 @@ class Yaml12Loader(_BASE):  # type: ignore[misc, valid-type]
         return data
 
 
-class Yaml12Composer(yaml.SafeLoader):
-    """Pure-Python loader for compose(): node marks (line numbers) for error messages."""
+class Yaml12Composer(_BASE):  # type: ignore[misc, valid-type]
+    """Loader for compose(): node marks (line numbers) for error messages. libyaml's composer gives the
+    same marks as PyYAML's pure-Python one (tests/test_yaml12.py compares them) twelve times faster."""
 
 
 for _loader in (Yaml12Loader, Yaml12Composer):

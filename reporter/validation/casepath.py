@@ -73,7 +73,8 @@ class CaseLines:
     """Where the fields of one case file are (its text) and what they hold (its data)."""
 
     def __init__(self, text: str, data: dict[str, Any], name: str | None = None) -> None:
-        self.lines = _line_index(text)
+        self.text = text
+        self._lines: dict[tuple[Any, ...], int] | None = None
         self.data = data
         self.name = name  # the file, named in locations when several case files are read together
 
@@ -90,6 +91,13 @@ class CaseLines:
                 return f"drugs[{drug}]"
             return f"drugs[{drug}].reactions[{k}]"
         return re.sub(r"drugs\[(\d+)\]\.reactions\[reactions\[(\d+)\]\]", link, path)
+
+    @property
+    def lines(self) -> dict[tuple[Any, ...], int]:
+        """Field path -> line, worked out when a problem first needs a line (a clean file never does)."""
+        if self._lines is None:
+            self._lines = _line_index(self.text)
+        return self._lines
 
     def line(self, path: str) -> int | None:
         probe = split_path(path)
