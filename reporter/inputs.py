@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reporter.casefile.parse import load_data, parse_case, read_text
+from reporter.casefile.parse import case_from_data, load_data, read_text
 from reporter.errors import InputError
 
 
@@ -24,7 +24,7 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
     if "resourceType" in data:
         raise InputError(f"expected a case file or an ICSR Bundle, found a {data['resourceType']}",
                          location=str(path), hint="pass the ICSR document Bundle that contains it")
-    return build_bundle(parse_case(text, str(path)))
+    return build_bundle(case_from_data(data, text, str(path)))
 
 
 def load_case_and_bundle(path: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -37,5 +37,5 @@ def load_case_and_bundle(path: str | Path) -> tuple[Any, dict[str, Any]]:
         return None, data
     if "resourceType" in data:
         return None, load_bundle(path)  # raises the usual error
-    case = parse_case(text, str(path))
+    case = case_from_data(data, text, str(path))
     return case, build_bundle(case)

@@ -117,7 +117,11 @@ def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
 
 
 def parse_case(text: str, source: str = "<input>") -> CaseFile:
-    data = load_data(text, source)
+    return case_from_data(load_data(text, source), text, source)
+
+
+def case_from_data(data: dict[str, Any], text: str, source: str = "<input>") -> CaseFile:
+    """The case model of data load_data read from `text` (the text names the lines of its problems)."""
     try:
         return CaseFile.model_validate(data)
     except ValidationError as exc:
