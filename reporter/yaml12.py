@@ -81,6 +81,32 @@ for _loader in (Yaml12Loader, Yaml12Composer):
     )
 
 
+_RYAML_PLAIN: dict[str, bool] = {}
+
+
+def _quoted_for_ryaml(text: str) -> bool:
+    """Whether ryaml gives a string with this text only when it is quoted (it reads the text written plain
+    as a number, boolean or null): then the source quoted it, and our loader reads a quoted text as the
+    same string."""
+    found = _RYAML_PLAIN.get(text)
+    if found is None:
+        try:
+            found = _ryaml.loads(text).__class__ is not str  # type: ignore[union-attr]
+        except Exception:  # whatever it refuses is not a plain number
+            found = False
+        if len(_RYAML_PLAIN) < 100_000:
+            _RYAML_PLAIN[text] = found
+    return found
+
+
+class _PlainResolver(yaml.resolver.Resolver):
+    """What a plain scalar's text resolves to under Yaml12Loader's rules, without a parser."""
+
+
+_PlainResolver.yaml_implicit_resolvers = Yaml12Loader.yaml_implicit_resolvers
+_RESOLVER = _PlainResolver()
+
+
 def load(text: str, source: str = "<input>") -> Any:
     """Parse YAML 1.2-style; aliases and nesting past the limit are refused (InputError) before anything is
     built: a 9-line alias bomb would otherwise expand to gigabytes.
@@ -91,6 +117,9 @@ def load(text: str, source: str = "<input>") -> Any:
     from reporter.limits import InputError, yaml_depth
 
     max_depth = yaml_depth()
+    fast = _fast_load(text, max_depth)
+    if fast is not _NOT_FAST:
+        return fast
     loader = Yaml12Loader(text)
     try:
         data, plain = _events(loader, max_depth, source, InputError)
@@ -177,6 +206,78 @@ def _events(loader: Yaml12Loader, max_depth: int, source: str, error: type[Excep
 
 
 _NO_KEY = object()
+_NOT_FAST = object()
+
+# The fast path: ryaml (a YAML 1.2 parser in Rust that builds the Python objects itself, about three times
+# quicker than libyaml's events through PyYAML) for the texts where its answer is provably ours. A text goes
+# to it only without what it reads differently or what we refuse: anchors, aliases, tags, merge keys, complex
+# keys, directives and document markers, tabs and control characters, line breaks other than LF and CRLF,
+# and numbers YAML 1.1 and 1.2 may read apart (0o17, 0x1F, 1e5, -.5). Its result is then walked: nesting past
+# the limit, or a string that our loader would not read as a string if it were written plain while ryaml
+# would (1:30, 017, 1_000: YAML 1.1 numbers; whether it was quoted cannot be told), sends the text down the
+# event path, which answers (or refuses, with the line) as before. "10019717" as a string passes: ryaml
+# reads it plain as a number, so the source quoted it. What ryaml refuses (a duplicate key, an integer past
+# 64 bits) goes down the event path too. tests/test_yaml_onepass.py compares the paths on generated texts.
+_SLOW_CHARS = re.compile("[&*!?%<\t\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff]")  # < for <<
+_PREFIXED = re.compile("0[oOxXbB]")
+_EXPONENT = re.compile("[0-9.][eE][-+]?[0-9]")  # 1e5 is a number in YAML 1.2, text in 1.1 (which wants 1.0e+5)
+_SLOW_PARTS = ("\n---", "\n...", "-.", "+.")
+
+
+def _slow_text(text: str) -> bool:
+    """Whether the text holds anything the fast path leaves to the event path (a few separate searches:
+    one regex of all of it takes several times longer)."""
+    return bool(_SLOW_CHARS.search(text) or _PREFIXED.search(text) or any(part in text for part in _SLOW_PARTS)
+                or text.startswith(("---", "...")) or _EXPONENT.search(text)
+                or ("\r" in text and text.count("\r") != text.count("\r\n")))
+
+
+try:
+    import ryaml as _ryaml
+except ImportError:  # no wheel for this platform: the event path serves every text
+    _ryaml = None
+
+
+def _fast_load(text: str, max_depth: int) -> Any:
+    if _ryaml is None or _slow_text(text):
+        return _NOT_FAST
+    try:
+        data = _ryaml.loads(text)
+    except Exception:  # whatever ryaml refuses, the event path words (or reads)
+        return _NOT_FAST
+    return data if _plainly_ours(data, max_depth) else _NOT_FAST
+
+
+def _plainly_ours(root: Any, max_depth: int) -> bool:
+    """Whether every string of the result would be a string written plain too, and it nests at most
+    max_depth collections deep."""
+    known, resolve = _PLAIN_TAGS, _RESOLVER.resolve
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        items: Any
+        if node.__class__ is dict:
+            items = [*node, *node.values()]
+        elif node.__class__ is list:
+            items = node
+        else:
+            items = (node,)
+            depth -= 1
+        if depth > max_depth:
+            return False
+        for item in items:
+            kind = item.__class__
+            if kind is str:
+                tag = known.get(item)
+                if tag is None:
+                    tag = resolve(yaml.ScalarNode, item, (True, False))
+                    if len(known) < 100_000:
+                        known[item] = tag
+                if tag != _STR and not _quoted_for_ryaml(item):
+                    return False
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1))
+    return True
 
 
 def _where(event: yaml.Event, source: str) -> str:

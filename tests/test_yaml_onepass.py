@@ -96,3 +96,41 @@ def test_line_marks_are_pyyamls(value, flow: bool, cut: int, insert: str) -> Non
         fast, slow = _marks(yaml12.Yaml12Composer, candidate), _marks(yaml.SafeLoader, candidate)
         if fast[0] == slow[0] == "ok":  # the two parsers differ on a few odd texts (a tab inside a plain word)
             assert fast == slow
+
+
+tricky = st.sampled_from(["0o17", "0O17", "1e5", "1.5e5", "1.5e+5", "-.5", "+.5", ".5", "1.", "017", "1_000", "0b101",
+                          "+5", "-0", ".inf", "-.inf", ".NaN", ".nan", "0x1F", "0x1f_ff", "1:30", "190:20:30",
+                          "yes", "No", "on", "OFF", "y", "~", "Null", "NULL", "", " lead", "trail ", "a: b", "- x",
+                          "#x", "'q'", '"dq"', "multi\nline", "tab\tin", "\u0085", "\u2028", "é", "\U0001f600",
+                          "2023-04-05T10:00:00Z", "12345678901234567890", "9223372036854775808", "1e400",
+                          "=", "<<", "&a", "*a", "!x", "? k", "%YAML", "---", "...", "\r", "x\r\ny", "0.1", "100"])
+fast_values = st.recursive(st.one_of(scalars, tricky),
+                           lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                   st.dictionaries(st.text(max_size=6) | tricky | st.integers(0, 9),
+                                                                   inner, max_size=4)), max_leaves=25)
+
+
+@settings(max_examples=500, deadline=None)
+@given(fast_values, st.booleans(), st.sampled_from([None, '"', "'"]), st.integers(0, 400),
+       st.sampled_from(["", " ", "\n", "\r\n", "-", ".", "e5", "0o", "1", ":", "'", '"']))
+def test_the_fast_path_answers_as_pyyaml(value, flow: bool, style, cut: int, insert: str) -> None:
+    """ryaml reads the texts yaml12._fast_load hands it as PyYAML's loader with the YAML 1.2 scalars does;
+    every other text goes down the event path (compared with PyYAML above)."""
+    text = yaml.safe_dump(value, default_flow_style=flow, default_style=style, allow_unicode=True)
+    for candidate in (text, text[:cut] + insert + text[cut:]):
+        fast = yaml12._fast_load(candidate, 64)
+        if fast is not yaml12._NOT_FAST:
+            assert repr(("ok", fast)) == repr(_outcome(_reference, candidate)), candidate
+
+
+@pytest.mark.skipif(yaml12._ryaml is None, reason="ryaml has no wheel for this platform (not installed)")
+def test_the_fast_path_reads_the_demo_cases() -> None:
+    """The gate is not so wide that case files never take the fast path (it would still be correct)."""
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        text = path.read_text(encoding="utf-8")
+        assert yaml12._fast_load(text, 64) is not yaml12._NOT_FAST
+        assert yaml12._fast_load(text, 64) == yaml.load(text, Loader=yaml12.Yaml12Loader)
