@@ -9,7 +9,7 @@ from typing import Any
 
 from reporter.e2b.dates import to_ts
 from reporter.e2b.dictionary import Receiver
-from reporter.e2b.xmlw import Node, el
+from reporter.e2b.xmlw import Node, leaf
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.tables import oids, system
@@ -77,9 +77,9 @@ class Ctx:
     def composition(self) -> Json:
         return self.index.composition or {}
 
-    def ich(self, parent: Node, tag: str, code: str, list_number: int | str, **attrs: str | None) -> Node:
+    def ich(self, parent: Node, tag: str, code: str, list_number: int | str, **attrs: str | None) -> None:
         """A coded element in an ICH code list (OID ...2.1.1.<n>), with the receiver's codeSystemVersion."""
-        return el(parent, tag, code=code, codeSystem=f"{ICH}{list_number}",
+        leaf(parent, tag, code=code, codeSystem=f"{ICH}{list_number}",
                   codeSystemVersion=self.receiver.code_system_version, **attrs)
 
 

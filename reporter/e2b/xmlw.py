@@ -18,21 +18,31 @@ _ROOT_NS = f' xmlns="{V3}" xmlns:xsi="{XSI}"'
 
 class Node:
     """An element of the v3 namespace: tag (local name), its start tag's attributes already written out (in
-    order, escaped), text, children, and the text after it inside its parent (`tail`: mixed content, as an
-    ED's base64 after its <reference>)."""
+    order, escaped), text, children (a str child: a leaf already written out, see `leaf`), and the text after
+    it inside its parent (`tail`: mixed content, as an ED's base64 after its <reference>; see `add_tail`)."""
 
-    __slots__ = ("attrs", "children", "tag", "tail", "text")
+    __slots__ = ("attrs", "children", "mixed", "tag", "tail", "text")
 
     def __init__(self, tag: str, attrs: str, text: str | None) -> None:
         self.tag = tag
         self.attrs = attrs
         self.text = text
         self.tail: str | None = None
-        self.children: list[Node] = []
+        self.mixed = False  # a child has a tail
+        self.children: list[Node | str] = []
 
     def set(self, name: str, value: str) -> None:
         """Add an attribute (a name as written, e.g. 'xsi:schemaLocation')."""
         self.attrs += f' {name}="{_attr(value)}"'
+
+    def add_tail(self, text: str) -> None:
+        """Text after the last child (mixed content)."""
+        last = self.children[-1]
+        if last.__class__ is str:
+            self.children[-1] = last + _text(text)
+        else:
+            last.tail = (last.tail or "") + text
+        self.mixed = True
 
     def __len__(self) -> int:
         return len(self.children)
@@ -60,61 +70,84 @@ def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None
     `xsi_type` sets xsi:type (written first)."""
     if attrs:
         kw = {**attrs, **kw}
-    written = ""
-    if kw:
-        xsi_type = kw.pop("xsi_type", None)
-        if xsi_type:
-            written = f' xsi:type="{xsi_type}"'
-            values = xsi_type
-        else:
-            values = ""
-        for k, v in kw.items():
-            if v is not None:
-                written += f' {k}="{v}"'
-                values += v
-        if _ATTR_SPECIAL.search(values):  # rare: write again with the values escaped
-            items = ({"xsi:type": xsi_type} if xsi_type else {}) | kw
-            written = "".join([f' {k}="{_attr(v)}"' for k, v in items.items() if v is not None])
-    node = Node(tag, written, text)
+    node = Node(tag, _attributes(kw) if kw else "", text)
     if parent is not None:
         parent.children.append(node)
     return node
 
 
-def _write(node: Node, pad: str, out: list[str], indent: bool) -> None:
+def leaf(parent: Node, tag: str, attrs: dict[str, str | None] | None = None, text: str | None = None,
+         **kw: str | None) -> None:
+    """An element that gets no children, as `el` makes it: written out at once (most of a message's
+    elements are such leaves: codes, values, ids, times), so it costs no Node and no walk when written."""
+    if attrs:
+        kw = {**attrs, **kw}
+    written = _attributes(kw) if kw else ""
+    parent.children.append(f"<{tag}{written}/>" if text is None else f"<{tag}{written}>{_text(text)}</{tag}>")
+
+
+# Attribute sets as written, by their (name, value) pairs: most are the same in every message (class and mood
+# codes, ICH observation codes, BL values) and so are written once. Bounded: emptied when full.
+_WRITTEN: dict[tuple[tuple[str, str | None], ...], str] = {}
+_WRITTEN_MAX = 8192
+
+
+def _attributes(kw: dict[str, str | None]) -> str:
+    key = tuple(kw.items())
+    written = _WRITTEN.get(key)
+    if written is None:
+        if len(_WRITTEN) >= _WRITTEN_MAX:
+            _WRITTEN.clear()
+        written = _WRITTEN[key] = _write_attributes(kw)
+    return written
+
+
+def _write_attributes(kw: dict[str, str | None]) -> str:
+    xsi_type = kw.get("xsi_type")
+    items = [("xsi:type", xsi_type)] if xsi_type else []
+    items += [(k, v) for k, v in kw.items() if v is not None and k != "xsi_type"]
+    return "".join([f' {k}="{_attr(v)}"' for k, v in items])
+
+
+def _write(node: Node, pad: str, out: list[str]) -> None:
+    """An element with children, pretty printed (each element on a line of its own, indented by depth)."""
     tag = node.tag
-    children = node.children
-    if children:
-        mixed = node.text is not None
-        if not mixed:
-            for child in children:
-                if child.tail:
-                    mixed = True
-                    break
-        if mixed:  # mixed content: lxml does not indent inside
-            out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text or '')}")
-            for child in children:
-                _write(child, "", out, False)
-                if child.tail:
-                    out.append(_text(child.tail))
-            out.append(f"</{tag}>\n" if indent else f"</{tag}>")
-            return
-        if indent:
-            out.append(f"{pad}<{tag}{node.attrs}>\n")
-            inner = pad + "  "
-            for child in children:
-                _write(child, inner, out, True)
-            out.append(f"{pad}</{tag}>\n")
+    if node.text is not None or node.mixed:  # mixed content: lxml does not indent inside
+        out.append(pad)
+        _write_flat(node, out)
+        out.append("\n")
+        return
+    out.append(f"{pad}<{tag}{node.attrs}>\n")
+    inner = pad + "  "
+    for child in node.children:
+        if child.__class__ is str:
+            out.append(f"{inner}{child}\n")
+        elif child.children:
+            _write(child, inner, out)
+        elif child.text is None:
+            out.append(f"{inner}<{child.tag}{child.attrs}/>\n")
         else:
-            out.append(f"<{tag}{node.attrs}>")
-            for child in children:
-                _write(child, "", out, False)
-            out.append(f"</{tag}>")
+            out.append(f"{inner}<{child.tag}{child.attrs}>{_text(child.text)}</{child.tag}>\n")
+    out.append(f"{pad}</{tag}>\n")
+
+
+def _write_flat(node: Node, out: list[str]) -> None:
+    """An element inside mixed content: written without indentation, its tail after it."""
+    tag = node.tag
+    if node.children:
+        out.append(f"<{tag}{node.attrs}>{_text(node.text or '')}")
+        for child in node.children:
+            if child.__class__ is str:
+                out.append(child)
+            else:
+                _write_flat(child, out)
+        out.append(f"</{tag}>")
     elif node.text is not None:
-        out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text)}</{tag}>\n" if indent
-                   else f"{pad}<{tag}{node.attrs}>{_text(node.text)}</{tag}>")
+        out.append(f"<{tag}{node.attrs}>{_text(node.text)}</{tag}>")
     else:
-        out.append(f"{pad}<{tag}{node.attrs}/>\n" if indent else f"{pad}<{tag}{node.attrs}/>")
+        out.append(f"<{tag}{node.attrs}/>")
+    if node.tail:
+        out.append(_text(node.tail))
 
 
 def to_bytes(root: Node) -> bytes:
@@ -122,7 +155,11 @@ def to_bytes(root: Node) -> bytes:
     out: list[str] = []
     top = Node(root.tag, _ROOT_NS + root.attrs, root.text)  # the root declares the namespaces
     top.children = root.children
-    _write(top, "", out, True)
+    top.mixed = root.mixed
+    if top.children or top.text is not None:
+        _write(top, "", out)
+    else:
+        out.append(f"<{top.tag}{top.attrs}/>\n")
     text = DECLARATION + "".join(out)
     try:
         data: bytes | None = text.encode("utf-8")
@@ -156,10 +193,11 @@ def num(value: float | int | str) -> str:
     return format(value, "f").rstrip("0").rstrip(".") if "e" in repr(value) else repr(value)
 
 
-def bl(parent: Node, value: bool | None, null_flavor: str | None = None) -> Node:
+def bl(parent: Node, value: bool | None, null_flavor: str | None = None) -> None:
     if value is None:
-        return el(parent, "value", xsi_type="BL", nullFlavor=null_flavor or "NI")
-    return el(parent, "value", xsi_type="BL", value="true" if value else "false")
+        leaf(parent, "value", xsi_type="BL", nullFlavor=null_flavor or "NI")
+    else:
+        leaf(parent, "value", xsi_type="BL", value="true" if value else "false")
 
 
 def observation(parent: Node, rel_tag: str, rel_type: str, code: str, code_system: str,
@@ -167,5 +205,5 @@ def observation(parent: Node, rel_tag: str, rel_type: str, code: str, code_syste
     """<rel_tag typeCode=...><observation classCode="OBS" moodCode="EVN"><code .../>: returns the observation."""
     rel = el(parent, rel_tag, typeCode=rel_type)
     obs = el(rel, "observation", classCode="OBS", moodCode="EVN")
-    el(obs, "code", code=code, codeSystem=code_system, displayName=display)
+    leaf(obs, "code", code=code, codeSystem=code_system, displayName=display)
     return obs

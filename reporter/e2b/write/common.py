@@ -9,7 +9,7 @@ from reporter.e2b.context import (
     meddra,
     ts,
 )
-from reporter.e2b.xmlw import Node, el
+from reporter.e2b.xmlw import Node, el, leaf
 from reporter.fhir import read
 
 SEX = {"male": "1", "female": "2"}
@@ -28,9 +28,9 @@ def period(node: Node, resource: Json, start: str, end: str) -> None:
         return
     time = el(node, "effectiveTime", xsi_type="IVL_TS")
     if low or low_nf:
-        el(time, "low", value=ts(low), nullFlavor=None if low else low_nf)
+        leaf(time, "low", value=ts(low), nullFlavor=None if low else low_nf)
     if high or high_nf:
-        el(time, "high", value=ts(high), nullFlavor=None if high else high_nf)
+        leaf(time, "high", value=ts(high), nullFlavor=None if high else high_nf)
 
 
 def product_code(kind: Node, concept: Json | None) -> None:
@@ -38,7 +38,7 @@ def product_code(kind: Node, concept: Json | None) -> None:
     E2B has one code element; an identifier without a code system OID has no place there."""
     for coding in read.codings(concept):
         if read.ext_value(coding, "product_id_kind") and str(coding.get("system", "")).startswith("urn:oid:"):
-            el(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
+            leaf(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
                codeSystemVersion=coding.get("version"))
             return
 

@@ -8,7 +8,7 @@ from reporter.e2b.context import (
     section_text,
 )
 from reporter.e2b.write.common import mdr_value
-from reporter.e2b.xmlw import Node, el
+from reporter.e2b.xmlw import Node, el, leaf
 
 
 def narrative_parts(ctx: Ctx, assessment: Node) -> None:
@@ -20,7 +20,7 @@ def narrative_parts(ctx: Ctx, assessment: Node) -> None:
     for condition in ctx.index.section("sender_diagnosis"):
         obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS",
                  moodCode="EVN")
-        el(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
+        leaf(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
         mdr_value(obs, condition.get("code"))
         author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "1", 21)
@@ -30,7 +30,7 @@ def narrative_parts(ctx: Ctx, assessment: Node) -> None:
 
 def comment(ctx: Ctx, assessment: Node, text: str, author_code: str) -> None:
     obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
-    el(obs, "code", code="10", codeSystem=OBS, displayName="comment")
-    el(obs, "value", xsi_type="ED", text=text)
+    leaf(obs, "code", code="10", codeSystem=OBS, displayName="comment")
+    leaf(obs, "value", xsi_type="ED", text=text)
     author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
     ctx.ich(author, "code", author_code, 21)
