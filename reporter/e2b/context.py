@@ -60,7 +60,7 @@ class Ctx:
 
         if self._case is False:
             try:
-                self._case = bundle_timing_case(self.bundle)
+                self._case = bundle_timing_case(self.bundle, self.index)
             except (ReporterError, ValueError):
                 self._case = None
         case = self._case
