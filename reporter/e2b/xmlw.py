@@ -18,15 +18,17 @@ _ROOT_NS = f' xmlns="{V3}" xmlns:xsi="{XSI}"'
 
 class Node:
     """An element of the v3 namespace: tag (local name), its start tag's attributes already written out (in
-    order, escaped), text, children (a str child: a leaf already written out, see `leaf`), and the text after
-    it inside its parent (`tail`: mixed content, as an ED's base64 after its <reference>; see `add_tail`)."""
+    order, escaped), text, children (a str child: a leaf already written out as its line, see `leaf`), the
+    indentation of its children's lines (`inner`: two spaces a level, as lxml's pretty printer) and the text
+    after it inside its parent (`tail`: mixed content, as an ED's base64 after its <reference>; `add_tail`)."""
 
-    __slots__ = ("attrs", "children", "mixed", "tag", "tail", "text")
+    __slots__ = ("attrs", "children", "inner", "mixed", "tag", "tail", "text")
 
-    def __init__(self, tag: str, attrs: str, text: str | None) -> None:
+    def __init__(self, tag: str, attrs: str, text: str | None, inner: str = "  ") -> None:
         self.tag = tag
         self.attrs = attrs
         self.text = text
+        self.inner = inner
         self.tail: str | None = None
         self.mixed = False  # a child has a tail
         self.children: list[Node | str] = []
@@ -39,7 +41,7 @@ class Node:
         """Text after the last child (mixed content)."""
         last = self.children[-1]
         if last.__class__ is str:
-            self.children[-1] = last + _text(text)
+            self.children[-1] = f"{last[:-1]}{_text(text)}\n"
         else:
             last.tail = (last.tail or "") + text
         self.mixed = True
@@ -70,9 +72,10 @@ def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None
     `xsi_type` sets xsi:type (written first)."""
     if attrs:
         kw = {**attrs, **kw}
-    node = Node(tag, _attributes(kw) if kw else "", text)
-    if parent is not None:
-        parent.children.append(node)
+    if parent is None:
+        return Node(tag, _attributes(kw) if kw else "", text)
+    node = Node(tag, _attributes(kw) if kw else "", text, parent.inner + "  ")
+    parent.children.append(node)
     return node
 
 
@@ -83,7 +86,8 @@ def leaf(parent: Node, tag: str, attrs: dict[str, str | None] | None = None, tex
     if attrs:
         kw = {**attrs, **kw}
     written = _attributes(kw) if kw else ""
-    parent.children.append(f"<{tag}{written}/>" if text is None else f"<{tag}{written}>{_text(text)}</{tag}>")
+    parent.children.append(f"{parent.inner}<{tag}{written}/>\n" if text is None
+                           else f"{parent.inner}<{tag}{written}>{_text(text)}</{tag}>\n")
 
 
 # Attribute sets as written, by their (name, value) pairs: most are the same in every message (class and mood
@@ -109,26 +113,26 @@ def _write_attributes(kw: dict[str, str | None]) -> str:
     return "".join([f' {k}="{_attr(v)}"' for k, v in items])
 
 
-def _write(node: Node, pad: str, out: list[str]) -> None:
+def _write(node: Node, out: list[str]) -> None:
     """An element with children, pretty printed (each element on a line of its own, indented by depth)."""
     tag = node.tag
+    inner = node.inner
     if node.text is not None or node.mixed:  # mixed content: lxml does not indent inside
-        out.append(pad)
+        out.append(inner[:-2])
         _write_flat(node, out)
         out.append("\n")
         return
-    out.append(f"{pad}<{tag}{node.attrs}>\n")
-    inner = pad + "  "
+    out.append(f"{inner[:-2]}<{tag}{node.attrs}>\n")
     for child in node.children:
         if child.__class__ is str:
-            out.append(f"{inner}{child}\n")
+            out.append(child)
         elif child.children:
-            _write(child, inner, out)
+            _write(child, out)
         elif child.text is None:
             out.append(f"{inner}<{child.tag}{child.attrs}/>\n")
         else:
             out.append(f"{inner}<{child.tag}{child.attrs}>{_text(child.text)}</{child.tag}>\n")
-    out.append(f"{pad}</{tag}>\n")
+    out.append(f"{inner[:-2]}</{tag}>\n")
 
 
 def _write_flat(node: Node, out: list[str]) -> None:
@@ -136,9 +140,10 @@ def _write_flat(node: Node, out: list[str]) -> None:
     tag = node.tag
     if node.children:
         out.append(f"<{tag}{node.attrs}>{_text(node.text or '')}")
+        start = len(node.inner)
         for child in node.children:
             if child.__class__ is str:
-                out.append(child)
+                out.append(child[start:-1])  # a leaf's line without its indentation and line end
             else:
                 _write_flat(child, out)
         out.append(f"</{tag}>")
@@ -153,11 +158,11 @@ def _write_flat(node: Node, out: list[str]) -> None:
 def to_bytes(root: Node) -> bytes:
     """The document as lxml writes it (XML declaration, UTF-8, pretty printed), byte for byte."""
     out: list[str] = []
-    top = Node(root.tag, _ROOT_NS + root.attrs, root.text)  # the root declares the namespaces
+    top = Node(root.tag, _ROOT_NS + root.attrs, root.text, root.inner)  # the root declares the namespaces
     top.children = root.children
     top.mixed = root.mixed
     if top.children or top.text is not None:
-        _write(top, "", out)
+        _write(top, out)
     else:
         out.append(f"<{top.tag}{top.attrs}/>\n")
     text = DECLARATION + "".join(out)
