@@ -115,7 +115,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
     original = original_ids(ctx.bundle, ctx.receiver)
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
-       extension=original.get("messageReceiver") or ctx.receiver.message_receiver)
+         extension=original.get("messageReceiver") or ctx.receiver.message_receiver)
     device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")

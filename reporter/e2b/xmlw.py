@@ -72,9 +72,14 @@ def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None
     `xsi_type` sets xsi:type (written first)."""
     if attrs:
         kw = {**attrs, **kw}
+    if kw:
+        key = tuple(kw.items())
+        written = _WRITTEN.get(key) or _attributes(key, kw)
+    else:
+        written = ""
     if parent is None:
-        return Node(tag, _attributes(kw) if kw else "", text)
-    node = Node(tag, _attributes(kw) if kw else "", text, parent.inner + "  ")
+        return Node(tag, written, text)
+    node = Node(tag, written, text, parent.inner + "  ")
     parent.children.append(node)
     return node
 
@@ -85,7 +90,11 @@ def leaf(parent: Node, tag: str, attrs: dict[str, str | None] | None = None, tex
     elements are such leaves: codes, values, ids, times), so it costs no Node and no walk when written."""
     if attrs:
         kw = {**attrs, **kw}
-    written = _attributes(kw) if kw else ""
+    if kw:
+        key = tuple(kw.items())
+        written = _WRITTEN.get(key) or _attributes(key, kw)
+    else:
+        written = ""
     parent.children.append(f"{parent.inner}<{tag}{written}/>\n" if text is None
                            else f"{parent.inner}<{tag}{written}>{_text(text)}</{tag}>\n")
 
@@ -96,21 +105,15 @@ _WRITTEN: dict[tuple[tuple[str, str | None], ...], str] = {}
 _WRITTEN_MAX = 8192
 
 
-def _attributes(kw: dict[str, str | None]) -> str:
-    key = tuple(kw.items())
-    written = _WRITTEN.get(key)
-    if written is None:
-        if len(_WRITTEN) >= _WRITTEN_MAX:
-            _WRITTEN.clear()
-        written = _WRITTEN[key] = _write_attributes(kw)
-    return written
-
-
-def _write_attributes(kw: dict[str, str | None]) -> str:
+def _attributes(key: tuple[tuple[str, str | None], ...], kw: dict[str, str | None]) -> str:
+    """An attribute set seen first (or written as ""): written out and kept."""
+    if len(_WRITTEN) >= _WRITTEN_MAX:
+        _WRITTEN.clear()
     xsi_type = kw.get("xsi_type")
     items = [("xsi:type", xsi_type)] if xsi_type else []
     items += [(k, v) for k, v in kw.items() if v is not None and k != "xsi_type"]
-    return "".join([f' {k}="{_attr(v)}"' for k, v in items])
+    written = _WRITTEN[key] = "".join([f' {k}="{_attr(v)}"' for k, v in items])
+    return written
 
 
 def _write(node: Node, out: list[str]) -> None:

@@ -39,7 +39,7 @@ def product_code(kind: Node, concept: Json | None) -> None:
     for coding in read.codings(concept):
         if read.ext_value(coding, "product_id_kind") and str(coding.get("system", "")).startswith("urn:oid:"):
             leaf(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
-               codeSystemVersion=coding.get("version"))
+                 codeSystemVersion=coding.get("version"))
             return
 
 

@@ -21,10 +21,10 @@ def report_head(ctx: Ctx, event: Node) -> None:
     """C.1.1, C.1.8.1, H.1, C.1.4, C.1.5 and the references (C.1.6.1.r, C.4.r): investigationEvent's head."""
     comp = ctx.composition
     leaf(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1",
-       extension=identifier_value(comp.get("identifier"), "safety_report_id"))
+         extension=identifier_value(comp.get("identifier"), "safety_report_id"))
     worldwide = read.ext_value(comp, "case_identifier") or {}
     leaf(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
-       extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id"))
+         extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id"))
     leaf(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4")
     narrative, _ = section_text(ctx, "narrative")
     leaf(event, "text", text=narrative) if narrative else leaf(event, "text", nullFlavor="NI")
@@ -84,7 +84,7 @@ def report_components(ctx: Ctx, event: Node) -> None:
         obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", **report_type["code"])
         leaf(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
-           displayName=chosen.get("displayName"))
+             displayName=chosen.get("displayName"))
     combination = ctx.receiver.regional_element("FDA.C.1.12")
     if combination:
         value = read.ext_value(comp, "combination_product")
@@ -122,7 +122,7 @@ def report_relations(ctx: Ctx, event: Node) -> None:
         leaf(inv, "code", nullFlavor="NA")
         act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
         leaf(act, "id", root="2.16.840.1.113883.3.989.2.1.3.2", extension=(linked.get("valueIdentifier") or {})
-           .get("value"))
+             .get("value"))
     for author in comp.get("author") or []:
         role = ctx.index.resolve(author)
         if role and role.get("resourceType") == "PractitionerRole":
@@ -152,7 +152,7 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     else:
         # a null flavor names no code system of its own: an imported one gets the source's, if it had one
         leaf(qual, "code", codeSystem=None if ctx.imported else "2.16.840.1.113883.3.989.2.1.1.6",
-           nullFlavor=read.absent_reason(qualification) or "UNK")
+             nullFlavor=read.absent_reason(qualification) or "UNK")
     country, country_flavor = read.text(address, "country")
     if country or country_flavor:
         place = el(el(who, "asLocatedEntity", classCode="LOCE"), "location", classCode="COUNTRY",
@@ -256,7 +256,7 @@ def other_case_id(event: Node, other: Json) -> None:
     ident = other.get("valueIdentifier") or {}
     act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
     leaf(act, "id", root="2.16.840.1.113883.3.989.2.1.3.3", extension=ident.get("value"),
-       assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
+         assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
 
 
 def report_characteristics(ctx: Ctx, event: Node) -> None:
@@ -322,10 +322,12 @@ def study(ctx: Ctx, role: Node) -> None:
                  moodCode="EVN")
         number, flavor = read.text(ident, "value")
         leaf(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", **({"extension": number} if number or not flavor
-                                                                else {"nullFlavor": flavor}))
+                                                                  else {"nullFlavor": flavor}))
         country, country_flavor = read.ext_text(ident, "registration_country")
         if country or country_flavor:
             place = el(el(el(reg, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
                        "governingPlace", classCode="COUNTRY", determinerCode="INSTANCE")
-            leaf(place, "code", code=country, codeSystem=ISO_COUNTRY) if country else leaf(place, "code",
-                                                                                       nullFlavor=country_flavor)
+            if country:
+                leaf(place, "code", code=country, codeSystem=ISO_COUNTRY)
+            else:
+                leaf(place, "code", nullFlavor=country_flavor)

@@ -61,10 +61,12 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
         entity = el(person, "asIdentifiedEntity", classCode="IDENT")
         value, flavor = read.text(ident, "value")
         root = (ident.get("system") or "").removeprefix("urn:oid:")
-        leaf(entity, "id", root=root, extension=value) if value or not flavor else leaf(entity, "id", root=root,
-                                                                                    nullFlavor=flavor)
+        if value or not flavor:
+            leaf(entity, "id", root=root, extension=value)
+        else:
+            leaf(entity, "id", root=root, nullFlavor=flavor)
         leaf(entity, "code", code={"7": "1", "8": "2", "9": "3", "10": "4"}.get(
-            (ident.get("system") or "").rsplit(".", 1)[-1], "3"), codeSystem="2.16.840.1.113883.3.989.2.1.1.4")
+              (ident.get("system") or "").rsplit(".", 1)[-1], "3"), codeSystem="2.16.840.1.113883.3.989.2.1.1.4")
     parent(ctx, person)
 
 
@@ -145,10 +147,10 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
             coding = (concept or {}).get("coding", [{}])[0]
             if coding.get("code"):
                 leaf(node, "value", xsi_type="CE", code=coding["code"], codeSystem=regional["value_system"],
-                   displayName=coding.get("display"))
+                     displayName=coding.get("display"))
             else:
                 leaf(node, "value", xsi_type="CE", nullFlavor=(read.absent_reason(value) if value else None)
-                   or regional.get("null_flavor", "UNK"))
+                     or regional.get("null_flavor", "UNK"))
 
 
 def history(ctx: Ctx, role: Node) -> None:
@@ -169,7 +171,7 @@ def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | 
         period(obs, cond, "onsetDateTime", "abatementDateTime")
         for note in cond.get("note") or []:
             leaf(observation(obs, "outboundRelationship2", "COMP", "10", OBS), "value", xsi_type="ED",
-               text=note.get("text"))
+                 text=note.get("text"))
         family = read.ext_value(cond, "family_history")
         if family is not None:
             bl(observation(obs, "outboundRelationship2", "EXPL", "38", OBS), family)

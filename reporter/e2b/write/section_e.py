@@ -44,7 +44,7 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     text = english or (concept.get("text") if not language or language == "und" else None)
     if text:
         leaf(observation(obs, "outboundRelationship2", "PERT", "30", OBS, "reactionForTranslation"), "value",
-           xsi_type="ED", text=text)
+             xsi_type="ED", text=text)
     highlighted = ich_code(read.ext_value(event, "highlighted_by_reporter"), 10)
     criteria = read.criteria_present(event)
     if highlighted:

@@ -75,7 +75,7 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
         notes.append(f"Result: {text}")
     if notes:
         leaf(observation(node, "outboundRelationship2", "REFR", "10", OBS, "comment"), "value", xsi_type="ED",
-           text="; ".join(notes))
+             text="; ".join(notes))
     more = read.ext_value(obs, "more_info")
     if more is not None:
         bl(observation(node, "outboundRelationship2", "REFR", "25", OBS, "moreInformationAvailable"), more)

@@ -61,16 +61,16 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     if cumulative:
         value, unit = ucum(cumulative)
         leaf(observation(admin, "outboundRelationship2", "SUMM", "14", OBS, "cumulativeDoseToReaction"), "value",
-           xsi_type="PQ", value=value, unit=unit)
+             xsi_type="PQ", value=value, unit=unit)
     gestation = read.ext_value(statement, "gestation_at_exposure")
     if gestation:
         value, unit = ucum(gestation)
         leaf(observation(admin, "outboundRelationship2", "REFR", "16", OBS, "gestationPeriod"), "value",
-           xsi_type="PQ", value=value, unit=unit)
+             xsi_type="PQ", value=value, unit=unit)
     blinded = read.ext_value(medication, "blinded")
     if isinstance(blinded, bool):  # G.k.2.5 investigational product blinded
         leaf(observation(admin, "outboundRelationship2", "PERT", "6", OBS, "blinded"), "value", xsi_type="BL",
-           value="true" if blinded else "false")
+             value="true" if blinded else "false")
     for event, entity in links:
         rechallenge = ich_code(read.ext_value(entity, "rechallenge"), 16)
         if rechallenge:
@@ -87,15 +87,15 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
                     "value", code, 17, xsi_type="CE")
         elif flavor and ctx.allows_null_flavor("G.k.10.r", flavor):  # FDA.G.k.10a: NA where no code applies
             leaf(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"), "value",
-               xsi_type="CE", nullFlavor=flavor)
+                 xsi_type="CE", nullFlavor=flavor)
         elif (fda := ctx.receiver.regional_element("FDA.G.k.10a")) and (coding := info.get("valueCoding") or {}) \
                 .get("system") == f"urn:oid:{fda['value_system']}" and coding.get("code"):
             leaf(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "FDAAddDrugInformation"), "value",
-               xsi_type="CE", code=coding["code"], codeSystem=fda["value_system"])
+                 xsi_type="CE", code=coding["code"], codeSystem=fda["value_system"])
     text = additional_text(statement, links)
     if text:
         leaf(observation(admin, "outboundRelationship2", "REFR", "2", OBS, "additionalInformation"), "value",
-           xsi_type="ST", text=text)
+             xsi_type="ST", text=text)
     for reason in statement.get("reasonCode") or []:
         indication(ctx, admin, reason)
     action = ich_code(read.ext_value(statement, "action_taken"), 15)
@@ -139,7 +139,7 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
         termid = next(iter(read.codings(ingredient.get("itemCodeableConcept"))), None)
         if termid and str(termid.get("system", "")).startswith("urn:oid:"):  # G.k.2.3.r.2a/b
             leaf(substance, "code", code=termid.get("code"), codeSystem=termid["system"][8:],
-               codeSystemVersion=termid.get("version"))
+                 codeSystemVersion=termid.get("version"))
         leaf(substance, "name", text=(ingredient.get("itemCodeableConcept") or {}).get("text"))
     devices(ctx, kind, statement)
     country = read.ext_value(medication, "country_obtained")
@@ -189,14 +189,14 @@ def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
         malfunction = read.ext_value(device, "device_malfunction")
         if isinstance(malfunction, bool):
             leaf(_characteristic(made, spec["malfunction"]), "value", xsi_type="BL",
-               value="true" if malfunction else "false")
+                 value="true" if malfunction else "false")
         for key, ext_key in (("problem", "device_problem"), ("usage", "device_usage"),
                              ("remedial_action", "device_remedial_action"), ("follow_up", "device_follow_up")):
             for coded in read.extensions(device, ext_key):
                 value = (coded.get("valueCoding") or {}).get("code")
                 if value:
                     leaf(_characteristic(made, spec[key]), "value", xsi_type="CE", code=value,
-                       codeSystem=spec[key]["value_system"])
+                         codeSystem=spec[key]["value_system"])
         for coded in read.extensions(device, "device_operator"):
             value = (coded.get("valueCoding") or {}).get("code")
             if value:
