@@ -160,7 +160,7 @@ def _write_flat(node: Node, out: list[str]) -> None:
 
 def to_bytes(root: Node) -> bytes:
     """The document as lxml writes it (XML declaration, UTF-8, pretty printed), byte for byte."""
-    out: list[str] = []
+    out: list[str] = [DECLARATION]
     top = Node(root.tag, _ROOT_NS + root.attrs, root.text, root.inner)  # the root declares the namespaces
     top.children = root.children
     top.mixed = root.mixed
@@ -168,7 +168,7 @@ def to_bytes(root: Node) -> bytes:
         _write(top, out)
     else:
         out.append(f"<{top.tag}{top.attrs}/>\n")
-    text = DECLARATION + "".join(out)
+    text = "".join(out)
     try:
         data: bytes | None = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
