@@ -9,7 +9,7 @@ from typing import Any
 
 from reporter.e2b.dates import to_ts
 from reporter.e2b.dictionary import Receiver
-from reporter.e2b.xmlw import Node, leaf
+from reporter.e2b.xmlw import Node, leaf, num
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.tables import oids, system
@@ -115,7 +115,6 @@ def uuid_of(resource: Json) -> str:
 def ucum(quantity: Json | None) -> tuple[str | None, str | None]:
     if not quantity:
         return None, None
-    from reporter.e2b.xmlw import num
     value = quantity.get("value")
     return (num(value) if value is not None else None), (quantity.get("code") or quantity.get("unit"))
 
