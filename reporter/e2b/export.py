@@ -33,7 +33,7 @@ from reporter.e2b.write.section_c import (
 from reporter.e2b.write.section_d import patient_role
 from reporter.e2b.write.section_g import drug_links, drugs, roles_and_causality
 from reporter.e2b.write.section_h import narrative_parts
-from reporter.e2b.xmlw import Node, el, leaf
+from reporter.e2b.xmlw import Node, el, leaf, wrap
 from reporter.errors import E2BError
 from reporter.fhir import read
 from reporter.limits import forbidden_text
@@ -112,19 +112,19 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
                        ("processingCode", {"code": "P"}), ("processingModeCode", {"code": "T"}),
                        ("acceptAckCode", {"code": "AL"})):
         leaf(msg, tag, attrs)
-    device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
+    device = wrap(msg, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
     original = original_ids(ctx.bundle, ctx.receiver)
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
          extension=original.get("messageReceiver") or ctx.receiver.message_receiver)
-    device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
+    device = wrap(msg, "sender", "SND", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
     leaf(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
     leaf(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
-    event = el(el(act, "subject", typeCode="SUBJ"), "investigationEvent", classCode="INVSTG", moodCode="EVN")
+    event = wrap(act, "subject", "SUBJ", "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
-    assessment = el(el(event, "component", typeCode="COMP"), "adverseEventAssessment", classCode="INVSTG",
-                    moodCode="EVN")
+    assessment = wrap(event, "component", "COMP", "adverseEventAssessment", classCode="INVSTG",
+                      moodCode="EVN")
     links = drug_links(ctx)
     names = {f"urn:uuid:{s['id']}": drug_name(ctx, s) for s in ctx.index.section("drugs")}
     role = patient_role(ctx, assessment, names)
@@ -196,9 +196,9 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
         message(ctx, batch, creation, sender)
     originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
-    device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
+    device = wrap(batch, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
-    device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
+    device = wrap(batch, "sender", "SND", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
     return xmlw.to_bytes(batch), profile
 

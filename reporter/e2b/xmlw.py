@@ -19,10 +19,11 @@ _ROOT_NS = f' xmlns="{V3}" xmlns:xsi="{XSI}"'
 class Node:
     """An element of the v3 namespace: tag (local name), its start tag's attributes already written out (in
     order, escaped), text, children (a str child: a leaf already written out as its line, see `leaf`), the
-    indentation of its children's lines (`inner`: two spaces a level, as lxml's pretty printer) and the text
-    after it inside its parent (`tail`: mixed content, as an ED's base64 after its <reference>; `add_tail`)."""
+    indentation of its children's lines (`inner`: two spaces a level, as lxml's pretty printer), the text
+    after it inside its parent (`tail`: mixed content, as an ED's base64 after its <reference>; `add_tail`) and
+    the start and end tags of an element around it that has no other child (`wrapper`, see `wrap`)."""
 
-    __slots__ = ("attrs", "children", "inner", "mixed", "tag", "tail", "text")
+    __slots__ = ("attrs", "children", "inner", "mixed", "tag", "tail", "text", "wrapper")
 
     def __init__(self, tag: str, attrs: str, text: str | None, inner: str = "  ") -> None:
         self.tag = tag
@@ -31,6 +32,7 @@ class Node:
         self.inner = inner
         self.tail: str | None = None
         self.mixed = False  # a child has a tail
+        self.wrapper: tuple[str, str] | None = None
         self.children: list[Node | str] = []
 
     def set(self, name: str, value: str) -> None:
@@ -84,6 +86,25 @@ def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None
     return node
 
 
+def wrap(parent: Node, outer: str, type_code: str, tag: str, attrs: dict[str, str | None] | None = None,
+         text: str | None = None, **kw: str | None) -> Node:
+    """`el(el(parent, outer, typeCode=type_code), tag, ...)` as one Node: HL7 v3 puts most elements inside an
+    act relationship or participation of their own (<component typeCode="COMP"><observation ...>)."""
+    node = el(None, tag, attrs, text, **kw)
+    node.inner = parent.inner + "    "
+    node.wrapper = _WRAPPERS.get((outer, type_code)) or _wrapper(outer, type_code)
+    parent.children.append(node)
+    return node
+
+
+_WRAPPERS: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _wrapper(outer: str, type_code: str) -> tuple[str, str]:
+    found = _WRAPPERS[(outer, type_code)] = (f'<{outer} typeCode="{_attr(type_code)}">', f"</{outer}>")
+    return found
+
+
 def leaf(parent: Node, tag: str, attrs: dict[str, str | None] | None = None, text: str | None = None,
          **kw: str | None) -> None:
     """An element that gets no children, as `el` makes it: written out at once (most of a message's
@@ -117,29 +138,36 @@ def _attributes(key: tuple[tuple[str, str | None], ...], kw: dict[str, str | Non
 
 
 def _write(node: Node, out: list[str]) -> None:
-    """An element with children, pretty printed (each element on a line of its own, indented by depth)."""
+    """An element pretty printed (each element on a line of its own, indented by depth)."""
     tag = node.tag
     inner = node.inner
-    if node.text is not None or node.mixed:  # mixed content: lxml does not indent inside
-        out.append(inner[:-2])
+    pad = inner[:-2]
+    wrapper = node.wrapper
+    if wrapper is not None:
+        out.append(f"{pad[:-2]}{wrapper[0]}\n")
+    if node.text is not None or node.mixed or not node.children:  # mixed content: lxml does not indent inside
+        out.append(pad)
         _write_flat(node, out)
         out.append("\n")
-        return
-    out.append(f"{inner[:-2]}<{tag}{node.attrs}>\n")
-    for child in node.children:
-        if child.__class__ is str:
-            out.append(child)
-        elif child.children:
-            _write(child, out)
-        elif child.text is None:
-            out.append(f"{inner}<{child.tag}{child.attrs}/>\n")
-        else:
-            out.append(f"{inner}<{child.tag}{child.attrs}>{_text(child.text)}</{child.tag}>\n")
-    out.append(f"{inner[:-2]}</{tag}>\n")
+    else:
+        out.append(f"{pad}<{tag}{node.attrs}>\n")
+        for child in node.children:
+            if child.__class__ is str:
+                out.append(child)
+            elif child.children or child.wrapper is not None:
+                _write(child, out)
+            elif child.text is None:
+                out.append(f"{inner}<{child.tag}{child.attrs}/>\n")
+            else:
+                out.append(f"{inner}<{child.tag}{child.attrs}>{_text(child.text)}</{child.tag}>\n")
+        out.append(f"{pad}</{tag}>\n")
+    if wrapper is not None:
+        out.append(f"{pad[:-2]}{wrapper[1]}\n")
 
 
 def _write_flat(node: Node, out: list[str]) -> None:
-    """An element inside mixed content: written without indentation, its tail after it."""
+    """An element inside mixed content (or one without children): written without indentation. Its wrapper
+    and tail are the caller's to write."""
     tag = node.tag
     if node.children:
         out.append(f"<{tag}{node.attrs}>{_text(node.text or '')}")
@@ -147,15 +175,20 @@ def _write_flat(node: Node, out: list[str]) -> None:
         for child in node.children:
             if child.__class__ is str:
                 out.append(child[start:-1])  # a leaf's line without its indentation and line end
-            else:
-                _write_flat(child, out)
+                continue
+            wrapper = child.wrapper
+            if wrapper is not None:
+                out.append(wrapper[0])
+            _write_flat(child, out)
+            if wrapper is not None:
+                out.append(wrapper[1])
+            if child.tail:  # after the wrapper: the wrapped element is its only child
+                out.append(_text(child.tail))
         out.append(f"</{tag}>")
     elif node.text is not None:
         out.append(f"<{tag}{node.attrs}>{_text(node.text)}</{tag}>")
     else:
         out.append(f"<{tag}{node.attrs}/>")
-    if node.tail:
-        out.append(_text(node.tail))
 
 
 def to_bytes(root: Node) -> bytes:
@@ -164,10 +197,7 @@ def to_bytes(root: Node) -> bytes:
     top = Node(root.tag, _ROOT_NS + root.attrs, root.text, root.inner)  # the root declares the namespaces
     top.children = root.children
     top.mixed = root.mixed
-    if top.children or top.text is not None:
-        _write(top, out)
-    else:
-        out.append(f"<{top.tag}{top.attrs}/>\n")
+    _write(top, out)
     text = "".join(out)
     try:
         data: bytes | None = text.encode("utf-8")
@@ -211,7 +241,6 @@ def bl(parent: Node, value: bool | None, null_flavor: str | None = None) -> None
 def observation(parent: Node, rel_tag: str, rel_type: str, code: str, code_system: str,
                 display: str | None = None) -> Node:
     """<rel_tag typeCode=...><observation classCode="OBS" moodCode="EVN"><code .../>: returns the observation."""
-    rel = el(parent, rel_tag, typeCode=rel_type)
-    obs = el(rel, "observation", classCode="OBS", moodCode="EVN")
+    obs = wrap(parent, rel_tag, rel_type, "observation", classCode="OBS", moodCode="EVN")
     leaf(obs, "code", code=code, codeSystem=code_system, displayName=display)
     return obs

@@ -17,14 +17,26 @@ tails = st.one_of(st.none(), st.none(), st.sampled_from(["tail", "a&b<c>", " "])
 nodes = st.recursive(st.tuples(st.sampled_from(["value", "code", "text"]), st.dictionaries(
     st.sampled_from(["code", "value", "xsi_type", "unit"]), texts, max_size=3), texts, st.just([]), tails,
     st.booleans()),
-    lambda inner: st.tuples(st.sampled_from(["component", "observation"]), st.dictionaries(
-        st.sampled_from(["typeCode", "classCode"]), texts, max_size=2), texts, st.lists(inner, max_size=3), tails,
-        st.just(False)),
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["component", "observation"]), st.dictionaries(
+            st.sampled_from(["typeCode", "classCode"]), texts, max_size=2), texts, st.lists(inner, max_size=3),
+            tails, st.just(False)),
+        # an element wrapped in one of its own (`wrap`): the wrapper's typeCode, its single child
+        st.tuples(st.just("subject1"), st.fixed_dictionaries({"typeCode": st.sampled_from(["SBJ", 'a"&<'])}),
+                  st.none(), st.tuples(inner), tails, st.just(False))),
     max_leaves=12)
 
 
 def _light(parent, spec):
     tag, attrs, text, children, tail, as_leaf = spec
+    if isinstance(children, tuple) and not children[0][4] and not children[0][5]:  # a wrapper and its child
+        inner_tag, inner_attrs, inner_text, inner_children, _, _ = children[0]
+        node = xmlw.wrap(parent, tag, attrs["typeCode"], inner_tag, inner_attrs, inner_text)
+        for child in inner_children:
+            _light(node, child)
+        if tail:
+            parent.add_tail(tail)
+        return node
     if as_leaf:
         xmlw.leaf(parent, tag, attrs, text)
     else:

@@ -9,7 +9,7 @@ from reporter.e2b.context import (
     meddra,
     ts,
 )
-from reporter.e2b.xmlw import Node, el, leaf
+from reporter.e2b.xmlw import Node, el, leaf, wrap
 from reporter.fhir import read
 
 SEX = {"male": "1", "female": "2"}
@@ -57,6 +57,6 @@ def describe_relative(relative: read.Relative, drug_names: dict[str, str]) -> st
 
 def category_organizer(ctx: Ctx, role: Node, code: str) -> Node:
     """A subjectOf2/organizer of the patient role named by an ICH organizer code (3 tests, 4 drugs)."""
-    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", code, 20)
     return organizer

@@ -12,7 +12,7 @@ from reporter.e2b.context import (
     section_text,
     ts,
 )
-from reporter.e2b.xmlw import Node, bl, el, leaf
+from reporter.e2b.xmlw import Node, bl, el, leaf, wrap
 from reporter.fhir import read
 from reporter.tables import system
 
@@ -35,12 +35,12 @@ def report_head(ctx: Ctx, event: Node) -> None:
     documents = read.extension(comp, "additional_documents")
     for sub in (documents or {}).get("extension") or []:
         if sub.get("url") == "document":
-            doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
+            doc = wrap(event, "reference", "REFR", "document", classCode="DOC", moodCode="EVN")
             ctx.ich(doc, "code", "1", 27)
             leaf(doc, "title", text=(sub.get("valueAttachment") or {}).get("title"))
             included_file(doc, sub.get("valueAttachment"))
     for ref in ctx.index.section("literature"):
-        doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
+        doc = wrap(event, "reference", "REFR", "document", classCode="DOC", moodCode="EVN")
         ctx.ich(doc, "code", "2", 27)
         for content in (ref.get("content") or [])[1:2]:  # C.4.r.2: the article itself
             included_file(doc, content.get("attachment"))
@@ -81,22 +81,22 @@ def report_components(ctx: Ctx, event: Node) -> None:
     if report_type:  # as the case says, else derived from C.1.7 (an assumption the case does not hold)
         held = (read.ext_value(comp, "fda_report_type") or {}).get("code")
         chosen = {"code": held} if held else report_type["values"]["true" if expedited else "false"]
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", **report_type["code"])
         leaf(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
              displayName=chosen.get("displayName"))
     combination = ctx.receiver.regional_element("FDA.C.1.12")
     if combination:
         value = read.ext_value(comp, "combination_product")
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", **combination["code"])
         bl(obs, value if isinstance(value, bool) else None)  # required by FDA: NI when the case is silent
     _, summaries = section_text(ctx, "narrative")
     for language, text in summaries:
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
+        obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", code="36", codeSystem=OBS, displayName="summaryAndComment")
         leaf(obs, "value", xsi_type="ED", language=language, text=text)
-        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        author = wrap(obs, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "2", 21)
 
 
@@ -110,8 +110,8 @@ def report_relations(ctx: Ctx, event: Node) -> None:
     first = first or ("" if unknown else "2")
     inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
     ctx.ich(inv, "code", "1", 22)
-    act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-    entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    act = wrap(inv, "subjectOf2", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+    entity = wrap(act, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
     if unknown:
         leaf(entity, "code", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.3")
     else:
@@ -120,7 +120,7 @@ def report_relations(ctx: Ctx, event: Node) -> None:
         rel = el(event, "outboundRelationship", typeCode="SPRT")
         inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
         leaf(inv, "code", nullFlavor="NA")
-        act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+        act = wrap(inv, "subjectOf2", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
         leaf(act, "id", root="2.16.840.1.113883.3.989.2.1.3.2", extension=(linked.get("valueIdentifier") or {})
              .get("value"))
     for author in comp.get("author") or []:
@@ -136,8 +136,8 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
         leaf(rel, "priorityNumber", value="1")
     inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
     ctx.ich(inv, "code", "2", 22)
-    act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-    entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    act = wrap(inv, "subjectOf2", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+    entity = wrap(act, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
     address = (person.get("address") or [{}])[0]
     # a reporter's email is FDA's regional element (FDA.C.2.r.2.8); ICH has none
     address_and_telecom(entity, address, person.get("telecom") or [],
@@ -226,8 +226,8 @@ def report_sender(ctx: Ctx, event: Node) -> None:
     for other in others[:rank]:
         other_case_id(event, other)
     if org:
-        act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-        entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        act = wrap(event, "subjectOf1", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+        entity = wrap(act, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
         sender_type = ich_code((org.get("type") or [None])[0], 7)
         ctx.ich(entity, "code", sender_type or "6", 7)
         address = (org.get("address") or [{}])[0]
@@ -254,7 +254,7 @@ def report_sender(ctx: Ctx, event: Node) -> None:
 def other_case_id(event: Node, other: Json) -> None:
     """C.1.9.1.r: one other case identifier (subjectOf1/controlActEvent/id)."""
     ident = other.get("valueIdentifier") or {}
-    act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
+    act = wrap(event, "subjectOf1", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
     leaf(act, "id", root="2.16.840.1.113883.3.989.2.1.3.3", extension=ident.get("value"),
          assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
 
@@ -268,8 +268,8 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
     ctx.ich(char, "code", "1", 23)
     ctx.ich(char, "value", report_type or "4", 2, xsi_type="CE")
     # C.1.9.1: as the case says, else true when other case ids are known and NI otherwise.
-    char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
-              moodCode="EVN")
+    char = wrap(event, "subjectOf2", "SUBJ", "investigationCharacteristic", classCode="OBS",
+                moodCode="EVN")
     ctx.ich(char, "code", "2", 23)
     flag = read.extension(comp, "previous_case_ids")
     held = read.value_of(flag) if flag else None
@@ -278,14 +278,14 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
     amendment = read.extension(comp, "report_amendment")
     if amendment:
         kind = ich_code(read.sub_value(amendment, "amendmentType"), 5)
-        char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
-                  moodCode="EVN")
+        char = wrap(event, "subjectOf2", "SUBJ", "investigationCharacteristic", classCode="OBS",
+                    moodCode="EVN")
         ctx.ich(char, "code", "3", 23)
         ctx.ich(char, "value", kind or "2", 5, xsi_type="CE")
         reason = read.sub_value(amendment, "amendmentReason")
         if reason:
-            char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
-                      moodCode="EVN")
+            char = wrap(event, "subjectOf2", "SUBJ", "investigationCharacteristic", classCode="OBS",
+                        moodCode="EVN")
             ctx.ich(char, "code", "4", 23)
             value = el(char, "value", xsi_type="CE", codeSystem="2.16.840.1.113883.3.989.2.1.1.5")
             leaf(value, "originalText", text=reason)
@@ -296,7 +296,7 @@ def study(ctx: Ctx, role: Node) -> None:
                  None)
     if not found:
         return
-    research = el(el(role, "subjectOf1", typeCode="SBJ"), "researchStudy", classCode="CLNTRL", moodCode="EVN")
+    research = wrap(role, "subjectOf1", "SBJ", "researchStudy", classCode="CLNTRL", moodCode="EVN")
     idents = found.get("identifier") or []
     sponsor = next((i for i in idents if i.get("system", "").endswith(".3.5")), None)
     number, flavor = read.text(sponsor, "value")
@@ -312,20 +312,20 @@ def study(ctx: Ctx, role: Node) -> None:
                         ("FDA.C.5.6.r", "fda_cross_reported_ind")):
         regional = ctx.receiver.regional_element(number)
         for ident in (i for i in idents if i.get("system") == system(key)) if regional else ():
-            reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
-                     moodCode="EVN")
+            reg = wrap(research, "authorization", "AUTH", "studyRegistration", classCode="ACT",
+                       moodCode="EVN")
             leaf(reg, "id", root=regional["root"], extension=ident.get("value"))
     for ident in idents:
         if not ident.get("system", "").endswith(".3.6"):
             continue
-        reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
-                 moodCode="EVN")
+        reg = wrap(research, "authorization", "AUTH", "studyRegistration", classCode="ACT",
+                   moodCode="EVN")
         number, flavor = read.text(ident, "value")
         leaf(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", **({"extension": number} if number or not flavor
                                                                   else {"nullFlavor": flavor}))
         country, country_flavor = read.ext_text(ident, "registration_country")
         if country or country_flavor:
-            place = el(el(el(reg, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
+            place = el(wrap(reg, "author", "AUT", "territorialAuthority", classCode="TERR"),
                        "governingPlace", classCode="COUNTRY", determinerCode="INSTANCE")
             if country:
                 leaf(place, "code", code=country, codeSystem=ISO_COUNTRY)

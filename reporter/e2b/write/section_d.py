@@ -16,14 +16,14 @@ from reporter.e2b.write.common import SEX, mdr_value, period, product_code
 from reporter.e2b.write.section_c import person_name, study
 from reporter.e2b.write.section_e import reaction
 from reporter.e2b.write.section_f import tests
-from reporter.e2b.xmlw import Node, bl, el, leaf, observation
+from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
 
 DEATH_DATE, DEATH_CAUSE, AUTOPSY = "31211-6", "69453-9", "85699-7"
 
 
 def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> Node:
-    role = el(el(assessment, "subject1", typeCode="SBJ"), "primaryRole", classCode="INVSBJ")
+    role = wrap(assessment, "subject1", "SBJ", "primaryRole", classCode="INVSBJ")
     patient = ctx.index.patient or {}
     player(ctx, role, patient)
     study(ctx, role)
@@ -141,7 +141,7 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
             continue
         values = read.extensions(patient, key) or [None]  # required by FDA: UNK when the case has none
         for value in values:
-            node = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
+            node = wrap(role, "subjectOf2", "SBJ", "observation", classCode="OBS", moodCode="EVN")
             leaf(node, "code", **regional["code"])
             concept = (value or {}).get("valueCodeableConcept")
             coding = (concept or {}).get("coding", [{}])[0]
@@ -163,10 +163,10 @@ def history(ctx: Ctx, role: Node) -> None:
 
 def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | None,
                       concomitant: bool | None, text_flavor: str | None = None) -> None:
-    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", "1", 20)
     for cond in conditions:
-        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+        obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
         mdr_value(obs, cond.get("code"), tag="code", xsi_type=None)
         period(obs, cond, "onsetDateTime", "abatementDateTime")
         for note in cond.get("note") or []:
@@ -184,14 +184,14 @@ def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | 
             else:
                 bl(continuing, None, read.absent_reason(status) or "UNK")
     if text or text_flavor:
-        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+        obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", code="18", codeSystem=OBS, displayName="historyAndConcurrentConditionText")
         if text:
             leaf(obs, "value", xsi_type="ED", text=text)
         else:
             leaf(obs, "value", xsi_type="ED", nullFlavor=text_flavor)
     if concomitant is not None:
-        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+        obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", code="11", codeSystem=OBS, displayName="concomitantTherapy")
         bl(obs, bool(concomitant))
 
@@ -199,13 +199,13 @@ def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | 
 def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
     if not statements:
         return
-    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", "2", 20)
     for statement in statements:
-        admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
-                   moodCode="EVN")
+        admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
+                     moodCode="EVN")
         period(admin, statement.get("effectivePeriod") or {}, "start", "end")
-        kind = el(el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST"),
+        kind = el(wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST"),
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         product_code(kind, statement.get("medicationCodeableConcept"))
         name, flavor = read.text(statement.get("medicationCodeableConcept"), "text")

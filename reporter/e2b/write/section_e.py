@@ -13,7 +13,7 @@ from reporter.e2b.context import (
     uuid_of,
 )
 from reporter.e2b.write.common import mdr_value
-from reporter.e2b.xmlw import Node, bl, el, leaf, observation
+from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
 
 SERIOUSNESS = ["34", "21", "33", "35", "12", "26"]   # E.i.3.2a-f, in order
@@ -25,7 +25,7 @@ OUTCOME = {"resolved": "1", "recovering": "2", "ongoing": "3", "resolvedWithSequ
 
 def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     """E.i: one observation per AdverseEvent."""
-    obs = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
+    obs = wrap(role, "subjectOf2", "SBJ", "observation", classCode="OBS", moodCode="EVN")
     leaf(obs, "id", root=uuid_of(event))  # an imported one keeps its own
     leaf(obs, "code", code="29", codeSystem=OBS, displayName="reaction")
     reaction_time(obs, event)
@@ -37,7 +37,7 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
         leaf(value, "originalText", language=language, text=concept.get("text"))
     country = read.ext_value(event, "reaction_country")
     if country:
-        place = el(el(el(obs, "location", typeCode="LOC"), "locatedEntity", classCode="LOCE"), "locatedPlace",
+        place = el(wrap(obs, "location", "LOC", "locatedEntity", classCode="LOCE"), "locatedPlace",
                    classCode="COUNTRY", determinerCode="INSTANCE")
         leaf(place, "code", code=country, codeSystem=ISO_COUNTRY)
     english = read.sub_value(translation, "content") if translation else None
@@ -58,7 +58,7 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     intervention = ctx.receiver.regional_element("FDA.E.i.3.2h")
     if intervention:
         flags = read.seriousness_criteria(event, f"urn:oid:{intervention['code']['codeSystem']}")
-        node = el(el(obs, "outboundRelationship2", typeCode="PERT"), "observation", classCode="OBS", moodCode="EVN")
+        node = wrap(obs, "outboundRelationship2", "PERT", "observation", classCode="OBS", moodCode="EVN")
         leaf(node, "code", **intervention["code"])
         bl(node, True if flags.get(intervention["code"]["code"]) is True else None)
     outcome = ((event.get("outcome") or {}).get("coding") or [{}])[0].get("code")

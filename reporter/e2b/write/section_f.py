@@ -11,7 +11,7 @@ from reporter.e2b.context import (
     ucum,
 )
 from reporter.e2b.write.common import category_organizer, describe_relative, mdr_value
-from reporter.e2b.xmlw import Node, bl, el, leaf, observation
+from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
 
 COMPARATOR = {"<": ("high", "false"), "<=": ("high", "true"), ">": ("low", "false"), ">=": ("low", "true")}
@@ -27,7 +27,7 @@ def tests(ctx: Ctx, role: Node, relative_notes: dict[str, str]) -> None:
 
 
 def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -> None:
-    node = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+    node = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
     concept = obs.get("code") or {}
     code = mdr_value(node, concept, tag="code", xsi_type=None)
     if concept.get("text"):
@@ -66,8 +66,8 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
         for bound, flag in (("low", "L"), ("high", "H")):
             if ref.get(bound):
                 number, unit = ucum(ref[bound])
-                rng = el(el(node, "referenceRange", typeCode="REFV"), "observationRange", classCode="OBS",
-                         moodCode="EVN.CRT")
+                rng = wrap(node, "referenceRange", "REFV", "observationRange", classCode="OBS",
+                           moodCode="EVN.CRT")
                 leaf(rng, "value", xsi_type="PQ", value=number, unit=unit)
                 leaf(rng, "interpretationCode", code=flag, codeSystem="2.16.840.1.113883.5.83")
     text = read.ext_value(obs, "result_text")

@@ -15,7 +15,7 @@ from reporter.e2b.context import (
     uuid_of,
 )
 from reporter.e2b.write.common import category_organizer, mdr_value, product_code
-from reporter.e2b.xmlw import Node, el, leaf, observation
+from reporter.e2b.xmlw import Node, el, leaf, observation, wrap
 from reporter.fhir import read
 from reporter.tables import code_list, routes
 
@@ -46,8 +46,8 @@ def drugs(ctx: Ctx, role: Node, links: Links, names: dict[str, str]) -> None:
 
 def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Json]],
          names: dict[str, str]) -> None:
-    admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
-               moodCode="EVN")
+    admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
+                 moodCode="EVN")
     leaf(admin, "id", root=uuid_of(statement))  # an imported one keeps its own
     medication = ctx.index.resolve(statement.get("medicationReference")) or {
         "code": statement.get("medicationCodeableConcept") or {}}
@@ -76,8 +76,8 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         if rechallenge:
             obs = observation(admin, "outboundRelationship2", "PERT", "31", OBS, "recurrenceOfReaction")
             ctx.ich(obs, "value", rechallenge, 16, xsi_type="CE")
-            ref = el(el(obs, "outboundRelationship1", typeCode="REFR"), "actReference", classCode="OBS",
-                     moodCode="EVN")
+            ref = wrap(obs, "outboundRelationship1", "REFR", "actReference", classCode="OBS",
+                       moodCode="EVN")
             leaf(ref, "id", root=uuid_of(event))
     for info in read.extensions(statement, "additional_info"):
         code = ich_code(info.get("valueCoding"), 17)
@@ -100,13 +100,13 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         indication(ctx, admin, reason)
     action = ich_code(read.ext_value(statement, "action_taken"), 15)
     if action:
-        act = el(el(admin, "inboundRelationship", typeCode="CAUS"), "act", classCode="ACT", moodCode="EVN")
+        act = wrap(admin, "inboundRelationship", "CAUS", "act", classCode="ACT", moodCode="EVN")
         ctx.ich(act, "code", action, 15)
 
 
 def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
     """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, FDA.G.k.12.r devices, G.k.2.4 country."""
-    instance = el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
+    instance = wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST")
     kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
     product_code(kind, medication.get("code"))
     leaf(kind, "name", text=(medication.get("code") or {}).get("text"))
@@ -119,12 +119,12 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
             leaf(approval, "id", root="2.16.840.1.113883.3.989.2.1.3.4", extension=number["value"])
         holder = read.sub_value(auth, "holder")
         if holder:
-            org = el(el(el(approval, "holder", typeCode="HLD"), "role", classCode="HLD"), "playingOrganization",
+            org = el(wrap(approval, "holder", "HLD", "role", classCode="HLD"), "playingOrganization",
                      classCode="ORG", determinerCode="INSTANCE")
             leaf(org, "name", text=holder)
         country = read.sub_value(auth, "country")
         if country:
-            territory = el(el(el(approval, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
+            territory = el(wrap(approval, "author", "AUT", "territorialAuthority", classCode="TERR"),
                            "territory", classCode="NAT", determinerCode="INSTANCE")
             leaf(territory, "code", code=country, codeSystem=ISO_COUNTRY)
     for ingredient in medication.get("ingredient") or []:
@@ -144,9 +144,9 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
     devices(ctx, kind, statement)
     country = read.ext_value(medication, "country_obtained")
     if country:
-        event = el(el(instance, "subjectOf", typeCode="SBJ"), "productEvent", classCode="ACT", moodCode="EVN")
+        event = wrap(instance, "subjectOf", "SBJ", "productEvent", classCode="ACT", moodCode="EVN")
         ctx.ich(event, "code", "1", 18)
-        org = el(el(el(event, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED"),
+        org = el(wrap(event, "performer", "PRF", "assignedEntity", classCode="ASSIGNED"),
                  "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
         leaf(el(org, "addr"), "country", text=country)
 
@@ -200,7 +200,7 @@ def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
         for coded in read.extensions(device, "device_operator"):
             value = (coded.get("valueCoding") or {}).get("code")
             if value:
-                node = el(el(made, "subjectOf", typeCode="SBJ"), "characteristic", classCode="OBS", moodCode="EVN")
+                node = wrap(made, "subjectOf", "SBJ", "characteristic", classCode="OBS", moodCode="EVN")
                 leaf(node, "code", code=value, codeSystem=spec["operator_system"])
         if len(made) == 0:
             part.children.remove(made)
@@ -212,7 +212,7 @@ def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
 
 def _characteristic(made: Node, named: dict[str, str]) -> Node:
     """A device characteristic (FDA.G.k.12.r), named by its code from the receiver profile."""
-    node = el(el(made, "subjectOf", typeCode="SBJ"), "characteristic", classCode="OBS", moodCode="EVN")
+    node = wrap(made, "subjectOf", "SBJ", "characteristic", classCode="OBS", moodCode="EVN")
     leaf(node, "code", code=named["code"], codeSystem=named["codeSystem"], displayName=named["displayName"])
     return node
 
@@ -246,8 +246,8 @@ def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json)
 
 def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
     """G.k.4.r one dosage: text, interval and dates, route, dose, lot, form, parent route."""
-    sub = el(el(admin, "outboundRelationship2", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
-             moodCode="EVN")
+    sub = wrap(admin, "outboundRelationship2", "COMP", "substanceAdministration", classCode="SBADM",
+               moodCode="EVN")
     if dosage.get("text"):
         leaf(sub, "text", text=dosage["text"])
     dose_time(sub, dosage)
@@ -261,7 +261,7 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
     batch = read.ext_value(dosage, "dosage_batch")
     form = read.ext_value(dosage, "dose_form")
     if batch or form:
-        instance = el(el(sub, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
+        instance = wrap(sub, "consumable", "CSM", "instanceOfKind", classCode="INST")
         if batch:
             lot = el(instance, "productInstanceInstance", classCode="MMAT", determinerCode="INSTANCE")
             leaf(lot, "lotNumberText", text=batch)
@@ -351,7 +351,7 @@ def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     if reason.get("text"):
         leaf(value, "originalText", text=reason["text"])
     # the indication's source is not held by the case: an imported case gets the source's, if it was sent
-    performer = el(el(obs, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED")
+    performer = wrap(obs, "performer", "PRF", "assignedEntity", classCode="ASSIGNED")
     ctx.ich(performer, "code", "3", 21)
 
 
@@ -387,21 +387,21 @@ def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
 
 def drug_role(ctx: Ctx, assessment: Node, statement: Json) -> None:
     role = ich_code(read.ext_value(statement, "drug_role"), 13)
-    node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
-              moodCode="EVN")
+    node = wrap(assessment, "component", "COMP", "causalityAssessment", classCode="OBS",
+                moodCode="EVN")
     leaf(node, "code", code="20", codeSystem=OBS, displayName="interventionCharacterization")
     if role:
         ctx.ich(node, "value", role, 13, xsi_type="CE")
     else:  # not known (a received role that named no drug): said as such, and the rules refuse the export
         unknown = read.absent_reason(read.extension(statement, "drug_role")) or "UNK"
         leaf(node, "value", xsi_type="CE", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.13")
-    use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
+    use = wrap(node, "subject2", "SUBJ", "productUseReference", classCode="SBADM", moodCode="EVN")
     leaf(use, "id", root=uuid_of(statement))
 
 
 def causality(assessment: Node, statement: Json, event: Json, item: Json) -> None:
-    node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
-              moodCode="EVN")
+    node = wrap(assessment, "component", "COMP", "causalityAssessment", classCode="OBS",
+                moodCode="EVN")
     leaf(node, "code", code="39", codeSystem=OBS, displayName="causality")
     result = (item.get("assessment") or {}).get("text")
     leaf(node, "value", xsi_type="ST", text=result) if result else None
@@ -410,9 +410,9 @@ def causality(assessment: Node, statement: Json, event: Json, item: Json) -> Non
         leaf(el(node, "methodCode"), "originalText", text=method)
     source = (item.get("author") or {}).get("display")
     if source:
-        entity = el(el(node, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        entity = wrap(node, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
         leaf(el(entity, "code"), "originalText", text=source)
-    ref = el(el(node, "subject1", typeCode="SUBJ"), "adverseEffectReference", classCode="OBS", moodCode="EVN")
+    ref = wrap(node, "subject1", "SUBJ", "adverseEffectReference", classCode="OBS", moodCode="EVN")
     leaf(ref, "id", root=uuid_of(event))
-    use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
+    use = wrap(node, "subject2", "SUBJ", "productUseReference", classCode="SBADM", moodCode="EVN")
     leaf(use, "id", root=uuid_of(statement))
