@@ -72,13 +72,7 @@ def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None
        **kw: str | None) -> Node:
     """A v3 element, appended to parent when given. Attributes with value None are left out;
     `xsi_type` sets xsi:type (written first)."""
-    if attrs:
-        kw = {**attrs, **kw}
-    if kw:
-        key = tuple(kw.items())
-        written = _WRITTEN.get(key) or _attributes(key, kw)
-    else:
-        written = ""
+    written = _written({**attrs, **kw} if attrs else kw) if attrs or kw else ""
     if parent is None:
         return Node(tag, written, text)
     node = Node(tag, written, text, parent.inner + "  ")
@@ -109,13 +103,7 @@ def leaf(parent: Node, tag: str, attrs: dict[str, str | None] | None = None, tex
          **kw: str | None) -> None:
     """An element that gets no children, as `el` makes it: written out at once (most of a message's
     elements are such leaves: codes, values, ids, times), so it costs no Node and no walk when written."""
-    if attrs:
-        kw = {**attrs, **kw}
-    if kw:
-        key = tuple(kw.items())
-        written = _WRITTEN.get(key) or _attributes(key, kw)
-    else:
-        written = ""
+    written = _written({**attrs, **kw} if attrs else kw) if attrs or kw else ""
     parent.children.append(f"{parent.inner}<{tag}{written}/>\n" if text is None
                            else f"{parent.inner}<{tag}{written}>{_text(text)}</{tag}>\n")
 
@@ -124,6 +112,11 @@ def leaf(parent: Node, tag: str, attrs: dict[str, str | None] | None = None, tex
 # codes, ICH observation codes, BL values) and so are written once. Bounded: emptied when full.
 _WRITTEN: dict[tuple[tuple[str, str | None], ...], str] = {}
 _WRITTEN_MAX = 8192
+
+
+def _written(kw: dict[str, str | None]) -> str:
+    key = tuple(kw.items())
+    return _WRITTEN.get(key) or _attributes(key, kw)
 
 
 def _attributes(key: tuple[tuple[str, str | None], ...], kw: dict[str, str | None]) -> str:
