@@ -2,7 +2,9 @@
 
 The writer builds a light tree of `Node`s (plain Python objects, several times cheaper to make than lxml
 elements) and writes it as text in the layout of lxml's pretty printer (`to_bytes`); the export parses that
-text once for the XSD and the rules, so the checked tree and its line numbers are those of the output."""
+text once for the XSD and the rules, so the checked tree and its line numbers are those of the output.
+Elements without children (`leaf`) are written as their line at once, and an element inside a wrapper of its
+own (`wrap`) is one Node: a case is some 220 Nodes and 310 lines written ahead instead of 700 Nodes."""
 
 from __future__ import annotations
 
