@@ -9,7 +9,7 @@ from typing import Any
 
 from reporter.e2b.dates import to_ts
 from reporter.e2b.dictionary import Receiver
-from reporter.e2b.xmlw import Node, el
+from reporter.e2b.xmlw import Node, leaf, num
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.tables import oids, system
@@ -60,7 +60,7 @@ class Ctx:
 
         if self._case is False:
             try:
-                self._case = bundle_timing_case(self.bundle)
+                self._case = bundle_timing_case(self.bundle, self.index)
             except (ReporterError, ValueError):
                 self._case = None
         case = self._case
@@ -77,9 +77,9 @@ class Ctx:
     def composition(self) -> Json:
         return self.index.composition or {}
 
-    def ich(self, parent: Node, tag: str, code: str, list_number: int | str, **attrs: str | None) -> Node:
+    def ich(self, parent: Node, tag: str, code: str, list_number: int | str, **attrs: str | None) -> None:
         """A coded element in an ICH code list (OID ...2.1.1.<n>), with the receiver's codeSystemVersion."""
-        return el(parent, tag, code=code, codeSystem=f"{ICH}{list_number}",
+        leaf(parent, tag, code=code, codeSystem=f"{ICH}{list_number}",
                   codeSystemVersion=self.receiver.code_system_version, **attrs)
 
 
@@ -115,7 +115,6 @@ def uuid_of(resource: Json) -> str:
 def ucum(quantity: Json | None) -> tuple[str | None, str | None]:
     if not quantity:
         return None, None
-    from reporter.e2b.xmlw import num
     value = quantity.get("value")
     return (num(value) if value is not None else None), (quantity.get("code") or quantity.get("unit"))
 

@@ -33,7 +33,7 @@ from reporter.e2b.write.section_c import (
 from reporter.e2b.write.section_d import patient_role
 from reporter.e2b.write.section_g import drug_links, drugs, roles_and_causality
 from reporter.e2b.write.section_h import narrative_parts
-from reporter.e2b.xmlw import Node, el
+from reporter.e2b.xmlw import Node, el, leaf, wrap
 from reporter.errors import E2BError
 from reporter.fhir import read
 from reporter.limits import forbidden_text
@@ -106,25 +106,25 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
         raise E2BError("the Bundle's Composition has no sender's safety report id (C.1.1)",
                        location="Composition.identifier")
     msg = el(batch, "PORR_IN049016UV")
-    el(msg, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=case_id)
-    el(msg, "creationTime", value=creation)
+    leaf(msg, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=case_id)
+    leaf(msg, "creationTime", value=creation)
     for tag, attrs in (("interactionId", {"root": INTERACTION, "extension": "PORR_IN049016UV"}),
                        ("processingCode", {"code": "P"}), ("processingModeCode", {"code": "T"}),
                        ("acceptAckCode", {"code": "AL"})):
-        el(msg, tag, attrs)
-    device = el(el(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
+        leaf(msg, tag, attrs)
+    device = wrap(msg, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
     original = original_ids(ctx.bundle, ctx.receiver)
-    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
-       extension=original.get("messageReceiver") or ctx.receiver.message_receiver)
-    device = el(el(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
-    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
+    leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
+         extension=original.get("messageReceiver") or ctx.receiver.message_receiver)
+    device = wrap(msg, "sender", "SND", "device", classCode="DEV", determinerCode="INSTANCE")
+    leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
-    el(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
-    el(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
-    event = el(el(act, "subject", typeCode="SUBJ"), "investigationEvent", classCode="INVSTG", moodCode="EVN")
+    leaf(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
+    leaf(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
+    event = wrap(act, "subject", "SUBJ", "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
-    assessment = el(el(event, "component", typeCode="COMP"), "adverseEventAssessment", classCode="INVSTG",
-                    moodCode="EVN")
+    assessment = wrap(event, "component", "COMP", "adverseEventAssessment", classCode="INVSTG",
+                      moodCode="EVN")
     links = drug_links(ctx)
     names = {f"urn:uuid:{s['id']}": drug_name(ctx, s) for s in ctx.index.section("drugs")}
     role = patient_role(ctx, assessment, names)
@@ -183,11 +183,11 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
     sender = sender_id(bundles)
     batch = el(None, "MCCI_IN200100UV01", ITSVersion="XML_1.0")
     batch.set("xsi:schemaLocation", "urn:hl7-org:v3 MCCI_IN200100UV01.xsd")
-    el(batch, "id", root=BATCH_ROOT, extension=batch_id or str(uuid.uuid4()))
-    el(batch, "creationTime", value=creation)
-    el(batch, "responseModeCode", code="D")
-    el(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
-    el(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
+    leaf(batch, "id", root=BATCH_ROOT, extension=batch_id or str(uuid.uuid4()))
+    leaf(batch, "creationTime", value=creation)
+    leaf(batch, "responseModeCode", code="D")
+    leaf(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
+    leaf(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
     for bundle in bundles:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
@@ -196,10 +196,10 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
         message(ctx, batch, creation, sender)
     originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
-    device = el(el(batch, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
-    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
-    device = el(el(batch, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE")
-    el(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
+    device = wrap(batch, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
+    leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
+    device = wrap(batch, "sender", "SND", "device", classCode="DEV", determinerCode="INSTANCE")
+    leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
     return xmlw.to_bytes(batch), profile
 
 

@@ -2,7 +2,9 @@
 
 The writer builds a light tree of `Node`s (plain Python objects, several times cheaper to make than lxml
 elements) and writes it as text in the layout of lxml's pretty printer (`to_bytes`); the export parses that
-text once for the XSD and the rules, so the checked tree and its line numbers are those of the output."""
+text once for the XSD and the rules, so the checked tree and its line numbers are those of the output.
+Elements without children (`leaf`) are written as their line at once, and an element inside a wrapper of its
+own (`wrap`) is one Node: a case is some 220 Nodes and 310 lines written ahead instead of 700 Nodes."""
 
 from __future__ import annotations
 
@@ -18,21 +20,35 @@ _ROOT_NS = f' xmlns="{V3}" xmlns:xsi="{XSI}"'
 
 class Node:
     """An element of the v3 namespace: tag (local name), its start tag's attributes already written out (in
-    order, escaped), text, children, and the text after it inside its parent (`tail`: mixed content, as an
-    ED's base64 after its <reference>)."""
+    order, escaped), text, children (a str child: a leaf already written out as its line, see `leaf`), the
+    indentation of its children's lines (`inner`: two spaces a level, as lxml's pretty printer), the text
+    after it inside its parent (`tail`: mixed content, as an ED's base64 after its <reference>; `add_tail`) and
+    the start and end tags of an element around it that has no other child (`wrapper`, see `wrap`)."""
 
-    __slots__ = ("attrs", "children", "tag", "tail", "text")
+    __slots__ = ("attrs", "children", "inner", "mixed", "tag", "tail", "text", "wrapper")
 
-    def __init__(self, tag: str, attrs: str, text: str | None) -> None:
+    def __init__(self, tag: str, attrs: str, text: str | None, inner: str = "  ") -> None:
         self.tag = tag
         self.attrs = attrs
         self.text = text
+        self.inner = inner
         self.tail: str | None = None
-        self.children: list[Node] = []
+        self.mixed = False  # a child has a tail
+        self.wrapper: tuple[str, str] | None = None
+        self.children: list[Node | str] = []
 
     def set(self, name: str, value: str) -> None:
         """Add an attribute (a name as written, e.g. 'xsi:schemaLocation')."""
         self.attrs += f' {name}="{_attr(value)}"'
+
+    def add_tail(self, text: str) -> None:
+        """Text after the last child (mixed content)."""
+        last = self.children[-1]
+        if last.__class__ is str:
+            self.children[-1] = f"{last[:-1]}{_text(text)}\n"
+        else:
+            last.tail = (last.tail or "") + text
+        self.mixed = True
 
     def __len__(self) -> int:
         return len(self.children)
@@ -58,72 +74,126 @@ def el(parent: Node | None, tag: str, attrs: dict[str, str | None] | None = None
        **kw: str | None) -> Node:
     """A v3 element, appended to parent when given. Attributes with value None are left out;
     `xsi_type` sets xsi:type (written first)."""
-    if attrs:
-        kw = {**attrs, **kw}
-    written = ""
-    if kw:
-        xsi_type = kw.pop("xsi_type", None)
-        if xsi_type:
-            written = f' xsi:type="{xsi_type}"'
-            values = xsi_type
-        else:
-            values = ""
-        for k, v in kw.items():
-            if v is not None:
-                written += f' {k}="{v}"'
-                values += v
-        if _ATTR_SPECIAL.search(values):  # rare: write again with the values escaped
-            items = ({"xsi:type": xsi_type} if xsi_type else {}) | kw
-            written = "".join([f' {k}="{_attr(v)}"' for k, v in items.items() if v is not None])
-    node = Node(tag, written, text)
-    if parent is not None:
-        parent.children.append(node)
+    written = _written({**attrs, **kw} if attrs else kw) if attrs or kw else ""
+    if parent is None:
+        return Node(tag, written, text)
+    node = Node(tag, written, text, parent.inner + "  ")
+    parent.children.append(node)
     return node
 
 
-def _write(node: Node, pad: str, out: list[str], indent: bool) -> None:
+def wrap(parent: Node, outer: str, type_code: str, tag: str, attrs: dict[str, str | None] | None = None,
+         text: str | None = None, **kw: str | None) -> Node:
+    """`el(el(parent, outer, typeCode=type_code), tag, ...)` as one Node: HL7 v3 puts most elements inside an
+    act relationship or participation of their own (<component typeCode="COMP"><observation ...>)."""
+    node = el(None, tag, attrs, text, **kw)
+    node.inner = parent.inner + "    "
+    node.wrapper = _WRAPPERS.get((outer, type_code)) or _wrapper(outer, type_code)
+    parent.children.append(node)
+    return node
+
+
+_WRAPPERS: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _wrapper(outer: str, type_code: str) -> tuple[str, str]:
+    found = _WRAPPERS[(outer, type_code)] = (f'<{outer} typeCode="{_attr(type_code)}">', f"</{outer}>")
+    return found
+
+
+def leaf(parent: Node, tag: str, attrs: dict[str, str | None] | None = None, text: str | None = None,
+         **kw: str | None) -> None:
+    """An element that gets no children, as `el` makes it: written out at once (most of a message's
+    elements are such leaves: codes, values, ids, times), so it costs no Node and no walk when written."""
+    written = _written({**attrs, **kw} if attrs else kw) if attrs or kw else ""
+    parent.children.append(f"{parent.inner}<{tag}{written}/>\n" if text is None
+                           else f"{parent.inner}<{tag}{written}>{_text(text)}</{tag}>\n")
+
+
+# Attribute sets as written, by their (name, value) pairs: most are the same in every message (class and mood
+# codes, ICH observation codes, BL values) and so are written once. Bounded: emptied when full.
+_WRITTEN: dict[tuple[tuple[str, str | None], ...], str] = {}
+_WRITTEN_MAX = 8192
+
+
+def _written(kw: dict[str, str | None]) -> str:
+    key = tuple(kw.items())
+    return _WRITTEN.get(key) or _attributes(key, kw)
+
+
+def _attributes(key: tuple[tuple[str, str | None], ...], kw: dict[str, str | None]) -> str:
+    """An attribute set seen first (or written as ""): written out and kept."""
+    if len(_WRITTEN) >= _WRITTEN_MAX:
+        _WRITTEN.clear()
+    xsi_type = kw.get("xsi_type")
+    items = [("xsi:type", xsi_type)] if xsi_type else []
+    items += [(k, v) for k, v in kw.items() if v is not None and k != "xsi_type"]
+    written = _WRITTEN[key] = "".join([f' {k}="{_attr(v)}"' for k, v in items])
+    return written
+
+
+def _write(node: Node, out: list[str]) -> None:
+    """An element pretty printed (each element on a line of its own, indented by depth)."""
     tag = node.tag
-    children = node.children
-    if children:
-        mixed = node.text is not None
-        if not mixed:
-            for child in children:
-                if child.tail:
-                    mixed = True
-                    break
-        if mixed:  # mixed content: lxml does not indent inside
-            out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text or '')}")
-            for child in children:
-                _write(child, "", out, False)
-                if child.tail:
-                    out.append(_text(child.tail))
-            out.append(f"</{tag}>\n" if indent else f"</{tag}>")
-            return
-        if indent:
-            out.append(f"{pad}<{tag}{node.attrs}>\n")
-            inner = pad + "  "
-            for child in children:
-                _write(child, inner, out, True)
-            out.append(f"{pad}</{tag}>\n")
-        else:
-            out.append(f"<{tag}{node.attrs}>")
-            for child in children:
-                _write(child, "", out, False)
-            out.append(f"</{tag}>")
-    elif node.text is not None:
-        out.append(f"{pad}<{tag}{node.attrs}>{_text(node.text)}</{tag}>\n" if indent
-                   else f"{pad}<{tag}{node.attrs}>{_text(node.text)}</{tag}>")
+    inner = node.inner
+    pad = inner[:-2]
+    wrapper = node.wrapper
+    if wrapper is not None:
+        out.append(f"{pad[:-2]}{wrapper[0]}\n")
+    if node.text is not None or node.mixed or not node.children:  # mixed content: lxml does not indent inside
+        out.append(pad)
+        _write_flat(node, out)
+        out.append("\n")
     else:
-        out.append(f"{pad}<{tag}{node.attrs}/>\n" if indent else f"{pad}<{tag}{node.attrs}/>")
+        out.append(f"{pad}<{tag}{node.attrs}>\n")
+        for child in node.children:
+            if child.__class__ is str:
+                out.append(child)
+            elif child.children or child.wrapper is not None:
+                _write(child, out)
+            elif child.text is None:
+                out.append(f"{inner}<{child.tag}{child.attrs}/>\n")
+            else:
+                out.append(f"{inner}<{child.tag}{child.attrs}>{_text(child.text)}</{child.tag}>\n")
+        out.append(f"{pad}</{tag}>\n")
+    if wrapper is not None:
+        out.append(f"{pad[:-2]}{wrapper[1]}\n")
+
+
+def _write_flat(node: Node, out: list[str]) -> None:
+    """An element inside mixed content (or one without children): written without indentation. Its wrapper
+    and tail are the caller's to write."""
+    tag = node.tag
+    if node.children:
+        out.append(f"<{tag}{node.attrs}>{_text(node.text or '')}")
+        start = len(node.inner)
+        for child in node.children:
+            if child.__class__ is str:
+                out.append(child[start:-1])  # a leaf's line without its indentation and line end
+                continue
+            wrapper = child.wrapper
+            if wrapper is not None:
+                out.append(wrapper[0])
+            _write_flat(child, out)
+            if wrapper is not None:
+                out.append(wrapper[1])
+            if child.tail:  # after the wrapper: the wrapped element is its only child
+                out.append(_text(child.tail))
+        out.append(f"</{tag}>")
+    elif node.text is not None:
+        out.append(f"<{tag}{node.attrs}>{_text(node.text)}</{tag}>")
+    else:
+        out.append(f"<{tag}{node.attrs}/>")
 
 
 def to_bytes(root: Node) -> bytes:
     """The document as lxml writes it (XML declaration, UTF-8, pretty printed), byte for byte."""
-    out: list[str] = []
-    top = Node(root.tag, _ROOT_NS + root.attrs, root.text)  # the root declares the namespaces
+    out: list[str] = [DECLARATION]
+    top = Node(root.tag, _ROOT_NS + root.attrs, root.text, root.inner)  # the root declares the namespaces
     top.children = root.children
-    _write(top, "", out, True)
-    text = DECLARATION + "".join(out)
+    top.mixed = root.mixed
+    _write(top, out)
+    text = "".join(out)
     try:
         data: bytes | None = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
@@ -156,16 +226,16 @@ def num(value: float | int | str) -> str:
     return format(value, "f").rstrip("0").rstrip(".") if "e" in repr(value) else repr(value)
 
 
-def bl(parent: Node, value: bool | None, null_flavor: str | None = None) -> Node:
+def bl(parent: Node, value: bool | None, null_flavor: str | None = None) -> None:
     if value is None:
-        return el(parent, "value", xsi_type="BL", nullFlavor=null_flavor or "NI")
-    return el(parent, "value", xsi_type="BL", value="true" if value else "false")
+        leaf(parent, "value", xsi_type="BL", nullFlavor=null_flavor or "NI")
+    else:
+        leaf(parent, "value", xsi_type="BL", value="true" if value else "false")
 
 
 def observation(parent: Node, rel_tag: str, rel_type: str, code: str, code_system: str,
                 display: str | None = None) -> Node:
     """<rel_tag typeCode=...><observation classCode="OBS" moodCode="EVN"><code .../>: returns the observation."""
-    rel = el(parent, rel_tag, typeCode=rel_type)
-    obs = el(rel, "observation", classCode="OBS", moodCode="EVN")
-    el(obs, "code", code=code, codeSystem=code_system, displayName=display)
+    obs = wrap(parent, rel_tag, rel_type, "observation", classCode="OBS", moodCode="EVN")
+    leaf(obs, "code", code=code, codeSystem=code_system, displayName=display)
     return obs

@@ -16,13 +16,15 @@ _VALUE_KEYS_PREFIX = "value"
 
 class BundleIndex:
     """Resources of one Bundle by fullUrl, id and type; resolves references inside the Bundle. An index is
-    of the Bundle as it was when indexed (its entries, and the Composition's sections once looked up)."""
+    of the Bundle as it was when indexed (its entries, and the Composition's sections and the resources they
+    list once looked up)."""
 
     def __init__(self, bundle: Json) -> None:
         self.bundle = bundle
         self.by_url: dict[str, Json] = {}
         self.by_type: dict[str, list[Json]] = {}
-        self._sections: dict[str, Json | None] = {}
+        self._sections: dict[str, Json] | None = None  # by code, once looked up
+        self._listed: dict[str, list[Json]] = {}  # the resources of a section, by key, once looked up
         entries = bundle.get("entry") if isinstance(bundle, dict) else None
         for entry in entries if isinstance(entries, list) else []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -64,28 +66,34 @@ class BundleIndex:
 
     def section(self, key: str) -> list[Json]:
         """The resources listed in a Composition section, by its key in mappings/fhir.yaml."""
-        section = self.section_element(key)
-        if not section:
-            return []
-        return [r for r in (self.resolve(ref) for ref in as_list(section.get("entry"))) if r is not None]
+        found = self._listed.get(key)
+        if found is None:
+            section = self.section_element(key)
+            found = self._listed[key] = [r for r in (self.resolve(ref) for ref in as_list(section.get("entry")))
+                                         if r is not None] if section else []
+        return found.copy()
 
     def section_element(self, key: str) -> Json | None:
-        try:
-            return self._sections[key]
-        except KeyError:
-            found = self._sections[key] = self._find_section(key)
-            return found
+        by_code = self._sections
+        if by_code is None:
+            by_code = self._sections = self._index_sections()
+        return by_code.get(section_code(key))
 
-    def _find_section(self, key: str) -> Json | None:
+    def _index_sections(self) -> dict[str, Json]:
+        """The Composition's sections by code (for each code the first section with it, as a search in order
+        finds)."""
         comp = self.composition or {}
         sections = comp.get("section")
         if not isinstance(sections, list) or not sections:
-            return None
-        code = section_code(key)
+            return {}
+        found: dict[str, Json] = {}
         for section in sections:
-            if isinstance(section, dict) and any(c.get("code") == code for c in codings(section.get("code"))):
-                return section
-        return None
+            if isinstance(section, dict):
+                for c in codings(section.get("code")):
+                    code = c.get("code")
+                    if isinstance(code, str) and code not in found:
+                        found[code] = section
+        return found
 
 
 def composition_of(bundle: Json) -> Json | None:

@@ -72,8 +72,8 @@ def _oid(uri: str | None) -> str | None:
 class CaseReader:
     """Reads one ICSR document Bundle back into the case-file model."""
 
-    def __init__(self, bundle: Json) -> None:
-        self.index = read.BundleIndex(bundle)
+    def __init__(self, bundle: Json, index: read.BundleIndex | None = None) -> None:
+        self.index = index if index is not None else read.BundleIndex(bundle)
         self.comp = self.index.composition or {}
         # drug and reaction keys by the reference that points at them
         self.drug_keys: dict[str, str] = {}
@@ -795,10 +795,10 @@ def bundle_to_case(bundle: Json) -> m.CaseFile:
     return CaseReader(bundle).case()
 
 
-def bundle_timing_case(bundle: Json) -> m.CaseFile:
+def bundle_timing_case(bundle: Json, index: read.BundleIndex | None = None) -> m.CaseFile:
     """The case's report, reactions and drugs as bundle_to_case reads them, the other parts left out: what
     reporter.assess.onset needs (the E2B writer's G.k.9.i.3 from dates). Problems in the parts left out
-    (patient, tests, narrative...) do not stop it."""
+    (patient, tests, narrative...) do not stop it. `index`: the Bundle's index when the caller has one."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError("not a FHIR Bundle", location="resourceType")
-    return CaseReader(bundle).case(timing_only=True)
+    return CaseReader(bundle, index).case(timing_only=True)

@@ -1,5 +1,6 @@
 """The E2B writer's text output is byte for byte what lxml's pretty printer writes for the same tree, for any
-attribute values and texts (escaping, mixed content, empty text); text XML 1.0 cannot hold is refused."""
+attribute values and texts (escaping, mixed content, empty text), whether an element without children is made
+as a Node (`el`) or written at once (`leaf`); text XML 1.0 cannot hold is refused."""
 
 from __future__ import annotations
 
@@ -12,23 +13,43 @@ from reporter.e2b import xmlw
 
 texts = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
                   st.sampled_from(["", "a&b", "<x>", 'say "hi"', "tab\there", "line\nbreak", "cr\rx", "]]>"]))
+tails = st.one_of(st.none(), st.none(), st.sampled_from(["tail", "a&b<c>", " "]))
 nodes = st.recursive(st.tuples(st.sampled_from(["value", "code", "text"]), st.dictionaries(
-    st.sampled_from(["code", "value", "xsi_type", "unit"]), texts, max_size=3), texts, st.just([])),
-    lambda inner: st.tuples(st.sampled_from(["component", "observation"]), st.dictionaries(
-        st.sampled_from(["typeCode", "classCode"]), texts, max_size=2), texts, st.lists(inner, max_size=3)),
+    st.sampled_from(["code", "value", "xsi_type", "unit"]), texts, max_size=3), texts, st.just([]), tails,
+    st.booleans()),
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["component", "observation"]), st.dictionaries(
+            st.sampled_from(["typeCode", "classCode"]), texts, max_size=2), texts, st.lists(inner, max_size=3),
+            tails, st.just(False)),
+        # an element wrapped in one of its own (`wrap`): the wrapper's typeCode, its single child
+        st.tuples(st.just("subject1"), st.fixed_dictionaries({"typeCode": st.sampled_from(["SBJ", 'a"&<'])}),
+                  st.none(), st.tuples(inner), tails, st.just(False))),
     max_leaves=12)
 
 
 def _light(parent, spec):
-    tag, attrs, text, children = spec
-    node = xmlw.el(parent, tag, attrs, text)
-    for child in children:
-        _light(node, child)
-    return node
+    tag, attrs, text, children, tail, as_leaf = spec
+    if isinstance(children, tuple) and not children[0][4] and not children[0][5]:  # a wrapper and its child
+        inner_tag, inner_attrs, inner_text, inner_children, _, _ = children[0]
+        node = xmlw.wrap(parent, tag, attrs["typeCode"], inner_tag, inner_attrs, inner_text)
+        for child in inner_children:
+            _light(node, child)
+        if tail:
+            parent.add_tail(tail)
+        return node
+    if as_leaf:
+        xmlw.leaf(parent, tag, attrs, text)
+    else:
+        node = xmlw.el(parent, tag, attrs, text)
+        for child in children:
+            _light(node, child)
+    if tail:
+        parent.add_tail(tail)
+    return None if as_leaf else node
 
 
 def _lxml(parent, spec):
-    tag, attrs, text, children = spec
+    tag, attrs, text, children, tail, _ = spec
     attrib = {}
     if attrs.get("xsi_type"):
         attrib[xmlw.XSI_TYPE] = attrs["xsi_type"]
@@ -38,6 +59,8 @@ def _lxml(parent, spec):
                                                                                                     attrib)
     if text is not None:
         node.text = text
+    if tail:
+        node.tail = tail
     for child in children:
         _lxml(node, child)
     return node
@@ -53,7 +76,7 @@ def _outcome(fn):
 @settings(max_examples=400, deadline=None)
 @given(st.lists(nodes, max_size=4), texts)
 def test_text_output_is_lxmls(children, root_text) -> None:
-    spec = ("MCCI_IN200100UV01", {"ITSVersion": "XML_1.0"}, root_text, children)
+    spec = ("MCCI_IN200100UV01", {"ITSVersion": "XML_1.0"}, root_text, children, None, False)
     ours = _outcome(lambda: xmlw.to_bytes(_light(None, spec)))
     theirs = _outcome(lambda: etree.tostring(_lxml(None, spec), xml_declaration=True, encoding="UTF-8",
                                              pretty_print=True))

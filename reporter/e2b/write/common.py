@@ -9,7 +9,7 @@ from reporter.e2b.context import (
     meddra,
     ts,
 )
-from reporter.e2b.xmlw import Node, el
+from reporter.e2b.xmlw import Node, el, leaf, wrap
 from reporter.fhir import read
 
 SEX = {"male": "1", "female": "2"}
@@ -28,9 +28,9 @@ def period(node: Node, resource: Json, start: str, end: str) -> None:
         return
     time = el(node, "effectiveTime", xsi_type="IVL_TS")
     if low or low_nf:
-        el(time, "low", value=ts(low), nullFlavor=None if low else low_nf)
+        leaf(time, "low", value=ts(low), nullFlavor=None if low else low_nf)
     if high or high_nf:
-        el(time, "high", value=ts(high), nullFlavor=None if high else high_nf)
+        leaf(time, "high", value=ts(high), nullFlavor=None if high else high_nf)
 
 
 def product_code(kind: Node, concept: Json | None) -> None:
@@ -38,8 +38,8 @@ def product_code(kind: Node, concept: Json | None) -> None:
     E2B has one code element; an identifier without a code system OID has no place there."""
     for coding in read.codings(concept):
         if read.ext_value(coding, "product_id_kind") and str(coding.get("system", "")).startswith("urn:oid:"):
-            el(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
-               codeSystemVersion=coding.get("version"))
+            leaf(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
+                 codeSystemVersion=coding.get("version"))
             return
 
 
@@ -57,6 +57,6 @@ def describe_relative(relative: read.Relative, drug_names: dict[str, str]) -> st
 
 def category_organizer(ctx: Ctx, role: Node, code: str) -> Node:
     """A subjectOf2/organizer of the patient role named by an ICH organizer code (3 tests, 4 drugs)."""
-    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", code, 20)
     return organizer

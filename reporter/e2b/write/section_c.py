@@ -12,7 +12,7 @@ from reporter.e2b.context import (
     section_text,
     ts,
 )
-from reporter.e2b.xmlw import Node, bl, el
+from reporter.e2b.xmlw import Node, bl, el, leaf, wrap
 from reporter.fhir import read
 from reporter.tables import system
 
@@ -20,31 +20,31 @@ from reporter.tables import system
 def report_head(ctx: Ctx, event: Node) -> None:
     """C.1.1, C.1.8.1, H.1, C.1.4, C.1.5 and the references (C.1.6.1.r, C.4.r): investigationEvent's head."""
     comp = ctx.composition
-    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1",
-       extension=identifier_value(comp.get("identifier"), "safety_report_id"))
+    leaf(event, "id", root="2.16.840.1.113883.3.989.2.1.3.1",
+         extension=identifier_value(comp.get("identifier"), "safety_report_id"))
     worldwide = read.ext_value(comp, "case_identifier") or {}
-    el(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
-       extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id"))
-    el(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4")
+    leaf(event, "id", root="2.16.840.1.113883.3.989.2.1.3.2",
+         extension=worldwide.get("value") or identifier_value(comp.get("identifier"), "safety_report_id"))
+    leaf(event, "code", code="PAT_ADV_EVNT", codeSystem="2.16.840.1.113883.5.4")
     narrative, _ = section_text(ctx, "narrative")
-    el(event, "text", text=narrative) if narrative else el(event, "text", nullFlavor="NI")
-    el(event, "statusCode", code="active")
+    leaf(event, "text", text=narrative) if narrative else leaf(event, "text", nullFlavor="NI")
+    leaf(event, "statusCode", code="active")
     low = el(event, "effectiveTime")
-    el(low, "low", value=ts(read.ext_value(comp, "first_receive_date")))
-    el(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date")))
+    leaf(low, "low", value=ts(read.ext_value(comp, "first_receive_date")))
+    leaf(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date")))
     documents = read.extension(comp, "additional_documents")
     for sub in (documents or {}).get("extension") or []:
         if sub.get("url") == "document":
-            doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
+            doc = wrap(event, "reference", "REFR", "document", classCode="DOC", moodCode="EVN")
             ctx.ich(doc, "code", "1", 27)
-            el(doc, "title", text=(sub.get("valueAttachment") or {}).get("title"))
+            leaf(doc, "title", text=(sub.get("valueAttachment") or {}).get("title"))
             included_file(doc, sub.get("valueAttachment"))
     for ref in ctx.index.section("literature"):
-        doc = el(el(event, "reference", typeCode="REFR"), "document", classCode="DOC", moodCode="EVN")
+        doc = wrap(event, "reference", "REFR", "document", classCode="DOC", moodCode="EVN")
         ctx.ich(doc, "code", "2", 27)
         for content in (ref.get("content") or [])[1:2]:  # C.4.r.2: the article itself
             included_file(doc, content.get("attachment"))
-        el(doc, "bibliographicDesignationText", text=ref.get("description"))
+        leaf(doc, "bibliographicDesignationText", text=ref.get("description"))
 
 
 def included_file(doc: Node, attachment: Json | None) -> None:
@@ -57,7 +57,8 @@ def included_file(doc: Node, attachment: Json | None) -> None:
               compression=read.ext_value(attachment, "attachment_compression"))
     reference = attachment.get("url") or read.ext_value(attachment, "attachment_reference")
     if reference:
-        el(text, "reference", value=reference).tail = data
+        leaf(text, "reference", value=reference)
+        text.add_tail(data)
     else:
         text.text = data
 
@@ -69,33 +70,33 @@ def report_components(ctx: Ctx, event: Node) -> None:
     # C.1.6.1 is not read on import (the documents are): an imported case gets it from the source.
     wrapper = el(event, "component", typeCode="COMP")
     obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
-    el(obs, "code", code="1", codeSystem=OBS, displayName="additionalDocumentsAvailable")
+    leaf(obs, "code", code="1", codeSystem=OBS, displayName="additionalDocumentsAvailable")
     bl(obs, bool(read.sub_value(documents, "availableFlag")) if documents else False)
     expedited = read.sub_value(read.extension(comp, "expedited_report"), "localCriteriaFlag")
     wrapper = el(event, "component", typeCode="COMP")
     obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
-    el(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
+    leaf(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
     bl(obs, expedited)
     report_type = ctx.receiver.regional_element("FDA.C.1.7.1")
     if report_type:  # as the case says, else derived from C.1.7 (an assumption the case does not hold)
         held = (read.ext_value(comp, "fda_report_type") or {}).get("code")
         chosen = {"code": held} if held else report_type["values"]["true" if expedited else "false"]
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
-        el(obs, "code", **report_type["code"])
-        el(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
-           displayName=chosen.get("displayName"))
+        obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
+        leaf(obs, "code", **report_type["code"])
+        leaf(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
+             displayName=chosen.get("displayName"))
     combination = ctx.receiver.regional_element("FDA.C.1.12")
     if combination:
         value = read.ext_value(comp, "combination_product")
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
-        el(obs, "code", **combination["code"])
+        obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
+        leaf(obs, "code", **combination["code"])
         bl(obs, value if isinstance(value, bool) else None)  # required by FDA: NI when the case is silent
     _, summaries = section_text(ctx, "narrative")
     for language, text in summaries:
-        obs = el(el(event, "component", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
-        el(obs, "code", code="36", codeSystem=OBS, displayName="summaryAndComment")
-        el(obs, "value", xsi_type="ED", language=language, text=text)
-        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
+        leaf(obs, "code", code="36", codeSystem=OBS, displayName="summaryAndComment")
+        leaf(obs, "value", xsi_type="ED", language=language, text=text)
+        author = wrap(obs, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "2", 21)
 
 
@@ -109,19 +110,19 @@ def report_relations(ctx: Ctx, event: Node) -> None:
     first = first or ("" if unknown else "2")
     inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
     ctx.ich(inv, "code", "1", 22)
-    act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-    entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    act = wrap(inv, "subjectOf2", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+    entity = wrap(act, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
     if unknown:
-        el(entity, "code", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.3")
+        leaf(entity, "code", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.3")
     else:
         ctx.ich(entity, "code", first, 3)
     for linked in read.extensions(comp, "linked_report"):
         rel = el(event, "outboundRelationship", typeCode="SPRT")
         inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
-        el(inv, "code", nullFlavor="NA")
-        act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-        el(act, "id", root="2.16.840.1.113883.3.989.2.1.3.2", extension=(linked.get("valueIdentifier") or {})
-           .get("value"))
+        leaf(inv, "code", nullFlavor="NA")
+        act = wrap(inv, "subjectOf2", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+        leaf(act, "id", root="2.16.840.1.113883.3.989.2.1.3.2", extension=(linked.get("valueIdentifier") or {})
+             .get("value"))
     for author in comp.get("author") or []:
         role = ctx.index.resolve(author)
         if role and role.get("resourceType") == "PractitionerRole":
@@ -132,11 +133,11 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     person = ctx.index.resolve(role.get("practitioner")) or {}
     rel = el(event, "outboundRelationship", typeCode="SPRT")
     if read.ext_value(author, "author_primary_source"):
-        el(rel, "priorityNumber", value="1")
+        leaf(rel, "priorityNumber", value="1")
     inv = el(rel, "relatedInvestigation", classCode="INVSTG", moodCode="EVN")
     ctx.ich(inv, "code", "2", 22)
-    act = el(el(inv, "subjectOf2", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-    entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    act = wrap(inv, "subjectOf2", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+    entity = wrap(act, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
     address = (person.get("address") or [{}])[0]
     # a reporter's email is FDA's regional element (FDA.C.2.r.2.8); ICH has none
     address_and_telecom(entity, address, person.get("telecom") or [],
@@ -150,16 +151,16 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
         ctx.ich(qual, "code", code, 6)
     else:
         # a null flavor names no code system of its own: an imported one gets the source's, if it had one
-        el(qual, "code", codeSystem=None if ctx.imported else "2.16.840.1.113883.3.989.2.1.1.6",
-           nullFlavor=read.absent_reason(qualification) or "UNK")
+        leaf(qual, "code", codeSystem=None if ctx.imported else "2.16.840.1.113883.3.989.2.1.1.6",
+             nullFlavor=read.absent_reason(qualification) or "UNK")
     country, country_flavor = read.text(address, "country")
     if country or country_flavor:
         place = el(el(who, "asLocatedEntity", classCode="LOCE"), "location", classCode="COUNTRY",
                    determinerCode="INSTANCE")
         if country:
-            el(place, "code", code=country, codeSystem=ISO_COUNTRY)
+            leaf(place, "code", code=country, codeSystem=ISO_COUNTRY)
         else:
-            el(place, "code", nullFlavor=country_flavor)
+            leaf(place, "code", nullFlavor=country_flavor)
     organisation = read.text(role.get("organization"), "display")
     department = read.ext_text(role, "department")
     if any(organisation) or any(department):
@@ -175,9 +176,9 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
 def text_element(parent: Node, tag: str, value: str | None, flavor: str | None) -> None:
     """An element with its text, or with the null flavor of a value withheld or not known."""
     if value:
-        el(parent, tag, text=value)
+        leaf(parent, tag, text=value)
     elif flavor:
-        el(parent, tag, nullFlavor=flavor)
+        leaf(parent, tag, nullFlavor=flavor)
 
 
 def address_and_telecom(entity: Node, address: Json, telecom: list[Json], *, with_email: bool = True) -> None:
@@ -197,9 +198,9 @@ def address_and_telecom(entity: Node, address: Json, telecom: list[Json], *, wit
         value, flavor = read.text(point, "value")
         if kind in prefixes and (value or flavor) and (with_email or kind != "email"):
             if value:
-                el(entity, "telecom", value=prefixes[kind] + value)
+                leaf(entity, "telecom", value=prefixes[kind] + value)
             else:  # the scheme says which element it is
-                el(entity, "telecom", value=prefixes[kind], nullFlavor=flavor)
+                leaf(entity, "telecom", value=prefixes[kind], nullFlavor=flavor)
 
 
 def person_name(who: Node, name: Json | None) -> None:
@@ -207,7 +208,7 @@ def person_name(who: Node, name: Json | None) -> None:
         return
     flavor = read.absent_reason(name)
     if flavor and not read.has_name_parts(name):
-        el(who, "name", nullFlavor=flavor)
+        leaf(who, "name", nullFlavor=flavor)
         return
     node = el(who, "name")
     for value, part_flavor in read.texts(name, "prefix"):
@@ -225,8 +226,8 @@ def report_sender(ctx: Ctx, event: Node) -> None:
     for other in others[:rank]:
         other_case_id(event, other)
     if org:
-        act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-        entity = el(el(act, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        act = wrap(event, "subjectOf1", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+        entity = wrap(act, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
         sender_type = ich_code((org.get("type") or [None])[0], 7)
         ctx.ich(entity, "code", sender_type or "6", 7)
         address = (org.get("address") or [{}])[0]
@@ -238,14 +239,14 @@ def report_sender(ctx: Ctx, event: Node) -> None:
             if address.get("country"):
                 place = el(el(who, "asLocatedEntity", classCode="LOCE"), "location", classCode="COUNTRY",
                            determinerCode="INSTANCE")
-                el(place, "code", code=address["country"], codeSystem=ISO_COUNTRY)
+                leaf(place, "code", code=address["country"], codeSystem=ISO_COUNTRY)
         represented = el(entity, "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
         department = read.ext_value(org, "department")
         if department:
-            el(represented, "name", text=department)
+            leaf(represented, "name", text=department)
         inner = el(el(represented, "assignedEntity", classCode="ASSIGNED"), "representedOrganization",
                    classCode="ORG", determinerCode="INSTANCE")
-        el(inner, "name", text=org.get("name"))
+        leaf(inner, "name", text=org.get("name"))
     for other in others[rank:]:
         other_case_id(event, other)
 
@@ -253,9 +254,9 @@ def report_sender(ctx: Ctx, event: Node) -> None:
 def other_case_id(event: Node, other: Json) -> None:
     """C.1.9.1.r: one other case identifier (subjectOf1/controlActEvent/id)."""
     ident = other.get("valueIdentifier") or {}
-    act = el(el(event, "subjectOf1", typeCode="SUBJ"), "controlActEvent", classCode="CACT", moodCode="EVN")
-    el(act, "id", root="2.16.840.1.113883.3.989.2.1.3.3", extension=ident.get("value"),
-       assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
+    act = wrap(event, "subjectOf1", "SUBJ", "controlActEvent", classCode="CACT", moodCode="EVN")
+    leaf(act, "id", root="2.16.840.1.113883.3.989.2.1.3.3", extension=ident.get("value"),
+         assigningAuthorityName=(ident.get("assigner") or {}).get("display"))
 
 
 def report_characteristics(ctx: Ctx, event: Node) -> None:
@@ -267,8 +268,8 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
     ctx.ich(char, "code", "1", 23)
     ctx.ich(char, "value", report_type or "4", 2, xsi_type="CE")
     # C.1.9.1: as the case says, else true when other case ids are known and NI otherwise.
-    char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
-              moodCode="EVN")
+    char = wrap(event, "subjectOf2", "SUBJ", "investigationCharacteristic", classCode="OBS",
+                moodCode="EVN")
     ctx.ich(char, "code", "2", 23)
     flag = read.extension(comp, "previous_case_ids")
     held = read.value_of(flag) if flag else None
@@ -277,17 +278,17 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
     amendment = read.extension(comp, "report_amendment")
     if amendment:
         kind = ich_code(read.sub_value(amendment, "amendmentType"), 5)
-        char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
-                  moodCode="EVN")
+        char = wrap(event, "subjectOf2", "SUBJ", "investigationCharacteristic", classCode="OBS",
+                    moodCode="EVN")
         ctx.ich(char, "code", "3", 23)
         ctx.ich(char, "value", kind or "2", 5, xsi_type="CE")
         reason = read.sub_value(amendment, "amendmentReason")
         if reason:
-            char = el(el(event, "subjectOf2", typeCode="SUBJ"), "investigationCharacteristic", classCode="OBS",
-                      moodCode="EVN")
+            char = wrap(event, "subjectOf2", "SUBJ", "investigationCharacteristic", classCode="OBS",
+                        moodCode="EVN")
             ctx.ich(char, "code", "4", 23)
             value = el(char, "value", xsi_type="CE", codeSystem="2.16.840.1.113883.3.989.2.1.1.5")
-            el(value, "originalText", text=reason)
+            leaf(value, "originalText", text=reason)
 
 
 def study(ctx: Ctx, role: Node) -> None:
@@ -295,14 +296,14 @@ def study(ctx: Ctx, role: Node) -> None:
                  None)
     if not found:
         return
-    research = el(el(role, "subjectOf1", typeCode="SBJ"), "researchStudy", classCode="CLNTRL", moodCode="EVN")
+    research = wrap(role, "subjectOf1", "SBJ", "researchStudy", classCode="CLNTRL", moodCode="EVN")
     idents = found.get("identifier") or []
     sponsor = next((i for i in idents if i.get("system", "").endswith(".3.5")), None)
     number, flavor = read.text(sponsor, "value")
     if number:
-        el(research, "id", root="2.16.840.1.113883.3.989.2.1.3.5", extension=number)
+        leaf(research, "id", root="2.16.840.1.113883.3.989.2.1.3.5", extension=number)
     else:
-        el(research, "id", nullFlavor=flavor or "NI")
+        leaf(research, "id", nullFlavor=flavor or "NI")
     study_type = ich_code((found.get("category") or [None])[0], 8)
     if study_type:
         ctx.ich(research, "code", study_type, 8)
@@ -311,20 +312,22 @@ def study(ctx: Ctx, role: Node) -> None:
                         ("FDA.C.5.6.r", "fda_cross_reported_ind")):
         regional = ctx.receiver.regional_element(number)
         for ident in (i for i in idents if i.get("system") == system(key)) if regional else ():
-            reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
-                     moodCode="EVN")
-            el(reg, "id", root=regional["root"], extension=ident.get("value"))
+            reg = wrap(research, "authorization", "AUTH", "studyRegistration", classCode="ACT",
+                       moodCode="EVN")
+            leaf(reg, "id", root=regional["root"], extension=ident.get("value"))
     for ident in idents:
         if not ident.get("system", "").endswith(".3.6"):
             continue
-        reg = el(el(research, "authorization", typeCode="AUTH"), "studyRegistration", classCode="ACT",
-                 moodCode="EVN")
+        reg = wrap(research, "authorization", "AUTH", "studyRegistration", classCode="ACT",
+                   moodCode="EVN")
         number, flavor = read.text(ident, "value")
-        el(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", **({"extension": number} if number or not flavor
-                                                                else {"nullFlavor": flavor}))
+        leaf(reg, "id", root="2.16.840.1.113883.3.989.2.1.3.6", **({"extension": number} if number or not flavor
+                                                                  else {"nullFlavor": flavor}))
         country, country_flavor = read.ext_text(ident, "registration_country")
         if country or country_flavor:
-            place = el(el(el(reg, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
+            place = el(wrap(reg, "author", "AUT", "territorialAuthority", classCode="TERR"),
                        "governingPlace", classCode="COUNTRY", determinerCode="INSTANCE")
-            el(place, "code", code=country, codeSystem=ISO_COUNTRY) if country else el(place, "code",
-                                                                                       nullFlavor=country_flavor)
+            if country:
+                leaf(place, "code", code=country, codeSystem=ISO_COUNTRY)
+            else:
+                leaf(place, "code", nullFlavor=country_flavor)

@@ -16,14 +16,14 @@ from reporter.e2b.write.common import SEX, mdr_value, period, product_code
 from reporter.e2b.write.section_c import person_name, study
 from reporter.e2b.write.section_e import reaction
 from reporter.e2b.write.section_f import tests
-from reporter.e2b.xmlw import Node, bl, el, observation
+from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
 
 DEATH_DATE, DEATH_CAUSE, AUTOPSY = "31211-6", "69453-9", "85699-7"
 
 
 def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> Node:
-    role = el(el(assessment, "subject1", typeCode="SBJ"), "primaryRole", classCode="INVSBJ")
+    role = wrap(assessment, "subject1", "SBJ", "primaryRole", classCode="INVSBJ")
     patient = ctx.index.patient or {}
     player(ctx, role, patient)
     study(ctx, role)
@@ -41,30 +41,32 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
     person = el(role, "player1", classCode="PSN", determinerCode="INSTANCE")
     name = (patient.get("name") or [{}])[0]
     if name.get("text"):
-        el(person, "name", text=name["text"])
+        leaf(person, "name", text=name["text"])
     elif read.has_name_parts(name):
         person_name(person, name)  # a name in parts, as the sender structured it
     else:
-        el(person, "name", nullFlavor=read.absent_reason(name) or "UNK")
+        leaf(person, "name", nullFlavor=read.absent_reason(name) or "UNK")
     gender = patient.get("gender")
     if gender in SEX:
-        el(person, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
+        leaf(person, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
     elif gender or patient.get("_gender"):
-        el(person, "administrativeGenderCode", nullFlavor=read.primitive_absent(patient, "gender") or "UNK")
+        leaf(person, "administrativeGenderCode", nullFlavor=read.primitive_absent(patient, "gender") or "UNK")
     if patient.get("birthDate"):
-        el(person, "birthTime", value=ts(patient["birthDate"]))
+        leaf(person, "birthTime", value=ts(patient["birthDate"]))
     elif read.primitive_absent(patient, "birthDate"):
-        el(person, "birthTime", nullFlavor=read.primitive_absent(patient, "birthDate"))
+        leaf(person, "birthTime", nullFlavor=read.primitive_absent(patient, "birthDate"))
     if patient.get("deceasedDateTime"):
-        el(person, "deceasedTime", value=ts(patient["deceasedDateTime"]))
+        leaf(person, "deceasedTime", value=ts(patient["deceasedDateTime"]))
     for ident in patient.get("identifier") or []:
         entity = el(person, "asIdentifiedEntity", classCode="IDENT")
         value, flavor = read.text(ident, "value")
         root = (ident.get("system") or "").removeprefix("urn:oid:")
-        el(entity, "id", root=root, extension=value) if value or not flavor else el(entity, "id", root=root,
-                                                                                    nullFlavor=flavor)
-        el(entity, "code", code={"7": "1", "8": "2", "9": "3", "10": "4"}.get(
-            (ident.get("system") or "").rsplit(".", 1)[-1], "3"), codeSystem="2.16.840.1.113883.3.989.2.1.1.4")
+        if value or not flavor:
+            leaf(entity, "id", root=root, extension=value)
+        else:
+            leaf(entity, "id", root=root, nullFlavor=flavor)
+        leaf(entity, "code", code={"7": "1", "8": "2", "9": "3", "10": "4"}.get(
+              (ident.get("system") or "").rsplit(".", 1)[-1], "3"), codeSystem="2.16.840.1.113883.3.989.2.1.1.4")
     parent(ctx, person)
 
 
@@ -74,20 +76,20 @@ def parent(ctx: Ctx, person: Node) -> None:
     if mother is None:
         return
     role = el(person, "role", classCode="PRS")
-    el(role, "code", code="PRN", codeSystem="2.16.840.1.113883.5.111")
+    leaf(role, "code", code="PRN", codeSystem="2.16.840.1.113883.5.111")
     who = el(role, "associatedPerson", classCode="PSN", determinerCode="INSTANCE")
     name = (mother.get("name") or [{}])[0]
     if name.get("text"):
-        el(who, "name", text=name["text"])
+        leaf(who, "name", text=name["text"])
     elif read.absent_reason(name):
-        el(who, "name", nullFlavor=read.absent_reason(name))
+        leaf(who, "name", nullFlavor=read.absent_reason(name))
     gender = mother.get("gender")
     if gender in SEX:
-        el(who, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
+        leaf(who, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
     elif read.primitive_absent(mother, "gender"):
-        el(who, "administrativeGenderCode", nullFlavor=read.primitive_absent(mother, "gender"))
+        leaf(who, "administrativeGenderCode", nullFlavor=read.primitive_absent(mother, "gender"))
     if mother.get("birthDate"):
-        el(who, "birthTime", value=ts(mother["birthDate"]))
+        leaf(who, "birthTime", value=ts(mother["birthDate"]))
     for obs in (r for r in resources if r.get("resourceType") == "Observation"):
         patient_observation(ctx, role, obs, {"30525-0": "3", "29463-7": "7", "8302-2": "17", "8665-2": "22"})
     conditions = [r for r in resources if r.get("resourceType") == "Condition"]
@@ -110,13 +112,13 @@ def patient_observation(ctx: Ctx, role: Node, obs: Json, codes: dict[str, str]) 
     node = observation(role, "subjectOf2", "SBJ", code, OBS)
     if "valueQuantity" in obs:
         value, unit = ucum(obs["valueQuantity"])
-        el(node, "value", xsi_type="PQ", value=value, unit=unit)
+        leaf(node, "value", xsi_type="PQ", value=value, unit=unit)
     elif "valueCodeableConcept" in obs:
         ctx.ich(node, "value", ich_code(obs["valueCodeableConcept"], 9) or "", 9, xsi_type="CE")
     elif "valueDateTime" in obs:
-        el(node, "value", xsi_type="TS", value=ts(obs["valueDateTime"]))
+        leaf(node, "value", xsi_type="TS", value=ts(obs["valueDateTime"]))
     elif "dataAbsentReason" in obs and code in ("22",):  # D.6 / D.10.3 LMP withheld or not known
-        el(node, "value", xsi_type="TS", nullFlavor=null_flavor_of(obs["dataAbsentReason"]))
+        leaf(node, "value", xsi_type="TS", nullFlavor=null_flavor_of(obs["dataAbsentReason"]))
 
 
 def patient_observations(ctx: Ctx, role: Node) -> None:
@@ -125,7 +127,7 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
     age = next((read.ext_value(e, "age_at_onset") for e in events if read.ext_value(e, "age_at_onset")), None)
     if age:
         value, unit = ucum(age)
-        el(observation(role, "subjectOf2", "SBJ", "3", OBS, "age"), "value", xsi_type="PQ", value=value, unit=unit)
+        leaf(observation(role, "subjectOf2", "SBJ", "3", OBS, "age"), "value", xsi_type="PQ", value=value, unit=unit)
     order = {"11884-4": "16", "46251-5": "4", "29463-7": "7", "8302-2": "17", "8665-2": "22"}
     observations = [o for o in ctx.index.section("patient") if o.get("resourceType") == "Observation"]
     for code in order:
@@ -139,16 +141,16 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
             continue
         values = read.extensions(patient, key) or [None]  # required by FDA: UNK when the case has none
         for value in values:
-            node = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
-            el(node, "code", **regional["code"])
+            node = wrap(role, "subjectOf2", "SBJ", "observation", classCode="OBS", moodCode="EVN")
+            leaf(node, "code", **regional["code"])
             concept = (value or {}).get("valueCodeableConcept")
             coding = (concept or {}).get("coding", [{}])[0]
             if coding.get("code"):
-                el(node, "value", xsi_type="CE", code=coding["code"], codeSystem=regional["value_system"],
-                   displayName=coding.get("display"))
+                leaf(node, "value", xsi_type="CE", code=coding["code"], codeSystem=regional["value_system"],
+                     displayName=coding.get("display"))
             else:
-                el(node, "value", xsi_type="CE", nullFlavor=(read.absent_reason(value) if value else None)
-                   or regional.get("null_flavor", "UNK"))
+                leaf(node, "value", xsi_type="CE", nullFlavor=(read.absent_reason(value) if value else None)
+                     or regional.get("null_flavor", "UNK"))
 
 
 def history(ctx: Ctx, role: Node) -> None:
@@ -161,15 +163,15 @@ def history(ctx: Ctx, role: Node) -> None:
 
 def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | None,
                       concomitant: bool | None, text_flavor: str | None = None) -> None:
-    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", "1", 20)
     for cond in conditions:
-        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+        obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
         mdr_value(obs, cond.get("code"), tag="code", xsi_type=None)
         period(obs, cond, "onsetDateTime", "abatementDateTime")
         for note in cond.get("note") or []:
-            el(observation(obs, "outboundRelationship2", "COMP", "10", OBS), "value", xsi_type="ED",
-               text=note.get("text"))
+            leaf(observation(obs, "outboundRelationship2", "COMP", "10", OBS), "value", xsi_type="ED",
+                 text=note.get("text"))
         family = read.ext_value(cond, "family_history")
         if family is not None:
             bl(observation(obs, "outboundRelationship2", "EXPL", "38", OBS), family)
@@ -182,32 +184,32 @@ def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | 
             else:
                 bl(continuing, None, read.absent_reason(status) or "UNK")
     if text or text_flavor:
-        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
-        el(obs, "code", code="18", codeSystem=OBS, displayName="historyAndConcurrentConditionText")
+        obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
+        leaf(obs, "code", code="18", codeSystem=OBS, displayName="historyAndConcurrentConditionText")
         if text:
-            el(obs, "value", xsi_type="ED", text=text)
+            leaf(obs, "value", xsi_type="ED", text=text)
         else:
-            el(obs, "value", xsi_type="ED", nullFlavor=text_flavor)
+            leaf(obs, "value", xsi_type="ED", nullFlavor=text_flavor)
     if concomitant is not None:
-        obs = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
-        el(obs, "code", code="11", codeSystem=OBS, displayName="concomitantTherapy")
+        obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
+        leaf(obs, "code", code="11", codeSystem=OBS, displayName="concomitantTherapy")
         bl(obs, bool(concomitant))
 
 
 def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
     if not statements:
         return
-    organizer = el(el(role, "subjectOf2", typeCode="SBJ"), "organizer", classCode="CATEGORY", moodCode="EVN")
+    organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", "2", 20)
     for statement in statements:
-        admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
-                   moodCode="EVN")
+        admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
+                     moodCode="EVN")
         period(admin, statement.get("effectivePeriod") or {}, "start", "end")
-        kind = el(el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST"),
+        kind = el(wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST"),
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         product_code(kind, statement.get("medicationCodeableConcept"))
         name, flavor = read.text(statement.get("medicationCodeableConcept"), "text")
-        el(kind, "name", nullFlavor=flavor) if flavor and not name else el(kind, "name", text=name)
+        leaf(kind, "name", nullFlavor=flavor) if flavor and not name else leaf(kind, "name", text=name)
         for reason in statement.get("reasonCode") or []:
             if meddra(reason):
                 mdr_value(observation(admin, "outboundRelationship2", "RSON", "19", OBS), reason)
@@ -238,4 +240,4 @@ def death(ctx: Ctx, role: Node) -> None:
 def cause(node: Node, concept: Json) -> None:
     value = mdr_value(node, concept) if meddra(concept) else el(node, "value", xsi_type="CE")
     if concept.get("text"):
-        el(value, "originalText", text=concept["text"])
+        leaf(value, "originalText", text=concept["text"])

@@ -13,7 +13,7 @@ from reporter.e2b.context import (
     uuid_of,
 )
 from reporter.e2b.write.common import mdr_value
-from reporter.e2b.xmlw import Node, bl, el, observation
+from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
 
 SERIOUSNESS = ["34", "21", "33", "35", "12", "26"]   # E.i.3.2a-f, in order
@@ -25,26 +25,26 @@ OUTCOME = {"resolved": "1", "recovering": "2", "ongoing": "3", "resolvedWithSequ
 
 def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     """E.i: one observation per AdverseEvent."""
-    obs = el(el(role, "subjectOf2", typeCode="SBJ"), "observation", classCode="OBS", moodCode="EVN")
-    el(obs, "id", root=uuid_of(event))  # an imported one keeps its own
-    el(obs, "code", code="29", codeSystem=OBS, displayName="reaction")
+    obs = wrap(role, "subjectOf2", "SBJ", "observation", classCode="OBS", moodCode="EVN")
+    leaf(obs, "id", root=uuid_of(event))  # an imported one keeps its own
+    leaf(obs, "code", code="29", codeSystem=OBS, displayName="reaction")
     reaction_time(obs, event)
     concept = event.get("event") or {}
     value = mdr_value(obs, concept)
     translation = read.extension(concept.get("_text"), "translation")
     language = read.sub_value(translation, "lang") if translation else None
     if language and language != "und":
-        el(value, "originalText", language=language, text=concept.get("text"))
+        leaf(value, "originalText", language=language, text=concept.get("text"))
     country = read.ext_value(event, "reaction_country")
     if country:
-        place = el(el(el(obs, "location", typeCode="LOC"), "locatedEntity", classCode="LOCE"), "locatedPlace",
+        place = el(wrap(obs, "location", "LOC", "locatedEntity", classCode="LOCE"), "locatedPlace",
                    classCode="COUNTRY", determinerCode="INSTANCE")
-        el(place, "code", code=country, codeSystem=ISO_COUNTRY)
+        leaf(place, "code", code=country, codeSystem=ISO_COUNTRY)
     english = read.sub_value(translation, "content") if translation else None
     text = english or (concept.get("text") if not language or language == "und" else None)
     if text:
-        el(observation(obs, "outboundRelationship2", "PERT", "30", OBS, "reactionForTranslation"), "value",
-           xsi_type="ED", text=text)
+        leaf(observation(obs, "outboundRelationship2", "PERT", "30", OBS, "reactionForTranslation"), "value",
+             xsi_type="ED", text=text)
     highlighted = ich_code(read.ext_value(event, "highlighted_by_reporter"), 10)
     criteria = read.criteria_present(event)
     if highlighted:
@@ -58,8 +58,8 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     intervention = ctx.receiver.regional_element("FDA.E.i.3.2h")
     if intervention:
         flags = read.seriousness_criteria(event, f"urn:oid:{intervention['code']['codeSystem']}")
-        node = el(el(obs, "outboundRelationship2", typeCode="PERT"), "observation", classCode="OBS", moodCode="EVN")
-        el(node, "code", **intervention["code"])
+        node = wrap(obs, "outboundRelationship2", "PERT", "observation", classCode="OBS", moodCode="EVN")
+        leaf(node, "code", **intervention["code"])
         bl(node, True if flags.get(intervention["code"]["code"]) is True else None)
     outcome = ((event.get("outcome") or {}).get("coding") or [{}])[0].get("code")
     node = observation(obs, "outboundRelationship2", "PERT", "27", OBS, "outcome")
@@ -90,11 +90,11 @@ def reaction_time(obs: Node, event: Json) -> None:
         comp = el(time, "comp", xsi_type="IVL_TS")  # without dates an empty interval: SXPR_TS needs two comps
         for tag, value, flavor in bounds:
             if value or flavor:
-                el(comp, tag, value=ts(value), nullFlavor=None if value else flavor)
+                leaf(comp, tag, value=ts(value), nullFlavor=None if value else flavor)
         value, unit = ucum(duration)
-        el(el(time, "comp", xsi_type="IVL_TS", operator="A"), "width", value=value, unit=unit)
+        leaf(el(time, "comp", xsi_type="IVL_TS", operator="A"), "width", value=value, unit=unit)
         return
     time = el(obs, "effectiveTime", xsi_type="IVL_TS")
     for tag, value, flavor in bounds:
         if value or flavor:
-            el(time, tag, value=ts(value), nullFlavor=None if value else flavor)
+            leaf(time, tag, value=ts(value), nullFlavor=None if value else flavor)

@@ -11,7 +11,7 @@ from reporter.e2b.context import (
     ucum,
 )
 from reporter.e2b.write.common import category_organizer, describe_relative, mdr_value
-from reporter.e2b.xmlw import Node, bl, el, observation
+from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
 
 COMPARATOR = {"<": ("high", "false"), "<=": ("high", "true"), ">": ("low", "false"), ">=": ("low", "true")}
@@ -27,18 +27,18 @@ def tests(ctx: Ctx, role: Node, relative_notes: dict[str, str]) -> None:
 
 
 def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -> None:
-    node = el(el(organizer, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
+    node = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
     concept = obs.get("code") or {}
     code = mdr_value(node, concept, tag="code", xsi_type=None)
     if concept.get("text"):
-        el(code, "originalText", text=concept["text"])
+        leaf(code, "originalText", text=concept["text"])
     when = obs.get("effectiveDateTime")
     notes = [n.get("text") for n in obs.get("note") or [] if n.get("text")]
     if when:
-        el(node, "effectiveTime", value=ts(when))
+        leaf(node, "effectiveTime", value=ts(when))
     else:
         flavor = read.primitive_absent(obs, "effectiveDateTime")
-        el(node, "effectiveTime", nullFlavor=flavor or "UNK")
+        leaf(node, "effectiveTime", nullFlavor=flavor or "UNK")
         relative = read.relative_time(obs, "effectiveDateTime")  # only a date left out can be relative
         if relative:
             notes.insert(0, describe_relative(relative, relative_notes))
@@ -51,14 +51,14 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
             bound, inclusive = COMPARATOR[comparator]
             other = "low" if bound == "high" else "high"
             if other == "low":
-                el(value, "low", nullFlavor="NINF")
-            el(value, bound, value=number, unit=unit, inclusive=inclusive)
+                leaf(value, "low", nullFlavor="NINF")
+            leaf(value, bound, value=number, unit=unit, inclusive=inclusive)
             if other == "high":
-                el(value, "high", nullFlavor="PINF")
+                leaf(value, "high", nullFlavor="PINF")
         else:
-            el(value, "center", value=number, unit=unit)
+            leaf(value, "center", value=number, unit=unit)
     elif obs.get("valueString"):
-        el(node, "value", xsi_type="ED", text=obs["valueString"])
+        leaf(node, "value", xsi_type="ED", text=obs["valueString"])
     result = ich_code((obs.get("interpretation") or [None])[0], 12)
     if result:
         ctx.ich(node, "interpretationCode", result, 12)
@@ -66,16 +66,16 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
         for bound, flag in (("low", "L"), ("high", "H")):
             if ref.get(bound):
                 number, unit = ucum(ref[bound])
-                rng = el(el(node, "referenceRange", typeCode="REFV"), "observationRange", classCode="OBS",
-                         moodCode="EVN.CRT")
-                el(rng, "value", xsi_type="PQ", value=number, unit=unit)
-                el(rng, "interpretationCode", code=flag, codeSystem="2.16.840.1.113883.5.83")
+                rng = wrap(node, "referenceRange", "REFV", "observationRange", classCode="OBS",
+                           moodCode="EVN.CRT")
+                leaf(rng, "value", xsi_type="PQ", value=number, unit=unit)
+                leaf(rng, "interpretationCode", code=flag, codeSystem="2.16.840.1.113883.5.83")
     text = read.ext_value(obs, "result_text")
     if text:
         notes.append(f"Result: {text}")
     if notes:
-        el(observation(node, "outboundRelationship2", "REFR", "10", OBS, "comment"), "value", xsi_type="ED",
-           text="; ".join(notes))
+        leaf(observation(node, "outboundRelationship2", "REFR", "10", OBS, "comment"), "value", xsi_type="ED",
+             text="; ".join(notes))
     more = read.ext_value(obs, "more_info")
     if more is not None:
         bl(observation(node, "outboundRelationship2", "REFR", "25", OBS, "moreInformationAvailable"), more)

@@ -15,7 +15,7 @@ from reporter.e2b.context import (
     uuid_of,
 )
 from reporter.e2b.write.common import category_organizer, mdr_value, product_code
-from reporter.e2b.xmlw import Node, el, observation
+from reporter.e2b.xmlw import Node, el, leaf, observation, wrap
 from reporter.fhir import read
 from reporter.tables import code_list, routes
 
@@ -46,9 +46,9 @@ def drugs(ctx: Ctx, role: Node, links: Links, names: dict[str, str]) -> None:
 
 def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Json]],
          names: dict[str, str]) -> None:
-    admin = el(el(organizer, "component", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
-               moodCode="EVN")
-    el(admin, "id", root=uuid_of(statement))  # an imported one keeps its own
+    admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
+                 moodCode="EVN")
+    leaf(admin, "id", root=uuid_of(statement))  # an imported one keeps its own
     medication = ctx.index.resolve(statement.get("medicationReference")) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication, statement)
@@ -60,25 +60,25 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     cumulative = read.ext_value(statement, "cumulative_dose")
     if cumulative:
         value, unit = ucum(cumulative)
-        el(observation(admin, "outboundRelationship2", "SUMM", "14", OBS, "cumulativeDoseToReaction"), "value",
-           xsi_type="PQ", value=value, unit=unit)
+        leaf(observation(admin, "outboundRelationship2", "SUMM", "14", OBS, "cumulativeDoseToReaction"), "value",
+             xsi_type="PQ", value=value, unit=unit)
     gestation = read.ext_value(statement, "gestation_at_exposure")
     if gestation:
         value, unit = ucum(gestation)
-        el(observation(admin, "outboundRelationship2", "REFR", "16", OBS, "gestationPeriod"), "value",
-           xsi_type="PQ", value=value, unit=unit)
+        leaf(observation(admin, "outboundRelationship2", "REFR", "16", OBS, "gestationPeriod"), "value",
+             xsi_type="PQ", value=value, unit=unit)
     blinded = read.ext_value(medication, "blinded")
     if isinstance(blinded, bool):  # G.k.2.5 investigational product blinded
-        el(observation(admin, "outboundRelationship2", "PERT", "6", OBS, "blinded"), "value", xsi_type="BL",
-           value="true" if blinded else "false")
+        leaf(observation(admin, "outboundRelationship2", "PERT", "6", OBS, "blinded"), "value", xsi_type="BL",
+             value="true" if blinded else "false")
     for event, entity in links:
         rechallenge = ich_code(read.ext_value(entity, "rechallenge"), 16)
         if rechallenge:
             obs = observation(admin, "outboundRelationship2", "PERT", "31", OBS, "recurrenceOfReaction")
             ctx.ich(obs, "value", rechallenge, 16, xsi_type="CE")
-            ref = el(el(obs, "outboundRelationship1", typeCode="REFR"), "actReference", classCode="OBS",
-                     moodCode="EVN")
-            el(ref, "id", root=uuid_of(event))
+            ref = wrap(obs, "outboundRelationship1", "REFR", "actReference", classCode="OBS",
+                       moodCode="EVN")
+            leaf(ref, "id", root=uuid_of(event))
     for info in read.extensions(statement, "additional_info"):
         code = ich_code(info.get("valueCoding"), 17)
         flavor = None if info.get("valueCoding") else read.absent_reason(info)
@@ -86,69 +86,69 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
             ctx.ich(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"),
                     "value", code, 17, xsi_type="CE")
         elif flavor and ctx.allows_null_flavor("G.k.10.r", flavor):  # FDA.G.k.10a: NA where no code applies
-            el(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"), "value",
-               xsi_type="CE", nullFlavor=flavor)
+            leaf(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"), "value",
+                 xsi_type="CE", nullFlavor=flavor)
         elif (fda := ctx.receiver.regional_element("FDA.G.k.10a")) and (coding := info.get("valueCoding") or {}) \
                 .get("system") == f"urn:oid:{fda['value_system']}" and coding.get("code"):
-            el(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "FDAAddDrugInformation"), "value",
-               xsi_type="CE", code=coding["code"], codeSystem=fda["value_system"])
+            leaf(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "FDAAddDrugInformation"), "value",
+                 xsi_type="CE", code=coding["code"], codeSystem=fda["value_system"])
     text = additional_text(statement, links)
     if text:
-        el(observation(admin, "outboundRelationship2", "REFR", "2", OBS, "additionalInformation"), "value",
-           xsi_type="ST", text=text)
+        leaf(observation(admin, "outboundRelationship2", "REFR", "2", OBS, "additionalInformation"), "value",
+             xsi_type="ST", text=text)
     for reason in statement.get("reasonCode") or []:
         indication(ctx, admin, reason)
     action = ich_code(read.ext_value(statement, "action_taken"), 15)
     if action:
-        act = el(el(admin, "inboundRelationship", typeCode="CAUS"), "act", classCode="ACT", moodCode="EVN")
+        act = wrap(admin, "inboundRelationship", "CAUS", "act", classCode="ACT", moodCode="EVN")
         ctx.ich(act, "code", action, 15)
 
 
 def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
     """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, FDA.G.k.12.r devices, G.k.2.4 country."""
-    instance = el(el(admin, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
+    instance = wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST")
     kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
     product_code(kind, medication.get("code"))
-    el(kind, "name", text=(medication.get("code") or {}).get("text"))
+    leaf(kind, "name", text=(medication.get("code") or {}).get("text"))
     auth = read.extension(medication, "authorisation")
     if auth:
         approval = el(el(el(kind, "asManufacturedProduct", classCode="MANU"), "subjectOf", typeCode="SBJ"),
                       "approval", classCode="CNTRCT", moodCode="EVN")
         number = read.sub_value(auth, "number") or {}
         if number.get("value"):  # G.k.3.1 is optional: no number, no id (the holder or country may stand alone)
-            el(approval, "id", root="2.16.840.1.113883.3.989.2.1.3.4", extension=number["value"])
+            leaf(approval, "id", root="2.16.840.1.113883.3.989.2.1.3.4", extension=number["value"])
         holder = read.sub_value(auth, "holder")
         if holder:
-            org = el(el(el(approval, "holder", typeCode="HLD"), "role", classCode="HLD"), "playingOrganization",
+            org = el(wrap(approval, "holder", "HLD", "role", classCode="HLD"), "playingOrganization",
                      classCode="ORG", determinerCode="INSTANCE")
-            el(org, "name", text=holder)
+            leaf(org, "name", text=holder)
         country = read.sub_value(auth, "country")
         if country:
-            territory = el(el(el(approval, "author", typeCode="AUT"), "territorialAuthority", classCode="TERR"),
+            territory = el(wrap(approval, "author", "AUT", "territorialAuthority", classCode="TERR"),
                            "territory", classCode="NAT", determinerCode="INSTANCE")
-            el(territory, "code", code=country, codeSystem=ISO_COUNTRY)
+            leaf(territory, "code", code=country, codeSystem=ISO_COUNTRY)
     for ingredient in medication.get("ingredient") or []:
         node = el(kind, "ingredient", classCode="ACTI")
         strength = read.ext_value(ingredient, "strength")
         if strength:
             value, unit = ucum(strength)
             quantity = el(node, "quantity")
-            el(quantity, "numerator", value=value, unit=unit)
-            el(quantity, "denominator", value="1")
+            leaf(quantity, "numerator", value=value, unit=unit)
+            leaf(quantity, "denominator", value="1")
         substance = el(node, "ingredientSubstance", classCode="MMAT", determinerCode="KIND")
         termid = next(iter(read.codings(ingredient.get("itemCodeableConcept"))), None)
         if termid and str(termid.get("system", "")).startswith("urn:oid:"):  # G.k.2.3.r.2a/b
-            el(substance, "code", code=termid.get("code"), codeSystem=termid["system"][8:],
-               codeSystemVersion=termid.get("version"))
-        el(substance, "name", text=(ingredient.get("itemCodeableConcept") or {}).get("text"))
+            leaf(substance, "code", code=termid.get("code"), codeSystem=termid["system"][8:],
+                 codeSystemVersion=termid.get("version"))
+        leaf(substance, "name", text=(ingredient.get("itemCodeableConcept") or {}).get("text"))
     devices(ctx, kind, statement)
     country = read.ext_value(medication, "country_obtained")
     if country:
-        event = el(el(instance, "subjectOf", typeCode="SBJ"), "productEvent", classCode="ACT", moodCode="EVN")
+        event = wrap(instance, "subjectOf", "SBJ", "productEvent", classCode="ACT", moodCode="EVN")
         ctx.ich(event, "code", "1", 18)
-        org = el(el(el(event, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED"),
+        org = el(wrap(event, "performer", "PRF", "assignedEntity", classCode="ASSIGNED"),
                  "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
-        el(el(org, "addr"), "country", text=country)
+        leaf(el(org, "addr"), "country", text=country)
 
 
 def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
@@ -163,57 +163,57 @@ def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
         part = el(el(kind, "part", classCode="PART"), "partProduct", classCode="DEV", determinerCode="KIND")
         code = next(iter(read.codings(device.get("type"))), None)
         if code and code.get("code"):
-            el(part, "code", code=code["code"], codeSystem=spec["product_code_system"])
+            leaf(part, "code", code=code["code"], codeSystem=spec["product_code_system"])
         names = {n.get("type"): n.get("name") for n in device.get("deviceName") or []}
         brand, common = names.get("manufacturer-name"), names.get("user-friendly-name")
         if brand:  # FDA.G.k.12.r.4 then .5: the first name is the brand name
-            el(part, "name", text=brand)
+            leaf(part, "name", text=brand)
         elif common:
-            el(part, "name", nullFlavor="NI")
+            leaf(part, "name", nullFlavor="NI")
         if common:
-            el(part, "name", text=common)
+            leaf(part, "name", text=common)
         made = el(part, "asManufacturedProduct", classCode="MANU")
         address = read.ext_value(device, "device_manufacturer_address") or {}
         if device.get("manufacturer") or address:
             org = el(made, "manufacturerOrganization", classCode="ORG", determinerCode="INSTANCE")
             if device.get("manufacturer"):
-                el(org, "name", text=device["manufacturer"])
+                leaf(org, "name", text=device["manufacturer"])
             if address:
                 addr = el(org, "addr")
                 for tag, value in (("streetAddressLine", (address.get("line") or [None])[0]),
                                    ("city", address.get("city")), ("state", address.get("state")),
                                    ("country", address.get("country"))):
                     if value:
-                        el(addr, tag, text=value)
+                        leaf(addr, tag, text=value)
 
         malfunction = read.ext_value(device, "device_malfunction")
         if isinstance(malfunction, bool):
-            el(_characteristic(made, spec["malfunction"]), "value", xsi_type="BL",
-               value="true" if malfunction else "false")
+            leaf(_characteristic(made, spec["malfunction"]), "value", xsi_type="BL",
+                 value="true" if malfunction else "false")
         for key, ext_key in (("problem", "device_problem"), ("usage", "device_usage"),
                              ("remedial_action", "device_remedial_action"), ("follow_up", "device_follow_up")):
             for coded in read.extensions(device, ext_key):
                 value = (coded.get("valueCoding") or {}).get("code")
                 if value:
-                    el(_characteristic(made, spec[key]), "value", xsi_type="CE", code=value,
-                       codeSystem=spec[key]["value_system"])
+                    leaf(_characteristic(made, spec[key]), "value", xsi_type="CE", code=value,
+                         codeSystem=spec[key]["value_system"])
         for coded in read.extensions(device, "device_operator"):
             value = (coded.get("valueCoding") or {}).get("code")
             if value:
-                node = el(el(made, "subjectOf", typeCode="SBJ"), "characteristic", classCode="OBS", moodCode="EVN")
-                el(node, "code", code=value, codeSystem=spec["operator_system"])
+                node = wrap(made, "subjectOf", "SBJ", "characteristic", classCode="OBS", moodCode="EVN")
+                leaf(node, "code", code=value, codeSystem=spec["operator_system"])
         if len(made) == 0:
             part.children.remove(made)
         if device.get("lotNumber"):
             lot = el(el(part, "instanceOfKind", classCode="INST"), "productInstanceInstance", classCode="MMAT",
                      determinerCode="INSTANCE")
-            el(lot, "lotNumberText", text=device["lotNumber"])
+            leaf(lot, "lotNumberText", text=device["lotNumber"])
 
 
 def _characteristic(made: Node, named: dict[str, str]) -> Node:
     """A device characteristic (FDA.G.k.12.r), named by its code from the receiver profile."""
-    node = el(el(made, "subjectOf", typeCode="SBJ"), "characteristic", classCode="OBS", moodCode="EVN")
-    el(node, "code", code=named["code"], codeSystem=named["codeSystem"], displayName=named["displayName"])
+    node = wrap(made, "subjectOf", "SBJ", "characteristic", classCode="OBS", moodCode="EVN")
+    leaf(node, "code", code=named["code"], codeSystem=named["codeSystem"], displayName=named["displayName"])
     return node
 
 
@@ -239,17 +239,17 @@ def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json)
         if quantity:
             value, unit = ucum(quantity)
             rel = el(admin, "outboundRelationship1", typeCode=type_code)
-            el(rel, "pauseQuantity", value=value, unit=unit)
+            leaf(rel, "pauseQuantity", value=value, unit=unit)
             ref = el(rel, "actReference", classCode="OBS", moodCode="EVN")
-            el(ref, "id", root=uuid_of(event))
+            leaf(ref, "id", root=uuid_of(event))
 
 
 def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
     """G.k.4.r one dosage: text, interval and dates, route, dose, lot, form, parent route."""
-    sub = el(el(admin, "outboundRelationship2", typeCode="COMP"), "substanceAdministration", classCode="SBADM",
-             moodCode="EVN")
+    sub = wrap(admin, "outboundRelationship2", "COMP", "substanceAdministration", classCode="SBADM",
+               moodCode="EVN")
     if dosage.get("text"):
-        el(sub, "text", text=dosage["text"])
+        leaf(sub, "text", text=dosage["text"])
     dose_time(sub, dosage)
     route = dosage.get("route")
     if route:
@@ -257,14 +257,14 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
     dose = ((dosage.get("doseAndRate") or [{}])[0]).get("doseQuantity")
     if dose:
         value, unit = ucum(dose)
-        el(sub, "doseQuantity", value=value, unit=unit)
+        leaf(sub, "doseQuantity", value=value, unit=unit)
     batch = read.ext_value(dosage, "dosage_batch")
     form = read.ext_value(dosage, "dose_form")
     if batch or form:
-        instance = el(el(sub, "consumable", typeCode="CSM"), "instanceOfKind", classCode="INST")
+        instance = wrap(sub, "consumable", "CSM", "instanceOfKind", classCode="INST")
         if batch:
             lot = el(instance, "productInstanceInstance", classCode="MMAT", determinerCode="INSTANCE")
-            el(lot, "lotNumberText", text=batch)
+            leaf(lot, "lotNumberText", text=batch)
         kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         if form:
             profile = ctx.receiver.dose_form
@@ -273,12 +273,12 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
             node = el(kind, "formCode", code=code, codeSystem=profile["oid"] if code else None,
                       codeSystemVersion=code_version(ctx, coding, profile) if code else None)
             if form.get("text"):
-                el(node, "originalText", text=form["text"])
+                leaf(node, "originalText", text=form["text"])
     parent_route = read.ext_value(dosage, "parent_route")
     if parent_route and parent_route.get("text"):
         obs = observation(sub, "outboundRelationship2", "PERT", "28", OBS, "parentRouteOfAdministration")
         value = el(obs, "value", xsi_type="CE")
-        el(value, "originalText", text=parent_route["text"])
+        leaf(value, "originalText", text=parent_route["text"])
 
 
 def dose_time(sub: Node, dosage: Json) -> None:
@@ -299,24 +299,24 @@ def dose_time(sub: Node, dosage: Json) -> None:
     if not (every or has_bounds):
         whole = read.absent_reason(dosage.get("timing"))
         if whole in ("MSK", "ASKU", "NASK", "UNK", "NI"):  # the dosage time as a whole not known
-            el(sub, "effectiveTime", nullFlavor=whole)
+            leaf(sub, "effectiveTime", nullFlavor=whole)
         return
     if every:
         time = el(sub, "effectiveTime", xsi_type="SXPR_TS")
         value, unit = ucum(every)
-        el(el(time, "comp", xsi_type="PIVL_TS"), "period", value=value, unit=unit)
+        leaf(el(time, "comp", xsi_type="PIVL_TS"), "period", value=value, unit=unit)
         ivl = el(time, "comp", xsi_type="IVL_TS", operator="A")  # empty without dates: SXPR_TS needs two comps
         if not has_bounds:
             return
     else:
         ivl = el(sub, "effectiveTime", xsi_type="IVL_TS")
     if start or start_nf:
-        el(ivl, "low", value=ts(start), nullFlavor=None if start else start_nf)
+        leaf(ivl, "low", value=ts(start), nullFlavor=None if start else start_nf)
     if duration and not (start and end):
         value, unit = ucum(duration)
-        el(ivl, "width", value=value, unit=unit)
+        leaf(ivl, "width", value=value, unit=unit)
     elif end or end_nf:
-        el(ivl, "high", value=ts(end), nullFlavor=None if end else end_nf)
+        leaf(ivl, "high", value=ts(end), nullFlavor=None if end else end_nf)
 
 
 def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
@@ -337,7 +337,7 @@ def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
               codeSystemVersion=version if code else None)
     text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None)
     if text:
-        el(node, "originalText", text=text)
+        leaf(node, "originalText", text=text)
 
 
 def code_version(ctx: Ctx, coding: Json, profile: dict[str, str]) -> str | None:
@@ -349,9 +349,9 @@ def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     obs = observation(admin, "inboundRelationship", "RSON", "19", OBS, "indication")
     value = mdr_value(obs, reason) if meddra(reason) else el(obs, "value", xsi_type="CE", codeSystem=MEDDRA)
     if reason.get("text"):
-        el(value, "originalText", text=reason["text"])
+        leaf(value, "originalText", text=reason["text"])
     # the indication's source is not held by the case: an imported case gets the source's, if it was sent
-    performer = el(el(obs, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED")
+    performer = wrap(obs, "performer", "PRF", "assignedEntity", classCode="ASSIGNED")
     ctx.ich(performer, "code", "3", 21)
 
 
@@ -387,32 +387,32 @@ def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
 
 def drug_role(ctx: Ctx, assessment: Node, statement: Json) -> None:
     role = ich_code(read.ext_value(statement, "drug_role"), 13)
-    node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
-              moodCode="EVN")
-    el(node, "code", code="20", codeSystem=OBS, displayName="interventionCharacterization")
+    node = wrap(assessment, "component", "COMP", "causalityAssessment", classCode="OBS",
+                moodCode="EVN")
+    leaf(node, "code", code="20", codeSystem=OBS, displayName="interventionCharacterization")
     if role:
         ctx.ich(node, "value", role, 13, xsi_type="CE")
     else:  # not known (a received role that named no drug): said as such, and the rules refuse the export
         unknown = read.absent_reason(read.extension(statement, "drug_role")) or "UNK"
-        el(node, "value", xsi_type="CE", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.13")
-    use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
-    el(use, "id", root=uuid_of(statement))
+        leaf(node, "value", xsi_type="CE", nullFlavor=unknown, codeSystem="2.16.840.1.113883.3.989.2.1.1.13")
+    use = wrap(node, "subject2", "SUBJ", "productUseReference", classCode="SBADM", moodCode="EVN")
+    leaf(use, "id", root=uuid_of(statement))
 
 
 def causality(assessment: Node, statement: Json, event: Json, item: Json) -> None:
-    node = el(el(assessment, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS",
-              moodCode="EVN")
-    el(node, "code", code="39", codeSystem=OBS, displayName="causality")
+    node = wrap(assessment, "component", "COMP", "causalityAssessment", classCode="OBS",
+                moodCode="EVN")
+    leaf(node, "code", code="39", codeSystem=OBS, displayName="causality")
     result = (item.get("assessment") or {}).get("text")
-    el(node, "value", xsi_type="ST", text=result) if result else None
+    leaf(node, "value", xsi_type="ST", text=result) if result else None
     method = (item.get("method") or {}).get("text")
     if method:
-        el(el(node, "methodCode"), "originalText", text=method)
+        leaf(el(node, "methodCode"), "originalText", text=method)
     source = (item.get("author") or {}).get("display")
     if source:
-        entity = el(el(node, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
-        el(el(entity, "code"), "originalText", text=source)
-    ref = el(el(node, "subject1", typeCode="SUBJ"), "adverseEffectReference", classCode="OBS", moodCode="EVN")
-    el(ref, "id", root=uuid_of(event))
-    use = el(el(node, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
-    el(use, "id", root=uuid_of(statement))
+        entity = wrap(node, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
+        leaf(el(entity, "code"), "originalText", text=source)
+    ref = wrap(node, "subject1", "SUBJ", "adverseEffectReference", classCode="OBS", moodCode="EVN")
+    leaf(ref, "id", root=uuid_of(event))
+    use = wrap(node, "subject2", "SUBJ", "productUseReference", classCode="SBADM", moodCode="EVN")
+    leaf(use, "id", root=uuid_of(statement))

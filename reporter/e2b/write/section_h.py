@@ -8,7 +8,7 @@ from reporter.e2b.context import (
     section_text,
 )
 from reporter.e2b.write.common import mdr_value
-from reporter.e2b.xmlw import Node, el
+from reporter.e2b.xmlw import Node, leaf, wrap
 
 
 def narrative_parts(ctx: Ctx, assessment: Node) -> None:
@@ -18,19 +18,19 @@ def narrative_parts(ctx: Ctx, assessment: Node) -> None:
     if first[1]:
         comment(ctx, assessment, first[1], authors[first[0]])
     for condition in ctx.index.section("sender_diagnosis"):
-        obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS",
-                 moodCode="EVN")
-        el(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
+        obs = wrap(assessment, "component1", "COMP", "observationEvent", classCode="OBS",
+                   moodCode="EVN")
+        leaf(obs, "code", code="15", codeSystem=OBS, displayName="diagnosis")
         mdr_value(obs, condition.get("code"))
-        author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+        author = wrap(obs, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
         ctx.ich(author, "code", "1", 21)
     if last[1]:
         comment(ctx, assessment, last[1], authors[last[0]])
 
 
 def comment(ctx: Ctx, assessment: Node, text: str, author_code: str) -> None:
-    obs = el(el(assessment, "component1", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
-    el(obs, "code", code="10", codeSystem=OBS, displayName="comment")
-    el(obs, "value", xsi_type="ED", text=text)
-    author = el(el(obs, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED")
+    obs = wrap(assessment, "component1", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
+    leaf(obs, "code", code="10", codeSystem=OBS, displayName="comment")
+    leaf(obs, "value", xsi_type="ED", text=text)
+    author = wrap(obs, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
     ctx.ich(author, "code", author_code, 21)
