@@ -171,12 +171,10 @@ def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
         for i, child in reversed(list(enumerate(single))):
             if child.tag == message.tag and i != mine:
                 single.remove(child)
-    locator = rules.Locator(single)  # the message's nodes found once for both rule sets
-    plain_issues = rules.check(single, ("ich",), locator)
+    plain_issues, kept_issues = rules.check_with_receiver(single, profile.rules)
     plain = {(i.code, i.location, i.message) for i in plain_issues if i.severity == "error"}
     if not plain:  # nothing departs from ICH: the receiver's rules have nothing to lift
         return []
-    kept_issues = plain_issues if tuple(profile.rules) == ("ich",) else rules.check(single, profile.rules, locator)
     kept = {(i.code, i.location) for i in kept_issues if i.severity == "error"}
     return [f"{location}: accepted by {profile.title} although the ICH table does not allow it ({code})"
             if (code, location) not in kept else
