@@ -85,7 +85,10 @@ class Locator:
         return _compiled(path, self.d.namespaces)(node)
 
     def _from_all(self, nodes: list[Node], path: str) -> list[Any]:
-        """`path` evaluated from every node of `nodes` in one XPath call (results in document order)."""
+        """`path` evaluated from every node of `nodes` in one XPath call (results in document order); from a
+        single node, on that node (the same node-set, without the cost of binding a variable)."""
+        if len(nodes) == 1:
+            return _compiled(path, self.d.namespaces)(nodes[0])
         return _compiled(f"$i/{path}", self.d.namespaces)(self.root, i=nodes)
 
     def chain(self, group: str) -> list[str]:
