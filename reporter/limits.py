@@ -152,10 +152,33 @@ def yaml_depth() -> int:
 
 # --- XML ----------------------------------------------------------------------------------------------------
 
+@cache
+def _xml_tree_tests() -> tuple[Any, Any, Any]:
+    from lxml import etree
+
+    return (etree.XPath("count(descendant-or-self::node()[not(self::text())])"),
+            etree.XPath("boolean(descendant-or-self::*[count(@*) > $most])"),
+            # a node's depth below the document is its number of ancestors (the document node included)
+            etree.XPath("boolean(descendant-or-self::node()[not(self::text())][count(ancestor::node()) > $most])"))
+
+
+def _xml_tree_within(root, max_elements: int, max_attributes: int, max_depth: int) -> bool:
+    """Whether a parsed document is certainly within the limits, decided in libxml2 (a Python walk over
+    every node costs more than the import's parse); False sends it to the exact walk, which names the
+    first node over a limit."""
+    if root.getparent() is not None:
+        return False  # only a document's root (whose depth the walk below counts as 1)
+    count, attributes, depth = _xml_tree_tests()
+    return (count(root) <= max_elements and not attributes(root, most=max_attributes)
+            and not depth(root, most=max_depth))
+
+
 def check_xml_tree(root, source: str) -> None:
     """Refuse XML with too many elements, too many attributes on one element, or too deep nesting.
     lxml parses such documents quickly; what follows (schema labels, model conversion) would not."""
     max_elements, max_attributes, max_depth = limit("xml_elements"), limit("xml_attributes"), limit("xml_depth")
+    if _xml_tree_within(root, max_elements, max_attributes, max_depth):
+        return
     count = 0
     for element in root.iter():
         count += 1
