@@ -186,6 +186,7 @@ class Reader:
         self.transforms: dict[str, set[str]] = {}  # E2B element -> the value transforms applied to it
         self._codes: dict[etree._Element | None, tuple[ActCode, ...]] = {}  # see _act_codes
         self._hits: dict[tuple[str, etree._Element], list[etree._Element]] = {}  # see _xpath
+        self._instances: dict[str, list[etree._Element]] = {}  # group -> all its instances (see instances)
 
     def applied(self, number: str, transform: str) -> None:
         """Record that an element's value went through a transform (see the `transform` column)."""
@@ -244,19 +245,21 @@ class Reader:
             return [self.message.getparent() if self.message.getparent() is not None else self.message]
         spec = self.groups[group]
         if within is not None:
-            return self._unskipped(self._xpath(within, spec["path"]))
-        parent = spec.get("parent") or "message"
-        parents = self.instances(parent)
-        if parent in self.groups and self.groups[parent].get("once"):
-            parents = parents[:1]
-        found = []
-        for node in parents:
-            items = self._xpath(node, spec["path"])
-            if spec.get("within"):
-                first = self._xpath(node, spec["within"])[:1]
-                items = [n for n in items if first and any(a is first[0] for a in n.iterancestors())]
-            found.extend(items)
-        return found
+            return list(self._unskipped(self._xpath(within, spec["path"])))
+        found = self._instances.get(group)
+        if found is None:  # all of them: found once per reader (skipped blocks do not change which)
+            parent = spec.get("parent") or "message"
+            parents = self.instances(parent)
+            if parent in self.groups and self.groups[parent].get("once"):
+                parents = parents[:1]
+            found = self._instances[group] = []
+            for node in parents:
+                items = self._xpath(node, spec["path"])
+                if spec.get("within"):
+                    first = self._xpath(node, spec["within"])[:1]
+                    items = [n for n in items if first and any(a is first[0] for a in n.iterancestors())]
+                found.extend(items)
+        return list(found)
 
     def one(self, group: str, within: etree._Element | None = None) -> etree._Element | None:
         found = self.instances(group, within)
