@@ -152,10 +152,33 @@ def yaml_depth() -> int:
 
 # --- XML ----------------------------------------------------------------------------------------------------
 
+@cache
+def _xml_tree_tests(max_depth: int) -> tuple[Any, Any, Any]:
+    from lxml import etree
+
+    return (etree.XPath("count(descendant-or-self::*) + count(descendant::comment())"
+                        " + count(descendant::processing-instruction())"),
+            etree.XPath("boolean(descendant-or-self::*[@*[$over]])"),
+            # a node one level deeper than allowed: max_depth - 1 element steps below the root, then one more
+            etree.XPath("boolean(" + "*/" * (max_depth - 1) + "node()[not(self::text())])"))
+
+
+def _xml_tree_within(root, max_elements: int, max_attributes: int, max_depth: int) -> bool:
+    """Whether a parsed document is certainly within the limits, decided in libxml2 (a Python walk over
+    every node costs more than the import's parse); False sends it to the exact walk, which names the
+    first node over a limit."""
+    if root.getparent() is not None or not 1 <= max_depth <= 512:
+        return False  # only a document's root (whose depth the walk below counts as 1), a plain path
+    count, attributes, deeper = _xml_tree_tests(max_depth)
+    return count(root) <= max_elements and not attributes(root, over=max_attributes + 1) and not deeper(root)
+
+
 def check_xml_tree(root, source: str) -> None:
     """Refuse XML with too many elements, too many attributes on one element, or too deep nesting.
     lxml parses such documents quickly; what follows (schema labels, model conversion) would not."""
     max_elements, max_attributes, max_depth = limit("xml_elements"), limit("xml_attributes"), limit("xml_depth")
+    if _xml_tree_within(root, max_elements, max_attributes, max_depth):
+        return
     count = 0
     for element in root.iter():
         count += 1

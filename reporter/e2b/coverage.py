@@ -37,6 +37,7 @@ STRUCTURE_SYSTEMS = ("2.16.840.1.113883.1.", "2.16.840.1.113883.5.")
 ICH_LISTS = "2.16.840.1.113883.3.989."
 REGENERATED = {("MCCI_IN200100UV01", "id"), ("MCCI_IN200100UV01", "creationTime"),
                ("PORR_IN049016UV", "id"), ("PORR_IN049016UV", "creationTime")}
+_REGENERATED_NAMES = {name for _, name in REGENERATED}
 
 
 @dataclass
@@ -83,15 +84,17 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
         name = node.tag[start:]
         if name in WRAPPER_ELEMENTS:
             continue
-        parent = node.getparent()
-        if parent is not None and (local(parent), name) in REGENERATED:
-            continue
+        if name in _REGENERATED_NAMES:
+            parent = node.getparent()
+            if parent is not None and (local(parent), name) in REGENERATED:
+                continue
         attrib = node.attrib
-        system = attrib.get("codeSystem") or ""
-        if name == "code" and system.startswith(STRUCTURE_SYSTEMS):
-            continue
         if attrib:
-            naming = _is_naming_code(node) or _is_role_code(node) or name == "interpretationCode"
+            system = attrib.get("codeSystem") or ""
+            if name == "code" and system.startswith(STRUCTURE_SYSTEMS):
+                continue
+            naming = name == "interpretationCode" or (name == "code" and (_is_naming_code(node)
+                                                                         or _is_role_code(node)))
             if not naming:
                 for attr, value in attrib.items():
                     if attr in STRUCTURAL or (attr == "unit" and value == "1"):  # HL7 PQ: the default unit
@@ -104,7 +107,8 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
                             and SCHEME_ONLY.fullmatch(value)):
                         continue  # the scheme of a telecom sent as a null flavor: which element it is
                     facts.append((node, attr, value))
-        text = content(node)  # mixed content too: an ED's base64 follows its <reference>
+        # mixed content too: an ED's base64 follows its <reference>
+        text = content(node) if len(node) else (node.text or "").strip()
         if text:
             facts.append((node, "#text", text))
     return facts

@@ -50,54 +50,69 @@ def _group_order(groups: dict[str, dict[str, str]]) -> list[str]:
 
 
 class Labels:
-    """Labels of one document: element number per (node, attribute or '#text'), group per node."""
+    """Labels of one document: element number per (node, attribute or '#text'), group per node.
+
+    Group instances are found when made; an element's nodes only when a label asks for an element whose
+    location ends at that node's tag (a document's not-mapped facts need few of its elements)."""
 
     def __init__(self, root: etree._Element) -> None:
-        self.values: dict[tuple[etree._Element, str], str] = {}
-        self.nodes: dict[etree._Element, str] = {}
         self.groups: dict[etree._Element, str] = {}
+        self._instances: dict[str, list[etree._Element]] = {}
+        self._by_tag: dict[str | None, list[tuple[str, str, str, str]]] = {}  # see _candidates
+        self._hits: dict[str, set[etree._Element]] = {}
         table = _locations()
         if table is None:
             return
-        ns = tuple(sorted(table.get("namespaces", {}).items()))
+        self._ns = tuple(sorted(table.get("namespaces", {}).items()))
         groups: dict[str, dict[str, str]] = table.get("groups", {})
-        instances: dict[str, list[etree._Element]] = {}
         doc_root = root.getroottree().getroot()
         for name in _group_order(groups):
             spec = groups[name]
-            parents = instances.get(spec["parent"], []) if spec.get("parent") else [doc_root]
+            parents = self._instances.get(spec["parent"], []) if spec.get("parent") else [doc_root]
             found: list[etree._Element] = []
             for parent in parents:
                 try:
-                    hits = _compiled(spec["path"], ns)(parent)
+                    hits = _compiled(spec["path"], self._ns)(parent)
                 except etree.XPathError:
                     continue
                 found += [h for h in hits if isinstance(h, etree._Element)]
-            instances[name] = found
+            self._instances[name] = found
             for node in found:
                 self.groups.setdefault(node, name)
-        for number, spec in table.get("elements", {}).items():
-            value = spec.get("value", "text()")
-            key = "#text" if value == "text()" else value.lstrip("@").replace("xsi:", "xsi:")
-            for instance in instances.get(spec["group"], []):
+        self._by_tag = _elements_by_tag(self._ns)
+
+    def _candidates(self, node: etree._Element) -> list[tuple[str, str, str, str]]:
+        """(number, value key, group, node path) of the elements that may name `node`, in table order:
+        those whose location ends at its tag, and those whose last step names no tag."""
+        wild = self._by_tag.get(None, [])
+        exact = self._by_tag.get(node.tag, []) if isinstance(node.tag, str) else []
+        if not wild or not exact:
+            return exact or wild
+        order = _element_order()
+        return sorted([*exact, *wild], key=lambda c: order[c[0]])
+
+    def _nodes_of(self, number: str, group: str, path: str) -> set[etree._Element]:
+        found = self._hits.get(number)
+        if found is None:
+            found = self._hits[number] = set()
+            for instance in self._instances.get(group, []):
                 try:
-                    hits = _compiled(spec["node"], ns)(instance)
+                    hits = _compiled(path, self._ns)(instance)
                 except etree.XPathError:
                     continue
-                for node in hits:
-                    if isinstance(node, etree._Element):
-                        self.values.setdefault((node, key), number)
-                        self.nodes.setdefault(node, number)
+                found.update(h for h in hits if isinstance(h, etree._Element))
+        return found
 
     def label(self, node: etree._Element, attribute: str | None = None) -> str:
         """The element number for a value (or, failing that, for the node, or its enclosing group)."""
+        candidates = self._candidates(node)
         if attribute is not None:
-            hit = self.values.get((node, attribute))
-            if hit:
-                return hit
-        hit = self.nodes.get(node)
-        if hit:
-            return hit
+            for number, key, group, path in candidates:
+                if key == attribute and node in self._nodes_of(number, group, path):
+                    return number
+        for number, _, group, path in candidates:
+            if node in self._nodes_of(number, group, path):
+                return number
         current: etree._Element | None = node
         while current is not None:
             group = self.groups.get(current)
@@ -105,6 +120,40 @@ class Labels:
                 return f"[{group}]"
             current = current.getparent()
         return "[header]"
+
+
+@cache
+def _element_order() -> dict[str, int]:
+    table = _locations() or {}
+    return {number: i for i, number in enumerate(table.get("elements", {}))}
+
+
+@cache
+def _elements_by_tag(ns: tuple[tuple[str, str], ...]) -> dict[str | None, list[tuple[str, str, str, str]]]:
+    """The located elements of the table by the tag their location ends at (None: a last step that names
+    no tag, such as `..` or `*`), each list in table order."""
+    table = _locations() or {}
+    namespaces = dict(ns)
+    found: dict[str | None, list[tuple[str, str, str, str]]] = {}
+    for number, spec in table.get("elements", {}).items():
+        if "node" not in spec or "group" not in spec:
+            continue
+        value = spec.get("value", "text()")
+        key = "#text" if value == "text()" else value.lstrip("@")
+        last = _last_step(spec["node"]).split("[", 1)[0]
+        prefix, _, name = last.partition(":")
+        tag = f"{{{namespaces[prefix]}}}{name}" if name.isidentifier() and prefix in namespaces else None
+        found.setdefault(tag, []).append((number, key, spec["group"], spec["node"]))
+    return found
+
+
+def _last_step(path: str) -> str:
+    depth, start = 0, 0
+    for i, ch in enumerate(path):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "/" and depth == 0:
+            start = i + 1
+    return path[start:]
 
 
 def label_element(node: etree._Element) -> str | None:

@@ -85,7 +85,10 @@ class Locator:
         return _compiled(path, self.d.namespaces)(node)
 
     def _from_all(self, nodes: list[Node], path: str) -> list[Any]:
-        """`path` evaluated from every node of `nodes` in one XPath call (results in document order)."""
+        """`path` evaluated from every node of `nodes` in one XPath call (results in document order); from a
+        single node, on that node (the same node-set, without the cost of binding a variable)."""
+        if len(nodes) == 1:
+            return _compiled(path, self.d.namespaces)(nodes[0])
         return _compiled(f"$i/{path}", self.d.namespaces)(self.root, i=nodes)
 
     def chain(self, group: str) -> list[str]:
@@ -302,6 +305,9 @@ class Checker:
         self.d = self.loc.d
         self.sets = [rule_set(name) for name in rule_sets]
         self.issues: list[Issue] = []
+        # issue index -> (element, null flavor or None, value length or None) of the per-element issues a
+        # receiver's allowances may lift (see check_with_receiver)
+        self.liftable: dict[int, tuple[str, str | None, int | None]] = {}
 
     # -- locations -------------------------------------------------------------------------------
     def where(self, number: str, group: str, node: Node) -> str:
@@ -326,15 +332,7 @@ class Checker:
         precision = ich.get("date_precision") or {}
         dates = set(ich.get("date_elements") or ())
         today = _today()
-        # A receiver may allow more null flavors on an element than ICH (e.g. FDA.G.k.10a shares G.k.10.r's
-        # location and takes NA); each rule set can say so under extra_null_flavors.
-        extra: dict[str, set[str]] = {}
-        self.longer: dict[str, int] = {}  # longer values a receiver accepts (its rule set's longer_values)
-        for rule_data in self.sets:
-            for number, flavors in (rule_data.get("extra_null_flavors") or {}).items():
-                extra.setdefault(number, set()).update(flavors)
-            for number, length in (rule_data.get("longer_values") or {}).items():
-                self.longer[number] = max(self.longer.get(number, 0), int(length))
+        extra, self.longer = allowances(self.sets)
         for element in self.d.elements.values():
             if element.group is None or element.node is None:
                 continue
@@ -380,6 +378,7 @@ class Checker:
 
     def _null_flavor(self, element: Element, node: Node, flavor: str) -> None:
         allowed = ", ".join(element.null_flavors) or "none"
+        self.liftable[len(self.issues)] = (element.number, flavor, None)
         self.add("error", "E2B-NULLFLAVOR", Where(self, element.number, element.group or "", node, element),
                  f"nullFlavor {flavor} is not allowed for {element.name} (allowed: {allowed})")
 
@@ -389,6 +388,7 @@ class Checker:
         limit = element.max_length if element.type not in ("Date/Time", "Boolean") else None
         limit = max(limit, self.longer.get(element.number, 0)) if limit else limit
         if limit and len(value) > limit:
+            self.liftable[len(self.issues)] = (element.number, None, len(value))
             self.add("error", "E2B-LENGTH", where,
                      f"{element.name} is {len(value)} characters long; at most {element.max_length} allowed")
         if allowed is not None and value not in allowed:
@@ -563,6 +563,51 @@ def _rule(rule: dict[str, Any], d: Dictionary) -> tuple[str, tuple[Test, ...], T
                 tuple(_condition(c, d) for c in rule.get("then_any") or ()))
     _RULES[id(rule)] = (rule, compiled)
     return compiled
+
+
+def allowances(sets: Iterable[dict[str, Any]]) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """What rule sets allow beyond ICH's element table: more null flavors on an element (e.g. FDA.G.k.10a
+    shares G.k.10.r's location and takes NA; `extra_null_flavors`) and longer values (`longer_values`)."""
+    extra: dict[str, set[str]] = {}
+    longer: dict[str, int] = {}
+    for rule_data in sets:
+        for number, flavors in (rule_data.get("extra_null_flavors") or {}).items():
+            extra.setdefault(number, set()).update(flavors)
+        for number, length in (rule_data.get("longer_values") or {}).items():
+            longer[number] = max(longer.get(number, 0), int(length))
+    return extra, longer
+
+
+def check_with_receiver(root: Node, receiver_sets: Iterable[str],
+                        locator: Locator | None = None) -> tuple[list[Issue], list[Issue]]:
+    """The issues of a batch document under ICH's rule set alone and under a receiver's rule sets, as
+    check() gives them for ("ich",) and for `receiver_sets`, with one pass of ICH's checks: a receiver's
+    sets that include ICH's only add rules and lift per-element limits (see allowances)."""
+    names = tuple(receiver_sets)
+    if "ich" not in names:  # a receiver without ICH's set: nothing in common to share
+        return check(root, ("ich",), locator), check(root, names, locator)
+    checker = Checker(root, ("ich",), locator)
+    checker.check_elements()
+    checker.check_cardinality()
+    checker.check_messages()
+    checker.check_rules()
+    others = [name for name in names if name != "ich"]
+    if not others:
+        return checker.issues, checker.issues
+    d = checker.d
+    extra, longer = allowances(rule_set(name) for name in names)
+
+    def lifted(number: str, flavor: str | None, length: int | None) -> bool:
+        if flavor is not None:
+            return flavor in extra.get(number, ())
+        limit = d.elements[number].max_length or 0
+        return length is not None and length <= max(limit, longer.get(number, 0))
+
+    kept = [issue for i, issue in enumerate(checker.issues)
+            if i not in checker.liftable or not lifted(*checker.liftable[i])]
+    receiver = Checker(root, others, checker.loc)
+    receiver.check_rules()
+    return checker.issues, kept + receiver.issues
 
 
 def check(root: Node | etree._ElementTree, rule_sets: Iterable[str] = ("ich",),

@@ -144,3 +144,48 @@ def test_the_fast_text_check_never_passes_a_forbidden_character() -> None:
     assert limits.forbidden_text({"a": "C:\\bin\\f\\u0001"}, "B") is None
     assert limits.forbidden_text({"a": "C:\\\x01"}, "B") == ("B.a", "\x01")  # an escaped backslash, then one
     assert limits.forbidden_text({"a": 2**70, "b": ("x\x01",)}, "B") is None  # not JSON for orjson: the walk
+
+
+def _walk_within(root, max_elements: int, max_attributes: int, max_depth: int) -> bool:
+    """The limits as the exact walk of check_xml_tree reads them."""
+    nodes = list(root.iter())
+    if len(nodes) > max_elements or any(len(node.attrib) > max_attributes for node in nodes):
+        return False
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return False
+        stack.extend((child, depth + 1) for child in node)
+    return True
+
+
+def test_the_fast_xml_tree_check_decides_as_the_walk() -> None:
+    """check_xml_tree first asks libxml2 whether a document is within the limits; on random trees with
+    comments, processing instructions, text and tails around each limit it must say what the walk says
+    (never pass a tree the walk refuses)."""
+    import random
+
+    from lxml import etree
+
+    rng = random.Random(16)
+    decided = {True: 0, False: 0}
+    for _ in range(1500):
+        root = etree.Element("r")
+        elements = [root]
+        for _ in range(rng.randint(0, 40)):
+            parent, kind = rng.choice(elements), rng.random()
+            if kind < 0.15:
+                parent.append(etree.Comment("c"))
+            elif kind < 0.2:
+                parent.append(etree.ProcessingInstruction("pi", "x"))
+            else:
+                child = etree.SubElement(parent, "e", {f"a{k}": "v" for k in range(rng.randint(0, 4))})
+                child.text, child.tail = rng.choice(("t", None)), rng.choice(("x", None, None))
+                elements.append(child)
+        doc = etree.fromstring(etree.tostring(root))
+        bounds = rng.randint(1, 45), rng.randint(0, 4), rng.randint(1, 12)
+        expected = _walk_within(doc, *bounds)
+        assert limits._xml_tree_within(doc, *bounds) == expected, (etree.tostring(doc), bounds)
+        decided[expected] += 1
+    assert min(decided.values()) > 100

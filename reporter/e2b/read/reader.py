@@ -22,14 +22,8 @@ from reporter.e2b.diff import ACTS
 from reporter.e2b.xmlsafe import XSI, local
 from reporter.paths import mappings_dir
 
-
-@cache
-def compiled_xpath(path: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
-    """An element location compiled once (a string XPath is compiled again on every evaluation)."""
-    return etree.XPath(path, namespaces=dict(namespaces))
-
-
 MEDDRA = "2.16.840.1.113883.6.163"
+CODE = "{urn:hl7-org:v3}code"
 
 
 NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked", "UNK": "unknown",
@@ -42,6 +36,20 @@ _TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(\.\d+)?)
 @cache
 def locations_table() -> dict[str, Any]:
     return yaml.safe_load((mappings_dir() / "e2b" / "locations.yaml").read_text(encoding="utf-8"))
+
+
+Finder = Callable[[etree._Element], list[etree._Element]]
+_FINDERS: dict[str, Finder] = {}
+
+
+def finder(path: str) -> Finder:
+    """An element location of mappings/e2b/locations.yaml (relative to a node): its elements, by an XPath
+    compiled once per path with the table's namespaces (a string XPath is compiled on every evaluation)."""
+    found = _FINDERS.get(path)
+    if found is None:
+        xpath = etree.XPath(path, namespaces=locations_table()["namespaces"], smart_strings=False)
+        found = _FINDERS[path] = lambda node: [n for n in xpath(node) if isinstance(n, etree._Element)]
+    return found
 
 
 @cache
@@ -133,6 +141,22 @@ def term_highlighted(value: str) -> str | None:
     return value if value in ("1", "2", "3", "4") else None
 
 
+# (code, the (node, attribute) pairs a value inside its act marks as read, MedDRA's, bare): see _act_codes
+ActCode = tuple[etree._Element, tuple[tuple[etree._Element, str], ...], bool, bool]
+
+
+def _act_code(code: etree._Element) -> ActCode:
+    value, system, flavor = code.get("code"), code.get("codeSystem"), code.get("nullFlavor")
+    if system == MEDDRA:
+        return code, ((code, "codeSystem"),), True, False
+    bare = bool(value) != bool(system) or not (value or flavor)
+    if flavor and not value:
+        return code, ((code, "nullFlavor"),), False, bare
+    if value and system:
+        return code, ((code, "code"), (code, "codeSystem")), False, bare
+    return code, (), False, bare
+
+
 @dataclass
 class Origin:
     """The message's own ids of drugs and reactions (by case-file key), so that a re-export links its blocks
@@ -160,6 +184,9 @@ class Reader:
         # (element, text): values read although sent in a way the ICH/regional tables do not say (warnings)
         self.deviations: list[tuple[str, str]] = []
         self.transforms: dict[str, set[str]] = {}  # E2B element -> the value transforms applied to it
+        self._codes: dict[etree._Element | None, tuple[ActCode, ...]] = {}  # see _act_codes
+        self._hits: dict[tuple[str, etree._Element], list[etree._Element]] = {}  # see _xpath
+        self._instances: dict[str, list[etree._Element]] = {}  # group -> all its instances (see instances)
 
     def applied(self, number: str, transform: str) -> None:
         """Record that an element's value went through a transform (see the `transform` column)."""
@@ -170,35 +197,37 @@ class Reader:
     def mark(self, node: etree._Element, *attrs: str) -> None:
         """Record attributes as read. The code (and code system) of every act on the way up is
         recorded too: it is structure that the exporter writes for the value to be where it is."""
+        used = self.used
         for attr in attrs:
-            self.used.append((node, attr))
+            used.append((node, attr))
             if attr == "extension" and node.get("root"):  # an identifier's namespace goes with it
-                self.used.append((node, "root"))
-        current = node.getparent()
-        while current is not None and current is not self.message:
-            code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
-            if code is not None and code.get("codeSystem") == MEDDRA:
-                # a MedDRA code (D.7.1.r, F.r.2.2) is the block's data, read (or not) as such; the exporter
-                # writes the code system whatever the code
-                self.used.append((code, "codeSystem"))
-            elif code is not None and code is not node and code.get("nullFlavor") and not code.get("code"):
-                self.used.append((code, "nullFlavor"))
-            elif code is not None and code is not node and code.get("code") and code.get("codeSystem"):
-                self.used += [(code, "code"), (code, "codeSystem")]
-            current = current.getparent()
+                used.append((node, "root"))
+        for code, marks, meddra, _ in self._act_codes(node.getparent()):
+            # a MedDRA code (D.7.1.r, F.r.2.2) is the block's data, read (or not) as such; the exporter
+            # writes the code system whatever the code
+            if meddra or code is not node:
+                used += marks
 
     def _nameable(self, node: etree._Element) -> bool:
         """Whether every act around `node` is named the way the exporter names it (a code with its code
         system, or a null flavor): a value inside a block named by a bare code stays as received."""
-        current = node.getparent()
-        while current is not None and current is not self.message:
-            code = current.find("{urn:hl7-org:v3}code") if local(current) in ACTS else None
-            if code is not None and code is not node and code.get("codeSystem") != MEDDRA and (
-                    bool(code.get("code")) != bool(code.get("codeSystem"))
-                    or not (code.get("code") or code.get("nullFlavor"))):
-                return False
-            current = current.getparent()
-        return True
+        return all(not bare or code is node for code, _, _, bare in self._act_codes(node.getparent()))
+
+    def _act_codes(self, parent: etree._Element | None) -> tuple[ActCode, ...]:
+        """The codes of the acts from `parent` up to the message (not included), nearest first, each with
+        what reading a value inside its act marks as read, whether it is MedDRA's and whether it is bare
+        (a code without its code system or the reverse, or neither code nor null flavor). Found once per
+        node: every value read inside a block asks for the same ones."""
+        found = self._codes.get(parent)
+        if found is None:
+            found = ()
+            if parent is not None and parent is not self.message:
+                found = self._act_codes(parent.getparent())
+                code = parent.find(CODE) if local(parent) in ACTS else None
+                if code is not None:
+                    found = (_act_code(code), *found)
+            self._codes[parent] = found
+        return found
 
     def checkpoint(self) -> int:
         return len(self.used)
@@ -216,27 +245,34 @@ class Reader:
             return [self.message.getparent() if self.message.getparent() is not None else self.message]
         spec = self.groups[group]
         if within is not None:
-            return self._unskipped(self._xpath(within, spec["path"]))
-        parent = spec.get("parent") or "message"
-        parents = self.instances(parent)
-        if parent in self.groups and self.groups[parent].get("once"):
-            parents = parents[:1]
-        found = []
-        for node in parents:
-            items = self._xpath(node, spec["path"])
-            if spec.get("within"):
-                first = self._xpath(node, spec["within"])[:1]
-                items = [n for n in items if first and any(a is first[0] for a in n.iterancestors())]
-            found.extend(items)
-        return found
+            return list(self._unskipped(self._xpath(within, spec["path"])))
+        found = self._instances.get(group)
+        if found is None:  # all of them: found once per reader (skipped blocks do not change which)
+            parent = spec.get("parent") or "message"
+            parents = self.instances(parent)
+            if parent in self.groups and self.groups[parent].get("once"):
+                parents = parents[:1]
+            found = self._instances[group] = []
+            for node in parents:
+                items = self._xpath(node, spec["path"])
+                if spec.get("within"):
+                    first = self._xpath(node, spec["within"])[:1]
+                    items = [n for n in items if first and any(a is first[0] for a in n.iterancestors())]
+                found.extend(items)
+        return list(found)
 
     def one(self, group: str, within: etree._Element | None = None) -> etree._Element | None:
         found = self.instances(group, within)
         return found[0] if found else None
 
     def _xpath(self, node: etree._Element, path: str) -> list[etree._Element]:
-        compiled = compiled_xpath(path, tuple(self.ns.items()))
-        return [n for n in compiled(node) if isinstance(n, etree._Element)]
+        """The elements at `path` from `node`, found once per reader (the message is not changed while it is
+        read; section readers ask for the same element several times)."""
+        key = (path, node)
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = finder(path)(node)
+        return hits
 
     def node(self, number: str, instance: etree._Element) -> etree._Element | None:
         hits = self._unskipped(self._xpath(instance, self.elements[number]["node"]))
