@@ -52,6 +52,27 @@ def references(node: Any) -> Iterator[dict]:
             yield from references(item)
 
 
+def _relinked(node: Any, targets: dict[str, str], rewrite: bool) -> Any:
+    """A copy of a JSON tree (dicts and lists copied, scalars shared) with every reference found by `references`
+    pointed at its target: one pass instead of copy.deepcopy and a second walk (a create localizes ~30 resources)."""
+    if isinstance(node, dict):
+        out = {key: _relinked(value, targets, rewrite and key != "contained")
+               if isinstance(value, (dict, list)) else value for key, value in node.items()}
+        if rewrite and isinstance(out.get("reference"), str):
+            target = targets.get(out["reference"])
+            if target:
+                out["reference"] = target
+        return out
+    if isinstance(node, list):
+        return [_relinked(item, targets, rewrite) if isinstance(item, (dict, list)) else item for item in node]
+    return copy.deepcopy(node)
+
+
+def json_copy(node: Any) -> Any:
+    """A copy of a JSON tree (as copy.deepcopy makes it, several times faster: scalars are immutable)."""
+    return _relinked(node, {}, False)
+
+
 class Localized:
     """A Bundle with server ids, and the map from each old reference form to `Type/<server id>`."""
 
@@ -62,11 +83,7 @@ class Localized:
 
     def standalone(self, resource: dict) -> dict:
         """The resource as served on its own: `Type/id` references, the sender's id as an identifier."""
-        body = copy.deepcopy(resource)
-        for ref in references(body):
-            target = self.targets.get(ref["reference"])
-            if target:
-                ref["reference"] = target
+        body = _relinked(resource, self.targets, True)
         key = f"{body.get('resourceType')}/{body.get('id')}"
         sender = self.sender_ids.get(key)
         rtype = body.get("resourceType")

@@ -10,7 +10,6 @@ transaction-level advisory lock on PostgreSQL). That makes three guarantees chea
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -54,7 +53,7 @@ from reporter.store import audit as audit_trail
 from reporter.store import index as bundle_index
 from reporter.store.audit import AuditContext
 from reporter.store.fhirdates import format_instant
-from reporter.store.localize import SENDER_ID_SYSTEM, localize
+from reporter.store.localize import SENDER_ID_SYSTEM, json_copy, localize
 from reporter.store.outage import OutageMonitor
 from reporter.store.schema import (
     AuditEvent,
@@ -202,16 +201,28 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """`pool_size`: connections kept open (PostgreSQL; as many again may open under load). Size it to the
+    threads that use the engine at once: gunicorn's --threads plus the background workers (reporter.web)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               hide_parameters=True, json_deserializer=json_loads)
+                               hide_parameters=True, json_serializer=json_text, json_deserializer=json_loads)
         _configure_sqlite(engine)
         return engine
     # hide_parameters: SQL errors must not carry case data into logs.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
-                         json_deserializer=json_loads)
+    size = pool_size or 10
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=size, hide_parameters=True,
+                         json_serializer=json_text, json_deserializer=json_loads)
+
+
+def json_text(value: Any) -> str:
+    """JSON as stored: compact UTF-8 text as orjson writes it (also what the API serves, so a stored Bundle can
+    be served as it is); what orjson refuses goes through the standard library in the same compact form."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:  # orjson.JSONEncodeError: integers past 64 bits, non-string keys, lone surrogates
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))  # ASCII: escapes lone surrogates
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -316,9 +327,9 @@ def check_bundle(bundle: object) -> dict:
 class CaseStore:
     """Repository over one database. Thread-safe: each call opens its own session."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size)
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
@@ -438,7 +449,7 @@ class CaseStore:
     def _write(self, session: Session, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
                if_match: int | None, casefile: dict | None = None,
                audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
-        bundle = copy.deepcopy(check_bundle(bundle))
+        bundle = json_copy(check_bundle(bundle))  # the caller's stays as it was
         system, key = case_key(bundle)
         kind_declared, reason_declared = declared_kind(bundle)
         reason = (reason or "").strip() or reason_declared
@@ -500,21 +511,24 @@ class CaseStore:
             if comp is not None:  # the served document says so itself (R4 composition-status)
                 comp["status"] = "entered-in-error"
         entries = bundle_index.index_bundle(localized)
-        session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
-                                recorded=now, reason=reason, casefile=casefile))
-        session.flush()
+        session.flush()  # the case row first (foreign keys)
+        # Core inserts, not ORM objects: a case is ~35 index rows and ~200 tokens, and building and flushing
+        # ORM instances for them cost more than the rest of the write.
+        session.execute(insert(CaseVersion.__table__), [dict(
+            case_id=cid, version=version, kind=kind, bundle=bundle, author=author, recorded=now, reason=reason,
+            casefile=casefile)])
         if received is not None:
             self._keep_received(session, cid, version, received, now)
-        rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
-                              resource_id=item.resource_id, is_current=True, last_updated=now,
-                              patient=item.patient, date_start=item.date_start, date_end=item.date_end,
-                              resource=item.resource) for item in entries]
-        session.add_all(rows)
-        session.flush()  # one batched INSERT ... RETURNING for the ids
-        session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
-                        for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
+        index = ResourceIndex.__table__
+        ids = session.execute(insert(index).returning(index.c.id, sort_by_parameter_order=True), [dict(
+            case_id=cid, version=version, resource_type=item.resource_type, resource_id=item.resource_id,
+            is_current=True, last_updated=now, patient=item.patient, date_start=item.date_start,
+            date_end=item.date_end, resource=item.resource) for item in entries]).scalars().all()
+        tokens = [{"index_id": row_id, "param": p, "system": s, "code": c}
+                  for row_id, item in zip(ids, entries, strict=True) for p, s, c in item.tokens]
+        if tokens:
+            session.execute(insert(ResourceToken.__table__), tokens)
         self._project(session, cid, version, bundle if case.status != "nullified" else None, replace=version > 1)
-        session.flush()
         # The audit row commits with the version or not at all: no change without its record.
         audit_trail.append(session, recorded=now, subtype=audit.subtype or ("create" if version == 1 else "update"),
                            action="C" if version == 1 else "U", outcome="0", agent=audit.agent,
