@@ -73,7 +73,10 @@ def row_hash(prev_hash: str, fields: dict) -> str:
 
 
 def _head(session: Session) -> str:
-    return session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or ""
+    return session.connection().execute(_HEAD).scalar() or ""
+
+
+_HEAD = select(AuditEvent.__table__.c.hash).order_by(AuditEvent.__table__.c.id.desc()).limit(1)
 
 
 def append(session: Session, *, recorded: datetime, subtype: str, action: str, outcome: str, agent: str,

@@ -25,7 +25,9 @@ import orjson
 from sqlalchemy import (
     Engine,
     Numeric,
+    Text,
     and_,
+    bindparam,
     cast,
     create_engine,
     delete,
@@ -45,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, defer, sessionmaker
 
 from reporter.errors import Gone, InputError, NotFound, StoreConflict, StoreError, VersionConflict
 from reporter.fhir import received as received_fhir
@@ -100,16 +102,36 @@ class StoredResource:
     version: int
     last_updated: datetime
     case_id: str
-    resource: dict
+    resource: dict | None  # None when only `raw` was read (a search asked for stored text)
     row_id: int = 0
+    raw: str | None = None  # the stored JSON text, when the reader asked for it
 
     def with_meta(self) -> dict:
         """The resource as served: its stored JSON with meta.versionId/lastUpdated of its version."""
-        body = dict(self.resource)
+        body = dict(self.resource if self.resource is not None else json_loads(self.raw or "null"))
         meta = dict(body.get("meta") or {})
         meta.update(versionId=str(self.version), lastUpdated=format_instant(self.last_updated))
         body["meta"] = meta
         return body
+
+
+@dataclass(frozen=True)
+class ServedJson:
+    """A resource as served: FHIR JSON bytes with its meta, and the version they are."""
+
+    version: int
+    recorded: datetime
+    body: bytes
+
+
+def with_meta_bytes(stored: str, version: int, recorded: datetime) -> bytes:
+    """Stored JSON text of a resource without top-level meta, as served: with meta.versionId/lastUpdated added
+    as its last member (where `dict(body); body["meta"] = ...` puts it), without parsing it."""
+    text = stored.rstrip()
+    if not text.endswith("}") or text == "{}":
+        raise ValueError("not a stored resource")
+    meta = f',"meta":{{"versionId":"{version}","lastUpdated":"{format_instant(recorded)}"}}}}'
+    return (text[:-1] + meta).encode("utf-8")
 
 
 @dataclass
@@ -615,6 +637,20 @@ class CaseStore:
             return StoredVersion(row.case_id, row.version, row.kind, row.recorded, row.author, row.reason,
                                  row.bundle, case.status, row.casefile)
 
+    def read_served(self, case_id: str, audit: AuditContext) -> ServedJson:
+        """The current version of a case as the API serves it (FHIR JSON bytes, meta added), read and audited in
+        one transaction: the AuditEvent row (a successful read of Bundle/<id>, `audit` saying who, from where and
+        how) commits before this returns, and without it nothing is returned. The stored text is served as it
+        is (no parse and re-serialisation): stored Bundles carry no meta (`_write` removes it) and their id."""
+        with self.write_session() as session:
+            row = session.connection().execute(_CURRENT_TEXT, {"id": case_id}).first()
+            if row is None:
+                raise NotFound(f"Bundle/{case_id} does not exist", location=f"Bundle/{case_id}")
+            audit_trail.append(session, recorded=_now(), subtype=audit.subtype or "read", action="R", outcome="0",
+                               agent=audit.agent, kind=audit.kind, source=audit.source, entity=f"Bundle/{case_id}",
+                               case_id=case_id, query=audit.query, detail=audit.detail)
+        return ServedJson(row.version, row.recorded, with_meta_bytes(row.bundle, row.version, row.recorded))
+
     def received_message(self, message_id: str) -> StoredMessage:
         """A received file exactly as it arrived (FHIR Binary/<sha256>)."""
         with self.read_session() as session:
@@ -757,7 +793,8 @@ class CaseStore:
             conditions.append(or_(*options))
         return conditions
 
-    def search(self, resource_type: str, criteria: Criteria) -> Page:
+    def search(self, resource_type: str, criteria: Criteria, *, raw: bool = False) -> Page:
+        """`raw`: the resources come as stored JSON text (StoredResource.raw), not parsed (for serving)."""
         ri = ResourceIndex
         conditions = self._conditions(ri, resource_type, criteria)
         columns = {"_lastUpdated": ri.last_updated, "_id": ri.resource_id, "date": ri.date_start}
@@ -779,13 +816,19 @@ class CaseStore:
             query = select(ri).where(*paged).order_by(*order).limit(criteria.count + 1)
             if not keyset and criteria.offset:
                 query = query.offset(criteria.offset)
-            rows = session.scalars(query).all() if criteria.count > 0 else []
+            texts: list[str] | None = None
+            if raw and criteria.count > 0:
+                pairs = session.execute(query.add_columns(cast(ri.resource, Text)).options(defer(ri.resource))).all()
+                rows, texts = [p[0] for p in pairs], [p[1] for p in pairs]
+            else:
+                rows = session.scalars(query).all() if criteria.count > 0 else []
             total = None
             if criteria.with_total:
                 total = session.scalar(select(func.count()).select_from(ri).where(*conditions))
             more = len(rows) > criteria.count
             rows = rows[:criteria.count]
-            page = Page([_stored(r) for r in rows], total)
+            page = Page([_stored(r) for r in rows] if texts is None else
+                        [_stored_text(r, t) for r, t in zip(rows, texts, strict=False)], total)
             if more and rows:
                 if keyset:
                     page.next_cursor = _encode_cursor(rows[-1], key)
@@ -929,6 +972,11 @@ def _stored(row: ResourceIndex) -> StoredResource:
                           row.resource, row.id)
 
 
+def _stored_text(row: ResourceIndex, text_: str) -> StoredResource:
+    return StoredResource(row.resource_type, row.resource_id, row.version, row.last_updated, row.case_id, None,
+                          row.id, text_)
+
+
 def _date_condition(start_col, end_col, clause: DateClause, *, point: bool = False):
     """FHIR date search: the target range [start_col, end_col) against the parameter's range."""
     lo, hi = clause.start, clause.end
@@ -1004,3 +1052,9 @@ def _decode_cursor(cursor: str, key: str):
     except ValueError as exc:
         raise InputError(f"invalid paging cursor {cursor!r}", location="_cursor",
                          hint="follow the next link as given") from exc
+
+
+_CASE, _VERSION = Case.__table__, CaseVersion.__table__
+_CURRENT_TEXT = select(_VERSION.c.version, _VERSION.c.recorded, cast(_VERSION.c.bundle, Text).label("bundle")).join(
+    _CASE, and_(_CASE.c.id == _VERSION.c.case_id, _CASE.c.current_version == _VERSION.c.version)).where(
+    _CASE.c.id == bindparam("id"))

@@ -80,6 +80,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     app.register_blueprint(smart_bp)
     app.register_blueprint(ui_bp)
     _register_errors(app)
+    from reporter.web import compression
+
+    compression.register(app)  # registered before the security headers: runs after them, on the final body
     _register_security(app)
     return app
 

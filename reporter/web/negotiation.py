@@ -96,10 +96,16 @@ def fhir_response(resource: dict, status: int = 200, headers: dict | None = None
         # one such case does not break every page that includes it; JSON still serves the stored text.
         body, mimetype = models.to_xml(limits.scrub_forbidden(resource)), XML_TYPE
     else:
-        body = json_bytes(resource)
-        mimetype = JSON_TYPE
+        return json_response(json_bytes(resource), status, headers)
     response = Response(body, status=status, headers=headers or {})
     response.headers["Content-Type"] = f"{mimetype}; charset=utf-8"
+    return response
+
+
+def json_response(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
+    """A response of FHIR JSON bytes already made (a stored resource served as it is)."""
+    response = Response(body, status=status, headers=headers or {})
+    response.headers["Content-Type"] = f"{JSON_TYPE}; charset=utf-8"
     return response
 
 
