@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import NotAcceptable
 from werkzeug.http import parse_date
 
-from reporter.errors import InputError, PreconditionRequired, ReporterError
+from reporter.errors import InputError, PreconditionRequired, ReporterError, StoreConflict, StoreError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
 from reporter.store.repository import Write, with_meta_bytes
@@ -79,10 +79,13 @@ def _write_audit(response: Response) -> Response:
     """Every API interaction leaves an AuditEvent, failed ones included (outcome 4/8)."""
     info = g.pop("audit", None) or {"subtype": "unknown", "action": "E", "entity": None}
     if not web_audit.record(store(), response, info, agent=current_agent(), kind="rest"):
-        # an unaudited access to case data must not succeed silently
-        return fhir_response(outcome([issue("fatal", "transient", "the audit trail is unavailable")]),
-                             status=503, fmt="json")
+        return _audit_unavailable()  # an unaudited access to case data must not succeed silently
     return response
+
+
+def _audit_unavailable() -> Response:
+    return fhir_response(outcome([issue("fatal", "transient", "the audit trail is unavailable")]), status=503,
+                         fmt="json")
 
 
 def _check_type(resource_type: str) -> None:
@@ -130,7 +133,12 @@ def read(resource_type: str, resource_id: str):
         return _binary(resource_id)
     if resource_type == "Bundle" and _plain_read():
         # the stored bytes, read and audited in one transaction (the audit row commits before the answer)
-        served = store().read_served(resource_id, web_audit.context(current_agent(), "rest", "read", 200))
+        try:
+            served = store().read_served(resource_id, web_audit.context(current_agent(), "rest", "read", 200))
+        except (StoreConflict, StoreError) as exc:
+            if type(exc) not in (StoreConflict, StoreError):  # not found, or the store is down: said as such
+                raise
+            return _audit_unavailable()  # the database refused the audit row: no unaudited access
         g.audit["stored"] = True
         return json_response(served.body, headers=_version_headers(served.version, served.recorded))
     if resource_type == "Bundle":
