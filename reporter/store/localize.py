@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
+
 SENDER_ID_SYSTEM = "http://fhir-ae-reporter.org/NamingSystem/sender-resource-id"
 _RELATIVE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]+)?$")
 _ABSOLUTE = re.compile(r"^https?://.+/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]+)?$")
@@ -69,8 +71,13 @@ def _relinked(node: Any, targets: dict[str, str], rewrite: bool) -> Any:
 
 
 def json_copy(node: Any) -> Any:
-    """A copy of a JSON tree (as copy.deepcopy makes it, several times faster: scalars are immutable)."""
-    return _relinked(node, {}, False)
+    """A copy of a JSON tree as the store keeps it (orjson's reading of orjson's writing, ten times faster than
+    copy.deepcopy: non-finite numbers become null, as they are stored); what orjson cannot write (integers past
+    64 bits, lone surrogates, non-string keys) is copied in Python."""
+    try:
+        return orjson.loads(orjson.dumps(node))
+    except TypeError:  # orjson.JSONEncodeError
+        return _relinked(node, {}, False)
 
 
 class Localized:
