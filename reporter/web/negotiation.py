@@ -157,9 +157,11 @@ def read_resource_body() -> dict:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
-    result: dict = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate JSON property {key!r}")
-        result[key] = value
+    result = dict(pairs)  # in C; the loop below only runs to name the duplicate
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate JSON property {key!r}")
+            seen.add(key)
     return result

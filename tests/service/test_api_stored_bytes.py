@@ -234,3 +234,17 @@ def test_pool_is_sized_for_the_worker_threads(db_url: str, monkeypatch: pytest.M
         assert store.audit_events(limit=1) == []
     finally:
         store.dispose()
+
+
+def test_a_duplicate_json_property_is_refused_by_name(store) -> None:
+    from reporter.store.tokens import create_token
+    from reporter.web import create_app
+
+    token = create_token(store, ["read", "write"], "dup")
+    client = create_app({"SECRET_KEY": "t"}, store=store).test_client()
+    body = json.dumps(demo_bundles()[0])
+    nested = body.replace('"resourceType": "Patient"', '"resourceType": "Patient", "gender": "x", "gender": "y"', 1)
+    for data, name in ((body.replace("{", '{"type": "collection", ', 1), "type"), (nested, "gender")):
+        r = client.post("/fhir/Bundle", data=data, headers={"Authorization": f"Bearer {token}", "Content-Type": JSON})
+        assert r.status_code == 400, r.data[:300]
+        assert f"duplicate JSON property {name!r}" in r.get_json()["issue"][0]["diagnostics"]
