@@ -136,3 +136,14 @@ SETTINGS = (*SETTINGS,
             "Lifetime in seconds of an access token issued to a SMART backend-services client (at most 3600)."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+# --- API speed (issue 16, appended) ----------------------------------------------------------------------
+SETTINGS = (*SETTINGS,
+    Setting("db_pool_size", None,
+            "Database connections each service process keeps open (PostgreSQL; as many again may open under "
+            "load); by default gunicorn's --threads plus 2 (background workers), 10 outside gunicorn."),
+    Setting("gzip_min_bytes", "1024",
+            "API responses at least this large are gzip-compressed for clients that send Accept-Encoding: gzip; "
+            "0 turns compression off."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}

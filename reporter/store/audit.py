@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from reporter.store.schema import AuditEvent
@@ -73,23 +73,27 @@ def row_hash(prev_hash: str, fields: dict) -> str:
 
 
 def _head(session: Session) -> str:
-    return session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or ""
+    return session.connection().execute(_HEAD).scalar() or ""
+
+
+_HEAD = select(AuditEvent.__table__.c.hash).order_by(AuditEvent.__table__.c.id.desc()).limit(1)
 
 
 def append(session: Session, *, recorded: datetime, subtype: str, action: str, outcome: str, agent: str,
            kind: str = "rest", source: str | None = None, entity: str | None = None,
            case_id: str | None = None, query: str | None = None, reason: str | None = None,
-           detail: str | None = None) -> AuditEvent:
+           detail: str | None = None) -> None:
     """Add one row to the chain inside the caller's transaction (which must hold the write lock)."""
     fields = {"recorded": recorded, "type": kind, "subtype": clean(subtype, 32) or "unknown", "action": action,
               "outcome": outcome, "agent": clean(agent, 128) or "anonymous", "source": clean(source, 64),
               "entity": clean(entity, 255), "case_id": clean(case_id, 64), "query": clean(query, 2000),
               "reason": clean(reason, 2000), "detail": clean(detail, 2000)}
     prev = _head(session)
-    row = AuditEvent(**fields, prev_hash=prev, hash=row_hash(prev, fields))
-    session.add(row)
-    session.flush()
-    return row
+    # a Core INSERT (no ORM instance to build and flush): every API read appends one of these
+    session.execute(_INSERT, {**fields, "prev_hash": prev, "hash": row_hash(prev, fields)})
+
+
+_INSERT = insert(AuditEvent.__table__)
 
 
 # --- verification ----------------------------------------------------------------------------------------

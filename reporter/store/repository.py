@@ -10,7 +10,6 @@ transaction-level advisory lock on PostgreSQL). That makes three guarantees chea
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -26,7 +25,9 @@ import orjson
 from sqlalchemy import (
     Engine,
     Numeric,
+    Text,
     and_,
+    bindparam,
     cast,
     create_engine,
     delete,
@@ -46,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, defer, sessionmaker
 
 from reporter.errors import Gone, InputError, NotFound, StoreConflict, StoreError, VersionConflict
 from reporter.fhir import received as received_fhir
@@ -54,7 +55,7 @@ from reporter.store import audit as audit_trail
 from reporter.store import index as bundle_index
 from reporter.store.audit import AuditContext
 from reporter.store.fhirdates import format_instant
-from reporter.store.localize import SENDER_ID_SYSTEM, localize
+from reporter.store.localize import SENDER_ID_SYSTEM, json_copy, localize
 from reporter.store.outage import OutageMonitor
 from reporter.store.schema import (
     AuditEvent,
@@ -101,16 +102,36 @@ class StoredResource:
     version: int
     last_updated: datetime
     case_id: str
-    resource: dict
+    resource: dict | None  # None when only `raw` was read (a search asked for stored text)
     row_id: int = 0
+    raw: str | None = None  # the stored JSON text, when the reader asked for it
 
     def with_meta(self) -> dict:
         """The resource as served: its stored JSON with meta.versionId/lastUpdated of its version."""
-        body = dict(self.resource)
+        body = dict(self.resource if self.resource is not None else json_loads(self.raw or "null"))
         meta = dict(body.get("meta") or {})
         meta.update(versionId=str(self.version), lastUpdated=format_instant(self.last_updated))
         body["meta"] = meta
         return body
+
+
+@dataclass(frozen=True)
+class ServedJson:
+    """A resource as served: FHIR JSON bytes with its meta, and the version they are."""
+
+    version: int
+    recorded: datetime
+    body: bytes
+
+
+def with_meta_bytes(stored: str, version: int, recorded: datetime) -> bytes:
+    """Stored JSON text of a resource without top-level meta, as served: with meta.versionId/lastUpdated added
+    as its last member (where `dict(body); body["meta"] = ...` puts it), without parsing it."""
+    text = stored.rstrip()
+    if not text.endswith("}") or text == "{}":
+        raise ValueError("not a stored resource")
+    meta = f',"meta":{{"versionId":"{version}","lastUpdated":"{format_instant(recorded)}"}}}}'
+    return (text[:-1] + meta).encode("utf-8")
 
 
 @dataclass
@@ -202,16 +223,28 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """`pool_size`: connections kept open (PostgreSQL; as many again may open under load). Size it to the
+    threads that use the engine at once: gunicorn's --threads plus the background workers (reporter.web)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               hide_parameters=True, json_deserializer=json_loads)
+                               hide_parameters=True, json_serializer=json_text, json_deserializer=json_loads)
         _configure_sqlite(engine)
         return engine
     # hide_parameters: SQL errors must not carry case data into logs.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
-                         json_deserializer=json_loads)
+    size = pool_size or 10
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=size, hide_parameters=True,
+                         json_serializer=json_text, json_deserializer=json_loads)
+
+
+def json_text(value: Any) -> str:
+    """JSON as stored: compact UTF-8 text as orjson writes it (also what the API serves, so a stored Bundle can
+    be served as it is); what orjson refuses goes through the standard library in the same compact form."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:  # orjson.JSONEncodeError: integers past 64 bits, non-string keys, lone surrogates
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))  # ASCII: escapes lone surrogates
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -316,9 +349,9 @@ def check_bundle(bundle: object) -> dict:
 class CaseStore:
     """Repository over one database. Thread-safe: each call opens its own session."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size)
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True),
@@ -438,7 +471,7 @@ class CaseStore:
     def _write(self, session: Session, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
                if_match: int | None, casefile: dict | None = None,
                audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
-        bundle = copy.deepcopy(check_bundle(bundle))
+        bundle = json_copy(check_bundle(bundle))  # the caller's stays as it was
         system, key = case_key(bundle)
         kind_declared, reason_declared = declared_kind(bundle)
         reason = (reason or "").strip() or reason_declared
@@ -500,21 +533,24 @@ class CaseStore:
             if comp is not None:  # the served document says so itself (R4 composition-status)
                 comp["status"] = "entered-in-error"
         entries = bundle_index.index_bundle(localized)
-        session.add(CaseVersion(case_id=cid, version=version, kind=kind, bundle=bundle, author=author,
-                                recorded=now, reason=reason, casefile=casefile))
-        session.flush()
+        session.flush()  # the case row first (foreign keys)
+        # Core inserts, not ORM objects: a case is ~35 index rows and ~200 tokens, and building and flushing
+        # ORM instances for them cost more than the rest of the write.
+        session.execute(insert(CaseVersion.__table__), [dict(
+            case_id=cid, version=version, kind=kind, bundle=bundle, author=author, recorded=now, reason=reason,
+            casefile=casefile)])
         if received is not None:
             self._keep_received(session, cid, version, received, now)
-        rows = [ResourceIndex(case_id=cid, version=version, resource_type=item.resource_type,
-                              resource_id=item.resource_id, is_current=True, last_updated=now,
-                              patient=item.patient, date_start=item.date_start, date_end=item.date_end,
-                              resource=item.resource) for item in entries]
-        session.add_all(rows)
-        session.flush()  # one batched INSERT ... RETURNING for the ids
-        session.add_all(ResourceToken(index_id=row.id, param=p, system=s, code=c)
-                        for row, item in zip(rows, entries, strict=True) for p, s, c in item.tokens)
+        index = ResourceIndex.__table__
+        ids = session.execute(insert(index).returning(index.c.id, sort_by_parameter_order=True), [dict(
+            case_id=cid, version=version, resource_type=item.resource_type, resource_id=item.resource_id,
+            is_current=True, last_updated=now, patient=item.patient, date_start=item.date_start,
+            date_end=item.date_end, resource=item.resource) for item in entries]).scalars().all()
+        tokens = [{"index_id": row_id, "param": p, "system": s, "code": c}
+                  for row_id, item in zip(ids, entries, strict=True) for p, s, c in item.tokens]
+        if tokens:
+            session.execute(insert(ResourceToken.__table__), tokens)
         self._project(session, cid, version, bundle if case.status != "nullified" else None, replace=version > 1)
-        session.flush()
         # The audit row commits with the version or not at all: no change without its record.
         audit_trail.append(session, recorded=now, subtype=audit.subtype or ("create" if version == 1 else "update"),
                            action="C" if version == 1 else "U", outcome="0", agent=audit.agent,
@@ -600,6 +636,20 @@ class CaseStore:
                                location=f"Bundle/{case_id}/_history/{version}")
             return StoredVersion(row.case_id, row.version, row.kind, row.recorded, row.author, row.reason,
                                  row.bundle, case.status, row.casefile)
+
+    def read_served(self, case_id: str, audit: AuditContext) -> ServedJson:
+        """The current version of a case as the API serves it (FHIR JSON bytes, meta added), read and audited in
+        one transaction: the AuditEvent row (a successful read of Bundle/<id>, `audit` saying who, from where and
+        how) commits before this returns, and without it nothing is returned. The stored text is served as it
+        is (no parse and re-serialisation): stored Bundles carry no meta (`_write` removes it) and their id."""
+        with self.write_session() as session:
+            row = session.connection().execute(_CURRENT_TEXT, {"id": case_id}).first()
+            if row is None:
+                raise NotFound(f"Bundle/{case_id} does not exist", location=f"Bundle/{case_id}")
+            audit_trail.append(session, recorded=_now(), subtype=audit.subtype or "read", action="R", outcome="0",
+                               agent=audit.agent, kind=audit.kind, source=audit.source, entity=f"Bundle/{case_id}",
+                               case_id=case_id, query=audit.query, detail=audit.detail)
+        return ServedJson(row.version, row.recorded, with_meta_bytes(row.bundle, row.version, row.recorded))
 
     def received_message(self, message_id: str) -> StoredMessage:
         """A received file exactly as it arrived (FHIR Binary/<sha256>)."""
@@ -743,7 +793,8 @@ class CaseStore:
             conditions.append(or_(*options))
         return conditions
 
-    def search(self, resource_type: str, criteria: Criteria) -> Page:
+    def search(self, resource_type: str, criteria: Criteria, *, raw: bool = False) -> Page:
+        """`raw`: the resources come as stored JSON text (StoredResource.raw), not parsed (for serving)."""
         ri = ResourceIndex
         conditions = self._conditions(ri, resource_type, criteria)
         columns = {"_lastUpdated": ri.last_updated, "_id": ri.resource_id, "date": ri.date_start}
@@ -765,13 +816,19 @@ class CaseStore:
             query = select(ri).where(*paged).order_by(*order).limit(criteria.count + 1)
             if not keyset and criteria.offset:
                 query = query.offset(criteria.offset)
-            rows = session.scalars(query).all() if criteria.count > 0 else []
+            texts: list[str] | None = None
+            if raw and criteria.count > 0:
+                pairs = session.execute(query.add_columns(cast(ri.resource, Text)).options(defer(ri.resource))).all()
+                rows, texts = [p[0] for p in pairs], [p[1] for p in pairs]
+            else:
+                rows = session.scalars(query).all() if criteria.count > 0 else []
             total = None
             if criteria.with_total:
                 total = session.scalar(select(func.count()).select_from(ri).where(*conditions))
             more = len(rows) > criteria.count
             rows = rows[:criteria.count]
-            page = Page([_stored(r) for r in rows], total)
+            page = Page([_stored(r) for r in rows] if texts is None else
+                        [_stored_text(r, t) for r, t in zip(rows, texts, strict=False)], total)
             if more and rows:
                 if keyset:
                     page.next_cursor = _encode_cursor(rows[-1], key)
@@ -915,6 +972,11 @@ def _stored(row: ResourceIndex) -> StoredResource:
                           row.resource, row.id)
 
 
+def _stored_text(row: ResourceIndex, text_: str) -> StoredResource:
+    return StoredResource(row.resource_type, row.resource_id, row.version, row.last_updated, row.case_id, None,
+                          row.id, text_)
+
+
 def _date_condition(start_col, end_col, clause: DateClause, *, point: bool = False):
     """FHIR date search: the target range [start_col, end_col) against the parameter's range."""
     lo, hi = clause.start, clause.end
@@ -990,3 +1052,9 @@ def _decode_cursor(cursor: str, key: str):
     except ValueError as exc:
         raise InputError(f"invalid paging cursor {cursor!r}", location="_cursor",
                          hint="follow the next link as given") from exc
+
+
+_CASE, _VERSION = Case.__table__, CaseVersion.__table__
+_CURRENT_TEXT = select(_VERSION.c.version, _VERSION.c.recorded, cast(_VERSION.c.bundle, Text).label("bundle")).join(
+    _CASE, and_(_CASE.c.id == _VERSION.c.case_id, _CASE.c.current_version == _VERSION.c.version)).where(
+    _CASE.c.id == bindparam("id"))

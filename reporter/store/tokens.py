@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from reporter import config
 from reporter.errors import InputError
@@ -83,7 +83,7 @@ def verify_token(store: CaseStore, presented: str) -> TokenInfo | None:
     token_id, secret = match.groups()
     now = datetime.now(UTC)
     with store.read_session() as session:
-        row = session.get(ApiToken, token_id)
+        row = session.connection().execute(_BY_ID, {"id": token_id}).first()  # Core: every API request asks
         if row is None or row.revoked or not hmac.compare_digest(row.secret_hash, _digest(secret)):
             return None
         if row.expires is not None and row.expires <= now:
@@ -93,6 +93,11 @@ def verify_token(store: CaseStore, presented: str) -> TokenInfo | None:
         with store.write_session() as session:
             session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used=now))
     return info
+
+
+_TOKENS = ApiToken.__table__
+_BY_ID = select(_TOKENS.c.id, _TOKENS.c.secret_hash, _TOKENS.c.revoked, _TOKENS.c.expires, _TOKENS.c.scopes,
+                _TOKENS.c.label, _TOKENS.c.last_used).where(_TOKENS.c.id == bindparam("id"))
 
 
 def revoke_token(store: CaseStore, token_id: str, *, audit: AuditContext | None = None) -> bool:

@@ -32,7 +32,20 @@ def settings_from_env() -> dict[str, Any]:
         "SECURE_COOKIES": config.get("secure_cookies") in ("1", "true", "yes"),
         "EXPORT_DIR": config.get("export_dir"),
         "TRUSTED_PROXIES": config.get("trusted_proxies"),
+        "DB_POOL_SIZE": _pool_size(),
+        "GZIP_MIN_BYTES": int(config.get("gzip_min_bytes") or 0),
     }
+
+
+def _pool_size() -> int | None:
+    """REPORTER_DB_POOL_SIZE, else one connection per gunicorn thread plus two for the background workers."""
+    given = config.get("db_pool_size")
+    if given:
+        return max(1, int(given))
+    from reporter.web.workers import gunicorn_threads
+
+    threads = gunicorn_threads()
+    return threads + 2 if threads else None
 
 
 def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | None = None) -> Flask:
@@ -45,7 +58,8 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config.update(JSON_SORT_KEYS=False)
     app.extensions["reporter.store"] = store or CaseStore(app.config["DATABASE_URL"],
-                                                          migrate=bool(app.config.get("AUTO_MIGRATE", True)))
+                                                          migrate=bool(app.config.get("AUTO_MIGRATE", True)),
+                                                          pool_size=app.config.get("DB_POOL_SIZE"))
 
     from reporter.web import session as page_session
     from reporter.web.fhir_api import bp as fhir_bp
@@ -66,6 +80,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     app.register_blueprint(smart_bp)
     app.register_blueprint(ui_bp)
     _register_errors(app)
+    from reporter.web import compression
+
+    compression.register(app)  # registered before the security headers: runs after them, on the final body
     _register_security(app)
     return app
 

@@ -17,15 +17,22 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import NotAcceptable
 from werkzeug.http import parse_date
 
-from reporter.errors import InputError, PreconditionRequired, ReporterError
+from reporter.errors import InputError, PreconditionRequired, ReporterError, StoreConflict, StoreError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
-from reporter.store.repository import Write
+from reporter.store.repository import Write, with_meta_bytes
 from reporter.web import audit as web_audit
 from reporter.web import bulk, checks, downloads, shaping
 from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
-from reporter.web.negotiation import accepts, fhir_response, read_resource_body, wanted_format
+from reporter.web.negotiation import (
+    accepts,
+    fhir_response,
+    json_bytes,
+    json_response,
+    read_resource_body,
+    wanted_format,
+)
 from reporter.web.outcome import UnprocessableBundle, error_outcome, issue, outcome, status_for
 from reporter.web.search import INCLUDE_PARAMS, ParsedSearch, parse_search, searchable
 
@@ -72,10 +79,13 @@ def _write_audit(response: Response) -> Response:
     """Every API interaction leaves an AuditEvent, failed ones included (outcome 4/8)."""
     info = g.pop("audit", None) or {"subtype": "unknown", "action": "E", "entity": None}
     if not web_audit.record(store(), response, info, agent=current_agent(), kind="rest"):
-        # an unaudited access to case data must not succeed silently
-        return fhir_response(outcome([issue("fatal", "transient", "the audit trail is unavailable")]),
-                             status=503, fmt="json")
+        return _audit_unavailable()  # an unaudited access to case data must not succeed silently
     return response
+
+
+def _audit_unavailable() -> Response:
+    return fhir_response(outcome([issue("fatal", "transient", "the audit trail is unavailable")]), status=503,
+                         fmt="json")
 
 
 def _check_type(resource_type: str) -> None:
@@ -121,6 +131,16 @@ def read(resource_type: str, resource_id: str):
     _check_id(resource_id)
     if resource_type == "Binary":
         return _binary(resource_id)
+    if resource_type == "Bundle" and _plain_read():
+        # the stored bytes, read and audited in one transaction (the audit row commits before the answer)
+        try:
+            served = store().read_served(resource_id, web_audit.context(current_agent(), "rest", "read", 200))
+        except (StoreConflict, StoreError) as exc:
+            if type(exc) not in (StoreConflict, StoreError):  # not found, or the store is down: said as such
+                raise
+            return _audit_unavailable()  # the database refused the audit row: no unaudited access
+        g.audit["stored"] = True
+        return json_response(served.body, headers=_version_headers(served.version, served.recorded))
     if resource_type == "Bundle":
         v = store().read(resource_id)
         version, recorded, body = v.version, v.recorded, None
@@ -164,6 +184,12 @@ def _not_modified(version: int, recorded: datetime) -> bool:
         when = parse_date(since)
         return when is not None and recorded.replace(microsecond=0) <= when
     return False
+
+
+def _plain_read() -> bool:
+    """A read answered with the whole resource as FHIR JSON, unconditionally: what the stored bytes are."""
+    return ("If-None-Match" not in request.headers and "If-Modified-Since" not in request.headers
+            and _shape_args() == (None, None) and wanted_format(strict=False) == "json")
 
 
 def _shape_args() -> tuple[str | None, list[str] | None]:
@@ -313,7 +339,8 @@ def search(resource_type: str):
                                             f"searching {resource_type} is not supported", "url")]), 404)
     parsed = parse_search(resource_type, request.args, strict=_strict_handling())
     criteria = parsed.criteria
-    page = store().search(resource_type, criteria)
+    as_stored = parsed.summary is None and not parsed.elements and wanted_format(strict=False) == "json"
+    page = store().search(resource_type, criteria, raw=as_stored)
     base = base_url()
     kept = [(k, v) for k in parsed.used for v in request.args.getlist(k)]
     for control in ("_count", "_sort", "_format", "_total", "_summary", "_elements", *INCLUDE_PARAMS):
@@ -335,13 +362,22 @@ def search(resource_type: str):
     if page.total is not None:
         result["total"] = page.total
     result["link"] = links
-    entries = [_search_entry(base, item, "match", parsed) for item in page.resources]
-    entries += [_search_entry(base, item, "include", parsed) for item in _included(page.resources, parsed)]
+    included = _included(page.resources, parsed)
+    warning = []
     if parsed.unknown:
-        entries.append({"resource": outcome([issue(
+        warning.append({"resource": outcome([issue(
             "warning", "not-supported", f"search parameter {name!r} is not supported for {resource_type} "
             "and was ignored (Prefer: handling=lenient)", name) for name in parsed.unknown]),
             "search": {"mode": "outcome"}})
+    if as_stored:  # the page assembled from the stored bytes, as fhir_response would write it
+        parts = [_search_entry_bytes(base, item, "match", parsed) for item in page.resources]
+        parts += [_search_entry_bytes(base, item, "include", parsed) for item in included]
+        parts += [json_bytes(entry) for entry in warning]
+        body = json_bytes(result)
+        return json_response(body[:-1] + b',"entry":[' + b",".join(parts) + b"]}" if parts else body)
+    entries = [_search_entry(base, item, "match", parsed) for item in page.resources]
+    entries += [_search_entry(base, item, "include", parsed) for item in included]
+    entries += warning
     if entries:
         result["entry"] = entries
     return fhir_response(result)
@@ -398,6 +434,16 @@ def _search_entry(base: str, item: StoredResource, mode: str, parsed: ParsedSear
     body = shaping.shape(body, parsed.summary, parsed.elements if mode == "match" else None)
     return {"fullUrl": f"{base}/{item.resource_type}/{item.resource_id}", "resource": body,
             "search": {"mode": mode}}
+
+
+def _search_entry_bytes(base: str, item: StoredResource, mode: str, parsed: ParsedSearch) -> bytes:
+    """_search_entry as JSON bytes; a case Bundle read as stored text is not parsed (it has no meta of its own
+    and carries its id, so its served form is its text with meta added)."""
+    if item.raw is None or item.resource_type != "Bundle":
+        return json_bytes(_search_entry(base, item, mode, parsed))
+    return b"".join((b'{"fullUrl":', json_bytes(f"{base}/Bundle/{item.resource_id}"), b',"resource":',
+                     with_meta_bytes(item.raw, item.version, item.last_updated),
+                     b',"search":{"mode":', json_bytes(mode), b"}}"))
 
 
 # --- create / update ----------------------------------------------------------------------------------

@@ -96,10 +96,16 @@ def fhir_response(resource: dict, status: int = 200, headers: dict | None = None
         # one such case does not break every page that includes it; JSON still serves the stored text.
         body, mimetype = models.to_xml(limits.scrub_forbidden(resource)), XML_TYPE
     else:
-        body = json_bytes(resource)
-        mimetype = JSON_TYPE
+        return json_response(json_bytes(resource), status, headers)
     response = Response(body, status=status, headers=headers or {})
     response.headers["Content-Type"] = f"{mimetype}; charset=utf-8"
+    return response
+
+
+def json_response(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
+    """A response of FHIR JSON bytes already made (a stored resource served as it is)."""
+    response = Response(body, status=status, headers=headers or {})
+    response.headers["Content-Type"] = f"{JSON_TYPE}; charset=utf-8"
     return response
 
 
@@ -151,9 +157,11 @@ def read_resource_body() -> dict:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
-    result: dict = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate JSON property {key!r}")
-        result[key] = value
+    result = dict(pairs)  # in C; the loop below only runs to name the duplicate
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate JSON property {key!r}")
+            seen.add(key)
     return result

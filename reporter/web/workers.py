@@ -42,6 +42,12 @@ def gunicorn_workers(argv: list[str] | None = None, environ: dict[str, str] | No
     return count
 
 
+def gunicorn_threads() -> int | None:
+    """Threads per worker of the running gunicorn (its resolved --threads); None outside gunicorn."""
+    running = _running_settings()
+    return int(running.threads) if running is not None else None
+
+
 def _running_settings():
     """gunicorn's resolved Config, from the gunicorn object (worker or application) importing this module."""
     try:
