@@ -134,6 +134,9 @@ class Criteria:
     cursor: str | None = None  # keyset position for _lastUpdated/_id sorts
     offset: int = 0  # for other sorts
     with_total: bool = True
+    # False: count the matches only up to limits.yaml search_total_counted and give no total beyond that (FHIR
+    # lets a server leave Bundle.total out unless _total=accurate is asked for); True: always count them all
+    exact_total: bool = True
     quantities: list[tuple[str, list[QuantityClause]]] = field(default_factory=list)  # AND of OR-lists
     # chained parameters: (reference parameter, target type, criteria on the target), AND of OR-lists
     chains: list[list[tuple[str, str, Criteria]]] = field(default_factory=list)
@@ -766,10 +769,11 @@ class CaseStore:
             if not keyset and criteria.offset:
                 query = query.offset(criteria.offset)
             rows = session.scalars(query).all() if criteria.count > 0 else []
+            more = len(rows) > criteria.count
             total = None
             if criteria.with_total:
-                total = session.scalar(select(func.count()).select_from(ri).where(*conditions))
-            more = len(rows) > criteria.count
+                whole = criteria.count > 0 and not more and not (criteria.cursor if keyset else criteria.offset)
+                total = self._count(session, conditions, criteria, len(rows) if whole else None)
             rows = rows[:criteria.count]
             page = Page([_stored(r) for r in rows], total)
             if more and rows:
@@ -778,6 +782,21 @@ class CaseStore:
                 else:
                     page.next_offset = criteria.offset + len(rows)
             return page
+
+    @staticmethod
+    def _count(session: Session, conditions: list, criteria: Criteria, first_page: int | None) -> int | None:
+        """The number of matches: known without a query when the first page held them all (`first_page`);
+        otherwise counted, all of them or (not exact_total) up to the limit, None past it."""
+        if first_page is not None:
+            return first_page
+        if criteria.exact_total:
+            return session.scalar(select(func.count()).select_from(ResourceIndex).where(*conditions))
+        from reporter.limits import limit
+
+        bound = int(limit("search_total_counted"))
+        found = select(ResourceIndex.id).where(*conditions).limit(bound + 1).subquery()
+        counted = session.scalar(select(func.count()).select_from(found))
+        return counted if counted <= bound else None
 
     def current_resources(self, references: list[str], limit: int = 1000) -> list[StoredResource]:
         """The current resources named by `Type/id` references (for _include); unknown ones are skipped."""

@@ -229,8 +229,11 @@ def test_r4_search_parameters_filter_and_unknown_ones_do_not_widen(served) -> No
     assert lenient["total"] == total["Patient"]
 
 
-def test_summary_elements_and_total(served) -> None:
+def test_summary_elements_and_total(served, monkeypatch) -> None:
     """Finding: _summary=count returned a page; _elements was ignored; empty searchsets had entry: []."""
+    from reporter import limits
+
+    real = limits.limit
     _created(served, demo_bundles()[0])
     count = _get(served, "Observation?_summary=count").json()
     assert count["total"] > 0 and "entry" not in count
@@ -250,6 +253,13 @@ def test_summary_elements_and_total(served) -> None:
     assert elements["meta"]["tag"][-1]["code"] == "SUBSETTED"
     no_total = _get(served, "Observation?_total=none").json()
     assert "total" not in no_total and no_total["entry"]
+    # issue 16: without _total=accurate the matches are counted up to a limit (limits.yaml), past it no total
+    monkeypatch.setattr(limits, "limit", lambda name: 1 if name == "search_total_counted" else real(name))
+    assert "total" not in _get(served, "Observation?_count=1").json()
+    assert "total" not in _get(served, "Observation?_count=1&_total=estimate").json()
+    accurate = _get(served, "Observation?_count=1&_total=accurate").json()
+    assert accurate["total"] > 1 and _get(served, "Observation?_summary=count").json()["total"] == accurate["total"]
+    monkeypatch.undo()
     empty = _get(served, "Observation?status=cancelled").json()
     assert empty["total"] == 0 and "entry" not in empty
     one = _get(served, f"Patient/{_get(served, 'Patient').json()['entry'][0]['resource']['id']}?_elements=gender")
