@@ -151,8 +151,6 @@ class ResourceIndex(Base):
         Index("ix_resource_type_id", "resource_type", "resource_id", "version"),
         Index("ix_resource_patient", "resource_type", "patient", "is_current"),
         Index("ix_resource_date", "resource_type", "date_start"),
-        # migration 0007: a date search's `ge`/`gt` side (the resource's range ends after the date)
-        Index("ix_resource_date_end", "resource_type", "date_end"),
         Index("ix_resource_case", "case_id", "version"),
     )
 
@@ -169,7 +167,9 @@ class ResourceToken(Base):
     __table_args__ = (
         # migration 0007: index_id in the index, so finding the rows of a token reads no table page
         Index("ix_token_lookup", "param", "code", "system", "index_id"),
-        Index("ix_token_index", "index_id"),
+        # migration 0007: with param and code, a search walking index rows in page order checks a token in the
+        # index alone
+        Index("ix_token_index", "index_id", "param", "code"),
     )
 
 

@@ -174,22 +174,25 @@ def test_keyset_paging_sees_every_row_once_even_when_cases_change(store: CaseSto
     assert times == sorted(times) and len(set(times)) == len(times)
 
 
-def test_totals_are_exact_or_counted_up_to_the_limit(store: CaseStore, monkeypatch) -> None:
+def test_totals_are_exact_counted_up_to_the_limit_or_free(store: CaseStore, monkeypatch) -> None:
     from reporter import limits
 
     ids = [store.create(renamed(demo_bundles()[0], f"t{i}"), author="t").case_id for i in range(5)]
     real = limits.limit
     monkeypatch.setattr(limits, "limit", lambda name: 3 if name == "search_total_counted" else real(name))
-    assert store.search("Bundle", Criteria(count=2)).total == 5  # exact unless asked otherwise (store default)
-    bounded = store.search("Bundle", Criteria(count=2, exact_total=False))
+    assert store.search("Bundle", Criteria(count=2)).total == 5  # accurate unless asked otherwise (store default)
+    bounded = store.search("Bundle", Criteria(count=2, total="counted"))
     assert bounded.total is None and len(bounded.resources) == 2 and bounded.next_cursor  # 5 > 3: left out
-    assert store.search("Bundle", Criteria(count=2, ids=ids[:3], exact_total=False)).total == 3  # within the limit
+    assert store.search("Bundle", Criteria(count=2, ids=ids[:3], total="counted")).total == 3  # within the limit
+    assert store.search("Bundle", Criteria(count=2, ids=ids[:3], total="page")).total is None  # would cost a count
     # a first page holding every match is its own total; a later page counts
-    assert store.search("Bundle", Criteria(count=10, exact_total=False)).total == 5
+    assert store.search("Bundle", Criteria(count=10, total="page")).total == 5
+    assert store.search("Bundle", Criteria(count=0)).total == 5  # _summary=count: no page, still counted
+    assert store.search("Bundle", Criteria(count=0, total="counted")).total is None
     page = store.search("Bundle", Criteria(count=2, ids=ids[:3]))
     assert store.search("Bundle", Criteria(count=2, ids=ids[:3], cursor=page.next_cursor)).total == 3
     store.update(ids[0], nullified(store.read(ids[0]).bundle), author="t", reason="duplicate")
-    assert store.search("Patient", Criteria(count=10, exact_total=False)).total == 4  # the nullified case's: out
+    assert store.search("Patient", Criteria(count=10, total="page")).total == 4  # the nullified case's: out
 
 
 def test_timestamps_stay_strictly_increasing_when_the_clock_steps_back(store, monkeypatch) -> None:

@@ -2,7 +2,7 @@
 
 - ix_case_nullified: the nullified cases (a few), which every search leaves out, without reading the case table;
 - ix_token_lookup gains index_id: the rows holding a token are found in the index alone;
-- ix_resource_date_end: the `ge`/`gt` side of a date search;
+- ix_token_index gains param and code: a search walking index rows in page order checks a token in the index;
 - ix_case_reaction_unplaced: the cases with reactions not placed in MedDRA (the note under a SOC/PT tabulation).
 
 Revision ID: 0007_search_scale
@@ -29,14 +29,16 @@ def upgrade() -> None:
                     postgresql_where=sa.text(_NULLIFIED))
     op.drop_index("ix_token_lookup", table_name="resource_token")
     op.create_index("ix_token_lookup", "resource_token", ["param", "code", "system", "index_id"])
-    op.create_index("ix_resource_date_end", "resource_index", ["resource_type", "date_end"])
+    op.drop_index("ix_token_index", table_name="resource_token")
+    op.create_index("ix_token_index", "resource_token", ["index_id", "param", "code"])
     op.create_index("ix_case_reaction_unplaced", "case_reaction", ["case_id"], sqlite_where=sa.text(_UNPLACED),
                     postgresql_where=sa.text(_UNPLACED))
 
 
 def downgrade() -> None:
     op.drop_index("ix_case_reaction_unplaced", table_name="case_reaction")
-    op.drop_index("ix_resource_date_end", table_name="resource_index")
+    op.drop_index("ix_token_index", table_name="resource_token")
+    op.create_index("ix_token_index", "resource_token", ["index_id"])
     op.drop_index("ix_token_lookup", table_name="resource_token")
     op.create_index("ix_token_lookup", "resource_token", ["param", "code", "system"])
     op.drop_index("ix_case_nullified", table_name="case")
