@@ -235,6 +235,9 @@ class CaseReaction(Base):
         # migration 0006: the columns --where compares as they are (reporter/analysis/tabulate.py _equals)
         Index("ix_case_reaction_outcome", "outcome"),
         Index("ix_case_reaction_age", "age_years"),
+        # migration 0007: the distinct (SOC, case) pairs with a known value of a last field (SOC x outcome's
+        # denominators) straight off the index, without sorting every row
+        Index("ix_case_reaction_soc_case", "soc_name", "case_id", "outcome"),
         # migration 0007: the cases with reactions not placed in MedDRA (the note under a SOC/PT tabulation)
         Index("ix_case_reaction_unplaced", "case_id", sqlite_where=text(UNPLACED), postgresql_where=text(UNPLACED)),
     )

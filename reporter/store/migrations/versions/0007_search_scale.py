@@ -5,6 +5,7 @@
 - ix_token_index gains param and code: a search walking index rows in page order checks a token in the index;
 - PostgreSQL: statistics of param and code together (a code implies its parameter; taken as independent, a
   frequent code looked 15 times rarer than it is and the planner read every row holding it before the page);
+- ix_case_reaction_soc_case: SOC x outcome's denominators (distinct SOC, case pairs with an outcome) in order;
 - ix_case_reaction_unplaced: the cases with reactions not placed in MedDRA (the note under a SOC/PT tabulation).
 
 Revision ID: 0007_search_scale
@@ -35,6 +36,7 @@ def upgrade() -> None:
     op.create_index("ix_token_index", "resource_token", ["index_id", "param", "code"])
     op.create_index("ix_case_reaction_unplaced", "case_reaction", ["case_id"], sqlite_where=sa.text(_UNPLACED),
                     postgresql_where=sa.text(_UNPLACED))
+    op.create_index("ix_case_reaction_soc_case", "case_reaction", ["soc_name", "case_id", "outcome"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE STATISTICS IF NOT EXISTS st_token_param_code (dependencies, mcv) ON param, code "
                     "FROM resource_token")
@@ -43,6 +45,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP STATISTICS IF EXISTS st_token_param_code")
+    op.drop_index("ix_case_reaction_soc_case", table_name="case_reaction")
     op.drop_index("ix_case_reaction_unplaced", table_name="case_reaction")
     op.drop_index("ix_token_index", table_name="resource_token")
     op.create_index("ix_token_index", "resource_token", ["index_id"])
