@@ -64,7 +64,7 @@ def _clients(backend: str, server, args: argparse.Namespace) -> list[tuple]:
                 elif op == "search":
                     r = session.get(f"{base}/AdverseEvent", params={"_count": "20", "_sort": "-_lastUpdated"},
                                     headers=headers, timeout=120)
-                    ok = r.status_code == 200 and r.json()["total"] > 0
+                    ok = r.status_code == 200 and bool(r.json().get("entry"))
                 elif op == "create":
                     body = json.dumps(renamed(demos[slot % len(demos)], f"{tag}-c{next(counter)}"))
                     r = session.post(f"{base}/Bundle", data=body, headers=headers, timeout=120)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,21 +82,27 @@ def clone(store, rows: dict[str, list[dict]], total: int, chunk: int, seed: int)
             cid, tag = str(uuid.uuid4()), f"s{stored}"
             when = t0 + timedelta(seconds=stored * 30)
             onset = datetime(2015, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(3650))
-            patient = f"Patient/{tag}-p"
             case = dict(src["case"][0], id=cid, case_key=f"SCALE-{stored:08d}", created=when, updated=when)
             batch["case"].append(case)
             batch["case_version"] += [dict(r, case_id=cid, recorded=when) for r in src["case_version"]]
             new_ids = {}
+            # the copy's references name the copy's resources (one patient per case, as in real data)
+            refs = {f"{r['resource_type']}/{r['resource_id']}": f"{r['resource_type']}/{tag}-{r['resource_id'][:40]}"
+                    for r in src["resource_index"]}
             for r in src["resource_index"]:
                 new_ids[r["id"]] = next_index
                 resource = dict(r["resource"], id=f"{tag}-{r['resource_id'][:40]}")
+                dated = r["date_start"] is not None or r["resource_type"] == "AdverseEvent"
+                if r["resource_type"] == "AdverseEvent":  # the event's date (AdverseEvent.date), searchable
+                    resource["date"] = onset.date().isoformat()
                 batch["resource_index"].append(dict(
                     r, id=next_index, case_id=cid, resource_id=resource["id"], last_updated=when,
-                    patient=patient if r["patient"] else None, resource=resource,
-                    date_start=onset if r["date_start"] else None, date_end=onset if r["date_end"] else None))
+                    patient=refs.get(r["patient"], r["patient"]), resource=resource,
+                    date_start=onset if dated else None, date_end=onset + timedelta(days=1) if dated else None))
                 next_index += 1
             for r in src.get("resource_token", []):
-                batch["resource_token"].append(dict(r, id=next_token, index_id=new_ids[r["index_id"]]))
+                batch["resource_token"].append(dict(r, id=next_token, index_id=new_ids[r["index_id"]],
+                                                    code=refs.get(r["code"], r["code"])))
                 next_token += 1
             for r in src.get("case_reaction", []):
                 batch["case_reaction"].append(dict(r, id=next_reaction, case_id=cid, case_key=case["case_key"],
@@ -104,10 +111,61 @@ def clone(store, rows: dict[str, list[dict]], total: int, chunk: int, seed: int)
             stored += 1
         with store.write_session() as session:
             for name in TABLES:
-                if batch[name]:
+                if batch[name] and store.dialect == "postgresql":
+                    copy_rows(session, tables[name], batch[name])
+                elif batch[name]:
                     session.execute(insert(tables[name]), batch[name])
         print(f"  {stored}/{total} cases ({stored / (time.perf_counter() - start):.0f} cases/s)",
               file=sys.stderr, flush=True)
+
+
+@contextmanager
+def bulk_indexes(store):
+    """PostgreSQL: the copied tables' secondary indexes dropped for the bulk copies and built again after them
+    (the usual way to load a large table: one sort per index instead of a random insert per row)."""
+    from reporter.store.schema import Base
+
+    indexes = [ix for name in TABLES for ix in Base.metadata.tables[name].indexes] \
+        if store.dialect == "postgresql" else []
+    with store.engine.begin() as conn:
+        for ix in indexes:
+            ix.drop(conn)
+    try:
+        yield
+    finally:
+        started = time.perf_counter()
+        if indexes:
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
+                for ix in indexes:
+                    ix.create(conn)
+            print(f"  {len(indexes)} indexes built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def copy_rows(session, table, rows: list[dict]) -> None:
+    """PostgreSQL COPY of rows (as the column types store them: JSON as text, naive UTC times), several times
+    faster than multi-row INSERTs for a large fill."""
+    import orjson
+
+    from reporter.store.schema import UTCDateTime
+
+    columns = [c.name for c in table.columns]
+    json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    time_cols = {c.name for c in table.columns if isinstance(c.type, UTCDateTime)}
+
+    def value(name: str, v):
+        if v is None:
+            return None
+        if name in json_cols:
+            return orjson.dumps(v).decode()
+        if name in time_cols:
+            return v.astimezone(UTC).replace(tzinfo=None)
+        return v
+
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f'COPY "{table.name}" ({", ".join(columns)}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([value(c, row.get(c)) for c in columns])
 
 
 def percentile(times: list[float], p: float) -> float:
@@ -117,6 +175,8 @@ def percentile(times: list[float], p: float) -> float:
 
 def timed(client, headers: dict, label: str, make_url, repeat: int, budget: float) -> dict:
     times, deadline = [], time.monotonic() + budget
+    if ONLY and not any(word in label for word in ONLY):
+        return {"label": label, "n": 0}
     for i in range(repeat):
         if time.monotonic() > deadline:
             break
@@ -124,9 +184,18 @@ def timed(client, headers: dict, label: str, make_url, repeat: int, budget: floa
         started = time.perf_counter()
         r = client.get(url, headers=headers)
         times.append(time.perf_counter() - started)
-        if r.status_code != 200:
-            raise SystemExit(f"{label}: HTTP {r.status_code} {r.data[:300]!r}")
-    return {"label": label, "n": len(times), "p50": percentile(times, 0.5), "p99": percentile(times, 0.99)}
+        if r.status_code != 200:  # e.g. 503 when the store's search time limit stopped it: say so, go on
+            print(f"{label}: HTTP {r.status_code} {r.data[:200]!r}", file=sys.stderr)
+            return {"label": f"{label} (HTTP {r.status_code})", "n": len(times), "p50": float("nan"),
+                    "p99": float("nan"), "target": TARGETS[label.split(" ")[0]]}
+    return {"label": label, "n": len(times), "p50": percentile(times, 0.5), "p99": percentile(times, 0.99),
+            "target": TARGETS[label.split(" ")[0]]}
+
+
+ONLY: list[str] = []  # --only: run just the queries whose label has one of these words
+
+# issue 16's targets (p99, ms), for 1,000,000 cases on PostgreSQL
+TARGETS = {"_lastUpdated": 50, "search": 100, "tabulation": 2000}
 
 
 def database_bytes(store) -> int:
@@ -140,7 +209,7 @@ def database_bytes(store) -> int:
 
 
 def run(db_url: str, args: argparse.Namespace) -> None:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from reporter.store import CaseStore
     from reporter.store.schema import Case, ResourceIndex, ResourceToken
@@ -149,17 +218,27 @@ def run(db_url: str, args: argparse.Namespace) -> None:
 
     store = CaseStore(db_url)
     started = time.perf_counter()
-    rows = templates(store, args.templates, args.seed)
-    clone(store, rows, args.cases, args.chunk, args.seed)
+    with store.read_session() as s:
+        stored = s.scalar(select(func.count()).select_from(Case))
+    if stored:  # --db-url of a filled database: measure it as it is
+        print(f"{stored} cases already stored: not filling", file=sys.stderr)
+    else:
+        rows = templates(store, args.templates, args.seed)
+        with bulk_indexes(store):
+            clone(store, rows, args.cases, args.chunk, args.seed)
     fill_s = time.perf_counter() - started
+    if store.dialect == "postgresql" and not stored:  # what autovacuum would have done by the time it is queried
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
     with store.read_session() as s:
         cases = s.scalar(select(func.count()).select_from(Case))
         index_rows = s.scalar(select(func.count()).select_from(ResourceIndex))
-        codes = [c for c, in s.execute(select(ResourceToken.code).join(
-            ResourceIndex, ResourceIndex.id == ResourceToken.index_id).where(
-            ResourceIndex.resource_type == "AdverseEvent", ResourceToken.param == "event").distinct().limit(50))]
-        patients = [p for p, in s.execute(select(ResourceIndex.patient).where(
-            ResourceIndex.patient.is_not(None)).order_by(func.random()).limit(200))]
+        last = s.scalar(select(func.max(ResourceIndex.id)))
+        sample = random.Random(args.seed).sample(range(1, last + 1), min(last, 2000))
+        codes = sorted({c for c, in s.execute(select(ResourceToken.code).where(
+            ResourceToken.index_id.in_(sample), ResourceToken.param == "event"))})
+        patients = sorted({p for p, in s.execute(select(ResourceIndex.patient).where(
+            ResourceIndex.id.in_(sample), ResourceIndex.patient.is_not(None)))})[:200]
         newest = s.scalar(select(func.max(ResourceIndex.last_updated)))
     size = database_bytes(store)
     token = create_token(store, ["read"], "bench")
@@ -187,11 +266,12 @@ def run(db_url: str, args: argparse.Namespace) -> None:
     ]
     print(f"\n{store.dialect}: {cases} cases ({index_rows} indexed resources) filled in {fill_s:.0f} s; "
           f"database {size / 1e6:.1f} MB = {size / max(cases, 1) / 1024:.1f} KiB per case")
-    print(f"{'query':<36} {'n':>5} {'p50 ms':>8} {'p99 ms':>8}")
-    for r in results:
-        print(f"{r['label']:<36} {r['n']:>5} {r['p50']:>8.1f} {r['p99']:>8.1f}")
-    print("targets (issue 16, 1,000,000 cases on PostgreSQL): polling p99 < 50 ms, search p99 < 100 ms, "
-          "tabulation < 2 s")
+    print(f"{'query':<36} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'target':>10}")
+    for r in (r for r in results if r["n"]):
+        met = "met" if r["p99"] < r["target"] else "NOT met"
+        print(f"{r['label']:<36} {r['n']:>5} {r['p50']:>8.1f} {r['p99']:>8.1f}   p99 < {r['target']} ms: {met}")
+    print("(the targets are issue 16's, for 1,000,000 cases on PostgreSQL; without _total a search has a total only "
+          "when its first page holds every match, so polling with and without _total=none is the same query)")
     store.dispose()
 
 
@@ -204,8 +284,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200, help="requests per query")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds at most per query")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--db-url", help="use this database (filled only when it holds no case) and keep it")
+    parser.add_argument("--keep", action="store_true", help="PostgreSQL: keep the database and print its URL")
+    parser.add_argument("--only", action="append", default=[], help="run only the queries labelled with this word")
     args = parser.parse_args()
-    if args.backend == "postgresql":
+    ONLY.extend(args.only)
+    if args.db_url:
+        run(args.db_url, args)
+    elif args.backend == "postgresql":
         admin = os.environ.get("REPORTER_TEST_POSTGRES_URL")
         if not admin:
             raise SystemExit('set REPORTER_TEST_POSTGRES_URL: eval "$(bash .ci/start-postgres)"')
@@ -215,7 +301,10 @@ def main() -> None:
         try:
             run(url, args)
         finally:
-            drop()
+            if args.keep:
+                print(f"kept: --db-url {url}", file=sys.stderr)
+            else:
+                drop()
     else:
         with tempfile.TemporaryDirectory() as tmp:
             run(f"sqlite:///{tmp}/scale.sqlite3", args)

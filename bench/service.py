@@ -202,7 +202,7 @@ def bench_backend(backend: str, db_url: str, args: argparse.Namespace) -> list[d
         def search(session, i):
             r = session.get(f"{base}/AdverseEvent", params={"_lastUpdated": f"gt{since}", "_count": "20"},
                             headers=headers, timeout=60)
-            return r.status_code == 200 and r.json()["total"] > 0
+            return r.status_code == 200 and bool(r.json().get("entry"))
 
         def create(session, i):
             r = session.post(f"{base}/Bundle", data=bodies[i], headers=headers, timeout=60)

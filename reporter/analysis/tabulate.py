@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from reporter.analysis.projection import settings
 from reporter.errors import InputError
@@ -239,13 +239,12 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
     filters = parse_where(where or [])
     exprs = [_expression(name, band_list) for name in by]
     conditions = where_conditions(filters, band_list)
-    cases = func.count(distinct(CR.case_id))
     notes = []
     with store.read_session() as session:
-        total = session.scalar(select(cases).where(*conditions)) or 0
+        total = _case_counts(session, [], conditions)[0][-1]
         rows: list[Row] = []
         if exprs:
-            grouped = session.execute(select(*exprs, cases).where(*conditions).group_by(*exprs)).all()
+            grouped = _case_counts(session, exprs, conditions)
             outer, last = exprs[:-1], exprs[-1]
             if settings()["fields"][by[-1]]["level"] == "case":
                 # One value per case: the known cases of a group are the sum of its known rows.
@@ -253,11 +252,8 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
                 for r in grouped:
                     if r[-2] is not None:
                         known[tuple(r[:-2])] = known.get(tuple(r[:-2]), 0) + r[-1]
-            elif outer:
-                known = {tuple(r[:-1]): r[-1] for r in session.execute(
-                    select(*outer, cases).where(*conditions, last.is_not(None)).group_by(*outer)).all()}
             else:
-                known = {(): session.scalar(select(cases).where(*conditions, last.is_not(None))) or 0}
+                known = {tuple(r[:-1]): r[-1] for r in _case_counts(session, outer, [*conditions, last.is_not(None)])}
             for r in grouped:
                 values = tuple(UNKNOWN if v is None else str(v) for v in r[:-1])
                 rows.append(Row(values, r[-1], known.get(tuple(r[:-2])) if r[-2] is not None else None))
@@ -276,8 +272,7 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
             overall = latency_summary([v for (v,) in session.execute(
                 select(CR.latency_days).where(*conditions, CR.latency_days.is_not(None))).all()])
         if {"pt", "soc"} & set(by + [n for n, _ in filters]):
-            ungrouped = session.scalar(select(func.count(distinct(CR.case_id)))
-                                       .where(*conditions, CR.pt_code.is_(None)))
+            ungrouped = _case_counts(session, [], [*conditions, CR.pt_code.is_(None)])[0][-1]
             if ungrouped:
                 from reporter.meddra.hierarchy import NO_RELEASE_NOTE, hierarchy
 
@@ -290,6 +285,17 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
                                   for i, v in enumerate(r.values)))
     return Tabulation(by, filters, total, rows, overall, notes, bands or DEFAULT_BANDS if "age_band" in by else None,
                       ages)
+
+
+def _case_counts(session: Any, exprs: list[Any], conditions: list[Any]) -> list[tuple]:
+    """(values of `exprs`..., cases) per group: the distinct (group, case) pairs first, then counted. Unlike
+    count(DISTINCT case_id) per group, the pairs come straight off an index in order (ix_case_reaction_soc_outcome
+    for SOC x outcome) without sorting each group again. No `exprs`: one row, all the cases."""
+    keys = [e.label(f"k{i}") for i, e in enumerate(exprs)]
+    pairs = select(*keys, CR.case_id).where(*conditions).distinct().subquery()
+    columns = [pairs.c[k.name] for k in keys]
+    return [tuple(r) for r in session.execute(select(*columns, func.count()).group_by(*columns)).all()] \
+        if columns else [(session.scalar(select(func.count()).select_from(pairs)) or 0,)]
 
 
 def _sort_key(value: str, name: str, bands: list[Band]) -> Any:

@@ -58,6 +58,7 @@ from reporter.store.fhirdates import format_instant
 from reporter.store.localize import SENDER_ID_SYSTEM, json_copy, localize
 from reporter.store.outage import OutageMonitor
 from reporter.store.schema import (
+    NULLIFIED,
     AuditEvent,
     Case,
     CaseReaction,
@@ -155,6 +156,10 @@ class Criteria:
     cursor: str | None = None  # keyset position for _lastUpdated/_id sorts
     offset: int = 0  # for other sorts
     with_total: bool = True
+    # how the total is found (R4 lets a server leave Bundle.total out unless _total=accurate is asked for):
+    # "accurate" counts every match; "counted" counts up to limits.yaml search_total_counted, no total past it;
+    # "page" gives it only when it costs nothing (a first page that holds every match)
+    total: str = "accurate"
     quantities: list[tuple[str, list[QuantityClause]]] = field(default_factory=list)  # AND of OR-lists
     # chained parameters: (reference parameter, target type, criteria on the target), AND of OR-lists
     chains: list[list[tuple[str, str, Criteria]]] = field(default_factory=list)
@@ -764,7 +769,7 @@ class CaseStore:
         """SQL conditions on the index table (or an alias of it) for `criteria` on `resource_type`."""
         conditions = [ri.resource_type == resource_type, ri.is_current.is_(True)]
         if not criteria.include_nullified:
-            conditions.append(ri.case_id.not_in(select(Case.id).where(Case.status == "nullified")))
+            conditions.append(ri.case_id.not_in(_nullified_cases()))
         if criteria.ids is not None:
             conditions.append(ri.resource_id.in_(criteria.ids))
         conditions += [_date_condition(ri.last_updated, ri.last_updated, c, point=True)
@@ -822,10 +827,11 @@ class CaseStore:
                 rows, texts = [p[0] for p in pairs], [p[1] for p in pairs]
             else:
                 rows = session.scalars(query).all() if criteria.count > 0 else []
+            more = len(rows) > criteria.count
             total = None
             if criteria.with_total:
-                total = session.scalar(select(func.count()).select_from(ri).where(*conditions))
-            more = len(rows) > criteria.count
+                whole = criteria.count > 0 and not more and not (criteria.cursor if keyset else criteria.offset)
+                total = self._count(session, conditions, criteria, len(rows) if whole else None)
             rows = rows[:criteria.count]
             page = Page([_stored(r) for r in rows] if texts is None else
                         [_stored_text(r, t) for r, t in zip(rows, texts, strict=False)], total)
@@ -836,6 +842,23 @@ class CaseStore:
                     page.next_offset = criteria.offset + len(rows)
             return page
 
+    @staticmethod
+    def _count(session: Session, conditions: list, criteria: Criteria, first_page: int | None) -> int | None:
+        """The number of matches: known without a query when the first page held them all (`first_page`);
+        otherwise as criteria.total says (see Criteria)."""
+        if first_page is not None:
+            return first_page
+        if criteria.total == "page":
+            return None
+        if criteria.total == "accurate":
+            return session.scalar(select(func.count()).select_from(ResourceIndex).where(*conditions))
+        from reporter.limits import limit
+
+        bound = int(limit("search_total_counted"))
+        found = select(ResourceIndex.id).where(*conditions).limit(bound + 1).subquery()
+        counted = session.scalar(select(func.count()).select_from(found))
+        return counted if counted <= bound else None
+
     def current_resources(self, references: list[str], limit: int = 1000) -> list[StoredResource]:
         """The current resources named by `Type/id` references (for _include); unknown ones are skipped."""
         keys = {tuple(r.split("/", 1)) for r in references if r.count("/") == 1}
@@ -845,7 +868,7 @@ class CaseStore:
         with self.read_session() as session:
             rows = session.scalars(select(ri).where(
                 ri.is_current.is_(True), tuple_(ri.resource_type, ri.resource_id).in_(sorted(keys)),
-                ri.case_id.not_in(select(Case.id).where(Case.status == "nullified")))
+                ri.case_id.not_in(_nullified_cases()))
                 .order_by(ri.id).limit(limit)).all()
             return [_stored(r) for r in rows]
 
@@ -965,6 +988,12 @@ def _timeout_error() -> StoreError:
 
 class SearchTooCostly(StoreError):
     """A search stopped by the store's time limit (HTTP 503 with a hint to narrow it)."""
+
+
+def _nullified_cases():
+    """The ids of nullified cases, a few: read from the partial index ix_case_nullified, whose condition the
+    query must state as written (a bound parameter would not let SQLite use the index)."""
+    return select(Case.id).where(text(NULLIFIED))
 
 
 def _stored(row: ResourceIndex) -> StoredResource:

@@ -83,6 +83,10 @@ def parse_search(resource_type: str, args: MultiDict, *, strict: bool = True) ->
     if total not in ("none", "estimate", "accurate"):
         raise InputError(f"_total={total!r} is not none, estimate or accurate", location="_total")
     criteria.with_total = total != "none"
+    # no _total: a total only when the first page holds every match (_count=0 asks for the total alone, so it is
+    # counted); estimate: counted up to a limit (store)
+    criteria.total = ({"accurate": "accurate", "estimate": "counted", "none": "page"}[total] if "_total" in args
+                      else "accurate" if criteria.count == 0 else "page")
     summary = args.get("_summary")
     if summary is not None:
         if summary not in SUMMARY_MODES:
@@ -90,7 +94,7 @@ def parse_search(resource_type: str, args: MultiDict, *, strict: bool = True) ->
         parsed.summary = None if summary == "false" else summary
         if summary == "count":
             criteria.count = 0
-            criteria.with_total = True
+            criteria.with_total, criteria.total = True, "accurate"
     if args.get("_elements"):
         parsed.elements = [e for v in args.getlist("_elements") for e in _split(v, "_elements")]
     parsed.includes = [_include(v, "_include", resource_type) for v in args.getlist("_include")]

@@ -25,12 +25,12 @@ def _counts(store: CaseStore) -> tuple[int, int]:
 
 
 def test_migrations_reach_head_and_match_the_models(store: CaseStore) -> None:
-    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0006_renditions"
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0007_search_scale"
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     assert diffs == []
     store.upgrade()  # idempotent
-    assert migrate.current_revision(store.engine) == "0006_renditions"
+    assert migrate.current_revision(store.engine) == "0007_search_scale"
 
 
 def test_versions_are_kept_with_who_when_why(store: CaseStore) -> None:
@@ -55,16 +55,21 @@ def test_versions_are_kept_with_who_when_why(store: CaseStore) -> None:
     assert [r.version for r in store.resource_history("Patient", patient_id)] == [2, 1]
 
 
-def test_nullification_closes_the_case(store: CaseStore) -> None:
-    v1 = store.create(demo_bundles()[0], author="t")
-    nullified = follow_up(v1.bundle, "nullified")
-    nullified["entry"][0]["resource"].setdefault("extension", []).append({
+def nullified(bundle: dict) -> dict:
+    """A nullification (C.1.11.1 = 1) of the case of `bundle`."""
+    out = follow_up(bundle, "nullified")
+    out["entry"][0]["resource"].setdefault("extension", []).append({
         "url": "http://hl7.org/fhir/us/icsr-ae-reporting/StructureDefinition/icsr-ext-reportamendment",
         "extension": [
             {"url": "amendmentType", "valueCodeableConcept": {"coding": [
                 {"system": "urn:oid:2.16.840.1.113883.3.989.2.1.1.5", "code": "1"}]}},
             {"url": "amendmentReason", "valueString": "duplicate of another case"}]})
-    v2 = store.update(v1.case_id, nullified, author="t", if_match=1)
+    return out
+
+
+def test_nullification_closes_the_case(store: CaseStore) -> None:
+    v1 = store.create(demo_bundles()[0], author="t")
+    v2 = store.update(v1.case_id, nullified(v1.bundle), author="t", if_match=1)
     assert (v2.kind, v2.status, v2.reason) == ("nullification", "nullified", "duplicate of another case")
     with pytest.raises(StoreConflict, match="nullified"):
         store.update(v1.case_id, follow_up(v1.bundle, "again"), author="t", reason="r")
@@ -167,6 +172,27 @@ def test_keyset_paging_sees_every_row_once_even_when_cases_change(store: CaseSto
     assert [r.resource_id for r in desc.resources] == [ids[0], *reversed(ids[1:])]
     times = [r.last_updated for r in store.search("Bundle", Criteria(count=10)).resources]
     assert times == sorted(times) and len(set(times)) == len(times)
+
+
+def test_totals_are_exact_counted_up_to_the_limit_or_free(store: CaseStore, monkeypatch) -> None:
+    from reporter import limits
+
+    ids = [store.create(renamed(demo_bundles()[0], f"t{i}"), author="t").case_id for i in range(5)]
+    real = limits.limit
+    monkeypatch.setattr(limits, "limit", lambda name: 3 if name == "search_total_counted" else real(name))
+    assert store.search("Bundle", Criteria(count=2)).total == 5  # accurate unless asked otherwise (store default)
+    bounded = store.search("Bundle", Criteria(count=2, total="counted"))
+    assert bounded.total is None and len(bounded.resources) == 2 and bounded.next_cursor  # 5 > 3: left out
+    assert store.search("Bundle", Criteria(count=2, ids=ids[:3], total="counted")).total == 3  # within the limit
+    assert store.search("Bundle", Criteria(count=2, ids=ids[:3], total="page")).total is None  # would cost a count
+    # a first page holding every match is its own total; a later page counts
+    assert store.search("Bundle", Criteria(count=10, total="page")).total == 5
+    assert store.search("Bundle", Criteria(count=0)).total == 5  # _summary=count: no page, still counted
+    assert store.search("Bundle", Criteria(count=0, total="counted")).total is None
+    page = store.search("Bundle", Criteria(count=2, ids=ids[:3]))
+    assert store.search("Bundle", Criteria(count=2, ids=ids[:3], cursor=page.next_cursor)).total == 3
+    store.update(ids[0], nullified(store.read(ids[0]).bundle), author="t", reason="duplicate")
+    assert store.search("Patient", Criteria(count=10, total="page")).total == 4  # the nullified case's: out
 
 
 def test_timestamps_stay_strictly_increasing_when_the_clock_steps_back(store, monkeypatch) -> None:
