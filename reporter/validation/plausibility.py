@@ -8,6 +8,7 @@ docs/plausibility.md. Locations are FHIRPaths, or case-file paths when the calle
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from reporter.fhir import read
@@ -32,8 +33,12 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+@lru_cache(maxsize=2048)  # the scales' own names and results, normalised for every assessment of every case
 def _norm(text: str) -> str:
-    return re.sub(r"[\s\-_]+", "", text.lower())
+    return _SPACING.sub("", text.lower())
+
+
+_SPACING = re.compile(r"[\s\-_]+")
 
 
 class Plausibility:
