@@ -832,9 +832,13 @@ class CaseStore:
             same = and_(col == value, (ri.id < row_id) if desc else (ri.id > row_id))
             paged.append(or_(after, same))
         with self.read_session() as session, self._time_limit(session):
-            query = select(ri).where(*paged).order_by(*order).limit(criteria.count + 1)
+            page_ids = select(ri.id).where(*paged).order_by(*order).limit(criteria.count + 1)
             if not keyset and criteria.offset:
-                query = query.offset(criteria.offset)
+                page_ids = page_ids.offset(criteria.offset)
+            # the page's row ids first, then their rows: a sort that needs more than an index (SQLite, a date
+            # search in page order) then carries ids, not every match's stored JSON
+            page_ids = page_ids.subquery()
+            query = select(ri).join(page_ids, ri.id == page_ids.c.id).order_by(*order)
             texts: list[str] | None = None
             if raw and criteria.count > 0:
                 pairs = session.execute(query.add_columns(cast(ri.resource, Text)).options(defer(ri.resource))).all()

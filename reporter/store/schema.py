@@ -150,7 +150,12 @@ class ResourceIndex(Base):
         Index("ix_resource_current_lu", "resource_type", "is_current", "last_updated", "id"),
         Index("ix_resource_type_id", "resource_type", "resource_id", "version"),
         Index("ix_resource_patient", "resource_type", "patient", "is_current"),
-        Index("ix_resource_date", "resource_type", "date_start"),
+        # Date search: the filter and page-order columns too, so the search stays in the index; by start
+        # for periods early in the data, by end for late ones (migration 0008).
+        Index("ix_resource_date", "resource_type", "date_start", "date_end", "is_current", "case_id",
+              "last_updated", "id"),
+        Index("ix_resource_date_end", "resource_type", "date_end", "date_start", "is_current", "case_id",
+              "last_updated", "id"),
         Index("ix_resource_case", "case_id", "version"),
     )
 
