@@ -431,7 +431,7 @@ class Checker:
         meddra = [self.d.elements[n] for n in ich.get("meddra_elements") or () if n in self.d.elements]
         seen: dict[str, int] = {}
         for i, message in enumerate(self.loc.instances("message"), start=1):
-            ids = message.xpath("h:id/@extension", namespaces=self.d.namespaces)
+            ids = _compiled("h:id/@extension", self.d.namespaces)(message)
             if ids:
                 if ids[0] in seen:
                     self.add("error", "E2B-DUPLICATE-MESSAGE", f"N.2.r.1 (case {i})",
