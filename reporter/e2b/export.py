@@ -245,10 +245,13 @@ def check_batch(batch: etree._Element, profile: Receiver, schema_dir: str | Path
 
 def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
                    creation_time: dt.datetime | None = None, schema_dir: str | Path | None = None) -> Export:
-    """Bundles -> checked E2B batch: the library face of `reporter e2b`."""
+    """Bundles -> checked E2B batch: the library face of `reporter e2b`. The cycle collector is paused for the
+    checks as for the writer: the rules' indexes (dicts and lists of nodes) hold no cycles either, and are
+    freed as soon as the check is done (3-4% of the export's time)."""
     xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time)
-    batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
-    check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
+    with _collector_paused():
+        batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
+        check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
     return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 

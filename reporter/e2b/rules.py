@@ -80,6 +80,7 @@ class Locator:
         self._pairs: dict[str, dict[Node, list[Pair]]] = {}
         self._reach: dict[tuple[Node, str, str], list[Pair]] = {}
         self._keys: dict[tuple[str, Node], str | None] = {}
+        self._given: dict[str, set[Node]] = {}
 
     def _xpath(self, node: Node, path: str) -> list[Any]:
         return _compiled(path, self.d.namespaces)(node)
@@ -202,6 +203,9 @@ class Locator:
         nodes = self._nodes(element.group, element.node)
         if attr is not None:
             out = [(n, n.get(attr) or None, n.get("nullFlavor")) for n in nodes]
+        elif spec == "text()":  # value_of's text, inline: an element without children holds only .text
+            out = [(n, ("".join(n.itertext()) or None) if len(n) else (n.text or None), n.get("nullFlavor"))
+                   for n in nodes]
         else:
             out = [(n, value_of(n, element), n.get("nullFlavor")) for n in nodes]
         self._found[element.number] = out
@@ -243,14 +247,32 @@ class Locator:
             found_all = self.found(element)
             owners = self._owners.get((element.group or "", element.node))
             for node, value, flavor in found_all:
-                # one level up (the usual case) without a call
-                inst = node.getparent() if steps == 1 else _up(node, steps) if steps is not None \
-                    else owners[node]  # type: ignore[index]
+                # one to three levels up (most elements) without a call
+                if steps == 1:
+                    inst = node.getparent()
+                elif steps == 3:
+                    inst = node.getparent().getparent().getparent()
+                elif steps == 2:
+                    inst = node.getparent().getparent()
+                else:
+                    inst = _up(node, steps) if steps is not None else owners[node]  # type: ignore[index]
                 found = out.get(inst)
                 if found is None:
                     out[inst] = [(value, flavor)]
                 else:
                     found.append((value, flavor))
+        return out
+
+    def given(self, element: Element) -> set[Node]:
+        """The instances of the element's own group where it has a value or a nullFlavor (not to be changed)."""
+        out = self._given.get(element.number)
+        if out is None:
+            out = self._given[element.number] = set()
+            for inst, pairs in self.by_instance(element).items():
+                for value, flavor in pairs:
+                    if value is not None or flavor:
+                        out.add(inst)
+                        break
         return out
 
     def pairs(self, inst: Node, element: Element) -> list[Pair]:
@@ -341,8 +363,7 @@ class Checker:
                 continue
             found = self.loc.found(element)
             if element.conformance in ("mandatory", "required"):
-                given = {inst for inst, pairs in self.loc.by_instance(element).items()
-                         if any(v is not None or f for v, f in pairs)}
+                given = self.loc.given(element)
                 for inst in instances:
                     if inst not in given:
                         self.add("error", "E2B-MANDATORY", self.where(element.number, element.group, inst),
@@ -410,7 +431,7 @@ class Checker:
         meddra = [self.d.elements[n] for n in ich.get("meddra_elements") or () if n in self.d.elements]
         seen: dict[str, int] = {}
         for i, message in enumerate(self.loc.instances("message"), start=1):
-            ids = message.xpath("h:id/@extension", namespaces=self.d.namespaces)
+            ids = _compiled("h:id/@extension", self.d.namespaces)(message)
             if ids:
                 if ids[0] in seen:
                     self.add("error", "E2B-DUPLICATE-MESSAGE", f"N.2.r.1 (case {i})",
@@ -471,7 +492,7 @@ class Checker:
         """The instances where `cond` (on an element of their own group) holds."""
         by_instance = self.loc.by_instance(self.d.elements[cond["element"]])
         if "present" in cond:
-            found = {i for i, pairs in by_instance.items() if any(v is not None or f for v, f in pairs)}
+            found = self.loc.given(self.d.elements[cond["element"]])
             if not cond["present"]:
                 found = every - found
         elif "in" in cond:

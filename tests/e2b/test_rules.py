@@ -410,3 +410,45 @@ def test_one_pass_for_ich_and_receiver_equals_two_checks(exports, shared_dir):
             assert receiver == rules.check(doc, sets)
             lifted |= {i.code for i in ich if i not in receiver}
     assert lifted == {"E2B-NULLFLAVOR", "E2B-LENGTH"}
+
+
+def _reference_given(doc: etree._Element) -> dict[str, list[tuple[int, list[tuple[str | None, str | None]]]]]:
+    """Per element, each instance of its group (by number) with its (value, nullFlavor) pairs, read the plain
+    way, for the instances that hold any: what Locator.by_instance and Locator.given must agree with."""
+    out: dict[str, list[tuple[int, list[tuple[str | None, str | None]]]]] = {}
+    for number, reading in _reference_reading(doc).items():
+        pairs: dict[int, list[tuple[str | None, str | None]]] = {}
+        for i, value, flavor in reading:
+            pairs.setdefault(i, []).append((value, flavor))
+        out[number] = sorted(pairs.items())
+    return out
+
+
+def test_per_instance_values_on_mutated_documents(exports, shared_dir):
+    """On seeded mutations of exported and received documents (elements deleted, duplicated, null-flavored,
+    rewritten, reordered, added), the checker's per-instance values (which instance holds each node: found
+    one to three levels up inline, or walked) and the instances where an element is given are exactly what
+    reading every instance on its own gives; the issues are those of checking each document afresh."""
+    from tests.e2b import mutations
+
+    sources = {f"{name}.xml": etree.tostring(exports.get(variant, name)) for name in SETS
+               for variant in ("base", "no-history")}
+    sources |= {p.name: p.read_bytes() for p in sorted((shared_dir / "e2b/examples").rglob("*.xml"))[:12]}
+    kinds = tuple(k for k in mutations.KINDS if k != "graft")
+    checked = 0
+    for variant in mutations.variants(sources, 20261128, 120, kinds):
+        doc = etree.fromstring(variant.xml)
+        loc = rules.Locator(doc)
+        reading = {}
+        for e in loc.d.elements.values():
+            if not (e.group and e.node):
+                continue
+            numbers = {id(inst): i for i, inst in enumerate(loc.instances(e.group))}
+            reading[e.number] = sorted((numbers[id(inst)], pairs) for inst, pairs in loc.by_instance(e).items())
+            given = sorted(numbers[id(inst)] for inst in loc.given(e))
+            assert given == [i for i, pairs in reading[e.number]
+                             if any(v is not None or f for v, f in pairs)], (variant.what, e.number)
+        assert reading == _reference_given(doc), variant.what
+        assert rules.check(doc, SETS["fda"], loc) == rules.check(etree.fromstring(variant.xml), SETS["fda"])
+        checked += 1
+    assert checked > 80
