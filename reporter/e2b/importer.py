@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from reporter.e2b import coverage, origin, schemacheck, to_case, transmission, xmlsafe
+from reporter.e2b.read.reader import compiled
 from reporter.e2b.xmlsafe import HL7
 from reporter.errors import E2BError
 
@@ -200,9 +201,9 @@ def _node_at(loaded: xmlsafe.Loaded, problem: schemacheck.SchemaProblem) -> etre
 
 
 def _id(message: etree._Element, which: str) -> str | None:
-    found = message.xpath(
+    found = compiled(
         f"h:controlActProcess/h:subject/h:investigationEvent/h:id[@root='2.16.840.1.113883.3.989.2.1.3.{which}']"
-        "/@extension", namespaces={"h": HL7})
+        "/@extension")(message)
     return str(found[0]) if found else None
 
 
