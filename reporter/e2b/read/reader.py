@@ -45,10 +45,12 @@ _XPATHS: dict[str, etree.XPath] = {}
 
 def compiled(path: str) -> etree.XPath:
     """An XPath with the table's namespaces (h:, xsi:), compiled once per path: `node.xpath(string)` compiles
-    the string on every call, which costs more than evaluating it. Strings come back as plain str."""
+    the string on every call, which costs more than evaluating it. Strings come back as plain str; the
+    locations use no EXSLT regular expressions (re:), whose functions lxml would register on every call."""
     found = _XPATHS.get(path)
     if found is None:
-        found = _XPATHS[path] = etree.XPath(path, namespaces=locations_table()["namespaces"], smart_strings=False)
+        found = _XPATHS[path] = etree.XPath(path, namespaces=locations_table()["namespaces"], smart_strings=False,
+                                            regexp=False)  # no EXSLT regexp functions set up on every call
     return found
 
 
