@@ -79,6 +79,7 @@ def _is_role_code(node: etree._Element) -> bool:
 def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]]:
     """(node, attribute or '#text', value) for every value fact of a message."""
     facts: list[tuple[etree._Element, str, str]] = []
+    append = facts.append
     start = len(HL7) + 2
     for node in message.iter(f"{{{HL7}}}*"):
         name = node.tag[start:]
@@ -88,29 +89,29 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
             parent = node.getparent()
             if parent is not None and (local(parent), name) in REGENERATED:
                 continue
-        attrib = node.attrib
-        if attrib:
-            system = attrib.get("codeSystem") or ""
+        items = node.items()  # (name, value) pairs in document order, without an attribute proxy
+        if items:
+            system = node.get("codeSystem") or ""
             if name == "code" and system.startswith(STRUCTURE_SYSTEMS):
                 continue
             naming = name == "interpretationCode" or (name == "code" and (_is_naming_code(node)
                                                                          or _is_role_code(node)))
             if not naming:
-                for attr, value in attrib.items():
+                for attr, value in items:
                     if attr in STRUCTURAL or (attr == "unit" and value == "1"):  # HL7 PQ: the default unit
                         continue
                     if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
                         continue
-                    if attr in ("codeSystem", "codeSystemVersion") and not attrib.get("code"):
+                    if attr in ("codeSystem", "codeSystemVersion") and not node.get("code"):
                         continue  # a code system with no code (a text-only value) says nothing
-                    if (attr == "value" and name == "telecom" and "nullFlavor" in attrib
+                    if (attr == "value" and name == "telecom" and node.get("nullFlavor") is not None
                             and SCHEME_ONLY.fullmatch(value)):
                         continue  # the scheme of a telecom sent as a null flavor: which element it is
-                    facts.append((node, attr, value))
+                    append((node, attr, value))
         # mixed content too: an ED's base64 follows its <reference>
         text = content(node) if len(node) else (node.text or "").strip()
         if text:
-            facts.append((node, "#text", text))
+            append((node, "#text", text))
     return facts
 
 
@@ -135,15 +136,16 @@ def measure(message: etree._Element, used: list[tuple[etree._Element, str]],
     read = {(id(node), attr) for node, attr in used}
     labels = labels or DocumentLabels(message.getroottree().getroot())
     result = Coverage()
-    for node, attr, value in value_facts(message):
-        result.total += 1
-        key = "#text" if attr == "#text" else attr
-        if (id(node), key) in read:
+    facts = value_facts(message)
+    result.total = len(facts)
+    not_mapped, examples = result.not_mapped, result.examples
+    for node, attr, value in facts:
+        if (id(node), attr) in read:
             result.mapped += 1
             continue
         element = labels.label(node, None if attr == "#text" else attr)
-        result.not_mapped[element] += 1
-        result.examples.setdefault(element, value[:60])
+        not_mapped[element] += 1
+        examples.setdefault(element, value[:60])
     return result
 
 

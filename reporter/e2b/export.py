@@ -8,10 +8,8 @@ section_h), written in schema order. The result is checked (XSD + the receiver's
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from reporter.e2b.write.section_h import narrative_parts
 from reporter.e2b.xmlw import Node, el, leaf, wrap
 from reporter.errors import E2BError
 from reporter.fhir import read
+from reporter.gcpause import collector_paused
 from reporter.limits import forbidden_text
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
@@ -158,22 +157,8 @@ def write_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
     """The batch document for one or more Bundles, as the bytes of the output (not yet checked)."""
     if not bundles:
         raise E2BError("nothing to export: no input Bundles")
-    with _collector_paused():
+    with collector_paused():
         return _write_batch(bundles, receiver_name, batch_id, creation_time)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The writer makes some 1,400 objects per case (xmlw Nodes and their child lists), all dropped together
-    at the end and none in a cycle: Python's cycle collector would only walk them, and now and then the
-    whole heap with them (10-25% of the writer's time). It runs again afterwards, if it was on."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: str | None,
@@ -249,7 +234,7 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
     checks as for the writer: the rules' indexes (dicts and lists of nodes) hold no cycles either, and are
     freed as soon as the check is done (3-4% of the export's time)."""
     xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time)
-    with _collector_paused():
+    with collector_paused():
         batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
         check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
     return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))

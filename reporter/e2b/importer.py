@@ -17,8 +17,10 @@ from typing import Any
 from lxml import etree
 
 from reporter.e2b import coverage, origin, schemacheck, to_case, transmission, xmlsafe
+from reporter.e2b.read.reader import compiled
 from reporter.e2b.xmlsafe import HL7
 from reporter.errors import E2BError
+from reporter.gcpause import collector_paused
 
 Json = dict[str, Any]
 # Placeholders worth a note (the others are model defaults the exporter also leaves out, e.g. C.1.8.1).
@@ -94,8 +96,6 @@ class _Stages:
 
 def import_loaded(loaded: xmlsafe.Loaded, stages: dict[str, float] | None = None) -> ImportResult:
     """`stages`: if given, CPU seconds per stage are added to it (xsd, rules, read, bundle, coverage)."""
-    from reporter.fhir.build import build_bundle
-
     tick = _Stages(stages)
     xmlsafe.expect_root(loaded, "MCCI_IN200100UV01")
     batch = loaded.root
@@ -126,28 +126,37 @@ def import_loaded(loaded: xmlsafe.Loaded, stages: dict[str, float] | None = None
             report.problems.extend(bad[i])
             continue
         tick("other")
-        case, reader, why = to_case.message_to_case(message)
-        tick("read")
-        if case is None:
-            report.problems.append(why or "cannot be read")
-            continue
-        bundle = build_bundle(case)
-        origin.annotate(bundle, case.case_id, reader.origin)
-        header, header_used = transmission.transmission_extension(batch, message, reader.not_received)
-        transmission.attach(bundle, [header])
-        report.bundle = bundle
-        tick("bundle")
-        report.coverage = coverage.measure(message, reader.used + header_used, labels)
-        report.coverage.placeholders = set(reader.not_received)
-        tick("coverage")
-        report.deviations = received_deviations(message, bundle) + [
-            f"{number} (case {i + 1}): {text}" for number, text in reader.deviations]
-        tick("rules")
-        report.coverage.deviating = {text.split(" ", 1)[0] for text in report.deviations}
-        report.notes = [f"{number} not received in a form the case model holds: recorded as not known (the case "
-                        "is not ready to submit until someone supplies it)" for number in reader.not_received
-                        if number in PLACEHOLDER_NOTES]
+        with collector_paused():  # as for the writer: a message's objects are dropped together, none in a cycle
+            _import_message(report, batch, message, labels, tick)
     return result
+
+
+def _import_message(report: ImportedReport, batch: etree._Element, message: etree._Element,
+                    labels: coverage.DocumentLabels, tick: _Stages) -> None:
+    """Read one message (already XSD-checked) into `report`: case, Bundle, coverage, deviations, notes."""
+    from reporter.fhir.build import build_bundle
+
+    case, reader, why = to_case.message_to_case(message)
+    tick("read")
+    if case is None:
+        report.problems.append(why or "cannot be read")
+        return
+    bundle = build_bundle(case)
+    origin.annotate(bundle, case.case_id, reader.origin)
+    header, header_used = transmission.transmission_extension(batch, message, reader.not_received)
+    transmission.attach(bundle, [header])
+    report.bundle = bundle
+    tick("bundle")
+    report.coverage = coverage.measure(message, reader.used + header_used, labels)
+    report.coverage.placeholders = set(reader.not_received)
+    tick("coverage")
+    report.deviations = received_deviations(message, bundle) + [
+        f"{number} (case {report.index}): {text}" for number, text in reader.deviations]
+    tick("rules")
+    report.coverage.deviating = {text.split(" ", 1)[0] for text in report.deviations}
+    report.notes = [f"{number} not received in a form the case model holds: recorded as not known (the case "
+                    "is not ready to submit until someone supplies it)" for number in reader.not_received
+                    if number in PLACEHOLDER_NOTES]
 
 
 def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
@@ -200,9 +209,9 @@ def _node_at(loaded: xmlsafe.Loaded, problem: schemacheck.SchemaProblem) -> etre
 
 
 def _id(message: etree._Element, which: str) -> str | None:
-    found = message.xpath(
+    found = compiled(
         f"h:controlActProcess/h:subject/h:investigationEvent/h:id[@root='2.16.840.1.113883.3.989.2.1.3.{which}']"
-        "/@extension", namespaces={"h": HL7})
+        "/@extension")(message)
     return str(found[0]) if found else None
 
 

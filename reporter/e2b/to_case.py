@@ -16,7 +16,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from reporter.casefile import model as m
-from reporter.e2b.read.reader import Origin, Reader, ts_to_partial
+from reporter.e2b.read.reader import Origin, Reader, compiled, ts_to_partial
 from reporter.e2b.read.section_c import included_file, read_primary_source, read_report, read_sender, read_study
 from reporter.e2b.read.section_d import read_patient
 from reporter.e2b.read.section_e import read_reactions
@@ -37,7 +37,7 @@ def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader,
     case_id = r.value("C.1.1", report)
     if not case_id:  # the message id, else the worldwide id, stands in for it
         r.not_received.append("C.1.1")
-        case_id = next((str(v) for v in (*r.message.xpath("h:id/@extension", namespaces=r.ns),
+        case_id = next((str(v) for v in (*compiled("h:id/@extension")(r.message),
                                           r.raw("C.1.8.1", report)[1]) if v), None)
         if not case_id:
             return None, r, "no sender's safety report unique identifier (C.1.1) nor any other id of the report"

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from lxml import etree
 
-from reporter.e2b.xmlsafe import HL7
+from reporter.e2b.read.reader import compiled
 from reporter.paths import mappings_dir
 
 Json = dict[str, Any]
@@ -46,7 +46,7 @@ def transmission_extension(batch: etree._Element, message: etree._Element, not_r
     subs: list[Json] = [_sub("notReceived", number) for number in not_received]
     used: list[tuple[etree._Element, str]] = []
     for name, (where, path) in TRANSMISSION.items():
-        found = (batch if where == "batch" else message).xpath(path, namespaces={"h": HL7})
+        found = compiled(path)(batch if where == "batch" else message)
         node = found[0] if found else None
         if node is not None and node.get("extension"):
             subs.append(_sub(name, node.get("extension")))

@@ -40,14 +40,26 @@ def locations_table() -> dict[str, Any]:
 
 Finder = Callable[[etree._Element], list[etree._Element]]
 _FINDERS: dict[str, Finder] = {}
+_XPATHS: dict[str, etree.XPath] = {}
+
+
+def compiled(path: str) -> etree.XPath:
+    """An XPath with the table's namespaces (h:, xsi:), compiled once per path: `node.xpath(string)` compiles
+    the string on every call, which costs more than evaluating it. Strings come back as plain str; the
+    locations use no EXSLT regular expressions (re:), whose functions lxml would register on every call."""
+    found = _XPATHS.get(path)
+    if found is None:
+        found = _XPATHS[path] = etree.XPath(path, namespaces=locations_table()["namespaces"], smart_strings=False,
+                                            regexp=False)  # no EXSLT regexp functions set up on every call
+    return found
 
 
 def finder(path: str) -> Finder:
     """An element location of mappings/e2b/locations.yaml (relative to a node): its elements, by an XPath
-    compiled once per path with the table's namespaces (a string XPath is compiled on every evaluation)."""
+    compiled once per path (see compiled)."""
     found = _FINDERS.get(path)
     if found is None:
-        xpath = etree.XPath(path, namespaces=locations_table()["namespaces"], smart_strings=False)
+        xpath = compiled(path)
         found = _FINDERS[path] = lambda node: [n for n in xpath(node) if isinstance(n, etree._Element)]
     return found
 

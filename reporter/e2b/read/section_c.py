@@ -13,6 +13,7 @@ from reporter.e2b.read.reader import (
     Reader,
     boolean,
     fax,
+    finder,
     first_priority,
     mailto,
     null_flavor_only,
@@ -80,8 +81,8 @@ def _placeholders(r: Reader, report: etree._Element, data: dict[str, Any]) -> No
             r.not_received.append(number)
     # FDA's local criteria report type sent without a value: an export to FDA works it out from C.1.7 (the
     # sender's rule), which the import announces instead of passing it as the received value
-    if data.get("fda_report_type") is None and report.xpath(
-            "h:component/h:observationEvent[h:code/@code='C54588']", namespaces=r.ns):
+    if data.get("fda_report_type") is None and finder(
+            "h:component/h:observationEvent[h:code/@code='C54588']")(report):
         r.not_received.append("FDA.C.1.7.1")
 
 
@@ -113,17 +114,17 @@ def _person(r: Reader, inst: etree._Element, prefix: str) -> dict[str, Any]:
 
 def read_primary_source(r: Reader, inst: etree._Element) -> Any:
     # the model holds one author with one address per primary source
-    r.first_only(inst.xpath("h:relatedInvestigation/h:subjectOf2", namespaces=r.ns))
-    r.first_only(inst.xpath("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/h:addr",
-                            namespaces=r.ns))
+    r.first_only(finder("h:relatedInvestigation/h:subjectOf2")(inst))
+    r.first_only(finder("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/"
+                        "h:addr")(inst))
     point = r.checkpoint()
     qualification = r.code("C.2.r.4", inst, "qualification")
     if qualification is None:
         q = r.get("C.2.r.4", inst, null_flavor_only)
         qualification = q if isinstance(q, m.Absent) else None
     name: Any = {k: v for k, v in _person(r, inst, "C.2.r.1").items() if v is not None}
-    name_nodes = inst.xpath("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/"
-                            "h:assignedPerson/h:name[@nullFlavor]", namespaces=r.ns)
+    name_nodes = finder("h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:author/h:assignedEntity/"
+                        "h:assignedPerson/h:name[@nullFlavor]")(inst)
     if not name and name_nodes and name_nodes[0].get("nullFlavor") in NULL_TO_ABSENT:  # the whole name withheld
         r.mark(name_nodes[0], "nullFlavor")
         name = m.Absent(absent=NULL_TO_ABSENT[name_nodes[0].get("nullFlavor")])  # type: ignore[arg-type]
@@ -146,7 +147,7 @@ def read_primary_source(r: Reader, inst: etree._Element) -> Any:
 def read_sender(r: Reader, inst: etree._Element | None) -> Any:
     if inst is None:
         return None
-    r.first_only(inst.xpath("h:addr", namespaces=r.ns))  # the model holds one address
+    r.first_only(finder("h:addr")(inst))  # the model holds one address
     point = r.checkpoint()
     data = {
         "id": r.value("N.2.r.2", r.message),

@@ -11,6 +11,7 @@ from reporter.casefile import model as m
 from reporter.e2b.read.reader import (
     Reader,
     boolean,
+    finder,
     term_highlighted,
     time_type,
     time_written,
@@ -88,7 +89,7 @@ def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
 def _reaction_time(r: Reader, inst: etree._Element) -> dict[str, Any]:
     """E.i.4-6 as the exporter writes them: start and end in an IVL_TS, or with the duration in an SXPR_TS.
     Another shape (or a duration that cannot be read) leaves the times as received."""
-    r.first_only(inst.xpath("h:effectiveTime", namespaces=r.ns))  # the model holds one time per reaction
+    r.first_only(finder("h:effectiveTime")(inst))  # the model holds one time per reaction
     shape = time_type(inst)
     if not time_written(inst, _REACTION_SHAPES):
         return {}

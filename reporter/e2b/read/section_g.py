@@ -15,6 +15,7 @@ from reporter.e2b.read.reader import (
     Reader,
     boolean,
     coded,
+    finder,
     null_flavor_only,
     product_ids,
     termid,
@@ -35,7 +36,7 @@ _DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|SXPR_TS\[PIVL_TS\(period\)(\
 def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
     """G.k.4.r.2-6 as the exporter writes them: an interval (IVL_TS), or a period with an interval
     (SXPR_TS). A period that cannot be read, or another shape, leaves the whole dosage time as received."""
-    r.first_only(dose.xpath("h:effectiveTime", namespaces=r.ns))  # the model holds one time per dosage
+    r.first_only(finder("h:effectiveTime")(dose))  # the model holds one time per dosage
     shape = time_type(dose)
     time = dose.find("{urn:hl7-org:v3}effectiveTime")
     if time is not None and len(time) == 0 and time.get("nullFlavor") in NULL_TO_ABSENT and not time.get("value"):
@@ -125,9 +126,9 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         id_el = inst.find("{urn:hl7-org:v3}id")
         uuid = id_el.get("root") if id_el is not None else None
         # the model holds one product (G.k.2) with one authorisation (G.k.3) per drug
-        r.first_only(inst.xpath("h:consumable", namespaces=r.ns))
-        r.first_only(inst.xpath("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
-                                "h:subjectOf[h:approval]", namespaces=r.ns))
+        r.first_only(finder("h:consumable")(inst))
+        r.first_only(finder("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
+                            "h:subjectOf[h:approval]")(inst))
         substances = []
         for sub in r.instances("substance", inst):
             p = r.checkpoint()
