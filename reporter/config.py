@@ -145,5 +145,8 @@ SETTINGS = (*SETTINGS,
     Setting("gzip_min_bytes", "1024",
             "API responses at least this large are gzip-compressed for clients that send Accept-Encoding: gzip; "
             "0 turns compression off."),
+    Setting("gc_freeze_after", "50",
+            "After this many requests a service process collects its heap once and freezes what is left (the "
+            "tables loaded on first use), so later full collections skip it; 0: never."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -34,6 +34,7 @@ def settings_from_env() -> dict[str, Any]:
         "TRUSTED_PROXIES": config.get("trusted_proxies"),
         "DB_POOL_SIZE": _pool_size(),
         "GZIP_MIN_BYTES": int(config.get("gzip_min_bytes") or 0),
+        "GC_FREEZE_AFTER": int(config.get("gc_freeze_after") or 0),
     }
 
 
@@ -83,6 +84,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: CaseStore | No
     from reporter.web import compression
 
     compression.register(app)  # registered before the security headers: runs after them, on the final body
+    from reporter.web import heap
+
+    heap.register(app)
     _register_security(app)
     return app
 
