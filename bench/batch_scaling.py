@@ -1,5 +1,6 @@
 """Scaling of the batch commands (reporter.batch) over processes: validation of case files, E2B export
-(one batch per case, XSD and rules on) and E2B import, at 1, 2 and all cores.
+(one batch per case, XSD and rules on), E2B import and a line listing's import (`reporter import-listing`:
+model, Bundle and validation per case), at 1, 2 and all cores.
 
 Parallel work is measured on the wall clock (CPU time cannot show it); on a machine shared with other
 load the 2-core figure is a lower bound. Each figure is the best of `--rounds` runs.
@@ -46,6 +47,28 @@ def measure(label: str, func, items: list, unit_count: int, jobs_list: list[int]
               f"{cpu_per_item:6.2f} ms CPU per item over all processes")
 
 
+def measure_listing(path: Path, rows: int, jobs_list: list[int], rounds: int) -> None:
+    """import-listing of the example listing's rows repeated under new patient numbers (one case per row)."""
+    from reporter.casefile.listing import import_listing
+
+    lines = [line for line in (REPO / "examples" / "iv-anakinra-shlh-mas-synthetic-listing.csv")
+             .read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    header, data = lines[0], lines[1:]
+    body = [f"{n + 1},{data[n % len(data)].split(',', 1)[1]}" for n in range(rows)]
+    path.write_text("\n".join([header, *body]) + "\n", encoding="utf-8")
+    base = None
+    for jobs in jobs_list:
+        best, cpu_per_row = 0.0, float("inf")
+        for _ in range(rounds):
+            start, cpu0 = time.perf_counter(), _cpu()
+            result = import_listing(path, received="2024-05-01", jobs=jobs)
+            best = max(best, len(result.rows) / (time.perf_counter() - start))
+            cpu_per_row = min(cpu_per_row, (_cpu() - cpu0) / len(result.rows) * 1000)
+        base = base or best
+        print(f"{'import-listing (rows)':28} jobs={jobs}: {best:7.1f}/s wall (x{best / base:.2f} of 1 process), "
+              f"{cpu_per_row:6.2f} ms CPU per row over all processes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=120, help="case files per run")
@@ -79,6 +102,7 @@ def main() -> None:
             measure("E2B import (reports)", batch.import_one, inputs, reports, jobs_list, args.rounds)
         else:
             print(f"E2B import skipped: no examples under {SHARED}")
+        measure_listing(work / "listing.csv", args.files * 2, jobs_list, args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

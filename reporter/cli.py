@@ -965,11 +965,13 @@ def listing_template_command(out: str | None) -> None:
 @click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Directory for one case file (YAML) per good row.")
 @click.option("--store", "to_store", is_flag=True, help="Save each good row's case in the case store.")
+@_jobs_option
 @_db_option
 def import_listing_command(file: str, map_file: str | None, citation: str | None, received: str | None,
-                           out_dir: str | None, to_store: bool, database_url: str | None) -> None:
+                           out_dir: str | None, to_store: bool, jobs: int | None, database_url: str | None) -> None:
     """Import a line listing (CSV or XLSX, one row per patient): one case per row, through the case model
-    and validation. Problems are listed by row and column; good rows are kept.
+    and validation. Problems are listed by row and column; good rows are kept. The cases are built and
+    validated on a process pool (-j; default every core), with a progress bar when there are many.
 
     Exit code 0 when every row was imported, 1 when some were rejected, 2 when none could be read."""
     import re
@@ -980,7 +982,11 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
 
     from reporter.casefile.listing import casefile_json, import_listing, load_map, store_row
 
-    result = import_listing(file, load_map(map_file), citation=citation, received=received)
+    def bar(cases, results):
+        return _progress(cases, results, "building cases") if len(cases) > 50 else results
+
+    result = import_listing(file, load_map(map_file), citation=citation, received=received, jobs=jobs,
+                            progress=bar)
     click.echo(f"{file}: {len(result.rows)} row(s); columns read: "
                + ", ".join(f"{h} -> {f}" for f, h in result.columns.items()), err=True)
     if result.ignored:

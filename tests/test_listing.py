@@ -235,3 +235,35 @@ def test_any_cells_give_cases_or_located_problems(tmp_path_factory, rows):
     for row in result.rows:
         assert row.ok or all(where.startswith(f"row {row.row}") for where, _ in row.problems)
         assert row.ok or row.problems
+
+
+def _summary(result):
+    return [(r.row, r.case_id, r.ok, r.problems, r.warnings, r.merged_into, r.bundle,
+             r.case.model_dump() if r.case else None) for r in result.rows]
+
+
+def test_a_listing_on_a_process_pool_gives_what_one_process_gives(tmp_path):
+    # good rows, a rejected row, a case given on several rows (merged) and one whose later row disagrees
+    path = tmp_path / "l.csv"
+    path.write_text(LISTING.split("\n", 1)[1] + "".join(
+        f"{n},{30 + n} months,F,anakinra,IV,bolus,sHLH,HLH,day {n % 9 + 1},survived,hospitalisation,GB,possible,\n"
+        for n in range(10, 40)) + "40,3,F,anakinra,IV,,sHLH,rash,day 2,,,GB,,\n40,4,F,anakinra,IV,,sHLH,fever,,,,GB,,\n"
+        "41,5,M,anakinra,IV,,sHLH,rash,day 1,,,GB,,\n41,5,M,tocilizumab,IV,,sHLH,fever,day 2,,,GB,,\n",
+        encoding="utf-8")
+    one = import_listing(path, received="2024-05-01")
+    pooled = import_listing(path, received="2024-05-01", jobs=2)
+    assert _summary(pooled) == _summary(one)
+    assert len(one.rows) == 38 and sum(not r.ok for r in one.rows) >= 3
+    assert any(r.merged_into for r in one.rows if r.ok)
+    seen = []
+    import_listing(path, received="2024-05-01", jobs=2, progress=lambda cases, done: (seen.append(len(cases)) or done))
+    assert seen == [36]  # 38 rows, two cases given on two rows each
+
+
+def test_cli_import_listing_runs_on_a_pool(listing, tmp_path):
+    args = ["import-listing", str(listing), "--received", "2024-05-01", "-o", str(tmp_path / "cases")]
+    one = CliRunner().invoke(main, [*args, "-j", "1"])
+    pooled = CliRunner().invoke(main, [*args, "-j", "2"])
+    assert pooled.exit_code == one.exit_code == 1
+    assert pooled.output == one.output
+    assert "3 of 4 row(s) imported as 3 case(s); 1 rejected" in pooled.output

@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -228,6 +229,10 @@ class _Row:
         self.units = {name: unit for name, (header, _) in cells.items() if (unit := header_unit(header))}
         self.problems: list[tuple[str, str]] = []
         self._not_stated = {_norm(x) for x in listing_map.not_stated}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a batch job without the column map: the job needs the cells, not the vocabularies."""
+        return {**self.__dict__, "map": None}
 
     def where(self, name: str) -> str:
         header = self.cells[name][0] if name in self.cells else name
@@ -513,9 +518,14 @@ def merge_rows(parts: list[tuple[_Row, dict[str, Any]]]) -> tuple[dict[str, Any]
 
 
 def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, citation: str | None = None,
-                   received: str | None = None, validate: bool = True) -> ListingResult:
-    """Every row of the listing as a case file and Bundle, with its problems by row and column."""
-    from reporter.fhir.build import build_bundle
+                   received: str | None = None, validate: bool = True, jobs: int | None = 1,
+                   progress: Callable[[list, Iterator], Iterator] | None = None) -> ListingResult:
+    """Every row of the listing as a case file and Bundle, with its problems by row and column.
+
+    The sheet is read and its rows grouped into cases here; each case (model, Bundle, validation) is then a
+    job of its own, run on `jobs` processes (None: every core; see reporter.batch). `progress(cases, results)`
+    may wrap the results as they come (the CLI's progress bar). The result is the same for any `jobs`."""
+    from reporter import batch
 
     listing_map = listing_map or load_map()
     sheet = read_sheet(path)
@@ -541,47 +551,67 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
             row.problems.append((f"row {number}", "no suspect drug: the listing needs a drug (or substance) "
                                  "column with a value on every row"))
         groups.setdefault(data["case_id"], []).append((row, data))
-    results: list[RowResult] = []
-    for parts in groups.values():
-        row, data = parts[0]
-        number = row.number
-        result = RowResult(number, data["case_id"])
-        later = [RowResult(r.number, data["case_id"], problems=list(dict.fromkeys(r.problems)), merged_into=number)
-                 for r, _ in parts[1:]]
-        if len(parts) > 1:
-            data, merge_problems = merge_rows(parts)
-            for r in later:
-                r.problems += [(w, msg) for w, msg in merge_problems if w.startswith(f"row {r.row},")]
-            if any(r.problems for r in later):
-                row.problems.append((f"row {number}", f"case {data['case_id']!r} has problems on its other rows "
-                                     f"({', '.join(str(r.row) for r in later if r.problems)})"))
-        try:
-            case = CaseFile.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                where = _column_for(format_path(_clean_loc(tuple(err["loc"]))), row)
-                row.problems.append((where, err["msg"].removeprefix("Value error, ")))
-            case = None
-        result.problems = list(dict.fromkeys(row.problems))
-        if case is not None and not result.problems:
-            for where, message in case.dangling_relative_times():
-                result.problems.append((_column_for(where, row), message))
-        if case is not None and not result.problems:
-            result.case = case
-            result.bundle = build_bundle(case)
-            if validate:
-                from reporter.validation import validate_bundle
-
-                report = validate_bundle(result.bundle, subject=f"row {number}")
-                result.warnings = [(f"row {number}: {i.location}", f"{i.severity}: {i.message}")
-                                   for i in report.issues if i.severity in ("fatal", "error", "warning")]
-        elif later:
-            for r in later:
-                r.problems = r.problems or [(f"row {r.row}", f"not imported: case {data['case_id']!r} has "
-                                             f"problems on row {number}")]
-        results += [result, *later]
+    cases = [CaseRows(parts, validate) for parts in groups.values()]
+    if jobs != 1 and len(cases) > 1:
+        batch.warm()
+    done = batch.run(case_of_rows, cases, jobs)
+    results: list[RowResult] = [r for rows in (progress(cases, done) if progress else done) for r in rows]
     results.sort(key=lambda r: r.row)
     return ListingResult(str(path), results, used, ignored)
+
+
+@dataclass
+class CaseRows:
+    """The rows of one case (a listing may give a case on several rows), as read from the sheet."""
+
+    parts: list[tuple[_Row, dict[str, Any]]]
+    validate: bool = True
+
+
+def case_of_rows(job: CaseRows) -> list[RowResult]:
+    """One case of a listing through the case model, the Bundle and (if asked) validation: a RowResult for
+    its first row (holding the case) and one for each further row merged into it. A batch job (picklable
+    in and out)."""
+    from reporter.fhir.build import build_bundle
+
+    parts = job.parts
+    row, data = parts[0]
+    number = row.number
+    result = RowResult(number, data["case_id"])
+    later = [RowResult(r.number, data["case_id"], problems=list(dict.fromkeys(r.problems)), merged_into=number)
+             for r, _ in parts[1:]]
+    if len(parts) > 1:
+        data, merge_problems = merge_rows(parts)
+        for r in later:
+            r.problems += [(w, msg) for w, msg in merge_problems if w.startswith(f"row {r.row},")]
+        if any(r.problems for r in later):
+            row.problems.append((f"row {number}", f"case {data['case_id']!r} has problems on its other rows "
+                                 f"({', '.join(str(r.row) for r in later if r.problems)})"))
+    try:
+        case = CaseFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            where = _column_for(format_path(_clean_loc(tuple(err["loc"]))), row)
+            row.problems.append((where, err["msg"].removeprefix("Value error, ")))
+        case = None
+    result.problems = list(dict.fromkeys(row.problems))
+    if case is not None and not result.problems:
+        for where, message in case.dangling_relative_times():
+            result.problems.append((_column_for(where, row), message))
+    if case is not None and not result.problems:
+        result.case = case
+        result.bundle = build_bundle(case)
+        if job.validate:
+            from reporter.validation import validate_bundle
+
+            report = validate_bundle(result.bundle, subject=f"row {number}")
+            result.warnings = [(f"row {number}: {i.location}", f"{i.severity}: {i.message}")
+                               for i in report.issues if i.severity in ("fatal", "error", "warning")]
+    elif later:
+        for r in later:
+            r.problems = r.problems or [(f"row {r.row}", f"not imported: case {data['case_id']!r} has "
+                                         f"problems on row {number}")]
+    return [result, *later]
 
 
 def casefile_json(case: CaseFile) -> dict[str, Any]:
