@@ -13,7 +13,6 @@ serves, and the sender's id kept as an identifier where the resource type has a 
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -67,7 +66,7 @@ def _relinked(node: Any, targets: dict[str, str], rewrite: bool) -> Any:
         return out
     if isinstance(node, list):
         return [_relinked(item, targets, rewrite) if isinstance(item, (dict, list)) else item for item in node]
-    return copy.deepcopy(node)
+    return node  # a scalar root: JSON scalars are immutable, shared like the scalars inside
 
 
 def json_copy(node: Any) -> Any:

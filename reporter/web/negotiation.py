@@ -94,18 +94,19 @@ def fhir_response(resource: dict, status: int = 200, headers: dict | None = None
     if fmt == "xml":
         # Text stored before input refused control characters: U+FFFD in XML (which cannot carry them), so
         # one such case does not break every page that includes it; JSON still serves the stored text.
-        body, mimetype = models.to_xml(limits.scrub_forbidden(resource)), XML_TYPE
-    else:
-        return json_response(json_bytes(resource), status, headers)
-    response = Response(body, status=status, headers=headers or {})
-    response.headers["Content-Type"] = f"{mimetype}; charset=utf-8"
-    return response
+        return typed_response(models.to_xml(limits.scrub_forbidden(resource)), XML_TYPE, status, headers)
+    return json_response(json_bytes(resource), status, headers)
 
 
 def json_response(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
     """A response of FHIR JSON bytes already made (a stored resource served as it is)."""
+    return typed_response(body, JSON_TYPE, status, headers)
+
+
+def typed_response(body: str | bytes, mimetype: str, status: int = 200, headers: dict | None = None) -> Response:
+    """A FHIR body of the given media type, declared as UTF-8."""
     response = Response(body, status=status, headers=headers or {})
-    response.headers["Content-Type"] = f"{JSON_TYPE}; charset=utf-8"
+    response.headers["Content-Type"] = f"{mimetype}; charset=utf-8"
     return response
 
 
