@@ -148,13 +148,23 @@ def _read_rrf(path: str, mtime: tuple[int, int]) -> list[Entry]:
                   atc=atc.get(rxcui, "")) for (rxcui, name) in names]
 
 
+def words_of(words: str) -> list[str]:
+    """The words of a look-up as every search here matches them: lower case, split at white space."""
+    return [w for w in re.split(r"\s+", words.lower().strip()) if w]
+
+
+def holds_all(text: str, wanted: list[str]) -> bool:
+    """Whether `text` (lower case) holds every one of the `wanted` words."""
+    return all(w in text for w in wanted)
+
+
 def search(entries: list[Entry], words: str, limit: int) -> list[Entry]:
     """Entries holding every word, those whose code or label starts with the first word first, then the
     shorter labels (the plain ingredient before its many products)."""
-    needles = [w for w in re.split(r"\s+", words.lower().strip()) if w]
-    if not needles:
+    wanted = words_of(words)
+    if not wanted:
         return []
-    first = needles[0]
-    hits = (e for e in entries if all(n in e.text for n in needles))
+    first = wanted[0]
+    hits = (e for e in entries if holds_all(e.text, wanted))
     return heapq.nsmallest(limit, hits, key=lambda e: (
         not (e.code.lower().startswith(first) or e.label.lower().startswith(first)), len(e.label), e.label.lower()))

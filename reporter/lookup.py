@@ -61,9 +61,9 @@ def _label(name: str) -> str:
 def loinc(words: str, limit: int = LIMIT) -> dict[str, Any]:
     """Lab tests whose code, name or other names hold every word: the project's own tests first (they
     carry the unit its tables expect), then the codes of the user's LOINC table."""
-    needles = [w for w in re.split(r"\s+", words.lower().strip()) if w]
+    wanted = dictionaries.words_of(words)
     items = [{"code": t["code"], "label": t["label"], "unit": t.get("unit", "")} for t in lab_tests()
-             if all(n in f"{t['code']} {t['label']} {t['names']}".lower() for n in needles)]
+             if dictionaries.holds_all(f"{t['code']} {t['label']} {t['names']}".lower(), wanted)]
     try:
         table = dictionaries.loinc_table()
     except InputError as exc:
@@ -92,9 +92,9 @@ def ucum(words: str, limit: int = LIMIT) -> dict[str, Any]:
     mapped = to_ucum(text) if text else None
     if mapped is not None and mapped != text:
         items.append({"code": mapped, "label": f"{mapped} (UCUM for {text})"})
-    needles = [w for w in re.split(r"\s+", text.lower()) if w]
+    wanted = dictionaries.words_of(text)
     items += [u for u in common_units() if u["code"] != mapped
-              and all(n in f"{u['code']} {u['label']}".lower() for n in needles)]
+              and dictionaries.holds_all(f"{u['code']} {u['label']}".lower(), wanted)]
     return {"items": items[:limit]}
 
 

@@ -16,13 +16,13 @@ SOC taken from pt.asc. A PT may sit in several SOCs (multiaxiality); exactly one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from reporter import config
+from reporter.dictionaries import holds_all, words_of
 from reporter.errors import InputError
 
 LEVELS = ("LLT", "PT", "HLT", "HLGT", "SOC")
@@ -117,16 +117,16 @@ class Hierarchy:
         if query.isdigit():
             found = self.term(query)
             return [found] if found else []
-        needles = [w for w in re.split(r"\s+", query.lower()) if w]
-        if not needles:
+        wanted = words_of(query)
+        if not wanted:
             return []
         hits = []
         for level in levels:
             for term in self.terms[level].values():
                 name = term.name.lower()
-                if (current_only and not term.current) or not all(n in name for n in needles):
+                if (current_only and not term.current) or not holds_all(name, wanted):
                     continue
-                rank = 0 if name == query.lower() else 1 if name.startswith(needles[0]) else 2
+                rank = 0 if name == query.lower() else 1 if name.startswith(wanted[0]) else 2
                 hits.append((rank, len(name), LEVELS.index(level), term.name, term))
         hits.sort(key=lambda h: h[:4])
         return [h[-1] for h in hits[:limit]]
