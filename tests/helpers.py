@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,14 @@ def apply_damage(bundle: dict[str, Any], changes: list[tuple[tuple, Any]]) -> di
         except (KeyError, IndexError, TypeError):
             continue
     return damaged
+
+
+def setter(path: str, value: Any) -> Callable[[Any], None]:
+    """A change that sets `value` at a dotted path of a JSON tree ("drugs.0.dose"; digits index lists)."""
+    def change(tree: Any) -> None:
+        *parents, last = [int(k) if k.isdigit() else k for k in path.split(".")]
+        node = tree
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return change

@@ -12,37 +12,29 @@ import yaml
 
 from reporter.validation import load_bundle_or_case, validate_bundle, validate_file
 from reporter.validation.casepath import split_path
-from tests.helpers import load_example
+from tests.helpers import load_example, setter
 
 BASE = load_example()
 
 
-def _put(path: str, value: Any):
-    def change(case: dict) -> None:
-        node: Any = case
-        keys = [int(k) if k.isdigit() else k for k in path.split(".")]
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
-    return change
 
 
 # (change, code expected, case-file path expected)
 KINDS = [
-    (_put("reactions.1.meddra.code", "1001971"), "TERM-MEDDRA-CODE", "reactions[1].meddra.code"),
-    (_put("reactions.0.meddra.version", "29.x"), "TERM-MEDDRA-VERSION", "reactions[0].meddra.version"),
-    (_put("tests.6.unit", "U/l/x("), "TERM-UCUM", "tests[6].unit"),
-    (_put("tests.5.loinc", "1920-9"), "TERM-LOINC", "tests[5]"),
-    (_put("primary_sources.0.address.country", "XX"), "TERM-COUNTRY", "primary_sources[0].address.country"),
-    (_put("patient.birth_date", "2030-01-01"), "ICSR-FUTURE-DATE", "patient.birth_date"),
-    (_put("drugs.0.role", "concomitant"), "ICSR-MIN-SUSPECT", "drugs"),
-    (_put("tests.7.high", 5), "PLAUS-RANGE-INVERTED", "tests[7].low"),
-    (_put("patient.age_at_onset", {"value": 670, "unit": "a"}), "PLAUS-AGE", "patient.age_at_onset"),
-    (_put("reactions.0.verbatim", 5), "CASEFILE", "reactions[0].verbatim"),
-    (_put("drugs.1.dosages.0.dose", {"value": "two", "unit": "g/kg"}), "CASEFILE", "drugs[1].dosages[0].dose.value"),
+    (setter("reactions.1.meddra.code", "1001971"), "TERM-MEDDRA-CODE", "reactions[1].meddra.code"),
+    (setter("reactions.0.meddra.version", "29.x"), "TERM-MEDDRA-VERSION", "reactions[0].meddra.version"),
+    (setter("tests.6.unit", "U/l/x("), "TERM-UCUM", "tests[6].unit"),
+    (setter("tests.5.loinc", "1920-9"), "TERM-LOINC", "tests[5]"),
+    (setter("primary_sources.0.address.country", "XX"), "TERM-COUNTRY", "primary_sources[0].address.country"),
+    (setter("patient.birth_date", "2030-01-01"), "ICSR-FUTURE-DATE", "patient.birth_date"),
+    (setter("drugs.0.role", "concomitant"), "ICSR-MIN-SUSPECT", "drugs"),
+    (setter("tests.7.high", 5), "PLAUS-RANGE-INVERTED", "tests[7].low"),
+    (setter("patient.age_at_onset", {"value": 670, "unit": "a"}), "PLAUS-AGE", "patient.age_at_onset"),
+    (setter("reactions.0.verbatim", 5), "CASEFILE", "reactions[0].verbatim"),
+    (setter("drugs.1.dosages.0.dose", {"value": "two", "unit": "g/kg"}), "CASEFILE", "drugs[1].dosages[0].dose.value"),
 ]
 KINDS += [
-    (lambda c: (_put("patient.birth_date", "2015")(c), _put("reactions.1.onset", "2012-03")(c)), "ICSR-CHRONOLOGY",
+    (lambda c: (setter("patient.birth_date", "2015")(c), setter("reactions.1.onset", "2012-03")(c)), "ICSR-CHRONOLOGY",
      "reactions[1].onset"),
 ]
 
@@ -106,7 +98,7 @@ def test_every_case_problem_of_a_broken_case_has_a_case_location(tmp_path) -> No
 
 def test_a_bundle_without_case_file_keeps_fhirpaths(tmp_path) -> None:
     case = copy.deepcopy(BASE)
-    _put("reactions.1.meddra.code", "1001971")(case)
+    setter("reactions.1.meddra.code", "1001971")(case)
     path, _ = _write(tmp_path, case)
     bundle, _ = load_bundle_or_case(path)
     issue = next(i for i in validate_bundle(bundle).issues if i.code == "TERM-MEDDRA-CODE")

@@ -14,20 +14,12 @@ from reporter.casefile.model import CaseFile
 from reporter.fhir.build import build_bundle
 from reporter.validation import validate_bundle, validate_file
 from reporter.validation.units import convert, convert_molar, parse
-from tests.helpers import load_example
+from tests.helpers import load_example, setter
 
 Case = dict[str, Any]
 BASE = load_example()
 
 
-def _set(path: str, value: Any) -> Callable[[Case], None]:
-    def change(case: Case) -> None:
-        node: Any = case
-        keys = [int(k) if k.isdigit() else k for k in path.split(".")]
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
-    return change
 
 
 def _add_test(**test: Any) -> Callable[[Case], None]:
@@ -63,28 +55,28 @@ def _onset_dates(onset: str) -> Callable[[Case], None]:
 
 # (rule, change that breaks it, expected severity, case-file path of the problem, change that keeps it clean)
 RULES = [
-    ("PLAUS-ONSET-BEFORE-DRUG", _set("reactions.0.onset", {"value": -3, "unit": "d", "drug": "anakinra"}),
-     "warning", "reactions[0].onset", _set("reactions.0.onset", {"value": 3, "unit": "d", "drug": "anakinra"})),
+    ("PLAUS-ONSET-BEFORE-DRUG", setter("reactions.0.onset", {"value": -3, "unit": "d", "drug": "anakinra"}),
+     "warning", "reactions[0].onset", setter("reactions.0.onset", {"value": 3, "unit": "d", "drug": "anakinra"})),
     ("PLAUS-ONSET-BEFORE-DRUG", _onset_dates("2023-03-01"), "warning", "reactions[0].onset",
      _onset_dates("2023-03-30")),
-    ("PLAUS-NEGATIVE-INTERVAL", _set("drugs.0.reactions.0.onset_after_first_dose", {"value": -5, "unit": "d"}),
+    ("PLAUS-NEGATIVE-INTERVAL", setter("drugs.0.reactions.0.onset_after_first_dose", {"value": -5, "unit": "d"}),
      "warning", "drugs[0].reactions[0].onset_after_first_dose",
-     _set("drugs.0.reactions.0.onset_after_first_dose", {"value": 5, "unit": "d"})),
-    ("PLAUS-NEGATIVE-DURATION", _set("reactions.0.duration", {"value": -2, "unit": "d"}), "error",
-     "reactions[0].duration", _set("reactions.0.duration", {"value": 2, "unit": "d"})),
-    ("PLAUS-AGE", _set("patient.age_at_onset", {"value": 670, "unit": "a"}), "error", "patient.age_at_onset",
-     _set("patient.age_at_onset", {"value": 67, "unit": "a"})),
-    ("PLAUS-AGE", _set("patient.age_at_onset", {"value": 118, "unit": "a"}), "warning", "patient.age_at_onset",
-     _set("patient.age_at_onset", {"value": 98, "unit": "a"})),
-    ("PLAUS-AGE-GROUP", _set("patient.age_group", "elderly"), "warning", "patient.age_group",
-     _set("patient.age_group", "child")),
-    ("PLAUS-WEIGHT", _set("patient.weight_kg", 700), "error", "patient.weight_kg", _set("patient.weight_kg", 40)),
-    ("PLAUS-WEIGHT", _set("patient.weight_kg", 3), "warning", "patient.weight_kg", _set("patient.weight_kg", 38)),
-    ("PLAUS-HEIGHT", _set("patient.height_cm", 1500), "error", "patient.height_cm", _set("patient.height_cm", 150)),
-    ("PLAUS-RANGE-INVERTED", _set("tests.7.low", 90), "error", "tests[7].low", _set("tests.7.low", 9)),
-    ("PLAUS-UNIT-PROPERTY", _set("tests.12.unit", "umol/L"), "warning", "tests[12].unit",
-     _set("tests.12.unit", "mg/L")),
-    ("PLAUS-LAB-LIMIT", _set("tests.10.value", 4065000), "error", "tests[10].value", _set("tests.10.value", 4065)),
+     setter("drugs.0.reactions.0.onset_after_first_dose", {"value": 5, "unit": "d"})),
+    ("PLAUS-NEGATIVE-DURATION", setter("reactions.0.duration", {"value": -2, "unit": "d"}), "error",
+     "reactions[0].duration", setter("reactions.0.duration", {"value": 2, "unit": "d"})),
+    ("PLAUS-AGE", setter("patient.age_at_onset", {"value": 670, "unit": "a"}), "error", "patient.age_at_onset",
+     setter("patient.age_at_onset", {"value": 67, "unit": "a"})),
+    ("PLAUS-AGE", setter("patient.age_at_onset", {"value": 118, "unit": "a"}), "warning", "patient.age_at_onset",
+     setter("patient.age_at_onset", {"value": 98, "unit": "a"})),
+    ("PLAUS-AGE-GROUP", setter("patient.age_group", "elderly"), "warning", "patient.age_group",
+     setter("patient.age_group", "child")),
+    ("PLAUS-WEIGHT", setter("patient.weight_kg", 700), "error", "patient.weight_kg", setter("patient.weight_kg", 40)),
+    ("PLAUS-WEIGHT", setter("patient.weight_kg", 3), "warning", "patient.weight_kg", setter("patient.weight_kg", 38)),
+    ("PLAUS-HEIGHT", setter("patient.height_cm", 1500), "error", "patient.height_cm", setter("patient.height_cm", 150)),
+    ("PLAUS-RANGE-INVERTED", setter("tests.7.low", 90), "error", "tests[7].low", setter("tests.7.low", 9)),
+    ("PLAUS-UNIT-PROPERTY", setter("tests.12.unit", "umol/L"), "warning", "tests[12].unit",
+     setter("tests.12.unit", "mg/L")),
+    ("PLAUS-LAB-LIMIT", setter("tests.10.value", 4065000), "error", "tests[10].value", setter("tests.10.value", 4065)),
     ("PLAUS-LAB-LIMIT", _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/mL", date="2023-05-01"),
      "error", "tests[19].value", _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/dL", date="2023-05-01")),
     ("PLAUS-INTERPRETATION", _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/dL", low=700, high=1200,
@@ -92,26 +84,26 @@ RULES = [
      _add_test(name="IgG", loinc="2465-3", value=1342, unit="mg/dL", low=700, high=1200, result_text="high",
                date="2023-05-01")),
     ("PLAUS-LAB-REACTION", _jaundice(0.1), "warning", "tests[19].value", _jaundice(4.5)),
-    ("PLAUS-CAUSALITY-SCALE", _set("drugs.0.reactions.0.causality.0",
+    ("PLAUS-CAUSALITY-SCALE", setter("drugs.0.reactions.0.causality.0",
                                    {"source": "Sender", "method": "Naranjo", "result": "Certain"}),
      "warning", "drugs[0].reactions[0].causality[0].result",
-     _set("drugs.0.reactions.0.causality.0", {"source": "Sender", "method": "Naranjo", "result": "Probable"})),
-    ("PLAUS-CAUSALITY-SCALE", _set("drugs.0.reactions.0.causality.1.result", "Definite"), "warning",
-     "drugs[0].reactions[0].causality[1].result", _set("drugs.0.reactions.0.causality.1.result", "Certain")),
-    ("PLAUS-AFTER-REPORT", _set("tests.5.date", "2023-10-01"), "error", "tests[5].date",
-     _set("tests.5.date", "2023-09-01")),
-    ("PLAUS-AFTER-REPORT", _set("drugs.0.dosages.0.start", "2023-10-01"), "error", "drugs[0].dosages[0].start",
-     _set("drugs.0.dosages.0.start", "2023-03-01")),
+     setter("drugs.0.reactions.0.causality.0", {"source": "Sender", "method": "Naranjo", "result": "Probable"})),
+    ("PLAUS-CAUSALITY-SCALE", setter("drugs.0.reactions.0.causality.1.result", "Definite"), "warning",
+     "drugs[0].reactions[0].causality[1].result", setter("drugs.0.reactions.0.causality.1.result", "Certain")),
+    ("PLAUS-AFTER-REPORT", setter("tests.5.date", "2023-10-01"), "error", "tests[5].date",
+     setter("tests.5.date", "2023-09-01")),
+    ("PLAUS-AFTER-REPORT", setter("drugs.0.dosages.0.start", "2023-10-01"), "error", "drugs[0].dosages[0].start",
+     setter("drugs.0.dosages.0.start", "2023-03-01")),
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("fatal")),
-    ("PLAUS-ABSENT-REASON", _set("reactions.0.onset", {"absent": "unknown"}), "warning", "reactions[0].onset",
-     _set("reactions.0.onset", {"absent": "asked-unknown"})),
-    ("PLAUS-ABSENT-REASON", _set("tests.0.date", {"absent": "masked"}), "error", "tests[0].date",
-     _set("tests.0.date", {"absent": "unknown"})),
-    ("PLAUS-ABSENT-REASON", _set("patient.sex", {"absent": "no-information"}), "error", "patient.sex",
-     _set("patient.sex", {"absent": "asked-unknown"})),
-    ("PLAUS-ABSENT-REASON", _set("patient.medical_history", [{"term": "asthma", "start": {"absent": "unknown"}}]),
+    ("PLAUS-ABSENT-REASON", setter("reactions.0.onset", {"absent": "unknown"}), "warning", "reactions[0].onset",
+     setter("reactions.0.onset", {"absent": "asked-unknown"})),
+    ("PLAUS-ABSENT-REASON", setter("tests.0.date", {"absent": "masked"}), "error", "tests[0].date",
+     setter("tests.0.date", {"absent": "unknown"})),
+    ("PLAUS-ABSENT-REASON", setter("patient.sex", {"absent": "no-information"}), "error", "patient.sex",
+     setter("patient.sex", {"absent": "asked-unknown"})),
+    ("PLAUS-ABSENT-REASON", setter("patient.medical_history", [{"term": "asthma", "start": {"absent": "unknown"}}]),
      "error", "patient.medical_history[0].start",
-     _set("patient.medical_history", [{"term": "asthma", "start": {"absent": "not-asked"}}])),
+     setter("patient.medical_history", [{"term": "asthma", "start": {"absent": "not-asked"}}])),
 ]
 
 
@@ -157,7 +149,7 @@ def test_bundle_without_case_file_is_located_by_fhirpath() -> None:
 
 
 def test_fatal_outcome_without_death_is_reported_by_the_icsr_rules(tmp_path) -> None:
-    report, _ = _validate(tmp_path, _set("reactions.0.outcome", "fatal"))
+    report, _ = _validate(tmp_path, setter("reactions.0.outcome", "fatal"))
     assert {"ICSR-FATAL-NOT-DEATH"} <= {i.code for i in report.issues}
 
 
@@ -170,12 +162,12 @@ def test_unit_conversion_is_offered() -> None:
 
 
 def test_conversion_hint_names_the_converted_value(tmp_path) -> None:
-    report, _ = _validate(tmp_path, _set("tests.12.unit", "umol/L"))
+    report, _ = _validate(tmp_path, setter("tests.12.unit", "umol/L"))
     issue = next(i for i in report.issues if i.code == "PLAUS-UNIT-PROPERTY")
     assert "mg/dL" in (issue.hint or "") and "0.158" in (issue.hint or "")
 
 
 def test_a_future_date_is_reported_once(tmp_path) -> None:
-    report, _ = _validate(tmp_path, _set("tests.5.date", "2999-01-01"))
+    report, _ = _validate(tmp_path, setter("tests.5.date", "2999-01-01"))
     codes = [i.code for i in report.issues if "tests[5].date" in i.location]
     assert codes == ["ICSR-FUTURE-DATE"], report.to_text()

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from reporter import yaml12
 from reporter.casefile.cells import TIME_UNITS, parse_age, parse_date, parse_dose, parse_number, parse_when
 from reporter.casefile.model import CaseFile
-from reporter.casefile.parse import _clean_loc, format_path
+from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError
 from reporter.paths import mappings_dir
 from reporter.tables import load_yaml, routes
@@ -134,12 +134,7 @@ def read_sheet(path: str | Path) -> Sheet:
     """Header row and data rows of a CSV (comma, semicolon or tab) or the first sheet of an XLSX file.
     Lines whose first cell starts with '#' are comments; wholly empty rows are skipped."""
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", location=str(p)) from None
-    if size > MAX_LISTING_BYTES:
-        raise InputError(f"file is {size} bytes, more than the {MAX_LISTING_BYTES}-byte limit", location=str(p))
+    check_size(p, MAX_LISTING_BYTES)
     suffix = p.suffix.lower()
     if suffix == ".xlsx":
         raw = _xlsx_rows(p)

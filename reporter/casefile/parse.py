@@ -128,14 +128,19 @@ def case_from_data(data: dict[str, Any], text: str, source: str = "<input>") -> 
         raise CaseFileError(_problems_from(exc, _line_index(text)), source=source) from None
 
 
-def read_text(path: str | Path, limit: int = MAX_CASE_FILE_BYTES) -> str:
-    p = Path(path)
+def check_size(p: Path, limit: int) -> None:
+    """InputError (naming the file) when it cannot be read or is over `limit` bytes: checked before reading."""
     try:
         size = p.stat().st_size
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", location=str(p)) from None
     if size > limit:
         raise InputError(f"file is {size} bytes, more than the {limit}-byte limit", location=str(p))
+
+
+def read_text(path: str | Path, limit: int = MAX_CASE_FILE_BYTES) -> str:
+    p = Path(path)
+    check_size(p, limit)
     try:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
