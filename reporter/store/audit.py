@@ -5,9 +5,13 @@ SHA-256 over ``prev_hash`` and the row's own fields. Editing a row breaks its ha
 breaks the next row's ``prev_hash``; both are found by :func:`verify`. Removing rows from the end is
 found by comparing with a head (count and hash) recorded elsewhere: :func:`verify` reports it.
 
-Rows are appended only under the store-wide write lock (see ``CaseStore.write_session``), so the
-chain has a single order: the row id order. The database refuses UPDATE and DELETE on the table
-(triggers from migration 0003); the hashes catch whoever bypasses that (a table owner dropping them).
+Every append first takes the chain's own lock (PostgreSQL: a transaction-level advisory lock, held to the
+commit; SQLite: its single writer lock, which every write transaction holds), so the chain has a single
+order: the row id order. Case writes also hold the store-wide write lock; reads and refused writes take only
+the chain's lock (``CaseStore.audit_session``), so on PostgreSQL a read waits for a case write only from the
+moment that write appends its row until it commits, not for the whole write. The database refuses UPDATE
+and DELETE on the table (triggers from migration 0003); the hashes catch whoever bypasses that (a table
+owner dropping them).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from reporter.store.schema import AuditEvent
@@ -72,6 +76,10 @@ def row_hash(prev_hash: str, fields: dict) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode()).hexdigest()
 
 
+PG_CHAIN_LOCK = 72_340_010  # the advisory lock every append takes on PostgreSQL (write lock: 72_340_001)
+_LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PG_CHAIN_LOCK)
+
+
 def _head(session: Session) -> str:
     return session.connection().execute(_HEAD).scalar() or ""
 
@@ -83,11 +91,14 @@ def append(session: Session, *, recorded: datetime, subtype: str, action: str, o
            kind: str = "rest", source: str | None = None, entity: str | None = None,
            case_id: str | None = None, query: str | None = None, reason: str | None = None,
            detail: str | None = None) -> None:
-    """Add one row to the chain inside the caller's transaction (which must hold the write lock)."""
+    """Add one row to the chain inside the caller's transaction (a write transaction: write_session or
+    audit_session), under the chain's lock."""
     fields = {"recorded": recorded, "type": kind, "subtype": clean(subtype, 32) or "unknown", "action": action,
               "outcome": outcome, "agent": clean(agent, 128) or "anonymous", "source": clean(source, 64),
               "entity": clean(entity, 255), "case_id": clean(case_id, 64), "query": clean(query, 2000),
               "reason": clean(reason, 2000), "detail": clean(detail, 2000)}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_CHAIN)  # then the head below is the last committed row (read committed)
     prev = _head(session)
     # a Core INSERT (no ORM instance to build and flush): every API read appends one of these
     session.execute(_INSERT, {**fields, "prev_hash": prev, "hash": row_hash(prev, fields)})

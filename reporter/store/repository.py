@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -411,12 +411,21 @@ class CaseStore:
         self.outage.failed(exc)
         return StoreUnavailable("the case store is unavailable; try again shortly", hint=type(exc.orig).__name__)
 
-    @contextmanager
-    def write_session(self) -> Iterator[Session]:
+    def write_session(self) -> AbstractContextManager[Session]:
         """One transaction holding the store-wide write lock; rolled back whole on any error."""
+        return self._write_transaction(store_lock=True)
+
+    def audit_session(self) -> AbstractContextManager[Session]:
+        """A write transaction for an audit row alone (a read, a refused write): on PostgreSQL without the
+        store-wide write lock, so it does not wait for case writes (audit.append takes the chain's own lock);
+        on SQLite the database's one writer lock, as every write. Errors as write_session's."""
+        return self._write_transaction(store_lock=False)
+
+    @contextmanager
+    def _write_transaction(self, *, store_lock: bool) -> Iterator[Session]:
         try:
             with self._write_sessions() as session, session.begin():
-                if self.dialect == "postgresql":
+                if store_lock and self.dialect == "postgresql":
                     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
                 yield session
         except IntegrityError as exc:
@@ -661,7 +670,7 @@ class CaseStore:
         one transaction: the AuditEvent row (a successful read of Bundle/<id>, `audit` saying who, from where and
         how) commits before this returns, and without it nothing is returned. The stored text is served as it
         is (no parse and re-serialisation): stored Bundles carry no meta (`_write` removes it) and their id."""
-        with self.write_session() as session:
+        with self.audit_session() as session:
             row = session.connection().execute(_CURRENT_TEXT, {"id": case_id}).first()
             if row is None:
                 raise NotFound(f"Bundle/{case_id} does not exist", location=f"Bundle/{case_id}")
@@ -978,7 +987,7 @@ class CaseStore:
         changed nothing). Successful writes are audited inside their own transaction by `_save`."""
         if case_id is None and entity and entity.startswith("Bundle/"):
             case_id = entity.split("/")[1] or None
-        with self.write_session() as session:
+        with self.audit_session() as session:
             audit_trail.append(session, recorded=_now(), subtype=subtype, action=action, outcome=outcome,
                                agent=agent, kind=kind, source=source, entity=entity, case_id=case_id,
                                query=query, reason=reason, detail=detail)

@@ -198,3 +198,41 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(served) -> None:
 def test_a_misconfigured_proxy_list_is_refused_with_its_location(store: CaseStore) -> None:
     with pytest.raises(ReporterError, match="REPORTER_TRUSTED_PROXIES"):
         create_app({"SECRET_KEY": "k", "TRUSTED_PROXIES": "10.0.0.1, proxy.example"}, store=store)
+
+
+def test_reads_and_writes_racing_keep_one_unbroken_chain(store: CaseStore) -> None:
+    # Reads append under the chain's lock only (PostgreSQL: not the store-wide write lock): the chain must still
+    # hold every row, each linked to the one before, in id order.
+    from reporter.store.audit import AuditContext
+
+    first = store.create(renamed(demo_bundles()[0], "race-0"), author="test")
+    errors: list[BaseException] = []
+
+    def reader(n: int) -> None:
+        try:
+            for _ in range(n):
+                store.read_served(first.case_id, AuditContext(agent="reader"))
+                store.audit(subtype="search-type", action="E", outcome="0", agent="searcher", entity="Bundle")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(n):
+                store.create(renamed(demo_bundles()[i % 3], f"race-{i + 1}"), author="writer")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(6,))] + [
+        threading.Thread(target=reader, args=(15,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    with store.read_session() as s:
+        result = verify(s)
+        counts = dict(s.execute(select(AuditEvent.agent, func.count()).group_by(AuditEvent.agent)).all())
+    assert result.ok, result.problems
+    assert counts == {"test": 1, "writer": 6, "reader": 45, "searcher": 45}
+    assert unaudited_versions(store) == []
