@@ -283,7 +283,7 @@ def session_user(store: CaseStore, secret: str, policy: Policy | None = None) ->
             end_session(store, secret)
         return None
     if stale:
-        with store.write_session() as session:
+        with store.side_write_session() as session:
             session.execute(update(UserSession).where(UserSession.id == sid).values(last_seen=now))
     return found
 

@@ -8,7 +8,7 @@ found by comparing with a head (count and hash) recorded elsewhere: :func:`verif
 Every append first takes the chain's own lock (PostgreSQL: a transaction-level advisory lock, held to the
 commit; SQLite: its single writer lock, which every write transaction holds), so the chain has a single
 order: the row id order. Case writes also hold the store-wide write lock; reads and refused writes take only
-the chain's lock (``CaseStore.audit_session``), so on PostgreSQL a read waits for a case write only from the
+the chain's lock (``CaseStore.side_write_session``), so on PostgreSQL a read waits for a case write only from the
 moment that write appends its row until it commits, not for the whole write. The database refuses UPDATE
 and DELETE on the table (triggers from migration 0003); the hashes catch whoever bypasses that (a table
 owner dropping them).
@@ -92,7 +92,7 @@ def append(session: Session, *, recorded: datetime, subtype: str, action: str, o
            case_id: str | None = None, query: str | None = None, reason: str | None = None,
            detail: str | None = None) -> None:
     """Add one row to the chain inside the caller's transaction (a write transaction: write_session or
-    audit_session), under the chain's lock."""
+    side_write_session), under the chain's lock."""
     fields = {"recorded": recorded, "type": kind, "subtype": clean(subtype, 32) or "unknown", "action": action,
               "outcome": outcome, "agent": clean(agent, 128) or "anonymous", "source": clean(source, 64),
               "entity": clean(entity, 255), "case_id": clean(case_id, 64), "query": clean(query, 2000),

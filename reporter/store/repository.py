@@ -415,10 +415,11 @@ class CaseStore:
         """One transaction holding the store-wide write lock; rolled back whole on any error."""
         return self._write_transaction(store_lock=True)
 
-    def audit_session(self) -> AbstractContextManager[Session]:
-        """A write transaction for an audit row alone (a read, a refused write): on PostgreSQL without the
-        store-wide write lock, so it does not wait for case writes (audit.append takes the chain's own lock);
-        on SQLite the database's one writer lock, as every write. Errors as write_session's."""
+    def side_write_session(self) -> AbstractContextManager[Session]:
+        """A write that changes no case data (the audit row of a read or a refused write, a token's or a page
+        session's last use): on PostgreSQL without the store-wide write lock, so it does not wait for case
+        writes (audit.append takes the chain's own lock; a single-row update its row's); on SQLite the
+        database's one writer lock, as every write. Errors as write_session's."""
         return self._write_transaction(store_lock=False)
 
     @contextmanager
@@ -670,7 +671,7 @@ class CaseStore:
         one transaction: the AuditEvent row (a successful read of Bundle/<id>, `audit` saying who, from where and
         how) commits before this returns, and without it nothing is returned. The stored text is served as it
         is (no parse and re-serialisation): stored Bundles carry no meta (`_write` removes it) and their id."""
-        with self.audit_session() as session:
+        with self.side_write_session() as session:
             row = session.connection().execute(_CURRENT_TEXT, {"id": case_id}).first()
             if row is None:
                 raise NotFound(f"Bundle/{case_id} does not exist", location=f"Bundle/{case_id}")
@@ -987,7 +988,7 @@ class CaseStore:
         changed nothing). Successful writes are audited inside their own transaction by `_save`."""
         if case_id is None and entity and entity.startswith("Bundle/"):
             case_id = entity.split("/")[1] or None
-        with self.audit_session() as session:
+        with self.side_write_session() as session:
             audit_trail.append(session, recorded=_now(), subtype=subtype, action=action, outcome=outcome,
                                agent=agent, kind=kind, source=source, entity=entity, case_id=case_id,
                                query=query, reason=reason, detail=detail)

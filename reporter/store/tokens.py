@@ -90,7 +90,7 @@ def verify_token(store: CaseStore, presented: str) -> TokenInfo | None:
             return None
         info = TokenInfo(row.id, frozenset(row.scopes.split()), row.label, row.expires, row.last_used)
     if info.last_used is None or now - info.last_used > _TOUCH_EVERY:  # at most one write a minute per token
-        with store.write_session() as session:
+        with store.side_write_session() as session:
             session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used=now))
     return info
 
