@@ -352,6 +352,62 @@ def check_bundle(bundle: object) -> dict:
     return bundle
 
 
+@dataclass
+class _Incoming:
+    """A Bundle to store, copied (the caller's stays as it was), with its case key, declared kind and reason."""
+
+    bundle: dict
+    system: str
+    key: str
+    kind_declared: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, bundle: dict, reason: str | None) -> _Incoming:
+        bundle = json_copy(check_bundle(bundle))
+        system, key = case_key(bundle)
+        kind_declared, reason_declared = declared_kind(bundle)
+        reason = (reason or "").strip() or reason_declared
+        if reason and len(reason) > 2000:
+            raise InputError("the reason is longer than 2000 characters", location="reason")
+        return cls(bundle, system, key, kind_declared, reason)
+
+    @property
+    def case_id(self) -> str:
+        return case_id_for(self.system, self.key)
+
+
+@dataclass
+class _Derived:
+    """A version's stored forms: the Bundle as stored, its index entries and its tabulation rows."""
+
+    bundle: dict
+    entries: list
+    rows: list[dict]
+
+
+def _derive(incoming: _Incoming, cid: str, version: int, kind: str, known: dict[tuple[str, str], str],
+            received: Received | None, now: datetime | None) -> _Derived:
+    """The stored forms of a version from its Bundle (changed in place: server id, no meta, the received
+    message attached) and what the store knows: the sender ids of the case's current resources (`known`)
+    and, for a received message, the time of the write."""
+    from reporter.analysis.projection import projection_rows
+
+    bundle = incoming.bundle
+    bundle["id"] = cid
+    bundle.pop("meta", None)
+    if received is not None:  # the version says where it came from: the message, kept verbatim
+        received_fhir.attach(bundle, received.file, report_index=received.report_index, recorded=now)
+    localized = localize(bundle, cid, known=lambda rtype, rid: known.get((rtype, rid)))
+    if kind == "nullification":
+        comp = bundle_index.composition(bundle)
+        if comp is not None:  # the served document says so itself (R4 composition-status)
+            comp["status"] = "entered-in-error"
+    entries = bundle_index.index_bundle(localized)
+    rows = projection_rows(bundle, cid, version) if kind != "nullification" else []
+    return _Derived(bundle, entries, rows)
+
+
 class CaseStore:
     """Repository over one database. Thread-safe: each call opens its own session."""
 
@@ -487,29 +543,36 @@ class CaseStore:
     def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
               if_match: int | None, casefile: dict | None = None,
               audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
+        incoming = _Incoming.of(bundle, reason)
+        early = None
+        if case_id is None and received is None:
+            # A new case's stored forms depend on its Bundle alone: made before taking the write lock, which
+            # is then held for the inserts only. On a problem they are made again under the lock, as before,
+            # so that problems are reported in the same order (an already stored case first).
+            try:
+                early = _derive(incoming, incoming.case_id, 1, incoming.kind_declared or "initial", {}, None, None)
+            except Exception:  # whatever it is, the locked path meets it again, in its own order
+                incoming = _Incoming.of(bundle, reason)  # a fresh copy: _derive changes the Bundle in place
         with self.write_session() as session:
-            return self._write(session, bundle, author=author, reason=reason, case_id=case_id,
-                               if_match=if_match, casefile=casefile, audit=audit, received=received)
+            return self._write(session, incoming, author=author, case_id=case_id, if_match=if_match,
+                               casefile=casefile, audit=audit, received=received, early=early)
 
     def write_all(self, writes: list[Write]) -> list[StoredVersion]:
         """Several creates/updates in one transaction: all are stored, or (on the first error) none."""
         with self.write_session() as session:
-            return [self._write(session, w.bundle, author=w.author, reason=w.reason, case_id=w.case_id,
+            return [self._write(session, _Incoming.of(w.bundle, w.reason), author=w.author, case_id=w.case_id,
                                 if_match=w.if_match, audit=w.audit) for w in writes]
 
-    def _write(self, session: Session, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
-               if_match: int | None, casefile: dict | None = None,
-               audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
-        bundle = json_copy(check_bundle(bundle))  # the caller's stays as it was
-        system, key = case_key(bundle)
-        kind_declared, reason_declared = declared_kind(bundle)
-        reason = (reason or "").strip() or reason_declared
-        if reason and len(reason) > 2000:
-            raise InputError("the reason is longer than 2000 characters", location="reason")
+    def _write(self, session: Session, incoming: _Incoming, *, author: str, case_id: str | None,
+               if_match: int | None, casefile: dict | None = None, audit: AuditContext | None = None,
+               received: Received | None = None, early: _Derived | None = None) -> StoredVersion:
+        """Store one version under the write lock. `early`: a new case's stored forms, made before the lock."""
+        bundle, system, key = incoming.bundle, incoming.system, incoming.key
+        kind_declared, reason = incoming.kind_declared, incoming.reason
         audit = audit or AuditContext(agent=author, kind="system")
         now = self._next_timestamp(session)
         if case_id is None:
-            cid = case_id_for(system, key)
+            cid = incoming.case_id
             if session.get(Case, cid) is not None:
                 raise StoreConflict(f"case {key!r} is already stored as Bundle/{cid}",
                                     location="Composition.identifier",
@@ -552,16 +615,8 @@ class CaseStore:
             case.updated = now
         if kind == "nullification":
             case.status = "nullified"
-        bundle["id"] = cid
-        bundle.pop("meta", None)
-        if received is not None:  # the version says where it came from: the message, kept verbatim
-            received_fhir.attach(bundle, received.file, report_index=received.report_index, recorded=now)
-        localized = localize(bundle, cid, known=lambda rtype, rid: known.get((rtype, rid)))
-        if kind == "nullification":
-            comp = bundle_index.composition(bundle)
-            if comp is not None:  # the served document says so itself (R4 composition-status)
-                comp["status"] = "entered-in-error"
-        entries = bundle_index.index_bundle(localized)
+        derived = early or _derive(incoming, cid, version, kind, known, received, now)
+        bundle, entries = derived.bundle, derived.entries
         session.flush()  # the case row first (foreign keys)
         # Core inserts, not ORM objects: a case is ~35 index rows and ~200 tokens, and building and flushing
         # ORM instances for them cost more than the rest of the write.
@@ -579,7 +634,7 @@ class CaseStore:
                   for row_id, item in zip(ids, entries, strict=True) for p, s, c in item.tokens]
         if tokens:
             session.execute(insert(ResourceToken.__table__), tokens)
-        self._project(session, cid, version, bundle if case.status != "nullified" else None, replace=version > 1)
+        self._project(session, cid, derived.rows, replace=version > 1)
         # The audit row commits with the version or not at all: no change without its record.
         audit_trail.append(session, recorded=now, subtype=audit.subtype or ("create" if version == 1 else "update"),
                            action="C" if version == 1 else "U", outcome="0", agent=audit.agent,
@@ -599,13 +654,11 @@ class CaseStore:
         session.add(VersionImport(case_id=cid, version=version, message_id=digest,
                                   report_index=received.report_index, report=received.report))
 
-    def _project(self, session: Session, cid: str, version: int, bundle: dict | None, *, replace: bool) -> None:
-        """Replace the case's tabulation rows with those of this version (none for a nullified case)."""
-        from reporter.analysis.projection import projection_rows
-
+    @staticmethod
+    def _project(session: Session, cid: str, rows: list[dict], *, replace: bool) -> None:
+        """Replace the case's tabulation rows with those of this version."""
         if replace:
             session.execute(delete(CaseReaction).where(CaseReaction.case_id == cid))
-        rows = projection_rows(bundle, cid, version) if bundle is not None else []
         if rows:
             session.execute(insert(CaseReaction.__table__), rows)
 
