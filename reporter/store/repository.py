@@ -384,6 +384,7 @@ class _Derived:
     bundle: dict
     entries: list
     rows: list[dict]
+    version: int = 1  # the version they were made for: an update's are stale if another came first
 
 
 def _derive(incoming: _Incoming, cid: str, version: int, kind: str, known: dict[tuple[str, str], str],
@@ -405,7 +406,7 @@ def _derive(incoming: _Incoming, cid: str, version: int, kind: str, known: dict[
             comp["status"] = "entered-in-error"
     entries = bundle_index.index_bundle(localized)
     rows = projection_rows(bundle, cid, version) if kind != "nullification" else []
-    return _Derived(bundle, entries, rows)
+    return _Derived(bundle, entries, rows, version)
 
 
 class CaseStore:
@@ -545,17 +546,32 @@ class CaseStore:
               audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
         incoming = _Incoming.of(bundle, reason)
         early = None
-        if case_id is None and received is None:
-            # A new case's stored forms depend on its Bundle alone: made before taking the write lock, which
-            # is then held for the inserts only. On a problem they are made again under the lock, as before,
-            # so that problems are reported in the same order (an already stored case first).
+        if received is None:  # a received message's Bundle carries the time of the write: made under the lock
+            # The stored forms are made before taking the write lock, which is then held for the checks, the
+            # inserts and the commit. On a problem they are made again under the lock, as before, so that
+            # problems are reported in the same order (an already stored case first, say).
             try:
-                early = _derive(incoming, incoming.case_id, 1, incoming.kind_declared or "initial", {}, None, None)
+                if case_id is None:
+                    early = _derive(incoming, incoming.case_id, 1, incoming.kind_declared or "initial", {},
+                                    None, None)
+                else:  # from the current version as read now, on a copy: another update may come first
+                    early = self._early_update(_Incoming.of(bundle, reason), case_id)
             except Exception:  # whatever it is, the locked path meets it again, in its own order
-                incoming = _Incoming.of(bundle, reason)  # a fresh copy: _derive changes the Bundle in place
+                incoming, early = _Incoming.of(bundle, reason), None  # a fresh copy: _derive changes it
         with self.write_session() as session:
             return self._write(session, incoming, author=author, case_id=case_id, if_match=if_match,
                                casefile=casefile, audit=audit, received=received, early=early)
+
+    def _early_update(self, incoming: _Incoming, case_id: str) -> _Derived | None:
+        """An update's stored forms from the case's current version as read now (None when the locked path
+        will refuse the update anyway)."""
+        with self.read_session() as session:
+            case = session.get(Case, case_id)
+            if case is None or case.status == "nullified":
+                return None
+            version = case.current_version + 1
+            known = self._sender_ids(session, case_id)
+        return _derive(incoming, case_id, version, incoming.kind_declared or "follow-up", known, None, None)
 
     def write_all(self, writes: list[Write]) -> list[StoredVersion]:
         """Several creates/updates in one transaction: all are stored, or (on the first error) none."""
@@ -566,7 +582,8 @@ class CaseStore:
     def _write(self, session: Session, incoming: _Incoming, *, author: str, case_id: str | None,
                if_match: int | None, casefile: dict | None = None, audit: AuditContext | None = None,
                received: Received | None = None, early: _Derived | None = None) -> StoredVersion:
-        """Store one version under the write lock. `early`: a new case's stored forms, made before the lock."""
+        """Store one version under the write lock. `early`: its stored forms, made before the lock (used when
+        still current: an update's are made for the version after the one current then)."""
         bundle, system, key = incoming.bundle, incoming.system, incoming.key
         kind_declared, reason = incoming.kind_declared, incoming.reason
         audit = audit or AuditContext(agent=author, kind="system")
@@ -607,7 +624,9 @@ class CaseStore:
                                  hint="say why (API: the X-Reporter-Reason header; pages: the reason field)")
             version = case.current_version + 1
             kind = kind_declared or "follow-up"
-            known = self._sender_ids(session, cid)
+            if early is not None and early.version != version:
+                early = None  # another update came first: made again from the version now current
+            known = self._sender_ids(session, cid) if early is None else {}
             session.execute(update(ResourceIndex)
                             .where(ResourceIndex.case_id == cid, ResourceIndex.is_current.is_(True))
                             .values(is_current=False))

@@ -240,3 +240,34 @@ def test_casefile_is_kept_beside_its_version_and_migrations_go_both_ways(store: 
     assert migrate.current_revision(store.engine) == "0001"
     store.upgrade()
     assert store.read(v1.case_id, 1).casefile is None  # the column came back empty, the versions stayed
+
+
+def test_an_update_overtaken_by_another_is_made_again_under_the_lock(store: CaseStore, monkeypatch) -> None:
+    # An update's stored forms are made before the write lock from the version current then; when another
+    # update lands first, they are stale and must be made again under the lock (tabulation rows carry the
+    # version they belong to, so stale forms would show there).
+    from reporter.store import repository
+    from reporter.store.schema import CaseReaction
+
+    first = store.create(demo_bundles()[0], author="t")
+    made = []
+    real_early = repository.CaseStore._early_update
+
+    def overtaken(self, incoming, case_id):
+        early = real_early(self, incoming, case_id)
+        made.append(early.version)
+        if len(made) == 1:  # another writer's update lands in between
+            store.update(case_id, follow_up(store.read(case_id).bundle, "other writer"), author="other",
+                         reason="first")
+        return early
+
+    monkeypatch.setattr(repository.CaseStore, "_early_update", overtaken)
+    stored = store.update(first.case_id, follow_up(first.bundle, "late"), author="t", reason="second")
+    assert made == [2, 2] and stored.version == 3  # both made for version 2; the late one was stored as 3
+    with store.read_session() as s:
+        rows = s.execute(select(CaseReaction.version)).scalars().all()
+        current = s.execute(select(ResourceIndex.version).where(ResourceIndex.is_current.is_(True))
+                            .where(ResourceIndex.case_id == first.case_id)).scalars().all()
+    assert rows and set(rows) == {3}
+    assert set(current) == {3}
+    assert "(late)" in store.read(first.case_id).bundle["entry"][0]["resource"]["title"]
