@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -555,7 +555,7 @@ class CaseStore:
                     early = _derive(incoming, incoming.case_id, 1, incoming.kind_declared or "initial", {},
                                     None, None)
                 else:  # from the current version as read now, on a copy: another update may come first
-                    early = self._early_update(_Incoming.of(bundle, reason), case_id)
+                    early = self._early_update(replace(incoming, bundle=json_copy(incoming.bundle)), case_id)
             except Exception:  # whatever it is, the locked path meets it again, in its own order
                 incoming, early = _Incoming.of(bundle, reason), None  # a fresh copy: _derive changes it
         with self.write_session() as session:
