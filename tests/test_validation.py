@@ -300,3 +300,57 @@ def test_ext1_from_the_shared_walk_finds_what_the_per_resource_pass_finds(case, 
     assert check_structure(broken, walk_bundle(broken)) == expected
     if any(e["url"] != "http://example.org/fine" and "contained" not in path for path, e in bad):
         assert expected, "a bad extension went unreported"
+
+
+def _located(node, path):
+    """Every JSON object below node with its FHIRPath-like location, pre-order: the reference walk."""
+    found = [(path, node)]
+    for key, value in node.items():
+        items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+        for i, item in enumerate(items):
+            where = f"{path}.{key}[{i}]" if isinstance(value, list) else f"{path}.{key}"
+            found += _located_item(item, where)
+    return found
+
+
+def _located_item(item, path):
+    if isinstance(item, dict):
+        return _located(item, path)
+    if isinstance(item, list):  # a list inside a list: not FHIR, walked all the same
+        return [found for i, inner in enumerate(item) for found in _located_item(inner, f"{path}[{i}]")]
+    return []
+
+
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3))
+_json = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["a", "code", "extension", "resource", "item"]), inner, max_size=3), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(entries=st.lists(st.one_of(_json, st.fixed_dictionaries({"resource": st.dictionaries(
+    st.sampled_from(["resourceType", "a", "contained", "code"]), _json, max_size=4)})), max_size=4))
+def test_the_walk_locates_each_object_where_it_is(entries):
+    """The walk finds locations only when asked; they must be those of its objects, in its order."""
+    from reporter.validation.walk import walk_bundle
+
+    bundle = {"resourceType": "Bundle", "entry": entries}
+    walk = walk_bundle(bundle)
+    expected = [found for i, entry in enumerate(entries) if isinstance(entry, dict)
+                and isinstance(entry.get("resource"), dict)
+                for found in _located(entry["resource"], f"Bundle.entry[{i}].resource.ofType("
+                                                         f"{entry['resource'].get('resourceType', '?')})")]
+    assert [(path, id(node)) for path, node in walk.located()] == [(path, id(node)) for path, node in expected]
+    assert [walk.nodes[start] for _, start, end in walk.spans if end > start] == [
+        e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def test_a_country_is_checked_in_addresses_only(tmp_path):
+    """Terminology looks at `country` only in an address (not, say, in an extension that happens to use
+    the name)."""
+    from reporter.validation.terminology import check_terminology
+
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": {
+        "resourceType": "Patient", "address": [{"country": "XX"}, {"country": "GB"}],
+        "contact": [{"address": {"country": "YY"}}], "extension": [{"url": "u", "country": "ZZ"}]}}]}
+    found = [(i.code, i.location) for i in check_terminology(bundle)]
+    assert found == [("TERM-COUNTRY", "Bundle.entry[0].resource.ofType(Patient).address[0].country")]

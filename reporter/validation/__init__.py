@@ -34,14 +34,14 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
         report.add("error", "BUNDLE-TYPE", "(input)", f"expected a JSON object, found {type(bundle).__name__}",
                    "validate an ICSR document Bundle or a case file", "reference")
         return report
-    nodes = walk_bundle(bundle) if bundle.get("resourceType") == "Bundle" else []
-    _run_layer(report, "structure", lambda: check_structure(bundle, nodes))
-    integrity = _run_layer(report, "integrity", lambda: check_integrity(bundle, nodes))
+    walk = walk_bundle(bundle if bundle.get("resourceType") == "Bundle" else {})
+    _run_layer(report, "structure", lambda: check_structure(bundle, walk))
+    integrity = _run_layer(report, "integrity", lambda: check_integrity(bundle, walk))
     if any(i.code == "BUNDLE-TYPE" and i.location == "resourceType" for i in integrity):
         return report
-    _run_layer(report, "terminology", lambda: check_terminology(bundle, nodes))
-    _run_layer(report, "rules", lambda: check_rules(bundle, nodes))
-    _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines, nodes))
+    _run_layer(report, "terminology", lambda: check_terminology(bundle, walk))
+    _run_layer(report, "rules", lambda: check_rules(bundle, walk))
+    _run_layer(report, "plausibility", lambda: check_plausibility(bundle, lines, walk))
     if lines is not None:  # a case file's problems by its fields and lines, not by FHIRPath
         report.issues = [replace(i, location=lines.relabel(bundle, i.location)) if i.layer not in CASE_LAYERS
                          else i for i in report.issues]

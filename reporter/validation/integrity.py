@@ -7,13 +7,13 @@ from typing import Any
 
 from reporter.fhir.read import BundleIndex, as_list, codings
 from reporter.validation.report import Issue
-from reporter.validation.walk import Node, walk_bundle
+from reporter.validation.walk import BundleWalk, walk_bundle
 
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
 
 
-def check_integrity(bundle: dict[str, Any], nodes: list[Node] | None = None) -> list[Issue]:
-    """`nodes`: the Bundle's objects from walk_bundle, when the caller has them (saves a second walk)."""
+def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
+    """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
     issues: list[Issue] = []
 
     def error(code: str, location: str, message: str, hint: str) -> None:
@@ -49,14 +49,14 @@ def check_integrity(bundle: dict[str, Any], nodes: list[Node] | None = None) -> 
     for i, entry in enumerate(entries):
         if not isinstance(entry.get("resource"), dict):
             error("BUNDLE-RESOURCE", f"Bundle.entry[{i}]", "entry has no resource", "remove the empty entry")
-    if nodes is None:
-        nodes = walk_bundle(bundle)
-    for path, node in nodes:
+    if walk is None:
+        walk = walk_bundle(bundle)
+    for i, node in enumerate(walk.nodes):
         ref = node.get("reference")
         if not isinstance(ref, str) or ref.startswith("#"):
             continue
         if index.resolve(ref) is None:
-            error("BUNDLE-REFERENCE", path, f"reference {ref} does not resolve inside the Bundle",
+            error("BUNDLE-REFERENCE", walk.path(i), f"reference {ref} does not resolve inside the Bundle",
                   "add the referenced resource to the Bundle or fix the reference")
     composition = index.composition
     if composition:

@@ -66,11 +66,11 @@ def _has_value(element: dict) -> bool:
     return False
 
 
-def any_bad_extension_in(nodes: list[tuple[str, dict]]) -> bool:
+def any_bad_extension_in(nodes: list[dict]) -> bool:
     """Whether any object of a Bundle's walk (reporter.validation.walk: every JSON object of its resources,
     contained ones included) holds an extension that breaks ext-1. False means that no resource of the
     Bundle needs the per-resource pass; the Bundle's own elements outside its resources are not in the walk."""
-    for _, node in nodes:
+    for node in nodes:
         found = node.get("extension")
         if found is not None and _breaks_ext1(found):
             return True

@@ -19,7 +19,7 @@ from reporter.validation import units
 from reporter.validation.casepath import CaseLines, CasePaths, field_of
 from reporter.validation.report import Issue
 from reporter.validation.rules import DATE_KEYS, date_ceiling, date_floor, today
-from reporter.validation.walk import Node, walk_bundle
+from reporter.validation.walk import BundleWalk, walk_bundle
 
 Json = dict[str, Any]
 SUSPECT_ROLES = ("suspect", "interacting")
@@ -42,9 +42,9 @@ _SPACING = re.compile(r"[\s\-_]+")
 
 
 class Plausibility:
-    def __init__(self, bundle: Json, lines: CaseLines | None = None, nodes: list[Node] | None = None) -> None:
+    def __init__(self, bundle: Json, lines: CaseLines | None = None, walk: BundleWalk | None = None) -> None:
         self.bundle = bundle
-        self.nodes = nodes  # the Bundle's walk, when the caller has it
+        self.walk = walk  # the Bundle's walk, when the caller has it
         self.t = units.table()
         self.index = BundleIndex(bundle)
         self.issues: list[Issue] = []
@@ -362,21 +362,25 @@ class Plausibility:
         future = today()  # a date in the future is reported once, by the ICSR rules (ICSR-FUTURE-DATE)
         # the Composition's own dates and the record of where a version came from (the received message,
         # its Provenance) are bookkeeping of the report, not facts of the case
-        bookkeeping = tuple(f"Bundle.entry[{i}]." for i, e in enumerate(self.bundle.get("entry") or [])
-                            if isinstance(e, dict) and isinstance(r := e.get("resource"), dict)
-                            and (r.get("resourceType") in ("Composition", "Provenance") or is_received_message(r)))
-        for path, node in self.nodes if self.nodes is not None else walk_bundle(self.bundle):
-            if DATE_KEYS.isdisjoint(node) or path.startswith(bookkeeping):  # most objects hold no date
+        walk = self.walk if self.walk is not None else walk_bundle(self.bundle)
+        entries = self.bundle.get("entry") or []
+        nodes = walk.nodes
+        for entry, start, end in walk.spans:
+            resource = entries[entry]["resource"]
+            if resource.get("resourceType") in ("Composition", "Provenance") or is_received_message(resource):
                 continue
-            for key in sorted(DATE_KEYS.intersection(node)):
-                value = node[key]
-                floor = date_floor(value) if isinstance(value, str) and value[:4].isdigit() else None
-                if floor and limit < floor <= future:
-                    self.issues.append(Issue("error", "PLAUS-AFTER-REPORT", self.node_location(path, key),
-                                             f"{value} is after the date of the report's most recent information "
-                                             f"({recent}, C.1.5)",
-                                             "correct the date, or the date of most recent information",
-                                             "plausibility"))
+            for i in range(start, end):
+                node = nodes[i]
+                if DATE_KEYS.isdisjoint(node):  # most objects hold no date
+                    continue
+                for key in sorted(DATE_KEYS.intersection(node)):
+                    value = node[key]
+                    floor = date_floor(value) if isinstance(value, str) and value[:4].isdigit() else None
+                    if floor and limit < floor <= future:
+                        self.issues.append(Issue(
+                            "error", "PLAUS-AFTER-REPORT", self.node_location(walk.path(i), key),
+                            f"{value} is after the date of the report's most recent information ({recent}, C.1.5)",
+                            "correct the date, or the date of most recent information", "plausibility"))
 
     def node_location(self, path: str, key: str) -> str:
         match = re.match(r"Bundle\.entry\[(\d+)\]\.resource\.ofType\(\w+\)\.?(.*)", path)
@@ -468,6 +472,6 @@ class Plausibility:
         return spots
 
 
-def check_plausibility(bundle: Json, lines: CaseLines | None = None, nodes: list[Node] | None = None) -> list[Issue]:
-    """`nodes`: the Bundle's objects from walk_bundle, when the caller has them (saves a second walk)."""
-    return Plausibility(bundle, lines, nodes).run()
+def check_plausibility(bundle: Json, lines: CaseLines | None = None, walk: BundleWalk | None = None) -> list[Issue]:
+    """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
+    return Plausibility(bundle, lines, walk).run()

@@ -20,7 +20,7 @@ from reporter.fhir.read import (
 )
 from reporter.tables import code_list, ext, fhir_tables
 from reporter.validation.report import Issue
-from reporter.validation.walk import Node, walk_bundle
+from reporter.validation.walk import BundleWalk, walk_bundle
 
 Json = dict[str, Any]
 DAR_CODES = {"unknown", "asked-unknown", "temp-unknown", "not-asked", "asked-declined", "masked",
@@ -68,9 +68,9 @@ def date_ceiling(value: str) -> dt.date | None:
 
 
 class RuleChecker:
-    def __init__(self, bundle: Json, nodes: list[Node] | None = None) -> None:
+    def __init__(self, bundle: Json, walk: BundleWalk | None = None) -> None:
         self.bundle = bundle
-        self.nodes = nodes if nodes is not None else walk_bundle(bundle)
+        self.walk = walk if walk is not None else walk_bundle(bundle)
         self.index = BundleIndex(bundle)
         self.issues: list[Issue] = []
         self.paths = {id(e.get("resource")): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
@@ -201,7 +201,7 @@ class RuleChecker:
 
     def dates(self) -> None:
         limit = today()
-        for path, node in self.nodes:
+        for i, node in enumerate(self.walk.nodes):
             if DATE_KEYS.isdisjoint(node):  # most objects hold no date: no set built for them
                 continue
             for key in DATE_KEYS.intersection(node):
@@ -210,7 +210,7 @@ class RuleChecker:
                     continue
                 floor = date_floor(value)
                 if floor and floor > limit:
-                    self.add("error", "ICSR-FUTURE-DATE", f"{path}.{key}",
+                    self.add("error", "ICSR-FUTURE-DATE", f"{self.walk.path(i)}.{key}",
                              f"{value} is in the future (today is {limit})",
                              "correct the date; partial dates (2023, 2023-04) are allowed")
         patient = self.index.patient or {}
@@ -250,9 +250,9 @@ class RuleChecker:
 
     def absent_reasons(self) -> None:
         url = ext("data_absent_reason")
-        for path, node in self.nodes:
+        for i, node in enumerate(self.walk.nodes):
             if node.get("url") == url and _str(node.get("valueCode")) not in DAR_CODES:
-                self.add("error", "ICSR-ABSENT-REASON", path,
+                self.add("error", "ICSR-ABSENT-REASON", self.walk.path(i),
                          f"{node.get('valueCode')!r} is not a data-absent-reason code",
                          "use masked, asked-unknown, not-asked, unknown or not-applicable")
 
@@ -261,5 +261,5 @@ DATE_KEYS = frozenset({"date", "birthDate", "effectiveDateTime", "onsetDateTime"
              "valueDateTime", "deceasedDateTime"})
 
 
-def check_rules(bundle: Json, nodes: list[Node] | None = None) -> list[Issue]:
-    return RuleChecker(bundle, nodes).run()
+def check_rules(bundle: Json, walk: BundleWalk | None = None) -> list[Issue]:
+    return RuleChecker(bundle, walk).run()

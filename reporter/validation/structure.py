@@ -14,6 +14,7 @@ from reporter.tables import fhir_tables
 from reporter.validation import fhir_r4
 from reporter.validation.invariants import any_bad_extension_in, check_resource_invariants
 from reporter.validation.report import Issue
+from reporter.validation.walk import BundleWalk
 
 
 def _values(node: Any, parts: list[str], path: str):
@@ -82,14 +83,14 @@ def check_resource(resource: dict[str, Any]) -> list[Issue]:
     return issues + check_resource_invariants(resource, str(resource.get("resourceType")))
 
 
-def check_structure(bundle: dict[str, Any], nodes: list[tuple[str, dict[str, Any]]] | None = None) -> list[Issue]:
-    """`nodes`: the Bundle's walk (reporter.validation.walk), when the caller has it: one pass over it tells
+def check_structure(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
+    """`walk`: the Bundle's walk (reporter.validation.walk), when the caller has it: one pass over it tells
     whether any resource needs the located ext-1 pass."""
     issues = _r4_issues(bundle)
     reported = {i.location for i in issues}  # an R4 binding already refused the code: say it once
     issues.extend(i for i in check_required_codes(bundle) if i.location not in reported)
     reported = {i.location for i in issues}
-    entries_ok = nodes is not None and not any_bad_extension_in(nodes)
+    entries_ok = walk is not None and not any_bad_extension_in(walk.nodes)
     issues.extend(i for i in check_resource_invariants(bundle, "Bundle", entries_ext_ok=entries_ok)
                   if i.location not in reported)
     return issues

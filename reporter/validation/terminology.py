@@ -14,12 +14,11 @@ from reporter.tables import code_lists, ext, load_yaml, system
 from reporter.validation.meddra import meddra_dictionary
 from reporter.validation.report import Issue
 from reporter.validation.ucum import is_valid_ucum
-from reporter.validation.walk import Node, walk_bundle
+from reporter.validation.walk import BundleWalk, walk_bundle
 
 MEDDRA_CODE = re.compile(r"^\d{8}$")
 MEDDRA_VERSION = re.compile(r"^(\d{1,2})(\.[01])?$")
 LOINC_CODE = re.compile(r"^(\d{1,7})-(\d)$")
-ADDRESS_PATH = re.compile(r"\.address\[\d+\]$")
 COUNTRY_EXTENSIONS = ("reaction_country", "country_obtained", "registration_country")
 
 
@@ -62,7 +61,7 @@ def _ich_lists() -> dict[str, set[str]]:
     return lists
 
 
-def check_terminology(bundle: dict[str, Any], nodes: list[Node] | None = None) -> list[Issue]:
+def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
     issues: list[Issue] = []
     meddra_uri, loinc_uri, ucum_uri = system("meddra"), system("loinc"), system("ucum")
     countries, languages = _iso()
@@ -71,71 +70,76 @@ def check_terminology(bundle: dict[str, Any], nodes: list[Node] | None = None) -
     translation_url = ext("translation")
     dictionary = meddra_dictionary()
     expected_version = config.get("meddra_version")
-    versions: dict[str, str] = {}
+    versions: dict[str, int] = {}  # release -> the node that first named it
 
     def error(code: str, where: str, message: str, hint: str, severity: str = "error") -> None:
         issues.append(Issue(severity, code, where, message, hint, "terminology"))  # type: ignore[arg-type]
 
-    for path, node in nodes if nodes is not None else walk_bundle(bundle):
-
+    walk = walk if walk is not None else walk_bundle(bundle)
+    at = walk.path  # a location is worked out only for a problem
+    addresses: set[int] = set()  # the objects of address lists (a Patient's, a Practitioner's, ...)
+    for i, node in enumerate(walk.nodes):
+        found = node.get("address")
+        if found.__class__ is list:  # met before its items: the walk is pre-order
+            addresses.update(id(item) for item in found)
         node_system = node.get("system")
         code = node.get("code")
         if node_system == meddra_uri:
             if not isinstance(code, str) or not MEDDRA_CODE.match(code):
-                error("TERM-MEDDRA-CODE", f"{path}.code", f"{code!r} is not a MedDRA code (8 digits)",
+                error("TERM-MEDDRA-CODE", f"{at(i)}.code", f"{code!r} is not a MedDRA code (8 digits)",
                       "use the MedDRA LLT code, e.g. 10019717")
             version = node.get("version")
             match = MEDDRA_VERSION.match(version) if isinstance(version, str) else None
             if not match:
-                error("TERM-MEDDRA-VERSION", f"{path}.version",
+                error("TERM-MEDDRA-VERSION", f"{at(i)}.version",
                       f"{version!r} is not a MedDRA version (e.g. 26.1)", "give the MedDRA release used")
             else:
                 if not match.group(2):
-                    error("TERM-MEDDRA-VERSION-FORM", f"{path}.version",
+                    error("TERM-MEDDRA-VERSION-FORM", f"{at(i)}.version",
                           f"MedDRA version {version!r} lacks its minor number", f"write {version}.0", "warning")
                 # 15 and 15.0 name the same release; the one-version rule compares releases, not spellings.
-                versions.setdefault(match.group(1) + (match.group(2) or ".0"), path)
+                versions.setdefault(match.group(1) + (match.group(2) or ".0"), i)
                 if expected_version and version != expected_version:
-                    error("TERM-MEDDRA-VERSION", f"{path}.version",
+                    error("TERM-MEDDRA-VERSION", f"{at(i)}.version",
                           f"MedDRA {version} is not the configured version {expected_version}",
                           "recode the term in the current MedDRA release", "warning")
             if dictionary and isinstance(code, str) and MEDDRA_CODE.match(code):
                 status = dictionary.status(code)
                 if status == "missing":
-                    error("TERM-MEDDRA-UNKNOWN", f"{path}.code", f"MedDRA code {code} is not an LLT of "
+                    error("TERM-MEDDRA-UNKNOWN", f"{at(i)}.code", f"MedDRA code {code} is not an LLT of "
                           f"the configured release", "look the term up in your MedDRA browser")
                 elif status == "noncurrent":
-                    error("TERM-MEDDRA-NONCURRENT", f"{path}.code", f"MedDRA LLT {code} is not current",
+                    error("TERM-MEDDRA-NONCURRENT", f"{at(i)}.code", f"MedDRA LLT {code} is not current",
                           "recode to a current LLT", "warning")
         elif node_system == loinc_uri and isinstance(code, str):
             if problem := loinc_problem(code):
-                error("TERM-LOINC", f"{path}.code", problem, "use the LOINC code from the lab's catalogue")
+                error("TERM-LOINC", f"{at(i)}.code", problem, "use the LOINC code from the lab's catalogue")
         elif node_system == ucum_uri and code is not None:
             if not isinstance(code, str) or not is_valid_ucum(code):
-                error("TERM-UCUM", f"{path}.code", f"{code!r} is not a UCUM unit",
+                error("TERM-UCUM", f"{at(i)}.code", f"{code!r} is not a UCUM unit",
                       "write units in UCUM: U/L, mg/kg/d, [IU]/L, ug (not mcg), h (not hr)")
         elif (isinstance(node_system, str) and node_system in ich_lists and isinstance(code, str)
               and code not in ich_lists[node_system]):
-            error("TERM-ICH-CODE", f"{path}.code", f"{code!r} is not in the ICH code list "
+            error("TERM-ICH-CODE", f"{at(i)}.code", f"{code!r} is not in the ICH code list "
                   f"{node_system.removeprefix('urn:oid:')}", "use a code from the E2B(R3) list")
         url = node.get("url")
         if isinstance(url, str) and url in country_urls and not (
                 isinstance(node.get("valueCode"), str) and node["valueCode"] in countries):
-            error("TERM-COUNTRY", f"{path}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
+            error("TERM-COUNTRY", f"{at(i)}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
         elif url == translation_url:
             for sub in as_list(node.get("extension")):
                 if isinstance(sub, dict) and sub.get("url") == "lang" and not (
                         isinstance(sub.get("valueCode"), str) and sub["valueCode"] in languages | {"und"}):
-                    error("TERM-LANGUAGE", f"{path}.extension", f"{sub.get('valueCode')!r} is not an "
+                    error("TERM-LANGUAGE", f"{at(i)}.extension", f"{sub.get('valueCode')!r} is not an "
                           "ISO 639-2 language code", "use three letters, e.g. por, fra, deu")
-        if "country" in node and ADDRESS_PATH.search(path) and not (
+        if "country" in node and id(node) in addresses and not (
                 isinstance(node["country"], str) and node["country"] in countries):
-            error("TERM-COUNTRY", f"{path}.country", f"{node['country']!r} is not an ISO 3166-1 "
+            error("TERM-COUNTRY", f"{at(i)}.country", f"{node['country']!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
     if len(versions) > 1:
         listed = ", ".join(sorted(versions))
-        error("TERM-MEDDRA-ONE-VERSION", next(iter(versions.values())),
+        error("TERM-MEDDRA-ONE-VERSION", at(next(iter(versions.values()))),
               f"the case mixes MedDRA versions {listed}; an ICSR uses one MedDRA version",
               "recode every term in one MedDRA release")
     return issues
