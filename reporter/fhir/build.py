@@ -120,12 +120,18 @@ class BundleBuilder:
         self.sections: dict[str, list[Json]] = {}
         self.drug_refs: dict[str, Json] = {}
         self.reaction_refs: dict[str, Json] = {}
+        self._ids: dict[str, str] = {}  # role -> id: most resources are named again by a reference
 
     # -- plumbing ---------------------------------------------------------------------------------
 
+    def id_of(self, role: str) -> str:
+        found = self._ids.get(role)
+        if found is None:
+            found = self._ids[role] = resource_id(self.case.case_id, role)
+        return found
+
     def new(self, resource_type: str, role: str) -> Json:
-        rid = resource_id(self.case.case_id, role)
-        return {"resourceType": resource_type, "id": rid}
+        return {"resourceType": resource_type, "id": self.id_of(role)}
 
     def add(self, resource: Json, section: str | None = None) -> Json:
         self.entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
@@ -135,7 +141,7 @@ class BundleBuilder:
         return ref
 
     def ref_for(self, role: str) -> Json:
-        return {"reference": f"urn:uuid:{resource_id(self.case.case_id, role)}"}
+        return {"reference": f"urn:uuid:{self.id_of(role)}"}
 
     def relative_extension(self, rt: m.RelativeTime) -> Json:
         before = rt.value < 0
@@ -210,10 +216,10 @@ class BundleBuilder:
         composition = self.build_composition(authors, custodian)
         bundle: Json = {
             "resourceType": "Bundle",
-            "id": resource_id(case.case_id, "bundle"),
+            "id": self.id_of("bundle"),
             "meta": {"lastUpdated": composition["date"]} if "T" in composition.get("date", "") else {},
             "identifier": {"system": "urn:ietf:rfc:3986",
-                           "value": f"urn:uuid:{resource_id(case.case_id, 'bundle')}"},
+                           "value": f"urn:uuid:{self.id_of('bundle')}"},
             "type": "document",
             "timestamp": composition["date"] if "T" in composition.get("date", "") else None,
             "entry": [{"fullUrl": f"urn:uuid:{composition['id']}", "resource": composition}, *self.entries],

@@ -365,22 +365,21 @@ class Plausibility:
         walk = self.walk if self.walk is not None else walk_bundle(self.bundle)
         entries = self.bundle.get("entry") or []
         nodes = walk.nodes
-        for entry, start, end in walk.spans:
-            resource = entries[entry]["resource"]
-            if resource.get("resourceType") in ("Composition", "Provenance") or is_received_message(resource):
+        skipped = [(start, end) for entry, start, end in walk.spans
+                   if (r := entries[entry]["resource"]).get("resourceType") in ("Composition", "Provenance")
+                   or is_received_message(r)]
+        for i in walk.holding(DATE_KEYS):
+            if any(start <= i < end for start, end in skipped):
                 continue
-            for i in range(start, end):
-                node = nodes[i]
-                if DATE_KEYS.isdisjoint(node):  # most objects hold no date
-                    continue
-                for key in sorted(DATE_KEYS.intersection(node)):
-                    value = node[key]
-                    floor = date_floor(value) if isinstance(value, str) and value[:4].isdigit() else None
-                    if floor and limit < floor <= future:
-                        self.issues.append(Issue(
-                            "error", "PLAUS-AFTER-REPORT", self.node_location(walk.path(i), key),
-                            f"{value} is after the date of the report's most recent information ({recent}, C.1.5)",
-                            "correct the date, or the date of most recent information", "plausibility"))
+            node = nodes[i]
+            for key in sorted(DATE_KEYS.intersection(node)):
+                value = node[key]
+                floor = date_floor(value) if isinstance(value, str) and value[:4].isdigit() else None
+                if floor and limit < floor <= future:
+                    self.issues.append(Issue(
+                        "error", "PLAUS-AFTER-REPORT", self.node_location(walk.path(i), key),
+                        f"{value} is after the date of the report's most recent information ({recent}, C.1.5)",
+                        "correct the date, or the date of most recent information", "plausibility"))
 
     def node_location(self, path: str, key: str) -> str:
         match = re.match(r"Bundle\.entry\[(\d+)\]\.resource\.ofType\(\w+\)\.?(.*)", path)

@@ -201,9 +201,9 @@ class RuleChecker:
 
     def dates(self) -> None:
         limit = today()
-        for i, node in enumerate(self.walk.nodes):
-            if DATE_KEYS.isdisjoint(node):  # most objects hold no date: no set built for them
-                continue
+        nodes = self.walk.nodes
+        for i in self.walk.holding(DATE_KEYS):
+            node = nodes[i]
             for key in DATE_KEYS.intersection(node):
                 value = node[key]
                 if not (isinstance(value, str) and value[:4].isdigit()):

@@ -19,6 +19,8 @@ from reporter.validation.walk import BundleWalk, walk_bundle
 MEDDRA_CODE = re.compile(r"^\d{8}$")
 MEDDRA_VERSION = re.compile(r"^(\d{1,2})(\.[01])?$")
 LOINC_CODE = re.compile(r"^(\d{1,7})-(\d)$")
+# the keys of the objects this layer looks at: codings, extensions, addresses and what holds them
+_LOOKED_AT = frozenset({"system", "url", "country", "address"})
 COUNTRY_EXTENSIONS = ("reaction_country", "country_obtained", "registration_country")
 
 
@@ -78,7 +80,9 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
     walk = walk if walk is not None else walk_bundle(bundle)
     at = walk.path  # a location is worked out only for a problem
     addresses: set[int] = set()  # the objects of address lists (a Patient's, a Practitioner's, ...)
-    for i, node in enumerate(walk.nodes):
+    nodes = walk.nodes
+    for i in walk.holding(_LOOKED_AT):
+        node = nodes[i]
         found = node.get("address")
         if found.__class__ is list:  # met before its items: the walk is pre-order
             addresses.update(id(item) for item in found)

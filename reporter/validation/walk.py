@@ -14,13 +14,14 @@ class BundleWalk:
     """`nodes`: the JSON objects of the Bundle's entry resources (contained ones included), pre-order;
     `spans`: (entry index, first node, end) of each entry resource's objects; `path(i)`: where nodes[i] is."""
 
-    __slots__ = ("_paths", "bundle", "nodes", "spans")
+    __slots__ = ("_holding", "_paths", "bundle", "nodes", "spans")
 
     def __init__(self, bundle: Json) -> None:
         self.bundle = bundle
         self.nodes: list[Json] = []
         self.spans: list[tuple[int, int, int]] = []
         self._paths: list[str] | None = None
+        self._holding: dict[frozenset[str], list[int]] = {}
         append = self.nodes.append
 
         def visit(node: Json) -> None:
@@ -53,6 +54,15 @@ class BundleWalk:
         if self._paths is None:
             self._paths = _paths(self.bundle)
         return self._paths[i]
+
+    def holding(self, keys: frozenset[str]) -> list[int]:
+        """The indexes of the nodes that hold any of `keys`, found once per set of keys (the ICSR rules and
+        the plausibility checks both look at every dated object)."""
+        found = self._holding.get(keys)
+        if found is None:
+            isdisjoint = keys.isdisjoint
+            found = self._holding[keys] = [i for i, node in enumerate(self.nodes) if not isdisjoint(node)]
+        return found
 
     def located(self) -> list[tuple[str, Json]]:
         """(location, object) of every node, for the rare check that needs them all."""
