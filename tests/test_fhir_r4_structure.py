@@ -236,3 +236,29 @@ def test_an_empty_element_is_a_warning_and_its_required_children_still_count():
     errors, warnings = fhir_r4.check_with_warnings(bundle)
     assert {loc for loc, _ in errors} == {"Bundle.entry[0].request.method", "Bundle.entry[0].request.url"}
     assert warnings == [("Bundle.entry[0].request", fhir_r4._EMPTY_OBJECT)]
+
+
+@pytest.mark.parametrize("extension, breaks", [
+    ({"url": "u", "valueString": "x"}, False),
+    ({"url": "u", "id": "e1", "_url": {"id": "i"}, "valueCode": "c"}, False),
+    ({"url": "u", "_valueString": {"extension": [{"url": "v", "valueString": "y"}]}}, False),
+    ({"url": "u", "extension": [{"url": "v", "valueBoolean": True}]}, False),
+    ({"url": "u"}, True),
+    ({"url": "u", "id": "e1", "_url": {"id": "i"}, "_id": {"id": "j"}}, True),
+    ({"url": "u", "valueString": "x", "extension": [{"url": "v", "valueString": "y"}]}, True),
+    ({"url": "u", "extension": [{"url": "v"}]}, True),  # the sub-extension breaks it
+])
+def test_the_compiled_schema_refuses_every_extension_that_breaks_ext_1(extension, breaks):
+    """A valid answer from the compiled schema lets layer 1 skip the located ext-1 pass, so it must refuse
+    every extension with both a value and sub-extensions, or neither, at any depth and in any resource."""
+    from reporter.validation.invariants import any_bad_extension_in
+    from reporter.validation.walk import walk_bundle
+
+    for resource in ({"resourceType": "Patient", "extension": [extension]},
+                     {"resourceType": "Patient", "name": [{"family": "X", "extension": [extension]}]},
+                     {"resourceType": "Patient", "modifierExtension": [extension]},
+                     {"resourceType": "Patient", "contained": [{"resourceType": "Basic", "code": {"text": "x"},
+                                                                "extension": [extension]}]}):
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
+        assert any_bad_extension_in(walk_bundle(bundle).nodes) is breaks
+        assert fhir_r4.is_valid(bundle) is not breaks, resource

@@ -422,6 +422,13 @@ def json_schema() -> dict[str, Any]:
             if data["choices"][tname][group]:
                 all_of.append({"anyOf": [{"required": [n]} for n in every]})
         rule = {"type": "object", "minProperties": 1, "properties": props, "additionalProperties": False}
+        if tname == "Extension":
+            # ext-1, an invariant the walker leaves to reporter.validation.invariants: sub-extensions or a
+            # value, not both and not neither. With it, a valid answer also says that no extension breaks it.
+            plain = ["id", "_id", "url", "_url"]
+            rule["if"] = {"required": ["extension"]}
+            rule["then"] = {"propertyNames": {"enum": [*plain, "extension"]}}
+            rule["else"] = {"not": {"propertyNames": {"enum": plain}}}
         if tname in resources:
             props["resourceType"] = {"const": tname}
             rule["required"] = ["resourceType"]
@@ -473,7 +480,14 @@ def check(resource: Any, root: str | None = None) -> list[tuple[str, str]]:
 def check_with_warnings(resource: Any, root: str | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(errors, warnings), the fast way. The walker's verdict stands: the schema also refuses forms the
     walker accepts (empty objects and lists, which it warns about; a list of primitives beside its
-    `_name` list)."""
+    `_name` list; an extension that breaks ext-1, which reporter.validation.invariants reports)."""
+    return checked(resource, root)[:2]
+
+
+def checked(resource: Any, root: str | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]], bool]:
+    """check_with_warnings, and whether the compiled schema found the resource valid: then no extension in it
+    (contained resources and a Bundle's entries included) breaks ext-1."""
     if _compiled().is_valid(resource):
-        return [], []
-    return structure_report(resource, root)
+        return [], [], True
+    errors, warnings = structure_report(resource, root)
+    return errors, warnings, False

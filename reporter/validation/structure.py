@@ -49,8 +49,13 @@ def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
 
 
 def _r4_issues(resource: dict[str, Any]) -> list[Issue]:
+    return _r4_checked(resource)[0]
+
+
+def _r4_checked(resource: dict[str, Any]) -> tuple[list[Issue], bool]:
+    """The R4 tables' issues, and whether the compiled schema found none (then no extension breaks ext-1)."""
     issues = []
-    errors, empties = fhir_r4.check_with_warnings(resource)
+    errors, empties, valid = fhir_r4.checked(resource)
     for location, message in errors:
         issues.append(Issue("error", "FHIR-STRUCTURE", location, message,
                             "fix the element so that it matches the FHIR R4 definition", "structure"))
@@ -58,7 +63,7 @@ def _r4_issues(resource: dict[str, Any]) -> list[Issue]:
     for location, message in empties:
         issues.append(Issue("error", "FHIR-EMPTY", location, message, "remove the empty element, or fill it",
                             "structure"))
-    return issues
+    return issues, valid
 
 
 def check_resource(resource: dict[str, Any]) -> list[Issue]:
@@ -84,13 +89,14 @@ def check_resource(resource: dict[str, Any]) -> list[Issue]:
 
 
 def check_structure(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
-    """`walk`: the Bundle's walk (reporter.validation.walk), when the caller has it: one pass over it tells
-    whether any resource needs the located ext-1 pass."""
-    issues = _r4_issues(bundle)
+    """`walk`: the Bundle's walk (reporter.validation.walk), when the caller has it. A Bundle the compiled
+    schema finds valid has no extension that breaks ext-1; for another, one pass over the walk tells whether
+    any resource needs the located ext-1 pass."""
+    issues, valid = _r4_checked(bundle)
     reported = {i.location for i in issues}  # an R4 binding already refused the code: say it once
     issues.extend(i for i in check_required_codes(bundle) if i.location not in reported)
     reported = {i.location for i in issues}
-    entries_ok = walk is not None and not any_bad_extension_in(walk.nodes)
-    issues.extend(i for i in check_resource_invariants(bundle, "Bundle", entries_ext_ok=entries_ok)
+    entries_ok = valid or (walk is not None and not any_bad_extension_in(walk.nodes))
+    issues.extend(i for i in check_resource_invariants(bundle, "Bundle", ext_ok=valid, entries_ext_ok=entries_ok)
                   if i.location not in reported)
     return issues
