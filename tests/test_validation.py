@@ -323,7 +323,8 @@ def _located_item(item, path):
 
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3))
 _json = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.sampled_from(["a", "code", "extension", "resource", "item"]), inner, max_size=3), max_leaves=20)
+    st.sampled_from(["a", "code", "extension", "resource", "item", "url", "date", "reference"]), inner,
+    max_size=3), max_leaves=20)
 
 
 @settings(max_examples=150, deadline=None)
@@ -342,6 +343,8 @@ def test_the_walk_locates_each_object_where_it_is(entries):
     assert [(path, id(node)) for path, node in walk.located()] == [(path, id(node)) for path, node in expected]
     assert [walk.nodes[start] for _, start, end in walk.spans if end > start] == [
         e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    for keys in ({"reference"}, {"url", "date"}, {"date", "start", "end"}, {"code", "url"}, {"a"}):
+        assert walk.holding(frozenset(keys)) == [i for i, node in enumerate(walk.nodes) if keys & node.keys()]
 
 
 def test_a_country_is_checked_in_addresses_only(tmp_path):

@@ -9,6 +9,7 @@ from reporter.fhir.read import BundleIndex, as_list, codings
 from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, walk_bundle
 
+_REFERENCE = frozenset({"reference"})
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
 
 
@@ -51,8 +52,9 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
             error("BUNDLE-RESOURCE", f"Bundle.entry[{i}]", "entry has no resource", "remove the empty entry")
     if walk is None:
         walk = walk_bundle(bundle)
-    for i, node in enumerate(walk.nodes):
-        ref = node.get("reference")
+    nodes = walk.nodes
+    for i in walk.holding(_REFERENCE):
+        ref = nodes[i]["reference"]
         if not isinstance(ref, str) or ref.startswith("#"):
             continue
         if index.resolve(ref) is None:

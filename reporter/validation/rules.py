@@ -250,13 +250,16 @@ class RuleChecker:
 
     def absent_reasons(self) -> None:
         url = ext("data_absent_reason")
-        for i, node in enumerate(self.walk.nodes):
-            if node.get("url") == url and _str(node.get("valueCode")) not in DAR_CODES:
+        nodes = self.walk.nodes
+        for i in self.walk.holding(_URL):
+            node = nodes[i]
+            if node["url"] == url and _str(node.get("valueCode")) not in DAR_CODES:
                 self.add("error", "ICSR-ABSENT-REASON", self.walk.path(i),
                          f"{node.get('valueCode')!r} is not a data-absent-reason code",
                          "use masked, asked-unknown, not-asked, unknown or not-applicable")
 
 
+_URL = frozenset({"url"})
 DATE_KEYS = frozenset({"date", "birthDate", "effectiveDateTime", "onsetDateTime", "abatementDateTime", "start", "end",
              "valueDateTime", "deceasedDateTime"})
 

@@ -9,12 +9,17 @@ from typing import Any
 
 Json = dict[str, Any]
 
+# The keys the layers look for (references, codings, extensions, addresses, dates): the walk notes which
+# objects hold each, as it goes, so that no layer passes over every object again to find them.
+MARKED = frozenset({"reference", "system", "url", "country", "address", "date", "birthDate", "effectiveDateTime",
+                    "onsetDateTime", "abatementDateTime", "start", "end", "valueDateTime", "deceasedDateTime"})
+
 
 class BundleWalk:
     """`nodes`: the JSON objects of the Bundle's entry resources (contained ones included), pre-order;
     `spans`: (entry index, first node, end) of each entry resource's objects; `path(i)`: where nodes[i] is."""
 
-    __slots__ = ("_holding", "_paths", "bundle", "nodes", "spans")
+    __slots__ = ("_holding", "_marks", "_paths", "bundle", "nodes", "spans")
 
     def __init__(self, bundle: Json) -> None:
         self.bundle = bundle
@@ -22,11 +27,17 @@ class BundleWalk:
         self.spans: list[tuple[int, int, int]] = []
         self._paths: list[str] | None = None
         self._holding: dict[frozenset[str], list[int]] = {}
-        append = self.nodes.append
+        self._marks: dict[str, list[int]] = {key: [] for key in MARKED}
+        nodes = self.nodes
+        append, marked = nodes.append, self._marks.get
 
         def visit(node: Json) -> None:
+            i = len(nodes)
             append(node)
-            for value in node.values():
+            for key, value in node.items():
+                found = marked(key)
+                if found is not None:
+                    found.append(i)
                 kind = value.__class__
                 if kind is dict:
                     visit(value)
@@ -56,12 +67,18 @@ class BundleWalk:
         return self._paths[i]
 
     def holding(self, keys: frozenset[str]) -> list[int]:
-        """The indexes of the nodes that hold any of `keys`, found once per set of keys (the ICSR rules and
-        the plausibility checks both look at every dated object)."""
+        """The indexes of the nodes that hold any of `keys`, in order, found once per set of keys (the ICSR
+        rules and the plausibility checks both look at every dated object). Not to be changed."""
         found = self._holding.get(keys)
         if found is None:
-            isdisjoint = keys.isdisjoint
-            found = self._holding[keys] = [i for i, node in enumerate(self.nodes) if not isdisjoint(node)]
+            if keys <= MARKED:
+                # noted as each key was met: an object's key after a nested object comes after its objects
+                lists = [marks for key in keys if (marks := self._marks[key])]
+                found = sorted(lists[0]) if len(lists) == 1 else sorted(set().union(*lists))
+            else:
+                isdisjoint = keys.isdisjoint
+                found = [i for i, node in enumerate(self.nodes) if not isdisjoint(node)]
+            self._holding[keys] = found
         return found
 
     def located(self) -> list[tuple[str, Json]]:
