@@ -42,7 +42,12 @@ class BundleWalk:
                 if kind is dict:
                     visit(value)
                 elif kind is list:
-                    visit_list(value)
+                    for item in value:
+                        kind = item.__class__
+                        if kind is dict:
+                            visit(item)
+                        elif kind is list:
+                            visit_list(item)
 
         def visit_list(items: list[Any]) -> None:  # a list inside a list is not FHIR, but walked like before
             for item in items:
