@@ -19,6 +19,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,8 +104,17 @@ def load_map(path: str | Path | None = None) -> ListingMap:
                            hint="start from `reporter listing-template`") from None
 
 
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+@lru_cache(maxsize=64)
+def _not_stated_words(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_norm(x) for x in words)
+
+
+@lru_cache(maxsize=8192)  # a listing says the same words on every row (not stated, yes, drug and unit names)
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,13 +231,28 @@ class _Row:
         self.map = listing_map
         self.number = number
         self.cells = cells  # field -> (header, text)
-        self.units = {name: unit for name, (header, _) in cells.items() if (unit := header_unit(header))}
         self.problems: list[tuple[str, str]] = []
-        self._not_stated = {_norm(x) for x in listing_map.not_stated}
+        self._not_stated = _not_stated_words(tuple(listing_map.not_stated))
+        self._units: dict[str, str] | None = None
+
+    @property
+    def units(self) -> dict[str, str]:
+        """The unit a column's header gives (Weight (kg) -> kg), by field."""
+        if self._units is None:
+            self._units = {name: unit for name, (header, _) in self.cells.items() if (unit := header_unit(header))}
+        return self._units
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled for a batch job without the column map: the job needs the cells, not the vocabularies."""
-        return {**self.__dict__, "map": None}
+        """Pickled for a batch job with its number and cells only: the job brings the column map once."""
+        return {"number": self.number, "cells": self.cells, "problems": self.problems}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, map=None, _not_stated=frozenset(), _units=None)
+
+    def attach(self, listing_map: ListingMap) -> None:
+        """Give a row unpickled in a batch job its column map back."""
+        self.map = listing_map
+        self._not_stated = _not_stated_words(tuple(listing_map.not_stated))
 
     def where(self, name: str) -> str:
         header = self.cells[name][0] if name in self.cells else name
@@ -259,7 +284,7 @@ class _Row:
             return None
         key = _norm(value)
         for code, words in self.map.values.get(vocabulary, {}).items():
-            if key == _norm(code) or key in {_norm(w) for w in words}:
+            if key == _norm(code) or any(key == _norm(w) for w in words):
                 return code
         known = ", ".join(self.map.values.get(vocabulary, {}))
         self.problems.append((self.where(name), f"{value!r} is not a known {vocabulary} value (known: {known}); "
@@ -305,6 +330,12 @@ def _seriousness(row: _Row) -> dict[str, bool] | None:
     return out
 
 
+def _case_id(row: _Row) -> str:
+    """A bare patient number ("12") is made unique with the prefix; a full id (GB-ACME-2024-1) is kept."""
+    given = row.text("case_id")
+    return f"{row.map.case_id_prefix}-{given or row.number}" if not given or given.isdigit() else given
+
+
 def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[str, Any]:
     """The case-file dict of one row (before the model checks it)."""
     m, d = row.map, row.map.defaults
@@ -312,9 +343,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     drug_id = str(drug_defaults.get("id") or "suspect")
     when = {"drug": drug_id, "order": m.date_order}
 
-    given = row.text("case_id")
-    # A bare patient number ("12") is made unique with the prefix; a full id (GB-ACME-2024-1) is kept.
-    case_id = f"{m.case_id_prefix}-{given or row.number}" if not given or given.isdigit() else given
+    case_id = _case_id(row)
     first_received = row.read("report.first_received", parse_date, m.date_order) or received
     data: dict[str, Any] = {
         "case_id": case_id,
@@ -537,16 +566,13 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
             continue
         columns[name] = index
         used[name] = header
-    groups: dict[str, list[tuple[_Row, dict[str, Any]]]] = {}
+    # Here only the rows' cells and case ids (to group a case's rows); the rest of each row is the job's
+    groups: dict[str, list[_Row]] = {}
     for number, cells in sheet.rows:
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
                                          for name, i in columns.items()})
-        data = row_to_casefile(row, citation=citation, received=received)
-        if "product" not in data["drugs"][0]:
-            row.problems.append((f"row {number}", "no suspect drug: the listing needs a drug (or substance) "
-                                 "column with a value on every row"))
-        groups.setdefault(data["case_id"], []).append((row, data))
-    cases = [CaseRows(parts, validate) for parts in groups.values()]
+        groups.setdefault(_case_id(row), []).append(row)
+    cases = [CaseRows(rows, listing_map, citation, received, validate) for rows in groups.values()]
     if jobs != 1 and len(cases) > 1:
         batch.warm()
     done = batch.run(case_of_rows, cases, jobs)
@@ -557,10 +583,27 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
 
 @dataclass
 class CaseRows:
-    """The rows of one case (a listing may give a case on several rows), as read from the sheet."""
+    """The rows of one case (a listing may give a case on several rows), as read from the sheet, with what
+    reading them needs (a batch job's items of one chunk share the map: pickled once per chunk)."""
 
-    parts: list[tuple[_Row, dict[str, Any]]]
+    rows: list[_Row]
+    listing_map: ListingMap
+    citation: str | None
+    received: str
     validate: bool = True
+
+    def parts(self) -> list[tuple[_Row, dict[str, Any]]]:
+        """Each row with its case-file dict."""
+        out = []
+        for row in self.rows:
+            if row.map is None:
+                row.attach(self.listing_map)
+            data = row_to_casefile(row, citation=self.citation, received=self.received)
+            if "product" not in data["drugs"][0]:
+                row.problems.append((f"row {row.number}", "no suspect drug: the listing needs a drug (or "
+                                     "substance) column with a value on every row"))
+            out.append((row, data))
+        return out
 
 
 def case_of_rows(job: CaseRows) -> list[RowResult]:
@@ -569,7 +612,7 @@ def case_of_rows(job: CaseRows) -> list[RowResult]:
     in and out)."""
     from reporter.fhir.build import build_bundle
 
-    parts = job.parts
+    parts = job.parts()
     row, data = parts[0]
     number = row.number
     result = RowResult(number, data["case_id"])
