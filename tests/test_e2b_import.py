@@ -246,3 +246,62 @@ def test_a_block_the_model_cannot_accept_is_said_with_its_line_and_reason(shared
     said = [w for w in report.deviations if w.startswith("[Drug]")]
     assert said and "was not read into the case model (product: Field required)" in said[0], report.deviations
     assert "at line" in said[0] and report.coverage.percent < 99
+
+
+
+RICH_CASE = Path(__file__).parent / "e2b" / "data" / "rich-case.yaml"
+_DIED = ("deceasedTime", {"value": "20240105"})
+_SPONSOR = ("id", {"root": "2.16.840.1.113883.3.989.2.1.3.5", "extension": "TP-001"})
+
+
+@pytest.mark.parametrize(("change", "sent", "warned"), [
+    # C.5.3 is optional and takes ASKU and NASK only: with neither a number nor one of them no id is sent
+    # (an NI there had the export refused for any study without a sponsor number)
+    (lambda d: d["study"].pop("sponsor_number"), [_DIED], None),
+    (lambda d: d["study"].update(sponsor_number={"absent": "not-asked"}),
+     [_DIED, ("id", {"root": "2.16.840.1.113883.3.989.2.1.3.5", "nullFlavor": "NASK"})], None),
+    (lambda d: d["study"].update(sponsor_number={"absent": "unknown"}), [_DIED], "C.5.3"),
+    # D.9.1 takes MSK, ASKU and NASK: a withheld date of death was left out of the export
+    (lambda d: d["patient"]["death"].update(date={"absent": "asked-unknown"}),
+     [("deceasedTime", {"nullFlavor": "ASKU"}), _SPONSOR], None),
+    (lambda d: d["patient"]["death"].update(date={"absent": "unknown"}), [_SPONSOR], "D.9.1"),
+], ids=["no-sponsor-number", "sponsor-NASK", "sponsor-UNK", "death-date-ASKU", "death-date-UNK"])
+def test_a_withheld_sponsor_study_number_or_date_of_death_is_sent_where_ich_allows_it(
+        e2b_schema_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, change, sent, warned) -> None:
+    """The reason is written where E2B allows it and read back into the case; where it does not, `validate`
+    says that the export leaves it out, and the export is accepted."""
+    import copy
+
+    from reporter import yaml12
+    from reporter.casefile.model import CaseFile
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.validation import validate_bundle
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    data = copy.deepcopy(yaml12.load(RICH_CASE.read_text(encoding="utf-8")))
+    change(data)
+    case = CaseFile.model_validate(data)
+    bundle = build_bundle(case)
+    warnings = [i.message for i in validate_bundle(bundle).issues if i.code == "PLAUS-ABSENT-REASON"]
+    if warned:
+        assert len(warnings) == 1 and f"for {warned} " in warnings[0] and "the export leaves it out" in warnings[0]
+    else:
+        assert warnings == []
+    for receiver in ("ich", "fda", "ema"):
+        result = export_bundles([bundle], receiver_name=receiver)
+        assert result.check.xsd == "valid", receiver
+        assert not [i for i in result.check.issues if i.severity == "error"], (receiver, result.check.issues)
+        doc = etree.fromstring(result.xml)
+        found = [(etree.QName(n).localname, dict(n.attrib)) for n in doc.xpath(
+            "//h:primaryRole/h:player1/h:deceasedTime | //h:primaryRole/h:subjectOf1/h:researchStudy/h:id",
+            namespaces={"h": HL7})]
+        assert found == sent, receiver
+    path = tmp_path / "sent.xml"
+    path.write_bytes(result.xml)
+    [report] = importer.import_file(path).reports
+    back = bundle_to_case(report.bundle)
+    if not warned:
+        assert back.study.sponsor_number == case.study.sponsor_number
+        assert back.patient.death.date == case.patient.death.date

@@ -468,7 +468,21 @@ class Plausibility:
                     spots.append((statement, f"dosage[{j}].timing.repeat.boundsPeriod.{field}",
                                   self.case.of(statement, f"dosages[{j}].{name}"), number,
                                   read.primitive_absent(bounds, field)))
+        death_date = next((o for o in self.index.section("death")
+                           if any(c.get("code") == self.death_date_code for c in codings(o.get("code")))), None)
+        if death_date is not None:
+            spots.append((death_date, "valueDateTime", "patient.death.date", "D.9.1",
+                          read.primitive_absent(death_date, "valueDateTime")))
+        for study in self.index.all("ResearchStudy")[:1]:
+            for k, ident in enumerate(as_list(study.get("identifier"))):
+                if isinstance(ident, dict) and str(ident.get("system", "")).endswith(".3.5"):
+                    spots.append((study, f"identifier[{k}].value", "study.sponsor_number", "C.5.3",
+                                  read.primitive_absent(ident, "value")))
         return spots
+
+    @property
+    def death_date_code(self) -> str:
+        return fhir_tables().patient_observations["death_date"]["code"]
 
 
 def check_plausibility(bundle: Json, lines: CaseLines | None = None, walk: BundleWalk | None = None) -> list[Issue]:

@@ -302,8 +302,9 @@ def study(ctx: Ctx, role: Node) -> None:
     number, flavor = read.text(sponsor, "value")
     if number:
         leaf(research, "id", root="2.16.840.1.113883.3.989.2.1.3.5", extension=number)
-    else:
-        leaf(research, "id", nullFlavor=flavor or "NI")
+    elif flavor and ctx.allows_null_flavor("C.5.3", flavor):
+        leaf(research, "id", root="2.16.840.1.113883.3.989.2.1.3.5", nullFlavor=flavor)
+    # else no id (the schema makes it optional): C.5.3 takes ASKU and NASK only (`validate` warns of another)
     study_type = ich_code((found.get("category") or [None])[0], 8)
     if study_type:
         ctx.ich(research, "code", study_type, 8)

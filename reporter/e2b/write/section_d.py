@@ -57,6 +57,8 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
         leaf(person, "birthTime", nullFlavor=read.primitive_absent(patient, "birthDate"))
     if patient.get("deceasedDateTime"):
         leaf(person, "deceasedTime", value=ts(patient["deceasedDateTime"]))
+    elif (flavor := death_date_absent(ctx)) and ctx.allows_null_flavor("D.9.1", flavor):
+        leaf(person, "deceasedTime", nullFlavor=flavor)  # another reason is left out (`validate` warns)
     for ident in patient.get("identifier") or []:
         entity = el(person, "asIdentifiedEntity", classCode="IDENT")
         value, flavor = read.text(ident, "value")
@@ -216,6 +218,12 @@ def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
         reaction_ = read.ext_value(statement, "past_drug_reaction")
         if meddra(reaction_):
             mdr_value(observation(admin, "outboundRelationship2", "CAUS", "29", OBS), reaction_)
+
+
+def death_date_absent(ctx: Ctx) -> str | None:
+    """The null flavor of a date of death the case withholds or does not know (its Observation's reason)."""
+    found = next((o for o in ctx.index.section("death") if loinc_of(o) == DEATH_DATE), None)
+    return read.primitive_absent(found, "valueDateTime") if found is not None else None
 
 
 def death(ctx: Ctx, role: Node) -> None:
