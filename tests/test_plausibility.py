@@ -171,3 +171,24 @@ def test_a_future_date_is_reported_once(tmp_path) -> None:
     report, _ = _validate(tmp_path, setter("tests.5.date", "2999-01-01"))
     codes = [i.code for i in report.issues if "tests[5].date" in i.location]
     assert codes == ["ICSR-FUTURE-DATE"], report.to_text()
+
+
+@pytest.mark.parametrize(("field", "number"), [("sex", "D.10.6"), ("birth_date", "D.10.2.1"),
+                                               ("identification", "D.10.1")])
+def test_a_parent_reason_e2b_cannot_carry_is_said_by_validate_before_the_export_refuses_it(
+        field: str, number: str, e2b_schema_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent's name, birth date and sex are written with the case's reason: one E2B does not allow there
+    (NI) has the export refused, so `validate` says so first, as for the patient's own."""
+    from pathlib import Path
+
+    from reporter import yaml12
+    from reporter.e2b.export import export_bundles
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    data = yaml12.load((Path(__file__).parent / "e2b" / "data" / "rich-case.yaml").read_text(encoding="utf-8"))
+    data["patient"]["parent"][field] = {"absent": "no-information"}
+    bundle = build_bundle(CaseFile.model_validate(data))
+    said = [i for i in validate_bundle(bundle).issues if i.code == "PLAUS-ABSENT-REASON"]
+    assert [(i.severity, number in i.message) for i in said] == [("error", True)], said
+    refused = [i for i in export_bundles([bundle], receiver_name="ich").check.issues if i.severity == "error"]
+    assert [i.code for i in refused] == ["E2B-NULLFLAVOR"] and refused[0].location.startswith(number)

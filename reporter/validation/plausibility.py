@@ -440,20 +440,19 @@ class Plausibility:
             (patient, "birthDate", "patient.birth_date", "D.2.1", read.primitive_absent(patient, "birthDate")),
             (patient, "gender", "patient.sex", "D.5", read.primitive_absent(patient, "gender")),
         ]
-        for i, cond in enumerate(r for r in self.index.section("history") if r.get("resourceType") == "Condition"):
-            base = f"patient.medical_history[{i}]"
-            spots += [(cond, "onsetDateTime", f"{base}.start", "D.7.1.r.2",
-                       read.primitive_absent(cond, "onsetDateTime")),
-                      (cond, "abatementDateTime", f"{base}.end", "D.7.1.r.4",
-                       read.primitive_absent(cond, "abatementDateTime")),
-                      (cond, "clinicalStatus", f"{base}.continuing", "D.7.1.r.3",
-                       read.absent_reason(_dict(cond.get("clinicalStatus"))))]
-        for i, past in enumerate(self.index.section("past_drugs")):
-            period = _dict(past.get("effectivePeriod"))
-            spots += [(past, "effectivePeriod.start", f"patient.past_drugs[{i}].start", "D.8.r.4",
-                       read.primitive_absent(period, "start")),
-                      (past, "effectivePeriod.end", f"patient.past_drugs[{i}].end", "D.8.r.5",
-                       read.primitive_absent(period, "end"))]
+        spots += self.history_spots(self.index.section("history"), "patient", "D.7.1.r")
+        spots += self.past_drug_spots(self.index.section("past_drugs"), "patient", "D.8.r")
+        parent = self.index.section("parent")
+        mother = next((r for r in parent if r.get("resourceType") == "Patient"), None)
+        if mother is not None:
+            name = _dict(next(iter(as_list(mother.get("name"))), {}))
+            spots += [(mother, "name", "patient.parent.identification", "D.10.1", read.absent_reason(name)),
+                      (mother, "birthDate", "patient.parent.birth_date", "D.10.2.1",
+                       read.primitive_absent(mother, "birthDate")),
+                      (mother, "gender", "patient.parent.sex", "D.10.6", read.primitive_absent(mother, "gender"))]
+            spots += self.history_spots(parent, "patient.parent", "D.10.7.1.r")
+            spots += self.past_drug_spots([r for r in parent if r.get("resourceType") == "MedicationStatement"],
+                                          "patient.parent", "D.10.8.r")
         for event in self.index.section("reactions"):
             end = read.extension(_dict(event.get("_date")), "reaction_end")
             spots += [(event, "date", self.case.of(event, "onset"), "E.i.4", read.primitive_absent(event, "date")),
@@ -478,6 +477,32 @@ class Plausibility:
                 if isinstance(ident, dict) and str(ident.get("system", "")).endswith(".3.5"):
                     spots.append((study, f"identifier[{k}].value", "study.sponsor_number", "C.5.3",
                                   read.primitive_absent(ident, "value")))
+        return spots
+
+    @staticmethod
+    def history_spots(resources: list[Json], who: str, number: str) -> list[tuple[Json, str, str, str, str | None]]:
+        """The absent dates and continuing of a patient's or parent's medical history (D.7.1.r, D.10.7.1.r)."""
+        spots = []
+        for i, cond in enumerate(r for r in resources if r.get("resourceType") == "Condition"):
+            base = f"{who}.medical_history[{i}]"
+            spots += [(cond, "onsetDateTime", f"{base}.start", f"{number}.2",
+                       read.primitive_absent(cond, "onsetDateTime")),
+                      (cond, "abatementDateTime", f"{base}.end", f"{number}.4",
+                       read.primitive_absent(cond, "abatementDateTime")),
+                      (cond, "clinicalStatus", f"{base}.continuing", f"{number}.3",
+                       read.absent_reason(_dict(cond.get("clinicalStatus"))))]
+        return spots
+
+    @staticmethod
+    def past_drug_spots(statements: list[Json], who: str, number: str) -> list[tuple[Json, str, str, str, str | None]]:
+        """The absent start and end dates of a patient's or parent's past drugs (D.8.r, D.10.8.r)."""
+        spots = []
+        for i, past in enumerate(statements):
+            period = _dict(past.get("effectivePeriod"))
+            spots += [(past, "effectivePeriod.start", f"{who}.past_drugs[{i}].start", f"{number}.4",
+                       read.primitive_absent(period, "start")),
+                      (past, "effectivePeriod.end", f"{who}.past_drugs[{i}].end", f"{number}.5",
+                       read.primitive_absent(period, "end"))]
         return spots
 
     @property
