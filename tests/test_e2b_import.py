@@ -305,3 +305,28 @@ def test_a_withheld_sponsor_study_number_or_date_of_death_is_sent_where_ich_allo
     if not warned:
         assert back.study.sponsor_number == case.study.sponsor_number
         assert back.patient.death.date == case.patient.death.date
+
+
+def test_causes_an_autopsy_found_are_sent_when_the_case_does_not_say_whether_one_was_done(
+        e2b_schema_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """D.9.4.r sits inside D.9.3's block: with no D.9.3 value the block is still written for its causes (they
+    were dropped), and ICH takes it; FDA asks for D.9.3 when a date of death is given."""
+    from reporter import yaml12
+    from reporter.casefile.model import CaseFile
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    data = yaml12.load(RICH_CASE.read_text(encoding="utf-8"))
+    del data["patient"]["death"]["autopsy"]
+    case = CaseFile.model_validate(data)
+    result = export_bundles([build_bundle(case)], receiver_name="ich")
+    assert result.check.xsd == "valid" and not [i for i in result.check.issues if i.severity == "error"]
+    sent = tmp_path / "sent.xml"
+    sent.write_bytes(result.xml)
+    [report] = importer.import_file(sent).reports
+    death = bundle_to_case(report.bundle).patient.death
+    assert death.autopsy is None and death.autopsy_causes == case.patient.death.autopsy_causes != []
+    fda = export_bundles([build_bundle(case)], receiver_name="fda")
+    assert [i.code for i in fda.check.issues if i.severity == "error"] == ["R0045"]

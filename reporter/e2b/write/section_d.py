@@ -235,16 +235,18 @@ def death(ctx: Ctx, role: Node) -> None:
             node = observation(role, "subjectOf2", "SBJ", "32", OBS, "reportedCauseOfDeath")
             cause(node, obs.get("valueCodeableConcept") or {})
     autopsy = next((o for o in ctx.index.section("death") if loinc_of(o) == AUTOPSY), None)
-    if autopsy is not None:
+    found = [o for o in ctx.index.section("death") if loinc_of(o) == DEATH_CAUSE and o.get("status") == "final"]
+    if autopsy is not None or found:  # causes an autopsy found sit in D.9.3's block, said or not whether one was done
         node = observation(role, "subjectOf2", "SBJ", "5", OBS, "autopsy")
-        if "valueBoolean" in autopsy:
+        if autopsy is None:
+            pass
+        elif "valueBoolean" in autopsy:
             bl(node, autopsy["valueBoolean"])
         else:
             bl(node, None, null_flavor_of(autopsy.get("dataAbsentReason") or {}))
-        for obs in ctx.index.section("death"):
-            if loinc_of(obs) == DEATH_CAUSE and obs.get("status") == "final":
-                cause(observation(node, "outboundRelationship2", "DRIV", "8", OBS, "causeOfDeath"),
-                      obs.get("valueCodeableConcept") or {})
+        for obs in found:
+            cause(observation(node, "outboundRelationship2", "DRIV", "8", OBS, "causeOfDeath"),
+                  obs.get("valueCodeableConcept") or {})
 
 
 def cause(node: Node, concept: Json) -> None:
