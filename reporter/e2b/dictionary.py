@@ -116,6 +116,30 @@ def dictionary() -> Dictionary:
 
 
 @cache
+def elements_by_case_path() -> dict[str, tuple[str, ...]]:
+    """The E2B elements that carry each case-file field (mappings/e2b/locations.yaml's `case` column), list
+    positions written [*]: "drugs[*].dosages[*].start" -> ("G.k.4.r.4",). A field may be several elements'
+    (a patient record number is D.1.1.1 to D.1.1.4 by its source)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for number, where in (_load(mappings_dir() / "e2b" / "locations.yaml").get("elements") or {}).items():
+        paths = where.get("case") or []
+        for path in [paths] if isinstance(paths, str) else paths:
+            out[path] = (*out.get(path, ()), number)
+    return out
+
+
+@cache
+def elements_inside_case_path() -> dict[str, frozenset[str]]:
+    """The E2B elements of the case-file fields below each case path ("patient.race[*]" -> FDA.D.11.r.1)."""
+    out: dict[str, set[str]] = {}
+    for path, numbers in elements_by_case_path().items():
+        parts = path.split(".")
+        for end in range(1, len(parts)):
+            out.setdefault(".".join(parts[:end]), set()).update(numbers)
+    return {path: frozenset(numbers) for path, numbers in out.items()}
+
+
+@cache
 def rule_set(name: str) -> dict[str, Any]:
     path = mappings_dir() / "e2b" / "rules" / f"{name}.yaml"
     if not path.is_file():

@@ -415,8 +415,11 @@ class Plausibility:
 
         elements = dictionary().elements
         dropped = set(self.t["absent_reasons"]["dropped_by_export"])
+        as_no_information = set(self.t["absent_reasons"]["sent_as_no_information"])
         labels = {c.e2b: key for key, c in code_list("null_flavor").codes.items()}
-        for resource, tail, case, number, flavor in self.absent_spots():
+        # a case file says every absent reason it holds (and where); a Bundle from elsewhere, those of its spots
+        spots = self.case_file_spots() if self.lines is not None else self.absent_spots()
+        for resource, tail, case, number, flavor in spots:
             element = elements.get(number)
             if not flavor or element is None or flavor in element.null_flavors:
                 continue
@@ -427,6 +430,9 @@ class Plausibility:
             if number in dropped:
                 self.add("warning", "PLAUS-ABSENT-REASON", resource, tail, case,
                          f"{said}, so the export leaves it out", hint)
+            elif number in as_no_information:
+                self.add("warning", "PLAUS-ABSENT-REASON", resource, tail, case,
+                         f"{said}, so the export sends NI (no information)", hint)
             else:
                 self.add("error", "PLAUS-ABSENT-REASON", resource, tail, case,
                          f"{said}, so the E2B export would be refused", hint)
@@ -479,6 +485,32 @@ class Plausibility:
                                   read.primitive_absent(ident, "value")))
         return spots
 
+    def case_file_spots(self) -> list[tuple[Json | None, str, str, str, str | None]]:
+        """(None, "", case-file path, E2B element, null flavor) of every {absent: ...} of the case file, placed
+        by the element table's `case` column (a list item that is absent: the one element of its block)."""
+        from reporter.e2b.dictionary import elements_by_case_path
+
+        assert self.lines is not None
+        by_path = elements_by_case_path()
+        flavors = {key: c.e2b for key, c in code_list("null_flavor").codes.items()}
+        spots: list[tuple[Json | None, str, str, str, str | None]] = []
+
+        def visit(node: Any, path: str, holder: Any) -> None:  # in the file's order
+            if isinstance(node, dict):
+                if set(node) == {"absent"} and isinstance(node["absent"], str):
+                    number = _element_of(by_path, re.sub(r"\[\d+\]", "[*]", path), holder)
+                    if number is not None:
+                        spots.append((None, "", path, number, flavors.get(node["absent"])))
+                    return
+                for key, value in node.items():
+                    visit(value, f"{path}.{key}" if path else str(key), node)
+            elif isinstance(node, list):
+                for i, item in enumerate(node):
+                    visit(item, f"{path}[{i}]", node)
+
+        visit(self.lines.data, "", None)
+        return spots
+
     @staticmethod
     def history_spots(resources: list[Json], who: str, number: str) -> list[tuple[Json, str, str, str, str | None]]:
         """The absent dates and continuing of a patient's or parent's medical history (D.7.1.r, D.10.7.1.r)."""
@@ -508,6 +540,23 @@ class Plausibility:
     @property
     def death_date_code(self) -> str:
         return fhir_tables().patient_observations["death_date"]["code"]
+
+
+def _element_of(by_path: dict[str, tuple[str, ...]], path: str, holder: Any) -> str | None:
+    """The element a case path holds: its own, or for a list item or block that is absent as a whole, the one
+    element inside it (FDA's race: an item {absent: ...}, where the element is the item's code). A field that is
+    several elements' (a record number) is the one its holder's `source` names (by the id root it is sent
+    under, mappings/codes.yaml record_source)."""
+    from reporter.e2b.dictionary import dictionary, elements_inside_case_path
+
+    numbers = by_path.get(path) or tuple(sorted(elements_inside_case_path().get(path, ())))
+    if len(numbers) > 1 and isinstance(holder, dict) and isinstance(holder.get("source"), str):
+
+        entry = code_list("record_source").codes.get(holder["source"])
+        root = entry.model_extra.get("id_root") if entry is not None and entry.model_extra else None
+        named = [n for n in numbers if root and f"'{root}'" in (dictionary().elements[n].node or "")]
+        numbers = tuple(named) or numbers
+    return numbers[0] if len(numbers) == 1 else None
 
 
 def check_plausibility(bundle: Json, lines: CaseLines | None = None, walk: BundleWalk | None = None) -> list[Issue]:

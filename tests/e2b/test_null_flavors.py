@@ -120,3 +120,52 @@ def test_a_null_flavor_the_case_holds_is_sent_and_read_back(number: str, path: s
             assert _find(back, steps[:cut]) == {"absent": REASON[flavor]}
             return
     raise AssertionError("the reason is not in the case sent")
+
+
+def _unsendable() -> list[Any]:
+    """(element, case path, case-file reason) for every reason the case can hold where the element takes another
+    (or none)."""
+    elements = et.table()["elements"]
+    base = _base()
+    out = []
+    for number, element in dictionary().elements.items():
+        spec = elements.get(number) or {}
+        if not spec.get("case") or number in NULL_FLAVOR_NOT_HELD:
+            continue
+        path = spec["case"] if isinstance(spec["case"], str) else spec["case"][0]
+        for flavor, reason in REASON.items():
+            if flavor in element.null_flavors:
+                continue
+            try:
+                _with_reason(base, path, reason)
+            except (AssertionError, LookupError):  # the case holds no reason there, or the block is not in it
+                continue
+            out.append(pytest.param(number, path, reason, id=f"{number}-{flavor}"))
+    return out
+
+
+@pytest.mark.parametrize(("number", "path", "reason"), _unsendable())
+def test_validate_of_a_case_file_says_each_reason_the_export_cannot_send(number: str, path: str, reason: str,
+                                                                          e2b_schema_dir: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reporter validate` on a case file names every absent reason E2B does not allow where the case holds it:
+    an error when the export refuses it, a warning when the export leaves it out or sends NI instead."""
+    import yaml
+
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_file
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    case = _with_reason(_base(), path, reason)
+    file = tmp_path / "case.yaml"
+    file.write_text(yaml.safe_dump(case.model_dump(mode="json", exclude_none=True, by_alias=True),
+                                   sort_keys=False, allow_unicode=True), encoding="utf-8")
+    said = [i for i in validate_file(file)[1].issues if i.code == "PLAUS-ABSENT-REASON"]
+    result = export_bundles([build_bundle(case)], receiver_name="fda" if number.startswith("FDA.") else "ich")
+    refused = [i.code for i in result.check.issues if i.severity == "error"]
+    # a field several elements share (a record number: D.1.1.1-4) is named by the element its source says
+    sharing = [n for n, spec in et.table()["elements"].items() if path in ([spec.get("case")] if isinstance(
+        spec.get("case"), str) else spec.get("case") or [])]
+    assert [any(f"for {n} " in i.message for n in sharing) for i in said] == [True], said
+    assert said[0].severity == ("error" if refused else "warning"), (said[0].message, refused)
