@@ -42,12 +42,7 @@ class BundleWalk:
                 if kind is dict:
                     visit(value)
                 elif kind is list:
-                    for item in value:
-                        kind = item.__class__
-                        if kind is dict:
-                            visit(item)
-                        elif kind is list:
-                            visit_list(item)
+                    visit_list(value)
 
         def visit_list(items: list[Any]) -> None:  # a list inside a list is not FHIR, but walked like before
             for item in items:
