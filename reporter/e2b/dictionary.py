@@ -38,6 +38,7 @@ class Element:
     type: str | None = None
     conformance: str | None = None
     null_flavors: tuple[str, ...] = ()
+    case_paths: tuple[str, ...] = ()  # the case-file fields it carries (locations.yaml `case`), lists as [*]
     group: str | None = None
     node: str | None = None
     value: str | None = None
@@ -109,7 +110,9 @@ def dictionary() -> Dictionary:
         elements[number] = Element(
             number=number, name=fact.get("name", number), max_length=fact.get("max_length"),
             type=fact.get("type"), conformance=fact.get("conformance"),
-            null_flavors=tuple(fact.get("null_flavors") or ()), group=where.get("group"),
+            null_flavors=tuple(fact.get("null_flavors") or ()),
+            case_paths=(where["case"],) if isinstance(where.get("case"), str) else tuple(where.get("case") or ()),
+            group=where.get("group"),
             node=where.get("node"), value=where.get("value"),
         )
     return Dictionary(elements=elements, groups=groups, namespaces=dict(locations.get("namespaces") or NS))
@@ -121,9 +124,8 @@ def elements_by_case_path() -> dict[str, tuple[str, ...]]:
     positions written [*]: "drugs[*].dosages[*].start" -> ("G.k.4.r.4",). A field may be several elements'
     (a patient record number is D.1.1.1 to D.1.1.4 by its source)."""
     out: dict[str, tuple[str, ...]] = {}
-    for number, where in (_load(mappings_dir() / "e2b" / "locations.yaml").get("elements") or {}).items():
-        paths = where.get("case") or []
-        for path in [paths] if isinstance(paths, str) else paths:
+    for number, element in dictionary().elements.items():
+        for path in element.case_paths:
             out[path] = (*out.get(path, ()), number)
     return out
 

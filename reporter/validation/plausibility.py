@@ -91,9 +91,11 @@ class Plausibility:
                     return key, obs
         return None
 
-    def patient_observations(self, key: str) -> list[Json]:
+    def patient_observations(self, key: str, section: str = "patient") -> list[Json]:
+        """The Observations of a Composition section (the patient's, or the death's) of one kind of
+        mappings/fhir.yaml patient_observations."""
         code = fhir_tables().patient_observations[key]["code"]
-        return [o for o in self.index.section("patient") if o.get("resourceType") == "Observation"
+        return [o for o in self.index.section(section) if o.get("resourceType") == "Observation"
                 and any(c.get("code") == code for c in codings(o.get("code")))]
 
     def patient(self) -> None:
@@ -473,9 +475,7 @@ class Plausibility:
                     spots.append((statement, f"dosage[{j}].timing.repeat.boundsPeriod.{field}",
                                   self.case.of(statement, f"dosages[{j}].{name}"), number,
                                   read.primitive_absent(bounds, field)))
-        death_date = next((o for o in self.index.section("death")
-                           if any(c.get("code") == self.death_date_code for c in codings(o.get("code")))), None)
-        if death_date is not None:
+        for death_date in self.patient_observations("death_date", "death")[:1]:
             spots.append((death_date, "valueDateTime", "patient.death.date", "D.9.1",
                           read.primitive_absent(death_date, "valueDateTime")))
         for study in self.index.all("ResearchStudy")[:1]:
@@ -537,10 +537,6 @@ class Plausibility:
                        read.primitive_absent(period, "end"))]
         return spots
 
-    @property
-    def death_date_code(self) -> str:
-        return fhir_tables().patient_observations["death_date"]["code"]
-
 
 def _element_of(by_path: dict[str, tuple[str, ...]], path: str, holder: Any) -> str | None:
     """The element a case path holds: its own, or for a list item or block that is absent as a whole, the one
@@ -551,7 +547,6 @@ def _element_of(by_path: dict[str, tuple[str, ...]], path: str, holder: Any) -> 
 
     numbers = by_path.get(path) or tuple(sorted(elements_inside_case_path().get(path, ())))
     if len(numbers) > 1 and isinstance(holder, dict) and isinstance(holder.get("source"), str):
-
         entry = code_list("record_source").codes.get(holder["source"])
         root = entry.model_extra.get("id_root") if entry is not None and entry.model_extra else None
         named = [n for n in numbers if root and f"'{root}'" in (dictionary().elements[n].node or "")]

@@ -238,11 +238,9 @@ def death(ctx: Ctx, role: Node) -> None:
     found = [o for o in ctx.index.section("death") if loinc_of(o) == DEATH_CAUSE and o.get("status") == "final"]
     if autopsy is not None or found:  # causes an autopsy found sit in D.9.3's block, said or not whether one was done
         node = observation(role, "subjectOf2", "SBJ", "5", OBS, "autopsy")
-        if autopsy is None:
-            pass
-        elif "valueBoolean" in autopsy:
+        if autopsy is not None and "valueBoolean" in autopsy:
             bl(node, autopsy["valueBoolean"])
-        else:
+        elif autopsy is not None:
             bl(node, None, null_flavor_of(autopsy.get("dataAbsentReason") or {}))
         for obs in found:
             cause(observation(node, "outboundRelationship2", "DRIV", "8", OBS, "causeOfDeath"),
