@@ -330,3 +330,45 @@ def test_causes_an_autopsy_found_are_sent_when_the_case_does_not_say_whether_one
     assert death.autopsy is None and death.autopsy_causes == case.patient.death.autopsy_causes != []
     fda = export_bundles([build_bundle(case)], receiver_name="fda")
     assert [i.code for i in fda.check.issues if i.severity == "error"] == ["R0045"]
+
+
+@pytest.mark.parametrize(("tag", "number"), [("routeCode", "G.k.4.r.10.2b"), ("formCode", "G.k.4.r.9.2b")])
+def test_a_code_sent_without_its_code_system_is_listed_not_taken_for_one_of_ours(
+        shared_dir: Path, e2b_schema_dir: Path, monkeypatch: pytest.MonkeyPatch, tag: str, number: str) -> None:
+    """A route or form code without codeSystem names no list: the case's bare code is one of our own keys, so
+    taking it as one made the case hold a code the export then had no list for (it was dropped, unsaid). It is
+    listed as not mapped; the text beside it is kept and sent."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.to_case import bundle_to_case
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    doc = xmlsafe.load(shared_dir / "e2b" / "examples" / "ich-derived" / "ich-style-HC-followup-MAH.xml").root
+    node = doc.xpath(f"//h:outboundRelationship2/h:substanceAdministration//h:{tag}[h:originalText]",
+                     namespaces={"h": HL7})[0]
+    node.set("code", node.get("code") or "10219000")  # the form is sent as text: given a code too
+    for name in ("codeSystem", "codeSystemVersion"):
+        node.attrib.pop(name, None)
+    code, text = node.get("code"), node.findtext(f"{{{HL7}}}originalText")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
+    assert report.coverage.not_mapped[number] == 1 and report.coverage.examples[number] == code
+    held = [d for drug in bundle_to_case(report.bundle).drugs for d in drug.dosages]
+    key = "route" if tag == "routeCode" else "form"
+    said = [getattr(d, key) for d in held if getattr(d, key) is not None and getattr(d, key).text == text]
+    assert said and all(c.code is None for c in said)
+    result = export_bundles([report.bundle])
+    assert result.check.xsd == "valid"
+    sent = etree.fromstring(result.xml).xpath(f"//h:{tag}[h:originalText={text!r}]", namespaces={"h": HL7})
+    assert sent and all(n.get("code") is None for n in sent)
+
+
+def test_an_age_at_onset_in_a_report_without_reactions_is_said_not_kept(shared_dir: Path) -> None:
+    """The case holds D.2.2 with its reactions (on each AdverseEvent); a report without one (which ICH refuses)
+    cannot keep it, and the import says so where it was counted as kept and then lost."""
+    doc = xmlsafe.load(shared_dir / "e2b" / "examples" / "ich-derived" / "ich-style-HC-followup-MAH.xml").root
+    ns = {"h": HL7}
+    assert doc.xpath("//h:primaryRole/h:subjectOf2/h:observation[h:code/@code='3']/h:value", namespaces=ns)
+    for reaction in doc.xpath("//h:primaryRole/h:subjectOf2[h:observation/h:code/@code='29']", namespaces=ns):
+        reaction.getparent().remove(reaction)
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
+    assert report.coverage.not_mapped["D.2.2a"] == 1
+    assert any(d.startswith("D.2.2a") and "no reaction" in d for d in report.deviations), report.deviations

@@ -480,7 +480,9 @@ def coded(r: Reader, text_el: str, code_el: str, inst: etree._Element) -> m.Code
     text = r.value(text_el, inst)
     node, code = r.raw(code_el, inst)
     data: dict[str, Any] = {"text": text}
-    if node is not None and code:
+    # a bare code is left as received, as Reader.value leaves it (the case's code without a system is one of
+    # our own keys, which a received code is not): the import lists it as not mapped
+    if node is not None and code and node.get("codeSystem"):
         data.update(code=code, system=node.get("codeSystem"), version=node.get("codeSystemVersion"))
         r.mark(node, "code", *(a for a in ("codeSystem", "codeSystemVersion") if node.get(a)))
         r.applied(code_el, "code_with_system")
