@@ -372,3 +372,28 @@ def test_an_age_at_onset_in_a_report_without_reactions_is_said_not_kept(shared_d
     [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
     assert report.coverage.not_mapped["D.2.2a"] == 1
     assert any(d.startswith("D.2.2a") and "no reaction" in d for d in report.deviations), report.deviations
+
+
+def test_a_free_text_result_beside_a_value_is_kept_and_its_place_in_an_export_said(e2b_schema_dir: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                                   tmp_path: Path) -> None:
+    """F.r.3.4 beside F.r.3.2: the case keeps both; the export sends the text in the comments, and the import
+    says so (the difference was unsaid)."""
+    from reporter.e2b.export import export_bundles
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    doc = xmlsafe.load(Path(__file__).parent / "e2b" / "inputs" / "ema-literature-study-parent-death.xml").root
+    ns = {"h": HL7, "xsi": xmlsafe.XSI}
+    value = doc.xpath("//h:organizer[h:code/@code='3']/h:component/h:observation/h:value[@xsi:type='IVL_PQ']",
+                      namespaces=ns)[0]
+    text = etree.Element(f"{{{HL7}}}value", {f"{{{xmlsafe.XSI}}}type": "ED"})
+    text.text = "above the upper limit"
+    value.addnext(text)
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
+    assert [d for d in report.deviations if d.startswith("F.r.3.4") and "comments (F.r.6)" in d]
+    result = export_bundles([report.bundle])
+    assert result.check.xsd == "valid"
+    comments = etree.fromstring(result.xml).xpath(
+        "//h:observation[h:value/@xsi:type='IVL_PQ']/h:outboundRelationship2/h:observation[h:code/@code='10']"
+        "/h:value/text()", namespaces=ns)
+    assert any("Result: above the upper limit" in c for c in comments)

@@ -36,6 +36,10 @@ def read_tests(r: Reader) -> list[m.Test]:
         item = r.build(m.Test, data, point, inst)
         if item:
             out.append(item)
+            if item.result_text and item.value is not None:
+                r.deviations.append(("F.r.3.4", f"test {len(out)} ({item.name or 'unnamed'}) gives a free-text result "
+                                                "beside its value (F.r.3.2): the case keeps both, and an export "
+                                                "sends the text in the comments (F.r.6), beside the value"))
     return out
 
 
