@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporter.fhir.read import BundleIndex, as_list, codings
+from reporter.fhir.read import as_list, codings
 from reporter.validation.report import Issue
-from reporter.validation.walk import BundleWalk, walk_bundle
+from reporter.validation.walk import BundleWalk, bundle_index, walk_bundle
 
 _REFERENCE = frozenset({"reference"})
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
@@ -46,12 +46,12 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
                   f"fullUrl {url} repeats entry {seen[url]}", "fullUrls must be unique in a Bundle")
         else:
             seen[url] = i
-    index = BundleIndex(bundle)
+    if walk is None:
+        walk = walk_bundle(bundle)
+    index = bundle_index(bundle, walk)
     for i, entry in enumerate(entries):
         if not isinstance(entry.get("resource"), dict):
             error("BUNDLE-RESOURCE", f"Bundle.entry[{i}]", "entry has no resource", "remove the empty entry")
-    if walk is None:
-        walk = walk_bundle(bundle)
     nodes = walk.nodes
     for i in walk.holding(_REFERENCE):
         ref = nodes[i]["reference"]

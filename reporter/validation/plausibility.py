@@ -12,14 +12,14 @@ from functools import lru_cache
 from typing import Any
 
 from reporter.fhir import read
-from reporter.fhir.read import BundleIndex, as_list, codings, extensions
+from reporter.fhir.read import as_list, codings, extensions
 from reporter.fhir.received import is_received_message
 from reporter.tables import code_list, fhir_tables
 from reporter.validation import units
 from reporter.validation.casepath import CaseLines, CasePaths, field_of
 from reporter.validation.report import Issue
 from reporter.validation.rules import DATE_KEYS, date_ceiling, date_floor, today
-from reporter.validation.walk import BundleWalk, walk_bundle
+from reporter.validation.walk import BundleWalk, bundle_index, walk_bundle
 
 Json = dict[str, Any]
 SUSPECT_ROLES = ("suspect", "interacting")
@@ -46,7 +46,7 @@ class Plausibility:
         self.bundle = bundle
         self.walk = walk  # the Bundle's walk, when the caller has it
         self.t = units.table()
-        self.index = BundleIndex(bundle)
+        self.index = bundle_index(bundle, walk)
         self.issues: list[Issue] = []
         self.paths = {id(e["resource"]): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
                       for i, e in enumerate(as_list(bundle.get("entry")))

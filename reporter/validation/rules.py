@@ -8,7 +8,6 @@ from typing import Any
 
 from reporter import config
 from reporter.fhir.read import (
-    BundleIndex,
     absent_reason,
     as_list,
     coding,
@@ -20,7 +19,7 @@ from reporter.fhir.read import (
 )
 from reporter.tables import code_list, ext, fhir_tables
 from reporter.validation.report import Issue
-from reporter.validation.walk import BundleWalk, walk_bundle
+from reporter.validation.walk import BundleWalk, bundle_index, walk_bundle
 
 Json = dict[str, Any]
 DAR_CODES = {"unknown", "asked-unknown", "temp-unknown", "not-asked", "asked-declined", "masked",
@@ -71,7 +70,7 @@ class RuleChecker:
     def __init__(self, bundle: Json, walk: BundleWalk | None = None) -> None:
         self.bundle = bundle
         self.walk = walk if walk is not None else walk_bundle(bundle)
-        self.index = BundleIndex(bundle)
+        self.index = bundle_index(bundle, self.walk)
         self.issues: list[Issue] = []
         self.paths = {id(e.get("resource")): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
                       for i, e in enumerate(bundle.get("entry") or []) if isinstance(e, dict)

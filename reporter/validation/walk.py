@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reporter.fhir.read import BundleIndex
+
 Json = dict[str, Any]
 
 # The keys the layers look for (references, codings, extensions, addresses, dates): the walk notes which
@@ -19,13 +21,14 @@ class BundleWalk:
     """`nodes`: the JSON objects of the Bundle's entry resources (contained ones included), pre-order;
     `spans`: (entry index, first node, end) of each entry resource's objects; `path(i)`: where nodes[i] is."""
 
-    __slots__ = ("_holding", "_marks", "_paths", "bundle", "nodes", "spans")
+    __slots__ = ("_holding", "_index", "_marks", "_paths", "bundle", "nodes", "spans")
 
     def __init__(self, bundle: Json) -> None:
         self.bundle = bundle
         self.nodes: list[Json] = []
         self.spans: list[tuple[int, int, int]] = []
         self._paths: list[str] | None = None
+        self._index: BundleIndex | None = None
         self._holding: dict[frozenset[str], list[int]] = {}
         self._marks: dict[str, list[int]] = {key: [] for key in MARKED}
         nodes = self.nodes
@@ -59,6 +62,14 @@ class BundleWalk:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    @property
+    def index(self) -> BundleIndex:
+        """The Bundle's index, made once for the layers that resolve references (not to be changed)."""
+        found = self._index
+        if found is None:
+            found = self._index = BundleIndex(self.bundle)
+        return found
 
     def path(self, i: int) -> str:
         """The location of nodes[i], e.g. Bundle.entry[3].resource.ofType(Observation).code.coding[0]."""
@@ -124,3 +135,8 @@ def _paths(bundle: Json) -> list[str]:
     for i, resource in _entry_resources(bundle):
         visit(resource, f"Bundle.entry[{i}].resource.ofType({resource.get('resourceType', '?')})")
     return out
+
+
+def bundle_index(bundle: Json, walk: BundleWalk | None) -> BundleIndex:
+    """The walk's index when the walk is of this Bundle, else a new one."""
+    return walk.index if walk is not None and walk.bundle is bundle else BundleIndex(bundle)
