@@ -32,12 +32,22 @@ class Ctx:
     imported: bool = field(init=False)
     _case: Any = field(init=False, default=False)
     _texts: dict[str, tuple[str | None, list[tuple[str, str]]]] = field(init=False, default_factory=dict)
+    # regional elements (FDA.*) the case holds that this receiver's profile does not place: not sent, and said
+    not_sent: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.index = read.BundleIndex(self.bundle)
         # From an E2B import (it carries its transmission ids): a code the case holds in another code
         # system than the receiver's list is written in that system, with the version it came with.
         self.imported = read.extension(self.composition, "e2b_transmission") is not None
+
+    def regional(self, number: str, held: bool) -> dict[str, Any] | None:
+        """The receiver's placement of a regional element; None when it has none, and then, if the case holds
+        a value for it, the element is noted as not sent (the export says so instead of dropping it unsaid)."""
+        found = self.receiver.regional_element(number)
+        if found is None and held and number not in self.not_sent:
+            self.not_sent.append(number)
+        return found
 
     def allows_null_flavor(self, number: str, flavor: str) -> bool:
         """Whether the receiver takes this null flavor on an element: ICH's list, or a deviation its rule sets

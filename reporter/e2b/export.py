@@ -36,6 +36,7 @@ from reporter.errors import E2BError
 from reporter.fhir import read
 from reporter.gcpause import collector_paused
 from reporter.limits import forbidden_text
+from reporter.validation.report import Issue
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
 INTERACTION = "2.16.840.1.113883.1.6"
@@ -153,16 +154,19 @@ def _refuse_forbidden_text(bundle: Json) -> None:
 
 
 def write_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
-                creation_time: dt.datetime | None = None) -> tuple[bytes, Receiver]:
-    """The batch document for one or more Bundles, as the bytes of the output (not yet checked)."""
+                creation_time: dt.datetime | None = None,
+                not_sent: list[tuple[int, str]] | None = None) -> tuple[bytes, Receiver]:
+    """The batch document for one or more Bundles, as the bytes of the output (not yet checked). `not_sent`
+    gets (case number, E2B element) for each regional element a case holds that the receiver does not take."""
     if not bundles:
         raise E2BError("nothing to export: no input Bundles")
     with collector_paused():
-        return _write_batch(bundles, receiver_name, batch_id, creation_time)
+        return _write_batch(bundles, receiver_name, batch_id, creation_time, not_sent)
 
 
 def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: str | None,
-                 creation_time: dt.datetime | None) -> tuple[bytes, Receiver]:
+                 creation_time: dt.datetime | None,
+                 not_sent: list[tuple[int, str]] | None = None) -> tuple[bytes, Receiver]:
     profile = choose_receiver(bundles, receiver_name)
     creation = now_ts(creation_time)
     sender = sender_id(bundles)
@@ -173,12 +177,14 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
     leaf(batch, "responseModeCode", code="D")
     leaf(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
     leaf(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
-    for bundle in bundles:
+    for n, bundle in enumerate(bundles, 1):
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
         _refuse_forbidden_text(bundle)
         ctx = Ctx(bundle=bundle, receiver=profile)
         message(ctx, batch, creation, sender)
+        if not_sent is not None:
+            not_sent += [(n, number) for number in ctx.not_sent]
     originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = wrap(batch, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
@@ -186,6 +192,19 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
     device = wrap(batch, "sender", "SND", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.13", extension=sender)
     return xmlw.to_bytes(batch), profile
+
+
+def _not_sent_issue(n: int, number: str, profile: Receiver) -> Issue:
+    """What the case holds that the receiver's profile has no place for (another region's element)."""
+    from reporter.e2b.dictionary import dictionary
+
+    places = [name for name in receiver_names() if receiver(name).regional_element(number)]
+    element = dictionary().elements.get(number)
+    name = element.name if element is not None else \
+        next((receiver(p).regional_element(number) or {} for p in places), {}).get("name") or number
+    return e2b_issue("information", "E2B-NOT-SENT", f"{number} (case {n})",
+                     f"the case holds {name} ({number}), which the {profile.name} receiver does not take: not sent",
+                     f"export with --receiver {' or '.join(places)} to send it" if places else None)
 
 
 def parse_output(xml: bytes) -> etree._Element:
@@ -233,10 +252,13 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
     """Bundles -> checked E2B batch: the library face of `reporter e2b`. The cycle collector is paused for the
     checks as for the writer: the rules' indexes (dicts and lists of nodes) hold no cycles either, and are
     freed as soon as the check is done (3-4% of the export's time)."""
-    xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time)
+    not_sent: list[tuple[int, str]] = []
+    xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time,
+                               not_sent=not_sent)
     with collector_paused():
         batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
         check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
+    check.issues.extend(_not_sent_issue(n, number, profile) for n, number in not_sent)
     return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 

@@ -292,6 +292,10 @@ def round_trip(variant: Variant, schema_dir: str) -> Outcome:
         source = xmlsafe.parse_bytes(variant.xml).root
         differences = coverage.unexplained(diff.compare_unordered(source, etree.fromstring(out.xml)),
                                            [r.coverage for r in result.reports if r.coverage])
+        # what the export says it leaves out for this receiver (another region's elements) is announced too
+        not_sent = tuple(i.location.split(" ")[0] for i in out.check.issues if i.code == "E2B-NOT-SENT")
+        differences = [d for d in differences
+                       if not any(d.element == n or str(d.element).startswith(f"{n}.") for n in not_sent)]
         if differences:
             return Outcome(variant, diff.table(differences, limit=12))
     except Exception as exc:

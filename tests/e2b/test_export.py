@@ -197,3 +197,23 @@ def test_onset_interval_is_worked_out_from_dates(e2b_schema_dir) -> None:
 
     assert export_onset("2005-10-25") == [("85", "d")]
     assert export_onset("2005-10") == []
+
+
+def test_what_the_case_holds_for_another_region_is_said_not_sent(shared_dir, e2b_schema_dir, monkeypatch) -> None:
+    """FDA's regional elements a case holds (an imported FAERS report: race, ethnicity, devices, the reporter's
+    email...) have no place for ICH or EMA: the export says which it leaves out and who would take them, and
+    says nothing of them for FDA, which gets them all."""
+    from reporter.e2b import importer
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    [report] = importer.import_file(shared_dir / "e2b" / "examples" / "fda-faers-2022" /
+                                    "FAERS2022Scenario2.xml").reports
+    held = {"FDA.D.11.r", "FDA.D.12", "FDA.G.k.12.r", "FDA.C.1.7.1", "FDA.C.1.12", "FDA.C.2.r.2.8"}
+    for name in ("ich", "ema"):
+        said = [i for i in export_bundles([report.bundle], receiver_name=name).check.issues
+                if i.code == "E2B-NOT-SENT"]
+        assert {i.location.split(" ")[0] for i in said} == held, name
+        assert all(i.severity == "information" and "--receiver fda" in (i.hint or "") for i in said)
+        assert any(i.message.startswith("the case holds Patient Race (FDA.D.11.r)") for i in said)
+    assert not [i for i in export_bundles([report.bundle], receiver_name="fda").check.issues
+                if i.code == "E2B-NOT-SENT"]

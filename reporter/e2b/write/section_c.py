@@ -77,17 +77,17 @@ def report_components(ctx: Ctx, event: Node) -> None:
     obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
     leaf(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
     bl(obs, expedited)
-    report_type = ctx.receiver.regional_element("FDA.C.1.7.1")
+    held = (read.ext_value(comp, "fda_report_type") or {}).get("code")
+    report_type = ctx.regional("FDA.C.1.7.1", bool(held))
     if report_type:  # as the case says, else derived from C.1.7 (an assumption the case does not hold)
-        held = (read.ext_value(comp, "fda_report_type") or {}).get("code")
         chosen = {"code": held} if held else report_type["values"]["true" if expedited else "false"]
         obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", **report_type["code"])
         leaf(obs, "value", xsi_type="CE", code=chosen["code"], codeSystem=report_type["value_system"],
              displayName=chosen.get("displayName"))
-    combination = ctx.receiver.regional_element("FDA.C.1.12")
+    value = read.ext_value(comp, "combination_product")
+    combination = ctx.regional("FDA.C.1.12", isinstance(value, bool))
     if combination:
-        value = read.ext_value(comp, "combination_product")
         obs = wrap(event, "component", "COMP", "observationEvent", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", **combination["code"])
         bl(obs, value if isinstance(value, bool) else None)  # required by FDA: NI when the case is silent
@@ -140,8 +140,9 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     entity = wrap(act, "author", "AUT", "assignedEntity", classCode="ASSIGNED")
     address = (person.get("address") or [{}])[0]
     # a reporter's email is FDA's regional element (FDA.C.2.r.2.8); ICH has none
-    address_and_telecom(entity, address, person.get("telecom") or [],
-                        with_email=ctx.receiver.regional_element("FDA.C.2.r.2.8") is not None)
+    telecom = person.get("telecom") or []
+    email = any(p.get("system") == "email" and any(read.text(p, "value")) for p in telecom)
+    address_and_telecom(entity, address, telecom, with_email=ctx.regional("FDA.C.2.r.2.8", email) is not None)
     who = el(entity, "assignedPerson", classCode="PSN", determinerCode="INSTANCE")
     person_name(who, (person.get("name") or [None])[0])
     qualification = (role.get("code") or [None])[0]
@@ -311,8 +312,9 @@ def study(ctx: Ctx, role: Node) -> None:
     text_element(research, "title", *read.text(found, "title"))
     for number, key in (("FDA.C.5.5a", "fda_ind"), ("FDA.C.5.5b", "fda_pre_anda"),
                         ("FDA.C.5.6.r", "fda_cross_reported_ind")):
-        regional = ctx.receiver.regional_element(number)
-        for ident in (i for i in idents if i.get("system") == system(key)) if regional else ():
+        held = [i for i in idents if i.get("system") == system(key)]
+        regional = ctx.regional(number, bool(held))
+        for ident in held if regional else ():
             reg = wrap(research, "authorization", "AUTH", "studyRegistration", classCode="ACT",
                        moodCode="EVN")
             leaf(reg, "id", root=regional["root"], extension=ident.get("value"))

@@ -140,10 +140,11 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
                 patient_observation(ctx, role, obs, order)
     patient = ctx.index.patient or {}
     for number, key in (("FDA.D.11.r", "race"), ("FDA.D.12", "ethnicity")):
-        regional = ctx.receiver.regional_element(number)
+        held = read.extensions(patient, key)
+        regional = ctx.regional(number, bool(held))
         if not regional:
             continue
-        values = read.extensions(patient, key) or [None]  # required by FDA: UNK when the case has none
+        values = held or [None]  # required by FDA: UNK when the case has none
         for value in values:
             node = wrap(role, "subjectOf2", "SBJ", "observation", classCode="OBS", moodCode="EVN")
             leaf(node, "code", **regional["code"])

@@ -15,6 +15,7 @@ from reporter.e2b.context import (
 from reporter.e2b.write.common import mdr_value
 from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
+from reporter.tables import fhir_tables
 
 SERIOUSNESS = ["34", "21", "33", "35", "12", "26"]   # E.i.3.2a-f, in order
 
@@ -55,7 +56,9 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     for code in SERIOUSNESS:  # the case holds the criteria that apply; the others are written NI
         node = observation(obs, "outboundRelationship2", "PERT", code, OBS)
         bl(node, True if code in criteria else None)
-    intervention = ctx.receiver.regional_element("FDA.E.i.3.2h")
+    criterion = fhir_tables().fda["required_intervention"]  # as the case holds it (FDA's own list)
+    stated = read.seriousness_criteria(event, criterion["system"]).get(criterion["code"])
+    intervention = ctx.regional("FDA.E.i.3.2h", stated is True)  # sent as true, or NI
     if intervention:
         flags = read.seriousness_criteria(event, f"urn:oid:{intervention['code']['codeSystem']}")
         node = wrap(obs, "outboundRelationship2", "PERT", "observation", classCode="OBS", moodCode="EVN")

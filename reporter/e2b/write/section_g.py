@@ -88,8 +88,9 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         elif flavor and ctx.allows_null_flavor("G.k.10.r", flavor):  # FDA.G.k.10a: NA where no code applies
             leaf(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "codedDrugInformation"), "value",
                  xsi_type="CE", nullFlavor=flavor)
-        elif (fda := ctx.receiver.regional_element("FDA.G.k.10a")) and (coding := info.get("valueCoding") or {}) \
-                .get("system") == f"urn:oid:{fda['value_system']}" and coding.get("code"):
+        elif (coding := info.get("valueCoding") or {}).get("code") and (fda := ctx.regional(
+                "FDA.G.k.10a", coding.get("system") == f"urn:oid:{code_list('fda_additional_info').oid}")) \
+                and coding.get("system") == f"urn:oid:{fda['value_system']}":
             leaf(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "FDAAddDrugInformation"), "value",
                  xsi_type="CE", code=coding["code"], codeSystem=fda["value_system"])
     text = additional_text(statement, links)
@@ -153,7 +154,7 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
 
 def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
     """FDA.G.k.12.r: the device parts of a combination product, for a receiver whose profile places them."""
-    spec = ctx.receiver.regional_element("FDA.G.k.12.r")
+    spec = ctx.regional("FDA.G.k.12.r", bool(read.extensions(statement, "device")))
     if spec is None:
         return
     for link in read.extensions(statement, "device"):
