@@ -361,14 +361,21 @@ def test_a_code_sent_without_its_code_system_is_listed_not_taken_for_one_of_ours
     assert sent and all(n.get("code") is None for n in sent)
 
 
-def test_an_age_at_onset_in_a_report_without_reactions_is_said_not_kept(shared_dir: Path) -> None:
-    """The case holds D.2.2 with its reactions (on each AdverseEvent); a report without one (which ICH refuses)
-    cannot keep it, and the import says so where it was counted as kept and then lost."""
+@pytest.mark.parametrize("reactions", ["removed", "unreadable"])
+def test_an_age_at_onset_in_a_report_without_reactions_is_said_not_kept(shared_dir: Path, reactions: str) -> None:
+    """The case holds D.2.2 with its reactions (on each AdverseEvent); a report without one read (none sent, which
+    ICH refuses, or none the model can accept) cannot keep it, and the import says so where it was counted as
+    kept and then lost."""
     doc = xmlsafe.load(shared_dir / "e2b" / "examples" / "ich-derived" / "ich-style-HC-followup-MAH.xml").root
     ns = {"h": HL7}
     assert doc.xpath("//h:primaryRole/h:subjectOf2/h:observation[h:code/@code='3']/h:value", namespaces=ns)
     for reaction in doc.xpath("//h:primaryRole/h:subjectOf2[h:observation/h:code/@code='29']", namespaces=ns):
-        reaction.getparent().remove(reaction)
+        if reactions == "removed":
+            reaction.getparent().remove(reaction)
+        else:  # no term as reported and no MedDRA code: the block is not read
+            for term in reaction.xpath("h:observation/h:value | h:observation/h:outboundRelationship2"
+                                       "[h:observation/h:code/@code='30']", namespaces=ns):
+                term.getparent().remove(term)
     [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
     assert report.coverage.not_mapped["D.2.2a"] == 1
     assert any(d.startswith("D.2.2a") and "no reaction" in d for d in report.deviations), report.deviations

@@ -20,16 +20,17 @@ from reporter.e2b.read.reader import (
 )
 
 
-def _age_at_onset(r: Reader, pat: etree._Element) -> m.Quantity | None:
+def _age_at_onset(r: Reader, pat: etree._Element, reactions: bool) -> m.Quantity | None:
     """D.2.2: the case holds the age at onset with its reactions (as FHIR does, on each AdverseEvent); a report
-    without a reaction (which ICH refuses) cannot keep it, and the import says so instead of losing it."""
-    if r.instances("reaction") or r.node("D.2.2a", pat) is None:
+    without a reaction read (ICH refuses one without any) cannot keep it, and the import says so."""
+    if reactions or r.node("D.2.2a", pat) is None:
         return r.quantity("D.2.2a", "D.2.2b", pat)
     r.deviations.append(("D.2.2a", "the report has no reaction (E.i) to hold the age at onset with: not kept"))
     return None
 
 
-def read_patient(r: Reader, pat: etree._Element | None) -> Any:
+def read_patient(r: Reader, pat: etree._Element | None, reactions: bool = True) -> Any:
+    """D: the patient. `reactions`: whether any reaction was read (the age at onset is held with them)."""
     if pat is None:
         return None
     point = r.checkpoint()
@@ -39,7 +40,7 @@ def read_patient(r: Reader, pat: etree._Element | None) -> Any:
         "sex": r.code("D.5", pat, "sex") or (s if isinstance(s := r.get("D.5", pat, null_flavor_only), m.Absent)
                                              else None),
         "birth_date": r.date("D.2.1", pat),
-        "age_at_onset": _age_at_onset(r, pat),
+        "age_at_onset": _age_at_onset(r, pat, reactions),
         "gestation_at_onset": r.quantity("D.2.2.1a", "D.2.2.1b", pat),
         "age_group": r.code("D.2.3", pat, "age_group"),
         "weight_kg": r.value("D.3", pat, lambda v: to_number(v) if (r.raw("D.3", pat)[0] is not None and
