@@ -404,3 +404,15 @@ def test_a_free_text_result_beside_a_value_is_kept_and_its_place_in_an_export_sa
         "//h:observation[h:value/@xsi:type='IVL_PQ']/h:outboundRelationship2/h:observation[h:code/@code='10']"
         "/h:value/text()", namespaces=ns)
     assert any("Result: above the upper limit" in c for c in comments)
+
+
+def test_a_meddra_version_sent_without_its_code_is_listed_not_mapped() -> None:
+    """A MedDRA version is an E2B element of its own (D.7.1.r.1a): sent without the code it versions it says
+    nothing the case can hold, and the import lists it instead of dropping it unsaid."""
+    doc = xmlsafe.load(Path(__file__).parent / "e2b" / "inputs" / "ema-literature-study-parent-death.xml").root
+    code = doc.xpath("//h:organizer[h:code/@code='1']/h:component/h:observation/h:code[@codeSystemVersion]",
+                     namespaces={"h": HL7})[0]
+    version = code.get("codeSystemVersion")
+    del code.attrib["code"]
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
+    assert report.coverage.not_mapped["D.7.1.r.1a"] == 1 and report.coverage.examples["D.7.1.r.1a"] == version

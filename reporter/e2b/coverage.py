@@ -102,8 +102,10 @@ def value_facts(message: etree._Element) -> list[tuple[etree._Element, str, str]
                         continue
                     if attr == "codeSystemVersion" and system.startswith((ICH_LISTS, *STRUCTURE_SYSTEMS)):
                         continue
-                    if attr in ("codeSystem", "codeSystemVersion") and not node.get("code"):
-                        continue  # a code system with no code (a text-only value) says nothing
+                    if attr in ("codeSystem", "codeSystemVersion") and not node.get("code") and not (
+                            attr == "codeSystemVersion" and system == MEDDRA):
+                        continue  # a code system with no code (a text-only value) says nothing; a MedDRA
+                        # version is an E2B element of its own (D.7.1.r.1a...): sent alone, it is listed
                     if (attr == "value" and name == "telecom" and node.get("nullFlavor") is not None
                             and SCHEME_ONLY.fullmatch(value)):
                         continue  # the scheme of a telecom sent as a null flavor: which element it is
@@ -204,8 +206,12 @@ def unexplained(differences: list, coverages: list[Coverage]) -> list:
     differences = [d for d in differences if not d.key.endswith(("@codeSystem", "@codeSystemVersion"))
                    or d.key.rpartition("@")[0] in coded
                    or (d.key.endswith("@codeSystemVersion") and _is_version_element(d.element))]
+    # a block's own structure (its role or act code, labelled [group]) goes with its values: a block whose values
+    # the import listed as not mapped explains that the block itself is missing
+    blocks = {f"[{group}]" for e in listed if (group := _group_of(e)) is not None}
     left = [d for d in differences if is_value_difference(d) and d.element not in listed
             and f"[{_group_of(d.element)}]" not in listed
+            and not (d.element in blocks and d.actual is None)
             and not (d.expected is None and d.key.endswith("@nullFlavor"))]
     # A block repeated with the same facts is one fact: where the same values stand at the same path
     # (occurrence numbers aside) on both sides, nothing was lost. A value that only moved between
