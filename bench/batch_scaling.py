@@ -80,7 +80,7 @@ def main() -> None:
     jobs_list = sorted({1, 2, cores})
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {cores} core(s) available to this process, load average {load:.1f}; jobs: {jobs_list}")
-    batch.warm()
+    batch.warm(e2b=True)
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
         demos = sorted((REPO / "examples").glob("*.yaml"))

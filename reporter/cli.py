@@ -840,7 +840,7 @@ def batch_e2b(files: tuple[str, ...], out_dir: str, receiver: str | None, force:
     from reporter import batch
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    batch.warm()
+    batch.warm(e2b=True)
     work = [batch.ExportJob(f, out_dir, receiver, force) for f in files]
     failed = 0
     for done in _progress(work, batch.run(batch.export_one, work, jobs), "exporting"):
@@ -878,7 +878,7 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
 
         case_store = CaseStore(config.get("database_url") or "")
     imported = rejected = 0
-    batch.warm()
+    batch.warm(e2b=True)
     try:
         for path, result in zip(files, _progress(files, batch.run(batch.import_one, list(files), jobs),
                                                  "importing"), strict=True):
