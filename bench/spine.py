@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reporter import batch, yaml12
+from reporter import yaml12
 from reporter.casefile import load_case
 from reporter.casefile.parse import _line_index
 from reporter.fhir.build import build_bundle, dumps
@@ -88,14 +88,8 @@ def main() -> None:
             json_files.append(target)
         rate("JSON case file -> validated Bundle", lambda: [validate_bundle(build_bundle(load_case(p)))
                                                             for p in json_files], s, r)
-    # last, as it cannot be undone: the loaded tables frozen out of the cycle collector, as the batch workers
-    # run (reporter.batch.warm), so that its collections walk only what the cases make
-    batch.warm()
-    frozen = rate("case file -> validated Bundle, batch worker", lambda: [validate_bundle(build_bundle(load_case(p)))
-                                                                         for p in EXAMPLES], s, r,
-                  "  (tables frozen as reporter.batch.warm leaves them)")
-    print(f"TOTAL case file -> validated Bundle: {total:.0f} cases/s on one core, {frozen:.0f} as a batch worker "
-          f"(target 500); floor R4B parse alone {r4b:.0f}/s")
+    print(f"TOTAL case file -> validated Bundle: {total:.0f} cases/s on one core (target 500); "
+          f"floor R4B parse alone {r4b:.0f}/s")
 
 
 if __name__ == "__main__":
