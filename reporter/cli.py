@@ -980,7 +980,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
 
     import yaml
 
-    from reporter.casefile.listing import casefile_json, import_listing, load_map, store_row
+    from reporter.casefile.listing import import_listing, load_map, store_row
 
     def bar(cases, results):
         return _progress(cases, results, "building cases") if len(cases) > 50 else results
@@ -992,7 +992,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
     if result.ignored:
         click.echo(f"  ignored columns (no field in the map): {', '.join(result.ignored)}", err=True)
     case_store = _store(database_url) if to_store else None
-    good = [r for r in result.rows if r.ok and r.case is not None]
+    good = [r for r in result.rows if r.ok and r.casefile is not None]
     try:
         for row in result.rows:
             for where, message in row.problems:
@@ -1002,7 +1002,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
         for row in (bar.__enter__() if bar else rows):
             if out_dir:
                 safe = re.sub(r"[^A-Za-z0-9._-]", "_", row.case_id or f"row-{row.row}")
-                write_output(yaml.safe_dump(casefile_json(row.case), sort_keys=False, allow_unicode=True),
+                write_output(yaml.safe_dump(row.casefile, sort_keys=False, allow_unicode=True),
                              str(Path(out_dir) / f"{safe}.yaml"))
             if case_store is not None:
                 try:

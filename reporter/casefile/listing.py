@@ -203,17 +203,35 @@ def _xlsx_rows(p: Path) -> list[tuple[int, list[str]]]:
 
 @dataclass
 class RowResult:
+    """What one row gave. The case travels between processes as its case-file JSON (`casefile`, plain data:
+    unpickling the model cost the parent of a batch 0.15 ms a row); the model is made again on first use."""
+
     row: int
     case_id: str | None
-    case: CaseFile | None = None
     bundle: dict | None = None
     problems: list[tuple[str, str]] = field(default_factory=list)  # (where, message): the row is rejected
     warnings: list[tuple[str, str]] = field(default_factory=list)  # validation findings on a kept case
     merged_into: int | None = None  # a further row of the case whose first row is this one (case on that row)
+    casefile: dict[str, Any] | None = None  # the case as stored beside its Bundle (casefile_json)
+    _case: CaseFile | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def case(self) -> CaseFile | None:
+        if self._case is None and self.casefile is not None:
+            self._case = CaseFile.model_validate(self.casefile)
+        return self._case
+
+    @case.setter
+    def case(self, value: CaseFile | None) -> None:
+        self._case = value
+        self.casefile = casefile_json(value) if value is not None else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_case": None}
 
     @property
     def ok(self) -> bool:
-        return (self.case is not None or self.merged_into is not None) and not self.problems
+        return (self.casefile is not None or self.merged_into is not None) and not self.problems
 
 
 @dataclass
@@ -663,8 +681,8 @@ def store_row(store: Any, result: RowResult, *, author: str, reason: str) -> str
     from reporter.errors import StoreConflict
     from reporter.store.repository import case_id_for, case_key
 
-    assert result.bundle is not None and result.case is not None
-    casefile = casefile_json(result.case)
+    assert result.bundle is not None and result.casefile is not None
+    casefile = result.casefile
     try:
         stored = store.create(result.bundle, author=author, reason=reason, casefile=casefile)
     except StoreConflict:
