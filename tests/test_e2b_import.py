@@ -416,3 +416,19 @@ def test_a_meddra_version_sent_without_its_code_is_listed_not_mapped() -> None:
     del code.attrib["code"]
     [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
     assert report.coverage.not_mapped["D.7.1.r.1a"] == 1 and report.coverage.examples["D.7.1.r.1a"] == version
+
+
+def test_an_id_sent_without_its_root_is_kept_and_said(shared_dir: Path) -> None:
+    """An approval number (G.k.3.1) or linked report (C.1.10.r) sent without ICH's root OID is read by its place
+    and kept; the import says an export writes it under ICH's root (the sent form changes, not the fact)."""
+    doc = xmlsafe.load(shared_dir / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario4.xml").root
+    ns = {"h": HL7}
+    linked = doc.xpath("//h:relatedInvestigation/h:subjectOf2/h:controlActEvent/h:id[@extension]", namespaces=ns)[0]
+    del linked.attrib["root"]
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "edited")).reports
+    from reporter.fhir.to_case import bundle_to_case
+
+    assert linked.get("extension") in bundle_to_case(report.bundle).report.linked_reports
+    said = [d for d in report.deviations if d.startswith("C.1.10.r") and "without its root OID" in d]
+    assert len(said) == 1, report.deviations
+    assert report.coverage.not_mapped.get("C.1.10.r") is None

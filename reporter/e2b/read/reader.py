@@ -338,6 +338,7 @@ class Reader:
         coded = self._attr_key(number) == "code" and node.get("codeSystem")
         self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
         self.applied(number, transform or (convert.__name__ if convert else "text"))
+        self._rootless(number, node)
         return result
 
     def value(self, number: str, instance: etree._Element | None,
@@ -357,7 +358,16 @@ class Reader:
             return None
         self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
         self.applied(number, transform or (convert.__name__ if convert else "text"))
+        self._rootless(number, node)
         return result
+
+    def _rootless(self, number: str, node: etree._Element) -> None:
+        """An id read by its place that came without its root (ICH names each id's namespace by an OID): the
+        value is kept, and the import says that an export writes it under ICH's root (once per element)."""
+        if node.get("root") is None and self._attr_key(number) == "extension" and not any(
+                n == number for n, _ in self.deviations):
+            self.deviations.append((number, "an id sent without its root OID: read by its place; an export "
+                                            "writes it under ICH's root for this element"))
 
     def code(self, number: str, instance: etree._Element | None, table: str) -> str | None:
         """A code of one of our code lists; not read when the element names another code system."""
