@@ -200,8 +200,8 @@ def _not_sent_issue(n: int, number: str, profile: Receiver) -> Issue:
 
     places = [name for name in receiver_names() if receiver(name).regional_element(number)]
     element = dictionary().elements.get(number)
-    name = element.name if element is not None else \
-        next((receiver(p).regional_element(number) or {} for p in places), {}).get("name") or number
+    spec = receiver(places[0]).regional_element(number) or {} if places else {}
+    name = element.name if element is not None else spec.get("name") or number
     return e2b_issue("information", "E2B-NOT-SENT", f"{number} (case {n})",
                      f"the case holds {name} ({number}), which the {profile.name} receiver does not take: not sent",
                      f"export with --receiver {' or '.join(places)} to send it" if places else None)

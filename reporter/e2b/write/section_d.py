@@ -92,8 +92,8 @@ def parent(ctx: Ctx, person: Node) -> None:
         leaf(who, "administrativeGenderCode", nullFlavor=read.primitive_absent(mother, "gender"))
     if mother.get("birthDate"):
         leaf(who, "birthTime", value=ts(mother["birthDate"]))
-    elif read.primitive_absent(mother, "birthDate"):
-        leaf(who, "birthTime", nullFlavor=read.primitive_absent(mother, "birthDate"))
+    elif flavor := read.primitive_absent(mother, "birthDate"):
+        leaf(who, "birthTime", nullFlavor=flavor)
     for obs in (r for r in resources if r.get("resourceType") == "Observation"):
         patient_observation(ctx, role, obs, {"30525-0": "3", "29463-7": "7", "8302-2": "17", "8665-2": "22"})
     conditions = [r for r in resources if r.get("resourceType") == "Condition"]

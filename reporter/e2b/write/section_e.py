@@ -60,10 +60,9 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     stated = read.seriousness_criteria(event, criterion["system"]).get(criterion["code"])
     intervention = ctx.regional("FDA.E.i.3.2h", stated is True)  # sent as true, or NI
     if intervention:
-        flags = read.seriousness_criteria(event, f"urn:oid:{intervention['code']['codeSystem']}")
         node = wrap(obs, "outboundRelationship2", "PERT", "observation", classCode="OBS", moodCode="EVN")
         leaf(node, "code", **intervention["code"])
-        bl(node, True if flags.get(intervention["code"]["code"]) is True else None)
+        bl(node, True if stated is True else None)
     outcome = ((event.get("outcome") or {}).get("coding") or [{}])[0].get("code")
     node = observation(obs, "outboundRelationship2", "PERT", "27", OBS, "outcome")
     ctx.ich(node, "value", OUTCOME.get(outcome or "unknown", "0"), 11, xsi_type="CE")

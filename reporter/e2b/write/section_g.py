@@ -154,10 +154,11 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
 
 def devices(ctx: Ctx, kind: Node, statement: Json) -> None:
     """FDA.G.k.12.r: the device parts of a combination product, for a receiver whose profile places them."""
-    spec = ctx.regional("FDA.G.k.12.r", bool(read.extensions(statement, "device")))
+    links = read.extensions(statement, "device")
+    spec = ctx.regional("FDA.G.k.12.r", bool(links))
     if spec is None:
         return
-    for link in read.extensions(statement, "device"):
+    for link in links:
         device = ctx.index.resolve(link.get("valueReference"))
         if not device:
             continue
