@@ -226,17 +226,44 @@ _NOT_FAST = object()
 # < for <<; the controls are C0 but LF and CR, DEL, C1, the Unicode line and paragraph separators and the BOM
 _SLOW_CHARS = "&*!?%<\t" + "".join(map(chr, [*range(0x09), 0x0b, 0x0c, *range(0x0e, 0x20), *range(0x7f, 0xa0)])) + \
     "\u2028\u2029\ufeff"
-_PREFIXED = re.compile("0[oOxXbB]")
-_EXPONENT = re.compile("[0-9.][eE][-+]?[0-9]")  # 1e5 is a number in YAML 1.2, text in 1.1 (which wants 1.0e+5)
-_SLOW_PARTS = ("\n---", "\n...", "-.", "+.")
+_SLOW_WIDE = "".join(char for char in _SLOW_CHARS if ord(char) > 0x7f)  # looked for only in non-ASCII texts
+_EXPONENT = re.compile(rb"[0-9.][eE][-+]?[0-9]")  # 1e5 is a number in YAML 1.2, text in 1.1 (which wants 1.0e+5)
+
+
+def _classes(groups: dict[str, str]) -> bytes:
+    """A bytes.translate table that writes each byte as the class letter of its group, other bytes as a space."""
+    table = bytearray(b" " * 256)
+    for letter, members in groups.items():
+        for char in members:
+            table[ord(char)] = ord(letter)
+    return bytes(table)
+
+
+# What the screen looks for, written in class letters so that each search is one search for a literal in the
+# text's classes (a regex with classes over the text took several times longer; a literal regex finds two
+# letters twice as fast as bytes.find): DE = a digit or point before an exponent mark (a candidate, matched
+# exactly by _EXPONENT); 0x = 0o, 0x, 0b prefixes; S. = -. or +.; n... and nSSS = a document marker at a line
+# start (nSSS a candidate for "\n---"); ! = a character the fast path leaves.
+_NUMBER_CLASSES = _classes({"D": "0123456789.", "E": "eE"})
+_TEXT_CLASSES = _classes({"0": "0", "x": "oOxXbB", "S": "-+", ".": ".", "n": "\n",
+                          "!": "".join(char for char in _SLOW_CHARS if ord(char) < 0x80)})
+_CANDIDATE_EXPONENT = re.compile(b"DE")
+_SLOW_CLASSES = [re.compile(literal).search for literal in (rb"0x", rb"S\.", rb"n\.\.\.")]
+_DOCUMENT_START = re.compile(rb"nSSS")
 
 
 def _slow_text(text: str) -> bool:
-    """Whether the text holds anything the fast path leaves to the event path (a few separate searches:
-    one regex of all of it takes several times longer; a character at a time is a memchr each, the quickest)."""
-    return bool(any(char in text for char in _SLOW_CHARS) or _PREFIXED.search(text)
-                or any(part in text for part in _SLOW_PARTS)
-                or text.startswith(("---", "...")) or _EXPONENT.search(text)
+    """Whether the text holds anything the fast path leaves to the event path: anchors, tags, controls...
+    (_SLOW_CHARS), 0o/0x/0b numbers, -.5 or +.5, an exponent, a document marker, a lone CR."""
+    data = text.encode("utf-8", "surrogatepass")
+    if not text.isascii() and any(char in text for char in _SLOW_WIDE):
+        return True
+    for candidate in _CANDIDATE_EXPONENT.finditer(data.translate(_NUMBER_CLASSES)):
+        if _EXPONENT.match(data, candidate.start()):
+            return True
+    classes = data.translate(_TEXT_CLASSES)
+    return bool(b"!" in classes or any(search(classes) for search in _SLOW_CLASSES)
+                or (_DOCUMENT_START.search(classes) and b"\n---" in data) or text.startswith(("---", "..."))
                 or ("\r" in text and text.count("\r") != text.count("\r\n")))
 
 

@@ -134,3 +134,25 @@ def test_the_fast_path_reads_the_demo_cases() -> None:
         text = path.read_text(encoding="utf-8")
         assert yaml12._fast_load(text, 64) is not yaml12._NOT_FAST
         assert yaml12._fast_load(text, 64) == yaml.load(text, Loader=yaml12.Yaml12Loader)
+
+
+def _slow_by_the_rules(text: str) -> bool:
+    """The fast path's screen written as its rules read, one search each (yaml12._slow_text is the quick one)."""
+    import re
+
+    return bool(any(char in text for char in yaml12._SLOW_CHARS) or re.search("0[oOxXbB]", text)
+                or any(part in text for part in ("\n---", "\n...", "-.", "+."))
+                or text.startswith(("---", "...")) or re.search("[0-9.][eE][-+]?[0-9]", text)
+                or ("\r" in text and text.count("\r") != text.count("\r\n")))
+
+
+screen_parts = st.sampled_from(["0", "1", ".", "e", "E", "-", "+", "o", "x", "B", "\n", "\r", "\t", "&", "*", "!",
+                                "?", "%", "<", " ", "a", "é", "\x85", "\u2028", "\ufeff", "\x7f", "\x00", "---",
+                                "...", "1e5", "0x", "\n---", "-.", "😀"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(screen_parts | st.text(max_size=3), max_size=40))
+def test_the_fast_paths_screen_is_its_rules(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert yaml12._slow_text(text) == _slow_by_the_rules(text), repr(text)
