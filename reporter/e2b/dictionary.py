@@ -193,7 +193,13 @@ class Receiver:
 
 
 def receiver_names() -> list[str]:
-    return sorted(p.stem for p in (mappings_dir() / "receivers").glob("*.yaml"))
+    """The receiver profiles in mappings/receivers (listed once per folder: each imported message asks)."""
+    return list(_receiver_names(mappings_dir() / "receivers"))
+
+
+@cache
+def _receiver_names(folder: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in folder.glob("*.yaml")))
 
 
 @cache

@@ -8,7 +8,7 @@ docs/plausibility.md. Locations are FHIRPaths, or case-file paths when the calle
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from reporter.fhir import read
@@ -19,7 +19,7 @@ from reporter.validation import units
 from reporter.validation.casepath import CaseLines, CasePaths, field_of
 from reporter.validation.report import Issue
 from reporter.validation.rules import DATE_KEYS, date_ceiling, date_floor, today
-from reporter.validation.walk import BundleWalk, bundle_index, walk_bundle
+from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
 
 Json = dict[str, Any]
 SUSPECT_ROLES = ("suspect", "interacting")
@@ -48,11 +48,12 @@ class Plausibility:
         self.t = units.table()
         self.index = bundle_index(bundle, walk)
         self.issues: list[Issue] = []
-        self.paths = {id(e["resource"]): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
-                      for i, e in enumerate(as_list(bundle.get("entry")))
-                      if isinstance(e, dict) and isinstance(e.get("resource"), dict)}
         self.lines = lines
         self.case = CasePaths(self.index)
+
+    @cached_property
+    def paths(self) -> dict[int, str]:
+        return entry_locations(self.bundle)
 
     def locate(self, resource: Json | None, tail: str, case: str) -> str:
         """The case-file path and line when the Bundle came from a case file, else the FHIRPath."""

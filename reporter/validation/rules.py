@@ -4,6 +4,7 @@ drug, reaction), seriousness consistency, chronology and no future dates, valid 
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from typing import Any
 
 from reporter import config
@@ -19,7 +20,7 @@ from reporter.fhir.read import (
 )
 from reporter.tables import code_list, ext, fhir_tables
 from reporter.validation.report import Issue
-from reporter.validation.walk import BundleWalk, bundle_index, walk_bundle
+from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
 
 Json = dict[str, Any]
 DAR_CODES = {"unknown", "asked-unknown", "temp-unknown", "not-asked", "asked-declined", "masked",
@@ -72,9 +73,10 @@ class RuleChecker:
         self.walk = walk if walk is not None else walk_bundle(bundle)
         self.index = bundle_index(bundle, self.walk)
         self.issues: list[Issue] = []
-        self.paths = {id(e.get("resource")): f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})"
-                      for i, e in enumerate(bundle.get("entry") or []) if isinstance(e, dict)
-                      and isinstance(e.get("resource"), dict)}
+
+    @cached_property
+    def paths(self) -> dict[int, str]:
+        return entry_locations(self.bundle)
 
     def path(self, resource: Json, tail: str = "") -> str:
         return self.paths.get(id(resource), resource.get("resourceType", "?")) + (f".{tail}" if tail else "")

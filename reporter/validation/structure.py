@@ -32,16 +32,14 @@ def _values(node: Any, parts: list[str], path: str):
 
 def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
     issues = []
-    resources = [("Bundle", bundle)] + [
-        (f"Bundle.entry[{i}].resource.ofType({e['resource'].get('resourceType')})", e.get("resource"))
-        for i, e in enumerate(bundle.get("entry") or [])
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    by_type: dict[Any, list[tuple[str | None, dict[str, Any]]]] = {bundle.get("resourceType"): [(None, bundle)]}
+    for i, entry in enumerate(bundle.get("entry") or []):
+        if isinstance(entry, dict) and isinstance(resource := entry.get("resource"), dict):
+            by_type.setdefault(resource.get("resourceType"), []).append((f"Bundle.entry[{i}].resource", resource))
     for target, allowed in fhir_tables().required_codes.items():
         rtype, *parts = target.split(".")
-        for root, resource in resources:
-            if resource.get("resourceType") != rtype:
-                continue
-            for path, value in _values(resource, parts, root):
+        for root, resource in by_type.get(rtype, ()):
+            for path, value in _values(resource, parts, f"{root}.ofType({rtype})" if root else "Bundle"):
                 if isinstance(value, str) and value not in allowed:
                     issues.append(Issue("error", "FHIR-CODE", path, f"{value!r} is not a valid code here",
                                         f"use one of: {', '.join(allowed)}", "structure"))

@@ -107,6 +107,13 @@ def _entry_resources(bundle: Json) -> list[tuple[int, Json]]:
             if isinstance(entry, dict) and (resource := entry.get("resource")).__class__ is dict]
 
 
+def entry_locations(bundle: Json) -> dict[int, str]:
+    """id(resource) -> Bundle.entry[i].resource.ofType(Type), for the entry resources of a Bundle (made when a
+    layer first reports a problem: most Bundles have none to locate)."""
+    return {id(resource): f"Bundle.entry[{i}].resource.ofType({resource.get('resourceType')})"
+            for i, resource in _entry_resources(bundle)}
+
+
 def _paths(bundle: Json) -> list[str]:
     """The locations of BundleWalk's nodes, in the same order."""
     out: list[str] = []
