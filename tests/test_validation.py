@@ -357,3 +357,25 @@ def test_a_country_is_checked_in_addresses_only(tmp_path):
         "contact": [{"address": {"country": "YY"}}], "extension": [{"url": "u", "country": "ZZ"}]}}]}
     found = [(i.code, i.location) for i in check_terminology(bundle)]
     assert found == [("TERM-COUNTRY", "Bundle.entry[0].resource.ofType(Patient).address[0].country")]
+
+
+def test_terminology_reports_in_document_order():
+    """The layer looks at codings, extensions and addresses in separate passes; its issues still come in the
+    order of the objects they are on, as one pass gave them."""
+    from reporter.tables import ext
+    from reporter.validation.terminology import check_terminology
+
+    country_url = ext("reaction_country")
+    bundle = {"resourceType": "Bundle", "entry": [
+        {"resource": {"resourceType": "AdverseEvent", "extension": [{"url": country_url, "valueCode": "UK"}]}},
+        {"resource": {"resourceType": "Observation", "code": {"coding": [
+            {"system": "http://loinc.org", "code": "1742-5"}, {"system": "http://unitsofmeasure.org", "code": "mcg"}]},
+            "extension": [{"url": country_url, "valueCode": "XX"}]}},
+        {"resource": {"resourceType": "Patient", "address": [{"country": "YY"}]}}]}
+    found = [(i.code, i.location) for i in check_terminology(bundle)]
+    assert found == [
+        ("TERM-COUNTRY", "Bundle.entry[0].resource.ofType(AdverseEvent).extension[0].valueCode"),
+        ("TERM-LOINC", "Bundle.entry[1].resource.ofType(Observation).code.coding[0].code"),
+        ("TERM-UCUM", "Bundle.entry[1].resource.ofType(Observation).code.coding[1].code"),
+        ("TERM-COUNTRY", "Bundle.entry[1].resource.ofType(Observation).extension[0].valueCode"),
+        ("TERM-COUNTRY", "Bundle.entry[2].resource.ofType(Patient).address[0].country")]

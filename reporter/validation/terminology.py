@@ -5,7 +5,7 @@ and the ICH E2B(R3) code lists (every code sent under an ICH OID must be in its 
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from reporter import config
@@ -20,7 +20,7 @@ MEDDRA_CODE = re.compile(r"^\d{8}$")
 MEDDRA_VERSION = re.compile(r"^(\d{1,2})(\.[01])?$")
 LOINC_CODE = re.compile(r"^(\d{1,7})-(\d)$")
 # the keys of the objects this layer looks at: codings, extensions, addresses and what holds them
-_LOOKED_AT = frozenset({"system", "url", "country", "address"})
+_SYSTEM, _URL, _COUNTRY, _ADDRESS = (frozenset({key}) for key in ("system", "url", "country", "address"))
 COUNTRY_EXTENSIONS = ("reaction_country", "country_obtained", "registration_country")
 
 
@@ -37,6 +37,7 @@ def loinc_check_digit(number: str) -> int:
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=4096)  # a store's tests name the same few hundred LOINC codes again and again
 def loinc_problem(code: str) -> str | None:
     m = LOINC_CODE.match(code)
     if not m:
@@ -64,7 +65,9 @@ def _ich_lists() -> dict[str, set[str]]:
 
 
 def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
-    issues: list[Issue] = []
+    """The objects holding a code system, an extension url or a country are looked at in three passes (each
+    object's checks once); the issues come out in the walk's order, as one pass would give them."""
+    found: list[tuple[int, int, Issue]] = []  # (node, pass, issue)
     meddra_uri, loinc_uri, ucum_uri = system("meddra"), system("loinc"), system("ucum")
     countries, languages = _iso()
     ich_lists = _ich_lists()
@@ -73,19 +76,17 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
     dictionary = meddra_dictionary()
     expected_version = config.get("meddra_version")
     versions: dict[str, int] = {}  # release -> the node that first named it
-
-    def error(code: str, where: str, message: str, hint: str, severity: str = "error") -> None:
-        issues.append(Issue(severity, code, where, message, hint, "terminology"))  # type: ignore[arg-type]
-
     walk = walk if walk is not None else walk_bundle(bundle)
     at = walk.path  # a location is worked out only for a problem
-    addresses: set[int] = set()  # the objects of address lists (a Patient's, a Practitioner's, ...)
     nodes = walk.nodes
-    for i in walk.holding(_LOOKED_AT):
+    i = 0
+    step = 0
+
+    def error(code: str, where: str, message: str, hint: str, severity: str = "error") -> None:
+        found.append((i, step, Issue(severity, code, where, message, hint, "terminology")))  # type: ignore[arg-type]
+
+    for i in walk.holding(_SYSTEM):
         node = nodes[i]
-        found = node.get("address")
-        if found.__class__ is list:  # met before its items: the walk is pre-order
-            addresses.update(id(item) for item in found)
         node_system = node.get("system")
         code = node.get("code")
         if node_system == meddra_uri:
@@ -126,9 +127,13 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
               and code not in ich_lists[node_system]):
             error("TERM-ICH-CODE", f"{at(i)}.code", f"{code!r} is not in the ICH code list "
                   f"{node_system.removeprefix('urn:oid:')}", "use a code from the E2B(R3) list")
-        url = node.get("url")
-        if isinstance(url, str) and url in country_urls and not (
-                isinstance(node.get("valueCode"), str) and node["valueCode"] in countries):
+    step = 1
+    for i in walk.holding(_URL):
+        node = nodes[i]
+        url = node["url"]
+        if url.__class__ is not str:
+            continue
+        if url in country_urls and not (isinstance(node.get("valueCode"), str) and node["valueCode"] in countries):
             error("TERM-COUNTRY", f"{at(i)}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
         elif url == translation_url:
@@ -137,13 +142,20 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
                         isinstance(sub.get("valueCode"), str) and sub["valueCode"] in languages | {"und"}):
                     error("TERM-LANGUAGE", f"{at(i)}.extension", f"{sub.get('valueCode')!r} is not an "
                           "ISO 639-2 language code", "use three letters, e.g. por, fra, deu")
-        if "country" in node and id(node) in addresses and not (
-                isinstance(node["country"], str) and node["country"] in countries):
+    step = 2
+    # the objects of address lists (a Patient's, a Practitioner's, ...): a country elsewhere is not an address's
+    addresses = {id(item) for j in walk.holding(_ADDRESS) if (items := nodes[j]["address"]).__class__ is list
+                 for item in items}
+    for i in walk.holding(_COUNTRY):
+        node = nodes[i]
+        if id(node) in addresses and not (isinstance(node["country"], str) and node["country"] in countries):
             error("TERM-COUNTRY", f"{at(i)}.country", f"{node['country']!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
+    issues = [issue for _, _, issue in sorted(found, key=lambda item: item[:2])] if len(found) > 1 else \
+        [issue for _, _, issue in found]
     if len(versions) > 1:
         listed = ", ".join(sorted(versions))
-        error("TERM-MEDDRA-ONE-VERSION", at(next(iter(versions.values()))),
-              f"the case mixes MedDRA versions {listed}; an ICSR uses one MedDRA version",
-              "recode every term in one MedDRA release")
+        issues.append(Issue("error", "TERM-MEDDRA-ONE-VERSION", at(next(iter(versions.values()))),
+                            f"the case mixes MedDRA versions {listed}; an ICSR uses one MedDRA version",
+                            "recode every term in one MedDRA release", "terminology"))
     return issues

@@ -77,6 +77,7 @@ def parse(unit: str) -> tuple[float, Dims] | None:
     return factor, _dims(dims)
 
 
+@cache
 def property_dims(code: str) -> Dims | None:
     spec = table()["properties"].get(code)
     return _dims(spec["dims"]) if spec else None
