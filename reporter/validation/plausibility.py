@@ -50,6 +50,7 @@ class Plausibility:
         self.issues: list[Issue] = []
         self.lines = lines
         self.case = CasePaths(self.index)
+        self._roles: dict[int, str | None] = {}  # id(MedicationStatement) -> its drug role key
 
     @cached_property
     def paths(self) -> dict[int, str]:
@@ -154,12 +155,13 @@ class Plausibility:
     # -- chronology against exposure ------------------------------------------------------------------
 
     def role(self, statement: Json) -> str | None:
-        for e in extensions(statement, "drug_role"):
-            code = _dict(e.get("valueCoding")).get("code")
-            key = code_list("drug_role").key_for_e2b(str(code))
-            if key:
-                return key
-        return None
+        found = self._roles.get(id(statement), self)
+        if found is self:  # not looked up yet (exposure and causality ask for each drug more than once)
+            found = self._roles[id(statement)] = next(
+                (key for e in extensions(statement, "drug_role")
+                 if (key := code_list("drug_role").key_for_e2b(str(_dict(e.get("valueCoding")).get("code"))))),
+                None)
+        return found  # type: ignore[return-value]
 
     def starts(self, statement: Json) -> list[str]:
         return [s for d in as_list(statement.get("dosage"))
@@ -441,7 +443,8 @@ class Plausibility:
                          f"{said}, so the E2B export would be refused", hint)
 
     def absent_spots(self) -> list[tuple[Json, str, str, str, str | None]]:
-        """(resource, FHIRPath tail, case-file path, E2B element, null flavor) of every absent value."""
+        """(resource, FHIRPath tail, case-file path, E2B element, null flavor) of the absent values (the patient's
+        and parent's identity spots also when given)."""
         patient = self.index.patient or {}
         name = _dict(next(iter(as_list(patient.get("name"))), {}))
         spots: list[tuple[Json, str, str, str, str | None]] = [
@@ -462,20 +465,22 @@ class Plausibility:
             spots += self.history_spots(parent, "patient.parent", "D.10.7.1.r")
             spots += self.past_drug_spots([r for r in parent if r.get("resourceType") == "MedicationStatement"],
                                           "patient.parent", "D.10.8.r")
+        # the many spots of reactions, tests and doses: placed only when absent (absent_reasons skips the rest)
         for event in self.index.section("reactions"):
-            end = read.extension(_dict(event.get("_date")), "reaction_end")
-            spots += [(event, "date", self.case.of(event, "onset"), "E.i.4", read.primitive_absent(event, "date")),
-                      (event, "_date.extension", self.case.of(event, "end"), "E.i.5", read.absent_reason(end))]
+            if flavor := read.primitive_absent(event, "date"):
+                spots.append((event, "date", self.case.of(event, "onset"), "E.i.4", flavor))
+            if flavor := read.absent_reason(read.extension(_dict(event.get("_date")), "reaction_end")):
+                spots.append((event, "_date.extension", self.case.of(event, "end"), "E.i.5", flavor))
         for obs in self.index.section("tests"):
-            spots.append((obs, "effectiveDateTime", self.case.of(obs, "date"), "F.r.1",
-                          read.primitive_absent(obs, "effectiveDateTime")))
+            if flavor := read.primitive_absent(obs, "effectiveDateTime"):
+                spots.append((obs, "effectiveDateTime", self.case.of(obs, "date"), "F.r.1", flavor))
         for statement in self.index.section("drugs"):
             for j, dosage in enumerate(as_list(statement.get("dosage"))):
                 bounds = _dict(_dict(_dict(_dict(dosage).get("timing")).get("repeat")).get("boundsPeriod"))
                 for field, name, number in (("start", "start", "G.k.4.r.4"), ("end", "stop", "G.k.4.r.5")):
-                    spots.append((statement, f"dosage[{j}].timing.repeat.boundsPeriod.{field}",
-                                  self.case.of(statement, f"dosages[{j}].{name}"), number,
-                                  read.primitive_absent(bounds, field)))
+                    if flavor := read.primitive_absent(bounds, field):
+                        spots.append((statement, f"dosage[{j}].timing.repeat.boundsPeriod.{field}",
+                                      self.case.of(statement, f"dosages[{j}].{name}"), number, flavor))
         for death_date in self.patient_observations("death_date", "death")[:1]:
             spots.append((death_date, "valueDateTime", "patient.death.date", "D.9.1",
                           read.primitive_absent(death_date, "valueDateTime")))

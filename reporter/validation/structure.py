@@ -39,6 +39,8 @@ def check_required_codes(bundle: dict[str, Any]) -> list[Issue]:
     for target, allowed in fhir_tables().required_codes.items():
         rtype, *parts = target.split(".")
         for root, resource in by_type.get(rtype, ()):
+            if len(parts) == 1 and (value := resource.get(parts[0])).__class__ is str and value in allowed:
+                continue  # most targets name one field (status, gender): an allowed code needs no walk
             for path, value in _values(resource, parts, f"{root}.ofType({rtype})" if root else "Bundle"):
                 if isinstance(value, str) and value not in allowed:
                     issues.append(Issue("error", "FHIR-CODE", path, f"{value!r} is not a valid code here",
