@@ -32,15 +32,14 @@ class BundleWalk:
         self._holding: dict[frozenset[str], list[int]] = {}
         self._marks: dict[str, list[int]] = {key: [] for key in MARKED}
         nodes = self.nodes
-        append, marked = nodes.append, self._marks.get
+        append, marks = nodes.append, self._marks
 
         def visit(node: Json) -> None:
             i = len(nodes)
             append(node)
             for key, value in node.items():
-                found = marked(key)
-                if found is not None:
-                    found.append(i)
+                if key in MARKED:  # most keys are not: a set test is cheaper than a look-up each
+                    marks[key].append(i)
                 kind = value.__class__
                 if kind is dict:
                     visit(value)
