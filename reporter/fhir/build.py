@@ -28,6 +28,8 @@ RELATIVE_TARGET_PATH = {
     "last-dose": "dosage.timing.repeat.boundsPeriod.end",
 }
 TIMING_UNITS = {"s", "min", "h", "d", "wk", "mo", "a"}
+RELATIVE_RELATIONSHIP = {"first-dose": "start", "last-dose": "end"}
+RELATIVE_COMPARATOR = {"within": "<=", "at-least": ">="}  # a qualifier the offset's comparator says
 
 
 def resource_id(case_id: str, role: str) -> str:
@@ -145,8 +147,8 @@ class BundleBuilder:
 
     def relative_extension(self, rt: m.RelativeTime) -> Json:
         before = rt.value < 0
-        relationship = {"first-dose": "start", "last-dose": "end"}[rt.anchor]
-        comparator = {"within": "<=", "at-least": ">="}.get(rt.qualifier or "")
+        relationship = RELATIVE_RELATIONSHIP[rt.anchor]
+        comparator = RELATIVE_COMPARATOR.get(rt.qualifier or "")
         return {
             "url": ext("relative_time"),
             "extension": [

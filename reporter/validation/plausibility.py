@@ -256,9 +256,13 @@ class Plausibility:
                      None)
         quantity = _dict(obs.get("valueQuantity"))
         value, unit = _num(quantity.get("value")), quantity.get("code") or quantity.get("unit")
-        ranges = [r for r in as_list(obs.get("referenceRange")) if isinstance(r, dict)]
-        low = next((v for r in ranges if (v := _num(_dict(r.get("low")).get("value"))) is not None), None)
-        high = next((v for r in ranges if (v := _num(_dict(r.get("high")).get("value"))) is not None), None)
+        low = high = None  # the first range's that gives one
+        for r in as_list(obs.get("referenceRange")):
+            if r.__class__ is dict:
+                if low is None:
+                    low = _num(_dict(r.get("low")).get("value"))
+                if high is None:
+                    high = _num(_dict(r.get("high")).get("value"))
         case = self.case.of(obs, "")
         if low is not None and high is not None and low > high:
             self.add("error", "PLAUS-RANGE-INVERTED", obs, "referenceRange", f"{case}.low",
@@ -317,10 +321,12 @@ class Plausibility:
         if state is None:
             return
         claims: list[tuple[str, str, str]] = []
+        ich_results = f"urn:oid:{code_list('test_result').oid}"  # E2B's own result code: not a claim here
         for concept in as_list(obs.get("interpretation")):
             for c in codings(concept):
+                code = c.get("code")
                 for claim, codes in self.t["interpretation_codes"].items():
-                    if c.get("code") in codes and c.get("system") != f"urn:oid:{code_list('test_result').oid}":
+                    if code in codes and c.get("system") != ich_results:
                         claims.append((claim, "interpretation", f"{case}.result"))
         text = read.ext_value(obs, "result_text")
         if isinstance(text, str):
