@@ -40,11 +40,14 @@ class OutageMonitor:
                 log.error("database still unavailable after %.0f s (%d failed requests)",
                           now - self._down_since, self._failures)
 
-    def ok(self) -> None:
+    def ok(self, started: float) -> None:
+        """A database operation that began at `started` (time.monotonic()) succeeded. Only one begun after the
+        outage was noticed ends it: one already in flight then may still finish (its answer was on the way),
+        which says nothing of the database now (the outage would be logged over again at the next failure)."""
         if self._down_since is None:  # the common case: no lock, no work
             return
         with self._lock:
-            if self._down_since is not None:
+            if self._down_since is not None and started >= self._down_since:
                 log.warning("database available again after %.1f s (%d failed requests)",
                             time.monotonic() - self._down_since, self._failures)
                 self._down_since = None

@@ -444,23 +444,25 @@ class CaseStore:
     def read_session(self) -> Iterator[Session]:
         """A read transaction. A database that cannot be reached gives StoreUnavailable (HTTP 503), logged
         once per outage rather than once per request."""
+        started = time.monotonic()
         try:
             with self._sessions() as session, session.begin():
                 yield session
         except (OperationalError, InterfaceError) as exc:
             raise self._read_failed(exc) from exc
-        self.outage.ok()
+        self.outage.ok(started)
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
         """A Core connection for one short read, without an ORM session (a third of the cost of one): for the
         token check every API request makes. Errors as read_session's."""
+        started = time.monotonic()
         try:
             with self.engine.connect() as conn:
                 yield conn
         except (OperationalError, InterfaceError) as exc:
             raise self._read_failed(exc) from exc
-        self.outage.ok()
+        self.outage.ok(started)
 
     def _read_failed(self, exc: OperationalError | InterfaceError) -> StoreError:
         if _is_timeout(exc):
@@ -481,6 +483,7 @@ class CaseStore:
 
     @contextmanager
     def _write_transaction(self, *, store_lock: bool) -> Iterator[Session]:
+        started = time.monotonic()
         try:
             with self._write_sessions() as session, session.begin():
                 if store_lock and self.dialect == "postgresql":
@@ -496,7 +499,7 @@ class CaseStore:
         except DBAPIError as exc:  # e.g. the audit trail's append-only guard
             raise StoreError("the database refused the write; nothing was changed",
                              hint=type(exc.orig).__name__) from exc
-        self.outage.ok()
+        self.outage.ok(started)
 
     def _next_timestamp(self, session: Session) -> datetime:
         """Now, but strictly after every stored version (clocks can step back; ties break paging)."""
