@@ -4,7 +4,9 @@ Measures the whole path a user runs: read and parse the case file, map it to the
 layers. Rates come from the process's CPU time (one thread: one core), so other load on a shared machine
 does not lower them; each figure is the best of `--rounds` runs. Beside the figures it prints the floors
 measured in the same run: the fhir.resources R4B parse+validate of the same Bundles (the structure check
-this project used before) and a plain JSON round trip of the same Bundles.
+this project used before) and a plain JSON round trip of the same Bundles. Last, the whole path again with the
+tables loaded and frozen out of the cycle collector (reporter.batch.warm), as `reporter batch` workers and the
+service hold their heap.
 
 Usage: PYTHONPATH=. python bench/spine.py [--seconds N] [--rounds N]
 """
