@@ -48,6 +48,27 @@ def _floor(files: list[Path], rounds: int) -> tuple[int, float]:
     return count * rounds, time.process_time() - start
 
 
+def _batch_of(path: Path, size: int) -> float:
+    """CPU ms per report for one batch holding `size` copies of the file's first report (each with its own
+    message id): the cost per report should not grow with the batch."""
+    root = etree.fromstring(path.read_bytes())
+    message = root.find(f"{{{xmlsafe.HL7}}}PORR_IN049016UV")
+    for extra in root.findall(f"{{{xmlsafe.HL7}}}PORR_IN049016UV")[1:]:
+        root.remove(extra)
+    last = message
+    for i in range(1, size):
+        copy = etree.fromstring(etree.tostring(message))
+        message_id = copy.find(f"{{{xmlsafe.HL7}}}id")
+        if message_id is not None:
+            message_id.set("extension", f"{message_id.get('extension')}-{i}")
+        last.addnext(copy)
+        last = copy
+    content = etree.tostring(root)
+    start = time.process_time()
+    reports = importer.import_loaded(xmlsafe.parse_bytes(content, "batch")).reports
+    return 1000 * (time.process_time() - start) / len(reports)
+
+
 def main() -> None:
     files = [p for p in sorted(EXAMPLES.glob("*/*.xml")) if "negative" not in str(p)]
     checked = "XSD on" if schemacheck.schema_dir() else "XSD OFF (REPORTER_E2B_SCHEMA_DIR not set)"
@@ -63,6 +84,9 @@ def main() -> None:
           f"({1000 * spent / count:.2f} ms per report)")
     print("warm import, CPU ms per report by stage: " + ", ".join(
         f"{name} {1000 * stages.get(name, 0.0) / reports:.2f}" for name in STAGES))
+    for size in (1, 10, 80):
+        per_report = _batch_of(files[0], size)
+        print(f"one batch of {size:>2} copies of {files[0].name}: {per_report:.2f} ms CPU per report")
     own = sorted(Path(__file__).resolve().parents[1].joinpath("tests", "e2b", "inputs").glob("*.xml"))
     total_facts = total_diffs = trips = 0
     start = time.perf_counter()

@@ -432,3 +432,36 @@ def test_an_id_sent_without_its_root_is_kept_and_said(shared_dir: Path) -> None:
     said = [d for d in report.deviations if d.startswith("C.1.10.r") and "without its root OID" in d]
     assert len(said) == 1, report.deviations
     assert report.coverage.not_mapped.get("C.1.10.r") is None
+
+
+def test_a_report_reads_the_same_alone_or_in_a_batch_of_many(shared_dir: Path, schema_env: Path) -> None:
+    """A batch of several reports: each report's case, deviations and coverage are those of the report sent on
+    its own (the receiver's rules see the batch header with that report only, whatever else the batch holds)."""
+    import copy
+    import re
+
+    files = [p for p in _examples(shared_dir) if p.name.startswith("FAERS2022Scenario")]
+    assert len(files) >= 3
+    alone = [r for path in files for r in importer.import_file(path).reports]
+    batch = etree.parse(str(files[0])).getroot()
+    last = batch.findall(f"{{{HL7}}}PORR_IN049016UV")[-1]
+    for path in files[1:]:
+        for message in etree.parse(str(path)).getroot().findall(f"{{{HL7}}}PORR_IN049016UV"):
+            last.addnext(copy.deepcopy(message))
+            last = last.getnext()
+    together = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(batch), "batch.xml")).reports
+    assert len(together) == len(alone) > len(files) - 1
+
+    def said(report) -> tuple:
+        numbered = re.compile(r"\(case \d+")
+        return (report.ok, report.problems, sorted(numbered.sub("(case", d) for d in report.deviations),
+                report.coverage.total, report.coverage.mapped, dict(report.coverage.not_mapped))
+
+    assert [said(r) for r in together] == [said(r) for r in alone]
+    assert any(r.deviations for r in together)  # FDA's examples depart from the ICH tables in places
+
+    def case(report) -> list:  # the resources, without the transmission ids (the batch's own header differs)
+        composition, *rest = [e["resource"] for e in report.bundle["entry"]]
+        return [{k: v for k, v in composition.items() if k != "extension"}, *rest]
+
+    assert [case(r) for r in together] == [case(r) for r in alone]

@@ -9,6 +9,7 @@ mapped, by element (coverage); departures from ICH the receiver accepts (warning
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,14 +173,7 @@ def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
     batch = message.getparent()
     if batch is None:
         return []
-    if sum(child.tag == message.tag for child in batch) == 1:
-        single = batch  # the batch header with this message only, as received
-    else:
-        single = etree.fromstring(etree.tostring(batch))  # a copy with the batch header and this message only
-        mine = batch.index(message)
-        for i, child in reversed(list(enumerate(single))):
-            if child.tag == message.tag and i != mine:
-                single.remove(child)
+    single = batch if sum(child.tag == message.tag for child in batch) == 1 else _with_only(batch, message)
     plain_issues, kept_issues = rules.check_with_receiver(single, profile.rules)
     plain = {(i.code, i.location, i.message) for i in plain_issues if i.severity == "error"}
     if not plain:  # nothing departs from ICH: the receiver's rules have nothing to lift
@@ -190,6 +184,18 @@ def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
             f"{location}: the received report breaks an ICH rule ({message}); the case keeps what it says and "
             "an export writes what ICH allows"
             for code, location, message in sorted(plain)]
+
+
+def _with_only(batch: etree._Element, message: etree._Element) -> etree._Element:
+    """The batch header with this message only, as received: a new document of copies of the header's elements
+    and of this message (copying the whole batch for each of its messages made a batch of N messages cost N
+    times its size, N times over: a batch of 80 took 56 ms a report instead of 6)."""
+    single = etree.Element(batch.tag, dict(batch.attrib), nsmap=batch.nsmap)
+    single.text = batch.text
+    for child in batch:
+        if child is message or child.tag != message.tag:
+            single.append(copy.deepcopy(child))
+    return single
 
 
 def _node_at(loaded: xmlsafe.Loaded, problem: schemacheck.SchemaProblem) -> etree._Element | None:
