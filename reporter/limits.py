@@ -183,17 +183,20 @@ def _xml_tree_within(root, max_elements: int, max_attributes: int, max_depth: in
     return count(root) <= max_elements and not attributes(root, over=max_attributes + 1) and not deeper(root)
 
 
-def check_xml_tree(root, source: str) -> None:
+def check_xml_tree(root, source: str, elements: str = "xml_elements") -> None:
     """Refuse XML with too many elements, too many attributes on one element, or too deep nesting.
-    lxml parses such documents quickly; what follows (schema labels, model conversion) would not."""
-    max_elements, max_attributes, max_depth = limit("xml_elements"), limit("xml_attributes"), limit("xml_depth")
+    lxml parses such documents quickly; what follows (schema labels, model conversion) would not.
+    `elements`: the limit that bounds the element count (an E2B batch of many reports has its own)."""
+    max_elements, max_attributes, max_depth = limit(elements), limit("xml_attributes"), limit("xml_depth")
     if _xml_tree_within(root, max_elements, max_attributes, max_depth):
         return
     count = 0
     for element in root.iter():
         count += 1
         if count > max_elements:
-            raise InputError(f"more than {max_elements} XML elements", location=f"{source}:{element.sourceline}")
+            raise InputError(f"more than {max_elements} XML elements", location=f"{source}:{element.sourceline}",
+                             hint=f"send fewer reports per file, or raise {elements} in mappings/limits.yaml"
+                             if elements != "xml_elements" else None)
         if len(element.attrib) > max_attributes:
             raise InputError(f"element has {len(element.attrib)} attributes (at most {max_attributes})",
                              location=f"{source}:{element.sourceline}")

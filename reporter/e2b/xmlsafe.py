@@ -98,7 +98,7 @@ def parse_bytes(data: bytes, source: str = "<input>") -> Loaded:
         raise InputError(f"malformed XML: {exc.msg}", location=where) from None
     from reporter.limits import check_xml_tree
 
-    check_xml_tree(root, source)  # element/attribute counts bound the schema check and the import
+    check_xml_tree(root, source, "e2b_xml_elements")  # element/attribute counts bound the schema check and import
     tree = root.getroottree()
     if tree.docinfo.doctype:  # belt and braces: the byte scan above should already have refused it
         raise InputError("XML declares a DOCTYPE; DTDs and entities are refused", location=source)

@@ -68,6 +68,11 @@ def e2b_many_attributes(source: bytes, count: int = 200_000, per_element: int = 
     return _inside_first_report(source, f"<bogus {attrs}/>".encode() * (count // per_element))
 
 
+def e2b_many_elements(source: bytes, count: int) -> bytes:
+    """`count` empty foreign elements inside the first report."""
+    return _inside_first_report(source, b"<bogus/>" * count)
+
+
 def e2b_one_element_attributes(source: bytes, count: int = 200_000) -> bytes:
     attrs = " ".join(f'z{i}="1"' for i in range(count))
     return _inside_first_report(source, f"<bogus {attrs}/>".encode())

@@ -127,6 +127,20 @@ def test_fhir_xml_with_many_attributes_or_elements_is_refused_before_conversion(
         from_xml(attacks.fhir_xml_elements(250_000))
 
 
+def test_an_e2b_batch_has_room_for_the_receivers_largest_batch_and_no_more(shared_dir: Path) -> None:
+    """A batch at FDA's and EMA's 20 MB limit holds 200,000-270,000 elements of the FDA examples' kind (75-100
+    bytes an element, indented or not): more than FHIR XML's bound, so E2B batches have their own
+    (e2b_xml_elements, room for 40 bytes an element). Past it the refusal says how to proceed."""
+    source = attacks.e2b_source(shared_dir)
+    bound = limits.limit("e2b_xml_elements")
+    assert bound >= 20_000_000 // 40 > limits.limit("xml_elements")  # at 40 bytes an element, as the examples
+    assert len(source) / len(xmlsafe.parse_bytes(source, "one.xml").root.xpath("//*")) > 40
+    xmlsafe.parse_bytes(attacks.e2b_many_elements(source, 300_000), "many.xml")
+    with pytest.raises(InputError, match=f"more than {bound} XML elements") as info:
+        xmlsafe.parse_bytes(attacks.e2b_many_elements(source, bound), "bomb.xml")
+    assert info.value.location.startswith("bomb.xml:") and "e2b_xml_elements" in info.value.hint
+
+
 def test_e2b_element_with_200k_attributes_is_refused_with_its_line(shared_dir: Path) -> None:
     data = attacks.e2b_one_element_attributes(attacks.e2b_source(shared_dir))
     with pytest.raises(InputError, match="200000 attributes") as info:
