@@ -155,13 +155,13 @@ class Plausibility:
     # -- chronology against exposure ------------------------------------------------------------------
 
     def role(self, statement: Json) -> str | None:
-        found = self._roles.get(id(statement), self)
-        if found is self:  # not looked up yet (exposure and causality ask for each drug more than once)
-            found = self._roles[id(statement)] = next(
+        known = id(statement)
+        if known not in self._roles:  # looked up once: exposure and causality ask for each drug more than once
+            self._roles[known] = next(
                 (key for e in extensions(statement, "drug_role")
                  if (key := code_list("drug_role").key_for_e2b(str(_dict(e.get("valueCoding")).get("code"))))),
                 None)
-        return found  # type: ignore[return-value]
+        return self._roles[known]
 
     def starts(self, statement: Json) -> list[str]:
         return [s for d in as_list(statement.get("dosage"))
@@ -449,8 +449,7 @@ class Plausibility:
                          f"{said}, so the E2B export would be refused", hint)
 
     def absent_spots(self) -> list[tuple[Json, str, str, str, str | None]]:
-        """(resource, FHIRPath tail, case-file path, E2B element, null flavor) of the absent values (the patient's
-        and parent's identity spots also when given)."""
+        """(resource, FHIRPath tail, case-file path, E2B element, null flavor) of every absent value."""
         patient = self.index.patient or {}
         name = _dict(next(iter(as_list(patient.get("name"))), {}))
         spots: list[tuple[Json, str, str, str, str | None]] = [
@@ -471,7 +470,7 @@ class Plausibility:
             spots += self.history_spots(parent, "patient.parent", "D.10.7.1.r")
             spots += self.past_drug_spots([r for r in parent if r.get("resourceType") == "MedicationStatement"],
                                           "patient.parent", "D.10.8.r")
-        # the many spots of reactions, tests and doses: placed only when absent (absent_reasons skips the rest)
+        # the many spots of reactions, tests and doses: their case paths made only when absent
         for event in self.index.section("reactions"):
             if flavor := read.primitive_absent(event, "date"):
                 spots.append((event, "date", self.case.of(event, "onset"), "E.i.4", flavor))
@@ -495,7 +494,7 @@ class Plausibility:
                 if isinstance(ident, dict) and str(ident.get("system", "")).endswith(".3.5"):
                     spots.append((study, f"identifier[{k}].value", "study.sponsor_number", "C.5.3",
                                   read.primitive_absent(ident, "value")))
-        return spots
+        return [spot for spot in spots if spot[4]]
 
     def case_file_spots(self) -> list[tuple[Json | None, str, str, str, str | None]]:
         """(None, "", case-file path, E2B element, null flavor) of every {absent: ...} of the case file, placed
