@@ -19,7 +19,7 @@ from reporter import config
 from reporter.e2b import rules, transmission, xmlw, xsd
 from reporter.e2b.context import Ctx, Json, identifier_value
 from reporter.e2b.dates import now_ts, to_ts
-from reporter.e2b.dictionary import Receiver, receiver, receiver_names
+from reporter.e2b.dictionary import Receiver, dictionary, receiver, receiver_names
 from reporter.e2b.issues import E2BCheck, e2b_issue
 from reporter.e2b.write.section_c import (
     report_characteristics,
@@ -196,11 +196,9 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
 
 def _not_sent_issue(n: int, number: str, profile: Receiver) -> Issue:
     """What the case holds that the receiver's profile has no place for (another region's element)."""
-    from reporter.e2b.dictionary import dictionary
-
     places = [name for name in receiver_names() if receiver(name).regional_element(number)]
     element = dictionary().elements.get(number)
-    spec = receiver(places[0]).regional_element(number) or {} if places else {}
+    spec = (receiver(places[0]).regional_element(number) or {}) if places else {}
     name = element.name if element is not None else spec.get("name") or number
     return e2b_issue("information", "E2B-NOT-SENT", f"{number} (case {n})",
                      f"the case holds {name} ({number}), which the {profile.name} receiver does not take: not sent",
