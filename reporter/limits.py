@@ -183,10 +183,11 @@ def _xml_tree_within(root, max_elements: int, max_attributes: int, max_depth: in
     return count(root) <= max_elements and not attributes(root, over=max_attributes + 1) and not deeper(root)
 
 
-def check_xml_tree(root, source: str, elements: str = "xml_elements") -> None:
+def check_xml_tree(root, source: str, elements: str = "xml_elements", hint: str | None = None) -> None:
     """Refuse XML with too many elements, too many attributes on one element, or too deep nesting.
     lxml parses such documents quickly; what follows (schema labels, model conversion) would not.
-    `elements`: the limit that bounds the element count (an E2B batch of many reports has its own)."""
+    `elements`: the limit that bounds the element count (an E2B batch of many reports has its own), `hint`
+    what to do when it is passed."""
     max_elements, max_attributes, max_depth = limit(elements), limit("xml_attributes"), limit("xml_depth")
     if _xml_tree_within(root, max_elements, max_attributes, max_depth):
         return
@@ -195,8 +196,7 @@ def check_xml_tree(root, source: str, elements: str = "xml_elements") -> None:
         count += 1
         if count > max_elements:
             raise InputError(f"more than {max_elements} XML elements", location=f"{source}:{element.sourceline}",
-                             hint=f"send fewer reports per file, or raise {elements} in mappings/limits.yaml"
-                             if elements != "xml_elements" else None)
+                             hint=hint)
         if len(element.attrib) > max_attributes:
             raise InputError(f"element has {len(element.attrib)} attributes (at most {max_attributes})",
                              location=f"{source}:{element.sourceline}")

@@ -98,7 +98,9 @@ def parse_bytes(data: bytes, source: str = "<input>") -> Loaded:
         raise InputError(f"malformed XML: {exc.msg}", location=where) from None
     from reporter.limits import check_xml_tree
 
-    check_xml_tree(root, source, "e2b_xml_elements")  # element/attribute counts bound the schema check and import
+    # element/attribute counts bound the schema check and the import
+    check_xml_tree(root, source, "e2b_xml_elements",
+                   hint="send fewer reports per file, or raise e2b_xml_elements in mappings/limits.yaml")
     tree = root.getroottree()
     if tree.docinfo.doctype:  # belt and braces: the byte scan above should already have refused it
         raise InputError("XML declares a DOCTYPE; DTDs and entities are refused", location=source)
