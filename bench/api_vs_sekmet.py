@@ -102,8 +102,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def workload(name: str, proc: subprocess.Popen, base: str, headers: dict, demos: list[dict],
-             args: argparse.Namespace) -> list[dict]:
-    """create, read and _lastUpdated search against one server; each result with the server's CPU time."""
+             args: argparse.Namespace, ops: tuple[str, ...] = ("create", "read", "search _lastUpdated"),
+             served: list[bytes] | None = None) -> list[dict]:
+    """create, read and _lastUpdated search (or those of `ops`) against one server; each result with the
+    server's CPU time. `served` gets the body of the last read answered."""
     run = uuid.uuid4().hex[:6]
     bodies = [json.dumps(renamed(demos[i % len(demos)], f"{run}-c{i}")) for i in range(args.requests)]
     ids: list[str] = []
@@ -122,6 +124,8 @@ def workload(name: str, proc: subprocess.Popen, base: str, headers: dict, demos:
     def read(session, i):
         r = session.get(f"{base}/Bundle/{rng.choice(ids)}", headers=headers, timeout=60)
         encodings.add(r.headers.get("Content-Encoding") or "none")
+        if served is not None and r.status_code == 200:
+            served[:] = [r.content]
         return lambda: r.status_code == 200 and orjson.loads(r.content).get("resourceType") == "Bundle"
 
     since: list[str] = []
@@ -135,6 +139,8 @@ def workload(name: str, proc: subprocess.Popen, base: str, headers: dict, demos:
     results = []
     encodings: set[str] = set()  # Content-Encoding of the answers to reads and searches
     for op, fn in (("create", create), ("read", read), ("search _lastUpdated", search)):
+        if op not in ops:
+            continue
         if op == "search _lastUpdated":
             since.append(sorted(created)[len(created) // 4])  # three quarters of the cases match: full pages
         cpu0 = tree_cpu(proc.pid)
@@ -171,27 +177,34 @@ def main() -> None:
                   f"{r['cpu_ms']:>10.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}  "
                   f"{'/'.join(sorted(r['encoding'])) if r['op'] != 'create' else ''}")
         failed = failed or any(r["errors"] for r in results)
-    print("\nratio ours/sekmet (target 3x; our p99 target < 50 ms for read and search)")
-    print(f"{'operation':<20} {'encoding':<9} {'per wall s':>10} {'per CPU s':>10} {'our p99 ms':>10} "
-          f"{'their p99 ms':>12}")
+    print("\nratio ours/sekmet (target 3x; our p99 target < 50 ms for read and search); the floor: the same "
+          "ratio for\na Flask route under gunicorn that answers from memory (bench/flask_floor.py), the most a "
+          "Flask app can reach")
+    print(f"{'operation':<20} {'encoding':<9} {'per wall s':>10} {'per CPU s':>10} {'floor CPU':>10} "
+          f"{'our p99 ms':>10} {'their p99 ms':>12}")
     for encoding, results in passes:
         theirs = {r["op"]: r for r in results if r["server"] == "sekmet-fhir"}
+        floors = {r["op"]: r for r in results if r["server"] == "flask floor"}
         for ours in (r for r in results if r["server"] == "ae-reporter"):
             ref = theirs[ours["op"]]
             wall = ours["rps"] / ref["rps"] if ref["rps"] else float("nan")
             cpu = ref["cpu_ms"] / ours["cpu_ms"] if ours["cpu_ms"] else float("nan")
-            print(f"{ours['op']:<20} {encoding:<9} {wall:>9.2f}x {cpu:>9.2f}x {ours['p99_ms']:>10.1f} "
+            floor = floors.get(ours["op"])
+            floor_cpu = f"{ref['cpu_ms'] / floor['cpu_ms']:>9.2f}x" if floor and floor["cpu_ms"] else f"{'':>10}"
+            print(f"{ours['op']:<20} {encoding:<9} {wall:>9.2f}x {cpu:>9.2f}x {floor_cpu} {ours['p99_ms']:>10.1f} "
                   f"{ref['p99_ms']:>12.1f}")
     if failed:
         raise SystemExit(1)
 
 
 def run_pass(encoding: str, demos: list[dict], args: argparse.Namespace) -> list[dict]:
-    """Both servers, one after the other, each on a fresh database, with this Accept-Encoding."""
+    """Both servers and the Flask floor, one after the other, each server on a fresh database, with this
+    Accept-Encoding."""
     from reporter.store import CaseStore
     from reporter.store.tokens import create_token
 
     results: list[dict] = []
+    served: list[bytes] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "sekmet").mkdir()
@@ -210,10 +223,38 @@ def run_pass(encoding: str, demos: list[dict], args: argparse.Namespace) -> list
         try:
             headers = {"Authorization": f"Bearer {token}", "Content-Type": JSON, "Accept": JSON,
                        "Accept-Encoding": encoding}
-            results += workload("ae-reporter", proc, base, headers, demos, args)
+            results += workload("ae-reporter", proc, base, headers, demos, args, served=served)
+        finally:
+            stop(proc)
+        proc, base = start_floor(args.threads)
+        try:
+            requests.put(base.replace("/fhir", "/floor/body"), data=served[0], timeout=10).raise_for_status()
+            headers = {"Content-Type": JSON, "Accept": JSON, "Accept-Encoding": encoding}
+            results += workload("flask floor", proc, base, headers, demos, args, ops=("create", "read"))
         finally:
             stop(proc)
     return results
+
+
+def start_floor(threads: int) -> tuple[subprocess.Popen, str]:
+    """bench/flask_floor.py under gunicorn as ours runs (one worker, `threads` threads)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.flask_floor:app"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}/fhir"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"flask floor exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            requests.get(f"{base}/Bundle/probe", timeout=2)
+            return proc, base
+        except requests.RequestException:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("flask floor did not start within 60 s")
 
 
 if __name__ == "__main__":
