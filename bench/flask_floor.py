@@ -1,9 +1,10 @@
 """The least a Flask app under gunicorn can do for a FHIR read or create: the floor of `api_vs_sekmet.py`.
 
 `GET /fhir/Bundle/<id>` answers bytes held in memory (set by `PUT /floor/body`, a stored Bundle as our server
-serves it); `POST /fhir/Bundle` reads the JSON body and answers 201 with a small resource. No token check, no
-database, no validation, no audit (gzip when asked, as ours): what is left is gunicorn's HTTP handling, Flask's request and response
-objects and the socket. A ratio to sekmet-fhir above what this floor allows cannot come from our code.
+serves it), gzip-compressed when asked as ours; `POST /fhir/Bundle` reads the JSON body and answers 201 with a
+small resource. No token check, no database, no validation, no audit: what is left is gunicorn's HTTP handling,
+Flask's request and response objects and the socket. A ratio to sekmet-fhir above what this floor allows
+cannot come from our code.
 
 Run by the benchmark: gunicorn bench.flask_floor:app
 """

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.orm import Session
 
 from reporter.store.schema import AuditEvent
@@ -80,28 +80,29 @@ PG_CHAIN_LOCK = 72_340_010  # the advisory lock every append takes on PostgreSQL
 _LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PG_CHAIN_LOCK)
 
 
-def _head(session: Session) -> str:
-    return session.connection().execute(_HEAD).scalar() or ""
+def _head(conn: Connection) -> str:
+    return conn.execute(_HEAD).scalar() or ""
 
 
 _HEAD = select(AuditEvent.__table__.c.hash).order_by(AuditEvent.__table__.c.id.desc()).limit(1)
 
 
-def append(session: Session, *, recorded: datetime, subtype: str, action: str, outcome: str, agent: str,
+def append(session: Session | Connection, *, recorded: datetime, subtype: str, action: str, outcome: str, agent: str,
            kind: str = "rest", source: str | None = None, entity: str | None = None,
            case_id: str | None = None, query: str | None = None, reason: str | None = None,
            detail: str | None = None) -> None:
-    """Add one row to the chain inside the caller's transaction (a write transaction: write_session or
-    side_write_session), under the chain's lock."""
+    """Add one row to the chain inside the caller's transaction (a write transaction: write_session,
+    side_write_session or side_write_connection), under the chain's lock."""
+    conn = session.connection() if isinstance(session, Session) else session
     fields = {"recorded": recorded, "type": kind, "subtype": clean(subtype, 32) or "unknown", "action": action,
               "outcome": outcome, "agent": clean(agent, 128) or "anonymous", "source": clean(source, 64),
               "entity": clean(entity, 255), "case_id": clean(case_id, 64), "query": clean(query, 2000),
               "reason": clean(reason, 2000), "detail": clean(detail, 2000)}
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK_CHAIN)  # then the head below is the last committed row (read committed)
-    prev = _head(session)
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_CHAIN)  # then the head below is the last committed row (read committed)
+    prev = _head(conn)
     # a Core INSERT (no ORM instance to build and flush): every API read appends one of these
-    session.execute(_INSERT, {**fields, "prev_hash": prev, "hash": row_hash(prev, fields)})
+    conn.execute(_INSERT, {**fields, "prev_hash": prev, "hash": row_hash(prev, fields)})
 
 
 _INSERT = insert(AuditEvent.__table__)
