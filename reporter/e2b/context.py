@@ -112,14 +112,15 @@ def ts(value: str | None) -> str | None:
 
 def uuid_of(resource: Json) -> str:
     """The id to write as an II root: the E2B id an imported resource was received with, else the
-    resource id (a UUID as is, anything else turned into a stable uuid5)."""
+    resource id (a UUID as is; anything else, such as a server's `12`, turned into a stable uuid5 of
+    `Type/id`, since a server numbers each type on its own: MedicationStatement/1 is not AdverseEvent/1)."""
     from reporter.e2b.origin import e2b_id
 
     received = e2b_id(resource)
     if received:
         return received
     rid = resource.get("id", "")
-    return rid if UUID_RE.match(rid) else str(uuid.uuid5(uuid.NAMESPACE_URL, rid))
+    return rid if UUID_RE.match(rid) else str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource.get('resourceType')}/{rid}"))
 
 
 def ucum(quantity: Json | None) -> tuple[str | None, str | None]:

@@ -23,6 +23,7 @@ class BundleIndex:
         self.bundle = bundle
         self.by_url: dict[str, Json] = {}
         self.by_type: dict[str, list[Json]] = {}
+        self._keys: dict[int, str] = {}  # id(resource) -> its key (see key_of)
         self._sections: dict[str, Json] | None = None  # by code, once looked up
         self._listed: dict[str, list[Json]] = {}  # the resources of a section, by key, once looked up
         entries = bundle.get("entry") if isinstance(bundle, dict) else None
@@ -34,11 +35,15 @@ class BundleIndex:
             rtype = rtype if isinstance(rtype, str) else ""
             self.by_type.setdefault(rtype, []).append(resource)
             full_url = entry.get("fullUrl")
+            rid = resource.get("id")
+            relative = f"{rtype}/{rid}" if isinstance(rid, str) and rid else None
             if isinstance(full_url, str) and full_url:
                 self.by_url[full_url] = resource
-            rid = resource.get("id")
-            if isinstance(rid, str) and rid:
-                self.by_url.setdefault(f"{rtype}/{rid}", resource)
+                self._keys[id(resource)] = full_url
+            elif relative:
+                self._keys[id(resource)] = relative
+            if relative:
+                self.by_url.setdefault(relative, resource)
 
     def all(self, resource_type: str) -> list[Json]:
         return self.by_type.get(resource_type, [])
@@ -48,11 +53,36 @@ class BundleIndex:
         return found[0] if found else None
 
     def resolve(self, reference: Json | str | None) -> Json | None:
+        """The entry resource a reference (or its string) points at, however it is written: the entry's fullUrl
+        (urn:uuid:..., or a server's absolute URL), `Type/id`, or either with a version (`.../_history/2`)."""
         if isinstance(reference, dict):
             reference = reference.get("reference")
         if not isinstance(reference, str) or not reference:
             return None
-        return self.by_url.get(reference)
+        found = self.by_url.get(reference)
+        if found is None and "/_history/" in reference:
+            found = self.by_url.get(reference.split("/_history/", 1)[0])
+        return found
+
+    def key_of(self, resource: Json) -> str:
+        """One name per entry resource, whatever form the references to it take: its fullUrl (else `Type/id`,
+        else a name no reference can have). Readers that match references compare keys (`key`), never the
+        strings as written."""
+        found = self._keys.get(id(resource))
+        if found is None:
+            rid = resource.get("id")
+            found = f"{resource.get('resourceType')}/{rid}" if isinstance(rid, str) and rid else f"#{id(resource)}"
+        return found
+
+    def key(self, reference: Json | str | None) -> str:
+        """The key of what a reference points at (see key_of); a reference that resolves to no entry keeps its
+        own text (so two such references match only when written alike)."""
+        found = self.resolve(reference)
+        if found is not None:
+            return self.key_of(found)
+        if isinstance(reference, dict):
+            reference = reference.get("reference")
+        return reference if isinstance(reference, str) else ""
 
     @property
     def composition(self) -> Json | None:

@@ -75,22 +75,20 @@ class CaseReader:
     def __init__(self, bundle: Json, index: read.BundleIndex | None = None) -> None:
         self.index = index if index is not None else read.BundleIndex(bundle)
         self.comp = self.index.composition or {}
-        # drug and reaction keys by the reference that points at them
+        # drug and reaction keys by the entry's key (BundleIndex.key_of: references may be written as
+        # urn:uuid, Type/id or a server's absolute URL)
         self.drug_keys: dict[str, str] = {}
         for n, statement in enumerate(self.index.section("drugs"), start=1):
-            key = read.ext_value(statement, "case_key") or f"drug-{n}"
-            for ref in (f"urn:uuid:{statement.get('id')}", f"MedicationStatement/{statement.get('id')}"):
-                self.drug_keys[ref] = key
+            self.drug_keys[self.index.key_of(statement)] = read.ext_value(statement, "case_key") or f"drug-{n}"
         self.reaction_keys: dict[str, str] = {}
         for n, event in enumerate(self.index.section("reactions"), start=1):
-            key = read.ext_value(event, "case_key") or f"reaction-{n}"
-            for ref in (f"urn:uuid:{event.get('id')}", f"AdverseEvent/{event.get('id')}"):
-                self.reaction_keys[ref] = key
+            self.reaction_keys[self.index.key_of(event)] = read.ext_value(event, "case_key") or f"reaction-{n}"
 
     # -- times ----------------------------------------------------------------------------------------
 
     def relative(self, rel: read.Relative) -> Json:
-        out: Json = {"value": rel.value, "unit": rel.unit, "drug": self.drug_keys.get(rel.drug_reference, "")}
+        drug = self.drug_keys.get(self.index.key(rel.drug_reference), "")
+        out: Json = {"value": rel.value, "unit": rel.unit, "drug": drug}
         if rel.anchor != "first-dose":
             out["anchor"] = rel.anchor
         for key in ("qualifier", "high", "as_stated"):
@@ -431,7 +429,7 @@ class CaseReader:
         """The reaction; `timing_only`: its id, term (required), onset, end and duration only."""
         concept = _d(event.get("event"))
         out: Json = {
-            "id": read.ext_value(event, "case_key") or self.reaction_keys.get(f"urn:uuid:{event.get('id')}"),
+            "id": read.ext_value(event, "case_key") or self.reaction_keys.get(self.index.key_of(event)),
             "verbatim": concept.get("text"),
             "meddra": _meddra_of(concept),
             "onset": self.when(event, "date"),
@@ -537,7 +535,7 @@ class CaseReader:
         stated onset intervals of its reactions only."""
         medication = self.index.resolve(statement.get("medicationReference")) or {}
         concept = _d(medication.get("code") or statement.get("medicationCodeableConcept"))
-        key = read.ext_value(statement, "case_key") or self.drug_keys.get(f"urn:uuid:{statement.get('id')}")
+        key = read.ext_value(statement, "case_key") or self.drug_keys.get(self.index.key_of(statement))
         out: Json = {
             "id": key,
             "role": _key_for("drug_role", read.ext_value(statement, "drug_role"))
@@ -619,16 +617,14 @@ class CaseReader:
         return out
 
     def drug_reactions(self, statement: Json, timing_only: bool = False) -> list[Json]:
-        refs = {f"urn:uuid:{statement.get('id')}", f"MedicationStatement/{statement.get('id')}"}
         links = []
         for event in self.index.section("reactions"):
             for entity in read.as_list(event.get("suspectEntity")):
-                if _d(_d(entity).get("instance")).get("reference") not in refs:
+                if self.index.resolve(_d(_d(entity).get("instance"))) is not statement:
                     continue
                 interval = read.extension(entity, "onset_interval")
                 link: Json = {
-                    "reaction": read.ext_value(event, "case_key")
-                    or self.reaction_keys.get(f"urn:uuid:{event.get('id')}"),
+                    "reaction": read.ext_value(event, "case_key") or self.reaction_keys.get(self.index.key_of(event)),
                     "onset_after_first_dose": _quantity(read.sub_value(interval, "afterFirstDose")),
                     "onset_after_last_dose": _quantity(read.sub_value(interval, "afterLastDose")),
                 }

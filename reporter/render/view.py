@@ -169,11 +169,9 @@ class _Extractor:
             return [r for r in found if isinstance(r, dict) and r.get("resourceType") == resource_type]
         return [r for r in self.index.all(resource_type) if isinstance(r, dict)]
 
-    def _url_of(self, resource: Json) -> str | None:
-        for url, res in self.index.by_url.items():
-            if res is resource and url.startswith("urn:"):
-                return url
-        return f"{resource.get('resourceType')}/{resource.get('id')}" if resource.get("id") else None
+    def _url_of(self, resource: Json) -> str:
+        """The resource's key (BundleIndex.key_of), which relative times name their drug by (`When.ref`)."""
+        return self.index.key_of(resource)
 
     def _resolve(self, ref: Any) -> Json:
         try:
@@ -221,7 +219,8 @@ class _Extractor:
             if isinstance(node, dict):
                 rel = _relative(node) if node.get("url") == ext("relative_time") else None
                 if rel is not None and rel.anchor != "last-dose":
-                    counts[rel.drug_reference] = counts.get(rel.drug_reference, 0) + 1
+                    key = self.index.key(rel.drug_reference)
+                    counts[key] = counts.get(key, 0) + 1
                 for value in node.values():
                     walk(value)
             elif isinstance(node, list):
@@ -232,8 +231,7 @@ class _Extractor:
         return counts
 
     def _counted_from(self, statement: Json) -> bool:
-        url = self._url_of(statement)
-        return bool(url and self.refs.get(url))
+        return bool(self.refs.get(self._url_of(statement)))
 
     def _choose_anchor(self) -> Json | None:
         self.refs = self._relative_refs()
@@ -242,7 +240,7 @@ class _Extractor:
             return dated[0]
         counted = sorted((s for s in self.suspects + self.statements if self._counted_from(s)),
                          key=lambda s: (self._role(s) not in ("suspect", "interacting"),
-                                        -self.refs.get(self._url_of(s) or "", 0)))
+                                        -self.refs.get(self._url_of(s), 0)))
         if counted:
             return counted[0]
         return self.suspects[0] if self.suspects else None
@@ -304,7 +302,7 @@ class _Extractor:
             base = self._drug_day(target, rel.anchor)
             if base is not None:
                 day = base + rel.value * per_day
-        return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=rel.drug_reference,
+        return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=self.index.key(rel.drug_reference),
                     from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated)
 
     def _drug_day(self, statement: Json, anchor: str, depth: int = 0) -> float | None:
@@ -567,7 +565,7 @@ class _Extractor:
         out = []
         if not self.suspects:
             self.gaps.append("Suspect drug (MedicationStatement with role suspect)")
-        for index, statement in enumerate(self.statements):
+        for statement in self.statements:
             med = self._resolve(statement.get("medicationReference"))
             substances = tuple(
                 t for t in (_concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient"))) if t)
@@ -594,7 +592,7 @@ class _Extractor:
                     batch=_s(_safe_ext_value(dosage, "dosage_batch")),
                 ))
             out.append(DrugView(
-                key=self._url_of(statement) or f"d{index}",
+                key=self._url_of(statement),
                 role=self._role(statement),
                 product=self.drug_name(statement) or Missing(),
                 substances=substances,

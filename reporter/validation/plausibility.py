@@ -191,8 +191,7 @@ class Plausibility:
         if _num(first.get("value")) is not None and _num(first.get("value")) < 0:  # type: ignore[operator]
             return True
         relative = read.relative_time(event, "date")
-        target = f"urn:uuid:{statement.get('id')}"
-        if relative and relative.drug_reference == target and relative.anchor == "first-dose":
+        if relative and relative.anchor == "first-dose" and self.index.resolve(relative.drug_reference) is statement:
             return relative.value < 0
         onset = event.get("date")
         starts = [d for s in self.starts(statement) if (d := date_floor(s))]

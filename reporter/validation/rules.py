@@ -128,10 +128,10 @@ class RuleChecker:
                 self.add("warning", "ICSR-REACTION-MEDDRA", self.path(event, "event"),
                          "the reaction has no MedDRA code; E2B(R3) requires the MedDRA LLT (E.i.2.1b)",
                          "code the verbatim term in MedDRA")
-        linked = {_str(_dict(se.get("instance")).get("reference")) for e in events
-                  for se in as_list(e.get("suspectEntity")) if isinstance(se, dict)}
+        linked = {id(target) for e in events for se in as_list(e.get("suspectEntity")) if isinstance(se, dict)
+                  if (target := index.resolve(_dict(se.get("instance")))) is not None}
         for statement, role in zip(statements, roles, strict=True):
-            if role and _str(role.get("code")) in suspect_codes and f"urn:uuid:{statement.get('id')}" not in linked:
+            if role and _str(role.get("code")) in suspect_codes and id(statement) not in linked:
                 self.add("warning", "ICSR-SUSPECT-UNLINKED", self.path(statement),
                          "this suspect drug is not assessed against any reaction (G.k.9.i)",
                          "list the reactions the drug is suspected of under the drug's reactions")

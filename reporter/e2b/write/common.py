@@ -43,8 +43,8 @@ def product_code(kind: Node, concept: Json | None) -> None:
             return
 
 
-def describe_relative(relative: read.Relative, drug_names: dict[str, str]) -> str:
-    drug = drug_names.get(relative.drug_reference, "the drug")
+def describe_relative(relative: read.Relative, drug_name: str | None) -> str:
+    drug = drug_name or "the drug"
     anchor = "first" if relative.anchor == "first-dose" else "last"
     value = int(relative.value) if float(relative.value).is_integer() else relative.value
     units = {"d": "day", "wk": "week", "mo": "month", "a": "year", "h": "hour", "min": "minute"}

@@ -41,7 +41,7 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
         leaf(node, "effectiveTime", nullFlavor=flavor or "UNK")
         relative = read.relative_time(obs, "effectiveDateTime")  # only a date left out can be relative
         if relative:
-            notes.insert(0, describe_relative(relative, relative_notes))
+            notes.insert(0, describe_relative(relative, relative_notes.get(ctx.index.key(relative.drug_reference))))
     quantity = obs.get("valueQuantity")
     if quantity:
         value = el(node, "value", xsi_type="IVL_PQ")

@@ -19,20 +19,17 @@ from reporter.e2b.xmlw import Node, el, leaf, observation, wrap
 from reporter.fhir import read
 from reporter.tables import code_list, routes
 
-Links = dict[str, list[tuple[Json, Json]]]   # drug reference -> [(AdverseEvent, suspectEntity)]
+Links = dict[str, list[tuple[Json, Json]]]   # the drug's key (BundleIndex.key) -> [(AdverseEvent, suspectEntity)]
 
 
 def drug_links(ctx: Ctx) -> Links:
+    """The reactions each drug is suspected of, by the drug's key: a server's Bundle refers to its entries
+    as `MedicationStatement/12` or by absolute URL where ours writes urn:uuid."""
     links: Links = {}
     for event in ctx.index.section("reactions"):
         for entity in event.get("suspectEntity") or []:
-            ref = (entity.get("instance") or {}).get("reference", "")
-            links.setdefault(ref, []).append((event, entity))
+            links.setdefault(ctx.index.key(entity.get("instance")), []).append((event, entity))
     return links
-
-
-def drug_ref(statement: Json) -> str:
-    return f"urn:uuid:{statement['id']}"
 
 
 def drugs(ctx: Ctx, role: Node, links: Links, names: dict[str, str]) -> None:
@@ -41,7 +38,7 @@ def drugs(ctx: Ctx, role: Node, links: Links, names: dict[str, str]) -> None:
         return
     organizer = category_organizer(ctx, role, "4")
     for statement in statements:
-        drug(ctx, organizer, statement, links.get(drug_ref(statement), []), names)
+        drug(ctx, organizer, statement, links.get(ctx.index.key_of(statement), []), names)
 
 
 def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Json]],
@@ -93,7 +90,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
                 and coding.get("system") == f"urn:oid:{fda['value_system']}":
             leaf(observation(admin, "outboundRelationship2", "REFR", "9", OBS, "FDAAddDrugInformation"), "value",
                  xsi_type="CE", code=coding["code"], codeSystem=fda["value_system"])
-    text = additional_text(statement, links)
+    text = additional_text(ctx, statement, links)
     if text:
         leaf(observation(admin, "outboundRelationship2", "REFR", "2", OBS, "additionalInformation"), "value",
              xsi_type="ST", text=text)
@@ -226,7 +223,7 @@ def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json)
     explicit = read.extension(entity, "onset_interval")
     found = {"SAS": read.sub_value(explicit, "afterFirstDose"), "SAE": read.sub_value(explicit, "afterLastDose")}
     relative = read.relative_time(event, "date")
-    if relative and relative.drug_reference == drug_ref(statement):
+    if relative and ctx.index.resolve(relative.drug_reference) is statement:
         key = "SAS" if relative.anchor == "first-dose" else "SAE"
         if not found[key]:
             found[key] = {"value": relative.value, "code": relative.unit}
@@ -357,7 +354,7 @@ def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     ctx.ich(performer, "code", "3", 21)
 
 
-def additional_text(statement: Json, links: list[tuple[Json, Json]]) -> str | None:
+def additional_text(ctx: Ctx, statement: Json, links: list[tuple[Json, Json]]) -> str | None:
     """G.k.11: the drug's notes, plus dechallenge per reaction (E2B(R3) has no dechallenge element)."""
     parts = [n.get("text") for n in statement.get("note") or [] if n.get("text")]
     labels = code_list("dechallenge").codes
@@ -369,7 +366,7 @@ def additional_text(statement: Json, links: list[tuple[Json, Json]]) -> str | No
             display = labels[code].display if code in labels else code
             parts.append(f"Dechallenge for {name}: {display}")
         onset = read.relative_time(event, "date")
-        if onset and onset.drug_reference == drug_ref(statement) and (onset.as_stated or onset.phrase()):
+        if onset and ctx.index.resolve(onset.drug_reference) is statement and (onset.as_stated or onset.phrase()):
             # G.k.9.i.3 holds a number and a unit: the author's qualifier or range is said here
             parts.append(f"Onset of {name}: {onset.as_stated or onset.phrase()} after the "
                          f"{'last' if onset.anchor == 'last-dose' else 'first'} dose, as the source states "
@@ -382,7 +379,7 @@ def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
     for statement in ctx.index.section("drugs"):
         drug_role(ctx, assessment, statement)
     for statement in ctx.index.section("drugs"):
-        for event, entity in links.get(drug_ref(statement), []):
+        for event, entity in links.get(ctx.index.key_of(statement), []):
             for assessment_ in entity.get("causality") or []:
                 causality(assessment, statement, event, assessment_)
 
