@@ -116,6 +116,7 @@ def import_loaded(loaded: xmlsafe.Loaded, stages: dict[str, float] | None = None
                 result.batch_problems.append(str(problem))
             else:
                 bad.setdefault(messages.index(message), []).append(str(problem))
+    xmlsafe.local_type_names(batch)  # after the XSD, which reads the prefixes as declared
     tick("xsd")
     for i, message in enumerate(messages):
         report = ImportedReport(i + 1, message.sourceline, _id(message, "1"), _id(message, "2"))

@@ -1,0 +1,103 @@
+"""An E2B(R3) file reads as the same case whatever XML form its sender's tools write it in.
+
+The same report can come as UTF-8 or UTF-16, pretty-printed or on one line, with a byte-order mark and CRLF
+line ends, with comments and processing instructions, and with the HL7 v3 namespace bound to a prefix
+(`<v3:PORR_IN049016UV xmlns:v3="urn:hl7-org:v3">`, where xsi:type values name the type through that prefix:
+`xsi:type="v3:IVL_TS"`). The prefixed form once lost every dosage period, start and stop date and every
+reaction onset written in a typed effectiveTime, without a problem reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from reporter.e2b import importer, xmlsafe
+from reporter.fhir.to_case import bundle_to_case
+
+INPUTS = sorted((Path(__file__).parent / "inputs").glob("*.xml"))
+
+
+def prefixed(raw: bytes, prefix: str = "v3") -> bytes:
+    """The v3 namespace bound to `prefix` on the root instead of declared the default, every v3 element
+    named through it, and every xsi:type with it (as a QName must then be written)."""
+    text = raw.decode("utf-8")
+    text = text.replace('xmlns="urn:hl7-org:v3"', f'xmlns:{prefix}="urn:hl7-org:v3"')
+    text = re.sub(r"<(/?)([A-Za-z_][\w.-]*)(?=[\s/>])", rf"<\1{prefix}:\2", text)
+    text = re.sub(r'xsi:type="([A-Za-z_][\w.-]*)"', rf'xsi:type="{prefix}:\1"', text)
+    return text.encode("utf-8")
+
+
+def utf16(raw: bytes) -> bytes:
+    return etree.tostring(etree.fromstring(raw), xml_declaration=True, encoding="UTF-16")
+
+
+def one_line(raw: bytes) -> bytes:
+    parser = etree.XMLParser(remove_blank_text=True)
+    return etree.tostring(etree.fromstring(raw, parser), xml_declaration=True, encoding="UTF-8")
+
+
+def bom_crlf(raw: bytes) -> bytes:
+    return b"\xef\xbb\xbf" + raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def commented(raw: bytes) -> bytes:
+    return raw.replace(b"<controlActProcess", b"<!-- exported by PV system 9.2 --><?pv-tool mode=live?>"
+                                              b"<controlActProcess", 1)
+
+
+FORMS: dict[str, Callable[[bytes], bytes]] = {
+    "prefixed": prefixed, "utf-16": utf16, "one-line": one_line, "bom-crlf": bom_crlf, "commented": commented,
+}
+
+
+def _read(content: bytes) -> list[tuple]:
+    """What an import makes of a file: per report, whether it was read, its case, problems and deviations."""
+    result = importer.import_loaded(xmlsafe.parse_bytes(content, "received.xml"))
+    return [(r.ok, r.problems, sorted(r.deviations),
+             json.dumps(bundle_to_case(r.bundle).model_dump(mode="json"), sort_keys=True) if r.bundle else None)
+            for r in result.reports]
+
+
+def _same_case_in_every_form(raw: bytes, form: str) -> None:
+    written = FORMS[form](raw)
+    assert written != raw
+    assert _read(written) == _read(raw)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.stem)
+def test_a_file_reads_the_same_in_every_form(path: Path, form: str, e2b_schema_dir: Path) -> None:
+    _same_case_in_every_form(path.read_bytes(), form)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_the_shared_examples_read_the_same_in_every_form(form: str, shared_dir: Path, e2b_schema_dir: Path) -> None:
+    """FDA's FAERS examples and the ICH-derived ones (other senders' layouts than ours)."""
+    paths = [*sorted((shared_dir / "e2b" / "examples" / "fda-faers-2022").glob("*.xml")),
+             *sorted((shared_dir / "e2b" / "examples" / "ich-derived").glob("*.xml"))]
+    assert paths
+    for path in paths:
+        _same_case_in_every_form(path.read_bytes(), form)
+
+
+def test_the_prefixed_form_is_valid_against_the_schema(e2b_schema_dir: Path) -> None:
+    """The variant the readers must handle is a correct E2B file, not a broken one they happen to accept."""
+    result = importer.import_loaded(xmlsafe.parse_bytes(prefixed(INPUTS[0].read_bytes()), "received.xml"))
+    assert result.schema_checked and not result.batch_problems
+    assert all(not r.problems for r in result.reports)
+
+
+def test_only_types_named_through_the_v3_namespace_lose_their_prefix() -> None:
+    root = etree.fromstring(
+        b'<v3:a xmlns:v3="urn:hl7-org:v3" xmlns:o="urn:other" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        b'<v3:b xsi:type="v3:IVL_TS"/><v3:c xsi:type="o:IVL_TS"/><v3:d xsi:type=" PQ "/><v3:e xsi:type="ST"/>'
+        b'<v3:f xmlns:w="urn:hl7-org:v3" xsi:type="w:CE"/><g xmlns="urn:hl7-org:v3" xsi:type=" BL "/></v3:a>')
+    xmlsafe.local_type_names(root)
+    # " PQ " names a type of no namespace here (no default namespace is declared): left as written
+    assert [n.get(f"{{{xmlsafe.XSI}}}type") for n in root] == ["IVL_TS", "o:IVL_TS", " PQ ", "ST", "CE", "BL"]
