@@ -72,3 +72,14 @@ def test_ack_without_code_is_refused(tmp_path: Path) -> None:
         read_ack(bad)
     result = CliRunner().invoke(main, ["ack", str(bad)])
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_an_ack_with_padded_codes_reads_the_same(acks: Path, tmp_path: Path) -> None:
+    """The receiver's tools may put spaces around codes (the HL7 token types collapse them)."""
+    import re
+
+    raw = (acks / "R3ack-positive.ack").read_bytes()
+    padded = tmp_path / "padded.ack"
+    padded.write_bytes(re.sub(rb'( (?:code|typeCode)=")([^"]*)"', rb'\1 \2 "', raw))
+    assert padded.read_bytes() != raw
+    assert read_ack(padded).to_json() == read_ack(acks / "R3ack-positive.ack").to_json()

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from lxml import etree
 
-from reporter.e2b import xmlsafe
+from reporter.e2b import canonical, xmlsafe
 from reporter.e2b.xmlsafe import NS, XSI
 from reporter.errors import InputError
 from reporter.paths import mappings_dir
@@ -130,6 +130,7 @@ def parse_ack(loaded: xmlsafe.Loaded) -> BatchAck:
     """Read an MCCI_IN200101UV01 acknowledgement."""
     xmlsafe.expect_root(loaded, "MCCI_IN200101UV01")
     root = loaded.root
+    canonical.canonicalize(root)  # codes as the receiver's tools wrote them, whitespace and prefixes aside
     batch = BatchAck(
         ack_batch_number=_ext(root, "h:id", "ack_batch_number"),
         ack_sender=_ext(root, "h:sender/h:device/h:id", "ack_batch_sender"),

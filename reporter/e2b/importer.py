@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from reporter.e2b import coverage, origin, schemacheck, to_case, transmission, xmlsafe
+from reporter.e2b import canonical, coverage, origin, schemacheck, to_case, transmission, xmlsafe
 from reporter.e2b.read.reader import compiled
 from reporter.e2b.xmlsafe import HL7
 from reporter.errors import E2BError
@@ -116,7 +116,7 @@ def import_loaded(loaded: xmlsafe.Loaded, stages: dict[str, float] | None = None
                 result.batch_problems.append(str(problem))
             else:
                 bad.setdefault(messages.index(message), []).append(str(problem))
-    xmlsafe.local_type_names(batch)  # after the XSD, which reads the prefixes as declared
+    canonical.canonicalize(batch)  # after the XSD, which reads prefixes and whitespace as the schema says
     tick("xsd")
     for i, message in enumerate(messages):
         report = ImportedReport(i + 1, message.sourceline, _id(message, "1"), _id(message, "2"))

@@ -141,18 +141,3 @@ def local(el: etree._Element) -> str:
             _LOCAL[tag] = name
     return name
 
-
-_PREFIXED_TYPES = etree.XPath("//*[@xsi:type[contains(., ':') or normalize-space(.) != .]]", namespaces=NS)
-
-
-def local_type_names(root: etree._Element) -> None:
-    """Write each xsi:type that names an HL7 v3 type through a prefix (`hl7:IVL_TS`, where the sender binds
-    the v3 namespace to a prefix instead of declaring it the default) as the bare type name, as most senders
-    write it; the readers and rules compare type names as text. Done after the XSD check, which resolves the
-    prefix itself; a prefix bound to another namespace is left as written (and the type then read as one
-    the readers do not know)."""
-    for node in _PREFIXED_TYPES(root):
-        written = node.get(f"{{{XSI}}}type").strip()
-        prefix, _, name = written.rpartition(":")
-        if node.nsmap.get(prefix or None) == HL7:
-            node.set(f"{{{XSI}}}type", name)

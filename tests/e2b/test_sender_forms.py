@@ -3,8 +3,9 @@
 The same report can come as UTF-8 or UTF-16, pretty-printed or on one line, with a byte-order mark and CRLF
 line ends, with comments and processing instructions, and with the HL7 v3 namespace bound to a prefix
 (`<v3:PORR_IN049016UV xmlns:v3="urn:hl7-org:v3">`, where xsi:type values name the type through that prefix:
-`xsi:type="v3:IVL_TS"`). The prefixed form once lost every dosage period, start and stop date and every
-reaction onset written in a typed effectiveTime, without a problem reported.
+`xsi:type="v3:IVL_TS"`), and with spaces around codes (` 1 `: the HL7 token types collapse them). The
+prefixed form once lost every dosage period, start and stop date and every reaction onset written in a typed
+effectiveTime, and the padded one every code, without a problem reported.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from reporter.e2b import importer, xmlsafe
+from reporter.e2b import canonical, importer, xmlsafe
 from reporter.fhir.to_case import bundle_to_case
 
 INPUTS = sorted((Path(__file__).parent / "inputs").glob("*.xml"))
@@ -51,8 +52,14 @@ def commented(raw: bytes) -> bytes:
                                               b"<controlActProcess", 1)
 
 
+def padded(raw: bytes) -> bytes:
+    """Codes with spaces around them, which the HL7 token types (cs, the vocabularies) collapse."""
+    return re.sub(rb'( (?:code|typeCode|classCode|moodCode|nullFlavor|unit|operator)=")([^"]*)"', rb'\1 \2  "', raw)
+
+
 FORMS: dict[str, Callable[[bytes], bytes]] = {
     "prefixed": prefixed, "utf-16": utf16, "one-line": one_line, "bom-crlf": bom_crlf, "commented": commented,
+    "padded": padded,
 }
 
 
@@ -86,9 +93,10 @@ def test_the_shared_examples_read_the_same_in_every_form(form: str, shared_dir: 
         _same_case_in_every_form(path.read_bytes(), form)
 
 
-def test_the_prefixed_form_is_valid_against_the_schema(e2b_schema_dir: Path) -> None:
-    """The variant the readers must handle is a correct E2B file, not a broken one they happen to accept."""
-    result = importer.import_loaded(xmlsafe.parse_bytes(prefixed(INPUTS[0].read_bytes()), "received.xml"))
+@pytest.mark.parametrize("form", ["prefixed", "padded"])
+def test_the_forms_are_valid_against_the_schema(form: str, e2b_schema_dir: Path) -> None:
+    """The variants the readers must handle are correct E2B files, not broken ones they happen to accept."""
+    result = importer.import_loaded(xmlsafe.parse_bytes(FORMS[form](INPUTS[0].read_bytes()), "received.xml"))
     assert result.schema_checked and not result.batch_problems
     assert all(not r.problems for r in result.reports)
 
@@ -98,6 +106,14 @@ def test_only_types_named_through_the_v3_namespace_lose_their_prefix() -> None:
         b'<v3:a xmlns:v3="urn:hl7-org:v3" xmlns:o="urn:other" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
         b'<v3:b xsi:type="v3:IVL_TS"/><v3:c xsi:type="o:IVL_TS"/><v3:d xsi:type=" PQ "/><v3:e xsi:type="ST"/>'
         b'<v3:f xmlns:w="urn:hl7-org:v3" xsi:type="w:CE"/><g xmlns="urn:hl7-org:v3" xsi:type=" BL "/></v3:a>')
-    xmlsafe.local_type_names(root)
+    canonical.canonicalize(root)
     # " PQ " names a type of no namespace here (no default namespace is declared): left as written
     assert [n.get(f"{{{xmlsafe.XSI}}}type") for n in root] == ["IVL_TS", "o:IVL_TS", " PQ ", "ST", "CE", "BL"]
+
+
+def test_token_attributes_are_collapsed_and_text_attributes_kept() -> None:
+    root = etree.fromstring(b'<a xmlns="urn:hl7-org:v3"><b code=" 10\t 3 " displayName=" Rash " unit="mg "'
+                            b' extension=" A1 " nullFlavor=" UNK"/></a>')
+    canonical.canonicalize(root)
+    assert dict(root[0].attrib) == {"code": "10 3", "displayName": " Rash ", "unit": "mg", "extension": " A1 ",
+                                    "nullFlavor": "UNK"}
