@@ -5,7 +5,8 @@ line ends, with comments and processing instructions, and with the HL7 v3 namesp
 (`<v3:PORR_IN049016UV xmlns:v3="urn:hl7-org:v3">`, where xsi:type values name the type through that prefix:
 `xsi:type="v3:IVL_TS"`), and with spaces around codes (` 1 `: the HL7 token types collapse them). The
 prefixed form once lost every dosage period, start and stop date and every reaction onset written in a typed
-effectiveTime, and the padded one every code, without a problem reported.
+effectiveTime, the padded one every code, and ids written as an OID root with an extension per item every
+drug-reaction link and causality assessment, without a problem reported.
 """
 
 from __future__ import annotations
@@ -57,9 +58,17 @@ def padded(raw: bytes) -> bytes:
     return re.sub(rb'( (?:code|typeCode|classCode|moodCode|nullFlavor|unit|operator)=")([^"]*)"', rb'\1 \2  "', raw)
 
 
+def oid_ids(raw: bytes) -> bytes:
+    """Item ids (reactions, drugs: a UUID root in ICH's examples) as one OID root with an extension per item,
+    which an II allows: the references between items must still find their item."""
+    numbers: dict[bytes, int] = {}
+    return re.sub(rb'<id root="([0-9A-Fa-f-]{36})"/>', lambda m: b'<id root="2.16.840.1.113883.3.989.5.1.2.2.1.99"'
+                  b' extension="item-%d"/>' % numbers.setdefault(m.group(1), len(numbers)), raw)
+
+
 FORMS: dict[str, Callable[[bytes], bytes]] = {
     "prefixed": prefixed, "utf-16": utf16, "one-line": one_line, "bom-crlf": bom_crlf, "commented": commented,
-    "padded": padded,
+    "padded": padded, "oid-ids": oid_ids,
 }
 
 
@@ -93,7 +102,23 @@ def test_the_shared_examples_read_the_same_in_every_form(form: str, shared_dir: 
         _same_case_in_every_form(path.read_bytes(), form)
 
 
-@pytest.mark.parametrize("form", ["prefixed", "padded"])
+def test_a_case_read_from_oid_ids_exports_its_links(e2b_schema_dir: Path) -> None:
+    """Its export makes UUIDs of its own for those ids, and links drugs and reactions as the original does."""
+    from reporter.e2b.export import export_bundles
+
+    path = next(p for p in INPUTS if b"<outboundRelationship1" in p.read_bytes() or b"causalityAssessment" in
+                p.read_bytes())
+    raw = path.read_bytes()
+    [original] = importer.import_loaded(xmlsafe.parse_bytes(raw, "a.xml")).reports
+    [other] = importer.import_loaded(xmlsafe.parse_bytes(oid_ids(raw), "b.xml")).reports
+    mine, theirs = export_bundles([original.bundle]), export_bundles([other.bundle])
+    assert theirs.check.xsd == "valid"
+    for link in (b"adverseEffectReference", b"productUseReference", b"<actReference"):
+        assert theirs.xml.count(link) == mine.xml.count(link) > 0
+    assert b"item-" not in theirs.xml
+
+
+@pytest.mark.parametrize("form", ["prefixed", "padded", "oid-ids"])
 def test_the_forms_are_valid_against_the_schema(form: str, e2b_schema_dir: Path) -> None:
     """The variants the readers must handle are correct E2B files, not broken ones they happen to accept."""
     result = importer.import_loaded(xmlsafe.parse_bytes(FORMS[form](INPUTS[0].read_bytes()), "received.xml"))

@@ -452,6 +452,21 @@ class Reader:
         return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
 
 
+def ii_key(node: etree._Element | None) -> str | None:
+    """The identity of an HL7 II, for matching an id with the references to it: its root, with its extension
+    when it has one (ICH writes reaction and drug ids as a UUID root; a sender may write an OID root with an
+    extension per item, which must not make every item one). None without a root."""
+    if node is None or not node.get("root"):
+        return None
+    extension = node.get("extension")
+    return node.get("root") if extension is None else f"{node.get('root')} {extension}"
+
+
+def ii_read(r: Reader, node: etree._Element) -> None:
+    """Mark the parts of an II that ii_key read."""
+    r.mark(node, *(("root", "extension") if node.get("extension") is not None else ("root",)))
+
+
 def time_type(inst: etree._Element) -> str | None:
     time = inst.find("{urn:hl7-org:v3}effectiveTime")
     return time.get(f"{{{XSI}}}type") if time is not None else None

@@ -12,6 +12,8 @@ from reporter.e2b.read.reader import (
     Reader,
     boolean,
     finder,
+    ii_key,
+    ii_read,
     term_highlighted,
     time_type,
     time_written,
@@ -78,10 +80,12 @@ def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         if reaction is None:
             continue
         id_el = inst.find("{urn:hl7-org:v3}id")
-        if id_el is not None and id_el.get("root") and id_el.get("root") not in ids:
-            ids[id_el.get("root")] = key
-            r.origin.ids[key] = id_el.get("root")
-            r.mark(id_el, "root")
+        identity = ii_key(id_el)
+        if identity is not None and identity not in ids:
+            ids[identity] = key
+            if id_el.get("extension") is None:  # an export writes the id as a root (else it makes a new one)
+                r.origin.ids[key] = id_el.get("root")
+            ii_read(r, id_el)
         out.append(reaction)
     return out, ids
 

@@ -16,6 +16,8 @@ from reporter.e2b.read.reader import (
     boolean,
     coded,
     finder,
+    ii_key,
+    ii_read,
     null_flavor_only,
     product_ids,
     termid,
@@ -58,7 +60,7 @@ def _link_roles(r: Reader, blocks: list[etree._Element]) -> tuple[dict[int, str]
     exactly one drug (two drugs with one id, a role naming no drug) but there are as many roles as drugs and
     every role whose id names one drug stands at that drug's place, roles and drugs are paired in the order
     they are written, with a warning; otherwise a shared id names its first drug."""
-    uuids = [(i.get("root") or None) if (i := b.find("{urn:hl7-org:v3}id")) is not None else None for b in blocks]
+    uuids = [ii_key(b.find("{urn:hl7-org:v3}id")) for b in blocks]
     roles: list[tuple[str, str, list[tuple[etree._Element, str]]]] = []
     for inst in r.instances("role"):
         ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
@@ -67,8 +69,8 @@ def _link_roles(r: Reader, blocks: list[etree._Element]) -> tuple[dict[int, str]
         point = r.checkpoint()
         role = r.code("G.k.1", inst, "drug_role")
         if role:
-            r.mark(ref, "root")
-            roles.append((ref.get("root") or "", role, r.used[point:]))
+            ii_read(r, ref)
+            roles.append((ii_key(ref) or "", role, r.used[point:]))
         else:
             r.rollback(point)
     assign: dict[int, int] = {}  # drug block -> role
@@ -110,11 +112,11 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         item = r.build(m.Causality, {"source": r.value("G.k.9.i.2.r.1", inst),
                                      "method": r.value("G.k.9.i.2.r.2", inst),
                                      "result": r.value("G.k.9.i.2.r.3", inst)}, point, inst)
-        if (item and drug_ref is not None and reac_ref is not None and reac_ref.get("root") in reaction_ids
-                and drug_ref.get("root") in owner):
-            r.mark(drug_ref, "root")
-            r.mark(reac_ref, "root")
-            key = (owner[drug_ref.get("root") or ""], reac_ref.get("root") or "")
+        drug_id, reac_id = ii_key(drug_ref), ii_key(reac_ref)
+        if item and drug_id in owner and reac_id in reaction_ids:
+            ii_read(r, drug_ref)
+            ii_read(r, reac_ref)
+            key = (owner[drug_id], reac_id)
             causalities.setdefault(key, []).append(item)
             marks.setdefault(key[0], []).extend(r.used[point:])
         elif item:
@@ -124,7 +126,7 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         n = index + 1
         point = r.checkpoint()
         id_el = inst.find("{urn:hl7-org:v3}id")
-        uuid = id_el.get("root") if id_el is not None else None
+        uuid = ii_key(id_el)
         # the model holds one product (G.k.2) with one authorisation (G.k.3) per drug
         r.first_only(finder("h:consumable")(inst))
         r.first_only(finder("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
@@ -194,8 +196,9 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             continue
         built.add(index)
         if uuid and owner.get(uuid) == index:  # a re-export links the drug's blocks with the same id
-            r.mark(id_el, "root")
-            r.origin.ids[f"drug-{n}"] = uuid
+            ii_read(r, id_el)
+            if id_el.get("extension") is None:  # a root and extension: the export makes a UUID of its own
+                r.origin.ids[f"drug-{n}"] = uuid
         if index not in roles:
             why = ("has the id of another drug, which the roles name" if uuid and uuid in owner
                    else "is named by no G.k.1 role" if uuid else "has no id for a G.k.1 role to name")
@@ -304,7 +307,7 @@ def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str
     out: dict[str, dict[str, Any]] = {}
     for rel in r.instances("drug_reaction", drug):
         ref = rel.find("{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
-        target = ref.get("root") if ref is not None else None
+        target = ii_key(ref)
         if target not in reaction_ids:
             continue
         for field_, a, b in (("onset_after_first_dose", "G.k.9.i.3.1a", "G.k.9.i.3.1b"),
@@ -313,20 +316,20 @@ def _drug_reaction_facts(r: Reader, drug: etree._Element, reaction_ids: dict[str
             quantity = r.quantity(a, b, rel)
             if quantity is not None and field_ not in out.get(target, {}):
                 out.setdefault(target, {})[field_] = quantity
-                r.mark(ref, "root")
+                ii_read(r, ref)
                 r.applied("G.k.9.i.1", "reaction_link")
             else:
                 r.rollback(point)
     for obs in r.instances("rechallenge", drug):
         ref = obs.find("{urn:hl7-org:v3}outboundRelationship1/{urn:hl7-org:v3}actReference/{urn:hl7-org:v3}id")
-        target = ref.get("root") if ref is not None else None
+        target = ii_key(ref)
         if target not in reaction_ids or "rechallenge" in out.get(target, {}):
             continue
         point = r.checkpoint()
         code = r.code("G.k.9.i.4", obs, "rechallenge")
         if code:
             out.setdefault(target, {})["rechallenge"] = code
-            r.mark(ref, "root")
+            ii_read(r, ref)
         else:
             r.rollback(point)
     return out
