@@ -14,6 +14,7 @@ from reporter import config
 from reporter.e2b.dates import ts_digits, ts_is_valid, ts_start
 from reporter.e2b.dictionary import Dictionary, Element, dictionary, rule_set
 from reporter.e2b.issues import Issue, e2b_issue
+from reporter.e2b.read.reader import ii_key
 
 Node = etree._Element
 Pair = tuple[str | None, str | None]  # (value, nullFlavor) of one element node
@@ -187,9 +188,10 @@ class Locator:
         return found
 
     def _key(self, node: Node, path: str) -> str | None:
+        """The identity of the II at `path` (its root, with its extension when it has one), or None."""
         if (path, node) not in self._keys:
             values = self._xpath(node, path)
-            self._keys[(path, node)] = str(values[0]) if values else None
+            self._keys[(path, node)] = ii_key(values[0]) if values else None
         return self._keys[(path, node)]
 
     def found(self, element: Element) -> list[Found]:

@@ -142,3 +142,25 @@ def test_token_attributes_are_collapsed_and_text_attributes_kept() -> None:
     canonical.canonicalize(root)
     assert dict(root[0].attrib) == {"code": "10 3", "displayName": " Rash ", "unit": "mg", "extension": " A1 ",
                                     "nullFlavor": "UNK"}
+
+
+def test_the_first_drug_s_own_role_is_checked_in_either_id_form() -> None:
+    """The rules read a drug's G.k.1 through the role's id (FDA W0005: the first drug should be suspect): with
+    OID + extension ids, another drug's role must not count as the first drug's."""
+    from reporter.e2b import rules
+
+    path = next(p for p in INPUTS if p.stem.startswith("fda") and p.read_bytes().count(b"<substanceAdministration"
+                                                                                        ) >= 2)
+    doc = etree.fromstring(path.read_bytes())
+    ids = [i.get("root") for i in doc.xpath("//h:organizer[h:code/@code='4']/h:component/h:substanceAdministration"
+                                            "/h:id", namespaces=xmlsafe.NS)]
+    for n, drug_id in enumerate(ids[:2]):  # the first drug concomitant, the second suspect
+        doc.xpath(f"//h:causalityAssessment[h:code/@code='20'][h:subject2/h:productUseReference/h:id/@root="
+                  f"'{drug_id}']/h:value", namespaces=xmlsafe.NS)[0].set("code", "2" if n == 0 else "1")
+    changed = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+
+    def issues(content: bytes) -> list[tuple[str, str]]:
+        return [(i.code, i.location) for i in rules.check(etree.fromstring(content), ("ich", "fda"))]
+
+    assert any(code == "W0005" for code, _ in issues(changed))
+    assert issues(oid_ids(changed)) == issues(changed)
