@@ -6,7 +6,8 @@ line ends, with comments and processing instructions, and with the HL7 v3 namesp
 `xsi:type="v3:IVL_TS"`), and with spaces around codes (` 1 `: the HL7 token types collapse them). The
 prefixed form once lost every dosage period, start and stop date and every reaction onset written in a typed
 effectiveTime, the padded one every code, and ids written as an OID root with an extension per item every
-drug-reaction link and causality assessment, without a problem reported.
+drug-reaction link and causality assessment (as did references whose UUIDs differ from their item's in
+case only), without a problem reported.
 """
 
 from __future__ import annotations
@@ -66,9 +67,15 @@ def oid_ids(raw: bytes) -> bytes:
                   b' extension="item-%d"/>' % numbers.setdefault(m.group(1), len(numbers)), raw)
 
 
+def upper_case_references(raw: bytes) -> bytes:
+    """The UUIDs of the references between items in upper case (as HL7 asks), the items' own in lower."""
+    return re.sub(rb'(<(?:actReference|productUseReference|adverseEffectReference)[^>]*>\s*<id root=")'
+                  rb'([0-9a-f-]{36})', lambda m: m.group(1) + m.group(2).upper(), raw)
+
+
 FORMS: dict[str, Callable[[bytes], bytes]] = {
     "prefixed": prefixed, "utf-16": utf16, "one-line": one_line, "bom-crlf": bom_crlf, "commented": commented,
-    "padded": padded, "oid-ids": oid_ids,
+    "padded": padded, "oid-ids": oid_ids, "upper-case-references": upper_case_references,
 }
 
 

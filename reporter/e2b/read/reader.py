@@ -30,6 +30,7 @@ NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked",
                   "NI": "no-information", "NA": "not-applicable"}
 
 
+_UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
 _TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(\.\d+)?)?([+-]\d{4})?$")
 
 
@@ -455,11 +456,15 @@ class Reader:
 def ii_key(node: etree._Element | None) -> str | None:
     """The identity of an HL7 II, for matching an id with the references to it: its root, with its extension
     when it has one (ICH writes reaction and drug ids as a UUID root; a sender may write an OID root with an
-    extension per item, which must not make every item one). None without a root."""
-    if node is None or not node.get("root"):
+    extension per item, which must not make every item one). A UUID is read in lower case: its hex digits
+    name the same id in either case (HL7 asks for upper, ICH's examples use lower). None without a root."""
+    root = node.get("root") if node is not None else None
+    if not root:
         return None
+    if _UUID.match(root):
+        root = root.lower()
     extension = node.get("extension")
-    return node.get("root") if extension is None else f"{node.get('root')} {extension}"
+    return root if extension is None else f"{root} {extension}"
 
 
 def ii_read(r: Reader, node: etree._Element) -> None:
