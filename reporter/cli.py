@@ -202,7 +202,7 @@ def fhir_command(file: str, out: str | None, message: bool) -> None:
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
               help="Write the case file here (default: stdout).")
 def case_command(file: str, out: str | None) -> None:
-    """Read an ICSR Bundle (JSON) back into a case file (YAML): the inverse of `reporter fhir`."""
+    """Read an ICSR Bundle (FHIR JSON or XML) back into a case file (YAML): the inverse of `reporter fhir`."""
     import yaml
 
     from reporter.fhir.to_case import bundle_to_case

@@ -1,5 +1,5 @@
-"""Reading what the commands take: a case file (JSON/YAML) or an ICSR Bundle (JSON). One place, so that
-every command accepts the same inputs and says the same thing about bad ones."""
+"""Reading what the commands take: a case file (JSON/YAML) or an ICSR Bundle (FHIR JSON or XML). One place,
+so that every command accepts the same inputs and says the same thing about bad ones."""
 
 from __future__ import annotations
 

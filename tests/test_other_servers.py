@@ -160,3 +160,37 @@ def test_references_resolve_in_every_form_to_one_key() -> None:
         "MedicationStatement/8"
     anonymous = index.bundle["entry"][2]["resource"]
     assert index.key_of(anonymous) not in (index.key("Observation/None"), index.key(""))
+
+
+def test_a_bundle_in_fhir_xml_reads_as_its_json(tmp_path: Path) -> None:
+    """A server's XML export of the ICSR Bundle (application/fhir+xml) is taken by every command."""
+    from click.testing import CliRunner
+
+    from reporter.cli import main
+    from reporter.fhir import models
+
+    ours = load_bundle(CASES[0])
+    path = tmp_path / "icsr.xml"
+    path.write_bytes(models.to_xml(ours))
+    _same_everywhere(ours, load_bundle(path))
+    runner = CliRunner()
+    for args in (["validate", str(path)], ["case", str(path)], ["e2b", str(path)],
+                 ["render", str(path), "-o", str(tmp_path / "case.html")]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, (args, result.output)
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (b'<?xml version="1.0"?><MCCI_IN200100UV01 xmlns="urn:hl7-org:v3"/>', "reporter import"),
+    (b'<Bundle xmlns="http://hl7.org/fhir"><type value="document"/>', "invalid FHIR XML: malformed XML"),
+    (b'<!DOCTYPE x [<!ENTITY e "x">]><Bundle xmlns="http://hl7.org/fhir"/>', "invalid FHIR XML"),
+    (b'<Bundle xmlns="http://hl7.org/fhir"><type value="document"/><total value="x"/></Bundle>', "invalid FHIR XML"),
+])
+def test_xml_that_is_not_a_fhir_bundle_is_said_to_be_so(tmp_path: Path, content: bytes, said: str) -> None:
+    from reporter.errors import InputError
+
+    path = tmp_path / "input.xml"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        load_bundle(path)
+    assert said in f"{caught.value.message} {caught.value.hint}" and caught.value.location == str(path)

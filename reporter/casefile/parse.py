@@ -85,13 +85,25 @@ def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> l
     return list(problems.items())
 
 
+_FHIR_XML_NS = 'xmlns="http://hl7.org/fhir"'
+
+
 def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
-    """Parse JSON or YAML text into a mapping; syntax errors name the line and column."""
+    """Parse JSON or YAML text into a mapping; syntax errors name the line and column. A FHIR resource in FHIR
+    XML (an ICSR Bundle as a server's XML export gives it) is read as its FHIR JSON."""
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("<"):
-        raise InputError("this is XML, not a case file or a FHIR JSON Bundle", location=source,
-                         hint="E2B(R3) XML is read by `reporter import FILE.xml`")
-    if stripped.startswith("{"):
+        if _FHIR_XML_NS not in stripped[:4096]:
+            raise InputError("this is XML, not a case file or a FHIR Bundle", location=source,
+                             hint="E2B(R3) XML is read by `reporter import FILE.xml`")
+        from reporter.fhir.models import from_xml
+
+        try:
+            data = from_xml(text.encode("utf-8"))
+        except ValueError as exc:
+            raise InputError(f"invalid FHIR XML: {exc}", location=source) from None
+        limits.check_depth(data, location=source)
+    elif stripped.startswith("{"):
         try:
             data = limits.parse_json(text, location=source)
         except json.JSONDecodeError as exc:
