@@ -194,3 +194,38 @@ def test_xml_that_is_not_a_fhir_bundle_is_said_to_be_so(tmp_path: Path, content:
     with pytest.raises(InputError) as caught:
         load_bundle(path)
     assert said in f"{caught.value.message} {caught.value.hint}" and caught.value.location == str(path)
+
+
+def with_medications_contained(bundle: dict) -> dict:
+    """Each MedicationStatement with its Medication inside (`contained`, referred to as `#med`), as many EHRs
+    write it, instead of a Medication entry of its own."""
+    served = copy.deepcopy(bundle)
+    entries = {entry["fullUrl"]: entry for entry in served["entry"]}
+    moved = set()
+    for entry in served["entry"]:
+        statement = entry["resource"]
+        if statement["resourceType"] == "MedicationStatement" and "medicationReference" in statement:
+            url = statement["medicationReference"]["reference"]
+            statement["contained"] = [{**copy.deepcopy(entries[url]["resource"]), "id": "med"}]
+            statement["medicationReference"] = {"reference": "#med"}
+            moved.add(url)
+    served["entry"] = [entry for entry in served["entry"] if entry["fullUrl"] not in moved]
+    return served
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_a_case_with_its_medications_contained_reads_the_same(path: Path) -> None:
+    ours = load_bundle(path)
+    theirs = with_medications_contained(ours)
+    assert len(theirs["entry"]) < len(ours["entry"])
+    _same_everywhere(ours, theirs)
+
+
+def test_a_local_reference_to_nothing_contained_is_an_error() -> None:
+    """What the readers cannot resolve, validation says (the case reader would refuse the drug's name)."""
+    theirs = with_medications_contained(load_bundle(CASES[0]))
+    statement = next(e["resource"] for e in theirs["entry"] if e["resource"]["resourceType"] == "MedicationStatement")
+    statement["medicationReference"] = {"reference": "#elsewhere"}
+    found = [i for i in validate_bundle(theirs).issues if i.code == "BUNDLE-REFERENCE"]
+    assert [(i.severity, i.location.endswith("medicationReference")) for i in found] == [("error", True)]
+    assert "#elsewhere" in found[0].message

@@ -139,7 +139,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
 
 
 def drug_name(ctx: Ctx, statement: Json) -> str:
-    medication = ctx.index.resolve(statement.get("medicationReference")) or {}
+    medication = ctx.index.resolve(statement.get("medicationReference"), statement) or {}
     return (medication.get("code") or statement.get("medicationCodeableConcept") or {}).get("text") or "the drug"
 
 

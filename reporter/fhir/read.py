@@ -52,13 +52,19 @@ class BundleIndex:
         found = self.by_type.get(resource_type)
         return found[0] if found else None
 
-    def resolve(self, reference: Json | str | None) -> Json | None:
+    def resolve(self, reference: Json | str | None, holder: Json | None = None) -> Json | None:
         """The entry resource a reference (or its string) points at, however it is written: the entry's fullUrl
-        (urn:uuid:..., or a server's absolute URL), `Type/id`, or either with a version (`.../_history/2`)."""
+        (urn:uuid:..., or a server's absolute URL), `Type/id`, or either with a version (`.../_history/2`); a
+        local reference (`#med`) names a resource contained in `holder`, the resource that holds the
+        reference (a MedicationStatement with its Medication inside, as many EHRs write it)."""
         if isinstance(reference, dict):
             reference = reference.get("reference")
         if not isinstance(reference, str) or not reference:
             return None
+        if reference.startswith("#"):
+            contained = holder.get("contained") if isinstance(holder, dict) else None
+            return next((c for c in contained if isinstance(c, dict) and f"#{c.get('id')}" == reference), None) \
+                if isinstance(contained, list) else None
         found = self.by_url.get(reference)
         if found is None and "/_history/" in reference:
             found = self.by_url.get(reference.split("/_history/", 1)[0])

@@ -173,9 +173,9 @@ class _Extractor:
         """The resource's key (BundleIndex.key_of), which relative times name their drug by (`When.ref`)."""
         return self.index.key_of(resource)
 
-    def _resolve(self, ref: Any) -> Json:
+    def _resolve(self, ref: Any, holder: Json | None = None) -> Json:
         try:
-            return _d(self.index.resolve(_d(ref)))
+            return _d(self.index.resolve(_d(ref), holder))
         except (AttributeError, TypeError):
             return {}
 
@@ -185,12 +185,12 @@ class _Extractor:
             code or "", "concomitant" if code else "unknown")
 
     def drug_name(self, statement: Json) -> str | None:
-        med = self._resolve(statement.get("medicationReference"))
+        med = self._resolve(statement.get("medicationReference"), statement)
         return _concept_text(med.get("code")) or _concept_text(statement.get("medicationCodeableConcept"))
 
     def substance_name(self, statement: Json) -> str | None:
         """The first active substance as written (an INN such as "anakinra"); product names keep their case."""
-        med = self._resolve(statement.get("medicationReference"))
+        med = self._resolve(statement.get("medicationReference"), statement)
         for ingredient in _l(med.get("ingredient")):
             name = _concept_text(_d(ingredient).get("itemCodeableConcept"))
             if name:
@@ -566,7 +566,7 @@ class _Extractor:
         if not self.suspects:
             self.gaps.append("Suspect drug (MedicationStatement with role suspect)")
         for statement in self.statements:
-            med = self._resolve(statement.get("medicationReference"))
+            med = self._resolve(statement.get("medicationReference"), statement)
             substances = tuple(
                 t for t in (_concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient"))) if t)
             dosages = []

@@ -55,9 +55,13 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
     nodes = walk.nodes
     for i in walk.holding(_REFERENCE):
         ref = nodes[i]["reference"]
-        if not isinstance(ref, str) or ref.startswith("#"):
+        if not isinstance(ref, str) or ref == "#":  # "#": the resource that contains this one
             continue
-        if index.resolve(ref) is None:
+        if ref.startswith("#"):
+            if index.resolve(ref, walk.resource_of(i)) is None:
+                error("BUNDLE-REFERENCE", walk.path(i), f"local reference {ref} names no resource contained in this "
+                      "entry's resource", "add the resource to `contained` with that id, or fix the reference")
+        elif index.resolve(ref) is None:
             error("BUNDLE-REFERENCE", walk.path(i), f"reference {ref} does not resolve inside the Bundle",
                   "add the referenced resource to the Bundle or fix the reference")
     composition = index.composition

@@ -200,7 +200,7 @@ class Plausibility:
         return False
 
     def drug_name(self, statement: Json) -> str:
-        medication = self.index.resolve(statement.get("medicationReference")) or {}
+        medication = self.index.resolve(statement.get("medicationReference"), statement) or {}
         concept = _dict(medication.get("code")) or _dict(statement.get("medicationCodeableConcept"))
         return concept.get("text") or "the drug"
 

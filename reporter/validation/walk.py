@@ -5,6 +5,7 @@ the walk itself)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from reporter.fhir.read import BundleIndex
@@ -58,6 +59,14 @@ class BundleWalk:
             start = len(self.nodes)
             visit(resource)
             self.spans.append((i, start, len(self.nodes)))
+
+    def resource_of(self, i: int) -> Json | None:
+        """The entry resource nodes[i] is inside (the container, for a node of a contained resource)."""
+        spans = self.spans
+        at = bisect_right(spans, i, key=lambda span: span[1]) - 1
+        if at < 0 or i >= spans[at][2]:
+            return None
+        return self.nodes[spans[at][1]]
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -46,7 +46,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
                  moodCode="EVN")
     leaf(admin, "id", root=uuid_of(statement))  # an imported one keeps its own
-    medication = ctx.index.resolve(statement.get("medicationReference")) or {
+    medication = ctx.index.resolve(statement.get("medicationReference"), statement) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication, statement)
     for event, entity in links:
