@@ -267,3 +267,59 @@ def test_cli_import_listing_runs_on_a_pool(listing, tmp_path):
     assert pooled.exit_code == one.exit_code == 1
     assert pooled.output == one.output
     assert "3 of 4 row(s) imported as 3 case(s); 1 rejected" in pooled.output
+
+
+SERIES = """\
+Pt,Age/Sex,Agent,Dose,Time to onset,Reaction,Outcome,Ref
+1,54/F,Anakinra,100 mg/day,<1 h,Hepatitis,Recovered,Smith 2020
+2,6 mo/M,Anakinra,2 mg/kg/day,3-4 weeks,Transaminitis,Death,Jones 2021
+3,"32 y, female",Anakinra IV,10 mg/kg/d,~21 d,Elevated ALT,Improving,Lee 2022
+4,F/71,anakinra,,day 5,Rash,unknown,Kim 2019
+5,NR/M,anakinra,,>2 mo,Rash,,Kim 2019
+6,54/Q,anakinra,,<soon,Rash,,Kim 2019
+"""
+
+
+def test_a_published_case_series_table_reads_in_its_own_words(tmp_path):
+    """A table as case series print them: one Age/Sex column, the drug as 'Agent', qualified latencies and
+    ranges, a reference per row. The author's words of a qualified time are kept."""
+    path = tmp_path / "series.csv"
+    path.write_text(SERIES, encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert result.ignored == []
+    cases = [r.case for r in result.rows]
+    ages = [(c.patient.age_at_onset.model_dump() if c and c.patient.age_at_onset else None) for c in cases[:5]]
+    assert [(a["value"], a["unit"]) if a else None for a in ages] == [(54, "a"), (6, "mo"), (32, "a"), (71, "a"),
+                                                                       None]
+    assert [c.patient.sex for c in cases[:5]] == ["female", "male", "female", "female", "male"]
+    assert [c.drugs[0].product for c in cases[:3]] == ["Anakinra", "Anakinra", "Anakinra IV"]
+    assert [c.literature[0].citation for c in cases[:2]] == ["Smith 2020", "Jones 2021"]
+    onsets = [c.reactions[0].onset.model_dump(exclude_none=True) for c in cases[:5]]
+    assert onsets[0] == {"value": 1.0, "unit": "h", "drug": "suspect", "anchor": "first-dose", "qualifier": "within",
+                         "as_stated": "<1 h"}
+    assert (onsets[1]["value"], onsets[1]["high"], onsets[1]["unit"]) == (3.0, 4.0, "wk")
+    assert onsets[2]["qualifier"] == "about" and onsets[4]["qualifier"] == "at-least"
+    assert onsets[3] == {"value": 5.0, "unit": "d", "drug": "suspect", "anchor": "first-dose"}
+    bad = dict(result.rows[5].problems)
+    assert "'Q' is not a known sex value" in bad["row 7, column 'Age/Sex'"]
+    assert "'<soon'" in bad["row 7, column 'Time to onset'"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("<1 h", {"value": 1.0, "unit": "h", "qualifier": "within"}),
+    ("within 20 min", {"value": 20.0, "unit": "min", "qualifier": "within"}),
+    ("≤ 2 d", {"value": 2.0, "unit": "d", "qualifier": "within"}),
+    ("approx. 3 weeks", {"value": 3.0, "unit": "wk", "qualifier": "about"}),
+    ("at least 10 d after last dose", {"value": 10.0, "unit": "d", "qualifier": "at-least", "anchor": "last-dose"}),
+    ("5–7 days", {"value": 5.0, "unit": "d", "high": 7.0}),
+    ("3 to 4 mo", {"value": 3.0, "unit": "mo", "high": 4.0}),
+])
+def test_qualified_and_ranged_latencies(text, expected):
+    found = parse_when(text, "d1")
+    assert {k: found[k] for k in expected} == expected and found["as_stated"] == text
+
+
+@pytest.mark.parametrize("text", ["4-3 d", "<2023-04-05", "about", "~ soon"])
+def test_latencies_that_cannot_be_read_say_so(text):
+    with pytest.raises(ValueError):
+        parse_when(text, "d1")

@@ -62,10 +62,17 @@ def parse_date(text: str, order: str = "DMY") -> str:
 
 
 def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d") -> Any:
-    """A date, or a time relative to the suspect drug: 'day 21', '21', '3 wk', '2 d after last dose'."""
+    """A date, or a time relative to the suspect drug: 'day 21', '21', '3 wk', '2 d after last dose'; as
+    literature tables write latencies also qualified ('<1 h', 'within 2 h', '~3 weeks', '>2 mo') or as a range
+    ('3-4 days', '3 to 4 wk'), which keep the author's words (`as_stated`)."""
     lowered = text.strip().lower()
-    m = _RELATIVE.match(lowered)
-    if m and not re.match(r"^\d{4}$", lowered):
+    qualifier, rest = _qualifier(lowered)
+    m = _RELATIVE.match(rest)
+    high = None
+    if m is None and (r := _RANGE.match(rest)):  # '3-4 days': the start as the value, the end as `high`
+        high = parse_number(r.group("high"))
+        m = _RELATIVE.match(f"{r.group('low')} {r.group('rest')}".strip())
+    if m and not re.match(r"^\d{4}$", rest):
         if m.group("day") is not None:
             value, unit = parse_number(m.group("day")), "d"
         else:
@@ -75,8 +82,37 @@ def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d"
             if unit is None or unit == "{decade}":
                 raise ValueError(f"{text!r}: unknown time unit {unit_word!r} (use d, wk, mo, y, h)")
         anchor = "last-dose" if m.group("anchor") in ("last", "end", "stop") else "first-dose"
-        return {"value": value, "unit": unit, "drug": drug, "anchor": anchor}
+        out = {"value": value, "unit": unit, "drug": drug, "anchor": anchor}
+        if high is not None:
+            if high < value:
+                raise ValueError(f"{text!r}: the range's end is below its start")
+            out["high"] = high
+        if qualifier:
+            out["qualifier"] = qualifier
+        if qualifier or high is not None:
+            out["as_stated"] = text.strip()
+        return out
+    if qualifier:
+        raise ValueError(f"{text!r}: a qualified time must be a time after the drug, e.g. <1 h, ~3 wk")
     return parse_date(text, order)
+
+
+# How literature tables qualify a latency, as the case model's qualifiers.
+_QUALIFIERS = (
+    (("<=", "≤", "<", "within", "up to", "less than", "under"), "within"),
+    (("~", "≈", "approximately", "approx.", "approx", "about", "around", "circa", "ca.", "c."), "about"),
+    ((">=", "≥", ">", "at least", "more than", "over", "after"), "at-least"),
+)
+_RANGE = re.compile(rf"^(?P<low>{_NUMBER})\s*(?:-|–|to)\s*(?P<high>{_NUMBER})\s*(?P<rest>[a-z].*)?$")
+
+
+def _qualifier(text: str) -> tuple[str | None, str]:
+    """('within', '1 h') for '<1 h'; (None, text) when the text has no qualifier in front."""
+    for words, qualifier in _QUALIFIERS:
+        for word in words:
+            if text.startswith(word) and (not word[-1].isalpha() or text[len(word):len(word) + 1] in (" ", "")):
+                return qualifier, text[len(word):].strip()
+    return None, text
 
 
 _PER_TIME = {"/day": "/d", "/days": "/d", "/week": "/wk", "/hour": "/h", "/hr": "/h", "/month": "/mo"}

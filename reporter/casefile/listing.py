@@ -35,7 +35,8 @@ from reporter.tables import load_yaml, routes
 
 MAX_LISTING_BYTES = 50 * 1024 * 1024
 FIELDS = (
-    "case_id", "patient.initials", "patient.sex", "patient.age", "patient.weight_kg", "patient.history",
+    "case_id", "patient.initials", "patient.sex", "patient.age", "patient.age_sex", "patient.weight_kg",
+    "patient.history",
     "country", "drug.product", "drug.substance", "drug.dose", "drug.route", "drug.dosing", "drug.start",
     "drug.stop", "drug.indication", "drug.action_taken", "drug.dechallenge", "drug.rechallenge",
     "drug.causality", "reaction.term", "reaction.meddra_code", "reaction.onset", "reaction.end",
@@ -44,7 +45,8 @@ FIELDS = (
 # Case-file paths each field fills: a model error at such a path is reported against the field's column.
 _PATHS = {
     "case_id": ("case_id",), "patient.initials": ("patient.initials",), "patient.sex": ("patient.sex",),
-    "patient.age": ("patient.age_at_onset",), "patient.weight_kg": ("patient.weight_kg",),
+    "patient.age": ("patient.age_at_onset",), "patient.age_sex": ("patient.age_at_onset", "patient.sex"),
+    "patient.weight_kg": ("patient.weight_kg",),
     "patient.history": ("patient.history_text",),
     "country": ("primary_sources[0].address.country", "reactions[0].country"),
     "drug.product": ("drugs[0].product", "drugs[0]"), "drug.substance": ("drugs[0].substances",),
@@ -348,6 +350,29 @@ def _seriousness(row: _Row) -> dict[str, bool] | None:
     return out
 
 
+def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | None]:
+    """A case series' "Age/Sex" cell: '54/F', '6 mo/M', 'F/54', '32 y, female', '54F', 'M 6 mo'. Either part may
+    be a "not stated" word ('NR/F'); a part that is neither an age nor a sex word is refused with the cell."""
+    words = {_norm(w): code for code, ws in row.map.values.get("sex", {}).items() for w in (code, *ws)}
+    parts = [p.strip() for p in re.split(r"[/,;]", text) if p.strip()]
+    if len(parts) == 1:  # '54F', '54 F', 'F 54', 'M 6 mo'
+        found = re.match(r"^(?P<age>\d.*?)\s*\b(?P<sex>[a-z]+)$|^(?P<sex2>[a-z]+)\s*(?P<age2>\d.*)$", parts[0].lower())
+        if found and _norm(found.group("sex") or found.group("sex2")) in words:
+            parts = [found.group("age") or found.group("age2"), found.group("sex") or found.group("sex2")]
+    if len(parts) != 2:
+        raise ValueError(f"{text!r} is not an age and a sex: write them as 54/F or 6 mo/M")
+    if _norm(parts[0]) in words and _norm(parts[1]) not in words:
+        parts.reverse()
+    age_text, sex_text = parts
+    sex = words.get(_norm(sex_text))
+    if sex is None and _norm(sex_text) not in row._not_stated:
+        known = ", ".join(row.map.values.get("sex", {}))
+        raise ValueError(f"{text!r}: {sex_text!r} is not a known sex value (known: {known})")
+    age = None if _norm(age_text) in row._not_stated else \
+        parse_age(age_text, row.units.get("patient.age_sex", row.map.age_unit))
+    return age, sex
+
+
 def _case_id(row: _Row) -> str:
     """A bare patient number ("12") is made unique with the prefix; a full id (GB-ACME-2024-1) is kept."""
     given = row.text("case_id")
@@ -391,6 +416,13 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     age = row.read("patient.age", parse_age, row.units.get("patient.age", m.age_unit))
     if age:
         patient["age_at_onset"] = age
+    both = row.read("patient.age_sex", _age_and_sex, row)
+    if both:
+        age, sex = both
+        if age and "age_at_onset" not in patient:
+            patient["age_at_onset"] = age
+        if sex and "sex" not in patient:
+            patient["sex"] = sex
     weight = row.read("patient.weight_kg", lambda t: parse_number(t.lower().removesuffix("kg").strip()))
     if weight is not None:
         patient["weight_kg"] = weight
