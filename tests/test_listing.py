@@ -271,7 +271,7 @@ def test_cli_import_listing_runs_on_a_pool(listing, tmp_path):
 
 SERIES = """\
 Pt,Age/Sex,Agent,Dose,Time to onset,Reaction,Outcome,Ref
-1,54/F,Anakinra,100 mg/day,<1 h,Hepatitis,Recovered,Smith 2020
+1,54/F,Anakinra,100 mg daily,<1 h,Hepatitis,Recovered,Smith 2020
 2,6 mo/M,Anakinra,2 mg/kg/day,3-4 weeks,Transaminitis,Death,Jones 2021
 3,"32 y, female",Anakinra IV,10 mg/kg/d,~21 d,Elevated ALT,Improving,Lee 2022
 4,F/71,anakinra,,day 5,Rash,unknown,Kim 2019
@@ -294,6 +294,10 @@ def test_a_published_case_series_table_reads_in_its_own_words(tmp_path):
     assert [c.patient.sex for c in cases[:5]] == ["female", "male", "female", "female", "male"]
     assert [c.drugs[0].product for c in cases[:3]] == ["Anakinra", "Anakinra", "Anakinra IV"]
     assert [c.literature[0].citation for c in cases[:2]] == ["Smith 2020", "Jones 2021"]
+    # a dose in words is the dosage text, said as a note, and the row is kept
+    assert cases[0].drugs[0].dosages[0].text == "100 mg daily" and cases[0].drugs[0].dosages[0].dose is None
+    assert cases[1].drugs[0].dosages[0].dose.model_dump() == {"value": 2.0, "unit": "mg/kg/d"}
+    assert any("kept as the dosage text" in message for _, message in result.rows[0].warnings)
     onsets = [c.reactions[0].onset.model_dump(exclude_none=True) for c in cases[:5]]
     assert onsets[0] == {"value": 1.0, "unit": "h", "drug": "suspect", "anchor": "first-dose", "qualifier": "within",
                          "as_stated": "<1 h"}

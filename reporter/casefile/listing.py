@@ -252,6 +252,7 @@ class _Row:
         self.number = number
         self.cells = cells  # field -> (header, text)
         self.problems: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, str]] = []  # what was read otherwise than asked: said, the row kept
         self._not_stated = _not_stated_words(tuple(listing_map.not_stated))
         self._units: dict[str, str] | None = None
 
@@ -264,7 +265,7 @@ class _Row:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for a batch job with its number and cells only: the job brings the column map once."""
-        return {"number": self.number, "cells": self.cells, "problems": self.problems}
+        return {"number": self.number, "cells": self.cells, "problems": self.problems, "notes": self.notes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, map=None, _not_stated=frozenset(), _units=None)
@@ -464,9 +465,15 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if row.text("drug.substance"):
         drug["substances"] = [{"name": row.text("drug.substance")}]
     dosage: dict[str, Any] = {}
-    dose = row.read("drug.dose", parse_dose)
-    if dose:
-        dosage["dose"] = dose
+    texts = []
+    dose_text = row.text("drug.dose")
+    if dose_text is not None:
+        try:
+            dosage["dose"] = parse_dose(dose_text)
+        except ValueError:  # '100 mg daily', '1-2 mg/kg': the author's words are the dosage text, not lost
+            texts.append(dose_text)
+            row.notes.append((row.where("drug.dose"), f"note: {dose_text!r} is not a number and a UCUM unit: kept "
+                                                      "as the dosage text (G.k.4.r.8)"))
     route_text = row.text("drug.route")
     route_key = _route_key(route_text, m) if route_text else None
     dosing = row.word("drug.dosing", "dosing")
@@ -475,7 +482,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if route_key or route_text:
         dosage["route"] = {k: v for k, v in (("code", route_key), ("text", route_text)) if v}
     if dosing:
-        dosage["text"] = row.text("drug.dosing")
+        texts.append(row.text("drug.dosing"))
+    if texts:
+        dosage["text"] = "; ".join(texts)
     for name, key in (("drug.start", "start"), ("drug.stop", "stop")):
         unit = row.units.get(name, m.time_unit)
         value = row.read(name, lambda t, u=unit: parse_when(t, when["drug"], order=when["order"], time_unit=u))
@@ -695,6 +704,7 @@ def case_of_rows(job: CaseRows) -> list[RowResult]:
             report = validate_bundle(result.bundle, subject=f"row {number}")
             result.warnings = [(f"row {number}: {i.location}", f"{i.severity}: {i.message}")
                                for i in report.issues if i.severity in ("fatal", "error", "warning")]
+        result.warnings = [*(note for r, _ in parts for note in r.notes), *result.warnings]
     elif later:
         for r in later:
             r.problems = r.problems or [(f"row {r.row}", f"not imported: case {data['case_id']!r} has "
