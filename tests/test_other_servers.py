@@ -229,3 +229,15 @@ def test_a_local_reference_to_nothing_contained_is_an_error() -> None:
     found = [i for i in validate_bundle(theirs).issues if i.code == "BUNDLE-REFERENCE"]
     assert [(i.severity, i.location.endswith("medicationReference")) for i in found] == [("error", True)]
     assert "#elsewhere" in found[0].message
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_message_form_of_a_served_case_names_its_sender(style: str) -> None:
+    from reporter.fhir.message import build_message
+
+    ours = load_bundle(CASES[0])
+    theirs = as_served_elsewhere(ours, **STYLES[style])
+    for bundle in (ours, theirs):
+        header = build_message(bundle)["entry"][0]["resource"]
+        sender = BundleIndex(bundle).resolve(header["sender"])
+        assert sender is not None and sender["resourceType"] == "Organization"

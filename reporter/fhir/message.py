@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from reporter.errors import InputError
+from reporter.fhir.read import BundleIndex
 
 Json = dict[str, Any]
 
@@ -35,8 +36,9 @@ def build_message(document: Json, *, destination: str = "urn:fhir-ae-reporter:re
     composition_url = entries[0]["fullUrl"]
     doc_id = document.get("id") or str(uuid.uuid4())
     header_id = str(uuid.uuid5(uuid.UUID(int=0), f"{doc_id}|message-header"))
-    sender = next((e for e in entries[1:] if (e.get("resource") or {}).get("resourceType") == "Organization"
-                   and composition_references(entries[0]["resource"], e.get("fullUrl"))), None)
+    custodian = BundleIndex(document).resolve(entries[0]["resource"].get("custodian"))  # however it is written
+    sender = next((e for e in entries[1:] if e.get("resource") is custodian and custodian.get("resourceType")
+                   == "Organization"), None)
     header: Json = {
         "resourceType": "MessageHeader",
         "id": header_id,
@@ -61,7 +63,3 @@ def build_message(document: Json, *, destination: str = "urn:fhir-ae-reporter:re
         message["timestamp"] = document["timestamp"]
     return message
 
-
-def composition_references(composition: Json, full_url: str | None) -> bool:
-    """Whether the Composition names this entry as custodian (the sender, C.3)."""
-    return bool(full_url) and (composition.get("custodian") or {}).get("reference") == full_url
