@@ -2,7 +2,8 @@
 
 A time is a span of days [lo, hi] in a frame: the calendar (days since 0001-01-01) or the first dose of a
 drug ("first:<drug id>"). A date known to the month spans that month; a relative time in months spans
-28-31 days per month. Differences of spans are ranges, never a made-up exact day."""
+28-31 days per month; an author's range (3-4 days) spans it, "within 30 min" spans 0-30 min, and "about" or
+"at least" makes the span approximate. Differences of spans are ranges, never a made-up exact day."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ class Span:
     lo: float
     hi: float
     frame: str = CALENDAR
+    approx: bool = False  # as the author qualified it: about, at least
 
     @property
     def exact(self) -> bool:
-        return self.lo == self.hi
+        return self.lo == self.hi and not self.approx
 
-    def shift(self, lo: float, hi: float) -> Span:
-        return Span(self.lo + lo, self.hi + hi, self.frame)
+    def shift(self, lo: float, hi: float, approx: bool = False) -> Span:
+        return Span(self.lo + lo, self.hi + hi, self.frame, self.approx or approx)
 
 
 @dataclass(frozen=True)
@@ -39,16 +41,17 @@ class Interval:
     lo: float
     hi: float
     how: str  # "stated in the case" / "from dates" ...
+    approx: bool = False  # from a time the author gave as about or at least
 
     @property
     def exact(self) -> bool:
-        return self.lo == self.hi
+        return self.lo == self.hi and not self.approx
 
     @property
     def text(self) -> str:
-        if self.exact:
-            return _days(self.lo)
-        return f"{_num(self.lo)} to {_days(self.hi)}"
+        if self.lo == self.hi:
+            return ("about " if self.approx else "") + _days(self.lo)
+        return ("about " if self.approx else "") + f"{_num(self.lo)} to {_days(self.hi)}"
 
     def to_json(self) -> dict[str, object]:
         return {"days_from": self.lo, "days_to": self.hi, "exact": self.exact, "text": self.text, "how": self.how}
@@ -100,10 +103,17 @@ class Timeline:
             days = quantity_days(when)
             if days is None:
                 return None
+            lo, hi = days
+            if when.high is not None:  # the author's range: 3-4 days
+                top = quantity_days(Quantity(value=when.high, unit=when.unit))
+                hi = max(hi, top[1]) if top else hi
+            if when.qualifier == "within":  # at most: from the anchor on
+                lo = min(lo, 0.0)
+            approx = when.qualifier in ("about", "at-least")
             if when.anchor == "first-dose":
-                return Span(days[0], days[1], f"first:{when.drug}")
+                return Span(lo, hi, f"first:{when.drug}", approx)
             last = self.last_dose(when.drug, depth + 1)
-            return last.shift(*days) if last else None
+            return last.shift(lo, hi, approx) if last else None
         return None
 
     def first_dose(self, drug_id: str) -> Span:
@@ -137,23 +147,34 @@ class Timeline:
             spans = [c for c in (self.to_calendar(s, depth + 1) for s in spans) if c]
             if not spans:
                 return None
-        return Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame)
+        last = Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame, any(s.approx for s in spans))
+        # a dosage begun after that stop, with no stop of its own (an infusion months later), was given later:
+        # the last dose is then not known
+        for dosage in drug.dosages:
+            start = self.span(dosage.start, depth + 1) if dosage.stop is None else None
+            stop = last
+            if start is not None and start.frame != last.frame:
+                start, stop = self.to_calendar(start, depth + 1), self.to_calendar(last, depth + 1)
+            if start is not None and stop is not None and start.hi > stop.lo:
+                return None
+        return last
 
     def to_calendar(self, span: Span, depth: int = 0) -> Span | None:
         if span.frame == CALENDAR:
             return span
         base = self.first_dose_calendar(span.frame.removeprefix("first:"), depth + 1)
-        return Span(base.lo + span.lo, base.hi + span.hi) if base else None
+        return Span(base.lo + span.lo, base.hi + span.hi, CALENDAR, base.approx or span.approx) if base else None
 
-    def diff(self, later: Span | None, earlier: Span | None) -> tuple[float, float] | None:
-        """later - earlier as a (lo, hi) range of days, in a common frame; None when none exists."""
+    def diff(self, later: Span | None, earlier: Span | None) -> tuple[float, float, bool] | None:
+        """later - earlier as a (lo, hi) range of days in a common frame, and whether it is approximate; None
+        when none exists."""
         if later is None or earlier is None:
             return None
         if later.frame != earlier.frame:
             later, earlier = self.to_calendar(later), self.to_calendar(earlier)
             if later is None or earlier is None:
                 return None
-        return (later.lo - earlier.hi, later.hi - earlier.lo)
+        return (later.lo - earlier.hi, later.hi - earlier.lo, later.approx or earlier.approx)
 
 
 @dataclass(frozen=True)
@@ -222,21 +243,24 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
     first = _stated(link.onset_after_first_dose if link else None, "G.k.9.i.3.1")
     computed_first = tl.diff(onset, tl.first_dose(drug.id))
     if first is None and computed_first is not None:
-        first = Interval(*computed_first, _how(reaction.onset, None, "from the onset and the first dose"))
+        lo, hi, approx = computed_first
+        first = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the first dose"), approx)
     elif first is not None and computed_first is not None and not (
             computed_first[0] - 1 <= first.lo and first.hi <= computed_first[1] + 1):
         notes.append(f"the stated onset after the first dose ({first.text}) differs from the dates "
-                     f"({Interval(*computed_first, '').text})")
+                     f"({Interval(computed_first[0], computed_first[1], '', computed_first[2]).text})")
     last = _stated(link.onset_after_last_dose if link else None, "G.k.9.i.3.2")
     computed_last = tl.diff(onset, tl.last_dose(drug.id))
     if last is None and computed_last is not None:
-        last = Interval(*computed_last, _how(reaction.onset, None, "from the onset and the last dose"))
+        lo, hi, approx = computed_last
+        last = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the last dose"), approx)
     duration = _stated(reaction.duration, "E.i.6")
     if duration is None:
         computed = tl.diff(tl.span(reaction.end), onset)
         if computed is not None:
             duration = Interval(max(computed[0], 0.0), computed[1],
-                                _how(reaction.onset, reaction.end, "from the onset and end of the reaction"))
+                                _how(reaction.onset, reaction.end, "from the onset and end of the reaction"),
+                                computed[2])
     if onset is None and reaction.onset is None:
         notes.append("the reaction's onset is not stated")
     return TimeToOnset(drug.id, reaction.id, first, last, duration, tuple(notes))

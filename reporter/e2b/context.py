@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reporter.e2b.dates import to_ts
-from reporter.e2b.dictionary import Receiver
+from reporter.e2b.dictionary import Receiver, dictionary
 from reporter.e2b.xmlw import Node, leaf, num
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
@@ -81,7 +81,12 @@ class Ctx:
         if drug is None or reaction is None:
             return {}
         link = next((x for x in drug.reactions if x.reaction == reaction.id), None)
-        return time_to_onset(case, drug, reaction, link).e2b_intervals()
+        out = {}
+        for element, (days, _) in time_to_onset(case, drug, reaction, link).e2b_intervals().items():
+            written = e2b_duration(days, dictionary().elements[f"{element}a"].max_length or 5)
+            if written is not None:
+                out[element] = written
+        return out
 
     @property
     def composition(self) -> Json:
@@ -91,6 +96,18 @@ class Ctx:
         """A coded element in an ICH code list (OID ...2.1.1.<n>), with the receiver's codeSystemVersion."""
         leaf(parent, tag, code=code, codeSystem=f"{ICH}{list_number}",
                   codeSystemVersion=self.receiver.code_system_version, **attrs)
+
+
+def e2b_duration(days: float, room: int) -> tuple[float, str] | None:
+    """An exact number of days as E2B writes a time interval: a whole number of days, hours or minutes (the
+    first that is one) in at most `room` characters; None when none is (7 days and 30 minutes is 10110 min;
+    never rounded: what cannot be written exactly is left out)."""
+    for unit, per_day in (("d", 1), ("h", 24), ("min", 1440)):
+        value = days * per_day
+        whole = round(value)
+        if abs(value - whole) < 1e-6 and len(str(whole)) <= room:
+            return float(whole), unit
+    return None
 
 
 def ich_code(concept: Json | None, list_number: int | str) -> str | None:

@@ -73,3 +73,39 @@ def test_e2b_intervals_only_when_exact_and_not_negative() -> None:
     assert ranged.onset.e2b_intervals() == {}
     on_drug = facts(case_data(stop={"value": 30, "unit": "d", "drug": "x"}))  # onset day 20, before the last dose
     assert on_drug.onset.e2b_intervals() == {"G.k.9.i.3.1": (20, "d")}
+
+
+def test_an_author_s_qualified_or_ranged_time_is_never_exact() -> None:
+    """'within 30 min' spans 0-30 min, '3-4 days' spans 3-4 days, 'about 3 weeks' is approximate: none is an
+    exact interval for E2B (G.k.9.i.3 from the dates), each shows what the author said."""
+    within = facts(case_data(onset={"value": 2, "unit": "h", "drug": "x", "qualifier": "within"})).onset
+    assert (within.after_first_dose.lo, within.after_first_dose.hi * 24, within.after_first_dose.exact) == (0, 2,
+                                                                                                              False)
+    ranged = facts(case_data(onset={"value": 3, "unit": "d", "drug": "x", "high": 4})).onset
+    assert (ranged.after_first_dose.lo, ranged.after_first_dose.hi) == (3, 4)
+    about = facts(case_data(onset={"value": 3, "unit": "wk", "drug": "x", "qualifier": "about"})).onset
+    assert about.after_first_dose.text == "about 21 days" and not about.after_first_dose.exact
+    assert "G.k.9.i.3.1" not in about.e2b_intervals() and "G.k.9.i.3.1" not in within.e2b_intervals()
+
+
+def test_a_dosage_given_after_the_known_stop_leaves_the_last_dose_unknown() -> None:
+    """Induction stopped at week 6, one more infusion at month 11 (a start, no stop): the last dose is not the
+    week-6 stop, so no interval after the last dose is worked out from it."""
+    data = case_data(start={"value": 0, "unit": "wk", "drug": "x"}, stop={"value": 6, "unit": "wk", "drug": "x"},
+                     onset={"value": 30, "unit": "min", "drug": "x", "anchor": "last-dose"})
+    assert facts(data).onset.after_first_dose is not None  # one dosage: its stop is the last dose
+    data["drugs"][0]["dosages"].append({"start": {"value": 11, "unit": "mo", "drug": "x"}})
+    onset = facts(data).onset
+    assert onset.after_first_dose is None and onset.after_last_dose is None
+    # a dose change (a line without dates before the stopping line) still ends at the known stop
+    data["drugs"][0]["dosages"][1] = {"dose": {"value": 3, "unit": "mg"}}
+    assert facts(data).onset.after_first_dose.lo == 42 + 30 / 1440
+
+
+def test_an_interval_is_written_in_the_unit_that_holds_it_exactly() -> None:
+    from reporter.e2b.context import e2b_duration
+
+    assert e2b_duration(21.0, 5) == (21.0, "d")
+    assert e2b_duration(7 + 30 / 1440, 5) == (10110.0, "min")  # 7.0208333 days would be 17 characters
+    assert e2b_duration(7.5, 5) == (180.0, "h")
+    assert e2b_duration(400 + 1 / 1440, 5) is None  # 576001 min: no room, and never rounded
