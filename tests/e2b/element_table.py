@@ -128,7 +128,7 @@ def more_case() -> dict:
     drug.update(blinded=True, gestation_at_exposure={"value": 10, "unit": "wk"})
     drug["dosages"][0]["form"] = {"text": "Filmtablette", "code": "10221000", "system": "0.4.0.127.0.16.1.1.2.1",
                                   "version": "2023-01"}
-    drug["dosages"][0]["parent_route"] = {"code": "transplacental", "text": "transplazentar"}
+    drug["dosages"][0]["parent_route"] = {"code": "oral", "text": "oral (Mutter)"}  # FDA sends a TermID for oral
     # every kind of medical record number (D.1.1.1-4)
     patient["record_numbers"] = [{"source": s, "value": f"{s[:3].upper()}-4711"}
                                  for s in ("gp", "specialist", "hospital", "investigation")]

@@ -222,9 +222,8 @@ def _strength(r: Reader, substance: etree._Element) -> m.Quantity | None:
 
 
 def _parent_route(r: Reader, dose: etree._Element) -> m.Coded | None:
-    """G.k.4.r.11.1 parent route (parent-child reports), as the text the exporter writes."""
-    text = r.value("G.k.4.r.11.1", dose)
-    return m.Coded(text=text) if text else None
+    """G.k.4.r.11 parent route (parent-child reports): its TermID and text, as the route's (G.k.4.r.10)."""
+    return coded(r, "G.k.4.r.11.1", "G.k.4.r.11.2b", dose)
 
 
 def _devices(r: Reader, drug: etree._Element) -> list[m.Device]:

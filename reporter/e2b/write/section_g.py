@@ -274,10 +274,14 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
             if form.get("text"):
                 leaf(node, "originalText", text=form["text"])
     parent_route = read.ext_value(dosage, "parent_route")
-    if parent_route and parent_route.get("text"):
-        obs = observation(sub, "outboundRelationship2", "PERT", "28", OBS, "parentRouteOfAdministration")
-        value = el(obs, "value", xsi_type="CE")
-        leaf(value, "originalText", text=parent_route["text"])
+    if parent_route:  # G.k.4.r.11: the parent's route, as the patient's (TermID and text)
+        code, oid, version, text = route_term(ctx, parent_route)
+        if code or text:
+            obs = observation(sub, "outboundRelationship2", "PERT", "28", OBS, "parentRouteOfAdministration")
+            value = el(obs, "value", xsi_type="CE", code=code, codeSystem=oid if code else None,
+                       codeSystemVersion=version if code else None)
+            if text:
+                leaf(value, "originalText", text=text)
 
 
 def dose_time(sub: Node, dosage: Json) -> None:
@@ -319,6 +323,17 @@ def dose_time(sub: Node, dosage: Json) -> None:
 
 
 def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
+    """G.k.4.r.10: the route's TermID in the receiver's list, and its text."""
+    code, oid, version, text = route_term(ctx, route)
+    node = el(sub, "routeCode", code=code, codeSystem=oid if code else None,
+              codeSystemVersion=version if code else None)
+    if text:
+        leaf(node, "originalText", text=text)
+
+
+def route_term(ctx: Ctx, route: Json) -> tuple[str | None, str | None, str | None, str | None]:
+    """(TermID, its list's OID, version, text) of a route: a route key of mappings/routes.yaml in the
+    receiver's list, else the code the case holds in that list (or, as received, in another)."""
     profile = ctx.receiver.route or {}
     key = next((c.get("code") for c in route.get("coding") or [] if c.get("system", "").endswith("/route")),
                None)
@@ -332,11 +347,8 @@ def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
                            if c.get("system", "").startswith("urn:oid:") and c.get("code")), {})
             oid = coding.get("system", "")[len("urn:oid:"):] or oid
         code, version = coding.get("code"), code_version(ctx, coding, profile)
-    node = el(sub, "routeCode", code=code, codeSystem=oid if code else None,
-              codeSystemVersion=version if code else None)
     text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None)
-    if text:
-        leaf(node, "originalText", text=text)
+    return code, oid, version, text
 
 
 def code_version(ctx: Ctx, coding: Json, profile: dict[str, str]) -> str | None:
