@@ -34,6 +34,9 @@ class Ctx:
     _texts: dict[str, tuple[str | None, list[tuple[str, str]]]] = field(init=False, default_factory=dict)
     # regional elements (FDA.*) the case holds that this receiver's profile does not place: not sent, and said
     not_sent: list[str] = field(init=False, default_factory=list)
+    # (element, what): times the case holds in a form E2B has no element for (relative to a drug where E2B
+    # takes a date): not sent, and said
+    unplaced: list[tuple[str, str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.index = read.BundleIndex(self.bundle)
@@ -48,6 +51,25 @@ class Ctx:
         if found is None and held and number not in self.not_sent:
             self.not_sent.append(number)
         return found
+
+    def drug_name(self, statement: Json | None) -> str:
+        """The name a drug is called by in messages: its product's text."""
+        if not statement:
+            return "the drug"
+        medication = self.index.resolve(statement.get("medicationReference"), statement) or {}
+        return (medication.get("code") or statement.get("medicationCodeableConcept") or {}).get("text") or "the drug"
+
+    def relative_unplaced(self, number: str, what: str, holder: Json | None, field: str | None = None) -> None:
+        """Note a time held relative to a drug where E2B takes a date (`holder`: the primitive's parent, or the
+        date-valued extension when `field` is None)."""
+        relative = read.relative_time(holder, field)
+        if relative is None:
+            return
+        from reporter.e2b.write.common import describe_relative
+
+        said = describe_relative(relative, self.drug_name(self.index.resolve(relative.drug_reference)))
+        self.unplaced.append((number, f"{what} is held as a time relative to a drug ({said}), and E2B takes a "
+                                      "date there"))
 
     def allows_null_flavor(self, number: str, flavor: str) -> bool:
         """Whether the receiver takes this null flavor on an element: ICH's list, or a deviation its rule sets

@@ -217,3 +217,22 @@ def test_what_the_case_holds_for_another_region_is_said_not_sent(shared_dir, e2b
         assert any(i.message.startswith("the case holds Patient Race (FDA.D.11.r)") for i in said)
     assert not [i for i in export_bundles([report.bundle], receiver_name="fda").check.issues
                 if i.code == "E2B-NOT-SENT"]
+
+
+def test_times_held_relative_to_a_drug_where_e2b_takes_a_date_are_said_not_sent() -> None:
+    """A dosage's start and stop and a reaction's end given as 'day 10 of therapy' have no E2B element (they
+    take dates): the export says so for each, naming the drug, instead of dropping them unsaid."""
+    from reporter.casefile.model import CaseFile
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from tests.assess.support import case_data
+
+    relative = case_data(start={"value": 0, "unit": "d", "drug": "x"}, stop={"value": 9, "unit": "d", "drug": "x"},
+                         end={"value": 3, "unit": "wk", "drug": "x", "anchor": "last-dose"})
+    issues = export_bundles([build_bundle(CaseFile.model_validate(relative))]).check.issues
+    said = {i.location.split(" ")[0]: i.message for i in issues if i.code == "E2B-NOT-SENT"}
+    assert set(said) == {"G.k.4.r.4", "G.k.4.r.5", "E.i.5"}
+    assert "Day 9 after the first dose of Drugex" in said["G.k.4.r.5"] and said["E.i.5"].endswith("not sent")
+    dated = case_data(start="2024-01-01", stop="2024-01-10", end="2024-02-01")
+    issues = export_bundles([build_bundle(CaseFile.model_validate(dated))]).check.issues
+    assert not [i for i in issues if i.code == "E2B-NOT-SENT"]

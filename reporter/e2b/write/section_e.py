@@ -29,7 +29,7 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
     obs = wrap(role, "subjectOf2", "SBJ", "observation", classCode="OBS", moodCode="EVN")
     leaf(obs, "id", root=uuid_of(event))  # an imported one keeps its own
     leaf(obs, "code", code="29", codeSystem=OBS, displayName="reaction")
-    reaction_time(obs, event)
+    reaction_time(ctx, obs, event)
     concept = event.get("event") or {}
     value = mdr_value(obs, concept)
     translation = read.extension(concept.get("_text"), "translation")
@@ -71,14 +71,18 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
         bl(observation(obs, "outboundRelationship2", "PERT", "24", OBS, "medicalConfirmationByHP"), confirmed)
 
 
-def reaction_time(obs: Node, event: Json) -> None:
-    """E.i.4 start, E.i.5 end, E.i.6 duration. Relative times go to the drug-reaction interval instead."""
+def reaction_time(ctx: Ctx, obs: Node, event: Json) -> None:
+    """E.i.4 start, E.i.5 end, E.i.6 duration. A relative onset goes to the drug-reaction interval instead; a
+    relative end has no place (said: Ctx.relative_unplaced)."""
     start = event.get("date")
     start_nf = read.primitive_absent(event, "date")
     date_exts = (event.get("_date") or {}).get("extension") or []
     end = next((e.get("valueDateTime") for e in date_exts if e.get("url") == read.ext("event_end_date")), None)
     end_ext = next((e for e in date_exts if e.get("url") == read.ext("reaction_end")), None)
     end_nf = read.absent_reason(end_ext) if end_ext else None
+    if end is None and end_ext is not None:
+        ctx.relative_unplaced("E.i.5", f"the end of reaction {(event.get('event') or {}).get('text') or ''!r}",
+                              end_ext)
     duration = next((e.get("valueDuration") for e in date_exts if e.get("url") == read.ext("event_duration")),
                     None)
     allowed = {"MSK", "ASKU", "NASK"}

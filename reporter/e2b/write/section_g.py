@@ -53,7 +53,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
         # a case authored here gets the intervals its dates give; an imported one says what its sender stated
         intervals(ctx, admin, event, entity, statement)
     for dosage in statement.get("dosage") or []:
-        dose_line(ctx, admin, dosage)
+        dose_line(ctx, admin, dosage, statement)
     cumulative = read.ext_value(statement, "cumulative_dose")
     if cumulative:
         value, unit = ucum(cumulative)
@@ -243,13 +243,13 @@ def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json)
             leaf(ref, "id", root=uuid_of(event))
 
 
-def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
+def dose_line(ctx: Ctx, admin: Node, dosage: Json, statement: Json) -> None:
     """G.k.4.r one dosage: text, interval and dates, route, dose, lot, form, parent route."""
     sub = wrap(admin, "outboundRelationship2", "COMP", "substanceAdministration", classCode="SBADM",
                moodCode="EVN")
     if dosage.get("text"):
         leaf(sub, "text", text=dosage["text"])
-    dose_time(sub, dosage)
+    dose_time(ctx, sub, dosage, statement)
     route = dosage.get("route")
     if route:
         route_code(ctx, sub, route)
@@ -284,10 +284,15 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json) -> None:
                 leaf(value, "originalText", text=text)
 
 
-def dose_time(sub: Node, dosage: Json) -> None:
+def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
+    """G.k.4.r.2-6: the dosage's interval and dates (a start or stop held relative to a drug has no place in
+    E2B, which takes dates: said, Ctx.relative_unplaced)."""
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     bounds = repeat.get("boundsPeriod") or {}
     start, end = bounds.get("start"), bounds.get("end")
+    for number, key, what in (("G.k.4.r.4", "start", "start"), ("G.k.4.r.5", "end", "end")):
+        if bounds.get(key) is None:
+            ctx.relative_unplaced(number, f"the {what} of a dosage of {ctx.drug_name(statement)}", bounds, key)
     start_nf = read.primitive_absent(bounds, "start")
     end_nf = read.primitive_absent(bounds, "end")
     allowed = {"MSK", "ASKU", "NASK"}
