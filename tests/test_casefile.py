@@ -57,6 +57,8 @@ def test_relative_times_are_first_class():
      "report.first_received", "time zone"),
     ("report: {type: spontaneous, first_received: 2023, most_recent: 2023, colour: red}\n", "report.colour",
      "unknown field"),
+    ("report: {type: spontaneous, first_received: 2023, most_recent: 2023, Colour: red}\n", "report.Colour",
+     "unknown field"),  # a capitalised key is named too (union-branch labels are not)
     ("report: {type: spontaneous, most_recent: 2023}\n", "report.first_received", "required field"),
 ])
 def test_bad_fields_are_located(snippet, where, words):

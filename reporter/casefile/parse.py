@@ -68,7 +68,9 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[tuple[str, str]]:
     problems: dict[str, str] = {}
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(tuple(err["loc"]))
+        raw = tuple(err["loc"])
+        # an unknown field's own name is the user's key, whatever its case ("Sex"): kept
+        loc = (*_clean_loc(raw[:-1]), raw[-1]) if err["type"] == "extra_forbidden" and raw else _clean_loc(raw)
         where = format_path(loc)
         probe = loc
         while probe not in lines and probe:
