@@ -159,7 +159,7 @@ class AssessmentView:
     drug: str
     reaction: str
     onset_after_first_dose: Qty | None = None
-    onset_worked_out: bool = False  # True: from the onset and first-dose dates, not stated (G.k.9.i.3.1)
+    onset_worked_out: bool = False  # True: from the onset and the first dose (dates or relative times), not stated
     onset_after_last_dose: Qty | None = None
     dechallenge: str | None = None
     rechallenge: str | None = None
