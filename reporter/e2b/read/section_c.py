@@ -42,7 +42,7 @@ def read_report(r: Reader, report: etree._Element) -> dict[str, Any]:
         "previous_case_ids": r.get("C.1.9.1", report, boolean),
         "fda_report_type": r.code("FDA.C.1.7.1", report, "fda_report_type")
         if "FDA.C.1.7.1" in r.elements else None,
-        "combination_product": r.boolean("FDA.C.1.12", report) if "FDA.C.1.12" in r.elements else None,
+        "combination_product": _combination_product(r, report),
     }
     if nullif and reason:
         data["nullification"] = {"kind": nullif, "reason": reason}
@@ -185,3 +185,17 @@ def read_study(r: Reader) -> Any:
             "fda_cross_reported_inds": [v for reg in r.instances("fda_cross_reported_ind")
                                         if (v := r.value("FDA.C.5.6.r", reg)) is not None]}
     return r.build(m.Study, data, point, inst)
+
+
+def _combination_product(r: Reader, report: etree._Element) -> bool | None:
+    """FDA.C.1.12 as true or false; its null flavor NI (no information) is the case not saying, which the
+    model holds as no value and an FDA export writes as NI again. Another null flavor is not read."""
+    if "FDA.C.1.12" not in r.elements:
+        return None
+    point = r.checkpoint()
+    found = r.get("FDA.C.1.12", report, boolean)
+    if isinstance(found, m.Absent):
+        if found.absent != "no-information":
+            r.rollback(point)
+        return None
+    return found
