@@ -313,7 +313,7 @@ def render_command(file: str, out: str | None, no_validate: bool) -> None:
         raise RenderError(f"unknown output type {suffix or '(none)'}", location=out,
                           hint="name the output file .html or .pdf")
     case, bundle = load_case_and_bundle(file)  # a case file also gives the computed causality section
-    checked = validation_report(bundle)  # also with --no-validate: the exit code and the not-valid banner
+    checked = validation_report(bundle, file)  # as `validate FILE`; also with --no-validate: exit code, banner
     validation = None if no_validate else checked
     if suffix == ".pdf":
         write_output(bundle_pdf(bundle, validation, case, checked=checked), out)

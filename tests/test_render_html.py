@@ -160,3 +160,21 @@ def test_cli_render_of_an_invalid_case_writes_a_not_valid_banner_and_exits_1(tmp
 def test_valid_case_has_no_banner() -> None:
     html = bundle_html(demo_bundle(CASE1), validation_report(demo_bundle(CASE1)))
     assert 'class="not-valid"' not in html
+
+
+def test_render_of_a_case_file_checks_it_as_validate_does(tmp_path) -> None:
+    """A problem only a case file's own checks find (a parent's last menstrual period given as 'unknown', which
+    E2B cannot carry there) makes `render` exit 1 with the banner, as `validate` reports it with the line."""
+    import yaml
+
+    data = yaml.safe_load(CASE1.read_text(encoding="utf-8"))
+    data["patient"]["parent"] = {"identification": "CD", "sex": "female",
+                                 "last_menstrual_period": {"absent": "unknown"}}
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    runner = CliRunner()
+    validated = runner.invoke(main, ["validate", str(path)])
+    assert validated.exit_code == 1 and "last_menstrual_period" in validated.output, validated.output
+    rendered = runner.invoke(main, ["render", str(path), "-o", str(tmp_path / "case.html")])
+    assert rendered.exit_code == 1 and "NOT VALID" in rendered.output
+    assert "last_menstrual_period (line" in (tmp_path / "case.html").read_text(encoding="utf-8")

@@ -48,14 +48,16 @@ def render_pdf(case: CaseView, version: ReportVersion | None = None) -> bytes:
 
 
 
-def validation_report(bundle: dict):
-    """The validation report of the Bundle, or None where validation is not available."""
+def validation_report(bundle: dict, source: str | None = None):
+    """The validation report of the Bundle, or None where validation is not available. `source`: the file the
+    Bundle was read from, validated as `reporter validate` does it (a case file's checks then name its fields
+    and lines, and hold every absent reason it gives)."""
     try:
-        from reporter.validation import validate_bundle
+        from reporter.validation import validate_bundle, validate_file
     except ImportError:
         return None
     try:
-        return validate_bundle(bundle)
+        return validate_file(source)[1] if source is not None else validate_bundle(bundle)
     except Exception as exc:  # the page still renders; the panel says validation broke, and why
         return [{"severity": "error", "code": "VALIDATION-FAILED", "location": "Bundle",
                  "message": f"validation stopped: {type(exc).__name__}: {exc}",
