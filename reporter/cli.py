@@ -221,12 +221,14 @@ def case_command(file: str, out: str | None) -> None:
 @click.option("--receiver", type=click.Choice(["ich", "fda", "ema", "all"]), default=None,
               help="Also run what `reporter e2b` runs for this receiver (or all): XSD, ICH conformance, its rules.")
 def validate_command(file: str, fmt: str, receiver: str | None) -> None:
-    """Validate a case file or an ICSR Bundle: every problem at once. Exit 0 if no errors, 1 if errors."""
+    """Validate a case file or an ICSR Bundle: every problem at once. Exit 0 if no errors, 1 if errors, 2 if
+    the file cannot be read as a case file or a Bundle (the report says why)."""
     from reporter.validation import validate_file
 
     _, report = validate_file(file, receiver=receiver)
     click.echo(report.to_json() if fmt == "json" else report.to_text(), nl=False)
-    sys.exit(0 if report.ok else 1)
+    unreadable = any(i.code == "INPUT" for i in report.issues)  # not JSON, YAML or FHIR XML: as every command, 2
+    sys.exit(0 if report.ok else 2 if unreadable else 1)
 
 
 @main.command("schema")

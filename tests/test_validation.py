@@ -163,7 +163,7 @@ def test_wrong_resource_is_refused(tmp_path):
     path = tmp_path / "patient.json"
     path.write_text(json.dumps({"resourceType": "Patient"}), encoding="utf-8")
     result = run_cli("validate", str(path))
-    assert result.exit_code == 1 and "expected a case file or a Bundle" in result.output
+    assert result.exit_code == 2 and "expected a case file or a Bundle" in result.output  # as render says it
 
 
 @pytest.mark.parametrize(("text", "words"), [("case_id: [\n", "invalid YAML"), ('{"case_id": ', "invalid JSON"),
@@ -171,8 +171,8 @@ def test_wrong_resource_is_refused(tmp_path):
 def test_invalid_yaml_or_json_is_an_issue_not_a_traceback(tmp_path, text, words):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
-    result = run_cli("validate", str(path))
-    assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
+    result = run_cli("validate", str(path))  # unreadable: 2, as every command, with the problem reported
+    assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output
 
 
 def test_usage_errors_exit_2(tmp_path):
