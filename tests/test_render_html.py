@@ -178,3 +178,13 @@ def test_render_of_a_case_file_checks_it_as_validate_does(tmp_path) -> None:
     rendered = runner.invoke(main, ["render", str(path), "-o", str(tmp_path / "case.html")])
     assert rendered.exit_code == 1 and "NOT VALID" in rendered.output
     assert "last_menstrual_period (line" in (tmp_path / "case.html").read_text(encoding="utf-8")
+
+
+def test_reported_and_autopsy_causes_of_death_are_told_apart() -> None:
+    from pathlib import Path
+
+    from reporter.inputs import load_bundle
+
+    rich = Path(__file__).parent / "e2b" / "data" / "rich-case.yaml"
+    page = render_html(case_view(load_bundle(rich)))
+    assert "reported cause Leberversagen" in page and "autopsy-determined cause Akutes Leberversagen" in page

@@ -457,8 +457,9 @@ class _Extractor:
                 age_group = _concept_text(obs.get("valueCodeableConcept"))
             elif key == "death_date":
                 death.append(f"date {_s(obs.get('valueDateTime')) or 'unknown'}")
-            elif key == "death_cause":
-                death.append(f"cause {_concept_text(obs.get('valueCodeableConcept')) or 'unknown'}")
+            elif key == "death_cause":  # the Bundle says which: reported preliminary, autopsy-determined final
+                which = "autopsy-determined cause" if obs.get("status") == "final" else "reported cause"
+                death.append(f"{which} {_concept_text(obs.get('valueCodeableConcept')) or 'unknown'}")
             elif key == "autopsy" and isinstance(obs.get("valueBoolean"), bool):
                 death.append(f"autopsy {'done' if obs['valueBoolean'] else 'not done'}")
         if patient.get("deceasedBoolean") is True or _s(patient.get("deceasedDateTime")):
