@@ -35,7 +35,8 @@ def main() -> None:
 
 
 def write_output(text: str | bytes, out: str | None) -> None:
-    """Write to OUT (atomically, so a failed run leaves an existing file as it was) or to stdout."""
+    """Write to OUT (atomically, so a failed run leaves an existing file as it was) or to stdout. A device or a
+    pipe given as OUT is written to as it is (replacing /dev/null with a file would break the machine)."""
     if out is None or out == "-":
         if isinstance(text, bytes):
             sys.stdout.buffer.write(text)
@@ -47,8 +48,13 @@ def write_output(text: str | bytes, out: str | None) -> None:
     from pathlib import Path
 
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8") if isinstance(text, str) else text
+    if target.exists() and not target.is_file():  # a device or a pipe (-o /dev/null): written to, never replaced
+        with open(target, "wb") as fh:
+            fh.write(data)
+        return
+    target = target.resolve() if target.is_symlink() else target  # a link's file is replaced, not the link
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     umask = os.umask(0)
     os.umask(umask)
