@@ -115,3 +115,18 @@ def test_e2b_command_names_the_case_file_field_of_each_problem(tmp_path, schema_
     together = _cli("e2b", str(EXAMPLES / "case1-anakinra-hepatitis.yaml"), str(bad), "--receiver", "fda",
                     env=schema_env)
     assert f"C.1.7 (case 2) <- {bad}: report.expedited (line 3)" in together.stderr
+
+
+def test_a_null_flavor_e2b_refuses_is_said_once(tmp_path, schema_env) -> None:
+    """A history start given as 'unknown' (E2B takes masked, asked-unknown or not-asked there): the case layer
+    names the field and what to write; the export's own check of the same element is not repeated. A second
+    such item is still said, once."""
+    data = yaml.safe_load(MINIMAL)
+    data["patient"]["medical_history"] = [
+        {"meddra": {"code": "10012601", "version": "26.1"}, "start": {"absent": "unknown"}},
+        {"meddra": {"code": "10020772", "version": "26.1"}, "start": {"absent": "unknown"}}]
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    _, report = validate_file(path, receiver="all")
+    codes = [i.code for i in report.issues if "D.7.1.r.2" in f"{i.location} {i.message}"]
+    assert codes == ["PLAUS-ABSENT-REASON", "PLAUS-ABSENT-REASON"], report.to_text()

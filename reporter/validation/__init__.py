@@ -4,6 +4,7 @@ the same report (reporter.validation.readiness runs it for `validate --receiver`
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,30 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
     if receiver:
         from reporter.e2b.readiness import readiness
 
-        _run_layer(report, "e2b", lambda: readiness(bundle, receiver, lines))
+        plausible = [i for i in report.issues if i.code == "PLAUS-ABSENT-REASON"]
+        _run_layer(report, "e2b", lambda: _not_twice(readiness(bundle, receiver, lines), plausible))
     return report
+
+
+_NUMBER = re.compile(r"for ([A-Z][A-Za-z0-9.]*) ")
+_LINE = re.compile(r" \(line \d+\)")
+
+
+def _not_twice(e2b: list[Issue], plausible: list[Issue]) -> list[Issue]:
+    """The E2B checks' null-flavor refusals less those the plausibility layer already said of the same element
+    and case field: one problem, said once, in the words that name the field and what to write instead."""
+    said = [(m.group(1), _LINE.sub("", i.location)) for i in plausible if (m := _NUMBER.search(i.message))]
+    out = []
+    for issue in e2b:
+        number = issue.location.split(" ", 1)[0]
+        field = _LINE.sub("", issue.location.split(" <- ", 1)[1]) if " <- " in issue.location else None
+        match = next((s for s in said if s[0] == number and (field is None or s[1] == field or
+                                                            s[1].startswith((f"{field}.", f"{field}[")))), None)
+        if issue.code == "E2B-NULLFLAVOR" and match is not None:
+            said.remove(match)
+            continue
+        out.append(issue)
+    return out
 
 
 def _run_layer(report: ValidationReport, name: str, layer) -> list[Issue]:
