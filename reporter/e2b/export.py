@@ -128,7 +128,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     links = drug_links(ctx)
     names = {ctx.index.key_of(s): ctx.drug_name(s) for s in ctx.index.section("drugs")}
     role = patient_role(ctx, assessment, names)
-    drugs(ctx, role, links, names)
+    drugs(ctx, role, links)
     roles_and_causality(ctx, assessment, links)
     narrative_parts(ctx, assessment)
     report_components(ctx, event)

@@ -32,17 +32,16 @@ def drug_links(ctx: Ctx) -> Links:
     return links
 
 
-def drugs(ctx: Ctx, role: Node, links: Links, names: dict[str, str]) -> None:
+def drugs(ctx: Ctx, role: Node, links: Links) -> None:
     statements = ctx.index.section("drugs")
     if not statements:
         return
     organizer = category_organizer(ctx, role, "4")
     for statement in statements:
-        drug(ctx, organizer, statement, links.get(ctx.index.key_of(statement), []), names)
+        drug(ctx, organizer, statement, links.get(ctx.index.key_of(statement), []))
 
 
-def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Json]],
-         names: dict[str, str]) -> None:
+def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Json]]) -> None:
     admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
                  moodCode="EVN")
     leaf(admin, "id", root=uuid_of(statement))  # an imported one keeps its own
