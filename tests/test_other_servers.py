@@ -241,3 +241,17 @@ def test_the_message_form_of_a_served_case_names_its_sender(style: str) -> None:
         header = build_message(bundle)["entry"][0]["resource"]
         sender = BundleIndex(bundle).resolve(header["sender"])
         assert sender is not None and sender["resourceType"] == "Organization"
+
+
+def test_a_bundle_without_our_extensions_is_told_what_to_add_in_fhir_terms() -> None:
+    """A Bundle that names no drug role, reporter or patient detail: each minimum criterion's hint says where
+    a FHIR client puts it (the case-file words alone do not tell an integration engineer)."""
+    from reporter.tables import code_list, ext
+
+    bare = copy.deepcopy(load_bundle(CASES[0]))
+    for entry in bare["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "MedicationStatement":
+            resource["extension"] = [e for e in resource.get("extension", []) if e.get("url") != ext("drug_role")]
+    hints = {i.code: i.hint for i in validate_bundle(bare).issues}
+    assert ext("drug_role") in hints["ICSR-MIN-SUSPECT"] and code_list("drug_role").oid in hints["ICSR-MIN-SUSPECT"]

@@ -104,12 +104,15 @@ class RuleChecker:
             self.add("error", "ICSR-MIN-PATIENT", "Bundle.entry.resource.ofType(Patient)",
                      "no identifiable patient: the case gives none of initials, record number, birth date, "
                      "age, age group or sex", "add at least one of patient initials, age, sex or birth date "
-                     "(a masked value counts)")
+                     "(a masked value counts; in a Bundle: Patient.name, identifier, gender or birthDate, or the "
+                     f"AdverseEvent's age at onset extension {ext('age_at_onset')})")
         if not self.reporter_identifiable():
             self.add("error", "ICSR-MIN-REPORTER", "Bundle.entry[0].resource.author",
                      "no identifiable reporter: no primary source with a name, qualification, organisation "
                      "or country, and no literature reference",
-                     "add a primary source (e.g. its qualification) or the literature reference")
+                     "add a primary source (e.g. its qualification) or the literature reference (in a Bundle: "
+                     "a PractitionerRole with a code or an organization, or whose Practitioner has a name or "
+                     "address; or a DocumentReference for the article)")
         statements = index.all("MedicationStatement")
         roles = [oid_coding({"coding": [_dict(e.get("valueCoding")) for e in extensions(s, "drug_role")]},
                             code_list("drug_role").oid) for s in statements]
@@ -117,7 +120,9 @@ class RuleChecker:
         if not any(r and _str(r.get("code")) in suspect_codes for r in roles):
             self.add("error", "ICSR-MIN-SUSPECT", "Bundle.entry.resource.ofType(MedicationStatement)",
                      "no suspect drug: an ICSR needs at least one drug whose role is suspect or interacting",
-                     "add the suspect drug with role: suspect")
+                     "add the suspect drug with role: suspect (in a Bundle: its MedicationStatement's extension "
+                     f"{ext('drug_role')} with valueCoding urn:oid:{code_list('drug_role').oid} code "
+                     f"{code_list('drug_role').e2b('suspect')})")
         events = index.all("AdverseEvent")
         if not any(self.has_term(e) for e in events):
             self.add("error", "ICSR-MIN-REACTION", "Bundle.entry.resource.ofType(AdverseEvent)",
