@@ -171,3 +171,20 @@ def test_the_first_drug_s_own_role_is_checked_in_either_id_form() -> None:
 
     assert any(code == "W0005" for code, _ in issues(changed))
     assert issues(oid_ids(changed)) == issues(changed)
+
+
+def test_received_item_ids_go_back_out_as_received() -> None:
+    """Ids are matched case-blind, but kept as the sender wrote them: a re-export sends the drugs' and
+    reactions' upper-case UUIDs as they came."""
+    from reporter.e2b.export import export_bundles
+
+    path = next(p for p in INPUTS if p.read_bytes().count(b"<substanceAdministration") >= 2)
+    upper = re.sub(rb'root="([0-9a-f-]{36})"', lambda m: b'root="' + m.group(1).upper() + b'"', path.read_bytes())
+    doc = etree.fromstring(upper)
+    sent = {i.get("root") for i in doc.xpath("//h:organizer[h:code/@code='4']/h:component/h:substanceAdministration"
+                                             "/h:id | //h:subjectOf2/h:observation[h:code/@code='29']/h:id",
+                                             namespaces=xmlsafe.NS)}
+    assert sent and all(s == s.upper() for s in sent)
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(upper, "upper.xml")).reports
+    again = export_bundles([report.bundle]).xml.decode()
+    assert all(f'root="{s}"' in again for s in sent), sent

@@ -126,7 +126,7 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         n = index + 1
         point = r.checkpoint()
         id_el = inst.find("{urn:hl7-org:v3}id")
-        uuid = ii_key(id_el)
+        identity = ii_key(id_el)
         # the model holds one product (G.k.2) with one authorisation (G.k.3) per drug
         r.first_only(finder("h:consumable")(inst))
         r.first_only(finder("h:consumable/h:instanceOfKind/h:kindOfProduct/h:asManufacturedProduct/"
@@ -195,13 +195,13 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         if drug is None:
             continue
         built.add(index)
-        if uuid and owner.get(uuid) == index:  # a re-export links the drug's blocks with the same id
+        if identity and owner.get(identity) == index:  # a re-export links the drug's blocks with the same id
             ii_read(r, id_el)
-            if id_el.get("extension") is None:  # a root and extension: the export makes a UUID of its own
-                r.origin.ids[f"drug-{n}"] = uuid
+            if id_el.get("extension") is None:  # kept as received; a root and extension: the export makes a UUID
+                r.origin.ids[f"drug-{n}"] = id_el.get("root")
         if index not in roles:
-            why = ("has the id of another drug, which the roles name" if uuid and uuid in owner
-                   else "is named by no G.k.1 role" if uuid else "has no id for a G.k.1 role to name")
+            why = ("has the id of another drug, which the roles name" if identity and identity in owner
+                   else "is named by no G.k.1 role" if identity else "has no id for a G.k.1 role to name")
             r.deviations.append(("G.k.1", f"drug {n} ({drug.product}) {why}: its role is not known, and the "
                                           "export is refused until someone chooses it"))
         out.append(drug)
