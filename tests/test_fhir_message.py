@@ -56,3 +56,10 @@ def test_message_needs_a_document() -> None:
     with pytest.raises(InputError, match="does not start with its Composition"):
         build_message({"resourceType": "Bundle", "type": "document",
                        "entry": [{"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient"}}]})
+
+
+def test_a_document_without_a_custodian_gets_a_message_without_a_sender() -> None:
+    """No Composition.custodian (and an entry without a resource beside it): no MessageHeader.sender, no crash."""
+    message = build_message({"resourceType": "Bundle", "type": "document", "entry": [
+        {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Composition"}}, {"fullUrl": "urn:uuid:2"}]})
+    assert "sender" not in message["entry"][0]["resource"]

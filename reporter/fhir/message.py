@@ -37,8 +37,8 @@ def build_message(document: Json, *, destination: str = "urn:fhir-ae-reporter:re
     doc_id = document.get("id") or str(uuid.uuid4())
     header_id = str(uuid.uuid5(uuid.UUID(int=0), f"{doc_id}|message-header"))
     custodian = BundleIndex(document).resolve(entries[0]["resource"].get("custodian"))  # however it is written
-    sender = next((e for e in entries[1:] if e.get("resource") is custodian and custodian.get("resourceType")
-                   == "Organization"), None)
+    sender = next((e for e in entries[1:] if e.get("resource") is custodian), None) \
+        if custodian is not None and custodian.get("resourceType") == "Organization" else None
     header: Json = {
         "resourceType": "MessageHeader",
         "id": header_id,
@@ -62,4 +62,3 @@ def build_message(document: Json, *, destination: str = "urn:fhir-ae-reporter:re
     if document.get("timestamp"):
         message["timestamp"] = document["timestamp"]
     return message
-
