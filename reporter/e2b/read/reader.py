@@ -468,8 +468,8 @@ def ii_key(node: etree._Element | None) -> str | None:
 
 
 def ii_read(r: Reader, node: etree._Element) -> None:
-    """Mark the parts of an II that ii_key read."""
-    r.mark(node, *(("root", "extension") if node.get("extension") is not None else ("root",)))
+    """Mark the parts of an II that ii_key read (Reader.mark takes an extension's root with it)."""
+    r.mark(node, "extension" if node.get("extension") is not None else "root")
 
 
 def time_type(inst: etree._Element) -> str | None:
