@@ -120,7 +120,7 @@ class _Case:
         return _key_for("drug_role", _ext_value(statement, "drug_role"))
 
     def drug_name(self, statement: Json) -> str | None:
-        med = _d(self.index.resolve(statement.get("medicationReference"), statement))
+        med = _d(self.index.medication_of(statement))
         for ingredient in _l(med.get("ingredient")):
             name = _concept_text(_d(ingredient).get("itemCodeableConcept"))
             if name:

@@ -52,12 +52,6 @@ class Ctx:
             self.not_sent.append(number)
         return found
 
-    def drug_name(self, statement: Json | None) -> str:
-        """The name a drug is called by in messages: its product's text."""
-        if not statement:
-            return "the drug"
-        medication = self.index.resolve(statement.get("medicationReference"), statement) or {}
-        return (medication.get("code") or statement.get("medicationCodeableConcept") or {}).get("text") or "the drug"
 
     def relative_unplaced(self, number: str, what: str, holder: Json | None, field: str | None = None) -> None:
         """Note a time held relative to a drug where E2B takes a date (`holder`: the primitive's parent, or the
@@ -67,7 +61,8 @@ class Ctx:
             return
         from reporter.e2b.write.common import describe_relative
 
-        said = describe_relative(relative, self.drug_name(self.index.resolve(relative.drug_reference)))
+        statement = self.index.resolve(relative.drug_reference)
+        said = describe_relative(relative, self.index.drug_name(statement) if statement else None)
         self.unplaced.append((number, f"{what} is held as a time relative to a drug ({said}), and E2B takes a "
                                       "date there"))
 

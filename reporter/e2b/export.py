@@ -126,7 +126,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     assessment = wrap(event, "component", "COMP", "adverseEventAssessment", classCode="INVSTG",
                       moodCode="EVN")
     links = drug_links(ctx)
-    names = {ctx.index.key_of(s): ctx.drug_name(s) for s in ctx.index.section("drugs")}
+    names = {ctx.index.key_of(s): ctx.index.drug_name(s) for s in ctx.index.section("drugs")}
     role = patient_role(ctx, assessment, names)
     drugs(ctx, role, links)
     roles_and_causality(ctx, assessment, links)

@@ -70,6 +70,17 @@ class BundleIndex:
             found = self.by_url.get(reference.split("/_history/", 1)[0])
         return found
 
+    def medication_of(self, statement: Json) -> Json | None:
+        """The Medication a MedicationStatement names: an entry, or contained in the statement itself."""
+        return self.resolve(statement.get("medicationReference"), statement)
+
+    def drug_name(self, statement: Json) -> str:
+        """What a drug is called in messages: its Medication's text, else the statement's own concept's."""
+        medication = self.medication_of(statement) or {}
+        concept = medication.get("code") or statement.get("medicationCodeableConcept")
+        text = concept.get("text") if isinstance(concept, dict) else None
+        return text if isinstance(text, str) and text else "the drug"
+
     def key_of(self, resource: Json) -> str:
         """One name per entry resource, whatever form the references to it take: its fullUrl (else `Type/id`,
         else a name no reference can have). Readers that match references compare keys (`key`), never the

@@ -533,7 +533,7 @@ class CaseReader:
     def drug(self, statement: Json, timing_only: bool = False) -> Json:
         """The drug; `timing_only`: its id, role and product (required), the dates of its dosages and the
         stated onset intervals of its reactions only."""
-        medication = self.index.resolve(statement.get("medicationReference"), statement) or {}
+        medication = self.index.medication_of(statement) or {}
         concept = _d(medication.get("code") or statement.get("medicationCodeableConcept"))
         key = read.ext_value(statement, "case_key") or self.drug_keys.get(self.index.key_of(statement))
         out: Json = {

@@ -148,7 +148,7 @@ class _Extractor:
         self.statements = self._section_or_type("drugs", "MedicationStatement")
         self.suspects = [s for s in self.statements if self._role(s) in ("suspect", "interacting")]
         self.anchor = self._choose_anchor()
-        self.anchor_url = self._url_of(self.anchor) if self.anchor else None
+        self.anchor_url = self.index.key_of(self.anchor) if self.anchor else None
         self.anchor_date = self._anchor_date()
         self.axis: str | None = "day" if self.anchor is not None and (
             self.anchor_date is not None or self._counted_from(self.anchor)) else None
@@ -169,13 +169,9 @@ class _Extractor:
             return [r for r in found if isinstance(r, dict) and r.get("resourceType") == resource_type]
         return [r for r in self.index.all(resource_type) if isinstance(r, dict)]
 
-    def _url_of(self, resource: Json) -> str:
-        """The resource's key (BundleIndex.key_of), which relative times name their drug by (`When.ref`)."""
-        return self.index.key_of(resource)
-
-    def _resolve(self, ref: Any, holder: Json | None = None) -> Json:
+    def _resolve(self, ref: Any) -> Json:
         try:
-            return _d(self.index.resolve(_d(ref), holder))
+            return _d(self.index.resolve(_d(ref)))
         except (AttributeError, TypeError):
             return {}
 
@@ -185,12 +181,12 @@ class _Extractor:
             code or "", "concomitant" if code else "unknown")
 
     def drug_name(self, statement: Json) -> str | None:
-        med = self._resolve(statement.get("medicationReference"), statement)
+        med = _d(self.index.medication_of(statement))
         return _concept_text(med.get("code")) or _concept_text(statement.get("medicationCodeableConcept"))
 
     def substance_name(self, statement: Json) -> str | None:
         """The first active substance as written (an INN such as "anakinra"); product names keep their case."""
-        med = self._resolve(statement.get("medicationReference"), statement)
+        med = _d(self.index.medication_of(statement))
         for ingredient in _l(med.get("ingredient")):
             name = _concept_text(_d(ingredient).get("itemCodeableConcept"))
             if name:
@@ -231,7 +227,7 @@ class _Extractor:
         return counts
 
     def _counted_from(self, statement: Json) -> bool:
-        return bool(self.refs.get(self._url_of(statement)))
+        return bool(self.refs.get(self.index.key_of(statement)))
 
     def _choose_anchor(self) -> Json | None:
         self.refs = self._relative_refs()
@@ -240,7 +236,7 @@ class _Extractor:
             return dated[0]
         counted = sorted((s for s in self.suspects + self.statements if self._counted_from(s)),
                          key=lambda s: (self._role(s) not in ("suspect", "interacting"),
-                                        -self.refs.get(self._url_of(s), 0)))
+                                        -self.refs.get(self.index.key_of(s), 0)))
         if counted:
             return counted[0]
         return self.suspects[0] if self.suspects else None
@@ -567,7 +563,7 @@ class _Extractor:
         if not self.suspects:
             self.gaps.append("Suspect drug (MedicationStatement with role suspect)")
         for statement in self.statements:
-            med = self._resolve(statement.get("medicationReference"), statement)
+            med = _d(self.index.medication_of(statement))
             substances = tuple(
                 t for t in (_concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient"))) if t)
             dosages = []
@@ -593,7 +589,7 @@ class _Extractor:
                     batch=_s(_safe_ext_value(dosage, "dosage_batch")),
                 ))
             out.append(DrugView(
-                key=self._url_of(statement),
+                key=self.index.key_of(statement),
                 role=self._role(statement),
                 product=self.drug_name(statement) or Missing(),
                 substances=substances,

@@ -180,7 +180,7 @@ class Plausibility:
                     linked[id(statement)] = (statement, entity)
             drugs = list(linked.values()) or [(s, None) for s in suspects]
             if drugs and all(self.before_first(event, s, entity) for s, entity in drugs):
-                names = ", ".join(self.drug_name(s) for s, _ in drugs)
+                names = ", ".join(self.index.drug_name(s) for s, _ in drugs)
                 self.add("warning", "PLAUS-ONSET-BEFORE-DRUG", event, "date", self.case.of(event, "onset"),
                          f"the reaction began before the first dose of every suspect drug ({names})",
                          "check the onset and the drug start dates, or the drug's role (suspect/concomitant)")
@@ -199,11 +199,6 @@ class Plausibility:
             return end < min(starts)
         return False
 
-    def drug_name(self, statement: Json) -> str:
-        medication = self.index.resolve(statement.get("medicationReference"), statement) or {}
-        concept = _dict(medication.get("code")) or _dict(statement.get("medicationCodeableConcept"))
-        return concept.get("text") or "the drug"
-
     def intervals(self) -> None:
         """Negative drug-reaction intervals (warning) and negative durations (cannot be true)."""
         for event in self.index.all("AdverseEvent"):
@@ -217,7 +212,7 @@ class Plausibility:
                         self.add("warning", "PLAUS-NEGATIVE-INTERVAL", event, f"suspectEntity[{i}].extension",
                                  self.case.link(statement, event, field),
                                  f"the interval from the {'first' if name == 'afterFirstDose' else 'last'} dose "
-                                 f"of {self.drug_name(statement)} to the reaction is negative ({value:g})",
+                                 f"of {self.index.drug_name(statement)} to the reaction is negative ({value:g})",
                                  "an onset before the dose is given as a negative interval only if that is what "
                                  "happened; check the sign and the drug")
             duration = _num(_dict(read.ext_value(event.get("_date"), "event_duration")).get("value"))

@@ -45,7 +45,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
                  moodCode="EVN")
     leaf(admin, "id", root=uuid_of(statement))  # an imported one keeps its own
-    medication = ctx.index.resolve(statement.get("medicationReference"), statement) or {
+    medication = ctx.index.medication_of(statement) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication, statement)
     for event, entity in links:
@@ -291,7 +291,7 @@ def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
     start, end = bounds.get("start"), bounds.get("end")
     for number, key, what in (("G.k.4.r.4", "start", "start"), ("G.k.4.r.5", "end", "end")):
         if bounds.get(key) is None:
-            ctx.relative_unplaced(number, f"the {what} of a dosage of {ctx.drug_name(statement)}", bounds, key)
+            ctx.relative_unplaced(number, f"the {what} of a dosage of {ctx.index.drug_name(statement)}", bounds, key)
     start_nf = read.primitive_absent(bounds, "start")
     end_nf = read.primitive_absent(bounds, "end")
     allowed = {"MSK", "ASKU", "NASK"}
