@@ -138,9 +138,6 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     return msg
 
 
-
-
-
 def _refuse_forbidden_text(bundle: Json) -> None:
     """A case stored before input refused control characters: refused with the place, not altered, since
     a regulator's file must carry the case's text as stored (a new version without it can be sent)."""

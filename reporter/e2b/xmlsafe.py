@@ -140,4 +140,3 @@ def local(el: etree._Element) -> str:
         if len(_LOCAL) < 10_000:
             _LOCAL[tag] = name
     return name
-
