@@ -34,7 +34,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.service import free_port, run_load, start_server  # noqa: E402
+from bench.service import free_port, run_load, start_gunicorn, start_server  # noqa: E402
 from reporter.casefile.parse import load_case  # noqa: E402
 from reporter.fhir.build import build_bundle  # noqa: E402
 from tests.service.bundles import renamed  # noqa: E402
@@ -226,7 +226,7 @@ def run_pass(encoding: str, demos: list[dict], args: argparse.Namespace) -> list
             results += workload("ae-reporter", proc, base, headers, demos, args, served=served)
         finally:
             stop(proc)
-        proc, base = start_floor(args.threads)
+        proc, base = start_gunicorn("bench.flask_floor:app", 1, args.threads, ready="/Bundle/probe")
         try:
             requests.put(base.replace("/fhir", "/floor/body"), data=served[0], timeout=10).raise_for_status()
             headers = {"Content-Type": JSON, "Accept": JSON, "Accept-Encoding": encoding}
@@ -234,27 +234,6 @@ def run_pass(encoding: str, demos: list[dict], args: argparse.Namespace) -> list
         finally:
             stop(proc)
     return results
-
-
-def start_floor(threads: int) -> tuple[subprocess.Popen, str]:
-    """bench/flask_floor.py under gunicorn as ours runs (one worker, `threads` threads)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(threads),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.flask_floor:app"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"flask floor exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            requests.get(f"{base}/Bundle/probe", timeout=2)
-            return proc, base
-        except requests.RequestException:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("flask floor did not start within 60 s")
 
 
 if __name__ == "__main__":

@@ -63,25 +63,31 @@ def fresh_postgres_db(admin_url: str) -> tuple[str, callable]:
 
 
 def start_server(db_url: str, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+    return start_gunicorn("wsgi:app", workers, threads, {"REPORTER_DATABASE_URL": db_url,
+                                                         "REPORTER_SECRET_KEY": "bench"})
+
+
+def start_gunicorn(app: str, workers: int, threads: int, env: dict[str, str] | None = None,
+                   ready: str = "/metadata") -> tuple[subprocess.Popen, str]:
+    """gunicorn serving `app` on loopback, once GET <base><ready> answers 200 (at most 60 s); (process, base)."""
     port = free_port()
-    env = {**os.environ, "REPORTER_DATABASE_URL": db_url, "REPORTER_SECRET_KEY": "bench",
-           "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app],
+        cwd=REPO, env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise SystemExit(f"{app} exited: {proc.stderr.read().decode()[-2000:]}")
         try:
-            if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
+            if requests.get(f"{base}{ready}", timeout=2).status_code == 200:
                 return proc, base
         except requests.RequestException:  # not listening yet, or too busy booting to answer in 2 s
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("server did not start within 60 s")
+    raise SystemExit(f"{app} did not start within 60 s")
 
 
 @dataclass
