@@ -43,7 +43,7 @@ def _check_partial_date(value: Any) -> Any:
     m = PARTIAL_DATE_RE.match(value)
     if not m:
         raise ValueError(
-            f"{value!r} is not a date: use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss]+hh:mm"
+            f"{value!r} is not a date: use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][+hh:mm]"
         )
     year, month, day = m.group("year", "month", "day")
     try:
@@ -53,8 +53,8 @@ def _check_partial_date(value: Any) -> Any:
     if m.group("hour") is not None:
         if int(m.group("hour")) > 23 or int(m.group("minute")) > 59 or int(m.group("second") or 0) > 59:
             raise ValueError(f"{value!r} has an impossible time of day")
-        if m.group("tz") is None:
-            raise ValueError(f"{value!r} has a time but no time zone: add Z or +hh:mm")
+        if m.group("second") is None:  # FHIR's dateTime has seconds: a time to the minute is at hh:mm:00
+            value = f"{value[:16]}:00{value[16:]}"
     return value
 
 
@@ -62,7 +62,8 @@ PartialDate = Annotated[
     str,
     BeforeValidator(_check_partial_date),
     BeforeValidator(_coerce_partial_date),
-    Field(description="A date at the precision known: YYYY, YYYY-MM, YYYY-MM-DD or a date-time with zone."),
+    Field(description="A date at the precision known: YYYY, YYYY-MM, YYYY-MM-DD or a date-time, with its zone "
+                      "when known (without one, a local time whose zone was not stated, as E2B allows)."),
 ]
 
 

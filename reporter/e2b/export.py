@@ -120,7 +120,8 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
     leaf(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
-    leaf(act, "effectiveTime", value=to_ts(comp["date"], location="Composition.date") if comp.get("date") else None)
+    created = read.datetime_at(comp, "date")
+    leaf(act, "effectiveTime", value=to_ts(created, location="Composition.date") if created else None)
     event = wrap(act, "subject", "SUBJ", "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
     assessment = wrap(event, "component", "COMP", "adverseEventAssessment", classCode="INVSTG",

@@ -173,7 +173,7 @@ class BundleBuilder:
         if when is None:
             return
         if isinstance(when, str):
-            target[field] = when
+            put_datetime(target, field, when)
         elif isinstance(when, m.RelativeTime):
             target[f"_{field}"] = {"extension": self.relative_extensions(when)}
         else:
@@ -182,7 +182,7 @@ class BundleBuilder:
     def when_extension(self, url: str, when: m.When) -> Json:
         """A date-valued extension; relative and absent values become sub-extensions of the same URL."""
         if isinstance(when, str):
-            return {"url": url, "valueDateTime": when}
+            return dated({"url": url}, "valueDateTime", when)
         if isinstance(when, m.RelativeTime):
             return {"url": url, "extension": self.relative_extensions(when)}
         return {"url": url, "extension": absent_extensions(when)}
@@ -301,7 +301,7 @@ class BundleBuilder:
             comp["subject"] = self.patient_ref
         created = creation_date(report)
         if created:
-            comp["date"] = created
+            put_datetime(comp, "date", created)
         else:
             comp["_date"] = {"extension": absent_extensions(m.Absent(absent="unknown"))}
         comp["author"] = authors or [custodian or {
@@ -461,7 +461,7 @@ class BundleBuilder:
         death = patient_data.death
         if death:
             if isinstance(death.date, str):
-                patient["deceasedDateTime"] = death.date
+                put_datetime(patient, "deceasedDateTime", death.date)
             else:
                 patient["deceasedBoolean"] = True
         self.add(patient, "patient")
@@ -657,7 +657,7 @@ class BundleBuilder:
         date_exts = []
         if reaction.end is not None:
             if isinstance(reaction.end, str):
-                date_exts.append({"url": ext("event_end_date"), "valueDateTime": reaction.end})
+                date_exts.append(dated({"url": ext("event_end_date")}, "valueDateTime", reaction.end))
             else:
                 date_exts.append(self.when_extension(ext("reaction_end"), reaction.end))
         if reaction.duration:
@@ -1018,9 +1018,34 @@ def product_coding(identifier: m.ProductId) -> Json:
     return coding
 
 
+_ZONED = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+
+
+def put_datetime(target: Json, field: str, value: str) -> None:
+    """A date or date-time of the case into `target[field]`. FHIR's dateTime needs a zone with a time of day,
+    which E2B does not: a time the case holds without one goes in as its day, with the time beside it
+    (local-time extension on `_field`); so does any time in birthDate, a FHIR date (a zoned one in the core
+    patient-birthTime extension). read.datetime_at reads either back."""
+    if len(value) <= 10 or (field != "birthDate" and _ZONED.search(value)):
+        target[field] = value
+        return
+    target[field] = value[:10]
+    beside = ({"url": ext("birth_time"), "valueDateTime": value} if _ZONED.search(value)
+              else {"url": ext("local_time"), "valueTime": value[11:]})
+    target.setdefault(f"_{field}", {}).setdefault("extension", []).append(beside)
+
+
+def dated(target: Json, field: str, value: str) -> Json:
+    """`target` with the date-time put in (put_datetime)."""
+    put_datetime(target, field, value)
+    return target
+
+
 def date_or_reason(value: str | m.Absent) -> Json:
     """An Observation's date value, or its dataAbsentReason."""
-    return {"dataAbsentReason": dar_concept(value)} if isinstance(value, m.Absent) else {"valueDateTime": value}
+    if isinstance(value, m.Absent):
+        return {"dataAbsentReason": dar_concept(value)}
+    return dated({}, "valueDateTime", value)
 
 
 def dar_concept(absent: m.Absent) -> Json:

@@ -216,6 +216,23 @@ def ext_value(element: Json | None, key: str) -> Any:
     return value_of(extension(element, key))
 
 
+def datetime_at(holder: Json | None, field: str) -> str | None:
+    """The date or date-time at `holder[field]` as the case holds it: with the time of day the builder put
+    beside a day (a local time, whose zone was not stated; a birth time), else the element as it is."""
+    value = holder.get(field) if isinstance(holder, dict) else None
+    if not isinstance(value, str):
+        return None
+    beside = holder.get(f"_{field}")  # type: ignore[union-attr]
+    if isinstance(beside, dict) and len(value) == 10:
+        for e in as_list(beside.get("extension")):
+            url = e.get("url") if isinstance(e, dict) else None
+            if url == ext("local_time") and isinstance(e.get("valueTime"), str):
+                return f"{value}T{e['valueTime']}"
+            if url == ext("birth_time") and isinstance(e.get("valueDateTime"), str):
+                return e["valueDateTime"]
+    return value
+
+
 def sub_value(extension_: Json | None, name: str) -> Any:
     """Value of a named sub-extension of a complex extension."""
     if not isinstance(extension_, dict):

@@ -99,7 +99,7 @@ class CaseReader:
     def when(self, element: Json, field: str) -> Any:
         """A date, a relative time or an absent reason, as the builder's put_when wrote it."""
         if isinstance(element.get(field), str):
-            return element[field]
+            return read.datetime_at(element, field)
         rel = read.relative_time(element, field)
         if rel:
             return self.relative(rel)
@@ -108,7 +108,7 @@ class CaseReader:
 
     def when_extension(self, extension: Json) -> Any:
         if isinstance(extension.get("valueDateTime"), str):
-            return extension["valueDateTime"]
+            return read.datetime_at(extension, "valueDateTime")
         rel = read.relative_time(extension)
         if rel:
             return self.relative(rel)
@@ -158,7 +158,7 @@ class CaseReader:
         worldwide = _d(read.ext_value(comp, "case_identifier")).get("value")
         if worldwide and worldwide != case_id:
             out["worldwide_id"] = worldwide
-        date = comp.get("date")
+        date = read.datetime_at(comp, "date")
         most_recent = out["most_recent"]
         derived = f"{most_recent}T00:00:00Z" if isinstance(most_recent, str) and len(most_recent) == 10 \
             else most_recent
@@ -310,7 +310,7 @@ class CaseReader:
             elif code == obs["height"]["code"]:
                 out["height_cm"] = _d(o.get("valueQuantity")).get("value")
             elif code == obs["last_menstrual_period"]["code"]:
-                out["last_menstrual_period"] = o.get("valueDateTime") or (
+                out["last_menstrual_period"] = read.datetime_at(o, "valueDateTime") or (
                     _dar_absent(o["dataAbsentReason"]) if o.get("dataAbsentReason") else None)
             elif code == obs["gestation_at_onset"]["code"]:
                 out["gestation_at_onset"] = _quantity(o.get("valueQuantity"))
@@ -415,7 +415,7 @@ class CaseReader:
                 elif code == obs["height"]["code"]:
                     out["height_cm"] = _d(r.get("valueQuantity")).get("value")
                 elif code == obs["last_menstrual_period"]["code"]:
-                    out["last_menstrual_period"] = r.get("valueDateTime") or (
+                    out["last_menstrual_period"] = read.datetime_at(r, "valueDateTime") or (
                         _dar_absent(r["dataAbsentReason"]) if r.get("dataAbsentReason") else None)
             elif r.get("resourceType") == "Condition":
                 out["medical_history"].append(self.history(r))
@@ -468,7 +468,7 @@ class CaseReader:
         for e in read.as_list(_d(event.get("_date")).get("extension")):
             url = _d(e).get("url")
             if url == ext("event_end_date"):
-                out["end"] = e.get("valueDateTime")
+                out["end"] = read.datetime_at(e, "valueDateTime")
             elif url == ext("reaction_end"):
                 out["end"] = self.when_extension(e)
             elif url == ext("event_duration"):

@@ -31,7 +31,7 @@ NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked",
 
 
 _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
-_TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(\.\d+)?)?([+-]\d{4})?$")
+_TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(\.\d+)?)?([+-]\d{4})?$")
 
 
 @cache
@@ -81,7 +81,9 @@ def code_keys() -> dict[str, dict[str, str]]:
 
 
 def ts_to_partial(value: str | None) -> str | None:
-    """HL7 TS -> the model's partial date; None when the model cannot hold it at the same precision."""
+    """HL7 TS -> the model's partial date; None when the model cannot hold it. A time to the hour or the minute
+    is held to the second (a FHIR dateTime has seconds: see `zero_filled`); a time without a zone is held as
+    the local time it is."""
     if not value:
         return None
     match = _TS_RE.match(value)
@@ -94,12 +96,18 @@ def ts_to_partial(value: str | None) -> str | None:
         return None if (h or tz) else f"{y}-{mo}"
     if h is None:
         return None if tz else f"{y}-{mo}-{d}"
-    if tz is None:
-        return None  # a time without a zone: the model insists on a zone
-    text = f"{y}-{mo}-{d}T{h}:{mi}" + (f":{s}" if s else "") + (frac or "")
-    if frac and not s:
+    if (frac and not s) or (s and not mi):
         return None
-    return text + f"{tz[:3]}:{tz[3:]}"
+    text = f"{y}-{mo}-{d}T{h}:{mi or '00'}:{s or '00'}{frac or ''}"
+    return text + f"{tz[:3]}:{tz[3:]}" if tz else text
+
+
+def zero_filled(value: str) -> str | None:
+    """'the hour' or 'the minute' when ts_to_partial fills a TS's time out to the second, else None."""
+    match = _TS_RE.match(value)
+    if not match or match.group(4) is None or match.group(6) is not None:
+        return None
+    return "the minute" if match.group(5) else "the hour"
 
 
 def to_number(value: str | None) -> float | None:
@@ -340,6 +348,8 @@ class Reader:
         self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
         self.applied(number, transform or (convert.__name__ if convert else "text"))
         self._rootless(number, node)
+        if convert is ts_to_partial:
+            self._to_the_second(number, value)
         return result
 
     def value(self, number: str, instance: etree._Element | None,
@@ -360,7 +370,17 @@ class Reader:
         self.mark(node, self._attr_key(number), *(("codeSystem",) if coded else ()))
         self.applied(number, transform or (convert.__name__ if convert else "text"))
         self._rootless(number, node)
+        if convert is ts_to_partial:
+            self._to_the_second(number, value)
         return result
+
+    def _to_the_second(self, number: str, value: str) -> None:
+        """A time sent to the hour or the minute: held to the second, and said (once per element), since an
+        export writes it with zero seconds (the same moment, at a precision the sender did not give)."""
+        precision = zero_filled(value)
+        if precision and not any(n == number for n, _ in self.deviations):
+            self.deviations.append((number, f"a time to {precision} ({value}) is held to the second, as a FHIR "
+                                            "dateTime is: an export writes it with zero seconds"))
 
     def _rootless(self, number: str, node: etree._Element) -> None:
         """An id read by its place that came without its root (ICH names each id's namespace by an OID): the

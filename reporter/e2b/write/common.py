@@ -22,7 +22,7 @@ def mdr_value(parent: Node, concept: Json | None, tag: str = "value", xsi_type: 
 
 
 def period(node: Node, resource: Json, start: str, end: str) -> None:
-    low, high = resource.get(start), resource.get(end)
+    low, high = read.datetime_at(resource, start), read.datetime_at(resource, end)
     low_nf, high_nf = read.primitive_absent(resource, start), read.primitive_absent(resource, end)
     if not (low or high or low_nf or high_nf):
         return

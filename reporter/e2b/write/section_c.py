@@ -30,8 +30,9 @@ def report_head(ctx: Ctx, event: Node) -> None:
     leaf(event, "text", text=narrative) if narrative else leaf(event, "text", nullFlavor="NI")
     leaf(event, "statusCode", code="active")
     low = el(event, "effectiveTime")
-    leaf(low, "low", value=ts(read.ext_value(comp, "first_receive_date")))
-    leaf(event, "availabilityTime", value=ts(read.ext_value(comp, "most_recent_date")))
+    leaf(low, "low", value=ts(read.datetime_at(read.extension(comp, "first_receive_date"), "valueDateTime")))
+    leaf(event, "availabilityTime", value=ts(read.datetime_at(read.extension(comp, "most_recent_date"),
+                                                              "valueDateTime")))
     documents = read.extension(comp, "additional_documents")
     for sub in (documents or {}).get("extension") or []:
         if sub.get("url") == "document":

@@ -52,11 +52,11 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
     elif gender or patient.get("_gender"):
         leaf(person, "administrativeGenderCode", nullFlavor=read.primitive_absent(patient, "gender") or "UNK")
     if patient.get("birthDate"):
-        leaf(person, "birthTime", value=ts(patient["birthDate"]))
+        leaf(person, "birthTime", value=ts(read.datetime_at(patient, "birthDate")))
     elif read.primitive_absent(patient, "birthDate"):
         leaf(person, "birthTime", nullFlavor=read.primitive_absent(patient, "birthDate"))
     if patient.get("deceasedDateTime"):
-        leaf(person, "deceasedTime", value=ts(patient["deceasedDateTime"]))
+        leaf(person, "deceasedTime", value=ts(read.datetime_at(patient, "deceasedDateTime")))
     elif (flavor := death_date_absent(ctx)) and ctx.allows_null_flavor("D.9.1", flavor):
         leaf(person, "deceasedTime", nullFlavor=flavor)  # another reason is left out (`validate` warns)
     for ident in patient.get("identifier") or []:
@@ -91,7 +91,7 @@ def parent(ctx: Ctx, person: Node) -> None:
     elif read.primitive_absent(mother, "gender"):
         leaf(who, "administrativeGenderCode", nullFlavor=read.primitive_absent(mother, "gender"))
     if mother.get("birthDate"):
-        leaf(who, "birthTime", value=ts(mother["birthDate"]))
+        leaf(who, "birthTime", value=ts(read.datetime_at(mother, "birthDate")))
     elif flavor := read.primitive_absent(mother, "birthDate"):
         leaf(who, "birthTime", nullFlavor=flavor)
     for obs in (r for r in resources if r.get("resourceType") == "Observation"):
@@ -120,7 +120,7 @@ def patient_observation(ctx: Ctx, role: Node, obs: Json, codes: dict[str, str]) 
     elif "valueCodeableConcept" in obs:
         ctx.ich(node, "value", ich_code(obs["valueCodeableConcept"], 9) or "", 9, xsi_type="CE")
     elif "valueDateTime" in obs:
-        leaf(node, "value", xsi_type="TS", value=ts(obs["valueDateTime"]))
+        leaf(node, "value", xsi_type="TS", value=ts(read.datetime_at(obs, "valueDateTime")))
     elif "dataAbsentReason" in obs and code in ("22",):  # D.6 / D.10.3 LMP withheld or not known
         leaf(node, "value", xsi_type="TS", nullFlavor=null_flavor_of(obs["dataAbsentReason"]))
 

@@ -74,10 +74,11 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
 def reaction_time(ctx: Ctx, obs: Node, event: Json) -> None:
     """E.i.4 start, E.i.5 end, E.i.6 duration. A relative onset goes to the drug-reaction interval instead; a
     relative end has no place (said: Ctx.relative_unplaced)."""
-    start = event.get("date")
+    start = read.datetime_at(event, "date")
     start_nf = read.primitive_absent(event, "date")
     date_exts = (event.get("_date") or {}).get("extension") or []
-    end = next((e.get("valueDateTime") for e in date_exts if e.get("url") == read.ext("event_end_date")), None)
+    end = next((read.datetime_at(e, "valueDateTime") for e in date_exts if e.get("url") == read.ext("event_end_date")),
+               None)
     end_ext = next((e for e in date_exts if e.get("url") == read.ext("reaction_end")), None)
     end_nf = read.absent_reason(end_ext) if end_ext else None
     if end is None and end_ext is not None:

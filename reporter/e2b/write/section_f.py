@@ -32,7 +32,7 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
     code = mdr_value(node, concept, tag="code", xsi_type=None)
     if concept.get("text"):
         leaf(code, "originalText", text=concept["text"])
-    when = obs.get("effectiveDateTime")
+    when = read.datetime_at(obs, "effectiveDateTime")
     notes = [n.get("text") for n in obs.get("note") or [] if n.get("text")]
     if when:
         leaf(node, "effectiveTime", value=ts(when))

@@ -288,7 +288,7 @@ def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
     E2B, which takes dates: said, Ctx.relative_unplaced)."""
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     bounds = repeat.get("boundsPeriod") or {}
-    start, end = bounds.get("start"), bounds.get("end")
+    start, end = read.datetime_at(bounds, "start"), read.datetime_at(bounds, "end")
     for number, key, what in (("G.k.4.r.4", "start", "start"), ("G.k.4.r.5", "end", "end")):
         if bounds.get(key) is None:
             ctx.relative_unplaced(number, f"the {what} of a dosage of {ctx.index.drug_name(statement)}", bounds, key)
