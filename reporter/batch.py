@@ -120,12 +120,15 @@ class ExportDone:
 
 def export_one(job: ExportJob) -> ExportDone:
     from reporter.e2b.export import export_bundles
+    from reporter.e2b.readiness import validation_errors
     from reporter.inputs import load_bundle
 
     try:
-        result = export_bundles([load_bundle(job.path)], receiver_name=job.receiver)
+        bundle = load_bundle(job.path)
+        result = export_bundles([bundle], receiver_name=job.receiver)
     except ReporterError as exc:
         return ExportDone(job.path, None, False, f"error: {exc}")
+    result.check.report.issues[:0] = validation_errors([bundle])  # what validation refuses, the export refuses
     written = None
     if result.check.ok or job.force:
         target = Path(job.out_dir) / (Path(job.path).stem + ".xml")

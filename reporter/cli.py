@@ -275,7 +275,7 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
 
     bundles = [load_bundle(path) for path in files]
     result = export_bundles(bundles, receiver_name=receiver, batch_id=batch_id)
-    _e2b_case_paths(result.check, files)
+    _e2b_case_paths(result.check, files, bundles)
     click.echo(f"{result.cases} case(s) for receiver {result.receiver}", err=True)
     click.echo(result.check.text(), err=True)
     if not result.check.ok and not force:
@@ -287,10 +287,12 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
         sys.exit(1)
 
 
-def _e2b_case_paths(check, files: tuple[str, ...]) -> None:
-    """Name the case-file field (and line) each E2B problem comes from, for the inputs that are case files."""
+def _e2b_case_paths(check, files: tuple[str, ...], bundles: list) -> None:
+    """Name the case-file field (and line) each E2B problem comes from, for the inputs that are case files;
+    and put first the errors `reporter validate` finds in the inputs, which stop the export as they stop
+    validation."""
     from reporter.casefile.parse import load_data, read_text
-    from reporter.e2b.readiness import with_case_paths
+    from reporter.e2b.readiness import validation_errors, with_case_paths
     from reporter.validation.casepath import CaseLines
 
     lines = []
@@ -298,7 +300,7 @@ def _e2b_case_paths(check, files: tuple[str, ...]) -> None:
         text = read_text(path)
         data = load_data(text, path)
         lines.append(None if "resourceType" in data else CaseLines(text, data, path if len(files) > 1 else None))
-    check.report.issues = with_case_paths(check.report.issues, lines)
+    check.report.issues = validation_errors(bundles, lines, files) + with_case_paths(check.report.issues, lines)
 
 
 # -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------

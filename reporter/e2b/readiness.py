@@ -73,15 +73,33 @@ class ReceiverReadiness:
         return not self.problems
 
 
+def validation_errors(bundles: Sequence[dict[str, Any]], lines: Sequence[CaseLines | None] | None = None,
+                      names: Sequence[str] | None = None) -> list[Issue]:
+    """The errors `reporter validate` finds in each input (structure, integrity, terminology, ICSR rules,
+    plausibility), which an export refuses as validation does: the two never disagree on a case. With several
+    inputs, a Bundle's issues are prefixed with its name (a case file's lines already name their file)."""
+    from reporter.validation import validate_bundle
+
+    out = []
+    for n, bundle in enumerate(bundles):
+        source = lines[n] if lines else None
+        for issue in validate_bundle(bundle, lines=source).errors:
+            prefix = f"{names[n]}: " if names and len(bundles) > 1 and source is None else ""
+            out.append(replace(issue, location=prefix + issue.location))
+    return out
+
+
 def by_receiver(bundle: dict[str, Any]) -> list[ReceiverReadiness]:
-    """One readiness line per receiver profile (ich first): the errors its export check reports."""
+    """One readiness line per receiver profile (ich first): the errors `reporter e2b` stops at, those of
+    validation (for every receiver) and of its export check."""
+    invalid = validation_errors([bundle])
     out = []
     for name in receivers_for("all"):
         try:
             issues = export_bundles([bundle], receiver_name=name).check.errors
         except ReporterError as exc:
             issues = [Issue("error", "E2B-EXPORT", exc.location or "Bundle", exc.message, exc.hint, "e2b")]
-        out.append(ReceiverReadiness(name, [Problem(i, case_path(i.location)) for i in issues]))
+        out.append(ReceiverReadiness(name, [Problem(i, case_path(i.location)) for i in invalid + issues]))
     return out
 
 

@@ -26,7 +26,8 @@ class Download:
 
 @dataclass
 class E2BRefused(Exception):
-    """The XML failed the XSD or the receiver's rules: not handed out. `report` is a ValidationReport."""
+    """The case fails validation, or its XML the XSD or the receiver's rules: not handed out. `report` is a
+    ValidationReport."""
 
     report: object
 
@@ -66,9 +67,12 @@ def check_receiver(receiver: str) -> str:
 
 def e2b(v: StoredVersion, receiver: str, schema_dir: str | None) -> Download:
     from reporter.e2b.export import export_bundles
+    from reporter.e2b.readiness import validation_errors
 
     check_receiver(receiver)
-    result = export_bundles([served_bundle(v)], receiver_name=receiver, schema_dir=schema_dir)
+    bundle = served_bundle(v)
+    result = export_bundles([bundle], receiver_name=receiver, schema_dir=schema_dir)
+    result.check.report.issues[:0] = validation_errors([bundle])  # what validation refuses, the export refuses
     if not result.check.ok:
         raise E2BRefused(result.check.report)
     return Download(result.xml, f"{_stem(v)}-{receiver}.xml", "application/xml; charset=utf-8",
