@@ -1,11 +1,11 @@
 """A received E2B document in the one form the readers and rules compare, once the XSD has checked it.
 
 XML lets a sender write the same document in many ways. Most the parser takes care of (encodings, character
-references, CDATA, comments); two it does not, since only the schema knows them: an xsi:type is a QName,
-so `v3:IVL_TS` (the HL7 namespace bound to a prefix) names the same type as `IVL_TS`; and an attribute of a
-token type (mappings/e2b/locations.yaml `collapsed_attributes`) means the same with its whitespace
-collapsed. The readers compare type names and codes as text, so both are rewritten here, in the parsed
-tree only (the received file is kept as it came).
+references, CDATA, comments and processing instructions: xmlsafe); two it does not, since only the schema
+knows them: an xsi:type is a QName, so `v3:IVL_TS` (the HL7 namespace bound to a prefix) names the same type
+as `IVL_TS`; and an attribute of a token type (mappings/e2b/locations.yaml `collapsed_attributes`) means the
+same with its whitespace collapsed. The readers compare type names and codes as text, so both are rewritten
+here, in the parsed tree only (the received file is kept as it came).
 """
 
 from __future__ import annotations

@@ -54,6 +54,13 @@ def commented(raw: bytes) -> bytes:
                                               b"<controlActProcess", 1)
 
 
+def split_text(raw: bytes) -> bytes:
+    """Every text value split by a comment and a processing instruction after its first character: neither is
+    content (a reader that took the text before the first stopped there: `T.<?pi?>Y.` read as `T.`)."""
+    text = re.sub(r">([^<>\s])([^<>]*[^<>\s])</", r">\1<!-- c --><?pv-tool x?>\2</", raw.decode("utf-8"))
+    return text.encode("utf-8")
+
+
 def padded(raw: bytes) -> bytes:
     """Codes with spaces around them, which the HL7 token types (cs, the vocabularies) collapse."""
     return re.sub(rb'( (?:code|typeCode|classCode|moodCode|nullFlavor|unit|operator)=")([^"]*)"', rb'\1 \2  "', raw)
@@ -75,7 +82,7 @@ def upper_case_references(raw: bytes) -> bytes:
 
 FORMS: dict[str, Callable[[bytes], bytes]] = {
     "prefixed": prefixed, "utf-16": utf16, "one-line": one_line, "bom-crlf": bom_crlf, "commented": commented,
-    "padded": padded, "oid-ids": oid_ids, "upper-case-references": upper_case_references,
+    "split-text": split_text, "padded": padded, "oid-ids": oid_ids, "upper-case-references": upper_case_references,
 }
 
 
