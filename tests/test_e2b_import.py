@@ -465,3 +465,22 @@ def test_a_report_reads_the_same_alone_or_in_a_batch_of_many(shared_dir: Path, s
         return [{k: v for k, v in composition.items() if k != "extension"}, *rest]
 
     assert [case(r) for r in together] == [case(r) for r in alone]
+
+
+def test_each_report_with_the_same_xsd_problem_is_rejected(schema_env: Path) -> None:
+    """The same mistake in two reports of a batch: both are rejected, each with its own line (the problem was
+    counted once for the batch, as the first report's "1 more like this", and the second was imported)."""
+    import copy
+
+    batch = etree.parse(str(Path(__file__).parent / "e2b" / "inputs" / "fda-vaers-vaccines-infant.xml")).getroot()
+    first = batch.find(f"{{{HL7}}}PORR_IN049016UV")
+    for n in (3, 2):
+        message = copy.deepcopy(first)
+        message.find(f".//{{{HL7}}}investigationEvent/{{{HL7}}}id").set("extension", f"US-COPY-{n}")
+        next(message.iter(f"{{{HL7}}}low")).set("value", "not-a-date")
+        first.addnext(message)
+    raw = etree.tostring(batch, xml_declaration=True, encoding="UTF-8")
+    reports = importer.import_loaded(xmlsafe.parse_bytes(raw, "batch.xml")).reports
+    assert [r.ok for r in reports] == [True, False, False]
+    lines = [line for r in reports[1:] for line in r.problems]
+    assert len(lines) == 2 and "more like this" not in " ".join(lines) and lines[0] != lines[1]

@@ -62,9 +62,11 @@ def _clean_path(path: str | None) -> str:
 def validate(loaded: xmlsafe.Loaded, directory: Path | None = None) -> list[SchemaProblem] | None:
     """XSD problems (empty list: valid), or None when no schema folder is configured.
 
-    Each kind of problem (the same message on the same element, positions aside) is reported once, with how
-    many times it occurred: a file with 10,000 copies of one mistake gives one line, not 10,000, and the
-    element labels of the document are built once, not per error."""
+    Each kind of problem (the same message on the same element of one report, positions inside the report
+    aside) is reported once, with how many times it occurred: a report with 10,000 copies of one mistake gives
+    one line, not 10,000, and the element labels of the document are built once, not per error. The report is
+    part of the kind, so that the importer rejects each report that has the problem (merged across reports,
+    the second was imported, its problem counted as the first's "1 more like this")."""
     from reporter.e2b.elements import Labels
     from reporter.limits import limit
 
@@ -74,12 +76,14 @@ def validate(loaded: xmlsafe.Loaded, directory: Path | None = None) -> list[Sche
         return None
     if schema.validate(loaded.tree):
         return []
-    first: dict[tuple[str, str], tuple] = {}
-    counts: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str, str], tuple] = {}
+    counts: dict[tuple[str, str, str], int] = {}
     labels: Labels | None = None
     namespaces: dict[str, str] | None = None
     for err in schema.error_log:
-        kind = (_POSITION.sub("", _clean_path(err.path)), err.type_name)
+        clean = _clean_path(err.path)
+        report = _REPORT.match(clean)
+        kind = (report.group(0) if report else "", _POSITION.sub("", clean), err.type_name)
         counts[kind] = counts.get(kind, 0) + 1
         if kind in first or len(first) >= limit("schema_problems"):
             continue
@@ -106,6 +110,8 @@ def validate(loaded: xmlsafe.Loaded, directory: Path | None = None) -> list[Sche
 
 
 _POSITION = re.compile(r"\[\d+\]")
+# the child of the root an error path is in (a batch's report): libxml2 writes /*/*[7]/... or names the steps
+_REPORT = re.compile(r"^/[^/]+/[^/]+")
 
 
 def _prefixes(loaded: xmlsafe.Loaded) -> dict[str, str]:
