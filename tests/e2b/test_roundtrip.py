@@ -231,3 +231,22 @@ def test_reexport_of_imported_fda_examples_passes_the_fda_rules(name: str, share
     out, _ = _round_trip(path, schema_env)
     assert out.receiver == "fda"
     assert not out.check.errors, [(i.code, i.location, i.message) for i in out.check.errors]
+
+
+@pytest.mark.parametrize("comparator", ["<", "<=", ">", ">="])
+def test_a_value_with_a_comparator_keeps_its_normal_range(comparator: str, e2b_schema_dir: Path) -> None:
+    """A value below (or above) what the lab measures is an interval open on one side: its unit is on the bound
+    that holds the value, not on the first bound. Read from the first, the normal range of every '<' value was
+    left as not mapped on our own export's way back."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["tests"] = [{"name": "Neutrophils", "loinc": "751-8", "date": "2023-08-10", "value": 0.1,
+                      "comparator": comparator, "unit": "10*9/L", "low": 1.5, "high": 8.0}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(xml, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    [test] = bundle_to_case(report.bundle).tests
+    assert (test.value, test.comparator, test.unit, test.low, test.high) == (0.1, comparator, "10*9/L", 1.5, 8.0)

@@ -21,15 +21,16 @@ def read_tests(r: Reader) -> list[m.Test]:
         point = r.checkpoint()
         note_relationship(r, "F.r.6", inst, "REFR")
         note_relationship(r, "F.r.7", inst, "REFR")
+        value = _test_value(r, inst)
         data = {
             "name": r.value("F.r.2.1", inst) or (r.raw("F.r.2.2b", inst)[1] and None),
             "meddra": r.meddra("F.r.2.2b", "F.r.2.2a", inst),
             "date": r.date("F.r.1", inst),
-            **_test_value(r, inst),
+            **value,
             "result": r.code("F.r.3.1", inst, "test_result"),
             "result_text": r.value("F.r.3.4", inst),
-            "low": _range(r, "F.r.4", inst),
-            "high": _range(r, "F.r.5", inst),
+            "low": _range(r, "F.r.4", inst, value.get("unit")),
+            "high": _range(r, "F.r.5", inst, value.get("unit")),
             "comments": r.value("F.r.6", inst),
             "more_info": r.boolean("F.r.7", inst),
         }
@@ -43,11 +44,11 @@ def read_tests(r: Reader) -> list[m.Test]:
     return out
 
 
-def _range(r: Reader, number: str, inst: etree._Element) -> float | None:
-    """F.r.4 / F.r.5: the model holds the range in the unit of the result (F.r.3.3), so a bound in
-    another unit (or none) is left as received."""
+def _range(r: Reader, number: str, inst: etree._Element, unit: str | None) -> float | None:
+    """F.r.4 / F.r.5: the model holds the range in the unit of the result (F.r.3.3, as read with the value:
+    of the bound that holds it when the other is open), so a bound in another unit (or none) is left as
+    received."""
     node = r.node(number, inst)
-    unit = r.raw("F.r.3.3", inst)[1]
     if node is None or not unit or node.get("unit") != unit:
         return None
     found = r.value(number, inst, to_number)
