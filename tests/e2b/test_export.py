@@ -236,3 +236,24 @@ def test_times_held_relative_to_a_drug_where_e2b_takes_a_date_are_said_not_sent(
     dated = case_data(start="2024-01-01", stop="2024-01-10", end="2024-02-01")
     issues = export_bundles([build_bundle(CaseFile.model_validate(dated))]).check.issues
     assert not [i for i in issues if i.code == "E2B-NOT-SENT"]
+
+
+def test_the_parent_route_is_where_ich_places_it(e2b_schema_dir):
+    """G.k.4.r.11 sits in an inboundRelationship (REFR) of the dosage, as the ICH, MFDS and QVIS element tables
+    give it; written as an outboundRelationship2 (PERT), receivers found no parent route in our files."""
+    from reporter.e2b import importer, xmlsafe
+    from reporter.inputs import load_bundle
+
+    bundle = load_bundle(REPO / "tests" / "data" / "literature" / "case8-parent-child.yaml")
+    xml = export_bundles([bundle], receiver_name="ich", schema_dir=e2b_schema_dir).xml
+    dosage = ("//h:organizer[h:code/@code='4']/h:component/h:substanceAdministration/h:outboundRelationship2"
+              "[@typeCode='COMP']/h:substanceAdministration")
+    routes = etree.fromstring(xml).xpath(
+        f"{dosage}/h:inboundRelationship[@typeCode='REFR']/h:observation[h:code/@code='28'"
+        " and h:code/@codeSystem='2.16.840.1.113883.3.989.2.1.1.19']/h:value/@code", namespaces={"h": "urn:hl7-org:v3"})
+    assert len(routes) == 2
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(xml, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    again = export_bundles([report.bundle], receiver_name="ich", schema_dir=e2b_schema_dir).xml
+    assert etree.fromstring(again).xpath(f"{dosage}/h:inboundRelationship/h:observation/h:value/@code",
+                                         namespaces={"h": "urn:hl7-org:v3"}) == routes

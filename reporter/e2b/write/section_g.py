@@ -276,7 +276,7 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json, statement: Json) -> None:
     if parent_route:  # G.k.4.r.11: the parent's route, as the patient's (TermID and text)
         code, oid, version, text = route_term(ctx, parent_route)
         if code or text:
-            obs = observation(sub, "outboundRelationship2", "PERT", "28", OBS, "parentRouteOfAdministration")
+            obs = observation(sub, "inboundRelationship", "REFR", "28", OBS, "parentRouteOfAdministration")
             value = el(obs, "value", xsi_type="CE", code=code, codeSystem=oid if code else None,
                        codeSystemVersion=version if code else None)
             if text:
