@@ -95,6 +95,8 @@ RULES = [
     ("PLAUS-AFTER-REPORT", setter("drugs.0.dosages.0.start", "2023-10-01"), "error", "drugs[0].dosages[0].start",
      setter("drugs.0.dosages.0.start", "2023-03-01")),
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("fatal")),
+    # the 'results in death' criterion alone says it too (it was looked for where the Bundle does not keep it)
+    ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("not-recovered")),
     ("PLAUS-ABSENT-REASON", setter("reactions.0.onset", {"absent": "unknown"}), "warning", "reactions[0].onset",
      setter("reactions.0.onset", {"absent": "asked-unknown"})),
     ("PLAUS-ABSENT-REASON", setter("tests.0.date", {"absent": "masked"}), "error", "tests[0].date",

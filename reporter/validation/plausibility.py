@@ -12,7 +12,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from reporter.fhir import read
-from reporter.fhir.read import as_list, codings, extensions
+from reporter.fhir.read import as_list, codings, extensions, seriousness_criteria
 from reporter.fhir.received import is_received_message
 from reporter.tables import code_list, fhir_tables
 from reporter.validation import units
@@ -403,8 +403,7 @@ class Plausibility:
         death_code = code_list("seriousness_criterion").e2b("death")
         events = self.index.all("AdverseEvent")
         fatal = any(_dict(c).get("code") == "fatal" for e in events for c in codings(e.get("outcome")))
-        criterion = any(_dict(x.get("valueCoding")).get("code") == death_code for e in events
-                        for x in extensions(e, "seriousness_criterion"))
+        criterion = any(seriousness_criteria(e).get(death_code) is True for e in events)
         if events and not (fatal or criterion):
             self.add("warning", "PLAUS-DEATH-NOT-FATAL", patient, "deceasedDateTime", "patient.death",
                      "the patient died but no reaction has a fatal outcome or the 'results in death' criterion",
