@@ -250,3 +250,32 @@ def test_a_value_with_a_comparator_keeps_its_normal_range(comparator: str, e2b_s
     assert not report.coverage.not_mapped, report.coverage.not_mapped
     [test] = bundle_to_case(report.bundle).tests
     assert (test.value, test.comparator, test.unit, test.low, test.high) == (0.1, comparator, "10*9/L", 1.5, 8.0)
+
+
+@pytest.mark.parametrize("interval", ['<low value="20230801"/><width value="3" unit="wk"/>',
+                                      '<width value="3" unit="wk"/><high value="20230822"/>',
+                                      '<width value="3" unit="wk"/>'])
+def test_a_reaction_time_with_its_duration_in_one_interval_is_read(interval: str, e2b_schema_dir: Path) -> None:
+    """E.i.4-6 as one IVL_TS holding a start (or end) and a width, which the XSD and the ICH element table allow
+    beside the SXPR_TS the exporter writes: the start, end and duration were left as not mapped."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["reactions"][0].update(onset="2023-08-01", end="2023-08-22", duration={"value": 3, "unit": "wk"})
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    time = doc.xpath("//h:observation[h:code/@code='29']/h:effectiveTime", namespaces={"h": HL7})[0]
+    typed = etree.fromstring(f'<effectiveTime xmlns="{HL7}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                             f' xsi:type="IVL_TS">{interval}</effectiveTime>')
+    time.getparent().replace(time, typed)
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not report.problems and not report.coverage.not_mapped, report.coverage.not_mapped
+    reaction = bundle_to_case(report.bundle).reactions[0]
+    sent = {"onset": "2023-08-01" if "low" in interval else None, "end": "2023-08-22" if "high" in interval else None}
+    assert (reaction.onset, reaction.end, reaction.duration.value, reaction.duration.unit) == \
+        (sent["onset"], sent["end"], 3, "wk")
+    again = export.export_bundles([report.bundle], schema_dir=e2b_schema_dir)
+    assert again.check.xsd == "valid"

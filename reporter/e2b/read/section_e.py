@@ -24,8 +24,10 @@ _SERIOUS = {"death": "E.i.3.2a", "life_threatening": "E.i.3.2b", "hospitalisatio
             "disabling": "E.i.3.2d", "congenital_anomaly": "E.i.3.2e", "other_medically_important": "E.i.3.2f"}
 
 
-_REACTION_SHAPES = re.compile(r"^(IVL_TS\((low|high|low,high)?\)|SXPR_TS\[(IVL_TS\((low|high|low,high)?\)\|)?"
-                              r"IVL_TS:A\(width\)\])$")
+# An IVL_TS may hold the duration itself (low and width, as the ICH element table allows E.i.6 there): read as the
+# exporter's SXPR_TS form says it.
+_REACTION_SHAPES = re.compile(r"^(IVL_TS\((low|high|low,high|low,width|width|width,high)?\)|"
+                              r"SXPR_TS\[(IVL_TS\((low|high|low,high)?\)\|)?IVL_TS:A\(width\)\])$")
 
 
 def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
@@ -91,13 +93,15 @@ def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
 
 
 def _reaction_time(r: Reader, inst: etree._Element) -> dict[str, Any]:
-    """E.i.4-6 as the exporter writes them: start and end in an IVL_TS, or with the duration in an SXPR_TS.
-    Another shape (or a duration that cannot be read) leaves the times as received."""
+    """E.i.4-6 as the exporter writes them: start and end in an IVL_TS, or with the duration in an SXPR_TS; or
+    start and duration in one IVL_TS. Another shape (or a duration that cannot be read) leaves the times as
+    received."""
     r.first_only(finder("h:effectiveTime")(inst))  # the model holds one time per reaction
     shape = time_type(inst)
     if not time_written(inst, _REACTION_SHAPES):
         return {}
-    duration = r.quantity("E.i.6a", "E.i.6b", inst) if shape == "SXPR_TS" else None
-    if shape == "SXPR_TS" and duration is None:
+    with_width = shape == "SXPR_TS" or finder("h:effectiveTime/h:width")(inst)
+    duration = r.quantity("E.i.6a", "E.i.6b", inst) if with_width else None
+    if with_width and duration is None:
         return {}
     return {"onset": r.date("E.i.4", inst), "end": r.date("E.i.5", inst), "duration": duration}
