@@ -232,7 +232,11 @@ def validate_command(file: str, fmt: str, receiver: str | None) -> None:
     from reporter.validation import validate_file
 
     _, report = validate_file(file, receiver=receiver)
-    click.echo(report.to_json() if fmt == "json" else report.to_text(), nl=False)
+    text = report.to_json() if fmt == "json" else report.to_text()
+    click.echo(text, nl=False)
+    if receiver is None and fmt == "text":
+        click.echo(("" if text.endswith("\n") else "\n") + "E2B output not checked: --receiver ich, fda, ema or "
+                   "all adds what `reporter e2b` checks (XSD, ICH conformance, the receiver's rules)", err=True)
     unreadable = any(i.code == "INPUT" for i in report.issues)  # not JSON, YAML or FHIR XML: as every command, 2
     sys.exit(0 if report.ok else 2 if unreadable else 1)
 

@@ -379,3 +379,19 @@ def test_terminology_reports_in_document_order():
         ("TERM-UCUM", "Bundle.entry[1].resource.ofType(Observation).code.coding[1].code"),
         ("TERM-COUNTRY", "Bundle.entry[1].resource.ofType(Observation).extension[0].valueCode"),
         ("TERM-COUNTRY", "Bundle.entry[2].resource.ofType(Patient).address[0].country")]
+
+
+def test_plain_validate_says_the_e2b_output_was_not_checked(tmp_path, case, e2b_schema_dir, monkeypatch):
+    """A case without a narrative passes the FHIR layers, and `reporter e2b` refuses it (ICH requires H.1): the
+    plain command says that the E2B checks were not run and how to run them; with --receiver it names the field
+    and says a value is needed (it said 'nullFlavor NI is not allowed', a null flavor the user never wrote)."""
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    data = mutated(case)
+    data.pop("narrative")
+    path = write_case(tmp_path, data)
+    plain = run_cli("validate", str(path))
+    assert plain.exit_code == 0 and "E2B output not checked: --receiver" in plain.stderr
+    checked = run_cli("validate", "--receiver", "ich", str(path))
+    assert checked.exit_code == 1 and "--receiver" not in checked.stderr
+    line = next(line for line in checked.stdout.splitlines() if "E2B-NULLFLAVOR" in line and "H.1" in line)
+    assert "<- narrative" in line and "has no value" in line and "give it a value" in line

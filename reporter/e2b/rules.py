@@ -402,8 +402,15 @@ class Checker:
     def _null_flavor(self, element: Element, node: Node, flavor: str) -> None:
         allowed = ", ".join(element.null_flavors) or "none"
         self.liftable[len(self.issues)] = (element.number, flavor, None)
-        self.add("error", "E2B-NULLFLAVOR", Where(self, element.number, element.group or "", node, element),
-                 f"nullFlavor {flavor} is not allowed for {element.name} (allowed: {allowed})")
+        where = Where(self, element.number, element.group or "", node, element)
+        if not element.null_flavors:  # most often the case has no value at all, which the writer says as NI
+            self.add("error", "E2B-NULLFLAVOR", where,
+                     f"{element.name} has no value (nullFlavor {flavor}), and ICH allows no null flavor here",
+                     "give it a value: the element is required")
+            return
+        self.add("error", "E2B-NULLFLAVOR", where,
+                 f"nullFlavor {flavor} is not allowed for {element.name} (allowed: {allowed})",
+                 "give a value, or a reason for its absence that is allowed here")
 
     def _check_value(self, element: Element, node: Node, value: str, allowed: list[str] | None,
                      need: int | None, is_date: bool, today: dt.date) -> None:
