@@ -53,6 +53,14 @@ def _onset_dates(onset: str) -> Callable[[Case], None]:
     return change
 
 
+def _interval_and_dates(interval: dict) -> Callable[[Case], None]:
+    """Dates 20 days apart (first dose 2023-03-10, onset 2023-03-30) and a stated interval from the first dose."""
+    def change(case: Case) -> None:
+        _onset_dates("2023-03-30")(case)
+        case["drugs"][0]["reactions"][0]["onset_after_first_dose"] = interval
+    return change
+
+
 # (rule, change that breaks it, expected severity, case-file path of the problem, change that keeps it clean)
 RULES = [
     ("PLAUS-ONSET-BEFORE-DRUG", setter("reactions.0.onset", {"value": -3, "unit": "d", "drug": "anakinra"}),
@@ -62,6 +70,10 @@ RULES = [
     ("PLAUS-NEGATIVE-INTERVAL", setter("drugs.0.reactions.0.onset_after_first_dose", {"value": -5, "unit": "d"}),
      "warning", "drugs[0].reactions[0].onset_after_first_dose",
      setter("drugs.0.reactions.0.onset_after_first_dose", {"value": 5, "unit": "d"})),
+    ("PLAUS-INTERVAL-DATES", _interval_and_dates({"value": 5, "unit": "d"}), "warning",
+     "drugs[0].reactions[0].onset_after_first_dose", _interval_and_dates({"value": 20, "unit": "d"})),
+    ("PLAUS-INTERVAL-DATES", _interval_and_dates({"value": 6, "unit": "wk"}), "warning",
+     "drugs[0].reactions[0].onset_after_first_dose", _interval_and_dates({"value": 3, "unit": "wk"})),
     ("PLAUS-NEGATIVE-DURATION", setter("reactions.0.duration", {"value": -2, "unit": "d"}), "error",
      "reactions[0].duration", setter("reactions.0.duration", {"value": 2, "unit": "d"})),
     ("PLAUS-AGE", setter("patient.age_at_onset", {"value": 670, "unit": "a"}), "error", "patient.age_at_onset",

@@ -215,6 +215,8 @@ class Plausibility:
                                  f"of {self.index.drug_name(statement)} to the reaction is negative ({value:g})",
                                  "an onset before the dose is given as a negative interval only if that is what "
                                  "happened; check the sign and the drug")
+                    self.interval_against_dates(event, statement, i, name, field,
+                                                _dict(read.sub_value(interval, name)))
             duration = _num(_dict(read.ext_value(event.get("_date"), "event_duration")).get("value"))
             if duration is not None and duration < 0:
                 self.add("error", "PLAUS-NEGATIVE-DURATION", event, "_date.extension",
@@ -228,6 +230,43 @@ class Plausibility:
                              self.case.of(statement, f"dosages[{j}].duration"),
                              f"the drug was given for a negative time ({duration:g})",
                              "give the duration as a positive number")
+
+    def interval_against_dates(self, event: Json, statement: Json, i: int, name: str, field: str,
+                               stated: Json) -> None:
+        """A stated interval the dates it spans contradict (an edit of the dates that left the sender's interval
+        behind): the days between the first dosage's start (or the last one's stop) and the onset, as far as
+        their precision goes, against the stated value and the slack of its unit."""
+        value, unit = _num(stated.get("value")), stated.get("code") or stated.get("unit")
+        days_of = self.t.get("interval_days", {}).get(unit)
+        onset = event.get("date")
+        if name == "afterFirstDose":
+            ends = [d for s in self.starts(statement) if (d := date_floor(s))]
+        else:  # the last dose is known only when every dosage has stopped
+            stops = self.stops(statement)
+            ends = [d for s in stops if (d := date_ceiling(s))] \
+                if len(stops) == len(as_list(statement.get("dosage"))) else []
+        if value is None or days_of is None or not isinstance(onset, str) or not ends:
+            return
+        anchor = min(ends) if name == "afterFirstDose" else max(ends)
+        low, high = date_floor(onset), date_ceiling(onset)
+        if low is None or high is None:
+            return
+        per_unit, slack = days_of
+        stated_days = value * per_unit
+        span = ((low - anchor).days, (high - anchor).days)
+        if span[1] < stated_days - slack or span[0] > stated_days + slack:
+            which = "first" if name == "afterFirstDose" else "last"
+            between = f"{span[0]}" if span[0] == span[1] else f"{span[0]} to {span[1]}"
+            self.add("warning", "PLAUS-INTERVAL-DATES", event, f"suspectEntity[{i}].extension",
+                     self.case.link(statement, event, field),
+                     f"the interval from the {which} dose of {self.index.drug_name(statement)} to the reaction is "
+                     f"given as {value:g} {unit}, but the dates are {between} day(s) apart",
+                     "correct the interval or the dates (an interval kept from an earlier version of the case?)")
+
+    def stops(self, statement: Json) -> list[str]:
+        return [s for d in as_list(statement.get("dosage"))
+                if isinstance(s := _dict(_dict(_dict(_dict(d).get("timing")).get("repeat")).get("boundsPeriod"))
+                              .get("end"), str)]
 
     # -- lab results ----------------------------------------------------------------------------------
 
