@@ -327,3 +327,34 @@ def test_qualified_and_ranged_latencies(text, expected):
 def test_latencies_that_cannot_be_read_say_so(text):
     with pytest.raises(ValueError):
         parse_when(text, "d1")
+
+
+def test_a_listing_without_seriousness_leaves_it_not_known(tmp_path):
+    """No seriousness column (or a "not stated" cell) is no claim: each criterion is not known (NI), never
+    "no", so the case is not made non-serious; a fatal outcome still makes it serious by death."""
+    from reporter.analysis.projection import project_bundle
+
+    path = tmp_path / "l.csv"
+    path.write_text("Drug,Reaction,Outcome\nallopurinol,DRESS,recovered\nallopurinol,DRESS,died\n", encoding="utf-8")
+    kept, fatal = import_listing(path, received="2024-05-01").rows
+    seriousness = kept.case.reactions[0].seriousness
+    assert seriousness.serious is None
+    assert all(v.model_dump() == {"absent": "no-information"} for v in seriousness.criteria().values())
+    (row,) = project_bundle(kept.bundle)
+    assert row["serious"] is None and row["sc_hospitalisation"] is None
+    assert fatal.case.reactions[0].seriousness.serious is True
+    assert fatal.case.reactions[0].seriousness.hospitalisation.absent == "no-information"
+
+
+def test_the_map_may_state_seriousness_for_the_whole_listing(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("Drug,Reaction,Serious\nallopurinol,DRESS,\nallopurinol,DRESS,no\n", encoding="utf-8")
+    not_stated, said_no = import_listing(path, received="2024-05-01").rows
+    assert not_stated.case.reactions[0].seriousness.serious is None
+    assert said_no.case.reactions[0].seriousness.serious is False
+    base = load_map()
+    listing_map = base.model_copy(update={"defaults": {**base.defaults, "reaction": {"seriousness": {
+        name: False for name in ("death", "life_threatening", "hospitalisation", "disabling", "congenital_anomaly",
+                                 "other_medically_important")}}}})
+    (row, _) = import_listing(path, listing_map, received="2024-05-01").rows
+    assert row.case.reactions[0].seriousness.serious is False

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reporter import yaml12
 from reporter.casefile.cells import TIME_UNITS, parse_age, parse_date, parse_dose, parse_number, parse_when
-from reporter.casefile.model import CaseFile
+from reporter.casefile.model import CRITERIA, CaseFile
 from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError
 from reporter.paths import mappings_dir
@@ -351,6 +351,13 @@ def _seriousness(row: _Row) -> dict[str, bool] | None:
     return out
 
 
+def _seriousness_not_stated(defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Seriousness when the listing does not state it: each criterion not known (E2B NI), never "no" (the
+    model's default), unless the map's defaults.reaction.seriousness says otherwise."""
+    stated = dict((defaults.get("reaction") or {}).get("seriousness") or {})
+    return {**{name: {"absent": "no-information"} for name in CRITERIA}, **stated}
+
+
 def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | None]:
     """A case series' "Age/Sex" cell: '54/F', '6 mo/M', 'F/54', '32 y, female', '54F', 'M 6 mo'. Either part may
     be a "not stated" word ('NR/F'); a part that is neither an age nor a sex word is refused with the cell."""
@@ -449,11 +456,12 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     outcome = row.word("reaction.outcome", "outcome")
     if outcome:
         reaction["outcome"] = outcome
-    seriousness = _seriousness(row) or {}
+    seriousness = _seriousness(row)
+    if seriousness is None:
+        seriousness = _seriousness_not_stated(d)
     if outcome == "fatal":
         seriousness["death"] = True  # a reaction that resulted in death is serious by that criterion
-    if seriousness:
-        reaction["seriousness"] = seriousness
+    reaction["seriousness"] = seriousness
     if country:
         reaction["country"] = country.upper()
     data["reactions"] = [reaction]
