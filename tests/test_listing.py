@@ -149,7 +149,8 @@ def test_ages_in_any_unit(text, expected):
     ("day 21", {"value": 21.0, "unit": "d", "anchor": "first-dose"}),
     ("21", {"value": 21.0, "unit": "d", "anchor": "first-dose"}),
     ("3 wk", {"value": 3.0, "unit": "wk", "anchor": "first-dose"}),
-    ("2 days after last dose", {"value": 2.0, "unit": "d", "anchor": "last-dose"}),
+    ("2 days after last dose", {"value": 2.0, "unit": "d", "anchor": "last-dose",
+                                "as_stated": "2 days after last dose"}),
     ("2023", "2023"), ("2023-04", "2023-04"), ("05/04/2023", "2023-04-05"),
 ])
 def test_times_are_dates_or_relative_to_the_suspect_drug(text, expected):
@@ -358,3 +359,43 @@ def test_the_map_may_state_seriousness_for_the_whole_listing(tmp_path):
                                  "other_medically_important")}}}})
     (row, _) = import_listing(path, listing_map, received="2024-05-01").rows
     assert row.case.reactions[0].seriousness.serious is False
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("day 10-14", {"value": 10.0, "high": 14.0, "unit": "d"}),
+    ("2nd week", {"value": 1.0, "high": 2.0, "unit": "wk"}),  # the second week: 7 to 14 days
+    ("second week after last dose", {"value": 1.0, "high": 2.0, "unit": "wk", "anchor": "last-dose"}),
+    ("same day", {"value": 0.0, "unit": "d"}),
+    ("D10", {"value": 10.0, "unit": "d"}),
+    ("3 days after last dose", {"value": 3.0, "unit": "d", "anchor": "last-dose"}),
+])
+def test_latencies_as_case_series_write_them_keep_the_words(text, expected):
+    found = parse_when(text, "d1")
+    assert {k: found[k] for k in expected} == expected and found["as_stated"] == text
+
+
+def test_a_latency_that_cannot_be_read_says_so_with_the_forms():
+    with pytest.raises(ValueError, match=r"not a latency the tool reads .*2nd week.*same day"):
+        parse_when("day ten", "d1")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("60s", 6.0), ("in her 60s", 6.0), ("in his sixties", 6.0)])
+def test_ages_in_decades(text, expected):
+    assert parse_age(text) == {"value": expected, "unit": "{decade}"}
+
+
+def test_age_groups_and_sex_not_known_in_a_listing(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("Drug,Reaction,Age,Sex,Age/Sex\n"
+                    + "".join(f"amoxicillin,urticaria,{age},{sex},\n" for age, sex in (
+                        ("newborn", "F"), ("neonate", "U"), ("infant", "M"), ("child", "UNK"),
+                        ("adolescent", "unknown"), ("adult", "m"), ("elderly", "f")))
+                    + "amoxicillin,urticaria,,,newborn/female\n", encoding="utf-8")
+    rows = import_listing(path, received="2024-05-01").rows
+    assert all(r.ok for r in rows), [r.problems for r in rows]
+    patients = [r.case.patient for r in rows]
+    assert [p.age_group for p in patients] == ["neonate", "neonate", "infant", "child", "adolescent", "adult",
+                                               "elderly", "neonate"]
+    assert all(p.age_at_onset is None for p in patients)
+    assert [p.sex if isinstance(p.sex, str) else p.sex.absent for p in patients] == [
+        "female", "unknown", "male", "unknown", "unknown", "male", "female", "female"]

@@ -7,6 +7,8 @@ import datetime as dt
 import re
 from typing import Any
 
+from reporter.tables import load_yaml
+
 TIME_UNITS = {
     "d": "d", "day": "d", "days": "d", "dy": "d", "wk": "wk", "w": "wk", "week": "wk", "weeks": "wk",
     "wks": "wk", "mo": "mo", "month": "mo", "months": "mo", "mos": "mo", "m": "mo", "a": "a", "y": "a",
@@ -18,6 +20,7 @@ _RELATIVE = re.compile(
     rf"^(?:(?:day|d)\s*(?P<day>{_NUMBER})|(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?)"
     r"(?:\s+(?:after|from|post|since)(?:\s+the)?\s+(?P<anchor>first|last|start|end|stop)\b.*)?$")
 _AGE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?\.?(?:\s+old)?$")
+_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(t.*)?)?)?$")
 _SLASH_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
 _DOSE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>\S+)$")
 
@@ -30,6 +33,9 @@ def parse_number(text: str) -> float:
 def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:
     """'22 months' -> {value: 22, unit: mo}; '4-year-old' -> {value: 4, unit: a}; '84' -> {value: 84, unit:
     <default>}."""
+    decades = _decades(text)
+    if decades is not None:
+        return {"value": decades, "unit": "{decade}"}
     m = _AGE.match(re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", text.strip().lower()).removesuffix("-old"))
     if not m:
         raise ValueError(f"{text!r} is not an age: write a number with a unit, e.g. 22 months, 4 y, 10 d")
@@ -43,6 +49,17 @@ def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:
     return {"value": value, "unit": code}
 
 
+def _decades(text: str) -> float | None:
+    """'60s', 'in her 60s', 'in his sixties' -> 6 (an age in decades, as case series give it), else None."""
+    words = load_yaml("cells.yaml")["age"]
+    lowered = " ".join(text.strip().lower().split())
+    for lead in words["decade_lead"]:
+        lowered = lowered.removeprefix(lead + " ")
+    m = re.fullmatch(r"(\d)0['’]?s", lowered)
+    found = int(m.group(1)) if m else words["decade_words"].get(lowered)
+    return None if found is None else float(found)
+
+
 def parse_date(text: str, order: str = "DMY") -> str:
     """ISO (2023, 2023-04, 2023-04-05, with time and zone) as is; 05/04/2023 in the map's day order."""
     text = text.strip()
@@ -54,7 +71,7 @@ def parse_date(text: str, order: str = "DMY") -> str:
             return dt.date(year, month, day).isoformat()
         except ValueError:
             raise ValueError(f"{text!r} is not a calendar date (read as {order})") from None
-    if re.match(r"^\d{4}(-\d{2}(-\d{2}(T.*)?)?)?$", text):
+    if _ISO_DATE.match(text.lower()):
         from reporter.casefile.model import _check_partial_date
 
         return _check_partial_date(text)
@@ -63,38 +80,95 @@ def parse_date(text: str, order: str = "DMY") -> str:
 
 def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d") -> Any:
     """A date, or a time relative to the suspect drug: 'day 21', '21', '3 wk', '2 d after last dose'; as
-    literature tables write latencies also qualified ('<1 h', 'within 2 h', '~3 weeks', '>2 mo') or as a range
-    ('3-4 days', '3 to 4 wk'), which keep the author's words (`as_stated`)."""
-    lowered = text.strip().lower()
+    literature tables write latencies also qualified ('<1 h', 'within 2 h', '~3 weeks', '>2 mo'), as a range
+    ('3-4 days', 'day 10-14'), as the Nth week ('2nd week') or 'same day'. Any form but a plain 'day 21',
+    '21' or '3 wk' keeps the author's words (`as_stated`): the number alone would say more than they did."""
+    lowered = " ".join(text.strip().lower().split())
     qualifier, rest = _qualifier(lowered)
-    m = _RELATIVE.match(rest)
-    high = None
-    if m is None and (r := _RANGE.match(rest)):  # '3-4 days': the start as the value, the end as `high`
-        high = parse_number(r.group("high"))
-        m = _RELATIVE.match(f"{r.group('low')} {r.group('rest')}".strip())
-    if m and not re.match(r"^\d{4}$", rest):
-        if m.group("day") is not None:
-            value, unit = parse_number(m.group("day")), "d"
-        else:
-            value = parse_number(m.group("value"))
-            unit_word = m.group("unit")
-            unit = TIME_UNITS.get(unit_word) if unit_word else time_unit
-            if unit is None or unit == "{decade}":
-                raise ValueError(f"{text!r}: unknown time unit {unit_word!r} (use d, wk, mo, y, h)")
-        anchor = "last-dose" if m.group("anchor") in ("last", "end", "stop") else "first-dose"
-        out = {"value": value, "unit": unit, "drug": drug, "anchor": anchor}
-        if high is not None:
-            if high < value:
-                raise ValueError(f"{text!r}: the range's end is below its start")
-            out["high"] = high
+    found = None if _ISO_DATE.match(rest) else _relative(rest, time_unit)
+    if found is not None:
+        out = {"value": found["value"], "unit": found["unit"], "drug": drug, "anchor": found["anchor"]}
+        if "high" in found:
+            out["high"] = found["high"]
         if qualifier:
             out["qualifier"] = qualifier
-        if qualifier or high is not None:
+        if qualifier or not _PLAIN.fullmatch(rest):
             out["as_stated"] = text.strip()
         return out
     if qualifier:
         raise ValueError(f"{text!r}: a qualified time must be a time after the drug, e.g. <1 h, ~3 wk")
-    return parse_date(text, order)
+    if _looks_like_date(rest):
+        return parse_date(text, order)
+    raise ValueError(f"{text!r} is not a latency the tool reads (forms: {_latency_words()['forms']}) "
+                     "nor a date (2023-04-05, 2023-04, 2023 or 05/04/2023)")
+
+
+_PLAIN = re.compile(rf"(?:day\s*{_NUMBER}|{_NUMBER}(?:\s*[a-z]+)?)")
+_ORDINAL = re.compile(r"^(?:the\s+)?(?:(?P<n>\d+)(?:st|nd|rd|th)|(?P<word>[a-z]+))\s+(?P<unit>[a-z]+)(?P<after>\s.*)?$")
+_DAY_RANGE = re.compile(rf"^(?:days?|d)\s*(?P<range>{_NUMBER}\s*(?:-|–|to)\s*{_NUMBER})(?P<after>\s.*)?$")
+
+
+def _latency_words() -> dict[str, Any]:
+    return load_yaml("cells.yaml")["latency"]
+
+
+def _looks_like_date(text: str) -> bool:
+    return bool(re.search(r"\d{4}", text) or _SLASH_DATE.match(text))
+
+
+def _relative(rest: str, time_unit: str) -> dict[str, Any] | None:
+    """value, unit, anchor (and high for a range) of a relative time without its qualifier, or None."""
+    words = _latency_words()
+    if rest in words["same_day"]:
+        return {"value": 0.0, "unit": "d", "anchor": "first-dose"}
+    ordinal = _ordinal(rest, words)
+    if ordinal is not None:
+        return ordinal
+    if d := _DAY_RANGE.match(rest):  # 'day 10-14': days 10 to 14
+        rest = f"{d.group('range')} d{d.group('after') or ''}"
+    high = None
+    m = _RELATIVE.match(rest)
+    if m is None and (r := _RANGE.match(rest)):  # '3-4 days': the start as the value, the end as `high`
+        high = parse_number(r.group("high"))
+        m = _RELATIVE.match(f"{r.group('low')} {r.group('rest') or ''}".strip())
+    if m is None:
+        return None
+    out = {**_value_and_unit(m, rest, time_unit), "anchor": _anchor(m.group("anchor"))}
+    if high is not None:
+        if high < out["value"]:
+            raise ValueError(f"{rest!r}: the range's end is below its start")
+        out["high"] = high
+    return out
+
+
+def _ordinal(rest: str, words: dict[str, Any]) -> dict[str, Any] | None:
+    """'2nd week', 'second week after last dose' -> 1 to 2 wk: the Nth week runs from N-1 to N weeks."""
+    m = _ORDINAL.match(rest)
+    if not m or m.group("unit") not in words["ordinal_units"]:
+        return None
+    n = int(m.group("n")) if m.group("n") else words["ordinals"].get(m.group("word"))
+    if not n:
+        return None
+    after = re.match(r"^\s+(?:after|from|post|since)(?:\s+the)?\s+(?P<anchor>first|last|start|end|stop)\b",
+                     m.group("after") or "")
+    if m.group("after") and not after:
+        return None
+    return {"value": float(n - 1), "unit": words["ordinal_units"][m.group("unit")], "high": float(n),
+            "anchor": _anchor(after.group("anchor") if after else None)}
+
+
+def _anchor(word: str | None) -> str:
+    return "last-dose" if word in ("last", "end", "stop") else "first-dose"
+
+
+def _value_and_unit(m: re.Match, text: str, time_unit: str) -> dict[str, Any]:
+    if m.group("day") is not None:
+        return {"value": parse_number(m.group("day")), "unit": "d"}
+    unit_word = m.group("unit")
+    unit = TIME_UNITS.get(unit_word) if unit_word else time_unit
+    if unit is None or unit == "{decade}":
+        raise ValueError(f"{text!r}: unknown time unit {unit_word!r} (use d, wk, mo, y, h)")
+    return {"value": parse_number(m.group("value")), "unit": unit}
 
 
 # How literature tables qualify a latency, as the case model's qualifiers.

@@ -45,7 +45,8 @@ FIELDS = (
 # Case-file paths each field fills: a model error at such a path is reported against the field's column.
 _PATHS = {
     "case_id": ("case_id",), "patient.initials": ("patient.initials",), "patient.sex": ("patient.sex",),
-    "patient.age": ("patient.age_at_onset",), "patient.age_sex": ("patient.age_at_onset", "patient.sex"),
+    "patient.age": ("patient.age_at_onset", "patient.age_group"),
+    "patient.age_sex": ("patient.age_at_onset", "patient.age_group", "patient.sex"),
     "patient.weight_kg": ("patient.weight_kg",),
     "patient.history": ("patient.history_text",),
     "country": ("primary_sources[0].address.country", "reactions[0].country"),
@@ -351,6 +352,25 @@ def _seriousness(row: _Row) -> dict[str, bool] | None:
     return out
 
 
+def _sex_value(code: str) -> str | dict[str, str]:
+    """The case-file sex of a sex vocabulary code: 'unknown' is sex not known (D.5 UNK), not a value."""
+    return {"absent": "unknown"} if code == "unknown" else code
+
+
+def _age(text: str, row: _Row, unit: str) -> dict[str, Any]:
+    """An age cell: the age at onset ('22 months', '60s'), or the ICH age group a word names ('newborn',
+    'adult'), as case series give either."""
+    key = _norm(text)
+    for group, words in row.map.values.get("age_group", {}).items():
+        if key == _norm(group) or key in {_norm(w) for w in words}:
+            return {"age_group": group}
+    try:
+        return {"age_at_onset": parse_age(text, unit)}
+    except ValueError as exc:
+        groups = ", ".join(row.map.values.get("age_group", {}))
+        raise ValueError(f"{exc}; or an age group ({groups})" if groups else str(exc)) from None
+
+
 def _seriousness_not_stated(defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Seriousness when the listing does not state it: each criterion not known (E2B NI), never "no" (the
     model's default), unless the map's defaults.reaction.seriousness says otherwise."""
@@ -358,7 +378,7 @@ def _seriousness_not_stated(defaults: dict[str, dict[str, Any]]) -> dict[str, An
     return {**{name: {"absent": "no-information"} for name in CRITERIA}, **stated}
 
 
-def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | None]:
+def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | None]:  # (age fields, sex code)
     """A case series' "Age/Sex" cell: '54/F', '6 mo/M', 'F/54', '32 y, female', '54F', 'M 6 mo'. Either part may
     be a "not stated" word ('NR/F'); a part that is neither an age nor a sex word is refused with the cell."""
     words = {_norm(w): code for code, ws in row.map.values.get("sex", {}).items() for w in (code, *ws)}
@@ -377,7 +397,7 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
         known = ", ".join(row.map.values.get("sex", {}))
         raise ValueError(f"{text!r}: {sex_text!r} is not a known sex value (known: {known})")
     age = None if _norm(age_text) in row._not_stated else \
-        parse_age(age_text, row.units.get("patient.age_sex", row.map.age_unit))
+        _age(age_text, row, row.units.get("patient.age_sex", row.map.age_unit))
     return age, sex
 
 
@@ -418,19 +438,19 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     patient: dict[str, Any] = {"initials": row.text("patient.initials") or {"absent": "unknown"}}
     sex = row.word("patient.sex", "sex")
     if sex:
-        patient["sex"] = sex
+        patient["sex"] = _sex_value(sex)
     elif row.stated_absent("patient.sex"):
         patient["sex"] = {"absent": "unknown"}
-    age = row.read("patient.age", parse_age, row.units.get("patient.age", m.age_unit))
+    age = row.read("patient.age", _age, row, row.units.get("patient.age", m.age_unit))
     if age:
-        patient["age_at_onset"] = age
+        patient.update(age)
     both = row.read("patient.age_sex", _age_and_sex, row)
     if both:
         age, sex = both
-        if age and "age_at_onset" not in patient:
-            patient["age_at_onset"] = age
-        if sex and "sex" not in patient:
-            patient["sex"] = sex
+        if age and not {"age_at_onset", "age_group"} & set(patient):
+            patient.update(age)
+        if sex and patient.get("sex") in (None, {"absent": "unknown"}):  # a blank Sex cell does not hide it
+            patient["sex"] = _sex_value(sex)
     weight = row.read("patient.weight_kg", lambda t: parse_number(t.lower().removesuffix("kg").strip()))
     if weight is not None:
         patient["weight_kg"] = weight
@@ -570,8 +590,9 @@ def merge_rows(parts: list[tuple[_Row, dict[str, Any]]]) -> tuple[dict[str, Any]
             if value == {"absent": "unknown"}:
                 continue
             if key in base["patient"] and base["patient"][key] not in (value, {"absent": "unknown"}):
-                field_name = {"age_at_onset": "patient.age", "sex": "patient.sex", "initials": "patient.initials",
-                              "weight_kg": "patient.weight_kg", "history_text": "patient.history"}.get(key, key)
+                field_name = {"age_at_onset": "patient.age", "age_group": "patient.age", "sex": "patient.sex",
+                              "initials": "patient.initials", "weight_kg": "patient.weight_kg",
+                              "history_text": "patient.history"}.get(key, key)
                 problems.append((row.where(field_name), f"differs from row {first_row.number}, the case's first "
                                  "row (rows of one case must agree on the patient)"))
             else:
