@@ -399,3 +399,24 @@ def test_age_groups_and_sex_not_known_in_a_listing(tmp_path):
     assert all(p.age_at_onset is None for p in patients)
     assert [p.sex if isinstance(p.sex, str) else p.sex.absent for p in patients] == [
         "female", "unknown", "male", "unknown", "unknown", "male", "female", "female"]
+
+
+@pytest.mark.parametrize(("result", "category"), [
+    ("6", "Naranjo: Probable"), ("9", "Naranjo: Definite"), ("3", "Naranjo: Possible"), ("0", "Naranjo: Doubtful"),
+    ("-1", "Naranjo: Doubtful"), ("score 5", "Naranjo: Probable"), ("14", "other/unmapped"),
+])
+def test_a_bare_naranjo_score_reads_as_its_category(result, category):
+    from reporter.assess.result import parse_result, tabulation_category
+
+    assert tabulation_category("Naranjo", result) == category
+    if category != "other/unmapped":
+        assert parse_result("Naranjo", result)[1] == int(result.split()[-1])  # the score is kept
+
+
+def test_a_naranjo_score_column_is_on_the_scale(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("Agent,Reaction,Naranjo score\nallopurinol,DRESS,6\n", encoding="utf-8")
+    (row,) = import_listing(path, received="2024-05-01").rows
+    (causality,) = row.case.drugs[0].reactions[0].causality
+    assert (causality.method, causality.result) == ("Naranjo", "6")
+    assert not [m for _, m in row.warnings if "Naranjo scale" in m], row.warnings

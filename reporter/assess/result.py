@@ -114,6 +114,9 @@ def parse_result(method: str, result: str) -> tuple[str, int | None] | None:
     """(category key, score or None) of a result text such as 'Probable', '8 - probable' or
     'Probable (score 6)'; None when it is not on the method's scale or the score contradicts it."""
     key = _method_key(method)
+    bare = _bare_score(key, result or "")
+    if bare is not None:
+        return str(category_by_score(key, bare)["key"]), bare
     m = _SCORE.match(result or "")
     if not m:
         return None
@@ -127,6 +130,21 @@ def parse_result(method: str, result: str) -> tuple[str, int | None] | None:
                 return None
             return str(cat["key"]), score
     return None
+
+
+_BARE_SCORE = re.compile(r"^\s*(?:(?:total\s+)?score\s*:?\s*)?(?P<score>[-+]?\d+)\s*(?:points?|pts)?\s*$",
+                         re.IGNORECASE)
+
+
+def _bare_score(method: str, result: str) -> int | None:
+    """The total score of a result that is only a score ('6', 'score 6'), where the method's table reads one
+    alone (score_alone, with the range the items can give); None otherwise."""
+    bounds = method_table(method).get("score_alone")
+    m = _BARE_SCORE.match(result)
+    if not bounds or not m:
+        return None
+    score = int(m.group("score"))
+    return score if bounds["min"] <= score <= bounds["max"] else None
 
 
 def is_valid_result(method: str, result: str) -> bool:

@@ -388,7 +388,7 @@ class Plausibility:
                     if scale is None or not result:
                         continue
                     said = _norm(re.sub(r"[\d.,:;()+-]+|score", " ", result.lower()))
-                    if said not in {_norm(r) for r in scale["results"]}:
+                    if said not in {_norm(r) for r in scale["results"]} and not _on_method_scale(method, result):
                         self.add("warning", "PLAUS-CAUSALITY-SCALE", event,
                                  f"suspectEntity[{i}].causality[{j}].assessment",
                                  self.case.link(statement, event, f"causality[{j}].result"),
@@ -600,3 +600,11 @@ def _element_of(by_path: dict[str, tuple[str, ...]], path: str, holder: Any) -> 
 def check_plausibility(bundle: Json, lines: CaseLines | None = None, walk: BundleWalk | None = None) -> list[Issue]:
     """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
     return Plausibility(bundle, lines, walk).run()
+
+
+def _on_method_scale(method: str, result: str) -> bool:
+    """A result the causality module reads on the method's scale (a bare Naranjo score '6' included)."""
+    from reporter.assess.result import is_valid_result, known_method
+
+    key = known_method(method)
+    return bool(key) and is_valid_result(key, result)
