@@ -987,7 +987,8 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
     and validation. Problems are listed by row and column; good rows are kept. The cases are built and
     validated on a process pool (-j; default every core), with a progress bar when there are many.
 
-    Exit code 0 when every row was imported, 1 when some were rejected, 2 when none could be read."""
+    Exit code 0 when every row was imported as a valid case, 1 when some were rejected or a kept case has
+    validation errors (each printed with its row), 2 when none could be read."""
     import re
     from collections import Counter
     from pathlib import Path
@@ -1030,16 +1031,23 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
     finally:
         if case_store is not None:
             case_store.dispose()
+    for row in good:  # a kept case that is not a valid ICSR: said with its row, so that it can be fixed
+        for where, message in row.warnings:
+            if message.startswith(("error:", "fatal:")):
+                click.echo(f"{where}: {message}", err=True)
     counts = Counter(message for row in good for _where, message in row.warnings)
     for message, n in counts.most_common():
         click.echo(f"  {n} case(s): {message}", err=True)
     kept = sum(1 for r in result.rows if r.ok)
+    invalid = sum(1 for r in good if r.errors)
     stored = " and stored" if to_store else ""
     click.echo(f"{kept} of {len(result.rows)} row(s) imported{stored} as {len(good)} case(s); "
-               f"{len(result.rows) - kept} rejected", err=True)
+               f"{len(result.rows) - kept} rejected"
+               + (f"; {invalid} case(s) with validation errors (kept, not valid ICSRs until fixed)" if invalid
+                  else ""), err=True)
     if kept == 0:
         sys.exit(2)
-    if kept < len(result.rows):
+    if kept < len(result.rows) or invalid:
         sys.exit(1)
 
 

@@ -420,3 +420,28 @@ def test_a_naranjo_score_column_is_on_the_scale(tmp_path):
     (causality,) = row.case.drugs[0].reactions[0].causality
     assert (causality.method, causality.result) == ("Naranjo", "6")
     assert not [m for _, m in row.warnings if "Naranjo scale" in m], row.warnings
+
+
+def test_a_kept_case_with_validation_errors_is_counted_and_exits_1(tmp_path):
+    """A row that reads but whose case is not a valid ICSR (no identifiable patient) is kept, as the README
+    says of validation findings, but said with its row, counted in the summary, and the exit code is 1."""
+    path = tmp_path / "l.csv"
+    path.write_text("No;Sex;Age;Drug;Event\n1;M;18;vaccine;rash\n2;unknown;ns;vaccine;abscess\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["import-listing", str(path), "--received", "2024-05-01", "-j", "1"])
+    assert result.exit_code == 1, result.output
+    assert "row 3: Bundle.entry.resource.ofType(Patient): error: no identifiable patient" in result.output
+    assert "2 of 2 row(s) imported as 2 case(s); 0 rejected; 1 case(s) with validation errors" in result.output
+
+
+def test_a_mistake_in_the_map_defaults_is_told_once_with_its_key_path(tmp_path, listing):
+    bad = tmp_path / "map.yaml"
+    bad.write_text(
+        "format: ae-reporter/listing-map/1\ncolumns: {drug.product: [drug]}\n"
+        "defaults: {drug: {id: suspect, role: suspect, route: intramuscular}, report: {type: spontanous}}\n",
+        encoding="utf-8")
+    with pytest.raises(MappingError, match=r"defaults\.drug\.route: not a field") as raised:
+        load_map(bad)
+    assert "defaults.report.type" in str(raised.value)
+    result = CliRunner().invoke(main, ["import-listing", str(listing), "--map", str(bad), "-j", "1"])
+    assert result.exit_code == 2
+    assert result.output.count("defaults.drug.route") == 1 and "row " not in result.output

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reporter import yaml12
 from reporter.casefile.cells import TIME_UNITS, parse_age, parse_date, parse_dose, parse_number, parse_when
-from reporter.casefile.model import CRITERIA, CaseFile
+from reporter.casefile.model import CRITERIA, CaseFile, Seriousness
 from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError
 from reporter.paths import mappings_dir
@@ -86,6 +86,37 @@ class ListingMap(BaseModel):
         unknown = sorted(set(self.columns) - set(FIELDS))
         if unknown:
             raise ValueError(f"unknown field(s) in columns: {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+        problems = [p for section, values in self.defaults.items() for p in _default_problems(section, values)]
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def _default_problems(section: str, values: dict[str, Any]) -> list[str]:
+    """What is wrong in one defaults section, each with its key path (defaults.drug.route: ...), checked
+    against the case-file model when the map loads, so that a mistake is told once and not on every row.
+    Fields a row fills (a drug's product, the report's dates) may be missing here."""
+    from reporter.casefile import model
+
+    models = {"report": model.Report, "primary_source": model.PrimarySource, "sender": model.Sender,
+              "drug": model.Drug, "causality": model.Causality, "reaction": _ReactionDefaults}
+    if section not in models:
+        return [f"defaults.{section}: not a section the listing reads (known: {', '.join(models)})"]
+    try:
+        models[section].model_validate(values)
+    except ValidationError as exc:
+        return [f"defaults.{section}.{format_path(tuple(e['loc']))}: " + (
+                    f"not a field of a case file's {section.replace('_', ' ')}" if e["type"] == "extra_forbidden"
+                    else e["msg"].removeprefix("Value error, "))
+                for e in exc.errors(include_url=False) if e["type"] != "missing"]
+    return []
+
+
+class _ReactionDefaults(BaseModel):
+    """What defaults.reaction may state for every case of a listing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seriousness: Seriousness | None = None
 
 
 def default_map_path() -> Path:
@@ -101,7 +132,8 @@ def load_map(path: str | Path | None = None) -> ListingMap:
     try:
         return ListingMap.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{format_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        problems = "; ".join((f"{format_path(tuple(e['loc']))}: " if e["loc"] else "")
+                             + e["msg"].removeprefix("Value error, ") for e in exc.errors(include_url=False))
         raise MappingError(f"the column map does not fit its format: {problems}",
                            location=str(path or default_map_path()),
                            hint="start from `reporter listing-template`") from None
@@ -215,6 +247,7 @@ class RowResult:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (where, message): the row is rejected
     warnings: list[tuple[str, str]] = field(default_factory=list)  # validation findings on a kept case
     merged_into: int | None = None  # a further row of the case whose first row is this one (case on that row)
+    errors: int = 0  # validation errors (fatal or error) of the kept case: not a valid ICSR until fixed
     casefile: dict[str, Any] | None = None  # the case as stored beside its Bundle (casefile_json)
     _case: CaseFile | None = field(default=None, repr=False, compare=False)
 
@@ -733,6 +766,7 @@ def case_of_rows(job: CaseRows) -> list[RowResult]:
             report = validate_bundle(result.bundle, subject=f"row {number}")
             result.warnings = [(f"row {number}: {i.location}", f"{i.severity}: {i.message}")
                                for i in report.issues if i.severity in ("fatal", "error", "warning")]
+            result.errors = sum(1 for i in report.issues if i.severity in ("fatal", "error"))
         result.warnings = [*(note for r, _ in parts for note in r.notes), *result.warnings]
     elif later:
         for r in later:
