@@ -445,3 +445,28 @@ def test_a_mistake_in_the_map_defaults_is_told_once_with_its_key_path(tmp_path, 
     result = CliRunner().invoke(main, ["import-listing", str(listing), "--map", str(bad), "-j", "1"])
     assert result.exit_code == 2
     assert result.output.count("defaults.drug.route") == 1 and "row " not in result.output
+
+
+def test_qualified_latencies_are_not_counted_as_values(tmp_path):
+    """'>2 mo', 'within 48 h', '~3 wk' and '3-4 weeks' are bounds or ranges: the tabulation's median leaves them
+    out and says how many, and the line listing shows them qualified, with the author's words as the onset."""
+    import csv
+    import io
+
+    path = tmp_path / "l.csv"
+    path.write_text("Agent,Reaction,Latency\n" + "".join(f"allopurinol,DRESS,{latency}\n" for latency in (
+        ">2 mo", "within 48 h", "~3 wk", "3-4 weeks", "10 d", "20 d")), encoding="utf-8")
+    db = ["--database-url", f"sqlite:///{tmp_path / 'store.sqlite3'}"]
+    runner = CliRunner()
+    runner.invoke(main, ["import-listing", str(path), "--store", "--received", "2024-05-01", "-j", "1", *db])
+    stats = runner.invoke(main, ["tabulate", "--by", "drug", "--stats", "--format", "json", *db])
+    import json
+
+    data = json.loads(stats.output)
+    assert data["latency_days"] == {"n": 2, "median": 15.0, "q1": 12.5, "q3": 17.5, "min": 10.0, "max": 20.0,
+                                    "qualified": 4}
+    assert any("4 qualified or ranged" in note for note in data["notes"])
+    listing = runner.invoke(main, ["line-listing", "--format", "csv", *db]).output
+    rows = {r["Onset"]: r["Latency (days)"] for r in csv.DictReader(io.StringIO(listing))}
+    assert rows == {">2 mo": ">=60.9", "within 48 h": "<=2", "~3 wk": "~21", "3-4 weeks": "21-28",
+                    "10 d after first dose": "10.0", "20 d after first dose": "20.0"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from reporter.analysis.projection import CRITERIA
+from reporter.analysis.projection import CRITERIA, settings
 from reporter.analysis.tabulate import DEFAULT_BANDS, parse_bands, parse_where, where_conditions
 from reporter.store.schema import CaseReaction as CR
 
@@ -21,7 +21,20 @@ def _criteria(row: Any) -> str:
     ticked = [c.replace("_", " ") for c in CRITERIA if getattr(row, f"sc_{c}") is True]
     if ticked:
         return ", ".join(ticked)
-    return "non-serious" if row.serious is False else "serious, criteria not stated" if row.serious else ""
+    if row.serious is None:
+        return "not known" if row.reaction_key else ""  # not stated by the source: neither serious nor not
+    return "non-serious" if row.serious is False else "serious, criteria not stated"
+
+
+def latency_cell(row: Any) -> float | str | None:
+    """Latency (days) as the author gave it: a number when exact, '>=60.9', '<=2', '~21' for a qualified one
+    and '10-14' for a range, never a bound shown as if it were the value."""
+    days, qualifier = row.latency_days, row.latency_qualifier
+    if days is None or not qualifier:
+        return days
+    if qualifier == "range" and row.latency_high_days is not None:
+        return f"{round(days, 1):g}-{round(row.latency_high_days, 1):g}"
+    return f"{settings()['latency_marks'].get(qualifier, '')}{round(days, 1):g}"
 
 
 def line_listing(store: Any, where: list[str] | None = None, *, limit: int | None = None) -> list[list[Any]]:
@@ -34,6 +47,6 @@ def line_listing(store: Any, where: list[str] | None = None, *, limit: int | Non
                          None if r.age_years is None else round(r.age_years, 1), r.sex, r.drug, r.dose, r.route,
                          r.dosing_mode, r.drug_start, r.drug_stop, r.indication, r.reaction_term,
                          r.pt_name or (f"(not placed: {r.llt_code or 'no code'})"), r.soc_name, r.onset,
-                         r.latency_days, r.outcome, _criteria(r), r.action_taken, r.dechallenge, r.rechallenge,
+                         latency_cell(r), r.outcome, _criteria(r), r.action_taken, r.dechallenge, r.rechallenge,
                          r.causality, r.causality_category])
     return rows

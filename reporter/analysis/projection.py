@@ -203,7 +203,7 @@ def _reaction_fields(case: _Case, event: Json, outcome: str | None, meddra: Any)
     out: Json = {"reaction_key": _s(event.get("id"), 64), "llt_code": code,
                  "meddra_version": _s(coding.get("version"), 16),
                  "reaction_term": _s(concept.get("text")) or _s(coding.get("display")) or code,
-                 "outcome": outcome, "onset": _s(event.get("date"), 32),
+                 "outcome": outcome, "onset": _s(event.get("date"), 32) or _relative_onset(event),
                  "reaction_country": _s(_ext_value(event, "reaction_country"), 8)}
     out["pt_term"] = out["reaction_term"]
     resolved = meddra.resolve(code) if meddra is not None and code else None
@@ -223,6 +223,19 @@ def _reaction_fields(case: _Case, event: Json, outcome: str | None, meddra: Any)
         out[f"sc_{key}"] = (value if isinstance(value, bool) else None) if key in stated else \
             (False if serious is False else None)
     return out
+
+
+def _relative_onset(event: Json) -> str | None:
+    """The onset phrase of a reaction known only relative to a drug: the author's words, else '21 d after first
+    dose' (the Onset column would otherwise be empty for it)."""
+    rel = read.relative_time(event, "date")
+    if rel is None:
+        return None
+    phrase = rel.as_stated
+    if not phrase:
+        amount = rel.phrase() if rel.high is not None else f"{rel.phrase() or ''} {rel.value:g} {rel.unit}"
+        phrase = f"{amount.strip()} after {'last' if rel.anchor == 'last-dose' else 'first'} dose"
+    return _s(phrase.strip(), 32)
 
 
 def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None) -> Json:
@@ -263,30 +276,38 @@ def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None)
         "dechallenge": _key_for("dechallenge", _ext_value(entity, "dechallenge")),
         "rechallenge": _key_for("rechallenge", _ext_value(entity, "rechallenge")),
         "causality": causality[:255] if causality else None, "causality_category": category,
-        "latency_days": _latency(case, statement, entity, event),
     }
+    out.update(_latency(case, statement, entity, event))
     return out
 
 
-def _latency(case: _Case, statement: Json, entity: Json, event: Json | None) -> float | None:
-    """Days from the drug's first dose to the reaction's onset: the drug-reaction interval (G.k.9.i.3.1),
-    else an onset given relative to this drug's first dose, else the two dates when both are full dates."""
+def _latency(case: _Case, statement: Json, entity: Json, event: Json | None) -> Json:
+    """Days from the drug's first dose to the reaction's onset (latency_days): the drug-reaction interval
+    (G.k.9.i.3.1), else an onset given relative to this drug's first dose, else the two dates when both are full
+    dates. An onset the author qualified ('>2 mo', 'within 48 h', '~3 wk') or gave as a range keeps its
+    qualifier (latency_qualifier: at-least, within, about or range; latency_high_days for a range's end), so
+    that statistics do not take a bound for a value."""
     for interval in _l(entity.get("extension")):
         if _d(interval).get("url") == ext("onset_interval"):
             days = to_days(read.sub_value(interval, "afterFirstDose"))
             if days is not None:
-                return days
+                return {"latency_days": days}
     if event is None:
-        return None
+        return {}
     rel = read.relative_time(event, "date")
     if rel is not None and rel.anchor == "first-dose" and case.index.resolve(rel.drug_reference) is statement:
-        return to_days({"value": rel.value, "code": rel.unit})
+        out: Json = {"latency_days": to_days({"value": rel.value, "code": rel.unit})}
+        if rel.high is not None:
+            out.update(latency_qualifier="range", latency_high_days=to_days({"value": rel.high, "code": rel.unit}))
+        elif rel.qualifier:
+            out["latency_qualifier"] = rel.qualifier
+        return out
     onset = _date(event.get("date"))
     starts = [d for d in (_date(_d(_d(_d(_d(x).get("timing")).get("repeat")).get("boundsPeriod")).get("start"))
                           for x in _l(statement.get("dosage"))) if d]
     if onset and starts:
-        return float((onset - min(starts)).days)
-    return None
+        return {"latency_days": float((onset - min(starts)).days)}
+    return {}
 
 
 COLUMNS = (
@@ -294,7 +315,7 @@ COLUMNS = (
     "survival", "reaction_key", "reaction_term", "llt_code", "meddra_version", "pt_code", "pt_name", "pt_term",
     "soc_code", "soc_name", "onset", "outcome", "serious", *(f"sc_{c}" for c in CRITERIA), "drug_key", "drug", "route",
     "dosing_mode", "dose", "drug_start", "drug_stop", "indication", "action_taken", "dechallenge", "rechallenge",
-    "causality", "causality_category", "latency_days",
+    "causality", "causality_category", "latency_days", "latency_qualifier", "latency_high_days",
 )
 
 

@@ -229,6 +229,17 @@ def latency_summary(values: list[float]) -> dict[str, float] | None:
             "min": round(values[0], 1), "max": round(values[-1], 1)}
 
 
+def exact_latency_summary(latencies: list[tuple[float, str | None]]) -> dict[str, float] | None:
+    """latency_summary of the exact latencies, with how many qualified or ranged ones it left out
+    (`qualified`): '>2 mo' is a bound, not 60.9 days, and a median over bounds would claim what no author said."""
+    exact = [days for days, qualifier in latencies if not qualifier]
+    left_out = len(latencies) - len(exact)
+    summary = latency_summary(exact)
+    if left_out:
+        return {**(summary or {"n": 0}), "qualified": left_out}
+    return summary
+
+
 def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands: str | None = None,
              stats: bool = False) -> Tabulation:
     """Counts of stored cases by the fields `by` (none: just the total), filtered by `where`. `stats`: also
@@ -258,19 +269,23 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
                 values = tuple(UNKNOWN if v is None else str(v) for v in r[:-1])
                 rows.append(Row(values, r[-1], known.get(tuple(r[:-2])) if r[-2] is not None else None))
             if stats and len(rows) <= 200:
-                per_group: dict[tuple, list[float]] = {}
-                for r in session.execute(select(*exprs, CR.latency_days)
+                per_group: dict[tuple, list[tuple[float, str | None]]] = {}
+                for r in session.execute(select(*exprs, CR.latency_days, CR.latency_qualifier)
                                          .where(*conditions, CR.latency_days.is_not(None))).all():
-                    per_group.setdefault(tuple(UNKNOWN if v is None else str(v) for v in r[:-1]), []).append(r[-1])
+                    per_group.setdefault(tuple(UNKNOWN if v is None else str(v) for v in r[:-2]), []).append(
+                        (r[-2], r[-1]))
                 for row in rows:
-                    row.latency = latency_summary(per_group.get(row.values, []))
+                    row.latency = exact_latency_summary(per_group.get(row.values, []))
         overall = ages = None
         if stats:
             ages = latency_summary([v for (v,) in session.execute(
                 select(func.max(CR.age_years)).where(*conditions, CR.age_years.is_not(None))
                 .group_by(CR.case_id)).all()])
-            overall = latency_summary([v for (v,) in session.execute(
-                select(CR.latency_days).where(*conditions, CR.latency_days.is_not(None))).all()])
+            overall = exact_latency_summary([tuple(r) for r in session.execute(
+                select(CR.latency_days, CR.latency_qualifier).where(*conditions, CR.latency_days.is_not(None))).all()])
+            if overall and overall.get("qualified"):
+                notes.append(f"latency: {overall['qualified']} qualified or ranged latency(ies) ('>2 mo', 'within "
+                             "48 h', '3-4 weeks') left out of the median, IQR and range: a bound is not a value")
         if {"pt", "soc"} & set(by + [n for n, _ in filters]):
             ungrouped = _case_counts(session, [], [*conditions, CR.pt_code.is_(None)])[0][-1]
             if ungrouped:
@@ -310,7 +325,8 @@ def _sort_key(value: str, name: str, bands: list[Band]) -> Any:
     return (0, value.lower())
 
 
-LATENCY_HEADER = ["Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)"]
+LATENCY_HEADER = ["Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)",
+                  "Latency qualified (not in median)"]
 
 
 def table(result: Tabulation, *, stats: bool = False) -> tuple[list[str], list[list[Any]]]:
@@ -331,8 +347,11 @@ def table(result: Tabulation, *, stats: bool = False) -> tuple[list[str], list[l
 
 def _latency_cells(lat: dict[str, float] | None) -> list[Any]:
     if not lat:
-        return [None, None, None, None]
-    return [lat["n"], lat["median"], f"{lat['q1']:g}-{lat['q3']:g}", f"{lat['min']:g}-{lat['max']:g}"]
+        return [None, None, None, None, None]
+    if "median" not in lat:  # only qualified latencies
+        return [0, None, None, None, lat.get("qualified")]
+    return [lat["n"], lat["median"], f"{lat['q1']:g}-{lat['q3']:g}", f"{lat['min']:g}-{lat['max']:g}",
+            lat.get("qualified")]
 
 
 def summary_notes(result: Tabulation) -> list[str]:

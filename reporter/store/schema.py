@@ -230,6 +230,10 @@ class CaseReaction(Base):
     latency_days: Mapped[float | None] = mapped_column(Float)
     # migration 0006: "Naranjo: Probable", ... or "other/unmapped" (reporter/assess/result.tabulation_category)
     causality_category: Mapped[str | None] = mapped_column(String(64))
+    # migration 0009: a latency the author qualified (at-least, within, about) or gave as a range (range, with
+    # its end in latency_high_days); NULL for an exact one. Statistics leave qualified latencies out.
+    latency_qualifier: Mapped[str | None] = mapped_column(String(16))
+    latency_high_days: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_case_reaction_case", "case_id"),
