@@ -68,14 +68,18 @@ class PairFacts:
         return any(liver.is_liver_term(t) for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None))
 
     def objective_evidence(self) -> str | None:
-        """The first result above its upper limit at or after the onset (any analyte), as text."""
+        """The first result above its upper limit at or after the onset (any analyte), as text. A result dated
+        before the onset is no evidence of the reaction (a baseline, e.g. kidney disease before the drug);
+        one whose time cannot be placed against the onset is taken."""
+        timeline = Timeline(self.case)
+        onset = self.onset.after_first_dose
         for i, test in enumerate(self.case.tests):
             if test.value is None or test.high is None or test.comparator in ("<", "<="):
                 continue
             if test.value > test.high:
-                point = next((p for p in self.points if p.index == i), None)
-                if point is not None and point.span is not None and self.onset.after_first_dose is not None \
-                        and point.span.hi < self.onset.after_first_dose.lo:
+                span = liver.on_drug_axis(timeline, test.date, self.drug.id)
+                if span is not None and onset is not None and span.frame == f"first:{self.drug.id}" \
+                        and span.hi < onset.lo:
                     continue  # before the reaction began
                 name = test.name or test.loinc or "test"
                 return f"{name} {liver._fmt(test.value)} {test.unit or ''} above the upper limit " \

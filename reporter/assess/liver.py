@@ -83,6 +83,17 @@ def make_point(analyte: str, index: int, value: float | None, uln: float | None,
                     timepoint_label(comments), _stated_normal(value, result, result_text))
 
 
+def on_drug_axis(tl: Timeline, when: object, anchor_drug: str | None) -> Span | None:
+    """A time as a span of days on the anchor drug's day axis when its first dose is dated (else as it is)."""
+    span = tl.span(when)
+    if span is not None and anchor_drug and span.frame != f"first:{anchor_drug}":
+        cal = tl.to_calendar(span)
+        base = tl.first_dose_calendar(anchor_drug)
+        if cal is not None and base is not None:
+            span = Span(cal.lo - base.hi, cal.hi - base.lo, f"first:{anchor_drug}")
+    return span
+
+
 def lab_points(case: CaseFile, anchor_drug: str | None) -> list[LabPoint]:
     """The case's liver tests with their time on the anchor drug's day axis (or calendar, or label)."""
     tl = Timeline(case)
@@ -91,13 +102,7 @@ def lab_points(case: CaseFile, anchor_drug: str | None) -> list[LabPoint]:
         key = labs.analyte_key(test.loinc, test.name)
         if key is None:
             continue
-        span = tl.span(test.date)
-        if span is not None and anchor_drug and span.frame != f"first:{anchor_drug}":
-            # bring to the anchor's day axis when its first dose is dated
-            cal = tl.to_calendar(span)
-            base = tl.first_dose_calendar(anchor_drug)
-            if cal is not None and base is not None:
-                span = Span(cal.lo - base.hi, cal.hi - base.lo, f"first:{anchor_drug}")
+        span = on_drug_axis(tl, test.date, anchor_drug)
         points.append(make_point(key, i, test.value, test.high, test.comparator, span, test.comments,
                                  test.result, test.result_text))
     return points

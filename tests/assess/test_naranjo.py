@@ -121,3 +121,15 @@ def test_items_by_number() -> None:
         naranjo.assess(f, {"1": "yes", "previous_reports": "no"})
     with pytest.raises(AssessmentError, match="has no item '11'"):
         naranjo.assess(f, {"11": "yes"})
+
+
+@pytest.mark.parametrize(("creatinine_date", "counted"), [("2023-12-20", False), ("2024-01-25", True)])
+def test_objective_evidence_is_not_a_result_from_before_the_onset(creatinine_date: str, counted: bool) -> None:
+    """Q10 from a calendar-dated result of any analyte: a creatinine above its limit before the drug was started
+    (kidney disease at baseline) is no evidence of the reaction; one after the onset (day 20) is. Only liver
+    tests were placed in time, so the baseline creatinine answered 'yes'."""
+    creatinine = {"name": "Creatinine", "loinc": "2160-0", "date": creatinine_date, "value": 124, "unit": "umol/L",
+                  "high": 90}
+    answer = {a.item: a for a in naranjo.assess(facts(case_data(tests=[creatinine]))).answers}["objective_evidence"]
+    assert (answer.answer == "yes") is counted
+    assert ("Creatinine 124 umol/L above the upper limit 90" in (answer.fact or "")) is counted
