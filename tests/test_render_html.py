@@ -188,3 +188,36 @@ def test_reported_and_autopsy_causes_of_death_are_told_apart() -> None:
     rich = Path(__file__).parent / "e2b" / "data" / "rich-case.yaml"
     page = render_html(case_view(load_bundle(rich)))
     assert "reported cause Leberversagen" in page and "autopsy-determined cause Akutes Leberversagen" in page
+
+
+def _reaction_without_words(bundle: dict, keep_code: bool) -> dict:
+    """Case 1 with its first reaction stripped of its reported term and MedDRA display (the code kept or not)."""
+    event = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent")
+    event["event"].pop("text")
+    coding = event["event"]["coding"][0]
+    coding.pop("display")
+    if not keep_code:
+        event["event"] = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                                         "valueCode": "unknown"}]}
+    return bundle
+
+
+@pytest.mark.parametrize("keep_code", [True, False])
+def test_a_reaction_without_a_term_is_a_gap_not_a_python_repr(keep_code: bool) -> None:
+    view = case_view(_reaction_without_words(demo_bundle(CASE1), keep_code))
+    html = render_html(view)
+    cioms = render_cioms_html(view)
+    for page in (html, cioms):
+        assert "Missing(" not in page and "reason=" not in page
+    causality = html[html.index('id="causality"'):html.index('id="labs"')]
+    assert ("MedDRA 10019717" in causality) if keep_code else ('<span class="gap">' in causality)
+    svg = "".join(str(f.svg) for f in view.figures)
+    assert "Missing(" not in svg and ("Onset: MedDRA 10019717" if keep_code else "term not stated") in svg
+
+
+def test_a_report_without_an_id_has_a_plain_text_title() -> None:
+    bundle = demo_bundle(CASE1)
+    composition = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Composition")
+    composition.pop("identifier")
+    html = render_html(case_view(bundle))
+    assert "<title>Case report not stated</title>" in html

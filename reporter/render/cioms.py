@@ -312,7 +312,7 @@ def describe_causality(case: CaseView) -> list[str]:
         if not a.results:
             continue
         results = "; ".join(f"{src}, {method}: {result}" for src, method, result in a.results)
-        lines.append(f"{a.drug} / {a.reaction}: {results}.")
+        lines.append(f"{a.drug} / {plain(a.reaction)}: {results}.")
     for c in case.computed:  # from the case file: time to onset, liver findings, Naranjo / WHO-UMC / RUCAM
         computed = "; ".join(f"{m.label} {m.result}" for m in c.methods)
         line = (f"{c.drug} / {c.reaction} (computed from the case): {' '.join(c.onset)} " + " ".join(c.liver)

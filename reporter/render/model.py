@@ -157,7 +157,7 @@ class AssessmentView:
     """One drug against one reaction (G.k.9.i): timing, de/rechallenge and the causality results."""
 
     drug: str
-    reaction: str
+    reaction: str | Coded | Missing  # Missing: the reaction has no term at all (the template shows a gap)
     onset_after_first_dose: Qty | None = None
     onset_worked_out: bool = False  # True: from the onset and the first dose (dates or relative times), not stated
     onset_after_last_dose: Qty | None = None

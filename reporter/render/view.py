@@ -610,9 +610,7 @@ class _Extractor:
         out = []
         for event in self._section_or_type("reactions", "AdverseEvent"):
             reaction = names.get(_s(event.get("id")) or "")
-            label = "reaction"
-            if reaction:
-                label = reaction.term.text if reaction.term and reaction.term.text else str(reaction.verbatim)
+            label = reaction_label(reaction) if reaction else Missing()
             for entity in _l(event.get("suspectEntity")):
                 entity = _d(entity)
                 statement = self._resolve(entity.get("instance"))
@@ -742,7 +740,7 @@ class _Extractor:
         onsets: dict[float, list[str]] = {}
         for r in reactions:
             if r.onset and r.onset.day is not None:
-                term = r.term.text if r.term and r.term.text else str(r.verbatim)
+                term = reaction_name(r)
                 onsets.setdefault(r.onset.day, []).append(term)
         markers = tuple(Marker(f"Onset: {', '.join(terms)}", day) for day, terms in sorted(onsets.items()))
         liver_order = list(lab.lab_table()["analytes"])
@@ -833,7 +831,7 @@ class _Extractor:
                 lines.append(liver.normalisation(points, Span(stop, stop, "first:anchor"), enzyme).text + ".")
         for r in reactions:
             if r.onset and r.onset.offset is not None and r.onset.anchor:
-                term = r.term.text if r.term and r.term.text else str(r.verbatim)
+                term = reaction_name(r)
                 lines.append(f"Time to onset of {term}: {quantity(r.onset.offset)} after the {r.onset.anchor}.")
         return lines
 
@@ -872,6 +870,26 @@ def _relative(extension_: Any) -> read.Relative | None:
     if rel is None or not isinstance(rel.unit, str) or not isinstance(rel.drug_reference, str):
         return None
     return rel
+
+
+def reaction_label(r: ReactionView) -> str | Coded | Missing:
+    """What names a reaction in a table: its MedDRA term, else the reported term, else the bare code; a
+    reaction with none of them is a gap, never the repr of Missing."""
+    if r.term and r.term.text:
+        return r.term.text
+    if isinstance(r.verbatim, str):
+        return r.verbatim
+    if r.term and r.term.code:
+        return r.term
+    return r.verbatim if isinstance(r.verbatim, Missing) else Missing()
+
+
+def reaction_name(r: ReactionView) -> str:
+    """The reaction's name as plain text (chart markers, derived sentences)."""
+    label = reaction_label(r)
+    if isinstance(label, Coded):
+        return f"MedDRA {label.code}"
+    return label if isinstance(label, str) else "reaction (term not stated)"
 
 
 def _when_text(w: When) -> str:
