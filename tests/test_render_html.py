@@ -221,3 +221,35 @@ def test_a_report_without_an_id_has_a_plain_text_title() -> None:
     composition.pop("identifier")
     html = render_html(case_view(bundle))
     assert "<title>Case report not stated</title>" in html
+
+
+def _case1_with(**patient) -> dict:
+    """Case 1 as case-file data with patient fields replaced."""
+    import yaml
+
+    data = yaml.safe_load(CASE1.read_text(encoding="utf-8"))
+    data["patient"].update(patient)
+    return data
+
+
+def _bundle_of(data: dict) -> dict:
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+
+    return build_bundle(CaseFile.model_validate(data))
+
+
+def test_death_and_past_drug_dates_read_like_every_other_date() -> None:
+    data = _case1_with(death={"date": "2016-03-28", "autopsy": False},
+                       past_drugs=[{"name": "Methotrexate", "start": "2015-01-14", "end": "2016-02"}])
+    html = render_html(case_view(_bundle_of(data)))
+    assert "date 28 Mar 2016" in html and "2016-03-28" not in html
+    assert "Methotrexate from 14 Jan 2015 to Feb 2016" in html
+
+
+def test_an_age_in_decades_reads_as_a_band_on_the_page_and_the_form() -> None:
+    from reporter.render.cioms import build_form
+
+    view = case_view(_bundle_of(_case1_with(age_at_onset={"value": 6, "unit": "{decade}"})))
+    assert "<dt>Age at onset</dt><dd>60s</dd>" in render_html(view)
+    assert build_form(view).age == "60s"

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reporter.render.env import nobreak
-from reporter.render.units import doses_per_day, every_text, quantity_text, unit_text
+from reporter.render.units import age_text, doses_per_day, every_text, quantity_text, unit_text
 
 
 @pytest.mark.parametrize(("code", "value", "shown"), [
@@ -35,6 +35,14 @@ def test_every_text(value, code, shown) -> None:
 ])
 def test_doses_per_day(value, code, count) -> None:
     assert doses_per_day(value, code) == count
+
+
+@pytest.mark.parametrize(("value", "code", "shown"), [
+    (6, "{decade}", "60s"), (3, "{decade}", "30s"), (67, "a", "67\u00a0years"), (1, "a", "1\u00a0year"),
+    (6, "h", "6\u00a0hours"),
+])
+def test_age_text_reads_decades_as_a_band(value, code, shown) -> None:
+    assert age_text(value, code) == shown
 
 
 def test_quantity_keeps_the_comparator_and_joins_number_and_unit() -> None:

@@ -18,7 +18,7 @@ from markupsafe import Markup
 from reporter.render import env as f
 from reporter.render.charts import fmt_num
 from reporter.render.model import CaseView, DosageView, DrugView, Missing, Qty, ReportVersion, When
-from reporter.render.units import doses_per_day, unit_text
+from reporter.render.units import age_text, doses_per_day, unit_text
 
 _FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -389,7 +389,7 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
             (r.country for r in case.reactions if r.country), None) or next(
             (s.country for s in h.primary_sources if s.country), None) or "UNK",
         birth=_date_parts(p.birth_date if p else None),
-        age=(plain(p.age) if p and p.age else "UNK"),
+        age=(age_text(p.age.value, p.age.unit) if p and p.age else "UNK"),
         sex=plain(p.sex) if p else "UNK",
         onset=_date_parts(first_onset),
         onset_note=plain(first_onset) if first_onset and not first_onset.date else "",

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from reporter.paths import templates_dir
 from reporter.render.charts import fmt_num
 from reporter.render.model import Coded, Missing, Qty, When
-from reporter.render.units import quantity_text, unit_text
+from reporter.render.units import age_text, quantity_text, unit_text
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DATE = re.compile(
@@ -64,6 +64,13 @@ def quantity(q: Qty | None, missing: str = "not stated") -> str | Markup:
     if q is None:
         return gap(None) if missing == "not stated" else gap(missing)
     return quantity_text(q.value, q.unit, q.comparator)
+
+
+def age(q: Qty | None) -> str | Markup:
+    """An age at onset or a parent's age: in years, months... or as a band (60s) when given in decades."""
+    if q is None:
+        return gap()
+    return nobreak(age_text(q.value, q.unit))
 
 
 def unit(code: str | None) -> Markup:
@@ -178,6 +185,7 @@ def environment() -> Environment:
     )
     env.filters.update(
         gap=gap, partial_date=partial_date, quantity=quantity_filter, when=when, show=show, coded=coded,
-        yes_no=yes_no, num=num, times=times, paragraphs=paragraphs, humanize=humanize, unit=unit, nobreak=nobreak,
+        yes_no=yes_no, num=num, age=age, times=times, paragraphs=paragraphs, humanize=humanize, unit=unit,
+        nobreak=nobreak,
     )
     return env

@@ -54,6 +54,14 @@ def quantity_text(value: float, code: str | None, comparator: str | None = None)
     return f"{comparator or ''}{_num(value)}{chr(0xA0) + unit if unit else ''}"
 
 
+def age_text(value: float, code: str | None) -> str:
+    """An age: one given in a band unit reads as the band (6 {decade} -> 60s), any other as a quantity."""
+    spec = _table().get("ages", {}).get(code or "")
+    if spec is None:
+        return quantity_text(value, code)
+    return str(spec["text"]).format(years=_num(value * spec["years"]))
+
+
 def every_text(value: float, code: str) -> str:
     """A dosing interval: `daily`, `weekly`, else `every 12 hours`."""
     named = _table()["every"].get(f"{_num(value)} {code}")

@@ -452,7 +452,7 @@ class _Extractor:
             elif key == "age_group":
                 age_group = _concept_text(obs.get("valueCodeableConcept"))
             elif key == "death_date":
-                death.append(f"date {_s(obs.get('valueDateTime')) or 'unknown'}")
+                death.append(f"date {_date_text(self.when(obs, 'valueDateTime'))}")
             elif key == "death_cause":  # the Bundle says which: reported preliminary, autopsy-determined final
                 which = "autopsy-determined cause" if obs.get("status") == "final" else "reported cause"
                 death.append(f"{which} {_concept_text(obs.get('valueCodeableConcept')) or 'unknown'}")
@@ -485,9 +485,9 @@ class _Extractor:
             bits = [name]
             start, end = self.when(period, "start"), self.when(period, "end")
             if start and start.date:
-                bits.append(f"from {start.date}")
+                bits.append(f"from {_date_text(start)}")
             if end and end.date:
-                bits.append(f"to {end.date}")
+                bits.append(f"to {_date_text(end)}")
             reaction = _concept_text(_safe_ext_value(statement, "past_drug_reaction"))
             if reaction:
                 bits.append(f"reaction: {reaction}")
@@ -890,6 +890,11 @@ def reaction_name(r: ReactionView) -> str:
     if isinstance(label, Coded):
         return f"MedDRA {label.code}"
     return label if isinstance(label, str) else "reaction (term not stated)"
+
+
+def _date_text(w: When | None) -> str:
+    """A date in the page's reading form (14 Mar 2016), as every other date on the page; else `unknown`."""
+    return _when_text(w) if w and (w.date or w.offset is not None) else "unknown"
 
 
 def _when_text(w: When) -> str:
