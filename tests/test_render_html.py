@@ -253,3 +253,18 @@ def test_an_age_in_decades_reads_as_a_band_on_the_page_and_the_form() -> None:
     view = case_view(_bundle_of(_case1_with(age_at_onset={"value": 6, "unit": "{decade}"})))
     assert "<dt>Age at onset</dt><dd>60s</dd>" in render_html(view)
     assert build_form(view).age == "60s"
+
+
+def test_x_uln_only_for_a_value_above_the_upper_limit() -> None:
+    data = _case1_with()
+    data["tests"].append({"name": "Platelets", "loinc": "777-3", "date": data["tests"][0]["date"], "value": 19,
+                          "unit": "10*9/L", "low": 150, "high": 400})
+    view = case_view(_bundle_of(data))
+    platelets = next(r for r in view.labs if r.test.text == "Platelets")
+    assert platelets.flag == "L" and platelets.above_uln is None
+    peak = next(r for r in view.labs if r.test.text == "ALT" and r.value.value == 4065)
+    assert round(peak.above_uln, 1) == 123.2
+    html = normalise_html(render_html(view))
+    row = html[html.index("Platelets"):]
+    assert re.search(r'data-label="× ULN">\s*</td>', row[:row.index("</tr>")])
+    assert 'data-label="× ULN">123×' in html

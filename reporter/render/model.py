@@ -183,6 +183,12 @@ class LabRow:
     range_text: str | None = None  # the reference range as written, when the Bundle has it
     baseline_abnormal: bool = False  # the test's last value at or before the first suspect dose, out of range
 
+    @property
+    def above_uln(self) -> float | None:
+        """The multiple of the ULN the page shows: only for a value above it. Below the ULN a multiple says
+        nothing, and for a value low out of range (platelets 19 against 150-400) it reads as a finding."""
+        return self.xuln if self.flag == "H" else None
+
 
 @dataclass(frozen=True)
 class Figure:
