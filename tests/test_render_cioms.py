@@ -213,3 +213,20 @@ def test_several_suspects_numbered_alike_in_every_drug_box() -> None:
     assert form.therapy_duration.text.split("\n") == ["#1 UNK", "#2.1 3 days", "#2.2 7 days (total 10 days)"]
     assert not any(b.continued for b in (form.daily_doses, form.routes, form.therapy_dates, form.therapy_duration))
     assert "onset day 21 after first amoxicillin dose" in form.description.text
+
+
+def test_batch_lot_numbers_reach_box_14_and_the_page(tmp_path) -> None:
+    from reporter.casefile.model import CaseFile
+    from reporter.render.output import render_html
+    from tests.render_support import issue_case_data
+
+    data = issue_case_data()
+    data["drugs"][0]["dosages"][0]["batch"] = "ABV5300"
+    data["drugs"][0]["dosages"][1]["batch"] = "ABV5300"  # the same lot in two periods: named once
+    view = case_view(build_bundle(CaseFile.model_validate(data)))
+    form = build_form(view)
+    assert form.suspects.text.endswith("; lot ABV5300") and form.suspects.text.count("ABV5300") == 1
+    assert "Batch/lot: ABV5300" in render_html(view)
+    pdf = tmp_path / "lot.pdf"
+    pdf.write_bytes(render_pdf(view, None))
+    assert "lot ABV5300" in _flat(_text(pdf))

@@ -241,6 +241,12 @@ def _numbered(values: list[str], drug: int | None = None) -> list[str]:
     return [f"#{drug}.{i} {v}" for i, v in enumerate(values, 1)]
 
 
+def _lots(d: DrugView) -> str:
+    """Box 14's batch/lot numbers of a drug (G.k.4.r.7), each once: a product is traced by its lot."""
+    lots = list(dict.fromkeys(dose.batch for dose in d.dosages if dose.batch))
+    return f"; lot {', '.join(lots)}" if lots else ""
+
+
 def _drug_lines(drugs: list[DrugView], pick, *, collapse: bool = False) -> str:
     """One value per dosage period, labelled alike in boxes 15, 16, 18 and 19 so each value is read with its
     period (and drug); `collapse`: one value when every period has the same (a route)."""
@@ -416,7 +422,8 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
     )
     form.description = fit("7+13", describe_reactions(case), form)
     names = [(f"#{k} " if len(suspects) > 1 else "") + plain(d.product)
-             + (f" ({', '.join(d.substances)})" if d.substances else "") for k, d in enumerate(suspects, 1)]
+             + (f" ({', '.join(d.substances)})" if d.substances else "") + _lots(d)
+             for k, d in enumerate(suspects, 1)]
     form.suspects = fit("14", "\n".join(names) or "UNK", form)
     anchors = _anchors(case)
     form.daily_doses = fit("15", _drug_lines(suspects, lambda d, i, dose: daily_dose(dose)), form)
