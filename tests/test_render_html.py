@@ -268,3 +268,19 @@ def test_x_uln_only_for_a_value_above_the_upper_limit() -> None:
     row = html[html.index("Platelets"):]
     assert re.search(r'data-label="× ULN">\s*</td>', row[:row.index("</tr>")])
     assert 'data-label="× ULN">123×' in html
+
+
+def test_a_value_in_an_equivalent_unit_is_charted_and_one_that_does_not_convert_is_named() -> None:
+    data = _case1_with()
+    days = [t["date"] for t in data["tests"] if t["name"] == "ALT"]
+    for day, value, unit in zip(days, (18.5, 34.2, 52.7), ("mg/L", "mg/L", "ug/mL"), strict=True):
+        data["tests"].append({"name": "Vancomycin trough", "loinc": "4092-3", "date": day, "value": value,
+                              "unit": unit, "low": 15, "high": 20})
+    data["tests"].append({"name": "Vancomycin trough", "loinc": "4092-3", "date": days[1], "value": 30,
+                          "unit": "umol/L"})
+    view = case_view(_bundle_of(data))
+    figure = next(f for f in view.figures if f.key.startswith("vancomycin"))
+    assert [v for v in re.findall(r'data-value="([\d.]+)"', str(figure.svg)) if v in ("18.5", "34.2", "52.7")] == [
+        "18.5", "34.2", "52.7"]
+    assert "52.7\u00a0µg/mL is charted as 52.7\u00a0mg/L." in figure.caption
+    assert "Not charted: 30\u00a0µmol/L (the unit does not convert to mg/L; see the table)." in figure.caption

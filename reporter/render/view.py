@@ -42,6 +42,7 @@ from reporter.render.model import (
 )
 from reporter.render.units import every_text, quantity_text, unit_text
 from reporter.tables import ext, fhir_tables, system
+from reporter.validation import units as ucum_units
 
 Json = dict[str, Any]
 _DAYS_PER_UNIT = {"d": 1.0, "wk": 7.0, "h": 1 / 24, "min": 1 / 1440}
@@ -725,11 +726,7 @@ class _Extractor:
         label = self.axis_label()
         if label is None:
             return [], None
-        series: dict[tuple[str, str], list[LabRow]] = {}
-        for row in rows:
-            if row.value is None:
-                continue
-            series.setdefault((row.test.text or "", row.value.unit), []).append(row)
+        series, notes = _chart_series(rows)
         exposures = []
         for statement in self.suspects:
             start = self._drug_day(statement, "first-dose")
@@ -750,26 +747,28 @@ class _Extractor:
             key = lab.analyte_key(first.test.code, first.test.text)
             return liver_order.index(key) if key in liver_order else len(liver_order)
 
-        drawn: list[tuple[str, Series, int]] = []
+        drawn: list[tuple[str, Series, int, str]] = []
+        charted = {k for k, items in series.items() if len(_placed(items)) >= 2}
         for (name, unit), items in sorted(series.items(), key=rank):
-            placed = [r for r in items if r.when and r.when.day is not None and r.value]
-            if len(placed) < 2:
+            placed = _placed(items)
+            if (name, unit) not in charted:
                 continue
             highs = [r.high for r in placed if r.high is not None]
             lows = [r.low for r in placed if r.low is not None]
             key = re.sub(r"[^a-z0-9]+", "-", f"{name} {unit}".lower()).strip("-") or f"lab{len(drawn)}"
             points = tuple(Point(r.when.day, r.value.value, r.value.comparator)
                            for r in placed if r.when and r.when.day is not None and r.value)
+            note = " ".join([*notes.get((name, unit), ()), *_left_out(series, charted, name, unit)])
             drawn.append((key, Series(name, unit_text(unit), points, uln=highs[-1] if highs else None,
-                                      lln=lows[-1] if lows else None), len(items) - len(placed)))
+                                      lln=lows[-1] if lows else None), len(items) - len(placed), note))
         if not drawn:
             return [], None
-        scale, reason = choose_scale([s for _, s, _ in drawn])
+        scale, reason = choose_scale([s for _, s, _, _ in drawn])
         other = "linear" if scale == "log" else "log"
         origin = self.origin if self.axis == "date" else None
         by = "by date" if origin else "by day after the first dose"
         figures = []
-        for key, s, not_plotted in drawn:
+        for key, s, not_plotted, note in drawn:
             def chart(kind: str, ident: str, s: Series = s, not_plotted: int = not_plotted) -> Chart:
                 return Chart(key=ident, series=s, x_label=label, exposures=tuple(exposures), markers=markers,
                              origin=origin, scale=kind, not_plotted=not_plotted)  # type: ignore[arg-type]
@@ -777,7 +776,8 @@ class _Extractor:
             uln = f", upper limit of normal {fmt_num(s.uln)} {s.unit}".rstrip() if s.uln is not None else (
                 ", no reference range")
             unit = f" ({s.unit})" if s.unit else ""
-            figures.append(Figure(key, f"{s.name}{unit} {by}{uln}.", render_chart(chart(scale, key)),
+            caption = f"{s.name}{unit} {by}{uln}." + (f" {note}" if note else "")
+            figures.append(Figure(key, caption, render_chart(chart(scale, key)),
                                   render_chart(chart(other, f"{key}-{other}"))))
         return figures, reason
 
@@ -870,6 +870,81 @@ def _relative(extension_: Any) -> read.Relative | None:
     if rel is None or not isinstance(rel.unit, str) or not isinstance(rel.drug_reference, str):
         return None
     return rel
+
+
+_ANNOTATION = re.compile(r"\{[^{}]*\}")
+
+
+def _placed(items: list[LabRow]) -> list[LabRow]:
+    """Rows a chart can place: a number on the case's time axis."""
+    return [r for r in items if r.when and r.when.day is not None and r.value]
+
+
+def _in_unit(row: LabRow, target: str) -> LabRow | None:
+    """The row with its value and range in `target` when UCUM converts one to the other (52.7 ug/mL is
+    52.7 mg/L) and both carry the same annotations (mg/L{FEU} is not mg/L{DDU}); None when it does not."""
+    if row.value is None or row.value.unit == target:
+        return row
+    unit = row.value.unit
+    if _ANNOTATION.findall(unit) != _ANNOTATION.findall(target):
+        return None
+    value = ucum_units.convert(row.value.value, unit, target)
+    if value is None:
+        return None
+    range_unit = row.unit or unit
+
+    def limit(bound: float | None) -> float | None:
+        return ucum_units.convert(bound, range_unit, target) if bound is not None else None
+
+    return dataclasses.replace(row, value=Qty(value, target, row.value.comparator), low=limit(row.low),
+                               high=limit(row.high), unit=target)
+
+
+def _chart_unit(items: list[LabRow]) -> str:
+    """The unit a test is charted in: the one most of its values have (the first seen on a tie)."""
+    units = [r.value.unit for r in items if r.value]
+    return max(dict.fromkeys(units), key=units.count)
+
+
+def _chart_series(rows: list[LabRow]) -> tuple[dict[tuple[str, str], list[LabRow]], dict[tuple[str, str], list[str]]]:
+    """Each test's values by (test, unit), a value in an equivalent unit converted to the test's chart unit,
+    and for each series the sentences that say which values were converted."""
+    by_test: dict[str, list[LabRow]] = {}
+    for row in rows:
+        if row.value is not None:
+            by_test.setdefault(row.test.text or "", []).append(row)
+    series: dict[tuple[str, str], list[LabRow]] = {}
+    notes: dict[tuple[str, str], list[str]] = {}
+    for name, items in by_test.items():
+        target = _chart_unit(items)
+        for row in items:
+            moved = _in_unit(row, target)
+            if moved is None or moved.value is None or row.value is None:
+                series.setdefault((name, row.value.unit if row.value else ""), []).append(row)
+                continue
+            series.setdefault((name, target), []).append(moved)
+            if moved is not row:
+                notes.setdefault((name, target), []).append(
+                    f"{_value_text(row)} is charted as {_value_text(moved)}.")
+    return series, notes
+
+
+def _left_out(series: dict[tuple[str, str], list[LabRow]], charted: set[tuple[str, str]], name: str,
+              unit: str) -> list[str]:
+    """Values of the test in a unit that does not convert to the chart's and has no chart of its own: said
+    under the chart, so that a value is never dropped silently."""
+    out = []
+    for (other_name, other_unit), items in series.items():
+        if other_name == name and other_unit != unit and (other_name, other_unit) not in charted:
+            values = ", ".join(_value_text(r) for r in items)
+            out.append(f"Not charted: {values} (the unit does not convert to {unit_text(unit) or unit}; "
+                       "see the table).")
+    return out
+
+
+def _value_text(row: LabRow) -> str:
+    q = row.value
+    return quantity_text(q.value, q.unit, q.comparator) if q else ""
 
 
 def reaction_label(r: ReactionView) -> str | Coded | Missing:
