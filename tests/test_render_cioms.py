@@ -230,3 +230,50 @@ def test_batch_lot_numbers_reach_box_14_and_the_page(tmp_path) -> None:
     pdf = tmp_path / "lot.pdf"
     pdf.write_bytes(render_pdf(view, None))
     assert "lot ABV5300" in _flat(_text(pdf))
+
+
+PARENT_CASE = Path(__file__).parent / "data" / "literature" / "case8-parent-child.yaml"
+
+
+def _parent_case_view():
+    from reporter.casefile.model import CaseFile
+    from reporter.casefile.parse import load_data, read_text
+
+    data = load_data(read_text(PARENT_CASE), str(PARENT_CASE))
+    data["patient"]["gestation_at_onset"] = {"value": 38, "unit": "wk"}
+    data["patient"]["parent"] |= {"last_menstrual_period": "2023-12-02", "height_cm": 165,
+                                  "past_drugs": [{"name": "Lamotrigine", "end": "2019-05"}]}
+    return case_view(build_bundle(CaseFile.model_validate(data)))
+
+
+def test_parent_child_case_parent_gestation_and_parent_route_on_the_page() -> None:
+    from reporter.render.output import render_html
+
+    html = render_html(_parent_case_view())
+    parent = html[html.index('<section id="parent"'):html.index('<section id="reactions"')]
+    for text in ("<dt>Sex</dt><dd>female</dd>", "<dt>Age</dt><dd>31\u00a0years</dd>",
+                 "<dt>Last menstrual period</dt><dd>2 Dec 2023</dd>", "64\u00a0kg", "165\u00a0cm",
+                 "Juvenile myoclonic epilepsy", "seizure-free on valproate", "Lamotrigine to May 2019"):
+        assert text in parent, text
+    assert '<a href="#parent">Parent</a>' in html
+    assert "<dt>Gestation period at onset</dt><dd>38\u00a0weeks</dd>" in html
+    assert "Gestation period at exposure: 0\u00a0weeks" in html and "Parent's route: Oral" in html
+
+
+def test_parent_child_case_on_the_cioms_form() -> None:
+    form = build_form(_parent_case_view())
+    assert form.routes.text == "Transplacental (parent: Oral)"
+    history = form.history.text if not form.history.continued else next(
+        text for item, _, text in form.continuation if item == "23")
+    assert "Gestation period at onset: 38\u00a0weeks" in history
+    assert "gestation period at exposure 0\u00a0weeks" in history
+    assert ("Parent: identification UNK, sex female, age 31\u00a0years, last menstrual period 2 Dec 2023, "
+            "weight 64\u00a0kg, height 165\u00a0cm. History: Juvenile myoclonic epilepsy") in history
+    assert "Lamotrigine to May 2019" in history
+
+
+def test_a_case_without_a_parent_has_no_parent_section() -> None:
+    from reporter.render.output import render_html
+
+    html = render_html(case_view(demo_bundle(CASE)))
+    assert 'id="parent"' not in html and "Parent:" not in build_form(case_view(demo_bundle(CASE))).history.text

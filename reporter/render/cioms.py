@@ -17,7 +17,17 @@ from markupsafe import Markup
 
 from reporter.render import env as f
 from reporter.render.charts import fmt_num
-from reporter.render.model import CaseView, DosageView, DrugView, Missing, Qty, ReportVersion, When
+from reporter.render.model import (
+    CaseView,
+    DosageView,
+    DrugView,
+    Missing,
+    ParentView,
+    PatientView,
+    Qty,
+    ReportVersion,
+    When,
+)
 from reporter.render.units import age_text, doses_per_day, unit_text
 
 _FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -373,6 +383,54 @@ def report_type(case: CaseView, version: ReportVersion | None) -> tuple[str, str
     return "follow-up", f"{label}{number}" + (f": {reason}" if reason else "")
 
 
+def _route(dose: DosageView) -> str:
+    """Box 16: the route, with the parent's route (G.k.4.r.11) when the patient was exposed through a parent."""
+    route = dose.route or "UNK"
+    return f"{route} (parent: {dose.parent_route})" if dose.parent_route else route
+
+
+def _history_lines(p: PatientView | ParentView) -> list[str]:
+    """Box 23: conditions with their start, the history text, then past drugs."""
+    lines = []
+    for item in p.history:
+        line = plain(item.term)
+        if item.start:
+            line += f" (from {plain(item.start)}"
+            line += ", continuing)" if item.continuing else ")"
+        if item.comments:
+            line += f": {item.comments}"
+        lines.append(line)
+    if p.history_text:
+        lines.append(p.history_text)
+    return [*lines, *p.past_drugs]
+
+
+def _pregnancy_lines(case: CaseView) -> list[str]:
+    """Box 23 asks for pregnancy with the last menstrual period: the patient's (D.6, D.2.2.1) and the gestation
+    period at exposure of each drug (G.k.6)."""
+    p = case.patient
+    lines = []
+    if p and p.last_menstrual_period:
+        lines.append(f"Last menstrual period: {plain(p.last_menstrual_period)}")
+    if p and p.gestation:
+        lines.append(f"Gestation period at onset: {plain(p.gestation)}")
+    lines.extend(f"{plain(d.product)}: gestation period at exposure {plain(d.gestation_at_exposure)}"
+                 for d in case.drugs if d.gestation_at_exposure)
+    return lines
+
+
+def _parent_line(parent: ParentView) -> str:
+    """D.10: CIOMS has no parent boxes, so the parent's facts go in box 23 (and on with it to page 2)."""
+    facts = [f"identification {plain(parent.identification)}", f"sex {plain(parent.sex)}"]
+    if parent.age:
+        facts.append(f"age {age_text(parent.age.value, parent.age.unit)}")
+    facts += [f"{label} {plain(value)}" for label, value in (
+        ("born", parent.birth_date), ("last menstrual period", parent.last_menstrual_period),
+        ("weight", parent.weight), ("height", parent.height)) if value]
+    history = _history_lines(parent)
+    return "Parent: " + ", ".join(facts) + (f". History: {'; '.join(history).rstrip('.')}" if history else "") + "."
+
+
 def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsForm:
     h, p = case.header, case.patient
     suspects = case.drugs_by_role("suspect") + case.drugs_by_role("interacting")
@@ -427,7 +485,7 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
     form.suspects = fit("14", "\n".join(names) or "UNK", form)
     anchors = _anchors(case)
     form.daily_doses = fit("15", _drug_lines(suspects, lambda d, i, dose: daily_dose(dose)), form)
-    form.routes = fit("16", _drug_lines(suspects, lambda d, i, dose: dose.route or "UNK", collapse=True), form)
+    form.routes = fit("16", _drug_lines(suspects, lambda d, i, dose: _route(dose), collapse=True), form)
     form.indications = fit("17", "\n".join(
         (f"#{k} " if len(suspects) > 1 else "") + ("; ".join(d.indications) or "UNK")
         for k, d in enumerate(suspects, 1)) or "UNK", form)
@@ -440,19 +498,9 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
         for d in case.drugs_by_role("concomitant")
     ]
     form.concomitants = fit("22", "\n".join(concomitant) or "None reported", form)
-    history = []
-    if p:
-        for item in p.history:
-            line = plain(item.term)
-            if item.start:
-                line += f" (from {plain(item.start)}"
-                line += ", continuing)" if item.continuing else ")"
-            if item.comments:
-                line += f": {item.comments}"
-            history.append(line)
-        if p.history_text:
-            history.append(p.history_text)
-        history.extend(p.past_drugs)
+    history = [*_history_lines(p), *_pregnancy_lines(case)] if p else []
+    if p and p.parent:
+        history.append(_parent_line(p.parent))
     form.history = fit("23", "\n".join(history) or "UNK", form)
     sender = h.sender
     manufacturer = "UNK"

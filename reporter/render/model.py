@@ -92,6 +92,22 @@ class HistoryItem:
 
 
 @dataclass(frozen=True)
+class ParentView:
+    """D.10: the parent in a parent-child report (the child, or the foetus, is the patient)."""
+
+    identification: Text = None
+    sex: Text = None
+    age: Qty | None = None
+    birth_date: When | None = None
+    last_menstrual_period: When | None = None
+    weight: Qty | None = None
+    height: Qty | None = None
+    history: tuple[HistoryItem, ...] = ()
+    history_text: str | None = None
+    past_drugs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PatientView:
     initials: Text = None
     sex: Text = None
@@ -106,6 +122,9 @@ class PatientView:
     past_drugs: tuple[str, ...] = ()
     death: str | None = None
     country: str | None = None
+    gestation: Qty | None = None  # D.2.2.1 gestation period when the reaction was observed in the foetus
+    last_menstrual_period: When | None = None  # D.6
+    parent: ParentView | None = None  # D.10
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,7 @@ class DosageView:
     duration: Qty | None = None
     text: str | None = None
     batch: str | None = None
+    parent_route: str | None = None  # G.k.4.r.11: the parent's route in a parent-child report
 
 
 @dataclass(frozen=True)
@@ -150,6 +170,7 @@ class DrugView:
     cumulative_dose: Qty | None = None
     additional_info: tuple[str, ...] = ()
     additional_text: str | None = None
+    gestation_at_exposure: Qty | None = None  # G.k.6
 
 
 @dataclass(frozen=True)

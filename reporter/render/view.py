@@ -34,6 +34,7 @@ from reporter.render.model import (
     LabRow,
     Missing,
     NarrativeView,
+    ParentView,
     Party,
     PatientView,
     Qty,
@@ -434,22 +435,19 @@ class _Extractor:
         if not patient:
             self.gaps.append("Patient")
             return None
-        names = _l(patient.get("name"))
-        initials: str | Missing = Missing()
-        if names:
-            initials = _s(_d(names[0]).get("text")) or _initials_of(_d(names[0])) or _absent(names[0]) or Missing()
-        sex: str | Missing | None = _s(patient.get("gender")) or _absent(patient.get("_gender"))
-        obs_codes = {spec["code"]: key for key, spec in fhir_tables().patient_observations.items()}
-        weight = height = None
+        weight = height = gestation = lmp = None
         age_group = None
         death: list[str] = []
-        for obs in self._section_or_type("patient", "Observation") + self._section_or_type("death", "Observation"):
-            code = _s(_first_coding(obs.get("code")).get("code"))
-            key = obs_codes.get(code or "")
+        for key, obs in self._observations(
+                self._section_or_type("patient", "Observation") + self._section_or_type("death", "Observation")):
             if key == "weight":
                 weight = _qty(obs.get("valueQuantity"))
             elif key == "height":
                 height = _qty(obs.get("valueQuantity"))
+            elif key == "gestation_at_onset":
+                gestation = _qty(obs.get("valueQuantity"))
+            elif key == "last_menstrual_period":
+                lmp = self._observed_when(obs)
             elif key == "age_group":
                 age_group = _concept_text(obs.get("valueCodeableConcept"))
             elif key == "death_date":
@@ -464,53 +462,107 @@ class _Extractor:
         age = None
         for event in self._section_or_type("reactions", "AdverseEvent"):
             age = age or _qty(_safe_ext_value(event, "age_at_onset"))
-        history = []
-        for cond in self._section_or_type("history", "Condition"):
-            code = _d(cond.get("code"))
-            coding = _first_coding(code)
-            status = _s(_first_coding(cond.get("clinicalStatus")).get("code"))
-            notes = [_s(_d(n).get("text")) for n in _l(cond.get("note"))]
-            history.append(HistoryItem(
-                term=Coded(_s(code.get("text")) or _s(coding.get("display")), _s(coding.get("code")),
-                           "MedDRA" if coding.get("system") == system("meddra") else None,
-                           _s(coding.get("version"))),
-                start=self.when(cond, "onsetDateTime"),
-                end=self.when(cond, "abatementDateTime"),
-                continuing={"active": True, "resolved": False}.get(status or ""),
-                comments="; ".join(n for n in notes if n) or None,
-            ))
-        past = []
-        for statement in self._section_or_type("past_drugs", "MedicationStatement"):
-            name = _concept_text(statement.get("medicationCodeableConcept")) or "unnamed drug"
-            period = _d(statement.get("effectivePeriod"))
-            bits = [name]
-            start, end = self.when(period, "start"), self.when(period, "end")
-            if start and start.date:
-                bits.append(f"from {_date_text(start)}")
-            if end and end.date:
-                bits.append(f"to {_date_text(end)}")
-            reaction = _concept_text(_safe_ext_value(statement, "past_drug_reaction"))
-            if reaction:
-                bits.append(f"reaction: {reaction}")
-            past.append(" ".join(bits))
         records = tuple(
             f"{_concept_text(_d(i).get('type')) or 'record'}: {_s(_d(i).get('value'))}"
             for i in _l(patient.get("identifier")) if _s(_d(i).get("value")))
         return PatientView(
-            initials=initials,
-            sex=sex,
+            initials=self._name_of(patient),
+            sex=_s(patient.get("gender")) or _absent(patient.get("_gender")),
             birth_date=self.when(patient, "birthDate"),
             age=age,
             age_group=age_group,
             weight=weight,
             height=height,
             record_numbers=records,
-            history=tuple(history),
+            history=tuple(self._history(c) for c in self._section_or_type("history", "Condition")),
             history_text=_s(_safe_ext_value(self.comp, "history_text")),
-            past_drugs=tuple(past),
+            past_drugs=tuple(self._past_drug(s) for s in self._section_or_type("past_drugs", "MedicationStatement")),
             death="; ".join(death) or None,
             country=None,
+            gestation=gestation,
+            last_menstrual_period=lmp,
+            parent=self.parent(),
         )
+
+    def parent(self) -> ParentView | None:
+        """D.10, the parent of a parent-child report: the Patient of the Composition's parent section with the
+        observations, conditions and past drugs filed beside it (reporter/fhir/build.py build_parent)."""
+        if not self.comp:
+            return None
+        try:
+            items = [r for r in self.index.section("parent") if isinstance(r, dict)]
+        except (AttributeError, TypeError, KeyError):
+            return None
+        person = next((r for r in items if r.get("resourceType") == "Patient"), None)
+        if person is None:
+            return None
+        facts = dict(self._observations(r for r in items if r.get("resourceType") == "Observation"))
+        return ParentView(
+            identification=self._name_of(person),
+            sex=_s(person.get("gender")) or _absent(person.get("_gender")),
+            age=_qty(_d(facts.get("parent_age")).get("valueQuantity")),
+            birth_date=self.when(person, "birthDate"),
+            last_menstrual_period=self._observed_when(facts["last_menstrual_period"])
+            if "last_menstrual_period" in facts else None,
+            weight=_qty(_d(facts.get("weight")).get("valueQuantity")),
+            height=_qty(_d(facts.get("height")).get("valueQuantity")),
+            history=tuple(self._history(r) for r in items if r.get("resourceType") == "Condition"),
+            history_text=_s(_safe_ext_value(person, "history_text")),
+            past_drugs=tuple(self._past_drug(r) for r in items if r.get("resourceType") == "MedicationStatement"),
+        )
+
+    @staticmethod
+    def _observations(observations: Iterable[Json]) -> list[tuple[str, Json]]:
+        """Observations with the key their LOINC code has in mappings/fhir.yaml patient_observations."""
+        keys = {spec["code"]: key for key, spec in fhir_tables().patient_observations.items()}
+        found = []
+        for obs in observations:
+            key = keys.get(_s(_first_coding(obs.get("code")).get("code")) or "")
+            if key:
+                found.append((key, obs))
+        return found
+
+    def _observed_when(self, obs: Json) -> When | None:
+        """A date-valued observation (the last menstrual period): the date, or why it is not known."""
+        reason = _s(_first_coding(obs.get("dataAbsentReason")).get("code"))
+        return self.when(obs, "valueDateTime") or (When(missing=Missing(reason)) if reason else None)
+
+    @staticmethod
+    def _name_of(person: Json) -> str | Missing:
+        """D.1 / D.10.1: the initials as given, or made from a name in parts, or why they are not known."""
+        names = _l(person.get("name"))
+        if not names:
+            return Missing()
+        return _s(_d(names[0]).get("text")) or _initials_of(_d(names[0])) or _absent(names[0]) or Missing()
+
+    def _history(self, cond: Json) -> HistoryItem:
+        code = _d(cond.get("code"))
+        coding = _first_coding(code)
+        status = _s(_first_coding(cond.get("clinicalStatus")).get("code"))
+        notes = [_s(_d(n).get("text")) for n in _l(cond.get("note"))]
+        return HistoryItem(
+            term=Coded(_s(code.get("text")) or _s(coding.get("display")), _s(coding.get("code")),
+                       "MedDRA" if coding.get("system") == system("meddra") else None,
+                       _s(coding.get("version"))),
+            start=self.when(cond, "onsetDateTime"),
+            end=self.when(cond, "abatementDateTime"),
+            continuing={"active": True, "resolved": False}.get(status or ""),
+            comments="; ".join(n for n in notes if n) or None,
+        )
+
+    def _past_drug(self, statement: Json) -> str:
+        name = _concept_text(statement.get("medicationCodeableConcept")) or "unnamed drug"
+        period = _d(statement.get("effectivePeriod"))
+        bits = [name]
+        start, end = self.when(period, "start"), self.when(period, "end")
+        if start and start.date:
+            bits.append(f"from {_date_text(start)}")
+        if end and end.date:
+            bits.append(f"to {_date_text(end)}")
+        reaction = _concept_text(_safe_ext_value(statement, "past_drug_reaction"))
+        if reaction:
+            bits.append(f"reaction: {reaction}")
+        return " ".join(bits)
 
     def reactions(self) -> list[ReactionView]:
         out = []
@@ -579,15 +631,16 @@ class _Extractor:
                 dose = None
                 for dr in _l(dosage.get("doseAndRate")):
                     dose = dose or _qty(_d(dr).get("doseQuantity"))
-                route = _d(dosage.get("route"))
+                route = dosage.get("route")
                 dosages.append(DosageView(
                     dose=dose, every=every, interval=interval,
-                    route=_s(_first_coding(route).get("display")) or _s(route.get("text")),
+                    route=self._route(route),
                     form=_concept_text(_safe_ext_value(dosage, "dose_form")),
                     start=self.when(period, "start"), stop=self.when(period, "end"),
                     duration=_qty(_safe_ext_value(dosage, "dosage_duration")),
                     text=_s(dosage.get("text")),
                     batch=_s(_safe_ext_value(dosage, "dosage_batch")),
+                    parent_route=self._route(_safe_ext_value(dosage, "parent_route")),
                 ))
             out.append(DrugView(
                 key=self.index.key_of(statement),
@@ -598,6 +651,7 @@ class _Extractor:
                 indications=tuple(t for t in (_concept_text(r) for r in _l(statement.get("reasonCode"))) if t),
                 action_taken=_s(_d(_safe_ext_value(statement, "action_taken")).get("display")),
                 cumulative_dose=_qty(_safe_ext_value(statement, "cumulative_dose")),
+                gestation_at_exposure=_qty(_safe_ext_value(statement, "gestation_at_exposure")),
                 additional_info=tuple(
                     t for t in (_s(_d(e.get("valueCoding")).get("display"))
                                 for e in _exts(statement, "additional_info")) if t),
@@ -605,6 +659,11 @@ class _Extractor:
                     t for t in (_s(_d(n).get("text")) for n in _l(statement.get("note"))) if t) or None,
             ))
         return out
+
+    @staticmethod
+    def _route(concept: Any) -> str | None:
+        """A route (G.k.4.r.10 or the parent's, G.k.4.r.11) as its display or text."""
+        return _s(_first_coding(concept).get("display")) or _s(_d(concept).get("text"))
 
     def assessments(self, reactions: list[ReactionView]) -> list[AssessmentView]:
         names = {r.key: r for r in reactions}
