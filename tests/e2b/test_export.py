@@ -257,3 +257,20 @@ def test_the_parent_route_is_where_ich_places_it(e2b_schema_dir):
     again = export_bundles([report.bundle], receiver_name="ich", schema_dir=e2b_schema_dir).xml
     assert etree.fromstring(again).xpath(f"{dosage}/h:inboundRelationship/h:observation/h:value/@code",
                                          namespaces={"h": "urn:hl7-org:v3"}) == routes
+
+
+@pytest.mark.parametrize("receiver", ["ich", "ema"])
+def test_a_dose_form_code_is_written_with_its_list(receiver, e2b_schema_dir):
+    """G.k.4.r.9.2: a dose form's TermID goes with the OID of the list it comes from. For the ICH profile, which
+    has no list of its own, the code was dropped without a word and only the text was sent."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["drugs"][0]["dosages"][0]["form"] = {"text": "film-coated tablet", "code": "10221000",
+                                             "system": "0.4.0.127.0.16.1.1.2.1", "version": "2.0"}
+    xml = export_bundles([build_bundle(CaseFile.model_validate(data))], receiver_name=receiver,
+                         schema_dir=e2b_schema_dir).xml
+    [form] = etree.fromstring(xml).xpath("//h:kindOfProduct/h:formCode", namespaces={"h": "urn:hl7-org:v3"})
+    assert (form.get("code"), form.get("codeSystem")) == ("10221000", "0.4.0.127.0.16.1.1.2.1")

@@ -265,11 +265,8 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json, statement: Json) -> None:
             leaf(lot, "lotNumberText", text=batch)
         kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         if form:
-            profile = ctx.receiver.dose_form
-            coding = (form.get("coding") or [{}])[0]
-            code = coding.get("code") if profile else None
-            node = el(kind, "formCode", code=code, codeSystem=profile["oid"] if code else None,
-                      codeSystemVersion=code_version(ctx, coding, profile) if code else None)
+            code, oid, version = dose_form_term(ctx, form)
+            node = el(kind, "formCode", code=code, codeSystem=oid, codeSystemVersion=version)
             if form.get("text"):
                 leaf(node, "originalText", text=form["text"])
     parent_route = read.ext_value(dosage, "parent_route")
@@ -353,6 +350,24 @@ def route_term(ctx: Ctx, route: Json) -> tuple[str | None, str | None, str | Non
         code, version = coding.get("code"), code_version(ctx, coding, profile)
     text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None)
     return code, oid, version, text
+
+
+def dose_form_term(ctx: Ctx, form: Json) -> tuple[str | None, str | None, str | None]:
+    """(TermID, its list's OID, version) of a dose form (G.k.4.r.9.2): a code of the receiver's list; else a code
+    the case holds in a list named by its OID (as received: ICH has no list of its own and takes the sender's),
+    rather than dropping it; else none (the form goes as text)."""
+    profile = ctx.receiver.dose_form
+    codings = [c for c in form.get("coding") or [] if c.get("code")]
+    if profile:
+        coding = next((c for c in codings if c.get("system") in (f"urn:oid:{profile['oid']}", None)), None)
+        if coding is None and codings and not codings[0].get("system", "").startswith("urn:oid:"):
+            coding = codings[0]  # a new case's code, written in the receiver's list as before
+        if coding is not None:
+            return coding["code"], profile["oid"], code_version(ctx, coding, profile)
+    coding = next((c for c in codings if c.get("system", "").startswith("urn:oid:")), None)
+    if coding is None:
+        return None, None, None
+    return coding["code"], coding["system"][len("urn:oid:"):], coding.get("version")
 
 
 def code_version(ctx: Ctx, coding: Json, profile: dict[str, str]) -> str | None:
