@@ -484,3 +484,24 @@ def test_each_report_with_the_same_xsd_problem_is_rejected(schema_env: Path) -> 
     assert [r.ok for r in reports] == [True, False, False]
     lines = [line for r in reports[1:] for line in r.problems]
     assert len(lines) == 2 and "more like this" not in " ".join(lines) and lines[0] != lines[1]
+
+
+def test_a_reaction_term_without_its_language_is_kept_and_said(schema_env: Path) -> None:
+    """E.i.1.1a sent without E.i.1.1b and no E.i.1.2: the reporter's words are the reaction's reported term
+    (they were listed as not mapped, and the reaction was left without a term)."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.inputs import load_bundle
+    from tests.helpers import CASE1
+
+    doc = etree.fromstring(export_bundles([load_bundle(CASE1)], schema_dir=schema_env).xml)
+    ns = {"h": HL7}
+    reaction = doc.xpath("//h:observation[h:code/@code='29']", namespaces=ns)[0]
+    for node in reaction.xpath("h:outboundRelationship2[h:observation/h:code/@code='30']", namespaces=ns):
+        reaction.remove(node)
+    etree.SubElement(reaction.find("h:value", ns), f"{{{HL7}}}originalText").text = "Juckreiz"
+    raw = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(raw, "t.xml")).reports
+    assert report.ok and "E.i.1.1a" not in report.coverage.not_mapped
+    assert bundle_to_case(report.bundle).reactions[0].verbatim == "Juckreiz"
+    assert any(d.startswith("E.i.1.1a ") and "without its language" in d for d in report.deviations)

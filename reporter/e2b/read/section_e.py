@@ -65,6 +65,12 @@ def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:
         translation = r.value("E.i.1.2", inst)
         if verbatim is None:  # no native-language text: the text for translation is what was reported
             verbatim, translation = translation, None
+        if verbatim is None and language is None:  # the reporter's words with no language, and nothing else
+            verbatim = r.value("E.i.1.1a", inst)
+            if verbatim is not None:
+                r.deviations.append(("E.i.1.1a", f"reaction {n}'s term as reported came without its language "
+                                                  "(E.i.1.1b): kept as the reported term, which an export sends as "
+                                                  "the term for translation (E.i.1.2)"))
         data = {
             "id": key,
             "verbatim": verbatim,
