@@ -68,7 +68,8 @@ def report_components(ctx: Ctx, event: Node) -> None:
     """C.1.6.1 and C.1.7 (and the receiver's regional C elements) as investigationEvent components."""
     comp = ctx.composition
     documents = read.extension(comp, "additional_documents")
-    # C.1.6.1 is not read on import (the documents are): an imported case gets it from the source.
+    # C.1.6.1 as the case says it, else whether it lists documents (the model's documented default; an import of
+    # a report without it says that an export writes what ICH allows).
     wrapper = el(event, "component", typeCode="COMP")
     obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
     leaf(obs, "code", code="1", codeSystem=OBS, displayName="additionalDocumentsAvailable")
