@@ -105,9 +105,11 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     if not case_id:
         raise E2BError("the Bundle's Composition has no sender's safety report id (C.1.1)",
                        location="Composition.identifier")
+    created = read.datetime_at(comp, "date")
+    created_ts = to_ts(created, location="Composition.date") if created else None
     msg = el(batch, "PORR_IN049016UV")
     leaf(msg, "id", root="2.16.840.1.113883.3.989.2.1.3.1", extension=case_id)
-    leaf(msg, "creationTime", value=creation)
+    leaf(msg, "creationTime", value=created_ts or creation)  # N.2.r.4: ICH has it the same as C.1.2
     for tag, attrs in (("interactionId", {"root": INTERACTION, "extension": "PORR_IN049016UV"}),
                        ("processingCode", {"code": "P"}), ("processingModeCode", {"code": "T"}),
                        ("acceptAckCode", {"code": "AL"})):
@@ -120,8 +122,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
     leaf(act, "code", code="PORR_TE049016UV", codeSystem="2.16.840.1.113883.1.18")
-    created = read.datetime_at(comp, "date")
-    leaf(act, "effectiveTime", value=to_ts(created, location="Composition.date") if created else None)
+    leaf(act, "effectiveTime", value=created_ts)
     event = wrap(act, "subject", "SUBJ", "investigationEvent", classCode="INVSTG", moodCode="EVN")
     report_head(ctx, event)
     assessment = wrap(event, "component", "COMP", "adverseEventAssessment", classCode="INVSTG",

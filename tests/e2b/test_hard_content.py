@@ -37,7 +37,7 @@ def test_content_survives(rich):
     text = etree.tostring(doc, encoding="unicode")
     assert "Ångström-Núñez" in text and "患者は回復した" in text and "Ibuprofen-ratiopharm®" in text
     assert len(doc.xpath("string(//h:investigationEvent/h:text)", namespaces=NS)) > 90000
-    assert doc.xpath("//h:player1/h:birthTime/@value", namespaces=NS) == ["201503"]          # partial date kept
+    assert doc.xpath("//h:player1/h:birthTime/@value", namespaces=NS) == ["20150311"]  # ICH: D.2.1 to the day
     assert doc.xpath("//h:observation[h:code/@code='29']/h:effectiveTime//h:low/@value", namespaces=NS)[0] == "202312"
     flavors = set(doc.xpath("//@nullFlavor", namespaces=NS))
     assert {"MSK", "ASKU", "NASK", "UNK", "NI", "NINF"} <= flavors

@@ -452,3 +452,14 @@ def test_per_instance_values_on_mutated_documents(exports, shared_dir):
         assert rules.check(doc, SETS["fda"], loc) == rules.check(etree.fromstring(variant.xml), SETS["fda"])
         checked += 1
     assert checked > 80
+
+
+def test_the_message_is_created_when_the_report_is(exported):
+    """ICH: N.2.r.4 (date of message creation) is the same as C.1.2 (MFDS rejects a batch where they differ):
+    the export writes C.1.2 there, and the rule catches a message that says otherwise."""
+    base = exported["ich"]
+    message_time = base.xpath("//h:PORR_IN049016UV/h:creationTime/@value", namespaces=NS)
+    assert message_time == base.xpath("//h:controlActProcess/h:effectiveTime/@value", namespaces=NS)
+    assert "ICH-N.2.r.4" not in fired(base, ("ich",))
+    broken = _set(copy.deepcopy(base), "//h:PORR_IN049016UV/h:creationTime", value="20240115120000+0000")
+    assert "ICH-N.2.r.4" in fired(broken, ("ich",))
