@@ -12,7 +12,7 @@ from typing import Any
 from reporter.assess import labs
 from reporter.assess.answering import choose, item_answers, source_phrase, user_value
 from reporter.assess.facts import PairFacts
-from reporter.assess.liver import _fmt
+from reporter.assess.liver import LabPoint, _fmt
 from reporter.assess.onset import Timeline
 from reporter.assess.result import Answer, Assessment, AssessmentError, category_by_score, method_table
 
@@ -74,17 +74,16 @@ def _course(f: PairFacts, scale: str) -> tuple[str, str] | None:
         return None
     if not series:
         return ("no-information", f"no {name} results with an upper limit on the drug's day axis")
-    peak = max(series, key=lambda p: p.value or 0.0)
-    excess = (peak.value or 0.0) - (peak.uln or 0.0)
+    peak = max(series, key=lambda p: p.xuln or 0.0)
     later = [p for p in series if p.span.lo > peak.span.hi and p.span.lo >= stop.lo]
-    if excess <= 0 or not later:
+    if (peak.xuln or 0.0) <= 1.0 or not later:
         return ("no-information", f"no {name} result after the peak ({peak.describe()}) and the last dose")
     fall_needed = table["fall_fraction"]
     for p in later:
-        fall = ((peak.value or 0.0) - (p.value or 0.0)) / excess
+        fall = _fall(peak, p)
         days = p.span.hi - stop.lo
-        fact = (f"{name} fell {fall:.0%} of its excess over ULN from the peak ({peak.describe()}) to "
-                f"{p.describe()}, {_fmt(days)} days after the last dose")
+        fact = f"{name} {_fall_text(fall, p)} from the peak ({peak.describe()}) to {p.describe()}, " \
+               f"{_fmt(days)} days after the last dose"
         if fall >= fall_needed:
             if scale == "hepatocellular":
                 limits = table["hepatocellular"]
@@ -101,7 +100,7 @@ def _course(f: PairFacts, scale: str) -> tuple[str, str] | None:
                 return ("fall-180d", fact)
             return ("persistence", fact)
     final = later[-1]
-    fall = ((peak.value or 0.0) - (final.value or 0.0)) / excess
+    fall = _fall(peak, final)
     days = final.span.hi - stop.lo
     fact = f"{name} fell only {fall:.0%} of its excess by {final.describe()}, {_fmt(days)} days after the last dose"
     if scale == "hepatocellular":
@@ -109,6 +108,19 @@ def _course(f: PairFacts, scale: str) -> tuple[str, str] | None:
     if fall > 0 and days <= table["cholestatic"]["within_days"]:
         return ("partial-180d", fact)
     return ("persistence", fact)
+
+
+def _fall(peak: LabPoint, later: LabPoint) -> float:
+    """The share of the peak's excess over ULN that is gone, on x ULN: results in other units (U/L, ukat/L)
+    or against other limits compare only as multiples of their own limit. Capped at 1 (back within normal)."""
+    top, now = peak.xuln or 0.0, later.xuln or 0.0
+    return min((top - now) / (top - 1.0), 1.0)
+
+
+def _fall_text(fall: float, later: LabPoint) -> str:
+    if (later.xuln or 0.0) <= 1.0:
+        return "was back within normal"
+    return f"fell {fall:.0%} of its excess over ULN"
 
 
 def prefills(f: PairFacts, scale: str) -> dict[str, tuple[str, str]]:

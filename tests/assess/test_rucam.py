@@ -105,3 +105,33 @@ def test_answers_given_as_points() -> None:
     assert by_item["course"].answer == "no-information"  # 0 points: the default among several
     with pytest.raises(AssessmentError):
         rucam.assess(facts(case_data()), {"previous": 5})
+
+
+def test_course_compares_results_in_different_units_as_multiples_of_their_limit() -> None:
+    # ALT 1240 U/L (31 x ULN) at the peak, then 15 ukat/L (22.4 x ULN): a fall of 29% of the excess, not of
+    # the raw number (which would read as a 102% fall and score +3)
+    data = case_data(stop={"value": 20, "unit": "d", "drug": "x"}, onset={"value": 18, "unit": "d", "drug": "x"},
+                     tests=[lab("ALT", 20, 1240, 40), lab("ALP", 20, 100, 100),
+                            lab("ALT", 27, 15.0, 0.67, unit="ukat/L")])
+    answer = {a.item: a for a in rucam.assess(facts(data)).answers}["course"]
+    assert (answer.answer, answer.source) == ("no-information", "default")
+    data["tests"].append(lab("ALT", 60, 11.7, 0.67, unit="ukat/L"))  # 17.5 x ULN: 45% by day 40 after stopping
+    answer = {a.item: a for a in rucam.assess(facts(data)).answers}["course"]
+    assert (answer.answer, answer.points) == ("against", -2)
+    assert "fell only 45% of its excess" in answer.fact
+    del data["tests"][3]
+    # a result in another unit that is back below its limit: "back within normal", never a fall above 100%
+    data["tests"][2] = lab("ALT", 27, 0.5, 0.67, unit="ukat/L")
+    answer = {a.item: a for a in rucam.assess(facts(data)).answers}["course"]
+    assert (answer.answer, answer.points) == ("fall-8d", 3)
+    assert "was back within normal" in answer.fact and "%" not in answer.fact
+
+
+def test_course_peak_is_the_highest_multiple_of_uln_not_the_highest_number() -> None:
+    # ALP 460 U/L (3.8 x ULN), then 8.4 ukat/L (4.7 x ULN, the real peak), then 2.1 ukat/L (1.2 x ULN)
+    data = case_data(stop={"value": 24, "unit": "d", "drug": "x"}, onset={"value": 21, "unit": "d", "drug": "x"},
+                     tests=[lab("ALT", 21, 98, 40), lab("ALP", 21, 460, 120),
+                            lab("ALP", 24, 8.4, 1.8, unit="ukat/L"), lab("ALP", 80, 2.1, 1.8, unit="ukat/L")])
+    answer = {a.item: a for a in rucam.assess(facts(data)).answers}["course"]
+    assert (answer.answer, answer.points) == ("fall-180d", 2)
+    assert "fell 95% of its excess" in answer.fact and "ALP 8.4 (4.7 x ULN)" in answer.fact
