@@ -3,7 +3,8 @@
 A time is a span of days [lo, hi] in a frame: the calendar (days since 0001-01-01) or the first dose of a
 drug ("first:<drug id>"). A date known to the month spans that month; a relative time in months spans
 28-31 days per month; an author's range (3-4 days) spans it, "within 30 min" spans 0-30 min, and "about" or
-"at least" makes the span approximate. Differences of spans are ranges, never a made-up exact day."""
+"at least" makes the span approximate (and says which). Differences of spans are ranges, never a made-up exact
+day."""
 
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ CALENDAR = "calendar"
 # Days per UCUM time unit as (fewest, most).
 _UNIT_DAYS = {"d": (1.0, 1.0), "wk": (7.0, 7.0), "h": (1 / 24, 1 / 24), "min": (1 / 1440, 1 / 1440),
               "s": (1 / 86400, 1 / 86400), "mo": (28.0, 31.0), "a": (365.0, 366.0)}
+# How an interval under a day is written: in the largest unit it reaches, so 3 min does not read "0.0 days".
+_SHORT_UNITS = ((1 / 24, 24.0, "hour"), (1 / 1440, 1440.0, "minute"), (0.0, 86400.0, "second"))
+AT_LEAST = "at least"
+ABOUT = "about"
+
+
+def merge_qualifiers(*qualifiers: str | None) -> str | None:
+    """One qualifier for a time built from several: "at least" only when every qualified part says so."""
+    found = {q for q in qualifiers if q}
+    if not found:
+        return None
+    return found.pop() if len(found) == 1 else ABOUT
 
 
 @dataclass(frozen=True)
@@ -24,14 +37,18 @@ class Span:
     lo: float
     hi: float
     frame: str = CALENDAR
-    approx: bool = False  # as the author qualified it: about, at least
+    qualifier: str | None = None  # as the author qualified it: "about", "at least"
+
+    @property
+    def approx(self) -> bool:
+        return self.qualifier is not None
 
     @property
     def exact(self) -> bool:
         return self.lo == self.hi and not self.approx
 
-    def shift(self, lo: float, hi: float, approx: bool = False) -> Span:
-        return Span(self.lo + lo, self.hi + hi, self.frame, self.approx or approx)
+    def shift(self, lo: float, hi: float, qualifier: str | None = None) -> Span:
+        return Span(self.lo + lo, self.hi + hi, self.frame, merge_qualifiers(self.qualifier, qualifier))
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,11 @@ class Interval:
     lo: float
     hi: float
     how: str  # "stated in the case" / "from dates" ...
-    approx: bool = False  # from a time the author gave as about or at least
+    qualifier: str | None = None  # from a time the author gave as "about" or "at least"
+
+    @property
+    def approx(self) -> bool:
+        return self.qualifier is not None
 
     @property
     def exact(self) -> bool:
@@ -49,20 +70,35 @@ class Interval:
 
     @property
     def text(self) -> str:
+        prefix = f"{self.qualifier} " if self.qualifier else ""
+        per, unit = _unit_for(max(abs(self.lo), abs(self.hi)))
         if self.lo == self.hi:
-            return ("about " if self.approx else "") + _days(self.lo)
-        return ("about " if self.approx else "") + f"{_num(self.lo)} to {_days(self.hi)}"
+            return prefix + _count(self.lo * per, unit)
+        return prefix + f"{_num(self.lo * per)} to {_count(self.hi * per, unit)}"
 
     def to_json(self) -> dict[str, object]:
-        return {"days_from": self.lo, "days_to": self.hi, "exact": self.exact, "text": self.text, "how": self.how}
+        return {"days_from": self.lo, "days_to": self.hi, "exact": self.exact, "text": self.text, "how": self.how,
+                "qualifier": self.qualifier}
 
 
 def _num(x: float) -> str:
+    x = round(x, 1)
     return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
 
 
+def _unit_for(days: float) -> tuple[float, str]:
+    """(units per day, unit name) for an interval whose largest end is `days`."""
+    if days == 0 or days >= 1:
+        return 1.0, "day"
+    return next((per, unit) for least, per, unit in _SHORT_UNITS if days >= least)
+
+
+def _count(x: float, unit: str) -> str:
+    return f"{_num(x)} {unit}" + ("" if _num(abs(x)) == "1" else "s")
+
+
 def _days(x: float) -> str:
-    return f"{_num(x)} day" + ("" if abs(x) == 1 else "s")
+    return _count(x, "day")
 
 
 def date_span(text: str) -> Span:
@@ -109,11 +145,11 @@ class Timeline:
                 hi = max(hi, top[1]) if top else hi
             if when.qualifier == "within":  # at most: from the anchor on
                 lo = min(lo, 0.0)
-            approx = when.qualifier in ("about", "at-least")
+            qualifier = {"about": ABOUT, "at-least": AT_LEAST}.get(when.qualifier or "")
             if when.anchor == "first-dose":
-                return Span(lo, hi, f"first:{when.drug}", approx)
+                return Span(lo, hi, f"first:{when.drug}", qualifier)
             last = self.last_dose(when.drug, depth + 1)
-            return last.shift(lo, hi, approx) if last else None
+            return last.shift(lo, hi, qualifier) if last else None
         return None
 
     def first_dose(self, drug_id: str) -> Span:
@@ -147,7 +183,8 @@ class Timeline:
             spans = [c for c in (self.to_calendar(s, depth + 1) for s in spans) if c]
             if not spans:
                 return None
-        last = Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame, any(s.approx for s in spans))
+        last = Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame,
+                    merge_qualifiers(*(s.qualifier for s in spans)))
         # a dosage begun after that stop, with no stop of its own (an infusion months later), was given later:
         # the last dose is then not known
         for dosage in drug.dosages:
@@ -163,18 +200,20 @@ class Timeline:
         if span.frame == CALENDAR:
             return span
         base = self.first_dose_calendar(span.frame.removeprefix("first:"), depth + 1)
-        return Span(base.lo + span.lo, base.hi + span.hi, CALENDAR, base.approx or span.approx) if base else None
+        return Span(base.lo + span.lo, base.hi + span.hi, CALENDAR,
+                    merge_qualifiers(base.qualifier, span.qualifier)) if base else None
 
-    def diff(self, later: Span | None, earlier: Span | None) -> tuple[float, float, bool] | None:
-        """later - earlier as a (lo, hi) range of days in a common frame, and whether it is approximate; None
-        when none exists."""
+    def diff(self, later: Span | None, earlier: Span | None) -> tuple[float, float, str | None] | None:
+        """later - earlier as a (lo, hi) range of days in a common frame, and its qualifier; None when none
+        exists. An earlier time of "at least" makes the difference at most, written "about"."""
         if later is None or earlier is None:
             return None
         if later.frame != earlier.frame:
             later, earlier = self.to_calendar(later), self.to_calendar(earlier)
             if later is None or earlier is None:
                 return None
-        return (later.lo - earlier.hi, later.hi - earlier.lo, later.approx or earlier.approx)
+        return (later.lo - earlier.hi, later.hi - earlier.lo,
+                merge_qualifiers(later.qualifier, ABOUT if earlier.qualifier else None))
 
 
 @dataclass(frozen=True)
@@ -193,7 +232,7 @@ class TimeToOnset:
             if value is None:
                 parts.append(f"onset after the {label} dose: not known")
             elif value.hi < 0:
-                before = Interval(-value.hi, -value.lo, value.how)
+                before = Interval(-value.hi, -value.lo, value.how, ABOUT if value.qualifier else None)
                 parts.append(f"onset {before.text} before the {label} dose, while on the drug ({value.how})")
             else:
                 parts.append(f"onset {value.text} after the {label} dose ({value.how})")
@@ -243,8 +282,8 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
     first = _stated(link.onset_after_first_dose if link else None, "G.k.9.i.3.1")
     computed_first = tl.diff(onset, tl.first_dose(drug.id))
     if first is None and computed_first is not None:
-        lo, hi, approx = computed_first
-        first = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the first dose"), approx)
+        lo, hi, qualifier = computed_first
+        first = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the first dose"), qualifier)
     elif first is not None and computed_first is not None and not (
             computed_first[0] - 1 <= first.lo and first.hi <= computed_first[1] + 1):
         notes.append(f"the stated onset after the first dose ({first.text}) differs from the dates "
@@ -252,8 +291,8 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
     last = _stated(link.onset_after_last_dose if link else None, "G.k.9.i.3.2")
     computed_last = tl.diff(onset, tl.last_dose(drug.id))
     if last is None and computed_last is not None:
-        lo, hi, approx = computed_last
-        last = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the last dose"), approx)
+        lo, hi, qualifier = computed_last
+        last = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the last dose"), qualifier)
     duration = _stated(reaction.duration, "E.i.6")
     if duration is None:
         computed = tl.diff(tl.span(reaction.end), onset)

@@ -109,3 +109,24 @@ def test_an_interval_is_written_in_the_unit_that_holds_it_exactly() -> None:
     assert e2b_duration(7 + 30 / 1440, 5) == (10110.0, "min")  # 7.0208333 days would be 17 characters
     assert e2b_duration(7.5, 5) == (180.0, "h")
     assert e2b_duration(400 + 1 / 1440, 5) is None  # 576001 min: no room, and never rounded
+
+
+def test_at_least_is_kept_apart_from_about() -> None:
+    """'at least 14 weeks' is a lower bound, not an approximation: the text says so."""
+    onset = facts(case_data(onset={"value": 14, "unit": "wk", "drug": "x", "qualifier": "at-least"})).onset
+    assert onset.after_first_dose.text == "at least 98 days" and not onset.after_first_dose.exact
+    assert onset.after_first_dose.to_json()["qualifier"] == "at least"
+    assert "onset at least 98 days after the first dose" in onset.text
+
+
+def test_an_interval_under_a_day_is_written_in_its_own_unit() -> None:
+    """3 min is not '0.0 days', 2 h is not '0.1 days'."""
+    data = case_data(onset={"value": 3, "unit": "min", "drug": "x"})
+    data["reactions"][0]["duration"] = {"value": 2, "unit": "h"}
+    onset = facts(data).onset
+    assert onset.after_first_dose.text == "3 minutes"
+    assert onset.duration.text == "2 hours"
+    assert "onset 3 minutes after the first dose" in onset.text and "duration 2 hours" in onset.text
+    within = facts(case_data(onset={"value": 1, "unit": "h", "drug": "x", "qualifier": "within"})).onset
+    assert within.after_first_dose.text == "0 to 1 hour"
+    assert facts(case_data(onset={"value": 36, "unit": "h", "drug": "x"})).onset.after_first_dose.text == "1.5 days"
