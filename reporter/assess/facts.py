@@ -3,11 +3,13 @@ de/rechallenge, lab evidence and liver findings. Each fact keeps the text that s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from reporter.assess import labs, liver
 from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, time_to_onset
-from reporter.casefile.model import CaseFile, Drug, DrugReaction, Reaction
+from reporter.assess.result import method_table
+from reporter.casefile.model import CaseFile, Drug, DrugReaction, Reaction, Test
 from reporter.errors import InputError
 
 _CHALLENGE_FACTS = {
@@ -68,23 +70,37 @@ class PairFacts:
         return any(liver.is_liver_term(t) for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None))
 
     def objective_evidence(self) -> str | None:
-        """The first result above its upper limit at or after the onset (any analyte), as text. A result dated
-        before the onset is no evidence of the reaction (a baseline, e.g. kidney disease before the drug);
-        one whose time cannot be placed against the onset is taken."""
-        timeline = Timeline(self.case)
+        """A result outside its normal range (above or below) at or after the onset, as text: one related to
+        the reaction when there is one (the neutrophils of an agranulocytosis, not a CRP), else the first. A
+        result dated before the onset is no evidence of the reaction (a baseline, e.g. kidney disease before
+        the drug); one whose time cannot be placed against the onset is taken."""
+        found = [(i, test, side) for i, test in enumerate(self.case.tests)
+                 for side in [labs.flag(test.value, test.low, test.high, test.comparator)]
+                 if side in ("H", "L") and not self._before_onset(test)]
+        if not found:
+            return None
+        i, test, side = next((x for x in found if self._related(x[1])), found[0])
+        name = test.name or test.loinc or "test"
+        where = f"above the upper limit {liver._fmt(test.high)}" if side == "H" \
+            else f"below the lower limit {liver._fmt(test.low)}"
+        value = f"{test.comparator or ''}{liver._fmt(test.value)}"
+        return f"{name} {value} {test.unit or ''} {where} (tests[{i}])".replace("  ", " ")
+
+    def _before_onset(self, test: Test) -> bool:
         onset = self.onset.after_first_dose
-        for i, test in enumerate(self.case.tests):
-            if test.value is None or test.high is None or test.comparator in ("<", "<="):
-                continue
-            if test.value > test.high:
-                span = liver.on_drug_axis(timeline, test.date, self.drug.id)
-                if span is not None and onset is not None and span.frame == f"first:{self.drug.id}" \
-                        and span.hi < onset.lo:
-                    continue  # before the reaction began
-                name = test.name or test.loinc or "test"
-                return f"{name} {liver._fmt(test.value)} {test.unit or ''} above the upper limit " \
-                       f"{liver._fmt(test.high)} (tests[{i}])".replace("  ", " ")
-        return None
+        span = liver.on_drug_axis(Timeline(self.case), test.date, self.drug.id)
+        return span is not None and onset is not None and span.frame == f"first:{self.drug.id}" \
+            and span.hi < onset.lo
+
+    def _related(self, test: Test) -> bool:
+        """Whether the reaction's words name the test, or a pair in naranjo.yaml related_tests links them."""
+        r = self.reaction
+        reaction = " ".join(t for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None) if t).lower()
+        name = (test.name or "").lower()
+        if name and re.search(rf"\b{re.escape(name)}\b", reaction):
+            return True
+        return any(_starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])
+                   for pair in method_table("naranjo").get("related_tests", []))
 
     def age_years(self) -> float | None:
         age = self.case.patient.age_at_onset if self.case.patient else None
@@ -92,6 +108,10 @@ class PairFacts:
             return None
         per_year = {"a": 1.0, "mo": 1 / 12, "wk": 1 / 52.18, "d": 1 / 365.25, "{decade}": 10.0}.get(age.unit)
         return age.value * per_year if per_year else None
+
+
+def _starts_a_word(text: str, stems: list[str]) -> bool:
+    return any(re.search(rf"\b{re.escape(stem.lower())}", text) for stem in stems)
 
 
 def pairs(case: CaseFile, drug_id: str | None = None, reaction_id: str | None = None) -> list[tuple[Drug, Reaction]]:

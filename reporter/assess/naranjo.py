@@ -1,7 +1,7 @@
 """Naranjo ADR probability scale: ten questions, yes / no / do not know, points summed to a category.
 
 Pre-filled from the case where it speaks: onset after the first dose (question 2), dechallenge (3),
-rechallenge (4), a past reaction to the same drug (9) and results beyond the upper limit (10).
+rechallenge (4), a past reaction to the same drug (9) and results outside their normal range (10).
 Previous reports (1) and alternative causes (5) are the assessor's to answer."""
 
 from __future__ import annotations

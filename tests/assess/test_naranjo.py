@@ -133,3 +133,33 @@ def test_objective_evidence_is_not_a_result_from_before_the_onset(creatinine_dat
     answer = {a.item: a for a in naranjo.assess(facts(case_data(tests=[creatinine]))).answers}["objective_evidence"]
     assert (answer.answer == "yes") is counted
     assert ("Creatinine 124 umol/L above the upper limit 90" in (answer.fact or "")) is counted
+
+
+def _q10(data: dict) -> object:
+    return {a.item: a for a in naranjo.assess(facts(data)).answers}["objective_evidence"]
+
+
+def test_objective_evidence_counts_a_result_below_its_lower_limit() -> None:
+    sodium = {"name": "Sodium", "loinc": "2951-2", "unit": "mmol/L", "low": 135, "high": 145}
+    data = case_data(term="Hyponatraemia", onset={"value": 10, "unit": "d", "drug": "x"},
+                     tests=[{**sodium, "date": {"value": 0, "unit": "d", "drug": "x"}, "value": 139},
+                            {**sodium, "date": {"value": 10, "unit": "d", "drug": "x"}, "value": 126}])
+    answer = _q10(data)
+    assert answer.answer == "yes"
+    assert answer.fact == "Sodium 126 mmol/L below the lower limit 135 (tests[1])"
+    # a low result before the onset (a baseline) is still no evidence of the reaction
+    data["tests"][0]["value"], data["tests"][1]["value"] = 130, 138
+    assert _q10(data).answer == "unknown"
+
+
+def test_objective_evidence_prefers_a_result_related_to_the_reaction() -> None:
+    day21 = {"value": 21, "unit": "d", "drug": "x"}
+    tests = [{"name": "C-reactive protein", "loinc": "1988-5", "date": day21, "value": 310, "unit": "mg/L", "high": 5},
+             {"name": "Neutrophils", "loinc": "751-8", "date": day21, "value": 0.05, "unit": "10*9/L", "low": 1.8,
+              "high": 7.5}]
+    data = case_data(term="agranulocytosis", onset=day21, tests=tests)
+    assert _q10(data).fact == "Neutrophils 0.05 10*9/L below the lower limit 1.8 (tests[1])"
+    data["reactions"][0]["verbatim"] = "agranulocytosis (neutrophils 0.05 x10^9/L)"  # named in the reaction
+    assert "Neutrophils 0.05" in _q10(data).fact
+    data["reactions"][0]["verbatim"] = "Rash"  # nothing related: the first abnormal result
+    assert _q10(data).fact.startswith("C-reactive protein 310 mg/L above the upper limit 5")
