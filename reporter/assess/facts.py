@@ -46,9 +46,12 @@ class PairFacts:
         return (r.meddra.term if r.meddra and r.meddra.term else None) or r.verbatim or r.id
 
     def onset_relation(self) -> tuple[str, str] | None:
-        """("after" | "before", fact) for the onset against the first dose; None when unknown or when the
-        range straddles the first dose."""
-        first = self.onset.after_first_dose
+        """("after" | "before", fact) for the onset against the first dose, or after the last dose when only
+        that is known (G.k.9.i.3.2 stated, no dates); None when unknown or when the range straddles the first
+        dose."""
+        first, last = self.onset.after_first_dose, self.onset.after_last_dose
+        if first is None and last is not None and last.lo >= 0:  # after the last dose, so after the drug
+            return "after", f"onset {last.text} after the last dose ({last.how})"
         if first is None:
             return None
         if first.lo >= 0:
@@ -102,6 +105,11 @@ class PairFacts:
         return any(_starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])
                    for pair in method_table("naranjo").get("related_tests", []))
 
+    def last_dose(self) -> Span | None:
+        """The drug's last dose before this reaction (a later course, a rechallenge, is not counted)."""
+        tl = Timeline(self.case)
+        return tl.last_dose(self.drug.id, before=tl.span(self.reaction.onset))
+
     def age_years(self) -> float | None:
         age = self.case.patient.age_at_onset if self.case.patient else None
         if age is None:
@@ -142,7 +150,8 @@ def facts_for(case: CaseFile, drug: Drug, reaction: Reaction) -> PairFacts:
     link = next((x for x in drug.reactions if x.reaction == reaction.id), None)
     onset = time_to_onset(case, drug, reaction, link)
     points = tuple(liver.lab_points(case, drug.id))
-    last = Timeline(case).last_dose(drug.id)
+    tl = Timeline(case)
+    last = tl.last_dose(drug.id, before=tl.span(reaction.onset))
     first = onset.after_first_dose
     onset_span = Span(first.lo, first.hi, f"first:{drug.id}") if first else None
     return PairFacts(case, drug, reaction, link, onset, points,

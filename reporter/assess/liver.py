@@ -39,6 +39,8 @@ class LabPoint:
             day = _fmt(self.span.lo) if self.span.exact else f"{_fmt(self.span.lo)}-{_fmt(self.span.hi)}"
             if self.span.frame.startswith("first:"):
                 return f"day {day}"
+            if self.span.frame.startswith("last:"):  # the last dose not placed on the day axis
+                return f"day {day} after the last dose"
             return f"calendar day {day}"
         return f"'{self.label}'" if self.label else "an undated time"
 

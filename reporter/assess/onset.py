@@ -115,6 +115,22 @@ def date_span(text: str) -> Span:
     return Span(float(first.toordinal()), float(last.toordinal()))
 
 
+def relative_offset(when: RelativeTime) -> Span | None:
+    """A relative time as days from its own anchor, in the frame "first:<drug>" or "last:<drug>"."""
+    days = quantity_days(when)
+    if days is None:
+        return None
+    lo, hi = days
+    if when.high is not None:  # the author's range: 3-4 days
+        top = quantity_days(Quantity(value=when.high, unit=when.unit))
+        hi = max(hi, top[1]) if top else hi
+    if when.qualifier == "within":  # at most: from the anchor on
+        lo = min(lo, 0.0)
+    qualifier = {"about": ABOUT, "at-least": AT_LEAST}.get(when.qualifier or "")
+    anchor = "first" if when.anchor == "first-dose" else "last"
+    return Span(lo, hi, f"{anchor}:{when.drug}", qualifier)
+
+
 def quantity_days(q: Quantity | RelativeTime) -> tuple[float, float] | None:
     per = _UNIT_DAYS.get(q.unit)
     if per is None:
@@ -136,20 +152,15 @@ class Timeline:
         if isinstance(when, str):
             return date_span(when)
         if isinstance(when, RelativeTime):
-            days = quantity_days(when)
-            if days is None:
+            offset = relative_offset(when)
+            if offset is None:
                 return None
-            lo, hi = days
-            if when.high is not None:  # the author's range: 3-4 days
-                top = quantity_days(Quantity(value=when.high, unit=when.unit))
-                hi = max(hi, top[1]) if top else hi
-            if when.qualifier == "within":  # at most: from the anchor on
-                lo = min(lo, 0.0)
-            qualifier = {"about": ABOUT, "at-least": AT_LEAST}.get(when.qualifier or "")
             if when.anchor == "first-dose":
-                return Span(lo, hi, f"first:{when.drug}", qualifier)
+                return Span(offset.lo, offset.hi, f"first:{when.drug}", offset.qualifier)
             last = self.last_dose(when.drug, depth + 1)
-            return last.shift(lo, hi, qualifier) if last else None
+            # with the last dose not placed, times counted from it still compare with each other (ALT and ALP
+            # "3 weeks after the last dose" pair for the R ratio)
+            return last.shift(offset.lo, offset.hi, offset.qualifier) if last else offset
         return None
 
     def first_dose(self, drug_id: str) -> Span:
@@ -171,11 +182,37 @@ class Timeline:
             return None
         return Span(min(s.lo for s in spans), min(s.hi for s in spans))
 
-    def last_dose(self, drug_id: str, depth: int = 0) -> Span | None:
+    def dosage_start(self, drug: Drug, index: int, depth: int = 0) -> Span | None:
+        """Where a dosage line begins; the first line without a start begins at the first dose."""
+        dosage = drug.dosages[index]
+        if dosage.start is not None:
+            return self.span(dosage.start, depth + 1)
+        return self.first_dose(drug.id) if index == 0 else None
+
+    def dosage_stop(self, drug: Drug, index: int, depth: int = 0) -> Span | None:
+        """A dosage line's last administration: its stop, else its start plus its duration (G.k.4.r.6). A
+        course of d days has its last dose on day d-1 from its start (both days counted, as CIOMS box 19
+        counts them); one shorter than a day ends within it."""
+        dosage = drug.dosages[index]
+        if dosage.stop is not None:
+            return self.span(dosage.stop, depth + 1)
+        days = quantity_days(dosage.duration) if dosage.duration is not None else None
+        start = self.dosage_start(drug, index, depth) if days is not None else None
+        if start is None or days is None:
+            return None
+        if days[0] >= 1:
+            return start.shift(days[0] - 1, days[1] - 1)
+        return start.shift(0.0, days[1])
+
+    def last_dose(self, drug_id: str, depth: int = 0, before: Span | None = None) -> Span | None:
+        """The drug's last administration; with `before` (an episode's onset), the last one of the dosage
+        lines begun by then, so a later course (a rechallenge) is not the last dose of an earlier episode."""
         drug = self.drugs.get(drug_id)
         if drug is None or depth > 4:
             return None
-        spans = [s for s in (self.span(d.stop, depth + 1) for d in drug.dosages if d.stop is not None) if s]
+        lines = [i for i in range(len(drug.dosages)) if before is None or not self._after(
+            self.dosage_start(drug, i, depth), before, depth)]
+        spans = [s for s in (self.dosage_stop(drug, i, depth) for i in lines) if s]
         if not spans:
             return None
         frames = {s.frame for s in spans}
@@ -185,16 +222,23 @@ class Timeline:
                 return None
         last = Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame,
                     merge_qualifiers(*(s.qualifier for s in spans)))
-        # a dosage begun after that stop, with no stop of its own (an infusion months later), was given later:
+        # a dosage begun after that stop, with no end of its own (an infusion months later), was given later:
         # the last dose is then not known
-        for dosage in drug.dosages:
-            start = self.span(dosage.start, depth + 1) if dosage.stop is None else None
-            stop = last
-            if start is not None and start.frame != last.frame:
-                start, stop = self.to_calendar(start, depth + 1), self.to_calendar(last, depth + 1)
-            if start is not None and stop is not None and start.hi > stop.lo:
+        for i in lines:
+            start = self.dosage_start(drug, i, depth) if self.dosage_stop(drug, i, depth) is None else None
+            if drug.dosages[i].start is not None and self._after(start, last, depth, strict=False):
                 return None
         return last
+
+    def _after(self, span: Span | None, other: Span, depth: int = 0, strict: bool = True) -> bool:
+        """Whether `span` lies after `other` (strict: wholly after; else: it may end after `other` begins)."""
+        if span is None:
+            return False
+        if span.frame != other.frame:
+            span, other = self.to_calendar(span, depth + 1), self.to_calendar(other, depth + 1)
+            if span is None or other is None:
+                return False
+        return span.lo > other.hi if strict else span.hi > other.lo
 
     def to_calendar(self, span: Span, depth: int = 0) -> Span | None:
         if span.frame == CALENDAR:
@@ -265,6 +309,19 @@ def _stated(q: Quantity | None, what: str) -> Interval | None:
     return Interval(days[0], days[1], f"stated in the case as {_num(q.value)} {q.unit} ({what})")
 
 
+def _counted_from_last_dose(when: object, drug_id: str) -> Interval | None:
+    """The onset as the author counted it from this drug's last dose ("4 hours after a single tablet"): that
+    is the interval itself, sharper than a difference with a last dose known only to the month."""
+    if not isinstance(when, RelativeTime) or when.drug != drug_id or when.anchor != "last-dose":
+        return None
+    offset = relative_offset(when)
+    if offset is None:
+        return None
+    words = f"{_num(when.value)}{'-' + _num(when.high) if when.high is not None else ''} {when.unit}"
+    return Interval(offset.lo, offset.hi, f"stated in the case as {words} after the last dose (onset)",
+                    offset.qualifier)
+
+
 def _how(a: object, b: object, what: str) -> str:
     partial = [x for x in (a, b) if isinstance(x, str) and len(x) < 10]
     if partial:
@@ -288,8 +345,9 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
             computed_first[0] - 1 <= first.lo and first.hi <= computed_first[1] + 1):
         notes.append(f"the stated onset after the first dose ({first.text}) differs from the dates "
                      f"({Interval(computed_first[0], computed_first[1], '', computed_first[2]).text})")
-    last = _stated(link.onset_after_last_dose if link else None, "G.k.9.i.3.2")
-    computed_last = tl.diff(onset, tl.last_dose(drug.id))
+    last = _stated(link.onset_after_last_dose if link else None, "G.k.9.i.3.2") \
+        or _counted_from_last_dose(reaction.onset, drug.id)
+    computed_last = tl.diff(onset, tl.last_dose(drug.id, before=onset))
     if last is None and computed_last is not None:
         lo, hi, qualifier = computed_last
         last = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the last dose"), qualifier)

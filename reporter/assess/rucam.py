@@ -13,7 +13,6 @@ from reporter.assess import labs
 from reporter.assess.answering import choose, item_answers, source_phrase, user_value
 from reporter.assess.facts import PairFacts
 from reporter.assess.liver import LabPoint, _fmt
-from reporter.assess.onset import Timeline
 from reporter.assess.result import Answer, Assessment, AssessmentError, category_by_score, method_table
 
 METHOD = "rucam"
@@ -69,7 +68,7 @@ def _course(f: PairFacts, scale: str) -> tuple[str, str] | None:
         series = sorted((p for p in f.points if p.analyte == analyte and p.span is not None and p.xuln is not None
                          and p.span.frame == f"first:{f.drug.id}"), key=lambda p: p.span.lo)
     name = labs.analyte_label(analyte)
-    stop = Timeline(f.case).last_dose(f.drug.id)
+    stop = f.last_dose()
     if stop is None or stop.frame != f"first:{f.drug.id}":
         return None
     if not series:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from reporter.assess import naranjo, rucam, who_umc
 from reporter.assess.onset import date_span
-from tests.assess.support import case_data, facts
+from tests.assess.support import case_data, facts, lab
 
 
 def test_issue_example_exact_dates() -> None:
@@ -90,13 +93,15 @@ def test_an_author_s_qualified_or_ranged_time_is_never_exact() -> None:
 
 def test_a_dosage_given_after_the_known_stop_leaves_the_last_dose_unknown() -> None:
     """Induction stopped at week 6, one more infusion at month 11 (a start, no stop): the last dose is not the
-    week-6 stop, so no interval after the last dose is worked out from it."""
+    week-6 stop, so no interval after the first dose is worked out from it."""
     data = case_data(start={"value": 0, "unit": "wk", "drug": "x"}, stop={"value": 6, "unit": "wk", "drug": "x"},
                      onset={"value": 30, "unit": "min", "drug": "x", "anchor": "last-dose"})
     assert facts(data).onset.after_first_dose is not None  # one dosage: its stop is the last dose
     data["drugs"][0]["dosages"].append({"start": {"value": 11, "unit": "mo", "drug": "x"}})
     onset = facts(data).onset
-    assert onset.after_first_dose is None and onset.after_last_dose is None
+    assert onset.after_first_dose is None
+    # the author's own count from the last dose still holds: it is the interval, whatever the dates
+    assert onset.after_last_dose.text == "30 minutes" and "after the last dose (onset)" in onset.after_last_dose.how
     # a dose change (a line without dates before the stopping line) still ends at the known stop
     data["drugs"][0]["dosages"][1] = {"dose": {"value": 3, "unit": "mg"}}
     assert facts(data).onset.after_first_dose.lo == 42 + 30 / 1440
@@ -130,3 +135,63 @@ def test_an_interval_under_a_day_is_written_in_its_own_unit() -> None:
     within = facts(case_data(onset={"value": 1, "unit": "h", "drug": "x", "qualifier": "within"})).onset
     assert within.after_first_dose.text == "0 to 1 hour"
     assert facts(case_data(onset={"value": 36, "unit": "h", "drug": "x"})).onset.after_first_dose.text == "1.5 days"
+
+
+def _course_for_seven_days(**extra: Any) -> dict[str, Any]:
+    """A 7-day course given by its duration only; onset and labs counted from the last dose (3 weeks after)."""
+    after_last = {"value": 21, "unit": "d", "drug": "x", "anchor": "last-dose"}
+    data = case_data(start=None, onset={**after_last, "value": 3, "unit": "wk"}, term="Jaundice cholestatic",
+                     dechallenge="not-applicable",
+                     tests=[lab("ALT", None, 280, 40, date=after_last), lab("ALP", None, 410, 130, date=after_last)])
+    data["drugs"][0]["dosages"][0].update(duration={"value": 7, "unit": "d"}, **extra)
+    data["drugs"][0]["reactions"][0]["onset_after_last_dose"] = {"value": 21, "unit": "d"}
+    return data
+
+
+def test_a_course_given_by_its_duration_places_the_last_dose() -> None:
+    """'for 7 days' from the first dose: the last dose is on day 6, so the onset 3 weeks later is day 27 and
+    ALT and ALP counted from the last dose pair for the R ratio (2.2, mixed)."""
+    f = facts(_course_for_seven_days())
+    assert f.onset.after_first_dose.text == "27 days"
+    assert f.onset.after_last_dose.text == "21 days" and "G.k.9.i.3.2" in f.onset.after_last_dose.how
+    assert (round(f.r.r, 1), f.r.pattern) == (2.2, "mixed")
+    assert "at day 27" in f.r.text
+    answers = {a.item: a for a in rucam.assess(f).answers}
+    assert (answers["onset"].answer, answers["onset"].points) == ("after-cessation", 1)
+    assert {a.item: a.answer for a in naranjo.assess(f).answers}["after_drug"] == "yes"
+    assert {a.item: a.answer for a in who_umc.assess(f).answers}["time"] == "plausible"
+
+
+def test_times_from_an_unplaced_last_dose_still_pair_and_the_stated_interval_answers_the_time() -> None:
+    """No stop and no duration: the last dose cannot be placed, yet ALT and ALP taken the same day after it
+    pair, and the G.k.9.i.3.2 interval alone says the reaction came after the drug (Naranjo Q2, WHO-UMC)."""
+    data = _course_for_seven_days()
+    del data["drugs"][0]["dosages"][0]["duration"]
+    f = facts(data)
+    assert f.onset.after_first_dose is None
+    assert (round(f.r.r, 1), f.r.pattern) == (2.2, "mixed")
+    assert "day 21 after the last dose" in f.r.text
+    assert {a.item: a.answer for a in naranjo.assess(f).answers}["after_drug"] == "yes"
+    assert {a.item: a.answer for a in who_umc.assess(f).answers}["time"] == "plausible"
+
+
+def test_each_episode_counts_from_its_own_last_dose_and_the_author_s_interval() -> None:
+    """A course stopped on day 2 (onset day 2), then one tablet 3 months later with onset 4 h after it: the
+    first episode is not 'before the last dose, while on the drug' (the later tablet is not its last dose),
+    the second is 4 hours after the last dose as stated, not -8.8 to 9.2 days."""
+    from reporter.assess.facts import facts_for
+    from reporter.casefile.model import CaseFile
+
+    data = case_data(start={"value": 0, "unit": "d", "drug": "x"}, stop={"value": 2, "unit": "d", "drug": "x"},
+                     onset={"value": 2, "unit": "d", "drug": "x"}, term="Meningitis aseptic")
+    data["drugs"][0]["dosages"].append({"start": {"value": 3, "unit": "mo", "drug": "x"},
+                                        "stop": {"value": 3, "unit": "mo", "drug": "x"}})
+    data["reactions"].append({"id": "r2", "verbatim": "Meningitis aseptic, recurrence",
+                              "onset": {"value": 4, "unit": "h", "drug": "x", "anchor": "last-dose"}})
+    data["drugs"][0]["reactions"].append({"reaction": "r2"})
+    case = CaseFile.model_validate(data)
+    first, second = (facts_for(case, case.drugs[0], r).onset for r in case.reactions)
+    assert first.after_last_dose.text == "0 days"
+    assert "before the last dose" not in first.text
+    assert second.after_last_dose.text == "4 hours"
+    assert "stated in the case as 4 h after the last dose" in second.after_last_dose.how
