@@ -118,7 +118,7 @@ def _fall(peak: LabPoint, later: LabPoint) -> float:
 
 def _fall_text(fall: float, later: LabPoint) -> str:
     if (later.xuln or 0.0) <= 1.0:
-        return "was back within normal"
+        return "fell back within normal"
     return f"fell {fall:.0%} of its excess over ULN"
 
 

@@ -124,7 +124,7 @@ def test_course_compares_results_in_different_units_as_multiples_of_their_limit(
     data["tests"][2] = lab("ALT", 27, 0.5, 0.67, unit="ukat/L")
     answer = {a.item: a for a in rucam.assess(facts(data)).answers}["course"]
     assert (answer.answer, answer.points) == ("fall-8d", 3)
-    assert "was back within normal" in answer.fact and "%" not in answer.fact
+    assert "fell back within normal" in answer.fact and "%" not in answer.fact
 
 
 def test_course_peak_is_the_highest_multiple_of_uln_not_the_highest_number() -> None:
