@@ -33,13 +33,15 @@ SETS = {"ich": ("ich",), "fda": ("ich", "fda"), "ema": ("ich", "ema")}
 
 def _extras(data: dict) -> None:
     """Facts the rich case does not carry, so that their pairing rules (R0031/32, R0081/82, R0088/89, R0064)
-    apply."""
+    and FDA's code lists apply."""
     data["patient"]["gestation_at_onset"] = {"value": 30, "unit": "wk"}
     ibu = data["drugs"][0]
     ibu["gestation_at_exposure"] = {"value": 12, "unit": "wk"}
     ibu["reactions"][0]["onset_after_first_dose"] = {"value": 16, "unit": "d"}
     data["tests"].append({"meddra": {"code": "10001551", "version": "26.1"}, "date": "2023-12-22",
                           "value": 900, "unit": "U/L"})
+    data["patient"]["race"] = [{"code": "C41260"}]  # FDA's race and ethnicity codes (FDA-D.11.r.1/D.12-CODE)
+    data["patient"]["ethnicity"] = {"code": "C41222"}
 
 
 def _report(**values) -> Callable[[dict], None]:
@@ -169,7 +171,7 @@ def break_condition(doc: etree._Element, cond: dict) -> bool:
                 node.attrib.pop(spec[1:], None)
             elif node.getparent() is not None:
                 node.getparent().remove(node)
-        elif "in" in cond and not cond.get("not"):
+        elif ("in" in cond and not cond.get("not")) or ("not_in" in cond and cond.get("not")):
             if spec.startswith("@"):
                 node.set(spec[1:], "X-INVALID")
             else:
