@@ -272,7 +272,7 @@ def _drug_lines(drugs: list[DrugView], pick, *, collapse: bool = False) -> str:
 def _challenge(case: CaseView, which: str) -> str:
     """Item 20/21 for the suspect drugs: yes, no, na, or unknown when not stated."""
     answers = {getattr(a, which) for a in case.assessments
-               if any(d.key == a.drug or plain(d.product) == a.drug for d in case.drugs_by_role("suspect"))}
+               if any(d.key == a.drug or plain(d.product) == a.drug for d in case.suspect_drugs)}
     answers.discard(None)
     mapping = {
         "dechallenge": {"positive": "yes", "negative": "no", "not-applicable": "na", "unknown": "unknown"},
@@ -433,7 +433,7 @@ def _parent_line(parent: ParentView) -> str:
 
 def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsForm:
     h, p = case.header, case.patient
-    suspects = case.drugs_by_role("suspect") + case.drugs_by_role("interacting")
+    suspects = case.suspect_drugs
     criteria = {c for r in case.reactions for c in r.criteria} | set(h.criteria)
     checks = {
         "died": any("death" in c.lower() for c in criteria),
@@ -480,7 +480,8 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
     )
     form.description = fit("7+13", describe_reactions(case), form)
     names = [(f"#{k} " if len(suspects) > 1 else "") + plain(d.product)
-             + (f" ({', '.join(d.substances)})" if d.substances else "") + _lots(d)
+             + (f" ({', '.join(d.substances)})" if d.substances else "")
+             + (" (interacting)" if d.role == "interacting" else "") + _lots(d)
              for k, d in enumerate(suspects, 1)]
     form.suspects = fit("14", "\n".join(names) or "UNK", form)
     anchors = _anchors(case)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+SUSPECT_ROLES = ("suspect", "interacting")
+
 
 @dataclass(frozen=True)
 class Missing:
@@ -304,6 +306,12 @@ class CaseView:
 
     def drugs_by_role(self, role: str) -> list[DrugView]:
         return [d for d in self.drugs if d.role == role]
+
+    @property
+    def suspect_drugs(self) -> list[DrugView]:
+        """Suspect and interacting drugs in the Bundle's order: ICH counts an interacting drug (G.k.1 = 3) as a
+        suspect, so it is listed wherever suspects are (the page's suspect table, CIOMS boxes 14-21)."""
+        return [d for d in self.drugs if d.role in SUSPECT_ROLES]
 
     @property
     def errors(self) -> list[IssueView]:

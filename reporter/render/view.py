@@ -614,7 +614,7 @@ class _Extractor:
     def drugs(self) -> list[DrugView]:
         out = []
         if not self.suspects:
-            self.gaps.append("Suspect drug (MedicationStatement with role suspect)")
+            self.gaps.append("Suspect drug (MedicationStatement with role suspect or interacting)")
         for statement in self.statements:
             med = _d(self.index.medication_of(statement))
             substances = tuple(
@@ -792,7 +792,7 @@ class _Extractor:
             end = self._drug_day(statement, "last-dose")
             if start is not None:
                 name = self.drug_name(statement) or "suspect drug"
-                exposures.append(Exposure(f"{name} (suspect)", start, end))
+                exposures.append(Exposure(f"{name} ({self._role(statement)})", start, end))
         onsets: dict[float, list[str]] = {}
         for r in reactions:
             if r.onset and r.onset.day is not None:

@@ -1,0 +1,45 @@
+"""Defects testers found on the report page and the CIOMS form, each on case 1 changed to show it: interacting
+drugs, times in months, null flavors, seriousness by reaction, short intervals, the route as reported."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from reporter.casefile.model import CaseFile
+from reporter.fhir.build import build_bundle
+from reporter.render.cioms import build_form
+from reporter.render.output import render_html
+from reporter.render.view import case_view
+from tests.render_support import DEMOS
+
+CASE1 = next(p for p in DEMOS if p.name.startswith("case1"))
+
+
+def _case1() -> dict:
+    return yaml.safe_load(CASE1.read_text(encoding="utf-8"))
+
+
+def _view(data: dict, with_case: bool = False):
+    case = CaseFile.model_validate(data)
+    return case_view(build_bundle(case), None, case if with_case else None)
+
+
+def _text(html: str, start: str, end: str) -> str:
+    """The visible text of the page between two ids, whitespace collapsed."""
+    part = html[html.index(f'id="{start}"'):html.index(f'id="{end}"')]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part)).replace("\u00a0", " ")
+
+
+def test_interacting_drugs_are_listed_as_suspects_on_the_page_and_the_form() -> None:
+    data = _case1()
+    data["drugs"][0]["role"] = "interacting"
+    view = _view(data)
+    drugs = _text(render_html(view), "drugs", "causality")
+    assert "no suspect" not in drugs and "Interacting drug" not in drugs
+    assert drugs.index("Suspect drug ") < drugs.index("Anakinra (interacting) (anakinra)") < drugs.index("Concomitant")
+    assert not view.gaps
+    form = build_form(view)
+    assert form.suspects.text.startswith("Anakinra (anakinra) (interacting)")
+    assert form.abated == "yes"  # the interacting drug's dechallenge (box 20)
