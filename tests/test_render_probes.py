@@ -43,3 +43,12 @@ def test_interacting_drugs_are_listed_as_suspects_on_the_page_and_the_form() -> 
     form = build_form(view)
     assert form.suspects.text.startswith("Anakinra (anakinra) (interacting)")
     assert form.abated == "yes"  # the interacting drug's dechallenge (box 20)
+
+
+def test_the_route_as_reported_is_shown_beside_the_coded_route() -> None:
+    data = _case1()
+    data["drugs"][0]["dosages"][0]["route"] = {"code": "intravenous", "text": "intravenous infusion over 15 minutes"}
+    drugs = _text(render_html(_view(data)), "drugs", "causality")
+    reported = "(as reported: \u201cintravenous infusion over 15 minutes\u201d)"
+    assert f"Intravenous (not otherwise specified) {reported}" in drugs
+    assert drugs.count("as reported") == 1  # "intravenous" of the other drugs adds nothing to the coded route

@@ -151,6 +151,7 @@ class DosageView:
     every: str | None = None  # "daily", "every 12 hours" (clinician form)
     interval: Qty | None = None  # the dosing interval as given (12 h)
     route: str | None = None
+    route_text: str | None = None  # the route as the reporter wrote it, when it says more than the coded route
     form: str | None = None
     start: When | None = None
     stop: When | None = None

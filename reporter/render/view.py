@@ -635,6 +635,7 @@ class _Extractor:
                 dosages.append(DosageView(
                     dose=dose, every=every, interval=interval,
                     route=self._route(route),
+                    route_text=self._route_reported(route),
                     form=_concept_text(_safe_ext_value(dosage, "dose_form")),
                     start=self.when(period, "start"), stop=self.when(period, "end"),
                     duration=_qty(_safe_ext_value(dosage, "dosage_duration")),
@@ -664,6 +665,14 @@ class _Extractor:
     def _route(concept: Any) -> str | None:
         """A route (G.k.4.r.10 or the parent's, G.k.4.r.11) as its display or text."""
         return _s(_first_coding(concept).get("display")) or _s(_d(concept).get("text"))
+
+    @staticmethod
+    def _route_reported(concept: Any) -> str | None:
+        """The route's text when it says more than its coded display: "intravenous infusion over 15 minutes"
+        tells how the drug was given, which "Intravenous (not otherwise specified)" does not; "intravenous"
+        adds nothing to it."""
+        text, display = _s(_d(concept).get("text")), _s(_first_coding(concept).get("display"))
+        return text if text and display and text.strip().lower() not in display.lower() else None
 
     def assessments(self, reactions: list[ReactionView]) -> list[AssessmentView]:
         names = {r.key: r for r in reactions}
