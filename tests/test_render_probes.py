@@ -52,3 +52,26 @@ def test_the_route_as_reported_is_shown_beside_the_coded_route() -> None:
     reported = "(as reported: \u201cintravenous infusion over 15 minutes\u201d)"
     assert f"Intravenous (not otherwise specified) {reported}" in drugs
     assert drugs.count("as reported") == 1  # "intravenous" of the other drugs adds nothing to the coded route
+
+
+def _header(html: str) -> str:
+    start = html.index(">", html.index('class="seriousness')) + 1
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[start:html.index("</p>", start)])).strip()
+    return re.sub(r" ([;:])", r"\1", text)
+
+
+def test_the_header_names_each_reaction_with_its_criteria_when_they_differ() -> None:
+    data = _case1()
+    data["reactions"][0]["seriousness"] = {"death": True, "life_threatening": True}
+    data["reactions"][1]["seriousness"] = {"death": {"absent": "no-information"}, "hospitalisation": True}
+    header = _header(render_html(_view(data)))
+    assert header.startswith("Serious: Hepatitis (Results in death, Life threatening);"), header
+    assert "; Nausea (Results in death: not known, " in header, header
+
+
+def test_the_header_gives_the_case_criteria_once_when_every_reaction_agrees() -> None:
+    data = _case1()
+    for reaction in data["reactions"]:
+        reaction["seriousness"] = {"hospitalisation": True}
+    header = _header(render_html(_view(data)))
+    assert header.endswith(": Caused or prolonged inpatient hospitalisation"), header

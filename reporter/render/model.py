@@ -72,7 +72,8 @@ class Header:
     worldwide_id: str | None = None
     report_type: Text = None
     serious: bool | None = None
-    criteria: tuple[str, ...] = ()
+    criteria: tuple[str, ...] = ()  # the case's criteria when every reaction has the same
+    by_reaction: tuple[tuple[str, str], ...] = ()  # (reaction, its seriousness) when the reactions differ
     created: When | None = None
     first_received: When | None = None
     most_recent: When | None = None

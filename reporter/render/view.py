@@ -357,9 +357,7 @@ class _Extractor:
             amendment_text = f"{kind}: {reason}" if reason else kind
         category = _l(comp.get("category"))
         serious_flags = [r.serious for r in reactions if r.serious is not None]
-        criteria: list[str] = []
-        for r in reactions:
-            criteria.extend(c for c in r.criteria if c not in criteria)
+        agree = len({(r.serious, r.criteria) for r in reactions}) <= 1
         study = None
         for res in self.index.all("ResearchStudy"):
             numbers = [_s(_d(i).get("value")) for i in _l(res.get("identifier"))]
@@ -369,7 +367,8 @@ class _Extractor:
             worldwide_id=_s(worldwide.get("value")),
             report_type=_concept_text(category[0]) if category else Missing(),
             serious=(any(serious_flags) if serious_flags else None),
-            criteria=tuple(criteria),
+            criteria=reactions[0].criteria if reactions and agree else (),
+            by_reaction=() if agree else tuple((reaction_name(r), _seriousness_text(r)) for r in reactions),
             created=When(date=_s(comp.get("date"))) if _s(comp.get("date")) else None,
             first_received=self.when_extension(first) if first else None,
             most_recent=self.when_extension(recent) if recent else None,
@@ -1033,6 +1032,15 @@ def reaction_name(r: ReactionView) -> str:
     if isinstance(label, Coded):
         return f"MedDRA {label.code}"
     return label if isinstance(label, str) else "reaction (term not stated)"
+
+
+def _seriousness_text(r: ReactionView) -> str:
+    """One reaction's seriousness for the header, where the reactions differ: its criteria, or why none."""
+    if r.serious is None:
+        return "seriousness not stated"
+    if not r.serious:
+        return "not serious"
+    return ", ".join(r.criteria) or "serious, no criterion stated"
 
 
 def _date_text(w: When | None) -> str:
