@@ -75,3 +75,18 @@ def test_the_header_gives_the_case_criteria_once_when_every_reaction_agrees() ->
         reaction["seriousness"] = {"hospitalisation": True}
     header = _header(render_html(_view(data)))
     assert header.endswith(": Caused or prolonged inpatient hospitalisation"), header
+
+
+def test_null_flavors_of_continuing_and_the_death_date_are_said_in_words() -> None:
+    data = _case1()
+    data["patient"]["medical_history"] = [
+        {"term": "Asthma", "continuing": {"absent": "masked"}},
+        {"term": "Eczema", "continuing": {"absent": "asked-unknown"}},
+        {"term": "Otitis", "continuing": False}]
+    data["patient"]["death"] = {"date": {"absent": "asked-unknown"}}
+    html = render_html(_view(data))
+    patient = _text(html, "patient", "reactions")
+    assert "Asthma not stated masked Eczema not stated asked, unknown Otitis not stated no" in patient
+    assert "Death: the patient died; date asked, unknown" in patient
+    form = build_form(_view(data))
+    assert "continuing" not in form.history.text  # a masked answer is not a yes

@@ -396,7 +396,7 @@ def _history_lines(p: PatientView | ParentView) -> list[str]:
         line = plain(item.term)
         if item.start:
             line += f" (from {plain(item.start)}"
-            line += ", continuing)" if item.continuing else ")"
+            line += ", continuing)" if item.continuing is True else ")"
         if item.comments:
             line += f": {item.comments}"
         lines.append(line)

@@ -140,9 +140,12 @@ def coded(c: Coded | None) -> str | Markup:
     return text or gap()
 
 
-def yes_no(value: bool | None) -> str | Markup:
+def yes_no(value: bool | Missing | None) -> str | Markup:
+    """yes / no, or a gap that says why the answer is not known (masked, asked, unknown)."""
     if value is None:
         return gap()
+    if isinstance(value, Missing):
+        return gap(value.reason)
     return "yes" if value else "no"
 
 

@@ -90,7 +90,7 @@ class HistoryItem:
     term: Coded | None
     start: When | None = None
     end: When | None = None
-    continuing: bool | None = None
+    continuing: bool | Missing | None = None  # Missing: held with a null flavor (masked, asked-unknown)
     comments: str | None = None
 
 

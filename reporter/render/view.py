@@ -20,7 +20,7 @@ from reporter.assess.onset import Span
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.render.charts import Chart, Exposure, Marker, Point, Series, choose_scale, fmt_num, render_chart
-from reporter.render.env import partial_date, quantity
+from reporter.render.env import ABSENT_TEXT, partial_date, quantity
 from reporter.render.model import (
     AssessmentView,
     CaseView,
@@ -545,7 +545,8 @@ class _Extractor:
                        _s(coding.get("version"))),
             start=self.when(cond, "onsetDateTime"),
             end=self.when(cond, "abatementDateTime"),
-            continuing={"active": True, "resolved": False}.get(status or ""),
+            continuing={"active": True, "resolved": False}.get(status or "") if status else _absent(
+                cond.get("clinicalStatus")),
             comments="; ".join(n for n in notes if n) or None,
         )
 
@@ -1044,8 +1045,12 @@ def _seriousness_text(r: ReactionView) -> str:
 
 
 def _date_text(w: When | None) -> str:
-    """A date in the page's reading form (14 Mar 2016), as every other date on the page; else `unknown`."""
-    return _when_text(w) if w and (w.date or w.offset is not None) else "unknown"
+    """A date in the page's reading form (14 Mar 2016), as every other date on the page; else why it is not
+    known in the page's words (masked, asked, unknown), else `unknown`."""
+    if w and (w.date or w.offset is not None):
+        return _when_text(w)
+    reason = w.missing.reason if w and w.missing else None
+    return ABSENT_TEXT.get(reason or "", reason) if reason else "unknown"
 
 
 def _when_text(w: When) -> str:
