@@ -90,3 +90,15 @@ def test_null_flavors_of_continuing_and_the_death_date_are_said_in_words() -> No
     assert "Death: the patient died; date asked, unknown" in patient
     form = build_form(_view(data))
     assert "continuing" not in form.history.text  # a masked answer is not a yes
+
+
+def test_an_interval_under_a_day_reads_in_minutes_or_hours_in_the_computed_block() -> None:
+    data = _case1()
+    data["reactions"] = data["reactions"][:1]
+    data["drugs"][0]["reactions"] = data["drugs"][0]["reactions"][:1]
+    data["reactions"][0].update(onset={"value": 3, "unit": "min", "drug": "anakinra"},
+                                duration={"value": 2, "unit": "h"})
+    data["drugs"][0]["reactions"][0]["onset_after_first_dose"] = {"value": 3, "unit": "min"}
+    computed = _text(render_html(_view(data, with_case=True)), "causality", "labs")
+    assert "Onset 3 minutes after the first dose" in computed and "duration 2 hours" in computed, computed
+    assert "0.0 days" not in computed and "0.1 days" not in computed
