@@ -102,3 +102,36 @@ def test_an_interval_under_a_day_reads_in_minutes_or_hours_in_the_computed_block
     computed = _text(render_html(_view(data, with_case=True)), "causality", "labs")
     assert "Onset 3 minutes after the first dose" in computed and "duration 2 hours" in computed, computed
     assert "0.0 days" not in computed and "0.1 days" not in computed
+
+
+def _case1_in_months() -> dict:
+    """Case 1 with an ALT two months after the last anakinra dose (day 21) and the nausea three months after the
+    first: a month is 28-31 days, so these are spans of days."""
+    data = _case1()
+    data["tests"].append({"name": "ALT", "loinc": "1742-6", "value": 30, "unit": "U/L", "high": 33,
+                          "date": {"value": 2, "unit": "mo", "drug": "anakinra", "anchor": "last-dose"}})
+    data["reactions"][1]["onset"] = {"value": 3, "unit": "mo", "drug": "anakinra"}
+    data["drugs"][0]["reactions"][1].pop("onset_after_first_dose", None)
+    return data
+
+
+def test_times_in_months_are_spans_of_days_as_the_assess_module_counts_them() -> None:
+    view = _view(_case1_in_months(), with_case=True)
+    normal = next(line for line in view.liver if "within normal" in line)
+    assert normal == "ALT back within normal 56-62 days after the last dose (ALT 30 (0.9 x ULN) at day 77-83).", normal
+    computed = next(c for c in view.computed if c.reaction == "Hepatitis")
+    assert normal in computed.liver  # the page's derived line and the computed block say the same
+    nausea = next(a for a in view.assessments if a.reaction == "Nausea")
+    assert nausea.onset_worked_text == "84 to 93 days"
+    alt = next(f for f in view.figures if f.key.startswith("alt"))
+    assert 'data-x="80"' in str(alt.svg)  # day 77-83 charted at its middle, and the caption says so
+    assert "Charted at the middle of the days it may fall on: 30\u00a0U/L (day 77-83)." in alt.caption
+
+
+def test_a_test_with_values_but_no_chart_says_why() -> None:
+    data = _case1()
+    data["tests"] += [{"name": "Troponin", "value": 900, "unit": "ug/L", "date": {"absent": "unknown"}},
+                      {"name": "Troponin", "value": 400, "unit": "ug/L", "date": {"value": 5, "unit": "d",
+                                                                                  "drug": "anakinra"}}]
+    labs = _text(render_html(_view(data)), "labs", "narrative")
+    assert "Troponin (µg/L): not charted: 1 of its 2 values at a time that can be placed on the axis" in labs

@@ -40,6 +40,8 @@ class When:
     from_last: bool = False  # relative times: counted from that drug's last dose
     phrase: str | None = None  # relative times: the author's qualifier or range ("within", "about 3-4 d")
     as_stated: str | None = None  # relative times: the author's words
+    span: tuple[float, float] | None = None  # (fewest, most) days on the axis when not one day (4 months); day is
+    # its middle, where a chart places it
 
 
 Text = str | Missing | None
@@ -185,6 +187,7 @@ class AssessmentView:
     reaction: str | Coded | Missing  # Missing: the reaction has no term at all (the template shows a gap)
     onset_after_first_dose: Qty | None = None
     onset_worked_out: bool = False  # True: from the onset and the first dose (dates or relative times), not stated
+    onset_worked_text: str | None = None  # that interval as the assess module words it ("84.2 to 93.2 days")
     onset_after_last_dose: Qty | None = None
     dechallenge: str | None = None
     rechallenge: str | None = None
@@ -297,6 +300,7 @@ class CaseView:
     liver: tuple[str, ...] = ()  # derived findings: R ratio and pattern, Hy's law, CTCAE grade
     day_axis: str | None = None  # "Days after first anakinra dose", or "Date" for a date axis
     scale_note: str | None = None  # the y scale chosen for every chart of the case, and why
+    chart_notes: tuple[str, ...] = ()  # tests with values but no chart, and why
     baselines: tuple[str, ...] = ()  # tests already abnormal at or before the first suspect dose
     narrative: NarrativeView = field(default_factory=NarrativeView)
     issues: tuple[IssueView, ...] = ()

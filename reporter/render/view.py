@@ -16,7 +16,8 @@ from typing import Any
 
 from reporter.assess import labs as lab
 from reporter.assess import liver
-from reporter.assess.onset import Span
+from reporter.assess.onset import Interval, Span, quantity_days
+from reporter.casefile.model import Quantity
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.render.charts import Chart, Exposure, Marker, Point, Series, choose_scale, fmt_num, render_chart
@@ -46,7 +47,7 @@ from reporter.tables import ext, fhir_tables, system
 from reporter.validation import units as ucum_units
 
 Json = dict[str, Any]
-_DAYS_PER_UNIT = {"d": 1.0, "wk": 7.0, "h": 1 / 24, "min": 1 / 1440}
+Days = tuple[float, float]  # (fewest, most) days: a time in months or years has no fixed length
 _FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
@@ -294,41 +295,50 @@ class _Extractor:
         target = self._resolve({"reference": rel.drug_reference})
         name = ((self.substance_name(target) or self.drug_name(target)) if target else None) or "the drug"
         anchor = f"{'last' if rel.anchor == 'last-dose' else 'first'} {name.lower()} dose"
-        day = None
-        per_day = _DAYS_PER_UNIT.get(rel.unit)
-        if per_day is not None:
-            base = self._drug_day(target, rel.anchor)
-            if base is not None:
-                day = base + rel.value * per_day
+        days = self._offset_days(target, rel)
+        day, span = (None, None) if days is None else (sum(days) / 2, days if days[0] != days[1] else None)
         return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=self.index.key(rel.drug_reference),
-                    from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated)
+                    from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated, span=span)
 
-    def _drug_day(self, statement: Json, anchor: str, depth: int = 0) -> float | None:
-        """Where a drug's first (or last) dose sits on the day axis."""
+    def _offset_days(self, target: Json, rel: read.Relative, depth: int = 0) -> Days | None:
+        """The days on the axis a relative time covers: the drug's dose plus the offset, each a range when
+        given in months or years (28-31 days a month, 365-366 a year, as reporter/assess/onset.py counts)."""
+        offset = _unit_days(rel.value, rel.unit)
+        base = self._drug_span(target, rel.anchor, depth) if offset is not None else None
+        if base is None or offset is None:
+            return None
+        return (base[0] + offset[0], base[1] + offset[1])
+
+    def _drug_day(self, statement: Json, anchor: str) -> float | None:
+        """Where a drug's first (or last) dose sits on the day axis: the middle of its span."""
+        span = self._drug_span(statement, anchor)
+        return sum(span) / 2 if span else None
+
+    def _drug_span(self, statement: Json, anchor: str, depth: int = 0) -> Days | None:
+        """The days a drug's first (or last) dose may sit on, on the day axis."""
         if not statement or depth > 3:
             return None
         if anchor == "first-dose" and statement is self.anchor and getattr(self, "axis", None) == "day":
-            return 0.0
-        starts, stops = [], []
+            return (0.0, 0.0)
+        starts: list[Days] = []
+        stops: list[Days] = []
         for dosage in _l(statement.get("dosage")):
             period = _d(_d(_d(_d(dosage).get("timing")).get("repeat")).get("boundsPeriod"))
             for field, bucket in (("start", starts), ("end", stops)):
                 value = _s(period.get(field))
                 day = self._day_of_date(value) if value else None
-                if day is None and not value:
+                found: Days | None = (day, day) if day is not None else None
+                if found is None and not value:
                     for e in _l(_d(period.get(f"_{field}")).get("extension")):
                         rel = _relative(e)
-                        per_day = _DAYS_PER_UNIT.get(rel.unit) if rel else None
-                        if rel and per_day is not None:
+                        if rel:
                             other = self._resolve({"reference": rel.drug_reference})
-                            base = self._drug_day(other, rel.anchor, depth + 1)
-                            if base is not None:
-                                day = base + rel.value * per_day
-                if day is not None:
-                    bucket.append(day)
+                            found = self._offset_days(other, rel, depth + 1) or found
+                if found is not None:
+                    bucket.append(found)
         if anchor == "first-dose":
-            return min(starts) if starts else None
-        return max(stops) if stops else None
+            return (min(s[0] for s in starts), min(s[1] for s in starts)) if starts else None
+        return (max(s[0] for s in stops), max(s[1] for s in stops)) if stops else None
 
     def _day_of_date(self, value: str | None) -> float | None:
         origin = getattr(self, "origin", None) or self.anchor_date
@@ -694,16 +704,17 @@ class _Extractor:
                      _concept_text(c.get("assessment")) or "not stated")
                     for c in (_d(x) for x in _l(entity.get("causality"))))
                 first = _qty(_sub(interval, "afterFirstDose")) if interval else None
-                worked_out = False
-                if first is None and reaction and reaction.onset and reaction.onset.day is not None and statement:
-                    start = self._drug_day(statement, "first-dose")
-                    if start is not None:  # both on the day axis: dated to the day, or relative to a drug
-                        first, worked_out = Qty(reaction.onset.day - start, "d"), True
+                worked_out = None
+                onset = _span_of(reaction.onset) if reaction else None
+                start = self._drug_span(statement, "first-dose") if statement else None
+                if first is None and onset and start:  # both on the day axis: dated, or relative to a drug
+                    worked_out = Interval(onset[0] - start[1], onset[1] - start[0], "").text
                 out.append(AssessmentView(
                     drug=(self.drug_name(statement) if statement else None) or "unknown drug",
                     reaction=label,
                     onset_after_first_dose=first,
-                    onset_worked_out=worked_out,
+                    onset_worked_out=worked_out is not None,
+                    onset_worked_text=worked_out,
                     onset_after_last_dose=_qty(_sub(interval, "afterLastDose")) if interval else None,
                     dechallenge=dechallenge,
                     rechallenge=rechallenge,
@@ -826,7 +837,8 @@ class _Extractor:
             key = re.sub(r"[^a-z0-9]+", "-", f"{name} {unit}".lower()).strip("-") or f"lab{len(drawn)}"
             points = tuple(Point(r.when.day, r.value.value, r.value.comparator)
                            for r in placed if r.when and r.when.day is not None and r.value)
-            note = " ".join([*notes.get((name, unit), ()), *_left_out(series, charted, name, unit)])
+            note = " ".join([*notes.get((name, unit), ()), *_left_out(series, charted, name, unit),
+                             *_placed_in_span(placed)])
             drawn.append((key, Series(name, unit_text(unit), points, uln=highs[-1] if highs else None,
                                       lln=lows[-1] if lows else None), len(items) - len(placed), note))
         if not drawn:
@@ -849,6 +861,26 @@ class _Extractor:
                                   render_chart(chart(other, f"{key}-{other}"))))
         return figures, reason
 
+    def chart_gaps(self, rows: list[LabRow]) -> list[str]:
+        """Why a test with two or more numeric values has no chart (a single value is never charted): a page
+        that leaves such a chart out says so."""
+        series, _ = _chart_series(rows)
+        if not series:
+            return []
+        if self.axis_label() is None:
+            return ["No charts: the case has no time axis (no suspect drug's first dose dated to the day, no time "
+                    "relative to a drug, no full date)."]
+        charted = {k for k, items in series.items() if len(_placed(items)) >= 2}
+        out = []
+        for (name, unit), items in series.items():
+            if len(items) < 2 or (name, unit) in charted or any(n == name for n, _ in charted):
+                continue  # one value, charted, or named under the chart of its test (_left_out)
+            placed = len(_placed(items))
+            shown = f" ({unit_text(unit)})" if unit_text(unit) else ""
+            out.append(f"{name}{shown}: not charted: {placed} of its {len(items)} values at a time that can be "
+                       "placed on the axis (the table lists them all).")
+        return out
+
     def lab_points(self, rows: list[LabRow]) -> list[liver.LabPoint]:
         """The rows as liver.py's points, on the day axis (first dose of the first suspect drug)."""
         frame = "first:anchor"
@@ -857,8 +889,8 @@ class _Extractor:
             key = lab.analyte_key(row.test.code, row.test.text)
             if key is None:
                 continue
-            day = row.when.day if row.when else None
-            span = Span(day, day, frame) if day is not None else None
+            days = _span_of(row.when)
+            span = Span(days[0], days[1], frame) if days else None
             value = row.value.value if row.value else None
             points.append(liver.make_point(key, index, value, row.high, row.value.comparator if row.value else None,
                                            span, row.comments, None, row.result_text))
@@ -889,14 +921,14 @@ class _Extractor:
             f", CTCAE grade {peak.grade}" if peak.grade is not None else "")
         xuln = f" ({peak.xuln:.1f} × ULN{grade})" if peak.xuln is not None else " (no reference range)"
         lines.append(f"Peak {lab.analyte_label(enzyme)}: {fmt_num(peak.value.value)} {peak.value.unit}{xuln}{where}.")
-        onsets = [r.onset.day for r in reactions if r.onset and r.onset.day is not None]
-        not_before = Span(min(onsets), min(onsets), "first:anchor") if onsets else None
+        onsets = [s for s in (_span_of(r.onset) for r in reactions) if s]
+        not_before = Span(*min(onsets), "first:anchor") if onsets else None
         lines.append(liver.r_at_recognition(points, not_before=not_before).text + ".")
         lines.append(liver.hys_law(points).text + ".")
         if self.anchor is not None:
-            stop = self._drug_day(self.anchor, "last-dose")
+            stop = self._drug_span(self.anchor, "last-dose")
             if stop is not None:
-                lines.append(liver.normalisation(points, Span(stop, stop, "first:anchor"), enzyme).text + ".")
+                lines.append(liver.normalisation(points, Span(*stop, "first:anchor"), enzyme).text + ".")
         for r in reactions:
             if r.onset and r.onset.offset is not None and r.onset.anchor:
                 term = reaction_name(r)
@@ -930,6 +962,21 @@ class _Extractor:
         )
 
 
+def _unit_days(value: float, unit: str) -> Days | None:
+    """A relative time's days as (fewest, most), by the assess module's table (a month is 28-31 days)."""
+    try:
+        return quantity_days(Quantity(value=value, unit=unit))
+    except ValueError:
+        return None
+
+
+def _span_of(w: When | None) -> Days | None:
+    """The days on the axis a time covers: its span, or its day."""
+    if w is None or w.day is None:
+        return None
+    return w.span or (w.day, w.day)
+
+
 def _relative(extension_: Any) -> read.Relative | None:
     try:
         rel = read.relative_from_extension(_d(extension_))
@@ -946,6 +993,12 @@ _ANNOTATION = re.compile(r"\{[^{}]*\}")
 def _placed(items: list[LabRow]) -> list[LabRow]:
     """Rows a chart can place: a number on the case's time axis."""
     return [r for r in items if r.when and r.when.day is not None and r.value]
+
+
+def _placed_in_span(placed: list[LabRow]) -> list[str]:
+    """Values known only to a span of days (a time in months) are charted at its middle: said under the chart."""
+    spanned = [f"{_value_text(r)} ({_when_text(r.when)})" for r in placed if r.when and r.when.span]
+    return [f"Charted at the middle of the days it may fall on: {', '.join(spanned)}."] if spanned else []
 
 
 def _in_unit(row: LabRow, target: str) -> LabRow | None:
@@ -1056,9 +1109,11 @@ def _date_text(w: When | None) -> str:
 def _when_text(w: When) -> str:
     if w.date:
         return str(partial_date(w.date))
+    if w.span is not None:  # as reporter/assess words a span of days
+        return f"day {fmt_num(w.span[0])}-{fmt_num(w.span[1])}"
     if w.offset is not None:
         value = fmt_num(w.offset.value)
-        return f"day {value}" if w.offset.unit == "d" else f"{value} {w.offset.unit}"
+        return f"day {value}" if w.offset.unit == "d" else quantity_text(w.offset.value, w.offset.unit)
     return "an unknown time"
 
 
@@ -1121,6 +1176,7 @@ def case_view(bundle: Any, validation: Any = None, case: Any = None, checked: An
         labs=tuple(rows),
         figures=tuple(figures),
         scale_note=scale_note,
+        chart_notes=tuple(x.chart_gaps(rows)),
         baselines=tuple(x.baselines(rows)),
         liver=tuple(x.liver_findings(rows, reactions)),
         day_axis=x.axis_label(),
