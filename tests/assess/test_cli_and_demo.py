@@ -153,7 +153,8 @@ def test_report_works_out_the_onset_from_dates_when_not_stated(tmp_path) -> None
     data["drugs"][0]["reactions"][0].pop("onset_after_first_dose")
     view = case_view(load_bundle(write_case(tmp_path, data)))
     hepatitis = view.assessments[0]
-    assert (hepatitis.onset_after_first_dose.value, hepatitis.onset_worked_out) == (85, True)
+    assert hepatitis.onset_after_first_dose is None  # not stated: worked out from the dates, as a span of days
+    assert (hepatitis.onset_worked_out, hepatitis.onset_worked_text) == (True, "85 days")
     # stated intervals are shown as stated
     stated = case_view(demo_bundle(CASE1)).assessments[0]
     assert (stated.onset_after_first_dose.value, stated.onset_worked_out) == (20, False)
