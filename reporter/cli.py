@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from reporter.errors import ReporterError
+from reporter.errors import AlreadyStored, ReporterError
 
 
 class ReporterGroup(click.Group):
@@ -158,12 +158,14 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
                 kept = (Received(ReceivedFile(result.content, Path(file).name), report.index, report.report_dict())
                         if result.content is not None else None)
                 stored = case_store.save(report.bundle, author=f"reporter import {Path(file).name}",
-                                         reason=relation or f"E2B report received in {Path(file).name}",
+                                         reason=followup.stored_reason(report.bundle, relation, Path(file).name),
                                          audit=replace(cli_context(), subtype="import",
                                                        detail=f"reporter import {Path(file).name}"),
                                          received=kept)
                 click.echo(f"  stored as version {stored.version} ({stored.kind}) of Bundle/{stored.case_id}",
                            err=target is None)
+            except AlreadyStored as exc:  # the same report read again: nothing to add, nothing wrong
+                click.echo(f"  {exc}", err=True)
             except ReporterError as exc:
                 click.echo(f"  not stored: {exc}", err=True)
                 report.problems.append(str(exc))
@@ -880,6 +882,7 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
     from pathlib import Path
 
     from reporter import batch
+    from reporter.e2b import followup
     from reporter.fhir.build import dumps
 
     target = Path(out_dir) if out_dir else None
@@ -914,7 +917,7 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
                         from reporter.store.audit import cli_context
 
                         case_store.save(report.bundle, author=f"reporter batch import {Path(path).name}",
-                                        reason=f"E2B report received in {Path(path).name}",
+                                        reason=followup.stored_reason(report.bundle, None, Path(path).name),
                                         audit=replace(cli_context(), subtype="import",
                                                       detail=f"reporter batch import {Path(path).name}"))
                     except ReporterError as exc:

@@ -61,6 +61,10 @@ class StoreConflict(StoreError):
     """The write contradicts what is stored (case already exists, resource id taken, case nullified)."""
 
 
+class AlreadyStored(StoreConflict):
+    """A received report that is stored already (the same report of the same file): not stored again."""
+
+
 class PreconditionRequired(InputError):
     """A write that must name the version it replaces did not (HTTP 428)."""
 

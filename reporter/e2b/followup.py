@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reporter.fhir.read import ext_value, extensions
+from reporter.fhir.read import ext_value, extensions, most_recent
+from reporter.validation.rules import date_ceiling, date_floor
 
 Json = dict[str, Any]
 
@@ -32,14 +33,24 @@ def ids(bundle: Json) -> tuple[str | None, str | None, str | None]:
 
 
 def relation(new: Json, earlier: Iterable[tuple[str, Json]]) -> str | None:
-    """How `new` relates to earlier (label, Bundle) pairs: 'follow-up of ...', 'amendment of ...',
-    'nullification of ...', or None."""
+    """How `new` relates to earlier (label, Bundle) pairs, as the store will take it (a case is its C.1.1):
+    'follow-up of ...', 'amendment of ...', 'nullification of ...'; 'older than ...' when its C.1.5 comes before
+    the latest earlier report's (the store refuses it as the current version); another sender's report of the
+    same worldwide case (C.1.8.1), which is a case of its own; or None."""
     case_id, worldwide, kind = ids(new)
-    for label, old in earlier:
-        old_case, old_world, _ = ids(old)
-        keys = {k for k in (case_id, worldwide) if k}
-        if keys & {k for k in (old_case, old_world) if k}:
-            return f"{kind or 'follow-up'} of {old_world or old_case} ({label})"
+    pairs = list(earlier)
+    same = [(label, old) for label, old in pairs if case_id and ids(old)[0] == case_id]
+    if same:
+        label, old = same[-1]
+        new_date, old_date = most_recent(new), most_recent(old)
+        if new_date and old_date and (late := date_ceiling(new_date)) and (stored := date_floor(old_date)) \
+                and late < stored:
+            return f"older than {case_id} ({label}): its C.1.5 {new_date} comes before {old_date}"
+        return f"{kind or 'follow-up'} of {case_id} ({label})"
+    other = [(label, old) for label, old in pairs if worldwide and worldwide in ids(old)[:2]]
+    if other:
+        label = other[-1][0]
+        return f"another sender's report of the worldwide case {worldwide} ({label}): a case of its own"
     return None
 
 
@@ -56,3 +67,13 @@ def stored_bundles(directory: Path) -> list[tuple[str, Json]]:
         if isinstance(data, dict) and data.get("resourceType") == "Bundle" and data.get("entry"):
             found.append((path.name, data))
     return found
+
+
+def stored_reason(bundle: Json, related: str | None, file_name: str) -> str:
+    """The reason a stored version of a received report gives: the amendment's or nullification's own
+    (C.1.11.2), else how it relates to what was read before, else where it came from. Given the file name
+    first, an amendment's reason was lost (CIOMS box 25a printed the file name)."""
+    from reporter.store.repository import declared_kind
+
+    _, declared = declared_kind(bundle)
+    return declared or related or f"E2B report received in {file_name}"

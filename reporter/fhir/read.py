@@ -216,6 +216,11 @@ def ext_value(element: Json | None, key: str) -> Any:
     return value_of(extension(element, key))
 
 
+def most_recent(bundle: Json) -> str | None:
+    """C.1.5, the date of the most recent information for the case, of an ICSR Bundle."""
+    return datetime_at(extension(composition_of(bundle), "most_recent_date"), "valueDateTime")
+
+
 def datetime_at(holder: Json | None, field: str) -> str | None:
     """The date or date-time at `holder[field]` as the case holds it: with the time of day the builder put
     beside a day (a local time, whose zone was not stated; a birth time), else the element as it is."""

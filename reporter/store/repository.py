@@ -50,7 +50,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, defer, sessionmaker
 
-from reporter.errors import Gone, InputError, NotFound, StoreConflict, StoreError, VersionConflict
+from reporter.errors import AlreadyStored, Gone, InputError, NotFound, StoreConflict, StoreError, VersionConflict
 from reporter.fhir import received as received_fhir
 from reporter.store import audit as audit_trail
 from reporter.store import index as bundle_index
@@ -547,7 +547,32 @@ class CaseStore:
                 return self.create(bundle, author=author, reason=reason, audit=audit, received=received)
             except StoreConflict:  # created meanwhile by another writer: store as its next version
                 pass
+        self._refuse_repeat_or_older(cid, bundle, received)
         return self.update(cid, bundle, author=author, reason=reason, audit=audit, received=received)
+
+    def _refuse_repeat_or_older(self, cid: str, bundle: dict, received: Received | None) -> None:
+        """A received report stored before (the same report of the same file) is not stored again
+        (AlreadyStored); a report whose most recent information (C.1.5) is older than the stored version's is
+        older news, refused rather than made the current version (an initial report read after its
+        follow-up replaced the follow-up's facts with the older ones)."""
+        from reporter.fhir import read
+        from reporter.validation.rules import date_ceiling, date_floor
+
+        if received is not None:
+            with self.read_session() as session:
+                again = session.scalars(select(VersionImport.version).where(
+                    VersionImport.case_id == cid, VersionImport.message_id == received.file.sha256,
+                    VersionImport.report_index == received.report_index)).first()
+            if again is not None:
+                raise AlreadyStored(f"report {received.report_index} of {received.file.filename} is stored already, "
+                                    f"as version {again}: not stored again", location=f"Bundle/{cid}")
+        current = self.read(cid)
+        new, old = read.most_recent(bundle), read.most_recent(current.bundle)
+        if new and old and (late := date_ceiling(new)) and (stored := date_floor(old)) and late < stored:
+            raise StoreConflict(f"the report's most recent information ({new}, C.1.5) is older than that of the "
+                                f"stored version {current.version} ({old}): not stored over it",
+                                location="C.1.5", hint="an older report of a case is not its current version; "
+                                "import the reports in the order of their C.1.5 dates if the older one is wanted")
 
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
                reason: str | None = None, casefile: dict | None = None,
