@@ -505,3 +505,19 @@ def test_a_reaction_term_without_its_language_is_kept_and_said(schema_env: Path)
     assert report.ok and "E.i.1.1a" not in report.coverage.not_mapped
     assert bundle_to_case(report.bundle).reactions[0].verbatim == "Juckreiz"
     assert any(d.startswith("E.i.1.1a ") and "without its language" in d for d in report.deviations)
+
+
+def test_every_imported_report_validates(shared_dir: Path, schema_env: Path) -> None:
+    """What an import makes is a valid case: a time to the minute (an invalid FHIR dateTime) and a study
+    registration's withheld country (read as the country None) made `validate` refuse imported reports."""
+    from reporter.validation import validate_bundle
+
+    files = [p for p in _examples(shared_dir) if "negative" not in p.parts]
+    files += sorted((Path(__file__).parent / "e2b" / "inputs").glob("*.xml"))
+    found = {}
+    for path in files:
+        for report in importer.import_file(path).reports:
+            if report.ok:
+                found[f"{path.name} {report.index}"] = [
+                    f"{i.code} {i.location}" for i in validate_bundle(report.bundle).errors]
+    assert len(found) >= 12 and not any(found.values()), {k: v for k, v in found.items() if v}

@@ -133,7 +133,8 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
         url = node["url"]
         if url.__class__ is not str:
             continue
-        if url in country_urls and not (isinstance(node.get("valueCode"), str) and node["valueCode"] in countries):
+        if url in country_urls and (node.get("valueCode") is not None or not node.get("extension")) and not (
+                isinstance(node.get("valueCode"), str) and node["valueCode"] in countries):  # else: why it is absent
             error("TERM-COUNTRY", f"{at(i)}.valueCode", f"{node.get('valueCode')!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
         elif url == translation_url:
