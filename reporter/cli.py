@@ -106,7 +106,8 @@ def ack_command(file: str, fmt: str, out: str | None) -> None:
 def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
     """Import an E2B(R3) batch: one ICSR Bundle per report. Bad reports are listed, good ones kept.
 
-    Exit code 0 when every report was imported, 1 when some were rejected, 2 when none could be read."""
+    Exit code 0 when every report was imported as a valid case, 1 when some were rejected or do not validate
+    (the errors are listed), 2 when none could be read."""
     import json
     import re
     from dataclasses import replace
@@ -115,8 +116,10 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
     from reporter.e2b import followup
     from reporter.e2b.importer import import_file
     from reporter.fhir.build import dumps
+    from reporter.validation import validate_bundle
 
     result = import_file(file)
+    invalid_cases = 0
     target = Path(out_dir) if out_dir else None
     earlier = followup.stored_bundles(target) if target else []
     case_store = None
@@ -148,6 +151,10 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
             click.echo(f"  warning: {text}", err=True)
         for line in cover.lines() if cover else []:  # nothing silent: what the model does not hold
             click.echo(f"  not mapped: {line}", err=True)
+        invalid = validate_bundle(report.bundle).errors  # what `validate` and `e2b` will refuse, said now
+        for issue in invalid:
+            click.echo(f"  invalid: {issue.code} {issue.location}: {issue.message}", err=True)
+        invalid_cases += bool(invalid)
         if case_store is not None:
             try:
                 from reporter.fhir.received import ReceivedFile
@@ -177,9 +184,12 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
         earlier.append((f"report {report.index} of this batch", report.bundle))
     if case_store is not None:
         case_store.dispose()
+    if invalid_cases:
+        click.echo(f"{invalid_cases} imported case(s) do not validate: `reporter validate` and `reporter e2b` refuse "
+                   "them until they are corrected", err=True)
     if not any(r.ok for r in result.reports):
         sys.exit(2)
-    if not all(r.ok and not r.problems for r in result.reports):
+    if invalid_cases or not all(r.ok and not r.problems for r in result.reports):
         sys.exit(1)
 
 

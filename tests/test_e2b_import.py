@@ -521,3 +521,21 @@ def test_every_imported_report_validates(shared_dir: Path, schema_env: Path) -> 
                 found[f"{path.name} {report.index}"] = [
                     f"{i.code} {i.location}" for i in validate_bundle(report.bundle).errors]
     assert len(found) >= 12 and not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+def test_the_import_lists_what_validation_will_refuse(schema_env: Path, tmp_path: Path) -> None:
+    """A country code in lower case passes the XSD and the E2B rules, but not validation (ISO 3166 codes are
+    upper case): the import lists it and exits 1, instead of a clean import that `e2b` then refuses."""
+    from reporter.e2b.export import export_bundles
+    from reporter.inputs import load_bundle
+    from tests.helpers import CASE1
+
+    doc = etree.fromstring(export_bundles([load_bundle(CASE1)], schema_dir=schema_env).xml)
+    codes = doc.xpath("//*[@codeSystem='1.0.3166.1.2.2']", namespaces={"h": HL7})
+    assert codes
+    codes[0].set("code", codes[0].get("code").lower())
+    path = tmp_path / "lower.xml"
+    path.write_bytes(etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
+    result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "invalid: TERM-COUNTRY" in result.output and "1 imported case(s) do not validate" in result.output

@@ -10,6 +10,7 @@ mapped, by element (coverage); departures from ICH the receiver accepts (warning
 from __future__ import annotations
 
 import copy
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,13 +153,17 @@ def _import_message(report: ImportedReport, batch: etree._Element, message: etre
     report.coverage = coverage.measure(message, reader.used + header_used, labels)
     report.coverage.placeholders = set(reader.not_received)
     tick("coverage")
-    report.deviations = received_deviations(message, bundle) + [
-        f"{number} (case {report.index}): {text}" for number, text in reader.deviations]
+    # the receiver's rules see this report alone (case 1): said with its place in the batch
+    report.deviations = [_CASE_ONE.sub(f"(case {report.index}", text) for text in received_deviations(message, bundle)]
+    report.deviations += [f"{number} (case {report.index}): {text}" for number, text in reader.deviations]
     tick("rules")
     report.coverage.deviating = {text.split(" ", 1)[0] for text in report.deviations}
     report.notes = [f"{number} not received in a form the case model holds: recorded as not known (the case "
                     "is not ready to submit until someone supplies it)" for number in reader.not_received
                     if number in PLACEHOLDER_NOTES]
+
+
+_CASE_ONE = re.compile(r"\(case 1(?=[,)])")
 
 
 def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
@@ -182,8 +187,8 @@ def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
     kept = {(i.code, i.location) for i in kept_issues if i.severity == "error"}
     return [f"{location}: accepted by {profile.title} although the ICH table does not allow it ({code})"
             if (code, location) not in kept else
-            f"{location}: the received report breaks an ICH rule ({message}); the case keeps what it says and "
-            "an export writes what ICH allows"
+            f"{location}: the received report breaks an ICH rule ({message}); the case keeps what it says, and an "
+            "export writes what ICH allows where it can, or is refused until the case is corrected"
             for code, location, message in sorted(plain)]
 
 
