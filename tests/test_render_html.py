@@ -284,3 +284,17 @@ def test_a_value_in_an_equivalent_unit_is_charted_and_one_that_does_not_convert_
         "18.5", "34.2", "52.7"]
     assert "52.7\u00a0µg/mL is charted as 52.7\u00a0mg/L." in figure.caption
     assert "Not charted: 30\u00a0µmol/L (the unit does not convert to mg/L; see the table)." in figure.caption
+
+
+def test_a_mass_and_a_substance_concentration_of_one_analyte_share_its_chart() -> None:
+    """Published cases give creatinine in mg/dL beside umol/L: converted through its molar mass (113.12 g/mol),
+    so the recovery charted in umol/L is not left off the mg/dL chart as 'does not convert'."""
+    data = _case1_with()
+    days = [t["date"] for t in data["tests"] if t["name"] == "ALT"]
+    for day, value, unit, loinc in zip(days, (1.1, 3.2, 97.0), ("mg/dL", "mg/dL", "umol/L"),
+                                       ("2160-0", "2160-0", "14682-9"), strict=True):
+        data["tests"].append({"name": "Creatinine", "loinc": loinc, "date": day, "value": value, "unit": unit})
+    view = case_view(_bundle_of(data))
+    figure = next(f for f in view.figures if f.key.startswith("creatinine"))
+    assert "97\u00a0µmol/L is charted as 1.097\u00a0mg/dL." in figure.caption
+    assert "Not charted" not in figure.caption

@@ -1009,16 +1009,32 @@ def _in_unit(row: LabRow, target: str) -> LabRow | None:
     unit = row.value.unit
     if _ANNOTATION.findall(unit) != _ANNOTATION.findall(target):
         return None
-    value = ucum_units.convert(row.value.value, unit, target)
+    molar_mass = _molar_mass(row.test)
+
+    def converted(number: float, source: str) -> float | None:
+        """UCUM's conversion; a mass to a substance concentration (or back) through the analyte's molar mass,
+        as published cases give bilirubin in mg/dL beside umol/L."""
+        found = ucum_units.convert(number, source, target)
+        if found is None and molar_mass:
+            found = ucum_units.convert_molar(number, source, target, molar_mass)
+        return found
+
+    value = converted(row.value.value, unit)
     if value is None:
         return None
     range_unit = row.unit or unit
 
     def limit(bound: float | None) -> float | None:
-        return ucum_units.convert(bound, range_unit, target) if bound is not None else None
+        return converted(bound, range_unit) if bound is not None else None
 
     return dataclasses.replace(row, value=Qty(value, target, row.value.comparator), low=limit(row.low),
                                high=limit(row.high), unit=target)
+
+
+def _molar_mass(test: Coded) -> float | None:
+    """The molar mass (g/mol) of a LOINC-coded analyte, from the plausibility table (bilirubin, creatinine...)."""
+    spec = (ucum_units.table().get("loinc") or {}).get(test.code or "") if test.system == "LOINC" else None
+    return float(spec["molar_mass"]) if spec and spec.get("molar_mass") else None
 
 
 def _chart_unit(items: list[LabRow]) -> str:
