@@ -99,7 +99,9 @@ def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
     return transmission.transmission(read.composition_of(bundle) or {}) or {}
 
 
-def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
+def message(ctx: Ctx, batch: Node, creation: str, sender: str, own_receivers: bool = True) -> Node:
+    """One report. `own_receivers`: an imported case's message receiver (N.2.r.3) as received; False in a batch
+    of cases received for different batch receivers, which goes to the profile's (N.1.4 and N.2.r.3 agree)."""
     comp = ctx.composition
     case_id = identifier_value(comp.get("identifier"), "safety_report_id")
     if not case_id:
@@ -117,7 +119,7 @@ def message(ctx: Ctx, batch: Node, creation: str, sender: str) -> Node:
     device = wrap(msg, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
     original = original_ids(ctx.bundle, ctx.receiver)
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.12",
-         extension=original.get("messageReceiver") or ctx.receiver.message_receiver)
+         extension=(original.get("messageReceiver") if own_receivers else None) or ctx.receiver.message_receiver)
     device = wrap(msg, "sender", "SND", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.11", extension=original.get("messageSender") or sender)
     act = el(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
@@ -175,16 +177,17 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
     leaf(batch, "responseModeCode", code="D")
     leaf(batch, "interactionId", root=INTERACTION, extension="MCCI_IN200100UV01")
     leaf(batch, "name", code="1", codeSystem="2.16.840.1.113883.3.989.2.1.1.1", displayName="ichicsr")
-    for n, bundle in enumerate(bundles, 1):
+    for bundle in bundles:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise E2BError("input is not a FHIR Bundle", location="resourceType")
+    originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
+    for n, bundle in enumerate(bundles, 1):
         _refuse_forbidden_text(bundle)
         ctx = Ctx(bundle=bundle, receiver=profile)
-        message(ctx, batch, creation, sender)
+        message(ctx, batch, creation, sender, own_receivers=len(originals) <= 1)
         if not_sent is not None:
             not_sent += [(n, number, None) for number in ctx.not_sent]
             not_sent += [(n, number, what) for number, what in ctx.unplaced]
-    originals = {original_ids(b, profile).get("batchReceiver") for b in bundles} - {None}
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = wrap(batch, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)

@@ -274,3 +274,28 @@ def test_a_dose_form_code_is_written_with_its_list(receiver, e2b_schema_dir):
                          schema_dir=e2b_schema_dir).xml
     [form] = etree.fromstring(xml).xpath("//h:kindOfProduct/h:formCode", namespaces={"h": "urn:hl7-org:v3"})
     assert (form.get("code"), form.get("codeSystem")) == ("10221000", "0.4.0.127.0.16.1.1.2.1")
+
+
+def test_cases_received_for_different_receivers_go_to_one_in_a_batch(e2b_schema_dir):
+    """Two imported cases, received for PMDA and for MFDS, exported together to ICH: the batch receiver (N.1.4)
+    falls back to the profile's, and so does each message receiver (N.2.r.3); they were kept as received, and
+    the batch named one receiver while its messages named others."""
+    from reporter.e2b import importer, xmlsafe
+    from reporter.inputs import load_bundle
+
+    ns = {"h": "urn:hl7-org:v3"}
+    bundles = []
+    for path, receiver in ((EXAMPLES / "case1-anakinra-hepatitis.yaml", "PMDA"),
+                           (EXAMPLES / "case2-anakinra-transaminitis.yaml", "MFDS")):
+        doc = etree.fromstring(export_bundles([load_bundle(path)], receiver_name="ich").xml)
+        for node in doc.xpath("h:receiver/h:device/h:id | h:PORR_IN049016UV/h:receiver/h:device/h:id",
+                              namespaces=ns):
+            node.set("extension", receiver)
+        [report] = importer.import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "x.xml")).reports
+        bundles.append(report.bundle)
+    together = etree.fromstring(export_bundles(bundles, receiver_name="ich", schema_dir=e2b_schema_dir).xml)
+    batch = together.xpath("h:receiver/h:device/h:id/@extension", namespaces=ns)
+    messages = together.xpath("h:PORR_IN049016UV/h:receiver/h:device/h:id/@extension", namespaces=ns)
+    assert len(messages) == 2 and set(messages) == set(batch) and batch != ["PMDA"]
+    alone = etree.fromstring(export_bundles(bundles[:1], receiver_name="ich").xml)  # one: kept as received
+    assert alone.xpath("h:PORR_IN049016UV/h:receiver/h:device/h:id/@extension", namespaces=ns) == ["PMDA"]
