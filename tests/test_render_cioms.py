@@ -277,3 +277,17 @@ def test_a_case_without_a_parent_has_no_parent_section() -> None:
 
     html = render_html(case_view(demo_bundle(CASE)))
     assert 'id="parent"' not in html and "Parent:" not in build_form(case_view(demo_bundle(CASE))).history.text
+
+
+def test_a_criterion_not_known_ticks_no_box() -> None:
+    """'Results in death: not known' (E.i.3.2a sent as NI) ticked PATIENT DIED, a fact the case does not hold."""
+    from reporter.casefile.model import CaseFile
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["reactions"][0]["seriousness"] = {"death": {"absent": "no-information"}, "hospitalisation": True}
+    form = build_form(case_view(build_bundle(CaseFile.model_validate(data))))
+    assert form.checks["hospitalisation"] and not form.checks["died"]
+    data["reactions"][0]["seriousness"] = {"death": True}
+    data["reactions"][0]["outcome"] = "fatal"
+    assert build_form(case_view(build_bundle(CaseFile.model_validate(data)))).checks["died"]

@@ -434,7 +434,9 @@ def _parent_line(parent: ParentView) -> str:
 def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsForm:
     h, p = case.header, case.patient
     suspects = case.suspect_drugs
-    criteria = {c for r in case.reactions for c in r.criteria} | set(h.criteria)
+    # a criterion the case holds as not known ("Results in death: not known") ticks no box
+    criteria = {c for c in {c for r in case.reactions for c in r.criteria} | set(h.criteria)
+                if not c.endswith(": not known")}
     checks = {
         "died": any("death" in c.lower() for c in criteria),
         "hospitalisation": any("hospital" in c.lower() for c in criteria),
