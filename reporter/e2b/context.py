@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ class Ctx:
     not_sent: list[str] = field(init=False, default_factory=list)
     # (element, what): times the case holds in a form E2B has no element for (relative to a drug where E2B
     # takes a date): not sent, and said
-    unplaced: list[tuple[str, str]] = field(init=False, default_factory=list)
+    unplaced: list[tuple[str, str, str | None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.index = read.BundleIndex(self.bundle)
@@ -53,9 +54,11 @@ class Ctx:
         return found
 
 
-    def relative_unplaced(self, number: str, what: str, holder: Json | None, field: str | None = None) -> None:
+    def relative_unplaced(self, number: str, what: str, holder: Json | None, field: str | None = None,
+                          place: Callable[[], str] | None = None) -> None:
         """Note a time held relative to a drug where E2B takes a date (`holder`: the primitive's parent, or the
-        date-valued extension when `field` is None)."""
+        date-valued extension when `field` is None; `place`: its block in the case, e.g. 'drug 2, dosage 1', so
+        that the note names the case-file field and line)."""
         relative = read.relative_time(holder, field)
         if relative is None:
             return
@@ -64,7 +67,7 @@ class Ctx:
         statement = self.index.resolve(relative.drug_reference)
         said = describe_relative(relative, self.index.drug_name(statement) if statement else None)
         self.unplaced.append((number, f"{what} is held as a time relative to a drug ({said}), and E2B takes a "
-                                      "date there"))
+                                      "date there", place() if place else None))
 
     def allows_null_flavor(self, number: str, flavor: str) -> bool:
         """Whether the receiver takes this null flavor on an element: ICH's list, or a deviation its rule sets

@@ -39,6 +39,8 @@ from reporter.limits import forbidden_text
 from reporter.validation.report import Issue
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
+# (case number, E2B element, what is not sent or None for a regional element, its block: 'drug 2, dosage 1')
+NotSent = tuple[int, str, str | None, str | None]
 INTERACTION = "2.16.840.1.113883.1.6"
 
 
@@ -154,7 +156,7 @@ def _refuse_forbidden_text(bundle: Json) -> None:
 
 def write_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, batch_id: str | None = None,
                 creation_time: dt.datetime | None = None,
-                not_sent: list[tuple[int, str, str | None]] | None = None) -> tuple[bytes, Receiver]:
+                not_sent: list[NotSent] | None = None) -> tuple[bytes, Receiver]:
     """The batch document for one or more Bundles, as the bytes of the output (not yet checked). `not_sent`
     gets (case number, E2B element, None) for each regional element a case holds that the receiver does not take,
     and (case number, E2B element, what) for each time it holds in a form E2B has no element for."""
@@ -166,7 +168,7 @@ def write_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
 
 def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: str | None,
                  creation_time: dt.datetime | None,
-                 not_sent: list[tuple[int, str, str | None]] | None = None) -> tuple[bytes, Receiver]:
+                 not_sent: list[NotSent] | None = None) -> tuple[bytes, Receiver]:
     profile = choose_receiver(bundles, receiver_name)
     creation = now_ts(creation_time)
     sender = sender_id(bundles)
@@ -186,8 +188,8 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
         ctx = Ctx(bundle=bundle, receiver=profile)
         message(ctx, batch, creation, sender, own_receivers=len(originals) <= 1)
         if not_sent is not None:
-            not_sent += [(n, number, None) for number in ctx.not_sent]
-            not_sent += [(n, number, what) for number, what in ctx.unplaced]
+            not_sent += [(n, number, None, None) for number in ctx.not_sent]
+            not_sent += [(n, number, what, place) for number, what, place in ctx.unplaced]
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = wrap(batch, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
@@ -196,11 +198,13 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
     return xmlw.to_bytes(batch), profile
 
 
-def _not_sent_issue(n: int, number: str, profile: Receiver, what: str | None = None) -> Issue:
+def _not_sent_issue(n: int, number: str, profile: Receiver, what: str | None = None,
+                    place: str | None = None) -> Issue:
     """What the case holds that the receiver's profile has no place for (another region's element), or that
     E2B has no element for in the form the case holds it (`what`: a time relative to a drug)."""
     if what is not None:
-        return e2b_issue("information", "E2B-NOT-SENT", f"{number} (case {n})", f"{what}: not sent",
+        return e2b_issue("information", "E2B-NOT-SENT", f"{number} (case {n}{f', {place}' if place else ''})",
+                         f"{what}: not sent",
                          "say it in the case narrative (H.1), which E2B carries as written")
     places = [name for name in receiver_names() if receiver(name).regional_element(number)]
     element = dictionary().elements.get(number)
@@ -256,13 +260,13 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
     """Bundles -> checked E2B batch: the library face of `reporter e2b`. The cycle collector is paused for the
     checks as for the writer: the rules' indexes (dicts and lists of nodes) hold no cycles either, and are
     freed as soon as the check is done (3-4% of the export's time)."""
-    not_sent: list[tuple[int, str, str | None]] = []
+    not_sent: list[NotSent] = []
     xml, profile = write_batch(bundles, receiver_name=receiver_name, batch_id=batch_id, creation_time=creation_time,
                                not_sent=not_sent)
     with collector_paused():
         batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
         check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
-    check.issues.extend(_not_sent_issue(n, number, profile, what) for n, number, what in not_sent)
+    check.issues.extend(_not_sent_issue(n, number, profile, what, place) for n, number, what, place in not_sent)
     return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 

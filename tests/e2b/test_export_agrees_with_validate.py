@@ -92,3 +92,11 @@ def test_validation_errors_name_the_input_among_several():
     found = validation_errors([good, bad], None, ["good.json", "bad.json"])
     assert [i.code for i in found] == [i.code for i in validate_bundle(bad).errors] == ["BUNDLE-REFERENCE"]
     assert found[0].location.startswith("bad.json: Bundle.entry[")
+
+
+def test_what_e2b_cannot_carry_names_its_case_file_field(tmp_path):
+    """A dosage's stop held relative to a drug has no E2B element: the note names the drug, the dosage and the
+    case-file field with its line (it named the whole 'drugs' list, at its first line)."""
+    exported = _cli("e2b", str(CASE1), "-o", str(tmp_path / "case1.xml"), "--receiver", "ich")
+    line = next(x for x in exported.stderr.splitlines() if "E2B-NOT-SENT" in x and "G.k.4.r.5" in x)
+    assert "G.k.4.r.5 (case 1, drug 1, dosage 1) <- drugs[0].dosages[0].stop (line " in line

@@ -83,7 +83,8 @@ def reaction_time(ctx: Ctx, obs: Node, event: Json) -> None:
     end_nf = read.absent_reason(end_ext) if end_ext else None
     if end is None and end_ext is not None:
         ctx.relative_unplaced("E.i.5", f"the end of reaction {(event.get('event') or {}).get('text') or ''!r}",
-                              end_ext)
+                              end_ext, place=lambda: "reaction " + str(next(
+                                  i for i, e in enumerate(ctx.index.section("reactions"), 1) if e is event)))
     duration = next((e.get("valueDuration") for e in date_exts if e.get("url") == read.ext("event_duration")),
                     None)
     allowed = {"MSK", "ASKU", "NASK"}

@@ -280,6 +280,13 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json, statement: Json) -> None:
                 leaf(value, "originalText", text=text)
 
 
+def dosage_place(ctx: Ctx, statement: Json, dosage: Json) -> str:
+    """'drug k, dosage r': where a dosage stands among the case's drugs and the drug's dosages."""
+    k = next(i for i, s in enumerate(ctx.index.section("drugs"), 1) if s is statement)
+    r = next(i for i, d in enumerate(statement.get("dosage") or [], 1) if d is dosage)
+    return f"drug {k}, dosage {r}"
+
+
 def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
     """G.k.4.r.2-6: the dosage's interval and dates (a start or stop held relative to a drug has no place in
     E2B, which takes dates: said, Ctx.relative_unplaced)."""
@@ -288,7 +295,8 @@ def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
     start, end = read.datetime_at(bounds, "start"), read.datetime_at(bounds, "end")
     for number, key, what in (("G.k.4.r.4", "start", "start"), ("G.k.4.r.5", "end", "end")):
         if bounds.get(key) is None:
-            ctx.relative_unplaced(number, f"the {what} of a dosage of {ctx.index.drug_name(statement)}", bounds, key)
+            ctx.relative_unplaced(number, f"the {what} of a dosage of {ctx.index.drug_name(statement)}", bounds, key,
+                                  lambda: dosage_place(ctx, statement, dosage))
     start_nf = read.primitive_absent(bounds, "start")
     end_nf = read.primitive_absent(bounds, "end")
     allowed = {"MSK", "ASKU", "NASK"}
