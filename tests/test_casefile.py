@@ -147,3 +147,15 @@ def test_structured_garbage_gets_located_errors(data):
         assert exc.problems and all(where and message for where, message in exc.problems)
     except InputError:
         pass
+
+
+@pytest.mark.parametrize(("field", "written", "said"), [
+    ("weight_kg", "165 lb", "'165 lb': give it in kg (74.8 kg)"),
+    ("height_cm", "5 ft", "'5 ft': give it in cm (152.4 cm)"),
+    ("height_cm", "70 inches", "'70 inches': give it in cm (177.8 cm)"),
+])
+def test_an_imperial_weight_or_height_is_refused_with_its_metric_value(field, written, said):
+    """Published US cases give '165 lb': the error said only 'Input should be a valid number'."""
+    with pytest.raises(CaseFileError) as info:
+        parse_case(MINIMAL + f"patient: {{initials: AB, {field}: '{written}'}}\n")
+    assert (f"patient.{field} (line 3)", said) in info.value.problems

@@ -67,6 +67,30 @@ PartialDate = Annotated[
 ]
 
 
+_IMPERIAL = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<u>lbs?|pounds?|in|inch(?:es)?|ft|feet|foot)\.?\s*$", re.I)
+_TO_METRIC = {"lb": (0.45359237, "kg"), "pound": (0.45359237, "kg"), "in": (2.54, "cm"), "inch": (2.54, "cm"),
+              "ft": (30.48, "cm"), "feet": (30.48, "cm"), "foot": (30.48, "cm")}
+
+
+def _metric_only(metric: str):
+    """Weight is in kilograms and height in centimetres (E2B D.3/D.4): a US case report's '165 lb' is refused
+    with the metric value to give, rather than with a bare 'not a number'."""
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and (m := _IMPERIAL.match(value)):
+            unit = m.group("u").lower().rstrip(".")
+            unit = "inch" if unit.startswith("inch") else unit.rstrip("s") if unit != "feet" else unit
+            factor, target = _TO_METRIC.get(unit, (None, None))
+            if factor and target == metric:
+                converted = float(m.group("n")) * factor
+                raise ValueError(f"{value.strip()!r}: give it in {metric} ({converted:.1f} {metric})")
+        return value
+    return check
+
+
+Kilograms = Annotated[float, BeforeValidator(_metric_only("kg"))]
+Centimetres = Annotated[float, BeforeValidator(_metric_only("cm"))]
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
@@ -341,8 +365,8 @@ class Parent(Model):
     birth_date: DateOrAbsent | None = Field(None, description="D.10.2.1")
     age: Quantity | None = Field(None, description="D.10.2.2 (unit a)")
     last_menstrual_period: PartialDate | Absent | None = Field(None, description="D.10.3")
-    weight_kg: float | None = Field(None, description="D.10.4")
-    height_cm: float | None = Field(None, description="D.10.5")
+    weight_kg: Kilograms | None = Field(None, description="D.10.4")
+    height_cm: Centimetres | None = Field(None, description="D.10.5")
     sex: Literal["male", "female"] | Absent | None = Field(None, description="D.10.6")
     medical_history: list[HistoryItem] = Field(default_factory=list, description="D.10.7.1.r")
     history_text: str | None = Field(None, description="D.10.7.2")
@@ -362,8 +386,8 @@ class Patient(Model):
     age_at_onset: Quantity | None = Field(None, description="D.2.2a/b (unit a, mo, wk, d, h or {decade}).")
     gestation_at_onset: Quantity | None = Field(None, description="D.2.2.1a/b")
     age_group: AgeGroup | None = Field(None, description="D.2.3")
-    weight_kg: float | None = Field(None, description="D.3")
-    height_cm: float | None = Field(None, description="D.4")
+    weight_kg: Kilograms | None = Field(None, description="D.3")
+    height_cm: Centimetres | None = Field(None, description="D.4")
     last_menstrual_period: PartialDate | Absent | None = Field(None, description="D.6")
     medical_history: list[HistoryItem] = Field(default_factory=list, description="D.7.1.r")
     history_text: str | Absent | None = Field(None, description="D.7.2 text for relevant medical history.")
