@@ -930,6 +930,8 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
                                         reason=followup.stored_reason(report.bundle, None, Path(path).name),
                                         audit=replace(cli_context(), subtype="import",
                                                       detail=f"reporter batch import {Path(path).name}"))
+                    except AlreadyStored as exc:  # read before: nothing to add, nothing wrong
+                        click.echo(f"{path}: report {report.index} ({name}): {exc}", err=True)
                     except ReporterError as exc:
                         rejected += 1
                         click.echo(f"{path}: report {report.index} ({name}): not stored: {exc}", err=True)

@@ -135,3 +135,16 @@ def test_the_import_says_how_a_report_relates_as_the_store_takes_it():
         f"older than {initial['case_id']} (b.json): its C.1.5 2023-09-04 comes before 2023-10-02")
     assert relation(bundle["other"], [("a.json", bundle["initial"])]) == (
         f"another sender's report of the worldwide case {initial['case_id']} (a.json): a case of its own")
+
+
+def test_the_same_report_re_sent_in_another_batch_is_not_stored_again(tmp_path, monkeypatch):
+    """Another export of the same case (a new batch id and creation time, so other bytes) says nothing new: not a
+    follow-up version of itself; a report that changes a fact is one."""
+    initial = load_example()
+    changed = mutated(initial)
+    changed["report"]["most_recent"] = "2023-10-02"
+    results, history = _imported(tmp_path, monkeypatch, ("first.xml", initial), ("again.xml", initial),
+                                 ("changed.xml", changed))
+    assert [r.exit_code for r in results] == [0, 0, 0]
+    assert "says what the stored version 1 says: not stored again" in results[1].output
+    assert sorted((v.version, v.kind) for v in history) == [(1, "initial"), (2, "follow-up")]

@@ -301,6 +301,18 @@ def case_id_for(system: str, key: str) -> str:
     return str(uuid.uuid5(CASE_NAMESPACE, f"{system}|{key}"))
 
 
+def _same_case(bundle: dict, stored: dict) -> bool:
+    """Whether two Bundles hold the same case (as the case model reads them; ids, transmission and the received
+    message aside); False when either cannot be read as a case."""
+    from reporter.fhir.to_case import bundle_to_case
+
+    try:
+        a, b = bundle_to_case(bundle), bundle_to_case(stored)
+    except Exception:  # a Bundle the case model cannot read is not known to be the same
+        return False
+    return a.model_dump(mode="json", exclude_none=True) == b.model_dump(mode="json", exclude_none=True)
+
+
 def declared_kind(bundle: dict) -> tuple[str | None, str | None]:
     """Nullification/amendment (C.1.11.1) and its reason (C.1.11.2) as declared in the Composition."""
     comp = bundle_index.composition(bundle) or {}
@@ -573,6 +585,10 @@ class CaseStore:
                                 f"stored version {current.version} ({old}): not stored over it",
                                 location="C.1.5", hint="an older report of a case is not its current version; "
                                 "import the reports in the order of their C.1.5 dates if the older one is wanted")
+        if _same_case(bundle, current.bundle):  # the report re-sent in another batch, or read again
+            what = f"report {received.report_index} of {received.file.filename}" if received else "the report"
+            raise AlreadyStored(f"{what} says what the stored version {current.version} says: not stored again",
+                                location=f"Bundle/{cid}")
 
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
                reason: str | None = None, casefile: dict | None = None,
