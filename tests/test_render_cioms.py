@@ -291,3 +291,17 @@ def test_a_criterion_not_known_ticks_no_box() -> None:
     data["reactions"][0]["seriousness"] = {"death": True}
     data["reactions"][0]["outcome"] = "fatal"
     assert build_form(case_view(build_bundle(CaseFile.model_validate(data)))).checks["died"]
+
+
+def test_a_narrative_longer_than_e2b_takes_is_cut_on_the_form_and_said() -> None:
+    """A 17 MB narrative ran WeasyPrint past 1,500 pages (and past the client): the form takes at most E2B's
+    H.1 length and says how much more there is; the HTML report keeps it whole."""
+    from reporter.casefile.model import CaseFile
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["narrative"]["text"] = "word " * 60000  # 300,000 characters
+    form = build_form(case_view(build_bundle(CaseFile.model_validate(data))))
+    text = " ".join(str(v) for v in vars(form).values())
+    assert "[... 199999 more characters: the full text is in the HTML report]" in text
+    assert len(text) < 200000

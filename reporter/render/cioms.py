@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+from reporter.limits import limit
 from reporter.render import env as f
 from reporter.render.charts import fmt_num
 from reporter.render.model import (
@@ -357,13 +358,13 @@ def describe_reactions(case: CaseView) -> str:
         parts.append("Relevant tests:\n" + "\n".join(tests))
     narrative = case.narrative.text
     if isinstance(narrative, str) and narrative:
-        parts.append("Narrative: " + narrative.strip())
+        parts.append("Narrative: " + _bounded(narrative.strip()))
     if case.narrative.reporter_comments:
-        parts.append("Reporter's comments: " + case.narrative.reporter_comments.strip())
+        parts.append("Reporter's comments: " + _bounded(case.narrative.reporter_comments.strip()))
     if case.narrative.sender_diagnoses:
         parts.append("Sender's diagnosis: " + "; ".join(plain(d) for d in case.narrative.sender_diagnoses))
     if case.narrative.sender_comments:
-        parts.append("Sender's comments: " + case.narrative.sender_comments.strip())
+        parts.append("Sender's comments: " + _bounded(case.narrative.sender_comments.strip()))
     return "\n".join(parts) or "UNK"
 
 
@@ -429,6 +430,14 @@ def _parent_line(parent: ParentView) -> str:
         ("weight", parent.weight), ("height", parent.height)) if value]
     history = _history_lines(parent)
     return "Parent: " + ", ".join(facts) + (f". History: {'; '.join(history).rstrip('.')}" if history else "") + "."
+
+
+def _bounded(text: str) -> str:
+    """A free text as the form takes it: at most cioms_text_chars (E2B's H.1 maximum), the rest said, not set."""
+    most = limit("cioms_text_chars")
+    if len(text) <= most:
+        return text
+    return f"{text[:most]} [... {len(text) - most} more characters: the full text is in the HTML report]"
 
 
 def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsForm:

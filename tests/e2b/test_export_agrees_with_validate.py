@@ -100,3 +100,15 @@ def test_what_e2b_cannot_carry_names_its_case_file_field(tmp_path):
     exported = _cli("e2b", str(CASE1), "-o", str(tmp_path / "case1.xml"), "--receiver", "ich")
     line = next(x for x in exported.stderr.splitlines() if "E2B-NOT-SENT" in x and "G.k.4.r.5" in x)
     assert "G.k.4.r.5 (case 1, drug 1, dosage 1) <- drugs[0].dosages[0].stop (line " in line
+
+
+def test_a_narrative_past_libxml2s_text_limit_is_a_length_error_not_a_crash():
+    """A stored narrative over 10 MB (the API takes 20 MB bodies) failed the parse of our own output (libxml2's
+    limit for untrusted text), and the case page answered 500: now it is E2B-LENGTH for every receiver."""
+    bundle = load_bundle(CASE1)
+    composition = bundle["entry"][0]["resource"]
+    section = next(s for s in composition["section"] if "narrative" in str(s.get("code", "")).lower()
+                   or "narrative" in str(s.get("title", "")).lower())
+    section["text"]["div"] = f'<div xmlns="http://www.w3.org/1999/xhtml">{"x" * (11 * 1024 * 1024)}</div>'
+    lines = by_receiver(bundle)
+    assert lines and all(any(p.issue.code == "E2B-LENGTH" for p in line.problems) for line in lines)
