@@ -74,6 +74,8 @@ RULES = [
      "drugs[0].reactions[0].onset_after_first_dose", _interval_and_dates({"value": 20, "unit": "d"})),
     ("PLAUS-INTERVAL-DATES", _interval_and_dates({"value": 6, "unit": "wk"}), "warning",
      "drugs[0].reactions[0].onset_after_first_dose", _interval_and_dates({"value": 3, "unit": "wk"})),
+    ("PLAUS-NEGATIVE-DOSE", setter("drugs.0.dosages.0.dose", {"value": -600, "unit": "mg"}), "error",
+     "drugs[0].dosages[0].dose", setter("drugs.0.dosages.0.dose", {"value": 600, "unit": "mg"})),
     ("PLAUS-NEGATIVE-DURATION", setter("reactions.0.duration", {"value": -2, "unit": "d"}), "error",
      "reactions[0].duration", setter("reactions.0.duration", {"value": 2, "unit": "d"})),
     ("PLAUS-AGE", setter("patient.age_at_onset", {"value": 670, "unit": "a"}), "error", "patient.age_at_onset",

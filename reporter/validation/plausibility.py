@@ -224,6 +224,13 @@ class Plausibility:
                          "give the duration as a positive number")
         for statement in self.index.all("MedicationStatement"):
             for j, dosage in enumerate(as_list(statement.get("dosage"))):
+                rates = as_list(_dict(dosage).get("doseAndRate"))
+                dose = _num(_dict(_dict(rates[0] if rates else None).get("doseQuantity")).get("value"))
+                if dose is not None and dose < 0:
+                    self.add("error", "PLAUS-NEGATIVE-DOSE", statement,
+                             f"dosage[{j}].doseAndRate[0].doseQuantity.value",
+                             self.case.of(statement, f"dosages[{j}].dose"), f"a dose of {dose:g} cannot be given",
+                             "give the dose as a positive number")
                 duration = _num(_dict(read.ext_value(_dict(dosage), "dosage_duration")).get("value"))
                 if duration is not None and duration < 0:
                     self.add("error", "PLAUS-NEGATIVE-DURATION", statement, f"dosage[{j}].extension",
