@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import orjson
-from flask import Response, request
-from werkzeug.exceptions import NotAcceptable, UnsupportedMediaType
+from flask import Response, current_app, request
+from werkzeug.exceptions import NotAcceptable, RequestEntityTooLarge, UnsupportedMediaType
 
 from reporter import limits
 from reporter.errors import InputError
@@ -130,6 +130,11 @@ def read_resource_body() -> dict:
     if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"charset={params['charset']} is not accepted; send UTF-8")
     data = request.get_data(cache=True)  # raises RequestEntityTooLarge past MAX_CONTENT_LENGTH
+    most = current_app.config.get("MAX_CONTENT_LENGTH")
+    if most and request.content_length is None and len(data) >= most:
+        # a chunked body (no Content-Length) is cut at the limit by the server, not refused: refused here, as a
+        # body with its length is (it was read as malformed JSON, cut in the middle of a string)
+        raise RequestEntityTooLarge()
     if not data.strip():
         raise InputError("the request has no body", location="body", hint="send a FHIR resource")
     if mimetype in ("application/fhir+json", "application/json", "application/json+fhir"):
