@@ -77,6 +77,14 @@ def _generic(path: str) -> str:
     return caseform.generic(path)
 
 
+@bp.app_template_filter("age")
+def _age(age) -> str:
+    """An age as the report writes it (64 years, 3 weeks, 60s), not as UCUM codes (64 a, 6 {decade})."""
+    from reporter.render.units import age_text
+
+    return age_text(age.value, age.unit)
+
+
 @bp.app_context_processor
 def _globals() -> dict:
     return {"user": current_user() if request else None, "can": can}

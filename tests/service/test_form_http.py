@@ -95,3 +95,19 @@ def test_the_new_case_page_marks_the_parts_and_never_hides_them_itself(served) -
         json.dumps(json.loads(w.get("data-show-when"))) for w in wrappers}
     templates = page.xpath("//div[@id='row-templates']//*[@data-show-when]")  # an added drug row has them too
     assert templates, "the row templates carry the conditions"
+
+
+def test_the_case_list_gives_ages_as_the_report_does(served) -> None:
+    """'64 years', '60s', not the UCUM codes '64 a', '6 {decade}'."""
+    from reporter.casefile.model import CaseFile
+
+    data = issue_case_data()
+    data["case_id"] = "XX-AGE-DECADES-1"
+    data["patient"]["age_at_onset"] = {"value": 6, "unit": "{decade}"}
+    case = CaseFile.model_validate(data)
+    served.store.create(build_bundle(case), author="test", reason="r")
+    s, site = _session(served)
+    page = html.fromstring(s.get(f"{site}/cases", params={"q": "XX-AGE-DECADES-1"}, timeout=30).text)
+    rows = [r.text_content() for r in page.xpath("//table[contains(@class, 'cases')]//tbody/tr")]
+    row = next(r for r in rows if "XX-AGE-DECADES-1" in r)
+    assert "60s" in row and "{decade}" not in row
