@@ -53,6 +53,14 @@ def _onset_dates(onset: str) -> Callable[[Case], None]:
     return change
 
 
+def _born_and_onset(birth: str, onset: str) -> Callable[[Case], None]:
+    """The demo patient (12 years at onset) born on `birth`, with the first reaction dated `onset`."""
+    def change(case: Case) -> None:
+        case["patient"]["birth_date"] = birth
+        case["reactions"][0]["onset"] = onset
+    return change
+
+
 def _interval_and_dates(interval: dict) -> Callable[[Case], None]:
     """Dates 20 days apart (first dose 2023-03-10, onset 2023-03-30) and a stated interval from the first dose."""
     def change(case: Case) -> None:
@@ -74,6 +82,8 @@ RULES = [
      "drugs[0].reactions[0].onset_after_first_dose", _interval_and_dates({"value": 20, "unit": "d"})),
     ("PLAUS-INTERVAL-DATES", _interval_and_dates({"value": 6, "unit": "wk"}), "warning",
      "drugs[0].reactions[0].onset_after_first_dose", _interval_and_dates({"value": 3, "unit": "wk"})),
+    ("PLAUS-AGE-BIRTH", _born_and_onset("2001-06-15", "2023-08-20"), "warning", "patient.age_at_onset",
+     _born_and_onset("2011-06-15", "2023-08-20")),
     ("PLAUS-NEGATIVE-DOSE", setter("drugs.0.dosages.0.dose", {"value": -600, "unit": "mg"}), "error",
      "drugs[0].dosages[0].dose", setter("drugs.0.dosages.0.dose", {"value": 600, "unit": "mg"})),
     ("PLAUS-NEGATIVE-DURATION", setter("reactions.0.duration", {"value": -2, "unit": "d"}), "error",

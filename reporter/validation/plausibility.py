@@ -121,11 +121,32 @@ class Plausibility:
                     self.add("warning", "PLAUS-AGE-GROUP", group[1], "valueCodeableConcept", "patient.age_group",
                              f"the age group '{group[0]}' does not fit the age at onset ({said})",
                              "correct the age group (D.2.3) or the age (D.2.2)")
+        if age:
+            self.age_against_birth(*age)
         weight_group = group[0] if group else self.group_of(age[0]) if age else None
         for obs in self.patient_observations("weight"):
             self.measure(obs, "weight_kg", "patient.weight_kg", "kg", weight_group)
         for obs in self.patient_observations("height"):
             self.measure(obs, "height_cm", "patient.height_cm", "cm", None)
+
+    def age_against_birth(self, years: float, event: Json, said: str) -> None:
+        """An age at onset that the birth date and the onset date contradict: the years between them, as far as
+        their precision goes, against the stated age widened by its unit's slack (a whole unit)."""
+        birth, onset = _dict(self.index.patient).get("birthDate"), event.get("date")
+        if not isinstance(birth, str) or not isinstance(onset, str):
+            return
+        born_first, born_last, onset_first, onset_last = (date_floor(birth), date_ceiling(birth),
+                                                          date_floor(onset), date_ceiling(onset))
+        if not (born_first and born_last and onset_first and onset_last):
+            return
+        least, most = (onset_first - born_last).days / 365.25, (onset_last - born_first).days / 365.25
+        unit = said.rsplit(" ", 1)[-1]
+        slack = float(self.t["age"]["unit_years"].get(unit) or 0)
+        if years + slack < least or years - slack > most:
+            between = f"{least:.0f}" if round(least) == round(most) else f"{least:.0f} to {most:.0f}"
+            self.add("warning", "PLAUS-AGE-BIRTH", event, "extension", "patient.age_at_onset",
+                     f"the age at onset ({said}) does not agree with the birth date ({birth}) and the onset "
+                     f"({onset}): {between} years", "correct the age, the birth date or the onset date")
 
     def group_of(self, years: float) -> str | None:
         for name, (low, high) in self.t["age_groups"].items():
