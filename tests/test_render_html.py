@@ -298,3 +298,21 @@ def test_a_mass_and_a_substance_concentration_of_one_analyte_share_its_chart() -
     figure = next(f for f in view.figures if f.key.startswith("creatinine"))
     assert "97\u00a0µmol/L is charted as 1.097\u00a0mg/dL." in figure.caption
     assert "Not charted" not in figure.caption
+
+
+@pytest.mark.parametrize(("onset", "worked_out"), [
+    ({"value": 3, "high": 5, "unit": "mo", "drug": "anakinra"}, "84 to 155 days"),
+    ({"value": 1, "unit": "mo", "qualifier": "within", "drug": "anakinra"}, "0 to 31 days"),
+    ({"value": 14, "unit": "wk", "qualifier": "at-least", "drug": "anakinra"}, "at least 98 days"),
+])
+def test_the_worked_out_onset_keeps_the_author_s_range_and_qualifier(onset, worked_out) -> None:
+    """'3-5 months' read as 84-93 days, 'within 1 month' as 28-31 days and 'at least 14 weeks' as exactly 98 in
+    the causality table, while the computed block beside it said what the author said."""
+    data = _case1_with()
+    data["reactions"][0]["onset"] = onset
+    for drug in data["drugs"]:
+        for link in drug.get("reactions", []):
+            link.pop("onset_after_first_dose", None)
+    view = case_view(_bundle_of(data))
+    assessed = next(a for a in view.assessments if a.onset_worked_out)
+    assert assessed.onset_worked_text == worked_out

@@ -117,18 +117,30 @@ def date_span(text: str) -> Span:
 
 def relative_offset(when: RelativeTime) -> Span | None:
     """A relative time as days from its own anchor, in the frame "first:<drug>" or "last:<drug>"."""
-    days = quantity_days(when)
+    found = offset_days(when.value, when.unit, when.high, when.qualifier)
+    if found is None:
+        return None
+    anchor = "first" if when.anchor == "first-dose" else "last"
+    return Span(found[0], found[1], f"{anchor}:{when.drug}", QUALIFIER_TEXT.get(when.qualifier or ""))
+
+
+QUALIFIER_TEXT = {"about": ABOUT, "at-least": AT_LEAST}  # an author's qualifier as an interval's text says it
+
+
+def offset_days(value: float, unit: str, high: float | None = None,
+                qualifier: str | None = None) -> tuple[float, float] | None:
+    """The days a relative time's offset covers: its unit's range (a month is 28-31 days), to the end of the
+    author's range (3-4 days), from the anchor on for 'within'. (The report page counts as this module does.)"""
+    days = quantity_days(Quantity(value=value, unit=unit))
     if days is None:
         return None
     lo, hi = days
-    if when.high is not None:  # the author's range: 3-4 days
-        top = quantity_days(Quantity(value=when.high, unit=when.unit))
+    if high is not None:
+        top = quantity_days(Quantity(value=high, unit=unit))
         hi = max(hi, top[1]) if top else hi
-    if when.qualifier == "within":  # at most: from the anchor on
+    if qualifier == "within":
         lo = min(lo, 0.0)
-    qualifier = {"about": ABOUT, "at-least": AT_LEAST}.get(when.qualifier or "")
-    anchor = "first" if when.anchor == "first-dose" else "last"
-    return Span(lo, hi, f"{anchor}:{when.drug}", qualifier)
+    return lo, hi
 
 
 def quantity_days(q: Quantity | RelativeTime) -> tuple[float, float] | None:

@@ -42,6 +42,7 @@ class When:
     as_stated: str | None = None  # relative times: the author's words
     span: tuple[float, float] | None = None  # (fewest, most) days on the axis when not one day (4 months); day is
     # its middle, where a chart places it
+    qualifier: str | None = None  # relative times: "about" or "at least", as an interval's text says it
 
 
 Text = str | Missing | None

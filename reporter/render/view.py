@@ -16,8 +16,7 @@ from typing import Any
 
 from reporter.assess import labs as lab
 from reporter.assess import liver
-from reporter.assess.onset import Interval, Span, quantity_days
-from reporter.casefile.model import Quantity
+from reporter.assess.onset import QUALIFIER_TEXT, Interval, Span, offset_days
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.render.charts import Chart, Exposure, Marker, Point, Series, choose_scale, fmt_num, render_chart
@@ -298,12 +297,13 @@ class _Extractor:
         days = self._offset_days(target, rel)
         day, span = (None, None) if days is None else (sum(days) / 2, days if days[0] != days[1] else None)
         return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=self.index.key(rel.drug_reference),
-                    from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated, span=span)
+                    from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated, span=span,
+                    qualifier=QUALIFIER_TEXT.get(rel.qualifier or ""))
 
     def _offset_days(self, target: Json, rel: read.Relative, depth: int = 0) -> Days | None:
         """The days on the axis a relative time covers: the drug's dose plus the offset, each a range when
         given in months or years (28-31 days a month, 365-366 a year, as reporter/assess/onset.py counts)."""
-        offset = _unit_days(rel.value, rel.unit)
+        offset = offset_days(rel.value, rel.unit, rel.high, rel.qualifier)
         base = self._drug_span(target, rel.anchor, depth) if offset is not None else None
         if base is None or offset is None:
             return None
@@ -708,7 +708,8 @@ class _Extractor:
                 onset = _span_of(reaction.onset) if reaction else None
                 start = self._drug_span(statement, "first-dose") if statement else None
                 if first is None and onset and start:  # both on the day axis: dated, or relative to a drug
-                    worked_out = Interval(onset[0] - start[1], onset[1] - start[0], "").text
+                    worked_out = Interval(onset[0] - start[1], onset[1] - start[0], "",
+                                          reaction.onset.qualifier if reaction else None).text
                 out.append(AssessmentView(
                     drug=(self.drug_name(statement) if statement else None) or "unknown drug",
                     reaction=label,
@@ -960,14 +961,6 @@ class _Extractor:
             sender_diagnoses=tuple(diagnoses),
             summaries=tuple(summaries),
         )
-
-
-def _unit_days(value: float, unit: str) -> Days | None:
-    """A relative time's days as (fewest, most), by the assess module's table (a month is 28-31 days)."""
-    try:
-        return quantity_days(Quantity(value=value, unit=unit))
-    except ValueError:
-        return None
 
 
 def _span_of(w: When | None) -> Days | None:
