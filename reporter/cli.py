@@ -291,7 +291,7 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
 
     bundles = [load_bundle(path) for path in files]
     result = export_bundles(bundles, receiver_name=receiver, batch_id=batch_id)
-    _e2b_case_paths(result.check, files, bundles)
+    _e2b_input_checks(result.check, files, bundles)
     click.echo(f"{result.cases} case(s) for receiver {result.receiver}", err=True)
     click.echo(result.check.text(), err=True)
     if not result.check.ok and not force:
@@ -303,7 +303,7 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
         sys.exit(1)
 
 
-def _e2b_case_paths(check, files: tuple[str, ...], bundles: list) -> None:
+def _e2b_input_checks(check, files: tuple[str, ...], bundles: list) -> None:
     """Name the case-file field (and line) each E2B problem comes from, for the inputs that are case files;
     and put first the errors `reporter validate` finds in the inputs, which stop the export as they stop
     validation."""
