@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reporter.casefile.cells import parse_age, parse_date, parse_dose, parse_when
+from reporter.casefile.cells import parse_age, parse_date, parse_dose, parse_number, parse_when
 from reporter.casefile.listing import import_listing, load_map, read_sheet
 from reporter.cli import main
 from reporter.errors import InputError, MappingError
@@ -470,3 +470,37 @@ def test_qualified_latencies_are_not_counted_as_values(tmp_path):
     rows = {r["Onset"]: r["Latency (days)"] for r in csv.DictReader(io.StringIO(listing))}
     assert rows == {">2 mo": ">=60.9", "within 48 h": "<=2", "~3 wk": "~21", "3-4 weeks": "21-28",
                     "10 d after first dose": "10.0", "20 d after first dose": "20.0"}
+
+
+@pytest.mark.parametrize("text,expected", [("1,5", 1.5), ("1.5", 1.5), ("12,25", 12.25), ("1,234.5", 1234.5),
+                                           ("1.234,5", 1234.5), ("1,000,000", 1e6), ("300", 300.0)])
+def test_numbers_with_a_decimal_comma_or_thousands_groups(text, expected):
+    assert parse_number(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1,000 mg/day", "1,200 mg", "2.000 mg"])
+def test_a_thousands_separator_is_never_read_as_a_decimal_mark(tmp_path, text):
+    path = tmp_path / "doses.csv"
+    path.write_text(f'Case,Drug,Dose,Weight,Reaction\n1,drugA,"{text}",70,rash\n2,drugB,10 mg,"1.500",rash\n',
+                    encoding="utf-8")
+    first, second = import_listing(path, received="2024-05-01").rows
+    assert first.problems == [("row 2, column 'Dose'", first.problems[0][1])] and "ambiguous" in first.problems[0][1]
+    assert second.problems == [("row 3, column 'Weight'", second.problems[0][1])]
+
+
+def test_the_map_may_state_the_decimal_mark(tmp_path):
+    path = tmp_path / "doses.csv"
+    path.write_text('Case,Drug,Dose,Reaction\n1,drugA,"1,000 mg/day",rash\n2,drugA,"2.000 mg",rash\n', encoding="utf-8")
+    raw = load_map().model_dump()
+    read = {mark: [r.case.drugs[0].dosages[0].dose.value
+                   for r in import_listing(path, load_map_from(raw, tmp_path, decimal_mark=mark)).rows]
+            for mark in (".", ",")}
+    assert read == {".": [1000.0, 2.0], ",": [1.0, 2000.0]}
+
+
+def load_map_from(raw, tmp_path, **changes):
+    import yaml
+
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump({**raw, **changes}), encoding="utf-8")
+    return load_map(path)

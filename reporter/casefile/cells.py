@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from contextvars import ContextVar
 from typing import Any
 
 from reporter.tables import load_yaml
@@ -15,7 +16,7 @@ TIME_UNITS = {
     "yr": "a", "yrs": "a", "year": "a", "years": "a", "h": "h", "hr": "h", "hrs": "h", "hour": "h",
     "hours": "h", "min": "min", "minute": "min", "minutes": "min", "decade": "{decade}", "decades": "{decade}",
 }
-_NUMBER = r"[-+]?\d+(?:[.,]\d+)?"
+_NUMBER = r"[-+]?\d+(?:[.,]\d+)*"
 _RELATIVE = re.compile(
     rf"^(?:(?:day|d)\s*(?P<day>{_NUMBER})|(?P<value>{_NUMBER})\s*(?P<unit>[a-z]+)?)"
     r"(?:\s+(?:after|from|post|since)(?:\s+the)?\s+(?P<anchor>first|last|start|end|stop)\b.*)?$")
@@ -25,9 +26,51 @@ _SLASH_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
 _DOSE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>\S+)$")
 
 
+# The decimal mark of the listing being read, when its map states one ("." or ","); None: not stated.
+DECIMAL_MARK: ContextVar[str | None] = ContextVar("DECIMAL_MARK", default=None)
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
+
+
+class AmbiguousNumber(ValueError):
+    """A number whose separator may be a decimal mark or a thousands separator ('1,000', '2.000')."""
+
+
 def parse_number(text: str) -> float:
-    """A decimal number written with a point or a comma."""
-    return float(text.replace(",", "."))
+    """A number written with a decimal point or comma, maybe with thousands separators ('1,234.5',
+    '1.234,5'). '1,000' or '2.000' (one separator, three digits after it) is one thousand in one convention
+    and one in the other: refused unless the map states the decimal mark, as reading it wrong is a dose
+    off by a thousand."""
+    text = text.strip()
+    if not _PLAIN_NUMBER.fullmatch(text):
+        raise ValueError(f"{text!r} is not a number")
+    marks = [c for c in text if c in ".,"]
+    stated = DECIMAL_MARK.get()
+    if not marks:
+        return float(text)
+    if len(set(marks)) == 2:  # both: the last one is the decimal mark
+        return _grouped(text, marks[-1])
+    mark = marks[0]
+    if len(marks) > 1:  # '1,000,000': thousands separators only
+        return _grouped(text, "," if mark == "." else ".")
+    if re.search(r"[.,]\d{3}$", text):
+        if stated is None:
+            thousand, one = text.replace(mark, ""), f"{float(text.replace(mark, '.')):g}"
+            raise AmbiguousNumber(
+                f"{text!r} is ambiguous: {thousand} with {mark!r} as thousands separator, or {one} with {mark!r} "
+                f"as decimal mark; write {thousand} or {one}, or state the listing's decimal mark in the column "
+                "map (decimal_mark: \".\" or \",\")")
+        return _grouped(text, stated)
+    return _grouped(text, stated or mark)
+
+
+def _grouped(text: str, decimal: str) -> float:
+    """The number with `decimal` as its decimal mark and the other separator as thousands groups."""
+    thousands = "," if decimal == "." else "."
+    whole, _, fraction = text.partition(decimal)
+    if decimal in fraction or thousands in fraction or (
+            thousands in whole and not re.fullmatch(rf"[-+]?\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+", whole)):
+        raise ValueError(f"{text!r} is not a number with {decimal!r} as its decimal mark")
+    return float(whole.replace(thousands, "") + ("." + fraction if fraction else ""))
 
 
 def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:

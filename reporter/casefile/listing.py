@@ -26,7 +26,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reporter import yaml12
-from reporter.casefile.cells import TIME_UNITS, parse_age, parse_date, parse_dose, parse_number, parse_when
+from reporter.casefile.cells import (
+    DECIMAL_MARK,
+    TIME_UNITS,
+    AmbiguousNumber,
+    parse_age,
+    parse_date,
+    parse_dose,
+    parse_number,
+    parse_when,
+)
 from reporter.casefile.model import CRITERIA, CaseFile, Seriousness
 from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError
@@ -74,6 +83,7 @@ class ListingMap(BaseModel):
     format: Literal["ae-reporter/listing-map/1"]
     case_id_prefix: str = "LISTING"
     date_order: Literal["DMY", "MDY"] = "DMY"
+    decimal_mark: Literal[".", ","] | None = None
     age_unit: str = "a"
     time_unit: str = "d"
     meddra_version: str | None = None
@@ -434,6 +444,14 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
     return age, sex
 
 
+def _weight_kg(text: str) -> float:
+    """A weight cell in kg ('12', '12 kg'); another unit is refused, not read as kg."""
+    m = re.fullmatch(r"(?P<number>\S+?)\s*(?P<unit>[^\d\s.,]+)?", text.strip())
+    if m is None or (m.group("unit") or "kg").lower() != "kg":
+        raise ValueError(f"{text!r} is not a weight in kg: write the number of kilograms, e.g. 12.5")
+    return parse_number(m.group("number"))
+
+
 def _case_id(row: _Row) -> str:
     """A bare patient number ("12") is made unique with the prefix; a full id (GB-ACME-2024-1) is kept."""
     given = row.text("case_id")
@@ -484,7 +502,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
             patient.update(age)
         if sex and patient.get("sex") in (None, {"absent": "unknown"}):  # a blank Sex cell does not hide it
             patient["sex"] = _sex_value(sex)
-    weight = row.read("patient.weight_kg", lambda t: parse_number(t.lower().removesuffix("kg").strip()))
+    weight = row.read("patient.weight_kg", _weight_kg)
     if weight is not None:
         patient["weight_kg"] = weight
     if row.text("patient.history"):
@@ -531,6 +549,8 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if dose_text is not None:
         try:
             dosage["dose"] = parse_dose(dose_text)
+        except AmbiguousNumber as exc:  # a dose off by a thousand is worse than none: refused
+            row.problems.append((row.where("drug.dose"), str(exc)))
         except ValueError:  # '100 mg daily', '1-2 mg/kg': the author's words are the dosage text, not lost
             texts.append(dose_text)
             row.notes.append((row.where("drug.dose"), f"note: {dose_text!r} is not a number and a UCUM unit: kept "
@@ -719,7 +739,11 @@ class CaseRows:
         for row in self.rows:
             if row.map is None:
                 row.attach(self.listing_map)
-            data = row_to_casefile(row, citation=self.citation, received=self.received)
+            mark = DECIMAL_MARK.set(self.listing_map.decimal_mark)
+            try:
+                data = row_to_casefile(row, citation=self.citation, received=self.received)
+            finally:
+                DECIMAL_MARK.reset(mark)
             if "product" not in data["drugs"][0]:
                 row.problems.append((f"row {row.number}", "no suspect drug: the listing needs a drug (or "
                                      "substance) column with a value on every row"))
