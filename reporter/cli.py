@@ -1023,6 +1023,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
         click.echo(f"  ignored columns (no field in the map): {', '.join(result.ignored)}", err=True)
     case_store = _store(database_url) if to_store else None
     good = [r for r in result.rows if r.ok and r.casefile is not None]
+    already = 0
     try:
         for row in result.rows:
             for where, message in row.problems:
@@ -1036,8 +1037,11 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
                              str(Path(out_dir) / f"{safe}.yaml"))
             if case_store is not None:
                 try:
-                    store_row(case_store, row, author=f"reporter import-listing {Path(file).name}",
+                    store_row(case_store, row, listing=Path(file).name,
                               reason=f"line listing {Path(file).name}, row {row.row}")
+                except AlreadyStored as exc:  # the listing read again: nothing to add, nothing wrong
+                    already += 1
+                    click.echo(f"row {row.row}: already stored: {exc}", err=True)
                 except ReporterError as exc:
                     row.problems.append((f"row {row.row}", f"not stored: {exc}"))
                     click.echo(f"row {row.row}: not stored: {exc}", err=True)
@@ -1056,6 +1060,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
     kept = sum(1 for r in result.rows if r.ok)
     invalid = sum(1 for r in good if r.errors)
     stored = " and stored" if to_store else ""
+    stored += f" ({already} already stored, unchanged)" if already else ""
     click.echo(f"{kept} of {len(result.rows)} row(s) imported{stored} as {len(good)} case(s); "
                f"{len(result.rows) - kept} rejected"
                + (f"; {invalid} case(s) with validation errors (kept, not valid ICSRs until fixed)" if invalid

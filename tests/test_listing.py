@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from reporter.casefile.cells import parse_age, parse_date, parse_dose, parse_number, parse_when
 from reporter.casefile.listing import import_listing, load_map, read_sheet
 from reporter.cli import main
-from reporter.errors import InputError, MappingError
+from reporter.errors import AlreadyStored, InputError, MappingError, StoreConflict
 from reporter.store.repository import CaseStore
 
 LISTING = """\
@@ -40,7 +40,7 @@ def test_rows_become_cases_and_bad_rows_are_reported_by_row_and_column(listing):
                         "row 5, column 'Onset'", "row 5, column 'Outcome'", "row 5, column 'Serious'"}
     assert "month must be in 1..12" in bad["row 5, column 'Onset'"]
     first, second, _, fourth = (r.case for r in result.rows)
-    assert first.case_id == "LISTING-1"
+    assert first.case_id == "LISTING-listing-1"
     assert first.patient.age_at_onset.model_dump(exclude_none=True) == {"value": 22.0, "unit": "mo"}
     assert first.patient.sex == "female"
     assert first.reactions[0].onset.model_dump(exclude_none=True) == {"value": 3.0, "unit": "d", "drug": "suspect",
@@ -90,7 +90,10 @@ def test_cli_import_listing_stores_good_rows_and_reimport_adds_versions(listing,
     assert "row 5, column 'Age': 'abc' is not an age" in result.output
     assert "3 of 4 row(s) imported and stored as 3 case(s); 1 rejected" in result.output
     assert sorted(p.name for p in (tmp_path / "cases").iterdir()) == [
-        "LISTING-1.yaml", "LISTING-2.yaml", "LISTING-4.yaml"]
+        "LISTING-listing-1.yaml", "LISTING-listing-2.yaml", "LISTING-listing-4.yaml"]
+    again = runner.invoke(main, args)  # the same listing again: nothing new to store
+    assert again.exit_code == 1 and "(3 already stored, unchanged)" in again.output
+    listing.write_text(LISTING.replace("22 months", "23 months"), encoding="utf-8")  # an edited listing
     assert runner.invoke(main, args).exit_code == 1
     store = CaseStore(url)
     try:
@@ -100,7 +103,7 @@ def test_cli_import_listing_stores_good_rows_and_reimport_adds_versions(listing,
         first = import_listing(listing, received="2024-05-01").rows[0]
         history = store.history(case_id_for(*case_key(build_bundle(first.case))))
         assert [v.version for v in history] == [2, 1]
-        assert history[0].casefile["case_id"] == "LISTING-1"
+        assert history[0].casefile["case_id"] == "LISTING-listing-1"
     finally:
         store.dispose()
 
@@ -504,3 +507,32 @@ def load_map_from(raw, tmp_path, **changes):
     path = tmp_path / "map.yaml"
     path.write_text(yaml.safe_dump({**raw, **changes}), encoding="utf-8")
     return load_map(path)
+
+
+def test_a_listing_does_not_store_over_another_listings_patient(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    one, two = tmp_path / "dress.csv", tmp_path / "paed.csv"
+    one.write_text("Case,Drug,Reaction\n6,minocycline,DRESS\n", encoding="utf-8")
+    two.write_text("Patient,Drug,Reaction\n6,propranolol,hypoglycaemia\n", encoding="utf-8")
+    for path in (one, two):
+        result = CliRunner().invoke(main, ["import-listing", str(path), "--store", "--database-url", url,
+                                           "--received", "2024-05-01"])
+        assert "1 of 1 row(s) imported and stored" in result.output
+    assert {import_listing(path).rows[0].case_id for path in (one, two)} == {"LISTING-dress-6", "LISTING-paed-6"}
+
+
+def test_a_row_is_not_stored_over_a_case_of_another_listing_file(tmp_path):
+    from reporter.casefile.listing import store_row
+
+    store = CaseStore(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Drug,Reaction\n6,minocycline,DRESS\n", encoding="utf-8")
+    row = import_listing(path, received="2024-05-01").rows[0]
+    try:
+        store_row(store, row, listing="other.csv", reason="r")
+        with pytest.raises(StoreConflict, match=r"from listing other\.csv"):
+            store_row(store, row, listing="series.csv", reason="r")
+        with pytest.raises(AlreadyStored):
+            store_row(store, row, listing="other.csv", reason="r")
+    finally:
+        store.dispose()

@@ -38,7 +38,7 @@ from reporter.casefile.cells import (
 )
 from reporter.casefile.model import CRITERIA, CaseFile, Seriousness
 from reporter.casefile.parse import _clean_loc, check_size, format_path
-from reporter.errors import InputError, MappingError
+from reporter.errors import InputError, MappingError, StoreConflict
 from reporter.paths import mappings_dir
 from reporter.tables import load_yaml, routes
 
@@ -259,6 +259,7 @@ class RowResult:
     merged_into: int | None = None  # a further row of the case whose first row is this one (case on that row)
     errors: int = 0  # validation errors (fatal or error) of the kept case: not a valid ICSR until fixed
     casefile: dict[str, Any] | None = None  # the case as stored beside its Bundle (casefile_json)
+    id_given: bool = False  # a cell gave the case id in full: it may name a case of another listing
     _case: CaseFile | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -291,9 +292,11 @@ class ListingResult:
 class _Row:
     """One row being turned into a case-file dict; problems are collected, not raised."""
 
-    def __init__(self, listing_map: ListingMap, number: int, cells: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, listing_map: ListingMap, number: int, cells: dict[str, tuple[str, str]],
+                 listing: str = "") -> None:
         self.map = listing_map
         self.number = number
+        self.listing = listing  # the listing's name in its case ids (its file's stem)
         self.cells = cells  # field -> (header, text)
         self.problems: list[tuple[str, str]] = []
         self.notes: list[tuple[str, str]] = []  # what was read otherwise than asked: said, the row kept
@@ -309,7 +312,8 @@ class _Row:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for a batch job with its number and cells only: the job brings the column map once."""
-        return {"number": self.number, "cells": self.cells, "problems": self.problems, "notes": self.notes}
+        return {"number": self.number, "cells": self.cells, "problems": self.problems, "notes": self.notes,
+                "listing": self.listing}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, map=None, _not_stated=frozenset(), _units=None)
@@ -453,9 +457,23 @@ def _weight_kg(text: str) -> float:
 
 
 def _case_id(row: _Row) -> str:
-    """A bare patient number ("12") is made unique with the prefix; a full id (GB-ACME-2024-1) is kept."""
+    """A bare patient number ("12") or the row number is made unique with the prefix and the listing's name
+    (patient 6 of one series is not patient 6 of another); a full id (GB-ACME-2024-1) is kept."""
     given = row.text("case_id")
-    return f"{row.map.case_id_prefix}-{given or row.number}" if not given or given.isdigit() else given
+    if _id_given(row):
+        return str(given)
+    return "-".join(part for part in (row.map.case_id_prefix, row.listing, given or str(row.number)) if part)
+
+
+def _id_given(row: _Row) -> bool:
+    """Whether a cell gives the case's full id (one that may name the same case in another listing)."""
+    given = row.text("case_id")
+    return bool(given) and not str(given).isdigit()
+
+
+def listing_name(path: str | Path) -> str:
+    """The file's stem as it goes into case ids: letters, digits, '.', '_' and '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem)[:40]
 
 
 def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[str, Any]:
@@ -711,7 +729,7 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     groups: dict[str, list[_Row]] = {}
     for number, cells in sheet.rows:
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
-                                         for name, i in columns.items()})
+                                         for name, i in columns.items()}, listing_name(path))
         groups.setdefault(_case_id(row), []).append(row)
     cases = [CaseRows(rows, listing_map, citation, received, validate) for rows in groups.values()]
     if jobs != 1 and len(cases) > 1:
@@ -760,7 +778,7 @@ def case_of_rows(job: CaseRows) -> list[RowResult]:
     parts = job.parts()
     row, data = parts[0]
     number = row.number
-    result = RowResult(number, data["case_id"])
+    result = RowResult(number, data["case_id"], id_given=_id_given(row))
     later = [RowResult(r.number, data["case_id"], problems=list(dict.fromkeys(r.problems)), merged_into=number)
              for r, _ in parts[1:]]
     if len(parts) > 1:
@@ -804,17 +822,30 @@ def casefile_json(case: CaseFile) -> dict[str, Any]:
     return case.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def store_row(store: Any, result: RowResult, *, author: str, reason: str) -> str:
+def store_row(store: Any, result: RowResult, *, reason: str, listing: str = "", author: str | None = None) -> str:
     """Save a good row's case in the case store: a new case, or the next version of the case with the same
-    id (an edited listing imported again). Returns what was done, for the report."""
-    from reporter.errors import StoreConflict
+    id (an edited listing imported again). AlreadyStored when the stored version says the same (the listing
+    read again); StoreConflict when the stored case came from another listing and no cell gave its id (the
+    same row number of another series is another patient). Returns what was done, for the report."""
+    from reporter.errors import NotFound
     from reporter.store.repository import case_id_for, case_key
 
     assert result.bundle is not None and result.casefile is not None
-    casefile = result.casefile
+    author = author or f"{LISTING_AUTHOR}{listing}"
     try:
-        stored = store.create(result.bundle, author=author, reason=reason, casefile=casefile)
-    except StoreConflict:
-        stored = store.update(case_id_for(*case_key(result.bundle)), result.bundle, author=author, reason=reason,
-                              casefile=casefile)
+        first = store.history(case_id_for(*case_key(result.bundle)))[-1]
+    except (NotFound, IndexError):
+        first = None
+    if first is not None and not result.id_given and first.author != author:
+        raise StoreConflict(f"case {result.case_id} is stored already, from {_origin(first.author)}: not stored "
+                            "over it (another listing's case with the same id)",
+                            hint="give each listing its own case_id_prefix, or a column with full case ids")
+    stored = store.save(result.bundle, author=author, reason=reason, casefile=result.casefile)
     return f"stored as version {stored.version} of Bundle/{stored.case_id}"
+
+
+LISTING_AUTHOR = "reporter import-listing "
+
+
+def _origin(author: str) -> str:
+    return f"listing {author.removeprefix(LISTING_AUTHOR)}" if author.startswith(LISTING_AUTHOR) else author

@@ -547,20 +547,24 @@ class CaseStore:
                           audit=audit, received=received)
 
     def save(self, bundle: dict, *, author: str, reason: str | None = None,
-             audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
+             audit: AuditContext | None = None, received: Received | None = None,
+             casefile: dict | None = None) -> StoredVersion:
         """Store a Bundle as a new case, or as the next version (follow-up, amendment, nullification) of the
-        case with the same C.1.1 identifier: what an E2B import does with each report it reads."""
+        case with the same C.1.1 identifier: what an E2B import does with each report it reads (and a line
+        listing with each row; `casefile` as for create)."""
         system, key = case_key(check_bundle(bundle))
         cid = case_id_for(system, key)
         with self.read_session() as session:
             exists = session.get(Case, cid) is not None
         if not exists:
             try:
-                return self.create(bundle, author=author, reason=reason, audit=audit, received=received)
+                return self.create(bundle, author=author, reason=reason, audit=audit, received=received,
+                                   casefile=casefile)
             except StoreConflict:  # created meanwhile by another writer: store as its next version
                 pass
         self._refuse_repeat_or_older(cid, bundle, received)
-        return self.update(cid, bundle, author=author, reason=reason, audit=audit, received=received)
+        return self.update(cid, bundle, author=author, reason=reason, audit=audit, received=received,
+                           casefile=casefile)
 
     def _refuse_repeat_or_older(self, cid: str, bundle: dict, received: Received | None) -> None:
         """A received report stored before (the same report of the same file) is not stored again

@@ -118,7 +118,7 @@ def test_reproject_places_codes_stored_before_the_release_was_set(stored, monkey
 def test_line_listing_rows(stored):
     store, _ = stored
     rows = line_listing(store, ["survival=died"])
-    assert [r[0] for r in rows] == ["LISTING-2", "LISTING-5"]
+    assert [r[0] for r in rows] == ["LISTING-listing-2", "LISTING-listing-5"]
     assert rows[0][4] == 1.8 and rows[0][5] == "female" and rows[0][9] == "bolus"
     assert rows[0][14] == "Transaminases increased (test)" and rows[0][17] == 10.0 and rows[0][19] == "death"
 
@@ -206,7 +206,7 @@ def test_cli_tabulate_and_line_listing_formats(stored, tmp_path):
     rows = list(csv.reader(io.StringIO(listing.output)))
     assert rows[0][0] == "Case id" and len(rows) == 7
     html = runner.invoke(main, ["line-listing", "--format", "html", *db]).output
-    assert html.count("<tr>") == 7 and "LISTING-6" in html
+    assert html.count("<tr>") == 7 and "LISTING-listing-6" in html
     bad = runner.invoke(main, ["tabulate", "--by", "shoe", *db])
     assert bad.exit_code == 2 and "unknown field 'shoe'" in bad.output
     assert runner.invoke(main, ["tabulate", "--format", "xlsx", *db]).exit_code == 2
@@ -275,7 +275,7 @@ def test_causality_is_tabulated_as_the_methods_categories(store, tmp_path):
     from reporter.analysis.linelisting import HEADER
 
     listing = {r[0]: r[HEADER.index("Causality category")] for r in line_listing(store)}
-    assert (listing["LISTING-2"], listing["LISTING-4"], listing["LISTING-6"]) == (
+    assert (listing["LISTING-naranjo-2"], listing["LISTING-naranjo-4"], listing["LISTING-naranjo-6"]) == (
         "Naranjo: Probable", "other/unmapped", None)
     assert _counts(tabulate(store, ["sex", "causality_category"], ["causality_category=Naranjo: Probable"])) == {
         ("female", "Naranjo: Probable"): (2, 2)}
