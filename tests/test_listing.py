@@ -536,3 +536,17 @@ def test_a_row_is_not_stored_over_a_case_of_another_listing_file(tmp_path):
             store_row(store, row, listing="other.csv", reason="r")
     finally:
         store.dispose()
+
+
+def test_a_footnote_letter_is_not_read_as_a_unit_against_the_header(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Age (months),Drug,Reaction,Latency (days)\n1,7a,drugA,rash,21a\n2,2 y,drugA,rash,3 wk\n"
+                    "3,7,drugA,rash,28†\n", encoding="utf-8")
+    first, second, third = import_listing(path, received="2024-05-01").rows
+    problems = dict(first.problems)
+    assert "footnote marker" in problems["row 2, column 'Age (months)'"]
+    assert "footnote marker" in problems["row 2, column 'Latency (days)'"]
+    assert set(dict(second.problems)) == {"row 3, column 'Age (months)'", "row 3, column 'Latency (days)'"}
+    assert "contradicts the column's unit (mo)" in dict(second.problems)["row 3, column 'Age (months)'"]
+    assert third.case.reactions[0].onset.value == 28 and third.case.patient.age_at_onset.unit == "mo"
+    assert any("footnote mark '†'" in message for _where, message in third.warnings)

@@ -73,9 +73,9 @@ def _grouped(text: str, decimal: str) -> float:
     return float(whole.replace(thousands, "") + ("." + fraction if fraction else ""))
 
 
-def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:
+def parse_age(text: str, default_unit: str = "a", *, header_unit: str | None = None) -> dict[str, Any]:
     """'22 months' -> {value: 22, unit: mo}; '4-year-old' -> {value: 4, unit: a}; '84' -> {value: 84, unit:
-    <default>}."""
+    <default>}. `header_unit`: the unit the column's header gives, which a cell's unit may not contradict."""
     decades = _decades(text)
     if decades is not None:
         return {"value": decades, "unit": "{decade}"}
@@ -84,7 +84,7 @@ def parse_age(text: str, default_unit: str = "a") -> dict[str, Any]:
         raise ValueError(f"{text!r} is not an age: write a number with a unit, e.g. 22 months, 4 y, 10 d")
     unit = m.group("unit")
     value = parse_number(m.group("value"))
-    code = TIME_UNITS.get(unit) if unit else default_unit
+    code = _cell_unit(text, unit, header_unit) if unit else header_unit or default_unit
     if code is None:
         raise ValueError(f"{text!r}: unknown age unit {unit!r} (use y, mo, wk, d, h or decade)")
     if value < 0:
@@ -121,14 +121,15 @@ def parse_date(text: str, order: str = "DMY") -> str:
     raise ValueError(f"{text!r} is not a date: use 2023-04-05, 2023-04, 2023 or 05/04/2023")
 
 
-def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d") -> Any:
+def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d",
+               header_unit: str | None = None) -> Any:
     """A date, or a time relative to the suspect drug: 'day 21', '21', '3 wk', '2 d after last dose'; as
     literature tables write latencies also qualified ('<1 h', 'within 2 h', '~3 weeks', '>2 mo'), as a range
     ('3-4 days', 'day 10-14'), as the Nth week ('2nd week') or 'same day'. Any form but a plain 'day 21',
     '21' or '3 wk' keeps the author's words (`as_stated`): the number alone would say more than they did."""
     lowered = " ".join(text.strip().lower().split())
     qualifier, rest = _qualifier(lowered)
-    found = None if _ISO_DATE.match(rest) else _relative(rest, time_unit)
+    found = None if _ISO_DATE.match(rest) else _relative(rest, header_unit or time_unit, header_unit)
     if found is not None:
         out = {"value": found["value"], "unit": found["unit"], "drug": drug, "anchor": found["anchor"]}
         if "high" in found:
@@ -159,7 +160,7 @@ def _looks_like_date(text: str) -> bool:
     return bool(re.search(r"\d{4}", text) or _SLASH_DATE.match(text))
 
 
-def _relative(rest: str, time_unit: str) -> dict[str, Any] | None:
+def _relative(rest: str, time_unit: str, header_unit: str | None = None) -> dict[str, Any] | None:
     """value, unit, anchor (and high for a range) of a relative time without its qualifier, or None."""
     words = _latency_words()
     if rest in words["same_day"]:
@@ -176,7 +177,7 @@ def _relative(rest: str, time_unit: str) -> dict[str, Any] | None:
         m = _RELATIVE.match(f"{r.group('low')} {r.group('rest') or ''}".strip())
     if m is None:
         return None
-    out = {**_value_and_unit(m, rest, time_unit), "anchor": _anchor(m.group("anchor"))}
+    out = {**_value_and_unit(m, rest, time_unit, header_unit), "anchor": _anchor(m.group("anchor"))}
     if high is not None:
         if high < out["value"]:
             raise ValueError(f"{rest!r}: the range's end is below its start")
@@ -204,14 +205,27 @@ def _anchor(word: str | None) -> str:
     return "last-dose" if word in ("last", "end", "stop") else "first-dose"
 
 
-def _value_and_unit(m: re.Match, text: str, time_unit: str) -> dict[str, Any]:
+def _value_and_unit(m: re.Match, text: str, time_unit: str, header_unit: str | None = None) -> dict[str, Any]:
     if m.group("day") is not None:
-        return {"value": parse_number(m.group("day")), "unit": "d"}
+        return {"value": parse_number(m.group("day")), "unit": _cell_unit(text, "day", header_unit)}
     unit_word = m.group("unit")
-    unit = TIME_UNITS.get(unit_word) if unit_word else time_unit
+    unit = _cell_unit(text, unit_word, header_unit) if unit_word else time_unit
     if unit is None or unit == "{decade}":
         raise ValueError(f"{text!r}: unknown time unit {unit_word!r} (use d, wk, mo, y, h)")
     return {"value": parse_number(m.group("value")), "unit": unit}
+
+
+def _cell_unit(text: str, word: str, header_unit: str | None) -> str | None:
+    """The unit a cell writes after its number, which must agree with the header's: under "Latency (days)"
+    the 'a' of '21a' is a footnote marker as likely as years (annum), and is refused, not read as 21 years."""
+    unit = TIME_UNITS.get(word)
+    if header_unit is None or unit is None or unit == header_unit:
+        return unit
+    if word in load_yaml("cells.yaml")["footnote"]["letters"]:
+        raise ValueError(f"{text!r}: {word!r} after the number may be a footnote marker or the unit {unit}, "
+                         f"against the column's unit ({header_unit}): write the number alone")
+    raise ValueError(f"{text!r}: the unit {word!r} contradicts the column's unit ({header_unit}): give the value in "
+                     f"{header_unit}")
 
 
 # How literature tables qualify a latency, as the case model's qualifiers.

@@ -341,11 +341,24 @@ class _Row:
         value = self.text(name)
         if value is None:
             return None
+        value = self._without_footnote(name, value)
         try:
             return reader(value, *args, **kwargs)
         except ValueError as exc:
             self.problems.append((self.where(name), str(exc)))
             return None
+
+    def _without_footnote(self, name: str, value: str) -> str:
+        """The value without a footnote mark after it ('28†' -> '28'), said in a note: the mark is no part of
+        the value, and the footnote may qualify it."""
+        marks = load_yaml("cells.yaml")["footnote"]["marks"]
+        stripped = value.rstrip("".join(marks)).rstrip()
+        if stripped and stripped != value:
+            mark = value[len(stripped):].strip()
+            self.notes.append((self.where(name), f"note: {value!r} read as {stripped!r}: the footnote mark {mark!r} "
+                               "is not part of the value (see the table's footnote)"))
+            return stripped
+        return value
 
     def word(self, name: str, vocabulary: str) -> str | None:
         value = self.text(name)
@@ -404,7 +417,7 @@ def _sex_value(code: str) -> str | dict[str, str]:
     return {"absent": "unknown"} if code == "unknown" else code
 
 
-def _age(text: str, row: _Row, unit: str) -> dict[str, Any]:
+def _age(text: str, row: _Row, unit: str, header_unit: str | None = None) -> dict[str, Any]:
     """An age cell: the age at onset ('22 months', '60s'), or the ICH age group a word names ('newborn',
     'adult'), as case series give either."""
     key = _norm(text)
@@ -412,7 +425,7 @@ def _age(text: str, row: _Row, unit: str) -> dict[str, Any]:
         if key == _norm(group) or key in {_norm(w) for w in words}:
             return {"age_group": group}
     try:
-        return {"age_at_onset": parse_age(text, unit)}
+        return {"age_at_onset": parse_age(text, unit, header_unit=header_unit)}
     except ValueError as exc:
         groups = ", ".join(row.map.values.get("age_group", {}))
         raise ValueError(f"{exc}; or an age group ({groups})" if groups else str(exc)) from None
@@ -444,7 +457,7 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
         known = ", ".join(row.map.values.get("sex", {}))
         raise ValueError(f"{text!r}: {sex_text!r} is not a known sex value (known: {known})")
     age = None if _norm(age_text) in row._not_stated else \
-        _age(age_text, row, row.units.get("patient.age_sex", row.map.age_unit))
+        _age(age_text, row, row.map.age_unit, row.units.get("patient.age_sex"))
     return age, sex
 
 
@@ -510,7 +523,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         patient["sex"] = _sex_value(sex)
     elif row.stated_absent("patient.sex"):
         patient["sex"] = {"absent": "unknown"}
-    age = row.read("patient.age", _age, row, row.units.get("patient.age", m.age_unit))
+    age = row.read("patient.age", _age, row, m.age_unit, row.units.get("patient.age"))
     if age:
         patient.update(age)
     both = row.read("patient.age_sex", _age_and_sex, row)
@@ -538,8 +551,8 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         else:
             reaction["meddra"] = {"code": code, "version": m.meddra_version}
     for name, key in (("reaction.onset", "onset"), ("reaction.end", "end")):
-        unit = row.units.get(name, m.time_unit)
-        value = row.read(name, lambda t, u=unit: parse_when(t, when["drug"], order=when["order"], time_unit=u))
+        value = row.read(name, parse_when, when["drug"], order=when["order"], time_unit=m.time_unit,
+                         header_unit=row.units.get(name))
         if value is not None:
             reaction[key] = value
     outcome = row.word("reaction.outcome", "outcome")
@@ -585,8 +598,8 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if texts:
         dosage["text"] = "; ".join(texts)
     for name, key in (("drug.start", "start"), ("drug.stop", "stop")):
-        unit = row.units.get(name, m.time_unit)
-        value = row.read(name, lambda t, u=unit: parse_when(t, when["drug"], order=when["order"], time_unit=u))
+        value = row.read(name, parse_when, when["drug"], order=when["order"], time_unit=m.time_unit,
+                         header_unit=row.units.get(name))
         if value is not None:
             dosage[key] = value
     if dosage:
