@@ -1021,6 +1021,8 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
                + ", ".join(f"{h} -> {f}" for f, h in result.columns.items()), err=True)
     if result.ignored:
         click.echo(f"  ignored columns (no field in the map): {', '.join(result.ignored)}", err=True)
+    for note in result.notes:
+        click.echo(f"  note: {note}", err=True)
     case_store = _store(database_url) if to_store else None
     good = [r for r in result.rows if r.ok and r.casefile is not None]
     already = 0

@@ -550,3 +550,17 @@ def test_a_footnote_letter_is_not_read_as_a_unit_against_the_header(tmp_path):
     assert "contradicts the column's unit (mo)" in dict(second.problems)["row 3, column 'Age (months)'"]
     assert third.case.reactions[0].onset.value == 28 and third.case.patient.age_at_onset.unit == "mo"
     assert any("footnote mark '†'" in message for _where, message in third.warnings)
+
+
+def test_a_date_column_that_proves_the_other_order_is_refused_once(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Drug,Reaction,Start date\n1,drugA,rash,05/06/2021\n2,drugA,rash,04/29/2021\n",
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"column 'Start date': 04/29/2021 \(row 3\) can only be read as MDY"):
+        import_listing(path, received="2024-05-01")
+    path.write_text("Case,Drug,Reaction,Start date\n1,drugA,rash,05/06/2021\n2,drugA,rash,04/03/2021\n",
+                    encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert result.notes == ["column 'Start date': its 2 date(s) (05/06/2021, 04/03/2021) read either way; read as "
+                            "DMY (date_order in the column map)"]
+    assert result.rows[0].case.drugs[0].dosages[0].start == "2021-06-05"

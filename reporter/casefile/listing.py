@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reporter import yaml12
 from reporter.casefile.cells import (
+    _SLASH_DATE,
     DECIMAL_MARK,
     TIME_UNITS,
     AmbiguousNumber,
@@ -287,6 +288,7 @@ class ListingResult:
     rows: list[RowResult]
     columns: dict[str, str]  # field -> header used
     ignored: list[str]  # headers no field claimed
+    notes: list[str] = field(default_factory=list)  # what the whole listing was read as (said once)
 
 
 class _Row:
@@ -744,13 +746,50 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
                                          for name, i in columns.items()}, listing_name(path))
         groups.setdefault(_case_id(row), []).append(row)
+    notes = [note for name, index in columns.items() if name in _DATE_FIELDS
+             for note in _date_order_notes(used[name], [(n, cells[index]) for n, cells in sheet.rows
+                                                        if index < len(cells)], listing_map.date_order)]
     cases = [CaseRows(rows, listing_map, citation, received, validate) for rows in groups.values()]
     if jobs != 1 and len(cases) > 1:
         batch.warm()
     done = batch.run(case_of_rows, cases, jobs)
     results: list[RowResult] = [r for rows in (progress(cases, done) if progress else done) for r in rows]
     results.sort(key=lambda r: r.row)
-    return ListingResult(str(path), results, used, ignored)
+    return ListingResult(str(path), results, used, ignored, notes)
+
+
+_DATE_FIELDS = ("drug.start", "drug.stop", "reaction.onset", "reaction.end", "report.first_received")
+
+
+def _date_order_notes(header: str, cells: list[tuple[int, str]], order: str) -> list[str]:
+    """The column's slash dates against the map's date_order: InputError when a date there can only be read
+    in the other order (04/29/2021 is not DMY: its 05/06/2021 is then 6 May, not 5 June); a note when every
+    such date could be read either way, saying which order was used."""
+    only: dict[str, list[str]] = {"DMY": [], "MDY": []}
+    ambiguous: list[str] = []
+    for number, text in cells:
+        m = _SLASH_DATE.match(text.strip())
+        if not m:
+            continue
+        first, second = int(m.group(1)), int(m.group(2))
+        if first > 12 >= second:
+            only["DMY"].append(f"{text.strip()} (row {number})")
+        elif second > 12 >= first:
+            only["MDY"].append(f"{text.strip()} (row {number})")
+        else:
+            ambiguous.append(text.strip())
+    other = "MDY" if order == "DMY" else "DMY"
+    if only[other]:
+        raise InputError(f"column {header!r}: {', '.join(only[other][:3])} can only be read as {other}, but the "
+                         f"column map's date_order is {order}"
+                         + (f" and {', '.join(only[order][:3])} only as {order}" if only[order] else ""),
+                         hint=f"set date_order: {other} in the column map" if not only[order] else
+                         "write the column's dates in one order (or as 2023-04-05)")
+    if ambiguous and not only[order]:
+        return [f"column {header!r}: its {len(ambiguous)} date(s) ({', '.join(ambiguous[:3])}"
+                f"{', ...' if len(ambiguous) > 3 else ''}) read either way; read as {order} (date_order in the "
+                "column map)"]
+    return []
 
 
 @dataclass
