@@ -564,3 +564,34 @@ def test_a_date_column_that_proves_the_other_order_is_refused_once(tmp_path):
     assert result.notes == ["column 'Start date': its 2 date(s) (05/06/2021, 04/03/2021) read either way; read as "
                             "DMY (date_order in the column map)"]
     assert result.rows[0].case.drugs[0].dosages[0].start == "2021-06-05"
+
+
+def test_the_header_below_a_title_and_group_row_is_found_and_notes_under_the_table_skipped(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for values in (["Table 2. Drug-induced liver injury"], ["Patient", None, "Suspect drug", None, None],
+                   ["Case", "Age", "Drug", "Reaction", None, "Onset (days)", "Latency (days)"],
+                   ["1", 45, "isoniazid", "hepatitis", "x", 20, 21], [], ["a Age at diagnosis."]):
+        sheet.append(values)
+    sheet.merge_cells("A1:E1")
+    path = tmp_path / "merged.xlsx"
+    book.save(path)
+    result = import_listing(path, received="2024-05-01")
+    assert [r.row for r in result.rows] == [4] and result.rows[0].ok
+    assert set(result.columns) == {"case_id", "patient.age", "drug.product", "reaction.term", "reaction.onset"}
+    assert result.ignored == []
+    assert result.notes == [
+        "row 1 above the header skipped: Table 2. Drug-induced liver injury",
+        "row 2 above the header skipped: Patient | Suspect drug",
+        "row 6 under the table skipped as a footnote: a Age at diagnosis.",
+        "column E has no header: its cells are not read",
+        "column 'Latency (days)' not read: reaction.onset is read from column 'Onset (days)'"]
+
+
+def test_a_listing_without_a_mapped_header_is_one_error(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Foo,Bar\n1,2\n3,4\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no mapped header found"):
+        import_listing(path, received="2024-05-01")

@@ -172,6 +172,7 @@ def _norm(text: str) -> str:
 class Sheet:
     headers: list[str]
     rows: list[tuple[int, list[str]]]  # (row number in the file, cells)
+    header_row: int = 1
 
 
 def _cell_text(value: Any) -> str:
@@ -203,8 +204,8 @@ def read_sheet(path: str | Path) -> Sheet:
             if any(c.strip() for c in cells) and not (cells and cells[0].lstrip().startswith("#"))]
     if not rows:
         raise InputError("the listing has no header row", location=str(p))
-    (_, headers), data = rows[0], rows[1:]
-    return Sheet([h.strip() for h in headers], data)
+    (number, headers), data = rows[0], rows[1:]
+    return Sheet([h.strip() for h in headers], data, number)
 
 
 def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
@@ -726,27 +727,31 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     from reporter import batch
 
     listing_map = listing_map or load_map()
-    sheet = read_sheet(path)
     received = received or dt.date.today().isoformat()
     aliases = {_norm(a): name for name, words in listing_map.columns.items() for a in [name, *words]}
+    sheet, notes = _table(read_sheet(path), aliases, str(path))
     columns: dict[str, int] = {}
     used: dict[str, str] = {}
     ignored = []
     for index, header in enumerate(sheet.headers):
-        name = aliases.get(_norm(header)) or aliases.get(_norm(re.sub(r"\(.*?\)", " ", header)))
-        if name is None or name in columns:
+        name = _field_of(header, aliases)
+        if name in columns:
+            notes.append(f"column {header!r} not read: {name} is read from column {used[name]!r}")
+        elif name is None:
             if header:
                 ignored.append(header)
-            continue
-        columns[name] = index
-        used[name] = header
+            elif any(index < len(cells) and cells[index].strip() for _n, cells in sheet.rows):
+                notes.append(f"column {_letter(index)} has no header: its cells are not read")
+        else:
+            columns[name] = index
+            used[name] = header
     # Here only the rows' cells and case ids (to group a case's rows); the rest of each row is the job's
     groups: dict[str, list[_Row]] = {}
     for number, cells in sheet.rows:
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
                                          for name, i in columns.items()}, listing_name(path))
         groups.setdefault(_case_id(row), []).append(row)
-    notes = [note for name, index in columns.items() if name in _DATE_FIELDS
+    notes += [note for name, index in columns.items() if name in _DATE_FIELDS
              for note in _date_order_notes(used[name], [(n, cells[index]) for n, cells in sheet.rows
                                                         if index < len(cells)], listing_map.date_order)]
     cases = [CaseRows(rows, listing_map, citation, received, validate) for rows in groups.values()]
@@ -756,6 +761,42 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     results: list[RowResult] = [r for rows in (progress(cases, done) if progress else done) for r in rows]
     results.sort(key=lambda r: r.row)
     return ListingResult(str(path), results, used, ignored, notes)
+
+
+def _field_of(header: str, aliases: dict[str, str]) -> str | None:
+    return aliases.get(_norm(header)) or aliases.get(_norm(re.sub(r"\(.*?\)", " ", header)))
+
+
+def _letter(index: int) -> str:
+    """The spreadsheet letter of a column (0 -> A, 26 -> AA)."""
+    out = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
+def _table(sheet: Sheet, aliases: dict[str, str], where: str) -> tuple[Sheet, list[str]]:
+    """The listing's table: its header is the first of the top rows naming the most mapped columns (a title
+    or a merged group-header row above it is skipped, and said); notes under the table (rows of one cell
+    after the last row of data) are not cases. InputError when no row names a mapped column."""
+    rows = [(sheet.header_row, sheet.headers), *sheet.rows]
+    counts = [sum(1 for c in cells if c.strip() and _field_of(c, aliases)) for _n, cells in rows[:10]]
+    best = max(range(len(counts)), key=lambda i: (counts[i], -i))
+    if counts[best] == 0:
+        raise InputError("no mapped header found: no row at the top of the listing names a column of the map "
+                         f"(first row: {', '.join(c for c in sheet.headers if c)[:120]})", location=where,
+                         hint="name the columns as the map's `columns` do, or add the headers there")
+    notes = [f"row {n} above the header skipped: {' | '.join(c for c in cells if c)[:100]}"
+             for n, cells in rows[:best]]
+    data = rows[best + 1:]
+    footnotes = []
+    while data and sum(1 for c in data[-1][1] if c.strip()) == 1:  # a footnote under the table
+        number, cells = data.pop()
+        footnotes.insert(0, f"row {number} under the table skipped as a footnote: "
+                            f"{' '.join(c for c in cells if c)[:100]}")
+    return Sheet([h.strip() for h in rows[best][1]], data, rows[best][0]), notes + footnotes
 
 
 _DATE_FIELDS = ("drug.start", "drug.stop", "reaction.onset", "reaction.end", "report.first_received")
