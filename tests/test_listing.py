@@ -595,3 +595,17 @@ def test_a_listing_without_a_mapped_header_is_one_error(tmp_path):
     path.write_text("Foo,Bar\n1,2\n3,4\n", encoding="utf-8")
     with pytest.raises(InputError, match="no mapped header found"):
         import_listing(path, received="2024-05-01")
+
+
+@pytest.mark.parametrize("result,category", [("6 (probable)", "RUCAM: Probable"), ("8", "RUCAM: Probable"),
+                                             ("0", "RUCAM: Excluded"), ("2", "RUCAM: Unlikely"),
+                                             ("9", "RUCAM: Highly probable"), ("2 (probable)", "other/unmapped")])
+def test_rucam_scores_and_labels_read_the_same_in_validate_assess_and_tabulate(tmp_path, result, category):
+    from reporter.assess.result import parse_result, tabulation_category
+
+    path = tmp_path / "dili.csv"
+    path.write_text(f"Case,Drug,Reaction,RUCAM\n1,isoniazid,hepatitis,{result}\n", encoding="utf-8")
+    row = import_listing(path, received="2024-05-01").rows[0]
+    said_off_scale = any("scale" in message for _where, message in row.warnings)
+    assert tabulation_category("RUCAM", result) == category
+    assert said_off_scale == (category == "other/unmapped") == (parse_result("RUCAM", result) is None)

@@ -111,13 +111,13 @@ _SCORE = re.compile(r"^\s*(?:(?P<pre>-?\d+)\s*[-–:]\s*)?(?P<label>.*?)\s*(?:\(
 
 
 def parse_result(method: str, result: str) -> tuple[str, int | None] | None:
-    """(category key, score or None) of a result text such as 'Probable', '8 - probable' or
+    """(category key, score or None) of a result text such as 'Probable', '8 - probable', '6 (probable)' or
     'Probable (score 6)'; None when it is not on the method's scale or the score contradicts it."""
     key = _method_key(method)
     bare = _bare_score(key, result or "")
     if bare is not None:
         return str(category_by_score(key, bare)["key"]), bare
-    m = _SCORE.match(result or "")
+    m = _SCORE.match(_LABEL_IN_PARENTHESES.sub(r"\g<score> - \g<label>", result or ""))
     if not m:
         return None
     label = re.sub(r"\s+", " ", m.group("label")).strip().lower()
@@ -131,6 +131,9 @@ def parse_result(method: str, result: str) -> tuple[str, int | None] | None:
             return str(cat["key"]), score
     return None
 
+
+# '6 (probable)': a score with its category in parentheses, as tables print it; read as '6 - probable'.
+_LABEL_IN_PARENTHESES = re.compile(r"^\s*(?P<score>-?\d+)\s*\(\s*(?P<label>[^()\d][^()]*?)\s*\)\s*$")
 
 _BARE_SCORE = re.compile(r"^\s*(?:(?:total\s+)?score\s*:?\s*)?(?P<score>[-+]?\d+)\s*(?:points?|pts)?\s*$",
                          re.IGNORECASE)

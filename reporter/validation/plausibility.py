@@ -415,8 +415,7 @@ class Plausibility:
                                   if any(_norm(method).startswith(_norm(n)) for n in s["names"])), None)
                     if scale is None or not result:
                         continue
-                    said = _norm(re.sub(r"[\d.,:;()+-]+|score", " ", result.lower()))
-                    if said not in {_norm(r) for r in scale["results"]} and not _on_method_scale(method, result):
+                    if not _on_scale(scale, method, result):
                         self.add("warning", "PLAUS-CAUSALITY-SCALE", event,
                                  f"suspectEntity[{i}].causality[{j}].assessment",
                                  self.case.link(statement, event, f"causality[{j}].result"),
@@ -628,6 +627,17 @@ def _element_of(by_path: dict[str, tuple[str, ...]], path: str, holder: Any) -> 
 def check_plausibility(bundle: Json, lines: CaseLines | None = None, walk: BundleWalk | None = None) -> list[Issue]:
     """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
     return Plausibility(bundle, lines, walk).run()
+
+
+def _on_scale(scale: dict[str, Any], method: str, result: str) -> bool:
+    """A result on its method's scale: as the causality module reads it (assess and tabulate read it the same
+    way; a score must agree with its label) for the methods it knows, else by the scale's words."""
+    from reporter.assess.result import known_method
+
+    if known_method(method):
+        return _on_method_scale(method, result)
+    said = _norm(re.sub(r"[\d.,:;()+-]+|score", " ", result.lower()))
+    return said in {_norm(r) for r in scale["results"]}
 
 
 def _on_method_scale(method: str, result: str) -> bool:
