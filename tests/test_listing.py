@@ -609,3 +609,13 @@ def test_rucam_scores_and_labels_read_the_same_in_validate_assess_and_tabulate(t
     said_off_scale = any("scale" in message for _where, message in row.warnings)
     assert tabulation_category("RUCAM", result) == category
     assert said_off_scale == (category == "other/unmapped") == (parse_result("RUCAM", result) is None)
+
+
+def test_a_dose_in_a_unit_ucum_lacks_is_kept_as_dosage_text(tmp_path):
+    path = tmp_path / "paed.csv"
+    path.write_text("Case,Sex,Drug,Reaction,Dose\n1,F,ibuprofen,acute kidney injury,10 mg/kg/dose\n", encoding="utf-8")
+    row = import_listing(path, received="2024-05-01").rows[0]
+    dosage = row.case.drugs[0].dosages[0]
+    assert dosage.dose is None and dosage.text == "10 mg/kg/dose" and row.errors == 0
+    assert ("row 2, column 'Dose'", "note: '10 mg/kg/dose' is not a number and a UCUM unit: kept as the dosage "
+            "text (G.k.4.r.8)") in row.warnings

@@ -464,6 +464,17 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
     return age, sex
 
 
+def _ucum_dose(text: str) -> dict[str, Any]:
+    """A dose cell as a number and a UCUM unit; ValueError for another unit ('10 mg/kg/dose'), which the row
+    keeps as dosage text rather than a dose the case cannot send."""
+    from reporter.validation.ucum import is_valid_ucum
+
+    dose = parse_dose(text)
+    if not is_valid_ucum(dose["unit"]):
+        raise ValueError(f"{dose['unit']!r} is not a UCUM unit")
+    return dose
+
+
 def _weight_kg(text: str) -> float:
     """A weight cell in kg ('12', '12 kg'); another unit is refused, not read as kg."""
     m = re.fullmatch(r"(?P<number>\S+?)\s*(?P<unit>[^\d\s.,]+)?", text.strip())
@@ -582,7 +593,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     dose_text = row.text("drug.dose")
     if dose_text is not None:
         try:
-            dosage["dose"] = parse_dose(dose_text)
+            dosage["dose"] = _ucum_dose(dose_text)
         except AmbiguousNumber as exc:  # a dose off by a thousand is worse than none: refused
             row.problems.append((row.where("drug.dose"), str(exc)))
         except ValueError:  # '100 mg daily', '1-2 mg/kg': the author's words are the dosage text, not lost
