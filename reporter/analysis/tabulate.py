@@ -229,6 +229,18 @@ def latency_summary(values: list[float]) -> dict[str, float] | None:
             "min": round(values[0], 1), "max": round(values[-1], 1)}
 
 
+def _qualified_examples(session: Any, conditions: list) -> str:
+    """Up to three of the qualified or ranged latencies the summary left out, in days as the listing shows
+    them ('>=60.9', '10-14'), so that the note cites the data and not a fixed example."""
+    from reporter.analysis.linelisting import latency_cell
+
+    found = session.execute(select(CR.latency_days, CR.latency_qualifier, CR.latency_high_days)
+                            .where(*conditions, CR.latency_days.is_not(None), CR.latency_qualifier.is_not(None))
+                            .order_by(CR.latency_days).limit(50)).all()
+    cells = list(dict.fromkeys(str(latency_cell(r)) for r in found))
+    return ", ".join(cells[:3]) + (", ..." if len(cells) > 3 else "") + " days"
+
+
 def exact_latency_summary(latencies: list[tuple[float, str | None]]) -> dict[str, float] | None:
     """latency_summary of the exact latencies, with how many qualified or ranged ones it left out
     (`qualified`): '>2 mo' is a bound, not 60.9 days, and a median over bounds would claim what no author said."""
@@ -284,8 +296,9 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
             overall = exact_latency_summary([tuple(r) for r in session.execute(
                 select(CR.latency_days, CR.latency_qualifier).where(*conditions, CR.latency_days.is_not(None))).all()])
             if overall and overall.get("qualified"):
-                notes.append(f"latency: {overall['qualified']} qualified or ranged latency(ies) ('>2 mo', 'within "
-                             "48 h', '3-4 weeks') left out of the median, IQR and range: a bound is not a value")
+                notes.append(f"latency: {overall['qualified']} qualified or ranged latency(ies) "
+                             f"({_qualified_examples(session, conditions)}) left out of the median, IQR and range: "
+                             "a bound is not a value")
         if {"pt", "soc"} & set(by + [n for n, _ in filters]):
             ungrouped = _case_counts(session, [], [*conditions, CR.pt_code.is_(None)])[0][-1]
             if ungrouped:
