@@ -620,3 +620,10 @@ def test_a_dose_in_a_unit_ucum_lacks_is_kept_as_dosage_text(tmp_path):
     assert dosage.dose is None and dosage.text == "10 mg/kg/dose" and row.errors == 0
     assert ("row 2, column 'Dose'", "note: '10 mg/kg/dose' is not a number and a UCUM unit: kept as the dosage "
             "text (G.k.4.r.8)") in row.warnings
+
+
+def test_a_validation_finding_is_located_by_row_and_column(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Sex,Drug,Reaction,Weight (kg)\n1,F,terbinafine,hepatitis,1250\n", encoding="utf-8")
+    row = import_listing(path, received="2024-05-01").rows[0]
+    assert any(where == "row 2, column 'Weight (kg)'" and "1250 kg" in message for where, message in row.warnings)

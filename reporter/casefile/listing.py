@@ -57,7 +57,8 @@ _PATHS = {
     "case_id": ("case_id",), "patient.initials": ("patient.initials",), "patient.sex": ("patient.sex",),
     "patient.age": ("patient.age_at_onset", "patient.age_group"),
     "patient.age_sex": ("patient.age_at_onset", "patient.age_group", "patient.sex"),
-    "patient.weight_kg": ("patient.weight_kg",),
+    # the weight is the patient's only Observation a listing makes: a finding on its value is the weight's
+    "patient.weight_kg": ("patient.weight_kg", "patient.value", "patient.unit"),
     "patient.history": ("patient.history_text",),
     "country": ("primary_sources[0].address.country", "reactions[0].country"),
     "drug.product": ("drugs[0].product", "drugs[0]"), "drug.substance": ("drugs[0].substances",),
@@ -910,7 +911,8 @@ def case_of_rows(job: CaseRows) -> list[RowResult]:
             from reporter.validation import validate_bundle
 
             report = validate_bundle(result.bundle, subject=f"row {number}")
-            result.warnings = [(f"row {number}: {i.location}", f"{i.severity}: {i.message}")
+            cells = _IssueCells(result.bundle, data, row)
+            result.warnings = [(cells.where(i.location), f"{i.severity}: {i.message}")
                                for i in report.issues if i.severity in ("fatal", "error", "warning")]
             result.errors = sum(1 for i in report.issues if i.severity in ("fatal", "error"))
         result.warnings = [*(note for r, _ in parts for note in r.notes), *result.warnings]
@@ -919,6 +921,21 @@ def case_of_rows(job: CaseRows) -> list[RowResult]:
             r.problems = r.problems or [(f"row {r.row}", f"not imported: case {data['case_id']!r} has "
                                          f"problems on row {number}")]
     return [result, *later]
+
+
+class _IssueCells:
+    """A validation finding's Bundle location as the row and column it came from ('row 11, column 'Weight
+    (kg)''), which the user can find in the listing; the Bundle path when no column gave it."""
+
+    def __init__(self, bundle: dict[str, Any], data: dict[str, Any], row: _Row) -> None:
+        from reporter.validation.casepath import CaseLines
+
+        self.bundle, self.row, self.lines = bundle, row, CaseLines("", data)
+
+    def where(self, location: str) -> str:
+        path = self.lines.relabel(self.bundle, location)
+        found = _column_for(path, self.row) if path != location else ""
+        return found if ", column " in found else f"row {self.row.number}: {location}"
 
 
 def casefile_json(case: CaseFile) -> dict[str, Any]:
