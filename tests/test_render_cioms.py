@@ -305,3 +305,15 @@ def test_a_narrative_longer_than_e2b_takes_is_cut_on_the_form_and_said() -> None
     text = " ".join(str(v) for v in vars(form).values())
     assert "[... 199999 more characters: the full text is in the HTML report]" in text
     assert len(text) < 200000
+
+
+def test_the_onset_boxes_give_the_reaction_that_began_first() -> None:
+    """Boxes 4-6 took the first reaction listed (20 Mar) although another began on 18 Mar."""
+    from reporter.casefile.model import CaseFile
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["reactions"][0]["onset"] = "2023-03-20"
+    data["reactions"][1]["onset"] = "2023-03-18"
+    form = build_form(case_view(build_bundle(CaseFile.model_validate(data))))
+    assert "18" in str(form.onset) and "20" not in str(form.onset).replace("2023", "")

@@ -432,6 +432,16 @@ def _parent_line(parent: ParentView) -> str:
     return "Parent: " + ", ".join(facts) + (f". History: {'; '.join(history).rstrip('.')}" if history else "") + "."
 
 
+def _first_onset(onsets: list[When]) -> When | None:
+    """Boxes 4-6: the reaction that began first, not the first listed: by date when every onset is dated, else
+    by place on the case's day axis when every one has it, else the first listed."""
+    if onsets and all(w.date for w in onsets):
+        return min(onsets, key=lambda w: (w.date or "")[:10])
+    if onsets and all(w.day is not None for w in onsets):
+        return min(onsets, key=lambda w: w.day or 0.0)
+    return onsets[0] if onsets else None
+
+
 def _bounded(text: str) -> str:
     """A free text as the form takes it: at most cioms_text_chars (E2B's H.1 maximum), the rest said, not set."""
     most = limit("cioms_text_chars")
@@ -454,7 +464,7 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
         "congenital": any("congenital" in c.lower() for c in criteria),
         "other": any("medically important" in c.lower() for c in criteria),
     }
-    first_onset = next((r.onset for r in case.reactions if r.onset is not None), None)
+    first_onset = _first_onset([r.onset for r in case.reactions if r.onset is not None])
     source_text = (plain(h.report_type) + " " + (h.study or "")).lower()
     form = CiomsForm(
         not_valid=case.not_valid,
