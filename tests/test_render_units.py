@@ -15,7 +15,7 @@ from reporter.render.units import age_text, doses_per_day, every_text, quantity_
     ("U/L", 1, "U/L"), ("[IU]/L", 1, "IU/L"), ("mg/dL", 1, "mg/dL"), ("mg/d", 1, "mg/day"),
     ("mg/kg/d", 2, "mg/kg/day"), ("ug/L", 1, "µg/L"), ("umol/L", 1, "µmol/L"), ("mg/L{FEU}", 5.98, "mg/L FEU"),
     ("{INR}", 1.1, ""), ("1", 3, ""), ("10*9/L", 4, "× 10⁹/L"), ("{cells}/uL", 1, "cells/µL"), ("Cel", 38, "°C"),
-    ("mm[Hg]", 120, "mmHg"), (None, 1, ""),
+    ("mm[Hg]", 120, "mmHg"), ("[pH]", 7.21, ""), (None, 1, ""),
 ])
 def test_unit_text(code, value, shown) -> None:
     assert unit_text(code, value) == shown
