@@ -140,11 +140,14 @@ def export_one(job: ExportJob) -> ExportDone:
 # --- E2B import -----------------------------------------------------------------------------------
 
 def import_one(path: str):
-    """The ImportResult of one E2B file (parse, XSD, model, Bundle): the costly part, run in a worker."""
-    from reporter.e2b.importer import import_file
+    """The ImportResult of one E2B file (parse, XSD, model, Bundle, validation of each case): the costly part, run
+    in a worker."""
+    from reporter.e2b.importer import check_validity, import_file
 
     try:
-        return import_file(path)
+        result = import_file(path)
+        check_validity(result)
+        return result
     except ReporterError as exc:
         from reporter.e2b.importer import ImportResult
 

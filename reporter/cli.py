@@ -114,12 +114,11 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
     from pathlib import Path
 
     from reporter.e2b import followup
-    from reporter.e2b.importer import import_file
+    from reporter.e2b.importer import check_validity, import_file
     from reporter.fhir.build import dumps
-    from reporter.validation import validate_bundle
 
     result = import_file(file)
-    invalid_cases = 0
+    invalid_cases = check_validity(result)
     target = Path(out_dir) if out_dir else None
     earlier = followup.stored_bundles(target) if target else []
     case_store = None
@@ -151,10 +150,8 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
             click.echo(f"  warning: {text}", err=True)
         for line in cover.lines() if cover else []:  # nothing silent: what the model does not hold
             click.echo(f"  not mapped: {line}", err=True)
-        invalid = validate_bundle(report.bundle).errors  # what `validate` and `e2b` will refuse, said now
-        for issue in invalid:
-            click.echo(f"  invalid: {issue.code} {issue.location}: {issue.message}", err=True)
-        invalid_cases += bool(invalid)
+        for text in report.invalid:  # what `validate` and `e2b` will refuse, said now
+            click.echo(f"  invalid: {text}", err=True)
         if case_store is not None:
             try:
                 from reporter.fhir.received import ReceivedFile
@@ -904,7 +901,7 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
         from reporter.store.repository import CaseStore
 
         case_store = CaseStore(config.get("database_url") or "")
-    imported = rejected = 0
+    imported = rejected = invalid = 0
     batch.warm(e2b=True)
     try:
         for path, result in zip(files, _progress(files, batch.run(batch.import_one, list(files), jobs),
@@ -920,6 +917,9 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
                         click.echo(f"  {problem}", err=True)
                     continue
                 imported += 1
+                for text in report.invalid:  # checked in the worker: what `validate` and `e2b` will refuse
+                    click.echo(f"{path}: report {report.index} ({name}): invalid: {text}", err=True)
+                invalid += bool(report.invalid)
                 if case_store is not None:
                     try:
                         from dataclasses import replace
@@ -941,8 +941,9 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
     finally:
         if case_store is not None:
             case_store.dispose()
-    click.echo(f"{imported} report(s) imported, {rejected} rejected, from {len(files)} file(s)", err=True)
-    sys.exit(1 if rejected or not imported else 0)
+    click.echo(f"{imported} report(s) imported ({invalid} not valid), {rejected} rejected, from {len(files)} file(s)",
+               err=True)
+    sys.exit(1 if rejected or invalid or not imported else 0)
 
 
 @batch_group.command("revalidate")

@@ -111,3 +111,19 @@ def test_missing_file_is_a_clear_error(tmp_path, command):
     result = batch(command, *extra, str(tmp_path / "missing.yaml"))
     assert result.returncode in (1, 2) and "Traceback" not in result.stderr
     assert "missing.yaml" in result.stdout + result.stderr
+
+
+def test_batch_import_lists_what_validation_will_refuse(tmp_path, e2b_schema_dir):
+    """As `reporter import`: a case that imports but does not validate (a country code in lower case) is listed
+    with its errors, checked in the worker, and makes the exit code 1."""
+    from reporter.e2b.export import export_bundles
+
+    doc = etree.fromstring(export_bundles([load_bundle(DEMOS[0])], schema_dir=e2b_schema_dir).xml)
+    code = doc.xpath("//*[@codeSystem='1.0.3166.1.2.2']")[0]
+    code.set("code", code.get("code").lower())
+    path = tmp_path / "lower.xml"
+    path.write_bytes(etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
+    result = batch("import", "--jobs", "1", "-o", str(tmp_path / "out"), str(path),
+                   env={"REPORTER_E2B_SCHEMA_DIR": str(e2b_schema_dir)})
+    assert result.returncode == 1 and "invalid: TERM-COUNTRY" in result.stderr
+    assert "1 report(s) imported (1 not valid), 0 rejected" in result.stderr

@@ -41,6 +41,7 @@ class ImportedReport:
     relation: str | None = None      # follow-up / amendment / nullification note
     notes: list[str] = field(default_factory=list)  # imported, but the case model holds placeholders
     deviations: list[str] = field(default_factory=list)  # departures from ICH the receiver accepts (warnings)
+    invalid: list[str] = field(default_factory=list)  # what `validate` refuses in its case (check_validity)
 
     @property
     def ok(self) -> bool:
@@ -225,6 +226,18 @@ def _id(message: etree._Element, which: str) -> str | None:
         f"h:controlActProcess/h:subject/h:investigationEvent/h:id[@root='2.16.840.1.113883.3.989.2.1.3.{which}']"
         "/@extension")(message)
     return str(found[0]) if found else None
+
+
+def check_validity(result: ImportResult) -> int:
+    """Fill each imported report's `invalid` with what `reporter validate` (and so `reporter e2b`) refuses in
+    its case, said at import rather than at the export; the number of such reports. Not part of import_file:
+    the commands run it (in the worker, for `reporter batch import`)."""
+    from reporter.validation import validate_bundle
+
+    for report in result.reports:
+        if report.bundle is not None:
+            report.invalid = [f"{i.code} {i.location}: {i.message}" for i in validate_bundle(report.bundle).errors]
+    return sum(bool(r.invalid) for r in result.reports)
 
 
 def import_file(path: str | Path, stages: dict[str, float] | None = None) -> ImportResult:
