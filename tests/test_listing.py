@@ -477,7 +477,10 @@ def test_qualified_latencies_are_not_counted_as_values(tmp_path):
 
 
 @pytest.mark.parametrize("text,expected", [("1,5", 1.5), ("1.5", 1.5), ("12,25", 12.25), ("1,234.5", 1234.5),
-                                           ("1.234,5", 1234.5), ("1,000,000", 1e6), ("300", 300.0)])
+                                           ("1.234,5", 1234.5), ("1,000,000", 1e6), ("300", 300.0),
+                                           # no thousands grouping can start with 0 or have four digits before
+                                           # its separator: digoxin's 0.125 mg is a decimal, not ambiguous
+                                           ("0.125", 0.125), ("0,125", 0.125), ("1234,567", 1234.567)])
 def test_numbers_with_a_decimal_comma_or_thousands_groups(text, expected):
     assert parse_number(text) == expected
 

@@ -52,7 +52,7 @@ def parse_number(text: str) -> float:
     mark = marks[0]
     if len(marks) > 1:  # '1,000,000': thousands separators only
         return _grouped(text, "," if mark == "." else ".")
-    if re.search(r"[.,]\d{3}$", text):
+    if re.fullmatch(r"[-+]?[1-9]\d{0,2}[.,]\d{3}", text):  # '0.125' or '1234,567' cannot be thousands
         if stated is None:
             thousand, one = text.replace(mark, ""), f"{float(text.replace(mark, '.')):g}"
             raise AmbiguousNumber(
