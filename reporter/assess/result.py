@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 from reporter.errors import MappingError, ReporterError
@@ -110,6 +110,7 @@ _SCORE = re.compile(r"^\s*(?:(?P<pre>-?\d+)\s*[-–:]\s*)?(?P<label>.*?)\s*(?:\(
                     re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # the same few result texts, read by validation of every case (1% of the pipeline)
 def parse_result(method: str, result: str) -> tuple[str, int | None] | None:
     """(category key, score or None) of a result text such as 'Probable', '8 - probable', '6 (probable)' or
     'Probable (score 6)'; None when it is not on the method's scale or the score contradicts it."""
