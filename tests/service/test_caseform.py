@@ -259,3 +259,30 @@ def test_every_condition_names_a_part_and_a_control_that_offers_its_values() -> 
             offered = {v for f in controls for v, _ in f.options} | {"true" for f in controls if f.kind == "checkbox"}
             assert set(map(str, when["values"])) <= offered, (when, offered)
 
+
+
+def test_a_date_that_is_not_one_marks_its_input_invalid(tmp_path) -> None:
+    """An impossible onset (2024-02-30) is the reaction onset's problem (a union of date, relative time, reason):
+    the message showed, but the date input itself carried no aria-invalid for assistive technology."""
+    from lxml import html as lxml_html
+
+    from reporter.store.repository import CaseStore
+    from reporter.web import create_app
+
+    form = caseform.flatten(load_case(DEMOS[0]))
+    form["reactions[0].onset"] = "2024-02-30"
+    _, problems = caseform.parse(form)
+    errors: dict[str, list[str]] = {}
+    for path, message in problems:
+        errors.setdefault(path, []).append(message)
+    assert "reactions[0].onset" in errors
+    tree = caseform.form_tree(caseform.Values(form), errors)
+    store = CaseStore(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    app = create_app({"SECRET_KEY": "test"}, store=store)
+    with app.test_request_context():
+        macros = app.jinja_env.get_template("_fields.html").module
+        page = lxml_html.fromstring("<div>" + "".join(str(macros.field(f)) for f in tree) + "</div>")
+    onset = page.xpath(f"//input[@id='{caseform.html_id('reactions[0].onset')}' or "
+                       f"@name='reactions[0].onset']")
+    store.dispose()
+    assert onset and onset[0].get("aria-invalid") == "true"
