@@ -73,6 +73,8 @@ def test_the_issue_case_is_entered_with_the_grid_in_two_page_loads(browser, site
     grid_box = page.locator("#f-tests .grid-scroll")
     assert grid_box.evaluate("b => b.scrollWidth > b.clientWidth && b.getBoundingClientRect().right <= 390")
     _shot(page, "edit-phone")
+    page.goto(f"{site}/cases")  # the case list on a phone: the page fits, the table scrolls in its box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def load_case_data(casefile: dict) -> dict:
