@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reporter.fhir.read import ext_value, extensions, most_recent
-from reporter.validation.rules import date_ceiling, date_floor
+from reporter.validation.rules import ends_before
 
 Json = dict[str, Any]
 
@@ -43,8 +43,7 @@ def relation(new: Json, earlier: Iterable[tuple[str, Json]]) -> str | None:
     if same:
         label, old = same[-1]
         new_date, old_date = most_recent(new), most_recent(old)
-        if new_date and old_date and (late := date_ceiling(new_date)) and (stored := date_floor(old_date)) \
-                and late < stored:
+        if new_date and old_date and ends_before(new_date, old_date):
             return f"older than {case_id} ({label}): its C.1.5 {new_date} comes before {old_date}"
         return f"{kind or 'follow-up'} of {case_id} ({label})"
     other = [(label, old) for label, old in pairs if worldwide and worldwide in ids(old)[:2]]

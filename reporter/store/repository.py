@@ -572,7 +572,7 @@ class CaseStore:
         older news, refused rather than made the current version (an initial report read after its
         follow-up replaced the follow-up's facts with the older ones)."""
         from reporter.fhir import read
-        from reporter.validation.rules import date_ceiling, date_floor
+        from reporter.validation.rules import ends_before
 
         if received is not None:
             with self.read_session() as session:
@@ -584,7 +584,7 @@ class CaseStore:
                                     f"as version {again}: not stored again", location=f"Bundle/{cid}")
         current = self.read(cid)
         new, old = read.most_recent(bundle), read.most_recent(current.bundle)
-        if new and old and (late := date_ceiling(new)) and (stored := date_floor(old)) and late < stored:
+        if new and old and ends_before(new, old):
             raise StoreConflict(f"the report's most recent information ({new}, C.1.5) is older than that of the "
                                 f"stored version {current.version} ({old}): not stored over it",
                                 location="C.1.5", hint="an older report of a case is not its current version; "

@@ -185,9 +185,7 @@ class Plausibility:
         return self._roles[known]
 
     def starts(self, statement: Json) -> list[str]:
-        return [s for d in as_list(statement.get("dosage"))
-                if isinstance(s := _dict(_dict(_dict(_dict(d).get("timing")).get("repeat")).get("boundsPeriod"))
-                              .get("start"), str)]
+        return _bounds(statement, "start")
 
     def exposure(self) -> None:
         """A reaction that began before the first exposure to every suspect drug it is assessed against."""
@@ -292,9 +290,7 @@ class Plausibility:
                      "correct the interval or the dates (an interval kept from an earlier version of the case?)")
 
     def stops(self, statement: Json) -> list[str]:
-        return [s for d in as_list(statement.get("dosage"))
-                if isinstance(s := _dict(_dict(_dict(_dict(d).get("timing")).get("repeat")).get("boundsPeriod"))
-                              .get("end"), str)]
+        return _bounds(statement, "end")
 
     # -- lab results ----------------------------------------------------------------------------------
 
@@ -627,6 +623,13 @@ def _element_of(by_path: dict[str, tuple[str, ...]], path: str, holder: Any) -> 
 def check_plausibility(bundle: Json, lines: CaseLines | None = None, walk: BundleWalk | None = None) -> list[Issue]:
     """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
     return Plausibility(bundle, lines, walk).run()
+
+
+def _bounds(statement: Json, end: str) -> list[str]:
+    """The dates of its dosages' periods at `end` ("start" or "end") a statement holds as dates."""
+    return [s for d in as_list(statement.get("dosage"))
+            if isinstance(s := _dict(_dict(_dict(_dict(d).get("timing")).get("repeat")).get("boundsPeriod"))
+                          .get(end), str)]
 
 
 def _on_scale(scale: dict[str, Any], method: str, result: str) -> bool:

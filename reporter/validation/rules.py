@@ -270,5 +270,12 @@ DATE_KEYS = frozenset({"date", "birthDate", "effectiveDateTime", "onsetDateTime"
              "valueDateTime", "deceasedDateTime"})
 
 
+
+def ends_before(value: str, other: str) -> bool:
+    """Whether every day a partial date can mean comes before every day `other` can (2024-03 before 2024-04-02);
+    False when either is not a date."""
+    last, first = date_ceiling(value), date_floor(other)
+    return bool(last and first and last < first)
+
 def check_rules(bundle: Json, walk: BundleWalk | None = None) -> list[Issue]:
     return RuleChecker(bundle, walk).run()
