@@ -159,3 +159,18 @@ def test_an_imperial_weight_or_height_is_refused_with_its_metric_value(field, wr
     with pytest.raises(CaseFileError) as info:
         parse_case(MINIMAL + f"patient: {{initials: AB, {field}: '{written}'}}\n")
     assert (f"patient.{field} (line 3)", said) in info.value.problems
+
+
+def test_a_value_meant_as_one_shape_of_a_union_is_told_about_in_that_shape_only():
+    """Before, a relative onset with a word for its value also drew 'required field is missing' at
+    onset.absent and 'unknown field' at onset.unit and onset.drug (the other shapes' errors)."""
+    with pytest.raises(CaseFileError) as info:
+        parse_case(MINIMAL + "reactions: [{id: r1, verbatim: rash, onset: {value: twenty, unit: d, drug: d1}}]\n")
+    assert info.value.problems == [("reactions[0].onset.value (line 3)", "'twenty' is not a number")]
+
+
+def test_a_date_that_is_not_one_still_gets_the_date_message():
+    with pytest.raises(CaseFileError) as info:
+        parse_case(MINIMAL + "reactions: [{id: r1, verbatim: rash, onset: yesterday}]\n")
+    [(where, said)] = info.value.problems
+    assert where == "reactions[0].onset (line 3)" and said.startswith("'yesterday' is not a date")

@@ -55,19 +55,59 @@ def format_path(loc: tuple[Any, ...]) -> str:
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop pydantic's union-branch labels (e.g. 'str', 'Absent', 'function-before[...]')."""
-    kept = []
-    for part in loc:
-        if isinstance(part, str) and (
-            part[:1].isupper() or "[" in part or part in {"str", "float", "int", "bool", "list", "dict"}
-        ):
-            continue
-        kept.append(part)
-    return tuple(kept)
+    return tuple(part for part in loc if not _is_branch_label(part))
+
+
+def _is_branch_label(part: Any) -> bool:
+    return isinstance(part, str) and (
+        part[:1].isupper() or "[" in part or part in {"str", "float", "int", "bool", "list", "dict"})
+
+
+def branch_errors(errors: list[Any]) -> list[Any]:
+    """Of pydantic's errors for a value that no branch of a union accepts (one set per branch), only those of
+    the branch the value was meant for: the one whose fields the value uses (fewest unknown fields), that takes
+    its shape (no type error at the union itself), with the fewest errors; ties go to the earlier branch.
+    `{value: twenty, unit: d}` for an onset is then 'not a number' at onset.value, not also 'required' at
+    onset.absent and 'unknown field' at onset.unit from the shape of an absent reason. Order is kept."""
+    chosen = {id(err) for err in _chosen(errors, 0)}
+    return [err for err in errors if id(err) in chosen]
+
+
+def _chosen(errors: list[Any], start: int) -> list[Any]:
+    kept: list[Any] = []
+    unions: dict[tuple[Any, ...], dict[Any, list[Any]]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        index = next((i for i in range(start, len(loc)) if _is_branch_label(loc[i])), None)
+        if index is None:
+            kept.append(err)
+        else:
+            unions.setdefault(loc[:index], {}).setdefault(loc[index], []).append(err)
+    for prefix, branches in unions.items():
+        index = len(prefix)
+
+        def misfit(errs: list[Any], index: int = index) -> tuple[int, int, int]:
+            unknown = sum(e["type"] == "extra_forbidden" for e in errs)
+            wrong_shape = any(len(e["loc"]) == index + 1 and e["type"].endswith("_type") for e in errs)
+            return unknown, int(wrong_shape), len(errs)
+
+        kept += _chosen(min(branches.values(), key=misfit), index + 1)
+    return kept
+
+
+_NOT_A_NUMBER = {"float_parsing", "int_parsing", "decimal_parsing", "float_type", "int_type", "int_from_float"}
+
+
+def model_message(err: Any) -> str:
+    """A model error's message in the user's terms: what was given and what it is not."""
+    if err["type"] in _NOT_A_NUMBER and isinstance(err.get("input"), str):
+        return f"{err['input']!r} is not a number" + (" (a whole number is needed)" if "int" in err["type"] else "")
+    return err["msg"].removeprefix("Value error, ")
 
 
 def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[tuple[str, str]]:
     problems: dict[str, str] = {}
-    for err in exc.errors(include_url=False):
+    for err in branch_errors(exc.errors(include_url=False)):
         raw = tuple(err["loc"])
         # an unknown field's own name is the user's key, whatever its case ("Sex"): kept
         loc = (*_clean_loc(raw[:-1]), raw[-1]) if err["type"] == "extra_forbidden" and raw else _clean_loc(raw)
@@ -77,7 +117,7 @@ def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> l
             probe = probe[:-1]
         line = lines.get(probe)
         key = f"{where} (line {line})" if line else where
-        message = err["msg"].removeprefix("Value error, ")
+        message = model_message(err)
         if err["type"] == "extra_forbidden":
             message = "unknown field (check the spelling against `reporter schema`)"
         elif err["type"] == "missing":

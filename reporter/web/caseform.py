@@ -28,7 +28,7 @@ from pydantic.fields import FieldInfo
 from werkzeug.datastructures import MultiDict
 
 from reporter.casefile import model as m
-from reporter.casefile.parse import _clean_loc, format_path
+from reporter.casefile.parse import _clean_loc, branch_errors, format_path, model_message
 from reporter.paths import mappings_dir
 
 MAX_ROWS = 200
@@ -534,12 +534,12 @@ def parse_form(form: MultiDict) -> Parsed:
         case = m.CaseFile.model_validate(collected.data)
     except ValidationError as exc:
         seen: set[str] = set()
-        for err in exc.errors(include_url=False):
+        for err in branch_errors(exc.errors(include_url=False)):
             where = _form_path(_clean_loc(tuple(err["loc"])), collected.row_maps)
             if where in seen:  # a union gives one error per shape; the first is the most specific
                 continue
             seen.add(where)
-            message = err["msg"].removeprefix("Value error, ")
+            message = model_message(err)
             if err["type"] == "missing":
                 message = "required"
             problems.append((where, message))
@@ -732,16 +732,97 @@ def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -
 
 
 def without(values: MultiDict, paths: list[str]) -> MultiDict | None:
-    """The form with the values at `paths` emptied (rows stay where they are), or None when none of them
-    held a value: a form the model refused, tried again without what it refused, so that the checks of
-    the Bundle can still report on the rest in the same round."""
+    """The form with the values at `paths` and under them emptied (rows stay where they are), or None when
+    none of them held a value."""
     out = MultiDict(values)
     emptied = False
     for path in paths:
-        if any(v.strip() for v in out.getlist(path)):
-            out.setlist(path, [""])
-            emptied = True
+        for key in list(out.keys()):
+            if (key == path or key.startswith((path + ".", path + "["))) and not key.endswith("#rows") \
+                    and any(v.strip() for v in out.getlist(key)):
+                out.setlist(key, [""])
+                emptied = True
     return out if emptied else None
+
+
+def without_refused(values: MultiDict, refused: list[str]) -> tuple[Parsed | None, list[str]]:
+    """A form the model refused, made into a case without what it refused, so that the checks of the Bundle
+    can still report on the rest in the same round: refused values are emptied; an emptied field the model
+    requires gets a stand-in (an absent reason, `(not given)` for a text, `check_stand_ins` in
+    mappings/ui_form.yaml for a choice); otherwise the part holding it is emptied. Returns the case (None
+    when the form cannot be made one) and every path left out or stood in for: problems found there belong
+    to the stand-ins, not to the user."""
+    retry = without(values, refused) or MultiDict(values)
+    left_out = list(refused)
+    for _ in range(_RETRY_ROUNDS):
+        again = parse_form(retry)
+        if again.case is not None:
+            return again, left_out
+        changed = False
+        for path, message in again.problems:
+            left_out.append(path)
+            stand_in = _stand_in(path) if message == "required" else None
+            if stand_in is not None:
+                for key, value in stand_in.items():
+                    changed |= retry.get(key) != value
+                    retry.setlist(key, [value])
+                continue
+            part = _enclosing_part(path)
+            if part and (emptied := without(retry, [part])) is not None:
+                retry, changed = emptied, True
+                left_out.append(part)
+        if not changed:
+            break
+    return None, left_out
+
+
+_RETRY_ROUNDS = 4
+
+
+def _stand_in(path: str) -> dict[str, str] | None:
+    """Form values that stand in for a required field left empty, for checking the rest of the form."""
+    configured = (_table().get("check_stand_ins") or {}).get(generic(path))
+    if configured is not None:
+        return {f"{path}.{k}": str(v) for k, v in configured.items()} if isinstance(configured, dict) \
+            else {path: str(configured)}
+    variants = _variants(_annotation_at(path))[0]
+    if len(variants) == 1 and _is_model(variants[0]):  # a required part left wholly empty: its required fields
+        found: dict[str, str] = {}
+        for name, info in _model_fields(_base(variants[0])):
+            if info.is_required():
+                if (inner := _stand_in(f"{path}.{name}")) is None:
+                    return None
+                found.update(inner)
+        return found
+    if any(_base(v) is m.Absent for v in variants):
+        return {f"{path}.absent": "unknown"}
+    if len(variants) == 1 and _base(variants[0]) is str and not _is_partial_date(variants[0]):
+        return {path: "(not given)"}
+    return None
+
+
+def _enclosing_part(path: str) -> str | None:
+    """'reactions[0].onset.value' -> 'reactions[0].onset'; None for a top-level field."""
+    cut = path.rfind(".")
+    return path[:cut] if cut > 0 else None
+
+
+def _annotation_at(path: str) -> Any:
+    """The model's type of the field at a form path (None when the path is not one)."""
+    tp: Any = m.CaseFile
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if token.startswith("["):
+            variants = _variants(tp)[0]
+            lists = [v for v in variants if typing.get_origin(_base(v)) is list]
+            if not lists:
+                return None
+            tp = typing.get_args(_base(lists[0]))[0]
+            continue
+        model = next((_base(v) for v in _variants(tp)[0] if _is_model(v) and token in _base(v).model_fields), None)
+        if model is None:
+            return None
+        tp = model.model_fields[token].annotation
+    return tp
 
 
 def mark_warnings(tree: list[Field], warnings: list[tuple[str, str]]) -> None:

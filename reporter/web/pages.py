@@ -444,11 +444,8 @@ def _checks_of_the_rest(values: MultiDict, parsed: caseform.Parsed) -> list[tupl
     from reporter.validation import validate_bundle
 
     refused = [path for path, _ in parsed.problems]
-    retry = caseform.without(values, refused)
-    if retry is None:
-        return []
-    again = caseform.parse_form(retry)
-    if again.case is None:
+    again, left_out = caseform.without_refused(values, refused)
+    if again is None or again.case is None:
         return []
     if again.case.report.created is None:
         again.case.report.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -457,8 +454,12 @@ def _checks_of_the_rest(values: MultiDict, parsed: caseform.Parsed) -> list[tupl
     except ReporterError:
         return []
     placed, _ = caseform.bundle_problems(again, bundle, validate_bundle(bundle).errors)
-    return [(path, text) for path, text in placed
-            if not any(path == r or path.startswith((r + ".", r + "[")) or r.startswith(path + ".") for r in refused)]
+    return [(path, text) for path, text in placed if not any(_related(path, r) for r in left_out)]
+
+
+def _related(path: str, other: str) -> bool:
+    """One path is the other, or holds it (a problem there may come from what was left out)."""
+    return path == other or other.startswith((path + ".", path + "[")) or path.startswith((other + ".", other + "["))
 
 
 def _readiness_marks(bundle: dict) -> list[tuple[str, str]]:

@@ -222,6 +222,50 @@ def test_a_refused_form_is_tried_again_without_the_refused_values() -> None:
     assert caseform.without(form, ["reactions[0].nothing"]) is None  # nothing to leave out: no second try
 
 
+def _form_problems(form: MultiDict) -> list[tuple[str, str]]:
+    from reporter.web.pages import _check_form
+
+    return _check_form(form, None, "initial", "")[2]
+
+
+def _negative_dose(form: MultiDict) -> MultiDict:
+    form.setlist("drugs[0].dosages[0].dose.value", ["-2"])
+    form.setlist("drugs[0].dosages[0].dose.unit", ["mg"])
+    return form
+
+
+@pytest.mark.parametrize(("emptied", "where"), [
+    ({"report.type": ""}, "report.type"),  # a required choice
+    ({"reactions[0].meddra.code": ""}, "reactions[0].meddra.code"),  # a required text inside an optional part
+    ({"reactions[0].onset.value": "twenty"}, "reactions[0].onset.value"),  # refused, and required where it is
+])
+def test_a_required_field_left_empty_does_not_hold_back_the_checks_of_the_rest(emptied, where) -> None:
+    """Before, the Bundle's checks came only in a second round once every required field was filled."""
+    form = _negative_dose(caseform.flatten(load_case(DEMOS[0])))
+    for key, value in emptied.items():
+        form.setlist(key, [value])
+    problems = _form_problems(form)
+    assert [p for p, _ in problems if p == where] == [where]
+    assert any(p == "drugs[0].dosages[0].dose" and "PLAUS-NEGATIVE-DOSE" in text for p, text in problems)
+
+
+def test_an_almost_empty_new_case_form_gets_every_problem_in_one_round() -> None:
+    form = _negative_dose(caseform.new_case_values())
+    form.setlist("drugs[0].product", ["Amoxicillin"])
+    found = {p: text for p, text in _form_problems(form)}
+    assert found["case_id"] == "required" and found["report"] == "required"
+    assert "ICSR-MIN-REACTION" in found["reactions"] and "PLAUS-NEGATIVE-DOSE" in found["drugs[0].dosages[0].dose"]
+    assert not any("(not given)" in text or text == "other" for text in found.values())  # no stand-in shows
+
+
+def test_a_value_meant_as_one_shape_of_a_union_is_told_about_in_that_shape_only() -> None:
+    """An onset with a value, unit and drug is a relative time; before, the form also said that it lacked an
+    absent reason and that value, unit and drug were not permitted (the shapes of the other branches)."""
+    form = caseform.flatten(load_case(DEMOS[0]))
+    form.setlist("reactions[0].onset.value", ["twenty"])
+    assert caseform.parse_form(form).problems == [("reactions[0].onset.value", "'twenty' is not a number")]
+
+
 # --- parts that apply only when other answers say so (mappings/ui_form.yaml `show_when`) ---------------------
 
 def test_parts_that_apply_only_sometimes_carry_their_condition() -> None:
