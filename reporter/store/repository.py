@@ -596,15 +596,18 @@ class CaseStore:
 
     def update(self, case_id: str, bundle: dict, *, author: str, if_match: int | None = None,
                reason: str | None = None, casefile: dict | None = None,
-               audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
+               audit: AuditContext | None = None, received: Received | None = None,
+               skip_unchanged: bool = False) -> StoredVersion:
         """Add a version to an existing case. VersionConflict if `if_match` is not the current version.
-        A change needs a reason (given, or declared in the Bundle as C.1.11.2): InputError without one."""
+        A change needs a reason (given, or declared in the Bundle as C.1.11.2): InputError without one.
+        `skip_unchanged`: a Bundle that would be stored exactly as the current version is (a client writing
+        back what it read) adds no version; the current one is returned (its version is then `if_match`)."""
         return self._save(bundle, author=author, reason=reason, case_id=case_id, if_match=if_match,
-                          casefile=casefile, audit=audit, received=received)
+                          casefile=casefile, audit=audit, received=received, skip_unchanged=skip_unchanged)
 
     def _save(self, bundle: dict, *, author: str, reason: str | None, case_id: str | None,
-              if_match: int | None, casefile: dict | None = None,
-              audit: AuditContext | None = None, received: Received | None = None) -> StoredVersion:
+              if_match: int | None, casefile: dict | None = None, audit: AuditContext | None = None,
+              received: Received | None = None, skip_unchanged: bool = False) -> StoredVersion:
         incoming = _Incoming.of(bundle, reason)
         early = None
         if received is None:  # a received message's Bundle carries the time of the write: made under the lock
@@ -621,7 +624,8 @@ class CaseStore:
                 incoming, early = _Incoming.of(bundle, reason), None  # a fresh copy: _derive changes it
         with self.write_session() as session:
             return self._write(session, incoming, author=author, case_id=case_id, if_match=if_match,
-                               casefile=casefile, audit=audit, received=received, early=early)
+                               casefile=casefile, audit=audit, received=received, early=early,
+                               skip_unchanged=skip_unchanged)
 
     def _early_update(self, incoming: _Incoming, case_id: str) -> _Derived | None:
         """An update's stored forms from the case's current version as read now (None when the locked path
@@ -642,9 +646,11 @@ class CaseStore:
 
     def _write(self, session: Session, incoming: _Incoming, *, author: str, case_id: str | None,
                if_match: int | None, casefile: dict | None = None, audit: AuditContext | None = None,
-               received: Received | None = None, early: _Derived | None = None) -> StoredVersion:
+               received: Received | None = None, early: _Derived | None = None,
+               skip_unchanged: bool = False) -> StoredVersion:
         """Store one version under the write lock. `early`: its stored forms, made before the lock (used when
-        still current: an update's are made for the version after the one current then)."""
+        still current: an update's are made for the version after the one current then). `skip_unchanged`:
+        see `update`."""
         bundle, system, key = incoming.bundle, incoming.system, incoming.key
         kind_declared, reason = incoming.kind_declared, incoming.reason
         audit = audit or AuditContext(agent=author, kind="system")
@@ -688,6 +694,11 @@ class CaseStore:
             if early is not None and early.version != version:
                 early = None  # another update came first: made again from the version now current
             known = self._sender_ids(session, cid) if early is None else {}
+            if skip_unchanged and kind_declared is None:
+                early = early or _derive(incoming, cid, version, kind, known, received, now)
+                unchanged = self._unchanged(session, case, early.bundle)
+                if unchanged is not None:
+                    return unchanged
             session.execute(update(ResourceIndex)
                             .where(ResourceIndex.case_id == cid, ResourceIndex.is_current.is_(True))
                             .values(is_current=False))
@@ -721,6 +732,15 @@ class CaseStore:
                            kind=audit.kind, source=audit.source, entity=f"Bundle/{cid}/_history/{version}",
                            case_id=cid, query=audit.query, reason=reason or None, detail=audit.detail)
         return StoredVersion(cid, version, kind, now, author, reason, bundle, case.status, casefile)
+
+    @staticmethod
+    def _unchanged(session: Session, case: Case, bundle: dict) -> StoredVersion | None:
+        """The current version when its stored Bundle is the one an update would store, else None."""
+        row = session.get(CaseVersion, (case.id, case.current_version))
+        if row is None or row.bundle != bundle:
+            return None
+        return StoredVersion(case.id, row.version, row.kind, row.recorded, row.author, row.reason, row.bundle,
+                             case.status, row.casefile)
 
     @staticmethod
     def _keep_received(session: Session, cid: str, version: int, received: Received, now: datetime) -> None:

@@ -509,8 +509,8 @@ def update(resource_type: str, resource_id: str):
                          location="Bundle.id", hint="an update carries the id of the resource it replaces")
     v = store().update(resource_id, bundle, author=current_agent(), if_match=if_match,
                        reason=request.headers.get("X-Reporter-Reason"),
-                       audit=web_audit.context(current_agent(), "rest", "update", 200))
-    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=True)
+                       audit=web_audit.context(current_agent(), "rest", "update", 200), skip_unchanged=True)
+    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=v.version != if_match)
     return _write_response(v, 200)
 
 

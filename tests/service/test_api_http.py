@@ -59,6 +59,29 @@ def test_create_read_vread_history_with_etags(served) -> None:
     assert minimal.status_code == 201 and minimal.content == b"" and minimal.headers["Location"]
 
 
+def test_writing_back_what_was_read_adds_no_version(served) -> None:
+    """An integration engine re-syncing a case it read: before, each such PUT added a version (and a 'changed'
+    case for every subscriber). The comparison is of the stored Bundles, so no change is hidden."""
+    s = served.session(served.write_token)
+    case_id = _post(served, renamed(demo_bundles()[0], "noop")).json()["id"]
+    read = s.get(f"{served.base}/Bundle/{case_id}", timeout=30).json()
+    headers = {"Content-Type": JSON, "If-Match": 'W/"1"', "X-Reporter-Reason": "re-sync"}
+    same = s.put(f"{served.base}/Bundle/{case_id}", data=json.dumps(read), headers=headers, timeout=30)
+    assert same.status_code == 200 and same.headers["ETag"] == 'W/"1"' and same.json()["meta"]["versionId"] == "1"
+    assert [h.version for h in served.store.history(case_id)] == [1]
+    update = next(e for e in served.store.audit_events() if e.subtype == "update")
+    assert (update.action, update.outcome, update.entity) == ("U", "0", f"Bundle/{case_id}/_history/1")
+    read["entry"][1]["resource"]["gender"] = "female" if read["entry"][1]["resource"].get("gender") != "female" \
+        else "male"  # one fact the case model holds
+    changed = s.put(f"{served.base}/Bundle/{case_id}", data=json.dumps(read), headers=headers, timeout=30)
+    assert changed.status_code == 200 and changed.headers["ETag"] == 'W/"2"'
+    read["entry"][1]["resource"].setdefault("extension", []).append(
+        {"url": "http://example.org/fhir/StructureDefinition/not-in-the-case-model", "valueString": "x"})
+    headers["If-Match"] = 'W/"2"'
+    beyond = s.put(f"{served.base}/Bundle/{case_id}", data=json.dumps(read), headers=headers, timeout=30)
+    assert beyond.status_code == 200 and beyond.headers["ETag"] == 'W/"3"'  # a fact the model does not hold
+
+
 def test_xml_in_and_out(served) -> None:
     s = served.session(served.write_token)
     bundle = renamed(demo_bundles()[0], "xml")

@@ -174,6 +174,7 @@ def test_two_cases_with_the_same_local_ids_both_store(served) -> None:
     # the sender's follow-up with the same local ids updates the same resources
     follow = with_local_ids(demo_bundles()[0], "ehr-a")
     follow["id"] = first["id"]
+    follow["entry"][0]["resource"]["title"] += " (follow-up)"  # an unchanged Bundle would add no version
     r = served.session(served.write_token).put(f"{served.base}/Bundle/{first['id']}", data=json.dumps(follow),
                                                headers=FOLLOW_UP_HEADERS, timeout=60)
     assert r.status_code == 200, r.text[:1000]
