@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from reporter.cli import main
 from reporter.fhir.build import dumps
+from reporter.fhir.issue_location import location_of
 from reporter.validation import validate_bundle, validate_file
 from reporter.validation.terminology import loinc_problem
 from tests.helpers import CASE1, apply_damage, damage_strategy, load_example, mutated, write_case
@@ -195,7 +196,7 @@ def test_operation_outcome_output(tmp_path, case):
     outcome = json.loads(result.output)
     assert outcome["resourceType"] == "OperationOutcome"
     issue = next(i for i in outcome["issue"] if i["details"]["coding"][0]["code"] == "ICSR-MIN-SUSPECT")
-    assert issue["severity"] == "error" and issue["code"] == "business-rule" and issue["expression"]
+    assert issue["severity"] == "error" and issue["code"] == "business-rule" and location_of(issue)
 
 
 def test_fhir_command_writes_a_file(tmp_path):

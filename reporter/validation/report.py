@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from reporter.fhir.issue_location import place
+
 Severity = Literal["error", "warning", "information"]
 
 # Our issue codes -> FHIR IssueType (http://hl7.org/fhir/issue-type)
@@ -79,8 +81,7 @@ class ValidationReport:
             }
             if issue.hint:
                 entry["diagnostics"] = issue.hint
-            entry["expression"] = [issue.location]
-            issues.append(entry)
+            issues.append(place(entry, issue.location))
         if not issues:
             issues.append({"severity": "information", "code": "informational",
                            "details": {"text": "no issues found"}})

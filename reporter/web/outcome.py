@@ -13,6 +13,7 @@ from reporter.errors import (
     StoreError,
     VersionConflict,
 )
+from reporter.fhir.issue_location import place
 
 # HTTP status -> OperationOutcome issue code (http://hl7.org/fhir/issue-type)
 _ISSUE_CODE = {
@@ -28,10 +29,7 @@ def outcome(issues: list[dict]) -> dict:
 
 
 def issue(severity: str, code: str, diagnostics: str, location: str | None = None) -> dict:
-    item: dict = {"severity": severity, "code": code, "diagnostics": diagnostics}
-    if location:
-        item["expression"] = [location]
-    return item
+    return place({"severity": severity, "code": code, "diagnostics": diagnostics}, location)
 
 
 def error_outcome(status: int, message: str, location: str | None = None, hint: str | None = None) -> dict:

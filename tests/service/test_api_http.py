@@ -7,6 +7,7 @@ import json
 import pytest
 import requests
 
+from reporter.fhir.issue_location import is_fhirpath, location_of
 from reporter.fhir.models import from_xml, to_xml
 from reporter.store.approvals import approve
 
@@ -297,5 +298,9 @@ def test_validate_operation_with_receiver_runs_the_e2b_checks(served) -> None:
                  headers={"Content-Type": JSON}, timeout=60).json()
     codes = [i["details"]["coding"][0]["code"] for i in fda["issue"] if "coding" in i.get("details", {})]
     assert "R0011" in codes
+    # expression holds FHIRPath only; an E2B element is given in the issue-location extension and the text
+    assert all(is_fhirpath(e) for i in fda["issue"] for e in i.get("expression", []))
+    r0011 = next(i for i in fda["issue"] if "R0011" in json.dumps(i.get("details")))
+    assert location_of(r0011).startswith("C.1.7") and "(at C.1.7" in r0011["details"]["text"]
     _is_outcome(s.post(f"{served.base}/Bundle/$validate?receiver=nope", data=json.dumps(bundle),
                        headers={"Content-Type": JSON}, timeout=30), 400)

@@ -10,6 +10,7 @@ import requests
 from lxml import etree
 from sqlalchemy import func, select
 
+from reporter.fhir.issue_location import location_of
 from reporter.store.approvals import approve
 from reporter.store.schema import CaseVersion
 from tests.hostile import attacks
@@ -26,7 +27,7 @@ def _outcome(r: requests.Response, status: int, location: str | None = None) -> 
     body = r.json()
     assert body["resourceType"] == "OperationOutcome"
     if location is not None:
-        assert location in json.dumps(body["issue"][0].get("expression", [])), body
+        assert location in (location_of(body["issue"][0]) or ""), body
     return body
 
 
