@@ -630,3 +630,33 @@ def test_a_validation_finding_is_located_by_row_and_column(tmp_path):
     path.write_text("Case,Sex,Drug,Reaction,Weight (kg)\n1,F,terbinafine,hepatitis,1250\n", encoding="utf-8")
     row = import_listing(path, received="2024-05-01").rows[0]
     assert any(where == "row 2, column 'Weight (kg)'" and "1250 kg" in message for where, message in row.warnings)
+
+
+def test_ages_in_decades_are_ranges_in_tabulations(tmp_path):
+    """'60s' is held as 6 {decade} (E2B allows it): 60 up to 70, not 60. The tabulation leaves it out of the
+    median age and counts it, an age band or ICH age group takes it only whole, and the line listing shows the
+    range."""
+    import csv
+    import io
+    import json
+
+    path = tmp_path / "l.csv"
+    path.write_text("Agent,Reaction,Age\n" + "".join(f"allopurinol,DRESS,{age}\n" for age in (
+        "60s", "in his seventies", "54", "70")), encoding="utf-8")
+    db = ["--database-url", f"sqlite:///{tmp_path / 'store.sqlite3'}"]
+    runner = CliRunner()
+    runner.invoke(main, ["import-listing", str(path), "--store", "--received", "2024-05-01", "-j", "1", *db])
+    stats = json.loads(runner.invoke(main, ["tabulate", "--by", "age_band", "--bands", "<65,60-69,70+", "--stats",
+                                            "--format", "json", *db]).output)
+    assert stats["age_years"] == {"n": 2, "median": 62.0, "q1": 58.0, "q3": 66.0, "min": 54.0, "max": 70.0,
+                                  "ranged": 2}
+    assert any("2 age(s) given as a range (60-69, 70-79 years) left out of the median" in n for n in stats["notes"])
+    # the sixties are not '<65' by their lower end; they are wholly '60-69'
+    assert {r["age_band"]: r["cases"] for r in stats["rows"]} == {"<65": 1, "60-69": 1, "70+": 2}
+    groups = json.loads(runner.invoke(main, ["tabulate", "--by", "age_group", "--format", "json", *db]).output)
+    assert {r["age_group"]: r["cases"] for r in groups["rows"]} == {"adult": 1, "elderly": 2, "unknown": 1}
+    where = runner.invoke(main, ["tabulate", "--where", "age_group=elderly", "--format", "json", *db]).output
+    assert json.loads(where)["total_cases"] == 2
+    listing = runner.invoke(main, ["line-listing", "--format", "csv", *db]).output
+    assert sorted(r["Age (years)"] for r in csv.DictReader(io.StringIO(listing))) == ["54.0", "60-69", "70-79",
+                                                                                      "70.0"]

@@ -37,6 +37,16 @@ def latency_cell(row: Any) -> float | str | None:
     return f"{settings()['latency_marks'].get(qualifier, '')}{round(days, 1):g}"
 
 
+def age_cell(row: Any) -> float | str | None:
+    """Age (years) as the case gives it: a number, or a range as the bands write it ('60-69' for an age in
+    the sixties, 60 up to 70), never the range's lower end shown as if it were the age."""
+    if row.age_years is None:
+        return None
+    if row.age_qualifier != "range" or row.age_high_years is None:
+        return round(row.age_years, 1)
+    return f"{round(row.age_years, 1):g}-{round(row.age_high_years - 1, 1):g}"
+
+
 def line_listing(store: Any, where: list[str] | None = None, *, limit: int | None = None) -> list[list[Any]]:
     conditions = where_conditions(parse_where(where or []), parse_bands(DEFAULT_BANDS))
     query = select(CR).where(*conditions).order_by(CR.case_key, CR.reaction_key, CR.drug).limit(limit)
@@ -44,7 +54,7 @@ def line_listing(store: Any, where: list[str] | None = None, *, limit: int | Non
     with store.read_session() as session:
         for r in session.scalars(query):
             rows.append([r.case_key, r.received, r.country, r.report_type,
-                         None if r.age_years is None else round(r.age_years, 1), r.sex, r.drug, r.dose, r.route,
+                         age_cell(r), r.sex, r.drug, r.dose, r.route,
                          r.dosing_mode, r.drug_start, r.drug_stop, r.indication, r.reaction_term,
                          r.pt_name or (f"(not placed: {r.llt_code or 'no code'})"), r.soc_name, r.onset,
                          latency_cell(r), r.outcome, _criteria(r), r.action_taken, r.dechallenge, r.rechallenge,

@@ -71,6 +71,19 @@ def to_years(quantity: Any) -> float | None:
     return round(value * factor, 4) if value is not None and factor is not None else None
 
 
+def age_fields(quantity: Any) -> Json:
+    """age_years of an age at onset; for an age in a unit that names a span (6 {decade}: in the sixties) the
+    span's start with age_qualifier "range" and its end (exclusive) in age_high_years: 60 up to 70, not 60."""
+    low = to_years(quantity)
+    if low is None:
+        return {}
+    q = _d(quantity)
+    span = settings()["ranged_age_units"].get(_s(q.get("code")) or _s(q.get("unit")) or "")
+    if span is None:
+        return {"age_years": low}
+    return {"age_years": low, "age_qualifier": "range", "age_high_years": round(low + span, 4)}
+
+
 def to_days(quantity: Any) -> float | None:
     q = _d(quantity)
     value = _num(q.get("value"))
@@ -163,8 +176,8 @@ def project_bundle(bundle: Json, meddra: Any = None) -> list[Json]:
     statements = [s for s in case.index.all("MedicationStatement") if isinstance(s, dict)]
     suspects = [s for s in statements if case.statement_role(s) in ("suspect", "interacting")]
     events = [e for e in case.index.all("AdverseEvent") if isinstance(e, dict)]
-    ages = [to_years(_ext_value(e, "age_at_onset")) for e in events]
-    base["age_years"] = next((a for a in ages if a is not None), None)
+    ages = [age_fields(_ext_value(e, "age_at_onset")) for e in events]
+    base.update(next((a for a in ages if a), {"age_years": None}))
     if base["age_years"] is None:
         born, onset = _date(case.patient.get("birthDate")), next(
             (d for d in (_date(e.get("date")) for e in events) if d), None)
@@ -311,7 +324,8 @@ def _latency(case: _Case, statement: Json, entity: Json, event: Json | None) -> 
 
 
 COLUMNS = (
-    "case_key", "report_type", "received", "received_year", "country", "sex", "age_years", "age_group_reported",
+    "case_key", "report_type", "received", "received_year", "country", "sex", "age_years", "age_qualifier",
+    "age_high_years", "age_group_reported",
     "survival", "reaction_key", "reaction_term", "llt_code", "meddra_version", "pt_code", "pt_name", "pt_term",
     "soc_code", "soc_name", "onset", "outcome", "serious", *(f"sc_{c}" for c in CRITERIA), "drug_key", "drug", "route",
     "dosing_mode", "dose", "drug_start", "drug_stop", "indication", "action_taken", "dechallenge", "rechallenge",

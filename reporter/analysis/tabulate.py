@@ -80,19 +80,10 @@ def _expression(name: str, bands: list[Band]):
         raise InputError(f"unknown field {name!r}", location="--by/--where",
                          hint=f"fields: {', '.join(field_names())}")
     if name == "age_group":
-        groups = settings()["age_groups"]
-        whens = [(CR.age_years >= g["from"], literal(g["key"])) for g in reversed(groups)]
+        whens = [(_age_range(low, high), literal(key)) for key, low, high in _group_ranges()]
         return case(*whens, else_=CR.age_group_reported)
     if name == "age_band":
-        whens = []
-        for band in bands:
-            conditions = []
-            if band.low is not None:
-                conditions.append(CR.age_years >= band.low)
-            if band.high is not None:
-                conditions.append(CR.age_years < band.high)
-            whens.append((and_(CR.age_years.is_not(None), *conditions), literal(band.label)))
-        return case(*whens, else_=None)
+        return case(*[(_age_range(band.low, band.high), literal(band.label)) for band in bands], else_=None)
     column = getattr(CR, spec["column"])
     if isinstance(column.type.python_type, type) and column.type.python_type is bool:
         return case((column.is_(True), literal("yes")), (column.is_(False), literal("no")), else_=None)
@@ -176,8 +167,19 @@ def where_conditions(filters: list[tuple[str, list[str]]], bands: list[Band]) ->
 
 
 def _age_range(low: float | None, high: float | None) -> Any:
-    return and_(*([CR.age_years >= low] if low is not None else [CR.age_years.is_not(None)]),
-                *([CR.age_years < high] if high is not None else []))
+    """The rows whose age lies wholly in [low, high) years: an exact age in it, or an age given as a range (the
+    sixties: 60 up to 70) all of whose range is, so that '60s' is not in a band '<65' by its lower end."""
+    # the age (a range's start) below `high` is an index search; never NULL, so "not in an earlier band" holds
+    within_high = [] if high is None else [
+        CR.age_years < high, or_(CR.age_high_years.is_(None), CR.age_high_years <= high)]
+    return and_(*([CR.age_years >= low] if low is not None else [CR.age_years.is_not(None)]), *within_high)
+
+
+def _group_ranges() -> list[tuple[str, float, float | None]]:
+    """(key, from, up to) in years of the ICH age groups (mappings/tabulate.yaml)."""
+    groups = settings()["age_groups"]
+    return [(g["key"], g["from"], groups[i + 1]["from"] if i + 1 < len(groups) else None)
+            for i, g in enumerate(groups)]
 
 
 def _equals(name: str, value: str, bands: list[Band]) -> Any:
@@ -190,11 +192,14 @@ def _equals(name: str, value: str, bands: list[Band]) -> Any:
         if wanted not in keys:
             raise InputError(f"age_group={value!r} is not an ICH age group", location="--where",
                              hint=f"use one of {', '.join(keys)} or unknown")
-        i = keys.index(wanted)
-        measured = _age_range(groups[i]["from"], groups[i + 1]["from"] if i + 1 < len(groups) else None)
-        # as the age_group expression: the reported group only when no age (in range) is known
-        not_measured = or_(CR.age_years.is_(None), CR.age_years < groups[0]["from"])
-        return or_(measured, and_(not_measured, CR.age_group_reported == wanted))
+        ranges = _group_ranges()
+        _key, low, high = ranges[keys.index(wanted)]
+        # as the age_group expression: the reported group only when no age (in range) is known, or the age is a
+        # range that no one group holds whole
+        not_measured = (CR.age_years.is_(None), CR.age_years < groups[0]["from"],
+                        and_(CR.age_qualifier == "range", ~or_(*[_age_range(a, b) for _k, a, b in ranges])))
+        reported = CR.age_group_reported == wanted  # each term of the OR an index search (SQLite needs that)
+        return or_(_age_range(low, high), *[and_(term, reported) for term in not_measured])
     if name == "age_band":
         labels = [b.label.lower() for b in bands]
         if wanted not in labels:
@@ -252,6 +257,26 @@ def exact_latency_summary(latencies: list[tuple[float, str | None]]) -> dict[str
     return summary
 
 
+def exact_age_summary(ages: list[tuple[float, float | None]]) -> dict[str, float] | None:
+    """latency_summary of the exact ages (years, one per case), with how many given as a range it left out
+    (`ranged`): a case 'in her sixties' is 60 to 70, and counting it as 60 would pull the median down."""
+    exact = [low for low, high in ages if high is None]
+    summary = latency_summary(exact)
+    if len(exact) < len(ages):
+        return {**(summary or {"n": 0}), "ranged": len(ages) - len(exact)}
+    return summary
+
+
+def _ranged_age_examples(session: Any, conditions: list) -> str:
+    """Up to three of the ranged ages left out, as the line listing shows them ('60-69 years')."""
+    from reporter.analysis.linelisting import age_cell
+
+    found = session.execute(select(CR.age_years, CR.age_qualifier, CR.age_high_years).distinct()
+                            .where(*conditions, CR.age_high_years.is_not(None)).order_by(CR.age_years).limit(50)).all()
+    cells = list(dict.fromkeys(str(age_cell(r)) for r in found))
+    return ", ".join(cells[:3]) + (", ..." if len(cells) > 3 else "") + " years"
+
+
 def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands: str | None = None,
              stats: bool = False) -> Tabulation:
     """Counts of stored cases by the fields `by` (none: just the total), filtered by `where`. `stats`: also
@@ -290,9 +315,13 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
                     row.latency = exact_latency_summary(per_group.get(row.values, []))
         overall = ages = None
         if stats:
-            ages = latency_summary([v for (v,) in session.execute(
-                select(func.max(CR.age_years)).where(*conditions, CR.age_years.is_not(None))
-                .group_by(CR.case_id)).all()])
+            ages = exact_age_summary([tuple(r) for r in session.execute(
+                select(func.max(CR.age_years), func.max(CR.age_high_years))
+                .where(*conditions, CR.age_years.is_not(None)).group_by(CR.case_id)).all()])
+            if ages and ages.get("ranged"):
+                notes.append(f"age: {ages['ranged']} age(s) given as a range "
+                             f"({_ranged_age_examples(session, conditions)}) left out of the median, IQR and range: "
+                             "an age in decades is not its lower end")
             overall = exact_latency_summary([tuple(r) for r in session.execute(
                 select(CR.latency_days, CR.latency_qualifier).where(*conditions, CR.latency_days.is_not(None))).all()])
             if overall and overall.get("qualified"):
@@ -373,10 +402,11 @@ def summary_notes(result: Tabulation) -> list[str]:
     if result.by:
         notes.append("% of the cases with the last field known, within each group of the other fields; "
                      "95% CI: Wilson score interval; a case with several reactions counts once per group it is in")
-    if result.age:
+    if result.age and "median" in result.age:
         a = result.age
-        notes.append(f"age at onset known for {a['n']} case(s): median {a['median']:g} years, IQR {a['q1']:g}-"
-                     f"{a['q3']:g}, range {a['min']:g}-{a['max']:g}")
+        notes.append(f"age at onset known for {a['n']} case(s)"
+                     + (f" as a number ({a['ranged']} more as a range)" if a.get("ranged") else "")
+                     + f": median {a['median']:g} years, IQR {a['q1']:g}-{a['q3']:g}, range {a['min']:g}-{a['max']:g}")
     if result.bands:
         notes.append(f"age bands (years): {result.bands}")
     return notes + result.notes

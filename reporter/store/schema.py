@@ -234,6 +234,10 @@ class CaseReaction(Base):
     # its end in latency_high_days); NULL for an exact one. Statistics leave qualified latencies out.
     latency_qualifier: Mapped[str | None] = mapped_column(String(16))
     latency_high_days: Mapped[float | None] = mapped_column(Float)
+    # migration 0010: an age at onset that names a span (6 {decade}: the sixties) is "range", from age_years up
+    # to age_high_years (exclusive); NULL for an exact age. Statistics leave it out, bands take it only whole.
+    age_qualifier: Mapped[str | None] = mapped_column(String(16))
+    age_high_years: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_case_reaction_case", "case_id"),
@@ -244,6 +248,8 @@ class CaseReaction(Base):
         # migration 0006: the columns --where compares as they are (reporter/analysis/tabulate.py _equals)
         Index("ix_case_reaction_outcome", "outcome"),
         Index("ix_case_reaction_age", "age_years"),
+        # migration 0010: the ages given as a range, which --where age_group takes only when one group holds them
+        Index("ix_case_reaction_age_qualifier", "age_qualifier"),
         # migration 0007: the distinct (SOC, case) pairs with a known value of a last field (SOC x outcome's
         # denominators) straight off the index, without sorting every row
         Index("ix_case_reaction_soc_case", "soc_name", "case_id", "outcome"),

@@ -337,3 +337,19 @@ def test_filter_values_a_field_cannot_hold_are_clear_errors(stored):
                            ("serious=maybe", "use yes, no or unknown"), ("year=last", "not a whole number")):
         with pytest.raises(InputError, match=message):
             tabulate(store, [], [where])
+
+
+def test_migration_0010_projects_ages_in_decades_as_ranges(store, tmp_path):
+    """Cases stored before 0010 had '60s' projected as 60; the migration re-projects them as 60 up to 70."""
+    from reporter.store import migrate
+
+    path = tmp_path / "decades.csv"
+    path.write_text("Case,Age,Drug,Reaction\n1,60s,anakinra,rash\n2,54,anakinra,rash\n", encoding="utf-8")
+    for row in import_listing(path, received="2024-05-01", validate=False).rows:
+        store_row(store, row, author="test", reason="test listing")
+    migrate.downgrade(store.engine, "0009_latency_qualifier")
+    migrate.upgrade(store.engine)
+    result = tabulate(store, ["age_band"], bands="<65,60-69", stats=True)
+    assert result.age["ranged"] == 1 and result.age["n"] == 1 and result.age["median"] == 54.0
+    assert _counts(result)[("60-69",)] == (1, 2)
+    assert [r[4] for r in line_listing(store)] == ["60-69", 54.0]
