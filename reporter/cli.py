@@ -1058,8 +1058,12 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
             if message.startswith(("error:", "fatal:")):
                 click.echo(f"{where}: {message}", err=True)
     counts = Counter(message for row in good for _where, message in row.warnings)
+    places: dict[str, list[str]] = {}
+    for row in good:
+        for where, message in row.warnings:
+            places.setdefault(message, []).append(where)
     for message, n in counts.most_common():
-        click.echo(f"  {n} case(s): {message}", err=True)
+        click.echo(f"  {n} case(s): {message} [{_cells(places[message])}]", err=True)
     kept = sum(1 for r in result.rows if r.ok)
     invalid = sum(1 for r in good if r.errors)
     stored = " and stored" if to_store else ""
@@ -1072,6 +1076,24 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
         sys.exit(2)
     if kept < len(result.rows) or invalid:
         sys.exit(1)
+
+
+def _cells(places: list[str], shown: int = 8) -> str:
+    """Where a finding of several rows is, said once per column: "rows 2, 5, 9 of column 'Onset'" (the first
+    `shown` rows of each), so that a warning counted over the listing can still be found in it."""
+    import re
+
+    by_column: dict[str, list[str]] = {}
+    for where in places:
+        m = re.match(r"row (\d+)(?:, column (.+))?", where)
+        column = (m.group(2) or "") if m else where
+        by_column.setdefault(column, []).append(m.group(1) if m else "")
+    parts = []
+    for column, rows in by_column.items():
+        rows = list(dict.fromkeys(r for r in rows if r))
+        listed = ", ".join(rows[:shown]) + (f", ... ({len(rows)} rows)" if len(rows) > shown else "")
+        parts.append(f"row{'s' if len(rows) > 1 else ''} {listed}" + (f" of column {column}" if column else ""))
+    return "; ".join(parts)
 
 
 # --- tabulations and line listings of stored cases (issue 12) ---------------------------------------------

@@ -387,6 +387,72 @@ def test_ages_in_decades(text, expected):
     assert parse_age(text) == {"value": expected, "unit": "{decade}"}
 
 
+@pytest.mark.parametrize(("text", "unit"), [("50-59", "a"), ("50 to 59 y", "a"), ("50–59 years", "a"),
+                                            ("aged 50-59", "a")])
+def test_a_span_of_one_whole_decade_is_the_e2b_decade_age(text, unit):
+    assert parse_age(text, unit) == {"value": 5.0, "unit": "{decade}"}
+
+
+@pytest.mark.parametrize(("text", "span"), [
+    ("<18", (0.0, 18.0, "a", "below")), (">65", (65.0, None, "a", "above")), ("≥ 70", (70.0, None, "a", "at_least")),
+    ("65+", (65.0, None, "a", "at_least")), ("<=17", (0.0, 18.0, "a", "at_most")),
+    ("under 2 y", (0.0, 2.0, "a", "below")), ("18-40", (18.0, 41.0, "a", "span")), ("50-60", (50.0, 61.0, "a", "span")),
+    ("<28 d", (0.0, 28.0, "d", "below")), ("65 years or older", (65.0, None, "a", "at_least")),
+])
+def test_other_bounds_and_spans_are_not_an_e2b_age_and_say_what_they_allow(text, span):
+    from reporter.casefile.cells import AgeNotE2B
+
+    with pytest.raises(AgeNotE2B, match="not an age E2B can hold") as caught:
+        parse_age(text)
+    found = caught.value.span
+    assert (found.low, found.high, found.unit, found.kind) == span and found.text == text
+
+
+def test_a_decade_span_under_a_months_header_is_not_a_decade():
+    from reporter.casefile.cells import AgeNotE2B
+
+    with pytest.raises(AgeNotE2B):
+        parse_age("50-59", header_unit="mo")
+    with pytest.raises(ValueError, match="end is below its start"):
+        parse_age("59-50")
+
+
+def test_ages_given_as_bounds_keep_the_words_and_take_an_age_group_only_without_doubt(tmp_path):
+    """'<18' spans neonate to adolescent: no age, no group, the words in the narrative and a warning at the cell;
+    '>65' and '18-40' lie wholly in one ICH age group (elderly, adult) and get it; '50-59' is the decade age 5."""
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Sex,Agent,Reaction,Age,Age/Sex,Comments\n"
+                    "1,F,allopurinol,DRESS,<18,,\n"
+                    "2,M,allopurinol,DRESS,>65,,Rash on day 3.\n"
+                    "3,M,allopurinol,DRESS,50-59,,\n"
+                    "4,M,allopurinol,DRESS,18-40,,\n"
+                    "5,,allopurinol,DRESS,,≥ 70/F,\n", encoding="utf-8")
+    rows = import_listing(path, received="2024-05-01").rows
+    assert all(r.ok for r in rows), [r.problems for r in rows]
+    patients = [r.case.patient for r in rows]
+    assert [p.age_group for p in patients] == [None, "elderly", None, "adult", "elderly"]
+    assert [p.age_at_onset.model_dump() if p.age_at_onset else None for p in patients] == [
+        None, None, {"value": 5.0, "unit": "{decade}"}, None, None]
+    assert patients[4].sex == "female"
+    narratives = [r.case.narrative.text if r.case.narrative else None for r in rows]
+    assert narratives == ["Age as given in the listing: <18", "Rash on day 3.\n\nAge as given in the listing: >65",
+                          None, "Age as given in the listing: 18-40", "Age as given in the listing: ≥ 70"]
+    warning = dict(rows[0].warnings)["row 2, column 'Age'"]
+    assert warning.startswith("warning: '<18' is a bound on the age, not an age E2B can hold")
+    assert "group" not in warning
+    assert "the age group is elderly (D.2.3)" in dict(rows[4].warnings)["row 6, column 'Age/Sex'"]
+    assert not any("Age" in where for where, _ in rows[2].warnings)
+
+
+def test_cli_import_listing_names_the_rows_of_each_counted_finding(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Sex,Agent,Reaction,Age\n" + "".join(f"{n},F,allopurinol,DRESS,{age}\n" for n, age in (
+        (1, "<18"), (2, "<18"), (3, "40"))), encoding="utf-8")
+    output = CliRunner().invoke(main, ["import-listing", str(path), "--received", "2024-05-01", "-j", "1"]).output
+    assert "2 case(s): warning: '<18' is a bound on the age" in output
+    assert "[rows 2, 3 of column 'Age']" in output and "[rows 2, 3, 4 of column 'Reaction']" in output
+
+
 def test_age_groups_and_sex_not_known_in_a_listing(tmp_path):
     path = tmp_path / "l.csv"
     path.write_text("Drug,Reaction,Age,Sex,Age/Sex\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from reporter.tables import load_yaml
@@ -73,12 +74,48 @@ def _grouped(text: str, decimal: str) -> float:
     return float(whole.replace(thousands, "") + ("." + fraction if fraction else ""))
 
 
+@dataclass(frozen=True)
+class AgeSpan:
+    """The ages a bound ('<18', '65+') or a span ('18-40') allows: from `low` up to `high` (exclusive; None: no
+    end) in the UCUM time unit `unit`, counted in whole units as tables count ages ('<=17' reaches up to 18)."""
+
+    text: str
+    low: float
+    high: float | None
+    unit: str
+    kind: str  # below, at_most, above, at_least or span
+
+    @property
+    def decade(self) -> float | None:
+        """The E2B decade of a span of one whole decade in years (50-59 -> 5), else None."""
+        if self.kind != "span" or self.unit != "a" or self.low % 10 or self.high != self.low + 10:
+            return None
+        return self.low / 10
+
+
+class AgeNotE2B(ValueError):
+    """An age cell that bounds the age or spans other than one whole decade: E2B holds no such age (D.2.2 is
+    one number), so the intake keeps the author's words instead of inventing a number."""
+
+    def __init__(self, span: AgeSpan) -> None:
+        self.span = span
+        what = "a span of ages" if span.kind == "span" else "a bound on the age"
+        super().__init__(f"{span.text!r} is {what}, not an age E2B can hold (one number; a span only as a whole "
+                         "decade, e.g. 50-59)")
+
+
 def parse_age(text: str, default_unit: str = "a", *, header_unit: str | None = None) -> dict[str, Any]:
     """'22 months' -> {value: 22, unit: mo}; '4-year-old' -> {value: 4, unit: a}; '84' -> {value: 84, unit:
-    <default>}. `header_unit`: the unit the column's header gives, which a cell's unit may not contradict."""
+    <default>}; '60s' and '60-69' -> {value: 6, unit: {decade}}. `header_unit`: the unit the column's header
+    gives, which a cell's unit may not contradict. AgeNotE2B for another bound or span ('<18', '18-40')."""
     decades = _decades(text)
     if decades is not None:
         return {"value": decades, "unit": "{decade}"}
+    span = age_span(text, default_unit, header_unit)
+    if span is not None:
+        if span.decade is None:
+            raise AgeNotE2B(span)
+        return {"value": span.decade, "unit": "{decade}"}
     m = _AGE.match(re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", text.strip().lower()).removesuffix("-old"))
     if not m:
         raise ValueError(f"{text!r} is not an age: write a number with a unit, e.g. 22 months, 4 y, 10 d")
@@ -101,6 +138,52 @@ def _decades(text: str) -> float | None:
     m = re.fullmatch(r"(\d)0['’]?s", lowered)
     found = int(m.group(1)) if m else words["decade_words"].get(lowered)
     return None if found is None else float(found)
+
+
+def age_span(text: str, default_unit: str = "a", header_unit: str | None = None) -> AgeSpan | None:
+    """The ages an age cell's bound or span allows ('<18', '≥ 70', '65+', 'under 2 y', '50 to 59 y'), or None
+    when the cell is not one (mappings/cells.yaml age.bounds, at_least_after, span_joins)."""
+    words = load_yaml("cells.yaml")["age"]
+    lowered = " ".join(text.strip().lower().split())
+    for lead in words["decade_lead"]:
+        lowered = lowered.removeprefix(lead + " ")
+    kind, rest = _age_bound(lowered, words)
+    if kind is None:
+        joins = "|".join(re.escape(j) for j in sorted(words["span_joins"], key=len, reverse=True))
+        m = re.fullmatch(rf"(?P<low>\d+(?:[.,]\d+)?)\s*(?:{joins})\s*(?P<rest>\d.*)", lowered)
+        if m is None:
+            return None
+        kind, rest = "span", m.group("rest")
+    found = _AGE.match(rest)
+    if found is None:
+        return None
+    unit = _cell_unit(text, found.group("unit"), header_unit) if found.group("unit") else header_unit or default_unit
+    if unit is None:
+        raise ValueError(f"{text!r}: unknown age unit {found.group('unit')!r} (use y, mo, wk, d, h)")
+    value = parse_number(found.group("value"))
+    if value < 0:
+        raise ValueError(f"{text!r}: an age cannot be negative")
+    if kind == "span":
+        low = parse_number(m.group("low"))
+        if value < low:
+            raise ValueError(f"{text!r}: the span's end is below its start")
+        return AgeSpan(text.strip(), low, value + 1, unit, kind)
+    low, high = {"below": (0.0, value), "at_most": (0.0, value + 1), "above": (value, None),
+                 "at_least": (value, None)}[kind]
+    return AgeSpan(text.strip(), low, high, unit, kind)
+
+
+def _age_bound(lowered: str, words: dict[str, Any]) -> tuple[str | None, str]:
+    """('below', '18') for '<18', ('at_least', '65') for '65+'; (None, text) when the text is not a bound."""
+    leads = sorted(((lead, kind) for kind, leads in words["bounds"].items() for lead in leads),
+                   key=lambda pair: len(pair[0]), reverse=True)  # '<=' before '<'
+    for lead, kind in leads:
+        if lowered.startswith(lead) and (not lead[-1].isalpha() or lowered[len(lead):len(lead) + 1] == " "):
+            return kind, lowered[len(lead):].strip()
+    for after in words["at_least_after"]:
+        if lowered.endswith(after) and (not after[0].isalpha() or lowered[:-len(after)].endswith(" ")):
+            return "at_least", lowered[:-len(after)].strip()
+    return None, lowered
 
 
 def parse_date(text: str, order: str = "DMY") -> str:

@@ -30,6 +30,8 @@ from reporter.casefile.cells import (
     _SLASH_DATE,
     DECIMAL_MARK,
     TIME_UNITS,
+    AgeNotE2B,
+    AgeSpan,
     AmbiguousNumber,
     parse_age,
     parse_date,
@@ -421,18 +423,42 @@ def _sex_value(code: str) -> str | dict[str, str]:
     return {"absent": "unknown"} if code == "unknown" else code
 
 
-def _age(text: str, row: _Row, unit: str, header_unit: str | None = None) -> dict[str, Any]:
-    """An age cell: the age at onset ('22 months', '60s'), or the ICH age group a word names ('newborn',
-    'adult'), as case series give either."""
+def _age(text: str, row: _Row, unit: str, header_unit: str | None = None, name: str = "patient.age") -> dict[str, Any]:
+    """An age cell: the age at onset ('22 months', '60s', '50-59'), or the ICH age group a word names
+    ('newborn', 'adult'), as case series give either. A bound or span E2B cannot hold ('<18', '18-40') leaves
+    the age absent, said at the cell, with the author's words for the narrative (`as_stated`) and the ICH age
+    group only when every age the words allow lies in that one group ('>65': elderly)."""
     key = _norm(text)
     for group, words in row.map.values.get("age_group", {}).items():
         if key == _norm(group) or key in {_norm(w) for w in words}:
             return {"age_group": group}
     try:
         return {"age_at_onset": parse_age(text, unit, header_unit=header_unit)}
+    except AgeNotE2B as exc:
+        group = _group_holding(exc.span)
+        row.notes.append((row.where(name), f"warning: {exc}: the age is left absent and the words kept in the "
+                          "narrative (H.1)" + (f"; the age group is {group} (D.2.3), which holds every age they "
+                                               "allow" if group else "")))
+        return {"as_stated": text, **({"age_group": group} if group else {})}
     except ValueError as exc:
         groups = ", ".join(row.map.values.get("age_group", {}))
         raise ValueError(f"{exc}; or an age group ({groups})" if groups else str(exc)) from None
+
+
+def _group_holding(span: AgeSpan) -> str | None:
+    """The ICH age group (mappings/tabulate.yaml, as tabulations place ages) that holds every age of `span`,
+    or None when the span reaches into two groups, as most bounds do ('<18': neonate to adolescent)."""
+    tables = load_yaml("tabulate.yaml")
+    years = tables["years_per_unit"].get(span.unit)
+    if years is None:
+        return None
+    groups = tables["age_groups"]
+    low, high = span.low * years, None if span.high is None else span.high * years
+    for i, group in enumerate(groups):
+        end = groups[i + 1]["from"] if i + 1 < len(groups) else None
+        if low >= group["from"] and (end is None or (high is not None and high <= end)):
+            return group["key"]
+    return None
 
 
 def _seriousness_not_stated(defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -461,7 +487,7 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
         known = ", ".join(row.map.values.get("sex", {}))
         raise ValueError(f"{text!r}: {sex_text!r} is not a known sex value (known: {known})")
     age = None if _norm(age_text) in row._not_stated else \
-        _age(age_text, row, row.map.age_unit, row.units.get("patient.age_sex"))
+        _age(age_text, row, row.map.age_unit, row.units.get("patient.age_sex"), "patient.age_sex")
     return age, sex
 
 
@@ -539,12 +565,15 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     elif row.stated_absent("patient.sex"):
         patient["sex"] = {"absent": "unknown"}
     age = row.read("patient.age", _age, row, m.age_unit, row.units.get("patient.age"))
+    as_stated = []  # ages E2B cannot hold, in the author's words, for the narrative
     if age:
+        as_stated.append(age.pop("as_stated", None))
         patient.update(age)
     both = row.read("patient.age_sex", _age_and_sex, row)
     if both:
         age, sex = both
-        if age and not {"age_at_onset", "age_group"} & set(patient):
+        if age and not {"age_at_onset", "age_group"} & set(patient) and not any(as_stated):
+            as_stated.append(age.pop("as_stated", None))
             patient.update(age)
         if sex and patient.get("sex") in (None, {"absent": "unknown"}):  # a blank Sex cell does not hide it
             patient["sex"] = _sex_value(sex)
@@ -638,8 +667,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         link["causality"] = [{**causality, "result": row.text("drug.causality")}]
     drug["reactions"] = [link]
     data["drugs"] = [drug]
-    if row.text("narrative"):
-        data["narrative"] = {"text": row.text("narrative")}
+    narrative = [row.text("narrative"), *(f"Age as given in the listing: {text}" for text in as_stated if text)]
+    if any(narrative):
+        data["narrative"] = {"text": "\n\n".join(t for t in narrative if t)}
     return data
 
 
