@@ -726,3 +726,49 @@ def test_ages_in_decades_are_ranges_in_tabulations(tmp_path):
     listing = runner.invoke(main, ["line-listing", "--format", "csv", *db]).output
     assert sorted(r["Age (years)"] for r in csv.DictReader(io.StringIO(listing))) == ["54.0", "60-69", "70-79",
                                                                                       "70.0"]
+
+
+def test_negative_latencies_are_findings_at_import_and_left_out_of_the_latency_median(tmp_path):
+    """A reaction before the drug's first dose ('-2 d', or an onset date before the start date) is real data (a
+    pre-existing condition, or a mistake in the table): the import says it at its row and column (validation's
+    PLAUS-ONSET-BEFORE-DRUG), the line listing shows it as it is, and --stats leaves it out of the latency median,
+    IQR and range with a count instead of averaging it in."""
+    import csv
+    import io
+    import json
+
+    path = tmp_path / "l.csv"
+    path.write_text("Agent,Reaction,Start,Onset\n"
+                    "allopurinol,DRESS,,-2 d\n"
+                    "allopurinol,DRESS,2023-04-10,2023-04-05\n"
+                    "allopurinol,DRESS,,10 d\n"
+                    "allopurinol,DRESS,,20 d\n"
+                    "allopurinol,DRESS,,>2 mo\n", encoding="utf-8")
+    db = ["--database-url", f"sqlite:///{tmp_path / 'store.sqlite3'}"]
+    runner = CliRunner()
+    imported = runner.invoke(main, ["import-listing", str(path), "--store", "--received", "2024-05-01", "-j", "1",
+                                    *db]).output
+    assert ("2 case(s): warning: the reaction began before the first dose of every suspect drug (allopurinol) "
+            "[rows 2, 3 of column 'Onset']") in imported
+    data = json.loads(runner.invoke(main, ["tabulate", "--by", "drug", "--stats", "--format", "json", *db]).output)
+    assert data["latency_days"] == {"n": 2, "median": 15.0, "q1": 12.5, "q3": 17.5, "min": 10.0, "max": 20.0,
+                                    "qualified": 1, "negative": 2}
+    assert data["rows"][0]["latency_days"]["negative"] == 2
+    assert any("2 negative latency(ies) (-5, -2 days: the reaction began before the drug's first dose" in note
+               for note in data["notes"])
+    table = list(csv.DictReader(io.StringIO(runner.invoke(main, ["tabulate", "--by", "drug", "--stats", "--format",
+                                                                 "csv", *db]).output)))
+    assert table[0]["Latency negative (not in median)"] == "2" and table[0]["Latency n"] == "2"
+    listing = runner.invoke(main, ["line-listing", "--format", "csv", *db]).output
+    assert sorted(float(r["Latency (days)"]) for r in csv.DictReader(io.StringIO(listing))
+                  if not r["Latency (days)"].startswith(">")) == [-5.0, -2.0, 10.0, 20.0]
+
+
+def test_exact_latency_summary_counts_what_it_leaves_out():
+    from reporter.analysis.tabulate import exact_latency_summary
+
+    assert exact_latency_summary([(10.0, None), (-2.0, None), (0.0, None), (60.9, "at-least")]) == {
+        "n": 2, "median": 5.0, "q1": 2.5, "q3": 7.5, "min": 0.0, "max": 10.0, "qualified": 1, "negative": 1}
+    assert exact_latency_summary([(-2.0, None)]) == {"n": 0, "negative": 1}
+    assert exact_latency_summary([(3.0, None)]) == {"n": 1, "median": 3.0, "q1": 3.0, "q3": 3.0, "min": 3.0,
+                                                    "max": 3.0}

@@ -7,8 +7,8 @@ same numbers without inventing a Measure per query, and every client library rea
 Shape: `total` (integer), `field` (string, repeated in --by order), `where` (string FIELD=VALUE), one `row`
 per group with parts named after the fields (valueString) plus `count`, `denominator`, `percent`, `ci95Low`,
 `ci95High` (decimals, percent) and `latency` (parts n, median, q1, q3, min, max in days of the exact latencies,
-and `qualified`: how many qualified or ranged ones were left out); `latency` for the
-whole selection; `note` (string) for every caveat (unknown counts, MedDRA grouping)."""
+`qualified`: how many qualified or ranged ones were left out, and `negative`: how many before the first dose);
+`latency` for the whole selection; `note` (string) for every caveat (unknown counts, MedDRA grouping)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def _latency(stats: dict[str, float] | None) -> list[dict[str, Any]]:
     parts += [{"name": k, "valueDecimal": stats[k]} for k in ("median", "q1", "q3", "min", "max") if k in stats]
     if stats.get("qualified"):  # qualified or ranged latencies, left out of the summary
         parts.append({"name": "qualified", "valueInteger": int(stats["qualified"])})
+    if stats.get("negative"):  # negative latencies (the reaction before the drug), left out of the summary
+        parts.append({"name": "negative", "valueInteger": int(stats["negative"])})
     return [{"name": "latency", "part": parts}]
 
 

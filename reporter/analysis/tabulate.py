@@ -247,14 +247,26 @@ def _qualified_examples(session: Any, conditions: list) -> str:
 
 
 def exact_latency_summary(latencies: list[tuple[float, str | None]]) -> dict[str, float] | None:
-    """latency_summary of the exact latencies, with how many qualified or ranged ones it left out
-    (`qualified`): '>2 mo' is a bound, not 60.9 days, and a median over bounds would claim what no author said."""
+    """latency_summary of the exact latencies from the drug's first dose on, with how many qualified or ranged
+    ones it left out (`qualified`: '>2 mo' is a bound, not 60.9 days, and a median over bounds would claim what
+    no author said) and how many negative ones (`negative`: the reaction began before the drug, a pre-existing
+    condition or a mistake in the table, which validation reports as PLAUS-ONSET-BEFORE-DRUG; as a time to
+    onset it would pull the median below what any patient had)."""
     exact = [days for days, qualifier in latencies if not qualifier]
-    left_out = len(latencies) - len(exact)
-    summary = latency_summary(exact)
-    if left_out:
-        return {**(summary or {"n": 0}), "qualified": left_out}
+    after = [days for days in exact if days >= 0]
+    left_out = {"qualified": len(latencies) - len(exact), "negative": len(exact) - len(after)}
+    summary = latency_summary(after)
+    if any(left_out.values()):
+        return {**(summary or {"n": 0}), **{k: n for k, n in left_out.items() if n}}
     return summary
+
+
+def _negative_examples(session: Any, conditions: list) -> str:
+    """Up to three of the negative latencies left out, in days ('-5, -2 days')."""
+    found = session.execute(select(CR.latency_days).distinct().where(
+        *conditions, CR.latency_days < 0, CR.latency_qualifier.is_(None)).order_by(CR.latency_days).limit(4)).all()
+    cells = [f"{round(days, 1):g}" for (days,) in found]
+    return ", ".join(cells[:3]) + (", ..." if len(cells) > 3 else "") + " days"
 
 
 def exact_age_summary(ages: list[tuple[float, float | None]]) -> dict[str, float] | None:
@@ -328,6 +340,11 @@ def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands
                 notes.append(f"latency: {overall['qualified']} qualified or ranged latency(ies) "
                              f"({_qualified_examples(session, conditions)}) left out of the median, IQR and range: "
                              "a bound is not a value")
+            if overall and overall.get("negative"):
+                notes.append(f"latency: {overall['negative']} negative latency(ies) "
+                             f"({_negative_examples(session, conditions)}: the reaction began before the drug's "
+                             "first dose, a pre-existing condition or a mistake in the source) left out of the median, "
+                             "IQR and range")
         if {"pt", "soc"} & set(by + [n for n, _ in filters]):
             ungrouped = _case_counts(session, [], [*conditions, CR.pt_code.is_(None)])[0][-1]
             if ungrouped:
@@ -368,7 +385,7 @@ def _sort_key(value: str, name: str, bands: list[Band]) -> Any:
 
 
 LATENCY_HEADER = ["Latency n", "Latency median (d)", "Latency IQR (d)", "Latency range (d)",
-                  "Latency qualified (not in median)"]
+                  "Latency qualified (not in median)", "Latency negative (not in median)"]
 
 
 def table(result: Tabulation, *, stats: bool = False) -> tuple[list[str], list[list[Any]]]:
@@ -389,11 +406,11 @@ def table(result: Tabulation, *, stats: bool = False) -> tuple[list[str], list[l
 
 def _latency_cells(lat: dict[str, float] | None) -> list[Any]:
     if not lat:
-        return [None, None, None, None, None]
-    if "median" not in lat:  # only qualified latencies
-        return [0, None, None, None, lat.get("qualified")]
-    return [lat["n"], lat["median"], f"{lat['q1']:g}-{lat['q3']:g}", f"{lat['min']:g}-{lat['max']:g}",
-            lat.get("qualified")]
+        return [None] * len(LATENCY_HEADER)
+    left_out = [lat.get("qualified"), lat.get("negative")]
+    if "median" not in lat:  # only qualified or negative latencies
+        return [0, None, None, None, *left_out]
+    return [lat["n"], lat["median"], f"{lat['q1']:g}-{lat['q3']:g}", f"{lat['min']:g}-{lat['max']:g}", *left_out]
 
 
 def summary_notes(result: Tabulation) -> list[str]:
