@@ -1091,6 +1091,9 @@ def _cells(places: list[str], shown: int = 8) -> str:
     parts = []
     for column, rows in by_column.items():
         rows = list(dict.fromkeys(r for r in rows if r))
+        if not rows:  # not located by row
+            parts.append(column)
+            continue
         listed = ", ".join(rows[:shown]) + (f", ... ({len(rows)} rows)" if len(rows) > shown else "")
         parts.append(f"row{'s' if len(rows) > 1 else ''} {listed}" + (f" of column {column}" if column else ""))
     return "; ".join(parts)

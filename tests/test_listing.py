@@ -772,3 +772,12 @@ def test_exact_latency_summary_counts_what_it_leaves_out():
     assert exact_latency_summary([(-2.0, None)]) == {"n": 0, "negative": 1}
     assert exact_latency_summary([(3.0, None)]) == {"n": 1, "median": 3.0, "q1": 3.0, "q3": 3.0, "min": 3.0,
                                                     "max": 3.0}
+
+
+def test_the_places_of_a_counted_finding_are_said_once_per_column():
+    from reporter.cli import _cells
+
+    assert _cells(["row 2, column 'Onset'", "row 3, column 'Onset'", "row 5: Bundle.entry[0]", "the listing"]) == \
+        "rows 2, 3 of column 'Onset'; row 5; the listing"
+    assert _cells([f"row {n}, column 'Reaction'" for n in range(2, 12)], shown=3) == \
+        "rows 2, 3, 4, ... (10 rows) of column 'Reaction'"
