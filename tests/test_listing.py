@@ -770,6 +770,10 @@ def test_exact_latency_summary_counts_what_it_leaves_out():
     assert exact_latency_summary([(10.0, None), (-2.0, None), (0.0, None), (60.9, "at-least")]) == {
         "n": 2, "median": 5.0, "q1": 2.5, "q3": 7.5, "min": 0.0, "max": 10.0, "qualified": 1, "negative": 1}
     assert exact_latency_summary([(-2.0, None)]) == {"n": 0, "negative": 1}
+    from reporter.analysis.fhirout import _latency
+
+    assert _latency({"n": 0, "negative": 1}) == [{"name": "latency", "part": [
+        {"name": "n", "valueInteger": 0}, {"name": "negative", "valueInteger": 1}]}]
     assert exact_latency_summary([(3.0, None)]) == {"n": 1, "median": 3.0, "q1": 3.0, "q3": 3.0, "min": 3.0,
                                                     "max": 3.0}
 
