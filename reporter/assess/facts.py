@@ -110,12 +110,17 @@ class PairFacts:
         tl = Timeline(self.case)
         return tl.last_dose(self.drug.id, before=tl.span(self.reaction.onset))
 
-    def age_years(self) -> float | None:
+    def age_years(self) -> tuple[float, float] | None:
+        """The age at onset in years as (from, up to): one value, or for an age in decades ('in her 50s',
+        5 {decade}) the decade, 50 up to 60."""
         age = self.case.patient.age_at_onset if self.case.patient else None
         if age is None:
             return None
         per_year = {"a": 1.0, "mo": 1 / 12, "wk": 1 / 52.18, "d": 1 / 365.25, "{decade}": 10.0}.get(age.unit)
-        return age.value * per_year if per_year else None
+        if per_year is None:
+            return None
+        years = age.value * per_year
+        return (years, years + 10.0) if age.unit == "{decade}" else (years, years)
 
 
 def _starts_a_word(text: str, stems: list[str]) -> bool:

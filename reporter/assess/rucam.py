@@ -128,9 +128,11 @@ def prefills(f: PairFacts, scale: str) -> dict[str, tuple[str, str]]:
         if found:
             out[key] = found
     age = f.age_years()
-    if age is not None:
-        limit = method_table(METHOD)["age_risk_at_least"]
-        out["age"] = ("at-least-55" if age >= limit else "under-55", f"age at onset {_fmt(age)} years")
+    limit = method_table(METHOD)["age_risk_at_least"]
+    if age is not None and (age[0] >= limit or age[1] <= limit):  # a decade across the limit answers neither
+        low, high = age
+        said = f"{_fmt(low)} years" if low == high else f"{_fmt(low)}-{_fmt(high - 1)} years (age in decades)"
+        out["age"] = ("at-least-55" if low >= limit else "under-55", f"age at onset {said}")
     others = [d for d in f.case.drugs if d.id != f.drug.id and d.role in ("concomitant", "interacting", "suspect")]
     if not others:
         out["concomitant"] = ("none", "the case lists no other drug")

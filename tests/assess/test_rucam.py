@@ -135,3 +135,15 @@ def test_course_peak_is_the_highest_multiple_of_uln_not_the_highest_number() -> 
     answer = {a.item: a for a in rucam.assess(facts(data)).answers}["course"]
     assert (answer.answer, answer.points) == ("fall-180d", 2)
     assert "fell 95% of its excess" in answer.fact and "ALP 8.4 (4.7 x ULN)" in answer.fact
+
+
+@pytest.mark.parametrize(("decade", "prefilled"), [
+    (4, ("under-55", "age at onset 40-49 years (age in decades)")),
+    (5, None),  # 50-59: on both sides of 55, the assessor answers
+    (6, ("at-least-55", "age at onset 60-69 years (age in decades)")),
+])
+def test_an_age_in_decades_prefills_the_age_item_only_when_the_whole_decade_is_on_one_side(decade, prefilled):
+    """A case series gives 'in her 50s' (5 {decade}): it was read as 50 and prefilled as under 55."""
+    data = case_data()
+    data["patient"]["age_at_onset"] = {"value": decade, "unit": "{decade}"}
+    assert rucam.prefills(facts(data), "hepatocellular").get("age") == prefilled
