@@ -83,3 +83,13 @@ def test_an_ack_with_padded_codes_reads_the_same(acks: Path, tmp_path: Path) -> 
     padded.write_bytes(re.sub(rb'( (?:code|typeCode)=")([^"]*)"', rb'\1 \2 "', raw))
     assert padded.read_bytes() != raw
     assert read_ack(padded).to_json() == read_ack(acks / "R3ack-positive.ack").to_json()
+
+
+def test_a_detail_with_a_semicolon_of_its_own_stays_one_detail(acks: Path, tmp_path: Path) -> None:
+    """FDA packs errors as 'one.;Two'; one message written as prose ('C.1.5 is missing; add it') was split."""
+    raw = (acks / "R3ack-negative.ack").read_text(encoding="utf-8")
+    one = "Dose of drug 2 is 500 mg; the unit for 500 is not allowed here"
+    edited = tmp_path / "prose.ack"
+    edited.write_text(raw.replace("some ICSR message(s) need further action", one), encoding="utf-8")
+    assert read_ack(edited).details == [one]
+    assert len(read_ack(edited).messages[0].details) == 4  # the packed ones are still split

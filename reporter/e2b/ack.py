@@ -7,6 +7,7 @@ looked up by OID in mappings/oids.yaml, so an ACK that orders its parts differen
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -117,10 +118,15 @@ def _attention(el: etree._Element, keyword: str) -> str | None:
     return None
 
 
+# FDA packs several errors in one text, each next one right after a ';' ("...is Mandatory.;Element value...",
+# "...must be provided;Element..."); a ';' inside one message is followed by a space, as prose writes it.
+_PACKED = re.compile(r";(?=[A-Z])")
+
+
 def _details(el: etree._Element) -> list[str]:
     texts: list[str] = []
     for text in el.xpath("h:acknowledgement/h:acknowledgementDetail/h:text", namespaces=NS):
-        for part in (text.text or "").split(";"):
+        for part in _PACKED.split(text.text or ""):
             if part.strip():
                 texts.append(part.strip())
     return texts
