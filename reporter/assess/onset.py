@@ -234,8 +234,8 @@ class Timeline:
                 return None
         last = Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame,
                     merge_qualifiers(*(s.qualifier for s in spans)))
-        # a dosage begun after that stop, with no end of its own (an infusion months later), was given later:
-        # the last dose is then not known
+        # a dosage begun after that stop, or on its day (maintenance after a loading dose), with no end of its
+        # own (an infusion months later, a line still taken), was given later: the last dose is then not known
         for i in lines:
             start = self.dosage_start(drug, i, depth) if self.dosage_stop(drug, i, depth) is None else None
             if drug.dosages[i].start is not None and self._after(start, last, depth, strict=False):
@@ -243,14 +243,15 @@ class Timeline:
         return last
 
     def _after(self, span: Span | None, other: Span, depth: int = 0, strict: bool = True) -> bool:
-        """Whether `span` lies after `other` (strict: wholly after; else: it may end after `other` begins)."""
+        """Whether `span` lies after `other` (strict: wholly after; else: it may end on or after the day `other`
+        begins)."""
         if span is None:
             return False
         if span.frame != other.frame:
             span, other = self.to_calendar(span, depth + 1), self.to_calendar(other, depth + 1)
             if span is None or other is None:
                 return False
-        return span.lo > other.hi if strict else span.hi > other.lo
+        return span.lo > other.hi if strict else span.hi >= other.lo
 
     def to_calendar(self, span: Span, depth: int = 0) -> Span | None:
         if span.frame == CALENDAR:

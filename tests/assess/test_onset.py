@@ -107,6 +107,19 @@ def test_a_dosage_given_after_the_known_stop_leaves_the_last_dose_unknown() -> N
     assert facts(data).onset.after_first_dose.lo == 42 + 30 / 1440
 
 
+def test_a_maintenance_line_begun_the_day_the_loading_line_stops_leaves_the_last_dose_unknown() -> None:
+    """Voriconazole loading on days 0-1, then 200 mg twice daily from day 1 with no stop (still taken): the
+    day-1 stop of the loading line is not the last dose, so no 'onset 9 days after the last dose'."""
+    data = case_data(start={"value": 0, "unit": "d", "drug": "x"}, stop={"value": 1, "unit": "d", "drug": "x"},
+                     onset={"value": 10, "unit": "d", "drug": "x"})
+    assert facts(data).onset.after_last_dose.lo == 9  # the loading line alone: its stop is the last dose
+    data["drugs"][0]["dosages"].append({"start": {"value": 1, "unit": "d", "drug": "x"},
+                                        "every": {"value": 12, "unit": "h"}})
+    onset = facts(data).onset
+    assert onset.after_last_dose is None
+    assert onset.after_first_dose.lo == 10
+
+
 def test_an_interval_is_written_in_the_unit_that_holds_it_exactly() -> None:
     from reporter.e2b.context import e2b_duration
 
