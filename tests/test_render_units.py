@@ -16,6 +16,9 @@ from reporter.render.units import age_text, doses_per_day, every_text, quantity_
     ("mg/kg/d", 2, "mg/kg/day"), ("ug/L", 1, "µg/L"), ("umol/L", 1, "µmol/L"), ("mg/L{FEU}", 5.98, "mg/L FEU"),
     ("{INR}", 1.1, ""), ("1", 3, ""), ("10*9/L", 4, "× 10⁹/L"), ("{cells}/uL", 1, "cells/µL"), ("Cel", 38, "°C"),
     ("mm[Hg]", 120, "mmHg"), ("[pH]", 7.21, ""), (None, 1, ""),
+    # doses per body surface area and eGFR, as oncology and renal case reports write them
+    ("mg/m2", 85, "mg/m²"), ("g/m2", 12, "g/m²"), ("mg/m2/d", 1, "mg/m²/day"),
+    ("mL/min/{1.73_m2}", 48, "mL/min/1.73 m²"),
 ])
 def test_unit_text(code, value, shown) -> None:
     assert unit_text(code, value) == shown
