@@ -135,3 +135,33 @@ def test_a_test_with_values_but_no_chart_says_why() -> None:
                                                                                   "drug": "anakinra"}}]
     labs = _text(render_html(_view(data)), "labs", "narrative")
     assert "Troponin (µg/L): not charted: 1 of its 2 values at a time that can be placed on the axis" in labs
+
+
+def _troponin_after_last_dose(data: dict) -> dict:
+    data["tests"] += [{"name": "Troponin", "value": 400, "unit": "ug/L",
+                       "date": {"value": 5, "unit": "d", "drug": "anakinra"}},
+                      {"name": "Troponin", "value": 40, "unit": "ug/L",
+                       "date": {"value": 3, "unit": "d", "drug": "anakinra", "anchor": "last-dose"}}]
+    return data
+
+
+def test_a_course_given_by_its_duration_places_its_last_dose_on_the_chart() -> None:
+    """'Took it for 22 days' (G.k.4.r.6, no stop date): the last dose is day 21, as the assess module counts it,
+    so a value '3 days after the last dose' is charted at day 24 instead of being left off the chart."""
+    data = _troponin_after_last_dose(_case1())
+    dosage = data["drugs"][0]["dosages"][0]
+    dosage.pop("stop")
+    dosage["duration"] = {"value": 22, "unit": "d"}
+    view = _view(data)
+    troponin = next(f for f in view.figures if f.key.startswith("troponin"))
+    assert 'data-x="24"' in str(troponin.svg)
+
+
+def test_a_line_still_taken_after_the_stop_leaves_the_last_dose_unplaced() -> None:
+    """A maintenance line begun on day 21, when the first line stopped, with no end: day 21 is not the last
+    dose, so nothing counted from the last dose is placed (the assess module says 'not known' too)."""
+    data = _troponin_after_last_dose(_case1())
+    data["drugs"][0]["dosages"].append({"dose": {"value": 1, "unit": "mg/kg/d"}, "every": {"value": 1, "unit": "d"},
+                                        "start": {"value": 21, "unit": "d", "drug": "anakinra"}})
+    labs = _text(render_html(_view(data)), "labs", "narrative")
+    assert "Troponin (µg/L): not charted: 1 of its 2 values at a time that can be placed on the axis" in labs

@@ -315,30 +315,53 @@ class _Extractor:
         return sum(span) / 2 if span else None
 
     def _drug_span(self, statement: Json, anchor: str, depth: int = 0) -> Days | None:
-        """The days a drug's first (or last) dose may sit on, on the day axis."""
+        """The days a drug's first (or last) dose may sit on, on the day axis (as reporter/assess/onset.py places
+        them: a course's end from its duration; no last dose while a line begun by then has no end)."""
         if not statement or depth > 3:
             return None
         if anchor == "first-dose" and statement is self.anchor and getattr(self, "axis", None) == "day":
             return (0.0, 0.0)
-        starts: list[Days] = []
-        stops: list[Days] = []
-        for dosage in _l(statement.get("dosage")):
-            period = _d(_d(_d(_d(dosage).get("timing")).get("repeat")).get("boundsPeriod"))
-            for field, bucket in (("start", starts), ("end", stops)):
-                value = _s(period.get(field))
-                day = self._day_of_date(value) if value else None
-                found: Days | None = (day, day) if day is not None else None
-                if found is None and not value:
-                    for e in _l(_d(period.get(f"_{field}")).get("extension")):
-                        rel = _relative(e)
-                        if rel:
-                            other = self._resolve({"reference": rel.drug_reference})
-                            found = self._offset_days(other, rel, depth + 1) or found
-                if found is not None:
-                    bucket.append(found)
+        lines = [self._dosage_days(statement, i, _d(dosage), depth)
+                 for i, dosage in enumerate(_l(statement.get("dosage")))]
         if anchor == "first-dose":
+            starts = [start for start, _, _ in lines if start]
             return (min(s[0] for s in starts), min(s[1] for s in starts)) if starts else None
-        return (max(s[0] for s in stops), max(s[1] for s in stops)) if stops else None
+        stops = [stop for _, stop, _ in lines if stop]
+        if not stops:
+            return None
+        last = (max(s[0] for s in stops), max(s[1] for s in stops))
+        if any(stated and stop is None and start and start[1] >= last[0] for start, stop, stated in lines):
+            return None  # a line begun on or after that stop (maintenance, a later infusion) with no end
+        return last
+
+    def _dosage_days(self, statement: Json, index: int, dosage: Json, depth: int) -> tuple[Days | None, Days | None,
+                                                                                           bool]:
+        """A dosage line's (start, last dose, whether the start is stated). The anchor drug's first line without
+        a start begins at day 0; a line with a duration (G.k.4.r.6) and no stop ends on day duration - 1 of it."""
+        period = _d(_d(_d(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
+        start, stop = (self._bound_days(period, field, depth) for field in ("start", "end"))
+        stated = start is not None
+        if start is None and index == 0 and statement is self.anchor and getattr(self, "axis", None) == "day":
+            start = (0.0, 0.0)
+        duration = _qty(_safe_ext_value(dosage, "dosage_duration")) if stop is None and start else None
+        days = offset_days(duration.value, duration.unit) if duration else None
+        if start and days:
+            shift = (days[0] - 1, days[1] - 1) if days[0] >= 1 else (0.0, days[1])
+            stop = (start[0] + shift[0], start[1] + shift[1])
+        return start, stop, stated
+
+    def _bound_days(self, period: Json, field: str, depth: int) -> Days | None:
+        """A dosage period's start or end on the day axis: a full date, or a time relative to a drug."""
+        value = _s(period.get(field))
+        day = self._day_of_date(value) if value else None
+        found: Days | None = (day, day) if day is not None else None
+        if found is None and not value:
+            for e in _l(_d(period.get(f"_{field}")).get("extension")):
+                rel = _relative(e)
+                if rel:
+                    other = self._resolve({"reference": rel.drug_reference})
+                    found = self._offset_days(other, rel, depth + 1) or found
+        return found
 
     def _day_of_date(self, value: str | None) -> float | None:
         origin = getattr(self, "origin", None) or self.anchor_date
