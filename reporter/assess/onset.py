@@ -158,7 +158,9 @@ class Timeline:
         self.case = case
         self.drugs = {d.id: d for d in case.drugs}
 
-    def span(self, when: object, depth: int = 0) -> Span | None:
+    def span(self, when: object, depth: int = 0, before: Span | None = None) -> Span | None:
+        """Where a time falls; one counted from the last dose counts from the last one begun by `before` (an
+        episode's onset) when given, so a rechallenge months later is not the last dose of an earlier episode."""
         if when is None or isinstance(when, Absent) or depth > 4:
             return None
         if isinstance(when, str):
@@ -169,7 +171,7 @@ class Timeline:
                 return None
             if when.anchor == "first-dose":
                 return Span(offset.lo, offset.hi, f"first:{when.drug}", offset.qualifier)
-            last = self.last_dose(when.drug, depth + 1)
+            last = self.last_dose(when.drug, depth + 1, before=before)
             # with the last dose not placed, times counted from it still compare with each other (ALT and ALP
             # "3 weeks after the last dose" pair for the R ratio)
             return last.shift(offset.lo, offset.hi, offset.qualifier) if last else offset
@@ -366,7 +368,7 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
         last = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the last dose"), qualifier)
     duration = _stated(reaction.duration, "E.i.6")
     if duration is None:
-        computed = tl.diff(tl.span(reaction.end), onset)
+        computed = tl.diff(tl.span(reaction.end, before=onset), onset)
         if computed is not None:
             duration = Interval(max(computed[0], 0.0), computed[1],
                                 _how(reaction.onset, reaction.end, "from the onset and end of the reaction"),

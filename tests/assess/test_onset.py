@@ -208,3 +208,16 @@ def test_each_episode_counts_from_its_own_last_dose_and_the_author_s_interval() 
     assert "before the last dose" not in first.text
     assert second.after_last_dose.text == "4 hours"
     assert "stated in the case as 4 h after the last dose" in second.after_last_dose.how
+
+
+def test_an_episode_s_end_counted_from_the_last_dose_counts_from_its_own_last_dose() -> None:
+    """Azathioprine stopped on day 21 at the onset, the pancreatitis over '5 days after stopping', a single
+    rechallenge dose about 3 months later: the end is 5 days after the day-21 stop (a 5-day episode), not 5
+    days after the rechallenge (a duration of 68 to 77 days)."""
+    data = case_data(start={"value": 0, "unit": "d", "drug": "x"}, stop={"value": 21, "unit": "d", "drug": "x"},
+                     onset={"value": 21, "unit": "d", "drug": "x"},
+                     end={"value": 5, "unit": "d", "drug": "x", "anchor": "last-dose"}, term="Pancreatitis acute")
+    data["drugs"][0]["dosages"].append({"start": {"value": 3, "unit": "mo", "drug": "x", "qualifier": "about"},
+                                        "stop": {"value": 3, "unit": "mo", "drug": "x", "qualifier": "about"}})
+    duration = facts(data).onset.duration
+    assert (duration.lo, duration.hi) == (5, 5), duration.text
