@@ -35,9 +35,9 @@ class Ctx:
     _texts: dict[str, tuple[str | None, list[tuple[str, str]]]] = field(init=False, default_factory=dict)
     # regional elements (FDA.*) the case holds that this receiver's profile does not place: not sent, and said
     not_sent: list[str] = field(init=False, default_factory=list)
-    # (element, what): times the case holds in a form E2B has no element for (relative to a drug where E2B
-    # takes a date): not sent, and said
-    unplaced: list[tuple[str, str, str | None]] = field(init=False, default_factory=list)
+    # (element, what, place, hint): what the case holds in a form E2B has no element for (a time relative to a
+    # drug where E2B takes a date, a history term without its MedDRA code): not sent, and said
+    unplaced: list[tuple[str, str, str | None, str | None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.index = read.BundleIndex(self.bundle)
@@ -67,7 +67,7 @@ class Ctx:
         statement = self.index.resolve(relative.drug_reference)
         said = describe_relative(relative, self.index.drug_name(statement) if statement else None)
         self.unplaced.append((number, f"{what} is held as a time relative to a drug ({said}), and E2B takes a "
-                                      "date there", place() if place else None))
+                                      "date there", place() if place else None, None))
 
     def allows_null_flavor(self, number: str, flavor: str) -> bool:
         """Whether the receiver takes this null flavor on an element: ICH's list, or a deviation its rule sets

@@ -40,7 +40,7 @@ from reporter.validation.report import Issue
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
 # (case number, E2B element, what is not sent or None for a regional element, its block: 'drug 2, dosage 1')
-NotSent = tuple[int, str, str | None, str | None]
+NotSent = tuple[int, str, str | None, str | None, str | None]  # case, element, what, place, hint
 INTERACTION = "2.16.840.1.113883.1.6"
 
 
@@ -188,8 +188,8 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
         ctx = Ctx(bundle=bundle, receiver=profile)
         message(ctx, batch, creation, sender, own_receivers=len(originals) <= 1)
         if not_sent is not None:
-            not_sent += [(n, number, None, None) for number in ctx.not_sent]
-            not_sent += [(n, number, what, place) for number, what, place in ctx.unplaced]
+            not_sent += [(n, number, None, None, None) for number in ctx.not_sent]
+            not_sent += [(n, *unplaced) for unplaced in ctx.unplaced]
     batch_receiver = originals.pop() if len(originals) == 1 else profile.batch_receiver
     device = wrap(batch, "receiver", "RCV", "device", classCode="DEV", determinerCode="INSTANCE")
     leaf(device, "id", root="2.16.840.1.113883.3.989.2.1.3.14", extension=batch_receiver)
@@ -199,13 +199,14 @@ def _write_batch(bundles: Sequence[Json], receiver_name: str | None, batch_id: s
 
 
 def _not_sent_issue(n: int, number: str, profile: Receiver, what: str | None = None,
-                    place: str | None = None) -> Issue:
+                    place: str | None = None, hint: str | None = None) -> Issue:
     """What the case holds that the receiver's profile has no place for (another region's element), or that
-    E2B has no element for in the form the case holds it (`what`: a time relative to a drug)."""
+    E2B has no element for in the form the case holds it (`what`: a time relative to a drug, a history term
+    without its code)."""
     if what is not None:
         return e2b_issue("information", "E2B-NOT-SENT", f"{number} (case {n}{f', {place}' if place else ''})",
                          f"{what}: not sent",
-                         "say it in the case narrative (H.1), which E2B carries as written")
+                         hint or "say it in the case narrative (H.1), which E2B carries as written")
     places = [name for name in receiver_names() if receiver(name).regional_element(number)]
     element = dictionary().elements.get(number)
     spec = (receiver(places[0]).regional_element(number) or {}) if places else {}
@@ -271,7 +272,8 @@ def export_bundles(bundles: Sequence[Json], *, receiver_name: str | None = None,
     with collector_paused():
         batch = parse_output(xml)  # parsed from the output: XSD errors' line numbers point into it
         check = check_batch(batch, profile, schema_dir, len(xml), xsd_outcome=xsd.validate(batch, schema_dir))
-    check.issues.extend(_not_sent_issue(n, number, profile, what, place) for n, number, what, place in not_sent)
+    check.issues.extend(_not_sent_issue(n, number, profile, what, place, hint)
+                        for n, number, what, place, hint in not_sent)
     return Export(xml=xml, check=check, receiver=profile.name, cases=len(bundles))
 
 

@@ -238,6 +238,31 @@ def test_times_held_relative_to_a_drug_where_e2b_takes_a_date_are_said_not_sent(
     assert not [i for i in issues if i.code == "E2B-NOT-SENT"]
 
 
+def test_a_history_item_without_its_meddra_code_is_said_not_sent() -> None:
+    """'Kidney transplant' as a medical history term with no MedDRA code: D.7.1.r takes only the code, so the
+    condition left the E2B file unsaid (an empty code element). The export now says so for the patient's and
+    the parent's history, naming the term and the case-file field, with what to do."""
+    from reporter.casefile.model import CaseFile
+    from reporter.e2b.export import export_bundles
+    from reporter.e2b.readiness import case_path
+    from reporter.fhir.build import build_bundle
+    from tests.assess.support import case_data
+
+    data = case_data()
+    data["patient"]["medical_history"] = [
+        {"term": "Hypertension", "meddra": {"code": "10020772", "version": "27.1"}},
+        {"term": "Kidney transplant", "continuing": True}]
+    data["patient"]["parent"] = {"sex": "female", "medical_history": [{"term": "Chronic hypertension"}]}
+    issues = export_bundles([build_bundle(CaseFile.model_validate(data))]).check.issues
+    said = sorted((i for i in issues if i.code == "E2B-NOT-SENT"), key=lambda i: len(i.location))
+    assert [i.location for i in said] == ["D.7.1.r.1b (case 1, history 2)",
+                                          "D.10.7.1.r.1b (case 1, parent history 1)"]
+    assert "'Kidney transplant'" in said[0].message and "'Chronic hypertension'" in said[1].message
+    assert all("MedDRA" in (i.hint or "") and i.severity == "information" for i in said)
+    assert case_path(said[0].location) == "patient.medical_history[1]"
+    assert case_path(said[1].location) == "patient.parent.medical_history[0]"
+
+
 def test_the_parent_route_is_where_ich_places_it(e2b_schema_dir):
     """G.k.4.r.11 sits in an inboundRelationship (REFR) of the dosage, as the ICH, MFDS and QVIS element tables
     give it; written as an outboundRelationship2 (PERT), receivers found no parent route in our files."""

@@ -99,7 +99,7 @@ def parent(ctx: Ctx, person: Node) -> None:
     conditions = [r for r in resources if r.get("resourceType") == "Condition"]
     text = read.ext_value(mother, "history_text")
     if conditions or text:
-        history_organizer(ctx, role, conditions, text, None)
+        history_organizer(ctx, role, conditions, text, None, parent=True)
     past_drugs(ctx, role, [r for r in resources if r.get("resourceType") == "MedicationStatement"])
 
 
@@ -167,12 +167,13 @@ def history(ctx: Ctx, role: Node) -> None:
 
 
 def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | None,
-                      concomitant: bool | None, text_flavor: str | None = None) -> None:
+                      concomitant: bool | None, text_flavor: str | None = None, parent: bool = False) -> None:
     organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", "1", 20)
-    for cond in conditions:
+    for index, cond in enumerate(conditions, 1):
         obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
         mdr_value(obs, cond.get("code"), tag="code", xsi_type=None)
+        _term_without_code(ctx, cond, index, parent)
         period(obs, cond, "onsetDateTime", "abatementDateTime")
         for note in cond.get("note") or []:
             leaf(observation(obs, "outboundRelationship2", "COMP", "10", OBS), "value", xsi_type="ED",
@@ -199,6 +200,18 @@ def history_organizer(ctx: Ctx, role: Node, conditions: list[Json], text: str | 
         obs = wrap(organizer, "component", "COMP", "observation", classCode="OBS", moodCode="EVN")
         leaf(obs, "code", code="11", codeSystem=OBS, displayName="concomitantTherapy")
         bl(obs, bool(concomitant))
+
+
+def _term_without_code(ctx: Ctx, condition: Json, index: int, parent: bool) -> None:
+    """D.7.1.r.1b / D.10.7.1.r.1b take only a MedDRA code: a condition held as a term alone is not sent, and said."""
+    term = (condition.get("code") or {}).get("text")
+    if meddra(condition.get("code")) or not term:
+        return
+    number, owner, place = (("D.10.7.1.r.1b", "the parent's", f"parent history {index}") if parent
+                            else ("D.7.1.r.1b", "the patient's", f"history {index}"))
+    ctx.unplaced.append((number, f"{owner} medical history item {term!r} has no MedDRA code, and E2B takes only "
+                                 "the code there", place,
+                         "give its MedDRA LLT code, or say it in the history text (D.7.2 / D.10.7.2)"))
 
 
 def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
