@@ -150,9 +150,13 @@ def test_structured_garbage_gets_located_errors(data):
 
 
 @pytest.mark.parametrize(("field", "written", "said"), [
-    ("weight_kg", "165 lb", "'165 lb': give it in kg (74.8 kg)"),
-    ("height_cm", "5 ft", "'5 ft': give it in cm (152.4 cm)"),
-    ("height_cm", "70 inches", "'70 inches': give it in cm (177.8 cm)"),
+    ("weight_kg", "165 lb", "'165 lb': give it in kg, as a number alone (74.8)"),
+    ("height_cm", "5 ft", "'5 ft': give it in cm, as a number alone (152.4)"),
+    ("height_cm", "70 inches", "'70 inches': give it in cm, as a number alone (177.8)"),
+    # a neonate's weight in grams, and a value written with the unit the field already names
+    ("weight_kg", "1980 g", "'1980 g': give it in kg, as a number alone (1.98)"),
+    ("weight_kg", "5.2 kg", "'5.2 kg': give it in kg, as a number alone (5.2)"),
+    ("height_cm", "1.72 m", "'1.72 m': give it in cm, as a number alone (172)"),
 ])
 def test_an_imperial_weight_or_height_is_refused_with_its_metric_value(field, written, said):
     """Published US cases give '165 lb': the error said only 'Input should be a valid number'."""

@@ -67,14 +67,17 @@ PartialDate = Annotated[
 ]
 
 
-_IMPERIAL = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<u>lbs?|pounds?|in|inch(?:es)?|ft|feet|foot)\.?\s*$", re.I)
+_IMPERIAL = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<u>lbs?|pounds?|in|inch(?:es)?|ft|feet|foot|kg|g|cm|m)\.?\s*$",
+                       re.I)
 _TO_METRIC = {"lb": (0.45359237, "kg"), "pound": (0.45359237, "kg"), "in": (2.54, "cm"), "inch": (2.54, "cm"),
-              "ft": (30.48, "cm"), "feet": (30.48, "cm"), "foot": (30.48, "cm")}
+              "ft": (30.48, "cm"), "feet": (30.48, "cm"), "foot": (30.48, "cm"), "kg": (1.0, "kg"),
+              "g": (0.001, "kg"), "cm": (1.0, "cm"), "m": (100.0, "cm")}
 
 
 def _metric_only(metric: str):
-    """Weight is in kilograms and height in centimetres (E2B D.3/D.4): a US case report's '165 lb' is refused
-    with the metric value to give, rather than with a bare 'not a number'."""
+    """Weight is in kilograms and height in centimetres (E2B D.3/D.4): a US case report's '165 lb', a
+    neonate's '1980 g' or a '5.2 kg' with its unit is refused with the number to give, rather than with a bare
+    'not a number'."""
     def check(value: Any) -> Any:
         if isinstance(value, str) and (m := _IMPERIAL.match(value)):
             unit = m.group("u").lower().rstrip(".")
@@ -82,7 +85,8 @@ def _metric_only(metric: str):
             factor, target = _TO_METRIC.get(unit, (None, None))
             if factor and target == metric:
                 converted = float(m.group("n")) * factor
-                raise ValueError(f"{value.strip()!r}: give it in {metric} ({converted:.1f} {metric})")
+                number = f"{round(converted, 3 if unit == 'g' else 1):g}"
+                raise ValueError(f"{value.strip()!r}: give it in {metric}, as a number alone ({number})")
         return value
     return check
 
