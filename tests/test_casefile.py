@@ -178,3 +178,25 @@ def test_a_date_that_is_not_one_still_gets_the_date_message():
         parse_case(MINIMAL + "reactions: [{id: r1, verbatim: rash, onset: yesterday}]\n")
     [(where, said)] = info.value.problems
     assert where == "reactions[0].onset (line 3)" and said.startswith("'yesterday' is not a date")
+
+
+@pytest.mark.parametrize(("field", "written", "said"), [
+    ("age_at_onset", "3 months", "'3 months': write it as {value: 3, unit: mo} (the unit in UCUM)"),
+    ("age_at_onset", "67 years", "'67 years': write it as {value: 67, unit: a} (the unit in UCUM)"),
+    ("age_at_onset", "40", "'40' needs its unit: write it as {value: 40, unit: <UCUM unit>}"),
+    ("gestation_at_onset", "34 weeks", "'34 weeks': write it as {value: 34, unit: wk} (the unit in UCUM)"),
+])
+def test_a_quantity_written_as_text_is_refused_with_the_value_and_unit_to_give(field, written, said):
+    """'a 3-month-old infant' typed as '3 months': the error said 'Input should be a valid dictionary or
+    instance of Quantity', which names a class of the code, not what to write."""
+    with pytest.raises(CaseFileError) as info:
+        parse_case(MINIMAL + f"patient: {{initials: AB, {field}: '{written}'}}\n")
+    assert (f"patient.{field} (line 3)", said) in info.value.problems
+
+
+def test_a_dosing_interval_in_words_is_refused_without_a_made_up_unit():
+    with pytest.raises(CaseFileError) as info:
+        parse_case(MINIMAL + "drugs: [{id: x, role: suspect, product: X, dosages: [{every: '8 hourly'}]}]\n")
+    [(where, said)] = info.value.problems
+    assert where.startswith("drugs[0].dosages[0].every")
+    assert said == "'8 hourly': write it as {value: 8, unit: <the UCUM code for 'hourly'>}"

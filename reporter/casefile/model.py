@@ -127,9 +127,36 @@ class MedDRA(Model):
         return data
 
 
+_QUANTITY_TEXT = re.compile(r"^\s*(?P<n>-?\d+(?:\.\d+)?)\s*(?P<u>\S.*?)?\s*$")
+
+
+def _quantity_as_written(value: Any) -> Any:
+    """A quantity written as text ('3 months', '2 mg/kg/day') or a bare number is refused with the
+    {value, unit} to give, instead of pydantic's 'a valid dictionary or instance of Quantity'."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value
+    m = _QUANTITY_TEXT.match(str(value))
+    if m is None:
+        raise ValueError(f"{value!r} is not a quantity: write it as {{value: <number>, unit: <UCUM unit>}}")
+    number, unit = m.group("n"), (m.group("u") or "").strip()
+    if not unit:
+        raise ValueError(f"{value!r} needs its unit: write it as {{value: {number}, unit: <UCUM unit>}}")
+    from reporter.lookup import to_ucum  # the form's reading of a unit as typed (years -> a, mcg -> ug)
+
+    code = to_ucum(unit)
+    if code is None:
+        raise ValueError(f"{value!r}: write it as {{value: {number}, unit: <the UCUM code for {unit!r}>}}")
+    raise ValueError(f"{value!r}: write it as {{value: {number}, unit: {code}}} (the unit in UCUM)")
+
+
 class Quantity(Model):
     value: float = Field(description="The number.")
     unit: str = Field(description="UCUM unit code, e.g. 'mg', 'mg/kg/d', 'U/L', 'a', 'kg'.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        return _quantity_as_written(data)
 
 
 class RelativeTime(Model):
