@@ -49,6 +49,25 @@ def test_missing_suspect_drug_exits_1_and_names_the_criterion(tmp_path, case):
     assert "CASE-REFERENCE" in result.output and "tests[5].date" in result.output
 
 
+def test_a_time_counted_from_a_drug_not_in_the_case_is_said_once_in_the_case_s_words(tmp_path, case):
+    """'day 4 after admission' written with drug: admission: validate said it twice, once as 'reference
+    urn:uuid:... does not resolve inside the Bundle' (hint: add the resource to the Bundle), which is all
+    `reporter e2b` said. Now validate says it once at the field and line; the Bundle check names the drug."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+    from reporter.validation.integrity import check_integrity
+
+    data = mutated(case)
+    data["reactions"][0]["onset"] = {"value": 4, "unit": "d", "drug": "admission"}
+    errors = codes_for(tmp_path, data)
+    assert [(c, loc.split(" (line")[0]) for c, loc, _ in errors] == [("CASE-REFERENCE", "reactions[0].onset")]
+    assert "(line " in errors[0][1]
+    bundle = build_bundle(CaseFile.model_validate(data))
+    [issue] = check_integrity(bundle)
+    assert issue.message.startswith("a time is counted from a drug that is not in the case")
+    assert "drugs" in issue.hint and "add the referenced resource" not in issue.hint
+
+
 @pytest.mark.parametrize(("change", "code"), [
     (lambda d: d.pop("patient"), "ICSR-MIN-PATIENT"),
     (lambda d: d["patient"].update(sex=None, age_at_onset=None), "ICSR-MIN-PATIENT"),

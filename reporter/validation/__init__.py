@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reporter.validation.casepath import CaseLines
+from reporter.validation.integrity import RELATIVE_TARGET_MISSING
 from reporter.validation.report import Issue, ValidationReport
 
 # layers whose issues already name the case file's fields (the others are relabelled from FHIRPath)
@@ -124,15 +125,20 @@ def load_input(path: str | Path) -> tuple[dict[str, Any] | None, ValidationRepor
         for where, message in _problems_from(exc, _line_index(text)):
             report.add("error", "CASEFILE", where, message, "see `reporter schema` for the format", "input")
         return None, report, None
+    lines = CaseLines(text, data)
     for where, message in case.dangling_relative_times():
-        report.add("error", "CASE-REFERENCE", where, message,
+        report.add("error", "CASE-REFERENCE", lines.where(where), message,
                    "anchor the time to a drug listed in drugs, or give a date", "input")
-    return build_bundle(case), report, CaseLines(text, data)
+    return build_bundle(case), report, lines
 
 
 def validate_file(path: str | Path, receiver: str | None = None) -> tuple[dict[str, Any] | None, ValidationReport]:
     """Every problem of a case file or Bundle; with `receiver` (ich, fda, ema, all) also the E2B output's."""
     bundle, report, lines = load_input(path)
     if bundle is not None:
-        report.extend(validate_bundle(bundle, lines=lines, receiver=receiver).issues)
+        issues = validate_bundle(bundle, lines=lines, receiver=receiver).issues
+        if any(i.code == "CASE-REFERENCE" for i in report.issues):  # said at the case-file field already
+            issues = [i for i in issues if not (i.code == "BUNDLE-REFERENCE"
+                                                and i.message.startswith(RELATIVE_TARGET_MISSING))]
+        report.extend(issues)
     return bundle, report

@@ -6,11 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from reporter.fhir.read import as_list, codings
+from reporter.tables import ext
 from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, bundle_index, walk_bundle
 
 _REFERENCE = frozenset({"reference"})
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
+
+
+RELATIVE_TARGET_MISSING = "a time is counted from a drug that is not in the case"
+
+
+def relative_targets(bundle: Any) -> set[int]:
+    """The references relative times count from (their `target`), by object identity: an unresolved one is a
+    time anchored to a drug the case does not list, said in those words rather than as a dangling urn:uuid."""
+    url, found = ext("relative_time"), set()
+    stack = [bundle]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("url") == url:
+                found |= {id(sub["valueReference"]) for sub in as_list(node.get("extension"))
+                          if isinstance(sub, dict) and sub.get("url") == "target"
+                          and isinstance(sub.get("valueReference"), dict)}
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
@@ -53,6 +75,7 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
         if not isinstance(entry.get("resource"), dict):
             error("BUNDLE-RESOURCE", f"Bundle.entry[{i}]", "entry has no resource", "remove the empty entry")
     nodes = walk.nodes
+    targets: set[int] | None = None  # looked for only once a reference does not resolve
     for i in walk.holding(_REFERENCE):
         ref = nodes[i]["reference"]
         if not isinstance(ref, str) or ref == "#":  # "#": the resource that contains this one
@@ -62,8 +85,15 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
                 error("BUNDLE-REFERENCE", walk.path(i), f"local reference {ref} names no resource contained in this "
                       "entry's resource", "add the resource to `contained` with that id, or fix the reference")
         elif index.resolve(ref) is None:
-            error("BUNDLE-REFERENCE", walk.path(i), f"reference {ref} does not resolve inside the Bundle",
-                  "add the referenced resource to the Bundle or fix the reference")
+            if targets is None:
+                targets = relative_targets(bundle)
+            if id(nodes[i]) in targets:
+                error("BUNDLE-REFERENCE", walk.path(i), RELATIVE_TARGET_MISSING + f" (its reference {ref} names no "
+                      "entry of the Bundle)", "count the time from a drug the case lists (its id in drugs), or "
+                      "give a date")
+            else:
+                error("BUNDLE-REFERENCE", walk.path(i), f"reference {ref} does not resolve inside the Bundle",
+                      "add the referenced resource to the Bundle or fix the reference")
     composition = index.composition
     if composition:
         present = {c.get("code") for s in as_list(composition.get("section")) if isinstance(s, dict)
