@@ -200,3 +200,20 @@ def test_a_dosing_interval_in_words_is_refused_without_a_made_up_unit():
     [(where, said)] = info.value.problems
     assert where.startswith("drugs[0].dosages[0].every")
     assert said == "'8 hourly': write it as {value: 8, unit: <the UCUM code for 'hourly'>}"
+
+
+def test_a_date_of_death_given_relative_to_a_drug_is_one_problem_that_says_what_to_write():
+    """'died on day 10' written as a relative time where only a date fits (D.9.1): four messages came, one per
+    union branch ('a valid string', 'absent: required field is missing', 'value: unknown field'...)."""
+    with pytest.raises(CaseFileError) as info:
+        parse_case(MINIMAL + "patient: {initials: AB, death: {date: {value: 10, unit: d, drug: x}}}\n")
+    [(where, said)] = info.value.problems
+    assert where == "patient.death.date (line 3)"
+    assert said.startswith("this field takes a date (YYYY, YYYY-MM or YYYY-MM-DD) or {absent: <reason>}, not a "
+                           "time relative to a drug")
+
+
+def test_a_reaction_onset_keeps_the_relative_time_s_own_message():
+    with pytest.raises(CaseFileError) as info:
+        parse_case(MINIMAL + "reactions: [{id: r, verbatim: rash, onset: {value: 4, unit: d}}]\n")
+    assert any("onset" in where and "required" in said for where, said in info.value.problems)

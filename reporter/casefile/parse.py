@@ -105,10 +105,47 @@ def model_message(err: Any) -> str:
     return err["msg"].removeprefix("Value error, ")
 
 
+_DATE_BRANCH = "function-before[_coerce_partial_date()"
+
+
+def _date_or_absent_errors(errors: list[Any]) -> dict[tuple[Any, ...], str]:
+    """Fields that take a date or {absent: ...} given something else (a mapping, a number): location ->
+    one message, instead of one per branch ('a valid string', 'absent: required', 'value: unknown field'...)."""
+    out: dict[tuple[Any, ...], str] = {}
+    for err in errors:
+        raw = tuple(err["loc"])
+        if err["type"] != "string_type" or not raw or not str(raw[-1]).startswith(_DATE_BRANCH):
+            continue
+        given = err.get("input")
+        relative = isinstance(given, dict) and "drug" in given
+        out[_clean_loc(raw)] = (
+            "this field takes a date (YYYY, YYYY-MM or YYYY-MM-DD) or {absent: <reason>}"
+            + (", not a time relative to a drug (E2B takes a date here): give the date if the source has it, "
+               "else {absent: unknown}, and say the relative time in the narrative" if relative else ""))
+    for err in errors:  # a field that also takes a relative time (a reaction's onset) keeps its own messages
+        raw = tuple(err["loc"])
+        if "RelativeTime" in raw:
+            out.pop(_clean_loc(raw[:raw.index("RelativeTime")]), None)
+    return out
+
+
+def _date_or_absent_field(raw: tuple[Any, ...], dates: dict[tuple[Any, ...], str]) -> tuple[Any, ...] | None:
+    """The date-or-absent field an error of one of its union branches belongs to, if any."""
+    branch = next((j for j, part in enumerate(raw) if part == "Absent" or str(part).startswith(_DATE_BRANCH)), None)
+    field = _clean_loc(raw[:branch]) if branch is not None else None
+    return field if field in dates else None
+
+
 def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[tuple[str, str]]:
     problems: dict[str, str] = {}
-    for err in branch_errors(exc.errors(include_url=False)):
+    errors = exc.errors(include_url=False)
+    dates = _date_or_absent_errors(errors)
+    for err in branch_errors(errors):
         raw = tuple(err["loc"])
+        field = _date_or_absent_field(raw, dates)
+        if field is not None:
+            err = {**err, "loc": field, "type": "date_or_absent", "msg": dates[field]}
+            raw = field
         # an unknown field's own name is the user's key, whatever its case ("Sex"): kept
         loc = (*_clean_loc(raw[:-1]), raw[-1]) if err["type"] == "extra_forbidden" and raw else _clean_loc(raw)
         where = format_path(loc)
