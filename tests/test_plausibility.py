@@ -218,3 +218,19 @@ def test_a_parent_reason_e2b_cannot_carry_is_said_by_validate_before_the_export_
     assert [(i.severity, number in i.message) for i in said] == [("error", True)], said
     refused = [i for i in export_bundles([bundle], receiver_name="ich").check.issues if i.severity == "error"]
     assert [i.code for i in refused] == ["E2B-NULLFLAVOR"] and refused[0].location.startswith(number)
+
+
+@pytest.mark.parametrize(("decade", "group", "warned"), [
+    (6, "elderly", False),    # 'a woman in her 60s': 60 to 69, and 65-69 is elderly
+    (1, "adolescent", False),  # 'in his teens'
+    (5, "elderly", True),     # the 50s are never 65 or more
+    (7, "child", True),
+])
+def test_an_age_in_decades_fits_every_group_its_decade_reaches(tmp_path, decade, group, warned) -> None:
+    """6 {decade} with age group 'elderly' was warned 'does not fit', the decade read as age 60 exactly."""
+    def change(case: Case) -> None:
+        case["patient"]["age_at_onset"] = {"value": decade, "unit": "{decade}"}
+        case["patient"]["age_group"] = group
+
+    report, _ = _validate(tmp_path, change)
+    assert any(i.code == "PLAUS-AGE-GROUP" for i in report.issues) is warned

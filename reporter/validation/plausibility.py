@@ -85,6 +85,13 @@ class Plausibility:
                 return value * float(factor), event, f"{value:g} {unit}"
         return None
 
+    def _band_years(self, event: Json) -> float:
+        """The width in years of an age given as a band ({decade}: 10), else 0."""
+        age = _dict(read.ext_value(event, "age_at_onset"))
+        unit = age.get("code") or age.get("unit")
+        width = self.t["age"].get("band_units", {}).get(unit)
+        return float(width) * float(self.t["age"]["unit_years"][unit]) if width else 0.0
+
     def age_group(self) -> tuple[str, Json] | None:
         for obs in self.patient_observations("age_group"):
             for c in codings(obs.get("valueCodeableConcept")):
@@ -117,7 +124,8 @@ class Plausibility:
             if group and 0 <= years <= limits["max_years"]:
                 low, high = self.t["age_groups"][group[0]]
                 slack = self.t["age_group_slack_years"]
-                if not (low - slack <= years <= high + slack) or (group[0] == "foetus" and years > 0):
+                top = years + self._band_years(event)  # 'in her 60s': any age from 60 up to 70 fits 'elderly'
+                if not (low - slack <= top and years <= high + slack) or (group[0] == "foetus" and years > 0):
                     self.add("warning", "PLAUS-AGE-GROUP", group[1], "valueCodeableConcept", "patient.age_group",
                              f"the age group '{group[0]}' does not fit the age at onset ({said})",
                              "correct the age group (D.2.3) or the age (D.2.2)")
