@@ -165,3 +165,14 @@ def test_a_line_still_taken_after_the_stop_leaves_the_last_dose_unplaced() -> No
                                         "start": {"value": 21, "unit": "d", "drug": "anakinra"}})
     labs = _text(render_html(_view(data)), "labs", "narrative")
     assert "Troponin (µg/L): not charted: 1 of its 2 values at a time that can be placed on the axis" in labs
+
+
+def test_a_dose_per_day_given_in_several_doses_reads_divided() -> None:
+    """'2 mg/kg/day every 8 hours' reads as 2 mg/kg each time (6 mg/kg/day); the paediatric regimen is a day's
+    dose divided every 8 hours. A dose per administration keeps 'every 8 hours'."""
+    data = _case1()
+    data["drugs"][0]["dosages"][0]["every"] = {"value": 8, "unit": "h"}
+    drugs = _text(render_html(_view(data)), "drugs", "causality")
+    assert "2 mg/kg/day divided every 8 hours" in drugs, drugs
+    data["drugs"][0]["dosages"][0]["dose"] = {"value": 100, "unit": "mg"}
+    assert "100 mg every 8 hours" in _text(render_html(_view(data)), "drugs", "causality")
