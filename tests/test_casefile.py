@@ -217,3 +217,10 @@ def test_a_reaction_onset_keeps_the_relative_time_s_own_message():
     with pytest.raises(CaseFileError) as info:
         parse_case(MINIMAL + "reactions: [{id: r, verbatim: rash, onset: {value: 4, unit: d}}]\n")
     assert any("onset" in where and "required" in said for where, said in info.value.problems)
+
+
+def test_an_unquoted_ucum_unit_with_brackets_in_a_flow_mapping_gets_a_hint():
+    """`{..., unit: mm[Hg], ...}` is a YAML error ('did not find expected , or }') that names no cause."""
+    with pytest.raises(InputError) as info:
+        parse_case(MINIMAL + "tests: [{name: SBP, value: 82, unit: mm[Hg], low: 90}]\n")
+    assert "quote" in (info.value.hint or "") and '"mm[Hg]"' in info.value.hint

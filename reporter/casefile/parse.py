@@ -167,6 +167,14 @@ def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> l
 _FHIR_XML_NS = 'xmlns="http://hl7.org/fhir"'
 
 
+def _yaml_hint(problem: str) -> str | None:
+    """What usually causes a YAML error in a case file, said with the fix."""
+    if "expected ',' or '}'" in problem or "expected ',' or ']'" in problem:
+        return ('inside { } or [ ], quote a value that holds [ ] { } , or ": " (a UCUM unit such as '
+                'unit: "mm[Hg]" or "[IU]/L", a text with a comma)')
+    return None
+
+
 def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
     """Parse JSON or YAML text into a mapping; syntax errors name the line and column. A FHIR resource in FHIR
     XML (an ICSR Bundle as a server's XML export gives it) is read as its FHIR JSON."""
@@ -196,7 +204,7 @@ def load_data(text: str, source: str = "<input>") -> dict[str, Any]:
             mark = getattr(exc, "problem_mark", None)
             where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
             problem = getattr(exc, "problem", None) or str(exc)
-            raise InputError(f"invalid YAML: {problem}", location=where) from None
+            raise InputError(f"invalid YAML: {problem}", location=where, hint=_yaml_hint(problem)) from None
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping at the top level, found {type(data).__name__}", location=source)
     # parse_json bounded the depth already; the YAML reader bounds it as it reads (yaml_depth), so a second
