@@ -176,3 +176,18 @@ def test_a_dose_per_day_given_in_several_doses_reads_divided() -> None:
     assert "2 mg/kg/day divided every 8 hours" in drugs, drugs
     data["drugs"][0]["dosages"][0]["dose"] = {"value": 100, "unit": "mg"}
     assert "100 mg every 8 hours" in _text(render_html(_view(data)), "drugs", "causality")
+
+
+def test_the_cioms_form_says_the_causes_of_death_and_the_autopsy() -> None:
+    """The page showed the reported cause of death, whether an autopsy was done and what it found (D.9); the
+    CIOMS form ticked 'patient died' and said none of it (only a narrative that happened to repeat it)."""
+    data = _case1()
+    data["reactions"][0].update(outcome="fatal", seriousness={"death": True})
+    data["patient"]["death"] = {"reported_causes": [{"text": "multiorgan failure"}], "autopsy": True,
+                                "autopsy_causes": [{"text": "submassive hepatic necrosis"}]}
+    data["narrative"]["text"] = "Narrative without the death."
+    from reporter.render.cioms import describe_reactions
+
+    description = describe_reactions(_view(data))
+    assert "multiorgan failure" in description and "submassive hepatic necrosis" in description
+    assert "autopsy done" in description

@@ -339,8 +339,9 @@ def describe_causality(case: CaseView) -> list[str]:
 
 
 def describe_reactions(case: CaseView) -> str:
-    """Items 7+13: reactions, causality, literature, tests, narrative and the comments, in that order (the
-    first fit on page 1; the whole text goes on the continuation page when it does not)."""
+    """Items 7+13: reactions, the death's causes and autopsy, causality, literature, tests, narrative and the
+    comments, in that order (the first fit on page 1; the whole text goes on the continuation page when it does
+    not)."""
     parts: list[str] = []
     for r in case.reactions:
         term = f" [{plain(r.term)}]" if r.term else ""
@@ -348,6 +349,8 @@ def describe_reactions(case: CaseView) -> str:
         if r.serious:
             line += f"; serious ({'; '.join(r.criteria)})"
         parts.append(line + ".")
+    if case.patient and case.patient.death:  # D.9: CIOMS has a 'patient died' box only
+        parts.append(f"Death: {case.patient.death}.")
     causality = describe_causality(case)
     if causality:
         parts.append("Causality (source, method: result):\n" + "\n".join(causality))
