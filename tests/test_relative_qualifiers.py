@@ -66,3 +66,22 @@ def test_e2b_gets_the_number_and_the_words(e2b_schema_dir: Path) -> None:
 def test_a_range_that_runs_backwards_is_refused() -> None:
     with pytest.raises(ValueError, match="upper end"):
         m.RelativeTime(value=4, high=3, unit="d", drug="x")
+
+
+@pytest.mark.parametrize(("onset", "said"), [
+    # a qualifier without the author's words read 'within after the last dose'
+    (m.RelativeTime(value=30, unit="min", drug="x", anchor="last-dose", qualifier="within"),
+     "within 30 min after the last dose (G.k.9.i.3 gives 30 min)"),
+    (m.RelativeTime(value=3, high=4, unit="d", drug="x", qualifier="about"),
+     "about 3-4 d after the first dose (G.k.9.i.3 gives 3 d)"),
+    # the author's words are quoted beside the interval, not run into 'after the first dose'
+    (m.RelativeTime(value=6, unit="d", drug="x", as_stated="on the sixth day of daily dosing"),
+     'after the first dose; the source: "on the sixth day of daily dosing" (G.k.9.i.3 gives 6 d)'),
+])
+def test_g_k_11_says_the_onset_as_a_sentence(onset, said, e2b_schema_dir: Path) -> None:
+    case = _case()
+    suspect = next(d for d in case.drugs if d.role == "suspect")
+    case.reactions[0].onset = onset.model_copy(update={"drug": suspect.id})
+    root = etree.fromstring(export.export_bundles([build_bundle(case)], schema_dir=e2b_schema_dir).xml)
+    g_k_11 = " ".join(root.xpath("//h:observation[h:code/@code='2']/h:value/text()", namespaces=NS))
+    assert said in g_k_11, g_k_11

@@ -407,10 +407,19 @@ def additional_text(ctx: Ctx, statement: Json, links: list[tuple[Json, Json]]) -
         onset = read.relative_time(event, "date")
         if onset and ctx.index.resolve(onset.drug_reference) is statement and (onset.as_stated or onset.phrase()):
             # G.k.9.i.3 holds a number and a unit: the author's qualifier or range is said here
-            parts.append(f"Onset of {name}: {onset.as_stated or onset.phrase()} after the "
-                         f"{'last' if onset.anchor == 'last-dose' else 'first'} dose, as the source states "
-                         f"(G.k.9.i.3 gives {abs(onset.value):g} {onset.unit})")
+            parts.append(f"Onset of {name}: {_onset_words(onset)} (G.k.9.i.3 gives {abs(onset.value):g} "
+                         f"{onset.unit})")
     return "; ".join(parts) or None
+
+
+def _onset_words(onset: read.Relative) -> str:
+    """'within 30 min after the last dose', with the author's own words quoted when the case holds them."""
+    qualifier = {"about": "about", "within": "within", "at-least": "at least"}.get(onset.qualifier or "")
+    amount = f"{abs(onset.value):g}{f'-{abs(onset.high):g}' if onset.high is not None else ''} {onset.unit}"
+    side = "before" if onset.value < 0 else "after"
+    said = " ".join(w for w in (qualifier, amount, side, "the", "last" if onset.anchor == "last-dose" else "first",
+                                "dose") if w)
+    return f'{said}; the source: "{onset.as_stated}"' if onset.as_stated else said
 
 
 def roles_and_causality(ctx: Ctx, assessment: Node, links: Links) -> None:
