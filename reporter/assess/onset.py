@@ -255,6 +255,19 @@ class Timeline:
                 return False
         return span.lo > other.hi if strict else span.hi >= other.lo
 
+    def in_frame(self, span: Span, frame: str) -> Span | None:
+        """A time counted from drug A's first dose, counted instead from drug B's when A's first dose is itself
+        given from B's ("on valproate for about 5 years" before topiramate's day 0); None when it is not."""
+        if not span.frame.startswith("first:") or not frame.startswith("first:"):
+            return None
+        drug = self.drugs.get(span.frame.removeprefix("first:"))
+        starts = [s for s in (self.span(d.start, 1) for d in drug.dosages) if s and s.frame == frame] if drug else []
+        if not starts:
+            return None
+        base = Span(min(s.lo for s in starts), min(s.hi for s in starts), frame,
+                    merge_qualifiers(*(s.qualifier for s in starts)))
+        return base.shift(span.lo, span.hi, span.qualifier)
+
     def to_calendar(self, span: Span, depth: int = 0) -> Span | None:
         if span.frame == CALENDAR:
             return span
@@ -267,6 +280,9 @@ class Timeline:
         exists. An earlier time of "at least" makes the difference at most, written "about"."""
         if later is None or earlier is None:
             return None
+        if later.frame != earlier.frame:
+            later, earlier = (self.in_frame(later, earlier.frame) or later,
+                              self.in_frame(earlier, later.frame) or earlier)
         if later.frame != earlier.frame:
             later, earlier = self.to_calendar(later), self.to_calendar(earlier)
             if later is None or earlier is None:

@@ -221,3 +221,21 @@ def test_an_episode_s_end_counted_from_the_last_dose_counts_from_its_own_last_do
                                         "stop": {"value": 3, "unit": "mo", "drug": "x", "qualifier": "about"}})
     duration = facts(data).onset.duration
     assert (duration.lo, duration.hi) == (5, 5), duration.text
+
+
+def test_a_drug_started_relative_to_another_counts_its_onset_through_that_drug() -> None:
+    """Valproate for about 5 years before topiramate (its start given from topiramate's day 0), encephalopathy
+    2 weeks after topiramate: valproate's time to onset is about 5 years, not 'not known' (which had left
+    Naranjo Q2 and WHO-UMC's time unanswered for the long-standing drug of an interaction)."""
+    from reporter.assess.facts import facts_for
+    from reporter.casefile.model import CaseFile
+
+    data = case_data(start={"value": -5, "unit": "a", "drug": "t", "qualifier": "about"},
+                     onset={"value": 2, "unit": "wk", "drug": "t"})
+    data["drugs"].append({"id": "t", "role": "interacting", "product": "Topiramate",
+                          "dosages": [{"start": {"value": 0, "unit": "d", "drug": "t"}}]})
+    case = CaseFile.model_validate(data)
+    first = facts_for(case, case.drugs[0], case.reactions[0]).onset.after_first_dose
+    assert first is not None and (first.lo, first.hi) == (1839, 1844) and first.qualifier == "about", first
+    assert {a.item: a.answer for a in naranjo.assess(facts_for(case, case.drugs[0], case.reactions[0])).answers}[
+        "after_drug"] == "yes"
