@@ -163,3 +163,18 @@ def test_objective_evidence_prefers_a_result_related_to_the_reaction() -> None:
     assert "Neutrophils 0.05" in _q10(data).fact
     data["reactions"][0]["verbatim"] = "Rash"  # nothing related: the first abnormal result
     assert _q10(data).fact.startswith("C-reactive protein 310 mg/L above the upper limit 5")
+
+
+@pytest.mark.parametrize(("term", "test", "unit", "value", "limits"), [
+    ("Pancytopenia", "Platelets", "10*9/L", 18, {"low": 150, "high": 400}),
+    ("Myocarditis", "Troponin I high sensitivity", "ng/L", 8900, {"high": 34}),
+    ("Hyperammonaemic encephalopathy", "Ammonia", "ug/dL", 187, {"high": 60}),
+    ("Anaphylactic reaction", "Tryptase", "ug/L", 24.5, {"high": 11.4}),
+    ("Respiratory depression", "Respiratory rate", "/min", 6, {"low": 20, "high": 30}),
+])
+def test_objective_evidence_knows_the_tests_of_more_reactions(term, test, unit, value, limits) -> None:
+    """Published cases of these reactions cite their own test; Q10 cited the CRP listed first instead."""
+    day = {"value": 3, "unit": "d", "drug": "x"}
+    tests = [{"name": "C-reactive protein", "loinc": "1988-5", "date": day, "value": 48, "unit": "mg/L", "high": 5},
+             {"name": test, "date": day, "value": value, "unit": unit, **limits}]
+    assert _q10(case_data(term=term, onset=day, tests=tests)).fact.startswith(test)
