@@ -64,3 +64,11 @@ def test_unit_text_takes_any_text(code: str) -> None:
     assert isinstance(unit_text(code, 2), str)
     shown = str(nobreak(code))
     assert "<script" not in shown
+
+
+def test_e2b_interval_kinds_read_as_words_whatever_their_number() -> None:
+    """G.k.4.r.3 takes {total}, {cyclical} and {asnecessary}; '0.3 mL every 1 total' read as nonsense."""
+    from reporter.render.units import every_text
+
+    assert every_text(1, "{total}") == "once (the total dose)"
+    assert every_text(2, "{asnecessary}") == "as needed" and every_text(1, "{cyclical}") == "in cycles"

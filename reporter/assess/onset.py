@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from reporter.casefile.model import Absent, CaseFile, Drug, DrugReaction, Quantity, Reaction, RelativeTime
+from reporter.validation.ucum import single_administration_intervals
 
 CALENDAR = "calendar"
 # Days per UCUM time unit as (fewest, most).
@@ -204,12 +205,16 @@ class Timeline:
         return self.first_dose(drug.id) if index == 0 else None
 
     def dosage_stop(self, drug: Drug, index: int, depth: int = 0) -> Span | None:
-        """A dosage line's last administration: its stop, else its start plus its duration (G.k.4.r.6). A
-        course of d days has its last dose on day d-1 from its start (both days counted, as CIOMS box 19
-        counts them); one shorter than a day ends within it."""
+        """A dosage line's last administration: its stop, else its start plus its duration (G.k.4.r.6), else
+        its start when it was given once (interval {total}: a vaccine dose, a single infusion). A course of d
+        days has its last dose on day d-1 from its start (both days counted, as CIOMS box 19 counts them); one
+        shorter than a day ends within it."""
         dosage = drug.dosages[index]
         if dosage.stop is not None:
             return self.span(dosage.stop, depth + 1)
+        if dosage.duration is None and dosage.every is not None \
+                and dosage.every.unit in single_administration_intervals():
+            return self.dosage_start(drug, index, depth)
         days = quantity_days(dosage.duration) if dosage.duration is not None else None
         start = self.dosage_start(drug, index, depth) if days is not None else None
         if start is None or days is None:

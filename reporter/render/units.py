@@ -63,7 +63,10 @@ def age_text(value: float, code: str | None) -> str:
 
 
 def every_text(value: float, code: str) -> str:
-    """A dosing interval: `daily`, `weekly`, else `every 12 hours`."""
+    """A dosing interval: `daily`, `weekly`, else `every 12 hours`; E2B's `{total}` is `once (the total dose)`."""
+    kind = (_table().get("every_kinds") or {}).get(code)
+    if kind:
+        return str(kind)
     named = _table()["every"].get(f"{_num(value)} {code}")
     if named:
         return named

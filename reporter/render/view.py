@@ -664,7 +664,8 @@ class _Extractor:
                 dose = None
                 for dr in _l(dosage.get("doseAndRate")):
                     dose = dose or _qty(_d(dr).get("doseQuantity"))
-                if dose and dose.unit.endswith("/d") and every and every != "daily":
+                if dose and dose.unit.endswith("/d") and every and every != "daily" \
+                        and interval and not interval.unit.startswith("{"):
                     every = f"divided {every}"  # 2 mg/kg/day every 8 h is a day's dose in three, not each dose
                 route = dosage.get("route")
                 dosages.append(DosageView(

@@ -20,6 +20,12 @@ def _vocabulary() -> tuple[tuple[str, ...], frozenset[str], frozenset[str]]:
     return prefixes, frozenset(raw["metric"]), frozenset(raw["nonmetric"])
 
 
+@cache
+def single_administration_intervals() -> frozenset[str]:
+    """Interval units that say a dosage line was given once (E2B's {total})."""
+    return frozenset(load_yaml("ucum.yaml").get("single_administration_intervals") or ())
+
+
 def _is_atom(symbol: str) -> bool:
     prefixes, metric, nonmetric = _vocabulary()
     if symbol in metric or symbol in nonmetric:

@@ -239,3 +239,18 @@ def test_a_drug_started_relative_to_another_counts_its_onset_through_that_drug()
     assert first is not None and (first.lo, first.hi) == (1839, 1844) and first.qualifier == "about", first
     assert {a.item: a.answer for a in naranjo.assess(facts_for(case, case.drugs[0], case.reactions[0])).answers}[
         "after_drug"] == "yes"
+
+
+def test_a_dose_given_once_is_its_own_last_dose() -> None:
+    """Two vaccine doses on days 0 and 21, each a dosage line in E2B's interval unit {total} (given once, G.k.4.r.3)
+    with a start only: myocarditis 3 days after dose 2 is 24 days after the first dose. Before, a line without a
+    stop left the last dose unknown, and so the time after the first dose."""
+    data = case_data(start={"value": 0, "unit": "d", "drug": "x"},
+                     onset={"value": 3, "unit": "d", "drug": "x", "anchor": "last-dose"})
+    once = {"value": 1, "unit": "{total}"}
+    data["drugs"][0]["dosages"] = [{"start": {"value": 0, "unit": "d", "drug": "x"}, "every": once},
+                                   {"start": {"value": 21, "unit": "d", "drug": "x"}, "every": once}]
+    onset = facts(data).onset
+    assert onset.after_first_dose.lo == onset.after_first_dose.hi == 24
+    data["drugs"][0]["dosages"][1].pop("every")  # a line with a start only may still be being taken
+    assert facts(data).onset.after_first_dose is None
