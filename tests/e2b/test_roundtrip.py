@@ -252,6 +252,27 @@ def test_a_value_with_a_comparator_keeps_its_normal_range(comparator: str, e2b_s
     assert (test.value, test.comparator, test.unit, test.low, test.high) == (0.1, comparator, "10*9/L", 1.5, 8.0)
 
 
+@pytest.mark.parametrize("comparator", ["<=", ">="])
+def test_a_bound_without_inclusive_is_inclusive(comparator: str, e2b_schema_dir: Path) -> None:
+    """F.r.3.2 as an interval open on one side whose bound leaves out `inclusive`, which the HL7 datatypes XSD
+    defaults to true: the whole test was refused ('a test needs a value') and its values left as not mapped."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["tests"] = [{"name": "CRP", "date": "2023-08-10", "value": 200, "comparator": comparator, "unit": "mg/L"}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [bound] = doc.xpath("//h:organizer[h:code/@code='3']//h:value/*[@inclusive]", namespaces={"h": HL7})
+    del bound.attrib["inclusive"]
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    [test] = bundle_to_case(report.bundle).tests
+    assert (test.value, test.comparator, test.unit) == (200, comparator, "mg/L")
+
+
 @pytest.mark.parametrize("interval", ['<low value="20230801"/><width value="3" unit="wk"/>',
                                       '<width value="3" unit="wk"/><high value="20230822"/>',
                                       '<width value="3" unit="wk"/>'])

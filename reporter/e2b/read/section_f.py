@@ -58,6 +58,8 @@ def _range(r: Reader, number: str, inst: etree._Element, unit: str | None) -> fl
 
 
 _OPEN = {("low", "true"): ">=", ("low", "false"): ">", ("high", "true"): "<=", ("high", "false"): "<"}
+# A bound without `inclusive` is inclusive: the HL7 datatypes XSD gives the attribute the default "true".
+_INCLUSIVE_DEFAULT = "true"
 
 
 def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
@@ -71,10 +73,10 @@ def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
         node, comparator = parts["center"], None
     elif set(parts) == {"low", "high"} and parts["high"].get("nullFlavor") == "PINF":
         node, open_end = parts["low"], parts["high"]
-        comparator = _OPEN.get(("low", node.get("inclusive") or ""))
+        comparator = _OPEN.get(("low", node.get("inclusive", _INCLUSIVE_DEFAULT)))
     elif set(parts) == {"low", "high"} and parts["low"].get("nullFlavor") == "NINF":
         node, open_end = parts["high"], parts["low"]
-        comparator = _OPEN.get(("high", node.get("inclusive") or ""))
+        comparator = _OPEN.get(("high", node.get("inclusive", _INCLUSIVE_DEFAULT)))
     else:
         return {}
     number = to_number(node.get("value"))
