@@ -273,6 +273,35 @@ def test_a_bound_without_inclusive_is_inclusive(comparator: str, e2b_schema_dir:
     assert (test.value, test.comparator, test.unit) == (200, comparator, "mg/L")
 
 
+def test_a_meddra_code_without_its_version_loses_only_the_code(e2b_schema_dir: Path) -> None:
+    """A test (F.r.2.2b) or history item (D.7.1.r.1b) whose MedDRA code comes without its version: the code,
+    which the reader cannot take, was treated as the name of the block and the whole block was dropped (the
+    test's value and date, the condition's dates, continuing flag and comments) without a warning."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    alt = {"code": "10001551", "version": "26.0"}
+    data["tests"] = [{"name": "ALT", "meddra": alt, "date": "2023-08-10", "value": 50, "unit": "U/L"}]
+    data["patient"]["medical_history"] = [{"meddra": {"code": "10012601", "version": "26.0"}, "start": "2001",
+                                           "continuing": True, "comments": "insulin"}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    for code in doc.xpath("//h:organizer[h:code/@code='1' or h:code/@code='3']/h:component/h:observation"
+                          "/h:code[@codeSystem='2.16.840.1.113883.6.163']",
+                          namespaces={"h": HL7}):
+        del code.attrib["codeSystemVersion"]
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert set(report.coverage.not_mapped) == {"F.r.2.2b", "D.7.1.r.1b"}, report.coverage.not_mapped
+    case = bundle_to_case(report.bundle)
+    [test] = case.tests
+    assert (test.name, test.meddra, str(test.date), test.value, test.unit) == ("ALT", None, "2023-08-10", 50, "U/L")
+    [item] = case.patient.medical_history
+    assert (item.meddra, str(item.start), item.continuing, item.comments) == (None, "2001", True, "insulin")
+
+
 @pytest.mark.parametrize("interval", ['<low value="20230801"/><width value="3" unit="wk"/>',
                                       '<width value="3" unit="wk"/><high value="20230822"/>',
                                       '<width value="3" unit="wk"/>'])

@@ -467,7 +467,9 @@ class Reader:
         if len(acts) != 1:
             return True
         code = acts[0].find("{urn:hl7-org:v3}code")
-        if code is None:
+        if code is None or code.get("codeSystem") == MEDDRA:
+            # a MedDRA code (D.7.1.r, F.r.2.2) is the block's data, not its name: one the reader could not
+            # take (no version) is listed as not mapped, and the rest of the block is still read
             return True
         read = {attr for node, attr in self.used[point:] if node is code}
         return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
