@@ -302,6 +302,29 @@ def test_a_meddra_code_without_its_version_loses_only_the_code(e2b_schema_dir: P
     assert (item.meddra, str(item.start), item.continuing, item.comments) == (None, "2001", True, "insulin")
 
 
+def test_a_dosage_frequency_sent_as_the_time_itself_is_read(e2b_schema_dir: Path) -> None:
+    """G.k.4.r.2/3 with no dates as a PIVL_TS effectiveTime of its own (not inside an SXPR_TS), a shape the XSD
+    allows and MFDS's element table lists: the frequency was left as not mapped."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["drugs"][0]["dosages"] = [{"dose": {"value": 10, "unit": "mg"}, "every": {"value": 8, "unit": "h"}}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [time] = doc.xpath("//h:organizer[h:code/@code='4']/h:component[1]/h:substanceAdministration"
+                       "/h:outboundRelationship2/h:substanceAdministration/h:effectiveTime", namespaces={"h": HL7})
+    typed = etree.fromstring(f'<effectiveTime xmlns="{HL7}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                             ' xsi:type="PIVL_TS"><period value="8" unit="h"/></effectiveTime>')
+    time.getparent().replace(time, typed)
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    [dosage] = bundle_to_case(report.bundle).drugs[0].dosages
+    assert (dosage.every.value, dosage.every.unit, dosage.start, dosage.stop) == (8, "h", None, None)
+
+
 @pytest.mark.parametrize("interval", ['<low value="20230801"/><width value="3" unit="wk"/>',
                                       '<width value="3" unit="wk"/><high value="20230822"/>',
                                       '<width value="3" unit="wk"/>'])

@@ -32,12 +32,17 @@ from reporter.tables import code_list
 _BOUNDS = r"(low|high|width|low,high|low,width)"
 
 
-_DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|SXPR_TS\[PIVL_TS\(period\)(\|IVL_TS:A\({_BOUNDS}?\))?\])$")
+# A period alone may also come as the effectiveTime itself (PIVL_TS, a shape MFDS's element table lists): the
+# exporter writes it as an SXPR_TS of that one period.
+_DOSE_SHAPES = re.compile(
+    rf"^(IVL_TS\({_BOUNDS}?\)|PIVL_TS\(period\)|SXPR_TS\[PIVL_TS\(period\)(\|IVL_TS:A\({_BOUNDS}?\))?\])$")
+_PERIODIC = ("SXPR_TS", "PIVL_TS")
 
 
 def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
     """G.k.4.r.2-6 as the exporter writes them: an interval (IVL_TS), or a period with an interval
-    (SXPR_TS). A period that cannot be read, or another shape, leaves the whole dosage time as received."""
+    (SXPR_TS), or a period alone (PIVL_TS). A period that cannot be read, or another shape, leaves the whole
+    dosage time as received."""
     r.first_only(finder("h:effectiveTime")(dose))  # the model holds one time per dosage
     shape = time_type(dose)
     time = dose.find("{urn:hl7-org:v3}effectiveTime")
@@ -46,8 +51,8 @@ def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
         return {"period_absent": m.Absent(absent=NULL_TO_ABSENT[time.get("nullFlavor")])}  # type: ignore[arg-type]
     if not time_written(dose, _DOSE_SHAPES):
         return {}
-    every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if shape == "SXPR_TS" else None
-    if shape == "SXPR_TS" and every is None:
+    every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if shape in _PERIODIC else None
+    if shape in _PERIODIC and every is None:
         return {}
     return {"every": every, "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
             "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
