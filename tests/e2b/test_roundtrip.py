@@ -325,6 +325,39 @@ def test_a_dosage_frequency_sent_as_the_time_itself_is_read(e2b_schema_dir: Path
     assert (dosage.every.value, dosage.every.unit, dosage.start, dosage.stop) == (8, "h", None, None)
 
 
+_PERIOD = '<comp xsi:type="PIVL_TS"{op}><period value="8" unit="h"/></comp>'
+_SPAN = '<comp xsi:type="IVL_TS"{op}><low value="20230801"/><high value="20230805"/></comp>'
+
+
+@pytest.mark.parametrize("parts", [_SPAN.format(op="") + _PERIOD.format(op=' operator="A"'),
+                                   _PERIOD.format(op="") + _SPAN.format(op=""),
+                                   _PERIOD.format(op=' operator="A"') + _SPAN.format(op=' operator="A"')],
+                         ids=["interval-first", "no-operator", "both-operators"])
+def test_a_dosage_time_in_another_sxpr_order_or_operator_is_read(parts: str, e2b_schema_dir: Path) -> None:
+    """G.k.4.r.2-5 as an SXPR_TS whose interval comes first, or whose parts carry the intersect operator
+    differently from the exporter's (MFDS's element table lists each): frequency, start and end were all left as
+    not mapped."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["drugs"][0]["dosages"] = [{"dose": {"value": 10, "unit": "mg"}, "every": {"value": 8, "unit": "h"},
+                                    "start": "2023-08-01", "stop": "2023-08-05"}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [time] = doc.xpath("//h:organizer[h:code/@code='4']/h:component[1]/h:substanceAdministration"
+                       "/h:outboundRelationship2/h:substanceAdministration/h:effectiveTime", namespaces={"h": HL7})
+    typed = etree.fromstring(f'<effectiveTime xmlns="{HL7}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                             f' xsi:type="SXPR_TS">{parts}</effectiveTime>')
+    time.getparent().replace(time, typed)
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    [dosage] = bundle_to_case(report.bundle).drugs[0].dosages
+    assert (dosage.every.value, str(dosage.start), str(dosage.stop)) == (8, "2023-08-01", "2023-08-05")
+
+
 @pytest.mark.parametrize("interval", ['<low value="20230801"/><width value="3" unit="wk"/>',
                                       '<width value="3" unit="wk"/><high value="20230822"/>',
                                       '<width value="3" unit="wk"/>'])
@@ -352,3 +385,24 @@ def test_a_reaction_time_with_its_duration_in_one_interval_is_read(interval: str
         (sent["onset"], sent["end"], 3, "wk")
     again = export.export_bundles([report.bundle], schema_dir=e2b_schema_dir)
     assert again.check.xsd == "valid"
+
+
+def test_a_reaction_duration_without_the_intersect_operator_is_read(e2b_schema_dir: Path) -> None:
+    """E.i.4-6 as an SXPR_TS whose duration part leaves out operator="A" (MFDS's element table lists the
+    shape): start, end and duration were left as not mapped."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["reactions"][0].update(onset="2023-08-01", end="2023-08-22", duration={"value": 3, "unit": "wk"})
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [comp] = doc.xpath("//h:observation[h:code/@code='29'][1]/h:effectiveTime/h:comp[@operator='A']",
+                       namespaces={"h": HL7})
+    del comp.attrib["operator"]
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    reaction = bundle_to_case(report.bundle).reactions[0]
+    assert (str(reaction.onset), str(reaction.end), reaction.duration.value) == ("2023-08-01", "2023-08-22", 3)

@@ -25,9 +25,10 @@ _SERIOUS = {"death": "E.i.3.2a", "life_threatening": "E.i.3.2b", "hospitalisatio
 
 
 # An IVL_TS may hold the duration itself (low and width, as the ICH element table allows E.i.6 there): read as the
-# exporter's SXPR_TS form says it.
+# exporter's SXPR_TS form says it. In an SXPR_TS the duration's part may come without the intersect operator
+# (MFDS's element table lists both).
 _REACTION_SHAPES = re.compile(r"^(IVL_TS\((low|high|low,high|low,width|width|width,high)?\)|"
-                              r"SXPR_TS\[(IVL_TS\((low|high|low,high)?\)\|)?IVL_TS:A\(width\)\])$")
+                              r"SXPR_TS\[(IVL_TS\((low|high|low,high)?\)\|)?IVL_TS(:A)?\(width\)\])$")
 
 
 def read_reactions(r: Reader) -> tuple[list[m.Reaction], dict[str, str]]:

@@ -32,10 +32,13 @@ from reporter.tables import code_list
 _BOUNDS = r"(low|high|width|low,high|low,width)"
 
 
-# A period alone may also come as the effectiveTime itself (PIVL_TS, a shape MFDS's element table lists): the
-# exporter writes it as an SXPR_TS of that one period.
-_DOSE_SHAPES = re.compile(
-    rf"^(IVL_TS\({_BOUNDS}?\)|PIVL_TS\(period\)|SXPR_TS\[PIVL_TS\(period\)(\|IVL_TS:A\({_BOUNDS}?\))?\])$")
+# A period alone may also come as the effectiveTime itself (PIVL_TS), and the SXPR_TS's two parts in either order,
+# each with or without the intersect operator: MFDS's element table lists all of these. The exporter writes
+# the period first and the interval with operator A.
+_PERIOD = r"PIVL_TS(:A)?\(period\)"
+_INTERVAL = rf"IVL_TS(:A)?\({_BOUNDS}?\)"
+_DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|PIVL_TS\(period\)|"
+                          rf"SXPR_TS\[({_PERIOD}(\|{_INTERVAL})?|{_INTERVAL}\|{_PERIOD})\])$")
 _PERIODIC = ("SXPR_TS", "PIVL_TS")
 
 
