@@ -101,9 +101,9 @@ def _method_key(method: str) -> str:
     return key
 
 
-def known_method(method: str) -> str | None:
-    """The method key of a G.k.9.i.2.r.2 text this project can check (None: free-text method)."""
-    return _METHOD_NAMES.get(method.strip().lower())
+def known_method(method: str | None) -> str | None:
+    """The method key of a G.k.9.i.2.r.2 text this project can check (None: free-text or no method)."""
+    return _METHOD_NAMES.get(method.strip().lower()) if method else None
 
 
 _SCORE = re.compile(r"^\s*(?:(?P<pre>-?\d+)\s*[-–:]\s*)?(?P<label>.*?)\s*(?:\((?:score\s*)?(?P<post>-?\d+)\))?\s*$",
@@ -185,7 +185,7 @@ CAUSALITY_METHOD_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-c
 CAUSALITY_ASSESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-assess"
 
 
-def fhir_causality(method: str, result: str, *, r4_codes: bool = True) -> dict[str, Any] | None:
+def fhir_causality(method: str | None, result: str | None, *, r4_codes: bool = True) -> dict[str, Any] | None:
     """What FHIR R4 AdverseEvent.suspectEntity.causality can code for a G.k.9.i.2.r entry of a known method:
     {"method": CodeableConcept, "assessment": CodeableConcept}; the assessment is coded only for WHO-UMC
     (Naranjo and RUCAM categories have no FHIR code: text). None for methods this project does not know."""

@@ -140,7 +140,7 @@ def stated_problems(case: CaseFile) -> list[tuple[str, str]]:
         for l_index, link in enumerate(drug.reactions):
             for c_index, c in enumerate(link.causality):
                 method = known_method(c.method)
-                if method and not is_valid_result(method, c.result):
+                if method and c.result is not None and not is_valid_result(method, c.result):
                     problems.append((f"drugs[{d_index}].reactions[{l_index}].causality[{c_index}].result",
                                      f"{c.result!r} is not a {c.method} result (scale: {', '.join(scale_of(method))})"))
     return problems

@@ -623,12 +623,22 @@ class CausalityAnswer(Model):
 
 
 class Causality(Model):
-    source: str = Field(description="G.k.9.i.2.r.1 source of assessment (e.g. 'Reporter', 'Sender').")
-    method: str = Field(description="G.k.9.i.2.r.2 method (e.g. 'Global introspection', 'WHO-UMC', 'Naranjo').")
-    result: str = Field(description="G.k.9.i.2.r.3 result (e.g. 'Probable', 'Related').")
+    """G.k.9.i.2.r: each of its three parts is optional in E2B (a sender may state a result without its method,
+    or who assessed without a result); an assessment states at least one."""
+
+    source: str | None = Field(None, description="G.k.9.i.2.r.1 source of assessment (e.g. 'Reporter', 'Sender').")
+    method: str | None = Field(
+        None, description="G.k.9.i.2.r.2 method (e.g. 'Global introspection', 'WHO-UMC', 'Naranjo').")
+    result: str | None = Field(None, description="G.k.9.i.2.r.3 result (e.g. 'Probable', 'Related').")
     answers: list[CausalityAnswer] = Field(
         default_factory=list, description="For Naranjo, WHO-UMC or RUCAM: the assessor's answers to the method's "
         "items. Kept with the case; not an E2B element (E2B carries method and result).")
+
+    @model_validator(mode="after")
+    def _states_something(self) -> Causality:
+        if self.source is None and self.method is None and self.result is None:
+            raise ValueError("an assessment needs a source, a method or a result")
+        return self
 
 
 class DrugReaction(Model):

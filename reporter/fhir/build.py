@@ -981,9 +981,13 @@ def causality(item: m.Causality) -> Json:
         out["extension"] = [{"url": ext("causality_answer"), "extension": [
             {"url": "item", "valueString": a.item}, {"url": "answer", "valueString": a.answer},
             *([{"url": "note", "valueString": a.note}] if a.note else [])]} for a in item.answers]
-    out["assessment"] = coded.get("assessment") or {"text": item.result}
-    out["method"] = coded.get("method") or {"text": item.method}
-    out["author"] = {"display": item.source}
+    # each part only when stated: E2B has each of G.k.9.i.2.r.1-3 optional
+    for key, value, text in (("assessment", coded.get("assessment"), item.result),
+                             ("method", coded.get("method"), item.method)):
+        if value or text is not None:
+            out[key] = value or {"text": text}
+    if item.source is not None:
+        out["author"] = {"display": item.source}
     return out
 
 

@@ -406,3 +406,50 @@ def test_a_reaction_duration_without_the_intersect_operator_is_read(e2b_schema_d
     assert not report.coverage.not_mapped, report.coverage.not_mapped
     reaction = bundle_to_case(report.bundle).reactions[0]
     assert (str(reaction.onset), str(reaction.end), reaction.duration.value) == ("2023-08-01", "2023-08-22", 3)
+
+
+@pytest.mark.parametrize("left_out", ["author", "methodCode", "value"])
+def test_an_assessment_without_one_of_its_optional_parts_is_kept(left_out: str, e2b_schema_dir: Path) -> None:
+    """G.k.9.i.2.r.1-3 (source, method, result) are each optional in E2B: an assessment sent without one of
+    them was refused whole (the case model required all three), its result or source left as not mapped."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    link = data["drugs"][0]["reactions"][0]
+    link["causality"] = [{"source": "Sponsor", "method": "WHO-UMC", "result": "Possible"}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [node] = doc.xpath(f"//h:causalityAssessment[h:code/@code='39']/h:{left_out}", namespaces={"h": HL7})
+    node.getparent().remove(node)
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    [causality] = bundle_to_case(report.bundle).drugs[0].reactions[0].causality
+    stated = {"author": "source", "methodCode": "method", "value": "result"}
+    expected = {"source": "Sponsor", "method": "WHO-UMC", "result": "Possible", stated[left_out]: None}
+    assert (causality.source, causality.method, causality.result) == tuple(expected.values())
+    again = etree.fromstring(export.export_bundles([report.bundle], schema_dir=e2b_schema_dir).xml)
+    assert not again.xpath(f"//h:causalityAssessment[h:code/@code='39']/h:{left_out}", namespaces={"h": HL7})
+
+
+def test_an_assessment_whose_result_cannot_be_read_is_not_kept_without_it(e2b_schema_dir: Path) -> None:
+    """A result sent as a regional code (MFDS's coded G.k.9.i.2.r.3) is not an assessment without a result:
+    the whole assessment stays listed as not mapped, as before the parts became optional."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["drugs"][0]["reactions"][0]["causality"] = [{"source": "Sponsor", "method": "WHO-UMC", "result": "Possible"}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [value] = doc.xpath("//h:causalityAssessment[h:code/@code='39']/h:value", namespaces={"h": HL7})
+    coded = etree.fromstring(f'<value xmlns="{HL7}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                             ' xsi:type="CE" code="3" codeSystem="1.2.410.200050.1.1.1"/>')
+    value.getparent().replace(value, coded)
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not bundle_to_case(report.bundle).drugs[0].reactions[0].causality
+    assert {"G.k.9.i.2.r.1", "G.k.9.i.2.r.2"} <= set(report.coverage.not_mapped), report.coverage.not_mapped

@@ -104,6 +104,25 @@ def _link_roles(r: Reader, blocks: list[etree._Element]) -> tuple[dict[int, str]
             {i: list(roles[j][2]) for i, j in assign.items()})
 
 
+# G.k.9.i.2.r.1-3: the case field, the element and the part of the XML that sends it
+_CAUSALITY_PARTS = (("source", "G.k.9.i.2.r.1", "h:author"), ("method", "G.k.9.i.2.r.2", "h:methodCode"),
+                    ("result", "G.k.9.i.2.r.3", "h:value"))
+
+
+def _causality(r: Reader, inst: etree._Element, point: int) -> m.Causality | None:
+    """One assessment: each part is optional in E2B, so one left out is None; a part sent in a form the reader
+    cannot take (a coded regional result) leaves the whole assessment as received, not kept without it."""
+    data = {field: r.value(number, inst) for field, number, _ in _CAUSALITY_PARTS}
+    unread = [number for field, number, part in _CAUSALITY_PARTS if data[field] is None and finder(part)(inst)]
+    if unread:
+        r.rollback(point)
+        r.deviations.append(("[Causality]", f"a block at line {inst.sourceline} was not read into the case model "
+                                            f"({', '.join(unread)} could not be read); its values are listed as "
+                                            "not mapped"))
+        return None
+    return r.build(m.Causality, data, point, inst)
+
+
 def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     """Drugs with their role (G.k.1) and causality (G.k.9.i.2.r), linked by the drug's id (see _link_roles).
     Every drug block is read: one no role belongs to gets the role "not known", with a warning (E2B allows no
@@ -117,9 +136,7 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
         point = r.checkpoint()
         drug_ref = inst.find("{urn:hl7-org:v3}subject2/{urn:hl7-org:v3}productUseReference/{urn:hl7-org:v3}id")
         reac_ref = inst.find("{urn:hl7-org:v3}subject1/{urn:hl7-org:v3}adverseEffectReference/{urn:hl7-org:v3}id")
-        item = r.build(m.Causality, {"source": r.value("G.k.9.i.2.r.1", inst),
-                                     "method": r.value("G.k.9.i.2.r.2", inst),
-                                     "result": r.value("G.k.9.i.2.r.3", inst)}, point, inst)
+        item = _causality(r, inst, point)
         drug_id, reac_id = ii_key(drug_ref), ii_key(reac_ref)
         if item and drug_id in owner and reac_id in reaction_ids:
             ii_read(r, drug_ref)
