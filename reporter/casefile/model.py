@@ -320,9 +320,17 @@ class Sender(Model):
 
 
 class Literature(Model):
-    citation: str = Field(description="C.4.r.1 literature reference, Vancouver style.")
+    """C.4.r: E2B has the citation and the article each optional; a reference gives at least one."""
+
+    citation: str | None = Field(None, description="C.4.r.1 literature reference, Vancouver style.")
     doi: str | None = None
     file: IncludedFile | None = Field(None, description="C.4.r.2 the article itself, when included.")
+
+    @model_validator(mode="after")
+    def _cites_something(self) -> Literature:
+        if self.citation is None and self.doi is None and self.file is None:
+            raise ValueError("a literature reference needs its citation, DOI or the article itself")
+        return self
 
 
 class StudyRegistration(Model):

@@ -399,10 +399,14 @@ class BundleBuilder:
         doc["status"] = "current"
         doc["type"] = {"coding": [{"system": oid_system(oids()["code_systems"]["ich_document_code"]),
                                    "code": "2", "display": "literature reference"}]}
-        doc["description"] = item.citation
-        attachment: Json = {"title": item.citation}
+        attachment: Json = {}
+        if item.citation is not None:
+            doc["description"] = item.citation
+            attachment["title"] = item.citation
         if item.doi:
             attachment["url"] = f"https://doi.org/{item.doi}"
+        if not attachment:  # the article sent without its citation (C.4.r.1): the first content says so
+            attachment = {"extension": absent_extensions(m.Absent(absent="unknown"))}
         doc["content"] = [{"attachment": attachment}]
         if item.file:  # C.4.r.2: the article itself
             doc["content"].append({"attachment": file_attachment(item.file)})

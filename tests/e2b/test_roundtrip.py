@@ -453,3 +453,26 @@ def test_an_assessment_whose_result_cannot_be_read_is_not_kept_without_it(e2b_sc
     [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
     assert not bundle_to_case(report.bundle).drugs[0].reactions[0].causality
     assert {"G.k.9.i.2.r.1", "G.k.9.i.2.r.2"} <= set(report.coverage.not_mapped), report.coverage.not_mapped
+
+
+def test_an_article_sent_without_its_citation_is_kept(e2b_schema_dir: Path) -> None:
+    """C.4.r with the article (C.4.r.2) but no citation (C.4.r.1, optional in E2B): the reference was refused
+    whole ('citation: Field required') and the attached article left as not mapped."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["literature"] = [{"citation": "Smith A. BMJ. 2024;1:1.",
+                           "file": {"media_type": "application/pdf", "data": "JVBERi0xLjQK"}}]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [citation] = doc.xpath("//h:document[h:code/@code='2']/h:bibliographicDesignationText", namespaces={"h": HL7})
+    citation.getparent().remove(citation)
+    received = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(received, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    [literature] = bundle_to_case(report.bundle).literature
+    assert (literature.citation, literature.file.data) == (None, "JVBERi0xLjQK")
+    again = etree.fromstring(export.export_bundles([report.bundle], schema_dir=e2b_schema_dir).xml)
+    assert again.xpath("//h:document[h:code/@code='2']/h:text/text()", namespaces={"h": HL7}) == ["JVBERi0xLjQK"]
