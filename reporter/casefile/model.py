@@ -373,14 +373,22 @@ class HistoryItem(Model):
 
 
 class PastDrug(Model):
-    """D.8.r relevant past drug history."""
+    """D.8.r relevant past drug history: the drug is named (D.8.r.1), identified (D.8.r.2/3), or both; the
+    parent's (D.10.8.r.1) name is optional in E2B."""
 
-    name: str | Absent = Field(description="D.8.r.1 name of drug as reported (or why it is not known: UNK, NA).")
+    name: str | Absent | None = Field(
+        None, description="D.8.r.1 name of drug as reported (or why it is not known: UNK, NA).")
     identifiers: list[ProductId] = Field(default_factory=list, description="D.8.r.2/3 MPID / PhPID or product code.")
     start: DateOrAbsent | None = Field(None, description="D.8.r.4")
     end: DateOrAbsent | None = Field(None, description="D.8.r.5")
     indication: MedDRA | None = Field(None, description="D.8.r.6")
     reaction: MedDRA | None = Field(None, description="D.8.r.7")
+
+    @model_validator(mode="after")
+    def _names_a_drug(self) -> PastDrug:
+        if self.name is None and not self.identifiers:
+            raise ValueError("a past drug needs its name (or why it is not known) or a product identifier")
+        return self
 
 
 class CauseOfDeath(Model):

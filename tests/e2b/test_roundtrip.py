@@ -476,3 +476,29 @@ def test_an_article_sent_without_its_citation_is_kept(e2b_schema_dir: Path) -> N
     assert (literature.citation, literature.file.data) == (None, "JVBERi0xLjQK")
     again = etree.fromstring(export.export_bundles([report.bundle], schema_dir=e2b_schema_dir).xml)
     assert again.xpath("//h:document[h:code/@code='2']/h:text/text()", namespaces={"h": HL7}) == ["JVBERi0xLjQK"]
+
+
+@pytest.mark.parametrize("holder", ["patient", "parent"])
+def test_a_past_drug_identified_only_by_its_product_id_is_kept(holder: str, e2b_schema_dir: Path) -> None:
+    """D.8.r / D.10.8.r identified by MPID or PhPID (D.8.r.2/3) without the name as reported (D.10.8.r.1 is
+    optional in E2B): the past drug was refused whole, with its dates, indication and reaction; and a case
+    holding one exported an empty <name/>."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    past = {"identifiers": [{"kind": "mpid", "code": "MPID-VPA", "system": "TBD-MPID", "version": "1"}],
+            "start": "2005", "end": "2022", "indication": {"code": "10015037", "version": "26.0"}}
+    target = data["patient"] if holder == "patient" else data["patient"].setdefault("parent", {"identification": "MK"})
+    target["past_drugs"] = [past]
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    names = etree.fromstring(xml).xpath("//h:organizer[h:code/@code='2']//h:kindOfProduct/h:name",
+                                        namespaces={"h": HL7})
+    assert not names
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(xml, "t.xml")).reports
+    assert not report.coverage.not_mapped, report.coverage.not_mapped
+    patient = bundle_to_case(report.bundle).patient
+    [read] = (patient.past_drugs if holder == "patient" else patient.parent.past_drugs)
+    assert (read.name, read.identifiers[0].code, str(read.start), read.indication.code) == \
+        (None, "MPID-VPA", "2005", "10015037")

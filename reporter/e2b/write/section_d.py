@@ -227,7 +227,10 @@ def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         product_code(kind, statement.get("medicationCodeableConcept"))
         name, flavor = read.text(statement.get("medicationCodeableConcept"), "text")
-        leaf(kind, "name", nullFlavor=flavor) if flavor and not name else leaf(kind, "name", text=name)
+        if name:
+            leaf(kind, "name", text=name)
+        elif flavor:
+            leaf(kind, "name", nullFlavor=flavor)
         for reason in statement.get("reasonCode") or []:
             if meddra(reason):
                 mdr_value(observation(admin, "outboundRelationship2", "RSON", "19", OBS), reason)
