@@ -263,6 +263,30 @@ def test_a_history_item_without_its_meddra_code_is_said_not_sent() -> None:
     assert case_path(said[1].location) == "patient.parent.medical_history[0]"
 
 
+def test_product_identifiers_e2b_has_no_place_for_are_said_not_sent() -> None:
+    """E2B has one code element per product and it needs a code system OID: an MPID the case holds without
+    one, or a second identifier, was left out of the export without a word."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+    from tests.helpers import load_example
+
+    data = load_example()
+    ndc = {"kind": "product-code", "code": "0002-1234", "system": "2.16.840.1.113883.6.69"}
+    data["drugs"][0]["identifiers"] = [{"kind": "mpid", "code": "MPID-1", "version": "1"}, ndc,
+                                       {"kind": "phpid", "code": "PH-2", "system": "TBD-PhPID"}]
+    data["patient"]["past_drugs"] = [{"name": "Valproate", "identifiers": [{"kind": "phpid", "code": "PH-1"}]}]
+    out = export_bundles([build_bundle(CaseFile.model_validate(data))])
+    said = sorted((i.location.split(" ")[0], i.message) for i in out.check.issues if i.code == "E2B-NOT-SENT"
+                  and "identifier" in i.message)
+    assert [(number, message.split(":")[0]) for number, message in said] == [
+        ("D.8.r.3b", "the product identifier PH-1 (phpid) of past drug 1 (Valproate)"),
+        ("G.k.2.1.1b", "the product identifier MPID-1 (mpid) of Anakinra"),
+        ("G.k.2.1.2b", "the product identifier PH-2 (phpid) of Anakinra")]
+    [code] = etree.fromstring(out.xml).xpath("//h:organizer[h:code/@code='4']/h:component[1]//h:kindOfProduct/h:code",
+                                              namespaces={"h": "urn:hl7-org:v3"})
+    assert code.get("code") == "0002-1234"
+
+
 def test_the_parent_route_is_where_ich_places_it(e2b_schema_dir):
     """G.k.4.r.11 sits in an inboundRelationship (REFR) of the dosage, as the ICH, MFDS and QVIS element tables
     give it; written as an outboundRelationship2 (PERT), receivers found no parent route in our files."""

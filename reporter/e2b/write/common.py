@@ -33,14 +33,25 @@ def period(node: Node, resource: Json, start: str, end: str) -> None:
         leaf(time, "high", value=ts(high), nullFlavor=None if high else high_nf)
 
 
-def product_code(kind: Node, concept: Json | None) -> None:
+def product_code(ctx: Ctx, kind: Node, concept: Json | None, numbers: tuple[str, str], whose: str,
+                 place: str) -> None:
     """G.k.2.1 / D.8.r.2-3: the first product identifier (MPID, PhPID or a regional code such as an NDC).
-    E2B has one code element; an identifier without a code system OID has no place there."""
+    E2B has one code element; an identifier without a code system OID has no place there. One not written
+    is said (E2B-NOT-SENT), not dropped unsaid; `numbers`: the MPID and PhPID elements of the block."""
+    written = False
     for coding in read.codings(concept):
-        if read.ext_value(coding, "product_id_kind") and str(coding.get("system", "")).startswith("urn:oid:"):
+        id_kind = read.ext_value(coding, "product_id_kind")
+        if not id_kind:
+            continue
+        if not written and str(coding.get("system", "")).startswith("urn:oid:"):
             leaf(kind, "code", code=coding.get("code"), codeSystem=coding["system"][8:],
                  codeSystemVersion=coding.get("version"))
-            return
+            written = True
+            continue
+        why = ("E2B holds one identifier per product, and another is sent" if written
+               else "it has no code system OID, which E2B's code element needs")
+        ctx.unplaced.append((numbers[1] if id_kind == "phpid" else numbers[0],
+                             f"the product identifier {coding.get('code')} ({id_kind}) of {whose}: {why}", place, None))
 
 
 def describe_relative(relative: read.Relative, drug_name: str | None) -> str:

@@ -29,7 +29,7 @@ def patient_role(ctx: Ctx, assessment: Node, relative_notes: dict[str, str]) -> 
     study(ctx, role)
     patient_observations(ctx, role)
     history(ctx, role)
-    past_drugs(ctx, role, ctx.index.section("past_drugs"))
+    past_drugs(ctx, role, ctx.index.section("past_drugs"), "D.8.r")
     death(ctx, role)
     for event in ctx.index.section("reactions"):
         reaction(ctx, role, event)
@@ -100,7 +100,7 @@ def parent(ctx: Ctx, person: Node) -> None:
     text = read.ext_value(mother, "history_text")
     if conditions or text:
         history_organizer(ctx, role, conditions, text, None, parent=True)
-    past_drugs(ctx, role, [r for r in resources if r.get("resourceType") == "MedicationStatement"])
+    past_drugs(ctx, role, [r for r in resources if r.get("resourceType") == "MedicationStatement"], "D.10.8.r")
 
 
 def null_flavor_of(reason: Json) -> str:
@@ -214,19 +214,22 @@ def _term_without_code(ctx: Ctx, condition: Json, index: int, parent: bool) -> N
                          "give its MedDRA LLT code, or say it in the history text (D.7.2 / D.10.7.2)"))
 
 
-def past_drugs(ctx: Ctx, role: Node, statements: list[Json]) -> None:
+def past_drugs(ctx: Ctx, role: Node, statements: list[Json], prefix: str) -> None:
+    """D.8.r (patient) or D.10.8.r (parent, `prefix`) past drugs."""
     if not statements:
         return
     organizer = wrap(role, "subjectOf2", "SBJ", "organizer", classCode="CATEGORY", moodCode="EVN")
     ctx.ich(organizer, "code", "2", 20)
-    for statement in statements:
+    whose = "past drug" if prefix == "D.8.r" else "parent's past drug"
+    for k, statement in enumerate(statements, 1):
         admin = wrap(organizer, "component", "COMP", "substanceAdministration", classCode="SBADM",
                      moodCode="EVN")
         period(admin, statement.get("effectivePeriod") or {}, "start", "end")
         kind = el(wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST"),
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
-        product_code(kind, statement.get("medicationCodeableConcept"))
         name, flavor = read.text(statement.get("medicationCodeableConcept"), "text")
+        product_code(ctx, kind, statement.get("medicationCodeableConcept"), (f"{prefix}.2b", f"{prefix}.3b"),
+                     f"{whose} {k}" + (f" ({name})" if name else ""), f"{whose} {k}")
         if name:
             leaf(kind, "name", text=name)
         elif flavor:

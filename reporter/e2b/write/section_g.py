@@ -105,7 +105,9 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
     """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, FDA.G.k.12.r devices, G.k.2.4 country."""
     instance = wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST")
     kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
-    product_code(kind, medication.get("code"))
+    k = next(i for i, s in enumerate(ctx.index.section("drugs"), 1) if s is statement)
+    product_code(ctx, kind, medication.get("code"), ("G.k.2.1.1b", "G.k.2.1.2b"),
+                 ctx.index.drug_name(statement) or f"drug {k}", f"drug {k}")
     leaf(kind, "name", text=(medication.get("code") or {}).get("text"))
     auth = read.extension(medication, "authorisation")
     if auth:
