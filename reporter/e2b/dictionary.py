@@ -183,6 +183,7 @@ class Receiver:
     rules: tuple[str, ...]
     max_batch_bytes: int | None
     receiver_ids: tuple[str, ...] = ()
+    routes: tuple[dict[str, Any], ...] = ()  # {when_study_id, batch_receiver, message_receiver}: by case facts
 
     def knows(self, receiver_id: str) -> bool:
         """Whether an N.1.4 / N.2.r.3 id addresses this receiver."""
@@ -218,6 +219,7 @@ def receiver(name: str) -> Receiver:
             regional=tuple(data.get("regional") or ()), rules=tuple(data.get("rules") or ()),
             max_batch_bytes=data.get("max_batch_bytes"),
             receiver_ids=tuple(str(i) for i in data.get("receiver_ids") or ()),
+            routes=tuple(data.get("routes") or ()),
         )
     except KeyError as exc:
         raise MappingError(f"receiver profile lacks {exc}", location=str(path)) from None

@@ -36,6 +36,7 @@ from reporter.errors import E2BError
 from reporter.fhir import read
 from reporter.gcpause import collector_paused
 from reporter.limits import forbidden_text
+from reporter.tables import system
 from reporter.validation.report import Issue
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
@@ -94,11 +95,27 @@ def sender_id(bundles: Sequence[Json]) -> str:
 
 
 def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
-    """The transmission ids an imported Bundle carries, when it goes back to the receiver it came for
-    (a different receiver gets the profile's own ids)."""
-    if bundle_receiver(bundle) != profile.name:
+    """The transmission ids an imported Bundle carries, when it goes back to the receiver it came for; else
+    the receiver ids of the profile's route the case's facts choose (FDA: an IND number -> premarket), or
+    none (the profile's own ids)."""
+    if bundle_receiver(bundle) == profile.name:
+        received = transmission.transmission(read.composition_of(bundle) or {})
+        if received:
+            return received
+    return routed_ids(bundle, profile)
+
+
+def routed_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
+    """The batch and message receiver of the first of the profile's `routes` whose condition the case meets."""
+    if not profile.routes:
         return {}
-    return transmission.transmission(read.composition_of(bundle) or {}) or {}
+    held = {ident.get("system") for entry in bundle.get("entry") or () if isinstance(entry, dict)
+            for study in [entry.get("resource") or {}] if study.get("resourceType") == "ResearchStudy"
+            for ident in study.get("identifier") or () if isinstance(ident, dict) and ident.get("value")}
+    for route in profile.routes:
+        if system(route["when_study_id"]) in held:
+            return {"batchReceiver": route["batch_receiver"], "messageReceiver": route["message_receiver"]}
+    return {}
 
 
 def message(ctx: Ctx, batch: Node, creation: str, sender: str, own_receivers: bool = True) -> Node:

@@ -348,3 +348,30 @@ def test_cases_received_for_different_receivers_go_to_one_in_a_batch(e2b_schema_
     assert len(messages) == 2 and set(messages) == set(batch) and batch != ["PMDA"]
     alone = etree.fromstring(export_bundles(bundles[:1], receiver_name="ich").xml)  # one: kept as received
     assert alone.xpath("h:PORR_IN049016UV/h:receiver/h:device/h:id/@extension", namespaces=ns) == ["PMDA"]
+
+
+def _receivers(xml: bytes) -> tuple[str, str]:
+    doc = etree.fromstring(xml)
+    return (doc.xpath("h:receiver/h:device/h:id/@extension", namespaces=NS)[0],
+            doc.xpath("h:PORR_IN049016UV/h:receiver/h:device/h:id/@extension", namespaces=NS)[0])
+
+
+def test_an_ind_safety_report_goes_by_the_premarket_route_whether_imported_or_made_here(e2b_schema_dir, shared_dir):
+    """FDA Scenario 3 (an IND safety report) re-exported kept ZZFDA_PREMKT / CDER_IND only while its received ids
+    were carried; once edited (made anew from the case: the form, `reporter case`), it went to the postmarket
+    ZZFDA / CDER. The route now follows the case's IND number where the AE occurred (FDA.C.5.5a)."""
+    from reporter.e2b.importer import import_file
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+
+    plain = export_bundles([bundle_for(DEMOS[0])], receiver_name="fda", schema_dir=e2b_schema_dir)
+    assert _receivers(plain.xml) == ("ZZFDA", "CDER")
+    source = shared_dir / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario3.xml"
+    [report] = import_file(source).reports
+    case = bundle_to_case(report.bundle)
+    assert case.study and case.study.fda_ind
+    case.reactions[0].verbatim = (case.reactions[0].verbatim or "") + " (edited)"
+    edited = export_bundles([build_bundle(case)], receiver_name="fda", schema_dir=e2b_schema_dir)
+    assert edited.check.ok, edited.check.text()
+    assert _receivers(edited.xml) == ("ZZFDA_PREMKT", "CDER_IND")
+    assert _receivers(export_bundles([report.bundle], receiver_name="fda").xml) == ("ZZFDA_PREMKT", "CDER_IND")
