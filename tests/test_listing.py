@@ -785,3 +785,25 @@ def test_the_places_of_a_counted_finding_are_said_once_per_column():
         "rows 2, 3 of column 'Onset'; row 5; the listing"
     assert _cells([f"row {n}, column 'Reaction'" for n in range(2, 12)], shown=3) == \
         "rows 2, 3, 4, ... (10 rows) of column 'Reaction'"
+
+
+def test_a_blank_case_id_under_a_patient_is_that_patients_further_row_not_a_case_by_row_number(tmp_path):
+    # One row per drug, the patient number printed once (a merged cell); row 3's number must not make it
+    # patient 3's row, nor a "not stated" id on row 5 make it patient 4's.
+    path = tmp_path / "perdrug.csv"
+    path.write_text(
+        "Patient,Age,Sex,Drug,Reaction\n"
+        "1,67,M,vancomycin,acute kidney injury\n"
+        ",,,piperacillin-tazobactam,acute kidney injury\n"
+        "3,52,M,vancomycin,thrombocytopenia\n"
+        "NR,40,F,ceftriaxone,rash\n"
+        "4,33,F,cefazolin,rash\n", encoding="utf-8")
+    rows = import_listing(path, received="2024-05-01").rows
+    assert [r.ok for r in rows] == [True] * 5
+    first, second, third, fourth, fifth = rows
+    assert second.merged_into == 2 and [d.product for d in first.case.drugs] == ["vancomycin",
+                                                                              "piperacillin-tazobactam"]
+    assert any("further row of the case of row 2" in msg for _w, msg in first.warnings)
+    assert [d.product for d in third.case.drugs] == ["vancomycin"] and third.case.patient.age_at_onset.value == 52
+    assert (fourth.case_id, fifth.case_id) == ("LISTING-perdrug-row5", "LISTING-perdrug-4")
+    assert [d.product for d in fifth.case.drugs] == ["cefazolin"]

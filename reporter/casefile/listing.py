@@ -516,7 +516,15 @@ def _case_id(row: _Row) -> str:
     given = row.text("case_id")
     if _id_given(row):
         return str(given)
-    return "-".join(part for part in (row.map.case_id_prefix, row.listing, given or str(row.number)) if part)
+    # a row without its patient number in a listing that numbers patients: row 4 is not patient 4
+    number = f"row{row.number}" if "case_id" in row.cells else str(row.number)
+    return "-".join(part for part in (row.map.case_id_prefix, row.listing, given or number) if part)
+
+
+def _continues(row: _Row) -> bool:
+    """Whether the row's case-id cell is empty (not a "not stated" word) in a listing with a case-id column:
+    a further row of the patient above, whose id a table prints once (a merged cell)."""
+    return "case_id" in row.cells and not row.cells["case_id"][1].strip()
 
 
 def _id_given(row: _Row) -> bool:
@@ -789,9 +797,16 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
             used[name] = header
     # Here only the rows' cells and case ids (to group a case's rows); the rest of each row is the job's
     groups: dict[str, list[_Row]] = {}
+    above: _Row | None = None  # the last row whose cell gave a case id
     for number, cells in sheet.rows:
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
                                          for name, i in columns.items()}, listing_name(path))
+        if above is not None and _continues(row):
+            row.notes.append((row.where("case_id"), f"note: no case id: read as a further row of the case of row "
+                              f"{above.number} (the cell left blank under it, as tables print one patient's rows)"))
+            groups[_case_id(above)].append(row)
+            continue
+        above = row if row.text("case_id") else None
         groups.setdefault(_case_id(row), []).append(row)
     notes += [note for name, index in columns.items() if name in _DATE_FIELDS
              for note in _date_order_notes(used[name], [(n, cells[index]) for n, cells in sheet.rows
