@@ -807,3 +807,27 @@ def test_a_blank_case_id_under_a_patient_is_that_patients_further_row_not_a_case
     assert [d.product for d in third.case.drugs] == ["vancomycin"] and third.case.patient.age_at_onset.value == 52
     assert (fourth.case_id, fifth.case_id) == ("LISTING-perdrug-row5", "LISTING-perdrug-4")
     assert [d.product for d in fifth.case.drugs] == ["cefazolin"]
+
+
+def test_a_causality_column_of_several_scales_takes_each_cells_method(tmp_path):
+    # Papers put each case's scale in the cell; the result stays as stated and is read on that scale.
+    from reporter.assess.result import tabulation_category
+
+    path = tmp_path / "scales.csv"
+    path.write_text(
+        "Patient,Drug,Reaction,Causality\n"
+        "1,vancomycin,acute kidney injury,probable (Naranjo 6)\n"
+        "2,ceftriaxone,DRESS,certain (WHO-UMC)\n"
+        "3,amoxicillin-clavulanate,cholestatic hepatitis,highly probable (RUCAM 9)\n"
+        "4,cefazolin,rash,possible\n"
+        "5,vancomycin,rash,probable (Naranjo 2)\n", encoding="utf-8")
+    rows = import_listing(path, received="2024-05-01").rows
+    found = [r.case.drugs[0].reactions[0].causality[0] for r in rows]
+    assert [(c.method, c.result) for c in found] == [
+        ("Naranjo", "probable (Naranjo 6)"), ("WHO-UMC", "certain (WHO-UMC)"),
+        ("RUCAM", "highly probable (RUCAM 9)"), ("Global introspection", "possible"),
+        ("Naranjo", "probable (Naranjo 2)")]
+    assert [tabulation_category(c.method, c.result) for c in found] == [
+        "Naranjo: Probable", "WHO-UMC: Certain", "RUCAM: Highly probable", "other/unmapped", "other/unmapped"]
+    assert not any("causality" in msg.lower() or "scale" in msg for r in rows[:4] for _w, msg in r.warnings)
+    assert any("Naranjo" in msg for _w, msg in rows[4].warnings)  # a score off its category is still said

@@ -115,7 +115,8 @@ def parse_result(method: str, result: str) -> tuple[str, int | None] | None:
     """(category key, score or None) of a result text such as 'Probable', '8 - probable', '6 (probable)' or
     'Probable (score 6)'; None when it is not on the method's scale or the score contradicts it."""
     key = _method_key(method)
-    bare = _bare_score(key, result or "")
+    result = _without_method_name(key, result or "")
+    bare = _bare_score(key, result)
     if bare is not None:
         return str(category_by_score(key, bare)["key"]), bare
     m = _SCORE.match(_LABEL_IN_PARENTHESES.sub(r"\g<score> - \g<label>", result or ""))
@@ -131,6 +132,16 @@ def parse_result(method: str, result: str) -> tuple[str, int | None] | None:
                 return None
             return str(cat["key"]), score
     return None
+
+
+def _without_method_name(key: str, result: str) -> str:
+    """The result without its own method's name, as tables print it in one causality column for several scales:
+    'probable (Naranjo 6)' -> 'probable (6)', 'certain (WHO-UMC)' -> 'certain', 'Naranjo: probable' -> 'probable'.
+    Another method's name stays, and keeps the result off this scale."""
+    names = sorted((name for name, k in _METHOD_NAMES.items() if k == key), key=len, reverse=True)
+    pattern = r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])\s*:?\s*"
+    text = re.sub(pattern, "", result, flags=re.IGNORECASE)
+    return re.sub(r"\(\s*\)", "", text).strip() if text != result else result
 
 
 # '6 (probable)': a score with its category in parentheses, as tables print it; read as '6 - probable'.

@@ -668,9 +668,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
             link[key] = value
     if row.text("drug.causality"):
         causality = dict(d.get("causality") or {"source": "Sender", "method": "Global introspection"})
-        header = _norm(row.cells["drug.causality"][0])
-        for word, method in (("naranjo", "Naranjo"), ("who", "WHO-UMC"), ("rucam", "RUCAM")):
-            if word in header.split():
+        for text in (row.cells["drug.causality"][0], row.text("drug.causality")):
+            method = _method_named(str(text))
+            if method:
                 causality["method"] = method
         link["causality"] = [{**causality, "result": row.text("drug.causality")}]
     drug["reactions"] = [link]
@@ -679,6 +679,14 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if any(narrative):
         data["narrative"] = {"text": "\n\n".join(t for t in narrative if t)}
     return data
+
+
+def _method_named(text: str) -> str | None:
+    """The one assessment method a causality header or cell names (mappings/cells.yaml causality.methods)."""
+    padded = f" {_norm(text)} "
+    named = {method for method, words in load_yaml("cells.yaml")["causality"]["methods"].items()
+             if any(f" {_norm(w)} " in padded for w in words)}
+    return named.pop() if len(named) == 1 else None
 
 
 def _column_for(path: str, row: _Row) -> str:
