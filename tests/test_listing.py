@@ -831,3 +831,21 @@ def test_a_causality_column_of_several_scales_takes_each_cells_method(tmp_path):
         "Naranjo: Probable", "WHO-UMC: Certain", "RUCAM: Highly probable", "other/unmapped", "other/unmapped"]
     assert not any("causality" in msg.lower() or "scale" in msg for r in rows[:4] for _w, msg in r.warnings)
     assert any("Naranjo" in msg for _w, msg in rows[4].warnings)  # a score off its category is still said
+
+
+def test_a_yes_no_column_named_for_one_criterion_states_that_criterion_only(tmp_path):
+    path = tmp_path / "hosp.csv"
+    path.write_text(
+        "Patient,Drug,Reaction,Hospitalised (Y/N)\n"
+        "1,oxaliplatin,neuropathy,Y\n"
+        "2,enoxaparin,haematoma,N\n"
+        "3,enoxaparin,haematoma,severe\n", encoding="utf-8")
+    listing_map = load_map()
+    listing_map.columns["reaction.seriousness"] = ["hospitalised"]
+    first, second, bad = import_listing(path, listing_map, received="2024-05-01").rows
+    for row, stated in ((first, True), (second, False)):
+        seriousness = row.case.reactions[0].seriousness.model_dump(exclude_none=True)
+        assert seriousness.pop("hospitalisation") is stated
+        assert len(seriousness) == 5 and all(v == {"absent": "no-information"} for v in seriousness.values())
+    assert bad.problems == [("row 4, column 'Hospitalised (Y/N)'", "'severe' is not yes or no (the column says "
+                             "whether the reaction met one criterion, hospitalisation): write Y or N")]

@@ -397,12 +397,15 @@ def _route_key(text: str, listing_map: ListingMap) -> str | None:
     return None
 
 
-def _seriousness(row: _Row) -> dict[str, bool] | None:
+def _seriousness(row: _Row) -> dict[str, Any] | None:
     value = row.text("reaction.seriousness")
     if value is None:
         return None
     vocabulary = row.map.values.get("seriousness", {})
-    out: dict[str, bool] = {}
+    criterion = _criterion_of_header(row.cells["reaction.seriousness"][0], vocabulary)
+    if criterion is not None:
+        return _one_criterion(row, criterion, value)
+    out: dict[str, Any] = {}
     for token in re.split(r"\s*(?:[,;/+|]|\band\b)\s*", value):
         if not token.strip():
             continue
@@ -416,6 +419,25 @@ def _seriousness(row: _Row) -> dict[str, bool] | None:
         elif code != "none":
             out[code] = True
     return out
+
+
+def _criterion_of_header(header: str, vocabulary: dict[str, list[str]]) -> str | None:
+    """The one seriousness criterion a column's header names ("Hospitalised (Y/N)", "Death"), else None."""
+    key = _norm(re.sub(r"\(.*?\)", " ", header))
+    return next((code for code, words in vocabulary.items()
+                 if code != "none" and (key == _norm(code) or key in {_norm(w) for w in words})), None)
+
+
+def _one_criterion(row: _Row, criterion: str, value: str) -> dict[str, Any] | None:
+    """A yes/no cell under a header naming one criterion: that criterion stated, the others not known (a
+    "Hospitalised: N" says nothing of death or disability, unless the map's defaults do)."""
+    answer = next((bool(word == "yes") for word, words in load_yaml("cells.yaml")["yes_no"].items()
+                   if _norm(value) in {_norm(w) for w in words}), None)
+    if answer is None:
+        row.problems.append((row.where("reaction.seriousness"), f"{value!r} is not yes or no (the column says "
+                             f"whether the reaction met one criterion, {criterion}): write Y or N"))
+        return None
+    return {**_seriousness_not_stated(row.map.defaults), criterion: answer}
 
 
 def _sex_value(code: str) -> str | dict[str, str]:
