@@ -849,3 +849,18 @@ def test_a_yes_no_column_named_for_one_criterion_states_that_criterion_only(tmp_
         assert len(seriousness) == 5 and all(v == {"absent": "no-information"} for v in seriousness.values())
     assert bad.problems == [("row 4, column 'Hospitalised (Y/N)'", "'severe' is not yes or no (the column says "
                              "whether the reaction met one criterion, hospitalisation): write Y or N")]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("12 Mar 2021", "2021-03-12"), ("12-Mar-2021", "2021-03-12"), ("March 12, 2021", "2021-03-12"),
+    ("1st June 2020", "2020-06-01"), ("Mar 2021", "2021-03"), ("Sept. 2020", "2020-09"), ("2021/03/12", "2021-03-12"),
+])
+def test_dates_that_name_their_month_or_put_the_year_first_read_in_any_date_order(text, expected):
+    assert parse_date(text, "DMY") == parse_date(text, "MDY") == expected
+    assert parse_when(text, "suspect", order="MDY") == expected
+
+
+@pytest.mark.parametrize("text", ["31 Feb 2021", "12 Foo 2021", "2021/13/01"])
+def test_written_dates_that_are_no_date_are_refused(text):
+    with pytest.raises(ValueError, match="is not a"):
+        parse_date(text)

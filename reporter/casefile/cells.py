@@ -201,7 +201,35 @@ def parse_date(text: str, order: str = "DMY") -> str:
         from reporter.casefile.model import _check_partial_date
 
         return _check_partial_date(text)
-    raise ValueError(f"{text!r} is not a date: use 2023-04-05, 2023-04, 2023 or 05/04/2023")
+    written = _written_date(text)
+    if written is not None:
+        return written
+    raise ValueError(f"{text!r} is not a date: use 2023-04-05, 2023-04, 2023, 05/04/2023, 5 Apr 2023 or Apr 2023")
+
+
+_YEAR_FIRST = re.compile(r"^(?P<year>\d{4})[/.](?P<month>\d{1,2})[/.](?P<day>\d{1,2})$")
+_DAY_MONTH_YEAR = re.compile(r"^(?:(?P<day>\d{1,2})(?:st|nd|rd|th)?[\s-]+)?(?P<name>[a-z]+)\.?[\s,-]+(?P<year>\d{4})$")
+_MONTH_DAY_YEAR = re.compile(r"^(?P<name>[a-z]+)\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<year>\d{4})$")
+
+
+def _written_date(text: str) -> str | None:
+    """A date that says which part is which: year first (2023/04/05), or the month by name (5 Apr 2023, 5-Apr-2023,
+    April 5, 2023; Apr 2023 is the month). None when the text is none of these."""
+    lowered = " ".join(text.lower().split())
+    months = load_yaml("cells.yaml")["months"]
+    m = _YEAR_FIRST.match(lowered) or _DAY_MONTH_YEAR.match(lowered) or _MONTH_DAY_YEAR.match(lowered)
+    if m is None:
+        return None
+    parts = m.groupdict()
+    month = int(parts["month"]) if parts.get("month") else months.get(parts["name"])
+    if month is None:
+        return None
+    try:
+        if parts.get("day") is None:
+            return dt.date(int(parts["year"]), month, 1).isoformat()[:7]
+        return dt.date(int(parts["year"]), month, int(parts["day"])).isoformat()
+    except ValueError:
+        raise ValueError(f"{text!r} is not a calendar date") from None
 
 
 def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d",
