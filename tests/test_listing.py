@@ -119,7 +119,8 @@ def test_bad_map_and_unreadable_files_are_clear_errors(tmp_path):
     bad.write_text("format: ae-reporter/listing-map/1\ncolumns: {patient.shoe_size: [shoe]}\n", encoding="utf-8")
     with pytest.raises(MappingError, match="unknown field"):
         load_map(bad)
-    for name, content in (("x.pdf", b"%PDF"), ("x.xlsx", b"not a zip"), ("x.csv", b"\xff\xfe\x00bad")):
+    for name, content in (("x.pdf", b"%PDF"), ("x.xlsx", b"not a zip"), ("x.csv", b"\x80\x81bad"),
+                          ("y.csv", b"\xff\xfe\x00")):
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(InputError):
@@ -864,3 +865,14 @@ def test_dates_that_name_their_month_or_put_the_year_first_read_in_any_date_orde
 def test_written_dates_that_are_no_date_are_refused(text):
     with pytest.raises(ValueError, match="is not a"):
         parse_date(text)
+
+
+def test_a_utf16_listing_with_its_byte_order_mark_reads_like_utf8(tmp_path):
+    # Excel's "Unicode text" export: UTF-16 with a BOM, tab-separated.
+    text = "Case no\tAge\tSex\tDrug\tReaction\n1\t60\tF\tcarbamazépine\tSJS\n"
+    (tmp_path / "u8.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "u16.txt").write_bytes(text.encode("utf-16"))
+    (tmp_path / "u16be.tsv").write_bytes(b"\xfe\xff" + text.encode("utf-16-be"))
+    sheets = [read_sheet(tmp_path / name) for name in ("u8.txt", "u16.txt", "u16be.tsv")]
+    assert sheets[0] == sheets[1] == sheets[2]
+    assert sheets[1].rows == [(2, ["1", "60", "F", "carbamazépine", "SJS"])]

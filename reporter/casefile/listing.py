@@ -191,7 +191,8 @@ def _cell_text(value: Any) -> str:
 
 
 def read_sheet(path: str | Path) -> Sheet:
-    """Header row and data rows of a CSV (comma, semicolon or tab) or the first sheet of an XLSX file.
+    """Header row and data rows of a CSV (comma, semicolon or tab; UTF-8, or UTF-16 with its byte-order mark)
+    or the first sheet of an XLSX file.
     Lines whose first cell starts with '#' are comments; wholly empty rows are skipped."""
     p = Path(path)
     check_size(p, MAX_LISTING_BYTES)
@@ -212,10 +213,13 @@ def read_sheet(path: str | Path) -> Sheet:
 
 
 def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
+    data = p.read_bytes()
+    # Excel's "Unicode text" is UTF-16 with its byte-order mark; any other text must be UTF-8
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", location=str(p),
+        raise InputError(f"not {encoding.upper().removesuffix('-SIG')} text (byte {exc.start})", location=str(p),
                          hint="save the listing as CSV UTF-8") from None
     first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
     delimiter = max((",", ";", "\t"), key=first.count)
