@@ -876,3 +876,17 @@ def test_a_utf16_listing_with_its_byte_order_mark_reads_like_utf8(tmp_path):
     sheets = [read_sheet(tmp_path / name) for name in ("u8.txt", "u16.txt", "u16be.tsv")]
     assert sheets[0] == sheets[1] == sheets[2]
     assert sheets[1].rows == [(2, ["1", "60", "F", "carbamazépine", "SJS"])]
+
+
+def test_a_dose_kept_as_text_is_the_line_listings_dose(tmp_path):
+    import csv
+    import io
+
+    path = tmp_path / "doses.csv"
+    path.write_text("Patient,Drug,Dose,Reaction\n1,vancomycin,1 g q12h,AKI\n2,vancomycin,2 x 500 mg,rash\n"
+                    "3,vancomycin,15 mg/kg/day,rash\n4,vancomycin,,rash\n", encoding="utf-8")
+    db = ["--database-url", f"sqlite:///{tmp_path / 'store.sqlite3'}"]
+    runner = CliRunner()
+    runner.invoke(main, ["import-listing", str(path), "--store", "--received", "2024-05-01", "-j", "1", *db])
+    listing = runner.invoke(main, ["line-listing", "--format", "csv", *db]).output
+    assert [r["Dose"] for r in csv.DictReader(io.StringIO(listing))] == ["1 g q12h", "2 x 500 mg", "15 mg/kg/d", ""]

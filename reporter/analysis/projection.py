@@ -263,6 +263,8 @@ def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None)
             q = _d(_d(dr).get("doseQuantity"))
             if _num(q.get("value")) is not None:
                 dose_texts.append(f"{q['value']:g} {_s(q.get('code')) or _s(q.get('unit')) or ''}".strip())
+        if not _l(x.get("doseAndRate")) and _s(x.get("text")):  # '1 g q12h': the dose in the author's words
+            dose_texts.append(str(x["text"]))
         period = _d(_d(_d(x.get("timing")).get("repeat")).get("boundsPeriod"))
         for field, bucket in (("start", starts), ("end", stops)):
             value = _s(period.get(field), 32)
