@@ -890,3 +890,12 @@ def test_a_dose_kept_as_text_is_the_line_listings_dose(tmp_path):
     runner.invoke(main, ["import-listing", str(path), "--store", "--received", "2024-05-01", "-j", "1", *db])
     listing = runner.invoke(main, ["line-listing", "--format", "csv", *db]).output
     assert [r["Dose"] for r in csv.DictReader(io.StringIO(listing))] == ["1 g q12h", "2 x 500 mg", "15 mg/kg/d", ""]
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ("POD 3", "the operation"), ("cycle 2", "a treatment cycle"), ("after 3rd dose", "a dose other than the first"),
+    ("day 3 of admission", "admission")])
+def test_a_time_counted_from_something_else_than_the_drug_says_from_what_and_what_to_write(text, what):
+    with pytest.raises(ValueError, match=f"counts from {what}") as err:
+        parse_when(text, "suspect")
+    assert "write the time after its first dose (day 21, 3 wk)" in str(err.value)

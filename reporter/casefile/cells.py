@@ -204,7 +204,10 @@ def parse_date(text: str, order: str = "DMY") -> str:
     written = _written_date(text)
     if written is not None:
         return written
-    raise ValueError(f"{text!r} is not a date: use 2023-04-05, 2023-04, 2023, 05/04/2023, 5 Apr 2023 or Apr 2023")
+    raise ValueError(f"{text!r} is not a date: use {_DATE_FORMS}")
+
+
+_DATE_FORMS = "2023-04-05, 2023-04, 2023, 05/04/2023, 5 Apr 2023 or Apr 2023"
 
 
 _YEAR_FIRST = re.compile(r"^(?P<year>\d{4})[/.](?P<month>\d{1,2})[/.](?P<day>\d{1,2})$")
@@ -250,12 +253,23 @@ def parse_when(text: str, drug: str, *, order: str = "DMY", time_unit: str = "d"
         if qualifier or not _PLAIN.fullmatch(rest):
             out["as_stated"] = text.strip()
         return out
+    other = _other_anchor(lowered)
+    if other:
+        raise ValueError(f"{text!r} counts from {other}, not from the suspect drug's first or last dose: write the "
+                         "time after its first dose (day 21, 3 wk), after its last (2 d after last dose) or the date")
     if qualifier:
         raise ValueError(f"{text!r}: a qualified time must be a time after the drug, e.g. <1 h, ~3 wk")
     if _looks_like_date(rest):
         return parse_date(text, order)
     raise ValueError(f"{text!r} is not a latency the tool reads (forms: {_latency_words()['forms']}) "
-                     "nor a date (2023-04-05, 2023-04, 2023 or 05/04/2023)")
+                     f"nor a date ({_DATE_FORMS})")
+
+
+def _other_anchor(lowered: str) -> str | None:
+    """What a time counts from when it is not the drug's first or last dose ('POD 3': the operation), else None."""
+    words = f" {re.sub(r'[^a-z0-9]+', ' ', lowered)} "
+    return next((what for what, leads in _latency_words()["other_anchors"].items()
+                 if any(f" {lead} " in words for lead in leads)), None)
 
 
 _PLAIN = re.compile(rf"(?:day\s*{_NUMBER}|{_NUMBER}(?:\s*[a-z]+)?)")
