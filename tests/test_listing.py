@@ -899,3 +899,15 @@ def test_a_time_counted_from_something_else_than_the_drug_says_from_what_and_wha
     with pytest.raises(ValueError, match=f"counts from {what}") as err:
         parse_when(text, "suspect")
     assert "write the time after its first dose (day 21, 3 wk)" in str(err.value)
+
+
+def test_a_drug_cell_naming_several_drugs_stays_as_written_and_says_so(tmp_path):
+    path = tmp_path / "combo.csv"
+    path.write_text("Patient,Suspect drug(s),Reaction\n1,vancomycin + piperacillin-tazobactam,AKI\n"
+                    "2,amoxicillin/clavulanate,hepatitis\n", encoding="utf-8")
+    several, combination = import_listing(path, received="2024-05-01").rows
+    assert [d.product for d in several.case.drugs] == ["vancomycin + piperacillin-tazobactam"]
+    assert ("row 2, column 'Suspect drug(s)'", "note: 'vancomycin + piperacillin-tazobactam' may name 2 drugs "
+            "(vancomycin, piperacillin-tazobactam): kept as one product as written; to report each as a suspect "
+            "with its own assessment, give each its own row with the case id") in several.warnings
+    assert not any("may name" in msg for _w, msg in combination.warnings)

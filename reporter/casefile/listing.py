@@ -650,6 +650,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     product = row.text("drug.product") or row.text("drug.substance")
     if product:
         drug["product"] = product
+        _several_drugs_note(row, product)
     if row.text("drug.substance"):
         drug["substances"] = [{"name": row.text("drug.substance")}]
     dosage: dict[str, Any] = {}
@@ -705,6 +706,19 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if any(narrative):
         data["narrative"] = {"text": "\n\n".join(t for t in narrative if t)}
     return data
+
+
+def _several_drugs_note(row: _Row, product: str) -> None:
+    """Say so when a drug cell may name several drugs ('vancomycin + piperacillin-tazobactam'): it stays one
+    product as written (splitting it could break a combination product apart), each drug then unassessed."""
+    joins = load_yaml("cells.yaml")["several_drugs"]
+    pattern = "|".join(re.escape(j) for j in joins)
+    names = [n.strip() for n in re.split(rf"\s*(?:{pattern})\s*", product, flags=re.IGNORECASE) if n.strip()]
+    if len(names) > 1:
+        name = "drug.product" if row.text("drug.product") else "drug.substance"
+        row.notes.append((row.where(name), f"note: {product!r} may name {len(names)} drugs ({', '.join(names)}): "
+                          "kept as one product as written; to report each as a suspect with its own assessment, "
+                          "give each its own row with the case id"))
 
 
 def _method_named(text: str) -> str | None:
