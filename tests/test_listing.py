@@ -911,3 +911,21 @@ def test_a_drug_cell_naming_several_drugs_stays_as_written_and_says_so(tmp_path)
             "(vancomycin, piperacillin-tazobactam): kept as one product as written; to report each as a suspect "
             "with its own assessment, give each its own row with the case id") in several.warnings
     assert not any("may name" in msg for _w, msg in combination.warnings)
+
+
+def test_route_abbreviations_usual_unit_spellings_and_outcome_words_of_papers(tmp_path):
+    path = tmp_path / "words.csv"
+    path.write_text("Patient,Drug,Route,Dose,Reaction,Outcome\n"
+                    "1,ceftriaxone,IM,1 g,rash,improved\n2,nitroglycerin,SL,400 mcg,headache,lost to follow-up\n"
+                    "3,insulin,SC,10 IU,hypoglycaemia,resolved\n4,morphine,IT,0.2 mg,pruritus,ongoing\n"
+                    "5,diclofenac,PR,100 mg,rash,recovered with sequelae\n6,salbutamol,inh,100 mcg,tremor,NA\n",
+                    encoding="utf-8")
+    rows = import_listing(path, received="2024-05-01", validate=False).rows
+    assert all(r.ok for r in rows)
+    drugs = [r.case.drugs[0].dosages[0] for r in rows]
+    assert [d.route.code for d in drugs] == ["intramuscular", "sublingual", "subcutaneous", "intrathecal", "rectal",
+                                             "inhalation"]
+    assert [(d.dose.value, d.dose.unit) for d in drugs] == [(1, "g"), (400, "ug"), (10, "[IU]"), (0.2, "mg"),
+                                                            (100, "mg"), (100, "ug")]
+    assert [r.case.reactions[0].outcome for r in rows] == ["recovering", "unknown", "recovered", "not-recovered",
+                                                           "recovered-with-sequelae", None]

@@ -518,14 +518,15 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
 
 
 def _ucum_dose(text: str) -> dict[str, Any]:
-    """A dose cell as a number and a UCUM unit; ValueError for another unit ('10 mg/kg/dose'), which the row
-    keeps as dosage text rather than a dose the case cannot send."""
-    from reporter.validation.ucum import is_valid_ucum
+    """A dose cell as a number and a UCUM unit (a usual spelling mapped: 100 mcg -> 100 ug); ValueError for another
+    unit ('10 mg/kg/dose'), which the row keeps as dosage text rather than a dose the case cannot send."""
+    from reporter.lookup import to_ucum
 
     dose = parse_dose(text)
-    if not is_valid_ucum(dose["unit"]):
+    unit = to_ucum(dose["unit"])  # as the form reads units: mcg -> ug, IU -> [IU] (mappings/ucum_input.yaml)
+    if unit is None:
         raise ValueError(f"{dose['unit']!r} is not a UCUM unit")
-    return dose
+    return {**dose, "unit": unit}
 
 
 def _weight_kg(text: str) -> float:
