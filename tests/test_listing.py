@@ -929,3 +929,12 @@ def test_route_abbreviations_usual_unit_spellings_and_outcome_words_of_papers(tm
                                                             (100, "mg"), (100, "ug")]
     assert [r.case.reactions[0].outcome for r in rows] == ["recovering", "unknown", "recovered", "not-recovered",
                                                            "recovered-with-sequelae", None]
+
+
+@pytest.mark.parametrize("cell", ["severe", "mild", "grade 3", "Moderate"])
+def test_a_severity_under_seriousness_is_refused_as_a_severity(tmp_path, cell):
+    path = tmp_path / "sev.csv"
+    path.write_text(f"Patient,Drug,Reaction,Serious\n1,oxaliplatin,neuropathy,{cell}\n", encoding="utf-8")
+    (row,) = import_listing(path, received="2024-05-01").rows
+    assert not row.ok and row.problems[0][0] == "row 2, column 'Serious'"
+    assert row.problems[0][1].startswith(f"{cell!r} is a severity (intensity), not a seriousness criterion")

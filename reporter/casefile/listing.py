@@ -416,13 +416,25 @@ def _seriousness(row: _Row) -> dict[str, Any] | None:
         key = _norm(token)
         code = next((c for c, words in vocabulary.items() if key == _norm(c) or key in {_norm(w) for w in words}),
                     None)
-        if code is None:
+        if code is None and _is_severity(token):
+            row.problems.append((row.where("reaction.seriousness"),
+                                 f"{token!r} is a severity (intensity), not a seriousness criterion: a severe reaction "
+                                 "need not be serious; map a column that names the criteria (death, hospitalisation, "
+                                 "..., or no for not serious), not this one, to reaction.seriousness"))
+        elif code is None:
             row.problems.append((row.where("reaction.seriousness"),
                                  f"{token!r} is not a seriousness criterion (known: {', '.join(vocabulary)}); "
                                  "a serious reaction names its criteria (death, life-threatening, ...)"))
         elif code != "none":
             out[code] = True
     return out
+
+
+def _is_severity(token: str) -> bool:
+    """Whether a cell word grades intensity ('mild', 'severe', 'grade 3': mappings/cells.yaml severity)."""
+    words = load_yaml("cells.yaml")["severity"]
+    key = _norm(token)
+    return key in {_norm(w) for w in words["words"]} or bool(re.fullmatch(words["grade"], key))
 
 
 def _criterion_of_header(header: str, vocabulary: dict[str, list[str]]) -> str | None:
