@@ -938,3 +938,13 @@ def test_a_severity_under_seriousness_is_refused_as_a_severity(tmp_path, cell):
     (row,) = import_listing(path, received="2024-05-01").rows
     assert not row.ok and row.problems[0][0] == "row 2, column 'Serious'"
     assert row.problems[0][1].startswith(f"{cell!r} is a severity (intensity), not a seriousness criterion")
+
+
+def test_a_row_with_no_case_id_that_is_another_patient_is_refused_saying_why(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("Patient,Age,Sex,Drug,Reaction\n1,67,M,vancomycin,AKI\n,45,F,cefazolin,rash\n", encoding="utf-8")
+    first, second = import_listing(path, received="2024-05-01").rows
+    assert not first.ok and not second.ok
+    assert ("row 3, column 'Sex'", "differs from row 2, the case's first row (rows of one case must agree on the "
+            "patient); the row has no case id, so it was read as that case's further row: give it its own case id") \
+        in second.problems

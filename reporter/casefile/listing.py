@@ -792,7 +792,9 @@ def merge_rows(parts: list[tuple[_Row, dict[str, Any]]]) -> tuple[dict[str, Any]
                               "initials": "patient.initials", "weight_kg": "patient.weight_kg",
                               "history_text": "patient.history"}.get(key, key)
                 problems.append((row.where(field_name), f"differs from row {first_row.number}, the case's first "
-                                 "row (rows of one case must agree on the patient)"))
+                                 "row (rows of one case must agree on the patient)" + (
+                                     "; the row has no case id, so it was read as that case's further row: give "
+                                     "it its own case id" if _continues(row) else "")))
             else:
                 base["patient"][key] = value
         reaction = data["reactions"][0]
