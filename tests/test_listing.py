@@ -948,3 +948,12 @@ def test_a_row_with_no_case_id_that_is_another_patient_is_refused_saying_why(tmp
     assert ("row 3, column 'Sex'", "differs from row 2, the case's first row (rows of one case must agree on the "
             "patient); the row has no case id, so it was read as that case's further row: give it its own case id") \
         in second.problems
+
+
+def test_a_serious_y_n_column_reads_n_as_not_serious_and_refuses_a_bare_y(tmp_path):
+    path = tmp_path / "yn.csv"
+    path.write_text("Patient,Drug,Reaction,Serious (Y/N)\n1,enoxaparin,haematoma,N\n2,enoxaparin,bleeding,Y\n",
+                    encoding="utf-8")
+    no, yes = import_listing(path, received="2024-05-01").rows
+    assert not any(no.case.reactions[0].seriousness.model_dump().values())
+    assert not yes.ok and "a serious reaction names its criteria" in yes.problems[0][1]
