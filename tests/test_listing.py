@@ -299,10 +299,11 @@ def test_a_published_case_series_table_reads_in_its_own_words(tmp_path):
     assert [c.patient.sex for c in cases[:5]] == ["female", "male", "female", "female", "male"]
     assert [c.drugs[0].product for c in cases[:3]] == ["Anakinra", "Anakinra", "Anakinra IV"]
     assert [c.literature[0].citation for c in cases[:2]] == ["Smith 2020", "Jones 2021"]
-    # a dose in words is the dosage text, said as a note, and the row is kept
-    assert cases[0].drugs[0].dosages[0].text == "100 mg daily" and cases[0].drugs[0].dosages[0].dose is None
+    # a dose with how often it was given is the dose and its interval, and the author's words the dosage text
+    dosage = cases[0].drugs[0].dosages[0]
+    assert dosage.text == "100 mg daily" and (dosage.dose.value, dosage.dose.unit) == (100, "mg")
+    assert (dosage.every.value, dosage.every.unit) == (1, "d")
     assert cases[1].drugs[0].dosages[0].dose.model_dump() == {"value": 2.0, "unit": "mg/kg/d"}
-    assert any("kept as the dosage text" in message for _, message in result.rows[0].warnings)
     onsets = [c.reactions[0].onset.model_dump(exclude_none=True) for c in cases[:5]]
     assert onsets[0] == {"value": 1.0, "unit": "h", "drug": "suspect", "anchor": "first-dose", "qualifier": "within",
                          "as_stated": "<1 h"}
@@ -889,7 +890,8 @@ def test_a_dose_kept_as_text_is_the_line_listings_dose(tmp_path):
     runner = CliRunner()
     runner.invoke(main, ["import-listing", str(path), "--store", "--received", "2024-05-01", "-j", "1", *db])
     listing = runner.invoke(main, ["line-listing", "--format", "csv", *db]).output
-    assert [r["Dose"] for r in csv.DictReader(io.StringIO(listing))] == ["1 g q12h", "2 x 500 mg", "15 mg/kg/d", ""]
+    assert [r["Dose"] for r in csv.DictReader(io.StringIO(listing))] == \
+        ["1 g every 12 h", "2 x 500 mg", "15 mg/kg/d", ""]
 
 
 @pytest.mark.parametrize(("text", "what"), [
@@ -957,3 +959,19 @@ def test_a_serious_y_n_column_reads_n_as_not_serious_and_refuses_a_bare_y(tmp_pa
     no, yes = import_listing(path, received="2024-05-01").rows
     assert not any(no.case.reactions[0].seriousness.model_dump().values())
     assert not yes.ok and "a serious reaction names its criteria" in yes.problems[0][1]
+
+
+def test_a_dose_cell_with_how_often_gives_the_dose_and_its_interval(tmp_path):
+    """Papers write '1 g q12h' or '500 mg bid' in the dose column: kept as text only, the dose and its interval
+    were lost to the case (and to E2B's G.k.4.r.1-3). The author's words stay the dosage text."""
+    path = tmp_path / "l.csv"
+    path.write_text("Case ID,Age,Sex,Drug,Dose,Reaction\n"
+                    "T-1,40 y,F,vancomycin,1 g q12h,rash\n"
+                    "T-2,50 y,M,amoxicillin,500 mg twice daily,rash\n"
+                    "T-3,60 y,M,cefazolin,2 x 500 mg,rash\n", encoding="utf-8")
+    rows = import_listing(path, received="2024-05-01").rows
+    dosages = [r.case.drugs[0].dosages[0].model_dump(exclude_none=True) for r in rows]
+    assert dosages[0]["dose"] == {"value": 1.0, "unit": "g"} and dosages[0]["every"] == {"value": 12.0, "unit": "h"}
+    assert dosages[0]["text"] == "1 g q12h"
+    assert dosages[1]["dose"] == {"value": 500.0, "unit": "mg"} and dosages[1]["every"] == {"value": 12.0, "unit": "h"}
+    assert "dose" not in dosages[2] and dosages[2]["text"] == "2 x 500 mg"  # how to read '2 x' is not said

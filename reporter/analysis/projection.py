@@ -259,10 +259,13 @@ def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None)
     dose_texts = []
     starts, stops = [], []
     for x in dosages:
+        repeat = _d(_d(x.get("timing")).get("repeat"))
+        every = f" every {repeat['period']:g} {_s(repeat.get('periodUnit')) or ''}".rstrip() \
+            if _num(repeat.get("period")) is not None else ""
         for dr in _l(x.get("doseAndRate")):
             q = _d(_d(dr).get("doseQuantity"))
             if _num(q.get("value")) is not None:
-                dose_texts.append(f"{q['value']:g} {_s(q.get('code')) or _s(q.get('unit')) or ''}".strip())
+                dose_texts.append(f"{q['value']:g} {_s(q.get('code')) or _s(q.get('unit')) or ''}".strip() + every)
         if not _l(x.get("doseAndRate")) and _s(x.get("text")):  # '1 g q12h': the dose in the author's words
             dose_texts.append(str(x["text"]))
         period = _d(_d(_d(x.get("timing")).get("repeat")).get("boundsPeriod"))

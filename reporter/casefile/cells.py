@@ -374,6 +374,23 @@ def _qualifier(text: str) -> tuple[str | None, str]:
 _PER_TIME = {"/day": "/d", "/days": "/d", "/week": "/wk", "/hour": "/h", "/hr": "/h", "/month": "/mo"}
 
 
+def split_frequency(text: str) -> tuple[str, dict[str, Any]] | None:
+    """'1 g q12h' -> ('1 g', {value: 12, unit: h}); '500 mg twice daily' -> ('500 mg', {value: 12, unit: h});
+    None when the cell does not end in a frequency mappings/cells.yaml dose_frequency names."""
+    table = load_yaml("cells.yaml")["dose_frequency"]
+    lowered = " ".join(text.strip().lower().split())
+    for words in sorted(table["words"], key=len, reverse=True):
+        if lowered.endswith(" " + words):
+            found = table["words"][words]
+            return text.strip()[:len(lowered) - len(words)].strip(), {"value": float(found["value"]),
+                                                                        "unit": str(found["unit"])}
+    m = re.fullmatch(r"(?P<dose>.+?)\s+(?:q\s?|every\s+)(?P<n>\d+(?:\.\d+)?)\s?(?P<unit>[a-z]+)", lowered)
+    unit = table["every_n_units"].get(m.group("unit")) if m else None
+    if m is None or unit is None:
+        return None
+    return text.strip()[:len(m.group("dose"))].strip(), {"value": float(m.group("n")), "unit": unit}
+
+
 def parse_dose(text: str) -> dict[str, Any]:
     """'10 mg/kg/day' -> {value: 10, unit: mg/kg/d}: the common per-time words become UCUM units."""
     m = _DOSE.match(text.strip().replace(" / ", "/"))

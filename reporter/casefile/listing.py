@@ -38,6 +38,7 @@ from reporter.casefile.cells import (
     parse_dose,
     parse_number,
     parse_when,
+    split_frequency,
 )
 from reporter.casefile.model import CRITERIA, CaseFile, Seriousness
 from reporter.casefile.parse import _clean_loc, check_size, format_path
@@ -541,6 +542,17 @@ def _ucum_dose(text: str) -> dict[str, Any]:
     return {**dose, "unit": unit}
 
 
+def _dose_and_frequency(text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A dose cell that ends in how often ('1 g q12h', '500 mg twice daily'): (dose, interval), else None."""
+    split = split_frequency(text)
+    if split is None:
+        return None
+    try:
+        return _ucum_dose(split[0]), split[1]
+    except ValueError:
+        return None
+
+
 def _weight_kg(text: str) -> float:
     """A weight cell in kg ('12', '12 kg'); another unit is refused, not read as kg."""
     m = re.fullmatch(r"(?P<number>\S+?)\s*(?P<unit>[^\d\s.,]+)?", text.strip())
@@ -674,10 +686,14 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
             dosage["dose"] = _ucum_dose(dose_text)
         except AmbiguousNumber as exc:  # a dose off by a thousand is worse than none: refused
             row.problems.append((row.where("drug.dose"), str(exc)))
-        except ValueError:  # '100 mg daily', '1-2 mg/kg': the author's words are the dosage text, not lost
+        except ValueError:  # '1-2 mg/kg', '2 x 500 mg': the author's words are the dosage text, not lost
             texts.append(dose_text)
-            row.notes.append((row.where("drug.dose"), f"note: {dose_text!r} is not a number and a UCUM unit: kept "
-                                                      "as the dosage text (G.k.4.r.8)"))
+            regimen = _dose_and_frequency(dose_text)
+            if regimen is not None:  # '1 g q12h', '500 mg bid': the dose and its interval, the words kept too
+                dosage["dose"], dosage["every"] = regimen
+            else:
+                row.notes.append((row.where("drug.dose"), f"note: {dose_text!r} is not a number and a UCUM unit: "
+                                                          "kept as the dosage text (G.k.4.r.8)"))
     route_text = row.text("drug.route")
     route_key = _route_key(route_text, m) if route_text else None
     dosing = row.word("drug.dosing", "dosing")
