@@ -539,13 +539,25 @@ def parse_form(form: MultiDict) -> Parsed:
             if where in seen:  # a union gives one error per shape; the first is the most specific
                 continue
             seen.add(where)
-            message = model_message(err)
             if err["type"] == "missing":
-                message = "required"
-            problems.append((where, message))
+                problems += [(leaf, "required") for leaf in required_leaves(where)]
+                continue
+            problems.append((where, model_message(err)))
     if case is not None:
         problems += [(_form_path(_split(p), collected.row_maps), msg) for p, msg in case.dangling_relative_times()]
     return Parsed(case, problems, collected.row_maps)
+
+
+def required_leaves(path: str) -> list[str]:
+    """The fields a user must fill for a required field left empty: the field itself or, for a part left
+    wholly empty (the report's C.1 dates and type), each required field in it, so each is marked where it
+    is typed instead of once on the part's heading."""
+    variants = _variants(_annotation_at(path))[0]
+    if len(variants) != 1 or not _is_model(variants[0]):
+        return [path]
+    leaves = [leaf for name, info in _model_fields(_base(variants[0])) if info.is_required()
+              for leaf in required_leaves(f"{path}.{name}")]
+    return leaves or [path]
 
 
 def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
@@ -767,8 +779,10 @@ def without_refused(values: MultiDict, refused: list[str]) -> tuple[Parsed | Non
                     changed |= retry.get(key) != value
                     retry.setlist(key, [value])
                 continue
-            part = _enclosing_part(path)
-            if part and (emptied := without(retry, [part])) is not None:
+            part, emptied = _enclosing_part(path), None
+            while part and (emptied := without(retry, [part])) is None:  # the nearest part holding a value
+                part = _enclosing_part(part)
+            if part and emptied is not None:
                 retry, changed = emptied, True
                 left_out.append(part)
         if not changed:

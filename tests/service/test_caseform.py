@@ -178,6 +178,17 @@ def test_usual_unit_spellings_are_stored_as_ucum_and_others_still_refused() -> N
     assert ("tests[0].unit", "'mg per litre' is not a UCUM unit") in caseform.parse(form)[1]
 
 
+def test_an_age_in_decades_is_typed_as_a_word_and_no_hint_shows_a_ucum_brace_code() -> None:
+    """The age unit's hint told the user to type '{decade}' (a UCUM annotation), and 'decades' was refused."""
+    form = caseform.flatten(load_case(DEMOS[0]))
+    form.setlist("patient.age_at_onset.value", ["6"])
+    form.setlist("patient.age_at_onset.unit", ["decades"])
+    case, problems = caseform.parse(form)
+    assert problems == [] and case.patient.age_at_onset.unit == "{decade}"
+    hints = [row["hint"] for row in caseform._table()["hints"]]
+    assert not [hint for hint in hints if "{" in hint or "[" in hint]
+
+
 def test_problems_of_the_bundle_land_at_the_form_row_they_come_from() -> None:
     from reporter.fhir.build import build_bundle
     from reporter.validation import validate_bundle
@@ -253,7 +264,8 @@ def test_an_almost_empty_new_case_form_gets_every_problem_in_one_round() -> None
     form = _negative_dose(caseform.new_case_values())
     form.setlist("drugs[0].product", ["Amoxicillin"])
     found = {p: text for p, text in _form_problems(form)}
-    assert found["case_id"] == "required" and found["report"] == "required"
+    assert found["case_id"] == "required" and "report" not in found  # each field of the empty part is marked
+    assert found["report.type"] == found["report.first_received"] == found["report.most_recent"] == "required"
     assert "ICSR-MIN-REACTION" in found["reactions"] and "PLAUS-NEGATIVE-DOSE" in found["drugs[0].dosages[0].dose"]
     assert not any("(not given)" in text or text == "other" for text in found.values())  # no stand-in shows
 
