@@ -736,11 +736,50 @@ def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -
             path = parsed.form_path(where)
             if any(p.startswith(path) and issue.message in text for p, text in parsed.problems):
                 continue  # the form's own check said it already, at the field
-            text = issue.message + (f" ({issue.hint})" if issue.hint else "")
+            hint = form_hint(issue.hint or "")
+            text = issue.message + (f" ({hint})" if hint else "")
             placed.append((path, f"{text} [{issue.code}]"))
         else:
             left.append(issue)
     return placed, left
+
+
+def form_hint(hint: str) -> str:
+    """A validation hint without its clause on how to fix the problem in a FHIR Bundle (`bundle_hint_clause`
+    in mappings/ui_form.yaml): "add X (in a Bundle: Patient.name ...)" -> "add X"; "(a masked value counts;
+    in a Bundle: ...)" -> "(a masked value counts)". The form's user edits fields, not FHIR extensions."""
+    at = hint.find(_table()["bundle_hint_clause"])
+    if at < 0:
+        return hint
+    opened = _opening_paren(hint, at)
+    closed = hint.find(")", at) if opened is None else _closing_paren(hint, opened)
+    end = len(hint) if opened is None or closed < 0 else closed
+    before = hint[:at].rstrip()
+    if opened is not None and not hint[opened + 1:at].strip():  # the whole parenthesis is the clause
+        return (hint[:opened].rstrip() + hint[end + 1:]).strip()
+    return (before.rstrip(";,") + hint[end:]).strip()
+
+
+def _opening_paren(text: str, at: int) -> int | None:
+    """The index of the unclosed '(' before `at`, if any."""
+    depth = 0
+    for i in range(at - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            if depth == 0:
+                return i
+            depth -= 1
+    return None
+
+
+def _closing_paren(text: str, opened: int) -> int:
+    depth = 0
+    for i in range(opened, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return -1
 
 
 def without(values: MultiDict, paths: list[str]) -> MultiDict | None:

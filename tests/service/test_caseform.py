@@ -270,6 +270,14 @@ def test_an_almost_empty_new_case_form_gets_every_problem_in_one_round() -> None
     assert not any("(not given)" in text or text == "other" for text in found.values())  # no stand-in shows
 
 
+def test_the_minimum_criteria_say_at_the_field_what_to_fill_without_the_fhir_detail() -> None:
+    """The hints went on with how to fix it in a Bundle (extension URLs, OIDs), which a form user cannot act on."""
+    found = {p: text for p, text in _form_problems(caseform.new_case_values())}
+    assert found["patient"].endswith("(add at least one of patient initials, age, sex or birth date "
+                                     "(a masked value counts)) [ICSR-MIN-PATIENT]")
+    assert not [text for text in found.values() if "in a Bundle" in text or "http" in text or "urn:oid" in text]
+
+
 def test_a_value_meant_as_one_shape_of_a_union_is_told_about_in_that_shape_only() -> None:
     """An onset with a value, unit and drug is a relative time; before, the form also said that it lacked an
     absent reason and that value, unit and drug were not permitted (the shapes of the other branches)."""
