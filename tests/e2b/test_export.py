@@ -95,6 +95,26 @@ def test_relative_times_become_interval_and_test_comment():
     assert "Dechallenge" in additional
 
 
+def test_a_relative_onset_is_sent_as_the_interval_when_no_drug_reaction_link_was_entered():
+    """A case entered in the form with the onset "day 20 after the first anakinra dose" but no drug-reaction
+    link (the form's drug 'Reactions' list left empty) exported neither E.i.4 nor G.k.9.i.3.1: the onset was
+    dropped unsaid. It now goes to the pair's interval, as it does when the link is entered."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+    from tests.e2b.helpers import case_data
+
+    data = case_data(DEMOS[0])
+    for drug in data["drugs"]:
+        drug.pop("reactions", None)
+    data.pop("causality", None)
+    result = export_bundles([build_bundle(CaseFile.model_validate(data))], receiver_name="ich")
+    doc = etree.fromstring(result.xml)
+    interval = doc.xpath("//h:substanceAdministration/h:outboundRelationship1[@typeCode='SAS']/h:pauseQuantity",
+                         namespaces=NS)
+    assert [(i.get("value"), i.get("unit")) for i in interval] == [("20", "d")] * 2  # hepatitis and nausea
+    assert not [i for i in result.check.issues if i.severity == "error"]
+
+
 def test_receivers_use_their_ids_and_route_code_systems():
     bundle = bundle_for(DEMOS[0])
     fda = etree.fromstring(export_bundles([bundle], receiver_name="fda").xml)

@@ -48,7 +48,7 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     medication = ctx.index.medication_of(statement) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication, statement)
-    for event, entity in links:
+    for event, entity in links + onset_only_links(ctx, statement, links):
         # a case authored here gets the intervals its dates give; an imported one says what its sender stated
         intervals(ctx, admin, event, entity, statement)
     for dosage in statement.get("dosage") or []:
@@ -215,6 +215,19 @@ def _characteristic(made: Node, named: dict[str, str]) -> Node:
     node = wrap(made, "subjectOf", "SBJ", "characteristic", classCode="OBS", moodCode="EVN")
     leaf(node, "code", code=named["code"], codeSystem=named["codeSystem"], displayName=named["displayName"])
     return node
+
+
+def onset_only_links(ctx: Ctx, statement: Json, links: list[tuple[Json, Json]]) -> list[tuple[Json, Json]]:
+    """Reactions whose onset is held relative to this drug ("day 10 after the first propranolol dose") where
+    the case links the two in no drug-reaction assessment: the onset is still a fact of the pair, sent as its
+    G.k.9.i.3 interval (E2B has no other place for it), not dropped unsaid because no link was entered."""
+    linked = {id(event) for event, _ in links}
+    found = []
+    for event in ctx.index.section("reactions"):
+        relative = read.relative_time(event, "date")
+        if id(event) not in linked and relative and ctx.index.resolve(relative.drug_reference) is statement:
+            found.append((event, {}))
+    return found
 
 
 def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json) -> None:
