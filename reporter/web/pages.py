@@ -395,7 +395,11 @@ def _submit(v: StoredVersion | None):
                                    if_match=int(base) if base.isdecimal() else v.version,
                                    reason=reason,
                                    audit=web_audit.context(author, "user", "update", 303))
-    except (StoreConflict, VersionConflict, InputError) as exc:
+    except VersionConflict:
+        if v is None:
+            raise
+        return _render_stale(values, v, form.get("_base_version", ""), reason=reason, kind=kind)
+    except (StoreConflict, InputError) as exc:
         where = "case_id" if (exc.location or "").startswith(("Composition.identifier", "Bundle.entry[0]")) else None
         errors = [(where, exc.message)] if where else []
         text = exc.message + (f" ({exc.hint})" if exc.hint else "")
@@ -403,6 +407,22 @@ def _submit(v: StoredVersion | None):
                             message=f"Not saved: {text}")
     g.ui_audit.update(entity=f"Bundle/{saved.case_id}/_history/{saved.version}", stored=True)
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
+
+
+def _render_stale(values: MultiDict, v: StoredVersion, base: str, *, reason: str, kind: str):
+    """A save made on an older version than the current one (another tab or person saved meanwhile): the
+    user's entries stay, each field the other save changed is marked with its change, and the form is now
+    based on the current version, so saving again stores the entries knowingly over that change."""
+    current = store().read(v.case_id)
+    older = store().read(v.case_id, int(base)) if base.isdecimal() and int(base) < current.version else None
+    changes = casediff.version_diff(older, current)[1] if older is not None else []
+    by = f"{current.author}, {current.recorded:%Y-%m-%d %H:%M} UTC"
+    marks = [(c.path, f"version {current.version} ({by}) changed this: {c.old or '(none)'} → {c.new or '(none)'}; "
+                      "saving again keeps what the form shows here") for c in changes]
+    message = (f"Not saved: version {current.version} of this case was saved ({by}) while you were editing "
+               f"version {older.version if older else base}. Your entries are kept below; "
+               f"{len(changes)} field(s) that version changed are marked. Check them, then save again.")
+    return _render_form(values, v=current, status=409, reason=reason, kind=kind, warnings=marks, message=message)
 
 
 def _check_form(values: MultiDict, v: StoredVersion | None, kind: str, reason: str):

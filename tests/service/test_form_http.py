@@ -111,3 +111,37 @@ def test_the_case_list_gives_ages_as_the_report_does(served) -> None:
     rows = [r.text_content() for r in page.xpath("//table[contains(@class, 'cases')]//tbody/tr")]
     row = next(r for r in rows if "XX-AGE-DECADES-1" in r)
     assert "60s" in row and "{decade}" not in row
+
+
+def test_a_save_on_a_version_another_save_overtook_keeps_the_entries_and_marks_what_that_save_changed(
+        served) -> None:
+    """Two tabs edit version 1; the second save was refused with 'Bundle/<uuid> is at version 2, not 1' and the
+    form silently rebased on version 2, so pressing Save again undid the other save's change unseen."""
+    from reporter.casefile.model import CaseFile
+
+    case = CaseFile.model_validate(issue_case_data())
+    case.patient.weight_kg = 70
+    dump = lambda c: c.model_dump(mode="json", by_alias=True, exclude_none=True)  # noqa: E731
+    first = served.store.create(build_bundle(case), author="test", reason="r", casefile=dump(case))
+    s, site = _session(served)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', s.get(f"{site}/cases/{first.case_id}/edit",
+                                                                   timeout=60).text).group(1)
+    other = case.model_copy(deep=True)
+    other.patient.weight_kg = 72  # the other tab's save
+    served.store.update(first.case_id, build_bundle(other), author="user:colleague", casefile=dump(other),
+                        if_match=1, reason="weight corrected")
+    values = caseform.flatten(case)
+    values.setlist("narrative.text", [case.narrative.text + " Recovered."])
+    post = [*values.items(multi=True), ("csrf_token", token), ("_reason", "narrative"), ("_kind", "follow-up")]
+    r = s.post(f"{site}/cases/{first.case_id}/edit", data=[*post, ("_base_version", "1")], timeout=60)
+    assert r.status_code == 409
+    page = html.fromstring(r.text)
+    message = page.get_element_by_id("problems-h").text_content()
+    assert "version 2 of this case was saved (user:colleague" in message and "Bundle/" not in message
+    mark = page.get_element_by_id("f-patient_weight_kg-warn").text_content()
+    assert "changed this: 70 → 72" in mark
+    assert page.xpath('string(//input[@name="_base_version"]/@value)') == "2"
+    assert page.xpath('string(//textarea[@name="narrative.text"])').endswith("Recovered.")  # the entries stay
+    r = s.post(f"{site}/cases/{first.case_id}/edit", data=[*post, ("_base_version", "2")], allow_redirects=False,
+               timeout=60)
+    assert r.status_code == 303 and served.store.read(first.case_id).version == 3
