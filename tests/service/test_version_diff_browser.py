@@ -1,7 +1,8 @@
 """Editing the issue-15 case in a real headless Chromium against the app on loopback: one lab row removed and one
 added, saved as a follow-up, and the history's diff shows exactly those two rows; then a correction saved as an
 amendment (refused without its reason), filed as such and printed so on the CIOMS form (box 25a FOLLOWUP with
-"Amendment (version 3)"). Screenshots of each step go to tests/_artifacts/diff-*.png."""
+"Amendment (version 3)"); on a phone the history and the questionnaire fit the screen. Screenshots of each
+step go to tests/_artifacts/diff-*.png."""
 
 from __future__ import annotations
 
@@ -94,6 +95,13 @@ def test_edit_lab_rows_follow_up_then_amendment(browser, site, served, tmp_path)
     assert "amendment (correction)" in versions[0] and "jaundice onset was 25 March" in versions[0]
     stored = served.store.read(first.case_id)
     assert (stored.version, stored.kind) == (3, "amendment")
+
+    # --- on a phone the history and the causality questionnaire fit: their tables scroll in their box ---------
+    page.set_viewport_size({"width": 390, "height": 844})
+    for target in ("history", "assess"):  # were 525 and 589 px wide: the page scrolled sideways
+        page.goto(f"{site}/cases/{first.case_id}/{target}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, target
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # --- its CIOMS form: FOLLOWUP ticked, the amendment and its reason under box 25a -------------------------
     page.goto(f"{site}/cases/{first.case_id}")
