@@ -96,6 +96,15 @@ class StoredVersion:
     def meta(self) -> dict:
         return {"versionId": str(self.version), "lastUpdated": format_instant(self.recorded)}
 
+    @property
+    def report_id(self) -> str:
+        """The case as people name it: its C.1.1 safety report id (the Composition's identifier), else the
+        store's id (a uuid, which tells tabs and headings apart for no one)."""
+        entries = self.bundle.get("entry") or [{}]
+        identifier = ((entries[0] or {}).get("resource") or {}).get("identifier") or {}
+        value = identifier.get("value") if isinstance(identifier, dict) else None
+        return value if isinstance(value, str) and value else self.case_id
+
 
 @dataclass(frozen=True)
 class StoredResource:

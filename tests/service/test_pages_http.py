@@ -181,6 +181,22 @@ def test_a_case_stored_through_the_api_can_be_edited_in_the_form(served) -> None
     assert ("user", "read", "user:clinician") in audit and ("user", "history-instance", "user:clinician") in audit
 
 
+def test_a_case_s_pages_are_named_by_its_report_id_not_the_store_s_uuid(served) -> None:
+    """Tabs and headings said 'Case 5f0c...-uuid', 'History of <uuid>', 'Causality assessment · case <uuid>':
+    several open cases could not be told apart, and the id a reporter knows appeared nowhere in the heading."""
+    site = _site(served)
+    s = _login(served)
+    case_id = served.store.create(demo_bundles()[0], author="token:x").case_id
+    for path, heading in (("", None), ("/history", "Version history · case"), ("/assess", "Causality assessment"),
+                          ("/edit", "Edit case")):
+        page = _is_page(s.get(f"{site}/cases/{case_id}{path}", timeout=60), 200)
+        title = re.search(r"<title>([^<]*)</title>", page).group(1)
+        h1 = re.sub(r"<[^>]+>", "", re.search(r"<h1>(.*?)</h1>", page, re.S).group(1))
+        assert "GB-EXAMPLEPHARMA-2023-000101" in title and case_id not in title, (path, title)
+        if heading:
+            assert heading in h1 and "GB-EXAMPLEPHARMA-2023-000101" in h1 and case_id not in h1, (path, h1)
+
+
 def _case_count(served) -> int:
     from reporter.store import Criteria
 
