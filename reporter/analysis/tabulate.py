@@ -51,7 +51,7 @@ def parse_bands(text: str) -> list[Band]:
         m = re.fullmatch(r"<\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*\+", part)
         if not m:
             raise InputError(f"age band {part!r} is not <A, A-B or A+ (years)", location="--bands",
-                             hint="for example --bands '<10,10-17,18+'")
+                             hint="for example <10,10-17,18+")
         if m.group(1):
             bands.append(Band(part, None, float(m.group(1))))
         elif m.group(2):
@@ -148,9 +148,20 @@ def parse_where(items: list[str]) -> list[tuple[str, list[str]]]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise InputError(f"{item!r} is not FIELD=VALUE", location="--where",
-                             hint="for example --where sex=female --where drug=anakinra")
-        out.setdefault(name.strip(), []).append(value.strip())
+                             hint="for example sex=female or drug=anakinra: a field's name or label, '=', a value")
+        out.setdefault(field_key(name.strip()), []).append(value.strip())
     return list(out.items())
+
+
+def field_key(name: str) -> str:
+    """A field as a person names it in a filter: its key in any case ('Sex') or its label ('Suspect drug');
+    left as given when it is neither (the query then says it is unknown)."""
+    fields = settings()["fields"]
+    if name in fields:
+        return name
+    wanted = name.casefold()
+    return next((key for key, spec in fields.items() if wanted in (key.casefold(), str(spec["label"]).casefold())),
+                name)
 
 
 def where_conditions(filters: list[tuple[str, list[str]]], bands: list[Band]) -> list[Any]:

@@ -123,6 +123,16 @@ def test_line_listing_rows(stored):
     assert rows[0][14] == "Transaminases increased (test)" and rows[0][17] == 10.0 and rows[0][19] == "death"
 
 
+def test_a_filter_names_its_field_by_key_in_any_case_or_by_its_label(stored):
+    """The tabulate page shows labels ('Sex', 'Suspect drug'); a filter typed with them was refused as
+    "unknown field 'Sex'"."""
+    store, _ = stored
+    expected = tabulate(store, [], ["sex=female"]).total
+    assert expected and tabulate(store, [], ["Sex=female"]).total == expected
+    assert tabulate(store, [], ["SEX=female", "Age group (ICH)=adult"]).total == \
+        tabulate(store, [], ["sex=female", "age_group=adult"]).total
+
+
 def test_bad_fields_and_bands_are_clear_errors(stored):
     store, _ = stored
     with pytest.raises(InputError, match="unknown field 'shoe'"):

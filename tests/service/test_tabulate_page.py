@@ -54,7 +54,7 @@ def test_tabulate_page_shows_table_chart_and_downloads(browser, site, tmp_path):
     with page.expect_download() as info:
         page.click("text=CSV")
     rows = list(csv.reader(io.StringIO(info.value.path().read_text(encoding="utf-8"))))
-    assert rows[0][:3] == ["Age band (--bands)", "Survival", "Cases"] and rows[2][:4] == ["<10", "survived", "10", "12"]
+    assert rows[0][:3] == ["Age band (years)", "Survival", "Cases"] and rows[2][:4] == ["<10", "survived", "10", "12"]
     with page.expect_download() as info:
         page.click("text=XLSX")
     sheet = openpyxl.load_workbook(io.BytesIO(info.value.path().read_bytes())).active
@@ -64,3 +64,6 @@ def test_tabulate_page_shows_table_chart_and_downloads(browser, site, tmp_path):
     page.fill("#where", "shoe=large")
     page.click("text=Tabulate >> nth=-1")  # answered 400 with the form and the problem
     assert "unknown field 'shoe'" in page.locator("p.error").inner_text()
+    page.fill("#where", "shoe")  # the hint speaks of the page's box, not of the command line's --where
+    page.click("text=Tabulate >> nth=-1")
+    assert "--" not in page.locator("p.error").inner_text() and "sex=female" in page.locator("p.error").inner_text()
