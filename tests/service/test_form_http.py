@@ -113,6 +113,20 @@ def test_the_case_list_gives_ages_as_the_report_does(served) -> None:
     assert "60s" in row and "{decade}" not in row
 
 
+def test_the_case_list_names_a_patient_known_by_age_alone_without_a_stray_comma(served) -> None:
+    """A listing-imported case (no initials, no sex) read ', 50 years' in the Patient column."""
+    from reporter.casefile.model import CaseFile
+
+    data = issue_case_data()
+    data["case_id"] = "XX-AGE-ONLY-1"
+    data["patient"] = {"initials": {"absent": "unknown"}, "age_at_onset": {"value": 50, "unit": "a"}}
+    served.store.create(build_bundle(CaseFile.model_validate(data)), author="test", reason="r")
+    s, site = _session(served)
+    page = html.fromstring(s.get(f"{site}/cases", params={"q": "XX-AGE-ONLY-1"}, timeout=30).text)
+    row = page.xpath("//table[contains(@class, 'cases')]//tbody/tr[contains(., 'XX-AGE-ONLY-1')]")[0]
+    assert row.xpath("td")[0].text_content().strip() == "50\u00a0years"
+
+
 def test_a_save_on_a_version_another_save_overtook_keeps_the_entries_and_marks_what_that_save_changed(
         served) -> None:
     """Two tabs edit version 1; the second save was refused with 'Bundle/<uuid> is at version 2, not 1' and the
