@@ -98,6 +98,12 @@ def ucum(words: str, limit: int = LIMIT) -> dict[str, Any]:
     return {"items": items[:limit]}
 
 
+def shown_unit(code: str) -> str:
+    """A unit as a form shows it: the words for a UCUM annotation code ({total} -> once), which `to_ucum`
+    reads back; any other code as it is."""
+    return _units().get("shown_as", {}).get(code, code)
+
+
 def to_ucum(text: str) -> str | None:
     """The UCUM code of a unit as typed: itself when it is UCUM, else its usual spelling mapped
     (IU/L -> [IU]/L, years -> a, mcg/kg -> ug/kg); None when neither gives a UCUM unit."""

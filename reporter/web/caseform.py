@@ -487,6 +487,12 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
     return text or None
 
 
+def _shown_unit(code: str) -> str:
+    from reporter.lookup import shown_unit
+
+    return shown_unit(code)
+
+
 def _as_ucum(text: str) -> str:
     """A unit as typed, with its usual spelling mapped to UCUM (IU/L -> [IU]/L, years -> a, mcg -> ug);
     left as typed when no mapping gives a UCUM unit (the check then says so at the field)."""
@@ -625,7 +631,7 @@ def flatten(case: m.CaseFile | dict) -> MultiDict:
                 for item in value:
                     out.add(path, _text(item))
         else:
-            out[path] = _text(value)
+            out[path] = _shown_unit(_text(value)) if path.endswith(".unit") else _text(value)
 
     walk(data, "")
     return out

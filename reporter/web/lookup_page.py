@@ -47,7 +47,7 @@ def datalists(values: MultiDict) -> dict[str, list[tuple[str, str]]]:
     return {
         "loinc": [(t["code"], t["label"]) for t in tests],
         "lab-name": list(dict.fromkeys((t["label"], t["code"]) for t in tests)),
-        "ucum": [(u["code"], u["label"]) for u in lookup.common_units()],
+        "ucum": [(lookup.shown_unit(u["code"]), u["label"]) for u in lookup.common_units()],
         "route": [(key, row.get("display", "")) for key, row in routes().items()],
         **ids,
     }

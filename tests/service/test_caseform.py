@@ -189,6 +189,24 @@ def test_an_age_in_decades_is_typed_as_a_word_and_no_hint_shows_a_ucum_brace_cod
     assert not [hint for hint in hints if "{" in hint or "[" in hint]
 
 
+def test_the_form_shows_ucum_annotation_units_as_the_words_it_reads_back() -> None:
+    """Editing a case with an age in decades or a dose given once showed '{decade}' and '{total}' in the unit
+    fields, and the unit look-up offered '{total}' as the value to pick."""
+    from reporter.web import lookup_page
+
+    data = load_case(DEMOS[0]).model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["patient"]["age_at_onset"] = {"value": 6, "unit": "{decade}"}
+    data["drugs"][0]["dosages"][0]["every"] = {"value": 1, "unit": "{total}"}
+    form = caseform.flatten(data)
+    assert form["patient.age_at_onset.unit"] == "decades" and form["drugs[0].dosages[0].every.unit"] == "once"
+    case, problems = caseform.parse(form)
+    assert problems == [] and case.patient.age_at_onset.unit == "{decade}"
+    assert case.drugs[0].dosages[0].every.unit == "{total}"
+    offered = [value for value, _ in lookup_page.datalists(form)["ucum"]]
+    assert "once" in offered and "as needed" in offered
+    assert not {"{total}", "{asnecessary}", "{cyclical}", "{decade}"} & set(offered)
+
+
 def test_problems_of_the_bundle_land_at_the_form_row_they_come_from() -> None:
     from reporter.fhir.build import build_bundle
     from reporter.validation import validate_bundle
