@@ -98,8 +98,19 @@ def assess_case_page(case_id: str):
                                casefile=new.model_dump(mode="json", by_alias=True, exclude_none=True),
                                if_match=int(base) if base.isdecimal() else v.version, reason=form["_reason"],
                                audit=web_audit.context(author, "user", "update", 303))
-    except (StoreConflict, VersionConflict, InputError) as exc:
+    except VersionConflict:
+        errors.append(_overtaken(v, base))
+        return page(409)
+    except (StoreConflict, InputError) as exc:
         errors.append("Not saved: " + exc.message + (f" ({exc.hint})" if exc.hint else ""))
         return page(409)
     g.ui_audit.update(entity=f"Bundle/{saved.case_id}/_history/{saved.version}", stored=True)
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
+
+
+def _overtaken(v, base: str) -> str:
+    """Said when another save came between opening the questionnaire and saving it. The page is drawn again
+    from the current version (the answers typed are kept), so saving again records them on that version."""
+    return (f"Not saved: version {v.version} of this case was saved ({v.author}, {v.recorded:%Y-%m-%d %H:%M} UTC) "
+            f"while you were assessing version {base or '?'}. Your answers are kept below and now apply to version "
+            f"{v.version}: check them, then save again.")

@@ -143,5 +143,9 @@ def test_a_save_over_a_newer_version_is_refused(browser, stored, served):
     served.store.update(cid, current.bundle, author="someone else", casefile=current.casefile, reason="meanwhile")
     page.fill("#reason", "causality assessed")
     page.click("button[value=save]")
-    assert page.locator("p.error").first.inner_text().startswith("Not saved:")
+    said = page.locator("p.error").first.inner_text()
+    assert said.startswith("Not saved: version 2 of this case was saved (someone else, ") and "Bundle/" not in said
+    assert page.input_value("#reason") == "causality assessed"  # what was typed stays
     assert served.store.read(cid).version == 2  # the other write only
+    page.click("button[value=save]")  # knowingly again: on version 2 now
+    page.wait_for_url(f"{site}/cases/{cid}?saved=3")
