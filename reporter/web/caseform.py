@@ -550,7 +550,7 @@ def parse_form(form: MultiDict) -> Parsed:
                 continue
             problems.append((where, model_message(err)))
     if case is not None:
-        problems += [(_form_path(_split(p), collected.row_maps), msg) for p, msg in case.dangling_relative_times()]
+        problems += _dangling_drug_keys(case, collected.row_maps)
     return Parsed(case, problems, collected.row_maps)
 
 
@@ -564,6 +564,16 @@ def required_leaves(path: str) -> list[str]:
     leaves = [leaf for name, info in _model_fields(_base(variants[0])) if info.is_required()
               for leaf in required_leaves(f"{path}.{name}")]
     return leaves or [path]
+
+
+def _dangling_drug_keys(case: m.CaseFile, row_maps: dict[str, list[int]]) -> list[tuple[str, str]]:
+    """A relative time counted from a drug id the case does not list, said at the field where the id is typed
+    with the ids there are (a typo such as 'propranol' for 'propranolol' is then plain to see)."""
+    ids = [d.id for d in case.drugs]
+    listed = ", ".join(ids) or "none yet"
+    return [(_form_path(_split(f"{path}.drug"), row_maps),
+             f"{when.drug!r} is not the id of a drug in this case (the Drugs section's ids: {listed})")
+            for path, when in case.relative_times() if when.drug not in ids]
 
 
 def parse(form: MultiDict) -> tuple[m.CaseFile | None, list[tuple[str, str]]]:
@@ -740,7 +750,8 @@ def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -
         where = lines.relabel(bundle, issue.location)
         if where != issue.location and where:
             path = parsed.form_path(where)
-            if any(p.startswith(path) and issue.message in text for p, text in parsed.problems):
+            if any(p.startswith(path) and (issue.message in text or issue.code in _said_by_the_form())
+                   for p, text in parsed.problems):
                 continue  # the form's own check said it already, at the field
             hint = form_hint(issue.hint or "")
             text = issue.message + (f" ({hint})" if hint else "")
@@ -748,6 +759,10 @@ def bundle_problems(parsed: Parsed, bundle: dict[str, Any], issues: list[Any]) -
         else:
             left.append(issue)
     return placed, left
+
+
+def _said_by_the_form() -> set[str]:
+    return set(_table().get("said_by_the_form") or [])
 
 
 def form_hint(hint: str) -> str:

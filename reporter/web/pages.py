@@ -474,7 +474,8 @@ def _checks_of_the_rest(values: MultiDict, parsed: caseform.Parsed) -> list[tupl
     except ReporterError:
         return []
     placed, _ = caseform.bundle_problems(again, bundle, validate_bundle(bundle).errors)
-    return [(path, text) for path, text in placed if not any(_related(path, r) for r in left_out)]
+    own = [(path, text) for path, text in again.problems if path not in refused]  # e.g. a drug key not in drugs
+    return [(path, text) for path, text in own + placed if not any(_related(path, r) for r in left_out)]
 
 
 def _related(path: str, other: str) -> bool:

@@ -296,6 +296,24 @@ def test_the_minimum_criteria_say_at_the_field_what_to_fill_without_the_fhir_det
     assert not [text for text in found.values() if "in a Bundle" in text or "http" in text or "urn:oid" in text]
 
 
+@pytest.mark.parametrize("also", [{}, {"report.first_received": "2026-13-01"}])
+def test_a_time_counted_from_a_drug_id_not_in_the_case_is_said_once_at_the_drug_field(also) -> None:
+    """A typo in the drug a relative onset counts from ('anakinr') gave 'reactions[0].onset is relative to
+    drug ..., which is not in drugs' and again, at the whole reaction, the Bundle's 'its reference urn:uuid:...
+    names no entry of the Bundle [BUNDLE-REFERENCE]'; with another refused value, only the latter."""
+    from reporter.web import pages
+
+    form = caseform.flatten(load_case(DEMOS[0]))
+    form.setlist("reactions[0].onset.drug", ["anakinr"])
+    for key, value in also.items():
+        form.setlist(key, [value])
+    problems = pages._check_form(form, None, "initial", "")[2]
+    about = [(p, text) for p, text in problems if p.startswith("reactions[0]")]
+    assert about == [("reactions[0].onset.drug",
+                      "'anakinr' is not the id of a drug in this case (the Drugs section's ids: anakinra, ivig, "
+                      "aspirin, methylprednisolone)")]
+
+
 def test_a_value_meant_as_one_shape_of_a_union_is_told_about_in_that_shape_only() -> None:
     """An onset with a value, unit and drug is a relative time; before, the form also said that it lacked an
     absent reason and that value, unit and drug were not permitted (the shapes of the other branches)."""
