@@ -899,6 +899,34 @@ def _annotation_at(path: str) -> Any:
     return tp
 
 
+def field_names(tree: list[Field], paths: list[str]) -> dict[str, str]:
+    """Each path as the form names it ('Reactions 1 › Onset › Drug'), from the labels the user sees: for the
+    list of problems above the form, which named fields by their case-file paths. A path the form has no
+    field for is named by its nearest enclosing field; the version's reason and kind by `meta_labels`."""
+    trails: dict[str, list[str]] = {}
+
+    def walk(nodes: list[Field], trail: list[str]) -> None:
+        for node in nodes:
+            if node.label.startswith("or "):  # a shape of a union ("or relative to a drug's dose")
+                here = trail
+            elif node.path.endswith("]"):  # a row: "Reactions 1" instead of "Reactions"
+                here = [*trail[:-1], node.label]
+            else:
+                here = [*trail, node.label]
+            trails.setdefault(node.path, here)
+            walk(node.children, here)
+
+    walk(tree, [])
+    meta = _table().get("meta_labels") or {}
+    out = {}
+    for path in paths:
+        probe = path
+        while probe and probe not in trails:
+            probe = probe[:max(probe.rfind("."), probe.rfind("["), 0)]
+        out[path] = " › ".join(trails[probe]) if probe else meta.get(path, path)
+    return out
+
+
 def mark_warnings(tree: list[Field], warnings: list[tuple[str, str]]) -> None:
     """Put each (case path, text) at the field of that path, or at its nearest enclosing field."""
     by_path: dict[str, Field] = {}

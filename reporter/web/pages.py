@@ -321,6 +321,7 @@ def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tup
     caseform.mark_warnings(tree, warnings or [])
     response = Response(render_template(
         "form.html", tree=tree, sections=caseform.sections(tree), v=v, errors=errors or [], issues=issues or [],
+        names=caseform.field_names(tree, [path for path, _ in errors or [] if path]),
         message=message, note=note, reason=reason, kind=kind, kind_errors=by_path.get("_kind", []),
         reason_errors=by_path.get("_reason", []),
         datalists=lookup_page.datalists(values), meddra_note=lookup_page.meddra_note(),
