@@ -35,7 +35,7 @@ def test_one_lab_row_removed_and_one_added_show_as_exactly_those() -> None:
     assert [(c.kind, c.item, c.whole) for c in changes] == [
         ("added", "Lab value ALT, 2024-06-20", True), ("removed", "Lab value ALT, 2024-04-02", True)]
     removed = changes[1]
-    assert "value: 180" in removed.old and "unit: U/L" in removed.old and removed.path == "tests[8]"
+    assert "Value: 180" in removed.old and "Unit: U/L" in removed.old and removed.path == "tests[8]"
 
 
 def test_a_changed_value_is_one_field_of_one_item() -> None:
@@ -75,6 +75,19 @@ def test_drug_reaction_and_causality_by_identity() -> None:
     assert ("added", "Causality Regulator, Naranjo", "") in summary
     assert ("changed", "Drug Atorvastatin", "dosages[0].dose.value") in summary
     assert len(changes) == 4, summary
+    removed = next(c for c in changes if c.item.startswith("Reaction jaundice"))  # said as the form labels it
+    assert "MedDRA › Code: " in removed.old and "meddra.code" not in removed.old
+
+
+def test_fields_and_relative_times_read_as_the_form_says_them() -> None:
+    """The diff showed 'dosages[1].dose.value' and a removed reaction as 'onset.value: 10; onset.unit: d;
+    onset.drug: propranolol; onset.anchor: first-dose'."""
+    from reporter.web.casediff import _summary, field_label
+
+    assert field_label("dosages[1].dose.value") == "Dosages 2 › Dose › Value"
+    line = _summary({"id": "seizure", "onset": {"value": 10, "unit": "d", "drug": "propranolol",
+                                                "anchor": "first-dose"}})
+    assert line == "Id (short key): seizure; Onset: 10 d after first propranolol dose"
 
 
 def test_amendment_flag_and_creation_time_are_not_case_changes() -> None:

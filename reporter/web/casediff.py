@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -83,18 +84,41 @@ def _label(spec: dict[str, Any], item: Any) -> str:
 
 
 def _summary(item: Any) -> str:
-    flat = flatten(item)
-    return "; ".join(f"{k}: {v}" if k else v for k, v in flat.items())
+    """A whole case-file item as one line, its fields named as the form labels them ('MedDRA › Code: ...'),
+    a time relative to a drug as it reads ('10 d after first propranolol dose')."""
+    flat = flatten(item, keep_whole=_is_relative)
+    return "; ".join(f"{field_label(k)}: {v}" if k else v for k, v in flat.items())
 
 
-def flatten(value: Any, path: str = "", out: dict[str, str] | None = None) -> dict[str, str]:
+def _is_relative(value: Any) -> bool:
+    return isinstance(value, dict) and "drug" in value and set(value) <= {"value", "unit", "drug", "anchor"}
+
+
+def field_label(path: str) -> str:
+    """A case-file path inside an item as the form labels it: 'dosages[1].dose.value' -> 'Dosages 2 › Dose ›
+    Value' (the diff showed the raw path)."""
+    from reporter.web.caseform import label_of
+
+    parts: list[str] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if token.startswith("[") and parts:
+            parts[-1] = f"{parts[-1]} {int(token[1:-1]) + 1}"
+        elif not token.startswith("["):
+            parts.append(label_of(token))
+    return " › ".join(parts)
+
+
+def flatten(value: Any, path: str = "", out: dict[str, str] | None = None,
+            keep_whole: Callable[[Any], bool] | None = None) -> dict[str, str]:
     out = {} if out is None else out
-    if isinstance(value, dict):
+    if keep_whole is not None and keep_whole(value):
+        out[path] = show(value)
+    elif isinstance(value, dict):
         for key, sub in value.items():
-            flatten(sub, f"{path}.{key}" if path else str(key), out)
+            flatten(sub, f"{path}.{key}" if path else str(key), out, keep_whole)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            flatten(item, f"{path}[{i}]", out)
+            flatten(item, f"{path}[{i}]", out, keep_whole)
     elif value is not None:
         out[path] = show(value)
     return out

@@ -72,6 +72,11 @@ def _anchor(path: str) -> str:
     return caseform.html_id(path)
 
 
+@bp.app_template_filter("field_label")
+def _field_label(path: str) -> str:
+    return casediff.field_label(path)
+
+
 @bp.app_template_filter("generic")
 def _generic(path: str) -> str:
     return caseform.generic(path)

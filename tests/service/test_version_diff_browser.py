@@ -90,7 +90,7 @@ def test_edit_lab_rows_follow_up_then_amendment(browser, site, served, tmp_path)
     page.click("text=History and differences")
     rows = _diff_rows(page)
     _shot(page, "history-amendment")
-    assert rows == [("changed", "Reaction jaundice with pruritus, Jaundice cholestatic", "onset")], rows
+    assert rows == [("changed", "Reaction jaundice with pruritus, Jaundice cholestatic", "Onset")], rows
     versions = page.locator("table.versions tbody tr").all_inner_texts()
     assert "amendment (correction)" in versions[0] and "jaundice onset was 25 March" in versions[0]
     stored = served.store.read(first.case_id)
