@@ -119,7 +119,12 @@ def _register_errors(app: Flask) -> None:
         if _is_page():
             from reporter.web.pages import error_page
 
-            response = error_page(status, message)
+            hint = None
+            if status == 413:  # a person's form: say it in MB, and how to get the entries back
+                message = f"the form sent is larger than the {_megabytes(app.config['MAX_CONTENT_LENGTH'])} " \
+                          "the service takes (REPORTER_MAX_UPLOAD_BYTES): nothing was saved"
+                hint = "go back in the browser to your entries and shorten the longest text"
+            response = error_page(status, message, hint)
             if status == 405 and getattr(exc, "valid_methods", None):
                 response.headers["Allow"] = ", ".join(exc.valid_methods)
             return response
@@ -173,3 +178,7 @@ def _register_security(app: Flask) -> None:
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
         return response
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:.3g} MB"

@@ -200,6 +200,19 @@ def test_a_case_s_pages_are_named_by_its_report_id_not_the_store_s_uuid(served) 
             assert heading in h1 and "GB-EXAMPLEPHARMA-2023-000101" in h1 and case_id not in h1, (path, h1)
 
 
+def test_a_form_too_large_is_said_in_mb_with_the_way_back_to_the_entries(served) -> None:
+    """The page said 'the request is larger than 20971520 bytes' and nothing about the entries it lost."""
+    site = _site(served)
+    s = _login(served)
+    values = caseform.flatten(load_case(sorted(EXAMPLES.glob("*.yaml"))[0]))
+    values.setlist("narrative.text", ["x" * (2 * 1024 * 1024 + 1)])  # the served app takes 2 MB
+    token = _csrf(s.get(f"{site}/cases/new", timeout=30).text)
+    page = _is_page(s.post(f"{site}/cases/new", data=[*values.items(multi=True), ("csrf_token", token)],
+                           timeout=60), 413)
+    assert " MB the service takes" in page and "nothing was saved" in page and "go back in the browser" in page
+    assert _case_count(served) == 0
+
+
 def _case_count(served) -> int:
     from reporter.store import Criteria
 
