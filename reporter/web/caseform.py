@@ -438,7 +438,46 @@ def collect(form: MultiDict) -> Collected:
         value = _collect(info.annotation, name, info, values, out)
         if value is not None:
             out.data[name] = value
+    _key_unkeyed_rows(out.data)
     return out
+
+
+# A reaction or drug row the user filled without its short key gets one from its words (a clinician types the
+# reported term or the product, not a key): the first words of these fields, in this order.
+_KEY_SOURCES = {"reactions": (("verbatim",), ("meddra", "term")), "drugs": (("product",), ("substances", 0, "name"))}
+
+
+def _key_unkeyed_rows(data: dict[str, Any]) -> None:
+    for list_name, sources in _KEY_SOURCES.items():
+        rows = [r for r in data.get(list_name) or () if isinstance(r, dict)]
+        taken = {r["id"] for r in rows if isinstance(r.get("id"), str)}
+        for row in rows:
+            if row.get("id"):
+                continue
+            words = next((w for w in (_dig(row, path) for path in sources) if isinstance(w, str) and w.strip()), None)
+            base = _slug(words) if words else ""
+            if not base:
+                continue
+            key, n = base, 2
+            while key in taken:
+                key, n = f"{base}-{n}", n + 1
+            row["id"] = key
+            taken.add(key)
+
+
+def _dig(value: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        if isinstance(part, int):
+            value = value[part] if isinstance(value, list) and len(value) > part else None
+        else:
+            value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _slug(text: str) -> str:
+    """'Severe cyto-cholestasis (anakinra-induced)' -> 'severe-cyto-cholestasis': its first three words."""
+    words = re.findall(r"[a-z0-9]+", text.lower())[:3]
+    return "-".join(words)[:40]
 
 
 def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Collected) -> Any:

@@ -99,9 +99,9 @@ def test_empty_rows_are_dropped_and_errors_keep_the_form_row_number() -> None:
     form = caseform.flatten(load_case(DEMOS[0]))
     rows = int(form["reactions#rows"])
     form["reactions#rows"] = str(rows + 2)  # two empty rows at the end...
-    form["reactions[" + str(rows + 1) + "].verbatim"] = "only a verbatim, no id"  # ...the second one half filled
+    form["reactions[" + str(rows + 1) + "].meddra.term"] = "Rash"  # ...the second one half filled: no LLT code
     _, problems = caseform.parse(form)
-    assert (f"reactions[{rows + 1}].id", "required") in problems
+    assert (f"reactions[{rows + 1}].meddra.code", "required") in problems
 
 
 # --- the form built for the task (issue 15) -----------------------------------------------------------------
@@ -386,3 +386,16 @@ def test_a_date_that_is_not_one_marks_its_input_invalid(tmp_path) -> None:
                        f"@name='reactions[0].onset']")
     store.dispose()
     assert onset and onset[0].get("aria-invalid") == "true"
+
+
+def test_a_reaction_or_drug_without_its_short_key_gets_one_from_its_words() -> None:
+    """A clinician types the reported term and the product; the short key was 'required' on every added row."""
+    form = caseform.flatten(load_case(DEMOS[0]))
+    rows = int(form["reactions#rows"])
+    form["reactions#rows"] = str(rows + 1)
+    form[f"reactions[{rows}].verbatim"] = "Hepatitis, severe (day 20)"  # reaction 0's key is 'hepatitis'
+    form.setlist("drugs[0].id", [""])
+    parsed = caseform.parse_form(form)
+    assert [r.id for r in parsed.case.reactions][::rows] == ["hepatitis", "hepatitis-severe-day"]
+    assert parsed.case.drugs[0].id == "anakinra"  # from the product, as the relative times name it
+    assert not any(p.endswith(".id") for p, _ in parsed.problems)
