@@ -84,7 +84,7 @@ def test_fields_and_relative_times_read_as_the_form_says_them() -> None:
     onset.drug: propranolol; onset.anchor: first-dose'."""
     from reporter.web.casediff import _summary, field_label
 
-    assert field_label("dosages[1].dose.value") == "Dosages 2 › Dose › Value"
+    assert field_label("dosages[1].dose.value") == "Dosage 2 › Dose › Value"
     line = _summary({"id": "seizure", "onset": {"value": 10, "unit": "d", "drug": "propranolol",
                                                 "anchor": "first-dose"}})
     assert line == "Id (short key): seizure; Onset: 10 d after first propranolol dose"

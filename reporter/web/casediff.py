@@ -97,14 +97,16 @@ def _is_relative(value: Any) -> bool:
 def field_label(path: str) -> str:
     """A case-file path inside an item as the form labels it: 'dosages[1].dose.value' -> 'Dosages 2 › Dose ›
     Value' (the diff showed the raw path)."""
-    from reporter.web.caseform import label_of
+    from reporter.web.caseform import item_label, label_of
 
     parts: list[str] = []
+    names: list[str] = []
     for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
         if token.startswith("[") and parts:
-            parts[-1] = f"{parts[-1]} {int(token[1:-1]) + 1}"
+            parts[-1] = f"{item_label(names[-1])} {int(token[1:-1]) + 1}"
         elif not token.startswith("["):
             parts.append(label_of(token))
+            names.append(token)
     return " › ".join(parts)
 
 

@@ -99,6 +99,18 @@ def label_of(name: str) -> str:
     return (_table().get("labels") or {}).get(name) or name.replace("_", " ").capitalize()
 
 
+def item_label(name: str) -> str:
+    """One row of a repeating group as a person names it: 'reactions' -> 'Reaction' (mappings/ui_form.yaml
+    item_labels for the names an -s or -ies rule gets wrong)."""
+    named = (_table().get("item_labels") or {}).get(name)
+    if named:
+        return str(named)
+    label = label_of(name)
+    if label.endswith("ies"):
+        return label[:-3] + "y"
+    return label[:-1] if label.endswith("s") and not label.endswith("ss") else label
+
+
 def option_label(path: str, value: str) -> str:
     """How a choice reads (mappings/ui_form.yaml `option_labels`): a label for this field, else the
     general one, else the key with its hyphens as spaces."""
@@ -331,7 +343,7 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
             rows = values.rows(path)
             children = []
             for i in range(rows):
-                row = _node(item, f"{path}[{i}]", f"{label_of(name)} {i + 1}", None, values, errors)
+                row = _node(item, f"{path}[{i}]", f"{item_label(name)} {i + 1}", None, values, errors)
                 row.index = i
                 children.append(row)
             node = Field("list", rows=rows, children=children, **common)
@@ -939,7 +951,7 @@ def _annotation_at(path: str) -> Any:
 
 
 def field_names(tree: list[Field], paths: list[str]) -> dict[str, str]:
-    """Each path as the form names it ('Reactions 1 › Onset › Drug'), from the labels the user sees: for the
+    """Each path as the form names it ('Reaction 1 › Onset › Drug'), from the labels the user sees: for the
     list of problems above the form, which named fields by their case-file paths. A path the form has no
     field for is named by its nearest enclosing field; the version's reason and kind by `meta_labels`."""
     trails: dict[str, list[str]] = {}
@@ -948,7 +960,7 @@ def field_names(tree: list[Field], paths: list[str]) -> dict[str, str]:
         for node in nodes:
             if node.label.startswith("or "):  # a shape of a union ("or relative to a drug's dose")
                 here = trail
-            elif node.path.endswith("]"):  # a row: "Reactions 1" instead of "Reactions"
+            elif node.path.endswith("]"):  # a row: "Reaction 1" instead of "Reactions"
                 here = [*trail[:-1], node.label]
             else:
                 here = [*trail, node.label]

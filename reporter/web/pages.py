@@ -77,6 +77,12 @@ def _field_label(path: str) -> str:
     return casediff.field_label(path)
 
 
+@bp.app_template_filter("item_label")
+def _item_label(list_path: str) -> str:
+    """'drugs[0].dosages' -> 'Dosage': what one row of the list is called (the Add button names it)."""
+    return caseform.item_label(list_path.rsplit(".", 1)[-1].split("[", 1)[0])
+
+
 @bp.app_template_filter("generic")
 def _generic(path: str) -> str:
     return caseform.generic(path)

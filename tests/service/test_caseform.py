@@ -399,3 +399,13 @@ def test_a_reaction_or_drug_without_its_short_key_gets_one_from_its_words() -> N
     assert [r.id for r in parsed.case.reactions][::rows] == ["hepatitis", "hepatitis-severe-day"]
     assert parsed.case.drugs[0].id == "anakinra"  # from the product, as the relative times name it
     assert not any(p.endswith(".id") for p, _ in parsed.problems)
+
+
+def test_a_row_is_named_in_the_singular() -> None:
+    """The buttons read 'Add reactions' and 'Remove reactions 1', and problems 'Reactions 1 › MedDRA'."""
+    assert [caseform.item_label(n) for n in ("reactions", "primary_sources", "summaries", "medical_history",
+                                             "sender_diagnoses", "literature")] == \
+        ["Reaction", "Primary source", "Summary", "Medical history item", "Sender's diagnosis", "Literature reference"]
+    tree = caseform.form_tree(caseform.Values(caseform.flatten(load_case(DEMOS[0]))))
+    reactions = next(f for f in _walk(tree) if f.path == "reactions")
+    assert reactions.children[0].label == "Reaction 1"

@@ -144,7 +144,7 @@ def test_a_failed_save_keeps_the_input_and_stores_nothing(served) -> None:
         assert re.search(rf'id="{re.escape(anchor)}(-str)?-err"><li><span class="e2b"><code>{re.escape(path)}</code>: '
                          rf'</span>[^<]*{fragment}', page), path  # the path shows with "E2B detail" only
     summary = re.search(r'<section class="alert".*?</section>', page, re.S).group(0)  # fields named as labelled
-    assert ">Reactions 1 › MedDRA › Code</a>: " in summary and ">Patient › Age at onset › Value</a>: " in summary
+    assert ">Reaction 1 › MedDRA › Code</a>: " in summary and ">Patient › Age at onset › Value</a>: " in summary
     assert "<code>" not in summary
     assert 'value="1001971"' in page and 'value="mg per litre"' in page and 'value="twelve"' in page
 
