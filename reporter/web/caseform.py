@@ -954,6 +954,40 @@ def field_names(tree: list[Field], paths: list[str]) -> dict[str, str]:
     """Each path as the form names it ('Reaction 1 › Onset › Drug'), from the labels the user sees: for the
     list of problems above the form, which named fields by their case-file paths. A path the form has no
     field for is named by its nearest enclosing field; the version's reason and kind by `meta_labels`."""
+    trails = _trails(tree)
+    meta = _table().get("meta_labels") or {}
+    out = {}
+    for path in paths:
+        probe = _nearest(path, trails)
+        out[path] = " › ".join(trails[probe]) if probe else meta.get(path, path)
+    return out
+
+
+def in_form_order(tree: list[Field], problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Problems in the order their fields come in the form (they come in the order of the checks that found
+    them), those about the whole case first and the version's reason last; stable within one field."""
+    order = {path: i for i, path in enumerate(_trails(tree))}
+
+    def position(item: tuple[str, str]) -> int:
+        path = item[0]
+        if not path or path == "(case file)":
+            return -1
+        probe = _nearest(path, order)
+        return order[probe] if probe else len(order)
+
+    return sorted(problems, key=position)
+
+
+def _nearest(path: str, known: dict[str, Any]) -> str:
+    """The path itself or its nearest enclosing path in `known` ('' when none)."""
+    probe = path
+    while probe and probe not in known:
+        probe = probe[:max(probe.rfind("."), probe.rfind("["), 0)]
+    return probe
+
+
+def _trails(tree: list[Field]) -> dict[str, list[str]]:
+    """Each field's path -> the labels leading to it, in form order."""
     trails: dict[str, list[str]] = {}
 
     def walk(nodes: list[Field], trail: list[str]) -> None:
@@ -968,14 +1002,7 @@ def field_names(tree: list[Field], paths: list[str]) -> dict[str, str]:
             walk(node.children, here)
 
     walk(tree, [])
-    meta = _table().get("meta_labels") or {}
-    out = {}
-    for path in paths:
-        probe = path
-        while probe and probe not in trails:
-            probe = probe[:max(probe.rfind("."), probe.rfind("["), 0)]
-        out[path] = " › ".join(trails[probe]) if probe else meta.get(path, path)
-    return out
+    return trails
 
 
 def mark_warnings(tree: list[Field], warnings: list[tuple[str, str]]) -> None:

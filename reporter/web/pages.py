@@ -330,6 +330,7 @@ def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tup
         by_path.setdefault(path, []).append(text)
     tree = caseform.form_tree(caseform.Values(values), by_path)
     caseform.mark_warnings(tree, warnings or [])
+    errors = caseform.in_form_order(tree, errors or [])
     response = Response(render_template(
         "form.html", tree=tree, sections=caseform.sections(tree), v=v, errors=errors or [], issues=issues or [],
         names=caseform.field_names(tree, [path for path, _ in errors or [] if path]),
