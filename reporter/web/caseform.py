@@ -334,6 +334,9 @@ def _node(tp: Any, path: str, name: str, info: FieldInfo | None, values: Values,
             child.suffix = "-" + re.sub(r"[^A-Za-z0-9]", "", getattr(_base(variant), "__name__", "value"))
             if child.kind == "group":
                 child.children = [_with_errors(c, errors) for c in child.children]
+            if child.options[:1] == [("", "—")] and info is not None and isinstance(info.default, bool):
+                # left blank, a seriousness criterion is "no" (the model's default): the blank option says so
+                child.options[0] = ("", f"— ({'yes' if info.default else 'no'})")
             children.append(child)
         return Field("union", children=children, **common)
     tp = variants[0]

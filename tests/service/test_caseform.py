@@ -417,3 +417,10 @@ def test_problems_are_listed_in_the_order_of_the_form() -> None:
     found = caseform.in_form_order(tree, [("drugs[0].dosages[0].dose", "b"), ("_reason", "e"),
                                           ("patient.sex", "a"), ("(case file)", "c"), ("reactions[1].outcome", "d")])
     assert [text for _, text in found] == ["c", "a", "d", "b", "e"]
+
+
+def test_a_criterion_left_blank_says_that_blank_is_no() -> None:
+    """A seriousness criterion left '—' was saved as 'no' (the model's default) without the form saying so."""
+    tree = caseform.form_tree(caseform.Values(caseform.new_case_values()))
+    death = next(f for f in _walk(tree) if f.path == "reactions[0].seriousness.death" and f.kind == "union")
+    assert death.children[0].options[0] == ("", "— (no)")
