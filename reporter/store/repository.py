@@ -216,6 +216,7 @@ class Write:
     if_match: int | None = None
     reason: str | None = None
     audit: AuditContext | None = None
+    skip_unchanged: bool = False  # see CaseStore.update
 
 
 @dataclass
@@ -651,7 +652,8 @@ class CaseStore:
         """Several creates/updates in one transaction: all are stored, or (on the first error) none."""
         with self.write_session() as session:
             return [self._write(session, _Incoming.of(w.bundle, w.reason), author=w.author, case_id=w.case_id,
-                                if_match=w.if_match, audit=w.audit) for w in writes]
+                                if_match=w.if_match, audit=w.audit, skip_unchanged=w.skip_unchanged)
+                    for w in writes]
 
     def _write(self, session: Session, incoming: _Incoming, *, author: str, case_id: str | None,
                if_match: int | None, casefile: dict | None = None, audit: AuditContext | None = None,
@@ -706,7 +708,12 @@ class CaseStore:
             if skip_unchanged and kind_declared is None:
                 early = early or _derive(incoming, cid, version, kind, known, received, now)
                 unchanged = self._unchanged(session, case, early.bundle)
-                if unchanged is not None:
+                if unchanged is not None:  # recorded as an update of the current version that changed nothing
+                    audit_trail.append(session, recorded=now, subtype=audit.subtype or "update", action="U",
+                                       outcome="0", agent=audit.agent, kind=audit.kind, source=audit.source,
+                                       entity=f"Bundle/{cid}/_history/{unchanged.version}", case_id=cid,
+                                       query=audit.query, reason=reason or None,
+                                       detail=f"{audit.detail or ''} unchanged: no new version".strip())
                     return unchanged
             session.execute(update(ResourceIndex)
                             .where(ResourceIndex.case_id == cid, ResourceIndex.is_current.is_(True))

@@ -510,7 +510,7 @@ def update(resource_type: str, resource_id: str):
     v = store().update(resource_id, bundle, author=current_agent(), if_match=if_match,
                        reason=request.headers.get("X-Reporter-Reason"),
                        audit=web_audit.context(current_agent(), "rest", "update", 200), skip_unchanged=True)
-    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=v.version != if_match)
+    g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=True)
     return _write_response(v, 200)
 
 
@@ -729,7 +729,8 @@ class _Operation:
 def store_write(op: _Operation) -> Write:
     subtype, status = ("create", 201) if op.case_id is None else ("update", 200)
     return Write(op.bundle, current_agent(), op.case_id, op.if_match, request.headers.get("X-Reporter-Reason"),
-                 audit=web_audit.context(current_agent(), "rest", subtype, status))
+                 audit=web_audit.context(current_agent(), "rest", subtype, status),
+                 skip_unchanged=op.case_id is not None)
 
 
 def _entry_operation(entry: object, i: int) -> _Operation | ReporterError:

@@ -70,8 +70,16 @@ def test_writing_back_what_was_read_adds_no_version(served) -> None:
     same = s.put(f"{served.base}/Bundle/{case_id}", data=json.dumps(read), headers=headers, timeout=30)
     assert same.status_code == 200 and same.headers["ETag"] == 'W/"1"' and same.json()["meta"]["versionId"] == "1"
     assert [h.version for h in served.store.history(case_id)] == [1]
-    update = next(e for e in served.store.audit_events() if e.subtype == "update")
+    [update] = [e for e in served.store.audit_events() if e.subtype == "update"]
     assert (update.action, update.outcome, update.entity) == ("U", "0", f"Bundle/{case_id}/_history/1")
+    assert "unchanged" in update.detail
+    # a transaction's or batch's PUT of what is stored adds none either
+    tx = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": read, "request": {"method": "PUT", "url": f"Bundle/{case_id}", "ifMatch": 'W/"1"'}}]}
+    r = s.post(served.base, data=json.dumps(tx), headers={"Content-Type": JSON, "X-Reporter-Reason": "re-sync"},
+               timeout=30)
+    assert r.status_code == 200 and r.json()["entry"][0]["response"]["etag"] == 'W/"1"'
+    assert [h.version for h in served.store.history(case_id)] == [1]
     read["entry"][1]["resource"]["gender"] = "female" if read["entry"][1]["resource"].get("gender") != "female" \
         else "male"  # one fact the case model holds
     changed = s.put(f"{served.base}/Bundle/{case_id}", data=json.dumps(read), headers=headers, timeout=30)
