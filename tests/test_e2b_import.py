@@ -539,3 +539,19 @@ def test_the_import_lists_what_validation_will_refuse(schema_env: Path, tmp_path
     result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "invalid: TERM-COUNTRY" in result.output and "1 imported case(s) do not validate" in result.output
+
+
+def test_a_drug_sent_without_its_name_is_said_to_be_listed_not_kept(shared_dir: Path, schema_env: Path,
+                                                                    tmp_path: Path) -> None:
+    """G.k.2.2 is mandatory (no null flavor). The ICH-rule warning said 'the case keeps what it says' while the
+    drug's block, which the case model cannot hold without a name, was listed as not mapped."""
+    source = shared_dir / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario1.xml"
+    tree = etree.parse(str(source))
+    name = tree.findall(f".//{{{HL7}}}instanceOfKind/{{{HL7}}}kindOfProduct/{{{HL7}}}name")[1]  # [0]: a past drug
+    name.getparent().remove(name)
+    edited = tmp_path / "noname.xml"
+    tree.write(str(edited))
+    [report] = importer.import_file(edited).reports
+    rule = next(w for w in report.deviations if w.startswith("G.k.2.2"))
+    assert "where the case model can hold it" in rule and "listed as not mapped" in rule
+    assert any(w.startswith("[Drug]") and "not read into the case model" in w for w in report.deviations)

@@ -188,8 +188,9 @@ def received_deviations(message: etree._Element, bundle: Json) -> list[str]:
     kept = {(i.code, i.location) for i in kept_issues if i.severity == "error"}
     return [f"{location}: accepted by {profile.title} although the ICH table does not allow it ({code})"
             if (code, location) not in kept else
-            f"{location}: the received report breaks an ICH rule ({message}); the case keeps what it says, and an "
-            "export writes what ICH allows where it can, or is refused until the case is corrected"
+            f"{location}: the received report breaks an ICH rule ({message}); the case keeps what it says where the "
+            "case model can hold it (a block it cannot, e.g. a drug without its name, is listed as not mapped), and "
+            "an export writes what ICH allows where it can, or is refused until the case is corrected"
             for code, location, message in sorted(plain)]
 
 
