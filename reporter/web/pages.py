@@ -254,6 +254,9 @@ def download(case_id: str, kind: str):
     if kind.startswith("e2b-") and not can("submit"):
         raise AuthError("E2B(R3) files are for submission: your role may not download them", status=403,
                         hint="ask a reviewer, or an administrator for the reviewer role")
+    if kind not in {k for k, _ in DOWNLOADS} | {"received"}:  # before the case's state: no such download at all
+        raise NotFound(f"no download {kind!r}", location="url",
+                       hint=f"choose from: {', '.join(k for k, _ in DOWNLOADS)}")
     v = store().read(case_id, version)
     if kind.startswith("e2b-"):
         from reporter.store.approvals import require_approval
@@ -277,9 +280,6 @@ def download(case_id: str, kind: str):
         name = re.sub(r"[^A-Za-z0-9._-]", "_", message.filename or f"{message.id}.xml")
         return Response(message.content, 200, headers={"Content-Disposition": f'attachment; filename="{name}"'},
                         content_type=message.content_type)
-    else:
-        raise NotFound(f"no download {kind!r}", location="url",
-                       hint=f"choose from: {', '.join(k for k, _ in DOWNLOADS)}")
     headers = {"Content-Disposition": f'attachment; filename="{d.filename}"', **d.headers}
     return Response(d.body, 200, headers=headers, content_type=d.media_type)
 

@@ -45,6 +45,7 @@ def test_a_reviewer_approves_and_a_new_version_needs_a_new_approval(served, e2b_
     assert "Not approved" in page and "Approve version 1" in page and "e2b-ich" not in page
     assert "Approve version" not in reporter.get(f"{site}/cases/{case_id}", timeout=60).text
     assert reviewer.get(f"{site}/cases/{case_id}/download/e2b-ich", timeout=60).status_code == 409
+    assert reviewer.get(f"{site}/cases/{case_id}/download/e2b-xx", timeout=60).status_code == 404  # was 409
     assert api.get(f"{served.base}/Bundle/{case_id}/$e2b", timeout=60).status_code == 409
 
     assert _approve(served, reporter, case_id, 1).status_code == 403  # reporters draft; they do not approve
