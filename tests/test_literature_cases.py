@@ -48,3 +48,26 @@ def test_intervals_worked_out_from_relative_times_are_exact_or_left_out() -> Non
     assert b'<pauseQuantity value="10110" unit="min"/>' in minutes
     holiday = export_bundles([build_bundle(load_case(folder / "case10-infusion-after-drug-holiday.yaml"))]).xml
     assert b'<outboundRelationship1 typeCode="SAS">' not in holiday  # no onset after the first dose made up
+
+
+@pytest.mark.parametrize(("reference", "sent"), [
+    ({"citation": "Shah P. Three cases. Br J Clin Pharmacol. 2023;89:800-4.", "doi": "10.1111/bcp.1"},
+     "Shah P. Three cases. Br J Clin Pharmacol. 2023;89:800-4. doi:10.1111/bcp.1"),
+    ({"doi": "10.1111/bcp.1"}, "doi:10.1111/bcp.1"),
+    ({"citation": "Shah P. Three cases. 2023. doi:10.1111/BCP.1", "doi": "10.1111/bcp.1"},
+     "Shah P. Three cases. 2023. doi:10.1111/BCP.1"),
+])
+def test_a_doi_given_apart_from_the_citation_reaches_c4_and_the_report(reference: dict, sent: str) -> None:
+    """A reference's `doi` was kept in FHIR only: C.4.r.1 went without it (a reference given by its DOI alone
+    as an empty bibliographicDesignationText, valid and silent) and so did the rendered report."""
+    from reporter.casefile.model import CaseFile
+    from reporter.casefile.parse import load_data, read_text
+    from reporter.render.view import case_view
+
+    path = Path(__file__).parents[1] / "examples" / "case2-anakinra-transaminitis.yaml"
+    data = load_data(read_text(path), str(path))
+    data["literature"] = [reference]
+    bundle = build_bundle(CaseFile.model_validate(data))
+    exported = export_bundles([bundle], batch_id="LIT", creation_time=WHEN)
+    assert f"<bibliographicDesignationText>{sent}</bibliographicDesignationText>".encode() in exported.xml
+    assert case_view(bundle).header.literature == (sent,)

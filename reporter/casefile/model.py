@@ -323,7 +323,7 @@ class Literature(Model):
     """C.4.r: E2B has the citation and the article each optional; a reference gives at least one."""
 
     citation: str | None = Field(None, description="C.4.r.1 literature reference, Vancouver style.")
-    doi: str | None = None
+    doi: str | None = Field(None, description="The article's DOI (C.4.r.1 adds it to the citation unless named).")
     file: IncludedFile | None = Field(None, description="C.4.r.2 the article itself, when included.")
 
     @model_validator(mode="after")

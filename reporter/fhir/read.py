@@ -216,6 +216,18 @@ def ext_value(element: Json | None, key: str) -> Any:
     return value_of(extension(element, key))
 
 
+def literature_reference(doc: Json | None) -> str | None:
+    """C.4.r.1 of a literature DocumentReference: its citation with its DOI, which the case file may give
+    apart (`doi`); the DOI is added unless the citation already names it, and stands alone without one."""
+    citation = doc.get("description") if isinstance(doc, dict) else None
+    doi = ext_value(doc, "literature_doi")
+    if not isinstance(doi, str) or not doi.strip():
+        return citation if isinstance(citation, str) else None
+    if not isinstance(citation, str) or not citation.strip():
+        return f"doi:{doi}"
+    return citation if doi.lower() in citation.lower() else f"{citation.rstrip()} doi:{doi}"
+
+
 def most_recent(bundle: Json) -> str | None:
     """C.1.5, the date of the most recent information for the case, of an ICSR Bundle."""
     return datetime_at(extension(composition_of(bundle), "most_recent_date"), "valueDateTime")

@@ -408,7 +408,7 @@ class _Extractor:
             sender=self.sender(),
             primary_sources=tuple(self.primary_sources()),
             literature=tuple(
-                t for t in (_s(_d(doc).get("description")) for doc in self._section_or_type(
+                t for t in (_s(read.literature_reference(_d(doc))) for doc in self._section_or_type(
                     "literature", "DocumentReference")) if t),
             study=study,
             amendment=amendment_text,

@@ -45,7 +45,7 @@ def report_head(ctx: Ctx, event: Node) -> None:
         ctx.ich(doc, "code", "2", 27)
         for content in (ref.get("content") or [])[1:2]:  # C.4.r.2: the article itself
             included_file(doc, content.get("attachment"))
-        leaf(doc, "bibliographicDesignationText", text=ref.get("description"))
+        leaf(doc, "bibliographicDesignationText", text=read.literature_reference(ref))
 
 
 def included_file(doc: Node, attachment: Json | None) -> None:
