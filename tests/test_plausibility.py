@@ -44,6 +44,14 @@ def _death(outcome: str | None) -> Callable[[Case], None]:
     return change
 
 
+def _with_parent(sex: str, then: Callable[[Case], None]) -> Callable[[Case], None]:
+    """The demo case as a parent-child report whose parent (D.10) has `sex`, changed by `then`."""
+    def change(case: Case) -> None:
+        case["patient"]["parent"] = {"identification": "AB", "sex": sex}
+        then(case)
+    return change
+
+
 def _onset_dates(onset: str) -> Callable[[Case], None]:
     def change(case: Case) -> None:
         case["drugs"][0]["dosages"][0]["start"] = "2023-03-10"
@@ -121,6 +129,13 @@ RULES = [
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("fatal")),
     # the 'results in death' criterion alone says it too (it was looked for where the Bundle does not keep it)
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("not-recovered")),
+    # a parent-child report's facts against its parent (D.10): both once passed with no word
+    ("PLAUS-PARENT-ROUTE", setter("drugs.0.dosages.0.parent_route", {"code": "oral"}), "warning",
+     "drugs[0].dosages[0].parent_route", _with_parent("female", setter("drugs.0.dosages.0.parent_route",
+                                                                        {"code": "oral"}))),
+    ("PLAUS-FATHER-FEMALE", _with_parent("female", setter("drugs.0.additional_info", ["taken-by-father"])),
+     "warning", "drugs[0].additional_info",
+     _with_parent("male", setter("drugs.0.additional_info", ["taken-by-father"]))),
     ("PLAUS-ABSENT-REASON", setter("reactions.0.onset", {"absent": "unknown"}), "warning", "reactions[0].onset",
      setter("reactions.0.onset", {"absent": "asked-unknown"})),
     ("PLAUS-ABSENT-REASON", setter("tests.0.date", {"absent": "masked"}), "error", "tests[0].date",

@@ -70,7 +70,7 @@ class Plausibility:
 
     def run(self) -> list[Issue]:
         for check in (self.patient, self.exposure, self.intervals, self.labs, self.causality, self.report_dates,
-                      self.death, self.absent_reasons):
+                      self.death, self.parent_child, self.absent_reasons):
             check()
         return self.issues
 
@@ -479,6 +479,31 @@ class Plausibility:
                      "the patient died but no reaction has a fatal outcome or the 'results in death' criterion",
                      "if a reaction caused the death, give it outcome fatal and the death criterion; otherwise "
                      "say in the narrative that the death was not due to a reaction")
+
+    # -- parent-child reports (D.10, G.k.4.r.11, G.k.10.r) ----------------------------------------------
+
+    def parent_child(self) -> None:
+        """Facts of a parent-child report that contradict the case's parent (D.10): a parent route with no
+        parent at all, or a drug taken by the father where the parent is the mother."""
+        parent = next((r for r in self.index.section("parent") if r.get("resourceType") == "Patient"), None)
+        father_code = code_list("additional_info").e2b("taken-by-father")
+        for statement in self.index.section("drugs"):
+            name = self.index.drug_name(statement)
+            if parent is None:
+                for j, dosage in enumerate(as_list(statement.get("dosage"))):
+                    if extensions(dosage, "parent_route"):
+                        self.add("warning", "PLAUS-PARENT-ROUTE", statement, f"dosage[{j}]",
+                                 self.case.of(statement, f"dosages[{j}].parent_route"),
+                                 f"{name} has a parent route (G.k.4.r.11) but the case has no parent (D.10)",
+                                 "in a parent-child report give the parent in patient.parent; otherwise leave "
+                                 "out the parent route")
+            flagged = any(_dict(e.get("valueCoding")).get("code") == father_code
+                          for e in extensions(statement, "additional_info"))
+            if flagged and parent is not None and parent.get("gender") == "female":
+                self.add("warning", "PLAUS-FATHER-FEMALE", statement, "extension",
+                         self.case.of(statement, "additional_info"),
+                         f"{name} is marked as taken by the father (G.k.10.r) but the parent (D.10.6) is female",
+                         "correct the parent's sex, or remove 'taken-by-father'")
 
     # -- absent reasons E2B cannot carry --------------------------------------------------------------
 
