@@ -129,6 +129,9 @@ RULES = [
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("fatal")),
     # the 'results in death' criterion alone says it too (it was looked for where the Bundle does not keep it)
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("not-recovered")),
+    # a series' report listing itself among its linked reports (C.1.10.r)
+    ("PLAUS-LINKED-SELF", setter("report.linked_reports", ["XX-OTHER-1", BASE["case_id"]]), "warning",
+     "report.linked_reports[1]", setter("report.linked_reports", ["XX-OTHER-1"])),
     # a parent-child report's facts against its parent (D.10): both once passed with no word
     ("PLAUS-PARENT-ROUTE", setter("drugs.0.dosages.0.parent_route", {"code": "oral"}), "warning",
      "drugs[0].dosages[0].parent_route", _with_parent("female", setter("drugs.0.dosages.0.parent_route",

@@ -70,7 +70,7 @@ class Plausibility:
 
     def run(self) -> list[Issue]:
         for check in (self.patient, self.exposure, self.intervals, self.labs, self.causality, self.report_dates,
-                      self.death, self.parent_child, self.absent_reasons):
+                      self.death, self.parent_child, self.links, self.absent_reasons):
             check()
         return self.issues
 
@@ -479,6 +479,22 @@ class Plausibility:
                      "the patient died but no reaction has a fatal outcome or the 'results in death' criterion",
                      "if a reaction caused the death, give it outcome fatal and the death criterion; otherwise "
                      "say in the narrative that the death was not due to a reaction")
+
+    # -- linked reports (C.1.10.r) ----------------------------------------------------------------------
+
+    def links(self) -> None:
+        """A report listed among its own linked reports: C.1.10.r names the other patients' reports of a
+        literature series (or a mother's and child's), never the report itself (C.1.1 / C.1.8.1)."""
+        comp = self.index.composition or {}
+        own = {_dict(i).get("value") for i in as_list(comp.get("identifier"))}
+        own.add(_dict(read.ext_value(comp, "case_identifier")).get("value"))
+        own.discard(None)
+        for i, e in enumerate(extensions(comp, "linked_report")):
+            value = _dict(e.get("valueIdentifier")).get("value")
+            if value in own:
+                self.add("warning", "PLAUS-LINKED-SELF", comp, "extension", f"report.linked_reports[{i}]",
+                         f"the report is linked to itself ({value}, C.1.10.r)",
+                         "list the other reports of the series or the related case, not this one")
 
     # -- parent-child reports (D.10, G.k.4.r.11, G.k.10.r) ----------------------------------------------
 
