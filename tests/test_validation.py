@@ -80,6 +80,16 @@ def test_minimum_criteria(tmp_path, case, change, code):
     assert code in [c for c, _, _ in codes_for(tmp_path, data)]
 
 
+def test_no_reaction_hint_says_how_an_error_without_harm_is_reported(tmp_path, case):
+    """A medication error, misuse or exposure without harm has no 'reaction', and the refusal said only
+    to add one: the hint says the situation itself is the reaction (E2B and GVP convention)."""
+    data = mutated(case)
+    data.update(reactions=[], drugs=[{**data["drugs"][0], "reactions": [], "additional_info": ["medication-error"]}])
+    _, report = validate_file(write_case(tmp_path, data))
+    issue = next(i for i in report.errors if i.code == "ICSR-MIN-REACTION")
+    assert "medication error" in issue.hint and "No adverse event" in issue.hint
+
+
 def test_masked_patient_data_still_identifies_the_patient(tmp_path, case):
     data = mutated(case)
     data["patient"] = {"initials": {"absent": "masked"}}

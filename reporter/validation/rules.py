@@ -127,7 +127,9 @@ class RuleChecker:
         if not any(self.has_term(e) for e in events):
             self.add("error", "ICSR-MIN-REACTION", "Bundle.entry.resource.ofType(AdverseEvent)",
                      "no reaction: an ICSR needs at least one adverse reaction with a reported term or MedDRA code",
-                     "add the reaction as reported (verbatim) and its MedDRA LLT")
+                     "add the reaction as reported (verbatim) and its MedDRA LLT; a medication error, misuse, "
+                     "off-label use or exposure without harm is reported with the situation as the reaction "
+                     "(e.g. the LLT for the error, and No adverse event)")
         for event in events:
             if not codings(event.get("event")):
                 self.add("warning", "ICSR-REACTION-MEDDRA", self.path(event, "event"),
