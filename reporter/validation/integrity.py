@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from reporter.fhir.read import as_list, codings
-from reporter.tables import ext
+from reporter.tables import ext, fhir_tables, system
 from reporter.validation.report import Issue
-from reporter.validation.walk import BundleWalk, bundle_index, walk_bundle
+from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
 
 _REFERENCE = frozenset({"reference"})
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
+SECTION_TYPES = {"reactions": "AdverseEvent", "drugs": "MedicationStatement"}
 
 
 RELATIVE_TARGET_MISSING = "a time is counted from a drug that is not in the case"
@@ -103,4 +104,40 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
                 issues.append(Issue("warning", "BUNDLE-SECTION", "Bundle.entry[0].resource.section",
                                     f"the Composition has no {code} section ({key})",
                                     "an ICSR lists its reactions and drugs in sections", "reference"))
+        issues.extend(unlisted(bundle, index, composition, present))
     return issues
+
+
+def _listed(index: Any, sections: Any) -> set[int]:
+    """The resources the Composition's sections of this project's codes list, by object identity (the readers
+    look sections up by code, top level only)."""
+    known, found = fhir_codes(), set()
+    for section in as_list(sections):
+        if isinstance(section, dict) and any(c.get("code") in known for c in codings(section.get("code"))):
+            found |= {id(r) for r in (index.resolve(ref) for ref in as_list(section.get("entry"))) if r is not None}
+    return found
+
+
+def unlisted(bundle: dict[str, Any], index: Any, composition: dict[str, Any], present: set[Any]) -> list[Issue]:
+    """Reactions and drugs no section lists: every reader (case file, E2B, report) takes them from their section,
+    so a Bundle that files them under other section codes (LOINC, an EHR's own) would lose them without a word."""
+    listed, issues = _listed(index, composition.get("section")), []
+    locations = entry_locations(bundle)
+    for key, code in REQUIRED_SECTIONS.items():
+        rtype = SECTION_TYPES[key]
+        for resource in index.all(rtype):
+            if id(resource) in listed:
+                continue
+            codes = sorted(str(c) for c in present if c not in fhir_codes())
+            seen = f" (its sections are coded {', '.join(codes)})" if codes else ""
+            issues.append(Issue(
+                "error", "BUNDLE-SECTION", locations.get(id(resource), f"Bundle.entry.resource.ofType({rtype})"),
+                f"this {rtype} is listed in no Composition section the ICSR readers know{seen}: the case, "
+                f"E2B and the report read {key} from the {code} section only, so it would not be read",
+                f"list it in Composition.section.entry of the section coded {code} (system {system('section')} "
+                "or the ICSR guide's ICSRSectionCodeCS)", "reference"))
+    return issues
+
+
+def fhir_codes() -> set[str]:
+    return {spec["code"] for spec in fhir_tables().sections}

@@ -1,0 +1,47 @@
+"""ICSR Bundles as other producers (EHR exports, integration engines) build them.
+
+Every reader (case file, E2B export, report) takes a case's reactions and drugs from the Composition sections
+coded as the ICSR guide names them (ReactionEvent, DrugInformation). A document whose sections carry other codes
+(LOINC 75321-0, 10160-0 ...) still lists its AdverseEvents and MedicationStatements, and once passed validation
+with two warnings while the E2B export and the report had no reaction and no drug.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from reporter.fhir.read import BundleIndex
+from reporter.inputs import load_bundle
+from reporter.validation import validate_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+CASE = REPO / "examples" / "case1-anakinra-hepatitis.yaml"
+LOINC = {"ReactionEvent": "75321-0", "DrugInformation": "10160-0"}
+
+
+def with_loinc_sections() -> dict:
+    bundle = copy.deepcopy(load_bundle(CASE))
+    for section in bundle["entry"][0]["resource"]["section"]:
+        code = section["code"]["coding"][0]["code"]
+        if code in LOINC:
+            section["code"] = {"coding": [{"system": "http://loinc.org", "code": LOINC[code]}]}
+    return bundle
+
+
+def test_reactions_and_drugs_under_other_section_codes_are_errors_at_each_resource() -> None:
+    bundle = with_loinc_sections()
+    index = BundleIndex(bundle)
+    assert index.section("reactions") == [] and index.all("AdverseEvent")  # what the readers would see
+    found = [i for i in validate_bundle(bundle).issues if i.code == "BUNDLE-SECTION" and i.severity == "error"]
+    types = {e["resource"]["resourceType"] for n, e in enumerate(bundle["entry"])
+             if any(i.location == f"Bundle.entry[{n}].resource.ofType({e['resource']['resourceType']})"
+                    for i in found)}
+    assert types == {"AdverseEvent", "MedicationStatement"}
+    assert len(found) == len(index.all("AdverseEvent")) + len(index.all("MedicationStatement"))
+    said = found[0]
+    assert "75321-0" in said.message and "ReactionEvent" in said.hint
+
+
+def test_a_bundle_with_its_sections_coded_as_the_guide_says_has_no_such_error() -> None:
+    assert not [i for i in validate_bundle(load_bundle(CASE)).issues if i.code == "BUNDLE-SECTION"]
