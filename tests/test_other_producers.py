@@ -45,3 +45,29 @@ def test_reactions_and_drugs_under_other_section_codes_are_errors_at_each_resour
 
 def test_a_bundle_with_its_sections_coded_as_the_guide_says_has_no_such_error() -> None:
     assert not [i for i in validate_bundle(load_bundle(CASE)).issues if i.code == "BUNDLE-SECTION"]
+
+
+def with_practitioner_contained() -> dict:
+    """The primary source's Practitioner inside its PractitionerRole (`#p1`), as EHR exports often write it."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    entries = bundle["entry"]
+    practitioner = next(e for e in entries if e["resource"]["resourceType"] == "Practitioner")
+    role = next(e["resource"] for e in entries if e["resource"]["resourceType"] == "PractitionerRole")
+    entries.remove(practitioner)
+    role["contained"] = [{**practitioner["resource"], "id": "p1"}]
+    role["practitioner"] = {"reference": "#p1"}
+    return bundle
+
+
+def test_a_contained_practitioner_reaches_the_case_the_e2b_and_the_report() -> None:
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.render.view import case_view
+
+    plain, contained = load_bundle(CASE), with_practitioner_contained()
+    case = bundle_to_case(contained)
+    assert case.primary_sources[0].address.country == bundle_to_case(plain).primary_sources[0].address.country == "PT"
+    xml = export_bundles([contained], receiver_name="fda", batch_id="B1").xml
+    assert xml.count(b'code="PT"') == 1  # C.2.r.3, the reporter's country (FDA rule R0019 asked for it)
+    assert not [i for i in validate_bundle(contained).issues if i.severity == "error"]
+    assert case_view(contained).header.primary_sources == case_view(plain).header.primary_sources

@@ -157,7 +157,7 @@ class _Case:
         for author in _l(self.comp.get("author")):
             role = _d(self.index.resolve(author))
             if role.get("resourceType") == "PractitionerRole":
-                role = _d(self.index.resolve(role.get("practitioner")))
+                role = _d(self.index.resolve(role.get("practitioner"), role))
             for address in _l(role.get("address")):
                 country = country or _s(_d(address).get("country"), 8)
         return {"report_type": report_type, "received": received,

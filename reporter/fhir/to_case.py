@@ -204,7 +204,7 @@ class CaseReader:
             role = self.index.resolve(author)
             if not role or role.get("resourceType") != "PractitionerRole":
                 continue
-            practitioner = self.index.resolve(role.get("practitioner")) or {}
+            practitioner = self.index.resolve(role.get("practitioner"), role) or {}
             source: Json = {"primary": bool(read.ext_value(author, "author_primary_source"))}
             names = read.as_list(practitioner.get("name"))
             if names:

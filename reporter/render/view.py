@@ -171,9 +171,9 @@ class _Extractor:
             return [r for r in found if isinstance(r, dict) and r.get("resourceType") == resource_type]
         return [r for r in self.index.all(resource_type) if isinstance(r, dict)]
 
-    def _resolve(self, ref: Any) -> Json:
+    def _resolve(self, ref: Any, holder: Json | None = None) -> Json:
         try:
-            return _d(self.index.resolve(_d(ref)))
+            return _d(self.index.resolve(_d(ref), holder))
         except (AttributeError, TypeError):
             return {}
 
@@ -441,7 +441,7 @@ class _Extractor:
             role = self._resolve(author)
             if role.get("resourceType") != "PractitionerRole":
                 continue
-            practitioner = self._resolve(role.get("practitioner"))
+            practitioner = self._resolve(role.get("practitioner"), role)
             names = _l(practitioner.get("name"))
             name: str | Missing | None = None
             if names:

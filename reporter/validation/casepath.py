@@ -43,7 +43,7 @@ class CasePaths:
             role = index.resolve(author) if isinstance(author, dict) else None
             if role is not None and role.get("resourceType") == "PractitionerRole":
                 self.prefix[id(role)] = f"primary_sources[{i}]"
-                practitioner = index.resolve(role.get("practitioner"))
+                practitioner = index.resolve(role.get("practitioner"), role)
                 if practitioner is not None:
                     self.prefix[id(practitioner)] = f"primary_sources[{i}]"
         if index.patient is not None:

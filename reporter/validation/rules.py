@@ -170,7 +170,7 @@ class RuleChecker:
                 return True
             if role.get("organization"):
                 return True
-            practitioner = index.resolve(role.get("practitioner"))
+            practitioner = index.resolve(role.get("practitioner"), role)
             if practitioner and (practitioner.get("address") or any(
                     isinstance(n, dict) and (n.get("family") or n.get("given") or absent_reason(n) == "MSK")
                     for n in as_list(practitioner.get("name")))):

@@ -132,7 +132,7 @@ def report_relations(ctx: Ctx, event: Node) -> None:
 
 
 def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
-    person = ctx.index.resolve(role.get("practitioner")) or {}
+    person = ctx.index.resolve(role.get("practitioner"), role) or {}
     rel = el(event, "outboundRelationship", typeCode="SPRT")
     if read.ext_value(author, "author_primary_source"):
         leaf(rel, "priorityNumber", value="1")
