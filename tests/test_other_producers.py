@@ -71,3 +71,27 @@ def test_a_contained_practitioner_reaches_the_case_the_e2b_and_the_report() -> N
     assert xml.count(b'code="PT"') == 1  # C.2.r.3, the reporter's country (FDA rule R0019 asked for it)
     assert not [i for i in validate_bundle(contained).issues if i.severity == "error"]
     assert case_view(contained).header.primary_sources == case_view(plain).header.primary_sources
+
+
+def with_coded_causality() -> dict:
+    """A causality assessment as another system sends it: result and method coded, no text, no author."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    event = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent")
+    event["suspectEntity"][0]["causality"] = [{
+        "assessment": {"coding": [{"system": "http://snomed.info/sct", "code": "385644000", "display": "Probable"}]},
+        "method": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-causality-method",
+                               "code": "Bayesian"}]}}]
+    return bundle
+
+
+def test_a_causality_coded_only_reaches_the_case_and_the_e2b() -> None:
+    """Its result went to E2B as an empty G.k.9.i.2.r and the case file refused the Bundle ('an assessment needs
+    a source, a method or a result') while validation found nothing."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.to_case import bundle_to_case
+
+    bundle = with_coded_causality()
+    (assessment,) = bundle_to_case(bundle).drugs[0].reactions[0].causality
+    assert (assessment.result, assessment.method) == ("Probable", "Bayesian")
+    xml = export_bundles([bundle], receiver_name="ich", batch_id="B1").xml
+    assert b'<value xsi:type="ST">Probable</value>' in xml and b"<originalText>Bayesian</originalText>" in xml

@@ -178,6 +178,18 @@ def codings(concept: Any) -> list[Json]:
     return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
 
 
+def concept_text(concept: Any) -> str | None:
+    """A CodeableConcept in words: its text, else its first coding's display, else that coding's code (another
+    system's causality result or method often comes coded only, e.g. SNOMED CT 385644000 "Probable")."""
+    if not isinstance(concept, dict):
+        return None
+    first = (codings(concept) or [{}])[0]
+    for value in (concept.get("text"), first.get("display"), first.get("code")):
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
 def extensions(element: Json | None, key: str) -> list[Json]:
     """Extensions of an element with the URL named `key` in mappings/fhir.yaml."""
     if not isinstance(element, dict):

@@ -635,8 +635,8 @@ class CaseReader:
                     "dechallenge": _d(read.ext_value(entity, "dechallenge")).get("code"),
                     "rechallenge": _key_for("rechallenge", read.ext_value(entity, "rechallenge")),
                     "causality": [{"source": _d(c.get("author")).get("display"),
-                                   "method": _d(c.get("method")).get("text"),
-                                   "result": _d(c.get("assessment")).get("text"),
+                                   "method": read.concept_text(c.get("method")),
+                                   "result": read.concept_text(c.get("assessment")),
                                    "answers": [{"item": read.sub_value(a, "item"),
                                                 "answer": read.sub_value(a, "answer"),
                                                 "note": read.sub_value(a, "note")}

@@ -465,9 +465,9 @@ def causality(assessment: Node, statement: Json, event: Json, item: Json) -> Non
     node = wrap(assessment, "component", "COMP", "causalityAssessment", classCode="OBS",
                 moodCode="EVN")
     leaf(node, "code", code="39", codeSystem=OBS, displayName="causality")
-    result = (item.get("assessment") or {}).get("text")
+    result = read.concept_text(item.get("assessment"))
     leaf(node, "value", xsi_type="ST", text=result) if result else None
-    method = (item.get("method") or {}).get("text")
+    method = read.concept_text(item.get("method"))
     if method:
         leaf(el(node, "methodCode"), "originalText", text=method)
     source = (item.get("author") or {}).get("display")
