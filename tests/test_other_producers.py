@@ -95,3 +95,15 @@ def test_a_causality_coded_only_reaches_the_case_and_the_e2b() -> None:
     assert (assessment.result, assessment.method) == ("Probable", "Bayesian")
     xml = export_bundles([bundle], receiver_name="ich", batch_id="B1").xml
     assert b'<value xsi:type="ST">Probable</value>' in xml and b"<originalText>Bayesian</originalText>" in xml
+
+
+def test_a_modifier_extension_not_understood_is_an_error_at_its_place() -> None:
+    """A vendor's 'not given' modifier on a drug was read past: the drug went to E2B as given."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, statement = next((n, e["resource"]) for n, e in enumerate(bundle["entry"])
+                        if e["resource"]["resourceType"] == "MedicationStatement")
+    statement["modifierExtension"] = [{"url": "http://vendor.example/not-given", "valueBoolean": True}]
+    found = [i for i in validate_bundle(bundle).issues if i.code == "BUNDLE-MODIFIER"]
+    assert [(i.severity, i.location) for i in found] == [
+        ("error", f"Bundle.entry[{n}].resource.ofType(MedicationStatement).modifierExtension[0]")]
+    assert "http://vendor.example/not-given" in found[0].message

@@ -11,6 +11,7 @@ from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
 
 _REFERENCE = frozenset({"reference"})
+_MODIFIER = frozenset({"modifierExtension"})
 REQUIRED_SECTIONS = {"reactions": "ReactionEvent", "drugs": "DrugInformation"}
 SECTION_TYPES = {"reactions": "AdverseEvent", "drugs": "MedicationStatement"}
 
@@ -95,6 +96,7 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
             else:
                 error("BUNDLE-REFERENCE", walk.path(i), f"reference {ref} does not resolve inside the Bundle",
                       "add the referenced resource to the Bundle or fix the reference")
+    issues.extend(modifier_extensions(walk))
     composition = index.composition
     if composition:
         present = {c.get("code") for s in as_list(composition.get("section")) if isinstance(s, dict)
@@ -105,6 +107,22 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
                                     f"the Composition has no {code} section ({key})",
                                     "an ICSR lists its reactions and drugs in sections", "reference"))
         issues.extend(unlisted(bundle, index, composition, present))
+    return issues
+
+
+def modifier_extensions(walk: BundleWalk) -> list[Issue]:
+    """A modifier extension may change what its element means (negate a statement, say a dose was not given):
+    FHIR lets a reader that does not understand one refuse the data but not read past it. None is understood
+    here, so each is an error at its place rather than a fact read the wrong way."""
+    issues = []
+    for i in walk.holding(_MODIFIER):
+        for n, found in enumerate(as_list(walk.nodes[i]["modifierExtension"])):
+            url = found.get("url") if isinstance(found, dict) else None
+            issues.append(Issue(
+                "error", "BUNDLE-MODIFIER", f"{walk.path(i)}.modifierExtension[{n}]",
+                f"modifier extension {url} is not understood here, and it may change what the element means",
+                "remove it and say what it means with standard elements (e.g. MedicationStatement.status "
+                "not-taken), or in the narrative", "reference"))
     return issues
 
 
