@@ -107,3 +107,20 @@ def test_a_modifier_extension_not_understood_is_an_error_at_its_place() -> None:
     assert [(i.severity, i.location) for i in found] == [
         ("error", f"Bundle.entry[{n}].resource.ofType(MedicationStatement).modifierExtension[0]")]
     assert "http://vendor.example/not-given" in found[0].message
+
+
+def test_a_suspect_entity_that_is_no_listed_medication_statement_is_said_not_read() -> None:
+    """A vaccine given as an Immunization, a dose as a MedicationAdministration: the link went nowhere, silently."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, event = next((n, e["resource"]) for n, e in enumerate(bundle["entry"])
+                    if e["resource"]["resourceType"] == "AdverseEvent")
+    bundle["entry"].append({"fullUrl": "urn:uuid:0b1c2d3e-0000-4000-8000-000000000001", "resource": {
+        "resourceType": "Immunization", "id": "0b1c2d3e-0000-4000-8000-000000000001", "status": "completed",
+        "vaccineCode": {"text": "COVID-19 mRNA"}, "patient": event["subject"], "occurrenceDateTime": "2023-07-30"}})
+    event["suspectEntity"].append({"instance": {"reference": "urn:uuid:0b1c2d3e-0000-4000-8000-000000000001"}})
+    found = [i for i in validate_bundle(bundle).issues if i.code == "BUNDLE-SUSPECT-ENTITY"]
+    k = len(event["suspectEntity"]) - 1
+    assert [(i.severity, i.location) for i in found] == [
+        ("warning", f"Bundle.entry[{n}].resource.ofType(AdverseEvent).suspectEntity[{k}].instance")]
+    assert "Immunization" in found[0].message and "not read" in found[0].message
+    assert not [i for i in validate_bundle(load_bundle(CASE)).issues if i.code == "BUNDLE-SUSPECT-ENTITY"]

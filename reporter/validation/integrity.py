@@ -154,6 +154,27 @@ def unlisted(bundle: dict[str, Any], index: Any, composition: dict[str, Any], pr
                 f"E2B and the report read {key} from the {code} section only, so it would not be read",
                 f"list it in Composition.section.entry of the section coded {code} (system {system('section')} "
                 "or the ICSR guide's ICSRSectionCodeCS)", "reference"))
+    return issues + unread_suspects(index, listed, locations)
+
+
+def unread_suspects(index: Any, listed: set[int], locations: dict[int, str]) -> list[Issue]:
+    """An AdverseEvent's suspectEntity whose instance is not a listed MedicationStatement (a
+    MedicationAdministration, an Immunization, a Medication): no reader takes the drug-reaction link from it."""
+    issues = []
+    for event in index.all("AdverseEvent"):
+        for n, entity in enumerate(as_list(event.get("suspectEntity"))):
+            target = index.resolve(entity.get("instance")) if isinstance(entity, dict) else None
+            if target is None or (target.get("resourceType") == "MedicationStatement" and id(target) in listed):
+                continue  # an unresolved reference is already an error
+            where = locations.get(id(event), "Bundle.entry.resource.ofType(AdverseEvent)")
+            issues.append(Issue(
+                "warning", "BUNDLE-SUSPECT-ENTITY", f"{where}.suspectEntity[{n}].instance",
+                f"this suspect entity refers to {target.get('resourceType')}: the case, E2B and the report read a "
+                "drug and its link to the reaction (causality, dechallenge) only from a MedicationStatement "
+                "listed in the DrugInformation section, so this one is not read",
+                "give the product as a MedicationStatement (its medication, dosage and the drug-role extension "
+                f"{ext('drug_role')}) in the DrugInformation section and point suspectEntity.instance at it",
+                "reference"))
     return issues
 
 
