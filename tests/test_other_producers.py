@@ -124,3 +124,22 @@ def test_a_suspect_entity_that_is_no_listed_medication_statement_is_said_not_rea
         ("warning", f"Bundle.entry[{n}].resource.ofType(AdverseEvent).suspectEntity[{k}].instance")]
     assert "Immunization" in found[0].message and "not read" in found[0].message
     assert not [i for i in validate_bundle(load_bundle(CASE)).issues if i.code == "BUNDLE-SUSPECT-ENTITY"]
+
+
+def test_a_dose_given_twice_a_day_as_frequency_and_period_is_every_12_hours_everywhere() -> None:
+    """Timing.repeat {frequency 2, period 1 d} (how EHRs code BID) was read as 'every 1 d': half the daily dose
+    in the case file, E2B (G.k.4.r.2/3), the report and the line listing."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.render.view import case_view
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    statement = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationStatement")
+    repeat = statement["dosage"][0]["timing"]["repeat"]
+    repeat |= {"frequency": 2, "period": 1, "periodUnit": "d"}
+    (dosage, *_) = bundle_to_case(bundle).drugs[0].dosages
+    assert (dosage.every.value, dosage.every.unit) == (12, "h")
+    xml = export_bundles([bundle], receiver_name="ich", batch_id="B1").xml
+    assert b'<period value="12" unit="h"/>' in xml and b'<period value="1" unit="d"/>' not in xml
+    (drug, *_) = case_view(bundle).drugs
+    assert "12" in str(drug.dosages[0]) and "every 1 d" not in str(drug.dosages[0])

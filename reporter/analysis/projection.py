@@ -260,8 +260,8 @@ def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None)
     starts, stops = [], []
     for x in dosages:
         repeat = _d(_d(x.get("timing")).get("repeat"))
-        every = f" every {repeat['period']:g} {_s(repeat.get('periodUnit')) or ''}".rstrip() \
-            if _num(repeat.get("period")) is not None else ""
+        interval = read.repeat_interval(repeat)
+        every = f" every {interval['value']:g} {interval['unit']}" if interval else ""
         for dr in _l(x.get("doseAndRate")):
             q = _d(_d(dr).get("doseQuantity"))
             if _num(q.get("value")) is not None:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from reporter.casefile import model as m
 from reporter.ehr.client import EHRError, FhirClient
 from reporter.errors import InputError
+from reporter.fhir.read import repeat_interval
 from reporter.tables import load_yaml
 
 Json = dict[str, Any]
@@ -712,23 +713,9 @@ def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None
     return line
 
 
-TIME_UNITS = {"s": "s", "min": "min", "h": "h", "d": "d", "wk": "wk", "mo": "mo", "a": "a"}
-HOURS = {"h": 1, "d": 24, "wk": 168}
-
-
 def interval(repeat: Json) -> Json | None:
-    """Timing.repeat frequency/period as one interval (E2B's 'every N units'): 2 per 1 d -> every 12 h."""
-    period, unit = repeat.get("period"), repeat.get("periodUnit")
-    frequency = repeat.get("frequency") or 1
-    if not isinstance(period, int | float) or unit not in TIME_UNITS or not isinstance(frequency, int) \
-            or frequency < 1:
-        return None
-    if frequency == 1:
-        return {"value": period, "unit": unit}
-    if unit in HOURS:
-        hours = period * HOURS[unit] / frequency
-        return {"value": round(hours, 4), "unit": "h"}
-    return None
+    """Timing.repeat as one interval (reporter.fhir.read.repeat_interval); a period without its unit is none."""
+    return repeat_interval(repeat) if repeat.get("periodUnit") else None
 
 
 def lab_test(obs: Json, when: str | None) -> Json | None:

@@ -190,6 +190,27 @@ def concept_text(concept: Any) -> str | None:
     return None
 
 
+_TIME_UNITS = frozenset({"s", "min", "h", "d", "wk", "mo", "a"})
+_HOURS = {"h": 1, "d": 24, "wk": 168}
+
+
+def repeat_interval(repeat: Any) -> Json | None:
+    """Timing.repeat frequency/period as one interval (E2B's 'every N units'): 2 per 1 d -> every 12 h. None
+    when there is no period, or a frequency over a period that does not divide into hours (2 per 1 mo)."""
+    if not isinstance(repeat, dict):
+        return None
+    period, unit = repeat.get("period"), repeat.get("periodUnit") or "d"
+    frequency = repeat.get("frequency") or 1
+    if not isinstance(period, int | float) or isinstance(period, bool) or unit not in _TIME_UNITS \
+            or not isinstance(frequency, int) or frequency < 1:
+        return None
+    if frequency == 1:
+        return {"value": period, "unit": unit}
+    if unit in _HOURS:
+        return {"value": round(period * _HOURS[unit] / frequency, 4), "unit": "h"}
+    return None
+
+
 def extensions(element: Json | None, key: str) -> list[Json]:
     """Extensions of an element with the URL named `key` in mappings/fhir.yaml."""
     if not isinstance(element, dict):

@@ -602,8 +602,8 @@ class CaseReader:
         doses = read.as_list(dosage.get("doseAndRate"))
         if doses:
             out["dose"] = _quantity(_d(doses[0]).get("doseQuantity"))
-        if repeat.get("period") is not None:
-            out["every"] = {"value": repeat["period"], "unit": repeat.get("periodUnit") or "d"}
+        if read.repeat_interval(repeat) is not None:
+            out["every"] = read.repeat_interval(repeat)
         elif read.ext_value(dosage, "dosing_interval"):
             out["every"] = _quantity(read.ext_value(dosage, "dosing_interval"))
         form = read.ext_value(dosage, "dose_form")

@@ -658,8 +658,9 @@ class _Extractor:
                 repeat = _d(_d(dosage.get("timing")).get("repeat"))
                 period = _d(repeat.get("boundsPeriod"))
                 interval = _qty(_safe_ext_value(dosage, "dosing_interval"))
-                if interval is None and _num(repeat.get("period")) is not None:
-                    interval = Qty(float(repeat["period"]), _s(repeat.get("periodUnit")) or "")
+                every_ = read.repeat_interval(repeat)
+                if interval is None and every_ is not None:
+                    interval = Qty(float(every_["value"]), every_["unit"])
                 every = every_text(interval.value, interval.unit) if interval else None
                 dose = None
                 for dr in _l(dosage.get("doseAndRate")):

@@ -318,8 +318,9 @@ def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
     start_nf, end_nf = (f if f in allowed else None for f in (start_nf, end_nf))
     duration = read.ext_value(dosage, "dosage_duration")
     every = None
-    if repeat.get("period") is not None:
-        every = {"value": repeat["period"], "code": repeat.get("periodUnit")}
+    interval = read.repeat_interval(repeat)
+    if interval is not None:
+        every = {"value": interval["value"], "code": interval["unit"]}
     elif read.ext_value(dosage, "dosing_interval"):
         every = read.ext_value(dosage, "dosing_interval")
     has_bounds = start or end or start_nf or end_nf or duration
