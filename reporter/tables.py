@@ -88,6 +88,7 @@ class FhirTables(BaseModel):
     patient_observations: dict[str, dict[str, str]]
     fda: dict[str, dict[str, str]]
     required_codes: dict[str, list[str]]
+    unread_dosage: list[str] = []
 
 
 @cache

@@ -143,3 +143,21 @@ def test_a_dose_given_twice_a_day_as_frequency_and_period_is_every_12_hours_ever
     assert b'<period value="12" unit="h"/>' in xml and b'<period value="1" unit="d"/>' not in xml
     (drug, *_) = case_view(bundle).drugs
     assert "12" in str(drug.dosages[0]) and "every 1 d" not in str(drug.dosages[0])
+
+
+def test_dosage_elements_no_reader_takes_are_said_not_read_where_they_are() -> None:
+    """A dose range, a rate, BID as timing.code, 'as needed': all dropped from the case, E2B and the report."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, statement = next((n, e["resource"]) for n, e in enumerate(bundle["entry"])
+                        if e["resource"]["resourceType"] == "MedicationStatement")
+    dosage = statement["dosage"][0]
+    dosage["timing"]["code"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
+                                            "code": "BID"}]}
+    dosage["asNeededBoolean"] = True
+    dosage["doseAndRate"][0]["rateQuantity"] = {"value": 200, "unit": "mL/h"}
+    dosage["timing"]["repeat"] |= {"frequency": 2, "period": 1, "periodUnit": "mo"}
+    found = {i.location for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"}
+    where = f"Bundle.entry[{n}].resource.ofType(MedicationStatement).dosage[0]."
+    assert found == {where + p for p in ("timing.code", "asNeededBoolean", "doseAndRate.rateQuantity",
+                                         "timing.repeat.frequency")}
+    assert not [i for i in validate_bundle(load_bundle(CASE)).issues if i.code == "FHIR-NOT-READ"]

@@ -17,6 +17,7 @@ from reporter.fhir.read import (
     extensions,
     oid_coding,
     primitive_absent,
+    repeat_interval,
 )
 from reporter.tables import code_list, ext, fhir_tables
 from reporter.validation.report import Issue
@@ -67,6 +68,15 @@ def date_ceiling(value: str) -> dt.date | None:
     return floor
 
 
+def _present(node: Any, path: list[str]) -> bool:
+    """Whether the element at `path` (list elements looked into) holds anything."""
+    if isinstance(node, list):
+        return any(_present(n, path) for n in node)
+    if not path:
+        return node is not None and node != [] and node != {}
+    return isinstance(node, dict) and _present(node.get(path[0]), path[1:])
+
+
 class RuleChecker:
     def __init__(self, bundle: Json, walk: BundleWalk | None = None) -> None:
         self.bundle = bundle
@@ -89,7 +99,25 @@ class RuleChecker:
         self.seriousness()
         self.dates()
         self.absent_reasons()
+        self.unread_dosage()
         return self.issues
+
+    def unread_dosage(self) -> None:
+        """Dosage elements no reader takes (mappings/fhir.yaml `unread_dosage`), and a frequency over a period
+        that is no interval (2 per 1 mo): each said where it is rather than dropped."""
+        for statement in self.index.all("MedicationStatement"):
+            for i, dosage in enumerate(as_list(statement.get("dosage"))):
+                if not isinstance(dosage, dict):
+                    continue
+                repeat = _dict(_dict(dosage.get("timing")).get("repeat"))
+                found = [p for p in fhir_tables().unread_dosage if _present(dosage, p.split("."))]
+                if (repeat.get("frequency") or 1) != 1 and repeat_interval(repeat) is None:
+                    found.append("timing.repeat.frequency")
+                for element in found:
+                    self.add("warning", "FHIR-NOT-READ", self.path(statement, f"dosage[{i}].{element}"),
+                             f"Dosage.{element} is not read: the case file, E2B and the report leave it out",
+                             "say it in dosage.text (E2B G.k.4.r.8, as written), or give the dose as doseQuantity "
+                             "and the interval as timing.repeat period and periodUnit")
 
     # -- the four minimum criteria (ICH E2D) ----------------------------------------------------------
 
