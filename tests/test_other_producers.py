@@ -161,3 +161,23 @@ def test_dosage_elements_no_reader_takes_are_said_not_read_where_they_are() -> N
     assert found == {where + p for p in ("timing.code", "asNeededBoolean", "doseAndRate.rateQuantity",
                                          "timing.repeat.frequency")}
     assert not [i for i in validate_bundle(load_bundle(CASE)).issues if i.code == "FHIR-NOT-READ"]
+
+
+def test_a_coded_test_result_reaches_the_case_the_e2b_and_the_report_in_words() -> None:
+    """Observation.valueCodeableConcept (SNOMED 'Negative') was read by nobody: E2B then refused the test as
+    having no result (ICH F.r.3) while the Bundle had one."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.render.view import case_view
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    obs = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+               and "valueQuantity" in e["resource"])
+    obs.pop("valueQuantity")
+    obs["valueCodeableConcept"] = {"coding": [{"system": "http://snomed.info/sct", "code": "260385009",
+                                               "display": "Negative"}]}
+    name = obs["code"]["text"]
+    (test,) = [t for t in bundle_to_case(bundle).tests if t.name == name]
+    assert test.result_text == "Negative"
+    assert b'<value xsi:type="ED">Negative</value>' in export_bundles([bundle], receiver_name="ich", batch_id="B").xml
+    assert "Negative" in str(case_view(bundle).labs)

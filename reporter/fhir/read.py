@@ -190,6 +190,15 @@ def concept_text(concept: Any) -> str | None:
     return None
 
 
+def result_words(obs: Any) -> str | None:
+    """A test result given in words (E2B F.r.3.4): valueString, or a coded value such as SNOMED CT 260385009
+    "Negative" in its words (the case model holds no coded result other than E2B's own F.r.3.1 list)."""
+    if not isinstance(obs, dict):
+        return None
+    found = obs.get("valueString")
+    return found if isinstance(found, str) and found else concept_text(obs.get("valueCodeableConcept"))
+
+
 _TIME_UNITS = frozenset({"s", "min", "h", "d", "wk", "mo", "a"})
 _HOURS = {"h": 1, "d": 24, "wk": 168}
 

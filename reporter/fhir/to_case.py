@@ -492,8 +492,8 @@ class CaseReader:
             out["unit"] = value.get("code") or value.get("unit")
             out["comparator"] = value.get("comparator")
             out["result_text"] = read.ext_value(obs, "result_text")
-        elif isinstance(obs.get("valueString"), str):
-            out["result_text"] = obs["valueString"]
+        elif read.result_words(obs):
+            out["result_text"] = read.result_words(obs)
         interpretations = read.as_list(obs.get("interpretation"))
         if interpretations:
             table = code_list("test_result")

@@ -764,7 +764,7 @@ class _Extractor:
             analyte = lab.analyte_key(_s(_d(loinc).get("code")), name)
             comparator = value.comparator if value else None
             xuln = lab.multiple_of_uln(value.value if value else None, high.value if high else None, comparator)
-            result_text = _s(obs.get("valueString")) or _s(_safe_ext_value(obs, "result_text"))
+            result_text = _s(read.result_words(obs)) or _s(_safe_ext_value(obs, "result_text"))
             interpretation = _l(obs.get("interpretation"))
             if not result_text and interpretation:
                 result_text = _concept_text(interpretation[0])

@@ -57,8 +57,8 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
                 leaf(value, "high", nullFlavor="PINF")
         else:
             leaf(value, "center", value=number, unit=unit)
-    elif obs.get("valueString"):
-        leaf(node, "value", xsi_type="ED", text=obs["valueString"])
+    elif read.result_words(obs):
+        leaf(node, "value", xsi_type="ED", text=read.result_words(obs))
     result = ich_code((obs.get("interpretation") or [None])[0], 12)
     if result:
         ctx.ich(node, "interpretationCode", result, 12)
