@@ -89,6 +89,7 @@ class FhirTables(BaseModel):
     fda: dict[str, dict[str, str]]
     required_codes: dict[str, list[str]]
     unread_dosage: list[str] = []
+    unread_test: list[str] = []
 
 
 @cache

@@ -181,3 +181,16 @@ def test_a_coded_test_result_reaches_the_case_the_e2b_and_the_report_in_words() 
     assert test.result_text == "Negative"
     assert b'<value xsi:type="ED">Negative</value>' in export_bundles([bundle], receiver_name="ich", batch_id="B").xml
     assert "Negative" in str(case_view(bundle).labs)
+
+
+def test_test_result_elements_no_reader_takes_are_said_not_read_where_they_are() -> None:
+    """A blood pressure panel's components and a reference range in words only vanished from every output."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, obs = next((n, e["resource"]) for n, e in enumerate(bundle["entry"])
+                  if e["resource"]["resourceType"] == "Observation" and "valueQuantity" in e["resource"])
+    obs["referenceRange"] = [{"text": "< 40 U/L"}]
+    obs["component"] = [{"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                         "valueQuantity": {"value": 85, "unit": "mmHg"}}]
+    found = {i.location for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"}
+    where = f"Bundle.entry[{n}].resource.ofType(Observation)."
+    assert found == {where + "referenceRange.text", where + "component"}

@@ -100,7 +100,17 @@ class RuleChecker:
         self.dates()
         self.absent_reasons()
         self.unread_dosage()
+        self.unread_test()
         return self.issues
+
+    def unread_test(self) -> None:
+        """Test result elements no reader takes (mappings/fhir.yaml `unread_test`), each said where it is."""
+        for obs in self.index.section("tests"):
+            for element in (p for p in fhir_tables().unread_test if _present(obs, p.split("."))):
+                self.add("warning", "FHIR-NOT-READ", self.path(obs, element),
+                         f"Observation.{element} is not read: the case file, E2B and the report leave it out",
+                         "give each measured value as an Observation of its own with valueQuantity (or valueString, "
+                         "valueCodeableConcept) and a numeric referenceRange low/high; say the rest in a note")
 
     def unread_dosage(self) -> None:
         """Dosage elements no reader takes (mappings/fhir.yaml `unread_dosage`), and a frequency over a period
