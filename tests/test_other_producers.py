@@ -194,3 +194,27 @@ def test_test_result_elements_no_reader_takes_are_said_not_read_where_they_are()
     found = {i.location for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"}
     where = f"Bundle.entry[{n}].resource.ofType(Observation)."
     assert found == {where + "referenceRange.text", where + "component"}
+
+
+def test_a_criterion_said_only_by_the_r4_seriousness_code_is_read_everywhere() -> None:
+    """AdverseEvent.seriousness SeriousResultsInHospitalization (R4's own code) without the criterion extensions:
+    validation refused it as 'serious but no criterion' and E2B sent E.i.3.2c false."""
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.to_case import bundle_to_case
+    from reporter.render.view import case_view
+    from reporter.tables import ext
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    for entry in bundle["entry"]:
+        event = entry["resource"]
+        if event["resourceType"] == "AdverseEvent":
+            event["extension"] = [e for e in event["extension"] if e["url"] != ext("seriousness_criterion")]
+            event["seriousness"] = {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness",
+                "code": "SeriousResultsInHospitalization"}]}
+    assert not [i for i in validate_bundle(bundle).issues if i.code == "ICSR-SERIOUS-CRITERIA"]
+    assert bundle_to_case(bundle).reactions[0].seriousness.hospitalisation is True
+    xml = export_bundles([bundle], receiver_name="ich", batch_id="B").xml.decode()
+    hospital = xml.split('code="33"')[1][:200]
+    assert 'value="true"' in hospital
+    assert case_view(bundle).reactions[0].criteria == ("Caused or prolonged inpatient hospitalisation",)

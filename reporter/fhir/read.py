@@ -426,7 +426,19 @@ def seriousness_criteria(event: Json | None, code_system: str | None = None) -> 
             continue
         present = sub_value(e, "criterionPresent")
         found[code] = present if isinstance(present, bool) else (absent_reason(e) or "NI")
+    if code_system is None:
+        for code in _r4_seriousness(event):
+            found.setdefault(code, True)
     return found
+
+
+def _r4_seriousness(event: Json | None) -> list[str]:
+    """ICH criterion codes an R4 AdverseEvent.seriousness code says (SeriousResultsInDeath -> 34): how a Bundle
+    without this project's criterion extensions states them (mappings/codes.yaml `fhir`)."""
+    table, wanted = code_list("seriousness_criterion"), system("ae_seriousness")
+    keys = (table.key_for_fhir(c.get("code")) for c in codings((event or {}).get("seriousness"))
+            if c.get("system") == wanted and isinstance(c.get("code"), str))
+    return [table.e2b(k) for k in keys if k]
 
 
 def criteria_present(event: Json | None) -> set[str]:

@@ -42,7 +42,7 @@ from reporter.render.model import (
     When,
 )
 from reporter.render.units import every_text, quantity_text, unit_text
-from reporter.tables import ext, fhir_tables, system
+from reporter.tables import code_list, ext, fhir_tables, system
 from reporter.validation import units as ucum_units
 
 Json = dict[str, Any]
@@ -77,6 +77,17 @@ def _qty(value: Any) -> Qty | None:
 def _first_coding(concept: Any) -> Json:
     codings = _l(_d(concept).get("coding"))
     return _d(codings[0]) if codings else {}
+
+
+def _criteria_said_by_seriousness(event: Json) -> list[str]:
+    """The criteria an R4 AdverseEvent.seriousness code states (SeriousResultsInDeath), when the Bundle has no
+    criterion extensions; their labels as the extensions' displays."""
+    table = code_list("seriousness_criterion")
+    try:
+        codes = read.seriousness_criteria(event)
+    except (AttributeError, TypeError):
+        return []
+    return [table.codes[k].display for k in table.codes if codes.get(table.codes[k].e2b or "") is True]
 
 
 def _concept_text(concept: Any) -> str | None:
@@ -617,6 +628,8 @@ class _Extractor:
                     criteria.append(label)
                 elif present is not False:
                     criteria.append(f"{label}: not known")
+            if not _exts(event, "seriousness_criterion"):
+                criteria = _criteria_said_by_seriousness(event)
             seriousness = _s(_first_coding(event.get("seriousness")).get("code"))
             serious = None if seriousness is None else seriousness.lower() != "non-serious"
             end = None
