@@ -218,3 +218,14 @@ def test_a_criterion_said_only_by_the_r4_seriousness_code_is_read_everywhere() -
     hospital = xml.split('code="33"')[1][:200]
     assert 'value="true"' in hospital
     assert case_view(bundle).reactions[0].criteria == ("Caused or prolonged inpatient hospitalisation",)
+
+
+def test_serious_without_a_criterion_is_told_in_fhir_terms() -> None:
+    """The hint said only 'tick the criterion', the case form's words, to an integration engineer."""
+    from reporter.tables import ext
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    event = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent")
+    event["extension"] = [e for e in event["extension"] if e["url"] != ext("seriousness_criterion")]
+    (said,) = [i for i in validate_bundle(bundle).issues if i.code == "ICSR-SERIOUS-CRITERIA"]
+    assert "SeriousResultsInDeath" in said.hint and ext("seriousness_criterion") in said.hint

@@ -226,7 +226,9 @@ class RuleChecker:
             if flag and serious and not criteria:
                 self.add("error", "ICSR-SERIOUS-CRITERIA", self.path(event, "seriousness"),
                          "the reaction is marked serious but no seriousness criterion is given",
-                         "tick the criterion that makes it serious (death, life-threatening, ...)")
+                         "tick the criterion that makes it serious (death, life-threatening, ...; in a Bundle: "
+                         "AdverseEvent.seriousness coded SeriousResultsInDeath, SeriousIsLifeThreatening ... or the "
+                         f"extension {ext('seriousness_criterion')} with criterionPresent true)")
             if flag and not serious and criteria:
                 self.add("error", "ICSR-SERIOUS-CRITERIA", self.path(event, "seriousness"),
                          "the reaction is marked non-serious but has seriousness criteria",
