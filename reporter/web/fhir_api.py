@@ -456,6 +456,8 @@ def _bundle_from_request() -> dict:
     report = checks.validate_resource(body, icsr=True)  # a case written to the store is an ICSR
     if checks.has_errors(report):
         raise UnprocessableBundle(report)
+    # what the store keeps but no reader takes (a suspect Immunization, a dose range): said on the write
+    g.write_warnings = [i for i in report.get("issue", []) if i.get("severity") == "warning"]
     return body
 
 
@@ -467,9 +469,8 @@ def _write_response(v: StoredVersion, status: int) -> Response:
         response = Response(status=status, headers=headers)
         return response
     if "return=OperationOutcome" in prefer:
-        return fhir_response(outcome([issue("information", "informational",
-                                            f"stored Bundle/{v.case_id} version {v.version} ({v.kind})")]),
-                             status, headers)
+        stored = issue("information", "informational", f"stored Bundle/{v.case_id} version {v.version} ({v.kind})")
+        return fhir_response(outcome([stored, *g.get("write_warnings", [])]), status, headers)
     return fhir_response(_bundle_body(v), status, headers)
 
 

@@ -49,3 +49,21 @@ def test_a_bundle_shaped_by_another_server_is_served_as_the_same_case(served, sh
         exports.append(r.content)
     assert [exports[1].count(link) for link in LINKS] == [exports[0].count(link) for link in LINKS]
     assert all(exports[0].count(link) for link in LINKS)
+
+
+def test_a_stored_bundle_says_what_no_reader_takes_to_a_writer_that_asks_for_the_outcome(served) -> None:
+    """A suspect vaccine as an Immunization was stored with 201 and no word that E2B and the report leave it out:
+    the validation warnings reach the sender with `Prefer: return=OperationOutcome`."""
+    bundle = renamed(demo_bundles()[0], "suspect-immunization")
+    event = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent")
+    shot = "urn:uuid:0b1c2d3e-0000-4000-8000-000000000002"
+    bundle["entry"].append({"fullUrl": shot, "resource": {
+        "resourceType": "Immunization", "id": shot.rsplit(":", 1)[1], "status": "completed",
+        "vaccineCode": {"text": "COVID-19 mRNA"}, "patient": event["subject"], "occurrenceDateTime": "2023-07-30"}})
+    event.setdefault("suspectEntity", []).append({"instance": {"reference": shot}})
+    s = served.session(served.write_token)
+    r = s.post(f"{served.base}/Bundle", data=json.dumps(bundle), timeout=60,
+               headers={"Content-Type": "application/fhir+json", "Prefer": "return=OperationOutcome"})
+    assert r.status_code == 201, r.text
+    said = [i for i in r.json()["issue"] if i["severity"] == "warning"]
+    assert any("Immunization" in i["details"]["text"] and i["expression"][0].endswith(".instance") for i in said)
