@@ -229,3 +229,17 @@ def test_serious_without_a_criterion_is_told_in_fhir_terms() -> None:
     event["extension"] = [e for e in event["extension"] if e["url"] != ext("seriousness_criterion")]
     (said,) = [i for i in validate_bundle(bundle).issues if i.code == "ICSR-SERIOUS-CRITERIA"]
     assert "SeriousResultsInDeath" in said.hint and ext("seriousness_criterion") in said.hint
+
+
+def test_a_death_said_only_on_the_patient_reaches_the_case_file() -> None:
+    """Patient.deceasedDateTime without an InCaseOfDeath section: E2B (D.9.1) and the report had the date, the
+    case file (and so the case page's editor) had no death at all."""
+    from reporter.fhir.to_case import bundle_to_case
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["deceasedDateTime"] = "2023-09-01T04:00:00+01:00"
+    death = bundle_to_case(bundle).patient.death
+    assert death is not None and str(death.date).startswith("2023-09-01")
+    patient.pop("deceasedDateTime")
+    assert bundle_to_case(bundle).patient.death is None

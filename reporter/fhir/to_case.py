@@ -380,7 +380,7 @@ class CaseReader:
     def death(self) -> Json | None:
         items = self.index.section("death")
         if not items:
-            return None
+            return self.death_of_patient()
         obs = fhir_tables().patient_observations
         out: Json = {"reported_causes": [], "autopsy_causes": []}
         for o in items:
@@ -395,6 +395,14 @@ class CaseReader:
                 out["autopsy"] = (_dar_absent(o["dataAbsentReason"]) if o.get("dataAbsentReason")
                                   else o.get("valueBoolean"))
         return out
+
+    def death_of_patient(self) -> Json | None:
+        """A death said only by the Patient's R4 deceasedDateTime (as EHRs write it), with no InCaseOfDeath
+        section: its date (D.9.1), which E2B and the report already took from there."""
+        patient = self.index.patient or {}
+        if isinstance(patient.get("deceasedDateTime"), str):
+            return {"date": self.when(patient, "deceasedDateTime")}
+        return None
 
     def parent(self) -> Json | None:
         items = self.index.section("parent")
