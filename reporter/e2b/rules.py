@@ -430,8 +430,10 @@ class Checker:
                 return
             if need and ts_digits(value) < need:
                 label = "to the second" if need == 14 else "to the day"
-                self.add("error", "E2B-DATE-PRECISION", where,
-                         f"{element.name} {value} must be precise {label}")
+                extra = (next((s for s in self.sets if s.get("name") == "ich"), {})
+                         .get("date_precision_hints") or {}).get(element.number)
+                self.add("error", "E2B-DATE-PRECISION", where, f"{element.name} {value} must be precise {label}",
+                         hint=f"give it {label}" + (f"; {extra}" if extra else ""))
             if ts_start(value).date() > today:
                 self.add("error", "E2B-FUTURE-DATE", where, f"{element.name} {value} is in the future")
 

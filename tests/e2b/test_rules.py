@@ -278,6 +278,17 @@ def test_element_checks(exported, code):
     assert code in fired(broken, ("ich",))
 
 
+def test_a_date_less_precise_than_ich_says_how_to_mend_it(exported):
+    """'Date of Birth 201103 must be precise to the day' came with no hint; a birth date known to the month
+    cannot be made precise, so the hint says what E2B takes instead."""
+    broken = copy.deepcopy(exported["ich"])
+    births = broken.xpath("//h:primaryRole/h:player1/h:birthTime", namespaces=NS)
+    assert births, "the demo export gives a birth date (D.2.1)"
+    births[0].set("value", "201103")
+    issue = next(i for i in rules.check(broken, ("ich",)) if i.code == "E2B-DATE-PRECISION")
+    assert issue.hint.startswith("give it to the day") and "age at onset (D.2.2)" in issue.hint
+
+
 def test_locations_name_the_e2b_element_and_case(exported):
     broken = ELEMENT_CASES["E2B-VALUE"](copy.deepcopy(exported["ich"]))
     issue = next(i for i in rules.check(broken, ("ich",)) if i.code == "E2B-VALUE")
