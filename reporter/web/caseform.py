@@ -420,15 +420,13 @@ class _Placeholders(Values):
 
 def _list_item(path: str) -> Any:
     """The model of a repeating group's rows."""
-    tp: Any = m.CaseFile
-    for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        if token.startswith("["):
-            tp = typing.get_args(tp)[0]
-            continue
-        model = next(_base(v) for v in _variants(tp)[0] if _is_model(v))
-        variants = _variants(model.model_fields[token].annotation)[0]
-        tp = variants[0] if len(variants) == 1 else next((v for v in variants if _is_model(v)), variants[0])
-    return typing.get_args(tp)[0]
+    return _item_of(_annotation_at(path))
+
+
+def _item_of(tp: Any) -> Any:
+    """The item type of a list annotation (the list among a union's members), or None."""
+    lists = [v for v in _variants(tp)[0] if typing.get_origin(_base(v)) is list]
+    return typing.get_args(_base(lists[0]))[0] if lists else None
 
 
 def _with_errors(node: Field, errors: dict[str, list[str]]) -> Field:
@@ -940,11 +938,9 @@ def _annotation_at(path: str) -> Any:
     tp: Any = m.CaseFile
     for token in re.findall(r"[^.\[\]]+|\[\d+\]", path):
         if token.startswith("["):
-            variants = _variants(tp)[0]
-            lists = [v for v in variants if typing.get_origin(_base(v)) is list]
-            if not lists:
+            tp = _item_of(tp)
+            if tp is None:
                 return None
-            tp = typing.get_args(_base(lists[0]))[0]
             continue
         model = next((_base(v) for v in _variants(tp)[0] if _is_model(v) and token in _base(v).model_fields), None)
         if model is None:
@@ -1019,8 +1015,6 @@ def mark_warnings(tree: list[Field], warnings: list[tuple[str, str]]) -> None:
 
     index(tree)
     for path, text in warnings:
-        probe = path
-        while probe and probe not in by_path:
-            probe = probe[:max(probe.rfind("."), probe.rfind("["), 0)]
+        probe = _nearest(path, by_path)
         if probe:
             by_path[probe].warnings.append(text)
