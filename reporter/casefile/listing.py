@@ -375,14 +375,20 @@ class _Row:
         value = self.text(name)
         if value is None:
             return None
-        key = _norm(value)
-        for code, words in self.map.values.get(vocabulary, {}).items():
-            if key == _norm(code) or any(key == _norm(w) for w in words):
-                return code
+        code = _code_named(value, self.map.values.get(vocabulary, {}))
+        if code is not None:
+            return code
         known = ", ".join(self.map.values.get(vocabulary, {}))
         self.problems.append((self.where(name), f"{value!r} is not a known {vocabulary} value (known: {known}); "
                               f"add the word under values.{vocabulary} in the column map"))
         return None
+
+
+def _code_named(text: str, vocabulary: dict[str, list[str]]) -> str | None:
+    """The vocabulary's code that `text` is, by the code itself or one of its words (compared normalised)."""
+    key = _norm(text)
+    return next((code for code, words in vocabulary.items() if key == _norm(code) or key in {_norm(w) for w in words}),
+                None)
 
 
 def header_unit(header: str) -> str | None:
@@ -414,9 +420,7 @@ def _seriousness(row: _Row) -> dict[str, Any] | None:
     for token in re.split(r"\s*(?:[,;/+|]|\band\b)\s*", value):
         if not token.strip():
             continue
-        key = _norm(token)
-        code = next((c for c, words in vocabulary.items() if key == _norm(c) or key in {_norm(w) for w in words}),
-                    None)
+        code = _code_named(token, vocabulary)
         if code is None and _is_severity(token):
             row.problems.append((row.where("reaction.seriousness"),
                                  f"{token!r} is a severity (intensity), not a seriousness criterion: a severe reaction "
@@ -440,21 +444,18 @@ def _is_severity(token: str) -> bool:
 
 def _criterion_of_header(header: str, vocabulary: dict[str, list[str]]) -> str | None:
     """The one seriousness criterion a column's header names ("Hospitalised (Y/N)", "Death"), else None."""
-    key = _norm(re.sub(r"\(.*?\)", " ", header))
-    return next((code for code, words in vocabulary.items()
-                 if code != "none" and (key == _norm(code) or key in {_norm(w) for w in words})), None)
+    return _code_named(re.sub(r"\(.*?\)", " ", header), {c: w for c, w in vocabulary.items() if c != "none"})
 
 
 def _one_criterion(row: _Row, criterion: str, value: str) -> dict[str, Any] | None:
     """A yes/no cell under a header naming one criterion: that criterion stated, the others not known (a
     "Hospitalised: N" says nothing of death or disability, unless the map's defaults do)."""
-    answer = next((bool(word == "yes") for word, words in load_yaml("cells.yaml")["yes_no"].items()
-                   if _norm(value) in {_norm(w) for w in words}), None)
+    answer = _code_named(value, load_yaml("cells.yaml")["yes_no"])
     if answer is None:
         row.problems.append((row.where("reaction.seriousness"), f"{value!r} is not yes or no (the column says "
                              f"whether the reaction met one criterion, {criterion}): write Y or N"))
         return None
-    return {**_seriousness_not_stated(row.map.defaults), criterion: answer}
+    return {**_seriousness_not_stated(row.map.defaults), criterion: answer == "yes"}
 
 
 def _sex_value(code: str) -> str | dict[str, str]:
@@ -467,10 +468,9 @@ def _age(text: str, row: _Row, unit: str, header_unit: str | None = None, name: 
     ('newborn', 'adult'), as case series give either. A bound or span E2B cannot hold ('<18', '18-40') leaves
     the age absent, said at the cell, with the author's words for the narrative (`as_stated`) and the ICH age
     group only when every age the words allow lies in that one group ('>65': elderly)."""
-    key = _norm(text)
-    for group, words in row.map.values.get("age_group", {}).items():
-        if key == _norm(group) or key in {_norm(w) for w in words}:
-            return {"age_group": group}
+    group = _code_named(text, row.map.values.get("age_group", {}))
+    if group is not None:
+        return {"age_group": group}
     try:
         return {"age_at_onset": parse_age(text, unit, header_unit=header_unit)}
     except AgeNotE2B as exc:
@@ -1077,9 +1077,9 @@ def store_row(store: Any, result: RowResult, *, reason: str, listing: str = "", 
 
     assert result.bundle is not None and result.casefile is not None
     author = author or f"{LISTING_AUTHOR}{listing}"
-    try:
-        first = store.history(case_id_for(*case_key(result.bundle)))[-1]
-    except (NotFound, IndexError):
+    try:  # its first version says where the stored case came from (one version read, not the whole history)
+        first = store.read(case_id_for(*case_key(result.bundle)), 1)
+    except NotFound:
         first = None
     if first is not None and not result.id_given and first.author != author:
         raise StoreConflict(f"case {result.case_id} is stored already, from {_origin(first.author)}: not stored "
