@@ -975,3 +975,12 @@ def test_a_dose_cell_with_how_often_gives_the_dose_and_its_interval(tmp_path):
     assert dosages[0]["text"] == "1 g q12h"
     assert dosages[1]["dose"] == {"value": 500.0, "unit": "mg"} and dosages[1]["every"] == {"value": 12.0, "unit": "h"}
     assert "dose" not in dosages[2] and dosages[2]["text"] == "2 x 500 mg"  # how to read '2 x' is not said
+
+
+def test_a_dose_and_frequency_cell_with_extra_spaces_is_cut_where_its_words_are():
+    """The dose was cut from the cell as written at the length of its spaces-collapsed form: '1  g   q12h'
+    lost its unit ('1') and was kept as text only."""
+    from reporter.casefile.cells import split_frequency
+
+    assert split_frequency("1  g   q12h") == ("1 g", {"value": 12.0, "unit": "h"})
+    assert split_frequency("  500   mg   bid ") == ("500 mg", {"value": 12.0, "unit": "h"})

@@ -29,7 +29,7 @@ _DOSE = re.compile(rf"^(?P<value>{_NUMBER})\s*(?P<unit>\S+)$")
 
 # The decimal mark of the listing being read, when its map states one ("." or ","); None: not stated.
 DECIMAL_MARK: ContextVar[str | None] = ContextVar("DECIMAL_MARK", default=None)
-_PLAIN_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
+_PLAIN_NUMBER = re.compile(_NUMBER)
 
 
 class AmbiguousNumber(ValueError):
@@ -378,17 +378,17 @@ def split_frequency(text: str) -> tuple[str, dict[str, Any]] | None:
     """'1 g q12h' -> ('1 g', {value: 12, unit: h}); '500 mg twice daily' -> ('500 mg', {value: 12, unit: h});
     None when the cell does not end in a frequency mappings/cells.yaml dose_frequency names."""
     table = load_yaml("cells.yaml")["dose_frequency"]
-    lowered = " ".join(text.strip().lower().split())
+    spaced = " ".join(text.split())  # the dose is cut from this, whose indexes are those of its lower case
+    lowered = spaced.lower()
     for words in sorted(table["words"], key=len, reverse=True):
         if lowered.endswith(" " + words):
             found = table["words"][words]
-            return text.strip()[:len(lowered) - len(words)].strip(), {"value": float(found["value"]),
-                                                                        "unit": str(found["unit"])}
+            return spaced[:-len(words)].strip(), {"value": float(found["value"]), "unit": str(found["unit"])}
     m = re.fullmatch(r"(?P<dose>.+?)\s+(?:q\s?|every\s+)(?P<n>\d+(?:\.\d+)?)\s?(?P<unit>[a-z]+)", lowered)
     unit = table["every_n_units"].get(m.group("unit")) if m else None
     if m is None or unit is None:
         return None
-    return text.strip()[:len(m.group("dose"))].strip(), {"value": float(m.group("n")), "unit": unit}
+    return spaced[:m.end("dose")], {"value": float(m.group("n")), "unit": unit}
 
 
 def parse_dose(text: str) -> dict[str, Any]:
