@@ -253,8 +253,12 @@ def _qualified_examples(session: Any, conditions: list) -> str:
     found = session.execute(select(CR.latency_days, CR.latency_qualifier, CR.latency_high_days)
                             .where(*conditions, CR.latency_days.is_not(None), CR.latency_qualifier.is_not(None))
                             .order_by(CR.latency_days).limit(50)).all()
-    cells = list(dict.fromkeys(str(latency_cell(r)) for r in found))
-    return ", ".join(cells[:3]) + (", ..." if len(cells) > 3 else "") + " days"
+    return _cited(list(dict.fromkeys(str(latency_cell(r)) for r in found)), "days")
+
+
+def _cited(cells: list[str], unit: str) -> str:
+    """The first three of the values a note cites ('-5, -2 days'; '..., ...' when there are more)."""
+    return ", ".join(cells[:3]) + (", ..." if len(cells) > 3 else "") + f" {unit}"
 
 
 def exact_latency_summary(latencies: list[tuple[float, str | None]]) -> dict[str, float] | None:
@@ -276,8 +280,7 @@ def _negative_examples(session: Any, conditions: list) -> str:
     """Up to three of the negative latencies left out, in days ('-5, -2 days')."""
     found = session.execute(select(CR.latency_days).distinct().where(
         *conditions, CR.latency_days < 0, CR.latency_qualifier.is_(None)).order_by(CR.latency_days).limit(4)).all()
-    cells = [f"{round(days, 1):g}" for (days,) in found]
-    return ", ".join(cells[:3]) + (", ..." if len(cells) > 3 else "") + " days"
+    return _cited([f"{round(days, 1):g}" for (days,) in found], "days")
 
 
 def exact_age_summary(ages: list[tuple[float, float | None]]) -> dict[str, float] | None:
@@ -296,8 +299,7 @@ def _ranged_age_examples(session: Any, conditions: list) -> str:
 
     found = session.execute(select(CR.age_years, CR.age_qualifier, CR.age_high_years).distinct()
                             .where(*conditions, CR.age_high_years.is_not(None)).order_by(CR.age_years).limit(50)).all()
-    cells = list(dict.fromkeys(str(age_cell(r)) for r in found))
-    return ", ".join(cells[:3]) + (", ..." if len(cells) > 3 else "") + " years"
+    return _cited(list(dict.fromkeys(str(age_cell(r)) for r in found)), "years")
 
 
 def tabulate(store: Any, by: list[str], where: list[str] | None = None, *, bands: str | None = None,
