@@ -19,22 +19,16 @@ SECTION_TYPES = {"reactions": "AdverseEvent", "drugs": "MedicationStatement"}
 RELATIVE_TARGET_MISSING = "a time is counted from a drug that is not in the case"
 
 
-def relative_targets(bundle: Any) -> set[int]:
+_URL = frozenset({"url"})
+
+
+def relative_targets(walk: BundleWalk) -> set[int]:
     """The references relative times count from (their `target`), by object identity: an unresolved one is a
     time anchored to a drug the case does not list, said in those words rather than as a dangling urn:uuid."""
-    url, found = ext("relative_time"), set()
-    stack = [bundle]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if node.get("url") == url:
-                found |= {id(sub["valueReference"]) for sub in as_list(node.get("extension"))
-                          if isinstance(sub, dict) and sub.get("url") == "target"
-                          and isinstance(sub.get("valueReference"), dict)}
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
+    url = ext("relative_time")
+    return {id(sub["valueReference"]) for i in walk.holding(_URL) if walk.nodes[i]["url"] == url
+            for sub in as_list(walk.nodes[i].get("extension"))
+            if isinstance(sub, dict) and sub.get("url") == "target" and isinstance(sub.get("valueReference"), dict)}
 
 
 def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
@@ -88,7 +82,7 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
                       "entry's resource", "add the resource to `contained` with that id, or fix the reference")
         elif index.resolve(ref) is None:
             if targets is None:
-                targets = relative_targets(bundle)
+                targets = relative_targets(walk)
             if id(nodes[i]) in targets:
                 error("BUNDLE-REFERENCE", walk.path(i), RELATIVE_TARGET_MISSING + f" (its reference {ref} names no "
                       "entry of the Bundle)", "count the time from a drug the case lists (its id in drugs), or "
