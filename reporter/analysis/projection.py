@@ -53,12 +53,6 @@ def _ext_value(element: Any, key: str) -> Any:
     return read.ext_value(_d(element), key)
 
 
-def _concept_text(concept: Any) -> str | None:
-    c = _d(concept)
-    first = _d(_l(c.get("coding"))[0]) if _l(c.get("coding")) else {}
-    return _s(c.get("text")) or _s(first.get("display")) or _s(first.get("code"))
-
-
 def _key_for(list_name: str, coding: Any) -> str | None:
     """A case-file key from a coding by key, E2B code or FHIR code (Bundles from other senders vary)."""
     return coding_key(list_name, coding, "any")
@@ -108,7 +102,7 @@ def dosing_mode(dosage: Json) -> str | None:
     for coding in read.codings(dosage.get("route")):
         if coding.get("system") == system("route_key") and coding.get("code") in conf["routes"]:
             return conf["routes"][coding["code"]]
-    text = " ".join(t for t in (_s(dosage.get("text")), _concept_text(dosage.get("route"))) if t).lower()
+    text = " ".join(t for t in (_s(dosage.get("text")), read.concept_text(dosage.get("route"))) if t).lower()
     for mode, words in conf["words"].items():
         if any(w in text for w in words):
             return mode
@@ -120,7 +114,7 @@ def _route(dosage: Json) -> str | None:
     for coding in read.codings(route):
         if coding.get("system") == system("route_key"):
             return _s(coding.get("code"))
-    return _s(route.get("text"), 64) or _concept_text(route)
+    return _s(route.get("text"), 64) or read.concept_text(route)
 
 
 class _Case:
@@ -135,10 +129,10 @@ class _Case:
     def drug_name(self, statement: Json) -> str | None:
         med = _d(self.index.medication_of(statement))
         for ingredient in _l(med.get("ingredient")):
-            name = _concept_text(_d(ingredient).get("itemCodeableConcept"))
+            name = read.concept_text(_d(ingredient).get("itemCodeableConcept"))
             if name:
                 return name.lower()
-        name = _concept_text(med.get("code")) or _concept_text(statement.get("medicationCodeableConcept"))
+        name = read.concept_text(med.get("code")) or read.concept_text(statement.get("medicationCodeableConcept"))
         return name.lower() if name else None
 
     def case_fields(self) -> Json:
@@ -279,17 +273,17 @@ def _drug_fields(case: _Case, statement: Json, entity: Json, event: Json | None)
                               " dose")
     causality = category = None
     for c in _l(entity.get("causality")):
-        result = _concept_text(_d(c).get("assessment"))
+        result = read.concept_text(_d(c).get("assessment"))
         causality = causality or result
         # the first assessment on a method's scale; "other/unmapped" only when none is
-        found = tabulation_category(_concept_text(_d(c).get("method")), result)
+        found = tabulation_category(read.concept_text(_d(c).get("method")), result)
         if found and (category is None or category == UNMAPPED):
             category = found
     out: Json = {
         "drug_key": _s(statement.get("id"), 64), "drug": case.drug_name(statement),
         "route": route, "dosing_mode": mode, "dose": "; ".join(dose_texts)[:255] or None,
         "drug_start": min(starts) if starts else None, "drug_stop": max(stops) if stops else None,
-        "indication": next((t for t in (_concept_text(r) for r in _l(statement.get("reasonCode"))) if t), None),
+        "indication": next((t for t in (read.concept_text(r) for r in _l(statement.get("reasonCode"))) if t), None),
         "action_taken": _key_for("action_taken", _ext_value(statement, "action_taken")),
         "dechallenge": _key_for("dechallenge", _ext_value(entity, "dechallenge")),
         "rechallenge": _key_for("rechallenge", _ext_value(entity, "rechallenge")),

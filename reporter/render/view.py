@@ -90,11 +90,6 @@ def _criteria_said_by_seriousness(event: Json) -> list[str]:
     return [table.codes[k].display for k in table.codes if codes.get(table.codes[k].e2b or "") is True]
 
 
-def _concept_text(concept: Any) -> str | None:
-    c = _d(concept)
-    return _s(c.get("text")) or _s(_first_coding(c).get("display")) or _s(_first_coding(c).get("code"))
-
-
 def _absent(holder: Any) -> Missing | None:
     """A data-absent-reason (or null flavor) on an element or its `_element` companion."""
     for e in _l(_d(holder).get("extension")):
@@ -195,13 +190,13 @@ class _Extractor:
 
     def drug_name(self, statement: Json) -> str | None:
         med = _d(self.index.medication_of(statement))
-        return _concept_text(med.get("code")) or _concept_text(statement.get("medicationCodeableConcept"))
+        return read.concept_text(med.get("code")) or read.concept_text(statement.get("medicationCodeableConcept"))
 
     def substance_name(self, statement: Json) -> str | None:
         """The first active substance as written (an INN such as "anakinra"); product names keep their case."""
         med = _d(self.index.medication_of(statement))
         for ingredient in _l(med.get("ingredient")):
-            name = _concept_text(_d(ingredient).get("itemCodeableConcept"))
+            name = read.concept_text(_d(ingredient).get("itemCodeableConcept"))
             if name:
                 return name
         return None
@@ -396,7 +391,7 @@ class _Extractor:
         amendment = _ext1(comp, "report_amendment")
         amendment_text = None
         if amendment:
-            kind = _concept_text(_sub(amendment, "amendmentType")) or "Amendment"
+            kind = read.concept_text(_sub(amendment, "amendmentType")) or "Amendment"
             reason = _s(_sub(amendment, "amendmentReason"))
             amendment_text = f"{kind}: {reason}" if reason else kind
         category = _l(comp.get("category"))
@@ -409,7 +404,7 @@ class _Extractor:
         return Header(
             report_id=_s(ident.get("value")) or Missing(),
             worldwide_id=_s(worldwide.get("value")),
-            report_type=_concept_text(category[0]) if category else Missing(),
+            report_type=read.concept_text(category[0]) if category else Missing(),
             serious=(any(serious_flags) if serious_flags else None),
             criteria=reactions[0].criteria if reactions and agree else (),
             by_reaction=() if agree else tuple((reaction_name(r), _seriousness_text(r)) for r in reactions),
@@ -441,7 +436,7 @@ class _Extractor:
             for t in _l(org.get("telecom")) if _s(_d(t).get("value")))
         return Party(
             organization=_s(org.get("name")),
-            kind=_concept_text(_l(org.get("type"))[0]) if _l(org.get("type")) else None,
+            kind=read.concept_text(_l(org.get("type"))[0]) if _l(org.get("type")) else None,
             address=", ".join(x for x in lines if x) or None,
             country=_s(address.get("country")),
             contact=contact or None,
@@ -464,7 +459,7 @@ class _Extractor:
             codes = _l(role.get("code"))
             qualification: str | None = None
             if codes:
-                qualification = _concept_text(codes[0]) or (
+                qualification = read.concept_text(codes[0]) or (
                     f"qualification {_absent(codes[0]).reason}" if _absent(codes[0]) else None)
             yield Party(
                 name=name,
@@ -492,12 +487,12 @@ class _Extractor:
             elif key == "last_menstrual_period":
                 lmp = self._observed_when(obs)
             elif key == "age_group":
-                age_group = _concept_text(obs.get("valueCodeableConcept"))
+                age_group = read.concept_text(obs.get("valueCodeableConcept"))
             elif key == "death_date":
                 death.append(f"date {_date_text(self.when(obs, 'valueDateTime'))}")
             elif key == "death_cause":  # the Bundle says which: reported preliminary, autopsy-determined final
                 which = "autopsy-determined cause" if obs.get("status") == "final" else "reported cause"
-                death.append(f"{which} {_concept_text(obs.get('valueCodeableConcept')) or 'unknown'}")
+                death.append(f"{which} {read.concept_text(obs.get('valueCodeableConcept')) or 'unknown'}")
             elif key == "autopsy" and isinstance(obs.get("valueBoolean"), bool):
                 death.append(f"autopsy {'done' if obs['valueBoolean'] else 'not done'}")
         if patient.get("deceasedBoolean") is True or _s(patient.get("deceasedDateTime")):
@@ -506,7 +501,7 @@ class _Extractor:
         for event in self._section_or_type("reactions", "AdverseEvent"):
             age = age or _qty(_safe_ext_value(event, "age_at_onset"))
         records = tuple(
-            f"{_concept_text(_d(i).get('type')) or 'record'}: {_s(_d(i).get('value'))}"
+            f"{read.concept_text(_d(i).get('type')) or 'record'}: {_s(_d(i).get('value'))}"
             for i in _l(patient.get("identifier")) if _s(_d(i).get("value")))
         return PatientView(
             initials=self._name_of(patient),
@@ -595,7 +590,7 @@ class _Extractor:
         )
 
     def _past_drug(self, statement: Json) -> str:
-        name = _concept_text(statement.get("medicationCodeableConcept")) or "unnamed drug"
+        name = read.concept_text(statement.get("medicationCodeableConcept")) or "unnamed drug"
         period = _d(statement.get("effectivePeriod"))
         bits = [name]
         start, end = self.when(period, "start"), self.when(period, "end")
@@ -603,7 +598,7 @@ class _Extractor:
             bits.append(f"from {_date_text(start)}")
         if end and end.date:
             bits.append(f"to {_date_text(end)}")
-        reaction = _concept_text(_safe_ext_value(statement, "past_drug_reaction"))
+        reaction = read.concept_text(_safe_ext_value(statement, "past_drug_reaction"))
         if reaction:
             bits.append(f"reaction: {reaction}")
         return " ".join(bits)
@@ -663,8 +658,8 @@ class _Extractor:
             self.gaps.append("Suspect drug (MedicationStatement with role suspect or interacting)")
         for statement in self.statements:
             med = _d(self.index.medication_of(statement))
-            substances = tuple(
-                t for t in (_concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient"))) if t)
+            substances = tuple(t for t in (read.concept_text(_d(i).get("itemCodeableConcept"))
+                                           for i in _l(med.get("ingredient"))) if t)
             dosages = []
             for dosage in _l(statement.get("dosage")):
                 dosage = _d(dosage)
@@ -686,7 +681,7 @@ class _Extractor:
                     dose=dose, every=every, interval=interval,
                     route=self._route(route),
                     route_text=self._route_reported(route),
-                    form=_concept_text(_safe_ext_value(dosage, "dose_form")),
+                    form=read.concept_text(_safe_ext_value(dosage, "dose_form")),
                     start=self.when(period, "start"), stop=self.when(period, "end"),
                     duration=_qty(_safe_ext_value(dosage, "dosage_duration")),
                     text=_s(dosage.get("text")),
@@ -699,7 +694,7 @@ class _Extractor:
                 product=self.drug_name(statement) or Missing(),
                 substances=substances,
                 dosages=tuple(dosages),
-                indications=tuple(t for t in (_concept_text(r) for r in _l(statement.get("reasonCode"))) if t),
+                indications=tuple(t for t in (read.concept_text(r) for r in _l(statement.get("reasonCode"))) if t),
                 action_taken=_s(_d(_safe_ext_value(statement, "action_taken")).get("display")),
                 cumulative_dose=_qty(_safe_ext_value(statement, "cumulative_dose")),
                 gestation_at_exposure=_qty(_safe_ext_value(statement, "gestation_at_exposure")),
@@ -740,8 +735,8 @@ class _Extractor:
                                "4": "not-done"}.get(rechallenge_code or "")
                 results = tuple(
                     (_s(_d(c.get("author")).get("display")) or "not stated",
-                     _concept_text(c.get("method")) or "not stated",
-                     _concept_text(c.get("assessment")) or "not stated")
+                     read.concept_text(c.get("method")) or "not stated",
+                     read.concept_text(c.get("assessment")) or "not stated")
                     for c in (_d(x) for x in _l(entity.get("causality"))))
                 first = _qty(_sub(interval, "afterFirstDose")) if interval else None
                 worked_out = None
@@ -780,7 +775,7 @@ class _Extractor:
             result_text = _s(read.result_words(obs)) or _s(_safe_ext_value(obs, "result_text"))
             interpretation = _l(obs.get("interpretation"))
             if not result_text and interpretation:
-                result_text = _concept_text(interpretation[0])
+                result_text = read.concept_text(interpretation[0])
             rows.append(LabRow(
                 test=Coded(name, _s(coding.get("code")),
                            "LOINC" if coding.get("system") == system("loinc") else None),
