@@ -338,9 +338,12 @@ class Relative:
 
     def phrase(self) -> str | None:
         """How the author qualified the time, for people: 'within', 'about', 'at least', '3-4 d'."""
-        words = {"about": "about", "within": "within", "at-least": "at least"}.get(self.qualifier or "")
+        words = QUALIFIER_WORDS.get(self.qualifier or "")
         span = f"{abs(self.value):g}-{abs(self.high):g} {self.unit}" if self.high is not None else None
         return " ".join(w for w in (words, span) if w) or None
+
+
+QUALIFIER_WORDS = {"about": "about", "within": "within", "at-least": "at least"}  # a relative time's, for people
 
 
 def relative_from_extension(extension_: Json) -> Relative | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from reporter.e2b.context import (
     MEDDRA,
     Ctx,
@@ -33,11 +35,12 @@ def period(node: Node, resource: Json, start: str, end: str) -> None:
         leaf(time, "high", value=ts(high), nullFlavor=None if high else high_nf)
 
 
-def product_code(ctx: Ctx, kind: Node, concept: Json | None, numbers: tuple[str, str], whose: str,
-                 place: str) -> None:
+def product_code(ctx: Ctx, kind: Node, concept: Json | None, numbers: tuple[str, str],
+                 named: Callable[[], tuple[str, str]]) -> None:
     """G.k.2.1 / D.8.r.2-3: the first product identifier (MPID, PhPID or a regional code such as an NDC).
     E2B has one code element; an identifier without a code system OID has no place there. One not written
-    is said (E2B-NOT-SENT), not dropped unsaid; `numbers`: the MPID and PhPID elements of the block."""
+    is said (E2B-NOT-SENT), not dropped unsaid; `numbers`: the MPID and PhPID elements of the block; `named`:
+    (whose identifier, its place in the case), asked only then."""
     written = False
     for coding in read.codings(concept):
         id_kind = read.ext_value(coding, "product_id_kind")
@@ -50,6 +53,7 @@ def product_code(ctx: Ctx, kind: Node, concept: Json | None, numbers: tuple[str,
             continue
         why = ("E2B holds one identifier per product, and another is sent" if written
                else "it has no code system OID, which E2B's code element needs")
+        whose, place = named()
         ctx.unplaced.append((numbers[1] if id_kind == "phpid" else numbers[0],
                              f"the product identifier {coding.get('code')} ({id_kind}) of {whose}: {why}", place, None))
 

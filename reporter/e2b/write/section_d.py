@@ -229,7 +229,7 @@ def past_drugs(ctx: Ctx, role: Node, statements: list[Json], prefix: str) -> Non
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         name, flavor = read.text(statement.get("medicationCodeableConcept"), "text")
         product_code(ctx, kind, statement.get("medicationCodeableConcept"), (f"{prefix}.2b", f"{prefix}.3b"),
-                     f"{whose} {k}" + (f" ({name})" if name else ""), f"{whose} {k}")
+                     lambda k=k, name=name: (f"{whose} {k}" + (f" ({name})" if name else ""), f"{whose} {k}"))
         if name:
             leaf(kind, "name", text=name)
         elif flavor:

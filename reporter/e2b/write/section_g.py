@@ -105,9 +105,9 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
     """G.k.2.2 name, G.k.3 authorisation, G.k.2.3.r substances, FDA.G.k.12.r devices, G.k.2.4 country."""
     instance = wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST")
     kind = el(instance, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
-    k = next(i for i, s in enumerate(ctx.index.section("drugs"), 1) if s is statement)
     product_code(ctx, kind, medication.get("code"), ("G.k.2.1.1b", "G.k.2.1.2b"),
-                 ctx.index.drug_name(statement) or f"drug {k}", f"drug {k}")
+                 lambda: (ctx.index.drug_name(statement) or f"drug {_drug_number(ctx, statement)}",
+                          f"drug {_drug_number(ctx, statement)}"))
     leaf(kind, "name", text=(medication.get("code") or {}).get("text"))
     auth = read.extension(medication, "authorisation")
     if auth:
@@ -295,11 +295,15 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json, statement: Json) -> None:
                 leaf(value, "originalText", text=text)
 
 
+def _drug_number(ctx: Ctx, statement: Json) -> int:
+    """The drug's k in G.k: its place in the DrugInformation section."""
+    return next(i for i, s in enumerate(ctx.index.section("drugs"), 1) if s is statement)
+
+
 def dosage_place(ctx: Ctx, statement: Json, dosage: Json) -> str:
     """'drug k, dosage r': where a dosage stands among the case's drugs and the drug's dosages."""
-    k = next(i for i, s in enumerate(ctx.index.section("drugs"), 1) if s is statement)
     r = next(i for i, d in enumerate(statement.get("dosage") or [], 1) if d is dosage)
-    return f"drug {k}, dosage {r}"
+    return f"drug {_drug_number(ctx, statement)}, dosage {r}"
 
 
 def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
@@ -430,7 +434,7 @@ def additional_text(ctx: Ctx, statement: Json, links: list[tuple[Json, Json]]) -
 
 def _onset_words(onset: read.Relative) -> str:
     """'within 30 min after the last dose', with the author's own words quoted when the case holds them."""
-    qualifier = {"about": "about", "within": "within", "at-least": "at least"}.get(onset.qualifier or "")
+    qualifier = read.QUALIFIER_WORDS.get(onset.qualifier or "")
     amount = f"{abs(onset.value):g}{f'-{abs(onset.high):g}' if onset.high is not None else ''} {onset.unit}"
     side = "before" if onset.value < 0 else "after"
     said = " ".join(w for w in (qualifier, amount, side, "the", "last" if onset.anchor == "last-dose" else "first",
