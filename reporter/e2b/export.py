@@ -40,8 +40,9 @@ from reporter.tables import system
 from reporter.validation.report import Issue
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
-# (case number, E2B element, what is not sent or None for a regional element, its block: 'drug 2, dosage 1')
-NotSent = tuple[int, str, str | None, str | None, str | None]  # case, element, what, place, hint
+# (case number, E2B element, what is not sent (None: a regional element), its block in the case ('drug 2,
+# dosage 1'), the hint when not the usual one)
+NotSent = tuple[int, str, str | None, str | None, str | None]
 INTERACTION = "2.16.840.1.113883.1.6"
 
 
@@ -175,8 +176,8 @@ def write_batch(bundles: Sequence[Json], *, receiver_name: str | None = None, ba
                 creation_time: dt.datetime | None = None,
                 not_sent: list[NotSent] | None = None) -> tuple[bytes, Receiver]:
     """The batch document for one or more Bundles, as the bytes of the output (not yet checked). `not_sent`
-    gets (case number, E2B element, None) for each regional element a case holds that the receiver does not take,
-    and (case number, E2B element, what) for each time it holds in a form E2B has no element for."""
+    gets a NotSent for each regional element a case holds that the receiver does not take, and for each fact it
+    holds in a form E2B has no element for."""
     if not bundles:
         raise E2BError("nothing to export: no input Bundles")
     with collector_paused():
