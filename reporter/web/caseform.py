@@ -949,23 +949,14 @@ def _annotation_at(path: str) -> Any:
     return tp
 
 
-def field_names(tree: list[Field], paths: list[str]) -> dict[str, str]:
-    """Each path as the form names it ('Reaction 1 › Onset › Drug'), from the labels the user sees: for the
-    list of problems above the form, which named fields by their case-file paths. A path the form has no
-    field for is named by its nearest enclosing field; the version's reason and kind by `meta_labels`."""
+def problem_list(tree: list[Field], problems: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The problems above the form, from one walk of its fields: in the order their fields come in the form (they
+    come in the order of the checks that found them; those about the whole case first, the version's reason
+    last, stable within one field), and each path as the form names it ('Reaction 1 › Onset › Drug', from the
+    labels the user sees, not its case-file path; a path the form has no field for by its nearest enclosing
+    field; the version's reason and kind by `meta_labels`)."""
     trails = _trails(tree)
-    meta = _table().get("meta_labels") or {}
-    out = {}
-    for path in paths:
-        probe = _nearest(path, trails)
-        out[path] = " › ".join(trails[probe]) if probe else meta.get(path, path)
-    return out
-
-
-def in_form_order(tree: list[Field], problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Problems in the order their fields come in the form (they come in the order of the checks that found
-    them), those about the whole case first and the version's reason last; stable within one field."""
-    order = {path: i for i, path in enumerate(_trails(tree))}
+    order = {path: i for i, path in enumerate(trails)}
 
     def position(item: tuple[str, str]) -> int:
         path = item[0]
@@ -974,7 +965,13 @@ def in_form_order(tree: list[Field], problems: list[tuple[str, str]]) -> list[tu
         probe = _nearest(path, order)
         return order[probe] if probe else len(order)
 
-    return sorted(problems, key=position)
+    meta = _table().get("meta_labels") or {}
+    names = {}
+    for path, _ in problems:
+        if path:
+            probe = _nearest(path, trails)
+            names[path] = " › ".join(trails[probe]) if probe else meta.get(path, path)
+    return sorted(problems, key=position), names
 
 
 def _nearest(path: str, known: dict[str, Any]) -> str:

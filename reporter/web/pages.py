@@ -330,10 +330,10 @@ def _render_form(values: MultiDict, *, v: StoredVersion | None, errors: list[tup
         by_path.setdefault(path, []).append(text)
     tree = caseform.form_tree(caseform.Values(values), by_path)
     caseform.mark_warnings(tree, warnings or [])
-    errors = caseform.in_form_order(tree, errors or [])
+    errors, names = caseform.problem_list(tree, errors or [])
     response = Response(render_template(
-        "form.html", tree=tree, sections=caseform.sections(tree), v=v, errors=errors or [], issues=issues or [],
-        names=caseform.field_names(tree, [path for path, _ in errors or [] if path]),
+        "form.html", tree=tree, sections=caseform.sections(tree), v=v, errors=errors, issues=issues or [],
+        names=names,
         message=message, note=note, reason=reason, kind=kind, kind_errors=by_path.get("_kind", []),
         reason_errors=by_path.get("_reason", []),
         datalists=lookup_page.datalists(values), meddra_note=lookup_page.meddra_note(),

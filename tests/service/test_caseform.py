@@ -414,7 +414,7 @@ def test_a_row_is_named_in_the_singular() -> None:
 def test_problems_are_listed_in_the_order_of_the_form() -> None:
     """They came in the order of the checks: a Bundle check on the patient after a model error on a drug."""
     tree = caseform.form_tree(caseform.Values(caseform.flatten(load_case(DEMOS[0]))))
-    found = caseform.in_form_order(tree, [("drugs[0].dosages[0].dose", "b"), ("_reason", "e"),
+    found, _ = caseform.problem_list(tree, [("drugs[0].dosages[0].dose", "b"), ("_reason", "e"),
                                           ("patient.sex", "a"), ("(case file)", "c"), ("reactions[1].outcome", "d")])
     assert [text for _, text in found] == ["c", "a", "d", "b", "e"]
 
