@@ -67,7 +67,7 @@ PartialDate = Annotated[
 ]
 
 
-_IMPERIAL = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<u>lbs?|pounds?|in|inch(?:es)?|ft|feet|foot|kg|g|cm|m)\.?\s*$",
+_WITH_UNIT = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<u>lbs?|pounds?|in|inch(?:es)?|ft|feet|foot|kg|g|cm|m)\.?\s*$",
                        re.I)
 _TO_METRIC = {"lb": (0.45359237, "kg"), "pound": (0.45359237, "kg"), "in": (2.54, "cm"), "inch": (2.54, "cm"),
               "ft": (30.48, "cm"), "feet": (30.48, "cm"), "foot": (30.48, "cm"), "kg": (1.0, "kg"),
@@ -79,7 +79,7 @@ def _metric_only(metric: str):
     neonate's '1980 g' or a '5.2 kg' with its unit is refused with the number to give, rather than with a bare
     'not a number'."""
     def check(value: Any) -> Any:
-        if isinstance(value, str) and (m := _IMPERIAL.match(value)):
+        if isinstance(value, str) and (m := _WITH_UNIT.match(value)):
             unit = m.group("u").lower().rstrip(".")
             unit = "inch" if unit.startswith("inch") else unit.rstrip("s") if unit != "feet" else unit
             factor, target = _TO_METRIC.get(unit, (None, None))

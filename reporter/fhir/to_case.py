@@ -500,8 +500,8 @@ class CaseReader:
             out["unit"] = value.get("code") or value.get("unit")
             out["comparator"] = value.get("comparator")
             out["result_text"] = read.ext_value(obs, "result_text")
-        elif read.result_words(obs):
-            out["result_text"] = read.result_words(obs)
+        elif words := read.result_words(obs):
+            out["result_text"] = words
         interpretations = read.as_list(obs.get("interpretation"))
         if interpretations:
             table = code_list("test_result")
@@ -610,8 +610,8 @@ class CaseReader:
         doses = read.as_list(dosage.get("doseAndRate"))
         if doses:
             out["dose"] = _quantity(_d(doses[0]).get("doseQuantity"))
-        if read.repeat_interval(repeat) is not None:
-            out["every"] = read.repeat_interval(repeat)
+        if (interval := read.repeat_interval(repeat)) is not None:
+            out["every"] = interval
         elif read.ext_value(dosage, "dosing_interval"):
             out["every"] = _quantity(read.ext_value(dosage, "dosing_interval"))
         form = read.ext_value(dosage, "dose_form")
