@@ -65,6 +65,13 @@ def to_years(quantity: Any) -> float | None:
     return round(value * factor, 4) if value is not None and factor is not None else None
 
 
+def age_group_ranges() -> list[tuple[str, float, float | None]]:
+    """(key, from, up to) in years of the ICH age groups (mappings/tabulate.yaml)."""
+    groups = settings()["age_groups"]
+    return [(g["key"], g["from"], groups[i + 1]["from"] if i + 1 < len(groups) else None)
+            for i, g in enumerate(groups)]
+
+
 def age_fields(quantity: Any) -> Json:
     """age_years of an age at onset; for an age in a unit that names a span (6 {decade}: in the sixties) the
     span's start with age_qualifier "range" and its end (exclusive) in age_high_years: 60 up to 70, not 60."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select
 
-from reporter.analysis.projection import settings
+from reporter.analysis.projection import age_group_ranges, settings
 from reporter.errors import InputError
 from reporter.store.schema import CaseReaction as CR
 
@@ -80,7 +80,7 @@ def _expression(name: str, bands: list[Band]):
         raise InputError(f"unknown field {name!r}", location="--by/--where",
                          hint=f"fields: {', '.join(field_names())}")
     if name == "age_group":
-        whens = [(_age_range(low, high), literal(key)) for key, low, high in _group_ranges()]
+        whens = [(_age_range(low, high), literal(key)) for key, low, high in age_group_ranges()]
         return case(*whens, else_=CR.age_group_reported)
     if name == "age_band":
         return case(*[(_age_range(band.low, band.high), literal(band.label)) for band in bands], else_=None)
@@ -186,13 +186,6 @@ def _age_range(low: float | None, high: float | None) -> Any:
     return and_(*([CR.age_years >= low] if low is not None else [CR.age_years.is_not(None)]), *within_high)
 
 
-def _group_ranges() -> list[tuple[str, float, float | None]]:
-    """(key, from, up to) in years of the ICH age groups (mappings/tabulate.yaml)."""
-    groups = settings()["age_groups"]
-    return [(g["key"], g["from"], groups[i + 1]["from"] if i + 1 < len(groups) else None)
-            for i, g in enumerate(groups)]
-
-
 def _equals(name: str, value: str, bands: list[Band]) -> Any:
     """field = value, written so that the database can use an index on the column."""
     spec = settings()["fields"][name]
@@ -203,7 +196,7 @@ def _equals(name: str, value: str, bands: list[Band]) -> Any:
         if wanted not in keys:
             raise InputError(f"age_group={value!r} is not an ICH age group", location="--where",
                              hint=f"use one of {', '.join(keys)} or unknown")
-        ranges = _group_ranges()
+        ranges = age_group_ranges()
         _key, low, high = ranges[keys.index(wanted)]
         # as the age_group expression: the reported group only when no age (in range) is known, or the age is a
         # range that no one group holds whole

@@ -487,17 +487,14 @@ def _age(text: str, row: _Row, unit: str, header_unit: str | None = None, name: 
 def _group_holding(span: AgeSpan) -> str | None:
     """The ICH age group (mappings/tabulate.yaml, as tabulations place ages) that holds every age of `span`,
     or None when the span reaches into two groups, as most bounds do ('<18': neonate to adolescent)."""
-    tables = load_yaml("tabulate.yaml")
-    years = tables["years_per_unit"].get(span.unit)
+    from reporter.analysis.projection import age_group_ranges, settings
+
+    years = settings()["years_per_unit"].get(span.unit)
     if years is None:
         return None
-    groups = tables["age_groups"]
     low, high = span.low * years, None if span.high is None else span.high * years
-    for i, group in enumerate(groups):
-        end = groups[i + 1]["from"] if i + 1 < len(groups) else None
-        if low >= group["from"] and (end is None or (high is not None and high <= end)):
-            return group["key"]
-    return None
+    return next((key for key, start, end in age_group_ranges()
+                 if low >= start and (end is None or (high is not None and high <= end))), None)
 
 
 def _seriousness_not_stated(defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
