@@ -167,6 +167,20 @@ def test_a_line_still_taken_after_the_stop_leaves_the_last_dose_unplaced() -> No
     assert "Troponin (µg/L): not charted: 1 of its 2 values at a time that can be placed on the axis" in labs
 
 
+def test_a_dose_given_once_places_its_last_dose_on_the_chart() -> None:
+    """Two doses given once each (interval {total}, start only, as vaccine doses are written) on days 0 and 21:
+    a value '3 days after the last dose' is charted at day 24, where the assess module places it. The chart had
+    left it off, as if the second dose might still be being given."""
+    data = _troponin_after_last_dose(_case1())
+    once = {"value": 1, "unit": "{total}"}
+    data["drugs"][0]["dosages"] = [{"dose": {"value": 100, "unit": "mg"}, "every": once,
+                                    "start": {"value": 0, "unit": "d", "drug": "anakinra"}},
+                                   {"dose": {"value": 100, "unit": "mg"}, "every": once,
+                                    "start": {"value": 21, "unit": "d", "drug": "anakinra"}}]
+    troponin = next(f for f in _view(data).figures if f.key.startswith("troponin"))
+    assert 'data-x="24"' in str(troponin.svg)
+
+
 def test_a_dose_per_day_given_in_several_doses_reads_divided() -> None:
     """'2 mg/kg/day every 8 hours' reads as 2 mg/kg each time (6 mg/kg/day); the paediatric regimen is a day's
     dose divided every 8 hours. A dose per administration keeps 'every 8 hours'."""

@@ -44,6 +44,7 @@ from reporter.render.model import (
 from reporter.render.units import every_text, quantity_text, unit_text
 from reporter.tables import code_list, ext, fhir_tables, system
 from reporter.validation import units as ucum_units
+from reporter.validation.ucum import single_administration_intervals
 
 Json = dict[str, Any]
 Days = tuple[float, float]  # (fewest, most) days: a time in months or years has no fixed length
@@ -110,6 +111,13 @@ def _exts(element: Any, key: str) -> list[Json]:
 def _ext1(element: Any, key: str) -> Json:
     found = _exts(element, key)
     return found[0] if found else {}
+
+
+def _given_once(dosage: Json) -> bool:
+    """Whether a dosage line's interval says it was given once ({total}: a vaccine dose, a single infusion), as
+    reporter/assess/onset.py's Timeline.dosage_stop reads it."""
+    interval = _d(_safe_ext_value(dosage, "dosing_interval"))
+    return _s(interval.get("code")) in single_administration_intervals()
 
 
 def _safe_ext_value(element: Any, key: str) -> Any:
@@ -343,13 +351,16 @@ class _Extractor:
     def _dosage_days(self, statement: Json, index: int, dosage: Json, depth: int) -> tuple[Days | None, Days | None,
                                                                                            bool]:
         """A dosage line's (start, last dose, whether the start is stated). The anchor drug's first line without
-        a start begins at day 0; a line with a duration (G.k.4.r.6) and no stop ends on day duration - 1 of it."""
+        a start begins at day 0; a line with a duration (G.k.4.r.6) and no stop ends on day duration - 1 of it;
+        one given once (interval {total}) ends on its start."""
         period = _d(_d(_d(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
         start, stop = (self._bound_days(period, field, depth) for field in ("start", "end"))
         stated = start is not None
         if start is None and index == 0 and statement is self.anchor and getattr(self, "axis", None) == "day":
             start = (0.0, 0.0)
         duration = _qty(_safe_ext_value(dosage, "dosage_duration")) if stop is None and start else None
+        if stop is None and start and duration is None and _given_once(dosage):
+            return start, start, stated
         days = offset_days(duration.value, duration.unit) if duration else None
         if start and days:
             shift = (days[0] - 1, days[1] - 1) if days[0] >= 1 else (0.0, days[1])
