@@ -28,7 +28,8 @@ from reporter.assess.result import (
     parse_result,
     scale_of,
 )
-from reporter.casefile.model import CaseFile
+from reporter.assess.situation import Situation, harms, situation_of
+from reporter.casefile.model import CaseFile, Reaction
 from reporter.casefile.parse import load_data, read_text
 
 _ASSESS = {"naranjo": naranjo.assess, "who-umc": who_umc.assess, "rucam": rucam.assess}
@@ -39,11 +40,15 @@ _KEYS = {"drug", "reaction", "assessor", *METHODS}
 class PairResult:
     facts: PairFacts
     assessments: tuple[Assessment, ...]
+    situation: Situation | None = None  # a situation term: not scored
+    not_assessed: str | None = None  # why not (said with the situation)
 
     def to_json(self) -> dict[str, Any]:
         f = self.facts
         return {"drug": f.drug.id, "reaction": f.reaction.id, "time_to_onset": f.onset.to_json(),
                 "stated": agreement(self),
+                "situation": self.situation.to_json() if self.situation else None,
+                "not_assessed": self.not_assessed,
                 "liver": {"r_ratio_at_recognition": f.r.r, "pattern": f.r.pattern, "r_text": f.r.text,
                           "hys_law": f.hy.met, "hys_law_text": f.hy.text, "normalisation": f.normal.text},
                 "assessments": [a.to_json() for a in self.assessments]}
@@ -71,7 +76,9 @@ def check_answers(data: Any, where: str = "answers") -> None:
 def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[str, Any] | None = None,
                 ) -> list[PairResult]:
     """Each suspect pair with each method. RUCAM is applied to every pair when asked for by name,
-    and otherwise only to liver reactions (terms listed in mappings/assess/liver.yaml)."""
+    and otherwise only to liver reactions (terms listed in mappings/assess/liver.yaml). A situation term
+    (mappings/assess/situation_terms.yaml: off-label use, an overdose, a lack of efficacy...) is not scored by
+    any method: its result says why."""
     answers = answers or {}
     check_answers(answers)
     explicit = methods is not None
@@ -79,6 +86,10 @@ def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[
     out = []
     for drug, reaction in pairs(case, answers.get("drug"), answers.get("reaction")):
         f = facts_for(case, drug, reaction)
+        situation = situation_of(reaction)
+        if situation is not None:
+            out.append(PairResult(f, (), situation, situation.reason(_reported_with(case, reaction))))
+            continue
         done = []
         for method in methods:
             if method == "rucam" and not explicit and not f.is_liver:
@@ -87,6 +98,12 @@ def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[
             done.append(_ASSESS[method](f, {**stored_answers(f, method), **given}))
         out.append(PairResult(f, tuple(done)))
     return out
+
+
+def _reported_with(case: CaseFile, situation: Reaction) -> list[str]:
+    """The names of the case's reactions (not situations) reported with a situation term."""
+    return [r.meddra.term if r.meddra and r.meddra.term else r.verbatim or r.id
+            for r in harms(case) if r.id != situation.id]
 
 
 def _named(given: dict[str, Any], assessor: Any) -> dict[str, Any]:
@@ -119,6 +136,10 @@ def text_report(results: list[PairResult]) -> str:
     blocks = []
     for pr in results:
         f = pr.facts
+        if pr.not_assessed is not None:
+            blocks.append("\n".join([f"{f.drug_name} / {f.reaction_name}", _sentence(pr.not_assessed),
+                                      *agreement(pr)]))
+            continue
         head = [f"{f.drug_name} / {f.reaction_name}",
                 f"Time to onset: {f.onset.text}."]
         if f.is_liver:
@@ -131,6 +152,10 @@ def text_report(results: list[PairResult]) -> str:
             head.append(a.explanation)
         blocks.append("\n".join(head))
     return "\n\n".join(blocks) + "\n"
+
+
+def _sentence(text: str) -> str:
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def stated_problems(case: CaseFile) -> list[tuple[str, str]]:
@@ -147,9 +172,13 @@ def stated_problems(case: CaseFile) -> list[tuple[str, str]]:
 
 
 def agreement(pr: PairResult) -> list[str]:
-    """How each computed result compares with the results stated in the case for the same method."""
-    lines = []
+    """How each computed result compares with the results stated in the case for the same method; for a pair
+    not scored (a situation term), every stated result, as the case keeps it."""
     link = pr.facts.link
+    if pr.not_assessed is not None:
+        return [f"{c.source or 'Source not stated'} stated {c.method or 'no method'} {c.result or 'no result'!r}: "
+                "kept as received" for c in (link.causality if link else [])]
+    lines = []
     for c in link.causality if link else []:
         method = known_method(c.method)
         computed = next((a for a in pr.assessments if a.method == method), None)

@@ -20,6 +20,10 @@ def computed_assessments(case: CaseFile | None) -> tuple[tuple[ComputedAssessmen
     out = []
     for pr in results:
         f = pr.facts
+        if pr.not_assessed is not None:
+            out.append(ComputedAssessment(f.drug_name, f.reaction_name, (), (), tuple(agreement(pr)), (),
+                                          f"{pr.not_assessed[:1].upper()}{pr.not_assessed[1:]}."))
+            continue
         onset = (f.onset.text[0].upper() + f.onset.text[1:] + ".", *(f"Note: {n}." for n in f.onset.notes))
         liver = (f"{f.r.text}.", f"{f.hy.text}.", f"{f.normal.text}.") if f.is_liver else ()
         methods = tuple(

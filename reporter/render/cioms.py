@@ -331,6 +331,9 @@ def describe_causality(case: CaseView) -> list[str]:
         results = "; ".join(f"{src}, {method}: {result}" for src, method, result in a.results)
         lines.append(f"{a.drug} / {plain(a.reaction)}: {results}.")
     for c in case.computed:  # from the case file: time to onset, liver findings, Naranjo / WHO-UMC / RUCAM
+        if c.not_assessed:  # a situation term: no score, and why
+            lines.append(f"{c.drug} / {c.reaction}: {c.not_assessed}")
+            continue
         computed = "; ".join(f"{m.label} {m.result}" for m in c.methods)
         line = (f"{c.drug} / {c.reaction} (computed from the case): {' '.join(c.onset)} " + " ".join(c.liver)
                 + (f" {computed}." if computed else ""))

@@ -277,6 +277,7 @@ class ComputedAssessment:
     liver: tuple[str, ...]  # R ratio at recognition, Hy's law, normalisation (liver reactions)
     stated: tuple[str, ...]  # how the results stated in the case compare
     methods: tuple[MethodView, ...]
+    not_assessed: str | None = None  # why no method scored the pair (a situation term, not a reaction)
 
 
 @dataclass(frozen=True)
