@@ -88,7 +88,7 @@ def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[
         f = facts_for(case, drug, reaction)
         situation = situation_of(reaction)
         if situation is not None:
-            out.append(PairResult(f, (), situation, situation.reason(_reported_with(case, reaction))))
+            out.append(PairResult(f, (), situation, situation.reason(reported_with(case, reaction))))
             continue
         done = []
         for method in methods:
@@ -100,7 +100,7 @@ def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[
     return out
 
 
-def _reported_with(case: CaseFile, situation: Reaction) -> list[str]:
+def reported_with(case: CaseFile, situation: Reaction) -> list[str]:
     """The names of the case's reactions (not situations) reported with a situation term."""
     return [r.meddra.term if r.meddra and r.meddra.term else r.verbatim or r.id
             for r in harms(case) if r.id != situation.id]

@@ -14,6 +14,8 @@ from flask import g, redirect, render_template, request, url_for
 from reporter.assess.facts import facts_for, pairs
 from reporter.assess.questionnaire import form_answers, methods_for, record, sheet
 from reporter.assess.result import AssessmentError
+from reporter.assess.run import reported_with
+from reporter.assess.situation import situation_of
 from reporter.errors import InputError, StoreConflict, VersionConflict
 from reporter.web import audit as web_audit
 from reporter.web import caseform, downloads
@@ -41,22 +43,25 @@ def assess_case_page(case_id: str):
     try:
         all_pairs = pairs(case)
         chosen = pairs(case, values.get("drug") or None, values.get("reaction") or None)[0] \
-            if values.get("drug") or values.get("reaction") else all_pairs[0]
+            if values.get("drug") or values.get("reaction") else _first_to_score(all_pairs)
     except InputError as exc:
         _audit("read", "R", f"Bundle/{case_id}/_history/{v.version}")
         return render_template("assess.html", v=v, pairs=[], f=None, sheets=[], errors=[exc.message],
                                form={}), 422
     f = facts_for(case, *chosen)
+    situations = {r.id: s for _, r in all_pairs if (s := situation_of(r)) is not None}
+    if f.reaction.id in situations:
+        return _situation_page(v, case, all_pairs, f, situations)
     methods = methods_for(f)
     sheets = []
     if request.method == "GET":
         _audit("read", "R", f"Bundle/{case_id}/_history/{v.version}")
         sheets = [sheet(f, method, assessor=f"{g.user}") for method in methods]
         return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=[],
-                               form={"assessor": g.user})
+                               form={"assessor": g.user}, situations=situations)
     def page(status: int):
         return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
-                               form=form), status
+                               form=form, situations=situations), status
 
     action = request.form.get("_action", "recalc")
     for method in methods:
@@ -106,6 +111,23 @@ def assess_case_page(case_id: str):
         return page(409)
     g.ui_audit.update(entity=f"Bundle/{saved.case_id}/_history/{saved.version}", stored=True)
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
+
+
+def _first_to_score(all_pairs: list) -> tuple:
+    """The pair the page opens on: the first whose reaction is not a situation term (else the first)."""
+    return next((p for p in all_pairs if situation_of(p[1]) is None), all_pairs[0])
+
+
+def _situation_page(v, case, all_pairs: list, f, situations: dict):
+    """A situation term (off-label use, an overdose, a lack of efficacy...): no questionnaire, the reason, and the
+    causality the case states for the pair as received. A posted questionnaire for it is refused (422)."""
+    _audit("read", "R", f"Bundle/{v.case_id}/_history/{v.version}")
+    reason = situations[f.reaction.id].reason(reported_with(case, f.reaction))
+    errors = [f"Not saved: {reason}"] if request.method == "POST" else []
+    stated = f.link.causality if f.link else []
+    return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=[], errors=errors, form={},
+                           situations=situations, not_assessed=reason, stated=stated), \
+        422 if request.method == "POST" else 200
 
 
 def _overtaken(v, base: str) -> str:
