@@ -55,8 +55,7 @@ def _table() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]], di
 
 
 def _term_names(reaction: Reaction) -> list[str]:
-    names = [reaction.meddra.term if reaction.meddra else None, reaction.verbatim, reaction.translation]
-    return [n.strip() for n in names if n and n.strip()]
+    return [reaction.meddra.term if reaction.meddra else None, reaction.verbatim, reaction.translation]
 
 
 def _by_release(code: str) -> tuple[str, tuple[str, str]] | None:
@@ -72,14 +71,21 @@ def _by_release(code: str) -> tuple[str, tuple[str, str]] | None:
 
 
 def situation_of(reaction: Reaction) -> Situation | None:
-    """The situation a reaction entry reports, or None for a reaction (a harm)."""
+    """The situation a case file's reaction entry reports, or None for a reaction (a harm)."""
+    return situation_for(reaction.meddra.code if reaction.meddra else None, _term_names(reaction), reaction.id)
+
+
+def situation_for(code: str | None, names: list[str | None], fallback: str = "") -> Situation | None:
+    """The situation a reaction reports, from its MedDRA code and its names (MedDRA term first, then the
+    reported ones), or None for a reaction (a harm). `fallback` names it when it has no name."""
     by_code, by_term, kinds = _table()
-    name = (_term_names(reaction) or [reaction.id])[0]
-    code = reaction.meddra.code.strip() if reaction.meddra else None
+    texts = [n.strip() for n in names if n and n.strip()]
+    name = (texts or [fallback])[0]
+    code = code.strip() if code else None
     if code and code in by_code:
         _, kind = by_code[code]
         return Situation(name, kind, kinds[kind], f"MedDRA code {code}")
-    for text in _term_names(reaction):
+    for text in texts:
         if text.lower() in by_term:
             term, kind = by_term[text.lower()]
             return Situation(text, kind, kinds[kind], f"term '{term}'")

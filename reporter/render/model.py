@@ -147,6 +147,7 @@ class ReactionView:
     criteria: tuple[str, ...] = ()
     country: str | None = None
     medically_confirmed: bool | None = None
+    situation: str | None = None  # a situation term (off-label use, lack of efficacy...): what it reports
 
 
 @dataclass(frozen=True)

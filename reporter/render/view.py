@@ -17,6 +17,7 @@ from typing import Any
 from reporter.assess import labs as lab
 from reporter.assess import liver
 from reporter.assess.onset import QUALIFIER_TEXT, Interval, Span, offset_days
+from reporter.assess.situation import situation_for
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.render.charts import Chart, Exposure, Marker, Point, Series, choose_scale, fmt_num, render_chart
@@ -660,6 +661,7 @@ class _Extractor:
                 criteria=tuple(criteria),
                 country=_s(_safe_ext_value(event, "reaction_country")),
                 medically_confirmed=_safe_ext_value(event, "medically_confirmed"),
+                situation=_situation(coding, concept, translation),
             ))
         return out
 
@@ -1121,6 +1123,13 @@ def _left_out(series: dict[tuple[str, str], list[LabRow]], charted: set[tuple[st
 def _value_text(row: LabRow) -> str:
     q = row.value
     return quantity_text(q.value, q.unit, q.comparator) if q else ""
+
+
+def _situation(coding: dict[str, Any], concept: dict[str, Any], translation: Any) -> str | None:
+    """What a situation term reports ("a situation (off-label use)"), or None for a reaction."""
+    found = situation_for(_s(coding.get("code")), [_s(coding.get("display")), _s(concept.get("text")),
+                                                   _s(translation)])
+    return found.kind_label if found else None
 
 
 def reaction_label(r: ReactionView) -> str | Coded | Missing:

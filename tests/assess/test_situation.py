@@ -141,3 +141,14 @@ def test_cioms_says_why_instead_of_an_empty_computed_line(tmp_path) -> None:
     assert ("Drugex / Off label use: Not assessed: 'Off label use' is a situation (off-label use), not an adverse "
             "reaction; assess the reactions reported with it (Rash).") in lines
     assert not any("Off label use (computed from the case)" in line for line in lines)
+
+
+def test_report_reactions_table_marks_the_situation_term(tmp_path) -> None:
+    from reporter.casefile import load_case
+    from reporter.fhir.build import build_bundle
+    from reporter.render.output import bundle_html
+
+    html = bundle_html(build_bundle(load_case(write_case(tmp_path, off_label_case()))))
+    rows = html.split('<section id="reactions"')[1].split("</section>")[0].split("<tr id=")[1:]
+    assert len(rows) == 2 and "situation" not in rows[0]  # the rash
+    assert '<span class="extra situation">A situation (off-label use), not an adverse reaction</span>' in rows[1]
