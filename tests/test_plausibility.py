@@ -44,6 +44,14 @@ def _death(outcome: str | None) -> Callable[[Case], None]:
     return change
 
 
+def _no_adverse_event(seriousness: dict[str, Any]) -> Callable[[Case], None]:
+    """The demo case with a 'No adverse event' entry for the suspect drug (an error reported without harm)."""
+    def change(case: Case) -> None:
+        case["reactions"].append({"id": "noae", "verbatim": "No adverse event", "seriousness": seriousness})
+        case["drugs"][0]["reactions"].append({"reaction": "noae"})
+    return change
+
+
 def _with_parent(sex: str, then: Callable[[Case], None]) -> Callable[[Case], None]:
     """The demo case as a parent-child report whose parent (D.10) has `sex`, changed by `then`."""
     def change(case: Case) -> None:
@@ -129,6 +137,9 @@ RULES = [
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("fatal")),
     # the 'results in death' criterion alone says it too (it was looked for where the Bundle does not keep it)
     ("PLAUS-DEATH-NOT-FATAL", _death(None), "warning", "patient.death", _death("not-recovered")),
+    # a term that says no harm occurred, marked serious (a situation term is not a harm)
+    ("PLAUS-NO-HARM-SERIOUS", _no_adverse_event({"hospitalisation": True}), "warning", "reactions[2].seriousness",
+     _no_adverse_event({})),
     # a series' report listing itself among its linked reports (C.1.10.r)
     ("PLAUS-LINKED-SELF", setter("report.linked_reports", ["XX-OTHER-1", BASE["case_id"]]), "warning",
      "report.linked_reports[1]", setter("report.linked_reports", ["XX-OTHER-1"])),

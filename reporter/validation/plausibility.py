@@ -11,8 +11,9 @@ import re
 from functools import cached_property, lru_cache
 from typing import Any
 
+from reporter.assess.situation import situation_for
 from reporter.fhir import read
-from reporter.fhir.read import as_list, codings, extensions, seriousness_criteria
+from reporter.fhir.read import as_list, codings, criteria_present, extensions, seriousness_criteria
 from reporter.fhir.received import is_received_message
 from reporter.tables import code_list, fhir_tables
 from reporter.validation import units
@@ -70,7 +71,7 @@ class Plausibility:
 
     def run(self) -> list[Issue]:
         for check in (self.patient, self.exposure, self.intervals, self.labs, self.causality, self.report_dates,
-                      self.death, self.parent_child, self.links, self.absent_reasons):
+                      self.death, self.no_harm, self.parent_child, self.links, self.absent_reasons):
             check()
         return self.issues
 
@@ -479,6 +480,26 @@ class Plausibility:
                      "the patient died but no reaction has a fatal outcome or the 'results in death' criterion",
                      "if a reaction caused the death, give it outcome fatal and the death criterion; otherwise "
                      "say in the narrative that the death was not due to a reaction")
+
+    def no_harm(self) -> None:
+        """A term that says no harm occurred ("No adverse event") marked serious or fatal: the harm then needs
+        its own reaction term, or the seriousness is a slip."""
+        kinds = set(self.t["situations_without_harm"])
+        names = {c.e2b: c.display for c in code_list("seriousness_criterion").codes.values() if c.e2b}
+        for event in self.index.all("AdverseEvent"):
+            concept = _dict(event.get("event"))
+            meddra = read.coding(concept, "meddra") or {}
+            found = situation_for(meddra.get("code"), [meddra.get("display"), concept.get("text")])
+            if found is None or found.kind not in kinds:
+                continue
+            criteria = sorted(names.get(c, c) for c in criteria_present(event))
+            said = [f"marked serious ({'; '.join(criteria)})"] if criteria else []
+            if any(_dict(c).get("code") == "fatal" for c in codings(event.get("outcome"))):
+                said.append("given a fatal outcome")
+            if said:
+                self.add("warning", "PLAUS-NO-HARM-SERIOUS", event, "seriousness", self.case.of(event, "seriousness"),
+                         f"'{found.term}' says no adverse event occurred, but it is {' and '.join(said)}",
+                         "give the harm its own reaction term with this seriousness and outcome, or correct them")
 
     # -- linked reports (C.1.10.r) ----------------------------------------------------------------------
 
