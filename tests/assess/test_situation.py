@@ -152,3 +152,25 @@ def test_report_reactions_table_marks_the_situation_term(tmp_path) -> None:
     rows = html.split('<section id="reactions"')[1].split("</section>")[0].split("<tr id=")[1:]
     assert len(rows) == 2 and "situation" not in rows[0]  # the rash
     assert '<span class="extra situation">A situation (off-label use), not an adverse reaction</span>' in rows[1]
+
+
+def test_a_stated_causality_of_a_situation_term_goes_through_e2b_as_received(e2b_schema_dir) -> None:
+    """Not scoring a situation term changes nothing in what the case states for it: G.k.9.i.2.r is exported and
+    imported back as the sender gave it."""
+    from reporter.e2b import export, importer, xmlsafe
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["reactions"].append({"id": "noae", "verbatim": "No adverse event",
+                              "meddra": {"code": "10067482", "version": data["reactions"][0]["meddra"]["version"]}})
+    stated = {"source": "Sender", "method": "Global introspection", "result": "Not applicable"}
+    data["drugs"][0]["reactions"].append({"reaction": "noae", "causality": [stated]})
+    xml = export.export_bundles([build_bundle(CaseFile.model_validate(data))], schema_dir=e2b_schema_dir).xml
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(xml, "t.xml")).reports
+    back = bundle_to_case(report.bundle)
+    noae = next(r for r in back.reactions if r.meddra and r.meddra.code == "10067482")
+    link = next(x for x in back.drugs[0].reactions if x.reaction == noae.id)
+    assert [c.model_dump(exclude_none=True, exclude_defaults=True) for c in link.causality] == [stated]
+    assert situation_of(noae) is not None
