@@ -42,6 +42,7 @@ def test_a_listed_code_is_a_situation_whatever_the_term_says() -> None:
     ({"verbatim": "sem efeito", "translation": "Drug ineffective"}, "lack_of_effect"),
     ({"verbatim": " Accidental overdose "}, "overdose"),
     ({"verbatim": "Exposure during pregnancy"}, "exposure"),
+    ({"verbatim": "Vaccine exposure during pregnancy"}, "exposure"),
     ({"verbatim": "Wrong drug administered"}, "medication_error"),
 ])
 def test_a_term_is_recognised_by_its_exact_name(fields: dict[str, Any], kind: str) -> None:
