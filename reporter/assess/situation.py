@@ -25,7 +25,8 @@ class Situation:
     matched_by: str  # how it was recognised: "MedDRA code 10067482", "term 'Off label use'"
 
     def reason(self, others: list[str]) -> str:
-        """Why the pair is not scored, and what to assess instead (the case's other reactions of the drug)."""
+        """Why the pair is not scored, and what to assess instead (`others`: the case's reactions, not
+        situations)."""
         what = f"'{self.term}' is {self.kind_label}, not an adverse reaction"
         then = (f"assess the reactions reported with it ({', '.join(others)})" if others
                 else "the case reports no reaction with it to assess")

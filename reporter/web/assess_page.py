@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 
 from flask import g, redirect, render_template, request, url_for
 
-from reporter.assess.facts import facts_for, pairs
+from reporter.assess.facts import PairFacts, facts_for, pairs
 from reporter.assess.questionnaire import form_answers, methods_for, record, sheet
 from reporter.assess.result import AssessmentError
 from reporter.assess.run import reported_with
-from reporter.assess.situation import situation_of
+from reporter.assess.situation import Situation, situation_of
+from reporter.casefile.model import CaseFile, Drug, Reaction
 from reporter.errors import InputError, StoreConflict, VersionConflict
 from reporter.web import audit as web_audit
 from reporter.web import caseform, downloads
@@ -113,12 +114,13 @@ def assess_case_page(case_id: str):
     return redirect(url_for("ui.case", case_id=saved.case_id, saved=saved.version), 303)
 
 
-def _first_to_score(all_pairs: list) -> tuple:
+def _first_to_score(all_pairs: list[tuple[Drug, Reaction]]) -> tuple[Drug, Reaction]:
     """The pair the page opens on: the first whose reaction is not a situation term (else the first)."""
     return next((p for p in all_pairs if situation_of(p[1]) is None), all_pairs[0])
 
 
-def _situation_page(v, case, all_pairs: list, f, situations: dict):
+def _situation_page(v, case: CaseFile, all_pairs: list[tuple[Drug, Reaction]], f: PairFacts,
+                    situations: dict[str, Situation]):
     """A situation term (off-label use, an overdose, a lack of efficacy...): no questionnaire, the reason, and the
     causality the case states for the pair as received. A posted questionnaire for it is refused (422)."""
     _audit("read", "R", f"Bundle/{v.case_id}/_history/{v.version}")
