@@ -76,13 +76,14 @@ def situation_of(reaction: Reaction) -> Situation | None:
     return situation_for(reaction.meddra.code if reaction.meddra else None, _term_names(reaction), reaction.id)
 
 
-def situation_for(code: str | None, names: list[str | None], fallback: str = "") -> Situation | None:
+def situation_for(code: Any, names: list[Any], fallback: str = "") -> Situation | None:
     """The situation a reaction reports, from its MedDRA code and its names (MedDRA term first, then the
-    reported ones), or None for a reaction (a harm). `fallback` names it when it has no name."""
+    reported ones), or None for a reaction (a harm). `fallback` names it when it has no name. Values that are
+    not text (a Bundle may hold anything) are ignored."""
     by_code, by_term, kinds = _table()
-    texts = [n.strip() for n in names if n and n.strip()]
+    texts = [n.strip() for n in names if isinstance(n, str) and n.strip()]
     name = (texts or [fallback])[0]
-    code = code.strip() if code else None
+    code = code.strip() if isinstance(code, str) else None
     if code and code in by_code:
         _, kind = by_code[code]
         return Situation(name, kind, kinds[kind], f"MedDRA code {code}")

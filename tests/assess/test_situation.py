@@ -175,3 +175,21 @@ def test_a_stated_causality_of_a_situation_term_goes_through_e2b_as_received(e2b
     link = next(x for x in back.drugs[0].reactions if x.reaction == noae.id)
     assert [c.model_dump(exclude_none=True, exclude_defaults=True) for c in link.causality] == [stated]
     assert situation_of(noae) is not None
+
+
+def test_a_bundle_s_odd_values_are_not_a_situation_and_do_not_break_validation() -> None:
+    """The plausibility layer reads the term from any Bundle: a number where the code or the text should be is
+    no situation (and no crash)."""
+    from reporter.assess.situation import situation_for
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_bundle
+
+    assert situation_for(10067482, [None, 5, ["No adverse event"]]) is None
+    bundle = build_bundle(CaseFile.model_validate(off_label_case()))
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "AdverseEvent":
+            resource["event"] = {"coding": [{"system": "https://www.meddra.org", "code": 10067482, "display": 7}],
+                                 "text": 3}
+    report = validate_bundle(bundle)
+    assert not [i for i in report.issues if i.code == "PLAUS-NO-HARM-SERIOUS"]
