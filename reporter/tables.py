@@ -90,6 +90,8 @@ class FhirTables(BaseModel):
     required_codes: dict[str, list[str]]
     unread_dosage: list[str] = []
     unread_test: list[str] = []
+    gender_null_flavors: dict[str, str] = {}
+    unread_gender: list[str] = []
 
 
 @cache

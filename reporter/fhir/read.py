@@ -199,6 +199,16 @@ def result_words(obs: Any) -> str | None:
     return found if isinstance(found, str) and found else concept_text(obs.get("valueCodeableConcept"))
 
 
+def sex_null_flavor(person: Any) -> str | None:
+    """The E2B null flavor of a Patient's sex (D.5, D.10.6): the reason on `_gender`, else the one a gender
+    ISO 5218 has no code for is held and sent as (mappings/fhir.yaml `gender_null_flavors`: unknown, other)."""
+    if not isinstance(person, dict):
+        return None
+    gender = person.get("gender")
+    return primitive_absent(person, "gender") or (
+        fhir_tables().gender_null_flavors.get(gender) if isinstance(gender, str) else None)
+
+
 _TIME_UNITS = frozenset({"s", "min", "h", "d", "wk", "mo", "a"})
 _HOURS = {"h": 1, "d": 24, "wk": 168}
 

@@ -332,9 +332,9 @@ class CaseReader:
                 out[name_field] = _person(first)  # a name in parts (a structured D.1)
             else:
                 out[name_field] = absent.model_dump() if absent else first.get("text")
-        gender_absent = _absent(resource.get("_gender"))
-        if gender_absent:
-            out["sex"] = gender_absent.model_dump()
+        flavor = read.sex_null_flavor(resource)  # the reason on _gender, or a gender ISO 5218 has no code for
+        if flavor:
+            out["sex"] = _flavor_absent(flavor)
         elif resource.get("gender"):
             out["sex"] = next((k for k, v in code_list("sex").codes.items() if v.fhir == resource["gender"]), None)
         out["birth_date"] = self.when(resource, "birthDate")

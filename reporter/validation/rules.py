@@ -18,6 +18,7 @@ from reporter.fhir.read import (
     oid_coding,
     primitive_absent,
     repeat_interval,
+    sex_null_flavor,
 )
 from reporter.tables import code_list, ext, fhir_tables
 from reporter.validation.report import Issue
@@ -101,6 +102,7 @@ class RuleChecker:
         self.absent_reasons()
         self.unread_dosage()
         self.unread_test()
+        self.unread_gender()
         return self.issues
 
     def unread_test(self) -> None:
@@ -111,6 +113,21 @@ class RuleChecker:
                          f"Observation.{element} is not read: the case file, E2B and the report leave it out",
                          "give each measured value as an Observation of its own with valueQuantity (or valueString, "
                          "valueCodeableConcept) and a numeric referenceRange low/high; say the rest in a note")
+
+    def unread_gender(self) -> None:
+        """A gender ISO 5218 has no code for that is no 'not known' (mappings/fhir.yaml `unread_gender`: other):
+        the case file and E2B hold the sex as unknown, which is said here rather than sent unsaid."""
+        for person in self.index.all("Patient"):
+            gender = person.get("gender")
+            if gender not in fhir_tables().unread_gender:
+                continue
+            element = "D.5" if person is self.index.patient else "D.10.6"
+            flavor = sex_null_flavor(person)
+            self.add("warning", "FHIR-NOT-READ", self.path(person, "gender"),
+                     f"Patient.gender {gender!r} is not read: E2B {element} holds a sex as male or female only; "
+                     f"E2B sends it as not known (nullFlavor {flavor}) and the case file holds it as unknown (the "
+                     f"report shows {gender!r})",
+                     "if the sex is known give gender male or female; say anything more in the narrative")
 
     def unread_dosage(self) -> None:
         """Dosage elements no reader takes (mappings/fhir.yaml `unread_dosage`), and a frequency over a period

@@ -50,7 +50,7 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
     if gender in SEX:
         leaf(person, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
     elif gender or patient.get("_gender"):
-        leaf(person, "administrativeGenderCode", nullFlavor=read.primitive_absent(patient, "gender") or "UNK")
+        leaf(person, "administrativeGenderCode", nullFlavor=read.sex_null_flavor(patient) or "UNK")
     if patient.get("birthDate"):
         leaf(person, "birthTime", value=ts(read.datetime_at(patient, "birthDate")))
     elif read.primitive_absent(patient, "birthDate"):
@@ -88,8 +88,8 @@ def parent(ctx: Ctx, person: Node) -> None:
     gender = mother.get("gender")
     if gender in SEX:
         leaf(who, "administrativeGenderCode", code=SEX[gender], codeSystem="1.0.5218")
-    elif read.primitive_absent(mother, "gender"):
-        leaf(who, "administrativeGenderCode", nullFlavor=read.primitive_absent(mother, "gender"))
+    elif flavor := read.sex_null_flavor(mother):
+        leaf(who, "administrativeGenderCode", nullFlavor=flavor)
     if mother.get("birthDate"):
         leaf(who, "birthTime", value=ts(read.datetime_at(mother, "birthDate")))
     elif flavor := read.primitive_absent(mother, "birthDate"):
