@@ -3,15 +3,22 @@ file, E2B and the report alike, or validation says it is not read (FHIR-NOT-READ
 
 - Patient.gender `other`: E2B D.5/D.10.6 hold male or female only. It went to E2B as UNK and vanished from the
   case file, unsaid; `unknown` vanished from the case file too and from the parent's D.10.6.
+- Patient.deceasedBoolean true without a date: the report said the patient died, the case file did not.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
+import yaml
+from click.testing import CliRunner
+
 from reporter.casefile import load_case
+from reporter.cli import main
 from reporter.e2b.export import export_bundles
+from reporter.fhir.build import build_bundle
 from reporter.fhir.to_case import bundle_to_case
 from reporter.inputs import load_bundle
 from reporter.render.view import case_view
@@ -77,3 +84,40 @@ def test_a_sex_or_its_reason_is_still_read_as_the_case_file_gave_it() -> None:
         assert not _not_read(bundle)
         read = bundle_to_case(bundle).patient
         assert read.sex == given.sex and (read.parent and read.parent.sex) == (given.parent and given.parent.sex)
+
+
+# -- Patient.deceasedBoolean --------------------------------------------------------------------------
+
+def _deceased(value: bool) -> dict:
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (_, patient), *_ = _resources(bundle, "Patient")
+    patient.pop("deceasedDateTime", None)
+    patient["deceasedBoolean"] = value
+    return bundle
+
+
+def test_a_death_without_a_date_reaches_the_case_file() -> None:
+    bundle = _deceased(True)
+    death = bundle_to_case(bundle).patient.death
+    assert death is not None and death.date is None and not death.reported_causes
+    assert case_view(bundle).patient.death == "the patient died"
+    assert "deceasedTime" not in _xml(bundle)  # D.9.1 is a date (no UNK allowed): the death is E.i.7 / E.i.3.2a
+    rebuilt = dict(_resources(build_bundle(bundle_to_case(bundle)), "Patient"))
+    assert any(p.get("deceasedBoolean") is True for p in rebuilt.values())
+
+
+def test_a_death_without_a_date_round_trips_through_the_case_command(tmp_path: Path) -> None:
+    source = tmp_path / "icsr.json"
+    source.write_text(json.dumps(_deceased(True)))
+    result = CliRunner().invoke(main, ["case", str(source)])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.output)["patient"]["death"] == {}
+
+
+def test_not_deceased_says_no_death() -> None:
+    assert bundle_to_case(_deceased(False)).patient.death is None
+
+
+def test_the_death_not_fatal_warning_points_at_the_element_that_says_the_death() -> None:
+    found = [i.location for i in validate_bundle(_deceased(True)).issues if i.code == "PLAUS-DEATH-NOT-FATAL"]
+    assert found and all(where.endswith(".deceasedBoolean") for where in found)

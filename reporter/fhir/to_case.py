@@ -398,11 +398,12 @@ class CaseReader:
 
     def death_of_patient(self) -> Json | None:
         """A death said only by the Patient's R4 deceasedDateTime (as EHRs write it), with no InCaseOfDeath
-        section: its date (D.9.1), which E2B and the report already took from there."""
+        section: its date (D.9.1), which E2B and the report already took from there; or by deceasedBoolean
+        true: a death of no known date (`death: {}`, which the builder writes back as deceasedBoolean)."""
         patient = self.index.patient or {}
         if isinstance(patient.get("deceasedDateTime"), str):
             return {"date": self.when(patient, "deceasedDateTime")}
-        return None
+        return {} if patient.get("deceasedBoolean") is True else None
 
     def parent(self) -> Json | None:
         items = self.index.section("parent")
@@ -782,11 +783,15 @@ def _dump(absent: m.Absent | None) -> Json | None:
     return absent.model_dump() if absent else None
 
 
+# Fields whose empty value states something the builder writes: `death: {}` is a death of no known date.
+_STATED_EMPTY = frozenset({"death"})
+
+
 def _prune(value: Any) -> Any:
     """Drop None values and empty containers the builder would not have written."""
     if isinstance(value, dict):
         pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != [] and v != {}}
+        return {k: v for k, v in pruned.items() if v is not None and v != [] and (v != {} or k in _STATED_EMPTY)}
     if isinstance(value, list):
         return [_prune(v) for v in value]
     return value

@@ -476,7 +476,8 @@ class Plausibility:
         fatal = any(_dict(c).get("code") == "fatal" for e in events for c in codings(e.get("outcome")))
         criterion = any(seriousness_criteria(e).get(death_code) is True for e in events)
         if events and not (fatal or criterion):
-            self.add("warning", "PLAUS-DEATH-NOT-FATAL", patient, "deceasedDateTime", "patient.death",
+            said = "deceasedDateTime" if patient.get("deceasedDateTime") else "deceasedBoolean"
+            self.add("warning", "PLAUS-DEATH-NOT-FATAL", patient, said, "patient.death",
                      "the patient died but no reaction has a fatal outcome or the 'results in death' criterion",
                      "if a reaction caused the death, give it outcome fatal and the death criterion; otherwise "
                      "say in the narrative that the death was not due to a reaction")
