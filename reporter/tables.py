@@ -92,6 +92,7 @@ class FhirTables(BaseModel):
     unread_test: list[str] = []
     gender_null_flavors: dict[str, str] = {}
     unread_gender: list[str] = []
+    unread_event: list[str] = []
 
 
 @cache

@@ -4,6 +4,7 @@ file, E2B and the report alike, or validation says it is not read (FHIR-NOT-READ
 - Patient.gender `other`: E2B D.5/D.10.6 hold male or female only. It went to E2B as UNK and vanished from the
   case file, unsaid; `unknown` vanished from the case file too and from the parent's D.10.6.
 - Patient.deceasedBoolean true without a date: the report said the patient died, the case file did not.
+- AdverseEvent.detected / recordedDate: no onset, no E2B element, dropped by every reader unsaid.
 """
 
 from __future__ import annotations
@@ -121,3 +122,16 @@ def test_not_deceased_says_no_death() -> None:
 def test_the_death_not_fatal_warning_points_at_the_element_that_says_the_death() -> None:
     found = [i.location for i in validate_bundle(_deceased(True)).issues if i.code == "PLAUS-DEATH-NOT-FATAL"]
     assert found and all(where.endswith(".deceasedBoolean") for where in found)
+
+
+# -- AdverseEvent.detected / recordedDate ---------------------------------------------------------------
+
+def test_when_a_reaction_was_detected_or_recorded_is_said_not_read() -> None:
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, event), *_ = _resources(bundle, "AdverseEvent")
+    event.pop("date", None), event.pop("_date", None)  # no onset: neither date is taken for one
+    event["detected"], event["recordedDate"] = "2023-08-01", "2023-08-02T10:00:00Z"
+    where = f"Bundle.entry[{n}].resource.ofType(AdverseEvent)."
+    assert set(_not_read(bundle)) == {where + "detected", where + "recordedDate"}
+    assert bundle_to_case(bundle).reactions[0].onset is None
+    assert "20230801" not in _xml(bundle)

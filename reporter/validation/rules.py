@@ -103,6 +103,7 @@ class RuleChecker:
         self.unread_dosage()
         self.unread_test()
         self.unread_gender()
+        self.unread_event()
         return self.issues
 
     def unread_test(self) -> None:
@@ -128,6 +129,16 @@ class RuleChecker:
                      f"E2B sends it as not known (nullFlavor {flavor}) and the case file holds it as unknown (the "
                      f"report shows {gender!r})",
                      "if the sex is known give gender male or female; say anything more in the narrative")
+
+    def unread_event(self) -> None:
+        """AdverseEvent elements no reader takes (mappings/fhir.yaml `unread_event`: detected, recordedDate)."""
+        for event in self.index.all("AdverseEvent"):
+            for element in (p for p in fhir_tables().unread_event if _present(event, p.split("."))):
+                self.add("warning", "FHIR-NOT-READ", self.path(event, element),
+                         f"AdverseEvent.{element} is not read: it is no onset and E2B has no element for it; the "
+                         "case file, E2B and the report leave it out",
+                         "give the reaction's onset as AdverseEvent.date (E2B E.i.4); say when it was detected or "
+                         "recorded in the narrative")
 
     def unread_dosage(self) -> None:
         """Dosage elements no reader takes (mappings/fhir.yaml `unread_dosage`), and a frequency over a period
