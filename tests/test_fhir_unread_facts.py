@@ -5,14 +5,18 @@ file, E2B and the report alike, or validation says it is not read (FHIR-NOT-READ
   case file, unsaid; `unknown` vanished from the case file too and from the parent's D.10.6.
 - Patient.deceasedBoolean true without a date: the report said the patient died, the case file did not.
 - AdverseEvent.detected / recordedDate: no onset, no E2B element, dropped by every reader unsaid.
+- Observation.interpretation in other systems' codes: v3 POS or SNOMED CT Negative is E2B's own F.r.3.1 result
+  and was dropped; v3 H (high) has no E2B element and was dropped unsaid.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -22,7 +26,9 @@ from reporter.e2b.export import export_bundles
 from reporter.fhir.build import build_bundle
 from reporter.fhir.to_case import bundle_to_case
 from reporter.inputs import load_bundle
+from reporter.render.output import render_html
 from reporter.render.view import case_view
+from reporter.tables import code_list, fhir_tables
 from reporter.validation import validate_bundle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,3 +141,56 @@ def test_when_a_reaction_was_detected_or_recorded_is_said_not_read() -> None:
     assert set(_not_read(bundle)) == {where + "detected", where + "recordedDate"}
     assert bundle_to_case(bundle).reactions[0].onset is None
     assert "20230801" not in _xml(bundle)
+
+
+# -- Observation.interpretation -----------------------------------------------------------------------
+
+def _interpreted(*concepts: dict) -> tuple[dict, int, dict]:
+    """The first test with a value, its interpretation replaced by `concepts`."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, obs = next((n, o) for n, o in _resources(bundle, "Observation") if "valueQuantity" in o
+                  and any(c.get("system") == "http://loinc.org" for c in o["code"].get("coding", []))
+                  and o["code"].get("text") == "C-reactive protein")
+    obs["interpretation"] = list(concepts)
+    return bundle, n, obs
+
+
+def _result_of(bundle: dict, name: str) -> str | None:
+    return next(t.result for t in bundle_to_case(bundle).tests if t.name == name)
+
+
+def _f_r_3_1(xml: str) -> list[str]:
+    return re.findall(r'<interpretationCode code="(\d)" codeSystem="2\.16\.840\.1\.113883\.3\.989\.2\.1\.1\.12"', xml)
+
+
+@pytest.mark.parametrize(("system", "code", "result"), [
+    (V3, "POS", "positive"), (V3, "NEG", "negative"), (V3, "ND", "negative"), (V3, "IND", "inconclusive"),
+    (SNOMED, "260385009", "negative"), (SNOMED, "42425007", "borderline"),
+])
+def test_a_result_coded_by_another_system_is_e2bs_result_everywhere(system: str, code: str, result: str) -> None:
+    bundle, _, obs = _interpreted({"coding": [{"system": system, "code": code}]})
+    assert _result_of(bundle, obs["code"]["text"]) == result
+    assert _f_r_3_1(_xml(bundle)) == [code_list("test_result").e2b(result)]
+    assert not _not_read(bundle)
+
+
+def test_high_or_low_is_said_not_read_and_shown_in_the_report() -> None:
+    bundle, n, obs = _interpreted({"coding": [{"system": V3, "code": "H", "display": "High"}]})
+    assert _result_of(bundle, obs["code"]["text"]) is None and _f_r_3_1(_xml(bundle)) == []
+    said = _not_read(bundle)
+    assert list(said) == [f"Bundle.entry[{n}].resource.ofType(Observation).interpretation[0]"]
+    assert "High" in next(iter(said.values()))
+    assert "High" in render_html(case_view(bundle))
+
+
+def test_a_second_interpretation_is_said_not_read_unless_it_says_the_same() -> None:
+    ich = {"system": f"urn:oid:{code_list('test_result').oid}", "code": "1"}
+    bundle, n, obs = _interpreted({"coding": [ich]}, {"coding": [{"system": V3, "code": "POS"}]},
+                                  {"coding": [{"system": V3, "code": "HH"}]})
+    assert _result_of(bundle, obs["code"]["text"]) == "positive"
+    assert list(_not_read(bundle)) == [f"Bundle.entry[{n}].resource.ofType(Observation).interpretation[2]"]
+
+
+def test_the_interpretation_table_names_e2b_results_only() -> None:
+    keys = set(code_list("test_result").codes)
+    assert {r for codes in fhir_tables().interpretation_results.values() for r in codes.values()} <= keys

@@ -199,6 +199,26 @@ def result_words(obs: Any) -> str | None:
     return found if isinstance(found, str) and found else concept_text(obs.get("valueCodeableConcept"))
 
 
+def interpretation_results(obs: Any) -> list[str | None]:
+    """The E2B test result (F.r.3.1, a key of codes.yaml test_result) each Observation.interpretation says:
+    by a code of E2B's own list, else by a code of another system that says the same (mappings/fhir.yaml
+    `interpretation_results`: v3 POS, SNOMED CT 260385009 Negative ...); None where it says none (v3 H, L, N)."""
+    table, foreign = code_list("test_result"), fhir_tables().interpretation_results
+    ich = f"urn:oid:{table.oid}"
+    found: list[str | None] = []
+    for concept in as_list(obs.get("interpretation")) if isinstance(obs, dict) else []:
+        said = [(str(c.get("system")), c["code"]) for c in codings(concept) if isinstance(c.get("code"), str)]
+        own = next((table.key_for_e2b(code) for where, code in said if where == ich), None)
+        found.append(own or next((foreign[where][code] for where, code in said
+                                  if code in foreign.get(where, {})), None))
+    return found
+
+
+def result_of_test(obs: Any) -> str | None:
+    """A test's result in E2B's list (F.r.3.1): what its first interpretation that says one says."""
+    return next((r for r in interpretation_results(obs) if r), None)
+
+
 def sex_null_flavor(person: Any) -> str | None:
     """The E2B null flavor of a Patient's sex (D.5, D.10.6): the reason on `_gender`, else the one a gender
     ISO 5218 has no code for is held and sent as (mappings/fhir.yaml `gender_null_flavors`: unknown, other)."""

@@ -503,11 +503,7 @@ class CaseReader:
             out["result_text"] = read.ext_value(obs, "result_text")
         elif words := read.result_words(obs):
             out["result_text"] = words
-        interpretations = read.as_list(obs.get("interpretation"))
-        if interpretations:
-            table = code_list("test_result")
-            coding = read.oid_coding(interpretations[0], table.oid or "")
-            out["result"] = _key_for("test_result", coding)
+        out["result"] = read.result_of_test(obs)
         notes = read.as_list(obs.get("note"))
         if notes:
             out["comments"] = _d(notes[0]).get("text")

@@ -13,8 +13,10 @@ from reporter.fhir.read import (
     as_list,
     coding,
     codings,
+    concept_text,
     criteria_present,
     extensions,
+    interpretation_results,
     oid_coding,
     primitive_absent,
     repeat_interval,
@@ -102,6 +104,7 @@ class RuleChecker:
         self.absent_reasons()
         self.unread_dosage()
         self.unread_test()
+        self.unread_interpretation()
         self.unread_gender()
         self.unread_event()
         return self.issues
@@ -114,6 +117,24 @@ class RuleChecker:
                          f"Observation.{element} is not read: the case file, E2B and the report leave it out",
                          "give each measured value as an Observation of its own with valueQuantity (or valueString, "
                          "valueCodeableConcept) and a numeric referenceRange low/high; say the rest in a note")
+
+    def unread_interpretation(self) -> None:
+        """A test's interpretations other than the one read as its E2B result (F.r.3.1): high, low, normal
+        (v3 H, L, N ...) have no E2B element; a second result is not held either. The report shows them."""
+        for obs in self.index.section("tests"):
+            results = interpretation_results(obs)
+            read_as = next((r for r in results if r), None)
+            for i, result in enumerate(results):
+                if result is not None and result == read_as:
+                    continue
+                concept = as_list(obs.get("interpretation"))[i]
+                taken = f" (here {read_as})" if read_as else ""
+                self.add("warning", "FHIR-NOT-READ", self.path(obs, f"interpretation[{i}]"),
+                         f"Observation.interpretation {concept_text(concept) or ''!r} is not read: the case file and "
+                         f"E2B hold one result of positive, negative, borderline or inconclusive (F.r.3.1){taken}; "
+                         "the report shows it",
+                         "E2B carries the value with its normal range (referenceRange low/high: F.r.4, F.r.5), from "
+                         "which high or low follows; say anything else in a note (F.r.6 comments)")
 
     def unread_gender(self) -> None:
         """A gender ISO 5218 has no code for that is no 'not known' (mappings/fhir.yaml `unread_gender`: other):

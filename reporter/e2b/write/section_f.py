@@ -6,13 +6,13 @@ from reporter.e2b.context import (
     OBS,
     Ctx,
     Json,
-    ich_code,
     ts,
     ucum,
 )
 from reporter.e2b.write.common import category_organizer, describe_relative, mdr_value
 from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
+from reporter.tables import code_list
 
 COMPARATOR = {"<": ("high", "false"), "<=": ("high", "true"), ">": ("low", "false"), ">=": ("low", "true")}
 
@@ -59,9 +59,9 @@ def test(ctx: Ctx, organizer: Node, obs: Json, relative_notes: dict[str, str]) -
             leaf(value, "center", value=number, unit=unit)
     elif read.result_words(obs):
         leaf(node, "value", xsi_type="ED", text=read.result_words(obs))
-    result = ich_code((obs.get("interpretation") or [None])[0], 12)
+    result = read.result_of_test(obs)  # E2B's code, or another system's that says one (v3 POS ...)
     if result:
-        ctx.ich(node, "interpretationCode", result, 12)
+        ctx.ich(node, "interpretationCode", code_list("test_result").e2b(result), 12)
     for ref in obs.get("referenceRange") or []:
         for bound, flag in (("low", "L"), ("high", "H")):
             if ref.get(bound):
