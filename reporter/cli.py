@@ -303,9 +303,9 @@ def e2b_command(files: tuple[str, ...], receiver: str | None, out: str | None, f
 def _e2b_input_checks(check, files: tuple[str, ...], bundles: list) -> None:
     """Name the case-file field (and line) each E2B problem comes from, for the inputs that are case files;
     and put first the errors `reporter validate` finds in the inputs, which stop the export as they stop
-    validation."""
+    validation, with its warnings of what a Bundle says that no reader takes (FHIR-NOT-READ: not sent)."""
     from reporter.casefile.parse import load_data, read_text
-    from reporter.e2b.readiness import validation_errors, with_case_paths
+    from reporter.e2b.readiness import NOT_READ, validation_errors, with_case_paths
     from reporter.validation.casepath import CaseLines
 
     lines = []
@@ -313,7 +313,8 @@ def _e2b_input_checks(check, files: tuple[str, ...], bundles: list) -> None:
         text = read_text(path)
         data = load_data(text, path)
         lines.append(None if "resourceType" in data else CaseLines(text, data, path if len(files) > 1 else None))
-    check.report.issues = validation_errors(bundles, lines, files) + with_case_paths(check.report.issues, lines)
+    said = validation_errors(bundles, lines, files, also=NOT_READ)
+    check.report.issues = said + with_case_paths(check.report.issues, lines)
 
 
 # -- render: the human-readable case report (HTML page, CIOMS I PDF) --------------------------------

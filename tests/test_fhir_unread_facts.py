@@ -12,6 +12,7 @@ file, E2B and the report alike, or validation says it is not read (FHIR-NOT-READ
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 from pathlib import Path
@@ -194,3 +195,40 @@ def test_a_second_interpretation_is_said_not_read_unless_it_says_the_same() -> N
 def test_the_interpretation_table_names_e2b_results_only() -> None:
     keys = set(code_list("test_result").codes)
     assert {r for codes in fhir_tables().interpretation_results.values() for r in codes.values()} <= keys
+
+
+# -- every reader that takes a Bundle ----------------------------------------------------------------
+
+def _all_four() -> dict:
+    bundle = _deceased(True)
+    (_, patient), *_ = _resources(bundle, "Patient")
+    patient["gender"] = "other"
+    (_, event), *_ = _resources(bundle, "AdverseEvent")
+    event["detected"] = "2023-08-01"
+    _, obs = next((n, o) for n, o in _resources(bundle, "Observation") if o["code"].get("text") == "Ferritin")
+    obs["interpretation"] = [{"coding": [{"system": V3, "code": "H"}]}]
+    return bundle
+
+
+def test_the_cli_commands_on_a_bundle_file_read_and_say_the_same(tmp_path: Path) -> None:
+    """validate and render say each fact not read; e2b says it with its own checks (what it leaves out or sends
+    as UNK); case holds what E2B sends."""
+    bundle = _all_four()
+    said = _not_read(bundle)
+    assert len(said) == 3
+    source = tmp_path / "icsr.json"
+    source.write_text(json.dumps(bundle))
+    runner = CliRunner()
+    checked = runner.invoke(main, ["validate", str(source)])
+    assert all(f"{where}: {message}" in checked.output for where, message in said.items())
+    page = tmp_path / "case.html"
+    assert runner.invoke(main, ["render", str(source), "-o", str(page)]).exit_code == 0
+    shown = html.unescape(page.read_text())
+    assert all(message in shown for message in said.values())
+    out = tmp_path / "case.xml"
+    exported = runner.invoke(main, ["e2b", str(source), "-o", str(out)])
+    assert exported.exit_code == 0
+    assert all(f"{where}: {message}" in exported.output for where, message in said.items())
+    assert '<administrativeGenderCode nullFlavor="UNK"/>' in out.read_text()
+    case = yaml.safe_load(runner.invoke(main, ["case", str(source)]).output)
+    assert case["patient"]["sex"] == {"absent": "unknown"} and case["patient"]["death"] == {}

@@ -73,17 +73,24 @@ class ReceiverReadiness:
         return not self.problems
 
 
+# Validation warnings an export run says with its own issues: what a Bundle states that no reader takes (E2B
+# leaves it out or sends a null flavor for it), which validation alone would otherwise say.
+NOT_READ = frozenset({"FHIR-NOT-READ"})
+
+
 def validation_errors(bundles: Sequence[dict[str, Any]], lines: Sequence[CaseLines | None] | None = None,
-                      names: Sequence[str] | None = None) -> list[Issue]:
+                      names: Sequence[str] | None = None, also: frozenset[str] = frozenset()) -> list[Issue]:
     """The errors `reporter validate` finds in each input (structure, integrity, terminology, ICSR rules,
     plausibility), which an export refuses as validation does: the two never disagree on a case. With several
-    inputs, a Bundle's issues are prefixed with its name (a case file's lines already name their file)."""
+    inputs, a Bundle's issues are prefixed with its name (a case file's lines already name their file).
+    `also`: codes of warnings to keep with them (FHIR-NOT-READ: what a Bundle says that the export leaves out)."""
     from reporter.validation import validate_bundle
 
     out = []
     for n, bundle in enumerate(bundles):
         source = lines[n] if lines else None
-        for issue in validate_bundle(bundle, lines=source).errors:
+        report = validate_bundle(bundle, lines=source)
+        for issue in (i for i in report.issues if i.severity == "error" or i.code in also):
             prefix = f"{names[n]}: " if names and len(bundles) > 1 and source is None else ""
             out.append(replace(issue, location=prefix + issue.location))
     return out
