@@ -78,3 +78,26 @@ def test_outcome_text_never_raises(body) -> None:
     except (AttributeError, TypeError) as exc:  # a server's garbage must not crash the message
         raise AssertionError(f"outcome_text raised {exc!r} on {body!r}") from None
     assert text is None or isinstance(text, str)
+
+
+
+def test_a_death_without_a_date_is_held_as_the_bundle_reader_holds_it() -> None:
+    """deceasedBoolean true: a death of no known date (`death: {}`), as reporter/fhir/to_case.py reads the same
+    Patient in a Bundle; it had been `date: {absent: unknown}`, an absent reason E2B's D.9.1 cannot carry, so
+    the confirmed case was warned about a date of death the EHR never stated (PLAUS-ABSENT-REASON)."""
+    from pathlib import Path
+
+    import yaml
+
+    from reporter.casefile.model import CaseFile
+    from reporter.ehr.pull import Puller, PullRequest
+    from reporter.fhir.build import build_bundle
+    from reporter.validation import validate_bundle
+
+    puller = Puller(None, PullRequest(reaction_date=dt.date(2024, 3, 1), suspects=["x"]))  # type: ignore[arg-type]
+    section = puller.patient_section({"resourceType": "Patient", "id": "p1", "deceasedBoolean": True})
+    assert section["death"] == {} and "deceased" in puller.hints[-1]
+    data = yaml.safe_load((Path(__file__).parent.parent / "examples" / "case1-anakinra-hepatitis.yaml").read_text())
+    data["patient"]["death"] = section["death"]
+    report = validate_bundle(build_bundle(CaseFile.model_validate(data)))
+    assert not [i for i in report.issues if i.code == "PLAUS-ABSENT-REASON"], report.issues

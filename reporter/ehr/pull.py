@@ -274,7 +274,9 @@ class Puller:
                 self.note("patient.age_at_onset", patient)
         if patient.get("deceasedDateTime") or patient.get("deceasedBoolean") is True:
             when = partial(patient.get("deceasedDateTime"))
-            out["death"] = {"date": when} if when else {"date": {"absent": "unknown"}}
+            # no date: a death of no known date, as the Bundle reader holds deceasedBoolean (not an absent
+            # reason, which D.9.1's null flavors MSK/ASKU/NASK cannot say)
+            out["death"] = {"date": when} if when else {}
             self.note("patient.death", patient)
             self.hints.append(f"the EHR records the patient as deceased{' on ' + when if when else ''} "
                               f"({ref_of(patient)}): consider the seriousness criterion 'death' and the outcome")
