@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
+from reporter.assess.situation import situation_for
 from reporter.store.schema import CaseReaction as CR
 
 Z95 = 1.959963984540054
@@ -142,6 +143,15 @@ class Pair:
     drug: str
     event: str
     m: Measures
+    note: str | None = None  # what the event is when it is no adverse reaction (event_note)
+
+
+def event_note(event: str, level: str = "pt") -> str | None:
+    """Said of a PT that reports a situation (Off label use, Drug ineffective, an overdose; the list of
+    mappings/assess/situation_terms.yaml): its pairs are counted as any other, and a signal on them is one of
+    the situation (a lack of efficacy, off-label prescribing), not of an adverse reaction."""
+    found = situation_for(None, [event]) if level == "pt" else None
+    return f"the event is {found.kind_label}, not an adverse reaction" if found else None
 
 
 def event_column(level: str):
@@ -176,14 +186,14 @@ def pairs(store: Any, *, level: str = "pt", drug: str | None = None, event: str 
     for d, e, a in counts:
         b = by_drug[d] - a
         c = by_event[e] - a
-        out.append(Pair(d, e, measures(a, b, c, total - a - b - c)))
+        out.append(Pair(d, e, measures(a, b, c, total - a - b - c), event_note(e, level)))
     out.sort(key=lambda p: (-p.m.ic_ci[0], p.drug, p.event))
     return total, out
 
 
 HEADER = ["Drug", "Event", "a (drug+event)", "b (drug, other events)", "c (other drugs, event)",
           "d (neither)", "PRR", "PRR 95% CI", "chi-square", "ROR", "ROR 95% CI", "Expected", "IC", "IC025",
-          "IC975", "Signals"]
+          "IC975", "Signals", "Note"]
 
 
 def _fmt(x: float | None) -> float | None:
@@ -197,7 +207,7 @@ def _ci(ci: tuple[float, float] | None) -> str | None:
 def table_rows(found: list[Pair], min_cases: int = 3) -> list[list[Any]]:
     return [[p.drug, p.event, p.m.a, p.m.b, p.m.c, p.m.d, _fmt(p.m.prr), _ci(p.m.prr_ci), _fmt(p.m.chi2),
              _fmt(p.m.ror), _ci(p.m.ror_ci), _fmt(p.m.expected), _fmt(p.m.ic), _fmt(p.m.ic_ci[0]),
-             _fmt(p.m.ic_ci[1]), ", ".join(p.m.signals(min_cases)) or None] for p in found]
+             _fmt(p.m.ic_ci[1]), ", ".join(p.m.signals(min_cases)) or None, p.note] for p in found]
 
 
 def pair(store: Any, drug: str, event: str, *, level: str = "pt") -> Measures:
@@ -247,10 +257,10 @@ def signal_criteria(m: Measures, min_cases: int = 3) -> list[tuple[str, bool, st
 PAIR_HEADER = ["Measure", "Value", "95% interval", "Note"]
 
 
-def pair_rows(drug: str, event: str, m: Measures, min_cases: int = 3) -> list[list[Any]]:
+def pair_rows(drug: str, event: str, m: Measures, min_cases: int = 3, level: str = "pt") -> list[list[Any]]:
     """One pair as rows for CSV/XLSX: the 2x2 cells, the measures with their intervals, each signal rule."""
     rows: list[list[Any]] = [
-        ["Drug", drug, None, None], ["Event", event, None, None],
+        ["Drug", drug, None, None], ["Event", event, None, event_note(event, level)],
         ["a (drug and event)", m.a, None, None], ["b (drug, other events)", m.b, None, None],
         ["c (other drugs, event)", m.c, None, None], ["d (neither)", m.d, None, None], ["N", m.n, None, None],
         ["PRR", _fmt(m.prr), _ci(m.prr_ci), None], ["chi-square (Yates)", _fmt(m.chi2), None, None],

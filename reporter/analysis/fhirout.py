@@ -57,7 +57,8 @@ def tabulation_parameters(result: Tabulation) -> dict[str, Any]:
 def disproportionality_parameters(total: int, found: list[Any], min_cases: int, level: str) -> dict[str, Any]:
     """The `$disproportionality` output: `total`, `level`, `minCases`, then one `pair` per drug-event pair with
     `drug`, `event`, the 2x2 cells `a` `b` `c` `d`, `prr` (+ `prrLow`/`prrHigh`), `chiSquare`, `ror`
-    (+ `rorLow`/`rorHigh`), `expected`, `ic`, `ic025`, `ic975` and a `signal` per rule met."""
+    (+ `rorLow`/`rorHigh`), `expected`, `ic`, `ic025`, `ic975`, a `signal` per rule met and a `note` when the
+    event is a situation term, not an adverse reaction (Off label use, Drug ineffective)."""
     params: list[dict[str, Any]] = [{"name": "total", "valueInteger": total},
                                     {"name": "level", "valueCode": level},
                                     {"name": "minCases", "valueInteger": min_cases}]
@@ -75,5 +76,7 @@ def disproportionality_parameters(total: int, found: list[Any], min_cases: int, 
         parts += _decimal("expected", m.expected) + _decimal("ic", m.ic)
         parts += _decimal("ic025", m.ic_ci[0]) + _decimal("ic975", m.ic_ci[1])
         parts += [{"name": "signal", "valueCode": rule} for rule in m.signals(min_cases)]
+        if pair.note:
+            parts.append({"name": "note", "valueString": pair.note})
         params.append({"name": "pair", "part": parts})
     return {"resourceType": "Parameters", "parameter": params}

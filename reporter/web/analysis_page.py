@@ -12,6 +12,7 @@ from reporter.analysis.disproportionality import (
     HEADER,
     PAIR_HEADER,
     choices,
+    event_note,
     pair,
     pair_rows,
     pairs,
@@ -56,7 +57,7 @@ def disproportionality_page():
         measures = pair(store(), drug, event, level=level)
         criteria = signal_criteria(measures, min_cases)
         total = measures.n
-        header, rows = PAIR_HEADER, pair_rows(drug, event, measures, min_cases)
+        header, rows = PAIR_HEADER, pair_rows(drug, event, measures, min_cases, level)
     elif not errors:
         total, found = pairs(store(), level=level, drug=drug or None, event=event or None, min_cases=min_cases)
         header, rows = HEADER, table_rows(found, min_cases)
@@ -71,5 +72,6 @@ def disproportionality_page():
     return render_template("disproportionality.html", drugs=drugs, events=events, drug=drug, event=event,
                            level=level, min_cases=min_cases, errors=errors, m=measures, criteria=criteria,
                            screen=screen, header=HEADER, notes=notes, query=query,
+                           event_note=event_note(event, level) if measures else None,
                            shown=bool(measures or screen or (not errors and not (drug and event)))), \
         400 if errors else 200

@@ -81,6 +81,14 @@ def test_pair_shows_the_2x2_table_measures_signal_rules_and_downloads(browser, s
     assert any(r[0] == "d (neither)" and r[1] == 6 for r in sheet.iter_rows(values_only=True))
     assert not console_errors
 
+    # a situation term (Off label use) is counted as any event, and the pair says what its signal points at
+    page.goto(site + "/disproportionality?drug=anakinra&event=Off+label+use&min=1")
+    assert page.locator("p[data-note=event]").inner_text() == (
+        "The event is a situation (off-label use), not an adverse reaction: a signal here points at the situation, "
+        "not at a harm.")
+    page.goto(site + "/disproportionality?drug=anakinra&event=hepatitis&min=1")
+    assert page.locator("p[data-note=event]").count() == 0
+
     # a pair with no case together still shows its table (a = 0), and raising the minimum changes the rules
     page.goto(site + "/disproportionality?drug=tocilizumab&event=nothing-like-it&min=1")
     assert page.locator("td[data-cell=a]").inner_text() == "0"

@@ -260,6 +260,31 @@ def test_disproportionality_counts_cases_into_the_2x2_table(store, served, tmp_p
     assert "ROR" in result.output and "note: 10 case(s)" in result.output
 
 
+def test_a_situation_term_is_said_in_the_disproportionality_screen(store, served, tmp_path, monkeypatch):
+    """'Off label use' and 'Drug ineffective' are counted as any event, and their rows now say the event is a
+    situation, not an adverse reaction (a signal on them points at off-label prescribing or a lack of
+    efficacy): in the table (CLI, page, downloads) and in $disproportionality's pair."""
+    from reporter.analysis.disproportionality import HEADER, pairs, table_rows
+
+    monkeypatch.delenv("REPORTER_MEDDRA_DIR", raising=False)
+    rows = ["Drug,Reaction"] + ["anakinra,Off label use"] * 3 + ["anakinra,hepatitis"] * 3 + [
+        "tocilizumab,Drug ineffective"] * 3
+    path = tmp_path / "pairs.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for row in import_listing(path, received="2024-05-01", validate=False).rows:
+        store_row(store, row, author="test", reason="test")
+    notes = {(r[0], r[1].lower()): r[HEADER.index("Note")] for r in table_rows(pairs(store, min_cases=1)[1])}
+    assert notes[("anakinra", "off label use")] == "the event is a situation (off-label use), not an adverse reaction"
+    assert notes[("tocilizumab", "drug ineffective")].startswith("the event is a lack of efficacy")
+    assert notes[("anakinra", "hepatitis")] is None
+    response = served.session(served.read_token).get(
+        f"{served.base}/$disproportionality", params={"drug": "anakinra", "min-cases": "1"})
+    parts = [p["part"] for p in response.json()["parameter"] if p["name"] == "pair"]
+    said = {next(x["valueString"] for x in part if x["name"] == "event").lower():
+            next((x["valueString"] for x in part if x["name"] == "note"), None) for part in parts}
+    assert said == {"off label use": notes[("anakinra", "off label use")], "hepatitis": None}
+
+
 CAUSALITY_LISTING = """\
 Case,Age,Sex,Drug,Reaction,Naranjo
 1,40,F,anakinra,hepatitis,probable
