@@ -192,6 +192,18 @@ def test_a_second_interpretation_is_said_not_read_unless_it_says_the_same() -> N
     assert list(_not_read(bundle)) == [f"Bundle.entry[{n}].resource.ofType(Observation).interpretation[2]"]
 
 
+def test_a_result_said_only_by_a_bare_code_reads_as_its_word_in_the_report() -> None:
+    """A test sent with no value and only v3 POS (no display, no text): the report said "POS"; it now says E2B's
+    word for the result, and the sender's own words still win when given."""
+    bundle, _, obs = _interpreted({"coding": [{"system": V3, "code": "POS"}]})
+    obs.pop("valueQuantity")
+    row = next(r for r in case_view(bundle).labs if r.test.text == obs["code"]["text"])
+    assert row.result_text == "Positive"
+    obs["interpretation"][0]["text"] = "weakly reactive"
+    assert next(r for r in case_view(bundle).labs if r.test.text == obs["code"]["text"]).result_text == \
+        "weakly reactive"
+
+
 def test_the_interpretation_table_names_e2b_results_only() -> None:
     keys = set(code_list("test_result").codes)
     assert {r for codes in fhir_tables().interpretation_results.values() for r in codes.values()} <= keys

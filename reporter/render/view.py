@@ -114,6 +114,15 @@ def _ext1(element: Any, key: str) -> Json:
     return found[0] if found else {}
 
 
+def _interpretation_text(obs: Json, interpretation: list) -> str | None:
+    """A test's result said only by its interpretation: its words, else the E2B result its code says (v3 POS sent
+    without a display reads "Positive", not "POS"), else its code."""
+    words = _s(_d(interpretation[0]).get("text")) or _s(_d(_first_coding(_d(interpretation[0]))).get("display"))
+    result = read.result_of_test(obs)
+    return words or (code_list("test_result").codes[result].display if result else None) or \
+        read.concept_text(interpretation[0])
+
+
 def _given_once(dosage: Json) -> bool:
     """Whether a dosage line's interval says it was given once ({total}: a vaccine dose, a single infusion), as
     reporter/assess/onset.py's Timeline.dosage_stop reads it."""
@@ -788,7 +797,7 @@ class _Extractor:
             result_text = _s(read.result_words(obs)) or _s(_safe_ext_value(obs, "result_text"))
             interpretation = _l(obs.get("interpretation"))
             if not result_text and interpretation:
-                result_text = read.concept_text(interpretation[0])
+                result_text = _interpretation_text(obs, interpretation)
             rows.append(LabRow(
                 test=Coded(name, _s(coding.get("code")),
                            "LOINC" if coding.get("system") == system("loinc") else None),
