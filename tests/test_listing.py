@@ -984,3 +984,33 @@ def test_a_dose_and_frequency_cell_with_extra_spaces_is_cut_where_its_words_are(
 
     assert split_frequency("1  g   q12h") == ("1 g", {"value": 12.0, "unit": "h"})
     assert split_frequency("  500   mg   bid ") == ("500 mg", {"value": 12.0, "unit": "h"})
+
+
+def test_pharmacovigilance_database_words_are_read(tmp_path):
+    """EudraVigilance prints E2B's own words ('Caused/Prolonged Hospitalisation', 'Recovered/Resolved'); a FAERS
+    Public Dashboard export's Outcomes column holds seriousness criteria ('Hospitalized;Other Outcomes'), its
+    ages '7 MTH', and both say 'Not Specified' for what was not stated."""
+    path = tmp_path / "pv.csv"
+    path.write_text(
+        "Case ID,Drug,Reaction,Outcome,Seriousness,Sex,Age\n"
+        "A-1,amoxicillin,hepatitis,Recovered/Resolved,"
+        "\"Caused/Prolonged Hospitalisation, Other Medically Important Condition\",Female,18-64 Years\n"
+        "A-2,warfarin,haemorrhage,Not Recovered/Not Resolved,Died;Required Intervention,Not Specified,7 MTH\n"
+        "A-3,isotretinoin,depression,Recovered/Resolved With Sequelae,Disabled;Other Outcomes,Male,2 Months - 2 Years\n"
+        "A-4,ceftriaxone,rash,recovered,death/hospitalisation,male,Not Specified\n",
+        encoding="utf-8")
+    first, second, third, fourth = import_listing(path, received="2024-05-01").rows
+    assert all(r.ok for r in (first, second, third, fourth)), [r.problems for r in (first, second, third, fourth)]
+    criteria = [{k for k, v in r.case.reactions[0].seriousness.model_dump().items() if v is True}
+                for r in (first, second, third, fourth)]
+    assert criteria == [{"hospitalisation", "other_medically_important"}, {"death", "other_medically_important"},
+                        {"disabling", "other_medically_important"}, {"death", "hospitalisation"}]
+    assert [r.case.reactions[0].outcome for r in (first, second, third)] == [
+        "recovered", "not-recovered", "recovered-with-sequelae"]
+    assert second.case.patient.sex.absent == "unknown"
+    assert second.case.patient.age_at_onset.model_dump(exclude_none=True) == {"value": 7.0, "unit": "mo"}
+    assert first.case.patient.age_group == "adult"
+    # EudraVigilance's '2 Months - 2 Years' is a span (infant and child: no one group), not a rejected cell
+    assert third.case.patient.age_at_onset is None and third.case.patient.age_group is None
+    assert "2 Months - 2 Years" in third.case.narrative.text
+    assert fourth.case.patient.age_at_onset is None and fourth.case.patient.age_group is None

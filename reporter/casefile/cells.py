@@ -13,7 +13,8 @@ from reporter.tables import load_yaml
 
 TIME_UNITS = {
     "d": "d", "day": "d", "days": "d", "dy": "d", "wk": "wk", "w": "wk", "week": "wk", "weeks": "wk",
-    "wks": "wk", "mo": "mo", "month": "mo", "months": "mo", "mos": "mo", "m": "mo", "a": "a", "y": "a",
+    "wks": "wk", "mo": "mo", "month": "mo", "months": "mo", "mos": "mo", "m": "mo", "mth": "mo", "mths": "mo",
+    "mon": "mo", "a": "a", "y": "a",
     "yr": "a", "yrs": "a", "year": "a", "years": "a", "h": "h", "hr": "h", "hrs": "h", "hour": "h",
     "hours": "h", "min": "min", "minute": "min", "minutes": "min", "decade": "{decade}", "decades": "{decade}",
 }
@@ -150,8 +151,8 @@ def age_span(text: str, default_unit: str = "a", header_unit: str | None = None)
     kind, rest = _age_bound(lowered, words)
     if kind is None:
         joins = "|".join(re.escape(j) for j in sorted(words["span_joins"], key=len, reverse=True))
-        m = re.fullmatch(rf"(?P<low>\d+(?:[.,]\d+)?)\s*(?:{joins})\s*(?P<rest>\d.*)", lowered)
-        if m is None:
+        m = re.fullmatch(rf"(?P<low>\d+(?:[.,]\d+)?)\s*(?P<low_unit>[a-z]+)?\s*(?:{joins})\s*(?P<rest>\d.*)", lowered)
+        if m is None or (m.group("low_unit") and m.group("low_unit") not in TIME_UNITS):
             return None
         kind, rest = "span", m.group("rest")
     found = _AGE.match(rest)
@@ -165,12 +166,26 @@ def age_span(text: str, default_unit: str = "a", header_unit: str | None = None)
         raise ValueError(f"{text!r}: an age cannot be negative")
     if kind == "span":
         low = parse_number(m.group("low"))
+        low_unit = TIME_UNITS[m.group("low_unit")] if m.group("low_unit") else unit
+        if low_unit != unit:  # '2 Months - 2 Years' (EudraVigilance's age groups): both ends in years
+            return _span_in_years(text.strip(), (low, low_unit), (value + 1, unit))
         if value < low:
             raise ValueError(f"{text!r}: the span's end is below its start")
         return AgeSpan(text.strip(), low, value + 1, unit, kind)
     low, high = {"below": (0.0, value), "at_most": (0.0, value + 1), "above": (value, None),
                  "at_least": (value, None)}[kind]
     return AgeSpan(text.strip(), low, high, unit, kind)
+
+
+def _span_in_years(text: str, low: tuple[float, str], high: tuple[float, str]) -> AgeSpan:
+    """A span whose ends are in two units, in years (mappings/tabulate.yaml years_per_unit)."""
+    years = load_yaml("tabulate.yaml")["years_per_unit"]
+    if low[1] not in years or high[1] not in years:
+        raise ValueError(f"{text!r}: an age span in {low[1]} and {high[1]} cannot be compared")
+    start, end = low[0] * years[low[1]], high[0] * years[high[1]]
+    if end <= start:
+        raise ValueError(f"{text!r}: the span's end is below its start")
+    return AgeSpan(text, start, end, "a", "span")
 
 
 def _age_bound(lowered: str, words: dict[str, Any]) -> tuple[str | None, str]:

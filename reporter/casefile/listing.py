@@ -417,9 +417,7 @@ def _seriousness(row: _Row) -> dict[str, Any] | None:
     if criterion is not None:
         return _one_criterion(row, criterion, value)
     out: dict[str, Any] = {}
-    for token in re.split(r"\s*(?:[,;/+|]|\band\b)\s*", value):
-        if not token.strip():
-            continue
+    for token in _criteria_tokens(value, vocabulary):
         code = _code_named(token, vocabulary)
         if code is None and _is_severity(token):
             row.problems.append((row.where("reaction.seriousness"),
@@ -433,6 +431,18 @@ def _seriousness(row: _Row) -> dict[str, Any] | None:
         elif code != "none":
             out[code] = True
     return out
+
+
+def _criteria_tokens(value: str, vocabulary: dict[str, list[str]]) -> list[str]:
+    """The criteria a seriousness cell names, split at , ; + | and 'and'; at '/' only where the words joined
+    by it are not one criterion ('death/hospitalisation' is two, 'Caused/Prolonged Hospitalisation' one)."""
+    out = []
+    for token in re.split(r"\s*(?:[,;+|]|\band\b)\s*", value):
+        if _code_named(token, vocabulary) is not None:
+            out.append(token)
+        else:
+            out += re.split(r"\s*/\s*", token)
+    return [t for t in out if t.strip()]
 
 
 def _is_severity(token: str) -> bool:
