@@ -1058,7 +1058,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
         for where, message in row.warnings:
             if message.startswith(("error:", "fatal:")):
                 click.echo(f"{where}: {message}", err=True)
-    counts = Counter(message for row in good for _where, message in row.warnings)
+    counts = Counter(message for row in good for message in {m for _where, m in row.warnings})  # by case
     places: dict[str, list[str]] = {}
     for row in good:
         for where, message in row.warnings:

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reporter import yaml12
@@ -40,6 +41,7 @@ from reporter.casefile.cells import (
     parse_when,
     split_frequency,
 )
+from reporter.casefile.items import ListSpec, items, link_problem, spec_problems
 from reporter.casefile.model import CRITERIA, CaseFile, Seriousness
 from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError, StoreConflict
@@ -50,10 +52,11 @@ MAX_LISTING_BYTES = 50 * 1024 * 1024
 FIELDS = (
     "case_id", "patient.initials", "patient.sex", "patient.age", "patient.age_sex", "patient.weight_kg",
     "patient.history",
-    "country", "drug.product", "drug.substance", "drug.dose", "drug.route", "drug.dosing", "drug.start",
-    "drug.stop", "drug.indication", "drug.action_taken", "drug.dechallenge", "drug.rechallenge",
-    "drug.causality", "reaction.term", "reaction.meddra_code", "reaction.onset", "reaction.end",
-    "reaction.outcome", "reaction.seriousness", "report.first_received", "literature.citation", "narrative",
+    "country", "drug.product", "drug.substance", "drug.role", "drug.dose", "drug.route", "drug.dosing",
+    "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken", "drug.dechallenge",
+    "drug.rechallenge", "drug.causality", "reaction.term", "reaction.meddra_code", "reaction.onset",
+    "reaction.end", "reaction.duration", "reaction.outcome", "reaction.seriousness", "report.first_received",
+    "literature.citation", "narrative",
 )
 # Case-file paths each field fills: a model error at such a path is reported against the field's column.
 _PATHS = {
@@ -65,6 +68,8 @@ _PATHS = {
     "patient.history": ("patient.history_text",),
     "country": ("primary_sources[0].address.country", "reactions[0].country"),
     "drug.product": ("drugs[0].product", "drugs[0]"), "drug.substance": ("drugs[0].substances",),
+    "drug.role": ("drugs[0].role",), "drug.duration": ("drugs[0].dosages[0].duration",),
+    "reaction.duration": ("reactions[0].duration",),
     "drug.dose": ("drugs[0].dosages[0].dose",), "drug.route": ("drugs[0].dosages[0].route",),
     "drug.dosing": ("drugs[0].dosages[0].text",), "drug.start": ("drugs[0].dosages[0].start",),
     "drug.stop": ("drugs[0].dosages[0].stop",), "drug.indication": ("drugs[0].indications",),
@@ -95,6 +100,7 @@ class ListingMap(BaseModel):
     not_stated: list[str] = []
     defaults: dict[str, dict[str, Any]] = {}
     columns: dict[str, list[str]]
+    lists: dict[str, ListSpec] = {}
     values: dict[str, dict[str, list[str]]] = {}
 
     def model_post_init(self, _context: Any) -> None:
@@ -102,6 +108,7 @@ class ListingMap(BaseModel):
         if unknown:
             raise ValueError(f"unknown field(s) in columns: {', '.join(unknown)} (known: {', '.join(FIELDS)})")
         problems = [p for section, values in self.defaults.items() for p in _default_problems(section, values)]
+        problems += [p for name, spec in self.lists.items() for p in spec_problems(name, spec, FIELDS)]
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -144,6 +151,11 @@ def load_map(path: str | Path | None = None) -> ListingMap:
         raw = load_yaml("listing.yaml") if path is None else yaml12.load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read the column map: {exc.strerror}", location=str(path)) from None
+    except yaml.YAMLError as exc:  # a user's map: where its YAML breaks, not a traceback
+        mark = getattr(exc, "problem_mark", None)
+        raise MappingError(f"the column map is not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                           location=f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path),
+                           hint="quote a header that holds { } [ ] : or # (\"drug {n}\")") from None
     try:
         return ListingMap.model_validate(raw)
     except ValidationError as exc:
@@ -313,6 +325,8 @@ class _Row:
         self.notes: list[tuple[str, str]] = []  # what was read otherwise than asked: said, the row kept
         self._not_stated = _not_stated_words(tuple(listing_map.not_stated))
         self._units: dict[str, str] | None = None
+        self.item_label: str | None = None  # a view of one item of several ('item 2'): said with its cells
+        self.item_fields: frozenset[str] = frozenset()  # the fields an item view reads from its item
 
     @property
     def units(self) -> dict[str, str]:
@@ -327,7 +341,8 @@ class _Row:
                 "listing": self.listing}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, map=None, _not_stated=frozenset(), _units=None)
+        self.__dict__.update(state, map=None, _not_stated=frozenset(), _units=None, item_label=None,
+                             item_fields=frozenset())
 
     def attach(self, listing_map: ListingMap) -> None:
         """Give a row unpickled in a batch job its column map back."""
@@ -336,7 +351,8 @@ class _Row:
 
     def where(self, name: str) -> str:
         header = self.cells[name][0] if name in self.cells else name
-        return f"row {self.number}, column {header!r}"
+        item = f", {self.item_label}" if self.item_label and name in self.item_fields else ""
+        return f"row {self.number}, column {header!r}{item}"
 
     def text(self, name: str) -> str | None:
         """The cell of a field, or None when it is absent or says "not stated"."""
@@ -601,7 +617,6 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     m, d = row.map, row.map.defaults
     drug_defaults = dict(d.get("drug") or {"id": "suspect", "role": "suspect"})
     drug_id = str(drug_defaults.get("id") or "suspect")
-    when = {"drug": drug_id, "order": m.date_order}
 
     case_id = _case_id(row)
     first_received = row.read("report.first_received", parse_date, m.date_order) or received
@@ -650,9 +665,34 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         patient["history_text"] = row.text("patient.history")
     data["patient"] = patient
 
-    reaction: dict[str, Any] = {"id": "r1"}
+    reactions, drugs = items(row, "reaction"), items(row, "drug")
+    roles = [_role(view, drug_defaults) for view in drugs]
+    ids = [drug_id if index == 0 else f"{drug_id}-{index + 1}" for index in range(len(drugs))]
+    suspects = [i for i, role in zip(ids, roles, strict=True) if role in _ASSESSED]
+    data["reactions"] = [_reaction(view, f"r{index}", country, suspects[0] if len(suspects) == 1 else None)
+                         for index, view in enumerate(reactions, start=1)]
+    data["drugs"] = [_drug(view, {**drug_defaults, "id": i, "role": role or "suspect"})
+                     for view, i, role in zip(drugs, ids, roles, strict=True)]
+    data["drugs"] = [d for d in data["drugs"] if "product" in d] or data["drugs"][:1]  # a nameless one is refused
+    if len(suspects) * len(reactions) > 1:
+        link_problem(row, len(suspects), len(reactions))
+    for drug in data["drugs"]:
+        drug["reactions"] = ([_link(row, reaction["id"]) for reaction in data["reactions"]]
+                             if drug["role"] in _ASSESSED else [])
+    narrative = [row.text("narrative"), *(f"Age as given in the listing: {text}" for text in as_stated if text)]
+    if any(narrative):
+        data["narrative"] = {"text": "\n\n".join(t for t in narrative if t)}
+    return data
+
+
+def _reaction(row: _Row, reaction_id: str, country: str | None, drug_id: str | None) -> dict[str, Any]:
+    """One reaction of a row (`drug_id`: the suspect drug a relative time counts from; None when the row names
+    several, and a relative time is then refused: from which?)."""
+    m = row.map
+    reaction: dict[str, Any] = {"id": reaction_id}
     if row.text("reaction.term"):
         reaction["verbatim"] = row.text("reaction.term")
+        _several_reactions_note(row, reaction["verbatim"])
     code = row.text("reaction.meddra_code")
     if code:
         if not m.meddra_version:
@@ -661,30 +701,65 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         else:
             reaction["meddra"] = {"code": code, "version": m.meddra_version}
     for name, key in (("reaction.onset", "onset"), ("reaction.end", "end")):
-        value = row.read(name, parse_when, when["drug"], order=when["order"], time_unit=m.time_unit,
+        value = row.read(name, parse_when, drug_id or "", order=m.date_order, time_unit=m.time_unit,
                          header_unit=row.units.get(name))
-        if value is not None:
+        if isinstance(value, dict) and drug_id is None:
+            row.problems.append((row.where(name), f"{row.text(name)!r} counts from the suspect drug, but the row "
+                                 "names several: give a date, or one row per suspect drug with the case id"))
+        elif value is not None:
             reaction[key] = value
+    duration = row.read("reaction.duration", _duration, m.time_unit)
+    if duration is not None:
+        reaction["duration"] = duration
     outcome = row.word("reaction.outcome", "outcome")
     if outcome:
         reaction["outcome"] = outcome
     seriousness = _seriousness(row)
     if seriousness is None:
-        seriousness = _seriousness_not_stated(d)
+        seriousness = _seriousness_not_stated(m.defaults)
     if outcome == "fatal":
         seriousness["death"] = True  # a reaction that resulted in death is serious by that criterion
     reaction["seriousness"] = seriousness
     if country:
         reaction["country"] = country.upper()
-    data["reactions"] = [reaction]
+    return reaction
 
-    drug: dict[str, Any] = {**drug_defaults}
+
+_UNNAMED = "a drug without its name"
+_ASSESSED = ("suspect", "interacting")  # drug roles whose reactions the row's drugs are assessed against
+
+
+def _role(row: _Row, drug_defaults: dict[str, Any]) -> str | None:
+    """The drug's role (G.k.1): its cell's (EudraVigilance's S, I, C: values.role), else the map's default."""
+    return row.word("drug.role", "role") if row.text("drug.role") else str(drug_defaults.get("role") or "suspect")
+
+
+def _drug(row: _Row, drug: dict[str, Any]) -> dict[str, Any]:
+    """One drug of a row (`drug`: its id, role and the map's defaults), without its assessments (the row's
+    links are made once its reactions are known)."""
+    drug_id = drug["id"]
     product = row.text("drug.product") or row.text("drug.substance")
     if product:
         drug["product"] = product
         _several_drugs_note(row, product)
+    elif row.item_fields:
+        row.problems.append((row.where("drug.product"), f"{_UNNAMED}: give the product (or substance) of every "
+                             "drug the row lists"))
     if row.text("drug.substance"):
         drug["substances"] = [{"name": row.text("drug.substance")}]
+    dosage = _dosage(row, drug_id)
+    if dosage:
+        drug["dosages"] = [dosage]
+    if row.text("drug.indication"):
+        drug["indications"] = [{"text": row.text("drug.indication")}]
+    action = row.word("drug.action_taken", "action_taken")
+    if action:
+        drug["action_taken"] = action
+    return drug
+
+
+def _dosage(row: _Row, drug_id: str) -> dict[str, Any]:
+    m = row.map
     dosage: dict[str, Any] = {}
     texts = []
     dose_text = row.text("drug.dose")
@@ -713,35 +788,61 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if texts:
         dosage["text"] = "; ".join(texts)
     for name, key in (("drug.start", "start"), ("drug.stop", "stop")):
-        value = row.read(name, parse_when, when["drug"], order=when["order"], time_unit=m.time_unit,
+        value = row.read(name, parse_when, drug_id, order=m.date_order, time_unit=m.time_unit,
                          header_unit=row.units.get(name))
         if value is not None:
             dosage[key] = value
-    if dosage:
-        drug["dosages"] = [dosage]
-    if row.text("drug.indication"):
-        drug["indications"] = [{"text": row.text("drug.indication")}]
-    action = row.word("drug.action_taken", "action_taken")
-    if action:
-        drug["action_taken"] = action
-    link: dict[str, Any] = {"reaction": "r1"}
+    duration = row.read("drug.duration", _duration, m.time_unit)
+    if duration is not None:
+        dosage["duration"] = duration
+    return dosage
+
+
+def _link(row: _Row, reaction_id: str) -> dict[str, Any]:
+    """The drug's assessment of one reaction: what the row's dechallenge, rechallenge and causality say (only
+    a row of one drug and one reaction states them; link_problem refuses the others)."""
+    link: dict[str, Any] = {"reaction": reaction_id}
     for name, key in (("drug.dechallenge", "dechallenge"), ("drug.rechallenge", "rechallenge")):
         value = row.word(name, key)
         if value:
             link[key] = value
     if row.text("drug.causality"):
-        causality = dict(d.get("causality") or {"source": "Sender", "method": "Global introspection"})
+        causality = dict(row.map.defaults.get("causality") or {"source": "Sender", "method": "Global introspection"})
         for text in (row.cells["drug.causality"][0], row.text("drug.causality")):
             method = _method_named(str(text))
             if method:
                 causality["method"] = method
         link["causality"] = [{**causality, "result": row.text("drug.causality")}]
-    drug["reactions"] = [link]
-    data["drugs"] = [drug]
-    narrative = [row.text("narrative"), *(f"Age as given in the listing: {text}" for text in as_stated if text)]
-    if any(narrative):
-        data["narrative"] = {"text": "\n\n".join(t for t in narrative if t)}
-    return data
+    return link
+
+
+_DURATION = re.compile(r"^(?P<value>\d+(?:[.,]\d+)?)\s*(?P<unit>[a-z]+)?\.?$")
+
+
+def _duration(text: str, time_unit: str) -> dict[str, Any]:
+    """A duration cell ('7d', '10min', '3 weeks'; a bare number in the map's time unit) as a UCUM quantity."""
+    m = _DURATION.match(text.strip().lower())
+    unit = TIME_UNITS.get(m.group("unit") or "") if m and m.group("unit") else time_unit if m else None
+    if m is None or unit is None:
+        raise ValueError(f"{text!r} is not a duration: write a number with a time unit, e.g. 7 d, 10 min, 3 wk")
+    return {"value": parse_number(m.group("value")), "unit": unit}
+
+
+def _several_reactions_note(row: _Row, term: str) -> None:
+    """Say so when a reaction cell not listed as a list in the map may name several reactions
+    ('Myalgia;Rhabdomyolysis'): it stays one reaction as written."""
+    if row.item_label or "reaction.term" in row.map.lists:
+        return
+    names = [n for n in re.split(_joins_pattern("several_reactions"), term, flags=re.IGNORECASE) if n.strip()]
+    if len(names) > 1:
+        row.notes.append((row.where("reaction.term"), f"note: {term!r} may name {len(names)} reactions: kept as one "
+                          "reaction as written; to read each, list the column under `lists` in the column map "
+                          "(reaction.term: {separators: [';']})"))
+
+
+def _joins_pattern(key: str) -> str:
+    joins = load_yaml("cells.yaml")[key]
+    return rf"\s*(?:{'|'.join(re.escape(j) for j in joins)})\s*"
 
 
 def _several_drugs_note(row: _Row, product: str) -> None:
@@ -766,7 +867,11 @@ def _method_named(text: str) -> str | None:
 
 
 def _column_for(path: str, row: _Row) -> str:
+    """The row and column a case-file path came from (any reaction or drug of the row: reactions[1] as
+    reactions[0])."""
     best = None
+    given, path = path, re.sub(r"^(reactions|drugs)\[\d+\]", r"\1[0]", path)
+    path = re.sub(r"(\.reactions|\.dosages)\[\d+\]", r"\1[0]", path)
     for name, prefixes in _PATHS.items():
         for prefix in prefixes:
             covers = path == prefix or path.startswith((prefix + ".", prefix + "["))
@@ -774,15 +879,15 @@ def _column_for(path: str, row: _Row) -> str:
                 best = (name, len(prefix))
     if best and best[0] in row.cells:
         return row.where(best[0])
-    return f"row {row.number}, {path}"
+    return f"row {row.number}, {given}"
 
 
-def _same_drug_ids(data: dict[str, Any], old: str, new: str) -> None:
-    """Point the row's relative times at the drug's new id (a second suspect drug of a merged case)."""
+def _same_drug_ids(data: dict[str, Any], renamed: dict[str, str]) -> None:
+    """Point the row's relative times and drugs at the drugs' ids in the merged case (old id -> new, at once)."""
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("drug") == old and "value" in node:
-                node["drug"] = new
+            if node.get("drug") in renamed and "value" in node:
+                node["drug"] = renamed[node["drug"]]
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -791,65 +896,100 @@ def _same_drug_ids(data: dict[str, Any], old: str, new: str) -> None:
 
     walk(data["reactions"])
     walk(data["drugs"])
+    for drug in data["drugs"]:
+        drug["id"] = renamed.get(drug["id"], drug["id"])
+
+
+def _reaction_key(reaction: dict[str, Any]) -> tuple[str, str | None]:
+    return reaction.get("verbatim", "").lower(), (reaction.get("meddra") or {}).get("code")
 
 
 def merge_rows(parts: list[tuple[_Row, dict[str, Any]]]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """One case from the rows that share a case id (one row per patient-drug-reaction): patient and report
     from the first row (a later row may fill a blank, not contradict), one reaction per distinct reaction,
-    one drug per distinct drug, and each row's drug-reaction assessment."""
+    one drug per distinct drug, and each row's drug-reaction assessments."""
     import copy
 
     first_row, base = parts[0]
     base = copy.deepcopy(base)
     problems: list[tuple[str, str]] = []
-    reactions = {(r.get("verbatim", "").lower(), (r.get("meddra") or {}).get("code")): r["id"]
-                 for r in base["reactions"]}
-    drugs = {str(base["drugs"][0].get("product", "")).lower(): base["drugs"][0]}
+    reactions = {_reaction_key(r): r["id"] for r in base["reactions"]}
+    drugs = {str(d.get("product", "")).lower(): d for d in base["drugs"]}
+    root = base["drugs"][0]["id"]
     for row, data in parts[1:]:
         data = copy.deepcopy(data)
-        for key, value in data["patient"].items():
-            if value == {"absent": "unknown"}:
+        problems += _merge_patient(base["patient"], data["patient"], row, first_row)
+        _same_drug_ids(data, _drug_ids(data["drugs"], drugs, root))
+        ids: dict[str, tuple[str, dict[str, Any] | None]] = {}  # the row's reaction id -> the case's, onset
+        for reaction in data["reactions"]:
+            key = _reaction_key(reaction)
+            if key in reactions:
+                ids[reaction["id"]] = (reactions[key], reaction.get("onset"))
                 continue
-            if key in base["patient"] and base["patient"][key] not in (value, {"absent": "unknown"}):
-                field_name = {"age_at_onset": "patient.age", "age_group": "patient.age", "sex": "patient.sex",
-                              "initials": "patient.initials", "weight_kg": "patient.weight_kg",
-                              "history_text": "patient.history"}.get(key, key)
-                problems.append((row.where(field_name), f"differs from row {first_row.number}, the case's first "
-                                 "row (rows of one case must agree on the patient)" + (
-                                     "; the row has no case id, so it was read as that case's further row: give "
-                                     "it its own case id" if _continues(row) else "")))
-            else:
-                base["patient"][key] = value
-        reaction = data["reactions"][0]
-        key = (reaction.get("verbatim", "").lower(), (reaction.get("meddra") or {}).get("code"))
-        listed = key in reactions
-        if not listed:
-            reactions[key] = reaction["id"] = f"r{len(reactions) + 1}"
+            ids[reaction["id"]] = (f"r{len(reactions) + 1}", None)
+            reactions[key] = reaction["id"] = ids[reaction["id"]][0]
             base["reactions"].append(reaction)
-        drug = data["drugs"][0]
-        link = {**drug["reactions"][0], "reaction": reactions[key]}
-        onset = reaction.get("onset")
-        # A reaction already listed: this row's onset, if counted from its own drug's first dose, is that
-        # drug's onset interval (G.k.9.i.3.1); the reaction keeps the onset of the row that listed it.
-        if listed and isinstance(onset, dict) and onset.get("anchor") == "first-dose":
-            link["onset_after_first_dose"] = {"value": onset["value"], "unit": onset["unit"]}
-        name = str(drug.get("product", "")).lower()
-        if name in drugs:
+        for drug in data["drugs"]:
+            drug["reactions"] = [_merged_link(link, drug["id"], *ids[link["reaction"]]) for link in drug["reactions"]]
+            name = str(drug.get("product", "")).lower()
+            if name not in drugs:
+                drugs[name] = drug
+                base["drugs"].append(drug)
+                continue
             known = drugs[name]
-            if all(existing.get("reaction") != link["reaction"] for existing in known["reactions"]):
-                known["reactions"].append(link)
+            for link in drug["reactions"]:
+                if all(existing.get("reaction") != link["reaction"] for existing in known["reactions"]):
+                    known["reactions"].append(link)
             for dosage in drug.get("dosages", []):
                 if dosage not in known.setdefault("dosages", []):
                     known["dosages"].append(dosage)
-        else:
-            new_id = f"{drug['id']}-{len(drugs) + 1}"
-            _same_drug_ids(data, drug["id"], new_id)
-            drug = data["drugs"][0]
-            drug["id"] = new_id
-            drug["reactions"] = [link]
-            drugs[name] = drug
-            base["drugs"].append(drug)
     return base, problems
+
+
+def _drug_ids(row_drugs: list[dict[str, Any]], drugs: dict[str, dict[str, Any]], root: str) -> dict[str, str]:
+    """The case's id of each of a further row's drugs: the listed drug's of the same name, else a new one."""
+    renamed: dict[str, str] = {}
+    used = {d["id"] for d in drugs.values()}
+    for drug in row_drugs:
+        name = str(drug.get("product", "")).lower()
+        if name in drugs:
+            renamed[drug["id"]] = drugs[name]["id"]
+            continue
+        number = len(used) + 1
+        while f"{root}-{number}" in used:
+            number += 1
+        renamed[drug["id"]] = f"{root}-{number}"
+        used.add(renamed[drug["id"]])
+    return renamed
+
+
+def _merged_link(link: dict[str, Any], drug_id: str, reaction_id: str, onset: dict[str, Any] | None) -> dict[str, Any]:
+    """A further row's assessment, pointed at the case's reaction. A reaction already listed keeps the onset of
+    the row that listed it; this row's onset, if counted from this drug's first dose, is the drug's onset
+    interval (G.k.9.i.3.1)."""
+    out = {**link, "reaction": reaction_id}
+    if isinstance(onset, dict) and onset.get("anchor") == "first-dose" and onset.get("drug") == drug_id:
+        out["onset_after_first_dose"] = {"value": onset["value"], "unit": onset["unit"]}
+    return out
+
+
+def _merge_patient(patient: dict[str, Any], other: dict[str, Any], row: _Row, first_row: _Row) -> list[tuple[str, str]]:
+    """Fill the case's patient from a further row; what contradicts the first row is a problem of that row."""
+    problems = []
+    for key, value in other.items():
+        if value == {"absent": "unknown"}:
+            continue
+        if key in patient and patient[key] not in (value, {"absent": "unknown"}):
+            field_name = {"age_at_onset": "patient.age", "age_group": "patient.age", "sex": "patient.sex",
+                          "initials": "patient.initials", "weight_kg": "patient.weight_kg",
+                          "history_text": "patient.history"}.get(key, key)
+            problems.append((row.where(field_name), f"differs from row {first_row.number}, the case's first "
+                             "row (rows of one case must agree on the patient)" + (
+                                 "; the row has no case id, so it was read as that case's further row: give "
+                                 "it its own case id" if _continues(row) else "")))
+        else:
+            patient[key] = value
+    return problems
 
 
 def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, citation: str | None = None,
@@ -864,7 +1004,7 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
 
     listing_map = listing_map or load_map()
     received = received or dt.date.today().isoformat()
-    aliases = {_norm(a): name for name, words in listing_map.columns.items() for a in [name, *words]}
+    aliases = {_alias(a): name for name, words in listing_map.columns.items() for a in [name, *words]}
     sheet, notes = _table(read_sheet(path), aliases, str(path))
     columns: dict[str, int] = {}
     used: dict[str, str] = {}
@@ -907,7 +1047,21 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
 
 
 def _field_of(header: str, aliases: dict[str, str]) -> str | None:
-    return aliases.get(_norm(header)) or aliases.get(_norm(re.sub(r"\(.*?\)", " ", header)))
+    """The field a header names; 'field#N' for a numbered column ("Drug 2" under an alias "drug {n}")."""
+    for text in (header, re.sub(r"\(.*?\)", " ", header)):
+        key = _norm(text)
+        if key in aliases:
+            return aliases[key]
+        numbered = re.fullmatch(r"(.*?)\s*(\d+)", key)
+        if numbered and f"{numbered.group(1)} {{n}}" in aliases:
+            return f"{aliases[numbered.group(1) + ' {n}']}#{int(numbered.group(2))}"
+    return None
+
+
+def _alias(header: str) -> str:
+    """A header alias as headers are compared; "drug {n}" (numbered columns) keeps its '{n}'."""
+    head, numbered, _ = header.partition("{n}")
+    return f"{_norm(head)} {{n}}" if numbered else _norm(header)
 
 
 def _letter(index: int) -> str:
@@ -998,7 +1152,8 @@ class CaseRows:
                 data = row_to_casefile(row, citation=self.citation, received=self.received)
             finally:
                 DECIMAL_MARK.reset(mark)
-            if "product" not in data["drugs"][0]:
+            if all("product" not in drug for drug in data["drugs"]) and not any(
+                    message.startswith(_UNNAMED) for _w, message in row.problems):
                 row.problems.append((f"row {row.number}", "no suspect drug: the listing needs a drug (or "
                                      "substance) column with a value on every row"))
             out.append((row, data))
