@@ -207,3 +207,36 @@ def test_a_finding_is_counted_once_per_case(tmp_path):
     result = CliRunner().invoke(main, ["import-listing", str(path), "--map", str(listing_map), "-j", "1",
                                        "--received", "2024-05-01"])
     assert "  1 case(s): warning: the reaction has no MedDRA code" in result.output
+
+
+def test_a_concomitant_column_gives_unassessed_drugs_of_their_own(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text(
+        "Case ID,Suspect Product Names,Reason for Use,Reactions,Concomitant Product Names,Concomitant/Not Administered "
+        "Drug List\n"
+        'US-1,Lipitor,Hypercholesterolaemia,Myalgia,Aspirin;Metoprolol,"RAMIPRIL [RAMIPRIL] (C - Hypertension - Dose '
+        'not changed - [n/a - 5mg - Oral use])"\n', encoding="utf-8")
+    columns = {"case_id": ["case id"], "drug.product": ["suspect product names"],
+               "drug.indication": ["reason for use"], "reaction.term": ["reactions"],
+               "drug.concomitant": ["concomitant product names"]}
+    (row,) = import_listing(path, map_with(tmp_path, columns, {"drug.concomitant": {"separators": [";"]}}),
+                            received="2024-05-01").rows
+    assert [(d.id, d.role, d.product, d.indications, len(d.reactions)) for d in row.case.drugs] == [
+        ("suspect", "suspect", "Lipitor", row.case.drugs[0].indications, 1),
+        ("concomitant-1", "concomitant", "Aspirin", [], 0), ("concomitant-2", "concomitant", "Metoprolol", [], 0)]
+    # EudraVigilance's concomitant list, read by the drug template: its role from its own Drug Char
+    columns["drug.concomitant"] = ["concomitant not administered drug list"]
+    lists = {"drug.concomitant": {**EVDAS_LISTS["drug.product"]}}
+    (row,) = import_listing(path, map_with(tmp_path, columns, lists), received="2024-05-01").rows
+    (ramipril,) = row.case.drugs[1:]
+    assert (ramipril.role, ramipril.product, ramipril.indications[0].text, ramipril.action_taken,
+            ramipril.dosages[0].dose.value, ramipril.reactions) == (
+        "concomitant", "RAMIPRIL", "Hypertension", "dose-not-changed", 5.0, [])
+
+
+def test_a_listing_of_concomitant_drugs_only_has_no_suspect_drug(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("Reaction,Concomitant\nrash,aspirin\n", encoding="utf-8")
+    (row,) = import_listing(path, map_with(tmp_path, {"drug.concomitant": ["concomitant"]}),
+                            received="2024-05-01").rows
+    assert not row.ok and "no suspect drug" in row.problems[0][1]

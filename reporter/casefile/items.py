@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 KINDS = ("reaction", "drug")
 # A drug's assessment of a reaction: one per drug-reaction pair, never spread over several pairs.
 LINK_FIELDS = ("drug.dechallenge", "drug.rechallenge", "drug.causality")
+# A column of the other drugs (concomitant, or as its items' drug.role says), read apart from the suspect drugs.
+CONCOMITANT = "drug.concomitant"
 _PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
 
 
@@ -121,7 +123,8 @@ def items(row: _Row, kind: str) -> list[_Row]:
     numbered = _numbered(row, kind)
     if numbered:
         return _views(row, kind, numbered, "")
-    lists = {name: row.map.lists[name] for name in row.cells if kind_of(name) == kind and name in row.map.lists}
+    lists = {name: row.map.lists[name] for name in row.cells
+             if kind_of(name) == kind and name in row.map.lists and name != CONCOMITANT}
     read = {name: got for name, spec in lists.items() if (got := _list_items(row, name, spec))}
     counts = {len(got) for got in read.values()}
     if len(counts) > 1:  # one ingredient for two products: of which? not guessed
@@ -132,6 +135,25 @@ def items(row: _Row, kind: str) -> list[_Row]:
     count = counts.pop() if counts else 1
     merged = [{k: v for got in read.values() for k, v in got[index].items()} for index in range(count)]
     return _views(row, kind, merged, "item ")
+
+
+def concomitants(row: _Row) -> list[_Row]:
+    """The other drugs of a row's drug.concomitant cell, each as a view of the row holding that drug's cells
+    only (a suspect drug's dose or indication is not theirs): one drug as written unless `lists` splits it."""
+    spec = row.map.lists.get(CONCOMITANT) or ListSpec(separators=[], item=None)
+    text = row.text(CONCOMITANT)
+    if text is None:
+        return []
+    header = row.cells[CONCOMITANT][0]
+    got = (_list_items(row, CONCOMITANT, spec) if spec.separators else [{CONCOMITANT: (header, text)}]) or []
+    out = []
+    for index, item in enumerate(got, start=1):
+        cells = {("drug.product" if name == CONCOMITANT else name): cell for name, cell in item.items()}
+        view = _view(row, cells, f"item {index}" if len(got) > 1 else None)
+        view.cells = {k: v for k, v in view.cells.items() if kind_of(k) != "drug" or k in cells}
+        view.cells[CONCOMITANT] = row.cells[CONCOMITANT]
+        out.append(view)
+    return out
 
 
 def _views(row: _Row, kind: str, groups: list[dict[str, tuple[str, str]]], label: str) -> list[_Row]:

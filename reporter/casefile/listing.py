@@ -41,7 +41,7 @@ from reporter.casefile.cells import (
     parse_when,
     split_frequency,
 )
-from reporter.casefile.items import ListSpec, items, link_problem, spec_problems
+from reporter.casefile.items import ListSpec, concomitants, items, link_problem, spec_problems
 from reporter.casefile.model import CRITERIA, CaseFile, Seriousness
 from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError, StoreConflict
@@ -54,7 +54,7 @@ FIELDS = (
     "patient.history",
     "country", "drug.product", "drug.substance", "drug.role", "drug.dose", "drug.route", "drug.dosing",
     "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken", "drug.dechallenge",
-    "drug.rechallenge", "drug.causality", "reaction.term", "reaction.meddra_code", "reaction.onset",
+    "drug.rechallenge", "drug.causality", "drug.concomitant", "reaction.term", "reaction.meddra_code", "reaction.onset",
     "reaction.end", "reaction.duration", "reaction.outcome", "reaction.seriousness", "report.first_received",
     "literature.citation", "narrative",
 )
@@ -673,6 +673,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
                          for index, view in enumerate(reactions, start=1)]
     data["drugs"] = [_drug(view, {**drug_defaults, "id": i, "role": role or "suspect"})
                      for view, i, role in zip(drugs, ids, roles, strict=True)]
+    data["drugs"] += [_drug(view, {**drug_defaults, "id": f"concomitant-{index}",
+                                   "role": _role(view, {"role": "concomitant"}) or "concomitant"})
+                      for index, view in enumerate(concomitants(row), start=1)]
     data["drugs"] = [d for d in data["drugs"] if "product" in d] or data["drugs"][:1]  # a nameless one is refused
     if len(suspects) * len(reactions) > 1:
         link_problem(row, len(suspects), len(reactions))
@@ -1152,7 +1155,7 @@ class CaseRows:
                 data = row_to_casefile(row, citation=self.citation, received=self.received)
             finally:
                 DECIMAL_MARK.reset(mark)
-            if all("product" not in drug for drug in data["drugs"]) and not any(
+            if not any("product" in drug and drug["role"] in _ASSESSED for drug in data["drugs"]) and not any(
                     message.startswith(_UNNAMED) for _w, message in row.problems):
                 row.problems.append((f"row {row.number}", "no suspect drug: the listing needs a drug (or "
                                      "substance) column with a value on every row"))
