@@ -240,3 +240,19 @@ def test_a_listing_of_concomitant_drugs_only_has_no_suspect_drug(tmp_path):
     (row,) = import_listing(path, map_with(tmp_path, {"drug.concomitant": ["concomitant"]}),
                             received="2024-05-01").rows
     assert not row.ok and "no suspect drug" in row.problems[0][1]
+
+
+def test_an_age_group_column_beside_the_age_gives_the_reporters_group(tmp_path):
+    path = tmp_path / "evdas.csv"
+    path.write_text("EU Local Number,Drug,Reaction,Patient Age Group,Patient Age Group (as per reporter),Weight\n"
+                    "EU-1,valproate,jaundice,0-1 Month,Neonate,3.1 kg\n"
+                    "EU-2,allopurinol,rash,65-85 Years,Elderly,\n"
+                    "EU-3,allopurinol,rash,65-85 Years,Child,210 LB\n", encoding="utf-8")
+    columns = {"case_id": ["eu local number"], "patient.age": ["patient age group"]}
+    neonate, elderly, wrong = import_listing(path, map_with(tmp_path, columns), received="2024-05-01").rows
+    assert neonate.case.patient.age_group == "neonate" and neonate.case.patient.age_at_onset is None
+    assert elderly.case.patient.age_group == "elderly"
+    assert dict(wrong.problems) == {
+        "row 4, column 'Patient Age Group (as per reporter)'": "'Child' is not the age group of the age given "
+                                                                "(elderly): which is right?",
+        "row 4, column 'Weight'": "'210 LB': give it in kg, as a number alone (95.3)"}

@@ -42,7 +42,7 @@ from reporter.casefile.cells import (
     split_frequency,
 )
 from reporter.casefile.items import ListSpec, concomitants, items, link_problem, spec_problems
-from reporter.casefile.model import CRITERIA, CaseFile, Seriousness
+from reporter.casefile.model import CRITERIA, CaseFile, Seriousness, _metric_only
 from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError, StoreConflict
 from reporter.paths import mappings_dir
@@ -50,7 +50,8 @@ from reporter.tables import load_yaml, routes
 
 MAX_LISTING_BYTES = 50 * 1024 * 1024
 FIELDS = (
-    "case_id", "patient.initials", "patient.sex", "patient.age", "patient.age_sex", "patient.weight_kg",
+    "case_id", "patient.initials", "patient.sex", "patient.age", "patient.age_group", "patient.age_sex",
+    "patient.weight_kg",
     "patient.history",
     "country", "drug.product", "drug.substance", "drug.role", "drug.dose", "drug.route", "drug.dosing",
     "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken", "drug.dechallenge",
@@ -62,6 +63,7 @@ FIELDS = (
 _PATHS = {
     "case_id": ("case_id",), "patient.initials": ("patient.initials",), "patient.sex": ("patient.sex",),
     "patient.age": ("patient.age_at_onset", "patient.age_group"),
+    "patient.age_group": ("patient.age_group",),
     "patient.age_sex": ("patient.age_at_onset", "patient.age_group", "patient.sex"),
     # the weight is the patient's only Observation a listing makes: a finding on its value is the weight's
     "patient.weight_kg": ("patient.weight_kg", "patient.value", "patient.unit"),
@@ -510,6 +512,19 @@ def _age(text: str, row: _Row, unit: str, header_unit: str | None = None, name: 
         raise ValueError(f"{exc}; or an age group ({groups})" if groups else str(exc)) from None
 
 
+def _stated_age_group(row: _Row, patient: dict[str, Any]) -> None:
+    """An age group column beside the age ("Patient Age Group (as per reporter)" in a EudraVigilance listing):
+    the reporter's ICH age group (D.2.3), which may differ from the one the age lies in only by a mistake."""
+    group = row.word("patient.age_group", "age_group")
+    if group is None:
+        return
+    if patient.get("age_group") not in (None, group):
+        row.problems.append((row.where("patient.age_group"), f"{row.text('patient.age_group')!r} is not the age group "
+                             f"of the age given ({patient['age_group']}): which is right?"))
+        return
+    patient["age_group"] = group
+
+
 def _group_holding(span: AgeSpan) -> str | None:
     """The ICH age group (mappings/tabulate.yaml, as tabulations place ages) that holds every age of `span`,
     or None when the span reaches into two groups, as most bounds do ('<18': neonate to adolescent)."""
@@ -580,6 +595,7 @@ def _weight_kg(text: str) -> float:
     """A weight cell in kg ('12', '12 kg'); another unit is refused, not read as kg."""
     m = re.fullmatch(r"(?P<number>\S+?)\s*(?P<unit>[^\d\s.,]+)?", text.strip())
     if m is None or (m.group("unit") or "kg").lower() != "kg":
+        _metric_only("kg")(text)  # '210 LB' (a FAERS export), '1980 g': refused with the kilograms to give
         raise ValueError(f"{text!r} is not a weight in kg: write the number of kilograms, e.g. 12.5")
     return parse_number(m.group("number"))
 
@@ -658,6 +674,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
             patient.update(age)
         if sex and patient.get("sex") in (None, {"absent": "unknown"}):  # a blank Sex cell does not hide it
             patient["sex"] = _sex_value(sex)
+    _stated_age_group(row, patient)
     weight = row.read("patient.weight_kg", _weight_kg)
     if weight is not None:
         patient["weight_kg"] = weight
@@ -1007,7 +1024,10 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
 
     listing_map = listing_map or load_map()
     received = received or dt.date.today().isoformat()
-    aliases = {_alias(a): name for name, words in listing_map.columns.items() for a in [name, *words]}
+    # a header the map lists wins over a field's own name ("Patient Age Group" listed under patient.age is
+    # not the field patient.age_group)
+    aliases = {_alias(name): name for name in listing_map.columns}
+    aliases.update({_alias(a): name for name, words in listing_map.columns.items() for a in words})
     sheet, notes = _table(read_sheet(path), aliases, str(path))
     columns: dict[str, int] = {}
     used: dict[str, str] = {}
