@@ -256,3 +256,14 @@ def test_an_age_group_column_beside_the_age_gives_the_reporters_group(tmp_path):
         "row 4, column 'Patient Age Group (as per reporter)'": "'Child' is not the age group of the age given "
                                                                 "(elderly): which is right?",
         "row 4, column 'Weight'": "'210 LB': give it in kg, as a number alone (95.3)"}
+
+
+def test_a_report_type_column_sets_each_cases_type(tmp_path):
+    path = tmp_path / "faers.csv"
+    path.write_text("Case ID,Drug,Reaction,Report Source\nUS-1,statin,myalgia,Spontaneous\nUS-2,statin,myalgia,Study\n"
+                    "US-3,statin,myalgia,Literature\n", encoding="utf-8")
+    spontaneous, study, literature = import_listing(path, received="2024-05-01").rows
+    assert (spontaneous.case.report.type, study.case.report.type) == ("spontaneous", "study")
+    # a literature report is spontaneous or from a study (C.1.3): the word does not say which
+    assert literature.problems[0][0] == "row 4, column 'Report Source'"
+    assert "not a known report_type value" in literature.problems[0][1]

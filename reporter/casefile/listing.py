@@ -55,9 +55,9 @@ FIELDS = (
     "patient.history",
     "country", "drug.product", "drug.substance", "drug.role", "drug.dose", "drug.route", "drug.dosing",
     "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken", "drug.dechallenge",
-    "drug.rechallenge", "drug.causality", "drug.concomitant", "reaction.term", "reaction.meddra_code", "reaction.onset",
-    "reaction.end", "reaction.duration", "reaction.outcome", "reaction.seriousness", "report.first_received",
-    "literature.citation", "narrative",
+    "drug.rechallenge", "drug.causality", "drug.concomitant", "reaction.term", "reaction.meddra_code",
+    "reaction.onset", "reaction.end", "reaction.duration", "reaction.outcome", "reaction.seriousness", "report.type",
+    "report.first_received", "literature.citation", "narrative",
 )
 # Case-file paths each field fills: a model error at such a path is reported against the field's column.
 _PATHS = {
@@ -83,6 +83,7 @@ _PATHS = {
     "reaction.onset": ("reactions[0].onset",), "reaction.end": ("reactions[0].end",),
     "reaction.outcome": ("reactions[0].outcome",), "reaction.seriousness": ("reactions[0].seriousness",),
     "report.first_received": ("report.first_received", "report.most_recent"),
+    "report.type": ("report.type",),
     "literature.citation": ("literature",), "narrative": ("narrative",),
 }
 
@@ -640,6 +641,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         "case_id": case_id,
         "report": {**(d.get("report") or {}), "first_received": first_received, "most_recent": first_received},
     }
+    report_type = row.word("report.type", "report_type")
+    if report_type:
+        data["report"]["type"] = report_type
     country = row.text("country")
     if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
         row.problems.append((row.where("country"), f"{country!r}: write the ISO 3166-1 alpha-2 code (e.g. FR, GB)"))
