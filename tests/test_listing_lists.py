@@ -224,6 +224,15 @@ def test_a_concomitant_column_gives_unassessed_drugs_of_their_own(tmp_path):
     assert [(d.id, d.role, d.product, d.indications, len(d.reactions)) for d in row.case.drugs] == [
         ("suspect", "suspect", "Lipitor", row.case.drugs[0].indications, 1),
         ("concomitant-1", "concomitant", "Aspirin", [], 0), ("concomitant-2", "concomitant", "Metoprolol", [], 0)]
+    # two suspect drugs beside it: the concomitant cell is not theirs to share
+    two = tmp_path / "two.csv"
+    two.write_text("Suspect Product Names,Reactions,Concomitant Product Names\nHumira;Methotrexate,Pneumonia,Aspirin\n",
+                   encoding="utf-8")
+    (row_two,) = import_listing(two, map_with(tmp_path, columns, {"drug.product": {"separators": [";"]}}),
+                                received="2024-05-01").rows
+    assert [(d.product, d.role) for d in row_two.case.drugs] == [
+        ("Humira", "suspect"), ("Methotrexate", "suspect"), ("Aspirin", "concomitant")]
+    assert not any("Concomitant" in where for where, _message in row_two.warnings)
     # EudraVigilance's concomitant list, read by the drug template: its role from its own Drug Char
     columns["drug.concomitant"] = ["concomitant not administered drug list"]
     lists = {"drug.concomitant": {**EVDAS_LISTS["drug.product"]}}

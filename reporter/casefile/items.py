@@ -158,7 +158,7 @@ def concomitants(row: _Row) -> list[_Row]:
 
 def _views(row: _Row, kind: str, groups: list[dict[str, tuple[str, str]]], label: str) -> list[_Row]:
     if len(groups) > 1:
-        shared = [name for name in row.cells if kind_of(name) == kind and "#" not in name
+        shared = [name for name in row.cells if kind_of(name) == kind and "#" not in name and name != CONCOMITANT
                   and all(name not in g for g in groups) and row.text(name) is not None]
         for name in shared:
             row.notes.append((row.where(name), f"note: one {row.cells[name][0]!r} for the row's {kind}s: given to "
