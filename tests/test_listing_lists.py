@@ -276,3 +276,11 @@ def test_a_report_type_column_sets_each_cases_type(tmp_path):
     # a literature report is spontaneous or from a study (C.1.3): the word does not say which
     assert literature.problems[0][0] == "row 4, column 'Report Source'"
     assert "not a known report_type value" in literature.problems[0][1]
+
+
+def test_a_csv_with_two_byte_order_marks_names_its_first_column_plainly(tmp_path):
+    path = tmp_path / "evdas.csv"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbfEU Local Number,Drug,Reaction\nEU-1,statin,myalgia\n")
+    result = import_listing(path, map_with(tmp_path, {"case_id": ["eu local number"]}), received="2024-05-01")
+    assert result.columns["case_id"] == "EU Local Number"
+    assert result.rows[0].case.case_id == "EU-1"

@@ -237,6 +237,7 @@ def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
     except UnicodeDecodeError as exc:
         raise InputError(f"not {encoding.upper().removesuffix('-SIG')} text (byte {exc.start})", location=str(p),
                          hint="save the listing as CSV UTF-8") from None
+    text = text.lstrip("\ufeff")  # a second byte-order mark, as EudraVigilance's (ADRreports) CSV files carry
     first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
