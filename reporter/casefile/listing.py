@@ -51,13 +51,11 @@ from reporter.tables import load_yaml, routes
 MAX_LISTING_BYTES = 50 * 1024 * 1024
 FIELDS = (
     "case_id", "patient.initials", "patient.sex", "patient.age", "patient.age_group", "patient.age_sex",
-    "patient.weight_kg",
-    "patient.history",
-    "country", "drug.product", "drug.substance", "drug.role", "drug.dose", "drug.route", "drug.dosing",
-    "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken", "drug.dechallenge",
-    "drug.rechallenge", "drug.causality", "drug.concomitant", "reaction.term", "reaction.meddra_code",
-    "reaction.onset", "reaction.end", "reaction.duration", "reaction.outcome", "reaction.seriousness", "report.type",
-    "report.first_received", "literature.citation", "narrative",
+    "patient.weight_kg", "patient.history", "country", "drug.product", "drug.substance", "drug.role", "drug.dose",
+    "drug.route", "drug.dosing", "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken",
+    "drug.dechallenge", "drug.rechallenge", "drug.causality", "drug.concomitant", "reaction.term",
+    "reaction.meddra_code", "reaction.onset", "reaction.end", "reaction.duration", "reaction.outcome",
+    "reaction.seriousness", "report.type", "report.first_received", "literature.citation", "narrative",
 )
 # Case-file paths each field fills: a model error at such a path is reported against the field's column.
 _PATHS = {
