@@ -284,3 +284,23 @@ def test_a_csv_with_two_byte_order_marks_names_its_first_column_plainly(tmp_path
     result = import_listing(path, map_with(tmp_path, {"case_id": ["eu local number"]}), received="2024-05-01")
     assert result.columns["case_id"] == "EU Local Number"
     assert result.rows[0].case.case_id == "EU-1"
+
+
+def test_a_word_for_ages_that_is_no_ich_group_is_kept_in_the_narrative_and_a_typo_still_rejects(tmp_path):
+    """'Paediatric' spans neonate to adolescent: it had been read as the ICH group 'child' (in an age cell), and in
+    an age group column it rejected the row. Such words (values.age_words) now leave the age absent with a warning
+    and the words in the narrative; a word that is no age at all still rejects the row, as a typo would."""
+    path = tmp_path / "series.csv"
+    path.write_text("Patient,Age,Age group,Drug,Reaction\n"
+                    "1,paediatric,,amoxicillin,rash\n"
+                    "2,,Young adult,amoxicillin,rash\n"
+                    "3,abc,,amoxicillin,rash\n"
+                    "4,8,child,amoxicillin,rash\n", encoding="utf-8")
+    first, second, typo, fine = import_listing(path, received="2024-05-01").rows
+    for row, column, words in ((first, "Age", "paediatric"), (second, "Age group", "Young adult")):
+        assert row.case is not None and row.case.patient.age_group is None and row.case.patient.age_at_onset is None
+        assert f"Age as given in the listing: {words}" in row.case.narrative.text
+        assert any(where.endswith(f"column '{column}'") and "is no ICH age group" in note
+                   for where, note in row.warnings), row.warnings
+    assert typo.case is None and "'abc' is not an age" in dict(typo.problems)["row 4, column 'Age'"]
+    assert fine.case.patient.age_group == "child"

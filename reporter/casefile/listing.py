@@ -508,21 +508,38 @@ def _age(text: str, row: _Row, unit: str, header_unit: str | None = None, name: 
                                                "allow" if group else "")))
         return {"as_stated": text, **({"age_group": group} if group else {})}
     except ValueError as exc:
+        if _code_named(text, row.map.values.get("age_words", {})):  # 'paediatric': ages, no group
+            row.notes.append((row.where(name), f"warning: {_not_a_group(text, row)}: the age is left absent and "
+                              "the words kept in the narrative (H.1)"))
+            return {"as_stated": text}
         groups = ", ".join(row.map.values.get("age_group", {}))
         raise ValueError(f"{exc}; or an age group ({groups})" if groups else str(exc)) from None
 
 
-def _stated_age_group(row: _Row, patient: dict[str, Any]) -> None:
+def _not_a_group(text: str, row: _Row) -> str:
+    known = ", ".join(row.map.values.get("age_group", {}))
+    return f"{text!r} is no ICH age group ({known})"
+
+
+def _stated_age_group(row: _Row, patient: dict[str, Any]) -> str | None:
     """An age group column beside the age ("Patient Age Group (as per reporter)" in a EudraVigilance listing):
-    the reporter's ICH age group (D.2.3), which may differ from the one the age lies in only by a mistake."""
+    the reporter's ICH age group (D.2.3), which may differ from the one the age lies in only by a mistake. A word
+    for ages that names no ICH group (values.age_words: 'paediatric') is said at the cell and returned, for the
+    narrative."""
+    text = row.text("patient.age_group")
+    if text and _code_named(text, row.map.values.get("age_words", {})):
+        row.notes.append((row.where("patient.age_group"),
+                          f"warning: {_not_a_group(text, row)}: left out, the words kept in the narrative (H.1)"))
+        return text
     group = row.word("patient.age_group", "age_group")
     if group is None:
-        return
+        return None
     if patient.get("age_group") not in (None, group):
         row.problems.append((row.where("patient.age_group"), f"{row.text('patient.age_group')!r} is not the age group "
                              f"of the age given ({patient['age_group']}): which is right?"))
-        return
+        return None
     patient["age_group"] = group
+    return None
 
 
 def _group_holding(span: AgeSpan) -> str | None:
@@ -677,7 +694,7 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
             patient.update(age)
         if sex and patient.get("sex") in (None, {"absent": "unknown"}):  # a blank Sex cell does not hide it
             patient["sex"] = _sex_value(sex)
-    _stated_age_group(row, patient)
+    as_stated.append(_stated_age_group(row, patient))
     weight = row.read("patient.weight_kg", _weight_kg)
     if weight is not None:
         patient["weight_kg"] = weight
