@@ -7,6 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check what is computed, never how fast: no per-example deadline and no too-slow health check,
+# which on a loaded machine (CI's two cores) failed tests whose results were right.
+settings.register_profile("untimed", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("untimed")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
