@@ -215,7 +215,8 @@ class OtherCaseId(Model):
 
 class Amendment(Model):
     kind: Literal["nullification", "amendment"] = Field(description="C.1.11.1")
-    reason: str = Field(description="C.1.11.2 reason for nullification or amendment.")
+    reason: str | Absent = Field(description="C.1.11.2 reason for nullification or amendment; not known (a received "
+                                 "report without one) holds the kind, and the export is refused until it is given.")
 
 
 class IncludedFile(Model):

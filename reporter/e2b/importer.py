@@ -26,7 +26,7 @@ from reporter.gcpause import collector_paused
 
 Json = dict[str, Any]
 # Placeholders worth a note (the others are model defaults the exporter also leaves out, e.g. C.1.8.1).
-PLACEHOLDER_NOTES = ("C.1.1", "C.1.3", "C.1.4", "C.1.5", "C.1.8.2")
+PLACEHOLDER_NOTES = ("C.1.1", "C.1.3", "C.1.4", "C.1.5", "C.1.8.2", "C.1.11.2")
 
 
 @dataclass

@@ -260,6 +260,8 @@ class BundleBuilder:
             extensions.append({"url": ext("report_amendment"), "extension": [
                 {"url": "amendmentType", "valueCodeableConcept": {
                     "coding": [ich_coding("nullification", report.nullification.kind)]}},
+                {"url": "amendmentReason", "extension": absent_extensions(report.nullification.reason)}
+                if isinstance(report.nullification.reason, m.Absent) else
                 {"url": "amendmentReason", "valueString": report.nullification.reason},
             ]})
         available = report.additional_documents_available

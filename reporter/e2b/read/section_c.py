@@ -44,8 +44,10 @@ def read_report(r: Reader, report: etree._Element) -> dict[str, Any]:
         if "FDA.C.1.7.1" in r.elements else None,
         "combination_product": _combination_product(r, report),
     }
-    if nullif and reason:
-        data["nullification"] = {"kind": nullif, "reason": reason}
+    if nullif:  # sent without its reason (ICH requires one): still a nullification, its reason not known
+        if reason is None:
+            r.not_received.append("C.1.11.2")
+        data["nullification"] = {"kind": nullif, "reason": reason or m.Absent(absent="unknown")}
     _placeholders(r, report, data)
     for inst in r.instances("other_case_id"):
         point = r.checkpoint()

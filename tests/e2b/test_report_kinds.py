@@ -1,0 +1,79 @@
+"""Report kinds an import must not lose or let overwrite newer news: a nullification or amendment sent without
+its reason, an older report or a follow-up of a nullified case read into a folder of Bundles, compressed
+included documents."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+from lxml import etree
+
+from reporter.casefile import parse_case
+from reporter.cli import main
+from reporter.e2b import importer
+from reporter.e2b.export import export_bundles
+from reporter.e2b.xmlsafe import HL7
+from reporter.fhir.build import build_bundle
+from reporter.fhir.to_case import bundle_to_case
+from tests.helpers import load_example, mutated
+
+NS = {"h": HL7}
+REASON = "h:subjectOf2[h:investigationCharacteristic/h:code/@code='4']"
+
+
+def _xml(data: dict) -> bytes:
+    return export_bundles([build_bundle(parse_case(json.dumps(data)))], receiver_name="ich").xml
+
+
+def _without_reason(data: dict) -> bytes:
+    """The report as exported, less its C.1.11.2 (schema-valid; ICH's rule ICH-C.1.11.2 is broken)."""
+    root = etree.fromstring(_xml(data))
+    for node in root.xpath(f"//h:investigationEvent/{REASON}", namespaces=NS):
+        node.getparent().remove(node)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _nullified(kind: str = "nullification") -> dict:
+    data = mutated(load_example())
+    data["report"]["most_recent"] = "2023-10-02"
+    data["report"]["nullification"] = {"kind": kind, "reason": "duplicate"}
+    return data
+
+
+def test_a_nullification_without_its_reason_is_still_a_nullification(tmp_path: Path) -> None:
+    """C.1.11.1 was read only with its reason: sent without one, the nullification was dropped unsaid (counted as
+    mapped) and the store took the report as a follow-up of the live case."""
+    path = tmp_path / "nullified.xml"
+    path.write_bytes(_without_reason(_nullified()))
+    (report,) = importer.import_file(path).reports
+    case = bundle_to_case(report.bundle)
+    assert case.report.nullification is not None and case.report.nullification.kind == "nullification"
+    assert case.report.nullification.reason.absent == "unknown"
+    assert "C.1.11.1" not in report.coverage.not_mapped
+    assert any(note.startswith("C.1.11.2 not received") for note in report.notes)
+
+
+def test_a_nullification_without_its_reason_nullifies_the_stored_case(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REPORTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    (tmp_path / "initial.xml").write_bytes(_xml(load_example()))
+    (tmp_path / "nullified.xml").write_bytes(_without_reason(_nullified()))
+    runner = CliRunner()
+    first = runner.invoke(main, ["import", "--store", str(tmp_path / "initial.xml")])
+    second = runner.invoke(main, ["import", "--store", str(tmp_path / "nullified.xml")])
+    assert "version 1 (initial)" in first.output
+    assert "version 2 (nullification)" in second.output, second.output
+
+
+def test_an_amendment_without_its_reason_is_refused_at_export_by_its_element(tmp_path: Path) -> None:
+    """Kept as an amendment whose reason is not known; the export names C.1.11.2 rather than writing a follow-up."""
+    path = tmp_path / "amended.xml"
+    path.write_bytes(_without_reason(_nullified("amendment")))
+    (report,) = importer.import_file(path).reports
+    case_file = tmp_path / "amended.json"
+    case_file.write_text(bundle_to_case(report.bundle).model_dump_json(exclude_none=True), encoding="utf-8")
+    result = CliRunner().invoke(main, ["e2b", str(case_file), "--receiver", "ich", "-o", str(tmp_path / "out.xml")])
+    assert result.exit_code == 1
+    assert re.search(r"C\.1\.11\.2.*report\.nullification\.reason", result.output), result.output
