@@ -77,3 +77,23 @@ def test_an_amendment_without_its_reason_is_refused_at_export_by_its_element(tmp
     result = CliRunner().invoke(main, ["e2b", str(case_file), "--receiver", "ich", "-o", str(tmp_path / "out.xml")])
     assert result.exit_code == 1
     assert re.search(r"C\.1\.11\.2.*report\.nullification\.reason", result.output), result.output
+
+
+def test_a_compressed_included_document_is_read_whole(tmp_path: Path) -> None:
+    """C.1.6.1.r.2 / C.4.r.2 with compression="DF": the case keeps the code and an export writes it back, yet the
+    import listed it as not mapped."""
+    import base64
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = base64.b64encode(packer.compress(b"%PDF-1.4\n%%EOF\n" * 8) + packer.flush()).decode()
+    file = {"media_type": "application/pdf", "data": deflated, "compression": "DF"}
+    data = mutated(load_example())
+    data["literature"] = [{"citation": "Smith J. A case. J Derm. 2012;10:1-5.", "file": file}]
+    data["report"]["additional_documents"] = [{"description": "Discharge summary", "file": file}]
+    path = tmp_path / "compressed.xml"
+    path.write_bytes(_xml(data))
+    (report,) = importer.import_file(path).reports
+    assert not {"C.1.6.1.r.2", "C.4.r.2"} & set(report.coverage.not_mapped), report.coverage.lines()
+    case = bundle_to_case(report.bundle)
+    assert case.literature[0].file.compression == case.report.additional_documents[0].file.compression == "DF"

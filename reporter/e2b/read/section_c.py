@@ -98,6 +98,8 @@ def included_file(r: Reader, number: str, inst: etree._Element) -> m.IncludedFil
     if not data:
         return None
     r.mark(node, "#text")
+    if node.get("compression"):  # kept with the data, which it says how to read
+        r.mark(node, "compression")
     r.applied(number, "base64_document")
     if reference is not None and reference.get("value"):
         r.mark(reference, "value")
