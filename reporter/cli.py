@@ -139,6 +139,7 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
                 click.echo(f"  {problem}", err=True)
             continue
         relation = followup.relation(report.bundle, earlier)
+        refused = followup.refusal(report.bundle, earlier) if target is not None else None
         note = f"; {relation}" if relation else ""
         cover = report.coverage
         figures = (f"{cover.mapped} of {cover.total} value facts through the case model ({cover.percent:.1f}%)"
@@ -173,6 +174,12 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
             except ReporterError as exc:
                 click.echo(f"  not stored: {exc}", err=True)
                 report.problems.append(str(exc))
+        if refused is not None:  # the newer (or nullified) Bundle in the folder stays
+            number, why = refused
+            problem = f"{number} (line {report.lines.get(number, report.line)}): {why}"
+            click.echo(f"  not written to {target}: {problem}", err=True)
+            report.problems.append(problem)
+            continue
         if target is not None:
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
             write_output(dumps(report.bundle), str(target / f"{safe}.json"))

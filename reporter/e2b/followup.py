@@ -53,6 +53,24 @@ def relation(new: Json, earlier: Iterable[tuple[str, Json]]) -> str | None:
     return None
 
 
+def refusal(new: Json, earlier: Iterable[tuple[str, Json]]) -> tuple[str, str] | None:
+    """(E2B element, why) when `new` must not take the place of the latest earlier Bundle with its C.1.1, as the
+    store refuses it: older news by C.1.5, or a report of a case that was nullified (one takes no further
+    versions); None when it may."""
+    case_id = ids(new)[0]
+    same = [(label, old) for label, old in earlier if case_id and ids(old)[0] == case_id]
+    if not same:
+        return None
+    label, old = same[-1]
+    if ids(old)[2] == "nullification":
+        return "C.1.1", f"{case_id} was nullified ({label}): a nullified case takes no further reports"
+    new_date, old_date = most_recent(new), most_recent(old)
+    if new_date and old_date and ends_before(new_date, old_date):
+        return "C.1.5", (f"the report's most recent information ({new_date}) is older than that of {case_id} "
+                         f"({label}, {old_date}): not put in its place")
+    return None
+
+
 def stored_bundles(directory: Path) -> list[tuple[str, Json]]:
     """Previously imported Bundles in a directory (files that are not Bundles are skipped)."""
     found: list[tuple[str, Json]] = []

@@ -42,6 +42,7 @@ class ImportedReport:
     notes: list[str] = field(default_factory=list)  # imported, but the case model holds placeholders
     deviations: list[str] = field(default_factory=list)  # departures from ICH the receiver accepts (warnings)
     invalid: list[str] = field(default_factory=list)  # what `validate` refuses in its case (check_validity)
+    lines: dict[str, int] = field(default_factory=dict)  # line of C.1.1 and C.1.5 in the file, for refusals
 
     @property
     def ok(self) -> bool:
@@ -121,7 +122,8 @@ def import_loaded(loaded: xmlsafe.Loaded, stages: dict[str, float] | None = None
     canonical.canonicalize(batch)  # after the XSD, which reads prefixes and whitespace as the schema says
     tick("xsd")
     for i, message in enumerate(messages):
-        report = ImportedReport(i + 1, message.sourceline, _id(message, "1"), _id(message, "2"))
+        report = ImportedReport(i + 1, message.sourceline, _id(message, "1"), _id(message, "2"),
+                                lines=_lines(message))
         result.reports.append(report)
         if result.batch_problems:
             report.problems.append("batch header is not valid against the XSD")
@@ -227,6 +229,16 @@ def _id(message: etree._Element, which: str) -> str | None:
         f"h:controlActProcess/h:subject/h:investigationEvent/h:id[@root='2.16.840.1.113883.3.989.2.1.3.{which}']"
         "/@extension")(message)
     return str(found[0]) if found else None
+
+
+_EVENT = "h:controlActProcess/h:subject/h:investigationEvent/"
+_PLACES = {"C.1.1": "h:id[@root='2.16.840.1.113883.3.989.2.1.3.1']", "C.1.5": "h:availabilityTime"}
+
+
+def _lines(message: etree._Element) -> dict[str, int]:
+    """Where a message's C.1.1 and C.1.5 stand in the file (a refusal for them names the line)."""
+    found = {number: compiled(_EVENT + path)(message) for number, path in _PLACES.items()}
+    return {number: nodes[0].sourceline for number, nodes in found.items() if nodes and nodes[0].sourceline}
 
 
 def check_validity(result: ImportResult) -> int:

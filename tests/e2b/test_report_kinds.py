@@ -97,3 +97,38 @@ def test_a_compressed_included_document_is_read_whole(tmp_path: Path) -> None:
     assert not {"C.1.6.1.r.2", "C.4.r.2"} & set(report.coverage.not_mapped), report.coverage.lines()
     case = bundle_to_case(report.bundle)
     assert case.literature[0].file.compression == case.report.additional_documents[0].file.compression == "DF"
+
+
+def _most_recent_in(folder: Path, case_id: str) -> tuple[str | None, str | None]:
+    from reporter.e2b.followup import ids
+    from reporter.fhir.read import most_recent
+
+    bundle = json.loads((folder / f"{case_id}.json").read_text(encoding="utf-8"))
+    return most_recent(bundle), ids(bundle)[2]
+
+
+def test_an_older_report_or_one_after_a_nullification_does_not_replace_the_bundle_in_the_folder(tmp_path: Path):
+    """`import -o DIR` said 'older than' and then wrote the older report over the newer Bundle (and a follow-up
+    over the nullified one), so the folder, and every later import that compares with it, held the older facts."""
+    initial = load_example()
+    follow_up = mutated(initial)
+    follow_up["report"]["most_recent"] = "2023-10-02"
+    nullified = _nullified()
+    nullified["report"]["most_recent"] = "2023-10-05"
+    later = mutated(follow_up)
+    later["report"]["most_recent"] = "2023-10-09"
+    folder, runner = tmp_path / "bundles", CliRunner()
+    results = {}
+    for name, data in (("follow-up", follow_up), ("initial", initial), ("nullified", nullified), ("later", later)):
+        (tmp_path / f"{name}.xml").write_bytes(_xml(data))
+        results[name] = runner.invoke(main, ["import", str(tmp_path / f"{name}.xml"), "-o", str(folder)])
+    case_id = initial["case_id"]
+    assert results["initial"].exit_code == 1
+    line = next(i for i, text in enumerate((tmp_path / "initial.xml").read_text().splitlines(), 1)
+                if "<availabilityTime" in text)
+    assert f"not written to {folder}: C.1.5 (line {line}): the report's most recent information (2023-09-04)" \
+        in results["initial"].output
+    assert results["nullified"].exit_code == 0
+    assert results["later"].exit_code == 1 and "C.1.1 (line " in results["later"].output
+    assert f"{case_id} was nullified" in results["later"].output
+    assert _most_recent_in(folder, case_id) == ("2023-10-05", "nullification")
