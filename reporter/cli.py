@@ -171,9 +171,11 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
                            err=target is None)
             except AlreadyStored as exc:  # the same report read again: nothing to add, nothing wrong
                 click.echo(f"  {exc}", err=True)
-            except ReporterError as exc:
-                click.echo(f"  not stored: {exc}", err=True)
-                report.problems.append(str(exc))
+            except ReporterError as exc:  # an element the file holds (C.1.5) is named with its line
+                line = report.lines.get(exc.location or "")
+                problem = f"{exc.location} (line {line}): {exc.message}" if line else str(exc)
+                click.echo(f"  not stored: {problem}", err=True)
+                report.problems.append(problem)
         if refused is not None:  # the newer (or nullified) Bundle in the folder stays
             number, why = refused
             problem = f"{number} (line {report.lines.get(number, report.line)}): {why}"

@@ -132,3 +132,18 @@ def test_an_older_report_or_one_after_a_nullification_does_not_replace_the_bundl
     assert results["later"].exit_code == 1 and "C.1.1 (line " in results["later"].output
     assert f"{case_id} was nullified" in results["later"].output
     assert _most_recent_in(folder, case_id) == ("2023-10-05", "nullification")
+
+
+def test_the_store_refusing_an_older_report_names_the_line_of_its_c15(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REPORTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    initial = load_example()
+    follow_up = mutated(initial)
+    follow_up["report"]["most_recent"] = "2023-10-02"
+    runner, results = CliRunner(), []
+    for name, data in (("follow-up", follow_up), ("initial", initial)):
+        (tmp_path / f"{name}.xml").write_bytes(_xml(data))
+        results.append(runner.invoke(main, ["import", "--store", str(tmp_path / f"{name}.xml")]))
+    line = next(i for i, text in enumerate((tmp_path / "initial.xml").read_text().splitlines(), 1)
+                if "<availabilityTime" in text)
+    assert results[1].exit_code == 1
+    assert f"not stored: C.1.5 (line {line}): the report's most recent information" in results[1].output
