@@ -145,6 +145,10 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
         figures = (f"{cover.mapped} of {cover.total} value facts through the case model ({cover.percent:.1f}%)"
                    if cover else "")
         click.echo(f"report {report.index} ({name}): imported, {figures}{note}", err=target is None)
+        if target is not None and relation is None:
+            unknown = followup.of_unknown_case(report.bundle, report.lines.get("C.1.11.1"), str(target))
+            if unknown:
+                click.echo(f"  warning: {unknown}", err=True)
         for text in report.notes:  # importer: placeholders for what the case model needs
             click.echo(f"  note: {text}", err=True)
         for text in report.deviations:
@@ -169,6 +173,9 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
                                          received=kept)
                 click.echo(f"  stored as version {stored.version} ({stored.kind}) of Bundle/{stored.case_id}",
                            err=target is None)
+                unknown = followup.of_unknown_case(report.bundle, report.lines.get("C.1.11.1"), "the store")
+                if stored.version == 1 and unknown:
+                    click.echo(f"  warning: {unknown}", err=True)
             except AlreadyStored as exc:  # the same report read again: nothing to add, nothing wrong
                 click.echo(f"  {exc}", err=True)
             except ReporterError as exc:  # an element the file holds (C.1.5) is named with its line

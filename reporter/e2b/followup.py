@@ -71,6 +71,17 @@ def refusal(new: Json, earlier: Iterable[tuple[str, Json]]) -> tuple[str, str] |
     return None
 
 
+def of_unknown_case(new: Json, line: int | None, where: str) -> str | None:
+    """The warning for a nullification or amendment (C.1.11.1) of a case `where` did not hold: it becomes a case
+    of its own (a nullified one takes no further reports), which the sender may not have meant."""
+    case_id, _, kind = ids(new)
+    if kind is None:
+        return None
+    at = f" (line {line})" if line else ""
+    after = "; nullified, it takes no further reports" if kind == "nullification" else ""
+    return f"C.1.11.1{at}: {kind} of {case_id}, a case {where} did not hold: kept as a new case{after}"
+
+
 def stored_bundles(directory: Path) -> list[tuple[str, Json]]:
     """Previously imported Bundles in a directory (files that are not Bundles are skipped)."""
     found: list[tuple[str, Json]] = []

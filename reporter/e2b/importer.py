@@ -42,7 +42,7 @@ class ImportedReport:
     notes: list[str] = field(default_factory=list)  # imported, but the case model holds placeholders
     deviations: list[str] = field(default_factory=list)  # departures from ICH the receiver accepts (warnings)
     invalid: list[str] = field(default_factory=list)  # what `validate` refuses in its case (check_validity)
-    lines: dict[str, int] = field(default_factory=dict)  # line of C.1.1 and C.1.5 in the file, for refusals
+    lines: dict[str, int] = field(default_factory=dict)  # line of C.1.1, C.1.5, C.1.11.1 in the file
 
     @property
     def ok(self) -> bool:
@@ -232,11 +232,12 @@ def _id(message: etree._Element, which: str) -> str | None:
 
 
 _EVENT = "h:controlActProcess/h:subject/h:investigationEvent/"
-_PLACES = {"C.1.1": "h:id[@root='2.16.840.1.113883.3.989.2.1.3.1']", "C.1.5": "h:availabilityTime"}
+_PLACES = {"C.1.1": "h:id[@root='2.16.840.1.113883.3.989.2.1.3.1']", "C.1.5": "h:availabilityTime",
+           "C.1.11.1": "h:subjectOf2/h:investigationCharacteristic[h:code/@code='3']/h:value"}
 
 
 def _lines(message: etree._Element) -> dict[str, int]:
-    """Where a message's C.1.1 and C.1.5 stand in the file (a refusal for them names the line)."""
+    """Where a message's C.1.1, C.1.5 and C.1.11.1 stand in the file (what is said of them names the line)."""
     found = {number: compiled(_EVENT + path)(message) for number, path in _PLACES.items()}
     return {number: nodes[0].sourceline for number, nodes in found.items() if nodes and nodes[0].sourceline}
 

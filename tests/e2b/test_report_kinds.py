@@ -147,3 +147,18 @@ def test_the_store_refusing_an_older_report_names_the_line_of_its_c15(tmp_path: 
                 if "<availabilityTime" in text)
     assert results[1].exit_code == 1
     assert f"not stored: C.1.5 (line {line}): the report's most recent information" in results[1].output
+
+
+def test_a_nullification_or_amendment_of_a_case_not_held_is_said(tmp_path: Path, monkeypatch) -> None:
+    """It became a new case (a nullified one) without a word: the sender may have meant a case sent elsewhere."""
+    monkeypatch.setenv("REPORTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    path = tmp_path / "nullified.xml"
+    path.write_bytes(_xml(_nullified()))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if "2.16.840.1.113883.3.989.2.1.1.5" in text)
+    result = CliRunner().invoke(main, ["import", "--store", str(path), "-o", str(tmp_path / "bundles")])
+    case_id = load_example()["case_id"]
+    assert result.exit_code == 0, result.output
+    for where in (str(tmp_path / "bundles"), "the store"):
+        assert (f"warning: C.1.11.1 (line {line}): nullification of {case_id}, a case {where} did not hold: kept as "
+                "a new case; nullified, it takes no further reports") in result.output
