@@ -82,10 +82,12 @@ def choose_receiver(bundles: Sequence[Json], explicit: str | None) -> Receiver:
 
 
 def sender_id(bundles: Sequence[Json]) -> str:
+    """N.1.3: the imported case's own message sender (N.2.r.2; a batch of several senders named another in its
+    header, and N.1.3 and N.2.r.2 must agree), else its batch sender, else the custodian's or the configured."""
     for bundle in bundles:
         sent = transmission.transmission(read.composition_of(bundle) or {}) or {}
-        if sent.get("batchSender"):
-            return sent["batchSender"]
+        if sent.get("messageSender") or sent.get("batchSender"):
+            return sent.get("messageSender") or sent["batchSender"]
     for bundle in bundles:
         index = read.BundleIndex(bundle)
         org = index.resolve((index.composition or {}).get("custodian"))
@@ -101,9 +103,16 @@ def original_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
     none (the profile's own ids)."""
     if bundle_receiver(bundle) == profile.name:
         received = transmission.transmission(read.composition_of(bundle) or {})
-        if received:
-            return received
+        if received:  # a receiver id of another profile (a batch header of mixed receivers) is not this one's
+            return routed_ids(bundle, profile) | {key: value for key, value in received.items()
+                                                  if not (key.endswith("Receiver")
+                                                          and _addresses_another(value, profile))}
     return routed_ids(bundle, profile)
+
+
+def _addresses_another(receiver_id: str, profile: Receiver) -> bool:
+    return not profile.knows(receiver_id) and any(receiver(name).knows(receiver_id)
+                                                  for name in receiver_names() if name != profile.name)
 
 
 def routed_ids(bundle: Json, profile: Receiver) -> dict[str, str]:

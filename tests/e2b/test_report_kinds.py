@@ -162,3 +162,30 @@ def test_a_nullification_or_amendment_of_a_case_not_held_is_said(tmp_path: Path,
     for where in (str(tmp_path / "bundles"), "the store"):
         assert (f"warning: C.1.11.1 (line {line}): nullification of {case_id}, a case {where} did not hold: kept as "
                 "a new case; nullified, it takes no further reports") in result.output
+
+
+def _ids(root: etree._Element) -> dict[str, str]:
+    places = {"N.1.3": "h:sender/h:device/h:id", "N.1.4": "h:receiver/h:device/h:id",
+              "N.2.r.2": "h:PORR_IN049016UV/h:sender/h:device/h:id",
+              "N.2.r.3": "h:PORR_IN049016UV/h:receiver/h:device/h:id"}
+    return {number: root.xpath(path, namespaces=NS)[0].get("extension") for number, path in places.items()}
+
+
+def test_a_report_of_a_batch_of_mixed_routes_goes_back_to_its_own_receiver_from_its_own_sender(tmp_path: Path):
+    """A batch whose header says ICHTEST / HCSENDER holds a message from ACME-US to ZZFDA: its re-export went to
+    FDA with the header's N.1.4 ICHTEST and N.1.3 HCSENDER (FDA's R0004 and R0100 refuse both)."""
+    from reporter.e2b.export import export_bundles
+
+    root = etree.fromstring(_xml(load_example()))
+    for path, value in (("h:PORR_IN049016UV/h:sender/h:device/h:id", "ACME-US"),
+                        ("h:PORR_IN049016UV/h:receiver/h:device/h:id", "ZZFDA"),
+                        ("h:sender/h:device/h:id", "HCSENDER")):
+        root.xpath(path, namespaces=NS)[0].set("extension", value)
+    path = tmp_path / "mixed.xml"
+    path.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    (report,) = importer.import_file(path).reports
+    export = export_bundles([report.bundle])
+    assert export.receiver == "fda"
+    assert _ids(etree.fromstring(export.xml)) == {"N.1.3": "ACME-US", "N.1.4": "ZZFDA", "N.2.r.2": "ACME-US",
+                                                  "N.2.r.3": "ZZFDA"}
+    assert not {"R0004", "R0100"} & {issue.code for issue in export.check.issues}
