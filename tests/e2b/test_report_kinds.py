@@ -189,3 +189,20 @@ def test_a_report_of_a_batch_of_mixed_routes_goes_back_to_its_own_receiver_from_
     assert _ids(etree.fromstring(export.xml)) == {"N.1.3": "ACME-US", "N.1.4": "ZZFDA", "N.2.r.2": "ACME-US",
                                                   "N.2.r.3": "ZZFDA"}
     assert not {"R0004", "R0100"} & {issue.code for issue in export.check.issues}
+
+
+def test_a_test_named_in_free_text_only_is_read(tmp_path: Path) -> None:
+    """F.r.2.1 as <code><originalText> with no MedDRA code and no code system (a CD holding its text only, as
+    HL7 allows): the test's block was taken for one named by a bare code and dropped whole, its name, date and
+    result listed as not mapped."""
+    data = mutated(load_example())
+    data["tests"] = [{"name": "skin biopsy", "date": "2023-08", "result_text": "psoriasiform dermatitis"}]
+    root = etree.fromstring(_xml(data))
+    (code,) = root.xpath("//h:organizer[h:code/@code='3']/h:component/h:observation/h:code", namespaces=NS)
+    del code.attrib["codeSystem"]
+    path = tmp_path / "test-text.xml"
+    path.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    (report,) = importer.import_file(path).reports
+    assert not {"F.r.1", "F.r.2.1", "F.r.3.4"} & set(report.coverage.not_mapped), report.coverage.lines()
+    (test,) = bundle_to_case(report.bundle).tests
+    assert (test.name, test.date, test.result_text) == ("skin biopsy", "2023-08", "psoriasiform dermatitis")

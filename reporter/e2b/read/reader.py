@@ -24,6 +24,7 @@ from reporter.paths import mappings_dir
 
 MEDDRA = "2.16.840.1.113883.6.163"
 CODE = "{urn:hl7-org:v3}code"
+ORIGINAL_TEXT = "{urn:hl7-org:v3}originalText"
 
 
 NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked", "UNK": "unknown",
@@ -170,7 +171,9 @@ def _act_code(code: etree._Element) -> ActCode:
     value, system, flavor = code.get("code"), code.get("codeSystem"), code.get("nullFlavor")
     if system == MEDDRA:
         return code, ((code, "codeSystem"),), True, False
-    bare = bool(value) != bool(system) or not (value or flavor)
+    # a code holding its text only (a test named in words, F.r.2.1) is a value, not a block's bare name
+    text_only = not (value or system or flavor) and code.find(ORIGINAL_TEXT) is not None
+    bare = bool(value) != bool(system) or not (value or flavor or text_only)
     if flavor and not value:
         return code, ((code, "nullFlavor"),), False, bare
     if value and system:
