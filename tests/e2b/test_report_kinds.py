@@ -206,3 +206,16 @@ def test_a_test_named_in_free_text_only_is_read(tmp_path: Path) -> None:
     assert not {"F.r.1", "F.r.2.1", "F.r.3.4"} & set(report.coverage.not_mapped), report.coverage.lines()
     (test,) = bundle_to_case(report.bundle).tests
     assert (test.name, test.date, test.result_text) == ("skin biopsy", "2023-08", "psoriasiform dermatitis")
+
+
+def test_race_and_ethnicity_words_go_out_with_their_codes() -> None:
+    """FDA.D.11.r / FDA.D.12: an import keeps the displayName as the code's words (text: Asian); the FDA export
+    wrote the code alone, so the words were gone after a round trip."""
+    data = mutated(load_example())
+    data["patient"]["race"] = [{"code": "C41260", "text": "Asian"}]
+    data["patient"]["ethnicity"] = {"code": "C41222", "text": "Not Hispanic or Latino"}
+    bundle = build_bundle(parse_case(json.dumps(data)))
+    root = etree.fromstring(export_bundles([bundle], receiver_name="fda").xml)
+    shown = {v.get("code"): v.get("displayName") for v in root.xpath(
+        "//h:observation[h:code/@codeSystem='2.16.840.1.113883.3.26.1.1']/h:value", namespaces=NS)}
+    assert shown == {"C41260": "Asian", "C41222": "Not Hispanic or Latino"}

@@ -152,7 +152,7 @@ def patient_observations(ctx: Ctx, role: Node) -> None:
             coding = (concept or {}).get("coding", [{}])[0]
             if coding.get("code"):
                 leaf(node, "value", xsi_type="CE", code=coding["code"], codeSystem=regional["value_system"],
-                     displayName=coding.get("display"))
+                     displayName=coding.get("display") or (concept or {}).get("text"))
             else:
                 leaf(node, "value", xsi_type="CE", nullFlavor=(read.absent_reason(value) if value else None)
                      or regional.get("null_flavor", "UNK"))
