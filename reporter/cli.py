@@ -145,7 +145,7 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
         figures = (f"{cover.mapped} of {cover.total} value facts through the case model ({cover.percent:.1f}%)"
                    if cover else "")
         click.echo(f"report {report.index} ({name}): imported, {figures}{note}", err=target is None)
-        if target is not None and relation is None:
+        if target is not None and relation is None and case_store is None:  # else the store's word counts
             unknown = followup.of_unknown_case(report.bundle, report.lines.get("C.1.11.1"), str(target))
             if unknown:
                 click.echo(f"  warning: {unknown}", err=True)

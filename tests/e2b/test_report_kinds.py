@@ -156,12 +156,23 @@ def test_a_nullification_or_amendment_of_a_case_not_held_is_said(tmp_path: Path,
     path.write_bytes(_xml(_nullified()))
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
                 if "2.16.840.1.113883.3.989.2.1.1.5" in text)
-    result = CliRunner().invoke(main, ["import", "--store", str(path), "-o", str(tmp_path / "bundles")])
-    case_id = load_example()["case_id"]
-    assert result.exit_code == 0, result.output
-    for where in (str(tmp_path / "bundles"), "the store"):
+    runner, case_id = CliRunner(), load_example()["case_id"]
+    for where, options in ((str(tmp_path / "bundles"), ["-o", str(tmp_path / "bundles")]), ("the store", ["--store"])):
+        result = runner.invoke(main, ["import", str(path), *options])
+        assert result.exit_code == 0, result.output
         assert (f"warning: C.1.11.1 (line {line}): nullification of {case_id}, a case {where} did not hold: kept as "
                 "a new case; nullified, it takes no further reports") in result.output
+
+
+def test_a_nullification_the_store_takes_as_a_version_is_not_said_to_be_new(tmp_path: Path, monkeypatch) -> None:
+    """With --store and -o an empty folder, the folder's 'did not hold' was said of a case the store held."""
+    monkeypatch.setenv("REPORTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    (tmp_path / "initial.xml").write_bytes(_xml(load_example()))
+    (tmp_path / "nullified.xml").write_bytes(_xml(_nullified()))
+    runner = CliRunner()
+    runner.invoke(main, ["import", "--store", str(tmp_path / "initial.xml")])
+    result = runner.invoke(main, ["import", "--store", str(tmp_path / "nullified.xml"), "-o", str(tmp_path / "new")])
+    assert "version 2 (nullification)" in result.output and "did not hold" not in result.output
 
 
 def _ids(root: etree._Element) -> dict[str, str]:
