@@ -230,3 +230,14 @@ def test_race_and_ethnicity_words_go_out_with_their_codes() -> None:
     shown = {v.get("code"): v.get("displayName") for v in root.xpath(
         "//h:observation[h:code/@codeSystem='2.16.840.1.113883.3.26.1.1']/h:value", namespaces=NS)}
     assert shown == {"C41260": "Asian", "C41222": "Not Hispanic or Latino"}
+
+
+def test_a_message_without_its_patient_block_breaks_an_ich_rule() -> None:
+    """A report with no adverseEventAssessment (no patient, reaction or drug) passed the ICH rules: each of
+    them is checked within the patient or assessment block, and the message had none."""
+    from reporter.e2b import rules
+
+    root = etree.fromstring(_xml(load_example()))
+    (assessment,) = root.xpath("//h:investigationEvent/h:component[h:adverseEventAssessment]", namespaces=NS)
+    assessment.getparent().remove(assessment)
+    assert "ICH-D" in {issue.code for issue in rules.check(root) if issue.severity == "error"}
