@@ -583,6 +583,7 @@ class Plausibility:
             (patient, "birthDate", "patient.birth_date", "D.2.1", read.primitive_absent(patient, "birthDate")),
             (patient, "gender", "patient.sex", "D.5", read.primitive_absent(patient, "gender")),
         ]
+        spots += self.amendment_spots()
         spots += self.history_spots(self.index.section("history"), "patient", "D.7.1.r")
         spots += self.past_drug_spots(self.index.section("past_drugs"), "patient", "D.8.r")
         parent = self.index.section("parent")
@@ -621,6 +622,15 @@ class Plausibility:
                     spots.append((study, f"identifier[{k}].value", "study.sponsor_number", "C.5.3",
                                   read.primitive_absent(ident, "value")))
         return [spot for spot in spots if spot[4]]
+
+    def amendment_spots(self) -> list[tuple[Json, str, str, str, str | None]]:
+        """C.1.11.2: the reason of a nullification or amendment received without one."""
+        comp = self.index.composition or {}
+        amendment = read.extension(comp, "report_amendment") or {}
+        reason = next((sub for sub in as_list(amendment.get("extension"))
+                       if isinstance(sub, dict) and sub.get("url") == "amendmentReason"), None)
+        flavor = read.absent_reason(reason) if reason else None
+        return [(comp, "extension", "report.nullification.reason", "C.1.11.2", flavor)] if flavor else []
 
     def case_file_spots(self) -> list[tuple[Json | None, str, str, str, str | None]]:
         """(None, "", case-file path, E2B element, null flavor) of every {absent: ...} of the case file, placed

@@ -241,3 +241,16 @@ def test_a_message_without_its_patient_block_breaks_an_ich_rule() -> None:
     (assessment,) = root.xpath("//h:investigationEvent/h:component[h:adverseEventAssessment]", namespaces=NS)
     assessment.getparent().remove(assessment)
     assert "ICH-D" in {issue.code for issue in rules.check(root) if issue.severity == "error"}
+
+
+def test_a_reason_not_known_is_refused_alike_from_the_bundle_and_from_the_case_file(tmp_path: Path) -> None:
+    """`validate` of the case file said PLAUS-ABSENT-REASON for C.1.11.2, of its Bundle nothing, so the import
+    (which validates the Bundle) exited 0 for a report `reporter e2b` refuses."""
+    from reporter.validation import validate_bundle
+
+    path = tmp_path / "amended.xml"
+    path.write_bytes(_without_reason(_nullified("amendment")))
+    (report,) = importer.import_file(path).reports
+    codes = {(i.code, "C.1.11.2" in i.message) for i in validate_bundle(report.bundle).errors}
+    assert ("PLAUS-ABSENT-REASON", True) in codes
+    assert CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "out")]).exit_code == 1
