@@ -62,7 +62,7 @@ def refusal(new: Json, earlier: Iterable[tuple[str, Json]]) -> tuple[str, str] |
     if not same:
         return None
     label, old = same[-1]
-    if ids(old)[2] == "nullification":
+    if ids(old)[2] == "nullification" and ids(new)[2] != "nullification":  # the nullification re-sent: no harm
         return "C.1.1", f"{case_id} was nullified ({label}): a nullified case takes no further reports"
     new_date, old_date = most_recent(new), most_recent(old)
     if new_date and old_date and ends_before(new_date, old_date):

@@ -254,3 +254,11 @@ def test_a_reason_not_known_is_refused_alike_from_the_bundle_and_from_the_case_f
     codes = {(i.code, "C.1.11.2" in i.message) for i in validate_bundle(report.bundle).errors}
     assert ("PLAUS-ABSENT-REASON", True) in codes
     assert CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "out")]).exit_code == 1
+
+
+def test_a_nullification_read_again_into_its_folder_is_no_refusal(tmp_path: Path) -> None:
+    path, folder = tmp_path / "nullified.xml", tmp_path / "bundles"
+    path.write_bytes(_xml(_nullified()))
+    runner = CliRunner()
+    results = [runner.invoke(main, ["import", str(path), "-o", str(folder)]) for _ in range(2)]
+    assert [r.exit_code for r in results] == [0, 0], results[1].output
