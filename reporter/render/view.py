@@ -142,6 +142,13 @@ def _sub(extension_: Any, name: str) -> Any:
     return None
 
 
+def _reason_absent(amendment: Json) -> str | None:
+    """C.1.11.2 received without a reason: said as such (the case holds it as not known)."""
+    holder = next((sub for sub in map(_d, _l(amendment.get("extension"))) if sub.get("url") == "amendmentReason"), {})
+    missing = _absent(holder)
+    return f"reason {ABSENT_TEXT.get(missing.reason or '', 'not stated')}" if missing else None
+
+
 def _sanitized(bundle: Json) -> Json:
     """Only entries the index can hold: dict resources, text fullUrls."""
     entries = []
@@ -413,7 +420,7 @@ class _Extractor:
         amendment_text = None
         if amendment:
             kind = read.concept_text(_sub(amendment, "amendmentType")) or "Amendment"
-            reason = _s(_sub(amendment, "amendmentReason"))
+            reason = _s(_sub(amendment, "amendmentReason")) or _reason_absent(amendment)
             amendment_text = f"{kind}: {reason}" if reason else kind
         category = _l(comp.get("category"))
         serious_flags = [r.serious for r in reactions if r.serious is not None]

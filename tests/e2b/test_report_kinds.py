@@ -262,3 +262,12 @@ def test_a_nullification_read_again_into_its_folder_is_no_refusal(tmp_path: Path
     runner = CliRunner()
     results = [runner.invoke(main, ["import", str(path), "-o", str(folder)]) for _ in range(2)]
     assert [r.exit_code for r in results] == [0, 0], results[1].output
+
+
+def test_the_report_page_says_an_amendment_reason_is_not_known(tmp_path: Path) -> None:
+    from reporter.render.view import case_view
+
+    path = tmp_path / "amended.xml"
+    path.write_bytes(_without_reason(_nullified("amendment")))
+    (report,) = importer.import_file(path).reports
+    assert case_view(report.bundle).header.amendment == "Amendment: reason unknown"
