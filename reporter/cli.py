@@ -953,8 +953,15 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
                         rejected += 1
                         click.echo(f"{path}: report {report.index} ({name}): not stored: {exc}", err=True)
                 if target is not None:
-                    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-                    (target / f"{safe}.json").write_text(dumps(report.bundle), encoding="utf-8")
+                    out = target / f"{re.sub(r'[^A-Za-z0-9._-]', '_', name)}.json"
+                    refused = followup.refusal(report.bundle, followup.bundle_at(out))
+                    if refused is not None:  # the newer (or nullified) Bundle of this C.1.1 stays
+                        rejected += 1
+                        number, why = refused
+                        click.echo(f"{path}: report {report.index} ({name}): not written: {number} (line "
+                                   f"{report.lines.get(number, report.line)}): {why}", err=True)
+                        continue
+                    out.write_text(dumps(report.bundle), encoding="utf-8")
     finally:
         if case_store is not None:
             case_store.dispose()

@@ -82,19 +82,26 @@ def of_unknown_case(new: Json, line: int | None, where: str) -> str | None:
     return f"C.1.11.1{at}: {kind} of {case_id}, a case {where} did not hold: kept as a new case{after}"
 
 
+def bundle_at(path: Path) -> list[tuple[str, Json]]:
+    """The Bundle already at `path` (a folder's file of a C.1.1) as an earlier (label, Bundle), or none."""
+    bundle = _bundle_in(path)
+    return [(path.name, bundle)] if bundle is not None else []
+
+
 def stored_bundles(directory: Path) -> list[tuple[str, Json]]:
     """Previously imported Bundles in a directory (files that are not Bundles are skipped)."""
-    found: list[tuple[str, Json]] = []
     if not directory.is_dir():
-        return found
-    for path in sorted(directory.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("resourceType") == "Bundle" and data.get("entry"):
-            found.append((path.name, data))
-    return found
+        return []
+    return [(path.name, bundle) for path in sorted(directory.glob("*.json"))
+            if (bundle := _bundle_in(path)) is not None]
+
+
+def _bundle_in(path: Path) -> Json | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("resourceType") == "Bundle" and data.get("entry") else None
 
 
 def stored_reason(bundle: Json, related: str | None, file_name: str) -> str:

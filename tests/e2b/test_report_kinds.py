@@ -271,3 +271,19 @@ def test_the_report_page_says_an_amendment_reason_is_not_known(tmp_path: Path) -
     path.write_bytes(_without_reason(_nullified("amendment")))
     (report,) = importer.import_file(path).reports
     assert case_view(report.bundle).header.amendment == "Amendment: reason unknown"
+
+
+def test_batch_import_does_not_put_an_older_report_over_a_newer_bundle(tmp_path: Path) -> None:
+    """`reporter batch import -o DIR` of a follow-up and then its initial report left the initial one's facts in
+    the folder (every report was written over the file of its C.1.1)."""
+    initial = load_example()
+    follow_up = mutated(initial)
+    follow_up["report"]["most_recent"] = "2023-10-02"
+    for name, data in (("follow-up", follow_up), ("initial", initial)):
+        (tmp_path / f"{name}.xml").write_bytes(_xml(data))
+    folder = tmp_path / "bundles"
+    result = CliRunner().invoke(main, ["batch", "import", "--jobs", "1", "-o", str(folder),
+                                       str(tmp_path / "follow-up.xml"), str(tmp_path / "initial.xml")])
+    assert result.exit_code == 1
+    assert "not written: C.1.5 (line " in result.output
+    assert _most_recent_in(folder, initial["case_id"]) == ("2023-10-02", None)
