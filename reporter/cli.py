@@ -6,10 +6,14 @@ Exit codes: 0 success, 1 the input has errors (report printed), 2 usage or unrea
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from reporter.errors import AlreadyStored, ReporterError
+
+if TYPE_CHECKING:
+    from reporter.e2b.importer import ImportedReport
 
 
 class ReporterGroup(click.Group):
@@ -178,9 +182,8 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
                     click.echo(f"  warning: {unknown}", err=True)
             except AlreadyStored as exc:  # the same report read again: nothing to add, nothing wrong
                 click.echo(f"  {exc}", err=True)
-            except ReporterError as exc:  # an element the file holds (C.1.5) is named with its line
-                line = report.lines.get(exc.location or "")
-                problem = f"{exc.location} (line {line}): {exc.message}" if line else str(exc)
+            except ReporterError as exc:
+                problem = _at_line(exc, report)
                 click.echo(f"  not stored: {problem}", err=True)
                 report.problems.append(problem)
         if refused is not None:  # the newer (or nullified) Bundle in the folder stays
@@ -204,6 +207,12 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
         sys.exit(2)
     if invalid_cases or not all(r.ok and not r.problems for r in result.reports):
         sys.exit(1)
+
+
+def _at_line(exc: ReporterError, report: ImportedReport) -> str:
+    """A store's refusal of an imported report; an element the file holds (C.1.5) named with its line."""
+    line = report.lines.get(exc.location or "")
+    return f"{exc.location} (line {line}): {exc.message}" if line else str(exc)
 
 
 # -- the spine: case file -> Bundle, validation, schema ---------------------------------------------
@@ -951,7 +960,8 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
                         click.echo(f"{path}: report {report.index} ({name}): {exc}", err=True)
                     except ReporterError as exc:
                         rejected += 1
-                        click.echo(f"{path}: report {report.index} ({name}): not stored: {exc}", err=True)
+                        click.echo(f"{path}: report {report.index} ({name}): not stored: {_at_line(exc, report)}",
+                                   err=True)
                 if target is not None:
                     out = target / f"{re.sub(r'[^A-Za-z0-9._-]', '_', name)}.json"
                     refused = followup.refusal(report.bundle, followup.bundle_at(out))

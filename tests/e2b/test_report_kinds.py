@@ -287,3 +287,15 @@ def test_batch_import_does_not_put_an_older_report_over_a_newer_bundle(tmp_path:
     assert result.exit_code == 1
     assert "not written: C.1.5 (line " in result.output
     assert _most_recent_in(folder, initial["case_id"]) == ("2023-10-02", None)
+
+
+def test_batch_import_names_the_line_of_a_refused_c15(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REPORTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    initial = load_example()
+    follow_up = mutated(initial)
+    follow_up["report"]["most_recent"] = "2023-10-02"
+    for name, data in (("follow-up", follow_up), ("initial", initial)):
+        (tmp_path / f"{name}.xml").write_bytes(_xml(data))
+    result = CliRunner().invoke(main, ["batch", "import", "--jobs", "1", "--store",
+                                       str(tmp_path / "follow-up.xml"), str(tmp_path / "initial.xml")])
+    assert result.exit_code == 1 and "not stored: C.1.5 (line " in result.output
