@@ -1,0 +1,103 @@
+"""A medication-error case ('Wrong drug administered' + 'Hypoglycaemia') and a posted Bundle with facts no reader
+takes, in a real headless Chromium against the app on loopback, at desktop width and on a phone: the assess page
+of the situation term, the case page's downloads and its validation panel. Screenshots go to
+tests/_artifacts/situation-*.png."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reporter.casefile.model import CaseFile
+from reporter.fhir.build import build_bundle
+from reporter.store.approvals import approve
+from reporter.store.repository import case_id_for, case_key
+from reporter.store.tokens import set_password
+from tests.render_support import ARTIFACTS
+
+PASSWORD = "correct horse battery"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def medication_error_case() -> dict[str, Any]:
+    """Ready for ICH and EMA; FDA refuses it (no expedited answer, no medical history)."""
+    return {
+        "case_id": "GB-SITUATION-2026-000101",
+        "report": {"type": "spontaneous", "first_received": "2026-11-02", "most_recent": "2026-11-03"},
+        "primary_sources": [{"qualification": "physician", "address": {"country": "GB"}, "primary": True}],
+        "patient": {"initials": "MK", "sex": "female", "age_at_onset": {"value": 78, "unit": "a"}},
+        "reactions": [
+            {"id": "wrongdrug", "verbatim": "given gliclazide meant for another patient", "onset": "2026-10-20",
+             "meddra": {"code": "10048282", "version": "27.1", "term": "Wrong drug administered"}},
+            {"id": "hypo", "verbatim": "hypoglycaemia, glucose 2.1 mmol/L", "onset": "2026-10-20",
+             "meddra": {"code": "10021005", "version": "27.1", "term": "Hypoglycaemia"},
+             "seriousness": {"hospitalisation": True}, "outcome": "recovered"}],
+        "drugs": [{"id": "gliclazide", "role": "suspect", "product": "Gliclazide",
+                   "dosages": [{"dose": {"value": 80, "unit": "mg"}, "every": {"value": 1, "unit": "{total}"},
+                                "start": "2026-10-20", "route": {"code": "oral"}}],
+                   "action_taken": "withdrawn",
+                   "reactions": [
+                       {"reaction": "hypo", "dechallenge": "positive"},
+                       {"reaction": "wrongdrug", "causality": [
+                           {"source": "Reporter", "method": "Global introspection", "result": "Related"}]}]}],
+        "narrative": {"text": "A 78-year-old woman was given gliclazide 80 mg meant for another resident; four hours "
+                              "later her glucose was 2.1 mmol/L; admitted, she recovered the next day."},
+    }
+
+
+@pytest.fixture
+def site(served):
+    set_password(served.store, "clinician", PASSWORD, role="reviewer")
+    return served.base.removesuffix("/fhir")
+
+
+def _stored(served, data: dict[str, Any], *, approved: bool = False) -> str:
+    case = CaseFile.model_validate(data)
+    bundle = build_bundle(case)
+    served.store.create(bundle, author="user:author", reason="initial report",
+                        casefile=case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    case_id = case_id_for(*case_key(bundle))
+    if approved:
+        approve(served.store, case_id, 1, "second", comment="checked against the source documents")
+    return case_id
+
+
+def _page(browser, site: str, viewport: dict[str, int]):
+    page = browser.new_page(viewport=viewport, accept_downloads=True)
+    page.console_errors = []
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{site}/login")
+    page.fill("#username", "clinician")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{site}/cases*")
+    return page
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"situation-{name}.png"), full_page=True)
+
+
+def test_a_refused_e2b_download_shows_why_and_a_ready_one_downloads(browser, site, served) -> None:
+    """The FDA file of this case fails FDA's rules: the link shows the page that says which (it was a download
+    link, so the browser only logged a failed download and the user saw nothing)."""
+    case_id = _stored(served, medication_error_case(), approved=True)
+    page = _page(browser, site, DESKTOP)
+    page.goto(f"{site}/cases/{case_id}")
+    with page.expect_download() as info:
+        page.click("text=E2B(R3) XML, ICH")
+    assert info.value.failure() is None and info.value.suggested_filename.endswith("-ich.xml")
+    page.click("text=E2B(R3) XML, FDA")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "E2B(R3) export for FDA refused"
+    assert "say whether the case is expedited" in page.locator("table.issues").inner_text()
+    _shot(page, "fda-refused")
+    page.click("text=Back to the case")
+    with page.expect_download() as info:
+        page.click("text=CIOMS I form (PDF)")
+    assert info.value.suggested_filename.endswith("-cioms.pdf")
+    assert [m for m in page.console_errors if "422" not in m] == []
+    page.close()
