@@ -5,6 +5,7 @@ tests/_artifacts/situation-*.png."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,6 +16,9 @@ from reporter.store.approvals import approve
 from reporter.store.repository import case_id_for, case_key
 from reporter.store.tokens import set_password
 from tests.render_support import ARTIFACTS
+from tests.test_fhir_unread_facts import _all_four
+
+from .bundles import renamed
 
 PASSWORD = "correct horse battery"
 PHONE = {"width": 390, "height": 844}
@@ -100,4 +104,39 @@ def test_a_refused_e2b_download_shows_why_and_a_ready_one_downloads(browser, sit
         page.click("text=CIOMS I form (PDF)")
     assert info.value.suggested_filename.endswith("-cioms.pdf")
     assert [m for m in page.console_errors if "422" not in m] == []
+    page.close()
+
+
+ISSUES_FIT = """
+() => {
+  const table = document.querySelector('#validation table.issues');
+  const section = document.querySelector('#validation').getBoundingClientRect();
+  const cells = [...table.querySelectorAll('td')].filter(c => c.getBoundingClientRect().width > 0);
+  return {hidden: table.scrollWidth - table.clientWidth, section: section.right,
+          cells: Math.max(...cells.map(c => c.getBoundingClientRect().right)),
+          page: document.documentElement.scrollWidth};
+}
+"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_posted_bundle_s_not_read_warnings_fit_the_page(browser, site, served, viewport) -> None:
+    """The FHIR-NOT-READ locations are long FHIRPaths (Bundle.entry[2].resource.ofType(AdverseEvent).recordedDate):
+    they break inside their cell, and on a phone each problem is a card, so no problem or fix is pushed out of
+    the table's box (at 1280 px 'How to fix' was cut off; on a phone only severity, code and location showed)."""
+    r = served.session(served.write_token).post(
+        f"{served.base}/Bundle", data=json.dumps(renamed(_all_four(), "situation-browser")), timeout=60,
+        headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 201, r.text
+    case_id = r.headers["Location"].split("/Bundle/")[1].split("/")[0]
+    page = _page(browser, site, viewport)
+    page.goto(f"{site}/cases/{case_id}")
+    assert page.locator("#validation table.issues").inner_text().count("FHIR-NOT-READ") == 3
+    patient = page.locator("#patient").inner_text()
+    assert "other" in patient and "Death: the patient died" in patient
+    fit = page.evaluate(ISSUES_FIT)
+    assert fit["hidden"] <= 1 and fit["cells"] <= fit["section"] + 1, fit
+    assert fit["page"] <= viewport["width"], fit
+    _shot(page, f"not-read-{viewport['width']}")
+    assert page.console_errors == []
     page.close()
