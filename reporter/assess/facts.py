@@ -24,6 +24,11 @@ _CHALLENGE_FACTS = {
 }
 
 
+def reaction_name(r: Reaction) -> str:
+    """A reaction as the assessment names it: its MedDRA term, else the reported term, else its key."""
+    return (r.meddra.term if r.meddra and r.meddra.term else None) or r.verbatim or r.id
+
+
 @dataclass(frozen=True)
 class PairFacts:
     case: CaseFile
@@ -42,8 +47,7 @@ class PairFacts:
 
     @property
     def reaction_name(self) -> str:
-        r = self.reaction
-        return (r.meddra.term if r.meddra and r.meddra.term else None) or r.verbatim or r.id
+        return reaction_name(self.reaction)
 
     def onset_relation(self) -> tuple[str, str] | None:
         """("after" | "before", fact) for the onset against the first dose, or after the last dose when only

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from flask import g, redirect, render_template, request, url_for
 
-from reporter.assess.facts import PairFacts, facts_for, pairs
+from reporter.assess.facts import PairFacts, facts_for, pairs, reaction_name
 from reporter.assess.questionnaire import form_answers, methods_for, record, sheet
 from reporter.assess.result import AssessmentError
 from reporter.assess.run import reported_with
@@ -51,18 +51,19 @@ def assess_case_page(case_id: str):
                                form={}), 422
     f = facts_for(case, *chosen)
     situations = {r.id: s for _, r in all_pairs if (s := situation_of(r)) is not None}
+    names = {r.id: reaction_name(r) for _, r in all_pairs}  # the pair list names a reaction as its heading does
     if f.reaction.id in situations:
-        return _situation_page(v, case, all_pairs, f, situations)
+        return _situation_page(v, case, all_pairs, f, situations, names)
     methods = methods_for(f)
     sheets = []
     if request.method == "GET":
         _audit("read", "R", f"Bundle/{case_id}/_history/{v.version}")
         sheets = [sheet(f, method, assessor=f"{g.user}") for method in methods]
         return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=[],
-                               form={"assessor": g.user}, situations=situations)
+                               form={"assessor": g.user}, situations=situations, names=names)
     def page(status: int):
         return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
-                               form=form, situations=situations), status
+                               form=form, situations=situations, names=names), status
 
     action = request.form.get("_action", "recalc")
     for method in methods:
@@ -120,7 +121,7 @@ def _first_to_score(all_pairs: list[tuple[Drug, Reaction]]) -> tuple[Drug, React
 
 
 def _situation_page(v, case: CaseFile, all_pairs: list[tuple[Drug, Reaction]], f: PairFacts,
-                    situations: dict[str, Situation]):
+                    situations: dict[str, Situation], names: dict[str, str]):
     """A situation term (off-label use, an overdose, a lack of efficacy...): no questionnaire, the reason, and the
     causality the case states for the pair as received. A posted questionnaire for it is refused (422)."""
     _audit("read", "R", f"Bundle/{v.case_id}/_history/{v.version}")
@@ -128,8 +129,17 @@ def _situation_page(v, case: CaseFile, all_pairs: list[tuple[Drug, Reaction]], f
     errors = [f"Not saved: {reason}"] if request.method == "POST" else []
     stated = f.link.causality if f.link else []
     return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=[], errors=errors, form={},
-                           situations=situations, not_assessed=reason, stated=stated), \
+                           situations=situations, names=names, not_assessed=reason, stated=stated,
+                           causality_field=_causality_field(case, f)), \
         422 if request.method == "POST" else 200
+
+
+def _causality_field(case: CaseFile, f: PairFacts) -> str:
+    """The case form's anchor where a causality for the pair is entered: the causality rows of its drug-reaction
+    entry, else the drug's drug-reaction rows (where that entry is added)."""
+    d = next(i for i, drug in enumerate(case.drugs) if drug.id == f.drug.id)
+    j = next((j for j, link in enumerate(case.drugs[d].reactions) if link.reaction == f.reaction.id), None)
+    return caseform.html_id(f"drugs[{d}].reactions" + (f"[{j}].causality" if j is not None else ""))
 
 
 def _overtaken(v, base: str) -> str:

@@ -47,7 +47,9 @@ def test_the_situation_term_gets_no_questionnaire_and_says_why(served) -> None:
     first = s.get(f"{site}/cases/{cid}/assess", timeout=60)
     assert first.status_code == 200
     assert 'id="method-naranjo"' in first.text and "Drugex / Rash</h2>" in first.text  # opens on the reaction
-    assert "Off label use</a> <span class=\"muted situation\">(not scored: situation)</span>" in first.text
+    assert ("Off label use</a> <span class=\"muted situation\">(not scored: a situation, not an adverse "
+            "reaction)</span>") in first.text
+    assert "<strong>Recalculate</strong>" in first.text
 
     page = s.get(f"{site}/cases/{cid}/assess", params={"drug": "x", "reaction": "offlabel"}, timeout=60)
     assert page.status_code == 200
@@ -56,7 +58,10 @@ def test_the_situation_term_gets_no_questionnaire_and_says_why(served) -> None:
     assert ("Not assessed: 'Off label use' is a situation (off-label use), not an adverse reaction; assess the "
             "reactions reported with it (Rash).") in text
     assert "<td>Sender</td><td>WHO-UMC</td><td>Possible</td>" in text
-    assert f'href="/cases/{cid}/edit"' in text
+    assert "Recalculate" not in text  # the questionnaire's instructions are not said where there is none
+    assert "Causality stated in the case (kept as received)" in text
+    assert f'href="/cases/{cid}/edit#f-drugs_0__reactions_1__causality">Drugex › Reaction Off label use › Causality' \
+        in text  # where on the case form the sender's causality for this pair is entered
 
     posted = s.post(f"{site}/cases/{cid}/assess", data={
         "csrf_token": _csrf(first.text), "drug": "x", "reaction": "offlabel", "_action": "save",
@@ -64,3 +69,18 @@ def test_the_situation_term_gets_no_questionnaire_and_says_why(served) -> None:
     assert posted.status_code == 422
     assert "Not saved: not assessed: 'Off label use' is a situation" in html.unescape(posted.text)
     assert served.store.read(cid).version == 1
+
+
+def test_a_situation_the_drug_has_no_entry_for_points_to_the_drug_s_reactions(served) -> None:
+    data = off_label_case()
+    data["drugs"][0]["reactions"] = []  # no drug-reaction entries: every reaction is a pair of the suspect drug
+    case = CaseFile.model_validate(data)
+    bundle = build_bundle(case)
+    served.store.create(bundle, author="test", reason="situation case",
+                        casefile=case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    site, cid = served.base.removesuffix("/fhir"), case_id_for(*case_key(bundle))
+    page = _login(site, served).get(f"{site}/cases/{cid}/assess", params={"drug": "x", "reaction": "offlabel"},
+                                    timeout=60)
+    assert page.status_code == 200
+    assert f'href="/cases/{cid}/edit#f-drugs_0__reactions">Drugex › Reactions</a>' in html.unescape(page.text)
+    assert "<p>None stated.</p>" in page.text

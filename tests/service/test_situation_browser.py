@@ -140,3 +140,38 @@ def test_a_posted_bundle_s_not_read_warnings_fit_the_page(browser, site, served,
     _shot(page, f"not-read-{viewport['width']}")
     assert page.console_errors == []
     page.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_assess_page_of_a_medication_error_by_keyboard(browser, site, served, viewport) -> None:
+    """The page opens on Hypoglycaemia; the pair list names each reaction as the page's heading does (the MedDRA
+    term: the situation's reported words 'given gliclazide meant for another patient' did not say it was the
+    'Wrong drug administered' entry); the situation's page, reached by keyboard, has no questionnaire, so it does
+    not tell how to recalculate or save one, and it points to where the case form takes a sender's causality."""
+    case_id = _stored(served, medication_error_case())
+    page = _page(browser, site, viewport)
+    page.goto(f"{site}/cases/{case_id}/assess")
+    assert page.locator("h2#facts-h").inner_text() == "Gliclazide / Hypoglycaemia"
+    pairs = page.locator("nav.pairs").inner_text()
+    assert pairs == ("Pair: Gliclazide / Hypoglycaemia · Gliclazide / Wrong drug administered (not scored: a "
+                     "situation, not an adverse reaction)"), pairs
+    for _ in range(40):  # Tab from the top of the page to the situation's link, and follow it with Enter
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Gliclazide / Wrong drug administered":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url("**reaction=wrongdrug*")
+    assert page.locator("h2#facts-h").inner_text() == "Gliclazide / Wrong drug administered"
+    main = page.locator("main").inner_text()
+    assert "'Wrong drug administered' is a situation (medication error), not an adverse reaction; assess the " \
+           "reactions reported with it (Hypoglycaemia)" in main
+    assert "Recalculate" not in main and page.locator("main form, main input[type=radio]").count() == 0
+    assert page.locator("table.stated tbody").inner_text().split("\t") == ["Reporter", "Global introspection",
+                                                                           "Related"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    _shot(page, f"assess-situation-{viewport['width']}")
+    page.locator("section.not-assessed a").click()
+    page.wait_for_url("**/edit#f-drugs_0__reactions_1__causality")
+    assert page.input_value('[name="drugs[0].reactions[1].causality[0].result"]') == "Related"
+    assert page.console_errors == []
+    page.close()
