@@ -527,6 +527,8 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
                 data[name] = value
         if data and _base(tp) is m.MedDRA:
             out.problems += meddra_problems(path, data.get("code"), data.get("version"))
+        if "unit" in data and "value" not in data:
+            data.update(_implied_value(path, data["unit"]))
         return data or None
     text = values.get(path).strip()
     if _scalar_kind(tp, info, path) == "bool" and text not in ("", "true", "false"):
@@ -537,6 +539,15 @@ def _collect(tp: Any, path: str, info: FieldInfo | None, values: Values, out: Co
     if text:
         out.problems += code_problems(path, text)
     return text or None
+
+
+def _implied_value(path: str, unit: str) -> dict[str, Any]:
+    """{"value": n} when the unit says the number by itself ("once": 1 {total}; mappings/ui_form.yaml
+    implied_values), else nothing."""
+    for rule in _table().get("implied_values") or []:
+        if matches(generic(path), rule["match"]) and unit in rule["units"]:
+            return {"value": str(rule["units"][unit])}
+    return {}
 
 
 def _shown_unit(code: str) -> str:

@@ -207,6 +207,23 @@ def test_the_form_shows_ucum_annotation_units_as_the_words_it_reads_back() -> No
     assert not {"{total}", "{asnecessary}", "{cyclical}", "{decade}"} & set(offered)
 
 
+def test_a_dose_given_once_or_as_needed_needs_no_count() -> None:
+    """The interval's hint offers 'once' (a single dose) and 'as needed': typed alone they were refused with
+    'Every › Value: required' (a count of 1 once means nothing more to a clinician); a count still counts, and a
+    time unit still needs one."""
+    form = caseform.flatten(load_case(DEMOS[0]))
+    for unit, code in (("once", "{total}"), ("as needed", "{asnecessary}")):
+        form.setlist("drugs[0].dosages[0].every.value", [""])
+        form.setlist("drugs[0].dosages[0].every.unit", [unit])
+        case, problems = caseform.parse(form)
+        assert problems == [] and case.drugs[0].dosages[0].every.model_dump() == {"value": 1, "unit": code}
+    form.setlist("drugs[0].dosages[0].every.value", ["2"])
+    assert caseform.parse(form)[0].drugs[0].dosages[0].every.value == 2
+    form.setlist("drugs[0].dosages[0].every.value", [""])
+    form.setlist("drugs[0].dosages[0].every.unit", ["d"])
+    assert ("drugs[0].dosages[0].every.value", "required") in caseform.parse(form)[1]
+
+
 def test_problems_of_the_bundle_land_at_the_form_row_they_come_from() -> None:
     from reporter.fhir.build import build_bundle
     from reporter.validation import validate_bundle
