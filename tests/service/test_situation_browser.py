@@ -175,3 +175,46 @@ def test_the_assess_page_of_a_medication_error_by_keyboard(browser, site, served
     assert page.input_value('[name="drugs[0].reactions[1].causality[0].result"]') == "Related"
     assert page.console_errors == []
     page.close()
+
+
+# Each visible Remove button of a form row against the row's labels and legends (their text) and its inputs.
+REMOVE_OVERLAPS = """
+() => {
+  const text = e => { const r = document.createRange(); r.selectNodeContents(e); return r.getBoundingClientRect(); };
+  const shown = e => e.checkVisibility() && e.getBoundingClientRect().width > 0;
+  const hits = [];
+  for (const button of [...document.querySelectorAll('fieldset.group > .row-actions button.remove')].filter(shown)) {
+    const b = button.getBoundingClientRect();
+    const row = button.closest('fieldset.group');
+    for (const e of row.querySelectorAll('label, legend, input:not([type=hidden]), select, textarea')) {
+      if (!shown(e)) continue;
+      const r = ['LABEL', 'LEGEND'].includes(e.tagName) ? text(e) : e.getBoundingClientRect();
+      const w = Math.min(r.right, b.right) - Math.max(r.left, b.left);
+      const h = Math.min(r.bottom, b.bottom) - Math.max(r.top, b.top);
+      const what = `${e.tagName} ${(e.textContent || e.name).trim()}`;
+      if (w > 1 && h > 1) hits.push(`${button.textContent.trim()} over ${what}`);
+    }
+  }
+  return hits;
+}
+"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_case_form_s_remove_buttons_cover_no_field(browser, site, served, viewport) -> None:
+    """Editing the case to add a sender's causality (where the situation page points): a row's Remove button hung
+    below its border over the first fields (on a phone over the 'Answer' label of a causality answer, at 1280 px
+    over a Note field's top)."""
+    data = medication_error_case()
+    data["drugs"][0]["reactions"][0]["causality"] = [
+        {"source": "Dr A", "method": "Naranjo", "result": "Possible (score 3)",
+         "answers": [{"item": "after_drug", "answer": "yes"}, {"item": "dechallenge", "answer": "yes"}]}]
+    case_id = _stored(served, data)
+    page = _page(browser, site, viewport)
+    page.goto(f"{site}/cases/{case_id}/edit")
+    page.evaluate("() => document.querySelectorAll('form.caseform details').forEach(d => { d.open = true; })")
+    assert page.locator("button.remove:visible", has_text="Remove answer 2").count() == 1
+    assert page.evaluate(REMOVE_OVERLAPS) == []
+    _shot(page, f"form-rows-{viewport['width']}")
+    assert page.console_errors == []
+    page.close()
