@@ -370,12 +370,25 @@ def _values_for_edit(v: StoredVersion) -> tuple[MultiDict, str | None]:
         return values, None
     from reporter.fhir.to_case import bundle_to_case
 
-    case = bundle_to_case(downloads.served_bundle(v))  # the Bundle read back directly, no E2B detour
+    bundle = downloads.served_bundle(v)
+    case = bundle_to_case(bundle)  # the Bundle read back directly, no E2B detour
     values = caseform.flatten(case)
     values.pop("report.created", None)
-    return values, (
-        "This version was stored as a FHIR Bundle (API or E2B import), not from the form. The form shows "
-        "every fact of the case model read back from it; saving stores a new version written from the form.")
+    note = ("This version was stored as a FHIR Bundle (API or E2B import), not from the form. The form shows "
+            "every fact of the case model read back from it; saving stores a new version written from the form.")
+    unread = _not_read(bundle)
+    if unread:
+        note += ("\nNot read from the Bundle, so not in the form and not in the version you save:\n"
+                 + "\n".join(f"• {text}" for text in unread))
+    return values, note
+
+
+def _not_read(bundle: dict) -> list[str]:
+    """What the Bundle says that the case model does not hold (FHIR-NOT-READ: gender 'other', AdverseEvent.detected
+    ...): the form cannot show it, and a version saved from the form no longer says it."""
+    from reporter.e2b.readiness import NOT_READ, validation_errors
+
+    return [i.message for i in validation_errors([bundle], also=NOT_READ) if i.code in NOT_READ]
 
 
 def _submit(v: StoredVersion | None):

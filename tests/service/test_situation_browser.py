@@ -123,7 +123,9 @@ ISSUES_FIT = """
 def test_a_posted_bundle_s_not_read_warnings_fit_the_page(browser, site, served, viewport) -> None:
     """The FHIR-NOT-READ locations are long FHIRPaths (Bundle.entry[2].resource.ofType(AdverseEvent).recordedDate):
     they break inside their cell, and on a phone each problem is a card, so no problem or fix is pushed out of
-    the table's box (at 1280 px 'How to fix' was cut off; on a phone only severity, code and location showed)."""
+    the table's box (at 1280 px 'How to fix' was cut off; on a phone only severity, code and location showed).
+    The case form of that version names what it cannot hold (it showed sex 'unknown' and said only that it shows
+    every fact of the case model)."""
     r = served.session(served.write_token).post(
         f"{served.base}/Bundle", data=json.dumps(renamed(_all_four(), "situation-browser")), timeout=60,
         headers={"Content-Type": "application/fhir+json"})
@@ -138,6 +140,13 @@ def test_a_posted_bundle_s_not_read_warnings_fit_the_page(browser, site, served,
     assert fit["hidden"] <= 1 and fit["cells"] <= fit["section"] + 1, fit
     assert fit["page"] <= viewport["width"], fit
     _shot(page, f"not-read-{viewport['width']}")
+    # editing it: the form says what it cannot hold, which a version saved from it will no longer say
+    page.click("text=Edit (new version)")
+    note = page.locator("p.note").first.inner_text()
+    assert "Not read from the Bundle, so not in the form and not in the version you save:" in note
+    assert "Patient.gender 'other' is not read" in note and "AdverseEvent.detected is not read" in note
+    assert page.input_value('[name="patient.sex.absent"]') == "unknown"
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     assert page.console_errors == []
     page.close()
 
