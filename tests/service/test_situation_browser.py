@@ -161,6 +161,8 @@ def test_the_assess_page_of_a_medication_error_by_keyboard(browser, site, served
     page = _page(browser, site, viewport)
     page.goto(f"{site}/cases/{case_id}/assess")
     assert page.locator("h2#facts-h").inner_text() == "Gliclazide / Hypoglycaemia"
+    assert "G.k." not in page.locator("main").inner_text()  # no E2B element numbers in what the page says
+    assert page.get_by_label("Assessor (the source of the assessment)").input_value() == "clinician"
     pairs = page.locator("nav.pairs").inner_text()
     assert pairs == ("Pair: Gliclazide / Hypoglycaemia · Gliclazide / Wrong drug administered (not scored: a "
                      "situation, not an adverse reaction)"), pairs
