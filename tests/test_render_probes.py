@@ -181,6 +181,23 @@ def test_a_dose_given_once_places_its_last_dose_on_the_chart() -> None:
     assert 'data-x="24"' in str(troponin.svg)
 
 
+def test_a_dose_given_once_ends_on_its_start_in_the_report_and_on_the_cioms_form() -> None:
+    """A single infusion (interval {total}) dated 20 Oct with no stop: the report's Stop column said "[not
+    stated]" and CIOMS said "20 Oct 2026 to UNK" (box 18) and "UNK" (box 19), though its last dose is its start,
+    as the charts and the assessment count it."""
+    data = _case1()
+    data["drugs"][0]["dosages"] = [{"dose": {"value": 100, "unit": "mg"}, "every": {"value": 1, "unit": "{total}"},
+                                    "start": "2026-10-20"}]
+    view = _view(data)
+    dose = view.drugs[0].dosages[0]
+    assert dose.stop is not None and dose.stop.date == "2026-10-20"
+    form = build_form(view)
+    assert form.therapy_dates.text == "20 Oct 2026 to 20 Oct 2026"
+    assert form.therapy_duration.text == "1 day"
+    data["drugs"][0]["dosages"][0].pop("every")  # a start only: it may still be being given
+    assert _view(data).drugs[0].dosages[0].stop is None
+
+
 def test_a_dose_per_day_given_in_several_doses_reads_divided() -> None:
     """'2 mg/kg/day every 8 hours' reads as 2 mg/kg each time (6 mg/kg/day); the paediatric regimen is a day's
     dose divided every 8 hours. A dose per administration keeps 'every 8 hours'."""

@@ -706,13 +706,16 @@ class _Extractor:
                         and interval and not interval.unit.startswith("{"):
                     every = f"divided {every}"  # 2 mg/kg/day every 8 h is a day's dose in three, not each dose
                 route = dosage.get("route")
+                start, stop = self.when(period, "start"), self.when(period, "end")
+                duration = _qty(_safe_ext_value(dosage, "dosage_duration"))
+                if stop is None and duration is None and _given_once(dosage):
+                    stop = start  # given once: its last dose is its start (report, CIOMS boxes 18 and 19)
                 dosages.append(DosageView(
                     dose=dose, every=every, interval=interval,
                     route=self._route(route),
                     route_text=self._route_reported(route),
                     form=read.concept_text(_safe_ext_value(dosage, "dose_form")),
-                    start=self.when(period, "start"), stop=self.when(period, "end"),
-                    duration=_qty(_safe_ext_value(dosage, "dosage_duration")),
+                    start=start, stop=stop, duration=duration,
                     text=_s(dosage.get("text")),
                     batch=_s(_safe_ext_value(dosage, "dosage_batch")),
                     parent_route=self._route(_safe_ext_value(dosage, "parent_route")),
