@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from reporter.casefile.model import Absent, CaseFile, Drug, DrugReaction, Quantity, Reaction, RelativeTime
+from reporter.render.units import unit_text
 from reporter.validation.ucum import single_administration_intervals
 
 CALENDAR = "calendar"
@@ -336,13 +337,14 @@ class TimeToOnset:
                 "duration": self.duration.to_json() if self.duration else None, "notes": list(self.notes)}
 
 
-def _stated(q: Quantity | None, what: str) -> Interval | None:
+def _stated(q: Quantity | None) -> Interval | None:
+    """An interval the case states (G.k.9.i.3.1/2, E.i.6), said in words as a clinician reads it."""
     if q is None:
         return None
     days = quantity_days(q)
     if days is None:
         return None
-    return Interval(days[0], days[1], f"stated in the case as {_num(q.value)} {q.unit} ({what})")
+    return Interval(days[0], days[1], f"stated in the case as {_num(q.value)} {unit_text(q.unit, q.value)}")
 
 
 def _counted_from_last_dose(when: object, drug_id: str) -> Interval | None:
@@ -353,9 +355,9 @@ def _counted_from_last_dose(when: object, drug_id: str) -> Interval | None:
     offset = relative_offset(when)
     if offset is None:
         return None
-    words = f"{_num(when.value)}{'-' + _num(when.high) if when.high is not None else ''} {when.unit}"
-    return Interval(offset.lo, offset.hi, f"stated in the case as {words} after the last dose (onset)",
-                    offset.qualifier)
+    words = f"{_num(when.value)}{'-' + _num(when.high) if when.high is not None else ''} " \
+            f"{unit_text(when.unit, when.high if when.high is not None else when.value)}"
+    return Interval(offset.lo, offset.hi, f"stated in the case as {words} after the last dose", offset.qualifier)
 
 
 def _how(a: object, b: object, what: str) -> str:
@@ -372,7 +374,7 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
     tl = Timeline(case)
     notes: list[str] = []
     onset = tl.span(reaction.onset)
-    first = _stated(link.onset_after_first_dose if link else None, "G.k.9.i.3.1")
+    first = _stated(link.onset_after_first_dose if link else None)
     computed_first = tl.diff(onset, tl.first_dose(drug.id))
     if first is None and computed_first is not None:
         lo, hi, qualifier = computed_first
@@ -381,13 +383,13 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
             computed_first[0] - 1 <= first.lo and first.hi <= computed_first[1] + 1):
         notes.append(f"the stated onset after the first dose ({first.text}) differs from the dates "
                      f"({Interval(computed_first[0], computed_first[1], '', computed_first[2]).text})")
-    last = _stated(link.onset_after_last_dose if link else None, "G.k.9.i.3.2") \
+    last = _stated(link.onset_after_last_dose if link else None) \
         or _counted_from_last_dose(reaction.onset, drug.id)
     computed_last = tl.diff(onset, tl.last_dose(drug.id, before=onset))
     if last is None and computed_last is not None:
         lo, hi, qualifier = computed_last
         last = Interval(lo, hi, _how(reaction.onset, None, "from the onset and the last dose"), qualifier)
-    duration = _stated(reaction.duration, "E.i.6")
+    duration = _stated(reaction.duration)
     if duration is None:
         computed = tl.diff(tl.span(reaction.end, before=onset), onset)
         if computed is not None:
