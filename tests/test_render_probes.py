@@ -198,6 +198,19 @@ def test_a_dose_given_once_ends_on_its_start_in_the_report_and_on_the_cioms_form
     assert _view(data).drugs[0].dosages[0].stop is None
 
 
+def test_a_situation_term_beside_a_reaction_marks_no_onset_on_the_charts() -> None:
+    """'Off label use' reported with the hepatitis on the same day: the charts' onset marker read 'Onset: Off
+    label use, Hepatitis', as if the situation were a second reaction."""
+    data = _troponin_after_last_dose(_case1())
+    reaction = data["reactions"][0]
+    data["reactions"].append({**reaction, "id": "offlabel", "verbatim": "Off label use", "meddra": None})
+    for drug in data["drugs"]:
+        for link in drug.get("reactions", []):
+            link.pop("causality", None)
+    svg = str(next(f for f in _view(data).figures if f.key.startswith("troponin")).svg)
+    assert "Off label use" not in svg and "Onset: " in svg
+
+
 def test_a_dose_per_day_given_in_several_doses_reads_divided() -> None:
     """'2 mg/kg/day every 8 hours' reads as 2 mg/kg each time (6 mg/kg/day); the paediatric regimen is a day's
     dose divided every 8 hours. A dose per administration keeps 'every 8 hours'."""

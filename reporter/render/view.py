@@ -882,7 +882,8 @@ class _Extractor:
                 name = self.drug_name(statement) or "suspect drug"
                 exposures.append(Exposure(f"{name} ({self._role(statement)})", start, end))
         onsets: dict[float, list[str]] = {}
-        for r in reactions:
+        harms = [r for r in reactions if not r.situation]  # a situation term beside a harm marks no onset
+        for r in harms or reactions:
             if r.onset and r.onset.day is not None:
                 term = reaction_name(r)
                 onsets.setdefault(r.onset.day, []).append(term)
