@@ -211,6 +211,17 @@ def test_a_situation_term_beside_a_reaction_marks_no_onset_on_the_charts() -> No
     assert "Off label use" not in svg and "Onset: " in svg
 
 
+def test_a_value_on_the_first_dose_day_is_no_baseline_when_a_reaction_began_that_day() -> None:
+    """ALT 72 U/L on day 0 is case 1's baseline (the hepatitis began on day 20). With a reaction that began on
+    day 0 too, the day-0 value may be the reaction itself (hypoglycaemia hours after a single dose): it was
+    called 'abnormal before the suspect drug'."""
+    data = _case1()
+    assert any(row.test.text == "ALT" and row.baseline_abnormal for row in _view(data).labs)
+    data["reactions"][0]["onset"] = {"value": 0, "unit": "d", "drug": "anakinra"}
+    view = _view(data)
+    assert not any(row.baseline_abnormal for row in view.labs) and not view.baselines
+
+
 def test_a_dose_per_day_given_in_several_doses_reads_divided() -> None:
     """'2 mg/kg/day every 8 hours' reads as 2 mg/kg each time (6 mg/kg/day); the paediatric regimen is a day's
     dose divided every 8 hours. A dose per administration keeps 'every 8 hours'."""

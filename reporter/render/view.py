@@ -833,12 +833,18 @@ class _Extractor:
         return self._mark_baselines(rows)
 
     def _mark_baselines(self, rows: list[LabRow]) -> list[LabRow]:
-        """Flag each test's last value at or before the first suspect dose (day <= 0) when out of range."""
+        """Flag each test's last value at or before the first suspect dose (day <= 0) when out of range. A value
+        on the first-dose day itself is no baseline when a reaction began that day too: without the hours, it
+        may be the reaction (hypoglycaemia hours after a single dose), not the state before the drug."""
         if self.axis != "day":
             return rows
+        same_day_onset = any(0 <= when.day < 1 for when in (self.when(e, "date") for e in
+                                                                self._section_or_type("reactions", "AdverseEvent"))
+                             if when is not None and when.day is not None)
         last: dict[str, int] = {}
         for i, row in enumerate(rows):
-            if row.value is not None and row.when and row.when.day is not None and row.when.day <= 0:
+            day = row.when.day if row.when else None
+            if row.value is not None and day is not None and (day < 0 or (day == 0 and not same_day_onset)):
                 last[row.test.text or ""] = i
         for i in last.values():
             if rows[i].flag in ("H", "L"):
