@@ -21,6 +21,7 @@ from reporter.e2b.read.reader import (
     null_flavor_only,
     product_ids,
     termid,
+    time_shape,
     time_type,
     time_written,
 )
@@ -37,9 +38,11 @@ _BOUNDS = r"(low|high|width|low,high|low,width)"
 # the period first and the interval with operator A.
 _PERIOD = r"PIVL_TS(:A)?\(period\)"
 _INTERVAL = rf"IVL_TS(:A)?\({_BOUNDS}?\)"
+# With a start and an end the duration comes in a comp of its own (an IVL_TS holds no more than two of
+# low, high and width), after the interval: EMA's EVWEB writes it so, and so does the exporter.
+_DATED = r"IVL_TS(:A)?\((low|high|low,high)\)\|IVL_TS(:A)?\(width\)"
 _DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|PIVL_TS\(period\)|"
-                          rf"SXPR_TS\[({_PERIOD}(\|{_INTERVAL})?|{_INTERVAL}\|{_PERIOD})\])$")
-_PERIODIC = ("SXPR_TS", "PIVL_TS")
+                          rf"SXPR_TS\[({_PERIOD}(\|{_INTERVAL}|\|{_DATED})?|{_INTERVAL}\|{_PERIOD}|{_DATED})\])$")
 
 
 def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
@@ -54,8 +57,9 @@ def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
         return {"period_absent": m.Absent(absent=NULL_TO_ABSENT[time.get("nullFlavor")])}  # type: ignore[arg-type]
     if not time_written(dose, _DOSE_SHAPES):
         return {}
-    every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if shape in _PERIODIC else None
-    if shape in _PERIODIC and every is None:
+    periodic = shape == "PIVL_TS" or (shape == "SXPR_TS" and "PIVL_TS" in time_shape(time))
+    every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if periodic else None
+    if periodic and every is None:
         return {}
     return {"every": every, "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
             "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}

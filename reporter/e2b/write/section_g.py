@@ -333,22 +333,32 @@ def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
         if whole in ("MSK", "ASKU", "NASK", "UNK", "NI"):  # the dosage time as a whole not known
             leaf(sub, "effectiveTime", nullFlavor=whole)
         return
-    if every:
+    # An IVL_TS holds a start with an end or with a duration, not all three: with both dates the duration
+    # (G.k.4.r.6) takes a comp of its own, as the reaction's does (E.i.6) and EMA's own messages write it.
+    apart = bool(duration and (start or start_nf) and (end or end_nf))
+    time = None
+    if every or apart:
         time = el(sub, "effectiveTime", xsi_type="SXPR_TS")
+    if every:
         value, unit = ucum(every)
         leaf(el(time, "comp", xsi_type="PIVL_TS"), "period", value=value, unit=unit)
         ivl = el(time, "comp", xsi_type="IVL_TS", operator="A")  # empty without dates: SXPR_TS needs two comps
         if not has_bounds:
             return
+    elif apart:
+        ivl = el(time, "comp", xsi_type="IVL_TS")
     else:
         ivl = el(sub, "effectiveTime", xsi_type="IVL_TS")
     if start or start_nf:
         leaf(ivl, "low", value=ts(start), nullFlavor=None if start else start_nf)
-    if duration and not (start and end):
+    if duration and not apart:
         value, unit = ucum(duration)
         leaf(ivl, "width", value=value, unit=unit)
     elif end or end_nf:
         leaf(ivl, "high", value=ts(end), nullFlavor=None if end else end_nf)
+    if apart:
+        value, unit = ucum(duration)
+        leaf(el(time, "comp", xsi_type="IVL_TS", operator="A"), "width", value=value, unit=unit)
 
 
 def route_code(ctx: Ctx, sub: Node, route: Json) -> None:

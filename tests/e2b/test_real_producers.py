@@ -1,0 +1,77 @@
+"""Shapes found in E2B(R3) messages made by other producers (EMA's EVWEB test messages, R2 -> R3 converter
+output, vendors' drafts), each reproduced here in a small fixture of our own.
+
+EVWEB writes a dosage's frequency, its start and end, and its duration as three comps of one SXPR_TS (an
+IVL_TS holds at most two of low, high and width): the reader left all four facts as not mapped, and the
+exporter dropped a case's duration unsaid whenever the dosage also had both dates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reporter.casefile.model import CaseFile
+from reporter.e2b import importer, xmlsafe
+from reporter.e2b.export import export_bundles
+from reporter.fhir.build import build_bundle
+from reporter.fhir.to_case import bundle_to_case
+
+from .helpers import case_data
+
+INPUTS = Path(__file__).parent / "inputs"
+REPO = Path(__file__).resolve().parents[2]
+
+def _with_dose_time(time: bytes) -> bytes:
+    """The EMA literature fixture with its first dosage's effectiveTime replaced by `time`."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    start = raw.index(b'<effectiveTime xsi:type="SXPR_TS">', raw.index(b'<comp xsi:type="PIVL_TS">') - 200)
+    end = raw.index(b"</effectiveTime>", start) + len(b"</effectiveTime>")
+    return raw[:start] + time + raw[end:]
+
+
+def _first_dosage(content: bytes) -> tuple[dict, set[str]]:
+    """The first dosage with a frequency, and the elements the import left not mapped."""
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(content, "received.xml")).reports
+    assert report.ok, report.problems
+    case = bundle_to_case(report.bundle).model_dump(mode="json", exclude_none=True)
+    dosage = next(d for drug in case["drugs"] for d in drug.get("dosages", []) if d.get("every"))
+    return dosage, set(report.coverage.not_mapped)
+
+
+EVWEB_DOSE_TIME = (b'<effectiveTime xsi:type="SXPR_TS"><comp xsi:type="PIVL_TS"><period value="1" unit="d"/></comp>'
+                   b'<comp xsi:type="IVL_TS"><low value="20231120"/><high value="20231210"/></comp>'
+                   b'<comp xsi:type="IVL_TS" operator="A"><width value="21" unit="d"/></comp></effectiveTime>')
+
+
+def test_a_dosage_with_period_dates_and_duration_in_three_comps_is_read(e2b_schema_dir: Path) -> None:
+    content = _with_dose_time(EVWEB_DOSE_TIME)
+    result = importer.import_loaded(xmlsafe.parse_bytes(content, "received.xml"))
+    assert result.schema_checked and not result.batch_problems
+    dosage, unmapped = _first_dosage(content)
+    assert dosage["every"] == {"value": 1.0, "unit": "d"}
+    assert (dosage["start"], dosage["stop"]) == ("2023-11-20", "2023-12-10")
+    assert dosage["duration"] == {"value": 21.0, "unit": "d"}
+    assert not {e for e in unmapped if e.startswith("G.k.4.r.")}
+
+
+def test_a_dosage_with_dates_and_duration_but_no_period_is_read(e2b_schema_dir: Path) -> None:
+    time = (b'<effectiveTime xsi:type="SXPR_TS"><comp xsi:type="IVL_TS"><low value="20231120"/>'
+            b'<high value="20231210"/></comp><comp xsi:type="IVL_TS" operator="A"><width value="3" unit="wk"/>'
+            b'</comp></effectiveTime>')
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(_with_dose_time(time), "received.xml")).reports
+    case = bundle_to_case(report.bundle).model_dump(mode="json", exclude_none=True)
+    dosage = next(d for drug in case["drugs"] for d in drug.get("dosages", []) if d.get("duration"))
+    assert (dosage["start"], dosage["stop"], dosage["duration"]) == ("2023-11-20", "2023-12-10",
+                                                                     {"value": 3.0, "unit": "wk"})
+
+
+def test_an_exported_dosage_keeps_its_duration_beside_both_dates(e2b_schema_dir: Path) -> None:
+    data = case_data(REPO / "examples" / "case1-anakinra-hepatitis.yaml")
+    dosage = data["drugs"][0]["dosages"][0]
+    dosage.update(start="2024-01-02", stop="2024-01-20", duration={"value": 19, "unit": "d"})
+    out = export_bundles([build_bundle(CaseFile.model_validate(data))])
+    assert out.check.xsd == "valid"
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(out.xml, "sent.xml")).reports
+    again = bundle_to_case(report.bundle).model_dump(mode="json", exclude_none=True)["drugs"][0]["dosages"][0]
+    assert (again["start"], again["stop"], again["duration"]) == ("2024-01-02", "2024-01-20",
+                                                                  {"value": 19.0, "unit": "d"})
