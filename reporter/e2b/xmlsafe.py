@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from lxml import etree
 
 from reporter import config
 from reporter.errors import InputError
+from reporter.tables import load_yaml
 
 HL7 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -23,6 +25,23 @@ NS = {"h": HL7, "xsi": XSI}
 
 # A DOCTYPE or ENTITY declaration anywhere before the root element (the prolog) is refused.
 _DECL_RE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DOCTYPE_NAME = re.compile(rb"<!\s*DOCTYPE\s+([A-Za-z_][\w.-]*)", re.IGNORECASE)
+
+
+@cache
+def _other_formats() -> dict[str, dict[str, str]]:
+    """mappings/e2b/other_formats.yaml: root name -> what the file is and what to do with it."""
+    return load_yaml("e2b/other_formats.yaml")["formats"]
+
+
+def _refuse_other_format(name: re.Match[bytes] | str | None, location: str) -> None:
+    """Refuse a file whose root (or DOCTYPE) names a known other ICH format, such as E2B(R2), saying so."""
+    if isinstance(name, re.Match):
+        name = name.group(1).decode("ascii", "replace")
+    known = _other_formats().get(name or "")
+    if known:
+        raise InputError(f"this is {known['name']} (root element {name}), not E2B(R3)", location=location,
+                         hint=known["hint"])
 
 
 def max_bytes() -> int:
@@ -87,6 +106,7 @@ def parse_bytes(data: bytes, source: str = "<input>") -> Loaded:
     match = _DECL_RE.search(_scan_text(data))
     if match is not None:
         line = _scan_text(data).count(b"\n", 0, match.start()) + 1
+        _refuse_other_format(_DOCTYPE_NAME.match(_scan_text(data), match.start()), f"{source}:{line}")
         raise InputError(
             f"XML declares a {match.group(1).decode().upper()}; DTDs and entities are refused",
             location=f"{source}:{line}",
@@ -121,6 +141,7 @@ def expect_root(loaded: Loaded, *names: str) -> str:
     if qname.namespace == HL7 and qname.localname in names:
         return qname.localname
     expected = " or ".join(names)
+    _refuse_other_format(qname.localname, f"{loaded.source}:{root.sourceline}")
     found = f"{{{qname.namespace}}}{qname.localname}" if qname.namespace else qname.localname
     raise InputError(
         f"root element is {found}, expected {expected} in namespace {HL7}",

@@ -1,5 +1,5 @@
-"""Shapes found in E2B(R3) messages made by other producers (EMA's EVWEB test messages, R2 -> R3 converter
-output, vendors' drafts), each reproduced here in a small fixture of our own.
+"""Shapes found in E2B messages made by other producers (EMA's EVWEB test messages, R2 -> R3 converter
+output, vendors' drafts, E2B(R2) exports), each reproduced here in a small fixture of our own.
 
 EVWEB writes a dosage's frequency, its start and end, and its duration as three comps of one SXPR_TS (an
 IVL_TS holds at most two of low, high and width): the reader left all four facts as not mapped, and the
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reporter.casefile.model import CaseFile
 from reporter.e2b import importer, xmlsafe
+from reporter.e2b.ack import parse_ack
 from reporter.e2b.export import export_bundles
+from reporter.errors import InputError
 from reporter.fhir.build import build_bundle
 from reporter.fhir.to_case import bundle_to_case
 
@@ -75,3 +79,36 @@ def test_an_exported_dosage_keeps_its_duration_beside_both_dates(e2b_schema_dir:
     again = bundle_to_case(report.bundle).model_dump(mode="json", exclude_none=True)["drugs"][0]["dosages"][0]
     assert (again["start"], again["stop"], again["duration"]) == ("2024-01-02", "2024-01-20",
                                                                   {"value": 19.0, "unit": "d"})
+
+
+# E2B(R2) files as senders' systems write them: ICH's DTD named in a DOCTYPE, the root `ichicsr` in no namespace.
+R2_MESSAGE = (b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE ichicsr SYSTEM "icsr21xml.dtd">\n'
+              b'<ichicsr lang="en"><ichicsrmessageheader><messagetype>ichicsr</messagetype>'
+              b'<messageformatversion>2.1</messageformatversion></ichicsrmessageheader>'
+              b'<safetyreport><reporttype>1</reporttype></safetyreport></ichicsr>')
+
+
+def _refusal(content: bytes, read=importer.import_loaded) -> InputError:
+    with pytest.raises(InputError) as caught:
+        read(xmlsafe.parse_bytes(content, "r2.xml"))
+    return caught.value
+
+
+@pytest.mark.parametrize("content", [R2_MESSAGE, R2_MESSAGE.replace(b'<!DOCTYPE ichicsr SYSTEM "icsr21xml.dtd">\n',
+                                                                      b"")], ids=["with-doctype", "without"])
+def test_an_e2b_r2_file_is_refused_as_r2_with_what_to_do(content: bytes) -> None:
+    """Once refused as a hostile DOCTYPE whose hint said to remove it (which only led to an unknown root)."""
+    error = _refusal(content)
+    assert "E2B(R2)" in error.message and "ichicsr" in error.message
+    assert error.location == "r2.xml:2"
+    assert "convert" in error.hint and "DOCTYPE" not in error.hint
+
+
+def test_an_e2b_r2_acknowledgement_is_refused_as_one() -> None:
+    ack = b'<?xml version="1.0"?>\n<!DOCTYPE ichicsrack SYSTEM "ich-icsrack-v1.1.dtd">\n<ichicsrack/>'
+    assert "E2B(R2) acknowledgement" in _refusal(ack, parse_ack).message
+
+
+def test_a_doctype_that_names_no_other_format_is_still_refused_as_one() -> None:
+    error = _refusal(b'<?xml version="1.0"?>\n<!DOCTYPE MCCI_IN200100UV01 [<!ENTITY x "y">]>\n<MCCI_IN200100UV01/>')
+    assert "DOCTYPE" in error.message and "E2B(R2)" not in error.message
