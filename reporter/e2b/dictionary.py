@@ -226,3 +226,13 @@ def receiver(name: str) -> Receiver:
     for name_ in profile.rules:
         rule_set(name_)
     return profile
+
+
+@cache
+def _region_arcs() -> dict[str, str]:
+    return {str(k): str(v) for k, v in (_load(mappings_dir() / "e2b" / "regions.yaml").get("arcs") or {}).items()}
+
+
+def region_of(code_system: str | None) -> str | None:
+    """The ICH region whose regional lists a code system belongs to (mappings/e2b/regions.yaml), if any."""
+    return next((name for arc, name in _region_arcs().items() if (code_system or "").startswith(arc + ".")), None)

@@ -112,3 +112,30 @@ def test_an_e2b_r2_acknowledgement_is_refused_as_one() -> None:
 def test_a_doctype_that_names_no_other_format_is_still_refused_as_one() -> None:
     error = _refusal(b'<?xml version="1.0"?>\n<!DOCTYPE MCCI_IN200100UV01 [<!ENTITY x "y">]>\n<MCCI_IN200100UV01/>')
     assert "DOCTYPE" in error.message and "E2B(R2)" not in error.message
+
+
+def test_a_causality_coded_in_the_eu_lists_is_listed_not_read_naming_its_region(e2b_schema_dir: Path) -> None:
+    """EMA's EVWEB sends an EU assessment (EU method, source and result) coded in EMA's regional lists where
+    ICH's G.k.9.i.2.r.1-3 are text: the block is left whole as not mapped, and the warning says why (it said only
+    that the parts "could not be read")."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    eu = "2.16.840.1.113883.3.989.5.1.1.5"
+    coded = raw.replace(b'<value xsi:type="ST">related</value>',
+                        f'<value xsi:type="CE" code="1" codeSystem="{eu}.3" codeSystemVersion="1.0"/>'.encode(), 1)
+    coded = coded.replace(b"<methodCode>\n\t\t\t\t\t\t\t\t\t\t<originalText>Global introspection</originalText>\n"
+                          b"\t\t\t\t\t\t\t\t\t</methodCode>",
+                          f'<methodCode code="1" codeSystem="{eu}.2" codeSystemVersion="1.0"/>'.encode(), 1)
+    assert coded.count(eu.encode()) == 2
+    [before] = importer.import_loaded(xmlsafe.parse_bytes(raw, "a.xml")).reports
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(coded, "b.xml")).reports
+    assert report.ok
+    said = next(d for d in report.deviations if "[Causality]" in d)
+    assert f"G.k.9.i.2.r.3 sent coded, code 1 of {eu}.3 (a regional list of the EU (EMA))" in said
+    assert f"G.k.9.i.2.r.2 sent coded, code 1 of {eu}.2" in said and "G.k.9.i.2.r.1" not in said
+
+    def assessments(r) -> list:
+        case = bundle_to_case(r.bundle).model_dump(mode="json", exclude_none=True)
+        return [c for d in case["drugs"] for link in d.get("reactions", []) for c in link.get("causality", [])]
+
+    assert len(assessments(report)) == len(assessments(before)) - 1  # not misread as another assessment
+    assert report.coverage.not_mapped["G.k.9.i.2.r.3"] >= 1

@@ -8,7 +8,7 @@ from typing import Any
 from lxml import etree
 
 from reporter.casefile import model as m
-from reporter.e2b.dictionary import receiver
+from reporter.e2b.dictionary import receiver, region_of
 from reporter.e2b.read.reader import (
     MEDDRA,
     NULL_TO_ABSENT,
@@ -113,16 +113,27 @@ _CAUSALITY_PARTS = (("source", "G.k.9.i.2.r.1", "h:author"), ("method", "G.k.9.i
                     ("result", "G.k.9.i.2.r.3", "h:value"))
 
 
+def _why_unread(number: str, inst: etree._Element, part: str) -> str:
+    """Why a causality part was not read: coded (in a region's list, named) where ICH takes free text."""
+    coded = finder(f"{part}[@codeSystem] | {part}/h:assignedEntity/h:code[@codeSystem]")(inst)
+    if not coded:
+        return f"{number} could not be read"
+    system = coded[0].get("codeSystem")
+    region = region_of(system)
+    where = f" (a regional list of {region})" if region else ""
+    return f"{number} sent coded, code {coded[0].get('code')} of {system}{where}, where ICH takes free text"
+
+
 def _causality(r: Reader, inst: etree._Element, point: int) -> m.Causality | None:
     """One assessment: each part is optional in E2B, so one left out is None; a part sent in a form the reader
     cannot take (a coded regional result) leaves the whole assessment as received, not kept without it."""
     data = {field: r.value(number, inst) for field, number, _ in _CAUSALITY_PARTS}
-    unread = [number for field, number, part in _CAUSALITY_PARTS if data[field] is None and finder(part)(inst)]
+    unread = [(number, part) for field, number, part in _CAUSALITY_PARTS if data[field] is None and finder(part)(inst)]
     if unread:
         r.rollback(point)
+        said = "; ".join(_why_unread(number, inst, part) for number, part in unread)
         r.deviations.append(("[Causality]", f"a block at line {inst.sourceline} was not read into the case model "
-                                            f"({', '.join(unread)} could not be read); its values are listed as "
-                                            "not mapped"))
+                                            f"({said}); its values are listed as not mapped"))
         return None
     return r.build(m.Causality, data, point, inst)
 
