@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from reporter.casefile.model import CaseFile
 from reporter.e2b import importer, xmlsafe
@@ -139,3 +140,19 @@ def test_a_causality_coded_in_the_eu_lists_is_listed_not_read_naming_its_region(
 
     assert len(assessments(report)) == len(assessments(before)) - 1  # not misread as another assessment
     assert report.coverage.not_mapped["G.k.9.i.2.r.3"] >= 1
+
+
+def test_a_block_not_read_in_a_one_line_file_is_named_by_its_path(e2b_schema_dir: Path) -> None:
+    """EVWEB writes the whole batch on one line, where "at line 1" named no block: the warning gives its path."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    coded = raw.replace(b'<value xsi:type="ST">related</value>',
+                        b'<value xsi:type="CE" code="1" codeSystem="2.16.840.1.113883.3.989.5.1.1.5.3"/>', 1)
+    parser = etree.XMLParser(remove_blank_text=True)
+    one_line = etree.tostring(etree.fromstring(coded, parser), xml_declaration=True, encoding="UTF-8")
+    assert one_line.count(b"\n") <= 1
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(one_line, "one-line.xml")).reports
+    said = next(d for d in report.deviations if "[Causality]" in d)
+    assert "a block at line " in said and "/adverseEventAssessment/component[" in said
+    assert said.split("(/", 1)[1].split(")", 1)[0].endswith("/causalityAssessment")
+    [spread] = importer.import_loaded(xmlsafe.parse_bytes(coded, "spread.xml")).reports
+    assert "(/MCCI" not in next(d for d in spread.deviations if "[Causality]" in d)  # its line says it

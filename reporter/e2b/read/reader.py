@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from reporter.casefile import model as m
 from reporter.e2b.diff import ACTS
+from reporter.e2b.schemacheck import element_path
 from reporter.e2b.xmlsafe import XSI, local
 from reporter.paths import mappings_dir
 
@@ -453,7 +454,7 @@ class Reader:
             self.rollback(point)
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "the block"
-            line = f" at line {inst.sourceline}" if inst is not None and inst.sourceline else ""
+            line = block_place(inst)
             self.deviations.append((f"[{cls.__name__}]", f"a block{line} was not read into the case model "
                                                          f"({where}: {first.get('msg', 'not valid')}); its values are "
                                                          "listed as not mapped"))
@@ -476,6 +477,17 @@ class Reader:
             return True
         read = {attr for node, attr in self.used[point:] if node is code}
         return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
+
+
+def block_place(inst: etree._Element | None) -> str:
+    """" at line N" for a block in a warning, and its path when the line does not tell it from the blocks
+    around it (many senders write the whole batch on one line)."""
+    if inst is None or not inst.sourceline:
+        return ""
+    root = inst.getroottree().getroot()
+    shared = root.sourceline == inst.sourceline or any(
+        sibling.sourceline == inst.sourceline for sibling in inst.itersiblings(preceding=True))
+    return f" at line {inst.sourceline}" + (f" ({element_path(inst)})" if shared else "")
 
 
 def ii_key(node: etree._Element | None) -> str | None:

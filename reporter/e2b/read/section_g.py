@@ -13,6 +13,7 @@ from reporter.e2b.read.reader import (
     MEDDRA,
     NULL_TO_ABSENT,
     Reader,
+    block_place,
     boolean,
     coded,
     finder,
@@ -132,7 +133,7 @@ def _causality(r: Reader, inst: etree._Element, point: int) -> m.Causality | Non
     if unread:
         r.rollback(point)
         said = "; ".join(_why_unread(number, inst, part) for number, part in unread)
-        r.deviations.append(("[Causality]", f"a block at line {inst.sourceline} was not read into the case model "
+        r.deviations.append(("[Causality]", f"a block{block_place(inst)} was not read into the case model "
                                             f"({said}); its values are listed as not mapped"))
         return None
     return r.build(m.Causality, data, point, inst)
