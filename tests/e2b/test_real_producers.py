@@ -156,3 +156,20 @@ def test_a_block_not_read_in_a_one_line_file_is_named_by_its_path(e2b_schema_dir
     assert said.split("(/", 1)[1].split(")", 1)[0].endswith("/causalityAssessment")
     [spread] = importer.import_loaded(xmlsafe.parse_bytes(coded, "spread.xml")).reports
     assert "(/MCCI" not in next(d for d in spread.deviations if "[Causality]" in d)  # its line says it
+
+
+def test_a_report_for_ema_s_clinical_trials_test_receiver_goes_back_to_ema(e2b_schema_dir: Path) -> None:
+    """EMA's EU CT test messages are addressed to EVCTMTEST (N.1.4, N.2.r.3): an imported case went back to ICH's
+    profile, without EMA's rules, for want of that id among EudraVigilance's."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    ids = {n.get("extension") for n in etree.fromstring(raw).iter("{urn:hl7-org:v3}id")
+           if n.get("root") in ("2.16.840.1.113883.3.989.2.1.3.12", "2.16.840.1.113883.3.989.2.1.3.14")}
+    content = raw
+    for old in ids:
+        content = content.replace(f'extension="{old}"'.encode(), b'extension="EVCTMTEST"')
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(content, "ct.xml")).reports
+    out = export_bundles([report.bundle])
+    assert out.receiver == "ema"
+    sent = etree.fromstring(out.xml)
+    assert {n.get("extension") for n in sent.iter("{urn:hl7-org:v3}id")
+            if n.get("root") == "2.16.840.1.113883.3.989.2.1.3.14"} == {"EVCTMTEST"}
