@@ -174,3 +174,42 @@ def test_a_report_for_ema_s_clinical_trials_test_receiver_goes_back_to_ema(e2b_s
     sent = etree.fromstring(out.xml)
     assert {n.get("extension") for n in sent.iter("{urn:hl7-org:v3}id")
             if n.get("root") == "2.16.840.1.113883.3.989.2.1.3.14"} == {"EVCTMTEST"}
+
+
+PMDA = "2.16.840.1.113883.3.989.5.1.3.2.1"
+
+
+def _pmda_items() -> bytes:
+    """Report-level items as PMDA's regional guide writes its J2 elements: investigationCharacteristics and an
+    observationEvent coded 1, 2, 4 and 1 in PMDA's own lists, the codes ICH uses there for C.1.3, C.1.9.1,
+    C.1.11.2 and C.1.6.1."""
+    def item(code: str, value: str) -> str:
+        return (f'<subjectOf2 typeCode="SUBJ"><investigationCharacteristic classCode="OBS" moodCode="EVN">'
+                f'<code code="{code}" codeSystem="{PMDA}.12" codeSystemVersion="1.1"/>{value}'
+                f'</investigationCharacteristic></subjectOf2>')
+    return (f'<component typeCode="COMP"><observationEvent classCode="OBS" moodCode="EVN"><code code="1" '
+            f'codeSystem="{PMDA}.10" codeSystemVersion="1.0"/><value xsi:type="BL" value="false"/></observationEvent>'
+            f'</component>').encode(), "".join((
+        item("1", f'<value xsi:type="CE" code="1" codeSystem="{PMDA}.1" codeSystemVersion="1.0"/>'),
+        item("2", '<value xsi:type="TS" value="20240101"/>'),
+        item("4", f'<value xsi:type="CE" code="1" codeSystem="{PMDA}.3" codeSystemVersion="1.0"/>'))).encode()
+
+
+def test_pmda_s_report_level_items_are_not_read_as_ich_elements(e2b_schema_dir: Path) -> None:
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    component, characteristics = _pmda_items()
+    first_component = raw.index(b'<component typeCode="COMP">', raw.index(b"<investigationEvent"))
+    first_characteristic = raw.index(b'<subjectOf2 typeCode="SUBJ">\n\t\t\t\t\t\t<investigationCharacteristic')
+    content = (raw[:first_component] + component + raw[first_component:first_characteristic] + characteristics
+               + raw[first_characteristic:])
+    result = importer.import_loaded(xmlsafe.parse_bytes(content, "pmda.xml"))
+    assert result.schema_checked and not result.batch_problems
+    [before] = importer.import_loaded(xmlsafe.parse_bytes(raw, "a.xml")).reports
+    [report] = result.reports
+
+    def report_part(r) -> dict:
+        return bundle_to_case(r.bundle).model_dump(mode="json", exclude_none=True)["report"]
+
+    assert report_part(report) == report_part(before)  # C.1.3 study, C.1.9.1 true, C.1.6.1 as ICH's items say
+    assert not [d for d in report.deviations if d.startswith(("C.1.3", "C.1.9.1", "C.1.11", "C.1.6.1"))]
+    assert sum(report.coverage.not_mapped.values()) > sum(before.coverage.not_mapped.values())  # listed
