@@ -229,8 +229,23 @@ def receiver(name: str) -> Receiver:
 
 
 @cache
+def _regions() -> dict[str, Any]:
+    return _load(mappings_dir() / "e2b" / "regions.yaml")
+
+
+@cache
 def _region_arcs() -> dict[str, str]:
-    return {str(k): str(v) for k, v in (_load(mappings_dir() / "e2b" / "regions.yaml").get("arcs") or {}).items()}
+    return {str(k): str(v) for k, v in (_regions().get("arcs") or {}).items()}
+
+
+def regional_elements() -> tuple[str, ...]:
+    """Prefixes of the element numbers of regions' own elements (FDA.C.1.7.1 ...)."""
+    return tuple(str(p) for p in _regions().get("regional_elements") or ())
+
+
+def is_regional(code_system: str | None) -> bool:
+    """Whether a code system is one of a region's own lists (under ICH's regional arc)."""
+    return bool(code_system) and str(code_system).startswith(str(_regions()["regional"]) + ".")
 
 
 def region_of(code_system: str | None) -> str | None:

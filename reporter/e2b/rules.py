@@ -12,9 +12,9 @@ from lxml import etree
 
 from reporter import config
 from reporter.e2b.dates import ts_digits, ts_is_valid, ts_start
-from reporter.e2b.dictionary import Dictionary, Element, dictionary, rule_set
+from reporter.e2b.dictionary import Dictionary, Element, dictionary, regional_elements, rule_set
 from reporter.e2b.issues import Issue, e2b_issue
-from reporter.e2b.read.reader import ii_key
+from reporter.e2b.read.reader import ii_key, in_regional_act
 
 Node = etree._Element
 Pair = tuple[str | None, str | None]  # (value, nullFlavor) of one element node
@@ -203,6 +203,8 @@ class Locator:
         spec = element.value or "text()"
         attr = spec[1:] if spec.startswith("@") else None
         nodes = self._nodes(element.group, element.node)
+        if not element.number.startswith(regional_elements()):  # a region's item under an ICH code is not it
+            nodes = [n for n in nodes if not in_regional_act(n)]
         if attr is not None:
             out = [(n, n.get(attr) or None, n.get("nullFlavor")) for n in nodes]
         elif spec == "text()":  # value_of's text, inline: an element without children holds only .text

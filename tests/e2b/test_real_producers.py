@@ -213,3 +213,26 @@ def test_pmda_s_report_level_items_are_not_read_as_ich_elements(e2b_schema_dir: 
     assert report_part(report) == report_part(before)  # C.1.3 study, C.1.9.1 true, C.1.6.1 as ICH's items say
     assert not [d for d in report.deviations if d.startswith(("C.1.3", "C.1.9.1", "C.1.11", "C.1.6.1"))]
     assert sum(report.coverage.not_mapped.values()) > sum(before.coverage.not_mapped.values())  # listed
+
+
+def test_a_region_s_drug_item_under_an_ich_code_is_not_read_as_the_ich_element(e2b_schema_dir: Path) -> None:
+    """The same inside a drug: an item coded 2 in a region's list is not G.k.11 (additional information),
+    wherever it stands among the drug's items."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    ich = b'<code code="2" codeSystem="2.16.840.1.113883.3.989.2.1.1.19" codeSystemVersion="2.1"/>'
+    at = raw.rindex(b'<outboundRelationship2 typeCode="REFR">', 0, raw.index(ich))
+    regional = (f'<outboundRelationship2 typeCode="REFR"><observation classCode="OBS" moodCode="EVN"><code code="2" '
+                f'codeSystem="{PMDA}.20" codeSystemVersion="1.0"/><value xsi:type="ST">a J item</value></observation>'
+                f'</outboundRelationship2>').encode()
+    content = raw[:at] + regional + raw[at:]
+    [before] = importer.import_loaded(xmlsafe.parse_bytes(raw, "a.xml")).reports
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(content, "b.xml")).reports
+
+    def texts(r) -> list:
+        return [d.get("additional_text") for d in
+                bundle_to_case(r.bundle).model_dump(mode="json", exclude_none=True)["drugs"]]
+
+    assert texts(report) == texts(before) and "a J item" not in str(texts(report))
+    assert not [d for d in report.deviations if d.startswith("G.k.11")]
+    assert "a J item" in str(report.coverage.examples.values()) or sum(report.coverage.not_mapped.values()) > sum(
+        before.coverage.not_mapped.values())

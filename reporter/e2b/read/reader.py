@@ -18,6 +18,7 @@ from lxml import etree
 from pydantic import BaseModel, ValidationError
 
 from reporter.casefile import model as m
+from reporter.e2b.dictionary import is_regional, regional_elements
 from reporter.e2b.diff import ACTS
 from reporter.e2b.schemacheck import element_path
 from reporter.e2b.xmlsafe import XSI, local
@@ -301,7 +302,10 @@ class Reader:
 
     def node(self, number: str, instance: etree._Element) -> etree._Element | None:
         hits = self._unskipped(self._xpath(instance, self.elements[number]["node"]))
+        if hits and not number.startswith(regional_elements()):
+            hits = [h for h in hits if not in_regional_act(h)]
         return hits[0] if hits else None
+
 
     def first_only(self, blocks: list[etree._Element]) -> None:
         """Read only the first of repeated blocks the model holds one of (a second approval, consumable,
@@ -477,6 +481,19 @@ class Reader:
             return True
         read = {attr for node, attr in self.used[point:] if node is code}
         return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
+
+
+def in_regional_act(node: etree._Element) -> bool:
+    """Whether the nearest act named by a code around `node` (itself or one holding it) is named in a region's
+    own list: a region's item under a small code ICH also uses (PMDA's J2 items coded 1, 2, 4 in PMDA's lists
+    where ICH's C.1.3, C.1.9.1, C.1.11.2 are) is not that ICH element; it is listed as not mapped."""
+    act: etree._Element | None = node
+    while act is not None:
+        code = act.find(CODE) if local(act) in ACTS else None
+        if code is not None:
+            return is_regional(code.get("codeSystem"))
+        act = act.getparent()
+    return False
 
 
 def block_place(inst: etree._Element | None) -> str:
