@@ -106,3 +106,20 @@ def test_log_axis_with_a_zero_lower_limit() -> None:
     root = parse(Chart(key="alt", series=series, x_label="Days"))
     assert root.find(".//{*}g[@class='limit uln']") is not None
     assert root.find(".//{*}g[@class='limit lln']") is None
+
+
+def test_a_limit_label_wider_than_the_margin_puts_its_unit_on_a_line_of_its_own() -> None:
+    """'ULN 7.8 mmol/L' ran past the SVG's right edge and lost its last letter (seen in Chromium); a label that
+    does not fit the right margin now gives its unit a second line, and every line stays inside the drawing."""
+    from reporter.render.charts import CHAR_W, WIDTH
+
+    series = Series("Glucose", "mmol/L", (Point(0, 2.1), Point(1, 5.0)), uln=7.8, lln=3.9)
+    root = parse(Chart(key="glucose", series=series, x_label="Days after first gliclazide dose"))
+    for kind in ("uln", "lln"):
+        text = next(g for g in root.iter(f"{SVG}g") if g.get("class") == f"limit {kind}").find(f"{SVG}text")
+        lines = [text.text] + [span.text for span in text.findall(f"{SVG}tspan")]
+        assert lines == [f"{kind.upper()} {'7.8' if kind == 'uln' else '3.9'}", "mmol/L"]
+        assert all(float(text.get("x")) + len(line) * CHAR_W <= WIDTH for line in lines)
+    short = parse(case1_alt())
+    uln = next(g for g in short.iter(f"{SVG}g") if g.get("class") == "limit uln").find(f"{SVG}text")
+    assert uln.text == "ULN 33 U/L" and not uln.findall(f"{SVG}tspan")  # one that fits stays on one line

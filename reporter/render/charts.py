@@ -82,6 +82,12 @@ def text_box(x: float, y: float, text: str, anchor: str) -> Box:
     return (x0, y - TEXT_H + 2, x0 + w, y + 3)
 
 
+def lines_box(x: float, y: float, lines: list[str]) -> Box:
+    """The box a label of several lines (the first at baseline y, each next one TEXT_H below) covers."""
+    first = text_box(x, y, max(lines, key=len), "start")
+    return (first[0], first[1], first[2], first[3] + TEXT_H * (len(lines) - 1))
+
+
 def overlaps(a: Box, b: Box, gap: float = 1.0) -> bool:
     return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
 
@@ -308,15 +314,21 @@ def render_chart(chart: Chart) -> Markup:
             continue
         y = sy(limit)
         text = f"{'ULN' if kind == 'uln' else 'LLN'} {fmt_num(limit)} {series.unit}".strip()
+        # a label wider than the right margin ("ULN 7.8 mmol/L") puts its unit on a line of its own, as the
+        # margin would clip it
+        lines = [text] if plot_right + 4 + len(text) * CHAR_W <= WIDTH or not series.unit else \
+            [text.removesuffix(series.unit).strip(), series.unit]
         ty = y + 4
-        box = text_box(plot_right + 4, ty, text, "start")
+        box = lines_box(plot_right + 4, ty, lines)
         while any(overlaps(box, other) for other in limit_boxes):
             ty += TEXT_H
-            box = text_box(plot_right + 4, ty, text, "start")
+            box = lines_box(plot_right + 4, ty, lines)
         limit_boxes.append(box)
+        label = str(escape(lines[0])) + "".join(f'<tspan x="{plot_right + 4}" dy="{TEXT_H:g}">{escape(more)}</tspan>'
+                                           for more in lines[1:])
         out.append(
             f'<g class="limit {kind}" data-value="{fmt_num(limit)}"><line x1="{plot_left}" x2="{plot_right}" '
-            f'y1="{n(y)}" y2="{n(y)}"/><text x="{plot_right + 4}" y="{n(ty)}">{escape(text)}</text></g>'
+            f'y1="{n(y)}" y2="{n(y)}"/><text x="{plot_right + 4}" y="{n(ty)}">{label}</text></g>'
         )
 
     # Onset markers: labels above the plot, in a second row when two would touch.
