@@ -15,7 +15,8 @@ from typing import Any
 
 from reporter.store.fhirdates import parse_range
 from reporter.store.localize import Localized
-from reporter.store.searchparams import SearchParam, params_of
+from reporter.store.searchparams import EXTENSION_STEP, SearchParam, params_of
+from reporter.tables import ext
 
 _INDEXED = re.compile(r"^(.+)\[(\d+)\]$")
 
@@ -38,15 +39,21 @@ def composition(bundle: dict) -> dict | None:
 
 
 def values_at(resource: Any, path: str) -> list[Any]:
-    """The values at a dotted element path (`effective[x]` for a choice element, `entry[0]` for one item)."""
+    """The values at a dotted element path (`effective[x]` for a choice element, `entry[0]` for one item,
+    `extension:case_identifier` for the extensions of one URL, named by its key in mappings/fhir.yaml)."""
     current = [resource]
     for step in path.split("."):
         found: list[Any] = []
         indexed = _INDEXED.match(step)
+        url = ext(step[len(EXTENSION_STEP):]) if step.startswith(EXTENSION_STEP) else None
         for node in current:
             if not isinstance(node, dict):
                 continue
-            if step.endswith("[x]"):
+            if url is not None:
+                items = node.get("extension")
+                found += [e for e in items if isinstance(e, dict) and e.get("url") == url] \
+                    if isinstance(items, list) else []
+            elif step.endswith("[x]"):
                 stem = step[:-3]
                 found += [v for k, v in node.items() if k.startswith(stem) and k[len(stem):][:1].isupper()]
             elif indexed:

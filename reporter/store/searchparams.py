@@ -8,9 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from reporter.errors import MappingError
-from reporter.tables import load_yaml
+from reporter.tables import fhir_tables, load_yaml
 
 ParamType = Literal["token", "date", "reference", "quantity"]
+EXTENSION_STEP = "extension:"  # a path step `extension:<key>`: the extensions whose url fhir.yaml names by <key>
 
 
 class SearchParam(BaseModel):
@@ -19,6 +20,7 @@ class SearchParam(BaseModel):
     definition: str
     paths: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    documentation: str | None = None  # what a parameter of this project's own finds (CapabilityStatement)
 
 
 class SearchTable(BaseModel):
@@ -32,6 +34,18 @@ class SearchTable(BaseModel):
             dates = [n for n, p in params.items() if p.type == "date"]
             if len(dates) > 1:
                 raise ValueError(f"{rtype} has {len(dates)} date parameters; the index keeps one")
+        return self
+
+    @model_validator(mode="after")
+    def _known_extensions(self) -> SearchTable:
+        """An `extension:<key>` path step names an extension of mappings/fhir.yaml (else nothing is indexed)."""
+        known = fhir_tables().extensions
+        for rtype, params in self.resources.items():
+            for name, param in params.items():
+                steps = [s for path in param.paths for s in path.split(".") if s.startswith(EXTENSION_STEP)]
+                unknown = [s for s in steps if s[len(EXTENSION_STEP):] not in known]
+                if unknown:
+                    raise ValueError(f"{rtype} {name}: {unknown[0]} names no extension of fhir.yaml")
         return self
 
 

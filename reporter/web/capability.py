@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from importlib.metadata import PackageNotFoundError, version
 
+from reporter.store.searchparams import SearchParam, params_of
 from reporter.web.search import searchable, supported_params
 
 _STARTED = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -17,6 +18,14 @@ def _software_version() -> str:
         return version("fhir-ae-reporter")
     except PackageNotFoundError:
         return "0.0.0+source"
+
+
+def _search_param(name: str, param: SearchParam) -> dict:
+    """One CapabilityStatement searchParam; this project's own say what they find (`documentation`)."""
+    out = {"name": name, "definition": param.definition, "type": param.type}
+    if param.documentation:
+        out["documentation"] = param.documentation
+    return out
 
 
 def capability_statement(base: str) -> dict:
@@ -37,8 +46,7 @@ def capability_statement(base: str) -> dict:
             "searchInclude": [f"{resource_type}:{name}" for name, kind, _ in supported_params(resource_type)
                               if kind == "reference"] or None,
             "searchRevInclude": _revincludes(resource_type) or None,
-            "searchParam": [{"name": name, "definition": definition, "type": kind}
-                            for name, kind, definition in supported_params(resource_type)],
+            "searchParam": [_search_param(name, param) for name, param in params_of(resource_type).items()],
             "operation": [
                 {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
                 *([{"name": "export",

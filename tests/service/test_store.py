@@ -25,12 +25,12 @@ def _counts(store: CaseStore) -> tuple[int, int]:
 
 
 def test_migrations_reach_head_and_match_the_models(store: CaseStore) -> None:
-    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0010_age_range"
+    assert migrate.current_revision(store.engine) == migrate.head_revision() == "0011_case_identifiers"
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     assert diffs == []
     store.upgrade()  # idempotent
-    assert migrate.current_revision(store.engine) == "0010_age_range"
+    assert migrate.current_revision(store.engine) == "0011_case_identifiers"
 
 
 def test_versions_are_kept_with_who_when_why(store: CaseStore) -> None:

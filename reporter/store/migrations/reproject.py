@@ -1,4 +1,5 @@
-"""Re-projecting stored cases' tabulation rows inside a migration that changes what a row holds."""
+"""Re-projecting stored cases inside a migration that changes what is derived from them: the tabulation rows
+(`refill`), or the search tokens of new search parameters (`retoken`)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,29 @@ def refill(which: str) -> None:
             conn.execute(sa.text("DELETE FROM case_reaction WHERE case_id IN :ids")
                          .bindparams(sa.bindparam("ids", expanding=True)), {"ids": done})
             op.bulk_insert(table, rows)
+
+
+def retoken(params: set[str], batch: int = 500) -> None:
+    """Add the tokens of the search parameters `params` (new in mappings/fhir_search.yaml) to every indexed
+    resource of the types that have them, of every stored version (a search of history finds them too), from
+    the resource as indexed; tokens of other parameters stay as they are."""
+    from reporter.store.index import index_resource
+    from reporter.store.searchparams import search_table
+
+    types = sorted(t for t, declared in search_table().resources.items() if params & set(declared))
+    conn = op.get_bind()
+    index = sa.table("resource_index", sa.column("id", sa.BigInteger), sa.column("resource_type", sa.String),
+                     sa.column("resource", sa.JSON))
+    tokens = sa.table("resource_token", *(sa.column(c) for c in ("index_id", "param", "system", "code")))
+    after = 0
+    while True:
+        rows = conn.execute(sa.select(index.c.id, index.c.resource)
+                            .where(index.c.resource_type.in_(types), index.c.id > after)
+                            .order_by(index.c.id).limit(batch)).all()
+        if not rows:
+            return
+        found = [{"index_id": row_id, "param": p, "system": s, "code": c} for row_id, resource in rows
+                 for p, s, c in index_resource(resource).tokens if p in params]
+        if found:
+            op.bulk_insert(tokens, found)
+        after = rows[-1][0]
