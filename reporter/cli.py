@@ -186,6 +186,8 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
                 problem = _at_line(exc, report)
                 click.echo(f"  not stored: {problem}", err=True)
                 report.problems.append(problem)
+            for text in _held_also(case_store, report.bundle):
+                click.echo(f"  note: {text}", err=True)
         if refused is not None:  # the newer (or nullified) Bundle in the folder stays
             number, why = refused
             problem = f"{number} (line {report.lines.get(number, report.line)}): {why}"
@@ -207,6 +209,22 @@ def import_command(file: str, out_dir: str | None, to_store: bool) -> None:
         sys.exit(2)
     if invalid_cases or not all(r.ok and not r.problems for r in result.reports):
         sys.exit(1)
+
+
+def _held_also(case_store, bundle: dict) -> list[str]:
+    """Notes naming the other stored cases of the report's worldwide case (C.1.8.1, C.1.9.1.r.2): another
+    sender's report is a case of its own, which the importer should know is there."""
+    from reporter.store.worldwide import related_cases
+
+    try:
+        related, total = related_cases(case_store, bundle)
+    except ReporterError as exc:  # the report itself was imported; only the look-up failed
+        return [f"the stored cases of its worldwide case could not be looked up: {exc}"]
+    notes = [r.note() for r in related]
+    if total > len(related):
+        notes.append(f"and {total - len(related)} more stored case(s) of its worldwide case "
+                     f"(API: Bundle?case-identifier=<C.1.8.1>)")
+    return notes
 
 
 def _at_line(exc: ReporterError, report: ImportedReport) -> str:
@@ -962,6 +980,8 @@ def batch_import(files: tuple[str, ...], out_dir: str | None, to_store: bool, jo
                         rejected += 1
                         click.echo(f"{path}: report {report.index} ({name}): not stored: {_at_line(exc, report)}",
                                    err=True)
+                    for text in _held_also(case_store, report.bundle):
+                        click.echo(f"{path}: report {report.index} ({name}): note: {text}", err=True)
                 if target is not None:
                     out = target / f"{re.sub(r'[^A-Za-z0-9._-]', '_', name)}.json"
                     refused = followup.refusal(report.bundle, followup.bundle_at(out))
