@@ -6,7 +6,9 @@ Filters:
 - reaction: a MedDRA code (exact, token index) or words of the reaction's text;
 - drug: words of a drug's name (MedicationStatement / Medication text);
 - onset from/to: a reaction's onset date (AdverseEvent.date) within the range;
-- updated from/to: when the current version was stored.
+- updated from/to: when the current version was stored;
+- worldwide: the C.1.8.1 worldwide unique case id (token index): every sender's report of one worldwide case.
+Each row says its worldwide id and how many listed cases share it (one grouped query per page).
 Text matches look inside the stored resource JSON, case-insensitively, on SQLite and PostgreSQL alike.
 """
 
@@ -20,6 +22,7 @@ from sqlalchemy.orm import aliased
 
 from reporter.store.repository import CaseStore
 from reporter.store.schema import Case, ResourceIndex, ResourceToken
+from reporter.store.worldwide import WORLDWIDE_PARAM, worldwide_id
 
 _SERIOUSNESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
 
@@ -34,6 +37,7 @@ class CaseFilter:
     onset_to: datetime | None = None  # exclusive
     updated_from: datetime | None = None
     updated_to: datetime | None = None  # exclusive
+    worldwide: str = ""
     page: int = 1
     per_page: int = 20
 
@@ -46,6 +50,8 @@ class CaseRow:
     status: str
     updated: datetime
     bundle: dict
+    worldwide: str | None = None  # C.1.8.1
+    held: int = 1  # current cases with that worldwide id (other senders' reports of it), this one included
 
 
 def _like(text: str) -> str:
@@ -95,6 +101,8 @@ def list_cases(store: CaseStore, f: CaseFilter) -> tuple[list[CaseRow], int]:
                 parts.append(o.date_start < f.onset_to)
             return and_(*parts)
         conditions.append(_case_has(("AdverseEvent",), onset))
+    if f.worldwide:
+        conditions.append(_has_token(ri, WORLDWIDE_PARAM, f.worldwide))
     if f.updated_from:
         conditions.append(ri.last_updated >= f.updated_from)
     if f.updated_to:
@@ -106,5 +114,32 @@ def list_cases(store: CaseStore, f: CaseFilter) -> tuple[list[CaseRow], int]:
         total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
         rows = session.execute(base.order_by(ri.last_updated.desc(), ri.id.desc())
                                .limit(per_page).offset((page - 1) * per_page)).all()
-        return [CaseRow(r.case_id, c.case_key, r.version, c.status, r.last_updated, r.resource)
-                for r, c in rows], total
+        out = [CaseRow(r.case_id, c.case_key, r.version, c.status, r.last_updated, r.resource,
+                       _worldwide(r.resource)) for r, c in rows]
+        held = _held(session, {row.worldwide for row in out if row.worldwide})
+        for row in out:
+            row.held = held.get(row.worldwide or "", 1)
+        return out, total
+
+
+def _has_token(row, param: str, code: str):
+    return exists(select(ResourceToken.id).where(ResourceToken.index_id == row.id, ResourceToken.param == param,
+                                                 ResourceToken.code == code))
+
+
+def _worldwide(bundle: dict) -> str | None:
+    try:
+        return worldwide_id(bundle)
+    except (KeyError, IndexError, TypeError, AttributeError):  # a damaged Bundle still gets a row
+        return None
+
+
+def _held(session, codes: set[str]) -> dict[str, int]:
+    """How many current cases hold each worldwide id (C.1.8.1) of a page."""
+    if not codes:
+        return {}
+    ri, tok = ResourceIndex, ResourceToken
+    return dict(session.execute(
+        select(tok.code, func.count(func.distinct(ri.case_id))).join(ri, ri.id == tok.index_id)
+        .where(tok.param == WORLDWIDE_PARAM, tok.code.in_(sorted(codes)), ri.resource_type == "Bundle",
+               ri.is_current.is_(True)).group_by(tok.code)).all())

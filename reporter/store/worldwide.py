@@ -17,6 +17,8 @@ from reporter.limits import limit
 from reporter.store.repository import CaseStore, case_id_for, case_key
 from reporter.store.schema import Case, ResourceIndex, ResourceToken
 
+WORLDWIDE_PARAM, OTHERS_PARAM = "case-identifier", "other-case-identifier"  # mappings/fhir_search.yaml
+
 
 @dataclass(frozen=True)
 class RelatedCase:
@@ -43,12 +45,17 @@ class _Ids:
         """The ids of a Bundle the store holds or takes (check_bundle: a Composition with a C.1.1 first); an
         identifier that is not an Identifier with a string value is no id."""
         comp = bundle["entry"][0]["resource"]
-        worldwide = _value(ext_value(comp, "case_identifier"))
+        worldwide = worldwide_id(bundle)
         others = (_value(e.get("valueIdentifier")) for e in extensions(comp, "previous_case_identifier"))
         return cls(case_key(bundle)[1], worldwide, tuple(dict.fromkeys(o for o in others if o)))
 
     def own(self) -> set[str]:
         return {i for i in (self.report, self.worldwide) if i}
+
+
+def worldwide_id(bundle: dict) -> str | None:
+    """The C.1.8.1 worldwide unique case id of a stored Bundle, if it gives one."""
+    return _value(ext_value(bundle["entry"][0]["resource"], "case_identifier"))
 
 
 def _value(identifier: object) -> str | None:
@@ -68,11 +75,11 @@ def related_cases(store: CaseStore, bundle: dict) -> tuple[list[RelatedCase], in
     own_case = case_id_for(*case_key(bundle))
     listed = sorted(mine.others)
     ri = ResourceIndex
-    options = [_has_token("other-case-identifier", sorted(mine.own()))] if mine.own() else []
+    options = [_has_token(OTHERS_PARAM, sorted(mine.own()))] if mine.own() else []
     if mine.worldwide:
-        options.append(_has_token("case-identifier", [mine.worldwide]))
+        options.append(_has_token(WORLDWIDE_PARAM, [mine.worldwide]))
     if listed:
-        options += [Case.case_key.in_(listed), _has_token("case-identifier", listed)]
+        options += [Case.case_key.in_(listed), _has_token(WORLDWIDE_PARAM, listed)]
     if not options:
         return [], 0
     where = [ri.resource_type == "Bundle", ri.is_current.is_(True), ri.case_id != own_case, or_(*options)]

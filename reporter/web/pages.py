@@ -165,6 +165,7 @@ def cases():
                    onset_from=date_arg("onset_from", errors), onset_to=date_arg("onset_to", errors, end=True),
                    updated_from=date_arg("updated_from", errors),
                    updated_to=date_arg("updated_to", errors, end=True),
+                   worldwide=request.args.get("worldwide", "").strip()[:200],
                    page=int(page_text) if page_text.isdecimal() and 0 < int(page_text) < 100000 else 1)
     if f.seriousness not in ("", "serious", "non-serious"):
         errors["seriousness"] = "choose serious or non-serious"

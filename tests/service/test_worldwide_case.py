@@ -5,6 +5,7 @@ on SQLite and PostgreSQL, and on a store made before migration 0011."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -106,3 +107,20 @@ def test_a_search_path_naming_no_known_extension_is_refused_on_load() -> None:
     table["resources"]["Bundle"]["case-identifier"]["paths"] = ("extension:no_such_extension.valueIdentifier",)
     with pytest.raises(ValueError, match="no_such_extension names no extension"):
         searchparams.SearchTable.model_validate(table)
+
+
+def test_the_case_list_links_the_reports_of_one_worldwide_case(served) -> None:
+    from tests.service.test_pages_http import _is_page, _login, _site
+
+    ids = _store_all(served.store, MAH, REGULATOR, PARTNER)
+    s = _login(served)
+
+    def page(**params) -> str:
+        return _is_page(s.get(f"{_site(served)}/cases", params=params, timeout=60), 200)
+
+    listed = page()
+    link = f'href="/cases?worldwide={WORLDWIDE}"'
+    assert listed.count(link) == 2 and f"worldwide case {WORLDWIDE}:\n          2 reports" in listed
+    assert "worldwide=US-PARTNER-9" not in listed  # a worldwide case of one report links nowhere
+    rows = re.findall(r'<th scope="row"><a href="/cases/([^"]+)">', page(worldwide=WORLDWIDE))
+    assert sorted(rows) == sorted([ids[WORLDWIDE], ids["DE-BFARM-2023-77"]])
