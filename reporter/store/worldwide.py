@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from reporter.fhir.read import BundleIndex, ext_value, extensions
 from reporter.limits import limit
 from reporter.store.repository import CaseStore, case_id_for, case_key
-from reporter.store.schema import Case, ResourceIndex, ResourceToken
+from reporter.store.schema import Case, CaseVersion, ResourceIndex, ResourceToken
 
 WORLDWIDE_PARAM, OTHERS_PARAM = "case-identifier", "other-case-identifier"  # mappings/fhir_search.yaml
 
@@ -63,31 +63,39 @@ def _value(identifier: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _has_token(param: str, codes: list[str]):
-    return exists(select(ResourceToken.id).where(ResourceToken.index_id == ResourceIndex.id,
-                                                 ResourceToken.param == param, ResourceToken.code.in_(codes)))
+def _token(param: str, codes: list[str], resource_type: str | None = None):
+    match = and_(ResourceToken.param == param, ResourceToken.code.in_(codes))
+    return and_(match, ResourceIndex.resource_type == resource_type) if resource_type else match
+
+
+def _matching_cases(mine: _Ids):
+    """The ids of the cases whose current version shares an id with `mine`, found from the token index
+    (ix_token_lookup: parameter and code), never by reading every case; None when `mine` names no id."""
+    ri, own, listed = ResourceIndex, sorted(mine.own()), sorted(mine.others)
+    options = [_token(OTHERS_PARAM, own)] if own else []  # theirs list mine
+    if mine.worldwide:
+        options.append(_token(WORLDWIDE_PARAM, [mine.worldwide]))
+    if listed:  # mine lists their C.1.8.1 or their C.1.1
+        options += [_token(WORLDWIDE_PARAM, listed), _token("identifier", listed, "Composition")]
+    if not options:
+        return None
+    return select(ri.case_id).join(ResourceToken, ResourceToken.index_id == ri.id).where(
+        ri.is_current.is_(True), or_(*options))
 
 
 def related_cases(store: CaseStore, bundle: dict) -> tuple[list[RelatedCase], int]:
     """The stored cases, other than the bundle's own (its C.1.1), of its worldwide case: (the first
     limits.yaml related_cases_named of them, in C.1.1 order, and how many there are in all)."""
     mine = _Ids.of(bundle)
-    own_case = case_id_for(*case_key(bundle))
-    listed = sorted(mine.others)
-    ri = ResourceIndex
-    options = [_has_token(OTHERS_PARAM, sorted(mine.own()))] if mine.own() else []
-    if mine.worldwide:
-        options.append(_has_token(WORLDWIDE_PARAM, [mine.worldwide]))
-    if listed:
-        options += [Case.case_key.in_(listed), _has_token(WORLDWIDE_PARAM, listed)]
-    if not options:
+    cases = _matching_cases(mine)
+    if cases is None:
         return [], 0
-    where = [ri.resource_type == "Bundle", ri.is_current.is_(True), ri.case_id != own_case, or_(*options)]
-    query = select(ri.resource, Case).join(Case, Case.id == ri.case_id).where(*where)
+    where = [Case.id.in_(cases), Case.id != case_id_for(*case_key(bundle))]  # by primary key, as few as found
+    current = and_(CaseVersion.case_id == Case.id, CaseVersion.version == Case.current_version)
     with store.read_session() as session:
-        total = session.scalar(select(func.count()).select_from(ri).join(Case, Case.id == ri.case_id)
-                               .where(*where)) or 0
-        rows = session.execute(query.order_by(Case.case_key, Case.id).limit(limit("related_cases_named"))).all()
+        total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+        rows = session.execute(select(CaseVersion.bundle, Case).join(Case, current).where(*where)
+                               .order_by(Case.case_key, Case.id).limit(limit("related_cases_named"))).all()
     return [_related(resource, case, mine) for resource, case in rows], total
 
 
