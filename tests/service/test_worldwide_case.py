@@ -124,3 +124,16 @@ def test_the_case_list_links_the_reports_of_one_worldwide_case(served) -> None:
     assert "worldwide=US-PARTNER-9" not in listed  # a worldwide case of one report links nowhere
     rows = re.findall(r'<th scope="row"><a href="/cases/([^"]+)">', page(worldwide=WORLDWIDE))
     assert sorted(rows) == sorted([ids[WORLDWIDE], ids["DE-BFARM-2023-77"]])
+
+
+def test_a_failed_write_leaves_no_worldwide_tokens(store: CaseStore) -> None:
+    """The tokens are written in the version's transaction: a transaction that fails keeps none of them."""
+    from reporter.errors import ReporterError
+    from reporter.store.repository import Write
+
+    broken = _bundle(REGULATOR)
+    broken["entry"][0]["resource"]["identifier"] = {}  # no C.1.1: refused
+    with pytest.raises(ReporterError):
+        store.write_all([Write(_bundle(MAH), author="test"), Write(broken, author="test")])
+    assert _found(store, "Bundle", "case-identifier", (None, WORLDWIDE)) == []
+    assert _found(store, "Composition", "case-identifier", (None, WORLDWIDE)) == []
