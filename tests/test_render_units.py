@@ -19,6 +19,8 @@ from reporter.render.units import age_text, doses_per_day, every_text, quantity_
     # doses per body surface area and eGFR, as oncology and renal case reports write them
     ("mg/m2", 85, "mg/m²"), ("g/m2", 12, "g/m²"), ("mg/m2/d", 1, "mg/m²/day"),
     ("mL/min/{1.73_m2}", 48, "mL/min/1.73 m²"),
+    # electrolytes and osmolality as case reports print them (UCUM's case-sensitive meq, mosm)
+    ("meq/L", 112, "mEq/L"), ("mosm/kg", 236, "mOsm/kg"), ("ueq/L", 1, "µEq/L"),
 ])
 def test_unit_text(code, value, shown) -> None:
     assert unit_text(code, value) == shown
