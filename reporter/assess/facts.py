@@ -11,6 +11,7 @@ from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, time_to
 from reporter.assess.result import method_table
 from reporter.casefile.model import CaseFile, Drug, DrugReaction, Reaction, Test
 from reporter.errors import InputError
+from reporter.render.units import quantity_text
 
 _CHALLENGE_FACTS = {
     ("dechallenge", "positive"): "dechallenge positive: the reaction abated when the drug was stopped or reduced",
@@ -80,18 +81,23 @@ class PairFacts:
         """A result outside its normal range (above or below) at or after the onset, as text: one related to
         the reaction when there is one (the neutrophils of an agranulocytosis, not a CRP), else the first. A
         result dated before the onset is no evidence of the reaction (a baseline, e.g. kidney disease before
-        the drug); one whose time cannot be placed against the onset is taken."""
-        found = [(i, test, side) for i, test in enumerate(self.case.tests)
-                 for side in [labs.flag(test.value, test.low, test.high, test.comparator)]
-                 if side in ("H", "L") and not self._before_onset(test)]
+        the drug); one whose time cannot be placed against the onset is taken. A drug's own level (a
+        vancomycin trough) is no evidence of the reaction: it answers question 7 (`toxic_level`)."""
+        found = [x for x in self._out_of_range() if _level_of(self.case, x[1]) is None]
         if not found:
             return None
-        i, test, side = next((x for x in found if self._related(x[1])), found[0])
-        name = test.name or test.loinc or "test"
-        where = f"above the upper limit {liver._fmt(test.high)}" if side == "H" \
-            else f"below the lower limit {liver._fmt(test.low)}"
-        value = f"{test.comparator or ''}{liver._fmt(test.value)}"
-        return f"{name} {value} {test.unit or ''} {where} (tests[{i}])".replace("  ", " ")
+        return _result_text(*next((x for x in found if self._related(x[1])), found[0]))
+
+    def toxic_level(self) -> str | None:
+        """This drug's level (a test named for the drug, e.g. 'Vancomycin trough') above the upper limit of its
+        range, at or after the onset, as text; None when the case has none."""
+        found = [x for x in self._out_of_range() if x[2] == "H" and _level_of(self.case, x[1]) is self.drug]
+        return _result_text(*found[0]) if found else None
+
+    def _out_of_range(self) -> list[tuple[int, Test, str]]:
+        return [(i, test, side) for i, test in enumerate(self.case.tests)
+                for side in [labs.flag(test.value, test.low, test.high, test.comparator)]
+                if side in ("H", "L") and not self._before_onset(test)]
 
     def _before_onset(self, test: Test) -> bool:
         onset = self.onset.after_first_dose
@@ -125,6 +131,25 @@ class PairFacts:
             return None
         years = age.value * per_year
         return (years, years + 10.0) if age.unit == "{decade}" else (years, years)
+
+
+def _result_text(i: int, test: Test, side: str) -> str:
+    name = test.name or test.loinc or "test"
+    where = f"above the upper limit {liver._fmt(test.high)}" if side == "H" \
+        else f"below the lower limit {liver._fmt(test.low)}"
+    value = quantity_text(test.value, test.unit, test.comparator).replace("\xa0", " ")
+    return f"{name} {value} {where} (tests[{i}])"
+
+
+def _level_of(case: CaseFile, test: Test) -> Drug | None:
+    """The case's drug whose level the test measures: the test's name holds the drug's product or substance
+    name as whole words ('Vancomycin trough', 'Serum lithium'); None for any other test."""
+    name = (test.name or "").lower()
+    for drug in case.drugs:
+        for word in (drug.product, *(s.name for s in drug.substances)):
+            if word and re.search(rf"\b{re.escape(word.lower())}\b", name):
+                return drug
+    return None
 
 
 def _starts_a_word(text: str, stems: list[str]) -> bool:

@@ -1,7 +1,8 @@
 """Naranjo ADR probability scale: ten questions, yes / no / do not know, points summed to a category.
 
 Pre-filled from the case where it speaks: onset after the first dose (question 2), dechallenge (3),
-rechallenge (4), a past reaction to the same drug (9) and results outside their normal range (10).
+rechallenge (4), the drug's own level above its range (7), a past reaction to the same drug (9) and other
+results outside their normal range (10).
 Previous reports (1) and alternative causes (5) are the assessor's to answer."""
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
         if p.name.lower() in names and p.reaction is not None:
             out["previous_exposure"] = ("yes", f"past drug history: {p.name} with reaction "
                                               f"{p.reaction.term or p.reaction.code} (patient.past_drugs[{i}])")
+    level = f.toxic_level()
+    if level:
+        out["toxic_level"] = ("yes", level)
     evidence = f.objective_evidence()
     if evidence:
         out["objective_evidence"] = ("yes", evidence)

@@ -132,7 +132,7 @@ def test_objective_evidence_is_not_a_result_from_before_the_onset(creatinine_dat
                   "high": 90}
     answer = {a.item: a for a in naranjo.assess(facts(case_data(tests=[creatinine]))).answers}["objective_evidence"]
     assert (answer.answer == "yes") is counted
-    assert ("Creatinine 124 umol/L above the upper limit 90" in (answer.fact or "")) is counted
+    assert ("Creatinine 124 µmol/L above the upper limit 90" in (answer.fact or "")) is counted
 
 
 def _q10(data: dict) -> object:
@@ -158,7 +158,7 @@ def test_objective_evidence_prefers_a_result_related_to_the_reaction() -> None:
              {"name": "Neutrophils", "loinc": "751-8", "date": day21, "value": 0.05, "unit": "10*9/L", "low": 1.8,
               "high": 7.5}]
     data = case_data(term="agranulocytosis", onset=day21, tests=tests)
-    assert _q10(data).fact == "Neutrophils 0.05 10*9/L below the lower limit 1.8 (tests[1])"
+    assert _q10(data).fact == "Neutrophils 0.05 × 10⁹/L below the lower limit 1.8 (tests[1])"
     data["reactions"][0]["verbatim"] = "agranulocytosis (neutrophils 0.05 x10^9/L)"  # named in the reaction
     assert "Neutrophils 0.05" in _q10(data).fact
     data["reactions"][0]["verbatim"] = "Rash"  # nothing related: the first abnormal result
@@ -178,3 +178,27 @@ def test_objective_evidence_knows_the_tests_of_more_reactions(term, test, unit, 
     tests = [{"name": "C-reactive protein", "loinc": "1988-5", "date": day, "value": 48, "unit": "mg/L", "high": 5},
              {"name": test, "date": day, "value": value, "unit": unit, **limits}]
     assert _q10(case_data(term=term, onset=day, tests=tests)).fact.startswith(test)
+
+
+def test_the_drugs_own_level_answers_q7_not_q10() -> None:
+    """A vancomycin trough of 110.73 mg/L (range 10-20) on the day of a kidney injury (Arch Pharma Pract
+    2016;7(3), Cheng and Chong): the drug was found in a toxic concentration (Q7, +1); a drug level is no
+    objective evidence of the reaction itself (Q10), which the creatinine answers."""
+    trough = {"name": "Drugex trough", "date": {"value": 20, "unit": "d", "drug": "x"}, "value": 110.73,
+              "unit": "mg/L", "low": 10, "high": 20}
+    creatinine = {"name": "Creatinine", "date": {"value": 20, "unit": "d", "drug": "x"}, "value": 3.2,
+                  "unit": "mg/dL", "high": 1.2}
+    alone = {a.item: a for a in naranjo.assess(facts(case_data(tests=[trough], term="Acute kidney injury"))).answers}
+    assert (alone["toxic_level"].answer, alone["toxic_level"].source) == ("yes", "case")
+    assert alone["toxic_level"].fact == "Drugex trough 110.73 mg/L above the upper limit 20 (tests[0])"
+    assert alone["objective_evidence"].answer == "unknown"
+    both = {a.item: a for a in naranjo.assess(facts(case_data(tests=[trough, creatinine],
+                                                              term="Acute kidney injury"))).answers}
+    assert both["objective_evidence"].fact == "Creatinine 3.2 mg/dL above the upper limit 1.2 (tests[1])"
+
+
+def test_evidence_reads_units_as_clinicians_write_them() -> None:
+    sodium = {"name": "Sodium", "date": {"value": 20, "unit": "d", "drug": "x"}, "value": 112, "unit": "meq/L",
+              "low": 135, "high": 145}
+    answer = {a.item: a for a in naranjo.assess(facts(case_data(tests=[sodium], term="Hyponatraemia"))).answers}
+    assert answer["objective_evidence"].fact == "Sodium 112 mEq/L below the lower limit 135 (tests[0])"
