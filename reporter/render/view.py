@@ -328,7 +328,7 @@ class _Extractor:
         days = self._offset_days(target, rel)
         day, span = (None, None) if days is None else (sum(days) / 2, days if days[0] != days[1] else None)
         return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=self.index.key(rel.drug_reference),
-                    from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated, span=span,
+                    from_last=rel.anchor == "last-dose", phrase=_phrase(rel), as_stated=rel.as_stated, span=span,
                     qualifier=QUALIFIER_TEXT.get(rel.qualifier or ""))
 
     def _offset_days(self, target: Json, rel: read.Relative, depth: int = 0) -> Days | None:
@@ -1042,6 +1042,13 @@ def _span_of(w: When | None) -> Days | None:
     if w is None or w.day is None:
         return None
     return w.span or (w.day, w.day)
+
+
+def _phrase(rel: read.Relative) -> str | None:
+    """The author's qualifier and range as read: 'about 3-4 weeks', not the UCUM '3-4 wk'."""
+    words = read.QUALIFIER_WORDS.get(rel.qualifier or "")
+    span = None if rel.high is None else f"{abs(rel.value):g}-{abs(rel.high):g} {unit_text(rel.unit, abs(rel.high))}"
+    return " ".join(w for w in (words, span) if w) or None
 
 
 def _relative(extension_: Any) -> read.Relative | None:
