@@ -104,6 +104,9 @@ RULES = [
      "drugs[0].dosages[0].dose", setter("drugs.0.dosages.0.dose", {"value": 600, "unit": "mg"})),
     ("PLAUS-NEGATIVE-DURATION", setter("reactions.0.duration", {"value": -2, "unit": "d"}), "error",
      "reactions[0].duration", setter("reactions.0.duration", {"value": 2, "unit": "d"})),
+    # "modified FOLFOX-6, 11 cycles" (PMC4171312): a number of cycles is no duration; 20 weeks is
+    ("PLAUS-DURATION-UNIT", setter("drugs.0.dosages.0.duration", {"value": 11, "unit": "{cyclical}"}), "warning",
+     "drugs[0].dosages[0].duration", setter("drugs.0.dosages.0.duration", {"value": 20, "unit": "wk"})),
     ("PLAUS-AGE", setter("patient.age_at_onset", {"value": 670, "unit": "a"}), "error", "patient.age_at_onset",
      setter("patient.age_at_onset", {"value": 67, "unit": "a"})),
     ("PLAUS-AGE", setter("patient.age_at_onset", {"value": 118, "unit": "a"}), "warning", "patient.age_at_onset",

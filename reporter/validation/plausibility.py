@@ -259,12 +259,27 @@ class Plausibility:
                              f"dosage[{j}].doseAndRate[0].doseQuantity.value",
                              self.case.of(statement, f"dosages[{j}].dose"), f"a dose of {dose:g} cannot be given",
                              "give the dose as a positive number")
-                duration = _num(_dict(read.ext_value(_dict(dosage), "dosage_duration")).get("value"))
+                held = _dict(read.ext_value(_dict(dosage), "dosage_duration"))
+                duration = _num(held.get("value"))
                 if duration is not None and duration < 0:
                     self.add("error", "PLAUS-NEGATIVE-DURATION", statement, f"dosage[{j}].extension",
                              self.case.of(statement, f"dosages[{j}].duration"),
                              f"the drug was given for a negative time ({duration:g})",
                              "give the duration as a positive number")
+                self.duration_unit(statement, j, held)
+
+    def duration_unit(self, statement: Json, j: int, held: Json) -> None:
+        """G.k.4.r.6b takes a time unit: '11 {cyclical}' (a number of cycles) is no duration, and the CIOMS
+        form would print it as '11 cyclical'."""
+        unit = held.get("code") or held.get("unit")
+        if not isinstance(unit, str) or unit in self.t["duration_units"]:
+            return
+        self.add("warning", "PLAUS-DURATION-UNIT", statement, f"dosage[{j}].extension",
+                 self.case.of(statement, f"dosages[{j}].duration"),
+                 f"the duration of {self.index.drug_name(statement)} is in {unit!r}, which is not a time: "
+                 "E2B's G.k.4.r.6 takes a time unit",
+                 "give the time the drug was given for (e.g. 20 wk) and the number of cycles in the dosage "
+                 "text ('11 cycles')")
 
     def interval_against_dates(self, event: Json, statement: Json, i: int, name: str, field: str,
                                stated: Json) -> None:
