@@ -232,6 +232,26 @@ def test_batch_lot_numbers_reach_box_14_and_the_page(tmp_path) -> None:
     assert "lot ABV5300" in _flat(_text(pdf))
 
 
+def test_where_the_drug_was_obtained_blinding_and_authorisation_reach_box_14_and_the_page() -> None:
+    """Prednisolone bought over the Internet from Thailand (Lancet 2006 case report): G.k.2.4, like G.k.2.5
+    and G.k.3, went to E2B but not to the report or the CIOMS form."""
+    from reporter.casefile.model import CaseFile
+    from reporter.render.output import render_html
+    from tests.render_support import issue_case_data
+
+    data = issue_case_data()
+    data["drugs"][0].update(country_obtained="TH", blinded=True,
+                            authorisation={"number": "PL 12345/0001", "country": "GB", "holder": "Example Ltd"})
+    view = case_view(build_bundle(CaseFile.model_validate(data)))
+    form = build_form(view)
+    box14 = next((text for item, _, text in form.continuation if item == "14"), form.suspects.text)
+    assert "; obtained in TH; blinded investigational product; authorisation number PL 12345/0001, GB, " \
+           "holder Example Ltd" in box14
+    page = render_html(view)
+    assert "Obtained in: TH" in page and "Blinded investigational product" in page
+    assert "Authorisation: number PL 12345/0001, GB, holder Example Ltd" in page
+
+
 PARENT_CASE = Path(__file__).parent / "data" / "literature" / "case8-parent-child.yaml"
 
 

@@ -258,6 +258,15 @@ def _lots(d: DrugView) -> str:
     return f"; lot {', '.join(lots)}" if lots else ""
 
 
+def _provenance(d: DrugView) -> str:
+    """Box 14's other facts that identify the product given: where it was obtained (G.k.2.4), blinded
+    (G.k.2.5), its authorisation (G.k.3)."""
+    parts = [f"obtained in {d.obtained_in}" if d.obtained_in else None,
+             "blinded investigational product" if d.blinded else None,
+             f"authorisation {d.authorisation}" if d.authorisation else None]
+    return "".join(f"; {p}" for p in parts if p)
+
+
 def _drug_lines(drugs: list[DrugView], pick, *, collapse: bool = False) -> str:
     """One value per dosage period, labelled alike in boxes 15, 16, 18 and 19 so each value is read with its
     period (and drug); `collapse`: one value when every period has the same (a route)."""
@@ -508,7 +517,7 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
     form.description = fit("7+13", describe_reactions(case), form)
     names = [(f"#{k} " if len(suspects) > 1 else "") + plain(d.product)
              + (f" ({', '.join(d.substances)})" if d.substances else "")
-             + (" (interacting)" if d.role == "interacting" else "") + _lots(d)
+             + (" (interacting)" if d.role == "interacting" else "") + _lots(d) + _provenance(d)
              for k, d in enumerate(suspects, 1)]
     form.suspects = fit("14", "\n".join(names) or "UNK", form)
     anchors = _anchors(case)

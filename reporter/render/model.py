@@ -179,6 +179,9 @@ class DrugView:
     additional_info: tuple[str, ...] = ()
     additional_text: str | None = None
     gestation_at_exposure: Qty | None = None  # G.k.6
+    obtained_in: str | None = None  # G.k.2.4 country where the drug was obtained
+    blinded: bool | None = None  # G.k.2.5 investigational product blinded
+    authorisation: str | None = None  # G.k.3: number, country, holder as one line
 
 
 @dataclass(frozen=True)

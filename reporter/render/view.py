@@ -730,6 +730,9 @@ class _Extractor:
                 action_taken=_s(_d(_safe_ext_value(statement, "action_taken")).get("display")),
                 cumulative_dose=_qty(_safe_ext_value(statement, "cumulative_dose")),
                 gestation_at_exposure=_qty(_safe_ext_value(statement, "gestation_at_exposure")),
+                obtained_in=_s(_safe_ext_value(med, "country_obtained")),
+                blinded=blinded if isinstance(blinded := _safe_ext_value(med, "blinded"), bool) else None,
+                authorisation=_authorisation(med),
                 additional_info=tuple(
                     t for t in (_s(_d(e.get("valueCoding")).get("display"))
                                 for e in _exts(statement, "additional_info")) if t),
@@ -1042,6 +1045,17 @@ def _span_of(w: When | None) -> Days | None:
     if w is None or w.day is None:
         return None
     return w.span or (w.day, w.day)
+
+
+def _authorisation(med: Json) -> str | None:
+    """G.k.3 as one line: 'number PL 12345/0001, GB, holder Example Ltd'."""
+    found = read.extension(med, "authorisation")
+    if not isinstance(found, dict):
+        return None
+    number = _s(_d(read.sub_value(found, "number")).get("value"))
+    country, holder = _s(read.sub_value(found, "country")), _s(read.sub_value(found, "holder"))
+    parts = [f"number {number}" if number else None, country, f"holder {holder}" if holder else None]
+    return ", ".join(p for p in parts if p) or None
 
 
 def _phrase(rel: read.Relative) -> str | None:
