@@ -143,11 +143,15 @@ def _result_text(i: int, test: Test, side: str) -> str:
 
 def _level_of(case: CaseFile, test: Test) -> Drug | None:
     """The case's drug whose level the test measures: the test's name holds the drug's product or substance
-    name as whole words ('Vancomycin trough', 'Serum lithium'); None for any other test."""
+    name as whole words, with or without its salt ('Vancomycin trough', 'Lithium' for lithium carbonate); None
+    for any other test."""
     name = (test.name or "").lower()
+    salts = set(method_table("naranjo").get("salt_words", []))
     for drug in case.drugs:
-        for word in (drug.product, *(s.name for s in drug.substances)):
-            if word and re.search(rf"\b{re.escape(word.lower())}\b", name):
+        for full in (drug.product, *(s.name for s in drug.substances)):
+            words = (full or "").lower().split()
+            moiety = " ".join(w for w in words if w not in salts)
+            if any(n and re.search(rf"\b{re.escape(n)}\b", name) for n in {" ".join(words), moiety}):
                 return drug
     return None
 

@@ -202,3 +202,17 @@ def test_evidence_reads_units_as_clinicians_write_them() -> None:
               "low": 135, "high": 145}
     answer = {a.item: a for a in naranjo.assess(facts(case_data(tests=[sodium], term="Hyponatraemia"))).answers}
     assert answer["objective_evidence"].fact == "Sodium 112 mEq/L below the lower limit 135 (tests[0])"
+
+
+@pytest.mark.parametrize(("substance", "test_name", "is_level"), [
+    ("lithium carbonate", "Lithium", True), ("sodium valproate", "Sodium", False),
+    ("sodium valproate", "Valproate level", True), ("escitalopram oxalate", "Sodium", False)])
+def test_a_level_is_named_by_the_drug_without_its_salt(substance: str, test_name: str, is_level: bool) -> None:
+    """Lithium 2.18 mmol/L (range 0.6-1.2) in a woman on lithium carbonate (Cureus 2022;14:e32997) is the drug's
+    level (Q7); a sodium is no level of sodium valproate."""
+    data = case_data(tests=[{"name": test_name, "date": {"value": 20, "unit": "d", "drug": "x"}, "value": 2.18,
+                             "unit": "mmol/L", "low": 0.6, "high": 1.2}], term="Toxicity")
+    data["drugs"][0]["substances"] = [{"name": substance}]
+    answers = {a.item: a for a in naranjo.assess(facts(data)).answers}
+    assert (answers["toxic_level"].answer == "yes") is is_level
+    assert (answers["objective_evidence"].answer == "yes") is not is_level
