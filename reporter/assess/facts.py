@@ -53,10 +53,13 @@ class PairFacts:
     def onset_relation(self) -> tuple[str, str] | None:
         """("after" | "before", fact) for the onset against the first dose, or after the last dose when only
         that is known (G.k.9.i.3.2 stated, no dates); None when unknown or when the range straddles the first
-        dose."""
+        dose. With no time at all, a reaction that recurred when the drug was given again followed the drug."""
         first, last = self.onset.after_first_dose, self.onset.after_last_dose
         if first is None and last is not None and last.lo >= 0:  # after the last dose, so after the drug
             return "after", f"onset {last.text} after the last dose ({last.how})"
+        if first is None and last is None and (self.challenge("rechallenge") or ("",))[0] == "recurred":
+            return "after", ("onset time not stated, but the reaction recurred when the drug was given again "
+                             "(G.k.9.i.4 = 1), so it followed the drug")
         if first is None:
             return None
         if first.lo >= 0:

@@ -216,3 +216,18 @@ def test_a_level_is_named_by_the_drug_without_its_salt(substance: str, test_name
     answers = {a.item: a for a in naranjo.assess(facts(data)).answers}
     assert (answers["toxic_level"].answer == "yes") is is_level
     assert (answers["objective_evidence"].answer == "yes") is not is_level
+
+
+def test_a_positive_rechallenge_places_an_undated_reaction_after_the_drug() -> None:
+    """Drug fever from ketotifen confirmed by double rechallenge, no onset time given (Ann Allergy Asthma Immunol
+    2000;85:102-5): the reaction followed the drug (Naranjo Q2 yes, WHO-UMC time plausible), not 'do not know'."""
+    from reporter.assess import who_umc
+
+    f = facts(case_data(onset=None, rechallenge="recurred", term="Drug fever"))
+    q2 = {a.item: a for a in naranjo.assess(f).answers}["after_drug"]
+    assert (q2.answer, q2.source) == ("yes", "case") and "recurred when the drug was given again" in q2.fact
+    assert naranjo.assess(f).score == 5
+    time = {a.item: a for a in who_umc.assess(f).answers}["time"]
+    assert time.answer == "plausible"
+    assert who_umc.assess(f).category != "unassessable"
+    assert {a.item: a.answer for a in naranjo.assess(facts(case_data(onset=None))).answers}["after_drug"] == "unknown"
