@@ -13,7 +13,9 @@ from lxml import etree
 from reporter.casefile import model as m
 from reporter.casefile.parse import load_case
 from reporter.e2b import export
+from reporter.e2b.write.common import describe_relative
 from reporter.fhir.build import build_bundle
+from reporter.fhir.read import Relative
 from reporter.fhir.to_case import bundle_to_case
 from reporter.render.output import bundle_html, validation_report
 from reporter.validation import validate_bundle
@@ -86,3 +88,14 @@ def test_g_k_11_says_the_onset_as_a_sentence(onset, said, e2b_schema_dir: Path) 
     root = etree.fromstring(export.export_bundles([build_bundle(case)], schema_dir=e2b_schema_dir).xml)
     g_k_11 = " ".join(root.xpath("//h:observation[h:code/@code='2']/h:value/text()", namespaces=NS))
     assert said in g_k_11, g_k_11
+
+
+@pytest.mark.parametrize(("relative", "said"), [
+    # a test "at presentation", 4-5 weeks after an aloe vera preparation was started (WJG 2005;11:303): F.r.6
+    (Relative(4, "wk", "#a", "first-dose", high=5), "4-5 weeks after the first dose of Aloe"),
+    (Relative(-1, "d", "#a", "first-dose"), "1 day before the first dose of Aloe"),
+    (Relative(-6, "a", "#a", "first-dose", qualifier="about"), "6 years before the first dose of Aloe (about)"),
+    (Relative(21, "d", "#a", "first-dose"), "Day 21 after the first dose of Aloe"),
+])
+def test_e2b_text_of_a_relative_time_reads_as_written(relative: Relative, said: str) -> None:
+    assert describe_relative(relative, "Aloe") == said

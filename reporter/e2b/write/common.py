@@ -64,9 +64,14 @@ def describe_relative(relative: read.Relative, drug_name: str | None) -> str:
     value = int(relative.value) if float(relative.value).is_integer() else relative.value
     units = {"d": "day", "wk": "week", "mo": "month", "a": "year", "h": "hour", "min": "minute"}
     unit = units.get(relative.unit, relative.unit)
-    qualified = f" ({relative.as_stated or relative.phrase()})" if relative.as_stated or relative.phrase() else ""
+    words = read.QUALIFIER_WORDS.get(relative.qualifier or "")
+    qualified = f" ({relative.as_stated or words})" if relative.as_stated or words else ""
+    if relative.high is not None:  # '4-5 weeks after', not 'Week 4 after ... (4-5 wk)'
+        high = int(relative.high) if float(relative.high).is_integer() else relative.high
+        side = "before" if value < 0 else "after"
+        return f"{abs(value)}-{abs(high)} {unit}s {side} the {anchor} dose of {drug}{qualified}"
     if value < 0:
-        return f"{-value} {unit}(s) before the {anchor} dose of {drug}{qualified}"
+        return f"{-value} {unit}{'s' if value != -1 else ''} before the {anchor} dose of {drug}{qualified}"
     return f"{unit.capitalize()} {value} after the {anchor} dose of {drug}{qualified}"
 
 
