@@ -555,3 +555,32 @@ def test_a_drug_sent_without_its_name_is_said_to_be_listed_not_kept(shared_dir: 
     rule = next(w for w in report.deviations if w.startswith("G.k.2.2"))
     assert "where the case model can hold it" in rule and "listed as not mapped" in rule
     assert any(w.startswith("[Drug]") and "not read into the case model" in w for w in report.deviations)
+
+
+def test_the_dechallenge_sentences_of_g_k_11_are_read_back_per_reaction(e2b_schema_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """E2B has no dechallenge element: the export says it per reaction in G.k.11 ('Dechallenge for <reaction>:
+    ...'). Read back, each reaction gets its own again (Naranjo Q3 of an imported case depends on it), and
+    G.k.11 keeps only the drug's own text (escitalopram SIADH, Case Rep Nephrol 2018:3697120)."""
+    from reporter.casefile.model import CaseFile
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    case = CaseFile.model_validate({
+        "case_id": "US-TEST-2018-1",
+        "report": {"type": "spontaneous", "first_received": "2018-09-10", "most_recent": "2018-09-10"},
+        "patient": {"initials": "AB", "age_at_onset": {"value": 93, "unit": "a"}},
+        "reactions": [{"id": "siadh", "verbatim": "SIADH"}, {"id": "seizure", "verbatim": "seizure"},
+                      {"id": "drowsy", "verbatim": "drowsiness"}],
+        "drugs": [{"id": "e", "role": "suspect", "product": "Lexapro", "additional_text": "Started for depression.",
+                   "reactions": [{"reaction": "siadh", "dechallenge": "positive"},
+                                 {"reaction": "seizure", "dechallenge": "negative"}, {"reaction": "drowsy"}]}]})
+    sent = tmp_path / "sent.xml"
+    sent.write_bytes(export_bundles([build_bundle(case)], receiver_name="ich").xml)
+    back = bundle_to_case(importer.import_file(sent).reports[0].bundle)
+    assert [(link.reaction, link.dechallenge) for link in back.drugs[0].reactions] == [
+        ("reaction-1", "positive"), ("reaction-2", "negative")]
+    assert back.drugs[0].additional_text == "Started for depression."

@@ -666,7 +666,7 @@ class DrugReaction(Model):
     onset_after_last_dose: Quantity | None = Field(None, description="G.k.9.i.3.2a/b")
     dechallenge: Dechallenge | None = Field(
         None, description="Did the reaction abate when the drug was stopped or reduced (no E2B element; "
-        "exported in G.k.11 text)."
+        "exported in G.k.11 text, and read back from it on import)."
     )
     rechallenge: Rechallenge | None = Field(None, description="G.k.9.i.4 did the reaction recur on re-administration.")
     causality: list[Causality] = Field(default_factory=list, description="G.k.9.i.2.r")

@@ -53,7 +53,7 @@ def message_to_case(message: etree._Element) -> tuple[m.CaseFile | None, Reader,
         "patient": read_patient(r, r.one("patient"), bool(reactions)),
         "reactions": reactions,
         "tests": read_tests(r),
-        "drugs": read_drugs(r, reaction_ids),
+        "drugs": read_drugs(r, reaction_ids, {x.id: x.verbatim for x in reactions}),
         "narrative": read_narrative(r, report),
     }
     for inst in r.instances("literature"):

@@ -101,8 +101,7 @@ LOST = {
     r"\.loinc$": "LOINC code: E2B F.r.2 carries the test name and MedDRA code, not LOINC",
     r"\.meddra\.term$": "MedDRA term text: E2B carries codes only (terms come from the MedDRA dictionary)",
     r"^literature\[\d+\]\.doi$": "DOI: E2B C.4.r.1 is the citation text (the DOI stays in the citation)",
-    r"\.reactions\[\d+\]\.dechallenge$": "dechallenge: no E2B element; exported as G.k.11 text",
-    r"^drugs\[\d+\]\.additional_text$": "G.k.11 then holds the dechallenge sentence (see dechallenge)",
+    # the dechallenge has no E2B element: exported as a G.k.11 sentence per reaction and read back from it
     r"^reactions\[\d+\]\.onset\.(anchor|drug|unit|value)$":
         "relative onset: E2B carries it as the drug-reaction interval G.k.9.i.3.1 (read back there)",
     r"^tests\[\d+\]\.date\.(anchor|drug|unit|value|absent)$":

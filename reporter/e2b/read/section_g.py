@@ -139,7 +139,8 @@ def _causality(r: Reader, inst: etree._Element, point: int) -> m.Causality | Non
     return r.build(m.Causality, data, point, inst)
 
 
-def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
+def read_drugs(r: Reader, reaction_ids: dict[str, str], verbatims: dict[str, str | None] | None = None
+               ) -> list[m.Drug]:
     """Drugs with their role (G.k.1) and causality (G.k.9.i.2.r), linked by the drug's id (see _link_roles).
     Every drug block is read: one no role belongs to gets the role "not known", with a warning (E2B allows no
     null flavor there, so the export is refused until someone chooses it), and a new id on export. A role or
@@ -209,7 +210,12 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
                 per_reaction[reac_uuid] = {"causality": items}
         for reac_uuid, found in _drug_reaction_facts(r, inst, reaction_ids).items():
             per_reaction.setdefault(reac_uuid, {}).update(found)
-        links = [m.DrugReaction(reaction=reaction_ids[k], **v) for k, v in per_reaction.items()]
+        by_id = {reaction_ids[k]: v for k, v in per_reaction.items()}
+        additional_text, dechallenges = _dechallenges(r.value("G.k.11", inst), verbatims or {})
+        for rid in dechallenges:  # a link that says only its dechallenge has no G.k.9.i block of its own
+            by_id.setdefault(rid, {})
+        links = [m.DrugReaction(reaction=rid, **{"dechallenge": dechallenges.get(rid), **v})
+                 for rid, v in by_id.items()]
         data = {
             "id": f"drug-{n}",
             "role": roles.get(index) or m.Absent(absent="unknown"),
@@ -226,7 +232,7 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
             "reactions": links,
             **_additional_info(r, inst),
             "devices": _devices(r, inst),
-            "additional_text": r.value("G.k.11", inst),
+            "additional_text": additional_text,
         }
         auth = {"number": r.value("G.k.3.1", inst), "country": r.value("G.k.3.2", inst),
                 "holder": r.value("G.k.3.3", inst)}
@@ -250,6 +256,29 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str]) -> list[m.Drug]:
     if unread:  # roles and assessments of a drug the model could not hold go through with it
         r.used = [pair for pair in r.used if id(pair) not in unread]
     return out
+
+
+_DECHALLENGE = re.compile(r"Dechallenge for (?P<name>.+): (?P<display>.+)")
+
+
+def _dechallenges(text: str | None, names: dict[str, str | None]) -> tuple[str | None, dict[str, str]]:
+    """The dechallenge per reaction that our export writes into G.k.11 ('Dechallenge for <reaction as
+    reported>: <display>', E2B having no element for it), read back into the case by the reaction it names;
+    the rest of G.k.11 stays the drug's additional text. A name that more than one reaction has, or a display
+    not in the code list, stays text."""
+    if not text:
+        return text, {}
+    codes = {c.display: code for code, c in code_list("dechallenge").codes.items()}
+    keep, found = [], {}
+    for part in text.split("; "):
+        said = _DECHALLENGE.fullmatch(part)
+        named = [rid for rid, name in names.items() if said and (name or "reaction") == said["name"]]
+        code = codes.get(said["display"]) if said else None
+        if len(named) == 1 and code and named[0] not in found:
+            found[named[0]] = code
+        else:
+            keep.append(part)
+    return "; ".join(keep) or None, found
 
 
 def _strength(r: Reader, substance: etree._Element) -> m.Quantity | None:
