@@ -258,6 +258,25 @@ def test_times_held_relative_to_a_drug_where_e2b_takes_a_date_are_said_not_sent(
     assert not [i for i in issues if i.code == "E2B-NOT-SENT"]
 
 
+def test_a_drug_reaction_link_that_states_nothing_e2b_carries_is_said_not_sent() -> None:
+    """A suspect linked to a reaction with no time, causality, de- or rechallenge (a literature case that
+    names the pairing only): E2B has no drug-reaction entry to carry it, so it was dropped unsaid; an import
+    then paired the drug with every reaction."""
+    from reporter.casefile.model import CaseFile
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from tests.assess.support import case_data
+
+    bare = case_data(onset=None, dechallenge=None, rechallenge=None)
+    issues = export_bundles([build_bundle(CaseFile.model_validate(bare))]).check.issues
+    said = [i for i in issues if i.code == "E2B-NOT-SENT"]
+    assert [i.location.split(" ")[0] for i in said] == ["G.k.9.i.1"]
+    assert "the link of Drugex to 'Hepatitis'" in said[0].message
+    for stated in (case_data(onset=None, rechallenge=None), case_data(dechallenge=None, rechallenge=None)):
+        issues = export_bundles([build_bundle(CaseFile.model_validate(stated))]).check.issues
+        assert not [i for i in issues if i.code == "E2B-NOT-SENT"]
+
+
 def test_a_history_item_without_its_meddra_code_is_said_not_sent() -> None:
     """'Kidney transplant' as a medical history term with no MedDRA code: D.7.1.r takes only the code, so the
     condition left the E2B file unsaid (an empty code element). The export now says so for the patient's and

@@ -48,9 +48,13 @@ def drug(ctx: Ctx, organizer: Node, statement: Json, links: list[tuple[Json, Jso
     medication = ctx.index.medication_of(statement) or {
         "code": statement.get("medicationCodeableConcept") or {}}
     product(ctx, admin, medication, statement)
+    timed = set()
     for event, entity in links + onset_only_links(ctx, statement, links):
         # a case authored here gets the intervals its dates give; an imported one says what its sender stated
-        intervals(ctx, admin, event, entity, statement)
+        if intervals(ctx, admin, event, entity, statement):
+            timed.add(id(event))
+    for event, entity in links:
+        _bare_link(ctx, statement, event, entity, id(event) in timed)
     for dosage in statement.get("dosage") or []:
         dose_line(ctx, admin, dosage, statement)
     cumulative = read.ext_value(statement, "cumulative_dose")
@@ -230,10 +234,23 @@ def onset_only_links(ctx: Ctx, statement: Json, links: list[tuple[Json, Json]]) 
     return found
 
 
-def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json) -> None:
+def _bare_link(ctx: Ctx, statement: Json, event: Json, entity: Json, timed: bool) -> None:
+    """A drug-reaction link that states nothing E2B carries (no interval, causality, rechallenge or
+    dechallenge): E2B has a drug-reaction entry only with one of them, so the pairing is not sent; said."""
+    if timed or entity.get("causality") or read.ext_value(entity, "rechallenge") \
+            or read.ext_value(entity, "dechallenge"):
+        return
+    reaction = (event.get("event") or {}).get("text") or read.concept_text(event.get("event")) or "a reaction"
+    ctx.unplaced.append(("G.k.9.i.1", f"the link of {ctx.index.drug_name(statement)} to {reaction!r} states no "
+                                      "causality, interval, de- or rechallenge, and E2B has a drug-reaction entry "
+                                      "only with one of them", f"drug {_drug_number(ctx, statement)}",
+                         "give the time to onset or a causality assessment (G.k.9.i.2-3) for the pair"))
+
+
+def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json) -> bool:
     """G.k.9.i.3.1 / .2: onset after first / last dose, as stated, else from the reaction's relative onset,
     else, for a case authored here, worked out from the dates when they give it exactly (an imported case
-    says what its sender stated)."""
+    says what its sender stated). True when one was written."""
     explicit = read.extension(entity, "onset_interval")
     found = {"SAS": read.sub_value(explicit, "afterFirstDose"), "SAE": read.sub_value(explicit, "afterLastDose")}
     relative = read.relative_time(event, "date")
@@ -255,6 +272,7 @@ def intervals(ctx: Ctx, admin: Node, event: Json, entity: Json, statement: Json)
             leaf(rel, "pauseQuantity", value=value, unit=unit)
             ref = el(rel, "actReference", classCode="OBS", moodCode="EVN")
             leaf(ref, "id", root=uuid_of(event))
+    return bool(found["SAS"] or found["SAE"])
 
 
 def dose_line(ctx: Ctx, admin: Node, dosage: Json, statement: Json) -> None:
