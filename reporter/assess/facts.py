@@ -145,12 +145,12 @@ def _result_text(i: int, test: Test, side: str) -> str:
 
 
 def _level_of(case: CaseFile, test: Test) -> Drug | None:
-    """The case's drug whose level the test measures: the test's name holds the drug's product or substance
-    name as whole words, with or without its salt ('Vancomycin trough', 'Lithium' for lithium carbonate); None
-    for any other test."""
+    """The suspect or interacting drug whose level the test measures: the test's name holds the drug's product
+    or substance name as whole words, with or without its salt ('Vancomycin trough', 'Lithium' for lithium
+    carbonate); None for any other test (a glucose beside a concomitant glucose infusion stays evidence)."""
     name = (test.name or "").lower()
     salts = set(method_table("naranjo").get("salt_words", []))
-    for drug in case.drugs:
+    for drug in (d for d in case.drugs if d.role in ("suspect", "interacting")):
         for full in (drug.product, *(s.name for s in drug.substances)):
             words = (full or "").lower().split()
             moiety = " ".join(w for w in words if w not in salts)

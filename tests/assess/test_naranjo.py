@@ -231,3 +231,16 @@ def test_a_positive_rechallenge_places_an_undated_reaction_after_the_drug() -> N
     assert time.answer == "plausible"
     assert who_umc.assess(f).category != "unassessable"
     assert {a.item: a.answer for a in naranjo.assess(facts(case_data(onset=None))).answers}["after_drug"] == "unknown"
+
+
+def test_a_result_named_like_a_concomitant_drug_stays_evidence() -> None:
+    """Glucose 320 mg/dL in a hyperglycaemia while a glucose infusion ran beside the suspect: the result is
+    evidence of the reaction (Q10), not a suspect's level."""
+    glucose = {"name": "Glucose", "date": {"value": 20, "unit": "d", "drug": "x"}, "value": 320, "unit": "mg/dL",
+               "low": 70, "high": 99}
+    data = case_data(tests=[glucose], term="Hyperglycaemia")
+    data["drugs"].append({"id": "g", "role": "concomitant", "product": "Glucose 5%",
+                          "substances": [{"name": "glucose"}]})
+    answers = {a.item: a for a in naranjo.assess(facts(data)).answers}
+    assert answers["objective_evidence"].fact == "Glucose 320 mg/dL above the upper limit 99 (tests[0])"
+    assert answers["toxic_level"].answer == "unknown"
