@@ -232,6 +232,29 @@ def test_batch_lot_numbers_reach_box_14_and_the_page(tmp_path) -> None:
     assert "lot ABV5300" in _flat(_text(pdf))
 
 
+def test_a_dose_given_once_ends_on_its_start_in_boxes_18_and_19() -> None:
+    """Paliperidone palmitate loading doses (150 mg on day 1, 100 mg on day 8, each once) before monthly
+    maintenance: a line given once ({total}) ends on its start, as the day axis and the assess module read it;
+    boxes 18 and 19 said 'day 0 to UNK' and 'UNK'."""
+    from reporter.casefile.model import CaseFile
+    from tests.assess.support import case_data
+
+    data = case_data(start={"value": 0, "unit": "d", "drug": "x"})
+    data["drugs"][0]["dosages"] = [
+        {"dose": {"value": 150, "unit": "mg"}, "every": {"value": 1, "unit": "{total}"},
+         "start": {"value": 0, "unit": "d", "drug": "x"}},
+        {"dose": {"value": 100, "unit": "mg"}, "every": {"value": 1, "unit": "{total}"},
+         "start": {"value": 7, "unit": "d", "drug": "x"}},
+        {"dose": {"value": 75, "unit": "mg"}, "every": {"value": 4, "unit": "wk"},
+         "start": {"value": 35, "unit": "d", "drug": "x"}}]
+    form = build_form(case_view(build_bundle(CaseFile.model_validate(data))))
+    assert form.therapy_dates.text.split("\n") == ["1) day 0 to day 0", "2) day 7 to day 7", "3) day 35 to UNK"]
+    assert form.therapy_duration.text.split("\n") == ["1) 1 day", "2) 1 day", "3) UNK"]
+    view = case_view(build_bundle(CaseFile.model_validate(data)))
+    assert [d.stop for d in view.drugs[0].dosages][:2] == [d.start for d in view.drugs[0].dosages][:2]
+    assert view.drugs[0].dosages[2].stop is None  # the maintenance line has no end yet
+
+
 def test_where_the_drug_was_obtained_blinding_and_authorisation_reach_box_14_and_the_page() -> None:
     """Prednisolone bought over the Internet from Thailand (Lancet 2006 case report): G.k.2.4, like G.k.2.5
     and G.k.3, went to E2B but not to the report or the CIOMS form."""
