@@ -238,14 +238,20 @@ def _region_arcs() -> dict[str, str]:
     return {str(k): str(v) for k, v in (_regions().get("arcs") or {}).items()}
 
 
+@cache
 def regional_elements() -> tuple[str, ...]:
     """Prefixes of the element numbers of regions' own elements (FDA.C.1.7.1 ...)."""
     return tuple(str(p) for p in _regions().get("regional_elements") or ())
 
 
+def regional_arc() -> str:
+    """The OID prefix of the regions' own lists ("2.16.840.1.113883.3.989.5.")."""
+    return str(_regions()["regional"]) + "."
+
+
 def is_regional(code_system: str | None) -> bool:
     """Whether a code system is one of a region's own lists (under ICH's regional arc)."""
-    return bool(code_system) and str(code_system).startswith(str(_regions()["regional"]) + ".")
+    return bool(code_system) and str(code_system).startswith(regional_arc())
 
 
 def region_of(code_system: str | None) -> str | None:

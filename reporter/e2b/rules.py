@@ -14,7 +14,7 @@ from reporter import config
 from reporter.e2b.dates import ts_digits, ts_is_valid, ts_start
 from reporter.e2b.dictionary import Dictionary, Element, dictionary, regional_elements, rule_set
 from reporter.e2b.issues import Issue, e2b_issue
-from reporter.e2b.read.reader import ii_key, in_regional_act
+from reporter.e2b.read.reader import RegionalActs, ii_key
 
 Node = etree._Element
 Pair = tuple[str | None, str | None]  # (value, nullFlavor) of one element node
@@ -82,6 +82,7 @@ class Locator:
         self._reach: dict[tuple[Node, str, str], list[Pair]] = {}
         self._keys: dict[tuple[str, Node], str | None] = {}
         self._given: dict[str, set[Node]] = {}
+        self._regional: RegionalActs | None = None  # nodes in a region's own act, found once
 
     def _xpath(self, node: Node, path: str) -> list[Any]:
         return _compiled(path, self.d.namespaces)(node)
@@ -204,7 +205,11 @@ class Locator:
         attr = spec[1:] if spec.startswith("@") else None
         nodes = self._nodes(element.group, element.node)
         if not element.number.startswith(regional_elements()):  # a region's item under an ICH code is not it
-            nodes = [n for n in nodes if not in_regional_act(n)]
+            if self._regional is None:
+                self._regional = RegionalActs(self.root)
+            regional = self._regional.nodes
+            if regional:
+                nodes = [n for n in nodes if n not in regional]
         if attr is not None:
             out = [(n, n.get(attr) or None, n.get("nullFlavor")) for n in nodes]
         elif spec == "text()":  # value_of's text, inline: an element without children holds only .text

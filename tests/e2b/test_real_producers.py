@@ -236,3 +236,25 @@ def test_a_region_s_drug_item_under_an_ich_code_is_not_read_as_the_ich_element(e
     assert not [d for d in report.deviations if d.startswith("G.k.11")]
     assert "a J item" in str(report.coverage.examples.values()) or sum(report.coverage.not_mapped.values()) > sum(
         before.coverage.not_mapped.values())
+
+
+def test_the_regional_act_index_answers_as_the_walk_up_for_every_node(shared_dir: Path) -> None:
+    """RegionalActs (one pass per document, which the reader and the rules use) holds exactly the nodes for which
+    in_regional_act (a walk up to the nearest act named by a code) is true: on FDA's examples, whose FDA items
+    are regional, on an EMA message, and with PMDA's items added at report level and inside a drug."""
+    from reporter.e2b.read.reader import RegionalActs, in_regional_act
+
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    component, characteristics = _pmda_items()
+    at = raw.index(b'<component typeCode="COMP">', raw.index(b"<investigationEvent"))
+    documents = [raw, raw[:at] + component + characteristics + raw[at:]]
+    documents += [p.read_bytes() for p in sorted((shared_dir / "e2b" / "examples").glob("*/*.xml"))
+                  if "negative" not in str(p)][:4]
+    regional_seen = 0
+    for content in documents:
+        root = etree.fromstring(content)
+        index = RegionalActs(root)
+        expected = {node for node in root.iter() if isinstance(node.tag, str) and in_regional_act(node)}
+        assert index.nodes == expected
+        regional_seen += len(expected)
+    assert regional_seen  # the corpus has regional items, so the comparison says something
