@@ -70,6 +70,21 @@ def test_a_dosage_with_dates_and_duration_but_no_period_is_read(e2b_schema_dir: 
                                                                      {"value": 3.0, "unit": "wk"})
 
 
+def test_a_period_sent_as_a_null_flavor_leaves_the_dates_beside_it_read(e2b_schema_dir: Path) -> None:
+    """An R2-to-R3 converter writes an unknown frequency as <period nullFlavor="UNK"/> (ICH allows no null
+    flavor there): the whole dosage time was left not mapped, so the dosage's dates were lost from the case. The
+    dates are now read; the period alone is listed as not mapped."""
+    time = (b'<effectiveTime xsi:type="SXPR_TS"><comp xsi:type="PIVL_TS"><period nullFlavor="UNK"/></comp>'
+            b'<comp xsi:type="IVL_TS" operator="A"><low value="20231120"/><high value="20231210"/></comp>'
+            b'</effectiveTime>')
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(_with_dose_time(time), "received.xml")).reports
+    assert report.ok, report.problems
+    case = bundle_to_case(report.bundle).model_dump(mode="json", exclude_none=True)
+    dosage = next(d for drug in case["drugs"] for d in drug.get("dosages", []) if d.get("start") == "2023-11-20")
+    assert dosage["stop"] == "2023-12-10" and "every" not in dosage
+    assert {e for e in report.coverage.not_mapped if e.startswith("G.k.4.r.")} == {"G.k.4.r.2"}
+
+
 def test_an_exported_dosage_keeps_its_duration_beside_both_dates(e2b_schema_dir: Path) -> None:
     data = case_data(REPO / "examples" / "case1-anakinra-hepatitis.yaml")
     dosage = data["drugs"][0]["dosages"][0]

@@ -48,8 +48,9 @@ _DOSE_SHAPES = re.compile(rf"^(IVL_TS\({_BOUNDS}?\)|PIVL_TS\(period\)|"
 
 def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
     """G.k.4.r.2-6 as the exporter writes them: an interval (IVL_TS), or a period with an interval
-    (SXPR_TS), or a period alone (PIVL_TS). A period that cannot be read, or another shape, leaves the whole
-    dosage time as received."""
+    (SXPR_TS), or a period alone (PIVL_TS). Another shape leaves the whole dosage time as received; a period
+    that cannot be read (sent as a null flavor, which ICH does not allow there, as R2-to-R3 converters write an
+    unknown frequency) is listed as not mapped, and the dates and duration beside it are still read."""
     r.first_only(finder("h:effectiveTime")(dose))  # the model holds one time per dosage
     shape = time_type(dose)
     time = dose.find("{urn:hl7-org:v3}effectiveTime")
@@ -60,10 +61,11 @@ def _dose_time(r: Reader, dose: etree._Element) -> dict[str, Any]:
         return {}
     periodic = shape == "PIVL_TS" or (shape == "SXPR_TS" and "PIVL_TS" in time_shape(time))
     every = r.quantity("G.k.4.r.2", "G.k.4.r.3", dose) if periodic else None
-    if periodic and every is None:
+    time_read = {"start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
+                 "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
+    if periodic and every is None and not any(time_read.values()):
         return {}
-    return {"every": every, "start": r.date("G.k.4.r.4", dose), "stop": r.date("G.k.4.r.5", dose),
-            "duration": r.quantity("G.k.4.r.6a", "G.k.4.r.6b", dose)}
+    return {"every": every, **time_read}
 
 
 def _link_roles(r: Reader, blocks: list[etree._Element]) -> tuple[dict[int, str], dict[str, int],
