@@ -97,6 +97,10 @@ class ListingMap(BaseModel):
     decimal_mark: Literal[".", ","] | None = None
     age_unit: str = "a"
     time_unit: str = "d"
+    # rows: one row per patient; columns: one column per patient, one row per characteristic; None: found
+    layout: Literal["rows", "columns"] | None = None
+    # First cells of a row that summarises the patients ("Total", "Median (range)"): not a case
+    summary_rows: list[str] = []
     meddra_version: str | None = None
     not_stated: list[str] = []
     defaults: dict[str, dict[str, Any]] = {}
@@ -1048,7 +1052,7 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     # not the field patient.age_group)
     aliases = {_alias(name): name for name in listing_map.columns}
     aliases.update({_alias(a): name for name, words in listing_map.columns.items() for a in words})
-    sheet, notes = _table(read_sheet(path), aliases, str(path))
+    sheet, notes = _layout(read_sheet(path), listing_map, aliases, str(path))
     columns: dict[str, int] = {}
     used: dict[str, str] = {}
     ignored = []
@@ -1115,6 +1119,65 @@ def _letter(index: int) -> str:
         index, rest = divmod(index - 1, 26)
         out = chr(65 + rest) + out
     return out
+
+
+def _layout(sheet: Sheet, listing_map: ListingMap, aliases: dict[str, str], where: str) -> tuple[Sheet, list[str]]:
+    """The table one row per patient: a transposed one (a column per patient, as series of a few patients
+    print them) is turned; the map's `layout` says which, else the first column naming more mapped fields
+    than the best header row does."""
+    rows = [(sheet.header_row, sheet.headers), *sheet.rows]
+    by_row = max((_mapped_count(cells, aliases) for _n, cells in rows[:10]), default=0)
+    column, by_column = _characteristic_column(rows, aliases)
+    if listing_map.layout == "columns" or (listing_map.layout is None and by_column >= 3 and by_column > by_row):
+        return _transposed(rows, column, aliases, listing_map, where)
+    return _table(sheet, aliases, where)
+
+
+def _mapped_count(cells: list[str], aliases: dict[str, str]) -> int:
+    return sum(1 for c in cells if c.strip() and _field_of(c, aliases))
+
+
+def _characteristic_column(rows: list[tuple[int, list[str]]], aliases: dict[str, str]) -> tuple[int, int]:
+    """(index, count) of the column among the first three naming the most mapped fields (row headers)."""
+    counts = [_mapped_count([cells[i] if i < len(cells) else "" for _n, cells in rows], aliases) for i in range(3)]
+    best = max(range(3), key=lambda i: (counts[i], -i))
+    return best, counts[best]
+
+
+def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[str, str], listing_map: ListingMap,
+                where: str) -> tuple[Sheet, list[str]]:
+    """One row per patient column of a table printing one column per patient and one row per characteristic.
+    Rows of one cell (a title, a footnote) are skipped, and said; the row above the first characteristic
+    that labels the columns ("Patient 1") gives each patient's number. Each patient keeps its sheet column's
+    number (B = 2) as its row number."""
+    notes, labels, body = [], None, []
+    for number, cells in rows:
+        if sum(1 for c in cells if c.strip()) <= 1 and not (len(cells) > column and _field_of(cells[column], aliases)):
+            notes.append(f"row {number} skipped (a title or footnote): {' '.join(c for c in cells if c)[:100]}")
+        elif not body and not _field_of(cells[column] if len(cells) > column else "", aliases):
+            labels = cells
+        else:
+            body.append(cells)
+    if not body:
+        raise InputError("no mapped characteristic found in the table's first columns", location=where,
+                         hint="name the rows as the map's `columns` do, or set `layout: rows`")
+    width = max(len(cells) for cells in body)
+    patients = [i for i in range(column + 1, width) if any(i < len(c) and c[i].strip() for c in body)]
+    headers = ["case id", *(cells[column] for cells in body)]
+    data = [(i + 1, [_patient_number(labels[i] if labels and i < len(labels) else "", listing_map),
+                     *(cells[i] if i < len(cells) else "" for cells in body)]) for i in patients]
+    notes.insert(0, f"read as one column per patient (row headers in column {_letter(column)}, patients in "
+                    f"columns {', '.join(_letter(i) for i in patients)}): 'row N' below is the patient in the "
+                    "sheet's column N (B = 2), 'column' the characteristic's row; `layout: rows` in the map "
+                    "reads it as one row per patient")
+    return Sheet(headers, data, 1), notes
+
+
+def _patient_number(label: str, listing_map: ListingMap) -> str:
+    """The patient's number of a column label ("Patient 3", "Case #3" -> 3), else the label as it is."""
+    words = "|".join(re.escape(_norm(a)) for a in listing_map.columns.get("case_id", []) if _norm(a))
+    found = re.fullmatch(rf"(?:{words})?\s*(\d+)", _norm(label)) if words else None
+    return found.group(1) if found else label.strip()
 
 
 def _table(sheet: Sheet, aliases: dict[str, str], where: str) -> tuple[Sheet, list[str]]:
