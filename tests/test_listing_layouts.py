@@ -81,3 +81,78 @@ def test_a_patient_column_label_gives_the_patient_number(label, number):
     from reporter.casefile.listing import _patient_number
 
     assert _patient_number(label, load_map()) == number
+
+
+PRINTED = """\
+Table 2. Patients with lamotrigine-associated hepatotoxicity,,,,,,,,,
+Patient,Age,Sex,Drug,Dose,Onset,Reaction,Laboratory values,,Outcome
+,(years),,,(mg/day),(days),,ALT,AST,
+1,45*,F†,Lamotrigine,200,3–5 days,hepatitisᵃ,2.5 x ULN,NA,Recovered
+,,,,,,,,,
+2,62,M,Lamotrigine,n.d.,14,Hepatitis,—,n.d.,not done
+3,51,ND,Lamotrigine,100,21,Jaundice,310,not done,Recovering
+Total,Median 51 (45-62),1F/1M,,,,,,,
+Median (range),51 (45-62),,,,14 (3-21),,,,
+a Biopsy-proven; * age at diagnosis,,,,,,,,,
+"""
+
+
+@pytest.fixture
+def printed(tmp_path):
+    path = tmp_path / "printed.csv"
+    path.write_text(PRINTED, encoding="utf-8")
+    return import_listing(path, received="2024-05-01")
+
+
+def test_a_row_of_units_and_sub_headers_under_the_header_is_part_of_it(printed):
+    assert printed.columns == {"case_id": "Patient", "patient.age": "Age (years)", "patient.sex": "Sex",
+                               "drug.product": "Drug", "drug.dose": "Dose (mg/day)", "reaction.onset": "Onset (days)",
+                               "reaction.term": "Reaction", "reaction.outcome": "Outcome"}
+    assert printed.ignored == ["ALT", "AST"]
+    assert "row 3 read as part of the header: (years) | (mg/day) | (days) | ALT | AST" in printed.notes
+
+
+def test_summary_rows_under_the_patients_are_no_cases(printed):
+    assert [r.row for r in printed.rows] == [4, 6, 7] and all(r.ok for r in printed.rows)
+    assert [n.split(":")[0] for n in printed.notes if "summary" in n] == [
+        "row 8 skipped as a summary of the patients, not a case",
+        "row 9 skipped as a summary of the patients, not a case"]
+
+
+def test_a_bare_dose_takes_the_header_unit_and_not_done_cells_are_not_stated(printed):
+    first, second, third = (r.case for r in printed.rows)
+    assert first.drugs[0].dosages[0].dose.model_dump(exclude_none=True) == {"value": 200.0, "unit": "mg/d"}
+    assert third.drugs[0].dosages[0].dose.value == 100.0
+    assert second.drugs[0].dosages == [] and second.reactions[0].outcome is None
+    assert third.patient.sex.model_dump() == {"absent": "unknown"}
+
+
+def test_a_footnote_mark_after_a_reaction_term_is_not_part_of_it(printed):
+    case = printed.rows[0].case
+    assert case.reactions[0].verbatim == "hepatitis" and case.patient.sex == "female"
+    assert ("row 4, column 'Reaction'", "note: 'hepatitisᵃ' read as 'hepatitis': the footnote mark 'ᵃ' is not part "
+            "of the value (see the table's footnote)") in printed.rows[0].warnings
+
+
+def test_a_bare_dose_without_a_unit_is_kept_as_text_not_a_number_of_unit_0(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Drug,Dose,Reaction\n1,lamotrigine,200,rash\n", encoding="utf-8")
+    case = import_listing(path, received="2024-05-01").rows[0].case
+    assert case.drugs[0].dosages[0].dose is None and case.drugs[0].dosages[0].text == "200"
+
+
+def test_a_rechallenge_not_done_is_still_not_done(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Drug,Reaction,Rechallenge\n1,lamotrigine,rash,not done\n", encoding="utf-8")
+    case = import_listing(path, received="2024-05-01").rows[0].case
+    assert case.drugs[0].reactions[0].rechallenge == "not-done"
+
+
+def test_a_total_column_of_a_transposed_table_is_no_patient(tmp_path):
+    rows = [[*r, "Total"] if r[0] == "Characteristic" else [*r, "3" if r[0] == "Drug" else ""] for r in TRANSPOSED]
+    rows[rows.index([*TRANSPOSED[2], ""])][-1] = "median 54"
+    path = tmp_path / "series.csv"
+    path.write_text("\n".join(",".join(cells) for cells in rows) + "\n", encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert _summary(result) == EXPECTED
+    assert "column E skipped as a summary of the patients, not a case: Total" in result.notes

@@ -365,7 +365,9 @@ class _Row:
         if name not in self.cells:
             return None
         value = self.cells[name][1].strip()
-        return None if _norm(value) in self._not_stated else value
+        if _norm(value) in self._not_stated:
+            return None
+        return self._without_footnote(name, value) if name in _FREE_TEXT else value
 
     def stated_absent(self, name: str) -> bool:
         return name in self.cells and self.text(name) is None
@@ -388,12 +390,19 @@ class _Row:
         stripped = value.rstrip("".join(marks)).rstrip()
         if stripped and stripped != value:
             mark = value[len(stripped):].strip()
-            self.notes.append((self.where(name), f"note: {value!r} read as {stripped!r}: the footnote mark {mark!r} "
-                               "is not part of the value (see the table's footnote)"))
+            note = (self.where(name), f"note: {value!r} read as {stripped!r}: the footnote mark {mark!r} "
+                    "is not part of the value (see the table's footnote)")
+            if note not in self.notes:  # a free-text cell is read more than once
+                self.notes.append(note)
             return stripped
         return value
 
     def word(self, name: str, vocabulary: str) -> str | None:
+        """The code a cell's word names; a word of the vocabulary wins over the same "not stated" word (a
+        rechallenge "not done" is E2B's not-done, the "not done" of a lab value or outcome is not stated)."""
+        raw = self.cells[name][1].strip() if name in self.cells else ""
+        if _norm(raw) and (code := _code_named(raw, self.map.values.get(vocabulary, {}))) is not None:
+            return code
         value = self.text(name)
         if value is None:
             return None
@@ -599,6 +608,30 @@ def _ucum_dose(text: str) -> dict[str, Any]:
     if unit is None:
         raise ValueError(f"{dose['unit']!r} is not a UCUM unit")
     return {**dose, "unit": unit}
+
+
+def _dose_cell(row: _Row, text: str) -> dict[str, Any]:
+    """A dose cell as a number and a UCUM unit; a bare number takes its header's unit ("Dose (mg/day)": 200
+    mg/d), and without one is no dose (ValueError: kept as the dosage text): '200' is not 20 of a unit '0'."""
+    try:
+        value = parse_number(text)
+    except AmbiguousNumber:
+        raise
+    except ValueError:
+        return _ucum_dose(text)
+    unit = _header_dose_unit(row.cells["drug.dose"][0])
+    if unit is None:
+        raise ValueError(f"{text!r} has no unit")
+    return {"value": value, "unit": unit}
+
+
+def _header_dose_unit(header: str) -> str | None:
+    """The UCUM unit a dose header gives in brackets ("Dose (mg/day)" -> mg/d), else None."""
+    m = re.search(r"[(\[]([^)\]]*)[)\]]", header)
+    try:
+        return _ucum_dose(f"1 {m.group(1).strip()}")["unit"] if m else None
+    except ValueError:
+        return None
 
 
 def _dose_and_frequency(text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -809,7 +842,7 @@ def _dosage(row: _Row, drug_id: str) -> dict[str, Any]:
     dose_text = row.text("drug.dose")
     if dose_text is not None:
         try:
-            dosage["dose"] = _ucum_dose(dose_text)
+            dosage["dose"] = _dose_cell(row, dose_text)
         except AmbiguousNumber as exc:  # a dose off by a thousand is worse than none: refused
             row.problems.append((row.where("drug.dose"), str(exc)))
         except ValueError:  # '1-2 mg/kg', '2 x 500 mg': the author's words are the dosage text, not lost
@@ -1130,7 +1163,7 @@ def _layout(sheet: Sheet, listing_map: ListingMap, aliases: dict[str, str], wher
     column, by_column = _characteristic_column(rows, aliases)
     if listing_map.layout == "columns" or (listing_map.layout is None and by_column >= 3 and by_column > by_row):
         return _transposed(rows, column, aliases, listing_map, where)
-    return _table(sheet, aliases, where)
+    return _table(sheet, aliases, where, frozenset(_norm(w) for w in listing_map.summary_rows))
 
 
 def _mapped_count(cells: list[str], aliases: dict[str, str]) -> int:
@@ -1162,7 +1195,12 @@ def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[st
         raise InputError("no mapped characteristic found in the table's first columns", location=where,
                          hint="name the rows as the map's `columns` do, or set `layout: rows`")
     width = max(len(cells) for cells in body)
+    summary = frozenset(_norm(w) for w in listing_map.summary_rows)
     patients = [i for i in range(column + 1, width) if any(i < len(c) and c[i].strip() for c in body)]
+    totals = [i for i in patients if labels and i < len(labels) and _is_summary([labels[i]], summary)]
+    notes += [f"column {_letter(i)} skipped as a summary of the patients, not a case: {labels[i]}"
+              for i in totals if labels]
+    patients = [i for i in patients if i not in totals]
     headers = ["case id", *(cells[column] for cells in body)]
     data = [(i + 1, [_patient_number(labels[i] if labels and i < len(labels) else "", listing_map),
                      *(cells[i] if i < len(cells) else "" for cells in body)]) for i in patients]
@@ -1180,7 +1218,8 @@ def _patient_number(label: str, listing_map: ListingMap) -> str:
     return found.group(1) if found else label.strip()
 
 
-def _table(sheet: Sheet, aliases: dict[str, str], where: str) -> tuple[Sheet, list[str]]:
+def _table(sheet: Sheet, aliases: dict[str, str], where: str,
+           summary: frozenset[str] = frozenset()) -> tuple[Sheet, list[str]]:
     """The listing's table: its header is the first of the top rows naming the most mapped columns (a title
     or a merged group-header row above it is skipped, and said); notes under the table (rows of one cell
     after the last row of data) are not cases. InputError when no row names a mapped column."""
@@ -1193,15 +1232,53 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str) -> tuple[Sheet, li
                          hint="name the columns as the map's `columns` do, or add the headers there")
     notes = [f"row {n} above the header skipped: {' | '.join(c for c in cells if c)[:100]}"
              for n, cells in rows[:best]]
-    data = rows[best + 1:]
+    headers, data = [h.strip() for h in rows[best][1]], rows[best + 1:]
+    if data and _continues_header(headers, data[0][1], aliases):
+        number, cells = data.pop(0)
+        headers = _joined_header(headers, cells, aliases)
+        notes.append(f"row {number} read as part of the header: {' | '.join(c for c in cells if c)[:100]}")
+    notes += [f"row {n} skipped as a summary of the patients, not a case: {' | '.join(c for c in cells if c)[:100]}"
+              for n, cells in data if _is_summary(cells, summary)]
+    data = [(n, cells) for n, cells in data if not _is_summary(cells, summary)]
     footnotes = []
     while data and sum(1 for c in data[-1][1] if c.strip()) == 1:  # a footnote under the table
         number, cells = data.pop()
         footnotes.insert(0, f"row {number} under the table skipped as a footnote: "
                             f"{' '.join(c for c in cells if c)[:100]}")
-    return Sheet([h.strip() for h in rows[best][1]], data, rows[best][0]), notes + footnotes
+    return Sheet(headers, data, rows[best][0]), notes + footnotes
 
 
+def _is_summary(cells: list[str], summary: frozenset[str]) -> bool:
+    """Whether a row's first filled cell starts with a word of the map's `summary_rows` ("Total", "Median
+    (range)"): a line summing the patients up, not one of them."""
+    first = _norm(next((c for c in cells if c.strip()), ""))
+    return any(first == word or first.startswith(word + " ") for word in summary)
+
+
+def _is_unit(cell: str) -> bool:
+    return bool(re.fullmatch(r"\(.+\)|\[.+\]", cell.strip()))
+
+
+def _continues_header(headers: list[str], cells: list[str], aliases: dict[str, str]) -> bool:
+    """Whether the row under the header is more of it: units ("(years)", "(mg/day)") under their columns, or
+    the names under a group header ("ALT", "AST" under "Laboratory values"), no value under a mapped column."""
+    filled = [(i, c.strip()) for i, c in enumerate(cells) if c.strip()]
+    return bool(filled) and all(
+        _is_unit(c) or not (i < len(headers) and headers[i] and _field_of(headers[i], aliases)) for i, c in filled)
+
+
+def _joined_header(headers: list[str], cells: list[str], aliases: dict[str, str]) -> list[str]:
+    """The header with the row under it: a unit is added to its column's name ("Age (years)"); a name under
+    a group header or an empty one is the column's name ("ALT")."""
+    out = list(headers) + [""] * (len(cells) - len(headers))
+    for i, cell in enumerate(c.strip() for c in cells):
+        if cell:
+            out[i] = f"{out[i]} {cell}".strip() if _is_unit(cell) else cell
+    return out
+
+
+# Cells kept as written: a footnote mark after them ("hepatitisᵃ") is dropped, with a note
+_FREE_TEXT = frozenset({"reaction.term", "drug.product", "drug.substance", "drug.indication", "patient.history"})
 _DATE_FIELDS = ("drug.start", "drug.stop", "reaction.onset", "reaction.end", "report.first_received")
 
 
