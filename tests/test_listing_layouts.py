@@ -156,3 +156,20 @@ def test_a_total_column_of_a_transposed_table_is_no_patient(tmp_path):
     result = import_listing(path, received="2024-05-01")
     assert _summary(result) == EXPECTED
     assert "column E skipped as a summary of the patients, not a case: Total" in result.notes
+
+
+def test_headers_in_the_plural_and_footnote_marks_of_a_printed_adr_table_are_read(tmp_path):
+    path = tmp_path / "adr.csv"
+    path.write_text("Adverse drug reactions,Indication for the medicine,Medicine(s) used,Suspected medicine(s),"
+                    "Age (years),Sex\n"
+                    'Dystonia,"Malaria, enteric fever*","Cefixime, amodiaquine",Amodiaquine,11,Male\n'
+                    "Erythema multiforme,URTI||,Co-trimoxazole,Co-trimoxazole,9,Male\n", encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert result.columns == {"reaction.term": "Adverse drug reactions",
+                              "drug.indication": "Indication for the medicine",
+                              "drug.product": "Suspected medicine(s)", "patient.age": "Age (years)",
+                              "patient.sex": "Sex"}
+    assert result.ignored == ["Medicine(s) used"]
+    cases = [r.case for r in result.rows]
+    assert [(c.reactions[0].verbatim, c.drugs[0].product, c.drugs[0].indications[0].text) for c in cases] == [
+        ("Dystonia", "Amodiaquine", "Malaria, enteric fever"), ("Erythema multiforme", "Co-trimoxazole", "URTI")]
