@@ -173,3 +173,27 @@ def test_headers_in_the_plural_and_footnote_marks_of_a_printed_adr_table_are_rea
     cases = [r.case for r in result.rows]
     assert [(c.reactions[0].verbatim, c.drugs[0].product, c.drugs[0].indications[0].text) for c in cases] == [
         ("Dystonia", "Amodiaquine", "Malaria, enteric fever"), ("Erythema multiforme", "Co-trimoxazole", "URTI")]
+
+
+def test_a_concomitant_cell_saying_none_is_no_drug_and_a_causality_keeps_no_footnote_mark(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Drug,Reaction,Concomitant drugs,Naranjo score\n"
+                    "1,carbamazepine,SJS,None,9 (definite)ᵃ\n2,carbamazepine,TEN,Nil,6\n"
+                    "3,carbamazepine,SJS,amlodipine,5\n", encoding="utf-8")
+    cases = [r.case for r in import_listing(path, received="2024-05-01").rows]
+    assert [[d.product for d in c.drugs] for c in cases] == [
+        ["carbamazepine"], ["carbamazepine"], ["carbamazepine", "amlodipine"]]
+    assert cases[0].drugs[0].reactions[0].causality[0].result == "9 (definite)"
+
+
+def test_a_sub_header_no_field_claims_is_read_under_its_group_header(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Patient,Demographics,,Suspect drug,,Reaction,\n"
+                    "No.,Age,Sex,Name,Dose,Term,Onset\n"
+                    "1,71,M,Amiodarone,200 mg daily,Pulmonary toxicity,6 months\n", encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert result.columns["drug.product"] == "Suspect drug (Name)"
+    assert result.columns["reaction.term"] == "Reaction (Term)" and result.columns["patient.age"] == "Age"
+    assert "column 'Name' read as 'Suspect drug (Name)': its group header in row 1 names the field" in result.notes
+    case = result.rows[0].case
+    assert (case.drugs[0].product, case.reactions[0].verbatim) == ("Amiodarone", "Pulmonary toxicity")

@@ -142,7 +142,7 @@ def concomitants(row: _Row) -> list[_Row]:
     only (a suspect drug's dose or indication is not theirs): one drug as written unless `lists` splits it."""
     spec = row.map.lists.get(CONCOMITANT) or ListSpec(separators=[], item=None)
     text = row.text(CONCOMITANT)
-    if text is None:
+    if text is None or _says_none(row, text):
         return []
     header = row.cells[CONCOMITANT][0]
     got = (_list_items(row, CONCOMITANT, spec) if spec.separators else [{CONCOMITANT: (header, text)}]) or []
@@ -154,6 +154,14 @@ def concomitants(row: _Row) -> list[_Row]:
         view.cells[CONCOMITANT] = row.cells[CONCOMITANT]
         out.append(view)
     return out
+
+
+def _says_none(row: _Row, text: str) -> bool:
+    """Whether a concomitant cell says the patient took no other drug ("None", "Nil": values.concomitant),
+    which is no drug named "None"."""
+    from reporter.casefile.listing import _code_named  # listing imports this module
+
+    return _code_named(text, row.map.values.get("concomitant", {})) == "none"
 
 
 def _views(row: _Row, kind: str, groups: list[dict[str, tuple[str, str]]], label: str) -> list[_Row]:

@@ -1233,6 +1233,10 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
     notes = [f"row {n} above the header skipped: {' | '.join(c for c in cells if c)[:100]}"
              for n, cells in rows[:best]]
     headers, data = [h.strip() for h in rows[best][1]], rows[best + 1:]
+    if best:
+        headers, named = _under_group(headers, rows[best - 1][1], aliases)
+        notes += [f"column {old!r} read as {new!r}: its group header in row {rows[best - 1][0]} names the field"
+                  for old, new in named]
     if data and _continues_header(headers, data[0][1], aliases):
         number, cells = data.pop(0)
         headers = _joined_header(headers, cells, aliases)
@@ -1246,6 +1250,22 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
         footnotes.insert(0, f"row {number} under the table skipped as a footnote: "
                             f"{' '.join(c for c in cells if c)[:100]}")
     return Sheet(headers, data, rows[best][0]), notes + footnotes
+
+
+def _under_group(headers: list[str], group: list[str], aliases: dict[str, str]) -> tuple[list[str], list[tuple]]:
+    """The header with a name no field claims ("Name", "Term") read under its group header ("Suspect drug",
+    "Reaction", spanning the empty cells to its right) when the group names a field no other column gives:
+    "Suspect drug (Name)". Returns the header and the (old, new) names changed."""
+    claimed = {_field_of(h, aliases) for h in headers if h}
+    out, named, above = list(headers), [], ""
+    for i, header in enumerate(headers):
+        above = group[i].strip() if i < len(group) and group[i].strip() else above
+        field_name = _field_of(above, aliases) if above else None
+        if header and field_name and field_name not in claimed and not _field_of(header, aliases):
+            out[i] = f"{above} ({header})"
+            named.append((header, out[i]))
+            claimed.add(field_name)
+    return out, named
 
 
 def _is_summary(cells: list[str], summary: frozenset[str]) -> bool:
@@ -1278,7 +1298,8 @@ def _joined_header(headers: list[str], cells: list[str], aliases: dict[str, str]
 
 
 # Cells kept as written: a footnote mark after them ("hepatitisᵃ") is dropped, with a note
-_FREE_TEXT = frozenset({"reaction.term", "drug.product", "drug.substance", "drug.indication", "patient.history"})
+_FREE_TEXT = frozenset({"reaction.term", "drug.product", "drug.substance", "drug.indication", "patient.history",
+                        "drug.causality", "drug.concomitant"})
 _DATE_FIELDS = ("drug.start", "drug.stop", "reaction.onset", "reaction.end", "report.first_received")
 
 
