@@ -197,3 +197,34 @@ def test_a_sub_header_no_field_claims_is_read_under_its_group_header(tmp_path):
     assert "column 'Name' read as 'Suspect drug (Name)': its group header in row 1 names the field" in result.notes
     case = result.rows[0].case
     assert (case.drugs[0].product, case.reactions[0].verbatim) == ("Amiodarone", "Pulmonary toxicity")
+
+
+def test_an_unmapped_first_characteristic_is_not_read_as_the_patient_labels(tmp_path):
+    book = openpyxl.Workbook()
+    for cells in (["Table 1. Three patients"], [None, "Patient A", "Patient B", "Patient C"],
+                  ["Age, years", 63, 71, 58], ["Sex", "M", "F", "M"], ["Suspected agent", "Nivolumab", "Nivolumab",
+                                                                        "Pembrolizumab"],
+                  ["Dose", "240 mg q2w", "240 mg q2w", "200 mg q3w"], ["Reaction", "Myocarditis", "Myocarditis",
+                                                                         "Myositis"]):
+        book.active.append(cells)
+    path = tmp_path / "ici.xlsx"
+    book.save(path)
+    result = import_listing(path, received="2024-05-01")
+    cases = [r.case for r in result.rows]
+    assert [(c.case_id, c.patient.age_at_onset.value) for c in cases] == [
+        ("Patient A", 63.0), ("Patient B", 71.0), ("Patient C", 58.0)]
+    assert "row header 'Age, years' read as 'Age (years)'" in result.notes
+    dosage = cases[2].drugs[0].dosages[0]
+    assert (dosage.dose.value, dosage.dose.unit, dosage.every.value, dosage.every.unit) == (200.0, "mg", 3.0, "wk")
+
+
+def test_a_header_giving_its_unit_after_a_comma_reads_as_bracketed(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text('Case,"Age, months","Dose, mg/day",Drug,Reaction,"Onset, weeks"\n1,22,200,lamotrigine,rash,3\n',
+                    encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    case = result.rows[0].case
+    assert (case.patient.age_at_onset.value, case.patient.age_at_onset.unit) == (22.0, "mo")
+    assert (case.drugs[0].dosages[0].dose.value, case.drugs[0].dosages[0].dose.unit) == (200.0, "mg/d")
+    assert (case.reactions[0].onset.value, case.reactions[0].onset.unit) == (3.0, "wk")
+    assert "column 'Age, months' read as 'Age (months)'" in result.notes

@@ -1187,7 +1187,7 @@ def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[st
     for number, cells in rows:
         if sum(1 for c in cells if c.strip()) <= 1 and not (len(cells) > column and _field_of(cells[column], aliases)):
             notes.append(f"row {number} skipped (a title or footnote): {' '.join(c for c in cells if c)[:100]}")
-        elif not body and not _field_of(cells[column] if len(cells) > column else "", aliases):
+        elif not body and labels is None and _labels_row(cells, column, aliases):
             labels = cells
         else:
             body.append(cells)
@@ -1201,7 +1201,10 @@ def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[st
     notes += [f"column {_letter(i)} skipped as a summary of the patients, not a case: {labels[i]}"
               for i in totals if labels]
     patients = [i for i in patients if i not in totals]
-    headers = ["case id", *(cells[column] for cells in body)]
+    names = [_unit_in_brackets(cells[column]) for cells in body]
+    notes += [f"row header {cells[column]!r} read as {name!r}" for cells, name in zip(body, names, strict=True)
+              if name != cells[column]]
+    headers = ["case id", *names]
     data = [(i + 1, [_patient_number(labels[i] if labels and i < len(labels) else "", listing_map),
                      *(cells[i] if i < len(cells) else "" for cells in body)]) for i in patients]
     notes.insert(0, f"read as one column per patient (row headers in column {_letter(column)}, patients in "
@@ -1209,6 +1212,33 @@ def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[st
                     "sheet's column N (B = 2), 'column' the characteristic's row; `layout: rows` in the map "
                     "reads it as one row per patient")
     return Sheet(headers, data, 1), notes
+
+
+def _labels_row(cells: list[str], column: int, aliases: dict[str, str]) -> bool:
+    """Whether a row above the characteristics labels the patient columns ("Patient 1", "Case A"): its row
+    header is empty or names the case id, or no other cell is a bare number (an unmapped "Age, years" is not)."""
+    head = cells[column].strip() if len(cells) > column else ""
+    if not head or _field_of(head, aliases) == "case_id":
+        return True
+    return not _field_of(head, aliases) and not any(re.fullmatch(r"\d+([.,]\d+)?", c.strip())
+                                                    for c in cells[column + 1:])
+
+
+def _unit_in_brackets(header: str) -> str:
+    """A header giving its unit after a comma ("Age, years", "Weight, kg") as the bracketed form the
+    columns and units are read from ("Age (years)"); any other header as it is."""
+    m = re.fullmatch(r"(.+?),\s*([^,()]+)", header.strip())
+    if not m or not (_norm(m.group(2)) in TIME_UNITS or _is_dose_unit(m.group(2))):
+        return header
+    return f"{m.group(1)} ({m.group(2).strip()})"
+
+
+def _is_dose_unit(text: str) -> bool:
+    try:
+        _ucum_dose(f"1 {text.strip()}")
+    except ValueError:
+        return False
+    return True
 
 
 def _patient_number(label: str, listing_map: ListingMap) -> str:
@@ -1233,6 +1263,9 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
     notes = [f"row {n} above the header skipped: {' | '.join(c for c in cells if c)[:100]}"
              for n, cells in rows[:best]]
     headers, data = [h.strip() for h in rows[best][1]], rows[best + 1:]
+    bracketed = [_unit_in_brackets(h) for h in headers]
+    notes += [f"column {h!r} read as {b!r}" for h, b in zip(headers, bracketed, strict=True) if h != b]
+    headers = bracketed
     if best:
         headers, named = _under_group(headers, rows[best - 1][1], aliases)
         notes += [f"column {old!r} read as {new!r}: its group header in row {rows[best - 1][0]} names the field"
