@@ -228,3 +228,11 @@ def test_a_header_giving_its_unit_after_a_comma_reads_as_bracketed(tmp_path):
     assert (case.drugs[0].dosages[0].dose.value, case.drugs[0].dosages[0].dose.unit) == (200.0, "mg/d")
     assert (case.reactions[0].onset.value, case.reactions[0].onset.unit) == (3.0, "wk")
     assert "column 'Age, months' read as 'Age (months)'" in result.notes
+
+
+def test_a_footnote_mark_after_a_patient_number_does_not_change_the_case_id(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Age/Sex,Drug,ADR\n1ᵃ,45/F,clozapine,myocarditis\n3†,70/M,clozapine,cardiomyopathy\n",
+                    encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert [r.case_id for r in result.rows] == ["LISTING-series-1", "LISTING-series-3"]

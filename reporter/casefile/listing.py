@@ -1330,9 +1330,10 @@ def _joined_header(headers: list[str], cells: list[str], aliases: dict[str, str]
     return out
 
 
-# Cells kept as written: a footnote mark after them ("hepatitisᵃ") is dropped, with a note
-_FREE_TEXT = frozenset({"reaction.term", "drug.product", "drug.substance", "drug.indication", "patient.history",
-                        "drug.causality", "drug.concomitant"})
+# Cells kept as written (and the patient's number): a footnote mark after them ("hepatitisᵃ", "3†") is dropped,
+# with a note
+_FREE_TEXT = frozenset({"case_id", "reaction.term", "drug.product", "drug.substance", "drug.indication",
+                        "patient.history", "drug.causality", "drug.concomitant"})
 _DATE_FIELDS = ("drug.start", "drug.stop", "reaction.onset", "reaction.end", "report.first_received")
 
 
