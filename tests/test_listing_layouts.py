@@ -93,6 +93,7 @@ Patient,Age,Sex,Drug,Dose,Onset,Reaction,Laboratory values,,Outcome
 3,51,ND,Lamotrigine,100,21,Jaundice,310,not done,Recovering
 Total,Median 51 (45-62),1F/1M,,,,,,,
 Median (range),51 (45-62),,,,14 (3-21),,,,
+n (%),,,,,,,,,1 (33)
 a Biopsy-proven; * age at diagnosis,,,,,,,,,
 """
 
@@ -116,7 +117,8 @@ def test_summary_rows_under_the_patients_are_no_cases(printed):
     assert [r.row for r in printed.rows] == [4, 6, 7] and all(r.ok for r in printed.rows)
     assert [n.split(":")[0] for n in printed.notes if "summary" in n] == [
         "row 8 skipped as a summary of the patients, not a case",
-        "row 9 skipped as a summary of the patients, not a case"]
+        "row 9 skipped as a summary of the patients, not a case",
+        "row 10 skipped as a summary of the patients, not a case"]
 
 
 def test_a_bare_dose_takes_the_header_unit_and_not_done_cells_are_not_stated(printed):
