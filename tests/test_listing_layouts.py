@@ -238,3 +238,15 @@ def test_a_footnote_mark_after_a_patient_number_does_not_change_the_case_id(tmp_
                     encoding="utf-8")
     result = import_listing(path, received="2024-05-01")
     assert [r.case_id for r in result.rows] == ["LISTING-series-1", "LISTING-series-3"]
+
+
+@pytest.mark.parametrize("labels", ["Characteristic,Total (n=30)", "Characteristic,Cases (n=12),Controls (n = 30)"])
+def test_a_table_of_aggregate_figures_per_group_is_one_clear_error(tmp_path, labels):
+    from reporter.errors import InputError
+
+    width = labels.count(",")
+    path = tmp_path / "cohort.csv"
+    path.write_text(f"{labels}\n" + "".join(f"{name}{',54 (45-62)' * width}\n" for name in
+                                             ("Age (years)", "Sex", "Drug", "Reaction")), encoding="utf-8")
+    with pytest.raises(InputError, match=r"no column of one patient: .*aggregate figures holds no case"):
+        import_listing(path, received="2024-05-01")

@@ -1201,6 +1201,12 @@ def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[st
     notes += [f"column {_letter(i)} skipped as a summary of the patients, not a case: {labels[i]}"
               for i in totals if labels]
     patients = [i for i in patients if i not in totals]
+    groups = [labels[i] for i in range(column + 1, len(labels or [])) if _GROUP_SIZE.search(labels[i])]
+    if groups or not patients:
+        found = f"columns of groups of patients ({', '.join(groups)})" if groups else "only summary columns"
+        raise InputError(f"no column of one patient: {found} in a table of one row per characteristic; a table of "
+                         "aggregate figures holds no case to import", location=where,
+                         hint="give the table of one patient per column or per row, or set `layout: rows`")
     names = [_unit_in_brackets(cells[column]) for cells in body]
     notes += [f"row header {cells[column]!r} read as {name!r}" for cells, name in zip(body, names, strict=True)
               if name != cells[column]]
@@ -1212,6 +1218,10 @@ def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[st
                     "sheet's column N (B = 2), 'column' the characteristic's row; `layout: rows` in the map "
                     "reads it as one row per patient")
     return Sheet(headers, data, 1), notes
+
+
+# A column label giving a group's size ("Cases (n=12)"): the column sums several patients up
+_GROUP_SIZE = re.compile(r"\bn\s*=\s*\d+", re.IGNORECASE)
 
 
 def _labels_row(cells: list[str], column: int, aliases: dict[str, str]) -> bool:
