@@ -250,3 +250,12 @@ def test_a_table_of_aggregate_figures_per_group_is_one_clear_error(tmp_path, lab
                                              ("Age (years)", "Sex", "Drug", "Reaction")), encoding="utf-8")
     with pytest.raises(InputError, match=r"no column of one patient: .*aggregate figures holds no case"):
         import_listing(path, received="2024-05-01")
+
+
+def test_a_reaction_first_column_starting_with_a_summary_word_is_a_patient(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Adverse drug reactions,Suspected drug,Age\nMean cell volume increased,valproate,7\n"
+                    "Total,,\n", encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert [r.ok for r in result.rows] == [True]
+    assert result.rows[0].case.reactions[0].verbatim == "Mean cell volume increased"

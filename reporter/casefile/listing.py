@@ -1284,9 +1284,12 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
         number, cells = data.pop(0)
         headers = _joined_header(headers, cells, aliases)
         notes.append(f"row {number} read as part of the header: {' | '.join(c for c in cells if c)[:100]}")
+    # only a label column may say "Total": a reaction "Mean cell volume increased" is a patient's
+    labels = [i for i, h in enumerate(headers) if _field_of(h, aliases) in (None, "case_id")]
+    summaries = [(n, cells) for n, cells in data if _is_summary(cells, summary, labels)]
     notes += [f"row {n} skipped as a summary of the patients, not a case: {' | '.join(c for c in cells if c)[:100]}"
-              for n, cells in data if _is_summary(cells, summary)]
-    data = [(n, cells) for n, cells in data if not _is_summary(cells, summary)]
+              for n, cells in summaries]
+    data = [row for row in data if row not in summaries]
     footnotes = []
     while data and sum(1 for c in data[-1][1] if c.strip()) == 1:  # a footnote under the table
         number, cells = data.pop()
@@ -1311,10 +1314,13 @@ def _under_group(headers: list[str], group: list[str], aliases: dict[str, str]) 
     return out, named
 
 
-def _is_summary(cells: list[str], summary: frozenset[str]) -> bool:
-    """Whether a row's first filled cell starts with a word of the map's `summary_rows` ("Total", "Median
-    (range)"): a line summing the patients up, not one of them."""
-    first = _norm(next((c for c in cells if c.strip()), ""))
+def _is_summary(cells: list[str], summary: frozenset[str], labels: list[int] | None = None) -> bool:
+    """Whether a row's first filled cell, in a column of `labels` (all when None), starts with a word of the
+    map's `summary_rows` ("Total", "Median (range)"): a line summing the patients up, not one of them."""
+    index = next((i for i, c in enumerate(cells) if c.strip()), None)
+    if index is None or (labels is not None and index not in labels):
+        return False
+    first = _norm(cells[index])
     return any(first == word or first.startswith(word + " ") for word in summary)
 
 
