@@ -259,3 +259,15 @@ def test_a_reaction_first_column_starting_with_a_summary_word_is_a_patient(tmp_p
     result = import_listing(path, received="2024-05-01")
     assert [r.ok for r in result.rows] == [True]
     assert result.rows[0].case.reactions[0].verbatim == "Mean cell volume increased"
+
+
+@pytest.mark.parametrize("labels,ids", [("Characteristic,1,2,3", ["1", "2", "3"]),
+                                        ("Case,1,2,3", ["1", "2", "3"]),
+                                        ("Weight, lb,150,170,181", ["row2", "row3", "row4"])])
+def test_patient_numbers_over_the_characteristics(tmp_path, labels, ids):
+    path = tmp_path / "series.csv"
+    path.write_text(f"{labels}\nAge,54,67,38\nSex,F,M,F\nDrug,lithium,lithium,lithium\nReaction,tremor,tremor,"
+                    "tremor\n".replace("Weight, lb", '"Weight, lb"'), encoding="utf-8")
+    result = import_listing(path, received="2024-05-01")
+    assert [r.case_id for r in result.rows] == [f"LISTING-series-{i}" for i in ids]
+    assert [r.case.patient.age_at_onset.value for r in result.rows] == [54.0, 67.0, 38.0]

@@ -1226,12 +1226,14 @@ _GROUP_SIZE = re.compile(r"\bn\s*=\s*\d+", re.IGNORECASE)
 
 def _labels_row(cells: list[str], column: int, aliases: dict[str, str]) -> bool:
     """Whether a row above the characteristics labels the patient columns ("Patient 1", "Case A"): its row
-    header is empty or names the case id, or no other cell is a bare number (an unmapped "Age, years" is not)."""
+    header is empty or names the case id, or its other cells are no bare numbers but 1, 2, 3... (an unmapped
+    "Age, years" is not)."""
     head = cells[column].strip() if len(cells) > column else ""
     if not head or _field_of(head, aliases) == "case_id":
         return True
-    return not _field_of(head, aliases) and not any(re.fullmatch(r"\d+([.,]\d+)?", c.strip())
-                                                    for c in cells[column + 1:])
+    filled = [c.strip() for c in cells[column + 1:] if c.strip()]
+    numbered = filled == [str(n) for n in range(1, len(filled) + 1)]  # "Characteristic | 1 | 2 | 3"
+    return not _field_of(head, aliases) and (numbered or not any(re.fullmatch(r"\d+([.,]\d+)?", c) for c in filled))
 
 
 def _unit_in_brackets(header: str) -> str:
