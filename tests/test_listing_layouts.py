@@ -271,3 +271,11 @@ def test_patient_numbers_over_the_characteristics(tmp_path, labels, ids):
     result = import_listing(path, received="2024-05-01")
     assert [r.case_id for r in result.rows] == [f"LISTING-series-{i}" for i in ids]
     assert [r.case.patient.age_at_onset.value for r in result.rows] == [54.0, 67.0, 38.0]
+
+
+def test_an_outcome_unknown_stays_not_stated_as_before(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("Case,Drug,Reaction,Outcome,Report type\n1,clozapine,myocarditis,Unknown,not available\n",
+                    encoding="utf-8")
+    case = import_listing(path, received="2024-05-01").rows[0].case
+    assert case.reactions[0].outcome is None and case.report.type == "spontaneous"

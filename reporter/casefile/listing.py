@@ -398,11 +398,13 @@ class _Row:
         return value
 
     def word(self, name: str, vocabulary: str) -> str | None:
-        """The code a cell's word names; a word of the vocabulary wins over the same "not stated" word (a
-        rechallenge "not done" is E2B's not-done, the "not done" of a lab value or outcome is not stated)."""
-        raw = self.cells[name][1].strip() if name in self.cells else ""
-        if _norm(raw) and (code := _code_named(raw, self.map.values.get(vocabulary, {}))) is not None:
-            return code
+        """The code a cell's word names; a word listed under the vocabulary wins over the same "not stated" word
+        (a rechallenge "not done" is E2B's not-done, the "not done" of a lab value or outcome is not stated)."""
+        raw = _norm(self.cells[name][1]) if name in self.cells else ""
+        listed = next((code for code, words in self.map.values.get(vocabulary, {}).items()
+                       if raw and raw in {_norm(w) for w in words}), None)
+        if listed is not None:
+            return listed
         value = self.text(name)
         if value is None:
             return None
@@ -1284,7 +1286,7 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
                   for old, new in named]
     if data and _continues_header(headers, data[0][1], aliases):
         number, cells = data.pop(0)
-        headers = _joined_header(headers, cells, aliases)
+        headers = _joined_header(headers, cells)
         notes.append(f"row {number} read as part of the header: {' | '.join(c for c in cells if c)[:100]}")
     # only a label column may say "Total": a reaction "Mean cell volume increased" is a patient's
     labels = [i for i, h in enumerate(headers) if _field_of(h, aliases) in (None, "case_id")]
@@ -1338,7 +1340,7 @@ def _continues_header(headers: list[str], cells: list[str], aliases: dict[str, s
         _is_unit(c) or not (i < len(headers) and headers[i] and _field_of(headers[i], aliases)) for i, c in filled)
 
 
-def _joined_header(headers: list[str], cells: list[str], aliases: dict[str, str]) -> list[str]:
+def _joined_header(headers: list[str], cells: list[str]) -> list[str]:
     """The header with the row under it: a unit is added to its column's name ("Age (years)"); a name under
     a group header or an empty one is the column's name ("ALT")."""
     out = list(headers) + [""] * (len(cells) - len(headers))
