@@ -93,6 +93,7 @@ class FhirTables(BaseModel):
     gender_null_flavors: dict[str, str] = {}
     unread_gender: list[str] = []
     unread_event: list[str] = []
+    unread_elements: dict[str, dict[str, str]] = {}
     interpretation_results: dict[str, dict[str, str]] = {}
 
 

@@ -107,7 +107,72 @@ class RuleChecker:
         self.unread_interpretation()
         self.unread_gender()
         self.unread_event()
+        self.unread_elements()
         return self.issues
+
+    def unread_elements(self) -> None:
+        """Other R4 elements of an AdverseEvent, its causality and a drug's Medication that no reader takes
+        (mappings/fhir.yaml `unread_elements`), each said where it is with where the fact is read instead."""
+        tables, read_anyway = fhir_tables().unread_elements, self.read_anyway()
+        for event in self.index.all("AdverseEvent"):
+            self.say_unread(event, event, "AdverseEvent", tables.get("AdverseEvent", {}), read_anyway)
+            for n, entity in enumerate(as_list(event.get("suspectEntity"))):
+                for k, assessment in enumerate(as_list(_dict(entity).get("causality"))):
+                    where = f"suspectEntity[{n}].causality[{k}]"
+                    self.say_unread(event, _dict(assessment), "AdverseEvent.suspectEntity.causality",
+                                    tables.get("AdverseEvent.suspectEntity.causality", {}), read_anyway, where)
+                    self.unnamed_assessor(event, _dict(assessment), where)
+        for medication, holder, where in self.medications():
+            self.say_unread(holder, medication, "Medication", tables.get("Medication", {}), read_anyway, where)
+
+    def say_unread(self, resource: Json, node: Json, name: str, table: dict[str, str], read_anyway: set[int],
+                   where: str = "") -> None:
+        """One FHIR-NOT-READ per element of `table` present in `node` (at `where` in `resource`)."""
+        for element, instead in table.items():
+            if not _present(node, element.split(".")) or self.refers_to_read(node.get(element), read_anyway):
+                continue
+            self.add("warning", "FHIR-NOT-READ", self.path(resource, ".".join(filter(None, (where, element)))),
+                     f"{name}.{element} is not read: the case file, E2B and the report leave it out",
+                     instead.format_map(fhir_tables().extensions))
+
+    def unnamed_assessor(self, event: Json, assessment: Json, where: str) -> None:
+        """A causality's author is read by its display (G.k.9.i.2.r.1, source of assessment) only."""
+        author = _dict(assessment.get("author"))
+        if author and not _str(author.get("display")):
+            self.add("warning", "FHIR-NOT-READ", self.path(event, f"{where}.author"),
+                     "AdverseEvent.suspectEntity.causality.author is not read without a display: the source of "
+                     "the assessment (G.k.9.i.2.r.1) is taken from author.display",
+                     "give the source as author.display (e.g. Reporter, Sender, Investigator)")
+
+    def refers_to_read(self, value: Any, read_anyway: set[int]) -> bool:
+        """Whether `value` is references only, each to a resource the readers take anyway."""
+        refs = as_list(value)
+        return bool(refs) and all(isinstance(r, dict) and "reference" in r
+                                  and id(self.index.resolve(r)) in read_anyway for r in refs)
+
+    def read_anyway(self) -> set[int]:
+        """The resources the readers take: those listed in a Composition section, and the Composition's
+        authors with their practitioner and organization."""
+        found = [r for spec in fhir_tables().sections for r in self.index.section(spec["key"])]
+        for author in as_list(_dict(self.index.composition).get("author")):
+            role = self.index.resolve(author)
+            if role is not None:
+                found += [role, *(r for k in ("practitioner", "organization")
+                                  if (r := self.index.resolve(role.get(k), role)) is not None)]
+        return {id(r) for r in found}
+
+    def medications(self) -> list[tuple[Json, Json, str]]:
+        """The Medication of each MedicationStatement, once, with the resource to locate it in and the path
+        there: an entry's Medication at its entry, a contained one inside its statement."""
+        found: dict[int, tuple[Json, Json, str]] = {}
+        for statement in self.index.all("MedicationStatement"):
+            medication = self.index.medication_of(statement)
+            if medication is None or id(medication) in found:
+                continue
+            inside = [n for n, c in enumerate(as_list(statement.get("contained"))) if c is medication]
+            found[id(medication)] = ((medication, statement, f"contained[{inside[0]}]") if inside
+                                     else (medication, medication, ""))
+        return list(found.values())
 
     def unread_test(self) -> None:
         """Test result elements no reader takes (mappings/fhir.yaml `unread_test`), each said where it is."""

@@ -1,0 +1,117 @@
+"""Bundles shaped like the published R4 examples (HL7's AdverseEvent and Medication examples, the ICSR guide's
+and HAPI's example Bundles): what they state in plain R4 either reaches the case file, E2B and the report, or
+validation says it is not read (FHIR-NOT-READ) where it is, with where a reader takes the fact instead.
+
+- AdverseEvent.severity, recorder, subjectMedicalHistory, resultingCondition, location, encounter and
+  suspectEntity.causality.productRelatedness, and a causality author without a display, passed validation
+  with no word while every reader left them out.
+- Medication.form, amount, batch, manufacturer and ingredient.strength (a Ratio) likewise: the readers take
+  the dose form, lot number and strength from this project's extensions only.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from reporter.fhir.to_case import bundle_to_case
+from reporter.inputs import load_bundle
+from reporter.validation import validate_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+CASE = REPO / "examples" / "case1-anakinra-hepatitis.yaml"
+UCUM = "http://unitsofmeasure.org"
+
+
+def _entries(bundle: dict, rtype: str) -> list[tuple[int, dict]]:
+    return [(n, e["resource"]) for n, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == rtype]
+
+
+def _not_read(bundle: dict) -> dict[str, tuple[str, str]]:
+    return {i.location: (i.message, i.hint) for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"}
+
+
+def _ref(resource: dict) -> dict:
+    return {"reference": f"urn:uuid:{resource['id']}"}
+
+
+def _with_r4_event_elements() -> tuple[dict, int]:
+    """The case with the elements of HL7's R4 AdverseEvent example on its first reaction."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, event), *_ = _entries(bundle, "AdverseEvent")
+    (_, patient), (_, role), (_, doc), (_, person) = (_entries(bundle, t)[0] for t in (
+        "Patient", "PractitionerRole", "DocumentReference", "Practitioner"))
+    asthma = {"resourceType": "Condition", "id": "3f1c0000-0000-4000-8000-000000000001", "subject": _ref(patient),
+              "code": {"coding": [{"system": "http://snomed.info/sct", "code": "195967001"}], "text": "Asthma"}}
+    bundle["entry"].append({"fullUrl": f"urn:uuid:{asthma['id']}", "resource": asthma})
+    event |= {
+        "severity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-severity",
+                                 "code": "severe"}]},
+        "recorder": _ref(person), "contributor": [_ref(role)], "referenceDocument": [_ref(doc)],
+        "subjectMedicalHistory": [_ref(asthma)], "resultingCondition": [_ref(asthma)],
+        "location": {"display": "Ward 3"}, "encounter": {"display": "Inpatient stay"},
+    }
+    event["suspectEntity"][0]["causality"] = [{
+        "assessment": {"text": "Probable"}, "productRelatedness": "related: improved on withdrawal",
+        "author": _ref(person), "method": {"text": "WHO-UMC"}}]
+    return bundle, n
+
+
+def test_the_r4_adverse_event_examples_elements_no_reader_takes_are_said_not_read_where_they_are() -> None:
+    bundle, n = _with_r4_event_elements()
+    where = f"Bundle.entry[{n}].resource.ofType(AdverseEvent)."
+    said = _not_read(bundle)
+    assert set(said) == {where + e for e in (
+        "severity", "recorder", "subjectMedicalHistory", "resultingCondition", "location", "encounter",
+        "suspectEntity[0].causality[0].productRelatedness", "suspectEntity[0].causality[0].author")}
+    assert "RelevantMedicalHistory" in said[where + "subjectMedicalHistory"][1]
+    assert "causality.assessment" in said[where + "suspectEntity[0].causality[0].productRelatedness"][1]
+    case = bundle_to_case(bundle)
+    assert [h.term for h in case.patient.medical_history if h.term == "Asthma"] == []  # nothing made up either
+
+
+def test_an_element_that_refers_to_what_is_read_anyway_is_not_said() -> None:
+    """contributor names the Composition's author and referenceDocument the literature reference: both read."""
+    bundle, n = _with_r4_event_elements()
+    where = f"Bundle.entry[{n}].resource.ofType(AdverseEvent)."
+    assert not {where + "contributor", where + "referenceDocument"} & set(_not_read(bundle))
+
+
+def test_a_causality_author_with_a_display_is_read_as_its_source() -> None:
+    bundle, n = _with_r4_event_elements()
+    event = bundle["entry"][n]["resource"]
+    event["suspectEntity"][0]["causality"][0]["author"]["display"] = "Reporter"
+    assert f"Bundle.entry[{n}].resource.ofType(AdverseEvent).suspectEntity[0].causality[0].author" \
+        not in _not_read(bundle)
+    assert bundle_to_case(bundle).drugs[0].reactions[0].causality[0].source == "Reporter"
+
+
+def _r4_medication(medication: dict) -> None:
+    """The elements of HL7's R4 Medication examples (form, amount, strength as a Ratio, batch, manufacturer)."""
+    ratio = {"numerator": {"value": 150, "system": UCUM, "code": "mg"},
+             "denominator": {"value": 1, "system": UCUM, "code": "mL"}}
+    medication |= {"form": {"coding": [{"system": "http://snomed.info/sct", "code": "385219001"}]},
+                   "amount": ratio, "batch": {"lotNumber": "B12345X", "expirationDate": "2024-11-30"},
+                   "manufacturer": {"display": "Acme Pharma"}}
+    for ingredient in medication["ingredient"]:
+        ingredient["strength"] = ratio
+
+
+def test_the_r4_medication_examples_elements_are_said_not_read_in_an_entry_and_contained() -> None:
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, medication), *_ = _entries(bundle, "Medication")
+    _r4_medication(medication)
+    (s, statement), *_ = [(k, r) for k, r in _entries(bundle, "MedicationStatement")
+                          if r["medicationReference"]["reference"].endswith(_entries(bundle, "Medication")[1][1]["id"])]
+    inside = copy.deepcopy(_entries(bundle, "Medication")[1][1])
+    inside["id"] = "med"
+    _r4_medication(inside)
+    statement["contained"], statement["medicationReference"] = [inside], {"reference": "#med"}
+    elements = ("form", "amount", "batch", "manufacturer", "ingredient.strength")
+    said = _not_read(bundle)
+    assert {f"Bundle.entry[{n}].resource.ofType(Medication).{e}" for e in elements} <= set(said)
+    assert {f"Bundle.entry[{s}].resource.ofType(MedicationStatement).contained[0].{e}" for e in elements} <= set(said)
+    assert "http://fhir-ae-reporter.org/StructureDefinition/batch-number" in \
+        said[f"Bundle.entry[{n}].resource.ofType(Medication).batch"][1]
+    drug = bundle_to_case(bundle).drugs[0]
+    assert all(d.batch is None and d.form is None for d in drug.dosages)
