@@ -115,3 +115,17 @@ def test_the_r4_medication_examples_elements_are_said_not_read_in_an_entry_and_c
         said[f"Bundle.entry[{n}].resource.ofType(Medication).batch"][1]
     drug = bundle_to_case(bundle).drugs[0]
     assert all(d.batch is None and d.form is None for d in drug.dosages)
+
+
+def test_a_suspect_named_by_a_logical_reference_only_is_said_not_read() -> None:
+    """A suspectEntity.instance with an identifier (or display) and no reference: no error, no drug, no word."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, event), *_ = _entries(bundle, "AdverseEvent")
+    event["suspectEntity"].append({"instance": {
+        "type": "MedicationStatement", "identifier": {"system": "http://acme.org/medstatement", "value": "ms-77"},
+        "display": "ibuprofen"}})
+    k = len(event["suspectEntity"]) - 1
+    said = {i.location: i.message for i in validate_bundle(bundle).issues if i.code == "BUNDLE-SUSPECT-ENTITY"}
+    where = f"Bundle.entry[{n}].resource.ofType(AdverseEvent).suspectEntity[{k}].instance"
+    assert "by identifier only" in said[where] and "not read" in said[where]
+    assert "ibuprofen" not in {d.product for d in bundle_to_case(bundle).drugs}

@@ -157,19 +157,32 @@ def unread_suspects(index: Any, listed: set[int], locations: dict[int, str]) -> 
     issues = []
     for event in index.all("AdverseEvent"):
         for n, entity in enumerate(as_list(event.get("suspectEntity"))):
-            target = index.resolve(entity.get("instance")) if isinstance(entity, dict) else None
-            if target is None or (target.get("resourceType") == "MedicationStatement" and id(target) in listed):
+            instance = entity.get("instance") if isinstance(entity, dict) else None
+            target = index.resolve(instance)
+            if target is None and isinstance(instance, dict) and isinstance(instance.get("reference"), str):
                 continue  # an unresolved reference is already an error
+            if target is not None and target.get("resourceType") == "MedicationStatement" and id(target) in listed:
+                continue
             where = locations.get(id(event), "Bundle.entry.resource.ofType(AdverseEvent)")
             issues.append(Issue(
                 "warning", "BUNDLE-SUSPECT-ENTITY", f"{where}.suspectEntity[{n}].instance",
-                f"this suspect entity refers to {target.get('resourceType')}: the case, E2B and the report read a "
+                f"this suspect entity {_names(target, instance)}: the case, E2B and the report read a "
                 "drug and its link to the reaction (causality, dechallenge) only from a MedicationStatement "
                 "listed in the DrugInformation section, so this one is not read",
                 "give the product as a MedicationStatement (its medication, dosage and the drug-role extension "
                 f"{ext('drug_role')}) in the DrugInformation section and point suspectEntity.instance at it",
                 "reference"))
     return issues
+
+
+def _names(target: dict[str, Any] | None, instance: Any) -> str:
+    """What a suspect entity's instance points at, in words: a resource of the Bundle, or (a logical reference,
+    identifier or display only) nothing a reader can follow."""
+    if target is not None:
+        return f"refers to {target.get('resourceType')}"
+    named = instance.get("identifier") or instance.get("display") if isinstance(instance, dict) else None
+    return f"names its product by {'identifier' if isinstance(named, dict) else 'display'} only, no resource" \
+        if named else "names no resource"
 
 
 def fhir_codes() -> set[str]:
