@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from reporter.e2b.export import export_bundles
 from reporter.fhir.to_case import bundle_to_case
 from reporter.inputs import load_bundle
 from reporter.validation import validate_bundle
@@ -129,3 +130,44 @@ def test_a_suspect_named_by_a_logical_reference_only_is_said_not_read() -> None:
     where = f"Bundle.entry[{n}].resource.ofType(AdverseEvent).suspectEntity[{k}].instance"
     assert "by identifier only" in said[where] and "not read" in said[where]
     assert "ibuprofen" not in {d.product for d in bundle_to_case(bundle).drugs}
+
+
+# -- Patient.identifier of another organisation (the R4 Patient example's MR number) --------------------------
+
+MR = {"use": "usual", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+      "system": "urn:oid:1.2.36.146.595.217.0.1", "value": "12345", "assigner": {"display": "Acme Healthcare"}}
+
+
+def _with_identifiers(*identifiers: dict) -> tuple[dict, int]:
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, patient), *_ = _entries(bundle, "Patient")
+    patient["identifier"] = [copy.deepcopy(i) for i in identifiers]
+    return bundle, n
+
+
+def test_another_organisations_record_number_is_said_not_read_and_not_sent_as_a_hospital_record() -> None:
+    """It went to E2B as a hospital record number (D.1.1.3) under the other organisation's root, while the case
+    file left it out: a kind of record nobody stated."""
+    hospital = {"system": "urn:oid:2.16.840.1.113883.3.989.2.1.3.9", "value": "H-77"}
+    bundle, n = _with_identifiers(MR, hospital)
+    said = _not_read(bundle)
+    assert set(said) == {f"Bundle.entry[{n}].resource.ofType(Patient).identifier[0]"}
+    assert "2.16.840.1.113883.3.989.2.1.3.9" in said[f"Bundle.entry[{n}].resource.ofType(Patient).identifier[0]"][1]
+    assert [(r.source, r.value) for r in bundle_to_case(bundle).patient.record_numbers] == [("hospital", "H-77")]
+    xml = export_bundles([bundle], receiver_name="ich", batch_id="B1").xml.decode()
+    assert "12345" not in xml and "1.2.36.146.595.217.0.1" not in xml
+    assert xml.count("<asIdentifiedEntity") == 1 and 'extension="H-77"' in xml
+
+
+def test_a_patient_known_only_by_another_organisations_number_is_not_identifiable() -> None:
+    bundle, _ = _with_identifiers(MR)
+    (_, patient), *_ = _entries(bundle, "Patient")
+    for key in ("name", "gender", "_gender", "birthDate", "_birthDate"):
+        patient.pop(key, None)
+    for _, event in _entries(bundle, "AdverseEvent"):
+        event["extension"] = [e for e in event.get("extension", []) if not e["url"].endswith("ageattimeofonset")]
+    bundle["entry"] = [e for e in bundle["entry"] if not (
+        e["resource"]["resourceType"] == "Observation"
+        and any(c.get("code") == "46251-5" for c in e["resource"]["code"].get("coding", [])))]
+    assert "ICSR-MIN-PATIENT" in {i.code for i in validate_bundle(bundle).issues if i.severity == "error"}
+

@@ -219,6 +219,15 @@ def result_of_test(obs: Any) -> str | None:
     return next((r for r in interpretation_results(obs) if r), None)
 
 
+def record_source(identifier: Any) -> str | None:
+    """The kind of medical record (D.1.1.1-4: gp, specialist, hospital, investigation) a Patient.identifier
+    numbers, by its system's OID root; None for another organisation's system, which E2B has no place for."""
+    uri = identifier.get("system") if isinstance(identifier, dict) else None
+    root = uri[8:] if isinstance(uri, str) and uri.startswith("urn:oid:") else None
+    return next((key for key, entry in code_list("record_source").codes.items()
+                 if root and entry.model_extra.get("id_root") == root), None)
+
+
 def sex_null_flavor(person: Any) -> str | None:
     """The E2B null flavor of a Patient's sex (D.5, D.10.6): the reason on `_gender`, else the one a gender
     ISO 5218 has no code for is held and sent as (mappings/fhir.yaml `gender_null_flavors`: unknown, other)."""

@@ -287,10 +287,7 @@ class CaseReader:
         out = self.person(patient, "initials")
         out["record_numbers"] = []
         for ident in read.as_list(patient.get("identifier")):
-            root = _oid(_d(ident).get("system"))
-            key = next((k for k, v in code_list("record_source").codes.items()
-                        if v.model_extra.get("id_root") == root), None)
-            if key:
+            if key := read.record_source(ident):
                 out["record_numbers"].append({"source": key, "value": _text(_d(ident), "value")})
         out["race"] = [self.coded_extension(e) for e in read.extensions(patient, "race")]
         ethnicity = read.extension(patient, "ethnicity")

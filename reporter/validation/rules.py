@@ -19,6 +19,7 @@ from reporter.fhir.read import (
     interpretation_results,
     oid_coding,
     primitive_absent,
+    record_source,
     repeat_interval,
     sex_null_flavor,
 )
@@ -108,7 +109,22 @@ class RuleChecker:
         self.unread_gender()
         self.unread_event()
         self.unread_elements()
+        self.unread_record_numbers()
         return self.issues
+
+    def unread_record_numbers(self) -> None:
+        """A patient's identifier in another organisation's system: E2B numbers a patient's records by kind only
+        (D.1.1.1-4, each its own OID root), so the case file and E2B leave it out; the report shows it."""
+        patient = self.index.patient
+        for n, ident in enumerate(as_list(_dict(patient).get("identifier"))):
+            if record_source(ident) is None:
+                roots = ", ".join(f"{key} urn:oid:{entry.model_extra['id_root']}"
+                                  for key, entry in code_list("record_source").codes.items())
+                self.add("warning", "FHIR-NOT-READ", self.path(_dict(patient), f"identifier[{n}]"),
+                         f"Patient.identifier {_str(_dict(ident).get('system')) or '(no system)'} is not read: E2B "
+                         "holds a GP, specialist, hospital or investigation record number (D.1.1.1-4) by its own "
+                         "system only; the case file and E2B leave it out (the report shows it)",
+                         f"give a record number with the system of its kind ({roots})")
 
     def unread_elements(self) -> None:
         """Other R4 elements of an AdverseEvent, its causality and a drug's Medication that no reader takes
@@ -302,7 +318,8 @@ class RuleChecker:
 
     @staticmethod
     def patient_identifiable(patient: Json) -> bool:
-        if patient.get("identifier") or patient.get("birthDate") or patient.get("gender"):
+        if any(record_source(i) for i in as_list(patient.get("identifier"))) or patient.get("birthDate") \
+                or patient.get("gender"):
             return True
         for name in as_list(patient.get("name")):
             if not isinstance(name, dict):

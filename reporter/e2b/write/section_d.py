@@ -18,6 +18,7 @@ from reporter.e2b.write.section_e import reaction
 from reporter.e2b.write.section_f import tests
 from reporter.e2b.xmlw import Node, bl, el, leaf, observation, wrap
 from reporter.fhir import read
+from reporter.tables import code_list
 
 DEATH_DATE, DEATH_CAUSE, AUTOPSY = "31211-6", "69453-9", "85699-7"
 
@@ -60,6 +61,9 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
     elif (flavor := death_date_absent(ctx)) and ctx.allows_null_flavor("D.9.1", flavor):
         leaf(person, "deceasedTime", nullFlavor=flavor)  # another reason is left out (`validate` warns)
     for ident in patient.get("identifier") or []:
+        kind = read.record_source(ident)
+        if kind is None:
+            continue  # another organisation's number is no D.1.1.1-4 record number (`validate` says not read)
         entity = el(person, "asIdentifiedEntity", classCode="IDENT")
         value, flavor = read.text(ident, "value")
         root = (ident.get("system") or "").removeprefix("urn:oid:")
@@ -67,8 +71,7 @@ def player(ctx: Ctx, role: Node, patient: Json) -> None:
             leaf(entity, "id", root=root, extension=value)
         else:
             leaf(entity, "id", root=root, nullFlavor=flavor)
-        leaf(entity, "code", code={"7": "1", "8": "2", "9": "3", "10": "4"}.get(
-              (ident.get("system") or "").rsplit(".", 1)[-1], "3"), codeSystem="2.16.840.1.113883.3.989.2.1.1.4")
+        leaf(entity, "code", code=code_list("record_source").e2b(kind), codeSystem=code_list("record_source").oid)
     parent(ctx, person)
 
 
