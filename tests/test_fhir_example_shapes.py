@@ -171,3 +171,23 @@ def test_a_patient_known_only_by_another_organisations_number_is_not_identifiabl
         and any(c.get("code") == "46251-5" for c in e["resource"]["code"].get("coding", [])))]
     assert "ICSR-MIN-PATIENT" in {i.code for i in validate_bundle(bundle).issues if i.severity == "error"}
 
+
+# -- a searchset as a server returns `GET Bundle?_id=...` --------------------------------------------------------
+
+def test_a_searchset_holding_the_document_names_it_once_instead_of_every_reference_inside() -> None:
+    """HAPI's searchset: the document as a match entry, an OperationOutcome as an outcome entry, paging links.
+    It gave 86 errors (every reference inside the document 'does not resolve', no reaction, no patient...)."""
+    document = copy.deepcopy(load_bundle(CASE))
+    server = "https://hapi.fhir.example.org/baseR4/"
+    searchset = {"resourceType": "Bundle", "type": "searchset", "total": 1,
+                 "link": [{"relation": "self", "url": f"{server}Bundle?_id=doc-55"},
+                          {"relation": "next", "url": f"{server}?_getpages=abc&_getpagesoffset=1"}],
+                 "entry": [{"fullUrl": f"{server}Bundle/doc-55", "resource": document, "search": {"mode": "match"}},
+                           {"resource": {"resourceType": "OperationOutcome", "issue": [
+                               {"severity": "information", "code": "informational"}]},
+                            "search": {"mode": "outcome"}}]}
+    issues = validate_bundle(searchset, receiver="all").issues
+    assert [(i.severity, i.code, i.location) for i in issues] == [
+        ("error", "BUNDLE-WRAPPED", "Bundle.entry[0].resource")]
+    assert "send the document Bundle itself" in issues[0].hint and "'searchset'" in issues[0].message
+    assert validate_bundle(document).ok

@@ -31,6 +31,13 @@ def relative_targets(walk: BundleWalk) -> set[int]:
             if isinstance(sub, dict) and sub.get("url") == "target" and isinstance(sub.get("valueReference"), dict)}
 
 
+def wrapped_document(bundle: dict[str, Any]) -> int | None:
+    """The entry of a Bundle of another type (searchset, collection, history) that is a document Bundle."""
+    return next((n for n, e in enumerate(as_list(bundle.get("entry"))) if isinstance(e, dict)
+                 and isinstance(r := e.get("resource"), dict) and r.get("resourceType") == "Bundle"
+                 and r.get("type") == "document"), None)
+
+
 def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
     """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
     issues: list[Issue] = []
@@ -43,6 +50,13 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
               "validate an ICSR document Bundle or a case file")
         return issues
     if bundle.get("type") != "document":
+        if (inside := wrapped_document(bundle)) is not None:
+            error("BUNDLE-WRAPPED", f"Bundle.entry[{inside}].resource", f"this {bundle.get('type')!r} Bundle holds "
+                  f"the ICSR document at entry {inside} (as a server's search or history returns it); its other "
+                  "entries (search outcomes, paging) are no part of the case",
+                  f"send the document Bundle itself, Bundle.entry[{inside}].resource (GET Bundle/<id> rather than "
+                  "a search)")
+            return issues
         error("BUNDLE-TYPE", "Bundle.type", f"an ICSR Bundle is a 'document', not {bundle.get('type')!r}",
               "set Bundle.type to document")
     entries = bundle.get("entry")
