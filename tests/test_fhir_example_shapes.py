@@ -191,3 +191,14 @@ def test_a_searchset_holding_the_document_names_it_once_instead_of_every_referen
         ("error", "BUNDLE-WRAPPED", "Bundle.entry[0].resource")]
     assert "send the document Bundle itself" in issues[0].hint and "'searchset'" in issues[0].message
     assert validate_bundle(document).ok
+
+
+def test_a_message_bundle_is_told_to_send_its_document_not_to_move_a_composition_it_has() -> None:
+    """The ICSR guide's message (MessageHeader first, its focus the Composition), as `reporter fhir --message`
+    writes it: the hints said 'set Bundle.type to document' and 'move the Composition to the first entry'."""
+    from reporter.fhir.message import build_message
+
+    message = build_message(load_bundle(CASE))
+    issues = validate_bundle(message, receiver="all").issues
+    assert [(i.severity, i.code, i.location) for i in issues] == [("error", "BUNDLE-MESSAGE", "Bundle.type")]
+    assert "Bundle.entry[1]" in issues[0].hint and "without the MessageHeader" in issues[0].hint

@@ -39,7 +39,7 @@ def validate_bundle(bundle: dict[str, Any], subject: str = "", lines: CaseLines 
     walk = walk_bundle(bundle if bundle.get("resourceType") == "Bundle" else {})
     _run_layer(report, "structure", lambda: check_structure(bundle, walk))
     integrity = _run_layer(report, "integrity", lambda: check_integrity(bundle, walk))
-    if any(i.code == "BUNDLE-WRAPPED" or (i.code == "BUNDLE-TYPE" and i.location == "resourceType")
+    if any(i.code in ("BUNDLE-WRAPPED", "BUNDLE-MESSAGE") or (i.code == "BUNDLE-TYPE" and i.location == "resourceType")
            for i in integrity):
         return report
     _run_layer(report, "terminology", lambda: check_terminology(bundle, walk))

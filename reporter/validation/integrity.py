@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporter.fhir.read import as_list, codings
+from reporter.fhir.read import BundleIndex, as_list, codings
 from reporter.tables import ext, fhir_tables, system
 from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
@@ -38,6 +38,18 @@ def wrapped_document(bundle: dict[str, Any]) -> int | None:
                  and r.get("type") == "document"), None)
 
 
+def message_focus(bundle: dict[str, Any]) -> int | None:
+    """The entry of a message Bundle's Composition: the focus of the MessageHeader that starts it."""
+    entries = [e if isinstance(e, dict) else {} for e in as_list(bundle.get("entry"))]
+    header = entries[0].get("resource") if bundle.get("type") == "message" and entries else None
+    if not isinstance(header, dict) or header.get("resourceType") != "MessageHeader":
+        return None
+    index = BundleIndex(bundle)
+    focus = [index.resolve(f) for f in as_list(header.get("focus"))]
+    return next((n for n, e in enumerate(entries) for f in focus
+                 if f is not None and e.get("resource") is f and f.get("resourceType") == "Composition"), None)
+
+
 def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
     """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
     issues: list[Issue] = []
@@ -56,6 +68,14 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
                   "entries (search outcomes, paging) are no part of the case",
                   f"send the document Bundle itself, Bundle.entry[{inside}].resource (GET Bundle/<id> rather than "
                   "a search)")
+            return issues
+        if (focus := message_focus(bundle)) is not None:
+            error("BUNDLE-MESSAGE", "Bundle.type", "this is a FHIR message (MessageHeader first, as HL7's ICSR guide "
+                  "sends and `reporter fhir --message` writes it): validation, the reports, E2B and the API read "
+                  "the ICSR document Bundle only",
+                  f"send the document: Bundle.type document, its Composition (the MessageHeader's focus, "
+                  f"Bundle.entry[{focus}]) first and the other entries after it, without the MessageHeader "
+                  "(`reporter fhir` without --message writes it)")
             return issues
         error("BUNDLE-TYPE", "Bundle.type", f"an ICSR Bundle is a 'document', not {bundle.get('type')!r}",
               "set Bundle.type to document")
