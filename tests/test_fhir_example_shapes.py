@@ -202,3 +202,21 @@ def test_a_message_bundle_is_told_to_send_its_document_not_to_move_a_composition
     issues = validate_bundle(message, receiver="all").issues
     assert [(i.severity, i.code, i.location) for i in issues] == [("error", "BUNDLE-MESSAGE", "Bundle.type")]
     assert "Bundle.entry[1]" in issues[0].hint and "without the MessageHeader" in issues[0].hint
+
+
+def test_a_studys_identifiers_of_other_systems_are_said_not_read() -> None:
+    """A ResearchStudy as registries and sponsors write it: an NCT number under clinicaltrials.gov's URL and the
+    sponsor's own system; E2B reads C.5.1.r.1 and C.5.3 by their ICH OIDs only."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    study = {"resourceType": "ResearchStudy", "id": "rs1", "status": "completed", "title": "MAS registry",
+             "identifier": [{"system": "https://clinicaltrials.gov", "value": "NCT01234567"},
+                            {"system": "urn:oid:2.16.840.1.113883.3.989.2.1.3.5", "value": "SP-11"}]}
+    bundle["entry"].append({"fullUrl": "https://hapi.fhir.example.org/baseR4/ResearchStudy/rs1", "resource": study})
+    for _, event in _entries(bundle, "AdverseEvent"):
+        event["study"] = [{"reference": "ResearchStudy/rs1"}]
+    n = len(bundle["entry"]) - 1
+    said = _not_read(bundle)
+    assert set(said) == {f"Bundle.entry[{n}].resource.ofType(ResearchStudy).identifier[0]"}
+    assert "urn:oid:2.16.840.1.113883.3.989.2.1.3.6" in next(iter(said.values()))[1]
+    case = bundle_to_case(bundle)
+    assert case.study is not None and case.study.sponsor_number == "SP-11" and case.study.registrations == []

@@ -23,7 +23,7 @@ from reporter.fhir.read import (
     repeat_interval,
     sex_null_flavor,
 )
-from reporter.tables import code_list, ext, fhir_tables
+from reporter.tables import code_list, ext, fhir_tables, oids, system
 from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
 
@@ -110,7 +110,26 @@ class RuleChecker:
         self.unread_event()
         self.unread_elements()
         self.unread_record_numbers()
+        self.unread_study_identifiers()
         return self.issues
+
+    def unread_study_identifiers(self) -> None:
+        """A study's identifier in a system E2B has no element for (a registry's URL, the sponsor's own system):
+        the study registration (C.5.1.r.1), sponsor study number (C.5.3) and FDA's INDs are read by their own
+        systems only, so the case file and E2B leave it out."""
+        known = {f"urn:oid:{oids()['identifiers'][k]}": k for k in ("study_registration", "sponsor_study_number")}
+        known |= {system(k): k for k in ("fda_ind", "fda_pre_anda", "fda_cross_reported_ind")}
+        studies = {id(r): r for e in self.index.all("AdverseEvent") for s in as_list(e.get("study"))
+                   if (r := self.index.resolve(s)) is not None}
+        for study in studies.values():
+            for n, ident in enumerate(as_list(study.get("identifier"))):
+                if _str(_dict(ident).get("system")) in known:
+                    continue
+                self.add("warning", "FHIR-NOT-READ", self.path(study, f"identifier[{n}]"),
+                         f"ResearchStudy.identifier {_str(_dict(ident).get('system')) or '(no system)'} is not read: "
+                         "E2B holds a study's registration number (C.5.1.r.1), sponsor study number (C.5.3) and "
+                         "FDA's IND numbers by their own systems only; the case file and E2B leave it out",
+                         "give it with the system of what it is: " + ", ".join(f"{k} {u}" for u, k in known.items()))
 
     def unread_record_numbers(self) -> None:
         """A patient's identifier in another organisation's system: E2B numbers a patient's records by kind only
