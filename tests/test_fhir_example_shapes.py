@@ -220,3 +220,15 @@ def test_a_studys_identifiers_of_other_systems_are_said_not_read() -> None:
     assert "urn:oid:2.16.840.1.113883.3.989.2.1.3.6" in next(iter(said.values()))[1]
     case = bundle_to_case(bundle)
     assert case.study is not None and case.study.sponsor_number == "SP-11" and case.study.registrations == []
+
+
+def test_a_searchset_of_resources_without_a_composition_is_told_to_add_one_not_to_move_it() -> None:
+    """`AdverseEvent?_include=*` as a server returns it: the case's resources, no Composition."""
+    document = load_bundle(CASE)
+    searchset = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"fullUrl": e["fullUrl"], "resource": e["resource"],
+         "search": {"mode": "match" if e["resource"]["resourceType"] == "AdverseEvent" else "include"}}
+        for e in document["entry"][1:]]}
+    said = {i.code: i for i in validate_bundle(searchset).issues if i.severity == "error"}
+    assert "no Composition" in said["BUNDLE-COMPOSITION"].message
+    assert "85893-6" in said["BUNDLE-COMPOSITION"].hint and "move" not in said["BUNDLE-COMPOSITION"].hint

@@ -86,8 +86,16 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
     entries = [e if isinstance(e, dict) else {} for e in entries]
     first = entries[0].get("resource")
     if not isinstance(first, dict) or first.get("resourceType") != "Composition":
-        error("BUNDLE-COMPOSITION", "Bundle.entry[0]", "the first entry of a document must be its Composition",
-              "move the Composition to the first entry")
+        if any(isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "Composition"
+               for e in entries):
+            error("BUNDLE-COMPOSITION", "Bundle.entry[0]", "the first entry of a document must be its Composition",
+                  "move the Composition to the first entry")
+        else:
+            error("BUNDLE-COMPOSITION", "Bundle.entry[0]", "the Bundle has no Composition: an ICSR document starts "
+                  "with the Composition whose sections list the patient, reactions, drugs and tests",
+                  f"add a Composition of type {code_of_composition()} as the first entry, its sections coded as "
+                  "the ICSR guide names them (ReactionEvent, DrugInformation ...) listing the entries; `reporter "
+                  "fhir` writes one from a case file")
     seen: dict[str, int] = {}
     for i, entry in enumerate(entries):
         url = entry.get("fullUrl")
@@ -217,6 +225,11 @@ def _names(target: dict[str, Any] | None, instance: Any) -> str:
     named = instance.get("identifier") or instance.get("display") if isinstance(instance, dict) else None
     return f"names its product by {'identifier' if isinstance(named, dict) else 'display'} only, no resource" \
         if named else "names no resource"
+
+
+def code_of_composition() -> str:
+    kind = fhir_tables().composition["type"]
+    return f"{kind['system']}|{kind['code']} ({kind['display']})"
 
 
 def fhir_codes() -> set[str]:
