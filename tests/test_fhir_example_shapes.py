@@ -232,3 +232,21 @@ def test_a_searchset_of_resources_without_a_composition_is_told_to_add_one_not_t
     said = {i.code: i for i in validate_bundle(searchset).issues if i.severity == "error"}
     assert "no Composition" in said["BUNDLE-COMPOSITION"].message
     assert "85893-6" in said["BUNDLE-COMPOSITION"].hint and "move" not in said["BUNDLE-COMPOSITION"].hint
+
+
+def test_an_extension_no_reader_knows_is_said_not_read_where_it_is() -> None:
+    """US Core's race on the Patient, as US EHRs send it, and an EHR's own extension on a dosage: dropped
+    unsaid (FDA's race is read from its own extension, NCIt-coded)."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, patient), *_ = _entries(bundle, "Patient")
+    race = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+    patient.setdefault("extension", []).append({"url": race, "extension": [
+        {"url": "ombCategory", "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238", "code": "2106-3"}},
+        {"url": "text", "valueString": "White"}]})
+    (s, statement), *_ = _entries(bundle, "MedicationStatement")
+    statement["dosage"][0]["extension"] = [{"url": "http://ehr.example.org/fhir/infusion-pump", "valueString": "P-7"}]
+    said = _not_read(bundle)
+    k = len(patient["extension"]) - 1
+    assert set(said) == {f"Bundle.entry[{n}].resource.ofType(Patient).extension[{k}]",
+                         f"Bundle.entry[{s}].resource.ofType(MedicationStatement).dosage[0].extension[0]"}
+    assert race in said[f"Bundle.entry[{n}].resource.ofType(Patient).extension[{k}]"][0]

@@ -28,6 +28,7 @@ from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
 
 Json = dict[str, Any]
+_EXTENSION = frozenset({"extension"})
 DAR_CODES = {"unknown", "asked-unknown", "temp-unknown", "not-asked", "asked-declined", "masked",
              "not-applicable", "unsupported", "as-text", "error", "not-a-number", "negative-infinity",
              "positive-infinity", "not-performed", "not-permitted"}
@@ -111,7 +112,22 @@ class RuleChecker:
         self.unread_elements()
         self.unread_record_numbers()
         self.unread_study_identifiers()
+        self.unknown_extensions()
         return self.issues
+
+    def unknown_extensions(self) -> None:
+        """An extension none of the readers knows (not in mappings/fhir.yaml `extensions`: US Core race, an EHR's
+        own): FHIR lets a reader pass it by, but the fact it holds would be lost unsaid."""
+        known = set(fhir_tables().extensions.values())
+        for i in self.walk.holding(_EXTENSION):
+            for n, found in enumerate(as_list(self.walk.nodes[i]["extension"])):
+                url = _str(_dict(found).get("url"))
+                if url and ":" in url and url not in known:
+                    self.add("warning", "FHIR-NOT-READ", f"{self.walk.path(i)}.extension[{n}]",
+                             f"extension {url} is not read: the case file, E2B and the report know the extensions "
+                             "of mappings/fhir.yaml only and leave it out",
+                             "give the fact with the element or extension the readers take (README: the case-file "
+                             "format), or say it in the narrative")
 
     def unread_study_identifiers(self) -> None:
         """A study's identifier in a system E2B has no element for (a registry's URL, the sponsor's own system):
