@@ -250,3 +250,14 @@ def test_an_extension_no_reader_knows_is_said_not_read_where_it_is() -> None:
     assert set(said) == {f"Bundle.entry[{n}].resource.ofType(Patient).extension[{k}]",
                          f"Bundle.entry[{s}].resource.ofType(MedicationStatement).dosage[0].extension[0]"}
     assert race in said[f"Bundle.entry[{n}].resource.ofType(Patient).extension[{k}]"][0]
+
+
+def test_a_reaction_coded_in_snomed_ct_only_is_told_it_has_no_meddra_code() -> None:
+    """HL7's R4 AdverseEvent example codes its event in SNOMED CT: validation passed with no word, and the E2B
+    export then failed on E.i.2.1b without naming the FHIR element."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, event), *_ = _entries(bundle, "AdverseEvent")
+    event["event"] = {"coding": [{"system": "http://snomed.info/sct", "code": "304386008"}], "text": "itchy rash"}
+    said = {i.location: i for i in validate_bundle(bundle).issues if i.code == "ICSR-REACTION-MEDDRA"}
+    issue = said[f"Bundle.entry[{n}].resource.ofType(AdverseEvent).event"]
+    assert "http://snomed.info/sct" in issue.message and "https://www.meddra.org" in issue.hint

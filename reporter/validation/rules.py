@@ -334,10 +334,14 @@ class RuleChecker:
                      "off-label use or exposure without harm is reported with the situation as the reaction "
                      "(e.g. the LLT for the error, and No adverse event)")
         for event in events:
-            if not codings(event.get("event")):
+            others = sorted({_str(c.get("system")) or "(no system)" for c in codings(event.get("event"))})
+            if not coding(event.get("event"), "meddra"):
+                said = f" (its code{'s are' if len(others) > 1 else ' is'} in {', '.join(others)}: not read)" \
+                    if others else ""
                 self.add("warning", "ICSR-REACTION-MEDDRA", self.path(event, "event"),
-                         "the reaction has no MedDRA code; E2B(R3) requires the MedDRA LLT (E.i.2.1b)",
-                         "code the verbatim term in MedDRA")
+                         f"the reaction has no MedDRA code{said}; E2B(R3) requires the MedDRA LLT (E.i.2.1b)",
+                         f"code the verbatim term in MedDRA: a coding with system {system('meddra')}, the LLT code "
+                         "and the MedDRA version")
         linked = {id(target) for e in events for se in as_list(e.get("suspectEntity")) if isinstance(se, dict)
                   if (target := index.resolve(_dict(se.get("instance")))) is not None}
         for statement, role in zip(statements, roles, strict=True):
