@@ -261,3 +261,17 @@ def test_a_reaction_coded_in_snomed_ct_only_is_told_it_has_no_meddra_code() -> N
     said = {i.location: i for i in validate_bundle(bundle).issues if i.code == "ICSR-REACTION-MEDDRA"}
     issue = said[f"Bundle.entry[{n}].resource.ofType(AdverseEvent).event"]
     assert "http://snomed.info/sct" in issue.message and "https://www.meddra.org" in issue.hint
+
+
+def test_the_r4_medication_statement_examples_elements_are_said_not_read_on_a_drug() -> None:
+    """R4's MedicationStatement example dates the drug with effectivePeriod and names its source and reason by
+    reference: the case file, E2B and the report take a drug's dates from its dosages only."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, statement), *_ = _entries(bundle, "MedicationStatement")
+    statement |= {"effectivePeriod": {"start": "2023-03-01", "end": "2023-03-20"}, "dateAsserted": "2023-03-22",
+                  "informationSource": {"display": "mother"}, "reasonReference": [{"display": "Kawasaki disease"}]}
+    where = f"Bundle.entry[{n}].resource.ofType(MedicationStatement)."
+    said = _not_read(bundle)
+    assert {where + e for e in ("effectivePeriod", "dateAsserted", "informationSource", "reasonReference")} \
+        == set(said)
+    assert "boundsPeriod" in said[where + "effectivePeriod"][1]

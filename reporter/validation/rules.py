@@ -173,6 +173,9 @@ class RuleChecker:
                     self.say_unread(event, _dict(assessment), "AdverseEvent.suspectEntity.causality",
                                     tables.get("AdverseEvent.suspectEntity.causality", {}), read_anyway, where)
                     self.unnamed_assessor(event, _dict(assessment), where)
+        for statement in self.index.section("drugs"):
+            self.say_unread(statement, statement, "MedicationStatement", tables.get("MedicationStatement", {}),
+                            read_anyway)
         for medication, holder, where in self.medications():
             self.say_unread(holder, medication, "Medication", tables.get("Medication", {}), read_anyway, where)
 
