@@ -275,3 +275,20 @@ def test_the_r4_medication_statement_examples_elements_are_said_not_read_on_a_dr
     assert {where + e for e in ("effectivePeriod", "dateAsserted", "informationSource", "reasonReference")} \
         == set(said)
     assert "boundsPeriod" in said[where + "effectivePeriod"][1]
+
+
+def test_a_products_ndc_or_snomed_code_is_said_not_read_in_a_statement_and_a_medication() -> None:
+    """R4's examples code a product in NDC or SNOMED CT: the case file keeps ATC, RxNorm and MPID/PhPID only."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, medication), *_ = _entries(bundle, "Medication")
+    medication["code"]["coding"].append({"system": "http://snomed.info/sct", "code": "386871006"})
+    other = _entries(bundle, "MedicationStatement")[1][1]
+    other.pop("medicationReference")
+    other["medicationCodeableConcept"] = {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "0069-2587-10"}],
+                                          "text": "Prednisone 5 mg"}
+    k = next(k for k, r in _entries(bundle, "MedicationStatement") if r is other)
+    said = _not_read(bundle)
+    last = len(medication["code"]["coding"]) - 1
+    assert {f"Bundle.entry[{n}].resource.ofType(Medication).code.coding[{last}]",
+            f"Bundle.entry[{k}].resource.ofType(MedicationStatement).medicationCodeableConcept.coding[0]"} == set(said)
+    assert "Prednisone 5 mg" in {d.product for d in bundle_to_case(bundle).drugs}

@@ -178,6 +178,25 @@ class RuleChecker:
                             read_anyway)
         for medication, holder, where in self.medications():
             self.say_unread(holder, medication, "Medication", tables.get("Medication", {}), read_anyway, where)
+            self.unread_product_codes(holder, _dict(medication.get("code")), ".".join(filter(None, (where, "code"))))
+        for statement in self.index.all("MedicationStatement"):
+            self.unread_product_codes(statement, _dict(statement.get("medicationCodeableConcept")),
+                                      "medicationCodeableConcept")
+
+    def unread_product_codes(self, resource: Json, concept: Json, where: str) -> None:
+        """A product's codings in systems no reader takes (NDC, SNOMED CT, dm+d ...): the case file keeps ATC,
+        RxNorm and the MPID/PhPID codings marked with their kind (G.k.2.1), E2B the name (G.k.2.2)."""
+        read_systems = {system("atc"), system("rxnorm")}
+        for n, found in enumerate(as_list(concept.get("coding"))):
+            found = _dict(found)
+            if found.get("system") in read_systems or extensions(found, "product_id_kind"):
+                continue
+            self.add("warning", "FHIR-NOT-READ", self.path(resource, f"{where}.coding[{n}]"),
+                     f"product code {_str(found.get('system')) or '(no system)'} {_str(found.get('code')) or ''} is "
+                     "not read: the case file and E2B take the product's name (code.text, G.k.2.2), its ATC and "
+                     "RxNorm codes and its MPID or PhPID (G.k.2.1)",
+                     "give the product's name as text; an MPID or PhPID as a coding with the extension "
+                     f"{ext('product_id_kind')} (valueCode mpid, phpid or product-code)")
 
     def say_unread(self, resource: Json, node: Json, name: str, table: dict[str, str], read_anyway: set[int],
                    where: str = "") -> None:
