@@ -15,12 +15,14 @@ import copy
 from pathlib import Path
 
 from reporter.e2b.export import export_bundles
+from reporter.fhir.read import BundleIndex
 from reporter.fhir.to_case import bundle_to_case
 from reporter.inputs import load_bundle
 from reporter.validation import validate_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 CASE = REPO / "examples" / "case1-anakinra-hepatitis.yaml"
+RICH = REPO / "tests" / "e2b" / "data" / "rich-case.yaml"  # has medical history
 UCUM = "http://unitsofmeasure.org"
 
 
@@ -292,3 +294,19 @@ def test_a_products_ndc_or_snomed_code_is_said_not_read_in_a_statement_and_a_med
     assert {f"Bundle.entry[{n}].resource.ofType(Medication).code.coding[{last}]",
             f"Bundle.entry[{k}].resource.ofType(MedicationStatement).medicationCodeableConcept.coding[0]"} == set(said)
     assert "Prednisone 5 mg" in {d.product for d in bundle_to_case(bundle).drugs}
+
+
+def test_a_history_conditions_onset_in_words_or_as_an_age_is_said_not_read() -> None:
+    """R4's Condition examples give the onset as onsetString ("approximately November 2012") or onsetAge and the
+    end as abatementString: the case file, E2B (D.7.1.r.2/4) and the report take dates only."""
+    bundle = copy.deepcopy(load_bundle(RICH))
+    (n, condition), *_ = [(k, r) for k, r in _entries(bundle, "Condition")
+                          if any(r is c for c in BundleIndex(bundle).section("history"))]
+    for key in ("onsetDateTime", "_onsetDateTime", "abatementDateTime", "_abatementDateTime"):
+        condition.pop(key, None)
+    condition |= {"onsetString": "approximately November 2012", "abatementString": "around April 2013",
+                  "severity": {"text": "mild"}}
+    where = f"Bundle.entry[{n}].resource.ofType(Condition)."
+    said = _not_read(bundle)
+    assert {where + e for e in ("onsetString", "abatementString", "severity")} <= set(said)
+    assert "onsetDateTime" in said[where + "onsetString"][1]
