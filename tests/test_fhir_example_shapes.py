@@ -310,3 +310,17 @@ def test_a_history_conditions_onset_in_words_or_as_an_age_is_said_not_read() -> 
     said = _not_read(bundle)
     assert {where + e for e in ("onsetString", "abatementString", "severity")} <= set(said)
     assert "onsetDateTime" in said[where + "onsetString"][1]
+
+
+def test_a_test_dated_by_a_period_or_naming_its_specimen_is_said_not_read() -> None:
+    """R4's Observation examples date a result with effectivePeriod and name its specimen, method and body site:
+    the case file, E2B (F.r.1) and the report take effectiveDateTime only."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, obs = next((n, o) for n, o in _entries(bundle, "Observation") if "valueQuantity" in o)
+    when = obs.pop("effectiveDateTime", None)
+    obs |= {"effectivePeriod": {"start": when or "2023-04-01", "end": when or "2023-04-01"},
+            "specimen": {"display": "Serum"}, "method": {"text": "IFCC"}, "bodySite": {"text": "left arm"}}
+    where = f"Bundle.entry[{n}].resource.ofType(Observation)."
+    said = _not_read(bundle)
+    assert {where + e for e in ("effectivePeriod", "specimen", "method", "bodySite")} <= set(said)
+    assert "effectiveDateTime" in said[where + "effectivePeriod"][1]

@@ -173,6 +173,8 @@ class RuleChecker:
                     self.say_unread(event, _dict(assessment), "AdverseEvent.suspectEntity.causality",
                                     tables.get("AdverseEvent.suspectEntity.causality", {}), read_anyway, where)
                     self.unnamed_assessor(event, _dict(assessment), where)
+        for obs in self.index.section("tests"):
+            self.say_unread(obs, obs, "Observation", tables.get("Observation", {}), read_anyway)
         for condition in self.index.section("history"):
             self.say_unread(condition, condition, "Condition", tables.get("Condition", {}), read_anyway)
         for statement in self.index.section("drugs"):
