@@ -324,3 +324,18 @@ def test_a_test_dated_by_a_period_or_naming_its_specimen_is_said_not_read() -> N
     said = _not_read(bundle)
     assert {where + e for e in ("effectivePeriod", "specimen", "method", "bodySite")} <= set(said)
     assert "effectiveDateTime" in said[where + "effectivePeriod"][1]
+
+
+def test_every_note_reaches_the_case_file_as_e2b_and_the_report_join_them() -> None:
+    """EHRs write each remark as a note of its own: E2B (G.k.11, F.r.6) and the report joined them all, while
+    the case file (`reporter case`, the page editor) kept the first and dropped the rest unsaid."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (_, statement), *_ = _entries(bundle, "MedicationStatement")
+    statement["note"] = [{"text": "given at home by the mother"}, {"text": "stopped by the GP"}]
+    obs = next(o for _, o in _entries(bundle, "Observation") if "valueQuantity" in o)
+    obs["note"] = [{"text": "haemolysed sample"}, {"text": "repeated next day"}]
+    case = bundle_to_case(bundle)
+    assert case.drugs[0].additional_text == "given at home by the mother; stopped by the GP"
+    assert "haemolysed sample; repeated next day" in {t.comments for t in case.tests}
+    xml = export_bundles([bundle], receiver_name="ich", batch_id="B1").xml.decode()
+    assert "stopped by the GP" in xml and "repeated next day" in xml

@@ -352,14 +352,13 @@ class CaseReader:
             absent = _absent(status)
             code = _d((read.codings(status) or [None])[0]).get("code")
             continuing = absent.model_dump() if absent else (code == "active" if code else None)
-        notes = read.as_list(condition.get("note"))
         return {
             "term": _d(condition.get("code")).get("text"),
             "meddra": _meddra_of(condition.get("code")),
             "start": self.when(condition, "onsetDateTime"),
             "continuing": continuing,
             "end": self.when(condition, "abatementDateTime"),
-            "comments": _d(notes[0]).get("text") if notes else None,
+            "comments": _notes(condition),
             "family_history": read.ext_value(condition, "family_history"),
         }
 
@@ -503,9 +502,8 @@ class CaseReader:
         elif words := read.result_words(obs):
             out["result_text"] = words
         out["result"] = read.result_of_test(obs)
-        notes = read.as_list(obs.get("note"))
-        if notes:
-            out["comments"] = _d(notes[0]).get("text")
+        if comments := _notes(obs):
+            out["comments"] = comments
         ranges = read.as_list(obs.get("referenceRange"))
         if ranges:
             out["low"] = _d(_d(ranges[0]).get("low")).get("value")
@@ -579,9 +577,8 @@ class CaseReader:
                 substance["termid"] = {"code": coding.get("code"), "system": _oid(coding.get("system")),
                                        "version": coding.get("version")}
             out["substances"].append(substance)
-        notes = read.as_list(statement.get("note"))
-        if notes:
-            out["additional_text"] = _d(notes[0]).get("text")
+        if text := _notes(statement):
+            out["additional_text"] = text
         out["indications"] = [{"text": _d(r).get("text"), "meddra": _meddra_of(r)}
                               for r in read.as_list(statement.get("reasonCode"))]
         out["dosages"] = [self.dosage(d) for d in read.as_list(statement.get("dosage"))]
@@ -746,6 +743,13 @@ def _route(concept: Any) -> Json:
     elif coding.get("code") and coding["code"] not in routes():
         out["code"] = None
     return out
+
+
+def _notes(resource: Json) -> str | None:
+    """A resource's notes as one text, as E2B (F.r.6, G.k.11) and the report join them: a producer that writes
+    each remark as a note of its own loses none."""
+    texts = [t for n in read.as_list(resource.get("note")) if isinstance(t := _d(n).get("text"), str) and t]
+    return "; ".join(texts) or None
 
 
 def _product_ids(concept: Json) -> list[Json]:
