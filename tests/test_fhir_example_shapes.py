@@ -339,3 +339,17 @@ def test_every_note_reaches_the_case_file_as_e2b_and_the_report_join_them() -> N
     assert "haemolysed sample; repeated next day" in {t.comments for t in case.tests}
     xml = export_bundles([bundle], receiver_name="ich", batch_id="B1").xml.decode()
     assert "stopped by the GP" in xml and "repeated next day" in xml
+
+
+def test_a_potential_adverse_event_is_not_read_as_a_reaction_the_patient_had() -> None:
+    """R4's AdverseEvent.actuality potential (a near miss) was read by every reader as a reaction that occurred;
+    its category (product-use-error, medication-mishap) was dropped unsaid."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, event), *_ = _entries(bundle, "AdverseEvent")
+    event["actuality"] = "potential"
+    event["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-category",
+                                      "code": "product-use-error"}]}]
+    issues = {(i.code, i.location): i for i in validate_bundle(bundle).issues}
+    where = f"Bundle.entry[{n}].resource.ofType(AdverseEvent)."
+    assert issues[("ICSR-POTENTIAL-EVENT", where + "actuality")].severity == "error"
+    assert ("FHIR-NOT-READ", where + "category") in issues

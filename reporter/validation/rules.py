@@ -360,6 +360,12 @@ class RuleChecker:
                      "off-label use or exposure without harm is reported with the situation as the reaction "
                      "(e.g. the LLT for the error, and No adverse event)")
         for event in events:
+            if event.get("actuality") == "potential":
+                self.add("error", "ICSR-POTENTIAL-EVENT", self.path(event, "actuality"),
+                         "a potential adverse event (a near miss: actuality potential) did not happen, but the case "
+                         "file, E2B and the report would read it as a reaction the patient had",
+                         "report reactions that occurred (actuality actual); an error or exposure without harm is "
+                         "reported with the situation's MedDRA term (e.g. the LLT for the error) and No adverse event")
             others = sorted({_str(c.get("system")) or "(no system)" for c in codings(event.get("event"))})
             if not coding(event.get("event"), "meddra"):
                 said = f" (its code{'s are' if len(others) > 1 else ' is'} in {', '.join(others)}: not read)" \
