@@ -14,7 +14,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
+
 from reporter.e2b.export import export_bundles
+from reporter.errors import E2BError
 from reporter.fhir.read import BundleIndex
 from reporter.fhir.to_case import bundle_to_case
 from reporter.inputs import load_bundle
@@ -353,3 +356,13 @@ def test_a_potential_adverse_event_is_not_read_as_a_reaction_the_patient_had() -
     where = f"Bundle.entry[{n}].resource.ofType(AdverseEvent)."
     assert issues[("ICSR-POTENTIAL-EVENT", where + "actuality")].severity == "error"
     assert ("FHIR-NOT-READ", where + "category") in issues
+
+
+def test_the_e2b_export_of_a_searchset_names_the_document_inside_not_a_missing_case_id() -> None:
+    """`reporter e2b` on a server's searchset said the Composition had no C.1.1 (there was no Composition)."""
+    searchset = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"fullUrl": "https://hapi.fhir.example.org/baseR4/Bundle/doc-55", "resource": load_bundle(CASE),
+         "search": {"mode": "match"}}]}
+    with pytest.raises(E2BError) as raised:
+        export_bundles([searchset], receiver_name="ich", batch_id="B1")
+    assert raised.value.location == "Bundle.entry[0].resource" and "send the document" in (raised.value.hint or "")

@@ -128,14 +128,24 @@ def routed_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
     return {}
 
 
+def not_a_document(bundle: Json) -> E2BError | None:
+    """Why a Bundle is no ICSR document, as validation says it (a search's Bundle that holds it, a message, no
+    Composition first): said instead of a missing C.1.1 that the Bundle's first entry could not have held."""
+    from reporter.validation.integrity import check_integrity
+
+    kinds = ("BUNDLE-WRAPPED", "BUNDLE-MESSAGE", "BUNDLE-COMPOSITION")
+    found = next((i for i in check_integrity(bundle) if i.code in kinds), None)
+    return E2BError(found.message, location=found.location, hint=found.hint) if found else None
+
+
 def message(ctx: Ctx, batch: Node, creation: str, sender: str, own_receivers: bool = True) -> Node:
     """One report. `own_receivers`: an imported case's message receiver (N.2.r.3) as received; False in a batch
     of cases received for different batch receivers, which goes to the profile's (N.1.4 and N.2.r.3 agree)."""
     comp = ctx.composition
     case_id = identifier_value(comp.get("identifier"), "safety_report_id")
     if not case_id:
-        raise E2BError("the Bundle's Composition has no sender's safety report id (C.1.1)",
-                       location="Composition.identifier")
+        raise not_a_document(ctx.index.bundle) or E2BError(
+            "the Bundle's Composition has no sender's safety report id (C.1.1)", location="Composition.identifier")
     created = read.datetime_at(comp, "date")
     created_ts = to_ts(created, location="Composition.date") if created else None
     msg = el(batch, "PORR_IN049016UV")
