@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reporter.analysis.disproportionality import gamma_quantile, measures
+from reporter.analysis.disproportionality import Pair, gamma_quantile, measures, signal_criteria, table_rows
 
 
 def test_ic_credibility_interval_matches_the_published_reference_implementation():
@@ -71,3 +71,11 @@ def test_gamma_quantile_inverts_the_distribution(shape, rate, p):
 
     x = gamma_quantile(p, shape, rate)
     assert _lower_gamma_regularized(shape, x * rate) == pytest.approx(p, abs=1e-9)
+
+
+def test_an_ic025_just_below_zero_reads_zero_not_minus_zero():
+    m = measures(5, 3, 1, 25)  # IC025 = -0.0029: '-0.0' in the screen, its CSV and XLSX, '-0.00' in the rule
+    assert -0.005 < m.ic_ci[0] < 0
+    ic025 = table_rows([Pair("adalimumab", "Off label use", m)])[0][13]
+    assert ic025 == 0 and str(ic025) == "0.0"
+    assert signal_criteria(m)[2][2].endswith("IC025 0.00") and not signal_criteria(m)[2][1]

@@ -197,7 +197,8 @@ HEADER = ["Drug", "Event", "a (drug+event)", "b (drug, other events)", "c (other
 
 
 def _fmt(x: float | None) -> float | None:
-    return None if x is None else round(x, 2)
+    """Two places; a value that rounds to zero is 0.0, never -0.0 (an IC025 of -0.003 printed '-0.0')."""
+    return None if x is None else round(x, 2) + 0.0
 
 
 def _ci(ci: tuple[float, float] | None) -> str | None:
@@ -239,7 +240,7 @@ def choices(store: Any, level: str = "pt", limit: int = 1000) -> tuple[list[str]
 def signal_criteria(m: Measures, min_cases: int = 3) -> list[tuple[str, bool, str]]:
     """(rule, met?, the values it was judged on) for each of the usual signal rules."""
     def show(x: float | None) -> str:
-        return "not computable (a zero cell)" if x is None else f"{x:.2f}"
+        return "not computable (a zero cell)" if x is None else f"{_fmt(x):.2f}"
 
     enough = m.a >= min_cases
     return [
@@ -250,7 +251,7 @@ def signal_criteria(m: Measures, min_cases: int = 3) -> list[tuple[str, bool, st
          enough and m.ror_ci is not None and m.ror_ci[0] > 1,
          f"a = {m.a}, ROR 95% CI {_ci(m.ror_ci) or 'not computable (a zero cell)'}"),
         (f"IC025 > 0 with at least {min_cases} cases (BCPNN)", enough and m.ic_ci[0] > 0,
-         f"a = {m.a}, IC {m.ic:.2f}, IC025 {m.ic_ci[0]:.2f}"),
+         f"a = {m.a}, IC {show(m.ic)}, IC025 {show(m.ic_ci[0])}"),
     ]
 
 

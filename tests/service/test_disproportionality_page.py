@@ -100,3 +100,42 @@ def test_pair_shows_the_2x2_table_measures_signal_rules_and_downloads(browser, s
     assert response.status == 400
     errors = [p.inner_text() for p in page.locator("p.error").all()]
     assert errors == ["level 'hlt' is not pt or soc", "minimum cases 'lots' is not a whole number from 1 to 10000"]
+
+
+# adalimumab + Off label use: a = 5, b = 3, c = 1, d = 25, IC025 -0.003; etanercept has no other event (b = 0:
+# no ROR); Drug ineffective and Off label use are situation terms
+SITUATION_PAIRS = (["adalimumab,Off label use"] * 5 + ["adalimumab,Rash"] * 3 + ["tocilizumab,Off label use"]
+                   + ["tocilizumab,Rash"] * 22 + ["etanercept,Drug ineffective"] * 3)
+
+
+def test_the_screen_fits_a_phone_and_says_a_situation_under_its_pair(browser, served, monkeypatch, tmp_path):
+    monkeypatch.delenv("REPORTER_MEDDRA_DIR", raising=False)
+    path = tmp_path / "pairs.csv"
+    path.write_text("Drug,Reaction\n" + "\n".join(SITUATION_PAIRS) + "\n", encoding="utf-8")
+    for row in import_listing(path, received="2024-05-01", validate=False).rows:
+        store_row(served.store, row, author="test", reason="pairs")
+    set_password(served.store, "clinician", PASSWORD)
+    site = served.base.removesuffix("/fhir")
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    _login(page, site, "/disproportionality")
+    # the 17 columns scroll in their box (a region the keyboard can reach), not the page
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = page.locator("div.table-scroll:has(table.screen)")
+    assert box.get_attribute("tabindex") == "0" and box.evaluate("b => b.scrollWidth > b.clientWidth")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pages-disproportionality-phone.png"), full_page=True)
+    # a situation term's note is a line of its own under its pair, not a column a word wide
+    header = [th.inner_text() for th in page.locator("table.screen thead th").all()]
+    assert "Note" not in header and header[-1] == "Signals"
+    notes = [td.inner_text() for td in page.locator("table.screen tr.event-note td").all()]
+    assert "Off label use: the event is a situation (off-label use), not an adverse reaction; a signal here points " \
+           "at the situation, not at a harm." in notes
+    assert any(n.startswith("Drug ineffective: the event is a lack of efficacy") for n in notes)
+    assert page.locator("table.screen tr.event-note td").first.get_attribute("colspan") == str(len(header))
+    # values to two places, no '-0.0'; a ratio with a zero cell is a dash read out as 'not computable'
+    rows = {r.locator("td").nth(0).inner_text() + "/" + r.locator("td").nth(1).inner_text(): r
+            for r in page.locator("table.screen tbody tr:not(.event-note)").all()}
+    adalimumab = [td.inner_text() for td in rows["adalimumab/Off label use"].locator("td").all()]
+    assert adalimumab[13] == "0.00" and "-0.0" not in page.locator("table.screen").inner_text()
+    etanercept = rows["etanercept/Drug ineffective"].locator("td")
+    assert etanercept.nth(3).inner_text() == "0" and etanercept.nth(9).text_content() == "—not computable"
