@@ -67,3 +67,19 @@ def test_tabulate_page_shows_table_chart_and_downloads(browser, site, tmp_path):
     page.fill("#where", "shoe")  # the hint speaks of the page's box, not of the command line's --where
     page.click("text=Tabulate >> nth=-1")
     assert "--" not in page.locator("p.error").inner_text() and "sex=female" in page.locator("p.error").inner_text()
+
+
+def test_a_cross_tab_fits_a_phone(browser, site):
+    """A cross-tab of indications is wider than a phone: the table scrolls in its box, the page does not."""
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto(site + "/tabulate?by=indication&by2=survival")
+    page.fill("#username", "clinician")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("table.tabulation")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = page.locator("div.table-scroll:has(table.tabulation)")
+    assert box.get_attribute("tabindex") == "0" and box.get_attribute("role") == "region"
+    assert box.evaluate("b => b.getBoundingClientRect().right <= 390 && b.scrollWidth > b.clientWidth")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pages-tabulate-phone.png"), full_page=True)
