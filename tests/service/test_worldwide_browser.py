@@ -1,0 +1,39 @@
+"""The case list's worldwide-case links in a real headless Chromium: told apart from the case id they sit under,
+followed by keyboard to the filtered list, and fitting a phone."""
+
+from __future__ import annotations
+
+from reporter.store.tokens import set_password
+from tests.render_support import ARTIFACTS
+
+from .test_worldwide_case import MAH, PARTNER, REGULATOR, WORLDWIDE, _store_all
+
+PASSWORD = "correct horse battery"
+
+
+def test_the_worldwide_link_reads_apart_from_the_case_id_and_filters_by_keyboard(browser, served) -> None:
+    _store_all(served.store, MAH, REGULATOR, PARTNER)
+    set_password(served.store, "clinician", PASSWORD)
+    site = served.base.removesuffix("/fhir")
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto(site + "/cases")
+    page.fill("#username", "clinician")
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(f"{site}/cases*")
+    row = page.locator("table.cases tbody tr", has=page.locator("a.worldwide")).first
+    case_link, worldwide = row.locator("th a").first, row.locator("a.worldwide")
+    style = "a => [getComputedStyle(a).fontWeight, parseFloat(getComputedStyle(a).fontSize)]"
+    (case_weight, case_size), (link_weight, link_size) = case_link.evaluate(style), worldwide.evaluate(style)
+    # bold like the case id above it, the link read as the rest of the case id ('DE-BFARM-2023-77 worldwide ...')
+    assert int(case_weight) >= 600 and int(link_weight) < 600 and link_size < case_size
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pages-worldwide-phone.png"), full_page=True)
+    worldwide.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site}/cases?worldwide=*")
+    assert page.input_value("#worldwide") == WORLDWIDE
+    assert page.locator("p.count").inner_text() == "2 case(s)"
+    assert sorted(a.inner_text() for a in page.locator("table.cases tbody th > a:first-child").all()) == [
+        "DE-BFARM-2023-77", WORLDWIDE]
