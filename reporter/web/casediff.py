@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -244,8 +244,30 @@ def _sort_key(path: str) -> list[Any]:
     return [int(t) if t.isdecimal() else t for t in re.split(r"[\[\].]+", path) if t]
 
 
-def version_diff(old: StoredVersion, new: StoredVersion) -> tuple[str, list[Change]]:
-    """('case file' | 'Bundle', changes) between two versions."""
-    if old.casefile is not None and new.casefile is not None:
-        return "case file", diff_cases(old.casefile, new.casefile)
+def version_diff(old: StoredVersion, new: StoredVersion,
+                 imported: Collection[int] = ()) -> tuple[str, list[Change]]:
+    """('case file' | 'Bundle', changes) between two versions; `imported`: the numbers of versions read from a
+    received E2B file, which went through the case model, so their Bundles read back into case files whole and
+    compare as the form labels them (as Bundles, a follow-up by E2B showed FHIR paths and the narrative's XHTML)."""
+    cases = [_case_data(v, v.version in imported) for v in (old, new)]
+    if cases[0] is not None and cases[1] is not None:
+        return "case file", diff_cases(cases[0], cases[1])
     return "Bundle", diff(bundle_facts(old.bundle), bundle_facts(new.bundle))
+
+
+def _case_data(v: StoredVersion, imported: bool) -> dict | None:
+    """The version's case file, or for an imported version its Bundle read back into one; else None (a Bundle
+    from the API may say what the case model does not hold: it is compared as a Bundle, nothing left unsaid)."""
+    if v.casefile is not None:
+        return v.casefile
+    if not imported:
+        return None
+    from pydantic import ValidationError
+
+    from reporter.errors import ReporterError
+    from reporter.fhir.to_case import bundle_to_case
+
+    try:
+        return bundle_to_case(v.bundle).model_dump(mode="json", by_alias=True, exclude_none=True)
+    except (ReporterError, ValidationError):
+        return None

@@ -297,15 +297,17 @@ def history(case_id: str):
     new = int(request.args["to"]) if request.args.get("to", "").isdecimal() else numbers[0]
     old = int(request.args["from"]) if request.args.get("from", "").isdecimal() else max(new - 1, 1)
     changes, basis = None, None
+    imported = {n for n in numbers if store().import_report(case_id, n) is not None}
     if new in numbers and old in numbers and old != new:
         by_number = {v.version: v for v in versions}
-        basis, changes = casediff.version_diff(by_number[old], by_number[new])
+        basis, changes = casediff.version_diff(by_number[old], by_number[new], imported)
     elif (request.args.get("from") or request.args.get("to")) and (new not in numbers or old not in numbers):
         raise NotFound(f"Bundle/{case_id} has versions {min(numbers)} to {max(numbers)}", location="from/to")
     from reporter.store.approvals import approvals_of
 
     return render_template("history.html", case_id=case_id, versions=versions, current=versions[0],
-                           old=old, new=new, changes=changes, basis=basis, approvals=approvals_of(store(), case_id))
+                           old=old, new=new, changes=changes, basis=basis, approvals=approvals_of(store(), case_id),
+                           imported=imported)
 
 
 # --- the case form ----------------------------------------------------------------------------------------
