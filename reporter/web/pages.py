@@ -227,7 +227,18 @@ def case(case_id: str):
     return render_template("case.html", v=v, current=current, report=report_fragment(v), downloads=offered,
                            editable=can("draft"), saved=request.args.get("saved"), readiness=_readiness(v),
                            imported=store().import_report(v.case_id, v.version),
-                           approval=approval, approved=request.args.get("approved"))
+                           approval=approval, approved=request.args.get("approved"), related=_other_reports(v))
+
+
+def _other_reports(v: StoredVersion) -> dict:
+    """Other senders' stored reports of this version's worldwide case (same C.1.8.1, or listing each other's ids):
+    the case list linked them, the case page did not, so a reader of one report missed the others."""
+    from reporter.store.worldwide import related_cases, worldwide_id
+
+    cases, total = related_cases(store(), v.bundle)
+    worldwide = worldwide_id(v.bundle)
+    shared = worldwide and any(r.why.startswith(f"the same worldwide case {worldwide} ") for r in cases)
+    return {"cases": cases, "more": total - len(cases), "worldwide": worldwide if shared else None}
 
 
 def _readiness(v: StoredVersion) -> list[dict]:

@@ -37,3 +37,27 @@ def test_the_worldwide_link_reads_apart_from_the_case_id_and_filters_by_keyboard
     assert page.locator("p.count").inner_text() == "2 case(s)"
     assert sorted(a.inner_text() for a in page.locator("table.cases tbody th > a:first-child").all()) == [
         "DE-BFARM-2023-77", WORLDWIDE]
+
+
+def test_a_case_page_names_the_other_senders_reports_of_its_case(browser, served) -> None:
+    ids = _store_all(served.store, MAH, REGULATOR, PARTNER)
+    set_password(served.store, "clinician", PASSWORD)
+    site = served.base.removesuffix("/fhir")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site}/cases/{ids['DE-BFARM-2023-77']}")
+    page.fill("#username", "clinician")
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(f"{site}/cases/*")
+    items = [li.inner_text() for li in page.locator("section.related li").all()]
+    assert items == [f"{WORLDWIDE} from Example Pharma: the same worldwide case {WORLDWIDE} (C.1.8.1)",
+                     "US-PARTNER-9 from Partner Inc: it lists DE-BFARM-2023-77 among its other case ids (C.1.9.1.r.2)"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("section.related").screenshot(path=str(ARTIFACTS / "pages-worldwide-case.png"))
+    page.click(f"section.related a:text('List the stored reports of worldwide case {WORLDWIDE}')")
+    page.wait_for_url(f"{site}/cases?worldwide=*")
+    assert page.locator("p.count").inner_text() == "2 case(s)"
+    page.goto(f"{site}/cases/{ids['US-PARTNER-9']}")  # its worldwide case is its own: no list to link to
+    assert page.locator("section.related li").count() == 1 and page.locator("section.related p a").count() == 0
+    page.click("section.related a:text('DE-BFARM-2023-77')")
+    page.wait_for_url(f"{site}/cases/{ids['DE-BFARM-2023-77']}")
