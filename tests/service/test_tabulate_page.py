@@ -83,3 +83,25 @@ def test_a_cross_tab_fits_a_phone(browser, site):
     assert box.evaluate("b => b.getBoundingClientRect().right <= 390 && b.scrollWidth > b.clientWidth")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "pages-tabulate-phone.png"), full_page=True)
+
+
+def test_the_filter_is_labelled_in_words_and_its_problems_name_the_form_not_the_command_line(browser, site):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(site + "/tabulate")
+    page.fill("#username", "clinician")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{site}/tabulate*")
+    assert page.locator("label[for=where]").inner_text() == "Only cases with"  # was '(FIELD=VALUE; ...)'
+    assert page.locator("#where").get_attribute("aria-describedby") == "where-help"
+    page.fill("#where", "Sex=male")  # a field as the Count by list names it
+    page.press("#where", "Enter")
+    page.wait_for_selector("p.count")
+    assert page.locator("p.error").count() == 0
+    for query, said in (("where=age_band%3Dxyz", "(set under Age bands)"),
+                        ("where=sex", "is not a field, '=' and a value"),
+                        ("by=drug&by2=drug", "chosen twice: under Count by and for the cross-tab")):
+        assert page.goto(f"{site}/tabulate?{query}").status == 400
+        error = page.locator("p.error#tabulate-error").inner_text()
+        assert said in error and "--" not in error and "FIELD=VALUE" not in error
+        assert page.locator("#where").get_attribute("aria-describedby") == "where-help tabulate-error"
