@@ -30,6 +30,9 @@ def test_the_worldwide_link_reads_apart_from_the_case_id_and_filters_by_keyboard
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "pages-worldwide-phone.png"), full_page=True)
+    # the filter matches the whole id, unlike 'Case id contains': its label and placeholder say so
+    assert page.locator("label[for=worldwide]").inner_text() == "Worldwide case id (C.1.8.1), whole"
+    assert page.get_attribute("#worldwide", "placeholder") == "the whole id, as sent"
     worldwide.focus()
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site}/cases?worldwide=*")
