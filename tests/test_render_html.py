@@ -77,13 +77,15 @@ def test_validation_panel_lists_errors() -> None:
     html = bundle_html(bundle, validation_report(bundle))
     panel = html[html.index('id="validation"'):]
     assert "error(s)" in panel and 'class="error"' in panel
-    assert "the Bundle has no Patient" in html
+    assert "the case has no patient" in html and "the Bundle has no Patient" not in html  # a reader's words
 
 
 def test_empty_and_foreign_input_render_with_gaps() -> None:
     for bundle in ({}, {"resourceType": "Patient"}, {"resourceType": "Bundle", "entry": "nonsense"}):
         html = render_html(case_view(bundle))
         assert 'class="gaps"' in html and "Reactions (AdverseEvent)" in html
+        assert "This case is incomplete." in html  # a reader's word, not 'This Bundle'
+        assert "no reaction in the case" in html and "No lab results in the case" in html
 
 
 BUNDLE1 = None
