@@ -238,7 +238,8 @@ def test_case_page_shows_readiness_per_receiver_with_links_to_the_form(served) -
     assert re.search(r'id="ready-ich"><strong>ICH</strong>:\s*ready', page)
     fda = page.split('id="ready-fda"', 1)[1].split('id="ready-ema"', 1)[0]
     assert "problem(s)" in fda and "C.1.7 (case 1)" in fda  # the E2B number, and the field below
-    link = re.search(r'<a href="([^"#]+)#(f-report_expedited)">report.expedited</a>', fda)
+    # the field as the form labels it, not its case-file path (report.expedited)
+    link = re.search(r'<a href="([^"#]+)#(f-report_expedited)">Report › Expedited</a>', fda)
     assert link, fda
     form = _is_page(s.get(site + link.group(1), timeout=60), 200)
     assert f'id="{link.group(2)}"' in form  # the link lands on the form field
