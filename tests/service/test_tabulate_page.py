@@ -81,6 +81,8 @@ def test_a_cross_tab_fits_a_phone(browser, site):
     box = page.locator("div.table-scroll:has(table.tabulation)")
     assert box.get_attribute("tabindex") == "0" and box.get_attribute("role") == "region"
     assert box.evaluate("b => b.getBoundingClientRect().right <= 390 && b.scrollWidth > b.clientWidth")
+    chart = page.locator("figure.tabulation-chart")  # the chart scrolls in its box too, reached by the keyboard
+    assert chart.get_attribute("tabindex") == "0" and chart.evaluate("f => f.scrollWidth > f.clientWidth")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "pages-tabulate-phone.png"), full_page=True)
 
