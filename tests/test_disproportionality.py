@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reporter.analysis.disproportionality import Pair, gamma_quantile, measures, signal_criteria, table_rows
+from reporter.analysis.disproportionality import (
+    Pair,
+    gamma_quantile,
+    measures,
+    pair_rows,
+    signal_criteria,
+    table_rows,
+)
 
 
 def test_ic_credibility_interval_matches_the_published_reference_implementation():
@@ -79,3 +86,10 @@ def test_an_ic025_just_below_zero_reads_zero_not_minus_zero():
     ic025 = table_rows([Pair("adalimumab", "Off label use", m)])[0][13]
     assert ic025 == 0 and str(ic025) == "0.0"
     assert signal_criteria(m)[2][2].endswith("IC025 0.00") and not signal_criteria(m)[2][1]
+
+
+def test_an_interval_below_zero_reads_apart_from_its_sign():
+    m = measures(4, 5, 3, 22)  # IC 95% credibility interval -0.80 to 2.02: with a hyphen, '-0.80-2.02'
+    ic = next(r for r in pair_rows("etanercept", "Drug ineffective", m) if r[0] == "IC")
+    assert ic[2] == f"{m.ic_ci[0]:.2f} to {m.ic_ci[1]:.2f}" and ic[2].startswith("-0.")
+    assert table_rows([Pair("etanercept", "Drug ineffective", m)])[0][7] == f"{m.prr_ci[0]:.2f} to {m.prr_ci[1]:.2f}"

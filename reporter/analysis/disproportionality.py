@@ -202,7 +202,8 @@ def _fmt(x: float | None) -> float | None:
 
 
 def _ci(ci: tuple[float, float] | None) -> str | None:
-    return None if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
+    """'0.99 to 34.94': with a hyphen an IC interval below zero read '-0.77-2.05'."""
+    return None if ci is None else f"{_fmt(ci[0]):.2f} to {_fmt(ci[1]):.2f}"
 
 
 def table_rows(found: list[Pair], min_cases: int = 3) -> list[list[Any]]:
