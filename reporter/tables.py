@@ -89,10 +89,8 @@ class FhirTables(BaseModel):
     fda: dict[str, dict[str, str]]
     required_codes: dict[str, list[str]]
     unread_dosage: list[str] = []
-    unread_test: list[str] = []
     gender_null_flavors: dict[str, str] = {}
     unread_gender: list[str] = []
-    unread_event: list[str] = []
     unread_elements: dict[str, dict[str, str]] = {}
     interpretation_results: dict[str, dict[str, str]] = {}
 

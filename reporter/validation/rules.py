@@ -105,10 +105,8 @@ class RuleChecker:
         self.dates()
         self.absent_reasons()
         self.unread_dosage()
-        self.unread_test()
         self.unread_interpretation()
         self.unread_gender()
-        self.unread_event()
         self.unread_elements()
         self.unread_record_numbers()
         self.unread_study_identifiers()
@@ -251,15 +249,6 @@ class RuleChecker:
                                      else (medication, medication, ""))
         return list(found.values())
 
-    def unread_test(self) -> None:
-        """Test result elements no reader takes (mappings/fhir.yaml `unread_test`), each said where it is."""
-        for obs in self.index.section("tests"):
-            for element in (p for p in fhir_tables().unread_test if _present(obs, p.split("."))):
-                self.add("warning", "FHIR-NOT-READ", self.path(obs, element),
-                         f"Observation.{element} is not read: the case file, E2B and the report leave it out",
-                         "give each measured value as an Observation of its own with valueQuantity (or valueString, "
-                         "valueCodeableConcept) and a numeric referenceRange low/high; say the rest in a note")
-
     def unread_interpretation(self) -> None:
         """A test's interpretations other than the one read as its E2B result (F.r.3.1): high, low, normal
         (v3 H, L, N ...) have no E2B element; a second result is not held either. The report shows them."""
@@ -292,16 +281,6 @@ class RuleChecker:
                      f"E2B sends it as not known (nullFlavor {flavor}) and the case file holds it as unknown (the "
                      f"report shows {gender!r})",
                      "if the sex is known give gender male or female; say anything more in the narrative")
-
-    def unread_event(self) -> None:
-        """AdverseEvent elements no reader takes (mappings/fhir.yaml `unread_event`: detected, recordedDate)."""
-        for event in self.index.all("AdverseEvent"):
-            for element in (p for p in fhir_tables().unread_event if _present(event, p.split("."))):
-                self.add("warning", "FHIR-NOT-READ", self.path(event, element),
-                         f"AdverseEvent.{element} is not read: it is no onset and E2B has no element for it; the "
-                         "case file, E2B and the report leave it out",
-                         "give the reaction's onset as AdverseEvent.date (E2B E.i.4); say when it was detected or "
-                         "recorded in the narrative")
 
     def unread_dosage(self) -> None:
         """Dosage elements no reader takes (mappings/fhir.yaml `unread_dosage`), and a frequency over a period
