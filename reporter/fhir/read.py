@@ -331,15 +331,19 @@ def datetime_at(holder: Json | None, field: str) -> str | None:
     return value
 
 
-def sub_value(extension_: Json | None, name: str) -> Any:
-    """Value of a named sub-extension of a complex extension."""
+def sub_extension(extension_: Json | None, name: str) -> Json | None:
+    """A named sub-extension of a complex extension (its value, or the absent reason that stands for one)."""
     if not isinstance(extension_, dict):
         return None
     subs = extension_.get("extension")
-    for sub in subs if isinstance(subs, list) else ():
-        if isinstance(sub, dict) and sub.get("url") == name:
-            return value_of(sub)
-    return None
+    return next((sub for sub in (subs if isinstance(subs, list) else ())
+                 if isinstance(sub, dict) and sub.get("url") == name), None)
+
+
+def sub_value(extension_: Json | None, name: str) -> Any:
+    """Value of a named sub-extension of a complex extension."""
+    sub = sub_extension(extension_, name)
+    return value_of(sub) if sub is not None else None
 
 
 def absent_reason(extension_holder: Json | None) -> str | None:

@@ -172,8 +172,7 @@ class CaseReader:
         amendment = read.extension(comp, "report_amendment")
         if amendment:
             kind = read.sub_value(amendment, "amendmentType")
-            reason = next((sub for sub in amendment.get("extension") or []
-                           if isinstance(sub, dict) and sub.get("url") == "amendmentReason"), None)
+            reason = read.sub_extension(amendment, "amendmentReason")
             out["nullification"] = {"kind": _key_for("nullification", (read.codings(kind) or [None])[0]),
                                     "reason": read.sub_value(amendment, "amendmentReason") or _absent(reason)}
         documents = read.extension(comp, "additional_documents")

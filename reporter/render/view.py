@@ -134,18 +134,9 @@ def _safe_ext_value(element: Any, key: str) -> Any:
     return read.value_of(_ext1(element, key)) if _ext1(element, key) else None
 
 
-def _sub(extension_: Any, name: str) -> Any:
-    """Value of a named sub-extension of a complex extension."""
-    for sub in map(_d, _l(_d(extension_).get("extension"))):
-        if sub.get("url") == name:
-            return read.value_of(sub)
-    return None
-
-
 def _reason_absent(amendment: Json) -> str | None:
     """C.1.11.2 received without a reason: said as such (the case holds it as not known)."""
-    holder = next((sub for sub in map(_d, _l(amendment.get("extension"))) if sub.get("url") == "amendmentReason"), {})
-    missing = _absent(holder)
+    missing = _absent(read.sub_extension(amendment, "amendmentReason"))
     return f"reason {ABSENT_TEXT.get(missing.reason or '', 'not stated')}" if missing else None
 
 
@@ -419,8 +410,8 @@ class _Extractor:
         amendment = _ext1(comp, "report_amendment")
         amendment_text = None
         if amendment:
-            kind = read.concept_text(_sub(amendment, "amendmentType")) or "Amendment"
-            reason = _s(_sub(amendment, "amendmentReason")) or _reason_absent(amendment)
+            kind = read.concept_text(read.sub_value(amendment, "amendmentType")) or "Amendment"
+            reason = _s(read.sub_value(amendment, "amendmentReason")) or _reason_absent(amendment)
             amendment_text = f"{kind}: {reason}" if reason else kind
         category = _l(comp.get("category"))
         serious_flags = [r.serious for r in reactions if r.serious is not None]
@@ -641,12 +632,12 @@ class _Extractor:
             coding = _first_coding(concept)
             translation = None
             for e in _l(_d(concept.get("_text")).get("extension")):
-                translation = translation or _s(_sub(e, "content"))
+                translation = translation or _s(read.sub_value(e, "content"))
             criteria = []
             for e in _exts(event, "seriousness_criterion"):
-                code = _d(_sub(e, "criterionCode"))
+                code = _d(read.sub_value(e, "criterionCode"))
                 label = _s(code.get("display")) or "serious"
-                present = _sub(e, "criterionPresent")
+                present = read.sub_value(e, "criterionPresent")
                 if present is True:
                     criteria.append(label)
                 elif present is not False:
@@ -773,7 +764,7 @@ class _Extractor:
                      read.concept_text(c.get("method")) or "not stated",
                      read.concept_text(c.get("assessment")) or "not stated")
                     for c in (_d(x) for x in _l(entity.get("causality"))))
-                first = _qty(_sub(interval, "afterFirstDose")) if interval else None
+                first = _qty(read.sub_value(interval, "afterFirstDose")) if interval else None
                 worked_out = None
                 onset = _span_of(reaction.onset) if reaction else None
                 start = self._drug_span(statement, "first-dose") if statement else None
@@ -786,7 +777,7 @@ class _Extractor:
                     onset_after_first_dose=first,
                     onset_worked_out=worked_out is not None,
                     onset_worked_text=worked_out,
-                    onset_after_last_dose=_qty(_sub(interval, "afterLastDose")) if interval else None,
+                    onset_after_last_dose=_qty(read.sub_value(interval, "afterLastDose")) if interval else None,
                     dechallenge=dechallenge,
                     rechallenge=rechallenge,
                     results=results,

@@ -642,8 +642,7 @@ class Plausibility:
         """C.1.11.2: the reason of a nullification or amendment received without one."""
         comp = self.index.composition or {}
         amendment = read.extension(comp, "report_amendment") or {}
-        reason = next((sub for sub in as_list(amendment.get("extension"))
-                       if isinstance(sub, dict) and sub.get("url") == "amendmentReason"), None)
+        reason = read.sub_extension(amendment, "amendmentReason")
         flavor = read.absent_reason(reason) if reason else None
         return [(comp, "extension", "report.nullification.reason", "C.1.11.2", flavor)] if flavor else []
 
