@@ -380,9 +380,13 @@ class Relative:
     as_stated: str | None = None  # the author's words
 
     def phrase(self) -> str | None:
-        """How the author qualified the time, for people: 'within', 'about', 'at least', '3-4 d'."""
+        """How the author qualified the time, for people: 'within', 'about', 'at least', 'about 3-4 weeks' (the
+        unit in words, not the UCUM '3-4 wk'); None when the time is a plain number."""
+        from reporter.render.units import unit_text
+
         words = QUALIFIER_WORDS.get(self.qualifier or "")
-        span = f"{abs(self.value):g}-{abs(self.high):g} {self.unit}" if self.high is not None else None
+        span = None if self.high is None else \
+            f"{abs(self.value):g}-{abs(self.high):g} {unit_text(self.unit, abs(self.high))}"
         return " ".join(w for w in (words, span) if w) or None
 
 

@@ -319,7 +319,7 @@ class _Extractor:
         days = self._offset_days(target, rel)
         day, span = (None, None) if days is None else (sum(days) / 2, days if days[0] != days[1] else None)
         return When(offset=Qty(rel.value, rel.unit), anchor=anchor, day=day, ref=self.index.key(rel.drug_reference),
-                    from_last=rel.anchor == "last-dose", phrase=_phrase(rel), as_stated=rel.as_stated, span=span,
+                    from_last=rel.anchor == "last-dose", phrase=rel.phrase(), as_stated=rel.as_stated, span=span,
                     qualifier=QUALIFIER_TEXT.get(rel.qualifier or ""))
 
     def _offset_days(self, target: Json, rel: read.Relative, depth: int = 0) -> Days | None:
@@ -1047,13 +1047,6 @@ def _authorisation(med: Json) -> str | None:
     country, holder = _s(read.sub_value(found, "country")), _s(read.sub_value(found, "holder"))
     parts = [f"number {number}" if number else None, country, f"holder {holder}" if holder else None]
     return ", ".join(p for p in parts if p) or None
-
-
-def _phrase(rel: read.Relative) -> str | None:
-    """The author's qualifier and range as read: 'about 3-4 weeks', not the UCUM '3-4 wk'."""
-    words = read.QUALIFIER_WORDS.get(rel.qualifier or "")
-    span = None if rel.high is None else f"{abs(rel.value):g}-{abs(rel.high):g} {unit_text(rel.unit, abs(rel.high))}"
-    return " ".join(w for w in (words, span) if w) or None
 
 
 def _relative(extension_: Any) -> read.Relative | None:
