@@ -14,7 +14,7 @@ from reporter import config
 from reporter.e2b.dates import ts_digits, ts_is_valid, ts_start
 from reporter.e2b.dictionary import Dictionary, Element, dictionary, regional_elements, rule_set
 from reporter.e2b.issues import Issue, e2b_issue
-from reporter.e2b.read.reader import RegionalActs, ii_key
+from reporter.e2b.read.reader import ii_key, regional_nodes
 
 Node = etree._Element
 Pair = tuple[str | None, str | None]  # (value, nullFlavor) of one element node
@@ -82,7 +82,7 @@ class Locator:
         self._reach: dict[tuple[Node, str, str], list[Pair]] = {}
         self._keys: dict[tuple[str, Node], str | None] = {}
         self._given: dict[str, set[Node]] = {}
-        self._regional: RegionalActs | None = None  # nodes in a region's own act, found once
+        self._regional: set[Node] | None = None  # nodes in a region's own act (regional_nodes), found once
 
     def _xpath(self, node: Node, path: str) -> list[Any]:
         return _compiled(path, self.d.namespaces)(node)
@@ -206,10 +206,9 @@ class Locator:
         nodes = self._nodes(element.group, element.node)
         if not element.number.startswith(regional_elements()):  # a region's item under an ICH code is not it
             if self._regional is None:
-                self._regional = RegionalActs(self.root)
-            regional = self._regional.nodes
-            if regional:
-                nodes = [n for n in nodes if n not in regional]
+                self._regional = regional_nodes(self.root)
+            if self._regional:
+                nodes = [n for n in nodes if n not in self._regional]
         if attr is not None:
             out = [(n, n.get(attr) or None, n.get("nullFlavor")) for n in nodes]
         elif spec == "text()":  # value_of's text, inline: an element without children holds only .text

@@ -253,23 +253,43 @@ def test_a_region_s_drug_item_under_an_ich_code_is_not_read_as_the_ich_element(e
         before.coverage.not_mapped.values())
 
 
+def _in_regional_act(node: etree._Element) -> bool:
+    """The rule regional_nodes answers for a whole document, node by node: the nearest act named by a code
+    around `node` (itself or one holding it) is named in a region's own list."""
+    from reporter.e2b.dictionary import is_regional
+    from reporter.e2b.diff import ACTS
+    from reporter.e2b.xmlsafe import local
+
+    act: etree._Element | None = node
+    while act is not None:
+        code = act.find("{urn:hl7-org:v3}code") if local(act) in ACTS else None
+        if code is not None:
+            return is_regional(code.get("codeSystem"))
+        act = act.getparent()
+    return False
+
+
 def test_the_regional_act_index_answers_as_the_walk_up_for_every_node(shared_dir: Path) -> None:
-    """RegionalActs (one pass per document, which the reader and the rules use) holds exactly the nodes for which
-    in_regional_act (a walk up to the nearest act named by a code) is true: on FDA's examples, whose FDA items
-    are regional, on an EMA message, and with PMDA's items added at report level and inside a drug."""
-    from reporter.e2b.read.reader import RegionalActs, in_regional_act
+    """regional_nodes (one pass per document, which the reader and the rules use) holds exactly the nodes for which
+    the walk up to the nearest act named by a code says regional: on FDA's examples, whose FDA items are
+    regional, on an EMA message, and with PMDA's items added at report level and inside a drug."""
+    from reporter.e2b.read.reader import regional_nodes
 
     raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
     component, characteristics = _pmda_items()
     at = raw.index(b'<component typeCode="COMP">', raw.index(b"<investigationEvent"))
-    documents = [raw, raw[:at] + component + characteristics + raw[at:]]
+    ich = b'<code code="2" codeSystem="2.16.840.1.113883.3.989.2.1.1.19" codeSystemVersion="2.1"/>'
+    in_drug = raw.rindex(b'<outboundRelationship2 typeCode="REFR">', 0, raw.index(ich))
+    drug_item = (f'<outboundRelationship2 typeCode="REFR"><observation classCode="OBS" moodCode="EVN"><code code="2" '
+                 f'codeSystem="{PMDA}.20" codeSystemVersion="1.0"/><value xsi:type="ST">a J item</value>'
+                 f'</observation></outboundRelationship2>').encode()
+    documents = [raw, raw[:at] + component + characteristics + raw[at:], raw[:in_drug] + drug_item + raw[in_drug:]]
     documents += [p.read_bytes() for p in sorted((shared_dir / "e2b" / "examples").glob("*/*.xml"))
                   if "negative" not in str(p)][:4]
     regional_seen = 0
     for content in documents:
         root = etree.fromstring(content)
-        index = RegionalActs(root)
-        expected = {node for node in root.iter() if isinstance(node.tag, str) and in_regional_act(node)}
-        assert index.nodes == expected
+        expected = {node for node in root.iter() if isinstance(node.tag, str) and _in_regional_act(node)}
+        assert regional_nodes(root) == expected
         regional_seen += len(expected)
     assert regional_seen  # the corpus has regional items, so the comparison says something

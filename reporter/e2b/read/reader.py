@@ -18,7 +18,7 @@ from lxml import etree
 from pydantic import BaseModel, ValidationError
 
 from reporter.casefile import model as m
-from reporter.e2b.dictionary import is_regional, regional_arc, regional_elements
+from reporter.e2b.dictionary import regional_arc, regional_elements
 from reporter.e2b.diff import ACTS
 from reporter.e2b.schemacheck import element_path
 from reporter.e2b.xmlsafe import XSI, local
@@ -213,12 +213,7 @@ class Reader:
         self._codes: dict[etree._Element | None, tuple[ActCode, ...]] = {}  # see _act_codes
         self._hits: dict[tuple[str, etree._Element], list[etree._Element]] = {}  # see _xpath
         self._instances: dict[str, list[etree._Element]] = {}  # group -> all its instances (see instances)
-        self._regional: RegionalActs | None = None  # see _regional_acts
-
-    def _regional_acts(self) -> RegionalActs:
-        if self._regional is None:
-            self._regional = RegionalActs(self.message)
-        return self._regional
+        self._regional: set[etree._Element] | None = None  # see regional_nodes
 
     def applied(self, number: str, transform: str) -> None:
         """Record that an element's value went through a transform (see the `transform` column)."""
@@ -309,11 +304,11 @@ class Reader:
     def node(self, number: str, instance: etree._Element) -> etree._Element | None:
         hits = self._unskipped(self._xpath(instance, self.elements[number]["node"]))
         if hits and not number.startswith(regional_elements()):
-            regional = self._regional_acts().nodes
-            if regional:
-                hits = [h for h in hits if h not in regional]
+            if self._regional is None:
+                self._regional = regional_nodes(self.message)
+            if self._regional:
+                hits = [h for h in hits if h not in self._regional]
         return hits[0] if hits else None
-
 
     def first_only(self, blocks: list[etree._Element]) -> None:
         """Read only the first of repeated blocks the model holds one of (a second approval, consumable,
@@ -491,46 +486,31 @@ class Reader:
         return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
 
 
-def in_regional_act(node: etree._Element) -> bool:
-    """Whether the nearest act named by a code around `node` (itself or one holding it) is named in a region's
-    own list: a region's item under a small code ICH also uses (PMDA's J2 items coded 1, 2, 4 in PMDA's lists
-    where ICH's C.1.3, C.1.9.1, C.1.11.2 are) is not that ICH element; it is listed as not mapped. For many
-    nodes of one document, RegionalActs answers the same from one pass."""
-    act: etree._Element | None = node
-    while act is not None:
-        code = act.find(CODE) if local(act) in ACTS else None
-        if code is not None:
-            return is_regional(code.get("codeSystem"))
-        act = act.getparent()
-    return False
-
-
 _REGIONAL_CODES = etree.XPath("//h:code[starts-with(@codeSystem, $arc)]", namespaces={"h": "urn:hl7-org:v3"})
 
 
-class RegionalActs:
-    """The nodes of one document that in_regional_act holds to be in a regional act, found once: the acts whose
-    own code is in a region's list (one XPath; none in most messages, so most look-ups are an empty set's),
-    each with its subtree down to the nested acts that are named by a code of their own."""
+def regional_nodes(root: etree._Element) -> set[etree._Element]:
+    """The nodes of a document whose nearest act named by a code (themselves or one holding them) is named in a
+    region's own list: a region's item under a small code ICH also uses (PMDA's J2 items coded 1, 2, 4 in PMDA's
+    lists where ICH's C.1.3, C.1.9.1, C.1.11.2 are) is not that ICH element; it is listed as not mapped. Found
+    once per document: one XPath for the acts whose own code is regional (none in most messages), then each
+    act's subtree down to the nested acts named by a code of their own."""
+    found: set[etree._Element] = set()
 
-    def __init__(self, root: etree._Element) -> None:
-        self.nodes: set[etree._Element] = set()
-        for code in _REGIONAL_CODES(root, arc=regional_arc()):
-            act = code.getparent()
-            if act is not None and local(act) in ACTS and act.find(CODE) is code:
-                self._add(act, act)
-
-    def _add(self, node: etree._Element, act: etree._Element) -> None:
-        self.nodes.add(node)
+    def add(node: etree._Element, act: etree._Element) -> None:
+        found.add(node)
         for child in node:
             if not isinstance(child.tag, str):
                 continue
             if child is not act and local(child) in ACTS and child.find(CODE) is not None:
-                continue  # an act of its own name: in_regional_act answers by its code, not this act's
-            self._add(child, act)
+                continue  # an act of its own name is answered by its own code
+            add(child, act)
 
-    def __contains__(self, node: etree._Element) -> bool:
-        return bool(self.nodes) and node in self.nodes
+    for code in _REGIONAL_CODES(root, arc=regional_arc()):
+        act = code.getparent()
+        if act is not None and local(act) in ACTS and act.find(CODE) is code:
+            add(act, act)
+    return found
 
 
 def block_place(inst: etree._Element | None) -> str:
