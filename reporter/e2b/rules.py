@@ -334,6 +334,7 @@ class Checker:
         self.loc = locator if locator is not None and locator.root is root else Locator(root)
         self.d = self.loc.d
         self.sets = [rule_set(name) for name in rule_sets]
+        self.ich: dict[str, Any] = next((s for s in self.sets if s.get("name") == "ich"), {})  # its tables
         self.issues: list[Issue] = []
         # issue index -> (element, null flavor or None, value length or None) of the per-element issues a
         # receiver's allowances may lift (see check_with_receiver)
@@ -357,10 +358,9 @@ class Checker:
 
     # -- per-element checks ------------------------------------------------------------------------
     def check_elements(self) -> None:
-        ich = next((s for s in self.sets if s.get("name") == "ich"), {})
-        values = ich.get("values") or {}
-        precision = ich.get("date_precision") or {}
-        dates = set(ich.get("date_elements") or ())
+        values = self.ich.get("values") or {}
+        precision = self.ich.get("date_precision") or {}
+        dates = set(self.ich.get("date_elements") or ())
         today = _today()
         extra, self.longer = allowances(self.sets)
         for element in self.d.elements.values():
@@ -392,8 +392,7 @@ class Checker:
 
     def check_cardinality(self) -> None:
         """An element at most once per instance of its block (ICH element table; rules `max_occurs`)."""
-        ich = next((s for s in self.sets if s.get("name") == "ich"), {})
-        limits = ich.get("max_occurs") or {}
+        limits = self.ich.get("max_occurs") or {}
         for element in self.d.elements.values():
             if element.group is None or element.node is None or not self.loc.instances(element.group):
                 continue
@@ -436,16 +435,14 @@ class Checker:
                 return
             if need and ts_digits(value) < need:
                 label = "to the second" if need == 14 else "to the day"
-                extra = (next((s for s in self.sets if s.get("name") == "ich"), {})
-                         .get("date_precision_hints") or {}).get(element.number)
+                extra = (self.ich.get("date_precision_hints") or {}).get(element.number)
                 self.add("error", "E2B-DATE-PRECISION", where, f"{element.name} {value} must be precise {label}",
                          hint=f"give it {label}" + (f"; {extra}" if extra else ""))
             if ts_start(value).date() > today:
                 self.add("error", "E2B-FUTURE-DATE", where, f"{element.name} {value} is in the future")
 
     def check_messages(self) -> None:
-        ich = next((s for s in self.sets if s.get("name") == "ich"), {})
-        meddra = [self.d.elements[n] for n in ich.get("meddra_elements") or () if n in self.d.elements]
+        meddra = [self.d.elements[n] for n in self.ich.get("meddra_elements") or () if n in self.d.elements]
         seen: dict[str, int] = {}
         for i, message in enumerate(self.loc.instances("message"), start=1):
             ids = _compiled("h:id/@extension", self.d.namespaces)(message)
