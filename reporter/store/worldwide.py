@@ -27,6 +27,7 @@ class RelatedCase:
     sender: str | None  # C.3 sender organisation (else its id), as its current version names it
     why: str  # how it relates: same worldwide case, or which id one lists of the other
     nullified: bool = False
+    same_worldwide: bool = False  # it has the same C.1.8.1 (rather than listing, or being listed by, an id)
 
     def note(self) -> str:
         sender = f" from sender {self.sender}" if self.sender else ""
@@ -101,14 +102,15 @@ def related_cases(store: CaseStore, bundle: dict) -> tuple[list[RelatedCase], in
 
 def _related(stored: dict, case: Case, mine: _Ids) -> RelatedCase:
     theirs = _Ids.of(stored)
-    if mine.worldwide and theirs.worldwide == mine.worldwide:
+    same = bool(mine.worldwide) and theirs.worldwide == mine.worldwide
+    if same:
         why = f"the same worldwide case {mine.worldwide} (C.1.8.1)"
     elif mine.own() & set(theirs.others):
         why = f"it lists {sorted(mine.own() & set(theirs.others))[0]} among its other case ids (C.1.9.1.r.2)"
     else:
         named = sorted(theirs.own() & set(mine.others))
         why = f"this report lists {named[0] if named else case.case_key} among its other case ids (C.1.9.1.r.2)"
-    return RelatedCase(case.id, case.case_key, _sender(stored), why, case.status == "nullified")
+    return RelatedCase(case.id, case.case_key, _sender(stored), why, case.status == "nullified", same)
 
 
 def _sender(bundle: dict) -> str | None:

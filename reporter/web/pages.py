@@ -237,7 +237,7 @@ def _other_reports(v: StoredVersion) -> dict:
 
     cases, total = related_cases(store(), v.bundle)
     worldwide = worldwide_id(v.bundle)
-    shared = worldwide and any(r.why.startswith(f"the same worldwide case {worldwide} ") for r in cases)
+    shared = any(r.same_worldwide for r in cases)
     return {"cases": cases, "more": total - len(cases), "worldwide": worldwide if shared else None}
 
 
