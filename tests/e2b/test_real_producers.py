@@ -293,3 +293,21 @@ def test_the_regional_act_index_answers_as_the_walk_up_for_every_node(shared_dir
         assert regional_nodes(root) == expected
         regional_seen += len(expected)
     assert regional_seen  # the corpus has regional items, so the comparison says something
+
+
+def test_the_regional_act_index_of_one_message_holds_that_message_s_nodes_only(shared_dir: Path) -> None:
+    """The reader asks for the index of its own message (PORR_IN049016UV), once per report: it must look inside
+    that message, not the whole batch. Searching the batch made each report's import cost grow with the batch
+    (an 80-report batch took four times as long per report as a single one)."""
+    from reporter.e2b.read.reader import regional_nodes
+    from reporter.e2b.xmlsafe import HL7
+
+    path = next(p for p in sorted((shared_dir / "e2b" / "examples").glob("*/*.xml")) if "FAERS" in p.name)
+    root = etree.fromstring(path.read_bytes())
+    message = root.find(f"{{{HL7}}}PORR_IN049016UV")
+    root.append(etree.fromstring(etree.tostring(message)))  # a second report, with FDA's regional items too
+    first, second = root.findall(f"{{{HL7}}}PORR_IN049016UV")
+    own = regional_nodes(first)
+    assert own  # FDA's items are regional, so the check says something
+    assert own == {n for n in regional_nodes(root) if n in set(first.iter())}
+    assert not own & set(second.iter())

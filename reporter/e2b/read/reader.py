@@ -486,15 +486,17 @@ class Reader:
         return all(code.get(a) is None or a in read for a in ("code", "codeSystem", "nullFlavor"))
 
 
-_REGIONAL_CODES = etree.XPath("//h:code[starts-with(@codeSystem, $arc)]", namespaces={"h": "urn:hl7-org:v3"})
+# descendant, not //: from a message, "//" would search the whole batch for every report
+_REGIONAL_CODES = etree.XPath("descendant::h:code[starts-with(@codeSystem, $arc)]",
+                              namespaces={"h": "urn:hl7-org:v3"})
 
 
 def regional_nodes(root: etree._Element) -> set[etree._Element]:
     """The nodes of a document whose nearest act named by a code (themselves or one holding them) is named in a
     region's own list: a region's item under a small code ICH also uses (PMDA's J2 items coded 1, 2, 4 in PMDA's
     lists where ICH's C.1.3, C.1.9.1, C.1.11.2 are) is not that ICH element; it is listed as not mapped. Found
-    once per document: one XPath for the acts whose own code is regional (none in most messages), then each
-    act's subtree down to the nested acts named by a code of their own."""
+    once per document or message, inside `root` only: one XPath for the acts whose own code is regional (none in
+    most messages), then each act's subtree down to the nested acts named by a code of their own."""
     found: set[etree._Element] = set()
 
     def add(node: etree._Element, act: etree._Element) -> None:
