@@ -98,6 +98,34 @@ def test_ts_to_partial_holds_local_times_and_fills_the_precision_out():
     assert ts_to_partial("2024031719.5") is None  # a fraction of an hour: no such TS
 
 
+def test_a_zone_given_in_hours_only_is_read_and_one_fhir_cannot_hold_is_not():
+    """HL7's schema allows a zone of 1-4 digits and some senders write +05: the hours. It was listed as not
+    mapped (C.1.2 lost); an offset FHIR's dateTime cannot hold (+9999, +15) had been made into an invalid
+    dateTime, and is now not read (listed as not mapped) either."""
+    assert ts_to_partial("20240317190000+05") == "2024-03-17T19:00:00+05:00"
+    assert ts_to_partial("202403171900-08") == "2024-03-17T19:00:00-08:00"
+    assert ts_to_partial("20240317190000+1400") == "2024-03-17T19:00:00+14:00"
+    assert ts_to_partial("20240317190000+9999") is None
+    assert ts_to_partial("20240317190000+15") is None
+    assert ts_to_partial("20240317190000-5") is None  # one digit: not the hours (05) nor the minutes
+
+
+def test_an_imported_time_with_an_hours_only_zone_is_written_back_in_full(e2b_schema_dir: Path):
+    """A report whose C.1.2 ends in +05 comes back from the import with its time and zone, and goes out
+    again as +0500."""
+    bundle = build_bundle(_case())
+    xml = export_bundles([bundle], receiver_name="ich", batch_id="T", schema_dir=e2b_schema_dir).xml
+    doc = etree.fromstring(xml)
+    [created] = doc.xpath("//h:controlActProcess/h:effectiveTime", namespaces=HL7)
+    created.set("value", "20230905093000+05")
+    content = etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(content, "t.xml")).reports
+    assert report.ok and not [line for line in report.coverage.lines() if line.startswith("C.1.2")]
+    again = etree.fromstring(export_bundles([report.bundle], receiver_name="ich", batch_id="T",
+                                            schema_dir=e2b_schema_dir).xml)
+    assert again.xpath("//h:controlActProcess/h:effectiveTime/@value", namespaces=HL7) == ["20230905093000+0500"]
+
+
 def _exported_then_imported(bundle: dict, schema_dir: Path, edit=None) -> tuple[importer.ImportedReport, bytes]:
     xml = export_bundles([bundle], receiver_name="ich", batch_id="T", schema_dir=schema_dir).xml
     if edit is not None:

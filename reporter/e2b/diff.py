@@ -23,6 +23,8 @@ from reporter.e2b.elements import Labels
 from reporter.e2b.xmlsafe import HL7, XSI, local
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# a time whose zone gives the hours only (+09): the same fact as +0900, which is how it is written back
+_HOURS_ONLY_ZONE = re.compile(r"^\d{10,14}(\.\d+)?[+-]\d{2}$")
 _ICH_LISTS = "2.16.840.1.113883.3.989.2.1.1."
 ACTS = ("observation", "organizer", "substanceAdministration", "adverseEventAssessment",
               "causalityAssessment", "observationEvent", "investigationCharacteristic", "controlActEvent",
@@ -145,6 +147,8 @@ def facts(doc: etree._Element | etree._ElementTree) -> list[Fact]:
             name = _attr_name(attr)
             if name == "root" and local(el) == "id" and value.lower() in targets:
                 value = "->" + targets[value.lower()]
+            elif name == "value" and _HOURS_ONLY_ZONE.match(value):
+                value += "00"
             out.append(Fact(f"{key}@{name}", labels.label(el, name), value, el.sourceline))
         text = content(el)
         if text:

@@ -197,3 +197,16 @@ def test_a_link_to_another_reaction_is_a_difference_wherever_the_blocks_sit() ->
     ref = _one(relinked, ASSESSMENT + "/h:component/h:causalityAssessment/h:subject1/h:adverseEffectReference/h:id")
     ref.set("root", next(r for r in reactions if r != ref.get("root")))
     assert [d.element for d in diff.compare(original, relinked)] == ["[causality]"]
+
+
+def test_a_zone_in_hours_only_is_the_same_fact_as_its_full_spelling() -> None:
+    """+09 and +0900 are one offset (the import reads +09 and the export writes +0900); +09 against +0930,
+    or a date against a time, still differ."""
+    from reporter.e2b import diff
+
+    def doc(value: str) -> etree._Element:
+        return etree.fromstring(f'<x xmlns="urn:hl7-org:v3"><effectiveTime value="{value}"/></x>')
+
+    assert not diff.compare(doc("20120720100001+09"), doc("20120720100001+0900"))
+    assert diff.compare(doc("20120720100001+09"), doc("20120720100001+0930"))
+    assert diff.compare(doc("20120720+09"), doc("2012072000+09"))

@@ -34,7 +34,8 @@ NULL_TO_ABSENT = {"MSK": "masked", "ASKU": "asked-unknown", "NASK": "not-asked",
 
 
 _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
-_TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(\.\d+)?)?([+-]\d{4})?$")
+# the zone as +hhmm, or +hh (the hours only: HL7's schema allows it, and some senders write it)
+_TS_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(\.\d+)?)?([+-]\d{2}(?:\d{2})?)?$")
 
 
 @cache
@@ -102,7 +103,13 @@ def ts_to_partial(value: str | None) -> str | None:
     if (frac and not s) or (s and not mi):
         return None
     text = f"{y}-{mo}-{d}T{h}:{mi or '00'}:{s or '00'}{frac or ''}"
-    return text + f"{tz[:3]}:{tz[3:]}" if tz else text
+    if not tz:
+        return text
+    zone = f"{tz[:3]}:{tz[3:] or '00'}"
+    return text + zone if _FHIR_ZONE.fullmatch(zone) else None
+
+
+_FHIR_ZONE = re.compile(r"[+-]((0\d|1[0-3]):[0-5]\d|14:00)")  # the offsets a FHIR dateTime allows
 
 
 def zero_filled(value: str) -> str | None:
