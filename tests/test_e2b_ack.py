@@ -93,3 +93,32 @@ def test_a_detail_with_a_semicolon_of_its_own_stays_one_detail(acks: Path, tmp_p
     edited.write_text(raw.replace("some ICSR message(s) need further action", one), encoding="utf-8")
     assert read_ack(edited).details == [one]
     assert len(read_ack(edited).messages[0].details) == 4  # the packed ones are still split
+
+
+def test_a_business_rule_verdict_on_several_lines_is_one_detail_per_line(acks: Path, tmp_path: Path) -> None:
+    """FDA's 2.18 rule verdict puts each rejection and warning on a line: the text printed them flush left, as if
+    they were lines of the report's own, and JSON held them as one detail with line breaks inside."""
+    raw = (acks / "R3ack-negative.ack").read_text(encoding="utf-8")
+    verdict = ("Safety report not loaded; Validated against 2.18 business rules;\nRejections:\n"
+               "1: G.k.9.i.2.r.1 is missing for a suspect drug.\nWarnings:\n1: FDA.C.5.6.r is invalid here.\n")
+    edited = tmp_path / "verdict.ack"
+    edited.write_text(raw.replace("some ICSR message(s) need further action", verdict), encoding="utf-8")
+    assert read_ack(edited).details == [
+        "Safety report not loaded; Validated against 2.18 business rules;", "Rejections:",
+        "1: G.k.9.i.2.r.1 is missing for a suspect drug.", "Warnings:", "1: FDA.C.5.6.r is invalid here."]
+    printed = CliRunner().invoke(main, ["ack", str(edited)]).output
+    assert "\n  batch detail: Warnings:\n" in printed and "\nWarnings:" not in printed
+
+
+def test_an_identifier_or_date_the_receiver_left_empty_is_absent(acks: Path, tmp_path: Path) -> None:
+    """FDA's reject of a batch it could not parse has extension="" and value="" (ACK.B.r.3, ACK.B.r.5, ACK.A.2):
+    they were read as empty strings, not as absent."""
+    raw = (acks / "R3ack-negative.ack").read_text(encoding="utf-8")
+    edited = tmp_path / "empty.ack"
+    edited.write_text(raw.replace('extension="CDER"', 'extension=""').replace(
+        'value value="20150227000000-0500"', 'value value=""').replace(
+        'value value="20220815101246-0400"', 'value value=""'), encoding="utf-8")
+    ack = read_ack(edited)
+    assert ack.batch_transmitted is None
+    [msg] = ack.messages
+    assert (msg.sender, msg.message_created) == (None, None)

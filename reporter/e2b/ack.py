@@ -96,7 +96,7 @@ class BatchAck:
 def _ext(el: etree._Element, xpath: str, oid_key: str) -> str | None:
     root = _oids()[oid_key]
     found = el.xpath(f"{xpath}[@root='{root}']/@extension", namespaces=NS)
-    return str(found[0]) if found else None
+    return (str(found[0]).strip() or None) if found else None
 
 
 def _first(el: etree._Element, xpath: str) -> str | None:
@@ -114,13 +114,15 @@ def _attention(el: etree._Element, keyword: str) -> str | None:
             value = line.find(f"{{{xmlsafe.HL7}}}value")
             if value is None:
                 return None
-            return value.get("value") or value.get("extension")
+            return (value.get("value") or value.get("extension") or "").strip() or None
     return None
 
 
 # FDA packs several errors in one text, each next one right after a ';' ("...is Mandatory.;Element value...",
 # "...must be provided;Element..."); a ';' inside one message is followed by a space, as prose writes it.
-_PACKED = re.compile(r";(?=[A-Z])")
+# Its business-rule verdicts put each rejection and warning on a line of its own ("Rejections:\n1: ...\n
+# Warnings:\n1: ..."): a line break ends a detail too.
+_PACKED = re.compile(r";(?=[A-Z])|\r?\n")
 
 
 def _details(el: etree._Element) -> list[str]:
