@@ -122,3 +122,27 @@ def test_an_identifier_or_date_the_receiver_left_empty_is_absent(acks: Path, tmp
     assert ack.batch_transmitted is None
     [msg] = ack.messages
     assert (msg.sender, msg.message_created) == (None, None)
+
+
+def test_an_ack_given_to_import_is_refused_as_an_ack_with_the_command_to_read_it(acks: Path) -> None:
+    """ICH's ACK reference instance handed to `reporter import` was 'root element is {urn:hl7-org:v3}
+    MCCI_IN200101UV01, expected MCCI_IN200100UV01': true, but not what the file is nor what to do with it."""
+    from reporter.e2b.importer import import_file
+
+    with pytest.raises(InputError) as refused:
+        import_file(acks / "R3ack-positive.ack")
+    assert "an E2B(R3) acknowledgement" in refused.value.message and "reporter ack" in (refused.value.hint or "")
+    with pytest.raises(InputError) as batch:
+        read_ack(acks / "FAERS2022Scenario1.xml")
+    assert "an E2B(R3) ICSR batch" in batch.value.message and "reporter import" in (batch.value.hint or "")
+
+
+def test_one_icsr_message_without_its_batch_is_refused_as_such(tmp_path: Path) -> None:
+    from reporter.e2b.importer import import_file
+
+    bare = tmp_path / "message.xml"
+    bare.write_text('<PORR_IN049016UV xmlns="urn:hl7-org:v3"><id root="2.16.840.1.113883.3.989.2.1.3.1" '
+                    'extension="M1"/></PORR_IN049016UV>')
+    with pytest.raises(InputError) as refused:
+        import_file(bare)
+    assert "without its batch" in refused.value.message and "MCCI_IN200100UV01" in (refused.value.hint or "")

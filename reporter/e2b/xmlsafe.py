@@ -34,6 +34,12 @@ def _other_formats() -> dict[str, dict[str, str]]:
     return load_yaml("e2b/other_formats.yaml")["formats"]
 
 
+@cache
+def _other_hl7_roots() -> dict[str, dict[str, str]]:
+    """mappings/e2b/other_formats.yaml: HL7 root of another E2B(R3) file kind -> what it is, what to do."""
+    return load_yaml("e2b/other_formats.yaml")["hl7_roots"]
+
+
 def _refuse_other_format(name: re.Match[bytes] | str | None, location: str) -> None:
     """Refuse a file whose root (or DOCTYPE) names a known other ICH format, such as E2B(R2), saying so."""
     if isinstance(name, re.Match):
@@ -42,6 +48,14 @@ def _refuse_other_format(name: re.Match[bytes] | str | None, location: str) -> N
     if known:
         raise InputError(f"this is {known['name']} (root element {name}), not E2B(R3)", location=location,
                          hint=known["hint"])
+
+
+def _refuse_other_hl7_root(qname: etree.QName, expected: str, location: str) -> None:
+    """Refuse an E2B(R3) file of another kind than the one expected (an ACK given to import), saying which."""
+    known = _other_hl7_roots().get(qname.localname)
+    if qname.namespace == HL7 and known:
+        raise InputError(f"this is {known['name']} (root element {qname.localname}); expected {expected}",
+                         location=location, hint=known["hint"])
 
 
 def max_bytes() -> int:
@@ -142,6 +156,7 @@ def expect_root(loaded: Loaded, *names: str) -> str:
         return qname.localname
     expected = " or ".join(names)
     _refuse_other_format(qname.localname, f"{loaded.source}:{root.sourceline}")
+    _refuse_other_hl7_root(qname, expected, f"{loaded.source}:{root.sourceline}")
     found = f"{{{qname.namespace}}}{qname.localname}" if qname.namespace else qname.localname
     raise InputError(
         f"root element is {found}, expected {expected} in namespace {HL7}",
