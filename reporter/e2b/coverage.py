@@ -23,7 +23,7 @@ from lxml import etree
 
 from reporter.e2b.diff import ACTS, content
 from reporter.e2b.elements import Labels
-from reporter.e2b.read.reader import SCHEME_ONLY
+from reporter.e2b.read.reader import SCHEME_ONLY, block_place
 from reporter.e2b.xmlsafe import HL7, XSI, local
 
 MEDDRA = "2.16.840.1.113883.6.163"
@@ -130,6 +130,30 @@ class DocumentLabels:
             self._labels = Labels(self.root)
         return self._labels.label(node, attribute)
 
+    def block(self, node: etree._Element) -> etree._Element | None:
+        """The outermost coded act between `node` and its group's instance: the block a value no element
+        names sits in (a drug sent under an organizer code of its own)."""
+        if self._labels is None:
+            self._labels = Labels(self.root)
+        found = None
+        current: etree._Element | None = node
+        while current is not None and current not in self._labels.groups:
+            code = current.find(f"{{{HL7}}}code")
+            if local(current) in ACTS and code is not None and code.get("code"):
+                found = current
+            current = current.getparent()
+        return found
+
+
+def _block_label(group: str, block: etree._Element | None) -> str:
+    """'[patient] organizer suspect (2.16...13) at line 137': a group label made to name the block within."""
+    if block is None:
+        return group
+    code = block.find(f"{{{HL7}}}code")
+    system = code.get("codeSystem") if code is not None else None
+    named = f"{local(block)} {code.get('code') if code is not None else '?'}" + (f" ({system})" if system else "")
+    return f"{group} {named}{block_place(block)}"
+
 
 def measure(message: etree._Element, used: list[tuple[etree._Element, str]],
             labels: DocumentLabels | None = None) -> Coverage:
@@ -146,6 +170,8 @@ def measure(message: etree._Element, used: list[tuple[etree._Element, str]],
             result.mapped += 1
             continue
         element = labels.label(node, None if attr == "#text" else attr)
+        if element.startswith("["):  # no element names it: say which block of the group holds it
+            element = _block_label(element, labels.block(node))
         not_mapped[element] += 1
         examples.setdefault(element, value[:60])
     return result
@@ -199,6 +225,7 @@ def unexplained(differences: list, coverages: list[Coverage]) -> list:
     must be one the import report listed as not mapped or as a placeholder, or a null flavor the writer
     states for a required element the message left out (nothing silent, nothing invented)."""
     listed = {element for c in coverages for element in (*c.not_mapped, *c.placeholders, *c.deviating)}
+    listed |= {e.partition("]")[0] + "]" for e in listed if e.startswith("[")}  # "[drug] organizer X": [drug]
     # a MedDRA version (...a) goes with its code (...b): a code the import listed explains its version too
     listed |= {f"{e[:-1]}a" for e in listed if e.endswith("b") and _is_version_element(f"{e[:-1]}a")}
     # a code system only counts with its code (as in value_facts): a code system with no code says nothing

@@ -311,3 +311,19 @@ def test_the_regional_act_index_of_one_message_holds_that_message_s_nodes_only(s
     assert own  # FDA's items are regional, so the check says something
     assert own == {n for n in regional_nodes(root) if n in set(first.iter())}
     assert not own & set(second.iter())
+
+
+def test_a_block_under_a_code_no_e2b_block_has_is_listed_by_that_block_and_line(e2b_schema_dir: Path) -> None:
+    """A vendor's FDA test files put the drugs under an organizer coded 'suspect' of the drug-role list (ICH's
+    is code 4 of the organizer list) and the age under an NCIt code: schema-valid, so the gateway reads them, and
+    the import listed every drug fact only as '[patient]: 27 value(s)', naming neither the drugs nor where."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    organizer = b'<code code="4" codeSystem="2.16.840.1.113883.3.989.2.1.1.20" codeSystemVersion="2.0"/>'
+    assert raw.count(organizer) == 1
+    line = raw[:raw.index(organizer)].count(b"\n")  # the organizer's own line, just above its code
+    moved = raw.replace(organizer, b'<code code="suspect" codeSystem="2.16.840.1.113883.3.989.2.1.1.13"/>')
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(moved, "vendor.xml")).reports
+    key = f"[patient] organizer suspect (2.16.840.1.113883.3.989.2.1.1.13) at line {line}"
+    assert report.coverage.not_mapped[key] >= 10, report.coverage.lines()
+    assert report.coverage.examples[key] == "Ibuprofen-ratiopharm® 200 mg"
+    assert "[patient]" not in report.coverage.not_mapped
