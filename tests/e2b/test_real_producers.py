@@ -327,3 +327,13 @@ def test_a_block_under_a_code_no_e2b_block_has_is_listed_by_that_block_and_line(
     assert report.coverage.not_mapped[key] >= 10, report.coverage.lines()
     assert report.coverage.examples[key] == "Ibuprofen-ratiopharm® 200 mg"
     assert "[patient]" not in report.coverage.not_mapped
+
+
+def test_a_premarket_ind_report_is_not_said_accepted_by_the_postmarket_route(shared_dir: Path) -> None:
+    """FDA's premarket examples (CDER_IND, ZZFDA_PREMKT) were said 'accepted by US FDA FAERS (postmarket)'."""
+    scenario = shared_dir / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario3.xml"
+    assert b"CDER_IND" in scenario.read_bytes()
+    [report] = importer.import_file(scenario).reports
+    said = [d for d in report.deviations if "accepted by" in d]
+    assert said and not [d for d in said if "postmarket)" in d]
+    assert all("IND premarket" in d for d in said)
