@@ -337,3 +337,15 @@ def test_a_premarket_ind_report_is_not_said_accepted_by_the_postmarket_route(sha
     said = [d for d in report.deviations if "accepted by" in d]
     assert said and not [d for d in said if "postmarket)" in d]
     assert all("IND premarket" in d for d in said)
+
+
+def test_a_causality_coded_in_korea_s_list_is_named_as_mfds_s(e2b_schema_dir: Path) -> None:
+    """MFDS sends its relatedness result (G.k.9.i.2.r.3.KR.2) coded in 2.16.840.1.113883.3.989.5.1.10.1.6, as
+    Korean E2B tools write it: the warning named no region for it, as it does the EU's, the US's and Japan's."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_bytes()
+    kr = "2.16.840.1.113883.3.989.5.1.10.1.6"
+    coded = raw.replace(b'<value xsi:type="ST">related</value>',
+                        f'<value xsi:type="CE" code="1" codeSystem="{kr}" codeSystemVersion="1.0"/>'.encode(), 1)
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(coded, "kr.xml")).reports
+    said = next(d for d in report.deviations if "[Causality]" in d)
+    assert f"code 1 of {kr} (a regional list of Korea (MFDS))" in said
