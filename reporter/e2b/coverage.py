@@ -50,6 +50,7 @@ class Coverage:
     examples: dict[str, str] = field(default_factory=dict)      # E2B element -> one value not mapped
     placeholders: set[str] = field(default_factory=set)  # required elements the message lacks (noted)
     deviating: set[str] = field(default_factory=set)  # elements whose received value departs from ICH (warned)
+    regional: dict[str, str] = field(default_factory=dict)  # element -> the region's list a value was coded in
 
     @property
     def percent(self) -> float:
@@ -58,7 +59,20 @@ class Coverage:
     def lines(self) -> list[str]:
         """The not-mapped elements, one line each, for the import report."""
         return [f"{element}: {count} value(s) not in the case model (e.g. {self.examples[element]!r})"
+                + (f", coded in {self.regional[element]}" if element in self.regional else "")
                 for element, count in sorted(self.not_mapped.items())]
+
+
+def _regional_list(node: etree._Element) -> str | None:
+    """'a regional list of Korea (MFDS) (2.16...)' for a value coded in a region's own list: such a value is
+    that region's element (C.2.r.4.KR.1), not the ICH element whose place it shares."""
+    from reporter.e2b.dictionary import is_regional, region_of
+
+    system = node.get("codeSystem")
+    if not node.get("code") or not is_regional(system):
+        return None
+    region = region_of(system)
+    return f"a regional list{f' of {region}' if region else ''} ({system})"
 
 
 def _is_naming_code(node: etree._Element) -> bool:
@@ -174,6 +188,9 @@ def measure(message: etree._Element, used: list[tuple[etree._Element, str]],
             element = _block_label(element, labels.block(node))
         not_mapped[element] += 1
         examples.setdefault(element, value[:60])
+        regional = _regional_list(node)
+        if regional:
+            result.regional.setdefault(element, regional)
     return result
 
 

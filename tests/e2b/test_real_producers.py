@@ -349,3 +349,17 @@ def test_a_causality_coded_in_korea_s_list_is_named_as_mfds_s(e2b_schema_dir: Pa
     [report] = importer.import_loaded(xmlsafe.parse_bytes(coded, "kr.xml")).reports
     said = next(d for d in report.deviations if "[Causality]" in d)
     assert f"code 1 of {kr} (a regional list of Korea (MFDS))" in said
+
+
+def test_a_reporter_qualification_coded_in_korea_s_list_is_listed_as_mfds_s(e2b_schema_dir: Path) -> None:
+    """C.2.r.4.KR.1 (MFDS: 1 nurse, 2 other) shares C.2.r.4's place: it was listed as 'C.2.r.4: ... (e.g. '1')',
+    as if ICH's qualification (1, physician) had not been read. It is not read, and is said to be Korea's."""
+    raw = (INPUTS / "ema-literature-study-parent-death.xml").read_text(encoding="utf-8")
+    ich = '<code code="1" codeSystem="2.16.840.1.113883.3.989.2.1.1.6" codeSystemVersion="2.0"/>'
+    kr = '<code code="1" codeSystem="2.16.840.1.113883.3.989.5.1.10.1.1"/>'
+    assert raw.count(ich) == 1
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(raw.replace(ich, kr).encode(), "kr.xml")).reports
+    case = bundle_to_case(report.bundle).model_dump(mode="json", exclude_none=True)
+    assert "qualification" not in case["primary_sources"][0]  # not read as ICH's 1 (physician)
+    [line] = [x for x in report.coverage.lines() if x.startswith("C.2.r.4:")]
+    assert line.endswith("coded in a regional list of Korea (MFDS) (2.16.840.1.113883.3.989.5.1.10.1.1)")
