@@ -363,3 +363,21 @@ def test_a_reporter_qualification_coded_in_korea_s_list_is_listed_as_mfds_s(e2b_
     assert "qualification" not in case["primary_sources"][0]  # not read as ICH's 1 (physician)
     [line] = [x for x in report.coverage.lines() if x.startswith("C.2.r.4:")]
     assert line.endswith("coded in a regional list of Korea (MFDS) (2.16.840.1.113883.3.989.5.1.10.1.1)")
+
+
+@pytest.mark.parametrize(("batch", "message"), [("ZZFDATST", "CDER"), ("ZZFDATST_PREMKT", "CDER_IND")])
+def test_a_report_for_fda_s_test_environment_goes_back_there(shared_dir: Path, batch: str, message: str) -> None:
+    """Senders test against FDA's ESG test accounts (N.1.4 ZZFDATST, premarket ZZFDATST_PREMKT; their ACKs come
+    from them): such a report imported, with its ids kept, was refused on its way back by R0004 ('N.1.4 must be
+    ZZFDA or ZZFDA_PREMKT')."""
+    raw = (shared_dir / "e2b" / "examples" / "fda-faers-2022" / "FAERS2022Scenario1.xml").read_text(encoding="utf-8")
+    header = '<id extension="ZZFDA" root="2.16.840.1.113883.3.989.2.1.3.14"/>'
+    assert raw.count(header) == 1 and raw.count('extension="CDER" root="2.16.840.1.113883.3.989.2.1.3.12"') == 1
+    sent = raw.replace(header, header.replace("ZZFDA", batch)).replace(
+        'extension="CDER" root="2.16.840.1.113883.3.989.2.1.3.12"',
+        f'extension="{message}" root="2.16.840.1.113883.3.989.2.1.3.12"')
+    [report] = importer.import_loaded(xmlsafe.parse_bytes(sent.encode(), "test-env.xml")).reports
+    export = export_bundles([report.bundle], batch_id="B1")
+    assert export.receiver == "fda"
+    assert not [i for i in export.check.issues if i.code in ("R0004", "R0006", "R0007")], export.check.issues
+    assert f'extension="{batch}"'.encode() in export.xml
