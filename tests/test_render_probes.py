@@ -246,3 +246,17 @@ def test_the_cioms_form_says_the_causes_of_death_and_the_autopsy() -> None:
     description = describe_reactions(_view(data))
     assert "multiorgan failure" in description and "submassive hepatic necrosis" in description
     assert "autopsy done" in description
+
+
+def test_a_day_0_value_is_no_ctcae_baseline_when_a_reaction_began_that_day() -> None:
+    """The page stopped calling a day-0 ALT a baseline when a reaction began on day 0, but its CTCAE grades still
+    used it as one (x baseline); both now follow one rule (liver.is_baseline_time)."""
+    data = _case1()
+    data["tests"] = [t for t in data["tests"] if t.get("name") != "ALT"] + [
+        {"name": "ALT", "loinc": "1742-6", "date": {"value": d, "unit": "d", "drug": "anakinra"}, "value": v,
+         "unit": "U/L", "high": 40} for d, v in ((0, 120), (20, 400))]
+    rule = next(r.grade_rule for r in _view(data).labs if r.test.text == "ALT" and r.value.value == 400)
+    assert "abnormal-baseline rule" in rule
+    data["reactions"][0]["onset"] = {"value": 0, "unit": "d", "drug": "anakinra"}
+    rule = next(r.grade_rule for r in _view(data).labs if r.test.text == "ALT" and r.value.value == 400)
+    assert rule == "ALT grade 3 by the x ULN rule (no baseline in the case): 10.0 x ULN"

@@ -6,7 +6,7 @@ finding states), and which timepoints are labelled rather than dated ("admission
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -313,10 +313,22 @@ class Grade:
     rule: str
 
 
-def baseline_of(points: list[LabPoint], analyte: str) -> LabPoint | None:
-    """The last result on or before the first dose (day <= 0), or one labelled baseline."""
+def is_baseline_time(span: Span | None, onsets: Iterable[Span] = ()) -> bool:
+    """Whether a result at `span` (on a first-dose axis) shows the state before the drug: before the first dose,
+    or on its day when no reaction of `onsets` (same axis) may have begun that day too. Without the hours, a
+    day-0 value may be the reaction itself (hypoglycaemia hours after a single dose), not the state before it.
+    The report's abnormal-baseline note and the CTCAE baseline both use this rule."""
+    if span is None or not span.frame.startswith("first:") or span.hi > 0:
+        return False
+    return span.hi < 0 or not any(o.frame == span.frame and o.lo < 1 and o.hi >= 0 for o in onsets)
+
+
+def baseline_of(points: list[LabPoint], analyte: str, onsets: Iterable[Span] = ()) -> LabPoint | None:
+    """The last result before the first dose, or on its day when no reaction began then (is_baseline_time), or
+    one labelled baseline."""
+    onsets = tuple(onsets)
     before = [p for p in points if p.analyte == analyte and p.value is not None and (
-        (p.span is not None and p.span.frame.startswith("first:") and p.span.hi <= 0) or p.label == "baseline")]
+        is_baseline_time(p.span, onsets) or p.label == "baseline")]
     return max(before, key=_order) if before else None
 
 

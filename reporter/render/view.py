@@ -832,18 +832,23 @@ class _Extractor:
         may be the reaction (hypoglycaemia hours after a single dose), not the state before the drug."""
         if self.axis != "day":
             return rows
-        same_day_onset = any(0 <= when.day < 1 for when in (self.when(e, "date") for e in
-                                                                self._section_or_type("reactions", "AdverseEvent"))
-                             if when is not None and when.day is not None)
+        onsets = self._onset_spans()
         last: dict[str, int] = {}
         for i, row in enumerate(rows):
             day = row.when.day if row.when else None
-            if row.value is not None and day is not None and (day < 0 or (day == 0 and not same_day_onset)):
+            if row.value is not None and day is not None \
+                    and liver.is_baseline_time(Span(day, day, "first:anchor"), onsets):
                 last[row.test.text or ""] = i
         for i in last.values():
             if rows[i].flag in ("H", "L"):
                 rows[i] = dataclasses.replace(rows[i], baseline_abnormal=True)
         return rows
+
+    def _onset_spans(self) -> list[Span]:
+        """Where each reaction (situation terms too) began on the day axis: what a value on the first-dose day is
+        weighed against before it is called a baseline (liver.is_baseline_time)."""
+        whens = (self.when(e, "date") for e in self._section_or_type("reactions", "AdverseEvent"))
+        return [Span(*days, "first:anchor") for days in (_span_of(w) for w in whens) if days]
 
     def baselines(self, rows: list[LabRow]) -> list[str]:
         lines = []
@@ -968,11 +973,12 @@ class _Extractor:
     def graded(self, rows: list[LabRow]) -> list[LabRow]:
         """CTCAE grade of each row against its baseline (x baseline when the baseline is above ULN)."""
         points = self.lab_points(rows)
+        onsets = self._onset_spans() if self.axis == "day" else []
         out = list(rows)
         for p in points:
             if p.xuln is None or p.analyte not in lab.lab_table()["ctcae_xuln"]:
                 continue
-            grade = liver.ctcae(p, liver.baseline_of(points, p.analyte))
+            grade = liver.ctcae(p, liver.baseline_of(points, p.analyte, onsets))
             out[p.index] = dataclasses.replace(out[p.index], grade=grade.grade, grade_rule=grade.rule)
         return out
 

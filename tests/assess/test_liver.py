@@ -3,9 +3,12 @@ Hy's law reasons, normalisation after dechallenge, CTCAE against an abnormal bas
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from reporter.assess import labs, liver
+from reporter.assess.onset import Span
 from tests.assess.support import case_data, facts, lab
 
 
@@ -108,3 +111,17 @@ def test_hys_law_vectors(alt, bilirubin, alp, met) -> None:
     if alp is not None:
         tests.append(lab("ALP", 20, alp, 100))
     assert facts(case_data(tests=tests)).hy.met is met
+
+
+def test_a_day_0_value_is_no_ctcae_baseline_when_the_reaction_began_that_day() -> None:
+    """The report stopped calling a day-0 value 'abnormal before the drug' when a reaction began on day 0 (it may
+    be the reaction); the CTCAE baseline still took it, grading the later value x that 'baseline'."""
+    tests = [lab("ALT", 0, 120, 40), lab("ALT", 20, 400, 40)]
+    points = list(facts(case_data(tests=tests)).points)
+    onset = [Span(0.0, 0.0, "first:x")]
+    assert liver.baseline_of(points, "alt", onset) is None
+    assert liver.ctcae(points[1], liver.baseline_of(points, "alt", onset)).rule == \
+        "ALT grade 3 by the x ULN rule (no baseline in the case): 10.0 x ULN"
+    assert liver.baseline_of(points, "alt", [Span(20.0, 20.0, "first:x")]) is points[0]  # onset later: a baseline
+    assert liver.baseline_of([*points, dataclasses.replace(points[0], index=9, span=Span(-2.0, -2.0, "first:x"))],
+                             "alt", onset).index == 9  # a value before the first dose stays one
