@@ -153,6 +153,19 @@ def quantity_days(q: Quantity | RelativeTime) -> tuple[float, float] | None:
     return (min(a, b), max(a, b))
 
 
+def administration_days(start: Span, stop: Span) -> int | None:
+    """Days of administration from a first to a last administration, both days counted ('day 3 to day 10' is 8
+    days; E2B's G.k.4.r.6 is the overall duration of administration, as CIOMS box 19 counts it and as
+    Timeline.dosage_stop reads a duration back): only for exact whole days in one frame, the stop not before
+    the start; None otherwise (an approximate or ranged time, hours, another frame), never a made-up count."""
+    if start.frame != stop.frame or not (start.exact and stop.exact):
+        return None
+    days = stop.lo - start.lo
+    if days < 0 or not float(start.lo).is_integer() or not float(days).is_integer():
+        return None
+    return int(days) + 1
+
+
 class Timeline:
     """Resolves the case's times to spans and subtracts them."""
 

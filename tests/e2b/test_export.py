@@ -258,6 +258,31 @@ def test_times_held_relative_to_a_drug_where_e2b_takes_a_date_are_said_not_sent(
     assert not [i for i in issues if i.code == "E2B-NOT-SENT"]
 
 
+def test_a_dosage_from_day_3_to_day_10_of_therapy_sends_its_duration_8_days() -> None:
+    """The relative start and stop have no E2B element (said not sent), but the overall duration of
+    administration (G.k.4.r.6) they give does: both days counted, as ICH's literature example counts E.i.6 (9
+    October to 1 December 2008: 54 d) and CIOMS box 19 counts days. An 'about' or a last-dose time gives none."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+    from tests.assess.support import case_data
+
+    def width(start: dict, stop: dict) -> list[tuple[str, str]]:
+        result = export_bundles([build_bundle(CaseFile.model_validate(case_data(start=start, stop=stop)))])
+        assert {i.location.split(" ")[0] for i in result.check.issues if i.code == "E2B-NOT-SENT"} >= {
+            "G.k.4.r.4", "G.k.4.r.5"}
+        assert result.check.xsd == "valid"  # a width alone is a valid IVL_TS
+        doc = etree.fromstring(result.xml)
+        return [(w.get("value"), w.get("unit")) for w in doc.xpath(
+            "//h:substanceAdministration/h:outboundRelationship2/h:substanceAdministration/h:effectiveTime"
+            "//h:width", namespaces=NS)]
+
+    day = {"unit": "d", "drug": "x"}
+    assert width({"value": 3, **day}, {"value": 10, **day}) == [("8", "d")]
+    assert width({"value": 0, **day}, {"value": 2, "unit": "wk", "drug": "x"}) == [("15", "d")]
+    assert width({"value": 3, **day}, {"value": 10, **day, "qualifier": "about"}) == []
+    assert width({"value": 3, **day}, {"value": 10, **day, "anchor": "last-dose"}) == []
+
+
 def test_a_drug_reaction_link_that_states_nothing_e2b_carries_is_said_not_sent() -> None:
     """A suspect linked to a reaction with no time, causality, de- or rechallenge (a literature case that
     names the pairing only): E2B has no drug-reaction entry to carry it, so it was dropped unsaid; an import

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporter.assess.onset import Span, administration_days, offset_days
 from reporter.e2b.context import (
     ISO_COUNTRY,
     MEDDRA,
@@ -338,7 +339,7 @@ def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
     end_nf = read.primitive_absent(bounds, "end")
     allowed = {"MSK", "ASKU", "NASK"}
     start_nf, end_nf = (f if f in allowed else None for f in (start_nf, end_nf))
-    duration = read.ext_value(dosage, "dosage_duration")
+    duration = read.ext_value(dosage, "dosage_duration") or relative_duration(ctx, bounds)
     every = None
     interval = read.repeat_interval(repeat)
     if interval is not None:
@@ -377,6 +378,22 @@ def dose_time(ctx: Ctx, sub: Node, dosage: Json, statement: Json) -> None:
     if apart:
         value, unit = ucum(duration)
         leaf(el(time, "comp", xsi_type="IVL_TS", operator="A"), "width", value=value, unit=unit)
+
+
+def relative_duration(ctx: Ctx, bounds: Json) -> Json | None:
+    """G.k.4.r.6 from a start and a stop both counted from one drug's first dose ('from day 3 to day 10 of
+    therapy': 8 days, onset.administration_days), which E2B cannot send themselves (dates only); None unless
+    both are plain whole days from the same first dose (no 'about', no range, not from a last dose)."""
+    ends = [read.relative_time(bounds, key) for key in ("start", "end")]
+    if any(r is None or r.anchor != "first-dose" or r.qualifier or r.high is not None for r in ends) \
+            or len({ctx.index.key(r.drug_reference) for r in ends if r}) != 1:
+        return None
+    spans = [offset_days(r.value, r.unit) for r in ends if r]
+    if any(s is None for s in spans):
+        return None
+    frame = "first"
+    days = administration_days(*(Span(s[0], s[1], frame) for s in spans if s))
+    return {"value": days, "code": "d"} if days is not None else None
 
 
 def route_code(ctx: Ctx, sub: Node, route: Json) -> None:
