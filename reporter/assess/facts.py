@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from reporter.assess import labs, liver
 from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, time_to_onset
 from reporter.assess.result import method_table
-from reporter.casefile.model import CaseFile, Drug, DrugReaction, Reaction, Test
+from reporter.casefile.model import CaseFile, Dosage, Drug, DrugReaction, Reaction, Test
 from reporter.errors import InputError
-from reporter.render.units import quantity_text
+from reporter.render.units import doses_per_day, quantity_text
 
 _CHALLENGE_FACTS = {
     ("dechallenge", "positive"): "dechallenge positive: the reaction abated when the drug was stopped or reduced",
@@ -118,6 +118,100 @@ class PairFacts:
         return any(_starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])
                    for pair in method_table("naranjo").get("related_tests", []))
 
+    def dose_response(self) -> tuple[str, str] | None:
+        """Naranjo question 8 from what the case holds, as (answer, fact): 'yes' when the dose was lowered
+        (G.k.8 'dose reduced', or a dosage line with a lower daily dose begun after the onset) and the reaction
+        then improved (it abated, ended while the lower dose went on, or was recovering or recovered with the
+        drug not stopped); 'no' when it was reduced and did not abate; 'unknown', saying why, when the dose
+        changed but the case does not tell the reaction's course (a worsening has no element: E2B holds no
+        severity). None when the case states no dose change."""
+        lowered = self._dose_change("lower")
+        if lowered is not None:
+            return self._course_after_reduction(*lowered)
+        raised = self._dose_change("higher")
+        if raised is not None:
+            return "unknown", (f"{raised[0]}, but the case holds no change in the reaction's severity to set "
+                               "against it")
+        return None
+
+    def reduced_not_stopped(self) -> str | None:
+        """Why Naranjo question 3 (improvement when the drug was discontinued) is not answered from the
+        dechallenge: the case says the drug was reduced, not stopped (G.k.8), so the reaction's course after it
+        answers question 8 instead (not counted twice)."""
+        if self.drug.action_taken != "dose-reduced" or self.challenge("dechallenge") is None:
+            return None
+        return ("the drug was reduced, not stopped (G.k.8 action taken: dose reduced): how the reaction went after "
+                "the reduction answers question 8 (dose response)")
+
+    def _dose_change(self, way: str) -> tuple[str, int | None] | None:
+        """(what the case says of a dose change `way` ('lower' or 'higher'), the index of the dosage line that
+        shows it or None for G.k.8 alone)."""
+        action = {"lower": "dose-reduced", "higher": "dose-increased"}[way]
+        found = self._changed_line(way)
+        if found is not None:
+            return found
+        if self.drug.action_taken == action:
+            return f"the dose was {'reduced' if way == 'lower' else 'increased'} (G.k.8 action taken)", None
+        return None
+
+    def _changed_line(self, way: str) -> tuple[str, int] | None:
+        """The first dosage line whose daily dose is lower (or higher) than the line before it, begun at or
+        after the reaction's onset (a change made once the reaction was there), with what it says."""
+        tl = Timeline(self.case)
+        onset = tl.span(self.reaction.onset)
+        drug = self.drug
+        k = self.case.drugs.index(drug)
+        for j in range(1, len(drug.dosages)):
+            before, after = daily_amount(drug.dosages[j - 1]), daily_amount(drug.dosages[j])
+            if before is None or after is None or before[1] != after[1] or before[0] == after[0] \
+                    or (after[0] < before[0]) != (way == "lower"):
+                continue
+            start = tl.dosage_start(drug, j)
+            gap, order = tl.diff(start, onset), tl.diff(start, tl.dosage_start(drug, j - 1))
+            if gap is None or gap[0] < 0 or order is None or order[0] <= 0:
+                continue
+            verb = "lowered" if way == "lower" else "raised"
+            return (f"the daily dose was {verb} from {_amount_text(before)} to {_amount_text(after)} "
+                    f"{Interval(gap[0], gap[1], '', gap[2]).text} after the onset (drugs[{k}].dosages[{j}])"), j
+        return None
+
+    def _course_after_reduction(self, change: str, line: int | None) -> tuple[str, str]:
+        """Question 8's answer for a dose reduction, from the reaction's course after it."""
+        dechallenge = (self.challenge("dechallenge") or ("",))[0]
+        stopped = self.drug.action_taken == "withdrawn"
+        if line is not None:
+            ended = self._ended_on_line(line)
+            if ended:
+                return "yes", f"{change}, and the reaction ended {ended} while the lower dose went on"
+        continued = not stopped and (line is None or self.drug.dosages[line].stop is None)
+        if continued and dechallenge == "positive":
+            return "yes", f"{change}, and the reaction abated (dechallenge positive) with the drug not stopped"
+        outcome = self.reaction.outcome
+        if continued and outcome in method_table("naranjo")["dose_response"]["improved_outcomes"]:
+            return "yes", (f"{change}, and the reaction was {outcome.replace('-', ' ')} at the last observation "
+                           "(E.i.7) with the drug not stopped")
+        if continued and dechallenge == "negative":
+            return "no", f"{change}, and the reaction did not abate (dechallenge negative) with the drug not stopped"
+        if stopped:
+            return "unknown", (f"{change}, but the drug was then withdrawn (G.k.8): the reaction's course is not "
+                               "put on the lower dose")
+        return "unknown", f"{change}, but the case does not say how the reaction went after it"
+
+    def _ended_on_line(self, line: int) -> str | None:
+        """When the reaction ended (E.i.5), if that was at or after the start of dosage line `line` and not
+        after its last dose."""
+        tl = Timeline(self.case)
+        end = tl.span(self.reaction.end, before=tl.span(self.reaction.onset))
+        after_start = tl.diff(end, tl.dosage_start(self.drug, line))
+        if end is None or after_start is None or after_start[0] < 0:
+            return None
+        stop = tl.dosage_stop(self.drug, line) if self.drug.dosages[line].stop is not None else None
+        before_stop = tl.diff(stop, end) if stop is not None else (0.0, 0.0, None)
+        if before_stop is None or before_stop[0] < 0:
+            return None
+        return (f"{Interval(after_start[0], after_start[1], '', after_start[2]).text} after the lower dose began "
+                "(E.i.5)")
+
     def last_dose(self) -> Span | None:
         """The drug's last dose before this reaction (a later course, a rechallenge, is not counted)."""
         tl = Timeline(self.case)
@@ -134,6 +228,23 @@ class PairFacts:
             return None
         years = age.value * per_year
         return (years, years + 10.0) if age.unit == "{decade}" else (years, years)
+
+
+def daily_amount(dosage: Dosage) -> tuple[float, str] | None:
+    """A dosage line's dose per day as (amount, UCUM unit per day), to compare two lines of one drug: a dose per
+    day as given (2 mg/kg/d), else the dose times the doses a day its interval gives (500 mg every 12 h: 1000
+    mg/d); None when the line gives neither (no dose, or no interval that gives whole doses a day)."""
+    dose = dosage.dose
+    if dose is None:
+        return None
+    if dose.unit.endswith("/d"):
+        return dose.value, dose.unit
+    per_day = doses_per_day(dosage.every.value, dosage.every.unit) if dosage.every else None
+    return (dose.value * per_day, f"{dose.unit}/d") if per_day else None
+
+
+def _amount_text(amount: tuple[float, str]) -> str:
+    return quantity_text(*amount).replace("\xa0", " ")
 
 
 def _result_text(i: int, test: Test, side: str) -> str:

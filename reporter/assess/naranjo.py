@@ -1,8 +1,9 @@
 """Naranjo ADR probability scale: ten questions, yes / no / do not know, points summed to a category.
 
 Pre-filled from the case where it speaks: onset after the first dose (question 2), dechallenge (3),
-rechallenge (4), the drug's own level above its range (7), a past reaction to the same drug (9) and other
-results outside their normal range (10).
+rechallenge (4), the drug's own level above its range (7), the reaction's course after a dose change (8), a past
+reaction to the same drug (9) and other results outside their normal range (10). A drug reduced, not stopped,
+answers question 8 with the dechallenge and leaves question 3 unanswered (not counted twice).
 Previous reports (1) and alternative causes (5) are the assessor's to answer."""
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
         found = f.challenge(item)
         if found and found[0] in mapping:
             out[item] = (mapping[found[0]], found[1])
+    reduced = f.reduced_not_stopped()
+    if reduced:
+        out["dechallenge"] = ("unknown", reduced)
+    dose_response = f.dose_response()
+    if dose_response:
+        out["dose_response"] = dose_response
     names = {f.drug.product.lower(), *(s.name.lower() for s in f.drug.substances)}
     past = f.case.patient.past_drugs if f.case.patient else []
     for i, p in enumerate(past):

@@ -244,3 +244,59 @@ def test_a_result_named_like_a_concomitant_drug_stays_evidence() -> None:
     answers = {a.item: a for a in naranjo.assess(facts(data)).answers}
     assert answers["objective_evidence"].fact == "Glucose 320 mg/dL above the upper limit 99 (tests[0])"
     assert answers["toxic_level"].answer == "unknown"
+
+
+def _q(data: dict, item: str = "dose_response"):
+    return next(a for a in naranjo.assess(facts(data)).answers if a.item == item)
+
+
+def _lines(*lines: tuple[float, float, dict | None]) -> list[dict]:
+    """Dosage lines of drug x: (mg, day of start, stop or None), 'every 12 h'."""
+    return [{"dose": {"value": mg, "unit": "mg"}, "every": {"value": 12, "unit": "h"},
+             "start": {"value": day, "unit": "d", "drug": "x"}, **({"stop": stop} if stop else {})}
+            for mg, day, stop in lines]
+
+
+def test_q8_dose_reduced_and_the_reaction_abated_is_yes_and_not_counted_again_in_q3() -> None:
+    """Naranjo Q8 (less severe when the dose was decreased) was never pre-filled. G.k.8 'dose reduced' with a
+    positive dechallenge is the case's own statement of it; Q3 asks about discontinuation, so the same fact is
+    not counted there too (the total stays what it was)."""
+    data = case_data(action="dose-reduced")
+    q8, q3 = _q(data), _q(data, "dechallenge")
+    assert (q8.answer, q8.source) == ("yes", "case")
+    assert q8.fact == ("the dose was reduced (G.k.8 action taken), and the reaction abated (dechallenge positive) "
+                       "with the drug not stopped")
+    assert q3.answer == "unknown" and "reduced, not stopped" in q3.fact
+    withdrawn = case_data()  # G.k.8 withdrawn: Q3 as before, Q8 not pre-filled
+    assert _q(withdrawn, "dechallenge").answer == "yes" and _q(withdrawn).source == "default"
+    assert naranjo.assess(facts(data)).score == naranjo.assess(facts(withdrawn)).score
+
+
+def test_q8_no_when_reduced_without_abating_and_unknown_without_the_course() -> None:
+    assert _q(case_data(action="dose-reduced", dechallenge="negative")).answer == "no"
+    unsaid = _q(case_data(action="dose-reduced", dechallenge=None))
+    assert (unsaid.answer, unsaid.source) == ("unknown", "case")
+    assert unsaid.fact == "the dose was reduced (G.k.8 action taken), but the case does not say how the reaction " \
+                          "went after it"
+    raised = _q(case_data(action="dose-increased"))  # a dose change alone is never a 'yes'
+    assert raised.answer == "unknown" and "no change in the reaction's severity" in raised.fact
+
+
+def test_q8_from_a_lower_dosage_line_after_the_onset_and_the_reaction_ending_on_it() -> None:
+    """500 mg every 12 h from day 0, 250 mg every 12 h from day 25 (the onset was day 20); the reaction ended on
+    day 30 while 250 mg went on, though the drug was stopped later (day 40): less severe on the lower dose."""
+    data = case_data(action="withdrawn", dechallenge=None, end={"value": 30, "unit": "d", "drug": "x"})
+    data["drugs"][0]["dosages"] = _lines((500, 0, {"value": 24, "unit": "d", "drug": "x"}),
+                                         (250, 25, {"value": 40, "unit": "d", "drug": "x"}))
+    q8 = _q(data)
+    assert q8.answer == "yes"
+    assert q8.fact == ("the daily dose was lowered from 1000 mg/day to 500 mg/day 5 days after the onset "
+                       "(drugs[0].dosages[1]), and the reaction ended 5 days after the lower dose began (E.i.5) "
+                       "while the lower dose went on")
+    data["reactions"][0]["end"] = {"value": 45, "unit": "d", "drug": "x"}  # ended after the drug was stopped
+    later = _q(data)
+    assert later.answer == "unknown" and "then withdrawn" in later.fact
+    data["drugs"][0]["dosages"] = _lines((500, 0, None), (250, 10, None))  # lowered before the onset: no answer
+    assert _q(data).source == "default"
+    data["drugs"][0]["dosages"] = _lines((500, 0, None), (1000, 25, None))  # raised: said, not scored
+    assert _q(data).answer == "unknown" and "raised from 1000 mg/day to 2000 mg/day" in _q(data).fact
