@@ -5,8 +5,10 @@ validation says it is not read (FHIR-NOT-READ) where it is, with where a reader 
 - AdverseEvent.severity, recorder, subjectMedicalHistory, resultingCondition, location, encounter and
   suspectEntity.causality.productRelatedness, and a causality author without a display, passed validation
   with no word while every reader left them out.
-- Medication.form, amount, batch, manufacturer and ingredient.strength (a Ratio) likewise: the readers take
-  the dose form, lot number and strength from this project's extensions only.
+- Medication.form, amount, batch, manufacturer and ingredient.strength (a Ratio) likewise: the readers took
+  the dose form, lot number and strength from this project's extensions only. They now read batch.lotNumber,
+  form (text and EDQM code) and a strength Ratio per one unit into each dosage and substance, and say the rest
+  (amount, manufacturer, the expiry date, a SNOMED CT form code, a strength with no amount per one unit).
 """
 
 from __future__ import annotations
@@ -113,14 +115,78 @@ def test_the_r4_medication_examples_elements_are_said_not_read_in_an_entry_and_c
     inside["id"] = "med"
     _r4_medication(inside)
     statement["contained"], statement["medicationReference"] = [inside], {"reference": "#med"}
-    elements = ("form", "amount", "batch", "manufacturer", "ingredient.strength")
+    elements = ("form.coding[0]", "amount", "batch.expirationDate", "manufacturer")
     said = _not_read(bundle)
-    assert {f"Bundle.entry[{n}].resource.ofType(Medication).{e}" for e in elements} <= set(said)
-    assert {f"Bundle.entry[{s}].resource.ofType(MedicationStatement).contained[0].{e}" for e in elements} <= set(said)
-    assert "http://fhir-ae-reporter.org/StructureDefinition/batch-number" in \
-        said[f"Bundle.entry[{n}].resource.ofType(Medication).batch"][1]
+    entry, contained = (f"Bundle.entry[{n}].resource.ofType(Medication).",
+                        f"Bundle.entry[{s}].resource.ofType(MedicationStatement).contained[0].")
+    assert {entry + e for e in elements} <= set(said)
+    assert {contained + e for e in elements} <= set(said)
+    for read in ("batch", "batch.lotNumber", "form", "ingredient[0].strength", "ingredient.strength"):
+        assert entry + read not in said and contained + read not in said
+    assert "G.k.11" in said[entry + "batch.expirationDate"][1]
+    assert "EDQM" in said[entry + "form.coding[0]"][0]
+    case = bundle_to_case(bundle)
+    for drug in (case.drugs[0], next(d for d in case.drugs if d.product == inside["code"]["text"])):
+        assert drug.dosages and all(d.batch == "B12345X" and d.form is None for d in drug.dosages)
+        assert [(x.strength.value, x.strength.unit) for x in drug.substances] == [(150, "mg/mL")]
+
+
+def test_a_medications_lot_form_and_strength_reach_the_case_e2b_and_the_report() -> None:
+    """A contained Medication with batch.lotNumber, an EDQM form with text and a strength of 500 mg per tablet:
+    the case file, the E2B export (G.k.4.r.7, G.k.4.r.9, G.k.2.3.r.3) and the report hold them; a dosage's own
+    lot number wins over the Medication's."""
+    from reporter.render.output import render_html
+    from reporter.render.view import case_view
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, medication), *_ = _entries(bundle, "Medication")
+    medication["batch"] = {"lotNumber": "LOT-77"}
+    medication["form"] = {"coding": [{"system": "http://standardterms.edqm.eu", "code": "10219000",
+                                      "display": "Tablet"}], "text": "tablet"}
+    medication["ingredient"][0]["strength"] = {
+        "numerator": {"value": 500, "system": UCUM, "code": "mg"},
+        "denominator": {"value": 1, "system": "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm",
+                        "code": "TAB"}}
+    assert not [k for k in _not_read(bundle) if k.startswith(f"Bundle.entry[{n}].")]
     drug = bundle_to_case(bundle).drugs[0]
-    assert all(d.batch is None and d.form is None for d in drug.dosages)
+    assert {(d.batch, d.form.text, d.form.code) for d in drug.dosages} == {("LOT-77", "tablet", "10219000")}
+    assert (drug.substances[0].strength.value, drug.substances[0].strength.unit) == (500, "mg")
+    xml = export_bundles([bundle], receiver_name="ema", batch_id="B1").xml.decode()
+    assert xml.count("<lotNumberText>LOT-77</lotNumberText>") == len(drug.dosages)
+    assert 'code="10219000"' in xml and '<numerator value="500" unit="mg"/>' in xml
+    assert "LOT-77" in render_html(case_view(bundle))
+    statement = next(r for _, r in _entries(bundle, "MedicationStatement") if r["medicationReference"]["reference"]
+                     .endswith(medication["id"]))
+    statement["dosage"][0].setdefault("extension", []).append(
+        {"url": "http://fhir-ae-reporter.org/StructureDefinition/batch-number", "valueString": "OWN-1"})
+    assert bundle_to_case(bundle).drugs[0].dosages[0].batch == "OWN-1"
+
+
+@pytest.mark.parametrize(("ratio", "why"), [
+    ({"numerator": {"value": 100, "system": UCUM, "code": "mg"}, "denominator": {"value": 3, "system": UCUM,
+                                                                                 "code": "mL"}},
+     "no exact amount per one mL"),
+    ({"numerator": {"value": 5, "unit": "mg"}, "denominator": {"value": 1, "system": UCUM, "code": "mL"}},
+     "numerator needs a value and a UCUM unit"),
+    ({"numerator": {"value": 5, "system": UCUM, "code": "mg"}, "denominator": {"value": 1, "unit": "mL"}},
+     "cannot be told apart"),
+])
+def test_a_strength_with_no_amount_per_one_unit_is_said_not_read(ratio: dict, why: str) -> None:
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, medication), *_ = _entries(bundle, "Medication")
+    medication["ingredient"][0]["strength"] = ratio
+    said = _not_read(bundle)[f"Bundle.entry[{n}].resource.ofType(Medication).ingredient[0].strength"]
+    assert why in said[0]
+    assert bundle_to_case(bundle).drugs[0].substances[0].strength is None
+
+
+def test_250_mg_per_5_ml_is_read_as_50_mg_per_ml() -> None:
+    from reporter.fhir.read import strength_of_ratio
+
+    ratio = {"numerator": {"value": 250, "system": UCUM, "code": "mg"},
+             "denominator": {"value": 5, "system": UCUM, "code": "mL"}}
+    found, why = strength_of_ratio(ratio)
+    assert why is None and (found["value"], found["code"]) == (50, "mg/mL")
 
 
 def test_a_suspect_named_by_a_logical_reference_only_is_said_not_read() -> None:
@@ -366,3 +432,14 @@ def test_the_e2b_export_of_a_searchset_names_the_document_inside_not_a_missing_c
     with pytest.raises(E2BError) as raised:
         export_bundles([searchset], receiver_name="ich", batch_id="B1")
     assert raised.value.location == "Bundle.entry[0].resource" and "send the document" in (raised.value.hint or "")
+
+
+def test_a_medications_lot_with_no_dosage_to_hold_it_is_said_not_read() -> None:
+    bundle = copy.deepcopy(load_bundle(CASE))
+    (n, medication), *_ = _entries(bundle, "Medication")
+    medication["batch"] = {"lotNumber": "LOT-77"}
+    for _, statement in _entries(bundle, "MedicationStatement"):
+        if statement["medicationReference"]["reference"].endswith(medication["id"]):
+            statement.pop("dosage", None)
+    said = _not_read(bundle)[f"Bundle.entry[{n}].resource.ofType(Medication).batch.lotNumber"]
+    assert "the drug has none" in said[0]

@@ -534,3 +534,80 @@ def texts(holder: Json | None, key: str) -> list[tuple[str | None, str | None]]:
         if isinstance(value, str) or flavor:
             out.append((value if isinstance(value, str) else None, flavor))
     return out
+
+
+# -- a drug's Medication as other producers give it: R4 elements read where the case file has the field ------
+
+
+def dosage_batch(dosage: Json | None, medication: Json | None) -> str | None:
+    """G.k.4.r.7 of a dosage: its own extension {dosage_batch}, else its Medication's batch.lotNumber (R4)."""
+    own = ext_value(dosage, "dosage_batch")
+    if isinstance(own, str) and own:
+        return own
+    batch = medication.get("batch") if isinstance(medication, dict) else None
+    lot = batch.get("lotNumber") if isinstance(batch, dict) else None
+    return lot if isinstance(lot, str) and lot.strip() else None
+
+
+def dosage_form(dosage: Json | None, medication: Json | None) -> Json | None:
+    """G.k.4.r.9 of a dosage: its own extension {dose_form}, else its Medication's form (R4), as its text and its
+    EDQM codings only: E2B's dose form TermID is EDQM's, so a SNOMED CT or other code is not held (said by
+    validation, unread_medication_form); a form with neither text nor an EDQM code is None."""
+    own = ext_value(dosage, "dose_form")
+    if isinstance(own, dict) and own:
+        return own
+    form = medication.get("form") if isinstance(medication, dict) else None
+    if not isinstance(form, dict):
+        return None
+    edqm = [c for c in codings(form) if c.get("system") == system("edqm") and c.get("code")]
+    text = form.get("text") if isinstance(form.get("text"), str) and form["text"].strip() else None
+    text = text or next((c["display"] for c in codings(form)
+                         if isinstance(c.get("display"), str) and c["display"].strip()), None)
+    if not (text or edqm):
+        return None
+    return {**({"coding": edqm} if edqm else {}), **({"text": text} if text else {})}
+
+
+def ingredient_strength(ingredient: Json | None) -> Json | None:
+    """G.k.2.3.r.3 of an ingredient as a Quantity per one unit: its own extension {strength}, else R4's
+    ingredient.strength Ratio read as the case file holds it (strength_of_ratio)."""
+    own = ext_value(ingredient, "strength")
+    if isinstance(own, dict) and own.get("value") is not None:
+        return own
+    ratio = ingredient.get("strength") if isinstance(ingredient, dict) else None
+    return strength_of_ratio(ratio)[0] if isinstance(ratio, dict) else None
+
+
+def strength_of_ratio(ratio: Json) -> tuple[Json | None, str | None]:
+    """(Quantity per one unit, or None with why) of a Ratio strength: 500 mg / 1 tablet is 500 mg (per unit of
+    the form: a denominator without a UCUM unit, or an annotation such as {tbl}); 5 mg / 1 mL is 5 mg/mL; 250 mg /
+    5 mL is 50 mg/mL when that quotient is exact to 4 decimals. The numerator needs a value and a UCUM unit."""
+    num, den = (ratio.get(k) if isinstance(ratio.get(k), dict) else {} for k in ("numerator", "denominator"))
+    value, unit = num.get("value"), _ucum_code(num)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not unit:
+        return None, "its numerator needs a value and a UCUM unit (system http://unitsofmeasure.org, code)"
+    per = den.get("value", 1) if den else 1
+    if not isinstance(per, int | float) or isinstance(per, bool) or per <= 0:
+        return None, "its denominator has no positive value"
+    den_unit = _ucum_code(den)
+    if den_unit is None and den and not (isinstance(den.get("code"), str) and den["code"]) \
+            and isinstance(den.get("unit"), str) and den["unit"].strip():
+        return None, "its denominator's unit has no code: a unit of the form or of measure cannot be told apart"
+    if den_unit in (None, "1") or den_unit.startswith("{"):
+        if per != 1:
+            return None, "its denominator counts more than one unit of the form"
+        return {"value": value, "code": unit, "unit": unit, "system": system("ucum")}, None
+    quotient = value / per
+    if abs(quotient - round(quotient, 4)) > 1e-9:
+        return None, f"{value:g} {unit} per {per:g} {den_unit} is no exact amount per one {den_unit}"
+    code = f"{unit}/{den_unit}"
+    return {"value": round(quotient, 4), "code": code, "unit": code, "system": system("ucum")}, None
+
+
+def _ucum_code(q: Json) -> str | None:
+    """A Quantity's UCUM code: `code` in the UCUM system (or with no system given); None for another system's
+    code (v3 orderableDrugForm TAB: a unit of the form, not of measure) or none."""
+    code = q.get("code")
+    if not isinstance(code, str) or not code:
+        return None
+    return code if q.get("system") in (None, system("ucum")) else None

@@ -570,7 +570,7 @@ class CaseReader:
         out["substances"] = []
         for ingredient in read.as_list(medication.get("ingredient")):
             item = _d(_d(ingredient).get("itemCodeableConcept"))
-            substance: Json = {"name": item.get("text"), "strength": _quantity(read.ext_value(ingredient, "strength"))}
+            substance: Json = {"name": item.get("text"), "strength": _quantity(read.ingredient_strength(ingredient))}
             coding = (read.codings(item) or [None])[0]
             if coding:
                 substance["termid"] = {"code": coding.get("code"), "system": _oid(coding.get("system")),
@@ -580,13 +580,15 @@ class CaseReader:
             out["additional_text"] = text
         out["indications"] = [{"text": _d(r).get("text"), "meddra": _meddra_of(r)}
                               for r in read.as_list(statement.get("reasonCode"))]
-        out["dosages"] = [self.dosage(d) for d in read.as_list(statement.get("dosage"))]
+        out["dosages"] = [self.dosage(d, medication=medication) for d in read.as_list(statement.get("dosage"))]
         out["devices"] = [self.device(self.index.resolve(e.get("valueReference")) or {})
                           for e in read.extensions(statement, "device")]
         out["reactions"] = self.drug_reactions(statement)
         return out
 
-    def dosage(self, dosage: Json, timing_only: bool = False) -> Json:
+    def dosage(self, dosage: Json, timing_only: bool = False, medication: Json | None = None) -> Json:
+        """One dosage line; its batch and form from the drug's Medication (R4 batch.lotNumber, form) when the
+        dosage does not give its own."""
         repeat = _d(_d(dosage.get("timing")).get("repeat"))
         period = _d(repeat.get("boundsPeriod"))
         if timing_only:
@@ -596,7 +598,7 @@ class CaseReader:
             "start": self.when(period, "start"),
             "stop": self.when(period, "end"),
             "duration": _quantity(read.ext_value(dosage, "dosage_duration")),
-            "batch": read.ext_value(dosage, "dosage_batch"),
+            "batch": read.dosage_batch(dosage, medication),
             "period_absent": _absent(dosage.get("timing")) if not repeat else None,
         }
         doses = read.as_list(dosage.get("doseAndRate"))
@@ -606,7 +608,7 @@ class CaseReader:
             out["every"] = interval
         elif read.ext_value(dosage, "dosing_interval"):
             out["every"] = _quantity(read.ext_value(dosage, "dosing_interval"))
-        form = read.ext_value(dosage, "dose_form")
+        form = read.dosage_form(dosage, medication)
         if form:
             out["form"] = _coded(form, system("edqm"))
         if dosage.get("route"):

@@ -705,10 +705,10 @@ class _Extractor:
                     dose=dose, every=every, interval=interval,
                     route=self._route(route),
                     route_text=self._route_reported(route),
-                    form=read.concept_text(_safe_ext_value(dosage, "dose_form")),
+                    form=read.concept_text(read.dosage_form(dosage, med)),
                     start=start, stop=stop, duration=duration,
                     text=_s(dosage.get("text")),
-                    batch=_s(_safe_ext_value(dosage, "dosage_batch")),
+                    batch=_s(read.dosage_batch(dosage, med)),
                     parent_route=self._route(_safe_ext_value(dosage, "parent_route")),
                 ))
             out.append(DrugView(

@@ -22,6 +22,7 @@ from reporter.fhir.read import (
     record_source,
     repeat_interval,
     sex_null_flavor,
+    strength_of_ratio,
 )
 from reporter.tables import code_list, ext, fhir_tables, oids, system
 from reporter.validation.report import Issue
@@ -180,10 +181,45 @@ class RuleChecker:
                             read_anyway)
         for medication, holder, where in self.medications():
             self.say_unread(holder, medication, "Medication", tables.get("Medication", {}), read_anyway, where)
+            self.unread_medication_parts(holder, medication, where)
             self.unread_product_codes(holder, _dict(medication.get("code")), ".".join(filter(None, (where, "code"))))
         for statement in self.index.all("MedicationStatement"):
             self.unread_product_codes(statement, _dict(statement.get("medicationCodeableConcept")),
                                       "medicationCodeableConcept")
+
+    def unread_medication_parts(self, resource: Json, medication: Json, where: str) -> None:
+        """What of a Medication's batch, form and ingredient strength the case file cannot hold: all of them
+        without a dosage line to hold batch and form (a statement naming it has none), a form's codes in another
+        system than EDQM (E2B's dose form TermID; the form is read by its text), a strength Ratio with no amount
+        per one unit (strength_of_ratio)."""
+        def at(part: str) -> str:
+            return self.path(resource, ".".join(filter(None, (where, part))))
+
+        named = [s for s in self.index.all("MedicationStatement") if self.index.medication_of(s) is medication]
+        undosed = any(not as_list(s.get("dosage")) for s in named)
+        batch = _dict(medication.get("batch"))
+        for part, present in (("batch.lotNumber", bool(batch.get("lotNumber"))),
+                              ("form", bool(_dict(medication.get("form"))))):
+            if present and undosed:
+                self.add("warning", "FHIR-NOT-READ", at(part),
+                         f"Medication.{part} is not read: the case file holds it on each dosage line "
+                         "(G.k.4.r.7, G.k.4.r.9) and the drug has none", "give the drug a dosage")
+        for n, found in enumerate(codings(medication.get("form"))):
+            if found.get("system") != system("edqm"):
+                self.add("warning", "FHIR-NOT-READ", at(f"form.coding[{n}]"),
+                         f"dose form code {_str(found.get('system')) or '(no system)'} {_str(found.get('code')) or ''} "
+                         "is not read: E2B's dose form TermID (G.k.4.r.9.2) is EDQM's; the form is read by its text",
+                         f"add the EDQM code ({system('edqm')})")
+        for n, ingredient in enumerate(as_list(medication.get("ingredient"))):
+            ratio = _dict(_dict(ingredient).get("strength"))
+            if not ratio or extensions(_dict(ingredient), "strength"):
+                continue
+            why = strength_of_ratio(ratio)[1]
+            if why:
+                self.add("warning", "FHIR-NOT-READ", at(f"ingredient[{n}].strength"),
+                         f"Medication.ingredient.strength is not read: {why}",
+                         "give the strength per one unit (500 mg per tablet, 50 mg/mL) with UCUM codes, or as the "
+                         f"ingredient's extension {ext('strength')}, a Quantity (G.k.2.3.r.3)")
 
     def unread_product_codes(self, resource: Json, concept: Json, where: str) -> None:
         """A product's codings in systems no reader takes (NDC, SNOMED CT, dm+d ...): the case file keeps ATC,

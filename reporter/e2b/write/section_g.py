@@ -133,7 +133,7 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
             leaf(territory, "code", code=country, codeSystem=ISO_COUNTRY)
     for ingredient in medication.get("ingredient") or []:
         node = el(kind, "ingredient", classCode="ACTI")
-        strength = read.ext_value(ingredient, "strength")
+        strength = read.ingredient_strength(ingredient)
         if strength:
             value, unit = ucum(strength)
             quantity = el(node, "quantity")
@@ -290,8 +290,9 @@ def dose_line(ctx: Ctx, admin: Node, dosage: Json, statement: Json) -> None:
     if dose:
         value, unit = ucum(dose)
         leaf(sub, "doseQuantity", value=value, unit=unit)
-    batch = read.ext_value(dosage, "dosage_batch")
-    form = read.ext_value(dosage, "dose_form")
+    medication = ctx.index.medication_of(statement)
+    batch = read.dosage_batch(dosage, medication)
+    form = read.dosage_form(dosage, medication)
     if batch or form:
         instance = wrap(sub, "consumable", "CSM", "instanceOfKind", classCode="INST")
         if batch:
