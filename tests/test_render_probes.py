@@ -260,3 +260,20 @@ def test_a_day_0_value_is_no_ctcae_baseline_when_a_reaction_began_that_day() -> 
     data["reactions"][0]["onset"] = {"value": 0, "unit": "d", "drug": "anakinra"}
     rule = next(r.grade_rule for r in _view(data).labs if r.test.text == "ALT" and r.value.value == 400)
     assert rule == "ALT grade 3 by the x ULN rule (no baseline in the case): 10.0 x ULN"
+
+
+def test_the_reports_normalisation_counts_from_the_episodes_last_dose_as_reporter_assess_does() -> None:
+    """A rechallenge (days 60-65) after the first course (to day 21): the page counted ALT normalisation from the
+    rechallenge's last dose ('not yet normal ... 5 days after the last dose') while `reporter assess` counted it
+    from the first course's, the episode's (Timeline.last_dose with the onset): 'back within normal 24 days'."""
+    from reporter.assess.facts import facts_for
+    from tests.assess.support import case_data, lab
+
+    data = case_data(stop={"value": 21, "unit": "d", "drug": "x"}, rechallenge="recurred", tests=[
+        lab("ALT", 20, 800, 40), lab("ALT", 30, 100, 40), lab("ALT", 45, 35, 40), lab("ALT", 70, 300, 40)])
+    data["drugs"][0]["dosages"].append({"start": {"value": 60, "unit": "d", "drug": "x"},
+                                        "stop": {"value": 65, "unit": "d", "drug": "x"}})
+    case = CaseFile.model_validate(data)
+    assessed = facts_for(case, case.drugs[0], case.reactions[0]).normal.text
+    assert assessed.startswith("ALT back within normal 24 days after the last dose")
+    assert f"{assessed}." in _view(data).liver

@@ -336,15 +336,19 @@ class _Extractor:
         span = self._drug_span(statement, anchor)
         return sum(span) / 2 if span else None
 
-    def _drug_span(self, statement: Json, anchor: str, depth: int = 0) -> Days | None:
+    def _drug_span(self, statement: Json, anchor: str, depth: int = 0, before: Days | None = None) -> Days | None:
         """The days a drug's first (or last) dose may sit on, on the day axis (as reporter/assess/onset.py places
-        them: a course's end from its duration; no last dose while a line begun by then has no end)."""
+        them: a course's end from its duration; no last dose while a line begun by then has no end). With
+        `before` (an episode's onset), the last dose of the lines begun by then, as Timeline.last_dose counts it:
+        a later course (a rechallenge) is not the last dose of an earlier episode."""
         if not statement or depth > 3:
             return None
         if anchor == "first-dose" and statement is self.anchor and getattr(self, "axis", None) == "day":
             return (0.0, 0.0)
         lines = [self._dosage_days(statement, i, _d(dosage), depth)
                  for i, dosage in enumerate(_l(statement.get("dosage")))]
+        if before is not None:
+            lines = [line for line in lines if line[0] is None or line[0][0] <= before[1]]
         if anchor == "first-dose":
             starts = [start for start, _, _ in lines if start]
             return (min(s[0] for s in starts), min(s[1] for s in starts)) if starts else None
@@ -1001,7 +1005,8 @@ class _Extractor:
         lines.append(liver.r_at_recognition(points, not_before=not_before).text + ".")
         lines.append(liver.hys_law(points).text + ".")
         if self.anchor is not None:
-            stop = self._drug_span(self.anchor, "last-dose")
+            # the last dose of the episode, as `reporter assess` counts it (a rechallenge is a later course)
+            stop = self._drug_span(self.anchor, "last-dose", before=min(onsets) if onsets else None)
             if stop is not None:
                 lines.append(liver.normalisation(points, Span(*stop, "first:anchor"), enzyme).text + ".")
         for r in reactions:
