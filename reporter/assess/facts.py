@@ -138,10 +138,16 @@ class PairFacts:
         """Why Naranjo question 3 (improvement when the drug was discontinued) is not answered from the
         dechallenge: the case says the drug was reduced, not stopped (G.k.8), so the reaction's course after it
         answers question 8 instead (not counted twice)."""
-        if self.drug.action_taken != "dose-reduced" or self.challenge("dechallenge") is None:
+        if self.challenge("dechallenge") is None:
             return None
-        return ("the drug was reduced, not stopped (G.k.8 action taken: dose reduced): how the reaction went after "
-                "the reduction answers question 8 (dose response)")
+        if self.drug.action_taken == "dose-reduced":
+            return ("the drug was reduced, not stopped (G.k.8 action taken: dose reduced): how the reaction went "
+                    "after the reduction answers question 8 (dose response)")
+        lowered = self._changed_line("lower")
+        if lowered is not None and self._ended_on_line(lowered[1]):
+            return ("the reaction ended while the drug was still given at a lower dose: its course answers question 8 "
+                    "(dose response), not the drug's discontinuation")
+        return None
 
     def _dose_change(self, way: str) -> tuple[str, int | None] | None:
         """(what the case says of a dose change `way` ('lower' or 'higher'), the index of the dosage line that
@@ -176,14 +182,16 @@ class PairFacts:
         return None
 
     def _course_after_reduction(self, change: str, line: int | None) -> tuple[str, str]:
-        """Question 8's answer for a dose reduction, from the reaction's course after it."""
+        """Question 8's answer for a dose reduction, from the reaction's course after it: a reaction that ended
+        on the lower dose line; else, with the case saying the drug went on reduced (G.k.8), its dechallenge or
+        outcome. A missing stop date is no proof that the drug went on."""
         dechallenge = (self.challenge("dechallenge") or ("",))[0]
         stopped = self.drug.action_taken == "withdrawn"
         if line is not None:
             ended = self._ended_on_line(line)
             if ended:
                 return "yes", f"{change}, and the reaction ended {ended} while the lower dose went on"
-        continued = not stopped and (line is None or self.drug.dosages[line].stop is None)
+        continued = self.drug.action_taken == "dose-reduced"  # the case says the drug went on, reduced
         if continued and dechallenge == "positive":
             return "yes", f"{change}, and the reaction abated (dechallenge positive) with the drug not stopped"
         outcome = self.reaction.outcome
@@ -195,17 +203,22 @@ class PairFacts:
         if stopped:
             return "unknown", (f"{change}, but the drug was then withdrawn (G.k.8): the reaction's course is not "
                                "put on the lower dose")
+        if line is not None and self.drug.action_taken is None:
+            return "unknown", (f"{change}, but the case says neither that the drug went on at the lower dose "
+                               "(G.k.8) nor that the reaction ended on it")
         return "unknown", f"{change}, but the case does not say how the reaction went after it"
 
     def _ended_on_line(self, line: int) -> str | None:
         """When the reaction ended (E.i.5), if that was at or after the start of dosage line `line` and not
-        after its last dose."""
+        after its last dose (placed, or the case saying the drug went on reduced, G.k.8)."""
         tl = Timeline(self.case)
         end = tl.span(self.reaction.end, before=tl.span(self.reaction.onset))
         after_start = tl.diff(end, tl.dosage_start(self.drug, line))
         if end is None or after_start is None or after_start[0] < 0:
             return None
-        stop = tl.dosage_stop(self.drug, line) if self.drug.dosages[line].stop is not None else None
+        stop = tl.dosage_stop(self.drug, line)
+        if stop is None and self.drug.action_taken != "dose-reduced":
+            return None  # no last dose known and no word that the drug went on: it may have been stopped first
         before_stop = tl.diff(stop, end) if stop is not None else (0.0, 0.0, None)
         if before_stop is None or before_stop[0] < 0:
             return None

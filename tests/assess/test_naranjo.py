@@ -300,3 +300,19 @@ def test_q8_from_a_lower_dosage_line_after_the_onset_and_the_reaction_ending_on_
     assert _q(data).source == "default"
     data["drugs"][0]["dosages"] = _lines((500, 0, None), (1000, 25, None))  # raised: said, not scored
     assert _q(data).answer == "unknown" and "raised from 1000 mg/day to 2000 mg/day" in _q(data).fact
+
+
+def test_q8_a_lower_line_with_no_stop_date_is_no_proof_the_drug_went_on() -> None:
+    """A lower line begun after the onset with no stop and a positive dechallenge: without G.k.8 'dose reduced'
+    the drug may have been stopped (the abating then answers Q3), so Q8 stays 'do not know'; a reaction that
+    ended on the lower line answers Q8, and then not Q3 as well."""
+    data = case_data(action=None)
+    data["drugs"][0]["dosages"] = _lines((500, 0, None), (250, 25, None))
+    q8 = _q(data)
+    assert q8.answer == "unknown" and "neither that the drug went on" in q8.fact
+    assert _q(data, "dechallenge").answer == "yes"
+    data["reactions"][0]["end"] = {"value": 30, "unit": "d", "drug": "x"}
+    assert _q(data).answer == "unknown"  # ended on day 30, but the lower dose may have been stopped before
+    data["drugs"][0]["dosages"] = _lines((500, 0, None), (250, 25, {"value": 40, "unit": "d", "drug": "x"}))
+    assert _q(data).answer == "yes"
+    assert _q(data, "dechallenge").answer == "unknown" and "still given at a lower dose" in _q(data, "dechallenge").fact
