@@ -32,8 +32,8 @@ SETS = {"ich": ("ich",), "fda": ("ich", "fda"), "ema": ("ich", "ema")}
 
 
 def _extras(data: dict) -> None:
-    """Facts the rich case does not carry, so that their pairing rules (R0031/32, R0081/82, R0088/89, R0064)
-    and FDA's code lists apply."""
+    """Facts the rich case does not carry, so that their pairing rules (R0031/32, R0081/82, R0088/89, R0064),
+    FDA's code lists and FDA's required sender details apply."""
     data["patient"]["gestation_at_onset"] = {"value": 30, "unit": "wk"}
     ibu = data["drugs"][0]
     ibu["gestation_at_exposure"] = {"value": 12, "unit": "wk"}
@@ -42,6 +42,10 @@ def _extras(data: dict) -> None:
                           "value": 900, "unit": "U/L"})
     data["patient"]["race"] = [{"code": "C41260"}]  # FDA's race and ethnicity codes (FDA-D.11.r.1/D.12-CODE)
     data["patient"]["ethnicity"] = {"code": "C41222"}
+    sender = data["sender"]  # all that FDA's regional table requires of the sender (FDA-C.3.x-REQUIRED)
+    sender["person"]["title"] = "Dr."
+    sender["address"].update(street="Beispielstraße 1", state="Berlin", postcode="10115")
+    sender.update(phone="+49 30 1234567", fax="+49 30 1234568")
 
 
 def _report(**values) -> Callable[[dict], None]:
