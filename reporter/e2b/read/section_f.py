@@ -63,28 +63,40 @@ _INCLUSIVE_DEFAULT = "true"
 
 
 def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
-    """F.r.3.2/3.3: a centre value, or one bound of an interval open on the other side (NINF / PINF),
-    which is the value with a comparator ('<' ... '>=')."""
+    """F.r.3.2/3.3: a centre value, or one bound of an interval open on the other side (NINF / PINF, or
+    left out, as other senders write '<5'), which is the value with a comparator ('<' ... '>='). A plain PQ
+    (not ICH's IVL_PQ, but what some senders send) is the value as well."""
     value = inst.find("{urn:hl7-org:v3}value")
-    if value is None or value.get(f"{{{XSI}}}type") != "IVL_PQ":
+    kind = None if value is None else value.get(f"{{{XSI}}}type")
+    if kind == "PQ":
+        return _quantity(r, value, None)
+    if kind != "IVL_PQ":
         return {}
     parts = {local(c): c for c in value if isinstance(c.tag, str)}
     if set(parts) == {"center"}:
-        node, comparator = parts["center"], None
-    elif set(parts) == {"low", "high"} and parts["high"].get("nullFlavor") == "PINF":
-        node, open_end = parts["low"], parts["high"]
-        comparator = _OPEN.get(("low", node.get("inclusive", _INCLUSIVE_DEFAULT)))
-    elif set(parts) == {"low", "high"} and parts["low"].get("nullFlavor") == "NINF":
-        node, open_end = parts["high"], parts["low"]
-        comparator = _OPEN.get(("high", node.get("inclusive", _INCLUSIVE_DEFAULT)))
-    else:
+        return _quantity(r, parts["center"], None)
+    bounds = [name for name in ("low", "high") if name in parts and parts[name].get("nullFlavor") is None]
+    open_ends = [name for name in parts if name not in bounds]
+    if len(bounds) != 1 or any(parts[name].get("nullFlavor") != _INFINITE.get(name) for name in open_ends):
         return {}
+    node = parts[bounds[0]]
+    comparator = _OPEN.get((bounds[0], node.get("inclusive", _INCLUSIVE_DEFAULT)))
+    found = _quantity(r, node, comparator) if comparator else {}
+    for name in open_ends if found else ():
+        r.mark(parts[name], "nullFlavor")
+    return found
+
+
+# The open end of a one-sided interval, when it is sent at all.
+_INFINITE = {"low": "NINF", "high": "PINF"}
+
+
+def _quantity(r: Reader, node: etree._Element, comparator: str | None) -> dict[str, Any]:
+    """The value and unit on `node` (a centre, a bound or a PQ) with its comparator, if it has both."""
     number = to_number(node.get("value"))
-    if number is None or not node.get("unit") or (local(node) != "center" and comparator is None):
+    if number is None or not node.get("unit"):
         return {}
     r.mark(node, "value", "unit", *(("inclusive",) if comparator else ()))
     r.applied("F.r.3.2", "to_number" if comparator is None else "open_interval")
     r.applied("F.r.3.3", "unit")
-    if comparator:
-        r.mark(open_end, "nullFlavor")
     return {"value": number, "unit": node.get("unit"), "comparator": comparator}

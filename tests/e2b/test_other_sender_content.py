@@ -1,0 +1,65 @@
+"""Content sections as other senders fill them: shapes the ICH guide allows (or receivers accept) that this
+project's writer does not produce itself. Each is written into an export of a rich case, read back, and must
+keep its facts in the case (or name what it does not keep by E2B element)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from lxml import etree
+
+from reporter.casefile import model as m
+from reporter.e2b import coverage, to_case, xmlsafe
+from reporter.e2b.export import export_bundles
+from reporter.e2b.xmlsafe import HL7
+from tests.e2b.helpers import bundle_for
+from tests.e2b.test_hard_content import RICH
+
+NS = {"h": HL7, "xsi": "http://www.w3.org/2001/XMLSchema-instance"}
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
+@pytest.fixture(scope="module")
+def exported() -> bytes:
+    return export_bundles([bundle_for(RICH)], receiver_name="ich").xml
+
+
+def _read(raw: bytes) -> tuple[m.CaseFile, coverage.Coverage, list[tuple[str, str]]]:
+    message = xmlsafe.parse_bytes(raw, "probe").root.find(f"{{{HL7}}}PORR_IN049016UV")
+    case, reader, why = to_case.message_to_case(message)
+    assert case is not None, why
+    return case, coverage.measure(message, reader.used), reader.deviations
+
+
+def _edit(raw: bytes, change: Callable[[etree._Element], None]) -> bytes:
+    root = etree.fromstring(raw)
+    change(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _set_value(xml: str) -> Callable[[etree._Element], None]:
+    """Replace the ALT test's result (F.r.3.2) with `xml`, written in the v3 namespace."""
+    def change(root: etree._Element) -> None:
+        value = root.xpath("//h:observation[h:code/h:originalText='ALT']/h:value", namespaces=NS)[0]
+        new = etree.fromstring(f'<value xmlns="{HL7}" xmlns:xsi="{NS["xsi"]}" {xml}</value>')
+        value.getparent().replace(value, new)
+    return change
+
+
+# One bound of an interval without its infinite partner, as senders write '< 5' ('<low nullFlavor="NINF"/>'
+# is ICH's own form), and a plain PQ where ICH writes IVL_PQ.
+@pytest.mark.parametrize(("xml", "value", "comparator"), [
+    ('xsi:type="IVL_PQ"><high value="0.01" unit="U/L" inclusive="true"/>', 0.01, "<="),
+    ('xsi:type="IVL_PQ"><high value="0.01" unit="U/L" inclusive="false"/>', 0.01, "<"),
+    ('xsi:type="IVL_PQ"><high value="0.01" unit="U/L"/>', 0.01, "<="),
+    ('xsi:type="IVL_PQ"><low value="1000" unit="U/L" inclusive="false"/>', 1000, ">"),
+    ('xsi:type="IVL_PQ"><low value="1000" unit="U/L"/>', 1000, ">="),
+    ('xsi:type="PQ" value="131" unit="U/L">', 131, None),
+], ids=["high-inclusive", "high-exclusive", "high-default", "low-exclusive", "low-default", "pq"])
+def test_a_test_value_in_another_senders_form_is_kept(exported: bytes, xml: str, value: float,
+                                                      comparator: str | None) -> None:
+    case, cover, _ = _read(_edit(exported, _set_value(xml)))
+    alt = next(t for t in case.tests if t.name == "ALT")
+    assert (alt.value, alt.unit, alt.comparator) == (value, "U/L", comparator)
+    assert not {"F.r.3.2", "F.r.3.3", "[test]"} & set(cover.not_mapped), cover.not_mapped
