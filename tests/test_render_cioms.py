@@ -116,7 +116,8 @@ def test_periods_numbered_alike_with_daily_doses_and_durations(tmp_path) -> None
     assert form.routes.text == "Oral"  # the same in both periods: said once
     assert form.therapy_dates.text.split("\n") == ["1) 1 Mar 2024 to 3 Mar 2024", "2) 4 Mar 2024 to 10 Mar 2024"]
     assert form.therapy_duration.text.split("\n") == ["1) 3 days", "2) 7 days (total 10 days)"]
-    assert form.concomitants.text == "Atorvastatin: 20\u00a0mg/day, 2019 to UNK"
+    assert form.concomitants.text == ("Atorvastatin: 20\u00a0mg/day, 2019 to UNK\n"
+                                      "Concomitant therapies (not drugs): yes, see the narrative")  # D.7.3
     # On the page: each period's dose sits on the line of its dates' row order, and box 15 stays left of 16.
     pdf = _pdf(tmp_path, FOLLOW_UP)
     words = _words(pdf)

@@ -277,3 +277,29 @@ def test_the_reports_normalisation_counts_from_the_episodes_last_dose_as_reporte
     assessed = facts_for(case, case.drugs[0], case.reactions[0]).normal.text
     assert assessed.startswith("ALT back within normal 24 days after the last dose")
     assert f"{assessed}." in _view(data).liver
+
+
+def test_content_sections_an_import_fills_are_shown_on_the_page_and_the_form() -> None:
+    """What other senders' E2B files fill and the case keeps: a past drug's MPID and indication (D.8.r.2, D.8.r.6,
+    coded only), the reaction's highlight, country and medical confirmation (E.i.3.1, E.i.9, E.i.8), non-drug
+    concomitant therapies (D.7.3) and a history item's end and continuing flag (D.7.1.r.3-4)."""
+    data = _case1()
+    patient = data["patient"]
+    patient["past_drugs"] = [{"name": "Penicillin V", "start": "2018",
+                              "identifiers": [{"kind": "mpid", "code": "MPID-123"}],
+                              "indication": {"code": "10037660", "version": "26.1"},
+                              "reaction": {"code": "10002198", "version": "26.1"}}]
+    patient["concomitant_therapies"] = True
+    patient["medical_history"] = [{"term": "Otitis", "start": "2019-03", "end": "2020", "continuing": False},
+                                  {"term": "Eczema", "continuing": False}]
+    reaction = data["reactions"][0]
+    reaction.update(highlighted="yes", country="JP", medically_confirmed=False)
+    html = render_html(_view(data))
+    page = _text(html, "patient", "drugs")
+    assert "Past drug history: Penicillin V [MPID-123] from 2018 indication: MedDRA 10037660 " \
+           "reaction: MedDRA 10002198" in page
+    assert "Concomitant therapies: yes (see the narrative)" in page
+    assert "Highlighted by the reporter Occurred in: JP Medically confirmed: no" in page
+    form = build_form(_view(data))
+    assert form.history.text.startswith("Otitis (from Mar 2019 to 2020)\nEczema (ended)"), form.history.text
+    assert "Concomitant therapies (not drugs): yes" in form.concomitants.text

@@ -22,6 +22,7 @@ from reporter.render.model import (
     CaseView,
     DosageView,
     DrugView,
+    HistoryItem,
     Missing,
     ParentView,
     PatientView,
@@ -409,16 +410,24 @@ def _history_lines(p: PatientView | ParentView) -> list[str]:
     """Box 23: conditions with their start, the history text, then past drugs."""
     lines = []
     for item in p.history:
-        line = plain(item.term)
-        if item.start:
-            line += f" (from {plain(item.start)}"
-            line += ", continuing)" if item.continuing is True else ")"
+        line = plain(item.term) + _history_period(item)
         if item.comments:
             line += f": {item.comments}"
         lines.append(line)
     if p.history_text:
         lines.append(p.history_text)
     return [*lines, *p.past_drugs]
+
+
+def _history_period(item: HistoryItem) -> str:
+    """' (from 2019 to Jun 2021)', ' (from 2019, continuing)', ' (ended)': what the history item gives of its
+    dates and continuing flag (D.7.1.r.2-4)."""
+    dates = " ".join(f"{word} {plain(when)}" for word, when in (("from", item.start), ("to", item.end))
+                     if when and (when.date or when.offset))
+    status = "continuing" if item.continuing is True else (
+        "ended" if item.continuing is False and not item.end else None)
+    said = ", ".join(x for x in (dates, status) if x)
+    return f" ({said})" if said else ""
 
 
 def _pregnancy_lines(case: CaseView) -> list[str]:
@@ -534,6 +543,8 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
             f"{daily_dose(dose)}, {_point(dose.start, d)} to {_point(dose.stop, d)}" for dose in d.dosages) or "UNK")
         for d in case.drugs_by_role("concomitant")
     ]
+    if p and p.concomitant_therapies:
+        concomitant.append("Concomitant therapies (not drugs): yes, see the narrative")  # D.7.3
     form.concomitants = fit("22", "\n".join(concomitant) or "None reported", form)
     history = [*_history_lines(p), *_pregnancy_lines(case)] if p else []
     if p and p.parent:

@@ -125,6 +125,7 @@ class PatientView:
     record_numbers: tuple[str, ...] = ()
     history: tuple[HistoryItem, ...] = ()
     history_text: str | None = None
+    concomitant_therapies: bool | None = None  # D.7.3: non-drug therapies, described in the narrative
     past_drugs: tuple[str, ...] = ()
     death: str | None = None
     country: str | None = None
@@ -147,6 +148,7 @@ class ReactionView:
     criteria: tuple[str, ...] = ()
     country: str | None = None
     medically_confirmed: bool | None = None
+    highlighted: bool | None = None  # E.i.3.1
     situation: str | None = None  # a situation term (off-label use, lack of efficacy...): what it reports
 
 

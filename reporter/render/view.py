@@ -43,7 +43,7 @@ from reporter.render.model import (
     When,
 )
 from reporter.render.units import every_text, quantity_text, unit_text
-from reporter.tables import code_list, ext, fhir_tables, system
+from reporter.tables import code_list, coding_key, ext, fhir_tables, system
 from reporter.validation import units as ucum_units
 from reporter.validation.ucum import single_administration_intervals
 
@@ -132,6 +132,21 @@ def _given_once(dosage: Json) -> bool:
 
 def _safe_ext_value(element: Any, key: str) -> Any:
     return read.value_of(_ext1(element, key)) if _ext1(element, key) else None
+
+
+def _highlighted(event: Json) -> bool | None:
+    """E.i.3.1: whether the reporter highlighted the term (the code says so whatever it says of seriousness)."""
+    key = coding_key("highlighted", _safe_ext_value(event, "highlighted_by_reporter"))
+    return {"yes": True, "no": False}.get(key or "")
+
+
+def _meddra_words(concept: Any) -> str | None:
+    """A coded term in words: its text, else a MedDRA code named as one (D.8.r.6/7 often come coded only)."""
+    words = read.concept_text(concept)
+    coding = _first_coding(concept)
+    if words and words == coding.get("code") and coding.get("system") == system("meddra"):
+        return f"MedDRA {words}"
+    return words
 
 
 def _reason_absent(amendment: Json) -> str | None:
@@ -537,6 +552,7 @@ class _Extractor:
             record_numbers=records,
             history=tuple(self._history(c) for c in self._section_or_type("history", "Condition")),
             history_text=_s(_safe_ext_value(self.comp, "history_text")),
+            concomitant_therapies=_safe_ext_value(self.comp, "concomitant_therapies"),
             past_drugs=tuple(self._past_drug(s) for s in self._section_or_type("past_drugs", "MedicationStatement")),
             death="; ".join(death) or None,
             country=None,
@@ -617,13 +633,19 @@ class _Extractor:
         period = _d(statement.get("effectivePeriod"))
         bits = [name]
         start, end = self.when(period, "start"), self.when(period, "end")
+        ids = [_s(c.get("code")) for c in read.codings(statement.get("medicationCodeableConcept"))
+               if _s(c.get("code")) and c.get("code") != name]
+        if ids:
+            bits.append(f"[{', '.join(ids)}]")  # D.8.r.2 / D.10.8.r.2: the MPID or PhPID
         if start and start.date:
             bits.append(f"from {_date_text(start)}")
         if end and end.date:
             bits.append(f"to {_date_text(end)}")
-        reaction = read.concept_text(_safe_ext_value(statement, "past_drug_reaction"))
-        if reaction:
-            bits.append(f"reaction: {reaction}")
+        for label, concept in [("indication", c) for c in _l(statement.get("reasonCode"))] + [
+                ("reaction", _safe_ext_value(statement, "past_drug_reaction"))]:
+            words = _meddra_words(concept)
+            if words:
+                bits.append(f"{label}: {words}")
         return " ".join(bits)
 
     def reactions(self) -> list[ReactionView]:
@@ -672,6 +694,7 @@ class _Extractor:
                 criteria=tuple(criteria),
                 country=_s(_safe_ext_value(event, "reaction_country")),
                 medically_confirmed=_safe_ext_value(event, "medically_confirmed"),
+                highlighted=_highlighted(event),
                 situation=_situation(coding, concept, translation),
             ))
         return out
