@@ -248,10 +248,48 @@ def check_validity(result: ImportResult) -> int:
     the commands run it (in the worker, for `reporter batch import`)."""
     from reporter.validation import validate_bundle
 
+    received = _Received(result)
     for report in result.reports:
         if report.bundle is not None:
-            report.invalid = [f"{i.code} {i.location}: {i.message}" for i in validate_bundle(report.bundle).errors]
+            report.invalid = [f"{i.code} {received.where(report.index, i.message)}{i.location}: {i.message}"
+                              for i in validate_bundle(report.bundle).errors]
     return sum(bool(r.invalid) for r in result.reports)
+
+
+_QUOTED = re.compile(r"'([^']+)'")
+
+
+class _Received:
+    """Where a value a validation message quotes ('months' is not a UCUM unit) was received: its E2B element and
+    line, when exactly one place in the report holds it. The file is parsed again only for a report with errors."""
+
+    def __init__(self, result: ImportResult) -> None:
+        self.result = result
+        self._messages: list[etree._Element] | None = None
+        self._labels: coverage.DocumentLabels | None = None
+
+    def where(self, index: int, text: str) -> str:
+        """'G.k.6b, line 412; ' or ''."""
+        quoted = set(_QUOTED.findall(text))
+        message = self._message(index) if quoted else None
+        if message is None or self._labels is None:
+            return ""
+        places = {(self._labels.label(node, None if attr == "#text" else attr), node.sourceline)
+                  for node, attr, value in coverage.value_facts(message) if value in quoted}
+        if len(places) != 1:
+            return ""
+        (element, line), = places
+        return f"{element}, line {line}; " if line else f"{element}; "
+
+    def _message(self, index: int) -> etree._Element | None:
+        if self._messages is None:
+            self._messages = []
+            if self.result.content is not None:
+                loaded = xmlsafe.parse_bytes(self.result.content, self.result.source)
+                canonical.canonicalize(loaded.root)  # the values as the import read them
+                self._messages = loaded.root.findall(f"{{{HL7}}}PORR_IN049016UV")
+                self._labels = coverage.DocumentLabels(loaded.root)
+        return self._messages[index - 1] if 0 < index <= len(self._messages) else None
 
 
 def import_file(path: str | Path, stages: dict[str, float] | None = None) -> ImportResult:

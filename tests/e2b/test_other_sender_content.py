@@ -63,3 +63,19 @@ def test_a_test_value_in_another_senders_form_is_kept(exported: bytes, xml: str,
     alt = next(t for t in case.tests if t.name == "ALT")
     assert (alt.value, alt.unit, alt.comparator) == (value, "U/L", comparator)
     assert not {"F.r.3.2", "F.r.3.3", "[test]"} & set(cover.not_mapped), cover.not_mapped
+
+
+def test_what_an_imported_case_fails_names_the_received_element_and_line(exported: bytes, tmp_path) -> None:
+    """A received value the case cannot pass validation with (a unit that is not UCUM) is named at import by
+    its E2B element and line in the file, not only by the Bundle's FHIRPath."""
+    from reporter.e2b import importer
+
+    raw = exported.replace(b'unit="mg/L" inclusive="false"', b'unit="months" inclusive="false"', 1)
+    assert raw != exported
+    path = tmp_path / "bad-unit.xml"
+    path.write_bytes(raw)
+    line = next(n for n, text in enumerate(raw.decode("utf-8").splitlines(), start=1) if 'unit="months"' in text)
+    result = importer.import_file(path)
+    assert importer.check_validity(result) == 1
+    invalid = result.reports[0].invalid
+    assert any(text.startswith(f"TERM-UCUM F.r.3.3, line {line}; Bundle.entry[") for text in invalid), invalid
