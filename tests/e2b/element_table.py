@@ -94,12 +94,37 @@ def corpus() -> dict[str, bytes]:
     if examples.is_dir():
         files += sorted(p for p in examples.glob("*/*.xml") if "negative" not in p.parts)
     out = {p.name: p.read_bytes() for p in files}
+    out["other-senders-shapes.xml"] = other_sender_shapes((INPUTS / "other-senders-content.xml").read_bytes())
     bundles = {f"{p.stem}.fda.xml": bundle_for(p) for p in [*sorted(EXAMPLES.glob("case*.yaml")), RICH]}
     bundles["rich-case-more.fda.xml"] = build_bundle(CaseFile.model_validate(more_case()))
     for name, bundle in bundles.items():
         out[name] = export.export_bundles([bundle], receiver_name="fda", batch_id=FIXED_BATCH,
                                           creation_time=FIXED_TIME).xml
     return out
+
+
+# Shapes other senders write that an export writes in ICH's own form (so not in an own input, which must
+# round-trip unchanged): a test result as a plain PQ, as a range (both bounds), as one bound without its infinite
+# partner; a reaction's duration as an IVL_TS width alone.
+OTHER_SENDER_SHAPES = [
+    ('<value xsi:type="IVL_PQ"><center value="131" unit="mmol/L"/></value>',
+     '<value xsi:type="PQ" value="131" unit="mmol/L"/>'),
+    ('<value xsi:type="ED">1.2 to 1.5 mg/dL</value>',
+     '<value xsi:type="IVL_PQ"><low value="1.2" unit="mg/dL"/><high value="1.5" unit="mg/dL"/></value>'),
+    ('<low nullFlavor="NINF"/><high value="0.01" unit="ng/mL" inclusive="true"/>',
+     '<high value="0.01" unit="ng/mL" inclusive="true"/>'),
+    ('<effectiveTime xsi:type="SXPR_TS"><comp xsi:type="IVL_TS"/><comp xsi:type="IVL_TS" operator="A"><width value="3" '
+     'unit="h"/></comp></effectiveTime>',
+     '<effectiveTime xsi:type="IVL_TS"><width value="3" unit="h"/></effectiveTime>'),
+]
+
+
+def other_sender_shapes(raw: bytes) -> bytes:
+    text = raw.decode("utf-8")
+    for ours, theirs in OTHER_SENDER_SHAPES:
+        assert ours in text, ours
+        text = text.replace(ours, theirs, 1)
+    return text.encode("utf-8")
 
 
 def more_case() -> dict:

@@ -180,7 +180,7 @@ def _known_transform(name: str) -> bool:
     if name.startswith("code:"):
         return name[5:] in reader.code_systems()
     return name in {"text", "null_flavor", "meddra_code", "meddra_version", "unit", "code_with_system",
-                    "open_interval", "base64_document", "reaction_link", "name_parts"} or callable(
+                    "open_interval", "range_text", "base64_document", "reaction_link", "name_parts"} or callable(
         getattr(reader, name, None))
 
 

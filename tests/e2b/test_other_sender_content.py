@@ -79,3 +79,34 @@ def test_what_an_imported_case_fails_names_the_received_element_and_line(exporte
     assert importer.check_validity(result) == 1
     invalid = result.reports[0].invalid
     assert any(text.startswith(f"TERM-UCUM F.r.3.3, line {line}; Bundle.entry[") for text in invalid), invalid
+
+
+def test_a_test_result_sent_as_a_range_keeps_its_test(exported: bytes) -> None:
+    """ICH allows a result as a range (F.r.3.2 twice: low and high); the case model holds one value, so the test
+    keeps it in words, with its name and date, and the import says so."""
+    raw = _edit(exported, _set_value('xsi:type="IVL_PQ"><low value="1.2" unit="U/L"/><high value="1.5" unit="U/L"/>'))
+    case, cover, deviations = _read(raw)
+    alt = next(t for t in case.tests if t.name == "ALT")
+    assert (alt.value, alt.result_text, str(alt.date)) == (None, "1.2 to 1.5 U/L", "2023-12-20")
+    assert not {"F.r.3.2", "F.r.3.3", "F.r.1", "F.r.2.1"} & set(cover.not_mapped), cover.not_mapped
+    assert any(number == "F.r.3.2" and "range (1.2 to 1.5 U/L)" in text for number, text in deviations)
+
+
+def test_the_content_rich_input_keeps_each_section(shared_dir) -> None:
+    """The own input written as other senders fill the content sections reads with every section in the case."""
+    from tests.e2b.element_table import INPUTS, other_sender_shapes
+
+    case, cover, _ = _read(other_sender_shapes((INPUTS / "other-senders-content.xml").read_bytes()))
+    history = case.patient.medical_history
+    assert [h.continuing for h in history[:4]] == [False, m.Absent(absent="masked"), m.Absent(absent="asked-unknown"),
+                                                    m.Absent(absent="not-asked")]
+    assert case.patient.concomitant_therapies is True
+    assert [d.identifiers[0].code for d in case.patient.past_drugs if d.identifiers] == ["MPID-DE-123"]
+    assert case.patient.parent.past_drugs[0].identifiers[0].code == "PHPID-77"
+    assert [r.outcome for r in case.reactions] == ["fatal", "recovering", "recovered", "not-recovered",
+                                                   "recovered-with-sequelae", "unknown"]
+    assert case.reactions[2].duration.value == 3 and case.reactions[2].onset is None
+    assert len(case.drugs[0].additional_info) == 11 and len(case.narrative.summaries) == 4
+    assert len(case.narrative.text) > 20000 and "👩‍⚕️" in case.narrative.text and "]]>" in case.narrative.text
+    content = {e for e in cover.not_mapped if not e.startswith("N.")}  # the header is read by the importer
+    assert content == {"E.i.3.2a", "E.i.3.2c", "E.i.3.2f"}, cover.not_mapped  # sent as false: E2B has no "no"

@@ -22,13 +22,16 @@ def read_tests(r: Reader) -> list[m.Test]:
         note_relationship(r, "F.r.6", inst, "REFR")
         note_relationship(r, "F.r.7", inst, "REFR")
         value = _test_value(r, inst)
+        words = r.value("F.r.3.4", inst)
+        if words is None and not value:
+            words = _range_text(r, inst, len(out) + 1)
         data = {
             "name": r.value("F.r.2.1", inst) or (r.raw("F.r.2.2b", inst)[1] and None),
             "meddra": r.meddra("F.r.2.2b", "F.r.2.2a", inst),
             "date": r.date("F.r.1", inst),
             **value,
             "result": r.code("F.r.3.1", inst, "test_result"),
-            "result_text": r.value("F.r.3.4", inst),
+            "result_text": words,
             "low": _range(r, "F.r.4", inst, value.get("unit")),
             "high": _range(r, "F.r.5", inst, value.get("unit")),
             "comments": r.value("F.r.6", inst),
@@ -85,6 +88,28 @@ def _test_value(r: Reader, inst: etree._Element) -> dict[str, Any]:
     for name in open_ends if found else ():
         r.mark(parts[name], "nullFlavor")
     return found
+
+
+def _range_text(r: Reader, inst: etree._Element, n: int) -> str | None:
+    """A result sent as a range (IVL_PQ with both bounds, which ICH allows: F.r.3.2 twice) in words, '1.2 to 1.5
+    mg/dL': the case model holds one value with a comparator, so it keeps the range as the result in words."""
+    value = inst.find("{urn:hl7-org:v3}value")
+    if value is None or value.get(f"{{{XSI}}}type") != "IVL_PQ":
+        return None
+    parts = {local(c): c for c in value if isinstance(c.tag, str)}
+    numbers = [to_number(parts[b].get("value")) if b in parts else None for b in ("low", "high")]
+    units = {parts[b].get("unit") for b in ("low", "high") if b in parts}
+    if set(parts) != {"low", "high"} or None in numbers or len(units) != 1 or None in units:
+        return None
+    low, high = parts["low"], parts["high"]
+    text = f"{low.get('value')} to {high.get('value')} {low.get('unit')}"
+    for node in (low, high):
+        r.mark(node, "value", "unit", *(("inclusive",) if node.get("inclusive") else ()))
+    r.applied("F.r.3.2", "range_text")
+    r.applied("F.r.3.3", "range_text")
+    r.deviations.append(("F.r.3.2", f"test {n} gives its result as a range ({text}), which the case model has no "
+                                    "single value for: kept as the result in words (F.r.3.4), as an export sends it"))
+    return text
 
 
 # The open end of a one-sided interval, when it is sent at all.
