@@ -110,3 +110,19 @@ def test_the_content_rich_input_keeps_each_section(shared_dir) -> None:
     assert len(case.narrative.text) > 20000 and "👩‍⚕️" in case.narrative.text and "]]>" in case.narrative.text
     content = {e for e in cover.not_mapped if not e.startswith("N.")}  # the header is read by the importer
     assert content == {"E.i.3.2a", "E.i.3.2c", "E.i.3.2f"}, cover.not_mapped  # sent as false: E2B has no "no"
+
+
+def test_a_history_item_named_in_words_only_keeps_its_words(exported: bytes) -> None:
+    """A medical history item some senders send as the words alone (D.7.1.r.1 original text, no MedDRA code) keeps
+    them as its term, where the case held a condition with no name at all."""
+    def words_only(root: etree._Element) -> None:
+        code = root.xpath("//h:observation/h:code[@code='10017076']", namespaces=NS)[0]
+        for attr in ("code", "codeSystemVersion"):
+            del code.attrib[attr]
+        etree.SubElement(code, f"{{{HL7}}}originalText").text = "Migräne & Aura"
+
+    case, cover, deviations = _read(_edit(exported, words_only))
+    item = case.patient.medical_history[1]
+    assert (item.term, item.meddra, str(item.end)) == ("Migräne & Aura", None, "2021-06")
+    assert "[history]" not in cover.not_mapped, cover.not_mapped
+    assert any(number == "D.7.1.r.1b" and "'Migräne & Aura'" in text for number, text in deviations)

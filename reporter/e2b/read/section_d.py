@@ -131,8 +131,10 @@ def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
         p = r.checkpoint()
         family = f"{prefix}.6"
         note_relationship(r, f"{prefix}.5", inst, "COMP")
+        coded = r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst)
         item = r.build(m.HistoryItem, {
-            "meddra": r.meddra(f"{prefix}.1b", f"{prefix}.1a", inst),
+            "term": None if coded else _term_in_words(r, inst, prefix, len(out) + 1),
+            "meddra": coded,
             "start": r.date(f"{prefix}.2", inst), "end": r.date(f"{prefix}.4", inst),
             "continuing": r.get(f"{prefix}.3", inst, boolean),
             "comments": r.value(f"{prefix}.5", inst),
@@ -141,6 +143,19 @@ def _history(r: Reader, group: str, prefix: str) -> list[m.HistoryItem]:
         if item:
             out.append(item)
     return out
+
+
+def _term_in_words(r: Reader, inst: etree._Element, prefix: str, n: int) -> str | None:
+    """A history item some senders name in words only (the original text of D.7.1.r.1, no MedDRA code): the case
+    keeps the words as the item's term, which an export says it cannot send (E2B takes only the code)."""
+    node = inst.find("{urn:hl7-org:v3}code/{urn:hl7-org:v3}originalText")
+    words = (node.text or "").strip() if node is not None and len(node) == 0 else ""
+    if not words:
+        return None
+    r.mark(node, "#text")
+    r.deviations.append((f"{prefix}.1b", f"history item {n} ({words!r}) came in words only, without its MedDRA code: "
+                                         "kept as its term, which an export cannot send there"))
+    return words
 
 
 def _past_drugs(r: Reader, group: str, prefix: str) -> list[m.PastDrug]:
