@@ -22,7 +22,7 @@ from reporter.paths import templates_dir
 from reporter.store import CaseStore, StoredVersion
 from reporter.store.caselist import CaseFilter, list_cases
 from reporter.web import audit as web_audit
-from reporter.web import casediff, caseform, downloads
+from reporter.web import casediff, caseform, downloads, plain
 from reporter.web.formargs import date_arg
 from reporter.web.roles import can, require
 from reporter.web.session import (
@@ -75,6 +75,17 @@ def _anchor(path: str) -> str:
 @bp.app_template_filter("field_label")
 def _field_label(path: str) -> str:
     return casediff.field_label(path)
+
+
+@bp.app_template_filter("plain_words")
+def _plain_words(issue) -> str:
+    """An export problem in words (the page's reader is no E2B specialist); its element number is shown apart."""
+    return plain.words(issue)
+
+
+@bp.app_template_filter("e2b_reference")
+def _e2b_reference(issue) -> str:
+    return plain.reference(issue)
 
 
 @bp.app_template_filter("item_label")
@@ -531,7 +542,7 @@ def _readiness_marks(bundle: dict) -> list[tuple[str, str]]:
     for line in by_receiver(bundle):
         for p in line.problems:
             if p.case_path:
-                receivers.setdefault((p.case_path, p.issue.message), []).append(line.receiver.upper())
+                receivers.setdefault((p.case_path, plain.words(p.issue)), []).append(line.receiver.upper())
     return [(path, f"needed for {', '.join(names)}: {text}") for (path, text), names in receivers.items()]
 
 
