@@ -116,11 +116,12 @@ class ExportDone:
     written: str | None
     ok: bool
     text: str
+    not_read: int = 0  # FHIR-NOT-READ warnings: what the Bundle says that the file leaves out
 
 
 def export_one(job: ExportJob) -> ExportDone:
     from reporter.e2b.export import export_bundles
-    from reporter.e2b.readiness import validation_errors
+    from reporter.e2b.readiness import NOT_READ, validation_errors
     from reporter.inputs import load_bundle
 
     try:
@@ -128,13 +129,16 @@ def export_one(job: ExportJob) -> ExportDone:
         result = export_bundles([bundle], receiver_name=job.receiver)
     except ReporterError as exc:
         return ExportDone(job.path, None, False, f"error: {exc}")
-    result.check.report.issues[:0] = validation_errors([bundle])  # what validation refuses, the export refuses
+    # what validation refuses, the export refuses; what no reader takes, the export says, as `reporter e2b` does
+    said = validation_errors([bundle], also=NOT_READ)
+    result.check.report.issues[:0] = said
     written = None
     if result.check.ok or job.force:
         target = Path(job.out_dir) / (Path(job.path).stem + ".xml")
         target.write_bytes(result.xml)
         written = str(target)
-    return ExportDone(job.path, written, result.check.ok, result.check.text())
+    return ExportDone(job.path, written, result.check.ok, result.check.text(),
+                      sum(i.code in NOT_READ for i in said))
 
 
 # --- E2B import -----------------------------------------------------------------------------------

@@ -915,6 +915,9 @@ def batch_e2b(files: tuple[str, ...], out_dir: str, receiver: str | None, force:
             failed += 1
             click.echo(f"{done.path}: {'written anyway' if done.written else 'not written'}", err=True)
             click.echo(done.text, err=True)
+        elif done.not_read:  # written, but without what the Bundle says that no reader takes
+            click.echo(f"{done.path}: written; {done.not_read} fact(s) of the Bundle not read, so not sent", err=True)
+            click.echo(done.text, err=True)
     click.echo(f"{len(files) - failed} of {len(files)} case(s) exported to {out_dir}/", err=True)
     sys.exit(1 if failed else 0)
 

@@ -127,3 +127,19 @@ def test_batch_import_lists_what_validation_will_refuse(tmp_path, e2b_schema_dir
                    env={"REPORTER_E2B_SCHEMA_DIR": str(e2b_schema_dir)})
     assert result.returncode == 1 and "invalid: TERM-COUNTRY" in result.stderr
     assert "1 report(s) imported (1 not valid), 0 rejected" in result.stderr
+
+
+def test_e2b_says_what_a_bundle_holds_that_no_reader_takes_as_the_single_export_does(tmp_path):
+    """`reporter e2b` lists the FHIR-NOT-READ warnings of a Bundle (gender 'other' goes as UNK...); the batch
+    export wrote the file and said nothing of them."""
+    from tests.test_fhir_unread_facts import _all_four, _not_read
+
+    bundle = _all_four()
+    said = _not_read(bundle)
+    source = tmp_path / "icsr.json"
+    source.write_text(json.dumps(bundle), encoding="utf-8")
+    result = batch("e2b", "--jobs", "1", "-o", str(tmp_path / "xml"), str(source))
+    assert result.returncode == 0, result.stderr
+    assert f"{source}: written; 3 fact(s) of the Bundle not read, so not sent" in result.stderr
+    assert all(f"{where}: {message}" in result.stderr for where, message in said.items()), result.stderr
+    assert (tmp_path / "xml" / "icsr.xml").exists()

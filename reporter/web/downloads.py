@@ -22,6 +22,7 @@ class Download:
     filename: str
     media_type: str
     headers: dict[str, str]
+    report: object = None  # the checks' ValidationReport, where the download was checked (E2B)
 
 
 @dataclass
@@ -67,16 +68,18 @@ def check_receiver(receiver: str) -> str:
 
 def e2b(v: StoredVersion, receiver: str, schema_dir: str | None) -> Download:
     from reporter.e2b.export import export_bundles
-    from reporter.e2b.readiness import validation_errors
+    from reporter.e2b.readiness import NOT_READ, validation_errors
 
     check_receiver(receiver)
     bundle = served_bundle(v)
     result = export_bundles([bundle], receiver_name=receiver, schema_dir=schema_dir)
-    result.check.report.issues[:0] = validation_errors([bundle])  # what validation refuses, the export refuses
+    # what validation refuses, the export refuses; what no reader takes, it says, as `reporter e2b` does
+    result.check.report.issues[:0] = validation_errors([bundle], also=NOT_READ)
     if not result.check.ok:
         raise E2BRefused(result.check.report)
+    warnings = sum(i.severity == "warning" for i in result.check.report.issues)
     return Download(result.xml, f"{_stem(v)}-{receiver}.xml", "application/xml; charset=utf-8",
-                    {"X-E2B-XSD": result.check.xsd})
+                    {"X-E2B-XSD": result.check.xsd, "X-E2B-Warnings": str(warnings)}, result.check.report)
 
 
 @cache

@@ -600,7 +600,9 @@ def _download(d: downloads.Download, v: StoredVersion, *, inline: bool = False) 
 def e2b_download(resource_id: str):
     """The case's current version as an E2B(R3) batch for `receiver` (ich, fda, ema), checked first:
     XML that fails the XSD or the receiver's rules is not handed out (422 with the problems); a version no
-    reviewer has approved is not handed out either (409)."""
+    reviewer has approved is not handed out either (409). The XML carries the count of the export's warnings
+    (X-E2B-Warnings: FHIR-NOT-READ, what the Bundle says that the file leaves out, among them); with
+    `Prefer: return=OperationOutcome` the answer is the export's OperationOutcome instead, as a write's is."""
     _audit("e2b-export", "R", f"Bundle/{resource_id}")
     require_scope("submit")  # E2B is the submission to a regulator: the reviewer's job, not every reader's
     _check_id(resource_id)
@@ -613,6 +615,9 @@ def e2b_download(resource_id: str):
         d = downloads.e2b(v, receiver, current_app.config.get("E2B_SCHEMA_DIR"))
     except downloads.E2BRefused as refused:
         return fhir_response(refused.report.to_operation_outcome(), 422)
+    if "return=OperationOutcome" in request.headers.get("Prefer", "").replace(" ", ""):
+        return fhir_response(d.report.to_operation_outcome(), 200,
+                             {**_version_headers(v.version, v.recorded), "X-E2B-Warnings": d.headers["X-E2B-Warnings"]})
     return _download(d, v)
 
 
