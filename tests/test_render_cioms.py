@@ -269,11 +269,12 @@ def test_where_the_drug_was_obtained_blinding_and_authorisation_reach_box_14_and
     view = case_view(build_bundle(CaseFile.model_validate(data)))
     form = build_form(view)
     box14 = next((text for item, _, text in form.continuation if item == "14"), form.suspects.text)
-    assert "; obtained in TH; blinded investigational product; authorisation number PL 12345/0001, GB, " \
-           "holder Example Ltd" in box14
+    # countries by name (G.k.2.4 and G.k.3.2 hold TH and GB, which read as codes to a person)
+    assert "; obtained in Thailand; blinded investigational product; authorisation number PL 12345/0001, " \
+           "United Kingdom, holder Example Ltd" in box14
     page = render_html(view)
-    assert "Obtained in: TH" in page and "Blinded investigational product" in page
-    assert "Authorisation: number PL 12345/0001, GB, holder Example Ltd" in page
+    assert "Obtained in: Thailand" in page and "Blinded investigational product" in page
+    assert "Authorisation: number PL 12345/0001, United Kingdom, holder Example Ltd" in page
 
 
 PARENT_CASE = Path(__file__).parent / "data" / "literature" / "case8-parent-child.yaml"

@@ -42,7 +42,9 @@ def test_pdf_holds_every_reaction_drug_and_lab_value(path, tmp_path) -> None:
         assert section in text, section
     assert "SUSPECT ADVERSE REACTION REPORT" in text
     # 1a: where the reaction occurred; the demo cases give only the primary source's country.
-    assert build_form(case_view(bundle)).country == "PT" and " PT " in text
+    # By name: a person reads 'Portugal' where E2B holds PT.
+    assert build_form(case_view(bundle)).country == "Portugal" and " Portugal " in text
+    assert "London, United Kingdom" in build_form(case_view(bundle)).manufacturer.text  # box 24a said 'London, GB'
     case = load_case(path)  # the case file is the independent truth for what must appear
     for reaction in case.reactions:
         assert re.sub(r"\s+", " ", reaction.verbatim) in text, reaction.verbatim

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from reporter.limits import limit
 from reporter.render import env as f
 from reporter.render.charts import fmt_num
+from reporter.render.countries import country_name
 from reporter.render.model import (
     CaseView,
     DosageView,
@@ -262,7 +263,7 @@ def _lots(d: DrugView) -> str:
 def _provenance(d: DrugView) -> str:
     """Box 14's other facts that identify the product given: where it was obtained (G.k.2.4), blinded
     (G.k.2.5), its authorisation (G.k.3)."""
-    parts = [f"obtained in {d.obtained_in}" if d.obtained_in else None,
+    parts = [f"obtained in {country_name(d.obtained_in)}" if d.obtained_in else None,
              "blinded investigational product" if d.blinded else None,
              f"authorisation {d.authorisation}" if d.authorisation else None]
     return "".join(f"; {p}" for p in parts if p)
@@ -494,9 +495,9 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
         not_valid=case.not_valid,
         report_id=plain(h.report_id),
         initials=plain(p.initials) if p else "UNK",
-        country=(p.country if p and p.country else None) or next(
+        country=country_name((p.country if p and p.country else None) or next(
             (r.country for r in case.reactions if r.country), None) or next(
-            (s.country for s in h.primary_sources if s.country), None) or "UNK",
+            (s.country for s in h.primary_sources if s.country), None)) or "UNK",
         birth=_date_parts(p.birth_date if p else None),
         age=(age_text(p.age.value, p.age.unit) if p and p.age else "UNK"),
         sex=plain(p.sex) if p else "UNK",

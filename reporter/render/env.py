@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from reporter.paths import templates_dir
 from reporter.render.charts import fmt_num
+from reporter.render.countries import country_name
 from reporter.render.model import Coded, Missing, Qty, When
 from reporter.render.units import age_text, quantity_text, unit_text
 
@@ -189,6 +190,6 @@ def environment() -> Environment:
     env.filters.update(
         gap=gap, partial_date=partial_date, quantity=quantity_filter, when=when, show=show, coded=coded,
         yes_no=yes_no, num=num, age=age, times=times, paragraphs=paragraphs, humanize=humanize, unit=unit,
-        nobreak=nobreak,
+        nobreak=nobreak, country=country_name,
     )
     return env

@@ -21,6 +21,7 @@ from reporter.assess.situation import situation_for
 from reporter.fhir import read
 from reporter.fhir.narrative import narrative_text
 from reporter.render.charts import Chart, Exposure, Marker, Point, Series, choose_scale, fmt_num, render_chart
+from reporter.render.countries import country_name
 from reporter.render.env import ABSENT_TEXT, partial_date, quantity
 from reporter.render.model import (
     AssessmentView,
@@ -468,7 +469,7 @@ class _Extractor:
             return None
         address = _d(_l(org.get("address"))[0]) if _l(org.get("address")) else {}
         lines = [*(_s(x) for x in _l(address.get("line"))), _s(address.get("city")), _s(address.get("postalCode")),
-                 _s(address.get("country"))]
+                 country_name(_s(address.get("country")))]
         contact = "; ".join(
             f"{_s(_d(t).get('system')) or 'contact'} {_s(_d(t).get('value'))}"
             for t in _l(org.get("telecom")) if _s(_d(t).get("value")))
@@ -1073,13 +1074,13 @@ def _span_of(w: When | None) -> Days | None:
 
 
 def _authorisation(med: Json) -> str | None:
-    """G.k.3 as one line: 'number PL 12345/0001, GB, holder Example Ltd'."""
+    """G.k.3 as one line: 'number PL 12345/0001, United Kingdom, holder Example Ltd'."""
     found = read.extension(med, "authorisation")
     if not isinstance(found, dict):
         return None
     number = _s(_d(read.sub_value(found, "number")).get("value"))
     country, holder = _s(read.sub_value(found, "country")), _s(read.sub_value(found, "holder"))
-    parts = [f"number {number}" if number else None, country, f"holder {holder}" if holder else None]
+    parts = [f"number {number}" if number else None, country_name(country), f"holder {holder}" if holder else None]
     return ", ".join(p for p in parts if p) or None
 
 

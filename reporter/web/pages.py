@@ -602,9 +602,26 @@ def tabulate_page():
         return Response(body, mimetype=mimetype,
                         headers={"Content-Disposition": f'attachment; filename="tabulation.{fmt}"'})
     status = 400 if error else 200
+    if result:  # the page names what the downloads keep as codes (a country: 'Canada (CA)')
+        result = _shown(result, settings()["fields"])
+        header, rows = table(result)
     return render_template("tabulate.html", fields=settings()["fields"], chosen=chosen, where_text=where_text,
                            bands=bands, query=query, result=result, error=error, header=header, rows=rows,
                            notes=notes, chart=bar_chart(result) if result else ""), status
+
+def _shown(result, fields: dict):
+    """The tabulation with each group value of a field marked `shown: country` as the country's name and code."""
+    import dataclasses
+
+    from reporter.render.countries import country_with_code
+
+    named = [fields.get(f, {}).get("shown") == "country" for f in result.by]
+    if not any(named):
+        return result
+    rows = [dataclasses.replace(r, values=tuple(country_with_code(v) if n and v != "unknown" else v
+                                                for v, n in zip(r.values, named, strict=False)))
+            for r in result.rows]
+    return dataclasses.replace(result, rows=rows)
 
 # --- error pages ------------------------------------------------------------------------------------------
 

@@ -247,3 +247,17 @@ def test_case_page_shows_readiness_per_receiver_with_links_to_the_form(served) -
     assert link, fda
     form = _is_page(s.get(site + link.group(1), timeout=60), 200)
     assert f'id="{link.group(2)}"' in form  # the link lands on the form field
+
+
+def test_countries_are_named_on_the_pages_and_kept_as_codes_in_downloads(served) -> None:
+    """The case page's report, its CIOMS box 1a and the Tabulate page said 'GB' and 'PT' where a person reads
+    'United Kingdom' and 'Portugal'; the CSV (data for other tools) keeps the code the filters take."""
+    site = _site(served)
+    s = _login(served)
+    case_id = served.store.create(demo_bundles()[0], author="test").case_id
+    page = _is_page(s.get(f"{site}/cases/{case_id}", timeout=60), 200)
+    assert "(Pharmaceutical company), United Kingdom</dd>" in page and "Physician (Portugal)" in page
+    table = _is_page(s.get(f"{site}/tabulate", params={"by": "country"}, timeout=60), 200)
+    assert "<td>Portugal (PT)</td>" in table and "<td>PT</td>" not in table
+    csv = s.get(f"{site}/tabulate", params={"by": "country", "format": "csv"}, timeout=60).text
+    assert csv.splitlines()[1].startswith("PT,")
