@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reporter.store.tokens import set_password
-
-PASSWORD = "correct horse battery"
+from tests.service.browser import PASSWORD, log_in, submit_login
 
 
 @pytest.fixture
@@ -15,22 +14,21 @@ def site(served, monkeypatch: pytest.MonkeyPatch):
     return served.base.removesuffix("/fhir")
 
 
-def _login(page, site: str, name: str, password: str = PASSWORD) -> None:
+def _try_login(page, site: str, name: str, password: str = PASSWORD) -> None:
+    """A login that may be refused: the form sent from the login page, no waiting for where it leads."""
     page.goto(f"{site}/login")
-    page.fill("#username", name)
-    page.fill("#password", password)
-    page.click("button[type=submit].primary")
+    submit_login(page, name, password)
 
 
 def test_lockout_in_the_browser(browser, site, served) -> None:
     set_password(served.store, "ann", PASSWORD)
     page = browser.new_page()
     for _ in range(2):
-        _login(page, site, "ann", "not the password")
+        _try_login(page, site, "ann", "not the password")
         assert page.locator("[role=alert]").inner_text() == "Unknown user name or wrong password."
-    _login(page, site, "ann", "not the password")
+    _try_login(page, site, "ann", "not the password")
     assert "Too many failed logins for this account" in page.locator("[role=alert]").inner_text()
-    _login(page, site, "ann")  # the right password does not get through a lock
+    _try_login(page, site, "ann")  # the right password does not get through a lock
     assert "locked until" in page.locator("[role=alert]").inner_text() and "/login" in page.url
     page.close()
 
@@ -39,11 +37,9 @@ def test_an_administrator_ends_a_session_and_the_user_is_sent_to_login(browser, 
     set_password(served.store, "bob", PASSWORD)
     set_password(served.store, "root", PASSWORD, role="admin")
     user = browser.new_context().new_page()
-    _login(user, site, "bob")
-    user.wait_for_url(f"{site}/cases*")
+    log_in(user, site, "/cases", "bob")
     admin = browser.new_context().new_page()
-    _login(admin, site, "root")
-    admin.goto(f"{site}/users")
+    log_in(admin, site, "/users", "root")
     row = admin.locator("tr", has=admin.locator("th", has_text="bob"))
     assert row.locator("td").nth(1).inner_text() == "1"  # one live session
     row.locator("button", has_text="End sessions").click()
@@ -56,24 +52,19 @@ def test_roles_decide_what_the_pages_offer_and_allow(browser, site, served) -> N
     set_password(served.store, "rita", PASSWORD)  # reporter
     set_password(served.store, "root", PASSWORD, role="admin")
     page = browser.new_context().new_page()
-    _login(page, site, "rita")
-    page.wait_for_url(f"{site}/cases*")
+    log_in(page, site, "/cases", "rita")
     nav = page.locator("nav[aria-label=Main]").inner_text()
     assert "New case" in nav and "Audit trail" not in nav and "Users" not in nav
     response = page.goto(f"{site}/audit")
     assert response.status == 403 and page.locator("h1").inner_text().startswith("Not allowed")
     assert "reviewer" in page.content()
     admin = browser.new_context().new_page()
-    _login(admin, site, "root")
-    admin.goto(f"{site}/users")
+    log_in(admin, site, "/users", "root")
     row = admin.locator("tr", has=admin.locator("th", has_text="rita"))
     row.locator("select").select_option("reviewer")
     row.locator("button", has_text="Set role").click()
     assert "rita: role set" in admin.locator("[role=status]").inner_text()
-    page.goto(f"{site}/cases")
-    assert "/login" in page.url  # the new role takes effect at the next login
-    _login(page, site, "rita")
-    page.wait_for_url(f"{site}/cases*")
+    log_in(page, site, "/cases", "rita")  # asked to log in again: the new role takes effect at the next login
     assert "Audit trail" in page.locator("nav[aria-label=Main]").inner_text()
     page.click("text=Audit trail")
     assert page.locator("h1").inner_text() == "Audit trail"

@@ -13,8 +13,8 @@ from reporter.store.repository import case_id_for, case_key
 from reporter.store.tokens import set_password
 from tests.helpers import EXAMPLES
 from tests.render_support import ARTIFACTS
+from tests.service.browser import PASSWORD, log_in
 
-PASSWORD = "correct horse battery"
 CASE3 = EXAMPLES / "case3-anakinra-iv-hepatotoxicity.yaml"
 
 
@@ -37,11 +37,7 @@ def test_questionnaire_prefills_recalculates_and_saves_a_version(browser, stored
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{site}/cases/{cid}")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/cases/{cid}*")
+    log_in(page, site, f"/cases/{cid}")
     page.click("text=Assess causality")
     page.wait_for_selector("form.assess")
     assert [fs.get_attribute("id") for fs in page.locator("fieldset.method").all()] == [
@@ -117,11 +113,7 @@ def load_case_json(data):
 def test_bad_answers_and_unknown_pairs_are_clear_errors(browser, stored):
     site, cid = stored
     page = browser.new_page()
-    page.goto(f"{site}/cases/{cid}/assess?drug=nothing")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/cases/{cid}/assess*")
+    log_in(page, site, f"/cases/{cid}/assess?drug=nothing")
     assert "the case has no drug 'nothing'" in page.locator("p.error").inner_text()
     page.goto(f"{site}/cases/{cid}/assess")
     # a forged option value (the page runs no scripts; the test changes the DOM from outside)
@@ -134,11 +126,7 @@ def test_bad_answers_and_unknown_pairs_are_clear_errors(browser, stored):
 def test_a_save_over_a_newer_version_is_refused(browser, stored, served):
     site, cid = stored
     page = browser.new_page()
-    page.goto(f"{site}/cases/{cid}/assess")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/cases/{cid}/assess*")
+    log_in(page, site, f"/cases/{cid}/assess")
     current = served.store.read(cid)
     served.store.update(cid, current.bundle, author="someone else", casefile=current.casefile, reason="meanwhile")
     page.fill("#reason", "causality assessed")

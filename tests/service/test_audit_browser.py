@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from reporter.store.tokens import set_password
 from tests.render_support import ARTIFACTS
-
-PASSWORD = "correct horse battery"
+from tests.service.browser import PASSWORD, log_in
 
 
 def test_the_audit_rows_fit_a_phone(browser, served) -> None:
     set_password(served.store, "clinician", PASSWORD, role="reviewer")
     site = served.base.removesuffix("/fhir")
     page = browser.new_page(viewport={"width": 390, "height": 800})
-    page.goto(site + "/audit")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    page.wait_for_url(f"{site}/audit*")
+    log_in(page, site, "/audit", keyboard=True)
     assert page.locator("table.audit tbody tr").count() >= 1  # the login itself, at least
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the whole page scrolled sideways
     box = page.locator("div.table-scroll:has(table.audit)")

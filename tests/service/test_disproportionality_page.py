@@ -14,8 +14,8 @@ from reporter.analysis.disproportionality import measures
 from reporter.casefile.listing import import_listing, store_row
 from reporter.store.tokens import set_password
 from tests.render_support import ARTIFACTS
+from tests.service.browser import PASSWORD, log_in
 
-PASSWORD = "correct horse battery"
 # a = 6 (anakinra + hepatitis), b = 2, c = 1, d = 6: N = 15
 PAIRS = ["anakinra,hepatitis"] * 6 + ["anakinra,rash"] * 2 + ["tocilizumab,hepatitis"] + ["tocilizumab,rash"] * 6
 
@@ -31,20 +31,12 @@ def site(served, monkeypatch, tmp_path):
     return served.base.removesuffix("/fhir")
 
 
-def _login(page, site: str, path: str) -> None:
-    page.goto(site + path)
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}{path}*")
-
-
 def test_pair_shows_the_2x2_table_measures_signal_rules_and_downloads(browser, site):
     expected = measures(6, 2, 1, 6)
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    _login(page, site, "/disproportionality")
+    log_in(page, site, "/disproportionality")
     # the screen first: every pair with at least 3 cases, strongest IC025 first, each a link
     screen = page.locator("table.screen tbody tr")
     assert screen.count() == 2
@@ -117,7 +109,7 @@ def test_the_screen_fits_a_phone_and_says_a_situation_under_its_pair(browser, se
     set_password(served.store, "clinician", PASSWORD)
     site = served.base.removesuffix("/fhir")
     page = browser.new_page(viewport={"width": 390, "height": 800})
-    _login(page, site, "/disproportionality")
+    log_in(page, site, "/disproportionality")
     # the 17 columns scroll in their box (a region the keyboard can reach), not the page
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     box = page.locator("div.table-scroll:has(table.screen)")

@@ -13,7 +13,8 @@ from reporter.casefile.parse import load_case
 from reporter.store.tokens import set_password
 from reporter.web import caseform
 from tests.form_entry import VIEWPORT, enter_case
-from tests.service.test_form_entry_browser import CASE, PASSWORD, _login, _shot
+from tests.service.browser import PASSWORD, log_in
+from tests.service.test_form_entry_browser import CASE, _shot
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_the_death_details_show_when_a_reaction_is_fatal_and_keep_what_is_typed(
     page = browser.new_page(viewport=VIEWPORT)
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     death, outcome = "#f-patient_death", '[name="reactions[0].outcome"]'
     assert _hidden(page, death) and page.locator(death).is_hidden()
@@ -87,7 +88,7 @@ def test_a_case_holding_death_details_is_entered_in_the_order_of_the_form(browse
     from reporter.casefile import model as m
 
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     case = load_case(CASE)
     case.reactions[1].outcome = "fatal"
     case.reactions[1].seriousness.death = True
@@ -107,7 +108,7 @@ def test_a_case_holding_death_details_is_entered_in_the_order_of_the_form(browse
 def test_without_scripts_every_conditional_part_shows(browser, site) -> None:
     context = browser.new_context(viewport=VIEWPORT, java_script_enabled=False)
     page = context.new_page()
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     parts = page.locator("form.caseform [data-show-when]")
     assert parts.count() >= 6
@@ -123,7 +124,7 @@ def test_without_scripts_every_conditional_part_shows(browser, site) -> None:
 
 def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_in_the_page(browser, site) -> None:
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     parent, route = "#f-patient_parent", "#f-drugs_0__dosages_0__parent_route"
     assert _hidden(page, parent) and _hidden(page, route) and _hidden(page, "#f-patient_gestation_at_onset")
@@ -157,7 +158,7 @@ def test_the_parent_and_pregnancy_parts_follow_the_patient_and_reach_rows_added_
 def test_a_part_no_answer_can_show_has_a_button_that_shows_it(browser, site) -> None:
     """A patient who died of another cause, a parent-child report of an older child: the part's own button."""
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     button = page.locator("button[data-reveal]", has_text="Add death details")
     assert button.is_visible() and page.locator("#f-patient_death").is_hidden()

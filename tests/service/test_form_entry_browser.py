@@ -17,8 +17,8 @@ from reporter.web import caseform
 from tests.form_entry import VIEWPORT, enter_case
 from tests.meddra_release import VERSION, write_release
 from tests.render_support import ARTIFACTS
+from tests.service.browser import PASSWORD, log_in
 
-PASSWORD = "correct horse battery"
 CASE = Path(__file__).resolve().parents[1] / "data" / "amoxiclav-cholestatic-hepatitis.yaml"
 
 
@@ -33,19 +33,11 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"entry-{name}.png"), full_page=True)
 
 
-def _login(page, site: str, target: str = "/cases") -> None:
-    page.goto(site + target)
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}{target}*")
-
-
 def test_the_issue_case_is_entered_with_the_grid_in_two_page_loads(browser, site, served) -> None:
     page = browser.new_page(viewport=VIEWPORT)
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    _login(page, site)
+    log_in(page, site)
     case = load_case(CASE)
     entry = enter_case(page, site, caseform.flatten(case))
     assert not entry.errors, entry.errors
@@ -86,7 +78,7 @@ def load_case_data(casefile: dict) -> dict:
 def test_without_scripts_the_server_adds_a_row_and_lands_on_it(browser, site) -> None:
     context = browser.new_context(viewport=VIEWPORT, java_script_enabled=False)
     page = context.new_page()
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     page.fill('[name="tests[0].name"]', "ALT")
     page.click("button.add[value='add:tests']")
@@ -107,7 +99,7 @@ def test_without_scripts_the_server_adds_a_row_and_lands_on_it(browser, site) ->
 
 def test_every_problem_comes_in_one_round_at_its_field(browser, site, served) -> None:
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     values = caseform.flatten(load_case(CASE))
     values.setlist("tests[3].loinc", ["1742-7"])  # a code check (wrong check digit)...
     values.setlist("reactions[1].onset", ["2099-03-24"])  # ...an ICSR criterion (a date in the future)...
@@ -128,7 +120,7 @@ def test_every_problem_comes_in_one_round_at_its_field(browser, site, served) ->
 def test_meddra_look_up_fills_the_term_and_version(browser, site, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("REPORTER_MEDDRA_DIR", str(write_release(tmp_path / "meddra")))
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     assert page.locator("#meddra-note").count() == 0  # a release is configured
     code = page.locator('[name="reactions[0].meddra.code"]')
@@ -146,14 +138,14 @@ def test_meddra_look_up_fills_the_term_and_version(browser, site, tmp_path, monk
 def test_without_a_meddra_release_the_form_says_so(browser, site, monkeypatch) -> None:
     monkeypatch.delenv("REPORTER_MEDDRA_DIR", raising=False)
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     assert "REPORTER_MEDDRA_DIR" in page.locator("#meddra-note").inner_text()
 
 
 def test_e2b_numbers_and_paths_show_on_demand(browser, site) -> None:
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     detail = page.locator("#f-reactions_0__meddra_code-help .e2b")
     assert detail.is_hidden() and "E.i.2.1" not in page.locator("#s-reactions").inner_text()
@@ -179,7 +171,7 @@ def test_drug_and_loinc_look_ups_use_the_users_dictionaries(browser, site, tmp_p
     monkeypatch.setenv("REPORTER_DRUG_FILE", str(drugs))
     monkeypatch.setenv("REPORTER_LOINC_FILE", str(loinc))
     page = browser.new_page(viewport=VIEWPORT)
-    _login(page, site)
+    log_in(page, site)
     page.goto(site + "/cases/new")
     product = page.locator('[name="drugs[0].product"]')
     product.fill("amoxi")

@@ -9,8 +9,8 @@ from lxml import etree
 
 from reporter.store.tokens import set_password
 from tests.render_support import ARTIFACTS
+from tests.service.browser import PASSWORD, log_in
 
-PASSWORD = "correct horse battery"
 HL7 = "{urn:hl7-org:v3}"
 
 
@@ -33,15 +33,6 @@ def _select(page, path: str, value: str) -> None:
     page.select_option(f'select[name="{path}"]', value)
 
 
-def _login(page, site: str, target: str = "/cases") -> None:
-    page.goto(site + target)
-    assert "/login" in page.url  # not logged in: sent to the login page
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}{target}*")
-
-
 def test_enter_read_download_edit_and_compare_a_case(browser, site, served, e2b_schema_dir, tmp_path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     outside: list[str] = []
@@ -51,7 +42,7 @@ def test_enter_read_download_edit_and_compare_a_case(browser, site, served, e2b_
 
     page.goto(site + "/cases")
     _shot(page, "login")
-    _login(page, site)
+    log_in(page, site)
     assert page.locator("h1").inner_text() == "Cases"
 
     # --- a new case through the form -------------------------------------------------------------------------
@@ -118,11 +109,7 @@ def test_enter_read_download_edit_and_compare_a_case(browser, site, served, e2b_
     assert page.locator("text=E2B(R3) XML, ICH").count() == 0
     set_password(served.store, "second", PASSWORD, role="reviewer")
     other = browser.new_context().new_page()
-    other.goto(f"{site}/login")
-    other.fill("#username", "second")
-    other.fill("#password", PASSWORD)
-    other.click("button[type=submit].primary")
-    other.wait_for_url(f"{site}/cases*")
+    log_in(other, site, "/cases", "second")
     other.goto(page.url.split("?")[0])
     other.fill("#approve-comment", "checked against the source documents")
     other.click("button:has-text('Approve version 1')")

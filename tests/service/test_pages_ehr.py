@@ -9,8 +9,7 @@ import pytest
 from reporter.store.tokens import set_password
 from tests import ehr_support as es
 from tests.render_support import ARTIFACTS
-
-PASSWORD = "correct horse battery"
+from tests.service.browser import PASSWORD, log_in
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +44,7 @@ def test_start_a_case_from_the_ehr(browser, site, served) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(site) else None)
-    page.goto(site + "/cases/from-ehr")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/cases/from-ehr")
+    log_in(page, site, "/cases/from-ehr")
     assert page.locator("h1").inner_text() == "Start a case from the EHR"
 
     # a wrong token and an unknown patient: a message, nothing stored

@@ -16,11 +16,11 @@ from reporter.store.approvals import approve
 from reporter.store.repository import case_id_for, case_key
 from reporter.store.tokens import set_password
 from tests.render_support import ARTIFACTS
+from tests.service.browser import PASSWORD, log_in
 from tests.test_fhir_unread_facts import _all_four
 
 from .bundles import renamed
 
-PASSWORD = "correct horse battery"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -72,11 +72,7 @@ def _page(browser, site: str, viewport: dict[str, int]):
     page = browser.new_page(viewport=viewport, accept_downloads=True)
     page.console_errors = []
     page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{site}/login")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/cases*")
+    log_in(page, site)
     return page
 
 

@@ -13,8 +13,7 @@ from reporter.casefile.listing import import_listing, store_row
 from reporter.store.tokens import set_password
 from tests.helpers import EXAMPLES
 from tests.render_support import ARTIFACTS
-
-PASSWORD = "correct horse battery"
+from tests.service.browser import PASSWORD, log_in
 
 
 @pytest.fixture
@@ -31,11 +30,7 @@ def test_tabulate_page_shows_table_chart_and_downloads(browser, site, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.goto(site + "/tabulate")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/tabulate*")
+    log_in(page, site, "/tabulate")
     page.select_option("select[name=by]", "age_band")
     page.select_option("select[name=by2]", "survival")
     page.fill("#bands", "<10,10-17,18+")
@@ -72,10 +67,7 @@ def test_tabulate_page_shows_table_chart_and_downloads(browser, site, tmp_path):
 def test_a_cross_tab_fits_a_phone(browser, site):
     """A cross-tab of indications is wider than a phone: the table scrolls in its box, the page does not."""
     page = browser.new_page(viewport={"width": 390, "height": 800})
-    page.goto(site + "/tabulate?by=indication&by2=survival")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
+    log_in(page, site, "/tabulate?by=indication&by2=survival")
     page.wait_for_selector("table.tabulation")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     box = page.locator("div.table-scroll:has(table.tabulation)")
@@ -89,11 +81,7 @@ def test_a_cross_tab_fits_a_phone(browser, site):
 
 def test_the_filter_is_labelled_in_words_and_its_problems_name_the_form_not_the_command_line(browser, site):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(site + "/tabulate")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/tabulate*")
+    log_in(page, site, "/tabulate")
     assert page.locator("label[for=where]").inner_text() == "Only cases with"  # was '(FIELD=VALUE; ...)'
     assert page.locator("#where").get_attribute("aria-describedby") == "where-help"
     page.fill("#where", "Sex=male")  # a field as the Count by list names it

@@ -15,8 +15,7 @@ from reporter.casefile.model import CaseFile
 from reporter.fhir.build import build_bundle
 from reporter.store.tokens import set_password
 from tests.render_support import ARTIFACTS, issue_case_data, pdftotext_path
-
-PASSWORD = "correct horse battery"
+from tests.service.browser import PASSWORD, log_in
 
 
 @pytest.fixture
@@ -41,11 +40,7 @@ def test_edit_lab_rows_follow_up_then_amendment(browser, site, served, tmp_path)
     first = served.store.create(build_bundle(case), author="user:clinician", reason="entered",
                                 casefile=case.model_dump(mode="json", by_alias=True, exclude_none=True))
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page.goto(f"{site}/cases/{first.case_id}/edit")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(f"{site}/cases/{first.case_id}/edit*")
+    log_in(page, site, f"/cases/{first.case_id}/edit")
 
     # --- version 2: the 2 Apr ALT row removed, a 20 Jun ALT row added, saved as a follow-up ------------------
     assert page.input_value('[name="tests[8].date"]') == "2024-04-02"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from reporter.store.tokens import set_password
 from tests.render_support import ARTIFACTS
+from tests.service.browser import PASSWORD, log_in
 
 from .test_worldwide_case import MAH, PARTNER, REGULATOR, WORLDWIDE, _store_all
-
-PASSWORD = "correct horse battery"
 
 
 def test_the_worldwide_link_reads_apart_from_the_case_id_and_filters_by_keyboard(browser, served) -> None:
@@ -16,11 +15,7 @@ def test_the_worldwide_link_reads_apart_from_the_case_id_and_filters_by_keyboard
     set_password(served.store, "clinician", PASSWORD)
     site = served.base.removesuffix("/fhir")
     page = browser.new_page(viewport={"width": 390, "height": 800})
-    page.goto(site + "/cases")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    page.wait_for_url(f"{site}/cases*")
+    log_in(page, site, "/cases", keyboard=True)
     row = page.locator("table.cases tbody tr", has=page.locator("a.worldwide")).first
     case_link, worldwide = row.locator("th a").first, row.locator("a.worldwide")
     style = "a => [getComputedStyle(a).fontWeight, parseFloat(getComputedStyle(a).fontSize)]"
@@ -47,11 +42,7 @@ def test_a_case_page_names_the_other_senders_reports_of_its_case(browser, served
     set_password(served.store, "clinician", PASSWORD)
     site = served.base.removesuffix("/fhir")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{site}/cases/{ids['DE-BFARM-2023-77']}")
-    page.fill("#username", "clinician")
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    page.wait_for_url(f"{site}/cases/*")
+    log_in(page, site, f"/cases/{ids['DE-BFARM-2023-77']}", keyboard=True)
     items = [li.inner_text() for li in page.locator("section.related li").all()]
     assert items == [f"{WORLDWIDE} from Example Pharma: the same worldwide case {WORLDWIDE} (C.1.8.1)",
                      "US-PARTNER-9 from Partner Inc: it lists DE-BFARM-2023-77 among its other case ids (C.1.9.1.r.2)"]
