@@ -35,3 +35,14 @@ def test_no_rule_says_an_element_number_or_null_flavor_on_the_pages() -> None:
         for rule in rule_set(name)["rules"]:
             said = words(Issue(rule["severity"], rule["id"], f"{rule['element']} (case 1)", rule["message"]))
             assert not re.search(r"(?<![\w.])(FDA\.)?[A-HN]\.[A-Za-z0-9.]+|nullFlavor|= \d", said), (rule["id"], said)
+
+
+def test_an_import_note_is_said_in_words_with_its_element_named_and_its_place_apart() -> None:
+    from reporter.web.plain import note
+
+    said, where = note("G.k.2.1.1a (case 1, drug 2): accepted by US FDA FAERS (postmarket) although the ICH table "
+                       "does not allow it (E2B-LENGTH)")
+    assert said == ("MPID Version Date / Number: accepted by US FDA FAERS (postmarket) although the ICH table does "
+                    "not allow it (longer than ICH allows)")
+    assert where == "G.k.2.1.1a (drug 2)"
+    assert note("a note that names no element") == ("A note that names no element", None)

@@ -88,6 +88,17 @@ def _e2b_reference(issue) -> str:
     return plain.reference(issue)
 
 
+@bp.app_template_filter("plain_note")
+def _plain_note(text: str) -> tuple[str, str | None]:
+    """An import note in words, and the E2B place it names (shown apart)."""
+    return plain.note(text)
+
+
+@bp.app_template_filter("e2b_name")
+def _e2b_name(number: str) -> str:
+    return plain.element_name(number)
+
+
 @bp.app_template_filter("item_label")
 def _item_label(list_path: str) -> str:
     """'drugs[0].dosages' -> 'Dosage': what one row of the list is called (the Add button names it)."""

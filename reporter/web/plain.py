@@ -14,11 +14,18 @@ from reporter.validation.report import Issue
 _ELEMENT = re.compile(r"(?<![\w.])(?:FDA\.)?[A-HN](?:\.[A-Za-z0-9]+)+(?![\w.]*\w)")
 _NULL_FLAVOR = re.compile(r"\bnullFlavor ([A-Z]{2,4})\b")
 _CASE_NUMBER = re.compile(r"\bcase \d+(?:, |(?=\)))")
+_NOTE = re.compile(r"^(?P<where>(?:FDA\.)?[A-HN](?:\.[A-Za-z0-9]+)*(?: \([^)]*\))?): (?P<text>.+)$", re.S)
+_CHECK = re.compile(r"\((E2B-[A-Z-]+)\)")
 
 
 @cache
 def _issues() -> dict[str, str]:
     return dict(load_yaml("e2b/plain_words.yaml").get("issues") or {})
+
+
+@cache
+def _checks() -> dict[str, str]:
+    return dict(load_yaml("e2b/plain_words.yaml").get("checks") or {})
 
 
 @cache
@@ -51,3 +58,20 @@ def reference(issue: Issue) -> str:
     """Where E2B places the problem, without the batch's case number a page of one case does not need:
     'G.k.2.1.1a (case 1, drug 2)' -> 'G.k.2.1.1a (drug 2)', 'C.1.7 (case 1)' -> 'C.1.7'."""
     return _CASE_NUMBER.sub("", issue.location).replace(" ()", "")
+
+
+def element_name(number: str) -> str:
+    """An E2B element's name for a table of element numbers ('' when the number names no element)."""
+    return _element_name(number) or ""
+
+
+def note(text: str) -> tuple[str, str | None]:
+    """An import note or warning ('G.k.2.1.1a (case 1, drug 2): accepted by ... (E2B-LENGTH)') in words, and
+    the E2B place it names (None when it names none)."""
+    found = _NOTE.match(text)
+    where, said = (found.group("where"), found.group("text")) if found else (None, text)
+    said = _CHECK.sub(lambda m: f"({_checks().get(m.group(1), m.group(1))})", _named(said))
+    if not where:
+        return said[:1].upper() + said[1:], None
+    name = _element_name(where.split(" ", 1)[0])
+    return (f"{name}: {said}" if name else said[:1].upper() + said[1:]), reference(Issue("warning", "", where, ""))

@@ -103,6 +103,12 @@ def test_received_file_is_kept_verbatim_with_its_import_report(served, db_url: s
     page = _is_page(s.get(f"{_site(served)}/cases/{case_id}", timeout=60), 200)
     assert "Imported from a received E2B(R3) file" in page
     assert f"{report['facts_mapped']} of {report['facts_total']}" in page
+    # the import's warnings in words, the E2B place apart (the page said 'G.k.2.1.1a (case 1, drug 1): accepted by
+    # US FDA FAERS (postmarket) although the ICH table does not allow it (E2B-LENGTH)')
+    assert ("<li class=\"warning\">MPID Version Date / Number: accepted by US FDA FAERS (postmarket) although the ICH "
+            "table does not allow it (longer than ICH allows) <small class=\"e2b-ref\" title=\"G.k.2.1.1a (case 1, "
+            "drug 1): accepted by") in page
+    assert "E2B-LENGTH" not in re.sub(r'title="[^"]*"', "", page)
     download = s.get(f"{_site(served)}/cases/{case_id}/download/received", timeout=30)
     assert download.status_code == 200 and download.content == content
 
