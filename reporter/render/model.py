@@ -240,6 +240,7 @@ class IssueView:
     location: str
     message: str
     hint: str | None = None
+    field: str | None = None  # the case field it comes from, as the form names it (the pages say it first)
 
 
 @dataclass(frozen=True)

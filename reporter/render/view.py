@@ -1255,7 +1255,7 @@ def issues_from(report: Any) -> list[IssueView]:
         severity = get("severity")
         severity = getattr(severity, "value", severity)
         out.append(IssueView(str(severity or "error").lower(), str(get("code") or ""), str(get("location") or ""),
-                             str(get("message") or ""), get("hint")))
+                             str(get("message") or ""), get("hint"), get("field")))
     return out
 
 

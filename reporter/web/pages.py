@@ -229,9 +229,34 @@ def report_fragment(v: StoredVersion) -> Markup:
     from reporter.render.output import bundle_html, validation_report
 
     bundle = downloads.served_bundle(v)
-    page = bundle_html(bundle, validation_report(bundle), downloads.stored_case(v))
+    page = bundle_html(bundle, _placed(bundle, validation_report(bundle), v.casefile), downloads.stored_case(v))
     body = page.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
     return Markup(body)  # our own report template rendered it, autoescaped
+
+
+def _placed(bundle: dict, report, casefile: dict | None):
+    """The validation issues with the case field each comes from, as the form names it ('Reaction 1 › MedDRA ›
+    Version'): the report's panel said only the FHIRPath (Bundle.entry[7].resource.ofType(AdverseEvent)...)."""
+    from reporter.validation.casepath import CaseLines
+
+    issues = getattr(report, "issues", None)
+    if not issues:
+        return report
+    try:
+        if casefile is None:
+            from reporter.fhir.to_case import bundle_to_case
+
+            casefile = bundle_to_case(bundle).model_dump(mode="json", by_alias=True, exclude_none=True)
+        lines = CaseLines("", casefile)
+    except ReporterError:  # a Bundle the case reader refuses: the panel keeps its FHIRPaths
+        return report
+    out = []
+    for i in issues:
+        where = lines.relabel(bundle, i.location)
+        field = casediff.field_label(where) if where and where != i.location else None
+        out.append({"severity": i.severity, "code": i.code, "location": i.location, "message": i.message,
+                    "hint": i.hint, "field": field})
+    return out
 
 
 @bp.get("/cases/<case_id>")

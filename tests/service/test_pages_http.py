@@ -261,3 +261,27 @@ def test_countries_are_named_on_the_pages_and_kept_as_codes_in_downloads(served)
     assert "<td>Portugal (PT)</td>" in table and "<td>PT</td>" not in table
     csv = s.get(f"{site}/tabulate", params={"by": "country", "format": "csv"}, timeout=60).text
     assert csv.splitlines()[1].startswith("PT,")
+
+
+def test_the_case_page_s_validation_panel_names_the_field_before_its_fhir_path(served) -> None:
+    """A Bundle's warning at a reaction read 'Bundle.entry[2].resource.ofType(AdverseEvent)...' only: the page says
+    the field as the form names it and keeps the FHIRPath after it, small; the HTML report on its own is as it was."""
+    import json
+
+    from tests.test_fhir_unread_facts import _all_four
+
+    from .bundles import renamed
+
+    site = _site(served)
+    s = _login(served)
+    r = served.session(served.write_token).post(
+        f"{served.base}/Bundle", data=json.dumps(renamed(_all_four(), "panel-fields")), timeout=60,
+        headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 201, r.text
+    case_id = r.headers["Location"].split("/Bundle/")[1].split("/")[0]
+    page = _is_page(s.get(f"{site}/cases/{case_id}", timeout=60), 200)
+    panel = page[page.index('<section id="validation"'):]
+    cells = re.findall(r'<td data-label="Location" class="location">(.*?)</td>', panel)
+    assert cells and all("<code>" in c for c in cells), cells  # the FHIRPath is kept
+    placed = [c for c in cells if not c.startswith("<code>")]
+    assert any(c.startswith("Patient › Sex <small><code>Bundle.entry[") for c in placed), cells
