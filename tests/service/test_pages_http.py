@@ -247,6 +247,8 @@ def test_case_page_shows_readiness_per_receiver_with_links_to_the_form(served) -
     assert link, fda
     form = _is_page(s.get(site + link.group(1), timeout=60), 200)
     assert f'id="{link.group(2)}"' in form  # the link lands on the form field
+    # ...which is marked with what FDA needs, in the same words (it said 'nullFlavor NI used for C.1.7 ...')
+    assert "needed for FDA: Whether the case meets the local criteria for expedited reporting" in form
 
 
 def test_countries_are_named_on_the_pages_and_kept_as_codes_in_downloads(served) -> None:
