@@ -99,6 +99,19 @@ def _e2b_name(number: str) -> str:
     return plain.element_name(number)
 
 
+@bp.app_template_filter("field_value")
+def _field_value(value: str, field: str) -> str:
+    """A changed value as a person reads it: a country field's code with its name ('PT' -> 'Portugal (PT)').
+    The case model names every country field `country` or `country_...` (address, reaction, authorisation,
+    registration, where a drug was obtained)."""
+    from reporter.render.countries import country_with_code
+
+    last = field.rsplit(".", 1)[-1].split("[", 1)[0] if field else ""
+    if last == "country" or last.startswith("country_"):
+        return country_with_code(value) or value
+    return value
+
+
 @bp.app_template_filter("item_label")
 def _item_label(list_path: str) -> str:
     """'drugs[0].dosages' -> 'Dosage': what one row of the list is called (the Add button names it)."""

@@ -287,3 +287,21 @@ def test_the_case_page_s_validation_panel_names_the_field_before_its_fhir_path(s
     assert cells and all("<code>" in c for c in cells), cells  # the FHIRPath is kept
     placed = [c for c in cells if not c.startswith("<code>")]
     assert any(c.startswith("Patient › Sex <small><code>Bundle.entry[") for c in placed), cells
+
+
+def test_the_history_names_a_changed_country(served) -> None:
+    """The differences said 'PT' -> 'DE' for the primary source's country; a person reads the names."""
+    from reporter.fhir.build import build_bundle
+
+    site = _site(served)
+    s = _login(served)
+    case = load_case(sorted(EXAMPLES.glob("*.yaml"))[0])
+    first = served.store.create(build_bundle(case), author="test",
+                                casefile=case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    assert case.primary_sources[0].address.country == "PT"
+    case.primary_sources[0].address.country = "DE"
+    served.store.update(first.case_id, build_bundle(case), author="test", reason="country corrected",
+                        casefile=case.model_dump(mode="json", by_alias=True, exclude_none=True))
+    page = _is_page(s.get(f"{site}/cases/{first.case_id}/history", timeout=60), 200)
+    row = re.search(r'<tr class="changed" data-path="primary_sources\[0\]\.address\.country">.*?</tr>', page, re.S)
+    assert row and "<del>Portugal (PT)</del>" in row.group(0) and "<ins>Germany (DE)</ins>" in row.group(0), page
