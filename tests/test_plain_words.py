@@ -46,3 +46,14 @@ def test_an_import_note_is_said_in_words_with_its_element_named_and_its_place_ap
                     "not allow it (longer than ICH allows)")
     assert where == "G.k.2.1.1a (drug 2)"
     assert note("a note that names no element") == ("A note that names no element", None)
+
+
+def test_the_place_says_whether_it_is_an_e2b_element_or_a_fhir_path() -> None:
+    """Readiness lists validation's errors too (the export refuses what validation refuses): their places are
+    FHIRPaths, which the page called 'E2B'."""
+    from reporter.web.plain import standard
+
+    assert standard(Issue("error", "R0011", "C.1.7 (case 1)", "x")) == "E2B"
+    assert standard(Issue("error", "E2B-LENGTH", "FDA.C.5.5a (case 1)", "x")) == "E2B"
+    assert standard(Issue("error", "ICSR-MIN-PATIENT", "Bundle.entry[1].resource.ofType(Patient)", "x")) == "FHIR"
+    assert standard(Issue("error", "E2B-EXPORT", "case_id", "x")) == ""

@@ -88,6 +88,11 @@ def _e2b_reference(issue) -> str:
     return plain.reference(issue)
 
 
+@bp.app_template_filter("reference_standard")
+def _reference_standard(issue) -> str:
+    return plain.standard(issue)
+
+
 @bp.app_template_filter("plain_note")
 def _plain_note(text: str) -> tuple[str, str | None]:
     """An import note in words, and the E2B place it names (shown apart)."""

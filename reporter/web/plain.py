@@ -75,3 +75,11 @@ def note(text: str) -> tuple[str, str | None]:
         return said[:1].upper() + said[1:], None
     name = _element_name(where.split(" ", 1)[0])
     return (f"{name}: {said}" if name else said[:1].upper() + said[1:]), reference(Issue("warning", "", where, ""))
+
+
+def standard(issue: Issue) -> str:
+    """What the place an issue names is in: 'E2B' (an element number), 'FHIR' (a FHIRPath of the Bundle, from
+    validation, which the export runs first), else ''."""
+    if _NOTE.match(f"{issue.location}: -"):
+        return "E2B"
+    return "FHIR" if issue.location.startswith("Bundle") else ""
