@@ -109,6 +109,7 @@ def parse_age(text: str, default_unit: str = "a", *, header_unit: str | None = N
     """'22 months' -> {value: 22, unit: mo}; '4-year-old' -> {value: 4, unit: a}; '84' -> {value: 84, unit:
     <default>}; '60s' and '60-69' -> {value: 6, unit: {decade}}. `header_unit`: the unit the column's header
     gives, which a cell's unit may not contradict. AgeNotE2B for another bound or span ('<18', '18-40')."""
+    text = in_years(text)
     decades = _decades(text)
     if decades is not None:
         return {"value": decades, "unit": "{decade}"}
@@ -128,6 +129,14 @@ def parse_age(text: str, default_unit: str = "a", *, header_unit: str | None = N
     if value < 0:
         raise ValueError(f"{text!r}: an age cannot be negative")
     return {"value": value, "unit": code}
+
+
+def in_years(text: str) -> str:
+    """'62 y.o.', '62 yo', '62 y/o male' with the years written as 'y' ('62 y', '62 y male'): case reports' way of
+    writing an age in years (mappings/cells.yaml age.years_old)."""
+    words = load_yaml("cells.yaml")["age"]["years_old"]
+    pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.sub(rf"(\d)\s*(?:{pattern})(?=[\s,;]|$)", r"\1 y", text, flags=re.IGNORECASE)
 
 
 def _decades(text: str) -> float | None:

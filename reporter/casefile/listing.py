@@ -34,6 +34,7 @@ from reporter.casefile.cells import (
     AgeNotE2B,
     AgeSpan,
     AmbiguousNumber,
+    in_years,
     parse_age,
     parse_date,
     parse_dose,
@@ -333,6 +334,7 @@ class _Row:
         self._units: dict[str, str] | None = None
         self.item_label: str | None = None  # a view of one item of several ('item 2'): said with its cells
         self.item_fields: frozenset[str] = frozenset()  # the fields an item view reads from its item
+        self.signed: frozenset[str] = frozenset()  # fields whose column marks with '+' (and so '-'): signs
 
     @property
     def units(self) -> dict[str, str]:
@@ -344,11 +346,11 @@ class _Row:
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for a batch job with its number and cells only: the job brings the column map once."""
         return {"number": self.number, "cells": self.cells, "problems": self.problems, "notes": self.notes,
-                "listing": self.listing}
+                "listing": self.listing, "signed": self.signed}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, map=None, _not_stated=frozenset(), _units=None, item_label=None,
-                             item_fields=frozenset())
+        self.__dict__.update({"signed": frozenset(), **state}, map=None, _not_stated=frozenset(), _units=None,
+                             item_label=None, item_fields=frozenset())
 
     def attach(self, listing_map: ListingMap) -> None:
         """Give a row unpickled in a batch job its column map back."""
@@ -400,10 +402,9 @@ class _Row:
     def word(self, name: str, vocabulary: str) -> str | None:
         """The code a cell's word names; a word listed under the vocabulary wins over the same "not stated" word
         (a rechallenge "not done" is E2B's not-done, the "not done" of a lab value or outcome is not stated)."""
-        raw = _norm(self.cells[name][1]) if name in self.cells else ""
-        listed = next((code for code, words in self.map.values.get(vocabulary, {}).items()
-                       if raw and raw in {_norm(w) for w in words}), None)
-        if listed is not None:
+        cell = self.cells[name][1] if name in self.cells else ""
+        listed = _listed(cell, self.map.values.get(vocabulary, {}))
+        if listed is not None and (_norm(cell) or name in self.signed):  # '-': a sign only beside a '+'
             return listed
         value = self.text(name)
         if value is None:
@@ -415,6 +416,15 @@ class _Row:
         self.problems.append((self.where(name), f"{value!r} is not a known {vocabulary} value (known: {known}); "
                               f"add the word under values.{vocabulary} in the column map"))
         return None
+
+
+def _listed(cell: str, vocabulary: dict[str, list[str]]) -> str | None:
+    """The code whose words list the cell: compared as written (a sign, '+', has no letters to compare) or
+    normalised."""
+    exact, key = " ".join(cell.lower().split()), _norm(cell)
+    return next((code for code, words in vocabulary.items()
+                 if exact and (exact in {w.lower() for w in words} or (key and key in {_norm(w) for w in words}))),
+                None)
 
 
 def _code_named(text: str, vocabulary: dict[str, list[str]]) -> str | None:
@@ -581,7 +591,7 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
     """A case series' "Age/Sex" cell: '54/F', '6 mo/M', 'F/54', '32 y, female', '54F', 'M 6 mo'. Either part may
     be a "not stated" word ('NR/F'); a part that is neither an age nor a sex word is refused with the cell."""
     words = {_norm(w): code for code, ws in row.map.values.get("sex", {}).items() for w in (code, *ws)}
-    parts = [p.strip() for p in re.split(r"[/,;]", text) if p.strip()]
+    parts = [p.strip() for p in re.split(r"[/,;]", in_years(text)) if p.strip()]
     if len(parts) == 1:  # '54F', '54 F', 'F 54', 'M 6 mo'
         found = re.match(r"^(?P<age>\d.*?)\s*\b(?P<sex>[a-z]+)$|^(?P<sex2>[a-z]+)\s*(?P<age2>\d.*)$", parts[0].lower())
         if found and _norm(found.group("sex") or found.group("sex2")) in words:
@@ -816,6 +826,57 @@ def _role(row: _Row, drug_defaults: dict[str, Any]) -> str | None:
 def _drug(row: _Row, drug: dict[str, Any]) -> dict[str, Any]:
     """One drug of a row (`drug`: its id, role and the map's defaults), without its assessments (the row's
     links are made once its reactions are known)."""
+    row, written = _dose_in_name(row)
+    drug = _drug_of(row, drug)
+    if written:  # the author's words after the name: the dosage text, whatever of them was read
+        dosage = drug.setdefault("dosages", [{}])[0]
+        other = dosage.get("text")  # a dosing column's words
+        dosage["text"] = f"{written}; {other}" if other and not set(other.split()) <= set(written.split()) \
+            else written
+    return drug
+
+
+# A dose in a drug cell: a number and a unit ("200 mg", "1.5 g/day") not inside a name ("B12", "5-FU", "160/800")
+_DOSE_IN_TEXT = re.compile(r"(?<![\w.,/-])(?P<value>\d+(?:[.,]\d+)*)\s*(?P<unit>[A-Za-zµ%[][^\s(),;]*)")
+
+
+def _dose_in_name(row: _Row) -> tuple[_Row, str | None]:
+    """A drug cell that gives the dose, route and how often after the name ("Amiodarone 200 mg PO daily",
+    "Amiodarone IV 150 mg bolus"), as reviews of published cases print them, in a row with no dose of its own:
+    the row seen with the name as the product and the dose and route as their cells, and the words after the
+    name (kept as the dosage text). (row, None) when the cell gives no dose after a name."""
+    text = row.text("drug.product")
+    if text is None or row.text("drug.dose") is not None:
+        return row, None
+    found = next((m for m in _DOSE_IN_TEXT.finditer(text) if m.start() and _is_dose_unit(m.group("unit"))), None)
+    if found is None:
+        return row, None
+    name, rest = text[:found.start()].strip(" ,;:([-"), text[found.start():].strip(" ,;:)]")
+    words = name.split()
+    route = [w for w in words[1:] if _route_key(w, row.map)]  # "Amiodarone IV 150 mg": the route before the dose
+    name = " ".join(w for w in words if w not in route or w == words[0])
+    route += [w for w in rest.split() if _route_key(w.strip(",;()"), row.map)]
+    if not name:
+        return row, None
+    header = row.cells["drug.product"][0]
+    dose = " ".join(w for w in rest.split() if w not in route)
+    if _dose_and_frequency(dose) is None and not _is_dose_unit(dose.partition(" ")[2] or "?"):
+        dose = found.group(0)  # '150 mg bolus': the dose is 150 mg, the rest words of the dosage text
+    cells = {"drug.product": (header, name), "drug.dose": (header, dose)}
+    if route and row.text("drug.route") is None:
+        cells["drug.route"] = (header, route[0].strip(",;()"))
+    from reporter.casefile.items import _view
+
+    view = _view(row, cells, row.item_label)
+    view.item_fields = row.item_fields
+    written = " ".join(w for w in words[1:] if w in route) + " " + rest
+    row.notes.append((row.where("drug.product"), f"note: {text!r} read as the product {name!r} and its dosage "
+                      f"{written.strip()!r} (dose, route and how often where they read; the words kept as the "
+                      "dosage text)"))
+    return view, written.strip()
+
+
+def _drug_of(row: _Row, drug: dict[str, Any]) -> dict[str, Any]:
     drug_id = drug["id"]
     product = row.text("drug.product") or row.text("drug.substance")
     if product:
@@ -1106,9 +1167,12 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     # Here only the rows' cells and case ids (to group a case's rows); the rest of each row is the job's
     groups: dict[str, list[_Row]] = {}
     above: _Row | None = None  # the last row whose cell gave a case id
+    signed = frozenset(name for name, i in columns.items()
+                       if any(i < len(cells) and cells[i].strip() == "+" for _n, cells in sheet.rows))
     for number, cells in sheet.rows:
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
                                          for name, i in columns.items()}, listing_name(path))
+        row.signed = signed
         if above is not None and _continues(row):
             row.notes.append((row.where("case_id"), f"note: no case id: read as a further row of the case of row "
                               f"{above.number} (the cell left blank under it, as tables print one patient's rows)"))
