@@ -80,3 +80,65 @@ def test_a_minus_in_a_column_without_plus_marks_stays_not_stated(tmp_path):
     result = _import(tmp_path, "Case,Drug,Reaction,Dechallenge\n1,Carbamazepine,SJS,-\n2,Allopurinol,DRESS,"
                                "positive\n", "dash.csv")
     assert [r.case.drugs[0].reactions[0].dechallenge for r in result.rows] == [None, "positive"]
+
+
+PDF = """\
+No.,Age/Sex,Drug,Reaction,Onset,Outcome
+1,68/M,Nivolumab,Myocarditis with,17 d,Died
+,,,complete heart block,,
+2,72/F,Pembrolizumab +,Myocarditis,25 d,Recovered
+,,ipilimumab,,,
+3,59/M,Nivolumab,Myositis,6 wk,Improved
+,,,Rhabdomyolysis,,
+"""
+
+PDF_CITED = """\
+Reference,Age/Sex,Drug,Reaction,Latency,Outcome
+"Adams et al.,",54/F,Linezolid,Lactic acidosis,6 wk,Recovered
+2017 [4],,,,,
+"Brown and Chu,",71/M,Linezolid,Optic neuropathy,5 months,Improved
+2019 [7],,,and peripheral neuropathy,,
+Cole 2020 [9],44/F,Linezolid,Serotonin syndrome,2 d,Recovered
+"""
+
+
+def test_a_cell_broken_over_two_lines_by_a_pdf_export_is_joined_not_a_further_row(tmp_path):
+    result = _import(tmp_path, PDF, "pdf.csv")
+    assert [r.row for r in result.rows] == [2, 4, 6, 7] and all(r.ok for r in result.rows)
+    cases = [r.case for r in result.rows if r.case]
+    assert [[x.verbatim for x in c.reactions] for c in cases] == [
+        ["Myocarditis with complete heart block"], ["Myocarditis"], ["Myositis", "Rhabdomyolysis"]]
+    assert cases[1].drugs[0].product == "Pembrolizumab + ipilimumab"
+    assert any("row 3 read as the rest of row 2's text" in note for note in result.notes)
+    # the drug cell printed once for patient 3's two reactions (a merged cell) is the drug of both
+    assert [d.product for d in cases[2].drugs] == ["Nivolumab"]
+    assert [link.reaction for link in cases[2].drugs[0].reactions] == ["r1", "r2"]
+
+
+def test_a_merged_drug_cell_of_an_xlsx_is_the_drug_of_the_patients_further_row(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for values in [("Case", "Drug", "Reaction", "Outcome"), (1, "Vancomycin", "DRESS", "Recovered"),
+                   (None, None, "Acute kidney injury", "Recovering"), (2, "Cefazolin", "Rash", "Recovered")]:
+        sheet.append(values)
+    sheet.merge_cells("A2:A3")
+    sheet.merge_cells("B2:B3")
+    path = tmp_path / "merged.xlsx"
+    book.save(path)
+    result = import_listing(path, received="2024-05-01", validate=False)
+    assert all(r.ok for r in result.rows)
+    case = result.rows[0].case
+    assert [d.product for d in case.drugs] == ["Vancomycin"]
+    assert [(x.verbatim, x.outcome) for x in case.reactions] == [("DRESS", "recovered"),
+                                                                ("Acute kidney injury", "recovering")]
+
+
+def test_a_second_line_in_a_listing_without_case_ids_is_no_patient(tmp_path):
+    result = _import(tmp_path, PDF_CITED, "cited.csv")
+    assert [r.row for r in result.rows] == [2, 4, 6] and all(r.ok for r in result.rows)
+    cases = [r.case for r in result.rows]
+    assert [c.literature[0].citation for c in cases] == ["Adams et al., 2017 [4]", "Brown and Chu, 2019 [7]",
+                                                         "Cole 2020 [9]"]
+    assert cases[1].reactions[0].verbatim == "Optic neuropathy and peripheral neuropathy"

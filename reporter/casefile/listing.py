@@ -683,6 +683,24 @@ def _continues(row: _Row) -> bool:
     return "case_id" in row.cells and not row.cells["case_id"][1].strip()
 
 
+# The cells that name a further row's drug and its reaction: left blank, as a merged cell prints them once
+_PAIR = {"drug": ("drug.product", "drug.substance"), "reaction": ("reaction.term", "reaction.meddra_code")}
+
+
+def _merged_cells(row: _Row, before: _Row) -> None:
+    """A further row of a case that names a reaction but leaves its drug blank (or the other way round) under a
+    merged cell: the drug (reaction) of the case's row above, with a note. A row naming neither is left as it is."""
+    blank = [kind for kind, names in _PAIR.items() if not any(row.text(n) for n in names)]
+    if len(blank) != 1:
+        return
+    names = [n for n in _PAIR[blank[0]] if n in before.cells and before.text(n)]
+    for name in names:
+        row.cells[name] = before.cells[name]
+    if names:
+        row.notes.append((row.where(names[0]), f"note: no {blank[0]}: read as the {blank[0]} of row {before.number} "
+                          f"({before.text(names[0])!r}, a merged cell printed once for the case's rows)"))
+
+
 def _id_given(row: _Row) -> bool:
     """Whether a cell gives the case's full id (one that may name the same case in another listing)."""
     given = row.text("case_id")
@@ -1169,13 +1187,19 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     above: _Row | None = None  # the last row whose cell gave a case id
     signed = frozenset(name for name, i in columns.items()
                        if any(i < len(cells) and cells[i].strip() == "+" for _n, cells in sheet.rows))
+    last: tuple[_Row, list[str]] | None = None  # the row before, and its cells
     for number, cells in sheet.rows:
+        if last is not None and _carries_on(cells, last[1], columns):
+            notes.append(_join_text(last, number, cells, columns, sheet.headers))
+            continue
         row = _Row(listing_map, number, {name: (used[name], cells[i] if i < len(cells) else "")
                                          for name, i in columns.items()}, listing_name(path))
         row.signed = signed
+        last = (row, list(cells))
         if above is not None and _continues(row):
             row.notes.append((row.where("case_id"), f"note: no case id: read as a further row of the case of row "
                               f"{above.number} (the cell left blank under it, as tables print one patient's rows)"))
+            _merged_cells(row, groups[_case_id(above)][-1])
             groups[_case_id(above)].append(row)
             continue
         above = row if row.text("case_id") else None
@@ -1190,6 +1214,66 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     results: list[RowResult] = [r for rows in (progress(cases, done) if progress else done) for r in rows]
     results.sort(key=lambda r: r.row)
     return ListingResult(str(path), results, used, ignored, notes)
+
+
+# Fields of text a PDF export may break over two lines, besides _FREE_TEXT (mappings/cells.yaml continued_text)
+_MORE_TEXT = frozenset({"literature.citation", "narrative", "drug.dose", "drug.dosing", "reaction.treatment"})
+
+
+def _carries_on(cells: list[str], before: list[str], columns: dict[str, int]) -> bool:
+    """Whether a row is the second line of the row before, broken by a PDF export ("Myocarditis with" /
+    "complete heart block"): no case id, only cells of text (or of columns no field reads), not a drug and a
+    reaction of its own (a further row of the case above), and one of them carrying on the cell above it: the
+    cell above ends in an open word ("with", ",", "+") or this one starts with one ("and ..."); in a listing
+    without case ids (where such a row could be no case), a cell starting in lower case carries on too."""
+    def cell(values: list[str], index: int) -> str:
+        return values[index].strip() if index < len(values) else ""
+
+    fields = {index: name for name, index in columns.items()}
+    filled = [i for i in range(len(cells)) if cell(cells, i)]
+    if not filled or ("case_id" in columns and cell(cells, columns["case_id"])):
+        return False
+    kinds = {fields[i].partition("#")[0].partition(".")[0] for i in filled if i in fields
+             and fields[i].partition("#")[0] in ("drug.product", "drug.substance", "reaction.term")}
+    if kinds == {"drug", "reaction"} or any(
+            i in fields and fields[i].partition("#")[0] not in _FREE_TEXT | _MORE_TEXT for i in filled):
+        return False
+    ends = load_yaml("cells.yaml")["continued_text"]["open_ends"]
+    return any(cell(before, i) and (_open_end(cell(before, i), ends) or _open_start(cell(cells, i), ends)
+                                    or ("case_id" not in columns and cell(cells, i)[0].islower()))
+               for i in filled)
+
+
+def _open_end(text: str, ends: list[str]) -> bool:
+    last = text.split()[-1].lower() if text.split() else ""
+    return any(text.endswith(end) if not end[0].isalpha() else last == end for end in ends)
+
+
+def _open_start(text: str, ends: list[str]) -> bool:
+    """Whether a cell starts with a joining word or mark ("and peripheral neuropathy", "+ ipilimumab")."""
+    first = text.split()[0].lower() if text.split() else ""
+    return any(text.startswith(end) if not end[0].isalpha() else first == end
+               for end in ends if end not in ("(", "the", "-", "–"))
+
+
+def _join_text(last: tuple[_Row, list[str]], number: int, cells: list[str], columns: dict[str, int],
+               headers: list[str]) -> str:
+    """The row before with this row's text added to its cells (and to its row's cells a field reads); the note
+    saying so."""
+    row, before = last
+    fields = {index: name for name, index in columns.items()}
+    joined = []
+    for i, text in enumerate(c.strip() for c in cells):
+        if not text:
+            continue
+        before += [""] * (i + 1 - len(before))
+        above = before[i].strip()
+        before[i] = f"{above}{text}" if above.endswith(("-", "/")) else f"{above} {text}".strip()
+        if i in fields:
+            row.cells[fields[i]] = (row.cells[fields[i]][0], before[i])
+        joined.append(f"{headers[i] if i < len(headers) and headers[i] else _letter(i)} {before[i]!r}")
+    return (f"row {number} read as the rest of row {row.number}'s text (a cell broken over two lines, as tables "
+            f"copied from a PDF print them; give it its case id if it is a row of its own): {'; '.join(joined)}")
 
 
 def _field_of(header: str, aliases: dict[str, str]) -> str | None:
@@ -1359,11 +1443,25 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
               for n, cells in summaries]
     data = [row for row in data if row not in summaries]
     footnotes = []
-    while data and sum(1 for c in data[-1][1] if c.strip()) == 1:  # a footnote under the table
+    while data and _is_footnote(data, headers, aliases):
         number, cells = data.pop()
         footnotes.insert(0, f"row {number} under the table skipped as a footnote: "
                             f"{' '.join(c for c in cells if c)[:100]}")
     return Sheet(headers, data, rows[best][0]), notes + footnotes
+
+
+def _is_footnote(data: list[tuple[int, list[str]]], headers: list[str], aliases: dict[str, str]) -> bool:
+    """Whether the last row is a note under the table: one cell, in the first column or under no mapped header,
+    and not the rest of the cell above it ("2017 [4]" under "Adams et al.,": a line break of a PDF export)."""
+    cells = data[-1][1]
+    filled = [i for i, c in enumerate(cells) if c.strip()]
+    if len(filled) != 1:
+        return False
+    index = filled[0]
+    mapped = index < len(headers) and _field_of(headers[index], aliases) is not None
+    above = data[-2][1][index].strip() if len(data) > 1 and index < len(data[-2][1]) else ""
+    ends = load_yaml("cells.yaml")["continued_text"]["open_ends"]
+    return not mapped or (index == 0 and not (above and _open_end(above, ends)))
 
 
 def _under_group(headers: list[str], group: list[str], aliases: dict[str, str]) -> tuple[list[str], list[tuple]]:
