@@ -142,3 +142,19 @@ def test_a_second_line_in_a_listing_without_case_ids_is_no_patient(tmp_path):
     assert [c.literature[0].citation for c in cases] == ["Adams et al., 2017 [4]", "Brown and Chu, 2019 [7]",
                                                          "Cole 2020 [9]"]
     assert cases[1].reactions[0].verbatim == "Optic neuropathy and peripheral neuropathy"
+
+
+def test_a_treatment_column_beside_the_drug_is_the_reactions_treatment_in_the_narrative(tmp_path):
+    result = _import(tmp_path, "Case,Drug,Reaction,Treatment,Outcome\n"
+                               "1,Carbamazepine,SJS,\"Steroids, IVIG\",Recovered\n2,Lamotrigine,TEN,NR,Died\n",
+                     "treated.csv")
+    assert result.columns["treatment"] == "Treatment" and result.columns["drug.product"] == "Drug"
+    cases = [r.case for r in result.rows]
+    assert [d.product for c in cases for d in c.drugs] == ["Carbamazepine", "Lamotrigine"]
+    assert cases[0].narrative.text == "Treatment of the reaction (Treatment): Steroids, IVIG"
+    assert cases[1].narrative is None or "Treatment" not in (cases[1].narrative.text or "")
+
+
+def test_a_treatment_column_without_a_drug_column_is_the_drug(tmp_path):
+    result = _import(tmp_path, "Case,Treatment,Reaction\n1,Anakinra,Rash\n", "one-drug.csv")
+    assert result.rows[0].case.drugs[0].product == "Anakinra" and "treatment" not in result.columns

@@ -56,7 +56,8 @@ FIELDS = (
     "drug.route", "drug.dosing", "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken",
     "drug.dechallenge", "drug.rechallenge", "drug.causality", "drug.concomitant", "reaction.term",
     "reaction.meddra_code", "reaction.onset", "reaction.end", "reaction.duration", "reaction.outcome",
-    "reaction.seriousness", "report.type", "report.first_received", "literature.citation", "narrative",
+    "reaction.seriousness", "treatment", "report.type", "report.first_received", "literature.citation",
+    "narrative",
 )
 # Case-file paths each field fills: a model error at such a path is reported against the field's column.
 _PATHS = {
@@ -83,7 +84,7 @@ _PATHS = {
     "reaction.outcome": ("reactions[0].outcome",), "reaction.seriousness": ("reactions[0].seriousness",),
     "report.first_received": ("report.first_received", "report.most_recent"),
     "report.type": ("report.type",),
-    "literature.citation": ("literature",), "narrative": ("narrative",),
+    "literature.citation": ("literature",), "narrative": ("narrative",), "treatment": ("narrative",),
 }
 
 
@@ -106,11 +107,14 @@ class ListingMap(BaseModel):
     not_stated: list[str] = []
     defaults: dict[str, dict[str, Any]] = {}
     columns: dict[str, list[str]]
+    # header -> the fields it names, the first that no other column gives ("Treatment": the drug, else the
+    # reaction's treatment)
+    shared_headers: dict[str, list[str]] = {}
     lists: dict[str, ListSpec] = {}
     values: dict[str, dict[str, list[str]]] = {}
 
     def model_post_init(self, _context: Any) -> None:
-        unknown = sorted(set(self.columns) - set(FIELDS))
+        unknown = sorted((set(self.columns) | {f for fs in self.shared_headers.values() for f in fs}) - set(FIELDS))
         if unknown:
             raise ValueError(f"unknown field(s) in columns: {', '.join(unknown)} (known: {', '.join(FIELDS)})")
         problems = [p for section, values in self.defaults.items() for p in _default_problems(section, values)]
@@ -786,7 +790,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     for drug in data["drugs"]:
         drug["reactions"] = ([_link(row, reaction["id"]) for reaction in data["reactions"]]
                              if drug["role"] in _ASSESSED else [])
-    narrative = [row.text("narrative"), *(f"Age as given in the listing: {text}" for text in as_stated if text)]
+    treatment = row.text("treatment")
+    narrative = [row.text("narrative"), *(f"Age as given in the listing: {text}" for text in as_stated if text),
+                 f"Treatment of the reaction ({row.cells['treatment'][0]}): {treatment}" if treatment else None]
     if any(narrative):
         data["narrative"] = {"text": "\n\n".join(t for t in narrative if t)}
     return data
@@ -1170,8 +1176,12 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     columns: dict[str, int] = {}
     used: dict[str, str] = {}
     ignored = []
+    shared = {_norm(h): fields for h, fields in listing_map.shared_headers.items()}
+    given = {_field_of(h, aliases) for h in sheet.headers if _shared_key(h) not in shared}
     for index, header in enumerate(sheet.headers):
         name = _field_of(header, aliases)
+        if _shared_key(header) in shared:
+            name = next((f for f in shared[_shared_key(header)] if f not in given), name)
         if name in columns:
             notes.append(f"column {header!r} not read: {name} is read from column {used[name]!r}")
         elif name is None:
@@ -1217,7 +1227,7 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
 
 
 # Fields of text a PDF export may break over two lines, besides _FREE_TEXT (mappings/cells.yaml continued_text)
-_MORE_TEXT = frozenset({"literature.citation", "narrative", "drug.dose", "drug.dosing", "reaction.treatment"})
+_MORE_TEXT = frozenset({"literature.citation", "narrative", "drug.dose", "drug.dosing", "treatment"})
 
 
 def _carries_on(cells: list[str], before: list[str], columns: dict[str, int]) -> bool:
@@ -1274,6 +1284,10 @@ def _join_text(last: tuple[_Row, list[str]], number: int, cells: list[str], colu
         joined.append(f"{headers[i] if i < len(headers) and headers[i] else _letter(i)} {before[i]!r}")
     return (f"row {number} read as the rest of row {row.number}'s text (a cell broken over two lines, as tables "
             f"copied from a PDF print them; give it its case id if it is a row of its own): {'; '.join(joined)}")
+
+
+def _shared_key(header: str) -> str:
+    return _norm(re.sub(r"\(.*?\)", " ", header))
 
 
 def _field_of(header: str, aliases: dict[str, str]) -> str | None:
