@@ -108,8 +108,12 @@ def printed(tmp_path):
 def test_a_row_of_units_and_sub_headers_under_the_header_is_part_of_it(printed):
     assert printed.columns == {"case_id": "Patient", "patient.age": "Age (years)", "patient.sex": "Sex",
                                "drug.product": "Drug", "drug.dose": "Dose (mg/day)", "reaction.onset": "Onset (days)",
-                               "reaction.term": "Reaction", "reaction.outcome": "Outcome"}
-    assert printed.ignored == ["ALT", "AST"]
+                               "reaction.term": "Reaction", "reaction.outcome": "Outcome",
+                               "test.ALT#7": "ALT", "test.AST#8": "AST"}
+    assert printed.ignored == []
+    # under the group header's names, with no unit in cell or header: the results in words, no value made up
+    assert [(t.name, t.value, t.result_text) for t in printed.rows[0].case.tests] == [("ALT", None, "2.5 x ULN")]
+    assert [(t.name, t.value, t.result_text) for t in printed.rows[-1].case.tests] == [("ALT", None, "310")]
     assert "row 3 read as part of the header: (years) | (mg/day) | (days) | ALT | AST" in printed.notes
 
 

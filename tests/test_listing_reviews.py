@@ -5,7 +5,7 @@ PDF export, a treatment column."""
 from __future__ import annotations
 
 from reporter.casefile.cells import parse_age
-from reporter.casefile.listing import import_listing
+from reporter.casefile.listing import import_listing, load_map
 
 REVIEW = """\
 Table 2. Summary of published cases of amiodarone-induced pulmonary toxicity,,,,,,,
@@ -158,3 +158,30 @@ def test_a_treatment_column_beside_the_drug_is_the_reactions_treatment_in_the_na
 def test_a_treatment_column_without_a_drug_column_is_the_drug(tmp_path):
     result = _import(tmp_path, "Case,Treatment,Reaction\n1,Anakinra,Rash\n", "one-drug.csv")
     assert result.rows[0].case.drugs[0].product == "Anakinra" and "treatment" not in result.columns
+
+
+LABS = """\
+Patient;Age (years);Sex;Drug;Reaction;Peak ALT (U/L);Creatinine;INR;Bilirubin (x ULN)
+1;45;F;Amoxicillin-clavulanate;Cholestatic hepatitis;1.250;Cr 1,2 mg/dL;INR 1,3;4,5
+2;67;M;Warfarin;Bleeding;> 40;3,2 mg/dL;8,5;NR
+"""
+
+
+def test_lab_columns_give_the_cases_tests_with_units_from_cell_or_header(tmp_path):
+    path = tmp_path / "labs.csv"
+    path.write_text(LABS, encoding="utf-8")
+    listing_map = load_map()
+    listing_map.decimal_mark = ","
+    result = import_listing(path, listing_map, received="2024-05-01", validate=False)
+    assert all(r.ok for r in result.rows) and result.ignored == []
+    tests = [[(t.name, t.value, t.unit, t.comparator, t.result_text) for t in r.case.tests] for r in result.rows]
+    assert tests == [
+        [("ALT", 1250.0, "U/L", None, None), ("Creatinine", 1.2, "mg/dL", None, None), ("INR", 1.3, "1", None, None),
+         ("Total bilirubin", None, None, None, "4,5")],
+        [("ALT", 40.0, "U/L", ">", None), ("Creatinine", 3.2, "mg/dL", None, None), ("INR", 8.5, "1", None, None)]]
+    assert result.rows[0].case.tests[3].comments == "column 'Bilirubin (x ULN)' of the listing"
+
+
+def test_a_lab_value_that_may_be_a_thousand_times_off_is_refused_at_its_cell(tmp_path):
+    result = _import(tmp_path, LABS, "labs.csv")
+    assert "'1.250' is ambiguous" in dict(result.rows[0].problems)["row 2, column 'Peak ALT (U/L)'"]

@@ -88,6 +88,16 @@ _PATHS = {
 }
 
 
+class LabColumns(BaseModel):
+    """Which headers name a test (mappings/listing.yaml `tests`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: dict[str, list[str]] = {}  # test name as reported (F.r.2.1) -> the header words naming it
+    qualifiers: list[str] = []  # words around the test's name in a header ("peak", "at onset")
+    unitless: list[str] = []  # tests whose bare number needs no unit (INR)
+
+
 class ListingMap(BaseModel):
     """The column map (mappings/listing.yaml), checked when loaded."""
 
@@ -112,6 +122,7 @@ class ListingMap(BaseModel):
     shared_headers: dict[str, list[str]] = {}
     lists: dict[str, ListSpec] = {}
     values: dict[str, dict[str, list[str]]] = {}
+    tests: LabColumns = LabColumns()
 
     def model_post_init(self, _context: Any) -> None:
         unknown = sorted((set(self.columns) | {f for fs in self.shared_headers.values() for f in fs}) - set(FIELDS))
@@ -614,6 +625,54 @@ def _age_and_sex(text: str, row: _Row) -> tuple[dict[str, Any] | None, str | Non
     return age, sex
 
 
+def lab_test(header: str, listing_map: ListingMap) -> str | None:
+    """The test a column's header names ("Peak ALT (U/L)" -> ALT), the map's qualifier words and any bracket
+    dropped; None for another header."""
+    words = _norm(re.sub(r"[(\[].*?[)\]]", " ", header))
+    for qualifier in sorted((_norm(q) for q in listing_map.tests.qualifiers), key=len, reverse=True):
+        words = re.sub(rf"(?:^| ){re.escape(qualifier)}(?= |$)", " ", words).strip()
+    return next((name for name, names in listing_map.tests.names.items()
+                 if words and words in {_norm(n) for n in (name, *names)}), None)
+
+
+_RESULT = re.compile(r"(?P<comparator><=|>=|≤|≥|<|>)?\s*(?P<value>\d[\d.,]*)\s*(?P<unit>.*)")
+_COMPARATORS = {"≤": "<=", "≥": ">="}
+
+
+def _test_result(text: str, row: _Row, key: str) -> dict[str, Any]:
+    """A test column's cell ("ALT 1,250 U/L", "Cr 3.2 mg/dL", "INR 8.5", "> 1000" under "ALT (U/L)") as the test's
+    value, comparator and UCUM unit; what is no number with a unit ("12 x ULN") kept as the result in words,
+    with a note. ValueError (AmbiguousNumber) for a number that may be a thousand times off."""
+    from reporter.lookup import to_ucum
+
+    header, name = row.cells[key][0], key.removeprefix("test.").partition("#")[0]
+    test: dict[str, Any] = {"name": name, "comments": f"column {header!r} of the listing"}
+    names = sorted((name, *row.map.tests.names.get(name, [])), key=len, reverse=True)
+    rest = re.sub(rf"^(?:{'|'.join(re.escape(n) for n in names)})\b[\s:=]*", "", text.strip(), flags=re.IGNORECASE)
+    found = _RESULT.fullmatch(rest)
+    times_uln = re.search(r"\buln\b", f"{rest} {header}", re.IGNORECASE)
+    unit_text = found.group("unit").strip() if found else ""
+    unit = (to_ucum(unit_text) if unit_text else _header_ucum(header)) if found and not times_uln else None
+    if found and unit is None and not unit_text and name in row.map.tests.unitless:
+        unit = "1"
+    if found is None or unit is None:
+        why = ("a multiple of the upper limit of normal, whose value the table does not give" if times_uln else
+               "no number with a unit (in the cell or the header)")
+        row.notes.append((row.where(key), f"note: {text!r} is {why}: kept as the result in words (F.r.3.4)"))
+        return {**test, "result_text": text.strip()}
+    comparator = found.group("comparator")
+    return {**test, "value": parse_number(found.group("value")), "unit": unit,
+            **({"comparator": _COMPARATORS.get(comparator, comparator)} if comparator else {})}
+
+
+def _header_ucum(header: str) -> str | None:
+    """The UCUM unit a header gives in brackets ("ALT (U/L)" -> U/L), else None."""
+    from reporter.lookup import to_ucum
+
+    m = re.search(r"[(\[]([^)\]]*)[)\]]", header)
+    return to_ucum(m.group(1)) if m and m.group(1).strip() else None
+
+
 def _ucum_dose(text: str) -> dict[str, Any]:
     """A dose cell as a number and a UCUM unit (a usual spelling mapped: 100 mcg -> 100 ug); ValueError for another
     unit ('10 mg/kg/dose'), which the row keeps as dosage text rather than a dose the case cannot send."""
@@ -772,6 +831,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
     if row.text("patient.history"):
         patient["history_text"] = row.text("patient.history")
     data["patient"] = patient
+    tests = [test for key in row.cells if key.startswith("test.") and (test := row.read(key, _test_result, row, key))]
+    if tests:
+        data["tests"] = tests
 
     reactions, drugs = items(row, "reaction"), items(row, "drug")
     roles = [_role(view, drug_defaults) for view in drugs]
@@ -1184,6 +1246,9 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
             name = next((f for f in shared[_shared_key(header)] if f not in given), name)
         if name in columns:
             notes.append(f"column {header!r} not read: {name} is read from column {used[name]!r}")
+        elif name is None and (test := lab_test(header, listing_map)):
+            columns[f"test.{test}#{index}"] = index
+            used[f"test.{test}#{index}"] = header
         elif name is None:
             if header:
                 ignored.append(header)
