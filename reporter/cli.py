@@ -1056,7 +1056,7 @@ def listing_template_command(out: str | None) -> None:
 @_db_option
 def import_listing_command(file: str, map_file: str | None, citation: str | None, received: str | None,
                            out_dir: str | None, to_store: bool, jobs: int | None, database_url: str | None) -> None:
-    """Import a line listing (CSV or XLSX, one row per patient): one case per row, through the case model
+    """Import a line listing (CSV, XLSX or a .docx table; a row per patient): one case per row, through the model
     and validation. Problems are listed by row and column; good rows are kept. The cases are built and
     validated on a process pool (-j; default every core), with a progress bar when there are many.
 

@@ -185,3 +185,67 @@ def test_lab_columns_give_the_cases_tests_with_units_from_cell_or_header(tmp_pat
 def test_a_lab_value_that_may_be_a_thousand_times_off_is_refused_at_its_cell(tmp_path):
     result = _import(tmp_path, LABS, "labs.csv")
     assert "'1.250' is ambiguous" in dict(result.rows[0].problems)["row 2, column 'Peak ALT (U/L)'"]
+
+
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def _word_table(rows: list[list]) -> str:
+    """A Word table: None is a cell merged with the one above, (text, n) a cell spanning n columns."""
+    def cell(value) -> str:
+        if value is None:
+            return "<w:tc><w:tcPr><w:vMerge/></w:tcPr><w:p/></w:tc>"
+        text, span = value if isinstance(value, tuple) else (value, 1)
+        paras = "".join(f"<w:p><w:r><w:t>{line}</w:t></w:r></w:p>" for line in text.split("\n"))
+        return f'<w:tc><w:tcPr><w:gridSpan w:val="{span}"/></w:tcPr>{paras}</w:tc>'
+
+    return "<w:tbl>" + "".join("<w:tr>" + "".join(cell(v) for v in row) + "</w:tr>" for row in rows) + "</w:tbl>"
+
+
+def _docx(path, *tables: str) -> None:
+    import zipfile
+
+    body = "<w:p><w:r><w:t>Table 1. Reported cases</w:t></w:r></w:p>" + "".join(tables)
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("word/document.xml", f'<w:document xmlns:w="{_W}"><w:body>{body}</w:body></w:document>')
+
+
+def test_a_word_table_reads_like_a_spreadsheet_with_its_merged_cells(tmp_path):
+    path = tmp_path / "cases.docx"
+    _docx(path, _word_table([
+        ["Case", "Age/Sex", "Suspected drug", "Reaction", "Time to onset", "Outcome", "Reference"],
+        ["1", "34/F", "Lamotrigine 100 mg daily", "DRESS", "3 weeks", "Recovered", "Ito et al., 2019"],
+        [None, None, None, "Hepatitis", "4 weeks", "Improved", None],
+        ["2", "M/58", "Carbamazepine", "SJS", "10 d", "Died", "Ng 2020"],
+        [("Abbreviations: DRESS, drug reaction with eosinophilia", 7)]]), _word_table([["Characteristic", "n"]]))
+    result = import_listing(path, received="2024-05-01", validate=False)
+    assert all(r.ok for r in result.rows)
+    first, second = result.rows[0].case, result.rows[2].case
+    assert [x.verbatim for x in first.reactions] == ["DRESS", "Hepatitis"]
+    assert [d.product for d in first.drugs] == ["Lamotrigine"] and first.literature[0].citation == "Ito et al., 2019"
+    assert (second.patient.sex, second.reactions[0].outcome) == ("male", "fatal")
+    assert result.notes[0].startswith("the document holds 2 tables: the first is read")
+
+
+def test_a_document_without_a_table_or_in_another_format_is_refused_saying_what_to_give(tmp_path):
+    import pytest
+
+    from reporter.errors import InputError
+
+    empty = tmp_path / "empty.docx"
+    _docx(empty)
+    with pytest.raises(InputError, match="holds no table"):
+        import_listing(empty)
+    old = tmp_path / "cases.doc"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(InputError) as exc:
+        import_listing(old)
+    assert ".xlsx or CSV UTF-8" in exc.value.hint
+
+
+def test_non_breaking_spaces_of_a_table_copied_from_a_web_page_are_blanks(tmp_path):
+    result = _import(tmp_path, "Author\tAge/Sex\tDrug\tDose\tReaction\nDiaz et al.\t45\u00a0/\u00a0F\tCiprofloxacin"
+                               "\u00a0\t500\u00a0mg\u00a0bid\tTendon\u00a0rupture\n", "copied.tsv")
+    case = result.rows[0].case
+    assert (case.drugs[0].product, case.drugs[0].dosages[0].text) == ("Ciprofloxacin", "500 mg bid")
+    assert case.reactions[0].verbatim == "Tendon rupture"

@@ -210,6 +210,7 @@ class Sheet:
     headers: list[str]
     rows: list[tuple[int, list[str]]]  # (row number in the file, cells)
     header_row: int = 1
+    notes: list[str] = field(default_factory=list)  # what reading the file chose (which table of a document)
 
 
 def _cell_text(value: Any) -> str:
@@ -224,6 +225,11 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
+# Spaces that are no plain blank, as tables copied from a web page or a PDF hold them ("500&nbsp;mg", a thin
+# space in "1 250"): read as blanks, so that cells and their words compare as typed
+_SPACES = re.compile("[\u00a0\u2007\u2009\u202f\u200a]")
+
+
 def read_sheet(path: str | Path) -> Sheet:
     """Header row and data rows of a CSV (comma, semicolon or tab; UTF-8, or UTF-16 with its byte-order mark)
     or the first sheet of an XLSX file.
@@ -231,19 +237,24 @@ def read_sheet(path: str | Path) -> Sheet:
     p = Path(path)
     check_size(p, MAX_LISTING_BYTES)
     suffix = p.suffix.lower()
+    notes: list[str] = []
     if suffix == ".xlsx":
         raw = _xlsx_rows(p)
     elif suffix in (".csv", ".tsv", ".txt"):
         raw = _csv_rows(p)
+    elif suffix == ".docx":
+        raw = _docx_rows(p, notes)
     else:
         raise InputError(f"cannot read {p.suffix or 'a file without extension'} as a listing", location=str(p),
-                         hint="give a .csv or .xlsx file")
+                         hint="give a .csv, .xlsx or .docx file (a .doc, .pdf or web page: copy its table into a "
+                              "spreadsheet and save it as .xlsx or CSV UTF-8)")
+    raw = [(n, [_SPACES.sub(" ", c) for c in cells]) for n, cells in raw]
     rows = [(n, cells) for n, cells in raw
             if any(c.strip() for c in cells) and not (cells and cells[0].lstrip().startswith("#"))]
     if not rows:
         raise InputError("the listing has no header row", location=str(p))
     (number, headers), data = rows[0], rows[1:]
-    return Sheet([h.strip() for h in headers], data, number)
+    return Sheet([h.strip() for h in headers], data, number, notes)
 
 
 def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
@@ -265,6 +276,55 @@ def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
             out.append((reader.line_num, [c.strip() for c in cells]))
     except csv.Error as exc:
         raise InputError(f"unreadable CSV: {exc}", location=f"{p}:{reader.line_num}") from None
+    return out
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _docx_rows(p: Path, notes: list[str]) -> list[tuple[int, list[str]]]:
+    """The rows of the first table of a Word document (numbered as the table's rows): a cell's paragraphs one
+    per line, a cell spanning columns followed by empty ones and a cell merged with the one above left empty,
+    as a spreadsheet gives merged cells. A document of several tables is said in `notes`."""
+    from zipfile import BadZipFile, ZipFile
+
+    from lxml import etree
+
+    try:
+        with ZipFile(p) as book:
+            info = book.getinfo("word/document.xml")
+            if info.file_size > MAX_LISTING_BYTES:
+                raise InputError("the Word document is too large to read as a listing", location=str(p))
+            xml = book.read(info)
+    except (BadZipFile, KeyError, OSError) as exc:
+        raise InputError(f"not a readable Word document ({type(exc).__name__})", location=str(p),
+                         hint="save it again as .docx, or save its table as .xlsx or CSV UTF-8") from None
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        body = etree.fromstring(xml, parser).find(f"{_W}body")
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"not a readable Word document ({exc})", location=str(p)) from None
+    tables = list(body.iter(f"{_W}tbl")) if body is not None else []
+    if not tables:
+        raise InputError("the Word document holds no table", location=str(p),
+                         hint="give the document holding the table of cases (or the table as .xlsx or CSV)")
+    if len(tables) > 1:
+        notes.append(f"the document holds {len(tables)} tables: the first is read (save another as its own .docx, "
+                     ".xlsx or CSV to read it)")
+    return [(number, _docx_cells(row)) for number, row in enumerate(tables[0].findall(f"{_W}tr"), start=1)]
+
+
+def _docx_cells(row: Any) -> list[str]:
+    out: list[str] = []
+    for cell in row.findall(f"{_W}tc"):
+        props = cell.find(f"{_W}tcPr")
+        merged = props is not None and props.find(f"{_W}vMerge") is not None and \
+            props.find(f"{_W}vMerge").get(f"{_W}val") != "restart"
+        text = "\n".join("".join(t.text or "" for t in para.iter(f"{_W}t")) for para in cell.findall(f"{_W}p"))
+        out.append("" if merged else text.strip())
+        span = props.find(f"{_W}gridSpan") if props is not None else None
+        out += [""] * (int(span.get(f"{_W}val", "1")) - 1 if span is not None and span.get(f"{_W}val", "").isdigit()
+                       else 0)
     return out
 
 
@@ -1234,7 +1294,9 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     # not the field patient.age_group)
     aliases = {_alias(name): name for name in listing_map.columns}
     aliases.update({_alias(a): name for name, words in listing_map.columns.items() for a in words})
-    sheet, notes = _layout(read_sheet(path), listing_map, aliases, str(path))
+    read = read_sheet(path)
+    sheet, notes = _layout(read, listing_map, aliases, str(path))
+    notes = [*read.notes, *notes]
     columns: dict[str, int] = {}
     used: dict[str, str] = {}
     ignored = []
