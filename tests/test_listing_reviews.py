@@ -36,6 +36,9 @@ def test_a_review_of_published_cases_reads_each_citation_age_sex_and_outcome(tmp
     assert [c.reactions[0].outcome for c in cases] == [
         "recovering", "fatal", "recovered-with-sequelae", "unknown", "recovered"]
     assert cases[4].reactions[0].onset is None and cases[4].drugs[0].indications == []  # NR is no value
+    # "Author, year" names the reference, not a column of years
+    assert result.columns["literature.citation"] == "Author, year"
+    assert not any("Author (year)" in note for note in result.notes)
 
 
 def test_an_age_in_years_old_reads_as_years():

@@ -1498,7 +1498,7 @@ def _transposed(rows: list[tuple[int, list[str]]], column: int, aliases: dict[st
         raise InputError(f"no column of one patient: {found} in a table of one row per characteristic; a table of "
                          "aggregate figures holds no case to import", location=where,
                          hint="give the table of one patient per column or per row, or set `layout: rows`")
-    names = [_unit_in_brackets(cells[column]) for cells in body]
+    names = [_unit_in_brackets(cells[column], aliases) for cells in body]
     notes += [f"row header {cells[column]!r} read as {name!r}" for cells, name in zip(body, names, strict=True)
               if name != cells[column]]
     headers = ["case id", *names]
@@ -1527,11 +1527,14 @@ def _labels_row(cells: list[str], column: int, aliases: dict[str, str]) -> bool:
     return not _field_of(head, aliases) and (numbered or not any(re.fullmatch(r"\d+([.,]\d+)?", c) for c in filled))
 
 
-def _unit_in_brackets(header: str) -> str:
+def _unit_in_brackets(header: str, aliases: dict[str, str] | None = None) -> str:
     """A header giving its unit after a comma ("Age, years", "Weight, kg") as the bracketed form the
-    columns and units are read from ("Age (years)"); any other header as it is."""
+    columns and units are read from ("Age (years)"); any other header as it is, and so is a header of a field
+    of text ("Author, year": the reference, not a number of years)."""
     m = re.fullmatch(r"(.+?),\s*([^,()]+)", header.strip())
     if not m or not (_norm(m.group(2)) in TIME_UNITS or _is_dose_unit(m.group(2))):
+        return header
+    if aliases and _field_of(m.group(1), aliases) in (_FREE_TEXT | _MORE_TEXT) - {"drug.dose"}:
         return header
     return f"{m.group(1)} ({m.group(2).strip()})"
 
@@ -1566,7 +1569,7 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
     notes = [f"row {n} above the header skipped: {' | '.join(c for c in cells if c)[:100]}"
              for n, cells in rows[:best]]
     headers, data = [h.strip() for h in rows[best][1]], rows[best + 1:]
-    bracketed = [_unit_in_brackets(h) for h in headers]
+    bracketed = [_unit_in_brackets(h, aliases) for h in headers]
     notes += [f"column {h!r} read as {b!r}" for h, b in zip(headers, bracketed, strict=True) if h != b]
     headers = bracketed
     if best:
