@@ -252,3 +252,34 @@ def test_non_breaking_spaces_of_a_table_copied_from_a_web_page_are_blanks(tmp_pa
     case = result.rows[0].case
     assert (case.drugs[0].product, case.drugs[0].dosages[0].text) == ("Ciprofloxacin", "500 mg bid")
     assert case.reactions[0].verbatim == "Tendon rupture"
+
+
+ONE_REACTION = """\
+Table 3. Published cases of flucloxacillin-induced liver injury,,,,
+"First author, year",Age,Sex,Drug,Daily dose,Latency
+Olsson 1992,71,F,Flucloxacillin,4 g,4 weeks
+Fairley 1993,64,M,Flucloxacillin,2 g/day,6 wk
+"""
+
+
+def test_a_series_of_one_reaction_named_in_its_title_says_what_to_do_and_the_map_may_name_it(tmp_path):
+    path = tmp_path / "dili.csv"
+    path.write_text(ONE_REACTION, encoding="utf-8")
+    rows = import_listing(path, received="2024-05-01", validate=False).rows
+    assert [len(r.problems) for r in rows] == [1, 1]  # said once, not again as the model's finding
+    assert rows[0].problems[0][1].startswith("no reaction: the listing needs a reaction (or MedDRA code) column")
+    listing_map = load_map()
+    listing_map.defaults["reaction"] = {"verbatim": "Drug-induced liver injury"}
+    rows = import_listing(path, listing_map, received="2024-05-01", validate=False).rows
+    assert [r.case.reactions[0].verbatim for r in rows] == ["Drug-induced liver injury"] * 2
+
+
+def test_a_daily_dose_column_gives_the_interval_of_a_dose_that_is_no_rate(tmp_path):
+    listing_map = load_map()
+    listing_map.defaults["reaction"] = {"verbatim": "Drug-induced liver injury"}
+    path = tmp_path / "dili.csv"
+    path.write_text(ONE_REACTION, encoding="utf-8")
+    first, second = (r.case.drugs[0].dosages[0] for r in import_listing(path, listing_map, validate=False).rows)
+    assert (first.dose.value, first.dose.unit, first.every.value, first.every.unit) == (4, "g", 1, "d")
+    assert first.text == "4 g (Daily dose)"
+    assert (second.dose.value, second.dose.unit, second.every) == (2, "g/d", None)

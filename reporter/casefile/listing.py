@@ -160,6 +160,8 @@ class _ReactionDefaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seriousness: Seriousness | None = None
+    # the reaction of every row that names none: a series of one reaction names it in its title only
+    verbatim: str | None = None
 
 
 def default_map_path() -> Path:
@@ -769,6 +771,18 @@ def _header_dose_unit(header: str) -> str | None:
         return None
 
 
+def _header_every(header: str, unit: str) -> dict[str, Any] | None:
+    """How often a dose header says its doses were given ("Daily dose": every 1 d; mappings/cells.yaml
+    dose_frequency words), for a dose whose unit is no rate already (mg/d); else None."""
+    if "/" in unit and unit.rsplit("/", 1)[1] in TIME_UNITS.values():
+        return None
+    words = " " + _norm(re.sub(r"[(\[].*?[)\]]", " ", header)) + " "
+    table = load_yaml("cells.yaml")["dose_frequency"]["words"]
+    found = next((w for w in sorted(table, key=len, reverse=True) if w.isalpha() and len(w) > 4
+                  and f" {_norm(w)} " in words), None)
+    return None if found is None else {"value": float(table[found]["value"]), "unit": str(table[found]["unit"])}
+
+
 def _dose_and_frequency(text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """A dose cell that ends in how often ('1 g q12h', '500 mg twice daily'): (dose, interval), else None."""
     split = split_frequency(text)
@@ -928,6 +942,8 @@ def _reaction(row: _Row, reaction_id: str, country: str | None, drug_id: str | N
     if row.text("reaction.term"):
         reaction["verbatim"] = row.text("reaction.term")
         _several_reactions_note(row, reaction["verbatim"])
+    elif (m.defaults.get("reaction") or {}).get("verbatim"):
+        reaction["verbatim"] = m.defaults["reaction"]["verbatim"]
     code = row.text("reaction.meddra_code")
     if code:
         if not m.meddra_version:
@@ -961,6 +977,8 @@ def _reaction(row: _Row, reaction_id: str, country: str | None, drug_id: str | N
 
 
 _UNNAMED = "a drug without its name"
+_NO_REACTION = "no reaction"
+_TERMLESS = "a reaction needs the term"  # the case model's message for a reaction without term or code
 _ASSESSED = ("suspect", "interacting")  # drug roles whose reactions the row's drugs are assessed against
 
 
@@ -1052,6 +1070,10 @@ def _dosage(row: _Row, drug_id: str) -> dict[str, Any]:
     if dose_text is not None:
         try:
             dosage["dose"] = _dose_cell(row, dose_text)
+            every = _header_every(row.cells["drug.dose"][0], dosage["dose"]["unit"])
+            if every is not None:  # "Daily dose": 4 g -> 4 g every 1 d, the cell as written kept as the text
+                dosage["every"] = every
+                texts.append(f"{dose_text} ({row.cells['drug.dose'][0]})")
         except AmbiguousNumber as exc:  # a dose off by a thousand is worse than none: refused
             row.problems.append((row.where("drug.dose"), str(exc)))
         except ValueError:  # '1-2 mg/kg', '2 x 500 mg': the author's words are the dosage text, not lost
@@ -1720,6 +1742,10 @@ class CaseRows:
                     message.startswith(_UNNAMED) for _w, message in row.problems):
                 row.problems.append((f"row {row.number}", "no suspect drug: the listing needs a drug (or "
                                      "substance) column with a value on every row"))
+            if not any(r.get("verbatim") or r.get("meddra") for r in data["reactions"]):
+                row.problems.append((f"row {row.number}", f"{_NO_REACTION}: the listing needs a reaction (or MedDRA "
+                                     "code) column with a value on every row; a series of one reaction, named in "
+                                     "its title, may state it in the map (defaults: reaction: {verbatim: ...})"))
             out.append((row, data))
         return out
 
@@ -1746,9 +1772,12 @@ def case_of_rows(job: CaseRows) -> list[RowResult]:
     try:
         case = CaseFile.model_validate(data)
     except ValidationError as exc:
+        said = {message.partition(":")[0] for _w, message in row.problems}
         for err in exc.errors(include_url=False):
             where = _column_for(format_path(_clean_loc(tuple(err["loc"]))), row)
-            row.problems.append((where, err["msg"].removeprefix("Value error, ")))
+            message = err["msg"].removeprefix("Value error, ")
+            if not (message.startswith(_TERMLESS) and _NO_REACTION in said):  # said once, with what to do
+                row.problems.append((where, message))
         case = None
     result.problems = list(dict.fromkeys(row.problems))
     if case is not None and not result.problems:
