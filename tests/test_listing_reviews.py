@@ -4,7 +4,9 @@ PDF export, a treatment column."""
 
 from __future__ import annotations
 
-from reporter.casefile.cells import parse_age
+import pytest
+
+from reporter.casefile.cells import parse_age, parse_when
 from reporter.casefile.listing import import_listing, load_map
 
 REVIEW = """\
@@ -231,8 +233,6 @@ def test_a_word_table_reads_like_a_spreadsheet_with_its_merged_cells(tmp_path):
 
 
 def test_a_document_without_a_table_or_in_another_format_is_refused_saying_what_to_give(tmp_path):
-    import pytest
-
     from reporter.errors import InputError
 
     empty = tmp_path / "empty.docx"
@@ -283,3 +283,19 @@ def test_a_daily_dose_column_gives_the_interval_of_a_dose_that_is_no_rate(tmp_pa
     assert (first.dose.value, first.dose.unit, first.every.value, first.every.unit) == (4, "g", 1, "d")
     assert first.text == "4 g (Daily dose)"
     assert (second.dose.value, second.dose.unit, second.every) == (2, "g/d", None)
+
+
+@pytest.mark.parametrize(("text", "value", "anchor"), [
+    ("Day 3 of therapy", 3.0, "first-dose"), ("2 days after initiation", 2.0, "first-dose"),
+    ("5 days after the start of treatment", 5.0, "first-dose"), ("3 d after discontinuation", 3.0, "last-dose"),
+    ("10 d after withdrawal", 10.0, "last-dose"),
+])
+def test_latencies_naming_the_first_or_last_dose_in_other_words(text, value, anchor):
+    found = parse_when(text, "d1")
+    assert (found["value"], found["anchor"], found["as_stated"]) == (value, anchor, text)
+
+
+@pytest.mark.parametrize("text", ["12 h post-dose", "2 h after infusion"])
+def test_a_latency_after_a_dose_without_saying_which_asks_which(text):
+    with pytest.raises(ValueError, match="counts from a dose without saying which"):
+        parse_when(text, "d1")

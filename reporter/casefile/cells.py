@@ -314,6 +314,7 @@ def _relative(rest: str, time_unit: str, header_unit: str | None = None) -> dict
     words = _latency_words()
     if rest in words["same_day"]:
         return {"value": 0.0, "unit": "d", "anchor": "first-dose"}
+    rest = _plain_anchor(rest, words)
     ordinal = _ordinal(rest, words)
     if ordinal is not None:
         return ordinal
@@ -332,6 +333,18 @@ def _relative(rest: str, time_unit: str, header_unit: str | None = None) -> dict
             raise ValueError(f"{rest!r}: the range's end is below its start")
         out["high"] = high
     return out
+
+
+def _plain_anchor(rest: str, words: dict[str, Any]) -> str:
+    """The time with its anchor in the words the reader knows: '2 d after initiation' -> '2 d after first', '3 d
+    after discontinuation' -> '3 d after last', 'day 3 of therapy' -> 'day 3' (mappings/cells.yaml
+    latency.anchor_words, course_words)."""
+    for course in sorted(words["course_words"], key=len, reverse=True):
+        rest = re.sub(rf"\s+{re.escape(course)}$", "", rest)
+    for anchor, phrases in words["anchor_words"].items():
+        pattern = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+        rest = re.sub(rf"\b(after|from|post|since)(?:\s+the)?\s+(?:{pattern})\b.*$", rf"\1 {anchor}", rest)
+    return rest
 
 
 def _ordinal(rest: str, words: dict[str, Any]) -> dict[str, Any] | None:
