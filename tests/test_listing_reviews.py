@@ -299,3 +299,12 @@ def test_latencies_naming_the_first_or_last_dose_in_other_words(text, value, anc
 def test_a_latency_after_a_dose_without_saying_which_asks_which(text):
     with pytest.raises(ValueError, match="counts from a dose without saying which"):
         parse_when(text, "d1")
+
+
+def test_words_reviews_use_for_not_reported_give_no_value(tmp_path):
+    result = _import(tmp_path, "Author,Age/Sex,Drug,Reaction,Latency,Outcome,Causality\n"
+                               "Ng 2020,NM/F,Clozapine,Myocarditis,Not mentioned,Not mentioned,no data\n", "nm.csv")
+    assert result.rows[0].problems == []
+    case = result.rows[0].case
+    assert (case.patient.age_at_onset, case.reactions[0].onset, case.reactions[0].outcome) == (None, None, None)
+    assert case.drugs[0].reactions[0].causality == []
