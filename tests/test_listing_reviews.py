@@ -182,7 +182,7 @@ def test_lab_columns_give_the_cases_tests_with_units_from_cell_or_header(tmp_pat
     tests = [[(t.name, t.value, t.unit, t.comparator, t.result_text) for t in r.case.tests] for r in result.rows]
     assert tests == [
         [("ALT", 1250.0, "U/L", None, None), ("Creatinine", 1.2, "mg/dL", None, None), ("INR", 1.3, "1", None, None),
-         ("Total bilirubin", None, None, None, "4,5")],
+         ("Total bilirubin", None, None, None, "4,5 x ULN")],
         [("ALT", 40.0, "U/L", ">", None), ("Creatinine", 3.2, "mg/dL", None, None), ("INR", 8.5, "1", None, None)]]
     assert result.rows[0].case.tests[3].comments == "column 'Bilirubin (x ULN)' of the listing"
 

@@ -721,7 +721,8 @@ def _test_result(text: str, row: _Row, key: str) -> dict[str, Any]:
         why = ("a multiple of the upper limit of normal, whose value the table does not give" if times_uln else
                "no number with a unit (in the cell or the header)")
         row.notes.append((row.where(key), f"note: {text!r} is {why}: kept as the result in words (F.r.3.4)"))
-        return {**test, "result_text": text.strip()}
+        in_header = times_uln and not re.search(r"\buln\b", rest, re.IGNORECASE)  # "Bilirubin (x ULN)" over "4.5"
+        return {**test, "result_text": f"{text.strip()} x ULN" if in_header else text.strip()}
     comparator = found.group("comparator")
     return {**test, "value": parse_number(found.group("value")), "unit": unit,
             **({"comparator": _COMPARATORS.get(comparator, comparator)} if comparator else {})}
