@@ -68,6 +68,12 @@ def test_a_number_inside_a_drug_name_is_no_dose(tmp_path):
     assert drugs[0].dosages[0].dose.model_dump() == {"value": 1000.0, "unit": "ug"}
 
 
+def test_a_drug_cell_naming_two_drugs_with_doses_is_not_cut_into_one_product(tmp_path):
+    result = _import(tmp_path, "Case,Drug,Reaction\n1,Amiodarone 200 mg + warfarin 5 mg,Bleeding\n", "two.csv")
+    drug = result.rows[0].case.drugs[0]
+    assert (drug.product, drug.dosages) == ("Amiodarone 200 mg + warfarin 5 mg", [])
+
+
 def test_a_drug_cell_beside_a_dose_column_stays_as_written(tmp_path):
     result = _import(tmp_path, "Case,Drug,Dose,Reaction\n1,Warfarin 5 mg,5 mg,Bleeding\n", "dose.csv")
     assert result.rows[0].case.drugs[0].product == "Warfarin 5 mg"

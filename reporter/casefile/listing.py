@@ -1011,8 +1011,8 @@ def _dose_in_name(row: _Row) -> tuple[_Row, str | None]:
     the row seen with the name as the product and the dose and route as their cells, and the words after the
     name (kept as the dosage text). (row, None) when the cell gives no dose after a name."""
     text = row.text("drug.product")
-    if text is None or row.text("drug.dose") is not None:
-        return row, None
+    if text is None or row.text("drug.dose") is not None or _names_several(text):
+        return row, None  # 'Amiodarone 200 mg + warfarin 5 mg': not cut into one product and a dosage
     found = next((m for m in _DOSE_IN_TEXT.finditer(text) if m.start() and _is_dose_unit(m.group("unit"))), None)
     if found is None:
         return row, None
@@ -1152,6 +1152,11 @@ def _several_reactions_note(row: _Row, term: str) -> None:
 def _joins_pattern(key: str) -> str:
     joins = load_yaml("cells.yaml")[key]
     return rf"\s*(?:{'|'.join(re.escape(j) for j in joins)})\s*"
+
+
+def _names_several(product: str) -> bool:
+    """Whether a drug cell may name several drugs (mappings/cells.yaml several_drugs)."""
+    return len([n for n in re.split(_joins_pattern("several_drugs"), product, flags=re.IGNORECASE) if n.strip()]) > 1
 
 
 def _several_drugs_note(row: _Row, product: str) -> None:
