@@ -62,9 +62,11 @@ def test_a_drug_cell_with_dose_route_and_frequency_gives_each_and_keeps_the_word
 
 def test_a_number_inside_a_drug_name_is_no_dose(tmp_path):
     result = _import(tmp_path, "Case,Drug,Reaction\n1,Vitamin B12 1000 mcg,Acne\n2,5-FU,Mucositis\n"
-                               "3,TMP-SMX 160/800 mg,Rash\n4,Warfarin 5 mg,Bleeding\n", "names.csv")
+                               "3,TMP-SMX 160/800 mg,Rash\n4,Warfarin 5 mg,Bleeding\n"
+                               "5,Insulin glargine 100 units/mL,Hypoglycaemia\n6,Hydrocortisone 1%,Rash\n", "names.csv")
     drugs = [r.case.drugs[0] for r in result.rows]
-    assert [d.product for d in drugs] == ["Vitamin B12", "5-FU", "TMP-SMX 160/800 mg", "Warfarin"]
+    assert [d.product for d in drugs] == ["Vitamin B12", "5-FU", "TMP-SMX 160/800 mg", "Warfarin",
+                                          "Insulin glargine 100 units/mL", "Hydrocortisone 1%"]  # strengths
     assert drugs[0].dosages[0].dose.model_dump() == {"value": 1000.0, "unit": "ug"}
 
 

@@ -1013,7 +1013,9 @@ def _dose_in_name(row: _Row) -> tuple[_Row, str | None]:
     text = row.text("drug.product")
     if text is None or row.text("drug.dose") is not None or _names_several(text):
         return row, None  # 'Amiodarone 200 mg + warfarin 5 mg': not cut into one product and a dosage
-    found = next((m for m in _DOSE_IN_TEXT.finditer(text) if m.start() and _is_dose_unit(m.group("unit"))), None)
+    strengths = tuple(load_yaml("cells.yaml")["strength_units"])
+    found = next((m for m in _DOSE_IN_TEXT.finditer(text) if m.start() and _is_dose_unit(m.group("unit"))
+                  and not m.group("unit").lower().endswith(strengths)), None)
     if found is None:
         return row, None
     name, rest = text[:found.start()].strip(" ,;:([-"), text[found.start():].strip(" ,;:)]")
