@@ -195,9 +195,11 @@ def test_lab_columns_give_the_cases_tests_with_units_from_cell_or_header(tmp_pat
     assert result.rows[0].case.tests[3].comments == "column 'Bilirubin (x ULN)' of the listing"
 
 
-def test_a_lab_value_that_may_be_a_thousand_times_off_is_refused_at_its_cell(tmp_path):
+def test_a_lab_value_that_may_be_a_thousand_times_off_is_kept_in_words_with_a_warning_at_its_cell(tmp_path):
     result = _import(tmp_path, LABS, "labs.csv")
-    assert "'1.250' is ambiguous" in dict(result.rows[0].problems)["row 2, column 'Peak ALT (U/L)'"]
+    assert result.rows[0].ok
+    assert (result.rows[0].case.tests[0].value, result.rows[0].case.tests[0].result_text) == (None, "1.250")
+    assert "'1.250' is ambiguous" in dict(result.rows[0].warnings)["row 2, column 'Peak ALT (U/L)'"]
 
 
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"

@@ -703,8 +703,8 @@ _COMPARATORS = {"≤": "<=", "≥": ">="}
 
 def _test_result(text: str, row: _Row, key: str) -> dict[str, Any]:
     """A test column's cell ("ALT 1,250 U/L", "Cr 3.2 mg/dL", "INR 8.5", "> 1000" under "ALT (U/L)") as the test's
-    value, comparator and UCUM unit; what is no number with a unit ("12 x ULN") kept as the result in words,
-    with a note. ValueError (AmbiguousNumber) for a number that may be a thousand times off."""
+    value, comparator and UCUM unit; what is no number with a unit ("12 x ULN"), or a number that may be a
+    thousand times off ("1.250" with no decimal mark in the map), kept as the result in words, with a note."""
     from reporter.lookup import to_ucum
 
     header, name = row.cells[key][0], key.removeprefix("test.").partition("#")[0]
@@ -724,7 +724,12 @@ def _test_result(text: str, row: _Row, key: str) -> dict[str, Any]:
         in_header = times_uln and not re.search(r"\buln\b", rest, re.IGNORECASE)  # "Bilirubin (x ULN)" over "4.5"
         return {**test, "result_text": f"{text.strip()} x ULN" if in_header else text.strip()}
     comparator = found.group("comparator")
-    return {**test, "value": parse_number(found.group("value")), "unit": unit,
+    try:
+        value = parse_number(found.group("value"))
+    except AmbiguousNumber as exc:  # kept in the author's words: the case loses no more than the value
+        row.notes.append((row.where(key), f"warning: {exc}; until then kept as the result in words (F.r.3.4)"))
+        return {**test, "result_text": text.strip()}
+    return {**test, "value": value, "unit": unit,
             **({"comparator": _COMPARATORS.get(comparator, comparator)} if comparator else {})}
 
 
