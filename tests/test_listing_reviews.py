@@ -318,3 +318,12 @@ def test_words_reviews_use_for_not_reported_give_no_value(tmp_path):
     case = result.rows[0].case
     assert (case.patient.age_at_onset, case.reactions[0].onset, case.reactions[0].outcome) == (None, None, None)
     assert case.drugs[0].reactions[0].causality == []
+
+
+def test_a_patient_label_in_the_case_id_column_is_the_patients_number_not_a_full_id(tmp_path):
+    result = _import(tmp_path, "Case,Drug,Reaction\nCase 1,Vancomycin,DRESS\nPt 2,Cefazolin,Rash\n"
+                               "#3,Linezolid,Lactic acidosis\nP4,Linezolid,Rash\nGB-ACME-2024-7,Linezolid,Rash\n",
+                     "labels.csv")
+    assert [(r.row, r.case_id, r.id_given) for r in result.rows] == [
+        (2, "LISTING-labels-1", False), (3, "LISTING-labels-2", False), (4, "LISTING-labels-3", False),
+        (5, "LISTING-labels-4", False), (6, "GB-ACME-2024-7", True)]

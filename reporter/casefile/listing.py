@@ -252,11 +252,16 @@ def read_sheet(path: str | Path) -> Sheet:
                               "spreadsheet and save it as .xlsx or CSV UTF-8)")
     raw = [(n, [_SPACES.sub(" ", c) for c in cells]) for n, cells in raw]
     rows = [(n, cells) for n, cells in raw
-            if any(c.strip() for c in cells) and not (cells and cells[0].lstrip().startswith("#"))]
+            if any(c.strip() for c in cells) and not (cells and _is_comment(cells[0]))]
     if not rows:
         raise InputError("the listing has no header row", location=str(p))
     (number, headers), data = rows[0], rows[1:]
     return Sheet([h.strip() for h in headers], data, number, notes)
+
+
+def _is_comment(first: str) -> bool:
+    """A line whose first cell starts with '#', but not a patient's number ("#3", as series number them)."""
+    return first.lstrip().startswith("#") and not re.fullmatch(r"#\s*\d+", first.strip())
 
 
 def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
@@ -817,6 +822,7 @@ def _case_id(row: _Row) -> str:
         return str(given)
     # a row without its patient number in a listing that numbers patients: row 4 is not patient 4
     number = f"row{row.number}" if "case_id" in row.cells else str(row.number)
+    given = _patient_number(given, row.map) if given else None  # 'Case 3', 'P3': patient 3 of this listing
     return "-".join(part for part in (row.map.case_id_prefix, row.listing, given or number) if part)
 
 
@@ -847,7 +853,7 @@ def _merged_cells(row: _Row, before: _Row) -> None:
 def _id_given(row: _Row) -> bool:
     """Whether a cell gives the case's full id (one that may name the same case in another listing)."""
     given = row.text("case_id")
-    return bool(given) and not str(given).isdigit()
+    return bool(given) and not _patient_number(str(given), row.map).isdigit()
 
 
 def listing_name(path: str | Path) -> str:
@@ -1583,8 +1589,10 @@ def _is_dose_unit(text: str) -> bool:
 
 
 def _patient_number(label: str, listing_map: ListingMap) -> str:
-    """The patient's number of a column label ("Patient 3", "Case #3" -> 3), else the label as it is."""
-    words = "|".join(re.escape(_norm(a)) for a in listing_map.columns.get("case_id", []) if _norm(a))
+    """The patient's number of a label ("Patient 3", "Case #3", "P3", "#3" -> 3: the case-id headers and
+    mappings/cells.yaml case_number_prefixes), else the label as it is."""
+    prefixes = [*listing_map.columns.get("case_id", []), *load_yaml("cells.yaml")["case_number_prefixes"]]
+    words = "|".join(re.escape(_norm(a)) for a in sorted(prefixes, key=len, reverse=True) if _norm(a))
     found = re.fullmatch(rf"(?:{words})?\s*(\d+)", _norm(label)) if words else None
     return found.group(1) if found else label.strip()
 
