@@ -327,3 +327,10 @@ def test_a_patient_label_in_the_case_id_column_is_the_patients_number_not_a_full
     assert [(r.row, r.case_id, r.id_given) for r in result.rows] == [
         (2, "LISTING-labels-1", False), (3, "LISTING-labels-2", False), (4, "LISTING-labels-3", False),
         (5, "LISTING-labels-4", False), (6, "GB-ACME-2024-7", True)]
+
+
+def test_a_note_under_the_table_in_another_column_is_still_a_footnote(tmp_path):
+    result = _import(tmp_path, "Case,Drug,Reaction\n1,Vancomycin,DRESS\n,,\"Abbreviations: DRESS, drug reaction "
+                               "with eosinophilia\"\n", "note.csv")
+    assert [r.row for r in result.rows] == [2] and result.rows[0].ok
+    assert any(note.startswith("row 3 under the table skipped as a footnote") for note in result.notes)

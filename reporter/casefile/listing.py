@@ -1639,16 +1639,22 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
 
 def _is_footnote(data: list[tuple[int, list[str]]], headers: list[str], aliases: dict[str, str]) -> bool:
     """Whether the last row is a note under the table: one cell, in the first column or under no mapped header,
-    and not the rest of the cell above it ("2017 [4]" under "Adams et al.,": a line break of a PDF export)."""
+    or reading as a note (long, or with ':' or '=', or after a footnote mark); not the rest of the cell above it
+    ("2017 [4]" under "Adams et al.,": a line break of a PDF export) nor a short value under a mapped column
+    ("Rhabdomyolysis" under "Reaction": a further row of the patient above)."""
     cells = data[-1][1]
     filled = [i for i, c in enumerate(cells) if c.strip()]
     if len(filled) != 1:
         return False
-    index = filled[0]
+    index, text = filled[0], cells[filled[0]].strip()
     mapped = index < len(headers) and _field_of(headers[index], aliases) is not None
     above = data[-2][1][index].strip() if len(data) > 1 and index < len(data[-2][1]) else ""
     ends = load_yaml("cells.yaml")["continued_text"]["open_ends"]
-    return not mapped or (index == 0 and not (above and _open_end(above, ends)))
+    if above and _open_end(above, ends):
+        return False
+    marks = tuple(load_yaml("cells.yaml")["footnote"]["marks"])
+    a_note = len(text) > 60 or ":" in text or "=" in text or text.startswith(marks)
+    return not mapped or index == 0 or a_note
 
 
 def _under_group(headers: list[str], group: list[str], aliases: dict[str, str]) -> tuple[list[str], list[tuple]]:
