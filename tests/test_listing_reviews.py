@@ -70,6 +70,11 @@ def test_a_number_inside_a_drug_name_is_no_dose(tmp_path):
     assert drugs[0].dosages[0].dose.model_dump() == {"value": 1000.0, "unit": "ug"}
 
 
+def test_a_dose_range_after_the_name_is_the_dosage_text(tmp_path):
+    drug = _import(tmp_path, "Case,Drug,Reaction\n1,Ibuprofen 400-600 mg prn,AKI\n", "range.csv").rows[0].case.drugs[0]
+    assert (drug.product, drug.dosages[0].dose, drug.dosages[0].text) == ("Ibuprofen", None, "400-600 mg prn")
+
+
 def test_a_drug_cell_naming_two_drugs_with_doses_is_not_cut_into_one_product(tmp_path):
     result = _import(tmp_path, "Case,Drug,Reaction\n1,Amiodarone 200 mg + warfarin 5 mg,Bleeding\n", "two.csv")
     drug = result.rows[0].case.drugs[0]

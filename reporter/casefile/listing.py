@@ -1012,8 +1012,10 @@ def _drug(row: _Row, drug: dict[str, Any]) -> dict[str, Any]:
     return drug
 
 
-# A dose in a drug cell: a number and a unit ("200 mg", "1.5 g/day") not inside a name ("B12", "5-FU", "160/800")
-_DOSE_IN_TEXT = re.compile(r"(?<![\w.,/-])(?P<value>\d+(?:[.,]\d+)*)\s*(?P<unit>[A-Za-zµ%[][^\s(),;]*)")
+# A dose in a drug cell: a number (or a range) and a unit ("200 mg", "1.5 g/day", "400-600 mg") not inside a name
+# ("B12", "5-FU", "160/800")
+_DOSE_IN_TEXT = re.compile(r"(?<![\w.,/-])(?P<value>\d+(?:[.,]\d+)*(?:\s*[-–]\s*\d+(?:[.,]\d+)*)?)"
+                           r"\s*(?P<unit>[A-Za-zµ%[][^\s(),;]*)")
 
 
 def _dose_in_name(row: _Row) -> tuple[_Row, str | None]:
