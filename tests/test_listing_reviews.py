@@ -82,8 +82,10 @@ def test_a_drug_cell_naming_two_drugs_with_doses_is_not_cut_into_one_product(tmp
 
 
 def test_a_drug_cell_beside_a_dose_column_stays_as_written(tmp_path):
-    result = _import(tmp_path, "Case,Drug,Dose,Reaction\n1,Warfarin 5 mg,5 mg,Bleeding\n", "dose.csv")
-    assert result.rows[0].case.drugs[0].product == "Warfarin 5 mg"
+    result = _import(tmp_path, "Case,Drug,Dose,Reaction\n1,Warfarin 5 mg,5 mg,Bleeding\n"
+                               "2,Clozaril 100 mg tablets,,Myocarditis\n", "dose.csv")
+    assert [r.case.drugs[0].product for r in result.rows] == ["Warfarin 5 mg", "Clozaril 100 mg tablets"]
+    assert result.rows[1].case.drugs[0].dosages == []  # a strength is no dose
 
 
 def test_plus_and_minus_marks_of_de_and_rechallenge(tmp_path):

@@ -1020,12 +1020,14 @@ _DOSE_IN_TEXT = re.compile(r"(?<![\w.,/-])(?P<value>\d+(?:[.,]\d+)*(?:\s*[-–]\
 
 def _dose_in_name(row: _Row) -> tuple[_Row, str | None]:
     """A drug cell that gives the dose, route and how often after the name ("Amiodarone 200 mg PO daily",
-    "Amiodarone IV 150 mg bolus"), as reviews of published cases print them, in a row with no dose of its own:
+    "Amiodarone IV 150 mg bolus"), as reviews of published cases print them, in a listing with no dose column:
     the row seen with the name as the product and the dose and route as their cells, and the words after the
     name (kept as the dosage text). (row, None) when the cell gives no dose after a name."""
     text = row.text("drug.product")
-    if text is None or row.text("drug.dose") is not None or _names_several(text):
-        return row, None  # 'Amiodarone 200 mg + warfarin 5 mg': not cut into one product and a dosage
+    if text is None or "drug.dose" in row.cells or _names_several(text):
+        # a listing with a dose column (an empty cell there, a strength in the product's name: 'Clozaril 100 mg
+        # tablets' in a database export) or 'Amiodarone 200 mg + warfarin 5 mg': not cut into product and dosage
+        return row, None
     strengths = tuple(load_yaml("cells.yaml")["strength_units"])
     found = next((m for m in _DOSE_IN_TEXT.finditer(text) if m.start() and _is_dose_unit(m.group("unit"))
                   and not m.group("unit").lower().endswith(strengths)), None)
