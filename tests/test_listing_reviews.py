@@ -341,3 +341,13 @@ def test_a_note_under_the_table_in_another_column_is_still_a_footnote(tmp_path):
                                "with eosinophilia\"\n", "note.csv")
     assert [r.row for r in result.rows] == [2] and result.rows[0].ok
     assert any(note.startswith("row 3 under the table skipped as a footnote") for note in result.notes)
+
+
+def test_a_header_broken_over_two_lines_by_a_pdf_export_is_one_header(tmp_path):
+    result = _import(tmp_path, "Case,Age/,Suspected,Adverse,Time to,Outcome\n,sex,drug,reaction,onset (days),\n"
+                               "1,45/F,Amiodarone,Hepatitis,21,Recovered\n", "header2.csv")
+    assert result.columns == {"case_id": "Case", "patient.age_sex": "Age/sex", "drug.product": "Suspected drug",
+                              "reaction.term": "Adverse reaction", "reaction.onset": "Time to onset (days)",
+                              "reaction.outcome": "Outcome"}
+    case = result.rows[0].case
+    assert (case.case_id, case.patient.sex, case.reactions[0].onset.value) == ("LISTING-header2-1", "female", 21)

@@ -1613,13 +1613,20 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
         raise InputError("no mapped header found: no row at the top of the listing names a column of the map "
                          f"(first row: {', '.join(c for c in sheet.headers if c)[:120]})", location=where,
                          hint="name the columns as the map's `columns` do, or add the headers there")
+    broken = _broken_header(rows[:10], counts, aliases)
+    first = broken if broken is not None else best  # the header's (first) row
     notes = [f"row {n} above the header skipped: {' | '.join(c for c in cells if c)[:100]}"
-             for n, cells in rows[:best]]
+             for n, cells in rows[:first]]
     headers, data = [h.strip() for h in rows[best][1]], rows[best + 1:]
+    if broken is not None:
+        best = broken + 1
+        headers, data = _two_line_header(rows[broken][1], rows[best][1]), rows[best + 1:]
+        notes.append(f"rows {rows[broken][0]} and {rows[best][0]} read as one header (names broken over two lines, "
+                     f"as a PDF export prints them): {' | '.join(h for h in headers if h)[:100]}")
     bracketed = [_unit_in_brackets(h, aliases) for h in headers]
     notes += [f"column {h!r} read as {b!r}" for h, b in zip(headers, bracketed, strict=True) if h != b]
     headers = bracketed
-    if best:
+    if best and broken is None:
         headers, named = _under_group(headers, rows[best - 1][1], aliases)
         notes += [f"column {old!r} read as {new!r}: its group header in row {rows[best - 1][0]} names the field"
                   for old, new in named]
@@ -1639,6 +1646,29 @@ def _table(sheet: Sheet, aliases: dict[str, str], where: str,
         footnotes.insert(0, f"row {number} under the table skipped as a footnote: "
                             f"{' '.join(c for c in cells if c)[:100]}")
     return Sheet(headers, data, rows[best][0]), notes + footnotes
+
+
+def _broken_header(rows: list[tuple[int, list[str]]], counts: list[int], aliases: dict[str, str]) -> int | None:
+    """The first of two top rows that name more mapped columns joined cell by cell than any row alone ("Time to"
+    over "onset (days)", "Age/" over "sex"): a header whose names a PDF export broke over two lines. None when
+    no two rows do."""
+    best, most = None, max(counts, default=0)
+    for i in range(len(rows) - 1):
+        joined = _two_line_header(rows[i][1], rows[i + 1][1])
+        count = sum(1 for c in joined if c and _field_of(c, aliases))
+        if count > most:
+            best, most = i, count
+    return best
+
+
+def _two_line_header(top: list[str], below: list[str]) -> list[str]:
+    """Two header rows joined cell by cell: 'Time to' + 'onset (days)', 'Age/' + 'sex' -> 'Age/sex'."""
+    out = []
+    for i in range(max(len(top), len(below))):
+        a = top[i].strip() if i < len(top) else ""
+        b = below[i].strip() if i < len(below) else ""
+        out.append(f"{a}{b}" if a.endswith(("/", "-")) else f"{a} {b}".strip())
+    return out
 
 
 def _is_footnote(data: list[tuple[int, list[str]]], headers: list[str], aliases: dict[str, str]) -> bool:
