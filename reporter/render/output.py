@@ -13,9 +13,10 @@ class RenderError(ReporterError):
     """The report could not be rendered (a template or PDF engine failure, not bad case data)."""
 
 
-def render_html(case: CaseView) -> str:
-    """The self-contained report page (inline CSS and SVG, no scripts, no external assets)."""
-    return environment().get_template("report.html").render(case=case)
+def render_html(case: CaseView, *, embedded: bool = False) -> str:
+    """The self-contained report page (inline CSS and SVG, no scripts, no external assets). `embedded`: for
+    inside another page's <main> (the case page), so its own main part is not a second main landmark."""
+    return environment().get_template("report.html").render(case=case, embedded=embedded)
 
 
 def render_cioms_html(case: CaseView, version: ReportVersion | None = None) -> str:
@@ -64,12 +65,12 @@ def validation_report(bundle: dict, source: str | None = None):
                  "hint": "report this as a bug, with the input"}]
 
 
-def bundle_html(bundle: dict, validation=None, case=None, *, checked=None) -> str:
+def bundle_html(bundle: dict, validation=None, case=None, *, checked=None, embedded: bool = False) -> str:
     """The report page. `case`: the case file behind the Bundle, when there is one (adds the computed
     assessments); with errors in `validation` (or, panel left out, in `checked`) a not-valid banner."""
     from reporter.render.view import case_view
 
-    return render_html(case_view(bundle, validation, case, checked))
+    return render_html(case_view(bundle, validation, case, checked), embedded=embedded)
 
 
 def bundle_pdf(bundle: dict, validation=None, case=None, version: ReportVersion | None = None, *,

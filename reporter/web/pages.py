@@ -247,7 +247,8 @@ def report_fragment(v: StoredVersion) -> Markup:
     from reporter.render.output import bundle_html, validation_report
 
     bundle = downloads.served_bundle(v)
-    page = bundle_html(bundle, _placed(bundle, validation_report(bundle), v.casefile), downloads.stored_case(v))
+    page = bundle_html(bundle, _placed(bundle, validation_report(bundle), v.casefile), downloads.stored_case(v),
+                       embedded=True)
     body = page.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
     return Markup(body)  # our own report template rendered it, autoescaped
 
