@@ -61,9 +61,12 @@ def assess_case_page(case_id: str):
         sheets = [sheet(f, method, assessor=f"{g.user}") for method in methods]
         return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=[],
                                form={"assessor": g.user}, situations=situations, names=names)
+    reason_error: list[str] = []  # said at the reason field too, which names it (aria-describedby)
+
     def page(status: int):
         return render_template("assess.html", v=v, pairs=all_pairs, f=f, sheets=sheets, errors=errors,
-                               form=form, situations=situations, names=names), status
+                               form=form, situations=situations, names=names,
+                               reason_error=reason_error[0] if reason_error else None), status
 
     action = request.form.get("_action", "recalc")
     for method in methods:
@@ -79,7 +82,8 @@ def assess_case_page(case_id: str):
         return page(422 if errors else 200)
     _audit("update", "U", f"Bundle/{case_id}")
     if not form["_reason"]:
-        errors.append("give a reason for this version (e.g. 'causality assessed by the PV physician')")
+        reason_error.append("give a reason for this version (e.g. 'causality assessed by the PV physician')")
+        errors += reason_error
     notes = {s.method: {q.item: (request.form.get(f"{s.method}:{q.item}:note") or "").strip() or None
                         for q in s.questions} for s in sheets}
     try:

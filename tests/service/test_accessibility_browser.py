@@ -4,6 +4,8 @@ with a follow-up, a case from a line listing, a case form with errors, a tabulat
 screen with results), WCAG 2.1 A and AA rules plus axe's best practices (landmarks, heading order). A failure
 lists each violation: page, rule, impact and the selector of each element. The case form is checked again with
 every fold opened, the E2B detail shown and every conditional part unhidden, since axe skips what is hidden.
+Then the case form and the assess page by keyboard alone: every Tab stop on screen with a focus ring of 3:1,
+errors tied to their fields, focus on the error summary after a failed save and from its links to the fields.
 Screenshots: tests/_artifacts/a11y-*.png."""
 
 from __future__ import annotations
@@ -42,6 +44,25 @@ REVEAL = """() => {
   if (e2b && !e2b.checked) e2b.click();
   document.querySelectorAll('.show-when[hidden], p.reveal[hidden]').forEach((e) => { e.hidden = false; });
 }"""
+
+# Where focus is and whether a sighted user sees it: on screen, with an outline (its width and colour).
+FOCUSED = """() => {
+  const e = document.activeElement;
+  const s = getComputedStyle(e);
+  const r = e.getBoundingClientRect();
+  return {tag: e.tagName.toLowerCase(), id: e.id, name: e.getAttribute('name') || '',
+          text: (e.innerText || e.value || '').trim().slice(0, 40), outline: s.outlineStyle,
+          width: parseFloat(s.outlineWidth), color: s.outlineColor, in_main: !!e.closest('main'),
+          shown: r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight
+                 && r.left < innerWidth && s.visibility !== 'hidden'};
+}"""
+# The case form's controls marked invalid whose aria-describedby names no error message.
+UNDESCRIBED = """() => [...document.querySelectorAll('form.caseform [aria-invalid="true"]')]
+  .filter((e) => !(e.getAttribute('aria-describedby') || '').split(/\\s+/)
+    .some((id) => document.getElementById(id)?.matches('.errors, .error')))
+  .map((e) => e.name || e.id)"""
+MIN_RING_CONTRAST = 3.0  # WCAG 1.4.11: a focus indicator is non-text content, 3:1 against what is next to it
+
 
 @pytest.fixture(scope="module")
 def axe_source() -> str:
@@ -205,3 +226,175 @@ def test_the_rendered_report_passes_axe(browser, axe_source, tmp_path) -> None:
         problems += [f"{name}: {line}" for line in axe_violations(page, axe_source)]
     page.context.close()
     assert not problems, "axe violations:\n" + "\n".join(problems)
+
+
+# --- by keyboard alone ---------------------------------------------------------------------------------------
+
+def _luminance(css: str) -> float:
+    """Relative luminance (WCAG) of a computed 'rgb(r, g, b)' colour."""
+    channels = [int(x) / 255 for x in re.findall(r"\d+", css)[:3]]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _ring_problem(focus: dict) -> str | None:
+    """Why a sighted keyboard user would not see where focus is (None: they would)."""
+    if not focus["shown"]:
+        return "focused but not on screen"
+    if focus["outline"] == "none" or focus["width"] < 2:
+        return f"no focus ring (outline {focus['outline']} {focus['width']}px)"
+    contrast = 1.05 / (_luminance(focus["color"]) + 0.05)  # against the pages' white
+    if contrast < MIN_RING_CONTRAST:
+        return f"focus ring {focus['color']} has contrast {contrast:.1f}:1 on white"
+    return None
+
+
+def _tab(page, key: str = "Tab") -> dict:
+    page.keyboard.press(key)
+    return page.evaluate(FOCUSED)
+
+
+def _tab_to(page, match, limit: int = 600) -> dict:
+    """Tab until the focused element matches (a predicate on FOCUSED's dict); every stop on the way must show
+    its focus ring. Fails when the element is not reached by Tab."""
+    problems = []
+    for _ in range(limit):
+        focus = _tab(page)
+        if (why := _ring_problem(focus)) is not None:
+            problems.append(f"{focus['tag']}#{focus['id']} {focus['name']} {focus['text']!r}: {why}")
+        if match(focus):
+            assert not problems, "\n".join(problems)
+            return focus
+        if focus["tag"] == "body":
+            break
+    pytest.fail("not reached by Tab" + ("; on the way:\n" + "\n".join(problems) if problems else ""))
+
+
+def _named(name: str):
+    return lambda f: f["name"] == name
+
+
+def _type(page, text: str) -> None:
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(text)
+
+
+def _described_by(page, selector: str) -> str:
+    """The text of what the element's aria-describedby names."""
+    return page.evaluate(
+        """(sel) => (document.querySelector(sel).getAttribute('aria-describedby') || '').split(/\\s+/)
+             .map((id) => document.getElementById(id)).filter((e) => e).map((e) => e.textContent).join(' | ')""",
+        selector)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_case_form_by_keyboard_alone(browser, site) -> None:
+    base = site["base"]
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(base + "/cases/new")  # to the login page, then back
+    _tab_to(page, lambda f: f["id"] == "username")
+    page.keyboard.type("clinician")
+    _tab(page)
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/cases/new")
+
+    skip = _tab(page)
+    assert skip["text"] == "Skip to content" and _ring_problem(skip) is None, skip
+    page.keyboard.press("Enter")
+    assert _tab(page)["in_main"]  # past the site's navigation
+
+    # in the form's order: the sections as the outline lists them, the report's identification last
+    _tab_to(page, _named("tests[0].name"))
+    page.keyboard.type("ALT")
+    _tab_to(page, _named("tests[0].loinc"))
+    page.keyboard.type("1742-7")  # wrong check digit
+    _tab_to(page, _named("primary_sources[0].primary"))
+    page.keyboard.press("Space")
+    assert page.is_checked('[name="primary_sources[0].primary"]')
+    _tab_to(page, _named("case_id"))
+    page.keyboard.type("GB-KEYS-2024-000001")
+    _tab_to(page, _named("report.type"))
+    page.keyboard.press("ArrowDown")  # a closed select changes its value with the arrows
+    assert page.input_value('[name="report.type"]') != ""
+    _tab_to(page, _named("report.first_received"))
+    page.keyboard.type("2024-13-01")  # no such month
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # Enter in a text box saves
+    page.wait_for_selector("#problems")
+    _shot(page, "keyboard-form-errors")
+
+    focus = page.evaluate(FOCUSED)
+    assert focus["id"] == "problems", f"focus after a failed save: {focus}"
+    assert _ring_problem(focus) is None, focus
+    loinc = '[name="tests[0].loinc"]'
+    assert page.get_attribute(loinc, "aria-invalid") == "true"
+    assert "1742-6" in _described_by(page, loinc)  # the error, with the right check digit, is read with the field
+    assert page.evaluate(UNDESCRIBED) == []
+    _tab_to(page, lambda f: f["tag"] == "a" and f["in_main"])  # the summary's first link
+    links = page.locator("#problems a")
+    for i in range(links.count()):  # each takes focus to its field's control
+        links.nth(i).focus()
+        page.keyboard.press("Enter")
+        focus = page.evaluate(FOCUSED)
+        assert focus["tag"] in ("input", "select", "textarea"), (links.nth(i).inner_text(), focus)
+    page.context.close()
+
+    # a stored case edited by keyboard: a mistake, the summary, its link, the fix, saved
+    page = _login(browser, base)
+    page.goto(f"{base}/cases/{site['demo']}/edit")
+    _tab_to(page, _named("tests[1].loinc"))
+    _type(page, "1742-7")
+    _tab_to(page, _named("_reason"))
+    page.keyboard.type("follow-up: corrected by keyboard")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.evaluate(FOCUSED)["id"] == "problems"
+    _tab_to(page, lambda f: f["tag"] == "a" and "LOINC" in f["text"])
+    page.keyboard.press("Enter")
+    assert page.evaluate(FOCUSED)["name"] == "tests[1].loinc"
+    _type(page, "1742-6")
+    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] == "Save new version")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator(".saved").inner_text() == "Version 2 saved."
+    page.context.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_assess_page_by_keyboard_alone(browser, site) -> None:
+    base, demo = site["base"], site["demo"]
+    page = _login(browser, base)
+    page.goto(f"{base}/cases/{demo}/assess")
+    result = page.locator("p.result[data-method=naranjo]")
+    before = result.inner_text()
+    radio = _tab_to(page, _named("naranjo:previous_reports"))  # the group's checked radio
+    assert page.is_checked('[name="naranjo:previous_reports"][value="yes"]'), radio
+    page.keyboard.press("ArrowDown")  # the next answer of the same question
+    assert page.is_checked('[name="naranjo:previous_reports"][value="no"]')
+    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] == "Recalculate")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert result.inner_text() != before  # one point less
+    assert page.is_checked('[name="naranjo:previous_reports"][value="no"]')  # kept
+
+    reason = _tab_to(page, _named("_reason"))
+    _type(page, "")
+    page.keyboard.press("Delete")
+    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] == "Save as a new version")
+    with page.expect_navigation():
+        page.keyboard.press("Space")
+    page.wait_for_selector("#problems")
+    _shot(page, "keyboard-assess-errors")
+    focus = page.evaluate(FOCUSED)
+    assert focus["id"] == "problems", f"focus after a failed save: {focus}"
+    assert page.get_attribute("#reason", "aria-invalid") == "true", reason
+    assert "give a reason" in _described_by(page, "#reason")
+    _tab_to(page, lambda f: f["tag"] == "a" and "reason" in f["text"].lower())
+    page.keyboard.press("Enter")
+    assert page.evaluate(FOCUSED)["id"] == "reason"
+    page.keyboard.type("causality assessed by keyboard")
+    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] == "Save as a new version")  # Enter: Recalculate
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/cases/{demo}?saved=2")
+    page.context.close()

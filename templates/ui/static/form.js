@@ -346,4 +346,21 @@
     if (localStorage.getItem('reporter.e2b-detail') === '1') e2b.checked = true;
     e2b.addEventListener('change', () => localStorage.setItem('reporter.e2b-detail', e2b.checked ? '1' : '0'));
   }
+
+  // --- the error summary's links take focus to the field's control ------------------------------------------
+  // A field of several shapes (a date or why it is unknown) or a group is a box that cannot take focus: its
+  // link would leave focus where it was. Its first control takes focus instead, opened if folded.
+  const problems = document.getElementById('problems');
+  if (problems) {
+    problems.addEventListener('click', (event) => {
+      const link = event.target.closest('a[href^="#"]');
+      const box = link && document.getElementById(decodeURIComponent(link.hash.slice(1)));
+      if (!box || box.matches('input, select, textarea')) return;
+      const control = box.querySelector('input:not([type="hidden"]), select, textarea');
+      if (!control) return;
+      for (let fold = control.closest('details'); fold; fold = fold.parentElement.closest('details')) fold.open = true;
+      event.preventDefault();
+      control.focus();
+    });
+  }
 })();
