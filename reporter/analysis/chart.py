@@ -13,6 +13,16 @@ LABEL_WIDTH = 300
 BAR_WIDTH = 360
 
 
+def describe(result: Tabulation, shown: list) -> str:
+    """What the chart shows, for those who do not see it (role="img" hides each bar's own title): how many bars,
+    the longest, and where the figures are."""
+    top = max(shown, key=lambda r: r.count)
+    which = f"{len(shown)} bar(s)" if len(shown) == len(result.rows) else \
+        f"the first {len(shown)} of {len(result.rows)} groups"
+    return (f"{which}, one per group; the longest: {' / '.join(top.values) or 'all cases'}, {top.count} case(s). "
+            "Each group's count, percentage and interval are in the table of counts.")
+
+
 def bar_chart(result: Tabulation, *, limit: int = 40) -> Markup:
     """One bar per row (cases), the percentage and its 95% CI written beside it; unknown rows in grey."""
     rows = result.rows[:limit]
@@ -23,8 +33,9 @@ def bar_chart(result: Tabulation, *, limit: int = 40) -> Markup:
     width = LABEL_WIDTH + BAR_WIDTH + 170
     title = "Cases by " + " and ".join(result.labels())
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}" aria-labelledby="chart-title">'
-             f'<title id="chart-title">{escape(title)}</title>']
+             f'height="{height}" viewBox="0 0 {width} {height}" aria-labelledby="chart-title" '
+             f'aria-describedby="chart-desc"><title id="chart-title">{escape(title)}</title>'
+             f'<desc id="chart-desc">{escape(describe(result, rows))}</desc>']
     for i, r in enumerate(rows):
         y = GAP + i * (BAR_HEIGHT + GAP)
         label = " / ".join(r.values)

@@ -191,6 +191,10 @@ def test_every_page_passes_axe(browser, site, axe_source) -> None:
     audit(page, "form-errors")
     audit(page, "form-errors-revealed", reveal=True)
     audit(page, "tabulate", "/tabulate?by=age_band&by2=survival&bands=%3C10,10-17,18%2B")
+    chart = "figure.tabulation-chart svg"  # its bars' own titles are hidden by role="img": it says what it shows
+    assert page.get_attribute(chart, "aria-labelledby") == "chart-title"
+    assert _described_by(page, chart) == ("10 bar(s), one per group; the longest: 18+ / survived, 35 case(s). "
+                                          "Each group's count, percentage and interval are in the table of counts.")
     audit(page, "tabulate-error", "/tabulate?where=nonsense")
     audit(page, "disproportionality-screen", "/disproportionality")
     audit(page, "disproportionality-pair", "/disproportionality?drug=anakinra&event=hepatitis")
