@@ -347,6 +347,9 @@ def test_case_form_by_keyboard_alone(browser, site) -> None:
     # a stored case edited by keyboard: a mistake, the summary, its link, the fix, saved
     page = _login(browser, base)
     page.goto(f"{base}/cases/{site['demo']}/edit")
+    removes = page.locator("table.labgrid tbody button.remove")  # each row's says which row, though all show "Remove"
+    names = {page.evaluate("(b) => b.textContent.replace(/\\s+/g, ' ').trim()", b) for b in removes.element_handles()}
+    assert len(names) == removes.count() and "Remove test 2" in names, names
     _tab_to(page, _named("tests[1].loinc"))
     _type(page, "1742-7")
     _tab_to(page, _named("_reason"))
