@@ -168,7 +168,9 @@ def test_every_page_passes_axe(browser, site, axe_source) -> None:
 
     page = _login(browser, base)
     audit(page, "cases", "/cases")
-    audit(page, "cases-filter-errors", "/cases?onset_from=yesterday&seriousness=serious")
+    audit(page, "cases-filter-errors", "/cases?onset_from=yesterday&seriousness=grave")
+    for field in ("#onset_from", "#seriousness"):  # each filter's error is read with it
+        assert page.get_attribute(field, "aria-invalid") == "true" and _described_by(page, field), field
     audit(page, "case-demo", f"/cases/{demo}")
     audit(page, "case-imported", f"/cases/{imported}", reveal=True)
     audit(page, "case-listed", f"/cases/{site['listed']}")
