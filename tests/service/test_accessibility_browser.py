@@ -201,6 +201,18 @@ def test_every_page_passes_axe(browser, site, axe_source) -> None:
     audit(page, "disproportionality-screen", "/disproportionality")
     audit(page, "disproportionality-pair", "/disproportionality?drug=anakinra&event=hepatitis")
     audit(page, "ehr", "/cases/from-ehr")
+    page.context.close()
+    with pytest.MonkeyPatch.context() as env:  # a server named but not answering: the form, then its failure
+        env.setenv("REPORTER_EHR_SERVERS", "http://127.0.0.1:9/fhir")
+        env.setenv("REPORTER_EHR_TIMEOUT", "5")
+        page = _login(browser, base)
+        audit(page, "ehr-form", "/cases/from-ehr")
+        page.fill("#patient", "example")
+        page.fill("#suspects", "anakinra")
+        page.fill("#reaction_date", "2024-05-02")
+        page.click("button.primary:has-text('Pull from the EHR')")
+        page.wait_for_selector("section.alert")
+        audit(page, "ehr-failed")
     audit(page, "not-found", "/cases/no-such-case")
     page.context.close()
 
