@@ -172,6 +172,8 @@ def test_every_page_passes_axe(browser, site, axe_source) -> None:
     for field in ("#onset_from", "#seriousness"):  # each filter's error is read with it
         assert page.get_attribute(field, "aria-invalid") == "true" and _described_by(page, field), field
     audit(page, "case-demo", f"/cases/{demo}")
+    levels = page.evaluate("[...document.querySelectorAll('main :is(h1, h2, h3, h4)')].map((h) => +h.tagName[1])")
+    assert levels[0] == 1, levels[:6]  # the bar above the report has h2s: an h1 comes first
     audit(page, "case-imported", f"/cases/{imported}", reveal=True)
     audit(page, "case-listed", f"/cases/{site['listed']}")
     audit(page, "history", f"/cases/{imported}/history")

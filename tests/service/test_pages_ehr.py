@@ -83,7 +83,7 @@ def test_start_a_case_from_the_ehr(browser, site, served) -> None:
     page.wait_for_url(f"{site}/cases/*")
     assert page.locator(".saved").inner_text() == "Version 1 saved."
     _shot(page, "saved")
-    assert "BR-EHR-2024-000001" in page.locator("h1").inner_text()
+    assert "BR-EHR-2024-000001" in page.locator("h1").first.inner_text()
     stored = served.store.read(page.url.split("/cases/")[1].split("?")[0])
     assert "pulled from the EHR" in (stored.reason or "")
     alt = [t for t in stored.casefile["tests"] if t.get("loinc") == "1742-6"]
