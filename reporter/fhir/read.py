@@ -74,12 +74,15 @@ class BundleIndex:
         """The Medication a MedicationStatement names: an entry, or contained in the statement itself."""
         return self.resolve(statement.get("medicationReference"), statement)
 
-    def drug_name(self, statement: Json) -> str:
-        """What a drug is called in messages: its Medication's text, else the statement's own concept's."""
+    def product_concept(self, statement: Json) -> Json:
+        """The CodeableConcept naming a MedicationStatement's product: its Medication's code, else its own."""
         medication = self.medication_of(statement) or {}
         concept = medication.get("code") or statement.get("medicationCodeableConcept")
-        text = concept.get("text") if isinstance(concept, dict) else None
-        return text if isinstance(text, str) and text else "the drug"
+        return concept if isinstance(concept, dict) else {}
+
+    def drug_name(self, statement: Json) -> str:
+        """What a drug is called in messages: its product's name (`named`), else 'the drug'."""
+        return named(self.product_concept(statement)) or "the drug"
 
     def key_of(self, resource: Json) -> str:
         """One name per entry resource, whatever form the references to it take: its fullUrl (else `Type/id`,
@@ -185,6 +188,20 @@ def concept_text(concept: Any) -> str | None:
         return None
     first = (codings(concept) or [{}])[0]
     for value in (concept.get("text"), first.get("display"), first.get("code")):
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def named(concept: Any) -> str | None:
+    """A concept in the sender's words: its text, else the display of its first coding other than MedDRA's that
+    has one. An EHR or integration engine codes a drug in RxNorm, a reaction or indication in SNOMED CT, with
+    the name as the display and often no text; a bare code is no name, and a MedDRA display is read as the
+    MedDRA term, not as the words reported."""
+    if not isinstance(concept, dict):
+        return None
+    meddra = system("meddra")
+    for value in (concept.get("text"), *(c.get("display") for c in codings(concept) if c.get("system") != meddra)):
         if isinstance(value, str) and value.strip():
             return value
     return None

@@ -73,6 +73,7 @@ class CaseReader:
     """Reads one ICSR document Bundle back into the case-file model."""
 
     def __init__(self, bundle: Json, index: read.BundleIndex | None = None) -> None:
+        self.bundle = bundle
         self.index = index if index is not None else read.BundleIndex(bundle)
         self.comp = self.index.composition or {}
         # drug and reaction keys by the entry's key (BundleIndex.key_of: references may be written as
@@ -141,7 +142,19 @@ class CaseReader:
             first = exc.errors()[0]
             where = ".".join(str(x) for x in first["loc"])
             raise InputError(f"the Bundle cannot be read as a case file: {where}: {first['msg']}",
-                             location=where) from None
+                             location=self.fhir_location(first["loc"]) or where) from None
+
+    def fhir_location(self, loc: tuple[Any, ...]) -> str | None:
+        """The entry a refused reaction, test or drug of the case came from (`reactions.1` -> its AdverseEvent's
+        FHIRPath), so that a sender is told where in its Bundle the problem is."""
+        if len(loc) < 2 or loc[0] not in ("reactions", "tests", "drugs") or not isinstance(loc[1], int):
+            return None
+        listed = self.index.section(loc[0])
+        resource = listed[loc[1]] if loc[1] < len(listed) else None
+        for n, entry in enumerate(read.as_list(self.bundle.get("entry"))):
+            if isinstance(entry, dict) and entry.get("resource") is resource:
+                return f"Bundle.entry[{n}].resource.ofType({resource['resourceType']})"
+        return None
 
     # -- C --------------------------------------------------------------------------------------------
 
@@ -366,7 +379,7 @@ class CaseReader:
         period = _d(statement.get("effectivePeriod"))
         reasons = read.as_list(statement.get("reasonCode"))
         return {
-            "name": _text(concept, "text"),
+            "name": _text(concept, "text") or read.named(concept),
             "identifiers": _product_ids(concept),
             "start": self.when(period, "start"),
             "end": self.when(period, "end"),
@@ -436,7 +449,7 @@ class CaseReader:
         concept = _d(event.get("event"))
         out: Json = {
             "id": read.ext_value(event, "case_key") or self.reaction_keys.get(self.index.key_of(event)),
-            "verbatim": concept.get("text"),
+            "verbatim": read.named(concept),
             "meddra": _meddra_of(concept),
             "onset": self.when(event, "date"),
         }
@@ -541,7 +554,7 @@ class CaseReader:
             "id": key,
             "role": _key_for("drug_role", read.ext_value(statement, "drug_role"))
             or _absent(read.extension(statement, "drug_role")),
-            "product": concept.get("text"),
+            "product": read.named(concept),
         }
         if timing_only:
             return out | {"dosages": [self.dosage(d, timing_only) for d in read.as_list(statement.get("dosage"))],
@@ -578,7 +591,7 @@ class CaseReader:
             out["substances"].append(substance)
         if text := _notes(statement):
             out["additional_text"] = text
-        out["indications"] = [{"text": _d(r).get("text"), "meddra": _meddra_of(r)}
+        out["indications"] = [{"text": read.named(r), "meddra": _meddra_of(r)}
                               for r in read.as_list(statement.get("reasonCode"))]
         out["dosages"] = [self.dosage(d, medication=medication) for d in read.as_list(statement.get("dosage"))]
         out["devices"] = [self.device(self.index.resolve(e.get("valueReference")) or {})

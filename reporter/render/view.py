@@ -615,13 +615,12 @@ class _Extractor:
 
     def _history(self, cond: Json) -> HistoryItem:
         code = _d(cond.get("code"))
-        coding = _first_coding(code)
+        coding = _d(read.coding(code, "meddra"))  # another system's code (SNOMED CT, ICD-10) is no MedDRA term
         status = _s(_first_coding(cond.get("clinicalStatus")).get("code"))
         notes = [_s(_d(n).get("text")) for n in _l(cond.get("note"))]
         return HistoryItem(
-            term=Coded(_s(code.get("text")) or _s(coding.get("display")), _s(coding.get("code")),
-                       "MedDRA" if coding.get("system") == system("meddra") else None,
-                       _s(coding.get("version"))),
+            term=Coded(_s(read.named(code)) or _s(coding.get("display")), _s(coding.get("code")),
+                       "MedDRA" if coding else None, _s(coding.get("version"))),
             start=self.when(cond, "onsetDateTime"),
             end=self.when(cond, "abatementDateTime"),
             continuing={"active": True, "resolved": False}.get(status or "") if status else _absent(
@@ -656,7 +655,7 @@ class _Extractor:
             self.gaps.append("Reactions (AdverseEvent)")
         for index, event in enumerate(events):
             concept = _d(event.get("event"))
-            coding = _first_coding(concept)
+            coding = _d(read.coding(concept, "meddra"))
             translation = None
             for e in _l(_d(concept.get("_text")).get("extension")):
                 translation = translation or _s(read.sub_value(e, "content"))
@@ -683,7 +682,7 @@ class _Extractor:
             outcome = _d(_first_coding(event.get("outcome")))
             out.append(ReactionView(
                 key=_s(event.get("id")) or f"r{index}",
-                verbatim=_s(concept.get("text")) or _s(coding.get("display")) or Missing(),
+                verbatim=_s(read.named(concept)) or _s(coding.get("display")) or Missing(),
                 term=Coded(_s(coding.get("display")), _s(coding.get("code")), "MedDRA",
                            _s(coding.get("version"))) if coding else None,
                 translation=_s(translation),
@@ -1052,8 +1051,8 @@ class _Extractor:
         sender_comments, _ = section_text("sender_comments")
         diagnoses = []
         for cond in self._section_or_type("sender_diagnosis", "Condition"):
-            coding = _first_coding(cond.get("code"))
-            diagnoses.append(Coded(_s(_d(cond.get("code")).get("text")) or _s(coding.get("display")),
+            coding = _d(read.coding(cond.get("code"), "meddra"))
+            diagnoses.append(Coded(_s(read.named(cond.get("code"))) or _s(coding.get("display")),
                                    _s(coding.get("code")), "MedDRA", _s(coding.get("version"))))
         if text is None:
             self.gaps.append("Case narrative")

@@ -200,7 +200,7 @@ def unread_suspects(index: Any, listed: set[int], locations: dict[int, str]) -> 
     for event in index.all("AdverseEvent"):
         for n, entity in enumerate(as_list(event.get("suspectEntity"))):
             instance = entity.get("instance") if isinstance(entity, dict) else None
-            target = index.resolve(instance)
+            target = index.resolve(instance, event)
             if target is None and isinstance(instance, dict) and isinstance(instance.get("reference"), str):
                 continue  # an unresolved reference is already an error
             if target is not None and target.get("resourceType") == "MedicationStatement" and id(target) in listed:

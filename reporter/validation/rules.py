@@ -17,6 +17,7 @@ from reporter.fhir.read import (
     criteria_present,
     extensions,
     interpretation_results,
+    named,
     oid_coding,
     primitive_absent,
     record_source,
@@ -231,8 +232,8 @@ class RuleChecker:
                 continue
             self.add("warning", "FHIR-NOT-READ", self.path(resource, f"{where}.coding[{n}]"),
                      f"product code {_str(found.get('system')) or '(no system)'} {_str(found.get('code')) or ''} is "
-                     "not read: the case file and E2B take the product's name (code.text, G.k.2.2), its ATC and "
-                     "RxNorm codes and its MPID or PhPID (G.k.2.1)",
+                     "not read: the case file and E2B take the product's name (code.text, else a coding's display: "
+                     "G.k.2.2), its ATC and RxNorm codes and its MPID or PhPID (G.k.2.1)",
                      "give the product's name as text; an MPID or PhPID as a coding with the extension "
                      f"{ext('product_id_kind')} (valueCode mpid, phpid or product-code)")
 
@@ -367,6 +368,15 @@ class RuleChecker:
                      "add the suspect drug with role: suspect (in a Bundle: its MedicationStatement's extension "
                      f"{ext('drug_role')} with valueCoding urn:oid:{code_list('drug_role').oid} code "
                      f"{code_list('drug_role').e2b('suspect')})")
+        for statement in index.section("drugs"):
+            if not named(index.product_concept(statement)):
+                held = "medicationCodeableConcept" if "medicationCodeableConcept" in statement else \
+                    "medicationReference"
+                self.add("error", "ICSR-DRUG-NAME", self.path(statement, held),
+                         "the drug is not named: its product has no text and no coding with a display, so the "
+                         "case file, E2B (G.k.2.2) and the report cannot say which drug it is",
+                         "give the product's name as reported in the Medication's code.text (or the "
+                         "medicationCodeableConcept's text)")
         events = index.all("AdverseEvent")
         if not any(self.has_term(e) for e in events):
             self.add("error", "ICSR-MIN-REACTION", "Bundle.entry.resource.ofType(AdverseEvent)",
@@ -382,7 +392,14 @@ class RuleChecker:
                          "report reactions that occurred (actuality actual); an error or exposure without harm is "
                          "reported with the situation's MedDRA term (e.g. the LLT for the error) and No adverse event")
             others = sorted({_str(c.get("system")) or "(no system)" for c in codings(event.get("event"))})
-            if not coding(event.get("event"), "meddra"):
+            if not self.has_term(event):
+                self.add("error", "ICSR-REACTION-TERM", self.path(event, "event"),
+                         "the reaction is not named: no words (event.text or a coding's display) and no MedDRA code"
+                         + (f"; its code{'s are' if len(others) > 1 else ' is'} in {', '.join(others)}, not read"
+                            if others else "; its narrative (text) is not read" if event.get("text") else "")
+                         + ": the case file, E2B and the report cannot say which reaction it is",
+                         f"give the reaction as reported in event.text and its MedDRA LLT (system {system('meddra')})")
+            elif not coding(event.get("event"), "meddra"):
                 said = f" (its code{'s are' if len(others) > 1 else ' is'} in {', '.join(others)}: not read)" \
                     if others else ""
                 self.add("warning", "ICSR-REACTION-MEDDRA", self.path(event, "event"),
@@ -399,8 +416,9 @@ class RuleChecker:
 
     @staticmethod
     def has_term(event: Json) -> bool:
+        """Whether a reader can name the reaction: the words reported (`named`) or a MedDRA code."""
         concept = _dict(event.get("event"))
-        return bool(concept.get("text") or concept.get("coding"))
+        return bool(named(concept) or _str(_dict(coding(concept, "meddra")).get("code")))
 
     @staticmethod
     def patient_identifiable(patient: Json) -> bool:

@@ -231,6 +231,7 @@ def past_drugs(ctx: Ctx, role: Node, statements: list[Json], prefix: str) -> Non
         kind = el(wrap(admin, "consumable", "CSM", "instanceOfKind", classCode="INST"),
                   "kindOfProduct", classCode="MMAT", determinerCode="KIND")
         name, flavor = read.text(statement.get("medicationCodeableConcept"), "text")
+        name = name or (None if flavor else read.named(statement.get("medicationCodeableConcept")))
         product_code(ctx, kind, statement.get("medicationCodeableConcept"), (f"{prefix}.2b", f"{prefix}.3b"),
                      lambda k=k, name=name: (f"{whose} {k}" + (f" ({name})" if name else ""), f"{whose} {k}"))
         if name:

@@ -42,7 +42,7 @@ def reaction(ctx: Ctx, role: Node, event: Json) -> None:
                    classCode="COUNTRY", determinerCode="INSTANCE")
         leaf(place, "code", code=country, codeSystem=ISO_COUNTRY)
     english = read.sub_value(translation, "content") if translation else None
-    text = english or (concept.get("text") if not language or language == "und" else None)
+    text = english or (read.named(concept) if not language or language == "und" else None)
     if text:
         leaf(observation(obs, "outboundRelationship2", "PERT", "30", OBS, "reactionForTranslation"), "value",
              xsi_type="ED", text=text)

@@ -113,7 +113,7 @@ def product(ctx: Ctx, admin: Node, medication: Json, statement: Json) -> None:
     product_code(ctx, kind, medication.get("code"), ("G.k.2.1.1b", "G.k.2.1.2b"),
                  lambda: (ctx.index.drug_name(statement) or f"drug {_drug_number(ctx, statement)}",
                           f"drug {_drug_number(ctx, statement)}"))
-    leaf(kind, "name", text=(medication.get("code") or {}).get("text"))
+    leaf(kind, "name", text=read.named(medication.get("code")))
     auth = read.extension(medication, "authorisation")
     if auth:
         approval = el(el(el(kind, "asManufacturedProduct", classCode="MANU"), "subjectOf", typeCode="SBJ"),
@@ -452,8 +452,9 @@ def code_version(ctx: Ctx, coding: Json, profile: dict[str, str]) -> str | None:
 def indication(ctx: Ctx, admin: Node, reason: Json) -> None:
     obs = observation(admin, "inboundRelationship", "RSON", "19", OBS, "indication")
     value = mdr_value(obs, reason) if meddra(reason) else el(obs, "value", xsi_type="CE", codeSystem=MEDDRA)
-    if reason.get("text"):
-        leaf(value, "originalText", text=reason["text"])
+    text = read.named(reason)
+    if text:
+        leaf(value, "originalText", text=text)
     # the indication's source is not held by the case: an imported case gets the source's, if it was sent
     performer = wrap(obs, "performer", "PRF", "assignedEntity", classCode="ASSIGNED")
     ctx.ich(performer, "code", "3", 21)
