@@ -39,7 +39,7 @@ def capability_statement(base: str) -> dict:
             "versioning": "versioned-update" if writable else "versioned",
             "readHistory": True,
             "updateCreate": False,
-            "conditionalCreate": False,
+            "conditionalCreate": writable,  # If-None-Exist (reporter/web/conditional.py)
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
             "conditionalRead": "full-support",

@@ -22,7 +22,7 @@ from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
 from reporter.store.repository import Write, with_meta_bytes
 from reporter.web import audit as web_audit
-from reporter.web import bulk, checks, downloads, shaping
+from reporter.web import bulk, checks, conditional, downloads, shaping
 from reporter.web.auth import current_agent, require_scope
 from reporter.web.capability import capability_statement
 from reporter.web.negotiation import (
@@ -489,6 +489,11 @@ def create(resource_type: str):
     if resource_type != "Bundle":
         return _not_writable(resource_type)
     bundle = _bundle_from_request()
+    condition = request.headers.get("If-None-Exist")
+    found = conditional.existing_case(store(), condition, "If-None-Exist") if condition is not None else None
+    if found is not None:  # conditional create: the case is stored already, nothing is written
+        g.audit.update(entity=f"Bundle/{found.case_id}/_history/{found.version}")
+        return _write_response(found, 200)
     v = store().create(bundle, author=current_agent(), reason=request.headers.get("X-Reporter-Reason"),
                        audit=web_audit.context(current_agent(), "rest", "create", 201))
     g.audit.update(entity=f"Bundle/{v.case_id}/_history/{v.version}", stored=True)
@@ -702,16 +707,20 @@ def transaction():
             i, error = failed[0]
             if isinstance(error, UnprocessableBundle):
                 raise UnprocessableBundle(_relocated(error.report, f"Bundle.entry[{i}].resource"))
-            error.location = f"Bundle.entry[{i}]" + (f" {error.location}" if error.location else "")
+            if not (error.location or "").startswith(f"Bundle.entry[{i}]"):
+                error.location = f"Bundle.entry[{i}]" + (f" {error.location}" if error.location else "")
             raise error
-        stored = store().write_all([store_write(op) for op in operations])
-        responses = [_entry_response(base, v, 201 if op.case_id is None else 200)
-                     for op, v in zip(operations, stored, strict=True)]
+        written = iter(store().write_all([store_write(op) for op in operations if op.existing is None]))
+        responses = [_entry_response(base, op.existing, 200) if op.existing is not None else
+                     _entry_response(base, next(written), 201 if op.case_id is None else 200) for op in operations]
     else:
         responses = []
         for i, op in enumerate(operations):
             if isinstance(op, Exception):
                 responses.append(_entry_failure(op, i))
+                continue
+            if op.existing is not None:
+                responses.append(_entry_response(base, op.existing, 200))
                 continue
             try:
                 v = store().write_all([store_write(op)])[0]
@@ -730,6 +739,7 @@ class _Operation:
     bundle: dict
     case_id: str | None
     if_match: int | None
+    existing: StoredVersion | None = None  # a conditional create's case, stored already: nothing to write
 
 
 def store_write(op: _Operation) -> Write:
@@ -749,12 +759,20 @@ def _entry_operation(entry: object, i: int) -> _Operation | ReporterError:
         url = str(entry["request"].get("url") or "").strip("/")
         resource = entry.get("resource")
         if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
-            raise InputError("each entry carries an ICSR document Bundle", location=f"{where}.resource")
+            found = resource.get("resourceType") if isinstance(resource, dict) else None
+            raise InputError(f"each entry carries an ICSR document Bundle{f', not a {found}' if found else ''}: "
+                             "this server stores a case as one document, never resource by resource",
+                             location=f"{where}.resource",
+                             hint="send the case as a document Bundle (Composition first, its resources as "
+                                  "entries), to POST /fhir/Bundle or as the resource of one entry (POST Bundle)")
         report = checks.validate_resource(resource, icsr=True)
         if checks.has_errors(report):
             raise UnprocessableBundle(report)
         if method == "POST" and url == "Bundle":
-            return _Operation(resource, None, None)
+            condition = entry["request"].get("ifNoneExist")
+            existing = conditional.existing_case(store(), str(condition), f"{where}.request.ifNoneExist") \
+                if condition is not None else None
+            return _Operation(resource, None, None, existing)
         match = re.fullmatch(r"Bundle/([A-Za-z0-9\-.]{1,64})", url)
         if method == "PUT" and match:
             if resource.get("id") != match.group(1):
