@@ -158,3 +158,39 @@ def test_a_past_drug_named_only_by_its_coding_display_keeps_its_name() -> None:
     statement["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "723", "display": "Amoxicillin"}]}
     assert bundle_to_case(bundle).patient.past_drugs[0].name == "Amoxicillin"
     assert "<name>Amoxicillin</name>" in _xml(bundle)
+
+
+def test_a_unit_that_is_no_ucum_in_a_quantity_without_its_system_is_an_error_where_it_is() -> None:
+    """`valueQuantity {value: 180, unit: IU/L}` (no system, as producers write a unit for people): validation passed
+    while E2B sent unit="IU/L" and the case file read from the Bundle failed validation (TERM-UCUM)."""
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, obs = next((n, o) for n, o in _entries(bundle, "Observation") if "valueQuantity" in o)
+    obs["valueQuantity"] = {"value": 180, "unit": "IU/L"}
+    found = [i for i in validate_bundle(bundle).issues if i.code == "TERM-UCUM"]
+    assert [(i.severity, i.location) for i in found] == [
+        ("error", f"Bundle.entry[{n}].resource.ofType(Observation).valueQuantity.unit")]
+    assert "'[IU]/L'" in found[0].hint
+    case = CaseFile.model_validate(bundle_to_case(bundle).model_dump(mode="json", exclude_none=True))
+    assert [i.code for i in validate_bundle(build_bundle(case)).issues if i.code == "TERM-UCUM"] == ["TERM-UCUM"]
+    obs["valueQuantity"] = {"value": 180, "unit": "IU/L", "system": "http://unitsofmeasure.org", "code": "[IU]/L"}
+    assert not [i for i in validate_bundle(bundle).issues if i.code == "TERM-UCUM"]
+
+
+def test_a_route_coded_in_snomed_goes_in_its_words_and_its_code_is_said_not_read() -> None:
+    """SNOMED CT 26643006 'Oral route': E2B wrote an empty <routeCode/>, and the case file held the code under the
+    system 'http://snomed.info/sct', which a Bundle built from it wrote as urn:oid:http://snomed.info/sct."""
+    from reporter.fhir.build import build_bundle
+
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, statement = _entries(bundle, "MedicationStatement")[0]
+    statement["dosage"][0]["route"] = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
+    route = bundle_to_case(bundle).drugs[0].dosages[0].route
+    assert route is not None and (route.text, route.code, route.system) == ("Oral route", None, None)
+    xml = _xml(bundle)
+    assert re.search(r"<routeCode>\s*<originalText>Oral route</originalText>\s*</routeCode>", xml)
+    assert ("warning", f"Bundle.entry[{n}].resource.ofType(MedicationStatement).dosage[0].route.coding[0]") in \
+        _codes(bundle, "FHIR-NOT-READ")
+    assert "urn:oid:http" not in str(build_bundle(bundle_to_case(bundle)))

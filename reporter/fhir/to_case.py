@@ -745,14 +745,16 @@ def _coded(concept: Any, default_system: str) -> Json:
 
 
 def _route(concept: Any) -> Json:
+    """A route key, else a code of a list named by its OID (as E2B received it); a code of another system (SNOMED
+    CT 26643006, as EHRs code routes) is no code the case holds: its words are the route as reported."""
     c = _d(concept)
     key = read.coding(c, "route_key")
     if key:
         return {"text": c.get("text"), "code": key.get("code")}
-    coding = _d((read.codings(c) or [None])[0])
-    out: Json = {"text": c.get("text"), "code": coding.get("code")}
+    coding = _d(next((x for x in read.codings(c) if not x.get("system") or _oid(x.get("system"))), None))
+    out: Json = {"text": c.get("text") or (None if coding.get("code") else read.named(c)), "code": coding.get("code")}
     if coding.get("system"):
-        out["system"] = _oid(coding["system"]) or coding["system"]
+        out["system"] = _oid(coding["system"])
         out["version"] = coding.get("version")
     elif coding.get("code") and coding["code"] not in routes():
         out["code"] = None

@@ -335,6 +335,21 @@ class RuleChecker:
                              f"Dosage.{element} is not read: the case file, E2B and the report leave it out",
                              "say it in dosage.text (E2B G.k.4.r.8, as written), or give the dose as doseQuantity "
                              "and the interval as timing.repeat period and periodUnit")
+                self.unread_route_codes(statement, _dict(dosage.get("route")), f"dosage[{i}].route")
+
+    def unread_route_codes(self, statement: Json, route: Json, where: str) -> None:
+        """A route coded in a system no reader takes (SNOMED CT, as EHRs code routes): E2B G.k.4.r.10 holds a code
+        of the receiver's route list (an OID) or the route in words, which its display then gives."""
+        for n, found in enumerate(as_list(route.get("coding"))):
+            said = _str(_dict(found).get("system"))
+            if not said or said == system("route_key") or said.startswith("urn:oid:"):
+                continue
+            ich = f"urn:oid:{oids()['code_systems']['ich_route']}"
+            self.add("warning", "FHIR-NOT-READ", self.path(statement, f"{where}.coding[{n}]"),
+                     f"route code {said} {_str(_dict(found).get('code')) or ''} is not read: the case file and E2B "
+                     f"take a route as a code of the E2B route list ({ich}) or in words (G.k.4.r.10.1: route.text, "
+                     "else this coding's display)",
+                     f"give the route as text, or as a coding of the E2B route list (system {ich}, e.g. 048 oral)")
 
     # -- the four minimum criteria (ICH E2D) ----------------------------------------------------------
 

@@ -20,7 +20,8 @@ MEDDRA_CODE = re.compile(r"^\d{8}$")
 MEDDRA_VERSION = re.compile(r"^(\d{1,2})(\.[01])?$")
 LOINC_CODE = re.compile(r"^(\d{1,7})-(\d)$")
 # the keys of the objects this layer looks at: codings, extensions, addresses and what holds them
-_SYSTEM, _URL, _COUNTRY, _ADDRESS = (frozenset({key}) for key in ("system", "url", "country", "address"))
+_SYSTEM, _URL, _COUNTRY, _ADDRESS, _UNIT = (frozenset({key}) for key in ("system", "url", "country", "address",
+                                                                           "unit"))
 COUNTRY_EXTENSIONS = ("reaction_country", "country_obtained", "registration_country")
 
 
@@ -152,6 +153,14 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
         if id(node) in addresses and not (isinstance(node["country"], str) and node["country"] in countries):
             error("TERM-COUNTRY", f"{at(i)}.country", f"{node['country']!r} is not an ISO 3166-1 "
                   "alpha-2 country code", "use two capital letters, e.g. GB, PT, US")
+    step = 3
+    for i in walk.holding(_UNIT):
+        node = nodes[i]
+        if (node.get("system") == ucum_uri and node.get("code") is not None) or "value" not in node:
+            continue  # a UCUM code is checked above; a unit without a value is no quantity the readers send
+        held = "code" if node.get("code") is not None else "unit"
+        if isinstance(node[held], str) and not is_valid_ucum(node[held]):
+            error("TERM-UCUM", f"{at(i)}.{held}", _not_ucum(node, held, ucum_uri), _ucum_hint(node[held], ucum_uri))
     issues = [issue for _, _, issue in sorted(found, key=lambda item: item[:2])] if len(found) > 1 else \
         [issue for _, _, issue in found]
     if len(versions) > 1:
@@ -160,3 +169,19 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
                             f"the case mixes MedDRA versions {listed}; an ICSR uses one MedDRA version",
                             "recode every term in one MedDRA release", "terminology"))
     return issues
+
+
+def _not_ucum(quantity: dict[str, Any], held: str, ucum_uri: str) -> str:
+    """A quantity's unit that is no UCUM, in a Quantity without the UCUM system (a producer's `unit: IU/L`)."""
+    said = quantity.get("system")
+    where = f"its system is {said}" if isinstance(said, str) and said != ucum_uri else "it names no system"
+    return (f"{quantity[held]!r} is not a UCUM unit ({where}): the case file, E2B and the report take a "
+            f"quantity's {held} as its UCUM unit")
+
+
+def _ucum_hint(unit: str, ucum_uri: str) -> str:
+    from reporter.lookup import to_ucum
+
+    found = to_ucum(unit)
+    return (f"give the unit in UCUM with system {ucum_uri}" + (f" and code {found!r}" if found else "")
+            + "; the unit as shown to people may stay in `unit`")

@@ -15,7 +15,7 @@ Json = dict[str, Any]
 # The keys the layers look for (references, codings, extensions, addresses, dates): the walk notes which
 # objects hold each, as it goes, so that no layer passes over every object again to find them.
 MARKED = frozenset({"reference", "system", "url", "country", "address", "date", "birthDate", "effectiveDateTime",
-                    "onsetDateTime", "abatementDateTime", "start", "end", "valueDateTime", "deceasedDateTime"})
+                    "onsetDateTime", "abatementDateTime", "start", "end", "valueDateTime", "deceasedDateTime", "unit"})
 
 
 class BundleWalk:

@@ -422,7 +422,8 @@ def route_term(ctx: Ctx, route: Json) -> tuple[str | None, str | None, str | Non
                            if c.get("system", "").startswith("urn:oid:") and c.get("code")), {})
             oid = coding.get("system", "")[len("urn:oid:"):] or oid
         code, version = coding.get("code"), code_version(ctx, coding, profile)
-    text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None)
+    text = route.get("text") or ((routes().get(key) or {}).get("display") if key else None) or (
+        read.named(route) if code is None else None)  # another system's route (SNOMED CT) in its words
     return code, oid, version, text
 
 
