@@ -131,10 +131,9 @@ def routed_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
 def not_a_document(bundle: Json) -> E2BError | None:
     """Why a Bundle is no ICSR document, as validation says it (a search's Bundle that holds it, a message, no
     Composition first): said instead of a missing C.1.1 that the Bundle's first entry could not have held."""
-    from reporter.validation.integrity import check_integrity
+    from reporter.validation.integrity import not_a_document as why
 
-    kinds = ("BUNDLE-WRAPPED", "BUNDLE-MESSAGE", "BUNDLE-COMPOSITION")
-    found = next((i for i in check_integrity(bundle) if i.code in kinds), None)
+    found = why(bundle)
     return E2BError(found.message, location=found.location, hint=found.hint) if found else None
 
 

@@ -124,6 +124,11 @@ class CaseReader:
         ident = _d(self.comp.get("identifier"))
         case_id = ident.get("value")
         if not isinstance(case_id, str) or not case_id:
+            from reporter.validation.integrity import not_a_document
+
+            found = not_a_document(self.bundle)  # no document at all: said as validation and E2B say it
+            if found is not None:
+                raise InputError(found.message, location=found.location, hint=found.hint)
             raise InputError("the Bundle has no case id (Composition.identifier.value, C.1.1)",
                              location="Composition.identifier")
         data: Json = {"case_id": case_id, "report": self.report(case_id)}

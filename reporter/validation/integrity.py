@@ -50,6 +50,21 @@ def message_focus(bundle: dict[str, Any]) -> int | None:
                  if f is not None and e.get("resource") is f and f.get("resourceType") == "Composition"), None)
 
 
+NOT_A_DOCUMENT = ("BUNDLE-WRAPPED", "BUNDLE-MESSAGE", "BUNDLE-EMPTY", "BUNDLE-COMPOSITION")
+
+
+def not_a_document(bundle: dict[str, Any]) -> Issue | None:
+    """Why a Bundle is no ICSR document, as validation says it (a search's or transaction's Bundle that holds it,
+    a message, no entries, no Composition first), for a reader that found no case id where the Composition
+    would have held it; None when it is one."""
+    return next((i for i in check_integrity(bundle) if i.code in NOT_A_DOCUMENT), None)
+
+
+def _version(entry: dict[str, Any]) -> str:
+    resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
+    return str((resource.get("meta") if isinstance(resource.get("meta"), dict) else {}).get("versionId") or "")
+
+
 def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> list[Issue]:
     """`walk`: the Bundle's walk_bundle, when the caller has it (saves a second walk)."""
     issues: list[Issue] = []
@@ -63,11 +78,16 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
         return issues
     if bundle.get("type") != "document":
         if (inside := wrapped_document(bundle)) is not None:
-            error("BUNDLE-WRAPPED", f"Bundle.entry[{inside}].resource", f"this {bundle.get('type')!r} Bundle holds "
-                  f"the ICSR document at entry {inside} (as a server's search or history returns it); its other "
-                  "entries (search outcomes, paging) are no part of the case",
-                  f"send the document Bundle itself, Bundle.entry[{inside}].resource (GET Bundle/<id> rather than "
-                  "a search)")
+            kind = bundle.get("type")
+            posted = kind in ("transaction", "batch")
+            error("BUNDLE-WRAPPED", f"Bundle.entry[{inside}].resource", f"this {kind!r} Bundle holds the ICSR "
+                  f"document at entry {inside}" + (
+                      " (as a client posts it to a server's base): the commands and $validate read the document "
+                      "itself" if posted else " (as a server's search or history returns it); its other entries "
+                      "(search outcomes, paging) are no part of the case"),
+                  f"send the document Bundle itself, Bundle.entry[{inside}].resource" + (
+                      f" (the {kind} as it is goes to POST /fhir)" if posted
+                      else " (GET Bundle/<id> rather than a search)"))
             return issues
         if (focus := message_focus(bundle)) is not None:
             error("BUNDLE-MESSAGE", "Bundle.type", "this is a FHIR message (MessageHeader first, as HL7's ICSR guide "
@@ -102,8 +122,11 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
         if not isinstance(url, str) or not url:
             error("BUNDLE-FULLURL", f"Bundle.entry[{i}]", "entry has no fullUrl", "give every entry a fullUrl")
         elif url in seen:
-            error("BUNDLE-FULLURL", f"Bundle.entry[{i}].fullUrl",
-                  f"fullUrl {url} repeats entry {seen[url]}", "fullUrls must be unique in a Bundle")
+            if _version(entries[seen[url]]) != _version(entry):  # the same version repeated is bdl-7's error
+                error("BUNDLE-FULLURL", f"Bundle.entry[{i}].fullUrl",
+                      f"fullUrl {url} repeats entry {seen[url]} in another version (meta.versionId "
+                      f"{_version(entry) or 'none'}, not {_version(entries[seen[url]]) or 'none'}): R4 allows "
+                      "that in a history, but a document states each resource once", "keep one version of it")
         else:
             seen[url] = i
     if walk is None:

@@ -110,6 +110,7 @@ class RuleChecker:
         self.unread_interpretation()
         self.unread_gender()
         self.unread_elements()
+        self.unread_narratives()
         self.unread_record_numbers()
         self.unread_study_identifiers()
         self.unknown_extensions()
@@ -263,6 +264,9 @@ class RuleChecker:
                                   and id(self.index.resolve(r)) in read_anyway for r in refs)
 
     def read_anyway(self) -> set[int]:
+        return {id(r) for r in self.read_resources()}
+
+    def read_resources(self) -> list[Json]:
         """The resources the readers take: those listed in a Composition section, and the Composition's
         authors with their practitioner and organization."""
         found = [r for spec in fhir_tables().sections for r in self.index.section(spec["key"])]
@@ -271,7 +275,23 @@ class RuleChecker:
             if role is not None:
                 found += [role, *(r for k in ("practitioner", "organization")
                                   if (r := self.index.resolve(role.get(k), role)) is not None)]
-        return {id(r) for r in found}
+        return found
+
+    def unread_narratives(self) -> None:
+        """A narrative that says more than its resource's data (R4 text.status `additional`), as EHRs send a
+        panel or a reaction told in words only: no reader takes a resource's narrative (the Composition's
+        section texts are the case's narrative), so what only it says would be lost unsaid."""
+        seen: set[int] = set()
+        for resource in self.read_resources():
+            text = _dict(resource.get("text"))
+            if text.get("status") != "additional" or id(resource) in seen:
+                continue
+            seen.add(id(resource))
+            self.add("warning", "FHIR-NOT-READ", self.path(resource, "text"),
+                     f"{resource.get('resourceType')}.text is not read: its status 'additional' says the narrative "
+                     "holds more than the data, and the case file, E2B and the report take the data only",
+                     "give each fact in its element, or say it in the case narrative (the CaseSummaryNarrative "
+                     "section's text, E2B H.1)")
 
     def medications(self) -> list[tuple[Json, Json, str]]:
         """The Medication of each MedicationStatement, once, with the resource to locate it in and the path

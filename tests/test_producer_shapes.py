@@ -1,0 +1,91 @@
+"""Bundles shaped as other producers send them, whole: a transaction or batch carrying the document (as an engine
+posts it to a server's base), a search result holding it, an empty Bundle. Every command refuses each with the
+same words at the same place: `reporter case` said 'the Bundle has no case id (Composition.identifier)' where
+validation and E2B named the entry holding the document, and a transaction was called a server's search."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reporter.cli import main
+from reporter.inputs import load_bundle
+from reporter.validation import validate_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+CASE = REPO / "examples" / "case1-anakinra-hepatitis.yaml"
+
+
+def _wrapped(kind: str) -> dict:
+    document = copy.deepcopy(load_bundle(CASE))
+    entry = {"fullUrl": "urn:uuid:10000000-0000-4000-8000-000000000001", "resource": document}
+    if kind in ("transaction", "batch"):
+        entry["request"] = {"method": "POST", "url": "Bundle", "ifNoneExist": "identifier=x|1"}
+    else:
+        entry["search"] = {"mode": "match"}
+    return {"resourceType": "Bundle", "type": kind, "entry": [entry]}
+
+
+SHAPES = {
+    "transaction": (_wrapped("transaction"), "Bundle.entry[0].resource", "posts it"),
+    "batch": (_wrapped("batch"), "Bundle.entry[0].resource", "posts it"),
+    "searchset": (_wrapped("searchset"), "Bundle.entry[0].resource", "search or history"),
+    "empty-document": ({"resourceType": "Bundle", "type": "document", "timestamp": "2024-03-04T09:30:00Z"},
+                       "Bundle.entry", "no entries"),
+    "empty-collection": ({"resourceType": "Bundle", "type": "collection"}, "Bundle.entry", "no entries"),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_command_refuses_a_bundle_that_is_no_document_alike(tmp_path: Path, shape: str) -> None:
+    bundle, where, said = SHAPES[shape]
+    path = tmp_path / f"{shape}.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    found = next(i for i in validate_bundle(bundle).issues if i.location == where)
+    assert said in found.message
+    runner = CliRunner()
+    for command in ("e2b", "case"):
+        result = runner.invoke(main, [command, str(path)])
+        assert result.exit_code == 2, (command, result.output)
+        assert f"{where}: {found.message}" in result.output, (command, result.output)
+        assert "Composition.identifier" not in result.output
+
+
+def test_a_transaction_is_not_called_a_search_result() -> None:
+    (issue,) = validate_bundle(_wrapped("transaction")).issues
+    assert "search" not in issue.message and "POST /fhir" in issue.hint
+
+
+@pytest.mark.parametrize(("version", "expected"), [("3", "FHIR-BDL-7"), ("1", "BUNDLE-FULLURL")],
+                         ids=["same-version", "older-version"])
+def test_an_entry_repeated_is_said_once(version: str, expected: str) -> None:
+    """A producer that appends a resource again (the same fullUrl): the same version was two errors, bdl-7 and
+    BUNDLE-FULLURL, for one problem; another version (which R4's bdl-7 allows, as in a history) is said as such."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    bundle["entry"][1]["resource"]["meta"] = {"versionId": "3"}
+    again = copy.deepcopy(bundle["entry"][1])
+    again["resource"]["meta"]["versionId"] = version
+    bundle["entry"].append(again)
+    where = f"Bundle.entry[{len(bundle['entry']) - 1}].fullUrl"
+    found = [i for i in validate_bundle(bundle).issues if i.location == where]
+    assert [(i.severity, i.code) for i in found] == [("error", expected)]
+    assert expected != "BUNDLE-FULLURL" or "another version" in found[0].message
+
+
+def test_a_narrative_that_says_more_than_the_data_is_said_not_read() -> None:
+    """text.status 'additional' (R4: the narrative holds more than the data), as an EHR sends a lab panel told in
+    words only: no reader takes a resource's narrative, and it was dropped unsaid. A generated one is the data."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    n, obs = next((n, e["resource"]) for n, e in enumerate(bundle["entry"])
+                  if e["resource"]["resourceType"] == "Observation")
+    div = '<div xmlns="http://www.w3.org/1999/xhtml">ALT 412 U/L on 1 March; 180 U/L on 4 March</div>'
+    obs["text"] = {"status": "additional", "div": div}
+    found = [i for i in validate_bundle(bundle).issues if i.location.endswith(".text")]
+    assert [(i.severity, i.code, i.location) for i in found] == [
+        ("warning", "FHIR-NOT-READ", f"Bundle.entry[{n}].resource.ofType(Observation).text")]
+    obs["text"]["status"] = "generated"
+    assert not [i for i in validate_bundle(bundle).issues if i.location.endswith(".text")]
