@@ -793,10 +793,20 @@ def _entry_operation(entry: object, i: int) -> _Operation | ReporterError:
 
 
 def _relocated(report: dict, prefix: str) -> dict:
+    """The validation of an entry's document, its FHIRPaths (rooted at that Bundle) made paths in the transaction
+    (`Bundle.entry[6]...` of entry 0 is `Bundle.entry[0].resource.entry[6]...`)."""
     out = dict(report)
-    out["issue"] = [{**i, "expression": [f"{prefix}.{e}" if not e.startswith(prefix) else e
-                                         for e in i.get("expression", [])]} for i in report.get("issue", [])]
+    out["issue"] = [{**i, "expression": [_inside(prefix, e) for e in i.get("expression", [])]}
+                    for i in report.get("issue", [])]
     return out
+
+
+def _inside(prefix: str, expression: str) -> str:
+    if expression.startswith(prefix):
+        return expression
+    if expression == "Bundle" or expression.startswith(("Bundle.", "Bundle[")):
+        return prefix + expression[len("Bundle"):]
+    return f"{prefix}.{expression}"
 
 
 def _entry_response(base: str, v: StoredVersion, status: int) -> dict:

@@ -94,3 +94,18 @@ def test_the_capability_statement_offers_conditional_create_of_bundles_only(serv
     statement = served.session().get(f"{served.base}/metadata", timeout=30).json()
     offered = {r["type"]: r.get("conditionalCreate") for r in statement["rest"][0]["resource"]}
     assert offered.pop("Bundle") is True and not any(offered.values())
+
+
+def test_a_refused_document_in_a_transaction_is_located_inside_the_transaction(served) -> None:
+    """The document's problem at Bundle.entry[n] was named 'Bundle.entry[0].resource.Bundle.entry[n]...', no
+    FHIRPath of the transaction posted (nor of the document)."""
+    s = served.session(served.write_token)
+    bundle = renamed(demo_bundles()[0], "tx-bad")
+    n = next(k for k, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Patient")
+    bundle["entry"][n]["resource"]["gender"] = "femal"
+    for kind in ("transaction", "batch"):
+        r = _post(s, served.base, {"resourceType": "Bundle", "type": kind,
+                                   "entry": [{"resource": bundle, "request": {"method": "POST", "url": "Bundle"}}]})
+        said = r.json() if kind == "transaction" else r.json()["entry"][0]["response"]["outcome"]
+        where = [e for i in said["issue"] for e in i.get("expression", []) if "gender" in e]
+        assert where == [f"Bundle.entry[0].resource.entry[{n}].resource.ofType(Patient).gender"], said
