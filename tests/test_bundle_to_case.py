@@ -55,8 +55,11 @@ def test_imported_e2b_cases_read_back_without_e2b(tmp_path: Path) -> None:
 def test_not_a_case_bundle_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="not a FHIR Bundle"):
         bundle_to_case({"resourceType": "Patient"})
-    with pytest.raises(InputError, match=r"C\.1\.1"):
+    with pytest.raises(InputError, match="no entries"):  # as validation and E2B say it
         bundle_to_case({"resourceType": "Bundle", "type": "document", "entry": []})
+    with pytest.raises(InputError, match=r"C\.1\.1"):
+        bundle_to_case({"resourceType": "Bundle", "type": "document", "entry": [
+            {"fullUrl": "urn:uuid:0b1c2d3e-0000-4000-8000-000000000009", "resource": {"resourceType": "Composition"}}]})
 
 
 # -- generated cases ------------------------------------------------------------------------------------
