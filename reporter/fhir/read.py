@@ -119,7 +119,8 @@ class BundleIndex:
         found = self._listed.get(key)
         if found is None:
             section = self.section_element(key)
-            found = self._listed[key] = [r for r in (self.resolve(ref) for ref in as_list(section.get("entry")))
+            comp = self.composition  # a section may list a resource contained in the Composition ('#o1')
+            found = self._listed[key] = [r for r in (self.resolve(ref, comp) for ref in as_list(section.get("entry")))
                                          if r is not None] if section else []
         return found.copy()
 
