@@ -112,3 +112,33 @@ def test_a_result_contained_in_the_composition_and_listed_in_its_section_is_read
     assert len(case_view(bundle).labs) == len(case_view(plain).labs)
     xml, theirs = (export_bundles([b], receiver_name="ich", batch_id="B").xml.decode() for b in (plain, bundle))
     assert theirs.count("<effectiveTime") == xml.count("<effectiveTime")
+
+
+@pytest.mark.parametrize(("change", "rule", "where"), [
+    (lambda b: b["entry"][1].update(search={"mode": "include"}), "FHIR-BDL-2", "Bundle.entry[1].search"),
+    (lambda b: b["entry"][1].update(request={"method": "GET", "url": "Patient/1"}), "FHIR-BDL-3",
+     "Bundle.entry[1].request"),
+    (lambda b: b["entry"][1].update(response={"status": "200 OK"}), "FHIR-BDL-4", "Bundle.entry[1].response"),
+    (lambda b: b.update(total=1), "FHIR-BDL-1", "Bundle.total"),
+    (lambda b: b["entry"][1].update(fullUrl=b["entry"][1]["fullUrl"] + "/_history/2"), "FHIR-BDL-8",
+     "Bundle.entry[1].fullUrl"),
+], ids=["search", "request", "response", "total", "versioned-fullurl"])
+def test_what_a_server_adds_to_its_answers_is_no_part_of_a_document(change, rule: str, where: str) -> None:
+    """Entries copied from a server's search or history answer into a document keep their search, request or
+    response (R4 bdl-1 to bdl-4, bdl-8: errors in HL7's validator); they passed here unsaid."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    change(bundle)
+    found = [(i.severity, i.code, i.location) for i in validate_bundle(bundle).issues if i.code.startswith("FHIR-BDL")]
+    assert found == [("error", rule, where)]
+
+
+def test_a_history_or_transaction_entry_without_its_request_breaks_bdl_3() -> None:
+    from reporter.validation.invariants import check_resource_invariants
+
+    history = {"resourceType": "Bundle", "type": "history", "entry": [
+        {"fullUrl": "http://x.example/Patient/1", "resource": {"resourceType": "Patient", "id": "1"},
+         "response": {"status": "200 OK"}}]}
+    assert [i.code for i in check_resource_invariants(history, "Bundle")] == ["FHIR-BDL-3"]
+    history["entry"][0]["request"] = {"method": "PUT", "url": "Patient/1"}
+    assert check_resource_invariants(history, "Bundle") == []
+

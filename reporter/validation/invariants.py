@@ -2,8 +2,9 @@
 
 ext-1 (an extension has a value or sub-extensions, not both), obs-6 (dataAbsentReason only without a value),
 obs-3 (a reference range has low, high or text), dom-2 (contained resources contain none), dom-3 (every
-contained resource is referenced), bdl-7 (fullUrl unique in a Bundle, per version). ele-1 (no empty
-elements) is checked with the JSON types in reporter.fhir.models."""
+contained resource is referenced), bdl-1 to bdl-4 (total, entry.search, request and response only in the
+Bundle types that have them), bdl-7 (fullUrl unique in a Bundle, per version), bdl-8 (no version in a fullUrl).
+ele-1 (no empty elements) is checked with the JSON types in reporter.fhir.models."""
 
 from __future__ import annotations
 
@@ -115,10 +116,14 @@ def check_resource_invariants(resource: dict, root: str, *, ext_ok: bool = False
                 issues.append(_issue("dom-3", f"{root}.contained[{i}]",
                                      "a contained resource must be referenced from the resource"))
     if rtype == "Bundle":
+        issues += _bundle_kind_invariants(resource, root)
         seen: dict[tuple[str, str], int] = {}
         for i, entry in enumerate(resource.get("entry") or []):
             if not isinstance(entry, dict) or not isinstance(entry.get("fullUrl"), str):
                 continue
+            if "/_history/" in entry["fullUrl"]:
+                issues.append(_issue("bdl-8", f"{root}.entry[{i}].fullUrl",
+                                     f"fullUrl {entry['fullUrl']} names a version; a fullUrl names the resource"))
             inner = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
             key = (entry["fullUrl"], str((inner.get("meta") or {}).get("versionId", "")))
             if key in seen:
@@ -129,4 +134,35 @@ def check_resource_invariants(resource: dict, root: str, *, ext_ok: bool = False
             if inner:
                 where = f"{root}.entry[{i}].resource.ofType({inner.get('resourceType')})"
                 issues += check_resource_invariants(inner, where, ext_ok=entries_ext_ok)
+    return issues
+
+
+# R4 Bundle invariants on what a Bundle of each type may hold: bdl-1 total, bdl-2 entry.search (search results
+# only), bdl-3 entry.request (transactions, batches, history), bdl-4 entry.response (their responses, history).
+# Entries copied from a server's search or history answer into a document carry them.
+_ALLOWED = {"bdl-1": ("total", {"searchset", "history"}), "bdl-2": ("search", {"searchset"}),
+            "bdl-3": ("request", {"batch", "transaction", "history"}),
+            "bdl-4": ("response", {"batch-response", "transaction-response", "history"})}
+
+
+def _bundle_kind_invariants(bundle: dict, root: str) -> list[Issue]:
+    kind = bundle.get("type")
+    if not isinstance(kind, str):
+        return []
+    issues = []
+    if "total" in bundle and kind not in _ALLOWED["bdl-1"][1]:
+        issues.append(_issue("bdl-1", f"{root}.total", f"a {kind} Bundle has no total (search results and "
+                                                       "histories only)"))
+    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+    for rule in ("bdl-2", "bdl-3", "bdl-4"):
+        element, kinds = _ALLOWED[rule]
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            if element in entry and kind not in kinds:
+                issues.append(_issue(rule, f"{root}.entry[{i}].{element}",
+                                     f"a {kind} Bundle's entry has no {element} (only a {' or '.join(sorted(kinds))} "
+                                     "Bundle's)"))
+            elif element not in entry and kind in kinds and rule != "bdl-2":
+                issues.append(_issue(rule, f"{root}.entry[{i}]", f"each entry of a {kind} Bundle has a {element}"))
     return issues
