@@ -699,7 +699,7 @@ def transaction():
     entries = body.get("entry")
     if not isinstance(entries, list) or not entries:
         raise InputError(f"the {kind} has no entries", location="Bundle.entry")
-    operations = [_entry_operation(entry, i) for i, entry in enumerate(entries)]
+    operations = [_entry_operation(entry, i, kind) for i, entry in enumerate(entries)]
     base = base_url()
     if kind == "transaction":
         failed = [(i, op) for i, op in enumerate(operations) if isinstance(op, Exception)]
@@ -749,7 +749,7 @@ def store_write(op: _Operation) -> Write:
                  skip_unchanged=op.case_id is not None)
 
 
-def _entry_operation(entry: object, i: int) -> _Operation | ReporterError:
+def _entry_operation(entry: object, i: int, kind: str = "transaction") -> _Operation | ReporterError:
     """The write one entry asks for, or the error that stops it (returned, so a batch can answer per entry)."""
     where = f"Bundle.entry[{i}]"
     try:
@@ -786,8 +786,12 @@ def _entry_operation(entry: object, i: int) -> _Operation | ReporterError:
             if not found:
                 raise InputError(f"ifMatch {tag!r} is not a version ETag", location=f"{where}.request.ifMatch")
             return _Operation(resource, match.group(1), int(found.group(1)))
-        raise InputError(f"{method} {url} is not supported in a transaction", location=f"{where}.request",
-                         hint="POST Bundle (new case) or PUT Bundle/<id> (new version)")
+        searched = method == "PUT" and url.startswith("Bundle?")
+        raise InputError(f"{method} {url} is not supported in a {kind}"
+                         + (": a conditional update (a search in the url) is not offered" if searched else ""),
+                         location=f"{where}.request",
+                         hint="POST Bundle (new case, ifNoneExist to store it once) or PUT Bundle/<id> with ifMatch "
+                              "(new version; find the id with GET Bundle?identifier=...)")
     except ReporterError as exc:
         return exc
 

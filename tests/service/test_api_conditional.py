@@ -109,3 +109,15 @@ def test_a_refused_document_in_a_transaction_is_located_inside_the_transaction(s
         said = r.json() if kind == "transaction" else r.json()["entry"][0]["response"]["outcome"]
         where = [e for i in said["issue"] for e in i.get("expression", []) if "gender" in e]
         assert where == [f"Bundle.entry[0].resource.entry[{n}].resource.ofType(Patient).gender"], said
+
+
+def test_a_conditional_update_in_a_batch_is_refused_as_such(served) -> None:
+    """PUT Bundle?identifier=... in a batch was refused as 'not supported in a transaction', not saying why."""
+    s = served.session(served.write_token)
+    bundle = renamed(demo_bundles()[0], "cond-update")
+    url = f"Bundle?composition.identifier={_case_id(bundle)}"
+    r = _post(s, served.base, {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": bundle, "request": {"method": "PUT", "url": url}}]})
+    outcome = r.json()["entry"][0]["response"]["outcome"]
+    said = outcome["issue"][0]["diagnostics"]
+    assert "in a batch" in said and "conditional update" in said and "ifNoneExist" in said
