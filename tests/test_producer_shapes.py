@@ -142,3 +142,17 @@ def test_a_history_or_transaction_entry_without_its_request_breaks_bdl_3() -> No
     history["entry"][0]["request"] = {"method": "PUT", "url": "Patient/1"}
     assert check_resource_invariants(history, "Bundle") == []
 
+
+
+def test_icsr_sections_nested_under_a_section_of_the_producers_own_are_read_everywhere() -> None:
+    """R4 nests sections (section.section); a builder that puts ReactionEvent and DrugInformation under its own
+    'Adverse event' section had every reaction and drug refused as listed in no section the readers know."""
+    from tests.test_other_servers import _same_everywhere
+
+    plain = load_bundle(CASE)
+    bundle = copy.deepcopy(plain)
+    comp = bundle["entry"][0]["resource"]
+    inner = [s for s in comp["section"] if s["code"]["coding"][0]["code"] in ("ReactionEvent", "DrugInformation")]
+    comp["section"] = [s for s in comp["section"] if s not in inner]
+    comp["section"].insert(1, {"title": "Adverse event", "code": {"text": "Adverse event"}, "section": inner})
+    _same_everywhere(plain, bundle)

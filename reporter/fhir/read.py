@@ -125,25 +125,30 @@ class BundleIndex:
         return found.copy()
 
     def section_element(self, key: str) -> Json | None:
+        return self.section_codes().get(section_code(key))
+
+    def section_codes(self) -> dict[str, Json]:
+        """The section read for each code the Composition's sections carry (_index_sections)."""
         by_code = self._sections
         if by_code is None:
             by_code = self._sections = self._index_sections()
-        return by_code.get(section_code(key))
+        return by_code
 
     def _index_sections(self) -> dict[str, Json]:
         """The Composition's sections by code (for each code the first section with it, as a search in order
-        finds)."""
-        comp = self.composition or {}
-        sections = comp.get("section")
-        if not isinstance(sections, list) or not sections:
-            return {}
+        finds), sub-sections included: R4 nests sections (`section.section`), and some document builders put
+        the ICSR sections under one of their own ("Adverse event")."""
         found: dict[str, Json] = {}
-        for section in sections:
-            if isinstance(section, dict):
-                for c in codings(section.get("code")):
-                    code = c.get("code")
-                    if isinstance(code, str) and code not in found:
-                        found[code] = section
+        pending = list(as_list((self.composition or {}).get("section")))
+        while pending:
+            section = pending.pop(0)
+            if not isinstance(section, dict):
+                continue
+            for c in codings(section.get("code")):
+                code = c.get("code")
+                if isinstance(code, str) and code not in found:
+                    found[code] = section
+            pending[:0] = as_list(section.get("section"))  # depth first, in document order
         return found
 
 

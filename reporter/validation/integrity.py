@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporter.fhir.read import BundleIndex, as_list, codings
+from reporter.fhir.read import BundleIndex, as_list
 from reporter.tables import ext, fhir_tables, system
 from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
@@ -158,8 +158,7 @@ def check_integrity(bundle: dict[str, Any], walk: BundleWalk | None = None) -> l
     issues.extend(modifier_extensions(walk))
     composition = index.composition
     if composition:
-        present = {c.get("code") for s in as_list(composition.get("section")) if isinstance(s, dict)
-                   for c in codings(s.get("code")) if isinstance(c.get("code"), str)}
+        present = set(index.section_codes())
         for key, code in REQUIRED_SECTIONS.items():
             if code not in present:
                 issues.append(Issue("warning", "BUNDLE-SECTION", "Bundle.entry[0].resource.section",
@@ -185,20 +184,16 @@ def modifier_extensions(walk: BundleWalk) -> list[Issue]:
     return issues
 
 
-def _listed(index: Any, sections: Any) -> set[int]:
-    """The resources the Composition's sections of this project's codes list, by object identity (the readers
-    look sections up by code, top level only)."""
-    known, found = fhir_codes(), set()
-    for section in as_list(sections):
-        if isinstance(section, dict) and any(c.get("code") in known for c in codings(section.get("code"))):
-            found |= {id(r) for r in (index.resolve(ref) for ref in as_list(section.get("entry"))) if r is not None}
-    return found
+def _listed(index: Any) -> set[int]:
+    """The resources the readers take from the Composition's sections, by object identity: those listed in the
+    section read for each code (BundleIndex.section, nested sections and contained resources included)."""
+    return {id(r) for spec in fhir_tables().sections for r in index.section(spec["key"])}
 
 
 def unlisted(bundle: dict[str, Any], index: Any, composition: dict[str, Any], present: set[Any]) -> list[Issue]:
     """Reactions and drugs no section lists: every reader (case file, E2B, report) takes them from their section,
     so a Bundle that files them under other section codes (LOINC, an EHR's own) would lose them without a word."""
-    listed, issues = _listed(index, composition.get("section")), []
+    listed, issues = _listed(index), []
     locations = entry_locations(bundle)
     for key, code in REQUIRED_SECTIONS.items():
         rtype = SECTION_TYPES[key]
