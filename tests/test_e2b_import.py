@@ -584,3 +584,32 @@ def test_the_dechallenge_sentences_of_g_k_11_are_read_back_per_reaction(e2b_sche
     assert [(link.reaction, link.dechallenge) for link in back.drugs[0].reactions] == [
         ("reaction-1", "positive"), ("reaction-2", "negative")]
     assert back.drugs[0].additional_text == "Started for depression."
+
+
+def test_a_dechallenge_is_read_back_for_a_reaction_whose_name_holds_a_semicolon(e2b_schema_dir: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                                 tmp_path: Path) -> None:
+    """The reader split G.k.11 at every '; ' before matching 'Dechallenge for <reaction>: ...', so a reported
+    term with a semicolon in it lost its dechallenge on import (it stayed G.k.11 text). Ceftriaxone AGEP in a
+    child, Trends in Pediatrics 2023: 'AGEP (pruritic erythema, small pustules); EuroSCAR confirmed'."""
+    from reporter.casefile.model import CaseFile
+    from reporter.e2b.export import export_bundles
+    from reporter.fhir.build import build_bundle
+    from reporter.fhir.to_case import bundle_to_case
+
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    case = CaseFile.model_validate({
+        "case_id": "TR-TEST-2023-1",
+        "report": {"type": "spontaneous", "first_received": "2023-09-10", "most_recent": "2023-09-10"},
+        "patient": {"initials": "AB", "age_at_onset": {"value": 12, "unit": "a"}},
+        "reactions": [{"id": "agep", "verbatim": "AGEP (pruritic erythema, small pustules); EuroSCAR confirmed"},
+                      {"id": "fever", "verbatim": "fever; 39 C"}],
+        "drugs": [{"id": "cro", "role": "suspect", "product": "Ceftriaxone", "additional_text": "Given IV; 2 days.",
+                   "reactions": [{"reaction": "agep", "dechallenge": "positive"},
+                                 {"reaction": "fever", "dechallenge": "negative"}]}]})
+    sent = tmp_path / "sent.xml"
+    sent.write_bytes(export_bundles([build_bundle(case)], receiver_name="ich").xml)
+    back = bundle_to_case(importer.import_file(sent).reports[0].bundle)
+    assert [(link.reaction, link.dechallenge) for link in back.drugs[0].reactions] == [
+        ("reaction-1", "positive"), ("reaction-2", "negative")]
+    assert back.drugs[0].additional_text == "Given IV; 2 days."

@@ -260,27 +260,35 @@ def read_drugs(r: Reader, reaction_ids: dict[str, str], verbatims: dict[str, str
     return out
 
 
-_DECHALLENGE = re.compile(r"Dechallenge for (?P<name>.+): (?P<display>.+)")
-
-
 def _dechallenges(text: str | None, names: dict[str, str | None]) -> tuple[str | None, dict[str, str]]:
     """The dechallenge per reaction that our export writes into G.k.11 ('Dechallenge for <reaction as
-    reported>: <display>', E2B having no element for it), read back into the case by the reaction it names;
-    the rest of G.k.11 stays the drug's additional text. A name that more than one reaction has, or a display
-    not in the code list, stays text."""
+    reported>: <display>', parts joined by '; ', E2B having no element for it), read back into the case by the
+    reaction it names; the rest of G.k.11 stays the drug's additional text. Each statement is found by the
+    whole reaction name, so a name that itself holds '; ' ('rash; pustules') is read too. A name that more
+    than one reaction has, or a display not in the code list, stays text."""
     if not text:
         return text, {}
     codes = {c.display: code for code, c in code_list("dechallenge").codes.items()}
-    keep, found = [], {}
-    for part in text.split("; "):
-        said = _DECHALLENGE.fullmatch(part)
-        named = [rid for rid, name in names.items() if said and (name or "reaction") == said["name"]]
-        code = codes.get(said["display"]) if said else None
-        if len(named) == 1 and code and named[0] not in found:
-            found[named[0]] = code
-        else:
-            keep.append(part)
-    return "; ".join(keep) or None, found
+    labels = [name or "reaction" for name in names.values()]
+    found: dict[str, str] = {}
+    for rid, name in names.items():
+        label = name or "reaction"
+        if labels.count(label) > 1:
+            continue
+        for display, code in codes.items():
+            said = re.search(rf"(?:^|(?<=; ))Dechallenge for {re.escape(label)}: {re.escape(display)}(?=; |$)", text)
+            if said:
+                found[rid] = code
+                text = _cut(text, said.start(), said.end())
+                break
+    return text or None, found
+
+
+def _cut(text: str, start: int, end: int) -> str:
+    """The text without text[start:end] and the '; ' that joined it to its neighbour."""
+    if text.startswith("; ", end):
+        return text[:start] + text[end + 2:]
+    return text[:max(start - 2, 0)] + text[end:]
 
 
 def _strength(r: Reader, substance: etree._Element) -> m.Quantity | None:
