@@ -82,14 +82,18 @@ class PairFacts:
 
     def objective_evidence(self) -> str | None:
         """A result outside its normal range (above or below) at or after the onset, as text: one related to
-        the reaction when there is one (the neutrophils of an agranulocytosis, not a CRP), else the first. A
-        result dated before the onset is no evidence of the reaction (a baseline, e.g. kidney disease before
-        the drug); one whose time cannot be placed against the onset is taken. A drug's own level (a
-        vancomycin trough) is no evidence of the reaction: it answers question 7 (`toxic_level`)."""
-        found = [x for x in self._out_of_range() if _level_of(self.case, x[1]) is None]
-        if not found:
-            return None
-        return _result_text(*next((x for x in found if self._related(x[1])), found[0]))
+        the reaction when there is one (the neutrophils of an agranulocytosis, not a CRP), else the first that
+        no other reaction of the case is related to (the INR of an 'INR increased' is no evidence of a digoxin
+        toxicity reported beside it). A result dated before the onset is no evidence of the reaction (a
+        baseline, e.g. kidney disease before the drug); one whose time cannot be placed against the onset is
+        taken. This drug's own level (a vancomycin trough) is no evidence of the reaction: it answers question
+        7 (`toxic_level`); another drug's level is (the digoxin level of a clarithromycin interaction)."""
+        found = [x for x in self._out_of_range() if _level_of(self.case, x[1]) is not self.drug]
+        related = next((x for x in found if _related(self.reaction, x[1])), None)
+        if related is None:
+            others = [r for r in self.case.reactions if r.id != self.reaction.id]
+            related = next((x for x in found if not any(_related(r, x[1]) for r in others)), None)
+        return _result_text(*related) if related else None
 
     def toxic_level(self) -> str | None:
         """This drug's level (a test named for the drug, e.g. 'Vancomycin trough') above the upper limit of its
@@ -107,16 +111,6 @@ class PairFacts:
         span = liver.on_drug_axis(Timeline(self.case), test.date, self.drug.id)
         return span is not None and onset is not None and span.frame == f"first:{self.drug.id}" \
             and span.hi < onset.lo
-
-    def _related(self, test: Test) -> bool:
-        """Whether the reaction's words name the test, or a pair in naranjo.yaml related_tests links them."""
-        r = self.reaction
-        reaction = " ".join(t for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None) if t).lower()
-        name = (test.name or "").lower()
-        if name and re.search(rf"\b{re.escape(name)}\b", reaction):
-            return True
-        return any(_starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])
-                   for pair in method_table("naranjo").get("related_tests", []))
 
     def dose_response(self) -> tuple[str, str] | None:
         """Naranjo question 8 from what the case holds, as (answer, fact): 'yes' when the dose was lowered
@@ -266,6 +260,16 @@ def _result_text(i: int, test: Test, side: str) -> str:
         else f"below the lower limit {liver._fmt(test.low)}"
     value = quantity_text(test.value, test.unit, test.comparator).replace("\xa0", " ")
     return f"{name} {value} {where} (tests[{i}])"
+
+
+def _related(r: Reaction, test: Test) -> bool:
+    """Whether the reaction's words name the test, or a pair in naranjo.yaml related_tests links them."""
+    reaction = " ".join(t for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None) if t).lower()
+    name = (test.name or "").lower()
+    if name and re.search(rf"\b{re.escape(name)}\b", reaction):
+        return True
+    return any(_starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])
+               for pair in method_table("naranjo").get("related_tests", []))
 
 
 def _level_of(case: CaseFile, test: Test) -> Drug | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reporter.assess import naranjo
+from reporter.assess.facts import facts_for
 from reporter.assess.result import AssessmentError, category_by_score
+from reporter.casefile.model import CaseFile
 from tests.assess.support import case_data, facts, lab
 
 ALL_UNKNOWN = {k: "unknown" for k in (
@@ -316,3 +318,24 @@ def test_q8_a_lower_line_with_no_stop_date_is_no_proof_the_drug_went_on() -> Non
     data["drugs"][0]["dosages"] = _lines((500, 0, None), (250, 25, {"value": 40, "unit": "d", "drug": "x"}))
     assert _q(data).answer == "yes"
     assert _q(data, "dechallenge").answer == "unknown" and "still given at a lower dose" in _q(data, "dechallenge").fact
+
+
+def test_q10_takes_no_result_of_another_reaction_and_counts_another_drugs_level() -> None:
+    """Clarithromycin given to a woman on digoxin and warfarin: digoxin 4.6 ng/mL (1.0-2.6) and INR 7.3
+    (2.0-3.0) twelve days later (Ann Pharmacother 1999;33:796-9). Q10 for the digoxin toxicity cited the INR,
+    which is the other reaction's result, and never the digoxin level, which is evidence of the toxicity when
+    clarithromycin is assessed (only digoxin's own assessment takes it as its level, Q7)."""
+    day12 = {"value": 12, "unit": "d", "drug": "x"}
+    data = case_data(term="Digoxin toxicity", onset=day12, tests=[
+        {"name": "INR", "date": day12, "value": 7.3, "unit": "{INR}", "low": 2.0, "high": 3.0},
+        {"name": "Digoxin", "date": day12, "value": 4.6, "unit": "ng/mL", "low": 1.0, "high": 2.6}])
+    data["drugs"][0].update(product="Clarithromycin", role="interacting")
+    data["reactions"].append({"id": "inr", "verbatim": "INR increased", "onset": day12})
+    data["drugs"][0]["reactions"].append({"reaction": "inr"})
+    data["drugs"].append({"id": "dig", "role": "suspect", "product": "Digoxin", "reactions": [{"reaction": "r"}]})
+    assert _q10(data).fact == "Digoxin 4.6 ng/mL above the upper limit 2.6 (tests[1])"
+    case = CaseFile.model_validate(data)
+    digoxin = {a.item: a for a in naranjo.assess(facts_for(case, case.drugs[1], case.reactions[0])).answers}
+    assert digoxin["toxic_level"].answer == "yes" and digoxin["objective_evidence"].answer == "unknown"
+    inr = {a.item: a for a in naranjo.assess(facts_for(case, case.drugs[0], case.reactions[1])).answers}
+    assert inr["objective_evidence"].fact == "INR 7.3 above the upper limit 3 (tests[0])"
