@@ -12,7 +12,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 
-from reporter.casefile.model import Absent, CaseFile, Drug, DrugReaction, Quantity, Reaction, RelativeTime
+from reporter.casefile.model import Absent, CaseFile, Dosage, Drug, DrugReaction, Quantity, Reaction, RelativeTime
 from reporter.render.units import unit_text
 from reporter.validation.ucum import single_administration_intervals
 
@@ -256,12 +256,21 @@ class Timeline:
         last = Span(max(s.lo for s in spans), max(s.hi for s in spans), spans[0].frame,
                     merge_qualifiers(*(s.qualifier for s in spans)))
         # a dosage begun after that stop, or on its day (maintenance after a loading dose), with no end of its
-        # own (an infusion months later, a line still taken), was given later: the last dose is then not known
+        # own (an infusion months later, a line still taken), was given later: the last dose is then not known;
+        # so was a later dose given once and placed nowhere (a vaccine's second dose, undated: 3 days after it is
+        # not 3 days after the first)
         for i in lines:
             start = self.dosage_start(drug, i, depth) if self.dosage_stop(drug, i, depth) is None else None
             if drug.dosages[i].start is not None and self._after(start, last, depth, strict=False):
                 return None
+            if i > 0 and self._given_once_unplaced(drug.dosages[i], self.dosage_stop(drug, i, depth)):
+                return None
         return last
+
+    @staticmethod
+    def _given_once_unplaced(dosage: Dosage, stop: Span | None) -> bool:
+        return dosage.start is None and stop is None and dosage.every is not None \
+            and dosage.every.unit in single_administration_intervals()
 
     def _after(self, span: Span | None, other: Span, depth: int = 0, strict: bool = True) -> bool:
         """Whether `span` lies after `other` (strict: wholly after; else: it may end on or after the day `other`

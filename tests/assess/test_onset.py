@@ -254,3 +254,21 @@ def test_a_dose_given_once_is_its_own_last_dose() -> None:
     assert onset.after_first_dose.lo == onset.after_first_dose.hi == 24
     data["drugs"][0]["dosages"][1].pop("every")  # a line with a start only may still be being taken
     assert facts(data).onset.after_first_dose is None
+
+
+def test_an_undated_second_dose_given_once_leaves_the_first_dose_out_of_the_interval() -> None:
+    """Myocarditis 3 days after the second dose of an mRNA vaccine, neither dose dated (Eur J Case Rep Intern
+    Med 2021;8:002769); anaphylaxis 30 min into a second rituximab infusion (Allergy Asthma Clin Immunol
+    2020;16:56). The undated second line (given once) was taken to begin at the first dose, so the assessment
+    said 'onset 3 days after the first dose' and Naranjo Q2 and WHO-UMC cited it."""
+    data = case_data(start=None, onset={"value": 3, "unit": "d", "drug": "x", "anchor": "last-dose"})
+    once = {"value": 1, "unit": "{total}"}
+    data["drugs"][0]["dosages"] = [{"every": once, "text": "dose 1"}, {"every": once, "text": "dose 2"}]
+    onset = facts(data).onset
+    assert onset.after_first_dose is None
+    assert onset.after_last_dose.text == "3 days"
+    q2 = {a.item: a for a in naranjo.assess(facts(data)).answers}["after_drug"]
+    assert q2.answer == "yes" and "after the last dose" in q2.fact
+    data["drugs"][0]["dosages"].pop()  # one dose: it is both the first and the last
+    assert facts(data).onset.after_first_dose.text == "3 days"
+
