@@ -82,17 +82,17 @@ class PairFacts:
 
     def objective_evidence(self) -> str | None:
         """A result outside its normal range (above or below) at or after the onset, as text: one related to
-        the reaction when there is one (the neutrophils of an agranulocytosis, not a CRP), else the first that
-        no other reaction of the case is related to (the INR of an 'INR increased' is no evidence of a digoxin
-        toxicity reported beside it). A result dated before the onset is no evidence of the reaction (a
+        the reaction when there is one (the neutrophils of an agranulocytosis, not a CRP), else, when the case
+        has this reaction alone, the first; beside other reactions an unrelated result is no evidence of this
+        one (the INR of an 'INR increased' says nothing of a digoxin toxicity, the AST of a hepatitis nothing of
+        the nausea reported with it). A result dated before the onset is no evidence of the reaction (a
         baseline, e.g. kidney disease before the drug); one whose time cannot be placed against the onset is
         taken. This drug's own level (a vancomycin trough) is no evidence of the reaction: it answers question
         7 (`toxic_level`); another drug's level is (the digoxin level of a clarithromycin interaction)."""
         found = [x for x in self._out_of_range() if _level_of(self.case, x[1]) is not self.drug]
         related = next((x for x in found if _related(self.reaction, x[1])), None)
-        if related is None:
-            others = [r for r in self.case.reactions if r.id != self.reaction.id]
-            related = next((x for x in found if not any(_related(r, x[1]) for r in others)), None)
+        if related is None and len(self.case.reactions) == 1:
+            related = found[0] if found else None
         return _result_text(*related) if related else None
 
     def toxic_level(self) -> str | None:
@@ -256,8 +256,8 @@ def _amount_text(amount: tuple[float, str]) -> str:
 
 def _result_text(i: int, test: Test, side: str) -> str:
     name = test.name or test.loinc or "test"
-    where = f"above the upper limit {liver._fmt(test.high)}" if side == "H" \
-        else f"below the lower limit {liver._fmt(test.low)}"
+    where = f"above the upper limit {_limit_text(test.high)}" if side == "H" \
+        else f"below the lower limit {_limit_text(test.low)}"
     value = quantity_text(test.value, test.unit, test.comparator).replace("\xa0", " ")
     return f"{name} {value} {where} (tests[{i}])"
 
@@ -270,6 +270,11 @@ def _related(r: Reaction, test: Test) -> bool:
         return True
     return any(_starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])
                for pair in method_table("naranjo").get("related_tests", []))
+
+
+def _limit_text(x: float) -> str:
+    """A normal limit as the case gives it: a troponin's 0.028 stays 0.028 (two decimals made it 0.03)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _level_of(case: CaseFile, test: Test) -> Drug | None:

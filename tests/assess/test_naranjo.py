@@ -339,3 +339,23 @@ def test_q10_takes_no_result_of_another_reaction_and_counts_another_drugs_level(
     assert digoxin["toxic_level"].answer == "yes" and digoxin["objective_evidence"].answer == "unknown"
     inr = {a.item: a for a in naranjo.assess(facts_for(case, case.drugs[0], case.reactions[1])).answers}
     assert inr["objective_evidence"].fact == "INR 7.3 above the upper limit 3 (tests[0])"
+
+
+def test_q10_says_a_normal_limit_as_the_case_gives_it() -> None:
+    """Troponin I 0.245 ng/mL (normal 0-0.028) was said to lie 'above the upper limit 0.03'."""
+    troponin = {"name": "Troponin I", "date": {"value": 20, "unit": "d", "drug": "x"}, "value": 0.245,
+                "unit": "ng/mL", "low": 0, "high": 0.028}
+    q10 = {a.item: a for a in naranjo.assess(facts(case_data(tests=[troponin], term="Myocarditis"))).answers}
+    assert q10["objective_evidence"].fact == "Troponin I 0.245 ng/mL above the upper limit 0.028 (tests[0])"
+
+
+def test_beside_other_reactions_an_unrelated_result_is_no_evidence() -> None:
+    """Anakinra hepatitis with nausea (Pediatr Rheumatol 2023;21:112): Q10 for the nausea cited the hepatitis's
+    AST 1823 U/L. With one reaction any abnormal result after the onset still counts."""
+    ast = {"name": "AST", "date": {"value": 21, "unit": "d", "drug": "x"}, "value": 1823, "unit": "U/L", "high": 48}
+    ldh = {"name": "LDH", "date": {"value": 21, "unit": "d", "drug": "x"}, "value": 1163, "unit": "U/L", "high": 300}
+    data = case_data(term="Nausea", tests=[ast, ldh])
+    assert _q10(data).fact.startswith("AST 1823")  # the nausea alone
+    data["reactions"].append({"id": "h", "verbatim": "Hepatitis", "onset": {"value": 20, "unit": "d", "drug": "x"}})
+    assert _q10(data).answer == "unknown"
+
