@@ -173,6 +173,9 @@ def test_objective_evidence_prefers_a_result_related_to_the_reaction() -> None:
     ("Hyperammonaemic encephalopathy", "Ammonia", "ug/dL", 187, {"high": 60}),
     ("Anaphylactic reaction", "Tryptase", "ug/L", 24.5, {"high": 11.4}),
     ("Respiratory depression", "Respiratory rate", "/min", 6, {"low": 20, "high": 30}),
+    ("Torsade de pointes", "QTc interval", "ms", 628, {"high": 470}),  # methadone, EM Resident (EMRA)
+    ("Gastrointestinal haemorrhage", "INR", "{INR}", 7.3, {"low": 2.0, "high": 3.0}),
+    ("Digitalis toxicity", "Digoxin level", "ng/mL", 4.6, {"low": 1.0, "high": 2.6}),  # a level of another drug
 ])
 def test_objective_evidence_knows_the_tests_of_more_reactions(term, test, unit, value, limits) -> None:
     """Published cases of these reactions cite their own test; Q10 cited the CRP listed first instead."""
