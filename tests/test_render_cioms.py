@@ -362,3 +362,27 @@ def test_the_onset_boxes_give_the_reaction_that_began_first() -> None:
     data["reactions"][1]["onset"] = "2023-03-18"
     form = build_form(case_view(build_bundle(CaseFile.model_validate(data))))
     assert "18" in str(form.onset) and "20" not in str(form.onset).replace("2023", "")
+
+
+def test_two_reactions_of_one_term_are_told_apart_in_the_causality_lines() -> None:
+    """Rituximab: an anaphylaxis 11 days after the first infusion and another 30 min into the second (Allergy
+    Asthma Clin Immunol 2020;16:56), both MedDRA 'Anaphylactic reaction'. Box 7+13 and `reporter assess` gave
+    'Rituximab / Anaphylactic reaction' twice, the stated and the computed causality alike."""
+    from reporter.assess.run import assess_case, text_report
+    from reporter.casefile.model import CaseFile
+    from reporter.render.cioms import describe_causality
+    from tests.assess.support import case_data
+
+    data = case_data(onset={"value": 11, "unit": "d", "drug": "x"}, term="first episode")
+    data["reactions"][0]["meddra"] = {"code": "10002198", "version": "26.0", "term": "Anaphylactic reaction"}
+    data["reactions"].append({"id": "r2", "verbatim": "30 min into the second infusion",
+                              "meddra": {"code": "10002198", "version": "26.0", "term": "Anaphylactic reaction"}})
+    causality = [{"source": "Primary source", "method": "Global introspection", "result": "Related"}]
+    data["drugs"][0]["reactions"] = [{"reaction": "r", "causality": causality},
+                                     {"reaction": "r2", "rechallenge": "recurred", "causality": causality}]
+    case = CaseFile.model_validate(data)
+    lines = describe_causality(case_view(build_bundle(case), case=case))
+    assert [line.split(":")[0] for line in lines if "computed" not in line] == [
+        "Drugex / Anaphylactic reaction (reaction 1)", "Drugex / Anaphylactic reaction (reaction 2)"]
+    assert sum("Drugex / Anaphylactic reaction (reaction 2) (computed from the case)" in x for x in lines) == 1
+    assert "Drugex / Anaphylactic reaction (reaction 1)" in text_report(assess_case(case))

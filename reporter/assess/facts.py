@@ -30,6 +30,16 @@ def reaction_name(r: Reaction) -> str:
     return (r.meddra.term if r.meddra and r.meddra.term else None) or r.verbatim or r.id
 
 
+def pair_reaction_name(reactions: list[Reaction], reaction: Reaction) -> str:
+    """The reaction as a drug-reaction pair names it: its name, and its place among the case's reactions when
+    another has the same name (an anaphylaxis at the first and at the second infusion), so that the two
+    assessments can be told apart."""
+    name = reaction_name(reaction)
+    if sum(reaction_name(r) == name for r in reactions) < 2:
+        return name
+    return f"{name} (reaction {reactions.index(reaction) + 1})"
+
+
 @dataclass(frozen=True)
 class PairFacts:
     case: CaseFile
@@ -48,7 +58,7 @@ class PairFacts:
 
     @property
     def reaction_name(self) -> str:
-        return reaction_name(self.reaction)
+        return pair_reaction_name(self.case.reactions, self.reaction)
 
     def onset_relation(self) -> tuple[str, str] | None:
         """("after" | "before", fact) for the onset against the first dose, or after the last dose when only

@@ -777,7 +777,7 @@ class _Extractor:
         out = []
         for event in self._section_or_type("reactions", "AdverseEvent"):
             reaction = names.get(_s(event.get("id")) or "")
-            label = reaction_label(reaction) if reaction else Missing()
+            label = _pair_label(reactions, reaction) if reaction else Missing()
             for entity in _l(event.get("suspectEntity")):
                 entity = _d(entity)
                 statement = self._resolve(entity.get("instance"))
@@ -1207,6 +1207,15 @@ def reaction_label(r: ReactionView) -> str | Coded | Missing:
     if r.term and r.term.code:
         return r.term
     return r.verbatim if isinstance(r.verbatim, Missing) else Missing()
+
+
+def _pair_label(reactions: list[ReactionView], reaction: ReactionView) -> str | Coded | Missing:
+    """A reaction as a causality line names it; with its place among the reactions when another has the same
+    label, as the computed assessment does (reporter.assess.facts.pair_reaction_name)."""
+    label = reaction_label(reaction)
+    if not isinstance(label, str) or sum(reaction_label(r) == label for r in reactions) < 2:
+        return label
+    return f"{label} (reaction {reactions.index(reaction) + 1})"
 
 
 def reaction_name(r: ReactionView) -> str:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from flask import g, redirect, render_template, request, url_for
 
-from reporter.assess.facts import PairFacts, facts_for, pairs, reaction_name
+from reporter.assess.facts import PairFacts, facts_for, pair_reaction_name, pairs
 from reporter.assess.questionnaire import form_answers, methods_for, record, sheet
 from reporter.assess.result import AssessmentError
 from reporter.assess.run import reported_with
@@ -51,7 +51,7 @@ def assess_case_page(case_id: str):
                                form={}), 422
     f = facts_for(case, *chosen)
     situations = {r.id: s for _, r in all_pairs if (s := situation_of(r)) is not None}
-    names = {r.id: reaction_name(r) for _, r in all_pairs}  # the pair list names a reaction as its heading does
+    names = {r.id: pair_reaction_name(case.reactions, r) for _, r in all_pairs}  # as its heading names it
     if f.reaction.id in situations:
         return _situation_page(v, case, all_pairs, f, situations, names)
     methods = methods_for(f)
