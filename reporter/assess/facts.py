@@ -103,7 +103,20 @@ class PairFacts:
         related = next((x for x in found if _related(self.reaction, x[1])), None)
         if related is None and len(self.case.reactions) == 1:
             related = found[0] if found else None
-        return _result_text(*related) if related else None
+        return _result_text(*related) if related else self._autopsy_finding()
+
+    def _autopsy_finding(self) -> str | None:
+        """An autopsy-determined cause of death (D.9.4) that is this reaction (its MedDRA code, else its term
+        in the cause's words): the histology of a fatal myocarditis confirms it as a result would."""
+        death = self.case.patient.death if self.case.patient else None
+        code = self.reaction.meddra.code if self.reaction.meddra else None
+        term = (self.reaction.meddra.term if self.reaction.meddra else None) or self.reaction.verbatim
+        for i, cause in enumerate(death.autopsy_causes if death else []):
+            same_code = code is not None and cause.meddra is not None and cause.meddra.code == code
+            named = bool(term and cause.text and re.search(rf"\b{re.escape(term.lower())}\b", cause.text.lower()))
+            if same_code or named:
+                return f"autopsy-determined cause of death: {cause.text or term} (patient.death.autopsy_causes[{i}])"
+        return None
 
     def toxic_level(self) -> str | None:
         """This drug's level (a test named for the drug, e.g. 'Vancomycin trough') above the upper limit of its

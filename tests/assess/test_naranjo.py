@@ -362,3 +362,19 @@ def test_beside_other_reactions_an_unrelated_result_is_no_evidence() -> None:
     data["reactions"].append({"id": "h", "verbatim": "Hepatitis", "onset": {"value": 20, "unit": "d", "drug": "x"}})
     assert _q10(data).answer == "unknown"
 
+
+
+def test_an_autopsy_finding_of_the_reaction_is_objective_evidence() -> None:
+    """Fatal myocarditis after a single cycle of pembrolizumab, confirmed at autopsy by histology and
+    immunohistochemistry (Int J Mol Sci 2023;24:10919): Q10 was 'do not know' for a case without lab results."""
+    data = case_data(term="Myocarditis")
+    data["reactions"][0]["meddra"] = {"code": "10028606", "version": "26.0", "term": "Myocarditis"}
+    data["patient"]["death"] = {"autopsy": True, "autopsy_causes": [
+        {"text": "myositis of skeletal muscle"},
+        {"text": "lymphocytic infiltrate of the myocardium", "meddra": {"code": "10028606", "version": "26.0"}}]}
+    assert _q10(data).fact == ("autopsy-determined cause of death: lymphocytic infiltrate of the myocardium "
+                               "(patient.death.autopsy_causes[1])")
+    data["patient"]["death"]["autopsy_causes"][1].pop("meddra")
+    assert _q10(data).answer == "unknown"
+    data["patient"]["death"]["autopsy_causes"][1]["text"] = "myocarditis (histology)"
+    assert "myocarditis (histology)" in _q10(data).fact
