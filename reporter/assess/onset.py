@@ -382,6 +382,27 @@ def _counted_from_last_dose(when: object, drug_id: str) -> Interval | None:
     return Interval(offset.lo, offset.hi, f"stated in the case as {words} after the last dose", offset.qualifier)
 
 
+def _as_the_author_qualified(stated: Interval, computed: tuple[float, float, str | None], onset: object,
+                             drug_id: str) -> Interval:
+    """G.k.9.i.3 holds a number only: when the reaction's onset gives the same time from this drug's first dose
+    as the author qualified it ('within the first 24 h', 'about 2 weeks', '3-4 weeks'), the interval is the
+    author's, not the bare number ('1 day' for 'within 24 hours')."""
+    if not isinstance(onset, RelativeTime) or onset.drug != drug_id or onset.anchor != "first-dose":
+        return stated
+    return _qualified(stated, computed, onset)
+
+
+def _qualified(stated: Interval, computed: tuple[float, float, str | None], onset: RelativeTime) -> Interval:
+    """The author's interval for a stated one it holds, when the author qualified the time or gave a range."""
+    if (onset.qualifier is None and onset.high is None) or not (computed[0] <= stated.lo and stated.hi <= computed[1]):
+        return stated
+    words = " ".join(w for w in ((onset.qualifier or "").replace("-", " "), f"{_num(onset.value)}"
+                                 f"{'-' + _num(onset.high) if onset.high is not None else ''}",
+                                 unit_text(onset.unit, onset.high if onset.high is not None else onset.value)) if w)
+    return Interval(computed[0], computed[1], f"{stated.how}, which the reaction's onset gives as {words}",
+                    computed[2])
+
+
 def _how(a: object, b: object, what: str) -> str:
     partial = [x for x in (a, b) if isinstance(x, str) and len(x) < 10]
     if partial:
@@ -405,8 +426,13 @@ def time_to_onset(case: CaseFile, drug: Drug, reaction: Reaction, link: DrugReac
             computed_first[0] - 1 <= first.lo and first.hi <= computed_first[1] + 1):
         notes.append(f"the stated onset after the first dose ({first.text}) differs from the dates "
                      f"({Interval(computed_first[0], computed_first[1], '', computed_first[2]).text})")
-    last = _stated(link.onset_after_last_dose if link else None) \
-        or _counted_from_last_dose(reaction.onset, drug.id)
+    elif first is not None and computed_first is not None:
+        first = _as_the_author_qualified(first, computed_first, reaction.onset, drug.id)
+    counted = _counted_from_last_dose(reaction.onset, drug.id)
+    last = _stated(link.onset_after_last_dose if link else None)
+    if last is not None and counted is not None and isinstance(reaction.onset, RelativeTime):
+        last = _qualified(last, (counted.lo, counted.hi, counted.qualifier), reaction.onset)
+    last = last or counted
     computed_last = tl.diff(onset, tl.last_dose(drug.id, before=onset))
     if last is None and computed_last is not None:
         lo, hi, qualifier = computed_last

@@ -272,3 +272,20 @@ def test_an_undated_second_dose_given_once_leaves_the_first_dose_out_of_the_inte
     data["drugs"][0]["dosages"].pop()  # one dose: it is both the first and the last
     assert facts(data).onset.after_first_dose.text == "3 days"
 
+
+
+def test_a_stated_interval_takes_the_author_s_qualifier_from_the_reaction_s_onset() -> None:
+    """Serotonin syndrome 'within the first 24 h of taking linezolid' (Anesth Essays Res 2019;13:188): G.k.9.i.3.1
+    holds 24 h, a bare number, so the assessment said 'onset 1 day after the first dose'; ICI myocarditis about
+    9 days after the second pembrolizumab dose likewise lost its 'about'."""
+    data = case_data(start=None, onset={"value": 24, "unit": "h", "drug": "x", "qualifier": "within"})
+    data["drugs"][0]["reactions"][0]["onset_after_first_dose"] = {"value": 24, "unit": "h"}
+    first = facts(data).onset.after_first_dose
+    assert (first.lo, first.hi, first.text) == (0, 1, "0 to 1 day")
+    assert first.how == "stated in the case as 24 hours, which the reaction's onset gives as within 24 hours"
+    data["reactions"][0]["onset"] = {"value": 9, "unit": "d", "drug": "x", "anchor": "last-dose", "qualifier": "about"}
+    data["drugs"][0]["reactions"][0] = {"reaction": "r", "onset_after_last_dose": {"value": 9, "unit": "d"}}
+    assert facts(data).onset.after_last_dose.text == "about 9 days"
+    data["reactions"][0]["onset"].pop("qualifier")  # the author's plain number: the stated interval as it is
+    last = facts(data).onset.after_last_dose
+    assert (last.text, last.how) == ("9 days", "stated in the case as 9 days")
