@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 
 from reporter.assess import labs, liver
-from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, time_to_onset
+from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, quantity_days, time_to_onset
 from reporter.assess.result import method_table
-from reporter.casefile.model import CaseFile, Dosage, Drug, DrugReaction, Reaction, Test
+from reporter.casefile.model import CaseFile, Dosage, Drug, DrugReaction, Quantity, Reaction, Test
 from reporter.errors import InputError
 from reporter.render.units import doses_per_day, quantity_text
 
@@ -70,6 +70,8 @@ class PairFacts:
         if first is None and last is None and (self.challenge("rechallenge") or ("",))[0] == "recurred":
             return "after", ("onset time not stated, but the reaction recurred when the drug was given again "
                              "(G.k.9.i.4 = 1), so it followed the drug")
+        if first is None and last is None:
+            return self._in_utero_relation()
         if first is None:
             return None
         if first.lo >= 0:
@@ -77,6 +79,21 @@ class PairFacts:
         if first.hi < 0:
             return "before", f"onset {first.text} after the first dose, i.e. before it ({first.how})"
         return None
+
+    def _in_utero_relation(self) -> tuple[str, str] | None:
+        """A parent-child case without times: the foetus exposed from a gestation week (G.k.6) before the week
+        the reaction was observed in it (D.2.2.1), so the reaction followed the drug (valsartan taken from
+        conception, anhydramnios seen at week 28)."""
+        exposed = self.drug.gestation_at_exposure
+        seen = self.case.patient.gestation_at_onset if self.case.patient else None
+        days = [quantity_days(q) for q in (exposed, seen) if q is not None]
+        if len(days) < 2 or None in days or not days[0][1] < days[1][0]:
+            return None
+        def weeks(q: Quantity) -> str:
+            return quantity_text(q.value, q.unit).replace("\xa0", " ")
+
+        return "after", (f"the foetus exposed from gestation {weeks(exposed)} (G.k.6), the reaction seen in it at "
+                         f"{weeks(seen)} (D.2.2.1)")
 
     def challenge(self, which: str) -> tuple[str, str] | None:
         """(the case's dechallenge / rechallenge code, fact) or None when not stated."""

@@ -289,3 +289,17 @@ def test_a_stated_interval_takes_the_author_s_qualifier_from_the_reaction_s_onse
     data["reactions"][0]["onset"].pop("qualifier")  # the author's plain number: the stated interval as it is
     last = facts(data).onset.after_last_dose
     assert (last.text, last.how) == ("9 days", "stated in the case as 9 days")
+
+
+def test_a_foetus_exposed_before_the_week_its_reaction_was_seen_places_the_reaction_after_the_drug() -> None:
+    """Valsartan from conception, severe anhydramnios at 28 weeks' gestation (Ann Pharmacother 2005;39:157): no
+    time links reaction and drug but the gestation periods (G.k.6, D.2.2.1), so Naranjo Q2 and the WHO-UMC time
+    were 'do not know' and the authors' 'probable' could not be approached."""
+    data = case_data(start=None, onset=None, term="Anhydramnios")
+    data["drugs"][0]["gestation_at_exposure"] = {"value": 0, "unit": "wk"}
+    data["patient"]["gestation_at_onset"] = {"value": 28, "unit": "wk"}
+    q2 = {a.item: a for a in naranjo.assess(facts(data)).answers}["after_drug"]
+    assert q2.answer == "yes" and "(G.k.6)" in q2.fact and "28 weeks (D.2.2.1)" in q2.fact
+    assert {a.item: a.answer for a in who_umc.assess(facts(data)).answers}["time"] == "plausible"
+    data["drugs"][0]["gestation_at_exposure"] = {"value": 30, "unit": "wk"}  # exposed only after it was seen
+    assert {a.item: a.answer for a in naranjo.assess(facts(data)).answers}["after_drug"] == "unknown"
