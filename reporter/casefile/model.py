@@ -233,6 +233,17 @@ class Document(Model):
     file: IncludedFile | None = Field(None, description="C.1.6.1.r.2 the document itself, when included.")
 
 
+class Routing(Model):
+    """Where a received (imported) report came from and was addressed to: the transmission ids as received.
+    Not facts of the case: an export without `--receiver` sends the case back to the receiver these ids name
+    (FDA's ZZFDA, CDER, ZZFDA_PREMKT...), from the same sender; without them it goes to ICH."""
+
+    batch_sender: str | None = Field(None, description="N.1.3 batch sender identifier as received.")
+    batch_receiver: str | None = Field(None, description="N.1.4 batch receiver identifier as received.")
+    message_sender: str | None = Field(None, description="N.2.r.2 message sender identifier as received.")
+    message_receiver: str | None = Field(None, description="N.2.r.3 message receiver identifier as received.")
+
+
 class Report(Model):
     """C.1 identification of the case safety report."""
 
@@ -265,6 +276,11 @@ class Report(Model):
     expedited: bool | Absent | None = Field(
         None, description="C.1.7 does this case fulfil local criteria for expedited report? (or why not known)")
     combination_product: bool | None = Field(None, description="C.1.12 (FDA) combination product report.")
+    routing: Routing | None = Field(
+        None, description="N.1.3, N.1.4, N.2.r.2, N.2.r.3: the batch and message sender and receiver ids an "
+        "imported report was received with, so that an export goes back to the receiver it came for unless "
+        "`--receiver` names another (written by `reporter case` from an imported Bundle; not an E2B fact of "
+        "the case).")
 
 
 # A person's name parts and address lines may each be withheld or not known ({absent: masked}...): ICH allows

@@ -100,6 +100,20 @@ def put_list(holder: Json, key: str, values: list[str | m.Absent | None]) -> Non
         holder[f"_{key}"] = [{"extension": absent_extensions(v)} if isinstance(v, m.Absent) else None for v in items]
 
 
+def routing_part(field: str) -> str:
+    """The `e2b_transmission` sub-extension of a Routing field (batch_receiver -> batchReceiver)."""
+    first, *rest = field.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+def routing_extension(routing: m.Routing) -> Json | None:
+    """The imported case's transmission ids as the import writes them (reporter/e2b/transmission.py), so that
+    an export without --receiver goes back to the receiver they name; None when none is held."""
+    parts = [{"url": routing_part(name), "valueString": value}
+             for name, value in routing.model_dump(exclude_none=True).items() if value]
+    return {"url": ext("e2b_transmission"), "extension": parts} if parts else None
+
+
 def text_extension(url: str, value: str | m.Absent, value_key: str = "valueString") -> Json:
     """A string (or code) extension, or, for a value withheld or not known, the extension with its reason."""
     if isinstance(value, m.Absent):
@@ -292,6 +306,8 @@ class BundleBuilder:
                                "valueBoolean": self.case.patient.concomitant_therapies})
         if self.case.patient and self.case.patient.history_text:
             extensions.append(text_extension(ext("history_text"), self.case.patient.history_text))
+        if report.routing and (routing := routing_extension(report.routing)):
+            extensions.append(routing)  # last, where the import puts it
 
         comp["extension"] = extensions
         comp["identifier"] = {"system": oid_system(oids()["identifiers"]["safety_report_id"]),

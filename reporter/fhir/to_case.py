@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from reporter.casefile import model as m
 from reporter.errors import InputError
 from reporter.fhir import read
+from reporter.fhir.build import routing_part
 from reporter.fhir.narrative import narrative_text
 from reporter.tables import code_list, coding_key, ext, fhir_tables, oid_system, oids, routes, system
 
@@ -42,6 +43,15 @@ def _absent(holder: Any) -> m.Absent | None:
         return None
     key = next((k for k, v in code_list("null_flavor").codes.items() if v.e2b == flavor), "unknown")
     return m.Absent(absent=key)  # type: ignore[arg-type]
+
+
+def _routing(transmission: Json | None) -> Json | None:
+    """An imported case's transmission ids (`e2b_transmission`; its notReceived list is the import's note, not
+    kept): None when the Bundle holds none."""
+    held = {e.get("url"): e.get("valueString") for e in read.as_list(_d(transmission).get("extension"))
+            if isinstance(e, dict) and isinstance(e.get("valueString"), str) and e.get("valueString")}
+    routing = {name: held[routing_part(name)] for name in m.Routing.model_fields if held.get(routing_part(name))}
+    return routing or None
 
 
 def _quantity(value: Any) -> Json | None:
@@ -215,6 +225,7 @@ class CaseReader:
             out["expedited"] = next((_absent(s) for s in read.as_list(expedited.get("extension"))
                                      if _d(s).get("url") == "localCriteriaFlag"), None)
         out["combination_product"] = read.ext_value(comp, "combination_product")
+        out["routing"] = _routing(read.extension(comp, "e2b_transmission"))
         return out
 
     def primary_sources(self) -> list[Json]:
