@@ -153,8 +153,9 @@ def primary_source(ctx: Ctx, event: Node, author: Json, role: Json) -> None:
     if code:
         ctx.ich(qual, "code", code, 6)
     else:
-        # a null flavor names no code system of its own: an imported one gets the source's, if it had one
-        leaf(qual, "code", codeSystem=None if ctx.imported else "2.16.840.1.113883.3.989.2.1.1.6",
+        # ICH's list, as senders write it beside the null flavor: the case holds no trace of whether the received
+        # one had it (the Bundle's origin decided, so an imported case lost it and its case file kept it)
+        leaf(qual, "code", codeSystem="2.16.840.1.113883.3.989.2.1.1.6",
              nullFlavor=read.absent_reason(qualification) or "UNK")
     country, country_flavor = read.text(address, "country")
     if country or country_flavor:
