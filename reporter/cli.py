@@ -283,7 +283,13 @@ def validate_command(file: str, fmt: str, receiver: str | None) -> None:
     the file cannot be read as a case file or a Bundle (the report says why)."""
     from reporter.validation import validate_file
 
-    _, report = validate_file(file, receiver=receiver)
+    bundle, report = validate_file(file, receiver=receiver)
+    if fmt == "text" and bundle is not None:  # JSON keeps FHIRPath alone: an OperationOutcome's expression
+        from dataclasses import replace
+
+        from reporter.e2b.fhir_place import with_element
+
+        report.issues = [replace(i, location=with_element(bundle, i.location)) for i in report.issues]
     text = report.to_json() if fmt == "json" else report.to_text()
     click.echo(text, nl=False)
     if receiver is None and fmt == "text":
@@ -356,7 +362,7 @@ def _e2b_input_checks(check, files: tuple[str, ...], bundles: list) -> None:
         text = read_text(path)
         data = load_data(text, path)
         lines.append(None if "resourceType" in data else CaseLines(text, data, path if len(files) > 1 else None))
-    said = validation_errors(bundles, lines, files, also=NOT_READ)
+    said = validation_errors(bundles, lines, files, also=NOT_READ, elements=True)
     check.report.issues = said + with_case_paths(check.report.issues, lines)
 
 

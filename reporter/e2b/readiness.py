@@ -79,11 +79,14 @@ NOT_READ = frozenset({"FHIR-NOT-READ"})
 
 
 def validation_errors(bundles: Sequence[dict[str, Any]], lines: Sequence[CaseLines | None] | None = None,
-                      names: Sequence[str] | None = None, also: frozenset[str] = frozenset()) -> list[Issue]:
+                      names: Sequence[str] | None = None, also: frozenset[str] = frozenset(),
+                      elements: bool = False) -> list[Issue]:
     """The errors `reporter validate` finds in each input (structure, integrity, terminology, ICSR rules,
     plausibility), which an export refuses as validation does: the two never disagree on a case. With several
     inputs, a Bundle's issues are prefixed with its name (a case file's lines already name their file).
-    `also`: codes of warnings to keep with them (FHIR-NOT-READ: what a Bundle says that the export leaves out)."""
+    `also`: codes of warnings to keep with them (FHIR-NOT-READ: what a Bundle says that the export leaves out).
+    `elements`: an imported Bundle's issues also name the E2B element at their place (for people, not FHIRPath)."""
+    from reporter.e2b.fhir_place import with_element
     from reporter.validation import validate_bundle
 
     out = []
@@ -92,7 +95,8 @@ def validation_errors(bundles: Sequence[dict[str, Any]], lines: Sequence[CaseLin
         report = validate_bundle(bundle, lines=source)
         for issue in (i for i in report.issues if i.severity == "error" or i.code in also):
             prefix = f"{names[n]}: " if names and len(bundles) > 1 and source is None else ""
-            out.append(replace(issue, location=prefix + issue.location))
+            location = with_element(bundle, issue.location) if elements and source is None else issue.location
+            out.append(replace(issue, location=prefix + location))
     return out
 
 
