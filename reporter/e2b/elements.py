@@ -103,6 +103,14 @@ class Labels:
                 found.update(h for h in hits if isinstance(h, etree._Element))
         return found
 
+    def _named_place(self, node: etree._Element) -> str | None:
+        """The name of a place no E2B element is at where some senders put a value (locations.yaml `named_places`:
+        a country in a dosage's performer), so that a value there is listed by a name a reader can find."""
+        for i, place in enumerate((_locations() or {}).get("named_places") or ()):
+            if node in self._nodes_of(f"named place {i}", place["group"], place["node"]):
+                return str(place["name"])
+        return None
+
     def label(self, node: etree._Element, attribute: str | None = None) -> str:
         """The element number for a value (or, failing that, for the node, or its enclosing group)."""
         candidates = self._candidates(node)
@@ -113,6 +121,9 @@ class Labels:
         for number, _, group, path in candidates:
             if node in self._nodes_of(number, group, path):
                 return number
+        named = self._named_place(node)
+        if named:
+            return named
         current: etree._Element | None = node
         while current is not None:
             group = self.groups.get(current)

@@ -36,6 +36,11 @@ def _every_location(root: etree._Element) -> tuple[dict, dict, dict]:
                 if isinstance(node, etree._Element):
                     values.setdefault((node, key), number)
                     nodes.setdefault(node, number)
+    for place in table.get("named_places") or ():  # where no element is: a name, before the block's
+        for inst in instances.get(place["group"], []):
+            for node in inst.xpath(place["node"], namespaces=ns):
+                if isinstance(node, etree._Element) and node not in nodes:
+                    nodes[node] = place["name"]
     return values, nodes, groups
 
 
