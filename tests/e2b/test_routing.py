@@ -99,3 +99,20 @@ def test_the_same_report_re_sent_with_other_transmission_ids_is_not_stored_again
         assert [v.version for v in store.history(case_id)] == [1]
     finally:
         store.dispose()
+
+
+def test_a_receiver_id_the_receiver_refuses_points_at_the_routing(tmp_path: Path, e2b_schema_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hand-written VAERS report names CBER_VAERS as its batch receiver, which FDA's rules refuse: the case file's
+    export says so at the field to change."""
+    monkeypatch.setenv("REPORTER_E2B_SCHEMA_DIR", str(e2b_schema_dir))
+    bundle = importer.import_file(Path(__file__).parent / "inputs" / "fda-vaers-vaccines-infant.xml").reports[0].bundle
+    case = bundle_to_case(bundle)
+    data = case.model_dump(mode="json", exclude_none=True, by_alias=True, exclude_defaults=True)
+    (tmp_path / "case.yaml").write_text(yaml.safe_dump({"$format": case.format, **data}, sort_keys=False),
+                                        encoding="utf-8")
+    line = next(n for n, text in enumerate((tmp_path / "case.yaml").read_text().splitlines(), start=1)
+                if text.strip() == "batch_receiver: CBER_VAERS")
+    result = CliRunner().invoke(main, ["e2b", str(tmp_path / "case.yaml"), "-o", str(tmp_path / "out.xml")])
+    assert f"R0004                    N.1.4 <- report.routing.batch_receiver (line {line}):" in result.output, \
+        result.output
