@@ -105,7 +105,8 @@ def test_received_file_is_kept_verbatim_with_its_import_report(served, db_url: s
     assert f"{report['facts_mapped']} of {report['facts_total']}" in page
     # the import's warnings in words, the E2B place apart (the page said 'G.k.2.1.1a (case 1, drug 1): accepted by
     # US FDA FAERS (postmarket) although the ICH table does not allow it (E2B-LENGTH)')
-    assert ("<li class=\"warning\">MPID Version Date / Number: accepted by US FDA FAERS (postmarket) although the ICH "
+    assert ("<li class=\"warning\">MPID Version Date / Number: accepted by US FDA (FAERS postmarket and IND premarket) "
+            "although the ICH "
             "table does not allow it (longer than ICH allows) <small class=\"e2b-ref\" title=\"G.k.2.1.1a (case 1, "
             "drug 1): accepted by") in page
     assert "E2B-LENGTH" not in re.sub(r'title="[^"]*"', "", page)
