@@ -46,6 +46,10 @@ def _extras(data: dict) -> None:
     sender["person"]["title"] = "Dr."
     sender["address"].update(street="Beispielstraße 1", state="Berlin", postcode="10115")
     sender.update(phone="+49 30 1234567", fax="+49 30 1234568")
+    parent = data["patient"]["parent"]  # the parent's coded history and past drug (R0052-R0057)
+    parent["medical_history"] = [{"term": "Asthma", "meddra": {"code": "10003553", "version": "26.1"}}]
+    parent["past_drugs"] = [{"name": "Amoxicillin", "indication": {"code": "10037660", "version": "26.1"},
+                             "reaction": {"code": "10037844", "version": "26.1"}}]
 
 
 def _report(**values) -> Callable[[dict], None]:
@@ -68,6 +72,57 @@ def _concomitant_first(data: dict) -> None:
     data["drugs"].reverse()
 
 
+def _study(**values) -> Callable[[dict], None]:
+    """FDA study numbers: an IND number (FDA.C.5.5a) routes the case to FDA's premarket IND account."""
+    return lambda data: data["study"].update(values)
+
+
+IND = {"fda_ind": "123456", "fda_cross_reported_inds": ["222222"]}
+
+
+def _ind_case(report_type: str, study_type: bool) -> Callable[[dict], None]:
+    def edit(data: dict) -> None:
+        data["study"].update(IND)
+        data["report"]["type"] = report_type
+        if not study_type:
+            data["study"].pop("type")
+    return edit
+
+
+def _patient_kind(initials: str | dict, race_na: bool = True) -> Callable[[dict], None]:
+    """An aggregate report (D.1 AGGREGATE) or one without a patient (D.1 nullFlavor NA), race and ethnicity NA
+    (else the rich case's codes)."""
+    def edit(data: dict) -> None:
+        data["study"].update(IND)
+        data["patient"]["initials"] = initials
+        if race_na:
+            data["patient"].update(race=[{"absent": "not-applicable"}], ethnicity={"absent": "not-applicable"})
+    return edit
+
+
+def _device(report_type: str | None, expedited: bool, **device) -> Callable[[dict], None]:
+    """A combination product report whose first drug has a device part."""
+    def edit(data: dict) -> None:
+        data["report"].update(combination_product=True, expedited=expedited)
+        if report_type:
+            data["report"]["fda_report_type"] = report_type
+        data["drugs"][0]["devices"] = [device]
+    return edit
+
+
+def _no_adverse_event(initials: str | dict) -> Callable[[dict], None]:
+    """A malfunction report without an adverse event (MedDRA 10067482): D.1 must be nullFlavor NA (R0027)."""
+    def edit(data: dict) -> None:
+        _device(None, False, product_code="FMF", malfunction=True, problem_codes=["1546"])(data)
+        data["patient"].update(initials=initials, race=[{"absent": "not-applicable"}],
+                               ethnicity={"absent": "not-applicable"})
+        data["reactions"][1]["meddra"] = {"code": "10067482", "version": "26.1"}
+    return edit
+
+
+MALFUNCTION = {"product_code": "FMF", "malfunction": True, "problem_codes": ["1546"]}
+
+
 # variant name -> edit of the case data (after _extras)
 VARIANTS: dict[str, Callable[[dict], None]] = {
     "base": lambda data: None,
@@ -79,6 +134,21 @@ VARIANTS: dict[str, Callable[[dict], None]] = {
     "spontaneous": _spontaneous(keep_study=False),
     "spontaneous-with-study": _spontaneous(keep_study=True),
     "concomitant-first": _concomitant_first,
+    "ind": _ind_case("study", study_type=True),
+    "ind-spontaneous": _ind_case("spontaneous", study_type=False),
+    "ind-spontaneous-typed": _ind_case("spontaneous", study_type=True),
+    "ind-other": _ind_case("other", study_type=True),
+    "ind-7-day": lambda data: (_ind_case("study", True)(data), data["report"].update(fda_report_type="7-day")),
+    "anda": _study(fda_pre_anda="654321"),
+    "aggregate": _patient_kind("AGGREGATE"),
+    "no-patient": _patient_kind({"absent": "not-applicable"}),
+    "aggregate-race-known": _patient_kind("AGGREGATE", race_na=False),
+    "no-patient-race-known": _patient_kind({"absent": "not-applicable"}, race_na=False),
+    "device": _device("30-day", False, **MALFUNCTION),
+    "device-5-day": _device("5-day", True, **MALFUNCTION, remedial_actions=["1"]),
+    "device-unnamed": _device("30-day", False, malfunction=True, problem_codes=["1546"]),
+    "no-adverse-event": _no_adverse_event({"absent": "not-applicable"}),
+    "no-adverse-event-named": _no_adverse_event("AB"),
 }
 
 
@@ -91,10 +161,12 @@ def _addressed(batch_receiver: str, message_receiver: str) -> Callable[[etree._E
     return edit
 
 
-# variant name -> edit of the base case's FDA export, imported back: Bundles that carry received ids
-IMPORTED: dict[str, Callable[[etree._Element], None]] = {
-    "premarket": _addressed("ZZFDA_PREMKT", "CDER_IND"),
-    "premarket-to-cder": _addressed("ZZFDA_PREMKT", "CDER"),
+# variant name -> (variant, edit of its FDA export), imported back: Bundles that carry received ids
+IMPORTED: dict[str, tuple[str, Callable[[etree._Element], None]]] = {
+    "premarket": ("ind", _addressed("ZZFDA_PREMKT", "CDER_IND")),
+    "premarket-to-cder": ("ind", _addressed("ZZFDA_PREMKT", "CDER")),
+    "ind-to-postmarket": ("ind", _addressed("ZZFDA", "CDER")),
+    "ba-be": ("anda", _addressed("ZZFDA_PREMKT", "CDER_IND_EXEMPT_BA_BE")),
 }
 
 
@@ -109,6 +181,37 @@ PLAN: dict[str, tuple[str, str | None]] = {
     "R0015": ("not-expedited", None),
     "R0103": ("spontaneous", "spontaneous-with-study"),
     "W0005": ("base", "concomitant-first"),
+    # premarket: IND safety reports (CDER_IND) and IND-exempt BA/BE reports (CDER_IND_EXEMPT_BA_BE)
+    "R0008": ("ind", None),
+    "R0016": ("ind", None),
+    "R0024": ("ind", None),
+    "R0041": ("ind", None),
+    "R0070": ("ind", None),
+    "R0085": ("ind", None),
+    "R0086": ("ind", None),
+    "R0087": ("ind", None),
+    "R0102": ("ind", None),
+    "R0110": ("ind-spontaneous", None),
+    "R0112": ("ind", "ind-other"),
+    "R0113": ("ind-spontaneous", "ind-spontaneous-typed"),
+    "R0107": ("base", "ind-to-postmarket"),
+    "R0108": ("base", "anda"),
+    "R0109": ("base", "ind-to-postmarket"),
+    "R0025": ("ba-be", None),
+    "R0071": ("ba-be", None),
+    "R0111": ("ba-be", None),
+    "W0001": ("aggregate", None),
+    "W0002": ("aggregate", None),
+    "W0003": ("aggregate", "aggregate-race-known"),
+    "W0004": ("aggregate", "aggregate-race-known"),
+    "W0010": ("aggregate", "ind"),
+    # device parts of a combination product
+    "R0027": ("no-adverse-event", "no-adverse-event-named"),
+    "R0092": ("device", None),
+    "R0093": ("device", None),
+    "R0094": ("device", "device-unnamed"),
+    "R0096": ("device", None),
+    "W0007": ("device-5-day", None),
 }
 
 
@@ -127,8 +230,9 @@ class Exports:
 
     def bundle(self, variant: str) -> dict:
         if variant in IMPORTED:
-            doc = self.get("base", "fda")
-            IMPORTED[variant](doc)
+            source, edit = IMPORTED[variant]
+            doc = self.get(source, "fda")
+            edit(doc)
             imported = import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), variant)).reports[0]
             assert imported.bundle is not None, imported.problems
             return imported.bundle
@@ -200,11 +304,25 @@ def all_rules():
             yield pytest.param(name, index, id=f"{rule['id']}-{index}")
 
 
+# (rule id, index among the rules of that id) -> plan, for a rule id given twice with different conditions
+PLAN_BY_INDEX: dict[tuple[str, int], tuple[str, str | None]] = {
+    ("R0008", 1): ("ba-be", None),
+    ("W0003", 1): ("no-patient", "no-patient-race-known"),
+    ("W0004", 1): ("no-patient", "no-patient-race-known"),
+}
+
+
+def plan(set_name: str, index: int) -> tuple[str, str | None]:
+    rule_id = rule_set(set_name)["rules"][index]["id"]
+    nth = sum(r["id"] == rule_id for r in rule_set(set_name)["rules"][:index])
+    return PLAN_BY_INDEX.get((rule_id, nth)) or PLAN.get(rule_id, ("base", None))
+
+
 @pytest.mark.parametrize(("set_name", "index"), all_rules())
 def test_rule_passes_and_fails(exports, set_name, index):
     rule = rule_set(set_name)["rules"][index]
     sets = SETS[set_name]
-    pass_variant, fail_variant = PLAN.get(rule["id"], ("base", None))
+    pass_variant, fail_variant = plan(set_name, index)
     passing = exports.get(pass_variant, set_name)
     assert applies(passing, rule, sets), f"the passing input ({pass_variant}) does not meet {rule.get('when')}"
     assert rule["id"] not in fired(passing, sets), "the passing input must not trigger the rule"
@@ -219,12 +337,18 @@ def test_rule_passes_and_fails(exports, set_name, index):
 
 def test_every_rule_has_a_plan_that_exists():
     ids = {rule["id"] for name in SETS for rule in rule_set(name)["rules"]}
-    assert set(PLAN) <= ids
-    assert all(v in VARIANTS or v in IMPORTED for pair in PLAN.values() for v in pair if v is not None)
+    assert set(PLAN) | {rule_id for rule_id, _ in PLAN_BY_INDEX} <= ids
+    assert all(v in VARIANTS or v in IMPORTED for pair in [*PLAN.values(), *PLAN_BY_INDEX.values()]
+               for v in pair if v is not None)
 
 
-@pytest.mark.parametrize("variant", sorted((set(VARIANTS) | {"premarket"}) -
-                                           {"spontaneous-with-study", "concomitant-first"}))
+# failing inputs, and cases ICH itself refuses (D.1 nullFlavor NA, which only FDA takes)
+NOT_CLEAN = {"spontaneous-with-study", "concomitant-first", "ind-spontaneous-typed", "ind-other", "anda",
+             "device-unnamed", "no-adverse-event-named", "no-patient", "no-adverse-event", "ind-to-postmarket",
+             "aggregate-race-known", "no-patient-race-known"}
+
+
+@pytest.mark.parametrize("variant", sorted((set(VARIANTS) | {"premarket", "ba-be"}) - NOT_CLEAN))
 def test_passing_variants_export_cleanly(exports, variant):
     """The variants used as passing inputs are valid cases: no error from any receiver's rules."""
     for receiver, sets in SETS.items():
@@ -300,10 +424,23 @@ def test_locations_name_the_e2b_element_and_case(exported):
     assert issue.layer == "e2b"
 
 
-def test_fda_examples_pass_fda_rules(shared_dir, monkeypatch):
+@pytest.mark.parametrize("name", ["1", "2", "3", "4", "5-1", "5-2", "5-3"])
+def test_fda_examples_pass_fda_rules(shared_dir, monkeypatch, name):
+    """FDA's own instances: postmarket (1), a combination product with a malfunction (2), IND safety reports
+    (3, and 4 an aggregate one) and IND-exempt BA/BE reports (5-x): no error and no warning."""
     monkeypatch.setenv("REPORTER_TODAY", "2026-01-01")
-    doc = etree.parse(str(shared_dir / "e2b/examples/fda-faers-2022/FAERS2022Scenario1.xml"))
-    assert [i for i in rules.check(doc, ("ich", "fda")) if i.severity == "error"] == []
+    doc = etree.parse(str(shared_dir / f"e2b/examples/fda-faers-2022/FAERS2022Scenario{name}.xml"))
+    assert rules.check(doc, ("ich", "fda")) == []
+
+
+def test_a_premarket_7_day_report_is_not_held_to_postmarket_codes(exports):
+    """R0012-R0015 are FDA's postmarket rules: a 7-day IND safety report (FDA.C.1.7.1 = 6) met R0016 but
+    R0014 refused it ('must be 1')."""
+    doc = exports.get("ind-7-day", "fda")
+    assert doc.xpath("//h:observationEvent[h:code/@code='C54588']/h:value/@code", namespaces=NS) == ["6"]
+    assert not fired(doc, SETS["fda"]) & {"R0012", "R0013", "R0014", "R0015", "R0016"}
+    _addressed("ZZFDA", "CDER")(doc)  # the same code sent to the postmarket route: R0014 holds it
+    assert "R0014" in fired(doc, SETS["fda"])
 
 
 def test_meddra_version_spellings_of_one_release_are_not_mixed(shared_dir, monkeypatch):
@@ -365,8 +502,8 @@ def test_set_checked_rules_agree_with_per_block_evaluation(exports, shared_dir):
     and on FDA's examples they must fail on exactly the blocks that evaluating each block finds."""
     docs: list[tuple[etree._Element, tuple[str, ...]]] = []
     for name, sets in SETS.items():
-        for rule in rule_set(name)["rules"]:
-            broken = exports.get(PLAN.get(rule["id"], ("base", None))[0], name)
+        for index, rule in enumerate(rule_set(name)["rules"]):
+            broken = exports.get(plan(name, index)[0], name)
             for cond in [rule["then"]] if rule.get("then") else list(rule.get("then_any") or []):
                 break_condition(broken, cond)
             docs.append((broken, sets))
@@ -411,8 +548,8 @@ def test_one_pass_for_ich_and_receiver_equals_two_checks(exports, shared_dir):
     failing input, a null flavor only FDA accepts, and FDA's examples (values longer than ICH allows)."""
     docs: list[etree._Element] = []
     for name in SETS:
-        for rule in rule_set(name)["rules"]:
-            broken = exports.get(PLAN.get(rule["id"], ("base", None))[0], name)
+        for index, rule in enumerate(rule_set(name)["rules"]):
+            broken = exports.get(plan(name, index)[0], name)
             for cond in [rule["then"]] if rule.get("then") else list(rule.get("then_any") or []):
                 break_condition(broken, cond)
             docs.append(broken)
@@ -480,3 +617,14 @@ def test_the_message_is_created_when_the_report_is(exported):
     assert "ICH-N.2.r.4" not in fired(base, ("ich",))
     broken = _set(copy.deepcopy(base), "//h:PORR_IN049016UV/h:creationTime", value="20240115120000+0000")
     assert "ICH-N.2.r.4" in fired(broken, ("ich",))
+
+
+def test_the_parents_meddra_terms_count_in_the_one_version_rule(exported):
+    """One MedDRA version per case covers the parent's history and past drugs (D.10.7.1.r.1a, D.10.8.r.6a/7a)
+    too: a parent's term coded in another release was not caught."""
+    broken = copy.deepcopy(exported["ich"])
+    nodes = broken.xpath("//h:role[h:code/@code='PRN']//h:substanceAdministration/h:outboundRelationship2/"
+                         "h:observation/h:value", namespaces=NS)
+    assert nodes, "the rich export gives the parent's past drug with MedDRA terms"
+    nodes[0].set("codeSystemVersion", "27.0")
+    assert "E2B-MEDDRA-VERSION" in fired(broken, ("ich",))
