@@ -139,6 +139,7 @@ VARIANTS: dict[str, Callable[[dict], None]] = {
     "ind-spontaneous-typed": _ind_case("spontaneous", study_type=True),
     "ind-other": _ind_case("other", study_type=True),
     "ind-7-day": lambda data: (_ind_case("study", True)(data), data["report"].update(fda_report_type="7-day")),
+    "ind-alone": _study(fda_ind="123456"),
     "anda": _study(fda_pre_anda="654321"),
     "aggregate": _patient_kind("AGGREGATE"),
     "no-patient": _patient_kind({"absent": "not-applicable"}),
@@ -166,7 +167,7 @@ IMPORTED: dict[str, tuple[str, Callable[[etree._Element], None]]] = {
     "premarket": ("ind", _addressed("ZZFDA_PREMKT", "CDER_IND")),
     "premarket-to-cder": ("ind", _addressed("ZZFDA_PREMKT", "CDER")),
     "ind-to-postmarket": ("ind", _addressed("ZZFDA", "CDER")),
-    "ba-be": ("anda", _addressed("ZZFDA_PREMKT", "CDER_IND_EXEMPT_BA_BE")),
+    "anda-to-postmarket": ("anda", _addressed("ZZFDA", "CDER")),
 }
 
 
@@ -185,6 +186,7 @@ PLAN: dict[str, tuple[str, str | None]] = {
     "R0008": ("ind", None),
     "R0016": ("ind", None),
     "R0024": ("ind", None),
+    "R0026": ("ind", None),
     "R0041": ("ind", None),
     "R0070": ("ind", None),
     "R0085": ("ind", None),
@@ -195,11 +197,11 @@ PLAN: dict[str, tuple[str, str | None]] = {
     "R0112": ("ind", "ind-other"),
     "R0113": ("ind-spontaneous", "ind-spontaneous-typed"),
     "R0107": ("base", "ind-to-postmarket"),
-    "R0108": ("base", "anda"),
+    "R0108": ("base", "anda-to-postmarket"),
     "R0109": ("base", "ind-to-postmarket"),
-    "R0025": ("ba-be", None),
-    "R0071": ("ba-be", None),
-    "R0111": ("ba-be", None),
+    "R0025": ("anda", None),
+    "R0071": ("anda", None),
+    "R0111": ("anda", None),
     "W0001": ("aggregate", None),
     "W0002": ("aggregate", None),
     "W0003": ("aggregate", "aggregate-race-known"),
@@ -306,7 +308,7 @@ def all_rules():
 
 # (rule id, index among the rules of that id) -> plan, for a rule id given twice with different conditions
 PLAN_BY_INDEX: dict[tuple[str, int], tuple[str, str | None]] = {
-    ("R0008", 1): ("ba-be", None),
+    ("R0008", 1): ("anda", None),
     ("W0003", 1): ("no-patient", "no-patient-race-known"),
     ("W0004", 1): ("no-patient", "no-patient-race-known"),
 }
@@ -343,12 +345,12 @@ def test_every_rule_has_a_plan_that_exists():
 
 
 # failing inputs, and cases ICH itself refuses (D.1 nullFlavor NA, which only FDA takes)
-NOT_CLEAN = {"spontaneous-with-study", "concomitant-first", "ind-spontaneous-typed", "ind-other", "anda",
+NOT_CLEAN = {"spontaneous-with-study", "concomitant-first", "ind-spontaneous-typed", "ind-other", "anda-to-postmarket",
              "device-unnamed", "no-adverse-event-named", "no-patient", "no-adverse-event", "ind-to-postmarket",
              "aggregate-race-known", "no-patient-race-known"}
 
 
-@pytest.mark.parametrize("variant", sorted((set(VARIANTS) | {"premarket", "ba-be"}) - NOT_CLEAN))
+@pytest.mark.parametrize("variant", sorted((set(VARIANTS) | {"premarket"}) - NOT_CLEAN))
 def test_passing_variants_export_cleanly(exports, variant):
     """The variants used as passing inputs are valid cases: no error from any receiver's rules."""
     for receiver, sets in SETS.items():
@@ -628,3 +630,25 @@ def test_the_parents_meddra_terms_count_in_the_one_version_rule(exported):
     assert nodes, "the rich export gives the parent's past drug with MedDRA terms"
     nodes[0].set("codeSystemVersion", "27.0")
     assert "E2B-MEDDRA-VERSION" in fired(broken, ("ich",))
+
+
+def test_an_ind_report_without_cross_reported_inds_says_so(exports):
+    """FDA rejects an IND safety report whose FDA.C.5.6.r (cross-reported IND) is neither given nor nullFlavor NA
+    (R0026): the export wrote nothing for a case with no cross-reported IND; it writes NA, which the import reads
+    back as none."""
+    doc = exports.get("ind-alone", "fda")
+    ids = doc.xpath("//h:studyRegistration/h:id[@root='2.16.840.1.113883.3.989.5.1.2.2.1.2.3']", namespaces=NS)
+    assert [(i.get("nullFlavor"), i.get("extension")) for i in ids] == [("NA", None)]
+    assert [i for i in rules.check(doc, SETS["fda"]) if i.severity == "error"] == []
+    imported = import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), "ind-alone")).reports[0]
+    study = next(e["resource"] for e in imported.bundle["entry"] if e["resource"]["resourceType"] == "ResearchStudy")
+    assert [i.get("value") for i in study["identifier"] if i["system"].endswith("fda-ind")] == ["123456"]
+    assert not any("cross-reported" in i["system"] for i in study["identifier"])
+    assert imported.problems == []
+
+
+def test_fda_takes_no_patient_as_nullflavor_na(exports):
+    """D.1 nullFlavor NA (no patient: a malfunction without an adverse event) is FDA's own addition to ICH's null
+    flavors and what R0027 requires: the FDA export has no error, a plain ICH one still refuses it."""
+    assert [i for i in rules.check(exports.get("no-adverse-event", "fda"), SETS["fda"]) if i.severity == "error"] == []
+    assert "E2B-NULLFLAVOR" in fired(exports.get("no-adverse-event", "ich"), SETS["ich"])

@@ -295,6 +295,23 @@ def report_characteristics(ctx: Ctx, event: Node) -> None:
             leaf(value, "originalText", text=reason)
 
 
+def fda_ids(ctx: Ctx, research: Node, idents: list[Json]) -> None:
+    """FDA.C.5.5a/b IND and pre-ANDA numbers, FDA.C.5.6.r cross-reported INDs: an IND number with no
+    cross-reported IND sends FDA.C.5.6.r as nullFlavor NA, which FDA requires then (rule R0026)."""
+    ind = False
+    for number, key in (("FDA.C.5.5a", "fda_ind"), ("FDA.C.5.5b", "fda_pre_anda"),
+                        ("FDA.C.5.6.r", "fda_cross_reported_ind")):
+        held = [i for i in idents if i.get("system") == system(key)]
+        regional = ctx.regional(number, bool(held))
+        ind = ind or (number == "FDA.C.5.5a" and bool(held) and regional is not None)
+        values = [{"extension": i.get("value")} for i in held] or \
+            ([{"nullFlavor": "NA"}] if number == "FDA.C.5.6.r" and ind else [])
+        for value in values if regional else ():
+            reg = wrap(research, "authorization", "AUTH", "studyRegistration", classCode="ACT",
+                       moodCode="EVN")
+            leaf(reg, "id", root=regional["root"], **value)
+
+
 def study(ctx: Ctx, role: Node) -> None:
     found = next((ctx.index.resolve(s) for e in ctx.index.all("AdverseEvent") for s in e.get("study") or []),
                  None)
@@ -313,14 +330,7 @@ def study(ctx: Ctx, role: Node) -> None:
     if study_type:
         ctx.ich(research, "code", study_type, 8)
     text_element(research, "title", *read.text(found, "title"))
-    for number, key in (("FDA.C.5.5a", "fda_ind"), ("FDA.C.5.5b", "fda_pre_anda"),
-                        ("FDA.C.5.6.r", "fda_cross_reported_ind")):
-        held = [i for i in idents if i.get("system") == system(key)]
-        regional = ctx.regional(number, bool(held))
-        for ident in held if regional else ():
-            reg = wrap(research, "authorization", "AUTH", "studyRegistration", classCode="ACT",
-                       moodCode="EVN")
-            leaf(reg, "id", root=regional["root"], extension=ident.get("value"))
+    fda_ids(ctx, research, idents)
     for ident in idents:
         if not ident.get("system", "").endswith(".3.6"):
             continue
