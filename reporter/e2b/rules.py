@@ -579,6 +579,9 @@ def _build_condition(cond: dict[str, Any], d: Dictionary) -> Test:
     if "null_flavor" in cond:
         flavors = frozenset(cond["null_flavor"])
         return lambda loc, node, group: any(f in flavors for _, f in loc.reach(node, group, element))
+    if "max_length" in cond:
+        limit = int(cond["max_length"])
+        return lambda loc, node, group: all(v is None or len(v) <= limit for v, _ in loc.reach(node, group, element))
     if "same_as" in cond:
         other = d.elements[cond["same_as"]]
 

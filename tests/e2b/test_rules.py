@@ -48,8 +48,14 @@ def _extras(data: dict) -> None:
     sender.update(phone="+49 30 1234567", fax="+49 30 1234568")
     parent = data["patient"]["parent"]  # the parent's coded history and past drug (R0052-R0057)
     parent["medical_history"] = [{"term": "Asthma", "meddra": {"code": "10003553", "version": "26.1"}}]
+    ndc = [{"kind": "product-code", "code": "0093-0311-01", "system": "2.16.840.1.113883.6.69"}]  # FDA-*-LENGTH
     parent["past_drugs"] = [{"name": "Amoxicillin", "indication": {"code": "10037660", "version": "26.1"},
-                             "reaction": {"code": "10037844", "version": "26.1"}}]
+                             "reaction": {"code": "10037844", "version": "26.1"}, "identifiers": ndc}]
+    data["patient"]["past_drugs"][0]["identifiers"] = ndc
+    ibu["identifiers"] = ndc
+    dosage = ibu["dosages"][0]  # EDQM dose form and parent route codes (FDA-G.k.4.r.9.2b/11.2b-LENGTH)
+    dosage["form"].update(code="10221000", system="0.4.0.127.0.16.1.1.2.1", version="2014.10.30")
+    dosage["parent_route"] = {"code": "oral", "text": "oral"}
 
 
 def _report(**values) -> Callable[[dict], None]:
@@ -120,7 +126,8 @@ def _no_adverse_event(initials: str | dict) -> Callable[[dict], None]:
     return edit
 
 
-MALFUNCTION = {"product_code": "FMF", "malfunction": True, "problem_codes": ["1546"]}
+MALFUNCTION = {"product_code": "FMF", "malfunction": True, "problem_codes": ["1546"], "usage": "1", "operator": "1",
+               "follow_up_types": ["2"]}
 
 
 # variant name -> edit of the case data (after _extras)
@@ -214,6 +221,10 @@ PLAN: dict[str, tuple[str, str | None]] = {
     "R0094": ("device", "device-unnamed"),
     "R0096": ("device", None),
     "W0007": ("device-5-day", None),
+    "FDA-G.k.12.r.2.r-CODE": ("device", None),
+    "FDA-G.k.12.r.8-CODE": ("device", None),
+    "FDA-G.k.12.r.10-CODE": ("device", None),
+    "FDA-G.k.12.r.11.r-CODE": ("device-5-day", None),
 }
 
 
@@ -286,6 +297,11 @@ def break_condition(doc: etree._Element, cond: dict) -> bool:
                 node.set(spec[1:], "X-INVALID")
             else:
                 node.text = "X-INVALID"
+        elif "max_length" in cond:
+            if spec.startswith("@"):
+                node.set(spec[1:], "9" * (cond["max_length"] + 1))
+            else:
+                node.text = "9" * (cond["max_length"] + 1)
         elif cond.get("not") and "null_flavor" in cond:
             node.attrib.pop("value", None)
             node.set("nullFlavor", cond["null_flavor"][0])
