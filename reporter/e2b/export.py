@@ -36,7 +36,7 @@ from reporter.errors import E2BError
 from reporter.fhir import read
 from reporter.gcpause import collector_paused
 from reporter.limits import forbidden_text
-from reporter.tables import system
+from reporter.tables import code_list, oid_system, system
 from reporter.validation.report import Issue
 
 BATCH_ROOT = "2.16.840.1.113883.3.989.2.1.3.22"
@@ -116,14 +116,20 @@ def _addresses_another(receiver_id: str, profile: Receiver) -> bool:
 
 
 def routed_ids(bundle: Json, profile: Receiver) -> dict[str, str]:
-    """The batch and message receiver of the first of the profile's `routes` whose condition the case meets."""
+    """The batch and message receiver of the first of the profile's `routes` whose condition the case meets:
+    a study identifier of a kind (`when_study_id`) or a study type, its E2B C.5.4 code (`when_study_type`)."""
     if not profile.routes:
         return {}
-    held = {ident.get("system") for entry in bundle.get("entry") or () if isinstance(entry, dict)
-            for study in [entry.get("resource") or {}] if study.get("resourceType") == "ResearchStudy"
-            for ident in study.get("identifier") or () if isinstance(ident, dict) and ident.get("value")}
+    studies = [entry.get("resource") or {} for entry in bundle.get("entry") or () if isinstance(entry, dict)
+               and (entry.get("resource") or {}).get("resourceType") == "ResearchStudy"]
+    held = {ident.get("system") for study in studies for ident in study.get("identifier") or ()
+            if isinstance(ident, dict) and ident.get("value")}
+    study_types = oid_system(code_list("study_type").oid)
+    types = {coding.get("code") for study in studies for category in study.get("category") or ()
+             for coding in category.get("coding") or () if coding.get("system") == study_types}
     for route in profile.routes:
-        if system(route["when_study_id"]) in held:
+        if ("when_study_id" in route and system(route["when_study_id"]) in held) or \
+                route.get("when_study_type") in types:
             return {"batchReceiver": route["batch_receiver"], "messageReceiver": route["message_receiver"]}
     return {}
 

@@ -147,6 +147,7 @@ VARIANTS: dict[str, Callable[[dict], None]] = {
     "ind-other": _ind_case("other", study_type=True),
     "ind-7-day": lambda data: (_ind_case("study", True)(data), data["report"].update(fda_report_type="7-day")),
     "ind-alone": _study(fda_ind="123456"),
+    "other-study": _study(type="other"),
     "anda": _study(fda_pre_anda="654321"),
     "aggregate": _patient_kind("AGGREGATE"),
     "no-patient": _patient_kind({"absent": "not-applicable"}),
@@ -169,8 +170,11 @@ def _addressed(batch_receiver: str, message_receiver: str) -> Callable[[etree._E
     return edit
 
 
-# variant name -> (variant, edit of its FDA export), imported back: Bundles that carry received ids
-IMPORTED: dict[str, tuple[str, Callable[[etree._Element], None]]] = {
+# variant name -> (variant, edit of its export, the receiver of that export), imported back: Bundles that carry
+# received ids
+Edit = Callable[[etree._Element], None]
+IMPORTED: dict[str, tuple[str, Edit] | tuple[str, Edit, str]] = {
+    "trial-to-evhuman": ("base", _addressed("EVHUMAN", "EVHUMAN"), "ema"),
     "premarket": ("ind", _addressed("ZZFDA_PREMKT", "CDER_IND")),
     "premarket-to-cder": ("ind", _addressed("ZZFDA_PREMKT", "CDER")),
     "ind-to-postmarket": ("ind", _addressed("ZZFDA", "CDER")),
@@ -221,6 +225,8 @@ PLAN: dict[str, tuple[str, str | None]] = {
     "R0094": ("device", "device-unnamed"),
     "R0096": ("device", None),
     "W0007": ("device-5-day", None),
+    "EMA-C.5.4-EVPM": ("other-study", "trial-to-evhuman"),
+    "EMA-C.1.3-EVPM": ("other-study", None),
     "FDA-G.k.12.r.2.r-CODE": ("device", None),
     "FDA-G.k.12.r.8-CODE": ("device", None),
     "FDA-G.k.12.r.10-CODE": ("device", None),
@@ -243,8 +249,8 @@ class Exports:
 
     def bundle(self, variant: str) -> dict:
         if variant in IMPORTED:
-            source, edit = IMPORTED[variant]
-            doc = self.get(source, "fda")
+            source, edit, *receiver = IMPORTED[variant]
+            doc = self.get(source, receiver[0] if receiver else "fda")
             edit(doc)
             imported = import_loaded(xmlsafe.parse_bytes(etree.tostring(doc), variant)).reports[0]
             assert imported.bundle is not None, imported.problems
@@ -361,9 +367,9 @@ def test_every_rule_has_a_plan_that_exists():
 
 
 # failing inputs, and cases ICH itself refuses (D.1 nullFlavor NA, which only FDA takes)
-NOT_CLEAN = {"spontaneous-with-study", "concomitant-first", "ind-spontaneous-typed", "ind-other", "anda-to-postmarket",
-             "device-unnamed", "no-adverse-event-named", "no-patient", "no-adverse-event", "ind-to-postmarket",
-             "aggregate-race-known", "no-patient-race-known"}
+NOT_CLEAN = {"spontaneous-with-study", "concomitant-first", "ind-spontaneous-typed", "ind-other",
+             "anda-to-postmarket", "trial-to-evhuman", "device-unnamed", "no-adverse-event-named", "no-patient",
+             "no-adverse-event", "ind-to-postmarket", "aggregate-race-known", "no-patient-race-known"}
 
 
 @pytest.mark.parametrize("variant", sorted((set(VARIANTS) | {"premarket"}) - NOT_CLEAN))
@@ -668,3 +674,14 @@ def test_fda_takes_no_patient_as_nullflavor_na(exports):
     flavors and what R0027 requires: the FDA export has no error, a plain ICH one still refuses it."""
     assert [i for i in rules.check(exports.get("no-adverse-event", "fda"), SETS["fda"]) if i.severity == "error"] == []
     assert "E2B-NULLFLAVOR" in fired(exports.get("no-adverse-event", "ich"), SETS["ich"])
+
+
+def test_a_clinical_trial_report_goes_to_eudravigilances_clinical_trials_module(exports):
+    """EudraVigilance's post-authorisation module (EVHUMAN) refuses a report from a clinical trial (C.5.4 = 1):
+    the EMA export addresses it to EVCTMPROD, and a study of another kind to EVHUMAN."""
+    receivers = "h:receiver/h:device/h:id/@extension"
+    trial, other = exports.get("base", "ema"), exports.get("other-study", "ema")
+    assert trial.xpath(receivers, namespaces=NS) == ["EVCTMPROD"]
+    assert trial.xpath(f"h:PORR_IN049016UV/{receivers}", namespaces=NS) == ["EVCTMPROD"]
+    assert other.xpath(receivers, namespaces=NS) == ["EVHUMAN"]
+    assert not fired(trial, SETS["ema"]) & {"EMA-C.5.4-EVPM", "EMA-C.1.3-EVPM"}
