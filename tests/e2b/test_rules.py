@@ -685,3 +685,13 @@ def test_a_clinical_trial_report_goes_to_eudravigilances_clinical_trials_module(
     assert trial.xpath(f"h:PORR_IN049016UV/{receivers}", namespaces=NS) == ["EVCTMPROD"]
     assert other.xpath(receivers, namespaces=NS) == ["EVHUMAN"]
     assert not fired(trial, SETS["ema"]) & {"EMA-C.5.4-EVPM", "EMA-C.1.3-EVPM"}
+
+
+def test_fda_takes_a_shorter_mpid_than_ich(exported):
+    """FDA's MPID (G.k.2.1.1b) is an NDC code of at most 20 characters; ICH takes 1000: a 23-character EU
+    product identifier passes ICH and is refused for FDA."""
+    doc = copy.deepcopy(exported["fda"])
+    mpid = doc.xpath("//h:organizer[h:code/@code='4']//h:kindOfProduct/h:code", namespaces=NS)[0]
+    mpid.set("code", "EU-1-23-4567-890-123456")
+    assert "FDA-G.k.2.1.1b-LENGTH" in fired(doc, SETS["fda"])
+    assert "E2B-LENGTH" not in fired(doc, SETS["ich"])
