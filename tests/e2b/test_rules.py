@@ -42,6 +42,7 @@ def _extras(data: dict) -> None:
                           "value": 900, "unit": "U/L"})
     data["patient"]["race"] = [{"code": "C41260"}]  # FDA's race and ethnicity codes (FDA-D.11.r.1/D.12-CODE)
     data["patient"]["ethnicity"] = {"code": "C41222"}
+    data["reactions"][0]["seriousness"]["required_intervention"] = True  # FDA.E.i.3.2h (FDA-E.i.3.2h-REQUIRED)
     sender = data["sender"]  # all that FDA's regional table requires of the sender (FDA-C.3.x-REQUIRED)
     sender["person"]["title"] = "Dr."
     sender["address"].update(street="Beispielstraße 1", state="Berlin", postcode="10115")
@@ -225,6 +226,7 @@ PLAN: dict[str, tuple[str, str | None]] = {
     "R0094": ("device", "device-unnamed"),
     "R0096": ("device", None),
     "W0007": ("device-5-day", None),
+    "FDA-C.1.12-REQUIRED": ("combination", None),
     "EMA-C.5.4-EVPM": ("other-study", "trial-to-evhuman"),
     "EMA-C.1.3-EVPM": ("other-study", None),
     "FDA-G.k.12.r.2.r-CODE": ("device", None),
