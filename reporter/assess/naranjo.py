@@ -35,8 +35,8 @@ def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
         out["dose_response"] = dose_response
     names = {f.drug.product.lower(), *(s.name.lower() for s in f.drug.substances)}
     past = f.case.patient.past_drugs if f.case.patient else []
-    for i, p in enumerate(past):
-        if p.name.lower() in names and p.reaction is not None:
+    for i, p in enumerate(past):  # a past drug named only by why its name is unknown (D.8.r.1 MSK) matches none
+        if isinstance(p.name, str) and p.name.lower() in names and p.reaction is not None:
             out["previous_exposure"] = ("yes", f"past drug history: {p.name} with reaction "
                                               f"{p.reaction.term or p.reaction.code} (patient.past_drugs[{i}])")
     level = f.toxic_level()

@@ -94,6 +94,15 @@ def test_previous_exposure_from_past_drug_history() -> None:
     assert answer.answer == "yes" and "patient.past_drugs[0]" in answer.fact
 
 
+def test_a_past_drug_whose_name_is_not_known_matches_no_drug() -> None:
+    # an imported D.8.r.1 nullFlavor MSK, saved from the case form: the case page's assessment raised on it (500)
+    data = case_data()
+    data["patient"]["past_drugs"] = [{"name": {"absent": "masked"}, "reaction": {"code": "10019717",
+                                                                                 "version": "26.1"}}]
+    answer = {a.item: a for a in naranjo.assess(facts(data)).answers}["previous_exposure"]
+    assert answer.answer == "unknown"
+
+
 @pytest.mark.parametrize(("answers", "message"), [({"nonsense": "yes"}, "has no item 'nonsense'"),
                                                    ({"placebo": "maybe"}, "'maybe' is not an answer"),
                                                    ({"placebo": [1]}, "must be text")])
