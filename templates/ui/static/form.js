@@ -209,8 +209,39 @@
     list.replaceChildren(...ids.map((i) => Object.assign(document.createElement('option'), { value: i.value.trim() })));
   }
 
+  // --- a value given in one shape of a union (a date, relative to a drug, why unknown) empties the others ---
+  // An imported case holds "no information" for every seriousness criterion E2B did not send: choosing "yes"
+  // must replace that reason, not be refused on save as two answers for one field.
+  function unionShapes(union) {
+    const alt = [...union.querySelectorAll('details.alt')].find((d) => d.closest('.union') === union);
+    if (!alt) return [];
+    const first = union.matches('fieldset') ? union.querySelector('.variants > :first-child')
+      : union.querySelector('.shapes > :is(input, select, textarea)');
+    return [first, ...[...alt.children].filter((c) => c.tagName !== 'SUMMARY')].filter(Boolean);
+  }
+
+  function clearControl(control) {
+    if (control.type === 'hidden') return;
+    if (control.type === 'checkbox' || control.type === 'radio') control.checked = false;
+    else control.value = '';
+  }
+
+  function keepOneShape(control) {
+    const union = control.closest('.union');
+    if (!union || held(control) === '') return;
+    const shapes = unionShapes(union);
+    const own = shapes.find((s) => s === control || s.contains(control));
+    if (!own) return;
+    for (const other of shapes) {
+      if (other === own) continue;
+      const controls = other.matches('input, select, textarea') ? [other] : other.querySelectorAll('input, select, textarea');
+      controls.forEach(clearControl);
+    }
+  }
+
   form.addEventListener('change', (event) => {
     const control = event.target;
+    keepOneShape(control);
     const lookup = control.dataset && control.dataset.lookup;
     if (lookup === 'meddra' || lookup === 'meddra-term') fillMeddra(control);
     if (lookup === 'lab-name') fillLoinc(control);
