@@ -90,6 +90,27 @@ def test_fields_and_relative_times_read_as_the_form_says_them() -> None:
     assert line == "Id (short key): seizure; Onset: 10 d after first propranolol dose"
 
 
+def test_a_value_not_known_reads_as_the_form_says_why() -> None:
+    """An imported lab value dated {absent: unknown} was labelled 'Lab value AST, {"absent": "unknown"}', and
+    a seriousness criterion given over E2B's no information read 'Reason: no-information' -> 'yes'."""
+    def edit(data: dict) -> None:
+        data["tests"][0]["date"] = {"absent": "unknown"}
+        data["reactions"][0]["seriousness"]["hospitalisation"] = {"absent": "no-information"}
+
+    def answer(data: dict) -> None:
+        edit(data)
+        data["tests"][0]["value"] = 9.3
+        data["reactions"][0]["seriousness"]["hospitalisation"] = True
+        data["reactions"][0]["seriousness"]["death"] = {"absent": "masked"}
+
+    old, new = _stored(_edited(edit)[1]), _stored(_edited(answer)[1])
+    rows = {(c.item.split(" ")[0], c.field): (c.old, c.new) for c in diff_cases(old, new)}
+    test = next(c.item for c in diff_cases(old, new) if c.field == "value")
+    assert test.endswith(", not given: unknown"), test
+    assert rows[("Reaction", "seriousness.hospitalisation")] == ("not given: no information", "yes")
+    assert rows[("Reaction", "seriousness.death")] == ("no", "not given: masked (withheld for privacy)")
+
+
 def test_amendment_flag_and_creation_time_are_not_case_changes() -> None:
     def edit(data: dict) -> None:
         data["report"]["created"] = "2024-08-01T00:00:00Z"

@@ -56,12 +56,25 @@ def show(value: Any) -> str:
         return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
     if isinstance(value, str):
         return value
+    if _is_absent(value):
+        return f"not given: {_absent_words(value['absent'])}"
     if isinstance(value, dict) and set(value) <= {"value", "unit", "drug", "anchor"} and "value" in value:
         rel = f"{show(value['value'])} {value.get('unit', 'd')}"
         if "drug" in value:
             return f"{rel} after {'last' if value.get('anchor') == 'last-dose' else 'first'} {value['drug']} dose"
         return rel
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _is_absent(value: Any) -> bool:
+    """A value the case holds as why it is not known (`{absent: unknown}`): shown in the form's words."""
+    return isinstance(value, dict) and set(value) == {"absent"} and isinstance(value["absent"], str)
+
+
+def _absent_words(reason: str) -> str:
+    from reporter.web.caseform import option_label
+
+    return option_label("absent", reason)
 
 
 def _get(item: Any, dotted: str) -> Any:
@@ -86,8 +99,16 @@ def _label(spec: dict[str, Any], item: Any) -> str:
 def _summary(item: Any) -> str:
     """A whole case-file item as one line, its fields named as the form labels them ('MedDRA › Code: ...'),
     a time relative to a drug as it reads ('10 d after first propranolol dose')."""
-    flat = flatten(item, keep_whole=_is_relative)
+    flat = flatten(item, keep_whole=lambda v: _is_relative(v) or _is_absent(v))
     return "; ".join(f"{field_label(k)}: {v}" if k else v for k, v in flat.items())
+
+
+def _shown(value: Any) -> str | None:
+    """A field's value as one line: a whole item or group as its summary, a single value (or why it is not
+    known) as itself."""
+    if value is None:
+        return None
+    return _summary(value) if isinstance(value, dict | list) and not _is_absent(value) else show(value)
 
 
 def _is_relative(value: Any) -> bool:
@@ -140,7 +161,9 @@ class _Differ:
     def node(self, old: Any, new: Any, path: str, item: str, item_path: str) -> None:
         if _generic(path) in self.ignore:
             return
-        if isinstance(old, dict) or isinstance(new, dict):
+        if _is_absent(old) or _is_absent(new):
+            self.field(old, new, path, item, item_path)
+        elif isinstance(old, dict) or isinstance(new, dict):
             old_d = old if isinstance(old, dict) else {}
             new_d = new if isinstance(new, dict) else {}
             if not isinstance(old, dict) or not isinstance(new, dict):
@@ -155,8 +178,7 @@ class _Differ:
             self.field(old, new, path, item, item_path)
 
     def field(self, old: Any, new: Any, path: str, item: str, item_path: str) -> None:
-        a = None if old is None else (show(old) if not isinstance(old, dict | list) else _summary(old))
-        b = None if new is None else (show(new) if not isinstance(new, dict | list) else _summary(new))
+        a, b = _shown(old), _shown(new)
         if a != b and (a or b):
             rel = path[len(item_path):].lstrip(".") if item_path and path.startswith(item_path) else path
             self.out.append(Change(path, a or None, b or None, item, rel))
