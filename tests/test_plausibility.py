@@ -52,6 +52,12 @@ def _no_adverse_event(seriousness: dict[str, Any]) -> Callable[[Case], None]:
     return change
 
 
+def _ended(end: Any, outcome: str) -> Callable[[Case], None]:
+    def change(case: Case) -> None:
+        case["reactions"][0].update(end=end, outcome=outcome)
+    return change
+
+
 def _with_parent(sex: str, then: Callable[[Case], None]) -> Callable[[Case], None]:
     """The demo case as a parent-child report whose parent (D.10) has `sex`, changed by `then`."""
     def change(case: Case) -> None:
@@ -143,6 +149,11 @@ RULES = [
     # a term that says no harm occurred, marked serious (a situation term is not a harm)
     ("PLAUS-NO-HARM-SERIOUS", _no_adverse_event({"hospitalisation": True}), "warning", "reactions[2].seriousness",
      _no_adverse_event({})),
+    # an end entered in a follow-up while the received outcome "not recovered" stayed (both exported as they were)
+    ("PLAUS-END-OUTCOME", _ended("2023-09-01", "not-recovered"), "warning", "reactions[0].outcome",
+     _ended("2023-09-01", "recovered")),
+    ("PLAUS-END-OUTCOME", _ended({"value": 30, "unit": "d", "drug": "anakinra"}, "recovering"), "warning",
+     "reactions[0].outcome", _ended({"absent": "unknown"}, "recovering")),
     # a series' report listing itself among its linked reports (C.1.10.r)
     ("PLAUS-LINKED-SELF", setter("report.linked_reports", ["XX-OTHER-1", BASE["case_id"]]), "warning",
      "report.linked_reports[1]", setter("report.linked_reports", ["XX-OTHER-1"])),

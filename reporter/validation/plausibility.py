@@ -71,7 +71,7 @@ class Plausibility:
 
     def run(self) -> list[Issue]:
         for check in (self.patient, self.exposure, self.intervals, self.labs, self.causality, self.report_dates,
-                      self.death, self.no_harm, self.parent_child, self.links, self.absent_reasons):
+                      self.death, self.no_harm, self.ended, self.parent_child, self.links, self.absent_reasons):
             check()
         return self.issues
 
@@ -517,6 +517,20 @@ class Plausibility:
                          f"'{found.term}' says no adverse event occurred, but it is {' and '.join(said)}",
                          "give the harm its own reaction term with this seriousness and outcome, or correct them")
 
+    def ended(self) -> None:
+        """A reaction with an end (E.i.5) whose outcome (E.i.7) says it had not ended: one of the two was left
+        behind when the other was edited."""
+        outcomes = code_list("outcome")
+        not_ended = set(self.t["outcomes_not_ended"])
+        for event in self.index.all("AdverseEvent"):
+            outcome = next((k for c in codings(event.get("outcome"))
+                            if (k := outcomes.key_for_coding(c, by="fhir")) in not_ended), None)
+            end = _reaction_end(event)
+            if outcome and end:
+                self.add("warning", "PLAUS-END-OUTCOME", event, "outcome", self.case.of(event, "outcome"),
+                         f"the reaction ended ({end}) but its outcome is '{outcomes.codes[outcome].display}'",
+                         "give the outcome at the last observation (recovered, with sequelae...), or remove the end")
+
     # -- linked reports (C.1.10.r) ----------------------------------------------------------------------
 
     def links(self) -> None:
@@ -744,3 +758,15 @@ def _on_method_scale(method: str, result: str) -> bool:
 
     key = known_method(method)
     return bool(key) and is_valid_result(key, result)
+
+
+def _reaction_end(event: Json) -> str | None:
+    """The reaction's end as stated (E.i.5: a date, or a time relative to a drug), None when it has none or
+    only a reason why it is not known."""
+    for e in as_list(_dict(event.get("_date")).get("extension")):
+        url = _dict(e).get("url")
+        if url == read.ext("event_end_date") and _dict(e).get("valueDateTime"):
+            return str(e["valueDateTime"])
+        if url == read.ext("reaction_end") and not read.absent_reason(e):
+            return "stated relative to a drug"
+    return None
