@@ -58,6 +58,14 @@ def _ended(end: Any, outcome: str) -> Callable[[Case], None]:
     return change
 
 
+def _not_serious(**report: Any) -> Callable[[Case], None]:
+    def change(case: Case) -> None:
+        for reaction in case["reactions"]:
+            reaction["seriousness"] = {}
+        case["report"].update(report)
+    return change
+
+
 def _with_parent(sex: str, then: Callable[[Case], None]) -> Callable[[Case], None]:
     """The demo case as a parent-child report whose parent (D.10) has `sex`, changed by `then`."""
     def change(case: Case) -> None:
@@ -154,6 +162,11 @@ RULES = [
      _ended("2023-09-01", "recovered")),
     ("PLAUS-END-OUTCOME", _ended({"value": 30, "unit": "d", "drug": "anakinra"}, "recovering"), "warning",
      "reactions[0].outcome", _ended({"absent": "unknown"}, "recovering")),
+    # the only serious reaction downgraded in a follow-up, the expedited flag and FDA's 15-day type left behind
+    ("PLAUS-EXPEDITED-NOT-SERIOUS", _not_serious(expedited=True), "warning", "report.expedited",
+     _not_serious(expedited=False)),
+    ("PLAUS-EXPEDITED-NOT-SERIOUS", _not_serious(expedited=False, fda_report_type="15-day"), "warning",
+     "report.fda_report_type", _not_serious(expedited=False, fda_report_type="non-expedited")),
     # a series' report listing itself among its linked reports (C.1.10.r)
     ("PLAUS-LINKED-SELF", setter("report.linked_reports", ["XX-OTHER-1", BASE["case_id"]]), "warning",
      "report.linked_reports[1]", setter("report.linked_reports", ["XX-OTHER-1"])),

@@ -71,7 +71,8 @@ class Plausibility:
 
     def run(self) -> list[Issue]:
         for check in (self.patient, self.exposure, self.intervals, self.labs, self.causality, self.report_dates,
-                      self.death, self.no_harm, self.ended, self.parent_child, self.links, self.absent_reasons):
+                      self.death, self.no_harm, self.ended, self.expedited,
+                      self.parent_child, self.links, self.absent_reasons):
             check()
         return self.issues
 
@@ -530,6 +531,25 @@ class Plausibility:
                 self.add("warning", "PLAUS-END-OUTCOME", event, "outcome", self.case.of(event, "outcome"),
                          f"the reaction ended ({end}) but its outcome is '{outcomes.codes[outcome].display}'",
                          "give the outcome at the last observation (recovered, with sequelae...), or remove the end")
+
+    def expedited(self) -> None:
+        """An expedited report (C.1.7, FDA's 15-day or 7-day report type) without a serious reaction: the flag
+        was left behind when the serious reaction was removed or its seriousness changed."""
+        comp = self.index.composition or {}
+        events = self.index.all("AdverseEvent")
+        if not events or any(criteria_present(e) for e in events):
+            return
+        said = []
+        if read.sub_value(read.extension(comp, "expedited_report"), "localCriteriaFlag") is True:
+            said.append(("report.expedited", "marked for expedited reporting (C.1.7)"))
+        fda = code_list("fda_report_type").key_for_coding(_dict(read.ext_value(comp, "fda_report_type")))
+        if fda in self.t["expedited_fda_report_types"]:
+            said.append(("report.fda_report_type", f"an FDA {code_list('fda_report_type').codes[fda].display} "
+                                                   "report (FDA.C.1.7.1)"))
+        if said:
+            self.add("warning", "PLAUS-EXPEDITED-NOT-SERIOUS", comp, "extension", said[0][0],
+                     f"the report is {' and '.join(s for _, s in said)}, but no reaction is marked serious",
+                     "mark the reaction's seriousness criteria, or say that the report is not expedited")
 
     # -- linked reports (C.1.10.r) ----------------------------------------------------------------------
 
