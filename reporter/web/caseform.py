@@ -121,6 +121,17 @@ def option_label(path: str, value: str) -> str:
     return (_table().get("option_labels") or {}).get(value) or value.replace("-", " ")
 
 
+def choice_label(path: str, value: str) -> str:
+    """A stored value of a choice field as its drop-down reads it ('not-recovered' -> 'not recovered /
+    ongoing'); any other field's value as it is."""
+    tp = _annotation_at(path)
+    if tp is None:
+        return value
+    choices = [a for v in _variants(tp)[0] if typing.get_origin(_base(v)) is Literal
+               for a in typing.get_args(_base(v))]
+    return option_label(path, value) if value in choices else value
+
+
 def is_detail(path: str) -> bool:
     return _rules(generic(path))[2]
 

@@ -106,7 +106,8 @@ def _e2b_name(number: str) -> str:
 
 @bp.app_template_filter("field_value")
 def _field_value(value: str, field: str) -> str:
-    """A changed value as a person reads it: a country field's code with its name ('PT' -> 'Portugal (PT)').
+    """A changed value as a person reads it: a choice as the form's drop-down says it ('not-recovered' ->
+    'not recovered / ongoing'), a country field's code with its name ('PT' -> 'Portugal (PT)').
     The case model names every country field `country` or `country_...` (address, reaction, authorisation,
     registration, where a drug was obtained)."""
     from reporter.render.countries import country_with_code
@@ -114,7 +115,7 @@ def _field_value(value: str, field: str) -> str:
     last = field.rsplit(".", 1)[-1].split("[", 1)[0] if field else ""
     if last == "country" or last.startswith("country_"):
         return country_with_code(value) or value
-    return value
+    return caseform.choice_label(field, value) if field else value
 
 
 @bp.app_template_filter("item_label")

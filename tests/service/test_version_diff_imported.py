@@ -45,3 +45,20 @@ def test_an_e2b_follow_up_is_compared_as_the_form_labels_it(served, db_url, tmp_
     served.store.save(_bundle(third), author="api", reason="PUT")
     html = _is_page(s.get(f"{_site(served)}/cases/{case_id}/history", timeout=60), 200)
     assert "compared as Bundle" in html and "FHIR Bundle (API)" in html
+
+
+def test_a_changed_choice_reads_as_the_form_offers_it(served, db_url, tmp_path, monkeypatch) -> None:
+    """The diff showed the stored keys: 'Outcome: recovered -> not-recovered', 'Action taken: withdrawn'."""
+    from tests.service.test_pages_http import _is_page, _login, _site
+
+    monkeypatch.setenv("REPORTER_DATABASE_URL", db_url)
+    follow = copy.deepcopy(REGULATOR)
+    follow["report"]["most_recent"] = "2023-10-02"
+    follow["reactions"][0]["outcome"] = "not-recovered"
+    for data, name in ((REGULATOR, "initial.xml"), (follow, "follow-up.xml")):
+        result = CliRunner().invoke(main, ["import", "--store", str(_e2b(tmp_path, data, name))])
+        assert result.exit_code == 0, result.output
+    case_id = re.search(r"of Bundle/([0-9a-f-]+)", result.output).group(1)
+    html = _is_page(_login(served).get(f"{_site(served)}/cases/{case_id}/history", timeout=60), 200)
+    row = re.search(r'<tr class="changed" data-path="reactions\[0\]\.outcome">(.*?)</tr>', html, re.S).group(1)
+    assert "<del>recovered / resolved</del>" in row and "<ins>not recovered / not resolved</ins>" in row, row
