@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 # --------------------------------------------------------------------------------------------------
 # Building blocks
@@ -783,26 +783,34 @@ class CaseFile(Model):
     narrative: Narrative | None = Field(None, description="H")
 
     @model_validator(mode="after")
-    def _keys_resolve(self) -> CaseFile:
-        """Local keys must be unique and every reference to a drug or reaction must name one."""
-        problems: list[str] = []
-        reaction_ids = [r.id for r in self.reactions]
-        drug_ids = [d.id for d in self.drugs]
-        for kind, ids in (("reaction", reaction_ids), ("drug", drug_ids)):
-            seen: set[str] = set()
-            for key in ids:
-                if key in seen:
-                    problems.append(f"two {kind}s have the id {key!r}")
-                seen.add(key)
-        for d_index, drug in enumerate(self.drugs):
-            for link in drug.reactions:
-                if link.reaction not in reaction_ids:
-                    problems.append(
-                        f"drugs[{d_index}].reactions names reaction {link.reaction!r}, which is not in reactions"
-                    )
+    def _keys_resolve(self, info: ValidationInfo) -> CaseFile:
+        """Local keys must be unique and every reference to a drug or reaction must name one. A caller that
+        places these problems at their fields itself (the case form) passes context {"keys": "caller"}."""
+        if (info.context or {}).get("keys") == "caller":
+            return self
+        problems = [message for _, message in self.key_problems()]
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def key_problems(self) -> list[tuple[str, str]]:
+        """(case-file path, message) for each local key used twice and each drug-reaction link naming no
+        reaction of the case."""
+        problems: list[tuple[str, str]] = []
+        for kind, items in (("reaction", self.reactions), ("drug", self.drugs)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    problems.append((f"{kind}s[{i}].id", f"two {kind}s have the id {item.id!r}"))
+                seen.add(item.id)
+        reaction_ids = {r.id for r in self.reactions}
+        for d_index, drug in enumerate(self.drugs):
+            for j, link in enumerate(drug.reactions):
+                if link.reaction not in reaction_ids:
+                    problems.append((f"drugs[{d_index}].reactions[{j}].reaction",
+                                     f"drugs[{d_index}].reactions names reaction {link.reaction!r}, which is not "
+                                     "in reactions"))
+        return problems
 
     def dangling_relative_times(self) -> list[tuple[str, str]]:
         """(case-file path, message) for relative times anchored to a drug the case does not list.

@@ -611,7 +611,7 @@ def parse_form(form: MultiDict) -> Parsed:
     problems = list(collected.problems)
     case = None
     try:
-        case = m.CaseFile.model_validate(collected.data)
+        case = m.CaseFile.model_validate(collected.data, context={"keys": "caller"})
     except ValidationError as exc:
         seen: set[str] = set()
         for err in branch_errors(exc.errors(include_url=False)):
@@ -624,7 +624,7 @@ def parse_form(form: MultiDict) -> Parsed:
                 continue
             problems.append((where, model_message(err)))
     if case is not None:
-        problems += _dangling_drug_keys(case, collected.row_maps)
+        problems += _dangling_drug_keys(case, collected.row_maps) + _key_problems(case, collected.row_maps)
     return Parsed(case, problems, collected.row_maps)
 
 
@@ -638,6 +638,22 @@ def required_leaves(path: str) -> list[str]:
     leaves = [leaf for name, info in _model_fields(_base(variants[0])) if info.is_required()
               for leaf in required_leaves(f"{path}.{name}")]
     return leaves or [path]
+
+
+def _key_problems(case: m.CaseFile, row_maps: dict[str, list[int]]) -> list[tuple[str, str]]:
+    """An id used twice, said at the second row's id; a drug's assessment of a reaction the case no longer
+    lists (the reaction removed or its id changed), said at that assessment's reaction field with the ids there
+    are. The model says both on the whole case, by their case-file paths."""
+    listed = ", ".join(r.id for r in case.reactions) or "none"
+    out = []
+    for path, message in case.key_problems():
+        link = re.fullmatch(r"drugs\[(\d+)\]\.reactions\[(\d+)\]\.reaction", path)
+        if link:
+            named = case.drugs[int(link.group(1))].reactions[int(link.group(2))].reaction
+            message = (f"{named!r} is not the id of a reaction in this case (the reactions' ids: {listed}); "
+                       "remove this assessment or name the reaction")
+        out.append((_form_path(_split(path), row_maps), message))
+    return out
 
 
 def _dangling_drug_keys(case: m.CaseFile, row_maps: dict[str, list[int]]) -> list[tuple[str, str]]:

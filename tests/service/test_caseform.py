@@ -331,6 +331,21 @@ def test_a_time_counted_from_a_drug_id_not_in_the_case_is_said_once_at_the_drug_
                       "aspirin, methylprednisolone)")]
 
 
+@pytest.mark.parametrize("also", [{}, {"report.first_received": "2026-13-01"}])
+def test_a_removed_reaction_still_assessed_is_said_at_each_assessment(also) -> None:
+    """Removing a reaction that a drug's assessment names gave one problem on 'The case', in case-file paths:
+    'drugs[0].reactions names reaction 'nausea', which is not in reactions' (with another refused value, none)."""
+    from reporter.web import pages
+
+    form = caseform.apply_row_action(caseform.flatten(load_case(DEMOS[0])), "remove:reactions[1]")
+    for key, value in also.items():
+        form.setlist(key, [value])
+    problems = pages._check_form(form, None, "initial", "")[2]
+    about = [(p, text) for p, text in problems if "nausea" in text]
+    assert about == [("drugs[0].reactions[1].reaction", "'nausea' is not the id of a reaction in this case (the "
+                      "reactions' ids: hepatitis); remove this assessment or name the reaction")], problems
+
+
 def test_a_value_meant_as_one_shape_of_a_union_is_told_about_in_that_shape_only() -> None:
     """An onset with a value, unit and drug is a relative time; before, the form also said that it lacked an
     absent reason and that value, unit and drug were not permitted (the shapes of the other branches)."""
