@@ -410,7 +410,8 @@ def row_templates() -> list[Field]:
             if node.kind == "list":
                 item = _list_item(node.path)
                 blank = placeholder(node.path)
-                row = _node(item, f"{node.path}[{blank}]", f"{node.label} (new)", None, Values(), {})
+                name = re.sub(r"\[\d+\]$", "", node.path).rsplit(".", 1)[-1]
+                row = _node(item, f"{node.path}[{blank}]", f"{item_label(name)} (new)", None, Values(), {})
                 row.index = blank
                 node.template = row
                 out.append(node)

@@ -441,6 +441,10 @@ def test_a_row_is_named_in_the_singular() -> None:
     tree = caseform.form_tree(caseform.Values(caseform.flatten(load_case(DEMOS[0]))))
     reactions = next(f for f in _walk(tree) if f.path == "reactions")
     assert reactions.children[0].label == "Reaction 1"
+    # a row added in the page (from its template) read 'Reactions (new)', 'Remove drugs (new)'
+    labels = {t.path: t.template.label for t in caseform.row_templates()}
+    assert labels["reactions"] == "Reaction (new)" and labels["drugs[90000].dosages"] == "Dosage (new)"
+    assert labels["patient.medical_history"] == "Medical history item (new)"
 
 
 def test_problems_are_listed_in_the_order_of_the_form() -> None:
