@@ -178,6 +178,22 @@ def test_usual_unit_spellings_are_stored_as_ucum_and_others_still_refused() -> N
     assert ("tests[0].unit", "'mg per litre' is not a UCUM unit") in caseform.parse(form)[1]
 
 
+def test_a_temperature_unit_is_typed_and_shown_as_a_thermometer_reads_it() -> None:
+    """A body temperature received in UCUM's Cel showed 'Cel' on the form, and '°F' typed over it was refused as
+    no UCUM unit."""
+    data = load_case(DEMOS[0]).model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["tests"][0].update(name="Body temperature", loinc="8310-5", value=39.8, unit="Cel")
+    data["tests"][0].pop("low", None)
+    data["tests"][0].pop("high", None)
+    form = caseform.flatten(data)
+    assert form["tests[0].unit"] == "°C"
+    assert caseform.parse(form)[0].tests[0].unit == "Cel"
+    form.setlist("tests[0].value", ["103.6"])
+    form.setlist("tests[0].unit", ["°F"])
+    case, problems = caseform.parse(form)
+    assert problems == [] and case.tests[0].unit == "[degF]"
+
+
 def test_an_age_in_decades_is_typed_as_a_word_and_no_hint_shows_a_ucum_brace_code() -> None:
     """The age unit's hint told the user to type '{decade}' (a UCUM annotation), and 'decades' was refused."""
     form = caseform.flatten(load_case(DEMOS[0]))
