@@ -129,3 +129,13 @@ def test_bundles_key_test_results_by_test_and_time() -> None:
     assert items == {"Observation[ALT @ 2024-04-02]", "Observation[ALT @ 2024-06-20]"}, items
     assert all(c.new is None for c in changes if "04-02" in c.item)
     assert all(c.old is None for c in changes if "06-20" in c.item)
+
+
+def test_the_history_page_shows_values_as_the_form_does() -> None:
+    """A temperature's unit read 'Cel' -> '[degF]' and an outcome 'not-recovered' on the history page."""
+    from reporter.web.pages import _field_value
+
+    assert _field_value("Cel", "tests[0].unit") == "°C" and _field_value("[degF]", "tests[0].unit") == "°F"
+    assert _field_value("{total}", "drugs[0].dosages[0].every.unit") == "once"
+    assert _field_value("not-recovered", "reactions[0].outcome") == "not recovered / not resolved"
+    assert _field_value("PT", "primary_sources[0].address.country") == "Portugal (PT)"

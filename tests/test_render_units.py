@@ -15,6 +15,7 @@ from reporter.render.units import age_text, doses_per_day, every_text, quantity_
     ("U/L", 1, "U/L"), ("[IU]/L", 1, "IU/L"), ("mg/dL", 1, "mg/dL"), ("mg/d", 1, "mg/day"),
     ("mg/kg/d", 2, "mg/kg/day"), ("ug/L", 1, "µg/L"), ("umol/L", 1, "µmol/L"), ("mg/L{FEU}", 5.98, "mg/L FEU"),
     ("{INR}", 1.1, ""), ("1", 3, ""), ("10*9/L", 4, "× 10⁹/L"), ("{cells}/uL", 1, "cells/µL"), ("Cel", 38, "°C"),
+    ("[degF]", 103.6, "°F"),  # a temperature from a US clinic (it read '[degF]' on the report)
     ("mm[Hg]", 120, "mmHg"), ("[pH]", 7.21, ""), (None, 1, ""),
     # doses per body surface area and eGFR, as oncology and renal case reports write them
     ("mg/m2", 85, "mg/m²"), ("g/m2", 12, "g/m²"), ("mg/m2/d", 1, "mg/m²/day"),

@@ -107,14 +107,18 @@ def _e2b_name(number: str) -> str:
 @bp.app_template_filter("field_value")
 def _field_value(value: str, field: str) -> str:
     """A changed value as a person reads it: a choice as the form's drop-down says it ('not-recovered' ->
-    'not recovered / ongoing'), a country field's code with its name ('PT' -> 'Portugal (PT)').
-    The case model names every country field `country` or `country_...` (address, reaction, authorisation,
-    registration, where a drug was obtained)."""
+    'not recovered / ongoing'), a unit as the form's unit field shows it, a country field's code with its name
+    ('PT' -> 'Portugal (PT)'). The case model names every country field `country` or `country_...` (address,
+    reaction, authorisation, registration, where a drug was obtained)."""
     from reporter.render.countries import country_with_code
 
     last = field.rsplit(".", 1)[-1].split("[", 1)[0] if field else ""
     if last == "country" or last.startswith("country_"):
         return country_with_code(value) or value
+    if last == "unit":  # as the form's unit field shows it (Cel -> °C, {total} -> once)
+        from reporter.lookup import shown_unit
+
+        return shown_unit(value)
     return caseform.choice_label(field, value) if field else value
 
 
