@@ -58,6 +58,13 @@ def _ended(end: Any, outcome: str) -> Callable[[Case], None]:
     return change
 
 
+def _died_of(outcome: str) -> Callable[[Case], None]:
+    def change(case: Case) -> None:
+        case["reactions"][0].update(outcome=outcome, seriousness={"death": True})
+        case["patient"]["death"] = {"date": "2023-08-20"}
+    return change
+
+
 def _not_serious(**report: Any) -> Callable[[Case], None]:
     def change(case: Case) -> None:
         for reaction in case["reactions"]:
@@ -162,6 +169,10 @@ RULES = [
      _ended("2023-09-01", "recovered")),
     ("PLAUS-END-OUTCOME", _ended({"value": 30, "unit": "d", "drug": "anakinra"}, "recovering"), "warning",
      "reactions[0].outcome", _ended({"absent": "unknown"}, "recovering")),
+    # the outcome corrected to recovered while the received 'results in death' stayed
+    ("PLAUS-DEATH-CRITERION-OUTCOME", _died_of("recovered"), "warning", "reactions[0].outcome", _died_of("fatal")),
+    ("PLAUS-DEATH-CRITERION-OUTCOME", _died_of("recovering"), "warning", "reactions[0].outcome",
+     _died_of("not-recovered")),
     # the only serious reaction downgraded in a follow-up, the expedited flag and FDA's 15-day type left behind
     ("PLAUS-EXPEDITED-NOT-SERIOUS", _not_serious(expedited=True), "warning", "report.expedited",
      _not_serious(expedited=False)),

@@ -71,7 +71,8 @@ class Plausibility:
 
     def run(self) -> list[Issue]:
         for check in (self.patient, self.exposure, self.intervals, self.labs, self.causality, self.report_dates,
-                      self.death, self.no_harm, self.ended, self.expedited,
+                      self.death, self.no_harm, self.ended, self.death_outcome,
+                      self.expedited,
                       self.parent_child, self.links, self.absent_reasons):
             check()
         return self.issues
@@ -531,6 +532,21 @@ class Plausibility:
                 self.add("warning", "PLAUS-END-OUTCOME", event, "outcome", self.case.of(event, "outcome"),
                          f"the reaction ended ({end}) but its outcome is '{outcomes.codes[outcome].display}'",
                          "give the outcome at the last observation (recovered, with sequelae...), or remove the end")
+
+    def death_outcome(self) -> None:
+        """A reaction with the 'results in death' criterion whose outcome says it resolved: one of the two was
+        left behind when the other was edited (the converse is ICSR-FATAL-NOT-DEATH)."""
+        outcomes = code_list("outcome")
+        resolved = set(self.t["outcomes_after_no_death"])
+        death = code_list("seriousness_criterion").e2b("death")
+        for event in self.index.all("AdverseEvent"):
+            outcome = next((k for c in codings(event.get("outcome"))
+                            if (k := outcomes.key_for_coding(c, by="fhir")) in resolved), None)
+            if outcome and death in criteria_present(event):
+                self.add("warning", "PLAUS-DEATH-CRITERION-OUTCOME", event, "outcome", self.case.of(event, "outcome"),
+                         f"the reaction results in death (E.i.3.2a) but its outcome is "
+                         f"'{outcomes.codes[outcome].display}'",
+                         "give the outcome fatal, or remove the 'results in death' criterion")
 
     def expedited(self) -> None:
         """An expedited report (C.1.7, FDA's 15-day or 7-day report type) without a serious reaction: the flag
