@@ -837,6 +837,14 @@ class CaseStore:
             return StoredVersion(row.case_id, row.version, row.kind, row.recorded, row.author, row.reason,
                                  row.bundle, case.status, row.casefile)
 
+    def recorded_at(self, case_id: str, version: int) -> datetime | None:
+        """When a version of a case was stored; None when the case has no such version (version 0, say)."""
+        if not 0 < version <= MAX_VERSION:
+            return None
+        with self.read_session() as session:
+            return session.scalar(select(CaseVersion.recorded).where(CaseVersion.case_id == case_id,
+                                                                    CaseVersion.version == version))
+
     def read_served(self, case_id: str, audit: AuditContext) -> ServedJson:
         """The current version of a case as the API serves it (FHIR JSON bytes, meta added), read and audited in
         one transaction: the AuditEvent row (a successful read of Bundle/<id>, `audit` saying who, from where and

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -143,12 +144,12 @@ def read(resource_type: str, resource_id: str):
         return json_response(served.body, headers=_version_headers(served.version, served.recorded))
     if resource_type == "Bundle":
         v = store().read(resource_id)
-        version, recorded, body = v.version, v.recorded, None
+        version, recorded, case_id = v.version, v.recorded, v.case_id
     else:
         item = store().read_resource(resource_type, resource_id)
-        version, recorded, body = item.version, item.last_updated, None
+        version, recorded, case_id = item.version, item.last_updated, item.case_id
     headers = _version_headers(version, recorded)
-    if _not_modified(version, recorded):
+    if _not_modified(version, recorded, lambda: store().recorded_at(case_id, version - 1)):
         return Response(status=304, headers=headers)
     body = _bundle_body(v) if resource_type == "Bundle" else item.with_meta()
     return fhir_response(shaping.shape(body, *_shape_args()), headers=headers)
@@ -172,18 +173,31 @@ def _binary(message_id: str) -> Response:
     return Response(message.content, headers=headers, content_type=message.content_type)
 
 
-def _not_modified(version: int, recorded: datetime) -> bool:
+def _not_modified(version: int, recorded: datetime, previous: Callable[[], datetime | None]) -> bool:
     """Conditional read: If-None-Match names the current version, or nothing changed since If-Modified-Since
-    (If-None-Match wins when both are sent, as HTTP says)."""
+    (If-None-Match wins when both are sent, as HTTP says). `previous`: when the version before this one was
+    stored (None for a first version)."""
     none_match = request.headers.get("If-None-Match")
     if none_match is not None:
         tags = [t.strip() for t in none_match.split(",")]
         return "*" in tags or any(_ETAG_RE.match(t) and _ETAG_RE.match(t).group(1) == str(version) for t in tags)
     since = request.headers.get("If-Modified-Since")
-    if since:
-        when = parse_date(since)
-        return when is not None and recorded.replace(microsecond=0) <= when
-    return False
+    when = parse_date(since) if since else None
+    return when is not None and _unchanged_since(recorded, when, previous)
+
+
+def _unchanged_since(recorded: datetime, when: datetime, previous: Callable[[], datetime | None]) -> bool:
+    """Whether the version stored at `recorded` is the one a client whose copy is from `when` (an HTTP date:
+    whole seconds) holds. Last-Modified has whole seconds, so when the version before was stored in the same
+    second the client may hold that one: not known unchanged then (a 200 costs a download, a wrong 304 a
+    missed version)."""
+    second = recorded.replace(microsecond=0)
+    if second < when:
+        return True
+    if second > when:
+        return False
+    before = previous()
+    return before is None or before.replace(microsecond=0) < when
 
 
 def _plain_read() -> bool:

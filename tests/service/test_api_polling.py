@@ -1,0 +1,65 @@
+"""What an integration engine polling the API relies on: a conditional read (If-Modified-Since, If-None-Match)
+never answers 304 for a version the client has not seen; Subscriptions notify every version that matched, not
+only the one current when the notifier looked. Races are made deterministic with an injected clock or with
+writes made before the notifier scans, never by sleeping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from reporter.store import repository
+
+from .bundles import demo_bundles, follow_up, renamed
+
+T0 = datetime(2031, 3, 4, 10, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Iterator[list[datetime]]:
+    """The store's clock, set by the test: the next write is stamped clock[0]."""
+    now = [T0]
+    monkeypatch.setattr(repository, "_now", lambda: now[0])
+    yield now
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment, usegmt=True)
+
+
+def _get(served, path: str, **headers: str):
+    return served.session(served.read_token).get(f"{served.base}/{path}", headers=headers, timeout=60)
+
+
+def test_if_modified_since_is_not_304_for_a_second_version_stored_in_the_same_second(served, clock) -> None:
+    clock[0] = T0 + timedelta(milliseconds=100)
+    v1 = served.store.create(renamed(demo_bundles()[0], "ims"), author="test")
+    clock[0] = T0 + timedelta(milliseconds=600)  # the follow-up, in the same second: same Last-Modified
+    bundle = follow_up({**v1.bundle, "id": v1.case_id}, "v2")
+    v2 = served.store.update(v1.case_id, bundle, author="test", if_match=1, reason="follow-up")
+    patient = next(e["resource"]["id"] for e in v2.bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    for path in (f"Bundle/{v1.case_id}", f"Patient/{patient}"):
+        read = _get(served, path)
+        assert read.headers["ETag"] == 'W/"2"' and read.headers["Last-Modified"] == _http_date(T0)
+        # a client holding version 1 has the same Last-Modified: it must get version 2, not 304
+        again = _get(served, path, **{"If-Modified-Since": _http_date(T0)})
+        assert again.status_code == 200 and again.headers["ETag"] == 'W/"2"', path
+        later = _get(served, path, **{"If-Modified-Since": _http_date(T0 + timedelta(seconds=1))})
+        assert later.status_code == 304, path
+        assert _get(served, path, **{"If-None-Match": 'W/"2"'}).status_code == 304
+        assert _get(served, path, **{"If-None-Match": 'W/"1"'}).status_code == 200
+
+
+def test_if_modified_since_is_304_when_only_the_current_version_falls_in_that_second(served, clock) -> None:
+    clock[0] = T0 - timedelta(seconds=5)
+    v1 = served.store.create(renamed(demo_bundles()[1], "ims-one"), author="test")
+    clock[0] = T0 + timedelta(milliseconds=300)
+    served.store.update(v1.case_id, follow_up({**v1.bundle, "id": v1.case_id}, "v2"), author="test", if_match=1,
+                        reason="follow-up")
+    assert _get(served, f"Bundle/{v1.case_id}", **{"If-Modified-Since": _http_date(T0)}).status_code == 304
+    earlier = _get(served, f"Bundle/{v1.case_id}", **{"If-Modified-Since": _http_date(T0 - timedelta(seconds=5))})
+    assert earlier.status_code == 200 and json.loads(earlier.content)["meta"]["versionId"] == "2"
