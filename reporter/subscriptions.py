@@ -162,7 +162,9 @@ def scan(store: CaseStore, settings: Settings) -> int:
                 continue
             criteria = settings.parse(rule.resource_type, rule.query)
             ri = ResourceIndex
-            conditions = store._conditions(ri, rule.resource_type, criteria)
+            # every version written since, not only the current ones: a resource updated twice between two
+            # scans is notified twice, and a version that matched is notified though the next one does not match
+            conditions = store._conditions(ri, rule.resource_type, criteria, current_only=False)
             conditions.append(ri.last_updated <= watermark)
             if row.checked_until is not None:
                 conditions.append(ri.last_updated > row.checked_until)

@@ -968,9 +968,12 @@ class CaseStore:
                 page.next_cursor = _encode_cursor(rows[count - 1], "_lastUpdated")
             return page
 
-    def _conditions(self, ri, resource_type: str, criteria: Criteria) -> list:
-        """SQL conditions on the index table (or an alias of it) for `criteria` on `resource_type`."""
-        conditions = [ri.resource_type == resource_type, ri.is_current.is_(True)]
+    def _conditions(self, ri, resource_type: str, criteria: Criteria, *, current_only: bool = True) -> list:
+        """SQL conditions on the index table (or an alias of it) for `criteria` on `resource_type`; with
+        `current_only` False they match every stored version (a Subscription is told of each)."""
+        conditions = [ri.resource_type == resource_type]
+        if current_only:
+            conditions.append(ri.is_current.is_(True))
         if not criteria.include_nullified:
             conditions.append(ri.case_id.not_in(_nullified_cases()))
         if criteria.ids is not None:

@@ -63,3 +63,38 @@ def test_if_modified_since_is_304_when_only_the_current_version_falls_in_that_se
     assert _get(served, f"Bundle/{v1.case_id}", **{"If-Modified-Since": _http_date(T0)}).status_code == 304
     earlier = _get(served, f"Bundle/{v1.case_id}", **{"If-Modified-Since": _http_date(T0 - timedelta(seconds=5))})
     assert earlier.status_code == 200 and json.loads(earlier.content)["meta"]["versionId"] == "2"
+
+
+def _versions_queued(store, subscription_id: str) -> list[tuple[str, int]]:
+    from sqlalchemy import select
+
+    from reporter.store.schema import SubscriptionOutbox as Ob
+
+    with store.read_session() as session:
+        return list(session.execute(select(Ob.resource_type, Ob.version).where(Ob.subscription_id == subscription_id)
+                                    .order_by(Ob.id)).all())
+
+
+def test_a_subscription_is_told_of_every_version_written_between_two_scans(store) -> None:
+    """Two follow-ups stored before the notifier looks: both are notified (the scan matched current rows only,
+    so the first was lost, and with it a version that matched when the next one no longer does)."""
+    from reporter import subscriptions
+    from reporter.store import server_resources
+    from reporter.web.server_api import _parse_criteria
+
+    settings = subscriptions.Settings(parse=_parse_criteria, allowed=("http://127.0.0.1:",))
+    bundle = renamed(demo_bundles()[0], "sub-versions")
+    key = bundle["entry"][0]["resource"]["identifier"]["value"]
+    sub = server_resources.create(store, {
+        "resourceType": "Subscription", "status": "active", "reason": "mirror",
+        "criteria": f"Composition?identifier={key}",
+        "channel": {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook"}}, checked_until=store.watermark())
+    v1 = store.create(bundle, author="test")
+    assert subscriptions.scan(store, settings) == 1
+    v2 = store.update(v1.case_id, follow_up({**v1.bundle, "id": v1.case_id}, "v2"), author="test", if_match=1,
+                      reason="follow-up")
+    store.update(v1.case_id, follow_up({**v2.bundle, "id": v1.case_id}, "v3"), author="test", if_match=2,
+                 reason="follow-up")
+    assert subscriptions.scan(store, settings) == 2
+    assert _versions_queued(store, sub.resource_id) == [("Composition", 1), ("Composition", 2), ("Composition", 3)]
+    assert subscriptions.scan(store, settings) == 0  # nothing twice
