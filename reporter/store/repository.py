@@ -845,6 +845,16 @@ class CaseStore:
             return session.scalar(select(CaseVersion.recorded).where(CaseVersion.case_id == case_id,
                                                                     CaseVersion.version == version))
 
+    def nullifications(self, case_ids: list[str]) -> set[tuple[str, int]]:
+        """(case id, version) of the nullification versions among the given cases: the versions that delete the
+        case's resources (they answer 410 from then on; only the Bundle stays readable)."""
+        if not case_ids:
+            return set()
+        with self.read_session() as session:
+            rows = session.execute(select(CaseVersion.case_id, CaseVersion.version).where(
+                CaseVersion.case_id.in_(sorted(set(case_ids))), CaseVersion.kind == "nullification")).all()
+            return {(cid, version) for cid, version in rows}
+
     def read_served(self, case_id: str, audit: AuditContext) -> ServedJson:
         """The current version of a case as the API serves it (FHIR JSON bytes, meta added), read and audited in
         one transaction: the AuditEvent row (a successful read of Bundle/<id>, `audit` saying who, from where and

@@ -236,11 +236,14 @@ def history(resource_type: str, resource_id: str):
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
+    deleted: set[tuple[str, int]] = set()
     if resource_type == "Bundle":
         items = [(v.version, v.recorded, _bundle_body(v)) for v in store().history(resource_id)]
     else:
-        items = [(r.version, r.last_updated, r.with_meta())
-                 for r in store().resource_history(resource_type, resource_id)]
+        rows = store().resource_history(resource_type, resource_id)
+        deleted = store().nullifications([rows[0].case_id])
+        items = [(r.version, r.last_updated, None if (r.case_id, r.version) in deleted else r.with_meta())
+                 for r in rows]
     since, count, cursor = _history_args()
     if since is not None:
         items = [i for i in items if i[1] >= since]
@@ -281,11 +284,13 @@ def history_system():
 def _history_of(resource_type: str | None, path: str) -> Response:
     since, count, cursor = _history_args()
     page = store().history_page(resource_type, since=since, count=count, cursor=cursor)
+    deleted = store().nullifications([item.case_id for item in page.resources if item.resource_type != "Bundle"])
     entries = []
     for item in page.resources:
-        body = item.with_meta()
-        if item.resource_type == "Bundle":
-            body["id"] = item.resource_id
+        if item.resource_type == "Bundle":  # the case Bundle stays readable: its nullification is a version
+            body = {**item.with_meta(), "id": item.resource_id}
+        else:
+            body = None if (item.case_id, item.version) in deleted else item.with_meta()
         entries.append(_history_entry(item.resource_type, item.resource_id, item.version, item.last_updated, body))
     return fhir_response(_history_bundle(path, entries, page.total, page.next_cursor))
 
@@ -313,7 +318,15 @@ def _history_args() -> tuple[datetime | None, int, str | None]:
     return since, count, request.args.get("_cursor") or None
 
 
-def _history_entry(resource_type: str, resource_id: str, version: int, recorded: datetime, body: dict) -> dict:
+def _history_entry(resource_type: str, resource_id: str, version: int, recorded: datetime,
+                   body: dict | None) -> dict:
+    """A history entry; `body` None for a delete (a resource of a case whose nullification this version is:
+    R4 says a deleted version as a DELETE with no resource, so a mirror drops what now answers 410)."""
+    if body is None:
+        return {"fullUrl": f"{base_url()}/{resource_type}/{resource_id}",
+                "request": {"method": "DELETE", "url": f"{resource_type}/{resource_id}"},
+                "response": {"status": "204 No Content", "etag": f'W/"{version}"',
+                             "lastModified": format_instant(recorded)}}
     first = version == 1
     return {"fullUrl": f"{base_url()}/{resource_type}/{resource_id}", "resource": body,
             "request": {"method": "POST" if first else "PUT",

@@ -98,3 +98,31 @@ def test_a_subscription_is_told_of_every_version_written_between_two_scans(store
     assert subscriptions.scan(store, settings) == 2
     assert _versions_queued(store, sub.resource_id) == [("Composition", 1), ("Composition", 2), ("Composition", 3)]
     assert subscriptions.scan(store, settings) == 0  # nothing twice
+
+
+def test_a_nullified_case_shows_in_history_as_the_delete_of_its_resources(served) -> None:
+    """A mirror fed by history must learn that a nullified case's resources are gone (they answer 410): their
+    entry of the nullification version is a DELETE without a resource; the Bundle's is its readable version."""
+    from .test_api_r4 import NULLIFICATION
+
+    other = served.store.create(renamed(demo_bundles()[1], "hist-kept"), author="test")
+    v1 = served.store.create(renamed(demo_bundles()[0], "hist-null"), author="test")
+    nullified = follow_up({**v1.bundle, "id": v1.case_id}, "nullified")
+    nullified["entry"][0]["resource"].setdefault("extension", []).append(NULLIFICATION)
+    served.store.update(v1.case_id, nullified, author="test", if_match=1)
+    event = next(e["resource"]["id"] for e in v1.bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent")
+    assert _get(served, f"AdverseEvent/{event}").status_code == 410
+    instance = _get(served, f"AdverseEvent/{event}/_history").json()["entry"]
+    assert [e["request"]["method"] for e in instance] == ["DELETE", "POST"]
+    assert "resource" not in instance[0] and instance[0]["response"]["etag"] == 'W/"2"'
+    assert instance[0]["request"]["url"] == f"AdverseEvent/{event}"
+    for path in ("AdverseEvent/_history", "_history"):
+        entries = _get(served, f"{path}?_count=100").json()["entry"]
+        of_case = {e["fullUrl"].split("/fhir/")[1]: e for e in entries if e["response"]["etag"] == 'W/"2"'}
+        assert of_case and all(e["request"]["method"] == "DELETE" and "resource" not in e
+                               for url, e in of_case.items() if not url.startswith("Bundle/")), path
+        kept = [e for e in entries if e.get("resource", {}).get("id") in
+                {x["resource"]["id"] for x in other.bundle["entry"]}]
+        assert kept and all(e["request"]["method"] == "POST" for e in kept)
+    bundle = _get(served, "Bundle/_history").json()["entry"][0]
+    assert bundle["request"]["method"] == "PUT" and bundle["resource"]["id"] == v1.case_id
