@@ -236,6 +236,7 @@ def history(resource_type: str, resource_id: str):
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
+    as_of = _as_of()
     deleted: set[tuple[str, int]] = set()
     if resource_type == "Bundle":
         items = [(v.version, v.recorded, _bundle_body(v)) for v in store().history(resource_id)]
@@ -258,7 +259,7 @@ def history(resource_type: str, resource_id: str):
     entries = [_history_entry(resource_type, resource_id, version, recorded, body)
                for version, recorded, body in items]
     return fhir_response(_history_bundle(f"{resource_type}/{resource_id}/_history", entries, total,
-                                         str(items[-1][0]) if more and items else None))
+                                         str(items[-1][0]) if more and items else None, as_of))
 
 
 @bp.get("/<resource_type>/_history")
@@ -283,6 +284,7 @@ def history_system():
 
 def _history_of(resource_type: str | None, path: str) -> Response:
     since, count, cursor = _history_args()
+    as_of = _as_of()
     page = store().history_page(resource_type, since=since, count=count, cursor=cursor)
     deleted = store().nullifications([item.case_id for item in page.resources if item.resource_type != "Bundle"])
     entries = []
@@ -292,7 +294,7 @@ def _history_of(resource_type: str | None, path: str) -> Response:
         else:
             body = None if (item.case_id, item.version) in deleted else item.with_meta()
         entries.append(_history_entry(item.resource_type, item.resource_id, item.version, item.last_updated, body))
-    return fhir_response(_history_bundle(path, entries, page.total, page.next_cursor))
+    return fhir_response(_history_bundle(path, entries, page.total, page.next_cursor, as_of))
 
 
 _HISTORY_ARGS = frozenset({"_since", "_count", "_cursor", "_format", "_pretty"})
@@ -335,7 +337,18 @@ def _history_entry(resource_type: str, resource_id: str, version: int, recorded:
                          "lastModified": format_instant(recorded)}}
 
 
-def _history_bundle(path: str, entries: list[dict], total: int | None, next_cursor: str | None) -> dict:
+_NO_WRITES = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _as_of() -> str:
+    """The meta.lastUpdated of a history or search Bundle: the store's watermark, read before the answer's rows
+    (so they hold every write up to it), not the clock. A poller that takes it as its next `_since` (or
+    `_lastUpdated=gt`) then misses no write that was stamped before the answer and committed after it."""
+    return format_instant(store().watermark() or _NO_WRITES)
+
+
+def _history_bundle(path: str, entries: list[dict], total: int | None, next_cursor: str | None,
+                    as_of: str) -> dict:
     """A history Bundle with self and (when more follow) next links; the next link keeps _since and _count."""
     base = base_url()
     kept = [(k, v) for k in ("_since", "_count", "_format") for v in request.args.getlist(k)]
@@ -345,7 +358,7 @@ def _history_bundle(path: str, entries: list[dict], total: int | None, next_curs
     if next_cursor:
         links.append({"relation": "next", "url": f"{base}/{path}?{urlencode([*kept, ('_cursor', next_cursor)])}"})
     result = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
-              "meta": {"lastUpdated": format_instant(datetime.now(UTC))}, "type": "history"}
+              "meta": {"lastUpdated": as_of}, "type": "history"}
     if total is not None:
         result["total"] = total
     result["link"] = links
@@ -367,6 +380,7 @@ def search(resource_type: str):
     parsed = parse_search(resource_type, request.args, strict=_strict_handling())
     criteria = parsed.criteria
     as_stored = parsed.summary is None and not parsed.elements and wanted_format(strict=False) == "json"
+    as_of = _as_of()
     page = store().search(resource_type, criteria, raw=as_stored)
     base = base_url()
     kept = [(k, v) for k in parsed.used for v in request.args.getlist(k)]
@@ -385,7 +399,7 @@ def search(resource_type: str):
         links.append({"relation": "next",
                       "url": f"{base}/{resource_type}?{urlencode([*kept, ('_offset', str(page.next_offset))])}"})
     result = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
-              "meta": {"lastUpdated": format_instant(datetime.now(UTC))}, "type": "searchset"}
+              "meta": {"lastUpdated": as_of}, "type": "searchset"}
     if page.total is not None:
         result["total"] = page.total
     result["link"] = links

@@ -13,6 +13,7 @@ from email.utils import format_datetime
 import pytest
 
 from reporter.store import repository
+from reporter.store.fhirdates import format_instant
 
 from .bundles import demo_bundles, follow_up, renamed
 
@@ -126,3 +127,29 @@ def test_a_nullified_case_shows_in_history_as_the_delete_of_its_resources(served
         assert kept and all(e["request"]["method"] == "POST" for e in kept)
     bundle = _get(served, "Bundle/_history").json()["entry"][0]
     assert bundle["request"]["method"] == "PUT" and bundle["resource"]["id"] == v1.case_id
+
+
+@pytest.mark.parametrize("path, since", [("_history", "_since"), ("AdverseEvent/_history", "_since"),
+                                         ("AdverseEvent", "_lastUpdated")])
+def test_a_poller_taking_the_answers_lastupdated_as_its_next_since_misses_no_write(served, clock, path,
+                                                                                     since) -> None:
+    """A write stamped before an answer and committed after it (the write lock held while the poll was read) is
+    modelled by a clock behind the server's: the answer's meta.lastUpdated was the server's clock, later than
+    the write's stamp, and the next poll from it skipped the write."""
+    real = datetime.now(UTC)
+    clock[0] = real - timedelta(minutes=2)
+    served.store.create(renamed(demo_bundles()[0], "poll-a"), author="test")
+    first = _get(served, path).json()
+    mark = first["meta"]["lastUpdated"]
+    assert mark == max(e["resource"]["meta"]["lastUpdated"] for e in first["entry"])
+    clock[0] = real - timedelta(minutes=1)  # stamped before the first answer was made, committed after it
+    late = served.store.create(renamed(demo_bundles()[1], "poll-b"), author="test")
+    query = f"{since}={mark}" if since == "_since" else f"{since}=gt{mark}"
+    after = _get(served, f"{path}?{query}&_count=100").json()
+    versions = {(e["resource"]["meta"]["lastUpdated"]) for e in after["entry"]}
+    assert format_instant(late.recorded) in versions
+    assert after["meta"]["lastUpdated"] == format_instant(late.recorded)
+
+
+def test_an_empty_store_answers_with_a_lastupdated_before_any_write(served) -> None:
+    assert _get(served, "_history").json()["meta"]["lastUpdated"] == "1970-01-01T00:00:00.000000Z"
