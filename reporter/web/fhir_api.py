@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request
@@ -236,7 +236,7 @@ def history(resource_type: str, resource_id: str):
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
-    as_of = _as_of()
+    as_of = _as_of(history=True)
     deleted: set[tuple[str, int]] = set()
     if resource_type == "Bundle":
         items = [(v.version, v.recorded, _bundle_body(v)) for v in store().history(resource_id)]
@@ -284,7 +284,7 @@ def history_system():
 
 def _history_of(resource_type: str | None, path: str) -> Response:
     since, count, cursor = _history_args()
-    as_of = _as_of()
+    as_of = _as_of(history=True)
     page = store().history_page(resource_type, since=since, count=count, cursor=cursor)
     deleted = store().nullifications([item.case_id for item in page.resources if item.resource_type != "Bundle"])
     entries = []
@@ -340,11 +340,16 @@ def _history_entry(resource_type: str, resource_id: str, version: int, recorded:
 _NO_WRITES = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _as_of() -> str:
-    """The meta.lastUpdated of a history or search Bundle: the store's watermark, read before the answer's rows
-    (so they hold every write up to it), not the clock. A poller that takes it as its next `_since` (or
-    `_lastUpdated=gt`) then misses no write that was stamped before the answer and committed after it."""
-    return format_instant(store().watermark() or _NO_WRITES)
+def _as_of(*, history: bool = False) -> str:
+    """The meta.lastUpdated of a search or history Bundle: the store's watermark, read before the answer's rows
+    (so they hold every write up to it), not the clock, which a write stamped before the answer and committed
+    after it precedes. A poller's next `_lastUpdated=gt<it>` (search) or `_since=<it>` (history) then gets
+    every write it has not seen, and none twice: `_since` includes its instant, so history's is 1 µs after the
+    watermark (stamps are whole microseconds, strictly increasing in commit order)."""
+    watermark = store().watermark()
+    if watermark is None:
+        return format_instant(_NO_WRITES)
+    return format_instant(watermark + timedelta(microseconds=1) if history else watermark)
 
 
 def _history_bundle(path: str, entries: list[dict], total: int | None, next_cursor: str | None,
