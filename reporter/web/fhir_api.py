@@ -236,7 +236,7 @@ def history(resource_type: str, resource_id: str):
     require_scope("read")
     _check_type(resource_type)
     _check_id(resource_id)
-    as_of = _as_of(history=True)
+    watermark = store().watermark()
     deleted: set[tuple[str, int]] = set()
     if resource_type == "Bundle":
         items = [(v.version, v.recorded, _bundle_body(v)) for v in store().history(resource_id)]
@@ -258,6 +258,7 @@ def history(resource_type: str, resource_id: str):
     items = items[:count]
     entries = [_history_entry(resource_type, resource_id, version, recorded, body)
                for version, recorded, body in items]
+    as_of = _as_of(watermark, [i[1] for i in items], history=True)
     return fhir_response(_history_bundle(f"{resource_type}/{resource_id}/_history", entries, total,
                                          str(items[-1][0]) if more and items else None, as_of))
 
@@ -284,7 +285,7 @@ def history_system():
 
 def _history_of(resource_type: str | None, path: str) -> Response:
     since, count, cursor = _history_args()
-    as_of = _as_of(history=True)
+    watermark = store().watermark()
     page = store().history_page(resource_type, since=since, count=count, cursor=cursor)
     deleted = store().nullifications([item.case_id for item in page.resources if item.resource_type != "Bundle"])
     entries = []
@@ -294,6 +295,7 @@ def _history_of(resource_type: str | None, path: str) -> Response:
         else:
             body = None if (item.case_id, item.version) in deleted else item.with_meta()
         entries.append(_history_entry(item.resource_type, item.resource_id, item.version, item.last_updated, body))
+    as_of = _as_of(watermark, [item.last_updated for item in page.resources], history=True)
     return fhir_response(_history_bundle(path, entries, page.total, page.next_cursor, as_of))
 
 
@@ -340,16 +342,17 @@ def _history_entry(resource_type: str, resource_id: str, version: int, recorded:
 _NO_WRITES = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _as_of(*, history: bool = False) -> str:
-    """The meta.lastUpdated of a search or history Bundle: the store's watermark, read before the answer's rows
-    (so they hold every write up to it), not the clock, which a write stamped before the answer and committed
-    after it precedes. A poller's next `_lastUpdated=gt<it>` (search) or `_since=<it>` (history) then gets
-    every write it has not seen, and none twice: `_since` includes its instant, so history's is 1 µs after the
-    watermark (stamps are whole microseconds, strictly increasing in commit order)."""
-    watermark = store().watermark()
-    if watermark is None:
+def _as_of(watermark: datetime | None, stamps: list[datetime], *, history: bool = False) -> str:
+    """The meta.lastUpdated of a search or history page: the store's `watermark` read before the page's rows
+    (they hold every write up to it), or the newest of their `stamps` if later (a write committed in between):
+    not the clock, which a write stamped before the answer and committed after it precedes. A poller's next
+    `_lastUpdated=gt<it>` (search: the last page's) or `_since=<it>` (history: the first page's) then gets every
+    write it has not seen, and none twice: `_since` includes its instant, so history's is 1 µs after (stamps
+    are whole microseconds, strictly increasing in commit order)."""
+    newest = max([*stamps, *([watermark] if watermark else [])], default=None)
+    if newest is None:
         return format_instant(_NO_WRITES)
-    return format_instant(watermark + timedelta(microseconds=1) if history else watermark)
+    return format_instant(newest + timedelta(microseconds=1) if history else newest)
 
 
 def _history_bundle(path: str, entries: list[dict], total: int | None, next_cursor: str | None,
@@ -385,8 +388,9 @@ def search(resource_type: str):
     parsed = parse_search(resource_type, request.args, strict=_strict_handling())
     criteria = parsed.criteria
     as_stored = parsed.summary is None and not parsed.elements and wanted_format(strict=False) == "json"
-    as_of = _as_of()
+    watermark = store().watermark()
     page = store().search(resource_type, criteria, raw=as_stored)
+    as_of = _as_of(watermark, [item.last_updated for item in page.resources])
     base = base_url()
     kept = [(k, v) for k in parsed.used for v in request.args.getlist(k)]
     for control in ("_count", "_sort", "_format", "_total", "_summary", "_elements", *INCLUDE_PARAMS):

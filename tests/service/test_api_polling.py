@@ -155,3 +155,15 @@ def test_a_poller_taking_the_answers_lastupdated_as_its_next_since_misses_no_wri
 
 def test_an_empty_store_answers_with_a_lastupdated_before_any_write(served) -> None:
     assert _get(served, "_history").json()["meta"]["lastUpdated"] == "1970-01-01T00:00:00.000000Z"
+
+
+def test_a_write_committed_between_the_watermark_and_the_rows_is_not_polled_twice(served, monkeypatch) -> None:
+    """The watermark is read before the page's rows; a write committing in between (modelled by a watermark
+    that lags) is on the page, so the page's meta.lastUpdated is its stamp, not the older watermark."""
+    stored = served.store.create(renamed(demo_bundles()[0], "poll-race"), author="test")
+    monkeypatch.setattr(served.store, "watermark", lambda: stored.recorded - timedelta(seconds=1))
+    one_us = timedelta(microseconds=1)
+    assert _get(served, "_history").json()["meta"]["lastUpdated"] == format_instant(stored.recorded + one_us)
+    assert _get(served, "AdverseEvent").json()["meta"]["lastUpdated"] == format_instant(stored.recorded)
+    instance = _get(served, f"Bundle/{stored.case_id}/_history").json()
+    assert instance["meta"]["lastUpdated"] == format_instant(stored.recorded + one_us)
