@@ -1020,22 +1020,22 @@ class CaseStore:
         conditions = self._conditions(ri, resource_type, criteria)
         columns = {"_lastUpdated": ri.last_updated, "_id": ri.resource_id, "date": ri.date_start}
         key, desc = criteria.sort[0]
-        keyset = len(criteria.sort) == 1 and key in ("_lastUpdated", "_id")
+        # one sort key pages by keyset (the next link names the last row: writes between pages shift nothing)
+        keyset = len(criteria.sort) == 1
         order = []
         for name, is_desc in criteria.sort:
             col = columns[name]
+            if name == "date":  # undated rows last ascending, first descending, on every database
+                order.append(col.is_(None).desc() if is_desc else col.is_(None).asc())
             order.append(col.desc() if is_desc else col.asc())
         order.append(ri.id.desc() if desc else ri.id.asc())
         paged = list(conditions)
         if keyset and criteria.cursor:
-            col = columns[key]
             value, row_id = _decode_cursor(criteria.cursor, key)
-            after = (col < value) if desc else (col > value)
-            same = and_(col == value, (ri.id < row_id) if desc else (ri.id > row_id))
-            paged.append(or_(after, same))
+            paged.append(_after_cursor(columns[key], ri.id, value, row_id, desc))
         with self.read_session() as session, self._time_limit(session):
             page_ids = select(ri.id).where(*paged).order_by(*order).limit(criteria.count + 1)
-            if not keyset and criteria.offset:
+            if criteria.offset and not (keyset and criteria.cursor):  # _offset as sent (the links use a cursor)
                 page_ids = page_ids.offset(criteria.offset)
             # the page's row ids first, then their rows: a sort that needs more than an index (SQLite, a date
             # search in page order) then carries ids, not every match's stored JSON
@@ -1050,7 +1050,7 @@ class CaseStore:
             more = len(rows) > criteria.count
             total = None
             if criteria.with_total:
-                whole = criteria.count > 0 and not more and not (criteria.cursor if keyset else criteria.offset)
+                whole = criteria.count > 0 and not more and not (criteria.cursor or criteria.offset)
                 total = self._count(session, conditions, criteria, len(rows) if whole else None)
             rows = rows[:criteria.count]
             page = Page([_stored(r) for r in rows] if texts is None else
@@ -1283,9 +1283,22 @@ def _token_match(values: list[tuple[str | None, str]]):
     return or_(*clauses)
 
 
+def _after_cursor(col, row_col, value, row_id: int, desc: bool):
+    """The rows after the keyset position (value, row id) in the sort order (ties broken by row id); a None
+    value is an undated row, which sort after the dated ones ascending and before them descending."""
+    if value is None:
+        rest = and_(col.is_(None), (row_col < row_id) if desc else (row_col > row_id))
+        return or_(rest, col.is_not(None)) if desc else rest
+    after = (col < value) if desc else (col > value)
+    same = and_(col == value, (row_col < row_id) if desc else (row_col > row_id))
+    return or_(after, same) if desc else or_(after, same, col.is_(None))
+
+
 def _encode_cursor(row: ResourceIndex, key: str) -> str:
     if key == "_lastUpdated":
         return f"{format_instant(row.last_updated)}~{row.id}"
+    if key == "date":
+        return f"{format_instant(row.date_start) if row.date_start is not None else ''}~{row.id}"
     return f"{row.resource_id}~{row.id}"
 
 
@@ -1297,6 +1310,8 @@ def _decode_cursor(cursor: str, key: str):
         row_id = int(row_text)
         if not 0 <= row_id <= MAX_ROW_ID:
             raise ValueError("row id out of range")
+        if key == "date":
+            return (parse_range(value)[0] if value else None), row_id
         return (parse_range(value)[0] if key == "_lastUpdated" else value), row_id
     except ValueError as exc:
         raise InputError(f"invalid paging cursor {cursor!r}", location="_cursor",

@@ -167,3 +167,42 @@ def test_a_write_committed_between_the_watermark_and_the_rows_is_not_polled_twic
     assert _get(served, "AdverseEvent").json()["meta"]["lastUpdated"] == format_instant(stored.recorded)
     instance = _get(served, f"Bundle/{stored.case_id}/_history").json()
     assert instance["meta"]["lastUpdated"] == format_instant(stored.recorded + one_us)
+
+
+def _stamped(tag: str, timestamp: str) -> dict:
+    bundle = renamed(demo_bundles()[0], tag)
+    bundle["timestamp"] = timestamp
+    return bundle
+
+
+def _ids_of(page: dict) -> list[str]:
+    return [e["resource"]["id"] for e in page.get("entry", [])]
+
+
+def _next(page: dict) -> str | None:
+    return next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+
+
+@pytest.mark.parametrize("sort", ["timestamp", "-timestamp"])
+def test_a_next_link_sorted_by_date_neither_repeats_nor_skips_when_a_case_is_written_between_pages(served,
+                                                                                                    sort) -> None:
+    """Sorted by a date, the next link was an _offset: a case created between two page requests with a date that
+    sorts before the offset pushed the last entry of page one onto page two (repeated), and one deleted from
+    the searches (nullified) pulled an entry back (skipped). The link names the last row now (keyset)."""
+    days = ["2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"]
+    cases = [served.store.create(_stamped(f"ks{i}", f"{day}T00:00:00Z"), author="test").case_id
+             for i, day in enumerate(days)]
+    first = _get(served, f"Bundle?_sort={sort}&_count=2").json()
+    link = _next(first)
+    assert link and "_offset" not in link
+    early = "2019-01-01T00:00:00Z" if sort == "timestamp" else "2021-01-01T00:00:00Z"  # sorts first
+    served.store.create(_stamped("ks-early", early), author="test")
+    undated = _stamped("ks-undated", early)
+    del undated["timestamp"]
+    served.store.create(undated, author="test")  # sorts last ascending, first descending
+    second = served.session(served.read_token).get(link, timeout=60).json()
+    expected = cases if sort == "timestamp" else cases[::-1]
+    assert _ids_of(first) == expected[:2] and _ids_of(second) == expected[2:]
+    rest = _next(second)
+    tail = _ids_of(served.session(served.read_token).get(rest, timeout=60).json()) if rest else []
+    assert len(tail) == (1 if sort == "timestamp" else 0)  # the undated case, after the dated ones
