@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import NotAcceptable
 from werkzeug.http import parse_date
 
-from reporter.errors import InputError, PreconditionRequired, ReporterError, StoreConflict, StoreError
+from reporter.errors import Gone, InputError, PreconditionRequired, ReporterError, StoreConflict, StoreError
 from reporter.store import CaseStore, StoredResource, StoredVersion
 from reporter.store.fhirdates import format_instant
 from reporter.store.repository import Write, with_meta_bytes
@@ -226,6 +226,10 @@ def vread(resource_type: str, resource_id: str, version_id: str):
         v = store().read(resource_id, int(version_id))
         return fhir_response(_bundle_body(v), headers=_version_headers(v.version, v.recorded))
     item = store().read_resource(resource_type, resource_id, int(version_id))
+    if (item.case_id, item.version) in store().nullifications([item.case_id]):  # history's DELETE entry
+        where = f"{resource_type}/{resource_id}/_history/{version_id}"
+        raise Gone(f"{where} is the deletion of {resource_type}/{resource_id}: its case Bundle/{item.case_id} was "
+                   "nullified", location=where, hint="earlier versions stay readable")
     return fhir_response(item.with_meta(), headers=_version_headers(item.version, item.last_updated))
 
 

@@ -117,6 +117,8 @@ def test_a_nullified_case_shows_in_history_as_the_delete_of_its_resources(served
     assert [e["request"]["method"] for e in instance] == ["DELETE", "POST"]
     assert "resource" not in instance[0] and instance[0]["response"]["etag"] == 'W/"2"'
     assert instance[0]["request"]["url"] == f"AdverseEvent/{event}"
+    assert _get(served, f"AdverseEvent/{event}/_history/2").status_code == 410  # the deleted version, as history says
+    assert _get(served, f"AdverseEvent/{event}/_history/1").status_code == 200
     for path in ("AdverseEvent/_history", "_history"):
         entries = _get(served, f"{path}?_count=100").json()["entry"]
         of_case = {e["fullUrl"].split("/fhir/")[1]: e for e in entries if e["response"]["etag"] == 'W/"2"'}
