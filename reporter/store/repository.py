@@ -937,12 +937,26 @@ class CaseStore:
             row = session.scalars(query.limit(1)).first()
             where = f"{resource_type}/{resource_id}" + (f"/_history/{version}" if version else "")
             if row is None:
+                self._refuse_dropped(session, resource_type, resource_id, where, version)
                 raise NotFound(f"{where} does not exist", location=where)
             case_row = session.get(Case, row.case_id)
             if version is None and case_row is not None and case_row.status == "nullified":
                 raise Gone(f"{where} belonged to case Bundle/{row.case_id}, which was nullified",
                            location=where, hint=f"the nullification is readable as Bundle/{row.case_id}")
             return _stored(row)
+
+    @staticmethod
+    def _refuse_dropped(session: Session, resource_type: str, resource_id: str, where: str,
+                        version: int | None) -> None:
+        """Gone (410), not NotFound, for a resource an earlier version of its case held and the current one
+        no longer does (a follow-up left it out): it existed, as its history shows."""
+        if version is not None:
+            return
+        case_id = session.scalar(select(ResourceIndex.case_id).where(
+            ResourceIndex.resource_type == resource_type, ResourceIndex.resource_id == resource_id).limit(1))
+        if case_id is not None:
+            raise Gone(f"{where} is no longer in its case: the current version of Bundle/{case_id} leaves it out",
+                       location=where, hint=f"its earlier versions: {resource_type}/{resource_id}/_history")
 
     def resource_history(self, resource_type: str, resource_id: str) -> list[StoredResource]:
         with self.read_session() as session:

@@ -208,3 +208,21 @@ def test_a_next_link_sorted_by_date_neither_repeats_nor_skips_when_a_case_is_wri
     rest = _next(second)
     tail = _ids_of(served.session(served.read_token).get(rest, timeout=60).json()) if rest else []
     assert len(tail) == (1 if sort == "timestamp" else 0)  # the undated case, after the dated ones
+
+
+def test_a_resource_a_follow_up_leaves_out_answers_410_not_404(served) -> None:
+    """It existed (its history shows it): a poller reading it must learn it was removed, not that the id is
+    unknown."""
+    bundle = next(b for b in demo_bundles() if sum(e["resource"]["resourceType"] == "AdverseEvent"
+                                                   for e in b["entry"]) > 1)
+    v1 = served.store.create(renamed(bundle, "dropped"), author="test")
+    events = [e["resource"]["id"] for e in v1.bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent"]
+    later = follow_up({**v1.bundle, "id": v1.case_id}, "one reaction fewer")
+    later["entry"] = [e for e in later["entry"] if e["resource"]["id"] != events[1]]
+    later = json.loads(json.dumps(later).replace(f"AdverseEvent/{events[1]}", f"AdverseEvent/{events[0]}"))
+    served.store.update(v1.case_id, later, author="test", if_match=1, reason="follow-up")
+    gone = _get(served, f"AdverseEvent/{events[1]}")
+    assert gone.status_code == 410 and gone.json()["issue"][0]["code"] == "deleted"
+    assert _get(served, f"AdverseEvent/{events[1]}/_history/1").status_code == 200
+    assert _get(served, f"AdverseEvent/{events[0]}").status_code == 200
+    assert _get(served, "AdverseEvent/no-such-id").status_code == 404
