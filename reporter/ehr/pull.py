@@ -341,6 +341,10 @@ class Puller:
             if not substance:
                 continue
             kind = "Allergy" if allergy.get("type", "allergy") == "allergy" else "Intolerance"
+            if self.allergy_after_reaction(allergy):
+                self.hints.append(f"the EHR records {kind.lower()} to {substance} from the reaction date on "
+                                  f"({ref_of(allergy)}): not put in the history; it may be this reaction")
+                continue
             item = {"term": f"{kind} to {substance}"}
             start = partial(allergy.get("onsetDateTime"))  # recordedDate is when it was written down: not used
             if start:
@@ -359,6 +363,17 @@ class Puller:
             items.append(item)
         if items:
             out["medical_history"] = items
+
+    def allergy_after_reaction(self, allergy: Json) -> bool:
+        """An allergy not known before the reaction: its onset after it or, with no onset, recorded on or after
+        the reaction date (an EHR often records the suspect's reaction as an allergy to it)."""
+        onsets = [allergy.get("onsetDateTime"), (allergy.get("onsetPeriod") or {}).get("start"),
+                  *(r.get("onset") for r in allergy.get("reaction") or [] if isinstance(r, dict))]
+        known = [d for d in (day(o) for o in onsets) if d]
+        if known:
+            return min(known) > self.onset
+        recorded = day(allergy.get("recordedDate"))
+        return recorded is not None and recorded >= self.onset
 
     # -- drugs -------------------------------------------------------------------------------------
 
