@@ -126,3 +126,25 @@ def test_an_allergy_recorded_from_the_reaction_on_is_not_history(draft: dict) ->
     assert history == ["Allergy to sulfamethoxazole", "Allergy to latex"]
     assert any(f"AllergyIntolerance/{PID}-amox" in h and "may be this reaction" in h for h in draft["hints"])
     assert not any(s["resource"].startswith(f"AllergyIntolerance/{PID}-amox") for s in draft["sources"])
+
+
+def test_ended_prescriptions_without_an_end_date_are_not_taken_as_ongoing(draft: dict) -> None:
+    drugs = drugs_of(draft)
+    # the 2019 acetaminophen (stopped, no end date) and the November 2023 ciprofloxacin (7 days) ended long before
+    # the 90-day window: listing them as concomitant said the patient took them at the reaction
+    assert set(drugs) == {"Simvastatin 20 MG Oral Tablet", "amoxicillin 875 MG / clavulanate 125 MG Oral Tablet",
+                          "predniSONE 20 MG Oral Tablet"}
+    assert drugs["Simvastatin 20 MG Oral Tablet"]["role"] == "concomitant"
+    suspect = drugs["amoxicillin 875 MG / clavulanate 125 MG Oral Tablet"]
+    # the course's length is kept as its duration (G.k.4.r.6), no stop date invented from it
+    assert suspect["role"] == "suspect" and suspect["dosages"] == [
+        {"every": {"value": 12.0, "unit": "h"}, "duration": {"value": 10.0, "unit": "d"},
+         "start": "2024-04-18T10:12:00-04:00", "text": "1 tablet by mouth twice daily for 10 days",
+         "route": {"text": "Oral route"}}]
+
+
+def test_every_dosage_instruction_of_a_request_is_a_dosage_line(draft: dict) -> None:
+    taper = drugs_of(draft)["predniSONE 20 MG Oral Tablet"]["dosages"]
+    assert [(d["dose"]["value"], d["start"], d["stop"], d["text"]) for d in taper] == [
+        (40.0, "2024-05-05", "2024-05-07", "40 mg daily for 3 days"),
+        (20.0, "2024-05-08", "2024-05-10", "20 mg daily for 3 days")]

@@ -33,7 +33,8 @@ def ehr_tables() -> Json:
     from reporter.errors import MappingError
 
     data = load_yaml("ehr.yaml")
-    for key in ("systems", "body", "inpatient_classes", "void_statuses", "windows", "message"):
+    for key in ("systems", "body", "inpatient_classes", "void_statuses", "ended_statuses", "duration_days", "windows",
+                "message"):
         if key not in (data or {}):
             raise MappingError(f"mappings/ehr.yaml has no {key!r}")
     return data
@@ -429,9 +430,11 @@ class Puller:
                 if rtype == "MedicationAdministration":
                     group["admins"].append((start, stop, res))
                     continue
-                dosage = (res.get("dosageInstruction") or [None])[0] if rtype == "MedicationRequest" \
-                    else (res.get("dosage") or [None])[0]
-                group["dosages"].append(dosage_line(dosage, start, stop, res, rtype))
+                if rtype == "MedicationRequest":  # each dosage instruction a line: a taper has several
+                    for dosage in res.get("dosageInstruction") or [None]:
+                        group["dosages"].append(dosage_line(dosage, start, stop, res, rtype))
+                else:
+                    group["dosages"].append(dosage_line((res.get("dosage") or [None])[0], start, stop, res, rtype))
         for imm in self.search("Immunization", [("patient", self.patient_ref)]):
             if imm.get("status") in void:
                 continue
@@ -670,24 +673,54 @@ def age_at(birth: dt.date | None, onset: dt.date) -> Json | None:
     return {"value": (onset - birth).days, "unit": "d"}
 
 
+def request_bounds(dosage: Json | None) -> tuple[str | None, str | None, Json | None]:
+    """(start, end, duration) of one dosageInstruction's timing.repeat bounds."""
+    repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {}
+    period = repeat.get("boundsPeriod") or {}
+    duration = repeat.get("boundsDuration")
+    return period.get("start"), period.get("end"), duration if isinstance(duration, dict) else None
+
+
+def duration_days(duration: Json | None) -> float | None:
+    """A boundsDuration in days, at most (mappings/ehr.yaml duration_days); None for a unit not listed."""
+    if not duration or not isinstance(duration.get("value"), int | float):
+        return None
+    factor = ehr_tables()["duration_days"].get(duration.get("code") or duration.get("unit"))
+    return None if factor is None else float(duration["value"]) * float(factor)
+
+
 def drug_period(res: Json) -> tuple[dt.date | None, dt.date | None]:
     rtype = res.get("resourceType")
     if rtype == "MedicationRequest":
-        bounds = (((res.get("dosageInstruction") or [{}])[0].get("timing") or {}).get("repeat") or {}) \
-            .get("boundsPeriod") or {}
-        start = day(bounds.get("start") or res.get("authoredOn"))
-        end = day(bounds.get("end") or ((res.get("dispenseRequest") or {}).get("validityPeriod") or {}).get("end"))
-        return start, end
+        return request_period(res)
     start_text = res.get("effectiveDateTime") or (res.get("effectivePeriod") or {}).get("start")
     end_text = res.get("effectiveDateTime") or (res.get("effectivePeriod") or {}).get("end")
     return day(start_text), day(end_text) if rtype == "MedicationAdministration" or end_text else None
 
 
-def drug_period_text(res: Json) -> tuple[str | None, str | None]:
+def request_period(res: Json) -> tuple[dt.date | None, dt.date | None]:
+    """A request's first and last day over all its dosage instructions (a taper has several). With no end date,
+    a boundsDuration gives the end; a request ended (completed, stopped) with neither is known only to have
+    begun, not to go on to today."""
+    bounds = [request_bounds(d) for d in res.get("dosageInstruction") or [None]]
+    starts = [d for d in (day(b[0]) for b in bounds) if d]
+    start = min(starts) if starts else day(res.get("authoredOn"))
+    ends = [d for d in (day(b[1]) for b in bounds) if d]
+    end = max(ends) if len(ends) == len(bounds) else None
+    spans = [s for s in (duration_days(b[2]) for b in bounds) if s is not None]
+    if end is None and start is not None and len(spans) == len(bounds):
+        end = start + dt.timedelta(days=sum(spans))
+    if end is None:
+        end = day(((res.get("dispenseRequest") or {}).get("validityPeriod") or {}).get("end"))
+    if end is None and res.get("status") in ehr_tables()["ended_statuses"]:
+        end = start
+    return start, end
+
+
+def drug_period_text(res: Json, dosage: Json | None = None) -> tuple[str | None, str | None]:
     if res.get("resourceType") == "MedicationRequest":
-        bounds = (((res.get("dosageInstruction") or [{}])[0].get("timing") or {}).get("repeat") or {}) \
-            .get("boundsPeriod") or {}
-        return bounds.get("start") or res.get("authoredOn"), bounds.get("end")
+        start, end, _ = request_bounds(dosage if dosage is not None else (res.get("dosageInstruction") or [None])[0])
+        return start or res.get("authoredOn"), end
     if res.get("effectiveDateTime"):
         return res["effectiveDateTime"], res["effectiveDateTime"] \
             if res.get("resourceType") == "MedicationAdministration" else None
@@ -704,7 +737,7 @@ def overlaps(start: dt.date | None, stop: dt.date | None, lo: dt.date, hi: dt.da
 def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None, res: Json, rtype: str) -> Json:
     dosage = dosage or {}
     line: Json = {}
-    start_text, stop_text = drug_period_text(res)
+    start_text, stop_text = drug_period_text(res, dosage if rtype == "MedicationRequest" else None)
     if partial(start_text):
         line["start"] = partial(start_text)
     elif start:
@@ -718,6 +751,10 @@ def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None
     q = ucum(dose)
     if q:
         line["dose"] = {"value": q[0], "unit": q[1]}
+    _, _, duration = request_bounds(dosage) if rtype == "MedicationRequest" else (None, None, None)
+    length = ucum(duration) if (duration or {}).get("system") == sys_url("ucum") else None
+    if length and duration_days(duration) is not None:
+        line["duration"] = {"value": length[0], "unit": length[1]}
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     every = interval(repeat)
     if every:
