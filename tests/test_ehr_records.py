@@ -38,6 +38,22 @@ def request(rid: str, status: str, concept: dict, authored: str, *dosages: dict)
     return res
 
 
+def lab(oid: str, loinc: str, name: str, value: float, unit: str, low: float | None = None,
+        high: float | None = None, comparator: str | None = None) -> dict:
+    quantity: dict = {"value": value, "unit": unit}
+    if comparator:
+        quantity["comparator"] = comparator
+    obs = {"resourceType": "Observation", "id": f"{PID}-{oid}", "status": "final", "subject": SUBJECT,
+           "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                     "code": "laboratory"}]}],
+           "code": {"coding": [{"system": "http://loinc.org", "code": loinc}], "text": name},
+           "effectiveDateTime": "2024-05-04T06:00:00-04:00", "valueQuantity": quantity}
+    bounds = {k: {"value": v, "unit": unit} for k, v in (("low", low), ("high", high)) if v is not None}
+    if bounds:
+        obs["referenceRange"] = [bounds]
+    return obs
+
+
 def allergy(aid: str, substance: dict, **dates: str) -> dict:
     return {"resourceType": "AllergyIntolerance", "id": f"{PID}-{aid}", "patient": SUBJECT, "type": "allergy",
             "category": ["medication"], "clinicalStatus": {"coding": [{"system": AI_CLINICAL, "code": "active"}]},
@@ -77,6 +93,11 @@ def records() -> list[dict]:
                  "timing": {"repeat": {"boundsPeriod": {"start": "2024-05-08", "end": "2024-05-10"},
                                        "frequency": 1, "period": 1, "periodUnit": "d"}},
                  "doseAndRate": [{"doseQuantity": mg(20)}]}),
+        # labs as LIS interfaces send them: no UCUM system, units as the lab writes them
+        lab("inr", "6301-6", "INR", 2.1, "ratio", low=0.8, high=1.2),
+        lab("na", "2951-2", "Sodium", 128, "mEq/L", low=135, high=145),
+        lab("pt", "5902-2", "Prothrombin time", 21.4, "sec"),
+        lab("alp", "6768-6", "Alkaline phosphatase", 310, "IU/L", high=129, comparator=">"),
         # allergies: one known for years, one written down because of this reaction (no onset, recorded after)
         allergy("sulfa", rx("10180", "sulfamethoxazole"), recordedDate="2005-06-01"),
         allergy("amox", rx("723", "amoxicillin"), recordedDate="2024-05-06T09:00:00-04:00"),
@@ -148,3 +169,16 @@ def test_every_dosage_instruction_of_a_request_is_a_dosage_line(draft: dict) -> 
     assert [(d["dose"]["value"], d["start"], d["stop"], d["text"]) for d in taper] == [
         (40.0, "2024-05-05", "2024-05-07", "40 mg daily for 3 days"),
         (20.0, "2024-05-08", "2024-05-10", "20 mg daily for 3 days")]
+
+
+def test_lab_units_sent_without_ucum_become_ucum_or_stay_as_written(draft: dict) -> None:
+    tests = {t["name"]: t for t in draft["case"]["tests"]}
+    assert tests["INR"] == {"name": "INR", "loinc": "6301-6", "date": "2024-05-04T06:00:00-04:00", "value": 2.1,
+                            "unit": "1", "low": 0.8, "high": 1.2}
+    assert (tests["Alkaline phosphatase"]["unit"], tests["Alkaline phosphatase"]["comparator"],
+            tests["Alkaline phosphatase"]["high"]) == ("[IU]/L", ">", 129.0)
+    assert (tests["Sodium"]["value"], tests["Sodium"]["unit"], tests["Sodium"]["low"]) == (128.0, "meq/L", 135.0)
+    # no UCUM code known for these spellings: the result as written, no invalid unit, no number changed
+    assert tests["Prothrombin time"]["result_text"] == "21.4 sec" and "unit" not in tests["Prothrombin time"]
+    # and what still needs completing speaks of the case, not of Bundle entries with units UCUM refuses
+    assert not [n for n in draft["still_needed"] if "UCUM" in n["message"]], draft["still_needed"]

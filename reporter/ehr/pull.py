@@ -180,6 +180,14 @@ def ucum(q: Json | None) -> tuple[float, str] | None:
     return float(q["value"]), str(unit or "1")
 
 
+def case_unit(unit: str) -> str | None:
+    """The UCUM code of a unit a server sent without one (mappings/ucum_input.yaml spellings: IU/L, mcg, ratio,
+    mEq/L); None when UCUM has none, so no invalid unit reaches the case."""
+    from reporter.lookup import to_ucum
+
+    return to_ucum(unit)
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "drug"
 
@@ -448,8 +456,8 @@ class Puller:
             if partial(when):
                 line["start"] = line["stop"] = partial(when)
             q = ucum(imm.get("doseQuantity"))
-            if q:
-                line["dose"] = {"value": q[0], "unit": q[1]}
+            if q and case_unit(q[1]):
+                line["dose"] = {"value": q[0], "unit": case_unit(q[1])}
             if imm.get("lotNumber"):
                 line["batch"] = imm["lotNumber"]
             route = concept_text(imm.get("route"))
@@ -467,7 +475,8 @@ class Puller:
                 stop = partial(last_stop or last_start)
                 if stop:
                     line["stop"] = stop
-                line["text"] = f"{len(admins)} administration(s) recorded"
+                line["text"] = "; ".join(t for t in (f"{len(admins)} administration(s) recorded",
+                                                     line.get("text")) if t)
                 group["dosages"].append(line)
             base = slug(group["product"])
             drug_id, n = base, 2
@@ -749,8 +758,11 @@ def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None
     dose = dosage.get("dose") if rtype == "MedicationAdministration" else \
         next((r.get("doseQuantity") for r in dosage.get("doseAndRate") or [] if r.get("doseQuantity")), None)
     q = ucum(dose)
-    if q:
-        line["dose"] = {"value": q[0], "unit": q[1]}
+    unit = case_unit(q[1]) if q else None
+    if q and unit:
+        line["dose"] = {"value": q[0], "unit": unit}
+    elif q:  # a unit UCUM has no code for: kept in the dosage text, as written
+        line["text"] = f"{q[0]:g} {q[1]}"
     _, _, duration = request_bounds(dosage) if rtype == "MedicationRequest" else (None, None, None)
     length = ucum(duration) if (duration or {}).get("system") == sys_url("ucum") else None
     if length and duration_days(duration) is not None:
@@ -760,7 +772,7 @@ def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None
     if every:
         line["every"] = every
     if dosage.get("text"):
-        line["text"] = dosage["text"]
+        line["text"] = "; ".join(t for t in (dosage["text"], line.get("text")) if t)
     route = concept_text(dosage.get("route"))
     if route:
         line["route"] = {"text": route}
@@ -785,17 +797,21 @@ def lab_test(obs: Json, when: str | None) -> Json | None:
     if partial(when):
         test["date"] = partial(when)
     q = ucum(obs.get("valueQuantity"))
-    if q:
-        test["value"], test["unit"] = q
-        comparator = (obs.get("valueQuantity") or {}).get("comparator")
-        if comparator in ("<", "<=", ">", ">="):
+    comparator = (obs.get("valueQuantity") or {}).get("comparator")
+    comparator = comparator if comparator in ("<", "<=", ">", ">=") else ""
+    unit = case_unit(q[1]) if q else None
+    if q and unit is None:  # a unit UCUM has no code for: the result as the EHR wrote it, nothing converted
+        test["result_text"] = f"{comparator}{q[0]:g} {q[1]}"
+    elif q and unit:
+        test["value"], test["unit"] = q[0], unit
+        if comparator:
             test["comparator"] = comparator
         ranges = obs.get("referenceRange") or []
         if ranges:
             low, high = ucum(ranges[0].get("low")), ucum(ranges[0].get("high"))
-            if low and low[1] in (q[1], "1"):
+            if low and case_unit(low[1]) in (unit, "1"):
                 test["low"] = low[0]
-            if high and high[1] in (q[1], "1"):
+            if high and case_unit(high[1]) in (unit, "1"):
                 test["high"] = high[0]
     elif obs.get("valueString"):
         test["result_text"] = obs["valueString"]
