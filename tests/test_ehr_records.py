@@ -39,7 +39,7 @@ def request(rid: str, status: str, concept: dict, authored: str, *dosages: dict)
 
 
 def lab(oid: str, loinc: str, name: str, value: float, unit: str, low: float | None = None,
-        high: float | None = None, comparator: str | None = None) -> dict:
+        high: float | None = None, comparator: str | None = None, when: str = "2024-05-04T06:00:00-04:00") -> dict:
     quantity: dict = {"value": value, "unit": unit}
     if comparator:
         quantity["comparator"] = comparator
@@ -47,7 +47,7 @@ def lab(oid: str, loinc: str, name: str, value: float, unit: str, low: float | N
            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                                      "code": "laboratory"}]}],
            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}], "text": name},
-           "effectiveDateTime": "2024-05-04T06:00:00-04:00", "valueQuantity": quantity}
+           "effectiveDateTime": when, "valueQuantity": quantity}
     bounds = {k: {"value": v, "unit": unit} for k, v in (("low", low), ("high", high)) if v is not None}
     if bounds:
         obs["referenceRange"] = [bounds]
@@ -98,6 +98,15 @@ def records() -> list[dict]:
         lab("na", "2951-2", "Sodium", 128, "mEq/L", low=135, high=145),
         lab("pt", "5902-2", "Prothrombin time", 21.4, "sec"),
         lab("alp", "6768-6", "Alkaline phosphatase", 310, "IU/L", high=129, comparator=">"),
+        # ALT: quarterly before the drug, then only after the reaction within the 30-day window (peak)
+        lab("alt-2023", "1742-6", "ALT", 22, "U/L", when="2023-12-20T08:00:00-05:00"),
+        lab("alt-base", "1742-6", "ALT", 26, "U/L", when="2024-03-20T08:00:00-04:00"),
+        lab("alt-peak", "1742-6", "ALT", 2140, "U/L", when="2024-05-04T06:00:00-04:00"),
+        lab("alt-0510", "1742-6", "ALT", 730, "U/L", when="2024-05-10T06:00:00-04:00"),
+        # creatinine has a result before the reaction in the window: no older one is wanted
+        lab("crea-base", "2160-0", "Creatinine", 0.9, "mg/dL", when="2024-03-20T08:00:00-04:00"),
+        lab("crea-0425", "2160-0", "Creatinine", 0.97, "mg/dL", when="2024-04-25T08:00:00-04:00"),
+        lab("crea-0504", "2160-0", "Creatinine", 1.5, "mg/dL", when="2024-05-04T06:00:00-04:00"),
         # allergies: one known for years, one written down because of this reaction (no onset, recorded after)
         allergy("sulfa", rx("10180", "sulfamethoxazole"), recordedDate="2005-06-01"),
         allergy("amox", rx("723", "amoxicillin"), recordedDate="2024-05-06T09:00:00-04:00"),
@@ -182,3 +191,16 @@ def test_lab_units_sent_without_ucum_become_ucum_or_stay_as_written(draft: dict)
     assert tests["Prothrombin time"]["result_text"] == "21.4 sec" and "unit" not in tests["Prothrombin time"]
     # and what still needs completing speaks of the case, not of Bundle entries with units UCUM refuses
     assert not [n for n in draft["still_needed"] if "UCUM" in n["message"]], draft["still_needed"]
+
+
+def test_a_test_seen_only_after_the_reaction_gets_its_baseline(draft: dict) -> None:
+    tests = draft["case"]["tests"]
+    alt = [(t["date"][:10], t["value"]) for t in tests if t.get("loinc") == "1742-6"]
+    # the latest ALT before the 30-day window (43 days before the reaction), not the one of December
+    assert alt == [("2024-03-20", 26.0), ("2024-05-04", 2140.0), ("2024-05-10", 730.0)]
+    index = next(i for i, t in enumerate(tests) if t.get("loinc") == "1742-6")
+    assert {"path": f"tests[{index}]", "resource": f"Observation/{PID}-alt-base/_history/1",
+            "codes": [{"system": "http://loinc.org", "code": "1742-6"}]} in draft["sources"]
+    crea = [t["date"][:10] for t in tests if t.get("loinc") == "2160-0"]
+    assert crea == ["2024-04-25", "2024-05-04"]
+    assert draft["pulled"]["windows_days"]["labs_baseline"] == 365

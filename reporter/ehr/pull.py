@@ -59,6 +59,7 @@ class PullRequest:
     drugs_after: int | None = None
     labs_before: int | None = None
     labs_after: int | None = None
+    labs_baseline: int | None = None
     today: dt.date | None = None
 
     def window(self, name: str) -> int:
@@ -102,7 +103,7 @@ class Draft:
             "pulled": {"server": self.server, "patient": self.patient, "at": self.pulled_at,
                        "reaction_date": r.reaction_date.isoformat(), "suspects": list(r.suspects),
                        "windows_days": {k: r.window(k) for k in ("drugs_before", "drugs_after", "labs_before",
-                                                                  "labs_after")}},
+                                                                  "labs_after", "labs_baseline")}},
             "still_needed": self.still_needed,
             "hints": self.hints,
             "sources": [s.to_json() for s in self.sources],
@@ -499,33 +500,12 @@ class Puller:
     def labs(self) -> list[Json]:
         lo = self.onset - dt.timedelta(days=self.req.window("labs_before"))
         hi = self.onset + dt.timedelta(days=self.req.window("labs_after"))
-        params = [(self.patient_param("Observation"), self.patient_ref), ("date", f"ge{lo.isoformat()}"),
-                  ("date", f"le{hi.isoformat()}")]
-        by_category = self.client.supports_search("Observation", "category")
-        if by_category:
-            params.append(("category", f"{sys_url('observation_category')}|laboratory"))
         kept: dict[tuple[Any, ...], tuple[Json, Json]] = {}
         copies: dict[tuple[Any, ...], list[Json]] = {}
-        void = set(ehr_tables()["void_statuses"])
-        for obs in self.search("Observation", params):
-            if obs.get("status") in void or obs.get("status") in ("registered", "preliminary"):
-                continue
-            if not by_category and not any(c.get("code") == "laboratory" for cat in obs.get("category") or []
-                                           for c in codings(cat)):
-                continue
-            when = obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("start") or obs.get("issued")
-            when_day = day(when)
-            if when_day is None or not lo <= when_day <= hi:
-                continue
-            test = lab_test(obs, when)
-            if test is None:
-                continue
-            key = (test.get("loinc") or test.get("name"), test.get("date"), test.get("value"), test.get("unit"),
-                   test.get("result_text"))
-            copies.setdefault(key, []).append(obs)
-            earlier = kept.get(key)
-            if earlier is None or version_rank(obs) > version_rank(earlier[1]):
-                kept[key] = (test, obs)
+        for obs in self.lab_results(lo, hi):
+            self.keep_lab(obs, kept, copies)
+        for obs in self.baselines(lo, [t for t, _ in kept.values()]):
+            self.keep_lab(obs, kept, copies)
         ordered = sorted(kept.items(), key=lambda kv: (str(kv[1][0].get("date")), str(kv[1][0].get("name"))))
         tests = []
         for index, (key, (test, obs)) in enumerate(ordered):
@@ -533,6 +513,58 @@ class Puller:
             for each in [obs, *(o for o in copies[key] if o is not obs)]:  # the result and its duplicates
                 self.note(f"tests[{index}]", each, kept_codes(each.get("code")))
         return tests
+
+    def lab_results(self, lo: dt.date, hi: dt.date, codes: list[str] | None = None) -> list[Json]:
+        """Final laboratory Observations dated lo..hi (of these LOINC codes, if given)."""
+        params = [(self.patient_param("Observation"), self.patient_ref), ("date", f"ge{lo.isoformat()}"),
+                  ("date", f"le{hi.isoformat()}")]
+        if codes:
+            params.append(("code", ",".join(f"{sys_url('loinc')}|{c}" for c in codes)))
+        by_category = self.client.supports_search("Observation", "category")
+        if by_category:
+            params.append(("category", f"{sys_url('observation_category')}|laboratory"))
+        void = set(ehr_tables()["void_statuses"])
+        found = []
+        for obs in self.search("Observation", params):
+            if obs.get("status") in void or obs.get("status") in ("registered", "preliminary"):
+                continue
+            if not by_category and not any(c.get("code") == "laboratory" for cat in obs.get("category") or []
+                                           for c in codings(cat)):
+                continue
+            when_day = day(lab_time(obs))
+            if when_day is not None and lo <= when_day <= hi:
+                found.append(obs)
+        return found
+
+    def baselines(self, lo: dt.date, tests: list[Json]) -> list[Json]:
+        """For each test in the window with no result before the reaction, its latest result in the
+        `labs_baseline` days before the window (the value before the drug, to weigh a change against)."""
+        before = {t.get("loinc") for t in tests if (day(t.get("date")) or self.onset) < self.onset}
+        wanted = sorted({t["loinc"] for t in tests if t.get("loinc")} - before)
+        if not wanted:
+            return []
+        start = lo - dt.timedelta(days=self.req.window("labs_baseline"))
+        latest: dict[str, Json] = {}
+        for obs in self.lab_results(start, lo - dt.timedelta(days=1), wanted):
+            code = code_in(obs.get("code"), "loinc")
+            if code in wanted and (code not in latest or lab_time(obs) > lab_time(latest[code])):
+                latest[code] = obs
+        return list(latest.values())
+
+    @staticmethod
+    def keep_lab(obs: Json, kept: dict[tuple[Any, ...], tuple[Json, Json]],
+                 copies: dict[tuple[Any, ...], list[Json]]) -> None:
+        """Add a result, once: a copy (same test, time, value) is kept as a further source, the latest version
+        as the value."""
+        test = lab_test(obs, lab_time(obs))
+        if test is None:
+            return
+        key = (test.get("loinc") or test.get("name"), test.get("date"), test.get("value"), test.get("unit"),
+               test.get("result_text"))
+        copies.setdefault(key, []).append(obs)
+        earlier = kept.get(key)
+        if earlier is None or version_rank(obs) > version_rank(earlier[1]):
+            kept[key] = (test, obs)
 
     # -- stays -------------------------------------------------------------------------------------
 
@@ -782,6 +814,10 @@ def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None
 def interval(repeat: Json) -> Json | None:
     """Timing.repeat as one interval (reporter.fhir.read.repeat_interval); a period without its unit is none."""
     return repeat_interval(repeat) if repeat.get("periodUnit") else None
+
+
+def lab_time(obs: Json) -> str:
+    return obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("start") or obs.get("issued") or ""
 
 
 def lab_test(obs: Json, when: str | None) -> Json | None:
