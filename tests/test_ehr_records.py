@@ -54,10 +54,10 @@ def lab(oid: str, loinc: str, name: str, value: float, unit: str, low: float | N
     return obs
 
 
-def allergy(aid: str, substance: dict, **dates: str) -> dict:
+def allergy(aid: str, substance: dict, **fields: object) -> dict:
     return {"resourceType": "AllergyIntolerance", "id": f"{PID}-{aid}", "patient": SUBJECT, "type": "allergy",
             "category": ["medication"], "clinicalStatus": {"coding": [{"system": AI_CLINICAL, "code": "active"}]},
-            "code": substance, **dates}
+            "code": substance, **fields}
 
 
 def records() -> list[dict]:
@@ -111,6 +111,8 @@ def records() -> list[dict]:
         allergy("sulfa", rx("10180", "sulfamethoxazole"), recordedDate="2005-06-01"),
         allergy("amox", rx("723", "amoxicillin"), recordedDate="2024-05-06T09:00:00-04:00"),
         allergy("latex", {"text": "latex"}, onsetDateTime="2010-01-01", recordedDate="2024-05-06"),
+        allergy("clav", rx("48203", "clavulanate"), recordedDate="2024-04-01",
+                reaction=[{"manifestation": [{"text": "hepatitis"}], "onset": "2024-05-02"}]),
     ]
 
 
@@ -155,6 +157,8 @@ def test_an_allergy_recorded_from_the_reaction_on_is_not_history(draft: dict) ->
     # as history it would say the patient was known allergic to the suspect before taking it
     assert history == ["Allergy to sulfamethoxazole", "Allergy to latex"]
     assert any(f"AllergyIntolerance/{PID}-amox" in h and "may be this reaction" in h for h in draft["hints"])
+    # nor one whose reaction began on the reaction date, whenever it was entered
+    assert any(f"AllergyIntolerance/{PID}-clav" in h for h in draft["hints"])
     assert not any(s["resource"].startswith(f"AllergyIntolerance/{PID}-amox") for s in draft["sources"])
 
 

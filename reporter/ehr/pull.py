@@ -375,13 +375,13 @@ class Puller:
             out["medical_history"] = items
 
     def allergy_after_reaction(self, allergy: Json) -> bool:
-        """An allergy not known before the reaction: its onset after it or, with no onset, recorded on or after
-        the reaction date (an EHR often records the suspect's reaction as an allergy to it)."""
+        """An allergy not known before the reaction: its onset, or with none its recording, on or after the
+        reaction date (an EHR often records the suspect's reaction as an allergy to it)."""
         onsets = [allergy.get("onsetDateTime"), (allergy.get("onsetPeriod") or {}).get("start"),
                   *(r.get("onset") for r in allergy.get("reaction") or [] if isinstance(r, dict))]
         known = [d for d in (day(o) for o in onsets) if d]
         if known:
-            return min(known) > self.onset
+            return min(known) >= self.onset
         recorded = day(allergy.get("recordedDate"))
         return recorded is not None and recorded >= self.onset
 
