@@ -141,10 +141,13 @@ def draft(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("draft") / "draft.yaml"
     result = CliRunner().invoke(main, ["pull", "--server", server.base, "--token", es.TOKEN, "--patient", PID,
                                        "--suspect", "amoxicillin", "--reaction-date", "2024-05-02",
-                                       "--reaction", "drug-induced liver injury", "-o", str(out)],
+                                       "--reaction", "drug-induced liver injury", "-o", str(out),
+                                       "--bundle", str(out.parent / "draft-bundle.json")],
                                 catch_exceptions=False)
     assert result.exit_code == 1, result.output  # a draft that needs completing, no traceback
-    return yaml.safe_load(Path(out).read_text())
+    data = yaml.safe_load(Path(out).read_text())
+    data["bundle_path"] = out.parent / "draft-bundle.json"
+    return data
 
 
 def drugs_of(draft: dict) -> dict[str, dict]:
@@ -208,3 +211,14 @@ def test_a_test_seen_only_after_the_reaction_gets_its_baseline(draft: dict) -> N
     crea = [t["date"][:10] for t in tests if t.get("loinc") == "2160-0"]
     assert crea == ["2024-04-25", "2024-05-04"]
     assert draft["pulled"]["windows_days"]["labs_baseline"] == 365
+
+
+def test_the_draft_bundle_cites_its_sources_without_unresolvable_references(draft: dict) -> None:
+    from reporter.validation import validate_file
+
+    _, report = validate_file(draft["bundle_path"])
+    # before: every Provenance pointed at a URL on the EHR, each one an error "does not resolve inside the
+    # Bundle" burying what the person must still add
+    assert not [i for i in report.issues if i.code == "BUNDLE-REFERENCE"]
+    errors = {i.code for i in report.issues if i.severity in ("error", "fatal")}
+    assert errors == {"ICSR-MIN-REPORTER"}, errors

@@ -134,7 +134,7 @@ def test_draft_bundle_has_provenance_and_renders(server, tmp_path: Path) -> None
     provenance = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Provenance"]
     assert len(provenance) == len({s["resource"] for s in draft["sources"]})
     for prov in provenance:
-        assert prov["entity"][0]["what"]["reference"].startswith(server.base + "/")
+        assert prov["entity"][0]["what"]["identifier"]["system"] == server.base
         for target in prov["target"]:
             assert target["reference"] in full_urls
     # the anakinra request's Provenance points at the suspect MedicationStatement

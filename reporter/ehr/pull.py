@@ -956,7 +956,10 @@ def add_provenance(bundle: Json, case_id: str, sources: list[Source], server: st
             "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
                                             "code": "assembler"}]},
                        "who": {"display": "fhir-ae-reporter pull"}}],
-            "entity": [{"role": "source", "what": {"reference": f"{server.rstrip('/')}/{resource}",
+            # a logical reference (identifier: the server and the resource's type/id/version), not a literal
+            # one: the draft Bundle's validation would count a URL on the EHR as an error it cannot resolve
+            "entity": [{"role": "source", "what": {"type": resource.split("/", 1)[0],
+                                                   "identifier": {"system": server.rstrip("/"), "value": resource},
                                                    "display": resource}}],
         }
         entries.append({"fullUrl": f"urn:uuid:{prov['id']}", "resource": prov})
