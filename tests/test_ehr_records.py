@@ -54,6 +54,14 @@ def lab(oid: str, loinc: str, name: str, value: float, unit: str, low: float | N
     return obs
 
 
+def sinusitis(year: int) -> dict:
+    return {"resourceType": "Condition", "id": f"{PID}-sinusitis-{year}", "subject": SUBJECT,
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                           "code": "resolved"}]},
+            "code": {"coding": [{"system": SNOMED, "code": "444814009", "display": "Viral sinusitis (disorder)"}]},
+            "onsetDateTime": f"{year}-02-10", "abatementDateTime": f"{year}-02-24"}
+
+
 def allergy(aid: str, substance: dict, **fields: object) -> dict:
     return {"resourceType": "AllergyIntolerance", "id": f"{PID}-{aid}", "patient": SUBJECT, "type": "allergy",
             "category": ["medication"], "clinicalStatus": {"coding": [{"system": AI_CLINICAL, "code": "active"}]},
@@ -107,6 +115,8 @@ def records() -> list[dict]:
         lab("crea-base", "2160-0", "Creatinine", 0.9, "mg/dL", when="2024-03-20T08:00:00-04:00"),
         lab("crea-0425", "2160-0", "Creatinine", 0.97, "mg/dL", when="2024-04-25T08:00:00-04:00"),
         lab("crea-0504", "2160-0", "Creatinine", 1.5, "mg/dL", when="2024-05-04T06:00:00-04:00"),
+        # Synthea: a Condition per episode, the same term year after year
+        *(sinusitis(year) for year in (2019, 2021, 2023)),
         # allergies: one known for years, one written down because of this reaction (no onset, recorded after)
         allergy("sulfa", rx("10180", "sulfamethoxazole"), recordedDate="2005-06-01"),
         allergy("amox", rx("723", "amoxicillin"), recordedDate="2024-05-06T09:00:00-04:00"),
@@ -158,7 +168,7 @@ def test_an_allergy_recorded_from_the_reaction_on_is_not_history(draft: dict) ->
     history = [h["term"] for h in draft["case"]["patient"]["medical_history"]]
     # the amoxicillin allergy was written down four days after the reaction: it may be the reaction itself, and
     # as history it would say the patient was known allergic to the suspect before taking it
-    assert history == ["Allergy to sulfamethoxazole", "Allergy to latex"]
+    assert history == ["Viral sinusitis (disorder)", "Allergy to sulfamethoxazole", "Allergy to latex"]
     assert any(f"AllergyIntolerance/{PID}-amox" in h and "may be this reaction" in h for h in draft["hints"])
     # nor one whose reaction began on the reaction date, whenever it was entered
     assert any(f"AllergyIntolerance/{PID}-clav" in h for h in draft["hints"])
@@ -222,3 +232,12 @@ def test_the_draft_bundle_cites_its_sources_without_unresolvable_references(draf
     assert not [i for i in report.issues if i.code == "BUNDLE-REFERENCE"]
     errors = {i.code for i in report.issues if i.severity in ("error", "fatal")}
     assert errors == {"ICSR-MIN-REPORTER"}, errors
+
+
+def test_a_condition_recorded_per_episode_is_one_history_item(draft: dict) -> None:
+    history = draft["case"]["patient"]["medical_history"]
+    assert history[0] == {"term": "Viral sinusitis (disorder)", "start": "2023-02-10", "end": "2023-02-24",
+                          "continuing": False,
+                          "comments": "3 episodes recorded, the first from 2019-02-10; the dates are the latest one's"}
+    cited = {s["resource"] for s in draft["sources"] if s["path"] == "patient.medical_history[0]"}
+    assert cited == {f"Condition/{PID}-sinusitis-{y}/_history/1" for y in (2019, 2021, 2023)}

@@ -198,6 +198,38 @@ def slug(text: str) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+class Episodes:
+    """Conditions recorded again and again under one term (an EHR lists each sinusitis as its own Condition):
+    one history item, with the latest episode's dates and a note of how many there were since when."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.count: dict[str, int] = {}
+        self.first: dict[str, str] = {}
+
+    def add(self, term: str, item: Json, items: list[Json]) -> int:
+        """Where the item went in items (appended, or merged into the same term's item)."""
+        key = term.lower()
+        start = item.get("start")
+        if key not in self.index:
+            self.index[key], self.count[key] = len(items), 1
+            if start:
+                self.first[key] = start
+            items.append(item)
+            return self.index[key]
+        kept = items[self.index[key]]
+        self.count[key] += 1
+        when = day(start) or dt.date.min
+        if start and (self.first.get(key) is None or when < (day(self.first[key]) or dt.date.max)):
+            self.first[key] = start
+        if when >= (day(kept.get("start")) or dt.date.min):
+            kept.clear()
+            kept.update(item)
+        since = f", the first from {self.first[key]}" if key in self.first else ""
+        kept["comments"] = f"{self.count[key]} episodes recorded{since}; the dates are the latest one's"
+        return self.index[key]
+
+
 class Puller:
     def __init__(self, client: FhirClient, request: PullRequest) -> None:
         self.client, self.req = client, request
@@ -318,6 +350,7 @@ class Puller:
 
     def history(self, out: Json) -> None:
         items: list[Json] = []
+        episodes = Episodes()
         void = set(ehr_tables()["void_statuses"])
         for cond in self.search("Condition", [(self.patient_param("Condition"), self.patient_ref)]):
             verification = code_of(cond.get("verificationStatus"))
@@ -341,8 +374,8 @@ class Puller:
                 item["continuing"] = False
             if end:
                 item["end"] = end
-            self.note(f"patient.medical_history[{len(items)}]", cond, kept_codes(cond.get("code")))
-            items.append(item)
+            index = episodes.add(term, item, items)
+            self.note(f"patient.medical_history[{index}]", cond, kept_codes(cond.get("code")))
         for allergy in self.search("AllergyIntolerance", [("patient", self.patient_ref)]):
             if code_of(allergy.get("verificationStatus")) in ("refuted", "entered-in-error") \
                     or allergy.get("status") in void:
