@@ -4,6 +4,7 @@ several dosage instructions, an allergy recorded because of the reaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def rx(code: str, display: str) -> dict:
 
 def mg(value: float) -> dict:
     return {"value": value, "unit": "mg", "system": UCUM, "code": "mg"}
+
+
+GLUCOSE = [110 + (n % 6) for n in range(30)]
+GLUCOSE[14] = 388  # the peak, 2024-05-01 08:00
+GLUCOSE[20] = 41   # the lowest, 2024-05-02 08:00
 
 
 def request(rid: str, status: str, concept: dict, authored: str, *dosages: dict) -> dict:
@@ -115,6 +121,10 @@ def records() -> list[dict]:
         lab("crea-base", "2160-0", "Creatinine", 0.9, "mg/dL", when="2024-03-20T08:00:00-04:00"),
         lab("crea-0425", "2160-0", "Creatinine", 0.97, "mg/dL", when="2024-04-25T08:00:00-04:00"),
         lab("crea-0504", "2160-0", "Creatinine", 1.5, "mg/dL", when="2024-05-04T06:00:00-04:00"),
+        # point-of-care glucose every 4 hours from 2024-04-29 to 2024-05-03: 30 results
+        *(lab(f"glu-{n}", "2345-7", "Glucose", GLUCOSE[n], "mg/dL",
+              when=(dt.datetime(2024, 4, 29) + dt.timedelta(hours=4 * n)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+          for n in range(30)),
         # Synthea: a Condition per episode, the same term year after year
         *(sinusitis(year) for year in (2019, 2021, 2023)),
         # allergies: one known for years, one written down because of this reaction (no onset, recorded after)
@@ -241,3 +251,13 @@ def test_a_condition_recorded_per_episode_is_one_history_item(draft: dict) -> No
                           "comments": "3 episodes recorded, the first from 2019-02-10; the dates are the latest one's"}
     cited = {s["resource"] for s in draft["sources"] if s["path"] == "patient.medical_history[0]"}
     assert cited == {f"Condition/{PID}-sinusitis-{y}/_history/1" for y in (2019, 2021, 2023)}
+
+
+def test_a_test_measured_hourly_keeps_the_results_that_tell_its_course(draft: dict) -> None:
+    glucose = [(t["date"], t["value"]) for t in draft["case"]["tests"] if t.get("loinc") == "2345-7"]
+    # 30 results would bury the case (an ICU stay gives thousands): the last before the reaction, the first on
+    # the reaction day, the highest, the lowest, the last
+    assert glucose == [("2024-05-01T08:00:00Z", 388.0), ("2024-05-01T20:00:00Z", 115.0),
+                       ("2024-05-02T00:00:00Z", 110.0), ("2024-05-02T08:00:00Z", 41.0),
+                       ("2024-05-03T20:00:00Z", 115.0)]
+    assert any(h.startswith("Glucose: 30 results in the lab window; 5 kept") for h in draft["hints"])

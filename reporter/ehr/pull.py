@@ -34,7 +34,7 @@ def ehr_tables() -> Json:
 
     data = load_yaml("ehr.yaml")
     for key in ("systems", "body", "inpatient_classes", "void_statuses", "ended_statuses", "duration_days", "windows",
-                "message"):
+                "lab_results_per_test", "message"):
         if key not in (data or {}):
             raise MappingError(f"mappings/ehr.yaml has no {key!r}")
     return data
@@ -539,6 +539,7 @@ class Puller:
             self.keep_lab(obs, kept, copies)
         for obs in self.baselines(lo, [t for t, _ in kept.values()]):
             self.keep_lab(obs, kept, copies)
+        kept = self.fewer_results(kept)
         ordered = sorted(kept.items(), key=lambda kv: (str(kv[1][0].get("date")), str(kv[1][0].get("name"))))
         tests = []
         for index, (key, (test, obs)) in enumerate(ordered):
@@ -583,6 +584,28 @@ class Puller:
             if code in wanted and (code not in latest or lab_time(obs) > lab_time(latest[code])):
                 latest[code] = obs
         return list(latest.values())
+
+    def fewer_results(self, kept: dict[tuple[Any, ...], tuple[Json, Json]]) -> dict[tuple[Any, ...], tuple[Json, Json]]:
+        """A test measured more often than `lab_results_per_test` (hourly in intensive care) keeps the results
+        that tell the course: the last before the reaction, the first on or after it, the highest, the lowest and
+        the last; a hint says how many were left on the server."""
+        limit = int(ehr_tables()["lab_results_per_test"])
+        by_test: dict[Any, list[tuple[Any, ...]]] = {}
+        for key in kept:
+            by_test.setdefault(key[0], []).append(key)
+        out = dict(kept)
+        for keys in by_test.values():
+            if len(keys) <= limit:
+                continue
+            chosen = course_points([(kept[k][0], k) for k in keys], self.onset)
+            for key in keys:
+                if key not in chosen:
+                    del out[key]
+            name = kept[keys[0]][0].get("name") or keys[0][0]
+            self.hints.append(f"{name}: {len(keys)} results in the lab window; {len(chosen)} kept (the last before "
+                              "the reaction, the first on or after it, the highest, the lowest, the last): the others "
+                              "are on the server")
+        return out
 
     @staticmethod
     def keep_lab(obs: Json, kept: dict[tuple[Any, ...], tuple[Json, Json]],
@@ -847,6 +870,18 @@ def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None
 def interval(repeat: Json) -> Json | None:
     """Timing.repeat as one interval (reporter.fhir.read.repeat_interval); a period without its unit is none."""
     return repeat_interval(repeat) if repeat.get("periodUnit") else None
+
+
+def course_points(results: list[tuple[Json, Any]], onset: dt.date) -> set[Any]:
+    """The keys of the results that tell a test's course around the reaction (see Puller.fewer_results)."""
+    ordered = sorted(results, key=lambda r: str(r[0].get("date")))
+    before = [r for r in ordered if (day(r[0].get("date")) or onset) < onset]
+    after = [r for r in ordered if (day(r[0].get("date")) or onset) >= onset]
+    numeric = [r for r in ordered if isinstance(r[0].get("value"), int | float)]
+    picks = [before[-1:], after[:1], ordered[-1:]]
+    if numeric:
+        picks += [[max(numeric, key=lambda r: r[0]["value"])], [min(numeric, key=lambda r: r[0]["value"])]]
+    return {r[1] for pick in picks for r in pick}
 
 
 def lab_time(obs: Json) -> str:
