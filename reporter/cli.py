@@ -767,7 +767,8 @@ def pull_command(server: str, token: str | None, client_id: str | None, key_file
     if draft.still_needed:
         click.echo("still needed before the case can be confirmed:", err=True)
         for need in draft.still_needed:
-            click.echo(f"  {need['path']}: {need['message']}", err=True)
+            hint = f" (hint: {need['hint']})" if need.get("hint") else ""
+            click.echo(f"  {need['path']}: {need['message']}{hint}", err=True)
         sys.exit(1)
 
 

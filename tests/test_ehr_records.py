@@ -261,3 +261,21 @@ def test_a_test_measured_hourly_keeps_the_results_that_tell_its_course(draft: di
                        ("2024-05-02T00:00:00Z", 110.0), ("2024-05-02T08:00:00Z", 41.0),
                        ("2024-05-03T20:00:00Z", 115.0)]
     assert any(h.startswith("Glucose: 30 results in the lab window; 5 kept") for h in draft["hints"])
+
+
+def test_a_suspect_named_by_a_brand_the_ehr_does_not_write_points_at_the_drugs_pulled(server, tmp_path: Path) -> None:
+    from reporter.cli import main
+
+    out = tmp_path / "draft.yaml"
+    result = CliRunner().invoke(main, ["pull", "--server", server.base, "--token", es.TOKEN, "--patient", PID,
+                                       "--suspect", "Augmentin", "--reaction-date", "2024-05-02", "-o", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    draft = yaml.safe_load(out.read_text())
+    # the EHR codes the generic (RxNorm SCD) only: the brand is not matched, and nothing is guessed
+    assert drugs_of(draft)["amoxicillin 875 MG / clavulanate 125 MG Oral Tablet"]["role"] == "concomitant"
+    (needed,) = [n for n in draft["still_needed"] if n["path"] == "drugs"]
+    assert "'Augmentin' was not found" in needed["message"]
+    assert "amoxicillin 875 MG / clavulanate 125 MG Oral Tablet" in needed["hint"]
+    assert "mark that one suspect" in needed["hint"]
+    assert "(hint: if 'Augmentin' is one of the drugs pulled" in result.output  # said where it is read

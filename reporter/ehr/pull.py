@@ -952,9 +952,14 @@ def still_needed(case: m.CaseFile, missing_suspects: list[str], has_reaction: bo
     if not has_reaction:
         needed.append({"path": "reactions", "message": "the reaction is not in the EHR pull: add its term as "
                        "reported (verbatim) and its MedDRA code, onset, outcome and seriousness"})
+    pulled = [d.product for d in case.drugs if d.role == "concomitant"]
     for name in missing_suspects:
-        needed.append({"path": "drugs", "message": f"suspect drug {name!r} was not found in the EHR in the window: "
-                       "its dose, route and dates must be added by hand"})
+        entry = {"path": "drugs", "message": f"suspect drug {name!r} was not found in the EHR in the window: "
+                 "its dose, route and dates must be added by hand"}
+        if pulled:  # a brand name the EHR does not write (it codes the generic): one of these may be it
+            entry["hint"] = (f"if {name!r} is one of the drugs pulled ({'; '.join(pulled)}), mark that one suspect "
+                             "and remove the hand-entry")
+        needed.append(entry)
     report = validate_bundle(build_bundle(case), subject=case.case_id)
     known = {n["path"].split("[")[0].split(".")[0] for n in needed}
     for issue in report.issues:

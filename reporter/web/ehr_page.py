@@ -77,5 +77,6 @@ def draft_note(draft) -> str:
     lines = [f"Draft pulled from {draft.server} ({draft.patient}) on {draft.pulled_at}: {len(draft.sources)} "
              "fact(s), each with its source resource. Nothing is stored until you review the case and save it."]
     lines += [f"Hint: {h}" for h in draft.hints]
-    lines += [f"Still needed: {n['path']}: {n['message']}" for n in draft.still_needed]
+    lines += [f"Still needed: {n['path']}: {n['message']}" + (f" ({n['hint']})" if n.get("hint") else "")
+              for n in draft.still_needed]
     return "\n".join(lines)
