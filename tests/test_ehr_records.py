@@ -85,6 +85,8 @@ def records() -> list[dict]:
         # Synthea: a statin taken since 2016 and still active
         request("simva", "active", rx("312961", "Simvastatin 20 MG Oral Tablet"), "2016-05-01T10:00:00-04:00",
                 {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}),
+        request("spiro", "active", rx("313096", "spironolactone 25 MG Oral Tablet"), "2022-01-10",
+                {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}),
         # a 7-day course in November 2023, given as boundsDuration: over five months before the reaction
         request("cipro", "completed", rx("197511", "ciprofloxacin 500 MG Oral Tablet"), "2023-11-02T10:00:00-04:00",
                 {"route": ORAL, "timing": {"repeat": {"boundsDuration": {"value": 7, "unit": "days", "system": UCUM,
@@ -190,7 +192,7 @@ def test_ended_prescriptions_without_an_end_date_are_not_taken_as_ongoing(draft:
     # the 2019 acetaminophen (stopped, no end date) and the November 2023 ciprofloxacin (7 days) ended long before
     # the 90-day window: listing them as concomitant said the patient took them at the reaction
     assert set(drugs) == {"Simvastatin 20 MG Oral Tablet", "amoxicillin 875 MG / clavulanate 125 MG Oral Tablet",
-                          "predniSONE 20 MG Oral Tablet"}
+                          "predniSONE 20 MG Oral Tablet", "spironolactone 25 MG Oral Tablet"}
     assert drugs["Simvastatin 20 MG Oral Tablet"]["role"] == "concomitant"
     suspect = drugs["amoxicillin 875 MG / clavulanate 125 MG Oral Tablet"]
     # the course's length is kept as its duration (G.k.4.r.6), no stop date invented from it
@@ -279,3 +281,18 @@ def test_a_suspect_named_by_a_brand_the_ehr_does_not_write_points_at_the_drugs_p
     assert "amoxicillin 875 MG / clavulanate 125 MG Oral Tablet" in needed["hint"]
     assert "mark that one suspect" in needed["hint"]
     assert "(hint: if 'Augmentin' is one of the drugs pulled" in result.output  # said where it is read
+
+
+def test_a_suspect_name_matches_whole_words_only(server, tmp_path: Path) -> None:
+    from reporter.cli import main
+
+    out = tmp_path / "draft.yaml"
+    result = CliRunner().invoke(main, ["pull", "--server", server.base, "--token", es.TOKEN, "--patient", PID,
+                                       "--suspect", "iron", "--reaction-date", "2024-05-02", "-o", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    draft = yaml.safe_load(out.read_text())
+    # 'iron' is inside 'spironolactone': that made the diuretic the suspect and found the iron
+    assert drugs_of(draft)["spironolactone 25 MG Oral Tablet"]["role"] == "concomitant"
+    assert [d["product"] for d in draft["case"]["drugs"] if d["role"] == "suspect"] == ["iron"]
+    assert any("'iron' was not found" in n["message"] for n in draft["still_needed"])

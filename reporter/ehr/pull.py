@@ -189,6 +189,13 @@ def case_unit(unit: str) -> str | None:
     return to_ucum(unit)
 
 
+def names_drug(name: str, suspect: str) -> bool:
+    """Whether a drug's name holds the suspect's name as whole words ('iron' is not in 'spironolactone',
+    'amoxicillin' is in 'amoxicillin-clavulanate')."""
+    wanted = suspect.strip()
+    return bool(wanted) and re.search(rf"(?<![^\W_]){re.escape(wanted)}(?![^\W_])", name, re.IGNORECASE) is not None
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "drug"
 
@@ -517,7 +524,7 @@ class Puller:
             while drug_id in used_ids:
                 drug_id, n = f"{base}-{n}", n + 1
             used_ids.add(drug_id)
-            suspect = any(s.lower() in name.lower() for s in self.req.suspects for name in group["names"] if name)
+            suspect = any(names_drug(name, s) for s in self.req.suspects for name in group["names"] if name)
             drug: Json = {"id": drug_id, "role": "suspect" if suspect else "concomitant", "product": group["product"]}
             if group["rxnorm"]:
                 drug["rxnorm"] = group["rxnorm"]
@@ -665,7 +672,7 @@ class Puller:
                 concept = res.get("vaccineCode") or res.get("medicationCodeableConcept") or res.get("code")
                 self.note(f"drugs[{index}]", res, kept_codes(concept))
         missing_suspects = [s for s in req.suspects
-                            if not any(s.lower() in n.lower() for did, _, _, _ in origins
+                            if not any(names_drug(n, s) for did, _, _, _ in origins
                                        for n in _names_of(origins, did))]
         for name in missing_suspects:
             drugs.append({"id": slug(name), "role": "suspect", "product": name})
