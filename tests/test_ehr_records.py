@@ -60,6 +60,10 @@ def lab(oid: str, loinc: str, name: str, value: float, unit: str, low: float | N
     return obs
 
 
+def without_none(resource: dict) -> dict:
+    return {k: v for k, v in resource.items() if v is not None}
+
+
 def sinusitis(year: int) -> dict:
     return {"resourceType": "Condition", "id": f"{PID}-sinusitis-{year}", "subject": SUBJECT,
             "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
@@ -114,6 +118,8 @@ def records() -> list[dict]:
         lab("na", "2951-2", "Sodium", 128, "mEq/L", low=135, high=145),
         lab("pt", "5902-2", "Prothrombin time", 21.4, "sec"),
         lab("alp", "6768-6", "Alkaline phosphatase", 310, "IU/L", high=129, comparator=">"),
+        {**lab("ana", "5048-4", "ANA titer", 0, "1"), "valueQuantity": None,
+         "valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 160}}},
         # ALT: quarterly before the drug, then only after the reaction within the 30-day window (peak)
         lab("alt-2023", "1742-6", "ALT", 22, "U/L", when="2023-12-20T08:00:00-05:00"),
         lab("alt-base", "1742-6", "ALT", 26, "U/L", when="2024-03-20T08:00:00-04:00"),
@@ -149,7 +155,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     srv = es.start_server(tmp_path_factory.mktemp("sekmet-export"))
     try:
         for resource in records():
-            response = srv.put(resource)
+            response = srv.put(without_none(resource))
             assert response.status_code < 300, f"{resource['id']}: {response.text[:300]}"
         yield srv
     finally:
@@ -296,3 +302,8 @@ def test_a_suspect_name_matches_whole_words_only(server, tmp_path: Path) -> None
     assert drugs_of(draft)["spironolactone 25 MG Oral Tablet"]["role"] == "concomitant"
     assert [d["product"] for d in draft["case"]["drugs"] if d["role"] == "suspect"] == ["iron"]
     assert any("'iron' was not found" in n["message"] for n in draft["still_needed"])
+
+
+def test_a_titre_is_kept_as_written(draft: dict) -> None:
+    (ana,) = [t for t in draft["case"]["tests"] if t.get("loinc") == "5048-4"]
+    assert ana["result_text"] == "1:160" and "value" not in ana  # was dropped: valueRatio was not read

@@ -891,6 +891,21 @@ def course_points(results: list[tuple[Json, Any]], onset: dt.date) -> set[Any]:
     return {r[1] for pick in picks for r in pick}
 
 
+def other_value(obs: Json) -> str | None:
+    """An Observation's valueRatio (a titre), valueRange or valueInteger as text."""
+    def part(q: Json | None) -> str:
+        got = ucum(q)
+        return "" if got is None else f"{got[0]:g}" + ("" if got[1] == "1" else f" {got[1]}")
+
+    ratio, span = obs.get("valueRatio") or {}, obs.get("valueRange") or {}
+    if part(ratio.get("numerator")) and part(ratio.get("denominator")):
+        return f"{part(ratio['numerator'])}:{part(ratio['denominator'])}"
+    if part(span.get("low")) or part(span.get("high")):
+        return f"{part(span.get('low'))}-{part(span.get('high'))}".strip("-")
+    value = obs.get("valueInteger")
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def lab_time(obs: Json) -> str:
     return obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("start") or obs.get("issued") or ""
 
@@ -928,6 +943,8 @@ def lab_test(obs: Json, when: str | None) -> Json | None:
         test["result_text"] = obs["valueString"]
     elif obs.get("valueCodeableConcept"):
         test["result_text"] = concept_text(obs["valueCodeableConcept"])
+    elif other_value(obs):  # a titre (1:160), a range: as written
+        test["result_text"] = other_value(obs)
     else:
         return None
     interpretation = [concept_text(i) for i in obs.get("interpretation") or []]
