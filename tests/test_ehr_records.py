@@ -103,6 +103,17 @@ def records() -> list[dict]:
                 {"text": "1 tablet by mouth twice daily for 10 days", "route": ORAL,
                  "timing": {"repeat": {"boundsDuration": {"value": 10, "unit": "days", "system": UCUM, "code": "d"},
                                        "frequency": 2, "period": 1, "periodUnit": "d"}}}),
+        # a heparin infusion ordered by rate only, and given (MedicationAdministration) at a rate
+        request("heparin", "stopped", rx("1361615", "heparin sodium 100 UNT/ML Injectable Solution"), "2024-05-03",
+                {"route": {"text": "Intravenous"},
+                 "doseAndRate": [{"rateQuantity": {"value": 18, "unit": "U/kg/h", "system": UCUM,
+                                                   "code": "U/kg/h"}}]}),
+        {"resourceType": "MedicationAdministration", "id": f"{PID}-vanco-1", "status": "completed",
+         "subject": SUBJECT, "effectivePeriod": {"start": "2024-05-03T08:00:00-04:00",
+                                                 "end": "2024-05-03T10:00:00-04:00"},
+         "medicationCodeableConcept": rx("1807516", "vancomycin 1000 MG Injection"),
+         "dosage": {"dose": {"value": 1, "unit": "g", "system": UCUM, "code": "g"},
+                    "rateQuantity": {"value": 250, "unit": "mL/h", "system": UCUM, "code": "mL/h"}}},
         # a taper after the reaction in two dosage instructions (Cerner)
         request("pred", "completed", rx("312617", "predniSONE 20 MG Oral Tablet"), "2024-05-05T10:00:00-04:00",
                 {"sequence": 1, "text": "40 mg daily for 3 days", "route": ORAL,
@@ -198,7 +209,8 @@ def test_ended_prescriptions_without_an_end_date_are_not_taken_as_ongoing(draft:
     # the 2019 acetaminophen (stopped, no end date) and the November 2023 ciprofloxacin (7 days) ended long before
     # the 90-day window: listing them as concomitant said the patient took them at the reaction
     assert set(drugs) == {"Simvastatin 20 MG Oral Tablet", "amoxicillin 875 MG / clavulanate 125 MG Oral Tablet",
-                          "predniSONE 20 MG Oral Tablet", "spironolactone 25 MG Oral Tablet"}
+                          "predniSONE 20 MG Oral Tablet", "spironolactone 25 MG Oral Tablet",
+                          "heparin sodium 100 UNT/ML Injectable Solution", "vancomycin 1000 MG Injection"}
     assert drugs["Simvastatin 20 MG Oral Tablet"]["role"] == "concomitant"
     suspect = drugs["amoxicillin 875 MG / clavulanate 125 MG Oral Tablet"]
     # the course's length is kept as its duration (G.k.4.r.6), no stop date invented from it
@@ -307,3 +319,12 @@ def test_a_suspect_name_matches_whole_words_only(server, tmp_path: Path) -> None
 def test_a_titre_is_kept_as_written(draft: dict) -> None:
     (ana,) = [t for t in draft["case"]["tests"] if t.get("loinc") == "5048-4"]
     assert ana["result_text"] == "1:160" and "value" not in ana  # was dropped: valueRatio was not read
+
+
+def test_an_infusion_rate_is_kept_in_the_dosage_text(draft: dict) -> None:
+    drugs = drugs_of(draft)
+    (heparin,) = drugs["heparin sodium 100 UNT/ML Injectable Solution"]["dosages"]
+    assert heparin["text"] == "rate 18 U/kg/h" and "dose" not in heparin
+    (vancomycin,) = drugs["vancomycin 1000 MG Injection"]["dosages"]
+    assert vancomycin["dose"] == {"value": 1.0, "unit": "g"}
+    assert vancomycin["text"] == "1 administration(s) recorded; rate 250 mL/h"

@@ -858,6 +858,10 @@ def dosage_line(dosage: Json | None, start: dt.date | None, stop: dt.date | None
         line["dose"] = {"value": q[0], "unit": unit}
     elif q:  # a unit UCUM has no code for: kept in the dosage text, as written
         line["text"] = f"{q[0]:g} {q[1]}"
+    rate = ucum(dosage.get("rateQuantity") if rtype == "MedicationAdministration" else
+                next((r.get("rateQuantity") for r in dosage.get("doseAndRate") or [] if r.get("rateQuantity")), None))
+    if rate:  # an infusion rate: E2B has no field for it, the dosage text does
+        line["text"] = "; ".join(t for t in (line.get("text"), f"rate {rate[0]:g} {rate[1]}") if t)
     _, _, duration = request_bounds(dosage) if rtype == "MedicationRequest" else (None, None, None)
     length = ucum(duration) if (duration or {}).get("system") == sys_url("ucum") else None
     if length and duration_days(duration) is not None:
