@@ -144,6 +144,12 @@ def records() -> list[dict]:
         *(lab(f"glu-{n}", "2345-7", "Glucose", GLUCOSE[n], "mg/dL",
               when=(dt.datetime(2024, 4, 29) + dt.timedelta(hours=4 * n)).strftime("%Y-%m-%dT%H:%M:%SZ"))
           for n in range(30)),
+        # the reaction itself, diagnosed on the reaction day; and a condition of years later
+        {"resourceType": "Condition", "id": f"{PID}-dili", "subject": SUBJECT,
+         "code": {"coding": [{"system": SNOMED, "code": "197354009", "display": "Toxic liver disease (disorder)"}]},
+         "onsetDateTime": "2024-05-02T16:00:00-04:00"},
+        {"resourceType": "Condition", "id": f"{PID}-later", "subject": SUBJECT, "code": {"text": "Gout"},
+         "onsetDateTime": "2025-09-01"},
         # Synthea: a Condition per episode, the same term year after year
         *(sinusitis(year) for year in (2019, 2021, 2023)),
         # allergies: one known for years, one written down because of this reaction (no onset, recorded after)
@@ -328,3 +334,11 @@ def test_an_infusion_rate_is_kept_in_the_dosage_text(draft: dict) -> None:
     (vancomycin,) = drugs["vancomycin 1000 MG Injection"]["dosages"]
     assert vancomycin["dose"] == {"value": 1.0, "unit": "g"}
     assert vancomycin["text"] == "1 administration(s) recorded; rate 250 mL/h"
+
+
+def test_a_condition_from_the_reaction_day_on_is_not_history(draft: dict) -> None:
+    terms = [h["term"] for h in draft["case"]["patient"]["medical_history"]]
+    # diagnosed the day of the reaction: the reaction itself, which as history would be its own risk factor
+    assert "Toxic liver disease (disorder)" not in terms and "Gout" not in terms
+    assert any(f"Condition/{PID}-dili" in h and "may be the reaction" in h for h in draft["hints"])
+    assert not any(f"Condition/{PID}-later" in h for h in draft["hints"])  # a year later: not a hint either

@@ -367,8 +367,11 @@ class Puller:
             if not term:
                 continue
             onset = day(cond.get("onsetDateTime") or (cond.get("onsetPeriod") or {}).get("start"))
-            if onset and onset > self.onset:
-                continue  # after the reaction: not history (it may be the reaction itself)
+            if onset and onset >= self.onset:  # from the reaction date on: not history (it may be the reaction)
+                if onset <= self.onset + dt.timedelta(days=self.req.window("labs_after")):
+                    self.hints.append(f"the EHR records {term!r} from {onset.isoformat()} ({ref_of(cond)}): not "
+                                      "put in the history; it may be the reaction or a consequence of it")
+                continue
             item: Json = {"term": term}
             start = partial(cond.get("onsetDateTime") or (cond.get("onsetPeriod") or {}).get("start"))
             if start:
