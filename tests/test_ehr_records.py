@@ -136,9 +136,13 @@ def records() -> list[dict]:
         lab("alt-base", "1742-6", "ALT", 26, "U/L", when="2024-03-20T08:00:00-04:00"),
         lab("alt-peak", "1742-6", "ALT", 2140, "U/L", when="2024-05-04T06:00:00-04:00"),
         lab("alt-0510", "1742-6", "ALT", 730, "U/L", when="2024-05-10T06:00:00-04:00"),
-        # creatinine has a result before the reaction in the window: no older one is wanted
+        # AST: in the window only after the suspect was started (2024-04-18), already high
+        lab("ast-base", "1920-8", "AST", 21, "U/L", when="2024-03-20T08:00:00-04:00"),
+        lab("ast-0425", "1920-8", "AST", 96, "U/L", when="2024-04-25T08:00:00-04:00"),
+        lab("ast-peak", "1920-8", "AST", 1810, "U/L", when="2024-05-04T06:00:00-04:00"),
+        # creatinine has a result before the drug in the window: no older one is wanted
         lab("crea-base", "2160-0", "Creatinine", 0.9, "mg/dL", when="2024-03-20T08:00:00-04:00"),
-        lab("crea-0425", "2160-0", "Creatinine", 0.97, "mg/dL", when="2024-04-25T08:00:00-04:00"),
+        lab("crea-0410", "2160-0", "Creatinine", 0.97, "mg/dL", when="2024-04-10T08:00:00-04:00"),
         lab("crea-0504", "2160-0", "Creatinine", 1.5, "mg/dL", when="2024-05-04T06:00:00-04:00"),
         # point-of-care glucose every 4 hours from 2024-04-29 to 2024-05-03: 30 results
         *(lab(f"glu-{n}", "2345-7", "Glucose", GLUCOSE[n], "mg/dL",
@@ -254,8 +258,11 @@ def test_a_test_seen_only_after_the_reaction_gets_its_baseline(draft: dict) -> N
     index = next(i for i, t in enumerate(tests) if t.get("loinc") == "1742-6")
     assert {"path": f"tests[{index}]", "resource": f"Observation/{PID}-alt-base/_history/1",
             "codes": [{"system": "http://loinc.org", "code": "1742-6"}]} in draft["sources"]
+    # AST's result in the window is after the suspect was started: the one before the drug is the baseline
+    ast = [(t["date"][:10], t["value"]) for t in tests if t.get("loinc") == "1920-8"]
+    assert ast == [("2024-03-20", 21.0), ("2024-04-25", 96.0), ("2024-05-04", 1810.0)]
     crea = [t["date"][:10] for t in tests if t.get("loinc") == "2160-0"]
-    assert crea == ["2024-04-25", "2024-05-04"]
+    assert crea == ["2024-04-10", "2024-05-04"]
     assert draft["pulled"]["windows_days"]["labs_baseline"] == 365
 
 

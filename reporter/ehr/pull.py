@@ -244,6 +244,7 @@ class Puller:
         self.hints: list[str] = []
         self.onset = request.reaction_date
         self.medications: dict[str, Json] = {}
+        self.first_suspect_day: dt.date | None = None
 
     def note(self, path: str, resource: Json, codes: list[Json] | None = None) -> None:
         self.sources.append(Source(path, ref_of(resource), codes or []))
@@ -581,9 +582,10 @@ class Puller:
         return found
 
     def baselines(self, lo: dt.date, tests: list[Json]) -> list[Json]:
-        """For each test in the window with no result before the reaction, its latest result in the
-        `labs_baseline` days before the window (the value before the drug, to weigh a change against)."""
-        before = {t.get("loinc") for t in tests if (day(t.get("date")) or self.onset) < self.onset}
+        """For each test in the window with no result before the suspect was started (or before the reaction),
+        its latest result in the `labs_baseline` days before the window: the value to weigh a change against."""
+        cut = min(self.onset, self.first_suspect_day or self.onset)
+        before = {t.get("loinc") for t in tests if (day(t.get("date")) or cut) < cut}
         wanted = sorted({t["loinc"] for t in tests if t.get("loinc")} - before)
         if not wanted:
             return []
@@ -680,6 +682,9 @@ class Puller:
         for name in missing_suspects:
             drugs.append({"id": slug(name), "role": "suspect", "product": name})
         client.progress("reading laboratory results")
+        starts = [day(d.get("start")) for drug in drugs if drug.get("role") == "suspect"
+                  for d in drug.get("dosages") or []]
+        self.first_suspect_day = min([d for d in starts if d], default=None)
         tests = self.labs()
         client.progress("reading encounters")
         stays = self.stays()
