@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from reporter.assess import labs, liver
 from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, quantity_days, time_to_onset
 from reporter.assess.result import method_table
+from reporter.assess.situation import harms
 from reporter.casefile.model import CaseFile, Dosage, Drug, DrugReaction, Quantity, Reaction, Test
 from reporter.errors import InputError
 from reporter.render.units import doses_per_day, quantity_text
@@ -112,13 +113,14 @@ class PairFacts:
         the reaction when there is one (the neutrophils of an agranulocytosis, not a CRP), else, when the case
         has this reaction alone, the first; beside other reactions an unrelated result is no evidence of this
         one (the INR of an 'INR increased' says nothing of a digoxin toxicity, the AST of a hepatitis nothing of
-        the nausea reported with it). A result dated before the onset is no evidence of the reaction (a
+        the nausea reported with it). A situation term reported beside it ('Medication error', 'Overdose') is no
+        other reaction: it leaves this one alone. A result dated before the onset is no evidence of the reaction (a
         baseline, e.g. kidney disease before the drug); one whose time cannot be placed against the onset is
         taken. This drug's own level (a vancomycin trough) is no evidence of the reaction: it answers question
         7 (`toxic_level`); another drug's level is (the digoxin level of a clarithromycin interaction)."""
         found = [x for x in self._out_of_range() if _level_of(self.case, x[1]) is not self.drug]
         related = next((x for x in found if _related(self.reaction, x[1])), None)
-        if related is None and len(self.case.reactions) == 1:
+        if related is None and harms(self.case) == [self.reaction]:
             related = found[0] if found else None
         return _result_text(*related) if related else self._autopsy_finding()
 

@@ -387,3 +387,14 @@ def test_an_autopsy_finding_of_the_reaction_is_objective_evidence() -> None:
     assert _q10(data).answer == "unknown"
     data["patient"]["death"]["autopsy_causes"][1]["text"] = "myocarditis (histology)"
     assert "myocarditis (histology)" in _q10(data).fact
+
+
+def test_a_situation_term_beside_the_reaction_leaves_it_alone_for_q10() -> None:
+    """Methotrexate 2.5 mg daily instead of weekly (Tidsskr Nor Laegeforen 2024;144(6)): dyspnoea reported with
+    'Medication error', a situation, not a second reaction; the PaO2 of 8.7 kPa (11-14) was no longer evidence."""
+    pao2 = {"name": "PaO2 arterial", "date": {"value": 30, "unit": "d", "drug": "x"}, "value": 8.7, "unit": "kPa",
+            "low": 11, "high": 14}
+    data = case_data(term="Dyspnoea", tests=[pao2])
+    data["reactions"].append({"id": "e", "verbatim": "Medication error",
+                              "onset": {"value": 0, "unit": "d", "drug": "x"}})
+    assert _q10(data).fact == "PaO2 arterial 8.7 kPa below the lower limit 11 (tests[0])"
