@@ -44,6 +44,11 @@ def test_a_listed_code_is_a_situation_whatever_the_term_says() -> None:
     ({"verbatim": "Exposure during pregnancy"}, "exposure"),
     ({"verbatim": "Vaccine exposure during pregnancy"}, "exposure"),
     ({"verbatim": "Wrong drug administered"}, "medication_error"),
+    # a toddler's clonidine ingestion (Asia Pac J Med Toxicol 2021); methotrexate daily instead of weekly
+    ({"meddra": {"code": "10000000", "version": "26.1", "term": "Accidental exposure to product by child"}},
+     "medication_error"),
+    ({"verbatim": "Inappropriate schedule of product administration"}, "medication_error"),
+    ({"verbatim": "Incorrect route of product administration"}, "medication_error"),
 ])
 def test_a_term_is_recognised_by_its_exact_name(fields: dict[str, Any], kind: str) -> None:
     s = situation_of(reaction(**fields))
