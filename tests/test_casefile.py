@@ -60,6 +60,9 @@ def test_relative_times_are_first_class():
     ("report: {type: spontaneous, first_received: 2023, most_recent: 2023, Colour: red}\n", "report.Colour",
      "unknown field"),  # a capitalised key is named too (union-branch labels are not)
     ("report: {type: spontaneous, most_recent: 2023}\n", "report.first_received", "required field"),
+    # brinzolamide/timolol eye drops (Cyprus J Med Sci 2022): an unquoted text cut at its comma
+    ("report: {type: spontaneous, first_received: 2023, most_recent: 2023, colour: red, suspension}\n",
+     "report.suspension", 'quote the whole text (inside { } a comma starts a new field: text: "..., suspension")'),
 ])
 def test_bad_fields_are_located(snippet, where, words):
     with pytest.raises(CaseFileError) as info:

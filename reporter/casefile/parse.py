@@ -156,12 +156,22 @@ def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> l
         key = f"{where} (line {line})" if line else where
         message = model_message(err)
         if err["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling against `reporter schema`)"
+            message = _unknown_field_message(str(raw[-1]) if raw else "", err.get("input"))
         elif err["type"] == "missing":
             message = "required field is missing"
         # A union gives one error per branch; keep the first, most specific one per location.
         problems.setdefault(key, message)
     return list(problems.items())
+
+
+def _unknown_field_message(name: str, value: Any) -> str:
+    """An unknown field; one with no value is most often the end of an unquoted text cut at a comma
+    (`form: {text: eye drops, suspension}` reads as a field 'suspension'), and the message says so."""
+    message = "unknown field (check the spelling against `reporter schema`)"
+    if value is None and name:
+        message += (f"; '{name}' has no value: if it is the end of a text, quote the whole text (inside {{ }} a "
+                    f'comma starts a new field: text: "..., {name}")')
+    return message
 
 
 _FHIR_XML_NS = 'xmlns="http://hl7.org/fhir"'
