@@ -130,3 +130,16 @@ def test_a_null_flavor_e2b_refuses_is_said_once(tmp_path, schema_env) -> None:
     _, report = validate_file(path, receiver="all")
     codes = [i.code for i in report.issues if "D.7.1.r.2" in f"{i.location} {i.message}"]
     assert codes == ["PLAUS-ABSENT-REASON", "PLAUS-ABSENT-REASON"], report.to_text()
+
+
+def test_a_causality_problem_names_its_drug_reaction_and_assessment(tmp_path, schema_env) -> None:
+    """Brinzolamide/timolol eye drops (Cyprus J Med Sci 2022;7:698): the authors' 61-character result exceeds
+    G.k.9.i.2.r.3's 60, and the error pointed at 'drugs' alone. E2B numbers causality over the whole case; the
+    case file holds it under a drug's link to a reaction."""
+    data = load_example()
+    data["drugs"][0]["reactions"][0]["causality"][2]["result"] = "x" * 61
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    _, report = validate_file(path, receiver="ich")
+    [issue] = [i for i in report.issues if i.code == "E2B-LENGTH"]
+    assert "G.k.9.i.2.r.3 (case 1, causality 3) <- drugs[0].reactions[0].causality[2].result (line" in issue.location

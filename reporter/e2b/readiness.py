@@ -32,8 +32,29 @@ def receivers_for(name: str) -> list[str]:
     return ["ich", *sorted(set(receiver_names()) - {"ich"})] if name == "all" else [name]
 
 
-def case_path(location: str) -> str | None:
-    """The case-file path an E2B issue location comes from, or None when it names no case field."""
+def _causality_path(data: dict[str, Any] | None, n: int) -> str | None:
+    """The n-th causality assessment (G.k.9.i.2.r, numbered over the whole case) as its case-file place: the
+    export writes them drug by drug, each drug's reactions in the case's reaction order, each link's
+    assessments in order."""
+    order = [r.get("id") for r in (data or {}).get("reactions") or [] if isinstance(r, dict)]
+    count = 0
+    for i, drug in enumerate((data or {}).get("drugs") or []):
+        links = [x for x in drug.get("reactions") or [] if isinstance(x, dict)]
+        for j in sorted(range(len(links)), key=lambda j: _place(order, links[j].get("reaction"))):
+            for k, _ in enumerate(links[j].get("causality") or []):
+                count += 1
+                if count == n:
+                    return f"drugs[{i}].reactions[{j}].causality[{k}]"
+    return None
+
+
+def _place(order: list[Any], reaction: Any) -> int:
+    return order.index(reaction) if reaction in order else len(order)
+
+
+def case_path(location: str, data: dict[str, Any] | None = None) -> str | None:
+    """The case-file path an E2B issue location comes from, or None when it names no case field. `data`,
+    the case file's data, places a causality assessment, which E2B numbers over the whole case."""
     found = _LOCATION.match(location)
     if not found:
         return None
@@ -42,7 +63,9 @@ def case_path(location: str) -> str | None:
     for part in (found.group("parts") or "").split(", "):
         label, _, number = part.rpartition(" ")
         block = table["e2b_blocks"].get(label)
-        if block and number.isdigit():
+        if label == "causality" and number.isdigit():
+            path = _causality_path(data, int(number)) or path
+        elif block and number.isdigit():
             name = block.rsplit(".", 1)[-1] if path else block
             path = f"{path}.{name}[{int(number) - 1}]" if path else f"{name}[{int(number) - 1}]"
     field = table["e2b_elements"].get(found.group("number"))
@@ -146,6 +169,6 @@ def with_case_paths(issues: list[Issue], lines: Sequence[CaseLines | None]) -> l
         found = _CASE.search(issue.location)
         n = int(found.group(1)) if found else (1 if len(lines) == 1 else 0)
         source = lines[n - 1] if 0 < n <= len(lines) else None
-        path = case_path(issue.location) if source is not None else None
+        path = case_path(issue.location, source.data) if source is not None else None
         out.append(replace(issue, location=f"{issue.location} <- {source.where(path)}") if path and source else issue)
     return out
