@@ -213,7 +213,9 @@ def test_several_suspects_numbered_alike_in_every_drug_box() -> None:
     assert form.therapy_dates.text.split("\n") == ["#1 UNK", "#2.1 day 0 to day 2", "#2.2 day 3 to day 9"]
     assert form.therapy_duration.text.split("\n") == ["#1 UNK", "#2.1 3 days", "#2.2 7 days (total 10 days)"]
     assert not any(b.continued for b in (form.daily_doses, form.routes, form.therapy_dates, form.therapy_duration))
-    assert "onset day 21 after first amoxicillin dose" in form.description.text
+    # a fixed combination is named by all its substances (its first alone named the wrong one of brinzolamide/
+    # timolol eye drops, Cyprus J Med Sci 2022;7:698)
+    assert "onset day 21 after first amoxicillin/clavulanic acid dose" in form.description.text
 
 
 def test_batch_lot_numbers_reach_box_14_and_the_page(tmp_path) -> None:

@@ -225,13 +225,12 @@ class _Extractor:
         return read.concept_text(med.get("code")) or read.concept_text(statement.get("medicationCodeableConcept"))
 
     def substance_name(self, statement: Json) -> str | None:
-        """The first active substance as written (an INN such as "anakinra"); product names keep their case."""
+        """The active substances as written (an INN such as "anakinra"), a fixed combination's joined as it is
+        written ("brinzolamide/timolol": its first alone would name the wrong one); product names keep their
+        case."""
         med = _d(self.index.medication_of(statement))
-        for ingredient in _l(med.get("ingredient")):
-            name = read.concept_text(_d(ingredient).get("itemCodeableConcept"))
-            if name:
-                return name
-        return None
+        names = [read.concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient"))]
+        return "/".join(n for n in names if n) or None
 
     def _start_date(self, statement: Json | None) -> dt.date | None:
         dates = []
