@@ -23,6 +23,8 @@ _UNIT_DAYS = {"d": (1.0, 1.0), "wk": (7.0, 7.0), "h": (1 / 24, 1 / 24), "min": (
 # How an interval under a day is written: in the largest unit it reaches, so 3 min does not read "0.0 days".
 _SHORT_UNITS = ((1 / 24, 24.0, "hour"), (1 / 1440, 1440.0, "minute"), (0.0, 86400.0, "second"))
 AT_LEAST = "at least"
+_YEARS_FROM_DAYS = 730  # from two years on an interval is said in years first
+_DAYS_PER_YEAR = 365.25
 ABOUT = "about"
 
 
@@ -75,12 +77,22 @@ class Interval:
         prefix = f"{self.qualifier} " if self.qualifier else ""
         per, unit = _unit_for(max(abs(self.lo), abs(self.hi)))
         if self.lo == self.hi:
-            return prefix + _count(self.lo * per, unit)
-        return prefix + f"{_num(self.lo * per)} to {_count(self.hi * per, unit)}"
+            return prefix + _in_years(self.lo, self.hi, _count(self.lo * per, unit))
+        return prefix + _in_years(self.lo, self.hi, f"{_num(self.lo * per)} to {_count(self.hi * per, unit)}")
 
     def to_json(self) -> dict[str, object]:
         return {"days_from": self.lo, "days_to": self.hi, "exact": self.exact, "text": self.text, "how": self.how,
                 "qualifier": self.qualifier}
+
+
+def _in_years(lo: float, hi: float, days: str) -> str:
+    """An interval of years (lithium for ten years) read in years first, its days after: '10 years (3650 to
+    3660 days)', not a count of thousands of days alone."""
+    if max(abs(lo), abs(hi)) < _YEARS_FROM_DAYS:
+        return days
+    low, high = _num(lo / _DAYS_PER_YEAR), _num(hi / _DAYS_PER_YEAR)
+    years = low if low == high else f"{low} to {high}"
+    return f"{years} years ({days})"
 
 
 def _num(x: float) -> str:

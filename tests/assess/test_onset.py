@@ -303,3 +303,13 @@ def test_a_foetus_exposed_before_the_week_its_reaction_was_seen_places_the_react
     assert {a.item: a.answer for a in who_umc.assess(facts(data)).answers}["time"] == "plausible"
     data["drugs"][0]["gestation_at_exposure"] = {"value": 30, "unit": "wk"}  # exposed only after it was seen
     assert {a.item: a.answer for a in naranjo.assess(facts(data)).answers}["after_drug"] == "unknown"
+
+
+def test_an_interval_of_years_is_said_in_years_first() -> None:
+    """Lithium 600 mg/day for more than 10 years before an azilsartan interaction: 'onset 3650 to 3660 days'
+    made the clinician count; the years come first, the days after."""
+    data = case_data(onset=None)
+    data["drugs"][0]["reactions"][0]["onset_after_first_dose"] = {"value": 10, "unit": "a"}
+    onset = facts(data).onset
+    assert onset.after_first_dose.text == "10 years (3650 to 3660 days)"
+    assert facts(case_data(onset={"value": 14, "unit": "wk", "drug": "x"})).onset.after_first_dose.text == "98 days"
