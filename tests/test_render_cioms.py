@@ -388,3 +388,19 @@ def test_two_reactions_of_one_term_are_told_apart_in_the_causality_lines() -> No
         "Drugex / Anaphylactic reaction (reaction 1)", "Drugex / Anaphylactic reaction (reaction 2)"]
     assert sum("Drugex / Anaphylactic reaction (reaction 2) (computed from the case)" in x for x in lines) == 1
     assert "Drugex / Anaphylactic reaction (reaction 1)" in text_report(assess_case(case))
+
+
+def test_a_time_relative_to_a_mixture_names_the_product_not_every_ingredient() -> None:
+    """An intravenous green tea extract mixture with carnitine, riboflavin and other components (Clin Liver Dis
+    2022, PMC9745259): a time after its first dose named the four ingredients joined; a pair stays joined."""
+    from tests.render_support import issue_bundle
+
+    bundle = issue_bundle("relative")
+    med = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Medication"
+               and len(e["resource"].get("ingredient") or []) == 2)
+    text = build_form(case_view(bundle)).description.text
+    assert "after first amoxicillin/clavulanic acid dose" in text
+    med["ingredient"] += [{"itemCodeableConcept": {"text": n}} for n in ("carnitine", "riboflavin")]
+    text = build_form(case_view(bundle)).description.text
+    assert "carnitine" not in text
+    assert "after first amoxicillin/clavulanic acid 875 mg/125 mg film-coated tablets dose" in text  # the product

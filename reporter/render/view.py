@@ -225,12 +225,14 @@ class _Extractor:
         return read.concept_text(med.get("code")) or read.concept_text(statement.get("medicationCodeableConcept"))
 
     def substance_name(self, statement: Json) -> str | None:
-        """The active substances as written (an INN such as "anakinra"), a fixed combination's joined as it is
-        written ("brinzolamide/timolol": its first alone would name the wrong one); product names keep their
-        case."""
+        """The active substance as written (an INN such as "anakinra"); a pair joined as a fixed combination is
+        written ("brinzolamide/timolol": its first alone would name the wrong one). A product of more
+        ingredients (a herbal mixture) has no short name of its substances: None, and the caller names the
+        product. Product names keep their case."""
         med = _d(self.index.medication_of(statement))
-        names = [read.concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient"))]
-        return "/".join(n for n in names if n) or None
+        names = [n for n in (read.concept_text(_d(i).get("itemCodeableConcept")) for i in _l(med.get("ingredient")))
+                 if n]
+        return "/".join(names) if 0 < len(names) <= 2 else None
 
     def _start_date(self, statement: Json | None) -> dt.date | None:
         dates = []
