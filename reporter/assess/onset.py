@@ -23,6 +23,7 @@ _UNIT_DAYS = {"d": (1.0, 1.0), "wk": (7.0, 7.0), "h": (1 / 24, 1 / 24), "min": (
 # How an interval under a day is written: in the largest unit it reaches, so 3 min does not read "0.0 days".
 _SHORT_UNITS = ((1 / 24, 24.0, "hour"), (1 / 1440, 1440.0, "minute"), (0.0, 86400.0, "second"))
 AT_LEAST = "at least"
+AT_MOST = "at most"
 _YEARS_FROM_DAYS = 730  # from two years on an interval is said in years first
 _DAYS_PER_YEAR = 365.25
 ABOUT = "about"
@@ -347,7 +348,9 @@ class TimeToOnset:
             if value is None:
                 parts.append(f"onset after the {label} dose: not known")
             elif value.hi < 0:
-                before = Interval(-value.hi, -value.lo, value.how, ABOUT if value.qualifier else None)
+                # "at least 7 days before" would turn the bound round: at least -7 days after is at most 7 before
+                flipped = AT_MOST if value.qualifier == AT_LEAST else ABOUT if value.qualifier else None
+                before = Interval(-value.hi, -value.lo, value.how, flipped)
                 parts.append(f"onset {before.text} before the {label} dose, while on the drug ({value.how})")
             else:
                 parts.append(f"onset {value.text} after the {label} dose ({value.how})")

@@ -313,3 +313,12 @@ def test_an_interval_of_years_is_said_in_years_first() -> None:
     onset = facts(data).onset
     assert onset.after_first_dose.text == "10 years (3650 to 3660 days)"
     assert facts(case_data(onset={"value": 14, "unit": "wk", "drug": "x"})).onset.after_first_dose.text == "98 days"
+
+
+def test_at_least_after_the_first_dose_is_at_most_before_the_last() -> None:
+    """Hoarseness 'after the third dose' of weekly vincristine (J Med Case Rep 2012;6:128): at least day 14,
+    the last dose on day 21. That is at most 7 days before the last dose, not 'about 7 days before'."""
+    data = case_data(onset={"value": 14, "unit": "d", "drug": "x", "qualifier": "at-least"},
+                     stop={"value": 21, "unit": "d", "drug": "x"})
+    onset = facts(data).onset
+    assert "onset at most 7 days before the last dose, while on the drug" in onset.text
