@@ -2,8 +2,9 @@
 
 Pre-filled from the case where it speaks: onset after the first dose (question 2), dechallenge (3),
 rechallenge (4), the drug's own level above its range (7), the reaction's course after a dose change (8), a past
-reaction to the same drug (9) and other results outside their normal range (10). A drug reduced, not stopped,
-answers question 8 with the dechallenge and leaves question 3 unanswered (not counted twice).
+reaction to the same drug, or its use with 'No adverse event' (9) and other results outside their normal range
+(10). A drug reduced, not stopped, answers question 8 with the dechallenge and leaves question 3 unanswered (not
+counted twice).
 Previous reports (1) and alternative causes (5) are the assessor's to answer."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from reporter.assess.answering import choose, item_answers, source_phrase
 from reporter.assess.facts import PairFacts
 from reporter.assess.result import Answer, Assessment, category_by_score, method_table
+from reporter.assess.situation import situation_for
 
 METHOD = "naranjo"
 
@@ -33,12 +35,9 @@ def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
     dose_response = f.dose_response()
     if dose_response:
         out["dose_response"] = dose_response
-    names = {f.drug.product.lower(), *(s.name.lower() for s in f.drug.substances)}
-    past = f.case.patient.past_drugs if f.case.patient else []
-    for i, p in enumerate(past):  # a past drug named only by why its name is unknown (D.8.r.1 MSK) matches none
-        if isinstance(p.name, str) and p.name.lower() in names and p.reaction is not None:
-            out["previous_exposure"] = ("yes", f"past drug history: {p.name} with reaction "
-                                              f"{p.reaction.term or p.reaction.code} (patient.past_drugs[{i}])")
+    previous = _previous_exposure(f)
+    if previous:
+        out["previous_exposure"] = previous
     level = f.toxic_level()
     if level:
         out["toxic_level"] = ("yes", level)
@@ -46,6 +45,25 @@ def prefills(f: PairFacts) -> dict[str, tuple[str, str]]:
     if evidence:
         out["objective_evidence"] = ("yes", evidence)
     return out
+
+
+def _previous_exposure(f: PairFacts) -> tuple[str, str] | None:
+    """Question 9 from the past drug history: the same drug with a reaction is yes; taken before with 'No
+    adverse event' (a situation of no harm, not a reaction) is no, unless another entry says yes."""
+    names = {f.drug.product.lower(), *(s.name.lower() for s in f.drug.substances)}
+    past = f.case.patient.past_drugs if f.case.patient else []
+    found: tuple[str, str] | None = None
+    for i, p in enumerate(past):  # a past drug named only by why its name is unknown (D.8.r.1 MSK) matches none
+        if not isinstance(p.name, str) or p.name.lower() not in names or p.reaction is None:
+            continue
+        said = p.reaction.term or p.reaction.code
+        situation = situation_for(p.reaction.code, [p.reaction.term])
+        if situation is not None and situation.kind == "no_harm":
+            found = found or ("no", f"past drug history: {p.name} taken before without a reaction ({said}) "
+                                    f"(patient.past_drugs[{i}])")
+        else:
+            return "yes", f"past drug history: {p.name} with reaction {said} (patient.past_drugs[{i}])"
+    return found
 
 
 def assess(f: PairFacts, user: dict[str, Any] | None = None) -> Assessment:

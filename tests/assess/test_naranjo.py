@@ -103,6 +103,17 @@ def test_a_past_drug_whose_name_is_not_known_matches_no_drug() -> None:
     assert answer.answer == "unknown"
 
 
+
+def test_a_past_exposure_with_no_adverse_event_is_no_similar_reaction() -> None:
+    """A child given penicillin before nafcillin neutropenia, the history saying 'No adverse event' (a situation,
+    not a reaction): question 9 read it as a past reaction to the drug, yes (+1)."""
+    data = case_data()
+    data["patient"]["past_drugs"] = [{"name": "Drugex", "reaction": {"code": "10067482", "version": "26.1",
+                                                                      "term": "No adverse event"}}]
+    answer = {a.item: a for a in naranjo.assess(facts(data)).answers}["previous_exposure"]
+    assert answer.answer == "no" and "without a reaction (No adverse event)" in answer.fact
+
+
 @pytest.mark.parametrize(("answers", "message"), [({"nonsense": "yes"}, "has no item 'nonsense'"),
                                                    ({"placebo": "maybe"}, "'maybe' is not an answer"),
                                                    ({"placebo": [1]}, "must be text")])
