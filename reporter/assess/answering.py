@@ -9,6 +9,11 @@ from typing import Any
 from reporter.assess.result import Answer, AssessmentError, Source
 
 
+def _where(raw: Any, default: str) -> str:
+    """Where an answer was given: its place in the case file for one kept on the case, else the answers file's."""
+    return str(raw["where"]) if isinstance(raw, dict) and raw.get("where") else default
+
+
 def user_value(raw: Any, location: str) -> tuple[str, str | None]:
     """(answer key, note) from `yes`, `true`, or `{answer: yes, note: ...}`."""
     note = None
@@ -31,7 +36,8 @@ def choose(item: str, question: str, options: dict[str, str], points: dict[str, 
     """One item's answer. `options` maps answer key -> text; `prefill` is (answer, case fact)."""
     source: Source
     if item in user:
-        answer, fact = user_value(user[item], f"answers.{method}.{item}")
+        where = _where(user[item], f"answers.{method}.{item}")
+        answer, fact = user_value(user[item], where)
         aliases = {"do-not-know": "unknown", "dont-know": "unknown", "don't-know": "unknown", "dnk": "unknown",
                    "dk": "unknown", "not-known": "unknown", "y": "yes", "n": "no"}
         answer = aliases.get(answer, answer)
@@ -44,7 +50,7 @@ def choose(item: str, question: str, options: dict[str, str], points: dict[str, 
                 fact = f"{fact + '; ' if fact else ''}given as {wanted:+d} points"
         if answer not in options:
             raise AssessmentError(f"{answer!r} is not an answer to {method} item {item!r}",
-                                  location=f"answers.{method}.{item}", hint=f"use one of: {', '.join(options)}")
+                                  location=where, hint=f"use one of: {', '.join(options)}")
         source = "user"
         if prefill and prefill[0] != answer:
             fact = f"{fact + '; ' if fact else ''}the case suggested {options[prefill[0]]!r}: {prefill[1]}"
@@ -65,7 +71,7 @@ def item_answers(user: dict[str, Any], known: list[str], method: str, extra: tup
         if number and 1 <= int(number.group(1)) <= len(known):
             text = known[int(number.group(1)) - 1]
         if text not in known and text not in extra:
-            raise AssessmentError(f"{method} has no item {key!r}", location=f"answers.{method}.{key}",
+            raise AssessmentError(f"{method} has no item {key!r}", location=_where(value, f"answers.{method}.{key}"),
                                   hint=f"items: {', '.join(extra + tuple(known))} (or their numbers 1-{len(known)})")
         if text in out:
             raise AssessmentError(f"{method} item {text!r} is answered twice", location=f"answers.{method}.{key}")

@@ -120,16 +120,24 @@ def _named(given: dict[str, Any], assessor: Any) -> dict[str, Any]:
 
 def stored_answers(f: PairFacts, method: str) -> dict[str, Any]:
     """Answers kept on the case with a G.k.9.i.2.r entry of this method (the first such entry)."""
-    for c in f.link.causality if f.link else []:
+    for k, c in enumerate(f.link.causality if f.link else []):
         if known_method(c.method) == method and c.answers:
             out: dict[str, Any] = {}
-            for a in c.answers:
+            for m, a in enumerate(c.answers):
+                where = f"{_link_path(f)}.causality[{k}].answers[{m}]"
                 if a.item in out:
-                    raise AssessmentError(f"{method} item {a.item!r} is answered twice",
-                                          location=f"causality of {f.drug.id} / {f.reaction.id}")
-                out[a.item] = {"answer": a.answer, "note": f"{c.source}: {a.note}" if a.note else c.source}
+                    raise AssessmentError(f"{method} item {a.item!r} is answered twice", location=where)
+                out[a.item] = {"answer": a.answer, "note": f"{c.source}: {a.note}" if a.note else c.source,
+                               "where": where}
             return out
     return {}
+
+
+def _link_path(f: PairFacts) -> str:
+    """The case-file place of the pair's drug-reaction link: drugs[i].reactions[j]."""
+    i = next(n for n, d in enumerate(f.case.drugs) if d is f.drug)
+    j = next(n for n, link in enumerate(f.drug.reactions) if link is f.link)
+    return f"drugs[{i}].reactions[{j}]"
 
 
 def text_report(results: list[PairResult]) -> str:

@@ -38,6 +38,21 @@ def test_answers_in_the_case_are_checked(tmp_path) -> None:
     data["drugs"][0]["reactions"][0]["causality"][2]["answers"].append({"item": "nonsense", "answer": "yes"})
     result = CliRunner().invoke(main, ["assess", str(write_case(tmp_path, data))])
     assert result.exit_code == 2 and "naranjo has no item 'nonsense'" in result.output
+    # named by its place in the case file, not as if it came from an answers file ('answers.naranjo.nonsense')
+    assert "drugs[0].reactions[0].causality[2].answers[2]" in result.output
+
+
+def test_a_bad_answer_kept_on_the_case_is_named_by_its_place() -> None:
+    """A RUCAM answer a sender typed on a biosimilar-switch cholestasis ('group1-2-ruled-out') was reported at
+    'answers.rucam.alternative', a place no case file has."""
+    from reporter.assess.result import AssessmentError
+    from reporter.casefile.model import CaseFile
+
+    data = load_example()
+    data["drugs"][0]["reactions"][0]["causality"][3]["answers"][2]["answer"] = "group1-2-ruled-out"
+    with pytest.raises(AssessmentError) as info:
+        assess_case(CaseFile.model_validate(data), ["rucam"])
+    assert info.value.location == "drugs[0].reactions[0].causality[3].answers[2]"
 
 
 def test_json_output() -> None:
