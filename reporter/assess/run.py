@@ -100,6 +100,27 @@ def assess_case(case: CaseFile, methods: list[str] | None = None, answers: dict[
     return out
 
 
+def kept_answer_problems(case: CaseFile) -> list[AssessmentError]:
+    """What `reporter assess` would refuse in the answers kept on the case (causality[].answers of a Naranjo,
+    WHO-UMC or RUCAM entry), one per pair and method, located by the case-file place of the answer: validation
+    says them before an assessor runs into them."""
+    reactions = {r.id: r for r in case.reactions}
+    out = []
+    for drug in case.drugs:
+        for link in drug.reactions:
+            reaction = reactions.get(link.reaction)
+            methods = {known_method(c.method) for c in link.causality if c.answers} - {None}
+            if reaction is None or not methods:
+                continue
+            f = facts_for(case, drug, reaction)
+            for method in sorted(m for m in methods if m):
+                try:
+                    _ASSESS[method](f, stored_answers(f, method))
+                except AssessmentError as exc:
+                    out.append(exc)
+    return out
+
+
 def reported_with(case: CaseFile, situation: Reaction) -> list[str]:
     """The names of the case's reactions (not situations) reported with a situation term."""
     return [r.meddra.term if r.meddra and r.meddra.term else r.verbatim or r.id

@@ -101,6 +101,7 @@ def load_input(path: str | Path) -> tuple[dict[str, Any] | None, ValidationRepor
     """load_bundle_or_case, plus the case file's field lines when the input is a case file."""
     from pydantic import ValidationError
 
+    from reporter.assess.run import kept_answer_problems
     from reporter.casefile.model import CaseFile
     from reporter.casefile.parse import _line_index, _problems_from, load_data, read_text
     from reporter.errors import InputError
@@ -130,6 +131,10 @@ def load_input(path: str | Path) -> tuple[dict[str, Any] | None, ValidationRepor
     for where, message in case.dangling_relative_times():
         report.add("error", "CASE-REFERENCE", lines.where(where), message,
                    "anchor the time to a drug listed in drugs, or give a date", "input")
+    for problem in kept_answer_problems(case):
+        report.add("warning", "ASSESS-ANSWER", lines.where(problem.location or ""),
+                   f"`reporter assess` refuses this answer kept on the case: {problem.message}", problem.hint,
+                   "input")
     return build_bundle(case), report, lines
 
 

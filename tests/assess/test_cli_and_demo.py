@@ -173,3 +173,19 @@ def test_report_works_out_the_onset_from_dates_when_not_stated(tmp_path) -> None
     # stated intervals are shown as stated
     stated = case_view(demo_bundle(CASE1)).assessments[0]
     assert (stated.onset_after_first_dose.value, stated.onset_worked_out) == (20, False)
+
+
+def test_validate_warns_of_an_answer_assess_would_refuse(tmp_path) -> None:
+    """The biosimilar-switch cholestasis case validated clean and exported, then `reporter assess` refused its
+    RUCAM answer: validation now says it, as a warning (E2B carries no answers), with its line."""
+    from reporter.validation import validate_file
+
+    data = load_example()
+    data["drugs"][0]["reactions"][0]["causality"][3]["answers"][2]["answer"] = "group1-2-ruled-out"
+    _, report = validate_file(write_case(tmp_path, data))
+    [issue] = [i for i in report.issues if i.code == "ASSESS-ANSWER"]
+    assert issue.severity == "warning" and report.ok
+    assert issue.location.startswith("drugs[0].reactions[0].causality[3].answers[2] (line ")
+    assert "'group1-2-ruled-out' is not an answer to rucam item 'alternative'" in issue.message
+    _, clean = validate_file(CASE1)
+    assert not [i for i in clean.issues if i.code == "ASSESS-ANSWER"]
