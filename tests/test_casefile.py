@@ -227,3 +227,15 @@ def test_an_unquoted_ucum_unit_with_brackets_in_a_flow_mapping_gets_a_hint():
     with pytest.raises(InputError) as info:
         parse_case(MINIMAL + "tests: [{name: SBP, value: 82, unit: mm[Hg], low: 90}]\n")
     assert "quote" in (info.value.hint or "") and '"mm[Hg]"' in info.value.hint
+
+
+def test_a_qualifier_on_an_e2b_interval_says_where_it_belongs():
+    """'more than 10 years' of lithium, 'about 4 months' of DRESS: an assessor put `qualifier` on the link's
+    interval or the reaction's duration (a number and a unit, as E2B sends it) and read only 'unknown field'."""
+    data = load_example()
+    data["reactions"][0]["duration"] = {"value": 4, "unit": "mo", "qualifier": "about"}
+    with pytest.raises(CaseFileError) as info:
+        parse_case(json.dumps(data))
+    [(where, message)] = [p for p in info.value.problems if "qualifier" in p[0]]
+    assert where.startswith("reactions[0].duration.qualifier")
+    assert "belongs to a time relative to a drug (a reaction's onset or end" in message

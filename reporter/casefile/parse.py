@@ -164,10 +164,17 @@ def _problems_from(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> l
     return list(problems.items())
 
 
+_RELATIVE_ONLY = frozenset({"qualifier", "as_stated"})  # RelativeTime's words, not a plain Quantity's
+
+
 def _unknown_field_message(name: str, value: Any) -> str:
     """An unknown field; one with no value is most often the end of an unquoted text cut at a comma
     (`form: {text: eye drops, suspension}` reads as a field 'suspension'), and the message says so."""
     message = "unknown field (check the spelling against `reporter schema`)"
+    if name in _RELATIVE_ONLY:
+        return message + (f"; '{name}' belongs to a time relative to a drug (a reaction's onset or end, a "
+                          "dosage's start or stop): this field is a number and a unit, as E2B sends it; give the "
+                          "author's qualifier or words there, or in the narrative")
     if value is None and name:
         message += (f"; '{name}' has no value: if it is the end of a text, quote the whole text (inside {{ }} a "
                     f'comma starts a new field: text: "..., {name}")')
