@@ -143,3 +143,16 @@ def test_a_causality_problem_names_its_drug_reaction_and_assessment(tmp_path, sc
     _, report = validate_file(path, receiver="ich")
     [issue] = [i for i in report.issues if i.code == "E2B-LENGTH"]
     assert "G.k.9.i.2.r.3 (case 1, causality 3) <- drugs[0].reactions[0].causality[2].result (line" in issue.location
+
+
+def test_a_device_part_without_its_brand_is_named_with_fda_s_rule(tmp_path, schema_env) -> None:
+    """An everolimus-eluting stent (DRESS, 2014) whose brand the article does not give: the error pointed at
+    'drugs' and said ICH allows no null flavor, for an element of FDA's table (FDA.G.k.12.r.4)."""
+    data = load_example()
+    data["drugs"][0]["devices"] = [{"common_name": "Everolimus-eluting coronary stent", "malfunction": False}]
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    _, report = validate_file(path, receiver="fda")
+    [issue] = [i for i in report.issues if i.code == "E2B-NULLFLAVOR"]
+    assert "FDA.G.k.12.r.4 (case 1, drug 1, device 1) <- drugs[0].devices[0].brand_name (line" in issue.location
+    assert "FDA allows no null flavor here" in issue.message

@@ -4,6 +4,7 @@ the conditional rule sets in mappings/e2b/rules/ (ich, fda, ema) in a small decl
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
@@ -410,7 +411,8 @@ class Checker:
         where = Where(self, element.number, element.group or "", node, element)
         if not element.null_flavors:  # most often the case has no value at all, which the writer says as NI
             self.add("error", "E2B-NULLFLAVOR", where,
-                     f"{element.name} has no value (nullFlavor {flavor}), and ICH allows no null flavor here",
+                     f"{element.name} has no value (nullFlavor {flavor}), and {_owner(element.number)} allows no "
+                     "null flavor here",
                      "give it a value: the element is required")
             return
         self.add("error", "E2B-NULLFLAVOR", where,
@@ -660,3 +662,8 @@ def check(root: Node | etree._ElementTree, rule_sets: Iterable[str] = ("ich",),
     checker.check_messages()
     checker.check_rules()
     return checker.issues
+
+
+def _owner(number: str) -> str:
+    """Whose table an element is in: ICH's (C.1.1, G.k.1) or a region's (FDA.G.k.12.r.4 is FDA's)."""
+    return "ICH" if re.match(r"^[A-Z]\.", number) else number.split(".", 1)[0]
