@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from reporter.casefile.model import CaseFile
 from reporter.casefile.parse import load_case
 from reporter.fhir.build import build_bundle
 from reporter.render.cioms import build_form, daily_dose, duration_days
@@ -404,3 +405,15 @@ def test_a_time_relative_to_a_mixture_names_the_product_not_every_ingredient() -
     text = build_form(case_view(bundle)).description.text
     assert "carnitine" not in text
     assert "after first amoxicillin/clavulanic acid 875 mg/125 mg film-coated tablets dose" in text  # the product
+
+
+def test_boxes_4_6_give_the_reaction_s_onset_not_a_situation_term_s() -> None:
+    """A toddler's clonidine ingestion (Asia Pac J Med Toxicol 2021): 'Accidental exposure to product by child'
+    at minute 0 and drowsiness 15 minutes later; box 5 read '0 minutes after', the exposure's time."""
+    from tests.helpers import load_example
+
+    data = load_example()
+    data["reactions"].insert(0, {"id": "exposure", "verbatim": "Accidental exposure to product by child",
+                                 "onset": {"value": 0, "unit": "d", "drug": "anakinra"}})
+    form = build_form(case_view(build_bundle(CaseFile.model_validate(data))))
+    assert form.onset_note == "day 20 after first anakinra dose"

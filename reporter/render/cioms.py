@@ -489,7 +489,10 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
         "congenital": any("congenital" in c.lower() for c in criteria),
         "other": any("medically important" in c.lower() for c in criteria),
     }
-    first_onset = _first_onset([r.onset for r in case.reactions if r.onset is not None])
+    # boxes 4-6 give a reaction's onset: a situation term's (the ingestion of an 'Accidental exposure') only
+    # when the case reports nothing else
+    harms = [r.onset for r in case.reactions if r.onset is not None and not r.situation]
+    first_onset = _first_onset(harms or [r.onset for r in case.reactions if r.onset is not None])
     source_text = (plain(h.report_type) + " " + (h.study or "")).lower()
     form = CiomsForm(
         not_valid=case.not_valid,
