@@ -101,3 +101,96 @@ def test_pdf_of_an_invalid_case_carries_the_not_valid_banner(tmp_path) -> None:
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "AdverseEvent"]
     text = pdf_text(bundle_pdf(bundle, validation_report(bundle)), tmp_path)
     assert "NOT VALID" in text and "no reaction" in text
+
+
+# -- hostile content: scripts, long words, text drawn in fallback fonts -------------------------------------
+
+JA, ZH, KO = "重度の肝障害と黄疸", "严重肝损伤和瘙痒", "중증 간염 및 황달"
+AR, HE = "التهاب الكبد الحاد بعد تناول الدواء", "דלקת כבד חריפה לאחר נטילת התרופה"
+RU, EL, ACCENTS, EMOJI = "Тяжёлый гепатит", "Σοβαρή ηπατίτιδα", "Nguyê\u0303n Zoe\u0308", "😷💊👍🏽"
+
+
+def _case1_data() -> dict:
+    import yaml
+
+    return yaml.safe_load(DEMOS[0].read_text(encoding="utf-8"))
+
+
+def _pdf_of(data: dict) -> bytes:
+    from reporter.casefile.model import CaseFile
+
+    return render_pdf(case_view(build_bundle(CaseFile.model_validate(data))))
+
+
+def _fonts(pdf: bytes, tmp_path) -> str:
+    import shutil
+
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run([shutil.which("pdffonts") or "pdffonts", str(path)], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
+def _script_fonts_installed() -> None:
+    """The Debian fonts .ci/run installs for CJK, Hangul and emoji; skips locally without them, fails under CI."""
+    import os
+
+    found = subprocess.run(["fc-list", ":charset=91cd 1f637"], capture_output=True, text=True).stdout  # 重 😷
+    have = subprocess.run(["fc-list", ":charset=91cd"], capture_output=True, text=True).stdout
+    emoji = subprocess.run(["fc-list", ":charset=1f637"], capture_output=True, text=True).stdout
+    if not (have and emoji) and not found:
+        if os.environ.get("CI"):
+            pytest.fail("fonts-noto-cjk and fonts-noto-color-emoji are required under CI")
+        pytest.skip("apt-get install fonts-noto-cjk fonts-noto-color-emoji")
+
+
+def test_every_script_is_drawn_with_an_embedded_font(tmp_path) -> None:
+    """CJK, Hangul, Arabic, Hebrew, Cyrillic, Greek, combining accents and emoji in the reaction, drug, history
+    and sender: each character is in the text, and a font with its glyphs is embedded (no tofu boxes)."""
+    import unicodedata
+
+    _script_fonts_installed()
+    data = _case1_data()
+    data["reactions"][0]["verbatim"] = f"{JA} / {AR}"
+    data["reactions"][1]["verbatim"] = f"{KO} {HE} {EMOJI}"
+    data["drugs"][1]["product"] = f"{ZH} {ACCENTS}"
+    data["patient"]["history_text"] = f"{RU} {EL}"
+    pdf = _pdf_of(data)
+    text = unicodedata.normalize("NFC", re.sub(r"\s+", "", pdf_text(pdf, tmp_path)))
+    for words in (JA, ZH, KO, AR, HE, RU, EL, ACCENTS):
+        assert unicodedata.normalize("NFC", re.sub(r"\s+", "", words)) in text, words
+    assert all(ch in text for ch in "😷💊👍")
+    fonts = _fonts(pdf, tmp_path)
+    assert "CJK-JP" in fonts and "CJK-KR" in fonts and "Emoji" in fonts, fonts  # kanji, Hangul, emoji
+    assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:]), fonts  # every font embedded
+
+
+def test_a_word_longer_than_its_box_breaks_instead_of_running_off(tmp_path) -> None:
+    """A 250-character product name and a 260-character history word: every character is on a page, not
+    clipped by the box or cut at the page's edge."""
+    data = _case1_data()
+    data["drugs"][0]["product"] = "Anakinra" + "Z" * 242
+    data["patient"]["history_text"] = "W" * 260
+    text = re.sub(r"\s+", "", pdf_text(_pdf_of(data), tmp_path))
+    assert "Anakinra" + "Z" * 242 in text
+    assert "W" * 260 in text
+
+
+def test_text_in_fallback_fonts_is_cut_where_the_page_shows_it_clipped(tmp_path) -> None:
+    """Box 24a (5 lines of 50 cells) with a Japanese name and an Arabic and Hebrew address: by characters it
+    fits, but Hebrew drawn in a proportional font is wider than the monospace cells and kanji lines are taller,
+    so its last line was clipped away. The laid-out page is checked and the box cut, its text continued."""
+    data = _case1_data()
+    data["sender"]["organization"] = f"株式会社サンプル製薬 {RU} {EL[:8]} 👍"
+    data["sender"]["address"] = {"street": f"{AR} {HE}", "city": "Αθήνα", "country": "GR"}
+    text = pdf_text(_pdf_of(data), tmp_path)
+    assert "item 24a)" in text  # the marker (its words may sit beside box 24b's in the text)
+    assert "safety@example.org" in text.split("Item 24a. Name and address of manufacturer")[1]
+
+
+def test_box_lines_count_wide_characters_twice() -> None:
+    """Kanji, kana, Hangul and emoji take two monospace cells, combining accents none."""
+    from reporter.render.cioms import cells
+
+    assert cells(JA) == 2 * len(JA) and cells("Nguyê\u0303n") == 6
+    assert _lines_needed("重" * 30, 44) == 2 and _lines_needed("e\u0301" * 44, 44) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import textwrap
+import unicodedata
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -91,14 +91,39 @@ TITLES = {
 CONTINUED = " … (continued on page {page}, item {item})"
 
 
+def cells(text: str) -> int:
+    """Monospace cells the text takes: East Asian wide and full-width characters (kanji, kana, Hangul, most
+    emoji) take two, as the CJK monospace fonts draw them; combining accents, joiners and variation selectors
+    none."""
+    return sum(0 if unicodedata.category(ch) in ("Mn", "Me", "Cf") else
+               2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _wrapped(line: str, width: int) -> int:
+    """Lines one paragraph takes when wrapped at spaces and after hyphens in `width` cells, a longer word
+    broken at the edge (the form's CSS: pre-wrap, overflow-wrap anywhere)."""
+    count, used = 1, 0
+    for word in re.findall(r"[^\s-]+-*\s*|-+\s*", line):
+        size = cells(word.rstrip())
+        if used and used + size > width:
+            count, used = count + 1, 0
+        while size > width:  # a word longer than the line runs on over the next lines
+            count, size = count + 1, size - width
+        used += size + len(word) - len(word.rstrip())
+    return count
+
+
 def _lines_needed(text: str, width: int) -> int:
-    """Lines the text takes in a box `width` monospace characters wide, wrapping at words as browsers do."""
-    return sum(len(textwrap.wrap(line, width)) or 1 for line in text.split("\n"))
+    """Lines the text takes in a box `width` monospace cells wide, wrapping at words as browsers do."""
+    return sum(_wrapped(line, width) for line in text.split("\n"))
 
 
-def fit(item: str, text: str, form: CiomsForm | None = None) -> Box:
-    """Cut `text` to its box; the whole text goes to the form's continuation list when it does not fit."""
+def fit(item: str, text: str, form: CiomsForm | None = None, fewer: int = 0) -> Box:
+    """Cut `text` to its box; the whole text goes to the form's continuation list when it does not fit.
+    `fewer`: lines taken off the box's size, where the laid-out page showed the estimate too tall (text in
+    a fallback font: Hebrew drawn wider than a monospace cell, CJK lines taller)."""
     lines, width = BOX_SIZE[item]
+    lines = max(1, lines - fewer)
     if _lines_needed(text, width) <= lines:
         return Box(item, text)
     marker = CONTINUED.format(page=2, item=item)
@@ -475,8 +500,12 @@ def _bounded(text: str) -> str:
     return f"{text[:most]} [... {len(text) - most} more characters: the full text is in the HTML report]"
 
 
-def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsForm:
+def build_form(case: CaseView, version: ReportVersion | None = None,
+               fewer: dict[str, int] | None = None) -> CiomsForm:
+    """`fewer`: lines to take off named boxes (see fit)."""
     h, p = case.header, case.patient
+    fewer = fewer or {}
+
     suspects = case.suspect_drugs
     # a criterion the case holds as not known ("Results in death: not known") ticks no box
     criteria = {c for c in {c for r in case.reactions for c in r.criteria} | set(h.criteria)
@@ -527,21 +556,25 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
         report_type=report_type(case, version)[0],
         report_type_note=report_type(case, version)[1],
     )
-    form.description = fit("7+13", describe_reactions(case), form)
+
+    def box(item: str, text: str) -> Box:
+        return fit(item, text, form, fewer.get(item, 0))
+
+    form.description = box("7+13", describe_reactions(case))
     names = [(f"#{k} " if len(suspects) > 1 else "") + plain(d.product)
              + (f" ({', '.join(d.substances)})" if d.substances else "")
              + (" (interacting)" if d.role == "interacting" else "") + _lots(d) + _provenance(d)
              for k, d in enumerate(suspects, 1)]
-    form.suspects = fit("14", "\n".join(names) or "UNK", form)
+    form.suspects = box("14", "\n".join(names) or "UNK")
     anchors = _anchors(case)
-    form.daily_doses = fit("15", _drug_lines(suspects, lambda d, i, dose: daily_dose(dose)), form)
-    form.routes = fit("16", _drug_lines(suspects, lambda d, i, dose: _route(dose), collapse=True), form)
-    form.indications = fit("17", "\n".join(
+    form.daily_doses = box("15", _drug_lines(suspects, lambda d, i, dose: daily_dose(dose)))
+    form.routes = box("16", _drug_lines(suspects, lambda d, i, dose: _route(dose), collapse=True))
+    form.indications = box("17", "\n".join(
         (f"#{k} " if len(suspects) > 1 else "") + ("; ".join(d.indications) or "UNK")
-        for k, d in enumerate(suspects, 1)) or "UNK", form)
-    form.therapy_dates = fit("18", _drug_lines(
-        suspects, lambda d, i, dose: f"{_point(_start(dose, d, i, anchors), d)} to {_point(dose.stop, d)}"), form)
-    form.therapy_duration = fit("19", therapy_durations(suspects, anchors), form)
+        for k, d in enumerate(suspects, 1)) or "UNK")
+    form.therapy_dates = box("18", _drug_lines(
+        suspects, lambda d, i, dose: f"{_point(_start(dose, d, i, anchors), d)} to {_point(dose.stop, d)}"))
+    form.therapy_duration = box("19", therapy_durations(suspects, anchors))
     concomitant = [
         f"{plain(d.product)}: " + ("; ".join(
             f"{daily_dose(dose)}, {_point(dose.start, d)} to {_point(dose.stop, d)}" for dose in d.dosages) or "UNK")
@@ -549,16 +582,17 @@ def build_form(case: CaseView, version: ReportVersion | None = None) -> CiomsFor
     ]
     if p and p.concomitant_therapies:
         concomitant.append("Concomitant therapies (not drugs): yes, see the narrative")  # D.7.3
-    form.concomitants = fit("22", "\n".join(concomitant) or "None reported", form)
+    form.concomitants = box("22", "\n".join(concomitant) or "None reported")
     history = [*_history_lines(p), *_pregnancy_lines(case)] if p else []
     if p and p.parent:
         history.append(_parent_line(p.parent))
-    form.history = fit("23", "\n".join(history) or "UNK", form)
+    form.history = box("23", "\n".join(history) or "UNK")
     sender = h.sender
     manufacturer = "UNK"
     if sender:
         manufacturer = "\n".join(x for x in (
             plain(sender.organization) if sender.organization else None, sender.address, sender.contact) if x)
-    form.manufacturer = fit("24a", manufacturer or "UNK", form)
+    form.manufacturer = box("24a", manufacturer or "UNK")
     return form
+
 

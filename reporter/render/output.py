@@ -3,8 +3,12 @@ HTML: no drawing by hand, and no fetching of anything outside the page."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+
 from reporter.errors import ReporterError
-from reporter.render.cioms import build_form
+from reporter.limits import limit
+from reporter.render.cioms import CiomsForm, build_form
 from reporter.render.env import environment
 from reporter.render.model import CaseView, ReportVersion
 
@@ -21,14 +25,19 @@ def render_html(case: CaseView, *, embedded: bool = False) -> str:
 
 def render_cioms_html(case: CaseView, version: ReportVersion | None = None) -> str:
     """`version`: the stored version shown (box 25a); None: the Bundle's own amendment flag decides."""
-    return environment().get_template("cioms.html").render(form=build_form(case, version))
+    return _form_html(build_form(case, version))
+
+
+def _form_html(form: CiomsForm) -> str:
+    return environment().get_template("cioms.html").render(form=form)
 
 
 def _no_fetch(url: str, *args, **kwargs):
     raise ValueError(f"the report does not load external resources ({url})")
 
 
-def html_to_pdf(html: str) -> bytes:
+def _layout(html: str):
+    """The laid-out document (WeasyPrint), to check before writing."""
     try:
         from weasyprint import HTML
     except (ImportError, OSError) as exc:  # OSError: the Pango/HarfBuzz libraries are missing
@@ -36,12 +45,52 @@ def html_to_pdf(html: str) -> bytes:
             f"PDF output needs WeasyPrint and its system libraries: {exc}",
             hint="pip install weasyprint; apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b",
         ) from None
-    return HTML(string=html, url_fetcher=_no_fetch).write_pdf()
+    return HTML(string=html, url_fetcher=_no_fetch).render()
+
+
+def html_to_pdf(html: str) -> bytes:
+    return _layout(html).write_pdf()
+
+
+def _boxes(box) -> Iterator:
+    yield box
+    for child in getattr(box, "children", ()):
+        yield from _boxes(child)
+
+
+def overflowing(document) -> dict[str, int]:
+    """Boxes of the form whose laid-out text runs past their bottom (and would be clipped), with the lines it
+    runs over: the fit's estimate in monospace cells misses text drawn in a fallback font."""
+    over: dict[str, int] = {}
+    for page in document.pages[:1]:
+        for box in _boxes(page._page_box):
+            element = getattr(box, "element", None)
+            is_div = getattr(box, "element_tag", None) == "div" and element is not None
+            item = element.get("data-item") if is_div else None
+            lines = [c for c in getattr(box, "children", ()) if type(c).__name__ == "LineBox"]
+            if not item or not lines:
+                continue
+            bottom = box.content_box_y() + box.height
+            spill = max(c.position_y + c.height for c in lines) - bottom
+            if spill > 0.5:
+                over[item] = max(over.get(item, 0), math.ceil(spill / min(c.height for c in lines)))
+    return over
 
 
 def render_pdf(case: CaseView, version: ReportVersion | None = None) -> bytes:
-    """The CIOMS I form (with continuation pages when boxes overflow) as PDF bytes."""
-    return html_to_pdf(render_cioms_html(case, version))
+    """The CIOMS I form (with continuation pages when boxes overflow) as PDF bytes. The form is laid out and
+    each box whose text would be clipped is cut a line shorter and laid out again (the rest of its text goes to
+    the continuation page), a few times at most."""
+    fewer: dict[str, int] = {}
+    document = _layout(_form_html(build_form(case, version)))
+    for _ in range(limit("cioms_refit_rounds")):
+        over = overflowing(document)
+        if not over:
+            break
+        for item, lines in over.items():
+            fewer[item] = fewer.get(item, 0) + lines
+        document = _layout(_form_html(build_form(case, version, fewer)))
+    return document.write_pdf()
 
 
 # -- from a Bundle or a case file ------------------------------------------------------------------
