@@ -169,3 +169,30 @@ def test_crowded_chart_labels_never_overlap(browser, tmp_path) -> None:
     page.close()
     _check_labels(charts)
     assert charts[0]["labelled"] >= 7  # most values still labelled
+
+
+def test_long_words_and_the_computed_assessment_fit_a_phone_and_a_desktop(browser, tmp_path) -> None:
+    """The report of a case file (with the computed Naranjo/WHO-UMC/RUCAM item tables) whose product name is
+    250 characters without a space and whose history is one 260-character word, in Japanese and Arabic too:
+    the words break at the edge and nothing is wider than the window, at 390 px or at 1280."""
+    import yaml
+
+    from reporter.casefile.model import CaseFile
+    from reporter.fhir.build import build_bundle
+
+    data = yaml.safe_load(DEMOS[0].read_text(encoding="utf-8"))
+    data["drugs"][0]["product"] = "Anakinra" + "Z" * 242
+    data["patient"]["history_text"] = "W" * 260
+    data["reactions"][0]["verbatim"] = "重度の肝障害" * 20 + " التهاب الكبد الحاد"
+    data["narrative"]["sender_comments"] = "See https://example.org/" + "segment/" * 40
+    case = CaseFile.model_validate(data)
+    html = bundle_html(build_bundle(case), case=case)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width in (390, 1280):
+        page = _open(browser, html, tmp_path, f"long-words-{width}", width)
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        history = page.locator(".history-text").bounding_box()
+        page.screenshot(path=str(ARTIFACTS / f"long-words-{width}.png"), full_page=False)
+        page.close()
+        assert scroll <= width, (width, scroll)
+        assert history and history["x"] + history["width"] <= width, history
