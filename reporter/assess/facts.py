@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reporter.assess import labs, liver
 from reporter.assess.onset import Interval, Span, Timeline, TimeToOnset, quantity_days, time_to_onset
@@ -144,13 +145,14 @@ class PairFacts:
         return _result_text(*found[0]) if found else None
 
     def _out_of_range(self) -> list[tuple[int, Test, str]]:
+        timeline = Timeline(self.case)
         return [(i, test, side) for i, test in enumerate(self.case.tests)
                 for side in [labs.flag(test.value, test.low, test.high, test.comparator)]
-                if side in ("H", "L") and not self._before_onset(test)]
+                if side in ("H", "L") and not self._before_onset(test, timeline)]
 
-    def _before_onset(self, test: Test) -> bool:
+    def _before_onset(self, test: Test, timeline: Timeline) -> bool:
         onset = self.onset.after_first_dose
-        span = liver.on_drug_axis(Timeline(self.case), test.date, self.drug.id)
+        span = liver.on_drug_axis(timeline, test.date, self.drug.id)
         return span is not None and onset is not None and span.frame == f"first:{self.drug.id}" \
             and span.hi < onset.lo
 
@@ -323,14 +325,23 @@ def _level_of(case: CaseFile, test: Test) -> Drug | None:
     """The suspect or interacting drug whose level the test measures: the test's name holds the drug's product
     or substance name as whole words, with or without its salt ('Vancomycin trough', 'Lithium' for lithium
     carbonate); None for any other test (a glucose beside a concomitant glucose infusion stays evidence)."""
-    name = (test.name or "").lower()
+    drugs = [d for d in case.drugs if d.role in ("suspect", "interacting")]
+    names = tuple((d.product, *(s.name for s in d.substances)) for d in drugs)
+    found = _level_index((test.name or "").lower(), names)
+    return drugs[found] if found is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _level_index(name: str, drugs: tuple[tuple[str, ...], ...]) -> int | None:
+    """`_level_of` on names alone, kept: each pair of a case asks it of every result, and a case with 20 suspects,
+    30 reactions and 200 results asked it 165,000 times, a minute of regular expressions."""
     salts = set(method_table("naranjo").get("salt_words", []))
-    for drug in (d for d in case.drugs if d.role in ("suspect", "interacting")):
-        for full in (drug.product, *(s.name for s in drug.substances)):
+    for k, fulls in enumerate(drugs):
+        for full in fulls:
             words = (full or "").lower().split()
             moiety = " ".join(w for w in words if w not in salts)
             if any(n and re.search(rf"\b{re.escape(n)}\b", name) for n in {" ".join(words), moiety}):
-                return drug
+                return k
     return None
 
 

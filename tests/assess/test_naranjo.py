@@ -409,3 +409,34 @@ def test_a_situation_term_beside_the_reaction_leaves_it_alone_for_q10() -> None:
     data["reactions"].append({"id": "e", "verbatim": "Medication error",
                               "onset": {"value": 0, "unit": "d", "drug": "x"}})
     assert _q10(data).fact == "PaO2 arterial 8.7 kPa below the lower limit 11 (tests[0])"
+
+
+def test_a_case_with_many_results_places_each_result_once_per_pair(monkeypatch) -> None:
+    """A case with 200 dated ALT results and a suspect given in three dosage lines: the pre-fills place each
+    result on the drug's day axis without working out the drug's first dose again for every result (a case of
+    20 suspects, 30 reactions and 200 results took over two minutes to render). Counted, not timed."""
+    import yaml
+
+    from reporter.assess import onset
+    from reporter.assess.run import assess_case
+    from reporter.casefile.model import CaseFile
+    from tests.render_support import DEMOS
+
+    data = yaml.safe_load(DEMOS[0].read_text(encoding="utf-8"))
+    data["drugs"][0]["dosages"] = [{"dose": {"value": 2, "unit": "mg/kg/d"}, "start": f"2023-0{j + 1}-01",
+                                    "stop": f"2023-0{j + 1}-20"} for j in range(3)]
+    data["tests"] = [{"name": "ALT", "date": f"2023-{1 + i // 28 % 6:02d}-{1 + i % 28:02d}", "value": 100 + i,
+                      "unit": "U/L", "high": 40} for i in range(200)]
+    for reaction in data["reactions"]:
+        reaction["onset"] = "2023-01-10"
+    calls = 0
+    span = onset.Timeline.span
+
+    def counted(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return span(self, *args, **kwargs)
+
+    monkeypatch.setattr(onset.Timeline, "span", counted)
+    assess_case(CaseFile.model_validate(data))
+    assert calls < 2000, calls  # 4,844 when every result placed the three dosage starts again
