@@ -194,3 +194,53 @@ def test_box_lines_count_wide_characters_twice() -> None:
 
     assert cells(JA) == 2 * len(JA) and cells("Nguyê\u0303n") == 6
     assert _lines_needed("重" * 30, 44) == 2 and _lines_needed("e\u0301" * 44, 44) == 1
+
+
+def _pages(pdf: bytes, tmp_path) -> list[str]:
+    path = tmp_path / "pages.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run([pdftotext_path(), "-layout", str(path), "-"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    return [re.sub(r"\s+", " ", page) for page in out.split("\f")]
+
+
+def test_a_continued_box_names_the_page_its_text_is_on(tmp_path) -> None:
+    """With a 7+13 text of several pages, box 14's continuation is not on page 2: the marker names its page."""
+    data = _case1_data()
+    data["narrative"]["text"] = "The liver enzymes rose steadily over the following weeks. " * 300
+    data["drugs"] = [dict(data["drugs"][0], id=f"d{k}", product=f"Suspect product number {k}") for k in range(8)]
+    for drug in data["drugs"]:
+        drug["reactions"] = [{"reaction": "hepatitis"}]
+    for test in data["tests"]:
+        if "value" in test["date"]:
+            test["date"]["drug"] = "d0"
+    for reaction in data["reactions"]:
+        reaction["onset"]["drug"] = "d0"
+    for drug in data["drugs"]:
+        drug["dosages"][0]["stop"]["drug"] = "d0"
+    pages = _pages(_pdf_of(data), tmp_path)
+    said = re.search(r"continued on page (\d+), item 14\)", pages[0])
+    assert said, pages[0]
+    page = int(said.group(1))
+    assert page > 2 and "Item 14. Suspect drug(s)" in pages[page - 1], (page, [p[:80] for p in pages])
+
+
+def test_text_without_spaces_is_cut_to_its_box_not_clipped(tmp_path) -> None:
+    """A Japanese narrative has no spaces to cut at: the box is cut by characters, and the laid-out page has no
+    box whose text runs past its bottom."""
+    from reporter.casefile.model import CaseFile
+    from reporter.render.output import layout_form, overflowing
+
+    data = _case1_data()
+    data["narrative"]["text"] = "重度の肝障害と黄疸が認められた。" * 200
+    data["sender"]["address"] = {"street": "東京都千代田区丸の内一丁目" * 8, "country": "JP"}
+    document = layout_form(case_view(build_bundle(CaseFile.model_validate(data))))
+    assert overflowing(document) == {}
+    path = tmp_path / "ja.pdf"
+    path.write_bytes(document.write_pdf())
+    text = re.sub(r"\s+", "", subprocess.run([pdftotext_path(), "-raw", str(path), "-"], capture_output=True,
+                                              text=True, check=True, timeout=60).stdout)
+    page1 = text.split("Page1of")[0]
+    assert "(fictionalsender)東京都千代田区丸の内" in page1  # box 24a holds what fits, cut between characters
+    # whole on the continuation page (a sentence may straddle its page break, with the footer in between)
+    assert text.split("Item7+13.")[1].count("重度の肝障害と黄疸が認められた。") >= 198

@@ -41,6 +41,7 @@ class Box:
     item: str  # "7+13"
     text: str
     continued: bool = False
+    kept: str = ""  # a continued box: its text before the marker
 
 
 @dataclass
@@ -79,7 +80,7 @@ class CiomsForm:
 # Lines and characters per line of each box at the template's sizes (templates/cioms.css).
 BOX_SIZE = {
     "7+13": (22, 90), "14": (3, 70), "15": (3, 44), "16": (3, 28), "17": (3, 70), "18": (3, 44),
-    "19": (3, 28), "22": (5, 115), "23": (5, 115), "24a": (5, 50),
+    "19": (3, 28), "22": (5, 115), "23": (5, 115), "24a": (5, 38),
 }
 TITLES = {
     "7+13": "Describe reaction(s) (including relevant tests/lab data)",
@@ -127,14 +128,30 @@ def fit(item: str, text: str, form: CiomsForm | None = None, fewer: int = 0) -> 
     if _lines_needed(text, width) <= lines:
         return Box(item, text)
     marker = CONTINUED.format(page=2, item=item)
-    budget = lines * width - len(marker) - 4 * lines  # slack for words wrapping early
-    cut = text[:budget]
-    kept = re.sub(r"\s+\S*$", "", cut) or cut
-    while _lines_needed(kept + marker, width) > lines and " " in kept:
-        kept = kept.rsplit(" ", 1)[0]
+    room = CONTINUED.format(page=999, item=item)  # the page is filled in on the laid-out form (see cioms.html)
+    kept = _word_cut(_first_cells(text, lines * width - cells(room) - 4 * lines), width)  # slack for wrapping
+    while kept and _lines_needed(kept + room, width) > lines:
+        kept = _word_cut(kept[:-1], width)
     if form is not None:
         form.continuation.append((item, TITLES[item], text))
-    return Box(item, kept + marker, continued=True)
+    return Box(item, kept + marker, continued=True, kept=kept)
+
+
+def _word_cut(text: str, width: int) -> str:
+    """`text` without its last, partial word, where that word is shorter than a line; text without spaces
+    (Japanese, Chinese, a 250-character name) is cut where it is."""
+    found = re.search(r"\s+(\S*)$", text)
+    return text[:found.start()] if found and cells(found.group(1)) < width else text
+
+
+def _first_cells(text: str, budget: int) -> str:
+    """The longest start of `text` that takes at most `budget` monospace cells."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += cells(ch)
+        if used > budget:
+            return text[:i]
+    return text
 
 
 def plain(value: object) -> str:

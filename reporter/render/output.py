@@ -77,10 +77,10 @@ def overflowing(document) -> dict[str, int]:
     return over
 
 
-def render_pdf(case: CaseView, version: ReportVersion | None = None) -> bytes:
-    """The CIOMS I form (with continuation pages when boxes overflow) as PDF bytes. The form is laid out and
-    each box whose text would be clipped is cut a line shorter and laid out again (the rest of its text goes to
-    the continuation page), a few times at most."""
+def layout_form(case: CaseView, version: ReportVersion | None = None):
+    """The CIOMS I form laid out (WeasyPrint), continuation pages included. Each box whose text the page shows
+    clipped is cut shorter and the form laid out again (the rest of its text goes on the continuation page),
+    a few times at most."""
     fewer: dict[str, int] = {}
     document = _layout(_form_html(build_form(case, version)))
     for _ in range(limit("cioms_refit_rounds")):
@@ -90,7 +90,12 @@ def render_pdf(case: CaseView, version: ReportVersion | None = None) -> bytes:
         for item, lines in over.items():
             fewer[item] = fewer.get(item, 0) + lines
         document = _layout(_form_html(build_form(case, version, fewer)))
-    return document.write_pdf()
+    return document
+
+
+def render_pdf(case: CaseView, version: ReportVersion | None = None) -> bytes:
+    """The CIOMS I form (with continuation pages when boxes overflow) as PDF bytes."""
+    return layout_form(case, version).write_pdf()
 
 
 # -- from a Bundle or a case file ------------------------------------------------------------------
