@@ -244,3 +244,15 @@ def test_text_without_spaces_is_cut_to_its_box_not_clipped(tmp_path) -> None:
     assert "(fictionalsender)東京都千代田区丸の内" in page1  # box 24a holds what fits, cut between characters
     # whole on the continuation page (a sentence may straddle its page break, with the footer in between)
     assert text.split("Item7+13.")[1].count("重度の肝障害と黄疸が認められた。") >= 198
+
+
+def test_a_long_amendment_reason_keeps_the_form_on_one_page(tmp_path) -> None:
+    """Box 25a's note with a 400-character amendment reason: cut and continued, not pushing the form's last
+    row onto a page of its own."""
+    data = _case1_data()
+    reason = "Corrected onset date after the hospital record was received. " * 7
+    data["report"]["nullification"] = {"kind": "amendment", "reason": reason.strip()}
+    pages = _pages(_pdf_of(data), tmp_path)
+    assert "item 25a)" in pages[0] and "FOLLOWUP" in pages[0]
+    assert pages[1].strip().startswith("CIOMS FORM: CONTINUATION"), pages[1][:200]
+    assert reason.strip() in " ".join(pages[1:])

@@ -74,6 +74,8 @@ class CiomsForm:
     report_type: str  # initial, follow-up
     report_type_note: str = ""  # "Follow-up (version 4)", "Amendment (version 2): reason"
     continuation: list[tuple[str, str, str]] = field(default_factory=list)  # (item, title, full text)
+    onset_box: Box | None = None  # the notes as the page shows them: cut, the rest continued
+    report_type_box: Box | None = None
     not_valid: tuple[str, ...] = ()  # why the case is not a valid ICSR: a banner above the form
 
 
@@ -81,13 +83,14 @@ class CiomsForm:
 BOX_SIZE = {
     "7+13": (22, 90), "14": (3, 70), "15": (3, 44), "16": (3, 28), "17": (3, 70), "18": (3, 44),
     "19": (3, 28), "22": (5, 115), "23": (5, 115), "24a": (5, 38),
+    "4-6": (3, 18), "25a": (2, 70),  # the notes under the onset date and the report type (6.3pt)
 }
 TITLES = {
     "7+13": "Describe reaction(s) (including relevant tests/lab data)",
     "14": "Suspect drug(s)", "15": "Daily dose(s)", "16": "Route(s) of administration",
     "17": "Indication(s) for use", "18": "Therapy dates (from/to)", "19": "Therapy duration",
     "22": "Concomitant drug(s) and dates of administration", "23": "Other relevant history",
-    "24a": "Name and address of manufacturer",
+    "24a": "Name and address of manufacturer", "4-6": "Reaction onset", "25a": "Report type",
 }
 CONTINUED = " … (continued on page {page}, item {item})"
 
@@ -610,6 +613,9 @@ def build_form(case: CaseView, version: ReportVersion | None = None,
         manufacturer = "\n".join(x for x in (
             plain(sender.organization) if sender.organization else None, sender.address, sender.contact) if x)
     form.manufacturer = box("24a", manufacturer or "UNK")
+    # a long amendment reason or onset in words pushed the form onto a second page
+    form.onset_box = box("4-6", form.onset_note) if form.onset_note else None
+    form.report_type_box = box("25a", form.report_type_note) if form.report_type_note else None
     return form
 
 
