@@ -196,3 +196,26 @@ def test_long_words_and_the_computed_assessment_fit_a_phone_and_a_desktop(browse
         page.close()
         assert scroll <= width, (width, scroll)
         assert history and history["x"] + history["width"] <= width, history
+
+
+def test_long_chart_labels_are_shortened_to_the_chart(browser, tmp_path) -> None:
+    """An exposure bar named by a 250-character product and the onset marker of 30 reactions: each label ends
+    inside the chart, cut with an ellipsis (the chart clipped them mid-letter before)."""
+    from reporter.paths import templates_dir
+    from reporter.render.charts import Chart, Exposure, Marker, Point, Series, render_chart
+
+    series = Series("ALT", "U/L", tuple(Point(i * 5, 40 + i) for i in range(6)), uln=45)
+    onset = "Onset: " + ", ".join(["Hepatitis"] * 30)
+    chart = Chart(key="long", series=series, x_label="Days", exposures=(Exposure("X" * 250, 0, 20),),
+                  markers=(Marker(onset, 10),))
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    html = f"<!DOCTYPE html><html><head><style>{css}</style></head><body>{render_chart(chart)}</body></html>"
+    page = _open(browser, html, tmp_path, "long-labels", 800)
+    boxes = page.evaluate("""() => { const f = document.querySelector('svg.lab-chart').getBoundingClientRect();
+      return [...document.querySelectorAll('svg.lab-chart text')].map(t => { const r = t.getBoundingClientRect();
+        return {text: t.textContent, l: r.left - f.left, r: r.right - f.left, w: f.width}; }); }""")
+    page.close()
+    for b in boxes:
+        assert b["l"] >= -0.5 and b["r"] <= b["w"] + 0.5, b
+    assert any(b["text"].startswith("XXXX") and b["text"].endswith("…") for b in boxes)
+    assert any(b["text"].startswith("Onset: Hepatitis") and b["text"].endswith("…") for b in boxes)

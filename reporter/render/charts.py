@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -71,6 +72,25 @@ AXIS_BELOW = 44  # tick labels and the x-axis title
 
 
 CHAR_W, TEXT_H = 7.0, 12.0  # generous estimate of an 11px label's glyph advance and line height
+
+
+def shorten(label: str, room: float) -> str:
+    """A label cut with an ellipsis to the room it has (a 250-character product name, the onset of 30
+    reactions): the chart clips what runs past its edge; the full text is in the tables and the tooltip."""
+    used = 0.0
+    for i, ch in enumerate(label):
+        used += _advance(ch)
+        if used > room:
+            return label[:max(i - 1, 1)].rstrip() + "…"
+    return label
+
+
+def _advance(ch: str) -> float:
+    """An 11px glyph's advance, at most: kanji and W or M are as wide as the font size, capitals a little
+    wider than CHAR_W."""
+    if unicodedata.east_asian_width(ch) in ("W", "F") or ch in "MWmw@%":
+        return 11.0
+    return 8.0 if ch.isupper() else CHAR_W
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
@@ -272,9 +292,10 @@ def render_chart(chart: Chart) -> Markup:
                 f'<path class="exposure-bar" d="M{n(x1)} {lane_y - 2} L{n(x1 + 8)} {lane_y + (LANE - 6) / 2} '
                 f'L{n(x1)} {lane_y + LANE - 4} Z"/>'
             )
+        label_x = x1 + (12 if exp.end is None else 4)
         out.append(
-            f'<text class="exposure-label" x="{n(x1 + (12 if exp.end is None else 4))}" '
-            f'y="{lane_y + LANE - 8}">{escape(exp.label)}</text></g>'
+            f'<text class="exposure-label" x="{n(label_x)}" '
+            f'y="{lane_y + LANE - 8}">{escape(shorten(exp.label, WIDTH - 2 - label_x))}</text></g>'
         )
 
     # Y ticks and grid.
@@ -337,21 +358,26 @@ def render_chart(chart: Chart) -> Markup:
     for marker in sorted(chart.markers, key=lambda m: m.x):
         x = sx(marker.x)
         anchor = "middle"
-        half = len(marker.label) * CHAR_W / 2
+        label = marker.label
+        half = len(label) * CHAR_W / 2
         if x - half < 2:
             anchor = "start"
         elif x + half > WIDTH - 2:
             anchor = "end"
+        if sum(map(_advance, label)) > WIDTH - 4:  # too long for the chart: from the marker to the wider side
+            anchor = "start" if WIDTH - x >= x else "end"
+            label = shorten(label, WIDTH - 2 - x if anchor == "start" else x - 2)
+        tip = f"<title>{escape(marker.label)}</title>" if label != marker.label else ""
         for row in range(MARKER_ROWS):
             ty = plot_top - 8 - row * (TEXT_H + 4)
-            box = text_box(x, ty, marker.label, anchor)
+            box = text_box(x, ty, label, anchor)
             if not any(overlaps(box, other) for other in marker_boxes):
                 break
         marker_boxes.append(box)
         out.append(
             f'<g class="marker" data-x="{fmt_num(marker.x)}"><line x1="{n(x)}" x2="{n(x)}" y1="{plot_top}" '
             f'y2="{plot_bottom}"/><text x="{n(x)}" y="{n(ty)}" text-anchor="{anchor}">'
-            f"{escape(marker.label)}</text></g>"
+            f"{escape(label)}</text>{tip}</g>"
         )
     taken.extend(marker_boxes)
 
