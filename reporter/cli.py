@@ -1042,17 +1042,26 @@ def batch_revalidate(database_url: str | None, jobs: int | None, chunk: int) -> 
 
 @main.command("listing-template")
 @click.option("-o", "--out", default=None, help="Write the column map here (default: stdout).")
-def listing_template_command(out: str | None) -> None:
+@click.option("--variant", default=None, metavar="NAME",
+              help="A shipped map for a public data source instead of the default: vaers (VAERS CSV files).")
+def listing_template_command(out: str | None, variant: str | None) -> None:
     """Write the default column map for `reporter import-listing` (edit a copy, pass it with --map)."""
-    from reporter.casefile.listing import default_map_path
+    from reporter.casefile.listing import default_map_path, shipped_map
 
-    write_output(default_map_path().read_text(encoding="utf-8"), out)
+    path = default_map_path() if variant is None else shipped_map(variant)
+    if path is None:
+        raise click.UsageError(f"no shipped column map {variant!r} (known: vaers)")
+    write_output(path.read_text(encoding="utf-8"), out)
 
 
 @main.command("import-listing")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--map", "map_file", default=None, type=click.Path(dir_okay=False),
-              help="Column map (YAML; default: the one `reporter listing-template` writes).")
+              help="Column map (YAML, or a shipped map's name: vaers; default: the one `reporter listing-template` "
+                   "writes).")
+@click.option("--join", "joins", multiple=True, type=click.Path(dir_okay=False),
+              help="A file whose rows are joined to FILE's by the map's joins.key column (VAERSVAX.csv, "
+                   "VAERSSYMPTOMS.csv); repeatable.")
 @click.option("--citation", default=None, help="Literature reference of the whole listing (C.4.r.1).")
 @click.option("--received", default=None, metavar="DATE",
               help="Date the listing was received (C.1.4/C.1.5) when no column gives it (default: today).")
@@ -1061,8 +1070,9 @@ def listing_template_command(out: str | None) -> None:
 @click.option("--store", "to_store", is_flag=True, help="Save each good row's case in the case store.")
 @_jobs_option
 @_db_option
-def import_listing_command(file: str, map_file: str | None, citation: str | None, received: str | None,
-                           out_dir: str | None, to_store: bool, jobs: int | None, database_url: str | None) -> None:
+def import_listing_command(file: str, map_file: str | None, joins: tuple[str, ...], citation: str | None,
+                           received: str | None, out_dir: str | None, to_store: bool, jobs: int | None,
+                           database_url: str | None) -> None:
     """Import a line listing (CSV, XLSX or a .docx table; a row per patient): one case per row, through the model
     and validation. Problems are listed by row and column; good rows are kept. The cases are built and
     validated on a process pool (-j; default every core), with a progress bar when there are many.
@@ -1081,7 +1091,7 @@ def import_listing_command(file: str, map_file: str | None, citation: str | None
         return _progress(cases, results, "building cases") if len(cases) > 50 else results
 
     result = import_listing(file, load_map(map_file), citation=citation, received=received, jobs=jobs,
-                            progress=bar)
+                            progress=bar, joins=list(joins))
     click.echo(f"{file}: {len(result.rows)} row(s); columns read: "
                + ", ".join(f"{h} -> {f}" for f, h in result.columns.items()), err=True)
     if result.ignored:

@@ -43,6 +43,7 @@ from reporter.casefile.cells import (
     split_frequency,
 )
 from reporter.casefile.items import ListSpec, concomitants, items, link_problem, spec_problems
+from reporter.casefile.joins import CriteriaColumns, JoinSpec, criteria_column, join_sheets
 from reporter.casefile.model import CRITERIA, CaseFile, Seriousness, _metric_only
 from reporter.casefile.parse import _clean_loc, check_size, format_path
 from reporter.errors import InputError, MappingError, StoreConflict
@@ -52,12 +53,12 @@ from reporter.tables import load_yaml, routes
 MAX_LISTING_BYTES = 50 * 1024 * 1024
 FIELDS = (
     "case_id", "patient.initials", "patient.sex", "patient.age", "patient.age_group", "patient.age_sex",
-    "patient.weight_kg", "patient.history", "country", "drug.product", "drug.substance", "drug.role", "drug.dose",
-    "drug.route", "drug.dosing", "drug.start", "drug.stop", "drug.duration", "drug.indication", "drug.action_taken",
-    "drug.dechallenge", "drug.rechallenge", "drug.causality", "drug.concomitant", "reaction.term",
-    "reaction.meddra_code", "reaction.onset", "reaction.end", "reaction.duration", "reaction.outcome",
-    "reaction.seriousness", "treatment", "report.type", "report.first_received", "literature.citation",
-    "narrative",
+    "patient.weight_kg", "patient.history", "patient.death_date", "country", "drug.product", "drug.substance",
+    "drug.role", "drug.dose", "drug.route", "drug.dosing", "drug.batch", "drug.dose_number", "drug.start",
+    "drug.stop", "drug.duration", "drug.indication", "drug.action_taken", "drug.dechallenge", "drug.rechallenge",
+    "drug.causality", "drug.concomitant", "reaction.term", "reaction.meddra_code", "reaction.meddra_version",
+    "reaction.onset", "reaction.end", "reaction.duration", "reaction.outcome", "reaction.seriousness", "treatment",
+    "report.type", "report.first_received", "literature.citation", "narrative",
 )
 # Case-file paths each field fills: a model error at such a path is reported against the field's column.
 _PATHS = {
@@ -67,19 +68,21 @@ _PATHS = {
     "patient.age_sex": ("patient.age_at_onset", "patient.age_group", "patient.sex"),
     # the weight is the patient's only Observation a listing makes: a finding on its value is the weight's
     "patient.weight_kg": ("patient.weight_kg", "patient.value", "patient.unit"),
-    "patient.history": ("patient.history_text",),
+    "patient.history": ("patient.history_text",), "patient.death_date": ("patient.death.date",),
     "country": ("primary_sources[0].address.country", "reactions[0].country"),
     "drug.product": ("drugs[0].product", "drugs[0]"), "drug.substance": ("drugs[0].substances",),
     "drug.role": ("drugs[0].role",), "drug.duration": ("drugs[0].dosages[0].duration",),
     "reaction.duration": ("reactions[0].duration",),
     "drug.dose": ("drugs[0].dosages[0].dose",), "drug.route": ("drugs[0].dosages[0].route",),
-    "drug.dosing": ("drugs[0].dosages[0].text",), "drug.start": ("drugs[0].dosages[0].start",),
+    "drug.dosing": ("drugs[0].dosages[0].text",), "drug.batch": ("drugs[0].dosages[0].batch",),
+    "drug.dose_number": ("drugs[0].dosages[0].text",), "drug.start": ("drugs[0].dosages[0].start",),
     "drug.stop": ("drugs[0].dosages[0].stop",), "drug.indication": ("drugs[0].indications",),
     "drug.action_taken": ("drugs[0].action_taken",),
     "drug.dechallenge": ("drugs[0].reactions[0].dechallenge",),
     "drug.rechallenge": ("drugs[0].reactions[0].rechallenge",),
     "drug.causality": ("drugs[0].reactions[0].causality",),
     "reaction.term": ("reactions[0].verbatim", "reactions[0]"), "reaction.meddra_code": ("reactions[0].meddra",),
+    "reaction.meddra_version": ("reactions[0].meddra.version",),
     "reaction.onset": ("reactions[0].onset",), "reaction.end": ("reactions[0].end",),
     "reaction.outcome": ("reactions[0].outcome",), "reaction.seriousness": ("reactions[0].seriousness",),
     "report.first_received": ("report.first_received", "report.most_recent"),
@@ -123,6 +126,10 @@ class ListingMap(BaseModel):
     lists: dict[str, ListSpec] = {}
     values: dict[str, dict[str, list[str]]] = {}
     tests: LabColumns = LabColumns()
+    # files joined to the first by a key column (import-listing --join), their rows as numbered columns
+    joins: JoinSpec | None = None
+    # one yes/no column per seriousness criterion (DIED, HOSPITAL), read as one seriousness cell
+    criteria_columns: CriteriaColumns | None = None
 
     def model_post_init(self, _context: Any) -> None:
         unknown = sorted((set(self.columns) | {f for fs in self.shared_headers.values() for f in fs}) - set(FIELDS))
@@ -130,6 +137,8 @@ class ListingMap(BaseModel):
             raise ValueError(f"unknown field(s) in columns: {', '.join(unknown)} (known: {', '.join(FIELDS)})")
         problems = [p for section, values in self.defaults.items() for p in _default_problems(section, values)]
         problems += [p for name, spec in self.lists.items() for p in spec_problems(name, spec, FIELDS)]
+        problems += [f"criteria_columns.columns.{c}: not a seriousness criterion (known: {', '.join(CRITERIA)})"
+                     for c in (self.criteria_columns.columns if self.criteria_columns else {}) if c not in CRITERIA]
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -168,8 +177,17 @@ def default_map_path() -> Path:
     return mappings_dir() / "listing.yaml"
 
 
+def shipped_map(name: str) -> Path | None:
+    """A column map shipped in mappings/ for a public data source (`vaers`: mappings/listing-vaers.yaml)."""
+    found = mappings_dir() / f"listing-{name}.yaml"
+    return found if re.fullmatch(r"[a-z0-9]+", name) and found.is_file() else None
+
+
 def load_map(path: str | Path | None = None) -> ListingMap:
-    """The column map at `path`, or the default one. MappingError with the problem if it does not fit."""
+    """The column map at `path` (or a shipped map's name: vaers), or the default one. MappingError with the
+    problem if it does not fit."""
+    if path is not None and not Path(path).exists() and (shipped := shipped_map(str(path))):
+        path = shipped
     try:
         raw = load_yaml("listing.yaml") if path is None else yaml12.load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -916,6 +934,9 @@ def row_to_casefile(row: _Row, *, citation: str | None, received: str) -> dict[s
         patient["weight_kg"] = weight
     if row.text("patient.history"):
         patient["history_text"] = row.text("patient.history")
+    died = row.read("patient.death_date", parse_date, m.date_order)
+    if died is not None:  # D.9.1: the case is of a death
+        patient["death"] = {"date": died}
     data["patient"] = patient
     tests = [test for key in row.cells if key.startswith("test.") and (test := row.read(key, _test_result, row, key))]
     if tests:
@@ -957,12 +978,19 @@ def _reaction(row: _Row, reaction_id: str, country: str | None, drug_id: str | N
     elif (m.defaults.get("reaction") or {}).get("verbatim"):
         reaction["verbatim"] = m.defaults["reaction"]["verbatim"]
     code = row.text("reaction.meddra_code")
+    version = row.text("reaction.meddra_version") or m.meddra_version
+    if version and not code and row.text("reaction.meddra_version"):
+        note = (f"row {row.number}", f"note: the reactions are MedDRA {version} terms without their codes: kept "
+                "as the reported terms (E.i.1.1), the version not held (E2B carries a MedDRA version only with an "
+                "LLT code)")
+        if note not in row.notes:
+            row.notes.append(note)
     if code:
-        if not m.meddra_version:
+        if not version:
             row.problems.append((row.where("reaction.meddra_code"),
                                  "MedDRA codes need their version: set meddra_version in the column map"))
         else:
-            reaction["meddra"] = {"code": code, "version": m.meddra_version}
+            reaction["meddra"] = {"code": code, "version": version}
     for name, key in (("reaction.onset", "onset"), ("reaction.end", "end")):
         value = row.read(name, parse_when, drug_id or "", order=m.date_order, time_unit=m.time_unit,
                          header_unit=row.units.get(name))
@@ -1111,6 +1139,10 @@ def _dosage(row: _Row, drug_id: str) -> dict[str, Any]:
         dosage["route"] = {k: v for k, v in (("code", route_key), ("text", route_text)) if v}
     if dosing:
         texts.append(row.text("drug.dosing"))
+    if row.text("drug.dose_number"):  # no E2B element of its own (a vaccine's dose in its series)
+        texts.append(f"dose number {row.text('drug.dose_number')}")
+    if row.text("drug.batch"):
+        dosage["batch"] = row.text("drug.batch")
     if texts:
         dosage["text"] = "; ".join(texts)
     for name, key in (("drug.start", "start"), ("drug.stop", "stop")):
@@ -1325,12 +1357,14 @@ def _merge_patient(patient: dict[str, Any], other: dict[str, Any], row: _Row, fi
 
 def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, citation: str | None = None,
                    received: str | None = None, validate: bool = True, jobs: int | None = 1,
-                   progress: Callable[[list, Iterator], Iterator] | None = None) -> ListingResult:
+                   progress: Callable[[list, Iterator], Iterator] | None = None,
+                   joins: list[str | Path] = ()) -> ListingResult:
     """Every row of the listing as a case file and Bundle, with its problems by row and column.
 
     The sheet is read and its rows grouped into cases here; each case (model, Bundle, validation) is then a
     job of its own, run on `jobs` processes (None: every core; see reporter.batch). `progress(cases, results)`
-    may wrap the results as they come (the CLI's progress bar). The result is the same for any `jobs`."""
+    may wrap the results as they come (the CLI's progress bar). The result is the same for any `jobs`.
+    `joins`: files whose rows are joined to the listing's by the map's `joins.key` column (reporter.casefile.joins)."""
     from reporter import batch
 
     listing_map = listing_map or load_map()
@@ -1339,7 +1373,7 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     # not the field patient.age_group)
     aliases = {_alias(name): name for name in listing_map.columns}
     aliases.update({_alias(a): name for name, words in listing_map.columns.items() for a in words})
-    read = read_sheet(path)
+    read = _joined(path, joins, listing_map)
     sheet, notes = _layout(read, listing_map, aliases, str(path))
     notes = [*read.notes, *notes]
     columns: dict[str, int] = {}
@@ -1396,6 +1430,20 @@ def import_listing(path: str | Path, listing_map: ListingMap | None = None, *, c
     results: list[RowResult] = [r for rows in (progress(cases, done) if progress else done) for r in rows]
     results.sort(key=lambda r: r.row)
     return ListingResult(str(path), results, used, ignored, notes)
+
+
+def _joined(path: str | Path, joins: list[str | Path], listing_map: ListingMap) -> Sheet:
+    """The listing's sheet, with the joined files' rows and the criteria columns read into it."""
+    read = read_sheet(path)
+    if joins:
+        if listing_map.joins is None:
+            raise InputError("files to join, but the column map names no key column to join them by",
+                             hint="add joins: {key: [<key column header>]} to the column map")
+        read = join_sheets(read, [(Path(j).name, read_sheet(j)) for j in joins], listing_map.joins, Path(path).name)
+    if listing_map.criteria_columns is not None:
+        header = next(iter(listing_map.columns.get("reaction.seriousness") or []), "reaction.seriousness")
+        read = criteria_column(read, listing_map.criteria_columns, header)
+    return read
 
 
 # Fields of text a PDF export may break over two lines, besides _FREE_TEXT (mappings/cells.yaml continued_text)
@@ -1743,7 +1791,8 @@ def _joined_header(headers: list[str], cells: list[str]) -> list[str]:
 # with a note
 _FREE_TEXT = frozenset({"case_id", "reaction.term", "drug.product", "drug.substance", "drug.indication",
                         "patient.history", "drug.causality", "drug.concomitant"})
-_DATE_FIELDS = ("drug.start", "drug.stop", "reaction.onset", "reaction.end", "report.first_received")
+_DATE_FIELDS = ("drug.start", "drug.stop", "reaction.onset", "reaction.end", "report.first_received",
+                "patient.death_date")
 
 
 def _date_order_notes(header: str, cells: list[tuple[int, str]], order: str) -> list[str]:
