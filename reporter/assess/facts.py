@@ -120,8 +120,9 @@ class PairFacts:
         taken. This drug's own level (a vancomycin trough) is no evidence of the reaction: it answers question
         7 (`toxic_level`); another drug's level is (the digoxin level of a clarithromycin interaction)."""
         found = [x for x in self._out_of_range() if _level_of(self.case, x[1]) is not self.drug]
-        related = next((x for x in found if _related(self.reaction, x[1])), None)
+        related = next((x for x in found if _related(self.reaction, x[1], x[2])), None)
         if related is None and harms(self.case) == [self.reaction]:
+            found = [x for x in found if not _opposite(self.reaction, x[1], x[2])]
             related = found[0] if found else None
         return _result_text(*related) if related else self._autopsy_finding()
 
@@ -306,14 +307,32 @@ def _result_text(i: int, test: Test, side: str) -> str:
     return f"{name} {value} {where} (tests[{i}])"
 
 
-def _related(r: Reaction, test: Test) -> bool:
-    """Whether the reaction's words name the test, or a pair in naranjo.yaml related_tests links them."""
-    reaction = " ".join(t for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None) if t).lower()
-    name = (test.name or "").lower()
+def _related(r: Reaction, test: Test, side: str) -> bool:
+    """Whether the reaction's words name the test, or a pair in naranjo.yaml related_tests links them with the
+    result on the pair's side (a low sodium to a hyponatraemia; either side when the pair names none). A test
+    the reaction's words name ('hyponatraemia (serum sodium 125)') is not related on the other side."""
+    reaction, name = _reaction_words(r), (test.name or "").lower()
+    if _opposite(r, test, side):
+        return False
     if name and re.search(rf"\b{re.escape(name)}\b", reaction):
         return True
-    return any(_starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])
-               for pair in method_table("naranjo").get("related_tests", []))
+    return any(pair.get("side", side) == side for pair in _pairs_of(reaction, name))
+
+
+def _opposite(r: Reaction, test: Test, side: str) -> bool:
+    """Whether a pair in related_tests links the reaction to the test on the other side only: a high sodium
+    beside a hyponatraemia is no evidence of it."""
+    pairs = _pairs_of(_reaction_words(r), (test.name or "").lower())
+    return bool(pairs) and all(pair.get("side", side) != side for pair in pairs)
+
+
+def _pairs_of(reaction: str, name: str) -> list[dict]:
+    return [pair for pair in method_table("naranjo").get("related_tests", [])
+            if _starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"])]
+
+
+def _reaction_words(r: Reaction) -> str:
+    return " ".join(t for t in (r.verbatim, r.translation, r.meddra.term if r.meddra else None) if t).lower()
 
 
 def _limit_text(x: float) -> str:

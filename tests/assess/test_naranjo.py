@@ -229,6 +229,21 @@ def test_evidence_reads_units_as_clinicians_write_them() -> None:
     assert answer["objective_evidence"].fact == "Sodium 112 mEq/L below the lower limit 135 (tests[0])"
 
 
+def test_a_result_on_the_other_side_is_no_evidence_of_the_reaction() -> None:
+    """Sertraline SIADH in a 77-year-old man (Clinics, SciELO): sodium 146 mEq/l at admission, 125 twenty days
+    later, neither dated. Q10 cited the admission's 146 'above the upper limit' as evidence of a hyponatraemia;
+    a high sodium is none, a low one is, and a high one alone leaves the question open."""
+    undated = {"name": "Sodium", "date": {"absent": "unknown"}, "unit": "meq/L", "low": 135, "high": 145}
+    data = case_data(term="Inappropriate antidiuretic hormone secretion", tests=[
+        {**undated, "value": 146, "comments": "at admission"}, {**undated, "value": 125}])
+    data["reactions"][0]["verbatim"] = "hyponatremia due to SIADH (serum sodium 125 mEq/l)"
+    assert _q10(data).fact == "Sodium 125 mEq/L below the lower limit 135 (tests[1])"
+    data["tests"] = data["tests"][:1]
+    assert _q10(data).answer == "unknown"
+    data["reactions"][0]["verbatim"] = "Hypernatraemia"
+    assert _q10(data).fact == "Sodium 146 mEq/L above the upper limit 145 (tests[0])"
+
+
 @pytest.mark.parametrize(("substance", "test_name", "is_level"), [
     ("lithium carbonate", "Lithium", True), ("sodium valproate", "Sodium", False),
     ("sodium valproate", "Valproate level", True), ("escitalopram oxalate", "Sodium", False)])
