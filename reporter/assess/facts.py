@@ -124,7 +124,19 @@ class PairFacts:
         if related is None and harms(self.case) == [self.reaction]:
             found = [x for x in found if not _opposite(self.reaction, x[1], x[2])]
             related = found[0] if found else None
-        return _result_text(*related) if related else self._autopsy_finding()
+        return _result_text(*related) if related else self._positive_result() or self._autopsy_finding()
+
+    def _positive_result(self) -> str | None:
+        """A qualitative result (F.r.3.1 positive) related to the reaction, not dated before its onset: the
+        ANA of a drug-induced lupus (titre 1:1280, anti-histone positive) has no number against a range."""
+        timeline = Timeline(self.case)
+        for i, test in enumerate(self.case.tests):
+            if test.result == "positive" and _related(self.reaction, test, "+") \
+                    and not self._before_onset(test, timeline):
+                name = test.name or test.loinc or "test"
+                said = f": {test.result_text}" if test.result_text else ""
+                return f"{name} positive{said} (tests[{i}])"
+        return None
 
     def _autopsy_finding(self) -> str | None:
         """An autopsy-determined cause of death (D.9.4) that is this reaction (its MedDRA code, else its term
@@ -309,7 +321,8 @@ def _result_text(i: int, test: Test, side: str) -> str:
 
 def _related(r: Reaction, test: Test, side: str) -> bool:
     """Whether the reaction's words name the test, or a pair in naranjo.yaml related_tests links them with the
-    result on the pair's side (a low sodium to a hyponatraemia; either side when the pair names none). A test
+    result on the pair's side (a low sodium to a hyponatraemia; either side when the pair names none; a
+    qualitative positive, side '+', only by a pair without a side). A test
     the reaction's words name ('hyponatraemia (serum sodium 125)') is not related on the other side."""
     reaction, name = _reaction_words(r), (test.name or "").lower()
     if _opposite(r, test, side):

@@ -244,6 +244,21 @@ def test_a_result_on_the_other_side_is_no_evidence_of_the_reaction() -> None:
     assert _q10(data).fact == "Sodium 146 mEq/L above the upper limit 145 (tests[0])"
 
 
+def test_a_positive_antibody_is_evidence_of_a_drug_induced_lupus() -> None:
+    """Hydralazine-induced lupus in a 76-year-old woman (Cureus 2024;16(10):e72069): ANA 1:1280 and anti-histone
+    antibodies positive, no number against a range. Q10 was 'do not know'; a related positive result answers
+    it, an unrelated one (a positive urine culture) does not."""
+    ana = {"name": "Antinuclear antibody", "date": {"absent": "unknown"}, "result": "positive",
+           "result_text": "titre 1:1280"}
+    culture = {"name": "Urine culture", "date": {"absent": "unknown"}, "result": "positive"}
+    data = case_data(term="Lupus-like syndrome", tests=[culture, ana])
+    assert _q10(data).fact == "Antinuclear antibody positive: titre 1:1280 (tests[1])"
+    data["tests"] = [culture]
+    assert _q10(data).answer == "unknown"
+    data["tests"] = [{**ana, "date": {"value": 0, "unit": "d", "drug": "x"}}]  # before the onset (day 20)
+    assert _q10(data).answer == "unknown"
+
+
 @pytest.mark.parametrize(("substance", "test_name", "is_level"), [
     ("lithium carbonate", "Lithium", True), ("sodium valproate", "Sodium", False),
     ("sodium valproate", "Valproate level", True), ("escitalopram oxalate", "Sodium", False)])
