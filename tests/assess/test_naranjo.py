@@ -189,6 +189,8 @@ def test_objective_evidence_prefers_a_result_related_to_the_reaction() -> None:
 
 @pytest.mark.parametrize(("term", "test", "unit", "value", "limits"), [
     ("Pancytopenia", "Platelets", "10*9/L", 18, {"low": 150, "high": 400}),
+    # clozapine, day 25: "WBC 2700 with 4% neutrophils" (Yonsei case report); the count is what has a range
+    ("Agranulocytosis", "White blood cell count", "/uL", 2700, {"low": 4000, "high": 10000}),
     ("Myocarditis", "Troponin I high sensitivity", "ng/L", 8900, {"high": 34}),
     ("Hyperammonaemic encephalopathy", "Ammonia", "ug/dL", 187, {"high": 60}),
     ("Anaphylactic reaction", "Tryptase", "ug/L", 24.5, {"high": 11.4}),
