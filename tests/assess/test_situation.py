@@ -49,6 +49,10 @@ def test_a_listed_code_is_a_situation_whatever_the_term_says() -> None:
      "medication_error"),
     ({"verbatim": "Inappropriate schedule of product administration"}, "medication_error"),
     ({"verbatim": "Incorrect route of product administration"}, "medication_error"),
+    # an intrathecal baclofen pump stopped by a programming error (BMC Clin Pharmacol 2004;4:6): the harm is the
+    # withdrawal syndrome; the device issue was scored by Naranjo as if it were a reaction to baclofen
+    ({"meddra": {"code": "10000000", "version": "26.1", "term": "Device programming error"}}, "product_issue"),
+    ({"verbatim": "Device malfunction"}, "product_issue"),
 ])
 def test_a_term_is_recognised_by_its_exact_name(fields: dict[str, Any], kind: str) -> None:
     s = situation_of(reaction(**fields))
