@@ -261,6 +261,16 @@ def test_a_positive_antibody_is_evidence_of_a_drug_induced_lupus() -> None:
     assert _q10(data).answer == "unknown"
 
 
+def test_a_positive_patch_test_is_evidence_of_a_drug_exanthema() -> None:
+    """A maculopapular exanthema 7 days after iopamidol, patch test with iopamidol positive (Courvoisier and
+    Bircher, Allergy 1998;53:1221): the skin test confirms the reaction; a patch test named for the drug is no
+    drug level."""
+    patch = {"name": "Patch test iopamidol", "date": {"absent": "unknown"}, "result": "positive"}
+    data = case_data(term="Rash maculo-papular", tests=[patch])
+    data["drugs"][0]["product"] = "Iopamidol"
+    assert _q10(data).fact == "Patch test iopamidol positive (tests[0])"
+
+
 @pytest.mark.parametrize(("substance", "test_name", "is_level"), [
     ("lithium carbonate", "Lithium", True), ("sodium valproate", "Sodium", False),
     ("sodium valproate", "Valproate level", True), ("escitalopram oxalate", "Sodium", False)])
