@@ -164,10 +164,14 @@ class PairFacts:
                 if side in ("H", "L") and not self._before_onset(test, timeline)]
 
     def _before_onset(self, test: Test, timeline: Timeline) -> bool:
+        """Whether the result was taken before the reaction's onset: by its time on this drug's axis, or, when
+        that cannot place it, by a comment labelling it the baseline ("baseline creatinine 1.4" of a kidney
+        disease known before the drug; mappings/assess/liver.yaml timepoints)."""
         onset = self.onset.after_first_dose
         span = liver.on_drug_axis(timeline, test.date, self.drug.id)
-        return span is not None and onset is not None and span.frame == f"first:{self.drug.id}" \
-            and span.hi < onset.lo
+        if span is not None and onset is not None and span.frame == f"first:{self.drug.id}":
+            return span.hi < onset.lo
+        return liver.timepoint_label(test.comments) == "baseline"
 
     def dose_response(self) -> tuple[str, str] | None:
         """Naranjo question 8 from what the case holds, as (answer, fact): 'yes' when the dose was lowered

@@ -271,6 +271,20 @@ def test_a_positive_patch_test_is_evidence_of_a_drug_exanthema() -> None:
     assert _q10(data).fact == "Patch test iopamidol positive (tests[0])"
 
 
+def test_an_undated_result_labelled_baseline_is_no_evidence() -> None:
+    """PPI interstitial nephritis in a 74-year-old woman with CKD 3b (Malhotra and Al Nimri, J Clin Nephrol Res
+    2017;4(2):1060): baseline creatinine 1.4 mg/dl, 2.3 on presentation, none dated. Q10 cited the baseline of
+    the known kidney disease as evidence of the injury; a result labelled baseline is from before the onset."""
+    undated = {"name": "Creatinine", "date": {"absent": "unknown"}, "unit": "mg/dL", "high": 1.1}
+    data = case_data(term="Tubulointerstitial nephritis", tests=[
+        {**undated, "value": 1.4, "comments": "baseline"}, {**undated, "value": 2.3, "comments": "on presentation"}])
+    assert _q10(data).fact == "Creatinine 2.3 mg/dL above the upper limit 1.1 (tests[1])"
+    data["tests"] = data["tests"][:1]
+    assert _q10(data).answer == "unknown"
+    data["tests"][0]["date"] = {"value": 25, "unit": "d", "drug": "x"}  # a date after the onset wins over the label
+    assert _q10(data).answer == "yes"
+
+
 @pytest.mark.parametrize(("substance", "test_name", "is_level"), [
     ("lithium carbonate", "Lithium", True), ("sodium valproate", "Sodium", False),
     ("sodium valproate", "Valproate level", True), ("escitalopram oxalate", "Sodium", False)])
