@@ -120,7 +120,9 @@ class PairFacts:
         taken. This drug's own level (a vancomycin trough) is no evidence of the reaction: it answers question
         7 (`toxic_level`); another drug's level is (the digoxin level of a clarithromycin interaction)."""
         found = [x for x in self._out_of_range() if _level_of(self.case, x[1]) is not self.drug]
-        related = next((x for x in found if _related(self.reaction, x[1], x[2])), None)
+        ranked = sorted((rank, k) for k, x in enumerate(found)
+                        for rank in [_related_rank(self.reaction, x[1], x[2])] if rank is not None)
+        related = found[ranked[0][1]] if ranked else None
         if related is None and harms(self.case) == [self.reaction]:
             found = [x for x in found if not _opposite(self.reaction, x[1], x[2])]
             related = found[0] if found else None
@@ -321,6 +323,20 @@ def _result_text(i: int, test: Test, side: str) -> str:
         else f"below the lower limit {_limit_text(test.low)}"
     value = quantity_text(test.value, test.unit, test.comparator).replace("\xa0", " ")
     return f"{name} {value} {where} (tests[{i}])"
+
+
+def _related_rank(r: Reaction, test: Test, side: str) -> int | None:
+    """How closely the test is related to the reaction, lower first: named in the reaction's words (-1), else
+    the place in related_tests of the first pair relating them (the neutrophils of an agranulocytosis before
+    its white cell count); None when unrelated."""
+    if not _related(r, test, side):
+        return None
+    reaction, name = _reaction_words(r), (test.name or "").lower()
+    if name and re.search(rf"\b{re.escape(name)}\b", reaction):
+        return -1
+    pairs = method_table("naranjo").get("related_tests", [])
+    return next(k for k, pair in enumerate(pairs) if pair.get("side", side) == side
+                and _starts_a_word(reaction, pair["reaction"]) and _starts_a_word(name, pair["test"]))
 
 
 def _related(r: Reaction, test: Test, side: str) -> bool:

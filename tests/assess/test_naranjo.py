@@ -207,6 +207,14 @@ def test_objective_evidence_knows_the_tests_of_more_reactions(term, test, unit, 
     assert _q10(case_data(term=term, onset=day, tests=tests)).fact.startswith(test)
 
 
+def test_q10_cites_the_neutrophils_of_an_agranulocytosis_before_its_white_cell_count() -> None:
+    """Clozapine, day 25: "WBC 2700 with 4% neutrophils", the absolute count 108/uL worked out by the sender."""
+    day = {"value": 25, "unit": "d", "drug": "x"}
+    tests = [{"name": "White blood cell count", "date": day, "value": 2700, "unit": "/uL", "low": 4000},
+             {"name": "Neutrophils (absolute)", "date": day, "value": 108, "unit": "/uL", "low": 1500}]
+    assert _q10(case_data(term="Agranulocytosis", onset=day, tests=tests)).fact.startswith("Neutrophils (absolute) 108")
+
+
 def test_the_drugs_own_level_answers_q7_not_q10() -> None:
     """A vancomycin trough of 110.73 mg/L (range 10-20) on the day of a kidney injury (Arch Pharma Pract
     2016;7(3), Cheng and Chong): the drug was found in a toxic concentration (Q7, +1); a drug level is no
