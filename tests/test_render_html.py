@@ -318,3 +318,17 @@ def test_the_worked_out_onset_keeps_the_author_s_range_and_qualifier(onset, work
     view = case_view(_bundle_of(data))
     assessed = next(a for a in view.assessments if a.onset_worked_out)
     assert assessed.onset_worked_text == worked_out
+
+
+def test_a_result_given_as_positive_with_its_titre_says_both() -> None:
+    """Hydralazine-induced lupus (Cureus 2024;16(10):e72069): ANA positive, titre 1:1280. The report and the
+    CIOMS form showed 'titre 1:1280' alone and dropped the coded result (F.r.3.1); a text that says it already
+    is kept as it is."""
+    data = _case1_with()
+    data["tests"] = [
+        {"name": "Antinuclear antibody", "date": {"absent": "unknown"}, "result": "positive",
+         "result_text": "titre 1:1280"},
+        {"name": "Anti-histone antibody", "date": {"absent": "unknown"}, "result": "positive",
+         "result_text": "anti-histone antibodies positive"}]
+    texts = [r.result_text for r in case_view(_bundle_of(data)).labs]
+    assert texts == ["Positive: titre 1:1280", "anti-histone antibodies positive"]

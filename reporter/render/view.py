@@ -124,6 +124,14 @@ def _interpretation_text(obs: Json, interpretation: list) -> str | None:
         read.concept_text(interpretation[0])
 
 
+def _with_result_code(text: str | None, said: str | None) -> str | None:
+    """A result's text with its coded result (F.r.3.1) when the text does not say it: 'Positive: titre 1:1280'
+    for an ANA given as positive with its titre, which showed the titre alone."""
+    if not text or not said:
+        return text or said
+    return text if said.lower() in text.lower() else f"{said}: {text}"
+
+
 def _given_once(dosage: Json) -> bool:
     """Whether a dosage line's interval says it was given once ({total}: a vaccine dose, a single infusion), as
     reporter/assess/onset.py's Timeline.dosage_stop reads it."""
@@ -828,8 +836,8 @@ class _Extractor:
             xuln = lab.multiple_of_uln(value.value if value else None, high.value if high else None, comparator)
             result_text = _s(read.result_words(obs)) or _s(_safe_ext_value(obs, "result_text"))
             interpretation = _l(obs.get("interpretation"))
-            if not result_text and interpretation:
-                result_text = _interpretation_text(obs, interpretation)
+            if interpretation:
+                result_text = _with_result_code(result_text, _interpretation_text(obs, interpretation))
             rows.append(LabRow(
                 test=Coded(name, _s(coding.get("code")),
                            "LOINC" if coding.get("system") == system("loinc") else None),
