@@ -82,6 +82,7 @@ def coding_key(list_name: str, coding: Any, by: str = "e2b") -> str | None:
 class FhirTables(BaseModel):
     model_config = ConfigDict(frozen=True)
     systems: dict[str, str]
+    system_aliases: dict[str, list[str]] = {}
     extensions: dict[str, str]
     sections: list[dict[str, str]]
     composition: dict[str, Any]
@@ -89,6 +90,7 @@ class FhirTables(BaseModel):
     fda: dict[str, dict[str, str]]
     required_codes: dict[str, list[str]]
     unread_dosage: list[str] = []
+    seriousness_flags: dict[str, bool] = {}
     gender_null_flavors: dict[str, str] = {}
     unread_gender: list[str] = []
     unread_elements: dict[str, dict[str, str]] = {}
@@ -127,6 +129,13 @@ def ext(key: str) -> str:
 
 def system(key: str) -> str:
     return fhir_tables().systems[key]
+
+
+@cache
+def system_uris(key: str) -> frozenset[str]:
+    """Every URI a coding of the system named `key` may carry: its own and its aliases (`system_aliases`)."""
+    tables = fhir_tables()
+    return frozenset((tables.systems[key], *tables.system_aliases.get(key, ())))
 
 
 def oid_system(oid: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from reporter.tables import code_list, ext, fhir_tables, system
+from reporter.tables import code_list, ext, fhir_tables, system, system_uris
 
 Json = dict[str, Any]
 
@@ -206,8 +206,8 @@ def named(concept: Any) -> str | None:
     MedDRA term, not as the words reported."""
     if not isinstance(concept, dict):
         return None
-    meddra = system("meddra")
-    for value in (concept.get("text"), *(c.get("display") for c in codings(concept) if c.get("system") != meddra)):
+    meddra = system_uris("meddra")
+    for value in (concept.get("text"), *(c.get("display") for c in codings(concept) if c.get("system") not in meddra)):
         if isinstance(value, str) and value.strip():
             return value
     return None
@@ -474,10 +474,11 @@ def relative_time(element: Json | None, field: str | None = None) -> Relative | 
 
 
 def coding(concept: Json | None, system_key: str) -> Json | None:
-    """The first coding of a CodeableConcept in a system named in mappings/fhir.yaml (or a full URI)."""
-    uri = system_key if ":" in system_key else system(system_key)
+    """The first coding of a CodeableConcept in a system named in mappings/fhir.yaml, under its URI or one of
+    its aliases (`system_aliases`: the ICSR guide's http://meddra.org), or in a full URI."""
+    uris = frozenset((system_key,)) if ":" in system_key else system_uris(system_key)
     for c in codings(concept):
-        if c.get("system") == uri:
+        if c.get("system") in uris:
             return c
     return None
 
@@ -500,9 +501,18 @@ def seriousness_criteria(event: Json | None, code_system: str | None = None) -> 
         present = sub_value(e, "criterionPresent")
         found[code] = present if isinstance(present, bool) else (absent_reason(e) or "NI")
     if code_system is None:
-        for code in _r4_seriousness(event):
+        for code in (*_r4_seriousness(event), *guide_seriousness(event)):
             found.setdefault(code, True)
     return found
+
+
+def guide_seriousness(event: Json | None) -> list[str]:
+    """ICH criterion codes (E.i.3.2a-f) of HL7's ICSR guide's form: `AdverseEvent.seriousness` with one extension
+    {event_seriousness} per criterion, coded in ICH's list. Another list's code (NCI's Emergency Room ...) is none."""
+    wanted = f"urn:oid:{code_list('seriousness_criterion').oid}"
+    concept = (event or {}).get("seriousness")
+    return [c["code"] for e in extensions(concept if isinstance(concept, dict) else None, "event_seriousness")
+            for c in codings(value_of(e)) if c.get("system") == wanted and isinstance(c.get("code"), str)]
 
 
 def _r4_seriousness(event: Json | None) -> list[str]:

@@ -109,6 +109,7 @@ class RuleChecker:
         self.unread_dosage()
         self.unread_interpretation()
         self.unread_gender()
+        self.unread_guide_seriousness()
         self.unread_elements()
         self.unread_narratives()
         self.unread_record_numbers()
@@ -339,6 +340,27 @@ class RuleChecker:
                      f"report shows {gender!r})",
                      "if the sex is known give gender male or female; say anything more in the narrative")
 
+    def unread_guide_seriousness(self) -> None:
+        """A criterion of the ICSR guide's extension on AdverseEvent.seriousness in a list other than ICH's
+        (E.i.3.2a-f): NCI's Emergency Room, Physician Office ... (FDA's VAERS list) have no E2B element."""
+        table = code_list("seriousness_criterion")
+        wanted, listed = f"urn:oid:{table.oid}", ", ".join(f"{v.e2b} {k}" for k, v in table.codes.items())
+        for event in self.index.all("AdverseEvent"):
+            found = as_list(_dict(event.get("seriousness")).get("extension"))
+            for n, extension_ in enumerate(found):
+                if _dict(extension_).get("url") != ext("event_seriousness"):
+                    continue
+                concept = _dict(_dict(extension_).get("valueCodeableConcept"))
+                if any(c.get("system") == wanted for c in codings(concept)):
+                    continue
+                said = ", ".join(f"{_str(c.get('system'))} {_str(c.get('code'))}" for c in codings(concept))
+                self.add("warning", "FHIR-NOT-READ", self.path(event, f"seriousness.extension[{n}]"),
+                         f"the seriousness criterion {said or '(no coding)'} is not read: the case file, E2B "
+                         "(E.i.3.2a-f) and the report take a criterion of ICH's list only "
+                         f"({wanted}: {listed})",
+                         "give the criterion it amounts to in ICH's list (an emergency room visit is no criterion "
+                         "of its own) and say the rest in the narrative")
+
     def unread_dosage(self) -> None:
         """Dosage elements no reader takes (mappings/fhir.yaml `unread_dosage`), and a frequency over a period
         that is no interval (2 per 1 mo): each said where it is rather than dropped."""
@@ -492,7 +514,7 @@ class RuleChecker:
         for event in self.index.all("AdverseEvent"):
             criteria = criteria_present(event)
             flag = coding(event.get("seriousness"), "ae_seriousness")
-            serious = flag is not None and flag.get("code") != "Non-serious"
+            serious = flag is not None and fhir_tables().seriousness_flags.get(_str(flag.get("code"))) is not False
             if flag and serious and not criteria:
                 self.add("error", "ICSR-SERIOUS-CRITERIA", self.path(event, "seriousness"),
                          "the reaction is marked serious but no seriousness criterion is given",

@@ -10,7 +10,7 @@ from typing import Any
 
 from reporter import config
 from reporter.fhir.read import as_list
-from reporter.tables import code_lists, ext, load_yaml, system
+from reporter.tables import code_lists, ext, load_yaml, system, system_uris
 from reporter.validation.meddra import meddra_dictionary
 from reporter.validation.report import Issue
 from reporter.validation.ucum import is_valid_ucum
@@ -69,7 +69,7 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
     """The objects holding a code system, an extension url or a country are looked at in three passes (each
     object's checks once); the issues come out in the walk's order, as one pass would give them."""
     found: list[tuple[int, int, Issue]] = []  # (node, pass, issue)
-    meddra_uri, loinc_uri, ucum_uri = system("meddra"), system("loinc"), system("ucum")
+    meddra_uris, loinc_uri, ucum_uri = system_uris("meddra"), system("loinc"), system("ucum")
     countries, languages = _iso()
     ich_lists = _ich_lists()
     country_urls = {ext(k) for k in COUNTRY_EXTENSIONS}
@@ -90,7 +90,7 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
         node = nodes[i]
         node_system = node.get("system")
         code = node.get("code")
-        if node_system == meddra_uri:
+        if node_system in meddra_uris:
             if not isinstance(code, str) or not MEDDRA_CODE.match(code):
                 error("TERM-MEDDRA-CODE", f"{at(i)}.code", f"{code!r} is not a MedDRA code (8 digits)",
                       "use the MedDRA LLT code, e.g. 10019717")

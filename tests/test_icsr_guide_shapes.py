@@ -1,0 +1,100 @@
+"""Bundles in the shapes of HL7's ICSR guide (hl7.fhir.us.icsr-ae-reporting 1.0.1, STU1 technical correction):
+its profiles code MedDRA as http://meddra.org and give each seriousness criterion as an extension
+(icsr-ext-eventseriousness) on AdverseEvent.seriousness. Such a Bundle's reactions had no MedDRA code and a serious
+reaction no criterion (refused: ICSR-SERIOUS-CRITERIA) where the same facts in this project's form were read."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from reporter.e2b.export import export_bundles
+from reporter.fhir.to_case import bundle_to_case
+from reporter.inputs import load_bundle
+from reporter.tables import ext, system
+from reporter.validation import validate_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+CASE = REPO / "examples" / "case1-anakinra-hepatitis.yaml"
+GUIDE_MEDDRA = "http://meddra.org"
+ICH_CRITERIA = "urn:oid:2.16.840.1.113883.3.989.2.1.1.19"
+
+
+def _recode_meddra(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("system") == system("meddra"):
+            node["system"] = GUIDE_MEDDRA
+        for value in node.values():
+            _recode_meddra(value)
+    elif isinstance(node, list):
+        for value in node:
+            _recode_meddra(value)
+
+
+def _guide_seriousness(event: dict) -> None:
+    """The criteria that hold as the guide gives them; this project's criterion extensions dropped."""
+    ours = [e for e in event.get("extension", []) if e["url"] == ext("seriousness_criterion")]
+    event["extension"] = [e for e in event.get("extension", []) if e not in ours]
+    present = [next(s["valueCoding"]["code"] for s in e["extension"] if s["url"] == "criterionCode")
+               for e in ours if {"url": "criterionPresent", "valueBoolean": True} in e["extension"]]
+    serious = "serious" if present else "non-serious"
+    event["seriousness"] = {"coding": [{"system": system("ae_seriousness"), "code": serious}]}
+    if present:
+        event["seriousness"]["extension"] = [
+            {"url": ext("event_seriousness"), "valueCodeableConcept": {"coding": [{"system": ICH_CRITERIA,
+                                                                                 "code": code}]}}
+            for code in present]
+
+
+def _guide_form(bundle: dict) -> dict:
+    out = copy.deepcopy(bundle)
+    _recode_meddra(out)
+    for entry in out["entry"]:
+        if entry["resource"]["resourceType"] == "AdverseEvent":
+            _guide_seriousness(entry["resource"])
+    return out
+
+
+def _present(reaction: Any) -> set[str]:
+    return {k for k, v in (reaction.seriousness.model_dump(exclude_none=True)).items() if v is True}
+
+
+def test_guide_meddra_and_seriousness_are_read_as_ours() -> None:
+    ours = load_bundle(CASE)
+    guide = _guide_form(ours)
+    assert GUIDE_MEDDRA in str(guide) and ext("seriousness_criterion") not in str(guide)
+    found = validate_bundle(guide).issues
+    assert not [i for i in found if i.severity == "error"], [str(i) for i in found if i.severity == "error"]
+    assert not [i for i in found if i.code in ("ICSR-REACTION-MEDDRA", "FHIR-NOT-READ")]
+    mine, theirs = bundle_to_case(ours), bundle_to_case(guide)
+    assert [r.meddra for r in theirs.reactions] == [r.meddra for r in mine.reactions]
+    assert [_present(r) for r in theirs.reactions] == [_present(r) for r in mine.reactions]
+    assert any(_present(r) for r in theirs.reactions)
+    assert [h.meddra for h in theirs.patient.medical_history] == [h.meddra for h in mine.patient.medical_history]
+    assert _sent(guide) == _sent(ours) and _sent(ours)[1]
+
+
+def _sent(bundle: dict) -> tuple[list[str], list[str]]:
+    """The E2B export's reaction MedDRA codes (E.i.2.1b) and the seriousness criteria it sends as true."""
+    root = etree.fromstring(export_bundles([bundle]).xml)
+    ns = {"h": "urn:hl7-org:v3"}
+    terms = root.xpath("//h:observation[h:code/@code='29']/h:value/@code", namespaces=ns)
+    criteria = [c for c in ("34", "21", "33", "35", "12", "26") for _ in root.xpath(
+        f"//h:observation[h:code/@code='{c}' and h:code/@codeSystem='{ICH_CRITERIA[8:]}' "
+        "and h:value/@value='true']", namespaces=ns)]
+    return terms, criteria
+
+
+def test_a_criterion_of_another_list_is_said_not_read() -> None:
+    guide = _guide_form(load_bundle(CASE))
+    entry = next(n for n, e in enumerate(guide["entry"]) if e["resource"]["resourceType"] == "AdverseEvent")
+    seriousness = guide["entry"][entry]["resource"]["seriousness"]
+    n = len(seriousness["extension"])
+    seriousness["extension"].append({"url": ext("event_seriousness"), "valueCodeableConcept": {
+        "coding": [{"system": "http://ncimeta.nci.nih.gov", "code": "C53513", "display": "Emergency Room"}]}})
+    (issue,) = [i for i in validate_bundle(guide).issues if i.code == "FHIR-NOT-READ"]
+    assert issue.location == f"Bundle.entry[{entry}].resource.ofType(AdverseEvent).seriousness.extension[{n}]"
+    assert "C53513" in issue.message and "E.i.3.2" in issue.message
