@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from reporter.store.repository import CaseStore
 from reporter.store.schema import Case, ResourceIndex, ResourceToken
 from reporter.store.worldwide import WORLDWIDE_PARAM, worldwide_id
+from reporter.tables import fhir_tables
 
 _SERIOUSNESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
 
@@ -79,7 +80,8 @@ def list_cases(store: CaseStore, f: CaseFilter) -> tuple[list[CaseRow], int]:
         def serious(o):
             return exists(select(ResourceToken.id).where(
                 ResourceToken.index_id == o.id, ResourceToken.param == "seriousness",
-                ResourceToken.system == _SERIOUSNESS_SYSTEM, ResourceToken.code == "Serious"))
+                ResourceToken.system == _SERIOUSNESS_SYSTEM,
+                ResourceToken.code.in_([c for c, said in fhir_tables().seriousness_flags.items() if said])))
         has_serious = _case_has(("AdverseEvent",), serious)
         conditions.append(has_serious if f.seriousness == "serious" else ~has_serious)
     if f.reaction:
