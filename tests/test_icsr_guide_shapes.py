@@ -6,11 +6,14 @@ reaction no criterion (refused: ICSR-SERIOUS-CRITERIA) where the same facts in t
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
 from lxml import etree
 
+from reporter.cli import main
 from reporter.e2b.export import export_bundles
 from reporter.fhir.to_case import bundle_to_case
 from reporter.inputs import load_bundle
@@ -98,3 +101,40 @@ def test_a_criterion_of_another_list_is_said_not_read() -> None:
     (issue,) = [i for i in validate_bundle(guide).issues if i.code == "FHIR-NOT-READ"]
     assert issue.location == f"Bundle.entry[{entry}].resource.ofType(AdverseEvent).seriousness.extension[{n}]"
     assert "C53513" in issue.message and "E.i.3.2" in issue.message
+
+
+def _with_administration(bundle: dict) -> tuple[dict, int]:
+    """The document with a concomitant drug added as the guide gives it: a MedicationAdministration listed in
+    the DrugInformation section (its one dosage an object, not a list), linked from the first AdverseEvent."""
+    out = copy.deepcopy(bundle)
+    url = "urn:uuid:7c1d6a52-5d0c-4d57-9f55-3d2f0e3a9b11"
+    out["entry"].append({"fullUrl": url, "resource": {
+        "resourceType": "MedicationAdministration", "status": "completed",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                  "code": "3498", "display": "Diphenhydramine"}]},
+        "subject": out["entry"][0]["resource"]["subject"], "effectiveDateTime": "2019-06-02",
+        "dosage": {"text": "25 mg IV", "dose": {"value": 25, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                                 "code": "mg"}}}})
+    section = next(s for s in out["entry"][0]["resource"]["section"] if s["code"]["coding"][0]["code"]
+                   == "DrugInformation")
+    section["entry"].append({"reference": url})
+    event = next(e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "AdverseEvent")
+    event["suspectEntity"].append({"instance": {"reference": url}})
+    return out, len(out["entry"]) - 1
+
+
+def test_a_drug_listed_as_the_guide_s_medication_administration_is_refused_at_its_entry(tmp_path: Path) -> None:
+    ours = load_bundle(CASE)
+    guide, n = _with_administration(ours)
+    where = f"Bundle.entry[{n}].resource.ofType(MedicationAdministration)"
+    found = [i for i in validate_bundle(guide).issues if i.code == "BUNDLE-SECTION-TYPE"]
+    assert [(i.severity, i.location) for i in found] == [("error", where)]
+    assert "DrugInformation" in found[0].message and "MedicationStatement" in found[0].message
+    assert "drug-role" in found[0].hint and "boundsPeriod" in found[0].hint
+    assert not [i for i in validate_bundle(guide).issues if i.location.startswith(where + ".")]
+    assert bundle_to_case(guide).drugs == bundle_to_case(ours).drugs
+    path = tmp_path / "guide.json"
+    path.write_text(json.dumps(guide), encoding="utf-8")
+    result = CliRunner().invoke(main, ["e2b", str(path), "-o", str(tmp_path / "out.xml")])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert f"{where}: this MedicationAdministration" in result.output

@@ -118,11 +118,15 @@ class BundleIndex:
         """The resources listed in a Composition section, by its key in mappings/fhir.yaml."""
         found = self._listed.get(key)
         if found is None:
-            section = self.section_element(key)
-            comp = self.composition  # a section may list a resource contained in the Composition ('#o1')
-            found = self._listed[key] = [r for r in (self.resolve(ref, comp) for ref in as_list(section.get("entry")))
-                                         if r is not None] if section else []
+            found = self._listed[key] = [r for r in self.section_entries(key) if section_type_fits(key, r)]
         return found.copy()
+
+    def section_entries(self, key: str) -> list[Json]:
+        """Every resource a section lists, of whatever type (`section` keeps those of the section's `type`)."""
+        section = self.section_element(key)
+        comp = self.composition  # a section may list a resource contained in the Composition ('#o1')
+        return [r for r in (self.resolve(ref, comp) for ref in as_list(section.get("entry")))
+                if r is not None] if section else []
 
     def section_element(self, key: str) -> Json | None:
         return self.section_codes().get(section_code(key))
@@ -167,6 +171,17 @@ def section_code(key: str) -> str:
     if code is None:
         raise KeyError(key)
     return code
+
+
+def section_type_fits(key: str, resource: Json) -> bool:
+    """Whether a resource is of the one type the readers take from a section (mappings/fhir.yaml `type`)."""
+    wanted = _section_types().get(key)
+    return wanted is None or resource.get("resourceType") == wanted
+
+
+@cache
+def _section_types() -> dict[str, str]:
+    return {spec["key"]: spec["type"] for spec in fhir_tables().sections if spec.get("type")}
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reporter.fhir.read import BundleIndex, as_list
+from reporter.fhir.read import BundleIndex, as_list, section_type_fits
 from reporter.tables import ext, fhir_tables, system
 from reporter.validation.report import Issue
 from reporter.validation.walk import BundleWalk, bundle_index, entry_locations, walk_bundle
@@ -208,7 +208,36 @@ def unlisted(bundle: dict[str, Any], index: Any, composition: dict[str, Any], pr
                 f"E2B and the report read {key} from the {code} section only, so it would not be read",
                 f"list it in Composition.section.entry of the section coded {code} (system {system('section')} "
                 "or the ICSR guide's ICSRSectionCodeCS)", "reference"))
-    return issues + unread_suspects(index, listed, locations)
+    return issues + section_types(index, locations) + unread_suspects(index, listed, locations)
+
+
+def section_types(index: Any, locations: dict[int, str]) -> list[Issue]:
+    """A resource listed in a section of another type than the readers take there (mappings/fhir.yaml sections
+    `type`): HL7's ICSR guide lists a drug as a MedicationAdministration or Immunization, which every reader
+    would pass by, so the drug, its dates and dose, and its role would be lost without a word."""
+    issues = []
+    for spec in fhir_tables().sections:
+        wanted = spec.get("type")
+        for resource in index.section_entries(spec["key"]) if wanted else ():
+            if section_type_fits(spec["key"], resource):
+                continue
+            rtype = resource.get("resourceType")
+            issues.append(Issue(
+                "error", "BUNDLE-SECTION-TYPE", locations.get(id(resource), f"Bundle.entry.resource.ofType({rtype})"),
+                f"this {rtype} is listed in the {spec['code']} section (as HL7's ICSR guide lists one): the case, "
+                f"E2B and the report read {spec['key']} as {wanted} only, so it would not be read",
+                _section_type_hint(wanted), "reference"))
+    return issues
+
+
+def _section_type_hint(wanted: str) -> str:
+    if wanted != "MedicationStatement":
+        return f"give it as a {wanted}"
+    return ("give the drug as a MedicationStatement: its product as medicationCodeableConcept (or a Medication), "
+            "each administration as a dosage (dates as timing.repeat.boundsPeriod start and end, G.k.4.r.4/5; dose "
+            "as doseAndRate.doseQuantity; route), its indication as reasonCode and its role (suspect, concomitant, "
+            f"interacting: G.k.1) as the extension {ext('drug_role')}; point the AdverseEvent's "
+            "suspectEntity.instance at it")
 
 
 def unread_suspects(index: Any, listed: set[int], locations: dict[int, str]) -> list[Issue]:
