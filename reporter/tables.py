@@ -91,6 +91,7 @@ class FhirTables(BaseModel):
     required_codes: dict[str, list[str]]
     unread_dosage: list[str] = []
     seriousness_flags: dict[str, bool] = {}
+    guide_fda_report_types: dict[str, Any] = {}
     gender_null_flavors: dict[str, str] = {}
     unread_gender: list[str] = []
     unread_elements: dict[str, dict[str, str]] = {}

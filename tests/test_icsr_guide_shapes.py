@@ -138,3 +138,37 @@ def test_a_drug_listed_as_the_guide_s_medication_administration_is_refused_at_it
     result = CliRunner().invoke(main, ["e2b", str(path), "-o", str(tmp_path / "out.xml")])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert f"{where}: this MedicationAdministration" in result.output
+
+
+def _with_guide_report_type(code: str) -> tuple[dict, str]:
+    """The document whose FDA report type (FDA.C.1.7.1) is said as the guide says it: an NCIt code in the
+    localCriteriaReportType of its expedited-report extension; this project's own extension dropped."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    comp = bundle["entry"][0]["resource"]
+    comp["extension"] = [e for e in comp["extension"] if e["url"] != ext("fda_report_type")]
+    outer = next((n for n, e in enumerate(comp["extension"]) if e["url"] == ext("expedited_report")), None)
+    if outer is None:
+        comp["extension"].append({"url": ext("expedited_report"), "extension": [
+            {"url": "localCriteriaFlag", "valueBoolean": True}]})
+        outer = len(comp["extension"]) - 1
+    subs = comp["extension"][outer]["extension"]
+    subs[:] = [s for s in subs if s["url"] != "localCriteriaReportType"] + [
+        {"url": "localCriteriaReportType", "valueCodeableConcept": {"coding": [
+            {"system": "urn:oid:2.16.840.1.113883.3.989.2.1.1.1003", "code": code}]}}]
+    return bundle, f"Bundle.entry[0].resource.ofType(Composition).extension[{outer}].extension[{len(subs) - 1}]"
+
+
+def test_the_guide_s_local_criteria_report_type_is_fda_c_1_7_1() -> None:
+    bundle, _ = _with_guide_report_type("C53573")  # 5-day
+    assert bundle_to_case(bundle).report.fda_report_type == "5-day"
+    root = etree.fromstring(export_bundles([bundle], receiver_name="fda").xml)
+    sent = root.xpath("//h:observationEvent[h:code/@code='C54588']/h:value/@code", namespaces={"h": "urn:hl7-org:v3"})
+    assert sent == ["4"]
+    assert not [i for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"]
+
+
+def test_a_local_criteria_report_type_of_no_known_code_is_said_not_read() -> None:
+    bundle, where = _with_guide_report_type("C156385")  # malfunction only: no FDA.C.1.7.1 value of FDA's list
+    assert bundle_to_case(bundle).report.fda_report_type is None
+    (issue,) = [i for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"]
+    assert issue.location == where and "C156385" in issue.message and "C.1.7.1" in issue.message

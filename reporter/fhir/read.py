@@ -347,6 +347,27 @@ def literature_reference(doc: Json | None) -> str | None:
     return citation if doi.lower() in citation.lower() else f"{citation.rstrip()} doi:{doi}"
 
 
+def fda_report_type(comp: Json | None) -> tuple[str | None, Json | None]:
+    """FDA.C.1.7.1 of a Composition as (key of codes.yaml fda_report_type, or None; the guide's sub-extension
+    that says one this project cannot read, or None): this project's extension {fda_report_type}, else HL7's
+    ICSR guide's localCriteriaReportType inside {expedited_report} (mappings/fhir.yaml guide_fda_report_types)."""
+    table = code_list("fda_report_type")
+    own = ext_value(comp, "fda_report_type")
+    if isinstance(own, dict) and own.get("code"):
+        return table.key_for_e2b(own["code"]), None
+    stated = sub_extension(extension(comp, "expedited_report"), "localCriteriaReportType")
+    if stated is None:
+        return None, None
+    guide, fda = fhir_tables().guide_fda_report_types, f"urn:oid:{table.oid}"
+    for c in codings(value_of(stated)):
+        code = c.get("code")
+        if c.get("system") == guide.get("system") and code in guide.get("codes", {}):
+            return guide["codes"][code], None
+        if c.get("system") == fda and isinstance(code, str) and table.key_for_e2b(code):
+            return table.key_for_e2b(code), None
+    return None, stated
+
+
 def most_recent(bundle: Json) -> str | None:
     """C.1.5, the date of the most recent information for the case, of an ICSR Bundle."""
     return datetime_at(extension(composition_of(bundle), "most_recent_date"), "valueDateTime")

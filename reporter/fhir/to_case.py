@@ -216,9 +216,9 @@ class CaseReader:
         if previous:
             value = read.value_of(previous)
             out["previous_case_ids"] = value if isinstance(value, bool) else _dump(_absent(previous))
-        fda_type = _d(read.ext_value(comp, "fda_report_type")).get("code")
+        fda_type, _ = read.fda_report_type(comp)
         if fda_type:
-            out["fda_report_type"] = code_list("fda_report_type").key_for_e2b(fda_type)
+            out["fda_report_type"] = fda_type
         expedited = read.extension(comp, "expedited_report")
         out["expedited"] = read.sub_value(expedited, "localCriteriaFlag")
         if out["expedited"] is None and expedited:

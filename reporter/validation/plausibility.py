@@ -558,7 +558,7 @@ class Plausibility:
         said = []
         if read.sub_value(read.extension(comp, "expedited_report"), "localCriteriaFlag") is True:
             said.append(("report.expedited", "marked for expedited reporting (C.1.7)"))
-        fda = code_list("fda_report_type").key_for_coding(_dict(read.ext_value(comp, "fda_report_type")))
+        fda, _ = read.fda_report_type(comp)
         if fda in self.t["expedited_fda_report_types"]:
             said.append(("report.fda_report_type", f"an FDA {code_list('fda_report_type').codes[fda].display} "
                                                    "report (FDA.C.1.7.1)"))

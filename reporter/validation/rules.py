@@ -16,6 +16,7 @@ from reporter.fhir.read import (
     concept_text,
     criteria_present,
     extensions,
+    fda_report_type,
     interpretation_results,
     named,
     oid_coding,
@@ -110,6 +111,7 @@ class RuleChecker:
         self.unread_interpretation()
         self.unread_gender()
         self.unread_guide_seriousness()
+        self.unread_guide_report_type()
         self.unread_elements()
         self.unread_narratives()
         self.unread_record_numbers()
@@ -360,6 +362,26 @@ class RuleChecker:
                          f"({wanted}: {listed})",
                          "give the criterion it amounts to in ICH's list (an emergency room visit is no criterion "
                          "of its own) and say the rest in the narrative")
+
+    def unread_guide_report_type(self) -> None:
+        """The ICSR guide's localCriteriaReportType (FDA.C.1.7.1) in a code this project cannot read as FDA's list:
+        E2B would send the type derived from C.1.7 instead (15-Day or Non-Expedited)."""
+        comp = self.index.composition
+        _, stated = fda_report_type(comp)
+        if stated is None or comp is None:
+            return
+        outer = next(n for n, e in enumerate(as_list(comp.get("extension"))) if _dict(e).get("url") ==
+                     ext("expedited_report"))
+        inner = as_list(comp["extension"][outer].get("extension")).index(stated)
+        said = ", ".join(f"{_str(c.get('system'))} {_str(c.get('code'))}" for c in codings(stated.get(
+            "valueCodeableConcept"))) or "(no coding)"
+        guide = fhir_tables().guide_fda_report_types
+        self.add("warning", "FHIR-NOT-READ", self.path(comp, f"extension[{outer}].extension[{inner}]"),
+                 f"the local criteria report type {said} is not read: FDA.C.1.7.1 is read from FDA's list "
+                 f"(urn:oid:{code_list('fda_report_type').oid}) or the ICSR guide's NCIt codes "
+                 f"({guide.get('system')}: {', '.join(f'{c} {k}' for c, k in guide.get('codes', {}).items())}); "
+                 "E2B sends the type C.1.7 implies",
+                 "give the report type in one of those codes")
 
     def unread_dosage(self) -> None:
         """Dosage elements no reader takes (mappings/fhir.yaml `unread_dosage`), and a frequency over a period

@@ -14,7 +14,7 @@ from reporter.e2b.context import (
 )
 from reporter.e2b.xmlw import Node, bl, el, leaf, wrap
 from reporter.fhir import read
-from reporter.tables import system
+from reporter.tables import code_list, system
 
 
 def report_head(ctx: Ctx, event: Node) -> None:
@@ -79,7 +79,8 @@ def report_components(ctx: Ctx, event: Node) -> None:
     obs = el(wrapper, "observationEvent", classCode="OBS", moodCode="EVN")
     leaf(obs, "code", code="23", codeSystem=OBS, displayName="localCriteriaForExpedited")
     bl(obs, expedited)
-    held = (read.ext_value(comp, "fda_report_type") or {}).get("code")
+    key, _ = read.fda_report_type(comp)
+    held = code_list("fda_report_type").e2b(key) if key else None
     report_type = ctx.regional("FDA.C.1.7.1", bool(held))
     if report_type:  # as the case says, else derived from C.1.7 (an assumption the case does not hold)
         chosen = {"code": held} if held else report_type["values"]["true" if expedited else "false"]
