@@ -172,3 +172,18 @@ def test_a_local_criteria_report_type_of_no_known_code_is_said_not_read() -> Non
     assert bundle_to_case(bundle).report.fda_report_type is None
     (issue,) = [i for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"]
     assert issue.location == where and "C156385" in issue.message and "C.1.7.1" in issue.message
+
+
+def test_a_related_person_author_is_said_not_read_at_its_place() -> None:
+    """The guide's consumer reporter (author a RelatedPerson) beside a PractitionerRole author: the case kept the
+    PractitionerRole only and said nothing of the other."""
+    bundle = copy.deepcopy(load_bundle(CASE))
+    comp = bundle["entry"][0]["resource"]
+    patient = comp["subject"]
+    bundle["entry"].append({"fullUrl": "urn:uuid:3b0f0a4e-8a51-4f4e-a7c0-6a7e1c2d9f10", "resource": {
+        "resourceType": "RelatedPerson", "patient": patient, "name": [{"family": "Moreau", "given": ["Lise"]}]}})
+    comp["author"].append({"reference": "urn:uuid:3b0f0a4e-8a51-4f4e-a7c0-6a7e1c2d9f10"})
+    n = len(comp["author"]) - 1
+    (issue,) = [i for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"]
+    assert issue.location == f"Bundle.entry[0].resource.ofType(Composition).author[{n}]"
+    assert "RelatedPerson" in issue.message and "C.2.r" in issue.message and "Consumer" in issue.hint

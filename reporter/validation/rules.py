@@ -112,6 +112,7 @@ class RuleChecker:
         self.unread_gender()
         self.unread_guide_seriousness()
         self.unread_guide_report_type()
+        self.unread_authors()
         self.unread_elements()
         self.unread_narratives()
         self.unread_record_numbers()
@@ -362,6 +363,24 @@ class RuleChecker:
                          f"({wanted}: {listed})",
                          "give the criterion it amounts to in ICH's list (an emergency room visit is no criterion "
                          "of its own) and say the rest in the narrative")
+
+    def unread_authors(self) -> None:
+        """A Composition author the readers do not take as a primary source (C.2.r): HL7's ICSR guide lets a
+        RelatedPerson or the Patient author the report (a consumer); the case file, E2B and the report read a
+        PractitionerRole only, so its name, address and telecom would be passed by unsaid."""
+        comp = self.index.composition
+        consumer = code_list("qualification")
+        for n, author in enumerate(as_list(comp.get("author")) if comp else ()):
+            found = self.index.resolve(author)
+            if found is None or found.get("resourceType") == "PractitionerRole":
+                continue
+            rtype = found.get("resourceType")
+            self.add("warning", "FHIR-NOT-READ", self.path(comp, f"author[{n}]"),
+                     f"this {rtype} author is not read as a primary source (C.2.r): the case file, E2B and the "
+                     "report take a primary source as a PractitionerRole with its Practitioner",
+                     f"give the reporter as a PractitionerRole whose code is {consumer.codes['consumer'].display} "
+                     f"(urn:oid:{consumer.oid} {consumer.e2b('consumer')}) for a patient or relative, its "
+                     "Practitioner holding the name, address and telecom")
 
     def unread_guide_report_type(self) -> None:
         """The ICSR guide's localCriteriaReportType (FDA.C.1.7.1) in a code this project cannot read as FDA's list:
