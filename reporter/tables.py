@@ -139,5 +139,11 @@ def system_uris(key: str) -> frozenset[str]:
     return frozenset((tables.systems[key], *tables.system_aliases.get(key, ())))
 
 
+def in_system(value: Any, key: str) -> bool:
+    """Whether a coding's `system` names the system `key` (its URI or an alias). A damaged value (a list, a
+    number) names none: set membership would raise on it where the equality test it replaced did not."""
+    return isinstance(value, str) and value in system_uris(key)
+
+
 def oid_system(oid: str) -> str:
     return f"urn:oid:{oid}"

@@ -187,3 +187,16 @@ def test_a_related_person_author_is_said_not_read_at_its_place() -> None:
     (issue,) = [i for i in validate_bundle(bundle).issues if i.code == "FHIR-NOT-READ"]
     assert issue.location == f"Bundle.entry[0].resource.ofType(Composition).author[{n}]"
     assert "RelatedPerson" in issue.message and "C.2.r" in issue.message and "Consumer" in issue.hint
+
+
+def test_a_damaged_coding_system_names_no_system() -> None:
+    """A system that is no string (a list, a number: damaged input) is no MedDRA and no other system: reading
+    and the report go on. Matching a system's aliases by set membership had raised 'unhashable type' on it."""
+    from reporter.fhir import read
+    from reporter.tables import in_system
+
+    concept = {"coding": [{"system": ["http://meddra.org"], "code": "10019717", "display": "Hepatitis"}]}
+    assert not in_system(["http://meddra.org"], "meddra") and not in_system(7, "meddra")
+    assert in_system("http://meddra.org", "meddra")
+    assert read.coding(concept, "meddra") is None
+    assert read.concept_text(concept) == "Hepatitis"

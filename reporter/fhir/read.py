@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from reporter.tables import code_list, ext, fhir_tables, system, system_uris
+from reporter.tables import code_list, ext, fhir_tables, in_system, system
 
 Json = dict[str, Any]
 
@@ -221,8 +221,8 @@ def named(concept: Any) -> str | None:
     MedDRA term, not as the words reported."""
     if not isinstance(concept, dict):
         return None
-    meddra = system_uris("meddra")
-    for value in (concept.get("text"), *(c.get("display") for c in codings(concept) if c.get("system") not in meddra)):
+    for value in (concept.get("text"),
+                  *(c.get("display") for c in codings(concept) if not in_system(c.get("system"), "meddra"))):
         if isinstance(value, str) and value.strip():
             return value
     return None
@@ -512,9 +512,9 @@ def relative_time(element: Json | None, field: str | None = None) -> Relative | 
 def coding(concept: Json | None, system_key: str) -> Json | None:
     """The first coding of a CodeableConcept in a system named in mappings/fhir.yaml, under its URI or one of
     its aliases (`system_aliases`: the ICSR guide's http://meddra.org), or in a full URI."""
-    uris = frozenset((system_key,)) if ":" in system_key else system_uris(system_key)
     for c in codings(concept):
-        if c.get("system") in uris:
+        found = c.get("system")
+        if (found == system_key) if ":" in system_key else in_system(found, system_key):
             return c
     return None
 

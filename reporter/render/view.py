@@ -44,7 +44,7 @@ from reporter.render.model import (
     When,
 )
 from reporter.render.units import every_text, quantity_text, unit_text
-from reporter.tables import code_list, coding_key, ext, fhir_tables, system, system_uris
+from reporter.tables import code_list, coding_key, ext, fhir_tables, in_system, system
 from reporter.validation import units as ucum_units
 from reporter.validation.ucum import single_administration_intervals
 
@@ -153,7 +153,7 @@ def _meddra_words(concept: Any) -> str | None:
     """A coded term in words: its text, else a MedDRA code named as one (D.8.r.6/7 often come coded only)."""
     words = read.concept_text(concept)
     coding = _first_coding(concept)
-    if words and words == coding.get("code") and coding.get("system") in system_uris("meddra"):
+    if words and words == coding.get("code") and in_system(coding.get("system"), "meddra"):
         return f"MedDRA {words}"
     return words
 

@@ -90,7 +90,7 @@ def check_terminology(bundle: dict[str, Any], walk: BundleWalk | None = None) ->
         node = nodes[i]
         node_system = node.get("system")
         code = node.get("code")
-        if node_system in meddra_uris:
+        if isinstance(node_system, str) and node_system in meddra_uris:  # a damaged system is no MedDRA
             if not isinstance(code, str) or not MEDDRA_CODE.match(code):
                 error("TERM-MEDDRA-CODE", f"{at(i)}.code", f"{code!r} is not a MedDRA code (8 digits)",
                       "use the MedDRA LLT code, e.g. 10019717")
