@@ -51,8 +51,9 @@ def loinc_problem(code: str) -> str | None:
 
 @cache
 def _iso() -> tuple[frozenset[str], frozenset[str]]:
-    raw = load_yaml("iso.yaml")
-    return frozenset(raw["countries"].split()), frozenset(raw["languages"].split())
+    """(ISO 3166-1 country codes and EU: the keys of the country-name table, ISO 639-2 language codes)."""
+    countries = load_yaml("countries.yaml")["countries"]
+    return frozenset(str(code) for code in countries), frozenset(load_yaml("iso.yaml")["languages"].split())
 
 
 @cache
